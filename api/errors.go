@@ -1,0 +1,117 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/glovebox/glovebox/ledger"
+)
+
+// API-level error codes, beside the ledger's rule codes.
+const (
+	CodeNotFound         = "not_found"
+	CodeTooLarge         = "too_large"
+	CodeUnavailable      = "unavailable"
+	CodeInternal         = "internal"
+	CodeMethodNotAllowed = "method_not_allowed"
+)
+
+// ErrorCodes is the one table of every error code the REST API returns: the HTTP status and its meaning.
+// docs/errors.md is generated from it (see TestErrorDocs).
+var ErrorCodes = func() []ErrorCode {
+	status := map[ledger.Code]int{
+		ledger.CodeMalformed:         http.StatusBadRequest,
+		ledger.CodeBadSignature:      http.StatusBadRequest,
+		ledger.CodeMissingSignature:  http.StatusBadRequest,
+		ledger.CodeWrongSigner:       http.StatusForbidden,
+		ledger.CodeNotOwner:          http.StatusForbidden,
+		ledger.CodeNonceUsed:         http.StatusConflict,
+		ledger.CodeExpired:           http.StatusUnprocessableEntity,
+		ledger.CodeDeadlineTooFar:    http.StatusUnprocessableEntity,
+		ledger.CodeInvalidField:      http.StatusUnprocessableEntity,
+		ledger.CodeUnknownVehicle:    http.StatusNotFound,
+		ledger.CodeUnknownDevice:     http.StatusNotFound,
+		ledger.CodeUnknownApp:        http.StatusNotFound,
+		ledger.CodeUnknownPermission: http.StatusUnprocessableEntity,
+		ledger.CodeVehicleBurned:     http.StatusConflict,
+		ledger.CodeAlreadyRegistered: http.StatusConflict,
+		ledger.CodeAlreadyPaired:     http.StatusConflict,
+		ledger.CodeKindTaken:         http.StatusConflict,
+		ledger.CodeNotPaired:         http.StatusConflict,
+		ledger.CodeNoGrant:           http.StatusConflict,
+		ledger.CodeBadTime:           http.StatusInternalServerError,
+	}
+	var out []ErrorCode
+	for _, c := range ledger.CodeDescriptions {
+		out = append(out, ErrorCode{string(c.Code), status[c.Code], c.Description})
+	}
+	return append(out,
+		ErrorCode{CodeNotFound, http.StatusNotFound, "no such resource (vehicle, device, app, entry, route)"},
+		ErrorCode{CodeTooLarge, http.StatusRequestEntityTooLarge, "the request body or batch is larger than allowed"},
+		ErrorCode{CodeMethodNotAllowed, http.StatusMethodNotAllowed, "the route does not take this HTTP method"},
+		ErrorCode{CodeUnavailable, http.StatusServiceUnavailable, "the sequencer stopped (a failed disk write); restart the node"},
+		ErrorCode{CodeInternal, http.StatusInternalServerError, "an unexpected server error; the request changed nothing"},
+	)
+}()
+
+// ErrorCode documents one stable error code.
+type ErrorCode struct {
+	Code        string
+	Status      int
+	Description string
+}
+
+func statusOf(code string) int {
+	for _, c := range ErrorCodes {
+		if c.Code == code {
+			return c.Status
+		}
+	}
+	return http.StatusInternalServerError
+}
+
+// ErrorBody is the JSON body of every error answer: {"error":{"code":…,"message":…}}.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the error object; Index is the position in a batch submission.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Index   *int   `json:"index,omitempty"`
+}
+
+// detail turns any error into a stable code and message.
+func detail(err error) ErrorDetail {
+	if c := ledger.CodeOf(err); c != "" {
+		var le *ledger.Error
+		errors.As(err, &le)
+		return ErrorDetail{Code: string(c), Message: le.Message}
+	}
+	if errors.Is(err, ledger.ErrStopped) {
+		return ErrorDetail{Code: CodeUnavailable, Message: "the sequencer is stopped"}
+	}
+	return ErrorDetail{Code: CodeInternal, Message: "internal error"}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":"internal","message":"couldn't encode the answer"}}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, d ErrorDetail) {
+	writeJSON(w, statusOf(d.Code), ErrorBody{d})
+}
+
+func writeErr(w http.ResponseWriter, code, msg string) {
+	writeError(w, ErrorDetail{Code: code, Message: msg})
+}

@@ -1,0 +1,434 @@
+// Package api serves Glovebox over HTTP: the /v1 REST API for transactions, receipts and state reads, and
+// the public log under /log/. Handlers are thin: rules live in package ledger, the log in package tlog.
+package api
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	xtlog "golang.org/x/mod/sumdb/tlog"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/tlog"
+)
+
+// Limits of the transaction API.
+const (
+	MaxBatch     = 1000    // transactions in one POST /v1/transactions array
+	MaxBatchBody = 8 << 20 // bytes of a batch request body
+)
+
+// Config is what a Server serves.
+type Config struct {
+	Sequencer *ledger.Sequencer
+	Log       *tlog.Log
+	LogKey    string // the note verifier key of the log, e.g. "origin+hash+base64"
+	Version   string
+	Logger    *slog.Logger // one line per request at Debug level; default slog.Default()
+}
+
+// Server is the HTTP API of one node.
+type Server struct {
+	seq    *ledger.Sequencer
+	log    *tlog.Log
+	logKey string
+	domain *ledger.Domain
+	ver    string
+	logger *slog.Logger
+	mux    *http.ServeMux
+
+	digestMu   sync.Mutex // guards the digest cache
+	digestSize int64
+	digest     [32]byte
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) *Server {
+	s := &Server{seq: cfg.Sequencer, log: cfg.Log, logKey: cfg.LogKey, domain: cfg.Sequencer.Domain(),
+		ver: cfg.Version, logger: cfg.Logger, mux: http.NewServeMux(), digestSize: -1}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	s.mux.HandleFunc("GET /{$}", s.index)
+	s.mux.HandleFunc("GET /v1/node", s.node)
+	s.mux.HandleFunc("GET /v1/eip712", s.eip712)
+	s.mux.HandleFunc("POST /v1/transactions", s.submit)
+	s.mux.HandleFunc("GET /v1/transactions/{index}", s.transaction)
+	s.mux.HandleFunc("GET /v1/vehicles/{id}", s.vehicle)
+	s.mux.HandleFunc("GET /v1/devices/{address}", s.device)
+	s.mux.HandleFunc("GET /v1/apps/{address}", s.app)
+	s.mux.HandleFunc("GET /v1/accounts/{address}", s.account)
+	s.mux.HandleFunc("GET /v1/state/digest", s.stateDigest)
+	s.mux.Handle("/log/", cfg.Log.Handler("/log/"))
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeErr(w, CodeNotFound, "no route "+r.Method+" "+r.URL.Path)
+	})
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.logger.Enabled(r.Context(), slog.LevelDebug) {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	s.mux.ServeHTTP(rec, r)
+	s.logger.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "dur", time.Since(start))
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+const indexPage = `<!doctype html><meta charset="utf-8"><title>Glovebox node</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem}code{background:#f3f3f3;padding:0 .2em}</style>
+<h1>Glovebox node</h1>
+<p>An open node for vehicle data. Its state is a public Merkle log anyone can check:
+<code>glovebox verify URL</code>.</p>
+<ul>
+<li><a href="/v1/node">/v1/node</a>: origin, log key, tree size</li>
+<li><a href="/log/checkpoint">/log/checkpoint</a>: the latest signed checkpoint (C2SP tlog-tiles under /log/)</li>
+<li><a href="/v1/eip712">/v1/eip712</a>: the EIP-712 domain and transaction types to sign</li>
+<li><a href="/v1/state/digest">/v1/state/digest</a>: a hash of the replayed state</li>
+</ul>`
+
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	io.WriteString(w, indexPage)
+}
+
+// NodeInfo is the answer of GET /v1/node.
+type NodeInfo struct {
+	Origin   string `json:"origin"`
+	LogKey   string `json:"logKey"`
+	TreeSize int64  `json:"treeSize"`
+	Version  string `json:"version"`
+}
+
+func (s *Server) node(w http.ResponseWriter, r *http.Request) {
+	size, _ := s.log.Latest()
+	writeJSON(w, http.StatusOK, NodeInfo{Origin: s.log.Origin(), LogKey: s.logKey, TreeSize: size, Version: s.ver})
+}
+
+// EIP712Info is the answer of GET /v1/eip712: everything a wallet needs to build eth_signTypedData_v4
+// requests.
+type EIP712Info struct {
+	Domain struct {
+		Name    string `json:"name"`
+		Version string `json:"version"`
+		Salt    string `json:"salt"`
+	} `json:"domain"`
+	Origin       string                         `json:"origin"`
+	Types        map[string][]ledger.TypedField `json:"types"`
+	PrimaryTypes []string                       `json:"primaryTypes"`
+}
+
+func (s *Server) eip712(w http.ResponseWriter, r *http.Request) {
+	var info EIP712Info
+	info.Domain.Name, info.Domain.Version = ledger.DomainName, ledger.DomainVersion
+	info.Domain.Salt = "0x" + hex.EncodeToString(s.domain.Salt[:])
+	info.Origin = s.domain.Origin
+	info.Types = ledger.TypedDataTypes()
+	for _, t := range ledger.TxTypes() {
+		info.PrimaryTypes = append(info.PrimaryTypes, t.String())
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+// Receipt proves that a transaction is in the log: its entry index and leaf hash, a signed checkpoint and
+// an inclusion proof of the entry in that checkpoint's tree (RFC 6962 hashes, base64 as in checkpoints).
+type Receipt struct {
+	Index          int64          `json:"index"`
+	Hash           string         `json:"hash"` // 0x-hex RFC 6962 leaf hash of the entry
+	TreeSize       int64          `json:"treeSize"`
+	Checkpoint     string         `json:"checkpoint"`
+	InclusionProof []string       `json:"inclusionProof"`
+	Result         *ledger.Result `json:"result,omitempty"`
+	// The entry itself, in GET /v1/transactions/{index}.
+	Entry      string          `json:"entry,omitempty"` // base64 of the entry bytes
+	AcceptTime int64           `json:"acceptTime,omitempty"`
+	Type       string          `json:"type,omitempty"`
+	Message    json.RawMessage `json:"message,omitempty"`
+	Signatures []string        `json:"signatures,omitempty"`
+	Signers    []string        `json:"signers,omitempty"`
+}
+
+func (s *Server) receipt(index, size int64, entry, checkpoint []byte) (*Receipt, error) {
+	proof, err := s.log.InclusionProof(index, size)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't prove entry %d in tree %d: %w", index, size, err)
+	}
+	h := xtlog.RecordHash(entry)
+	rc := &Receipt{Index: index, Hash: "0x" + hex.EncodeToString(h[:]), TreeSize: size,
+		Checkpoint: string(checkpoint), InclusionProof: make([]string, len(proof))}
+	for i, p := range proof {
+		rc.InclusionProof[i] = base64.StdEncoding.EncodeToString(p[:])
+	}
+	return rc, nil
+}
+
+// BatchItem is one element of the answer to a batch submission: a receipt or an error.
+type BatchItem struct {
+	*Receipt
+	Error *ErrorDetail `json:"error,omitempty"`
+}
+
+func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBatchBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeErr(w, CodeTooLarge, fmt.Sprintf("the body is larger than %d bytes", MaxBatchBody))
+			return
+		}
+		writeErr(w, string(ledger.CodeMalformed), "couldn't read the body")
+		return
+	}
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		s.submitBatch(w, r, trimmed)
+		return
+	}
+	tx, err := ledger.DecodeTxJSON(body)
+	if err != nil {
+		writeError(w, detail(err))
+		return
+	}
+	signers, err := s.domain.Signers(tx)
+	if err != nil {
+		writeError(w, detail(err))
+		return
+	}
+	out, err := s.seq.Submit(r.Context(), []*ledger.Tx{tx}, [][]common.Address{signers})
+	if err != nil {
+		writeError(w, detail(err))
+		return
+	}
+	o := out[0]
+	if o.Err != nil {
+		writeError(w, detail(o.Err))
+		return
+	}
+	rc, err := s.receipt(o.Index, o.TreeSize, o.Entry, o.Checkpoint)
+	if err != nil {
+		s.logger.Error("receipt", "err", err)
+		writeErr(w, CodeInternal, "the transaction is in the log but its receipt failed; fetch it with GET /v1/transactions/"+strconv.FormatInt(o.Index, 10))
+		return
+	}
+	rc.Result = &o.Result
+	writeJSON(w, http.StatusOK, rc)
+}
+
+func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, body []byte) {
+	var raws []json.RawMessage
+	if err := json.Unmarshal(body, &raws); err != nil {
+		writeErr(w, string(ledger.CodeMalformed), "bad batch JSON: "+err.Error())
+		return
+	}
+	if len(raws) > MaxBatch {
+		writeErr(w, CodeTooLarge, fmt.Sprintf("a batch holds at most %d transactions", MaxBatch))
+		return
+	}
+	items := make([]BatchItem, len(raws))
+	txs := make([]*ledger.Tx, len(raws))
+	signers := make([][]common.Address, len(raws))
+	// Decoding and signature recovery run on all cores: a maker's batch of 1,000 is one request.
+	workers := min(runtime.GOMAXPROCS(0), (len(raws)+63)/64)
+	var wg sync.WaitGroup
+	for wk := 0; wk < workers; wk++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := wk; i < len(raws); i += workers {
+				tx, err := ledger.DecodeTxJSON(raws[i])
+				if err == nil {
+					signers[i], err = s.domain.Signers(tx)
+				}
+				if err != nil {
+					d := detail(err)
+					d.Index = &i
+					items[i].Error = &d
+					continue
+				}
+				txs[i] = tx
+			}
+		}()
+	}
+	wg.Wait()
+	var okTxs []*ledger.Tx
+	var okSigners [][]common.Address
+	var pos []int
+	for i, tx := range txs {
+		if tx != nil {
+			okTxs, okSigners, pos = append(okTxs, tx), append(okSigners, signers[i]), append(pos, i)
+		}
+	}
+	if len(okTxs) > 0 {
+		out, err := s.seq.Submit(r.Context(), okTxs, okSigners)
+		if err != nil {
+			writeError(w, detail(err))
+			return
+		}
+		for j, o := range out {
+			i := pos[j]
+			if o.Err != nil {
+				d := detail(o.Err)
+				d.Index = &i
+				items[i].Error = &d
+				continue
+			}
+			rc, err := s.receipt(o.Index, o.TreeSize, o.Entry, o.Checkpoint)
+			if err != nil {
+				d := ErrorDetail{Code: CodeInternal, Message: "receipt failed; fetch it with GET /v1/transactions/" + strconv.FormatInt(o.Index, 10), Index: &i}
+				items[i].Error = &d
+				continue
+			}
+			rc.Result = &out[j].Result
+			items[i].Receipt = rc
+		}
+	}
+	writeJSON(w, http.StatusOK, items)
+}
+
+func (s *Server) transaction(w http.ResponseWriter, r *http.Request) {
+	index, err := strconv.ParseInt(r.PathValue("index"), 10, 64)
+	if err != nil || index < 0 {
+		writeErr(w, string(ledger.CodeMalformed), "the index is a non-negative integer")
+		return
+	}
+	size, cp := s.log.Latest()
+	if index >= size {
+		writeErr(w, CodeNotFound, fmt.Sprintf("the log has %d entries", size))
+		return
+	}
+	raw, err := s.log.Entry(index)
+	if err != nil {
+		writeErr(w, CodeInternal, "couldn't read the entry")
+		return
+	}
+	rc, err := s.receipt(index, size, raw, cp)
+	if err != nil {
+		writeErr(w, CodeInternal, "couldn't prove the entry")
+		return
+	}
+	e, err := ledger.UnmarshalEntry(raw)
+	if err != nil {
+		writeErr(w, CodeInternal, "the entry does not decode: "+err.Error())
+		return
+	}
+	rc.Entry = base64.StdEncoding.EncodeToString(raw)
+	rc.AcceptTime = e.AcceptTime
+	rc.Type = e.Tx.Type.String()
+	rc.Message = e.Tx.MessageJSON()
+	for _, sig := range e.Tx.Signatures {
+		rc.Signatures = append(rc.Signatures, "0x"+hex.EncodeToString(sig[:]))
+	}
+	if signers, err := s.domain.Signers(e.Tx); err == nil {
+		for _, a := range signers {
+			rc.Signers = append(rc.Signers, a.Hex())
+		}
+	}
+	writeJSON(w, http.StatusOK, rc)
+}
+
+func (s *Server) vehicle(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeErr(w, string(ledger.CodeMalformed), "a vehicle id is a positive integer")
+		return
+	}
+	var v ledger.Vehicle
+	var ok bool
+	s.seq.Read(func(st *ledger.State) { v, ok = st.Vehicle(id) })
+	if !ok {
+		writeErr(w, string(ledger.CodeUnknownVehicle), fmt.Sprintf("no vehicle %d", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func pathAddress(w http.ResponseWriter, r *http.Request) (common.Address, bool) {
+	a, err := ledger.ParseAddress(r.PathValue("address"))
+	if err != nil {
+		writeErr(w, string(ledger.CodeMalformed), err.Error())
+		return a, false
+	}
+	return a, true
+}
+
+func (s *Server) device(w http.ResponseWriter, r *http.Request) {
+	a, ok := pathAddress(w, r)
+	if !ok {
+		return
+	}
+	var d ledger.Device
+	s.seq.Read(func(st *ledger.State) { d, ok = st.Device(a) })
+	if !ok {
+		writeErr(w, string(ledger.CodeUnknownDevice), "no device "+a.Hex())
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (s *Server) app(w http.ResponseWriter, r *http.Request) {
+	a, ok := pathAddress(w, r)
+	if !ok {
+		return
+	}
+	var p ledger.App
+	s.seq.Read(func(st *ledger.State) { p, ok = st.App(a) })
+	if !ok {
+		writeErr(w, string(ledger.CodeUnknownApp), "no app "+a.Hex())
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) account(w http.ResponseWriter, r *http.Request) {
+	a, ok := pathAddress(w, r)
+	if !ok {
+		return
+	}
+	var acc ledger.Account
+	s.seq.Read(func(st *ledger.State) { acc = st.Account(a) })
+	writeJSON(w, http.StatusOK, acc)
+}
+
+// StateDigest is the answer of GET /v1/state/digest.
+type StateDigest struct {
+	TreeSize int64  `json:"treeSize"`
+	Digest   string `json:"digest"`
+}
+
+func (s *Server) stateDigest(w http.ResponseWriter, r *http.Request) {
+	s.digestMu.Lock()
+	defer s.digestMu.Unlock()
+	var size int64
+	s.seq.Read(func(st *ledger.State) {
+		size = st.Size()
+		if size != s.digestSize {
+			s.digest, s.digestSize = st.Digest(), size
+		}
+	})
+	writeJSON(w, http.StatusOK, StateDigest{TreeSize: size, Digest: "0x" + hex.EncodeToString(s.digest[:])})
+}

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"os"
+	"runtime/pprof"
+
+	"github.com/glovebox/glovebox/internal/bench"
+)
+
+func init() {
+	register(command{name: "bench ledger", args: "[--clients N] [--single N] [--batch N]",
+		short: "measure durable transactions/s against bare signature recovery", run: runBenchLedger})
+}
+
+func runBenchLedger(ctx context.Context, args []string) error {
+	fs := newFlags("bench ledger")
+	var o bench.LedgerOptions
+	fs.IntVar(&o.Clients, "clients", 64, "concurrent submitters")
+	fs.IntVar(&o.SingleTxs, "single", 60000, "transactions submitted one per request")
+	fs.IntVar(&o.BatchTxs, "batch", 150000, "transactions submitted in batches of 1,000")
+	fs.IntVar(&o.ReplayEntries, "replay", 100000, "entries to replay-verify")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	o.Progress = os.Stderr
+	rep, err := bench.Ledger(ctx, o)
+	if err != nil {
+		return err
+	}
+	rep.Print(os.Stdout)
+	return nil
+}

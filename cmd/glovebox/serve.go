@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/glovebox/glovebox/node"
+)
+
+func init() {
+	register(command{name: "serve", args: "[--data DIR] [--http ADDR] [--origin ORIGIN]",
+		short: "run a node on a local data directory", run: runServe})
+}
+
+func runServe(ctx context.Context, args []string) error {
+	fs := newFlags("serve")
+	data := fs.String("data", envDefault("GLOVEBOX_DATA", "./glovebox-data"), "data directory (env GLOVEBOX_DATA)")
+	addr := fs.String("http", envDefault("GLOVEBOX_HTTP", "127.0.0.1:8080"), "HTTP listen address (env GLOVEBOX_HTTP)")
+	origin := fs.String("origin", envDefault("GLOVEBOX_ORIGIN", ""), "log origin line for a new data directory (env GLOVEBOX_ORIGIN; default glovebox.local/<random>)")
+	level := fs.String("log-level", envDefault("GLOVEBOX_LOG_LEVEL", "info"), "debug logs every request (env GLOVEBOX_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return errUsage
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+		return fmt.Errorf("bad --log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+	slog.SetDefault(logger)
+	logger.Info("starting", "version", version, "data", *data, "http", *addr, "log-level", lv.String())
+
+	n, err := node.Open(ctx, node.Config{DataDir: *data, Origin: *origin, Logger: logger, Version: version,
+		Progress: func(applied, total int64) { logger.Info("replaying", "applied", applied, "of", total) }})
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("couldn't listen: %w", err)
+	}
+	srv := &http.Server{Handler: n.API, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+
+	seqCtx, stopSeq := context.WithCancel(context.Background())
+	seqDone := make(chan error, 1)
+	go func() { seqDone <- n.Run(seqCtx) }()
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- srv.Serve(ln) }()
+
+	size, _ := n.Log.Latest()
+	fmt.Printf("Glovebox node listening on http://%s/  (origin %s, %d log entries)\nLog key: %s\n", ln.Addr(), n.Log.Origin(), size, n.LogKey)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case err := <-srvDone:
+		runErr = fmt.Errorf("HTTP server stopped: %w", err)
+	case err := <-seqDone:
+		runErr = fmt.Errorf("sequencer stopped: %w", err)
+		seqDone <- err
+	}
+	// Let in-flight submissions finish (they need the sequencer), then stop the sequencer.
+	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Warn("HTTP shutdown", "err", err)
+	}
+	stopSeq()
+	<-seqDone
+	return runErr
+}

@@ -1,0 +1,385 @@
+// Package bench measures a real node on this machine: durable transactions per second over HTTP on
+// loopback, as a ratio of the bare signature-recovery rate measured in the same run, replay-verify time and
+// tile serving throughput. `glovebox bench ledger` prints its report; the Go benchmarks call it too.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+	xtlog "golang.org/x/mod/sumdb/tlog"
+
+	"github.com/glovebox/glovebox/api"
+	"github.com/glovebox/glovebox/client"
+	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/node"
+	"github.com/glovebox/glovebox/tlog"
+)
+
+// RecoverRate measures bare secp256k1 public-key recoveries (go-ethereum crypto.Ecrecover, the same call
+// the ledger makes) per second on all cores, for about d.
+func RecoverRate(d time.Duration) float64 {
+	key, _ := crypto.GenerateKey()
+	const distinct = 64
+	hashes := make([][]byte, distinct)
+	sigs := make([][]byte, distinct)
+	for i := range hashes {
+		h := crypto.Keccak256([]byte{byte(i)})
+		sig, _ := crypto.Sign(h, key)
+		hashes[i], sigs[i] = h, sig
+	}
+	var total atomic.Int64
+	workers := runtime.GOMAXPROCS(0)
+	start := time.Now()
+	deadline := start.Add(d)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := int64(0)
+			for i := 0; time.Now().Before(deadline); i++ {
+				for j := 0; j < 64; j++ {
+					if _, err := crypto.Ecrecover(hashes[(i+j)%distinct], sigs[(i+j)%distinct]); err != nil {
+						panic(err)
+					}
+				}
+				n += 64
+			}
+			total.Add(n)
+		}()
+	}
+	wg.Wait()
+	return float64(total.Load()) / time.Since(start).Seconds()
+}
+
+// LedgerOptions sizes a ledger benchmark; zero fields take the defaults.
+type LedgerOptions struct {
+	Clients       int           // concurrent submitters (default 64)
+	SingleTxs     int           // transactions submitted one per request (default 60,000)
+	BatchTxs      int           // transactions submitted in batches (default 150,000)
+	BatchSize     int           // transactions per batch request (default 1,000)
+	ReplayEntries int           // entries to replay-verify (default 100,000; at most what was written)
+	TileDuration  time.Duration // how long to measure tile serving (default 3 s)
+	Progress      io.Writer     // progress lines; nil for none
+}
+
+// LedgerReport is what a ledger benchmark measured.
+type LedgerReport struct {
+	Cores          int
+	RecoverPerSec  float64 // bare recoveries/s on all cores
+	SingleTxs      int
+	SingleTxPerSec float64
+	SingleRatio    float64 // SingleTxPerSec / RecoverPerSec (one signature per transaction)
+	SingleP50      time.Duration
+	SingleP99      time.Duration
+	BatchTxs       int
+	BatchTxPerSec  float64
+	BatchRatio     float64
+	ReplayEntries  int64
+	ReplayDuration time.Duration
+	TilesPerSec    float64
+	TileMBPerSec   float64
+	BytesPerEntry  float64
+}
+
+func (o *LedgerOptions) defaults() {
+	if o.Clients == 0 {
+		o.Clients = 64
+	}
+	if o.SingleTxs == 0 {
+		o.SingleTxs = 60000
+	}
+	if o.BatchTxs == 0 {
+		o.BatchTxs = 150000
+	}
+	if o.BatchSize == 0 {
+		o.BatchSize = 1000
+	}
+	if o.ReplayEntries == 0 {
+		o.ReplayEntries = 100000
+	}
+	if o.TileDuration == 0 {
+		o.TileDuration = 3 * time.Second
+	}
+}
+
+func (o *LedgerOptions) logf(format string, args ...any) {
+	if o.Progress != nil {
+		fmt.Fprintf(o.Progress, format+"\n", args...)
+	}
+}
+
+// Ledger runs a real node in a temporary directory, serves it over loopback TCP and measures it.
+func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
+	opts.defaults()
+	rep := &LedgerReport{Cores: runtime.GOMAXPROCS(0)}
+	dir, err := os.MkdirTemp("", "glovebox-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := node.Open(ctx, node.Config{DataDir: dir, Logger: quiet})
+	if err != nil {
+		return nil, err
+	}
+	defer n.Close()
+	runCtx, stop := context.WithCancel(ctx)
+	seqDone := make(chan error, 1)
+	go func() { seqDone <- n.Run(runCtx) }()
+	defer func() { stop(); <-seqDone }()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: n.API}
+	go srv.Serve(ln)
+	defer srv.Close()
+	base := "http://" + ln.Addr().String()
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: opts.Clients * 2, MaxConnsPerHost: opts.Clients * 2}}
+
+	opts.logf("signing %d transactions…", opts.SingleTxs+opts.BatchTxs)
+	d := n.Sequencer.Domain()
+	single, err := signedBodies(d, opts.SingleTxs, 1)
+	if err != nil {
+		return nil, err
+	}
+	batches, err := signedBodies(d, opts.BatchTxs, opts.BatchSize)
+	if err != nil {
+		return nil, err
+	}
+
+	opts.logf("measuring bare signature recovery on %d cores…", rep.Cores)
+	rep.RecoverPerSec = RecoverRate(3 * time.Second)
+
+	opts.logf("submitting %d transactions one per request from %d clients…", opts.SingleTxs, opts.Clients)
+	lat, dur, err := submitAll(ctx, hc, base, single, opts.Clients, 1)
+	if err != nil {
+		return nil, err
+	}
+	rep.SingleTxs = opts.SingleTxs
+	rep.SingleTxPerSec = float64(opts.SingleTxs) / dur.Seconds()
+	rep.SingleRatio = rep.SingleTxPerSec / rep.RecoverPerSec
+	rep.SingleP50, rep.SingleP99 = percentile(lat, 0.50), percentile(lat, 0.99)
+	st := n.Sequencer.Stats()
+	opts.logf("  %d group commits, %.1f entries each, %s per append", st.Batches, float64(st.Entries)/float64(st.Batches), st.AppendIn/time.Duration(max(1, st.Batches)))
+
+	opts.logf("submitting %d transactions in batches of %d…", opts.BatchTxs, opts.BatchSize)
+	_, dur, err = submitAll(ctx, hc, base, batches, min(opts.Clients, max(1, len(batches))), opts.BatchSize)
+	if err != nil {
+		return nil, err
+	}
+	rep.BatchTxs = opts.BatchTxs
+	rep.BatchTxPerSec = float64(opts.BatchTxs) / dur.Seconds()
+	rep.BatchRatio = rep.BatchTxPerSec / rep.RecoverPerSec
+
+	size, _ := n.Log.Latest()
+	if st, err := os.Stat(dir + "/log/entries"); err == nil && size > 0 {
+		rep.BytesPerEntry = float64(st.Size()) / float64(size)
+	}
+	rep.ReplayEntries = min(int64(opts.ReplayEntries), size)
+	opts.logf("replay-verifying %d entries…", rep.ReplayEntries)
+	start := time.Now()
+	if err := ledger.Replay(ctx, d, ledger.NewState(), rep.ReplayEntries, n.Entries, nil); err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
+	rep.ReplayDuration = time.Since(start)
+
+	opts.logf("serving tiles for %s…", opts.TileDuration)
+	rep.TilesPerSec, rep.TileMBPerSec, err = serveTiles(ctx, hc, base, size, opts.Clients, opts.TileDuration)
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// signedBodies signs count RegisterVehicle transactions from a pool of owner keys, in parallel, and
+// encodes them as request bodies of per transactions each (per == 1: a single object).
+func signedBodies(d *ledger.Domain, count, per int) ([][]byte, error) {
+	keys := make([]*ecdsa.PrivateKey, 256)
+	for i := range keys {
+		keys[i], _ = crypto.GenerateKey()
+	}
+	txs := make([]*ledger.Tx, count)
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	workers := runtime.GOMAXPROCS(0)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < count; i += workers {
+				key := keys[i%len(keys)]
+				tx := &ledger.Tx{Type: ledger.TypeRegisterVehicle, Owner: crypto.PubkeyToAddress(key.PublicKey),
+					Make: "Benchmark", Model: fmt.Sprintf("Model %d", i%97), Year: 2024}
+				client.Prepare(tx, client.DefaultTTL)
+				if err := d.Sign(tx, key); err != nil {
+					firstErr.Store(err)
+					return
+				}
+				txs[i] = tx
+			}
+		}()
+	}
+	wg.Wait()
+	if err, ok := firstErr.Load().(error); ok {
+		return nil, err
+	}
+	var bodies [][]byte
+	for i := 0; i < count; i += per {
+		var v any = txs[i]
+		if per > 1 {
+			v = txs[i:min(i+per, count)]
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		bodies = append(bodies, b)
+	}
+	return bodies, nil
+}
+
+// submitAll posts every body from clients goroutines and checks that every transaction was accepted.
+func submitAll(ctx context.Context, hc *http.Client, base string, bodies [][]byte, clients, per int) ([]time.Duration, time.Duration, error) {
+	var next atomic.Int64
+	lat := make([]time.Duration, len(bodies))
+	errs := make(chan error, clients)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(bodies) || ctx.Err() != nil {
+					return
+				}
+				t0 := time.Now()
+				resp, err := hc.Post(base+"/v1/transactions", "application/json", bytes.NewReader(bodies[i]))
+				if err != nil {
+					errs <- err
+					return
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				lat[i] = time.Since(t0)
+				if err != nil || resp.StatusCode != http.StatusOK {
+					errs <- fmt.Errorf("HTTP %d: %s", resp.StatusCode, body)
+					return
+				}
+				if per > 1 {
+					var items []api.BatchItem
+					if err := json.Unmarshal(body, &items); err != nil {
+						errs <- err
+						return
+					}
+					for _, it := range items {
+						if it.Error != nil {
+							errs <- fmt.Errorf("refused: %s: %s", it.Error.Code, it.Error.Message)
+							return
+						}
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	dur := time.Since(start)
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, 0, err
+	}
+	return lat, dur, nil
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[min(len(s)-1, int(p*float64(len(s))))]
+}
+
+// serveTiles fetches full level-0 hash tiles and entry bundles from clients goroutines for d.
+func serveTiles(ctx context.Context, hc *http.Client, base string, size int64, clients int, d time.Duration) (perSec, mbPerSec float64, err error) {
+	full := size / 256
+	if full == 0 {
+		return 0, 0, fmt.Errorf("the log has no full tile")
+	}
+	var count, bytesRead atomic.Int64
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int64(c); time.Now().Before(deadline) && ctx.Err() == nil; i++ {
+				t := tlogTile(i%full, i%2 == 0)
+				resp, err := hc.Get(base + "/log/" + t)
+				if err != nil {
+					failed.Store(err)
+					return
+				}
+				nb, _ := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					failed.Store(fmt.Errorf("GET %s: HTTP %d", t, resp.StatusCode))
+					return
+				}
+				count.Add(1)
+				bytesRead.Add(nb)
+			}
+		}()
+	}
+	wg.Wait()
+	if err, ok := failed.Load().(error); ok {
+		return 0, 0, err
+	}
+	secs := time.Since(start).Seconds()
+	return float64(count.Load()) / secs, float64(bytesRead.Load()) / secs / 1e6, nil
+}
+
+// tlogTile names the n-th full level-0 hash tile, or entry bundle.
+func tlogTile(n int64, entries bool) string {
+	l := 0
+	if entries {
+		l = -1
+	}
+	return tlog.TilePath(tileOf(l, n))
+}
+
+func tileOf(level int, n int64) xtlog.Tile { return xtlog.Tile{H: 8, L: level, N: n, W: 256} }
+
+// Print writes the report as the README's performance table rows.
+func (r *LedgerReport) Print(w io.Writer) {
+	fmt.Fprintf(w, "cores: %d\n", r.Cores)
+	fmt.Fprintf(w, "bare signature recovery (all cores): %.0f/s\n", r.RecoverPerSec)
+	fmt.Fprintf(w, "| measure | value | ratio to recovery |\n|---|---|---|\n")
+	fmt.Fprintf(w, "| durable transactions/s, one per request (%d txs) | %.0f/s (p50 %s, p99 %s) | %.2f |\n",
+		r.SingleTxs, r.SingleTxPerSec, r.SingleP50.Round(10*time.Microsecond), r.SingleP99.Round(10*time.Microsecond), r.SingleRatio)
+	fmt.Fprintf(w, "| durable transactions/s, batches (%d txs) | %.0f/s | %.2f |\n", r.BatchTxs, r.BatchTxPerSec, r.BatchRatio)
+	fmt.Fprintf(w, "| replay-verify %d entries | %s (%.0f entries/s) | %.2f |\n", r.ReplayEntries, r.ReplayDuration.Round(time.Millisecond),
+		float64(r.ReplayEntries)/r.ReplayDuration.Seconds(), float64(r.ReplayEntries)/r.ReplayDuration.Seconds()/r.RecoverPerSec)
+	fmt.Fprintf(w, "| /log/ tile serving (full tiles and bundles) | %.0f tiles/s, %.0f MB/s | |\n", r.TilesPerSec, r.TileMBPerSec)
+	fmt.Fprintf(w, "| log bytes per entry | %.0f B | |\n", r.BytesPerEntry)
+}

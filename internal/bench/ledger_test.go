@@ -1,0 +1,36 @@
+package bench
+
+import (
+	"context"
+	"testing"
+)
+
+// BenchmarkLedger runs the whole ledger benchmark once per iteration on a real node over loopback HTTP and
+// reports the ratios of the README's performance table. Run it with -benchtime=1x.
+func BenchmarkLedger(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		rep, err := Ledger(context.Background(), LedgerOptions{SingleTxs: 20000, BatchTxs: 40000, ReplayEntries: 40000})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(rep.RecoverPerSec, "recoveries/s")
+		b.ReportMetric(rep.SingleTxPerSec, "single-tx/s")
+		b.ReportMetric(rep.SingleRatio, "single-ratio")
+		b.ReportMetric(rep.BatchTxPerSec, "batch-tx/s")
+		b.ReportMetric(rep.BatchRatio, "batch-ratio")
+		b.ReportMetric(float64(rep.ReplayEntries)/rep.ReplayDuration.Seconds(), "replay-entries/s")
+		b.ReportMetric(rep.TilesPerSec, "tiles/s")
+	}
+}
+
+// TestLedgerBenchmarkRuns keeps the benchmark code working: a tiny run must finish with every
+// transaction accepted and a replay that verifies.
+func TestLedgerBenchmarkRuns(t *testing.T) {
+	rep, err := Ledger(context.Background(), LedgerOptions{Clients: 8, SingleTxs: 300, BatchTxs: 600, BatchSize: 200, ReplayEntries: 900, TileDuration: 200e6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.ReplayEntries != 900 || rep.SingleTxPerSec <= 0 || rep.BatchTxPerSec <= 0 || rep.TilesPerSec <= 0 {
+		t.Fatalf("incomplete report: %+v", rep)
+	}
+}

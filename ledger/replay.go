@@ -1,0 +1,91 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/ethereum/go-ethereum/common"
+)
+
+// EntryError is a replay failure at one log entry.
+type EntryError struct {
+	Index int64
+	Err   error
+}
+
+func (e *EntryError) Error() string { return fmt.Sprintf("entry %d: %v", e.Index, e.Err) }
+func (e *EntryError) Unwrap() error { return e.Err }
+
+// EntrySource returns the encoded entries [from, from+n) of a log.
+type EntrySource func(ctx context.Context, from, n int64) ([][]byte, error)
+
+// replayChunk is how many entries are decoded and signature-checked in parallel before being applied.
+const replayChunk = 1024
+
+type decoded struct {
+	entry   *Entry
+	signers []common.Address
+	err     error
+}
+
+// DecodeAndRecover decodes entries and recovers their signers on all cores.
+func DecodeAndRecover(d *Domain, raw [][]byte) ([]*Entry, [][]common.Address, []error) {
+	entries := make([]*Entry, len(raw))
+	signers := make([][]common.Address, len(raw))
+	errs := make([]error, len(raw))
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(raw); i += workers {
+				e, err := UnmarshalEntry(raw[i])
+				if err != nil {
+					errs[i] = err
+					continue
+				}
+				entries[i] = e
+				signers[i], errs[i] = d.Signers(e.Tx)
+			}
+		}()
+	}
+	wg.Wait()
+	return entries, signers, errs
+}
+
+// Replay applies the entries [st.Size(), to) of a log to st, checking every signature and rule. Signature
+// recovery runs on all cores; entries are applied in order. progress, if not nil, is called with the
+// number of entries applied after each chunk. The first bad entry stops the replay with an *EntryError.
+func Replay(ctx context.Context, d *Domain, st *State, to int64, src EntrySource, progress func(int64)) error {
+	for st.Size() < to {
+		from := st.Size()
+		n := min(int64(replayChunk), to-from)
+		raw, err := src(ctx, from, n)
+		if err != nil {
+			return fmt.Errorf("couldn't read entries %d..%d: %w", from, from+n, err)
+		}
+		if int64(len(raw)) != n {
+			return fmt.Errorf("asked for %d entries from %d, got %d", n, from, len(raw))
+		}
+		entries, signers, errs := DecodeAndRecover(d, raw)
+		for i := range raw {
+			idx := from + int64(i)
+			if errs[i] != nil {
+				return &EntryError{idx, errs[i]}
+			}
+			if _, err := st.Apply(entries[i], signers[i], idx); err != nil {
+				return &EntryError{idx, err}
+			}
+		}
+		if progress != nil {
+			progress(st.Size())
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

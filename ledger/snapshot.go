@@ -1,0 +1,147 @@
+package ledger
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/ethereum/go-ethereum/common"
+)
+
+// Changes lists the entities that applied entries created or changed, as full records, so that a read
+// model can upsert them. A full Snapshot has the same shape and lists everything.
+type Changes struct {
+	Size        int64 // entries applied
+	LastTime    int64 // accept time of the last entry, unix ms
+	NextVehicle uint64
+	Vehicles    []Vehicle // with their current grants and pairings
+	Devices     []Device  // with every pairing
+	Apps        []App
+	Nonces      []Nonce // newly used
+}
+
+type touched struct {
+	vehicles map[uint64]struct{}
+	devices  map[common.Address]struct{}
+	apps     map[common.Address]struct{}
+}
+
+// TrackChanges makes the state record what each Apply touches, to be collected with TakeChanges.
+func (s *State) TrackChanges() {
+	s.track = true
+	s.touched = touched{map[uint64]struct{}{}, map[common.Address]struct{}{}, map[common.Address]struct{}{}}
+}
+
+func (s *State) touchVehicle(v *vehicle) {
+	if s.track {
+		s.touched.vehicles[v.ID] = struct{}{}
+	}
+}
+
+func (s *State) touchDevice(d *device) {
+	if s.track {
+		s.touched.devices[d.addr] = struct{}{}
+	}
+}
+
+func (s *State) touchApp(a *app) {
+	if s.track {
+		s.touched.apps[a.addr()] = struct{}{}
+	}
+}
+
+// TakeChanges returns what was touched since the previous call (or TrackChanges) and starts afresh.
+func (s *State) TakeChanges() Changes {
+	c := Changes{Size: s.size, LastTime: s.lastTime, NextVehicle: s.nextVehicle, Nonces: s.changes.Nonces}
+	for id := range s.touched.vehicles {
+		c.Vehicles = append(c.Vehicles, s.vehicles[id].view(s))
+	}
+	for a := range s.touched.devices {
+		c.Devices = append(c.Devices, s.devices[a].view())
+	}
+	for a := range s.touched.apps {
+		c.Apps = append(c.Apps, s.apps[a].view())
+	}
+	s.changes = Changes{}
+	clear(s.touched.vehicles)
+	clear(s.touched.devices)
+	clear(s.touched.apps)
+	return c
+}
+
+// Snapshot returns the whole state in the Changes shape.
+func (s *State) Snapshot() Changes {
+	c := Changes{Size: s.size, LastTime: s.lastTime, NextVehicle: s.nextVehicle}
+	for _, v := range s.vehicles {
+		c.Vehicles = append(c.Vehicles, v.view(s))
+	}
+	for _, d := range s.devices {
+		c.Devices = append(c.Devices, d.view())
+	}
+	for _, a := range s.apps {
+		c.Apps = append(c.Apps, a.view())
+	}
+	for k := range s.nonces {
+		var n Nonce
+		n.Signer = k.signer
+		n.Nonce.SetBytes32(k.nonce[:])
+		c.Nonces = append(c.Nonces, n)
+	}
+	return c
+}
+
+// Restore rebuilds a state from a full snapshot (as Snapshot returns it, or as a read model stored it).
+func Restore(snap Changes) (*State, error) {
+	s := NewState()
+	s.size, s.lastTime, s.nextVehicle = snap.Size, snap.LastTime, snap.NextVehicle
+	for _, v := range snap.Vehicles {
+		owner, err := ParseAddress(v.Owner)
+		if err != nil {
+			return nil, fmt.Errorf("vehicle %d: %w", v.ID, err)
+		}
+		vv := &vehicle{Vehicle: v, owner: owner, devices: map[string]common.Address{}, grants: map[common.Address]*Grant{}}
+		for _, g := range v.Grants {
+			a, err := ParseAddress(g.App)
+			if err != nil {
+				return nil, fmt.Errorf("vehicle %d grant: %w", v.ID, err)
+			}
+			g.Permissions = slices.Clone(g.Permissions)
+			vv.grants[a] = &g
+			addTo(s.held, a, v.ID)
+		}
+		vv.Devices, vv.Grants = nil, nil
+		s.vehicles[v.ID] = vv
+		addTo(s.owned, owner, v.ID)
+	}
+	for _, d := range snap.Devices {
+		a, err := ParseAddress(d.Address)
+		if err != nil {
+			return nil, fmt.Errorf("device: %w", err)
+		}
+		d.Pairings = slices.Clone(d.Pairings)
+		s.devices[a] = &device{Device: d, addr: a}
+		if d.VehicleID != 0 {
+			v := s.vehicles[d.VehicleID]
+			if v == nil {
+				return nil, fmt.Errorf("device %s is paired to missing vehicle %d", d.Address, d.VehicleID)
+			}
+			v.devices[d.Kind] = a
+		}
+	}
+	for _, p := range snap.Apps {
+		a, err := ParseAddress(p.Address)
+		if err != nil {
+			return nil, fmt.Errorf("app: %w", err)
+		}
+		owner, err := ParseAddress(p.Owner)
+		if err != nil {
+			return nil, fmt.Errorf("app %s owner: %w", p.Address, err)
+		}
+		p.RedirectURIs = slices.Clone(p.RedirectURIs)
+		s.apps[a] = &app{App: p, owner: owner}
+		addTo(s.ownedApps, owner, a)
+	}
+	for _, n := range snap.Nonces {
+		s.nonces[nonceKey{n.Signer, n.Nonce.Bytes32()}] = struct{}{}
+	}
+	return s, nil
+}

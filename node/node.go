@@ -1,0 +1,172 @@
+// Package node wires a Glovebox node together from its parts: the Merkle log (package tlog), the ledger's
+// sequencer and state, the SQLite read model and the HTTP API, all in one data directory.
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/glovebox/glovebox/api"
+	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/store/sqlite"
+	"github.com/glovebox/glovebox/tlog"
+)
+
+// Config configures a node. Every zero field has a working default.
+type Config struct {
+	// DataDir holds everything the node keeps: log.key (the Ed25519 checkpoint signing key, created on
+	// first start, mode 0600), log.pub, the log in log/, and the read model identity.db.
+	DataDir string
+	// Origin is the log's origin line, used only when the data directory is new; later starts read it from
+	// log.key. Default: "glovebox.local/" and 16 random hex digits.
+	Origin string
+	// Now is the sequencer's clock; default time.Now.
+	Now func() time.Time
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// Version is reported by GET /v1/node.
+	Version string
+	// Progress, if set, is called while the read model is replayed from the log at start.
+	Progress func(applied, total int64)
+}
+
+// Node is an opened node. Run sequences transactions; API serves HTTP.
+type Node struct {
+	Log       *tlog.Log
+	Identity  *sqlite.Identity
+	Sequencer *ledger.Sequencer
+	API       *api.Server
+	// LogKey is the note verifier key of the log ("<origin>+<hash>+<base64 key>").
+	LogKey string
+}
+
+// Open opens (creating on first use) the node in cfg.DataDir and replays whatever the read model lacks.
+func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("node: no data directory")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("couldn't create the data directory: %w", err)
+	}
+	signer, vkey, err := loadOrCreateKey(cfg.DataDir, cfg.Origin)
+	if err != nil {
+		return nil, err
+	}
+	origin := signer.Name()
+	n := &Node{LogKey: vkey}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	if n.Log, err = tlog.Open(filepath.Join(cfg.DataDir, "log"), origin, signer); err != nil {
+		return nil, fmt.Errorf("couldn't open the log: %w", err)
+	}
+	if n.Identity, err = sqlite.OpenIdentity(filepath.Join(cfg.DataDir, "identity.db")); err != nil {
+		return nil, err
+	}
+	d := ledger.NewDomain(origin)
+	n.Sequencer, err = ledger.OpenSequencer(ctx, d, n.Log, n.Entries, n.Identity,
+		ledger.SequencerOptions{Now: cfg.Now, Logger: cfg.Logger, Progress: cfg.Progress})
+	if err != nil {
+		return nil, err
+	}
+	n.API = api.New(api.Config{Sequencer: n.Sequencer, Log: n.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger})
+	return n, nil
+}
+
+// Entries reads committed log entries [from, from+count).
+func (n *Node) Entries(ctx context.Context, from, count int64) ([][]byte, error) {
+	out := make([][]byte, 0, count)
+	for i := from; i < from+count; i++ {
+		e, err := n.Log.Entry(i)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// Run sequences transactions until ctx is done.
+func (n *Node) Run(ctx context.Context) error { return n.Sequencer.Run(ctx) }
+
+// Close closes the log and the read model. Call it after Run has returned.
+func (n *Node) Close() error {
+	var errs []error
+	if n.Identity != nil {
+		errs = append(errs, n.Identity.Close())
+	}
+	if n.Log != nil {
+		errs = append(errs, n.Log.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// loadOrCreateKey reads log.key, or creates it (and log.pub) for a new data directory.
+func loadOrCreateKey(dir, origin string) (note.Signer, string, error) {
+	keyPath, pubPath := filepath.Join(dir, "log.key"), filepath.Join(dir, "log.pub")
+	skey, err := os.ReadFile(keyPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		if origin == "" {
+			var b [8]byte
+			rand.Read(b[:])
+			origin = "glovebox.local/" + hex.EncodeToString(b[:])
+		}
+		s, v, err := tlog.GenerateKey(origin)
+		if err != nil {
+			return nil, "", fmt.Errorf("couldn't generate the log key: %w", err)
+		}
+		if err := writeFileSync(keyPath, []byte(s+"\n"), 0o600); err != nil {
+			return nil, "", err
+		}
+		if err := writeFileSync(pubPath, []byte(v+"\n"), 0o644); err != nil {
+			return nil, "", err
+		}
+		skey = []byte(s)
+	} else if err != nil {
+		return nil, "", fmt.Errorf("couldn't read the log key: %w", err)
+	}
+	signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
+	if err != nil {
+		return nil, "", fmt.Errorf("couldn't parse %s: %w", keyPath, err)
+	}
+	if origin != "" && origin != signer.Name() {
+		return nil, "", fmt.Errorf("the data directory's log has origin %q, not %q", signer.Name(), origin)
+	}
+	vkey, err := os.ReadFile(pubPath)
+	if err != nil {
+		return nil, "", fmt.Errorf("couldn't read the log's public key: %w", err)
+	}
+	return signer, strings.TrimSpace(string(vkey)), nil
+}
+
+func writeFileSync(path string, data []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return fmt.Errorf("couldn't create %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("couldn't write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("couldn't sync %s: %w", path, err)
+	}
+	return f.Close()
+}

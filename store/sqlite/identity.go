@@ -1,0 +1,287 @@
+// Package sqlite keeps Glovebox's read models in SQLite files through the pure-Go modernc.org/sqlite
+// driver, in WAL mode.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+
+	"github.com/glovebox/glovebox/ledger"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Identity is the identity read model: vehicles, devices with their pairing intervals, apps, grants and
+// used nonces, as replayed from the log, with the tree size they reflect. It implements ledger.Store.
+// Saves are atomic (one SQLite transaction) but not fsynced at commit (synchronous=NORMAL): after a power
+// loss the store may lag the log, and the node replays the difference at start.
+type Identity struct {
+	db *sql.DB
+}
+
+var _ ledger.Store = (*Identity)(nil)
+
+const identitySchema = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS vehicles (
+	id INTEGER PRIMARY KEY, owner TEXT NOT NULL, make TEXT NOT NULL, model TEXT NOT NULL,
+	year INTEGER NOT NULL, burned INTEGER NOT NULL, registered_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS vehicles_owner ON vehicles (owner);
+CREATE TABLE IF NOT EXISTS devices (
+	address TEXT PRIMARY KEY, kind TEXT NOT NULL, maker TEXT NOT NULL,
+	registered_at INTEGER NOT NULL, vehicle_id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS pairings (
+	device TEXT NOT NULL, seq INTEGER NOT NULL, vehicle_id INTEGER NOT NULL, kind TEXT NOT NULL,
+	from_index INTEGER NOT NULL, from_time INTEGER NOT NULL, to_index INTEGER NOT NULL, to_time INTEGER NOT NULL,
+	PRIMARY KEY (device, seq));
+CREATE INDEX IF NOT EXISTS pairings_vehicle ON pairings (vehicle_id, from_time);
+CREATE TABLE IF NOT EXISTS apps (
+	address TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, redirect_uris TEXT NOT NULL,
+	registered_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS apps_owner ON apps (owner);
+CREATE TABLE IF NOT EXISTS grants (
+	vehicle_id INTEGER NOT NULL, app TEXT NOT NULL, permissions TEXT NOT NULL, expires_at INTEGER NOT NULL,
+	purpose TEXT NOT NULL, terms_uri TEXT NOT NULL, idx INTEGER NOT NULL, granted_at INTEGER NOT NULL,
+	PRIMARY KEY (vehicle_id, app));
+CREATE INDEX IF NOT EXISTS grants_app ON grants (app);
+CREATE TABLE IF NOT EXISTS nonces (signer BLOB NOT NULL, nonce BLOB NOT NULL, PRIMARY KEY (signer, nonce)) WITHOUT ROWID;
+`
+
+// Open opens (creating if needed) an SQLite database file with the pragmas every Glovebox store uses.
+func Open(path string) (*sql.DB, error) {
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't open %s: %w", path, err)
+	}
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("couldn't open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// OpenIdentity opens the identity read model in the SQLite file at path.
+func OpenIdentity(path string) (*Identity, error) {
+	db, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Exec(identitySchema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("couldn't create the identity schema: %w", err)
+	}
+	return &Identity{db: db}, nil
+}
+
+// Close closes the database.
+func (s *Identity) Close() error { return s.db.Close() }
+
+// Reset deletes every row.
+func (s *Identity) Reset(ctx context.Context) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM meta; DELETE FROM vehicles; DELETE FROM devices; DELETE FROM pairings;
+		DELETE FROM apps; DELETE FROM grants; DELETE FROM nonces;`)
+	if err != nil {
+		return fmt.Errorf("couldn't reset the identity store: %w", err)
+	}
+	return nil
+}
+
+// Save upserts the changes in one transaction.
+func (s *Identity) Save(ctx context.Context, c ledger.Changes) (err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("couldn't begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	stmt := func(q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st *sql.Stmt
+		st, err = tx.PrepareContext(ctx, q)
+		return st
+	}
+	exec := func(st *sql.Stmt, args ...any) {
+		if err != nil {
+			return
+		}
+		_, err = st.ExecContext(ctx, args...)
+	}
+	upVehicle := stmt(`INSERT INTO vehicles (id, owner, make, model, year, burned, registered_at) VALUES (?,?,?,?,?,?,?)
+		ON CONFLICT (id) DO UPDATE SET owner=excluded.owner, burned=excluded.burned`)
+	delGrants := stmt(`DELETE FROM grants WHERE vehicle_id = ?`)
+	insGrant := stmt(`INSERT INTO grants (vehicle_id, app, permissions, expires_at, purpose, terms_uri, idx, granted_at) VALUES (?,?,?,?,?,?,?,?)`)
+	upDevice := stmt(`INSERT INTO devices (address, kind, maker, registered_at, vehicle_id) VALUES (?,?,?,?,?)
+		ON CONFLICT (address) DO UPDATE SET vehicle_id=excluded.vehicle_id`)
+	upPairing := stmt(`INSERT INTO pairings (device, seq, vehicle_id, kind, from_index, from_time, to_index, to_time) VALUES (?,?,?,?,?,?,?,?)
+		ON CONFLICT (device, seq) DO UPDATE SET to_index=excluded.to_index, to_time=excluded.to_time`)
+	upApp := stmt(`INSERT INTO apps (address, owner, name, redirect_uris, registered_at, updated_at) VALUES (?,?,?,?,?,?)
+		ON CONFLICT (address) DO UPDATE SET name=excluded.name, redirect_uris=excluded.redirect_uris, updated_at=excluded.updated_at`)
+	insNonce := stmt(`INSERT OR IGNORE INTO nonces (signer, nonce) VALUES (?,?)`)
+	upMeta := stmt(`INSERT INTO meta (key, value) VALUES (?,?) ON CONFLICT (key) DO UPDATE SET value=excluded.value`)
+	for _, v := range c.Vehicles {
+		exec(upVehicle, v.ID, v.Owner, v.Make, v.Model, v.Year, v.Burned, v.RegisteredAt)
+		exec(delGrants, v.ID)
+		for _, g := range v.Grants {
+			perms, _ := json.Marshal(g.Permissions)
+			exec(insGrant, g.VehicleID, g.App, string(perms), g.ExpiresAt, g.Purpose, g.TermsURI, g.Index, g.GrantedAt)
+		}
+	}
+	for _, d := range c.Devices {
+		exec(upDevice, d.Address, d.Kind, d.Maker, d.RegisteredAt, d.VehicleID)
+		for i, p := range d.Pairings {
+			exec(upPairing, d.Address, i, p.VehicleID, p.Kind, p.FromIndex, p.FromTime, p.ToIndex, p.ToTime)
+		}
+	}
+	for _, a := range c.Apps {
+		uris, _ := json.Marshal(a.RedirectURIs)
+		exec(upApp, a.Address, a.Owner, a.Name, string(uris), a.RegisteredAt, a.UpdatedAt)
+	}
+	for _, n := range c.Nonces {
+		b := n.Nonce.Bytes32()
+		exec(insNonce, n.Signer.Bytes(), b[:])
+	}
+	exec(upMeta, "size", c.Size)
+	exec(upMeta, "last_time", c.LastTime)
+	exec(upMeta, "next_vehicle", c.NextVehicle)
+	if err != nil {
+		return fmt.Errorf("couldn't save identity changes: %w", err)
+	}
+	if err = tx.Commit(); err != nil {
+		return fmt.Errorf("couldn't commit identity changes: %w", err)
+	}
+	return nil
+}
+
+// Load reads the whole store as a snapshot.
+func (s *Identity) Load(ctx context.Context) (ledger.Changes, error) {
+	c := ledger.Changes{NextVehicle: 1}
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return c, fmt.Errorf("couldn't begin: %w", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT key, value FROM meta`)
+	if err != nil {
+		return c, fmt.Errorf("couldn't read meta: %w", err)
+	}
+	for rows.Next() {
+		var k string
+		var v int64
+		if err := rows.Scan(&k, &v); err != nil {
+			return c, err
+		}
+		switch k {
+		case "size":
+			c.Size = v
+		case "last_time":
+			c.LastTime = v
+		case "next_vehicle":
+			c.NextVehicle = uint64(v)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return c, err
+	}
+	grants := map[uint64][]ledger.Grant{}
+	if err := each(ctx, tx, `SELECT vehicle_id, app, permissions, expires_at, purpose, terms_uri, idx, granted_at FROM grants ORDER BY vehicle_id, app`,
+		func(r *sql.Rows) error {
+			var g ledger.Grant
+			var perms string
+			if err := r.Scan(&g.VehicleID, &g.App, &perms, &g.ExpiresAt, &g.Purpose, &g.TermsURI, &g.Index, &g.GrantedAt); err != nil {
+				return err
+			}
+			if err := json.Unmarshal([]byte(perms), &g.Permissions); err != nil {
+				return fmt.Errorf("grant permissions: %w", err)
+			}
+			grants[g.VehicleID] = append(grants[g.VehicleID], g)
+			return nil
+		}); err != nil {
+		return c, err
+	}
+	if err := each(ctx, tx, `SELECT id, owner, make, model, year, burned, registered_at FROM vehicles ORDER BY id`, func(r *sql.Rows) error {
+		var v ledger.Vehicle
+		if err := r.Scan(&v.ID, &v.Owner, &v.Make, &v.Model, &v.Year, &v.Burned, &v.RegisteredAt); err != nil {
+			return err
+		}
+		v.Grants = grants[v.ID]
+		c.Vehicles = append(c.Vehicles, v)
+		return nil
+	}); err != nil {
+		return c, err
+	}
+	pairings := map[string][]ledger.Pairing{}
+	if err := each(ctx, tx, `SELECT device, vehicle_id, kind, from_index, from_time, to_index, to_time FROM pairings ORDER BY device, seq`,
+		func(r *sql.Rows) error {
+			var p ledger.Pairing
+			if err := r.Scan(&p.Device, &p.VehicleID, &p.Kind, &p.FromIndex, &p.FromTime, &p.ToIndex, &p.ToTime); err != nil {
+				return err
+			}
+			pairings[p.Device] = append(pairings[p.Device], p)
+			return nil
+		}); err != nil {
+		return c, err
+	}
+	if err := each(ctx, tx, `SELECT address, kind, maker, registered_at, vehicle_id FROM devices ORDER BY address`, func(r *sql.Rows) error {
+		var d ledger.Device
+		if err := r.Scan(&d.Address, &d.Kind, &d.Maker, &d.RegisteredAt, &d.VehicleID); err != nil {
+			return err
+		}
+		d.Pairings = pairings[d.Address]
+		c.Devices = append(c.Devices, d)
+		return nil
+	}); err != nil {
+		return c, err
+	}
+	if err := each(ctx, tx, `SELECT address, owner, name, redirect_uris, registered_at, updated_at FROM apps ORDER BY address`, func(r *sql.Rows) error {
+		var a ledger.App
+		var uris string
+		if err := r.Scan(&a.Address, &a.Owner, &a.Name, &uris, &a.RegisteredAt, &a.UpdatedAt); err != nil {
+			return err
+		}
+		if err := json.Unmarshal([]byte(uris), &a.RedirectURIs); err != nil {
+			return fmt.Errorf("app redirect URIs: %w", err)
+		}
+		c.Apps = append(c.Apps, a)
+		return nil
+	}); err != nil {
+		return c, err
+	}
+	if err := each(ctx, tx, `SELECT signer, nonce FROM nonces`, func(r *sql.Rows) error {
+		var signer, nonce []byte
+		if err := r.Scan(&signer, &nonce); err != nil {
+			return err
+		}
+		if len(signer) != 20 || len(nonce) != 32 {
+			return fmt.Errorf("bad nonce row")
+		}
+		var n ledger.Nonce
+		copy(n.Signer[:], signer)
+		n.Nonce.SetBytes32(nonce)
+		c.Nonces = append(c.Nonces, n)
+		return nil
+	}); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func each(ctx context.Context, tx *sql.Tx, q string, f func(*sql.Rows) error) error {
+	rows, err := tx.QueryContext(ctx, q)
+	if err != nil {
+		return fmt.Errorf("couldn't query %q: %w", q, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := f(rows); err != nil {
+			return fmt.Errorf("couldn't read a row of %q: %w", q, err)
+		}
+	}
+	return rows.Err()
+}

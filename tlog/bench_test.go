@@ -1,0 +1,77 @@
+package tlog
+
+import (
+	"testing"
+)
+
+// benchLog returns a log in a temporary directory holding n entries of
+// about 300 bytes.
+func benchLog(b *testing.B, n int) *Log {
+	b.Helper()
+	s, _ := testKeys(b, testOrigin)
+	l := openLog(b, b.TempDir(), s)
+	batch := make([][]byte, 1000)
+	for i := range batch {
+		batch[i] = make([]byte, 300)
+	}
+	for done := 0; done < n; done += len(batch) {
+		if _, _, err := l.Append(batch[:min(len(batch), n-done)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return l
+}
+
+func BenchmarkAppend(b *testing.B) {
+	l := benchLog(b, 0)
+	batch := make([][]byte, 1000)
+	for i := range batch {
+		batch[i] = make([]byte, 300)
+		batch[i][0] = byte(i)
+	}
+	b.SetBytes(int64(len(batch) * 302))
+	b.ReportAllocs()
+	batches := 0
+	for b.Loop() {
+		if _, _, err := l.Append(batch); err != nil {
+			b.Fatal(err)
+		}
+		batches++
+	}
+	b.ReportMetric(float64(batches*len(batch))/b.Elapsed().Seconds(), "entries/s")
+}
+
+func BenchmarkInclusionProof(b *testing.B) {
+	const size = 100_000
+	l := benchLog(b, size)
+	b.ReportAllocs()
+	i := int64(0)
+	for b.Loop() {
+		if _, err := l.InclusionProof(i, size); err != nil {
+			b.Fatal(err)
+		}
+		i = (i + 7919) % size
+	}
+}
+
+func BenchmarkReadTile(b *testing.B) {
+	l := benchLog(b, 100_000)
+	b.SetBytes(256 * 32)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := l.ReadTile("tile/0/300"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkReadEntryBundle(b *testing.B) {
+	l := benchLog(b, 100_000)
+	b.SetBytes(256 * 302)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := l.ReadTile("tile/entries/300"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,75 @@
+package tlog
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+func FuzzParseEntryBundle(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{0})
+	f.Add(bundle([]byte("hello"), []byte("world")))
+	f.Add(bundle([]byte("a"), nil))
+	f.Add([]byte{0xff, 0xff, 1, 2, 3})
+	f.Add(append(bundle([]byte("a")), 0))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		entries, err := ParseEntryBundle(data)
+		if err != nil {
+			return
+		}
+		if len(entries) < 1 || len(entries) > 256 {
+			t.Fatalf("accepted a bundle of %d entries", len(entries))
+		}
+		// A bundle that parses is exactly the encoding of its entries.
+		if again := bundle(entries...); !bytes.Equal(again, data) {
+			t.Fatalf("bundle %x parsed to entries that encode as %x", data, again)
+		}
+	})
+}
+
+func FuzzReadTilePath(f *testing.F) {
+	s, _ := testKeys(f, testOrigin)
+	l := openLog(f, f.TempDir(), s)
+	appendAll(f, l, testEntries("e", 0, 600), 600)
+	for _, p := range []string{
+		"checkpoint", "tile/0/000", "tile/0/002.p/88", "tile/1/000.p/2", "tile/entries/001",
+		"tile/entries/002.p/88", "tile/0/1", "tile/0/x000/000", "tile/entries/000.p/0",
+		"tile/entries/000.p/256", "../x", "tile/data/000", "tile/8/0/000",
+		"tile/0/x999/x999/x999/x999/x999/x999/x999/999", "tile/63/000.p/1", "tile/0/000.p/-1",
+	} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		data, err := l.ReadTile(path)
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrBadPath) && !errors.Is(err, ErrNotFound):
+			return
+		case errors.Is(err, ErrNotFound) && !errors.Is(err, ErrBadPath):
+			if _, perr := parseTilePath(path); perr != nil {
+				t.Fatalf("ReadTile(%q) = ErrNotFound for a path that doesn't parse", path)
+			}
+			return
+		default:
+			t.Fatalf("ReadTile(%q) error = %v", path, err)
+		}
+		if path == "checkpoint" {
+			return
+		}
+		// Whatever is served is a canonical path of the right length.
+		tile, err := parseTilePath(path)
+		if err != nil || TilePath(tile) != path {
+			t.Fatalf("ReadTile served %q, which doesn't parse canonically (%v)", path, err)
+		}
+		if tile.L >= 0 && len(data) != tile.W*32 {
+			t.Fatalf("ReadTile(%q) returned %d bytes, want %d", path, len(data), tile.W*32)
+		}
+		if tile.L == -1 {
+			entries, err := ParseEntryBundle(data)
+			if err != nil || len(entries) != tile.W {
+				t.Fatalf("ReadTile(%q) returned a bundle of %d entries (%v), want %d", path, len(entries), err, tile.W)
+			}
+		}
+	})
+}

@@ -1,0 +1,597 @@
+package tlog
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// File names inside a log directory. See the package documentation.
+const (
+	entriesName    = "entries"
+	hashesName     = "hashes"
+	checkpointName = "checkpoint"
+	lockName       = "lock"
+	tmpSuffix      = ".tmp"
+)
+
+const (
+	// maxEntrySize is the largest entry a log accepts: its length must fit
+	// the uint16 prefix of C2SP entry bundles.
+	maxEntrySize = 1<<16 - 1
+
+	// tileHeight is the height of C2SP tiles: each holds up to 256 items.
+	tileHeight = 8
+	tileWidth  = 1 << tileHeight
+
+	// ioBufSize is the read buffer used when scanning files on Open.
+	ioBufSize = 1 << 20
+)
+
+// errClosed is returned by every method of a closed Log.
+var errClosed = fmt.Errorf("tlog: log is closed: %w", os.ErrClosed)
+
+// Log is a durable, append-only Merkle log stored in a directory. One
+// goroutine appends (the sequencer); any number read concurrently.
+//
+// A Log must be created with [Open] and released with [Log.Close].
+type Log struct {
+	dir    string
+	origin string
+	signer note.Signer
+
+	// entries and hashes are the data files. They are opened by Open and
+	// closed by Close; readers use ReadAt, the writer WriteAt, so neither
+	// depends on the file offset.
+	entries *os.File
+	hashes  *os.File
+	dirf    *os.File // the directory, for fsync after renames
+	lock    *os.File // holds the advisory lock on the directory
+
+	// wlock serializes Append and Close. The writer state below, and
+	// writes to st, happen only while holding it.
+	wlock   sync.Mutex
+	werr    error // sticky error from a failed Append
+	wclosed bool
+
+	// mu guards the committed state that readers see. The writer holds
+	// it only to publish a new state, never during I/O.
+	mu     sync.RWMutex
+	closed bool
+	st     state
+}
+
+// state is a committed, immutable view of the log. Slices in a state may
+// share backing arrays with later states, but a state never reads past its
+// own lengths and the writer only ever writes past the published lengths.
+type state struct {
+	size       int64
+	offsets    []int64   // len size+1; offsets[i] is where entry i's length prefix starts in entries
+	stored     hashSlice // len tlog.StoredHashCount(size)
+	root       tlog.Hash // tree hash at size
+	checkpoint []byte    // signed checkpoint note for size; never modified
+}
+
+// hashSlice is an in-memory tlog.HashReader over stored hashes indexed by
+// stored hash index.
+type hashSlice []tlog.Hash
+
+// ReadHashes implements tlog.HashReader.
+func (s hashSlice) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	for i, x := range indexes {
+		if x < 0 || x >= int64(len(s)) {
+			return nil, fmt.Errorf("tlog: stored hash %d is not in the log (have %d)", x, len(s))
+		}
+		out[i] = s[x]
+	}
+	return out, nil
+}
+
+// Open opens (creating if needed) the log stored in dir with the given
+// origin line and checkpoint signer.
+//
+// On open it recovers from a crash: the signed checkpoint file is
+// authoritative; entry and hash data past the checkpoint's size (written
+// but never committed) are truncated. It then rehashes every committed
+// entry, compares the result with the stored hashes, and compares the tree
+// hash with the checkpoint's; any difference is reported as corruption and
+// Open fails. A new log gets a signed checkpoint of size 0 immediately.
+//
+// Open also fails if the checkpoint is not for origin or carries no
+// signature by signer's key name and hash, or if the directory has entry or
+// hash data but no checkpoint (rather than discard that data). The
+// signature itself can't be verified with a signer alone; the tree hash
+// check is what detects damage.
+func Open(dir, origin string, signer note.Signer) (_ *Log, err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("tlog: opening log in %s: %w", dir, err)
+		}
+	}()
+	if err := checkOrigin(origin); err != nil {
+		return nil, err
+	}
+	if signer == nil {
+		return nil, errors.New("nil signer")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	l := &Log{dir: dir, origin: origin, signer: signer}
+	defer func() {
+		if err != nil {
+			l.closeFiles()
+		}
+	}()
+
+	if l.lock, err = os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o644); err != nil {
+		return nil, err
+	}
+	if err := lockFile(l.lock); err != nil {
+		return nil, fmt.Errorf("locking %s: %w", lockName, err)
+	}
+	if l.dirf, err = os.Open(dir); err != nil {
+		return nil, err
+	}
+	if l.entries, err = os.OpenFile(filepath.Join(dir, entriesName), os.O_RDWR|os.O_CREATE, 0o644); err != nil {
+		return nil, err
+	}
+	if l.hashes, err = os.OpenFile(filepath.Join(dir, hashesName), os.O_RDWR|os.O_CREATE, 0o644); err != nil {
+		return nil, err
+	}
+	// A leftover temporary checkpoint was never committed.
+	if err := os.Remove(filepath.Join(dir, checkpointName+tmpSuffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+
+	cp, err := os.ReadFile(filepath.Join(dir, checkpointName))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		err = l.create()
+	case err != nil:
+		return nil, err
+	default:
+		err = l.recover(cp)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// checkOrigin reports whether origin can be the first line of a checkpoint
+// note: non-empty UTF-8 without control characters.
+func checkOrigin(origin string) error {
+	if origin == "" {
+		return errors.New("empty origin")
+	}
+	if !utf8.ValidString(origin) || strings.ContainsFunc(origin, func(r rune) bool { return r < 0x20 }) {
+		return fmt.Errorf("origin %q has a control character or invalid UTF-8", origin)
+	}
+	return nil
+}
+
+// create initializes an empty log: it refuses to if the data files hold
+// anything, then commits a checkpoint of size 0.
+func (l *Log) create() error {
+	for _, f := range []*os.File{l.entries, l.hashes} {
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		if fi.Size() != 0 {
+			return fmt.Errorf("no %s file but %s holds %d bytes; refusing to discard them (restore the checkpoint)",
+				checkpointName, filepath.Base(f.Name()), fi.Size())
+		}
+	}
+	root, err := tlog.TreeHash(0, hashSlice(nil))
+	if err != nil {
+		return err
+	}
+	cp, err := signCheckpoint(l.origin, 0, root, l.signer)
+	if err != nil {
+		return err
+	}
+	if err := l.writeCheckpoint(cp); err != nil {
+		return err
+	}
+	l.st = state{size: 0, offsets: []int64{0}, root: root, checkpoint: cp}
+	return nil
+}
+
+// recover loads a log whose committed state is described by the checkpoint
+// cp: it truncates uncommitted data and checks everything committed.
+func (l *Log) recover(cp []byte) error {
+	size, root, err := parseOwnCheckpoint(cp, l.origin, l.signer)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", checkpointName, err)
+	}
+	efi, err := l.entries.Stat()
+	if err != nil {
+		return err
+	}
+	hfi, err := l.hashes.Stat()
+	if err != nil {
+		return err
+	}
+
+	// Every entry takes at least 3 bytes. Checking this first also keeps
+	// the arithmetic below far from overflow.
+	if size > efi.Size()/3 {
+		return corruptf("%s holds %d bytes, too few for %d committed entries", entriesName, efi.Size(), size)
+	}
+
+	// Rebuild the offsets and recompute every stored hash from the entries.
+	// The hashes capacity is bounded by the file size, not the checkpoint,
+	// so a damaged checkpoint can't make us allocate absurd amounts.
+	offsets := make([]int64, 1, size+1)
+	stored := make(hashSlice, 0, min(tlog.StoredHashCount(size), hfi.Size()/tlog.HashSize))
+	r := bufio.NewReaderSize(io.NewSectionReader(l.entries, 0, efi.Size()), ioBufSize)
+	buf := make([]byte, maxEntrySize)
+	var end int64
+	for i := int64(0); i < size; i++ {
+		if _, err := io.ReadFull(r, buf[:2]); err != nil {
+			return corruptf("%s ends after %d of %d committed entries", entriesName, i, size)
+		}
+		n := int(binary.BigEndian.Uint16(buf))
+		if n == 0 {
+			return corruptf("%s has an empty entry at index %d (offset %d)", entriesName, i, end)
+		}
+		if _, err := io.ReadFull(r, buf[:n]); err != nil {
+			return corruptf("%s ends inside entry %d of %d committed entries", entriesName, i, size)
+		}
+		end += 2 + int64(n)
+		offsets = append(offsets, end)
+		hs, err := tlog.StoredHashes(i, buf[:n], stored)
+		if err != nil {
+			return err
+		}
+		stored = append(stored, hs...)
+	}
+
+	// Compare with the stored hashes.
+	want := tlog.StoredHashCount(size)
+	if hfi.Size() < want*tlog.HashSize {
+		return corruptf("%s holds %d bytes, want at least %d for %d committed entries", hashesName, hfi.Size(), want*tlog.HashSize, size)
+	}
+	r = bufio.NewReaderSize(io.NewSectionReader(l.hashes, 0, want*tlog.HashSize), ioBufSize)
+	var h tlog.Hash
+	for i := range want {
+		if _, err := io.ReadFull(r, h[:]); err != nil {
+			return fmt.Errorf("reading %s: %w", hashesName, err)
+		}
+		if h != stored[i] {
+			level, n := tlog.SplitStoredHashIndex(i)
+			return corruptf("stored hash %d (level %d, node %d) in %s doesn't match the entries", i, level, n, hashesName)
+		}
+	}
+	got, err := tlog.TreeHash(size, stored)
+	if err != nil {
+		return err
+	}
+	if got != root {
+		return corruptf("%s has root %v for size %d but the stored entries hash to %v", checkpointName, root, size, got)
+	}
+
+	// Drop anything written after the last commit.
+	for _, t := range []struct {
+		f         *os.File
+		have, end int64
+	}{{l.entries, efi.Size(), end}, {l.hashes, hfi.Size(), want * tlog.HashSize}} {
+		if t.have == t.end {
+			continue
+		}
+		if err := t.f.Truncate(t.end); err != nil {
+			return fmt.Errorf("truncating uncommitted data: %w", err)
+		}
+		if err := t.f.Sync(); err != nil {
+			return fmt.Errorf("truncating uncommitted data: %w", err)
+		}
+	}
+
+	l.st = state{size: size, offsets: offsets, stored: stored, root: root, checkpoint: cp}
+	return nil
+}
+
+// corruptf returns an error describing a log whose files don't match its
+// checkpoint.
+func corruptf(format string, args ...any) error {
+	return fmt.Errorf("corrupt log: "+format, args...)
+}
+
+// Append adds entries (each 1..65535 bytes, else error and nothing written)
+// at the end of the log, makes them durable (write + fsync of data files),
+// then signs and durably writes a new checkpoint (write temp file, fsync,
+// rename, fsync dir). It returns the index of the first new entry and the
+// new signed checkpoint.
+//
+// A batch costs one write and one fsync per data file, whatever its length.
+// Readers see the new entries only once the checkpoint is durable.
+// Appending no entries writes nothing and returns the current size and
+// checkpoint.
+//
+// Append is meant for a single writer; concurrent calls are serialized.
+// After an I/O or signing error the Log is unusable for appends (they
+// return the same error) and the caller must Close and reopen it, which
+// discards whatever the failed Append wrote. Rejected entries are not such
+// an error.
+func (l *Log) Append(entries [][]byte) (first int64, checkpoint []byte, err error) {
+	for i, e := range entries {
+		if len(e) == 0 || len(e) > maxEntrySize {
+			return 0, nil, fmt.Errorf("tlog: append: entry %d has %d bytes, want 1 to %d", i, len(e), maxEntrySize)
+		}
+	}
+	l.wlock.Lock()
+	defer l.wlock.Unlock()
+	if l.wclosed {
+		return 0, nil, errClosed
+	}
+	if l.werr != nil {
+		return 0, nil, l.werr
+	}
+	// l.st is only written by the writer, so it may read it without mu.
+	if len(entries) == 0 {
+		return l.st.size, slices.Clone(l.st.checkpoint), nil
+	}
+	st, err := l.write(entries)
+	if err != nil {
+		l.werr = fmt.Errorf("tlog: append at %d failed, reopen the log: %w", l.st.size, err)
+		return 0, nil, l.werr
+	}
+	first = l.st.size
+	l.mu.Lock()
+	l.st = st
+	l.mu.Unlock()
+	return first, slices.Clone(st.checkpoint), nil
+}
+
+// write makes entries durable after the committed state and returns the new
+// state, which the caller publishes. It must be called with wlock held.
+func (l *Log) write(entries [][]byte) (state, error) {
+	old := l.st
+	total := 0
+	for _, e := range entries {
+		total += 2 + len(e)
+	}
+	buf := make([]byte, 0, total)
+
+	// Appending to old's slices only writes past their lengths, which no
+	// reader looks at; if they must grow, readers keep the old arrays.
+	offsets := slices.Grow(old.offsets, len(entries))
+	stored := slices.Grow(old.stored, 2*len(entries)+tileHeight)
+	end := old.offsets[old.size]
+	for i, e := range entries {
+		buf = binary.BigEndian.AppendUint16(buf, uint16(len(e)))
+		buf = append(buf, e...)
+		end += 2 + int64(len(e))
+		offsets = append(offsets, end)
+		hs, err := tlog.StoredHashes(old.size+int64(i), e, stored)
+		if err != nil {
+			return state{}, err
+		}
+		stored = append(stored, hs...)
+	}
+	newHashes := stored[len(old.stored):]
+	hbuf := make([]byte, 0, len(newHashes)*tlog.HashSize)
+	for _, h := range newHashes {
+		hbuf = append(hbuf, h[:]...)
+	}
+
+	if _, err := l.entries.WriteAt(buf, old.offsets[old.size]); err != nil {
+		return state{}, fmt.Errorf("writing %s: %w", entriesName, err)
+	}
+	if _, err := l.hashes.WriteAt(hbuf, int64(len(old.stored))*tlog.HashSize); err != nil {
+		return state{}, fmt.Errorf("writing %s: %w", hashesName, err)
+	}
+	if err := syncBoth(l.entries, l.hashes); err != nil {
+		return state{}, err
+	}
+
+	size := old.size + int64(len(entries))
+	root, err := tlog.TreeHash(size, stored)
+	if err != nil {
+		return state{}, err
+	}
+	cp, err := signCheckpoint(l.origin, size, root, l.signer)
+	if err != nil {
+		return state{}, err
+	}
+	if err := l.writeCheckpoint(cp); err != nil {
+		return state{}, err
+	}
+	return state{size: size, offsets: offsets, stored: stored, root: root, checkpoint: cp}, nil
+}
+
+// syncBoth fsyncs two files concurrently.
+func syncBoth(a, b *os.File) error {
+	errc := make(chan error, 1)
+	go func() { errc <- b.Sync() }()
+	errA := a.Sync()
+	errB := <-errc
+	if errA != nil {
+		return fmt.Errorf("syncing %s: %w", filepath.Base(a.Name()), errA)
+	}
+	if errB != nil {
+		return fmt.Errorf("syncing %s: %w", filepath.Base(b.Name()), errB)
+	}
+	return nil
+}
+
+// writeCheckpoint durably replaces the checkpoint file with cp.
+func (l *Log) writeCheckpoint(cp []byte) error {
+	final := filepath.Join(l.dir, checkpointName)
+	tmp := final + tmpSuffix
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", checkpointName, err)
+	}
+	_, err = f.Write(cp)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", checkpointName, err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return fmt.Errorf("installing %s: %w", checkpointName, err)
+	}
+	// Windows can't fsync a directory; the rename is as durable as it gets.
+	if runtime.GOOS != "windows" {
+		if err := l.dirf.Sync(); err != nil {
+			return fmt.Errorf("syncing directory after installing %s: %w", checkpointName, err)
+		}
+	}
+	return nil
+}
+
+// view returns the committed state.
+func (l *Log) view() (state, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return state{}, errClosed
+	}
+	return l.st, nil
+}
+
+// Size returns the committed tree size: the number of entries covered by
+// the latest checkpoint.
+func (l *Log) Size() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.st.size
+}
+
+// Checkpoint returns the latest signed checkpoint note, exactly as served
+// at "checkpoint". The caller may modify the returned slice.
+func (l *Log) Checkpoint() []byte {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return slices.Clone(l.st.checkpoint)
+}
+
+// Origin returns the log's origin line.
+func (l *Log) Origin() string { return l.origin }
+
+// Entry returns the committed entry at index. An index outside the
+// committed log gives an error wrapping [ErrNotFound].
+func (l *Log) Entry(index int64) ([]byte, error) {
+	st, err := l.view()
+	if err != nil {
+		return nil, err
+	}
+	if index < 0 || index >= st.size {
+		return nil, fmt.Errorf("tlog: entry %d: %w (log size %d)", index, ErrNotFound, st.size)
+	}
+	start, end := st.offsets[index]+2, st.offsets[index+1]
+	buf := make([]byte, end-start)
+	if _, err := l.entries.ReadAt(buf, start); err != nil {
+		return nil, fmt.Errorf("tlog: reading entry %d: %w", index, err)
+	}
+	return buf, nil
+}
+
+// RootHash returns the RFC 6962 tree hash of the log's first size entries,
+// for 0 ≤ size ≤ Size().
+func (l *Log) RootHash(size int64) (tlog.Hash, error) {
+	st, err := l.view()
+	if err != nil {
+		return tlog.Hash{}, err
+	}
+	if size < 0 || size > st.size {
+		return tlog.Hash{}, fmt.Errorf("tlog: root hash for size %d: want 0 to %d", size, st.size)
+	}
+	if size == st.size {
+		return st.root, nil
+	}
+	h, err := tlog.TreeHash(size, st.stored)
+	if err != nil {
+		return tlog.Hash{}, fmt.Errorf("tlog: root hash for size %d: %w", size, err)
+	}
+	return h, nil
+}
+
+// InclusionProof returns the proof, computed by tlog.ProveRecord, that the
+// tree of the given size contains the entry at index, for
+// 0 ≤ index < size ≤ Size(). Check it with tlog.CheckRecord against
+// tlog.RecordHash of the entry.
+func (l *Log) InclusionProof(index, size int64) (tlog.RecordProof, error) {
+	st, err := l.view()
+	if err != nil {
+		return nil, err
+	}
+	if index < 0 || index >= size || size > st.size {
+		return nil, fmt.Errorf("tlog: inclusion proof of %d in size %d: want 0 ≤ index < size ≤ %d", index, size, st.size)
+	}
+	p, err := tlog.ProveRecord(size, index, st.stored)
+	if err != nil {
+		return nil, fmt.Errorf("tlog: inclusion proof of %d in size %d: %w", index, size, err)
+	}
+	return p, nil
+}
+
+// ConsistencyProof returns the proof, computed by tlog.ProveTree, that the
+// tree of the given size extends the tree of oldSize, for
+// 1 ≤ oldSize ≤ size ≤ Size(). Check it with tlog.CheckTree. (Every tree
+// extends the empty tree, and tlog has no proof for that case.)
+func (l *Log) ConsistencyProof(oldSize, size int64) (tlog.TreeProof, error) {
+	st, err := l.view()
+	if err != nil {
+		return nil, err
+	}
+	if oldSize < 1 || oldSize > size || size > st.size {
+		return nil, fmt.Errorf("tlog: consistency proof from %d to %d: want 1 ≤ old size ≤ size ≤ %d", oldSize, size, st.size)
+	}
+	p, err := tlog.ProveTree(size, oldSize, st.stored)
+	if err != nil {
+		return nil, fmt.Errorf("tlog: consistency proof from %d to %d: %w", oldSize, size, err)
+	}
+	return p, nil
+}
+
+// Close waits for an Append in progress, then closes the log's files and
+// releases its directory lock. Afterwards every method returns an error
+// (Size, Checkpoint and Origin keep answering). Closing twice is a no-op.
+func (l *Log) Close() error {
+	l.wlock.Lock()
+	defer l.wlock.Unlock()
+	if l.wclosed {
+		return nil
+	}
+	l.wclosed = true
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	if err := l.closeFiles(); err != nil {
+		return fmt.Errorf("tlog: closing log in %s: %w", l.dir, err)
+	}
+	return nil
+}
+
+// closeFiles closes whichever files are open.
+func (l *Log) closeFiles() error {
+	var errs []error
+	for _, f := range []*os.File{l.entries, l.hashes, l.dirf, l.lock} {
+		if f != nil {
+			errs = append(errs, f.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
