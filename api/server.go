@@ -71,6 +71,13 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("GET /v1/apps/{address}", s.app)
 	s.mux.HandleFunc("GET /v1/accounts/{address}", s.account)
 	s.mux.HandleFunc("GET /v1/state/digest", s.stateDigest)
+	// The same paths with any other method: a JSON 405 rather than the mux's plain-text one.
+	for _, p := range []string{"/v1/node", "/v1/eip712", "/v1/transactions", "/v1/transactions/{index}", "/v1/vehicles/{id}",
+		"/v1/devices/{address}", "/v1/apps/{address}", "/v1/accounts/{address}", "/v1/state/digest"} {
+		s.mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			writeErr(w, CodeMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
+		})
+	}
 	s.mux.Handle("/log/", cfg.Log.Handler("/log/"))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, CodeNotFound, "no route "+r.Method+" "+r.URL.Path)

@@ -1,0 +1,161 @@
+// Package testnode starts real Glovebox nodes for tests: a node on a temporary data directory, its
+// sequencer running, its API served over loopback HTTP, plus keys and signing helpers.
+package testnode
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/glovebox/glovebox/api"
+	"github.com/glovebox/glovebox/client"
+	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/node"
+)
+
+// Node is a running node for one test.
+type Node struct {
+	*node.Node
+	Dir    string
+	URL    string
+	Client *client.Client
+	Domain *ledger.Domain
+	stop   func()
+}
+
+// Options configures Start; the zero value is fine.
+type Options struct {
+	Dir string           // data directory; default a new t.TempDir()
+	Now func() time.Time // the sequencer's clock
+}
+
+// Start opens a node and serves it until the test ends.
+func Start(t testing.TB, opts Options) *Node {
+	t.Helper()
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := node.Open(context.Background(), node.Config{DataDir: opts.Dir, Now: opts.Now, Logger: quiet, Origin: "test.glovebox.local/log"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := n.Run(ctx); err != nil {
+			t.Errorf("sequencer: %v", err)
+		}
+	}()
+	srv := httptest.NewServer(n.API)
+	tn := &Node{Node: n, Dir: opts.Dir, URL: srv.URL, Client: client.New(srv.URL), Domain: n.Sequencer.Domain()}
+	var stopped bool
+	tn.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		srv.Close()
+		cancel()
+		<-done
+		n.Close()
+	}
+	t.Cleanup(tn.stop)
+	return tn
+}
+
+// Stop stops the node (also done at the end of the test), so that its directory can be reopened.
+func (n *Node) Stop() { n.stop() }
+
+// Key is an account key.
+type Key struct {
+	*ecdsa.PrivateKey
+	Addr common.Address
+}
+
+// NewKey returns a fresh random key.
+func NewKey(t testing.TB) Key {
+	t.Helper()
+	k, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Key{k, crypto.PubkeyToAddress(k.PublicKey)}
+}
+
+// Sign prepares tx (nonce, deadline) and signs it with each key in order.
+func (n *Node) Sign(t testing.TB, tx *ledger.Tx, keys ...Key) *ledger.Tx {
+	t.Helper()
+	client.Prepare(tx, time.Hour)
+	for _, k := range keys {
+		if err := n.Domain.Sign(tx, k.PrivateKey); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tx
+}
+
+// Submit signs and submits tx and fails the test unless it is accepted.
+func (n *Node) Submit(t testing.TB, tx *ledger.Tx, keys ...Key) *api.Receipt {
+	t.Helper()
+	rc, err := n.Client.Submit(context.Background(), n.Sign(t, tx, keys...))
+	if err != nil {
+		t.Fatalf("%s refused: %v", tx.Type, err)
+	}
+	return rc
+}
+
+// Refuse signs and submits tx and fails the test unless the node refuses it with code.
+func (n *Node) Refuse(t testing.TB, code string, tx *ledger.Tx, keys ...Key) {
+	t.Helper()
+	_, err := n.Client.Submit(context.Background(), n.Sign(t, tx, keys...))
+	var ae *client.APIError
+	if !errors.As(err, &ae) || ae.Code != code {
+		t.Fatalf("%s: got %v, want refusal %s", tx.Type, err, code)
+	}
+}
+
+// Vehicle registers a vehicle owned by owner and returns its id.
+func (n *Node) Vehicle(t testing.TB, owner Key) uint64 {
+	t.Helper()
+	rc := n.Submit(t, &ledger.Tx{Type: ledger.TypeRegisterVehicle, Owner: owner.Addr, Make: "Volvo", Model: "XC40", Year: 2023}, owner)
+	return rc.Result.VehicleID
+}
+
+// PairedDevice registers a device of kind and pairs it to vehicle id owned by owner.
+func (n *Node) PairedDevice(t testing.TB, owner Key, id uint64, kind string) Key {
+	t.Helper()
+	dev := NewKey(t)
+	n.Submit(t, &ledger.Tx{Type: ledger.TypeRegisterDevice, Device: dev.Addr, Kind: kind}, dev)
+	tx := &ledger.Tx{Type: ledger.TypePairDevice, Device: dev.Addr}
+	tx.VehicleID.SetUint64(id)
+	n.Submit(t, tx, owner, dev)
+	return dev
+}
+
+// App registers an app owned by owner with one redirect URI.
+func (n *Node) App(t testing.TB, owner Key) Key {
+	t.Helper()
+	app := NewKey(t)
+	n.Submit(t, &ledger.Tx{Type: ledger.TypeRegisterApp, App: app.Addr, Owner: owner.Addr, Name: "Test Insurer",
+		RedirectURIs: []string{"https://insurer.example/callback"}}, owner, app)
+	return app
+}
+
+// Grant grants app the permissions on vehicle id until expires (unix seconds).
+func (n *Node) Grant(t testing.TB, owner Key, id uint64, app common.Address, expires int64, perms ...string) *api.Receipt {
+	t.Helper()
+	tx := &ledger.Tx{Type: ledger.TypeGrant, App: app, Permissions: perms, Purpose: "Usage-based insurance quote"}
+	tx.VehicleID.SetUint64(id)
+	tx.ExpiresAt.SetUint64(uint64(expires))
+	return n.Submit(t, tx, owner)
+}
