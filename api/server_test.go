@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/glovebox/glovebox/api"
-	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/internal/testnode"
+	"github.com/glovebox/glovebox/ledger"
 )
 
 func get(t *testing.T, url string) (int, []byte) {

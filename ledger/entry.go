@@ -46,6 +46,9 @@ func (e *Entry) MarshalBinary() ([]byte, error) {
 	if len(tx.Signatures) == 0 || len(tx.Signatures) > maxSignatures {
 		return nil, errorf(CodeMalformed, "an entry carries 1 to %d signatures", maxSignatures)
 	}
+	if e.AcceptTime < 0 {
+		return nil, errorf(CodeMalformed, "negative accept time")
+	}
 	b := make([]byte, 0, 256)
 	b = append(b, EntryVersion)
 	b = binary.BigEndian.AppendUint64(b, uint64(e.AcceptTime))
@@ -92,6 +95,9 @@ func appendString(b []byte, s string) ([]byte, error) {
 	if len(s) > 0xffff {
 		return nil, errorf(CodeMalformed, "string of %d bytes is too long", len(s))
 	}
+	if !utf8.ValidString(s) {
+		return nil, errorf(CodeMalformed, "string is not UTF-8")
+	}
 	b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
 	return append(b, s...), nil
 }
@@ -133,6 +139,9 @@ func (r *entryReader) str() string {
 
 // UnmarshalEntry decodes an entry encoded by MarshalBinary.
 func UnmarshalEntry(data []byte) (*Entry, error) {
+	if len(data) > MaxEntrySize {
+		return nil, errorf(CodeMalformed, "entry is %d bytes, more than %d", len(data), MaxEntrySize)
+	}
 	r := &entryReader{b: data}
 	head := r.take(10)
 	if r.err != nil {

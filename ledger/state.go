@@ -219,6 +219,9 @@ func checkRedirectURI(s string) error {
 	if len(s) > MaxURILen {
 		return errorf(CodeInvalidField, "redirect URI longer than %d bytes", MaxURILen)
 	}
+	if !utf8.ValidString(s) { // url.Parse takes any byte, but an entry holds only UTF-8
+		return errorf(CodeInvalidField, "redirect URI is not UTF-8")
+	}
 	u, err := url.Parse(s)
 	if err != nil || !u.IsAbs() || u.Host == "" || u.Fragment != "" || u.Opaque != "" || u.User != nil {
 		return errorf(CodeInvalidField, "redirect URI %q must be an absolute URL with a host and no fragment or user info", s)
@@ -242,7 +245,7 @@ func checkTermsURI(s string) error {
 		return nil
 	}
 	u, err := url.Parse(s)
-	if len(s) > MaxURILen || err != nil || !u.IsAbs() || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+	if len(s) > MaxURILen || !utf8.ValidString(s) || err != nil || !u.IsAbs() || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return errorf(CodeInvalidField, "termsUri must be empty or an absolute http(s) URL of at most %d bytes", MaxURILen)
 	}
 	return nil
