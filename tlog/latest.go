@@ -1,5 +1,7 @@
 package tlog
 
+import "slices"
+
 // Latest returns the committed tree size and the signed checkpoint for exactly that size, read together
 // so that a proof made for the size verifies against the checkpoint. A closed log returns 0 and nil.
 func (l *Log) Latest() (size int64, checkpoint []byte) {
@@ -7,5 +9,5 @@ func (l *Log) Latest() (size int64, checkpoint []byte) {
 	if err != nil {
 		return 0, nil
 	}
-	return st.size, st.checkpoint
+	return st.size, slices.Clone(st.checkpoint)
 }

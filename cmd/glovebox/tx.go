@@ -233,8 +233,14 @@ func (c *txCommand) signer() (*signer, error) {
 }
 
 // extraSigner decrypts a second key given by the flags keyFlag and passFlag.
+// When its own passphrase flag is not given, the second key is tried with --passphrase-file (one person
+// holding both keys, as in a demo), then prompted for.
 func (c *txCommand) extraSigner(keyFlag, passFlag string) (*signer, error) {
-	return loadSigner(c.fl.Lookup(keyFlag).Value.String(), c.fl.Lookup(passFlag).Value.String(), keyFlag, passFlag)
+	pass := c.fl.Lookup(passFlag).Value.String()
+	if pass == "" {
+		pass = *c.passFile
+	}
+	return loadSigner(c.fl.Lookup(keyFlag).Value.String(), pass, keyFlag, passFlag)
 }
 
 func (c *txCommand) client() *client.Client { return client.New(*c.node) }
@@ -392,7 +398,7 @@ maker's key (--maker-key) signs too and the maker is recorded.`,
 		"keystore `FILE` of the device, which signs")
 	kind := c.fl.String("kind", "", "hardware or software (required)")
 	c.fl.String("maker-key", "", "keystore `FILE` of the maker, who signs too (optional)")
-	c.fl.String("maker-passphrase-file", "", "`FILE` holding the passphrase of --maker-key (default: prompt)")
+	c.fl.String("maker-passphrase-file", "", "`FILE` holding the passphrase of --maker-key (default: --passphrase-file, else prompt)")
 	if err := c.parse(args, "kind"); err != nil {
 		return err
 	}
@@ -453,7 +459,7 @@ func runDevicePair(ctx context.Context, args []string) error {
 	var id idFlag
 	c.fl.Var(&id, "vehicle", "vehicle `ID` (required)")
 	c.fl.String("device-key", "", "keystore `FILE` of the device, when it signs here")
-	c.fl.String("device-passphrase-file", "", "`FILE` holding the passphrase of --device-key (default: prompt)")
+	c.fl.String("device-passphrase-file", "", "`FILE` holding the passphrase of --device-key (default: --passphrase-file, else prompt)")
 	devSig := c.fl.String("device-signature", "", "the device's signature printed by 'device pair-sign': the `JSON` line, or @FILE")
 	if err := c.parse(args, "vehicle"); err != nil {
 		return err
@@ -636,7 +642,7 @@ and the app key (--app-key) both sign. Redirect URIs must be https, or http on a
 	var uris listFlag
 	c.fl.Var(&uris, "redirect-uri", "an OAuth redirect `URI` (repeatable)")
 	c.fl.String("app-key", "", "keystore `FILE` of the app, which signs too (required)")
-	c.fl.String("app-passphrase-file", "", "`FILE` holding the passphrase of --app-key (default: prompt)")
+	c.fl.String("app-passphrase-file", "", "`FILE` holding the passphrase of --app-key (default: --passphrase-file, else prompt)")
 	if err := c.parse(args, "name", "app-key"); err != nil {
 		return err
 	}
