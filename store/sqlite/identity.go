@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/glovebox/glovebox/ledger"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -88,73 +89,149 @@ func (s *Identity) Reset(ctx context.Context) error {
 	return nil
 }
 
-// Save upserts the changes in one transaction.
-func (s *Identity) Save(ctx context.Context, c ledger.Changes) (err error) {
+// Save upserts the changes in one transaction. Entities listed more than once (merged changes) are
+// written once, with their last version; rows go in multi-row statements, since with this driver the cost
+// of a statement dwarfs the cost of a row.
+func (s *Identity) Save(ctx context.Context, c ledger.Changes) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("couldn't begin: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			tx.Rollback()
-		}
-	}()
-	stmt := func(q string) *sql.Stmt {
-		if err != nil {
-			return nil
-		}
-		var st *sql.Stmt
-		st, err = tx.PrepareContext(ctx, q)
-		return st
-	}
-	exec := func(st *sql.Stmt, args ...any) {
-		if err != nil {
-			return
-		}
-		_, err = st.ExecContext(ctx, args...)
-	}
-	upVehicle := stmt(`INSERT INTO vehicles (id, owner, make, model, year, burned, registered_at) VALUES (?,?,?,?,?,?,?)
-		ON CONFLICT (id) DO UPDATE SET owner=excluded.owner, burned=excluded.burned`)
-	delGrants := stmt(`DELETE FROM grants WHERE vehicle_id = ?`)
-	insGrant := stmt(`INSERT INTO grants (vehicle_id, app, permissions, expires_at, purpose, terms_uri, idx, granted_at) VALUES (?,?,?,?,?,?,?,?)`)
-	upDevice := stmt(`INSERT INTO devices (address, kind, maker, registered_at, vehicle_id) VALUES (?,?,?,?,?)
-		ON CONFLICT (address) DO UPDATE SET vehicle_id=excluded.vehicle_id`)
-	upPairing := stmt(`INSERT INTO pairings (device, seq, vehicle_id, kind, from_index, from_time, to_index, to_time) VALUES (?,?,?,?,?,?,?,?)
-		ON CONFLICT (device, seq) DO UPDATE SET to_index=excluded.to_index, to_time=excluded.to_time`)
-	upApp := stmt(`INSERT INTO apps (address, owner, name, redirect_uris, registered_at, updated_at) VALUES (?,?,?,?,?,?)
-		ON CONFLICT (address) DO UPDATE SET name=excluded.name, redirect_uris=excluded.redirect_uris, updated_at=excluded.updated_at`)
-	insNonce := stmt(`INSERT OR IGNORE INTO nonces (signer, nonce) VALUES (?,?)`)
-	upMeta := stmt(`INSERT INTO meta (key, value) VALUES (?,?) ON CONFLICT (key) DO UPDATE SET value=excluded.value`)
-	for _, v := range c.Vehicles {
-		exec(upVehicle, v.ID, v.Owner, v.Make, v.Model, v.Year, v.Burned, v.RegisteredAt)
-		exec(delGrants, v.ID)
-		for _, g := range v.Grants {
-			perms, _ := json.Marshal(g.Permissions)
-			exec(insGrant, g.VehicleID, g.App, string(perms), g.ExpiresAt, g.Purpose, g.TermsURI, g.Index, g.GrantedAt)
-		}
-	}
-	for _, d := range c.Devices {
-		exec(upDevice, d.Address, d.Kind, d.Maker, d.RegisteredAt, d.VehicleID)
-		for i, p := range d.Pairings {
-			exec(upPairing, d.Address, i, p.VehicleID, p.Kind, p.FromIndex, p.FromTime, p.ToIndex, p.ToTime)
-		}
-	}
-	for _, a := range c.Apps {
-		uris, _ := json.Marshal(a.RedirectURIs)
-		exec(upApp, a.Address, a.Owner, a.Name, string(uris), a.RegisteredAt, a.UpdatedAt)
-	}
-	for _, n := range c.Nonces {
-		b := n.Nonce.Bytes32()
-		exec(insNonce, n.Signer.Bytes(), b[:])
-	}
-	exec(upMeta, "size", c.Size)
-	exec(upMeta, "last_time", c.LastTime)
-	exec(upMeta, "next_vehicle", c.NextVehicle)
-	if err != nil {
+	if err := save(ctx, tx, c); err != nil {
+		tx.Rollback()
 		return fmt.Errorf("couldn't save identity changes: %w", err)
 	}
-	if err = tx.Commit(); err != nil {
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("couldn't commit identity changes: %w", err)
+	}
+	return nil
+}
+
+func save(ctx context.Context, tx *sql.Tx, c ledger.Changes) error {
+	vehicles := lastByKey(c.Vehicles, func(v ledger.Vehicle) uint64 { return v.ID })
+	devices := lastByKey(c.Devices, func(d ledger.Device) string { return d.Address })
+	apps := lastByKey(c.Apps, func(a ledger.App) string { return a.Address })
+
+	var rows, grants, ids [][]any
+	for _, v := range vehicles {
+		rows = append(rows, []any{v.ID, v.Owner, v.Make, v.Model, v.Year, v.Burned, v.RegisteredAt})
+		ids = append(ids, []any{v.ID})
+		for _, g := range v.Grants {
+			perms, _ := json.Marshal(g.Permissions)
+			grants = append(grants, []any{g.VehicleID, g.App, string(perms), g.ExpiresAt, g.Purpose, g.TermsURI, g.Index, g.GrantedAt})
+		}
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO vehicles (id, owner, make, model, year, burned, registered_at) VALUES`,
+		`ON CONFLICT (id) DO UPDATE SET owner=excluded.owner, burned=excluded.burned`, rows); err != nil {
+		return err
+	}
+	// A touched vehicle's grants are replaced as a whole (a transfer or burn clears them).
+	if err := inList(ctx, tx, `DELETE FROM grants WHERE vehicle_id IN`, ids); err != nil {
+		return err
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO grants (vehicle_id, app, permissions, expires_at, purpose, terms_uri, idx, granted_at) VALUES`, ``, grants); err != nil {
+		return err
+	}
+	rows = rows[:0]
+	var pairings [][]any
+	for _, d := range devices {
+		rows = append(rows, []any{d.Address, d.Kind, d.Maker, d.RegisteredAt, d.VehicleID})
+		for i, p := range d.Pairings {
+			pairings = append(pairings, []any{d.Address, i, p.VehicleID, p.Kind, p.FromIndex, p.FromTime, p.ToIndex, p.ToTime})
+		}
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO devices (address, kind, maker, registered_at, vehicle_id) VALUES`,
+		`ON CONFLICT (address) DO UPDATE SET vehicle_id=excluded.vehicle_id`, rows); err != nil {
+		return err
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO pairings (device, seq, vehicle_id, kind, from_index, from_time, to_index, to_time) VALUES`,
+		`ON CONFLICT (device, seq) DO UPDATE SET to_index=excluded.to_index, to_time=excluded.to_time`, pairings); err != nil {
+		return err
+	}
+	rows = rows[:0]
+	for _, a := range apps {
+		uris, _ := json.Marshal(a.RedirectURIs)
+		rows = append(rows, []any{a.Address, a.Owner, a.Name, string(uris), a.RegisteredAt, a.UpdatedAt})
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO apps (address, owner, name, redirect_uris, registered_at, updated_at) VALUES`,
+		`ON CONFLICT (address) DO UPDATE SET name=excluded.name, redirect_uris=excluded.redirect_uris, updated_at=excluded.updated_at`, rows); err != nil {
+		return err
+	}
+	rows = rows[:0]
+	for _, n := range c.Nonces {
+		b := n.Nonce.Bytes32()
+		rows = append(rows, []any{n.Signer.Bytes(), b[:]})
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO nonces (signer, nonce) VALUES`, `ON CONFLICT DO NOTHING`, rows); err != nil {
+		return err
+	}
+	return insertRows(ctx, tx, `INSERT INTO meta (key, value) VALUES`, `ON CONFLICT (key) DO UPDATE SET value=excluded.value`,
+		[][]any{{"size", c.Size}, {"last_time", c.LastTime}, {"next_vehicle", c.NextVehicle}})
+}
+
+// lastByKey keeps the last element of each key, in order of last appearance.
+func lastByKey[T any, K comparable](list []T, key func(T) K) []T {
+	last := make(map[K]int, len(list))
+	for i, x := range list {
+		last[key(x)] = i
+	}
+	if len(last) == len(list) {
+		return list
+	}
+	out := make([]T, 0, len(last))
+	for i, x := range list {
+		if last[key(x)] == i {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// maxParams keeps a statement under SQLite's limit of 32,766 bound parameters.
+const maxParams = 30000
+
+// insertRows runs "head (?,…),(?,…) tail" for the rows, as few statements as the parameter limit allows.
+func insertRows(ctx context.Context, tx *sql.Tx, head, tail string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	cols := len(rows[0])
+	per := max(1, min(500, maxParams/cols))
+	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
+	args := make([]any, 0, per*cols)
+	for start := 0; start < len(rows); start += per {
+		chunk := rows[start:min(start+per, len(rows))]
+		var q strings.Builder
+		q.WriteString(head)
+		for i, r := range chunk {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString(tuple)
+			args = append(args, r...)
+		}
+		q.WriteByte(' ')
+		q.WriteString(tail)
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("%s…: %w", head, err)
+		}
+		args = args[:0]
+	}
+	return nil
+}
+
+// inList runs "head (?,…)" with one-column rows as the list.
+func inList(ctx context.Context, tx *sql.Tx, head string, rows [][]any) error {
+	for start := 0; start < len(rows); start += 500 {
+		chunk := rows[start:min(start+500, len(rows))]
+		args := make([]any, len(chunk))
+		for i, r := range chunk {
+			args[i] = r[0]
+		}
+		q := head + " (" + strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",") + ")"
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("%s…: %w", head, err)
+		}
 	}
 	return nil
 }
