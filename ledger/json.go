@@ -254,9 +254,14 @@ func (tx *Tx) MessageJSON() json.RawMessage {
 	return b.Bytes()
 }
 
+// writeJSONString writes s as a JSON string without HTML escaping: json.Marshal turns each of <, > and &
+// into six bytes, so a transaction the state accepts (redirect URIs full of &) could re-encode to more
+// than MaxTxJSON.
 func writeJSONString(b *bytes.Buffer, s string) {
-	enc, _ := json.Marshal(s) // cannot fail for a string
-	b.Write(enc)
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(s)           // cannot fail for a string
+	b.Truncate(b.Len() - 1) // Encode's newline
 }
 
 // MarshalJSON encodes tx in the submission format accepted by DecodeTxJSON.
@@ -268,9 +273,15 @@ func (tx *Tx) MarshalJSON() ([]byte, error) {
 	for i, s := range tx.Signatures {
 		sigs[i] = "0x" + hex.EncodeToString(s[:])
 	}
-	return json.Marshal(struct {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // json.Marshal would escape the message's <, > and & again
+	if err := enc.Encode(struct {
 		Type       string          `json:"type"`
 		Message    json.RawMessage `json:"message"`
 		Signatures []string        `json:"signatures"`
-	}{tx.Type.String(), tx.MessageJSON(), sigs})
+	}{tx.Type.String(), tx.MessageJSON(), sigs}); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
