@@ -200,7 +200,12 @@ func parseUint(raw json.RawMessage) (uint256.Int, error) {
 		return v, fmt.Errorf("want an integer")
 	}
 	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
-		if err := v.SetFromHex(s); err != nil {
+		// Wallets pad hex integers ("0x01"); uint256's parser wants them minimal.
+		digits := strings.TrimLeft(s[2:], "0")
+		if digits == "" && len(s) > 2 {
+			digits = "0"
+		}
+		if err := v.SetFromHex("0x" + digits); err != nil {
 			return v, fmt.Errorf("bad hex integer %q", s)
 		}
 		return v, nil

@@ -441,8 +441,10 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 		if err != nil {
 			return Result{}, nil, err
 		}
-		if len(signers) != 1 || (signers[0] != v.owner && signers[0] != d.addr) {
-			return Result{}, nil, errorf(CodeWrongSigner, "needs one signature, by the vehicle owner %s or the device %s", v.Owner, d.Address)
+		for _, sg := range signers {
+			if sg != v.owner && sg != d.addr {
+				return Result{}, nil, errorf(CodeWrongSigner, "needs the signature of the vehicle owner %s or the device %s, got one by %s", v.Owner, d.Address, sg.Hex())
+			}
 		}
 		if d.VehicleID != v.ID {
 			return Result{}, nil, errorf(CodeNotPaired, "device %s is not paired to vehicle %d", d.Address, v.ID)
@@ -466,6 +468,11 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 			return Result{}, nil, errorf(CodeInvalidField, "vehicle %d already belongs to %s", v.ID, v.Owner)
 		}
 		return Result{VehicleID: v.ID}, func() {
+			// A software device speaks through the seller's account at the maker's cloud: it must not keep
+			// reporting the buyer's car. A hardware device stays in the car and stays paired.
+			if a, ok := v.devices[KindSoftware]; ok {
+				s.unpair(v, s.devices[a], index, e.AcceptTime)
+			}
 			removeFrom(s.owned, v.owner, v.ID)
 			v.owner, v.Owner = tx.To, tx.To.Hex()
 			addTo(s.owned, tx.To, v.ID)

@@ -93,7 +93,8 @@ func authMatrix() []authRow {
 			{[]actor{dongle}, ok},
 			{[]actor{mallory}, CodeWrongSigner},
 			{[]actor{connector}, CodeWrongSigner},
-			{[]actor{alice, dongle}, CodeWrongSigner},
+			{[]actor{alice, dongle}, ok},
+			{[]actor{alice, mallory}, CodeWrongSigner},
 		}},
 		{typ: TypeTransferVehicle, cases: []signerCase{
 			{[]actor{alice}, ok},
@@ -411,7 +412,7 @@ func TestDecodeTxJSONEveryType(t *testing.T) {
 					badCase{"with a null in " + f.name, func(_, msg map[string]json.RawMessage) { msg[f.name] = json.RawMessage(`[null]`) }, CodeMalformed},
 				)
 			case kindUint256, kindUint16:
-				for _, v := range []string{`"-1"`, `-1`, `1.5`, `"1.5"`, `1e3`, `"01"`, `""`, `"0x"`, `"0x01"`, `"0xg"`, `" 1"`, `"+1"`,
+				for _, v := range []string{`"-1"`, `-1`, `1.5`, `"1.5"`, `1e3`, `"01"`, `""`, `"0x"`, `"0xg"`, `" 1"`, `"+1"`,
 					`"115792089237316195423570985008687907853269984665640564039457584007913129639936"`} {
 					cases = append(cases, badCase{"with " + f.name + " " + v, func(_, msg map[string]json.RawMessage) {
 						msg[f.name] = json.RawMessage(v)
@@ -995,7 +996,7 @@ func TestTransferClearsGrants(t *testing.T) {
 			w.expect(w.sign(tx, alice), want)
 		})
 	}
-	t.Run("the devices stay paired through a transfer", func(t *testing.T) {
+	t.Run("the hardware device stays paired through a transfer", func(t *testing.T) {
 		if d, _ := w.s.Device(dongle.addr); d.VehicleID != 1 {
 			t.Fatalf("dongle paired to %d", d.VehicleID)
 		}
@@ -1483,5 +1484,24 @@ func TestLargestAcceptedTransactionsReencode(t *testing.T) {
 				t.Fatal("round trip changed the transaction")
 			}
 		})
+	}
+}
+
+func TestTransferUnpairsTheSoftwareDeviceOnly(t *testing.T) {
+	w := newFixture(t)
+	pair := w.msg(TypePairDevice)
+	pair.Device = connector.addr
+	w.mustApply(w.sign(pair, alice, connector))
+	w.mustApply(w.valid(TypeTransferVehicle))
+	soft, _ := w.s.Device(connector.addr)
+	if soft.VehicleID != 0 || len(soft.Pairings) != 1 || soft.Pairings[0].ToIndex != w.s.Size()-1 {
+		t.Fatalf("the seller's software connector after the transfer: %+v", soft)
+	}
+	hard, _ := w.s.Device(dongle.addr)
+	if hard.VehicleID != 1 {
+		t.Fatalf("the hardware dongle after the transfer: %+v", hard)
+	}
+	if v, _ := w.s.Vehicle(1); len(v.Devices) != 1 || v.Devices[0].Device != dongle.addr.Hex() {
+		t.Fatalf("vehicle devices after the transfer: %+v", v.Devices)
 	}
 }
