@@ -275,25 +275,39 @@ func (q *Sequencer) Stats() SequencerStats {
 	return SequencerStats{q.batches.Load(), q.appended.Load(), time.Duration(q.appendNanos.Load())}
 }
 
-// saveLoop writes read-model changes, merging whatever queued up while the previous save ran.
+// SaveInterval is the least time between two saves of the read model. Changes that arrive in between are
+// merged and written together: the read model is a cache of the log (a start replays what it lacks), and
+// one large save costs far less than many small ones.
+const SaveInterval = 250 * time.Millisecond
+
+// saveLoop writes read-model changes, merging whatever queued up while it waited or saved.
 func (q *Sequencer) saveLoop(done chan struct{}) {
 	defer close(done)
+	var last time.Time
 	for c := range q.saves {
-	merge:
-		for {
+		wait := time.NewTimer(time.Until(last.Add(SaveInterval)))
+		open := true
+	collect:
+		for open {
 			select {
 			case more, ok := <-q.saves:
 				if !ok {
-					break merge
+					open = false
+					break collect
 				}
 				c.Merge(more)
-			default:
-				break merge
+			case <-wait.C:
+				break collect
 			}
 		}
+		wait.Stop()
+		last = time.Now()
 		if err := q.store.Save(context.Background(), c); err != nil {
 			// The log is the truth: a read model that failed to save is rebuilt at the next start.
 			q.logger.Error("couldn't save the read model", "err", err)
+		}
+		if !open {
+			return
 		}
 	}
 }
