@@ -5,9 +5,9 @@ import (
 	"net/url"
 	"testing"
 
-	tclient "github.com/transparency-dev/tessera/client"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
+	tclient "github.com/transparency-dev/tessera/client"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/glovebox/glovebox/internal/testnode"
