@@ -8,39 +8,100 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/holiman/uint256"
+	"github.com/valyala/fastjson"
 )
 
 // MaxTxJSON is the largest JSON transaction accepted, in bytes.
 const MaxTxJSON = 16 << 10
 
-// wireTx is the JSON form of a submitted transaction.
-type wireTx struct {
-	Type       string                     `json:"type"`
-	Message    map[string]json.RawMessage `json:"message"`
-	Signatures []string                   `json:"signatures"`
-}
+// parsers reuses fastjson parsers: decoding a transaction is on the hot path of every submission, and a
+// reused parser allocates next to nothing.
+var parsers fastjson.ParserPool
 
 // DecodeTxJSON decodes one transaction in the submission format
 // {"type":"Grant","message":{...},"signatures":["0x…"]}. Message values are as eth_signTypedData_v4 takes
 // them: addresses as hex strings (mixed case must be a valid EIP-55 checksum), integers as decimal strings,
-// 0x-hex strings or JSON integers. Unknown or missing fields are refused.
+// 0x-hex strings or JSON integers. Member names are exact (case-sensitive); unknown, missing or duplicate
+// members are refused, as are strings that are not valid UTF-8 and anything after the object.
 func DecodeTxJSON(data []byte) (*Tx, error) {
 	if len(data) > MaxTxJSON {
 		return nil, errorf(CodeMalformed, "transaction is larger than %d bytes", MaxTxJSON)
 	}
-	var w wireTx
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil {
+	p := parsers.Get()
+	defer parsers.Put(p)
+	v, err := p.ParseBytes(data)
+	if err != nil {
 		return nil, errorf(CodeMalformed, "bad transaction JSON: %v", err)
 	}
-	if dec.More() {
-		return nil, errorf(CodeMalformed, "trailing data after the transaction")
+	top, err := v.Object()
+	if err != nil {
+		return nil, errorf(CodeMalformed, "a transaction is a JSON object")
 	}
-	return w.tx()
+	var typ, msg, sigs *fastjson.Value
+	var bad error
+	top.Visit(func(k []byte, v *fastjson.Value) {
+		var slot **fastjson.Value
+		switch string(k) {
+		case "type":
+			slot = &typ
+		case "message":
+			slot = &msg
+		case "signatures":
+			slot = &sigs
+		default:
+			if bad == nil {
+				bad = errorf(CodeMalformed, "unknown member %q", k)
+			}
+			return
+		}
+		if *slot != nil && bad == nil {
+			bad = errorf(CodeMalformed, "member %q appears twice", k)
+		}
+		*slot = v
+	})
+	if bad != nil {
+		return nil, bad
+	}
+	if typ == nil || typ.Type() != fastjson.TypeString {
+		return nil, errorf(CodeMalformed, "missing or non-string \"type\"")
+	}
+	t, ok := ParseTxType(string(typ.GetStringBytes()))
+	if !ok {
+		return nil, errorf(CodeMalformed, "unknown transaction type %q", typ.GetStringBytes())
+	}
+	tx := &Tx{Type: t}
+	if err := tx.decodeMessage(msg); err != nil {
+		return nil, err
+	}
+	if sigs == nil || sigs.Type() == fastjson.TypeNull {
+		return nil, errorf(CodeMissingSignature, "the transaction carries no signature")
+	}
+	if sigs.Type() != fastjson.TypeArray {
+		return nil, errorf(CodeMalformed, "signatures is an array of 0x-hex strings")
+	}
+	list, _ := sigs.Array()
+	if len(list) == 0 {
+		return nil, errorf(CodeMissingSignature, "the transaction carries no signature")
+	}
+	if len(list) > maxSignatures {
+		return nil, errorf(CodeMalformed, "at most %d signatures", maxSignatures)
+	}
+	tx.Signatures = make([]Signature, len(list))
+	for i, sv := range list {
+		if sv.Type() != fastjson.TypeString {
+			return nil, errorf(CodeMalformed, "a signature is a 0x-hex string")
+		}
+		sig, err := ParseSignature(string(sv.GetStringBytes()))
+		if err != nil {
+			return nil, err
+		}
+		tx.Signatures[i] = sig
+	}
+	return tx, nil
 }
 
 // UnmarshalJSON implements json.Unmarshaler with the rules of DecodeTxJSON.
@@ -53,47 +114,45 @@ func (tx *Tx) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-func (w *wireTx) tx() (*Tx, error) {
-	t, ok := ParseTxType(w.Type)
-	if !ok {
-		return nil, errorf(CodeMalformed, "unknown transaction type %q", w.Type)
+// decodeMessage fills tx's members from the message object, in schema order.
+func (tx *Tx) decodeMessage(msg *fastjson.Value) error {
+	s := schemas[tx.Type]
+	if msg == nil {
+		return errorf(CodeMalformed, "missing message")
 	}
-	tx := &Tx{Type: t}
-	s := schemas[t]
-	if w.Message == nil {
-		return nil, errorf(CodeMalformed, "missing message")
+	obj, err := msg.Object()
+	if err != nil {
+		return errorf(CodeMalformed, "the message is a JSON object")
 	}
-	for _, f := range s.fields {
-		raw, ok := w.Message[f.name]
-		if !ok {
-			return nil, errorf(CodeMalformed, "%s: missing field %q", s.name, f.name)
+	var vals [8]*fastjson.Value // no schema has more members
+	var bad error
+	obj.Visit(func(k []byte, v *fastjson.Value) {
+		if bad != nil {
+			return
 		}
-		if err := tx.decodeField(f, raw); err != nil {
-			return nil, errorf(CodeMalformed, "%s.%s: %v", s.name, f.name, err)
-		}
-	}
-	if len(w.Message) != len(s.fields) {
-		for k := range w.Message {
-			if !s.has(k) {
-				return nil, errorf(CodeMalformed, "%s: unknown field %q", s.name, k)
+		for i, f := range s.fields {
+			if f.name == string(k) {
+				if vals[i] != nil {
+					bad = errorf(CodeMalformed, "%s: member %q appears twice", s.name, k)
+				}
+				vals[i] = v
+				return
 			}
 		}
+		bad = errorf(CodeMalformed, "%s: unknown field %q", s.name, k)
+	})
+	if bad != nil {
+		return bad
 	}
-	if len(w.Signatures) == 0 {
-		return nil, errorf(CodeMissingSignature, "the transaction carries no signature")
-	}
-	if len(w.Signatures) > maxSignatures {
-		return nil, errorf(CodeMalformed, "at most %d signatures", maxSignatures)
-	}
-	tx.Signatures = make([]Signature, len(w.Signatures))
-	for i, sh := range w.Signatures {
-		sig, err := ParseSignature(sh)
-		if err != nil {
-			return nil, err
+	for i, f := range s.fields {
+		if vals[i] == nil {
+			return errorf(CodeMalformed, "%s: missing field %q", s.name, f.name)
 		}
-		tx.Signatures[i] = sig
+		if err := tx.decodeField(f, vals[i]); err != nil {
+			return errorf(CodeMalformed, "%s.%s: %v", s.name, f.name, err)
+		}
 	}
-	return tx, nil
+	return nil
 }
 
 const maxSignatures = 3
@@ -136,71 +195,84 @@ func ParseAddress(s string) (common.Address, error) {
 	return a, nil
 }
 
-func (tx *Tx) decodeField(f field, raw json.RawMessage) error {
+// jsonString returns the value of a JSON string, which must be valid UTF-8.
+func jsonString(v *fastjson.Value) (string, error) {
+	if v.Type() != fastjson.TypeString {
+		return "", fmt.Errorf("want a string")
+	}
+	b := v.GetStringBytes()
+	if !utf8.Valid(b) {
+		return "", fmt.Errorf("not UTF-8")
+	}
+	return string(b), nil
+}
+
+func (tx *Tx) decodeField(f field, v *fastjson.Value) error {
 	switch f.kind {
 	case kindAddress:
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
+		str, err := jsonString(v)
+		if err != nil {
 			return fmt.Errorf("want an address string")
 		}
-		a, err := ParseAddress(s)
+		a, err := ParseAddress(str)
 		if err != nil {
 			return err
 		}
 		*tx.address(f.id) = a
 	case kindString:
-		// json.Unmarshal takes null for "" without error; a wallet refuses to sign null as a string.
-		if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, tx.str(f.id)) != nil {
-			return fmt.Errorf("want a string")
+		str, err := jsonString(v)
+		if err != nil {
+			return err
 		}
+		*tx.str(f.id) = str
 	case kindStringArray:
-		var items []*string // a null item stays nil instead of becoming ""
-		if err := json.Unmarshal(raw, &items); err != nil || items == nil {
+		items, err := v.Array()
+		if err != nil {
 			return fmt.Errorf("want an array of strings")
 		}
 		list := make([]string, len(items))
-		for i, item := range items {
-			if item == nil {
+		for i, it := range items {
+			if list[i], err = jsonString(it); err != nil {
 				return fmt.Errorf("want an array of strings")
 			}
-			list[i] = *item
 		}
 		*tx.strs(f.id) = list
 	case kindUint16:
-		v, err := parseUint(raw)
+		n, err := parseUint(v)
 		if err != nil {
 			return err
 		}
-		if !v.IsUint64() || v.Uint64() > math.MaxUint16 {
+		if !n.IsUint64() || n.Uint64() > math.MaxUint16 {
 			return fmt.Errorf("does not fit in uint16")
 		}
-		tx.Year = uint16(v.Uint64())
+		tx.Year = uint16(n.Uint64())
 	case kindUint256:
-		v, err := parseUint(raw)
+		n, err := parseUint(v)
 		if err != nil {
 			return err
 		}
-		*tx.u256(f.id) = v
+		*tx.u256(f.id) = n
 	}
 	return nil
 }
 
-// parseUint accepts a JSON integer, a decimal string or a 0x-hex string.
-func parseUint(raw json.RawMessage) (uint256.Int, error) {
+// parseUint accepts a JSON integer, a decimal string or a 0x-hex string (zero padding allowed, as wallets
+// pad).
+func parseUint(jv *fastjson.Value) (uint256.Int, error) {
 	var v uint256.Int
 	var s string
-	if len(raw) > 0 && raw[0] == '"' {
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return v, fmt.Errorf("want an integer")
-		}
-	} else {
-		s = string(raw)
+	switch jv.Type() {
+	case fastjson.TypeString:
+		s = string(jv.GetStringBytes())
+	case fastjson.TypeNumber:
+		s = string(jv.MarshalTo(nil))
+	default:
+		return v, fmt.Errorf("want an integer")
 	}
 	if s == "" {
 		return v, fmt.Errorf("want an integer")
 	}
 	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
-		// Wallets pad hex integers ("0x01"); uint256's parser wants them minimal.
 		digits := strings.TrimLeft(s[2:], "0")
 		if digits == "" && len(s) > 2 {
 			digits = "0"
