@@ -49,6 +49,12 @@ type Server struct {
 	logger *slog.Logger
 	mux    *http.ServeMux
 
+	// recoverSlots bounds how many goroutines recover signatures at once to the number of cores. Recovery
+	// is pure CPU; with hundreds of submitters all runnable at once, the sequencer goroutine (the critical
+	// path: it must wake as soon as an fsync ends) would wait behind them in the run queue. Submitters
+	// blocked on this channel are not runnable.
+	recoverSlots chan struct{}
+
 	digestMu   sync.Mutex // guards the digest cache
 	digestSize int64
 	digest     [32]byte
@@ -57,7 +63,8 @@ type Server struct {
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
 	s := &Server{seq: cfg.Sequencer, log: cfg.Log, logKey: cfg.LogKey, domain: cfg.Sequencer.Domain(),
-		ver: cfg.Version, logger: cfg.Logger, mux: http.NewServeMux(), digestSize: -1}
+		ver: cfg.Version, logger: cfg.Logger, mux: http.NewServeMux(), digestSize: -1,
+		recoverSlots: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -221,7 +228,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, detail(err))
 		return
 	}
-	signers, err := s.domain.Signers(tx)
+	signers, err := s.signers(tx)
 	if err != nil {
 		writeError(w, detail(err))
 		return
@@ -244,6 +251,13 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	rc.Result = &o.Result
 	writeJSON(w, http.StatusOK, rc)
+}
+
+// signers recovers the signers of tx, holding one of the recovery slots.
+func (s *Server) signers(tx *ledger.Tx) ([]common.Address, error) {
+	s.recoverSlots <- struct{}{}
+	defer func() { <-s.recoverSlots }()
+	return s.domain.Signers(tx)
 }
 
 func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, body []byte) {
@@ -269,7 +283,7 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, body []byte
 			for i := wk; i < len(raws); i += workers {
 				tx, err := ledger.DecodeTxJSON(raws[i])
 				if err == nil {
-					signers[i], err = s.domain.Signers(tx)
+					signers[i], err = s.signers(tx)
 				}
 				if err != nil {
 					d := detail(err)

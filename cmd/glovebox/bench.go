@@ -16,7 +16,7 @@ func init() {
 func runBenchLedger(ctx context.Context, args []string) error {
 	fs := newFlags("bench ledger")
 	var o bench.LedgerOptions
-	fs.IntVar(&o.Clients, "clients", 64, "concurrent submitters")
+	fs.IntVar(&o.Clients, "clients", 128, "concurrent submitters, one connection each")
 	fs.IntVar(&o.SingleTxs, "single", 60000, "transactions submitted one per request")
 	fs.IntVar(&o.BatchTxs, "batch", 150000, "transactions submitted in batches of 1,000")
 	fs.IntVar(&o.ReplayEntries, "replay", 100000, "entries to replay-verify")

@@ -23,7 +23,6 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	xtlog "golang.org/x/mod/sumdb/tlog"
 
-	"github.com/glovebox/glovebox/api"
 	"github.com/glovebox/glovebox/client"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/node"
@@ -69,7 +68,7 @@ func RecoverRate(d time.Duration) float64 {
 
 // LedgerOptions sizes a ledger benchmark; zero fields take the defaults.
 type LedgerOptions struct {
-	Clients       int           // concurrent submitters (default 64)
+	Clients       int           // concurrent submitters, one connection each (default 128)
 	SingleTxs     int           // transactions submitted one per request (default 60,000)
 	BatchTxs      int           // transactions submitted in batches (default 150,000)
 	BatchSize     int           // transactions per batch request (default 1,000)
@@ -99,7 +98,7 @@ type LedgerReport struct {
 
 func (o *LedgerOptions) defaults() {
 	if o.Clients == 0 {
-		o.Clients = 64
+		o.Clients = 128
 	}
 	if o.SingleTxs == 0 {
 		o.SingleTxs = 60000
@@ -168,7 +167,7 @@ func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
 	rep.RecoverPerSec = RecoverRate(3 * time.Second)
 
 	opts.logf("submitting %d transactions one per request from %d clients…", opts.SingleTxs, opts.Clients)
-	lat, dur, err := submitAll(ctx, hc, base, single, opts.Clients, 1)
+	lat, dur, err := submitAll(ctx, ln.Addr().String(), single, opts.Clients)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +179,7 @@ func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
 	opts.logf("  %d group commits, %.1f entries each, %s per append", st.Batches, float64(st.Entries)/float64(st.Batches), st.AppendIn/time.Duration(max(1, st.Batches)))
 
 	opts.logf("submitting %d transactions in batches of %d…", opts.BatchTxs, opts.BatchSize)
-	_, dur, err = submitAll(ctx, hc, base, batches, min(opts.Clients, max(1, len(batches))), opts.BatchSize)
+	_, dur, err = submitAll(ctx, ln.Addr().String(), batches, min(opts.Clients, max(1, len(batches))))
 	if err != nil {
 		return nil, err
 	}
@@ -255,8 +254,12 @@ func signedBodies(d *ledger.Domain, count, per int) ([][]byte, error) {
 	return bodies, nil
 }
 
-// submitAll posts every body from clients goroutines and checks that every transaction was accepted.
-func submitAll(ctx context.Context, hc *http.Client, base string, bodies [][]byte, clients, per int) ([]time.Duration, time.Duration, error) {
+// submitAll posts every body from clients connections and checks that every transaction was accepted.
+func submitAll(ctx context.Context, addr string, bodies [][]byte, clients int) ([]time.Duration, time.Duration, error) {
+	reqs := make([][]byte, len(bodies))
+	for i, b := range bodies {
+		reqs[i] = postRequest("/v1/transactions", b)
+	}
 	var next atomic.Int64
 	lat := make([]time.Duration, len(bodies))
 	errs := make(chan error, clients)
@@ -266,37 +269,30 @@ func submitAll(ctx context.Context, hc *http.Client, base string, bodies [][]byt
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			conn, err := dialRaw(addr)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer conn.Close()
+			var buf []byte
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= len(bodies) || ctx.Err() != nil {
+				if i >= len(reqs) || ctx.Err() != nil {
 					return
 				}
 				t0 := time.Now()
-				resp, err := hc.Post(base+"/v1/transactions", "application/json", bytes.NewReader(bodies[i]))
+				status, body, err := conn.do(reqs[i], buf)
+				lat[i] = time.Since(t0)
 				if err != nil {
 					errs <- err
 					return
 				}
-				body, err := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				lat[i] = time.Since(t0)
-				if err != nil || resp.StatusCode != http.StatusOK {
-					errs <- fmt.Errorf("HTTP %d: %s", resp.StatusCode, body)
+				if status != 200 || bytes.Contains(body, []byte(`"error":`)) {
+					errs <- fmt.Errorf("HTTP %d: %.300s", status, body)
 					return
 				}
-				if per > 1 {
-					var items []api.BatchItem
-					if err := json.Unmarshal(body, &items); err != nil {
-						errs <- err
-						return
-					}
-					for _, it := range items {
-						if it.Error != nil {
-							errs <- fmt.Errorf("refused: %s: %s", it.Error.Code, it.Error.Message)
-							return
-						}
-					}
-				}
+				buf = body
 			}
 		}()
 	}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"os"
 	"testing"
 )
 
@@ -9,7 +10,11 @@ import (
 // reports the ratios of the README's performance table. Run it with -benchtime=1x.
 func BenchmarkLedger(b *testing.B) {
 	for i := 0; i < b.N; i++ {
-		rep, err := Ledger(context.Background(), LedgerOptions{SingleTxs: 20000, BatchTxs: 40000, ReplayEntries: 40000})
+		opts := LedgerOptions{SingleTxs: 20000, BatchTxs: 40000, ReplayEntries: 40000}
+		if testing.Verbose() {
+			opts.Progress = os.Stderr
+		}
+		rep, err := Ledger(context.Background(), opts)
 		if err != nil {
 			b.Fatal(err)
 		}
