@@ -56,27 +56,56 @@ func DecodeAndRecover(d *Domain, raw [][]byte) ([]*Entry, [][]common.Address, []
 	return entries, signers, errs
 }
 
-// Replay applies the entries [st.Size(), to) of a log to st, checking every signature and rule. Signature
-// recovery runs on all cores; entries are applied in order. progress, if not nil, is called with the
-// number of entries applied after each chunk. The first bad entry stops the replay with an *EntryError.
+// Replay applies the entries [st.Size(), to) of a log to st, checking every signature and rule. Reading,
+// decoding and signature recovery of the next chunk run on all cores while the current chunk is applied in
+// order. progress, if not nil, is called with the number of entries applied after each chunk. The first bad
+// entry stops the replay with an *EntryError.
 func Replay(ctx context.Context, d *Domain, st *State, to int64, src EntrySource, progress func(int64)) error {
-	for st.Size() < to {
-		from := st.Size()
-		n := min(int64(replayChunk), to-from)
-		raw, err := src(ctx, from, n)
-		if err != nil {
-			return fmt.Errorf("couldn't read entries %d..%d: %w", from, from+n, err)
-		}
-		if int64(len(raw)) != n {
-			return fmt.Errorf("asked for %d entries from %d, got %d", n, from, len(raw))
-		}
-		entries, signers, errs := DecodeAndRecover(d, raw)
-		for i := range raw {
-			idx := from + int64(i)
-			if errs[i] != nil {
-				return &EntryError{idx, errs[i]}
+	type chunk struct {
+		from    int64
+		entries []*Entry
+		signers [][]common.Address
+		errs    []error
+		err     error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	chunks := make(chan chunk, 1)
+	go func() {
+		defer close(chunks)
+		for from := st.Size(); from < to; {
+			n := min(int64(replayChunk), to-from)
+			c := chunk{from: from}
+			raw, err := src(ctx, from, n)
+			switch {
+			case err != nil:
+				c.err = fmt.Errorf("couldn't read entries %d..%d: %w", from, from+n, err)
+			case int64(len(raw)) != n:
+				c.err = fmt.Errorf("asked for %d entries from %d, got %d", n, from, len(raw))
+			default:
+				c.entries, c.signers, c.errs = DecodeAndRecover(d, raw)
 			}
-			if _, err := st.Apply(entries[i], signers[i], idx); err != nil {
+			select {
+			case chunks <- c:
+			case <-ctx.Done():
+				return
+			}
+			if c.err != nil {
+				return
+			}
+			from += n
+		}
+	}()
+	for c := range chunks {
+		if c.err != nil {
+			return c.err
+		}
+		for i, e := range c.entries {
+			idx := c.from + int64(i)
+			if c.errs[i] != nil {
+				return &EntryError{idx, c.errs[i]}
+			}
+			if _, err := st.Apply(e, c.signers[i], idx); err != nil {
 				return &EntryError{idx, err}
 			}
 		}
@@ -87,5 +116,5 @@ func Replay(ctx context.Context, d *Domain, st *State, to int64, src EntrySource
 			return err
 		}
 	}
-	return nil
+	return ctx.Err()
 }
