@@ -22,9 +22,18 @@ func benchLog(b *testing.B, n int) *Log {
 	return l
 }
 
-func BenchmarkAppend(b *testing.B) {
+// BenchmarkAppend measures large batches: 1,000 entries of 300 bytes.
+func BenchmarkAppend(b *testing.B) { benchAppend(b, 1000) }
+
+// BenchmarkAppendSmall measures small batches of 16 entries of 300 bytes,
+// as a sequencer with a single client produces: the cost is mostly the
+// latency of the durability rounds.
+func BenchmarkAppendSmall(b *testing.B) { benchAppend(b, 16) }
+
+// benchAppend appends batches of n entries of 300 bytes.
+func benchAppend(b *testing.B, n int) {
 	l := benchLog(b, 0)
-	batch := make([][]byte, 1000)
+	batch := make([][]byte, n)
 	for i := range batch {
 		batch[i] = make([]byte, 300)
 		batch[i][0] = byte(i)

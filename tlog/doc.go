@@ -34,29 +34,66 @@
 //     batch. All hashes are also kept in memory, so proofs and hash tiles
 //     are served without disk access. Memory cost: about 64 bytes of hashes
 //     per entry, 72 bytes per entry including the offsets.
-//   - checkpoint: the latest signed checkpoint note, exactly as served.
-//     It is replaced atomically (write checkpoint.tmp, fsync, rename, fsync
-//     the directory) and is the authority on what has been committed.
+//   - checkpoints: the latest signed checkpoint note, exactly as served,
+//     and the one before it, in two slots of 4096 bytes (the file is
+//     exactly 8192 bytes). It is created, written in full and fsynced, with
+//     its directory (which also makes the names of entries and hashes
+//     durable), once when the log is created, and afterwards only
+//     overwritten in place. It is the authority on what has been committed.
 //   - lock: an advisory lock (flock where available) held while the log is
 //     open, so two processes can't append to the same directory.
 //
+// Each slot of checkpoints holds, from its first byte:
+//
+//	magic        4 bytes  "GBC1"
+//	sequence     8 bytes  big-endian uint64, incremented by every checkpoint
+//	length       4 bytes  big-endian uint32, the note's length, 1 to 4076
+//	crc          4 bytes  big-endian CRC-32C (Castagnoli) of the sequence,
+//	                      length and note bytes, in that order
+//	note         length bytes, the signed checkpoint note
+//	padding      zero bytes up to the end of the slot
+//
+// A slot is valid if its magic, length and CRC are; the padding isn't
+// checked. A new log has the size-0 checkpoint with sequence number 1 in
+// slot 0 and zeros in slot 1. Each later checkpoint, with the next sequence
+// number, goes to the slot not holding the current one, so the slots
+// alternate and the current checkpoint stays intact until the next is
+// durable.
+//
 // # Durability and recovery
 //
-// [Log.Append] writes a whole batch with one write per data file, fsyncs
-// both, and only then signs and installs the new checkpoint. A crash can
-// therefore leave bytes in entries and hashes past the checkpoint's size,
-// but never a checkpoint that covers missing data. [Open] treats the
-// checkpoint as authoritative: it truncates uncommitted data past the
-// checkpoint's size, rehashes every committed entry, checks each stored
-// hash against the recomputed one and the tree hash against the
-// checkpoint's, and refuses to open a log that doesn't match (corruption).
-// This check costs one pass over the log, O(size).
+// [Log.Append] writes a whole batch with one write per data file,
+// fdatasyncs both in parallel, and only then signs the new checkpoint,
+// writes it in place to the other slot and fdatasyncs checkpoints: two
+// durability rounds per batch, neither of which changes file-system
+// metadata other than the data files' sizes (no file is created or renamed
+// and no directory synced). Where fdatasync is unavailable, fsync is used.
+// A crash can therefore leave bytes in entries and hashes past the
+// checkpoint's size, or a torn slot, but never a durable checkpoint that
+// covers missing data.
+//
+// [Open] reads both slots and ignores an invalid one: a slot write torn by
+// a crash, whose batch is durable but was never acknowledged. (Damage that
+// invalidates the newer slot after its Append returned looks the same, and
+// rolls the log back by that one batch.) The valid
+// slot with the higher sequence number is authoritative: Open checks that
+// its checkpoint is for the log's origin and signed with the log's key
+// name and hash, truncates uncommitted data past the checkpoint's size,
+// rehashes every committed entry, checks each stored hash against the
+// recomputed one and the tree hash against the checkpoint's, and refuses
+// to open a log that doesn't match (corruption). It never falls back to the
+// older slot when the newer one is valid but doesn't match, as that could
+// silently drop acknowledged entries. If neither slot is valid, Open starts
+// a new log if the data files are empty (a crash while creating the log)
+// and refuses otherwise. If Open has to create a missing data file of an
+// existing (empty) log, it syncs the directory. The check costs one pass
+// over the log, O(size).
 //
 // # Concurrency
 //
 // One goroutine appends (the sequencer); any number of goroutines read
 // concurrently. Readers only see committed state: a batch becomes visible
 // after its checkpoint is durable. Appends publish the new size, offsets and
-// hashes under a short write lock; the disk I/O and fsyncs happen outside
-// it, so readers never wait for an fsync.
+// hashes under a short write lock; the disk I/O and syncs happen outside
+// it, so readers never wait for a sync.
 package tlog

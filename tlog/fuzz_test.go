@@ -73,3 +73,28 @@ func FuzzReadTilePath(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseSlot(f *testing.F) {
+	valid := make([]byte, slotSize)
+	encodeSlot(valid, 3, []byte("example.com/log\n3\n"))
+	f.Add(valid)
+	f.Add(valid[:slotHeaderSize+5])
+	f.Add(make([]byte, slotSize))
+	f.Add([]byte(slotMagic))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > slotSize {
+			data = data[:slotSize]
+		}
+		seq, note, ok := parseSlot(data)
+		if !ok {
+			return
+		}
+		// A valid slot is exactly the encoding of its contents, up to the
+		// padding, which isn't checked.
+		again := make([]byte, slotSize)
+		encodeSlot(again, seq, note)
+		if n := slotHeaderSize + len(note); !bytes.Equal(again[:n], data[:n]) {
+			t.Fatalf("slot %x parsed to %d, %q, which encodes as %x", data[:n], seq, note, again[:n])
+		}
+	})
+}

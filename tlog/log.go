@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -21,12 +21,15 @@ import (
 
 // File names inside a log directory. See the package documentation.
 const (
-	entriesName    = "entries"
-	hashesName     = "hashes"
-	checkpointName = "checkpoint"
-	lockName       = "lock"
-	tmpSuffix      = ".tmp"
+	entriesName     = "entries"
+	hashesName      = "hashes"
+	checkpointsName = "checkpoints"
+	lockName        = "lock"
 )
+
+// checkpointName is the tlog-tiles path at which the latest checkpoint is
+// served (from memory; it is not a file).
+const checkpointName = "checkpoint"
 
 const (
 	// maxEntrySize is the largest entry a log accepts: its length must fit
@@ -53,12 +56,12 @@ type Log struct {
 	origin string
 	signer note.Signer
 
-	// entries and hashes are the data files. They are opened by Open and
-	// closed by Close; readers use ReadAt, the writer WriteAt, so neither
-	// depends on the file offset.
+	// entries and hashes are the data files and ckpts the checkpoint
+	// slots. They are opened by Open and closed by Close; readers use
+	// ReadAt, the writer WriteAt, so none depends on the file offset.
 	entries *os.File
 	hashes  *os.File
-	dirf    *os.File // the directory, for fsync after renames
+	ckpts   *os.File
 	lock    *os.File // holds the advisory lock on the directory
 
 	// wlock serializes Append and Close. The writer state below, and
@@ -66,6 +69,9 @@ type Log struct {
 	wlock   sync.Mutex
 	werr    error // sticky error from a failed Append
 	wclosed bool
+	slot    int    // the slot of ckpts holding the current checkpoint
+	seq     uint64 // the sequence number of the current checkpoint
+	slotBuf []byte // scratch space for encoding a slot
 
 	// mu guards the committed state that readers see. The writer holds
 	// it only to publish a new state, never during I/O.
@@ -104,18 +110,21 @@ func (s hashSlice) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 // Open opens (creating if needed) the log stored in dir with the given
 // origin line and checkpoint signer.
 //
-// On open it recovers from a crash: the signed checkpoint file is
-// authoritative; entry and hash data past the checkpoint's size (written
-// but never committed) are truncated. It then rehashes every committed
-// entry, compares the result with the stored hashes, and compares the tree
-// hash with the checkpoint's; any difference is reported as corruption and
-// Open fails. A new log gets a signed checkpoint of size 0 immediately.
+// On open it recovers from a crash: of the two checkpoint slots, the valid
+// one with the higher sequence number is authoritative (a slot torn by a
+// crash is invalid and ignored); entry and hash data past the checkpoint's
+// size (written but never committed) are truncated. It then rehashes every
+// committed entry, compares the result with the stored hashes, and
+// compares the tree hash with the checkpoint's; any difference is reported
+// as corruption and Open fails, without falling back to the older slot. A
+// new log gets a signed checkpoint of size 0 immediately.
 //
 // Open also fails if the checkpoint is not for origin or carries no
-// signature by signer's key name and hash, or if the directory has entry or
-// hash data but no checkpoint (rather than discard that data). The
-// signature itself can't be verified with a signer alone; the tree hash
-// check is what detects damage.
+// signature by signer's key name and hash, if the directory has entry or
+// hash data but no valid checkpoint slot (rather than discard that data),
+// or if a checkpoint note for origin signed by signer could outgrow a slot.
+// The signature itself can't be verified with a signer alone; the tree
+// hash check is what detects damage.
 func Open(dir, origin string, signer note.Signer) (_ *Log, err error) {
 	defer func() {
 		if err != nil {
@@ -127,6 +136,12 @@ func Open(dir, origin string, signer note.Signer) (_ *Log, err error) {
 	}
 	if signer == nil {
 		return nil, errors.New("nil signer")
+	}
+	// The longest checkpoint this log can sign has the largest size.
+	if cp, err := signCheckpoint(origin, math.MaxInt64, tlog.Hash{}, signer); err != nil {
+		return nil, err
+	} else if len(cp) > maxNoteSize {
+		return nil, fmt.Errorf("origin and key name too long: checkpoints could take %d bytes, more than a %s slot holds (%d)", len(cp), checkpointsName, maxNoteSize)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -144,30 +159,26 @@ func Open(dir, origin string, signer note.Signer) (_ *Log, err error) {
 	if err := lockFile(l.lock); err != nil {
 		return nil, fmt.Errorf("locking %s: %w", lockName, err)
 	}
-	if l.dirf, err = os.Open(dir); err != nil {
+	// Appends sync only file data, so the names of data files this Open
+	// creates must be made durable by a sync of the directory.
+	created := false
+	openData := func(name string) (*os.File, error) {
+		p := filepath.Join(dir, name)
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if errors.Is(err, fs.ErrNotExist) {
+			created = true
+			f, err = os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+		}
+		return f, err
+	}
+	if l.entries, err = openData(entriesName); err != nil {
 		return nil, err
 	}
-	if l.entries, err = os.OpenFile(filepath.Join(dir, entriesName), os.O_RDWR|os.O_CREATE, 0o644); err != nil {
-		return nil, err
-	}
-	if l.hashes, err = os.OpenFile(filepath.Join(dir, hashesName), os.O_RDWR|os.O_CREATE, 0o644); err != nil {
-		return nil, err
-	}
-	// A leftover temporary checkpoint was never committed.
-	if err := os.Remove(filepath.Join(dir, checkpointName+tmpSuffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if l.hashes, err = openData(hashesName); err != nil {
 		return nil, err
 	}
 
-	cp, err := os.ReadFile(filepath.Join(dir, checkpointName))
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		err = l.create()
-	case err != nil:
-		return nil, err
-	default:
-		err = l.recover(cp)
-	}
-	if err != nil {
+	if err := l.load(created); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -185,19 +196,83 @@ func checkOrigin(origin string) error {
 	return nil
 }
 
-// create initializes an empty log: it refuses to if the data files hold
-// anything, then commits a checkpoint of size 0.
-func (l *Log) create() error {
+// load opens the checkpoints file and loads the log from the authoritative
+// checkpoint, or creates a new log if there is none and no data. created
+// says whether Open created a data file.
+func (l *Log) load(created bool) error {
+	cpath := filepath.Join(l.dir, checkpointsName)
+	var err error
+	l.ckpts, err = os.OpenFile(cpath, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		// A new log. Don't create the file if create will refuse.
+		if err := l.checkNoData(); err != nil {
+			return err
+		}
+		if l.ckpts, err = os.OpenFile(cpath, os.O_RDWR|os.O_CREATE, 0o644); err != nil {
+			return err
+		}
+		return l.create()
+	}
+	if err != nil {
+		return err
+	}
+	fsize, slots, err := readSlots(l.ckpts)
+	if err != nil {
+		return err
+	}
+	cur := newestSlot(slots)
+	if cur < 0 {
+		// No valid slot: a crash while creating the log left the file
+		// short or empty, or the file was damaged. Start over only if
+		// there is nothing to lose.
+		if err := l.checkNoData(); err != nil {
+			return err
+		}
+		return l.create()
+	}
+	if fsize != checkpointsSize {
+		return corruptf("%s holds %d bytes, want %d", checkpointsName, fsize, checkpointsSize)
+	}
+	other := slots[(cur+1)%slotCount]
+	if other.ok && other.seq == slots[cur].seq {
+		return corruptf("both %s slots hold sequence number %d", checkpointsName, other.seq)
+	}
+	// The newer valid slot is authoritative. If it doesn't match the data,
+	// that is corruption: falling back to the older slot could silently
+	// drop acknowledged entries.
+	where := fmt.Sprintf("checkpoint %d in slot %d of %s", slots[cur].seq, cur, checkpointsName)
+	if err := l.recover(slices.Clone(slots[cur].note), where); err != nil {
+		return err
+	}
+	if created {
+		// Only an empty log can be missing a data file.
+		if err := syncDir(l.dir); err != nil {
+			return err
+		}
+	}
+	l.slot, l.seq = cur, slots[cur].seq
+	return nil
+}
+
+// checkNoData returns an error unless the data files are empty, for a log
+// without a valid checkpoint: rather than discard data, Open refuses.
+func (l *Log) checkNoData() error {
 	for _, f := range []*os.File{l.entries, l.hashes} {
 		fi, err := f.Stat()
 		if err != nil {
 			return err
 		}
 		if fi.Size() != 0 {
-			return fmt.Errorf("no %s file but %s holds %d bytes; refusing to discard them (restore the checkpoint)",
-				checkpointName, filepath.Base(f.Name()), fi.Size())
+			return fmt.Errorf("no valid checkpoint in %s but %s holds %d bytes; refusing to discard them (restore the %s file)",
+				checkpointsName, filepath.Base(f.Name()), fi.Size(), checkpointsName)
 		}
 	}
+	return nil
+}
+
+// create initializes an empty log, whose data files the caller checked are
+// empty: it commits a checkpoint of size 0 in a new checkpoints file.
+func (l *Log) create() error {
 	root, err := tlog.TreeHash(0, hashSlice(nil))
 	if err != nil {
 		return err
@@ -206,7 +281,7 @@ func (l *Log) create() error {
 	if err != nil {
 		return err
 	}
-	if err := l.writeCheckpoint(cp); err != nil {
+	if err := l.initCheckpoints(cp); err != nil {
 		return err
 	}
 	l.st = state{size: 0, offsets: []int64{0}, root: root, checkpoint: cp}
@@ -214,11 +289,12 @@ func (l *Log) create() error {
 }
 
 // recover loads a log whose committed state is described by the checkpoint
-// cp: it truncates uncommitted data and checks everything committed.
-func (l *Log) recover(cp []byte) error {
+// cp, found where (for errors): it truncates uncommitted data and checks
+// everything committed.
+func (l *Log) recover(cp []byte, where string) error {
 	size, root, err := parseOwnCheckpoint(cp, l.origin, l.signer)
 	if err != nil {
-		return fmt.Errorf("reading %s: %w", checkpointName, err)
+		return fmt.Errorf("%s: %w", where, err)
 	}
 	efi, err := l.entries.Stat()
 	if err != nil {
@@ -284,7 +360,7 @@ func (l *Log) recover(cp []byte) error {
 		return err
 	}
 	if got != root {
-		return corruptf("%s has root %v for size %d but the stored entries hash to %v", checkpointName, root, size, got)
+		return corruptf("%s has root %v for size %d but the stored entries hash to %v", where, root, size, got)
 	}
 
 	// Drop anything written after the last commit.
@@ -314,13 +390,17 @@ func corruptf(format string, args ...any) error {
 }
 
 // Append adds entries (each 1..65535 bytes, else error and nothing written)
-// at the end of the log, makes them durable (write + fsync of data files),
-// then signs and durably writes a new checkpoint (write temp file, fsync,
-// rename, fsync dir). It returns the index of the first new entry and the
-// new signed checkpoint.
+// at the end of the log, makes them durable (one write to each data file,
+// then fdatasync of both in parallel), and only then signs the new
+// checkpoint and makes it durable (one in-place write of the checkpoint
+// slot not holding the current checkpoint, then fdatasync). It returns the
+// index of the first new entry and the new signed checkpoint.
 //
-// A batch costs one write and one fsync per data file, whatever its length.
-// Readers see the new entries only once the checkpoint is durable.
+// A batch costs two sequential durability rounds, whatever its length, and
+// neither creates, renames or syncs a directory: the checkpoint never
+// becomes durable before the data it covers, and the previous checkpoint
+// stays intact until the new one is. Readers see the new entries only once
+// the checkpoint is durable.
 // Appending no entries writes nothing and returns the current size and
 // checkpoint.
 //
@@ -397,7 +477,7 @@ func (l *Log) write(entries [][]byte) (state, error) {
 	if _, err := l.hashes.WriteAt(hbuf, int64(len(old.stored))*tlog.HashSize); err != nil {
 		return state{}, fmt.Errorf("writing %s: %w", hashesName, err)
 	}
-	if err := syncBoth(l.entries, l.hashes); err != nil {
+	if err := datasyncBoth(l.entries, l.hashes); err != nil {
 		return state{}, err
 	}
 
@@ -416,47 +496,17 @@ func (l *Log) write(entries [][]byte) (state, error) {
 	return state{size: size, offsets: offsets, stored: stored, root: root, checkpoint: cp}, nil
 }
 
-// syncBoth fsyncs two files concurrently.
-func syncBoth(a, b *os.File) error {
+// datasyncBoth fdatasyncs two files concurrently.
+func datasyncBoth(a, b *os.File) error {
 	errc := make(chan error, 1)
-	go func() { errc <- b.Sync() }()
-	errA := a.Sync()
+	go func() { errc <- datasync(b) }()
+	errA := datasync(a)
 	errB := <-errc
 	if errA != nil {
 		return fmt.Errorf("syncing %s: %w", filepath.Base(a.Name()), errA)
 	}
 	if errB != nil {
 		return fmt.Errorf("syncing %s: %w", filepath.Base(b.Name()), errB)
-	}
-	return nil
-}
-
-// writeCheckpoint durably replaces the checkpoint file with cp.
-func (l *Log) writeCheckpoint(cp []byte) error {
-	final := filepath.Join(l.dir, checkpointName)
-	tmp := final + tmpSuffix
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", checkpointName, err)
-	}
-	_, err = f.Write(cp)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", checkpointName, err)
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		return fmt.Errorf("installing %s: %w", checkpointName, err)
-	}
-	// Windows can't fsync a directory; the rename is as durable as it gets.
-	if runtime.GOOS != "windows" {
-		if err := l.dirf.Sync(); err != nil {
-			return fmt.Errorf("syncing directory after installing %s: %w", checkpointName, err)
-		}
 	}
 	return nil
 }
@@ -588,7 +638,7 @@ func (l *Log) Close() error {
 // closeFiles closes whichever files are open.
 func (l *Log) closeFiles() error {
 	var errs []error
-	for _, f := range []*os.File{l.entries, l.hashes, l.dirf, l.lock} {
+	for _, f := range []*os.File{l.entries, l.hashes, l.ckpts, l.lock} {
 		if f != nil {
 			errs = append(errs, f.Close())
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -249,9 +250,19 @@ func TestANewLogHasASignedEmptyCheckpoint(t *testing.T) {
 	if err != nil || size != 0 || root != refRoot(t, nil) {
 		t.Fatalf("OpenCheckpoint = %d, %v, %v", size, root, err)
 	}
-	disk, err := os.ReadFile(dir + "/" + checkpointName)
-	if err != nil || !bytes.Equal(disk, l.Checkpoint()) {
-		t.Fatalf("checkpoint on disk = %q, %v; want %q", disk, err, l.Checkpoint())
+	if got := fileSize(t, dir, checkpointsName); got != checkpointsSize {
+		t.Fatalf("checkpoints holds %d bytes, want %d", got, checkpointsSize)
+	}
+	disk, err := os.ReadFile(filepath.Join(dir, checkpointsName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq, note, ok := parseSlot(disk[:slotSize])
+	if !ok || seq != 1 || !bytes.Equal(note, l.Checkpoint()) {
+		t.Fatalf("slot 0 = %d, %q, %v; want 1, %q, true", seq, note, ok, l.Checkpoint())
+	}
+	if !bytes.Equal(disk[slotSize:], make([]byte, slotSize)) {
+		t.Fatal("slot 1 of a new log is not zeros")
 	}
 }
 
@@ -413,6 +424,7 @@ func TestOpenRejectsBadArguments(t *testing.T) {
 		{"an origin with a newline that would forge a size line", "example.com/log\n5"},
 		{"an origin with a control character", "example.com/\x00log"},
 		{"an origin that is not UTF-8", "example.com/\xfflog"},
+		{"an origin too long for a checkpoint slot", "example.com/" + strings.Repeat("a", maxNoteSize)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" is rejected", func(t *testing.T) {
