@@ -91,15 +91,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 
 // Entries reads committed log entries [from, from+count).
 func (n *Node) Entries(ctx context.Context, from, count int64) ([][]byte, error) {
-	out := make([][]byte, 0, count)
-	for i := from; i < from+count; i++ {
-		e, err := n.Log.Entry(i)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, nil
+	return n.Log.Entries(from, count)
 }
 
 // Run sequences transactions until ctx is done.

@@ -3,6 +3,7 @@ package tlog
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -447,4 +448,35 @@ func TestOpenRejectsBadArguments(t *testing.T) {
 			t.Fatalf("error %v doesn't mention %s", err, dir)
 		}
 	})
+}
+
+func TestEntriesReadsARangeAsEntryDoes(t *testing.T) {
+	s, _ := testKeys(t, testOrigin)
+	l := openLog(t, t.TempDir(), s)
+	var want [][]byte
+	for i := 0; i < 300; i++ {
+		want = append(want, []byte(fmt.Sprintf("entry %d %s", i, strings.Repeat("x", i%17))))
+	}
+	if _, _, err := l.Append(want); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range [][2]int64{{0, 300}, {0, 1}, {299, 1}, {17, 200}, {5, 0}} {
+		got, err := l.Entries(r[0], r[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != int(r[1]) {
+			t.Fatalf("Entries(%d, %d) gave %d entries", r[0], r[1], len(got))
+		}
+		for i, e := range got {
+			if !bytes.Equal(e, want[r[0]+int64(i)]) {
+				t.Fatalf("Entries(%d, %d)[%d] = %q", r[0], r[1], i, e)
+			}
+		}
+	}
+	for _, r := range [][2]int64{{-1, 2}, {299, 2}, {0, 301}, {0, -1}} {
+		if _, err := l.Entries(r[0], r[1]); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Entries(%d, %d): %v, want ErrNotFound", r[0], r[1], err)
+		}
+	}
 }
