@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ethereum/go-ethereum/common"
 )
@@ -22,7 +23,7 @@ func (e *EntryError) Unwrap() error { return e.Err }
 type EntrySource func(ctx context.Context, from, n int64) ([][]byte, error)
 
 // replayChunk is how many entries are decoded and signature-checked in parallel before being applied.
-const replayChunk = 1024
+const replayChunk = 4096
 
 type decoded struct {
 	entry   *Entry
@@ -35,20 +36,30 @@ func DecodeAndRecover(d *Domain, raw [][]byte) ([]*Entry, [][]common.Address, []
 	entries := make([]*Entry, len(raw))
 	signers := make([][]common.Address, len(raw))
 	errs := make([]error, len(raw))
+	// Workers take blocks of entries from a shared counter, so that a worker that was descheduled does
+	// not leave the others waiting at the end of the chunk.
+	const block = 32
+	var next atomic.Int64
 	workers := runtime.GOMAXPROCS(0)
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; i < len(raw); i += workers {
-				e, err := UnmarshalEntry(raw[i])
-				if err != nil {
-					errs[i] = err
-					continue
+			for {
+				start := int(next.Add(block) - block)
+				if start >= len(raw) {
+					return
 				}
-				entries[i] = e
-				signers[i], errs[i] = d.Signers(e.Tx)
+				for i := start; i < min(start+block, len(raw)); i++ {
+					e, err := UnmarshalEntry(raw[i])
+					if err != nil {
+						errs[i] = err
+						continue
+					}
+					entries[i] = e
+					signers[i], errs[i] = d.Signers(e.Tx)
+				}
 			}
 		}()
 	}
