@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	xtlog "golang.org/x/mod/sumdb/tlog"
@@ -64,7 +65,7 @@ type Server struct {
 func New(cfg Config) *Server {
 	s := &Server{seq: cfg.Sequencer, log: cfg.Log, logKey: cfg.LogKey, domain: cfg.Sequencer.Domain(),
 		ver: cfg.Version, logger: cfg.Logger, mux: http.NewServeMux(), digestSize: -1,
-		recoverSlots: make(chan struct{}, runtime.GOMAXPROCS(0))}
+		recoverSlots: make(chan struct{}, runtime.NumCPU())}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -238,19 +239,19 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, detail(err))
 		return
 	}
-	o := out[0]
+	o := &out[0]
 	if o.Err != nil {
 		writeError(w, detail(o.Err))
 		return
 	}
-	rc, err := s.receipt(o.Index, o.TreeSize, o.Entry, o.Checkpoint)
+	b, err := s.appendOutcome(make([]byte, 0, 1536), o)
 	if err != nil {
 		s.logger.Error("receipt", "err", err)
 		writeErr(w, CodeInternal, "the transaction is in the log but its receipt failed; fetch it with GET /v1/transactions/"+strconv.FormatInt(o.Index, 10))
 		return
 	}
-	rc.Result = &o.Result
-	writeJSON(w, http.StatusOK, rc)
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(append(b, '\n'))
 }
 
 // signers recovers the signers of tx, holding one of the recovery slots.
@@ -270,17 +271,23 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, body []byte
 		writeErr(w, CodeTooLarge, fmt.Sprintf("a batch holds at most %d transactions", MaxBatch))
 		return
 	}
-	items := make([]BatchItem, len(raws))
+	// Each position gets an error or, once sequenced, an outcome.
+	errs := make([]*ErrorDetail, len(raws))
 	txs := make([]*ledger.Tx, len(raws))
 	signers := make([][]common.Address, len(raws))
 	// Decoding and signature recovery run on all cores: a maker's batch of 1,000 is one request.
-	workers := min(runtime.GOMAXPROCS(0), (len(raws)+63)/64)
+	var next atomic.Int64
+	workers := min(runtime.NumCPU(), (len(raws)+31)/32)
 	var wg sync.WaitGroup
 	for wk := 0; wk < workers; wk++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := wk; i < len(raws); i += workers {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(raws) {
+					return
+				}
 				tx, err := ledger.DecodeTxJSON(raws[i])
 				if err == nil {
 					signers[i], err = s.signers(tx)
@@ -288,7 +295,7 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, body []byte
 				if err != nil {
 					d := detail(err)
 					d.Index = &i
-					items[i].Error = &d
+					errs[i] = &d
 					continue
 				}
 				txs[i] = tx
@@ -304,31 +311,42 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, body []byte
 			okTxs, okSigners, pos = append(okTxs, tx), append(okSigners, signers[i]), append(pos, i)
 		}
 	}
+	outcomes := make([]*ledger.Outcome, len(raws))
 	if len(okTxs) > 0 {
 		out, err := s.seq.Submit(r.Context(), okTxs, okSigners)
 		if err != nil {
 			writeError(w, detail(err))
 			return
 		}
-		for j, o := range out {
+		for j := range out {
 			i := pos[j]
-			if o.Err != nil {
-				d := detail(o.Err)
+			if out[j].Err != nil {
+				d := detail(out[j].Err)
 				d.Index = &i
-				items[i].Error = &d
+				errs[i] = &d
 				continue
 			}
-			rc, err := s.receipt(o.Index, o.TreeSize, o.Entry, o.Checkpoint)
-			if err != nil {
-				d := ErrorDetail{Code: CodeInternal, Message: "receipt failed; fetch it with GET /v1/transactions/" + strconv.FormatInt(o.Index, 10), Index: &i}
-				items[i].Error = &d
-				continue
-			}
-			rc.Result = &out[j].Result
-			items[i].Receipt = rc
+			outcomes[i] = &out[j]
 		}
 	}
-	writeJSON(w, http.StatusOK, items)
+	b := make([]byte, 0, len(raws)*1280+2)
+	b = append(b, '[')
+	for i := range raws {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if errs[i] == nil {
+			var err error
+			if b, err = s.appendOutcome(b, outcomes[i]); err == nil {
+				continue
+			}
+			errs[i] = &ErrorDetail{Code: CodeInternal, Message: "receipt failed; fetch it with GET /v1/transactions/" + strconv.FormatInt(outcomes[i].Index, 10), Index: &i}
+		}
+		b = (&BatchItem{Error: errs[i]}).appendJSON(b)
+	}
+	b = append(b, "]\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
 }
 
 func (s *Server) transaction(w http.ResponseWriter, r *http.Request) {

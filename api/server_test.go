@@ -244,3 +244,49 @@ func TestDeletingTheReadModelGivesTheSameAnswers(t *testing.T) {
 		t.Fatalf("after deleting the read model:\n%s\nwant\n%s", got, want)
 	}
 }
+
+// plainReceipt has api.Receipt's fields and tags but not its hand-written MarshalJSON.
+type plainReceipt api.Receipt
+
+// TestSubmissionAnswersAreWhatEncodingJSONWouldWrite checks the hand-encoded receipts of single and batch
+// submissions byte for byte against encoding/json's encoding of the decoded receipt.
+func TestSubmissionAnswersAreWhatEncodingJSONWouldWrite(t *testing.T) {
+	n := testnode.Start(t, testnode.Options{})
+	owner := testnode.NewKey(t)
+	one, _ := json.Marshal(n.Sign(t, &ledger.Tx{Type: ledger.TypeRegisterVehicle, Owner: owner.Addr, Make: "Seat", Model: "Leon", Year: 2019}, owner))
+	status, body := post(t, n.URL+"/v1/transactions", string(one))
+	if status != 200 {
+		t.Fatalf("HTTP %d %s", status, body)
+	}
+	var rc plainReceipt
+	if err := json.Unmarshal(body, &rc); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(rc)
+	if string(body) != string(want)+"\n" {
+		t.Fatalf("single answer\n%s\nencoding/json\n%s", body, want)
+	}
+	dev := testnode.NewKey(t)
+	batch := []*ledger.Tx{
+		n.Sign(t, &ledger.Tx{Type: ledger.TypeRegisterDevice, Device: dev.Addr, Kind: ledger.KindHardware}, dev),
+		n.Sign(t, &ledger.Tx{Type: ledger.TypeRegisterDevice, Device: dev.Addr, Kind: ledger.KindHardware}, dev),
+	}
+	b, _ := json.Marshal(batch)
+	status, body = post(t, n.URL+"/v1/transactions", string(b))
+	if status != 200 {
+		t.Fatalf("HTTP %d %s", status, body)
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(body, &items); err != nil || len(items) != 2 {
+		t.Fatalf("%v %s", err, body)
+	}
+	var first plainReceipt
+	json.Unmarshal(items[0], &first)
+	want, _ = json.Marshal(first)
+	var second api.ErrorBody
+	json.Unmarshal(items[1], &second)
+	wantErr, _ := json.Marshal(second)
+	if string(items[0]) != string(want) || string(items[1]) != string(wantErr) || second.Error.Code != "already_registered" {
+		t.Fatalf("batch answer\n%s\nwant items\n%s\n%s", body, want, wantErr)
+	}
+}

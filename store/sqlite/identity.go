@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/glovebox/glovebox/ledger"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -18,7 +19,33 @@ import (
 // Saves are atomic (one SQLite transaction) but not fsynced at commit (synchronous=NORMAL): after a power
 // loss the store may lag the log, and the node replays the difference at start.
 type Identity struct {
+	db    *sql.DB
+	stmts stmtCache
+}
+
+// stmtCache keeps the prepared multi-row statements: a statement of 500 rows takes longer to parse than
+// to run.
+type stmtCache struct {
 	db *sql.DB
+	mu sync.Mutex // guards m
+	m  map[string]*sql.Stmt
+}
+
+func (c *stmtCache) get(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.m[q]
+	if st == nil {
+		var err error
+		if st, err = c.db.PrepareContext(ctx, q); err != nil {
+			return nil, err
+		}
+		if c.m == nil {
+			c.m = map[string]*sql.Stmt{}
+		}
+		c.m[q] = st
+	}
+	return tx.StmtContext(ctx, st), nil
 }
 
 var _ ledger.Store = (*Identity)(nil)
@@ -46,12 +73,14 @@ CREATE TABLE IF NOT EXISTS grants (
 	purpose TEXT NOT NULL, terms_uri TEXT NOT NULL, idx INTEGER NOT NULL, granted_at INTEGER NOT NULL,
 	PRIMARY KEY (vehicle_id, app));
 CREATE INDEX IF NOT EXISTS grants_app ON grants (app);
-CREATE TABLE IF NOT EXISTS nonces (signer BLOB NOT NULL, nonce BLOB NOT NULL, PRIMARY KEY (signer, nonce)) WITHOUT ROWID;
+-- Used nonces are only ever loaded whole (the sequencer checks them in memory), so they are appended in
+-- log order without an index: random 32-byte keys in a B-tree would cost a page write each.
+CREATE TABLE IF NOT EXISTS nonces (signer BLOB NOT NULL, nonce BLOB NOT NULL);
 `
 
 // Open opens (creating if needed) an SQLite database file with the pragmas every Glovebox store uses.
 func Open(path string) (*sql.DB, error) {
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)"
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=cache_size(-65536)&_pragma=foreign_keys(ON)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't open %s: %w", path, err)
@@ -73,11 +102,18 @@ func OpenIdentity(path string) (*Identity, error) {
 		db.Close()
 		return nil, fmt.Errorf("couldn't create the identity schema: %w", err)
 	}
-	return &Identity{db: db}, nil
+	return &Identity{db: db, stmts: stmtCache{db: db}}, nil
 }
 
 // Close closes the database.
-func (s *Identity) Close() error { return s.db.Close() }
+func (s *Identity) Close() error {
+	s.stmts.mu.Lock()
+	for _, st := range s.stmts.m {
+		st.Close()
+	}
+	s.stmts.mu.Unlock()
+	return s.db.Close()
+}
 
 // Reset deletes every row.
 func (s *Identity) Reset(ctx context.Context) error {
@@ -97,7 +133,7 @@ func (s *Identity) Save(ctx context.Context, c ledger.Changes) error {
 	if err != nil {
 		return fmt.Errorf("couldn't begin: %w", err)
 	}
-	if err := save(ctx, tx, c); err != nil {
+	if err := s.save(ctx, tx, c); err != nil {
 		tx.Rollback()
 		return fmt.Errorf("couldn't save identity changes: %w", err)
 	}
@@ -107,7 +143,10 @@ func (s *Identity) Save(ctx context.Context, c ledger.Changes) error {
 	return nil
 }
 
-func save(ctx context.Context, tx *sql.Tx, c ledger.Changes) error {
+func (s *Identity) save(ctx context.Context, tx *sql.Tx, c ledger.Changes) error {
+	insertRows := func(ctx context.Context, tx *sql.Tx, head, tail string, rows [][]any) error {
+		return s.stmts.insertRows(ctx, tx, head, tail, rows)
+	}
 	vehicles := lastByKey(c.Vehicles, func(v ledger.Vehicle) uint64 { return v.ID })
 	devices := lastByKey(c.Devices, func(d ledger.Device) string { return d.Address })
 	apps := lastByKey(c.Apps, func(a ledger.App) string { return a.Address })
@@ -162,7 +201,7 @@ func save(ctx context.Context, tx *sql.Tx, c ledger.Changes) error {
 		b := n.Nonce.Bytes32()
 		rows = append(rows, []any{n.Signer.Bytes(), b[:]})
 	}
-	if err := insertRows(ctx, tx, `INSERT INTO nonces (signer, nonce) VALUES`, `ON CONFLICT DO NOTHING`, rows); err != nil {
+	if err := insertRows(ctx, tx, `INSERT INTO nonces (signer, nonce) VALUES`, ``, rows); err != nil {
 		return err
 	}
 	return insertRows(ctx, tx, `INSERT INTO meta (key, value) VALUES`, `ON CONFLICT (key) DO UPDATE SET value=excluded.value`,
@@ -190,8 +229,9 @@ func lastByKey[T any, K comparable](list []T, key func(T) K) []T {
 // maxParams keeps a statement under SQLite's limit of 32,766 bound parameters.
 const maxParams = 30000
 
-// insertRows runs "head (?,…),(?,…) tail" for the rows, as few statements as the parameter limit allows.
-func insertRows(ctx context.Context, tx *sql.Tx, head, tail string, rows [][]any) error {
+// insertRows runs "head (?,…),(?,…) tail" for the rows, as few statements as the parameter limit allows;
+// statements of a full chunk are prepared once and reused.
+func (c *stmtCache) insertRows(ctx context.Context, tx *sql.Tx, head, tail string, rows [][]any) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -212,7 +252,16 @@ func insertRows(ctx context.Context, tx *sql.Tx, head, tail string, rows [][]any
 		}
 		q.WriteByte(' ')
 		q.WriteString(tail)
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		var err error
+		if len(chunk) == per {
+			var st *sql.Stmt
+			if st, err = c.get(ctx, tx, q.String()); err == nil {
+				_, err = st.ExecContext(ctx, args...)
+			}
+		} else {
+			_, err = tx.ExecContext(ctx, q.String(), args...)
+		}
+		if err != nil {
 			return fmt.Errorf("%s…: %w", head, err)
 		}
 		args = args[:0]
