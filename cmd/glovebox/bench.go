@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 
 	"github.com/glovebox/glovebox/internal/bench"
 )
@@ -21,6 +22,7 @@ func runBenchLedger(ctx context.Context, args []string) error {
 	fs.IntVar(&o.BatchTxs, "batch", 150000, "transactions submitted in batches of 1,000")
 	fs.IntVar(&o.ReplayEntries, "replay", 100000, "entries to replay-verify")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	traceFile := fs.String("trace", "", "write an execution trace of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -34,6 +36,17 @@ func runBenchLedger(ctx context.Context, args []string) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+		defer trace.Stop()
 	}
 	o.Progress = os.Stderr
 	rep, err := bench.Ledger(ctx, o)

@@ -163,6 +163,7 @@ func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
 		return nil, err
 	}
 
+	// The bare rate drifts on a shared machine: each phase is compared with a measurement taken just before it.
 	opts.logf("measuring bare signature recovery on %d cores…", rep.Cores)
 	rep.RecoverPerSec = RecoverRate(3 * time.Second)
 
@@ -174,6 +175,7 @@ func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
 	rep.SingleTxs = opts.SingleTxs
 	rep.SingleTxPerSec = float64(opts.SingleTxs) / dur.Seconds()
 	rep.SingleRatio = rep.SingleTxPerSec / rep.RecoverPerSec
+	rep.RecoverPerSecBatch = RecoverRate(3 * time.Second)
 	rep.SingleP50, rep.SingleP99 = percentile(lat, 0.50), percentile(lat, 0.99)
 	st := n.Sequencer.Stats()
 	opts.logf("  %d group commits, %.1f entries each, %s per append", st.Batches, float64(st.Entries)/float64(st.Batches), st.AppendIn/time.Duration(max(1, st.Batches)))
@@ -185,7 +187,7 @@ func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
 	}
 	rep.BatchTxs = opts.BatchTxs
 	rep.BatchTxPerSec = float64(opts.BatchTxs) / dur.Seconds()
-	rep.BatchRatio = rep.BatchTxPerSec / rep.RecoverPerSec
+	rep.BatchRatio = rep.BatchTxPerSec / rep.RecoverPerSecBatch
 
 	size, _ := n.Log.Latest()
 	if st, err := os.Stat(dir + "/log/entries"); err == nil && size > 0 {
@@ -198,6 +200,7 @@ func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
 		return nil, fmt.Errorf("replay: %w", err)
 	}
 	rep.ReplayDuration = time.Since(start)
+	rep.RecoverPerSecReplay = RecoverRate(3 * time.Second)
 
 	opts.logf("serving tiles for %s…", opts.TileDuration)
 	rep.TilesPerSec, rep.TileMBPerSec, err = serveTiles(ctx, hc, base, size, opts.Clients, opts.TileDuration)
@@ -369,13 +372,14 @@ func tileOf(level int, n int64) xtlog.Tile { return xtlog.Tile{H: 8, L: level, N
 // Print writes the report as the README's performance table rows.
 func (r *LedgerReport) Print(w io.Writer) {
 	fmt.Fprintf(w, "cores: %d\n", r.Cores)
-	fmt.Fprintf(w, "bare signature recovery (all cores): %.0f/s\n", r.RecoverPerSec)
+	fmt.Fprintf(w, "bare signature recovery (all cores): %.0f/s before the single phase, %.0f/s before the batch phase, %.0f/s after the replay\n",
+		r.RecoverPerSec, r.RecoverPerSecBatch, r.RecoverPerSecReplay)
 	fmt.Fprintf(w, "| measure | value | ratio to recovery |\n|---|---|---|\n")
 	fmt.Fprintf(w, "| durable transactions/s, one per request (%d txs) | %.0f/s (p50 %s, p99 %s) | %.2f |\n",
 		r.SingleTxs, r.SingleTxPerSec, r.SingleP50.Round(10*time.Microsecond), r.SingleP99.Round(10*time.Microsecond), r.SingleRatio)
 	fmt.Fprintf(w, "| durable transactions/s, batches (%d txs) | %.0f/s | %.2f |\n", r.BatchTxs, r.BatchTxPerSec, r.BatchRatio)
 	fmt.Fprintf(w, "| replay-verify %d entries | %s (%.0f entries/s) | %.2f |\n", r.ReplayEntries, r.ReplayDuration.Round(time.Millisecond),
-		float64(r.ReplayEntries)/r.ReplayDuration.Seconds(), float64(r.ReplayEntries)/r.ReplayDuration.Seconds()/r.RecoverPerSec)
+		float64(r.ReplayEntries)/r.ReplayDuration.Seconds(), float64(r.ReplayEntries)/r.ReplayDuration.Seconds()/r.RecoverPerSecReplay)
 	fmt.Fprintf(w, "| /log/ tile serving (full tiles and bundles) | %.0f tiles/s, %.0f MB/s | |\n", r.TilesPerSec, r.TileMBPerSec)
 	fmt.Fprintf(w, "| log bytes per entry | %.0f B | |\n", r.BytesPerEntry)
 }
