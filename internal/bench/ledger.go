@@ -74,7 +74,9 @@ type LedgerOptions struct {
 	BatchSize     int           // transactions per batch request (default 1,000)
 	ReplayEntries int           // entries to replay-verify (default 100,000; at most what was written)
 	TileDuration  time.Duration // how long to measure tile serving (default 3 s)
-	Progress      io.Writer     // progress lines; nil for none
+	// RecoverDuration is how long each bare recovery measurement runs (default 3 s).
+	RecoverDuration time.Duration
+	Progress        io.Writer // progress lines; nil for none
 }
 
 // LedgerReport is what a ledger benchmark measured.
@@ -113,6 +115,9 @@ func (o *LedgerOptions) defaults() {
 	}
 	if o.ReplayEntries == 0 {
 		o.ReplayEntries = 100000
+	}
+	if o.RecoverDuration == 0 {
+		o.RecoverDuration = 3 * time.Second
 	}
 	if o.TileDuration == 0 {
 		o.TileDuration = 3 * time.Second
@@ -167,7 +172,7 @@ func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
 
 	// The bare rate drifts on a shared machine: each phase is compared with a measurement taken just before it.
 	opts.logf("measuring bare signature recovery on %d cores…", rep.Cores)
-	rep.RecoverPerSec = RecoverRate(3 * time.Second)
+	rep.RecoverPerSec = RecoverRate(opts.RecoverDuration)
 
 	opts.logf("submitting %d transactions one per request from %d clients…", opts.SingleTxs, opts.Clients)
 	lat, dur, err := submitAll(ctx, ln.Addr().String(), single, opts.Clients)
@@ -177,7 +182,7 @@ func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
 	rep.SingleTxs = opts.SingleTxs
 	rep.SingleTxPerSec = float64(opts.SingleTxs) / dur.Seconds()
 	rep.SingleRatio = rep.SingleTxPerSec / rep.RecoverPerSec
-	rep.RecoverPerSecBatch = RecoverRate(3 * time.Second)
+	rep.RecoverPerSecBatch = RecoverRate(opts.RecoverDuration)
 	rep.SingleP50, rep.SingleP99 = percentile(lat, 0.50), percentile(lat, 0.99)
 	st := n.Sequencer.Stats()
 	opts.logf("  %d group commits, %.1f entries each, %s per append", st.Batches, float64(st.Entries)/float64(st.Batches), st.AppendIn/time.Duration(max(1, st.Batches)))
@@ -202,7 +207,7 @@ func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
 		return nil, fmt.Errorf("replay: %w", err)
 	}
 	rep.ReplayDuration = time.Since(start)
-	rep.RecoverPerSecReplay = RecoverRate(3 * time.Second)
+	rep.RecoverPerSecReplay = RecoverRate(opts.RecoverDuration)
 
 	opts.logf("serving tiles for %s…", opts.TileDuration)
 	rep.TilesPerSec, rep.TileMBPerSec, err = serveTiles(ctx, hc, base, size, opts.Clients, opts.TileDuration)

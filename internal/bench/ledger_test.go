@@ -31,7 +31,7 @@ func BenchmarkLedger(b *testing.B) {
 // TestLedgerBenchmarkRuns keeps the benchmark code working: a tiny run must finish with every
 // transaction accepted and a replay that verifies.
 func TestLedgerBenchmarkRuns(t *testing.T) {
-	rep, err := Ledger(context.Background(), LedgerOptions{Clients: 8, SingleTxs: 300, BatchTxs: 600, BatchSize: 200, ReplayEntries: 900, TileDuration: 200e6})
+	rep, err := Ledger(context.Background(), LedgerOptions{Clients: 8, SingleTxs: 300, BatchTxs: 600, BatchSize: 200, ReplayEntries: 900, TileDuration: 200e6, RecoverDuration: 200e6})
 	if err != nil {
 		t.Fatal(err)
 	}
