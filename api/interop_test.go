@@ -23,7 +23,7 @@ func TestAnOffTheShelfTlogClientReadsTheLog(t *testing.T) {
 	owner := testnode.NewKey(t)
 	var txs []*ledger.Tx
 	for i := 0; i < 600; i++ { // more than two full tiles and entry bundles, and a partial one
-		txs = append(txs, n.Sign(t, &ledger.Tx{Type: ledger.TypeRegisterVehicle, Owner: owner.Addr, Make: "Fiat", Model: "500e", Year: 2022}, owner))
+		txs = append(txs, n.Sign(t, &ledger.Tx{Type: ledger.TypeRegisterVehicle, Owner: owner.Address, Make: "Fiat", Model: "500e", Year: 2022}, owner))
 	}
 	if _, err := n.Client.SubmitBatch(ctx, txs[:300]); err != nil {
 		t.Fatal(err)

@@ -51,7 +51,7 @@ func TestRequestsWithBadInputGetAStableCodeAndChangeNothing(t *testing.T) {
 	owner := testnode.NewKey(t)
 	n.Vehicle(t, owner)
 	before, _ := n.Client.StateDigest(context.Background())
-	good, _ := json.Marshal(n.Sign(t, &ledger.Tx{Type: ledger.TypeRegisterVehicle, Owner: owner.Addr, Make: "A", Model: "B", Year: 2020}, owner))
+	good, _ := json.Marshal(n.Sign(t, &ledger.Tx{Type: ledger.TypeRegisterVehicle, Owner: owner.Address, Make: "A", Model: "B", Year: 2020}, owner))
 	cases := []struct {
 		name, method, path, body string
 		status                   int
@@ -111,9 +111,9 @@ func TestABatchAnswersEachTransactionInOrder(t *testing.T) {
 	owner, other := testnode.NewKey(t), testnode.NewKey(t)
 	var txs []*ledger.Tx
 	for i := 0; i < 5; i++ {
-		txs = append(txs, n.Sign(t, &ledger.Tx{Type: ledger.TypeRegisterVehicle, Owner: owner.Addr, Make: "Kia", Model: "EV6", Year: 2024}, owner))
+		txs = append(txs, n.Sign(t, &ledger.Tx{Type: ledger.TypeRegisterVehicle, Owner: owner.Address, Make: "Kia", Model: "EV6", Year: 2024}, owner))
 	}
-	txs[2] = n.Sign(t, &ledger.Tx{Type: ledger.TypeRegisterVehicle, Owner: owner.Addr, Make: "Kia", Model: "EV6", Year: 2024}, other)
+	txs[2] = n.Sign(t, &ledger.Tx{Type: ledger.TypeRegisterVehicle, Owner: owner.Address, Make: "Kia", Model: "EV6", Year: 2024}, other)
 	txs[4] = txs[3] // the same transaction twice: the second is a replay
 	body, _ := json.Marshal(txs)
 	status, out := post(t, n.URL+"/v1/transactions", string(body))
@@ -152,34 +152,34 @@ func TestReceiptsAndReadsAgree(t *testing.T) {
 	id := n.Vehicle(t, owner)
 	dev := n.PairedDevice(t, owner, id, ledger.KindHardware)
 	app := n.App(t, owner)
-	rc := n.Grant(t, owner, id, app.Addr, time.Now().Add(24*time.Hour).Unix(), ledger.PermSignals)
+	rc := n.Grant(t, owner, id, app.Address, time.Now().Add(24*time.Hour).Unix(), ledger.PermSignals)
 
 	got, err := n.Client.Transaction(ctx, rc.Index)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Hash != rc.Hash || got.Type != "Grant" || len(got.Signers) != 1 || got.Signers[0] != owner.Addr.Hex() {
+	if got.Hash != rc.Hash || got.Type != "Grant" || len(got.Signers) != 1 || got.Signers[0] != owner.Address.Hex() {
 		t.Fatalf("GET receipt %+v does not match %+v", got, rc)
 	}
 	v, err := n.Client.Vehicle(ctx, id)
-	if err != nil || v.Owner != owner.Addr.Hex() || len(v.Devices) != 1 || v.Devices[0].Device != dev.Addr.Hex() || len(v.Grants) != 1 {
+	if err != nil || v.Owner != owner.Address.Hex() || len(v.Devices) != 1 || v.Devices[0].Device != dev.Address.Hex() || len(v.Grants) != 1 {
 		t.Fatalf("vehicle %+v %v", v, err)
 	}
-	acc, err := n.Client.Account(ctx, owner.Addr)
+	acc, err := n.Client.Account(ctx, owner.Address)
 	if err != nil || len(acc.Vehicles) != 1 || len(acc.Apps) != 1 || len(acc.GrantsGiven) != 1 {
 		t.Fatalf("account %+v %v", acc, err)
 	}
-	appAcc, err := n.Client.Account(ctx, app.Addr)
+	appAcc, err := n.Client.Account(ctx, app.Address)
 	if err != nil || appAcc.App == nil || len(appAcc.GrantsHeld) != 1 {
 		t.Fatalf("app account %+v %v", appAcc, err)
 	}
-	d, err := n.Client.Device(ctx, dev.Addr)
+	d, err := n.Client.Device(ctx, dev.Address)
 	if err != nil || d.VehicleID != id {
 		t.Fatalf("device %+v %v", d, err)
 	}
 	// Lower-case addresses are accepted and answered checksummed.
-	status, body := get(t, n.URL+"/v1/apps/"+strings.ToLower(app.Addr.Hex()))
-	if status != 200 || !bytes.Contains(body, []byte(app.Addr.Hex())) {
+	status, body := get(t, n.URL+"/v1/apps/"+strings.ToLower(app.Address.Hex()))
+	if status != 200 || !bytes.Contains(body, []byte(app.Address.Hex())) {
 		t.Fatalf("GET app by lower-case address: %d %s", status, body)
 	}
 	status, body = get(t, n.URL+"/v1/eip712")
@@ -198,12 +198,12 @@ func TestDeletingTheReadModelGivesTheSameAnswers(t *testing.T) {
 	id := n.Vehicle(t, owner)
 	n.PairedDevice(t, owner, id, ledger.KindSoftware)
 	app := n.App(t, owner)
-	n.Grant(t, owner, id, app.Addr, time.Now().Add(time.Hour).Unix(), ledger.PermSignals, ledger.PermLocation)
-	tx := &ledger.Tx{Type: ledger.TypeTransferVehicle, To: buyer.Addr}
+	n.Grant(t, owner, id, app.Address, time.Now().Add(time.Hour).Unix(), ledger.PermSignals, ledger.PermLocation)
+	tx := &ledger.Tx{Type: ledger.TypeTransferVehicle, To: buyer.Address}
 	tx.VehicleID.SetUint64(id)
 	n.Submit(t, tx, owner)
 	id2 := n.Vehicle(t, buyer)
-	n.Grant(t, buyer, id2, app.Addr, time.Now().Add(time.Hour).Unix(), ledger.PermRaw)
+	n.Grant(t, buyer, id2, app.Address, time.Now().Add(time.Hour).Unix(), ledger.PermRaw)
 
 	answers := func(n *testnode.Node) string {
 		var b strings.Builder
@@ -220,7 +220,7 @@ func TestDeletingTheReadModelGivesTheSameAnswers(t *testing.T) {
 			json.NewEncoder(&b).Encode(v)
 		}
 		for _, a := range []testnode.Key{owner, buyer, app} {
-			acc, err := n.Client.Account(ctx, a.Addr)
+			acc, err := n.Client.Account(ctx, a.Address)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -253,7 +253,7 @@ type plainReceipt api.Receipt
 func TestSubmissionAnswersAreWhatEncodingJSONWouldWrite(t *testing.T) {
 	n := testnode.Start(t, testnode.Options{})
 	owner := testnode.NewKey(t)
-	one, _ := json.Marshal(n.Sign(t, &ledger.Tx{Type: ledger.TypeRegisterVehicle, Owner: owner.Addr, Make: "Seat", Model: "Leon", Year: 2019}, owner))
+	one, _ := json.Marshal(n.Sign(t, &ledger.Tx{Type: ledger.TypeRegisterVehicle, Owner: owner.Address, Make: "Seat", Model: "Leon", Year: 2019}, owner))
 	status, body := post(t, n.URL+"/v1/transactions", string(one))
 	if status != 200 {
 		t.Fatalf("HTTP %d %s", status, body)
@@ -268,8 +268,8 @@ func TestSubmissionAnswersAreWhatEncodingJSONWouldWrite(t *testing.T) {
 	}
 	dev := testnode.NewKey(t)
 	batch := []*ledger.Tx{
-		n.Sign(t, &ledger.Tx{Type: ledger.TypeRegisterDevice, Device: dev.Addr, Kind: ledger.KindHardware}, dev),
-		n.Sign(t, &ledger.Tx{Type: ledger.TypeRegisterDevice, Device: dev.Addr, Kind: ledger.KindHardware}, dev),
+		n.Sign(t, &ledger.Tx{Type: ledger.TypeRegisterDevice, Device: dev.Address, Kind: ledger.KindHardware}, dev),
+		n.Sign(t, &ledger.Tx{Type: ledger.TypeRegisterDevice, Device: dev.Address, Kind: ledger.KindHardware}, dev),
 	}
 	b, _ := json.Marshal(batch)
 	status, body = post(t, n.URL+"/v1/transactions", string(b))

@@ -35,6 +35,8 @@ type Node struct {
 type Options struct {
 	Dir string           // data directory; default a new t.TempDir()
 	Now func() time.Time // the sequencer's clock
+	// Origin of a new log; default a random "glovebox.local/…", so that two test nodes are two logs.
+	Origin string
 }
 
 // Start opens a node and serves it until the test ends.
@@ -44,7 +46,7 @@ func Start(t testing.TB, opts Options) *Node {
 		opts.Dir = t.TempDir()
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := node.Open(context.Background(), node.Config{DataDir: opts.Dir, Now: opts.Now, Logger: quiet, Origin: "test.glovebox.local/log"})
+	n, err := node.Open(context.Background(), node.Config{DataDir: opts.Dir, Now: opts.Now, Logger: quiet, Origin: opts.Origin})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,10 +78,10 @@ func Start(t testing.TB, opts Options) *Node {
 // Stop stops the node (also done at the end of the test), so that its directory can be reopened.
 func (n *Node) Stop() { n.stop() }
 
-// Key is an account key.
+// Key is an account: a key pair and its address.
 type Key struct {
-	*ecdsa.PrivateKey
-	Addr common.Address
+	Key     *ecdsa.PrivateKey
+	Address common.Address
 }
 
 // NewKey returns a fresh random key.
@@ -89,7 +91,7 @@ func NewKey(t testing.TB) Key {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Key{k, crypto.PubkeyToAddress(k.PublicKey)}
+	return Key{Key: k, Address: crypto.PubkeyToAddress(k.PublicKey)}
 }
 
 // Sign prepares tx (nonce, deadline) and signs it with each key in order.
@@ -97,7 +99,7 @@ func (n *Node) Sign(t testing.TB, tx *ledger.Tx, keys ...Key) *ledger.Tx {
 	t.Helper()
 	client.Prepare(tx, time.Hour)
 	for _, k := range keys {
-		if err := n.Domain.Sign(tx, k.PrivateKey); err != nil {
+		if err := n.Domain.Sign(tx, k.Key); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -127,7 +129,7 @@ func (n *Node) Refuse(t testing.TB, code string, tx *ledger.Tx, keys ...Key) {
 // Vehicle registers a vehicle owned by owner and returns its id.
 func (n *Node) Vehicle(t testing.TB, owner Key) uint64 {
 	t.Helper()
-	rc := n.Submit(t, &ledger.Tx{Type: ledger.TypeRegisterVehicle, Owner: owner.Addr, Make: "Volvo", Model: "XC40", Year: 2023}, owner)
+	rc := n.Submit(t, &ledger.Tx{Type: ledger.TypeRegisterVehicle, Owner: owner.Address, Make: "Volvo", Model: "XC40", Year: 2023}, owner)
 	return rc.Result.VehicleID
 }
 
@@ -135,8 +137,8 @@ func (n *Node) Vehicle(t testing.TB, owner Key) uint64 {
 func (n *Node) PairedDevice(t testing.TB, owner Key, id uint64, kind string) Key {
 	t.Helper()
 	dev := NewKey(t)
-	n.Submit(t, &ledger.Tx{Type: ledger.TypeRegisterDevice, Device: dev.Addr, Kind: kind}, dev)
-	tx := &ledger.Tx{Type: ledger.TypePairDevice, Device: dev.Addr}
+	n.Submit(t, &ledger.Tx{Type: ledger.TypeRegisterDevice, Device: dev.Address, Kind: kind}, dev)
+	tx := &ledger.Tx{Type: ledger.TypePairDevice, Device: dev.Address}
 	tx.VehicleID.SetUint64(id)
 	n.Submit(t, tx, owner, dev)
 	return dev
@@ -146,7 +148,7 @@ func (n *Node) PairedDevice(t testing.TB, owner Key, id uint64, kind string) Key
 func (n *Node) App(t testing.TB, owner Key) Key {
 	t.Helper()
 	app := NewKey(t)
-	n.Submit(t, &ledger.Tx{Type: ledger.TypeRegisterApp, App: app.Addr, Owner: owner.Addr, Name: "Test Insurer",
+	n.Submit(t, &ledger.Tx{Type: ledger.TypeRegisterApp, App: app.Address, Owner: owner.Address, Name: "Test Insurer",
 		RedirectURIs: []string{"https://insurer.example/callback"}}, owner, app)
 	return app
 }

@@ -24,22 +24,22 @@ func TestTheStoredReadModelRestoresTheSameState(t *testing.T) {
 	n.PairedDevice(t, alice, v1, ledger.KindSoftware)
 	app := n.App(t, alice)
 	soon := time.Now().Add(time.Hour).Unix()
-	n.Grant(t, alice, v1, app.Addr, soon, ledger.PermSignals)
-	n.Grant(t, alice, v1, app.Addr, soon, ledger.PermRaw, ledger.PermLocation) // replaces the first
-	n.Grant(t, alice, v2, app.Addr, soon, ledger.PermInsights)
-	up := &ledger.Tx{Type: ledger.TypeUnpairDevice, Device: hw.Addr}
+	n.Grant(t, alice, v1, app.Address, soon, ledger.PermSignals)
+	n.Grant(t, alice, v1, app.Address, soon, ledger.PermRaw, ledger.PermLocation) // replaces the first
+	n.Grant(t, alice, v2, app.Address, soon, ledger.PermInsights)
+	up := &ledger.Tx{Type: ledger.TypeUnpairDevice, Device: hw.Address}
 	up.VehicleID.SetUint64(v1)
 	n.Submit(t, up, hw)
-	rev := &ledger.Tx{Type: ledger.TypeRevoke, App: app.Addr}
+	rev := &ledger.Tx{Type: ledger.TypeRevoke, App: app.Address}
 	rev.VehicleID.SetUint64(v2)
 	n.Submit(t, rev, alice)
-	tr := &ledger.Tx{Type: ledger.TypeTransferVehicle, To: bob.Addr}
+	tr := &ledger.Tx{Type: ledger.TypeTransferVehicle, To: bob.Address}
 	tr.VehicleID.SetUint64(v1)
 	n.Submit(t, tr, alice)
 	burn := &ledger.Tx{Type: ledger.TypeBurnVehicle}
 	burn.VehicleID.SetUint64(v2)
 	n.Submit(t, burn, alice)
-	n.Submit(t, &ledger.Tx{Type: ledger.TypeUpdateApp, App: app.Addr, Name: "Renamed", RedirectURIs: []string{"https://a.example/cb", "http://localhost:9/cb"}}, alice)
+	n.Submit(t, &ledger.Tx{Type: ledger.TypeUpdateApp, App: app.Address, Name: "Renamed", RedirectURIs: []string{"https://a.example/cb", "http://localhost:9/cb"}}, alice)
 
 	var want [32]byte
 	n.Sequencer.Read(func(st *ledger.State) { want = st.Digest() })

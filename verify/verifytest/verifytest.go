@@ -7,91 +7,41 @@ package verifytest
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/glovebox/glovebox/api"
 	"github.com/glovebox/glovebox/client"
+	"github.com/glovebox/glovebox/internal/testnode"
 	"github.com/glovebox/glovebox/ledger"
-	"github.com/glovebox/glovebox/node"
 	"github.com/glovebox/glovebox/tlog"
 )
 
-// Node is a running node. Start stops it when the test ends.
+// Node is a running node (see package testnode), with the data directory it was started on.
 type Node struct {
-	*node.Node
+	*testnode.Node
 	DataDir string
-	URL     string
-	Client  *client.Client
-	Domain  *ledger.Domain
 }
 
 // Start opens (creating on first use) the node in dataDir, runs its sequencer and serves its API over
 // httptest until the test ends.
 func Start(tb testing.TB, dataDir string) *Node {
 	tb.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := node.Open(ctx, node.Config{DataDir: dataDir, Logger: logger})
-	if err != nil {
-		cancel()
-		tb.Fatalf("opening the node: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	srv := httptest.NewServer(n.API)
-	tb.Cleanup(func() {
-		srv.Close()
-		cancel()
-		if err := <-done; err != nil {
-			tb.Errorf("node stopped: %v", err)
-		}
-		if err := n.Close(); err != nil {
-			tb.Errorf("closing the node: %v", err)
-		}
-	})
-	return &Node{Node: n, DataDir: dataDir, URL: srv.URL, Client: client.New(srv.URL), Domain: ledger.NewDomain(n.Log.Origin())}
+	return &Node{Node: testnode.Start(tb, testnode.Options{Dir: dataDir}), DataDir: dataDir}
 }
 
 // Account is a key pair with its address.
-type Account struct {
-	Key     *ecdsa.PrivateKey
-	Address common.Address
-}
+type Account = testnode.Key
 
 // NewAccount makes an account with a fresh key.
-func NewAccount(tb testing.TB) Account {
-	tb.Helper()
-	k, err := crypto.GenerateKey()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return Account{Key: k, Address: crypto.PubkeyToAddress(k.PublicKey)}
-}
-
-// Sign gives tx a random nonce and a deadline an hour ahead (client.Prepare) and signs it in the node's
-// domain by signers, in order.
-func (n *Node) Sign(tb testing.TB, tx *ledger.Tx, signers ...Account) *ledger.Tx {
-	tb.Helper()
-	client.Prepare(tx, client.DefaultTTL)
-	for _, s := range signers {
-		if err := n.Domain.Sign(tx, s.Key); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	return tx
-}
+func NewAccount(tb testing.TB) Account { return testnode.NewKey(tb) }
 
 // Submit submits txs, one alone or several in batches, and fails the test if any is refused.
 func (n *Node) Submit(tb testing.TB, txs ...*ledger.Tx) {
