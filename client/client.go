@@ -17,6 +17,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/glovebox/glovebox/api"
 	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/telemetry"
 )
 
 // Client talks to one node.
@@ -210,4 +211,17 @@ func Prepare(tx *ledger.Tx, ttl time.Duration) {
 	if tx.Deadline.IsZero() {
 		tx.Deadline.SetUint64(uint64(time.Now().Add(ttl).Unix()))
 	}
+}
+
+// PostEvents submits signed telemetry records (up to 1,000) and returns one result per record, in order.
+// It returns an error only when the whole request failed.
+func (c *Client) PostEvents(ctx context.Context, subs []telemetry.Submission) ([]telemetry.Result, error) {
+	var out []telemetry.Result
+	if err := c.postJSON(ctx, "/v1/events", subs, &out); err != nil {
+		return nil, err
+	}
+	if len(out) != len(subs) {
+		return nil, fmt.Errorf("node answered %d results for %d records", len(out), len(subs))
+	}
+	return out, nil
 }

@@ -1,0 +1,494 @@
+package telemetry
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/valyala/fastjson"
+
+	"github.com/glovebox/glovebox/ledger"
+)
+
+// Status is the outcome of one submitted record: "accepted", "duplicate", "conflict", or an error code.
+type Status string
+
+// The outcomes and error codes of ingest. They are part of the public API.
+const (
+	StatusAccepted      Status = "accepted"      // verified and durable
+	StatusDuplicate     Status = "duplicate"     // the same (source, id) with the same bytes is already stored
+	StatusConflict      Status = "conflict"      // the same (source, id) is stored with other bytes; this one is dropped
+	StatusMalformed     Status = "malformed"     // not a CloudEvents 1.0 glovebox.signals record, or a bad envelope
+	StatusBadSignature  Status = "bad_signature" // the signature does not recover, or not to the record's source
+	StatusNotPaired     Status = "not_paired"    // the source was not paired to the subject at the record's time
+	StatusFutureTime    Status = "future_time"   // the record (or a signal) is more than 5 minutes ahead of the node
+	StatusUnknownSignal Status = "unknown_signal"
+	StatusBadValue      Status = "bad_value" // a value of the wrong type or outside the signal's range
+	StatusUnavailable   Status = "unavailable"
+)
+
+// StatusDescriptions documents every status, in the order of the documentation table.
+var StatusDescriptions = []struct {
+	Status      Status
+	Description string
+}{
+	{StatusAccepted, "the record verified and is durable"},
+	{StatusDuplicate, "a record with this source and id is already stored, with the same bytes (acknowledged, stored once)"},
+	{StatusConflict, "a record with this source and id is already stored with different bytes; this one is not stored"},
+	{StatusMalformed, "the envelope or the event is not what the wire format says (JSON, CloudEvents attributes, signals shape)"},
+	{StatusBadSignature, "the signature is not 65 bytes, not canonical, or not by the record's source"},
+	{StatusNotPaired, "the source device was not paired to the subject vehicle at the record's time (or a signal's)"},
+	{StatusFutureTime, "the record's time, or a signal's timestamp, is more than 5 minutes ahead of the node's clock"},
+	{StatusUnknownSignal, "a signal name is not in the catalogue (GET /v1/signals)"},
+	{StatusBadValue, "a signal value has the wrong type or is outside the signal's range"},
+	{StatusUnavailable, "the node could not store the record (disk error or shutting down); send it again"},
+}
+
+// MaxClockSkew is how far ahead of the node's clock a record's time may be.
+const MaxClockSkew = 5 * time.Minute
+
+// Limits of the wire format.
+const (
+	MaxEventSize  = 64 << 10 // bytes of one event
+	MaxSignals    = 500      // signals in one event
+	MaxIDLen      = 128
+	MaxStringLen  = 256 // a string value
+	MaxStringList = 64  // items of a string[] value
+)
+
+// Submission is one record as submitted: the event exactly as the device produced it, and its signature.
+type Submission struct {
+	Event     []byte
+	Signature []byte // 65 bytes when well formed; checked by Verify
+	err       Status // set when the envelope itself was malformed
+	errMsg    string
+}
+
+// Result is the answer for one submission.
+type Result struct {
+	ID      string `json:"id,omitempty"`
+	Source  string `json:"source,omitempty"`
+	Status  Status `json:"status"`
+	Message string `json:"message,omitempty"`
+}
+
+// Value is one signal value of a verified record.
+type Value struct {
+	Signal *Signal
+	Time   int64   // unix ms
+	Number float64 // numbers and booleans (0/1)
+	String string  // strings; string[] as a JSON array
+	Lat    float64 // locations
+	Lon    float64
+	HDOP   float64
+}
+
+// Record is a verified record.
+type Record struct {
+	Source    common.Address
+	ID        string
+	VehicleID uint64
+	Time      int64 // unix ms, the CloudEvents time
+	Received  int64 // unix ms
+	Event     []byte
+	Signature [65]byte
+	Pairing   ledger.Pairing // the pairing in force at Time
+	Values    []Value
+}
+
+// ParseSubmissions decodes the body of POST /v1/events: one envelope {"event": "<the event bytes as a
+// JSON string>", "signature": "0x…"} or an array of them. An envelope that is itself malformed gets its
+// own malformed result rather than failing the batch; only a body that is not JSON (or not an object or
+// array) fails as a whole.
+func ParseSubmissions(body []byte, maxItems int) (subs []Submission, single bool, err error) {
+	var p fastjson.Parser
+	v, err := p.ParseBytes(body)
+	if err != nil {
+		return nil, false, fmt.Errorf("bad JSON: %w", err)
+	}
+	switch v.Type() {
+	case fastjson.TypeObject:
+		return []Submission{parseEnvelope(v)}, true, nil
+	case fastjson.TypeArray:
+		items, _ := v.Array()
+		if len(items) > maxItems {
+			return nil, false, fmt.Errorf("a batch holds at most %d records", maxItems)
+		}
+		subs = make([]Submission, len(items))
+		for i, it := range items {
+			subs[i] = parseEnvelope(it)
+		}
+		return subs, false, nil
+	}
+	return nil, false, fmt.Errorf("want an envelope object or an array of them")
+}
+
+func parseEnvelope(v *fastjson.Value) Submission {
+	obj, err := v.Object()
+	if err != nil {
+		return Submission{err: StatusMalformed, errMsg: "an envelope is an object {\"event\": …, \"signature\": …}"}
+	}
+	var s Submission
+	var bad string
+	obj.Visit(func(k []byte, v *fastjson.Value) {
+		switch string(k) {
+		case "event":
+			if v.Type() != fastjson.TypeString {
+				bad = "event must be a JSON string holding the event bytes"
+				return
+			}
+			s.Event = append([]byte(nil), v.GetStringBytes()...)
+		case "signature":
+			if v.Type() != fastjson.TypeString {
+				bad = "signature must be a 0x-hex string"
+				return
+			}
+			str := string(v.GetStringBytes())
+			if len(str) != 132 || !strings.HasPrefix(str, "0x") {
+				s.err, s.errMsg = StatusBadSignature, "a signature is 0x and 130 hex digits"
+				return
+			}
+			b, err := hex.DecodeString(str[2:])
+			if err != nil {
+				s.err, s.errMsg = StatusBadSignature, "signature is not hex"
+				return
+			}
+			s.Signature = b
+		default:
+			bad = fmt.Sprintf("unknown envelope member %q", k)
+		}
+	})
+	if bad != "" {
+		return Submission{err: StatusMalformed, errMsg: bad}
+	}
+	if s.err == "" && (s.Event == nil || s.Signature == nil) {
+		return Submission{err: StatusMalformed, errMsg: "an envelope has an event and a signature"}
+	}
+	return s
+}
+
+// MarshalJSON encodes the envelope {"event": "…", "signature": "0x…"}.
+func (s Submission) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Event     string `json:"event"`
+		Signature string `json:"signature"`
+	}{string(s.Event), "0x" + hex.EncodeToString(s.Signature)})
+}
+
+// PersonalHash is the EIP-191 personal_sign hash of msg: keccak256("\x19Ethereum Signed Message:\n" +
+// len(msg) + msg), what wallet.signMessage(bytes) signs.
+func PersonalHash(msg []byte) [32]byte {
+	var h [32]byte
+	k := crypto.NewKeccakState()
+	k.Write([]byte("\x19Ethereum Signed Message:\n" + strconv.Itoa(len(msg))))
+	k.Write(msg)
+	k.Read(h[:])
+	return h
+}
+
+// Sign signs event bytes with personal_sign and returns the submission.
+func Sign(event []byte, key *ecdsa.PrivateKey) (Submission, error) {
+	h := PersonalHash(event)
+	sig, err := crypto.Sign(h[:], key)
+	if err != nil {
+		return Submission{}, fmt.Errorf("couldn't sign the event: %w", err)
+	}
+	sig[64] += 27
+	return Submission{Event: event, Signature: sig}, nil
+}
+
+// Signer recovers the address that signed the submission's event.
+func (s *Submission) Signer() (common.Address, error) {
+	if len(s.Signature) != 65 {
+		return common.Address{}, fmt.Errorf("signature is %d bytes, want 65", len(s.Signature))
+	}
+	var sig ledger.Signature
+	copy(sig[:], s.Signature)
+	if sig[64] < 2 {
+		sig[64] += 27
+	}
+	return ledger.Recover(PersonalHash(s.Event), sig)
+}
+
+// failure is a verification failure with its status.
+type failure struct {
+	status Status
+	msg    string
+}
+
+func (f *failure) Error() string { return string(f.status) + ": " + f.msg }
+
+func fail(s Status, format string, args ...any) *failure {
+	return &failure{s, fmt.Sprintf(format, args...)}
+}
+
+// StatusOf returns the status carried by an error from Parse or Verify.
+func StatusOf(err error) Status {
+	if f, ok := err.(*failure); ok {
+		return f.status
+	}
+	return StatusMalformed
+}
+
+// parsed is an event's attributes before the checks that need the ledger.
+type parsed struct {
+	id, source, subject string
+	time                int64
+	signals             []*fastjson.Value
+}
+
+// Parse decodes and checks a submission's event against the wire format and the catalogue, without
+// the signature or the ledger: CloudEvents 1.0 structured JSON with specversion "1.0", id, source (an
+// address), subject (a vehicle id), type "glovebox.signals", time (RFC 3339), datacontenttype
+// "application/json" and data {"signals": [{"name", "timestamp", "value"}, …]}. now is the node's clock
+// (unix ms).
+func (c *Catalog) Parse(s *Submission, now int64) (*Record, error) {
+	if s.err != "" {
+		return nil, fail(s.err, "%s", s.errMsg)
+	}
+	if len(s.Event) > MaxEventSize {
+		return nil, fail(StatusMalformed, "event is %d bytes, more than %d", len(s.Event), MaxEventSize)
+	}
+	var p fastjson.Parser
+	v, err := p.ParseBytes(s.Event)
+	if err != nil {
+		return nil, fail(StatusMalformed, "event is not JSON: %v", err)
+	}
+	obj, err := v.Object()
+	if err != nil {
+		return nil, fail(StatusMalformed, "event is not a JSON object")
+	}
+	attrs := map[string]string{}
+	var data *fastjson.Value
+	var bad *failure
+	obj.Visit(func(k []byte, v *fastjson.Value) {
+		key := string(k)
+		if _, dup := attrs[key]; dup || (key == "data" && data != nil) {
+			bad = fail(StatusMalformed, "attribute %q appears twice", key)
+			return
+		}
+		if key == "data" {
+			data = v
+			return
+		}
+		if v.Type() != fastjson.TypeString {
+			bad = fail(StatusMalformed, "attribute %q must be a string", key)
+			return
+		}
+		attrs[key] = string(v.GetStringBytes())
+	})
+	if bad != nil {
+		return nil, bad
+	}
+	for k, want := range map[string]string{"specversion": "1.0", "type": "glovebox.signals", "datacontenttype": "application/json"} {
+		if attrs[k] != want {
+			return nil, fail(StatusMalformed, "%s must be %q", k, want)
+		}
+	}
+	r := &Record{Event: s.Event}
+	r.ID = attrs["id"]
+	if r.ID == "" || len(r.ID) > MaxIDLen || !utf8.ValidString(r.ID) {
+		return nil, fail(StatusMalformed, "id must be 1 to %d bytes of UTF-8", MaxIDLen)
+	}
+	src, err := ledger.ParseAddress(attrs["source"])
+	if err != nil {
+		return nil, fail(StatusMalformed, "source must be the device address: %v", err)
+	}
+	r.Source = src
+	sub := attrs["subject"]
+	id, err := strconv.ParseUint(sub, 10, 64)
+	if err != nil || id == 0 || strconv.FormatUint(id, 10) != sub {
+		return nil, fail(StatusMalformed, "subject must be the vehicle id in decimal")
+	}
+	r.VehicleID = id
+	t, err := time.Parse(time.RFC3339Nano, attrs["time"])
+	if err != nil {
+		return nil, fail(StatusMalformed, "time must be RFC 3339: %v", err)
+	}
+	r.Time = t.UnixMilli()
+	if r.Time > now+MaxClockSkew.Milliseconds() {
+		return nil, fail(StatusFutureTime, "time %s is more than %s ahead of the node's clock", attrs["time"], MaxClockSkew)
+	}
+	if data == nil || data.Type() != fastjson.TypeObject {
+		return nil, fail(StatusMalformed, "data must be an object {\"signals\": […]}")
+	}
+	dobj, _ := data.Object()
+	if dobj.Len() != 1 || data.Get("signals") == nil || data.Get("signals").Type() != fastjson.TypeArray {
+		return nil, fail(StatusMalformed, "data must be exactly {\"signals\": […]}")
+	}
+	sigs, _ := data.Get("signals").Array()
+	if len(sigs) == 0 || len(sigs) > MaxSignals {
+		return nil, fail(StatusMalformed, "a record carries 1 to %d signals", MaxSignals)
+	}
+	r.Values = make([]Value, 0, len(sigs))
+	for i, sv := range sigs {
+		val, err := c.parseValue(sv, now)
+		if err != nil {
+			err.msg = fmt.Sprintf("signal %d: %s", i, err.msg)
+			return nil, err
+		}
+		r.Values = append(r.Values, val)
+	}
+	return r, nil
+}
+
+func (c *Catalog) parseValue(sv *fastjson.Value, now int64) (Value, *failure) {
+	o, err := sv.Object()
+	if err != nil || o.Len() != 3 {
+		return Value{}, fail(StatusMalformed, "a signal is {\"name\", \"timestamp\", \"value\"}")
+	}
+	nv, tv, vv := sv.Get("name"), sv.Get("timestamp"), sv.Get("value")
+	if nv == nil || tv == nil || vv == nil || nv.Type() != fastjson.TypeString || tv.Type() != fastjson.TypeString {
+		return Value{}, fail(StatusMalformed, "a signal is {\"name\": string, \"timestamp\": RFC 3339, \"value\": …}")
+	}
+	name := string(nv.GetStringBytes())
+	sig, ok := c.Lookup(name)
+	if !ok {
+		return Value{}, fail(StatusUnknownSignal, "no signal %q in the catalogue", name)
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(tv.GetStringBytes()))
+	if err != nil {
+		return Value{}, fail(StatusMalformed, "%s: timestamp must be RFC 3339", name)
+	}
+	val := Value{Signal: sig, Time: t.UnixMilli()}
+	if val.Time > now+MaxClockSkew.Milliseconds() {
+		return Value{}, fail(StatusFutureTime, "%s: timestamp is more than %s ahead of the node's clock", name, MaxClockSkew)
+	}
+	switch sig.Kind {
+	case KindNumber:
+		if vv.Type() != fastjson.TypeNumber {
+			return Value{}, fail(StatusBadValue, "%s: want a number", name)
+		}
+		f := vv.GetFloat64()
+		if math.IsNaN(f) || math.IsInf(f, 0) || f < sig.Min || f > sig.Max {
+			return Value{}, fail(StatusBadValue, "%s: %v is outside %v..%v %s", name, f, sig.Min, sig.Max, sig.Unit)
+		}
+		if sig.Integer() && f != math.Trunc(f) {
+			return Value{}, fail(StatusBadValue, "%s: want an integer (%s)", name, sig.VSSType)
+		}
+		val.Number = f
+	case KindBool:
+		switch vv.Type() {
+		case fastjson.TypeTrue:
+			val.Number = 1
+		case fastjson.TypeFalse:
+		case fastjson.TypeNumber:
+			f := vv.GetFloat64()
+			if f != 0 && f != 1 {
+				return Value{}, fail(StatusBadValue, "%s: want true, false, 0 or 1", name)
+			}
+			val.Number = f
+		default:
+			return Value{}, fail(StatusBadValue, "%s: want a boolean", name)
+		}
+	case KindString:
+		if vv.Type() != fastjson.TypeString {
+			return Value{}, fail(StatusBadValue, "%s: want a string", name)
+		}
+		str := vv.GetStringBytes()
+		if len(str) > MaxStringLen || !utf8.Valid(str) {
+			return Value{}, fail(StatusBadValue, "%s: want at most %d bytes of UTF-8", name, MaxStringLen)
+		}
+		val.String = string(str)
+	case KindStrings:
+		items, err := vv.Array()
+		if err != nil || len(items) > MaxStringList {
+			return Value{}, fail(StatusBadValue, "%s: want an array of at most %d strings", name, MaxStringList)
+		}
+		list := make([]string, len(items))
+		for i, it := range items {
+			b := it.GetStringBytes()
+			if it.Type() != fastjson.TypeString || len(b) > MaxStringLen || !utf8.Valid(b) {
+				return Value{}, fail(StatusBadValue, "%s: want an array of strings", name)
+			}
+			list[i] = string(b)
+		}
+		enc, _ := json.Marshal(list)
+		val.String = string(enc)
+	case KindLocation:
+		lo, err := vv.Object()
+		if err != nil {
+			return Value{}, fail(StatusBadValue, "%s: want {\"latitude\", \"longitude\", \"hdop\"}", name)
+		}
+		var bad bool
+		lo.Visit(func(k []byte, v *fastjson.Value) {
+			if v.Type() != fastjson.TypeNumber {
+				bad = true
+				return
+			}
+			switch string(k) {
+			case "latitude":
+				val.Lat = v.GetFloat64()
+			case "longitude":
+				val.Lon = v.GetFloat64()
+			case "hdop":
+				val.HDOP = v.GetFloat64()
+			default:
+				bad = true
+			}
+		})
+		if bad || lo.Get("latitude") == nil || lo.Get("longitude") == nil {
+			return Value{}, fail(StatusBadValue, "%s: want {\"latitude\": number, \"longitude\": number, \"hdop\": number}", name)
+		}
+		if val.Lat < -90 || val.Lat > 90 || val.Lon < -180 || val.Lon > 180 || val.HDOP < 0 || val.HDOP > 100 ||
+			math.IsNaN(val.Lat+val.Lon+val.HDOP) {
+			return Value{}, fail(StatusBadValue, "%s: latitude, longitude or hdop out of range", name)
+		}
+	}
+	return val, nil
+}
+
+// EventSignal is one signal of an event being built by NewEvent.
+type EventSignal struct {
+	Name      string
+	Timestamp time.Time
+	Value     any // float64, bool, string, []string or Location
+}
+
+// Location is the value of currentLocationCoordinates.
+type Location struct {
+	Latitude  float64 `json:"latitude"`
+	Longitude float64 `json:"longitude"`
+	HDOP      float64 `json:"hdop"`
+}
+
+// NewEvent builds the bytes of a record as a device would produce them.
+func NewEvent(source common.Address, vehicleID uint64, id string, at time.Time, signals []EventSignal) ([]byte, error) {
+	type sig struct {
+		Name      string `json:"name"`
+		Timestamp string `json:"timestamp"`
+		Value     any    `json:"value"`
+	}
+	ev := struct {
+		SpecVersion     string `json:"specversion"`
+		ID              string `json:"id"`
+		Source          string `json:"source"`
+		Subject         string `json:"subject"`
+		Type            string `json:"type"`
+		Time            string `json:"time"`
+		DataContentType string `json:"datacontenttype"`
+		Data            struct {
+			Signals []sig `json:"signals"`
+		} `json:"data"`
+	}{SpecVersion: "1.0", ID: id, Source: source.Hex(), Subject: strconv.FormatUint(vehicleID, 10),
+		Type: "glovebox.signals", Time: at.UTC().Format(time.RFC3339Nano), DataContentType: "application/json"}
+	for _, s := range signals {
+		ev.Data.Signals = append(ev.Data.Signals, sig{s.Name, s.Timestamp.UTC().Format(time.RFC3339Nano), s.Value})
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(ev); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(b.Bytes(), "\n"), nil
+}
