@@ -22,6 +22,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/telemetry"
 	"github.com/glovebox/glovebox/tlog"
 )
 
@@ -38,12 +39,14 @@ type Config struct {
 	LogKey    string // the note verifier key of the log, e.g. "origin+hash+base64"
 	Version   string
 	Logger    *slog.Logger // one line per request at Debug level; default slog.Default()
+	Ingester  *telemetry.Ingester
 }
 
 // Server is the HTTP API of one node.
 type Server struct {
 	seq    *ledger.Sequencer
 	log    *tlog.Log
+	ingest *telemetry.Ingester
 	logKey string
 	domain *ledger.Domain
 	ver    string
@@ -63,7 +66,7 @@ type Server struct {
 
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
-	s := &Server{seq: cfg.Sequencer, log: cfg.Log, logKey: cfg.LogKey, domain: cfg.Sequencer.Domain(),
+	s := &Server{seq: cfg.Sequencer, log: cfg.Log, ingest: cfg.Ingester, logKey: cfg.LogKey, domain: cfg.Sequencer.Domain(),
 		ver: cfg.Version, logger: cfg.Logger, mux: http.NewServeMux(), digestSize: -1,
 		recoverSlots: make(chan struct{}, runtime.NumCPU())}
 	if s.logger == nil {
@@ -79,9 +82,11 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("GET /v1/apps/{address}", s.app)
 	s.mux.HandleFunc("GET /v1/accounts/{address}", s.account)
 	s.mux.HandleFunc("GET /v1/state/digest", s.stateDigest)
+	s.mux.HandleFunc("POST /v1/events", s.events)
+	s.mux.HandleFunc("GET /v1/signals", s.signals)
 	// The same paths with any other method: a JSON 405 rather than the mux's plain-text one.
 	for _, p := range []string{"/v1/node", "/v1/eip712", "/v1/transactions", "/v1/transactions/{index}", "/v1/vehicles/{id}",
-		"/v1/devices/{address}", "/v1/apps/{address}", "/v1/accounts/{address}", "/v1/state/digest"} {
+		"/v1/devices/{address}", "/v1/apps/{address}", "/v1/accounts/{address}", "/v1/state/digest", "/v1/events", "/v1/signals"} {
 		s.mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
 			writeErr(w, CodeMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
 		})

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -20,6 +21,7 @@ import (
 	"github.com/glovebox/glovebox/api"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/store/sqlite"
+	"github.com/glovebox/glovebox/telemetry"
 	"github.com/glovebox/glovebox/tlog"
 )
 
@@ -46,10 +48,17 @@ type Node struct {
 	Log       *tlog.Log
 	Identity  *sqlite.Identity
 	Sequencer *ledger.Sequencer
+	Telemetry *sqlite.Telemetry
+	Ingester  *telemetry.Ingester
 	API       *api.Server
 	// LogKey is the note verifier key of the log ("<origin>+<hash>+<base64 key>").
 	LogKey string
+
+	logger *slog.Logger
 }
+
+// IndexInterval is how often the telemetry indexer looks for new records.
+const IndexInterval = 200 * time.Millisecond
 
 // Open opens (creating on first use) the node in cfg.DataDir and replays whatever the read model lacks.
 func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
@@ -85,7 +94,14 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n.API = api.New(api.Config{Sequencer: n.Sequencer, Log: n.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger})
+	if n.Telemetry, err = sqlite.OpenTelemetry(filepath.Join(cfg.DataDir, "telemetry.db"), telemetry.DefaultCatalog); err != nil {
+		return nil, err
+	}
+	n.Ingester = telemetry.NewIngester(telemetry.DefaultCatalog, n.Sequencer.Read, n.Telemetry,
+		telemetry.IngesterOptions{Now: cfg.Now, Logger: cfg.Logger})
+	n.logger = cfg.Logger
+	n.API = api.New(api.Config{Sequencer: n.Sequencer, Log: n.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger,
+		Ingester: n.Ingester})
 	return n, nil
 }
 
@@ -94,12 +110,26 @@ func (n *Node) Entries(ctx context.Context, from, count int64) ([][]byte, error)
 	return n.Log.Entries(from, count)
 }
 
-// Run sequences transactions until ctx is done.
-func (n *Node) Run(ctx context.Context) error { return n.Sequencer.Run(ctx) }
+// Run sequences transactions, writes telemetry and indexes it until ctx is done or the sequencer fails.
+func (n *Node) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); n.Ingester.Run(ctx) }()
+	go func() { defer wg.Done(); n.Telemetry.RunIndexer(ctx, IndexInterval, n.logger) }()
+	err := n.Sequencer.Run(ctx)
+	cancel()
+	wg.Wait()
+	return err
+}
 
 // Close closes the log and the read model. Call it after Run has returned.
 func (n *Node) Close() error {
 	var errs []error
+	if n.Telemetry != nil {
+		errs = append(errs, n.Telemetry.Close())
+	}
 	if n.Identity != nil {
 		errs = append(errs, n.Identity.Close())
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -105,6 +106,9 @@ type Record struct {
 	Values    []Value
 }
 
+// ErrTooMany is returned by ParseSubmissions for a batch over the limit.
+var ErrTooMany = errors.New("too many records")
+
 // ParseSubmissions decodes the body of POST /v1/events: one envelope {"event": "<the event bytes as a
 // JSON string>", "signature": "0x…"} or an array of them. An envelope that is itself malformed gets its
 // own malformed result rather than failing the batch; only a body that is not JSON (or not an object or
@@ -121,7 +125,7 @@ func ParseSubmissions(body []byte, maxItems int) (subs []Submission, single bool
 	case fastjson.TypeArray:
 		items, _ := v.Array()
 		if len(items) > maxItems {
-			return nil, false, fmt.Errorf("a batch holds at most %d records", maxItems)
+			return nil, false, fmt.Errorf("%w: a batch holds at most %d records", ErrTooMany, maxItems)
 		}
 		subs = make([]Submission, len(items))
 		for i, it := range items {

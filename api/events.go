@@ -1,0 +1,72 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/telemetry"
+)
+
+// Limits of the telemetry API.
+const (
+	MaxEventBatch     = 1000     // records in one POST /v1/events
+	MaxEventBatchBody = 16 << 20 // bytes of its body
+)
+
+// events answers POST /v1/events: one envelope or an array of up to MaxEventBatch, each answered with a
+// result (accepted, duplicate, conflict, or an error code) only after the accepted ones are durable.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxEventBatchBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeErr(w, CodeTooLarge, fmt.Sprintf("the body is larger than %d bytes", MaxEventBatchBody))
+			return
+		}
+		writeErr(w, string(ledger.CodeMalformed), "couldn't read the body")
+		return
+	}
+	subs, single, err := telemetry.ParseSubmissions(body, MaxEventBatch)
+	if err != nil {
+		code := string(ledger.CodeMalformed)
+		if errors.Is(err, telemetry.ErrTooMany) {
+			code = CodeTooLarge
+		}
+		writeErr(w, code, err.Error())
+		return
+	}
+	results := s.ingest.Ingest(r.Context(), subs)
+	if single {
+		writeJSON(w, http.StatusOK, results[0])
+		return
+	}
+	writeJSON(w, http.StatusOK, results)
+}
+
+// SignalInfo describes one catalogue signal in GET /v1/signals.
+type SignalInfo struct {
+	Name       string   `json:"name"`
+	Type       string   `json:"type"`
+	VSSType    string   `json:"vssType"`
+	VSSPath    string   `json:"vssPath"`
+	Unit       string   `json:"unit,omitempty"`
+	Permission string   `json:"permission"`
+	Min        *float64 `json:"min,omitempty"`
+	Max        *float64 `json:"max,omitempty"`
+}
+
+func (s *Server) signals(w http.ResponseWriter, r *http.Request) {
+	cat := s.ingest.Catalog()
+	out := make([]SignalInfo, len(cat.Signals))
+	for i := range cat.Signals {
+		sg := &cat.Signals[i]
+		out[i] = SignalInfo{Name: sg.Name, Type: sg.Type, VSSType: sg.VSSType, VSSPath: sg.VSSPath, Unit: sg.Unit, Permission: sg.Permission}
+		if sg.Kind == telemetry.KindNumber && sg.Min > -1e300 {
+			out[i].Min, out[i].Max = &sg.Min, &sg.Max
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}

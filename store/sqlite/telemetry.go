@@ -1,0 +1,352 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/glovebox/glovebox/telemetry"
+)
+
+// Telemetry stores device-signed records in an SQLite file. The records table holds each record exactly
+// as received (event bytes, signature, receive time, the ledger index of the pairing in force), written
+// durably before a record is acknowledged (synchronous=FULL: the WAL is fsynced at every commit, and
+// commits are grouped by the ingest writer). The signals table (one row per value) and the latest table
+// (the newest value per vehicle and signal) are indexes derived from the records by the indexer, which
+// follows the records table by sequence number; Reindex rebuilds them from scratch.
+type Telemetry struct {
+	db    *sql.DB
+	cat   *telemetry.Catalog
+	stmts stmtCache
+
+	mu    sync.Mutex // guards names
+	names map[string]int64
+
+	indexMu sync.Mutex // serializes indexing
+}
+
+var _ telemetry.Store = (*Telemetry)(nil)
+
+const telemetrySchema = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+	seq INTEGER PRIMARY KEY, source BLOB NOT NULL, id TEXT NOT NULL, vehicle INTEGER NOT NULL,
+	time INTEGER NOT NULL, received INTEGER NOT NULL, pairing INTEGER NOT NULL,
+	event BLOB NOT NULL, signature BLOB NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS records_source_id ON records (source, id);
+CREATE INDEX IF NOT EXISTS records_vehicle_time ON records (vehicle, time);
+CREATE TABLE IF NOT EXISTS names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS signals (
+	vehicle INTEGER NOT NULL, name INTEGER NOT NULL, time INTEGER NOT NULL, seq INTEGER NOT NULL,
+	num REAL, str TEXT, lat REAL, lon REAL, hdop REAL,
+	PRIMARY KEY (vehicle, name, time, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS latest (
+	vehicle INTEGER NOT NULL, name INTEGER NOT NULL, time INTEGER NOT NULL, seq INTEGER NOT NULL,
+	num REAL, str TEXT, lat REAL, lon REAL, hdop REAL,
+	PRIMARY KEY (vehicle, name)) WITHOUT ROWID;
+`
+
+// OpenTelemetry opens (creating if needed) the telemetry store in the SQLite file at path.
+func OpenTelemetry(path string, cat *telemetry.Catalog) (*Telemetry, error) {
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=cache_size(-65536)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't open %s: %w", path, err)
+	}
+	if _, err := db.Exec(telemetrySchema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("couldn't create the telemetry schema in %s: %w", path, err)
+	}
+	t := &Telemetry{db: db, cat: cat, stmts: stmtCache{db: db}, names: map[string]int64{}}
+	rows, err := db.Query(`SELECT id, name FROM names`)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("couldn't read signal names: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var name string
+		if err := rows.Scan(&id, &name); err != nil {
+			db.Close()
+			return nil, err
+		}
+		t.names[name] = id
+	}
+	return t, rows.Err()
+}
+
+// DB returns the database, for queries.
+func (t *Telemetry) DB() *sql.DB { return t.db }
+
+// Close closes the database.
+func (t *Telemetry) Close() error {
+	t.stmts.mu.Lock()
+	for _, st := range t.stmts.m {
+		st.Close()
+	}
+	t.stmts.mu.Unlock()
+	return t.db.Close()
+}
+
+type recordKey struct {
+	source common.Address
+	id     string
+}
+
+// Write implements telemetry.Store.
+func (t *Telemetry) Write(ctx context.Context, recs []*telemetry.Record) ([]telemetry.Status, error) {
+	out := make([]telemetry.Status, len(recs))
+	// The first record of each key in the batch is the one that may be inserted; every other record is
+	// compared with what ends up stored under its key.
+	first := make(map[recordKey]int, len(recs))
+	var rows [][]any
+	var cand []int
+	for i, r := range recs {
+		k := recordKey{r.Source, r.ID}
+		if _, ok := first[k]; ok {
+			continue
+		}
+		first[k] = i
+		cand = append(cand, i)
+		rows = append(rows, []any{r.Source.Bytes(), r.ID, r.VehicleID, r.Time, r.Received, r.Pairing.FromIndex, r.Event, r.Signature[:]})
+	}
+	tx, err := t.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't begin: %w", err)
+	}
+	defer tx.Rollback()
+	inserted := make(map[recordKey]bool, len(cand))
+	const cols = 8
+	per := 500
+	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
+	for start := 0; start < len(rows); start += per {
+		chunk := rows[start:min(start+per, len(rows))]
+		q := `INSERT INTO records (source, id, vehicle, time, received, pairing, event, signature) VALUES ` +
+			strings.TrimSuffix(strings.Repeat(tuple+",", len(chunk)), ",") + ` ON CONFLICT (source, id) DO NOTHING RETURNING source, id`
+		args := make([]any, 0, len(chunk)*cols)
+		for _, r := range chunk {
+			args = append(args, r...)
+		}
+		var res *sql.Rows
+		if len(chunk) == per {
+			st, err := t.stmts.get(ctx, tx, q)
+			if err != nil {
+				return nil, fmt.Errorf("couldn't prepare the record insert: %w", err)
+			}
+			res, err = st.QueryContext(ctx, args...)
+			if err != nil {
+				return nil, fmt.Errorf("couldn't insert records: %w", err)
+			}
+		} else if res, err = tx.QueryContext(ctx, q, args...); err != nil {
+			return nil, fmt.Errorf("couldn't insert records: %w", err)
+		}
+		for res.Next() {
+			var src []byte
+			var id string
+			if err := res.Scan(&src, &id); err != nil {
+				res.Close()
+				return nil, err
+			}
+			inserted[recordKey{common.BytesToAddress(src), id}] = true
+		}
+		if err := res.Close(); err != nil {
+			return nil, err
+		}
+	}
+	stored := make(map[recordKey][]byte, len(cand))
+	for _, i := range cand {
+		r := recs[i]
+		k := recordKey{r.Source, r.ID}
+		if inserted[k] {
+			out[i] = telemetry.StatusAccepted
+			stored[k] = r.Event
+			continue
+		}
+		var ev []byte
+		if err := tx.QueryRowContext(ctx, `SELECT event FROM records WHERE source = ? AND id = ?`, r.Source.Bytes(), r.ID).Scan(&ev); err != nil {
+			return nil, fmt.Errorf("couldn't read the stored record %s/%s: %w", r.Source.Hex(), r.ID, err)
+		}
+		stored[k] = ev
+	}
+	for i, r := range recs {
+		if out[i] == telemetry.StatusAccepted {
+			continue
+		}
+		if bytes.Equal(stored[recordKey{r.Source, r.ID}], r.Event) {
+			out[i] = telemetry.StatusDuplicate
+		} else {
+			out[i] = telemetry.StatusConflict
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("couldn't commit records: %w", err)
+	}
+	return out, nil
+}
+
+// nameID returns the id of a signal name, adding it within tx when new.
+func (t *Telemetry) nameID(ctx context.Context, tx *sql.Tx, name string) (int64, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if id, ok := t.names[name]; ok {
+		return id, nil
+	}
+	var id int64
+	if err := tx.QueryRowContext(ctx, `INSERT INTO names (name) VALUES (?) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`, name).Scan(&id); err != nil {
+		return 0, fmt.Errorf("couldn't add signal name %s: %w", name, err)
+	}
+	t.names[name] = id
+	return id, nil
+}
+
+// IndexChunk is how many records the indexer reads per transaction.
+const IndexChunk = 4096
+
+// Index derives signal and latest-value rows from records not yet indexed, one chunk per transaction,
+// until it has caught up; it returns how many records it indexed.
+func (t *Telemetry) Index(ctx context.Context) (int, error) {
+	t.indexMu.Lock()
+	defer t.indexMu.Unlock()
+	total := 0
+	for {
+		n, err := t.indexChunk(ctx)
+		total += n
+		if err != nil || n < IndexChunk {
+			return total, err
+		}
+	}
+}
+
+func (t *Telemetry) indexChunk(ctx context.Context) (int, error) {
+	tx, err := t.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	var from int64
+	if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'indexed_seq'`).Scan(&from); err != nil && err != sql.ErrNoRows {
+		return 0, fmt.Errorf("couldn't read the index position: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT seq, vehicle, event FROM records WHERE seq > ? ORDER BY seq LIMIT ?`, from, IndexChunk)
+	if err != nil {
+		return 0, fmt.Errorf("couldn't read records to index: %w", err)
+	}
+	type latestKey struct {
+		vehicle uint64
+		name    int64
+	}
+	var sigRows [][]any
+	latest := map[latestKey][]any{}
+	n := 0
+	last := from
+	for rows.Next() {
+		var seq int64
+		var vehicle uint64
+		var event []byte
+		if err := rows.Scan(&seq, &vehicle, &event); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		n++
+		last = seq
+		// The record was verified at ingest; here it is only decoded. The clock is not checked again.
+		r, err := t.cat.Parse(&telemetry.Submission{Event: event, Signature: make([]byte, 65)}, math.MaxInt64/2)
+		if err != nil {
+			slog.Warn("a stored record no longer parses; not indexed", "seq", seq, "err", err)
+			continue
+		}
+		for _, v := range r.Values {
+			id, err := t.nameID(ctx, tx, v.Signal.Name)
+			if err != nil {
+				rows.Close()
+				return 0, err
+			}
+			row := []any{vehicle, id, v.Time, seq, nil, nil, nil, nil, nil}
+			switch v.Signal.Kind {
+			case telemetry.KindNumber, telemetry.KindBool:
+				row[4] = v.Number
+			case telemetry.KindString, telemetry.KindStrings:
+				row[5] = v.String
+			case telemetry.KindLocation:
+				row[6], row[7], row[8] = v.Lat, v.Lon, v.HDOP
+			}
+			sigRows = append(sigRows, row)
+			k := latestKey{vehicle, id}
+			if old, ok := latest[k]; !ok || old[2].(int64) <= v.Time {
+				latest[k] = row
+			}
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if err := t.stmts.insertRows(ctx, tx, `INSERT INTO signals (vehicle, name, time, seq, num, str, lat, lon, hdop) VALUES`,
+		`ON CONFLICT DO NOTHING`, sigRows); err != nil {
+		return 0, err
+	}
+	lrows := make([][]any, 0, len(latest))
+	for _, r := range latest {
+		lrows = append(lrows, r)
+	}
+	if err := t.stmts.insertRows(ctx, tx, `INSERT INTO latest (vehicle, name, time, seq, num, str, lat, lon, hdop) VALUES`,
+		`ON CONFLICT (vehicle, name) DO UPDATE SET time=excluded.time, seq=excluded.seq, num=excluded.num, str=excluded.str,
+		lat=excluded.lat, lon=excluded.lon, hdop=excluded.hdop WHERE excluded.time >= latest.time`, lrows); err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('indexed_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, last); err != nil {
+		return 0, err
+	}
+	return n, tx.Commit()
+}
+
+// RunIndexer indexes new records every interval until ctx is done.
+func (t *Telemetry) RunIndexer(ctx context.Context, interval time.Duration, logger *slog.Logger) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		if _, err := t.Index(ctx); err != nil && ctx.Err() == nil {
+			logger.Error("couldn't index telemetry", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// Reindex deletes the derived tables and rebuilds them from the records.
+func (t *Telemetry) Reindex(ctx context.Context) (int, error) {
+	t.indexMu.Lock()
+	if _, err := t.db.ExecContext(ctx, `DELETE FROM signals; DELETE FROM latest; DELETE FROM meta WHERE key = 'indexed_seq';`); err != nil {
+		t.indexMu.Unlock()
+		return 0, fmt.Errorf("couldn't clear the derived tables: %w", err)
+	}
+	t.indexMu.Unlock()
+	return t.Index(ctx)
+}
+
+// Lag returns how many stored records are not indexed yet.
+func (t *Telemetry) Lag(ctx context.Context) (int64, error) {
+	var maxSeq, indexed int64
+	if err := t.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM records`).Scan(&maxSeq); err != nil {
+		return 0, err
+	}
+	err := t.db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'indexed_seq'`).Scan(&indexed)
+	if err != nil && err != sql.ErrNoRows {
+		return 0, err
+	}
+	return maxSeq - indexed, nil
+}

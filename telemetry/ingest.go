@@ -1,0 +1,249 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/glovebox/glovebox/ledger"
+)
+
+// Store keeps verified records.
+type Store interface {
+	// Write stores records in one transaction and returns one status per record: StatusAccepted for a
+	// record whose (source, id) was new, StatusDuplicate when that (source, id) is stored with the same
+	// bytes (also when it appears twice in recs), StatusConflict with other bytes. When Write returns
+	// without error, every accepted record MUST be durable (on disk, fsynced).
+	Write(ctx context.Context, recs []*Record) ([]Status, error)
+}
+
+// StateReader gives read access to the ledger's current state (ledger.Sequencer.Read).
+type StateReader func(f func(*ledger.State))
+
+// MaxWriteBatch is the most records one store transaction takes.
+const MaxWriteBatch = 4096
+
+// ErrStopped is returned for ingests after the writer stopped.
+var ErrStopped = errors.New("ingest writer stopped")
+
+// Ingester verifies submissions and writes them through one writer goroutine (Run) that groups whatever
+// arrived meanwhile into one durable transaction, so each acknowledgement still waits for the disk while
+// the disk is synced once per group.
+type Ingester struct {
+	cat    *Catalog
+	state  StateReader
+	store  Store
+	now    func() time.Time
+	logger *slog.Logger
+
+	in      chan *writeJob
+	slots   chan struct{} // bounds concurrent signature recoveries to the cores
+	stopped chan struct{}
+
+	written, batches atomic.Int64
+}
+
+type writeJob struct {
+	recs []*Record
+	out  []Status
+	err  error
+	done chan struct{}
+}
+
+// IngesterOptions configures an Ingester; zero fields take defaults.
+type IngesterOptions struct {
+	Now    func() time.Time // the node's clock; default time.Now
+	Logger *slog.Logger
+}
+
+// NewIngester returns an ingester verifying against the catalogue and the ledger state.
+func NewIngester(cat *Catalog, state StateReader, store Store, opts IngesterOptions) *Ingester {
+	in := &Ingester{cat: cat, state: state, store: store, now: opts.Now, logger: opts.Logger,
+		in: make(chan *writeJob, 1024), slots: make(chan struct{}, runtime.NumCPU()), stopped: make(chan struct{})}
+	if in.now == nil {
+		in.now = time.Now
+	}
+	if in.logger == nil {
+		in.logger = slog.Default()
+	}
+	return in
+}
+
+// Catalog returns the catalogue records are checked against.
+func (in *Ingester) Catalog() *Catalog { return in.cat }
+
+// Verify checks one submission completely: wire format, catalogue, signature by the record's source, and
+// that the source was paired to the subject at the record's time and at every signal's timestamp. A
+// record that parsed is returned with the error too, so that results can name its id and source.
+func (in *Ingester) Verify(s *Submission) (*Record, error) {
+	now := in.now().UnixMilli()
+	r, err := in.cat.Parse(s, now)
+	if err != nil {
+		return nil, err
+	}
+	in.slots <- struct{}{}
+	signer, err := s.Signer()
+	<-in.slots
+	if err != nil {
+		return r, fail(StatusBadSignature, "%v", err)
+	}
+	if signer != r.Source {
+		return r, fail(StatusBadSignature, "signed by %s, not by the source %s", signer.Hex(), r.Source.Hex())
+	}
+	copy(r.Signature[:], s.Signature)
+	if r.Signature[64] < 2 {
+		r.Signature[64] += 27
+	}
+	var p ledger.Pairing
+	var ok bool
+	in.state(func(st *ledger.State) { p, ok = st.PairingAt(r.Source, r.VehicleID, r.Time) })
+	if !ok {
+		return r, fail(StatusNotPaired, "%s was not paired to vehicle %d at %s", r.Source.Hex(), r.VehicleID,
+			time.UnixMilli(r.Time).UTC().Format(time.RFC3339Nano))
+	}
+	for _, v := range r.Values {
+		if v.Time < p.FromTime || (p.ToIndex >= 0 && v.Time >= p.ToTime) {
+			return r, fail(StatusNotPaired, "%s: timestamp %s is outside the pairing in force at the record's time",
+				v.Signal.Name, time.UnixMilli(v.Time).UTC().Format(time.RFC3339Nano))
+		}
+	}
+	r.Pairing = p
+	r.Received = now
+	return r, nil
+}
+
+// Ingest verifies the submissions (on all cores for a batch), writes the good ones durably, and returns
+// one result per submission. A bad record never blocks the good ones.
+func (in *Ingester) Ingest(ctx context.Context, subs []Submission) []Result {
+	results := make([]Result, len(subs))
+	recs := make([]*Record, len(subs))
+	verify := func(i int) {
+		r, err := in.Verify(&subs[i])
+		if err != nil {
+			var f *failure
+			if !errors.As(err, &f) {
+				f = fail(StatusMalformed, "%v", err)
+			}
+			results[i] = Result{Status: f.status, Message: f.msg}
+			if r != nil {
+				results[i].ID, results[i].Source = r.ID, r.Source.Hex()
+			}
+			return
+		}
+		recs[i] = r
+		results[i].ID, results[i].Source = r.ID, r.Source.Hex()
+	}
+	if len(subs) < 16 {
+		for i := range subs {
+			verify(i)
+		}
+	} else {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for w := 0; w < min(runtime.NumCPU(), len(subs)); w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := int(next.Add(1) - 1); i < len(subs); i = int(next.Add(1) - 1) {
+					verify(i)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	var good []*Record
+	var pos []int
+	for i, r := range recs {
+		if r != nil {
+			good, pos = append(good, r), append(pos, i)
+		}
+	}
+	if len(good) == 0 {
+		return results
+	}
+	job := &writeJob{recs: good, done: make(chan struct{})}
+	select {
+	case in.in <- job:
+	case <-in.stopped:
+		job.err = ErrStopped
+		close(job.done)
+	case <-ctx.Done():
+		job.err = ctx.Err()
+		close(job.done)
+	}
+	<-job.done
+	for j, i := range pos {
+		if job.err != nil {
+			results[i].Status, results[i].Message = StatusUnavailable, "not stored: "+job.err.Error()
+			continue
+		}
+		results[i].Status = job.out[j]
+		if job.out[j] == StatusConflict {
+			results[i].Message = "a record with this source and id is stored with different bytes"
+		}
+	}
+	return results
+}
+
+// Run writes queued records until ctx is done. A failed write fails its batch (those records are not
+// acknowledged) and the writer goes on.
+func (in *Ingester) Run(ctx context.Context) error {
+	defer close(in.stopped)
+	batch := make([]*writeJob, 0, 64)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case j := <-in.in:
+			batch = append(batch[:0], j)
+		}
+		n := len(batch[0].recs)
+	drain:
+		for n < MaxWriteBatch {
+			select {
+			case j := <-in.in:
+				batch = append(batch, j)
+				n += len(j.recs)
+			default:
+				break drain
+			}
+		}
+		recs := make([]*Record, 0, n)
+		for _, j := range batch {
+			recs = append(recs, j.recs...)
+		}
+		out, err := in.store.Write(context.Background(), recs)
+		if err == nil && len(out) != len(recs) {
+			err = fmt.Errorf("store answered %d statuses for %d records", len(out), len(recs))
+		}
+		if err != nil {
+			in.logger.Error("couldn't write telemetry", "records", len(recs), "err", err)
+		} else {
+			in.written.Add(int64(len(recs)))
+			in.batches.Add(1)
+		}
+		k := 0
+		for _, j := range batch {
+			if err != nil {
+				j.err = err
+			} else {
+				j.out = out[k : k+len(j.recs)]
+			}
+			k += len(j.recs)
+			close(j.done)
+		}
+	}
+}
+
+// IngestStats counts the writer's work.
+type IngestStats struct {
+	Records, Batches int64
+}
+
+// Stats returns the writer's counters.
+func (in *Ingester) Stats() IngestStats { return IngestStats{in.written.Load(), in.batches.Load()} }
