@@ -14,6 +14,38 @@ func init() {
 		short: "measure durable transactions/s against bare signature recovery", run: runBenchLedger})
 }
 
+func init() {
+	register(command{name: "bench ingest", args: "[--vehicles N] [--records N] [--per-request N] [--clients N]",
+		short: "measure verified, durable telemetry records/s against bare signature recovery", run: runBenchIngest})
+}
+
+func runBenchIngest(ctx context.Context, args []string) error {
+	fs := newFlags("bench ingest")
+	var o bench.IngestOptions
+	fs.IntVar(&o.Vehicles, "vehicles", 1000, "paired vehicles, each with its own device key")
+	fs.IntVar(&o.Records, "records", 100000, "records to ingest, 10 signals each")
+	fs.IntVar(&o.PerRequest, "per-request", 100, "records per POST /v1/events")
+	fs.IntVar(&o.Clients, "clients", 32, "concurrent connections")
+	inProcess := fs.Bool("in-process", false, "run the node in this process (no RSS figure) instead of a child process")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if !*inProcess {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		o.Binary = exe
+	}
+	o.Progress = os.Stderr
+	rep, err := bench.Ingest(ctx, o)
+	if err != nil {
+		return err
+	}
+	rep.Print(os.Stdout)
+	return nil
+}
+
 func runBenchLedger(ctx context.Context, args []string) error {
 	fs := newFlags("bench ledger")
 	var o bench.LedgerOptions

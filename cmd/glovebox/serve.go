@@ -23,6 +23,7 @@ func runServe(ctx context.Context, args []string) error {
 	data := fs.String("data", envDefault("GLOVEBOX_DATA", "./glovebox-data"), "data directory (env GLOVEBOX_DATA)")
 	addr := fs.String("http", envDefault("GLOVEBOX_HTTP", "127.0.0.1:8080"), "HTTP listen address (env GLOVEBOX_HTTP)")
 	origin := fs.String("origin", envDefault("GLOVEBOX_ORIGIN", ""), "log origin line for a new data directory (env GLOVEBOX_ORIGIN; default glovebox.local/<random>)")
+	mqttAddr := fs.String("mqtt", envDefault("GLOVEBOX_MQTT", "127.0.0.1:1883"), "MQTT listen address for device telemetry, or \"off\" (env GLOVEBOX_MQTT)")
 	level := fs.String("log-level", envDefault("GLOVEBOX_LOG_LEVEL", "info"), "debug logs every request (env GLOVEBOX_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -30,6 +31,7 @@ func runServe(ctx context.Context, args []string) error {
 	if fs.NArg() != 0 {
 		return errUsage
 	}
+	_ = mqttAddr // wired to the embedded broker below once it is configured
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
 		return fmt.Errorf("bad --log-level: %w", err)

@@ -39,3 +39,32 @@ func TestLedgerBenchmarkRuns(t *testing.T) {
 		t.Fatalf("incomplete report: %+v", rep)
 	}
 }
+
+// BenchmarkIngest runs the ingest benchmark in this process once per iteration (-benchtime=1x).
+func BenchmarkIngest(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		opts := IngestOptions{Records: 50000}
+		if testing.Verbose() {
+			opts.Progress = os.Stderr
+		}
+		rep, err := Ingest(context.Background(), opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(rep.RecoverPerSec, "recoveries/s")
+		b.ReportMetric(rep.RecordsPerSec, "records/s")
+		b.ReportMetric(rep.Ratio, "ratio")
+		b.ReportMetric(rep.BytesPerRecord, "bytes/record")
+	}
+}
+
+// TestIngestBenchmarkRuns keeps the ingest benchmark working on a tiny fleet.
+func TestIngestBenchmarkRuns(t *testing.T) {
+	rep, err := Ingest(context.Background(), IngestOptions{Vehicles: 20, Records: 400, PerRequest: 50, Clients: 4, RecoverDuration: 200e6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.RecordsPerSec <= 0 || rep.BytesPerRecord <= 0 {
+		t.Fatalf("incomplete report: %+v", rep)
+	}
+}

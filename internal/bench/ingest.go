@@ -1,0 +1,423 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/glovebox/glovebox/api"
+	"github.com/glovebox/glovebox/client"
+	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/node"
+	"github.com/glovebox/glovebox/telemetry"
+)
+
+// IngestOptions sizes an ingest benchmark; zero fields take the defaults.
+type IngestOptions struct {
+	Vehicles        int           // paired vehicles, each with its own device key (default 1,000)
+	Records         int           // records to ingest, 10 signals each (default 100,000)
+	PerRequest      int           // records per POST /v1/events (default 100)
+	Clients         int           // concurrent connections (default 32)
+	RecoverDuration time.Duration // each bare recovery measurement (default 3 s)
+	// Binary, when set, runs the node as a child process of this glovebox binary (so that its memory
+	// can be measured apart from the load generator's); otherwise the node runs in this process.
+	Binary   string
+	Progress io.Writer
+}
+
+// IngestReport is what an ingest benchmark measured.
+type IngestReport struct {
+	Cores           int
+	Vehicles        int
+	Records         int
+	RecoverPerSec   float64
+	RecordsPerSec   float64 // verified and durable (acknowledged)
+	Ratio           float64 // RecordsPerSec / RecoverPerSec: one signature per record
+	P50, P99        time.Duration
+	IndexedPerSec   float64 // derived signal rows: records indexed per second after the ingest
+	BytesPerRecord  float64 // telemetry.db (and its WAL) per stored record, indexes included
+	PeakRSSBytes    int64   // the node process's peak resident memory (child process only)
+	WriterBatchSize float64 // records per durable write (in-process only)
+}
+
+func (o *IngestOptions) defaults() {
+	if o.Vehicles == 0 {
+		o.Vehicles = 1000
+	}
+	if o.Records == 0 {
+		o.Records = 100000
+	}
+	if o.PerRequest == 0 {
+		o.PerRequest = 100
+	}
+	if o.Clients == 0 {
+		o.Clients = 32
+	}
+	if o.RecoverDuration == 0 {
+		o.RecoverDuration = 3 * time.Second
+	}
+}
+
+func (o *IngestOptions) logf(format string, args ...any) {
+	if o.Progress != nil {
+		fmt.Fprintf(o.Progress, format+"\n", args...)
+	}
+}
+
+// benchNode is a node under test, in this process or a child.
+type benchNode struct {
+	url   string
+	dir   string
+	pid   int
+	local *node.Node
+	stop  func()
+}
+
+func startBenchNode(ctx context.Context, binary string) (*benchNode, error) {
+	dir, err := os.MkdirTemp("", "glovebox-bench-")
+	if err != nil {
+		return nil, err
+	}
+	if binary != "" {
+		cmd := exec.Command(binary, "serve", "--data", dir, "--http", "127.0.0.1:0", "--mqtt", "off", "--log-level", "warn")
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			return nil, err
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		sc := bufio.NewScanner(out)
+		re := regexp.MustCompile(`listening on (http://\S+?)/? `)
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				go io.Copy(io.Discard, out)
+				return &benchNode{url: m[1], dir: dir, pid: cmd.Process.Pid, stop: func() {
+					cmd.Process.Signal(os.Interrupt)
+					cmd.Wait()
+					os.RemoveAll(dir)
+				}}, nil
+			}
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, fmt.Errorf("the node exited before listening")
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := node.Open(ctx, node.Config{DataDir: dir, Logger: quiet})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		n.Close()
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { n.Run(runCtx); close(done) }()
+	srv := &http.Server{Handler: n.API}
+	go srv.Serve(ln)
+	return &benchNode{url: "http://" + ln.Addr().String(), dir: dir, local: n, stop: func() {
+		srv.Close()
+		cancel()
+		<-done
+		n.Close()
+		os.RemoveAll(dir)
+	}}, nil
+}
+
+// fleet registers vehicles with paired hardware devices through signed batches and returns the device keys.
+func fleet(ctx context.Context, c *client.Client, vehicles int) ([]*ecdsa.PrivateKey, []uint64, error) {
+	d, err := c.Domain(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	owners := make([]*ecdsa.PrivateKey, 16)
+	for i := range owners {
+		owners[i], _ = crypto.GenerateKey()
+	}
+	devs := make([]*ecdsa.PrivateKey, vehicles)
+	ids := make([]uint64, vehicles)
+	for i := range devs {
+		devs[i], _ = crypto.GenerateKey()
+	}
+	submit := func(build func(i int) *ledger.Tx, result func(i int, rc *api.Receipt)) error {
+		for start := 0; start < vehicles; start += api.MaxBatch {
+			end := min(start+api.MaxBatch, vehicles)
+			txs := make([]*ledger.Tx, end-start)
+			parallel(len(txs), func(j int) { txs[j] = build(start + j) })
+			items, err := c.SubmitBatch(ctx, txs)
+			if err != nil {
+				return err
+			}
+			for j, it := range items {
+				if it.Error != nil {
+					return fmt.Errorf("setup refused: %s: %s", it.Error.Code, it.Error.Message)
+				}
+				if result != nil {
+					result(start+j, it.Receipt)
+				}
+			}
+		}
+		return nil
+	}
+	sign := func(tx *ledger.Tx, keys ...*ecdsa.PrivateKey) *ledger.Tx {
+		client.Prepare(tx, time.Hour)
+		for _, k := range keys {
+			d.Sign(tx, k)
+		}
+		return tx
+	}
+	addr := func(k *ecdsa.PrivateKey) common.Address { return crypto.PubkeyToAddress(k.PublicKey) }
+	if err := submit(func(i int) *ledger.Tx {
+		o := owners[i%len(owners)]
+		return sign(&ledger.Tx{Type: ledger.TypeRegisterVehicle, Owner: addr(o), Make: "Bench", Model: "Fleet", Year: 2024}, o)
+	}, func(i int, rc *api.Receipt) { ids[i] = rc.Result.VehicleID }); err != nil {
+		return nil, nil, err
+	}
+	if err := submit(func(i int) *ledger.Tx {
+		return sign(&ledger.Tx{Type: ledger.TypeRegisterDevice, Device: addr(devs[i]), Kind: ledger.KindHardware}, devs[i])
+	}, nil); err != nil {
+		return nil, nil, err
+	}
+	if err := submit(func(i int) *ledger.Tx {
+		tx := &ledger.Tx{Type: ledger.TypePairDevice, Device: addr(devs[i])}
+		tx.VehicleID.SetUint64(ids[i])
+		return sign(tx, owners[i%len(owners)], devs[i])
+	}, nil); err != nil {
+		return nil, nil, err
+	}
+	return devs, ids, nil
+}
+
+// parallel runs f(0..n-1) on all cores.
+func parallel(n int, f func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < runtime.NumCPU(); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// tenSignals is a record's worth of signals at t for the i-th record of a device.
+func tenSignals(t time.Time, i int) []telemetry.EventSignal {
+	f := float64(i % 100)
+	return []telemetry.EventSignal{
+		{Name: "speed", Timestamp: t, Value: 30 + f/2},
+		{Name: "currentLocationCoordinates", Timestamp: t, Value: telemetry.Location{Latitude: 52.52 + f/1e4, Longitude: 13.405 + f/1e4, HDOP: 0.8}},
+		{Name: "currentLocationHeading", Timestamp: t, Value: float64(i % 360)},
+		{Name: "powertrainTransmissionTravelledDistance", Timestamp: t, Value: 12000 + float64(i)/100},
+		{Name: "powertrainFuelSystemRelativeLevel", Timestamp: t, Value: float64(80 - i%50)},
+		{Name: "powertrainCombustionEngineSpeed", Timestamp: t, Value: float64(1500 + i%1500)},
+		{Name: "powertrainCombustionEngineECT", Timestamp: t, Value: float64(88 + i%5)},
+		{Name: "exteriorAirTemperature", Timestamp: t, Value: 14.5},
+		{Name: "lowVoltageBatteryCurrentVoltage", Timestamp: t, Value: 14.1},
+		{Name: "isIgnitionOn", Timestamp: t, Value: true},
+	}
+}
+
+// Ingest runs a node, pairs a fleet, and measures verified, durable records per second over HTTP batches.
+func Ingest(ctx context.Context, opts IngestOptions) (*IngestReport, error) {
+	opts.defaults()
+	rep := &IngestReport{Cores: runtime.NumCPU(), Vehicles: opts.Vehicles, Records: opts.Records}
+	bn, err := startBenchNode(ctx, opts.Binary)
+	if err != nil {
+		return nil, err
+	}
+	defer bn.stop()
+	c := client.New(bn.url)
+	opts.logf("registering and pairing %d vehicles…", opts.Vehicles)
+	devs, ids, err := fleet(ctx, c, opts.Vehicles)
+	if err != nil {
+		return nil, err
+	}
+	opts.logf("signing %d records of 10 signals…", opts.Records)
+	start := time.Now().Add(time.Second) // after the pairings
+	subs := make([]telemetry.Submission, opts.Records)
+	var signErr atomic.Value
+	parallel(opts.Records, func(i int) {
+		v := i % opts.Vehicles
+		seq := i / opts.Vehicles
+		at := start.Add(time.Duration(seq) * time.Millisecond)
+		ev, err := telemetry.NewEvent(crypto.PubkeyToAddress(devs[v].PublicKey), ids[v], strconv.Itoa(seq), at, tenSignals(at, i))
+		if err == nil {
+			subs[i], err = telemetry.Sign(ev, devs[v])
+		}
+		if err != nil {
+			signErr.Store(err)
+		}
+	})
+	if err, ok := signErr.Load().(error); ok {
+		return nil, err
+	}
+	var bodies [][]byte
+	for i := 0; i < len(subs); i += opts.PerRequest {
+		b, err := json.Marshal(subs[i:min(i+opts.PerRequest, len(subs))])
+		if err != nil {
+			return nil, err
+		}
+		bodies = append(bodies, postRequest("/v1/events", b))
+	}
+	subs = nil
+	for time.Now().Before(start) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	opts.logf("measuring bare signature recovery on %d cores…", rep.Cores)
+	rep.RecoverPerSec = RecoverRate(opts.RecoverDuration)
+	opts.logf("ingesting %d records, %d per request, from %d connections…", opts.Records, opts.PerRequest, opts.Clients)
+	addr := strings.TrimPrefix(bn.url, "http://")
+	lat, dur, err := sendAll(ctx, addr, bodies, opts.Clients, func(body []byte) error {
+		if strings.Count(string(body), `"status":"accepted"`) != strings.Count(string(body), `"status":`) {
+			return fmt.Errorf("a record was not accepted: %.300s", body)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	rep.RecordsPerSec = float64(opts.Records) / dur.Seconds()
+	rep.Ratio = rep.RecordsPerSec / rep.RecoverPerSec
+	rep.P50, rep.P99 = percentile(lat, 0.5), percentile(lat, 0.99)
+	if bn.pid != 0 {
+		rep.PeakRSSBytes = peakRSS(bn.pid)
+	}
+	if bn.local != nil {
+		st := bn.local.Ingester.Stats()
+		rep.WriterBatchSize = float64(st.Records) / float64(max(1, st.Batches))
+		opts.logf("indexing what is left…")
+		t0 := time.Now()
+		lag, _ := bn.local.Telemetry.Lag(ctx)
+		if _, err := bn.local.Telemetry.Index(ctx); err != nil {
+			return nil, err
+		}
+		if lag > 0 {
+			rep.IndexedPerSec = float64(lag) / time.Since(t0).Seconds()
+		}
+		if _, err := bn.local.Telemetry.DB().ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			return nil, err
+		}
+	} else {
+		time.Sleep(2 * time.Second) // let the child's indexer catch up before the sizes are read
+	}
+	var size int64
+	for _, f := range []string{"telemetry.db", "telemetry.db-wal"} {
+		if st, err := os.Stat(filepath.Join(bn.dir, f)); err == nil {
+			size += st.Size()
+		}
+	}
+	rep.BytesPerRecord = float64(size) / float64(opts.Records)
+	return rep, nil
+}
+
+// sendAll posts prebuilt requests from clients connections; check inspects each answer's body.
+func sendAll(ctx context.Context, addr string, reqs [][]byte, clients int, check func([]byte) error) ([]time.Duration, time.Duration, error) {
+	var next atomic.Int64
+	lat := make([]time.Duration, len(reqs))
+	errs := make(chan error, clients)
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn, err := dialRaw(addr)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer conn.Close()
+			var buf []byte
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(reqs) || ctx.Err() != nil {
+					return
+				}
+				s := time.Now()
+				status, body, err := conn.do(reqs[i], buf)
+				lat[i] = time.Since(s)
+				if err == nil && status != http.StatusOK {
+					err = fmt.Errorf("HTTP %d: %.300s", status, body)
+				}
+				if err == nil {
+					err = check(body)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				buf = body
+			}
+		}()
+	}
+	wg.Wait()
+	dur := time.Since(t0)
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, 0, err
+	}
+	return lat, dur, nil
+}
+
+// peakRSS reads a process's peak resident set (VmHWM) from /proc.
+func peakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}
+
+// Print writes the report as the README's table rows.
+func (r *IngestReport) Print(w io.Writer) {
+	fmt.Fprintf(w, "cores: %d; bare signature recovery (all cores): %.0f/s\n", r.Cores, r.RecoverPerSec)
+	fmt.Fprintf(w, "| measure | value |\n|---|---|\n")
+	fmt.Fprintf(w, "| verified, durable records/s over HTTP (%d records of 10 signals, %d vehicles) | %.0f/s, ratio %.2f (p50 %s, p99 %s per request) |\n",
+		r.Records, r.Vehicles, r.RecordsPerSec, r.Ratio, r.P50.Round(100*time.Microsecond), r.P99.Round(100*time.Microsecond))
+	if r.WriterBatchSize > 0 {
+		fmt.Fprintf(w, "| records per durable write | %.0f |\n", r.WriterBatchSize)
+	}
+	if r.IndexedPerSec > 0 {
+		fmt.Fprintf(w, "| indexing (signal and latest rows), records/s | %.0f/s |\n", r.IndexedPerSec)
+	}
+	fmt.Fprintf(w, "| bytes on disk per record (raw + indexes) | %.0f B |\n", r.BytesPerRecord)
+	if r.PeakRSSBytes > 0 {
+		fmt.Fprintf(w, "| node peak RSS | %.0f MB |\n", float64(r.PeakRSSBytes)/1e6)
+	}
+}
