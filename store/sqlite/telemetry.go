@@ -56,7 +56,9 @@ CREATE TABLE IF NOT EXISTS latest (
 
 // OpenTelemetry opens (creating if needed) the telemetry store in the SQLite file at path.
 func OpenTelemetry(path string, cat *telemetry.Catalog) (*Telemetry, error) {
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=cache_size(-65536)"
+	// Transactions begin IMMEDIATE: the writer and the indexer both read before they write, and a deferred
+	// transaction that must upgrade to a write lock after another commit fails at once with SQLITE_BUSY.
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=cache_size(-65536)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't open %s: %w", path, err)
