@@ -8,13 +8,15 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/glovebox/glovebox/node"
+	"github.com/glovebox/glovebox/sim"
 )
 
 func init() {
-	register(command{name: "serve", args: "[--data DIR] [--http ADDR] [--origin ORIGIN]",
+	register(command{name: "serve", args: "[--demo] [--data DIR] [--http ADDR] [--mqtt ADDR|off] [--origin ORIGIN]",
 		short: "run a node on a local data directory", run: runServe})
 }
 
@@ -24,6 +26,8 @@ func runServe(ctx context.Context, args []string) error {
 	addr := fs.String("http", envDefault("GLOVEBOX_HTTP", "127.0.0.1:8080"), "HTTP listen address (env GLOVEBOX_HTTP)")
 	origin := fs.String("origin", envDefault("GLOVEBOX_ORIGIN", ""), "log origin line for a new data directory (env GLOVEBOX_ORIGIN; default glovebox.local/<random>)")
 	mqttAddr := fs.String("mqtt", envDefault("GLOVEBOX_MQTT", "127.0.0.1:1883"), "MQTT listen address for device telemetry, or \"off\" (env GLOVEBOX_MQTT)")
+	demo := fs.Bool("demo", envDefault("GLOVEBOX_DEMO", "") != "", "also run a simulated fleet of 25 vehicles sending signed telemetry to this node (keys in DATA/demo-keys; env GLOVEBOX_DEMO)")
+	demoVehicles := fs.Int("demo-vehicles", 25, "vehicles in the --demo fleet")
 	level := fs.String("log-level", envDefault("GLOVEBOX_LOG_LEVEL", "info"), "debug logs every request (env GLOVEBOX_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -61,6 +65,23 @@ func runServe(ctx context.Context, args []string) error {
 	size, _ := n.Log.Latest()
 	fmt.Printf("Glovebox node listening on http://%s/  (origin %s, %d log entries)\nLog key: %s\n", ln.Addr(), n.Log.Origin(), size, n.LogKey)
 
+	demoDone := make(chan struct{})
+	demoCtx, stopDemo := context.WithCancel(ctx)
+	defer stopDemo()
+	if *demo {
+		fmt.Printf("Demo fleet: %d simulated vehicles sending signed telemetry every second (keys in %s)\n", *demoVehicles, filepath.Join(*data, "demo-keys"))
+		go func() {
+			defer close(demoDone)
+			_, err := sim.Run(demoCtx, sim.Options{Node: "http://" + ln.Addr().String(), Vehicles: *demoVehicles, Rate: time.Second,
+				KeysDir: filepath.Join(*data, "demo-keys"), Logger: logger.With("component", "demo"), StatusEvery: time.Minute})
+			if err != nil && demoCtx.Err() == nil {
+				logger.Error("the demo fleet stopped", "err", err)
+			}
+		}()
+	} else {
+		close(demoDone)
+	}
+
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -71,6 +92,8 @@ func runServe(ctx context.Context, args []string) error {
 		runErr = fmt.Errorf("sequencer stopped: %w", err)
 		seqDone <- err
 	}
+	stopDemo()
+	<-demoDone
 	// Let in-flight submissions finish (they need the sequencer), then stop the sequencer.
 	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
