@@ -52,7 +52,7 @@ func startNode(t *testing.T, dataDir string) (*exec.Cmd, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "serve", "--data", dataDir, "--http", "127.0.0.1:0")
+	cmd := exec.Command(bin, "serve", "--data", dataDir, "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0")
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

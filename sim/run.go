@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"crypto/ecdsa"
 	crand "crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -21,6 +22,13 @@ import (
 // whole delivery failed (nothing is known about the records; they are sent again).
 type Transport interface {
 	Send(ctx context.Context, subs []telemetry.Submission) ([]telemetry.Result, error)
+}
+
+// DeviceTransport is a Transport that speaks as each device (MQTT logs in per device): Run gives it the
+// fleet's device keys and the log's origin once the fleet is set up.
+type DeviceTransport interface {
+	Transport
+	SetDevices(origin string, keys []*ecdsa.PrivateKey)
 }
 
 // HTTPTransport posts records to POST /v1/events, up to api.MaxEventBatch per request.
@@ -181,6 +189,13 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 	tr := o.Transport
 	if tr == nil {
 		tr = &HTTPTransport{Client: c}
+	}
+	if dt, ok := tr.(DeviceTransport); ok {
+		keys := make([]*ecdsa.PrivateKey, len(active))
+		for i, s := range active {
+			keys[i] = s.DeviceKey
+		}
+		dt.SetDevices(info.Origin, keys)
 	}
 	fleet, err := NewFleetFromSpecs(seed, active, time.Now().Truncate(time.Millisecond))
 	if err != nil {

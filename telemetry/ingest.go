@@ -176,7 +176,17 @@ func (in *Ingester) Ingest(ctx context.Context, subs []Submission) []Result {
 		job.err = ctx.Err()
 		close(job.done)
 	}
-	<-job.done
+	select {
+	case <-job.done:
+	case <-in.stopped:
+		// The writer returns only after finishing the batch it took, so a job not done by then was never
+		// taken: it is not stored.
+		select {
+		case <-job.done:
+		default:
+			job.err = ErrStopped
+		}
+	}
 	for j, i := range pos {
 		if job.err != nil {
 			results[i].Status, results[i].Message = StatusUnavailable, "not stored: "+job.err.Error()

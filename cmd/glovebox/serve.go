@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/glovebox/glovebox/api/mqtt"
 	"github.com/glovebox/glovebox/node"
 	"github.com/glovebox/glovebox/sim"
 )
@@ -35,7 +36,6 @@ func runServe(ctx context.Context, args []string) error {
 	if fs.NArg() != 0 {
 		return errUsage
 	}
-	_ = mqttAddr // wired to the embedded broker below once it is configured
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
 		return fmt.Errorf("bad --log-level: %w", err)
@@ -64,6 +64,23 @@ func runServe(ctx context.Context, args []string) error {
 
 	size, _ := n.Log.Latest()
 	fmt.Printf("Glovebox node listening on http://%s/  (origin %s, %d log entries)\nLog key: %s\n", ln.Addr(), n.Log.Origin(), size, n.LogKey)
+
+	var broker *mqtt.Server
+	if *mqttAddr != "off" {
+		broker, err = mqtt.New(mqtt.Config{Addr: *mqttAddr, Ingester: n.Ingester, State: n.Sequencer.Read, Origin: n.Log.Origin(), Logger: logger})
+		if err != nil {
+			srv.Close()
+			stopSeq()
+			<-seqDone
+			return fmt.Errorf("couldn't start MQTT (use --mqtt off to run without): %w", err)
+		}
+		go func() {
+			if err := broker.Serve(); err != nil && !errors.Is(err, mqtt.ErrServerClosed) {
+				logger.Error("MQTT stopped", "err", err)
+			}
+		}()
+		fmt.Printf("MQTT for devices on %s (topic glovebox/v1/devices/<address>/events; glovebox device mqtt-password)\n", broker.Addr())
+	}
 
 	demoDone := make(chan struct{})
 	demoCtx, stopDemo := context.WithCancel(ctx)
@@ -99,6 +116,9 @@ func runServe(ctx context.Context, args []string) error {
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		logger.Warn("HTTP shutdown", "err", err)
+	}
+	if broker != nil {
+		broker.Close() // while the ingest writer still runs: it waits for messages being ingested
 	}
 	stopSeq()
 	<-seqDone

@@ -17,7 +17,9 @@ func init() {
 
 // newMQTTTransport, when set (by the MQTT transport's file), makes --mqtt deliver the records over MQTT
 // to the broker at addr instead of HTTP.
-var newMQTTTransport func(ctx context.Context, addr string) (sim.Transport, error)
+var newMQTTTransport = func(ctx context.Context, addr string) (sim.Transport, error) {
+	return sim.NewMQTTTransport(addr), nil
+}
 
 func runSimulate(ctx context.Context, args []string) error {
 	fs := newFlags("simulate")

@@ -82,7 +82,7 @@ func TestSimulateUsage(t *testing.T) {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
 	}
-	if code, _, errOut := runCLI(t, "simulate", "--mqtt", "127.0.0.1:1", "--node", "http://127.0.0.1:1"); code != 1 || !strings.Contains(errOut, "mqtt") {
-		t.Errorf("--mqtt without a transport: exit %d, %s", code, errOut)
+	if code, _, errOut := runCLI(t, "simulate", "--mqtt", "127.0.0.1:1", "--node", "http://127.0.0.1:1"); code != 1 || !strings.Contains(errOut, "couldn't reach the node") {
+		t.Errorf("an unreachable node: exit %d, %s", code, errOut)
 	}
 }
