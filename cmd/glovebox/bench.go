@@ -26,6 +26,7 @@ func runBenchIngest(ctx context.Context, args []string) error {
 	fs.IntVar(&o.Records, "records", 100000, "records to ingest, 10 signals each")
 	fs.IntVar(&o.PerRequest, "per-request", 100, "records per POST /v1/events")
 	fs.IntVar(&o.Clients, "clients", 32, "concurrent connections")
+	fs.BoolVar(&o.MQTT, "mqtt", false, "send over MQTT (one connection per device, --per-request records per message) instead of HTTP")
 	inProcess := fs.Bool("in-process", false, "run the node in this process (no RSS figure) instead of a child process")
 	if err := fs.Parse(args); err != nil {
 		return err

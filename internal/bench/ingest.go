@@ -25,9 +25,11 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/glovebox/glovebox/api"
+	"github.com/glovebox/glovebox/api/mqtt"
 	"github.com/glovebox/glovebox/client"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/node"
+	"github.com/glovebox/glovebox/store/sqlite"
 	"github.com/glovebox/glovebox/telemetry"
 )
 
@@ -40,13 +42,17 @@ type IngestOptions struct {
 	RecoverDuration time.Duration // each bare recovery measurement (default 3 s)
 	// Binary, when set, runs the node as a child process of this glovebox binary (so that its memory
 	// can be measured apart from the load generator's); otherwise the node runs in this process.
-	Binary   string
+	Binary string
+	// MQTT sends the records over the node's MQTT broker, one connection per device publishing QoS 1
+	// (PerRequest records per message), instead of HTTP.
+	MQTT     bool
 	Progress io.Writer
 }
 
 // IngestReport is what an ingest benchmark measured.
 type IngestReport struct {
 	Cores           int
+	Transport       string // HTTP or MQTT
 	Vehicles        int
 	Records         int
 	RecoverPerSec   float64
@@ -86,6 +92,7 @@ func (o *IngestOptions) logf(format string, args ...any) {
 // benchNode is a node under test, in this process or a child.
 type benchNode struct {
 	url   string
+	mqtt  string // broker address
 	dir   string
 	pid   int
 	local *node.Node
@@ -98,7 +105,7 @@ func startBenchNode(ctx context.Context, binary string) (*benchNode, error) {
 		return nil, err
 	}
 	if binary != "" {
-		cmd := exec.Command(binary, "serve", "--data", dir, "--http", "127.0.0.1:0", "--mqtt", "off", "--log-level", "warn")
+		cmd := exec.Command(binary, "serve", "--data", dir, "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0", "--log-level", "warn")
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			return nil, err
@@ -109,14 +116,20 @@ func startBenchNode(ctx context.Context, binary string) (*benchNode, error) {
 		}
 		sc := bufio.NewScanner(out)
 		re := regexp.MustCompile(`listening on (http://\S+?)/? `)
+		reMQTT := regexp.MustCompile(`MQTT for devices on (\S+)`)
+		bn := &benchNode{dir: dir, pid: cmd.Process.Pid, stop: func() {
+			cmd.Process.Signal(os.Interrupt)
+			cmd.Wait()
+			os.RemoveAll(dir)
+		}}
 		for sc.Scan() {
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				bn.url = m[1]
+			}
+			if m := reMQTT.FindStringSubmatch(sc.Text()); m != nil {
+				bn.mqtt = m[1]
 				go io.Copy(io.Discard, out)
-				return &benchNode{url: m[1], dir: dir, pid: cmd.Process.Pid, stop: func() {
-					cmd.Process.Signal(os.Interrupt)
-					cmd.Wait()
-					os.RemoveAll(dir)
-				}}, nil
+				return bn, nil
 			}
 		}
 		cmd.Process.Kill()
@@ -138,8 +151,18 @@ func startBenchNode(ctx context.Context, binary string) (*benchNode, error) {
 	go func() { n.Run(runCtx); close(done) }()
 	srv := &http.Server{Handler: n.API}
 	go srv.Serve(ln)
-	return &benchNode{url: "http://" + ln.Addr().String(), dir: dir, local: n, stop: func() {
+	broker, err := mqtt.New(mqtt.Config{Addr: "127.0.0.1:0", Ingester: n.Ingester, State: n.Sequencer.Read, Origin: n.Log.Origin(), Logger: quiet})
+	if err != nil {
 		srv.Close()
+		cancel()
+		<-done
+		n.Close()
+		return nil, err
+	}
+	go broker.Serve()
+	return &benchNode{url: "http://" + ln.Addr().String(), mqtt: broker.Addr(), dir: dir, local: n, stop: func() {
+		srv.Close()
+		broker.Close()
 		cancel()
 		<-done
 		n.Close()
@@ -278,30 +301,64 @@ func Ingest(ctx context.Context, opts IngestOptions) (*IngestReport, error) {
 	if err, ok := signErr.Load().(error); ok {
 		return nil, err
 	}
+	// For MQTT each device publishes its own records: group them per device, in messages of PerRequest.
+	mqttBatches := make([][][]telemetry.Submission, opts.Vehicles)
+	if opts.MQTT {
+		per := make([][]telemetry.Submission, opts.Vehicles)
+		for i, sub := range subs {
+			per[i%opts.Vehicles] = append(per[i%opts.Vehicles], sub)
+		}
+		for v, list := range per {
+			for i := 0; i < len(list); i += opts.PerRequest {
+				mqttBatches[v] = append(mqttBatches[v], list[i:min(i+opts.PerRequest, len(list))])
+			}
+		}
+	}
 	var bodies [][]byte
-	for i := 0; i < len(subs); i += opts.PerRequest {
+	for i := 0; i < len(subs) && !opts.MQTT; i += opts.PerRequest {
 		b, err := json.Marshal(subs[i:min(i+opts.PerRequest, len(subs))])
 		if err != nil {
 			return nil, err
 		}
 		bodies = append(bodies, postRequest("/v1/events", b))
 	}
-	subs = nil
 	for time.Now().Before(start) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	opts.logf("measuring bare signature recovery on %d cores…", rep.Cores)
 	rep.RecoverPerSec = RecoverRate(opts.RecoverDuration)
-	opts.logf("ingesting %d records, %d per request, from %d connections…", opts.Records, opts.PerRequest, opts.Clients)
-	addr := strings.TrimPrefix(bn.url, "http://")
-	lat, dur, err := sendAll(ctx, addr, bodies, opts.Clients, func(body []byte) error {
-		if strings.Count(string(body), `"status":"accepted"`) != strings.Count(string(body), `"status":`) {
-			return fmt.Errorf("a record was not accepted: %.300s", body)
-		}
-		return nil
-	})
+	var lat []time.Duration
+	var dur time.Duration
+	if opts.MQTT {
+		rep.Transport = "MQTT"
+		opts.logf("ingesting %d records over MQTT, %d per message, one connection per device…", opts.Records, opts.PerRequest)
+		lat, dur, err = publishAll(ctx, bn, devs, mqttBatches, opts.Clients)
+	} else {
+		rep.Transport = "HTTP"
+		opts.logf("ingesting %d records, %d per request, from %d connections…", opts.Records, opts.PerRequest, opts.Clients)
+		addr := strings.TrimPrefix(bn.url, "http://")
+		lat, dur, err = sendAll(ctx, addr, bodies, opts.Clients, func(body []byte) error {
+			if strings.Count(string(body), `"status":"accepted"`) != strings.Count(string(body), `"status":`) {
+				return fmt.Errorf("a record was not accepted: %.300s", body)
+			}
+			return nil
+		})
+	}
 	if err != nil {
 		return nil, err
+	}
+	if opts.MQTT {
+		// A PUBACK acknowledges a message; check that every record in them was accepted and stored.
+		ts, err := sqlite.OpenTelemetry(filepath.Join(bn.dir, "telemetry.db"), telemetry.DefaultCatalog)
+		if err != nil {
+			return nil, err
+		}
+		var stored int
+		err = ts.DB().QueryRowContext(ctx, `SELECT count(*) FROM records`).Scan(&stored)
+		ts.Close()
+		if err != nil || stored != opts.Records {
+			return nil, fmt.Errorf("%d of %d records stored over MQTT (%v)", stored, opts.Records, err)
+		}
 	}
 	rep.RecordsPerSec = float64(opts.Records) / dur.Seconds()
 	rep.Ratio = rep.RecordsPerSec / rep.RecoverPerSec
@@ -408,8 +465,8 @@ func peakRSS(pid int) int64 {
 func (r *IngestReport) Print(w io.Writer) {
 	fmt.Fprintf(w, "cores: %d; bare signature recovery (all cores): %.0f/s\n", r.Cores, r.RecoverPerSec)
 	fmt.Fprintf(w, "| measure | value |\n|---|---|\n")
-	fmt.Fprintf(w, "| verified, durable records/s over HTTP (%d records of 10 signals, %d vehicles) | %.0f/s, ratio %.2f (p50 %s, p99 %s per request) |\n",
-		r.Records, r.Vehicles, r.RecordsPerSec, r.Ratio, r.P50.Round(100*time.Microsecond), r.P99.Round(100*time.Microsecond))
+	fmt.Fprintf(w, "| verified, durable records/s over %s (%d records of 10 signals, %d vehicles) | %.0f/s, ratio %.2f (p50 %s, p99 %s per request) |\n",
+		r.Transport, r.Records, r.Vehicles, r.RecordsPerSec, r.Ratio, r.P50.Round(100*time.Microsecond), r.P99.Round(100*time.Microsecond))
 	if r.WriterBatchSize > 0 {
 		fmt.Fprintf(w, "| records per durable write | %.0f |\n", r.WriterBatchSize)
 	}
@@ -420,4 +477,67 @@ func (r *IngestReport) Print(w io.Writer) {
 	if r.PeakRSSBytes > 0 {
 		fmt.Fprintf(w, "| node peak RSS | %.0f MB |\n", float64(r.PeakRSSBytes)/1e6)
 	}
+}
+
+// publishAll publishes every device's messages over MQTT (QoS 1, waiting for each PUBACK, which the node
+// sends once the records are durable) from up to clients devices at a time, then checks every record was
+// stored.
+func publishAll(ctx context.Context, bn *benchNode, devs []*ecdsa.PrivateKey, batches [][][]telemetry.Submission, clients int) ([]time.Duration, time.Duration, error) {
+	info, err := client.New(bn.url).Node(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	pubs := make([]*mqtt.Publisher, len(devs))
+	for i, k := range devs {
+		if pubs[i], err = mqtt.NewPublisher(mqtt.PublisherOptions{Addr: bn.mqtt, Key: k, Origin: info.Origin}); err != nil {
+			return nil, 0, err
+		}
+		defer pubs[i].Close()
+	}
+	// Connect every device before the clock starts.
+	var connErr atomic.Value
+	parallel(len(pubs), func(i int) {
+		if err := pubs[i].Connect(ctx); err != nil {
+			connErr.Store(err)
+		}
+	})
+	if err, ok := connErr.Load().(error); ok {
+		return nil, 0, err
+	}
+	var next atomic.Int64
+	var mu sync.Mutex
+	var lat []time.Duration
+	errs := make(chan error, clients)
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				v := int(next.Add(1) - 1)
+				if v >= len(pubs) {
+					return
+				}
+				for _, b := range batches[v] {
+					s := time.Now()
+					if err := pubs[v].Publish(ctx, b); err != nil {
+						errs <- err
+						return
+					}
+					d := time.Since(s)
+					mu.Lock()
+					lat = append(lat, d)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	dur := time.Since(t0)
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, 0, err
+	}
+	return lat, dur, nil
 }

@@ -68,3 +68,14 @@ func TestIngestBenchmarkRuns(t *testing.T) {
 		t.Fatalf("incomplete report: %+v", rep)
 	}
 }
+
+// TestIngestBenchmarkRunsOverMQTT keeps the MQTT variant working on a tiny fleet.
+func TestIngestBenchmarkRunsOverMQTT(t *testing.T) {
+	rep, err := Ingest(context.Background(), IngestOptions{Vehicles: 10, Records: 200, PerRequest: 5, Clients: 4, RecoverDuration: 200e6, MQTT: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.RecordsPerSec <= 0 || rep.Transport != "MQTT" {
+		t.Fatalf("incomplete report: %+v", rep)
+	}
+}
