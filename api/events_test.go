@@ -199,7 +199,7 @@ func TestSignalsAreIndexedAndReindexRebuildsThem(t *testing.T) {
 			t.Fatalf("%s: %d signal rows, want 60", when, got)
 		}
 		var latest float64
-		if err := n.Telemetry.DB().QueryRow(`SELECT l.num FROM latest l JOIN names m ON m.id = l.name WHERE l.vehicle = ? AND m.name = 'speed'`, vid).Scan(&latest); err != nil || latest != 29 {
+		if err := n.Telemetry.DB().QueryRow(`SELECT l.val FROM latest l JOIN names m ON m.id = l.name WHERE l.vehicle = ? AND m.name = 'speed'`, vid).Scan(&latest); err != nil || latest != 29 {
 			t.Fatalf("%s: latest speed %v, %v; want 29", when, latest, err)
 		}
 		if lag, err := n.Telemetry.Lag(ctx); err != nil || lag != 0 {

@@ -3,6 +3,7 @@ package telemetry
 import (
 	"bytes"
 	"crypto/ecdsa"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -495,4 +496,23 @@ func NewEvent(source common.Address, vehicleID uint64, id string, at time.Time, 
 		return nil, err
 	}
 	return bytes.TrimRight(b.Bytes(), "\n"), nil
+}
+
+// EncodeLocation packs a location as stored in the signal tables: latitude, longitude and hdop as
+// big-endian IEEE 754 float64s.
+func EncodeLocation(lat, lon, hdop float64) []byte {
+	b := make([]byte, 24)
+	binary.BigEndian.PutUint64(b[0:], math.Float64bits(lat))
+	binary.BigEndian.PutUint64(b[8:], math.Float64bits(lon))
+	binary.BigEndian.PutUint64(b[16:], math.Float64bits(hdop))
+	return b
+}
+
+// DecodeLocation unpacks EncodeLocation's bytes.
+func DecodeLocation(b []byte) (lat, lon, hdop float64, err error) {
+	if len(b) != 24 {
+		return 0, 0, 0, fmt.Errorf("a stored location is 24 bytes, not %d", len(b))
+	}
+	return math.Float64frombits(binary.BigEndian.Uint64(b[0:])), math.Float64frombits(binary.BigEndian.Uint64(b[8:])),
+		math.Float64frombits(binary.BigEndian.Uint64(b[16:])), nil
 }

@@ -134,3 +134,13 @@ func FuzzParseEvent(f *testing.F) {
 		}
 	})
 }
+
+func TestStoredLocationsRoundTrip(t *testing.T) {
+	lat, lon, hdop, err := DecodeLocation(EncodeLocation(38.7223, -9.1393, 0.9))
+	if err != nil || lat != 38.7223 || lon != -9.1393 || hdop != 0.9 {
+		t.Fatalf("%v %v %v %v", lat, lon, hdop, err)
+	}
+	if _, _, _, err := DecodeLocation(make([]byte, 23)); err == nil {
+		t.Fatal("a short location decoded")
+	}
+}

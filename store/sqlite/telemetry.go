@@ -23,9 +23,11 @@ import (
 // (the newest value per vehicle and signal) are indexes derived from the records by the indexer, which
 // follows the records table by sequence number; Reindex rebuilds them from scratch.
 type Telemetry struct {
-	db    *sql.DB
+	db    *sql.DB // records: synchronous=FULL, every commit fsynced
+	idx   *sql.DB // the same file for the indexer: synchronous=NORMAL, derived rows need no fsync
 	cat   *telemetry.Catalog
 	stmts stmtCache
+	istmt stmtCache
 
 	mu    sync.Mutex // guards names
 	names map[string]int64
@@ -44,13 +46,14 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE UNIQUE INDEX IF NOT EXISTS records_source_id ON records (source, id);
 CREATE INDEX IF NOT EXISTS records_vehicle_time ON records (vehicle, time);
 CREATE TABLE IF NOT EXISTS names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+-- One row per value. val is a REAL for numbers and booleans (0/1), TEXT for strings (string[] as a JSON
+-- array), and for locations a 24-byte BLOB of latitude, longitude and hdop as big-endian float64s
+-- (telemetry.EncodeLocation). A signal has one value per vehicle and millisecond.
 CREATE TABLE IF NOT EXISTS signals (
-	vehicle INTEGER NOT NULL, name INTEGER NOT NULL, time INTEGER NOT NULL, seq INTEGER NOT NULL,
-	num REAL, str TEXT, lat REAL, lon REAL, hdop REAL,
-	PRIMARY KEY (vehicle, name, time, seq)) WITHOUT ROWID;
+	vehicle INTEGER NOT NULL, name INTEGER NOT NULL, time INTEGER NOT NULL, val ANY,
+	PRIMARY KEY (vehicle, name, time)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS latest (
-	vehicle INTEGER NOT NULL, name INTEGER NOT NULL, time INTEGER NOT NULL, seq INTEGER NOT NULL,
-	num REAL, str TEXT, lat REAL, lon REAL, hdop REAL,
+	vehicle INTEGER NOT NULL, name INTEGER NOT NULL, time INTEGER NOT NULL, val ANY,
 	PRIMARY KEY (vehicle, name)) WITHOUT ROWID;
 `
 
@@ -67,7 +70,12 @@ func OpenTelemetry(path string, cat *telemetry.Catalog) (*Telemetry, error) {
 		db.Close()
 		return nil, fmt.Errorf("couldn't create the telemetry schema in %s: %w", path, err)
 	}
-	t := &Telemetry{db: db, cat: cat, stmts: stmtCache{db: db}, names: map[string]int64{}}
+	idx, err := sql.Open("sqlite", strings.Replace(dsn, "synchronous(FULL)", "synchronous(NORMAL)", 1))
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("couldn't open %s: %w", path, err)
+	}
+	t := &Telemetry{db: db, idx: idx, cat: cat, stmts: stmtCache{db: db}, istmt: stmtCache{db: idx}, names: map[string]int64{}}
 	rows, err := db.Query(`SELECT id, name FROM names`)
 	if err != nil {
 		db.Close()
@@ -96,6 +104,12 @@ func (t *Telemetry) Close() error {
 		st.Close()
 	}
 	t.stmts.mu.Unlock()
+	t.istmt.mu.Lock()
+	for _, st := range t.istmt.m {
+		st.Close()
+	}
+	t.istmt.mu.Unlock()
+	t.idx.Close()
 	return t.db.Close()
 }
 
@@ -229,7 +243,7 @@ func (t *Telemetry) Index(ctx context.Context) (int, error) {
 }
 
 func (t *Telemetry) indexChunk(ctx context.Context) (int, error) {
-	tx, err := t.db.BeginTx(ctx, nil)
+	tx, err := t.idx.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -272,15 +286,16 @@ func (t *Telemetry) indexChunk(ctx context.Context) (int, error) {
 				rows.Close()
 				return 0, err
 			}
-			row := []any{vehicle, id, v.Time, seq, nil, nil, nil, nil, nil}
+			var val any
 			switch v.Signal.Kind {
 			case telemetry.KindNumber, telemetry.KindBool:
-				row[4] = v.Number
+				val = v.Number
 			case telemetry.KindString, telemetry.KindStrings:
-				row[5] = v.String
+				val = v.String
 			case telemetry.KindLocation:
-				row[6], row[7], row[8] = v.Lat, v.Lon, v.HDOP
+				val = telemetry.EncodeLocation(v.Lat, v.Lon, v.HDOP)
 			}
+			row := []any{vehicle, id, v.Time, val}
 			sigRows = append(sigRows, row)
 			k := latestKey{vehicle, id}
 			if old, ok := latest[k]; !ok || old[2].(int64) <= v.Time {
@@ -294,7 +309,7 @@ func (t *Telemetry) indexChunk(ctx context.Context) (int, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	if err := t.stmts.insertRows(ctx, tx, `INSERT INTO signals (vehicle, name, time, seq, num, str, lat, lon, hdop) VALUES`,
+	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO signals (vehicle, name, time, val) VALUES`,
 		`ON CONFLICT DO NOTHING`, sigRows); err != nil {
 		return 0, err
 	}
@@ -302,9 +317,8 @@ func (t *Telemetry) indexChunk(ctx context.Context) (int, error) {
 	for _, r := range latest {
 		lrows = append(lrows, r)
 	}
-	if err := t.stmts.insertRows(ctx, tx, `INSERT INTO latest (vehicle, name, time, seq, num, str, lat, lon, hdop) VALUES`,
-		`ON CONFLICT (vehicle, name) DO UPDATE SET time=excluded.time, seq=excluded.seq, num=excluded.num, str=excluded.str,
-		lat=excluded.lat, lon=excluded.lon, hdop=excluded.hdop WHERE excluded.time >= latest.time`, lrows); err != nil {
+	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO latest (vehicle, name, time, val) VALUES`,
+		`ON CONFLICT (vehicle, name) DO UPDATE SET time=excluded.time, val=excluded.val WHERE excluded.time >= latest.time`, lrows); err != nil {
 		return 0, err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('indexed_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, last); err != nil {
@@ -332,7 +346,7 @@ func (t *Telemetry) RunIndexer(ctx context.Context, interval time.Duration, logg
 // Reindex deletes the derived tables and rebuilds them from the records.
 func (t *Telemetry) Reindex(ctx context.Context) (int, error) {
 	t.indexMu.Lock()
-	if _, err := t.db.ExecContext(ctx, `DELETE FROM signals; DELETE FROM latest; DELETE FROM meta WHERE key = 'indexed_seq';`); err != nil {
+	if _, err := t.idx.ExecContext(ctx, `DELETE FROM signals; DELETE FROM latest; DELETE FROM meta WHERE key = 'indexed_seq';`); err != nil {
 		t.indexMu.Unlock()
 		return 0, fmt.Errorf("couldn't clear the derived tables: %w", err)
 	}
