@@ -264,55 +264,19 @@ func signedBodies(d *ledger.Domain, count, per int) ([][]byte, error) {
 	return bodies, nil
 }
 
-// submitAll posts every body from clients connections and checks that every transaction was accepted.
+// submitAll posts every transaction body from clients connections and checks that every transaction
+// was accepted.
 func submitAll(ctx context.Context, addr string, bodies [][]byte, clients int) ([]time.Duration, time.Duration, error) {
 	reqs := make([][]byte, len(bodies))
 	for i, b := range bodies {
 		reqs[i] = postRequest("/v1/transactions", b)
 	}
-	var next atomic.Int64
-	lat := make([]time.Duration, len(bodies))
-	errs := make(chan error, clients)
-	start := time.Now()
-	var wg sync.WaitGroup
-	for c := 0; c < clients; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			conn, err := dialRaw(addr)
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer conn.Close()
-			var buf []byte
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(reqs) || ctx.Err() != nil {
-					return
-				}
-				t0 := time.Now()
-				status, body, err := conn.do(reqs[i], buf)
-				lat[i] = time.Since(t0)
-				if err != nil {
-					errs <- err
-					return
-				}
-				if status != 200 || bytes.Contains(body, []byte(`"error":`)) {
-					errs <- fmt.Errorf("HTTP %d: %.300s", status, body)
-					return
-				}
-				buf = body
-			}
-		}()
-	}
-	wg.Wait()
-	dur := time.Since(start)
-	close(errs)
-	if err := <-errs; err != nil {
-		return nil, 0, err
-	}
-	return lat, dur, nil
+	return sendAll(ctx, addr, reqs, clients, func(body []byte) error {
+		if bytes.Contains(body, []byte(`"error":`)) {
+			return fmt.Errorf("refused: %.300s", body)
+		}
+		return nil
+	})
 }
 
 func percentile(d []time.Duration, p float64) time.Duration {
