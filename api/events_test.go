@@ -25,15 +25,7 @@ func event(t *testing.T, dev testnode.Key, id uint64, recID string, at time.Time
 			{Name: "powertrainType", Timestamp: at, Value: "COMBUSTION"},
 		}
 	}
-	ev, err := telemetry.NewEvent(dev.Address, id, recID, at, signals)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, err := telemetry.Sign(ev, dev.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sub
+	return testnode.Record(t, dev, id, recID, at, signals...)
 }
 
 func post1(t *testing.T, n *testnode.Node, subs ...telemetry.Submission) []telemetry.Result {

@@ -65,19 +65,7 @@ func newFixture(t *testing.T) *fixture {
 // event builds and signs a record of dev for vehicle id.
 func event(t testing.TB, dev testnode.Key, vid uint64, id string) telemetry.Submission {
 	t.Helper()
-	at := time.Now()
-	ev, err := telemetry.NewEvent(dev.Address, vid, id, at, []telemetry.EventSignal{
-		{Name: "speed", Timestamp: at, Value: 42.5},
-		{Name: "isIgnitionOn", Timestamp: at, Value: true},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, err := telemetry.Sign(ev, dev.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sub
+	return testnode.Record(t, dev, vid, id, time.Now())
 }
 
 func records(t *testing.T, n *testnode.Node) int {

@@ -19,6 +19,7 @@ import (
 	"github.com/glovebox/glovebox/client"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/node"
+	"github.com/glovebox/glovebox/telemetry"
 )
 
 // Node is a running node for one test.
@@ -160,4 +161,25 @@ func (n *Node) Grant(t testing.TB, owner Key, id uint64, app common.Address, exp
 	tx.VehicleID.SetUint64(id)
 	tx.ExpiresAt.SetUint64(uint64(expires))
 	return n.Submit(t, tx, owner)
+}
+
+// Record builds a telemetry record of dev for vehicle id at t with the given signals (speed and ignition
+// when none are given) and signs it with the device key.
+func Record(t testing.TB, dev Key, vehicle uint64, id string, at time.Time, signals ...telemetry.EventSignal) telemetry.Submission {
+	t.Helper()
+	if signals == nil {
+		signals = []telemetry.EventSignal{
+			{Name: "speed", Timestamp: at, Value: 42.5},
+			{Name: "isIgnitionOn", Timestamp: at, Value: true},
+		}
+	}
+	ev, err := telemetry.NewEvent(dev.Address, vehicle, id, at, signals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := telemetry.Sign(ev, dev.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sub
 }
