@@ -75,9 +75,8 @@ type Sequencer struct {
 	batches, appended atomic.Int64 // group commits and entries appended, for Stats
 	appendNanos       atomic.Int64 // time spent in Log.Append
 
-	mu      sync.RWMutex // guards state and failed; held for writing while a batch is applied and appended
+	mu      sync.RWMutex // guards state; held for writing while a batch is applied and appended
 	state   *State
-	failed  error
 	stopped chan struct{}
 }
 
@@ -244,12 +243,10 @@ func (q *Sequencer) commit(batch []*submission) error {
 		if err != nil {
 			// The state is now ahead of the log; nothing more may be appended. Callers of this batch get
 			// ErrStopped; a restart replays the durable log.
-			q.failed = fmt.Errorf("couldn't append to the log: %w", err)
-			return q.failed
+			return fmt.Errorf("couldn't append to the log: %w", err)
 		}
 		if first != accepted[0].Index {
-			q.failed = fmt.Errorf("log appended at %d, state expected %d", first, accepted[0].Index)
-			return q.failed
+			return fmt.Errorf("log appended at %d, state expected %d", first, accepted[0].Index)
 		}
 		size := first + int64(len(entries))
 		for _, o := range accepted {
