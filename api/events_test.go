@@ -187,11 +187,13 @@ func TestSignalsAreIndexedAndReindexRebuildsThem(t *testing.T) {
 		if _, err := n.Telemetry.Index(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if got := count(t, n, `SELECT count(*) FROM signals WHERE vehicle = ?`, vid); got != 60 {
+		var got int
+		n.Telemetry.SignalsDB().QueryRow(`SELECT count(*) FROM signals WHERE vehicle = ?`, vid).Scan(&got)
+		if got != 60 {
 			t.Fatalf("%s: %d signal rows, want 60", when, got)
 		}
 		var latest float64
-		if err := n.Telemetry.DB().QueryRow(`SELECT l.val FROM latest l JOIN names m ON m.id = l.name WHERE l.vehicle = ? AND m.name = 'speed'`, vid).Scan(&latest); err != nil || latest != 29 {
+		if err := n.Telemetry.SignalsDB().QueryRow(`SELECT l.val FROM latest l JOIN names m ON m.id = l.name WHERE l.vehicle = ? AND m.name = 'speed'`, vid).Scan(&latest); err != nil || latest != 29 {
 			t.Fatalf("%s: latest speed %v, %v; want 29", when, latest, err)
 		}
 		if lag, err := n.Telemetry.Lag(ctx); err != nil || lag != 0 {
@@ -199,7 +201,7 @@ func TestSignalsAreIndexedAndReindexRebuildsThem(t *testing.T) {
 		}
 	}
 	check("after ingest")
-	if _, err := n.Telemetry.DB().Exec(`DELETE FROM signals; DELETE FROM latest`); err != nil {
+	if _, err := n.Telemetry.SignalsDB().Exec(`DELETE FROM signals; DELETE FROM latest`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := n.Telemetry.Reindex(ctx); err != nil {

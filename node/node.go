@@ -58,7 +58,7 @@ type Node struct {
 }
 
 // IndexInterval is how often the telemetry indexer looks for new records.
-const IndexInterval = 200 * time.Millisecond
+const IndexInterval = time.Second
 
 // Open opens (creating on first use) the node in cfg.DataDir and replays whatever the read model lacks.
 func Open(ctx context.Context, cfg Config) (_ *Node, err error) {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/ecdsa"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -378,14 +379,16 @@ func Ingest(ctx context.Context, opts IngestOptions) (*IngestReport, error) {
 		if lag > 0 {
 			rep.IndexedPerSec = float64(lag) / time.Since(t0).Seconds()
 		}
-		if _, err := bn.local.Telemetry.DB().ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-			return nil, err
+		for _, db := range []*sql.DB{bn.local.Telemetry.DB(), bn.local.Telemetry.SignalsDB()} {
+			if _, err := db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+				return nil, err
+			}
 		}
 	} else {
 		time.Sleep(2 * time.Second) // let the child's indexer catch up before the sizes are read
 	}
 	var size int64
-	for _, f := range []string{"telemetry.db", "telemetry.db-wal"} {
+	for _, f := range []string{"telemetry.db", "telemetry.db-wal", "signals.db", "signals.db-wal"} {
 		if st, err := os.Stat(filepath.Join(bn.dir, f)); err == nil {
 			size += st.Size()
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -16,7 +17,7 @@ import (
 	"github.com/glovebox/glovebox/telemetry"
 )
 
-// Telemetry stores device-signed records in an SQLite file. The records table holds each record exactly
+// Telemetry stores device-signed records in SQLite files. The records table holds each record exactly
 // as received (event bytes, signature, receive time, the ledger index of the pairing in force), written
 // durably before a record is acknowledged (synchronous=FULL: the WAL is fsynced at every commit, and
 // commits are grouped by the ingest writer). The signals table (one row per value) and the latest table
@@ -37,14 +38,19 @@ type Telemetry struct {
 
 var _ telemetry.Store = (*Telemetry)(nil)
 
-const telemetrySchema = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+const recordsSchema = `
 CREATE TABLE IF NOT EXISTS records (
 	seq INTEGER PRIMARY KEY, source BLOB NOT NULL, id TEXT NOT NULL, vehicle INTEGER NOT NULL,
 	time INTEGER NOT NULL, received INTEGER NOT NULL, pairing INTEGER NOT NULL,
 	event BLOB NOT NULL, signature BLOB NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS records_source_id ON records (source, id);
 CREATE INDEX IF NOT EXISTS records_vehicle_time ON records (vehicle, time);
+`
+
+// signalsSchema is the derived database, a file of its own so that the indexer's long transactions never
+// hold the lock the records writer needs.
+const signalsSchema = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 -- One row per value. val is a REAL for numbers and booleans (0/1), TEXT for strings (string[] as a JSON
 -- array), and for locations a 24-byte BLOB of latitude, longitude and hdop as big-endian float64s
@@ -57,44 +63,61 @@ CREATE TABLE IF NOT EXISTS latest (
 	PRIMARY KEY (vehicle, name)) WITHOUT ROWID;
 `
 
-// OpenTelemetry opens (creating if needed) the telemetry store in the SQLite file at path.
+// SignalsFile is the name of the derived database, kept beside the records database.
+const SignalsFile = "signals.db"
+
+// OpenTelemetry opens (creating if needed) the telemetry store: the records in the SQLite file at path,
+// the derived signal and latest tables in SignalsFile beside it.
 func OpenTelemetry(path string, cat *telemetry.Catalog) (*Telemetry, error) {
-	// Transactions begin IMMEDIATE: the writer and the indexer both read before they write, and a deferred
-	// transaction that must upgrade to a write lock after another commit fails at once with SQLITE_BUSY.
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=cache_size(-65536)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
+	// Transactions begin IMMEDIATE: a transaction that reads before it writes and must upgrade to a write
+	// lock after another commit fails at once with SQLITE_BUSY instead of waiting.
+	const pragmas = "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=cache_size(-65536)&_txlock=immediate"
+	db, err := sql.Open("sqlite", "file:"+path+pragmas+"&_pragma=synchronous(FULL)")
 	if err != nil {
 		return nil, fmt.Errorf("couldn't open %s: %w", path, err)
 	}
-	if _, err := db.Exec(telemetrySchema); err != nil {
+	if _, err := db.Exec(recordsSchema); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("couldn't create the telemetry schema in %s: %w", path, err)
+		return nil, fmt.Errorf("couldn't create the records schema in %s: %w", path, err)
 	}
-	idx, err := sql.Open("sqlite", strings.Replace(dsn, "synchronous(FULL)", "synchronous(NORMAL)", 1))
+	spath := filepath.Join(filepath.Dir(path), SignalsFile)
+	idx, err := sql.Open("sqlite", "file:"+spath+pragmas+"&_pragma=synchronous(NORMAL)")
+	if err == nil {
+		_, err = idx.Exec(signalsSchema)
+	}
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("couldn't open %s: %w", path, err)
+		return nil, fmt.Errorf("couldn't open %s: %w", spath, err)
 	}
 	t := &Telemetry{db: db, idx: idx, cat: cat, stmts: stmtCache{db: db}, istmt: stmtCache{db: idx}, names: map[string]int64{}}
-	rows, err := db.Query(`SELECT id, name FROM names`)
+	if err := t.loadNames(); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *Telemetry) loadNames() error {
+	rows, err := t.idx.Query(`SELECT id, name FROM names`)
 	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("couldn't read signal names: %w", err)
+		return fmt.Errorf("couldn't read signal names: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id int64
 		var name string
 		if err := rows.Scan(&id, &name); err != nil {
-			db.Close()
-			return nil, err
+			return err
 		}
 		t.names[name] = id
 	}
-	return t, rows.Err()
+	return rows.Err()
 }
 
-// DB returns the database, for queries.
+// SignalsDB returns the derived database (names, signals, latest), for queries.
+func (t *Telemetry) SignalsDB() *sql.DB { return t.idx }
+
+// DB returns the records database, for queries.
 func (t *Telemetry) DB() *sql.DB { return t.db }
 
 // Close closes the database.
@@ -225,7 +248,7 @@ func (t *Telemetry) nameID(ctx context.Context, tx *sql.Tx, name string) (int64,
 }
 
 // IndexChunk is how many records the indexer reads per transaction.
-const IndexChunk = 4096
+const IndexChunk = 16384
 
 // Index derives signal and latest-value rows from records not yet indexed, one chunk per transaction,
 // until it has caught up; it returns how many records it indexed.
@@ -243,19 +266,22 @@ func (t *Telemetry) Index(ctx context.Context) (int, error) {
 }
 
 func (t *Telemetry) indexChunk(ctx context.Context) (int, error) {
-	tx, err := t.idx.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer tx.Rollback()
+	// Only the indexer (under indexMu) moves indexed_seq, and stored records never change, so the chunk
+	// is read from the records database outside the derived database's transaction.
 	var from int64
-	if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'indexed_seq'`).Scan(&from); err != nil && err != sql.ErrNoRows {
+	if err := t.idx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'indexed_seq'`).Scan(&from); err != nil && err != sql.ErrNoRows {
 		return 0, fmt.Errorf("couldn't read the index position: %w", err)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT seq, vehicle, event FROM records WHERE seq > ? ORDER BY seq LIMIT ?`, from, IndexChunk)
+	rows, err := t.db.QueryContext(ctx, `SELECT seq, vehicle, event FROM records WHERE seq > ? ORDER BY seq LIMIT ?`, from, IndexChunk)
 	if err != nil {
 		return 0, fmt.Errorf("couldn't read records to index: %w", err)
 	}
+	tx, err := t.idx.BeginTx(ctx, nil)
+	if err != nil {
+		rows.Close()
+		return 0, err
+	}
+	defer tx.Rollback()
 	type latestKey struct {
 		vehicle uint64
 		name    int64
@@ -360,7 +386,7 @@ func (t *Telemetry) Lag(ctx context.Context) (int64, error) {
 	if err := t.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM records`).Scan(&maxSeq); err != nil {
 		return 0, err
 	}
-	err := t.db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'indexed_seq'`).Scan(&indexed)
+	err := t.idx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'indexed_seq'`).Scan(&indexed)
 	if err != nil && err != sql.ErrNoRows {
 		return 0, err
 	}
