@@ -71,7 +71,7 @@ const SignalsFile = "signals.db"
 func OpenTelemetry(path string, cat *telemetry.Catalog) (*Telemetry, error) {
 	// Transactions begin IMMEDIATE: a transaction that reads before it writes and must upgrade to a write
 	// lock after another commit fails at once with SQLITE_BUSY instead of waiting.
-	const pragmas = "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=cache_size(-65536)&_txlock=immediate"
+	const pragmas = "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=cache_size(-16384)&_txlock=immediate"
 	db, err := sql.Open("sqlite", "file:"+path+pragmas+"&_pragma=synchronous(FULL)")
 	if err != nil {
 		return nil, fmt.Errorf("couldn't open %s: %w", path, err)
@@ -248,7 +248,7 @@ func (t *Telemetry) nameID(ctx context.Context, tx *sql.Tx, name string) (int64,
 }
 
 // IndexChunk is how many records the indexer reads per transaction.
-const IndexChunk = 16384
+const IndexChunk = 8192
 
 // Index derives signal and latest-value rows from records not yet indexed, one chunk per transaction,
 // until it has caught up; it returns how many records it indexed.
