@@ -130,6 +130,9 @@ const indexPage = `<!doctype html><meta charset="utf-8"><title>Glovebox node</ti
 <li><a href="/log/checkpoint">/log/checkpoint</a>: the latest signed checkpoint (C2SP tlog-tiles under /log/)</li>
 <li><a href="/v1/eip712">/v1/eip712</a>: the EIP-712 domain and transaction types to sign</li>
 <li><a href="/v1/state/digest">/v1/state/digest</a>: a hash of the replayed state</li>
+<li><a href="/v1/signals">/v1/signals</a>: the telemetry signal catalogue; devices send signed records to
+<code>POST /v1/events</code> or over MQTT</li>
+<li><a href="/v1/vehicles/1">/v1/vehicles/1</a>: a vehicle, its paired devices and grants</li>
 </ul>`
 
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {

@@ -97,9 +97,19 @@ type Summary struct {
 
 // String returns a one-line report.
 func (s *Summary) String() string {
-	return fmt.Sprintf("ok: %s %d entries, %d signatures, %d vehicles, %d devices, %d apps, %d grants, state 0x%x matches the node (%d vehicles read back, tree %d, %v)",
-		s.Origin, s.Entries, s.Signatures, s.Vehicles, s.Devices, s.Apps, s.Grants, s.StateDigest[:],
-		s.VehicleReads, s.TreeSize, s.Duration.Round(time.Millisecond))
+	return fmt.Sprintf("ok: %s %s, %s, %s, %s, %s, %s, state 0x%x matches the node (%s read back, tree %d, %v)",
+		s.Origin, count(s.Entries, "entry", "entries"), count(s.Signatures, "signature", "signatures"),
+		count(s.Vehicles, "vehicle", "vehicles"), count(s.Devices, "device", "devices"), count(s.Apps, "app", "apps"),
+		count(s.Grants, "grant", "grants"), s.StateDigest[:], count(s.VehicleReads, "vehicle", "vehicles"),
+		s.TreeSize, s.Duration.Round(time.Millisecond))
+}
+
+// count writes n with the noun's singular or plural.
+func count[N int | int64](n N, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 // Failure is why a verification failed: at which stage and, when it is about one log entry, which.
