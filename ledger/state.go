@@ -58,15 +58,18 @@ func (g *Grant) Has(p string) bool { return slices.Contains(g.Permissions, p) }
 
 // Vehicle is a registered vehicle.
 type Vehicle struct {
-	ID           uint64    `json:"id"`
-	Owner        string    `json:"owner"`
-	Make         string    `json:"make"`
-	Model        string    `json:"model"`
-	Year         uint16    `json:"year"`
-	Burned       bool      `json:"burned"`
-	RegisteredAt int64     `json:"registeredAt"` // log index
-	Devices      []Pairing `json:"devices"`      // pairings in force, hardware first
-	Grants       []Grant   `json:"grants"`       // by app address
+	ID           uint64 `json:"id"`
+	Owner        string `json:"owner"`
+	Make         string `json:"make"`
+	Model        string `json:"model"`
+	Year         uint16 `json:"year"`
+	Burned       bool   `json:"burned"`
+	RegisteredAt int64  `json:"registeredAt"` // log index
+	// OwnedSince is when the current owner got the vehicle (unix ms of the RegisterVehicle or the last
+	// TransferVehicle): data from before it belongs to earlier owners and is not shown to this one.
+	OwnedSince int64     `json:"ownedSince"`
+	Devices    []Pairing `json:"devices"` // pairings in force, hardware first
+	Grants     []Grant   `json:"grants"`  // by app address
 }
 
 // Device is a registered device.
@@ -371,8 +374,9 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 		return Result{VehicleID: id}, func() {
 			s.nextVehicle++
 			v := &vehicle{
-				Vehicle: Vehicle{ID: id, Owner: tx.Owner.Hex(), Make: tx.Make, Model: tx.Model, Year: tx.Year, RegisteredAt: index},
-				owner:   tx.Owner, devices: map[string]common.Address{}, grants: map[common.Address]*Grant{},
+				Vehicle: Vehicle{ID: id, Owner: tx.Owner.Hex(), Make: tx.Make, Model: tx.Model, Year: tx.Year, RegisteredAt: index,
+					OwnedSince: e.AcceptTime},
+				owner: tx.Owner, devices: map[string]common.Address{}, grants: map[common.Address]*Grant{},
 			}
 			s.vehicles[id] = v
 			addTo(s.owned, tx.Owner, id)
@@ -474,7 +478,7 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 				s.unpair(v, s.devices[a], index, e.AcceptTime)
 			}
 			removeFrom(s.owned, v.owner, v.ID)
-			v.owner, v.Owner = tx.To, tx.To.Hex()
+			v.owner, v.Owner, v.OwnedSince = tx.To, tx.To.Hex(), e.AcceptTime
 			addTo(s.owned, tx.To, v.ID)
 			s.clearGrants(v)
 			s.touchVehicle(v)

@@ -1505,3 +1505,18 @@ func TestTransferUnpairsTheSoftwareDeviceOnly(t *testing.T) {
 		t.Fatalf("vehicle devices after the transfer: %+v", v.Devices)
 	}
 }
+
+func TestOwnershipStartsAtRegistrationAndAgainAtEachTransfer(t *testing.T) {
+	w := newFixture(t)
+	v, _ := w.s.Vehicle(1)
+	if v.OwnedSince == 0 || v.OwnedSince > w.s.LastTime() {
+		t.Fatalf("ownedSince %d after registration", v.OwnedSince)
+	}
+	registered := v.OwnedSince
+	w.now += 60_000
+	w.mustApply(w.valid(TypeTransferVehicle))
+	v, _ = w.s.Vehicle(1)
+	if v.OwnedSince != w.s.LastTime() || v.OwnedSince <= registered {
+		t.Fatalf("ownedSince %d after the transfer at %d (registered %d)", v.OwnedSince, w.s.LastTime(), registered)
+	}
+}

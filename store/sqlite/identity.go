@@ -50,11 +50,17 @@ func (c *stmtCache) get(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, e
 
 var _ ledger.Store = (*Identity)(nil)
 
+// identitySchemaVersion changes whenever identitySchema does. The read model is a cache of the log: a
+// store of another version is dropped and rebuilt by replay, so there are no migrations to write.
+const identitySchemaVersion = 2
+
+const identityTables = "meta vehicles devices pairings apps grants nonces"
+
 const identitySchema = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS vehicles (
 	id INTEGER PRIMARY KEY, owner TEXT NOT NULL, make TEXT NOT NULL, model TEXT NOT NULL,
-	year INTEGER NOT NULL, burned INTEGER NOT NULL, registered_at INTEGER NOT NULL);
+	year INTEGER NOT NULL, burned INTEGER NOT NULL, registered_at INTEGER NOT NULL, owned_since INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS vehicles_owner ON vehicles (owner);
 CREATE TABLE IF NOT EXISTS devices (
 	address TEXT PRIMARY KEY, kind TEXT NOT NULL, maker TEXT NOT NULL,
@@ -98,9 +104,24 @@ func OpenIdentity(path string) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
+	var version int64
+	err = db.QueryRow(`SELECT value FROM meta WHERE key = 'schema_version'`).Scan(&version)
+	if err != nil || version != identitySchemaVersion {
+		// Missing, older or newer: drop it; the node replays the log into the new one.
+		for _, t := range strings.Fields(identityTables) {
+			if _, err := db.Exec(`DROP TABLE IF EXISTS ` + t); err != nil {
+				db.Close()
+				return nil, fmt.Errorf("couldn't drop the old identity table %s: %w", t, err)
+			}
+		}
+	}
 	if _, err := db.Exec(identitySchema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("couldn't create the identity schema: %w", err)
+	}
+	if _, err := db.Exec(`INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, identitySchemaVersion); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("couldn't record the identity schema version: %w", err)
 	}
 	return &Identity{db: db, stmts: stmtCache{db: db}}, nil
 }
@@ -117,7 +138,7 @@ func (s *Identity) Close() error {
 
 // Reset deletes every row.
 func (s *Identity) Reset(ctx context.Context) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM meta; DELETE FROM vehicles; DELETE FROM devices; DELETE FROM pairings;
+	_, err := s.db.ExecContext(ctx, `DELETE FROM meta WHERE key <> 'schema_version'; DELETE FROM vehicles; DELETE FROM devices; DELETE FROM pairings;
 		DELETE FROM apps; DELETE FROM grants; DELETE FROM nonces;`)
 	if err != nil {
 		return fmt.Errorf("couldn't reset the identity store: %w", err)
@@ -153,15 +174,15 @@ func (s *Identity) save(ctx context.Context, tx *sql.Tx, c ledger.Changes) error
 
 	var rows, grants, ids [][]any
 	for _, v := range vehicles {
-		rows = append(rows, []any{v.ID, v.Owner, v.Make, v.Model, v.Year, v.Burned, v.RegisteredAt})
+		rows = append(rows, []any{v.ID, v.Owner, v.Make, v.Model, v.Year, v.Burned, v.RegisteredAt, v.OwnedSince})
 		ids = append(ids, []any{v.ID})
 		for _, g := range v.Grants {
 			perms, _ := json.Marshal(g.Permissions)
 			grants = append(grants, []any{g.VehicleID, g.App, string(perms), g.ExpiresAt, g.Purpose, g.TermsURI, g.Index, g.GrantedAt})
 		}
 	}
-	if err := insertRows(ctx, tx, `INSERT INTO vehicles (id, owner, make, model, year, burned, registered_at) VALUES`,
-		`ON CONFLICT (id) DO UPDATE SET owner=excluded.owner, burned=excluded.burned`, rows); err != nil {
+	if err := insertRows(ctx, tx, `INSERT INTO vehicles (id, owner, make, model, year, burned, registered_at, owned_since) VALUES`,
+		`ON CONFLICT (id) DO UPDATE SET owner=excluded.owner, burned=excluded.burned, owned_since=excluded.owned_since`, rows); err != nil {
 		return err
 	}
 	// A touched vehicle's grants are replaced as a whole (a transfer or burn clears them).
@@ -331,9 +352,9 @@ func (s *Identity) Load(ctx context.Context) (ledger.Changes, error) {
 		}); err != nil {
 		return c, err
 	}
-	if err := each(ctx, tx, `SELECT id, owner, make, model, year, burned, registered_at FROM vehicles ORDER BY id`, func(r *sql.Rows) error {
+	if err := each(ctx, tx, `SELECT id, owner, make, model, year, burned, registered_at, owned_since FROM vehicles ORDER BY id`, func(r *sql.Rows) error {
 		var v ledger.Vehicle
-		if err := r.Scan(&v.ID, &v.Owner, &v.Make, &v.Model, &v.Year, &v.Burned, &v.RegisteredAt); err != nil {
+		if err := r.Scan(&v.ID, &v.Owner, &v.Make, &v.Model, &v.Year, &v.Burned, &v.RegisteredAt, &v.OwnedSince); err != nil {
 			return err
 		}
 		v.Grants = grants[v.ID]
