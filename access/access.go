@@ -1,0 +1,118 @@
+// Package access is the one place that decides whether a caller may read something of a vehicle now. It
+// is a pure function of the ledger's current state, the caller's address (from a sign-in token, which says
+// who the caller is and nothing else) and the clock: no store, no cache, so a revocation, an expiry or a
+// transfer takes effect on the very next request.
+//
+// The rules:
+//   - No caller (no or an invalid token): Unauthenticated.
+//   - A vehicle that does not exist: NotFound (vehicle ids are public in the log, so saying so leaks nothing).
+//   - The vehicle's current owner may read everything, but only data measured since they got the vehicle
+//     (Decision.Since): a buyer does not see the seller's trips.
+//   - An app may read with the permissions of its grant on the vehicle while the grant is in force
+//     (now < expiresAt, to the second), also only since the current owner got the vehicle (the grant was
+//     given by that owner; a transfer ends every grant anyway). `location` implies `location:approximate`.
+//   - Anyone else, or a permission the grant lacks: Forbidden, naming the permission.
+//
+// A burned vehicle keeps its owner's read access to its history; it has no grants.
+package access
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/glovebox/glovebox/ledger"
+)
+
+// Errors callers branch on. Forbidden errors are *Denied.
+var (
+	ErrUnauthenticated = errors.New("sign in first: no valid access token")
+	ErrNotFound        = errors.New("no such vehicle")
+)
+
+// Denied is a refusal that names the missing permission.
+type Denied struct {
+	Permission string
+	Reason     string
+}
+
+func (d *Denied) Error() string {
+	return fmt.Sprintf("permission %q needed: %s", d.Permission, d.Reason)
+}
+
+// Role is how the caller relates to the vehicle.
+type Role string
+
+// The roles.
+const (
+	RoleOwner   Role = "owner"
+	RoleGrantee Role = "grantee"
+)
+
+// Decision is a granted access: in which role, and from when on the caller may see data.
+type Decision struct {
+	Role  Role
+	Since time.Time // data measured before this belongs to earlier owners
+	// Grant is the grant the access rests on, for a grantee.
+	Grant *ledger.Grant
+}
+
+// Check decides whether caller (the zero address: nobody signed in) may use permission on vehicle
+// vehicleID now. It returns ErrUnauthenticated, ErrNotFound or a *Denied when it may not.
+func Check(st *ledger.State, caller common.Address, vehicleID uint64, permission string, now time.Time) (Decision, error) {
+	if caller == (common.Address{}) {
+		return Decision{}, ErrUnauthenticated
+	}
+	if !ledger.KnownPermission(permission) {
+		return Decision{}, fmt.Errorf("access: unknown permission %q", permission)
+	}
+	v, ok := st.Vehicle(vehicleID)
+	if !ok {
+		return Decision{}, ErrNotFound
+	}
+	since := time.UnixMilli(v.OwnedSince)
+	if owner, err := ledger.ParseAddress(v.Owner); err == nil && owner == caller {
+		return Decision{Role: RoleOwner, Since: since}, nil
+	}
+	g, ok := st.GrantOf(vehicleID, caller)
+	if !ok {
+		return Decision{}, &Denied{permission, fmt.Sprintf("%s holds no grant on vehicle %d", caller.Hex(), vehicleID)}
+	}
+	if !g.ActiveAt(now.Unix()) {
+		return Decision{}, &Denied{permission, fmt.Sprintf("the grant on vehicle %d expired at %s", vehicleID,
+			time.Unix(g.ExpiresAt, 0).UTC().Format(time.RFC3339))}
+	}
+	if !Implies(g.Permissions, permission) {
+		return Decision{}, &Denied{permission, fmt.Sprintf("the grant on vehicle %d does not include it", vehicleID)}
+	}
+	return Decision{Role: RoleGrantee, Since: since, Grant: &g}, nil
+}
+
+// Implies reports whether a set of granted permissions allows permission: by name, and location for
+// location:approximate.
+func Implies(granted []string, permission string) bool {
+	for _, p := range granted {
+		if p == permission || (permission == ledger.PermLocationApproximate && p == ledger.PermLocation) {
+			return true
+		}
+	}
+	return false
+}
+
+// Vehicles lists the vehicles caller may see anything of now: those it owns, and those on which it holds
+// a grant in force.
+func Vehicles(st *ledger.State, caller common.Address, now time.Time) []uint64 {
+	if caller == (common.Address{}) {
+		return nil
+	}
+	acc := st.Account(caller)
+	out := append([]uint64(nil), acc.Vehicles...)
+	for _, g := range acc.GrantsHeld {
+		if g.ActiveAt(now.Unix()) {
+			out = append(out, g.VehicleID)
+		}
+	}
+	return out
+}
