@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/glovebox/glovebox/access"
 	"github.com/glovebox/glovebox/api"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/store/sqlite"
@@ -50,6 +51,9 @@ type Node struct {
 	Sequencer *ledger.Sequencer
 	Telemetry *sqlite.Telemetry
 	Ingester  *telemetry.Ingester
+	// AccessLog keeps who read what of each vehicle; Recorder batches writes to it.
+	AccessLog *sqlite.AccessLog
+	Recorder  *access.Recorder
 	API       *api.Server
 	// LogKey is the note verifier key of the log ("<origin>+<hash>+<base64 key>").
 	LogKey string
@@ -97,6 +101,10 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.Telemetry, err = sqlite.OpenTelemetry(filepath.Join(cfg.DataDir, "telemetry.db"), telemetry.DefaultCatalog); err != nil {
 		return nil, err
 	}
+	if n.AccessLog, err = sqlite.OpenAccessLog(filepath.Join(cfg.DataDir, "access.db")); err != nil {
+		return nil, err
+	}
+	n.Recorder = access.NewRecorder(n.AccessLog, cfg.Logger)
 	n.Ingester = telemetry.NewIngester(telemetry.DefaultCatalog, n.Sequencer.Read, n.Telemetry,
 		telemetry.IngesterOptions{Now: cfg.Now, Logger: cfg.Logger})
 	n.logger = cfg.Logger
@@ -115,7 +123,8 @@ func (n *Node) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
+	go func() { defer wg.Done(); n.Recorder.Run(ctx) }()
 	go func() { defer wg.Done(); n.Ingester.Run(ctx) }()
 	go func() { defer wg.Done(); n.Telemetry.RunIndexer(ctx, IndexInterval, n.logger) }()
 	err := n.Sequencer.Run(ctx)
@@ -129,6 +138,9 @@ func (n *Node) Close() error {
 	var errs []error
 	if n.Telemetry != nil {
 		errs = append(errs, n.Telemetry.Close())
+	}
+	if n.AccessLog != nil {
+		errs = append(errs, n.AccessLog.Close())
 	}
 	if n.Identity != nil {
 		errs = append(errs, n.Identity.Close())
