@@ -5,12 +5,14 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/glovebox/glovebox/auth"
 	"github.com/glovebox/glovebox/ledger"
 )
 
 // API-level error codes, beside the ledger's rule codes.
 const (
 	CodeNotFound         = "not_found"
+	CodeForbidden        = "forbidden"
 	CodeTooLarge         = "too_large"
 	CodeUnavailable      = "unavailable"
 	CodeInternal         = "internal"
@@ -46,7 +48,11 @@ var ErrorCodes = func() []ErrorCode {
 	for _, c := range ledger.CodeDescriptions {
 		out = append(out, ErrorCode{string(c.Code), status[c.Code], c.Description})
 	}
+	for _, c := range auth.ErrorCodes {
+		out = append(out, ErrorCode{c.Code, c.Status, c.Description})
+	}
 	return append(out,
+		ErrorCode{CodeForbidden, http.StatusForbidden, "the caller may not read this (only the vehicle's owner reads its access log)"},
 		ErrorCode{CodeNotFound, http.StatusNotFound, "no such resource (vehicle, device, app, entry, route)"},
 		ErrorCode{CodeTooLarge, http.StatusRequestEntityTooLarge, "the request body or batch is larger than allowed"},
 		ErrorCode{CodeMethodNotAllowed, http.StatusMethodNotAllowed, "the route does not take this HTTP method"},

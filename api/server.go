@@ -21,6 +21,9 @@ import (
 	xtlog "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/glovebox/glovebox/access"
+	"github.com/glovebox/glovebox/api/graphql"
+	"github.com/glovebox/glovebox/auth"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/telemetry"
 	"github.com/glovebox/glovebox/tlog"
@@ -40,6 +43,9 @@ type Config struct {
 	Version   string
 	Logger    *slog.Logger // one line per request at Debug level; default slog.Default()
 	Ingester  *telemetry.Ingester
+	Auth      *auth.Issuer    // sign-in (SIWE → bearer tokens)
+	AccessLog access.LogStore // who read what, for owners
+	GraphQL   http.Handler    // /graphql (package api/graphql); nil serves none
 }
 
 // Server is the HTTP API of one node.
@@ -47,6 +53,8 @@ type Server struct {
 	seq    *ledger.Sequencer
 	log    *tlog.Log
 	ingest *telemetry.Ingester
+	auth   *auth.Issuer
+	alog   access.LogStore
 	logKey string
 	domain *ledger.Domain
 	ver    string
@@ -66,7 +74,7 @@ type Server struct {
 
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
-	s := &Server{seq: cfg.Sequencer, log: cfg.Log, ingest: cfg.Ingester, logKey: cfg.LogKey, domain: cfg.Sequencer.Domain(),
+	s := &Server{seq: cfg.Sequencer, log: cfg.Log, ingest: cfg.Ingester, auth: cfg.Auth, alog: cfg.AccessLog, logKey: cfg.LogKey, domain: cfg.Sequencer.Domain(),
 		ver: cfg.Version, logger: cfg.Logger, mux: http.NewServeMux(), digestSize: -1,
 		recoverSlots: make(chan struct{}, runtime.NumCPU())}
 	if s.logger == nil {
@@ -84,9 +92,19 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("GET /v1/state/digest", s.stateDigest)
 	s.mux.HandleFunc("POST /v1/events", s.events)
 	s.mux.HandleFunc("GET /v1/signals", s.signals)
+	s.mux.Handle("GET /v1/auth/challenge", cfg.Auth.ChallengeHandler())
+	s.mux.Handle("POST /oauth/token", cfg.Auth.TokenHandler())
+	s.mux.Handle("GET /.well-known/jwks.json", cfg.Auth.JWKSHandler())
+	s.mux.Handle("GET /v1/vehicles/{id}/access", cfg.Auth.Middleware(http.HandlerFunc(s.vehicleAccess)))
+	if cfg.GraphQL != nil {
+		s.mux.Handle("POST /graphql", s.withCaller(cfg.GraphQL))
+		s.mux.Handle("GET /graphql", s.withCaller(cfg.GraphQL))
+		s.mux.Handle("GET /graphql/playground", graphql.PlaygroundHandler())
+	}
 	// The same paths with any other method: a JSON 405 rather than the mux's plain-text one.
 	for _, p := range []string{"/v1/node", "/v1/eip712", "/v1/transactions", "/v1/transactions/{index}", "/v1/vehicles/{id}",
-		"/v1/devices/{address}", "/v1/apps/{address}", "/v1/accounts/{address}", "/v1/state/digest", "/v1/events", "/v1/signals"} {
+		"/v1/devices/{address}", "/v1/apps/{address}", "/v1/accounts/{address}", "/v1/state/digest", "/v1/events", "/v1/signals",
+		"/v1/auth/challenge", "/oauth/token", "/.well-known/jwks.json", "/v1/vehicles/{id}/access"} {
 		s.mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
 			writeErr(w, CodeMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
 		})
@@ -260,6 +278,17 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(append(b, '\n'))
+}
+
+// withCaller puts the signed-in caller, if the request carries a valid bearer token, into the context
+// for the GraphQL resolvers, which answer UNAUTHENTICATED themselves when there is none.
+func (s *Server) withCaller(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := s.auth.FromRequest(r); err == nil {
+			r = r.WithContext(graphql.WithCaller(r.Context(), c.Subject))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // signers recovers the signers of tx, holding one of the recovery slots.

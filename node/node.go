@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,8 @@ import (
 
 	"github.com/glovebox/glovebox/access"
 	"github.com/glovebox/glovebox/api"
+	"github.com/glovebox/glovebox/api/graphql"
+	"github.com/glovebox/glovebox/auth"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/store/sqlite"
 	"github.com/glovebox/glovebox/telemetry"
@@ -42,6 +45,9 @@ type Config struct {
 	Version string
 	// Progress, if set, is called while the read model is replayed from the log at start.
 	Progress func(applied, total int64)
+	// PublicURL is the node's base URL as clients reach it: the issuer of its sign-in tokens and the URI
+	// of sign-in messages. Default http://127.0.0.1:8080.
+	PublicURL string
 }
 
 // Node is an opened node. Run sequences transactions; API serves HTTP.
@@ -54,7 +60,9 @@ type Node struct {
 	// AccessLog keeps who read what of each vehicle; Recorder batches writes to it.
 	AccessLog *sqlite.AccessLog
 	Recorder  *access.Recorder
-	API       *api.Server
+	// Auth issues and checks sign-in tokens.
+	Auth *auth.Issuer
+	API  *api.Server
 	// LogKey is the note verifier key of the log ("<origin>+<hash>+<base64 key>").
 	LogKey string
 
@@ -108,8 +116,20 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.Ingester = telemetry.NewIngester(telemetry.DefaultCatalog, n.Sequencer.Read, n.Telemetry,
 		telemetry.IngesterOptions{Now: cfg.Now, Logger: cfg.Logger})
 	n.logger = cfg.Logger
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://127.0.0.1:8080"
+	}
+	pub, err := url.Parse(cfg.PublicURL)
+	if err != nil || pub.Host == "" {
+		return nil, fmt.Errorf("node: bad public URL %q", cfg.PublicURL)
+	}
+	if n.Auth, err = auth.NewIssuer(auth.Config{Dir: filepath.Join(cfg.DataDir, "auth"), Issuer: strings.TrimRight(cfg.PublicURL, "/"),
+		Domain: pub.Host, Now: cfg.Now}); err != nil {
+		return nil, fmt.Errorf("couldn't set up sign-in: %w", err)
+	}
 	n.API = api.New(api.Config{Sequencer: n.Sequencer, Log: n.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger,
-		Ingester: n.Ingester})
+		Ingester: n.Ingester, Auth: n.Auth, AccessLog: n.AccessLog,
+		GraphQL: graphql.NewHandler(graphql.Config{State: n.Sequencer.Read, Signals: n.Telemetry.SignalsDB(), Logger: cfg.Logger, Now: cfg.Now})})
 	return n, nil
 }
 

@@ -27,6 +27,7 @@ func runServe(ctx context.Context, args []string) error {
 	addr := fs.String("http", envDefault("GLOVEBOX_HTTP", "127.0.0.1:8080"), "HTTP listen address (env GLOVEBOX_HTTP)")
 	origin := fs.String("origin", envDefault("GLOVEBOX_ORIGIN", ""), "log origin line for a new data directory (env GLOVEBOX_ORIGIN; default glovebox.local/<random>)")
 	mqttAddr := fs.String("mqtt", envDefault("GLOVEBOX_MQTT", "127.0.0.1:1883"), "MQTT listen address for device telemetry, or \"off\" (env GLOVEBOX_MQTT)")
+	publicURL := fs.String("public-url", envDefault("GLOVEBOX_PUBLIC_URL", ""), "the node's URL as clients reach it: issuer of sign-in tokens (env GLOVEBOX_PUBLIC_URL; default http://<the HTTP address>)")
 	demo := fs.Bool("demo", envDefault("GLOVEBOX_DEMO", "") != "", "also run a simulated fleet of 25 vehicles sending signed telemetry to this node (keys in DATA/demo-keys; env GLOVEBOX_DEMO)")
 	demoVehicles := fs.Int("demo-vehicles", 25, "vehicles in the --demo fleet")
 	level := fs.String("log-level", envDefault("GLOVEBOX_LOG_LEVEL", "info"), "debug logs every request (env GLOVEBOX_LOG_LEVEL)")
@@ -44,16 +45,20 @@ func runServe(ctx context.Context, args []string) error {
 	slog.SetDefault(logger)
 	logger.Info("starting", "version", version, "data", *data, "http", *addr, "log-level", lv.String())
 
-	n, err := node.Open(ctx, node.Config{DataDir: *data, Origin: *origin, Logger: logger, Version: version,
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("couldn't listen: %w", err)
+	}
+	defer ln.Close()
+	if *publicURL == "" {
+		*publicURL = "http://" + ln.Addr().String()
+	}
+	n, err := node.Open(ctx, node.Config{DataDir: *data, Origin: *origin, Logger: logger, Version: version, PublicURL: *publicURL,
 		Progress: func(applied, total int64) { logger.Info("replaying", "applied", applied, "of", total) }})
 	if err != nil {
 		return err
 	}
 	defer n.Close()
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return fmt.Errorf("couldn't listen: %w", err)
-	}
 	srv := &http.Server{Handler: n.API, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 
 	seqCtx, stopSeq := context.WithCancel(context.Background())

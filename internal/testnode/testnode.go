@@ -47,8 +47,11 @@ func Start(t testing.TB, opts Options) *Node {
 		opts.Dir = t.TempDir()
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := node.Open(context.Background(), node.Config{DataDir: opts.Dir, Now: opts.Now, Logger: quiet, Origin: opts.Origin})
+	srv := httptest.NewUnstartedServer(nil) // its URL is the node's public URL
+	n, err := node.Open(context.Background(), node.Config{DataDir: opts.Dir, Now: opts.Now, Logger: quiet, Origin: opts.Origin,
+		PublicURL: "http://" + srv.Listener.Addr().String()})
 	if err != nil {
+		srv.Close()
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -59,7 +62,8 @@ func Start(t testing.TB, opts Options) *Node {
 			t.Errorf("sequencer: %v", err)
 		}
 	}()
-	srv := httptest.NewServer(n.API)
+	srv.Config.Handler = n.API
+	srv.Start()
 	tn := &Node{Node: n, Dir: opts.Dir, URL: srv.URL, Client: client.New(srv.URL), Domain: n.Sequencer.Domain()}
 	var stopped bool
 	tn.stop = func() {

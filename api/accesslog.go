@@ -1,0 +1,76 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/glovebox/glovebox/access"
+	"github.com/glovebox/glovebox/auth"
+	"github.com/glovebox/glovebox/ledger"
+)
+
+// AccessPage is the answer of GET /v1/vehicles/{id}/access: entries newest first, and the cursor for the
+// next (older) page.
+type AccessPage struct {
+	Entries []access.Entry `json:"entries"`
+	Next    string         `json:"next,omitempty"` // pass as ?before= for older entries
+}
+
+// vehicleAccess answers the vehicle's owner with who read what of the vehicle: GET
+// /v1/vehicles/{id}/access?before=SEQ&limit=N (limit ≤ 500, default 100).
+func (s *Server) vehicleAccess(w http.ResponseWriter, r *http.Request) {
+	claims, _ := auth.ClaimsFromContext(r.Context())
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeErr(w, string(ledger.CodeMalformed), "a vehicle id is a positive integer")
+		return
+	}
+	before, limit := int64(0), 100
+	if v := r.URL.Query().Get("before"); v != "" {
+		if before, err = strconv.ParseInt(v, 10, 64); err != nil || before <= 0 {
+			writeErr(w, string(ledger.CodeMalformed), "before is a positive integer cursor")
+			return
+		}
+	}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 500 {
+			writeErr(w, string(ledger.CodeMalformed), "limit is 1 to 500")
+			return
+		}
+	}
+	var d access.Decision
+	s.seq.Read(func(st *ledger.State) {
+		d, err = access.Check(st, claims.Subject, id, ledger.PermSignals, time.Now())
+	})
+	var denied *access.Denied
+	switch {
+	case errors.Is(err, access.ErrNotFound):
+		writeErr(w, string(ledger.CodeUnknownVehicle), fmt.Sprintf("no vehicle %d", id))
+		return
+	case errors.Is(err, access.ErrUnauthenticated):
+		auth.WriteUnauthenticated(w, err)
+		return
+	case errors.As(err, &denied) || (err == nil && d.Role != access.RoleOwner):
+		writeErr(w, CodeForbidden, "only the vehicle's owner reads its access log")
+		return
+	case err != nil:
+		writeErr(w, CodeInternal, "couldn't decide access")
+		return
+	}
+	entries, err := s.alog.List(r.Context(), id, before, limit)
+	if err != nil {
+		writeErr(w, CodeInternal, "couldn't read the access log")
+		return
+	}
+	page := AccessPage{Entries: entries}
+	if page.Entries == nil {
+		page.Entries = []access.Entry{}
+	}
+	if len(entries) == limit {
+		page.Next = strconv.FormatInt(entries[len(entries)-1].Seq, 10)
+	}
+	writeJSON(w, http.StatusOK, page)
+}

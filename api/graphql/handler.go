@@ -1,0 +1,186 @@
+package graphql
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/glovebox/glovebox/api/graphql/internal/exec"
+	"github.com/glovebox/glovebox/telemetry"
+)
+
+// The limits of a request.
+const (
+	// MaxBodyBytes bounds a request body (POST) or query string (GET).
+	MaxBodyBytes = 64 << 10
+	// MaxDepth bounds the nesting of fields in an operation (introspection's ofType chains not counted).
+	MaxDepth = 10
+	// MaxComplexity bounds an operation's complexity: each field counts 1 plus its subfields, so
+	// signalsLatest asking for every signal's timestamp and value costs about 400, and two such
+	// queries in one operation pass.
+	MaxComplexity = 1000
+)
+
+// Config configures the handler.
+type Config struct {
+	// State reads the ledger's current state (ledger.Sequencer.Read). Required.
+	State telemetry.StateReader
+	// Signals is the derived telemetry database (sqlite.Telemetry.SignalsDB): tables names and latest.
+	// Required.
+	Signals *sql.DB
+	// Catalog is the signal catalogue; nil means telemetry.DefaultCatalog, which the schema is generated
+	// from.
+	Catalog *telemetry.Catalog
+	// Now is the clock grants are judged by; nil means time.Now.
+	Now func() time.Time
+	// Logger receives internal errors; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// NewHandler returns the GraphQL endpoint: POST (JSON) and GET (query parameters), introspection on.
+// The caller is read from the request context (WithCaller).
+func NewHandler(cfg Config) http.Handler {
+	if cfg.Catalog == nil {
+		cfg.Catalog = telemetry.DefaultCatalog
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	r := newResolver(cfg)
+	srv := handler.New(exec.NewExecutableSchema(exec.Config{
+		Resolvers:  r,
+		Directives: exec.DirectiveRoot{Requires: r.requires, PerSignal: r.perSignal},
+	}))
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.Use(extension.Introspection{})
+	srv.Use(depthLimit{})
+	srv.Use(extension.FixedComplexityLimit(MaxComplexity))
+	srv.SetErrorPresenter(presentError(cfg.Logger))
+	srv.SetRecoverFunc(func(ctx context.Context, err any) error {
+		cfg.Logger.ErrorContext(ctx, "graphql: panic", "err", err)
+		return codedError(CodeInternal, "internal error")
+	})
+	return limitSize(srv)
+}
+
+// limitSize refuses request bodies and query strings over MaxBodyBytes with BAD_REQUEST.
+func limitSize(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.URL.RawQuery) > MaxBodyBytes {
+			writeError(w, http.StatusRequestEntityTooLarge, codedError(CodeBadRequest, "the query string is longer than %d bytes", MaxBodyBytes))
+			return
+		}
+		if r.Body != nil {
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+			var tooLarge *http.MaxBytesError
+			switch {
+			case errors.As(err, &tooLarge):
+				writeError(w, http.StatusRequestEntityTooLarge, codedError(CodeBadRequest, "the request body is larger than %d bytes", MaxBodyBytes))
+				return
+			case err != nil:
+				writeError(w, http.StatusBadRequest, codedError(CodeBadRequest, "couldn't read the request body: %s", err.Error()))
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeError(w http.ResponseWriter, status int, e *gqlerror.Error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(graphql.Response{Errors: gqlerror.List{e}})
+}
+
+// depthLimit refuses operations nested deeper than MaxDepth with TOO_COMPLEX.
+type depthLimit struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = depthLimit{}
+
+func (depthLimit) ExtensionName() string                          { return "DepthLimit" }
+func (depthLimit) Validate(schema graphql.ExecutableSchema) error { return nil }
+
+func (depthLimit) MutateOperationContext(ctx context.Context, opCtx *graphql.OperationContext) *gqlerror.Error {
+	d, lists := depth(opCtx.Operation.SelectionSet, map[string]bool{})
+	if d > MaxDepth {
+		return codedError(CodeTooComplex, "the operation nests fields %d deep; at most %d are allowed", d, MaxDepth)
+	}
+	if lists > maxIntrospectionLists {
+		return codedError(CodeTooComplex, "the operation nests %d introspection lists; at most %d are allowed", lists, maxIntrospectionLists)
+	}
+	return nil
+}
+
+// Introspection is not counted by the complexity limit, and its lists (types, fields, …) nest into each
+// other without end; the standard introspection query nests three (types, fields, args).
+const maxIntrospectionLists = 3
+
+var introspectionLists = map[string]bool{"types": true, "fields": true, "args": true, "inputFields": true,
+	"interfaces": true, "possibleTypes": true, "enumValues": true, "directives": true}
+
+// depth returns the deepest nesting of fields in set, not counting ofType (a chain of single objects in
+// introspection, which the standard introspection query follows seven levels deep), and the deepest
+// nesting of introspection lists. visiting holds the fragments being expanded (validation already refuses
+// cycles; this only keeps a bug from looping).
+func depth(set ast.SelectionSet, visiting map[string]bool) (deepest, lists int) {
+	for _, sel := range set {
+		d, l := 0, 0
+		switch s := sel.(type) {
+		case *ast.Field:
+			d, l = depth(s.SelectionSet, visiting)
+			if s.Name != "ofType" {
+				d++
+			}
+			if introspectionLists[s.Name] && s.Definition != nil && strings.HasPrefix(s.ObjectDefinition.Name, "__") {
+				l++
+			}
+		case *ast.InlineFragment:
+			d, l = depth(s.SelectionSet, visiting)
+		case *ast.FragmentSpread:
+			if s.Definition == nil || visiting[s.Name] {
+				continue
+			}
+			visiting[s.Name] = true
+			d, l = depth(s.Definition.SelectionSet, visiting)
+			delete(visiting, s.Name)
+		}
+		deepest, lists = max(deepest, d), max(lists, l)
+	}
+	return deepest, lists
+}
+
+//go:embed playground.html
+var playgroundHTML []byte
+
+// PlaygroundHandler serves a self-contained page to run queries against endpoint /graphql: a text area, a
+// Run button and fetch(), with no external assets.
+func PlaygroundHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'")
+		w.Write(playgroundHTML)
+	})
+}

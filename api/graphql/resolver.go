@@ -1,0 +1,325 @@
+package graphql
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/uber/h3-go/v4"
+
+	"github.com/glovebox/glovebox/access"
+	"github.com/glovebox/glovebox/api/graphql/internal/exec"
+	"github.com/glovebox/glovebox/api/graphql/internal/schemagen"
+	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/telemetry"
+)
+
+// ApproximateResolution is the H3 resolution of approximate locations (cells of about 36 km²).
+const ApproximateResolution = 6
+
+// resolver answers the queries; it holds no state of its own beyond the configuration.
+type resolver struct {
+	cfg   Config
+	perms []string // every permission a SignalCollection field can require
+}
+
+func newResolver(cfg Config) *resolver {
+	r := &resolver{cfg: cfg, perms: []string{ledger.PermLocationApproximate}}
+	for _, s := range cfg.Catalog.Signals {
+		if !slices.Contains(r.perms, s.Permission) {
+			r.perms = append(r.perms, s.Permission)
+		}
+	}
+	return r
+}
+
+func (r *resolver) Query() exec.QueryResolver { return (*queryResolver)(r) }
+
+// check asks package access whether the caller may use permission on vehicle now.
+func (r *resolver) check(ctx context.Context, vehicle uint64, permission string) (access.Decision, error) {
+	var d access.Decision
+	var err error
+	r.cfg.State(func(st *ledger.State) {
+		d, err = access.Check(st, CallerFrom(ctx), vehicle, permission, r.cfg.Now())
+	})
+	return d, err
+}
+
+// grants is what the caller may read of one vehicle, decided once per query field.
+type grants struct {
+	allowed map[string]bool // permission → held
+	since   time.Time       // data measured before this belongs to an earlier owner
+}
+
+func (g grants) any() bool {
+	for _, ok := range g.allowed {
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// grantsOf decides every SignalCollection permission for the caller on vehicle from one view of the
+// ledger. Not signed in and no such vehicle are errors; a denied permission is not.
+func (r *resolver) grantsOf(ctx context.Context, vehicle uint64) (grants, error) {
+	g := grants{allowed: map[string]bool{}}
+	var err error
+	caller, now := CallerFrom(ctx), r.cfg.Now()
+	r.cfg.State(func(st *ledger.State) {
+		for _, p := range r.perms {
+			d, e := access.Check(st, caller, vehicle, p, now)
+			var denied *access.Denied
+			switch {
+			case e == nil:
+				g.allowed[p], g.since = true, d.Since
+			case errors.As(e, &denied):
+			default:
+				err = e
+				return
+			}
+		}
+	})
+	if err != nil {
+		return grants{}, accessError(err)
+	}
+	return g, nil
+}
+
+// requires implements @requires: the field resolves only if the caller holds permission on the vehicle
+// of the enclosing query field's tokenId. A field with no such vehicle in scope is refused.
+func (r *resolver) requires(ctx context.Context, _ any, next graphql.Resolver, permission string) (any, error) {
+	vehicle, ok := tokenIDInScope(ctx)
+	if !ok {
+		e := codedError(CodeForbidden, "permission %q needed, and no vehicle is in scope", permission)
+		e.Extensions["permission"] = permission
+		return nil, e
+	}
+	if _, err := r.check(ctx, vehicle, permission); err != nil {
+		return nil, accessError(err)
+	}
+	return next(ctx)
+}
+
+// perSignal implements @perSignal: the resolvers under it filter by permission themselves (grantsOf).
+func (r *resolver) perSignal(ctx context.Context, _ any, next graphql.Resolver) (any, error) {
+	return next(ctx)
+}
+
+// tokenIDInScope finds the tokenId argument of the nearest enclosing field that has one.
+func tokenIDInScope(ctx context.Context) (uint64, bool) {
+	for fc := graphql.GetFieldContext(ctx); fc != nil; fc = fc.Parent {
+		if id, ok := fc.Args["tokenId"].(int); ok && id >= 0 {
+			return uint64(id), true
+		}
+	}
+	return 0, false
+}
+
+type queryResolver resolver
+
+// value is one latest value the caller may read, under its SignalCollection field name.
+type value struct {
+	name   string
+	kind   telemetry.Kind
+	time   time.Time
+	number float64
+	text   string
+	loc    exec.Location
+}
+
+// readable returns the latest values of vehicle that the caller may read, by field name. Only the
+// signals the caller holds the permission of are read, and only values measured since the current owner
+// got the vehicle.
+func (q *queryResolver) readable(ctx context.Context, tokenID int, filter *exec.SignalFilter) ([]value, grants, error) {
+	if tokenID < 0 {
+		return nil, grants{}, codedError(CodeBadRequest, "tokenId %d: vehicle ids are not negative", tokenID)
+	}
+	if filter != nil && filter.Source != nil {
+		return nil, grants{}, codedError(CodeBadRequest, "filter.source is not supported yet")
+	}
+	vehicle := uint64(tokenID)
+	g, err := (*resolver)(q).grantsOf(ctx, vehicle)
+	if err != nil {
+		return nil, grants{}, err
+	}
+	if !g.any() {
+		return nil, g, nil
+	}
+	rows, err := q.cfg.Signals.QueryContext(ctx,
+		`SELECT n.name, l.time, l.val FROM latest l JOIN names n ON n.id = l.name WHERE l.vehicle = ? AND l.time >= ?`,
+		vehicle, g.since.UnixMilli())
+	if err != nil {
+		return nil, grants{}, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
+	}
+	defer rows.Close()
+	var out []value
+	for rows.Next() {
+		var name string
+		var ms int64
+		var raw any
+		if err := rows.Scan(&name, &ms, &raw); err != nil {
+			return nil, grants{}, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
+		}
+		s, ok := q.cfg.Catalog.Lookup(name)
+		if !ok {
+			continue // a signal dropped from the catalogue
+		}
+		precise, approx := g.allowed[s.Permission], s.Name == telemetry.SignalLocation && g.allowed[ledger.PermLocationApproximate]
+		if !precise && !approx {
+			continue
+		}
+		v, err := decode(s, time.UnixMilli(ms).UTC(), raw)
+		if err != nil {
+			return nil, grants{}, fmt.Errorf("vehicle %d, %s: %w", vehicle, name, err)
+		}
+		if precise {
+			out = append(out, v)
+		}
+		if approx {
+			out = append(out, approximate(v))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, grants{}, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out, g, nil
+}
+
+// decode reads a stored value: REAL for numbers and booleans, TEXT for strings, a 24-byte BLOB for
+// locations.
+func decode(s *telemetry.Signal, at time.Time, raw any) (value, error) {
+	v := value{name: s.Name, kind: s.Kind, time: at}
+	switch s.Kind {
+	case telemetry.KindNumber, telemetry.KindBool:
+		switch x := raw.(type) {
+		case float64:
+			v.number = x
+		case int64:
+			v.number = float64(x)
+		default:
+			return value{}, fmt.Errorf("a stored number is a %T", raw)
+		}
+	case telemetry.KindString, telemetry.KindStrings:
+		switch x := raw.(type) {
+		case string:
+			v.text = x
+		case []byte:
+			v.text = string(x)
+		default:
+			return value{}, fmt.Errorf("a stored string is a %T", raw)
+		}
+	case telemetry.KindLocation:
+		b, ok := raw.([]byte)
+		if !ok {
+			return value{}, fmt.Errorf("a stored location is a %T", raw)
+		}
+		lat, lon, hdop, err := telemetry.DecodeLocation(b)
+		if err != nil {
+			return value{}, err
+		}
+		v.loc = exec.Location{Latitude: lat, Longitude: lon, Hdop: hdop}
+	default:
+		return value{}, fmt.Errorf("unknown kind %v", s.Kind)
+	}
+	return v, nil
+}
+
+// approximate returns the location v snapped to the centre of its H3 resolution-6 cell, without hdop.
+func approximate(v value) value {
+	centre := ApproximateLocation(v.loc.Latitude, v.loc.Longitude)
+	return value{name: schemagen.ApproximateLocationField, kind: telemetry.KindLocation, time: v.time, loc: centre}
+}
+
+// ApproximateLocation returns the centre of the H3 resolution-6 cell containing (lat, lon).
+func ApproximateLocation(lat, lon float64) exec.Location {
+	c := h3.CellToLatLng(h3.LatLngToCell(h3.NewLatLng(lat, lon), ApproximateResolution))
+	return exec.Location{Latitude: c.Lat, Longitude: c.Lng}
+}
+
+func lastSeen(vs []value) *time.Time {
+	var t time.Time
+	for _, v := range vs {
+		if v.time.After(t) {
+			t = v.time
+		}
+	}
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func (q *queryResolver) SignalsLatest(ctx context.Context, tokenID int, filter *exec.SignalFilter) (map[string]any, error) {
+	vs, _, err := q.readable(ctx, tokenID, filter)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]any, len(vs)+1)
+	if t := lastSeen(vs); t != nil {
+		out["lastSeen"] = *t
+	}
+	for _, v := range vs {
+		switch v.kind {
+		case telemetry.KindNumber, telemetry.KindBool:
+			out[v.name] = &exec.SignalFloat{Timestamp: v.time, Value: v.number}
+		case telemetry.KindString, telemetry.KindStrings:
+			out[v.name] = &exec.SignalString{Timestamp: v.time, Value: v.text}
+		case telemetry.KindLocation:
+			loc := v.loc
+			out[v.name] = &exec.SignalLocation{Timestamp: v.time, Value: &loc}
+		}
+	}
+	return out, nil
+}
+
+// errNothingReadable is the answer of the listing queries to a caller who may read nothing of the vehicle.
+func errNothingReadable() error {
+	e := codedError(CodeForbidden, "permission %q needed: the caller may read no signal of this vehicle", ledger.PermSignals)
+	e.Extensions["permission"] = ledger.PermSignals
+	return e
+}
+
+func (q *queryResolver) AvailableSignals(ctx context.Context, tokenID int, filter *exec.SignalFilter) ([]string, error) {
+	vs, g, err := q.readable(ctx, tokenID, filter)
+	if err != nil {
+		return nil, err
+	}
+	if !g.any() {
+		return nil, errNothingReadable()
+	}
+	out := make([]string, 0, len(vs))
+	for _, v := range vs {
+		out = append(out, v.name)
+	}
+	return out, nil
+}
+
+func (q *queryResolver) SignalsSnapshot(ctx context.Context, tokenID int, filter *exec.SignalFilter) (*exec.SignalsSnapshot, error) {
+	vs, g, err := q.readable(ctx, tokenID, filter)
+	if err != nil {
+		return nil, err
+	}
+	if !g.any() {
+		return nil, errNothingReadable()
+	}
+	out := &exec.SignalsSnapshot{LastSeen: lastSeen(vs), Signals: make([]exec.SnapshotSignal, 0, len(vs))}
+	for _, v := range vs {
+		s := exec.SnapshotSignal{Name: v.name, Timestamp: v.time}
+		switch v.kind {
+		case telemetry.KindNumber, telemetry.KindBool:
+			s.ValueNumber = &v.number
+		case telemetry.KindString, telemetry.KindStrings:
+			s.ValueString = &v.text
+		case telemetry.KindLocation:
+			s.ValueLocation = &v.loc
+		}
+		out.Signals = append(out.Signals, s)
+	}
+	return out, nil
+}

@@ -1,0 +1,119 @@
+package graphql
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/glovebox/glovebox/api/graphql/internal/exec"
+	"github.com/glovebox/glovebox/api/graphql/internal/schemagen"
+	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/telemetry"
+)
+
+func loadSchema(t *testing.T) *ast.Schema {
+	t.Helper()
+	files, err := filepath.Glob("schema/*.graphqls")
+	if err != nil || len(files) == 0 {
+		t.Fatal("no schema files", err)
+	}
+	var srcs []*ast.Source
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srcs = append(srcs, &ast.Source{Name: f, Input: string(b)})
+	}
+	s, err := gqlparser.LoadSchema(srcs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestTheSignalsSchemaIsCurrent(t *testing.T) {
+	got, err := os.ReadFile("schema/signals.graphqls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(schemagen.Signals(telemetry.DefaultCatalog)) {
+		t.Error("schema/signals.graphqls is stale: run go generate ./api/graphql")
+	}
+}
+
+// The gqlgen output is current when the schema sources compiled into it are the files on disk.
+func TestTheGeneratedCodeIsCurrent(t *testing.T) {
+	compiled := map[string]string{}
+	for _, def := range exec.NewExecutableSchema(exec.Config{}).Schema().Types {
+		if def.Position != nil && def.Position.Src != nil && !def.Position.Src.BuiltIn {
+			compiled[filepath.Base(def.Position.Src.Name)] = def.Position.Src.Input
+		}
+	}
+	files, _ := filepath.Glob("schema/*.graphqls")
+	if len(compiled) != len(files) {
+		t.Errorf("the generated code holds %d schema files, schema/ has %d: run go generate ./api/graphql", len(compiled), len(files))
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if compiled[filepath.Base(f)] != string(b) {
+			t.Errorf("%s differs from the schema in the generated code: run go generate ./api/graphql", f)
+		}
+	}
+}
+
+// Deny by default: every field that reads vehicle data declares how it is authorized. Query fields and
+// SignalCollection fields carry @requires (a known permission) or @perSignal; types reached only under a
+// @perSignal field are filtered by its resolver.
+func TestEveryDataFieldDeclaresItsPermission(t *testing.T) {
+	s := loadSchema(t)
+	check := func(typ string) {
+		def := s.Types[typ]
+		if def == nil {
+			t.Fatalf("no type %s", typ)
+		}
+		for _, f := range def.Fields {
+			if strings.HasPrefix(f.Name, "__") {
+				continue
+			}
+			req, per := f.Directives.ForName("requires"), f.Directives.ForName("perSignal")
+			switch {
+			case req != nil && per != nil:
+				t.Errorf("%s.%s has both @requires and @perSignal", typ, f.Name)
+			case req != nil:
+				p := req.Arguments.ForName("permission")
+				if p == nil || !ledger.KnownPermission(p.Value.Raw) {
+					t.Errorf("%s.%s requires an unknown permission", typ, f.Name)
+				}
+			case per == nil:
+				t.Errorf("%s.%s declares no permission: add @requires or @perSignal", typ, f.Name)
+			}
+		}
+	}
+	check("Query")
+	check("SignalCollection")
+
+	// Every catalogue signal has its field, with the catalogue's permission.
+	sc := s.Types["SignalCollection"]
+	for _, sig := range telemetry.DefaultCatalog.Signals {
+		f := sc.Fields.ForName(sig.Name)
+		if f == nil {
+			t.Errorf("signal %s has no field", sig.Name)
+			continue
+		}
+		if got := f.Directives.ForName("requires").Arguments.ForName("permission").Value.Raw; got != sig.Permission {
+			t.Errorf("%s requires %q, the catalogue says %q", sig.Name, got, sig.Permission)
+		}
+	}
+	if f := sc.Fields.ForName(schemagen.ApproximateLocationField); f == nil ||
+		f.Directives.ForName("requires").Arguments.ForName("permission").Value.Raw != ledger.PermLocationApproximate {
+		t.Errorf("%s must require %s", schemagen.ApproximateLocationField, ledger.PermLocationApproximate)
+	}
+}
