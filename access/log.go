@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"time"
 
@@ -21,6 +22,15 @@ type Entry struct {
 	To          time.Time      `json:"to,omitzero"`
 	Values      int            `json:"values"`  // values returned
 	Outcome     string         `json:"outcome"` // "ok", "forbidden", "not_found", …
+}
+
+// MarshalJSON writes the caller EIP-55 checksummed, as every address in the API.
+func (e Entry) MarshalJSON() ([]byte, error) {
+	type plain Entry
+	return json.Marshal(struct {
+		plain
+		Caller string `json:"caller"`
+	}{plain(e), e.Caller.Hex()})
 }
 
 // LogStore keeps access entries. Append MUST make the entries durable before it returns (the log is the

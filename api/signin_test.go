@@ -130,6 +130,27 @@ func TestSignInThenReadAsTheLedgerAllows(t *testing.T) {
 	if !strings.Contains(fmt.Sprint(got["errors"]), "FORBIDDEN") || fmt.Sprint(got["data"]) == fmt.Sprint(data) {
 		t.Fatalf("the same token after the revocation: %v", got)
 	}
+	// The owner sees both of the app's reads, the one answered and the one refused, newest first; the
+	// owner's own reads are not listed.
+	var page struct {
+		Entries []struct {
+			Caller, Query, Outcome string
+			Values                 int
+			Permissions            []string
+		}
+	}
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		_, body := authGet(t, fmt.Sprintf("%s/v1/vehicles/%d/access", n.URL, vid), ownerTok)
+		json.Unmarshal(body, &page)
+		if len(page.Entries) >= 2 {
+			break
+		}
+	}
+	if len(page.Entries) != 2 || page.Entries[0].Outcome != "forbidden" || page.Entries[1].Outcome != "ok" ||
+		page.Entries[1].Query != "signalsLatest" || page.Entries[1].Values != 2 || page.Entries[1].Caller != app.Address.Hex() ||
+		len(page.Entries[1].Permissions) != 1 || page.Entries[1].Permissions[0] != ledger.PermSignals {
+		t.Fatalf("access log: %+v", page.Entries)
+	}
 	if status, body := get(t, n.URL+"/.well-known/jwks.json"); status != 200 || !strings.Contains(string(body), `"ES256"`) {
 		t.Fatalf("jwks: %d %s", status, body)
 	}

@@ -7,6 +7,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"errors"
+	"github.com/glovebox/glovebox/access"
 	"io"
 	"log/slog"
 	"net/http"
@@ -50,6 +51,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives internal errors; nil means slog.Default().
 	Logger *slog.Logger
+	// Record, if set, is given an access entry for every query of a vehicle's data by anyone but its
+	// owner (access.Recorder.Record: batched, never dropped).
+	Record func(access.Entry)
 }
 
 // NewHandler returns the GraphQL endpoint: POST (JSON) and GET (query parameters), introspection on.

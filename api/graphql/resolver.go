@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/uber/h3-go/v4"
 
 	"github.com/glovebox/glovebox/access"
@@ -53,6 +54,7 @@ func (r *resolver) check(ctx context.Context, vehicle uint64, permission string)
 type grants struct {
 	allowed map[string]bool // permission → held
 	since   time.Time       // data measured before this belongs to an earlier owner
+	owner   bool            // the caller owns the vehicle (its reads are not logged)
 }
 
 func (g grants) any() bool {
@@ -76,7 +78,7 @@ func (r *resolver) grantsOf(ctx context.Context, vehicle uint64) (grants, error)
 			var denied *access.Denied
 			switch {
 			case e == nil:
-				g.allowed[p], g.since = true, d.Since
+				g.allowed[p], g.since, g.owner = true, d.Since, d.Role == access.RoleOwner
 			case errors.As(e, &denied):
 			default:
 				err = e
@@ -148,13 +150,45 @@ func (q *queryResolver) readable(ctx context.Context, tokenID int, filter *exec.
 		return nil, grants{}, err
 	}
 	if !g.any() {
+		q.record(ctx, vehicle, g, 0, "forbidden")
 		return nil, g, nil
 	}
+	vs, err := q.latest(ctx, vehicle, g)
+	if err != nil {
+		return nil, grants{}, err
+	}
+	q.record(ctx, vehicle, g, len(vs), "ok")
+	return vs, g, nil
+}
+
+// record appends an access entry when the caller is not the vehicle's owner: the owner sees every read
+// of the vehicle's data by anyone else, given or refused.
+func (q *queryResolver) record(ctx context.Context, vehicle uint64, g grants, values int, outcome string) {
+	if q.cfg.Record == nil || g.owner || CallerFrom(ctx) == (common.Address{}) {
+		return
+	}
+	var perms []string
+	for _, p := range q.perms {
+		if g.allowed[p] {
+			perms = append(perms, p)
+		}
+	}
+	name := "graphql"
+	if fc := graphql.GetFieldContext(ctx); fc != nil {
+		name = fc.Field.Name
+	}
+	now := q.cfg.Now()
+	q.cfg.Record(access.Entry{Time: now, Vehicle: vehicle, Caller: CallerFrom(ctx), Query: name, Permissions: perms,
+		From: g.since, To: now, Values: values, Outcome: outcome})
+}
+
+// latest reads the latest values of vehicle that g allows.
+func (q *queryResolver) latest(ctx context.Context, vehicle uint64, g grants) ([]value, error) {
 	rows, err := q.cfg.Signals.QueryContext(ctx,
 		`SELECT n.name, l.time, l.val FROM latest l JOIN names n ON n.id = l.name WHERE l.vehicle = ? AND l.time >= ?`,
 		vehicle, g.since.UnixMilli())
 	if err != nil {
-		return nil, grants{}, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
+		return nil, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
 	}
 	defer rows.Close()
 	var out []value
@@ -163,7 +197,7 @@ func (q *queryResolver) readable(ctx context.Context, tokenID int, filter *exec.
 		var ms int64
 		var raw any
 		if err := rows.Scan(&name, &ms, &raw); err != nil {
-			return nil, grants{}, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
+			return nil, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
 		}
 		s, ok := q.cfg.Catalog.Lookup(name)
 		if !ok {
@@ -175,7 +209,7 @@ func (q *queryResolver) readable(ctx context.Context, tokenID int, filter *exec.
 		}
 		v, err := decode(s, time.UnixMilli(ms).UTC(), raw)
 		if err != nil {
-			return nil, grants{}, fmt.Errorf("vehicle %d, %s: %w", vehicle, name, err)
+			return nil, fmt.Errorf("vehicle %d, %s: %w", vehicle, name, err)
 		}
 		if precise {
 			out = append(out, v)
@@ -185,10 +219,10 @@ func (q *queryResolver) readable(ctx context.Context, tokenID int, filter *exec.
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, grants{}, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
+		return nil, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
-	return out, g, nil
+	return out, nil
 }
 
 // decode reads a stored value: REAL for numbers and booleans, TEXT for strings, a 24-byte BLOB for
