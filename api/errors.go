@@ -52,6 +52,7 @@ var ErrorCodes = func() []ErrorCode {
 		out = append(out, ErrorCode{c.Code, c.Status, c.Description})
 	}
 	return append(out,
+		ErrorCode{CodeRateLimited, http.StatusTooManyRequests, "too many requests from this caller (signed-in account, else address); wait for Retry-After"},
 		ErrorCode{CodeForbidden, http.StatusForbidden, "the caller may not read this (only the vehicle's owner reads its access log)"},
 		ErrorCode{CodeNotFound, http.StatusNotFound, "no such resource (vehicle, device, app, entry, route)"},
 		ErrorCode{CodeTooLarge, http.StatusRequestEntityTooLarge, "the request body or batch is larger than allowed"},

@@ -46,6 +46,9 @@ type Config struct {
 	Auth      *auth.Issuer    // sign-in (SIWE → bearer tokens)
 	AccessLog access.LogStore // who read what, for owners
 	GraphQL   http.Handler    // /graphql (package api/graphql); nil serves none
+	// RateLimit, if set, bounds each caller's (signed-in account, else IP) requests to /graphql, the
+	// sign-in endpoints and the access log.
+	RateLimit *RateLimiter
 }
 
 // Server is the HTTP API of one node.
@@ -92,13 +95,19 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("GET /v1/state/digest", s.stateDigest)
 	s.mux.HandleFunc("POST /v1/events", s.events)
 	s.mux.HandleFunc("GET /v1/signals", s.signals)
-	s.mux.Handle("GET /v1/auth/challenge", cfg.Auth.ChallengeHandler())
-	s.mux.Handle("POST /oauth/token", cfg.Auth.TokenHandler())
+	limit := func(h http.Handler) http.Handler {
+		if cfg.RateLimit == nil {
+			return h
+		}
+		return cfg.RateLimit.WrapShape(h, CallerKey(cfg.Auth), ShapeByPath)
+	}
+	s.mux.Handle("GET /v1/auth/challenge", limit(cfg.Auth.ChallengeHandler()))
+	s.mux.Handle("POST /oauth/token", limit(cfg.Auth.TokenHandler()))
 	s.mux.Handle("GET /.well-known/jwks.json", cfg.Auth.JWKSHandler())
-	s.mux.Handle("GET /v1/vehicles/{id}/access", cfg.Auth.Middleware(http.HandlerFunc(s.vehicleAccess)))
+	s.mux.Handle("GET /v1/vehicles/{id}/access", limit(cfg.Auth.Middleware(http.HandlerFunc(s.vehicleAccess))))
 	if cfg.GraphQL != nil {
-		s.mux.Handle("POST /graphql", s.withCaller(cfg.GraphQL))
-		s.mux.Handle("GET /graphql", s.withCaller(cfg.GraphQL))
+		s.mux.Handle("POST /graphql", limit(s.withCaller(cfg.GraphQL)))
+		s.mux.Handle("GET /graphql", limit(s.withCaller(cfg.GraphQL)))
 		s.mux.Handle("GET /graphql/playground", graphql.PlaygroundHandler())
 	}
 	// The same paths with any other method: a JSON 405 rather than the mux's plain-text one.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/glovebox/glovebox/api"
 	"github.com/glovebox/glovebox/internal/testnode"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/telemetry"
@@ -153,5 +154,40 @@ func TestSignInThenReadAsTheLedgerAllows(t *testing.T) {
 	}
 	if status, body := get(t, n.URL+"/.well-known/jwks.json"); status != 200 || !strings.Contains(string(body), `"ES256"`) {
 		t.Fatalf("jwks: %d %s", status, body)
+	}
+}
+
+// TestACallerOverItsRateIsToldToWait sends a burst of GraphQL requests from one signed-in caller to a
+// node with a small limit: the excess is refused with 429, a GraphQL-shaped RATE_LIMITED error and
+// Retry-After, while another caller is still served.
+func TestACallerOverItsRateIsToldToWait(t *testing.T) {
+	n := testnode.Start(t, testnode.Options{RateLimit: api.NewRateLimiter(api.RateLimitConfig{Rate: 1, Burst: 5})})
+	owner, other := testnode.NewKey(t), testnode.NewKey(t)
+	vid := n.Vehicle(t, owner)
+	tok := signIn(t, n, owner) // one request of the burst
+	q := fmt.Sprintf(`{"query":"{ availableSignals(tokenId: %d) }"}`, vid)
+	limited := 0
+	for i := 0; i < 10; i++ {
+		req, _ := http.NewRequest("POST", n.URL+"/graphql", strings.NewReader(q))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			limited++
+			if resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "RATE_LIMITED") {
+				t.Fatalf("429 without Retry-After or code: %s", body)
+			}
+		}
+	}
+	if limited < 4 {
+		t.Fatalf("%d of 10 requests over a burst of 5 were limited", limited)
+	}
+	if status, body := get(t, n.URL+"/v1/auth/challenge?address="+other.Address.Hex()); status != 200 {
+		t.Fatalf("another caller: %d %s", status, body)
 	}
 }

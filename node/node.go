@@ -45,6 +45,8 @@ type Config struct {
 	Version string
 	// Progress, if set, is called while the read model is replayed from the log at start.
 	Progress func(applied, total int64)
+	// RateLimit, if set, limits each caller of the app-facing API (see api.Config.RateLimit).
+	RateLimit *api.RateLimiter
 	// PublicURL is the node's base URL as clients reach it: the issuer of its sign-in tokens and the URI
 	// of sign-in messages. Default http://127.0.0.1:8080.
 	PublicURL string
@@ -128,7 +130,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("couldn't set up sign-in: %w", err)
 	}
 	n.API = api.New(api.Config{Sequencer: n.Sequencer, Log: n.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger,
-		Ingester: n.Ingester, Auth: n.Auth, AccessLog: n.AccessLog,
+		Ingester: n.Ingester, Auth: n.Auth, AccessLog: n.AccessLog, RateLimit: cfg.RateLimit,
 		GraphQL: graphql.NewHandler(graphql.Config{State: n.Sequencer.Read, Signals: n.Telemetry.SignalsDB(), Logger: cfg.Logger, Now: cfg.Now,
 			Record: n.Recorder.Record})})
 	return n, nil

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/glovebox/glovebox/api"
 	"github.com/glovebox/glovebox/api/mqtt"
 	"github.com/glovebox/glovebox/node"
 	"github.com/glovebox/glovebox/sim"
@@ -28,6 +29,7 @@ func runServe(ctx context.Context, args []string) error {
 	origin := fs.String("origin", envDefault("GLOVEBOX_ORIGIN", ""), "log origin line for a new data directory (env GLOVEBOX_ORIGIN; default glovebox.local/<random>)")
 	mqttAddr := fs.String("mqtt", envDefault("GLOVEBOX_MQTT", "127.0.0.1:1883"), "MQTT listen address for device telemetry, or \"off\" (env GLOVEBOX_MQTT)")
 	publicURL := fs.String("public-url", envDefault("GLOVEBOX_PUBLIC_URL", ""), "the node's URL as clients reach it: issuer of sign-in tokens (env GLOVEBOX_PUBLIC_URL; default http://<the HTTP address>)")
+	rateLimit := fs.Float64("rate-limit", 50, "requests per second each caller may make to /graphql and the sign-in endpoints (bursts of twice as many); 0 disables")
 	demo := fs.Bool("demo", envDefault("GLOVEBOX_DEMO", "") != "", "also run a simulated fleet of 25 vehicles sending signed telemetry to this node (keys in DATA/demo-keys; env GLOVEBOX_DEMO)")
 	demoVehicles := fs.Int("demo-vehicles", 25, "vehicles in the --demo fleet")
 	level := fs.String("log-level", envDefault("GLOVEBOX_LOG_LEVEL", "info"), "debug logs every request (env GLOVEBOX_LOG_LEVEL)")
@@ -53,7 +55,11 @@ func runServe(ctx context.Context, args []string) error {
 	if *publicURL == "" {
 		*publicURL = "http://" + ln.Addr().String()
 	}
-	n, err := node.Open(ctx, node.Config{DataDir: *data, Origin: *origin, Logger: logger, Version: version, PublicURL: *publicURL,
+	var limiter *api.RateLimiter
+	if *rateLimit > 0 {
+		limiter = api.NewRateLimiter(api.RateLimitConfig{Rate: *rateLimit, Burst: int(2 * *rateLimit)})
+	}
+	n, err := node.Open(ctx, node.Config{DataDir: *data, Origin: *origin, Logger: logger, Version: version, PublicURL: *publicURL, RateLimit: limiter,
 		Progress: func(applied, total int64) { logger.Info("replaying", "applied", applied, "of", total) }})
 	if err != nil {
 		return err

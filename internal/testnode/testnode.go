@@ -38,6 +38,8 @@ type Options struct {
 	Now func() time.Time // the sequencer's clock
 	// Origin of a new log; default a random "glovebox.local/…", so that two test nodes are two logs.
 	Origin string
+	// RateLimit, if set, limits callers of the app-facing API.
+	RateLimit *api.RateLimiter
 }
 
 // Start opens a node and serves it until the test ends.
@@ -49,7 +51,7 @@ func Start(t testing.TB, opts Options) *Node {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := httptest.NewUnstartedServer(nil) // its URL is the node's public URL
 	n, err := node.Open(context.Background(), node.Config{DataDir: opts.Dir, Now: opts.Now, Logger: quiet, Origin: opts.Origin,
-		PublicURL: "http://" + srv.Listener.Addr().String()})
+		PublicURL: "http://" + srv.Listener.Addr().String(), RateLimit: opts.RateLimit})
 	if err != nil {
 		srv.Close()
 		t.Fatal(err)

@@ -1,0 +1,234 @@
+package api
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/glovebox/glovebox/auth"
+)
+
+// Rate limiting: a token bucket per caller.
+const (
+	// CodeRateLimited is the REST error code of a refused request (HTTP 429).
+	CodeRateLimited = "rate_limited"
+	// GraphQLCodeRateLimited is the extensions.code of a refused GraphQL request (HTTP 429).
+	GraphQLCodeRateLimited = "RATE_LIMITED"
+
+	DefaultRateLimit   = 50      // requests per second per caller, sustained
+	DefaultRateBurst   = 100     // requests a caller may send at once
+	DefaultRateMaxKeys = 100_000 // callers remembered at once
+)
+
+// RateLimitConfig configures a RateLimiter; zero fields take the defaults.
+type RateLimitConfig struct {
+	Rate    float64          // tokens added per second to each caller's bucket (DefaultRateLimit)
+	Burst   int              // a bucket's capacity (DefaultRateBurst)
+	MaxKeys int              // callers tracked at once (DefaultRateMaxKeys); bounds the memory used
+	Now     func() time.Time // the clock; time.Now by default
+}
+
+// RateLimiter holds a token bucket per caller key: each request takes one token, tokens come back at Rate
+// per second up to Burst. A request finding its bucket empty is refused with 429 Too Many Requests and a
+// Retry-After header.
+//
+// Memory is bounded: a bucket that has refilled to Burst is the same as no bucket, so such buckets are
+// dropped by a sweep (at most once per refill time, and whenever the table is full); if every one of
+// MaxKeys callers is still active, a new caller evicts the least recently seen of a few sampled ones (which
+// at worst gives that caller a fresh bucket). A RateLimiter is safe for concurrent use.
+type RateLimiter struct {
+	rate    float64
+	burst   float64
+	maxKeys int
+	now     func() time.Time
+	refill  time.Duration // time for an empty bucket to fill up
+
+	mu        sync.Mutex
+	buckets   map[string]*bucket
+	lastSweep time.Time
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time // when tokens was last brought up to date
+}
+
+// NewRateLimiter returns a RateLimiter for cfg.
+func NewRateLimiter(cfg RateLimitConfig) *RateLimiter {
+	if cfg.Rate <= 0 {
+		cfg.Rate = DefaultRateLimit
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = DefaultRateBurst
+	}
+	if cfg.MaxKeys <= 0 {
+		cfg.MaxKeys = DefaultRateMaxKeys
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	l := &RateLimiter{rate: cfg.Rate, burst: float64(cfg.Burst), maxKeys: cfg.MaxKeys, now: cfg.Now,
+		buckets: make(map[string]*bucket)}
+	l.refill = time.Duration(l.burst / l.rate * float64(time.Second))
+	l.lastSweep = l.now()
+	return l
+}
+
+// Allow takes a token from key's bucket. When there is none it returns false and how long until there is.
+func (l *RateLimiter) Allow(key string) (ok bool, retryAfter time.Duration) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.lastSweep) >= max(l.refill, time.Second) {
+		l.sweep(now)
+	}
+	b := l.buckets[key]
+	if b == nil {
+		if len(l.buckets) >= l.maxKeys {
+			l.sweep(now)
+			if len(l.buckets) >= l.maxKeys {
+				l.evictOne()
+			}
+		}
+		b = &bucket{tokens: l.burst, last: now}
+		l.buckets[key] = b
+	} else if dt := now.Sub(b.last); dt > 0 {
+		b.tokens = min(l.burst, b.tokens+dt.Seconds()*l.rate)
+		b.last = now
+	}
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, 0
+	}
+	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+}
+
+// sweep drops the buckets that are full again by now: forgetting them changes nothing.
+func (l *RateLimiter) sweep(now time.Time) {
+	l.lastSweep = now
+	for k, b := range l.buckets {
+		if b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {
+			delete(l.buckets, k)
+		}
+	}
+}
+
+// evictOne drops the least recently seen of a few buckets sampled at random (map iteration order is).
+func (l *RateLimiter) evictOne() {
+	const samples = 8
+	var oldest string
+	var oldestT time.Time
+	i := 0
+	for k, b := range l.buckets {
+		if i == 0 || b.last.Before(oldestT) {
+			oldest, oldestT = k, b.last
+		}
+		if i++; i == samples {
+			break
+		}
+	}
+	delete(l.buckets, oldest)
+}
+
+// Len is the number of callers currently tracked.
+func (l *RateLimiter) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.buckets)
+}
+
+// ErrorShape is how a refusal is written.
+type ErrorShape int
+
+const (
+	// ShapeByPath writes ShapeGraphQL for /graphql and paths under it, ShapeREST elsewhere.
+	ShapeByPath ErrorShape = iota
+	// ShapeREST writes {"error":{"code":"rate_limited","message":"…"}}.
+	ShapeREST
+	// ShapeGraphQL writes {"errors":[{"message":"…","extensions":{"code":"RATE_LIMITED"}}]}.
+	ShapeGraphQL
+)
+
+// Wrap limits next per caller: key names the caller of a request (see CallerKey); an empty key is not
+// limited. Refusals are written in the shape the path calls for (ShapeByPath).
+func (l *RateLimiter) Wrap(next http.Handler, key func(*http.Request) string) http.Handler {
+	return l.WrapShape(next, key, ShapeByPath)
+}
+
+// WrapShape is Wrap with the shape of the refusals given.
+func (l *RateLimiter) WrapShape(next http.Handler, key func(*http.Request) string, shape ErrorShape) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		k := key(r)
+		if k == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ok, wait := l.Allow(k)
+		if ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		writeRateLimited(w, r, shape, wait)
+	})
+}
+
+func writeRateLimited(w http.ResponseWriter, r *http.Request, shape ErrorShape, wait time.Duration) {
+	secs := max(1, int(math.Ceil(wait.Seconds())))
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	msg := fmt.Sprintf("too many requests from this caller: retry in %d s", secs)
+	if shape == ShapeByPath {
+		shape = ShapeREST
+		if r.URL.Path == "/graphql" || strings.HasPrefix(r.URL.Path, "/graphql/") {
+			shape = ShapeGraphQL
+		}
+	}
+	if shape == ShapeGraphQL {
+		type gqlErr struct {
+			Message    string         `json:"message"`
+			Extensions map[string]any `json:"extensions"`
+		}
+		writeJSON(w, http.StatusTooManyRequests, struct {
+			Errors []gqlErr `json:"errors"`
+		}{[]gqlErr{{msg, map[string]any{"code": GraphQLCodeRateLimited}}}})
+		return
+	}
+	writeJSON(w, http.StatusTooManyRequests, ErrorBody{ErrorDetail{Code: CodeRateLimited, Message: msg}})
+}
+
+// CallerKey returns the key function Wrap needs: "account:" and the signed-in account when the request
+// carries a valid bearer token of iss, else "ip:" and the client address (RemoteAddr; an IPv6 client is
+// keyed by its /64, which one host usually holds whole). Behind a reverse proxy, use a key function that
+// reads the address the proxy vouches for instead. iss may be nil (addresses only).
+func CallerKey(iss *auth.Issuer) func(*http.Request) string {
+	return func(r *http.Request) string {
+		if iss != nil && r.Header.Get("Authorization") != "" {
+			if c, err := iss.FromRequest(r); err == nil {
+				return "account:" + c.Subject.Hex()
+			}
+		}
+		return "ip:" + clientIP(r.RemoteAddr)
+	}
+}
+
+func clientIP(remote string) string {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
