@@ -191,3 +191,16 @@ func TestACallerOverItsRateIsToldToWait(t *testing.T) {
 		t.Fatalf("another caller: %d %s", status, body)
 	}
 }
+
+func TestAGraphQLBodyThatIsNotJSONIsABadRequest(t *testing.T) {
+	n := testnode.Start(t, testnode.Options{})
+	resp, err := http.Post(n.URL+"/graphql", "application/json", strings.NewReader("{not json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(b), "BAD_REQUEST") {
+		t.Fatalf("HTTP %d %s", resp.StatusCode, b)
+	}
+}

@@ -1,11 +1,22 @@
 // Package graphql serves the telemetry GraphQL API at /graphql, schema-first with gqlgen and
-// field-compatible with DIMO's telemetry API (signalsLatest, availableSignals, signalsSnapshot).
+// field-compatible with DIMO's telemetry API (signalsLatest, availableSignals, signalsSnapshot, signals,
+// dataSummary), plus the identity of vehicles (vehicle, vehicles) and their owner's accessLog.
 //
 // The schema is the authorization reference: schema/signals.graphqls is generated from the signal
 // catalogue and every signal field carries @requires(permission: "…"); the directive asks package access
 // for the query's vehicle, so a field the caller may not read is null with a FORBIDDEN error naming the
 // permission while the other fields resolve. Fields that list signals (@perSignal) leave out the signals
-// the caller may not read. A test fails if any data field has neither directive.
+// the caller may not read. vehicle and vehicles carry @vehicleReader (the owner, or an app holding a grant
+// in force, whatever its permissions) and accessLog carries @owner. A test fails if any data field has none
+// of these directives.
+//
+// signals (history) computes, per signal field asked for (read with graphql.CollectFieldsCtx, by alias),
+// one SQL query grouping the vehicle's values by interval: MIN, MAX and AVG by SQLite's aggregates, FIRST
+// and LAST from the row with the smallest or largest time of each interval, TOP and UNIQUE from the
+// distinct values with their counts; MED, RAND and location AVG read the raw rows of each interval, in time
+// order, one interval at a time. RAND picks by an FNV hash of (vehicle, signal, interval start), so the
+// same data gives the same answer. The rows carry the grants the query decided, so that @requires on each
+// of up to 10,000 rows does not ask the ledger again.
 //
 // Errors carry a stable extensions.code (see ErrorCodes). Requests are limited in size, depth and
 // complexity (MaxBodyBytes, MaxDepth, MaxComplexity).

@@ -33,10 +33,11 @@ type ErrorCode struct {
 // ErrorCodes is the table of every extensions.code the GraphQL API returns.
 var ErrorCodes = []ErrorCode{
 	{CodeUnauthenticated, "no or an invalid access token: sign in first"},
-	{CodeForbidden, "the caller lacks a permission on the vehicle; extensions.permission names it. Other fields still resolve"},
+	{CodeForbidden, "the caller lacks a permission on the vehicle (extensions.permission names it; other fields still resolve), or is neither its owner nor a grantee (vehicle), or not its owner (accessLog)"},
 	{CodeNotFound, "no vehicle with this tokenId"},
 	{CodeBadRequest, "the request is not valid GraphQL for this schema, its body is too large, or an argument is out of range"},
 	{CodeTooComplex, fmt.Sprintf("the query is deeper than %d levels or its complexity exceeds %d", MaxDepth, MaxComplexity)},
+	{"RATE_LIMITED", "too many requests from this caller: wait for the Retry-After header (HTTP 429)"},
 	{CodeInternal, "an unexpected server error"},
 }
 
@@ -77,6 +78,12 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		case "COMPLEXITY_LIMIT_EXCEEDED":
 			e.Extensions["code"] = CodeTooComplex
 		case nil:
+			if len(e.Path) == 0 && !graphql.HasOperationContext(ctx) {
+				// Raised by the transport before any operation ran: the request itself (e.g. a body
+				// that is not JSON) is at fault.
+				e.Extensions["code"] = CodeBadRequest
+				break
+			}
 			logger.ErrorContext(ctx, "graphql: internal error", "path", e.Path.String(), "err", err)
 			e.Message = "internal error"
 			e.Extensions["code"] = CodeInternal

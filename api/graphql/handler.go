@@ -54,6 +54,9 @@ type Config struct {
 	// Record, if set, is given an access entry for every query of a vehicle's data by anyone but its
 	// owner (access.Recorder.Record: batched, never dropped).
 	Record func(access.Entry)
+	// AccessLog is where Record's entries end up (the node's sqlite.AccessLog), read by the accessLog
+	// query; nil makes accessLog fail with INTERNAL.
+	AccessLog access.LogStore
 }
 
 // NewHandler returns the GraphQL endpoint: POST (JSON) and GET (query parameters), introspection on.
@@ -70,8 +73,9 @@ func NewHandler(cfg Config) http.Handler {
 	}
 	r := newResolver(cfg)
 	srv := handler.New(exec.NewExecutableSchema(exec.Config{
-		Resolvers:  r,
-		Directives: exec.DirectiveRoot{Requires: r.requires, PerSignal: r.perSignal},
+		Resolvers: r,
+		Directives: exec.DirectiveRoot{Requires: r.requires, PerSignal: r.perSignal, Aggregate: r.aggregate,
+			VehicleReader: r.vehicleReader, Owner: r.owner},
 	}))
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})

@@ -3,6 +3,7 @@ package graphql
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -69,12 +70,13 @@ func TestTheGeneratedCodeIsCurrent(t *testing.T) {
 	}
 }
 
-// Deny by default: every field that reads vehicle data declares how it is authorized. Query fields and
-// SignalCollection fields carry @requires (a known permission) or @perSignal; types reached only under a
-// @perSignal field are filtered by its resolver.
+// Deny by default: every field that reads vehicle data declares how it is authorized. Query fields,
+// SignalCollection fields and SignalAggregations fields carry exactly one of @requires (a known
+// permission), @perSignal, @vehicleReader or @owner (the last two on Query only); types reached only
+// under such a Query field are filtered by its resolver.
 func TestEveryDataFieldDeclaresItsPermission(t *testing.T) {
 	s := loadSchema(t)
-	check := func(typ string) {
+	check := func(typ string, allowed ...string) {
 		def := s.Types[typ]
 		if def == nil {
 			t.Fatalf("no type %s", typ)
@@ -83,22 +85,58 @@ func TestEveryDataFieldDeclaresItsPermission(t *testing.T) {
 			if strings.HasPrefix(f.Name, "__") {
 				continue
 			}
-			req, per := f.Directives.ForName("requires"), f.Directives.ForName("perSignal")
+			var has []string
+			for _, d := range []string{"requires", "perSignal", "vehicleReader", "owner"} {
+				if f.Directives.ForName(d) != nil {
+					has = append(has, d)
+				}
+			}
 			switch {
-			case req != nil && per != nil:
-				t.Errorf("%s.%s has both @requires and @perSignal", typ, f.Name)
-			case req != nil:
-				p := req.Arguments.ForName("permission")
+			case len(has) > 1:
+				t.Errorf("%s.%s has several authorization directives: %v", typ, f.Name, has)
+			case len(has) == 0:
+				t.Errorf("%s.%s declares no permission: add @requires or @perSignal", typ, f.Name)
+			case !slices.Contains(allowed, has[0]):
+				t.Errorf("%s.%s: @%s is not for %s fields", typ, f.Name, has[0], typ)
+			case has[0] == "requires":
+				p := f.Directives.ForName("requires").Arguments.ForName("permission")
 				if p == nil || !ledger.KnownPermission(p.Value.Raw) {
 					t.Errorf("%s.%s requires an unknown permission", typ, f.Name)
 				}
-			case per == nil:
-				t.Errorf("%s.%s declares no permission: add @requires or @perSignal", typ, f.Name)
+			}
+			if f.Directives.ForName("aggregate") != nil && f.Directives.ForName("requires") == nil {
+				t.Errorf("%s.%s is @aggregate without @requires", typ, f.Name)
 			}
 		}
 	}
-	check("Query")
-	check("SignalCollection")
+	check("Query", "requires", "perSignal", "vehicleReader", "owner")
+	check("SignalCollection", "requires", "perSignal")
+	check("SignalAggregations", "requires", "perSignal")
+
+	// Every signal with history has its aggregation field, with the catalogue's permission, and reads its
+	// value by alias.
+	sa := s.Types["SignalAggregations"]
+	for _, sig := range telemetry.DefaultCatalog.Signals {
+		enum, _, ok := schemagen.AggregationTypeOf(sig.Kind)
+		f := sa.Fields.ForName(sig.Name)
+		switch {
+		case !ok && f != nil:
+			t.Errorf("SignalAggregations.%s exists, but %s has no history", sig.Name, sig.Kind)
+		case !ok:
+		case f == nil:
+			t.Errorf("signal %s has no SignalAggregations field", sig.Name)
+		case f.Directives.ForName("requires").Arguments.ForName("permission").Value.Raw != sig.Permission:
+			t.Errorf("SignalAggregations.%s does not require %q", sig.Name, sig.Permission)
+		case f.Directives.ForName("aggregate") == nil:
+			t.Errorf("SignalAggregations.%s lacks @aggregate", sig.Name)
+		case f.Arguments.ForName("agg") == nil || f.Arguments.ForName("agg").Type.String() != enum+"!":
+			t.Errorf("SignalAggregations.%s: agg must be %s!", sig.Name, enum)
+		}
+	}
+	if f := sa.Fields.ForName(schemagen.ApproximateLocationField); f == nil ||
+		f.Directives.ForName("requires").Arguments.ForName("permission").Value.Raw != ledger.PermLocationApproximate {
+		t.Errorf("SignalAggregations.%s must require %s", schemagen.ApproximateLocationField, ledger.PermLocationApproximate)
+	}
 
 	// Every catalogue signal has its field, with the catalogue's permission.
 	sc := s.Types["SignalCollection"]

@@ -29,24 +29,208 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	Query() QueryResolver
+	SignalAggregations() SignalAggregationsResolver
 }
 
 type DirectiveRoot struct {
-	PerSignal func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
-	Requires  func(ctx context.Context, obj any, next graphql.Resolver, permission string) (res any, err error)
+	Aggregate     func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
+	Owner         func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
+	PerSignal     func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
+	Requires      func(ctx context.Context, obj any, next graphql.Resolver, permission string) (res any, err error)
+	VehicleReader func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
 }
 
 type ComplexityRoot struct {
+	AccessEntry struct {
+		Caller      func(childComplexity int) int
+		From        func(childComplexity int) int
+		Outcome     func(childComplexity int) int
+		Permissions func(childComplexity int) int
+		Query       func(childComplexity int) int
+		Time        func(childComplexity int) int
+		To          func(childComplexity int) int
+		Values      func(childComplexity int) int
+	}
+
+	AccessEntryConnection struct {
+		Edges    func(childComplexity int) int
+		Nodes    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	AccessEntryEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	DataSummary struct {
+		AvailableSignals  func(childComplexity int) int
+		FirstSeen         func(childComplexity int) int
+		LastSeen          func(childComplexity int) int
+		NumberOfSignals   func(childComplexity int) int
+		SignalDataSummary func(childComplexity int) int
+	}
+
+	Definition struct {
+		Make  func(childComplexity int) int
+		Model func(childComplexity int) int
+		Year  func(childComplexity int) int
+	}
+
+	Grant struct {
+		ExpiresAt   func(childComplexity int) int
+		Permissions func(childComplexity int) int
+		Purpose     func(childComplexity int) int
+		TermsURI    func(childComplexity int) int
+	}
+
 	Location struct {
 		Hdop      func(childComplexity int) int
 		Latitude  func(childComplexity int) int
 		Longitude func(childComplexity int) int
 	}
 
+	PageInfo struct {
+		EndCursor   func(childComplexity int) int
+		HasNextPage func(childComplexity int) int
+	}
+
+	PairedDevice struct {
+		Address  func(childComplexity int) int
+		Kind     func(childComplexity int) int
+		PairedAt func(childComplexity int) int
+	}
+
 	Query struct {
+		AccessLog        func(childComplexity int, tokenID int, first *int, after *string) int
 		AvailableSignals func(childComplexity int, tokenID int, filter *SignalFilter) int
+		DataSummary      func(childComplexity int, tokenID int, filter *SignalFilter) int
+		Signals          func(childComplexity int, tokenID int, interval string, from time.Time, to time.Time, filter *SignalFilter) int
 		SignalsLatest    func(childComplexity int, tokenID int, filter *SignalFilter) int
 		SignalsSnapshot  func(childComplexity int, tokenID int, filter *SignalFilter) int
+		Vehicle          func(childComplexity int, tokenID int) int
+		Vehicles         func(childComplexity int, first *int, after *string) int
+	}
+
+	SignalAggregations struct {
+		AngularVelocityYaw                                        func(childComplexity int, agg FloatAggregation) int
+		BodyLightsIsAirbagWarningOn                               func(childComplexity int, agg FloatAggregation) int
+		BodyLockIsLocked                                          func(childComplexity int, agg FloatAggregation) int
+		BodyTrunkFrontIsOpen                                      func(childComplexity int, agg FloatAggregation) int
+		BodyTrunkRearIsOpen                                       func(childComplexity int, agg FloatAggregation) int
+		CabinDoorRow1DriverSideIsOpen                             func(childComplexity int, agg FloatAggregation) int
+		CabinDoorRow1DriverSideWindowIsOpen                       func(childComplexity int, agg FloatAggregation) int
+		CabinDoorRow1PassengerSideIsOpen                          func(childComplexity int, agg FloatAggregation) int
+		CabinDoorRow1PassengerSideWindowIsOpen                    func(childComplexity int, agg FloatAggregation) int
+		CabinDoorRow2DriverSideIsOpen                             func(childComplexity int, agg FloatAggregation) int
+		CabinDoorRow2DriverSideWindowIsOpen                       func(childComplexity int, agg FloatAggregation) int
+		CabinDoorRow2PassengerSideIsOpen                          func(childComplexity int, agg FloatAggregation) int
+		CabinDoorRow2PassengerSideWindowIsOpen                    func(childComplexity int, agg FloatAggregation) int
+		CabinSeatRow1DriverSideIsBelted                           func(childComplexity int, agg FloatAggregation) int
+		CabinSeatRow1PassengerSideIsBelted                        func(childComplexity int, agg FloatAggregation) int
+		CabinSeatRow2DriverSideIsBelted                           func(childComplexity int, agg FloatAggregation) int
+		CabinSeatRow2MiddleIsBelted                               func(childComplexity int, agg FloatAggregation) int
+		CabinSeatRow2PassengerSideIsBelted                        func(childComplexity int, agg FloatAggregation) int
+		CabinSeatRow3DriverSideIsBelted                           func(childComplexity int, agg FloatAggregation) int
+		CabinSeatRow3PassengerSideIsBelted                        func(childComplexity int, agg FloatAggregation) int
+		ChassisAxleRow1WheelLeftSpeed                             func(childComplexity int, agg FloatAggregation) int
+		ChassisAxleRow1WheelLeftTirePressure                      func(childComplexity int, agg FloatAggregation) int
+		ChassisAxleRow1WheelRightSpeed                            func(childComplexity int, agg FloatAggregation) int
+		ChassisAxleRow1WheelRightTirePressure                     func(childComplexity int, agg FloatAggregation) int
+		ChassisAxleRow2WheelLeftTirePressure                      func(childComplexity int, agg FloatAggregation) int
+		ChassisAxleRow2WheelRightTirePressure                     func(childComplexity int, agg FloatAggregation) int
+		ChassisAxleRow3Weight                                     func(childComplexity int, agg FloatAggregation) int
+		ChassisAxleRow4Weight                                     func(childComplexity int, agg FloatAggregation) int
+		ChassisAxleRow5Weight                                     func(childComplexity int, agg FloatAggregation) int
+		ChassisBrakeABSIsWarningOn                                func(childComplexity int, agg FloatAggregation) int
+		ChassisBrakeCircuit1PressurePrimary                       func(childComplexity int, agg FloatAggregation) int
+		ChassisBrakeCircuit2PressurePrimary                       func(childComplexity int, agg FloatAggregation) int
+		ChassisBrakeIsPedalPressed                                func(childComplexity int, agg FloatAggregation) int
+		ChassisBrakePedalPosition                                 func(childComplexity int, agg FloatAggregation) int
+		ChassisParkingBrakeIsEngaged                              func(childComplexity int, agg FloatAggregation) int
+		ChassisTireSystemIsWarningOn                              func(childComplexity int, agg FloatAggregation) int
+		ConnectivityCellularIsJammingDetected                     func(childComplexity int, agg FloatAggregation) int
+		CurrentLocationAltitude                                   func(childComplexity int, agg FloatAggregation) int
+		CurrentLocationApproximateCoordinates                     func(childComplexity int, agg LocationAggregation) int
+		CurrentLocationCoordinates                                func(childComplexity int, agg LocationAggregation) int
+		CurrentLocationHeading                                    func(childComplexity int, agg FloatAggregation) int
+		ExteriorAirTemperature                                    func(childComplexity int, agg FloatAggregation) int
+		IsIgnitionOn                                              func(childComplexity int, agg FloatAggregation) int
+		LowVoltageBatteryCurrentVoltage                           func(childComplexity int, agg FloatAggregation) int
+		OBDBarometricPressure                                     func(childComplexity int, agg FloatAggregation) int
+		OBDCommandedEgr                                           func(childComplexity int, agg FloatAggregation) int
+		OBDCommandedEvap                                          func(childComplexity int, agg FloatAggregation) int
+		OBDDTCList                                                func(childComplexity int, agg StringAggregation) int
+		OBDDistanceSinceDTCClear                                  func(childComplexity int, agg FloatAggregation) int
+		OBDDistanceWithMil                                        func(childComplexity int, agg FloatAggregation) int
+		OBDEngineLoad                                             func(childComplexity int, agg FloatAggregation) int
+		OBDEthanolPercent                                         func(childComplexity int, agg FloatAggregation) int
+		OBDFuelPressure                                           func(childComplexity int, agg FloatAggregation) int
+		OBDFuelRailPressure                                       func(childComplexity int, agg FloatAggregation) int
+		OBDFuelRate                                               func(childComplexity int, agg FloatAggregation) int
+		OBDFuelTypeName                                           func(childComplexity int, agg StringAggregation) int
+		OBDIntakeTemp                                             func(childComplexity int, agg FloatAggregation) int
+		OBDIsEngineBlocked                                        func(childComplexity int, agg FloatAggregation) int
+		OBDIsPTOActive                                            func(childComplexity int, agg FloatAggregation) int
+		OBDIsPluggedIn                                            func(childComplexity int, agg FloatAggregation) int
+		OBDLongTermFuelTrim1                                      func(childComplexity int, agg FloatAggregation) int
+		OBDLongTermFuelTrim2                                      func(childComplexity int, agg FloatAggregation) int
+		OBDMaxMaf                                                 func(childComplexity int, agg FloatAggregation) int
+		OBDO2WRSensor1Voltage                                     func(childComplexity int, agg FloatAggregation) int
+		OBDO2WRSensor2Voltage                                     func(childComplexity int, agg FloatAggregation) int
+		OBDOilTemperature                                         func(childComplexity int, agg FloatAggregation) int
+		OBDRunTime                                                func(childComplexity int, agg FloatAggregation) int
+		OBDShortTermFuelTrim1                                     func(childComplexity int, agg FloatAggregation) int
+		OBDStatusDTCCount                                         func(childComplexity int, agg FloatAggregation) int
+		OBDThrottlePosition                                       func(childComplexity int, agg FloatAggregation) int
+		OBDWarmupsSinceDTCClear                                   func(childComplexity int, agg FloatAggregation) int
+		OBdmap                                                    func(childComplexity int, agg FloatAggregation) int
+		PowertrainCombustionEngineDieselExhaustFluidCapacity      func(childComplexity int, agg FloatAggregation) int
+		PowertrainCombustionEngineDieselExhaustFluidLevel         func(childComplexity int, agg FloatAggregation) int
+		PowertrainCombustionEngineEct                             func(childComplexity int, agg FloatAggregation) int
+		PowertrainCombustionEngineEngineOilLevel                  func(childComplexity int, agg StringAggregation) int
+		PowertrainCombustionEngineEngineOilRelativeLevel          func(childComplexity int, agg FloatAggregation) int
+		PowertrainCombustionEngineEop                             func(childComplexity int, agg FloatAggregation) int
+		PowertrainCombustionEngineEot                             func(childComplexity int, agg FloatAggregation) int
+		PowertrainCombustionEngineMaf                             func(childComplexity int, agg FloatAggregation) int
+		PowertrainCombustionEngineSpeed                           func(childComplexity int, agg FloatAggregation) int
+		PowertrainCombustionEngineTorque                          func(childComplexity int, agg FloatAggregation) int
+		PowertrainCombustionEngineTorquePercent                   func(childComplexity int, agg FloatAggregation) int
+		PowertrainCombustionEngineTps                             func(childComplexity int, agg FloatAggregation) int
+		PowertrainFuelSystemAbsoluteLevel                         func(childComplexity int, agg FloatAggregation) int
+		PowertrainFuelSystemAccumulatedConsumption                func(childComplexity int, agg FloatAggregation) int
+		PowertrainFuelSystemRelativeLevel                         func(childComplexity int, agg FloatAggregation) int
+		PowertrainFuelSystemSupportedFuelTypes                    func(childComplexity int, agg StringAggregation) int
+		PowertrainRange                                           func(childComplexity int, agg FloatAggregation) int
+		PowertrainTractionBatteryChargingAddedEnergy              func(childComplexity int, agg FloatAggregation) int
+		PowertrainTractionBatteryChargingChargeCurrentAc          func(childComplexity int, agg FloatAggregation) int
+		PowertrainTractionBatteryChargingChargeLimit              func(childComplexity int, agg FloatAggregation) int
+		PowertrainTractionBatteryChargingChargeVoltageUnknownType func(childComplexity int, agg FloatAggregation) int
+		PowertrainTractionBatteryChargingIsCharging               func(childComplexity int, agg FloatAggregation) int
+		PowertrainTractionBatteryChargingIsChargingCableConnected func(childComplexity int, agg FloatAggregation) int
+		PowertrainTractionBatteryChargingPower                    func(childComplexity int, agg FloatAggregation) int
+		PowertrainTractionBatteryCurrentPower                     func(childComplexity int, agg FloatAggregation) int
+		PowertrainTractionBatteryCurrentVoltage                   func(childComplexity int, agg FloatAggregation) int
+		PowertrainTractionBatteryGrossCapacity                    func(childComplexity int, agg FloatAggregation) int
+		PowertrainTractionBatteryRange                            func(childComplexity int, agg FloatAggregation) int
+		PowertrainTractionBatteryStateOfChargeCurrent             func(childComplexity int, agg FloatAggregation) int
+		PowertrainTractionBatteryStateOfChargeCurrentEnergy       func(childComplexity int, agg FloatAggregation) int
+		PowertrainTractionBatteryStateOfHealth                    func(childComplexity int, agg FloatAggregation) int
+		PowertrainTractionBatteryTemperatureAverage               func(childComplexity int, agg FloatAggregation) int
+		PowertrainTransmissionActualGear                          func(childComplexity int, agg FloatAggregation) int
+		PowertrainTransmissionActualGearRatio                     func(childComplexity int, agg FloatAggregation) int
+		PowertrainTransmissionCurrentGear                         func(childComplexity int, agg FloatAggregation) int
+		PowertrainTransmissionIsClutchSwitchOperated              func(childComplexity int, agg FloatAggregation) int
+		PowertrainTransmissionRetarderActualTorque                func(childComplexity int, agg FloatAggregation) int
+		PowertrainTransmissionRetarderTorqueMode                  func(childComplexity int, agg StringAggregation) int
+		PowertrainTransmissionSelectedGear                        func(childComplexity int, agg FloatAggregation) int
+		PowertrainTransmissionTemperature                         func(childComplexity int, agg FloatAggregation) int
+		PowertrainTransmissionTravelledDistance                   func(childComplexity int, agg FloatAggregation) int
+		PowertrainType                                            func(childComplexity int, agg StringAggregation) int
+		ServiceDistanceToService                                  func(childComplexity int, agg FloatAggregation) int
+		ServiceTimeToService                                      func(childComplexity int, agg FloatAggregation) int
+		Speed                                                     func(childComplexity int, agg FloatAggregation) int
+		Timestamp                                                 func(childComplexity int) int
 	}
 
 	SignalCollection struct {
@@ -170,6 +354,13 @@ type ComplexityRoot struct {
 		Speed                                                     func(childComplexity int) int
 	}
 
+	SignalDataSummary struct {
+		FirstSeen       func(childComplexity int) int
+		LastSeen        func(childComplexity int) int
+		Name            func(childComplexity int) int
+		NumberOfSignals func(childComplexity int) int
+	}
+
 	SignalFloat struct {
 		Timestamp func(childComplexity int) int
 		Value     func(childComplexity int) int
@@ -197,6 +388,27 @@ type ComplexityRoot struct {
 		ValueNumber   func(childComplexity int) int
 		ValueString   func(childComplexity int) int
 	}
+
+	Vehicle struct {
+		Definition    func(childComplexity int) int
+		ID            func(childComplexity int) int
+		MyGrant       func(childComplexity int) int
+		Owner         func(childComplexity int) int
+		PairedDevices func(childComplexity int) int
+		TokenID       func(childComplexity int) int
+	}
+
+	VehicleConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	VehicleEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
 }
 
 // endregion ***************************** api!.gotpl *****************************
@@ -207,6 +419,14 @@ type QueryResolver interface {
 	SignalsLatest(ctx context.Context, tokenID int, filter *SignalFilter) (map[string]any, error)
 	AvailableSignals(ctx context.Context, tokenID int, filter *SignalFilter) ([]string, error)
 	SignalsSnapshot(ctx context.Context, tokenID int, filter *SignalFilter) (*SignalsSnapshot, error)
+	Signals(ctx context.Context, tokenID int, interval string, from time.Time, to time.Time, filter *SignalFilter) ([]map[string]any, error)
+	DataSummary(ctx context.Context, tokenID int, filter *SignalFilter) (*DataSummary, error)
+	Vehicle(ctx context.Context, tokenID int) (*Vehicle, error)
+	Vehicles(ctx context.Context, first *int, after *string) (*VehicleConnection, error)
+	AccessLog(ctx context.Context, tokenID int, first *int, after *string) (*AccessEntryConnection, error)
+}
+type SignalAggregationsResolver interface {
+	Timestamp(ctx context.Context, obj map[string]any) (*time.Time, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -227,6 +447,162 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	_ = ec
 	switch typeName + "." + field {
 
+	case "AccessEntry.caller":
+		if e.ComplexityRoot.AccessEntry.Caller == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEntry.Caller(childComplexity), true
+	case "AccessEntry.from":
+		if e.ComplexityRoot.AccessEntry.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEntry.From(childComplexity), true
+	case "AccessEntry.outcome":
+		if e.ComplexityRoot.AccessEntry.Outcome == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEntry.Outcome(childComplexity), true
+	case "AccessEntry.permissions":
+		if e.ComplexityRoot.AccessEntry.Permissions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEntry.Permissions(childComplexity), true
+	case "AccessEntry.query":
+		if e.ComplexityRoot.AccessEntry.Query == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEntry.Query(childComplexity), true
+	case "AccessEntry.time":
+		if e.ComplexityRoot.AccessEntry.Time == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEntry.Time(childComplexity), true
+	case "AccessEntry.to":
+		if e.ComplexityRoot.AccessEntry.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEntry.To(childComplexity), true
+	case "AccessEntry.values":
+		if e.ComplexityRoot.AccessEntry.Values == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEntry.Values(childComplexity), true
+
+	case "AccessEntryConnection.edges":
+		if e.ComplexityRoot.AccessEntryConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEntryConnection.Edges(childComplexity), true
+	case "AccessEntryConnection.nodes":
+		if e.ComplexityRoot.AccessEntryConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEntryConnection.Nodes(childComplexity), true
+	case "AccessEntryConnection.pageInfo":
+		if e.ComplexityRoot.AccessEntryConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEntryConnection.PageInfo(childComplexity), true
+
+	case "AccessEntryEdge.cursor":
+		if e.ComplexityRoot.AccessEntryEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEntryEdge.Cursor(childComplexity), true
+	case "AccessEntryEdge.node":
+		if e.ComplexityRoot.AccessEntryEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEntryEdge.Node(childComplexity), true
+
+	case "DataSummary.availableSignals":
+		if e.ComplexityRoot.DataSummary.AvailableSignals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataSummary.AvailableSignals(childComplexity), true
+	case "DataSummary.firstSeen":
+		if e.ComplexityRoot.DataSummary.FirstSeen == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataSummary.FirstSeen(childComplexity), true
+	case "DataSummary.lastSeen":
+		if e.ComplexityRoot.DataSummary.LastSeen == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataSummary.LastSeen(childComplexity), true
+	case "DataSummary.numberOfSignals":
+		if e.ComplexityRoot.DataSummary.NumberOfSignals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataSummary.NumberOfSignals(childComplexity), true
+	case "DataSummary.signalDataSummary":
+		if e.ComplexityRoot.DataSummary.SignalDataSummary == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataSummary.SignalDataSummary(childComplexity), true
+
+	case "Definition.make":
+		if e.ComplexityRoot.Definition.Make == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Definition.Make(childComplexity), true
+	case "Definition.model":
+		if e.ComplexityRoot.Definition.Model == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Definition.Model(childComplexity), true
+	case "Definition.year":
+		if e.ComplexityRoot.Definition.Year == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Definition.Year(childComplexity), true
+
+	case "Grant.expiresAt":
+		if e.ComplexityRoot.Grant.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Grant.ExpiresAt(childComplexity), true
+	case "Grant.permissions":
+		if e.ComplexityRoot.Grant.Permissions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Grant.Permissions(childComplexity), true
+	case "Grant.purpose":
+		if e.ComplexityRoot.Grant.Purpose == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Grant.Purpose(childComplexity), true
+	case "Grant.termsUri":
+		if e.ComplexityRoot.Grant.TermsURI == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Grant.TermsURI(childComplexity), true
+
 	case "Location.hdop":
 		if e.ComplexityRoot.Location.Hdop == nil {
 			break
@@ -246,6 +622,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Location.Longitude(childComplexity), true
 
+	case "PageInfo.endCursor":
+		if e.ComplexityRoot.PageInfo.EndCursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PageInfo.EndCursor(childComplexity), true
+	case "PageInfo.hasNextPage":
+		if e.ComplexityRoot.PageInfo.HasNextPage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
+
+	case "PairedDevice.address":
+		if e.ComplexityRoot.PairedDevice.Address == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PairedDevice.Address(childComplexity), true
+	case "PairedDevice.kind":
+		if e.ComplexityRoot.PairedDevice.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PairedDevice.Kind(childComplexity), true
+	case "PairedDevice.pairedAt":
+		if e.ComplexityRoot.PairedDevice.PairedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PairedDevice.PairedAt(childComplexity), true
+
+	case "Query.accessLog":
+		if e.ComplexityRoot.Query.AccessLog == nil {
+			break
+		}
+
+		args, err := ec.field_Query_accessLog_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AccessLog(childComplexity, args["tokenId"].(int), args["first"].(*int), args["after"].(*string)), true
 	case "Query.availableSignals":
 		if e.ComplexityRoot.Query.AvailableSignals == nil {
 			break
@@ -257,7 +676,29 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AvailableSignals(childComplexity, args["tokenId"].(int), args["filter"].(*SignalFilter)), true
+	case "Query.dataSummary":
+		if e.ComplexityRoot.Query.DataSummary == nil {
+			break
+		}
 
+		args, err := ec.field_Query_dataSummary_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.DataSummary(childComplexity, args["tokenId"].(int), args["filter"].(*SignalFilter)), true
+
+	case "Query.signals":
+		if e.ComplexityRoot.Query.Signals == nil {
+			break
+		}
+
+		args, err := ec.field_Query_signals_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Signals(childComplexity, args["tokenId"].(int), args["interval"].(string), args["from"].(time.Time), args["to"].(time.Time), args["filter"].(*SignalFilter)), true
 	case "Query.signalsLatest":
 		if e.ComplexityRoot.Query.SignalsLatest == nil {
 			break
@@ -280,6 +721,1322 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.SignalsSnapshot(childComplexity, args["tokenId"].(int), args["filter"].(*SignalFilter)), true
+	case "Query.vehicle":
+		if e.ComplexityRoot.Query.Vehicle == nil {
+			break
+		}
+
+		args, err := ec.field_Query_vehicle_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Vehicle(childComplexity, args["tokenId"].(int)), true
+	case "Query.vehicles":
+		if e.ComplexityRoot.Query.Vehicles == nil {
+			break
+		}
+
+		args, err := ec.field_Query_vehicles_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Vehicles(childComplexity, args["first"].(*int), args["after"].(*string)), true
+
+	case "SignalAggregations.angularVelocityYaw":
+		if e.ComplexityRoot.SignalAggregations.AngularVelocityYaw == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_angularVelocityYaw_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.AngularVelocityYaw(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.bodyLightsIsAirbagWarningOn":
+		if e.ComplexityRoot.SignalAggregations.BodyLightsIsAirbagWarningOn == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_bodyLightsIsAirbagWarningOn_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.BodyLightsIsAirbagWarningOn(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.bodyLockIsLocked":
+		if e.ComplexityRoot.SignalAggregations.BodyLockIsLocked == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_bodyLockIsLocked_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.BodyLockIsLocked(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.bodyTrunkFrontIsOpen":
+		if e.ComplexityRoot.SignalAggregations.BodyTrunkFrontIsOpen == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_bodyTrunkFrontIsOpen_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.BodyTrunkFrontIsOpen(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.bodyTrunkRearIsOpen":
+		if e.ComplexityRoot.SignalAggregations.BodyTrunkRearIsOpen == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_bodyTrunkRearIsOpen_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.BodyTrunkRearIsOpen(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.cabinDoorRow1DriverSideIsOpen":
+		if e.ComplexityRoot.SignalAggregations.CabinDoorRow1DriverSideIsOpen == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_cabinDoorRow1DriverSideIsOpen_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.CabinDoorRow1DriverSideIsOpen(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.cabinDoorRow1DriverSideWindowIsOpen":
+		if e.ComplexityRoot.SignalAggregations.CabinDoorRow1DriverSideWindowIsOpen == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_cabinDoorRow1DriverSideWindowIsOpen_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.CabinDoorRow1DriverSideWindowIsOpen(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.cabinDoorRow1PassengerSideIsOpen":
+		if e.ComplexityRoot.SignalAggregations.CabinDoorRow1PassengerSideIsOpen == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_cabinDoorRow1PassengerSideIsOpen_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.CabinDoorRow1PassengerSideIsOpen(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.cabinDoorRow1PassengerSideWindowIsOpen":
+		if e.ComplexityRoot.SignalAggregations.CabinDoorRow1PassengerSideWindowIsOpen == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_cabinDoorRow1PassengerSideWindowIsOpen_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.CabinDoorRow1PassengerSideWindowIsOpen(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.cabinDoorRow2DriverSideIsOpen":
+		if e.ComplexityRoot.SignalAggregations.CabinDoorRow2DriverSideIsOpen == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_cabinDoorRow2DriverSideIsOpen_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.CabinDoorRow2DriverSideIsOpen(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.cabinDoorRow2DriverSideWindowIsOpen":
+		if e.ComplexityRoot.SignalAggregations.CabinDoorRow2DriverSideWindowIsOpen == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_cabinDoorRow2DriverSideWindowIsOpen_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.CabinDoorRow2DriverSideWindowIsOpen(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.cabinDoorRow2PassengerSideIsOpen":
+		if e.ComplexityRoot.SignalAggregations.CabinDoorRow2PassengerSideIsOpen == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_cabinDoorRow2PassengerSideIsOpen_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.CabinDoorRow2PassengerSideIsOpen(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.cabinDoorRow2PassengerSideWindowIsOpen":
+		if e.ComplexityRoot.SignalAggregations.CabinDoorRow2PassengerSideWindowIsOpen == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_cabinDoorRow2PassengerSideWindowIsOpen_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.CabinDoorRow2PassengerSideWindowIsOpen(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.cabinSeatRow1DriverSideIsBelted":
+		if e.ComplexityRoot.SignalAggregations.CabinSeatRow1DriverSideIsBelted == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_cabinSeatRow1DriverSideIsBelted_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.CabinSeatRow1DriverSideIsBelted(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.cabinSeatRow1PassengerSideIsBelted":
+		if e.ComplexityRoot.SignalAggregations.CabinSeatRow1PassengerSideIsBelted == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_cabinSeatRow1PassengerSideIsBelted_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.CabinSeatRow1PassengerSideIsBelted(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.cabinSeatRow2DriverSideIsBelted":
+		if e.ComplexityRoot.SignalAggregations.CabinSeatRow2DriverSideIsBelted == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_cabinSeatRow2DriverSideIsBelted_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.CabinSeatRow2DriverSideIsBelted(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.cabinSeatRow2MiddleIsBelted":
+		if e.ComplexityRoot.SignalAggregations.CabinSeatRow2MiddleIsBelted == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_cabinSeatRow2MiddleIsBelted_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.CabinSeatRow2MiddleIsBelted(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.cabinSeatRow2PassengerSideIsBelted":
+		if e.ComplexityRoot.SignalAggregations.CabinSeatRow2PassengerSideIsBelted == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_cabinSeatRow2PassengerSideIsBelted_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.CabinSeatRow2PassengerSideIsBelted(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.cabinSeatRow3DriverSideIsBelted":
+		if e.ComplexityRoot.SignalAggregations.CabinSeatRow3DriverSideIsBelted == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_cabinSeatRow3DriverSideIsBelted_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.CabinSeatRow3DriverSideIsBelted(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.cabinSeatRow3PassengerSideIsBelted":
+		if e.ComplexityRoot.SignalAggregations.CabinSeatRow3PassengerSideIsBelted == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_cabinSeatRow3PassengerSideIsBelted_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.CabinSeatRow3PassengerSideIsBelted(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.chassisAxleRow1WheelLeftSpeed":
+		if e.ComplexityRoot.SignalAggregations.ChassisAxleRow1WheelLeftSpeed == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_chassisAxleRow1WheelLeftSpeed_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.ChassisAxleRow1WheelLeftSpeed(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.chassisAxleRow1WheelLeftTirePressure":
+		if e.ComplexityRoot.SignalAggregations.ChassisAxleRow1WheelLeftTirePressure == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_chassisAxleRow1WheelLeftTirePressure_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.ChassisAxleRow1WheelLeftTirePressure(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.chassisAxleRow1WheelRightSpeed":
+		if e.ComplexityRoot.SignalAggregations.ChassisAxleRow1WheelRightSpeed == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_chassisAxleRow1WheelRightSpeed_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.ChassisAxleRow1WheelRightSpeed(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.chassisAxleRow1WheelRightTirePressure":
+		if e.ComplexityRoot.SignalAggregations.ChassisAxleRow1WheelRightTirePressure == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_chassisAxleRow1WheelRightTirePressure_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.ChassisAxleRow1WheelRightTirePressure(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.chassisAxleRow2WheelLeftTirePressure":
+		if e.ComplexityRoot.SignalAggregations.ChassisAxleRow2WheelLeftTirePressure == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_chassisAxleRow2WheelLeftTirePressure_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.ChassisAxleRow2WheelLeftTirePressure(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.chassisAxleRow2WheelRightTirePressure":
+		if e.ComplexityRoot.SignalAggregations.ChassisAxleRow2WheelRightTirePressure == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_chassisAxleRow2WheelRightTirePressure_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.ChassisAxleRow2WheelRightTirePressure(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.chassisAxleRow3Weight":
+		if e.ComplexityRoot.SignalAggregations.ChassisAxleRow3Weight == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_chassisAxleRow3Weight_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.ChassisAxleRow3Weight(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.chassisAxleRow4Weight":
+		if e.ComplexityRoot.SignalAggregations.ChassisAxleRow4Weight == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_chassisAxleRow4Weight_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.ChassisAxleRow4Weight(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.chassisAxleRow5Weight":
+		if e.ComplexityRoot.SignalAggregations.ChassisAxleRow5Weight == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_chassisAxleRow5Weight_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.ChassisAxleRow5Weight(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.chassisBrakeABSIsWarningOn":
+		if e.ComplexityRoot.SignalAggregations.ChassisBrakeABSIsWarningOn == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_chassisBrakeABSIsWarningOn_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.ChassisBrakeABSIsWarningOn(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.chassisBrakeCircuit1PressurePrimary":
+		if e.ComplexityRoot.SignalAggregations.ChassisBrakeCircuit1PressurePrimary == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_chassisBrakeCircuit1PressurePrimary_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.ChassisBrakeCircuit1PressurePrimary(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.chassisBrakeCircuit2PressurePrimary":
+		if e.ComplexityRoot.SignalAggregations.ChassisBrakeCircuit2PressurePrimary == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_chassisBrakeCircuit2PressurePrimary_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.ChassisBrakeCircuit2PressurePrimary(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.chassisBrakeIsPedalPressed":
+		if e.ComplexityRoot.SignalAggregations.ChassisBrakeIsPedalPressed == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_chassisBrakeIsPedalPressed_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.ChassisBrakeIsPedalPressed(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.chassisBrakePedalPosition":
+		if e.ComplexityRoot.SignalAggregations.ChassisBrakePedalPosition == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_chassisBrakePedalPosition_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.ChassisBrakePedalPosition(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.chassisParkingBrakeIsEngaged":
+		if e.ComplexityRoot.SignalAggregations.ChassisParkingBrakeIsEngaged == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_chassisParkingBrakeIsEngaged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.ChassisParkingBrakeIsEngaged(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.chassisTireSystemIsWarningOn":
+		if e.ComplexityRoot.SignalAggregations.ChassisTireSystemIsWarningOn == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_chassisTireSystemIsWarningOn_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.ChassisTireSystemIsWarningOn(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.connectivityCellularIsJammingDetected":
+		if e.ComplexityRoot.SignalAggregations.ConnectivityCellularIsJammingDetected == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_connectivityCellularIsJammingDetected_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.ConnectivityCellularIsJammingDetected(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.currentLocationAltitude":
+		if e.ComplexityRoot.SignalAggregations.CurrentLocationAltitude == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_currentLocationAltitude_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.CurrentLocationAltitude(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.currentLocationApproximateCoordinates":
+		if e.ComplexityRoot.SignalAggregations.CurrentLocationApproximateCoordinates == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_currentLocationApproximateCoordinates_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.CurrentLocationApproximateCoordinates(childComplexity, args["agg"].(LocationAggregation)), true
+	case "SignalAggregations.currentLocationCoordinates":
+		if e.ComplexityRoot.SignalAggregations.CurrentLocationCoordinates == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_currentLocationCoordinates_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.CurrentLocationCoordinates(childComplexity, args["agg"].(LocationAggregation)), true
+	case "SignalAggregations.currentLocationHeading":
+		if e.ComplexityRoot.SignalAggregations.CurrentLocationHeading == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_currentLocationHeading_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.CurrentLocationHeading(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.exteriorAirTemperature":
+		if e.ComplexityRoot.SignalAggregations.ExteriorAirTemperature == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_exteriorAirTemperature_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.ExteriorAirTemperature(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.isIgnitionOn":
+		if e.ComplexityRoot.SignalAggregations.IsIgnitionOn == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_isIgnitionOn_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.IsIgnitionOn(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.lowVoltageBatteryCurrentVoltage":
+		if e.ComplexityRoot.SignalAggregations.LowVoltageBatteryCurrentVoltage == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_lowVoltageBatteryCurrentVoltage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.LowVoltageBatteryCurrentVoltage(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.oBDBarometricPressure":
+		if e.ComplexityRoot.SignalAggregations.OBDBarometricPressure == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDBarometricPressure_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBDBarometricPressure(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.oBDCommandedEGR":
+		if e.ComplexityRoot.SignalAggregations.OBDCommandedEgr == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDCommandedEGR_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBDCommandedEgr(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.oBDCommandedEVAP":
+		if e.ComplexityRoot.SignalAggregations.OBDCommandedEvap == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDCommandedEVAP_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBDCommandedEvap(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.oBDDTCList":
+		if e.ComplexityRoot.SignalAggregations.OBDDTCList == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDDTCList_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBDDTCList(childComplexity, args["agg"].(StringAggregation)), true
+	case "SignalAggregations.oBDDistanceSinceDTCClear":
+		if e.ComplexityRoot.SignalAggregations.OBDDistanceSinceDTCClear == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDDistanceSinceDTCClear_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBDDistanceSinceDTCClear(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.oBDDistanceWithMIL":
+		if e.ComplexityRoot.SignalAggregations.OBDDistanceWithMil == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDDistanceWithMIL_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBDDistanceWithMil(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.oBDEngineLoad":
+		if e.ComplexityRoot.SignalAggregations.OBDEngineLoad == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDEngineLoad_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBDEngineLoad(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.oBDEthanolPercent":
+		if e.ComplexityRoot.SignalAggregations.OBDEthanolPercent == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDEthanolPercent_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBDEthanolPercent(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.oBDFuelPressure":
+		if e.ComplexityRoot.SignalAggregations.OBDFuelPressure == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDFuelPressure_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBDFuelPressure(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.oBDFuelRailPressure":
+		if e.ComplexityRoot.SignalAggregations.OBDFuelRailPressure == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDFuelRailPressure_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBDFuelRailPressure(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.oBDFuelRate":
+		if e.ComplexityRoot.SignalAggregations.OBDFuelRate == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDFuelRate_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBDFuelRate(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.oBDFuelTypeName":
+		if e.ComplexityRoot.SignalAggregations.OBDFuelTypeName == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDFuelTypeName_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBDFuelTypeName(childComplexity, args["agg"].(StringAggregation)), true
+	case "SignalAggregations.oBDIntakeTemp":
+		if e.ComplexityRoot.SignalAggregations.OBDIntakeTemp == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDIntakeTemp_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBDIntakeTemp(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.oBDIsEngineBlocked":
+		if e.ComplexityRoot.SignalAggregations.OBDIsEngineBlocked == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDIsEngineBlocked_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBDIsEngineBlocked(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.oBDIsPTOActive":
+		if e.ComplexityRoot.SignalAggregations.OBDIsPTOActive == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDIsPTOActive_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBDIsPTOActive(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.oBDIsPluggedIn":
+		if e.ComplexityRoot.SignalAggregations.OBDIsPluggedIn == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDIsPluggedIn_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBDIsPluggedIn(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.oBDLongTermFuelTrim1":
+		if e.ComplexityRoot.SignalAggregations.OBDLongTermFuelTrim1 == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDLongTermFuelTrim1_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBDLongTermFuelTrim1(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.oBDLongTermFuelTrim2":
+		if e.ComplexityRoot.SignalAggregations.OBDLongTermFuelTrim2 == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDLongTermFuelTrim2_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBDLongTermFuelTrim2(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.oBDMaxMAF":
+		if e.ComplexityRoot.SignalAggregations.OBDMaxMaf == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDMaxMAF_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBDMaxMaf(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.oBDO2WRSensor1Voltage":
+		if e.ComplexityRoot.SignalAggregations.OBDO2WRSensor1Voltage == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDO2WRSensor1Voltage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBDO2WRSensor1Voltage(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.oBDO2WRSensor2Voltage":
+		if e.ComplexityRoot.SignalAggregations.OBDO2WRSensor2Voltage == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDO2WRSensor2Voltage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBDO2WRSensor2Voltage(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.oBDOilTemperature":
+		if e.ComplexityRoot.SignalAggregations.OBDOilTemperature == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDOilTemperature_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBDOilTemperature(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.oBDRunTime":
+		if e.ComplexityRoot.SignalAggregations.OBDRunTime == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDRunTime_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBDRunTime(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.oBDShortTermFuelTrim1":
+		if e.ComplexityRoot.SignalAggregations.OBDShortTermFuelTrim1 == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDShortTermFuelTrim1_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBDShortTermFuelTrim1(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.oBDStatusDTCCount":
+		if e.ComplexityRoot.SignalAggregations.OBDStatusDTCCount == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDStatusDTCCount_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBDStatusDTCCount(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.oBDThrottlePosition":
+		if e.ComplexityRoot.SignalAggregations.OBDThrottlePosition == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDThrottlePosition_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBDThrottlePosition(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.oBDWarmupsSinceDTCClear":
+		if e.ComplexityRoot.SignalAggregations.OBDWarmupsSinceDTCClear == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDWarmupsSinceDTCClear_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBDWarmupsSinceDTCClear(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.oBDMAP":
+		if e.ComplexityRoot.SignalAggregations.OBdmap == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_oBDMAP_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.OBdmap(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainCombustionEngineDieselExhaustFluidCapacity":
+		if e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineDieselExhaustFluidCapacity == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainCombustionEngineDieselExhaustFluidCapacity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineDieselExhaustFluidCapacity(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainCombustionEngineDieselExhaustFluidLevel":
+		if e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineDieselExhaustFluidLevel == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainCombustionEngineDieselExhaustFluidLevel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineDieselExhaustFluidLevel(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainCombustionEngineECT":
+		if e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineEct == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainCombustionEngineECT_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineEct(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainCombustionEngineEngineOilLevel":
+		if e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineEngineOilLevel == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainCombustionEngineEngineOilLevel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineEngineOilLevel(childComplexity, args["agg"].(StringAggregation)), true
+	case "SignalAggregations.powertrainCombustionEngineEngineOilRelativeLevel":
+		if e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineEngineOilRelativeLevel == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainCombustionEngineEngineOilRelativeLevel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineEngineOilRelativeLevel(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainCombustionEngineEOP":
+		if e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineEop == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainCombustionEngineEOP_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineEop(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainCombustionEngineEOT":
+		if e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineEot == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainCombustionEngineEOT_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineEot(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainCombustionEngineMAF":
+		if e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineMaf == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainCombustionEngineMAF_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineMaf(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainCombustionEngineSpeed":
+		if e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineSpeed == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainCombustionEngineSpeed_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineSpeed(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainCombustionEngineTorque":
+		if e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineTorque == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainCombustionEngineTorque_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineTorque(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainCombustionEngineTorquePercent":
+		if e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineTorquePercent == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainCombustionEngineTorquePercent_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineTorquePercent(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainCombustionEngineTPS":
+		if e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineTps == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainCombustionEngineTPS_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineTps(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainFuelSystemAbsoluteLevel":
+		if e.ComplexityRoot.SignalAggregations.PowertrainFuelSystemAbsoluteLevel == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainFuelSystemAbsoluteLevel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainFuelSystemAbsoluteLevel(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainFuelSystemAccumulatedConsumption":
+		if e.ComplexityRoot.SignalAggregations.PowertrainFuelSystemAccumulatedConsumption == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainFuelSystemAccumulatedConsumption_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainFuelSystemAccumulatedConsumption(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainFuelSystemRelativeLevel":
+		if e.ComplexityRoot.SignalAggregations.PowertrainFuelSystemRelativeLevel == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainFuelSystemRelativeLevel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainFuelSystemRelativeLevel(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainFuelSystemSupportedFuelTypes":
+		if e.ComplexityRoot.SignalAggregations.PowertrainFuelSystemSupportedFuelTypes == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainFuelSystemSupportedFuelTypes_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainFuelSystemSupportedFuelTypes(childComplexity, args["agg"].(StringAggregation)), true
+	case "SignalAggregations.powertrainRange":
+		if e.ComplexityRoot.SignalAggregations.PowertrainRange == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainRange_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainRange(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainTractionBatteryChargingAddedEnergy":
+		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingAddedEnergy == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainTractionBatteryChargingAddedEnergy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingAddedEnergy(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainTractionBatteryChargingChargeCurrentAC":
+		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingChargeCurrentAc == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainTractionBatteryChargingChargeCurrentAC_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingChargeCurrentAc(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainTractionBatteryChargingChargeLimit":
+		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingChargeLimit == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainTractionBatteryChargingChargeLimit_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingChargeLimit(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainTractionBatteryChargingChargeVoltageUnknownType":
+		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingChargeVoltageUnknownType == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainTractionBatteryChargingChargeVoltageUnknownType_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingChargeVoltageUnknownType(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainTractionBatteryChargingIsCharging":
+		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingIsCharging == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainTractionBatteryChargingIsCharging_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingIsCharging(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainTractionBatteryChargingIsChargingCableConnected":
+		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingIsChargingCableConnected == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainTractionBatteryChargingIsChargingCableConnected_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingIsChargingCableConnected(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainTractionBatteryChargingPower":
+		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingPower == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainTractionBatteryChargingPower_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingPower(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainTractionBatteryCurrentPower":
+		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryCurrentPower == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainTractionBatteryCurrentPower_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryCurrentPower(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainTractionBatteryCurrentVoltage":
+		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryCurrentVoltage == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainTractionBatteryCurrentVoltage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryCurrentVoltage(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainTractionBatteryGrossCapacity":
+		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryGrossCapacity == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainTractionBatteryGrossCapacity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryGrossCapacity(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainTractionBatteryRange":
+		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryRange == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainTractionBatteryRange_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryRange(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainTractionBatteryStateOfChargeCurrent":
+		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryStateOfChargeCurrent == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainTractionBatteryStateOfChargeCurrent_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryStateOfChargeCurrent(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainTractionBatteryStateOfChargeCurrentEnergy":
+		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryStateOfChargeCurrentEnergy == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainTractionBatteryStateOfChargeCurrentEnergy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryStateOfChargeCurrentEnergy(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainTractionBatteryStateOfHealth":
+		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryStateOfHealth == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainTractionBatteryStateOfHealth_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryStateOfHealth(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainTractionBatteryTemperatureAverage":
+		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryTemperatureAverage == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainTractionBatteryTemperatureAverage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryTemperatureAverage(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainTransmissionActualGear":
+		if e.ComplexityRoot.SignalAggregations.PowertrainTransmissionActualGear == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainTransmissionActualGear_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainTransmissionActualGear(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainTransmissionActualGearRatio":
+		if e.ComplexityRoot.SignalAggregations.PowertrainTransmissionActualGearRatio == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainTransmissionActualGearRatio_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainTransmissionActualGearRatio(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainTransmissionCurrentGear":
+		if e.ComplexityRoot.SignalAggregations.PowertrainTransmissionCurrentGear == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainTransmissionCurrentGear_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainTransmissionCurrentGear(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainTransmissionIsClutchSwitchOperated":
+		if e.ComplexityRoot.SignalAggregations.PowertrainTransmissionIsClutchSwitchOperated == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainTransmissionIsClutchSwitchOperated_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainTransmissionIsClutchSwitchOperated(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainTransmissionRetarderActualTorque":
+		if e.ComplexityRoot.SignalAggregations.PowertrainTransmissionRetarderActualTorque == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainTransmissionRetarderActualTorque_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainTransmissionRetarderActualTorque(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainTransmissionRetarderTorqueMode":
+		if e.ComplexityRoot.SignalAggregations.PowertrainTransmissionRetarderTorqueMode == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainTransmissionRetarderTorqueMode_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainTransmissionRetarderTorqueMode(childComplexity, args["agg"].(StringAggregation)), true
+	case "SignalAggregations.powertrainTransmissionSelectedGear":
+		if e.ComplexityRoot.SignalAggregations.PowertrainTransmissionSelectedGear == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainTransmissionSelectedGear_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainTransmissionSelectedGear(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainTransmissionTemperature":
+		if e.ComplexityRoot.SignalAggregations.PowertrainTransmissionTemperature == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainTransmissionTemperature_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainTransmissionTemperature(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainTransmissionTravelledDistance":
+		if e.ComplexityRoot.SignalAggregations.PowertrainTransmissionTravelledDistance == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainTransmissionTravelledDistance_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainTransmissionTravelledDistance(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.powertrainType":
+		if e.ComplexityRoot.SignalAggregations.PowertrainType == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_powertrainType_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.PowertrainType(childComplexity, args["agg"].(StringAggregation)), true
+	case "SignalAggregations.serviceDistanceToService":
+		if e.ComplexityRoot.SignalAggregations.ServiceDistanceToService == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_serviceDistanceToService_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.ServiceDistanceToService(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.serviceTimeToService":
+		if e.ComplexityRoot.SignalAggregations.ServiceTimeToService == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_serviceTimeToService_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.ServiceTimeToService(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.speed":
+		if e.ComplexityRoot.SignalAggregations.Speed == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_speed_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.Speed(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.timestamp":
+		if e.ComplexityRoot.SignalAggregations.Timestamp == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignalAggregations.Timestamp(childComplexity), true
 
 	case "SignalCollection.angularVelocityYaw":
 		if e.ComplexityRoot.SignalCollection.AngularVelocityYaw == nil {
@@ -990,6 +2747,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SignalCollection.Speed(childComplexity), true
 
+	case "SignalDataSummary.firstSeen":
+		if e.ComplexityRoot.SignalDataSummary.FirstSeen == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignalDataSummary.FirstSeen(childComplexity), true
+	case "SignalDataSummary.lastSeen":
+		if e.ComplexityRoot.SignalDataSummary.LastSeen == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignalDataSummary.LastSeen(childComplexity), true
+	case "SignalDataSummary.name":
+		if e.ComplexityRoot.SignalDataSummary.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignalDataSummary.Name(childComplexity), true
+	case "SignalDataSummary.numberOfSignals":
+		if e.ComplexityRoot.SignalDataSummary.NumberOfSignals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignalDataSummary.NumberOfSignals(childComplexity), true
+
 	case "SignalFloat.timestamp":
 		if e.ComplexityRoot.SignalFloat.Timestamp == nil {
 			break
@@ -1072,6 +2854,81 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SnapshotSignal.ValueString(childComplexity), true
+
+	case "Vehicle.definition":
+		if e.ComplexityRoot.Vehicle.Definition == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Vehicle.Definition(childComplexity), true
+	case "Vehicle.id":
+		if e.ComplexityRoot.Vehicle.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Vehicle.ID(childComplexity), true
+	case "Vehicle.myGrant":
+		if e.ComplexityRoot.Vehicle.MyGrant == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Vehicle.MyGrant(childComplexity), true
+	case "Vehicle.owner":
+		if e.ComplexityRoot.Vehicle.Owner == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Vehicle.Owner(childComplexity), true
+	case "Vehicle.pairedDevices":
+		if e.ComplexityRoot.Vehicle.PairedDevices == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Vehicle.PairedDevices(childComplexity), true
+	case "Vehicle.tokenId":
+		if e.ComplexityRoot.Vehicle.TokenID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Vehicle.TokenID(childComplexity), true
+
+	case "VehicleConnection.edges":
+		if e.ComplexityRoot.VehicleConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VehicleConnection.Edges(childComplexity), true
+	case "VehicleConnection.nodes":
+		if e.ComplexityRoot.VehicleConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VehicleConnection.Nodes(childComplexity), true
+	case "VehicleConnection.pageInfo":
+		if e.ComplexityRoot.VehicleConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VehicleConnection.PageInfo(childComplexity), true
+	case "VehicleConnection.totalCount":
+		if e.ComplexityRoot.VehicleConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VehicleConnection.TotalCount(childComplexity), true
+
+	case "VehicleEdge.cursor":
+		if e.ComplexityRoot.VehicleEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VehicleEdge.Cursor(childComplexity), true
+	case "VehicleEdge.node":
+		if e.ComplexityRoot.VehicleEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VehicleEdge.Node(childComplexity), true
 
 	}
 	return 0, false
@@ -1163,6 +3020,25 @@ signals it may not read are left out, their names and dates included. The caller
 directive @perSignal on FIELD_DEFINITION
 
 """
+The field is resolved from the aggregates its enclosing signals query computed, by alias. It decides no
+access: the field also carries @requires.
+"""
+directive @aggregate on FIELD_DEFINITION
+
+"""
+The caller must own the vehicle of the field's tokenId or hold a grant in force on it, whatever the grant's
+permissions (FORBIDDEN otherwise; UNAUTHENTICATED when not signed in, NOT_FOUND for no such vehicle). On a
+field without tokenId the answer is made only of such vehicles.
+"""
+directive @vehicleReader on FIELD_DEFINITION
+
+"""
+Only the current owner of the vehicle of the field's tokenId may read the field: anyone else gets
+FORBIDDEN, grantees included.
+"""
+directive @owner on FIELD_DEFINITION
+
+"""
 A point in time, RFC 3339 with nanoseconds, in UTC.
 """
 scalar Time
@@ -1182,6 +3058,222 @@ type Query {
   Every latest value the caller may read, as a list.
   """
   signalsSnapshot(tokenId: Int!, filter: SignalFilter): SignalsSnapshot @perSignal
+
+  """
+  The history of the vehicle tokenId in intervals: from, from + interval, … up to to (exclusive), each
+  interval with the aggregations asked for. interval is a Go duration ("5m", "1h", "24h"), at least 1s;
+  from must be before to, at most 31 days apart, and (to - from) / interval at most 10,000 intervals
+  (BAD_REQUEST otherwise). Only data measured since the current owner got the vehicle is used. Intervals
+  without any value are left out. Every signal asked for must be readable: if one is not, the whole field
+  is null with FORBIDDEN naming the permission.
+  """
+  signals(tokenId: Int!, interval: String!, from: Time!, to: Time!, filter: SignalFilter): [SignalAggregations!] @perSignal
+
+  """
+  How much data the vehicle tokenId holds, per signal the caller may read, since its current owner got it.
+  """
+  dataSummary(tokenId: Int!, filter: SignalFilter): DataSummary @perSignal
+
+  """
+  The vehicle tokenId: its owner, definition, paired devices and the caller's grant.
+  """
+  vehicle(tokenId: Int!): Vehicle @vehicleReader
+
+  """
+  The vehicles the caller owns or holds a grant in force on, by tokenId. first is at most 100 (default
+  20); after is the endCursor of the previous page.
+  """
+  vehicles(first: Int, after: String): VehicleConnection! @vehicleReader
+
+  """
+  Who read what of the vehicle tokenId since its current owner got it, newest first; for its owner only.
+  first is at most 100 (default 20); after is the endCursor of the previous page.
+  """
+  accessLog(tokenId: Int!, first: Int, after: String): AccessEntryConnection! @owner
+}
+
+"""
+How a numeric (or boolean, as 0/1) signal is aggregated over an interval.
+"""
+enum FloatAggregation {
+  "The mean."
+  AVG
+  "The median: the mean of the two middle values when there is an even number of them."
+  MED
+  MAX
+  MIN
+  "One of the values, picked by a hash of the vehicle, signal and interval: the same for the same data."
+  RAND
+  "The value measured first in the interval."
+  FIRST
+  "The value measured last in the interval."
+  LAST
+}
+
+"""
+How locations are aggregated over an interval.
+"""
+enum LocationAggregation {
+  "The mean of the latitudes, of the longitudes and of the hdops (meant for the small areas an interval covers)."
+  AVG
+  "One of the locations, picked by a hash of the vehicle, signal and interval: the same for the same data."
+  RAND
+  "The location measured first in the interval."
+  FIRST
+  "The location measured last in the interval."
+  LAST
+}
+
+"""
+How a string signal is aggregated over an interval.
+"""
+enum StringAggregation {
+  "One of the values, picked by a hash of the vehicle, signal and interval: the same for the same data."
+  RAND
+  "The most frequent value; among equally frequent ones the smallest."
+  TOP
+  "The distinct values, sorted, as a JSON array."
+  UNIQUE
+  "The value measured first in the interval."
+  FIRST
+  "The value measured last in the interval."
+  LAST
+}
+
+type DataSummary {
+  """
+  The number of values of the signals listed (the locations once, though listed precise and approximate).
+  """
+  numberOfSignals: Int!
+  """
+  The signals listed, by SignalCollection field name.
+  """
+  availableSignals: [String!]!
+  """
+  The time of the oldest value listed; null when there is none.
+  """
+  firstSeen: Time
+  """
+  The time of the newest value listed; null when there is none.
+  """
+  lastSeen: Time
+  signalDataSummary: [SignalDataSummary!]!
+}
+
+type SignalDataSummary {
+  """
+  The SignalCollection field name.
+  """
+  name: String!
+  numberOfSignals: Int!
+  firstSeen: Time!
+  lastSeen: Time!
+}
+
+type Vehicle {
+  """
+  The tokenId, as text.
+  """
+  id: ID!
+  tokenId: Int!
+  """
+  The owner's address, EIP-55 checksummed.
+  """
+  owner: String!
+  definition: Definition!
+  """
+  The devices paired to the vehicle now.
+  """
+  pairedDevices: [PairedDevice!]!
+  """
+  The caller's grant on the vehicle (even an expired one); null for the owner and for callers without one.
+  """
+  myGrant: Grant
+}
+
+type Definition {
+  make: String!
+  model: String!
+  year: Int!
+}
+
+type PairedDevice {
+  address: String!
+  """
+  The device kind: hardware, software, …
+  """
+  kind: String!
+  pairedAt: Time!
+}
+
+type Grant {
+  permissions: [String!]!
+  expiresAt: Time!
+  purpose: String!
+  termsUri: String!
+}
+
+type PageInfo {
+  """
+  The cursor of the last item of the page; pass it as after for the next page. Null for an empty page.
+  """
+  endCursor: String
+  hasNextPage: Boolean!
+}
+
+type VehicleConnection {
+  totalCount: Int!
+  edges: [VehicleEdge!]!
+  nodes: [Vehicle!]!
+  pageInfo: PageInfo!
+}
+
+type VehicleEdge {
+  cursor: String!
+  node: Vehicle!
+}
+
+type AccessEntryConnection {
+  edges: [AccessEntryEdge!]!
+  nodes: [AccessEntry!]!
+  pageInfo: PageInfo!
+}
+
+type AccessEntryEdge {
+  cursor: String!
+  node: AccessEntry!
+}
+
+"""
+One read of the vehicle's data by someone other than its owner, given or refused.
+"""
+type AccessEntry {
+  time: Time!
+  """
+  The reader's address, EIP-55 checksummed.
+  """
+  caller: String!
+  """
+  The query or endpoint, e.g. signalsLatest.
+  """
+  query: String!
+  """
+  The permissions the answer used, or lacked.
+  """
+  permissions: [String!]!
+  """
+  The span of measurement times the answer could draw on.
+  """
+  from: Time
+  to: Time
+  """
+  The number of values returned.
+  """
+  values: Int!
+  """
+  ok, forbidden, …
+  """
+  outcome: String!
 }
 
 """
@@ -1731,6 +3823,486 @@ type SignalCollection {
   """
   powertrainTransmissionActualGear: SignalFloat @requires(permission: "signals")
 }
+
+"""
+One interval of a signals query: each field is the aggregation of the signal's values measured in
+[timestamp, timestamp + interval), null when there are none. A field may be asked several times under
+aliases, with different aggregations.
+"""
+type SignalAggregations {
+  """
+  The start of the interval: the query's from plus a whole number of intervals.
+  """
+  timestamp: Time! @perSignal
+  """
+  Vehicle.Chassis.Axle.Row1.Wheel.Left.Tire.Pressure (kPa).
+  """
+  chassisAxleRow1WheelLeftTirePressure(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Chassis.Axle.Row1.Wheel.Right.Tire.Pressure (kPa).
+  """
+  chassisAxleRow1WheelRightTirePressure(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Chassis.Axle.Row2.Wheel.Left.Tire.Pressure (kPa).
+  """
+  chassisAxleRow2WheelLeftTirePressure(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Chassis.Axle.Row2.Wheel.Right.Tire.Pressure (kPa).
+  """
+  chassisAxleRow2WheelRightTirePressure(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Cabin.Door.Row1.DriverSide.IsOpen. A boolean: 1 for true, 0 for false.
+  """
+  cabinDoorRow1DriverSideIsOpen(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Cabin.Door.Row1.PassengerSide.IsOpen. A boolean: 1 for true, 0 for false.
+  """
+  cabinDoorRow1PassengerSideIsOpen(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Cabin.Door.Row2.DriverSide.IsOpen. A boolean: 1 for true, 0 for false.
+  """
+  cabinDoorRow2DriverSideIsOpen(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Cabin.Door.Row2.PassengerSide.IsOpen. A boolean: 1 for true, 0 for false.
+  """
+  cabinDoorRow2PassengerSideIsOpen(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Cabin.Door.Row1.DriverSide.Window.IsOpen. A boolean: 1 for true, 0 for false.
+  """
+  cabinDoorRow1DriverSideWindowIsOpen(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Cabin.Door.Row1.PassengerSide.Window.IsOpen. A boolean: 1 for true, 0 for false.
+  """
+  cabinDoorRow1PassengerSideWindowIsOpen(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Cabin.Door.Row2.DriverSide.Window.IsOpen. A boolean: 1 for true, 0 for false.
+  """
+  cabinDoorRow2DriverSideWindowIsOpen(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Cabin.Door.Row2.PassengerSide.Window.IsOpen. A boolean: 1 for true, 0 for false.
+  """
+  cabinDoorRow2PassengerSideWindowIsOpen(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.CurrentLocation.Coordinates.
+  """
+  currentLocationCoordinates(agg: LocationAggregation!): Location @aggregate @requires(permission: "location")
+  """
+  Vehicle.CurrentLocation.Coordinates, aggregated precisely, then snapped to the centre of the H3 resolution-6 cell that contains the result (about 36 km²); hdop is 0.
+  """
+  currentLocationApproximateCoordinates(agg: LocationAggregation!): Location @aggregate @requires(permission: "location:approximate")
+  """
+  Vehicle.CurrentLocation.Altitude (m).
+  """
+  currentLocationAltitude(agg: FloatAggregation!): Float @aggregate @requires(permission: "location")
+  """
+  Vehicle.CurrentLocation.Heading (degrees).
+  """
+  currentLocationHeading(agg: FloatAggregation!): Float @aggregate @requires(permission: "location")
+  """
+  Vehicle.Exterior.AirTemperature (celsius).
+  """
+  exteriorAirTemperature(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.IsIgnitionOn. A boolean: 1 for true, 0 for false.
+  """
+  isIgnitionOn(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.LowVoltageBattery.CurrentVoltage (V).
+  """
+  lowVoltageBatteryCurrentVoltage(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.BarometricPressure (kPa).
+  """
+  oBDBarometricPressure(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.EngineLoad (percent).
+  """
+  oBDEngineLoad(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.IntakeTemp (celsius).
+  """
+  oBDIntakeTemp(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.RunTime (s).
+  """
+  oBDRunTime(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.CombustionEngine.ECT (celsius).
+  """
+  powertrainCombustionEngineECT(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.CombustionEngine.EngineOilLevel.
+  """
+  powertrainCombustionEngineEngineOilLevel(agg: StringAggregation!): String @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.CombustionEngine.Speed (rpm).
+  """
+  powertrainCombustionEngineSpeed(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.CombustionEngine.TPS (percent).
+  """
+  powertrainCombustionEngineTPS(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.FuelSystem.AbsoluteLevel (l).
+  """
+  powertrainFuelSystemAbsoluteLevel(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.FuelSystem.RelativeLevel (percent).
+  """
+  powertrainFuelSystemRelativeLevel(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.FuelSystem.SupportedFuelTypes. A list of strings, as JSON text.
+  """
+  powertrainFuelSystemSupportedFuelTypes(agg: StringAggregation!): String @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.Range (km).
+  """
+  powertrainRange(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.TractionBattery.Charging.AddedEnergy (kWh).
+  """
+  powertrainTractionBatteryChargingAddedEnergy(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.TractionBattery.Charging.ChargeCurrent.AC (A).
+  """
+  powertrainTractionBatteryChargingChargeCurrentAC(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.TractionBattery.Charging.ChargeLimit (percent).
+  """
+  powertrainTractionBatteryChargingChargeLimit(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.TractionBattery.Charging.ChargeVoltage.UnknownType (V).
+  """
+  powertrainTractionBatteryChargingChargeVoltageUnknownType(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.TractionBattery.Charging.IsCharging. A boolean: 1 for true, 0 for false.
+  """
+  powertrainTractionBatteryChargingIsCharging(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.TractionBattery.CurrentPower (W).
+  """
+  powertrainTractionBatteryCurrentPower(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.TractionBattery.GrossCapacity (kWh).
+  """
+  powertrainTractionBatteryGrossCapacity(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.TractionBattery.Range (km).
+  """
+  powertrainTractionBatteryRange(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.TractionBattery.StateOfCharge.Current (percent).
+  """
+  powertrainTractionBatteryStateOfChargeCurrent(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.TractionBattery.StateOfCharge.CurrentEnergy (kWh).
+  """
+  powertrainTractionBatteryStateOfChargeCurrentEnergy(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.Transmission.TravelledDistance (km).
+  """
+  powertrainTransmissionTravelledDistance(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.Type.
+  """
+  powertrainType(agg: StringAggregation!): String @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Speed (km/h).
+  """
+  speed(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.CombustionEngine.MAF (g/s).
+  """
+  powertrainCombustionEngineMAF(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.CombustionEngine.EngineOilRelativeLevel (percent).
+  """
+  powertrainCombustionEngineEngineOilRelativeLevel(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.MAP (kPa).
+  """
+  oBDMAP(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.LongTermFuelTrim1 (percent).
+  """
+  oBDLongTermFuelTrim1(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.LongTermFuelTrim2 (percent).
+  """
+  oBDLongTermFuelTrim2(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.ShortTermFuelTrim1 (percent).
+  """
+  oBDShortTermFuelTrim1(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.DistanceWithMIL (km).
+  """
+  oBDDistanceWithMIL(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.DistanceSinceDTCClear (km).
+  """
+  oBDDistanceSinceDTCClear(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.CommandedEGR (percent).
+  """
+  oBDCommandedEGR(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.WarmupsSinceDTCClear.
+  """
+  oBDWarmupsSinceDTCClear(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.DTCList. A list of strings, as JSON text.
+  """
+  oBDDTCList(agg: StringAggregation!): String @aggregate @requires(permission: "signals")
+  """
+  Vehicle.AngularVelocity.Yaw (degrees/s).
+  """
+  angularVelocityYaw(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.TractionBattery.Temperature.Average (celsius).
+  """
+  powertrainTractionBatteryTemperatureAverage(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Chassis.Axle.Row1.Wheel.Left.Speed (km/h).
+  """
+  chassisAxleRow1WheelLeftSpeed(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Chassis.Axle.Row1.Wheel.Right.Speed (km/h).
+  """
+  chassisAxleRow1WheelRightSpeed(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.CombustionEngine.Torque (Nm).
+  """
+  powertrainCombustionEngineTorque(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.Transmission.CurrentGear.
+  """
+  powertrainTransmissionCurrentGear(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.FuelPressure (kPa).
+  """
+  oBDFuelPressure(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.Transmission.Temperature (celsius).
+  """
+  powertrainTransmissionTemperature(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.O2WR.Sensor1.Voltage (V).
+  """
+  oBDO2WRSensor1Voltage(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.O2WR.Sensor2.Voltage (V).
+  """
+  oBDO2WRSensor2Voltage(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.CommandedEVAP (percent).
+  """
+  oBDCommandedEVAP(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Service.DistanceToService (km).
+  """
+  serviceDistanceToService(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.TractionBattery.CurrentVoltage (V).
+  """
+  powertrainTractionBatteryCurrentVoltage(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.CombustionEngine.DieselExhaustFluid.Capacity (l).
+  """
+  powertrainCombustionEngineDieselExhaustFluidCapacity(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.CombustionEngine.DieselExhaustFluid.Level (percent).
+  """
+  powertrainCombustionEngineDieselExhaustFluidLevel(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.CombustionEngine.EOT (celsius).
+  """
+  powertrainCombustionEngineEOT(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.CombustionEngine.EOP (kPa).
+  """
+  powertrainCombustionEngineEOP(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.Status.DTCCount.
+  """
+  oBDStatusDTCCount(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.TractionBattery.Charging.Power (kW).
+  """
+  powertrainTractionBatteryChargingPower(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.TractionBattery.Charging.IsChargingCableConnected. A boolean: 1 for true, 0 for false.
+  """
+  powertrainTractionBatteryChargingIsChargingCableConnected(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.TractionBattery.StateOfHealth (percent).
+  """
+  powertrainTractionBatteryStateOfHealth(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.IsPluggedIn. A boolean: 1 for true, 0 for false.
+  """
+  oBDIsPluggedIn(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.IsEngineBlocked. A boolean: 1 for true, 0 for false.
+  """
+  oBDIsEngineBlocked(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.FuelTypeName.
+  """
+  oBDFuelTypeName(agg: StringAggregation!): String @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.OilTemperature (celsius).
+  """
+  oBDOilTemperature(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Service.TimeToService (s).
+  """
+  serviceTimeToService(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Chassis.Brake.PedalPosition (percent).
+  """
+  chassisBrakePedalPosition(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.IsPTOActive. A boolean: 1 for true, 0 for false.
+  """
+  oBDIsPTOActive(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Chassis.ParkingBrake.IsEngaged. A boolean: 1 for true, 0 for false.
+  """
+  chassisParkingBrakeIsEngaged(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.FuelRate (l/h).
+  """
+  oBDFuelRate(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.FuelSystem.AccumulatedConsumption (l).
+  """
+  powertrainFuelSystemAccumulatedConsumption(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Chassis.Brake.ABS.IsWarningOn. A boolean: 1 for true, 0 for false.
+  """
+  chassisBrakeABSIsWarningOn(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Body.Lights.IsAirbagWarningOn. A boolean: 1 for true, 0 for false.
+  """
+  bodyLightsIsAirbagWarningOn(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Chassis.Brake.Circuit1.PressurePrimary (kPa).
+  """
+  chassisBrakeCircuit1PressurePrimary(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Chassis.Brake.Circuit2.PressurePrimary (kPa).
+  """
+  chassisBrakeCircuit2PressurePrimary(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Chassis.TireSystem.IsWarningOn. A boolean: 1 for true, 0 for false.
+  """
+  chassisTireSystemIsWarningOn(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Chassis.Brake.IsPedalPressed. A boolean: 1 for true, 0 for false.
+  """
+  chassisBrakeIsPedalPressed(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Chassis.Axle.Row3.Weight (kg).
+  """
+  chassisAxleRow3Weight(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Chassis.Axle.Row4.Weight (kg).
+  """
+  chassisAxleRow4Weight(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Chassis.Axle.Row5.Weight (kg).
+  """
+  chassisAxleRow5Weight(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.Transmission.Retarder.ActualTorque (percent).
+  """
+  powertrainTransmissionRetarderActualTorque(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.CombustionEngine.TorquePercent (percent).
+  """
+  powertrainCombustionEngineTorquePercent(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.Transmission.SelectedGear.
+  """
+  powertrainTransmissionSelectedGear(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Body.Trunk.Front.IsOpen. A boolean: 1 for true, 0 for false.
+  """
+  bodyTrunkFrontIsOpen(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Body.Trunk.Rear.IsOpen. A boolean: 1 for true, 0 for false.
+  """
+  bodyTrunkRearIsOpen(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Cabin.Seat.Row1.DriverSide.IsBelted. A boolean: 1 for true, 0 for false.
+  """
+  cabinSeatRow1DriverSideIsBelted(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Cabin.Seat.Row1.PassengerSide.IsBelted. A boolean: 1 for true, 0 for false.
+  """
+  cabinSeatRow1PassengerSideIsBelted(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Cabin.Seat.Row2.DriverSide.IsBelted. A boolean: 1 for true, 0 for false.
+  """
+  cabinSeatRow2DriverSideIsBelted(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Cabin.Seat.Row2.Middle.IsBelted. A boolean: 1 for true, 0 for false.
+  """
+  cabinSeatRow2MiddleIsBelted(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Cabin.Seat.Row2.PassengerSide.IsBelted. A boolean: 1 for true, 0 for false.
+  """
+  cabinSeatRow2PassengerSideIsBelted(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Cabin.Seat.Row3.DriverSide.IsBelted. A boolean: 1 for true, 0 for false.
+  """
+  cabinSeatRow3DriverSideIsBelted(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Cabin.Seat.Row3.PassengerSide.IsBelted. A boolean: 1 for true, 0 for false.
+  """
+  cabinSeatRow3PassengerSideIsBelted(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Body.Lock.IsLocked. A boolean: 1 for true, 0 for false.
+  """
+  bodyLockIsLocked(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.Transmission.IsClutchSwitchOperated. A boolean: 1 for true, 0 for false.
+  """
+  powertrainTransmissionIsClutchSwitchOperated(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.Transmission.Retarder.TorqueMode.
+  """
+  powertrainTransmissionRetarderTorqueMode(agg: StringAggregation!): String @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Connectivity.Cellular.IsJammingDetected. A boolean: 1 for true, 0 for false.
+  """
+  connectivityCellularIsJammingDetected(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.MaxMAF (g/s).
+  """
+  oBDMaxMAF(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.ThrottlePosition (percent).
+  """
+  oBDThrottlePosition(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.EthanolPercent (percent).
+  """
+  oBDEthanolPercent(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.OBD.FuelRailPressure (kPa).
+  """
+  oBDFuelRailPressure(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.Transmission.ActualGearRatio.
+  """
+  powertrainTransmissionActualGearRatio(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.Powertrain.Transmission.ActualGear.
+  """
+  powertrainTransmissionActualGear(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -1738,6 +4310,92 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_AccessEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "time":
+		return ec.fieldContext_AccessEntry_time(ctx, field)
+	case "caller":
+		return ec.fieldContext_AccessEntry_caller(ctx, field)
+	case "query":
+		return ec.fieldContext_AccessEntry_query(ctx, field)
+	case "permissions":
+		return ec.fieldContext_AccessEntry_permissions(ctx, field)
+	case "from":
+		return ec.fieldContext_AccessEntry_from(ctx, field)
+	case "to":
+		return ec.fieldContext_AccessEntry_to(ctx, field)
+	case "values":
+		return ec.fieldContext_AccessEntry_values(ctx, field)
+	case "outcome":
+		return ec.fieldContext_AccessEntry_outcome(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccessEntry", field.Name)
+}
+
+func (ec *executionContext) childFields_AccessEntryConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AccessEntryConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_AccessEntryConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AccessEntryConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccessEntryConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AccessEntryEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_AccessEntryEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_AccessEntryEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccessEntryEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_DataSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "numberOfSignals":
+		return ec.fieldContext_DataSummary_numberOfSignals(ctx, field)
+	case "availableSignals":
+		return ec.fieldContext_DataSummary_availableSignals(ctx, field)
+	case "firstSeen":
+		return ec.fieldContext_DataSummary_firstSeen(ctx, field)
+	case "lastSeen":
+		return ec.fieldContext_DataSummary_lastSeen(ctx, field)
+	case "signalDataSummary":
+		return ec.fieldContext_DataSummary_signalDataSummary(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DataSummary", field.Name)
+}
+
+func (ec *executionContext) childFields_Definition(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "make":
+		return ec.fieldContext_Definition_make(ctx, field)
+	case "model":
+		return ec.fieldContext_Definition_model(ctx, field)
+	case "year":
+		return ec.fieldContext_Definition_year(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Definition", field.Name)
+}
+
+func (ec *executionContext) childFields_Grant(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "permissions":
+		return ec.fieldContext_Grant_permissions(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_Grant_expiresAt(ctx, field)
+	case "purpose":
+		return ec.fieldContext_Grant_purpose(ctx, field)
+	case "termsUri":
+		return ec.fieldContext_Grant_termsUri(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Grant", field.Name)
+}
 
 func (ec *executionContext) childFields_Location(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -1749,6 +4407,270 @@ func (ec *executionContext) childFields_Location(ctx context.Context, field grap
 		return ec.fieldContext_Location_hdop(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Location", field.Name)
+}
+
+func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "endCursor":
+		return ec.fieldContext_PageInfo_endCursor(ctx, field)
+	case "hasNextPage":
+		return ec.fieldContext_PageInfo_hasNextPage(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_PairedDevice(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "address":
+		return ec.fieldContext_PairedDevice_address(ctx, field)
+	case "kind":
+		return ec.fieldContext_PairedDevice_kind(ctx, field)
+	case "pairedAt":
+		return ec.fieldContext_PairedDevice_pairedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PairedDevice", field.Name)
+}
+
+func (ec *executionContext) childFields_SignalAggregations(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "timestamp":
+		return ec.fieldContext_SignalAggregations_timestamp(ctx, field)
+	case "chassisAxleRow1WheelLeftTirePressure":
+		return ec.fieldContext_SignalAggregations_chassisAxleRow1WheelLeftTirePressure(ctx, field)
+	case "chassisAxleRow1WheelRightTirePressure":
+		return ec.fieldContext_SignalAggregations_chassisAxleRow1WheelRightTirePressure(ctx, field)
+	case "chassisAxleRow2WheelLeftTirePressure":
+		return ec.fieldContext_SignalAggregations_chassisAxleRow2WheelLeftTirePressure(ctx, field)
+	case "chassisAxleRow2WheelRightTirePressure":
+		return ec.fieldContext_SignalAggregations_chassisAxleRow2WheelRightTirePressure(ctx, field)
+	case "cabinDoorRow1DriverSideIsOpen":
+		return ec.fieldContext_SignalAggregations_cabinDoorRow1DriverSideIsOpen(ctx, field)
+	case "cabinDoorRow1PassengerSideIsOpen":
+		return ec.fieldContext_SignalAggregations_cabinDoorRow1PassengerSideIsOpen(ctx, field)
+	case "cabinDoorRow2DriverSideIsOpen":
+		return ec.fieldContext_SignalAggregations_cabinDoorRow2DriverSideIsOpen(ctx, field)
+	case "cabinDoorRow2PassengerSideIsOpen":
+		return ec.fieldContext_SignalAggregations_cabinDoorRow2PassengerSideIsOpen(ctx, field)
+	case "cabinDoorRow1DriverSideWindowIsOpen":
+		return ec.fieldContext_SignalAggregations_cabinDoorRow1DriverSideWindowIsOpen(ctx, field)
+	case "cabinDoorRow1PassengerSideWindowIsOpen":
+		return ec.fieldContext_SignalAggregations_cabinDoorRow1PassengerSideWindowIsOpen(ctx, field)
+	case "cabinDoorRow2DriverSideWindowIsOpen":
+		return ec.fieldContext_SignalAggregations_cabinDoorRow2DriverSideWindowIsOpen(ctx, field)
+	case "cabinDoorRow2PassengerSideWindowIsOpen":
+		return ec.fieldContext_SignalAggregations_cabinDoorRow2PassengerSideWindowIsOpen(ctx, field)
+	case "currentLocationCoordinates":
+		return ec.fieldContext_SignalAggregations_currentLocationCoordinates(ctx, field)
+	case "currentLocationApproximateCoordinates":
+		return ec.fieldContext_SignalAggregations_currentLocationApproximateCoordinates(ctx, field)
+	case "currentLocationAltitude":
+		return ec.fieldContext_SignalAggregations_currentLocationAltitude(ctx, field)
+	case "currentLocationHeading":
+		return ec.fieldContext_SignalAggregations_currentLocationHeading(ctx, field)
+	case "exteriorAirTemperature":
+		return ec.fieldContext_SignalAggregations_exteriorAirTemperature(ctx, field)
+	case "isIgnitionOn":
+		return ec.fieldContext_SignalAggregations_isIgnitionOn(ctx, field)
+	case "lowVoltageBatteryCurrentVoltage":
+		return ec.fieldContext_SignalAggregations_lowVoltageBatteryCurrentVoltage(ctx, field)
+	case "oBDBarometricPressure":
+		return ec.fieldContext_SignalAggregations_oBDBarometricPressure(ctx, field)
+	case "oBDEngineLoad":
+		return ec.fieldContext_SignalAggregations_oBDEngineLoad(ctx, field)
+	case "oBDIntakeTemp":
+		return ec.fieldContext_SignalAggregations_oBDIntakeTemp(ctx, field)
+	case "oBDRunTime":
+		return ec.fieldContext_SignalAggregations_oBDRunTime(ctx, field)
+	case "powertrainCombustionEngineECT":
+		return ec.fieldContext_SignalAggregations_powertrainCombustionEngineECT(ctx, field)
+	case "powertrainCombustionEngineEngineOilLevel":
+		return ec.fieldContext_SignalAggregations_powertrainCombustionEngineEngineOilLevel(ctx, field)
+	case "powertrainCombustionEngineSpeed":
+		return ec.fieldContext_SignalAggregations_powertrainCombustionEngineSpeed(ctx, field)
+	case "powertrainCombustionEngineTPS":
+		return ec.fieldContext_SignalAggregations_powertrainCombustionEngineTPS(ctx, field)
+	case "powertrainFuelSystemAbsoluteLevel":
+		return ec.fieldContext_SignalAggregations_powertrainFuelSystemAbsoluteLevel(ctx, field)
+	case "powertrainFuelSystemRelativeLevel":
+		return ec.fieldContext_SignalAggregations_powertrainFuelSystemRelativeLevel(ctx, field)
+	case "powertrainFuelSystemSupportedFuelTypes":
+		return ec.fieldContext_SignalAggregations_powertrainFuelSystemSupportedFuelTypes(ctx, field)
+	case "powertrainRange":
+		return ec.fieldContext_SignalAggregations_powertrainRange(ctx, field)
+	case "powertrainTractionBatteryChargingAddedEnergy":
+		return ec.fieldContext_SignalAggregations_powertrainTractionBatteryChargingAddedEnergy(ctx, field)
+	case "powertrainTractionBatteryChargingChargeCurrentAC":
+		return ec.fieldContext_SignalAggregations_powertrainTractionBatteryChargingChargeCurrentAC(ctx, field)
+	case "powertrainTractionBatteryChargingChargeLimit":
+		return ec.fieldContext_SignalAggregations_powertrainTractionBatteryChargingChargeLimit(ctx, field)
+	case "powertrainTractionBatteryChargingChargeVoltageUnknownType":
+		return ec.fieldContext_SignalAggregations_powertrainTractionBatteryChargingChargeVoltageUnknownType(ctx, field)
+	case "powertrainTractionBatteryChargingIsCharging":
+		return ec.fieldContext_SignalAggregations_powertrainTractionBatteryChargingIsCharging(ctx, field)
+	case "powertrainTractionBatteryCurrentPower":
+		return ec.fieldContext_SignalAggregations_powertrainTractionBatteryCurrentPower(ctx, field)
+	case "powertrainTractionBatteryGrossCapacity":
+		return ec.fieldContext_SignalAggregations_powertrainTractionBatteryGrossCapacity(ctx, field)
+	case "powertrainTractionBatteryRange":
+		return ec.fieldContext_SignalAggregations_powertrainTractionBatteryRange(ctx, field)
+	case "powertrainTractionBatteryStateOfChargeCurrent":
+		return ec.fieldContext_SignalAggregations_powertrainTractionBatteryStateOfChargeCurrent(ctx, field)
+	case "powertrainTractionBatteryStateOfChargeCurrentEnergy":
+		return ec.fieldContext_SignalAggregations_powertrainTractionBatteryStateOfChargeCurrentEnergy(ctx, field)
+	case "powertrainTransmissionTravelledDistance":
+		return ec.fieldContext_SignalAggregations_powertrainTransmissionTravelledDistance(ctx, field)
+	case "powertrainType":
+		return ec.fieldContext_SignalAggregations_powertrainType(ctx, field)
+	case "speed":
+		return ec.fieldContext_SignalAggregations_speed(ctx, field)
+	case "powertrainCombustionEngineMAF":
+		return ec.fieldContext_SignalAggregations_powertrainCombustionEngineMAF(ctx, field)
+	case "powertrainCombustionEngineEngineOilRelativeLevel":
+		return ec.fieldContext_SignalAggregations_powertrainCombustionEngineEngineOilRelativeLevel(ctx, field)
+	case "oBDMAP":
+		return ec.fieldContext_SignalAggregations_oBDMAP(ctx, field)
+	case "oBDLongTermFuelTrim1":
+		return ec.fieldContext_SignalAggregations_oBDLongTermFuelTrim1(ctx, field)
+	case "oBDLongTermFuelTrim2":
+		return ec.fieldContext_SignalAggregations_oBDLongTermFuelTrim2(ctx, field)
+	case "oBDShortTermFuelTrim1":
+		return ec.fieldContext_SignalAggregations_oBDShortTermFuelTrim1(ctx, field)
+	case "oBDDistanceWithMIL":
+		return ec.fieldContext_SignalAggregations_oBDDistanceWithMIL(ctx, field)
+	case "oBDDistanceSinceDTCClear":
+		return ec.fieldContext_SignalAggregations_oBDDistanceSinceDTCClear(ctx, field)
+	case "oBDCommandedEGR":
+		return ec.fieldContext_SignalAggregations_oBDCommandedEGR(ctx, field)
+	case "oBDWarmupsSinceDTCClear":
+		return ec.fieldContext_SignalAggregations_oBDWarmupsSinceDTCClear(ctx, field)
+	case "oBDDTCList":
+		return ec.fieldContext_SignalAggregations_oBDDTCList(ctx, field)
+	case "angularVelocityYaw":
+		return ec.fieldContext_SignalAggregations_angularVelocityYaw(ctx, field)
+	case "powertrainTractionBatteryTemperatureAverage":
+		return ec.fieldContext_SignalAggregations_powertrainTractionBatteryTemperatureAverage(ctx, field)
+	case "chassisAxleRow1WheelLeftSpeed":
+		return ec.fieldContext_SignalAggregations_chassisAxleRow1WheelLeftSpeed(ctx, field)
+	case "chassisAxleRow1WheelRightSpeed":
+		return ec.fieldContext_SignalAggregations_chassisAxleRow1WheelRightSpeed(ctx, field)
+	case "powertrainCombustionEngineTorque":
+		return ec.fieldContext_SignalAggregations_powertrainCombustionEngineTorque(ctx, field)
+	case "powertrainTransmissionCurrentGear":
+		return ec.fieldContext_SignalAggregations_powertrainTransmissionCurrentGear(ctx, field)
+	case "oBDFuelPressure":
+		return ec.fieldContext_SignalAggregations_oBDFuelPressure(ctx, field)
+	case "powertrainTransmissionTemperature":
+		return ec.fieldContext_SignalAggregations_powertrainTransmissionTemperature(ctx, field)
+	case "oBDO2WRSensor1Voltage":
+		return ec.fieldContext_SignalAggregations_oBDO2WRSensor1Voltage(ctx, field)
+	case "oBDO2WRSensor2Voltage":
+		return ec.fieldContext_SignalAggregations_oBDO2WRSensor2Voltage(ctx, field)
+	case "oBDCommandedEVAP":
+		return ec.fieldContext_SignalAggregations_oBDCommandedEVAP(ctx, field)
+	case "serviceDistanceToService":
+		return ec.fieldContext_SignalAggregations_serviceDistanceToService(ctx, field)
+	case "powertrainTractionBatteryCurrentVoltage":
+		return ec.fieldContext_SignalAggregations_powertrainTractionBatteryCurrentVoltage(ctx, field)
+	case "powertrainCombustionEngineDieselExhaustFluidCapacity":
+		return ec.fieldContext_SignalAggregations_powertrainCombustionEngineDieselExhaustFluidCapacity(ctx, field)
+	case "powertrainCombustionEngineDieselExhaustFluidLevel":
+		return ec.fieldContext_SignalAggregations_powertrainCombustionEngineDieselExhaustFluidLevel(ctx, field)
+	case "powertrainCombustionEngineEOT":
+		return ec.fieldContext_SignalAggregations_powertrainCombustionEngineEOT(ctx, field)
+	case "powertrainCombustionEngineEOP":
+		return ec.fieldContext_SignalAggregations_powertrainCombustionEngineEOP(ctx, field)
+	case "oBDStatusDTCCount":
+		return ec.fieldContext_SignalAggregations_oBDStatusDTCCount(ctx, field)
+	case "powertrainTractionBatteryChargingPower":
+		return ec.fieldContext_SignalAggregations_powertrainTractionBatteryChargingPower(ctx, field)
+	case "powertrainTractionBatteryChargingIsChargingCableConnected":
+		return ec.fieldContext_SignalAggregations_powertrainTractionBatteryChargingIsChargingCableConnected(ctx, field)
+	case "powertrainTractionBatteryStateOfHealth":
+		return ec.fieldContext_SignalAggregations_powertrainTractionBatteryStateOfHealth(ctx, field)
+	case "oBDIsPluggedIn":
+		return ec.fieldContext_SignalAggregations_oBDIsPluggedIn(ctx, field)
+	case "oBDIsEngineBlocked":
+		return ec.fieldContext_SignalAggregations_oBDIsEngineBlocked(ctx, field)
+	case "oBDFuelTypeName":
+		return ec.fieldContext_SignalAggregations_oBDFuelTypeName(ctx, field)
+	case "oBDOilTemperature":
+		return ec.fieldContext_SignalAggregations_oBDOilTemperature(ctx, field)
+	case "serviceTimeToService":
+		return ec.fieldContext_SignalAggregations_serviceTimeToService(ctx, field)
+	case "chassisBrakePedalPosition":
+		return ec.fieldContext_SignalAggregations_chassisBrakePedalPosition(ctx, field)
+	case "oBDIsPTOActive":
+		return ec.fieldContext_SignalAggregations_oBDIsPTOActive(ctx, field)
+	case "chassisParkingBrakeIsEngaged":
+		return ec.fieldContext_SignalAggregations_chassisParkingBrakeIsEngaged(ctx, field)
+	case "oBDFuelRate":
+		return ec.fieldContext_SignalAggregations_oBDFuelRate(ctx, field)
+	case "powertrainFuelSystemAccumulatedConsumption":
+		return ec.fieldContext_SignalAggregations_powertrainFuelSystemAccumulatedConsumption(ctx, field)
+	case "chassisBrakeABSIsWarningOn":
+		return ec.fieldContext_SignalAggregations_chassisBrakeABSIsWarningOn(ctx, field)
+	case "bodyLightsIsAirbagWarningOn":
+		return ec.fieldContext_SignalAggregations_bodyLightsIsAirbagWarningOn(ctx, field)
+	case "chassisBrakeCircuit1PressurePrimary":
+		return ec.fieldContext_SignalAggregations_chassisBrakeCircuit1PressurePrimary(ctx, field)
+	case "chassisBrakeCircuit2PressurePrimary":
+		return ec.fieldContext_SignalAggregations_chassisBrakeCircuit2PressurePrimary(ctx, field)
+	case "chassisTireSystemIsWarningOn":
+		return ec.fieldContext_SignalAggregations_chassisTireSystemIsWarningOn(ctx, field)
+	case "chassisBrakeIsPedalPressed":
+		return ec.fieldContext_SignalAggregations_chassisBrakeIsPedalPressed(ctx, field)
+	case "chassisAxleRow3Weight":
+		return ec.fieldContext_SignalAggregations_chassisAxleRow3Weight(ctx, field)
+	case "chassisAxleRow4Weight":
+		return ec.fieldContext_SignalAggregations_chassisAxleRow4Weight(ctx, field)
+	case "chassisAxleRow5Weight":
+		return ec.fieldContext_SignalAggregations_chassisAxleRow5Weight(ctx, field)
+	case "powertrainTransmissionRetarderActualTorque":
+		return ec.fieldContext_SignalAggregations_powertrainTransmissionRetarderActualTorque(ctx, field)
+	case "powertrainCombustionEngineTorquePercent":
+		return ec.fieldContext_SignalAggregations_powertrainCombustionEngineTorquePercent(ctx, field)
+	case "powertrainTransmissionSelectedGear":
+		return ec.fieldContext_SignalAggregations_powertrainTransmissionSelectedGear(ctx, field)
+	case "bodyTrunkFrontIsOpen":
+		return ec.fieldContext_SignalAggregations_bodyTrunkFrontIsOpen(ctx, field)
+	case "bodyTrunkRearIsOpen":
+		return ec.fieldContext_SignalAggregations_bodyTrunkRearIsOpen(ctx, field)
+	case "cabinSeatRow1DriverSideIsBelted":
+		return ec.fieldContext_SignalAggregations_cabinSeatRow1DriverSideIsBelted(ctx, field)
+	case "cabinSeatRow1PassengerSideIsBelted":
+		return ec.fieldContext_SignalAggregations_cabinSeatRow1PassengerSideIsBelted(ctx, field)
+	case "cabinSeatRow2DriverSideIsBelted":
+		return ec.fieldContext_SignalAggregations_cabinSeatRow2DriverSideIsBelted(ctx, field)
+	case "cabinSeatRow2MiddleIsBelted":
+		return ec.fieldContext_SignalAggregations_cabinSeatRow2MiddleIsBelted(ctx, field)
+	case "cabinSeatRow2PassengerSideIsBelted":
+		return ec.fieldContext_SignalAggregations_cabinSeatRow2PassengerSideIsBelted(ctx, field)
+	case "cabinSeatRow3DriverSideIsBelted":
+		return ec.fieldContext_SignalAggregations_cabinSeatRow3DriverSideIsBelted(ctx, field)
+	case "cabinSeatRow3PassengerSideIsBelted":
+		return ec.fieldContext_SignalAggregations_cabinSeatRow3PassengerSideIsBelted(ctx, field)
+	case "bodyLockIsLocked":
+		return ec.fieldContext_SignalAggregations_bodyLockIsLocked(ctx, field)
+	case "powertrainTransmissionIsClutchSwitchOperated":
+		return ec.fieldContext_SignalAggregations_powertrainTransmissionIsClutchSwitchOperated(ctx, field)
+	case "powertrainTransmissionRetarderTorqueMode":
+		return ec.fieldContext_SignalAggregations_powertrainTransmissionRetarderTorqueMode(ctx, field)
+	case "connectivityCellularIsJammingDetected":
+		return ec.fieldContext_SignalAggregations_connectivityCellularIsJammingDetected(ctx, field)
+	case "oBDMaxMAF":
+		return ec.fieldContext_SignalAggregations_oBDMaxMAF(ctx, field)
+	case "oBDThrottlePosition":
+		return ec.fieldContext_SignalAggregations_oBDThrottlePosition(ctx, field)
+	case "oBDEthanolPercent":
+		return ec.fieldContext_SignalAggregations_oBDEthanolPercent(ctx, field)
+	case "oBDFuelRailPressure":
+		return ec.fieldContext_SignalAggregations_oBDFuelRailPressure(ctx, field)
+	case "powertrainTransmissionActualGearRatio":
+		return ec.fieldContext_SignalAggregations_powertrainTransmissionActualGearRatio(ctx, field)
+	case "powertrainTransmissionActualGear":
+		return ec.fieldContext_SignalAggregations_powertrainTransmissionActualGear(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SignalAggregations", field.Name)
 }
 
 func (ec *executionContext) childFields_SignalCollection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1993,6 +4915,20 @@ func (ec *executionContext) childFields_SignalCollection(ctx context.Context, fi
 	return nil, fmt.Errorf("no field named %q was found under type SignalCollection", field.Name)
 }
 
+func (ec *executionContext) childFields_SignalDataSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_SignalDataSummary_name(ctx, field)
+	case "numberOfSignals":
+		return ec.fieldContext_SignalDataSummary_numberOfSignals(ctx, field)
+	case "firstSeen":
+		return ec.fieldContext_SignalDataSummary_firstSeen(ctx, field)
+	case "lastSeen":
+		return ec.fieldContext_SignalDataSummary_lastSeen(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SignalDataSummary", field.Name)
+}
+
 func (ec *executionContext) childFields_SignalFloat(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "timestamp":
@@ -2047,6 +4983,48 @@ func (ec *executionContext) childFields_SnapshotSignal(ctx context.Context, fiel
 		return ec.fieldContext_SnapshotSignal_valueLocation(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SnapshotSignal", field.Name)
+}
+
+func (ec *executionContext) childFields_Vehicle(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Vehicle_id(ctx, field)
+	case "tokenId":
+		return ec.fieldContext_Vehicle_tokenId(ctx, field)
+	case "owner":
+		return ec.fieldContext_Vehicle_owner(ctx, field)
+	case "definition":
+		return ec.fieldContext_Vehicle_definition(ctx, field)
+	case "pairedDevices":
+		return ec.fieldContext_Vehicle_pairedDevices(ctx, field)
+	case "myGrant":
+		return ec.fieldContext_Vehicle_myGrant(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Vehicle", field.Name)
+}
+
+func (ec *executionContext) childFields_VehicleConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "totalCount":
+		return ec.fieldContext_VehicleConnection_totalCount(ctx, field)
+	case "edges":
+		return ec.fieldContext_VehicleConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_VehicleConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_VehicleConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type VehicleConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_VehicleEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_VehicleEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_VehicleEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type VehicleEdge", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2193,7 +5171,59 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_accessLog_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "tokenId",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["tokenId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_availableSignals_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "tokenId",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["tokenId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFilter, error) {
+			return ec.unmarshalOSignalFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_dataSummary_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "tokenId",
@@ -2256,6 +5286,1726 @@ func (ec *executionContext) field_Query_signalsSnapshot_args(ctx context.Context
 		return nil, err
 	}
 	args["filter"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_signals_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "tokenId",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["tokenId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "interval",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["interval"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFilter, error) {
+			return ec.unmarshalOSignalFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg4
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_vehicle_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "tokenId",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["tokenId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_vehicles_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_angularVelocityYaw_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_bodyLightsIsAirbagWarningOn_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_bodyLockIsLocked_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_bodyTrunkFrontIsOpen_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_bodyTrunkRearIsOpen_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_cabinDoorRow1DriverSideIsOpen_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_cabinDoorRow1DriverSideWindowIsOpen_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_cabinDoorRow1PassengerSideIsOpen_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_cabinDoorRow1PassengerSideWindowIsOpen_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_cabinDoorRow2DriverSideIsOpen_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_cabinDoorRow2DriverSideWindowIsOpen_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_cabinDoorRow2PassengerSideIsOpen_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_cabinDoorRow2PassengerSideWindowIsOpen_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_cabinSeatRow1DriverSideIsBelted_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_cabinSeatRow1PassengerSideIsBelted_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_cabinSeatRow2DriverSideIsBelted_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_cabinSeatRow2MiddleIsBelted_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_cabinSeatRow2PassengerSideIsBelted_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_cabinSeatRow3DriverSideIsBelted_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_cabinSeatRow3PassengerSideIsBelted_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_chassisAxleRow1WheelLeftSpeed_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_chassisAxleRow1WheelLeftTirePressure_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_chassisAxleRow1WheelRightSpeed_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_chassisAxleRow1WheelRightTirePressure_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_chassisAxleRow2WheelLeftTirePressure_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_chassisAxleRow2WheelRightTirePressure_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_chassisAxleRow3Weight_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_chassisAxleRow4Weight_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_chassisAxleRow5Weight_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_chassisBrakeABSIsWarningOn_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_chassisBrakeCircuit1PressurePrimary_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_chassisBrakeCircuit2PressurePrimary_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_chassisBrakeIsPedalPressed_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_chassisBrakePedalPosition_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_chassisParkingBrakeIsEngaged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_chassisTireSystemIsWarningOn_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_connectivityCellularIsJammingDetected_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_currentLocationAltitude_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_currentLocationApproximateCoordinates_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (LocationAggregation, error) {
+			return ec.unmarshalNLocationAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐLocationAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_currentLocationCoordinates_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (LocationAggregation, error) {
+			return ec.unmarshalNLocationAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐLocationAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_currentLocationHeading_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_exteriorAirTemperature_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_isIgnitionOn_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_lowVoltageBatteryCurrentVoltage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDBarometricPressure_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDCommandedEGR_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDCommandedEVAP_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDDTCList_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (StringAggregation, error) {
+			return ec.unmarshalNStringAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐStringAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDDistanceSinceDTCClear_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDDistanceWithMIL_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDEngineLoad_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDEthanolPercent_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDFuelPressure_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDFuelRailPressure_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDFuelRate_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDFuelTypeName_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (StringAggregation, error) {
+			return ec.unmarshalNStringAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐStringAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDIntakeTemp_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDIsEngineBlocked_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDIsPTOActive_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDIsPluggedIn_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDLongTermFuelTrim1_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDLongTermFuelTrim2_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDMAP_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDMaxMAF_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDO2WRSensor1Voltage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDO2WRSensor2Voltage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDOilTemperature_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDRunTime_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDShortTermFuelTrim1_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDStatusDTCCount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDThrottlePosition_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_oBDWarmupsSinceDTCClear_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainCombustionEngineDieselExhaustFluidCapacity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainCombustionEngineDieselExhaustFluidLevel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainCombustionEngineECT_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainCombustionEngineEOP_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainCombustionEngineEOT_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainCombustionEngineEngineOilLevel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (StringAggregation, error) {
+			return ec.unmarshalNStringAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐStringAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainCombustionEngineEngineOilRelativeLevel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainCombustionEngineMAF_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainCombustionEngineSpeed_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainCombustionEngineTPS_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainCombustionEngineTorquePercent_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainCombustionEngineTorque_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainFuelSystemAbsoluteLevel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainFuelSystemAccumulatedConsumption_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainFuelSystemRelativeLevel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainFuelSystemSupportedFuelTypes_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (StringAggregation, error) {
+			return ec.unmarshalNStringAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐStringAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainRange_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainTractionBatteryChargingAddedEnergy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainTractionBatteryChargingChargeCurrentAC_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainTractionBatteryChargingChargeLimit_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainTractionBatteryChargingChargeVoltageUnknownType_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainTractionBatteryChargingIsChargingCableConnected_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainTractionBatteryChargingIsCharging_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainTractionBatteryChargingPower_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainTractionBatteryCurrentPower_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainTractionBatteryCurrentVoltage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainTractionBatteryGrossCapacity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainTractionBatteryRange_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainTractionBatteryStateOfChargeCurrentEnergy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainTractionBatteryStateOfChargeCurrent_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainTractionBatteryStateOfHealth_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainTractionBatteryTemperatureAverage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainTransmissionActualGearRatio_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainTransmissionActualGear_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainTransmissionCurrentGear_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainTransmissionIsClutchSwitchOperated_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainTransmissionRetarderActualTorque_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainTransmissionRetarderTorqueMode_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (StringAggregation, error) {
+			return ec.unmarshalNStringAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐStringAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainTransmissionSelectedGear_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainTransmissionTemperature_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainTransmissionTravelledDistance_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_powertrainType_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (StringAggregation, error) {
+			return ec.unmarshalNStringAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐStringAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_serviceDistanceToService_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_serviceTimeToService_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_speed_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (FloatAggregation, error) {
+			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
 	return args, nil
 }
 
@@ -2333,6 +7083,626 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 
 // region    **************************** field.gotpl *****************************
 
+func (ec *executionContext) _AccessEntry_time(ctx context.Context, field graphql.CollectedField, obj *AccessEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEntry_time(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Time, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEntry_time(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessEntry", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AccessEntry_caller(ctx context.Context, field graphql.CollectedField, obj *AccessEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEntry_caller(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Caller, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEntry_caller(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccessEntry_query(ctx context.Context, field graphql.CollectedField, obj *AccessEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEntry_query(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Query, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEntry_query(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccessEntry_permissions(ctx context.Context, field graphql.CollectedField, obj *AccessEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEntry_permissions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Permissions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEntry_permissions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccessEntry_from(ctx context.Context, field graphql.CollectedField, obj *AccessEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEntry_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEntry_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessEntry", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AccessEntry_to(ctx context.Context, field graphql.CollectedField, obj *AccessEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEntry_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEntry_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessEntry", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AccessEntry_values(ctx context.Context, field graphql.CollectedField, obj *AccessEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEntry_values(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Values, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEntry_values(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessEntry", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AccessEntry_outcome(ctx context.Context, field graphql.CollectedField, obj *AccessEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEntry_outcome(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Outcome, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEntry_outcome(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccessEntryConnection_edges(ctx context.Context, field graphql.CollectedField, obj *AccessEntryConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEntryConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []AccessEntryEdge) graphql.Marshaler {
+			return ec.marshalNAccessEntryEdge2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐAccessEntryEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEntryConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessEntryConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessEntryEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessEntryConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *AccessEntryConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEntryConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []AccessEntry) graphql.Marshaler {
+			return ec.marshalNAccessEntry2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐAccessEntryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEntryConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessEntryConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessEntry(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessEntryConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *AccessEntryConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEntryConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEntryConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessEntryConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessEntryEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *AccessEntryEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEntryEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEntryEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessEntryEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccessEntryEdge_node(ctx context.Context, field graphql.CollectedField, obj *AccessEntryEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEntryEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *AccessEntry) graphql.Marshaler {
+			return ec.marshalNAccessEntry2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐAccessEntry(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEntryEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessEntryEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessEntry(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DataSummary_numberOfSignals(ctx context.Context, field graphql.CollectedField, obj *DataSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataSummary_numberOfSignals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NumberOfSignals, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DataSummary_numberOfSignals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DataSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DataSummary_availableSignals(ctx context.Context, field graphql.CollectedField, obj *DataSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataSummary_availableSignals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AvailableSignals, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DataSummary_availableSignals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DataSummary", field, false, false, "String")
+}
+
+func (ec *executionContext) _DataSummary_firstSeen(ctx context.Context, field graphql.CollectedField, obj *DataSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataSummary_firstSeen(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FirstSeen, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DataSummary_firstSeen(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DataSummary", field, false, false, "Time")
+}
+
+func (ec *executionContext) _DataSummary_lastSeen(ctx context.Context, field graphql.CollectedField, obj *DataSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataSummary_lastSeen(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastSeen, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DataSummary_lastSeen(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DataSummary", field, false, false, "Time")
+}
+
+func (ec *executionContext) _DataSummary_signalDataSummary(ctx context.Context, field graphql.CollectedField, obj *DataSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataSummary_signalDataSummary(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SignalDataSummary, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []SignalDataSummary) graphql.Marshaler {
+			return ec.marshalNSignalDataSummary2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalDataSummaryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DataSummary_signalDataSummary(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DataSummary",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SignalDataSummary(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Definition_make(ctx context.Context, field graphql.CollectedField, obj *Definition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Definition_make(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Make, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Definition_make(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Definition", field, false, false, "String")
+}
+
+func (ec *executionContext) _Definition_model(ctx context.Context, field graphql.CollectedField, obj *Definition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Definition_model(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Model, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Definition_model(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Definition", field, false, false, "String")
+}
+
+func (ec *executionContext) _Definition_year(ctx context.Context, field graphql.CollectedField, obj *Definition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Definition_year(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Year, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Definition_year(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Definition", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Grant_permissions(ctx context.Context, field graphql.CollectedField, obj *Grant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Grant_permissions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Permissions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Grant_permissions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Grant", field, false, false, "String")
+}
+
+func (ec *executionContext) _Grant_expiresAt(ctx context.Context, field graphql.CollectedField, obj *Grant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Grant_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Grant_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Grant", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Grant_purpose(ctx context.Context, field graphql.CollectedField, obj *Grant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Grant_purpose(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Purpose, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Grant_purpose(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Grant", field, false, false, "String")
+}
+
+func (ec *executionContext) _Grant_termsUri(ctx context.Context, field graphql.CollectedField, obj *Grant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Grant_termsUri(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TermsURI, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Grant_termsUri(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Grant", field, false, false, "String")
+}
+
 func (ec *executionContext) _Location_latitude(ctx context.Context, field graphql.CollectedField, obj *Location) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2400,6 +7770,121 @@ func (ec *executionContext) _Location_hdop(ctx context.Context, field graphql.Co
 }
 func (ec *executionContext) fieldContext_Location_hdop(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Location", field, false, false, "Float")
+}
+
+func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graphql.CollectedField, obj *PageInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PageInfo_endCursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndCursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
+}
+
+func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *PageInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PageInfo_hasNextPage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HasNextPage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PageInfo_hasNextPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PairedDevice_address(ctx context.Context, field graphql.CollectedField, obj *PairedDevice) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PairedDevice_address(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Address, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PairedDevice_address(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PairedDevice", field, false, false, "String")
+}
+
+func (ec *executionContext) _PairedDevice_kind(ctx context.Context, field graphql.CollectedField, obj *PairedDevice) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PairedDevice_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PairedDevice_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PairedDevice", field, false, false, "String")
+}
+
+func (ec *executionContext) _PairedDevice_pairedAt(ctx context.Context, field graphql.CollectedField, obj *PairedDevice) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PairedDevice_pairedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PairedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PairedDevice_pairedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PairedDevice", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Query_signalsLatest(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -2573,6 +8058,291 @@ func (ec *executionContext) fieldContext_Query_signalsSnapshot(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_signals(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_signals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Signals(ctx, fc.Args["tokenId"].(int), fc.Args["interval"].(string), fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["filter"].(*SignalFilter))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.PerSignal == nil {
+					var zeroVal []map[string]any
+					return zeroVal, errors.New("directive perSignal is not implemented")
+				}
+				return ec.Directives.PerSignal(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []map[string]any) graphql.Marshaler {
+			return ec.marshalOSignalAggregations2ᚕmapᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_signals(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SignalAggregations(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_signals_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_dataSummary(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_dataSummary(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().DataSummary(ctx, fc.Args["tokenId"].(int), fc.Args["filter"].(*SignalFilter))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.PerSignal == nil {
+					var zeroVal *DataSummary
+					return zeroVal, errors.New("directive perSignal is not implemented")
+				}
+				return ec.Directives.PerSignal(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *DataSummary) graphql.Marshaler {
+			return ec.marshalODataSummary2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐDataSummary(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_dataSummary(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DataSummary(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_dataSummary_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_vehicle(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_vehicle(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Vehicle(ctx, fc.Args["tokenId"].(int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.VehicleReader == nil {
+					var zeroVal *Vehicle
+					return zeroVal, errors.New("directive vehicleReader is not implemented")
+				}
+				return ec.Directives.VehicleReader(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *Vehicle) graphql.Marshaler {
+			return ec.marshalOVehicle2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐVehicle(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_vehicle(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Vehicle(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_vehicle_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_vehicles(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_vehicles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Vehicles(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.VehicleReader == nil {
+					var zeroVal *VehicleConnection
+					return zeroVal, errors.New("directive vehicleReader is not implemented")
+				}
+				return ec.Directives.VehicleReader(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *VehicleConnection) graphql.Marshaler {
+			return ec.marshalNVehicleConnection2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐVehicleConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_vehicles(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VehicleConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_vehicles_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_accessLog(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_accessLog(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AccessLog(ctx, fc.Args["tokenId"].(int), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Owner == nil {
+					var zeroVal *AccessEntryConnection
+					return zeroVal, errors.New("directive owner is not implemented")
+				}
+				return ec.Directives.Owner(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *AccessEntryConnection) graphql.Marshaler {
+			return ec.marshalNAccessEntryConnection2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐAccessEntryConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_accessLog(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessEntryConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_accessLog_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2645,6 +8415,9051 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields___Schema(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_timestamp(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_timestamp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SignalAggregations().Timestamp(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.PerSignal == nil {
+					var zeroVal *time.Time
+					return zeroVal, errors.New("directive perSignal is not implemented")
+				}
+				return ec.Directives.PerSignal(ctx, obj, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalNTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_timestamp(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignalAggregations", field, true, true, "Time")
+}
+
+func (ec *executionContext) _SignalAggregations_chassisAxleRow1WheelLeftTirePressure(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_chassisAxleRow1WheelLeftTirePressure(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["chassisAxleRow1WheelLeftTirePressure"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "chassisAxleRow1WheelLeftTirePressure")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_chassisAxleRow1WheelLeftTirePressure(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_chassisAxleRow1WheelLeftTirePressure_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_chassisAxleRow1WheelRightTirePressure(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_chassisAxleRow1WheelRightTirePressure(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["chassisAxleRow1WheelRightTirePressure"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "chassisAxleRow1WheelRightTirePressure")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_chassisAxleRow1WheelRightTirePressure(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_chassisAxleRow1WheelRightTirePressure_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_chassisAxleRow2WheelLeftTirePressure(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_chassisAxleRow2WheelLeftTirePressure(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["chassisAxleRow2WheelLeftTirePressure"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "chassisAxleRow2WheelLeftTirePressure")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_chassisAxleRow2WheelLeftTirePressure(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_chassisAxleRow2WheelLeftTirePressure_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_chassisAxleRow2WheelRightTirePressure(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_chassisAxleRow2WheelRightTirePressure(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["chassisAxleRow2WheelRightTirePressure"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "chassisAxleRow2WheelRightTirePressure")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_chassisAxleRow2WheelRightTirePressure(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_chassisAxleRow2WheelRightTirePressure_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_cabinDoorRow1DriverSideIsOpen(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_cabinDoorRow1DriverSideIsOpen(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["cabinDoorRow1DriverSideIsOpen"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "cabinDoorRow1DriverSideIsOpen")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_cabinDoorRow1DriverSideIsOpen(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_cabinDoorRow1DriverSideIsOpen_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_cabinDoorRow1PassengerSideIsOpen(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_cabinDoorRow1PassengerSideIsOpen(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["cabinDoorRow1PassengerSideIsOpen"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "cabinDoorRow1PassengerSideIsOpen")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_cabinDoorRow1PassengerSideIsOpen(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_cabinDoorRow1PassengerSideIsOpen_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_cabinDoorRow2DriverSideIsOpen(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_cabinDoorRow2DriverSideIsOpen(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["cabinDoorRow2DriverSideIsOpen"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "cabinDoorRow2DriverSideIsOpen")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_cabinDoorRow2DriverSideIsOpen(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_cabinDoorRow2DriverSideIsOpen_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_cabinDoorRow2PassengerSideIsOpen(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_cabinDoorRow2PassengerSideIsOpen(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["cabinDoorRow2PassengerSideIsOpen"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "cabinDoorRow2PassengerSideIsOpen")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_cabinDoorRow2PassengerSideIsOpen(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_cabinDoorRow2PassengerSideIsOpen_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_cabinDoorRow1DriverSideWindowIsOpen(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_cabinDoorRow1DriverSideWindowIsOpen(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["cabinDoorRow1DriverSideWindowIsOpen"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "cabinDoorRow1DriverSideWindowIsOpen")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_cabinDoorRow1DriverSideWindowIsOpen(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_cabinDoorRow1DriverSideWindowIsOpen_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_cabinDoorRow1PassengerSideWindowIsOpen(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_cabinDoorRow1PassengerSideWindowIsOpen(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["cabinDoorRow1PassengerSideWindowIsOpen"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "cabinDoorRow1PassengerSideWindowIsOpen")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_cabinDoorRow1PassengerSideWindowIsOpen(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_cabinDoorRow1PassengerSideWindowIsOpen_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_cabinDoorRow2DriverSideWindowIsOpen(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_cabinDoorRow2DriverSideWindowIsOpen(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["cabinDoorRow2DriverSideWindowIsOpen"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "cabinDoorRow2DriverSideWindowIsOpen")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_cabinDoorRow2DriverSideWindowIsOpen(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_cabinDoorRow2DriverSideWindowIsOpen_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_cabinDoorRow2PassengerSideWindowIsOpen(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_cabinDoorRow2PassengerSideWindowIsOpen(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["cabinDoorRow2PassengerSideWindowIsOpen"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "cabinDoorRow2PassengerSideWindowIsOpen")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_cabinDoorRow2PassengerSideWindowIsOpen(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_cabinDoorRow2PassengerSideWindowIsOpen_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_currentLocationCoordinates(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_currentLocationCoordinates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["currentLocationCoordinates"].(type) {
+			case *Location:
+				return v, nil
+			case Location:
+				return &v, nil
+			case nil:
+				return (*Location)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "currentLocationCoordinates")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *Location
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "location")
+				if err != nil {
+					var zeroVal *Location
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *Location
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *Location) graphql.Marshaler {
+			return ec.marshalOLocation2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐLocation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_currentLocationCoordinates(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Location(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_currentLocationCoordinates_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_currentLocationApproximateCoordinates(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_currentLocationApproximateCoordinates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["currentLocationApproximateCoordinates"].(type) {
+			case *Location:
+				return v, nil
+			case Location:
+				return &v, nil
+			case nil:
+				return (*Location)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "currentLocationApproximateCoordinates")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *Location
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "location:approximate")
+				if err != nil {
+					var zeroVal *Location
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *Location
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *Location) graphql.Marshaler {
+			return ec.marshalOLocation2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐLocation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_currentLocationApproximateCoordinates(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Location(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_currentLocationApproximateCoordinates_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_currentLocationAltitude(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_currentLocationAltitude(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["currentLocationAltitude"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "currentLocationAltitude")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "location")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_currentLocationAltitude(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_currentLocationAltitude_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_currentLocationHeading(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_currentLocationHeading(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["currentLocationHeading"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "currentLocationHeading")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "location")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_currentLocationHeading(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_currentLocationHeading_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_exteriorAirTemperature(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_exteriorAirTemperature(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["exteriorAirTemperature"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "exteriorAirTemperature")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_exteriorAirTemperature(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_exteriorAirTemperature_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_isIgnitionOn(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_isIgnitionOn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["isIgnitionOn"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "isIgnitionOn")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_isIgnitionOn(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_isIgnitionOn_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_lowVoltageBatteryCurrentVoltage(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_lowVoltageBatteryCurrentVoltage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["lowVoltageBatteryCurrentVoltage"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "lowVoltageBatteryCurrentVoltage")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_lowVoltageBatteryCurrentVoltage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_lowVoltageBatteryCurrentVoltage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDBarometricPressure(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDBarometricPressure(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDBarometricPressure"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDBarometricPressure")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDBarometricPressure(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDBarometricPressure_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDEngineLoad(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDEngineLoad(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDEngineLoad"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDEngineLoad")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDEngineLoad(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDEngineLoad_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDIntakeTemp(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDIntakeTemp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDIntakeTemp"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDIntakeTemp")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDIntakeTemp(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDIntakeTemp_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDRunTime(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDRunTime(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDRunTime"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDRunTime")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDRunTime(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDRunTime_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainCombustionEngineECT(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainCombustionEngineECT(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainCombustionEngineECT"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainCombustionEngineECT")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainCombustionEngineECT(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainCombustionEngineECT_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainCombustionEngineEngineOilLevel(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainCombustionEngineEngineOilLevel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainCombustionEngineEngineOilLevel"].(type) {
+			case *string:
+				return v, nil
+			case string:
+				return &v, nil
+			case nil:
+				return (*string)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainCombustionEngineEngineOilLevel")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *string
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainCombustionEngineEngineOilLevel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainCombustionEngineEngineOilLevel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainCombustionEngineSpeed(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainCombustionEngineSpeed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainCombustionEngineSpeed"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainCombustionEngineSpeed")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainCombustionEngineSpeed(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainCombustionEngineSpeed_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainCombustionEngineTPS(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainCombustionEngineTPS(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainCombustionEngineTPS"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainCombustionEngineTPS")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainCombustionEngineTPS(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainCombustionEngineTPS_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainFuelSystemAbsoluteLevel(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainFuelSystemAbsoluteLevel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainFuelSystemAbsoluteLevel"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainFuelSystemAbsoluteLevel")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainFuelSystemAbsoluteLevel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainFuelSystemAbsoluteLevel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainFuelSystemRelativeLevel(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainFuelSystemRelativeLevel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainFuelSystemRelativeLevel"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainFuelSystemRelativeLevel")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainFuelSystemRelativeLevel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainFuelSystemRelativeLevel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainFuelSystemSupportedFuelTypes(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainFuelSystemSupportedFuelTypes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainFuelSystemSupportedFuelTypes"].(type) {
+			case *string:
+				return v, nil
+			case string:
+				return &v, nil
+			case nil:
+				return (*string)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainFuelSystemSupportedFuelTypes")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *string
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainFuelSystemSupportedFuelTypes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainFuelSystemSupportedFuelTypes_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainRange(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainRange(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainRange"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainRange")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainRange(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainRange_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainTractionBatteryChargingAddedEnergy(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainTractionBatteryChargingAddedEnergy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainTractionBatteryChargingAddedEnergy"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainTractionBatteryChargingAddedEnergy")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainTractionBatteryChargingAddedEnergy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainTractionBatteryChargingAddedEnergy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainTractionBatteryChargingChargeCurrentAC(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainTractionBatteryChargingChargeCurrentAC(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainTractionBatteryChargingChargeCurrentAC"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainTractionBatteryChargingChargeCurrentAC")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainTractionBatteryChargingChargeCurrentAC(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainTractionBatteryChargingChargeCurrentAC_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainTractionBatteryChargingChargeLimit(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainTractionBatteryChargingChargeLimit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainTractionBatteryChargingChargeLimit"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainTractionBatteryChargingChargeLimit")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainTractionBatteryChargingChargeLimit(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainTractionBatteryChargingChargeLimit_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainTractionBatteryChargingChargeVoltageUnknownType(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainTractionBatteryChargingChargeVoltageUnknownType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainTractionBatteryChargingChargeVoltageUnknownType"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainTractionBatteryChargingChargeVoltageUnknownType")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainTractionBatteryChargingChargeVoltageUnknownType(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainTractionBatteryChargingChargeVoltageUnknownType_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainTractionBatteryChargingIsCharging(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainTractionBatteryChargingIsCharging(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainTractionBatteryChargingIsCharging"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainTractionBatteryChargingIsCharging")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainTractionBatteryChargingIsCharging(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainTractionBatteryChargingIsCharging_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainTractionBatteryCurrentPower(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainTractionBatteryCurrentPower(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainTractionBatteryCurrentPower"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainTractionBatteryCurrentPower")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainTractionBatteryCurrentPower(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainTractionBatteryCurrentPower_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainTractionBatteryGrossCapacity(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainTractionBatteryGrossCapacity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainTractionBatteryGrossCapacity"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainTractionBatteryGrossCapacity")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainTractionBatteryGrossCapacity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainTractionBatteryGrossCapacity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainTractionBatteryRange(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainTractionBatteryRange(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainTractionBatteryRange"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainTractionBatteryRange")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainTractionBatteryRange(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainTractionBatteryRange_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainTractionBatteryStateOfChargeCurrent(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainTractionBatteryStateOfChargeCurrent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainTractionBatteryStateOfChargeCurrent"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainTractionBatteryStateOfChargeCurrent")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainTractionBatteryStateOfChargeCurrent(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainTractionBatteryStateOfChargeCurrent_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainTractionBatteryStateOfChargeCurrentEnergy(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainTractionBatteryStateOfChargeCurrentEnergy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainTractionBatteryStateOfChargeCurrentEnergy"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainTractionBatteryStateOfChargeCurrentEnergy")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainTractionBatteryStateOfChargeCurrentEnergy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainTractionBatteryStateOfChargeCurrentEnergy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainTransmissionTravelledDistance(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainTransmissionTravelledDistance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainTransmissionTravelledDistance"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainTransmissionTravelledDistance")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainTransmissionTravelledDistance(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainTransmissionTravelledDistance_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainType(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainType"].(type) {
+			case *string:
+				return v, nil
+			case string:
+				return &v, nil
+			case nil:
+				return (*string)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainType")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *string
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainType(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainType_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_speed(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_speed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["speed"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "speed")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_speed(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_speed_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainCombustionEngineMAF(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainCombustionEngineMAF(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainCombustionEngineMAF"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainCombustionEngineMAF")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainCombustionEngineMAF(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainCombustionEngineMAF_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainCombustionEngineEngineOilRelativeLevel(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainCombustionEngineEngineOilRelativeLevel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainCombustionEngineEngineOilRelativeLevel"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainCombustionEngineEngineOilRelativeLevel")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainCombustionEngineEngineOilRelativeLevel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainCombustionEngineEngineOilRelativeLevel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDMAP(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDMAP(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDMAP"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDMAP")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDMAP(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDMAP_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDLongTermFuelTrim1(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDLongTermFuelTrim1(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDLongTermFuelTrim1"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDLongTermFuelTrim1")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDLongTermFuelTrim1(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDLongTermFuelTrim1_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDLongTermFuelTrim2(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDLongTermFuelTrim2(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDLongTermFuelTrim2"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDLongTermFuelTrim2")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDLongTermFuelTrim2(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDLongTermFuelTrim2_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDShortTermFuelTrim1(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDShortTermFuelTrim1(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDShortTermFuelTrim1"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDShortTermFuelTrim1")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDShortTermFuelTrim1(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDShortTermFuelTrim1_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDDistanceWithMIL(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDDistanceWithMIL(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDDistanceWithMIL"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDDistanceWithMIL")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDDistanceWithMIL(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDDistanceWithMIL_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDDistanceSinceDTCClear(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDDistanceSinceDTCClear(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDDistanceSinceDTCClear"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDDistanceSinceDTCClear")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDDistanceSinceDTCClear(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDDistanceSinceDTCClear_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDCommandedEGR(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDCommandedEGR(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDCommandedEGR"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDCommandedEGR")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDCommandedEGR(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDCommandedEGR_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDWarmupsSinceDTCClear(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDWarmupsSinceDTCClear(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDWarmupsSinceDTCClear"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDWarmupsSinceDTCClear")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDWarmupsSinceDTCClear(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDWarmupsSinceDTCClear_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDDTCList(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDDTCList(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDDTCList"].(type) {
+			case *string:
+				return v, nil
+			case string:
+				return &v, nil
+			case nil:
+				return (*string)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDDTCList")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *string
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDDTCList(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDDTCList_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_angularVelocityYaw(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_angularVelocityYaw(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["angularVelocityYaw"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "angularVelocityYaw")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_angularVelocityYaw(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_angularVelocityYaw_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainTractionBatteryTemperatureAverage(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainTractionBatteryTemperatureAverage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainTractionBatteryTemperatureAverage"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainTractionBatteryTemperatureAverage")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainTractionBatteryTemperatureAverage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainTractionBatteryTemperatureAverage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_chassisAxleRow1WheelLeftSpeed(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_chassisAxleRow1WheelLeftSpeed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["chassisAxleRow1WheelLeftSpeed"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "chassisAxleRow1WheelLeftSpeed")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_chassisAxleRow1WheelLeftSpeed(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_chassisAxleRow1WheelLeftSpeed_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_chassisAxleRow1WheelRightSpeed(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_chassisAxleRow1WheelRightSpeed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["chassisAxleRow1WheelRightSpeed"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "chassisAxleRow1WheelRightSpeed")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_chassisAxleRow1WheelRightSpeed(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_chassisAxleRow1WheelRightSpeed_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainCombustionEngineTorque(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainCombustionEngineTorque(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainCombustionEngineTorque"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainCombustionEngineTorque")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainCombustionEngineTorque(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainCombustionEngineTorque_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainTransmissionCurrentGear(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainTransmissionCurrentGear(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainTransmissionCurrentGear"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainTransmissionCurrentGear")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainTransmissionCurrentGear(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainTransmissionCurrentGear_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDFuelPressure(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDFuelPressure(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDFuelPressure"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDFuelPressure")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDFuelPressure(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDFuelPressure_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainTransmissionTemperature(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainTransmissionTemperature(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainTransmissionTemperature"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainTransmissionTemperature")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainTransmissionTemperature(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainTransmissionTemperature_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDO2WRSensor1Voltage(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDO2WRSensor1Voltage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDO2WRSensor1Voltage"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDO2WRSensor1Voltage")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDO2WRSensor1Voltage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDO2WRSensor1Voltage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDO2WRSensor2Voltage(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDO2WRSensor2Voltage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDO2WRSensor2Voltage"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDO2WRSensor2Voltage")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDO2WRSensor2Voltage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDO2WRSensor2Voltage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDCommandedEVAP(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDCommandedEVAP(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDCommandedEVAP"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDCommandedEVAP")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDCommandedEVAP(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDCommandedEVAP_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_serviceDistanceToService(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_serviceDistanceToService(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["serviceDistanceToService"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "serviceDistanceToService")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_serviceDistanceToService(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_serviceDistanceToService_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainTractionBatteryCurrentVoltage(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainTractionBatteryCurrentVoltage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainTractionBatteryCurrentVoltage"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainTractionBatteryCurrentVoltage")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainTractionBatteryCurrentVoltage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainTractionBatteryCurrentVoltage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainCombustionEngineDieselExhaustFluidCapacity(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainCombustionEngineDieselExhaustFluidCapacity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainCombustionEngineDieselExhaustFluidCapacity"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainCombustionEngineDieselExhaustFluidCapacity")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainCombustionEngineDieselExhaustFluidCapacity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainCombustionEngineDieselExhaustFluidCapacity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainCombustionEngineDieselExhaustFluidLevel(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainCombustionEngineDieselExhaustFluidLevel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainCombustionEngineDieselExhaustFluidLevel"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainCombustionEngineDieselExhaustFluidLevel")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainCombustionEngineDieselExhaustFluidLevel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainCombustionEngineDieselExhaustFluidLevel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainCombustionEngineEOT(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainCombustionEngineEOT(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainCombustionEngineEOT"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainCombustionEngineEOT")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainCombustionEngineEOT(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainCombustionEngineEOT_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainCombustionEngineEOP(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainCombustionEngineEOP(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainCombustionEngineEOP"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainCombustionEngineEOP")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainCombustionEngineEOP(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainCombustionEngineEOP_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDStatusDTCCount(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDStatusDTCCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDStatusDTCCount"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDStatusDTCCount")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDStatusDTCCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDStatusDTCCount_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainTractionBatteryChargingPower(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainTractionBatteryChargingPower(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainTractionBatteryChargingPower"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainTractionBatteryChargingPower")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainTractionBatteryChargingPower(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainTractionBatteryChargingPower_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainTractionBatteryChargingIsChargingCableConnected(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainTractionBatteryChargingIsChargingCableConnected(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainTractionBatteryChargingIsChargingCableConnected"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainTractionBatteryChargingIsChargingCableConnected")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainTractionBatteryChargingIsChargingCableConnected(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainTractionBatteryChargingIsChargingCableConnected_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainTractionBatteryStateOfHealth(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainTractionBatteryStateOfHealth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainTractionBatteryStateOfHealth"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainTractionBatteryStateOfHealth")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainTractionBatteryStateOfHealth(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainTractionBatteryStateOfHealth_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDIsPluggedIn(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDIsPluggedIn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDIsPluggedIn"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDIsPluggedIn")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDIsPluggedIn(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDIsPluggedIn_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDIsEngineBlocked(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDIsEngineBlocked(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDIsEngineBlocked"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDIsEngineBlocked")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDIsEngineBlocked(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDIsEngineBlocked_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDFuelTypeName(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDFuelTypeName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDFuelTypeName"].(type) {
+			case *string:
+				return v, nil
+			case string:
+				return &v, nil
+			case nil:
+				return (*string)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDFuelTypeName")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *string
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDFuelTypeName(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDFuelTypeName_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDOilTemperature(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDOilTemperature(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDOilTemperature"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDOilTemperature")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDOilTemperature(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDOilTemperature_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_serviceTimeToService(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_serviceTimeToService(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["serviceTimeToService"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "serviceTimeToService")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_serviceTimeToService(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_serviceTimeToService_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_chassisBrakePedalPosition(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_chassisBrakePedalPosition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["chassisBrakePedalPosition"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "chassisBrakePedalPosition")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_chassisBrakePedalPosition(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_chassisBrakePedalPosition_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDIsPTOActive(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDIsPTOActive(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDIsPTOActive"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDIsPTOActive")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDIsPTOActive(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDIsPTOActive_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_chassisParkingBrakeIsEngaged(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_chassisParkingBrakeIsEngaged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["chassisParkingBrakeIsEngaged"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "chassisParkingBrakeIsEngaged")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_chassisParkingBrakeIsEngaged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_chassisParkingBrakeIsEngaged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDFuelRate(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDFuelRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDFuelRate"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDFuelRate")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDFuelRate(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDFuelRate_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainFuelSystemAccumulatedConsumption(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainFuelSystemAccumulatedConsumption(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainFuelSystemAccumulatedConsumption"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainFuelSystemAccumulatedConsumption")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainFuelSystemAccumulatedConsumption(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainFuelSystemAccumulatedConsumption_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_chassisBrakeABSIsWarningOn(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_chassisBrakeABSIsWarningOn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["chassisBrakeABSIsWarningOn"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "chassisBrakeABSIsWarningOn")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_chassisBrakeABSIsWarningOn(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_chassisBrakeABSIsWarningOn_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_bodyLightsIsAirbagWarningOn(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_bodyLightsIsAirbagWarningOn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["bodyLightsIsAirbagWarningOn"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "bodyLightsIsAirbagWarningOn")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_bodyLightsIsAirbagWarningOn(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_bodyLightsIsAirbagWarningOn_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_chassisBrakeCircuit1PressurePrimary(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_chassisBrakeCircuit1PressurePrimary(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["chassisBrakeCircuit1PressurePrimary"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "chassisBrakeCircuit1PressurePrimary")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_chassisBrakeCircuit1PressurePrimary(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_chassisBrakeCircuit1PressurePrimary_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_chassisBrakeCircuit2PressurePrimary(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_chassisBrakeCircuit2PressurePrimary(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["chassisBrakeCircuit2PressurePrimary"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "chassisBrakeCircuit2PressurePrimary")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_chassisBrakeCircuit2PressurePrimary(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_chassisBrakeCircuit2PressurePrimary_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_chassisTireSystemIsWarningOn(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_chassisTireSystemIsWarningOn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["chassisTireSystemIsWarningOn"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "chassisTireSystemIsWarningOn")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_chassisTireSystemIsWarningOn(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_chassisTireSystemIsWarningOn_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_chassisBrakeIsPedalPressed(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_chassisBrakeIsPedalPressed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["chassisBrakeIsPedalPressed"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "chassisBrakeIsPedalPressed")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_chassisBrakeIsPedalPressed(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_chassisBrakeIsPedalPressed_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_chassisAxleRow3Weight(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_chassisAxleRow3Weight(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["chassisAxleRow3Weight"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "chassisAxleRow3Weight")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_chassisAxleRow3Weight(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_chassisAxleRow3Weight_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_chassisAxleRow4Weight(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_chassisAxleRow4Weight(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["chassisAxleRow4Weight"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "chassisAxleRow4Weight")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_chassisAxleRow4Weight(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_chassisAxleRow4Weight_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_chassisAxleRow5Weight(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_chassisAxleRow5Weight(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["chassisAxleRow5Weight"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "chassisAxleRow5Weight")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_chassisAxleRow5Weight(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_chassisAxleRow5Weight_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainTransmissionRetarderActualTorque(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainTransmissionRetarderActualTorque(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainTransmissionRetarderActualTorque"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainTransmissionRetarderActualTorque")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainTransmissionRetarderActualTorque(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainTransmissionRetarderActualTorque_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainCombustionEngineTorquePercent(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainCombustionEngineTorquePercent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainCombustionEngineTorquePercent"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainCombustionEngineTorquePercent")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainCombustionEngineTorquePercent(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainCombustionEngineTorquePercent_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainTransmissionSelectedGear(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainTransmissionSelectedGear(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainTransmissionSelectedGear"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainTransmissionSelectedGear")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainTransmissionSelectedGear(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainTransmissionSelectedGear_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_bodyTrunkFrontIsOpen(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_bodyTrunkFrontIsOpen(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["bodyTrunkFrontIsOpen"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "bodyTrunkFrontIsOpen")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_bodyTrunkFrontIsOpen(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_bodyTrunkFrontIsOpen_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_bodyTrunkRearIsOpen(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_bodyTrunkRearIsOpen(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["bodyTrunkRearIsOpen"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "bodyTrunkRearIsOpen")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_bodyTrunkRearIsOpen(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_bodyTrunkRearIsOpen_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_cabinSeatRow1DriverSideIsBelted(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_cabinSeatRow1DriverSideIsBelted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["cabinSeatRow1DriverSideIsBelted"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "cabinSeatRow1DriverSideIsBelted")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_cabinSeatRow1DriverSideIsBelted(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_cabinSeatRow1DriverSideIsBelted_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_cabinSeatRow1PassengerSideIsBelted(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_cabinSeatRow1PassengerSideIsBelted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["cabinSeatRow1PassengerSideIsBelted"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "cabinSeatRow1PassengerSideIsBelted")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_cabinSeatRow1PassengerSideIsBelted(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_cabinSeatRow1PassengerSideIsBelted_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_cabinSeatRow2DriverSideIsBelted(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_cabinSeatRow2DriverSideIsBelted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["cabinSeatRow2DriverSideIsBelted"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "cabinSeatRow2DriverSideIsBelted")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_cabinSeatRow2DriverSideIsBelted(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_cabinSeatRow2DriverSideIsBelted_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_cabinSeatRow2MiddleIsBelted(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_cabinSeatRow2MiddleIsBelted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["cabinSeatRow2MiddleIsBelted"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "cabinSeatRow2MiddleIsBelted")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_cabinSeatRow2MiddleIsBelted(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_cabinSeatRow2MiddleIsBelted_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_cabinSeatRow2PassengerSideIsBelted(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_cabinSeatRow2PassengerSideIsBelted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["cabinSeatRow2PassengerSideIsBelted"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "cabinSeatRow2PassengerSideIsBelted")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_cabinSeatRow2PassengerSideIsBelted(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_cabinSeatRow2PassengerSideIsBelted_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_cabinSeatRow3DriverSideIsBelted(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_cabinSeatRow3DriverSideIsBelted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["cabinSeatRow3DriverSideIsBelted"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "cabinSeatRow3DriverSideIsBelted")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_cabinSeatRow3DriverSideIsBelted(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_cabinSeatRow3DriverSideIsBelted_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_cabinSeatRow3PassengerSideIsBelted(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_cabinSeatRow3PassengerSideIsBelted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["cabinSeatRow3PassengerSideIsBelted"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "cabinSeatRow3PassengerSideIsBelted")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_cabinSeatRow3PassengerSideIsBelted(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_cabinSeatRow3PassengerSideIsBelted_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_bodyLockIsLocked(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_bodyLockIsLocked(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["bodyLockIsLocked"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "bodyLockIsLocked")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_bodyLockIsLocked(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_bodyLockIsLocked_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainTransmissionIsClutchSwitchOperated(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainTransmissionIsClutchSwitchOperated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainTransmissionIsClutchSwitchOperated"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainTransmissionIsClutchSwitchOperated")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainTransmissionIsClutchSwitchOperated(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainTransmissionIsClutchSwitchOperated_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainTransmissionRetarderTorqueMode(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainTransmissionRetarderTorqueMode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainTransmissionRetarderTorqueMode"].(type) {
+			case *string:
+				return v, nil
+			case string:
+				return &v, nil
+			case nil:
+				return (*string)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainTransmissionRetarderTorqueMode")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *string
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainTransmissionRetarderTorqueMode(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainTransmissionRetarderTorqueMode_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_connectivityCellularIsJammingDetected(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_connectivityCellularIsJammingDetected(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["connectivityCellularIsJammingDetected"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "connectivityCellularIsJammingDetected")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_connectivityCellularIsJammingDetected(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_connectivityCellularIsJammingDetected_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDMaxMAF(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDMaxMAF(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDMaxMAF"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDMaxMAF")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDMaxMAF(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDMaxMAF_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDThrottlePosition(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDThrottlePosition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDThrottlePosition"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDThrottlePosition")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDThrottlePosition(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDThrottlePosition_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDEthanolPercent(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDEthanolPercent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDEthanolPercent"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDEthanolPercent")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDEthanolPercent(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDEthanolPercent_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_oBDFuelRailPressure(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_oBDFuelRailPressure(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["oBDFuelRailPressure"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDFuelRailPressure")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_oBDFuelRailPressure(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_oBDFuelRailPressure_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainTransmissionActualGearRatio(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainTransmissionActualGearRatio(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainTransmissionActualGearRatio"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainTransmissionActualGearRatio")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainTransmissionActualGearRatio(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainTransmissionActualGearRatio_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_powertrainTransmissionActualGear(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_powertrainTransmissionActualGear(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["powertrainTransmissionActualGear"].(type) {
+			case *float64:
+				return v, nil
+			case float64:
+				return &v, nil
+			case nil:
+				return (*float64)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "powertrainTransmissionActualGear")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "signals")
+				if err != nil {
+					var zeroVal *float64
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *float64
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_powertrainTransmissionActualGear(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Float does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_powertrainTransmissionActualGear_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -9597,6 +24412,98 @@ func (ec *executionContext) fieldContext_SignalCollection_powertrainTransmission
 	return fc, nil
 }
 
+func (ec *executionContext) _SignalDataSummary_name(ctx context.Context, field graphql.CollectedField, obj *SignalDataSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalDataSummary_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignalDataSummary_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignalDataSummary", field, false, false, "String")
+}
+
+func (ec *executionContext) _SignalDataSummary_numberOfSignals(ctx context.Context, field graphql.CollectedField, obj *SignalDataSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalDataSummary_numberOfSignals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NumberOfSignals, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignalDataSummary_numberOfSignals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignalDataSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SignalDataSummary_firstSeen(ctx context.Context, field graphql.CollectedField, obj *SignalDataSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalDataSummary_firstSeen(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FirstSeen, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignalDataSummary_firstSeen(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignalDataSummary", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SignalDataSummary_lastSeen(ctx context.Context, field graphql.CollectedField, obj *SignalDataSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalDataSummary_lastSeen(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastSeen, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignalDataSummary_lastSeen(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignalDataSummary", field, false, false, "Time")
+}
+
 func (ec *executionContext) _SignalFloat_timestamp(ctx context.Context, field graphql.CollectedField, obj *SignalFloat) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9918,6 +24825,345 @@ func (ec *executionContext) fieldContext_SnapshotSignal_valueLocation(_ context.
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Location(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Vehicle_id(ctx context.Context, field graphql.CollectedField, obj *Vehicle) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Vehicle_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Vehicle_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Vehicle", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Vehicle_tokenId(ctx context.Context, field graphql.CollectedField, obj *Vehicle) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Vehicle_tokenId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TokenID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Vehicle_tokenId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Vehicle", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Vehicle_owner(ctx context.Context, field graphql.CollectedField, obj *Vehicle) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Vehicle_owner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Owner, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Vehicle_owner(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Vehicle", field, false, false, "String")
+}
+
+func (ec *executionContext) _Vehicle_definition(ctx context.Context, field graphql.CollectedField, obj *Vehicle) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Vehicle_definition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Definition, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Definition) graphql.Marshaler {
+			return ec.marshalNDefinition2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐDefinition(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Vehicle_definition(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Vehicle",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Definition(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Vehicle_pairedDevices(ctx context.Context, field graphql.CollectedField, obj *Vehicle) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Vehicle_pairedDevices(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PairedDevices, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []PairedDevice) graphql.Marshaler {
+			return ec.marshalNPairedDevice2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐPairedDeviceᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Vehicle_pairedDevices(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Vehicle",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PairedDevice(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Vehicle_myGrant(ctx context.Context, field graphql.CollectedField, obj *Vehicle) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Vehicle_myGrant(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MyGrant, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Grant) graphql.Marshaler {
+			return ec.marshalOGrant2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐGrant(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Vehicle_myGrant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Vehicle",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Grant(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _VehicleConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *VehicleConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VehicleConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VehicleConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VehicleConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _VehicleConnection_edges(ctx context.Context, field graphql.CollectedField, obj *VehicleConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VehicleConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []VehicleEdge) graphql.Marshaler {
+			return ec.marshalNVehicleEdge2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐVehicleEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VehicleConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "VehicleConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VehicleEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _VehicleConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *VehicleConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VehicleConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []Vehicle) graphql.Marshaler {
+			return ec.marshalNVehicle2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐVehicleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VehicleConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "VehicleConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Vehicle(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _VehicleConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *VehicleConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VehicleConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VehicleConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "VehicleConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _VehicleEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *VehicleEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VehicleEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VehicleEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VehicleEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _VehicleEdge_node(ctx context.Context, field graphql.CollectedField, obj *VehicleEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VehicleEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Vehicle) graphql.Marshaler {
+			return ec.marshalNVehicle2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐVehicle(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VehicleEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "VehicleEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Vehicle(ctx, field)
 		},
 	}
 	return fc, nil
@@ -11046,6 +26292,299 @@ func UnmarshalSignalFilter(ctx context.Context, raw any) (SignalFilter, error) {
 
 // region    **************************** object.gotpl ****************************
 
+var accessEntryImplementors = []string{"AccessEntry"}
+
+func (ec *executionContext) _AccessEntry(ctx context.Context, sel ast.SelectionSet, obj *AccessEntry) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accessEntryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccessEntry")
+		case "time":
+			out.Values[i] = ec._AccessEntry_time(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "caller":
+			out.Values[i] = ec._AccessEntry_caller(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "query":
+			out.Values[i] = ec._AccessEntry_query(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "permissions":
+			out.Values[i] = ec._AccessEntry_permissions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "from":
+			out.Values[i] = ec._AccessEntry_from(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._AccessEntry_to(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "values":
+			out.Values[i] = ec._AccessEntry_values(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "outcome":
+			out.Values[i] = ec._AccessEntry_outcome(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var accessEntryConnectionImplementors = []string{"AccessEntryConnection"}
+
+func (ec *executionContext) _AccessEntryConnection(ctx context.Context, sel ast.SelectionSet, obj *AccessEntryConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accessEntryConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccessEntryConnection")
+		case "edges":
+			out.Values[i] = ec._AccessEntryConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._AccessEntryConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._AccessEntryConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var accessEntryEdgeImplementors = []string{"AccessEntryEdge"}
+
+func (ec *executionContext) _AccessEntryEdge(ctx context.Context, sel ast.SelectionSet, obj *AccessEntryEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accessEntryEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccessEntryEdge")
+		case "cursor":
+			out.Values[i] = ec._AccessEntryEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._AccessEntryEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var dataSummaryImplementors = []string{"DataSummary"}
+
+func (ec *executionContext) _DataSummary(ctx context.Context, sel ast.SelectionSet, obj *DataSummary) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, dataSummaryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DataSummary")
+		case "numberOfSignals":
+			out.Values[i] = ec._DataSummary_numberOfSignals(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "availableSignals":
+			out.Values[i] = ec._DataSummary_availableSignals(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "firstSeen":
+			out.Values[i] = ec._DataSummary_firstSeen(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastSeen":
+			out.Values[i] = ec._DataSummary_lastSeen(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "signalDataSummary":
+			out.Values[i] = ec._DataSummary_signalDataSummary(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var definitionImplementors = []string{"Definition"}
+
+func (ec *executionContext) _Definition(ctx context.Context, sel ast.SelectionSet, obj *Definition) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, definitionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Definition")
+		case "make":
+			out.Values[i] = ec._Definition_make(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "model":
+			out.Values[i] = ec._Definition_model(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "year":
+			out.Values[i] = ec._Definition_year(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var grantImplementors = []string{"Grant"}
+
+func (ec *executionContext) _Grant(ctx context.Context, sel ast.SelectionSet, obj *Grant) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, grantImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Grant")
+		case "permissions":
+			out.Values[i] = ec._Grant_permissions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._Grant_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "purpose":
+			out.Values[i] = ec._Grant_purpose(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "termsUri":
+			out.Values[i] = ec._Grant_termsUri(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var locationImplementors = []string{"Location"}
 
 func (ec *executionContext) _Location(ctx context.Context, sel ast.SelectionSet, obj *Location) graphql.Marshaler {
@@ -11069,6 +26608,87 @@ func (ec *executionContext) _Location(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "hdop":
 			out.Values[i] = ec._Location_hdop(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var pageInfoImplementors = []string{"PageInfo"}
+
+func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet, obj *PageInfo) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, pageInfoImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PageInfo")
+		case "endCursor":
+			out.Values[i] = ec._PageInfo_endCursor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "hasNextPage":
+			out.Values[i] = ec._PageInfo_hasNextPage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var pairedDeviceImplementors = []string{"PairedDevice"}
+
+func (ec *executionContext) _PairedDevice(ctx context.Context, sel ast.SelectionSet, obj *PairedDevice) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, pairedDeviceImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PairedDevice")
+		case "address":
+			out.Values[i] = ec._PairedDevice_address(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._PairedDevice_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pairedAt":
+			out.Values[i] = ec._PairedDevice_pairedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -11126,6 +26746,36 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_signalsSnapshot(ctx, field)
 				})
+		case "signals":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_signals(ctx, field)
+				})
+		case "dataSummary":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_dataSummary(ctx, field)
+				})
+		case "vehicle":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_vehicle(ctx, field)
+				})
+		case "vehicles":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_vehicles(ctx, field)
+				})
+		case "accessLog":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_accessLog(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -11138,6 +26788,625 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				return ec._Query___schema(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var signalAggregationsImplementors = []string{"SignalAggregations"}
+
+func (ec *executionContext) _SignalAggregations(ctx context.Context, sel ast.SelectionSet, obj map[string]any) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, signalAggregationsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SignalAggregations")
+		case "timestamp":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SignalAggregations_timestamp(ctx, field, obj)
+				})
+		case "chassisAxleRow1WheelLeftTirePressure":
+			out.Values[i] = ec._SignalAggregations_chassisAxleRow1WheelLeftTirePressure(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "chassisAxleRow1WheelRightTirePressure":
+			out.Values[i] = ec._SignalAggregations_chassisAxleRow1WheelRightTirePressure(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "chassisAxleRow2WheelLeftTirePressure":
+			out.Values[i] = ec._SignalAggregations_chassisAxleRow2WheelLeftTirePressure(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "chassisAxleRow2WheelRightTirePressure":
+			out.Values[i] = ec._SignalAggregations_chassisAxleRow2WheelRightTirePressure(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cabinDoorRow1DriverSideIsOpen":
+			out.Values[i] = ec._SignalAggregations_cabinDoorRow1DriverSideIsOpen(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cabinDoorRow1PassengerSideIsOpen":
+			out.Values[i] = ec._SignalAggregations_cabinDoorRow1PassengerSideIsOpen(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cabinDoorRow2DriverSideIsOpen":
+			out.Values[i] = ec._SignalAggregations_cabinDoorRow2DriverSideIsOpen(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cabinDoorRow2PassengerSideIsOpen":
+			out.Values[i] = ec._SignalAggregations_cabinDoorRow2PassengerSideIsOpen(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cabinDoorRow1DriverSideWindowIsOpen":
+			out.Values[i] = ec._SignalAggregations_cabinDoorRow1DriverSideWindowIsOpen(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cabinDoorRow1PassengerSideWindowIsOpen":
+			out.Values[i] = ec._SignalAggregations_cabinDoorRow1PassengerSideWindowIsOpen(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cabinDoorRow2DriverSideWindowIsOpen":
+			out.Values[i] = ec._SignalAggregations_cabinDoorRow2DriverSideWindowIsOpen(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cabinDoorRow2PassengerSideWindowIsOpen":
+			out.Values[i] = ec._SignalAggregations_cabinDoorRow2PassengerSideWindowIsOpen(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "currentLocationCoordinates":
+			out.Values[i] = ec._SignalAggregations_currentLocationCoordinates(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "currentLocationApproximateCoordinates":
+			out.Values[i] = ec._SignalAggregations_currentLocationApproximateCoordinates(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "currentLocationAltitude":
+			out.Values[i] = ec._SignalAggregations_currentLocationAltitude(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "currentLocationHeading":
+			out.Values[i] = ec._SignalAggregations_currentLocationHeading(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "exteriorAirTemperature":
+			out.Values[i] = ec._SignalAggregations_exteriorAirTemperature(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "isIgnitionOn":
+			out.Values[i] = ec._SignalAggregations_isIgnitionOn(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lowVoltageBatteryCurrentVoltage":
+			out.Values[i] = ec._SignalAggregations_lowVoltageBatteryCurrentVoltage(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDBarometricPressure":
+			out.Values[i] = ec._SignalAggregations_oBDBarometricPressure(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDEngineLoad":
+			out.Values[i] = ec._SignalAggregations_oBDEngineLoad(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDIntakeTemp":
+			out.Values[i] = ec._SignalAggregations_oBDIntakeTemp(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDRunTime":
+			out.Values[i] = ec._SignalAggregations_oBDRunTime(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainCombustionEngineECT":
+			out.Values[i] = ec._SignalAggregations_powertrainCombustionEngineECT(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainCombustionEngineEngineOilLevel":
+			out.Values[i] = ec._SignalAggregations_powertrainCombustionEngineEngineOilLevel(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainCombustionEngineSpeed":
+			out.Values[i] = ec._SignalAggregations_powertrainCombustionEngineSpeed(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainCombustionEngineTPS":
+			out.Values[i] = ec._SignalAggregations_powertrainCombustionEngineTPS(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainFuelSystemAbsoluteLevel":
+			out.Values[i] = ec._SignalAggregations_powertrainFuelSystemAbsoluteLevel(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainFuelSystemRelativeLevel":
+			out.Values[i] = ec._SignalAggregations_powertrainFuelSystemRelativeLevel(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainFuelSystemSupportedFuelTypes":
+			out.Values[i] = ec._SignalAggregations_powertrainFuelSystemSupportedFuelTypes(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainRange":
+			out.Values[i] = ec._SignalAggregations_powertrainRange(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainTractionBatteryChargingAddedEnergy":
+			out.Values[i] = ec._SignalAggregations_powertrainTractionBatteryChargingAddedEnergy(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainTractionBatteryChargingChargeCurrentAC":
+			out.Values[i] = ec._SignalAggregations_powertrainTractionBatteryChargingChargeCurrentAC(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainTractionBatteryChargingChargeLimit":
+			out.Values[i] = ec._SignalAggregations_powertrainTractionBatteryChargingChargeLimit(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainTractionBatteryChargingChargeVoltageUnknownType":
+			out.Values[i] = ec._SignalAggregations_powertrainTractionBatteryChargingChargeVoltageUnknownType(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainTractionBatteryChargingIsCharging":
+			out.Values[i] = ec._SignalAggregations_powertrainTractionBatteryChargingIsCharging(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainTractionBatteryCurrentPower":
+			out.Values[i] = ec._SignalAggregations_powertrainTractionBatteryCurrentPower(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainTractionBatteryGrossCapacity":
+			out.Values[i] = ec._SignalAggregations_powertrainTractionBatteryGrossCapacity(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainTractionBatteryRange":
+			out.Values[i] = ec._SignalAggregations_powertrainTractionBatteryRange(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainTractionBatteryStateOfChargeCurrent":
+			out.Values[i] = ec._SignalAggregations_powertrainTractionBatteryStateOfChargeCurrent(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainTractionBatteryStateOfChargeCurrentEnergy":
+			out.Values[i] = ec._SignalAggregations_powertrainTractionBatteryStateOfChargeCurrentEnergy(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainTransmissionTravelledDistance":
+			out.Values[i] = ec._SignalAggregations_powertrainTransmissionTravelledDistance(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainType":
+			out.Values[i] = ec._SignalAggregations_powertrainType(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "speed":
+			out.Values[i] = ec._SignalAggregations_speed(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainCombustionEngineMAF":
+			out.Values[i] = ec._SignalAggregations_powertrainCombustionEngineMAF(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainCombustionEngineEngineOilRelativeLevel":
+			out.Values[i] = ec._SignalAggregations_powertrainCombustionEngineEngineOilRelativeLevel(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDMAP":
+			out.Values[i] = ec._SignalAggregations_oBDMAP(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDLongTermFuelTrim1":
+			out.Values[i] = ec._SignalAggregations_oBDLongTermFuelTrim1(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDLongTermFuelTrim2":
+			out.Values[i] = ec._SignalAggregations_oBDLongTermFuelTrim2(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDShortTermFuelTrim1":
+			out.Values[i] = ec._SignalAggregations_oBDShortTermFuelTrim1(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDDistanceWithMIL":
+			out.Values[i] = ec._SignalAggregations_oBDDistanceWithMIL(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDDistanceSinceDTCClear":
+			out.Values[i] = ec._SignalAggregations_oBDDistanceSinceDTCClear(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDCommandedEGR":
+			out.Values[i] = ec._SignalAggregations_oBDCommandedEGR(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDWarmupsSinceDTCClear":
+			out.Values[i] = ec._SignalAggregations_oBDWarmupsSinceDTCClear(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDDTCList":
+			out.Values[i] = ec._SignalAggregations_oBDDTCList(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "angularVelocityYaw":
+			out.Values[i] = ec._SignalAggregations_angularVelocityYaw(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainTractionBatteryTemperatureAverage":
+			out.Values[i] = ec._SignalAggregations_powertrainTractionBatteryTemperatureAverage(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "chassisAxleRow1WheelLeftSpeed":
+			out.Values[i] = ec._SignalAggregations_chassisAxleRow1WheelLeftSpeed(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "chassisAxleRow1WheelRightSpeed":
+			out.Values[i] = ec._SignalAggregations_chassisAxleRow1WheelRightSpeed(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainCombustionEngineTorque":
+			out.Values[i] = ec._SignalAggregations_powertrainCombustionEngineTorque(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainTransmissionCurrentGear":
+			out.Values[i] = ec._SignalAggregations_powertrainTransmissionCurrentGear(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDFuelPressure":
+			out.Values[i] = ec._SignalAggregations_oBDFuelPressure(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainTransmissionTemperature":
+			out.Values[i] = ec._SignalAggregations_powertrainTransmissionTemperature(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDO2WRSensor1Voltage":
+			out.Values[i] = ec._SignalAggregations_oBDO2WRSensor1Voltage(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDO2WRSensor2Voltage":
+			out.Values[i] = ec._SignalAggregations_oBDO2WRSensor2Voltage(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDCommandedEVAP":
+			out.Values[i] = ec._SignalAggregations_oBDCommandedEVAP(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "serviceDistanceToService":
+			out.Values[i] = ec._SignalAggregations_serviceDistanceToService(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainTractionBatteryCurrentVoltage":
+			out.Values[i] = ec._SignalAggregations_powertrainTractionBatteryCurrentVoltage(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainCombustionEngineDieselExhaustFluidCapacity":
+			out.Values[i] = ec._SignalAggregations_powertrainCombustionEngineDieselExhaustFluidCapacity(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainCombustionEngineDieselExhaustFluidLevel":
+			out.Values[i] = ec._SignalAggregations_powertrainCombustionEngineDieselExhaustFluidLevel(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainCombustionEngineEOT":
+			out.Values[i] = ec._SignalAggregations_powertrainCombustionEngineEOT(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainCombustionEngineEOP":
+			out.Values[i] = ec._SignalAggregations_powertrainCombustionEngineEOP(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDStatusDTCCount":
+			out.Values[i] = ec._SignalAggregations_oBDStatusDTCCount(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainTractionBatteryChargingPower":
+			out.Values[i] = ec._SignalAggregations_powertrainTractionBatteryChargingPower(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainTractionBatteryChargingIsChargingCableConnected":
+			out.Values[i] = ec._SignalAggregations_powertrainTractionBatteryChargingIsChargingCableConnected(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainTractionBatteryStateOfHealth":
+			out.Values[i] = ec._SignalAggregations_powertrainTractionBatteryStateOfHealth(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDIsPluggedIn":
+			out.Values[i] = ec._SignalAggregations_oBDIsPluggedIn(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDIsEngineBlocked":
+			out.Values[i] = ec._SignalAggregations_oBDIsEngineBlocked(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDFuelTypeName":
+			out.Values[i] = ec._SignalAggregations_oBDFuelTypeName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDOilTemperature":
+			out.Values[i] = ec._SignalAggregations_oBDOilTemperature(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "serviceTimeToService":
+			out.Values[i] = ec._SignalAggregations_serviceTimeToService(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "chassisBrakePedalPosition":
+			out.Values[i] = ec._SignalAggregations_chassisBrakePedalPosition(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDIsPTOActive":
+			out.Values[i] = ec._SignalAggregations_oBDIsPTOActive(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "chassisParkingBrakeIsEngaged":
+			out.Values[i] = ec._SignalAggregations_chassisParkingBrakeIsEngaged(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDFuelRate":
+			out.Values[i] = ec._SignalAggregations_oBDFuelRate(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainFuelSystemAccumulatedConsumption":
+			out.Values[i] = ec._SignalAggregations_powertrainFuelSystemAccumulatedConsumption(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "chassisBrakeABSIsWarningOn":
+			out.Values[i] = ec._SignalAggregations_chassisBrakeABSIsWarningOn(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "bodyLightsIsAirbagWarningOn":
+			out.Values[i] = ec._SignalAggregations_bodyLightsIsAirbagWarningOn(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "chassisBrakeCircuit1PressurePrimary":
+			out.Values[i] = ec._SignalAggregations_chassisBrakeCircuit1PressurePrimary(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "chassisBrakeCircuit2PressurePrimary":
+			out.Values[i] = ec._SignalAggregations_chassisBrakeCircuit2PressurePrimary(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "chassisTireSystemIsWarningOn":
+			out.Values[i] = ec._SignalAggregations_chassisTireSystemIsWarningOn(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "chassisBrakeIsPedalPressed":
+			out.Values[i] = ec._SignalAggregations_chassisBrakeIsPedalPressed(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "chassisAxleRow3Weight":
+			out.Values[i] = ec._SignalAggregations_chassisAxleRow3Weight(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "chassisAxleRow4Weight":
+			out.Values[i] = ec._SignalAggregations_chassisAxleRow4Weight(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "chassisAxleRow5Weight":
+			out.Values[i] = ec._SignalAggregations_chassisAxleRow5Weight(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainTransmissionRetarderActualTorque":
+			out.Values[i] = ec._SignalAggregations_powertrainTransmissionRetarderActualTorque(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainCombustionEngineTorquePercent":
+			out.Values[i] = ec._SignalAggregations_powertrainCombustionEngineTorquePercent(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainTransmissionSelectedGear":
+			out.Values[i] = ec._SignalAggregations_powertrainTransmissionSelectedGear(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "bodyTrunkFrontIsOpen":
+			out.Values[i] = ec._SignalAggregations_bodyTrunkFrontIsOpen(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "bodyTrunkRearIsOpen":
+			out.Values[i] = ec._SignalAggregations_bodyTrunkRearIsOpen(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cabinSeatRow1DriverSideIsBelted":
+			out.Values[i] = ec._SignalAggregations_cabinSeatRow1DriverSideIsBelted(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cabinSeatRow1PassengerSideIsBelted":
+			out.Values[i] = ec._SignalAggregations_cabinSeatRow1PassengerSideIsBelted(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cabinSeatRow2DriverSideIsBelted":
+			out.Values[i] = ec._SignalAggregations_cabinSeatRow2DriverSideIsBelted(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cabinSeatRow2MiddleIsBelted":
+			out.Values[i] = ec._SignalAggregations_cabinSeatRow2MiddleIsBelted(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cabinSeatRow2PassengerSideIsBelted":
+			out.Values[i] = ec._SignalAggregations_cabinSeatRow2PassengerSideIsBelted(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cabinSeatRow3DriverSideIsBelted":
+			out.Values[i] = ec._SignalAggregations_cabinSeatRow3DriverSideIsBelted(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cabinSeatRow3PassengerSideIsBelted":
+			out.Values[i] = ec._SignalAggregations_cabinSeatRow3PassengerSideIsBelted(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "bodyLockIsLocked":
+			out.Values[i] = ec._SignalAggregations_bodyLockIsLocked(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainTransmissionIsClutchSwitchOperated":
+			out.Values[i] = ec._SignalAggregations_powertrainTransmissionIsClutchSwitchOperated(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainTransmissionRetarderTorqueMode":
+			out.Values[i] = ec._SignalAggregations_powertrainTransmissionRetarderTorqueMode(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "connectivityCellularIsJammingDetected":
+			out.Values[i] = ec._SignalAggregations_connectivityCellularIsJammingDetected(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDMaxMAF":
+			out.Values[i] = ec._SignalAggregations_oBDMaxMAF(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDThrottlePosition":
+			out.Values[i] = ec._SignalAggregations_oBDThrottlePosition(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDEthanolPercent":
+			out.Values[i] = ec._SignalAggregations_oBDEthanolPercent(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "oBDFuelRailPressure":
+			out.Values[i] = ec._SignalAggregations_oBDFuelRailPressure(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainTransmissionActualGearRatio":
+			out.Values[i] = ec._SignalAggregations_powertrainTransmissionActualGearRatio(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "powertrainTransmissionActualGear":
+			out.Values[i] = ec._SignalAggregations_powertrainTransmissionActualGear(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
@@ -11775,6 +28044,54 @@ func (ec *executionContext) _SignalCollection(ctx context.Context, sel ast.Selec
 	return out
 }
 
+var signalDataSummaryImplementors = []string{"SignalDataSummary"}
+
+func (ec *executionContext) _SignalDataSummary(ctx context.Context, sel ast.SelectionSet, obj *SignalDataSummary) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, signalDataSummaryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SignalDataSummary")
+		case "name":
+			out.Values[i] = ec._SignalDataSummary_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "numberOfSignals":
+			out.Values[i] = ec._SignalDataSummary_numberOfSignals(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "firstSeen":
+			out.Values[i] = ec._SignalDataSummary_firstSeen(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastSeen":
+			out.Values[i] = ec._SignalDataSummary_lastSeen(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var signalFloatImplementors = []string{"SignalFloat"}
 
 func (ec *executionContext) _SignalFloat(ctx context.Context, sel ast.SelectionSet, obj *SignalFloat) graphql.Marshaler {
@@ -11961,6 +28278,150 @@ func (ec *executionContext) _SnapshotSignal(ctx context.Context, sel ast.Selecti
 		case "valueLocation":
 			out.Values[i] = ec._SnapshotSignal_valueLocation(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var vehicleImplementors = []string{"Vehicle"}
+
+func (ec *executionContext) _Vehicle(ctx context.Context, sel ast.SelectionSet, obj *Vehicle) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, vehicleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Vehicle")
+		case "id":
+			out.Values[i] = ec._Vehicle_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tokenId":
+			out.Values[i] = ec._Vehicle_tokenId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "owner":
+			out.Values[i] = ec._Vehicle_owner(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "definition":
+			out.Values[i] = ec._Vehicle_definition(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pairedDevices":
+			out.Values[i] = ec._Vehicle_pairedDevices(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "myGrant":
+			out.Values[i] = ec._Vehicle_myGrant(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var vehicleConnectionImplementors = []string{"VehicleConnection"}
+
+func (ec *executionContext) _VehicleConnection(ctx context.Context, sel ast.SelectionSet, obj *VehicleConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, vehicleConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("VehicleConnection")
+		case "totalCount":
+			out.Values[i] = ec._VehicleConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "edges":
+			out.Values[i] = ec._VehicleConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._VehicleConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._VehicleConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var vehicleEdgeImplementors = []string{"VehicleEdge"}
+
+func (ec *executionContext) _VehicleEdge(ctx context.Context, sel ast.SelectionSet, obj *VehicleEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, vehicleEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("VehicleEdge")
+		case "cursor":
+			out.Values[i] = ec._VehicleEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._VehicleEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -12342,6 +28803,62 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) marshalNAccessEntry2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐAccessEntry(ctx context.Context, sel ast.SelectionSet, v AccessEntry) graphql.Marshaler {
+	return ec._AccessEntry(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAccessEntry2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐAccessEntryᚄ(ctx context.Context, sel ast.SelectionSet, v []AccessEntry) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAccessEntry2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐAccessEntry(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAccessEntry2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐAccessEntry(ctx context.Context, sel ast.SelectionSet, v *AccessEntry) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AccessEntry!")
+		return graphql.Null
+	}
+	return ec._AccessEntry(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAccessEntryConnection2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐAccessEntryConnection(ctx context.Context, sel ast.SelectionSet, v *AccessEntryConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AccessEntryConnection!")
+		return graphql.Null
+	}
+	return ec._AccessEntryConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAccessEntryEdge2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐAccessEntryEdge(ctx context.Context, sel ast.SelectionSet, v AccessEntryEdge) graphql.Marshaler {
+	return ec._AccessEntryEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAccessEntryEdge2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐAccessEntryEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []AccessEntryEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAccessEntryEdge2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐAccessEntryEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -12356,6 +28873,14 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) marshalNDefinition2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐDefinition(ctx context.Context, sel ast.SelectionSet, v *Definition) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Definition!")
+		return graphql.Null
+	}
+	return ec._Definition(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
 	res, err := graphql.UnmarshalFloatContext(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -12368,6 +28893,30 @@ func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.S
 		graphql.AddInvalidNullFromMarshaler(ctx, "Float!")
 	}
 	return graphql.WrapContextMarshaler(ctx, res)
+}
+
+func (ec *executionContext) unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx context.Context, v any) (FloatAggregation, error) {
+	var res FloatAggregation
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx context.Context, sel ast.SelectionSet, v FloatAggregation) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
+	res, err := graphql.UnmarshalID(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalID(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "ID!")
+	}
+	return res
 }
 
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
@@ -12390,6 +28939,72 @@ func (ec *executionContext) marshalNLocation2ᚖgithubᚗcomᚋgloveboxᚋgloveb
 		return graphql.Null
 	}
 	return ec._Location(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNLocationAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐLocationAggregation(ctx context.Context, v any) (LocationAggregation, error) {
+	var res LocationAggregation
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLocationAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐLocationAggregation(ctx context.Context, sel ast.SelectionSet, v LocationAggregation) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *PageInfo) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PageInfo!")
+		return graphql.Null
+	}
+	return ec._PageInfo(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPairedDevice2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐPairedDevice(ctx context.Context, sel ast.SelectionSet, v PairedDevice) graphql.Marshaler {
+	return ec._PairedDevice(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPairedDevice2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐPairedDeviceᚄ(ctx context.Context, sel ast.SelectionSet, v []PairedDevice) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPairedDevice2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐPairedDevice(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSignalAggregations2map(ctx context.Context, sel ast.SelectionSet, v map[string]any) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SignalAggregations!")
+		return graphql.Null
+	}
+	return ec._SignalAggregations(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSignalDataSummary2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalDataSummary(ctx context.Context, sel ast.SelectionSet, v SignalDataSummary) graphql.Marshaler {
+	return ec._SignalDataSummary(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSignalDataSummary2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalDataSummaryᚄ(ctx context.Context, sel ast.SelectionSet, v []SignalDataSummary) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSignalDataSummary2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalDataSummary(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNSnapshotSignal2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSnapshotSignal(ctx context.Context, sel ast.SelectionSet, v SnapshotSignal) graphql.Marshaler {
@@ -12426,6 +29041,45 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 	return res
 }
 
+func (ec *executionContext) unmarshalNString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNString2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNStringAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐStringAggregation(ctx context.Context, v any) (StringAggregation, error) {
+	var res StringAggregation
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNStringAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐStringAggregation(ctx context.Context, sel ast.SelectionSet, v StringAggregation) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
 	res, err := graphql.UnmarshalTime(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -12438,6 +29092,80 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 		graphql.AddInvalidNullFromMarshaler(ctx, "Time!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNTime2ᚖtimeᚐTime(ctx context.Context, v any) (*time.Time, error) {
+	res, err := graphql.UnmarshalTime(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTime2ᚖtimeᚐTime(ctx context.Context, sel ast.SelectionSet, v *time.Time) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Time!")
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalTime(*v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Time!")
+	}
+	return res
+}
+
+func (ec *executionContext) marshalNVehicle2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐVehicle(ctx context.Context, sel ast.SelectionSet, v Vehicle) graphql.Marshaler {
+	return ec._Vehicle(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNVehicle2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐVehicleᚄ(ctx context.Context, sel ast.SelectionSet, v []Vehicle) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNVehicle2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐVehicle(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNVehicle2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐVehicle(ctx context.Context, sel ast.SelectionSet, v *Vehicle) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Vehicle!")
+		return graphql.Null
+	}
+	return ec._Vehicle(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNVehicleConnection2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐVehicleConnection(ctx context.Context, sel ast.SelectionSet, v *VehicleConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "VehicleConnection!")
+		return graphql.Null
+	}
+	return ec._VehicleConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNVehicleEdge2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐVehicleEdge(ctx context.Context, sel ast.SelectionSet, v VehicleEdge) graphql.Marshaler {
+	return ec._VehicleEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNVehicleEdge2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐVehicleEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []VehicleEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNVehicleEdge2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐVehicleEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {
@@ -12612,6 +29340,13 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	return res
 }
 
+func (ec *executionContext) marshalODataSummary2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐDataSummary(ctx context.Context, sel ast.SelectionSet, v *DataSummary) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._DataSummary(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOFloat2ᚖfloat64(ctx context.Context, v any) (*float64, error) {
 	if v == nil {
 		return nil, nil
@@ -12629,11 +29364,55 @@ func (ec *executionContext) marshalOFloat2ᚖfloat64(ctx context.Context, sel as
 	return graphql.WrapContextMarshaler(ctx, res)
 }
 
+func (ec *executionContext) marshalOGrant2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐGrant(ctx context.Context, sel ast.SelectionSet, v *Grant) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Grant(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*int, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalInt(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.SelectionSet, v *int) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalInt(*v)
+	return res
+}
+
 func (ec *executionContext) marshalOLocation2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐLocation(ctx context.Context, sel ast.SelectionSet, v *Location) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._Location(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOSignalAggregations2ᚕmapᚄ(ctx context.Context, sel ast.SelectionSet, v []map[string]any) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSignalAggregations2map(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalOSignalCollection2map(ctx context.Context, sel ast.SelectionSet, v map[string]any) graphql.Marshaler {
@@ -12748,6 +29527,13 @@ func (ec *executionContext) marshalOTime2ᚖtimeᚐTime(ctx context.Context, sel
 	_ = ctx
 	res := graphql.MarshalTime(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOVehicle2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐVehicle(ctx context.Context, sel ast.SelectionSet, v *Vehicle) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Vehicle(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.EnumValue) graphql.Marshaler {

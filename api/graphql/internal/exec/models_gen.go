@@ -3,8 +3,66 @@
 package exec
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 )
+
+// One read of the vehicle's data by someone other than its owner, given or refused.
+type AccessEntry struct {
+	Time time.Time `json:"time"`
+	// The reader's address, EIP-55 checksummed.
+	Caller string `json:"caller"`
+	// The query or endpoint, e.g. signalsLatest.
+	Query string `json:"query"`
+	// The permissions the answer used, or lacked.
+	Permissions []string `json:"permissions"`
+	// The span of measurement times the answer could draw on.
+	From *time.Time `json:"from,omitempty"`
+	To   *time.Time `json:"to,omitempty"`
+	// The number of values returned.
+	Values int `json:"values"`
+	// ok, forbidden, …
+	Outcome string `json:"outcome"`
+}
+
+type AccessEntryConnection struct {
+	Edges    []AccessEntryEdge `json:"edges"`
+	Nodes    []AccessEntry     `json:"nodes"`
+	PageInfo *PageInfo         `json:"pageInfo"`
+}
+
+type AccessEntryEdge struct {
+	Cursor string       `json:"cursor"`
+	Node   *AccessEntry `json:"node"`
+}
+
+type DataSummary struct {
+	// The number of values of the signals listed (the locations once, though listed precise and approximate).
+	NumberOfSignals int `json:"numberOfSignals"`
+	// The signals listed, by SignalCollection field name.
+	AvailableSignals []string `json:"availableSignals"`
+	// The time of the oldest value listed; null when there is none.
+	FirstSeen *time.Time `json:"firstSeen,omitempty"`
+	// The time of the newest value listed; null when there is none.
+	LastSeen          *time.Time          `json:"lastSeen,omitempty"`
+	SignalDataSummary []SignalDataSummary `json:"signalDataSummary"`
+}
+
+type Definition struct {
+	Make  string `json:"make"`
+	Model string `json:"model"`
+	Year  int    `json:"year"`
+}
+
+type Grant struct {
+	Permissions []string  `json:"permissions"`
+	ExpiresAt   time.Time `json:"expiresAt"`
+	Purpose     string    `json:"purpose"`
+	TermsURI    string    `json:"termsUri"`
+}
 
 type Location struct {
 	Latitude  float64 `json:"latitude"`
@@ -13,7 +71,28 @@ type Location struct {
 	Hdop float64 `json:"hdop"`
 }
 
+type PageInfo struct {
+	// The cursor of the last item of the page; pass it as after for the next page. Null for an empty page.
+	EndCursor   *string `json:"endCursor,omitempty"`
+	HasNextPage bool    `json:"hasNextPage"`
+}
+
+type PairedDevice struct {
+	Address string `json:"address"`
+	// The device kind: hardware, software, …
+	Kind     string    `json:"kind"`
+	PairedAt time.Time `json:"pairedAt"`
+}
+
 type Query struct {
+}
+
+type SignalDataSummary struct {
+	// The SignalCollection field name.
+	Name            string    `json:"name"`
+	NumberOfSignals int       `json:"numberOfSignals"`
+	FirstSeen       time.Time `json:"firstSeen"`
+	LastSeen        time.Time `json:"lastSeen"`
 }
 
 // Restricts the data a query reads.
@@ -55,4 +134,231 @@ type SnapshotSignal struct {
 	ValueNumber   *float64  `json:"valueNumber,omitempty"`
 	ValueString   *string   `json:"valueString,omitempty"`
 	ValueLocation *Location `json:"valueLocation,omitempty"`
+}
+
+type Vehicle struct {
+	// The tokenId, as text.
+	ID      string `json:"id"`
+	TokenID int    `json:"tokenId"`
+	// The owner's address, EIP-55 checksummed.
+	Owner      string      `json:"owner"`
+	Definition *Definition `json:"definition"`
+	// The devices paired to the vehicle now.
+	PairedDevices []PairedDevice `json:"pairedDevices"`
+	// The caller's grant on the vehicle (even an expired one); null for the owner and for callers without one.
+	MyGrant *Grant `json:"myGrant,omitempty"`
+}
+
+type VehicleConnection struct {
+	TotalCount int           `json:"totalCount"`
+	Edges      []VehicleEdge `json:"edges"`
+	Nodes      []Vehicle     `json:"nodes"`
+	PageInfo   *PageInfo     `json:"pageInfo"`
+}
+
+type VehicleEdge struct {
+	Cursor string   `json:"cursor"`
+	Node   *Vehicle `json:"node"`
+}
+
+// How a numeric (or boolean, as 0/1) signal is aggregated over an interval.
+type FloatAggregation string
+
+const (
+	// The mean.
+	FloatAggregationAvg FloatAggregation = "AVG"
+	// The median: the mean of the two middle values when there is an even number of them.
+	FloatAggregationMed FloatAggregation = "MED"
+	FloatAggregationMax FloatAggregation = "MAX"
+	FloatAggregationMin FloatAggregation = "MIN"
+	// One of the values, picked by a hash of the vehicle, signal and interval: the same for the same data.
+	FloatAggregationRand FloatAggregation = "RAND"
+	// The value measured first in the interval.
+	FloatAggregationFirst FloatAggregation = "FIRST"
+	// The value measured last in the interval.
+	FloatAggregationLast FloatAggregation = "LAST"
+)
+
+var AllFloatAggregation = []FloatAggregation{
+	FloatAggregationAvg,
+	FloatAggregationMed,
+	FloatAggregationMax,
+	FloatAggregationMin,
+	FloatAggregationRand,
+	FloatAggregationFirst,
+	FloatAggregationLast,
+}
+
+func (e FloatAggregation) IsValid() bool {
+	switch e {
+	case FloatAggregationAvg, FloatAggregationMed, FloatAggregationMax, FloatAggregationMin, FloatAggregationRand, FloatAggregationFirst, FloatAggregationLast:
+		return true
+	}
+	return false
+}
+
+func (e FloatAggregation) String() string {
+	return string(e)
+}
+
+func (e *FloatAggregation) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = FloatAggregation(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid FloatAggregation", str)
+	}
+	return nil
+}
+
+func (e FloatAggregation) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *FloatAggregation) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e FloatAggregation) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// How locations are aggregated over an interval.
+type LocationAggregation string
+
+const (
+	// The mean of the latitudes, of the longitudes and of the hdops (meant for the small areas an interval covers).
+	LocationAggregationAvg LocationAggregation = "AVG"
+	// One of the locations, picked by a hash of the vehicle, signal and interval: the same for the same data.
+	LocationAggregationRand LocationAggregation = "RAND"
+	// The location measured first in the interval.
+	LocationAggregationFirst LocationAggregation = "FIRST"
+	// The location measured last in the interval.
+	LocationAggregationLast LocationAggregation = "LAST"
+)
+
+var AllLocationAggregation = []LocationAggregation{
+	LocationAggregationAvg,
+	LocationAggregationRand,
+	LocationAggregationFirst,
+	LocationAggregationLast,
+}
+
+func (e LocationAggregation) IsValid() bool {
+	switch e {
+	case LocationAggregationAvg, LocationAggregationRand, LocationAggregationFirst, LocationAggregationLast:
+		return true
+	}
+	return false
+}
+
+func (e LocationAggregation) String() string {
+	return string(e)
+}
+
+func (e *LocationAggregation) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = LocationAggregation(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid LocationAggregation", str)
+	}
+	return nil
+}
+
+func (e LocationAggregation) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *LocationAggregation) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e LocationAggregation) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// How a string signal is aggregated over an interval.
+type StringAggregation string
+
+const (
+	// One of the values, picked by a hash of the vehicle, signal and interval: the same for the same data.
+	StringAggregationRand StringAggregation = "RAND"
+	// The most frequent value; among equally frequent ones the smallest.
+	StringAggregationTop StringAggregation = "TOP"
+	// The distinct values, sorted, as a JSON array.
+	StringAggregationUnique StringAggregation = "UNIQUE"
+	// The value measured first in the interval.
+	StringAggregationFirst StringAggregation = "FIRST"
+	// The value measured last in the interval.
+	StringAggregationLast StringAggregation = "LAST"
+)
+
+var AllStringAggregation = []StringAggregation{
+	StringAggregationRand,
+	StringAggregationTop,
+	StringAggregationUnique,
+	StringAggregationFirst,
+	StringAggregationLast,
+}
+
+func (e StringAggregation) IsValid() bool {
+	switch e {
+	case StringAggregationRand, StringAggregationTop, StringAggregationUnique, StringAggregationFirst, StringAggregationLast:
+		return true
+	}
+	return false
+}
+
+func (e StringAggregation) String() string {
+	return string(e)
+}
+
+func (e *StringAggregation) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = StringAggregation(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid StringAggregation", str)
+	}
+	return nil
+}
+
+func (e StringAggregation) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *StringAggregation) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e StringAggregation) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

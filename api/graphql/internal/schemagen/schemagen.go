@@ -1,5 +1,5 @@
-// Package schemagen writes the GraphQL types that follow from the signal catalogue: SignalCollection, with
-// one field per signal, each carrying the @requires directive with the signal's permission. The schema is
+// Package schemagen writes the GraphQL types that follow from the signal catalogue: SignalCollection and
+// SignalAggregations, with one field per signal, each carrying the @requires directive with the signal's permission. The schema is
 // generated rather than written so that no signal can be added without its permission (deny by default).
 package schemagen
 
@@ -66,9 +66,74 @@ type SignalCollection {
 		}
 	}
 	b.WriteString("}\n")
+	aggregations(&b, cat)
 	return b.Bytes()
 }
 
 func field(b *bytes.Buffer, name, desc, typ, perm string) {
 	fmt.Fprintf(b, "  \"\"\"\n  %s\n  \"\"\"\n  %s: %s @requires(permission: %q)\n", strings.ReplaceAll(desc, `"""`, `'''`), name, typ, perm)
+}
+
+// AggregationTypeOf is the aggregation enum and result type of a signal of kind k in SignalAggregations,
+// and false for kinds without history.
+func AggregationTypeOf(k telemetry.Kind) (enum, result string, ok bool) {
+	switch k {
+	case telemetry.KindNumber, telemetry.KindBool:
+		return "FloatAggregation", "Float", true
+	case telemetry.KindString, telemetry.KindStrings:
+		return "StringAggregation", "String", true
+	case telemetry.KindLocation:
+		return "LocationAggregation", "Location", true
+	}
+	return "", "", false
+}
+
+// aggregations writes SignalAggregations: one field per catalogue signal with history, taking the
+// aggregation as its argument.
+func aggregations(b *bytes.Buffer, cat *telemetry.Catalog) {
+	b.WriteString(`
+"""
+One interval of a signals query: each field is the aggregation of the signal's values measured in
+[timestamp, timestamp + interval), null when there are none. A field may be asked several times under
+aliases, with different aggregations.
+"""
+type SignalAggregations {
+  """
+  The start of the interval: the query's from plus a whole number of intervals.
+  """
+  timestamp: Time! @perSignal
+`)
+	for _, s := range cat.Signals {
+		enum, result, ok := AggregationTypeOf(s.Kind)
+		if !ok {
+			continue
+		}
+		aggField(b, describe(s), s.Name, enum, result, s.Permission)
+		if s.Name == telemetry.SignalLocation {
+			aggField(b, s.VSSPath+", aggregated precisely, then snapped to the centre of the H3 resolution-6 cell "+
+				"that contains the result (about 36 km²); hdop is 0.", ApproximateLocationField, enum, result, ledger.PermLocationApproximate)
+		}
+	}
+	b.WriteString("}\n")
+}
+
+func aggField(b *bytes.Buffer, desc, name, enum, result, perm string) {
+	fmt.Fprintf(b, "  \"\"\"\n  %s\n  \"\"\"\n  %s(agg: %s!): %s @aggregate @requires(permission: %q)\n",
+		strings.ReplaceAll(desc, `"""`, `'''`), name, enum, result, perm)
+}
+
+func describe(s telemetry.Signal) string {
+	desc := s.VSSPath
+	if s.Unit != "" {
+		desc += " (" + s.Unit + ")"
+	}
+	switch s.Kind {
+	case telemetry.KindBool:
+		desc += ". A boolean: 1 for true, 0 for false."
+	case telemetry.KindStrings:
+		desc += ". A list of strings, as JSON text."
+	default:
+		desc += "."
+	}
+	return desc
 }

@@ -1,0 +1,80 @@
+package graphql
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/glovebox/glovebox/api/graphql/internal/exec"
+	"github.com/glovebox/glovebox/api/graphql/internal/schemagen"
+	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/telemetry"
+)
+
+func (q *queryResolver) DataSummary(ctx context.Context, tokenID int, filter *exec.SignalFilter) (*exec.DataSummary, error) {
+	if tokenID < 0 {
+		return nil, codedError(CodeBadRequest, "tokenId %d: vehicle ids are not negative", tokenID)
+	}
+	if filter != nil && filter.Source != nil {
+		return nil, codedError(CodeBadRequest, "filter.source is not supported yet")
+	}
+	vehicle := uint64(tokenID)
+	g, err := (*resolver)(q).grantsOf(ctx, vehicle)
+	if err != nil {
+		return nil, err
+	}
+	if !g.any() {
+		q.record(ctx, vehicle, g, 0, "forbidden")
+		return nil, errNothingReadable()
+	}
+	rows, err := q.cfg.Signals.QueryContext(ctx, `SELECT n.name, COUNT(*), MIN(s.time), MAX(s.time)
+		FROM signals s JOIN names n ON n.id = s.name WHERE s.vehicle = ? AND s.time >= ? GROUP BY s.name`,
+		vehicle, g.since.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("couldn't summarize the data of vehicle %d: %w", vehicle, err)
+	}
+	defer rows.Close()
+	out := &exec.DataSummary{AvailableSignals: []string{}, SignalDataSummary: []exec.SignalDataSummary{}}
+	add := func(name string, n int, first, last time.Time) {
+		out.SignalDataSummary = append(out.SignalDataSummary, exec.SignalDataSummary{Name: name, NumberOfSignals: n, FirstSeen: first, LastSeen: last})
+	}
+	for rows.Next() {
+		var name string
+		var n int
+		var first, last int64
+		if err := rows.Scan(&name, &n, &first, &last); err != nil {
+			return nil, fmt.Errorf("couldn't summarize the data of vehicle %d: %w", vehicle, err)
+		}
+		s, ok := q.cfg.Catalog.Lookup(name)
+		if !ok {
+			continue
+		}
+		f, l := time.UnixMilli(first).UTC(), time.UnixMilli(last).UTC()
+		precise, approx := g.allowed[s.Permission], s.Name == telemetry.SignalLocation && g.allowed[ledger.PermLocationApproximate]
+		if precise {
+			add(name, n, f, l)
+		}
+		if approx {
+			add(schemagen.ApproximateLocationField, n, f, l)
+		}
+		if precise || approx { // each stored value counts once
+			out.NumberOfSignals += n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("couldn't summarize the data of vehicle %d: %w", vehicle, err)
+	}
+	sort.Slice(out.SignalDataSummary, func(i, j int) bool { return out.SignalDataSummary[i].Name < out.SignalDataSummary[j].Name })
+	for _, s := range out.SignalDataSummary {
+		out.AvailableSignals = append(out.AvailableSignals, s.Name)
+		if out.FirstSeen == nil || s.FirstSeen.Before(*out.FirstSeen) {
+			out.FirstSeen = &s.FirstSeen
+		}
+		if out.LastSeen == nil || s.LastSeen.After(*out.LastSeen) {
+			out.LastSeen = &s.LastSeen
+		}
+	}
+	q.record(ctx, vehicle, g, out.NumberOfSignals, "ok")
+	return out, nil
+}
