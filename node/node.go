@@ -131,7 +131,8 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	n.API = api.New(api.Config{Sequencer: n.Sequencer, Log: n.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger,
 		Ingester: n.Ingester, Auth: n.Auth, AccessLog: n.AccessLog, RateLimit: cfg.RateLimit,
-		GraphQL: graphql.NewHandler(graphql.Config{State: n.Sequencer.Read, Signals: n.Telemetry.SignalsDB(), Logger: cfg.Logger, Now: cfg.Now,
+		GraphQL: graphql.NewHandler(graphql.Config{State: n.Sequencer.Read, Signals: n.Telemetry.SignalsDB(), Records: n.Telemetry.DB(), Log: n.Log,
+			Logger: cfg.Logger, Now: cfg.Now,
 			Record: n.Recorder.Record, AccessLog: n.AccessLog})})
 	return n, nil
 }

@@ -1,6 +1,7 @@
 // Package graphql serves the telemetry GraphQL API at /graphql, schema-first with gqlgen and
 // field-compatible with DIMO's telemetry API (signalsLatest, availableSignals, signalsSnapshot, signals,
-// dataSummary), plus the identity of vehicles (vehicle, vehicles) and their owner's accessLog.
+// dataSummary), plus the identity of vehicles (vehicle, vehicles), their owner's accessLog and the
+// verifiable rawRecords.
 //
 // The schema is the authorization reference: schema/signals.graphqls is generated from the signal
 // catalogue and every signal field carries @requires(permission: "…"); the directive asks package access
@@ -17,6 +18,11 @@
 // order, one interval at a time. RAND picks by an FNV hash of (vehicle, signal, interval start), so the
 // same data gives the same answer. The rows carry the grants the query decided, so that @requires on each
 // of up to 10,000 rows does not ask the ledger again.
+//
+// rawRecords (@requires raw) pages through the records table of the records database (Config.Records)
+// by (time, seq), with opaque cursors, and gives each record its device-signed bytes and signature and
+// the log entry of the pairing in force with an inclusion proof (Config.Log), every proof of a page
+// against the one latest checkpoint and each pairing proved once per page.
 //
 // Errors carry a stable extensions.code (see ErrorCodes). Requests are limited in size, depth and
 // complexity (MaxBodyBytes, MaxDepth, MaxComplexity).

@@ -20,6 +20,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	xtlog "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/glovebox/glovebox/api/graphql/internal/exec"
 	"github.com/glovebox/glovebox/telemetry"
@@ -57,6 +58,21 @@ type Config struct {
 	// AccessLog is where Record's entries end up (the node's sqlite.AccessLog), read by the accessLog
 	// query; nil makes accessLog fail with INTERNAL.
 	AccessLog access.LogStore
+	// Records is the records database (sqlite.Telemetry.DB): table records, read by rawRecords. Log is
+	// the ledger's log (*tlog.Log), for the pairing entries and their proofs. Without either rawRecords
+	// fails with INTERNAL.
+	Records *sql.DB
+	Log     Log
+}
+
+// Log is what rawRecords reads of the ledger's log; *tlog.Log has it.
+type Log interface {
+	// Latest returns the committed tree size and the signed checkpoint of exactly that size.
+	Latest() (size int64, checkpoint []byte)
+	// InclusionProof proves the entry at index in the tree of size.
+	InclusionProof(index, size int64) (xtlog.RecordProof, error)
+	// Entry returns the entry at index.
+	Entry(index int64) ([]byte, error)
 }
 
 // NewHandler returns the GraphQL endpoint: POST (JSON) and GET (query parameters), introspection on.

@@ -109,6 +109,11 @@ func (r *resolver) requires(ctx context.Context, obj any, next graphql.Resolver,
 		}
 	}
 	if _, err := r.check(ctx, vehicle, permission); err != nil {
+		var denied *access.Denied
+		if fc := graphql.GetFieldContext(ctx); errors.As(err, &denied) && fc != nil && fc.Object == "Query" {
+			// A query field refused as a whole (rawRecords): its owner sees the attempt.
+			(*queryResolver)(r).recordEntry(ctx, vehicle, grants{}, []string{permission}, time.Time{}, time.Time{}, 0, "forbidden")
+		}
 		return nil, accessError(err)
 	}
 	return next(ctx)

@@ -101,15 +101,47 @@ type ComplexityRoot struct {
 		PairedAt func(childComplexity int) int
 	}
 
+	PairingProof struct {
+		Checkpoint     func(childComplexity int) int
+		Entry          func(childComplexity int) int
+		InclusionProof func(childComplexity int) int
+		Index          func(childComplexity int) int
+		LeafHash       func(childComplexity int) int
+		TreeSize       func(childComplexity int) int
+	}
+
 	Query struct {
 		AccessLog        func(childComplexity int, tokenID int, first *int, after *string) int
 		AvailableSignals func(childComplexity int, tokenID int, filter *SignalFilter) int
 		DataSummary      func(childComplexity int, tokenID int, filter *SignalFilter) int
+		RawRecords       func(childComplexity int, tokenID int, from time.Time, to time.Time, first *int, after *string) int
 		Signals          func(childComplexity int, tokenID int, interval string, from time.Time, to time.Time, filter *SignalFilter) int
 		SignalsLatest    func(childComplexity int, tokenID int, filter *SignalFilter) int
 		SignalsSnapshot  func(childComplexity int, tokenID int, filter *SignalFilter) int
 		Vehicle          func(childComplexity int, tokenID int) int
 		Vehicles         func(childComplexity int, first *int, after *string) int
+	}
+
+	RawRecord struct {
+		Event      func(childComplexity int) int
+		ID         func(childComplexity int) int
+		Pairing    func(childComplexity int) int
+		ReceivedAt func(childComplexity int) int
+		Signature  func(childComplexity int) int
+		Source     func(childComplexity int) int
+		Time       func(childComplexity int) int
+		VehicleID  func(childComplexity int) int
+	}
+
+	RawRecordConnection struct {
+		Edges    func(childComplexity int) int
+		Nodes    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	RawRecordEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	SignalAggregations struct {
@@ -424,6 +456,7 @@ type QueryResolver interface {
 	Vehicle(ctx context.Context, tokenID int) (*Vehicle, error)
 	Vehicles(ctx context.Context, first *int, after *string) (*VehicleConnection, error)
 	AccessLog(ctx context.Context, tokenID int, first *int, after *string) (*AccessEntryConnection, error)
+	RawRecords(ctx context.Context, tokenID int, from time.Time, to time.Time, first *int, after *string) (*RawRecordConnection, error)
 }
 type SignalAggregationsResolver interface {
 	Timestamp(ctx context.Context, obj map[string]any) (*time.Time, error)
@@ -654,6 +687,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PairedDevice.PairedAt(childComplexity), true
 
+	case "PairingProof.checkpoint":
+		if e.ComplexityRoot.PairingProof.Checkpoint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PairingProof.Checkpoint(childComplexity), true
+	case "PairingProof.entry":
+		if e.ComplexityRoot.PairingProof.Entry == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PairingProof.Entry(childComplexity), true
+	case "PairingProof.inclusionProof":
+		if e.ComplexityRoot.PairingProof.InclusionProof == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PairingProof.InclusionProof(childComplexity), true
+	case "PairingProof.index":
+		if e.ComplexityRoot.PairingProof.Index == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PairingProof.Index(childComplexity), true
+	case "PairingProof.leafHash":
+		if e.ComplexityRoot.PairingProof.LeafHash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PairingProof.LeafHash(childComplexity), true
+	case "PairingProof.treeSize":
+		if e.ComplexityRoot.PairingProof.TreeSize == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PairingProof.TreeSize(childComplexity), true
+
 	case "Query.accessLog":
 		if e.ComplexityRoot.Query.AccessLog == nil {
 			break
@@ -688,6 +758,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.DataSummary(childComplexity, args["tokenId"].(int), args["filter"].(*SignalFilter)), true
 
+	case "Query.rawRecords":
+		if e.ComplexityRoot.Query.RawRecords == nil {
+			break
+		}
+
+		args, err := ec.field_Query_rawRecords_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.RawRecords(childComplexity, args["tokenId"].(int), args["from"].(time.Time), args["to"].(time.Time), args["first"].(*int), args["after"].(*string)), true
 	case "Query.signals":
 		if e.ComplexityRoot.Query.Signals == nil {
 			break
@@ -743,6 +824,87 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Vehicles(childComplexity, args["first"].(*int), args["after"].(*string)), true
+
+	case "RawRecord.event":
+		if e.ComplexityRoot.RawRecord.Event == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawRecord.Event(childComplexity), true
+	case "RawRecord.id":
+		if e.ComplexityRoot.RawRecord.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawRecord.ID(childComplexity), true
+	case "RawRecord.pairing":
+		if e.ComplexityRoot.RawRecord.Pairing == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawRecord.Pairing(childComplexity), true
+	case "RawRecord.receivedAt":
+		if e.ComplexityRoot.RawRecord.ReceivedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawRecord.ReceivedAt(childComplexity), true
+	case "RawRecord.signature":
+		if e.ComplexityRoot.RawRecord.Signature == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawRecord.Signature(childComplexity), true
+	case "RawRecord.source":
+		if e.ComplexityRoot.RawRecord.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawRecord.Source(childComplexity), true
+	case "RawRecord.time":
+		if e.ComplexityRoot.RawRecord.Time == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawRecord.Time(childComplexity), true
+	case "RawRecord.vehicleId":
+		if e.ComplexityRoot.RawRecord.VehicleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawRecord.VehicleID(childComplexity), true
+
+	case "RawRecordConnection.edges":
+		if e.ComplexityRoot.RawRecordConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawRecordConnection.Edges(childComplexity), true
+	case "RawRecordConnection.nodes":
+		if e.ComplexityRoot.RawRecordConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawRecordConnection.Nodes(childComplexity), true
+	case "RawRecordConnection.pageInfo":
+		if e.ComplexityRoot.RawRecordConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawRecordConnection.PageInfo(childComplexity), true
+
+	case "RawRecordEdge.cursor":
+		if e.ComplexityRoot.RawRecordEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawRecordEdge.Cursor(childComplexity), true
+	case "RawRecordEdge.node":
+		if e.ComplexityRoot.RawRecordEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawRecordEdge.Node(childComplexity), true
 
 	case "SignalAggregations.angularVelocityYaw":
 		if e.ComplexityRoot.SignalAggregations.AngularVelocityYaw == nil {
@@ -3090,6 +3252,16 @@ type Query {
   first is at most 100 (default 20); after is the endCursor of the previous page.
   """
   accessLog(tokenId: Int!, first: Int, after: String): AccessEntryConnection! @owner
+
+  """
+  The records of the vehicle tokenId exactly as its devices signed them, measured in [from, to) and since
+  its current owner got it, ordered by time then by arrival; each with the ledger entry of the pairing
+  that was in force and an inclusion proof of that entry, so that the caller can check every record
+  without trusting this node. from must be before to and at most 31 days apart (BAD_REQUEST otherwise).
+  first is at most 1000 (default 100); after is the endCursor of the previous page. The proofs of a page
+  are against one checkpoint, the latest when the page was read.
+  """
+  rawRecords(tokenId: Int!, from: Time!, to: Time!, first: Int, after: String): RawRecordConnection! @requires(permission: "raw")
 }
 
 """
@@ -3340,6 +3512,81 @@ type SnapshotSignal {
   valueNumber: Float
   valueString: String
   valueLocation: Location
+}
+
+type RawRecordConnection {
+  edges: [RawRecordEdge!]!
+  nodes: [RawRecord!]!
+  pageInfo: PageInfo!
+}
+
+type RawRecordEdge {
+  cursor: String!
+  node: RawRecord!
+}
+
+"""
+One record as its device signed it. To check it: the personal_sign (EIP-191) signature of the bytes of
+event recovers to source; pairing.entry is a PairDevice transaction of source and vehicleId, whose leaf
+hash and inclusion proof verify against the root hash of pairing.checkpoint, signed by the log's key.
+"""
+type RawRecord {
+  """
+  The record id, unique per source.
+  """
+  id: String!
+  """
+  The device that signed the record, EIP-55 checksummed.
+  """
+  source: String!
+  vehicleId: Int!
+  """
+  When the record was measured (the event's time).
+  """
+  time: Time!
+  """
+  When this node received it.
+  """
+  receivedAt: Time!
+  """
+  The event exactly as signed: the signed bytes, as a string.
+  """
+  event: String!
+  """
+  The 65-byte signature, 0x-hex.
+  """
+  signature: String!
+  pairing: PairingProof!
+}
+
+"""
+The ledger entry of a pairing and the proof that the log holds it.
+"""
+type PairingProof {
+  """
+  The entry's index in the log.
+  """
+  index: Int!
+  """
+  The entry's bytes, base64: the PairDevice transaction.
+  """
+  entry: String!
+  """
+  The RFC 6962 leaf hash of the entry, 0x-hex.
+  """
+  leafHash: String!
+  """
+  The size of the tree the proof is for: that of the checkpoint.
+  """
+  treeSize: Int!
+  """
+  The signed checkpoint note.
+  """
+  checkpoint: String!
+  """
+  The RFC 6962 inclusion proof of the entry in the tree of treeSize, hashes in base64.
+  """
+  inclusionProof: [String!]!
 }
 `, BuiltIn: false},
 	{Name: "../../schema/signals.graphqls", Input: `# Code generated by go run ./internal/gen from the signal catalogue (telemetry/signals.tsv). DO NOT EDIT.
@@ -4431,6 +4678,68 @@ func (ec *executionContext) childFields_PairedDevice(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type PairedDevice", field.Name)
 }
 
+func (ec *executionContext) childFields_PairingProof(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "index":
+		return ec.fieldContext_PairingProof_index(ctx, field)
+	case "entry":
+		return ec.fieldContext_PairingProof_entry(ctx, field)
+	case "leafHash":
+		return ec.fieldContext_PairingProof_leafHash(ctx, field)
+	case "treeSize":
+		return ec.fieldContext_PairingProof_treeSize(ctx, field)
+	case "checkpoint":
+		return ec.fieldContext_PairingProof_checkpoint(ctx, field)
+	case "inclusionProof":
+		return ec.fieldContext_PairingProof_inclusionProof(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PairingProof", field.Name)
+}
+
+func (ec *executionContext) childFields_RawRecord(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_RawRecord_id(ctx, field)
+	case "source":
+		return ec.fieldContext_RawRecord_source(ctx, field)
+	case "vehicleId":
+		return ec.fieldContext_RawRecord_vehicleId(ctx, field)
+	case "time":
+		return ec.fieldContext_RawRecord_time(ctx, field)
+	case "receivedAt":
+		return ec.fieldContext_RawRecord_receivedAt(ctx, field)
+	case "event":
+		return ec.fieldContext_RawRecord_event(ctx, field)
+	case "signature":
+		return ec.fieldContext_RawRecord_signature(ctx, field)
+	case "pairing":
+		return ec.fieldContext_RawRecord_pairing(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RawRecord", field.Name)
+}
+
+func (ec *executionContext) childFields_RawRecordConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_RawRecordConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_RawRecordConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_RawRecordConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RawRecordConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_RawRecordEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_RawRecordEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_RawRecordEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RawRecordEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_SignalAggregations(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "timestamp":
@@ -5242,6 +5551,52 @@ func (ec *executionContext) field_Query_dataSummary_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["filter"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_rawRecords_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "tokenId",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["tokenId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg4
 	return args, nil
 }
 
@@ -7887,6 +8242,144 @@ func (ec *executionContext) fieldContext_PairedDevice_pairedAt(_ context.Context
 	return graphql.NewScalarFieldContext("PairedDevice", field, false, false, "Time")
 }
 
+func (ec *executionContext) _PairingProof_index(ctx context.Context, field graphql.CollectedField, obj *PairingProof) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PairingProof_index(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Index, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PairingProof_index(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PairingProof", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PairingProof_entry(ctx context.Context, field graphql.CollectedField, obj *PairingProof) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PairingProof_entry(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entry, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PairingProof_entry(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PairingProof", field, false, false, "String")
+}
+
+func (ec *executionContext) _PairingProof_leafHash(ctx context.Context, field graphql.CollectedField, obj *PairingProof) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PairingProof_leafHash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LeafHash, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PairingProof_leafHash(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PairingProof", field, false, false, "String")
+}
+
+func (ec *executionContext) _PairingProof_treeSize(ctx context.Context, field graphql.CollectedField, obj *PairingProof) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PairingProof_treeSize(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TreeSize, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PairingProof_treeSize(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PairingProof", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PairingProof_checkpoint(ctx context.Context, field graphql.CollectedField, obj *PairingProof) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PairingProof_checkpoint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Checkpoint, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PairingProof_checkpoint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PairingProof", field, false, false, "String")
+}
+
+func (ec *executionContext) _PairingProof_inclusionProof(ctx context.Context, field graphql.CollectedField, obj *PairingProof) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PairingProof_inclusionProof(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InclusionProof, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PairingProof_inclusionProof(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PairingProof", field, false, false, "String")
+}
+
 func (ec *executionContext) _Query_signalsLatest(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8343,6 +8836,68 @@ func (ec *executionContext) fieldContext_Query_accessLog(ctx context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_rawRecords(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_rawRecords(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().RawRecords(ctx, fc.Args["tokenId"].(int), fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "raw")
+				if err != nil {
+					var zeroVal *RawRecordConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *RawRecordConnection
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *RawRecordConnection) graphql.Marshaler {
+			return ec.marshalNRawRecordConnection2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐRawRecordConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_rawRecords(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RawRecordConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_rawRecords_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8414,6 +8969,350 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields___Schema(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RawRecord_id(ctx context.Context, field graphql.CollectedField, obj *RawRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawRecord_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RawRecord_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RawRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _RawRecord_source(ctx context.Context, field graphql.CollectedField, obj *RawRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawRecord_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RawRecord_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RawRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _RawRecord_vehicleId(ctx context.Context, field graphql.CollectedField, obj *RawRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawRecord_vehicleId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VehicleID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RawRecord_vehicleId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RawRecord", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RawRecord_time(ctx context.Context, field graphql.CollectedField, obj *RawRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawRecord_time(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Time, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RawRecord_time(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RawRecord", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RawRecord_receivedAt(ctx context.Context, field graphql.CollectedField, obj *RawRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawRecord_receivedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReceivedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RawRecord_receivedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RawRecord", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RawRecord_event(ctx context.Context, field graphql.CollectedField, obj *RawRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawRecord_event(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Event, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RawRecord_event(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RawRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _RawRecord_signature(ctx context.Context, field graphql.CollectedField, obj *RawRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawRecord_signature(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Signature, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RawRecord_signature(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RawRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _RawRecord_pairing(ctx context.Context, field graphql.CollectedField, obj *RawRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawRecord_pairing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pairing, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *PairingProof) graphql.Marshaler {
+			return ec.marshalNPairingProof2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐPairingProof(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RawRecord_pairing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RawRecord",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PairingProof(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RawRecordConnection_edges(ctx context.Context, field graphql.CollectedField, obj *RawRecordConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawRecordConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []RawRecordEdge) graphql.Marshaler {
+			return ec.marshalNRawRecordEdge2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐRawRecordEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RawRecordConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RawRecordConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RawRecordEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RawRecordConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *RawRecordConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawRecordConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []RawRecord) graphql.Marshaler {
+			return ec.marshalNRawRecord2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐRawRecordᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RawRecordConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RawRecordConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RawRecord(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RawRecordConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *RawRecordConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawRecordConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RawRecordConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RawRecordConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RawRecordEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *RawRecordEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawRecordEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RawRecordEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RawRecordEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _RawRecordEdge_node(ctx context.Context, field graphql.CollectedField, obj *RawRecordEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawRecordEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *RawRecord) graphql.Marshaler {
+			return ec.marshalNRawRecord2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐRawRecord(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RawRecordEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RawRecordEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RawRecord(ctx, field)
 		},
 	}
 	return fc, nil
@@ -26709,6 +27608,64 @@ func (ec *executionContext) _PairedDevice(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var pairingProofImplementors = []string{"PairingProof"}
+
+func (ec *executionContext) _PairingProof(ctx context.Context, sel ast.SelectionSet, obj *PairingProof) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, pairingProofImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PairingProof")
+		case "index":
+			out.Values[i] = ec._PairingProof_index(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "entry":
+			out.Values[i] = ec._PairingProof_entry(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "leafHash":
+			out.Values[i] = ec._PairingProof_leafHash(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "treeSize":
+			out.Values[i] = ec._PairingProof_treeSize(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "checkpoint":
+			out.Values[i] = ec._PairingProof_checkpoint(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "inclusionProof":
+			out.Values[i] = ec._PairingProof_inclusionProof(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -26776,6 +27733,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_accessLog(ctx, field)
 				})
+		case "rawRecords":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_rawRecords(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -26789,6 +27752,155 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var rawRecordImplementors = []string{"RawRecord"}
+
+func (ec *executionContext) _RawRecord(ctx context.Context, sel ast.SelectionSet, obj *RawRecord) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rawRecordImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RawRecord")
+		case "id":
+			out.Values[i] = ec._RawRecord_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "source":
+			out.Values[i] = ec._RawRecord_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "vehicleId":
+			out.Values[i] = ec._RawRecord_vehicleId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "time":
+			out.Values[i] = ec._RawRecord_time(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "receivedAt":
+			out.Values[i] = ec._RawRecord_receivedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "event":
+			out.Values[i] = ec._RawRecord_event(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "signature":
+			out.Values[i] = ec._RawRecord_signature(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pairing":
+			out.Values[i] = ec._RawRecord_pairing(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var rawRecordConnectionImplementors = []string{"RawRecordConnection"}
+
+func (ec *executionContext) _RawRecordConnection(ctx context.Context, sel ast.SelectionSet, obj *RawRecordConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rawRecordConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RawRecordConnection")
+		case "edges":
+			out.Values[i] = ec._RawRecordConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._RawRecordConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._RawRecordConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var rawRecordEdgeImplementors = []string{"RawRecordEdge"}
+
+func (ec *executionContext) _RawRecordEdge(ctx context.Context, sel ast.SelectionSet, obj *RawRecordEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rawRecordEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RawRecordEdge")
+		case "cursor":
+			out.Values[i] = ec._RawRecordEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._RawRecordEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -28968,6 +30080,70 @@ func (ec *executionContext) marshalNPairedDevice2ᚕgithubᚗcomᚋgloveboxᚋgl
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNPairedDevice2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐPairedDevice(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPairingProof2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐPairingProof(ctx context.Context, sel ast.SelectionSet, v *PairingProof) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PairingProof!")
+		return graphql.Null
+	}
+	return ec._PairingProof(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRawRecord2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐRawRecord(ctx context.Context, sel ast.SelectionSet, v RawRecord) graphql.Marshaler {
+	return ec._RawRecord(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNRawRecord2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐRawRecordᚄ(ctx context.Context, sel ast.SelectionSet, v []RawRecord) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRawRecord2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐRawRecord(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRawRecord2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐRawRecord(ctx context.Context, sel ast.SelectionSet, v *RawRecord) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RawRecord!")
+		return graphql.Null
+	}
+	return ec._RawRecord(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRawRecordConnection2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐRawRecordConnection(ctx context.Context, sel ast.SelectionSet, v *RawRecordConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RawRecordConnection!")
+		return graphql.Null
+	}
+	return ec._RawRecordConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRawRecordEdge2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐRawRecordEdge(ctx context.Context, sel ast.SelectionSet, v RawRecordEdge) graphql.Marshaler {
+	return ec._RawRecordEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNRawRecordEdge2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐRawRecordEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []RawRecordEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRawRecordEdge2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐRawRecordEdge(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {

@@ -84,7 +84,54 @@ type PairedDevice struct {
 	PairedAt time.Time `json:"pairedAt"`
 }
 
+// The ledger entry of a pairing and the proof that the log holds it.
+type PairingProof struct {
+	// The entry's index in the log.
+	Index int `json:"index"`
+	// The entry's bytes, base64: the PairDevice transaction.
+	Entry string `json:"entry"`
+	// The RFC 6962 leaf hash of the entry, 0x-hex.
+	LeafHash string `json:"leafHash"`
+	// The size of the tree the proof is for: that of the checkpoint.
+	TreeSize int `json:"treeSize"`
+	// The signed checkpoint note.
+	Checkpoint string `json:"checkpoint"`
+	// The RFC 6962 inclusion proof of the entry in the tree of treeSize, hashes in base64.
+	InclusionProof []string `json:"inclusionProof"`
+}
+
 type Query struct {
+}
+
+// One record as its device signed it. To check it: the personal_sign (EIP-191) signature of the bytes of
+// event recovers to source; pairing.entry is a PairDevice transaction of source and vehicleId, whose leaf
+// hash and inclusion proof verify against the root hash of pairing.checkpoint, signed by the log's key.
+type RawRecord struct {
+	// The record id, unique per source.
+	ID string `json:"id"`
+	// The device that signed the record, EIP-55 checksummed.
+	Source    string `json:"source"`
+	VehicleID int    `json:"vehicleId"`
+	// When the record was measured (the event's time).
+	Time time.Time `json:"time"`
+	// When this node received it.
+	ReceivedAt time.Time `json:"receivedAt"`
+	// The event exactly as signed: the signed bytes, as a string.
+	Event string `json:"event"`
+	// The 65-byte signature, 0x-hex.
+	Signature string        `json:"signature"`
+	Pairing   *PairingProof `json:"pairing"`
+}
+
+type RawRecordConnection struct {
+	Edges    []RawRecordEdge `json:"edges"`
+	Nodes    []RawRecord     `json:"nodes"`
+	PageInfo *PageInfo       `json:"pageInfo"`
+}
+
+type RawRecordEdge struct {
+	Cursor string     `json:"cursor"`
+	Node   *RawRecord `json:"node"`
 }
 
 type SignalDataSummary struct {

@@ -1,0 +1,173 @@
+package graphql
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	xtlog "golang.org/x/mod/sumdb/tlog"
+
+	"github.com/glovebox/glovebox/access"
+	"github.com/glovebox/glovebox/api/graphql/internal/exec"
+	"github.com/glovebox/glovebox/ledger"
+)
+
+// The page sizes of rawRecords.
+const (
+	DefaultRawPageSize = 100
+	MaxRawPageSize     = 1000
+)
+
+// rawRecordsSQL reads one page of a vehicle's records in (time, seq) order, after a (time, seq) position;
+// the (vehicle, time) index serves it (seq is the rowid, which the index carries).
+const rawRecordsSQL = `SELECT seq, source, id, time, received, pairing, event, signature FROM records
+WHERE vehicle = ? AND time >= ? AND time < ? AND (time, seq) > (?, ?) ORDER BY time, seq LIMIT ?`
+
+// A rawRecords cursor is the (time, seq) of the last record of a page, opaque to clients.
+func encodeRawCursor(ms, seq int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("raw:" + strconv.FormatInt(ms, 10) + ":" + strconv.FormatInt(seq, 10)))
+}
+
+func decodeRawCursor(c *string) (ms, seq int64, ok bool, err error) {
+	if c == nil || *c == "" {
+		return 0, 0, false, nil
+	}
+	bad := codedError(CodeBadRequest, "after: %q is not a cursor of this list", *c)
+	b, err := base64.RawURLEncoding.DecodeString(*c)
+	if err != nil {
+		return 0, 0, false, bad
+	}
+	rest, found := strings.CutPrefix(string(b), "raw:")
+	t, s, found2 := strings.Cut(rest, ":")
+	if !found || !found2 {
+		return 0, 0, false, bad
+	}
+	ms, err1 := strconv.ParseInt(t, 10, 64)
+	seq, err2 := strconv.ParseInt(s, 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, 0, false, bad
+	}
+	return ms, seq, true, nil
+}
+
+// ceilMilli is the first whole unix millisecond at or after t.
+func ceilMilli(t time.Time) int64 {
+	ms := t.UnixMilli()
+	if time.UnixMilli(ms).Before(t) {
+		ms++
+	}
+	return ms
+}
+
+func (q *queryResolver) RawRecords(ctx context.Context, tokenID int, from, to time.Time, first *int, after *string) (*exec.RawRecordConnection, error) {
+	if tokenID < 0 {
+		return nil, codedError(CodeBadRequest, "tokenId %d: vehicle ids are not negative", tokenID)
+	}
+	if !from.Before(to) {
+		return nil, codedError(CodeBadRequest, "from (%s) must be before to (%s)", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
+	}
+	if span := to.Sub(from); span > MaxRange {
+		return nil, codedError(CodeBadRequest, "from and to are %s apart; at most 31 days are allowed", span)
+	}
+	n := DefaultRawPageSize
+	if first != nil {
+		if *first < 0 || *first > MaxRawPageSize {
+			return nil, codedError(CodeBadRequest, "first is %d; it must be 0 to %d", *first, MaxRawPageSize)
+		}
+		n = *first
+	}
+	afterMS, afterSeq, hasAfter, err := decodeRawCursor(after)
+	if err != nil {
+		return nil, err
+	}
+	if q.cfg.Records == nil || q.cfg.Log == nil {
+		return nil, errors.New("graphql: no records database or log configured")
+	}
+	vehicle := uint64(tokenID)
+	// @requires already decided; this decision (from a view of the ledger as fresh) says since when.
+	d, err := (*resolver)(q).check(ctx, vehicle, ledger.PermRaw)
+	if err != nil {
+		return nil, accessError(err)
+	}
+	g := grants{owner: d.Role == access.RoleOwner, since: d.Since}
+	lo, hi := max(ceilMilli(from), d.Since.UnixMilli()), ceilMilli(to)
+	if !hasAfter {
+		afterMS, afterSeq = lo, 0 // seq starts at 1
+	}
+
+	out := &exec.RawRecordConnection{Edges: []exec.RawRecordEdge{}, Nodes: []exec.RawRecord{}, PageInfo: &exec.PageInfo{}}
+	if lo < hi {
+		if err := q.readRaw(ctx, vehicle, lo, hi, afterMS, afterSeq, n, out); err != nil {
+			return nil, err
+		}
+	}
+	q.recordEntry(ctx, vehicle, g, []string{ledger.PermRaw}, time.UnixMilli(lo).UTC(), to, len(out.Nodes), "ok")
+	return out, nil
+}
+
+// readRaw reads up to n records of vehicle in [lo, hi) after (afterMS, afterSeq) into out, with the
+// proofs of their pairings against the latest checkpoint, each pairing proved once.
+func (q *queryResolver) readRaw(ctx context.Context, vehicle uint64, lo, hi, afterMS, afterSeq int64, n int, out *exec.RawRecordConnection) error {
+	rows, err := q.cfg.Records.QueryContext(ctx, rawRecordsSQL, vehicle, lo, hi, afterMS, afterSeq, n+1)
+	if err != nil {
+		return fmt.Errorf("couldn't read the records of vehicle %d: %w", vehicle, err)
+	}
+	defer rows.Close()
+	size, checkpoint := q.cfg.Log.Latest()
+	proofs := map[int64]*exec.PairingProof{}
+	for rows.Next() {
+		if len(out.Nodes) == n {
+			out.PageInfo.HasNextPage = true
+			break
+		}
+		var seq, ms, received, pairing int64
+		var source, event, sig []byte
+		var id string
+		if err := rows.Scan(&seq, &source, &id, &ms, &received, &pairing, &event, &sig); err != nil {
+			return fmt.Errorf("couldn't read the records of vehicle %d: %w", vehicle, err)
+		}
+		p := proofs[pairing]
+		if p == nil {
+			if p, err = q.pairingProof(pairing, size, checkpoint); err != nil {
+				return err
+			}
+			proofs[pairing] = p
+		}
+		node := exec.RawRecord{ID: id, Source: common.BytesToAddress(source).Hex(), VehicleID: int(vehicle),
+			Time: time.UnixMilli(ms).UTC(), ReceivedAt: time.UnixMilli(received).UTC(), Event: string(event),
+			Signature: "0x" + hex.EncodeToString(sig), Pairing: p}
+		c := encodeRawCursor(ms, seq)
+		out.Edges = append(out.Edges, exec.RawRecordEdge{Cursor: c, Node: &node})
+		out.Nodes = append(out.Nodes, node)
+		out.PageInfo.EndCursor = &c
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("couldn't read the records of vehicle %d: %w", vehicle, err)
+	}
+	return nil
+}
+
+// pairingProof reads the log entry at index and proves it in the tree of size.
+func (q *queryResolver) pairingProof(index, size int64, checkpoint []byte) (*exec.PairingProof, error) {
+	entry, err := q.cfg.Log.Entry(index)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read the pairing entry %d: %w", index, err)
+	}
+	proof, err := q.cfg.Log.InclusionProof(index, size)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't prove the pairing entry %d in tree %d: %w", index, size, err)
+	}
+	h := xtlog.RecordHash(entry)
+	p := &exec.PairingProof{Index: int(index), Entry: base64.StdEncoding.EncodeToString(entry), LeafHash: "0x" + hex.EncodeToString(h[:]),
+		TreeSize: int(size), Checkpoint: string(checkpoint), InclusionProof: make([]string, len(proof))}
+	for i, x := range proof {
+		p.InclusionProof[i] = base64.StdEncoding.EncodeToString(x[:])
+	}
+	return p, nil
+}
