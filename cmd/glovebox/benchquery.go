@@ -11,8 +11,8 @@ import (
 )
 
 func init() {
-	register(command{name: "bench query", args: "[--vehicles N] [--history D] [--clients 1,50,200] [--rate-per-client R] [--step D] [--p99 D]",
-		short: "measure signalsLatest over HTTP (open loop) and the same query on the bare store", run: runBenchQuery})
+	register(command{name: "bench query", args: "[--vehicles N] [--history D] [--clients 1,50,200] [--rate-per-client R] [--step D] [--p99 D] [--history-vehicles N] [--history-days N] [--history-interval D] [--signals-runs N]",
+		short: "measure signalsLatest over HTTP (open loop), signals over a month's history, and the same queries on the bare store", run: runBenchQuery})
 }
 
 func runBenchQuery(ctx context.Context, args []string) error {
@@ -27,6 +27,12 @@ func runBenchQuery(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.TargetP99, "p99", 50*time.Millisecond, "the p99 the search for the highest rate must keep under")
 	fs.IntVar(&o.RampClients, "ramp-clients", 200, "connections of the search for the highest rate")
 	fs.Float64Var(&o.RampStart, "ramp-start", 2000, "the first rate of the search, requests/s")
+	fs.IntVar(&o.HistoryVehicles, "history-vehicles", 5, "vehicles carrying the long history of the signals query (0: none)")
+	fs.IntVar(&o.HistoryDays, "history-days", 30, "days of the long history")
+	fs.DurationVar(&o.HistoryInterval, "history-interval", time.Minute, "between two records of the long history")
+	fs.DurationVar(&o.SignalsBucket, "bucket", 5*time.Minute, "the interval of the signals query")
+	fs.IntVar(&o.SignalsRuns, "signals-runs", 20, "signals queries measured, one after the other")
+	cpuprofile := fs.String("signals-cpuprofile", "", "write a CPU profile of the HTTP signals queries to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -37,6 +43,17 @@ func runBenchQuery(ctx context.Context, args []string) error {
 			return usageError(fs, "--clients is a comma-separated list of positive integers")
 		}
 		o.Clients = append(o.Clients, n)
+	}
+	if o.HistoryVehicles == 0 {
+		o.HistoryVehicles = -1 // the option's zero means the default
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		o.SignalsProfile = f
 	}
 	o.Progress = os.Stderr
 	rep, err := bench.Query(ctx, o)

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,7 +51,23 @@ type QueryOptions struct {
 	MaxRate     float64       // default 200,000/s
 
 	StoreDuration time.Duration // the bare store query, measured for this long on one goroutine (default 2 s)
-	Progress      io.Writer
+
+	// The long history, for the signals (history) query: HistoryVehicles of the vehicles (default 5;
+	// negative: none) carry one record of 10 signals per HistoryInterval (default 1 minute) over
+	// HistoryDays (default 30) ending where the short history starts, signed by their devices and
+	// written through the node's Ingester (which verifies each signature and pairing) in batches of
+	// 1,000. A signals query over those days in SignalsBucket buckets (default 5 minutes) with three
+	// aggregations of two signals is then measured SignalsRuns times (default 20) over HTTP, one after
+	// the other, and the same SQL as many times on the bare store; SignalsTarget is its goal (default 50 ms).
+	HistoryVehicles int
+	HistoryDays     int
+	HistoryInterval time.Duration
+	SignalsBucket   time.Duration
+	SignalsRuns     int
+	SignalsTarget   time.Duration
+	SignalsProfile  io.Writer // if set, a CPU profile of the node during the HTTP signals queries
+
+	Progress io.Writer
 }
 
 func (o *QueryOptions) defaults() {
@@ -96,6 +113,25 @@ func (o *QueryOptions) defaults() {
 	if o.StoreDuration == 0 {
 		o.StoreDuration = 2 * time.Second
 	}
+	if o.HistoryVehicles == 0 {
+		o.HistoryVehicles = 5
+	}
+	o.HistoryVehicles = max(0, min(o.HistoryVehicles, o.Vehicles))
+	if o.HistoryDays == 0 {
+		o.HistoryDays = 30
+	}
+	if o.HistoryInterval == 0 {
+		o.HistoryInterval = time.Minute
+	}
+	if o.SignalsBucket == 0 {
+		o.SignalsBucket = 5 * time.Minute
+	}
+	if o.SignalsRuns == 0 {
+		o.SignalsRuns = 20
+	}
+	if o.SignalsTarget == 0 {
+		o.SignalsTarget = 50 * time.Millisecond
+	}
 }
 
 func (o *QueryOptions) logf(format string, args ...any) {
@@ -139,6 +175,27 @@ type QueryReport struct {
 	StoreP50      time.Duration
 	StoreP99      time.Duration
 	StorePerSec   float64 // the bare query on every core
+
+	// The long history and the signals query (zero when HistoryVehicles is 0).
+	HistoryVehicles                  int
+	HistoryDays                      int
+	HistoryInterval                  time.Duration
+	HistoryFrom                      time.Time
+	HistoryTo                        time.Time
+	HistoryRecords                   int // records of the long history, 10 signals each
+	HistorySignPerSec                float64
+	HistoryIngestPerSec              float64 // verified and written through the Ingester
+	HistoryIndex                     time.Duration
+	SignalRows                       int // rows of the signals table in the end
+	SignalsBucket                    time.Duration
+	SignalsBuckets                   int // buckets of the query's window
+	SignalsAnswered                  int // buckets in an answer (those with data)
+	SignalsAnswerBytes               int
+	SignalsTarget                    time.Duration
+	Signals                          []time.Duration // over HTTP, one after the other
+	SignalsStore                     []time.Duration // the same SQL on the bare store
+	SignalsP50, SignalsP99           time.Duration
+	SignalsStoreP50, SignalsStoreP99 time.Duration
 }
 
 // latestQueryFields are the ten signals tenSignals writes, as signalsLatest selections.
@@ -171,10 +228,15 @@ func Query(ctx context.Context, opts QueryOptions) (*QueryReport, error) {
 	rep := &QueryReport{Cores: runtime.NumCPU(), Vehicles: opts.Vehicles, History: opts.History, Interval: opts.Interval,
 		Fields: len(latestQueryFields), TargetP99: opts.TargetP99}
 
-	// The sequencer's clock starts History (and a margin) in the past, so that the devices are paired
-	// before the first record; it then jumps to the present, before any record is sent.
+	// The sequencer's clock starts History and the long history's days (and a margin) in the past, so
+	// that the devices are paired before the first record; it then jumps to the present, before any
+	// record is sent.
+	days := time.Duration(opts.HistoryDays) * 24 * time.Hour
+	if opts.HistoryVehicles == 0 {
+		days = 0
+	}
 	var behind atomic.Int64
-	behind.Store(int64(opts.History + 2*time.Minute))
+	behind.Store(int64(days + opts.History + 3*time.Minute))
 	clock := func() time.Time { return time.Now().Add(-time.Duration(behind.Load())) }
 	qn, err := startQueryNode(ctx, clock)
 	if err != nil {
@@ -188,8 +250,13 @@ func Query(ctx context.Context, opts QueryOptions) (*QueryReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	first := clock().Add(time.Second).Truncate(time.Second)
 	behind.Store(0)
+	first := time.Now().Add(-opts.History - 2*time.Minute).Truncate(time.Second)
+	if opts.HistoryVehicles > 0 {
+		if err := loadHistory(ctx, qn.n, devs[:opts.HistoryVehicles], ids[:opts.HistoryVehicles], first, &opts, rep); err != nil {
+			return nil, err
+		}
+	}
 
 	n := opts.Vehicles * perVehicle
 	rep.Records = n
@@ -308,7 +375,219 @@ func Query(ctx context.Context, opts QueryOptions) (*QueryReport, error) {
 	if err := measureStore(ctx, qn.n, ids, opts.StoreDuration, rep); err != nil {
 		return nil, err
 	}
+	if opts.HistoryVehicles > 0 {
+		if err := measureSignals(ctx, qn.n, addr, token, ids[:opts.HistoryVehicles], &opts, rep); err != nil {
+			return nil, err
+		}
+	}
 	return rep, nil
+}
+
+// loadHistory signs the long history of the vehicles of devs (one record per HistoryInterval over
+// HistoryDays, ending at end) and writes it through the node's Ingester in batches of 1,000, then indexes it.
+func loadHistory(ctx context.Context, n *node.Node, devs []*ecdsa.PrivateKey, ids []uint64, end time.Time, opts *QueryOptions, rep *QueryReport) error {
+	span := time.Duration(opts.HistoryDays) * 24 * time.Hour
+	perVehicle := int(span / opts.HistoryInterval)
+	if perVehicle < 1 {
+		return fmt.Errorf("bench: %d days at %s give no record", opts.HistoryDays, opts.HistoryInterval)
+	}
+	start := end.Add(-span)
+	total := len(devs) * perVehicle
+	rep.HistoryVehicles, rep.HistoryDays, rep.HistoryInterval = len(devs), opts.HistoryDays, opts.HistoryInterval
+	rep.HistoryFrom, rep.HistoryTo, rep.HistoryRecords = start.UTC(), end.UTC(), total
+	opts.logf("long history: %d vehicles × %d records (%d days at %s), signed and written through the Ingester…",
+		len(devs), perVehicle, opts.HistoryDays, opts.HistoryInterval)
+	const batch = 1000
+	subs := make([]telemetry.Submission, batch)
+	var signing, ingesting time.Duration
+	for from := 0; from < total; from += batch {
+		k := min(batch, total-from)
+		t0 := time.Now()
+		var signErr atomic.Value
+		parallel(k, func(j int) {
+			i := from + j
+			v, seq := i%len(devs), i/len(devs)
+			at := start.Add(time.Duration(seq) * opts.HistoryInterval)
+			ev, err := telemetry.NewEvent(crypto.PubkeyToAddress(devs[v].PublicKey), ids[v], "h"+strconv.Itoa(seq), at, tenSignals(at, seq))
+			if err == nil {
+				subs[j], err = telemetry.Sign(ev, devs[v])
+			}
+			if err != nil {
+				signErr.Store(err)
+			}
+		})
+		if err, ok := signErr.Load().(error); ok {
+			return err
+		}
+		t1 := time.Now()
+		for _, r := range n.Ingester.Ingest(ctx, subs[:k]) {
+			if r.Status != telemetry.StatusAccepted {
+				return fmt.Errorf("a history record was not accepted: %s: %s", r.Status, r.Message)
+			}
+		}
+		signing += t1.Sub(t0)
+		ingesting += time.Since(t1)
+		if opts.Progress != nil && (from/batch)%50 == 49 {
+			opts.logf("  %d of %d…", from+k, total)
+		}
+	}
+	rep.HistorySignPerSec = float64(total) / signing.Seconds()
+	rep.HistoryIngestPerSec = float64(total) / ingesting.Seconds()
+	opts.logf("indexing the long history…")
+	t0 := time.Now()
+	if _, err := n.Telemetry.Index(ctx); err != nil {
+		return err
+	}
+	rep.HistoryIndex = time.Since(t0)
+	return nil
+}
+
+// The aggregations of the signals query: three of speed and three of the odometer.
+var historyAggregations = []struct{ alias, signal, agg string }{
+	{"avgSpeed", "speed", "AVG"},
+	{"maxSpeed", "speed", "MAX"},
+	{"minSpeed", "speed", "MIN"},
+	{"firstDistance", "powertrainTransmissionTravelledDistance", "FIRST"},
+	{"lastDistance", "powertrainTransmissionTravelledDistance", "LAST"},
+	{"maxDistance", "powertrainTransmissionTravelledDistance", "MAX"},
+}
+
+// The SQL the signals resolver runs for each aggregation (api/graphql/history.go): AVG, MIN and MAX
+// group the bucket's rows; FIRST and LAST find the bucket's first or last time, then its value. Each
+// binds from, step (ms), vehicle, signal name, lo and hi (FIRST and LAST: then vehicle and name again).
+const (
+	historyFilter   = `s.vehicle = ? AND s.name = (SELECT id FROM names WHERE name = ?) AND s.time >= ? AND s.time < ?`
+	historyStatsSQL = `SELECT (s.time - ?) / ? AS b, MIN(s.val), MAX(s.val), AVG(s.val) FROM signals s WHERE ` + historyFilter + ` GROUP BY b`
+	historyEdgeSQL  = `SELECT e.b, s.val FROM (SELECT (s.time - ?) / ? AS b, %s(s.time) AS t FROM signals s WHERE ` + historyFilter +
+		` GROUP BY b) e JOIN signals s ON s.vehicle = ? AND s.name = (SELECT id FROM names WHERE name = ?) AND s.time = e.t`
+)
+
+// measureSignals asks the signals query over the long history SignalsRuns times over HTTP as the owner,
+// one after the other, then runs the resolver's SQL as many times against the bare store.
+func measureSignals(ctx context.Context, n *node.Node, addr, token string, ids []uint64, opts *QueryOptions, rep *QueryReport) error {
+	from, to := rep.HistoryFrom, rep.HistoryTo
+	step := opts.SignalsBucket
+	rep.SignalsBucket, rep.SignalsTarget = step, opts.SignalsTarget
+	rep.SignalsBuckets = int((to.Sub(from) + step - 1) / step)
+	var fields []string
+	for _, a := range historyAggregations {
+		fields = append(fields, fmt.Sprintf("%s: %s(agg: %s)", a.alias, a.signal, a.agg))
+	}
+	reqs := make([][]byte, len(ids))
+	for i, id := range ids {
+		q := fmt.Sprintf(`{ signals(tokenId: %d, interval: %q, from: %q, to: %q) { timestamp %s } }`, id, step.String(),
+			from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano), strings.Join(fields, " "))
+		body, _ := json.Marshal(map[string]string{"query": q})
+		reqs[i] = graphQLRequest(token, body)
+	}
+	conn, err := dialRaw(addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	// One unmeasured query per vehicle checks the answers (and warms the caches).
+	for _, req := range reqs {
+		status, body, err := conn.do(req, nil)
+		if err == nil {
+			err = answerError(status, body)
+		}
+		if err != nil {
+			return fmt.Errorf("signals: %w", err)
+		}
+		var out struct {
+			Data struct {
+				Signals []map[string]any `json:"signals"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(body, &out); err != nil {
+			return err
+		}
+		if len(out.Data.Signals) == 0 {
+			return fmt.Errorf("signals answered no bucket: %.300s", body)
+		}
+		for _, a := range historyAggregations {
+			if out.Data.Signals[0][a.alias] == nil {
+				return fmt.Errorf("signals has no %s in its first bucket: %.300s", a.alias, body)
+			}
+		}
+		rep.SignalsAnswered, rep.SignalsAnswerBytes = len(out.Data.Signals), len(body)
+	}
+	opts.logf("signals over %s in %s buckets, %d times over HTTP…", to.Sub(from), step, opts.SignalsRuns)
+	if opts.SignalsProfile != nil {
+		if err := pprof.StartCPUProfile(opts.SignalsProfile); err != nil {
+			return err
+		}
+	}
+	var buf []byte
+	for i := 0; i < opts.SignalsRuns; i++ {
+		t0 := time.Now()
+		status, body, err := conn.do(reqs[i%len(reqs)], buf)
+		d := time.Since(t0)
+		if err == nil {
+			err = answerError(status, body)
+		}
+		if err != nil {
+			if opts.SignalsProfile != nil {
+				pprof.StopCPUProfile()
+			}
+			return fmt.Errorf("signals: %w", err)
+		}
+		buf = body
+		rep.Signals = append(rep.Signals, d)
+	}
+	if opts.SignalsProfile != nil {
+		pprof.StopCPUProfile()
+	}
+	rep.SignalsP50, rep.SignalsP99 = percentile(rep.Signals, 0.5), percentile(rep.Signals, 0.99)
+
+	opts.logf("the same SQL on the bare store, %d times…", opts.SignalsRuns)
+	db := n.Telemetry.SignalsDB()
+	run := func(sqlText string, args ...any) (int, error) {
+		rows, err := db.QueryContext(ctx, sqlText, args...)
+		if err != nil {
+			return 0, err
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		vals := make([]any, len(cols))
+		dest := make([]any, len(cols))
+		for i := range vals {
+			dest[i] = &vals[i]
+		}
+		count := 0
+		for rows.Next() {
+			if err := rows.Scan(dest...); err != nil {
+				return 0, err
+			}
+			count++
+		}
+		return count, rows.Err()
+	}
+	lo, hi := from.UnixMilli(), to.UnixMilli()
+	for i := 0; i < opts.SignalsRuns; i++ {
+		vehicle := ids[i%len(ids)]
+		t0 := time.Now()
+		for _, a := range historyAggregations {
+			args := []any{from.UnixMilli(), step.Milliseconds(), vehicle, a.signal, lo, hi}
+			sqlText := historyStatsSQL
+			switch a.agg {
+			case "FIRST":
+				sqlText, args = fmt.Sprintf(historyEdgeSQL, "MIN"), append(args, vehicle, a.signal)
+			case "LAST":
+				sqlText, args = fmt.Sprintf(historyEdgeSQL, "MAX"), append(args, vehicle, a.signal)
+			}
+			count, err := run(sqlText, args...)
+			if err != nil {
+				return fmt.Errorf("the bare signals SQL: %w", err)
+			}
+			if count != rep.SignalsAnswered {
+				return fmt.Errorf("the bare signals SQL of %s gave %d buckets, the query %d", a.alias, count, rep.SignalsAnswered)
+			}
+		}
+		rep.SignalsStore = append(rep.SignalsStore, time.Since(t0))
+	}
+	rep.SignalsStoreP50, rep.SignalsStoreP99 = percentile(rep.SignalsStore, 0.5), percentile(rep.SignalsStore, 0.99)
+	return db.QueryRowContext(ctx, `SELECT count(*) FROM signals`).Scan(&rep.SignalRows)
 }
 
 // queryNode is an in-process node with a settable clock.
@@ -659,10 +938,9 @@ func (r *QueryReport) Print(w io.Writer) {
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
 	fmt.Fprintf(w, "cores: %d; %d vehicles of one owner, %s of telemetry each at one record of 10 signals per %s (%d records, %d latest rows);\n",
 		r.Cores, r.Vehicles, r.History, r.Interval, r.Records, r.LatestRows)
-	fmt.Fprintf(w, "loaded at %.0f records/s through POST /v1/events, indexed in %s. The history is short of the 30 days the\n",
+	fmt.Fprintf(w, "loaded at %.0f records/s through POST /v1/events, indexed in %s. signalsLatest reads the latest table, one row\n",
 		r.IngestPerSec, r.IndexDuration.Round(time.Millisecond))
-	fmt.Fprintf(w, "target asks for; signalsLatest reads the latest table, one row per vehicle and signal, whose size does not grow\n")
-	fmt.Fprintf(w, "with the history (only the database files around it do).\n")
+	fmt.Fprintf(w, "per vehicle and signal, whose size does not grow with the history (only the database files around it do).\n")
 	fmt.Fprintf(w, "signalsLatest asks for %d signals (+ lastSeen) as the vehicles' owner (whose reads are not access-logged),\n", r.Fields)
 	fmt.Fprintf(w, "over HTTP/1.1 keep-alive, open loop (latency from the scheduled send time).\n")
 	fmt.Fprintf(w, "| clients | scheduled | achieved | p50 | p99 | errors |\n|---|---|---|---|---|---|\n")
@@ -682,4 +960,24 @@ func (r *QueryReport) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "the resolver's SQL on the bare store: p50 %s, p99 %s (%d queries, one goroutine); %.0f/s on all cores\n",
 		ms(r.StoreP50), ms(r.StoreP99), r.StoreQueries, r.StorePerSec)
+	if r.HistoryRecords == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nlong history: %d of the vehicles carry %d days (%s to %s) at one record of 10 signals per %s: %d records\n",
+		r.HistoryVehicles, r.HistoryDays, r.HistoryFrom.Format(time.RFC3339), r.HistoryTo.Format(time.RFC3339), r.HistoryInterval, r.HistoryRecords)
+	fmt.Fprintf(w, "(%d signal values), signed by the paired devices at %.0f records/s, verified (signature and pairing) and written\n",
+		r.HistoryRecords*10, r.HistorySignPerSec)
+	fmt.Fprintf(w, "through the node's Ingester in batches of 1,000 at %.0f records/s, indexed in %s; %d rows in the signals table.\n",
+		r.HistoryIngestPerSec, r.HistoryIndex.Round(time.Millisecond), r.SignalRows)
+	fmt.Fprintf(w, "signals over the %s in %s buckets (%d buckets, %d answered, %d bytes) with speed AVG, MAX, MIN and\n",
+		r.HistoryTo.Sub(r.HistoryFrom), r.SignalsBucket, r.SignalsBuckets, r.SignalsAnswered, r.SignalsAnswerBytes)
+	fmt.Fprintf(w, "powertrainTransmissionTravelledDistance FIRST, LAST, MAX, as the owner, %d times one after the other:\n", len(r.Signals))
+	met := "met"
+	if r.SignalsP99 >= r.SignalsTarget {
+		met = "not met"
+	}
+	fmt.Fprintf(w, "| path | p50 | p99 |\n|---|---|---|\n")
+	fmt.Fprintf(w, "| GraphQL over HTTP | %s | %s |\n", ms(r.SignalsP50), ms(r.SignalsP99))
+	fmt.Fprintf(w, "| the resolver's six SQL queries on the bare store | %s | %s |\n", ms(r.SignalsStoreP50), ms(r.SignalsStoreP99))
+	fmt.Fprintf(w, "goal: < %s over HTTP (p99): %s\n", r.SignalsTarget, met)
 }
