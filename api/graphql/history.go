@@ -187,8 +187,9 @@ func (q *queryResolver) Signals(ctx context.Context, tokenID int, interval strin
 		values++
 	}
 	if w.lo < w.hi {
+		stats := statsCache{} // MIN, MAX and AVG of one signal come from one grouped query
 		for _, x := range ws {
-			if err := q.aggregateSignal(ctx, vehicle, w, x, put); err != nil {
+			if err := q.aggregateSignal(ctx, vehicle, w, x, stats, put); err != nil {
 				return nil, err
 			}
 		}
@@ -221,8 +222,11 @@ const (
 	rawSQL = `SELECT ` + bucketExpr + ` AS b, s.val FROM signals s WHERE ` + signalFilter + ` ORDER BY s.time`
 )
 
+// statsCache holds, per signal, the MIN, MAX and AVG of each bucket read by statsSQL within one request.
+type statsCache map[string]map[int64][3]any
+
 // aggregateSignal computes one aggregation of one signal per bucket and hands each to put.
-func (q *queryResolver) aggregateSignal(ctx context.Context, vehicle uint64, w window, x wanted, put func(int64, string, any)) error {
+func (q *queryResolver) aggregateSignal(ctx context.Context, vehicle uint64, w window, x wanted, stats statsCache, put func(int64, string, any)) error {
 	stepMS := w.step.Milliseconds()
 	args := []any{w.from.UnixMilli(), stepMS, vehicle, x.signal.Name, w.lo, w.hi}
 	numeric := x.signal.Kind == telemetry.KindNumber || x.signal.Kind == telemetry.KindBool
@@ -273,13 +277,25 @@ func (q *queryResolver) aggregateSignal(ctx context.Context, vehicle uint64, w w
 	switch agg {
 	case "AVG", "MIN", "MAX":
 		col := map[string]int{"MIN": 0, "MAX": 1, "AVG": 2}[x.agg]
-		return query(statsSQL, args, 3, func(b int64, vals []any) error {
-			v, err := value(vals[col])
-			if err == nil {
-				put(b, x.alias, v)
+		buckets, ok := stats[x.signal.Name]
+		if !ok {
+			buckets = map[int64][3]any{}
+			if err := query(statsSQL, args, 3, func(b int64, vals []any) error {
+				buckets[b] = [3]any{vals[0], vals[1], vals[2]}
+				return nil
+			}); err != nil {
+				return err
 			}
-			return err
-		})
+			stats[x.signal.Name] = buckets
+		}
+		for b, vals := range buckets {
+			v, err := value(vals[col])
+			if err != nil {
+				return err
+			}
+			put(b, x.alias, v)
+		}
+		return nil
 	case "FIRST", "LAST":
 		fn := map[string]string{"FIRST": "MIN", "LAST": "MAX"}[x.agg]
 		return query(fmt.Sprintf(edgeSQL, fn), append(args, vehicle, x.signal.Name), 1, func(b int64, vals []any) error {
