@@ -84,11 +84,7 @@ func (o *IngestOptions) defaults() {
 	}
 }
 
-func (o *IngestOptions) logf(format string, args ...any) {
-	if o.Progress != nil {
-		fmt.Fprintf(o.Progress, format+"\n", args...)
-	}
-}
+func (o *IngestOptions) logf(format string, args ...any) { logTo(o.Progress, format, args...) }
 
 // benchNode is a node under test, in this process or a child.
 type benchNode struct {

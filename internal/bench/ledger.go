@@ -29,6 +29,13 @@ import (
 	"github.com/glovebox/glovebox/tlog"
 )
 
+// logTo writes one progress line to w, if there is a w.
+func logTo(w io.Writer, format string, args ...any) {
+	if w != nil {
+		fmt.Fprintf(w, format+"\n", args...)
+	}
+}
+
 // RecoverRate measures bare secp256k1 public-key recoveries (go-ethereum crypto.Ecrecover, the same call
 // the ledger makes) per second on all cores, for about d.
 func RecoverRate(d time.Duration) float64 {
@@ -124,11 +131,7 @@ func (o *LedgerOptions) defaults() {
 	}
 }
 
-func (o *LedgerOptions) logf(format string, args ...any) {
-	if o.Progress != nil {
-		fmt.Fprintf(o.Progress, format+"\n", args...)
-	}
-}
+func (o *LedgerOptions) logf(format string, args ...any) { logTo(o.Progress, format, args...) }
 
 // Ledger runs a real node in a temporary directory, serves it over loopback TCP and measures it.
 func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {

@@ -134,11 +134,7 @@ func (o *QueryOptions) defaults() {
 	}
 }
 
-func (o *QueryOptions) logf(format string, args ...any) {
-	if o.Progress != nil {
-		fmt.Fprintf(o.Progress, format+"\n", args...)
-	}
-}
+func (o *QueryOptions) logf(format string, args ...any) { logTo(o.Progress, format, args...) }
 
 // QueryLevel is one open-loop run at a fixed request rate.
 type QueryLevel struct {
