@@ -229,19 +229,7 @@ func TestGoldenSignalsLatest(t *testing.T) {
 		got = strings.ReplaceAll(got, f.ts(k), fmt.Sprintf("<record %d time>", k+1))
 	}
 	got = strings.ReplaceAll(got, fmt.Sprintf("tokenId: %d", f.vehicle), "tokenId: <vehicle>") + "\n"
-	golden := filepath.Join("testdata", "signalsLatest.golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("response differs from %s (run with -update to accept):\n%s", golden, got)
-	}
+	checkGolden(t, "signalsLatest.golden", got)
 }
 
 func TestAppWithSignalsOnlyIsRefusedLocationButGetsTheRest(t *testing.T) {
@@ -477,5 +465,23 @@ func TestPlaygroundAndGET(t *testing.T) {
 	f.h.ServeHTTP(w, req)
 	if !strings.Contains(w.Body.String(), `"value":50.25`) {
 		t.Errorf("GET: %s", w.Body)
+	}
+}
+
+// checkGolden compares got with testdata/name, rewriting the file first with -update.
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	golden := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("response differs from %s (run with -update to accept):\n%s", golden, got)
 	}
 }

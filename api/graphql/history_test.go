@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -254,19 +252,7 @@ func TestGoldenSignals(t *testing.T) {
 		got = strings.ReplaceAll(got, rfc(s.t0.Add(time.Duration(m)*time.Minute)), fmt.Sprintf("<t0 + %dm>", m))
 	}
 	got += "\n"
-	golden := filepath.Join("testdata", "signals.golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("response differs from %s (run with -update to accept):\n%s", golden, got)
-	}
+	checkGolden(t, "signals.golden", got)
 }
 
 func TestSignalsLimits(t *testing.T) {
