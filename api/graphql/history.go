@@ -2,12 +2,8 @@ package graphql
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -15,6 +11,7 @@ import (
 	"github.com/glovebox/glovebox/api/graphql/internal/exec"
 	"github.com/glovebox/glovebox/api/graphql/internal/schemagen"
 	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/store/sqlite"
 	"github.com/glovebox/glovebox/telemetry"
 )
 
@@ -187,11 +184,8 @@ func (q *queryResolver) Signals(ctx context.Context, tokenID int, interval strin
 		values++
 	}
 	if w.lo < w.hi {
-		stats := statsCache{} // MIN, MAX and AVG of one signal come from one grouped query
-		for _, x := range ws {
-			if err := q.aggregateSignal(ctx, vehicle, w, x, stats, put); err != nil {
-				return nil, err
-			}
+		if err := q.aggregateSignals(ctx, vehicle, w, ws, put); err != nil {
+			return nil, err
 		}
 	}
 	bs := make([]int64, 0, len(rows))
@@ -207,229 +201,96 @@ func (q *queryResolver) Signals(ctx context.Context, tokenID int, interval strin
 	return out, nil
 }
 
-// The SQL of the aggregations; every query binds from, step (ms), vehicle, signal name, lo and hi.
-const (
-	bucketExpr   = `(s.time - ?) / ?`
-	signalFilter = `s.vehicle = ? AND s.name = (SELECT id FROM names WHERE name = ?) AND s.time >= ? AND s.time < ?`
-	// statsSQL reads the minimum, maximum and mean of each bucket.
-	statsSQL = `SELECT ` + bucketExpr + ` AS b, MIN(s.val), MAX(s.val), AVG(s.val) FROM signals s WHERE ` + signalFilter + ` GROUP BY b`
-	// edgeSQL reads the value of the first (MIN) or last (MAX) measurement of each bucket.
-	edgeSQL = `SELECT e.b, s.val FROM (SELECT ` + bucketExpr + ` AS b, %s(s.time) AS t FROM signals s WHERE ` + signalFilter +
-		` GROUP BY b) e JOIN signals s ON s.vehicle = ? AND s.name = (SELECT id FROM names WHERE name = ?) AND s.time = e.t`
-	// countsSQL reads the distinct values of each bucket with how often each occurs.
-	countsSQL = `SELECT ` + bucketExpr + ` AS b, s.val, COUNT(*) FROM signals s WHERE ` + signalFilter + ` GROUP BY b, s.val ORDER BY b, s.val`
-	// rawSQL reads every value in time order, for MED and RAND, which need the values of a bucket.
-	rawSQL = `SELECT ` + bucketExpr + ` AS b, s.val FROM signals s WHERE ` + signalFilter + ` ORDER BY s.time`
-)
+// signalAggs collects, per signal, the aggregations asked for, so that one store call answers them all.
+type signalAggs struct {
+	signal telemetry.Signal
+	aggs   []string
+	fields []wanted
+}
 
-// statsCache holds, per signal, the MIN, MAX and AVG of each bucket read by statsSQL within one request.
-type statsCache map[string]map[int64][3]any
+// storeAgg is the store's name for a field's aggregation: AVG of a location is the store's MEAN.
+func storeAgg(x wanted) string {
+	if x.signal.Kind == telemetry.KindLocation && x.agg == "AVG" {
+		return sqlite.AggMean
+	}
+	return x.agg
+}
 
-// aggregateSignal computes one aggregation of one signal per bucket and hands each to put.
-func (q *queryResolver) aggregateSignal(ctx context.Context, vehicle uint64, w window, x wanted, stats statsCache, put func(int64, string, any)) error {
-	stepMS := w.step.Milliseconds()
-	args := []any{w.from.UnixMilli(), stepMS, vehicle, x.signal.Name, w.lo, w.hi}
-	numeric := x.signal.Kind == telemetry.KindNumber || x.signal.Kind == telemetry.KindBool
-	query := func(sqlText string, args []any, ncols int, each func(b int64, vals []any) error) error {
-		rows, err := q.cfg.Signals.QueryContext(ctx, sqlText, args...)
-		if err != nil {
-			return fmt.Errorf("couldn't aggregate %s of vehicle %d: %w", x.signal.Name, vehicle, err)
+// aggregateSignals computes the wanted aggregations per bucket and hands each to put.
+func (q *queryResolver) aggregateSignals(ctx context.Context, vehicle uint64, w window, ws []wanted, put func(int64, string, any)) error {
+	var groups []*signalAggs
+	for _, x := range ws {
+		if !aggregationApplies(x) {
+			return codedError(CodeBadRequest, "%s: aggregation %s does not apply to this signal", x.alias, x.agg)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var b int64
-			vals := make([]any, ncols)
-			dest := []any{&b}
-			for i := range vals {
-				dest = append(dest, &vals[i])
-			}
-			if err := rows.Scan(dest...); err != nil {
-				return fmt.Errorf("couldn't aggregate %s of vehicle %d: %w", x.signal.Name, vehicle, err)
-			}
-			if err := each(b, vals); err != nil {
-				return err
-			}
+		i := slices.IndexFunc(groups, func(g *signalAggs) bool { return g.signal.Name == x.signal.Name })
+		if i < 0 {
+			groups = append(groups, &signalAggs{signal: x.signal})
+			i = len(groups) - 1
 		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("couldn't aggregate %s of vehicle %d: %w", x.signal.Name, vehicle, err)
+		g := groups[i]
+		if a := storeAgg(x); !slices.Contains(g.aggs, a) {
+			g.aggs = append(g.aggs, a)
 		}
-		return nil
+		g.fields = append(g.fields, x)
 	}
-	value := func(raw any) (any, error) {
-		if x.signal.Kind == telemetry.KindLocation {
-			loc, err := asLocation(raw)
-			if err == nil && x.approx {
-				loc = ApproximateLocation(loc.Latitude, loc.Longitude)
-			}
-			return &loc, err
-		}
-		if numeric {
-			f, err := asFloat(raw)
-			return &f, err
-		}
-		s, err := asString(raw)
-		return &s, err
-	}
-	agg := x.agg
-	if x.signal.Kind == telemetry.KindLocation && agg == "AVG" {
-		agg = "MEAN" // of the raw rows: the stored locations are blobs
-	}
-	switch agg {
-	case "AVG", "MIN", "MAX":
-		col := map[string]int{"MIN": 0, "MAX": 1, "AVG": 2}[x.agg]
-		buckets, ok := stats[x.signal.Name]
-		if !ok {
-			buckets = map[int64][3]any{}
-			if err := query(statsSQL, args, 3, func(b int64, vals []any) error {
-				buckets[b] = [3]any{vals[0], vals[1], vals[2]}
-				return nil
-			}); err != nil {
-				return err
-			}
-			stats[x.signal.Name] = buckets
-		}
-		for b, vals := range buckets {
-			v, err := value(vals[col])
-			if err != nil {
-				return err
-			}
-			put(b, x.alias, v)
-		}
-		return nil
-	case "FIRST", "LAST":
-		fn := map[string]string{"FIRST": "MIN", "LAST": "MAX"}[x.agg]
-		return query(fmt.Sprintf(edgeSQL, fn), append(args, vehicle, x.signal.Name), 1, func(b int64, vals []any) error {
-			v, err := value(vals[0])
-			if err == nil {
+	h := sqlite.NewHistory(q.cfg.Signals)
+	for _, g := range groups {
+		a := sqlite.Aggregation{Vehicle: vehicle, Signal: g.signal.Name, Kind: g.signal.Kind,
+			From: w.from.UnixMilli(), Step: w.step.Milliseconds(), Lo: w.lo, Hi: w.hi, Aggs: g.aggs}
+		var convErr error
+		err := h.Aggregate(ctx, a, func(b int64, agg string, raw any) {
+			for _, x := range g.fields {
+				if storeAgg(x) != agg {
+					continue
+				}
+				v, err := fieldValue(x, raw)
+				if err != nil {
+					convErr = err
+					continue
+				}
 				put(b, x.alias, v)
 			}
-			return err
-		})
-	case "TOP", "UNIQUE":
-		var cur int64 = -1
-		var distinct []string
-		var top string
-		var topN int64
-		flush := func() {
-			if cur < 0 {
-				return
-			}
-			if x.agg == "TOP" {
-				s := top
-				put(cur, x.alias, &s)
-			} else {
-				j, _ := json.Marshal(distinct)
-				s := string(j)
-				put(cur, x.alias, &s)
-			}
-		}
-		err := query(countsSQL, args, 2, func(b int64, vals []any) error {
-			s, err := asString(vals[0])
-			if err != nil {
-				return err
-			}
-			n, _ := vals[1].(int64)
-			if b != cur {
-				flush()
-				cur, distinct, top, topN = b, nil, "", 0
-			}
-			distinct = append(distinct, s) // ORDER BY b, val: sorted
-			if n > topN {                  // ties keep the smaller value, met first
-				top, topN = s, n
-			}
-			return nil
 		})
 		if err == nil {
-			flush()
+			err = convErr
 		}
-		return err
-	case "MED", "RAND", "MEAN":
-		var cur int64 = -1
-		var bucket []any
-		flush := func() error {
-			if cur < 0 || len(bucket) == 0 {
-				return nil
-			}
-			var pick any
-			switch agg {
-			case "RAND":
-				pick = bucket[randIndex(vehicle, x.signal.Name, w.bucketStart(cur), len(bucket))]
-			case "MED":
-				pick = median(bucket)
-			default:
-				var err error
-				if pick, err = meanLocation(bucket); err != nil {
-					return err
-				}
-			}
-			v, err := value(pick)
-			if err == nil {
-				put(cur, x.alias, v)
-			}
-			return err
-		}
-		err := query(rawSQL, args, 1, func(b int64, vals []any) error {
-			if b != cur {
-				if err := flush(); err != nil {
-					return err
-				}
-				cur, bucket = b, bucket[:0]
-			}
-			bucket = append(bucket, vals[0])
-			return nil
-		})
-		if err == nil {
-			err = flush()
-		}
-		return err
-	}
-	return codedError(CodeBadRequest, "%s: aggregation %s does not apply to this signal", x.alias, x.agg)
-}
-
-// randIndex picks one of n values of a bucket by a hash of the vehicle, the signal and the bucket's start,
-// so that the same data gives the same answer.
-func randIndex(vehicle uint64, signal string, start time.Time, n int) int {
-	h := fnv.New64a()
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], vehicle)
-	binary.BigEndian.PutUint64(b[8:], uint64(start.UnixMilli()))
-	h.Write(b[:])
-	h.Write([]byte(signal))
-	return int(h.Sum64() % uint64(n))
-}
-
-// median returns the middle value of numbers (the mean of the two middle ones for an even count).
-func median(vals []any) any {
-	fs := make([]float64, 0, len(vals))
-	for _, v := range vals {
-		f, err := asFloat(v)
 		if err != nil {
-			return v // not a number: left to value() to refuse
+			return fmt.Errorf("couldn't aggregate %s of vehicle %d: %w", g.signal.Name, vehicle, err)
 		}
-		fs = append(fs, f)
 	}
-	sort.Float64s(fs)
-	m := len(fs) / 2
-	if len(fs)%2 == 1 {
-		return fs[m]
-	}
-	return (fs[m-1] + fs[m]) / 2
+	return nil
 }
 
-// meanLocation is the mean of the latitudes, longitudes and hdops of stored locations.
-func meanLocation(vals []any) (exec.Location, error) {
-	var m exec.Location
-	for _, v := range vals {
-		loc, err := asLocation(v)
-		if err != nil {
-			return exec.Location{}, err
-		}
-		m.Latitude += loc.Latitude
-		m.Longitude += loc.Longitude
-		m.Hdop += loc.Hdop
+// aggregationApplies reports whether a field's aggregation is one its signal's kind has.
+func aggregationApplies(x wanted) bool {
+	switch x.signal.Kind {
+	case telemetry.KindNumber, telemetry.KindBool:
+		return slices.Contains([]string{"AVG", "MED", "MAX", "MIN", "RAND", "FIRST", "LAST"}, x.agg)
+	case telemetry.KindString, telemetry.KindStrings:
+		return slices.Contains([]string{"RAND", "TOP", "UNIQUE", "FIRST", "LAST"}, x.agg)
+	case telemetry.KindLocation:
+		return slices.Contains([]string{"AVG", "RAND", "FIRST", "LAST"}, x.agg)
 	}
-	n := float64(len(vals))
-	return exec.Location{Latitude: m.Latitude / n, Longitude: m.Longitude / n, Hdop: m.Hdop / n}, nil
+	return false
+}
+
+// fieldValue turns a stored value into the field's GraphQL value; an approximate location field gets the
+// centre of the point's H3 cell.
+func fieldValue(x wanted, raw any) (any, error) {
+	switch x.signal.Kind {
+	case telemetry.KindLocation:
+		loc, err := asLocation(raw)
+		if err == nil && x.approx {
+			loc = ApproximateLocation(loc.Latitude, loc.Longitude)
+		}
+		return &loc, err
+	case telemetry.KindNumber, telemetry.KindBool:
+		f, err := asFloat(raw)
+		return &f, err
+	}
+	s, err := asString(raw)
+	return &s, err
 }
 
 func asLocation(raw any) (exec.Location, error) {

@@ -83,7 +83,7 @@ func OpenTelemetry(path string, cat *telemetry.Catalog) (*Telemetry, error) {
 	spath := filepath.Join(filepath.Dir(path), SignalsFile)
 	idx, err := sql.Open("sqlite", "file:"+spath+pragmas+"&_pragma=synchronous(NORMAL)")
 	if err == nil {
-		_, err = idx.Exec(signalsSchema)
+		_, err = idx.Exec(signalsSchema + rollupSchema)
 	}
 	if err != nil {
 		db.Close()
@@ -91,6 +91,10 @@ func OpenTelemetry(path string, cat *telemetry.Catalog) (*Telemetry, error) {
 	}
 	t := &Telemetry{db: db, idx: idx, cat: cat, stmts: stmtCache{db: db}, istmt: stmtCache{db: idx}, names: map[string]int64{}}
 	if err := t.loadNames(); err != nil {
+		t.Close()
+		return nil, err
+	}
+	if err := migrateRollups(context.Background(), t); err != nil {
 		t.Close()
 		return nil, err
 	}
@@ -288,6 +292,7 @@ func (t *Telemetry) indexChunk(ctx context.Context) (int, error) {
 	}
 	var sigRows [][]any
 	latest := map[latestKey][]any{}
+	stale := map[latestKey][]any{} // vehicle, name, since, until
 	n := 0
 	last := from
 	for rows.Next() {
@@ -327,6 +332,11 @@ func (t *Telemetry) indexChunk(ctx context.Context) (int, error) {
 			if old, ok := latest[k]; !ok || old[2].(int64) <= v.Time {
 				latest[k] = row
 			}
+			if span, ok := stale[k]; !ok {
+				stale[k] = []any{vehicle, id, v.Time, v.Time}
+			} else {
+				span[2], span[3] = min(span[2].(int64), v.Time), max(span[3].(int64), v.Time)
+			}
 		}
 	}
 	if err := rows.Close(); err != nil {
@@ -347,19 +357,33 @@ func (t *Telemetry) indexChunk(ctx context.Context) (int, error) {
 		`ON CONFLICT (vehicle, name) DO UPDATE SET time=excluded.time, val=excluded.val WHERE excluded.time >= latest.time`, lrows); err != nil {
 		return 0, err
 	}
+	srows := make([][]any, 0, len(stale))
+	for _, r := range stale {
+		srows = append(srows, r)
+	}
+	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO stale (vehicle, name, since, until) VALUES`, staleUpsert, srows); err != nil {
+		return 0, err
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('indexed_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, last); err != nil {
 		return 0, err
 	}
 	return n, tx.Commit()
 }
 
-// RunIndexer indexes new records every interval until ctx is done.
+// RunIndexer indexes new records every interval, and rolls them up every RollInterval, until ctx is done.
 func (t *Telemetry) RunIndexer(ctx context.Context, interval time.Duration, logger *slog.Logger) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	var rolled time.Time
 	for {
 		if _, err := t.Index(ctx); err != nil && ctx.Err() == nil {
 			logger.Error("couldn't index telemetry", "err", err)
+		}
+		if time.Since(rolled) >= RollInterval {
+			rolled = time.Now()
+			if _, err := t.Roll(ctx); err != nil && ctx.Err() == nil {
+				logger.Error("couldn't roll telemetry up", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -372,12 +396,18 @@ func (t *Telemetry) RunIndexer(ctx context.Context, interval time.Duration, logg
 // Reindex deletes the derived tables and rebuilds them from the records.
 func (t *Telemetry) Reindex(ctx context.Context) (int, error) {
 	t.indexMu.Lock()
-	if _, err := t.idx.ExecContext(ctx, `DELETE FROM signals; DELETE FROM latest; DELETE FROM meta WHERE key = 'indexed_seq';`); err != nil {
+	if _, err := t.idx.ExecContext(ctx, `DELETE FROM signals; DELETE FROM latest; DELETE FROM rollup; DELETE FROM stale;
+DELETE FROM meta WHERE key = 'indexed_seq';`); err != nil {
 		t.indexMu.Unlock()
 		return 0, fmt.Errorf("couldn't clear the derived tables: %w", err)
 	}
 	t.indexMu.Unlock()
-	return t.Index(ctx)
+	n, err := t.Index(ctx)
+	if err != nil {
+		return n, err
+	}
+	_, err = t.Roll(ctx)
+	return n, err
 }
 
 // Lag returns how many stored records are not indexed yet.

@@ -1,0 +1,521 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sort"
+
+	"github.com/glovebox/glovebox/telemetry"
+)
+
+// The aggregations a History answers. FIRST, LAST, AVG, MIN and MAX read roll-ups where they can;
+// the others read the values.
+const (
+	AggAvg    = "AVG"    // numbers: the mean
+	AggMin    = "MIN"    // numbers: the smallest
+	AggMax    = "MAX"    // numbers: the largest
+	AggFirst  = "FIRST"  // any kind: the value measured first
+	AggLast   = "LAST"   // any kind: the value measured last
+	AggMedian = "MED"    // numbers: the middle value (the mean of the two middle ones for an even count)
+	AggRand   = "RAND"   // any kind: one value picked by a hash of vehicle, signal and bucket start
+	AggTop    = "TOP"    // strings: the most frequent value (the smallest on a tie)
+	AggUnique = "UNIQUE" // strings: the distinct values as a sorted JSON array
+	AggMean   = "MEAN"   // locations: the mean latitude, longitude and hdop, encoded as a location
+)
+
+// Aggregation asks for aggregations of one signal of one vehicle in buckets of Step milliseconds
+// starting at From, over the measurements with times in [Lo, Hi) (unix milliseconds).
+type Aggregation struct {
+	Vehicle  uint64
+	Signal   string
+	Kind     telemetry.Kind
+	From     int64
+	Step     int64
+	Lo, Hi   int64
+	Aggs     []string
+	NoRollup bool // read only the values (for tests that compare both ways)
+}
+
+// History answers history (bucketed aggregation) queries from a signals database.
+type History struct{ db *sql.DB }
+
+// NewHistory returns a History over the derived signals database (Telemetry.SignalsDB).
+func NewHistory(db *sql.DB) *History { return &History{db: db} }
+
+// Aggregate computes a's aggregations and hands each bucket's result to put: the bucket's index
+// (bucket b starts at From + b*Step), the aggregation, and the value as stored — float64 for numbers
+// and booleans, string for strings, an encoded location ([]byte, telemetry.EncodeLocation) for
+// locations. Buckets without values are not put.
+func (h *History) Aggregate(ctx context.Context, a Aggregation, put func(b int64, agg string, v any)) error {
+	if a.Step <= 0 || a.Lo >= a.Hi {
+		return nil
+	}
+	var name int64
+	err := h.db.QueryRowContext(ctx, `SELECT id FROM names WHERE name = ?`, a.Signal).Scan(&name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // never measured by anyone
+	}
+	if err != nil {
+		return fmt.Errorf("couldn't look up signal %s: %w", a.Signal, err)
+	}
+	q := &aggQuery{h: h, a: a, name: name}
+	numeric := a.Kind == telemetry.KindNumber || a.Kind == telemetry.KindBool
+	var stats, first, last bool
+	for _, agg := range a.Aggs {
+		switch agg {
+		case AggAvg, AggMin, AggMax:
+			if !numeric {
+				return fmt.Errorf("%s does not apply to %s", agg, a.Signal)
+			}
+			stats = true
+		case AggFirst:
+			first = true
+		case AggLast:
+			last = true
+		}
+	}
+	if stats || first || last {
+		segs, err := q.segments(ctx)
+		if err != nil {
+			return err
+		}
+		parts := map[int64]*partial{}
+		part := func(b int64) *partial {
+			p := parts[b]
+			if p == nil {
+				p = &partial{}
+				parts[b] = p
+			}
+			return p
+		}
+		for _, s := range segs {
+			if stats {
+				if err := q.stats(ctx, s, part); err != nil {
+					return err
+				}
+			}
+			if first {
+				if err := q.edge(ctx, s, false, part); err != nil {
+					return err
+				}
+			}
+			if last {
+				if err := q.edge(ctx, s, true, part); err != nil {
+					return err
+				}
+			}
+		}
+		for b, p := range parts {
+			for _, agg := range a.Aggs {
+				switch agg {
+				case AggAvg:
+					if p.n > 0 {
+						put(b, agg, p.sum/float64(p.n))
+					}
+				case AggMin:
+					if p.n > 0 {
+						put(b, agg, p.lo)
+					}
+				case AggMax:
+					if p.n > 0 {
+						put(b, agg, p.hi)
+					}
+				case AggFirst:
+					if p.hasFirst {
+						put(b, agg, p.fv)
+					}
+				case AggLast:
+					if p.hasLast {
+						put(b, agg, p.lv)
+					}
+				}
+			}
+		}
+	}
+	for _, agg := range a.Aggs {
+		var err error
+		switch agg {
+		case AggAvg, AggMin, AggMax, AggFirst, AggLast:
+			continue
+		case AggTop, AggUnique:
+			if a.Kind != telemetry.KindString && a.Kind != telemetry.KindStrings {
+				return fmt.Errorf("%s does not apply to %s", agg, a.Signal)
+			}
+			err = q.counts(ctx, agg, put)
+		case AggMedian:
+			if !numeric {
+				return fmt.Errorf("%s does not apply to %s", agg, a.Signal)
+			}
+			err = q.values(ctx, agg, put)
+		case AggMean:
+			if a.Kind != telemetry.KindLocation {
+				return fmt.Errorf("%s does not apply to %s", agg, a.Signal)
+			}
+			err = q.values(ctx, agg, put)
+		case AggRand:
+			err = q.values(ctx, agg, put)
+		default:
+			return fmt.Errorf("no aggregation %q", agg)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// partial is what the segments of one bucket contributed so far.
+type partial struct {
+	n                 int64
+	sum               float64
+	lo, hi            any
+	ft, lt            int64
+	fv, lv            any
+	hasFirst, hasLast bool
+}
+
+// segment is a span [lo, hi) of measurement times read either from the roll-ups of one level (whole
+// units only) or, when level < 0, from the values.
+type segment struct {
+	lo, hi int64
+	level  int
+}
+
+type aggQuery struct {
+	h    *History
+	a    Aggregation
+	name int64
+}
+
+func floorTo(x, w int64) int64 {
+	q := x / w
+	if x%w != 0 && x < 0 {
+		q--
+	}
+	return q * w
+}
+
+// segments splits [Lo, Hi) into what the roll-ups can answer — whole units of the widest level whose
+// units the buckets are made of, outside the stale span — and what must be read from the values.
+func (q *aggQuery) segments(ctx context.Context) ([]segment, error) {
+	a := q.a
+	level := -1
+	if !a.NoRollup {
+		for k, w := range RollupWidths {
+			if a.Step%w == 0 && floorTo(a.From, w) == a.From {
+				level = k
+			}
+		}
+	}
+	if level < 0 {
+		return []segment{{a.Lo, a.Hi, -1}}, nil
+	}
+	w := RollupWidths[level]
+	start, end := floorTo(a.Lo+w-1, w), floorTo(a.Hi, w) // the whole units inside [Lo, Hi)
+	if start >= end {
+		return []segment{{a.Lo, a.Hi, -1}}, nil
+	}
+	var since, until int64
+	err := q.h.db.QueryRowContext(ctx, `SELECT since, until FROM stale WHERE vehicle = ? AND name = ?`, a.Vehicle, q.name).Scan(&since, &until)
+	stale := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("couldn't read the roll-up state of %s: %w", a.Signal, err)
+	}
+	var segs []segment
+	add := func(lo, hi int64, level int) {
+		if lo < hi {
+			segs = append(segs, segment{lo, hi, level})
+		}
+	}
+	add(a.Lo, start, -1)
+	if !stale {
+		add(start, end, level)
+	} else {
+		s, u := floorTo(since, w), floorTo(until, w)+w
+		add(start, min(end, s), level)
+		add(max(start, s), min(end, u), -1)
+		add(max(start, u), end, level)
+	}
+	add(end, a.Hi, -1)
+	return segs, nil
+}
+
+// The SQL of the segment queries; each binds From, Step, vehicle, name, and the segment's bounds (in ms
+// for values, in units for roll-ups).
+const (
+	valuesWhere = `FROM signals WHERE vehicle = ? AND name = ? AND time >= ? AND time < ?`
+	rollupWhere = `FROM rollup WHERE vehicle = ? AND name = ? AND level = %d AND unit >= ? AND unit < ?`
+)
+
+func (q *aggQuery) segmentArgs(s segment) []any {
+	if s.level < 0 {
+		return []any{q.a.From, q.a.Step, q.a.Vehicle, q.name, s.lo, s.hi}
+	}
+	w := RollupWidths[s.level]
+	return []any{q.a.From, q.a.Step, q.a.Vehicle, q.name, s.lo / w, s.hi / w}
+}
+
+func (q *aggQuery) bucketExpr(s segment) string {
+	if s.level < 0 {
+		return `(time - ?) / ?`
+	}
+	return fmt.Sprintf(`(unit * %d - ?) / ?`, RollupWidths[s.level])
+}
+
+func (q *aggQuery) where(s segment) string {
+	if s.level < 0 {
+		return valuesWhere
+	}
+	return fmt.Sprintf(rollupWhere, s.level)
+}
+
+func (q *aggQuery) query(ctx context.Context, sqlText string, args []any, each func(rows *sql.Rows) error) error {
+	rows, err := q.h.db.QueryContext(ctx, sqlText, args...)
+	if err != nil {
+		return fmt.Errorf("couldn't aggregate %s of vehicle %d: %w", q.a.Signal, q.a.Vehicle, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := each(rows); err != nil {
+			return fmt.Errorf("couldn't aggregate %s of vehicle %d: %w", q.a.Signal, q.a.Vehicle, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("couldn't aggregate %s of vehicle %d: %w", q.a.Signal, q.a.Vehicle, err)
+	}
+	return nil
+}
+
+// stats adds a segment's count, sum, minimum and maximum per bucket.
+func (q *aggQuery) stats(ctx context.Context, s segment, part func(int64) *partial) error {
+	cols := `COUNT(*), SUM(val), MIN(val), MAX(val)`
+	if s.level >= 0 {
+		cols = `SUM(cnt), SUM(total), MIN(lo), MAX(hi)`
+	}
+	sqlText := `SELECT ` + q.bucketExpr(s) + ` AS b, ` + cols + ` ` + q.where(s) + ` GROUP BY b`
+	return q.query(ctx, sqlText, q.segmentArgs(s), func(rows *sql.Rows) error {
+		var b, n int64
+		var sum sql.NullFloat64
+		var lo, hi any
+		if err := rows.Scan(&b, &n, &sum, &lo, &hi); err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		fl, err := asFloat(lo)
+		if err != nil {
+			return err
+		}
+		fh, err := asFloat(hi)
+		if err != nil {
+			return err
+		}
+		p := part(b)
+		if p.n == 0 {
+			p.lo, p.hi = fl, fh
+		} else {
+			p.lo, p.hi = min(p.lo.(float64), fl), max(p.hi.(float64), fh)
+		}
+		p.n += n
+		p.sum += sum.Float64
+		return nil
+	})
+}
+
+// edge adds a segment's first (or last) value per bucket. With exactly one MIN or MAX aggregate, SQLite
+// takes a bare column from the row holding that minimum or maximum.
+func (q *aggQuery) edge(ctx context.Context, s segment, last bool, part func(int64) *partial) error {
+	cols := `MIN(time), val`
+	switch {
+	case last && s.level < 0:
+		cols = `MAX(time), val`
+	case !last && s.level >= 0:
+		cols = `MIN(ft), fv`
+	case last && s.level >= 0:
+		cols = `MAX(lt), lv`
+	}
+	sqlText := `SELECT ` + q.bucketExpr(s) + ` AS b, ` + cols + ` ` + q.where(s) + ` GROUP BY b`
+	return q.query(ctx, sqlText, q.segmentArgs(s), func(rows *sql.Rows) error {
+		var b, t int64
+		var v any
+		if err := rows.Scan(&b, &t, &v); err != nil {
+			return err
+		}
+		p := part(b)
+		if last && (!p.hasLast || t > p.lt) {
+			p.lt, p.lv, p.hasLast = t, v, true
+		}
+		if !last && (!p.hasFirst || t < p.ft) {
+			p.ft, p.fv, p.hasFirst = t, v, true
+		}
+		return nil
+	})
+}
+
+// counts computes TOP or UNIQUE from the distinct values of each bucket with how often each occurs.
+func (q *aggQuery) counts(ctx context.Context, agg string, put func(int64, string, any)) error {
+	s := segment{q.a.Lo, q.a.Hi, -1}
+	sqlText := `SELECT ` + q.bucketExpr(s) + ` AS b, val, COUNT(*) ` + q.where(s) + ` GROUP BY b, val ORDER BY b, val`
+	var cur int64 = -1
+	var distinct []string
+	var top string
+	var topN int64
+	flush := func() {
+		if cur < 0 {
+			return
+		}
+		if agg == AggTop {
+			put(cur, agg, top)
+		} else {
+			j, _ := json.Marshal(distinct)
+			put(cur, agg, string(j))
+		}
+	}
+	err := q.query(ctx, sqlText, q.segmentArgs(s), func(rows *sql.Rows) error {
+		var b, n int64
+		var v any
+		if err := rows.Scan(&b, &v, &n); err != nil {
+			return err
+		}
+		str, err := asString(v)
+		if err != nil {
+			return err
+		}
+		if b != cur {
+			flush()
+			cur, distinct, top, topN = b, nil, "", 0
+		}
+		distinct = append(distinct, str) // ORDER BY b, val: sorted
+		if n > topN {                    // ties keep the smaller value, met first
+			top, topN = str, n
+		}
+		return nil
+	})
+	if err == nil {
+		flush()
+	}
+	return err
+}
+
+// values computes MED, RAND or MEAN from every value of each bucket, read in time order.
+func (q *aggQuery) values(ctx context.Context, agg string, put func(int64, string, any)) error {
+	s := segment{q.a.Lo, q.a.Hi, -1}
+	sqlText := `SELECT ` + q.bucketExpr(s) + ` AS b, val ` + q.where(s) + ` ORDER BY time`
+	var cur int64 = -1
+	var bucket []any
+	flush := func() error {
+		if cur < 0 || len(bucket) == 0 {
+			return nil
+		}
+		switch agg {
+		case AggRand:
+			put(cur, agg, bucket[randIndex(q.a.Vehicle, q.a.Signal, q.a.From+cur*q.a.Step, len(bucket))])
+		case AggMedian:
+			m, err := median(bucket)
+			if err != nil {
+				return err
+			}
+			put(cur, agg, m)
+		case AggMean:
+			m, err := meanLocation(bucket)
+			if err != nil {
+				return err
+			}
+			put(cur, agg, m)
+		}
+		return nil
+	}
+	err := q.query(ctx, sqlText, q.segmentArgs(s), func(rows *sql.Rows) error {
+		var b int64
+		var v any
+		if err := rows.Scan(&b, &v); err != nil {
+			return err
+		}
+		if b != cur {
+			if err := flush(); err != nil {
+				return err
+			}
+			cur, bucket = b, bucket[:0]
+		}
+		bucket = append(bucket, v)
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	return err
+}
+
+// randIndex picks one of n values of a bucket by a hash of the vehicle, the signal and the bucket's start
+// (unix ms), so that the same data gives the same answer.
+func randIndex(vehicle uint64, signal string, start int64, n int) int {
+	h := fnv.New64a()
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], vehicle)
+	binary.BigEndian.PutUint64(b[8:], uint64(start))
+	h.Write(b[:])
+	h.Write([]byte(signal))
+	return int(h.Sum64() % uint64(n))
+}
+
+// median returns the middle value of numbers (the mean of the two middle ones for an even count).
+func median(vals []any) (float64, error) {
+	fs := make([]float64, 0, len(vals))
+	for _, v := range vals {
+		f, err := asFloat(v)
+		if err != nil {
+			return 0, err
+		}
+		fs = append(fs, f)
+	}
+	sort.Float64s(fs)
+	m := len(fs) / 2
+	if len(fs)%2 == 1 {
+		return fs[m], nil
+	}
+	return (fs[m-1] + fs[m]) / 2, nil
+}
+
+// meanLocation is the mean of the latitudes, longitudes and hdops of stored locations, encoded.
+func meanLocation(vals []any) ([]byte, error) {
+	var lat, lon, hdop float64
+	for _, v := range vals {
+		b, ok := v.([]byte)
+		if !ok {
+			return nil, fmt.Errorf("a stored location is a %T", v)
+		}
+		la, lo, hd, err := telemetry.DecodeLocation(b)
+		if err != nil {
+			return nil, err
+		}
+		lat, lon, hdop = lat+la, lon+lo, hdop+hd
+	}
+	n := float64(len(vals))
+	return telemetry.EncodeLocation(lat/n, lon/n, hdop/n), nil
+}
+
+func asFloat(raw any) (float64, error) {
+	switch x := raw.(type) {
+	case float64:
+		return x, nil
+	case int64:
+		return float64(x), nil
+	}
+	return 0, fmt.Errorf("a stored number is a %T", raw)
+}
+
+func asString(raw any) (string, error) {
+	switch x := raw.(type) {
+	case string:
+		return x, nil
+	case []byte:
+		return string(x), nil
+	}
+	return "", fmt.Errorf("a stored string is a %T", raw)
+}
