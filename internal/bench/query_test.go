@@ -43,7 +43,7 @@ func TestQueryBenchmarkRuns(t *testing.T) {
 	rep, err := Query(context.Background(), QueryOptions{Vehicles: 3, History: time.Minute, PerRequest: 50,
 		Clients: []int{1, 4}, StepDuration: 300 * time.Millisecond, RampClients: 4, RampStart: 40, MaxRate: 100, RampRefine: 1,
 		TargetP99: time.Second, StoreDuration: 100 * time.Millisecond,
-		HistoryVehicles: 1, HistoryDays: 1, HistoryInterval: 10 * time.Minute, SignalsRuns: 3})
+		HistoryVehicles: 1, HistoryDays: 1, HistoryInterval: 10 * time.Minute, HistoryPerRecord: 1, SignalsRuns: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestQueryBenchmarkRuns(t *testing.T) {
 	}
 	// One day at one record per 10 minutes: 144 records, one in every other 5-minute bucket.
 	if rep.HistoryRecords != 144 || rep.SignalsBuckets != 288 || rep.SignalsAnswered != 144 || len(rep.Signals) != 3 ||
-		len(rep.SignalsStore) != 3 || rep.SignalsP99 <= 0 || rep.SignalsStoreP99 <= 0 || rep.SignalRows != (180+144)*10 {
+		len(rep.SignalsStore) != 3 || len(rep.SignalsValues) != 3 || rep.RollupRows == 0 || rep.SignalsP99 <= 0 || rep.SignalsStoreP99 <= 0 || rep.SignalRows != (180+144)*10 {
 		t.Fatalf("incomplete signals report: %+v", rep)
 	}
 	var sb strings.Builder
