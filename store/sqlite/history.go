@@ -94,6 +94,12 @@ func (h *History) Aggregate(ctx context.Context, a Aggregation, put func(b int64
 			return p
 		}
 		for _, s := range segs {
+			if s.level >= 0 {
+				if err := q.rolled(ctx, s, part); err != nil {
+					return err
+				}
+				continue
+			}
 			if stats {
 				if err := q.stats(ctx, s, part); err != nil {
 					return err
@@ -324,6 +330,51 @@ func (q *aggQuery) stats(ctx context.Context, s segment, part func(int64) *parti
 		}
 		p.n += n
 		p.sum += sum.Float64
+		return nil
+	})
+}
+
+// rolled adds a roll-up segment's count, sum, minimum, maximum, first and last value per bucket, read in
+// one pass over its units in order.
+func (q *aggQuery) rolled(ctx context.Context, s segment, part func(int64) *partial) error {
+	w := RollupWidths[s.level]
+	sqlText := fmt.Sprintf(`SELECT unit, cnt, total, lo, hi, ft, fv, lt, lv FROM rollup WHERE vehicle = ? AND name = ? AND level = %d AND unit >= ? AND unit < ? ORDER BY unit`, s.level)
+	numeric := q.a.Kind == telemetry.KindNumber || q.a.Kind == telemetry.KindBool
+	var cur int64 = -1
+	var p *partial
+	return q.query(ctx, sqlText, []any{q.a.Vehicle, q.name, s.lo / w, s.hi / w}, func(rows *sql.Rows) error {
+		var unit, n, ft, lt int64
+		var sum sql.NullFloat64
+		var lo, hi, fv, lv any
+		if err := rows.Scan(&unit, &n, &sum, &lo, &hi, &ft, &fv, &lt, &lv); err != nil {
+			return err
+		}
+		if b := (unit*w - q.a.From) / q.a.Step; b != cur || p == nil {
+			cur, p = b, part(b)
+		}
+		if numeric {
+			fl, err := asFloat(lo)
+			if err != nil {
+				return err
+			}
+			fh, err := asFloat(hi)
+			if err != nil {
+				return err
+			}
+			if p.n == 0 {
+				p.lo, p.hi = fl, fh
+			} else {
+				p.lo, p.hi = min(p.lo.(float64), fl), max(p.hi.(float64), fh)
+			}
+			p.sum += sum.Float64
+		}
+		p.n += n
+		if !p.hasFirst || ft < p.ft {
+			p.ft, p.fv, p.hasFirst = ft, fv, true
+		}
+		if !p.hasLast || lt > p.lt {
+			p.lt, p.lv, p.hasLast = lt, lv, true
+		}
 		return nil
 	})
 }
