@@ -406,11 +406,11 @@ func (i *Issuer) Verify(token string) (Claims, error) {
 	}
 	return Claims{
 		Delegation: d,
-		Subject:   sub,
-		Issuer:    c.Issuer,
-		IssuedAt:  c.IssuedAt.Time(),
-		NotBefore: c.NotBefore.Time(),
-		Expiry:    c.Expiry.Time(),
-		ID:        c.ID,
+		Subject:    sub,
+		Issuer:     c.Issuer,
+		IssuedAt:   c.IssuedAt.Time(),
+		NotBefore:  c.NotBefore.Time(),
+		Expiry:     c.Expiry.Time(),
+		ID:         c.ID,
 	}, nil
 }
