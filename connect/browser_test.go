@@ -213,4 +213,3 @@ func TestConnectWithBrowserWallet(t *testing.T) {
 		t.Fatalf("second consent: %+v", res)
 	}
 }
-

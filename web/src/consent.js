@@ -52,7 +52,9 @@ function covers(perms) {
 async function signedIn(s) {
   signer = s;
   $("signin").hidden = true;
-  $("signed-in").textContent = "Signed in as " + s.address + (s.kind === "wallet" ? " (your wallet)" : " (your key file)") + ".";
+  const short = s.address.slice(0, 6) + "…" + s.address.slice(-4);
+  $("signed-in").textContent = (s.kind === "wallet" ? "Signed in with your wallet" : "Signed in with your key file") + " (account " + short + ").";
+  $("signed-in").title = s.address;
   say("Looking up your cars…");
   const acc = await (await fetch("/v1/accounts/" + s.address)).json();
   const now = Math.floor(Date.now() / 1000);
