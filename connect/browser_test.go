@@ -3,6 +3,7 @@ package connect_test
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -211,5 +212,39 @@ func TestConnectWithBrowserWallet(t *testing.T) {
 	res = <-w.app.results
 	if res.Err != nil || !slices.Equal(res.Vehicles, []uint64{w.v1}) {
 		t.Fatalf("second consent: %+v", res)
+	}
+}
+
+// The consent screen cannot be framed: a page of the node's own origin that frames it gets an empty
+// frame, while the same page framing an ordinary route of the node sees it.
+func TestConsentScreenCannotBeFramed(t *testing.T) {
+	ctx := browser(t)
+	w := newWorld(t)
+	frame := func(src string, probe string) chromedp.Action[bool] {
+		return chromedp.Evaluate[bool](`new Promise((resolve) => {
+			const f = document.createElement("iframe");
+			f.onload = () => {
+				let seen = false;
+				try { seen = !!(f.contentDocument && f.contentDocument.querySelector(`+"`"+`${`+probe+`}`+"`"+`)); } catch (e) {}
+				resolve(seen);
+			};
+			f.src = `+"`"+`${`+src+`}`+"`"+`;
+			document.body.appendChild(f);
+		})`, chromedp.EvalAwaitPromise)
+	}
+	js := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+	if err := chromedp.Do(ctx, chromedp.Navigate(w.n.URL+"/v1/node")); err != nil {
+		t.Fatal(err)
+	}
+	control, err := chromedp.Run(ctx, frame(js("/v1/node"), js("pre, body")))
+	if err != nil || !control {
+		t.Fatalf("framing an ordinary route: %v %v (the probe itself does not work)", control, err)
+	}
+	framed, err := chromedp.Run(ctx, frame(js(w.authorizeURL(w.newFlow().query)), js("#keyfile")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if framed {
+		t.Fatal("the consent screen rendered inside a frame")
 	}
 }
