@@ -253,6 +253,14 @@ const (
 	CodeNotGranted     = "not_granted"     // "continue" without a grant in force that covers the request
 )
 
+// ErrorCodes documents the decision endpoint's own codes; it also answers invalid_request, invalid_grant
+// (a refused sign-in), the ledger's codes for a grant the log refused, and unavailable.
+var ErrorCodes = []auth.ErrorCode{
+	{Code: CodeRequestExpired, Status: http.StatusBadRequest, Description: "the consent screen is unknown, already answered or older than 15 minutes; start again from the app"},
+	{Code: CodeGrantMismatch, Status: http.StatusBadRequest, Description: "a signed grant is not the one the consent screen showed (app, permissions, purpose, terms or expiry differ)"},
+	{Code: CodeNotGranted, Status: http.StatusBadRequest, Description: "a sign-in to continue, but the owner's grants in force do not cover the request"},
+}
+
 // DecisionRequest is the body of POST /oauth/authorize/decision. Either Grants (Allow: one signed Grant
 // per chosen vehicle, in the POST /v1/transactions format) or Message and Signature (an EIP-4361 sign-in,
 // to continue with grants the driver made before).
@@ -306,7 +314,11 @@ func (p *Provider) decision(w http.ResponseWriter, r *http.Request) {
 		}
 		txs, signers, o, ids, code, msg := p.checkGrants(pd, d.Grants)
 		if code != "" {
-			fail(http.StatusBadRequest, code, msg)
+			status := http.StatusBadRequest
+			if code == CodeNotOwner {
+				status = http.StatusForbidden
+			}
+			fail(status, code, msg)
 			return
 		}
 		out, err := p.ledger.Submit(r.Context(), txs, signers)
