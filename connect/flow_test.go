@@ -223,6 +223,26 @@ func TestDiscovery(t *testing.T) {
 	}
 }
 
+func TestWrongMethodsGetTheAPIsJSON405(t *testing.T) {
+	w := newWorld(t)
+	for _, c := range []struct{ method, path string }{
+		{"POST", "/.well-known/openid-configuration"}, {"POST", "/oauth/authorize"}, {"GET", "/oauth/authorize/decision"},
+		{"GET", "/oauth/authorize/deny"}, {"GET", "/oauth/revoke"}, {"DELETE", "/oauth/userinfo"}, {"GET", "/oauth/token"},
+	} {
+		req, _ := http.NewRequest(c.method, w.n.URL+c.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if resp.StatusCode != 405 || out["error"] == nil {
+			t.Errorf("%s %s: %d %v", c.method, c.path, resp.StatusCode, out)
+		}
+	}
+}
+
 // Errors about the client or the redirect URI are shown to the driver and never redirected (RFC 6749
 // §4.1.2.1).
 func TestAuthorizeErrorsAreShownNotRedirected(t *testing.T) {

@@ -79,6 +79,13 @@ func NewProvider(cfg Config) (*Provider, error) {
 	p.mux.HandleFunc("POST "+PathUserinfo, p.userinfo)
 	p.mux.HandleFunc("POST "+PathRevoke, p.revoke)
 	p.mux.HandleFunc("GET "+PathScript, p.serveScript)
+	// The same paths with any other method: the API's JSON 405.
+	for _, path := range Paths() {
+		p.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": map[string]string{
+				"code": "method_not_allowed", "message": r.Method + " is not allowed on " + r.URL.Path}})
+		})
+	}
 	return p, nil
 }
 
