@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/google/uuid"
 
+	"github.com/glovebox/glovebox/connect"
 	"github.com/glovebox/glovebox/internal/testnode"
 )
 
@@ -246,5 +248,40 @@ func TestConsentScreenCannotBeFramed(t *testing.T) {
 	}
 	if framed {
 		t.Fatal("the consent screen rendered inside a frame")
+	}
+}
+
+// A request for every scope without a purpose: the screen names each permission in its own words, marks
+// the sensitive ones, and says the app gave no reason.
+func TestConsentScreenShowsEveryScope(t *testing.T) {
+	ctx := browser(t)
+	w := newWorld(t)
+	f := w.newFlow()
+	f.query.Set("scope", strings.Join(connect.ScopeNames(), " "))
+	f.query.Del("purpose")
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(w.authorizeURL(f.query)),
+		chromedp.WaitVisible(chromedp.ID("keyfile")),
+		screenshot("consent-every-scope-phone", 390, 844, true),
+	); err != nil {
+		t.Fatal(err)
+	}
+	text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range connect.Scopes {
+		if !strings.Contains(text, s.Title) || !strings.Contains(text, s.Detail) {
+			t.Errorf("the screen does not say %q", s.Title)
+		}
+	}
+	for _, want := range []string{"would like access to your car", "did not say why"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the screen does not say %q", want)
+		}
+	}
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".perms li.sensitive").length`))
+	if err != nil || n != 3 {
+		t.Errorf("%d sensitive permissions marked, want 3 (%v)", n, err)
 	}
 }

@@ -9,8 +9,11 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/glovebox/glovebox/ledger"
 )
 
 //go:embed templates/*.html templates/*.css
@@ -33,6 +36,7 @@ type pageData struct {
 	AppName    string
 	AppAddress string
 	Scopes     []Scope
+	Acts       bool // a scope acts on the car, not only reads
 	Purpose    string
 	NoPurpose  bool
 	TermsURI   string
@@ -108,6 +112,7 @@ func (p *Provider) consentPage(w http.ResponseWriter, id string, pd *pending) {
 	until := time.Unix(pd.expiresAt, 0).UTC()
 	d := pageData{
 		Nonce: nonce, Request: id, AppName: req.AppName, AppAddress: req.App.Hex(), Scopes: req.Scope.Vehicle,
+		Acts:    slices.ContainsFunc(req.Scope.Vehicle, func(s Scope) bool { return s.Permission == ledger.PermCommands }),
 		Purpose: req.Purpose, NoPurpose: req.Purpose == NoPurpose, TermsURI: req.TermsURI,
 		Duration: humanDuration(req.Duration), Until: until.Format("2 January 2006"),
 		DenyAction: PathDeny,

@@ -17,19 +17,20 @@ type Scope struct {
 	Permission string // the ledger permission it grants
 	Title      string // what the driver reads as the heading of the permission
 	Detail     string // one plain sentence of what it lets the app see or do
+	Sensitive  bool   // the consent screen marks it: it reveals where the driver goes, or acts on the car
 }
 
 // Scopes lists every vehicle scope, in the order of ledger.Permissions. The words are the consent
 // screen's: for a driver who has never heard of keys or permissions.
 var Scopes = []Scope{
-	{"vehicle:signals", ledger.PermSignals, "Car readings", "Speed, fuel or battery level, mileage and other readings from your car, now and in the past. Not where it is."},
-	{"vehicle:location:approximate", ledger.PermLocationApproximate, "Approximate location", "Which neighbourhood your car is in (an area of about 36 km²), never the exact spot."},
-	{"vehicle:location", ledger.PermLocation, "Exact location", "Exactly where your car is and has been, to a few metres."},
-	{"vehicle:raw", ledger.PermRaw, "Original signed records", "The records exactly as your car's device signed them, so the app can check they are genuine."},
-	{"vehicle:credentials", ledger.PermCredentials, "Certified facts", "Signed statements about your car, such as its VIN or its mileage."},
-	{"vehicle:insights", ledger.PermInsights, "Trip summaries", "Distances and driving-style summaries, without the routes you drove."},
-	{"vehicle:stream", ledger.PermStream, "Live updates", "New readings as they arrive, instead of asking for them from time to time."},
-	{"vehicle:commands", ledger.PermCommands, "Control your car", "Send commands to your car, such as locking or unlocking it."},
+	{"vehicle:signals", ledger.PermSignals, "Car readings", "Speed, fuel or battery level, mileage and other readings from your car, now and in the past. Not where it is.", false},
+	{"vehicle:location:approximate", ledger.PermLocationApproximate, "Approximate location", "Which neighbourhood your car is in (an area of about 36 km²), never the exact spot.", false},
+	{"vehicle:location", ledger.PermLocation, "Exact location", "Exactly where your car is and has been, to a few metres.", true},
+	{"vehicle:raw", ledger.PermRaw, "Original signed records", "Everything your car's device recorded, including exact locations, exactly as the device signed it, so the app can check it is genuine.", true},
+	{"vehicle:credentials", ledger.PermCredentials, "Certified facts", "Signed statements about your car, such as its VIN or its mileage.", false},
+	{"vehicle:insights", ledger.PermInsights, "Trip summaries", "Distances and driving-style summaries, without the routes you drove.", false},
+	{"vehicle:stream", ledger.PermStream, "Live updates", "New readings as they arrive, instead of asking for them from time to time.", false},
+	{"vehicle:commands", ledger.PermCommands, "Control your car", "Send commands to your car, such as locking or unlocking it.", true},
 }
 
 // ScopeNames returns every scope this provider supports: openid and each vehicle scope.
