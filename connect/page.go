@@ -82,7 +82,7 @@ func newNonce() string {
 	if _, err := rand.Read(b[:]); err != nil {
 		panic(err) // crypto/rand never fails on supported platforms
 	}
-	return base64.StdEncoding.EncodeToString(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:]) // CSP nonces may be base64url; html/template leaves these characters as they are
 }
 
 // origin returns scheme://host of an absolute URL, "" if it has none.
