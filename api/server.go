@@ -172,6 +172,8 @@ const indexPage = `<!doctype html><meta charset="utf-8"><title>Glovebox node</ti
 <li><a href="/v1/signals">/v1/signals</a>: the telemetry signal catalogue; devices send signed records to
 <code>POST /v1/events</code> or over MQTT</li>
 <li><a href="/v1/vehicles/1">/v1/vehicles/1</a>: a vehicle, its paired devices and grants</li>
+<li><a href="/.well-known/openid-configuration">/.well-known/openid-configuration</a>: the OpenID Provider, by which
+apps ask drivers for access (OAuth 2.0 with PKCE, OpenID Connect)</li>
 </ul>`
 
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
