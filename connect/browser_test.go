@@ -19,6 +19,7 @@ import (
 	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/google/uuid"
+	"golang.org/x/oauth2"
 
 	"github.com/glovebox/glovebox/connect"
 	"github.com/glovebox/glovebox/internal/testnode"
@@ -159,6 +160,10 @@ func (w *world) checkConnected(t *testing.T, res appResult, granted, other uint6
 	}
 	if res.Token.RefreshToken == "" {
 		t.Error("no refresh token")
+	}
+	ui, err := w.app.provider.UserInfo(context.Background(), oauth2.StaticTokenSource(res.Token))
+	if err != nil || ui.Subject != w.owner.Address.Hex() {
+		t.Errorf("go-oidc UserInfo: %+v %v", ui, err)
 	}
 	tok := res.Token.AccessToken
 	if v, code := speed(t, w.n, tok, granted); code != "" || v == 0 {
