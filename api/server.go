@@ -114,8 +114,11 @@ func New(cfg Config) *Server {
 			s.mux.Handle(p, limit(h))
 		}
 	}
-	s.mux.Handle("POST /oauth/token", limit(cfg.Auth.TokenHandler(grants)))
-	s.mux.Handle("GET /.well-known/jwks.json", cfg.Auth.JWKSHandler())
+	// Browser-based apps call the token endpoint and read the key set from their own origin.
+	s.mux.Handle("POST /oauth/token", connect.CORS(limit(cfg.Auth.TokenHandler(grants))))
+	s.mux.Handle("OPTIONS /oauth/token", connect.CORS(http.NotFoundHandler()))
+	s.mux.Handle("GET /.well-known/jwks.json", connect.CORS(cfg.Auth.JWKSHandler()))
+	s.mux.Handle("OPTIONS /.well-known/jwks.json", connect.CORS(http.NotFoundHandler()))
 	s.mux.Handle("GET /v1/vehicles/{id}/access", limit(cfg.Auth.Middleware(http.HandlerFunc(s.vehicleAccess))))
 	if cfg.GraphQL != nil {
 		s.mux.Handle("POST /graphql", limit(s.withCaller(cfg.GraphQL)))

@@ -243,6 +243,46 @@ func TestWrongMethodsGetTheAPIsJSON405(t *testing.T) {
 	}
 }
 
+// Browser-based public clients may call the discovery, key set, token, userinfo and revocation endpoints
+// from their own origin; the consent screen's endpoints stay same-origin.
+func TestCORS(t *testing.T) {
+	w := newWorld(t)
+	for _, c := range []struct {
+		path string
+		open bool
+	}{
+		{"/.well-known/openid-configuration", true}, {"/.well-known/jwks.json", true}, {"/oauth/token", true},
+		{"/oauth/userinfo", true}, {"/oauth/revoke", true}, {"/oauth/authorize/decision", false}, {"/oauth/authorize/deny", false},
+	} {
+		req, _ := http.NewRequest("OPTIONS", w.n.URL+c.path, nil)
+		req.Header.Set("Origin", "https://spa.example")
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "authorization")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		got := resp.StatusCode == 204 && resp.Header.Get("Access-Control-Allow-Origin") == "*" &&
+			strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Authorization")
+		if got != c.open {
+			t.Errorf("preflight of %s: %d %v, want open=%v", c.path, resp.StatusCode, resp.Header, c.open)
+		}
+	}
+	resp, _ := get(t, w.n.URL+"/.well-known/openid-configuration")
+	if resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Error("discovery without Access-Control-Allow-Origin")
+	}
+	r, err := http.PostForm(w.n.URL+"/oauth/token", url.Values{"grant_type": {"password"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Error("token answers without Access-Control-Allow-Origin")
+	}
+}
+
 // Errors about the client or the redirect URI are shown to the driver and never redirected (RFC 6749
 // §4.1.2.1).
 func TestAuthorizeErrorsAreShownNotRedirected(t *testing.T) {

@@ -71,13 +71,16 @@ func NewProvider(cfg Config) (*Provider, error) {
 	if p.logger == nil {
 		p.logger = slog.Default()
 	}
-	p.mux.HandleFunc("GET "+PathDiscovery, p.discovery)
+	p.mux.Handle("GET "+PathDiscovery, CORS(http.HandlerFunc(p.discovery)))
 	p.mux.HandleFunc("GET "+PathAuthorize, p.authorize)
 	p.mux.HandleFunc("POST "+PathDecision, p.decision)
 	p.mux.HandleFunc("POST "+PathDeny, p.deny)
-	p.mux.HandleFunc("GET "+PathUserinfo, p.userinfo)
-	p.mux.HandleFunc("POST "+PathUserinfo, p.userinfo)
-	p.mux.HandleFunc("POST "+PathRevoke, p.revoke)
+	p.mux.Handle("GET "+PathUserinfo, CORS(http.HandlerFunc(p.userinfo)))
+	p.mux.Handle("POST "+PathUserinfo, CORS(http.HandlerFunc(p.userinfo)))
+	p.mux.Handle("POST "+PathRevoke, CORS(http.HandlerFunc(p.revoke)))
+	for _, path := range []string{PathDiscovery, PathUserinfo, PathRevoke} {
+		p.mux.Handle("OPTIONS "+path, CORS(http.NotFoundHandler()))
+	}
 	p.mux.HandleFunc("GET "+PathScript, p.serveScript)
 	// The same paths with any other method: the API's JSON 405.
 	for _, path := range Paths() {
@@ -157,7 +160,6 @@ func (p *Provider) Metadata() Discovery {
 
 func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	w.Header().Set("Access-Control-Allow-Origin", "*")
 	writeJSON(w, http.StatusOK, p.Metadata())
 }
 
