@@ -1,7 +1,6 @@
 package connect_test
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -24,16 +23,18 @@ import (
 	"github.com/glovebox/glovebox/telemetry"
 )
 
-// clock is a settable clock for the node (sequencer and token issuer).
+// clock is a stopped clock for the node (sequencer and token issuer), moved only by the test, so that no
+// test depends on how long a step takes.
 type clock struct {
-	mu  sync.Mutex
-	off time.Duration
+	mu   sync.Mutex
+	base time.Time
+	off  time.Duration
 }
 
 func (c *clock) now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return time.Now().Add(c.off)
+	return c.base.Add(c.off)
 }
 
 func (c *clock) add(d time.Duration) {
@@ -175,23 +176,9 @@ func (w *world) exchangeForm(f *flow, code string) url.Values {
 }
 
 func newClockWorld(t *testing.T) (*world, *clock) {
-	c := &clock{}
 	t.Helper()
-	n := testnode.Start(t, testnode.Options{Now: c.now})
-	w := &world{n: n, owner: testnode.NewKey(t)}
-	w.v1 = n.Vehicle(t, w.owner)
-	w.v2 = n.Vehicle(t, w.owner)
-	dev := n.PairedDevice(t, w.owner, w.v1, ledger.KindHardware)
-	at := c.now()
-	res, err := n.Client.PostEvents(context.Background(), []telemetry.Submission{testnode.Record(t, dev, w.v1, "r", at)})
-	if err != nil || res[0].Status != telemetry.StatusAccepted {
-		t.Fatalf("record: %v %+v", err, res)
-	}
-	if _, err := n.Telemetry.Index(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	w.app = newTestApp(t, n, w.owner, "Acme Insurance")
-	return w, c
+	w := newWorld(t)
+	return w, w.clk
 }
 
 func TestDiscovery(t *testing.T) {
@@ -656,10 +643,10 @@ func assertion(t *testing.T, key testnode.Key, iss, aud, jti string, exp time.Ti
 
 // Confidential clients authenticate with private_key_jwt signed by the app key.
 func TestPrivateKeyJWT(t *testing.T) {
-	w, _ := newClockWorld(t)
+	w, clk := newClockWorld(t)
 	app := w.app.key.Address.Hex()
 	aud := w.n.URL + "/oauth/token"
-	soon := time.Now().Add(time.Minute)
+	soon := clk.now().Add(time.Minute)
 	used := randomString()
 	for _, c := range []struct {
 		name      string
@@ -670,8 +657,8 @@ func TestPrivateKeyJWT(t *testing.T) {
 		{"the same jti again is invalid_client", assertion(t, w.app.key, app, aud, used, soon), 401},
 		{"an assertion signed by another key is invalid_client", assertion(t, testnode.NewKey(t), app, aud, randomString(), soon), 401},
 		{"an assertion for another audience is invalid_client", assertion(t, w.app.key, app, "https://other.example/token", randomString(), soon), 401},
-		{"an expired assertion is invalid_client", assertion(t, w.app.key, app, aud, randomString(), time.Now().Add(-time.Second)), 401},
-		{"an assertion valid for an hour is invalid_client", assertion(t, w.app.key, app, aud, randomString(), time.Now().Add(time.Hour)), 401},
+		{"an expired assertion is invalid_client", assertion(t, w.app.key, app, aud, randomString(), clk.now().Add(-time.Second)), 401},
+		{"an assertion valid for an hour is invalid_client", assertion(t, w.app.key, app, aud, randomString(), clk.now().Add(time.Hour)), 401},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := w.newFlow()

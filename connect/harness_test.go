@@ -33,17 +33,19 @@ type world struct {
 	owner  testnode.Key
 	v1, v2 uint64
 	app    *testApp
+	clk    *clock // the node's clock, stopped: moved only by the test
 }
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	n := testnode.Start(t, testnode.Options{})
-	w := &world{n: n, owner: testnode.NewKey(t)}
+	clk := &clock{base: time.Now()}
+	n := testnode.Start(t, testnode.Options{Now: clk.now})
+	w := &world{n: n, owner: testnode.NewKey(t), clk: clk}
 	w.v1 = n.Vehicle(t, w.owner)
 	tx := &ledger.Tx{Type: ledger.TypeRegisterVehicle, Owner: w.owner.Address, Make: "Renault", Model: "Zoe", Year: 2021}
 	w.v2 = n.Submit(t, tx, w.owner).Result.VehicleID
 	devs := []testnode.Key{n.PairedDevice(t, w.owner, w.v1, ledger.KindHardware), n.PairedDevice(t, w.owner, w.v2, ledger.KindHardware)}
-	now := time.Now()
+	now := clk.now()
 	var subs []telemetry.Submission
 	for i, id := range []uint64{w.v1, w.v2} {
 		dev := devs[i]
