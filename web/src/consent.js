@@ -49,14 +49,29 @@ function covers(perms) {
   return data.permissions.every((p) => perms.includes(p) || (p === "location:approximate" && perms.includes("location")));
 }
 
+// signedIn continues with a signer. If that fails (no cars, the node unreachable), the driver is back at
+// the sign-in step and can try another key.
 async function signedIn(s) {
+  try {
+    await continueAs(s);
+  } catch (e) {
+    signer = null;
+    $("signin").hidden = false;
+    $("choose").hidden = true;
+    throw e;
+  }
+}
+
+async function continueAs(s) {
   signer = s;
   $("signin").hidden = true;
   const short = s.address.slice(0, 6) + "…" + s.address.slice(-4);
   $("signed-in").textContent = (s.kind === "wallet" ? "Signed in with your wallet" : "Signed in with your key file") + " (account " + short + ").";
   $("signed-in").title = s.address;
   say("Looking up your cars…");
-  const acc = await (await fetch("/v1/accounts/" + s.address)).json();
+  const r = await fetch("/v1/accounts/" + s.address);
+  if (!r.ok) throw new WalletError("unavailable", "");
+  const acc = await r.json();
   const now = Math.floor(Date.now() / 1000);
   const before = (acc.grantsGiven || []).filter((g) => g.app.toLowerCase() === data.app.toLowerCase() && g.expiresAt > now && covers(g.permissions));
   if (before.length > 0) {
