@@ -19,6 +19,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
 	"golang.org/x/oauth2"
 
 	"github.com/glovebox/glovebox/internal/testnode"
@@ -40,7 +41,7 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	clk := &clock{base: time.Now()}
 	n := testnode.Start(t, testnode.Options{Now: clk.now})
-	w := &world{n: n, owner: testnode.NewKey(t), clk: clk}
+	w := &world{n: n, owner: fixedKey(t, "owner"), clk: clk}
 	w.v1 = n.Vehicle(t, w.owner)
 	tx := &ledger.Tx{Type: ledger.TypeRegisterVehicle, Owner: w.owner.Address, Make: "Renault", Model: "Zoe", Year: 2021}
 	w.v2 = n.Submit(t, tx, w.owner).Result.VehicleID
@@ -66,6 +67,18 @@ func newWorld(t *testing.T) *world {
 	}
 	w.app = newTestApp(t, n, w.owner, "Acme Insurance")
 	return w
+}
+
+// fixedKey is the same key in every run, so that the screenshots of the consent screen change only when
+// the screen does (and with the date).
+func fixedKey(t *testing.T, name string) testnode.Key {
+	t.Helper()
+	h := sha256.Sum256([]byte("glovebox connect test " + name))
+	k, err := crypto.ToECDSA(h[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testnode.Key{Key: k, Address: crypto.PubkeyToAddress(k.PublicKey)}
 }
 
 // testApp is an app as a developer would write it: golang.org/x/oauth2 for the flow, go-oidc for the ID
@@ -98,7 +111,11 @@ type appResult struct {
 
 func newTestApp(t *testing.T, n *testnode.Node, owner testnode.Key, name string) *testApp {
 	t.Helper()
-	a := &testApp{t: t, key: testnode.NewKey(t), sessions: map[string]*session{}, results: make(chan appResult, 4)}
+	key := testnode.NewKey(t)
+	if name == "Acme Insurance" {
+		key = fixedKey(t, "app")
+	}
+	a := &testApp{t: t, key: key, sessions: map[string]*session{}, results: make(chan appResult, 4)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /login", a.login)
 	mux.HandleFunc("GET /callback", a.callback)
