@@ -535,13 +535,21 @@ func TestCodeExchangeErrors(t *testing.T) {
 			}
 		})
 	}
-	t.Run("a code presented with a wrong verifier is spent", func(t *testing.T) {
+	t.Run("a refused exchange changes nothing: the code still works with the right verifier", func(t *testing.T) {
 		f := w.newFlow()
 		code := w.code(t, f, w.v1)
-		bad := w.exchangeForm(f, code)
-		bad.Set("code_verifier", randomString()+randomString())
-		w.token(t, bad)
-		if status, out := w.token(t, w.exchangeForm(f, code)); status != 400 || out["error"] != "invalid_grant" {
+		for _, change := range []func(url.Values){
+			func(f url.Values) { f.Set("code_verifier", randomString()+randomString()) },
+			func(f url.Values) { f.Set("redirect_uri", w.app.srv.URL+"/other") },
+			func(f url.Values) { f.Set("client_id", testnode.NewKey(t).Address.Hex()) },
+		} {
+			bad := w.exchangeForm(f, code)
+			change(bad)
+			if status, _ := w.token(t, bad); status == 200 {
+				t.Fatal("a bad exchange was accepted")
+			}
+		}
+		if status, out := w.token(t, w.exchangeForm(f, code)); status != 200 {
 			t.Fatalf("%d %v", status, out)
 		}
 	})

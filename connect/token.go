@@ -134,7 +134,8 @@ func (p *Provider) exchangeCode(r *http.Request, form url.Values) (any, error) {
 		}
 		return nil, auth.Errorf(auth.CodeInvalidGrant, "the code was used before; the tokens issued from it are revoked")
 	}
-	g.used = true // whatever happens next: a code is presented once
+	// A refused exchange changes nothing: the code stays usable by the client that holds the verifier
+	// (256 bits at least: it cannot be guessed by retrying).
 	sum := sha256.Sum256([]byte(verifier))
 	switch {
 	case !now.Before(g.deadline):
@@ -144,6 +145,7 @@ func (p *Provider) exchangeCode(r *http.Request, form url.Values) (any, error) {
 	case subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(g.req.CodeChallenge)) != 1:
 		return nil, auth.Errorf(auth.CodeInvalidGrant, "code_verifier does not match the code_challenge")
 	}
+	g.used = true
 	g.family = &family{access: map[string]time.Time{}}
 	req := *g.req
 	req.ClientID = clientID
