@@ -347,6 +347,8 @@ func (p *Provider) decision(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		owner, vehicles = o, ids
+		p.logger.Info("connect: grants recorded", "app", req.App.Hex(), "owner", owner.Hex(), "vehicles", vehicles,
+			"permissions", req.Scope.Permissions(), "first_entry", out[0].Index)
 	case len(d.Grants) == 0 && d.Message != "" && d.Signature != "":
 		m, err := auth.ParseSIWE(d.Message)
 		if err != nil {
