@@ -193,6 +193,15 @@ func TestConnectWithBrowserWallet(t *testing.T) {
 		chromedp.Navigate(w.app.srv.URL+"/login"),
 		chromedp.WaitVisible(chromedp.ID("use-wallet")),
 		screenshot("consent-wallet-desktop", 1280, 900, false),
+	)
+	if err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+	// The wallet announced itself (EIP-6963): the button names it.
+	if label, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("use-wallet"))); err != nil || label != "Use Test Wallet" {
+		t.Errorf("wallet button %q %v", label, err)
+	}
+	err = chromedp.Do(ctx,
 		chromedp.Click(chromedp.ID("use-wallet")),
 		chromedp.WaitVisible(chromedp.ID("vehicle-2")),
 		chromedp.Click(chromedp.ID("vehicle-2")),

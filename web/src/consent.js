@@ -1,7 +1,7 @@
 // The consent screen (GET /oauth/authorize): sign in with a key file or a browser wallet, choose cars,
 // sign one Grant per car, and go back to the app with the code once the grants are in the log.
 import {
-  unlockKeyFile, hasBrowserWallet, connectBrowserWallet, fetchEIP712, signTx, signIn, errorText, WalletError,
+  unlockKeyFile, discoverWallets, connectBrowserWallet, fetchEIP712, signTx, signIn, errorText, WalletError,
 } from "./wallet.js";
 
 const data = JSON.parse(document.getElementById("connect-data").textContent);
@@ -17,7 +17,8 @@ function say(text, kind = "") {
 
 function setBusy(b) {
   busy = b;
-  for (const id of ["use-wallet", "unlock", "keyfile", "password"]) if ($(id)) $(id).disabled = b;
+  for (const id of ["unlock", "keyfile", "password"]) if ($(id)) $(id).disabled = b;
+  for (const el of document.querySelectorAll("#wallet-choice button")) el.disabled = b;
   updateAllow();
 }
 
@@ -138,13 +139,21 @@ $("keyfile-form").addEventListener("submit", (ev) => {
   });
 });
 
-if (hasBrowserWallet()) {
+discoverWallets().then((wallets) => {
+  if (wallets.length === 0) return;
+  const first = $("use-wallet");
+  wallets.forEach((w, i) => {
+    const b = i === 0 ? first : first.cloneNode(false);
+    if (i > 0) b.id = "use-wallet-" + i;
+    b.textContent = w.name ? "Use " + w.name : "Use my wallet app";
+    b.addEventListener("click", () => run(async () => {
+      say("Open " + (w.name || "your wallet") + " to continue…");
+      await signedIn(await connectBrowserWallet(w.provider));
+    }));
+    if (i > 0) first.parentNode.insertBefore(b, $("wallet-or"));
+  });
   $("wallet-choice").hidden = false;
-  $("use-wallet").addEventListener("click", () => run(async () => {
-    say("Open your wallet to continue…");
-    await signedIn(await connectBrowserWallet());
-  }));
-}
+});
 
 $("allow").addEventListener("click", () => run(async () => {
   const ids = chosen();

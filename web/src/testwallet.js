@@ -6,7 +6,7 @@ globalThis.GloveboxTestWallet = {
   install(privateKey) {
     const w = new Wallet(privateKey);
     const calls = [];
-    window.ethereum = {
+    const provider = {
       isGloveboxTestWallet: true,
       calls,
       async request({ method, params }) {
@@ -35,5 +35,11 @@ globalThis.GloveboxTestWallet = {
         }
       },
     };
+    // Injected as window.ethereum and announced (EIP-6963), as wallets do.
+    window.ethereum = provider;
+    const info = { uuid: "6f0c1e2a-6b1d-4a57-9f0e-0b6f4e1d2c3a", name: "Test Wallet", icon: "data:image/svg+xml,<svg xmlns='http://www.w3.org/2000/svg'/>", rdns: "dev.glovebox.testwallet" };
+    const announce = () => window.dispatchEvent(new CustomEvent("eip6963:announceProvider", { detail: Object.freeze({ info, provider }) }));
+    window.addEventListener("eip6963:requestProvider", announce);
+    announce();
   },
 };

@@ -23,6 +23,29 @@ export async function unlockKeyFile(json, password, onProgress) {
   };
 }
 
+// discoverWallets finds the browser wallets: those that announce themselves (EIP-6963, so that several
+// installed wallets can be told apart) within waitMs, else the injected window.ethereum, if any. Each is
+// {name, provider}; name is "" for window.ethereum.
+export function discoverWallets(waitMs = 400) {
+  return new Promise((resolve) => {
+    const found = [];
+    const seen = new Set();
+    const onAnnounce = (ev) => {
+      const d = ev.detail;
+      if (!d || !d.info || !d.provider || typeof d.provider.request !== "function" || seen.has(d.info.uuid)) return;
+      seen.add(d.info.uuid);
+      found.push({ name: String(d.info.name || "").slice(0, 40), provider: d.provider });
+    };
+    window.addEventListener("eip6963:announceProvider", onAnnounce);
+    window.dispatchEvent(new Event("eip6963:requestProvider"));
+    setTimeout(() => {
+      window.removeEventListener("eip6963:announceProvider", onAnnounce);
+      if (found.length === 0 && hasBrowserWallet()) found.push({ name: "", provider: window.ethereum });
+      resolve(found);
+    }, waitMs);
+  });
+}
+
 // hasBrowserWallet reports whether the page has an injected EIP-1193 provider.
 export function hasBrowserWallet() {
   return typeof window !== "undefined" && !!window.ethereum && typeof window.ethereum.request === "function";
