@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 
 	"github.com/glovebox/glovebox/auth"
+	"github.com/glovebox/glovebox/connect"
 	"github.com/glovebox/glovebox/ledger"
 )
 
@@ -48,7 +50,7 @@ var ErrorCodes = func() []ErrorCode {
 	for _, c := range ledger.CodeDescriptions {
 		out = append(out, ErrorCode{string(c.Code), status[c.Code], c.Description})
 	}
-	for _, c := range auth.ErrorCodes {
+	for _, c := range append(slices.Clone(auth.ErrorCodes), connect.ErrorCodes...) {
 		out = append(out, ErrorCode{c.Code, c.Status, c.Description})
 	}
 	return append(out,

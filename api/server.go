@@ -24,6 +24,7 @@ import (
 	"github.com/glovebox/glovebox/access"
 	"github.com/glovebox/glovebox/api/graphql"
 	"github.com/glovebox/glovebox/auth"
+	"github.com/glovebox/glovebox/connect"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/telemetry"
 	"github.com/glovebox/glovebox/tlog"
@@ -46,6 +47,9 @@ type Config struct {
 	Auth      *auth.Issuer    // sign-in (SIWE → bearer tokens)
 	AccessLog access.LogStore // who read what, for owners
 	GraphQL   http.Handler    // /graphql (package api/graphql); nil serves none
+	// Connect is the OpenID Provider (package connect): its Handler serves connect.Paths, and its
+	// TokenGrants are added to the token endpoint. Nil serves none.
+	Connect *connect.Provider
 	// RateLimit, if set, bounds each caller's (signed-in account, else IP) requests to /graphql, the
 	// sign-in endpoints and the access log.
 	RateLimit *RateLimiter
@@ -102,8 +106,19 @@ func New(cfg Config) *Server {
 		return cfg.RateLimit.WrapShape(h, CallerKey(cfg.Auth), ShapeByPath)
 	}
 	s.mux.Handle("GET /v1/auth/challenge", limit(cfg.Auth.ChallengeHandler()))
-	s.mux.Handle("POST /oauth/token", limit(cfg.Auth.TokenHandler()))
-	s.mux.Handle("GET /.well-known/jwks.json", cfg.Auth.JWKSHandler())
+	var grants map[string]auth.GrantHandler
+	if cfg.Connect != nil {
+		grants = cfg.Connect.TokenGrants()
+		h := cfg.Connect.Handler()
+		for _, p := range connect.Paths() {
+			s.mux.Handle(p, limit(h))
+		}
+	}
+	// Browser-based apps call the token endpoint and read the key set from their own origin.
+	s.mux.Handle("POST /oauth/token", connect.CORS(limit(cfg.Auth.TokenHandler(grants))))
+	s.mux.Handle("OPTIONS /oauth/token", connect.CORS(http.NotFoundHandler()))
+	s.mux.Handle("GET /.well-known/jwks.json", connect.CORS(cfg.Auth.JWKSHandler()))
+	s.mux.Handle("OPTIONS /.well-known/jwks.json", connect.CORS(http.NotFoundHandler()))
 	s.mux.Handle("GET /v1/vehicles/{id}/access", limit(cfg.Auth.Middleware(http.HandlerFunc(s.vehicleAccess))))
 	if cfg.GraphQL != nil {
 		s.mux.Handle("POST /graphql", limit(s.withCaller(cfg.GraphQL)))
@@ -160,6 +175,8 @@ const indexPage = `<!doctype html><meta charset="utf-8"><title>Glovebox node</ti
 <li><a href="/v1/signals">/v1/signals</a>: the telemetry signal catalogue; devices send signed records to
 <code>POST /v1/events</code> or over MQTT</li>
 <li><a href="/v1/vehicles/1">/v1/vehicles/1</a>: a vehicle, its paired devices and grants</li>
+<li><a href="/.well-known/openid-configuration">/.well-known/openid-configuration</a>: the OpenID Provider, by which
+apps ask drivers for access (OAuth 2.0 with PKCE, OpenID Connect)</li>
 </ul>`
 
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {

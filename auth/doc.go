@@ -17,6 +17,11 @@
 //     verify it. Anyone can verify a token offline with the key set at /.well-known/jwks.json
 //     (Issuer.JWKSHandler).
 //
+// The token endpoint takes further grant types through TokenHandler's extra handlers: package connect
+// adds authorization_code and refresh_token, whose access tokens (IssueDelegated) carry a Delegation —
+// the app as subject, the consenting owner, the client_id and the scope. Revoke makes Verify refuse a token
+// before its expiry.
+//
 // # The challenge
 //
 // A challenge is an EIP-4361 message written exactly per the ABNF of the EIP (LF line breaks, no trailing

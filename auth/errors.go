@@ -2,6 +2,7 @@ package auth
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 )
 
@@ -12,10 +13,17 @@ const (
 	CodeUnauthenticated = "unauthenticated"
 	// CodeInvalidRequest: a parameter is missing, repeated or malformed (RFC 6749 §5.2 invalid_request).
 	CodeInvalidRequest = "invalid_request"
-	// CodeInvalidGrant: the SIWE message or its signature is refused (RFC 6749 §5.2 invalid_grant).
+	// CodeInvalidGrant: the SIWE message or its signature is refused, or an authorization code or refresh
+	// token is unknown, used, expired, or for another client or redirect URI (RFC 6749 §5.2 invalid_grant).
 	CodeInvalidGrant = "invalid_grant"
 	// CodeUnsupportedGrantType: grant_type is not GrantTypeSIWE (RFC 6749 §5.2).
 	CodeUnsupportedGrantType = "unsupported_grant_type"
+	// CodeInvalidClient: the client is unknown or its authentication failed (RFC 6749 §5.2).
+	CodeInvalidClient = "invalid_client"
+	// CodeUnauthorizedClient: the client may not use this grant type (RFC 6749 §5.2).
+	CodeUnauthorizedClient = "unauthorized_client"
+	// CodeInvalidScope: a requested scope is unknown or exceeds what was granted (RFC 6749 §5.2).
+	CodeInvalidScope = "invalid_scope"
 	// CodeServerError: the node could not sign a token (RFC 6749 §5.2 server_error is not defined, so
 	// this uses the RFC 6749 §4.1.2.1 name).
 	CodeServerError = "server_error"
@@ -34,7 +42,10 @@ var ErrorCodes = []ErrorCode{
 	{CodeUnauthenticated, http.StatusUnauthorized, "the request carries no bearer token, or an invalid or expired one; sign in again at /oauth/token"},
 	{CodeInvalidRequest, http.StatusBadRequest, "a parameter is missing, repeated or malformed"},
 	{CodeInvalidGrant, http.StatusBadRequest, "the sign-in message or its signature was refused (unknown, used or expired nonce, wrong domain, signer is not the message's address, …)"},
-	{CodeUnsupportedGrantType, http.StatusBadRequest, "the token endpoint only takes grant_type=" + GrantTypeSIWE},
+	{CodeUnsupportedGrantType, http.StatusBadRequest, "the token endpoint does not take this grant_type (it takes " + GrantTypeSIWE + ", authorization_code and refresh_token)"},
+	{CodeInvalidClient, http.StatusUnauthorized, "the client is unknown, or its authentication (client_id, private_key_jwt assertion) failed"},
+	{CodeUnauthorizedClient, http.StatusBadRequest, "the client may not use this grant"},
+	{CodeInvalidScope, http.StatusBadRequest, "a scope is unknown, or exceeds what was granted"},
 	{CodeServerError, http.StatusInternalServerError, "the node could not issue a token; nothing was consumed"},
 }
 
@@ -56,6 +67,12 @@ var (
 	// issuer, not yet valid or expired.
 	ErrInvalidToken = errors.New("invalid bearer token")
 )
+
+// Errorf returns an *Error with a stable code and a message safe to show the caller, for packages that
+// answer at the token endpoint (see GrantHandler).
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
 
 // Error is the error every function of this package returns for a refused input: a stable code and a
 // message safe to show the caller (it never holds a token or a signature).

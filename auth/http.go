@@ -6,6 +6,8 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -59,55 +61,66 @@ type oauthError struct {
 	Description string `json:"error_description,omitempty"`
 }
 
+// GrantHandler answers one extra grant_type at the token endpoint (see TokenHandler). form holds the
+// request body's parameters, each present at most once. It returns the RFC 6749 §5.1 answer to encode as
+// JSON, or a refusal: an *Error whose Code is an RFC 6749 §5.2 code (its status from StatusOf; 401
+// CodeInvalidClient answers carry WWW-Authenticate), any other error being a server_error.
+type GrantHandler func(r *http.Request, form url.Values) (any, error)
+
 // TokenHandler serves POST /oauth/token: an RFC 6749 token endpoint for the extension grant
-// GrantTypeSIWE, taking application/x-www-form-urlencoded grant_type, message and signature. It answers
-// a Token (§5.1) or an error (§5.2), both with Cache-Control: no-store. Error descriptions never repeat
-// the signature.
-func (i *Issuer) TokenHandler() http.Handler {
+// GrantTypeSIWE, taking application/x-www-form-urlencoded grant_type, message and signature, and for each
+// grant_type in extra (package connect adds authorization_code and refresh_token). It answers a Token
+// (§5.1) or an error (§5.2), both with Cache-Control: no-store. Error descriptions never repeat the
+// signature. No parameter may be repeated (§3.2), and only the body counts, never the query string,
+// which ends up in logs.
+func (i *Issuer) TokenHandler(extra map[string]GrantHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fail := func(status int, code, desc string) {
-			writeOAuth(w, status, oauthError{Error: code, Description: desc})
+			WriteOAuthError(w, status, code, desc)
 		}
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
 			fail(http.StatusMethodNotAllowed, CodeInvalidRequest, "use POST")
 			return
 		}
-		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
-			fail(http.StatusBadRequest, CodeInvalidRequest, "the body must be application/x-www-form-urlencoded")
+		form, err := ReadForm(w, r)
+		if err != nil {
+			fail(http.StatusBadRequest, CodeInvalidRequest, messageOf(err))
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-		if err := r.ParseForm(); err != nil {
-			fail(http.StatusBadRequest, CodeInvalidRequest, "couldn't read the form (too large or malformed)")
-			return
-		}
-		// RFC 6749 §3.2: no parameter may be repeated; one without a value counts as absent. Only the
-		// body counts (r.PostForm), never the query string, which ends up in logs.
-		param := func(name string) (string, bool) {
-			v := r.PostForm[name]
-			if len(v) > 1 {
-				return "", false
-			}
-			if len(v) == 0 {
-				return "", true
-			}
-			return v[0], true
-		}
-		grant, ok1 := param("grant_type")
-		message, ok2 := param("message")
-		signature, ok3 := param("signature")
-		switch {
-		case !ok1 || !ok2 || !ok3:
-			fail(http.StatusBadRequest, CodeInvalidRequest, "a parameter is repeated")
-			return
-		case grant == "":
+		grant := form.Get("grant_type")
+		if grant == "" {
 			fail(http.StatusBadRequest, CodeInvalidRequest, "grant_type is missing")
 			return
-		case grant != GrantTypeSIWE:
-			fail(http.StatusBadRequest, CodeUnsupportedGrantType, "grant_type must be "+GrantTypeSIWE)
+		}
+		if h, ok := extra[grant]; ok {
+			out, err := h(r, form)
+			if err != nil {
+				code := CodeOf(err)
+				if code == "" || code == CodeServerError {
+					fail(http.StatusInternalServerError, CodeServerError, "couldn't issue a token")
+					return
+				}
+				if code == CodeInvalidClient {
+					w.Header().Set("WWW-Authenticate", `Bearer realm="glovebox"`)
+				}
+				fail(StatusOf(code), code, messageOf(err))
+				return
+			}
+			writeOAuth(w, http.StatusOK, out)
 			return
-		case message == "" || signature == "":
+		}
+		if grant != GrantTypeSIWE {
+			supported := []string{GrantTypeSIWE}
+			for g := range extra {
+				supported = append(supported, g)
+			}
+			slices.Sort(supported)
+			fail(http.StatusBadRequest, CodeUnsupportedGrantType, "grant_type must be one of "+strings.Join(supported, ", "))
+			return
+		}
+		message, signature := form.Get("message"), form.Get("signature")
+		if message == "" || signature == "" {
 			fail(http.StatusBadRequest, CodeInvalidRequest, "message and signature are required")
 			return
 		}
@@ -124,6 +137,39 @@ func (i *Issuer) TokenHandler() http.Handler {
 		writeOAuth(w, http.StatusOK, tok)
 	})
 }
+
+// ReadForm reads an application/x-www-form-urlencoded POST body of at most 4*MaxSIWE+1 KiB, as the OAuth
+// endpoints take it: only the body counts (never the query string), and no parameter may be repeated
+// (RFC 6749 §3.2). A parameter without a value counts as absent, so it is dropped. Refusals are *Error
+// with CodeInvalidRequest.
+func ReadForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, &Error{Code: CodeInvalidRequest, Message: "the body must be application/x-www-form-urlencoded"}
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		return nil, &Error{Code: CodeInvalidRequest, Message: "couldn't read the form (too large or malformed)", err: err}
+	}
+	out := url.Values{}
+	for k, v := range r.PostForm {
+		if len(v) > 1 {
+			return nil, &Error{Code: CodeInvalidRequest, Message: "parameter " + k + " is repeated"}
+		}
+		if v[0] != "" {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+// WriteOAuthError writes an RFC 6749 §5.2 error answer: {"error": code, "error_description": desc}, never
+// cached.
+func WriteOAuthError(w http.ResponseWriter, status int, code, desc string) {
+	writeOAuth(w, status, oauthError{Error: code, Description: desc})
+}
+
+// WriteOAuth writes an RFC 6749 §5.1 answer (or any JSON an OAuth endpoint returns): never cached.
+func WriteOAuth(w http.ResponseWriter, status int, v any) { writeOAuth(w, status, v) }
 
 // JWKSHandler serves GET /.well-known/jwks.json: the public key set that verifies the node's tokens.
 func (i *Issuer) JWKSHandler() http.Handler {

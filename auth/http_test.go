@@ -20,7 +20,7 @@ func httptestRequest(authorization string) *http.Request {
 func newMux(iss *Issuer) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/auth/challenge", iss.ChallengeHandler())
-	mux.Handle("POST /oauth/token", iss.TokenHandler())
+	mux.Handle("POST /oauth/token", iss.TokenHandler(nil))
 	mux.Handle("GET /.well-known/jwks.json", iss.JWKSHandler())
 	mux.Handle("GET /v1/me", iss.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _ := ClaimsFromContext(r.Context())
@@ -136,7 +136,7 @@ func TestTokenEndpointRefusals(t *testing.T) {
 	if w.Code != http.StatusMethodNotAllowed {
 		t.Fatalf("GET /oauth/token: %d", w.Code)
 	}
-	if w := postForm(iss.TokenHandler(), url.Values{"grant_type": {GrantTypeSIWE}, "message": {strings.Repeat("a", maxForm)}, "signature": {sig}}); w.Code != 400 {
+	if w := postForm(iss.TokenHandler(nil), url.Values{"grant_type": {GrantTypeSIWE}, "message": {strings.Repeat("a", maxForm)}, "signature": {sig}}); w.Code != 400 {
 		t.Fatalf("an oversized form: %d", w.Code)
 	}
 }

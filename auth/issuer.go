@@ -80,6 +80,8 @@ type Issuer struct {
 	kid    string // RFC 7638 JWK thumbprint (SHA-256, base64url) of the public key
 	jwks   []byte
 	nonces *nonceStore
+	// revoked holds the ids of tokens revoked before their expiry (Revoke).
+	revoked revokedSet
 }
 
 // NewIssuer loads or creates the signing key in cfg.Dir and returns an Issuer.
@@ -340,6 +342,8 @@ type Claims struct {
 	NotBefore time.Time
 	Expiry    time.Time
 	ID        string // jti
+	// Delegation is set on tokens issued through a consent flow (IssueDelegated), zero otherwise.
+	Delegation Delegation
 }
 
 // Verify checks an access token: compact JWS, ES256 only (so "none", HS256 keyed with the public key and
@@ -368,7 +372,8 @@ func (i *Issuer) Verify(token string) (Claims, error) {
 		return Claims{}, tokenError("the token is signed by another key", nil)
 	}
 	var c jwt.Claims
-	if err := t.Claims(&i.key.PublicKey, &c); err != nil {
+	var dc delegatedClaims
+	if err := t.Claims(&i.key.PublicKey, &c, &dc); err != nil {
 		return Claims{}, tokenError("the token signature is invalid", err)
 	}
 	now := i.cfg.Now()
@@ -388,12 +393,24 @@ func (i *Issuer) Verify(token string) (Claims, error) {
 	if err != nil || sub.Hex() != c.Subject {
 		return Claims{}, tokenError("the token subject is not an EIP-55 address", nil)
 	}
+	if i.revoked.has(c.ID) {
+		return Claims{}, tokenError("the token was revoked", nil)
+	}
+	var d Delegation
+	if dc.Owner != "" {
+		owner, err := ledger.ParseAddress(dc.Owner)
+		if err != nil {
+			return Claims{}, tokenError("the token owner is not an address", nil)
+		}
+		d = Delegation{ClientID: dc.ClientID, Owner: owner, Scope: dc.Scope}
+	}
 	return Claims{
-		Subject:   sub,
-		Issuer:    c.Issuer,
-		IssuedAt:  c.IssuedAt.Time(),
-		NotBefore: c.NotBefore.Time(),
-		Expiry:    c.Expiry.Time(),
-		ID:        c.ID,
+		Delegation: d,
+		Subject:    sub,
+		Issuer:     c.Issuer,
+		IssuedAt:   c.IssuedAt.Time(),
+		NotBefore:  c.NotBefore.Time(),
+		Expiry:     c.Expiry.Time(),
+		ID:         c.ID,
 	}, nil
 }

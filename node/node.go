@@ -23,10 +23,12 @@ import (
 	"github.com/glovebox/glovebox/api"
 	"github.com/glovebox/glovebox/api/graphql"
 	"github.com/glovebox/glovebox/auth"
+	"github.com/glovebox/glovebox/connect"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/store/sqlite"
 	"github.com/glovebox/glovebox/telemetry"
 	"github.com/glovebox/glovebox/tlog"
+	"github.com/glovebox/glovebox/web"
 )
 
 // Config configures a node. Every zero field has a working default.
@@ -64,7 +66,9 @@ type Node struct {
 	Recorder  *access.Recorder
 	// Auth issues and checks sign-in tokens.
 	Auth *auth.Issuer
-	API  *api.Server
+	// Connect is the OpenID Provider: the consent flow by which drivers grant apps access.
+	Connect *connect.Provider
+	API     *api.Server
 	// LogKey is the note verifier key of the log ("<origin>+<hash>+<base64 key>").
 	LogKey string
 
@@ -129,7 +133,10 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		Domain: pub.Host, Now: cfg.Now}); err != nil {
 		return nil, fmt.Errorf("couldn't set up sign-in: %w", err)
 	}
-	n.API = api.New(api.Config{Sequencer: n.Sequencer, Log: n.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger,
+	if n.Connect, err = connect.NewProvider(connect.Config{Issuer: n.Auth, Ledger: n.Sequencer, Script: web.ConsentJS, Logger: cfg.Logger}); err != nil {
+		return nil, fmt.Errorf("couldn't set up the OpenID provider: %w", err)
+	}
+	n.API = api.New(api.Config{Connect: n.Connect, Sequencer: n.Sequencer, Log: n.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger,
 		Ingester: n.Ingester, Auth: n.Auth, AccessLog: n.AccessLog, RateLimit: cfg.RateLimit,
 		GraphQL: graphql.NewHandler(graphql.Config{State: n.Sequencer.Read, Signals: n.Telemetry.SignalsDB(), Records: n.Telemetry.DB(), Log: n.Log,
 			Logger: cfg.Logger, Now: cfg.Now,
