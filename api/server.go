@@ -53,6 +53,10 @@ type Config struct {
 	// RateLimit, if set, bounds each caller's (signed-in account, else IP) requests to /graphql, the
 	// sign-in endpoints and the access log.
 	RateLimit *RateLimiter
+	// Web is the web app (package web): it serves WebPaths, the page at / among them. Nil serves a
+	// plain index page at / instead.
+	Web      http.Handler
+	WebPaths []string
 }
 
 // Server is the HTTP API of one node.
@@ -87,7 +91,13 @@ func New(cfg Config) *Server {
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
-	s.mux.HandleFunc("GET /{$}", s.index)
+	if cfg.Web != nil {
+		for _, p := range cfg.WebPaths {
+			s.mux.Handle(p, cfg.Web)
+		}
+	} else {
+		s.mux.HandleFunc("GET /{$}", s.index)
+	}
 	s.mux.HandleFunc("GET /v1/node", s.node)
 	s.mux.HandleFunc("GET /v1/eip712", s.eip712)
 	s.mux.HandleFunc("POST /v1/transactions", s.submit)

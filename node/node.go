@@ -52,6 +52,8 @@ type Config struct {
 	// PublicURL is the node's base URL as clients reach it: the issuer of its sign-in tokens and the URI
 	// of sign-in messages. Default http://127.0.0.1:8080.
 	PublicURL string
+	// Web configures the web app at / (map tiles); the zero value loads nothing from other hosts.
+	Web web.Options
 }
 
 // Node is an opened node. Run sequences transactions; API serves HTTP.
@@ -136,7 +138,11 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.Connect, err = connect.NewProvider(connect.Config{Issuer: n.Auth, Ledger: n.Sequencer, Script: web.ConsentJS, Logger: cfg.Logger}); err != nil {
 		return nil, fmt.Errorf("couldn't set up the OpenID provider: %w", err)
 	}
-	n.API = api.New(api.Config{Connect: n.Connect, Sequencer: n.Sequencer, Log: n.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger,
+	app, err := web.Handler(cfg.Web)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't set up the web app: %w", err)
+	}
+	n.API = api.New(api.Config{Web: app, WebPaths: web.Paths(),Connect: n.Connect, Sequencer: n.Sequencer, Log: n.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger,
 		Ingester: n.Ingester, Auth: n.Auth, AccessLog: n.AccessLog, RateLimit: cfg.RateLimit,
 		GraphQL: graphql.NewHandler(graphql.Config{State: n.Sequencer.Read, Signals: n.Telemetry.SignalsDB(), Records: n.Telemetry.DB(), Log: n.Log,
 			Logger: cfg.Logger, Now: cfg.Now,

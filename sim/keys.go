@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/google/uuid"
 
 	"github.com/glovebox/glovebox/ledger"
 )
@@ -135,4 +137,35 @@ func SaveKeys(dir string, k *Keys) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), filepath.Join(dir, KeysFile))
+}
+
+// OwnerKeyFile is the name of the Web3 key file of the first vehicle's owner that Run writes when
+// Options.OwnerPassphrase is set; DemoPassphrase is the passphrase `glovebox serve --demo` uses.
+const (
+	OwnerKeyFile   = "owner.json"
+	DemoPassphrase = "glovebox demo"
+)
+
+// writeOwnerKeyFile writes key to path as a Web3 Secret Storage v3 file (light scrypt), unless the
+// file exists.
+func writeOwnerKeyFile(path string, key *ecdsa.PrivateKey, passphrase string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	id, err := uuid.NewRandom()
+	if err != nil {
+		return err
+	}
+	b, err := keystore.EncryptKey(&keystore.Key{Id: id, Address: crypto.PubkeyToAddress(key.PublicKey), PrivateKey: key},
+		passphrase, keystore.LightScryptN, keystore.LightScryptP)
+	if err != nil {
+		return fmt.Errorf("couldn't encrypt the owner's key: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return fmt.Errorf("couldn't write the owner's key file: %w", err)
+	}
+	return nil
 }

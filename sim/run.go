@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -66,6 +67,10 @@ type Options struct {
 	Logger    *slog.Logger  // default slog.Default()
 	// StatusEvery is the interval of the status lines; default 10s.
 	StatusEvery time.Duration
+	// OwnerPassphrase, if set, has Run write the key of the first vehicle's owner to
+	// KeysDir/OwnerKeyFile as a Web3 key file encrypted with it (unless the file exists), so that the
+	// owner can sign in to the web app with it. The file uses light scrypt parameters: it is a demo key.
+	OwnerPassphrase string
 }
 
 // Stats counts a run's records.
@@ -178,6 +183,11 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 	save := func() error { return SaveKeys(o.KeysDir, keys) }
 	if err := save(); err != nil {
 		return st, fmt.Errorf("couldn't write the keys: %w", err)
+	}
+	if o.OwnerPassphrase != "" && len(active) > 0 {
+		if err := writeOwnerKeyFile(filepath.Join(o.KeysDir, OwnerKeyFile), active[0].OwnerKey, o.OwnerPassphrase); err != nil {
+			return st, err
+		}
 	}
 	st.Setup, err = Setup(ctx, c, active, o.Logger, save)
 	if err != nil {

@@ -15,10 +15,11 @@ import (
 	"github.com/glovebox/glovebox/api/mqtt"
 	"github.com/glovebox/glovebox/node"
 	"github.com/glovebox/glovebox/sim"
+	"github.com/glovebox/glovebox/web"
 )
 
 func init() {
-	register(command{name: "serve", args: "[--demo] [--data DIR] [--http ADDR] [--mqtt ADDR|off] [--origin ORIGIN]",
+	register(command{name: "serve", args: "[--demo] [--data DIR] [--http ADDR] [--mqtt ADDR|off] [--origin ORIGIN] [--map-tiles URL]",
 		short: "run a node on a local data directory", run: runServe})
 }
 
@@ -32,6 +33,8 @@ func runServe(ctx context.Context, args []string) error {
 	rateLimit := fs.Float64("rate-limit", 50, "requests per second each caller may make to /graphql and the sign-in endpoints (bursts of twice as many); 0 disables")
 	demo := fs.Bool("demo", envDefault("GLOVEBOX_DEMO", "") != "", "also run a simulated fleet of 25 vehicles sending signed telemetry to this node (keys in DATA/demo-keys; env GLOVEBOX_DEMO)")
 	demoVehicles := fs.Int("demo-vehicles", 25, "vehicles in the --demo fleet")
+	mapTiles := fs.String("map-tiles", envDefault("GLOVEBOX_MAP_TILES", ""), "map tile `URL` template for the web app's maps, e.g. https://tiles.example/{z}/{x}/{y}.png (env GLOVEBOX_MAP_TILES; default none: tracks on a plain background, nothing loaded from other hosts)")
+	mapAttribution := fs.String("map-attribution", envDefault("GLOVEBOX_MAP_ATTRIBUTION", ""), "attribution text the tile server requires, shown on the map (env GLOVEBOX_MAP_ATTRIBUTION)")
 	level := fs.String("log-level", envDefault("GLOVEBOX_LOG_LEVEL", "info"), "debug logs every request (env GLOVEBOX_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -45,7 +48,7 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
 	slog.SetDefault(logger)
-	logger.Info("starting", "version", version, "data", *data, "http", *addr, "log-level", lv.String())
+	logger.Info("starting", "version", version, "data", *data, "http", *addr, "map-tiles", *mapTiles, "log-level", lv.String())
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -59,7 +62,7 @@ func runServe(ctx context.Context, args []string) error {
 	if *rateLimit > 0 {
 		limiter = api.NewRateLimiter(api.RateLimitConfig{Rate: *rateLimit, Burst: int(2 * *rateLimit)})
 	}
-	n, err := node.Open(ctx, node.Config{DataDir: *data, Origin: *origin, Logger: logger, Version: version, PublicURL: *publicURL, RateLimit: limiter,
+	n, err := node.Open(ctx, node.Config{Web: web.Options{MapTiles: *mapTiles, MapAttribution: *mapAttribution}, DataDir: *data, Origin: *origin, Logger: logger, Version: version, PublicURL: *publicURL, RateLimit: limiter,
 		Progress: func(applied, total int64) { logger.Info("replaying", "applied", applied, "of", total) }})
 	if err != nil {
 		return err
@@ -98,10 +101,11 @@ func runServe(ctx context.Context, args []string) error {
 	defer stopDemo()
 	if *demo {
 		fmt.Printf("Demo fleet: %d simulated vehicles sending signed telemetry every second (keys in %s)\n", *demoVehicles, filepath.Join(*data, "demo-keys"))
+		fmt.Printf("Web app: sign in at http://%s/ with the key file %s, passphrase %q (the owner of vehicle 1)\n", ln.Addr(), filepath.Join(*data, "demo-keys", sim.OwnerKeyFile), sim.DemoPassphrase)
 		go func() {
 			defer close(demoDone)
 			_, err := sim.Run(demoCtx, sim.Options{Node: "http://" + ln.Addr().String(), Vehicles: *demoVehicles, Rate: time.Second,
-				KeysDir: filepath.Join(*data, "demo-keys"), Logger: logger.With("component", "demo"), StatusEvery: time.Minute})
+				KeysDir: filepath.Join(*data, "demo-keys"), OwnerPassphrase: sim.DemoPassphrase, Logger: logger.With("component", "demo"), StatusEvery: time.Minute})
 			if err != nil && demoCtx.Err() == nil {
 				logger.Error("the demo fleet stopped", "err", err)
 			}

@@ -1,6 +1,8 @@
 // Command build bundles the browser code of package web with esbuild (run by go generate ./web, from
-// the web directory, after npm ci): src/consent.js → dist/consent.js, served by the node, and
-// src/testwallet.js → testdata/testwallet.js, a browser wallet the tests inject. The output is minified,
+// the web directory, after npm ci): src/consent.js → dist/consent.js and src/app/main.js → dist/app.js
+// with its style sheets (Leaflet's, uPlot's and the app's own) → dist/app.css, served by the node;
+// src/testwallet.js → testdata/testwallet.js, a browser wallet the tests inject, and src/testtlog.js →
+// testdata/tlog.js, the log checks for the tests that run them against Go's. The output is minified,
 // without source maps or timestamps, so that it is byte for byte reproducible and CI can check that the
 // committed bundle is current.
 package main
@@ -16,6 +18,8 @@ func main() {
 	for _, b := range []struct{ in, out, format string }{
 		{"src/consent.js", "dist/consent.js", "iife"},
 		{"src/testwallet.js", "testdata/testwallet.js", "iife"},
+		{"src/app/main.js", "dist/app.js", "iife"},
+		{"src/testtlog.js", "testdata/tlog.js", "iife"},
 	} {
 		res := api.Build(api.BuildOptions{
 			EntryPoints:       []string{b.in},
@@ -30,6 +34,8 @@ func main() {
 			LegalComments:     api.LegalCommentsEndOfFile,
 			Charset:           api.CharsetUTF8,
 			Write:             true,
+			// Leaflet's style sheet refers to a few small images: inlined, so nothing else is served.
+			Loader: map[string]api.Loader{".png": api.LoaderDataURL, ".svg": api.LoaderDataURL},
 			LogLevel:          api.LogLevelWarning,
 		})
 		if len(res.Errors) > 0 {

@@ -1,0 +1,260 @@
+package web_test
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/glovebox/glovebox/client"
+	"github.com/glovebox/glovebox/ledger"
+)
+
+// run runs browser actions and fails the test with the page's address and status line when one fails.
+func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		status, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.getElementById("status")||{}).textContent||""`))
+		t.Fatalf("%s: %v (at %s, status %q)", what, err, loc, status)
+	}
+}
+
+func flat(groups ...[]chromedp.Action[chromedp.Void]) []chromedp.Action[chromedp.Void] {
+	var out []chromedp.Action[chromedp.Void]
+	for _, g := range groups {
+		out = append(out, g...)
+	}
+	return out
+}
+
+func eval[T any](t *testing.T, ctx context.Context, js string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		t.Fatalf("evaluating %s: %v", js, err)
+	}
+	return v
+}
+
+// statusIs waits until the status line says something containing want (and is not an error, unless
+// want is).
+func statusSays(want string) chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](`(document.getElementById("status").textContent || "").includes(`+strconv.Quote(want)+`)`, chromedp.WithPollingTimeout(60*time.Second))
+}
+
+// TestOwnerJourney: the owner signs in with a key file, sees the car with its key values and a live
+// badge, its map and a chart with data points, the latest values and daily distance; sees the insurer's
+// grant and its read in the access log, revokes it (it is gone from the list and the API refuses the
+// insurer); registers a second car, pairs a device to it by pasting the device's signature, and
+// transfers it away.
+func TestOwnerJourney(t *testing.T) {
+	ctx := browser(t)
+	w := newWorld(t)
+	kf := keyFile(t, w.owner, "glovebox demo")
+	car := strconv.FormatUint(w.car, 10)
+
+	run(t, ctx, "sign in", flat(
+		[]chromedp.Action[chromedp.Void]{chromedp.Navigate(w.n.URL + "/"), chromedp.WaitVisible(chromedp.ID("keyfile"))},
+		both("webapp-signin"),
+		[]chromedp.Action[chromedp.Void]{
+			chromedp.SetUploadFiles(chromedp.ID("keyfile"), []string{kf}),
+			chromedp.SendKeys(chromedp.ID("password"), "glovebox demo"),
+			chromedp.Click(chromedp.ID("unlock")),
+			chromedp.WaitVisible(chromedp.CSS("#car-" + car + " .badge")),
+		},
+		both("webapp-cars"),
+	)...)
+	card := eval[string](t, ctx, `document.getElementById("car-`+car+`").textContent`)
+	for _, want := range []string{"Live", "km/h", "Odometer", "1 device paired"} {
+		if !strings.Contains(card, want) {
+			t.Errorf("the car's card %q does not say %q", card, want)
+		}
+	}
+
+	run(t, ctx, "the car's overview",
+		chromedp.Click(chromedp.ID("car-"+car)),
+		chromedp.Poll[chromedp.Void](`Number((document.getElementById("chart-count")||{dataset:{}}).dataset.points||0) > 0`, chromedp.WithPollingTimeout(30*time.Second)),
+		chromedp.Poll[chromedp.Void](`Number(document.getElementById("map").dataset.trips||0) > 0 && document.querySelectorAll("#latest tbody tr").length > 3`, chromedp.WithPollingTimeout(30*time.Second)),
+		chromedp.WaitVisible(chromedp.CSS("#distance table")),
+	)
+	points := eval[int](t, ctx, `Number(document.getElementById("chart-count").dataset.points)`)
+	if points < 20 {
+		t.Errorf("the chart has %d points for the last 24 hours of two hours of driving, want at least 20", points)
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll("#chart canvas").length`); n == 0 {
+		t.Error("no chart was drawn")
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll("#map path.leaflet-interactive").length`); n == 0 {
+		t.Error("no track was drawn on the map")
+	}
+	run(t, ctx, "overview screenshots", both("webapp-vehicle")...)
+	// Another signal and period, with the keyboard-reachable selects.
+	run(t, ctx, "another signal",
+		chromedp.SetValue(chromedp.ID("chart-range"), "1h"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("chart-range").dispatchEvent(new Event("change"))`),
+		chromedp.Poll[chromedp.Void](`(document.getElementById("chart-count").textContent||"").includes("over 1m")`, chromedp.WithPollingTimeout(30*time.Second)),
+	)
+
+	// Who can see my car: the insurer, in words; its read in the access log; revoke.
+	appHex := w.app.Address.Hex()
+	run(t, ctx, "sharing", flat([]chromedp.Action[chromedp.Void]{
+		chromedp.Click(chromedp.ID("tab-sharing")),
+		chromedp.WaitVisible(chromedp.ID("revoke-" + appHex)),
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll("#access-table tbody tr td .badge").length > 0`, chromedp.WithPollingTimeout(30*time.Second)),
+	}, both("webapp-sharing"))...)
+	text := eval[string](t, ctx, `document.getElementById("grants").textContent + "|" + document.getElementById("access-table").textContent`)
+	for _, want := range []string{w.appName, "Car readings", "Approximate location", "Usage-based insurance quote", "signalsLatest", "allowed"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the sharing tab does not say %q", want)
+		}
+	}
+	run(t, ctx, "revoke",
+		chromedp.Click(chromedp.ID("revoke-"+appHex)),
+		statusSays("Revoked"),
+		chromedp.WaitNotPresent(chromedp.ID("revoke-"+appHex)),
+	)
+	if _, code := w.speed(t, signIn(t, w.n, w.app)); code != "FORBIDDEN" {
+		t.Errorf("after the owner revoked in the web app, the app reads with %q, want FORBIDDEN", code)
+	}
+	v, err := w.n.Client.Vehicle(context.Background(), w.car)
+	if err != nil || len(v.Grants) != 0 {
+		t.Errorf("after revoking, the car's grants are %+v (%v)", v.Grants, err)
+	}
+
+	// Register a car, pair the spare dongle with its signature pasted, then transfer the car away.
+	run(t, ctx, "register a car",
+		chromedp.Navigate(w.n.URL+"/#/"),
+		chromedp.WaitVisible(chromedp.ID("reg-make")),
+		chromedp.SendKeys(chromedp.ID("reg-make"), "Renault"),
+		chromedp.SendKeys(chromedp.ID("reg-model"), "Zoe"),
+		chromedp.SendKeys(chromedp.ID("reg-year"), "2021"),
+		chromedp.Click(chromedp.ID("reg-submit")),
+		statusSays("Registered"),
+		chromedp.WaitVisible(chromedp.ID("pair-form")),
+	)
+	loc, _ := chromedp.Run(ctx, chromedp.Location())
+	var newCar uint64
+	if i := strings.Index(loc, "#/vehicles/"); i >= 0 {
+		newCar, _ = strconv.ParseUint(strings.TrimSuffix(loc[i+len("#/vehicles/"):], "/devices"), 10, 64)
+	}
+	if nv, err := w.n.Client.Vehicle(context.Background(), newCar); err != nil || nv.Make != "Renault" || nv.Owner != w.owner.Address.Hex() {
+		t.Fatalf("the registered car %d: %+v %v", newCar, nv, err)
+	}
+	run(t, ctx, "pair a device",
+		chromedp.SetValue(chromedp.ID("pairing"), w.pairSignature(t, newCar)),
+		chromedp.Click(chromedp.ID("pair-submit")),
+		statusSays("Paired"),
+		chromedp.WaitVisible(chromedp.ID("unpair-"+w.dev.Address.Hex())),
+	)
+	if d, err := w.n.Client.Device(context.Background(), w.dev.Address); err != nil || d.VehicleID != newCar {
+		t.Fatalf("the device after pairing: %+v %v", d, err)
+	}
+	run(t, ctx, "devices screenshots", both("webapp-devices")...)
+	buyer := fixedKey(t, "buyer").Address.Hex()
+	run(t, ctx, "transfer",
+		chromedp.SendKeys(chromedp.ID("transfer-to"), buyer),
+		chromedp.Click(chromedp.ID("transfer-sure")),
+		chromedp.Click(chromedp.ID("transfer-submit")),
+		statusSays("Transferred"),
+		chromedp.WaitVisible(chromedp.ID("car-"+car)),
+	)
+	if nv, err := w.n.Client.Vehicle(context.Background(), newCar); err != nil || nv.Owner != buyer {
+		t.Fatalf("the transferred car: %+v %v", nv, err)
+	}
+}
+
+// pairSignature is the device's half of a pairing, as `glovebox device pair-sign` prints it.
+func (w *world) pairSignature(t *testing.T, car uint64) string {
+	t.Helper()
+	tx := &ledger.Tx{Type: ledger.TypePairDevice, Device: w.dev.Address}
+	tx.VehicleID.SetUint64(car)
+	client.Prepare(tx, time.Hour)
+	if err := w.n.Domain.Sign(tx, w.dev.Key); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(map[string]string{"device": w.dev.Address.Hex(), "vehicleId": tx.VehicleID.Dec(), "nonce": tx.Nonce.Dec(),
+		"deadline": tx.Deadline.Dec(), "signature": "0x" + hex.EncodeToString(tx.Signatures[0][:])})
+	return string(b)
+}
+
+// TestDeveloperJourney: a developer signs in with a browser wallet, registers an app whose key is made
+// in the browser (both sign RegisterApp), sees it listed with its snippets, and renames it (UpdateApp).
+func TestDeveloperJourney(t *testing.T) {
+	ctx := browser(t)
+	w := newWorld(t)
+	dev := fixedKey(t, "developer")
+	wallet, err := os.ReadFile(filepath.Join("testdata", "testwallet.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	install := string(wallet) + ";GloveboxTestWallet.install('0x" + hex.EncodeToString(crypto.FromECDSA(dev.Key)) + "');"
+	run(t, ctx, "sign in with the wallet",
+		addScript(install),
+		chromedp.Navigate(w.n.URL+"/#/developer"),
+		chromedp.WaitVisible(chromedp.ID("use-wallet")),
+		chromedp.Click(chromedp.ID("use-wallet")),
+		chromedp.WaitVisible(chromedp.ID("app-name")),
+	)
+	run(t, ctx, "register an app",
+		chromedp.SendKeys(chromedp.ID("app-name"), "Fleet Tracker"),
+		chromedp.SendKeys(chromedp.ID("app-uris"), "https://fleet.example/callback"),
+		chromedp.Click(chromedp.ID("app-submit")),
+		statusSays("Registered"),
+		chromedp.WaitVisible(chromedp.ID("new-app")),
+	)
+	appAddr := eval[string](t, ctx, `document.getElementById("new-app").textContent`)
+	a, err := w.n.Client.App(context.Background(), common.HexToAddress(appAddr))
+	if err != nil || a.Name != "Fleet Tracker" || a.Owner != dev.Address.Hex() || len(a.RedirectURIs) != 1 {
+		t.Fatalf("the registered app: %+v %v", a, err)
+	}
+	run(t, ctx, "the app's card", chromedp.WaitVisible(chromedp.ID("app-stats-"+appAddr)))
+	run(t, ctx, "rename",
+		chromedp.Evaluate[chromedp.Void](`document.querySelectorAll("#apps details").forEach((d) => d.open = true)`),
+		chromedp.SetValue(chromedp.ID("edit-name-"+appAddr), "Fleet Tracker Pro"),
+		chromedp.Click(chromedp.ID("edit-save-"+appAddr)),
+		statusSays("Saved"),
+	)
+	if a, err := w.n.Client.App(context.Background(), common.HexToAddress(appAddr)); err != nil || a.Name != "Fleet Tracker Pro" {
+		t.Fatalf("the renamed app: %+v %v", a, err)
+	}
+	run(t, ctx, "developer screenshots", flat(
+		[]chromedp.Action[chromedp.Void]{chromedp.WaitVisible(chromedp.ID("edit-name-" + appAddr)),
+			chromedp.Evaluate[chromedp.Void](`document.querySelectorAll("#apps details").forEach((d, i) => d.open = i % 3 === 1)`)},
+		both("webapp-developer"))...)
+	text := eval[string](t, ctx, `document.getElementById("apps").textContent`)
+	for _, want := range []string{"Fleet Tracker Pro", "/oauth/authorize?response_type=code&client_id=" + appAddr, "oauth2.Config", "/graphql"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the app's card does not show %q", want)
+		}
+	}
+}
+
+// TestLogExplorer: anyone opens the public log, sees the checkpoint verified with the node's key, and
+// checks an entry's inclusion proof in the browser; a tampered receipt fails the check.
+func TestLogExplorer(t *testing.T) {
+	ctx := browser(t)
+	w := newWorld(t)
+	run(t, ctx, "the log", flat([]chromedp.Action[chromedp.Void]{
+		chromedp.Navigate(w.n.URL + "/#/log"),
+		chromedp.Poll[chromedp.Void](`(document.getElementById("checkpoint-verified")||{}).className === "badge ok"`, chromedp.WithPollingTimeout(30*time.Second)),
+		chromedp.WaitVisible(chromedp.ID("check-0")),
+		chromedp.Click(chromedp.ID("check-0")),
+		chromedp.Poll[chromedp.Void](`document.getElementById("proof-0").dataset.ok === "true"`, chromedp.WithPollingTimeout(30*time.Second)),
+	}, both("webapp-log"))...)
+	size, _ := w.n.Log.Latest()
+	last := strconv.FormatInt(size-1, 10)
+	run(t, ctx, "one entry",
+		chromedp.Navigate(w.n.URL+"/#/log/"+last),
+		chromedp.Poll[chromedp.Void](`(document.getElementById("proof-`+last+`")||{dataset:{}}).dataset.ok === "true"`, chromedp.WithPollingTimeout(30*time.Second)),
+	)
+}

@@ -1,0 +1,285 @@
+package web_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/ethereum/go-ethereum/accounts/keystore"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/google/uuid"
+
+	"github.com/glovebox/glovebox/internal/testnode"
+	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/sim"
+	"github.com/glovebox/glovebox/telemetry"
+)
+
+// browser starts a headless Chromium for the test (the flags of the connect tests). Without one the
+// test is skipped, unless GLOVEBOX_REQUIRE_BROWSER is set (as .ci/run does), when it fails. Errors the
+// page logs to its console fail the test.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		if path, err = exec.LookPath("chromium-browser"); err != nil {
+			if os.Getenv("GLOVEBOX_REQUIRE_BROWSER") != "" {
+				t.Fatal("chromium is not installed, and GLOVEBOX_REQUIRE_BROWSER is set")
+			}
+			t.Skip("chromium is not installed (apt-get install chromium)")
+		}
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	ctx, cancelB := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
+	ctx, cancelC := context.WithTimeout(ctx, 5*time.Minute)
+	t.Cleanup(func() { cancelC(); cancelB(); cancelA() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	chromedp.Listen(ctx, func(ev any) {
+		switch e := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			d := e.ExceptionDetails
+			desc := ""
+			if d.Exception != nil {
+				desc = d.Exception.Description
+			}
+			t.Errorf("the page threw: %s %s (%s:%d)", d.Text, desc, d.URL, d.LineNumber)
+		case *runtime.EventConsoleAPICalled:
+			if e.Type == runtime.ConsoleAPICalledTypeError {
+				var parts []string
+				for _, a := range e.Args {
+					parts = append(parts, string(a.Value)+a.Description)
+				}
+				t.Logf("page console error: %s", strings.Join(parts, " "))
+			}
+		}
+	})
+	return ctx
+}
+
+// screenshot saves the page as docs/screenshots/name.png at a width (the whole page), then goes back
+// to the desktop size.
+func screenshot(name string, width, height int64, mobile bool) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		if _, err := chromedp.EmulateViewport(width, height, func(p *emulation.SetDeviceMetricsOverrideParams, q *emulation.SetTouchEmulationEnabledParams) {
+			p.Mobile = mobile
+			q.Enabled = mobile
+		})(ctx, t); err != nil {
+			return err
+		}
+		// Let the chart and the map follow the new width.
+		if _, err := chromedp.Sleep(300 * time.Millisecond)(ctx, t); err != nil {
+			return err
+		}
+		buf, err := chromedp.FullScreenshot(100)(ctx, t)
+		if err != nil {
+			return err
+		}
+		dir := filepath.Join("..", "docs", "screenshots")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644); err != nil {
+			return err
+		}
+		_, err = chromedp.EmulateViewport(1280, 900)(ctx, t)
+		return err
+	})
+}
+
+// both takes the desktop and the phone screenshot of the page.
+func both(name string) []chromedp.Action[chromedp.Void] {
+	return []chromedp.Action[chromedp.Void]{screenshot(name+"-desktop", 1280, 900, false), screenshot(name+"-phone", 390, 844, true)}
+}
+
+// addScript runs src in every new document before the page's own scripts, as a wallet extension does.
+func addScript(src string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: src})
+		return err
+	})
+}
+
+// fixedKey is the same key in every run, so that screenshots change only when the pages do.
+func fixedKey(t *testing.T, name string) testnode.Key {
+	t.Helper()
+	h := sha256.Sum256([]byte("glovebox web test " + name))
+	k, err := crypto.ToECDSA(h[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testnode.Key{Key: k, Address: crypto.PubkeyToAddress(k.PublicKey)}
+}
+
+// keyFile writes key as a Web3 key file with light scrypt (as the demo's owner key file).
+func keyFile(t *testing.T, key testnode.Key, pass string) string {
+	t.Helper()
+	id, _ := uuid.NewRandom()
+	b, err := keystore.EncryptKey(&keystore.Key{Id: id, Address: key.Address, PrivateKey: key.Key}, pass, keystore.LightScryptN, keystore.LightScryptP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "owner.json")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// world is a node with the simulator's data: two simulated cars (registered and paired by the
+// simulator's setup) that drove for the last two hours, the first one owned by owner; an insurer's
+// app with a grant on it that has read its data.
+type world struct {
+	n       *testnode.Node
+	owner   testnode.Key
+	car     uint64
+	dev     testnode.Key // a device of its own, registered but not paired
+	app     testnode.Key
+	appName string
+}
+
+const seed = 42
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	// The node's clock runs two hours behind while the simulator registers and pairs its cars, so that
+	// the two hours of driving that follow are measured after the pairing; then it is the real time.
+	var behind atomic.Int64
+	behind.Store(int64(2 * time.Hour))
+	clock := func() time.Time { return time.Now().Add(-time.Duration(behind.Load())) }
+	n := testnode.Start(t, testnode.Options{Origin: "glovebox.test/web", Now: clock})
+	ctx := context.Background()
+	specs := sim.Specs(seed, 2)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if _, err := sim.Setup(ctx, n.Client, specs, quiet, nil); err != nil {
+		t.Fatal(err)
+	}
+	w := &world{n: n, owner: testnode.Key{Key: specs[0].OwnerKey, Address: specs[0].Owner}, car: specs[0].VehicleID}
+	fleet, err := sim.NewFleetFromSpecs(seed, specs, clock().Add(time.Second).Truncate(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	behind.Store(0)
+	var subs []telemetry.Submission
+	for range 2*3600/5 - 2 {
+		subs = append(subs, sim.Submissions(fleet.Step(5*time.Second))...)
+	}
+	for len(subs) > 0 {
+		k := min(len(subs), 1000)
+		res, err := n.Client.PostEvents(ctx, subs[:k])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res {
+			if r.Status != telemetry.StatusAccepted && r.Status != telemetry.StatusDuplicate {
+				t.Fatalf("record: %+v", r)
+			}
+		}
+		subs = subs[k:]
+	}
+	if _, err := n.Telemetry.Index(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// An insurer's app, granted signals and approximate location, reads the car once.
+	dev := fixedKey(t, "insurer developer")
+	w.app, w.appName = fixedKey(t, "insurer app"), "Acme Insurance"
+	n.Submit(t, &ledger.Tx{Type: ledger.TypeRegisterApp, App: w.app.Address, Owner: dev.Address, Name: w.appName,
+		RedirectURIs: []string{"https://acme.example/callback"}}, dev, w.app)
+	n.Grant(t, w.owner, w.car, w.app.Address, time.Now().Add(30*24*time.Hour).Unix(), "signals", "location:approximate")
+	if v, code := w.speed(t, signIn(t, n, w.app)); code != "" || v < 0 {
+		t.Fatalf("the app's first read: %v %s", v, code)
+	}
+	w.dev = fixedKey(t, "spare dongle")
+	n.Submit(t, &ledger.Tx{Type: ledger.TypeRegisterDevice, Device: w.dev.Address, Kind: ledger.KindHardware}, w.dev)
+	return w
+}
+
+// signIn runs the SIWE flow over HTTP for k and returns the bearer token.
+func signIn(t *testing.T, n *testnode.Node, k testnode.Key) string {
+	t.Helper()
+	resp, err := http.Get(n.URL + "/v1/auth/challenge?address=" + k.Address.Hex())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ch struct{ Message string }
+	json.NewDecoder(resp.Body).Decode(&ch)
+	resp.Body.Close()
+	h := telemetry.PersonalHash([]byte(ch.Message))
+	sig, _ := crypto.Sign(h[:], k.Key)
+	sig[64] += 27
+	resp, err = http.PostForm(n.URL+"/oauth/token", url.Values{"grant_type": {"urn:glovebox:params:oauth:grant-type:siwe"},
+		"message": {ch.Message}, "signature": {fmt.Sprintf("0x%x", sig)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
+		t.Fatalf("token: %d %v", resp.StatusCode, err)
+	}
+	return tok.AccessToken
+}
+
+// speed reads the car's latest speed over GraphQL with token: the value, or the first error's code.
+func (w *world) speed(t *testing.T, token string) (float64, string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"query": fmt.Sprintf(`{ signalsLatest(tokenId: %d) { speed { value } } }`, w.car)})
+	req, _ := http.NewRequest("POST", w.n.URL+"/graphql", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Data struct {
+			SignalsLatest *struct{ Speed *struct{ Value float64 } }
+		}
+		Errors []struct{ Extensions struct{ Code string } }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Errors) > 0 {
+		return 0, out.Errors[0].Extensions.Code
+	}
+	if out.Data.SignalsLatest == nil || out.Data.SignalsLatest.Speed == nil {
+		return 0, "NO_DATA"
+	}
+	return out.Data.SignalsLatest.Speed.Value, ""
+}

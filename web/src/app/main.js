@@ -1,0 +1,87 @@
+// The owner's and developer's web app, served at / by the node: sign in, cars, a car's data and who can
+// see it, apps for developers, and the public log checked in the browser. Navigation is in the URL
+// fragment (#/vehicles/3/sharing), so every view has an address and the back button works.
+import "leaflet/dist/leaflet.css";
+import "uplot/dist/uPlot.min.css";
+import "./app.css";
+import { h, say, clearStale } from "./ui.js";
+import * as session from "./session.js";
+import { signInView } from "./signin.js";
+import { vehiclesView } from "./vehicles.js";
+import { vehicleView } from "./vehicle.js";
+import { developerView } from "./developer.js";
+import { logView } from "./explorer.js";
+
+const view = document.getElementById("view");
+let generation = 0; // a view started before the latest navigation must not draw
+
+function renderWho() {
+  const who = document.getElementById("who");
+  who.textContent = "";
+  const s = session.current();
+  if (!s) return;
+  who.append(
+    h("span", { class: "addr", title: s.address }, "Signed in: " + s.address.slice(0, 6) + "…" + s.address.slice(-4)),
+    h("button", { type: "button", class: "small", onclick: () => { session.signOut(); say("Signed out.", "ok"); location.hash = "#/"; } }, "Sign out"),
+  );
+}
+
+const routes = [
+  [/^\/$/, "vehicles", () => vehiclesView],
+  [/^\/vehicles\/(\d+)(?:\/(sharing|devices))?$/, "vehicles", (m) => (ctx) => vehicleView(ctx, Number(m[1]), m[2] || "overview")],
+  [/^\/developer$/, "developer", () => developerView],
+  [/^\/log(?:\/(\d+))?$/, "log", (m) => (ctx) => logView(ctx, m[1] === undefined ? null : Number(m[1]))],
+];
+
+async function route() {
+  const gen = ++generation;
+  const path = (location.hash.replace(/^#/, "") || "/").split("?")[0];
+  let found = null;
+  let nav = "";
+  for (const [re, name, make] of routes) {
+    const m = re.exec(path);
+    if (m) { found = make(m); nav = name; break; }
+  }
+  for (const a of document.querySelectorAll("[data-nav]")) {
+    if (a.dataset.nav === nav) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  const ctx = {
+    stale: () => gen !== generation,
+    // draw replaces the view's content unless a newer navigation happened.
+    draw: (...nodes) => { if (gen === generation) { view.textContent = ""; view.append(...nodes); } },
+    reload: () => route(),
+  };
+  if (!found) {
+    ctx.draw(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/" }, "Back to your cars")));
+    return;
+  }
+  const needsSignIn = nav === "vehicles" || nav === "developer";
+  if (needsSignIn && !session.current()) {
+    ctx.draw(signInView(nav === "developer" ? "Sign in with the key that owns (or will own) your apps." : null, () => route()));
+    return;
+  }
+  try {
+    await found(ctx);
+  } catch (e) {
+    if (gen === generation) {
+      console.error(e);
+      const { errorText } = await import("../wallet.js");
+      say(errorText(e), "error");
+    }
+  }
+}
+
+let lastPath = null;
+window.addEventListener("hashchange", () => {
+  const path = location.hash;
+  if (path !== lastPath) {
+    lastPath = path;
+    clearStale();
+    route().then(() => view.focus({ preventScroll: true }));
+  }
+});
+session.onChange(renderWho);
+renderWho();
+lastPath = location.hash;
+route();

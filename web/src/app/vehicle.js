@@ -1,0 +1,317 @@
+// One car, in three tabs: overview (key values, map of recent trips, a chart of any signal, the latest
+// values, daily distance), sharing (who can see the car, revoke, the access log) and devices (pair,
+// unpair, transfer).
+import { verifyTypedData } from "ethers";
+import { h, act, field, section, empty, fmtTime, fmtDate, ago, isLive, num, addr, say } from "./ui.js";
+import * as session from "./session.js";
+import { api, gql } from "./session.js";
+import { vehicle, keyValues, carName, app, signalCatalogue, permissionWords, permissionTitle } from "./data.js";
+import { drawMap, splitTrips, tripLength } from "./map.js";
+import { drawChart } from "./chart.js";
+import { WalletError } from "../wallet.js";
+
+const tabs = [["overview", "Overview", ""], ["sharing", "Who can see it", "/sharing"], ["devices", "Devices & transfer", "/devices"]];
+
+export async function vehicleView(ctx, id, tab) {
+  const v = await vehicle(id);
+  if (ctx.stale()) return;
+  const me = session.current();
+  const mine = v.owner.toLowerCase() === me.address.toLowerCase();
+  const head = h("div", { class: "head" },
+    h("div", {}, h("p", { class: "crumb" }, h("a", { href: "#/" }, "My cars"), " / Car no. " + id),
+      h("h1", {}, carName(v))),
+    h("span", { class: "badge", id: "live-badge" }, "…"));
+  const nav = h("nav", { class: "tabs", "aria-label": "Car" }, tabs.map(([key, label, suffix]) =>
+    h("a", { href: "#/vehicles/" + id + suffix, "aria-current": key === tab ? "page" : null, id: "tab-" + key }, label)));
+  const body = h("div", { class: "tab-body" });
+  ctx.draw(head, nav, body);
+  if (!mine) {
+    body.append(empty("This car belongs to another account (" + v.owner + "). Only its owner sees its data here."));
+    return;
+  }
+  keyValues(id).then((kv) => {
+    const b = document.getElementById("live-badge");
+    if (!b) return;
+    b.textContent = isLive(kv.lastSeen) ? "Live" : "Last seen " + ago(kv.lastSeen);
+    b.className = "badge" + (isLive(kv.lastSeen) ? " live" : "");
+  }).catch(() => {});
+  if (tab === "overview") await overview(ctx, id, v, body);
+  else if (tab === "sharing") await sharing(ctx, id, v, body);
+  else await devices(ctx, id, v, body);
+}
+
+// ---- overview
+
+const ranges = [["1h", 3600, "1m"], ["6h", 6 * 3600, "1m"], ["24h", 86400, "5m"], ["7d", 7 * 86400, "1h"], ["30d", 30 * 86400, "3h"]];
+const rangeWords = { "1h": "Last hour", "6h": "Last 6 hours", "24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days" };
+
+function seconds(interval) {
+  const n = parseInt(interval, 10);
+  return interval.endsWith("h") ? n * 3600 : interval.endsWith("m") ? n * 60 : n;
+}
+
+// span returns from and to for a range: from rounded down to the interval, so that the node answers
+// from its roll-ups.
+function span(rangeSec, interval) {
+  const step = seconds(interval) * 1000;
+  const to = Math.ceil((Date.now() + 1000) / step) * step;
+  const from = Math.floor((Date.now() - rangeSec * 1000) / step) * step;
+  return { from: new Date(from).toISOString(), to: new Date(to).toISOString() };
+}
+
+async function overview(ctx, id, v, body) {
+  const kvBox = h("dl", { class: "kv big", id: "key-values" },
+    ["Speed", "Fuel", "Odometer", "Last seen"].map((k) => h("div", {}, h("dt", {}, k), h("dd", {}, "…"))));
+  const mapBox = h("div", { class: "map", id: "map", role: "img", "aria-label": "Map of the car's recent trips" });
+  const trips = h("ol", { class: "trips", id: "trips" });
+  const mapRange = h("select", { id: "map-range" }, ranges.slice(0, 4).map(([k]) => h("option", { value: k, selected: k === "24h" }, rangeWords[k])));
+  const chartBox = h("div", { class: "chart", id: "chart" });
+  const chartCount = h("p", { class: "hint", id: "chart-count", "aria-live": "polite" }, " ");
+  const signalSel = h("select", { id: "chart-signal" });
+  const rangeSel = h("select", { id: "chart-range" }, ranges.map(([k]) => h("option", { value: k, selected: k === "24h" }, rangeWords[k])));
+  const latest = h("div", { class: "table-wrap", id: "latest" }, h("p", { class: "hint" }, "Loading…"));
+  const distance = h("div", { id: "distance" }, h("p", { class: "hint" }, "Loading…"));
+  body.append(
+    kvBox,
+    section("Recent trips", h("div", { class: "controls" }, field("Period", mapRange)), mapBox, trips),
+    section("Chart", h("div", { class: "controls" }, field("Signal", signalSel), field("Period", rangeSel)), chartBox, chartCount),
+    section("Latest values", latest),
+    section("Distance per day", distance),
+  );
+  const cat = await signalCatalogue();
+  const kv = await keyValues(id);
+  if (ctx.stale()) return;
+  kvBox.textContent = "";
+  kvBox.append(
+    h("div", {}, h("dt", {}, "Speed"), h("dd", {}, kv.speed === null ? "—" : num(kv.speed, 0) + " km/h")),
+    h("div", {}, h("dt", {}, kv.energyName), h("dd", {}, kv.energy === null ? "—" : num(kv.energy, 0) + " %")),
+    h("div", {}, h("dt", {}, "Odometer"), h("dd", {}, kv.odometer === null ? "—" : num(kv.odometer, 0) + " km")),
+    h("div", {}, h("dt", {}, "Last seen"), h("dd", {}, ago(kv.lastSeen))));
+
+  // Map.
+  const loadMap = async () => {
+    const [, sec] = ranges.find(([k]) => k === mapRange.value);
+    const { from, to } = span(sec, "1m");
+    const data = await gql(`query($id: Int!, $from: Time!, $to: Time!) { signals(tokenId: $id, interval: "1m", from: $from, to: $to) {
+      timestamp loc: currentLocationCoordinates(agg: LAST) { latitude longitude } } }`, { id, from, to });
+    const pts = (data.signals || []).filter((r) => r.loc).map((r) => ({ t: new Date(r.timestamp), lat: r.loc.latitude, lon: r.loc.longitude }));
+    const tr = splitTrips(pts);
+    drawMap(mapBox, tr);
+    trips.textContent = "";
+    if (tr.length === 0) trips.append(h("li", { class: "empty" }, "No trips in this period."));
+    tr.slice(-8).reverse().forEach((t) => {
+      const mins = Math.max(1, Math.round((t[t.length - 1].t - t[0].t) / 60000));
+      trips.append(h("li", {}, h("strong", {}, fmtTime(t[0].t)), " · " + mins + " min · " + num(tripLength(t), 1) + " km"));
+    });
+  };
+  mapRange.addEventListener("change", () => act(null, "Loading the map…", loadMap));
+
+  // Chart: the numeric signals that have data.
+  const avail = await gql(`query($id: Int!) { availableSignals(tokenId: $id) }`, { id });
+  const numeric = (avail.availableSignals || []).filter((n) => cat.has(n) && ["number", "bool", "float", "boolean"].includes(cat.get(n).type)).sort();
+  for (const n of numeric) signalSel.append(h("option", { value: n, selected: n === "speed" }, label(n, cat.get(n))));
+  if (numeric.length === 0) signalSel.append(h("option", { value: "" }, "No data yet"));
+  const loadChart = async () => {
+    const name = signalSel.value;
+    if (!name) { chartCount.textContent = "No data yet."; return; }
+    const [, sec, interval] = ranges.find(([k]) => k === rangeSel.value);
+    const { from, to } = span(sec, interval);
+    const data = await gql(`query($id: Int!, $from: Time!, $to: Time!, $interval: String!) {
+      signals(tokenId: $id, interval: $interval, from: $from, to: $to) { timestamp avg: ${name}(agg: AVG) max: ${name}(agg: MAX) } }`,
+    { id, from, to, interval });
+    const rows = (data.signals || []).filter((r) => r.avg !== null);
+    const unit = cat.get(name).unit || "";
+    drawChart(chartBox, rows.map((r) => new Date(r.timestamp).getTime() / 1000), rows.map((r) => r.avg), rows.map((r) => r.max),
+      label(name, cat.get(name)), unit, [Date.parse(from) / 1000, Date.parse(to) / 1000]);
+    chartCount.textContent = rows.length + " data point" + (rows.length === 1 ? "" : "s") + ", each the average (line) and maximum (dots) over " + interval + ".";
+    chartCount.dataset.points = String(rows.length);
+  };
+  signalSel.addEventListener("change", () => act(null, "Loading the chart…", loadChart));
+  rangeSel.addEventListener("change", () => act(null, "Loading the chart…", loadChart));
+
+  await Promise.all([loadMap(), loadChart(), loadLatest(id, cat, latest), loadDistance(id, distance)]);
+}
+
+function label(name, s) {
+  // speed → Speed; powertrainTransmissionTravelledDistance → Travelled distance (from the VSS path).
+  const path = s && s.vssPath ? s.vssPath.split(".").slice(-2) : [name];
+  let last = path[path.length - 1].replace(/([a-z])([A-Z])/g, "$1 $2");
+  if (["Current", "Level", "Coordinates", "Speed", "Range"].includes(last) && path.length > 1) last = path[0].replace(/([a-z])([A-Z])/g, "$1 $2") + " " + last.toLowerCase();
+  return last.charAt(0).toUpperCase() + last.slice(1).toLowerCase().replace(/\bvin\b/, "VIN");
+}
+
+async function loadLatest(id, cat, box) {
+  const data = await gql(`query($id: Int!) { signalsSnapshot(tokenId: $id) { lastSeen signals { name timestamp valueNumber valueString valueLocation { latitude longitude } } } }`, { id });
+  box.textContent = "";
+  const sigs = (data.signalsSnapshot && data.signalsSnapshot.signals) || [];
+  if (sigs.length === 0) { box.append(empty("No data yet. Pair a device and drive.")); return; }
+  const rows = sigs.filter((s) => s.name !== "currentLocationApproximateCoordinates").map((s) => {
+    const c = cat.get(s.name) || {};
+    let value;
+    if (s.valueLocation) value = num(s.valueLocation.latitude, 5) + ", " + num(s.valueLocation.longitude, 5);
+    else if (s.valueNumber !== null && s.valueNumber !== undefined) value = c.type === "bool" ? (s.valueNumber ? "yes" : "no") : num(s.valueNumber, 2);
+    else value = s.valueString;
+    return h("tr", {}, h("th", { scope: "row", title: c.vssPath || s.name }, label(s.name, c)), h("td", { class: "num" }, value),
+      h("td", {}, c.type === "bool" ? "" : c.unit || ""), h("td", {}, h("time", { datetime: s.timestamp }, fmtTime(s.timestamp))));
+  });
+  box.append(h("table", { class: "table" }, h("caption", { class: "sr-only" }, "Latest value of each signal"),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Signal"), h("th", { scope: "col", class: "num" }, "Value"), h("th", { scope: "col" }, "Unit"), h("th", { scope: "col" }, "Measured"))),
+    h("tbody", {}, rows)));
+}
+
+async function loadDistance(id, box) {
+  const day = 86400000;
+  const to = Math.floor(Date.now() / day) * day + day;
+  const from = to - 14 * day;
+  const data = await gql(`query($id: Int!, $from: Time!, $to: Time!) { signals(tokenId: $id, interval: "24h", from: $from, to: $to) {
+    timestamp lo: powertrainTransmissionTravelledDistance(agg: MIN) hi: powertrainTransmissionTravelledDistance(agg: MAX) } }`,
+  { id, from: new Date(from).toISOString(), to: new Date(to).toISOString() });
+  const days = (data.signals || []).filter((r) => r.lo !== null && r.hi !== null).map((r) => ({ t: r.timestamp, km: Math.max(0, r.hi - r.lo) }));
+  box.textContent = "";
+  if (days.length === 0) { box.append(empty("No distance recorded in the last 14 days.")); return; }
+  const most = Math.max(1, ...days.map((d) => d.km));
+  box.append(h("table", { class: "table bars" }, h("caption", { class: "sr-only" }, "Distance driven per day (UTC), last 14 days"),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Day"), h("th", { scope: "col", class: "num" }, "km"), h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Bar")))),
+    h("tbody", {}, days.reverse().map((d) => h("tr", {}, h("th", { scope: "row" }, fmtDate(d.t)), h("td", { class: "num" }, num(d.km, 1)),
+      h("td", { "aria-hidden": "true" }, h("span", { class: "bar-fill", style: "width:" + Math.round((d.km / most) * 100) + "%" })))))));
+}
+
+// ---- sharing
+
+async function sharing(ctx, id, v, body) {
+  const grants = h("ul", { class: "grants", id: "grants" });
+  const logBox = h("div", { id: "access-log" });
+  body.append(
+    section("Who can see this car", h("p", { class: "hint" }, "Each app below holds a grant you signed. Revoking it takes effect on the app's next request."), grants),
+    section("Access log", h("p", { class: "hint" }, "Every read of this car's data by anyone but you, newest first."), logBox),
+  );
+  const now = Date.now() / 1000;
+  const list = (v.grants || []).slice().sort((a, b) => b.grantedAt - a.grantedAt);
+  if (list.length === 0) grants.append(h("li", { class: "empty" }, "No app can see this car."));
+  for (const g of list) {
+    const a = await app(g.app);
+    const live = g.expiresAt > now;
+    const revoke = h("button", { type: "button", class: "danger", id: "revoke-" + g.app, "aria-label": "Revoke " + a.name + "'s access" }, "Revoke");
+    const li = h("li", { class: "grant" + (live ? "" : " expired"), "data-app": g.app },
+      h("div", { class: "grant-head" }, h("h3", {}, a.name), addr(g.app), live ? null : h("span", { class: "badge" }, "Expired")),
+      h("p", { class: "purpose" }, g.purpose ? "“" + g.purpose + "”" : "No purpose given."),
+      h("ul", { class: "perms" }, g.permissions.map((p) => h("li", {}, h("strong", {}, permissionTitle(p)), permissionWords[p] ? ": " + permissionWords[p][1] : ""))),
+      h("p", { class: "meta" }, (live ? "Until " : "Ended ") + fmtTime(g.expiresAt * 1000) + " · granted " + fmtTime(g.grantedAt) +
+        (g.termsUri ? " · " : ""), g.termsUri ? h("a", { href: g.termsUri, rel: "noopener noreferrer", target: "_blank" }, "terms") : null),
+      live ? revoke : null);
+    revoke.addEventListener("click", () => act(revoke, "Revoking " + a.name + "'s access…", async (step) => {
+      await session.submit("Revoke", { vehicleId: id, app: g.app }, [], step);
+      li.remove();
+      if (grants.children.length === 0) grants.append(h("li", { class: "empty" }, "No app can see this car."));
+    }, "Revoked: " + a.name + " can no longer read this car."));
+    grants.append(li);
+  }
+  await accessLog(ctx, id, logBox);
+}
+
+async function accessLog(ctx, id, box) {
+  const who = h("select", { id: "log-app" }, h("option", { value: "" }, "Every app"));
+  const outcome = h("select", { id: "log-outcome" }, h("option", { value: "" }, "Allowed and refused"), h("option", { value: "ok" }, "Allowed"), h("option", { value: "refused" }, "Refused"));
+  const tbody = h("tbody", {});
+  const more = h("button", { type: "button", class: "secondary", id: "log-more", hidden: true }, "Show older");
+  const entries = [];
+  let next = "";
+  const names = new Map();
+  const render = () => {
+    tbody.textContent = "";
+    const shown = entries.filter((e) => (!who.value || e.caller === who.value) && (!outcome.value || (outcome.value === "ok") === (e.outcome === "ok")));
+    if (shown.length === 0) tbody.append(h("tr", {}, h("td", { colspan: 5, class: "empty" }, entries.length ? "Nothing matches." : "No app has read this car's data.")));
+    for (const e of shown) {
+      tbody.append(h("tr", {},
+        h("td", {}, h("time", { datetime: e.time }, fmtTime(e.time))),
+        h("td", {}, names.get(e.caller) || addr(e.caller)),
+        h("td", {}, e.query + (e.permissions && e.permissions.length ? " (" + e.permissions.map(permissionTitle).join(", ") + ")" : "")),
+        h("td", { class: "num" }, String(e.values)),
+        h("td", {}, h("span", { class: "badge " + (e.outcome === "ok" ? "ok" : "bad") }, e.outcome === "ok" ? "allowed" : e.outcome))));
+    }
+  };
+  const load = async () => {
+    const page = await api("/v1/vehicles/" + id + "/access?limit=50" + (next ? "&before=" + encodeURIComponent(next) : ""), { auth: true });
+    for (const e of page.entries || []) {
+      entries.push(e);
+      if (!names.has(e.caller)) {
+        names.set(e.caller, null);
+        const a = await app(e.caller);
+        names.set(e.caller, a.name && a.name !== "Unknown app" ? a.name : null);
+        who.append(h("option", { value: e.caller }, names.get(e.caller) || e.caller));
+      }
+    }
+    next = page.next || "";
+    more.hidden = !next;
+    render();
+  };
+  who.addEventListener("change", render);
+  outcome.addEventListener("change", render);
+  more.addEventListener("click", () => act(more, "Loading older reads…", load));
+  box.append(h("div", { class: "controls" }, field("App", who), field("Outcome", outcome)),
+    h("div", { class: "table-wrap" }, h("table", { class: "table", id: "access-table" },
+      h("caption", { class: "sr-only" }, "Access log, newest first"),
+      h("thead", {}, h("tr", {}, ["When", "Who", "What", "Values", "Outcome"].map((c) => h("th", { scope: "col" }, c)))), tbody)), more);
+  await load();
+}
+
+// ---- devices and transfer
+
+async function devices(ctx, id, v, body) {
+  const list = h("ul", { class: "devices", id: "devices" });
+  if (!v.devices || v.devices.length === 0) list.append(h("li", { class: "empty" }, "No device is paired: this car sends no data."));
+  for (const d of v.devices || []) {
+    const unpair = h("button", { type: "button", class: "danger", id: "unpair-" + d.device }, "Unpair");
+    unpair.addEventListener("click", () => act(unpair, "Unpairing…", async (step) => {
+      await session.submit("UnpairDevice", { vehicleId: id, device: d.device }, [], step);
+      ctx.reload();
+    }, "Unpaired: the device no longer speaks for this car."));
+    list.append(h("li", {}, h("div", {}, h("strong", {}, d.kind === "hardware" ? "Dongle (hardware)" : "Connection (software)"), " ", addr(d.device),
+      h("p", { class: "meta" }, "Paired " + fmtTime(d.fromTime) + " (log entry " + d.fromIndex + ")")), unpair));
+  }
+  const paste = h("textarea", { id: "pairing", rows: 4, spellcheck: false, placeholder: '{"device":"0x…","vehicleId":"' + id + '","nonce":"…","deadline":"…","signature":"0x…"}' });
+  const fileIn = h("input", { type: "file", id: "pairing-file", accept: ".json,application/json,text/plain" });
+  fileIn.addEventListener("change", async () => { if (fileIn.files[0]) paste.value = (await fileIn.files[0].text()).trim(); });
+  const pairBtn = h("button", { type: "submit", class: "primary", id: "pair-submit" }, "Pair the device");
+  const pairForm = h("form", { class: "stack", id: "pair-form" },
+    h("p", {}, "On the device (or with its key), run ", h("code", {}, "glovebox device pair-sign --vehicle " + id + " --key device.json"),
+      " and paste the line it prints, or load it as a file. You then sign the same pairing with your key."),
+    field("The device's pairing signature", paste), field("…or load it from a file", fileIn), pairBtn);
+  pairForm.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    act(pairBtn, "Checking the device's signature…", async (step) => {
+      let p;
+      try { p = JSON.parse(paste.value); } catch (e) { throw new WalletError("bad_pairing", ""); }
+      if (!p || !p.device || !p.signature || !p.nonce || !p.deadline || String(p.vehicleId) !== String(id)) throw new WalletError("bad_pairing", "");
+      const msg = { vehicleId: String(id), device: p.device, nonce: String(p.nonce), deadline: String(p.deadline) };
+      const d = await session.domain();
+      let who;
+      try { who = verifyTypedData(d.domain, { PairDevice: d.types.PairDevice }, msg, p.signature); } catch (e) { throw new WalletError("bad_pairing", String(e)); }
+      if (who.toLowerCase() !== p.device.toLowerCase()) throw new WalletError("bad_pairing", "signed by " + who);
+      await session.submitWith("PairDevice", msg, [p.signature], step);
+      ctx.reload();
+    }, "Paired: the device now speaks for this car.");
+  });
+
+  const to = h("input", { id: "transfer-to", required: true, pattern: "^0x[0-9a-fA-F]{40}$", autocomplete: "off", spellcheck: false, placeholder: "0x…" });
+  const sure = h("input", { type: "checkbox", id: "transfer-sure", required: true });
+  const n = (v.grants || []).filter((g) => g.expiresAt > Date.now() / 1000).length;
+  const transferBtn = h("button", { type: "submit", class: "danger", id: "transfer-submit" }, "Transfer the car");
+  const transferForm = h("form", { class: "stack", id: "transfer-form" },
+    h("div", { class: "warning", role: "note" }, h("strong", {}, "All access ends. "),
+      n > 0 ? "The " + n + " app" + (n > 1 ? "s" : "") + " that can see this car now lose access the moment the transfer is in the log. " : "No app can see this car now. ",
+      "A software connection is unpaired; a dongle stays paired. You lose access to this car and its data; the new owner sees only data measured after the transfer. This cannot be undone by you."),
+    field("New owner's address", to),
+    h("label", { class: "check" }, sure, " I understand that every grant on this car ends and that I give the car away."),
+    transferBtn);
+  transferForm.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    act(transferBtn, "Transferring…", async (step) => {
+      await session.submit("TransferVehicle", { vehicleId: id, to: to.value.trim() }, [], step);
+      location.hash = "#/";
+    }, "Transferred: the car now belongs to " + to.value.trim() + ".");
+  });
+  body.append(section("Paired devices", list), section("Pair a device", pairForm), section("Transfer to a new owner", transferForm));
+}
+
+export { say };
