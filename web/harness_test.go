@@ -100,7 +100,7 @@ func screenshot(name string, width, height int64, mobile bool) chromedp.Action[c
 			return err
 		}
 		// Let the chart and the map follow the new width.
-		if _, err := chromedp.Sleep(300 * time.Millisecond)(ctx, t); err != nil {
+		if _, err := chromedp.Sleep(300*time.Millisecond)(ctx, t); err != nil {
 			return err
 		}
 		buf, err := chromedp.FullScreenshot(100)(ctx, t)

@@ -35,8 +35,8 @@ func main() {
 			Charset:           api.CharsetUTF8,
 			Write:             true,
 			// Leaflet's style sheet refers to a few small images: inlined, so nothing else is served.
-			Loader: map[string]api.Loader{".png": api.LoaderDataURL, ".svg": api.LoaderDataURL},
-			LogLevel:          api.LogLevelWarning,
+			Loader:   map[string]api.Loader{".png": api.LoaderDataURL, ".svg": api.LoaderDataURL},
+			LogLevel: api.LogLevelWarning,
 		})
 		if len(res.Errors) > 0 {
 			for _, e := range res.Errors {
