@@ -11,7 +11,7 @@ export function signInView(why, then) {
   bar.style.visibility = "hidden";
   const unlock = h("button", { type: "submit", class: "primary", id: "unlock" }, "Unlock and sign in");
   const form = h("form", { id: "keyfile-form", class: "stack" },
-    field("Key file", file, "The .json file made by `glovebox key new` or exported from a wallet. It stays on this device."),
+    field("Key file", file, "The .json file made by glovebox key new, or exported from a wallet. It stays on this device."),
     field("Password", pass),
     bar, unlock);
   form.addEventListener("submit", (ev) => {
@@ -27,8 +27,10 @@ export function signInView(why, then) {
       then();
     }, "Signed in.");
   });
-  const wallets = h("div", { id: "wallet-choice", class: "wallets" });
+  const looking = h("p", { class: "hint" }, "Looking for browser wallets…");
+  const wallets = h("div", { id: "wallet-choice", class: "wallets" }, looking);
   discoverWallets().then((found) => {
+    looking.remove();
     for (const w of found) {
       const b = h("button", { type: "button", class: "secondary", id: wallets.childElementCount === 0 ? "use-wallet" : null },
         w.name ? "Use " + w.name : "Use my wallet app");
@@ -38,7 +40,7 @@ export function signInView(why, then) {
       }, "Signed in."));
       wallets.append(b);
     }
-    if (found.length === 0) wallets.append(h("p", { class: "hint" }, "No browser wallet found on this device."));
+    if (found.length === 0) wallets.append(h("p", { class: "hint" }, "No browser wallet on this device. Install one (MetaMask, Rabby, Coinbase Wallet …) or use your key file."));
   });
   return h("div", { class: "signin" },
     h("h1", {}, "Sign in"),

@@ -97,8 +97,10 @@ export function parseCheckpoint(text) {
 
 // parseVerifierKey parses a signed-note verifier key "name+hash+base64(0x01 || Ed25519 key)".
 export function parseVerifierKey(vkey) {
-  const parts = vkey.split("+");
-  if (parts.length !== 3 || !/^[0-9a-f]{8}$/.test(parts[1])) throw new Error("bad verifier key");
+  // The base64 key may itself contain "+": split at the first two only.
+  const parts = /^([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/]+=*)$/.exec(vkey);
+  if (!parts) throw new Error("bad verifier key");
+  parts.shift();
   const raw = fromBase64(parts[2]);
   if (raw.length !== 33 || raw[0] !== 1) throw new Error("not an Ed25519 verifier key");
   const keyHash = Uint8Array.from(parts[1].match(/../g), (x) => parseInt(x, 16));

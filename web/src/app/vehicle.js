@@ -10,7 +10,7 @@ import { drawMap, splitTrips, tripLength } from "./map.js";
 import { drawChart } from "./chart.js";
 import { WalletError } from "../wallet.js";
 
-const tabs = [["overview", "Overview", ""], ["sharing", "Who can see it", "/sharing"], ["devices", "Devices & transfer", "/devices"]];
+const tabs = [["overview", "Overview", ""], ["sharing", "Sharing", "/sharing"], ["devices", "Devices", "/devices"]];
 
 export async function vehicleView(ctx, id, tab) {
   const v = await vehicle(id);
@@ -68,7 +68,7 @@ async function overview(ctx, id, v, body) {
   const chartBox = h("div", { class: "chart", id: "chart" });
   const chartCount = h("p", { class: "hint", id: "chart-count", "aria-live": "polite" }, " ");
   const signalSel = h("select", { id: "chart-signal" });
-  const rangeSel = h("select", { id: "chart-range" }, ranges.map(([k]) => h("option", { value: k, selected: k === "24h" }, rangeWords[k])));
+  const rangeSel = h("select", { id: "chart-range" }, ranges.map(([k]) => h("option", { value: k, selected: k === "6h" }, rangeWords[k])));
   const latest = h("div", { class: "table-wrap", id: "latest" }, h("p", { class: "hint" }, "Loading…"));
   const distance = h("div", { id: "distance" }, h("p", { class: "hint" }, "Loading…"));
   body.append(
@@ -108,7 +108,7 @@ async function overview(ctx, id, v, body) {
 
   // Chart: the numeric signals that have data.
   const avail = await gql(`query($id: Int!) { availableSignals(tokenId: $id) }`, { id });
-  const numeric = (avail.availableSignals || []).filter((n) => cat.has(n) && ["number", "bool", "float", "boolean"].includes(cat.get(n).type)).sort();
+  const numeric = (avail.availableSignals || []).filter((n) => cat.has(n) && ["number", "boolean"].includes(cat.get(n).type)).sort((a, b) => label(a, cat.get(a)).localeCompare(label(b, cat.get(b))));
   for (const n of numeric) signalSel.append(h("option", { value: n, selected: n === "speed" }, label(n, cat.get(n))));
   if (numeric.length === 0) signalSel.append(h("option", { value: "" }, "No data yet"));
   const loadChart = async () => {
@@ -132,12 +132,24 @@ async function overview(ctx, id, v, body) {
   await Promise.all([loadMap(), loadChart(), loadLatest(id, cat, latest), loadDistance(id, distance)]);
 }
 
+// words splits a VSS path segment into words: TravelledDistance → Travelled distance, Row1 → Row 1.
+function words(seg) {
+  const w = seg.replace(/([a-z])([A-Z0-9])/g, "$1 $2").replace(/([A-Z]+)([A-Z][a-z])/g, "$1 $2").toLowerCase();
+  return w.charAt(0).toUpperCase() + w.slice(1);
+}
+
+// label names a signal by its VSS path, without the leading Vehicle: Speed, Powertrain › Transmission ›
+// Travelled distance.
 function label(name, s) {
-  // speed → Speed; powertrainTransmissionTravelledDistance → Travelled distance (from the VSS path).
-  const path = s && s.vssPath ? s.vssPath.split(".").slice(-2) : [name];
-  let last = path[path.length - 1].replace(/([a-z])([A-Z])/g, "$1 $2");
-  if (["Current", "Level", "Coordinates", "Speed", "Range"].includes(last) && path.length > 1) last = path[0].replace(/([a-z])([A-Z])/g, "$1 $2") + " " + last.toLowerCase();
-  return last.charAt(0).toUpperCase() + last.slice(1).toLowerCase().replace(/\bvin\b/, "VIN");
+  if (!s || !s.vssPath) return name;
+  return s.vssPath.split(".").slice(1).map(words).join(" › ");
+}
+
+// labelCell shows a signal's own name in bold, its place in the car after it.
+function labelCell(name, s) {
+  const parts = label(name, s).split(" › ");
+  const last = parts.pop();
+  return [h("strong", {}, last), parts.length ? h("span", { class: "meta" }, " · " + parts.join(" › ")) : null];
 }
 
 async function loadLatest(id, cat, box) {
@@ -149,10 +161,10 @@ async function loadLatest(id, cat, box) {
     const c = cat.get(s.name) || {};
     let value;
     if (s.valueLocation) value = num(s.valueLocation.latitude, 5) + ", " + num(s.valueLocation.longitude, 5);
-    else if (s.valueNumber !== null && s.valueNumber !== undefined) value = c.type === "bool" ? (s.valueNumber ? "yes" : "no") : num(s.valueNumber, 2);
+    else if (s.valueNumber !== null && s.valueNumber !== undefined) value = c.type === "boolean" ? (s.valueNumber ? "yes" : "no") : num(s.valueNumber, 2);
     else value = s.valueString;
-    return h("tr", {}, h("th", { scope: "row", title: c.vssPath || s.name }, label(s.name, c)), h("td", { class: "num" }, value),
-      h("td", {}, c.type === "bool" ? "" : c.unit || ""), h("td", {}, h("time", { datetime: s.timestamp }, fmtTime(s.timestamp))));
+    return h("tr", {}, h("th", { scope: "row", title: c.vssPath || s.name }, labelCell(s.name, c)), h("td", { class: "num" }, value),
+      h("td", {}, c.type === "boolean" ? "" : c.unit || ""), h("td", {}, h("time", { datetime: s.timestamp }, fmtTime(s.timestamp))));
   });
   box.append(h("table", { class: "table" }, h("caption", { class: "sr-only" }, "Latest value of each signal"),
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Signal"), h("th", { scope: "col", class: "num" }, "Value"), h("th", { scope: "col" }, "Unit"), h("th", { scope: "col" }, "Measured"))),
@@ -223,11 +235,11 @@ async function accessLog(ctx, id, box) {
     if (shown.length === 0) tbody.append(h("tr", {}, h("td", { colspan: 5, class: "empty" }, entries.length ? "Nothing matches." : "No app has read this car's data.")));
     for (const e of shown) {
       tbody.append(h("tr", {},
-        h("td", {}, h("time", { datetime: e.time }, fmtTime(e.time))),
-        h("td", {}, names.get(e.caller) || addr(e.caller)),
-        h("td", {}, e.query + (e.permissions && e.permissions.length ? " (" + e.permissions.map(permissionTitle).join(", ") + ")" : "")),
-        h("td", { class: "num" }, String(e.values)),
-        h("td", {}, h("span", { class: "badge " + (e.outcome === "ok" ? "ok" : "bad") }, e.outcome === "ok" ? "allowed" : e.outcome))));
+        h("td", { "data-label": "When" }, h("time", { datetime: e.time }, fmtTime(e.time))),
+        h("td", { "data-label": "Who" }, names.get(e.caller) || addr(e.caller)),
+        h("td", { "data-label": "What" }, e.query + (e.permissions && e.permissions.length ? " (" + e.permissions.map(permissionTitle).join(", ") + ")" : "")),
+        h("td", { class: "num", "data-label": "Values" }, String(e.values)),
+        h("td", { "data-label": "Outcome" }, h("span", { class: "badge " + (e.outcome === "ok" ? "ok" : "bad") }, e.outcome === "ok" ? "allowed" : e.outcome))));
     }
   };
   const load = async () => {
@@ -241,7 +253,7 @@ async function accessLog(ctx, id, box) {
         who.append(h("option", { value: e.caller }, names.get(e.caller) || e.caller));
       }
     }
-    next = page.next || "";
+    next = (page.entries || []).length === 50 ? page.next || "" : "";
     more.hidden = !next;
     render();
   };
@@ -249,7 +261,7 @@ async function accessLog(ctx, id, box) {
   outcome.addEventListener("change", render);
   more.addEventListener("click", () => act(more, "Loading older reads…", load));
   box.append(h("div", { class: "controls" }, field("App", who), field("Outcome", outcome)),
-    h("div", { class: "table-wrap" }, h("table", { class: "table", id: "access-table" },
+    h("div", { class: "table-wrap" }, h("table", { class: "table stacked", id: "access-table" },
       h("caption", { class: "sr-only" }, "Access log, newest first"),
       h("thead", {}, h("tr", {}, ["When", "Who", "What", "Values", "Outcome"].map((c) => h("th", { scope: "col" }, c)))), tbody)), more);
   await load();
