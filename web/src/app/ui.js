@@ -38,7 +38,12 @@ export function say(text, kind = "") {
   s.textContent = text;
   s.className = "status" + (kind ? " " + kind : "");
   s.hidden = !text;
+  // Success fades after a while; progress and errors stay until the next message.
+  clearTimeout(sayTimer);
+  if (kind === "ok") sayTimer = setTimeout(() => { if (s.textContent === text) say(""); }, 8000);
 }
+
+let sayTimer = 0;
 
 // clearStale clears the status line on navigation, unless it was just set (a success message that
 // comes with the navigation it caused).
