@@ -163,11 +163,13 @@ async function loadLatest(id, cat, box) {
     if (s.valueLocation) value = num(s.valueLocation.latitude, 5) + ", " + num(s.valueLocation.longitude, 5);
     else if (s.valueNumber !== null && s.valueNumber !== undefined) value = c.type === "boolean" ? (s.valueNumber ? "yes" : "no") : num(s.valueNumber, 2);
     else value = s.valueString;
-    return h("tr", {}, h("th", { scope: "row", title: c.vssPath || s.name }, labelCell(s.name, c)), h("td", { class: "num", "data-label": "Value" }, value),
-      h("td", { "data-label": "Unit" }, c.type === "boolean" ? "" : c.unit || ""), h("td", { "data-label": "Measured" }, h("time", { datetime: s.timestamp }, fmtTime(s.timestamp))));
+    const unit = c.type === "boolean" ? "" : c.unit || "";
+    return h("tr", {}, h("th", { scope: "row", title: c.vssPath || s.name }, labelCell(s.name, c)),
+      h("td", { class: "num" }, value, unit ? h("span", { class: "unit" }, " " + unit) : null),
+      h("td", { class: "wide-only" }, h("time", { datetime: s.timestamp }, fmtTime(s.timestamp))));
   });
-  box.append(h("table", { class: "table stacked" }, h("caption", { class: "sr-only" }, "Latest value of each signal"),
-    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Signal"), h("th", { scope: "col", class: "num" }, "Value"), h("th", { scope: "col" }, "Unit"), h("th", { scope: "col" }, "Measured"))),
+  box.append(h("table", { class: "table" }, h("caption", { class: "sr-only" }, "Latest value of each signal"),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Signal"), h("th", { scope: "col", class: "num" }, "Value"), h("th", { scope: "col", class: "wide-only" }, "Measured"))),
     h("tbody", {}, rows)));
 }
 
