@@ -97,6 +97,7 @@ func TestOwnerJourney(t *testing.T) {
 	if n := eval[int](t, ctx, `document.querySelectorAll("#map path.leaflet-interactive").length`); n == 0 {
 		t.Error("no track was drawn on the map")
 	}
+	checkLabels(t, ctx, "the car's overview")
 	run(t, ctx, "overview screenshots", both("webapp-vehicle")...)
 	// Another signal and period, with the keyboard-reachable selects.
 	run(t, ctx, "another signal",
@@ -112,14 +113,17 @@ func TestOwnerJourney(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("revoke-" + appHex)),
 		chromedp.Poll[chromedp.Void](`document.querySelectorAll("#access-table tbody tr td .badge").length > 0`, chromedp.WithPollingTimeout(30*time.Second)),
 	}, both("webapp-sharing"))...)
+	checkLabels(t, ctx, "sharing")
 	text := eval[string](t, ctx, `document.getElementById("grants").textContent + "|" + document.getElementById("access-table").textContent`)
 	for _, want := range []string{w.appName, "Car readings", "Approximate location", "Usage-based insurance quote", "signalsLatest", "allowed"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the sharing tab does not say %q", want)
 		}
 	}
+	// Revoke with the keyboard: focus the button, press Enter.
 	run(t, ctx, "revoke",
-		chromedp.Click(chromedp.ID("revoke-"+appHex)),
+		chromedp.Focus(chromedp.ID("revoke-"+appHex)),
+		chromedp.KeyEvent("\r"),
 		statusSays("Revoked"),
 		chromedp.WaitNotPresent(chromedp.ID("revoke-"+appHex)),
 	)
@@ -159,6 +163,7 @@ func TestOwnerJourney(t *testing.T) {
 	if d, err := w.n.Client.Device(context.Background(), w.dev.Address); err != nil || d.VehicleID != newCar {
 		t.Fatalf("the device after pairing: %+v %v", d, err)
 	}
+	checkLabels(t, ctx, "devices")
 	run(t, ctx, "devices screenshots", both("webapp-devices")...)
 	buyer := fixedKey(t, "buyer").Address.Hex()
 	run(t, ctx, "transfer",
@@ -170,6 +175,21 @@ func TestOwnerJourney(t *testing.T) {
 	)
 	if nv, err := w.n.Client.Vehicle(context.Background(), newCar); err != nil || nv.Owner != buyer {
 		t.Fatalf("the transferred car: %+v %v", nv, err)
+	}
+}
+
+// checkLabels fails the test for any form control without a label, any button or link without a name,
+// and any image without alternative text on the page.
+func checkLabels(t *testing.T, ctx context.Context, page string) {
+	t.Helper()
+	bad := eval[[]string](t, ctx, `[...document.querySelectorAll("input, select, textarea, button, a[href], img")].filter((el) => {
+		if (el.closest(".leaflet-control-attribution")) return false;
+		if (el.matches("img")) return !el.hasAttribute("alt") && !el.closest(".leaflet-pane");
+		if (el.matches("button, a")) return !(el.getAttribute("aria-label") || el.textContent.trim() || el.title);
+		return !(el.labels && el.labels.length > 0) && !el.getAttribute("aria-label");
+	}).map((el) => el.outerHTML.slice(0, 120))`)
+	for _, b := range bad {
+		t.Errorf("%s: unlabelled: %s", page, b)
 	}
 }
 
@@ -231,6 +251,7 @@ func TestDeveloperJourney(t *testing.T) {
 		[]chromedp.Action[chromedp.Void]{chromedp.WaitVisible(chromedp.ID("edit-name-" + appAddr)),
 			chromedp.Evaluate[chromedp.Void](`document.querySelectorAll("#apps details").forEach((d, i) => d.open = i % 3 === 1)`)},
 		both("webapp-developer"))...)
+	checkLabels(t, ctx, "developers")
 	text := eval[string](t, ctx, `document.getElementById("apps").textContent`)
 	for _, want := range []string{"Fleet Tracker Pro", "/oauth/authorize?response_type=code&client_id=" + appAddr, "oauth2.Config", "/graphql"} {
 		if !strings.Contains(text, want) {

@@ -134,9 +134,12 @@ async function overview(ctx, id, v, body) {
 
 // words splits a VSS path segment into words: TravelledDistance → Travelled distance, Row1 → Row 1.
 function words(seg) {
+  if (acronyms.has(seg.toUpperCase())) return seg.toUpperCase();
   const w = seg.replace(/([a-z])([A-Z0-9])/g, "$1 $2").replace(/([A-Z]+)([A-Z][a-z])/g, "$1 $2").toLowerCase();
   return w.charAt(0).toUpperCase() + w.slice(1);
 }
+
+const acronyms = new Set(["OBD", "ECT", "MAF", "TPS", "DTC", "VIN", "ABS"]);
 
 // label names a signal by its VSS path, without the leading Vehicle: Speed, Powertrain › Transmission ›
 // Travelled distance.
