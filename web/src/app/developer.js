@@ -64,10 +64,10 @@ tok, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))`;
     h("details", {}, h("summary", {}, "Edit name and redirect URIs"), form),
     h("details", {}, h("summary", {}, "Connect: ask drivers for access"),
       h("p", {}, "Send the driver to this URL (PKCE S256; any OAuth 2.0 / OpenID Connect library builds it with the issuer ", h("code", {}, node), "):"),
-      h("pre", { class: "code" }, authURL), copyButton(authURL),
-      h("p", {}, "With Go's golang.org/x/oauth2 and go-oidc:"), h("pre", { class: "code" }, goSnippet), copyButton(goSnippet)),
+      h("pre", { class: "code url", tabindex: "0" }, authURL), copyButton(authURL),
+      h("p", {}, "With Go's golang.org/x/oauth2 and go-oidc:"), h("pre", { class: "code", tabindex: "0", "aria-label": "Go code" }, goSnippet), copyButton(goSnippet)),
     h("details", {}, h("summary", {}, "Your first GraphQL query"),
-      h("pre", { class: "code" }, gqlSnippet), copyButton(gqlSnippet),
+      h("pre", { class: "code", tabindex: "0", "aria-label": "curl command" }, gqlSnippet), copyButton(gqlSnippet),
       h("p", {}, "Try queries in the ", h("a", { href: "/graphql/playground" }, "playground"), ".")));
 }
 

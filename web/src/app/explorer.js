@@ -26,7 +26,7 @@ export async function logView(ctx, index) {
         h("dt", {}, "Root hash"), h("dd", {}, h("code", { class: "wrap" }, toHex(cp.root))),
         h("dt", {}, "Signature"), h("dd", {}, sigState),
         h("dt", {}, "Node's public key"), h("dd", {}, h("code", { class: "wrap", id: "log-key" }, node.logKey), " ", copyButton(node.logKey))),
-      h("details", {}, h("summary", {}, "The checkpoint as served"), h("pre", { class: "code" }, cpText))),
+      h("details", {}, h("summary", {}, "The checkpoint as served"), h("pre", { class: "code", tabindex: "0" }, cpText))),
     section(index === null ? "Entries, newest first" : "Entry " + index, index === null ? gotoForm : h("p", {}, h("a", { href: "#/log" }, "All entries")), entries),
   );
   verifyNote(cpText, node.logKey).then((ok) => {
@@ -93,7 +93,7 @@ function entryCard(rc, logKey, open) {
     h("p", {}, summary(rc)),
     h("p", { class: "meta" }, "Signed by ", (rc.signers || []).flatMap((s, i) => i ? [", ", addr(s)] : [addr(s)])),
     h("details", { open }, h("summary", {}, "Message and proof"),
-      h("pre", { class: "code" }, JSON.stringify({ type: rc.type, message: rc.message, signatures: rc.signatures }, null, 2)),
+      h("pre", { class: "code", tabindex: "0" }, JSON.stringify({ type: rc.type, message: rc.message, signatures: rc.signatures }, null, 2)),
       h("p", { class: "meta" }, "Leaf hash " + rc.hash + " · proof of " + rc.inclusionProof.length + " hashes in a tree of " + rc.treeSize)),
     h("div", { class: "row" }, check), out);
   if (open) setTimeout(run, 0);
