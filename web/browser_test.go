@@ -25,7 +25,11 @@ func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Act
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		loc, _ := chromedp.Run(ctx, chromedp.Location())
 		status, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.getElementById("status")||{}).textContent||""`))
-		t.Fatalf("%s: %v (at %s, status %q)", what, err, loc, status)
+		shot := filepath.Join(os.TempDir(), "glovebox-web-failed.png")
+		if buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+			os.WriteFile(shot, buf, 0o644)
+		}
+		t.Fatalf("%s: %v (at %s, status %q; the page is in %s)", what, err, loc, status, shot)
 	}
 }
 
@@ -138,7 +142,7 @@ func TestOwnerJourney(t *testing.T) {
 	// Register a car, pair the spare dongle with its signature pasted, then transfer the car away.
 	run(t, ctx, "register a car",
 		chromedp.Navigate(w.n.URL+"/#/"),
-		chromedp.WaitVisible(chromedp.ID("reg-make")),
+		chromedp.WaitVisible(chromedp.ID("car-"+car)),
 		chromedp.SendKeys(chromedp.ID("reg-make"), "Renault"),
 		chromedp.SendKeys(chromedp.ID("reg-model"), "Zoe"),
 		chromedp.SendKeys(chromedp.ID("reg-year"), "2021"),
