@@ -58,9 +58,9 @@ func statusSays(want string) chromedp.Action[chromedp.Void] {
 
 // TestOwnerJourney: the owner signs in with a key file, sees the car with its key values and a live
 // badge, its map and a chart with data points, the latest values and daily distance; sees the insurer's
-// grant and its read in the access log, revokes it (it is gone from the list and the API refuses the
+// grant and its read in the access log, revokes it with the keyboard (it is gone from the list and the API refuses the
 // insurer); registers a second car, pairs a device to it by pasting the device's signature, and
-// transfers it away.
+// transfers it away; after a reload it still reads, and asks for the key again before signing.
 func TestOwnerJourney(t *testing.T) {
 	ctx := browser(t)
 	w := newWorld(t)
@@ -180,6 +180,16 @@ func TestOwnerJourney(t *testing.T) {
 	if nv, err := w.n.Client.Vehicle(context.Background(), newCar); err != nil || nv.Owner != buyer {
 		t.Fatalf("the transferred car: %+v %v", nv, err)
 	}
+
+	// After a reload the pages still read (the token is kept in the tab) but the key is locked: the page
+	// says so, and unlocking leads back to the sign-in.
+	run(t, ctx, "reload",
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.ID("car-"+car)),
+		chromedp.WaitVisible(chromedp.CSS("#locked button")),
+		chromedp.Click(chromedp.CSS("#locked button")),
+		chromedp.WaitVisible(chromedp.ID("keyfile")),
+	)
 }
 
 // checkLabels fails the test for any form control without a label, any button or link without a name,

@@ -3,6 +3,7 @@
 import { Wallet } from "ethers";
 import { h, act, field, section, empty, addr, copyButton, say } from "./ui.js";
 import * as session from "./session.js";
+import { lockedNotice } from "./signin.js";
 import { account, app, forgetApp, permissionTitle } from "./data.js";
 import { unlockKeyFile } from "../wallet.js";
 
@@ -10,6 +11,7 @@ export async function developerView(ctx) {
   const me = session.current();
   const list = h("div", { id: "apps", class: "apps", "aria-busy": "true" }, h("p", { class: "hint" }, "Loading your apps…"));
   ctx.draw(h("div", { class: "head" }, h("h1", {}, "Developers"), h("a", { class: "button secondary", href: "#register-app" }, "Register an app")),
+    lockedNotice(ctx.reload),
     h("p", { class: "lead" }, "An app is an account: its address is the OAuth client id. Drivers grant it access to their cars through Connect; it reads them over GraphQL."),
     list, registerForm(ctx));
   const acc = await account(me.address);

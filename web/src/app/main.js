@@ -49,7 +49,7 @@ async function route() {
   const ctx = {
     stale: () => gen !== generation,
     // draw replaces the view's content unless a newer navigation happened.
-    draw: (...nodes) => { if (gen === generation) { view.textContent = ""; view.append(...nodes); } },
+    draw: (...nodes) => { if (gen === generation) { view.textContent = ""; view.append(...nodes.filter(Boolean)); } },
     reload: () => route(),
   };
   if (!found) {

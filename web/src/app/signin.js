@@ -52,8 +52,10 @@ export function signInView(why, then) {
   );
 }
 
-// needSigner is shown where an action needs the key again (after a reload).
-export function signAgain(then) {
-  return h("div", { class: "notice" }, h("p", {}, "Your key is not unlocked in this tab. Unlock it again to sign changes."),
-    h("button", { type: "button", class: "secondary", onclick: () => { session.signOut(); say(""); then(); } }, "Sign in again"));
+// lockedNotice is shown above views with changes to sign when the key is not unlocked in this tab
+// (after a reload: the token is kept, the key is not).
+export function lockedNotice(then) {
+  if (session.canSign()) return null;
+  return h("div", { class: "notice", id: "locked" }, h("p", {}, "You can look around, but your key is not unlocked in this tab, so you cannot sign changes. "),
+    h("button", { type: "button", class: "secondary", onclick: () => { session.signOut(); say(""); then(); } }, "Unlock my key"));
 }

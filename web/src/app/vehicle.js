@@ -4,6 +4,7 @@
 import { verifyTypedData } from "ethers";
 import { h, act, field, section, empty, fmtTime, fmtDate, ago, isLive, num, addr, say } from "./ui.js";
 import * as session from "./session.js";
+import { lockedNotice } from "./signin.js";
 import { api, gql } from "./session.js";
 import { vehicle, keyValues, carName, app, signalCatalogue, permissionWords, permissionTitle } from "./data.js";
 import { drawMap, splitTrips, tripLength } from "./map.js";
@@ -24,7 +25,7 @@ export async function vehicleView(ctx, id, tab) {
   const nav = h("nav", { class: "tabs", "aria-label": "Car" }, tabs.map(([key, label, suffix]) =>
     h("a", { href: "#/vehicles/" + id + suffix, "aria-current": key === tab ? "page" : null, id: "tab-" + key }, label)));
   const body = h("div", { class: "tab-body" });
-  ctx.draw(head, nav, body);
+  ctx.draw(head, lockedNotice(ctx.reload), nav, body);
   if (!mine) {
     body.append(empty("This car belongs to another account (" + v.owner + "). Only its owner sees its data here."));
     return;

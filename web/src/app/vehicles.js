@@ -2,6 +2,7 @@
 // the form to register a car.
 import { h, act, field, section, empty, ago, isLive, num, say } from "./ui.js";
 import * as session from "./session.js";
+import { lockedNotice } from "./signin.js";
 import { account, vehicle, keyValues, carName } from "./data.js";
 
 export async function vehiclesView(ctx) {
@@ -11,6 +12,7 @@ export async function vehiclesView(ctx) {
   for (let i = 0; i < 2; i++) list.append(h("li", { class: "car-card placeholder", "aria-hidden": "true" }));
   ctx.draw(
     h("div", { class: "head" }, h("h1", {}, "My cars"), h("a", { class: "button secondary", href: "#register" }, "Register a car")),
+    lockedNotice(ctx.reload),
     list,
     registerForm(ctx),
   );
