@@ -1,7 +1,7 @@
 // For developers: register an app (its key made in the browser, or a key file), edit its name and
 // redirect URIs, see how many cars granted what, and copy the first steps of Connect and GraphQL.
 import { Wallet } from "ethers";
-import { h, act, field, section, empty, addr, copyButton, say } from "./ui.js";
+import { h, act, field, section, empty, addr, copyButton } from "./ui.js";
 import * as session from "./session.js";
 import { lockedNotice } from "./signin.js";
 import { account, app, forgetApp, permissionTitle } from "./data.js";
@@ -140,4 +140,3 @@ function saveKey(w) {
     field("Password for the key file", pass), h("div", { class: "row" }, btn, show), raw, link);
 }
 
-export { say };

@@ -1,6 +1,6 @@
 // The public log, checked in this browser: the node's key, the latest checkpoint and its signature,
 // the entries decoded and paged, and any entry's inclusion proof verified against its checkpoint.
-import { h, act, field, section, fmtTime, addr, copyButton, say } from "./ui.js";
+import { h, act, field, section, fmtTime, addr, copyButton } from "./ui.js";
 import { api } from "./session.js";
 import { parseCheckpoint, verifyNote, checkReceipt, toHex } from "./tlog.js";
 
@@ -100,4 +100,3 @@ function entryCard(rc, logKey, open) {
   return card;
 }
 
-export { say };

@@ -6,6 +6,7 @@ import "uplot/dist/uPlot.min.css";
 import "./app.css";
 import { h, say, clearStale } from "./ui.js";
 import * as session from "./session.js";
+import { errorText } from "../wallet.js";
 import { signInView } from "./signin.js";
 import { vehiclesView } from "./vehicles.js";
 import { vehicleView } from "./vehicle.js";
@@ -66,7 +67,6 @@ async function route() {
   } catch (e) {
     if (gen === generation) {
       console.error(e);
-      const { errorText } = await import("../wallet.js");
       say(errorText(e), "error");
     }
   }

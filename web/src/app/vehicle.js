@@ -2,7 +2,7 @@
 // values, daily distance), sharing (who can see the car, revoke, the access log) and devices (pair,
 // unpair, transfer).
 import { verifyTypedData } from "ethers";
-import { h, act, field, section, empty, fmtTime, fmtDate, ago, isLive, num, addr, say } from "./ui.js";
+import { h, act, field, section, empty, fmtTime, fmtDate, ago, isLive, num, addr } from "./ui.js";
 import * as session from "./session.js";
 import { lockedNotice } from "./signin.js";
 import { api, gql } from "./session.js";
@@ -332,4 +332,3 @@ async function devices(ctx, id, v, body) {
   body.append(section("Paired devices", list), section("Pair a device", pairForm), section("Transfer to a new owner", transferForm));
 }
 
-export { say };

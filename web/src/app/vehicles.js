@@ -1,6 +1,6 @@
 // My cars: each with its make, model and year, devices, last seen, key values and a live badge; and
 // the form to register a car.
-import { h, act, field, section, empty, ago, isLive, num, say } from "./ui.js";
+import { h, act, field, section, empty, ago, isLive, num } from "./ui.js";
 import * as session from "./session.js";
 import { lockedNotice } from "./signin.js";
 import { account, vehicle, keyValues, carName } from "./data.js";
@@ -66,4 +66,3 @@ function registerForm(ctx) {
   return section("Register a car", form);
 }
 
-export { say };
