@@ -56,11 +56,12 @@ func statusSays(want string) chromedp.Action[chromedp.Void] {
 	return chromedp.Poll[chromedp.Void](`(document.getElementById("status").textContent || "").includes(`+strconv.Quote(want)+`)`, chromedp.WithPollingTimeout(60*time.Second))
 }
 
-// TestOwnerJourney: the owner signs in with a key file, sees the car with its key values and a live
-// badge, its map and a chart with data points, the latest values and daily distance; sees the insurer's
-// grant and its read in the access log, revokes it with the keyboard (it is gone from the list and the API refuses the
-// insurer); registers a second car, pairs a device to it by pasting the device's signature, and
-// transfers it away; after a reload it still reads, and asks for the key again before signing.
+// TestOwnerJourney: the owner signs in with a key file (after a wrong password, said in words), sees
+// the car with its key values and a live badge, its map and a chart with data points, the latest values
+// and daily distance; sees the insurer's grant and its read in the access log, revokes it with the
+// keyboard (it is gone from the list and the API refuses the insurer); registers a second car, pairs a
+// device to it by pasting the device's signature (after two that are refused in words), and transfers
+// it away; after a reload it still reads, and asks for the key again before signing.
 func TestOwnerJourney(t *testing.T) {
 	ctx := browser(t)
 	w := newWorld(t)
@@ -72,6 +73,11 @@ func TestOwnerJourney(t *testing.T) {
 		both("webapp-signin"),
 		[]chromedp.Action[chromedp.Void]{
 			chromedp.SetUploadFiles(chromedp.ID("keyfile"), []string{kf}),
+			// A wrong password first: the error in words, and the form stays.
+			chromedp.SendKeys(chromedp.ID("password"), "glovebox dmeo"),
+			chromedp.Click(chromedp.ID("unlock")),
+			statusSays("That password does not open this key file"),
+			chromedp.Evaluate[chromedp.Void](`document.getElementById("password").value = ""`),
 			chromedp.SendKeys(chromedp.ID("password"), "glovebox demo"),
 			chromedp.Click(chromedp.ID("unlock")),
 			chromedp.WaitVisible(chromedp.CSS("#car-" + car + " .badge")),
@@ -159,6 +165,13 @@ func TestOwnerJourney(t *testing.T) {
 		t.Fatalf("the registered car %d: %+v %v", newCar, nv, err)
 	}
 	run(t, ctx, "pair a device",
+		// Something that is not a pairing signature first, then a signature for another car.
+		chromedp.SetValue(chromedp.ID("pairing"), `{"device": "0x1234"}`),
+		chromedp.Click(chromedp.ID("pair-submit")),
+		statusSays("That is not a device's pairing signature"),
+		chromedp.SetValue(chromedp.ID("pairing"), w.pairSignature(t, w.car)),
+		chromedp.Click(chromedp.ID("pair-submit")),
+		statusSays("That is not a device's pairing signature"),
 		chromedp.SetValue(chromedp.ID("pairing"), w.pairSignature(t, newCar)),
 		chromedp.Click(chromedp.ID("pair-submit")),
 		statusSays("Paired"),

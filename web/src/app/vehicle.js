@@ -30,12 +30,17 @@ export async function vehicleView(ctx, id, tab) {
     body.append(empty("This car belongs to another account (" + v.owner + "). Only its owner sees its data here."));
     return;
   }
-  keyValues(id).then((kv) => {
+  const badge = () => keyValues(id).then((kv) => {
     const b = document.getElementById("live-badge");
-    if (!b) return;
+    if (!b || ctx.stale()) return;
     b.textContent = isLive(kv.lastSeen) ? "Live" : "Last seen " + ago(kv.lastSeen);
     b.className = "badge" + (isLive(kv.lastSeen) ? " live" : "");
+    const box = document.getElementById("key-values");
+    if (box && box.dataset.ready) fillKeyValues(box, kv);
   }).catch(() => {});
+  badge();
+  // While the page is shown, the badge and the key values follow the data.
+  const timer = setInterval(() => { if (ctx.stale()) clearInterval(timer); else badge(); }, 15000);
   if (tab === "overview") await overview(ctx, id, v, body);
   else if (tab === "sharing") await sharing(ctx, id, v, body);
   else await devices(ctx, id, v, body);
@@ -82,12 +87,8 @@ async function overview(ctx, id, v, body) {
   const cat = await signalCatalogue();
   const kv = await keyValues(id);
   if (ctx.stale()) return;
-  kvBox.textContent = "";
-  kvBox.append(
-    h("div", {}, h("dt", {}, "Speed"), h("dd", {}, kv.speed === null ? "—" : num(kv.speed, 0) + " km/h")),
-    h("div", {}, h("dt", {}, kv.energyName), h("dd", {}, kv.energy === null ? "—" : num(kv.energy, 0) + " %")),
-    h("div", {}, h("dt", {}, "Odometer"), h("dd", {}, kv.odometer === null ? "—" : num(kv.odometer, 0) + " km")),
-    h("div", {}, h("dt", {}, "Last seen"), h("dd", {}, ago(kv.lastSeen))));
+  fillKeyValues(kvBox, kv);
+  kvBox.dataset.ready = "1";
 
   // Map.
   const loadMap = async () => {
@@ -141,6 +142,16 @@ function words(seg) {
 }
 
 const acronyms = new Set(["OBD", "ECT", "MAF", "TPS", "DTC", "VIN", "ABS"]);
+
+// fillKeyValues writes the key values into the box (four cells, the same size whatever the data).
+function fillKeyValues(box, kv) {
+  box.textContent = "";
+  box.append(
+    h("div", {}, h("dt", {}, "Speed"), h("dd", {}, kv.speed === null ? "—" : num(kv.speed, 0) + " km/h")),
+    h("div", {}, h("dt", {}, kv.energyName), h("dd", {}, kv.energy === null ? "—" : num(kv.energy, 0) + " %")),
+    h("div", {}, h("dt", {}, "Odometer"), h("dd", {}, kv.odometer === null ? "—" : num(kv.odometer, 0) + " km")),
+    h("div", {}, h("dt", {}, "Last seen"), h("dd", {}, ago(kv.lastSeen))));
+}
 
 // label names a signal by its VSS path, without the leading Vehicle: Speed, Powertrain › Transmission ›
 // Travelled distance.

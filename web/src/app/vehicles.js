@@ -24,24 +24,38 @@ export async function vehiclesView(ctx) {
     list.replaceWith(empty("No cars yet. Register your car below, then pair its device."));
     return;
   }
+  const cards = new Map();
   await Promise.all(acc.vehicles.map(async (id) => {
     const li = h("li", { class: "car-card" });
     list.append(li);
     const [v, kv] = await Promise.all([vehicle(id), keyValues(id).catch(() => ({}))]);
-    const live = isLive(kv.lastSeen);
-    li.append(h("a", { href: "#/vehicles/" + id, class: "car-link", id: "car-" + id },
-      h("div", { class: "car-title" },
-        h("h2", {}, carName(v)),
-        live ? h("span", { class: "badge live", title: "Data arrived in the last two minutes" }, "Live") : h("span", { class: "badge" }, "Offline")),
-      h("p", { class: "meta" }, "Car no. " + id + " · " + (v.devices && v.devices.length ? v.devices.length + " device" + (v.devices.length > 1 ? "s" : "") + " paired" : "no device paired") +
-        " · last seen " + ago(kv.lastSeen)),
-      h("dl", { class: "kv" },
-        h("div", {}, h("dt", {}, "Speed"), h("dd", {}, kv.speed === null || kv.speed === undefined ? "—" : num(kv.speed, 0) + " km/h")),
-        h("div", {}, h("dt", {}, kv.energyName || "Fuel"), h("dd", {}, kv.energy === null || kv.energy === undefined ? "—" : num(kv.energy, 0) + " %")),
-        h("div", {}, h("dt", {}, "Odometer"), h("dd", {}, kv.odometer === null || kv.odometer === undefined ? "—" : num(kv.odometer, 0) + " km")))));
+    cards.set(id, { li, v });
+    fillCard(li, id, v, kv);
   }));
   // Keep the cars in id order whatever order they loaded in.
-  [...list.children].sort((a, b) => Number(a.querySelector("a").id.slice(4)) - Number(b.querySelector("a").id.slice(4))).forEach((li) => list.append(li));
+  [...cards.keys()].sort((a, b) => a - b).forEach((id) => list.append(cards.get(id).li));
+  // While the page is shown, the key values and the live badges follow the data (same size: no shift).
+  const timer = setInterval(() => {
+    if (ctx.stale()) { clearInterval(timer); return; }
+    for (const [id, c] of cards) keyValues(id).then((kv) => { if (!ctx.stale()) fillCard(c.li, id, c.v, kv); }, () => {});
+  }, 15000);
+}
+
+function fillCard(li, id, v, kv) {
+  const live = isLive(kv.lastSeen);
+  const focused = document.activeElement && li.contains(document.activeElement);
+  li.textContent = "";
+  li.append(h("a", { href: "#/vehicles/" + id, class: "car-link", id: "car-" + id },
+    h("div", { class: "car-title" },
+      h("h2", {}, carName(v)),
+      live ? h("span", { class: "badge live", title: "Data arrived in the last two minutes" }, "Live") : h("span", { class: "badge" }, "Offline")),
+    h("p", { class: "meta" }, "Car no. " + id + " · " + (v.devices && v.devices.length ? v.devices.length + " device" + (v.devices.length > 1 ? "s" : "") + " paired" : "no device paired") +
+      " · last seen " + ago(kv.lastSeen)),
+    h("dl", { class: "kv" },
+      h("div", {}, h("dt", {}, "Speed"), h("dd", {}, kv.speed === null || kv.speed === undefined ? "—" : num(kv.speed, 0) + " km/h")),
+      h("div", {}, h("dt", {}, kv.energyName || "Fuel"), h("dd", {}, kv.energy === null || kv.energy === undefined ? "—" : num(kv.energy, 0) + " %")),
+      h("div", {}, h("dt", {}, "Odometer"), h("dd", {}, kv.odometer === null || kv.odometer === undefined ? "—" : num(kv.odometer, 0) + " km")))));
+  if (focused) li.querySelector("a").focus();
 }
 
 function registerForm(ctx) {
