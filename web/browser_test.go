@@ -69,7 +69,7 @@ func TestOwnerJourney(t *testing.T) {
 	car := strconv.FormatUint(w.car, 10)
 
 	run(t, ctx, "sign in", flat(
-		[]chromedp.Action[chromedp.Void]{chromedp.Navigate(w.n.URL + "/"), chromedp.WaitVisible(chromedp.ID("keyfile"))},
+		[]chromedp.Action[chromedp.Void]{addScript(measureLayoutShift), chromedp.Navigate(w.n.URL + "/"), chromedp.WaitVisible(chromedp.ID("keyfile"))},
 		both("webapp-signin"),
 		[]chromedp.Action[chromedp.Void]{
 			chromedp.SetUploadFiles(chromedp.ID("keyfile"), []string{kf}),
@@ -108,6 +108,9 @@ func TestOwnerJourney(t *testing.T) {
 		t.Error("no track was drawn on the map")
 	}
 	checkLabels(t, ctx, "the car's overview")
+	if cls := eval[float64](t, ctx, `window.gloveboxLayoutShift`); cls > 0.05 {
+		t.Errorf("the pages so far shifted their layout by %.3f (cumulative layout shift), want at most 0.05: %v", cls, eval[[]string](t, ctx, `window.gloveboxShifts`))
+	}
 	run(t, ctx, "overview screenshots", both("webapp-vehicle")...)
 	// Another signal and period, with the keyboard-reachable selects.
 	run(t, ctx, "another signal",
@@ -204,6 +207,18 @@ func TestOwnerJourney(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("keyfile")),
 	)
 }
+
+// measureLayoutShift adds up the page's layout shifts not caused by input (Cumulative Layout Shift) in
+// window.gloveboxLayoutShift.
+const measureLayoutShift = `window.gloveboxLayoutShift = 0;
+window.gloveboxShifts = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    if (e.hadRecentInput) continue;
+    window.gloveboxLayoutShift += e.value;
+    window.gloveboxShifts.push(e.value.toFixed(3) + " " + location.hash + " " + (e.sources || []).map((s) => s.node ? (s.node.id || s.node.className || s.node.nodeName) : "?").join(","));
+  }
+}).observe({ type: "layout-shift", buffered: true });`
 
 // checkLabels fails the test for any form control without a label, any button or link without a name,
 // and any image without alternative text on the page.
