@@ -60,8 +60,8 @@ func statusSays(want string) chromedp.Action[chromedp.Void] {
 // the car with its key values and a live badge, its map and a chart with data points, the latest values
 // and daily distance; sees the insurer's grant and its read in the access log, revokes it with the
 // keyboard (it is gone from the list and the API refuses the insurer); registers a second car, pairs a
-// device to it by pasting the device's signature (after two that are refused in words), and transfers
-// it away; after a reload it still reads, and asks for the key again before signing.
+// device to it by pasting the device's signature (after two that are refused in words), unpairs it,
+// and transfers the car away; after a reload it still reads, and asks for the key again before signing.
 func TestOwnerJourney(t *testing.T) {
 	ctx := browser(t)
 	w := newWorld(t)
@@ -185,6 +185,14 @@ func TestOwnerJourney(t *testing.T) {
 	}
 	checkLabels(t, ctx, "devices")
 	run(t, ctx, "devices screenshots", both("webapp-devices")...)
+	run(t, ctx, "unpair",
+		chromedp.Click(chromedp.ID("unpair-"+w.dev.Address.Hex())),
+		statusSays("Unpaired"),
+		chromedp.WaitNotPresent(chromedp.ID("unpair-"+w.dev.Address.Hex())),
+	)
+	if d, err := w.n.Client.Device(context.Background(), w.dev.Address); err != nil || d.VehicleID != 0 {
+		t.Fatalf("the device after unpairing: %+v %v", d, err)
+	}
 	buyer := fixedKey(t, "buyer").Address.Hex()
 	run(t, ctx, "transfer",
 		chromedp.SendKeys(chromedp.ID("transfer-to"), buyer),
@@ -249,12 +257,13 @@ func (w *world) pairSignature(t *testing.T, car uint64) string {
 	return string(b)
 }
 
-// TestDeveloperJourney: a developer signs in with a browser wallet, registers an app whose key is made
-// in the browser (both sign RegisterApp), sees it listed with its snippets, and renames it (UpdateApp).
+// TestDeveloperJourney: the insurer's developer signs in with a browser wallet, sees how many cars granted
+// their app what, registers an app whose key is made in the browser (both sign RegisterApp), sees it
+// listed with its snippets, and renames it (UpdateApp).
 func TestDeveloperJourney(t *testing.T) {
 	ctx := browser(t)
 	w := newWorld(t)
-	dev := fixedKey(t, "developer")
+	dev := fixedKey(t, "insurer developer") // the owner of the insurer's app, which holds a grant
 	wallet, err := os.ReadFile(filepath.Join("testdata", "testwallet.js"))
 	if err != nil {
 		t.Fatal(err)
@@ -267,6 +276,10 @@ func TestDeveloperJourney(t *testing.T) {
 		chromedp.Click(chromedp.ID("use-wallet")),
 		chromedp.WaitVisible(chromedp.ID("app-name")),
 	)
+	run(t, ctx, "the insurer's app", chromedp.WaitVisible(chromedp.ID("app-stats-"+w.app.Address.Hex())))
+	if stats := eval[string](t, ctx, `document.getElementById("app-stats-`+w.app.Address.Hex()+`").textContent`); stats != "1 car granted access: Car readings (1), Approximate location (1)." {
+		t.Errorf("the insurer's app says %q", stats)
+	}
 	run(t, ctx, "register an app",
 		chromedp.SendKeys(chromedp.ID("app-name"), "Fleet Tracker"),
 		chromedp.SendKeys(chromedp.ID("app-uris"), "https://fleet.example/callback"),
