@@ -2,12 +2,16 @@ package web_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +21,7 @@ import (
 
 	"github.com/glovebox/glovebox/client"
 	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/web"
 )
 
 // run runs browser actions and fails the test with the page's address and status line when one fails.
@@ -333,4 +338,36 @@ func TestLogExplorer(t *testing.T) {
 		chromedp.Navigate(w.n.URL+"/#/log/"+last),
 		chromedp.Poll[chromedp.Void](`(document.getElementById("proof-`+last+`")||{dataset:{}}).dataset.ok === "true"`, chromedp.WithPollingTimeout(30*time.Second)),
 	)
+}
+
+// TestMapTilesFromAConfiguredServer: with serve --map-tiles, the map loads its tiles from that server
+// (the page's CSP lets its origin through, for images) and still draws the track over them.
+func TestMapTilesFromAConfiguredServer(t *testing.T) {
+	ctx := browser(t)
+	var tiles atomic.Int64
+	// A 1×1 PNG for every tile.
+	png, _ := base64.StdEncoding.DecodeString("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tiles.Add(1)
+		w.Header().Set("Content-Type", "image/png")
+		w.Write(png)
+	}))
+	defer ts.Close()
+	w := newWorldWith(t, web.Options{MapTiles: ts.URL + "/tiles/{z}/{x}/{y}.png", MapAttribution: "Test tiles"})
+	kf := keyFile(t, w.owner, "glovebox demo")
+	run(t, ctx, "the map with tiles",
+		chromedp.Navigate(w.n.URL+"/#/vehicles/"+strconv.FormatUint(w.car, 10)),
+		chromedp.WaitVisible(chromedp.ID("keyfile")),
+		chromedp.SetUploadFiles(chromedp.ID("keyfile"), []string{kf}),
+		chromedp.SendKeys(chromedp.ID("password"), "glovebox demo"),
+		chromedp.Click(chromedp.ID("unlock")),
+		chromedp.Poll[chromedp.Void](`Number((document.getElementById("map")||{dataset:{}}).dataset.trips||0) > 0 &&
+			[...document.querySelectorAll("#map img.leaflet-tile")].some((i) => i.complete && i.naturalWidth > 0)`, chromedp.WithPollingTimeout(30*time.Second)),
+	)
+	if tiles.Load() == 0 {
+		t.Error("no tile was requested")
+	}
+	if text := eval[string](t, ctx, `document.querySelector(".leaflet-control-attribution").textContent`); !strings.Contains(text, "Test tiles") {
+		t.Errorf("the attribution says %q", text)
+	}
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/sim"
 	"github.com/glovebox/glovebox/telemetry"
+	"github.com/glovebox/glovebox/web"
 )
 
 // browser starts a headless Chromium for the test (the flags of the connect tests). Without one the
@@ -174,12 +175,18 @@ const seed = 42
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
+	return newWorldWith(t, web.Options{})
+}
+
+// newWorldWith is newWorld with the web app configured by o.
+func newWorldWith(t *testing.T, o web.Options) *world {
+	t.Helper()
 	// The node's clock runs two hours behind while the simulator registers and pairs its cars, so that
 	// the two hours of driving that follow are measured after the pairing; then it is the real time.
 	var behind atomic.Int64
 	behind.Store(int64(2 * time.Hour))
 	clock := func() time.Time { return time.Now().Add(-time.Duration(behind.Load())) }
-	n := testnode.Start(t, testnode.Options{Origin: "glovebox.test/web", Now: clock})
+	n := testnode.Start(t, testnode.Options{Origin: "glovebox.test/web", Now: clock, Web: o})
 	ctx := context.Background()
 	specs := sim.Specs(seed, 2)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))

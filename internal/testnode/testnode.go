@@ -20,6 +20,7 @@ import (
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/node"
 	"github.com/glovebox/glovebox/telemetry"
+	"github.com/glovebox/glovebox/web"
 )
 
 // Node is a running node for one test.
@@ -40,6 +41,8 @@ type Options struct {
 	Origin string
 	// RateLimit, if set, limits callers of the app-facing API.
 	RateLimit *api.RateLimiter
+	// Web configures the web app (map tiles).
+	Web web.Options
 }
 
 // Start opens a node and serves it until the test ends.
@@ -51,7 +54,7 @@ func Start(t testing.TB, opts Options) *Node {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := httptest.NewUnstartedServer(nil) // its URL is the node's public URL
 	n, err := node.Open(context.Background(), node.Config{DataDir: opts.Dir, Now: opts.Now, Logger: quiet, Origin: opts.Origin,
-		PublicURL: "http://" + srv.Listener.Addr().String(), RateLimit: opts.RateLimit})
+		PublicURL: "http://" + srv.Listener.Addr().String(), RateLimit: opts.RateLimit, Web: opts.Web})
 	if err != nil {
 		srv.Close()
 		t.Fatal(err)
