@@ -124,6 +124,22 @@ func TestOwnerJourney(t *testing.T) {
 		chromedp.Poll[chromedp.Void](`(document.getElementById("chart-count").textContent||"").includes("over 5m")`, chromedp.WithPollingTimeout(30*time.Second)),
 	)
 
+	// Dates of one's own: the last three days, in 15-minute buckets; the numbers as a table too.
+	run(t, ctx, "chosen dates",
+		chromedp.SetValue(chromedp.ID("chart-range"), "custom"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("chart-range").dispatchEvent(new Event("change"))`),
+		chromedp.WaitVisible(chromedp.ID("chart-from")),
+		chromedp.Evaluate[chromedp.Void](`{
+			const local = (t) => new Date(t - new Date(t).getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+			document.getElementById("chart-from").value = local(Date.now() - 3 * 86400000);
+		}`),
+		chromedp.Click(chromedp.ID("chart-show")),
+		chromedp.Poll[chromedp.Void](`(document.getElementById("chart-count").textContent||"").includes("over 15m")`, chromedp.WithPollingTimeout(30*time.Second)),
+	)
+	if n := eval[int](t, ctx, `document.querySelectorAll("#chart details tbody tr, section details tbody tr").length`); n < 5 {
+		t.Errorf("the numbers under the chart have %d rows, want at least 5 (two hours in 15-minute buckets)", n)
+	}
+
 	// Who can see my car: the insurer, in words; its read in the access log; revoke.
 	appHex := w.app.Address.Hex()
 	run(t, ctx, "sharing", flat([]chromedp.Action[chromedp.Void]{

@@ -188,6 +188,7 @@ const words = {
   not_found: "That was not found.",
   too_large: "That is too large.",
   internal: "The node had a problem. Nothing was changed. Try again.",
+  bad_range: "Choose a start before the end, at most 31 days apart.",
   short_password: "Choose a password of at least 8 characters.",
   proof_failed: "This entry did NOT check out against the signed checkpoint. The node may be misbehaving: run glovebox verify.",
   bad_pairing: "That is not a device's pairing signature. Paste the JSON line printed by `glovebox device pair-sign`.",

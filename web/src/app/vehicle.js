@@ -65,6 +65,17 @@ function span(rangeSec, interval) {
   return { from: new Date(from).toISOString(), to: new Date(to).toISOString() };
 }
 
+// customSpan turns two datetime-local values into a query span: at most 31 days, with an interval from
+// the list that gives at most 500 points, from rounded down to it.
+function customSpan(fromText, toText) {
+  const f = new Date(fromText).getTime();
+  const t = new Date(toText).getTime();
+  if (!(f < t) || t - f > 31 * 86400000) throw new WalletError("bad_range", "");
+  const interval = ["1m", "5m", "15m", "1h", "3h", "6h", "24h"].find((i) => (t - f) / (seconds(i) * 1000) <= 500) || "24h";
+  const step = seconds(interval) * 1000;
+  return { from: new Date(Math.floor(f / step) * step).toISOString(), to: new Date(t).toISOString(), interval };
+}
+
 async function overview(ctx, id, v, body) {
   const kvBox = h("dl", { class: "kv big", id: "key-values" },
     ["Speed", "Fuel", "Odometer", "Last seen"].map((k) => h("div", {}, h("dt", {}, k), h("dd", {}, "…"))));
@@ -74,13 +85,20 @@ async function overview(ctx, id, v, body) {
   const chartBox = h("div", { class: "chart", id: "chart" });
   const chartCount = h("p", { class: "hint", id: "chart-count", "aria-live": "polite" }, " ");
   const signalSel = h("select", { id: "chart-signal" });
-  const rangeSel = h("select", { id: "chart-range" }, ranges.map(([k]) => h("option", { value: k, selected: k === "6h" }, rangeWords[k])));
+  const rangeSel = h("select", { id: "chart-range" }, ranges.map(([k]) => h("option", { value: k, selected: k === "6h" }, rangeWords[k])),
+    h("option", { value: "custom" }, "Choose dates…"));
+  const fromIn = h("input", { type: "datetime-local", id: "chart-from" });
+  const toIn = h("input", { type: "datetime-local", id: "chart-to" });
+  const showBtn = h("button", { type: "submit", class: "secondary", id: "chart-show" }, "Show");
+  const customForm = h("form", { class: "controls", id: "chart-custom", hidden: true }, field("From", fromIn), field("To", toIn), h("div", { class: "field" }, h("span", { "aria-hidden": "true" }, " "), showBtn));
+  const numbers = h("div", { class: "table-wrap" });
   const latest = h("div", { class: "table-wrap", id: "latest" }, h("p", { class: "hint" }, "Loading…"));
   const distance = h("div", { id: "distance" }, h("p", { class: "hint" }, "Loading…"));
   body.append(
     kvBox,
     section("Recent trips", h("div", { class: "controls" }, field("Period", mapRange)), mapBox, trips),
-    section("Chart", h("div", { class: "controls" }, field("Signal", signalSel), field("Period", rangeSel)), chartBox, chartCount),
+    section("Chart", h("div", { class: "controls" }, field("Signal", signalSel), field("Period", rangeSel)), customForm, chartBox, chartCount,
+      h("details", {}, h("summary", {}, "The numbers"), numbers)),
     section("Latest values", latest),
     section("Distance per day", distance),
   );
@@ -116,8 +134,13 @@ async function overview(ctx, id, v, body) {
   const loadChart = async () => {
     const name = signalSel.value;
     if (!name) { chartCount.textContent = "No data yet."; return; }
-    const [, sec, interval] = ranges.find(([k]) => k === rangeSel.value);
-    const { from, to } = span(sec, interval);
+    let from, to, interval;
+    if (rangeSel.value === "custom") ({ from, to, interval } = customSpan(fromIn.value, toIn.value));
+    else {
+      let sec;
+      [, sec, interval] = ranges.find(([k]) => k === rangeSel.value);
+      ({ from, to } = span(sec, interval));
+    }
     const data = await gql(`query($id: Int!, $from: Time!, $to: Time!, $interval: String!) {
       signals(tokenId: $id, interval: $interval, from: $from, to: $to) { timestamp avg: ${name}(agg: AVG) max: ${name}(agg: MAX) } }`,
     { id, from, to, interval });
@@ -127,9 +150,23 @@ async function overview(ctx, id, v, body) {
       label(name, cat.get(name)), unit, [Date.parse(from) / 1000, Date.parse(to) / 1000]);
     chartCount.textContent = rows.length + " data point" + (rows.length === 1 ? "" : "s") + ", each the average (line) and maximum (dots) over " + interval + ".";
     chartCount.dataset.points = String(rows.length);
+    numbers.textContent = "";
+    numbers.append(h("table", { class: "table" }, h("caption", { class: "sr-only" }, label(name, cat.get(name)) + " per " + interval),
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "From"), h("th", { scope: "col", class: "num" }, "Average" + (unit ? " (" + unit + ")" : "")),
+        h("th", { scope: "col", class: "num" }, "Maximum"))),
+      h("tbody", {}, rows.map((r) => h("tr", {}, h("td", {}, fmtTime(r.timestamp)), h("td", { class: "num" }, num(r.avg, 2)), h("td", { class: "num" }, num(r.max, 2)))))));
   };
   signalSel.addEventListener("change", () => act(null, "Loading the chart…", loadChart));
-  rangeSel.addEventListener("change", () => act(null, "Loading the chart…", loadChart));
+  rangeSel.addEventListener("change", () => {
+    customForm.hidden = rangeSel.value !== "custom";
+    if (rangeSel.value !== "custom") { act(null, "Loading the chart…", loadChart); return; }
+    // Start from the last 24 hours, in local time as the inputs show it.
+    const local = (t) => new Date(t - new Date(t).getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+    if (!fromIn.value) fromIn.value = local(Date.now() - 86400000);
+    if (!toIn.value) toIn.value = local(Date.now() + 60000);
+    fromIn.focus();
+  });
+  customForm.addEventListener("submit", (ev) => { ev.preventDefault(); act(showBtn, "Loading the chart…", loadChart); });
 
   await Promise.all([loadMap(), loadChart(), loadLatest(id, cat, latest), loadDistance(id, distance)]);
 }
