@@ -12,10 +12,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/glovebox/glovebox/ledger"
 )
 
 // hashes is an in-memory tlog.HashReader over the stored hashes of a tree.
@@ -203,4 +206,91 @@ func flipChar(c byte) byte {
 		return ' '
 	}
 	return 'A'
+}
+
+// TestEntryDecodingAgainstTheLedger: the browser's decoder of log entries reads every entry of a node
+// that holds every transaction type to exactly what the node's receipt shows (type, accept time,
+// message, signatures), and a receipt altered in any member, its time or a signature no longer matches.
+func TestEntryDecodingAgainstTheLedger(t *testing.T) {
+	ctx := browser(t)
+	w := newWorld(t)
+	n := w.n
+	dev := fixedKey(t, "insurer developer")
+	n.Submit(t, &ledger.Tx{Type: ledger.TypeUpdateApp, App: w.app.Address, Name: "Acme Insurance Ltd", RedirectURIs: []string{"https://acme.example/cb", "https://acme.example/cb2"}}, dev)
+	renounce := &ledger.Tx{Type: ledger.TypeRenounce, App: w.app.Address}
+	renounce.VehicleID.SetUint64(w.car)
+	n.Submit(t, renounce, w.app)
+	car := n.Vehicle(t, w.owner)
+	dongle := n.PairedDevice(t, w.owner, car, ledger.KindHardware)
+	unpair := &ledger.Tx{Type: ledger.TypeUnpairDevice, Device: dongle.Address}
+	unpair.VehicleID.SetUint64(car)
+	n.Submit(t, unpair, w.owner)
+	n.Grant(t, w.owner, car, w.app.Address, time.Now().Add(time.Hour).Unix(), "signals")
+	revoke := &ledger.Tx{Type: ledger.TypeRevoke, App: w.app.Address}
+	revoke.VehicleID.SetUint64(car)
+	n.Submit(t, revoke, w.owner)
+	buyer := fixedKey(t, "buyer")
+	transfer := &ledger.Tx{Type: ledger.TypeTransferVehicle, To: buyer.Address}
+	transfer.VehicleID.SetUint64(car)
+	n.Submit(t, transfer, w.owner)
+	burn := &ledger.Tx{Type: ledger.TypeBurnVehicle}
+	burn.VehicleID.SetUint64(car)
+	n.Submit(t, burn, buyer)
+
+	module, err := os.ReadFile(filepath.Join("testdata", "tlog.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := string(module) + `;(async () => {
+  const T = GloveboxTlog;
+  const eip712 = await (await fetch("/v1/eip712")).json();
+  const size = (await (await fetch("/v1/node")).json()).treeSize;
+  const fails = [];
+  const types = new Set();
+  let altered = 0;
+  for (let i = 0; i < size; i++) {
+    const rc = await (await fetch("/v1/transactions/" + i)).json();
+    let d;
+    try { d = T.decodeEntry(T.fromBase64(rc.entry), eip712); } catch (e) { fails.push(i + ": " + e.message); continue; }
+    types.add(d.type);
+    if (!T.sameAsShown(d, rc)) { fails.push(i + " (" + rc.type + "): decodes to " + JSON.stringify(d) + ", the node shows " + JSON.stringify(rc.message)); continue; }
+    const variants = [{ ...rc, acceptTime: rc.acceptTime + 1 }, { ...rc, signatures: [rc.signatures[0].slice(0, -2) + (rc.signatures[0].endsWith("1b") ? "1c" : "1b")] }];
+    for (const k of Object.keys(rc.message)) {
+      const v = rc.message[k];
+      const other = Array.isArray(v) ? v.concat(["x"]) : typeof v === "number" ? v + 1 : /^0x[0-9a-fA-F]{40}$/.test(v) ? "0x" + "1".repeat(40) : /^[0-9]+$/.test(v) ? String(BigInt(v) + 1n) : v + "x";
+      variants.push({ ...rc, message: { ...rc.message, [k]: other } });
+    }
+    for (const alt of variants) {
+      altered++;
+      if (T.sameAsShown(d, alt)) fails.push(i + " (" + rc.type + "): an altered receipt matches " + JSON.stringify(alt.message));
+    }
+    const cut = T.fromBase64(rc.entry).slice(0, -1);
+    try { T.decodeEntry(cut, eip712); fails.push(i + ": a cut entry decodes"); } catch (e) { /* refused */ }
+  }
+  return { fails, types: [...types].sort(), altered };
+})()`
+	type result struct {
+		Fails   []string
+		Types   []string
+		Altered int
+	}
+	var res result
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(n.URL+"/v1/node"),
+		chromedp.Func(func(c context.Context, tg *chromedp.Target) error {
+			r, err := chromedp.Evaluate[result](js, chromedp.EvalAwaitPromise)(c, tg)
+			res = r
+			return err
+		}),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range res.Fails {
+		t.Error(f)
+	}
+	if len(res.Types) != len(ledger.TxTypes()) {
+		t.Errorf("the log held the types %v, want all %d", res.Types, len(ledger.TxTypes()))
+	}
+	t.Logf("%d types decoded, %d altered receipts refused", len(res.Types), res.Altered)
 }

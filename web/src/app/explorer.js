@@ -2,7 +2,9 @@
 // the entries decoded and paged, and any entry's inclusion proof verified against its checkpoint.
 import { h, act, field, section, fmtTime, addr, copyButton } from "./ui.js";
 import { api } from "./session.js";
-import { parseCheckpoint, verifyNote, checkReceipt, toHex } from "./tlog.js";
+import { parseCheckpoint, verifyNote, checkReceipt, toHex, fromBase64 } from "./tlog.js";
+import { decodeEntry, sameAsShown } from "./entry.js";
+import { domain } from "./session.js";
 
 const PAGE = 20;
 
@@ -80,6 +82,11 @@ function entryCard(rc, logKey, open) {
   const check = h("button", { type: "button", class: "small", id: "check-" + rc.index }, "Check inclusion proof");
   const run = () => act(check, "Checking entry " + rc.index + " against the checkpoint…", async () => {
     const res = await checkReceipt(rc, logKey);
+    // What the page shows (the node's decoding) must be what the entry's bytes say.
+    let same = false;
+    try { same = sameAsShown(decodeEntry(fromBase64(rc.entry), await domain()), rc); } catch (e) { same = false; }
+    res.steps.push({ what: "the entry's bytes say what this page shows (type, time, message, signatures)", ok: same });
+    res.ok = res.ok && same;
     out.textContent = "";
     for (const s of res.steps) out.append(h("li", { class: s.ok ? "ok" : "bad" }, (s.ok ? "✓ " : "✗ ") + s.what));
     out.dataset.ok = String(res.ok);
