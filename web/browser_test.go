@@ -337,7 +337,8 @@ func TestDeveloperJourney(t *testing.T) {
 }
 
 // TestLogExplorer: anyone opens the public log, sees the checkpoint verified with the node's key, and
-// checks an entry's inclusion proof in the browser; a tampered receipt fails the check.
+// checks an entry's inclusion proof in the browser; the browser warns when the node later shows another
+// key or a smaller log than it saw.
 func TestLogExplorer(t *testing.T) {
 	ctx := browser(t)
 	w := newWorld(t)
@@ -354,6 +355,24 @@ func TestLogExplorer(t *testing.T) {
 		chromedp.Navigate(w.n.URL+"/#/log/"+last),
 		chromedp.Poll[chromedp.Void](`(document.getElementById("proof-`+last+`")||{dataset:{}}).dataset.ok === "true"`, chromedp.WithPollingTimeout(30*time.Second)),
 	)
+	if n := eval[int](t, ctx, `document.querySelectorAll("#log-warning").length`); n != 0 {
+		t.Fatal("a warning on a second visit to the same log")
+	}
+	// The browser remembers the key and the size it saw: another key, or a log that shrank, is a warning.
+	for _, c := range []struct{ what, seen, want string }{
+		{"another key", `{"key": "glovebox.test/web+00000000+AQ", "size": 1}`, "not the one this browser saw before"},
+		{"a smaller log", `{"key": ` + strconv.Quote(w.n.LogKey) + `, "size": 1000000}`, "A log never shrinks"},
+	} {
+		run(t, ctx, c.what,
+			chromedp.Evaluate[chromedp.Void](`localStorage.setItem("glovebox.log.glovebox.test/web", `+strconv.Quote(c.seen)+`)`),
+			chromedp.Navigate(w.n.URL+"/#/log"),
+			chromedp.Reload(),
+			chromedp.WaitVisible(chromedp.ID("log-warning")),
+		)
+		if text := eval[string](t, ctx, `document.getElementById("log-warning").textContent`); !strings.Contains(text, c.want) {
+			t.Errorf("%s: the warning says %q", c.what, text)
+		}
+	}
 }
 
 // TestMapTilesFromAConfiguredServer: with serve --map-tiles, the map loads its tiles from that server

@@ -2,9 +2,9 @@
 // the web directory, after npm ci): src/consent.js → dist/consent.js and src/app/main.js → dist/app.js
 // with its style sheets (Leaflet's, uPlot's and the app's own) → dist/app.css, served by the node;
 // src/testwallet.js → testdata/testwallet.js, a browser wallet the tests inject, and src/testtlog.js →
-// testdata/tlog.js, the log checks for the tests that run them against Go's. The output is minified,
-// without source maps or timestamps, so that it is byte for byte reproducible and CI can check that the
-// committed bundle is current.
+// testdata/tlog.js, the log checks and the entry decoder, which tests run against Go's and the node's.
+// The output is minified, without source maps or timestamps, so that it is byte for byte reproducible
+// and CI can check that the committed bundle is current.
 package main
 
 import (

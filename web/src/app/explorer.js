@@ -1,6 +1,6 @@
 // The public log, checked in this browser: the node's key, the latest checkpoint and its signature,
 // the entries decoded and paged, and any entry's inclusion proof verified against its checkpoint.
-import { h, act, field, section, fmtTime, addr, copyButton } from "./ui.js";
+import { h, act, field, section, fmtTime, addr, copyButton, say } from "./ui.js";
 import { api } from "./session.js";
 import { parseCheckpoint, verifyNote, checkReceipt, toHex, fromBase64 } from "./tlog.js";
 import { decodeEntry, sameAsShown } from "./entry.js";
@@ -31,6 +31,8 @@ export async function logView(ctx, index) {
       h("details", {}, h("summary", {}, "The checkpoint as served"), h("pre", { class: "code", tabindex: "0" }, cpText))),
     section(index === null ? "Entries, newest first" : "Entry " + index, index === null ? gotoForm : h("p", {}, h("a", { href: "#/log" }, "All entries")), entries),
   );
+  const pin = pinned(node.logKey, cp);
+  if (pin) document.querySelector("#view .card").before(pin);
   verifyNote(cpText, node.logKey).then((ok) => {
     sigState.textContent = ok ? "✓ signed by the node's key" : "✗ not signed by the node's key";
     sigState.className = "badge " + (ok ? "ok" : "bad");
@@ -56,6 +58,25 @@ export async function logView(ctx, index) {
   more.addEventListener("click", () => act(more, "Loading older entries…", load));
   if (cp.size === 0) entries.append(h("p", { class: "empty" }, "The log is empty."));
   else await load();
+}
+
+// pinned remembers, in this browser, the log key seen first and the largest tree seen (trust on first
+// use), and returns a warning when the node now shows another key or a smaller tree: either the node
+// is another log, or it is rewriting history.
+function pinned(key, cp) {
+  const K = "glovebox.log." + cp.origin;
+  let seen = null;
+  try { seen = JSON.parse(localStorage.getItem(K) || "null"); } catch (e) { seen = null; }
+  const remember = () => localStorage.setItem(K, JSON.stringify({ key, size: Math.max(cp.size, seen && seen.key === key ? seen.size : 0) }));
+  if (!seen) { remember(); return null; }
+  let problem = null;
+  if (seen.key !== key) problem = "This node's log key is not the one this browser saw before (" + seen.key + "). If the operator did not announce a new log, do not trust it.";
+  else if (cp.size < seen.size) problem = "The log has " + cp.size + " entries, but this browser saw " + seen.size + " before. A log never shrinks: this node is rewriting history.";
+  if (!problem) { remember(); return null; }
+  const trust = h("button", { type: "button", class: "secondary" }, "Trust what the node shows now");
+  const box = h("div", { class: "warning", role: "alert", id: "log-warning" }, h("p", {}, h("strong", {}, "Warning. "), problem), trust);
+  trust.addEventListener("click", () => { localStorage.removeItem(K); seen = null; remember(); box.remove(); say("This browser now trusts the key the node shows.", "ok"); });
+  return box;
 }
 
 // summary says what an entry did, in a line.
