@@ -91,7 +91,7 @@ func browser(t *testing.T) context.Context {
 }
 
 // screenshot saves the page as docs/screenshots/name.png at a width (the whole page), then goes back
-// to the desktop size.
+// to the desktop size. It fails when the page is wider than the screen.
 func screenshot(name string, width, height int64, mobile bool) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		if _, err := chromedp.EmulateViewport(width, height, func(p *emulation.SetDeviceMetricsOverrideParams, q *emulation.SetTouchEmulationEnabledParams) {
@@ -103,6 +103,14 @@ func screenshot(name string, width, height int64, mobile bool) chromedp.Action[c
 		// Let the chart and the map follow the new width.
 		if _, err := chromedp.Sleep(300*time.Millisecond)(ctx, t); err != nil {
 			return err
+		}
+		// Nothing may stick out sideways: a page wider than the screen scrolls sideways on a phone.
+		wide, err := chromedp.Evaluate[int64](`document.documentElement.scrollWidth`)(ctx, t)
+		if err != nil {
+			return err
+		}
+		if wide > width {
+			return fmt.Errorf("%s: the page is %d px wide on a screen %d px wide", name, wide, width)
 		}
 		buf, err := chromedp.FullScreenshot(100)(ctx, t)
 		if err != nil {
