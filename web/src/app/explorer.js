@@ -110,7 +110,8 @@ function entryCard(rc, logKey, open) {
     res.ok = res.ok && same;
     out.textContent = "";
     for (const s of res.steps) out.append(h("li", { class: s.ok ? "ok" : "bad" }, (s.ok ? "✓ " : "✗ ") + s.what));
-    out.dataset.ok = String(res.ok);
+    out.classList.toggle("passed", res.ok);
+    out.classList.toggle("failed", !res.ok);
     if (!res.ok) throw Object.assign(new Error("proof"), { code: "proof_failed" });
     return res;
   }, "Entry " + rc.index + " is in the log: its proof checks out against a checkpoint signed by the node's key.");

@@ -59,6 +59,5 @@ export function drawMap(el, trips) {
   });
   if (all.length > 0) m.map.fitBounds(L.latLngBounds(all), { padding: [20, 20], maxZoom: 15 });
   else m.map.setView([20, 0], 1);
-  el.dataset.trips = String(trips.length);
   el.setAttribute("aria-label", trips.length ? "Map of " + trips.length + " recent trip" + (trips.length > 1 ? "s" : "") + " (listed below)" : "Map: no trips in this period");
 }

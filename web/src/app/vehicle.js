@@ -149,7 +149,6 @@ async function overview(ctx, id, v, body) {
     drawChart(chartBox, rows.map((r) => new Date(r.timestamp).getTime() / 1000), rows.map((r) => r.avg), rows.map((r) => r.max),
       label(name, cat.get(name)), unit, [Date.parse(from) / 1000, Date.parse(to) / 1000]);
     chartCount.textContent = rows.length + " data point" + (rows.length === 1 ? "" : "s") + ", each the average (line) and maximum (dots) over " + interval + ".";
-    chartCount.dataset.points = String(rows.length);
     numbers.textContent = "";
     numbers.append(h("table", { class: "table" }, h("caption", { class: "sr-only" }, label(name, cat.get(name)) + " per " + interval),
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "From"), h("th", { scope: "col", class: "num" }, "Average" + (unit ? " (" + unit + ")" : "")),
