@@ -17,6 +17,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -63,6 +64,9 @@ type Config struct {
 	// fails with INTERNAL.
 	Records *sql.DB
 	Log     Log
+	// DisableFastPath sends every request through gqlgen's executor, also the signals queries the fast
+	// path would answer (fastpath.go); for tests that compare the two.
+	DisableFastPath bool
 }
 
 // Log is what rawRecords reads of the ledger's log; *tlog.Log has it.
@@ -88,22 +92,30 @@ func NewHandler(cfg Config) http.Handler {
 		cfg.Logger = slog.Default()
 	}
 	r := newResolver(cfg)
-	srv := handler.New(exec.NewExecutableSchema(exec.Config{
+	es := exec.NewExecutableSchema(exec.Config{
 		Resolvers: r,
 		Directives: exec.DirectiveRoot{Requires: r.requires, PerSignal: r.perSignal, Aggregate: r.aggregate,
 			VehicleReader: r.vehicleReader, Owner: r.owner},
-	}))
+	})
+	srv := handler.New(es)
+	// Parsed and validated documents are kept by query text: an app asks the same few queries again and
+	// again, and parsing plus validation against the 116-signal schema costs more than answering them.
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.Use(extension.Introspection{})
 	srv.Use(depthLimit{})
 	srv.Use(extension.FixedComplexityLimit(MaxComplexity))
-	srv.SetErrorPresenter(presentError(cfg.Logger))
+	present := presentError(cfg.Logger)
+	srv.SetErrorPresenter(present)
 	srv.SetRecoverFunc(func(ctx context.Context, err any) error {
 		cfg.Logger.ErrorContext(ctx, "graphql: panic", "err", err)
 		return codedError(CodeInternal, "internal error")
 	})
-	return limitSize(srv)
+	if cfg.DisableFastPath {
+		return limitSize(srv)
+	}
+	return limitSize(&fastPath{q: (*queryResolver)(r), es: es, present: present, plans: lru.New[*signalsPlan](1000), next: srv})
 }
 
 // limitSize refuses request bodies and query strings over MaxBodyBytes with BAD_REQUEST.

@@ -133,6 +133,13 @@ func (q *queryResolver) wantedFields(ctx context.Context) ([]wanted, error) {
 }
 
 func (q *queryResolver) Signals(ctx context.Context, tokenID int, interval string, from, to time.Time, filter *exec.SignalFilter) ([]map[string]any, error) {
+	return q.signals(ctx, tokenID, interval, from, to, filter, q.wantedFields)
+}
+
+// signals answers a signals query whose fields wanted returns; both executors (gqlgen's and the fast
+// path's) call it, so they check and record alike.
+func (q *queryResolver) signals(ctx context.Context, tokenID int, interval string, from, to time.Time, filter *exec.SignalFilter,
+	wanted func(context.Context) ([]wanted, error)) ([]map[string]any, error) {
 	if tokenID < 0 {
 		return nil, codedError(CodeBadRequest, "tokenId %d: vehicle ids are not negative", tokenID)
 	}
@@ -143,7 +150,7 @@ func (q *queryResolver) Signals(ctx context.Context, tokenID int, interval strin
 	if err != nil {
 		return nil, err
 	}
-	ws, err := q.wantedFields(ctx)
+	ws, err := wanted(ctx)
 	if err != nil {
 		return nil, err
 	}
