@@ -65,6 +65,15 @@ func (h *History) Aggregate(ctx context.Context, a Aggregation, put func(b int64
 	}
 	q := &aggQuery{h: h, a: a, name: name}
 	numeric := a.Kind == telemetry.KindNumber || a.Kind == telemetry.KindBool
+	if numeric { // SQLite keeps a whole REAL in an ANY column as an INTEGER; numbers come out as float64
+		inner := put
+		put = func(b int64, agg string, v any) {
+			if i, ok := v.(int64); ok {
+				v = float64(i)
+			}
+			inner(b, agg, v)
+		}
+	}
 	var stats, first, last bool
 	for _, agg := range a.Aggs {
 		switch agg {
@@ -125,19 +134,19 @@ func (h *History) Aggregate(ctx context.Context, a Aggregation, put func(b int64
 					}
 				case AggMin:
 					if p.n > 0 {
-						put(b, agg, p.lo)
+						put(b, agg, p.flo)
 					}
 				case AggMax:
 					if p.n > 0 {
-						put(b, agg, p.hi)
+						put(b, agg, p.fhi)
 					}
 				case AggFirst:
 					if p.hasFirst {
-						put(b, agg, p.fv)
+						put(b, agg, p.first())
 					}
 				case AggLast:
 					if p.hasLast {
-						put(b, agg, p.lv)
+						put(b, agg, p.last())
 					}
 				}
 			}
@@ -179,10 +188,25 @@ func (h *History) Aggregate(ctx context.Context, a Aggregation, put func(b int64
 type partial struct {
 	n                 int64
 	sum               float64
-	lo, hi            any
+	flo, fhi          float64 // minimum and maximum (numbers)
 	ft, lt            int64
-	fv, lv            any
+	fv, lv            any     // first and last value; nil for a number, which is in ffv or flv
+	ffv, flv          float64
 	hasFirst, hasLast bool
+}
+
+func (p *partial) first() any {
+	if p.fv == nil {
+		return p.ffv
+	}
+	return p.fv
+}
+
+func (p *partial) last() any {
+	if p.lv == nil {
+		return p.flv
+	}
+	return p.lv
 }
 
 // segment is a span [lo, hi) of measurement times read either from the roll-ups of one level (whole
@@ -324,9 +348,9 @@ func (q *aggQuery) stats(ctx context.Context, s segment, part func(int64) *parti
 		}
 		p := part(b)
 		if p.n == 0 {
-			p.lo, p.hi = fl, fh
+			p.flo, p.fhi = fl, fh
 		} else {
-			p.lo, p.hi = min(p.lo.(float64), fl), max(p.hi.(float64), fh)
+			p.flo, p.fhi = min(p.flo, fl), max(p.fhi, fh)
 		}
 		p.n += n
 		p.sum += sum.Float64
@@ -335,46 +359,51 @@ func (q *aggQuery) stats(ctx context.Context, s segment, part func(int64) *parti
 }
 
 // rolled adds a roll-up segment's count, sum, minimum, maximum, first and last value per bucket, read in
-// one pass over its units in order.
+// one pass over its units in order (numbers scanned as numbers: no value is boxed per row).
 func (q *aggQuery) rolled(ctx context.Context, s segment, part func(int64) *partial) error {
 	w := RollupWidths[s.level]
 	sqlText := fmt.Sprintf(`SELECT unit, cnt, total, lo, hi, ft, fv, lt, lv FROM rollup WHERE vehicle = ? AND name = ? AND level = %d AND unit >= ? AND unit < ? ORDER BY unit`, s.level)
 	numeric := q.a.Kind == telemetry.KindNumber || q.a.Kind == telemetry.KindBool
 	var cur int64 = -1
 	var p *partial
+	var unit, n, ft, lt int64
+	var sum, lo, hi, nfv, nlv sql.NullFloat64
+	var fv, lv any
+	dest := []any{&unit, &n, &sum, &lo, &hi, &ft, &fv, &lt, &lv}
+	if numeric {
+		dest[6], dest[8] = &nfv, &nlv
+	} else {
+		dest[3], dest[4] = new(any), new(any)
+	}
 	return q.query(ctx, sqlText, []any{q.a.Vehicle, q.name, s.lo / w, s.hi / w}, func(rows *sql.Rows) error {
-		var unit, n, ft, lt int64
-		var sum sql.NullFloat64
-		var lo, hi, fv, lv any
-		if err := rows.Scan(&unit, &n, &sum, &lo, &hi, &ft, &fv, &lt, &lv); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
 		if b := (unit*w - q.a.From) / q.a.Step; b != cur || p == nil {
 			cur, p = b, part(b)
 		}
 		if numeric {
-			fl, err := asFloat(lo)
-			if err != nil {
-				return err
-			}
-			fh, err := asFloat(hi)
-			if err != nil {
-				return err
-			}
 			if p.n == 0 {
-				p.lo, p.hi = fl, fh
+				p.flo, p.fhi = lo.Float64, hi.Float64
 			} else {
-				p.lo, p.hi = min(p.lo.(float64), fl), max(p.hi.(float64), fh)
+				p.flo, p.fhi = min(p.flo, lo.Float64), max(p.fhi, hi.Float64)
 			}
 			p.sum += sum.Float64
+			if !p.hasFirst || ft < p.ft {
+				p.ft, p.ffv, p.fv, p.hasFirst = ft, nfv.Float64, nil, true
+			}
+			if !p.hasLast || lt > p.lt {
+				p.lt, p.flv, p.lv, p.hasLast = lt, nlv.Float64, nil, true
+			}
+		} else {
+			if !p.hasFirst || ft < p.ft {
+				p.ft, p.fv, p.hasFirst = ft, fv, true
+			}
+			if !p.hasLast || lt > p.lt {
+				p.lt, p.lv, p.hasLast = lt, lv, true
+			}
 		}
 		p.n += n
-		if !p.hasFirst || ft < p.ft {
-			p.ft, p.fv, p.hasFirst = ft, fv, true
-		}
-		if !p.hasLast || lt > p.lt {
-			p.lt, p.lv, p.hasLast = lt, lv, true
-		}
 		return nil
 	})
 }
