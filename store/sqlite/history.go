@@ -190,7 +190,7 @@ type partial struct {
 	sum               float64
 	flo, fhi          float64 // minimum and maximum (numbers)
 	ft, lt            int64
-	fv, lv            any     // first and last value; nil for a number, which is in ffv or flv
+	fv, lv            any // first and last value; nil for a number, which is in ffv or flv
 	ffv, flv          float64
 	hasFirst, hasLast bool
 }
