@@ -24,6 +24,7 @@ import (
 	xtlog "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/glovebox/glovebox/api/graphql/internal/exec"
+	"github.com/glovebox/glovebox/store/sqlite"
 	"github.com/glovebox/glovebox/telemetry"
 )
 
@@ -64,6 +65,9 @@ type Config struct {
 	// fails with INTERNAL.
 	Records *sql.DB
 	Log     Log
+	// Latest, if set, reads the newest values of a vehicle's signals (sqlite.Telemetry.Latest, which
+	// caches them between indexing commits); without it they are read from Signals every time.
+	Latest func(ctx context.Context, vehicle uint64) ([]sqlite.LatestRow, error)
 	// DisableFastPath sends every request through gqlgen's executor, also the signals queries the fast
 	// path would answer (fastpath.go); for tests that compare the two.
 	DisableFastPath bool

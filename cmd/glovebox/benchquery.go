@@ -34,6 +34,7 @@ func runBenchQuery(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.SignalsBucket, "bucket", 5*time.Minute, "the interval of the signals query")
 	fs.IntVar(&o.SignalsRuns, "signals-runs", 20, "signals queries measured, one after the other")
 	cpuprofile := fs.String("signals-cpuprofile", "", "write a CPU profile of the HTTP signals queries to this file")
+	latestProfile := fs.String("latest-cpuprofile", "", "write a CPU profile of the fixed-rate signalsLatest runs to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,6 +56,14 @@ func runBenchQuery(ctx context.Context, args []string) error {
 		}
 		defer f.Close()
 		o.SignalsProfile = f
+	}
+	if *latestProfile != "" {
+		f, err := os.Create(*latestProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		o.LatestProfile = f
 	}
 	o.Progress = os.Stderr
 	rep, err := bench.Query(ctx, o)

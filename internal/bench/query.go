@@ -69,6 +69,7 @@ type QueryOptions struct {
 	SignalsRuns      int
 	SignalsTarget    time.Duration
 	SignalsProfile   io.Writer // if set, a CPU profile of the node during the HTTP signals queries
+	LatestProfile    io.Writer // if set, a CPU profile of the fixed-rate signalsLatest runs
 
 	Progress io.Writer
 }
@@ -335,6 +336,11 @@ func Query(ctx context.Context, opts QueryOptions) (*QueryReport, error) {
 		return nil, err
 	}
 
+	if opts.LatestProfile != nil {
+		if err := pprof.StartCPUProfile(opts.LatestProfile); err != nil {
+			return nil, err
+		}
+	}
 	for _, clients := range opts.Clients {
 		opts.logf("signalsLatest: %d clients × %.0f/s for %s…", clients, opts.PerClientRate, opts.StepDuration)
 		lv, err := openLoop(ctx, addr, reqs, clients, float64(clients)*opts.PerClientRate, opts.StepDuration)
@@ -342,6 +348,9 @@ func Query(ctx context.Context, opts QueryOptions) (*QueryReport, error) {
 			return nil, err
 		}
 		rep.Levels = append(rep.Levels, lv)
+	}
+	if opts.LatestProfile != nil {
+		pprof.StopCPUProfile()
 	}
 
 	run := func(rate float64) (QueryLevel, error) {

@@ -226,3 +226,36 @@ func TestOpeningASignalsFileWithoutRollupsRollsItUp(t *testing.T) {
 		t.Fatal("no query used the roll-ups")
 	}
 }
+
+// TestLatestIsNeverStaleAfterAnIndexCommit reads a vehicle's latest values through the cache between
+// writes, indexing and a reindex, and compares each answer with the table's.
+func TestLatestIsNeverStaleAfterAnIndexCommit(t *testing.T) {
+	ctx := context.Background()
+	f := newHistoryFixture(t, 3)
+	check := func(when string) {
+		t.Helper()
+		got, err := f.tel.Latest(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := QueryLatest(ctx, f.tel.SignalsDB(), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) || len(want) == 0 {
+			t.Fatalf("%s: the cache has %v, the table %v", when, got, want)
+		}
+	}
+	for i := range 5 {
+		f.write(time.Duration(i)*time.Hour, time.Hour, 50)
+		if _, err := f.tel.Index(ctx); err != nil {
+			t.Fatal(err)
+		}
+		check(fmt.Sprintf("after write %d", i))
+		check(fmt.Sprintf("after write %d, cached", i))
+	}
+	if _, err := f.tel.Reindex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("after reindex")
+}

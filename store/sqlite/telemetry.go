@@ -34,6 +34,8 @@ type Telemetry struct {
 	names map[string]int64
 
 	indexMu sync.Mutex // serializes indexing
+
+	latest latestCache
 }
 
 var _ telemetry.Store = (*Telemetry)(nil)
@@ -367,7 +369,9 @@ func (t *Telemetry) indexChunk(ctx context.Context) (int, error) {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('indexed_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, last); err != nil {
 		return 0, err
 	}
-	return n, tx.Commit()
+	err = tx.Commit()
+	t.latest.gen.Add(1) // after the commit: a reader that saw the old gen may have read the old rows
+	return n, err
 }
 
 // RunIndexer indexes new records every interval, and rolls them up every RollInterval, until ctx is done.
@@ -402,6 +406,7 @@ DELETE FROM meta WHERE key = 'indexed_seq';`); err != nil {
 		return 0, fmt.Errorf("couldn't clear the derived tables: %w", err)
 	}
 	t.indexMu.Unlock()
+	t.latest.gen.Add(1)
 	n, err := t.Index(ctx)
 	if err != nil {
 		return n, err
