@@ -24,7 +24,6 @@ import (
 	xtlog "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/glovebox/glovebox/api/graphql/internal/exec"
-	"github.com/glovebox/glovebox/store/sqlite"
 	"github.com/glovebox/glovebox/telemetry"
 )
 
@@ -65,9 +64,12 @@ type Config struct {
 	// fails with INTERNAL.
 	Records *sql.DB
 	Log     Log
+	// History, if set, answers the signals queries' aggregations; without it they are read from Signals
+	// (sqlite.NewHistory).
+	History telemetry.History
 	// Latest, if set, reads the newest values of a vehicle's signals (sqlite.Telemetry.Latest, which
 	// caches them between indexing commits); without it they are read from Signals every time.
-	Latest func(ctx context.Context, vehicle uint64) ([]sqlite.LatestRow, error)
+	Latest func(ctx context.Context, vehicle uint64) ([]telemetry.LatestRow, error)
 	// DisableFastPath sends every request through gqlgen's executor, also the signals queries the fast
 	// path would answer (fastpath.go); for tests that compare the two.
 	DisableFastPath bool

@@ -218,7 +218,7 @@ type signalAggs struct {
 // storeAgg is the store's name for a field's aggregation: AVG of a location is the store's MEAN.
 func storeAgg(x wanted) string {
 	if x.signal.Kind == telemetry.KindLocation && x.agg == "AVG" {
-		return sqlite.AggMean
+		return telemetry.AggMean
 	}
 	return x.agg
 }
@@ -241,9 +241,12 @@ func (q *queryResolver) aggregateSignals(ctx context.Context, vehicle uint64, w 
 		}
 		g.fields = append(g.fields, x)
 	}
-	h := sqlite.NewHistory(q.cfg.Signals)
+	var h telemetry.History = q.cfg.History
+	if h == nil {
+		h = sqlite.NewHistory(q.cfg.Signals)
+	}
 	for _, g := range groups {
-		a := sqlite.Aggregation{Vehicle: vehicle, Signal: g.signal.Name, Kind: g.signal.Kind,
+		a := telemetry.Aggregation{Vehicle: vehicle, Signal: g.signal.Name, Kind: g.signal.Kind,
 			From: w.from.UnixMilli(), Step: w.step.Milliseconds(), Lo: w.lo, Hi: w.hi, Aggs: g.aggs}
 		var convErr error
 		err := h.Aggregate(ctx, a, func(b int64, agg string, raw any) {

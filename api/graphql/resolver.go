@@ -202,7 +202,7 @@ func (q *queryResolver) recordEntry(ctx context.Context, vehicle uint64, g grant
 
 // latest reads the latest values of vehicle that g allows.
 func (q *queryResolver) latest(ctx context.Context, vehicle uint64, g grants) ([]value, error) {
-	var rows []sqlite.LatestRow
+	var rows []telemetry.LatestRow
 	var err error
 	if q.cfg.Latest != nil {
 		rows, err = q.cfg.Latest(ctx, vehicle)

@@ -579,7 +579,7 @@ func measureSignals(ctx context.Context, n *node.Node, addr, token string, ids [
 					aggs = append(aggs, a.agg)
 				}
 			}
-			a := sqlite.Aggregation{Vehicle: vehicle, Signal: sig, Kind: telemetry.KindNumber, From: from.UnixMilli(),
+			a := telemetry.Aggregation{Vehicle: vehicle, Signal: sig, Kind: telemetry.KindNumber, From: from.UnixMilli(),
 				Step: step.Milliseconds(), Lo: from.UnixMilli(), Hi: to.UnixMilli(), Aggs: aggs, NoRollup: noRollup}
 			if err := h.Aggregate(ctx, a, func(b int64, _ string, _ any) { buckets[b] = true }); err != nil {
 				return fmt.Errorf("the bare signals aggregation: %w", err)

@@ -13,45 +13,15 @@ import (
 	"github.com/glovebox/glovebox/telemetry"
 )
 
-// The aggregations a History answers. FIRST, LAST, AVG, MIN and MAX read roll-ups where they can;
-// the others read the values.
-const (
-	AggAvg    = "AVG"    // numbers: the mean
-	AggMin    = "MIN"    // numbers: the smallest
-	AggMax    = "MAX"    // numbers: the largest
-	AggFirst  = "FIRST"  // any kind: the value measured first
-	AggLast   = "LAST"   // any kind: the value measured last
-	AggMedian = "MED"    // numbers: the middle value (the mean of the two middle ones for an even count)
-	AggRand   = "RAND"   // any kind: one value picked by a hash of vehicle, signal and bucket start
-	AggTop    = "TOP"    // strings: the most frequent value (the smallest on a tie)
-	AggUnique = "UNIQUE" // strings: the distinct values as a sorted JSON array
-	AggMean   = "MEAN"   // locations: the mean latitude, longitude and hdop, encoded as a location
-)
-
-// Aggregation asks for aggregations of one signal of one vehicle in buckets of Step milliseconds
-// starting at From, over the measurements with times in [Lo, Hi) (unix milliseconds).
-type Aggregation struct {
-	Vehicle  uint64
-	Signal   string
-	Kind     telemetry.Kind
-	From     int64
-	Step     int64
-	Lo, Hi   int64
-	Aggs     []string
-	NoRollup bool // read only the values (for tests that compare both ways)
-}
-
-// History answers history (bucketed aggregation) queries from a signals database.
+// History answers history (bucketed aggregation) queries from a signals database; it is a
+// telemetry.History.
 type History struct{ db *sql.DB }
 
 // NewHistory returns a History over the derived signals database (Telemetry.SignalsDB).
 func NewHistory(db *sql.DB) *History { return &History{db: db} }
 
-// Aggregate computes a's aggregations and hands each bucket's result to put: the bucket's index
-// (bucket b starts at From + b*Step), the aggregation, and the value as stored — float64 for numbers
-// and booleans, string for strings, an encoded location ([]byte, telemetry.EncodeLocation) for
-// locations. Buckets without values are not put.
-func (h *History) Aggregate(ctx context.Context, a Aggregation, put func(b int64, agg string, v any)) error {
+// Aggregate implements telemetry.History.
+func (h *History) Aggregate(ctx context.Context, a telemetry.Aggregation, put func(b int64, agg string, v any)) error {
 	if a.Step <= 0 || a.Lo >= a.Hi {
 		return nil
 	}
@@ -77,14 +47,14 @@ func (h *History) Aggregate(ctx context.Context, a Aggregation, put func(b int64
 	var stats, first, last bool
 	for _, agg := range a.Aggs {
 		switch agg {
-		case AggAvg, AggMin, AggMax:
+		case telemetry.AggAvg, telemetry.AggMin, telemetry.AggMax:
 			if !numeric {
 				return fmt.Errorf("%s does not apply to %s", agg, a.Signal)
 			}
 			stats = true
-		case AggFirst:
+		case telemetry.AggFirst:
 			first = true
-		case AggLast:
+		case telemetry.AggLast:
 			last = true
 		}
 	}
@@ -128,23 +98,23 @@ func (h *History) Aggregate(ctx context.Context, a Aggregation, put func(b int64
 		for b, p := range parts {
 			for _, agg := range a.Aggs {
 				switch agg {
-				case AggAvg:
+				case telemetry.AggAvg:
 					if p.n > 0 {
 						put(b, agg, p.sum/float64(p.n))
 					}
-				case AggMin:
+				case telemetry.AggMin:
 					if p.n > 0 {
 						put(b, agg, p.flo)
 					}
-				case AggMax:
+				case telemetry.AggMax:
 					if p.n > 0 {
 						put(b, agg, p.fhi)
 					}
-				case AggFirst:
+				case telemetry.AggFirst:
 					if p.hasFirst {
 						put(b, agg, p.first())
 					}
-				case AggLast:
+				case telemetry.AggLast:
 					if p.hasLast {
 						put(b, agg, p.last())
 					}
@@ -155,24 +125,24 @@ func (h *History) Aggregate(ctx context.Context, a Aggregation, put func(b int64
 	for _, agg := range a.Aggs {
 		var err error
 		switch agg {
-		case AggAvg, AggMin, AggMax, AggFirst, AggLast:
+		case telemetry.AggAvg, telemetry.AggMin, telemetry.AggMax, telemetry.AggFirst, telemetry.AggLast:
 			continue
-		case AggTop, AggUnique:
+		case telemetry.AggTop, telemetry.AggUnique:
 			if a.Kind != telemetry.KindString && a.Kind != telemetry.KindStrings {
 				return fmt.Errorf("%s does not apply to %s", agg, a.Signal)
 			}
 			err = q.counts(ctx, agg, put)
-		case AggMedian:
+		case telemetry.AggMedian:
 			if !numeric {
 				return fmt.Errorf("%s does not apply to %s", agg, a.Signal)
 			}
 			err = q.values(ctx, agg, put)
-		case AggMean:
+		case telemetry.AggMean:
 			if a.Kind != telemetry.KindLocation {
 				return fmt.Errorf("%s does not apply to %s", agg, a.Signal)
 			}
 			err = q.values(ctx, agg, put)
-		case AggRand:
+		case telemetry.AggRand:
 			err = q.values(ctx, agg, put)
 		default:
 			return fmt.Errorf("no aggregation %q", agg)
@@ -218,7 +188,7 @@ type segment struct {
 
 type aggQuery struct {
 	h    *History
-	a    Aggregation
+	a    telemetry.Aggregation
 	name int64
 }
 
@@ -450,7 +420,7 @@ func (q *aggQuery) counts(ctx context.Context, agg string, put func(int64, strin
 		if cur < 0 {
 			return
 		}
-		if agg == AggTop {
+		if agg == telemetry.AggTop {
 			put(cur, agg, top)
 		} else {
 			j, _ := json.Marshal(distinct)
@@ -494,15 +464,15 @@ func (q *aggQuery) values(ctx context.Context, agg string, put func(int64, strin
 			return nil
 		}
 		switch agg {
-		case AggRand:
+		case telemetry.AggRand:
 			put(cur, agg, bucket[randIndex(q.a.Vehicle, q.a.Signal, q.a.From+cur*q.a.Step, len(bucket))])
-		case AggMedian:
+		case telemetry.AggMedian:
 			m, err := median(bucket)
 			if err != nil {
 				return err
 			}
 			put(cur, agg, m)
-		case AggMean:
+		case telemetry.AggMean:
 			m, err := meanLocation(bucket)
 			if err != nil {
 				return err

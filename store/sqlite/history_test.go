@@ -30,10 +30,10 @@ var historySignals = []struct {
 	name string
 	aggs []string
 }{
-	{"speed", []string{AggAvg, AggMin, AggMax, AggFirst, AggLast, AggMedian, AggRand}},
-	{"isIgnitionOn", []string{AggAvg, AggMin, AggMax, AggFirst, AggLast}},
-	{"powertrainType", []string{AggFirst, AggLast, AggTop, AggUnique, AggRand}},
-	{"currentLocationCoordinates", []string{AggFirst, AggLast, AggMean, AggRand}},
+	{"speed", []string{telemetry.AggAvg, telemetry.AggMin, telemetry.AggMax, telemetry.AggFirst, telemetry.AggLast, telemetry.AggMedian, telemetry.AggRand}},
+	{"isIgnitionOn", []string{telemetry.AggAvg, telemetry.AggMin, telemetry.AggMax, telemetry.AggFirst, telemetry.AggLast}},
+	{"powertrainType", []string{telemetry.AggFirst, telemetry.AggLast, telemetry.AggTop, telemetry.AggUnique, telemetry.AggRand}},
+	{"currentLocationCoordinates", []string{telemetry.AggFirst, telemetry.AggLast, telemetry.AggMean, telemetry.AggRand}},
 }
 
 func newHistoryFixture(t *testing.T, seed uint64) *historyFixture {
@@ -76,7 +76,7 @@ func (f *historyFixture) write(from, span time.Duration, n int) {
 }
 
 // answers runs a's aggregations and returns them keyed "bucket/agg".
-func (f *historyFixture) answers(a Aggregation) map[string]any {
+func (f *historyFixture) answers(a telemetry.Aggregation) map[string]any {
 	out := map[string]any{}
 	err := NewHistory(f.tel.SignalsDB()).Aggregate(context.Background(), a, func(b int64, agg string, v any) {
 		k := fmt.Sprintf("%d/%s", b, agg)
@@ -115,7 +115,7 @@ func (f *historyFixture) compare(windows int) (rolled int) {
 		for _, s := range historySignals {
 			sig, _ := telemetry.DefaultCatalog.Lookup(s.name)
 			vehicle := uint64(1 + f.rng.IntN(2))
-			a := Aggregation{Vehicle: vehicle, Signal: s.name, Kind: sig.Kind, From: from.UnixMilli(),
+			a := telemetry.Aggregation{Vehicle: vehicle, Signal: s.name, Kind: sig.Kind, From: from.UnixMilli(),
 				Step: step.Milliseconds(), Lo: lo.UnixMilli(), Hi: from.Add(span).UnixMilli(), Aggs: s.aggs}
 			got := f.answers(a)
 			a.NoRollup = true

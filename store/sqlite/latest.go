@@ -6,27 +6,20 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	"github.com/glovebox/glovebox/telemetry"
 )
 
-// LatestRow is the newest stored value of one signal of a vehicle: val as in the signals table (float64
-// or int64 for numbers and booleans, string for strings, an encoded location for locations). Callers
-// must not modify val.
-type LatestRow struct {
-	Name string
-	Time int64 // unix ms
-	Val  any
-}
-
 // QueryLatest reads the newest value of every signal of vehicle from a signals database.
-func QueryLatest(ctx context.Context, db *sql.DB, vehicle uint64) ([]LatestRow, error) {
+func QueryLatest(ctx context.Context, db *sql.DB, vehicle uint64) ([]telemetry.LatestRow, error) {
 	rows, err := db.QueryContext(ctx, `SELECT n.name, l.time, l.val FROM latest l JOIN names n ON n.id = l.name WHERE l.vehicle = ?`, vehicle)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
 	}
 	defer rows.Close()
-	var out []LatestRow
+	var out []telemetry.LatestRow
 	for rows.Next() {
-		var r LatestRow
+		var r telemetry.LatestRow
 		if err := rows.Scan(&r.Name, &r.Time, &r.Val); err != nil {
 			return nil, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
 		}
@@ -49,7 +42,7 @@ type latestCache struct {
 
 type latestEntry struct {
 	gen  uint64
-	rows []LatestRow
+	rows []telemetry.LatestRow
 }
 
 // maxLatestCached bounds the cache; past it, the cache starts over.
@@ -57,7 +50,7 @@ const maxLatestCached = 100_000
 
 // Latest returns the newest value of every signal of vehicle, as QueryLatest does, from a cache that each
 // indexing commit (and Reindex) invalidates.
-func (t *Telemetry) Latest(ctx context.Context, vehicle uint64) ([]LatestRow, error) {
+func (t *Telemetry) Latest(ctx context.Context, vehicle uint64) ([]telemetry.LatestRow, error) {
 	c := &t.latest
 	gen := c.gen.Load()
 	c.mu.Lock()
