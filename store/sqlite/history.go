@@ -3,12 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"sort"
 
 	"github.com/glovebox/glovebox/telemetry"
 )
@@ -465,15 +462,19 @@ func (q *aggQuery) values(ctx context.Context, agg string, put func(int64, strin
 		}
 		switch agg {
 		case telemetry.AggRand:
-			put(cur, agg, bucket[randIndex(q.a.Vehicle, q.a.Signal, q.a.From+cur*q.a.Step, len(bucket))])
+			put(cur, agg, bucket[telemetry.RandIndex(q.a.Vehicle, q.a.Signal, q.a.From+cur*q.a.Step, len(bucket))])
 		case telemetry.AggMedian:
-			m, err := median(bucket)
-			if err != nil {
-				return err
+			fs := make([]float64, len(bucket))
+			for i, v := range bucket {
+				f, err := asFloat(v)
+				if err != nil {
+					return err
+				}
+				fs[i] = f
 			}
-			put(cur, agg, m)
+			put(cur, agg, telemetry.Median(fs))
 		case telemetry.AggMean:
-			m, err := meanLocation(bucket)
+			m, err := telemetry.MeanLocation(bucket)
 			if err != nil {
 				return err
 			}
@@ -500,54 +501,6 @@ func (q *aggQuery) values(ctx context.Context, agg string, put func(int64, strin
 		err = flush()
 	}
 	return err
-}
-
-// randIndex picks one of n values of a bucket by a hash of the vehicle, the signal and the bucket's start
-// (unix ms), so that the same data gives the same answer.
-func randIndex(vehicle uint64, signal string, start int64, n int) int {
-	h := fnv.New64a()
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], vehicle)
-	binary.BigEndian.PutUint64(b[8:], uint64(start))
-	h.Write(b[:])
-	h.Write([]byte(signal))
-	return int(h.Sum64() % uint64(n))
-}
-
-// median returns the middle value of numbers (the mean of the two middle ones for an even count).
-func median(vals []any) (float64, error) {
-	fs := make([]float64, 0, len(vals))
-	for _, v := range vals {
-		f, err := asFloat(v)
-		if err != nil {
-			return 0, err
-		}
-		fs = append(fs, f)
-	}
-	sort.Float64s(fs)
-	m := len(fs) / 2
-	if len(fs)%2 == 1 {
-		return fs[m], nil
-	}
-	return (fs[m-1] + fs[m]) / 2, nil
-}
-
-// meanLocation is the mean of the latitudes, longitudes and hdops of stored locations, encoded.
-func meanLocation(vals []any) ([]byte, error) {
-	var lat, lon, hdop float64
-	for _, v := range vals {
-		b, ok := v.([]byte)
-		if !ok {
-			return nil, fmt.Errorf("a stored location is a %T", v)
-		}
-		la, lo, hd, err := telemetry.DecodeLocation(b)
-		if err != nil {
-			return nil, err
-		}
-		lat, lon, hdop = lat+la, lon+lo, hdop+hd
-	}
-	n := float64(len(vals))
-	return telemetry.EncodeLocation(lat/n, lon/n, hdop/n), nil
 }
 
 func asFloat(raw any) (float64, error) {
