@@ -18,6 +18,7 @@ import (
 	"github.com/glovebox/glovebox/access"
 	"github.com/glovebox/glovebox/api/graphql/internal/exec"
 	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/store/sqlite"
 	"github.com/glovebox/glovebox/telemetry"
 )
 
@@ -149,6 +150,10 @@ func (q *queryResolver) readRaw(ctx context.Context, vehicle uint64, lo, hi, aft
 			if err := rows.Scan(&seq, &source, &id, &ms, &received, &pairing, &event, &sig); err != nil {
 				rows.Close()
 				return false, fmt.Errorf("couldn't read the records of vehicle %d: %w", vehicle, err)
+			}
+			if event, err = sqlite.DecodeEvent(event); err != nil {
+				rows.Close()
+				return false, fmt.Errorf("record %d of vehicle %d: %w", seq, vehicle, err)
 			}
 			afterMS, afterSeq = ms, seq
 			c := encodeRawCursor(ms, seq)

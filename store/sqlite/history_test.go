@@ -312,3 +312,63 @@ func TestLatestIsNeverStaleAfterAnIndexCommit(t *testing.T) {
 	}
 	check("after reindex")
 }
+
+// TestEventsRoundTripCompressedOrNot stores small and large events (which are compressed), reads each
+// back byte for byte, and checks that a duplicate of a compressed event is recognised as one.
+func TestEventsRoundTripCompressedOrNot(t *testing.T) {
+	ctx := context.Background()
+	f := newHistoryFixture(t, 4)
+	src := common.HexToAddress("0x00000000000000000000000000000000000000aa")
+	var recs []*telemetry.Record
+	for i, samples := range []int{1, 30, 45} {
+		var sigs []telemetry.EventSignal
+		at := f.base.Add(time.Duration(i) * time.Hour)
+		for s := range samples {
+			ts := at.Add(time.Duration(s) * time.Second)
+			sigs = append(sigs, telemetry.EventSignal{Name: "speed", Timestamp: ts, Value: float64(s)},
+				telemetry.EventSignal{Name: "powertrainTransmissionTravelledDistance", Timestamp: ts, Value: 1000 + float64(s)/10})
+		}
+		ev, err := telemetry.NewEvent(src, 1, fmt.Sprint("e", i), at, sigs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, &telemetry.Record{Source: src, ID: fmt.Sprint("e", i), VehicleID: 1, Time: at.UnixMilli(), Event: ev})
+	}
+	if st, err := f.tel.Write(ctx, recs); err != nil || st[0] != telemetry.StatusAccepted || st[2] != telemetry.StatusAccepted {
+		t.Fatal(st, err)
+	}
+	compressed := 0
+	for _, r := range recs {
+		var stored []byte
+		if err := f.tel.DB().QueryRow(`SELECT event FROM records WHERE id = ?`, r.ID).Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		if len(stored) < len(r.Event) {
+			compressed++
+		}
+		ev, err := DecodeEvent(stored)
+		if err != nil || string(ev) != string(r.Event) {
+			t.Fatalf("%s: stored %d bytes, read back %d, want %d (%v)", r.ID, len(stored), len(ev), len(r.Event), err)
+		}
+	}
+	if compressed != 2 {
+		t.Fatalf("%d of the events are stored compressed, want the two large ones", compressed)
+	}
+	if st, err := f.tel.Write(ctx, recs[2:]); err != nil || st[0] != telemetry.StatusDuplicate {
+		t.Fatalf("the same large event again: %v %v", st, err)
+	}
+	other := *recs[2]
+	other.Event = append([]byte(nil), other.Event...)
+	other.Event[len(other.Event)-3] = '9'
+	if st, err := f.tel.Write(ctx, []*telemetry.Record{&other}); err != nil || st[0] != telemetry.StatusConflict {
+		t.Fatalf("other bytes under the same id: %v %v", st, err)
+	}
+	if _, err := f.tel.Index(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var values int
+	f.tel.SignalsDB().QueryRow(`SELECT COUNT(*) FROM signals WHERE vehicle = 1`).Scan(&values)
+	if values != 2*(1+30+45) {
+		t.Fatalf("%d values indexed from the compressed events, want %d", values, 2*(1+30+45))
+	}
+}

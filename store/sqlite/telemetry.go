@@ -162,7 +162,7 @@ func (t *Telemetry) Write(ctx context.Context, recs []*telemetry.Record) ([]tele
 		}
 		first[k] = i
 		cand = append(cand, i)
-		rows = append(rows, []any{r.Source.Bytes(), r.ID, r.VehicleID, r.Time, r.Received, r.Pairing.FromIndex, r.Event, r.Signature[:]})
+		rows = append(rows, []any{r.Source.Bytes(), r.ID, r.VehicleID, r.Time, r.Received, r.Pairing.FromIndex, encodeEvent(r.Event), r.Signature[:]})
 	}
 	tx, err := t.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -219,6 +219,9 @@ func (t *Telemetry) Write(ctx context.Context, recs []*telemetry.Record) ([]tele
 		var ev []byte
 		if err := tx.QueryRowContext(ctx, `SELECT event FROM records WHERE source = ? AND id = ?`, r.Source.Bytes(), r.ID).Scan(&ev); err != nil {
 			return nil, fmt.Errorf("couldn't read the stored record %s/%s: %w", r.Source.Hex(), r.ID, err)
+		}
+		if ev, err = DecodeEvent(ev); err != nil {
+			return nil, fmt.Errorf("the stored record %s/%s: %w", r.Source.Hex(), r.ID, err)
 		}
 		stored[k] = ev
 	}
@@ -307,6 +310,10 @@ func (t *Telemetry) indexChunk(ctx context.Context) (int, error) {
 		}
 		n++
 		last = seq
+		if event, err = DecodeEvent(event); err != nil {
+			slog.Warn("a stored record does not decompress; not indexed", "seq", seq, "err", err)
+			continue
+		}
 		// The record was verified at ingest; here it is only decoded. The clock is not checked again.
 		r, err := t.cat.Parse(&telemetry.Submission{Event: event, Signature: make([]byte, 65)}, math.MaxInt64/2)
 		if err != nil {
