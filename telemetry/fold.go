@@ -53,7 +53,7 @@ func FoldHistory(a Aggregation, scan func(yield func(t int64, v any) error) erro
 			case AggAvg, AggMin, AggMax, AggMedian:
 				fs := make([]float64, len(vals))
 				for i, x := range vals {
-					f, err := asFloat(x)
+					f, err := AsFloat(x)
 					if err != nil {
 						return err
 					}
@@ -84,7 +84,7 @@ func FoldHistory(a Aggregation, scan func(yield func(t int64, v any) error) erro
 			case AggTop, AggUnique:
 				counts := map[string]int{}
 				for _, x := range vals {
-					s, err := asString(x)
+					s, err := AsString(x)
 					if err != nil {
 						return err
 					}
@@ -183,7 +183,8 @@ func MeanLocation(vals []any) ([]byte, error) {
 	return EncodeLocation(lat/n, lon/n, hdop/n), nil
 }
 
-func asFloat(raw any) (float64, error) {
+// AsFloat is a stored number (float64, or int64 where SQLite kept a whole number as an integer).
+func AsFloat(raw any) (float64, error) {
 	switch x := raw.(type) {
 	case float64:
 		return x, nil
@@ -193,7 +194,8 @@ func asFloat(raw any) (float64, error) {
 	return 0, fmt.Errorf("a stored number is a %T", raw)
 }
 
-func asString(raw any) (string, error) {
+// AsString is a stored string (string or []byte).
+func AsString(raw any) (string, error) {
 	switch x := raw.(type) {
 	case string:
 		return x, nil

@@ -296,10 +296,10 @@ func fieldValue(x wanted, raw any) (any, error) {
 		}
 		return &loc, err
 	case telemetry.KindNumber, telemetry.KindBool:
-		f, err := asFloat(raw)
+		f, err := telemetry.AsFloat(raw)
 		return &f, err
 	}
-	s, err := asString(raw)
+	s, err := telemetry.AsString(raw)
 	return &s, err
 }
 
@@ -312,24 +312,4 @@ func asLocation(raw any) (exec.Location, error) {
 		return exec.Location{Latitude: lat, Longitude: lon, Hdop: hdop}, err
 	}
 	return exec.Location{}, fmt.Errorf("a stored location is a %T", raw)
-}
-
-func asFloat(raw any) (float64, error) {
-	switch x := raw.(type) {
-	case float64:
-		return x, nil
-	case int64:
-		return float64(x), nil
-	}
-	return 0, fmt.Errorf("a stored number is a %T", raw)
-}
-
-func asString(raw any) (string, error) {
-	switch x := raw.(type) {
-	case string:
-		return x, nil
-	case []byte:
-		return string(x), nil
-	}
-	return "", fmt.Errorf("a stored string is a %T", raw)
 }

@@ -305,11 +305,11 @@ func (q *aggQuery) stats(ctx context.Context, s segment, part func(int64) *parti
 		if n == 0 {
 			return nil
 		}
-		fl, err := asFloat(lo)
+		fl, err := telemetry.AsFloat(lo)
 		if err != nil {
 			return err
 		}
-		fh, err := asFloat(hi)
+		fh, err := telemetry.AsFloat(hi)
 		if err != nil {
 			return err
 		}
@@ -430,7 +430,7 @@ func (q *aggQuery) counts(ctx context.Context, agg string, put func(int64, strin
 		if err := rows.Scan(&b, &v, &n); err != nil {
 			return err
 		}
-		str, err := asString(v)
+		str, err := telemetry.AsString(v)
 		if err != nil {
 			return err
 		}
@@ -466,7 +466,7 @@ func (q *aggQuery) values(ctx context.Context, agg string, put func(int64, strin
 		case telemetry.AggMedian:
 			fs := make([]float64, len(bucket))
 			for i, v := range bucket {
-				f, err := asFloat(v)
+				f, err := telemetry.AsFloat(v)
 				if err != nil {
 					return err
 				}
@@ -501,24 +501,4 @@ func (q *aggQuery) values(ctx context.Context, agg string, put func(int64, strin
 		err = flush()
 	}
 	return err
-}
-
-func asFloat(raw any) (float64, error) {
-	switch x := raw.(type) {
-	case float64:
-		return x, nil
-	case int64:
-		return float64(x), nil
-	}
-	return 0, fmt.Errorf("a stored number is a %T", raw)
-}
-
-func asString(raw any) (string, error) {
-	switch x := raw.(type) {
-	case string:
-		return x, nil
-	case []byte:
-		return string(x), nil
-	}
-	return "", fmt.Errorf("a stored string is a %T", raw)
 }
