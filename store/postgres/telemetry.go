@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/glovebox/glovebox/telemetry"
+	"github.com/glovebox/glovebox/telemetry/stream"
 )
 
 // Telemetry stores device-signed records in PostgreSQL. One transaction stores a batch: the record keys
@@ -431,4 +432,31 @@ func (t *Telemetry) CountRecords(ctx context.Context) (int64, error) {
 	var n int64
 	err := t.pool.QueryRow(ctx, `SELECT COUNT(*) FROM record_keys`).Scan(&n)
 	return n, err
+}
+
+// Stored returns the SHA-256 digests of the event bytes stored under those of keys that are stored; it
+// is the Lookup of an ingest process publishing to the stream (telemetry/stream).
+func (t *Telemetry) Stored(ctx context.Context, keys []stream.Key) (map[stream.Key][32]byte, error) {
+	srcs, ids := make([][]byte, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		srcs[i], ids[i] = k.Source.Bytes(), k.ID
+	}
+	rows, err := t.pool.Query(ctx, `SELECT k.source, k.id, k.digest FROM record_keys k
+		JOIN unnest($1::bytea[], $2::text[]) AS u(source, id) ON k.source = u.source AND k.id = u.id`, srcs, ids)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't look up record keys: %w", err)
+	}
+	defer rows.Close()
+	out := map[stream.Key][32]byte{}
+	for rows.Next() {
+		var src, dig []byte
+		var id string
+		if err := rows.Scan(&src, &id, &dig); err != nil {
+			return nil, err
+		}
+		var d [32]byte
+		copy(d[:], dig)
+		out[stream.Key{Source: common.BytesToAddress(src), ID: id}] = d
+	}
+	return out, rows.Err()
 }
