@@ -201,6 +201,10 @@ type Writer struct {
 	batch  int
 }
 
+// AckWait is how long a message fetched by a writer waits for its acknowledgement before JetStream
+// delivers it again (to any writer): the time a dead writer's batch takes to be written by another.
+const AckWait = 10 * time.Second
+
 // WriterBatch is the most messages a writer commits in one transaction.
 const WriterBatch = 2000
 
@@ -211,7 +215,7 @@ func NewWriter(ctx context.Context, js jetstream.JetStream, cfg Config, store te
 		logger = slog.Default()
 	}
 	cons, err := js.CreateOrUpdateConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{
-		Durable: DefaultConsumer, AckPolicy: jetstream.AckExplicitPolicy, AckWait: 30 * time.Second,
+		Durable: DefaultConsumer, AckPolicy: jetstream.AckExplicitPolicy, AckWait: AckWait,
 		MaxAckPending: 4 * WriterBatch * 4, MaxRequestBatch: WriterBatch,
 	})
 	if err != nil {
