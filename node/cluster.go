@@ -396,7 +396,10 @@ type memoryStore struct{ snap ledger.Changes }
 
 func (m *memoryStore) Load(context.Context) (ledger.Changes, error) { return m.snap, nil }
 func (m *memoryStore) Save(context.Context, ledger.Changes) error   { return nil }
-func (m *memoryStore) Reset(context.Context) error                  { m.snap = ledger.Changes{NextVehicle: 1}; return nil }
+func (m *memoryStore) Reset(context.Context) error {
+	m.snap = ledger.Changes{NextVehicle: 1}
+	return nil
+}
 
 // Close releases the process's connections and files. Call it after Run returned.
 func (c *Cluster) Close() error {

@@ -124,7 +124,9 @@ type recordingDevices struct {
 	dt sim.DeviceTransport
 }
 
-func (r *recordingDevices) SetDevices(origin string, keys []*ecdsa.PrivateKey) { r.dt.SetDevices(origin, keys) }
+func (r *recordingDevices) SetDevices(origin string, keys []*ecdsa.PrivateKey) {
+	r.dt.SetDevices(origin, keys)
+}
 
 // TestClusterSurvivesKillingTheSequencerAndAnIngestProcess runs a cluster of real processes on a real
 // PostgreSQL and NATS JetStream: a sequencer, a standby, and two api/ingest processes, with simulated
