@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,12 +19,14 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/glovebox/glovebox/access"
 	"github.com/glovebox/glovebox/api"
+	"github.com/glovebox/glovebox/api/graphql"
 	"github.com/glovebox/glovebox/auth"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/store/postgres"
@@ -104,6 +107,7 @@ type Cluster struct {
 	Auth     *auth.Issuer
 	Records  *postgres.Telemetry
 
+	sqlDB    *sql.DB // the pool through database/sql, for the GraphQL queries
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	writer   *stream.Writer
@@ -221,8 +225,14 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 		Domain: pub.Host, Now: cfg.Now}); err != nil {
 		return nil, fmt.Errorf("couldn't set up sign-in: %w", err)
 	}
+	var gql http.Handler
+	if c.has(RoleAPI) {
+		c.sqlDB = stdlib.OpenDBFromPool(c.pool)
+		gql = graphql.NewHandler(graphql.Config{State: c.Ledger.Read, Signals: c.sqlDB, Records: c.sqlDB, Postgres: true, Log: c.Log,
+			Logger: cfg.Logger, Now: cfg.Now, Record: c.recorder.Record, AccessLog: c.alog})
+	}
 	srv := api.New(api.Config{Sequencer: c.Ledger, Log: c.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger,
-		Ingester: c.Ingester, Auth: c.Auth, AccessLog: c.alog, RateLimit: cfg.RateLimit})
+		Ingester: c.Ingester, Auth: c.Auth, AccessLog: c.alog, RateLimit: cfg.RateLimit, GraphQL: gql})
 	c.API = c.forwarding(srv)
 	return c, nil
 }
@@ -409,6 +419,9 @@ func (c *Cluster) Close() error {
 	}
 	if c.alog != nil {
 		errs = append(errs, c.alog.Close())
+	}
+	if c.sqlDB != nil {
+		errs = append(errs, c.sqlDB.Close())
 	}
 	if c.pool != nil {
 		c.pool.Close()

@@ -2,11 +2,18 @@ package node_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"encoding/json"
+	"fmt"
+	"io"
 	"log/slog"
+	"math"
+	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -16,14 +23,22 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/glovebox/glovebox/client"
+	"github.com/glovebox/glovebox/internal/bench"
 	"github.com/glovebox/glovebox/internal/pgtest"
+	"github.com/glovebox/glovebox/internal/testnode"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/sim"
 	"github.com/glovebox/glovebox/store/postgres"
+	"github.com/glovebox/glovebox/store/sqlite"
 	"github.com/glovebox/glovebox/telemetry"
 	"github.com/glovebox/glovebox/telemetry/stream"
+	"github.com/glovebox/glovebox/tlog"
 	"github.com/glovebox/glovebox/verify"
 )
 
@@ -151,7 +166,7 @@ func TestClusterSurvivesKillingTheSequencerAndAnIngestProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ns.Close()
+	t.Cleanup(ns.Close) // after the processes are killed (cleanups run last first)
 	data := t.TempDir() // the keys every process shares
 
 	leader := startClusterProcess(t, data, dsn, ns.URL(), "sequencer,api")
@@ -176,6 +191,7 @@ func TestClusterSurvivesKillingTheSequencerAndAnIngestProcess(t *testing.T) {
 	}
 	var txMu sync.Mutex
 	var txAcks []ackedTx
+	startedAt := time.Now()
 	load, stopLoad := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -342,6 +358,136 @@ func TestClusterSurvivesKillingTheSequencerAndAnIngestProcess(t *testing.T) {
 	}
 	t.Logf("%d acknowledged transactions (log size %d, %v), %d acknowledged records, all present once; fleets: %+v / %+v",
 		len(txAcks), size, sum, len(recorded.m), stats[0].Accepted, stats[1].Accepted)
+
+	// A single node on SQLite, replaying the same log and records, gives the same GraphQL answers.
+	nc, err := nats.Connect(ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	waitFor(t, 60*time.Second, "the stream to be written out", func() bool {
+		cons, err := js.Consumer(ctx, stream.DefaultStream, stream.DefaultConsumer)
+		if err != nil {
+			return false
+		}
+		ci, err := cons.Info(ctx)
+		return err == nil && ci.NumPending == 0 && ci.NumAckPending == 0
+	})
+	single := replayOnSQLite(t, ctx, pool, data, entries)
+	compared := 0
+	for _, o := range fleets {
+		keys, err := sim.LoadKeys(o.KeysDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, spec := range keys.Specs[:2] {
+			for _, q := range []string{
+				fmt.Sprintf(`{ signalsSnapshot(tokenId: %d) { lastSeen signals { name timestamp valueNumber valueString valueLocation { latitude longitude hdop } } } }`, spec.VehicleID),
+				fmt.Sprintf(`{ dataSummary(tokenId: %d) { numberOfSignals availableSignals signalDataSummary { name numberOfSignals firstSeen lastSeen } } }`, spec.VehicleID),
+				fmt.Sprintf(`{ signals(tokenId: %d, interval: "2s", from: %q, to: %q) { timestamp avg: speed(agg: AVG) max: speed(agg: MAX) med: speed(agg: MED) `+
+					`first: speed(agg: FIRST) odo: powertrainTransmissionTravelledDistance(agg: LAST) } }`,
+					spec.VehicleID, startedAt.Add(-time.Minute).UTC().Format(time.RFC3339), time.Now().Add(time.Minute).UTC().Format(time.RFC3339)),
+				fmt.Sprintf(`{ rawRecords(tokenId: %d, from: %q, to: %q, first: 1000) { nodes { id source vehicleId time receivedAt event signature } } }`,
+					spec.VehicleID, startedAt.Add(-time.Minute).UTC().Format(time.RFC3339), time.Now().Add(time.Minute).UTC().Format(time.RFC3339)),
+			} {
+				a := graphQL(t, ctx, in2.url, spec.OwnerKey, q)
+				b := graphQL(t, ctx, single.URL, spec.OwnerKey, q)
+				if a != b {
+					t.Fatalf("GraphQL answers differ for %s\ncluster: %.2000s\nsqlite:  %.2000s", q, a, b)
+				}
+				if strings.Contains(a, `"errors"`) || len(a) < 60 {
+					t.Fatalf("GraphQL answer for %s: %s", q, a)
+				}
+				compared++
+			}
+		}
+	}
+	t.Logf("%d GraphQL answers identical on the cluster (PostgreSQL) and a single SQLite node", compared)
+}
+
+// replayOnSQLite builds a single node's data directory from the cluster's log entries and records, with
+// the cluster's keys, and starts it.
+func replayOnSQLite(t *testing.T, ctx context.Context, pool *pgxpool.Pool, clusterData string, entries [][]byte) *testnode.Node {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range []string{"log.key", "log.pub"} {
+		b, err := os.ReadFile(filepath.Join(clusterData, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	skey, _ := os.ReadFile(filepath.Join(dir, "log.key"))
+	signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := tlog.Open(filepath.Join(dir, "log"), signer.Name(), signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.Append(entries); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	store, err := sqlite.OpenTelemetry(filepath.Join(dir, "telemetry.db"), telemetry.DefaultCatalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := pool.Query(ctx, `SELECT event, signature, received, pairing FROM records ORDER BY received, seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*telemetry.Record
+	for rows.Next() {
+		var ev, sig []byte
+		var received, pairing int64
+		if err := rows.Scan(&ev, &sig, &received, &pairing); err != nil {
+			t.Fatal(err)
+		}
+		r, err := telemetry.DefaultCatalog.Parse(&telemetry.Submission{Event: ev, Signature: sig}, math.MaxInt64/2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(r.Signature[:], sig)
+		r.Received, r.Pairing.FromIndex = received, pairing
+		recs = append(recs, r)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Write(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	n := testnode.Start(t, testnode.Options{Dir: dir})
+	if _, err := n.Telemetry.Index(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// graphQL signs key in at base and returns the body of the answer to query.
+func graphQL(t *testing.T, ctx context.Context, base string, key *ecdsa.PrivateKey, query string) string {
+	t.Helper()
+	token, err := bench.SignIn(ctx, base, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]string{"query": query})
+	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
 
 func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {

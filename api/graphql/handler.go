@@ -63,6 +63,9 @@ type Config struct {
 	// fails with INTERNAL.
 	Records *sql.DB
 	Log     Log
+	// Postgres says that Signals and Records are a PostgreSQL database (store/postgres, through pgx's
+	// database/sql driver) rather than SQLite files: the same queries run in its dialect.
+	Postgres bool
 }
 
 // Log is what rawRecords reads of the ledger's log; *tlog.Log has it.

@@ -231,7 +231,7 @@ func (q *queryResolver) aggregateSignal(ctx context.Context, vehicle uint64, w w
 	args := []any{w.from.UnixMilli(), stepMS, vehicle, x.signal.Name, w.lo, w.hi}
 	numeric := x.signal.Kind == telemetry.KindNumber || x.signal.Kind == telemetry.KindBool
 	query := func(sqlText string, args []any, ncols int, each func(b int64, vals []any) error) error {
-		rows, err := q.cfg.Signals.QueryContext(ctx, sqlText, args...)
+		rows, err := q.cfg.Signals.QueryContext(ctx, q.rebind(sqlText, x.signal.Kind), args...)
 		if err != nil {
 			return fmt.Errorf("couldn't aggregate %s of vehicle %d: %w", x.signal.Name, vehicle, err)
 		}

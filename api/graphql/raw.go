@@ -16,6 +16,7 @@ import (
 	"github.com/glovebox/glovebox/access"
 	"github.com/glovebox/glovebox/api/graphql/internal/exec"
 	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/telemetry"
 )
 
 // The page sizes of rawRecords.
@@ -114,7 +115,7 @@ func (q *queryResolver) RawRecords(ctx context.Context, tokenID int, from, to ti
 // readRaw reads up to n records of vehicle in [lo, hi) after (afterMS, afterSeq) into out, with the
 // proofs of their pairings against the latest checkpoint, each pairing proved once.
 func (q *queryResolver) readRaw(ctx context.Context, vehicle uint64, lo, hi, afterMS, afterSeq int64, n int, out *exec.RawRecordConnection) error {
-	rows, err := q.cfg.Records.QueryContext(ctx, rawRecordsSQL, vehicle, lo, hi, afterMS, afterSeq, n+1)
+	rows, err := q.cfg.Records.QueryContext(ctx, q.rebind(rawRecordsSQL, telemetry.KindNumber), vehicle, lo, hi, afterMS, afterSeq, n+1)
 	if err != nil {
 		return fmt.Errorf("couldn't read the records of vehicle %d: %w", vehicle, err)
 	}

@@ -201,9 +201,7 @@ func (q *queryResolver) recordEntry(ctx context.Context, vehicle uint64, g grant
 
 // latest reads the latest values of vehicle that g allows.
 func (q *queryResolver) latest(ctx context.Context, vehicle uint64, g grants) ([]value, error) {
-	rows, err := q.cfg.Signals.QueryContext(ctx,
-		`SELECT n.name, l.time, l.val FROM latest l JOIN names n ON n.id = l.name WHERE l.vehicle = ? AND l.time >= ?`,
-		vehicle, g.since.UnixMilli())
+	rows, err := q.cfg.Signals.QueryContext(ctx, q.latestSQL(), vehicle, g.since.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
 	}
@@ -213,8 +211,18 @@ func (q *queryResolver) latest(ctx context.Context, vehicle uint64, g grants) ([
 		var name string
 		var ms int64
 		var raw any
-		if err := rows.Scan(&name, &ms, &raw); err != nil {
+		dest := []any{&name, &ms, &raw}
+		var pgVals [3]any
+		if q.cfg.Postgres {
+			dest = []any{&name, &ms, &pgVals[0], &pgVals[1], &pgVals[2]}
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
+		}
+		for _, v := range pgVals {
+			if v != nil {
+				raw = v
+			}
 		}
 		s, ok := q.cfg.Catalog.Lookup(name)
 		if !ok {
