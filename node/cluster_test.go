@@ -162,7 +162,7 @@ func TestClusterSurvivesKillingTheSequencerAndAnIngestProcess(t *testing.T) {
 	if _, err := postgres.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	ns, err := stream.StartEmbedded(t.TempDir(), "127.0.0.1", -1)
+	ns, err := stream.StartEmbedded(t.TempDir(), "127.0.0.1", -1, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ type clusterFlags struct {
 	rateLimit                                  float64
 	store, nats, natsListen, roles, advertise  string
 	replicas                                   int
+	natsSyncAlways                             bool
 }
 
 // runCluster runs `glovebox serve --store postgres://… --nats …`: one process of a cluster (docs/scale.md).
@@ -46,7 +47,7 @@ func runCluster(ctx context.Context, f clusterFlags) error {
 			return fmt.Errorf("bad --nats-listen: %w", err)
 		}
 		p, _ := strconv.Atoi(port)
-		srv, err := stream.StartEmbedded(filepath.Join(f.data, "nats"), host, p)
+		srv, err := stream.StartEmbedded(filepath.Join(f.data, "nats"), host, p, f.natsSyncAlways)
 		if err != nil {
 			return err
 		}

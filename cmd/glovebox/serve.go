@@ -39,6 +39,7 @@ func runServe(ctx context.Context, args []string) error {
 	roles := fs.String("role", envDefault("GLOVEBOX_ROLE", "sequencer,api,ingest"), "with --store: this process's roles, a comma list of sequencer, api, ingest (env GLOVEBOX_ROLE)")
 	advertise := fs.String("advertise", envDefault("GLOVEBOX_ADVERTISE", ""), "with --store: the URL other processes reach this one at, to forward transactions to it when it sequences (default http://<the HTTP address>)")
 	replicas := fs.Int("replicas", 1, "with --store: replicas of the JetStream stream (3 in a NATS cluster)")
+	natsSync := fs.Bool("nats-sync-always", true, "with --nats embedded: fsync every record before acknowledging it (false: JetStream's default, fsync every 2 minutes; survives process crashes, not power loss)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -48,7 +49,7 @@ func runServe(ctx context.Context, args []string) error {
 		}
 		return runCluster(ctx, clusterFlags{data: *data, addr: *addr, origin: *origin, mqtt: *mqttAddr, publicURL: *publicURL,
 			rateLimit: *rateLimit, level: *level, store: *store, nats: *natsURL, natsListen: *natsListen, roles: *roles,
-			advertise: *advertise, replicas: *replicas})
+			advertise: *advertise, replicas: *replicas, natsSyncAlways: *natsSync})
 	}
 	if fs.NArg() != 0 {
 		return errUsage

@@ -37,7 +37,7 @@ func setup(t *testing.T) *rig {
 	if _, err := postgres.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := stream.StartEmbedded(t.TempDir(), "127.0.0.1", -1)
+	srv, err := stream.StartEmbedded(t.TempDir(), "127.0.0.1", -1, true)
 	if err != nil {
 		t.Fatal(err)
 	}
