@@ -9,11 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -26,7 +24,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/glovebox/glovebox/client"
 	"github.com/glovebox/glovebox/internal/bench"
@@ -35,10 +32,8 @@ import (
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/sim"
 	"github.com/glovebox/glovebox/store/postgres"
-	"github.com/glovebox/glovebox/store/sqlite"
 	"github.com/glovebox/glovebox/telemetry"
 	"github.com/glovebox/glovebox/telemetry/stream"
-	"github.com/glovebox/glovebox/tlog"
 	"github.com/glovebox/glovebox/verify"
 )
 
@@ -374,7 +369,7 @@ func TestClusterSurvivesKillingTheSequencerAndAnIngestProcess(t *testing.T) {
 		ci, err := cons.Info(ctx)
 		return err == nil && ci.NumPending == 0 && ci.NumAckPending == 0
 	})
-	single := replayOnSQLite(t, ctx, pool, data, entries)
+	single := replayOnSQLite(t, ctx, pool, data)
 	compared := 0
 	for _, o := range fleets {
 		keys, err := sim.LoadKeys(o.KeysDir)
@@ -408,61 +403,12 @@ func TestClusterSurvivesKillingTheSequencerAndAnIngestProcess(t *testing.T) {
 
 // replayOnSQLite builds a single node's data directory from the cluster's log entries and records, with
 // the cluster's keys, and starts it.
-func replayOnSQLite(t *testing.T, ctx context.Context, pool *pgxpool.Pool, clusterData string, entries [][]byte) *testnode.Node {
+func replayOnSQLite(t *testing.T, ctx context.Context, pool *pgxpool.Pool, clusterData string) *testnode.Node {
 	t.Helper()
 	dir := t.TempDir()
-	for _, f := range []string{"log.key", "log.pub"} {
-		b, err := os.ReadFile(filepath.Join(clusterData, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	skey, _ := os.ReadFile(filepath.Join(dir, "log.key"))
-	signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
-	if err != nil {
+	if err := bench.ReplayOnSQLite(ctx, pool, clusterData, dir); err != nil {
 		t.Fatal(err)
 	}
-	l, err := tlog.Open(filepath.Join(dir, "log"), signer.Name(), signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := l.Append(entries); err != nil {
-		t.Fatal(err)
-	}
-	l.Close()
-	store, err := sqlite.OpenTelemetry(filepath.Join(dir, "telemetry.db"), telemetry.DefaultCatalog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := pool.Query(ctx, `SELECT event, signature, received, pairing FROM records ORDER BY received, seq`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var recs []*telemetry.Record
-	for rows.Next() {
-		var ev, sig []byte
-		var received, pairing int64
-		if err := rows.Scan(&ev, &sig, &received, &pairing); err != nil {
-			t.Fatal(err)
-		}
-		r, err := telemetry.DefaultCatalog.Parse(&telemetry.Submission{Event: ev, Signature: sig}, math.MaxInt64/2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		copy(r.Signature[:], sig)
-		r.Received, r.Pairing.FromIndex = received, pairing
-		recs = append(recs, r)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.Write(ctx, recs); err != nil {
-		t.Fatal(err)
-	}
-	store.Close()
 	n := testnode.Start(t, testnode.Options{Dir: dir})
 	if _, err := n.Telemetry.Index(ctx); err != nil {
 		t.Fatal(err)
