@@ -81,6 +81,9 @@ type ClusterRun struct {
 	StoredPerSec  float64 // records in PostgreSQL per second, from the first request to the last row
 	Ratio         float64 // AckedPerSec / RecoverPerSec
 	P50, P99      time.Duration
+	// BytesPerRecord is PostgreSQL's size of the telemetry tables (records, record_keys, signals, latest,
+	// with their indexes and TOAST) per stored record.
+	BytesPerRecord float64
 }
 
 // ClusterReport is what a cluster benchmark measured.
@@ -274,6 +277,12 @@ func clusterRun(ctx context.Context, opts *ClusterOptions, pg *pgtest.Server, in
 		time.Sleep(20 * time.Millisecond)
 	}
 	stored := time.Since(t0)
+	var bytes int64
+	if err := pool.QueryRow(ctx, `SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c
+		WHERE c.relkind = 'r' AND (c.relname LIKE 'records%' OR c.relname LIKE 'signals%' OR c.relname IN ('record_keys', 'latest', 'names'))`).Scan(&bytes); err != nil {
+		return nil, err
+	}
+	run.BytesPerRecord = float64(bytes) / float64(opts.Records)
 	run.AckedPerSec = float64(opts.Records) / acked.Seconds()
 	run.StoredPerSec = float64(opts.Records) / stored.Seconds()
 	run.Ratio = run.AckedPerSec / run.RecoverPerSec
@@ -476,10 +485,10 @@ func ReplayOnSQLite(ctx context.Context, pool *pgxpool.Pool, clusterData, dir st
 // Print writes the report as the README's table rows.
 func (r *ClusterReport) Print(w io.Writer) {
 	fmt.Fprintf(w, "cluster ingest, %d records of 10 signals per run, %d cores, JetStream sync_always %v:\n", r.Records, r.Cores, r.SyncAlways)
-	fmt.Fprintf(w, "%-10s %14s %14s %12s %8s %10s %10s\n", "ingesters", "acked/s", "in PG/s", "recovery/s", "ratio", "p50", "p99")
+	fmt.Fprintf(w, "%-10s %14s %14s %12s %8s %10s %10s %12s\n", "ingesters", "acked/s", "in PG/s", "recovery/s", "ratio", "p50", "p99", "PG B/record")
 	for _, x := range r.Runs {
-		fmt.Fprintf(w, "%-10d %14.0f %14.0f %12.0f %8.2f %10v %10v\n", x.Ingesters, x.AckedPerSec, x.StoredPerSec, x.RecoverPerSec, x.Ratio,
-			x.P50.Round(time.Millisecond), x.P99.Round(time.Millisecond))
+		fmt.Fprintf(w, "%-10d %14.0f %14.0f %12.0f %8.2f %10v %10v %12.0f\n", x.Ingesters, x.AckedPerSec, x.StoredPerSec, x.RecoverPerSec, x.Ratio,
+			x.P50.Round(time.Millisecond), x.P99.Round(time.Millisecond), x.BytesPerRecord)
 	}
 	if len(r.Queries) > 0 {
 		fmt.Fprintf(w, "GraphQL latency, same data (p50 / p99):\n")
