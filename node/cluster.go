@@ -246,12 +246,33 @@ func (c *Cluster) follow(ctx context.Context) error {
 		return err
 	}
 	size := c.Log.Size()
-	c.Ledger.mu.Lock()
-	defer c.Ledger.mu.Unlock()
-	if c.Ledger.st.Size() >= size {
+	c.Ledger.mu.RLock()
+	have := c.Ledger.st.Size()
+	c.Ledger.mu.RUnlock()
+	if have >= size {
 		return nil
 	}
-	if err := ledger.Replay(ctx, c.Ledger.d, c.Ledger.st, size, c.Log.Entries, nil); err != nil {
+	// A small step is read before taking the lock, so that readers never wait for the database; a long
+	// catch-up (at start) streams its entries while holding it.
+	src := c.Log.Entries
+	if size-have <= 4096 {
+		es, err := c.Log.Entries(ctx, have, size-have)
+		if err != nil {
+			return err
+		}
+		src = func(_ context.Context, from, n int64) ([][]byte, error) {
+			if from < have || from+n > size {
+				return nil, fmt.Errorf("entries %d..%d were not read ahead", from, from+n)
+			}
+			return es[from-have : from-have+n], nil
+		}
+	}
+	c.Ledger.mu.Lock()
+	defer c.Ledger.mu.Unlock()
+	if c.Ledger.st.Size() != have {
+		return nil // someone else moved it meanwhile; the next tick goes on from there
+	}
+	if err := ledger.Replay(ctx, c.Ledger.d, c.Ledger.st, size, src, nil); err != nil {
 		return fmt.Errorf("couldn't replay the log: %w", err)
 	}
 	return nil
