@@ -199,7 +199,9 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 	if c.nc, err = nats.Connect(cfg.NATS, nats.Name("glovebox"), nats.MaxReconnects(-1)); err != nil {
 		return nil, fmt.Errorf("couldn't connect to NATS: %w", err)
 	}
-	if c.js, err = jetstream.New(c.nc); err != nil {
+	// One ingest write publishes up to telemetry.MaxWriteBatch records before waiting for their acks.
+	if c.js, err = jetstream.New(c.nc, jetstream.WithPublishAsyncMaxPending(2*telemetry.MaxWriteBatch),
+		jetstream.WithPublishAsyncTimeout(30*time.Second)); err != nil {
 		return nil, fmt.Errorf("couldn't use JetStream: %w", err)
 	}
 	scfg := stream.Config{Replicas: cfg.Replicas}
