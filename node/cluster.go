@@ -30,7 +30,6 @@ import (
 	"github.com/glovebox/glovebox/auth"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/store/postgres"
-	"github.com/glovebox/glovebox/store/sqlite"
 	"github.com/glovebox/glovebox/telemetry"
 	"github.com/glovebox/glovebox/telemetry/stream"
 )
@@ -73,8 +72,7 @@ type ClusterConfig struct {
 	// Roles of this process; default all three.
 	Roles []string
 	// DataDir holds the keys every process of the cluster shares (copy it to each machine): log.key and
-	// log.pub (created on first use, by the first process to start), auth/ (the sign-in token keys), and
-	// this process's access log.
+	// log.pub (created on first use, by the first process to start) and auth/ (the sign-in token keys).
 	DataDir string
 	// Origin of a new log; see Config.Origin.
 	Origin string
@@ -111,7 +109,7 @@ type Cluster struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	writer   *stream.Writer
-	alog     *sqlite.AccessLog
+	alog     *postgres.AccessLog
 	recorder *access.Recorder
 	signer   note.Signer
 	logger   *slog.Logger
@@ -215,9 +213,7 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 			return nil, err
 		}
 	}
-	if c.alog, err = sqlite.OpenAccessLog(filepath.Join(cfg.DataDir, "access.db")); err != nil {
-		return nil, err
-	}
+	c.alog = postgres.NewAccessLog(c.pool)
 	c.recorder = access.NewRecorder(c.alog, cfg.Logger)
 	pub, err := url.Parse(cfg.PublicURL)
 	if err != nil || pub.Host == "" {
@@ -439,9 +435,6 @@ func (c *Cluster) Close() error {
 	var errs []error
 	if c.nc != nil {
 		c.nc.Close()
-	}
-	if c.alog != nil {
-		errs = append(errs, c.alog.Close())
 	}
 	if c.sqlDB != nil {
 		errs = append(errs, c.sqlDB.Close())

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	xtlog "golang.org/x/mod/sumdb/tlog"
 
+	"github.com/glovebox/glovebox/access"
 	"github.com/glovebox/glovebox/internal/pgtest"
 	"github.com/glovebox/glovebox/store/postgres"
 	"github.com/glovebox/glovebox/store/storetest"
@@ -82,6 +83,10 @@ func TestMigrationsRunUpFromEmptyOnceEvenWhenStartedTogether(t *testing.T) {
 
 func TestTelemetryConformance(t *testing.T) {
 	storetest.TestTelemetry(t, func(t *testing.T) storetest.Telemetry { return postgres.NewTelemetry(migrated(t)) })
+}
+
+func TestAccessLogConformance(t *testing.T) {
+	storetest.TestAccessLog(t, func(t *testing.T) access.LogStore { return postgres.NewAccessLog(migrated(t)) })
 }
 
 func TestRecordsAndSignalsLandInMonthlyPartitions(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/glovebox/glovebox/access"
 	"github.com/glovebox/glovebox/store/sqlite"
 	"github.com/glovebox/glovebox/store/storetest"
 	"github.com/glovebox/glovebox/telemetry"
@@ -17,5 +18,16 @@ func TestTelemetryConformance(t *testing.T) {
 		}
 		t.Cleanup(func() { s.Close() })
 		return s
+	})
+}
+
+func TestAccessLogConformance(t *testing.T) {
+	storetest.TestAccessLog(t, func(t *testing.T) access.LogStore {
+		l, err := sqlite.OpenAccessLog(filepath.Join(t.TempDir(), "access.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
 	})
 }

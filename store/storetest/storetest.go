@@ -1,5 +1,6 @@
 // Package storetest is the conformance suite of Glovebox's stores: the same cases run against every
-// implementation (store/sqlite and store/postgres), so that the node behaves the same on either.
+// implementation (store/sqlite and store/postgres), so that the node behaves the same on either:
+// TestTelemetry for telemetry.Store, TestAccessLog for access.LogStore.
 package storetest
 
 import (
@@ -11,6 +12,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/glovebox/glovebox/access"
 	"github.com/glovebox/glovebox/telemetry"
 )
 
@@ -154,5 +156,72 @@ func TestTelemetry(t *testing.T, open func(t *testing.T) Telemetry) {
 			t.Fatalf("%d acceptances of %d records: each must be accepted exactly once", total, per)
 		}
 		count(t, s, per)
+	})
+}
+
+// TestAccessLog runs the access log cases; open returns a new, empty log for each.
+func TestAccessLog(t *testing.T, open func(t *testing.T) access.LogStore) {
+	ctx := context.Background()
+	app := common.HexToAddress("0x00000000000000000000000000000000000000cc")
+	at := time.Date(2026, 11, 27, 7, 0, 0, 0, time.UTC)
+	entry := func(vehicle uint64, i int) access.Entry {
+		e := access.Entry{Time: at.Add(time.Duration(i) * time.Second), Vehicle: vehicle, Caller: app, Query: fmt.Sprintf("q%d", i),
+			Values: i, Outcome: "ok"}
+		if i%2 == 0 {
+			e.Permissions = []string{"signals", "location"}
+			e.From, e.To = at.Add(-time.Hour), at
+		}
+		return e
+	}
+	t.Run("entries come back newest first, page by page, with every field", func(t *testing.T) {
+		s := open(t)
+		var want []access.Entry
+		for i := range 7 {
+			want = append(want, entry(1, i))
+		}
+		if err := s.Append(ctx, want[:3]); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Append(ctx, []access.Entry{entry(2, 99)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Append(ctx, want[3:]); err != nil {
+			t.Fatal(err)
+		}
+		var got []access.Entry
+		before := int64(0)
+		for {
+			page, err := s.List(ctx, 1, before, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, page...)
+			if len(page) < 3 {
+				break
+			}
+			before = page[len(page)-1].Seq
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%d entries listed, want %d", len(got), len(want))
+		}
+		for i, g := range got {
+			w := want[len(want)-1-i]
+			if i > 0 && g.Seq >= got[i-1].Seq {
+				t.Fatalf("sequence numbers not decreasing: %d after %d", g.Seq, got[i-1].Seq)
+			}
+			if !g.Time.Equal(w.Time) || g.Vehicle != w.Vehicle || g.Caller != w.Caller || g.Query != w.Query || g.Values != w.Values ||
+				g.Outcome != w.Outcome || !g.From.Equal(w.From) || !g.To.Equal(w.To) || fmt.Sprint(g.Permissions) != fmt.Sprint(w.Permissions) {
+				t.Fatalf("entry %d came back as %+v, want %+v", i, g, w)
+			}
+		}
+	})
+	t.Run("another vehicle's entries are not listed", func(t *testing.T) {
+		s := open(t)
+		if err := s.Append(ctx, []access.Entry{entry(2, 1)}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.List(ctx, 1, 0, 10); err != nil || len(got) != 0 {
+			t.Fatalf("listed %v (%v)", got, err)
+		}
 	})
 }
