@@ -46,7 +46,13 @@ func runCluster(ctx context.Context, f clusterFlags) error {
 		if err != nil {
 			return fmt.Errorf("bad --nats-listen: %w", err)
 		}
-		p, _ := strconv.Atoi(port)
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return fmt.Errorf("bad --nats-listen port: %w", err)
+		}
+		if p == 0 {
+			p = -1 // NATS reads 0 as its default port, -1 as any free one
+		}
 		srv, err := stream.StartEmbedded(filepath.Join(f.data, "nats"), host, p, f.natsSyncAlways)
 		if err != nil {
 			return err
