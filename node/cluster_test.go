@@ -383,7 +383,8 @@ func TestClusterSurvivesKillingTheSequencerAndAnIngestProcess(t *testing.T) {
 				fmt.Sprintf(`{ signals(tokenId: %d, interval: "2s", from: %q, to: %q) { timestamp avg: speed(agg: AVG) max: speed(agg: MAX) med: speed(agg: MED) `+
 					`first: speed(agg: FIRST) odo: powertrainTransmissionTravelledDistance(agg: LAST) } }`,
 					spec.VehicleID, startedAt.Add(-time.Minute).UTC().Format(time.RFC3339), time.Now().Add(time.Minute).UTC().Format(time.RFC3339)),
-				fmt.Sprintf(`{ rawRecords(tokenId: %d, from: %q, to: %q, first: 1000) { nodes { id source vehicleId time receivedAt event signature } } }`,
+				fmt.Sprintf(`{ rawRecords(tokenId: %d, from: %q, to: %q, first: 1000) { nodes { id source vehicleId time receivedAt event signature `+
+					`pairing { index entry leafHash treeSize checkpoint inclusionProof } } } }`,
 					spec.VehicleID, startedAt.Add(-time.Minute).UTC().Format(time.RFC3339), time.Now().Add(time.Minute).UTC().Format(time.RFC3339)),
 			} {
 				a := graphQL(t, ctx, in2.url, spec.OwnerKey, q)
