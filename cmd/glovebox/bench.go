@@ -105,6 +105,7 @@ func runBenchCluster(ctx context.Context, args []string) error {
 	fs.IntVar(&o.Records, "records", 60000, "records per run, 10 signals each")
 	fs.IntVar(&o.Clients, "clients", 32, "concurrent connections, spread over the ingest processes")
 	fs.IntVar(&o.Queries, "queries", 200, "times each GraphQL query is timed on each store")
+	fs.IntVar(&o.History, "history", 20000, "records of history the first vehicle gets before the queries are timed")
 	fs.BoolVar(&o.SyncAlways, "nats-sync-always", true, "JetStream fsyncs every message before acknowledging it (as serve --nats embedded does by default)")
 	if err := fs.Parse(args); err != nil {
 		return err

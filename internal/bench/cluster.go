@@ -47,6 +47,9 @@ type ClusterOptions struct {
 	Clients    int    // connections, spread over the ingest processes (default 32)
 	// Queries is how many times each query is timed on PostgreSQL and on SQLite (default 200).
 	Queries int
+	// History is how many more records the first vehicle gets, one per millisecond, before the queries
+	// are timed, so that its history queries scan that many values per signal (default 20,000).
+	History int
 	// SyncAlways makes the JetStream server fsync every message before acknowledging it.
 	SyncAlways bool
 	Progress   io.Writer
@@ -71,6 +74,9 @@ func (o *ClusterOptions) defaults() {
 	if o.Queries == 0 {
 		o.Queries = 200
 	}
+	if o.History == 0 {
+		o.History = 20000
+	}
 }
 
 // ClusterRun is one measurement with a number of ingest processes.
@@ -90,6 +96,7 @@ type ClusterRun struct {
 type ClusterReport struct {
 	Cores      int
 	Records    int
+	History    int
 	SyncAlways bool
 	Runs       []ClusterRun
 	// Query latencies of the same GraphQL queries on the cluster (PostgreSQL) and on a single SQLite node
@@ -148,7 +155,7 @@ func Cluster(ctx context.Context, opts ClusterOptions) (*ClusterReport, error) {
 	if opts.Binary == "" {
 		return nil, fmt.Errorf("the cluster benchmark needs the glovebox binary")
 	}
-	rep := &ClusterReport{Cores: runtime.NumCPU(), Records: opts.Records, SyncAlways: opts.SyncAlways}
+	rep := &ClusterReport{Cores: runtime.NumCPU(), Records: opts.Records, History: opts.History, SyncAlways: opts.SyncAlways}
 	opts.logf("starting PostgreSQL…")
 	pg, err := pgtest.Start(ctx)
 	if err != nil {
@@ -289,11 +296,63 @@ func clusterRun(ctx context.Context, opts *ClusterOptions, pg *pgtest.Server, in
 	run.P50, run.P99 = percentile(lat, 0.5), percentile(lat, 0.99)
 	opts.logf("  %.0f records/s acknowledged, %.0f/s in PostgreSQL (bare recovery %.0f/s)", run.AckedPerSec, run.StoredPerSec, run.RecoverPerSec)
 	if queries {
+		opts.logf("adding %d records of history to vehicle %d…", opts.History, ids[0])
+		if err := addHistory(ctx, opts, pool, ins[0].url, devs[0], ids[0], start.Add(time.Second)); err != nil {
+			return nil, err
+		}
 		if err := compareQueries(ctx, opts, pool, data, ins[0].url, owners[0], ids, start, rep); err != nil {
 			return nil, err
 		}
 	}
 	return run, nil
+}
+
+// addHistory sends opts.History records of one device, one per millisecond from at, and waits until they
+// are in PostgreSQL.
+func addHistory(ctx context.Context, opts *ClusterOptions, pool *pgxpool.Pool, url string, dev *ecdsa.PrivateKey, vehicle uint64, at time.Time) error {
+	subs := make([]telemetry.Submission, opts.History)
+	var signErr atomic.Value
+	parallel(opts.History, func(i int) {
+		t := at.Add(time.Duration(i) * time.Millisecond)
+		ev, err := telemetry.NewEvent(crypto.PubkeyToAddress(dev.PublicKey), vehicle, "h"+strconv.Itoa(i), t, tenSignals(t, i))
+		if err == nil {
+			subs[i], err = telemetry.Sign(ev, dev)
+		}
+		if err != nil {
+			signErr.Store(err)
+		}
+	})
+	if err, ok := signErr.Load().(error); ok {
+		return err
+	}
+	var before int
+	if err := pool.QueryRow(ctx, `SELECT COUNT(*) FROM record_keys`).Scan(&before); err != nil {
+		return err
+	}
+	var bodies [][]byte
+	for i := 0; i < len(subs); i += opts.PerRequest {
+		b, err := json.Marshal(subs[i:min(i+opts.PerRequest, len(subs))])
+		if err != nil {
+			return err
+		}
+		bodies = append(bodies, postRequest("/v1/events", b))
+	}
+	if _, _, err := sendAll(ctx, strings.TrimPrefix(url, "http://"), bodies, opts.Clients, func([]byte) error { return nil }); err != nil {
+		return err
+	}
+	for deadline := time.Now().Add(5 * time.Minute); ; {
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT COUNT(*) FROM record_keys`).Scan(&n); err != nil {
+			return err
+		}
+		if n >= before+opts.History {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %d of %d history records reached PostgreSQL", n-before, opts.History)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // signedRecordBodies signs opts.Records records (round robin over the devices, one per millisecond per
@@ -363,7 +422,7 @@ func compareQueries(ctx context.Context, opts *ClusterOptions, pool *pgxpool.Poo
 	if _, err := n.Telemetry.Index(ctx); err != nil {
 		return err
 	}
-	from, to := start.Add(-time.Minute).UTC().Format(time.RFC3339), start.Add(10*time.Minute).UTC().Format(time.RFC3339)
+	from, to := start.Add(-time.Minute).UTC().Format(time.RFC3339), start.Add(2*time.Minute).UTC().Format(time.RFC3339)
 	qs := []struct{ name, q string }{
 		{"signalsLatest (10 fields)", fmt.Sprintf(`{ signalsLatest(tokenId: %d) { lastSeen speed { timestamp value } powertrainTransmissionTravelledDistance { value } `+
 			`powertrainFuelSystemRelativeLevel { value } powertrainCombustionEngineSpeed { value } powertrainCombustionEngineECT { value } `+
@@ -491,7 +550,7 @@ func (r *ClusterReport) Print(w io.Writer) {
 			x.P50.Round(time.Millisecond), x.P99.Round(time.Millisecond), x.BytesPerRecord)
 	}
 	if len(r.Queries) > 0 {
-		fmt.Fprintf(w, "GraphQL latency, same data (p50 / p99):\n")
+		fmt.Fprintf(w, "GraphQL latency, same data, the first vehicle with %d records (p50 / p99):\n", r.History)
 		for _, q := range r.Queries {
 			fmt.Fprintf(w, "  %-36s PostgreSQL %v / %v   SQLite %v / %v\n", q.Name, q.PGp50.Round(10*time.Microsecond), q.PGp99.Round(10*time.Microsecond),
 				q.SQp50.Round(10*time.Microsecond), q.SQp99.Round(10*time.Microsecond))
