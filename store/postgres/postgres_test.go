@@ -283,3 +283,35 @@ func TestOneSequencerAtATimeAndALostLeaseCannotAppend(t *testing.T) {
 		t.Fatalf("a superseded lease appended: %v", err)
 	}
 }
+
+func TestMigrateUpgradesADatabaseAtAnOlderVersion(t *testing.T) {
+	ctx := context.Background()
+	pool, err := postgres.Connect(ctx, pgtest.Database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	// A database as an older build left it: only the first migration applied.
+	first := postgres.Migrations()[0]
+	if _, err := pool.Exec(ctx, `CREATE TABLE schema_migrations (version int PRIMARY KEY, name text NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, first.SQL); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, first.Version, first.Name); err != nil {
+		t.Fatal(err)
+	}
+	applied, err := postgres.Migrate(ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []int
+	for _, m := range postgres.Migrations()[1:] {
+		want = append(want, m.Version)
+	}
+	if !slices.Equal(applied, want) {
+		t.Fatalf("applied %v, want %v", applied, want)
+	}
+}
