@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -283,6 +284,15 @@ func (c *Cluster) forwarding(local http.Handler) http.Handler {
 	var proxy *httputil.ReverseProxy
 	var proxyURL string
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A receipt asked for beyond what this process has followed (a client reading its own write through
+		// another process) is looked up after catching up once, rather than answered not_found.
+		if idx, ok := strings.CutPrefix(r.URL.Path, "/v1/transactions/"); ok && r.Method == http.MethodGet && !c.Ledger.IsLeader() {
+			if n, err := strconv.ParseInt(idx, 10, 64); err == nil && n >= c.Log.Size() {
+				if err := c.follow(r.Context()); err != nil {
+					c.logger.Warn("couldn't catch up with the log", "err", err)
+				}
+			}
+		}
 		if r.Method != http.MethodPost || r.URL.Path != "/v1/transactions" || c.Ledger.IsLeader() {
 			local.ServeHTTP(w, r)
 			return
