@@ -210,6 +210,14 @@ func TestClusterSurvivesKillingTheSequencerAndAnIngestProcess(t *testing.T) {
 			txMu.Lock()
 			txAcks = append(txAcks, ackedTx{r.Index, tx.Nonce.String()})
 			txMu.Unlock()
+			// Reading one's own write through an api process that did not forward it finds the receipt.
+			if i%10 == 0 {
+				if got, err := c2.Transaction(load, r.Index); err != nil && load.Err() == nil {
+					t.Errorf("receipt %d read back through an api process: %v", r.Index, err)
+				} else if err == nil && got.Index != r.Index {
+					t.Errorf("receipt %d read back as %d", r.Index, got.Index)
+				}
+			}
 		}
 	}()
 
