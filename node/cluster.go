@@ -374,12 +374,23 @@ func (c *Cluster) Run(ctx context.Context) error {
 func (c *Cluster) sequence(ctx context.Context, stopFollowing func(), followDone chan struct{}) error {
 	host, _ := os.Hostname()
 	c.logger.Info("standing by for the sequencer lease")
-	lease, err := postgres.Acquire(ctx, c.pool, fmt.Sprintf("%s/%d", host, os.Getpid()), c.cfg.AdvertiseURL)
-	if err != nil {
+	var lease *postgres.Lease
+	for {
+		var err error
+		lease, err = postgres.Acquire(ctx, c.pool, fmt.Sprintf("%s/%d", host, os.Getpid()), c.cfg.AdvertiseURL)
 		if ctx.Err() != nil {
 			return nil
 		}
-		return err
+		if err == nil {
+			break
+		}
+		// The database went away while standing by: keep standing by.
+		c.logger.Warn("couldn't try the sequencer lease; trying again", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(postgres.PollInterval):
+		}
 	}
 	defer lease.Release()
 	stopFollowing()
