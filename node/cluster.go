@@ -378,11 +378,11 @@ func (c *Cluster) sequence(ctx context.Context, stopFollowing func(), followDone
 	for {
 		var err error
 		lease, err = postgres.Acquire(ctx, c.pool, fmt.Sprintf("%s/%d", host, os.Getpid()), c.cfg.AdvertiseURL)
-		if ctx.Err() != nil {
-			return nil
-		}
 		if err == nil {
 			break
+		}
+		if ctx.Err() != nil {
+			return nil
 		}
 		// The database went away while standing by: keep standing by.
 		c.logger.Warn("couldn't try the sequencer lease; trying again", "err", err)
