@@ -87,10 +87,15 @@ type ClusterConfig struct {
 	Replicas int
 	// FollowInterval is how often a process not sequencing reads new log entries; default 100 ms.
 	FollowInterval time.Duration
-	Now            func() time.Time
-	Logger         *slog.Logger
-	Version        string
-	RateLimit      *api.RateLimiter
+	// SnapshotInterval is how often the sequencer stores a snapshot of the state, when at least
+	// SnapshotEntries entries were appended since the last one; defaults 1 min and 10,000. A process
+	// starting restores the newest snapshot and replays only the entries after it.
+	SnapshotInterval time.Duration
+	SnapshotEntries  int64
+	Now              func() time.Time
+	Logger           *slog.Logger
+	Version          string
+	RateLimit        *api.RateLimiter
 }
 
 // Cluster is one process of a cluster. Its state follows the log in PostgreSQL until (with the
@@ -114,6 +119,8 @@ type Cluster struct {
 	recorder *access.Recorder
 	signer   note.Signer
 	logger   *slog.Logger
+	// RestoredFrom is the size of the snapshot the state was restored from at start (0: none).
+	RestoredFrom int64
 }
 
 // ClusterLedger is the ledger as one cluster process sees it: the state it follows from the log, and
@@ -171,6 +178,12 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://127.0.0.1:8080"
 	}
+	if cfg.SnapshotInterval == 0 {
+		cfg.SnapshotInterval = time.Minute
+	}
+	if cfg.SnapshotEntries == 0 {
+		cfg.SnapshotEntries = 10000
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("couldn't create the data directory: %w", err)
 	}
@@ -191,6 +204,9 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 		return nil, err
 	}
 	c.Ledger = &ClusterLedger{d: ledger.NewDomain(signer.Name()), st: ledger.NewState()}
+	if err := c.restoreSnapshot(ctx); err != nil {
+		return nil, err
+	}
 	if err := c.follow(ctx); err != nil {
 		return nil, err
 	}
@@ -432,6 +448,7 @@ func (c *Cluster) sequence(ctx context.Context, stopFollowing func(), followDone
 			}
 		}
 	}()
+	go c.snapshotLoop(seqCtx)
 	err = q.Run(seqCtx)
 	select {
 	case lerr := <-lost:
@@ -464,4 +481,60 @@ func (c *Cluster) Close() error {
 		c.pool.Close()
 	}
 	return errors.Join(errs...)
+}
+
+// restoreSnapshot starts the followed state from the newest snapshot the log covers, if there is one
+// that decodes; otherwise the state replays the whole log.
+func (c *Cluster) restoreSnapshot(ctx context.Context) error {
+	size, data, ok, err := postgres.LatestSnapshot(ctx, c.pool, c.Log.Size())
+	if err != nil || !ok {
+		return err
+	}
+	st, err := decodeSnapshot(data)
+	if err == nil && st.Size() != size {
+		err = fmt.Errorf("the snapshot of size %d holds a state of %d entries", size, st.Size())
+	}
+	if err != nil {
+		c.logger.Warn("ignoring the stored snapshot; replaying the whole log", "err", err)
+		return nil
+	}
+	c.Ledger.st, c.RestoredFrom = st, size
+	c.logger.Info("restored the ledger state from a snapshot", "entries", size)
+	return nil
+}
+
+// SaveSnapshot stores a snapshot of the current state. The sequencer calls it now and then.
+func (c *Cluster) SaveSnapshot(ctx context.Context) (int64, error) {
+	var snap ledger.Changes
+	c.Ledger.Read(func(st *ledger.State) { snap = st.Snapshot() })
+	data, err := encodeSnapshot(snap)
+	if err != nil {
+		return 0, err
+	}
+	return snap.Size, postgres.SaveSnapshot(ctx, c.pool, snap.Size, data)
+}
+
+// snapshotLoop stores a snapshot every SnapshotInterval when enough entries were appended since the last.
+func (c *Cluster) snapshotLoop(ctx context.Context) {
+	tick := time.NewTicker(c.cfg.SnapshotInterval)
+	defer tick.Stop()
+	last := c.RestoredFrom
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if c.Log.Size()-last < c.cfg.SnapshotEntries {
+			continue
+		}
+		size, err := c.SaveSnapshot(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				c.logger.Warn("couldn't store a snapshot", "err", err)
+			}
+			continue
+		}
+		last = size
+	}
 }
