@@ -92,10 +92,14 @@ type ClusterConfig struct {
 	// starting restores the newest snapshot and replays only the entries after it.
 	SnapshotInterval time.Duration
 	SnapshotEntries  int64
-	Now              func() time.Time
-	Logger           *slog.Logger
-	Version          string
-	RateLimit        *api.RateLimiter
+	// Now is the clock of the sequencer and of ingest checks; default time.Now.
+	Now func() time.Time
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// Version is reported by GET /v1/node.
+	Version string
+	// RateLimit, if set, limits each caller of the app-facing API (see api.Config.RateLimit).
+	RateLimit *api.RateLimiter
 }
 
 // Cluster is one process of a cluster. Its state follows the log in PostgreSQL until (with the
