@@ -73,6 +73,9 @@ type Config struct {
 	// DisableFastPath sends every request through gqlgen's executor, also the signals queries the fast
 	// path would answer (fastpath.go); for tests that compare the two.
 	DisableFastPath bool
+	// Postgres says that Signals and Records are a PostgreSQL database (store/postgres, through pgx's
+	// database/sql driver) rather than SQLite files: the same queries run in its dialect.
+	Postgres bool
 }
 
 // Log is what rawRecords reads of the ledger's log; *tlog.Log has it.

@@ -122,8 +122,6 @@ func (q *queryResolver) RawRecords(ctx context.Context, tokenID int, from, to ti
 	return out, nil
 }
 
-// readRaw reads up to n records of vehicle in [lo, hi) after (afterMS, afterSeq) into out, with the
-// proofs of their pairings against the latest checkpoint, each pairing proved once.
 // readRaw reads up to n records of vehicle measured in [lo, hi) after the cursor (afterMS, afterSeq) into
 // out. Unless precise, records carrying a precise location are passed over and counted in out.Withheld.
 // It reports whether a record it returned carries a precise location.
@@ -133,7 +131,7 @@ func (q *queryResolver) readRaw(ctx context.Context, vehicle uint64, lo, hi, aft
 	proofs := map[int64]*exec.PairingProof{}
 	batch := n + 1
 	for {
-		rows, err := q.cfg.Records.QueryContext(ctx, rawRecordsSQL, vehicle, lo, hi, afterMS, afterSeq, batch)
+		rows, err := q.cfg.Records.QueryContext(ctx, q.rebind(rawRecordsSQL, telemetry.KindNumber), vehicle, lo, hi, afterMS, afterSeq, batch)
 		if err != nil {
 			return false, fmt.Errorf("couldn't read the records of vehicle %d: %w", vehicle, err)
 		}

@@ -709,6 +709,11 @@ func ownedFleet(ctx context.Context, c *client.Client, owner *ecdsa.PrivateKey, 
 	return devs, ids, nil
 }
 
+// SignIn signs key in at the node at base over HTTP (Sign-In with Ethereum) and returns the bearer token.
+func SignIn(ctx context.Context, base string, key *ecdsa.PrivateKey) (string, error) {
+	return siweSignIn(ctx, base, key)
+}
+
 // siweSignIn signs key in over HTTP: challenge, personal_sign of the exact message, token.
 func siweSignIn(ctx context.Context, base string, key *ecdsa.PrivateKey) (string, error) {
 	addr := crypto.PubkeyToAddress(key.PublicKey)

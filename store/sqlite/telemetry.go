@@ -434,3 +434,10 @@ func (t *Telemetry) Lag(ctx context.Context) (int64, error) {
 	}
 	return maxSeq - indexed, nil
 }
+
+// CountRecords returns how many records are stored.
+func (t *Telemetry) CountRecords(ctx context.Context) (int64, error) {
+	var n int64
+	err := t.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM records`).Scan(&n)
+	return n, err
+}
