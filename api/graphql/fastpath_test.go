@@ -17,6 +17,7 @@ import (
 	"github.com/glovebox/glovebox/api/graphql"
 	"github.com/glovebox/glovebox/internal/testnode"
 	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/telemetry"
 )
 
 // TestFastPathAnswersAsGqlgen sends the same requests, from every kind of caller, to a handler with the
@@ -24,6 +25,10 @@ import (
 // entries — and that the fast path answered the requests it is meant to take, and only those.
 func TestFastPathAnswersAsGqlgen(t *testing.T) {
 	s := newSeries(t)
+	// A string that JSON escapes (json.Marshal escapes <, >, & and U+2028 in HTML-safe output).
+	at := s.t0.Add(250 * time.Second)
+	s.post(t, testnode.Record(t, s.sdev, s.vehicle, "escape", at,
+		telemetry.EventSignal{Name: "powertrainType", Timestamp: at, Value: "Tesla <Model 3> & more\u2028"}))
 	if _, err := s.n.Telemetry.Roll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +50,7 @@ func TestFastPathAnswersAsGqlgen(t *testing.T) {
 	callers := map[string]common.Address{"owner": s.owner.Address, "reader": reader.Address, "approx": approx.Address,
 		"stranger": stranger.Address, "nobody": {}}
 
-	at := func(sec int) string { return rfc(s.t0.Add(time.Duration(sec) * time.Second)) }
+	when := func(sec int) string { return rfc(s.t0.Add(time.Duration(sec) * time.Second)) }
 	minute := rfc(s.t0.Truncate(time.Minute))
 	type request struct {
 		name      string
@@ -67,45 +72,49 @@ func TestFastPathAnswersAsGqlgen(t *testing.T) {
 		{name: "numbers, strings, booleans under aliases", fast: true, body: q(`{ signals(tokenId: %d, interval: "1m", from: %q, to: %q) {
 			timestamp maxSpeed: speed(agg: MAX) avgSpeed: speed(agg: AVG) speed(agg: MIN) first: speed(agg: FIRST) last: speed(agg: LAST)
 			med: speed(agg: MED) rnd: speed(agg: RAND) powertrainType(agg: TOP) u: powertrainType(agg: UNIQUE) isIgnitionOn(agg: AVG)
-			currentLocationAltitude(agg: MAX) } }`, id, at(0), at(300))},
+			currentLocationAltitude(agg: MAX) } }`, id, when(0), when(300))},
 		{name: "aligned to the minute: the roll-ups", fast: true, body: q(`{ signals(tokenId: %d, interval: "2m", from: %q, to: %q) {
-			timestamp speed(agg: AVG) a: speed(agg: MAX) f: powertrainType(agg: FIRST) l: powertrainType(agg: LAST) } }`, id, minute, at(600))},
+			timestamp speed(agg: AVG) a: speed(agg: MAX) f: powertrainType(agg: FIRST) l: powertrainType(agg: LAST) } }`, id, minute, when(600))},
 		{name: "an alias for signals and for timestamp", fast: true, body: q(`{ h: signals(tokenId: %d, interval: "30s", from: %q, to: %q) {
-			ts: timestamp s: speed(agg: AVG) } }`, id, at(0), at(300))},
+			ts: timestamp s: speed(agg: AVG) } }`, id, when(0), when(300))},
 		{name: "variables", fast: true, body: withVars(`query Q($id: Int!, $from: Time!, $to: Time!, $agg: FloatAggregation!) {
 			signals(tokenId: $id, interval: "1m", from: $from, to: $to) { timestamp speed(agg: $agg) } }`,
-			map[string]any{"id": id, "from": at(0), "to": at(300), "agg": "MAX"})},
+			map[string]any{"id": id, "from": when(0), "to": when(300), "agg": "MAX"})},
 		{name: "no buckets", fast: true, body: q(`{ signals(tokenId: %d, interval: "1m", from: %q, to: %q) { timestamp speed(agg: AVG) } }`,
-			id, at(1000), at(2000))},
-		{name: "a bad interval", fast: true, body: q(`{ signals(tokenId: %d, interval: "5 minutes", from: %q, to: %q) { speed(agg: AVG) } }`, id, at(0), at(300))},
-		{name: "too many buckets", fast: true, body: q(`{ signals(tokenId: %d, interval: "1s", from: %q, to: %q) { speed(agg: AVG) } }`, id, at(0), at(20000))},
-		{name: "a negative tokenId", fast: true, body: q(`{ signals(tokenId: -1, interval: "1m", from: %q, to: %q) { speed(agg: AVG) } }`, at(0), at(300))},
-		{name: "no such vehicle", fast: true, body: q(`{ signals(tokenId: 999, interval: "1m", from: %q, to: %q) { speed(agg: AVG) } }`, at(0), at(300))},
-		{name: "only timestamps", fast: true, body: q(`{ signals(tokenId: %d, interval: "1m", from: %q, to: %q) { timestamp } }`, id, at(0), at(300))},
+			id, when(1000), when(2000))},
+		{name: "a bad interval", fast: true, body: q(`{ signals(tokenId: %d, interval: "5 minutes", from: %q, to: %q) { speed(agg: AVG) } }`, id, when(0), when(300))},
+		{name: "too many buckets", fast: true, body: q(`{ signals(tokenId: %d, interval: "1s", from: %q, to: %q) { speed(agg: AVG) } }`, id, when(0), when(20000))},
+		{name: "a negative tokenId", fast: true, body: q(`{ signals(tokenId: -1, interval: "1m", from: %q, to: %q) { speed(agg: AVG) } }`, when(0), when(300))},
+		{name: "no such vehicle", fast: true, body: q(`{ signals(tokenId: 999, interval: "1m", from: %q, to: %q) { speed(agg: AVG) } }`, when(0), when(300))},
+		{name: "only timestamps", fast: true, body: q(`{ signals(tokenId: %d, interval: "1m", from: %q, to: %q) { timestamp } }`, id, when(0), when(300))},
 		{name: "UNIQUE: a JSON array inside a string, quotes escaped", fast: true, body: q(`{ signals(tokenId: %d, interval: "1h", from: %q, to: %q) { u: powertrainType(agg: UNIQUE) } }`,
-			id, at(0), at(300))},
+			id, when(0), when(300))},
+		{name: "a string with <, > and & (HTML-escaped by json.Marshal)", fast: true, body: q(`{ signals(tokenId: %d, interval: "1m", from: %q, to: %q) { l: powertrainType(agg: LAST) } }`,
+			id, when(240), when(300))},
+		{name: "the same bucket without it: written directly", fast: true, body: q(`{ signals(tokenId: %d, interval: "1m", from: %q, to: %q) { l: powertrainType(agg: LAST) } }`,
+			id, when(60), when(120))},
 		{name: "operationName matching", fast: true, body: func() string {
 			b, _ := json.Marshal(map[string]any{"operationName": "Chart", "query": fmt.Sprintf(
-				`query Chart { signals(tokenId: %d, interval: "1m", from: %q, to: %q) { speed(agg: AVG) } }`, id, at(0), at(300))})
+				`query Chart { signals(tokenId: %d, interval: "1m", from: %q, to: %q) { speed(agg: AVG) } }`, id, when(0), when(300))})
 			return string(b)
 		}()},
 		// What the fast path leaves to gqlgen.
-		{name: "a location field", body: q(`{ signals(tokenId: %d, interval: "1m", from: %q, to: %q) { currentLocationCoordinates(agg: LAST) { latitude } } }`, id, at(0), at(300))},
-		{name: "approximate location", body: q(`{ signals(tokenId: %d, interval: "1m", from: %q, to: %q) { currentLocationApproximateCoordinates(agg: FIRST) { latitude longitude } } }`, id, at(0), at(300))},
-		{name: "__typename", body: q(`{ signals(tokenId: %d, interval: "1m", from: %q, to: %q) { __typename speed(agg: AVG) } }`, id, at(0), at(300))},
-		{name: "a fragment", body: q(`{ signals(tokenId: %d, interval: "1m", from: %q, to: %q) { ...F } } fragment F on SignalAggregations { speed(agg: AVG) }`, id, at(0), at(300))},
-		{name: "@include", body: q(`{ signals(tokenId: %d, interval: "1m", from: %q, to: %q) { speed(agg: AVG) @include(if: true) } }`, id, at(0), at(300))},
-		{name: "two root fields", body: q(`{ signals(tokenId: %d, interval: "1m", from: %q, to: %q) { speed(agg: AVG) } __typename }`, id, at(0), at(300))},
-		{name: "a filter", body: q(`{ signals(tokenId: %d, interval: "1m", from: %q, to: %q, filter: {source: "0x01"}) { speed(agg: AVG) } }`, id, at(0), at(300))},
-		{name: "invalid GraphQL", body: q(`{ signals(tokenId: %d, interval: "1m", from: %q, to: %q) { speed(agg: NOPE) } }`, id, at(0), at(300))},
+		{name: "a location field", body: q(`{ signals(tokenId: %d, interval: "1m", from: %q, to: %q) { currentLocationCoordinates(agg: LAST) { latitude } } }`, id, when(0), when(300))},
+		{name: "approximate location", body: q(`{ signals(tokenId: %d, interval: "1m", from: %q, to: %q) { currentLocationApproximateCoordinates(agg: FIRST) { latitude longitude } } }`, id, when(0), when(300))},
+		{name: "__typename", body: q(`{ signals(tokenId: %d, interval: "1m", from: %q, to: %q) { __typename speed(agg: AVG) } }`, id, when(0), when(300))},
+		{name: "a fragment", body: q(`{ signals(tokenId: %d, interval: "1m", from: %q, to: %q) { ...F } } fragment F on SignalAggregations { speed(agg: AVG) }`, id, when(0), when(300))},
+		{name: "@include", body: q(`{ signals(tokenId: %d, interval: "1m", from: %q, to: %q) { speed(agg: AVG) @include(if: true) } }`, id, when(0), when(300))},
+		{name: "two root fields", body: q(`{ signals(tokenId: %d, interval: "1m", from: %q, to: %q) { speed(agg: AVG) } __typename }`, id, when(0), when(300))},
+		{name: "a filter", body: q(`{ signals(tokenId: %d, interval: "1m", from: %q, to: %q, filter: {source: "0x01"}) { speed(agg: AVG) } }`, id, when(0), when(300))},
+		{name: "invalid GraphQL", body: q(`{ signals(tokenId: %d, interval: "1m", from: %q, to: %q) { speed(agg: NOPE) } }`, id, when(0), when(300))},
 		{name: "a variable of the wrong type", body: withVars(`query Q($id: Int!) { signals(tokenId: $id, interval: "1m", from: "2026-01-01T00:00:00Z", to: "2026-01-01T01:00:00Z") { speed(agg: AVG) } }`,
 			map[string]any{"id": "one"})},
 		{name: "another operationName", body: func() string {
 			b, _ := json.Marshal(map[string]any{"operationName": "Other", "query": fmt.Sprintf(
-				`query Chart { signals(tokenId: %d, interval: "1m", from: %q, to: %q) { speed(agg: AVG) } }`, id, at(0), at(300))})
+				`query Chart { signals(tokenId: %d, interval: "1m", from: %q, to: %q) { speed(agg: AVG) } }`, id, when(0), when(300))})
 			return string(b)
 		}()},
-		{name: "an Accept gqlgen answers differently", accept: "application/graphql-response+json", body: q(`{ signals(tokenId: %d, interval: "1m", from: %q, to: %q) { speed(agg: AVG) } }`, id, at(0), at(300))},
+		{name: "an Accept gqlgen answers differently", accept: "application/graphql-response+json", body: q(`{ signals(tokenId: %d, interval: "1m", from: %q, to: %q) { speed(agg: AVG) } }`, id, when(0), when(300))},
 		{name: "not JSON", body: `{"query": `},
 	}
 	send := func(h http.Handler, caller common.Address, r request) *httptest.ResponseRecorder {
