@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync/atomic"
-	"time"
 
 	"github.com/99designs/gqlgen/complexity"
 	"github.com/99designs/gqlgen/graphql"
@@ -58,6 +57,7 @@ type signalsPlan struct {
 
 type planField struct {
 	alias     string
+	key       string // "alias":
 	timestamp bool
 	signal    telemetry.Signal
 	number    bool       // a Float field (numbers and booleans); otherwise a String field
@@ -141,7 +141,7 @@ func (p *fastPath) serve(w http.ResponseWriter, r *http.Request) bool {
 	fastPathServed.Add(1)
 	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{Object: "Query", Field: graphql.CollectedField{Field: plan.field},
 		Args: args, IsResolver: true})
-	rows, err := p.q.signals(ctx, tokenID, interval, from, to, nil, func(context.Context) ([]wanted, error) { return ws, nil })
+	t, err := p.q.signals(ctx, tokenID, interval, from, to, nil, func(context.Context) ([]wanted, error) { return ws, nil })
 	var resp graphql.Response
 	var data bytes.Buffer
 	data.WriteString(`{"` + plan.field.Alias + `":`)
@@ -149,7 +149,7 @@ func (p *fastPath) serve(w http.ResponseWriter, r *http.Request) bool {
 		resp.Errors = gqlerror.List{p.present(ctx, graphql.ErrorOnPath(ctx, graphql.AddFieldLocationToError(ctx, err)))}
 		data.WriteString("null")
 	} else {
-		writeRows(ctx, &data, plan.fields, rows)
+		writeRows(&data, plan.fields, t)
 	}
 	data.WriteByte('}')
 	resp.Data = data.Bytes()
@@ -172,24 +172,32 @@ func (p *fastPath) serve(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // writeRows writes the rows of a signals answer as gqlgen does.
-func writeRows(ctx context.Context, w *bytes.Buffer, fields []planField, rows []map[string]any) {
+func writeRows(w *bytes.Buffer, fields []planField, t *table) {
 	w.WriteByte('[')
-	for i, row := range rows {
-		if i > 0 {
+	first := true
+	for b := range len(t.has) { // no has: no values, no rows
+		if !t.has[b] {
+			continue
+		}
+		if !first {
 			w.WriteByte(',')
 		}
+		first = false
 		w.WriteByte('{')
+		vi := 0 // the index of the next signal field among the table's fields
 		for j, f := range fields {
 			if j > 0 {
 				w.WriteByte(',')
 			}
-			w.WriteString(`"` + f.alias + `":`)
-			switch v := row[f.alias].(type) {
+			w.WriteString(f.key)
+			if f.timestamp {
+				graphql.MarshalTime(t.w.bucketStart(int64(b))).MarshalGQL(w)
+				continue
+			}
+			switch v := t.vals[b*len(t.fields)+vi].(type) {
 			case *float64:
-				if v == nil {
-					w.WriteString("null")
-				} else if math.IsInf(*v, 0) || math.IsNaN(*v) {
-					w.WriteString("null") // gqlgen fails such a field; no stored value is one
+				if v == nil || math.IsInf(*v, 0) || math.IsNaN(*v) {
+					w.WriteString("null") // gqlgen fails an infinite field; no stored value is one
 				} else {
 					// What gqlgen's MarshalFloatContext writes (fmt's %g), without fmt.
 					w.Write(strconv.AppendFloat(w.AvailableBuffer(), *v, 'g', -1, 64))
@@ -201,13 +209,9 @@ func writeRows(ctx context.Context, w *bytes.Buffer, fields []planField, rows []
 					graphql.MarshalString(*v).MarshalGQL(w)
 				}
 			default:
-				if f.timestamp {
-					t, _ := row[rowTimestamp].(time.Time)
-					graphql.MarshalTime(t).MarshalGQL(w)
-				} else {
-					w.WriteString("null")
-				}
+				w.WriteString("null")
 			}
+			vi++
 		}
 		w.WriteByte('}')
 	}
@@ -244,7 +248,7 @@ func (p *fastPath) plan(ctx context.Context, query string) *signalsPlan {
 		}
 		seen[f.Alias] = true
 		if f.Name == "timestamp" {
-			pl.fields = append(pl.fields, planField{alias: f.Alias, timestamp: true})
+			pl.fields = append(pl.fields, planField{alias: f.Alias, key: `"` + f.Alias + `":`, timestamp: true})
 			continue
 		}
 		def := aggType.Fields.ForName(f.Name)
@@ -257,7 +261,8 @@ func (p *fastPath) plan(ctx context.Context, query string) *signalsPlan {
 		default:
 			return pl
 		}
-		pl.fields = append(pl.fields, planField{alias: f.Alias, signal: *s, number: def.Type.NamedType == "Float", agg: f.Arguments[0].Value})
+		pl.fields = append(pl.fields, planField{alias: f.Alias, key: `"` + f.Alias + `":`, signal: *s, number: def.Type.NamedType == "Float",
+			agg: f.Arguments[0].Value})
 	}
 	pl.ok, pl.op, pl.field = true, op, field
 	return pl
@@ -265,5 +270,6 @@ func (p *fastPath) plan(ctx context.Context, query string) *signalsPlan {
 
 // needsEscaping reports whether json.Marshal would escape something in the compact JSON b.
 func needsEscaping(b []byte) bool {
-	return bytes.ContainsAny(b, "<>&\u2028\u2029")
+	return bytes.IndexByte(b, '<') >= 0 || bytes.IndexByte(b, '>') >= 0 || bytes.IndexByte(b, '&') >= 0 ||
+		bytes.Contains(b, []byte("\u2028")) || bytes.Contains(b, []byte("\u2029"))
 }

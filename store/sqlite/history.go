@@ -333,46 +333,66 @@ func (q *aggQuery) rolled(ctx context.Context, s segment, part func(int64) *part
 	numeric := q.a.Kind == telemetry.KindNumber || q.a.Kind == telemetry.KindBool
 	var cur int64 = -1
 	var p *partial
-	var unit, n, ft, lt int64
-	var sum, lo, hi, nfv, nlv sql.NullFloat64
-	var fv, lv any
-	dest := []any{&unit, &n, &sum, &lo, &hi, &ft, &fv, &lt, &lv}
-	if numeric {
-		dest[6], dest[8] = &nfv, &nlv
-	} else {
-		dest[3], dest[4] = new(any), new(any)
+	// Scanned into interfaces, which database/sql fills without conversion; numbers are read below.
+	var cols [9]any
+	dest := make([]any, len(cols))
+	for i := range cols {
+		dest[i] = &cols[i]
 	}
 	return q.query(ctx, sqlText, []any{q.a.Vehicle, q.name, s.lo / w, s.hi / w}, func(rows *sql.Rows) error {
 		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
+		unit, n, ft, lt := asInt(cols[0]), asInt(cols[1]), asInt(cols[5]), asInt(cols[7])
 		if b := (unit*w - q.a.From) / q.a.Step; b != cur || p == nil {
 			cur, p = b, part(b)
 		}
 		if numeric {
+			lo, hi := asNumber(cols[3]), asNumber(cols[4])
 			if p.n == 0 {
-				p.flo, p.fhi = lo.Float64, hi.Float64
+				p.flo, p.fhi = lo, hi
 			} else {
-				p.flo, p.fhi = min(p.flo, lo.Float64), max(p.fhi, hi.Float64)
+				p.flo, p.fhi = min(p.flo, lo), max(p.fhi, hi)
 			}
-			p.sum += sum.Float64
+			p.sum += asNumber(cols[2])
 			if !p.hasFirst || ft < p.ft {
-				p.ft, p.ffv, p.fv, p.hasFirst = ft, nfv.Float64, nil, true
+				p.ft, p.ffv, p.fv, p.hasFirst = ft, asNumber(cols[6]), nil, true
 			}
 			if !p.hasLast || lt > p.lt {
-				p.lt, p.flv, p.lv, p.hasLast = lt, nlv.Float64, nil, true
+				p.lt, p.flv, p.lv, p.hasLast = lt, asNumber(cols[8]), nil, true
 			}
 		} else {
 			if !p.hasFirst || ft < p.ft {
-				p.ft, p.fv, p.hasFirst = ft, fv, true
+				p.ft, p.fv, p.hasFirst = ft, cols[6], true
 			}
 			if !p.hasLast || lt > p.lt {
-				p.lt, p.lv, p.hasLast = lt, lv, true
+				p.lt, p.lv, p.hasLast = lt, cols[8], true
 			}
 		}
 		p.n += n
 		return nil
 	})
+}
+
+// asInt and asNumber read the integer and number columns of a roll-up row (0 for NULL).
+func asInt(v any) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case float64:
+		return int64(x)
+	}
+	return 0
+}
+
+func asNumber(v any) float64 {
+	switch x := v.(type) {
+	case float64:
+		return x
+	case int64:
+		return float64(x)
+	}
+	return 0
 }
 
 // edge adds a segment's first (or last) value per bucket. With exactly one MIN or MAX aggregate, SQLite
