@@ -59,7 +59,7 @@ var ErrorCodes = func() []ErrorCode {
 		ErrorCode{CodeNotFound, http.StatusNotFound, "no such resource (vehicle, device, app, entry, route)"},
 		ErrorCode{CodeTooLarge, http.StatusRequestEntityTooLarge, "the request body or batch is larger than allowed"},
 		ErrorCode{CodeMethodNotAllowed, http.StatusMethodNotAllowed, "the route does not take this HTTP method"},
-		ErrorCode{CodeUnavailable, http.StatusServiceUnavailable, "the sequencer stopped (a failed disk write); restart the node"},
+		ErrorCode{CodeUnavailable, http.StatusServiceUnavailable, "no sequencer takes transactions now (it stopped after a failed write, or in a cluster it is being taken over): retry, or restart a stopped node"},
 		ErrorCode{CodeInternal, http.StatusInternalServerError, "an unexpected server error; the request changed nothing"},
 	)
 }()

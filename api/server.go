@@ -4,6 +4,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -36,10 +37,38 @@ const (
 	MaxBatchBody = 8 << 20 // bytes of a batch request body
 )
 
+// Ledger is what the API needs of the ledger: the current state and a sequencer to submit to.
+// *ledger.Sequencer has it; in a cluster (package node) a process that is not the sequencer has a
+// followed state and forwards submissions.
+type Ledger interface {
+	Domain() *ledger.Domain
+	// Read calls f with the current state under a read lock.
+	Read(f func(*ledger.State))
+	// Submit sequences transactions and waits until each is durable in the log or refused;
+	// ledger.ErrStopped when no sequencer takes them.
+	Submit(ctx context.Context, txs []*ledger.Tx, signers [][]common.Address) ([]ledger.Outcome, error)
+}
+
+// Log is what the API reads of the Merkle log. *tlog.Log and *postgres.Log have it.
+type Log interface {
+	// Handler serves the C2SP tlog-tiles paths under prefix.
+	Handler(prefix string) http.Handler
+	// Latest returns the committed tree size and the signed checkpoint of exactly that size.
+	Latest() (size int64, checkpoint []byte)
+	Origin() string
+	InclusionProof(index, size int64) (xtlog.RecordProof, error)
+	Entry(index int64) ([]byte, error)
+}
+
+var (
+	_ Ledger = (*ledger.Sequencer)(nil)
+	_ Log    = (*tlog.Log)(nil)
+)
+
 // Config is what a Server serves.
 type Config struct {
-	Sequencer *ledger.Sequencer
-	Log       *tlog.Log
+	Sequencer Ledger
+	Log       Log
 	LogKey    string // the note verifier key of the log, e.g. "origin+hash+base64"
 	Version   string
 	Logger    *slog.Logger // one line per request at Debug level; default slog.Default()
@@ -61,8 +90,8 @@ type Config struct {
 
 // Server is the HTTP API of one node.
 type Server struct {
-	seq    *ledger.Sequencer
-	log    *tlog.Log
+	seq    Ledger
+	log    Log
 	ingest *telemetry.Ingester
 	auth   *auth.Issuer
 	alog   access.LogStore

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -628,5 +629,50 @@ func TestConcurrentExchangesOfOneChallengeYieldOneToken(t *testing.T) {
 	}
 	if ok != 1 {
 		t.Fatalf("%d exchanges succeeded, want 1", ok)
+	}
+}
+
+// TestAVerifiedTokenIsCheckedAgainOnEveryUse verifies a token (so its signature is remembered), then
+// checks that expiry, revocation and bit flips still refuse it, and that the memory stays bounded.
+func TestAVerifiedTokenIsCheckedAgainOnEveryUse(t *testing.T) {
+	iss, c := newTestIssuer(t)
+	_, addr := newAccount(t)
+	tok, err := iss.issue(addr, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iss.Verify(tok.AccessToken); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := iss.verified.get(tok.AccessToken); !ok {
+		t.Fatal("a verified token is not remembered")
+	}
+	b := []byte(tok.AccessToken)
+	b[len(b)-5] ^= 1
+	if _, err := iss.Verify(string(b)); err == nil {
+		t.Error("a token one bit away from a remembered one verifies")
+	}
+	c.now = t0.Add(time.Hour)
+	if _, err := iss.Verify(tok.AccessToken); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("a remembered token past its expiry: %v", err)
+	}
+	c.now = t0.Add(time.Minute)
+	claims, err := iss.Verify(tok.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss.Revoke(claims.ID, claims.Expiry)
+	if _, err := iss.Verify(tok.AccessToken); err == nil || !strings.Contains(err.Error(), "revoked") {
+		t.Errorf("a remembered token after its revocation: %v", err)
+	}
+	small := verifiedCache{max: 3}
+	for i := range 10 {
+		small.add(fmt.Sprint(i), signedClaims{})
+	}
+	if len(small.m) != 3 || len(small.order) != 3 {
+		t.Errorf("the cache holds %d tokens, at most 3 allowed", len(small.m))
+	}
+	if _, ok := small.get("9"); !ok {
+		t.Error("the newest token was evicted")
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -82,6 +83,10 @@ type Issuer struct {
 	nonces *nonceStore
 	// revoked holds the ids of tokens revoked before their expiry (Revoke).
 	revoked revokedSet
+	// verified holds the claims of tokens whose signature checked, by the token's exact text, so that an
+	// app's every request does not pay for an ECDSA verification; expiry, revocation and the rest are
+	// still checked on each use.
+	verified verifiedCache
 }
 
 // NewIssuer loads or creates the signing key in cfg.Dir and returns an Issuer.
@@ -125,7 +130,8 @@ func NewIssuer(cfg Config) (*Issuer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: couldn't encode the key set: %w", err)
 	}
-	return &Issuer{cfg: cfg, key: key, kid: pub.KeyID, jwks: jwks, nonces: newNonceStore(DefaultMaxNonces)}, nil
+	return &Issuer{cfg: cfg, key: key, kid: pub.KeyID, jwks: jwks, nonces: newNonceStore(DefaultMaxNonces),
+		verified: verifiedCache{max: DefaultVerifiedTokens}}, nil
 }
 
 // loadOrCreateKey reads the key at path or, if there is none, creates it. A new key is written to a
@@ -354,28 +360,51 @@ func (i *Issuer) Verify(token string) (Claims, error) {
 	if len(token) > MaxToken {
 		return Claims{}, tokenError("the token is too long", nil)
 	}
+	sc, ok := i.verified.get(token)
+	if !ok {
+		var err error
+		if sc, err = i.verifySignature(token); err != nil {
+			return Claims{}, err
+		}
+		i.verified.add(token, sc)
+	}
+	return i.checkClaims(sc.c, sc.dc)
+}
+
+// signedClaims are the claims of a token whose signature checked.
+type signedClaims struct {
+	c  jwt.Claims
+	dc delegatedClaims
+}
+
+// verifySignature checks that token is a canonical ES256 JWS by this issuer's key and returns its claims.
+func (i *Issuer) verifySignature(token string) (signedClaims, error) {
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
-		return Claims{}, tokenError("the token is not a compact JWS", nil)
+		return signedClaims{}, tokenError("the token is not a compact JWS", nil)
 	}
 	for _, p := range parts {
 		// Strict: the unused bits of the last character must be zero, so one token has one spelling.
 		if _, err := base64.RawURLEncoding.Strict().DecodeString(p); err != nil || p == "" {
-			return Claims{}, tokenError("the token is not canonical base64url", nil)
+			return signedClaims{}, tokenError("the token is not canonical base64url", nil)
 		}
 	}
 	t, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
-		return Claims{}, tokenError("the token is not an ES256 JWS", err)
+		return signedClaims{}, tokenError("the token is not an ES256 JWS", err)
 	}
 	if len(t.Headers) != 1 || t.Headers[0].KeyID != i.kid {
-		return Claims{}, tokenError("the token is signed by another key", nil)
+		return signedClaims{}, tokenError("the token is signed by another key", nil)
 	}
-	var c jwt.Claims
-	var dc delegatedClaims
-	if err := t.Claims(&i.key.PublicKey, &c, &dc); err != nil {
-		return Claims{}, tokenError("the token signature is invalid", err)
+	var sc signedClaims
+	if err := t.Claims(&i.key.PublicKey, &sc.c, &sc.dc); err != nil {
+		return signedClaims{}, tokenError("the token signature is invalid", err)
 	}
+	return sc, nil
+}
+
+// checkClaims checks the claims of a signed token at this moment.
+func (i *Issuer) checkClaims(c jwt.Claims, dc delegatedClaims) (Claims, error) {
 	now := i.cfg.Now()
 	switch {
 	case c.Issuer != i.cfg.Issuer:
@@ -413,4 +442,42 @@ func (i *Issuer) Verify(token string) (Claims, error) {
 		Expiry:     c.Expiry.Time(),
 		ID:         c.ID,
 	}, nil
+}
+
+// DefaultVerifiedTokens is how many verified tokens an Issuer remembers.
+const DefaultVerifiedTokens = 10000
+
+// verifiedCache is a bounded map from token text to its verified claims; when full, the oldest entry goes.
+type verifiedCache struct {
+	mu    sync.Mutex
+	max   int
+	m     map[string]signedClaims
+	order []string
+}
+
+func (v *verifiedCache) get(token string) (signedClaims, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	sc, ok := v.m[token]
+	return sc, ok
+}
+
+func (v *verifiedCache) add(token string, sc signedClaims) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.max <= 0 {
+		return
+	}
+	if v.m == nil {
+		v.m = make(map[string]signedClaims)
+	}
+	if _, ok := v.m[token]; ok {
+		return
+	}
+	if len(v.order) >= v.max {
+		delete(v.m, v.order[0])
+		v.order = v.order[1:]
+	}
+	v.m[token] = sc
+	v.order = append(v.order, token)
 }

@@ -26,7 +26,7 @@ var Scopes = []Scope{
 	{"vehicle:signals", ledger.PermSignals, "Car readings", "Speed, fuel or battery level, mileage and other readings from your car, now and in the past. Not where it is.", false},
 	{"vehicle:location:approximate", ledger.PermLocationApproximate, "Approximate location", "Which neighbourhood your car is in (an area of about 36 km²), never the exact spot.", false},
 	{"vehicle:location", ledger.PermLocation, "Exact location", "Exactly where your car is and has been, to a few metres.", true},
-	{"vehicle:raw", ledger.PermRaw, "Original signed records", "Everything your car's device recorded, including exact locations, exactly as the device signed it, so the app can check it is genuine.", true},
+	{"vehicle:raw", ledger.PermRaw, "Original signed records", "What your car's device recorded, exactly as the device signed it, so the app can check it is genuine. Records with your exact location are left out unless you also share exact location.", true},
 	{"vehicle:credentials", ledger.PermCredentials, "Certified facts", "Signed statements about your car, such as its VIN or its mileage.", false},
 	{"vehicle:insights", ledger.PermInsights, "Trip summaries", "Distances and driving-style summaries, without the routes you drove.", false},
 	{"vehicle:stream", ledger.PermStream, "Live updates", "New readings as they arrive, instead of asking for them from time to time.", false},

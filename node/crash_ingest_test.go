@@ -128,6 +128,9 @@ func TestKill9LosesNoAcknowledgedRecord(t *testing.T) {
 			k.src.Bytes(), k.id, k.src.Bytes(), k.id).Scan(&stored, &n); err != nil {
 			t.Fatalf("acknowledged record %s/%s is lost: %v", k.src.Hex(), k.id, err)
 		}
+		if stored, err = sqlite.DecodeEvent(stored); err != nil {
+			t.Fatal(err)
+		}
 		if n != 1 || string(stored) != string(ev) {
 			t.Fatalf("record %s/%s stored %d times or with other bytes", k.src.Hex(), k.id, n)
 		}

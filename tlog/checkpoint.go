@@ -50,6 +50,11 @@ func OpenCheckpoint(signed []byte, origin string, v note.Verifier) (size int64, 
 	return size, root, nil
 }
 
+// SignCheckpoint returns the signed C2SP checkpoint note for the tree of size entries with the given root.
+func SignCheckpoint(origin string, size int64, root tlog.Hash, signer note.Signer) ([]byte, error) {
+	return signCheckpoint(origin, size, root, signer)
+}
+
 // signCheckpoint returns the signed checkpoint note for a tree.
 func signCheckpoint(origin string, size int64, root tlog.Hash, signer note.Signer) ([]byte, error) {
 	text := log.Checkpoint{Origin: origin, Size: uint64(size), Hash: root[:]}.Marshal()

@@ -99,6 +99,14 @@ func tileStart(t tlog.Tile, count int64) (int64, bool) {
 	return start, start+int64(t.W) <= count
 }
 
+// ParseTilePath parses a canonical C2SP tile path relative to the log prefix ("checkpoint" is not a
+// tile): an entry bundle has L == -1. Errors wrap [ErrBadPath].
+func ParseTilePath(path string) (tlog.Tile, error) { return parseTilePath(path) }
+
+// TileStart returns the index of the first item of t, if all of its t.W items are among the first count
+// items of its level (for entry bundles, of the log).
+func TileStart(t tlog.Tile, count int64) (int64, bool) { return tileStart(t, count) }
+
 // parseTilePath parses a canonical C2SP tile path relative to the log
 // prefix, reusing tlog.ParseTilePath: "tile/L/..." is parsed as
 // "tile/8/L/..." and "tile/entries/..." as "tile/8/data/..."; the result
@@ -185,7 +193,11 @@ const (
 // with Cache-Control: public, max-age=31536000, immutable, partial ones
 // with a short max-age. Paths outside prefix and [ErrNotFound] give 404,
 // [ErrBadPath] 400, other methods 405 and other errors 500.
-func (l *Log) Handler(prefix string) http.Handler {
+func (l *Log) Handler(prefix string) http.Handler { return TileHandler(prefix, l.ReadTile) }
+
+// TileHandler serves read (which follows the contract of [Log.ReadTile]) under prefix, as [Log.Handler]
+// does: other log stores (store/postgres) serve the same paths, headers and errors through it.
+func TileHandler(prefix string, read func(path string) ([]byte, error)) http.Handler {
 	if !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
@@ -201,7 +213,7 @@ func (l *Log) Handler(prefix string) http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		data, err := l.ReadTile(path)
+		data, err := read(path)
 		switch {
 		case errors.Is(err, ErrBadPath):
 			http.Error(w, "malformed log path", http.StatusBadRequest)

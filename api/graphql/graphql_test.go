@@ -44,7 +44,7 @@ type fixture struct {
 	h    http.Handler
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{}
 	f.n = testnode.Start(t, testnode.Options{Now: func() time.Time {
@@ -86,7 +86,7 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) post(t *testing.T, subs ...telemetry.Submission) {
+func (f *fixture) post(t testing.TB, subs ...telemetry.Submission) {
 	t.Helper()
 	res, err := f.n.Client.PostEvents(context.Background(), subs)
 	if err != nil {

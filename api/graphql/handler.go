@@ -17,6 +17,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -63,6 +64,18 @@ type Config struct {
 	// fails with INTERNAL.
 	Records *sql.DB
 	Log     Log
+	// History, if set, answers the signals queries' aggregations; without it they are read from Signals
+	// (sqlite.NewHistory).
+	History telemetry.History
+	// Latest, if set, reads the newest values of a vehicle's signals (sqlite.Telemetry.Latest, which
+	// caches them between indexing commits); without it they are read from Signals every time.
+	Latest func(ctx context.Context, vehicle uint64) ([]telemetry.LatestRow, error)
+	// DisableFastPath sends every request through gqlgen's executor, also the signals queries the fast
+	// path would answer (fastpath.go); for tests that compare the two.
+	DisableFastPath bool
+	// Postgres says that Signals and Records are a PostgreSQL database (store/postgres, through pgx's
+	// database/sql driver) rather than SQLite files: the same queries run in its dialect.
+	Postgres bool
 }
 
 // Log is what rawRecords reads of the ledger's log; *tlog.Log has it.
@@ -88,22 +101,30 @@ func NewHandler(cfg Config) http.Handler {
 		cfg.Logger = slog.Default()
 	}
 	r := newResolver(cfg)
-	srv := handler.New(exec.NewExecutableSchema(exec.Config{
+	es := exec.NewExecutableSchema(exec.Config{
 		Resolvers: r,
 		Directives: exec.DirectiveRoot{Requires: r.requires, PerSignal: r.perSignal, Aggregate: r.aggregate,
 			VehicleReader: r.vehicleReader, Owner: r.owner},
-	}))
+	})
+	srv := handler.New(es)
+	// Parsed and validated documents are kept by query text: an app asks the same few queries again and
+	// again, and parsing plus validation against the 116-signal schema costs more than answering them.
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.Use(extension.Introspection{})
 	srv.Use(depthLimit{})
 	srv.Use(extension.FixedComplexityLimit(MaxComplexity))
-	srv.SetErrorPresenter(presentError(cfg.Logger))
+	present := presentError(cfg.Logger)
+	srv.SetErrorPresenter(present)
 	srv.SetRecoverFunc(func(ctx context.Context, err any) error {
 		cfg.Logger.ErrorContext(ctx, "graphql: panic", "err", err)
 		return codedError(CodeInternal, "internal error")
 	})
-	return limitSize(srv)
+	if cfg.DisableFastPath {
+		return limitSize(srv)
+	}
+	return limitSize(&fastPath{q: (*queryResolver)(r), es: es, present: present, plans: lru.New[*signalsPlan](1000), next: srv})
 }
 
 // limitSize refuses request bodies and query strings over MaxBodyBytes with BAD_REQUEST.

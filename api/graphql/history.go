@@ -70,6 +70,16 @@ type window struct {
 	lo, hi   int64 // unix ms
 }
 
+// buckets is how many buckets the window has (the last may be cut short by to).
+func (w window) buckets() int {
+	span := w.to.Sub(w.from)
+	n := span / w.step
+	if span%w.step != 0 {
+		n++
+	}
+	return int(n)
+}
+
 func (w window) bucketStart(b int64) time.Time {
 	return w.from.Add(time.Duration(b) * w.step)
 }
@@ -133,6 +143,43 @@ func (q *queryResolver) wantedFields(ctx context.Context) ([]wanted, error) {
 }
 
 func (q *queryResolver) Signals(ctx context.Context, tokenID int, interval string, from, to time.Time, filter *exec.SignalFilter) ([]map[string]any, error) {
+	t, err := q.signals(ctx, tokenID, interval, from, to, filter, q.wantedFields)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]map[string]any, 0, t.rows)
+	for b := range len(t.has) { // no has: no values, no rows
+		if !t.has[b] {
+			continue
+		}
+		row := make(map[string]any, len(t.fields)+2)
+		row[rowTimestamp], row[rowGrants] = t.w.bucketStart(int64(b)), t.g
+		for i, alias := range t.fields {
+			if v := t.vals[b*len(t.fields)+i]; v != nil {
+				row[alias] = v
+			}
+		}
+		out = append(out, row)
+	}
+	return out, nil
+}
+
+// table is a signals answer: n buckets of the fields asked for (by alias, in the order asked), vals[b*len
+// (fields)+i] the value of field i in bucket b or nil, has[b] whether bucket b has any value (rows of them).
+type table struct {
+	w      window
+	g      grants
+	fields []string
+	n      int
+	vals   []any
+	has    []bool
+	rows   int
+}
+
+// signals answers a signals query whose fields wanted returns; both executors (gqlgen's and the fast
+// path's) call it, so they check and record alike.
+func (q *queryResolver) signals(ctx context.Context, tokenID int, interval string, from, to time.Time, filter *exec.SignalFilter,
+	wanted func(context.Context) ([]wanted, error)) (*table, error) {
 	if tokenID < 0 {
 		return nil, codedError(CodeBadRequest, "tokenId %d: vehicle ids are not negative", tokenID)
 	}
@@ -143,7 +190,7 @@ func (q *queryResolver) Signals(ctx context.Context, tokenID int, interval strin
 	if err != nil {
 		return nil, err
 	}
-	ws, err := q.wantedFields(ctx)
+	ws, err := wanted(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -172,33 +219,30 @@ func (q *queryResolver) Signals(ctx context.Context, tokenID int, interval strin
 		return nil, errNothingReadable()
 	}
 
-	rows := map[int64]map[string]any{}
-	values := 0
-	put := func(b int64, alias string, v any) {
-		row := rows[b]
-		if row == nil {
-			row = map[string]any{rowTimestamp: w.bucketStart(b), rowGrants: g}
-			rows[b] = row
-		}
-		row[alias] = v
-		values++
+	t := &table{w: w, g: g, n: w.buckets()}
+	for _, x := range ws {
+		t.fields = append(t.fields, x.alias)
 	}
-	if w.lo < w.hi {
+	values := 0
+	if w.lo < w.hi && len(ws) > 0 {
+		t.vals, t.has = make([]any, t.n*len(ws)), make([]bool, t.n)
+		put := func(b int64, field int, v any) {
+			if b < 0 || b >= int64(t.n) {
+				return // outside the window: no store puts one
+			}
+			if !t.has[b] {
+				t.has[b] = true
+				t.rows++
+			}
+			t.vals[int(b)*len(ws)+field] = v
+			values++
+		}
 		if err := q.aggregateSignals(ctx, vehicle, w, ws, put); err != nil {
 			return nil, err
 		}
 	}
-	bs := make([]int64, 0, len(rows))
-	for b := range rows {
-		bs = append(bs, b)
-	}
-	slices.Sort(bs)
-	out := make([]map[string]any, len(bs))
-	for i, b := range bs {
-		out[i] = rows[b]
-	}
 	q.recordEntry(ctx, vehicle, g, perms, time.UnixMilli(w.lo).UTC(), w.to, values, "ok")
-	return out, nil
+	return t, nil
 }
 
 // signalAggs collects, per signal, the aggregations asked for, so that one store call answers them all.
@@ -206,20 +250,21 @@ type signalAggs struct {
 	signal telemetry.Signal
 	aggs   []string
 	fields []wanted
+	index  []int // of each field among all the fields asked for
 }
 
 // storeAgg is the store's name for a field's aggregation: AVG of a location is the store's MEAN.
 func storeAgg(x wanted) string {
 	if x.signal.Kind == telemetry.KindLocation && x.agg == "AVG" {
-		return sqlite.AggMean
+		return telemetry.AggMean
 	}
 	return x.agg
 }
 
 // aggregateSignals computes the wanted aggregations per bucket and hands each to put.
-func (q *queryResolver) aggregateSignals(ctx context.Context, vehicle uint64, w window, ws []wanted, put func(int64, string, any)) error {
+func (q *queryResolver) aggregateSignals(ctx context.Context, vehicle uint64, w window, ws []wanted, put func(b int64, field int, v any)) error {
 	var groups []*signalAggs
-	for _, x := range ws {
+	for fi, x := range ws {
 		if !aggregationApplies(x) {
 			return codedError(CodeBadRequest, "%s: aggregation %s does not apply to this signal", x.alias, x.agg)
 		}
@@ -233,23 +278,28 @@ func (q *queryResolver) aggregateSignals(ctx context.Context, vehicle uint64, w 
 			g.aggs = append(g.aggs, a)
 		}
 		g.fields = append(g.fields, x)
+		g.index = append(g.index, fi)
 	}
-	h := sqlite.NewHistory(q.cfg.Signals)
+	var h telemetry.History = q.cfg.History
+	if h == nil {
+		h = sqlite.NewHistory(q.cfg.Signals)
+	}
+	var floats floatSlab
 	for _, g := range groups {
-		a := sqlite.Aggregation{Vehicle: vehicle, Signal: g.signal.Name, Kind: g.signal.Kind,
+		a := telemetry.Aggregation{Vehicle: vehicle, Signal: g.signal.Name, Kind: g.signal.Kind,
 			From: w.from.UnixMilli(), Step: w.step.Milliseconds(), Lo: w.lo, Hi: w.hi, Aggs: g.aggs}
 		var convErr error
 		err := h.Aggregate(ctx, a, func(b int64, agg string, raw any) {
-			for _, x := range g.fields {
+			for j, x := range g.fields {
 				if storeAgg(x) != agg {
 					continue
 				}
-				v, err := fieldValue(x, raw)
+				v, err := fieldValue(x, raw, &floats)
 				if err != nil {
 					convErr = err
 					continue
 				}
-				put(b, x.alias, v)
+				put(b, g.index[j], v)
 			}
 		})
 		if err == nil {
@@ -277,7 +327,7 @@ func aggregationApplies(x wanted) bool {
 
 // fieldValue turns a stored value into the field's GraphQL value; an approximate location field gets the
 // centre of the point's H3 cell.
-func fieldValue(x wanted, raw any) (any, error) {
+func fieldValue(x wanted, raw any, floats *floatSlab) (any, error) {
 	switch x.signal.Kind {
 	case telemetry.KindLocation:
 		loc, err := asLocation(raw)
@@ -286,11 +336,23 @@ func fieldValue(x wanted, raw any) (any, error) {
 		}
 		return &loc, err
 	case telemetry.KindNumber, telemetry.KindBool:
-		f, err := asFloat(raw)
-		return &f, err
+		f, err := telemetry.AsFloat(raw)
+		return floats.new(f), err
 	}
-	s, err := asString(raw)
+	s, err := telemetry.AsString(raw)
 	return &s, err
+}
+
+// floatSlab hands out *float64s from shared arrays: an answer of 10,000 buckets holds tens of thousands
+// of them, one allocation each otherwise.
+type floatSlab struct{ free []float64 }
+
+func (s *floatSlab) new(f float64) *float64 {
+	if len(s.free) == cap(s.free) {
+		s.free = make([]float64, 0, 1024) // the filled array lives on through the pointers into it
+	}
+	s.free = append(s.free, f)
+	return &s.free[len(s.free)-1]
 }
 
 func asLocation(raw any) (exec.Location, error) {
@@ -302,24 +364,4 @@ func asLocation(raw any) (exec.Location, error) {
 		return exec.Location{Latitude: lat, Longitude: lon, Hdop: hdop}, err
 	}
 	return exec.Location{}, fmt.Errorf("a stored location is a %T", raw)
-}
-
-func asFloat(raw any) (float64, error) {
-	switch x := raw.(type) {
-	case float64:
-		return x, nil
-	case int64:
-		return float64(x), nil
-	}
-	return 0, fmt.Errorf("a stored number is a %T", raw)
-}
-
-func asString(raw any) (string, error) {
-	switch x := raw.(type) {
-	case string:
-		return x, nil
-	case []byte:
-		return string(x), nil
-	}
-	return "", fmt.Errorf("a stored string is a %T", raw)
 }

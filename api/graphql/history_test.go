@@ -34,6 +34,7 @@ import (
 type series struct {
 	*fixture
 	vehicle uint64
+	sdev    testnode.Key // the series vehicle's device
 	t0      time.Time
 	// h records access entries into the node's access log and reads them back (accessLog).
 	h http.Handler
@@ -51,6 +52,7 @@ func newSeries(t *testing.T) *series {
 	s := &series{fixture: f}
 	s.vehicle = f.n.Vehicle(t, f.owner)
 	dev := f.n.PairedDevice(t, f.owner, s.vehicle, ledger.KindHardware)
+	s.sdev = dev
 	s.t0 = time.Now().Add(time.Second).Truncate(time.Second)
 	at := func(sec int) time.Time { return s.t0.Add(time.Duration(sec) * time.Second) }
 	type point struct {

@@ -1,11 +1,13 @@
 package graphql
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +18,8 @@ import (
 	"github.com/glovebox/glovebox/access"
 	"github.com/glovebox/glovebox/api/graphql/internal/exec"
 	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/store/sqlite"
+	"github.com/glovebox/glovebox/telemetry"
 )
 
 // The page sizes of rawRecords.
@@ -96,64 +100,111 @@ func (q *queryResolver) RawRecords(ctx context.Context, tokenID int, from, to ti
 		return nil, accessError(err)
 	}
 	g := grants{owner: d.Role == access.RoleOwner, since: d.Since}
+	_, locErr := (*resolver)(q).check(ctx, vehicle, ledger.PermLocation)
+	precise := locErr == nil
 	lo, hi := max(ceilMilli(from), d.Since.UnixMilli()), ceilMilli(to)
 	if !hasAfter {
 		afterMS, afterSeq = lo, 0 // seq starts at 1
 	}
 
 	out := &exec.RawRecordConnection{Edges: []exec.RawRecordEdge{}, Nodes: []exec.RawRecord{}, PageInfo: &exec.PageInfo{}}
+	perms := []string{ledger.PermRaw}
 	if lo < hi {
-		if err := q.readRaw(ctx, vehicle, lo, hi, afterMS, afterSeq, n, out); err != nil {
+		located, err := q.readRaw(ctx, vehicle, lo, hi, afterMS, afterSeq, n, precise, out)
+		if err != nil {
 			return nil, err
 		}
+		if located {
+			perms = append(perms, ledger.PermLocation)
+		}
 	}
-	q.recordEntry(ctx, vehicle, g, []string{ledger.PermRaw}, time.UnixMilli(lo).UTC(), to, len(out.Nodes), "ok")
+	q.recordEntry(ctx, vehicle, g, perms, time.UnixMilli(lo).UTC(), to, len(out.Nodes), "ok")
 	return out, nil
 }
 
-// readRaw reads up to n records of vehicle in [lo, hi) after (afterMS, afterSeq) into out, with the
-// proofs of their pairings against the latest checkpoint, each pairing proved once.
-func (q *queryResolver) readRaw(ctx context.Context, vehicle uint64, lo, hi, afterMS, afterSeq int64, n int, out *exec.RawRecordConnection) error {
-	rows, err := q.cfg.Records.QueryContext(ctx, rawRecordsSQL, vehicle, lo, hi, afterMS, afterSeq, n+1)
-	if err != nil {
-		return fmt.Errorf("couldn't read the records of vehicle %d: %w", vehicle, err)
-	}
-	defer rows.Close()
+// readRaw reads up to n records of vehicle measured in [lo, hi) after the cursor (afterMS, afterSeq) into
+// out. Unless precise, records carrying a precise location are passed over and counted in out.Withheld.
+// It reports whether a record it returned carries a precise location.
+func (q *queryResolver) readRaw(ctx context.Context, vehicle uint64, lo, hi, afterMS, afterSeq int64, n int, precise bool,
+	out *exec.RawRecordConnection) (located bool, err error) {
 	size, checkpoint := q.cfg.Log.Latest()
 	proofs := map[int64]*exec.PairingProof{}
-	for rows.Next() {
-		if len(out.Nodes) == n {
-			out.PageInfo.HasNextPage = true
-			break
+	batch := n + 1
+	for {
+		rows, err := q.cfg.Records.QueryContext(ctx, q.rebind(rawRecordsSQL, telemetry.KindNumber), vehicle, lo, hi, afterMS, afterSeq, batch)
+		if err != nil {
+			return false, fmt.Errorf("couldn't read the records of vehicle %d: %w", vehicle, err)
 		}
-		var seq, ms, received, pairing int64
-		var source, event, sig []byte
-		var id string
-		if err := rows.Scan(&seq, &source, &id, &ms, &received, &pairing, &event, &sig); err != nil {
-			return fmt.Errorf("couldn't read the records of vehicle %d: %w", vehicle, err)
-		}
-		p := proofs[pairing]
-		if p == nil {
-			if p, err = q.pairingProof(pairing, size, checkpoint); err != nil {
-				return err
+		scanned, full := 0, false
+		for rows.Next() {
+			scanned++
+			if len(out.Nodes) == n {
+				out.PageInfo.HasNextPage, full = true, true
+				break
 			}
-			proofs[pairing] = p
+			var seq, ms, received, pairing int64
+			var source, event, sig []byte
+			var id string
+			if err := rows.Scan(&seq, &source, &id, &ms, &received, &pairing, &event, &sig); err != nil {
+				rows.Close()
+				return false, fmt.Errorf("couldn't read the records of vehicle %d: %w", vehicle, err)
+			}
+			if event, err = sqlite.DecodeEvent(event); err != nil {
+				rows.Close()
+				return false, fmt.Errorf("record %d of vehicle %d: %w", seq, vehicle, err)
+			}
+			afterMS, afterSeq = ms, seq
+			c := encodeRawCursor(ms, seq)
+			out.PageInfo.EndCursor = &c
+			hasLocation := q.carriesLocation(event)
+			if hasLocation && !precise {
+				out.Withheld++
+				continue
+			}
+			located = located || hasLocation
+			p := proofs[pairing]
+			if p == nil {
+				if p, err = q.pairingProof(pairing, size, checkpoint); err != nil {
+					rows.Close()
+					return false, err
+				}
+				proofs[pairing] = p
+			}
+			node := exec.RawRecord{ID: id, Source: common.BytesToAddress(source).Hex(), VehicleID: int(vehicle),
+				Time: time.UnixMilli(ms).UTC(), ReceivedAt: time.UnixMilli(received).UTC(), Event: string(event),
+				Signature: "0x" + hex.EncodeToString(sig), Pairing: p}
+			out.Edges = append(out.Edges, exec.RawRecordEdge{Cursor: c, Node: &node})
+			out.Nodes = append(out.Nodes, node)
 		}
-		node := exec.RawRecord{ID: id, Source: common.BytesToAddress(source).Hex(), VehicleID: int(vehicle),
-			Time: time.UnixMilli(ms).UTC(), ReceivedAt: time.UnixMilli(received).UTC(), Event: string(event),
-			Signature: "0x" + hex.EncodeToString(sig), Pairing: p}
-		c := encodeRawCursor(ms, seq)
-		out.Edges = append(out.Edges, exec.RawRecordEdge{Cursor: c, Node: &node})
-		out.Nodes = append(out.Nodes, node)
-		out.PageInfo.EndCursor = &c
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return false, fmt.Errorf("couldn't read the records of vehicle %d: %w", vehicle, err)
+		}
+		if full || scanned < batch {
+			return located, nil
+		}
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("couldn't read the records of vehicle %d: %w", vehicle, err)
-	}
-	return nil
 }
 
-// pairingProof reads the log entry at index and proves it in the tree of size.
+// carriesLocation reports whether a stored event holds a precise location (or does not parse: then it is
+// treated as if it did).
+func (q *queryResolver) carriesLocation(event []byte) bool {
+	if !bytes.Contains(event, []byte(telemetry.SignalLocation)) {
+		return false // the name is in the bytes of every event that carries the value
+	}
+	r, err := q.cfg.Catalog.Parse(&telemetry.Submission{Event: event, Signature: make([]byte, 65)}, math.MaxInt64/2)
+	if err != nil {
+		return true
+	}
+	for _, v := range r.Values {
+		if v.Signal.Kind == telemetry.KindLocation {
+			return true
+		}
+	}
+	return false
+}
+
 func (q *queryResolver) pairingProof(index, size int64, checkpoint []byte) (*exec.PairingProof, error) {
 	entry, err := q.cfg.Log.Entry(index)
 	if err != nil {

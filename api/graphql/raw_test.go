@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -74,7 +75,7 @@ func (r *response) rawNodes() []map[string]any {
 func TestRawRecordsVerifyIndependently(t *testing.T) {
 	f := newRawFixture(t)
 	app := f.n.App(t, f.owner)
-	f.n.Grant(t, f.owner, f.vehicle, app.Address, time.Now().Add(time.Hour).Unix(), ledger.PermRaw)
+	f.n.Grant(t, f.owner, f.vehicle, app.Address, time.Now().Add(time.Hour).Unix(), ledger.PermRaw, ledger.PermLocation)
 	r := f.raw(t, app.Address, f.vehicle, f.base.Add(-time.Minute), f.base.Add(time.Minute), "")
 	if len(r.Errors) != 0 {
 		t.Fatalf("errors: %s", r.Raw)
@@ -145,7 +146,7 @@ func TestRawRecordsVerifyIndependently(t *testing.T) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.entries) != 1 || f.entries[0].Query != "rawRecords" || !slices.Equal(f.entries[0].Permissions, []string{ledger.PermRaw}) ||
+	if len(f.entries) != 1 || f.entries[0].Query != "rawRecords" || !slices.Equal(f.entries[0].Permissions, []string{ledger.PermRaw, ledger.PermLocation}) ||
 		f.entries[0].Values != 3 || f.entries[0].Outcome != "ok" || f.entries[0].Caller != app.Address {
 		t.Errorf("access entries: %+v", f.entries)
 	}
@@ -260,5 +261,77 @@ func TestRawRecordsRefusesBadArguments(t *testing.T) {
 	// Exactly 31 days is fine.
 	if r := f.raw(t, f.owner.Address, f.vehicle, f.base.Add(-31*day+time.Minute), f.base.Add(time.Minute), ""); len(r.Errors) != 0 || len(r.rawNodes()) != 3 {
 		t.Errorf("31 days: %s", r.Raw)
+	}
+}
+
+// TestRawRecordsWithholdPreciseLocation: the fixture's third record carries a precise location. An app
+// with raw but not location (approximate is not enough) gets the other two and a count of one withheld,
+// across pages too; with location, or as the owner, all three.
+func TestRawRecordsWithholdPreciseLocation(t *testing.T) {
+	f := newRawFixture(t)
+	expires := time.Now().Add(time.Hour).Unix()
+	rawOnly, approx, precise := f.n.App(t, f.owner), f.n.App(t, f.owner), f.n.App(t, f.owner)
+	f.n.Grant(t, f.owner, f.vehicle, rawOnly.Address, expires, ledger.PermRaw)
+	f.n.Grant(t, f.owner, f.vehicle, approx.Address, expires, ledger.PermRaw, ledger.PermLocationApproximate)
+	f.n.Grant(t, f.owner, f.vehicle, precise.Address, expires, ledger.PermRaw, ledger.PermLocation)
+	from, to := f.base.Add(-time.Minute), f.base.Add(time.Minute)
+	ids := func(r *response) []string {
+		var out []string
+		for _, n := range r.rawNodes() {
+			out = append(out, n["id"].(string))
+		}
+		return out
+	}
+	const extra = `) { nodes { id } withheld pageInfo { hasNextPage endCursor } } }`
+	query := func(caller common.Address, args string) *response {
+		return do(t, f.h, caller, fmt.Sprintf(`{ rawRecords(tokenId: %d, from: %q, to: %q%s%s`, f.vehicle, rfc(from), rfc(to), args, extra))
+	}
+	for _, c := range []struct {
+		name     string
+		caller   common.Address
+		ids      string
+		withheld float64
+	}{
+		{"raw only", rawOnly.Address, "r1 r2", 1},
+		{"raw and approximate location", approx.Address, "r1 r2", 1},
+		{"raw and location", precise.Address, "r1 r2 r3", 0},
+		{"the owner", f.owner.Address, "r1 r2 r3", 0},
+	} {
+		r := query(c.caller, "")
+		if len(r.Errors) != 0 || strings.Join(ids(r), " ") != c.ids || r.get("rawRecords.withheld") != c.withheld ||
+			r.get("rawRecords.pageInfo.hasNextPage") != false {
+			t.Errorf("%s: %s", c.name, r.Raw)
+		}
+	}
+	// Page by page: the withheld record still moves the cursor, and the last page says so.
+	var got []string
+	after, withheld := "", 0.0
+	for page := 0; ; page++ {
+		args := ", first: 1"
+		if after != "" {
+			args += fmt.Sprintf(", after: %q", after)
+		}
+		r := query(rawOnly.Address, args)
+		if len(r.Errors) != 0 || page > 3 {
+			t.Fatalf("page %d: %s", page, r.Raw)
+		}
+		got = append(got, ids(r)...)
+		withheld += r.get("rawRecords.withheld").(float64)
+		if r.get("rawRecords.pageInfo.hasNextPage") != true {
+			break
+		}
+		after = r.get("rawRecords.pageInfo.endCursor").(string)
+	}
+	if strings.Join(got, " ") != "r1 r2" || withheld != 1 {
+		t.Errorf("paging without location: %v, %v withheld", got, withheld)
+	}
+	// The access entries name location only when a record with one was handed out.
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range f.entries {
+		hasLoc := slices.Contains(e.Permissions, ledger.PermLocation)
+		if (e.Caller == precise.Address) != hasLoc {
+			t.Errorf("access entry %+v", e)
+		}
 	}
 }

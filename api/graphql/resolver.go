@@ -16,6 +16,7 @@ import (
 	"github.com/glovebox/glovebox/api/graphql/internal/exec"
 	"github.com/glovebox/glovebox/api/graphql/internal/schemagen"
 	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/store/sqlite"
 	"github.com/glovebox/glovebox/telemetry"
 )
 
@@ -201,22 +202,23 @@ func (q *queryResolver) recordEntry(ctx context.Context, vehicle uint64, g grant
 
 // latest reads the latest values of vehicle that g allows.
 func (q *queryResolver) latest(ctx context.Context, vehicle uint64, g grants) ([]value, error) {
-	rows, err := q.cfg.Signals.QueryContext(ctx,
-		`SELECT n.name, l.time, l.val FROM latest l JOIN names n ON n.id = l.name WHERE l.vehicle = ? AND l.time >= ?`,
-		vehicle, g.since.UnixMilli())
-	if err != nil {
-		return nil, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
+	var rows []telemetry.LatestRow
+	var err error
+	if q.cfg.Latest != nil {
+		rows, err = q.cfg.Latest(ctx, vehicle)
+	} else {
+		rows, err = sqlite.QueryLatest(ctx, q.cfg.Signals, vehicle)
 	}
-	defer rows.Close()
+	if err != nil {
+		return nil, err
+	}
+	since := g.since.UnixMilli()
 	var out []value
-	for rows.Next() {
-		var name string
-		var ms int64
-		var raw any
-		if err := rows.Scan(&name, &ms, &raw); err != nil {
-			return nil, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
+	for _, r := range rows {
+		if r.Time < since {
+			continue // measured before the current owner got the vehicle
 		}
-		s, ok := q.cfg.Catalog.Lookup(name)
+		s, ok := q.cfg.Catalog.Lookup(r.Name)
 		if !ok {
 			continue // a signal dropped from the catalogue
 		}
@@ -224,9 +226,9 @@ func (q *queryResolver) latest(ctx context.Context, vehicle uint64, g grants) ([
 		if !precise && !approx {
 			continue
 		}
-		v, err := decode(s, time.UnixMilli(ms).UTC(), raw)
+		v, err := decode(s, time.UnixMilli(r.Time).UTC(), r.Val)
 		if err != nil {
-			return nil, fmt.Errorf("vehicle %d, %s: %w", vehicle, name, err)
+			return nil, fmt.Errorf("vehicle %d, %s: %w", vehicle, r.Name, err)
 		}
 		if precise {
 			out = append(out, v)
@@ -234,9 +236,6 @@ func (q *queryResolver) latest(ctx context.Context, vehicle uint64, g grants) ([
 		if approx {
 			out = append(out, approximate(v))
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out, nil

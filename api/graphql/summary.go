@@ -28,8 +28,8 @@ func (q *queryResolver) DataSummary(ctx context.Context, tokenID int, filter *ex
 		q.record(ctx, vehicle, g, 0, "forbidden")
 		return nil, errNothingReadable()
 	}
-	rows, err := q.cfg.Signals.QueryContext(ctx, `SELECT n.name, COUNT(*), MIN(s.time), MAX(s.time)
-		FROM signals s JOIN names n ON n.id = s.name WHERE s.vehicle = ? AND s.time >= ? GROUP BY s.name`,
+	rows, err := q.cfg.Signals.QueryContext(ctx, q.rebind(`SELECT n.name, COUNT(*), MIN(s.time), MAX(s.time)
+		FROM signals s JOIN names n ON n.id = s.name WHERE s.vehicle = ? AND s.time >= ? GROUP BY s.name`, telemetry.KindNumber),
 		vehicle, g.since.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("couldn't summarize the data of vehicle %d: %w", vehicle, err)

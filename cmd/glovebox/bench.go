@@ -5,6 +5,8 @@ import (
 	"os"
 	"runtime/pprof"
 	"runtime/trace"
+	"strconv"
+	"strings"
 
 	"github.com/glovebox/glovebox/internal/bench"
 )
@@ -83,6 +85,44 @@ func runBenchLedger(ctx context.Context, args []string) error {
 	}
 	o.Progress = os.Stderr
 	rep, err := bench.Ledger(ctx, o)
+	if err != nil {
+		return err
+	}
+	rep.Print(os.Stdout)
+	return nil
+}
+
+func init() {
+	register(command{name: "bench cluster", args: "[--ingesters 1,2,3] [--vehicles N] [--records N] [--clients N] [--queries N]",
+		short: "measure cluster ingest (PostgreSQL, JetStream) with 1–3 ingest processes, and query latency against SQLite", run: runBenchCluster})
+}
+
+func runBenchCluster(ctx context.Context, args []string) error {
+	fs := newFlags("bench cluster")
+	var o bench.ClusterOptions
+	ingesters := fs.String("ingesters", "1,2,3", "numbers of ingest processes to measure, a comma list")
+	fs.IntVar(&o.Vehicles, "vehicles", 1000, "paired vehicles, each with its own device key")
+	fs.IntVar(&o.Records, "records", 60000, "records per run, 10 signals each")
+	fs.IntVar(&o.Clients, "clients", 32, "concurrent connections, spread over the ingest processes")
+	fs.IntVar(&o.Queries, "queries", 200, "times each GraphQL query is timed on each store")
+	fs.IntVar(&o.History, "history", 20000, "records of history the first vehicle gets before the queries are timed")
+	fs.BoolVar(&o.SyncAlways, "nats-sync-always", true, "JetStream fsyncs every message before acknowledging it (as serve --nats embedded does by default)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	for _, s := range strings.Split(*ingesters, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return errUsage
+		}
+		o.Ingesters = append(o.Ingesters, n)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	o.Binary, o.Progress = exe, os.Stderr
+	rep, err := bench.Cluster(ctx, o)
 	if err != nil {
 		return err
 	}

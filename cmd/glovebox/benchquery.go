@@ -31,9 +31,11 @@ func runBenchQuery(ctx context.Context, args []string) error {
 	fs.IntVar(&o.HistoryDays, "history-days", 30, "days of the long history")
 	fs.DurationVar(&o.HistoryInterval, "history-interval", time.Second, "between two samples of the long history")
 	fs.IntVar(&o.HistoryPerRecord, "history-per-record", 30, "samples of 10 signals in one record of the long history")
+	fs.BoolVar(&o.HistoryDirect, "history-direct", false, "write the long history straight into the store (signed, with its pairing) instead of verifying each record through the Ingester")
 	fs.DurationVar(&o.SignalsBucket, "bucket", 5*time.Minute, "the interval of the signals query")
 	fs.IntVar(&o.SignalsRuns, "signals-runs", 20, "signals queries measured, one after the other")
 	cpuprofile := fs.String("signals-cpuprofile", "", "write a CPU profile of the HTTP signals queries to this file")
+	latestProfile := fs.String("latest-cpuprofile", "", "write a CPU profile of the fixed-rate signalsLatest runs to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,6 +57,14 @@ func runBenchQuery(ctx context.Context, args []string) error {
 		}
 		defer f.Close()
 		o.SignalsProfile = f
+	}
+	if *latestProfile != "" {
+		f, err := os.Create(*latestProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		o.LatestProfile = f
 	}
 	o.Progress = os.Stderr
 	rep, err := bench.Query(ctx, o)

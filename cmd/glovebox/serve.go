@@ -19,7 +19,7 @@ import (
 )
 
 func init() {
-	register(command{name: "serve", args: "[--demo] [--data DIR] [--http ADDR] [--mqtt ADDR|off] [--origin ORIGIN] [--map-tiles URL]",
+	register(command{name: "serve", args: "[--demo] [--data DIR] [--http ADDR] [--mqtt ADDR|off] [--origin ORIGIN] [--map-tiles URL] [--store postgres://… --nats URL|embedded --role sequencer,api,ingest]",
 		short: "run a node on a local data directory", run: runServe})
 }
 
@@ -36,8 +36,23 @@ func runServe(ctx context.Context, args []string) error {
 	mapTiles := fs.String("map-tiles", envDefault("GLOVEBOX_MAP_TILES", ""), "map tile `URL` template for the web app's maps, e.g. https://tiles.example/{z}/{x}/{y}.png (env GLOVEBOX_MAP_TILES; default none: tracks on a plain background, nothing loaded from other hosts)")
 	mapAttribution := fs.String("map-attribution", envDefault("GLOVEBOX_MAP_ATTRIBUTION", ""), "attribution text the tile server requires, shown on the map (env GLOVEBOX_MAP_ATTRIBUTION)")
 	level := fs.String("log-level", envDefault("GLOVEBOX_LOG_LEVEL", "info"), "debug logs every request (env GLOVEBOX_LOG_LEVEL)")
+	store := fs.String("store", envDefault("GLOVEBOX_STORE", ""), "run as one process of a cluster on this PostgreSQL database, postgres://… (env GLOVEBOX_STORE; default: the embedded stores in --data)")
+	natsURL := fs.String("nats", envDefault("GLOVEBOX_NATS", ""), "with --store: the NATS JetStream server, nats://…, or \"embedded\" to run one in this process (env GLOVEBOX_NATS)")
+	natsListen := fs.String("nats-listen", "127.0.0.1:4222", "with --nats embedded: its client address")
+	roles := fs.String("role", envDefault("GLOVEBOX_ROLE", "sequencer,api,ingest"), "with --store: this process's roles, a comma list of sequencer, api, ingest (env GLOVEBOX_ROLE)")
+	advertise := fs.String("advertise", envDefault("GLOVEBOX_ADVERTISE", ""), "with --store: the URL other processes reach this one at, to forward transactions to it when it sequences (default http://<the HTTP address>)")
+	replicas := fs.Int("replicas", 1, "with --store: replicas of the JetStream stream (3 in a NATS cluster)")
+	natsSync := fs.Bool("nats-sync-always", true, "with --nats embedded: fsync every record before acknowledging it (false: JetStream's default, fsync every 2 minutes; survives process crashes, not power loss)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *store != "" {
+		if !isPostgres(*store) || *natsURL == "" || *demo {
+			return fmt.Errorf("--store takes a postgres:// URL and needs --nats (and no --demo)")
+		}
+		return runCluster(ctx, clusterFlags{data: *data, addr: *addr, origin: *origin, mqtt: *mqttAddr, publicURL: *publicURL,
+			rateLimit: *rateLimit, level: *level, store: *store, nats: *natsURL, natsListen: *natsListen, roles: *roles,
+			advertise: *advertise, replicas: *replicas, natsSyncAlways: *natsSync, web: web.Options{MapTiles: *mapTiles, MapAttribution: *mapAttribution}})
 	}
 	if fs.NArg() != 0 {
 		return errUsage

@@ -169,9 +169,15 @@ func startBenchNode(ctx context.Context, binary string) (*benchNode, error) {
 
 // fleet registers vehicles with paired hardware devices through signed batches and returns the device keys.
 func fleet(ctx context.Context, c *client.Client, vehicles int) ([]*ecdsa.PrivateKey, []uint64, error) {
+	devs, ids, _, err := fleetWithOwners(ctx, c, vehicles)
+	return devs, ids, err
+}
+
+// fleetWithOwners is fleet, also returning the 16 owners (vehicle i belongs to owners[i%16]).
+func fleetWithOwners(ctx context.Context, c *client.Client, vehicles int) ([]*ecdsa.PrivateKey, []uint64, []*ecdsa.PrivateKey, error) {
 	d, err := c.Domain(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	owners := make([]*ecdsa.PrivateKey, 16)
 	for i := range owners {
@@ -214,21 +220,21 @@ func fleet(ctx context.Context, c *client.Client, vehicles int) ([]*ecdsa.Privat
 		o := owners[i%len(owners)]
 		return sign(&ledger.Tx{Type: ledger.TypeRegisterVehicle, Owner: addr(o), Make: "Bench", Model: "Fleet", Year: 2024}, o)
 	}, func(i int, rc *api.Receipt) { ids[i] = rc.Result.VehicleID }); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := submit(func(i int) *ledger.Tx {
 		return sign(&ledger.Tx{Type: ledger.TypeRegisterDevice, Device: addr(devs[i]), Kind: ledger.KindHardware}, devs[i])
 	}, nil); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := submit(func(i int) *ledger.Tx {
 		tx := &ledger.Tx{Type: ledger.TypePairDevice, Device: addr(devs[i])}
 		tx.VehicleID.SetUint64(ids[i])
 		return sign(tx, owners[i%len(owners)], devs[i])
 	}, nil); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return devs, ids, nil
+	return devs, ids, owners, nil
 }
 
 // parallel runs f(0..n-1) on all cores.

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 )
@@ -77,5 +78,27 @@ func TestIngestBenchmarkRunsOverMQTT(t *testing.T) {
 	}
 	if rep.RecordsPerSec <= 0 || rep.Transport != "MQTT" {
 		t.Fatalf("incomplete report: %+v", rep)
+	}
+}
+
+// BenchmarkCluster runs the cluster benchmark once per iteration (-benchtime=1x) with the glovebox binary
+// named by GLOVEBOX_BIN (go build -o /tmp/glovebox ./cmd/glovebox), on the PostgreSQL pgtest finds.
+func BenchmarkCluster(b *testing.B) {
+	bin := os.Getenv("GLOVEBOX_BIN")
+	if bin == "" {
+		b.Skip("set GLOVEBOX_BIN to a built glovebox binary")
+	}
+	for i := 0; i < b.N; i++ {
+		opts := ClusterOptions{Binary: bin}
+		if testing.Verbose() {
+			opts.Progress = os.Stderr
+		}
+		rep, err := Cluster(context.Background(), opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range rep.Runs {
+			b.ReportMetric(r.AckedPerSec, fmt.Sprintf("records/s-%d-ingesters", r.Ingesters))
+		}
 	}
 }

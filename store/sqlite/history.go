@@ -3,55 +3,22 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"sort"
 
 	"github.com/glovebox/glovebox/telemetry"
 )
 
-// The aggregations a History answers. FIRST, LAST, AVG, MIN and MAX read roll-ups where they can;
-// the others read the values.
-const (
-	AggAvg    = "AVG"    // numbers: the mean
-	AggMin    = "MIN"    // numbers: the smallest
-	AggMax    = "MAX"    // numbers: the largest
-	AggFirst  = "FIRST"  // any kind: the value measured first
-	AggLast   = "LAST"   // any kind: the value measured last
-	AggMedian = "MED"    // numbers: the middle value (the mean of the two middle ones for an even count)
-	AggRand   = "RAND"   // any kind: one value picked by a hash of vehicle, signal and bucket start
-	AggTop    = "TOP"    // strings: the most frequent value (the smallest on a tie)
-	AggUnique = "UNIQUE" // strings: the distinct values as a sorted JSON array
-	AggMean   = "MEAN"   // locations: the mean latitude, longitude and hdop, encoded as a location
-)
-
-// Aggregation asks for aggregations of one signal of one vehicle in buckets of Step milliseconds
-// starting at From, over the measurements with times in [Lo, Hi) (unix milliseconds).
-type Aggregation struct {
-	Vehicle  uint64
-	Signal   string
-	Kind     telemetry.Kind
-	From     int64
-	Step     int64
-	Lo, Hi   int64
-	Aggs     []string
-	NoRollup bool // read only the values (for tests that compare both ways)
-}
-
-// History answers history (bucketed aggregation) queries from a signals database.
+// History answers history (bucketed aggregation) queries from a signals database; it is a
+// telemetry.History.
 type History struct{ db *sql.DB }
 
 // NewHistory returns a History over the derived signals database (Telemetry.SignalsDB).
 func NewHistory(db *sql.DB) *History { return &History{db: db} }
 
-// Aggregate computes a's aggregations and hands each bucket's result to put: the bucket's index
-// (bucket b starts at From + b*Step), the aggregation, and the value as stored — float64 for numbers
-// and booleans, string for strings, an encoded location ([]byte, telemetry.EncodeLocation) for
-// locations. Buckets without values are not put.
-func (h *History) Aggregate(ctx context.Context, a Aggregation, put func(b int64, agg string, v any)) error {
+// Aggregate implements telemetry.History.
+func (h *History) Aggregate(ctx context.Context, a telemetry.Aggregation, put func(b int64, agg string, v any)) error {
 	if a.Step <= 0 || a.Lo >= a.Hi {
 		return nil
 	}
@@ -65,17 +32,26 @@ func (h *History) Aggregate(ctx context.Context, a Aggregation, put func(b int64
 	}
 	q := &aggQuery{h: h, a: a, name: name}
 	numeric := a.Kind == telemetry.KindNumber || a.Kind == telemetry.KindBool
+	if numeric { // SQLite keeps a whole REAL in an ANY column as an INTEGER; numbers come out as float64
+		inner := put
+		put = func(b int64, agg string, v any) {
+			if i, ok := v.(int64); ok {
+				v = float64(i)
+			}
+			inner(b, agg, v)
+		}
+	}
 	var stats, first, last bool
 	for _, agg := range a.Aggs {
 		switch agg {
-		case AggAvg, AggMin, AggMax:
+		case telemetry.AggAvg, telemetry.AggMin, telemetry.AggMax:
 			if !numeric {
 				return fmt.Errorf("%s does not apply to %s", agg, a.Signal)
 			}
 			stats = true
-		case AggFirst:
+		case telemetry.AggFirst:
 			first = true
-		case AggLast:
+		case telemetry.AggLast:
 			last = true
 		}
 	}
@@ -119,25 +95,25 @@ func (h *History) Aggregate(ctx context.Context, a Aggregation, put func(b int64
 		for b, p := range parts {
 			for _, agg := range a.Aggs {
 				switch agg {
-				case AggAvg:
+				case telemetry.AggAvg:
 					if p.n > 0 {
 						put(b, agg, p.sum/float64(p.n))
 					}
-				case AggMin:
+				case telemetry.AggMin:
 					if p.n > 0 {
-						put(b, agg, p.lo)
+						put(b, agg, p.flo)
 					}
-				case AggMax:
+				case telemetry.AggMax:
 					if p.n > 0 {
-						put(b, agg, p.hi)
+						put(b, agg, p.fhi)
 					}
-				case AggFirst:
+				case telemetry.AggFirst:
 					if p.hasFirst {
-						put(b, agg, p.fv)
+						put(b, agg, p.first())
 					}
-				case AggLast:
+				case telemetry.AggLast:
 					if p.hasLast {
-						put(b, agg, p.lv)
+						put(b, agg, p.last())
 					}
 				}
 			}
@@ -146,24 +122,24 @@ func (h *History) Aggregate(ctx context.Context, a Aggregation, put func(b int64
 	for _, agg := range a.Aggs {
 		var err error
 		switch agg {
-		case AggAvg, AggMin, AggMax, AggFirst, AggLast:
+		case telemetry.AggAvg, telemetry.AggMin, telemetry.AggMax, telemetry.AggFirst, telemetry.AggLast:
 			continue
-		case AggTop, AggUnique:
+		case telemetry.AggTop, telemetry.AggUnique:
 			if a.Kind != telemetry.KindString && a.Kind != telemetry.KindStrings {
 				return fmt.Errorf("%s does not apply to %s", agg, a.Signal)
 			}
 			err = q.counts(ctx, agg, put)
-		case AggMedian:
+		case telemetry.AggMedian:
 			if !numeric {
 				return fmt.Errorf("%s does not apply to %s", agg, a.Signal)
 			}
 			err = q.values(ctx, agg, put)
-		case AggMean:
+		case telemetry.AggMean:
 			if a.Kind != telemetry.KindLocation {
 				return fmt.Errorf("%s does not apply to %s", agg, a.Signal)
 			}
 			err = q.values(ctx, agg, put)
-		case AggRand:
+		case telemetry.AggRand:
 			err = q.values(ctx, agg, put)
 		default:
 			return fmt.Errorf("no aggregation %q", agg)
@@ -179,10 +155,25 @@ func (h *History) Aggregate(ctx context.Context, a Aggregation, put func(b int64
 type partial struct {
 	n                 int64
 	sum               float64
-	lo, hi            any
+	flo, fhi          float64 // minimum and maximum (numbers)
 	ft, lt            int64
-	fv, lv            any
+	fv, lv            any // first and last value; nil for a number, which is in ffv or flv
+	ffv, flv          float64
 	hasFirst, hasLast bool
+}
+
+func (p *partial) first() any {
+	if p.fv == nil {
+		return p.ffv
+	}
+	return p.fv
+}
+
+func (p *partial) last() any {
+	if p.lv == nil {
+		return p.flv
+	}
+	return p.lv
 }
 
 // segment is a span [lo, hi) of measurement times read either from the roll-ups of one level (whole
@@ -194,7 +185,7 @@ type segment struct {
 
 type aggQuery struct {
 	h    *History
-	a    Aggregation
+	a    telemetry.Aggregation
 	name int64
 }
 
@@ -314,19 +305,19 @@ func (q *aggQuery) stats(ctx context.Context, s segment, part func(int64) *parti
 		if n == 0 {
 			return nil
 		}
-		fl, err := asFloat(lo)
+		fl, err := telemetry.AsFloat(lo)
 		if err != nil {
 			return err
 		}
-		fh, err := asFloat(hi)
+		fh, err := telemetry.AsFloat(hi)
 		if err != nil {
 			return err
 		}
 		p := part(b)
 		if p.n == 0 {
-			p.lo, p.hi = fl, fh
+			p.flo, p.fhi = fl, fh
 		} else {
-			p.lo, p.hi = min(p.lo.(float64), fl), max(p.hi.(float64), fh)
+			p.flo, p.fhi = min(p.flo, fl), max(p.fhi, fh)
 		}
 		p.n += n
 		p.sum += sum.Float64
@@ -335,48 +326,73 @@ func (q *aggQuery) stats(ctx context.Context, s segment, part func(int64) *parti
 }
 
 // rolled adds a roll-up segment's count, sum, minimum, maximum, first and last value per bucket, read in
-// one pass over its units in order.
+// one pass over its units in order (numbers scanned as numbers: no value is boxed per row).
 func (q *aggQuery) rolled(ctx context.Context, s segment, part func(int64) *partial) error {
 	w := RollupWidths[s.level]
 	sqlText := fmt.Sprintf(`SELECT unit, cnt, total, lo, hi, ft, fv, lt, lv FROM rollup WHERE vehicle = ? AND name = ? AND level = %d AND unit >= ? AND unit < ? ORDER BY unit`, s.level)
 	numeric := q.a.Kind == telemetry.KindNumber || q.a.Kind == telemetry.KindBool
 	var cur int64 = -1
 	var p *partial
+	// Scanned into interfaces, which database/sql fills without conversion; numbers are read below.
+	var cols [9]any
+	dest := make([]any, len(cols))
+	for i := range cols {
+		dest[i] = &cols[i]
+	}
 	return q.query(ctx, sqlText, []any{q.a.Vehicle, q.name, s.lo / w, s.hi / w}, func(rows *sql.Rows) error {
-		var unit, n, ft, lt int64
-		var sum sql.NullFloat64
-		var lo, hi, fv, lv any
-		if err := rows.Scan(&unit, &n, &sum, &lo, &hi, &ft, &fv, &lt, &lv); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
+		unit, n, ft, lt := asInt(cols[0]), asInt(cols[1]), asInt(cols[5]), asInt(cols[7])
 		if b := (unit*w - q.a.From) / q.a.Step; b != cur || p == nil {
 			cur, p = b, part(b)
 		}
 		if numeric {
-			fl, err := asFloat(lo)
-			if err != nil {
-				return err
-			}
-			fh, err := asFloat(hi)
-			if err != nil {
-				return err
-			}
+			lo, hi := asNumber(cols[3]), asNumber(cols[4])
 			if p.n == 0 {
-				p.lo, p.hi = fl, fh
+				p.flo, p.fhi = lo, hi
 			} else {
-				p.lo, p.hi = min(p.lo.(float64), fl), max(p.hi.(float64), fh)
+				p.flo, p.fhi = min(p.flo, lo), max(p.fhi, hi)
 			}
-			p.sum += sum.Float64
+			p.sum += asNumber(cols[2])
+			if !p.hasFirst || ft < p.ft {
+				p.ft, p.ffv, p.fv, p.hasFirst = ft, asNumber(cols[6]), nil, true
+			}
+			if !p.hasLast || lt > p.lt {
+				p.lt, p.flv, p.lv, p.hasLast = lt, asNumber(cols[8]), nil, true
+			}
+		} else {
+			if !p.hasFirst || ft < p.ft {
+				p.ft, p.fv, p.hasFirst = ft, cols[6], true
+			}
+			if !p.hasLast || lt > p.lt {
+				p.lt, p.lv, p.hasLast = lt, cols[8], true
+			}
 		}
 		p.n += n
-		if !p.hasFirst || ft < p.ft {
-			p.ft, p.fv, p.hasFirst = ft, fv, true
-		}
-		if !p.hasLast || lt > p.lt {
-			p.lt, p.lv, p.hasLast = lt, lv, true
-		}
 		return nil
 	})
+}
+
+// asInt and asNumber read the integer and number columns of a roll-up row (0 for NULL).
+func asInt(v any) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case float64:
+		return int64(x)
+	}
+	return 0
+}
+
+func asNumber(v any) float64 {
+	switch x := v.(type) {
+	case float64:
+		return x
+	case int64:
+		return float64(x)
+	}
+	return 0
 }
 
 // edge adds a segment's first (or last) value per bucket. With exactly one MIN or MAX aggregate, SQLite
@@ -421,7 +437,7 @@ func (q *aggQuery) counts(ctx context.Context, agg string, put func(int64, strin
 		if cur < 0 {
 			return
 		}
-		if agg == AggTop {
+		if agg == telemetry.AggTop {
 			put(cur, agg, top)
 		} else {
 			j, _ := json.Marshal(distinct)
@@ -434,7 +450,7 @@ func (q *aggQuery) counts(ctx context.Context, agg string, put func(int64, strin
 		if err := rows.Scan(&b, &v, &n); err != nil {
 			return err
 		}
-		str, err := asString(v)
+		str, err := telemetry.AsString(v)
 		if err != nil {
 			return err
 		}
@@ -465,16 +481,20 @@ func (q *aggQuery) values(ctx context.Context, agg string, put func(int64, strin
 			return nil
 		}
 		switch agg {
-		case AggRand:
-			put(cur, agg, bucket[randIndex(q.a.Vehicle, q.a.Signal, q.a.From+cur*q.a.Step, len(bucket))])
-		case AggMedian:
-			m, err := median(bucket)
-			if err != nil {
-				return err
+		case telemetry.AggRand:
+			put(cur, agg, bucket[telemetry.RandIndex(q.a.Vehicle, q.a.Signal, q.a.From+cur*q.a.Step, len(bucket))])
+		case telemetry.AggMedian:
+			fs := make([]float64, len(bucket))
+			for i, v := range bucket {
+				f, err := telemetry.AsFloat(v)
+				if err != nil {
+					return err
+				}
+				fs[i] = f
 			}
-			put(cur, agg, m)
-		case AggMean:
-			m, err := meanLocation(bucket)
+			put(cur, agg, telemetry.Median(fs))
+		case telemetry.AggMean:
+			m, err := telemetry.MeanLocation(bucket)
 			if err != nil {
 				return err
 			}
@@ -501,72 +521,4 @@ func (q *aggQuery) values(ctx context.Context, agg string, put func(int64, strin
 		err = flush()
 	}
 	return err
-}
-
-// randIndex picks one of n values of a bucket by a hash of the vehicle, the signal and the bucket's start
-// (unix ms), so that the same data gives the same answer.
-func randIndex(vehicle uint64, signal string, start int64, n int) int {
-	h := fnv.New64a()
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], vehicle)
-	binary.BigEndian.PutUint64(b[8:], uint64(start))
-	h.Write(b[:])
-	h.Write([]byte(signal))
-	return int(h.Sum64() % uint64(n))
-}
-
-// median returns the middle value of numbers (the mean of the two middle ones for an even count).
-func median(vals []any) (float64, error) {
-	fs := make([]float64, 0, len(vals))
-	for _, v := range vals {
-		f, err := asFloat(v)
-		if err != nil {
-			return 0, err
-		}
-		fs = append(fs, f)
-	}
-	sort.Float64s(fs)
-	m := len(fs) / 2
-	if len(fs)%2 == 1 {
-		return fs[m], nil
-	}
-	return (fs[m-1] + fs[m]) / 2, nil
-}
-
-// meanLocation is the mean of the latitudes, longitudes and hdops of stored locations, encoded.
-func meanLocation(vals []any) ([]byte, error) {
-	var lat, lon, hdop float64
-	for _, v := range vals {
-		b, ok := v.([]byte)
-		if !ok {
-			return nil, fmt.Errorf("a stored location is a %T", v)
-		}
-		la, lo, hd, err := telemetry.DecodeLocation(b)
-		if err != nil {
-			return nil, err
-		}
-		lat, lon, hdop = lat+la, lon+lo, hdop+hd
-	}
-	n := float64(len(vals))
-	return telemetry.EncodeLocation(lat/n, lon/n, hdop/n), nil
-}
-
-func asFloat(raw any) (float64, error) {
-	switch x := raw.(type) {
-	case float64:
-		return x, nil
-	case int64:
-		return float64(x), nil
-	}
-	return 0, fmt.Errorf("a stored number is a %T", raw)
-}
-
-func asString(raw any) (string, error) {
-	switch x := raw.(type) {
-	case string:
-		return x, nil
-	case []byte:
-		return string(x), nil
-	}
-	return "", fmt.Errorf("a stored string is a %T", raw)
 }

@@ -30,10 +30,10 @@ var historySignals = []struct {
 	name string
 	aggs []string
 }{
-	{"speed", []string{AggAvg, AggMin, AggMax, AggFirst, AggLast, AggMedian, AggRand}},
-	{"isIgnitionOn", []string{AggAvg, AggMin, AggMax, AggFirst, AggLast}},
-	{"powertrainType", []string{AggFirst, AggLast, AggTop, AggUnique, AggRand}},
-	{"currentLocationCoordinates", []string{AggFirst, AggLast, AggMean, AggRand}},
+	{"speed", []string{telemetry.AggAvg, telemetry.AggMin, telemetry.AggMax, telemetry.AggFirst, telemetry.AggLast, telemetry.AggMedian, telemetry.AggRand}},
+	{"isIgnitionOn", []string{telemetry.AggAvg, telemetry.AggMin, telemetry.AggMax, telemetry.AggFirst, telemetry.AggLast}},
+	{"powertrainType", []string{telemetry.AggFirst, telemetry.AggLast, telemetry.AggTop, telemetry.AggUnique, telemetry.AggRand}},
+	{"currentLocationCoordinates", []string{telemetry.AggFirst, telemetry.AggLast, telemetry.AggMean, telemetry.AggRand}},
 }
 
 func newHistoryFixture(t *testing.T, seed uint64) *historyFixture {
@@ -76,7 +76,7 @@ func (f *historyFixture) write(from, span time.Duration, n int) {
 }
 
 // answers runs a's aggregations and returns them keyed "bucket/agg".
-func (f *historyFixture) answers(a Aggregation) map[string]any {
+func (f *historyFixture) answers(a telemetry.Aggregation) map[string]any {
 	out := map[string]any{}
 	err := NewHistory(f.tel.SignalsDB()).Aggregate(context.Background(), a, func(b int64, agg string, v any) {
 		k := fmt.Sprintf("%d/%s", b, agg)
@@ -92,6 +92,50 @@ func (f *historyFixture) answers(a Aggregation) map[string]any {
 		f.t.Fatal(err)
 	}
 	return out
+}
+
+// fold answers a with telemetry.FoldHistory over the values read from the signals table.
+func (f *historyFixture) fold(a telemetry.Aggregation) map[string]any {
+	out := map[string]any{}
+	db := f.tel.SignalsDB()
+	scan := func(yield func(t int64, v any) error) error {
+		rows, err := db.Query(`SELECT s.time, s.val FROM signals s JOIN names n ON n.id = s.name WHERE s.vehicle = ? AND n.name = ? AND s.time >= ? AND s.time < ? ORDER BY s.time`,
+			a.Vehicle, a.Signal, a.Lo, a.Hi)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var t int64
+			var v any
+			if err := rows.Scan(&t, &v); err != nil {
+				return err
+			}
+			if err := yield(t, v); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}
+	err := telemetry.FoldHistory(a, scan, func(b int64, agg string, v any) {
+		if bs, ok := v.([]byte); ok {
+			v = string(bs)
+		}
+		out[fmt.Sprintf("%d/%s", b, agg)] = v
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return out
+}
+
+// sameAnswer compares two answers, numbers to within rounding (sums in another order).
+func sameAnswer(g, w any) bool {
+	if gf, ok := g.(float64); ok {
+		wf, ok := w.(float64)
+		return ok && math.Abs(gf-wf) <= 1e-9*math.Max(1, math.Abs(wf))
+	}
+	return g == w
 }
 
 // compare checks that random windows get the same answers from the roll-ups as from the values alone,
@@ -115,11 +159,20 @@ func (f *historyFixture) compare(windows int) (rolled int) {
 		for _, s := range historySignals {
 			sig, _ := telemetry.DefaultCatalog.Lookup(s.name)
 			vehicle := uint64(1 + f.rng.IntN(2))
-			a := Aggregation{Vehicle: vehicle, Signal: s.name, Kind: sig.Kind, From: from.UnixMilli(),
+			a := telemetry.Aggregation{Vehicle: vehicle, Signal: s.name, Kind: sig.Kind, From: from.UnixMilli(),
 				Step: step.Milliseconds(), Lo: lo.UnixMilli(), Hi: from.Add(span).UnixMilli(), Aggs: s.aggs}
 			got := f.answers(a)
 			a.NoRollup = true
 			want := f.answers(a)
+			folded := f.fold(a)
+			if fmt.Sprint(len(folded)) != fmt.Sprint(len(want)) {
+				f.t.Fatalf("window %d %s: %d answers from telemetry.FoldHistory, %d from the store", i, s.name, len(folded), len(want))
+			}
+			for k, w := range want {
+				if !sameAnswer(folded[k], w) {
+					f.t.Fatalf("window %d %s %s (%+v): %v from telemetry.FoldHistory, %v from the store", i, s.name, k, a, folded[k], w)
+				}
+			}
 			if len(got) != len(want) {
 				f.t.Fatalf("window %d %s: %d answers from the roll-ups, %d from the values", i, s.name, len(got), len(want))
 			}
@@ -224,5 +277,98 @@ func TestOpeningASignalsFileWithoutRollupsRollsItUp(t *testing.T) {
 	}
 	if n := f.compare(40); n == 0 {
 		t.Fatal("no query used the roll-ups")
+	}
+}
+
+// TestLatestIsNeverStaleAfterAnIndexCommit reads a vehicle's latest values through the cache between
+// writes, indexing and a reindex, and compares each answer with the table's.
+func TestLatestIsNeverStaleAfterAnIndexCommit(t *testing.T) {
+	ctx := context.Background()
+	f := newHistoryFixture(t, 3)
+	check := func(when string) {
+		t.Helper()
+		got, err := f.tel.Latest(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := QueryLatest(ctx, f.tel.SignalsDB(), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) || len(want) == 0 {
+			t.Fatalf("%s: the cache has %v, the table %v", when, got, want)
+		}
+	}
+	for i := range 5 {
+		f.write(time.Duration(i)*time.Hour, time.Hour, 50)
+		if _, err := f.tel.Index(ctx); err != nil {
+			t.Fatal(err)
+		}
+		check(fmt.Sprintf("after write %d", i))
+		check(fmt.Sprintf("after write %d, cached", i))
+	}
+	if _, err := f.tel.Reindex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("after reindex")
+}
+
+// TestEventsRoundTripCompressedOrNot stores small and large events (which are compressed), reads each
+// back byte for byte, and checks that a duplicate of a compressed event is recognised as one.
+func TestEventsRoundTripCompressedOrNot(t *testing.T) {
+	ctx := context.Background()
+	f := newHistoryFixture(t, 4)
+	src := common.HexToAddress("0x00000000000000000000000000000000000000aa")
+	var recs []*telemetry.Record
+	for i, samples := range []int{1, 30, 45} {
+		var sigs []telemetry.EventSignal
+		at := f.base.Add(time.Duration(i) * time.Hour)
+		for s := range samples {
+			ts := at.Add(time.Duration(s) * time.Second)
+			sigs = append(sigs, telemetry.EventSignal{Name: "speed", Timestamp: ts, Value: float64(s)},
+				telemetry.EventSignal{Name: "powertrainTransmissionTravelledDistance", Timestamp: ts, Value: 1000 + float64(s)/10})
+		}
+		ev, err := telemetry.NewEvent(src, 1, fmt.Sprint("e", i), at, sigs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, &telemetry.Record{Source: src, ID: fmt.Sprint("e", i), VehicleID: 1, Time: at.UnixMilli(), Event: ev})
+	}
+	if st, err := f.tel.Write(ctx, recs); err != nil || st[0] != telemetry.StatusAccepted || st[2] != telemetry.StatusAccepted {
+		t.Fatal(st, err)
+	}
+	compressed := 0
+	for _, r := range recs {
+		var stored []byte
+		if err := f.tel.DB().QueryRow(`SELECT event FROM records WHERE id = ?`, r.ID).Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		if len(stored) < len(r.Event) {
+			compressed++
+		}
+		ev, err := DecodeEvent(stored)
+		if err != nil || string(ev) != string(r.Event) {
+			t.Fatalf("%s: stored %d bytes, read back %d, want %d (%v)", r.ID, len(stored), len(ev), len(r.Event), err)
+		}
+	}
+	if compressed != 2 {
+		t.Fatalf("%d of the events are stored compressed, want the two large ones", compressed)
+	}
+	if st, err := f.tel.Write(ctx, recs[2:]); err != nil || st[0] != telemetry.StatusDuplicate {
+		t.Fatalf("the same large event again: %v %v", st, err)
+	}
+	other := *recs[2]
+	other.Event = append([]byte(nil), other.Event...)
+	other.Event[len(other.Event)-3] = '9'
+	if st, err := f.tel.Write(ctx, []*telemetry.Record{&other}); err != nil || st[0] != telemetry.StatusConflict {
+		t.Fatalf("other bytes under the same id: %v %v", st, err)
+	}
+	if _, err := f.tel.Index(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var values int
+	f.tel.SignalsDB().QueryRow(`SELECT COUNT(*) FROM signals WHERE vehicle = 1`).Scan(&values)
+	if values != 2*(1+30+45) {
+		t.Fatalf("%d values indexed from the compressed events, want %d", values, 2*(1+30+45))
 	}
 }

@@ -34,6 +34,8 @@ type Telemetry struct {
 	names map[string]int64
 
 	indexMu sync.Mutex // serializes indexing
+
+	latest latestCache
 }
 
 var _ telemetry.Store = (*Telemetry)(nil)
@@ -160,7 +162,7 @@ func (t *Telemetry) Write(ctx context.Context, recs []*telemetry.Record) ([]tele
 		}
 		first[k] = i
 		cand = append(cand, i)
-		rows = append(rows, []any{r.Source.Bytes(), r.ID, r.VehicleID, r.Time, r.Received, r.Pairing.FromIndex, r.Event, r.Signature[:]})
+		rows = append(rows, []any{r.Source.Bytes(), r.ID, r.VehicleID, r.Time, r.Received, r.Pairing.FromIndex, encodeEvent(r.Event), r.Signature[:]})
 	}
 	tx, err := t.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -217,6 +219,9 @@ func (t *Telemetry) Write(ctx context.Context, recs []*telemetry.Record) ([]tele
 		var ev []byte
 		if err := tx.QueryRowContext(ctx, `SELECT event FROM records WHERE source = ? AND id = ?`, r.Source.Bytes(), r.ID).Scan(&ev); err != nil {
 			return nil, fmt.Errorf("couldn't read the stored record %s/%s: %w", r.Source.Hex(), r.ID, err)
+		}
+		if ev, err = DecodeEvent(ev); err != nil {
+			return nil, fmt.Errorf("the stored record %s/%s: %w", r.Source.Hex(), r.ID, err)
 		}
 		stored[k] = ev
 	}
@@ -305,6 +310,10 @@ func (t *Telemetry) indexChunk(ctx context.Context) (int, error) {
 		}
 		n++
 		last = seq
+		if event, err = DecodeEvent(event); err != nil {
+			slog.Warn("a stored record does not decompress; not indexed", "seq", seq, "err", err)
+			continue
+		}
 		// The record was verified at ingest; here it is only decoded. The clock is not checked again.
 		r, err := t.cat.Parse(&telemetry.Submission{Event: event, Signature: make([]byte, 65)}, math.MaxInt64/2)
 		if err != nil {
@@ -367,7 +376,9 @@ func (t *Telemetry) indexChunk(ctx context.Context) (int, error) {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('indexed_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, last); err != nil {
 		return 0, err
 	}
-	return n, tx.Commit()
+	err = tx.Commit()
+	t.latest.gen.Add(1) // after the commit: a reader that saw the old gen may have read the old rows
+	return n, err
 }
 
 // RunIndexer indexes new records every interval, and rolls them up every RollInterval, until ctx is done.
@@ -402,6 +413,7 @@ DELETE FROM meta WHERE key = 'indexed_seq';`); err != nil {
 		return 0, fmt.Errorf("couldn't clear the derived tables: %w", err)
 	}
 	t.indexMu.Unlock()
+	t.latest.gen.Add(1)
 	n, err := t.Index(ctx)
 	if err != nil {
 		return n, err
@@ -421,4 +433,11 @@ func (t *Telemetry) Lag(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	return maxSeq - indexed, nil
+}
+
+// CountRecords returns how many records are stored.
+func (t *Telemetry) CountRecords(ctx context.Context) (int64, error) {
+	var n int64
+	err := t.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM records`).Scan(&n)
+	return n, err
 }

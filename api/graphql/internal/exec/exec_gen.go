@@ -137,6 +137,7 @@ type ComplexityRoot struct {
 		Edges    func(childComplexity int) int
 		Nodes    func(childComplexity int) int
 		PageInfo func(childComplexity int) int
+		Withheld func(childComplexity int) int
 	}
 
 	RawRecordEdge struct {
@@ -892,6 +893,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RawRecordConnection.PageInfo(childComplexity), true
+	case "RawRecordConnection.withheld":
+		if e.ComplexityRoot.RawRecordConnection.Withheld == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RawRecordConnection.Withheld(childComplexity), true
 
 	case "RawRecordEdge.cursor":
 		if e.ComplexityRoot.RawRecordEdge.Cursor == nil {
@@ -3259,7 +3266,9 @@ type Query {
   that was in force and an inclusion proof of that entry, so that the caller can check every record
   without trusting this node. from must be before to and at most 31 days apart (BAD_REQUEST otherwise).
   first is at most 1000 (default 100); after is the endCursor of the previous page. The proofs of a page
-  are against one checkpoint, the latest when the page was read.
+  are against one checkpoint, the latest when the page was read. A record that carries a precise location
+  is left out (and counted in withheld) unless the caller may read precise location (permission
+  "location"): signed bytes cannot be redacted, and raw must not be a way around location.
   """
   rawRecords(tokenId: Int!, from: Time!, to: Time!, first: Int, after: String): RawRecordConnection! @requires(permission: "raw")
 }
@@ -3518,6 +3527,8 @@ type RawRecordConnection {
   edges: [RawRecordEdge!]!
   nodes: [RawRecord!]!
   pageInfo: PageInfo!
+  "Records passed over in this page because they carry a precise location the caller may not read."
+  withheld: Int!
 }
 
 type RawRecordEdge {
@@ -4726,6 +4737,8 @@ func (ec *executionContext) childFields_RawRecordConnection(ctx context.Context,
 		return ec.fieldContext_RawRecordConnection_nodes(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_RawRecordConnection_pageInfo(ctx, field)
+	case "withheld":
+		return ec.fieldContext_RawRecordConnection_withheld(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RawRecordConnection", field.Name)
 }
@@ -9261,6 +9274,29 @@ func (ec *executionContext) fieldContext_RawRecordConnection_pageInfo(_ context.
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _RawRecordConnection_withheld(ctx context.Context, field graphql.CollectedField, obj *RawRecordConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RawRecordConnection_withheld(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Withheld, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RawRecordConnection_withheld(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RawRecordConnection", field, false, false, "Int")
 }
 
 func (ec *executionContext) _RawRecordEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *RawRecordEdge) (ret graphql.Marshaler) {
@@ -27861,6 +27897,11 @@ func (ec *executionContext) _RawRecordConnection(ctx context.Context, sel ast.Se
 			}
 		case "pageInfo":
 			out.Values[i] = ec._RawRecordConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "withheld":
+			out.Values[i] = ec._RawRecordConnection_withheld(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

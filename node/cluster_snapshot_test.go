@@ -1,0 +1,118 @@
+package node_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/glovebox/glovebox/client"
+	"github.com/glovebox/glovebox/internal/pgtest"
+	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/node"
+	"github.com/glovebox/glovebox/store/postgres"
+	"github.com/glovebox/glovebox/telemetry/stream"
+)
+
+// TestAClusterProcessStartsFromTheNewestSnapshot has a sequencer store a snapshot of its state and append
+// more, then starts another process, which restores the snapshot, replays only what follows, and holds
+// the same state.
+func TestAClusterProcessStartsFromTheNewestSnapshot(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Database(t)
+	pool, err := postgres.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := postgres.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := stream.StartEmbedded(t.TempDir(), "127.0.0.1", -1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Close)
+	data := t.TempDir()
+	open := func(roles ...string) (*node.Cluster, string, func()) {
+		c, err := node.OpenCluster(ctx, node.ClusterConfig{Store: dsn, NATS: ns.URL(), Roles: roles, DataDir: data,
+			Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(c.API)
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- c.Run(runCtx) }()
+		return c, srv.URL, func() {
+			srv.Close()
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+			c.Close()
+		}
+	}
+	a, urlA, stopA := open(node.RoleSequencer, node.RoleAPI)
+	ca := client.New(urlA)
+	d, err := ca.Domain(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, _ := crypto.GenerateKey()
+	register := func(n int) {
+		t.Helper()
+		txs := make([]*ledger.Tx, n)
+		for i := range txs {
+			txs[i] = &ledger.Tx{Type: ledger.TypeRegisterVehicle, Owner: crypto.PubkeyToAddress(owner.PublicKey), Make: "Snap", Model: "Shot", Year: 2025}
+			client.Prepare(txs[i], time.Hour)
+			d.Sign(txs[i], owner)
+		}
+		// Until the process holds the lease, submissions are refused as unavailable.
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			items, err := ca.SubmitBatch(ctx, txs)
+			if err == nil {
+				for _, it := range items {
+					if it.Error != nil {
+						t.Fatalf("refused: %+v", it.Error)
+					}
+				}
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal(err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	register(30)
+	snapSize, err := a.SaveSnapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	register(5)
+	want, err := ca.StateDigest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopA()
+	if snapSize != 30 {
+		t.Fatalf("snapshot of %d entries, want 30", snapSize)
+	}
+
+	b, urlB, stopB := open(node.RoleAPI)
+	defer stopB()
+	if b.RestoredFrom != snapSize {
+		t.Fatalf("restored from a snapshot of %d entries, want %d", b.RestoredFrom, snapSize)
+	}
+	got, err := client.New(urlB).StateDigest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.TreeSize != want.TreeSize || got.Digest != want.Digest {
+		t.Fatalf("state %d %s, want %d %s", got.TreeSize, got.Digest, want.TreeSize, want.Digest)
+	}
+}

@@ -1,0 +1,317 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/mod/sumdb/note"
+	xtlog "golang.org/x/mod/sumdb/tlog"
+
+	"github.com/glovebox/glovebox/access"
+	"github.com/glovebox/glovebox/internal/pgtest"
+	"github.com/glovebox/glovebox/store/postgres"
+	"github.com/glovebox/glovebox/store/storetest"
+	"github.com/glovebox/glovebox/telemetry"
+	"github.com/glovebox/glovebox/tlog"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// migrated returns a pool on a new database with the schema applied.
+func migrated(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := postgres.Connect(ctx, pgtest.Database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := postgres.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	return pool
+}
+
+func TestMigrationsRunUpFromEmptyOnceEvenWhenStartedTogether(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Database(t)
+	pool, err := postgres.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := postgres.Open(ctx, dsn); err == nil {
+		t.Fatal("Open accepted an empty database")
+	}
+	results := make(chan []int, 3)
+	for range 3 {
+		go func() {
+			v, err := postgres.Migrate(ctx, pool)
+			if err != nil {
+				t.Error(err)
+			}
+			results <- v
+		}()
+	}
+	var all []int
+	for range 3 {
+		all = append(all, <-results...)
+	}
+	var want []int
+	for _, m := range postgres.Migrations() {
+		want = append(want, m.Version)
+	}
+	if slices.Sort(all); !slices.Equal(all, want) {
+		t.Fatalf("applied %v, want each of %v once", all, want)
+	}
+	if v, _ := postgres.SchemaVersion(ctx, pool); v != postgres.LatestVersion() {
+		t.Fatalf("schema version %d, want %d", v, postgres.LatestVersion())
+	}
+	if again, err := postgres.Migrate(ctx, pool); err != nil || len(again) != 0 {
+		t.Fatalf("a second migrate applied %v (%v)", again, err)
+	}
+	p2, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2.Close()
+}
+
+func TestTelemetryConformance(t *testing.T) {
+	storetest.TestTelemetry(t, func(t *testing.T) storetest.Telemetry { return postgres.NewTelemetry(migrated(t)) })
+}
+
+func TestAccessLogConformance(t *testing.T) {
+	storetest.TestAccessLog(t, func(t *testing.T) access.LogStore { return postgres.NewAccessLog(migrated(t)) })
+}
+
+func TestRecordsAndSignalsLandInMonthlyPartitions(t *testing.T) {
+	ctx := context.Background()
+	pool := migrated(t)
+	s := postgres.NewTelemetry(pool)
+	a := storetest.Record(t, [20]byte{1}, "1", time.Date(2026, 10, 31, 23, 0, 0, 0, time.UTC).UnixMilli(), 30)
+	b := storetest.Record(t, [20]byte{1}, "2", time.Date(2026, 11, 1, 1, 0, 0, 0, time.UTC).UnixMilli(), 40)
+	if _, err := s.Write(ctx, []*telemetry.Record{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		table string
+		want  int
+	}{{"records_p202610", 1}, {"records_p202611", 1}, {"signals_p202610", 1}, {"signals_p202611", 1}} {
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT COUNT(*) FROM `+tc.table).Scan(&n); err != nil || n != tc.want {
+			t.Errorf("%s: %d rows (%v), want %d", tc.table, n, err, tc.want)
+		}
+	}
+	var v float64
+	var at int64
+	if err := pool.QueryRow(ctx, `SELECT l.num, l.time FROM latest l JOIN names n ON n.id = l.name WHERE l.vehicle = 1 AND n.name = 'speed'`).Scan(&v, &at); err != nil {
+		t.Fatal(err)
+	}
+	if v != 40 || at != b.Time {
+		t.Fatalf("latest speed %v at %d, want 40 at %d", v, at, b.Time)
+	}
+}
+
+func newSigner(t *testing.T, origin string) (note.Signer, note.Verifier) {
+	skey, vkey, err := tlog.GenerateKey(origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, v
+}
+
+func TestTheLogAppendsProvesAndServesTilesLikeTheFileLog(t *testing.T) {
+	ctx := context.Background()
+	pool := migrated(t)
+	const origin = "glovebox.test/pg"
+	signer, v := newSigner(t, origin)
+	w, err := postgres.OpenLog(ctx, pool, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease, err := postgres.Acquire(ctx, pool, "test", "http://leader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Release()
+	if err := w.SetWriter(ctx, lease, signer); err != nil {
+		t.Fatal(err)
+	}
+	// The same entries go to a file log, whose tiles are the reference.
+	flog, err := tlog.Open(t.TempDir(), origin, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer flog.Close()
+	reader, err := postgres.OpenLog(ctx, pool, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all [][]byte
+	for batch := 1; batch <= 40; batch++ {
+		var es [][]byte
+		for i := range batch {
+			es = append(es, []byte{byte(batch), byte(i), 'e'})
+		}
+		first, _, err := w.Append(es)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first != int64(len(all)) {
+			t.Fatalf("appended at %d, want %d", first, len(all))
+		}
+		if _, _, err := flog.Append(es); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, es...)
+	}
+	if err := reader.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	size, cp := reader.Latest()
+	if size != int64(len(all)) || size != 820 {
+		t.Fatalf("reader sees %d entries, want %d", size, len(all))
+	}
+	_, root, err := tlog.OpenCheckpoint(cp, origin, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int64{0, 1, 255, 256, 500, size - 1} {
+		p, err := reader.InclusionProof(i, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := xtlog.CheckRecord(p, size, root, i, xtlog.RecordHash(all[i])); err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+	}
+	for _, path := range []string{"tile/0/000", "tile/0/003.p/52", "tile/1/000.p/3",
+		"tile/entries/000", "tile/entries/001", "tile/entries/003.p/52"} {
+		want, err := flog.ReadTile(path)
+		if err != nil {
+			t.Fatalf("file log %s: %v", path, err)
+		}
+		got, err := reader.ReadTile(path)
+		if err != nil || !slices.Equal(got, want) {
+			t.Fatalf("%s differs from the file log's (%v)", path, err)
+		}
+	}
+	if _, err := reader.ReadTile("tile/0/004"); !errors.Is(err, tlog.ErrNotFound) {
+		t.Fatalf("a tile beyond the tree: %v", err)
+	}
+	if _, _, err := reader.Append([][]byte{{1}}); err == nil {
+		t.Fatal("a reader appended")
+	}
+}
+
+func TestOneSequencerAtATimeAndALostLeaseCannotAppend(t *testing.T) {
+	ctx := context.Background()
+	pool := migrated(t)
+	const origin = "glovebox.test/lease"
+	signer, _ := newSigner(t, origin)
+	first, err := postgres.Acquire(ctx, pool, "a", "http://a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A standby waits while the lease is held.
+	short, cancel := context.WithTimeout(ctx, 3*postgres.PollInterval)
+	if _, err := postgres.Acquire(short, pool, "b", "http://b"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a second process took a held lease: %v", err)
+	}
+	cancel()
+	got := make(chan *postgres.Lease, 1)
+	go func() {
+		l, err := postgres.Acquire(ctx, pool, "b", "http://b")
+		if err != nil {
+			t.Error(err)
+		}
+		got <- l
+	}()
+	logA, err := postgres.OpenLog(ctx, pool, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := logA.SetWriter(ctx, first, signer); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := logA.Append([][]byte{[]byte("by a")}); err != nil {
+		t.Fatal(err)
+	}
+	// The leader's session ends (as when its process dies): the standby takes over with a new epoch.
+	if err := first.Release(); err != nil {
+		t.Fatal(err)
+	}
+	second := <-got
+	defer second.Release()
+	if second.Epoch() <= first.Epoch() {
+		t.Fatalf("epoch %d after %d", second.Epoch(), first.Epoch())
+	}
+	if holder, url, _, _ := postgres.Leader(ctx, pool); holder != "b" || url != "http://b" {
+		t.Fatalf("leader recorded as %q %q", holder, url)
+	}
+	if _, _, err := logA.Append([][]byte{[]byte("by a, too late")}); err == nil {
+		t.Fatal("the old leader appended after losing the lease")
+	}
+	logB, err := postgres.OpenLog(ctx, pool, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := logB.SetWriter(ctx, second, signer); err != nil {
+		t.Fatal(err)
+	}
+	if first, _, err := logB.Append([][]byte{[]byte("by b")}); err != nil || first != 1 {
+		t.Fatalf("the new leader appended at %d (%v), want 1", first, err)
+	}
+	// Fencing: a lease whose epoch was superseded cannot append even on a live session.
+	if _, err := pool.Exec(ctx, `UPDATE sequencer_lease SET epoch = epoch + 1`); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := logB.Append([][]byte{[]byte("stale")}); !errors.Is(err, postgres.ErrNotLeader) {
+		t.Fatalf("a superseded lease appended: %v", err)
+	}
+}
+
+func TestMigrateUpgradesADatabaseAtAnOlderVersion(t *testing.T) {
+	ctx := context.Background()
+	pool, err := postgres.Connect(ctx, pgtest.Database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	// A database as an older build left it: only the first migration applied.
+	first := postgres.Migrations()[0]
+	if _, err := pool.Exec(ctx, `CREATE TABLE schema_migrations (version int PRIMARY KEY, name text NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, first.SQL); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, first.Version, first.Name); err != nil {
+		t.Fatal(err)
+	}
+	applied, err := postgres.Migrate(ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []int
+	for _, m := range postgres.Migrations()[1:] {
+		want = append(want, m.Version)
+	}
+	if !slices.Equal(applied, want) {
+		t.Fatalf("applied %v, want %v", applied, want)
+	}
+}

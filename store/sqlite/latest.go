@@ -1,0 +1,73 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/glovebox/glovebox/telemetry"
+)
+
+// QueryLatest reads the newest value of every signal of vehicle from a signals database.
+func QueryLatest(ctx context.Context, db *sql.DB, vehicle uint64) ([]telemetry.LatestRow, error) {
+	rows, err := db.QueryContext(ctx, `SELECT n.name, l.time, l.val FROM latest l JOIN names n ON n.id = l.name WHERE l.vehicle = ?`, vehicle)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
+	}
+	defer rows.Close()
+	var out []telemetry.LatestRow
+	for rows.Next() {
+		var r telemetry.LatestRow
+		if err := rows.Scan(&r.Name, &r.Time, &r.Val); err != nil {
+			return nil, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
+	}
+	return out, nil
+}
+
+// latestCache keeps QueryLatest's answers per vehicle until the next indexing commit: an app polling a
+// vehicle's latest values many times a second then reads memory, not SQLite. gen counts commits; an
+// answer is kept with the gen read before its query, so a commit during the query makes it stale.
+type latestCache struct {
+	gen atomic.Uint64
+	mu  sync.Mutex
+	m   map[uint64]latestEntry
+}
+
+type latestEntry struct {
+	gen  uint64
+	rows []telemetry.LatestRow
+}
+
+// maxLatestCached bounds the cache; past it, the cache starts over.
+const maxLatestCached = 100_000
+
+// Latest returns the newest value of every signal of vehicle, as QueryLatest does, from a cache that each
+// indexing commit (and Reindex) invalidates.
+func (t *Telemetry) Latest(ctx context.Context, vehicle uint64) ([]telemetry.LatestRow, error) {
+	c := &t.latest
+	gen := c.gen.Load()
+	c.mu.Lock()
+	e, ok := c.m[vehicle]
+	c.mu.Unlock()
+	if ok && e.gen == gen {
+		return e.rows, nil
+	}
+	rows, err := QueryLatest(ctx, t.idx, vehicle)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxLatestCached {
+		c.m = make(map[uint64]latestEntry)
+	}
+	c.m[vehicle] = latestEntry{gen: gen, rows: rows}
+	c.mu.Unlock()
+	return rows, nil
+}

@@ -1,0 +1,33 @@
+package sqlite_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/glovebox/glovebox/access"
+	"github.com/glovebox/glovebox/store/sqlite"
+	"github.com/glovebox/glovebox/store/storetest"
+	"github.com/glovebox/glovebox/telemetry"
+)
+
+func TestTelemetryConformance(t *testing.T) {
+	storetest.TestTelemetry(t, func(t *testing.T) storetest.Telemetry {
+		s, err := sqlite.OpenTelemetry(filepath.Join(t.TempDir(), "telemetry.db"), telemetry.DefaultCatalog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func TestAccessLogConformance(t *testing.T) {
+	storetest.TestAccessLog(t, func(t *testing.T) access.LogStore {
+		l, err := sqlite.OpenAccessLog(filepath.Join(t.TempDir(), "access.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	})
+}
