@@ -3,6 +3,7 @@ package sqlite
 import (
 	"bytes"
 	"fmt"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -20,9 +21,17 @@ const compressMin = 4096
 
 var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
 
+// The encoder and decoder are made on first use: their buffers cost memory a node that never stores a
+// large event should not pay.
 var (
-	zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
-	zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(16<<20))
+	zenc = sync.OnceValue(func() *zstd.Encoder {
+		e, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+		return e
+	})
+	zdec = sync.OnceValue(func() *zstd.Decoder {
+		d, _ := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(16<<20))
+		return d
+	})
 )
 
 // encodeEvent returns the bytes to store for event.
@@ -30,7 +39,7 @@ func encodeEvent(event []byte) []byte {
 	if len(event) < compressMin {
 		return event
 	}
-	c := zenc.EncodeAll(event, make([]byte, 0, len(event)/4))
+	c := zenc().EncodeAll(event, make([]byte, 0, len(event)/4))
 	if len(c) > len(event)*9/10 {
 		return event
 	}
@@ -43,7 +52,7 @@ func DecodeEvent(stored []byte) ([]byte, error) {
 	if !bytes.HasPrefix(stored, zstdMagic) {
 		return stored, nil
 	}
-	ev, err := zdec.DecodeAll(stored, nil)
+	ev, err := zdec().DecodeAll(stored, nil)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't decompress a stored event: %w", err)
 	}
