@@ -297,7 +297,7 @@ func (t *Telemetry) indexChunk(ctx context.Context) (int, error) {
 	}
 	var sigRows [][]any
 	latest := map[latestKey][]any{}
-	stale := map[latestKey][]any{} // vehicle, name, since, until
+	stale := map[latestKey][2]int64{} // the span of times indexed: since, until
 	n := 0
 	last := from
 	for rows.Next() {
@@ -342,9 +342,9 @@ func (t *Telemetry) indexChunk(ctx context.Context) (int, error) {
 				latest[k] = row
 			}
 			if span, ok := stale[k]; !ok {
-				stale[k] = []any{vehicle, id, v.Time, v.Time}
+				stale[k] = [2]int64{v.Time, v.Time}
 			} else {
-				span[2], span[3] = min(span[2].(int64), v.Time), max(span[3].(int64), v.Time)
+				stale[k] = [2]int64{min(span[0], v.Time), max(span[1], v.Time)}
 			}
 		}
 	}
@@ -367,8 +367,8 @@ func (t *Telemetry) indexChunk(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	srows := make([][]any, 0, len(stale))
-	for _, r := range stale {
-		srows = append(srows, r)
+	for k, span := range stale {
+		srows = append(srows, []any{k.vehicle, k.name, span[0], span[1]})
 	}
 	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO stale (vehicle, name, since, until) VALUES`, staleUpsert, srows); err != nil {
 		return 0, err
