@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -22,46 +21,12 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/glovebox/glovebox/connect"
+	"github.com/glovebox/glovebox/internal/browsertest"
 	"github.com/glovebox/glovebox/internal/testnode"
 )
 
-// browser starts a headless Chromium for the test. Without one the test is skipped, unless
-// GLOVEBOX_REQUIRE_BROWSER is set (as .ci/run does), when it fails.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		if path, err = exec.LookPath("chromium-browser"); err != nil {
-			if os.Getenv("GLOVEBOX_REQUIRE_BROWSER") != "" {
-				t.Fatal("chromium is not installed, and GLOVEBOX_REQUIRE_BROWSER is set")
-			}
-			t.Skip("chromium is not installed (apt-get install chromium)")
-		}
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	ctx, cancelB := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
-	// A guard against a hung browser, not a performance bound: scrypt in a slow CI browser takes seconds.
-	ctx, cancelC := context.WithTimeout(ctx, 5*time.Minute)
-	t.Cleanup(func() { cancelC(); cancelB(); cancelA() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	return ctx
-}
+// browser starts a headless Chromium for the test (browsertest.Start).
+func browser(t *testing.T) context.Context { return browsertest.Start(t) }
 
 // keyFile writes key as a Web3 Secret Storage v3 file, with the scrypt cost `glovebox key new` uses by
 // default.

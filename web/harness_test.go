@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -26,6 +25,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/google/uuid"
 
+	"github.com/glovebox/glovebox/internal/browsertest"
 	"github.com/glovebox/glovebox/internal/testnode"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/sim"
@@ -33,41 +33,11 @@ import (
 	"github.com/glovebox/glovebox/web"
 )
 
-// browser starts a headless Chromium for the test (the flags of the connect tests). Without one the
-// test is skipped, unless GLOVEBOX_REQUIRE_BROWSER is set (as .ci/run does), when it fails. Errors the
-// page logs to its console fail the test.
+// browser starts a headless Chromium for the test (browsertest.Start). Exceptions the page throws fail
+// the test; console errors are logged.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		if path, err = exec.LookPath("chromium-browser"); err != nil {
-			if os.Getenv("GLOVEBOX_REQUIRE_BROWSER") != "" {
-				t.Fatal("chromium is not installed, and GLOVEBOX_REQUIRE_BROWSER is set")
-			}
-			t.Skip("chromium is not installed (apt-get install chromium)")
-		}
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	ctx, cancelB := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
-	ctx, cancelC := context.WithTimeout(ctx, 5*time.Minute)
-	t.Cleanup(func() { cancelC(); cancelB(); cancelA() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
+	ctx := browsertest.Start(t)
 	chromedp.Listen(ctx, func(ev any) {
 		switch e := ev.(type) {
 		case *runtime.EventExceptionThrown:
