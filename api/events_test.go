@@ -21,7 +21,7 @@ func event(t *testing.T, dev testnode.Key, id uint64, recID string, at time.Time
 			{Name: "speed", Timestamp: at, Value: 42.5},
 			{Name: "isIgnitionOn", Timestamp: at, Value: true},
 			{Name: "currentLocationCoordinates", Timestamp: at, Value: telemetry.Location{Latitude: 38.7223, Longitude: -9.1393, HDOP: 0.9}},
-			{Name: "oBDDTCList", Timestamp: at, Value: []string{"P0420"}},
+			{Name: "obdDTCList", Timestamp: at, Value: []string{"P0420"}},
 			{Name: "powertrainType", Timestamp: at, Value: "COMBUSTION"},
 		}
 	}
@@ -220,7 +220,7 @@ func TestTheCatalogueIsServed(t *testing.T) {
 	if err := json.Unmarshal(body, &sigs); err != nil {
 		t.Fatal(err)
 	}
-	if len(sigs) != len(telemetry.DefaultCatalog.Signals) || len(sigs) != 116 {
+	if len(sigs) != len(telemetry.DefaultCatalog.Signals) || len(sigs) != 117 {
 		t.Fatalf("%d signals served", len(sigs))
 	}
 	for _, s := range sigs {

@@ -120,7 +120,8 @@ func TestTheAuthorizationMatrixOverGraphQL(t *testing.T) {
 			func(c caller) bool { return has(c, ledger.PermSignals) }},
 		{"availableSignals", fmt.Sprintf(`{ availableSignals(tokenId: %d) }`, vid),
 			func(c caller) bool {
-				return has(c, ledger.PermSignals) || has(c, ledger.PermLocationApproximate)
+				// credentials reads the VIN signal (catalogue privilege VIN_CREDENTIAL).
+				return has(c, ledger.PermSignals) || has(c, ledger.PermLocationApproximate) || has(c, ledger.PermCredentials)
 			}},
 		{"rawRecords", fmt.Sprintf(`{ rawRecords(tokenId: %d, from: %q, to: %q) { nodes { id } } }`, vid, from, to),
 			func(c caller) bool { return has(c, ledger.PermRaw) }},

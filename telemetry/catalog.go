@@ -134,6 +134,8 @@ func ParseCatalog(tsv string) (*Catalog, error) {
 			s.Permission = ledger.PermSignals
 		case "ALL_TIME_LOCATION":
 			s.Permission = ledger.PermLocation
+		case "VIN_CREDENTIAL":
+			s.Permission = ledger.PermCredentials
 		default:
 			return nil, fmt.Errorf("catalogue line %d: unknown privilege %q", i+2, f[4])
 		}

@@ -22,7 +22,7 @@ func TestTheEmbeddedCatalogueIsTheSharedOne(t *testing.T) {
 
 func TestTheCatalogueHasEverySignalWithASaneRange(t *testing.T) {
 	c := DefaultCatalog
-	if len(c.Signals) != 116 {
+	if len(c.Signals) != 117 {
 		t.Fatalf("%d signals", len(c.Signals))
 	}
 	for _, s := range c.Signals {
@@ -77,7 +77,7 @@ func seedSubmissions(f *testing.F) {
 	addr := crypto.PubkeyToAddress(key.PublicKey)
 	at := time.Date(2026, 11, 27, 6, 40, 0, 0, time.UTC)
 	ev, _ := NewEvent(addr, 7, "1", at, []EventSignal{{"speed", at, 42.5}, {"isIgnitionOn", at, true},
-		{SignalLocation, at, Location{1, 2, 3}}, {"oBDDTCList", at, []string{"P0420"}}, {"powertrainType", at, "BEV"}})
+		{SignalLocation, at, Location{1, 2, 3}}, {"obdDTCList", at, []string{"P0420"}}, {"powertrainType", at, "BEV"}})
 	sub, _ := Sign(ev, key)
 	one, _ := json.Marshal(sub)
 	many, _ := json.Marshal([]Submission{sub, sub})

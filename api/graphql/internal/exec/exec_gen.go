@@ -190,34 +190,34 @@ type ComplexityRoot struct {
 		ExteriorAirTemperature                                    func(childComplexity int, agg FloatAggregation) int
 		IsIgnitionOn                                              func(childComplexity int, agg FloatAggregation) int
 		LowVoltageBatteryCurrentVoltage                           func(childComplexity int, agg FloatAggregation) int
-		OBDBarometricPressure                                     func(childComplexity int, agg FloatAggregation) int
-		OBDCommandedEgr                                           func(childComplexity int, agg FloatAggregation) int
-		OBDCommandedEvap                                          func(childComplexity int, agg FloatAggregation) int
-		OBDDTCList                                                func(childComplexity int, agg StringAggregation) int
-		OBDDistanceSinceDTCClear                                  func(childComplexity int, agg FloatAggregation) int
-		OBDDistanceWithMil                                        func(childComplexity int, agg FloatAggregation) int
-		OBDEngineLoad                                             func(childComplexity int, agg FloatAggregation) int
-		OBDEthanolPercent                                         func(childComplexity int, agg FloatAggregation) int
-		OBDFuelPressure                                           func(childComplexity int, agg FloatAggregation) int
-		OBDFuelRailPressure                                       func(childComplexity int, agg FloatAggregation) int
-		OBDFuelRate                                               func(childComplexity int, agg FloatAggregation) int
-		OBDFuelTypeName                                           func(childComplexity int, agg StringAggregation) int
-		OBDIntakeTemp                                             func(childComplexity int, agg FloatAggregation) int
-		OBDIsEngineBlocked                                        func(childComplexity int, agg FloatAggregation) int
-		OBDIsPTOActive                                            func(childComplexity int, agg FloatAggregation) int
-		OBDIsPluggedIn                                            func(childComplexity int, agg FloatAggregation) int
-		OBDLongTermFuelTrim1                                      func(childComplexity int, agg FloatAggregation) int
-		OBDLongTermFuelTrim2                                      func(childComplexity int, agg FloatAggregation) int
-		OBDMaxMaf                                                 func(childComplexity int, agg FloatAggregation) int
-		OBDO2WRSensor1Voltage                                     func(childComplexity int, agg FloatAggregation) int
-		OBDO2WRSensor2Voltage                                     func(childComplexity int, agg FloatAggregation) int
-		OBDOilTemperature                                         func(childComplexity int, agg FloatAggregation) int
-		OBDRunTime                                                func(childComplexity int, agg FloatAggregation) int
-		OBDShortTermFuelTrim1                                     func(childComplexity int, agg FloatAggregation) int
-		OBDStatusDTCCount                                         func(childComplexity int, agg FloatAggregation) int
-		OBDThrottlePosition                                       func(childComplexity int, agg FloatAggregation) int
-		OBDWarmupsSinceDTCClear                                   func(childComplexity int, agg FloatAggregation) int
-		OBdmap                                                    func(childComplexity int, agg FloatAggregation) int
+		ObdBarometricPressure                                     func(childComplexity int, agg FloatAggregation) int
+		ObdCommandedEgr                                           func(childComplexity int, agg FloatAggregation) int
+		ObdCommandedEvap                                          func(childComplexity int, agg FloatAggregation) int
+		ObdDTCList                                                func(childComplexity int, agg StringAggregation) int
+		ObdDistanceSinceDTCClear                                  func(childComplexity int, agg FloatAggregation) int
+		ObdDistanceWithMil                                        func(childComplexity int, agg FloatAggregation) int
+		ObdEngineLoad                                             func(childComplexity int, agg FloatAggregation) int
+		ObdEthanolPercent                                         func(childComplexity int, agg FloatAggregation) int
+		ObdFuelPressure                                           func(childComplexity int, agg FloatAggregation) int
+		ObdFuelRailPressure                                       func(childComplexity int, agg FloatAggregation) int
+		ObdFuelRate                                               func(childComplexity int, agg FloatAggregation) int
+		ObdFuelTypeName                                           func(childComplexity int, agg StringAggregation) int
+		ObdIntakeTemp                                             func(childComplexity int, agg FloatAggregation) int
+		ObdIsEngineBlocked                                        func(childComplexity int, agg FloatAggregation) int
+		ObdIsPTOActive                                            func(childComplexity int, agg FloatAggregation) int
+		ObdIsPluggedIn                                            func(childComplexity int, agg FloatAggregation) int
+		ObdLongTermFuelTrim1                                      func(childComplexity int, agg FloatAggregation) int
+		ObdLongTermFuelTrim2                                      func(childComplexity int, agg FloatAggregation) int
+		ObdMap                                                    func(childComplexity int, agg FloatAggregation) int
+		ObdMaxMaf                                                 func(childComplexity int, agg FloatAggregation) int
+		ObdO2WRSensor1Voltage                                     func(childComplexity int, agg FloatAggregation) int
+		ObdO2WRSensor2Voltage                                     func(childComplexity int, agg FloatAggregation) int
+		ObdOilTemperature                                         func(childComplexity int, agg FloatAggregation) int
+		ObdRunTime                                                func(childComplexity int, agg FloatAggregation) int
+		ObdShortTermFuelTrim1                                     func(childComplexity int, agg FloatAggregation) int
+		ObdStatusDTCCount                                         func(childComplexity int, agg FloatAggregation) int
+		ObdThrottlePosition                                       func(childComplexity int, agg FloatAggregation) int
+		ObdWarmupsSinceDTCClear                                   func(childComplexity int, agg FloatAggregation) int
 		PowertrainCombustionEngineDieselExhaustFluidCapacity      func(childComplexity int, agg FloatAggregation) int
 		PowertrainCombustionEngineDieselExhaustFluidLevel         func(childComplexity int, agg FloatAggregation) int
 		PowertrainCombustionEngineEct                             func(childComplexity int, agg FloatAggregation) int
@@ -264,6 +264,7 @@ type ComplexityRoot struct {
 		ServiceTimeToService                                      func(childComplexity int, agg FloatAggregation) int
 		Speed                                                     func(childComplexity int, agg FloatAggregation) int
 		Timestamp                                                 func(childComplexity int) int
+		VehicleIdentificationVin                                  func(childComplexity int, agg StringAggregation) int
 	}
 
 	SignalCollection struct {
@@ -312,34 +313,34 @@ type ComplexityRoot struct {
 		IsIgnitionOn                                              func(childComplexity int) int
 		LastSeen                                                  func(childComplexity int) int
 		LowVoltageBatteryCurrentVoltage                           func(childComplexity int) int
-		OBDBarometricPressure                                     func(childComplexity int) int
-		OBDCommandedEgr                                           func(childComplexity int) int
-		OBDCommandedEvap                                          func(childComplexity int) int
-		OBDDTCList                                                func(childComplexity int) int
-		OBDDistanceSinceDTCClear                                  func(childComplexity int) int
-		OBDDistanceWithMil                                        func(childComplexity int) int
-		OBDEngineLoad                                             func(childComplexity int) int
-		OBDEthanolPercent                                         func(childComplexity int) int
-		OBDFuelPressure                                           func(childComplexity int) int
-		OBDFuelRailPressure                                       func(childComplexity int) int
-		OBDFuelRate                                               func(childComplexity int) int
-		OBDFuelTypeName                                           func(childComplexity int) int
-		OBDIntakeTemp                                             func(childComplexity int) int
-		OBDIsEngineBlocked                                        func(childComplexity int) int
-		OBDIsPTOActive                                            func(childComplexity int) int
-		OBDIsPluggedIn                                            func(childComplexity int) int
-		OBDLongTermFuelTrim1                                      func(childComplexity int) int
-		OBDLongTermFuelTrim2                                      func(childComplexity int) int
-		OBDMaxMaf                                                 func(childComplexity int) int
-		OBDO2WRSensor1Voltage                                     func(childComplexity int) int
-		OBDO2WRSensor2Voltage                                     func(childComplexity int) int
-		OBDOilTemperature                                         func(childComplexity int) int
-		OBDRunTime                                                func(childComplexity int) int
-		OBDShortTermFuelTrim1                                     func(childComplexity int) int
-		OBDStatusDTCCount                                         func(childComplexity int) int
-		OBDThrottlePosition                                       func(childComplexity int) int
-		OBDWarmupsSinceDTCClear                                   func(childComplexity int) int
-		OBdmap                                                    func(childComplexity int) int
+		ObdBarometricPressure                                     func(childComplexity int) int
+		ObdCommandedEgr                                           func(childComplexity int) int
+		ObdCommandedEvap                                          func(childComplexity int) int
+		ObdDTCList                                                func(childComplexity int) int
+		ObdDistanceSinceDTCClear                                  func(childComplexity int) int
+		ObdDistanceWithMil                                        func(childComplexity int) int
+		ObdEngineLoad                                             func(childComplexity int) int
+		ObdEthanolPercent                                         func(childComplexity int) int
+		ObdFuelPressure                                           func(childComplexity int) int
+		ObdFuelRailPressure                                       func(childComplexity int) int
+		ObdFuelRate                                               func(childComplexity int) int
+		ObdFuelTypeName                                           func(childComplexity int) int
+		ObdIntakeTemp                                             func(childComplexity int) int
+		ObdIsEngineBlocked                                        func(childComplexity int) int
+		ObdIsPTOActive                                            func(childComplexity int) int
+		ObdIsPluggedIn                                            func(childComplexity int) int
+		ObdLongTermFuelTrim1                                      func(childComplexity int) int
+		ObdLongTermFuelTrim2                                      func(childComplexity int) int
+		ObdMap                                                    func(childComplexity int) int
+		ObdMaxMaf                                                 func(childComplexity int) int
+		ObdO2WRSensor1Voltage                                     func(childComplexity int) int
+		ObdO2WRSensor2Voltage                                     func(childComplexity int) int
+		ObdOilTemperature                                         func(childComplexity int) int
+		ObdRunTime                                                func(childComplexity int) int
+		ObdShortTermFuelTrim1                                     func(childComplexity int) int
+		ObdStatusDTCCount                                         func(childComplexity int) int
+		ObdThrottlePosition                                       func(childComplexity int) int
+		ObdWarmupsSinceDTCClear                                   func(childComplexity int) int
 		PowertrainCombustionEngineDieselExhaustFluidCapacity      func(childComplexity int) int
 		PowertrainCombustionEngineDieselExhaustFluidLevel         func(childComplexity int) int
 		PowertrainCombustionEngineEct                             func(childComplexity int) int
@@ -385,6 +386,7 @@ type ComplexityRoot struct {
 		ServiceDistanceToService                                  func(childComplexity int) int
 		ServiceTimeToService                                      func(childComplexity int) int
 		Speed                                                     func(childComplexity int) int
+		VehicleIdentificationVin                                  func(childComplexity int) int
 	}
 
 	SignalDataSummary struct {
@@ -1397,314 +1399,314 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SignalAggregations.LowVoltageBatteryCurrentVoltage(childComplexity, args["agg"].(FloatAggregation)), true
-	case "SignalAggregations.oBDBarometricPressure":
-		if e.ComplexityRoot.SignalAggregations.OBDBarometricPressure == nil {
+	case "SignalAggregations.obdBarometricPressure":
+		if e.ComplexityRoot.SignalAggregations.ObdBarometricPressure == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDBarometricPressure_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdBarometricPressure_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBDBarometricPressure(childComplexity, args["agg"].(FloatAggregation)), true
-	case "SignalAggregations.oBDCommandedEGR":
-		if e.ComplexityRoot.SignalAggregations.OBDCommandedEgr == nil {
+		return e.ComplexityRoot.SignalAggregations.ObdBarometricPressure(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.obdCommandedEGR":
+		if e.ComplexityRoot.SignalAggregations.ObdCommandedEgr == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDCommandedEGR_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdCommandedEGR_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBDCommandedEgr(childComplexity, args["agg"].(FloatAggregation)), true
-	case "SignalAggregations.oBDCommandedEVAP":
-		if e.ComplexityRoot.SignalAggregations.OBDCommandedEvap == nil {
+		return e.ComplexityRoot.SignalAggregations.ObdCommandedEgr(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.obdCommandedEVAP":
+		if e.ComplexityRoot.SignalAggregations.ObdCommandedEvap == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDCommandedEVAP_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdCommandedEVAP_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBDCommandedEvap(childComplexity, args["agg"].(FloatAggregation)), true
-	case "SignalAggregations.oBDDTCList":
-		if e.ComplexityRoot.SignalAggregations.OBDDTCList == nil {
+		return e.ComplexityRoot.SignalAggregations.ObdCommandedEvap(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.obdDTCList":
+		if e.ComplexityRoot.SignalAggregations.ObdDTCList == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDDTCList_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdDTCList_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBDDTCList(childComplexity, args["agg"].(StringAggregation)), true
-	case "SignalAggregations.oBDDistanceSinceDTCClear":
-		if e.ComplexityRoot.SignalAggregations.OBDDistanceSinceDTCClear == nil {
+		return e.ComplexityRoot.SignalAggregations.ObdDTCList(childComplexity, args["agg"].(StringAggregation)), true
+	case "SignalAggregations.obdDistanceSinceDTCClear":
+		if e.ComplexityRoot.SignalAggregations.ObdDistanceSinceDTCClear == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDDistanceSinceDTCClear_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdDistanceSinceDTCClear_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBDDistanceSinceDTCClear(childComplexity, args["agg"].(FloatAggregation)), true
-	case "SignalAggregations.oBDDistanceWithMIL":
-		if e.ComplexityRoot.SignalAggregations.OBDDistanceWithMil == nil {
+		return e.ComplexityRoot.SignalAggregations.ObdDistanceSinceDTCClear(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.obdDistanceWithMIL":
+		if e.ComplexityRoot.SignalAggregations.ObdDistanceWithMil == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDDistanceWithMIL_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdDistanceWithMIL_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBDDistanceWithMil(childComplexity, args["agg"].(FloatAggregation)), true
-	case "SignalAggregations.oBDEngineLoad":
-		if e.ComplexityRoot.SignalAggregations.OBDEngineLoad == nil {
+		return e.ComplexityRoot.SignalAggregations.ObdDistanceWithMil(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.obdEngineLoad":
+		if e.ComplexityRoot.SignalAggregations.ObdEngineLoad == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDEngineLoad_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdEngineLoad_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBDEngineLoad(childComplexity, args["agg"].(FloatAggregation)), true
-	case "SignalAggregations.oBDEthanolPercent":
-		if e.ComplexityRoot.SignalAggregations.OBDEthanolPercent == nil {
+		return e.ComplexityRoot.SignalAggregations.ObdEngineLoad(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.obdEthanolPercent":
+		if e.ComplexityRoot.SignalAggregations.ObdEthanolPercent == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDEthanolPercent_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdEthanolPercent_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBDEthanolPercent(childComplexity, args["agg"].(FloatAggregation)), true
-	case "SignalAggregations.oBDFuelPressure":
-		if e.ComplexityRoot.SignalAggregations.OBDFuelPressure == nil {
+		return e.ComplexityRoot.SignalAggregations.ObdEthanolPercent(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.obdFuelPressure":
+		if e.ComplexityRoot.SignalAggregations.ObdFuelPressure == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDFuelPressure_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdFuelPressure_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBDFuelPressure(childComplexity, args["agg"].(FloatAggregation)), true
-	case "SignalAggregations.oBDFuelRailPressure":
-		if e.ComplexityRoot.SignalAggregations.OBDFuelRailPressure == nil {
+		return e.ComplexityRoot.SignalAggregations.ObdFuelPressure(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.obdFuelRailPressure":
+		if e.ComplexityRoot.SignalAggregations.ObdFuelRailPressure == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDFuelRailPressure_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdFuelRailPressure_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBDFuelRailPressure(childComplexity, args["agg"].(FloatAggregation)), true
-	case "SignalAggregations.oBDFuelRate":
-		if e.ComplexityRoot.SignalAggregations.OBDFuelRate == nil {
+		return e.ComplexityRoot.SignalAggregations.ObdFuelRailPressure(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.obdFuelRate":
+		if e.ComplexityRoot.SignalAggregations.ObdFuelRate == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDFuelRate_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdFuelRate_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBDFuelRate(childComplexity, args["agg"].(FloatAggregation)), true
-	case "SignalAggregations.oBDFuelTypeName":
-		if e.ComplexityRoot.SignalAggregations.OBDFuelTypeName == nil {
+		return e.ComplexityRoot.SignalAggregations.ObdFuelRate(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.obdFuelTypeName":
+		if e.ComplexityRoot.SignalAggregations.ObdFuelTypeName == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDFuelTypeName_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdFuelTypeName_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBDFuelTypeName(childComplexity, args["agg"].(StringAggregation)), true
-	case "SignalAggregations.oBDIntakeTemp":
-		if e.ComplexityRoot.SignalAggregations.OBDIntakeTemp == nil {
+		return e.ComplexityRoot.SignalAggregations.ObdFuelTypeName(childComplexity, args["agg"].(StringAggregation)), true
+	case "SignalAggregations.obdIntakeTemp":
+		if e.ComplexityRoot.SignalAggregations.ObdIntakeTemp == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDIntakeTemp_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdIntakeTemp_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBDIntakeTemp(childComplexity, args["agg"].(FloatAggregation)), true
-	case "SignalAggregations.oBDIsEngineBlocked":
-		if e.ComplexityRoot.SignalAggregations.OBDIsEngineBlocked == nil {
+		return e.ComplexityRoot.SignalAggregations.ObdIntakeTemp(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.obdIsEngineBlocked":
+		if e.ComplexityRoot.SignalAggregations.ObdIsEngineBlocked == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDIsEngineBlocked_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdIsEngineBlocked_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBDIsEngineBlocked(childComplexity, args["agg"].(FloatAggregation)), true
-	case "SignalAggregations.oBDIsPTOActive":
-		if e.ComplexityRoot.SignalAggregations.OBDIsPTOActive == nil {
+		return e.ComplexityRoot.SignalAggregations.ObdIsEngineBlocked(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.obdIsPTOActive":
+		if e.ComplexityRoot.SignalAggregations.ObdIsPTOActive == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDIsPTOActive_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdIsPTOActive_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBDIsPTOActive(childComplexity, args["agg"].(FloatAggregation)), true
-	case "SignalAggregations.oBDIsPluggedIn":
-		if e.ComplexityRoot.SignalAggregations.OBDIsPluggedIn == nil {
+		return e.ComplexityRoot.SignalAggregations.ObdIsPTOActive(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.obdIsPluggedIn":
+		if e.ComplexityRoot.SignalAggregations.ObdIsPluggedIn == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDIsPluggedIn_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdIsPluggedIn_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBDIsPluggedIn(childComplexity, args["agg"].(FloatAggregation)), true
-	case "SignalAggregations.oBDLongTermFuelTrim1":
-		if e.ComplexityRoot.SignalAggregations.OBDLongTermFuelTrim1 == nil {
+		return e.ComplexityRoot.SignalAggregations.ObdIsPluggedIn(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.obdLongTermFuelTrim1":
+		if e.ComplexityRoot.SignalAggregations.ObdLongTermFuelTrim1 == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDLongTermFuelTrim1_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdLongTermFuelTrim1_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBDLongTermFuelTrim1(childComplexity, args["agg"].(FloatAggregation)), true
-	case "SignalAggregations.oBDLongTermFuelTrim2":
-		if e.ComplexityRoot.SignalAggregations.OBDLongTermFuelTrim2 == nil {
+		return e.ComplexityRoot.SignalAggregations.ObdLongTermFuelTrim1(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.obdLongTermFuelTrim2":
+		if e.ComplexityRoot.SignalAggregations.ObdLongTermFuelTrim2 == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDLongTermFuelTrim2_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdLongTermFuelTrim2_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBDLongTermFuelTrim2(childComplexity, args["agg"].(FloatAggregation)), true
-	case "SignalAggregations.oBDMaxMAF":
-		if e.ComplexityRoot.SignalAggregations.OBDMaxMaf == nil {
+		return e.ComplexityRoot.SignalAggregations.ObdLongTermFuelTrim2(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.obdMAP":
+		if e.ComplexityRoot.SignalAggregations.ObdMap == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDMaxMAF_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdMAP_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBDMaxMaf(childComplexity, args["agg"].(FloatAggregation)), true
-	case "SignalAggregations.oBDO2WRSensor1Voltage":
-		if e.ComplexityRoot.SignalAggregations.OBDO2WRSensor1Voltage == nil {
+		return e.ComplexityRoot.SignalAggregations.ObdMap(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.obdMaxMAF":
+		if e.ComplexityRoot.SignalAggregations.ObdMaxMaf == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDO2WRSensor1Voltage_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdMaxMAF_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBDO2WRSensor1Voltage(childComplexity, args["agg"].(FloatAggregation)), true
-	case "SignalAggregations.oBDO2WRSensor2Voltage":
-		if e.ComplexityRoot.SignalAggregations.OBDO2WRSensor2Voltage == nil {
+		return e.ComplexityRoot.SignalAggregations.ObdMaxMaf(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.obdO2WRSensor1Voltage":
+		if e.ComplexityRoot.SignalAggregations.ObdO2WRSensor1Voltage == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDO2WRSensor2Voltage_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdO2WRSensor1Voltage_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBDO2WRSensor2Voltage(childComplexity, args["agg"].(FloatAggregation)), true
-	case "SignalAggregations.oBDOilTemperature":
-		if e.ComplexityRoot.SignalAggregations.OBDOilTemperature == nil {
+		return e.ComplexityRoot.SignalAggregations.ObdO2WRSensor1Voltage(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.obdO2WRSensor2Voltage":
+		if e.ComplexityRoot.SignalAggregations.ObdO2WRSensor2Voltage == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDOilTemperature_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdO2WRSensor2Voltage_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBDOilTemperature(childComplexity, args["agg"].(FloatAggregation)), true
-	case "SignalAggregations.oBDRunTime":
-		if e.ComplexityRoot.SignalAggregations.OBDRunTime == nil {
+		return e.ComplexityRoot.SignalAggregations.ObdO2WRSensor2Voltage(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.obdOilTemperature":
+		if e.ComplexityRoot.SignalAggregations.ObdOilTemperature == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDRunTime_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdOilTemperature_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBDRunTime(childComplexity, args["agg"].(FloatAggregation)), true
-	case "SignalAggregations.oBDShortTermFuelTrim1":
-		if e.ComplexityRoot.SignalAggregations.OBDShortTermFuelTrim1 == nil {
+		return e.ComplexityRoot.SignalAggregations.ObdOilTemperature(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.obdRunTime":
+		if e.ComplexityRoot.SignalAggregations.ObdRunTime == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDShortTermFuelTrim1_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdRunTime_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBDShortTermFuelTrim1(childComplexity, args["agg"].(FloatAggregation)), true
-	case "SignalAggregations.oBDStatusDTCCount":
-		if e.ComplexityRoot.SignalAggregations.OBDStatusDTCCount == nil {
+		return e.ComplexityRoot.SignalAggregations.ObdRunTime(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.obdShortTermFuelTrim1":
+		if e.ComplexityRoot.SignalAggregations.ObdShortTermFuelTrim1 == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDStatusDTCCount_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdShortTermFuelTrim1_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBDStatusDTCCount(childComplexity, args["agg"].(FloatAggregation)), true
-	case "SignalAggregations.oBDThrottlePosition":
-		if e.ComplexityRoot.SignalAggregations.OBDThrottlePosition == nil {
+		return e.ComplexityRoot.SignalAggregations.ObdShortTermFuelTrim1(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.obdStatusDTCCount":
+		if e.ComplexityRoot.SignalAggregations.ObdStatusDTCCount == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDThrottlePosition_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdStatusDTCCount_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBDThrottlePosition(childComplexity, args["agg"].(FloatAggregation)), true
-	case "SignalAggregations.oBDWarmupsSinceDTCClear":
-		if e.ComplexityRoot.SignalAggregations.OBDWarmupsSinceDTCClear == nil {
+		return e.ComplexityRoot.SignalAggregations.ObdStatusDTCCount(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.obdThrottlePosition":
+		if e.ComplexityRoot.SignalAggregations.ObdThrottlePosition == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDWarmupsSinceDTCClear_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdThrottlePosition_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBDWarmupsSinceDTCClear(childComplexity, args["agg"].(FloatAggregation)), true
-	case "SignalAggregations.oBDMAP":
-		if e.ComplexityRoot.SignalAggregations.OBdmap == nil {
+		return e.ComplexityRoot.SignalAggregations.ObdThrottlePosition(childComplexity, args["agg"].(FloatAggregation)), true
+	case "SignalAggregations.obdWarmupsSinceDTCClear":
+		if e.ComplexityRoot.SignalAggregations.ObdWarmupsSinceDTCClear == nil {
 			break
 		}
 
-		args, err := ec.field_SignalAggregations_oBDMAP_args(ctx, rawArgs)
+		args, err := ec.field_SignalAggregations_obdWarmupsSinceDTCClear_args(ctx, rawArgs)
 		if err != nil {
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.OBdmap(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ObdWarmupsSinceDTCClear(childComplexity, args["agg"].(FloatAggregation)), true
 	case "SignalAggregations.powertrainCombustionEngineDieselExhaustFluidCapacity":
 		if e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineDieselExhaustFluidCapacity == nil {
 			break
@@ -2206,6 +2208,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SignalAggregations.Timestamp(childComplexity), true
+	case "SignalAggregations.vehicleIdentificationVIN":
+		if e.ComplexityRoot.SignalAggregations.VehicleIdentificationVin == nil {
+			break
+		}
+
+		args, err := ec.field_SignalAggregations_vehicleIdentificationVIN_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.SignalAggregations.VehicleIdentificationVin(childComplexity, args["agg"].(StringAggregation)), true
 
 	case "SignalCollection.angularVelocityYaw":
 		if e.ComplexityRoot.SignalCollection.AngularVelocityYaw == nil {
@@ -2477,174 +2490,174 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SignalCollection.LowVoltageBatteryCurrentVoltage(childComplexity), true
-	case "SignalCollection.oBDBarometricPressure":
-		if e.ComplexityRoot.SignalCollection.OBDBarometricPressure == nil {
+	case "SignalCollection.obdBarometricPressure":
+		if e.ComplexityRoot.SignalCollection.ObdBarometricPressure == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBDBarometricPressure(childComplexity), true
-	case "SignalCollection.oBDCommandedEGR":
-		if e.ComplexityRoot.SignalCollection.OBDCommandedEgr == nil {
+		return e.ComplexityRoot.SignalCollection.ObdBarometricPressure(childComplexity), true
+	case "SignalCollection.obdCommandedEGR":
+		if e.ComplexityRoot.SignalCollection.ObdCommandedEgr == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBDCommandedEgr(childComplexity), true
-	case "SignalCollection.oBDCommandedEVAP":
-		if e.ComplexityRoot.SignalCollection.OBDCommandedEvap == nil {
+		return e.ComplexityRoot.SignalCollection.ObdCommandedEgr(childComplexity), true
+	case "SignalCollection.obdCommandedEVAP":
+		if e.ComplexityRoot.SignalCollection.ObdCommandedEvap == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBDCommandedEvap(childComplexity), true
-	case "SignalCollection.oBDDTCList":
-		if e.ComplexityRoot.SignalCollection.OBDDTCList == nil {
+		return e.ComplexityRoot.SignalCollection.ObdCommandedEvap(childComplexity), true
+	case "SignalCollection.obdDTCList":
+		if e.ComplexityRoot.SignalCollection.ObdDTCList == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBDDTCList(childComplexity), true
-	case "SignalCollection.oBDDistanceSinceDTCClear":
-		if e.ComplexityRoot.SignalCollection.OBDDistanceSinceDTCClear == nil {
+		return e.ComplexityRoot.SignalCollection.ObdDTCList(childComplexity), true
+	case "SignalCollection.obdDistanceSinceDTCClear":
+		if e.ComplexityRoot.SignalCollection.ObdDistanceSinceDTCClear == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBDDistanceSinceDTCClear(childComplexity), true
-	case "SignalCollection.oBDDistanceWithMIL":
-		if e.ComplexityRoot.SignalCollection.OBDDistanceWithMil == nil {
+		return e.ComplexityRoot.SignalCollection.ObdDistanceSinceDTCClear(childComplexity), true
+	case "SignalCollection.obdDistanceWithMIL":
+		if e.ComplexityRoot.SignalCollection.ObdDistanceWithMil == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBDDistanceWithMil(childComplexity), true
-	case "SignalCollection.oBDEngineLoad":
-		if e.ComplexityRoot.SignalCollection.OBDEngineLoad == nil {
+		return e.ComplexityRoot.SignalCollection.ObdDistanceWithMil(childComplexity), true
+	case "SignalCollection.obdEngineLoad":
+		if e.ComplexityRoot.SignalCollection.ObdEngineLoad == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBDEngineLoad(childComplexity), true
-	case "SignalCollection.oBDEthanolPercent":
-		if e.ComplexityRoot.SignalCollection.OBDEthanolPercent == nil {
+		return e.ComplexityRoot.SignalCollection.ObdEngineLoad(childComplexity), true
+	case "SignalCollection.obdEthanolPercent":
+		if e.ComplexityRoot.SignalCollection.ObdEthanolPercent == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBDEthanolPercent(childComplexity), true
-	case "SignalCollection.oBDFuelPressure":
-		if e.ComplexityRoot.SignalCollection.OBDFuelPressure == nil {
+		return e.ComplexityRoot.SignalCollection.ObdEthanolPercent(childComplexity), true
+	case "SignalCollection.obdFuelPressure":
+		if e.ComplexityRoot.SignalCollection.ObdFuelPressure == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBDFuelPressure(childComplexity), true
-	case "SignalCollection.oBDFuelRailPressure":
-		if e.ComplexityRoot.SignalCollection.OBDFuelRailPressure == nil {
+		return e.ComplexityRoot.SignalCollection.ObdFuelPressure(childComplexity), true
+	case "SignalCollection.obdFuelRailPressure":
+		if e.ComplexityRoot.SignalCollection.ObdFuelRailPressure == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBDFuelRailPressure(childComplexity), true
-	case "SignalCollection.oBDFuelRate":
-		if e.ComplexityRoot.SignalCollection.OBDFuelRate == nil {
+		return e.ComplexityRoot.SignalCollection.ObdFuelRailPressure(childComplexity), true
+	case "SignalCollection.obdFuelRate":
+		if e.ComplexityRoot.SignalCollection.ObdFuelRate == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBDFuelRate(childComplexity), true
-	case "SignalCollection.oBDFuelTypeName":
-		if e.ComplexityRoot.SignalCollection.OBDFuelTypeName == nil {
+		return e.ComplexityRoot.SignalCollection.ObdFuelRate(childComplexity), true
+	case "SignalCollection.obdFuelTypeName":
+		if e.ComplexityRoot.SignalCollection.ObdFuelTypeName == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBDFuelTypeName(childComplexity), true
-	case "SignalCollection.oBDIntakeTemp":
-		if e.ComplexityRoot.SignalCollection.OBDIntakeTemp == nil {
+		return e.ComplexityRoot.SignalCollection.ObdFuelTypeName(childComplexity), true
+	case "SignalCollection.obdIntakeTemp":
+		if e.ComplexityRoot.SignalCollection.ObdIntakeTemp == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBDIntakeTemp(childComplexity), true
-	case "SignalCollection.oBDIsEngineBlocked":
-		if e.ComplexityRoot.SignalCollection.OBDIsEngineBlocked == nil {
+		return e.ComplexityRoot.SignalCollection.ObdIntakeTemp(childComplexity), true
+	case "SignalCollection.obdIsEngineBlocked":
+		if e.ComplexityRoot.SignalCollection.ObdIsEngineBlocked == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBDIsEngineBlocked(childComplexity), true
-	case "SignalCollection.oBDIsPTOActive":
-		if e.ComplexityRoot.SignalCollection.OBDIsPTOActive == nil {
+		return e.ComplexityRoot.SignalCollection.ObdIsEngineBlocked(childComplexity), true
+	case "SignalCollection.obdIsPTOActive":
+		if e.ComplexityRoot.SignalCollection.ObdIsPTOActive == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBDIsPTOActive(childComplexity), true
-	case "SignalCollection.oBDIsPluggedIn":
-		if e.ComplexityRoot.SignalCollection.OBDIsPluggedIn == nil {
+		return e.ComplexityRoot.SignalCollection.ObdIsPTOActive(childComplexity), true
+	case "SignalCollection.obdIsPluggedIn":
+		if e.ComplexityRoot.SignalCollection.ObdIsPluggedIn == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBDIsPluggedIn(childComplexity), true
-	case "SignalCollection.oBDLongTermFuelTrim1":
-		if e.ComplexityRoot.SignalCollection.OBDLongTermFuelTrim1 == nil {
+		return e.ComplexityRoot.SignalCollection.ObdIsPluggedIn(childComplexity), true
+	case "SignalCollection.obdLongTermFuelTrim1":
+		if e.ComplexityRoot.SignalCollection.ObdLongTermFuelTrim1 == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBDLongTermFuelTrim1(childComplexity), true
-	case "SignalCollection.oBDLongTermFuelTrim2":
-		if e.ComplexityRoot.SignalCollection.OBDLongTermFuelTrim2 == nil {
+		return e.ComplexityRoot.SignalCollection.ObdLongTermFuelTrim1(childComplexity), true
+	case "SignalCollection.obdLongTermFuelTrim2":
+		if e.ComplexityRoot.SignalCollection.ObdLongTermFuelTrim2 == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBDLongTermFuelTrim2(childComplexity), true
-	case "SignalCollection.oBDMaxMAF":
-		if e.ComplexityRoot.SignalCollection.OBDMaxMaf == nil {
+		return e.ComplexityRoot.SignalCollection.ObdLongTermFuelTrim2(childComplexity), true
+	case "SignalCollection.obdMAP":
+		if e.ComplexityRoot.SignalCollection.ObdMap == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBDMaxMaf(childComplexity), true
-	case "SignalCollection.oBDO2WRSensor1Voltage":
-		if e.ComplexityRoot.SignalCollection.OBDO2WRSensor1Voltage == nil {
+		return e.ComplexityRoot.SignalCollection.ObdMap(childComplexity), true
+	case "SignalCollection.obdMaxMAF":
+		if e.ComplexityRoot.SignalCollection.ObdMaxMaf == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBDO2WRSensor1Voltage(childComplexity), true
-	case "SignalCollection.oBDO2WRSensor2Voltage":
-		if e.ComplexityRoot.SignalCollection.OBDO2WRSensor2Voltage == nil {
+		return e.ComplexityRoot.SignalCollection.ObdMaxMaf(childComplexity), true
+	case "SignalCollection.obdO2WRSensor1Voltage":
+		if e.ComplexityRoot.SignalCollection.ObdO2WRSensor1Voltage == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBDO2WRSensor2Voltage(childComplexity), true
-	case "SignalCollection.oBDOilTemperature":
-		if e.ComplexityRoot.SignalCollection.OBDOilTemperature == nil {
+		return e.ComplexityRoot.SignalCollection.ObdO2WRSensor1Voltage(childComplexity), true
+	case "SignalCollection.obdO2WRSensor2Voltage":
+		if e.ComplexityRoot.SignalCollection.ObdO2WRSensor2Voltage == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBDOilTemperature(childComplexity), true
-	case "SignalCollection.oBDRunTime":
-		if e.ComplexityRoot.SignalCollection.OBDRunTime == nil {
+		return e.ComplexityRoot.SignalCollection.ObdO2WRSensor2Voltage(childComplexity), true
+	case "SignalCollection.obdOilTemperature":
+		if e.ComplexityRoot.SignalCollection.ObdOilTemperature == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBDRunTime(childComplexity), true
-	case "SignalCollection.oBDShortTermFuelTrim1":
-		if e.ComplexityRoot.SignalCollection.OBDShortTermFuelTrim1 == nil {
+		return e.ComplexityRoot.SignalCollection.ObdOilTemperature(childComplexity), true
+	case "SignalCollection.obdRunTime":
+		if e.ComplexityRoot.SignalCollection.ObdRunTime == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBDShortTermFuelTrim1(childComplexity), true
-	case "SignalCollection.oBDStatusDTCCount":
-		if e.ComplexityRoot.SignalCollection.OBDStatusDTCCount == nil {
+		return e.ComplexityRoot.SignalCollection.ObdRunTime(childComplexity), true
+	case "SignalCollection.obdShortTermFuelTrim1":
+		if e.ComplexityRoot.SignalCollection.ObdShortTermFuelTrim1 == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBDStatusDTCCount(childComplexity), true
-	case "SignalCollection.oBDThrottlePosition":
-		if e.ComplexityRoot.SignalCollection.OBDThrottlePosition == nil {
+		return e.ComplexityRoot.SignalCollection.ObdShortTermFuelTrim1(childComplexity), true
+	case "SignalCollection.obdStatusDTCCount":
+		if e.ComplexityRoot.SignalCollection.ObdStatusDTCCount == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBDThrottlePosition(childComplexity), true
-	case "SignalCollection.oBDWarmupsSinceDTCClear":
-		if e.ComplexityRoot.SignalCollection.OBDWarmupsSinceDTCClear == nil {
+		return e.ComplexityRoot.SignalCollection.ObdStatusDTCCount(childComplexity), true
+	case "SignalCollection.obdThrottlePosition":
+		if e.ComplexityRoot.SignalCollection.ObdThrottlePosition == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBDWarmupsSinceDTCClear(childComplexity), true
-	case "SignalCollection.oBDMAP":
-		if e.ComplexityRoot.SignalCollection.OBdmap == nil {
+		return e.ComplexityRoot.SignalCollection.ObdThrottlePosition(childComplexity), true
+	case "SignalCollection.obdWarmupsSinceDTCClear":
+		if e.ComplexityRoot.SignalCollection.ObdWarmupsSinceDTCClear == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalCollection.OBdmap(childComplexity), true
+		return e.ComplexityRoot.SignalCollection.ObdWarmupsSinceDTCClear(childComplexity), true
 	case "SignalCollection.powertrainCombustionEngineDieselExhaustFluidCapacity":
 		if e.ComplexityRoot.SignalCollection.PowertrainCombustionEngineDieselExhaustFluidCapacity == nil {
 			break
@@ -2915,6 +2928,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SignalCollection.Speed(childComplexity), true
+	case "SignalCollection.vehicleIdentificationVIN":
+		if e.ComplexityRoot.SignalCollection.VehicleIdentificationVin == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignalCollection.VehicleIdentificationVin(childComplexity), true
 
 	case "SignalDataSummary.firstSeen":
 		if e.ComplexityRoot.SignalDataSummary.FirstSeen == nil {
@@ -3691,19 +3710,19 @@ type SignalCollection {
   """
   Vehicle.OBD.BarometricPressure (kPa).
   """
-  oBDBarometricPressure: SignalFloat @requires(permission: "signals")
+  obdBarometricPressure: SignalFloat @requires(permission: "signals")
   """
   Vehicle.OBD.EngineLoad (percent).
   """
-  oBDEngineLoad: SignalFloat @requires(permission: "signals")
+  obdEngineLoad: SignalFloat @requires(permission: "signals")
   """
   Vehicle.OBD.IntakeTemp (celsius).
   """
-  oBDIntakeTemp: SignalFloat @requires(permission: "signals")
+  obdIntakeTemp: SignalFloat @requires(permission: "signals")
   """
   Vehicle.OBD.RunTime (s).
   """
-  oBDRunTime: SignalFloat @requires(permission: "signals")
+  obdRunTime: SignalFloat @requires(permission: "signals")
   """
   Vehicle.Powertrain.CombustionEngine.ECT (celsius).
   """
@@ -3799,39 +3818,39 @@ type SignalCollection {
   """
   Vehicle.OBD.MAP (kPa).
   """
-  oBDMAP: SignalFloat @requires(permission: "signals")
+  obdMAP: SignalFloat @requires(permission: "signals")
   """
   Vehicle.OBD.LongTermFuelTrim1 (percent).
   """
-  oBDLongTermFuelTrim1: SignalFloat @requires(permission: "signals")
+  obdLongTermFuelTrim1: SignalFloat @requires(permission: "signals")
   """
   Vehicle.OBD.LongTermFuelTrim2 (percent).
   """
-  oBDLongTermFuelTrim2: SignalFloat @requires(permission: "signals")
+  obdLongTermFuelTrim2: SignalFloat @requires(permission: "signals")
   """
   Vehicle.OBD.ShortTermFuelTrim1 (percent).
   """
-  oBDShortTermFuelTrim1: SignalFloat @requires(permission: "signals")
+  obdShortTermFuelTrim1: SignalFloat @requires(permission: "signals")
   """
   Vehicle.OBD.DistanceWithMIL (km).
   """
-  oBDDistanceWithMIL: SignalFloat @requires(permission: "signals")
+  obdDistanceWithMIL: SignalFloat @requires(permission: "signals")
   """
   Vehicle.OBD.DistanceSinceDTCClear (km).
   """
-  oBDDistanceSinceDTCClear: SignalFloat @requires(permission: "signals")
+  obdDistanceSinceDTCClear: SignalFloat @requires(permission: "signals")
   """
   Vehicle.OBD.CommandedEGR (percent).
   """
-  oBDCommandedEGR: SignalFloat @requires(permission: "signals")
+  obdCommandedEGR: SignalFloat @requires(permission: "signals")
   """
   Vehicle.OBD.WarmupsSinceDTCClear.
   """
-  oBDWarmupsSinceDTCClear: SignalFloat @requires(permission: "signals")
+  obdWarmupsSinceDTCClear: SignalFloat @requires(permission: "signals")
   """
   Vehicle.OBD.DTCList. A list of strings, as JSON text.
   """
-  oBDDTCList: SignalString @requires(permission: "signals")
+  obdDTCList: SignalString @requires(permission: "signals")
   """
   Vehicle.AngularVelocity.Yaw (degrees/s).
   """
@@ -3859,7 +3878,7 @@ type SignalCollection {
   """
   Vehicle.OBD.FuelPressure (kPa).
   """
-  oBDFuelPressure: SignalFloat @requires(permission: "signals")
+  obdFuelPressure: SignalFloat @requires(permission: "signals")
   """
   Vehicle.Powertrain.Transmission.Temperature (celsius).
   """
@@ -3867,15 +3886,15 @@ type SignalCollection {
   """
   Vehicle.OBD.O2WR.Sensor1.Voltage (V).
   """
-  oBDO2WRSensor1Voltage: SignalFloat @requires(permission: "signals")
+  obdO2WRSensor1Voltage: SignalFloat @requires(permission: "signals")
   """
   Vehicle.OBD.O2WR.Sensor2.Voltage (V).
   """
-  oBDO2WRSensor2Voltage: SignalFloat @requires(permission: "signals")
+  obdO2WRSensor2Voltage: SignalFloat @requires(permission: "signals")
   """
   Vehicle.OBD.CommandedEVAP (percent).
   """
-  oBDCommandedEVAP: SignalFloat @requires(permission: "signals")
+  obdCommandedEVAP: SignalFloat @requires(permission: "signals")
   """
   Vehicle.Service.DistanceToService (km).
   """
@@ -3903,7 +3922,7 @@ type SignalCollection {
   """
   Vehicle.OBD.Status.DTCCount.
   """
-  oBDStatusDTCCount: SignalFloat @requires(permission: "signals")
+  obdStatusDTCCount: SignalFloat @requires(permission: "signals")
   """
   Vehicle.Powertrain.TractionBattery.Charging.Power (kW).
   """
@@ -3919,19 +3938,19 @@ type SignalCollection {
   """
   Vehicle.OBD.IsPluggedIn. A boolean: 1 for true, 0 for false.
   """
-  oBDIsPluggedIn: SignalFloat @requires(permission: "signals")
+  obdIsPluggedIn: SignalFloat @requires(permission: "signals")
   """
   Vehicle.OBD.IsEngineBlocked. A boolean: 1 for true, 0 for false.
   """
-  oBDIsEngineBlocked: SignalFloat @requires(permission: "signals")
+  obdIsEngineBlocked: SignalFloat @requires(permission: "signals")
   """
   Vehicle.OBD.FuelTypeName.
   """
-  oBDFuelTypeName: SignalString @requires(permission: "signals")
+  obdFuelTypeName: SignalString @requires(permission: "signals")
   """
   Vehicle.OBD.OilTemperature (celsius).
   """
-  oBDOilTemperature: SignalFloat @requires(permission: "signals")
+  obdOilTemperature: SignalFloat @requires(permission: "signals")
   """
   Vehicle.Service.TimeToService (s).
   """
@@ -3943,7 +3962,7 @@ type SignalCollection {
   """
   Vehicle.OBD.IsPTOActive. A boolean: 1 for true, 0 for false.
   """
-  oBDIsPTOActive: SignalFloat @requires(permission: "signals")
+  obdIsPTOActive: SignalFloat @requires(permission: "signals")
   """
   Vehicle.Chassis.ParkingBrake.IsEngaged. A boolean: 1 for true, 0 for false.
   """
@@ -3951,7 +3970,7 @@ type SignalCollection {
   """
   Vehicle.OBD.FuelRate (l/h).
   """
-  oBDFuelRate: SignalFloat @requires(permission: "signals")
+  obdFuelRate: SignalFloat @requires(permission: "signals")
   """
   Vehicle.Powertrain.FuelSystem.AccumulatedConsumption (l).
   """
@@ -4059,19 +4078,19 @@ type SignalCollection {
   """
   Vehicle.OBD.MaxMAF (g/s).
   """
-  oBDMaxMAF: SignalFloat @requires(permission: "signals")
+  obdMaxMAF: SignalFloat @requires(permission: "signals")
   """
   Vehicle.OBD.ThrottlePosition (percent).
   """
-  oBDThrottlePosition: SignalFloat @requires(permission: "signals")
+  obdThrottlePosition: SignalFloat @requires(permission: "signals")
   """
   Vehicle.OBD.EthanolPercent (percent).
   """
-  oBDEthanolPercent: SignalFloat @requires(permission: "signals")
+  obdEthanolPercent: SignalFloat @requires(permission: "signals")
   """
   Vehicle.OBD.FuelRailPressure (kPa).
   """
-  oBDFuelRailPressure: SignalFloat @requires(permission: "signals")
+  obdFuelRailPressure: SignalFloat @requires(permission: "signals")
   """
   Vehicle.Powertrain.Transmission.ActualGearRatio.
   """
@@ -4080,6 +4099,10 @@ type SignalCollection {
   Vehicle.Powertrain.Transmission.ActualGear.
   """
   powertrainTransmissionActualGear: SignalFloat @requires(permission: "signals")
+  """
+  Vehicle.VehicleIdentification.VIN.
+  """
+  vehicleIdentificationVIN: SignalString @requires(permission: "credentials")
 }
 
 """
@@ -4171,19 +4194,19 @@ type SignalAggregations {
   """
   Vehicle.OBD.BarometricPressure (kPa).
   """
-  oBDBarometricPressure(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdBarometricPressure(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.EngineLoad (percent).
   """
-  oBDEngineLoad(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdEngineLoad(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.IntakeTemp (celsius).
   """
-  oBDIntakeTemp(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdIntakeTemp(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.RunTime (s).
   """
-  oBDRunTime(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdRunTime(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.CombustionEngine.ECT (celsius).
   """
@@ -4279,39 +4302,39 @@ type SignalAggregations {
   """
   Vehicle.OBD.MAP (kPa).
   """
-  oBDMAP(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdMAP(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.LongTermFuelTrim1 (percent).
   """
-  oBDLongTermFuelTrim1(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdLongTermFuelTrim1(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.LongTermFuelTrim2 (percent).
   """
-  oBDLongTermFuelTrim2(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdLongTermFuelTrim2(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.ShortTermFuelTrim1 (percent).
   """
-  oBDShortTermFuelTrim1(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdShortTermFuelTrim1(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.DistanceWithMIL (km).
   """
-  oBDDistanceWithMIL(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdDistanceWithMIL(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.DistanceSinceDTCClear (km).
   """
-  oBDDistanceSinceDTCClear(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdDistanceSinceDTCClear(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.CommandedEGR (percent).
   """
-  oBDCommandedEGR(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdCommandedEGR(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.WarmupsSinceDTCClear.
   """
-  oBDWarmupsSinceDTCClear(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdWarmupsSinceDTCClear(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.DTCList. A list of strings, as JSON text.
   """
-  oBDDTCList(agg: StringAggregation!): String @aggregate @requires(permission: "signals")
+  obdDTCList(agg: StringAggregation!): String @aggregate @requires(permission: "signals")
   """
   Vehicle.AngularVelocity.Yaw (degrees/s).
   """
@@ -4339,7 +4362,7 @@ type SignalAggregations {
   """
   Vehicle.OBD.FuelPressure (kPa).
   """
-  oBDFuelPressure(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdFuelPressure(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.Transmission.Temperature (celsius).
   """
@@ -4347,15 +4370,15 @@ type SignalAggregations {
   """
   Vehicle.OBD.O2WR.Sensor1.Voltage (V).
   """
-  oBDO2WRSensor1Voltage(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdO2WRSensor1Voltage(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.O2WR.Sensor2.Voltage (V).
   """
-  oBDO2WRSensor2Voltage(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdO2WRSensor2Voltage(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.CommandedEVAP (percent).
   """
-  oBDCommandedEVAP(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdCommandedEVAP(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Service.DistanceToService (km).
   """
@@ -4383,7 +4406,7 @@ type SignalAggregations {
   """
   Vehicle.OBD.Status.DTCCount.
   """
-  oBDStatusDTCCount(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdStatusDTCCount(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.TractionBattery.Charging.Power (kW).
   """
@@ -4399,19 +4422,19 @@ type SignalAggregations {
   """
   Vehicle.OBD.IsPluggedIn. A boolean: 1 for true, 0 for false.
   """
-  oBDIsPluggedIn(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdIsPluggedIn(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.IsEngineBlocked. A boolean: 1 for true, 0 for false.
   """
-  oBDIsEngineBlocked(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdIsEngineBlocked(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.FuelTypeName.
   """
-  oBDFuelTypeName(agg: StringAggregation!): String @aggregate @requires(permission: "signals")
+  obdFuelTypeName(agg: StringAggregation!): String @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.OilTemperature (celsius).
   """
-  oBDOilTemperature(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdOilTemperature(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Service.TimeToService (s).
   """
@@ -4423,7 +4446,7 @@ type SignalAggregations {
   """
   Vehicle.OBD.IsPTOActive. A boolean: 1 for true, 0 for false.
   """
-  oBDIsPTOActive(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdIsPTOActive(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Chassis.ParkingBrake.IsEngaged. A boolean: 1 for true, 0 for false.
   """
@@ -4431,7 +4454,7 @@ type SignalAggregations {
   """
   Vehicle.OBD.FuelRate (l/h).
   """
-  oBDFuelRate(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdFuelRate(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.FuelSystem.AccumulatedConsumption (l).
   """
@@ -4539,19 +4562,19 @@ type SignalAggregations {
   """
   Vehicle.OBD.MaxMAF (g/s).
   """
-  oBDMaxMAF(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdMaxMAF(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.ThrottlePosition (percent).
   """
-  oBDThrottlePosition(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdThrottlePosition(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.EthanolPercent (percent).
   """
-  oBDEthanolPercent(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdEthanolPercent(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.FuelRailPressure (kPa).
   """
-  oBDFuelRailPressure(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdFuelRailPressure(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.Transmission.ActualGearRatio.
   """
@@ -4560,6 +4583,10 @@ type SignalAggregations {
   Vehicle.Powertrain.Transmission.ActualGear.
   """
   powertrainTransmissionActualGear(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  """
+  Vehicle.VehicleIdentification.VIN.
+  """
+  vehicleIdentificationVIN(agg: StringAggregation!): String @aggregate @requires(permission: "credentials")
 }
 `, BuiltIn: false},
 }
@@ -4795,14 +4822,14 @@ func (ec *executionContext) childFields_SignalAggregations(ctx context.Context, 
 		return ec.fieldContext_SignalAggregations_isIgnitionOn(ctx, field)
 	case "lowVoltageBatteryCurrentVoltage":
 		return ec.fieldContext_SignalAggregations_lowVoltageBatteryCurrentVoltage(ctx, field)
-	case "oBDBarometricPressure":
-		return ec.fieldContext_SignalAggregations_oBDBarometricPressure(ctx, field)
-	case "oBDEngineLoad":
-		return ec.fieldContext_SignalAggregations_oBDEngineLoad(ctx, field)
-	case "oBDIntakeTemp":
-		return ec.fieldContext_SignalAggregations_oBDIntakeTemp(ctx, field)
-	case "oBDRunTime":
-		return ec.fieldContext_SignalAggregations_oBDRunTime(ctx, field)
+	case "obdBarometricPressure":
+		return ec.fieldContext_SignalAggregations_obdBarometricPressure(ctx, field)
+	case "obdEngineLoad":
+		return ec.fieldContext_SignalAggregations_obdEngineLoad(ctx, field)
+	case "obdIntakeTemp":
+		return ec.fieldContext_SignalAggregations_obdIntakeTemp(ctx, field)
+	case "obdRunTime":
+		return ec.fieldContext_SignalAggregations_obdRunTime(ctx, field)
 	case "powertrainCombustionEngineECT":
 		return ec.fieldContext_SignalAggregations_powertrainCombustionEngineECT(ctx, field)
 	case "powertrainCombustionEngineEngineOilLevel":
@@ -4849,24 +4876,24 @@ func (ec *executionContext) childFields_SignalAggregations(ctx context.Context, 
 		return ec.fieldContext_SignalAggregations_powertrainCombustionEngineMAF(ctx, field)
 	case "powertrainCombustionEngineEngineOilRelativeLevel":
 		return ec.fieldContext_SignalAggregations_powertrainCombustionEngineEngineOilRelativeLevel(ctx, field)
-	case "oBDMAP":
-		return ec.fieldContext_SignalAggregations_oBDMAP(ctx, field)
-	case "oBDLongTermFuelTrim1":
-		return ec.fieldContext_SignalAggregations_oBDLongTermFuelTrim1(ctx, field)
-	case "oBDLongTermFuelTrim2":
-		return ec.fieldContext_SignalAggregations_oBDLongTermFuelTrim2(ctx, field)
-	case "oBDShortTermFuelTrim1":
-		return ec.fieldContext_SignalAggregations_oBDShortTermFuelTrim1(ctx, field)
-	case "oBDDistanceWithMIL":
-		return ec.fieldContext_SignalAggregations_oBDDistanceWithMIL(ctx, field)
-	case "oBDDistanceSinceDTCClear":
-		return ec.fieldContext_SignalAggregations_oBDDistanceSinceDTCClear(ctx, field)
-	case "oBDCommandedEGR":
-		return ec.fieldContext_SignalAggregations_oBDCommandedEGR(ctx, field)
-	case "oBDWarmupsSinceDTCClear":
-		return ec.fieldContext_SignalAggregations_oBDWarmupsSinceDTCClear(ctx, field)
-	case "oBDDTCList":
-		return ec.fieldContext_SignalAggregations_oBDDTCList(ctx, field)
+	case "obdMAP":
+		return ec.fieldContext_SignalAggregations_obdMAP(ctx, field)
+	case "obdLongTermFuelTrim1":
+		return ec.fieldContext_SignalAggregations_obdLongTermFuelTrim1(ctx, field)
+	case "obdLongTermFuelTrim2":
+		return ec.fieldContext_SignalAggregations_obdLongTermFuelTrim2(ctx, field)
+	case "obdShortTermFuelTrim1":
+		return ec.fieldContext_SignalAggregations_obdShortTermFuelTrim1(ctx, field)
+	case "obdDistanceWithMIL":
+		return ec.fieldContext_SignalAggregations_obdDistanceWithMIL(ctx, field)
+	case "obdDistanceSinceDTCClear":
+		return ec.fieldContext_SignalAggregations_obdDistanceSinceDTCClear(ctx, field)
+	case "obdCommandedEGR":
+		return ec.fieldContext_SignalAggregations_obdCommandedEGR(ctx, field)
+	case "obdWarmupsSinceDTCClear":
+		return ec.fieldContext_SignalAggregations_obdWarmupsSinceDTCClear(ctx, field)
+	case "obdDTCList":
+		return ec.fieldContext_SignalAggregations_obdDTCList(ctx, field)
 	case "angularVelocityYaw":
 		return ec.fieldContext_SignalAggregations_angularVelocityYaw(ctx, field)
 	case "powertrainTractionBatteryTemperatureAverage":
@@ -4879,16 +4906,16 @@ func (ec *executionContext) childFields_SignalAggregations(ctx context.Context, 
 		return ec.fieldContext_SignalAggregations_powertrainCombustionEngineTorque(ctx, field)
 	case "powertrainTransmissionCurrentGear":
 		return ec.fieldContext_SignalAggregations_powertrainTransmissionCurrentGear(ctx, field)
-	case "oBDFuelPressure":
-		return ec.fieldContext_SignalAggregations_oBDFuelPressure(ctx, field)
+	case "obdFuelPressure":
+		return ec.fieldContext_SignalAggregations_obdFuelPressure(ctx, field)
 	case "powertrainTransmissionTemperature":
 		return ec.fieldContext_SignalAggregations_powertrainTransmissionTemperature(ctx, field)
-	case "oBDO2WRSensor1Voltage":
-		return ec.fieldContext_SignalAggregations_oBDO2WRSensor1Voltage(ctx, field)
-	case "oBDO2WRSensor2Voltage":
-		return ec.fieldContext_SignalAggregations_oBDO2WRSensor2Voltage(ctx, field)
-	case "oBDCommandedEVAP":
-		return ec.fieldContext_SignalAggregations_oBDCommandedEVAP(ctx, field)
+	case "obdO2WRSensor1Voltage":
+		return ec.fieldContext_SignalAggregations_obdO2WRSensor1Voltage(ctx, field)
+	case "obdO2WRSensor2Voltage":
+		return ec.fieldContext_SignalAggregations_obdO2WRSensor2Voltage(ctx, field)
+	case "obdCommandedEVAP":
+		return ec.fieldContext_SignalAggregations_obdCommandedEVAP(ctx, field)
 	case "serviceDistanceToService":
 		return ec.fieldContext_SignalAggregations_serviceDistanceToService(ctx, field)
 	case "powertrainTractionBatteryCurrentVoltage":
@@ -4901,32 +4928,32 @@ func (ec *executionContext) childFields_SignalAggregations(ctx context.Context, 
 		return ec.fieldContext_SignalAggregations_powertrainCombustionEngineEOT(ctx, field)
 	case "powertrainCombustionEngineEOP":
 		return ec.fieldContext_SignalAggregations_powertrainCombustionEngineEOP(ctx, field)
-	case "oBDStatusDTCCount":
-		return ec.fieldContext_SignalAggregations_oBDStatusDTCCount(ctx, field)
+	case "obdStatusDTCCount":
+		return ec.fieldContext_SignalAggregations_obdStatusDTCCount(ctx, field)
 	case "powertrainTractionBatteryChargingPower":
 		return ec.fieldContext_SignalAggregations_powertrainTractionBatteryChargingPower(ctx, field)
 	case "powertrainTractionBatteryChargingIsChargingCableConnected":
 		return ec.fieldContext_SignalAggregations_powertrainTractionBatteryChargingIsChargingCableConnected(ctx, field)
 	case "powertrainTractionBatteryStateOfHealth":
 		return ec.fieldContext_SignalAggregations_powertrainTractionBatteryStateOfHealth(ctx, field)
-	case "oBDIsPluggedIn":
-		return ec.fieldContext_SignalAggregations_oBDIsPluggedIn(ctx, field)
-	case "oBDIsEngineBlocked":
-		return ec.fieldContext_SignalAggregations_oBDIsEngineBlocked(ctx, field)
-	case "oBDFuelTypeName":
-		return ec.fieldContext_SignalAggregations_oBDFuelTypeName(ctx, field)
-	case "oBDOilTemperature":
-		return ec.fieldContext_SignalAggregations_oBDOilTemperature(ctx, field)
+	case "obdIsPluggedIn":
+		return ec.fieldContext_SignalAggregations_obdIsPluggedIn(ctx, field)
+	case "obdIsEngineBlocked":
+		return ec.fieldContext_SignalAggregations_obdIsEngineBlocked(ctx, field)
+	case "obdFuelTypeName":
+		return ec.fieldContext_SignalAggregations_obdFuelTypeName(ctx, field)
+	case "obdOilTemperature":
+		return ec.fieldContext_SignalAggregations_obdOilTemperature(ctx, field)
 	case "serviceTimeToService":
 		return ec.fieldContext_SignalAggregations_serviceTimeToService(ctx, field)
 	case "chassisBrakePedalPosition":
 		return ec.fieldContext_SignalAggregations_chassisBrakePedalPosition(ctx, field)
-	case "oBDIsPTOActive":
-		return ec.fieldContext_SignalAggregations_oBDIsPTOActive(ctx, field)
+	case "obdIsPTOActive":
+		return ec.fieldContext_SignalAggregations_obdIsPTOActive(ctx, field)
 	case "chassisParkingBrakeIsEngaged":
 		return ec.fieldContext_SignalAggregations_chassisParkingBrakeIsEngaged(ctx, field)
-	case "oBDFuelRate":
-		return ec.fieldContext_SignalAggregations_oBDFuelRate(ctx, field)
+	case "obdFuelRate":
+		return ec.fieldContext_SignalAggregations_obdFuelRate(ctx, field)
 	case "powertrainFuelSystemAccumulatedConsumption":
 		return ec.fieldContext_SignalAggregations_powertrainFuelSystemAccumulatedConsumption(ctx, field)
 	case "chassisBrakeABSIsWarningOn":
@@ -4979,18 +5006,20 @@ func (ec *executionContext) childFields_SignalAggregations(ctx context.Context, 
 		return ec.fieldContext_SignalAggregations_powertrainTransmissionRetarderTorqueMode(ctx, field)
 	case "connectivityCellularIsJammingDetected":
 		return ec.fieldContext_SignalAggregations_connectivityCellularIsJammingDetected(ctx, field)
-	case "oBDMaxMAF":
-		return ec.fieldContext_SignalAggregations_oBDMaxMAF(ctx, field)
-	case "oBDThrottlePosition":
-		return ec.fieldContext_SignalAggregations_oBDThrottlePosition(ctx, field)
-	case "oBDEthanolPercent":
-		return ec.fieldContext_SignalAggregations_oBDEthanolPercent(ctx, field)
-	case "oBDFuelRailPressure":
-		return ec.fieldContext_SignalAggregations_oBDFuelRailPressure(ctx, field)
+	case "obdMaxMAF":
+		return ec.fieldContext_SignalAggregations_obdMaxMAF(ctx, field)
+	case "obdThrottlePosition":
+		return ec.fieldContext_SignalAggregations_obdThrottlePosition(ctx, field)
+	case "obdEthanolPercent":
+		return ec.fieldContext_SignalAggregations_obdEthanolPercent(ctx, field)
+	case "obdFuelRailPressure":
+		return ec.fieldContext_SignalAggregations_obdFuelRailPressure(ctx, field)
 	case "powertrainTransmissionActualGearRatio":
 		return ec.fieldContext_SignalAggregations_powertrainTransmissionActualGearRatio(ctx, field)
 	case "powertrainTransmissionActualGear":
 		return ec.fieldContext_SignalAggregations_powertrainTransmissionActualGear(ctx, field)
+	case "vehicleIdentificationVIN":
+		return ec.fieldContext_SignalAggregations_vehicleIdentificationVIN(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SignalAggregations", field.Name)
 }
@@ -5037,14 +5066,14 @@ func (ec *executionContext) childFields_SignalCollection(ctx context.Context, fi
 		return ec.fieldContext_SignalCollection_isIgnitionOn(ctx, field)
 	case "lowVoltageBatteryCurrentVoltage":
 		return ec.fieldContext_SignalCollection_lowVoltageBatteryCurrentVoltage(ctx, field)
-	case "oBDBarometricPressure":
-		return ec.fieldContext_SignalCollection_oBDBarometricPressure(ctx, field)
-	case "oBDEngineLoad":
-		return ec.fieldContext_SignalCollection_oBDEngineLoad(ctx, field)
-	case "oBDIntakeTemp":
-		return ec.fieldContext_SignalCollection_oBDIntakeTemp(ctx, field)
-	case "oBDRunTime":
-		return ec.fieldContext_SignalCollection_oBDRunTime(ctx, field)
+	case "obdBarometricPressure":
+		return ec.fieldContext_SignalCollection_obdBarometricPressure(ctx, field)
+	case "obdEngineLoad":
+		return ec.fieldContext_SignalCollection_obdEngineLoad(ctx, field)
+	case "obdIntakeTemp":
+		return ec.fieldContext_SignalCollection_obdIntakeTemp(ctx, field)
+	case "obdRunTime":
+		return ec.fieldContext_SignalCollection_obdRunTime(ctx, field)
 	case "powertrainCombustionEngineECT":
 		return ec.fieldContext_SignalCollection_powertrainCombustionEngineECT(ctx, field)
 	case "powertrainCombustionEngineEngineOilLevel":
@@ -5091,24 +5120,24 @@ func (ec *executionContext) childFields_SignalCollection(ctx context.Context, fi
 		return ec.fieldContext_SignalCollection_powertrainCombustionEngineMAF(ctx, field)
 	case "powertrainCombustionEngineEngineOilRelativeLevel":
 		return ec.fieldContext_SignalCollection_powertrainCombustionEngineEngineOilRelativeLevel(ctx, field)
-	case "oBDMAP":
-		return ec.fieldContext_SignalCollection_oBDMAP(ctx, field)
-	case "oBDLongTermFuelTrim1":
-		return ec.fieldContext_SignalCollection_oBDLongTermFuelTrim1(ctx, field)
-	case "oBDLongTermFuelTrim2":
-		return ec.fieldContext_SignalCollection_oBDLongTermFuelTrim2(ctx, field)
-	case "oBDShortTermFuelTrim1":
-		return ec.fieldContext_SignalCollection_oBDShortTermFuelTrim1(ctx, field)
-	case "oBDDistanceWithMIL":
-		return ec.fieldContext_SignalCollection_oBDDistanceWithMIL(ctx, field)
-	case "oBDDistanceSinceDTCClear":
-		return ec.fieldContext_SignalCollection_oBDDistanceSinceDTCClear(ctx, field)
-	case "oBDCommandedEGR":
-		return ec.fieldContext_SignalCollection_oBDCommandedEGR(ctx, field)
-	case "oBDWarmupsSinceDTCClear":
-		return ec.fieldContext_SignalCollection_oBDWarmupsSinceDTCClear(ctx, field)
-	case "oBDDTCList":
-		return ec.fieldContext_SignalCollection_oBDDTCList(ctx, field)
+	case "obdMAP":
+		return ec.fieldContext_SignalCollection_obdMAP(ctx, field)
+	case "obdLongTermFuelTrim1":
+		return ec.fieldContext_SignalCollection_obdLongTermFuelTrim1(ctx, field)
+	case "obdLongTermFuelTrim2":
+		return ec.fieldContext_SignalCollection_obdLongTermFuelTrim2(ctx, field)
+	case "obdShortTermFuelTrim1":
+		return ec.fieldContext_SignalCollection_obdShortTermFuelTrim1(ctx, field)
+	case "obdDistanceWithMIL":
+		return ec.fieldContext_SignalCollection_obdDistanceWithMIL(ctx, field)
+	case "obdDistanceSinceDTCClear":
+		return ec.fieldContext_SignalCollection_obdDistanceSinceDTCClear(ctx, field)
+	case "obdCommandedEGR":
+		return ec.fieldContext_SignalCollection_obdCommandedEGR(ctx, field)
+	case "obdWarmupsSinceDTCClear":
+		return ec.fieldContext_SignalCollection_obdWarmupsSinceDTCClear(ctx, field)
+	case "obdDTCList":
+		return ec.fieldContext_SignalCollection_obdDTCList(ctx, field)
 	case "angularVelocityYaw":
 		return ec.fieldContext_SignalCollection_angularVelocityYaw(ctx, field)
 	case "powertrainTractionBatteryTemperatureAverage":
@@ -5121,16 +5150,16 @@ func (ec *executionContext) childFields_SignalCollection(ctx context.Context, fi
 		return ec.fieldContext_SignalCollection_powertrainCombustionEngineTorque(ctx, field)
 	case "powertrainTransmissionCurrentGear":
 		return ec.fieldContext_SignalCollection_powertrainTransmissionCurrentGear(ctx, field)
-	case "oBDFuelPressure":
-		return ec.fieldContext_SignalCollection_oBDFuelPressure(ctx, field)
+	case "obdFuelPressure":
+		return ec.fieldContext_SignalCollection_obdFuelPressure(ctx, field)
 	case "powertrainTransmissionTemperature":
 		return ec.fieldContext_SignalCollection_powertrainTransmissionTemperature(ctx, field)
-	case "oBDO2WRSensor1Voltage":
-		return ec.fieldContext_SignalCollection_oBDO2WRSensor1Voltage(ctx, field)
-	case "oBDO2WRSensor2Voltage":
-		return ec.fieldContext_SignalCollection_oBDO2WRSensor2Voltage(ctx, field)
-	case "oBDCommandedEVAP":
-		return ec.fieldContext_SignalCollection_oBDCommandedEVAP(ctx, field)
+	case "obdO2WRSensor1Voltage":
+		return ec.fieldContext_SignalCollection_obdO2WRSensor1Voltage(ctx, field)
+	case "obdO2WRSensor2Voltage":
+		return ec.fieldContext_SignalCollection_obdO2WRSensor2Voltage(ctx, field)
+	case "obdCommandedEVAP":
+		return ec.fieldContext_SignalCollection_obdCommandedEVAP(ctx, field)
 	case "serviceDistanceToService":
 		return ec.fieldContext_SignalCollection_serviceDistanceToService(ctx, field)
 	case "powertrainTractionBatteryCurrentVoltage":
@@ -5143,32 +5172,32 @@ func (ec *executionContext) childFields_SignalCollection(ctx context.Context, fi
 		return ec.fieldContext_SignalCollection_powertrainCombustionEngineEOT(ctx, field)
 	case "powertrainCombustionEngineEOP":
 		return ec.fieldContext_SignalCollection_powertrainCombustionEngineEOP(ctx, field)
-	case "oBDStatusDTCCount":
-		return ec.fieldContext_SignalCollection_oBDStatusDTCCount(ctx, field)
+	case "obdStatusDTCCount":
+		return ec.fieldContext_SignalCollection_obdStatusDTCCount(ctx, field)
 	case "powertrainTractionBatteryChargingPower":
 		return ec.fieldContext_SignalCollection_powertrainTractionBatteryChargingPower(ctx, field)
 	case "powertrainTractionBatteryChargingIsChargingCableConnected":
 		return ec.fieldContext_SignalCollection_powertrainTractionBatteryChargingIsChargingCableConnected(ctx, field)
 	case "powertrainTractionBatteryStateOfHealth":
 		return ec.fieldContext_SignalCollection_powertrainTractionBatteryStateOfHealth(ctx, field)
-	case "oBDIsPluggedIn":
-		return ec.fieldContext_SignalCollection_oBDIsPluggedIn(ctx, field)
-	case "oBDIsEngineBlocked":
-		return ec.fieldContext_SignalCollection_oBDIsEngineBlocked(ctx, field)
-	case "oBDFuelTypeName":
-		return ec.fieldContext_SignalCollection_oBDFuelTypeName(ctx, field)
-	case "oBDOilTemperature":
-		return ec.fieldContext_SignalCollection_oBDOilTemperature(ctx, field)
+	case "obdIsPluggedIn":
+		return ec.fieldContext_SignalCollection_obdIsPluggedIn(ctx, field)
+	case "obdIsEngineBlocked":
+		return ec.fieldContext_SignalCollection_obdIsEngineBlocked(ctx, field)
+	case "obdFuelTypeName":
+		return ec.fieldContext_SignalCollection_obdFuelTypeName(ctx, field)
+	case "obdOilTemperature":
+		return ec.fieldContext_SignalCollection_obdOilTemperature(ctx, field)
 	case "serviceTimeToService":
 		return ec.fieldContext_SignalCollection_serviceTimeToService(ctx, field)
 	case "chassisBrakePedalPosition":
 		return ec.fieldContext_SignalCollection_chassisBrakePedalPosition(ctx, field)
-	case "oBDIsPTOActive":
-		return ec.fieldContext_SignalCollection_oBDIsPTOActive(ctx, field)
+	case "obdIsPTOActive":
+		return ec.fieldContext_SignalCollection_obdIsPTOActive(ctx, field)
 	case "chassisParkingBrakeIsEngaged":
 		return ec.fieldContext_SignalCollection_chassisParkingBrakeIsEngaged(ctx, field)
-	case "oBDFuelRate":
-		return ec.fieldContext_SignalCollection_oBDFuelRate(ctx, field)
+	case "obdFuelRate":
+		return ec.fieldContext_SignalCollection_obdFuelRate(ctx, field)
 	case "powertrainFuelSystemAccumulatedConsumption":
 		return ec.fieldContext_SignalCollection_powertrainFuelSystemAccumulatedConsumption(ctx, field)
 	case "chassisBrakeABSIsWarningOn":
@@ -5221,18 +5250,20 @@ func (ec *executionContext) childFields_SignalCollection(ctx context.Context, fi
 		return ec.fieldContext_SignalCollection_powertrainTransmissionRetarderTorqueMode(ctx, field)
 	case "connectivityCellularIsJammingDetected":
 		return ec.fieldContext_SignalCollection_connectivityCellularIsJammingDetected(ctx, field)
-	case "oBDMaxMAF":
-		return ec.fieldContext_SignalCollection_oBDMaxMAF(ctx, field)
-	case "oBDThrottlePosition":
-		return ec.fieldContext_SignalCollection_oBDThrottlePosition(ctx, field)
-	case "oBDEthanolPercent":
-		return ec.fieldContext_SignalCollection_oBDEthanolPercent(ctx, field)
-	case "oBDFuelRailPressure":
-		return ec.fieldContext_SignalCollection_oBDFuelRailPressure(ctx, field)
+	case "obdMaxMAF":
+		return ec.fieldContext_SignalCollection_obdMaxMAF(ctx, field)
+	case "obdThrottlePosition":
+		return ec.fieldContext_SignalCollection_obdThrottlePosition(ctx, field)
+	case "obdEthanolPercent":
+		return ec.fieldContext_SignalCollection_obdEthanolPercent(ctx, field)
+	case "obdFuelRailPressure":
+		return ec.fieldContext_SignalCollection_obdFuelRailPressure(ctx, field)
 	case "powertrainTransmissionActualGearRatio":
 		return ec.fieldContext_SignalCollection_powertrainTransmissionActualGearRatio(ctx, field)
 	case "powertrainTransmissionActualGear":
 		return ec.fieldContext_SignalCollection_powertrainTransmissionActualGear(ctx, field)
+	case "vehicleIdentificationVIN":
+		return ec.fieldContext_SignalCollection_vehicleIdentificationVIN(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SignalCollection", field.Name)
 }
@@ -6355,7 +6386,7 @@ func (ec *executionContext) field_SignalAggregations_lowVoltageBatteryCurrentVol
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDBarometricPressure_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdBarometricPressure_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -6369,7 +6400,7 @@ func (ec *executionContext) field_SignalAggregations_oBDBarometricPressure_args(
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDCommandedEGR_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdCommandedEGR_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -6383,7 +6414,7 @@ func (ec *executionContext) field_SignalAggregations_oBDCommandedEGR_args(ctx co
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDCommandedEVAP_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdCommandedEVAP_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -6397,7 +6428,7 @@ func (ec *executionContext) field_SignalAggregations_oBDCommandedEVAP_args(ctx c
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDDTCList_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdDTCList_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -6411,7 +6442,7 @@ func (ec *executionContext) field_SignalAggregations_oBDDTCList_args(ctx context
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDDistanceSinceDTCClear_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdDistanceSinceDTCClear_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -6425,7 +6456,7 @@ func (ec *executionContext) field_SignalAggregations_oBDDistanceSinceDTCClear_ar
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDDistanceWithMIL_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdDistanceWithMIL_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -6439,7 +6470,7 @@ func (ec *executionContext) field_SignalAggregations_oBDDistanceWithMIL_args(ctx
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDEngineLoad_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdEngineLoad_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -6453,7 +6484,7 @@ func (ec *executionContext) field_SignalAggregations_oBDEngineLoad_args(ctx cont
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDEthanolPercent_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdEthanolPercent_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -6467,7 +6498,7 @@ func (ec *executionContext) field_SignalAggregations_oBDEthanolPercent_args(ctx 
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDFuelPressure_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdFuelPressure_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -6481,7 +6512,7 @@ func (ec *executionContext) field_SignalAggregations_oBDFuelPressure_args(ctx co
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDFuelRailPressure_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdFuelRailPressure_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -6495,7 +6526,7 @@ func (ec *executionContext) field_SignalAggregations_oBDFuelRailPressure_args(ct
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDFuelRate_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdFuelRate_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -6509,7 +6540,7 @@ func (ec *executionContext) field_SignalAggregations_oBDFuelRate_args(ctx contex
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDFuelTypeName_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdFuelTypeName_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -6523,7 +6554,7 @@ func (ec *executionContext) field_SignalAggregations_oBDFuelTypeName_args(ctx co
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDIntakeTemp_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdIntakeTemp_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -6537,7 +6568,7 @@ func (ec *executionContext) field_SignalAggregations_oBDIntakeTemp_args(ctx cont
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDIsEngineBlocked_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdIsEngineBlocked_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -6551,7 +6582,7 @@ func (ec *executionContext) field_SignalAggregations_oBDIsEngineBlocked_args(ctx
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDIsPTOActive_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdIsPTOActive_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -6565,7 +6596,7 @@ func (ec *executionContext) field_SignalAggregations_oBDIsPTOActive_args(ctx con
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDIsPluggedIn_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdIsPluggedIn_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -6579,7 +6610,7 @@ func (ec *executionContext) field_SignalAggregations_oBDIsPluggedIn_args(ctx con
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDLongTermFuelTrim1_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdLongTermFuelTrim1_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -6593,7 +6624,7 @@ func (ec *executionContext) field_SignalAggregations_oBDLongTermFuelTrim1_args(c
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDLongTermFuelTrim2_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdLongTermFuelTrim2_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -6607,7 +6638,7 @@ func (ec *executionContext) field_SignalAggregations_oBDLongTermFuelTrim2_args(c
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDMAP_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdMAP_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -6621,7 +6652,7 @@ func (ec *executionContext) field_SignalAggregations_oBDMAP_args(ctx context.Con
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDMaxMAF_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdMaxMAF_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -6635,7 +6666,7 @@ func (ec *executionContext) field_SignalAggregations_oBDMaxMAF_args(ctx context.
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDO2WRSensor1Voltage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdO2WRSensor1Voltage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -6649,7 +6680,7 @@ func (ec *executionContext) field_SignalAggregations_oBDO2WRSensor1Voltage_args(
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDO2WRSensor2Voltage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdO2WRSensor2Voltage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -6663,7 +6694,7 @@ func (ec *executionContext) field_SignalAggregations_oBDO2WRSensor2Voltage_args(
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDOilTemperature_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdOilTemperature_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -6677,7 +6708,7 @@ func (ec *executionContext) field_SignalAggregations_oBDOilTemperature_args(ctx 
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDRunTime_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdRunTime_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -6691,7 +6722,7 @@ func (ec *executionContext) field_SignalAggregations_oBDRunTime_args(ctx context
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDShortTermFuelTrim1_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdShortTermFuelTrim1_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -6705,7 +6736,7 @@ func (ec *executionContext) field_SignalAggregations_oBDShortTermFuelTrim1_args(
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDStatusDTCCount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdStatusDTCCount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -6719,7 +6750,7 @@ func (ec *executionContext) field_SignalAggregations_oBDStatusDTCCount_args(ctx 
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDThrottlePosition_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdThrottlePosition_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -6733,7 +6764,7 @@ func (ec *executionContext) field_SignalAggregations_oBDThrottlePosition_args(ct
 	return args, nil
 }
 
-func (ec *executionContext) field_SignalAggregations_oBDWarmupsSinceDTCClear_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+func (ec *executionContext) field_SignalAggregations_obdWarmupsSinceDTCClear_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
@@ -7369,6 +7400,20 @@ func (ec *executionContext) field_SignalAggregations_speed_args(ctx context.Cont
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
 		func(ctx context.Context, v any) (FloatAggregation, error) {
 			return ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_SignalAggregations_vehicleIdentificationVIN_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "agg",
+		func(ctx context.Context, v any) (StringAggregation, error) {
+			return ec.unmarshalNStringAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐStringAggregation(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -10853,16 +10898,16 @@ func (ec *executionContext) fieldContext_SignalAggregations_lowVoltageBatteryCur
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDBarometricPressure(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdBarometricPressure(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDBarometricPressure(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdBarometricPressure(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDBarometricPressure"].(type) {
+			switch v := obj["obdBarometricPressure"].(type) {
 			case *float64:
 				return v, nil
 			case float64:
@@ -10870,7 +10915,7 @@ func (ec *executionContext) _SignalAggregations_oBDBarometricPressure(ctx contex
 			case nil:
 				return (*float64)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDBarometricPressure")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdBarometricPressure")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -10906,7 +10951,7 @@ func (ec *executionContext) _SignalAggregations_oBDBarometricPressure(ctx contex
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDBarometricPressure(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdBarometricPressure(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -10923,23 +10968,23 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDBarometricPressur
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDBarometricPressure_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdBarometricPressure_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDEngineLoad(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdEngineLoad(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDEngineLoad(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdEngineLoad(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDEngineLoad"].(type) {
+			switch v := obj["obdEngineLoad"].(type) {
 			case *float64:
 				return v, nil
 			case float64:
@@ -10947,7 +10992,7 @@ func (ec *executionContext) _SignalAggregations_oBDEngineLoad(ctx context.Contex
 			case nil:
 				return (*float64)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDEngineLoad")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdEngineLoad")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -10983,7 +11028,7 @@ func (ec *executionContext) _SignalAggregations_oBDEngineLoad(ctx context.Contex
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDEngineLoad(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdEngineLoad(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -11000,23 +11045,23 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDEngineLoad(ctx co
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDEngineLoad_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdEngineLoad_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDIntakeTemp(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdIntakeTemp(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDIntakeTemp(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdIntakeTemp(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDIntakeTemp"].(type) {
+			switch v := obj["obdIntakeTemp"].(type) {
 			case *float64:
 				return v, nil
 			case float64:
@@ -11024,7 +11069,7 @@ func (ec *executionContext) _SignalAggregations_oBDIntakeTemp(ctx context.Contex
 			case nil:
 				return (*float64)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDIntakeTemp")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdIntakeTemp")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -11060,7 +11105,7 @@ func (ec *executionContext) _SignalAggregations_oBDIntakeTemp(ctx context.Contex
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDIntakeTemp(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdIntakeTemp(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -11077,23 +11122,23 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDIntakeTemp(ctx co
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDIntakeTemp_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdIntakeTemp_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDRunTime(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdRunTime(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDRunTime(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdRunTime(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDRunTime"].(type) {
+			switch v := obj["obdRunTime"].(type) {
 			case *float64:
 				return v, nil
 			case float64:
@@ -11101,7 +11146,7 @@ func (ec *executionContext) _SignalAggregations_oBDRunTime(ctx context.Context, 
 			case nil:
 				return (*float64)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDRunTime")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdRunTime")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -11137,7 +11182,7 @@ func (ec *executionContext) _SignalAggregations_oBDRunTime(ctx context.Context, 
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDRunTime(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdRunTime(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -11154,7 +11199,7 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDRunTime(ctx conte
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDRunTime_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdRunTime_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -12932,16 +12977,16 @@ func (ec *executionContext) fieldContext_SignalAggregations_powertrainCombustion
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDMAP(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdMAP(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDMAP(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdMAP(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDMAP"].(type) {
+			switch v := obj["obdMAP"].(type) {
 			case *float64:
 				return v, nil
 			case float64:
@@ -12949,7 +12994,7 @@ func (ec *executionContext) _SignalAggregations_oBDMAP(ctx context.Context, fiel
 			case nil:
 				return (*float64)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDMAP")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdMAP")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -12985,7 +13030,7 @@ func (ec *executionContext) _SignalAggregations_oBDMAP(ctx context.Context, fiel
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDMAP(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdMAP(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -13002,23 +13047,23 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDMAP(ctx context.C
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDMAP_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdMAP_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDLongTermFuelTrim1(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdLongTermFuelTrim1(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDLongTermFuelTrim1(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdLongTermFuelTrim1(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDLongTermFuelTrim1"].(type) {
+			switch v := obj["obdLongTermFuelTrim1"].(type) {
 			case *float64:
 				return v, nil
 			case float64:
@@ -13026,7 +13071,7 @@ func (ec *executionContext) _SignalAggregations_oBDLongTermFuelTrim1(ctx context
 			case nil:
 				return (*float64)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDLongTermFuelTrim1")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdLongTermFuelTrim1")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -13062,7 +13107,7 @@ func (ec *executionContext) _SignalAggregations_oBDLongTermFuelTrim1(ctx context
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDLongTermFuelTrim1(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdLongTermFuelTrim1(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -13079,23 +13124,23 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDLongTermFuelTrim1
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDLongTermFuelTrim1_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdLongTermFuelTrim1_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDLongTermFuelTrim2(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdLongTermFuelTrim2(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDLongTermFuelTrim2(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdLongTermFuelTrim2(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDLongTermFuelTrim2"].(type) {
+			switch v := obj["obdLongTermFuelTrim2"].(type) {
 			case *float64:
 				return v, nil
 			case float64:
@@ -13103,7 +13148,7 @@ func (ec *executionContext) _SignalAggregations_oBDLongTermFuelTrim2(ctx context
 			case nil:
 				return (*float64)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDLongTermFuelTrim2")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdLongTermFuelTrim2")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -13139,7 +13184,7 @@ func (ec *executionContext) _SignalAggregations_oBDLongTermFuelTrim2(ctx context
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDLongTermFuelTrim2(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdLongTermFuelTrim2(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -13156,23 +13201,23 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDLongTermFuelTrim2
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDLongTermFuelTrim2_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdLongTermFuelTrim2_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDShortTermFuelTrim1(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdShortTermFuelTrim1(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDShortTermFuelTrim1(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdShortTermFuelTrim1(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDShortTermFuelTrim1"].(type) {
+			switch v := obj["obdShortTermFuelTrim1"].(type) {
 			case *float64:
 				return v, nil
 			case float64:
@@ -13180,7 +13225,7 @@ func (ec *executionContext) _SignalAggregations_oBDShortTermFuelTrim1(ctx contex
 			case nil:
 				return (*float64)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDShortTermFuelTrim1")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdShortTermFuelTrim1")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -13216,7 +13261,7 @@ func (ec *executionContext) _SignalAggregations_oBDShortTermFuelTrim1(ctx contex
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDShortTermFuelTrim1(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdShortTermFuelTrim1(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -13233,23 +13278,23 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDShortTermFuelTrim
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDShortTermFuelTrim1_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdShortTermFuelTrim1_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDDistanceWithMIL(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdDistanceWithMIL(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDDistanceWithMIL(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdDistanceWithMIL(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDDistanceWithMIL"].(type) {
+			switch v := obj["obdDistanceWithMIL"].(type) {
 			case *float64:
 				return v, nil
 			case float64:
@@ -13257,7 +13302,7 @@ func (ec *executionContext) _SignalAggregations_oBDDistanceWithMIL(ctx context.C
 			case nil:
 				return (*float64)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDDistanceWithMIL")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdDistanceWithMIL")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -13293,7 +13338,7 @@ func (ec *executionContext) _SignalAggregations_oBDDistanceWithMIL(ctx context.C
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDDistanceWithMIL(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdDistanceWithMIL(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -13310,23 +13355,23 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDDistanceWithMIL(c
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDDistanceWithMIL_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdDistanceWithMIL_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDDistanceSinceDTCClear(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdDistanceSinceDTCClear(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDDistanceSinceDTCClear(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdDistanceSinceDTCClear(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDDistanceSinceDTCClear"].(type) {
+			switch v := obj["obdDistanceSinceDTCClear"].(type) {
 			case *float64:
 				return v, nil
 			case float64:
@@ -13334,7 +13379,7 @@ func (ec *executionContext) _SignalAggregations_oBDDistanceSinceDTCClear(ctx con
 			case nil:
 				return (*float64)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDDistanceSinceDTCClear")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdDistanceSinceDTCClear")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -13370,7 +13415,7 @@ func (ec *executionContext) _SignalAggregations_oBDDistanceSinceDTCClear(ctx con
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDDistanceSinceDTCClear(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdDistanceSinceDTCClear(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -13387,23 +13432,23 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDDistanceSinceDTCC
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDDistanceSinceDTCClear_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdDistanceSinceDTCClear_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDCommandedEGR(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdCommandedEGR(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDCommandedEGR(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdCommandedEGR(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDCommandedEGR"].(type) {
+			switch v := obj["obdCommandedEGR"].(type) {
 			case *float64:
 				return v, nil
 			case float64:
@@ -13411,7 +13456,7 @@ func (ec *executionContext) _SignalAggregations_oBDCommandedEGR(ctx context.Cont
 			case nil:
 				return (*float64)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDCommandedEGR")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdCommandedEGR")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -13447,7 +13492,7 @@ func (ec *executionContext) _SignalAggregations_oBDCommandedEGR(ctx context.Cont
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDCommandedEGR(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdCommandedEGR(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -13464,23 +13509,23 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDCommandedEGR(ctx 
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDCommandedEGR_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdCommandedEGR_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDWarmupsSinceDTCClear(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdWarmupsSinceDTCClear(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDWarmupsSinceDTCClear(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdWarmupsSinceDTCClear(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDWarmupsSinceDTCClear"].(type) {
+			switch v := obj["obdWarmupsSinceDTCClear"].(type) {
 			case *float64:
 				return v, nil
 			case float64:
@@ -13488,7 +13533,7 @@ func (ec *executionContext) _SignalAggregations_oBDWarmupsSinceDTCClear(ctx cont
 			case nil:
 				return (*float64)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDWarmupsSinceDTCClear")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdWarmupsSinceDTCClear")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -13524,7 +13569,7 @@ func (ec *executionContext) _SignalAggregations_oBDWarmupsSinceDTCClear(ctx cont
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDWarmupsSinceDTCClear(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdWarmupsSinceDTCClear(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -13541,23 +13586,23 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDWarmupsSinceDTCCl
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDWarmupsSinceDTCClear_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdWarmupsSinceDTCClear_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDDTCList(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdDTCList(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDDTCList(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdDTCList(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDDTCList"].(type) {
+			switch v := obj["obdDTCList"].(type) {
 			case *string:
 				return v, nil
 			case string:
@@ -13565,7 +13610,7 @@ func (ec *executionContext) _SignalAggregations_oBDDTCList(ctx context.Context, 
 			case nil:
 				return (*string)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDDTCList")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdDTCList")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -13601,7 +13646,7 @@ func (ec *executionContext) _SignalAggregations_oBDDTCList(ctx context.Context, 
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDDTCList(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdDTCList(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -13618,7 +13663,7 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDDTCList(ctx conte
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDDTCList_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdDTCList_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -14087,16 +14132,16 @@ func (ec *executionContext) fieldContext_SignalAggregations_powertrainTransmissi
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDFuelPressure(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdFuelPressure(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDFuelPressure(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdFuelPressure(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDFuelPressure"].(type) {
+			switch v := obj["obdFuelPressure"].(type) {
 			case *float64:
 				return v, nil
 			case float64:
@@ -14104,7 +14149,7 @@ func (ec *executionContext) _SignalAggregations_oBDFuelPressure(ctx context.Cont
 			case nil:
 				return (*float64)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDFuelPressure")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdFuelPressure")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -14140,7 +14185,7 @@ func (ec *executionContext) _SignalAggregations_oBDFuelPressure(ctx context.Cont
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDFuelPressure(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdFuelPressure(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -14157,7 +14202,7 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDFuelPressure(ctx 
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDFuelPressure_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdFuelPressure_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -14241,16 +14286,16 @@ func (ec *executionContext) fieldContext_SignalAggregations_powertrainTransmissi
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDO2WRSensor1Voltage(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdO2WRSensor1Voltage(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDO2WRSensor1Voltage(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdO2WRSensor1Voltage(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDO2WRSensor1Voltage"].(type) {
+			switch v := obj["obdO2WRSensor1Voltage"].(type) {
 			case *float64:
 				return v, nil
 			case float64:
@@ -14258,7 +14303,7 @@ func (ec *executionContext) _SignalAggregations_oBDO2WRSensor1Voltage(ctx contex
 			case nil:
 				return (*float64)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDO2WRSensor1Voltage")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdO2WRSensor1Voltage")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -14294,7 +14339,7 @@ func (ec *executionContext) _SignalAggregations_oBDO2WRSensor1Voltage(ctx contex
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDO2WRSensor1Voltage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdO2WRSensor1Voltage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -14311,23 +14356,23 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDO2WRSensor1Voltag
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDO2WRSensor1Voltage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdO2WRSensor1Voltage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDO2WRSensor2Voltage(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdO2WRSensor2Voltage(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDO2WRSensor2Voltage(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdO2WRSensor2Voltage(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDO2WRSensor2Voltage"].(type) {
+			switch v := obj["obdO2WRSensor2Voltage"].(type) {
 			case *float64:
 				return v, nil
 			case float64:
@@ -14335,7 +14380,7 @@ func (ec *executionContext) _SignalAggregations_oBDO2WRSensor2Voltage(ctx contex
 			case nil:
 				return (*float64)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDO2WRSensor2Voltage")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdO2WRSensor2Voltage")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -14371,7 +14416,7 @@ func (ec *executionContext) _SignalAggregations_oBDO2WRSensor2Voltage(ctx contex
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDO2WRSensor2Voltage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdO2WRSensor2Voltage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -14388,23 +14433,23 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDO2WRSensor2Voltag
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDO2WRSensor2Voltage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdO2WRSensor2Voltage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDCommandedEVAP(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdCommandedEVAP(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDCommandedEVAP(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdCommandedEVAP(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDCommandedEVAP"].(type) {
+			switch v := obj["obdCommandedEVAP"].(type) {
 			case *float64:
 				return v, nil
 			case float64:
@@ -14412,7 +14457,7 @@ func (ec *executionContext) _SignalAggregations_oBDCommandedEVAP(ctx context.Con
 			case nil:
 				return (*float64)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDCommandedEVAP")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdCommandedEVAP")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -14448,7 +14493,7 @@ func (ec *executionContext) _SignalAggregations_oBDCommandedEVAP(ctx context.Con
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDCommandedEVAP(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdCommandedEVAP(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -14465,7 +14510,7 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDCommandedEVAP(ctx
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDCommandedEVAP_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdCommandedEVAP_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -14934,16 +14979,16 @@ func (ec *executionContext) fieldContext_SignalAggregations_powertrainCombustion
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDStatusDTCCount(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdStatusDTCCount(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDStatusDTCCount(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdStatusDTCCount(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDStatusDTCCount"].(type) {
+			switch v := obj["obdStatusDTCCount"].(type) {
 			case *float64:
 				return v, nil
 			case float64:
@@ -14951,7 +14996,7 @@ func (ec *executionContext) _SignalAggregations_oBDStatusDTCCount(ctx context.Co
 			case nil:
 				return (*float64)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDStatusDTCCount")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdStatusDTCCount")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -14987,7 +15032,7 @@ func (ec *executionContext) _SignalAggregations_oBDStatusDTCCount(ctx context.Co
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDStatusDTCCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdStatusDTCCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -15004,7 +15049,7 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDStatusDTCCount(ct
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDStatusDTCCount_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdStatusDTCCount_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -15242,16 +15287,16 @@ func (ec *executionContext) fieldContext_SignalAggregations_powertrainTractionBa
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDIsPluggedIn(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdIsPluggedIn(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDIsPluggedIn(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdIsPluggedIn(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDIsPluggedIn"].(type) {
+			switch v := obj["obdIsPluggedIn"].(type) {
 			case *float64:
 				return v, nil
 			case float64:
@@ -15259,7 +15304,7 @@ func (ec *executionContext) _SignalAggregations_oBDIsPluggedIn(ctx context.Conte
 			case nil:
 				return (*float64)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDIsPluggedIn")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdIsPluggedIn")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -15295,7 +15340,7 @@ func (ec *executionContext) _SignalAggregations_oBDIsPluggedIn(ctx context.Conte
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDIsPluggedIn(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdIsPluggedIn(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -15312,23 +15357,23 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDIsPluggedIn(ctx c
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDIsPluggedIn_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdIsPluggedIn_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDIsEngineBlocked(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdIsEngineBlocked(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDIsEngineBlocked(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdIsEngineBlocked(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDIsEngineBlocked"].(type) {
+			switch v := obj["obdIsEngineBlocked"].(type) {
 			case *float64:
 				return v, nil
 			case float64:
@@ -15336,7 +15381,7 @@ func (ec *executionContext) _SignalAggregations_oBDIsEngineBlocked(ctx context.C
 			case nil:
 				return (*float64)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDIsEngineBlocked")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdIsEngineBlocked")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -15372,7 +15417,7 @@ func (ec *executionContext) _SignalAggregations_oBDIsEngineBlocked(ctx context.C
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDIsEngineBlocked(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdIsEngineBlocked(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -15389,23 +15434,23 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDIsEngineBlocked(c
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDIsEngineBlocked_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdIsEngineBlocked_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDFuelTypeName(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdFuelTypeName(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDFuelTypeName(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdFuelTypeName(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDFuelTypeName"].(type) {
+			switch v := obj["obdFuelTypeName"].(type) {
 			case *string:
 				return v, nil
 			case string:
@@ -15413,7 +15458,7 @@ func (ec *executionContext) _SignalAggregations_oBDFuelTypeName(ctx context.Cont
 			case nil:
 				return (*string)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDFuelTypeName")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdFuelTypeName")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -15449,7 +15494,7 @@ func (ec *executionContext) _SignalAggregations_oBDFuelTypeName(ctx context.Cont
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDFuelTypeName(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdFuelTypeName(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -15466,23 +15511,23 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDFuelTypeName(ctx 
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDFuelTypeName_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdFuelTypeName_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDOilTemperature(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdOilTemperature(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDOilTemperature(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdOilTemperature(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDOilTemperature"].(type) {
+			switch v := obj["obdOilTemperature"].(type) {
 			case *float64:
 				return v, nil
 			case float64:
@@ -15490,7 +15535,7 @@ func (ec *executionContext) _SignalAggregations_oBDOilTemperature(ctx context.Co
 			case nil:
 				return (*float64)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDOilTemperature")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdOilTemperature")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -15526,7 +15571,7 @@ func (ec *executionContext) _SignalAggregations_oBDOilTemperature(ctx context.Co
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDOilTemperature(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdOilTemperature(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -15543,7 +15588,7 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDOilTemperature(ct
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDOilTemperature_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdOilTemperature_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -15704,16 +15749,16 @@ func (ec *executionContext) fieldContext_SignalAggregations_chassisBrakePedalPos
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDIsPTOActive(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdIsPTOActive(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDIsPTOActive(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdIsPTOActive(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDIsPTOActive"].(type) {
+			switch v := obj["obdIsPTOActive"].(type) {
 			case *float64:
 				return v, nil
 			case float64:
@@ -15721,7 +15766,7 @@ func (ec *executionContext) _SignalAggregations_oBDIsPTOActive(ctx context.Conte
 			case nil:
 				return (*float64)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDIsPTOActive")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdIsPTOActive")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -15757,7 +15802,7 @@ func (ec *executionContext) _SignalAggregations_oBDIsPTOActive(ctx context.Conte
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDIsPTOActive(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdIsPTOActive(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -15774,7 +15819,7 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDIsPTOActive(ctx c
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDIsPTOActive_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdIsPTOActive_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -15858,16 +15903,16 @@ func (ec *executionContext) fieldContext_SignalAggregations_chassisParkingBrakeI
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDFuelRate(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdFuelRate(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDFuelRate(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdFuelRate(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDFuelRate"].(type) {
+			switch v := obj["obdFuelRate"].(type) {
 			case *float64:
 				return v, nil
 			case float64:
@@ -15875,7 +15920,7 @@ func (ec *executionContext) _SignalAggregations_oBDFuelRate(ctx context.Context,
 			case nil:
 				return (*float64)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDFuelRate")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdFuelRate")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -15911,7 +15956,7 @@ func (ec *executionContext) _SignalAggregations_oBDFuelRate(ctx context.Context,
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDFuelRate(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdFuelRate(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -15928,7 +15973,7 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDFuelRate(ctx cont
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDFuelRate_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdFuelRate_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -17937,16 +17982,16 @@ func (ec *executionContext) fieldContext_SignalAggregations_connectivityCellular
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDMaxMAF(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdMaxMAF(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDMaxMAF(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdMaxMAF(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDMaxMAF"].(type) {
+			switch v := obj["obdMaxMAF"].(type) {
 			case *float64:
 				return v, nil
 			case float64:
@@ -17954,7 +17999,7 @@ func (ec *executionContext) _SignalAggregations_oBDMaxMAF(ctx context.Context, f
 			case nil:
 				return (*float64)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDMaxMAF")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdMaxMAF")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -17990,7 +18035,7 @@ func (ec *executionContext) _SignalAggregations_oBDMaxMAF(ctx context.Context, f
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDMaxMAF(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdMaxMAF(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -18007,23 +18052,23 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDMaxMAF(ctx contex
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDMaxMAF_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdMaxMAF_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDThrottlePosition(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdThrottlePosition(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDThrottlePosition(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdThrottlePosition(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDThrottlePosition"].(type) {
+			switch v := obj["obdThrottlePosition"].(type) {
 			case *float64:
 				return v, nil
 			case float64:
@@ -18031,7 +18076,7 @@ func (ec *executionContext) _SignalAggregations_oBDThrottlePosition(ctx context.
 			case nil:
 				return (*float64)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDThrottlePosition")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdThrottlePosition")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -18067,7 +18112,7 @@ func (ec *executionContext) _SignalAggregations_oBDThrottlePosition(ctx context.
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDThrottlePosition(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdThrottlePosition(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -18084,23 +18129,23 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDThrottlePosition(
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDThrottlePosition_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdThrottlePosition_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDEthanolPercent(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdEthanolPercent(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDEthanolPercent(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdEthanolPercent(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDEthanolPercent"].(type) {
+			switch v := obj["obdEthanolPercent"].(type) {
 			case *float64:
 				return v, nil
 			case float64:
@@ -18108,7 +18153,7 @@ func (ec *executionContext) _SignalAggregations_oBDEthanolPercent(ctx context.Co
 			case nil:
 				return (*float64)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDEthanolPercent")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdEthanolPercent")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -18144,7 +18189,7 @@ func (ec *executionContext) _SignalAggregations_oBDEthanolPercent(ctx context.Co
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDEthanolPercent(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdEthanolPercent(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -18161,23 +18206,23 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDEthanolPercent(ct
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDEthanolPercent_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdEthanolPercent_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalAggregations_oBDFuelRailPressure(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalAggregations_obdFuelRailPressure(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalAggregations_oBDFuelRailPressure(ctx, field)
+			return ec.fieldContext_SignalAggregations_obdFuelRailPressure(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDFuelRailPressure"].(type) {
+			switch v := obj["obdFuelRailPressure"].(type) {
 			case *float64:
 				return v, nil
 			case float64:
@@ -18185,7 +18230,7 @@ func (ec *executionContext) _SignalAggregations_oBDFuelRailPressure(ctx context.
 			case nil:
 				return (*float64)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDFuelRailPressure")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdFuelRailPressure")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -18221,7 +18266,7 @@ func (ec *executionContext) _SignalAggregations_oBDFuelRailPressure(ctx context.
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalAggregations_oBDFuelRailPressure(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalAggregations_obdFuelRailPressure(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalAggregations",
 		Field:      field,
@@ -18238,7 +18283,7 @@ func (ec *executionContext) fieldContext_SignalAggregations_oBDFuelRailPressure(
 		}
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
-	if fc.Args, err = ec.field_SignalAggregations_oBDFuelRailPressure_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+	if fc.Args, err = ec.field_SignalAggregations_obdFuelRailPressure_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -18393,6 +18438,83 @@ func (ec *executionContext) fieldContext_SignalAggregations_powertrainTransmissi
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_SignalAggregations_powertrainTransmissionActualGear_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregations_vehicleIdentificationVIN(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregations_vehicleIdentificationVIN(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["vehicleIdentificationVIN"].(type) {
+			case *string:
+				return v, nil
+			case string:
+				return &v, nil
+			case nil:
+				return (*string)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "vehicleIdentificationVIN")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Aggregate == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive aggregate is not implemented")
+				}
+				return ec.Directives.Aggregate(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "credentials")
+				if err != nil {
+					var zeroVal *string
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregations_vehicleIdentificationVIN(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalAggregations",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_SignalAggregations_vehicleIdentificationVIN_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -19565,16 +19687,16 @@ func (ec *executionContext) fieldContext_SignalCollection_lowVoltageBatteryCurre
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDBarometricPressure(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdBarometricPressure(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDBarometricPressure(ctx, field)
+			return ec.fieldContext_SignalCollection_obdBarometricPressure(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDBarometricPressure"].(type) {
+			switch v := obj["obdBarometricPressure"].(type) {
 			case *SignalFloat:
 				return v, nil
 			case SignalFloat:
@@ -19582,7 +19704,7 @@ func (ec *executionContext) _SignalCollection_oBDBarometricPressure(ctx context.
 			case nil:
 				return (*SignalFloat)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDBarometricPressure")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdBarometricPressure")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -19611,7 +19733,7 @@ func (ec *executionContext) _SignalCollection_oBDBarometricPressure(ctx context.
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDBarometricPressure(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdBarometricPressure(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -19624,16 +19746,16 @@ func (ec *executionContext) fieldContext_SignalCollection_oBDBarometricPressure(
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDEngineLoad(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdEngineLoad(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDEngineLoad(ctx, field)
+			return ec.fieldContext_SignalCollection_obdEngineLoad(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDEngineLoad"].(type) {
+			switch v := obj["obdEngineLoad"].(type) {
 			case *SignalFloat:
 				return v, nil
 			case SignalFloat:
@@ -19641,7 +19763,7 @@ func (ec *executionContext) _SignalCollection_oBDEngineLoad(ctx context.Context,
 			case nil:
 				return (*SignalFloat)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDEngineLoad")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdEngineLoad")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -19670,7 +19792,7 @@ func (ec *executionContext) _SignalCollection_oBDEngineLoad(ctx context.Context,
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDEngineLoad(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdEngineLoad(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -19683,16 +19805,16 @@ func (ec *executionContext) fieldContext_SignalCollection_oBDEngineLoad(_ contex
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDIntakeTemp(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdIntakeTemp(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDIntakeTemp(ctx, field)
+			return ec.fieldContext_SignalCollection_obdIntakeTemp(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDIntakeTemp"].(type) {
+			switch v := obj["obdIntakeTemp"].(type) {
 			case *SignalFloat:
 				return v, nil
 			case SignalFloat:
@@ -19700,7 +19822,7 @@ func (ec *executionContext) _SignalCollection_oBDIntakeTemp(ctx context.Context,
 			case nil:
 				return (*SignalFloat)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDIntakeTemp")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdIntakeTemp")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -19729,7 +19851,7 @@ func (ec *executionContext) _SignalCollection_oBDIntakeTemp(ctx context.Context,
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDIntakeTemp(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdIntakeTemp(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -19742,16 +19864,16 @@ func (ec *executionContext) fieldContext_SignalCollection_oBDIntakeTemp(_ contex
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDRunTime(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdRunTime(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDRunTime(ctx, field)
+			return ec.fieldContext_SignalCollection_obdRunTime(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDRunTime"].(type) {
+			switch v := obj["obdRunTime"].(type) {
 			case *SignalFloat:
 				return v, nil
 			case SignalFloat:
@@ -19759,7 +19881,7 @@ func (ec *executionContext) _SignalCollection_oBDRunTime(ctx context.Context, fi
 			case nil:
 				return (*SignalFloat)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDRunTime")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdRunTime")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -19788,7 +19910,7 @@ func (ec *executionContext) _SignalCollection_oBDRunTime(ctx context.Context, fi
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDRunTime(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdRunTime(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -21158,16 +21280,16 @@ func (ec *executionContext) fieldContext_SignalCollection_powertrainCombustionEn
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDMAP(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdMAP(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDMAP(ctx, field)
+			return ec.fieldContext_SignalCollection_obdMAP(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDMAP"].(type) {
+			switch v := obj["obdMAP"].(type) {
 			case *SignalFloat:
 				return v, nil
 			case SignalFloat:
@@ -21175,7 +21297,7 @@ func (ec *executionContext) _SignalCollection_oBDMAP(ctx context.Context, field 
 			case nil:
 				return (*SignalFloat)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDMAP")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdMAP")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -21204,7 +21326,7 @@ func (ec *executionContext) _SignalCollection_oBDMAP(ctx context.Context, field 
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDMAP(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdMAP(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -21217,16 +21339,16 @@ func (ec *executionContext) fieldContext_SignalCollection_oBDMAP(_ context.Conte
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDLongTermFuelTrim1(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdLongTermFuelTrim1(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDLongTermFuelTrim1(ctx, field)
+			return ec.fieldContext_SignalCollection_obdLongTermFuelTrim1(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDLongTermFuelTrim1"].(type) {
+			switch v := obj["obdLongTermFuelTrim1"].(type) {
 			case *SignalFloat:
 				return v, nil
 			case SignalFloat:
@@ -21234,7 +21356,7 @@ func (ec *executionContext) _SignalCollection_oBDLongTermFuelTrim1(ctx context.C
 			case nil:
 				return (*SignalFloat)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDLongTermFuelTrim1")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdLongTermFuelTrim1")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -21263,7 +21385,7 @@ func (ec *executionContext) _SignalCollection_oBDLongTermFuelTrim1(ctx context.C
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDLongTermFuelTrim1(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdLongTermFuelTrim1(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -21276,16 +21398,16 @@ func (ec *executionContext) fieldContext_SignalCollection_oBDLongTermFuelTrim1(_
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDLongTermFuelTrim2(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdLongTermFuelTrim2(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDLongTermFuelTrim2(ctx, field)
+			return ec.fieldContext_SignalCollection_obdLongTermFuelTrim2(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDLongTermFuelTrim2"].(type) {
+			switch v := obj["obdLongTermFuelTrim2"].(type) {
 			case *SignalFloat:
 				return v, nil
 			case SignalFloat:
@@ -21293,7 +21415,7 @@ func (ec *executionContext) _SignalCollection_oBDLongTermFuelTrim2(ctx context.C
 			case nil:
 				return (*SignalFloat)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDLongTermFuelTrim2")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdLongTermFuelTrim2")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -21322,7 +21444,7 @@ func (ec *executionContext) _SignalCollection_oBDLongTermFuelTrim2(ctx context.C
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDLongTermFuelTrim2(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdLongTermFuelTrim2(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -21335,16 +21457,16 @@ func (ec *executionContext) fieldContext_SignalCollection_oBDLongTermFuelTrim2(_
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDShortTermFuelTrim1(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdShortTermFuelTrim1(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDShortTermFuelTrim1(ctx, field)
+			return ec.fieldContext_SignalCollection_obdShortTermFuelTrim1(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDShortTermFuelTrim1"].(type) {
+			switch v := obj["obdShortTermFuelTrim1"].(type) {
 			case *SignalFloat:
 				return v, nil
 			case SignalFloat:
@@ -21352,7 +21474,7 @@ func (ec *executionContext) _SignalCollection_oBDShortTermFuelTrim1(ctx context.
 			case nil:
 				return (*SignalFloat)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDShortTermFuelTrim1")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdShortTermFuelTrim1")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -21381,7 +21503,7 @@ func (ec *executionContext) _SignalCollection_oBDShortTermFuelTrim1(ctx context.
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDShortTermFuelTrim1(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdShortTermFuelTrim1(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -21394,16 +21516,16 @@ func (ec *executionContext) fieldContext_SignalCollection_oBDShortTermFuelTrim1(
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDDistanceWithMIL(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdDistanceWithMIL(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDDistanceWithMIL(ctx, field)
+			return ec.fieldContext_SignalCollection_obdDistanceWithMIL(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDDistanceWithMIL"].(type) {
+			switch v := obj["obdDistanceWithMIL"].(type) {
 			case *SignalFloat:
 				return v, nil
 			case SignalFloat:
@@ -21411,7 +21533,7 @@ func (ec *executionContext) _SignalCollection_oBDDistanceWithMIL(ctx context.Con
 			case nil:
 				return (*SignalFloat)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDDistanceWithMIL")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdDistanceWithMIL")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -21440,7 +21562,7 @@ func (ec *executionContext) _SignalCollection_oBDDistanceWithMIL(ctx context.Con
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDDistanceWithMIL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdDistanceWithMIL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -21453,16 +21575,16 @@ func (ec *executionContext) fieldContext_SignalCollection_oBDDistanceWithMIL(_ c
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDDistanceSinceDTCClear(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdDistanceSinceDTCClear(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDDistanceSinceDTCClear(ctx, field)
+			return ec.fieldContext_SignalCollection_obdDistanceSinceDTCClear(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDDistanceSinceDTCClear"].(type) {
+			switch v := obj["obdDistanceSinceDTCClear"].(type) {
 			case *SignalFloat:
 				return v, nil
 			case SignalFloat:
@@ -21470,7 +21592,7 @@ func (ec *executionContext) _SignalCollection_oBDDistanceSinceDTCClear(ctx conte
 			case nil:
 				return (*SignalFloat)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDDistanceSinceDTCClear")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdDistanceSinceDTCClear")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -21499,7 +21621,7 @@ func (ec *executionContext) _SignalCollection_oBDDistanceSinceDTCClear(ctx conte
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDDistanceSinceDTCClear(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdDistanceSinceDTCClear(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -21512,16 +21634,16 @@ func (ec *executionContext) fieldContext_SignalCollection_oBDDistanceSinceDTCCle
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDCommandedEGR(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdCommandedEGR(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDCommandedEGR(ctx, field)
+			return ec.fieldContext_SignalCollection_obdCommandedEGR(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDCommandedEGR"].(type) {
+			switch v := obj["obdCommandedEGR"].(type) {
 			case *SignalFloat:
 				return v, nil
 			case SignalFloat:
@@ -21529,7 +21651,7 @@ func (ec *executionContext) _SignalCollection_oBDCommandedEGR(ctx context.Contex
 			case nil:
 				return (*SignalFloat)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDCommandedEGR")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdCommandedEGR")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -21558,7 +21680,7 @@ func (ec *executionContext) _SignalCollection_oBDCommandedEGR(ctx context.Contex
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDCommandedEGR(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdCommandedEGR(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -21571,16 +21693,16 @@ func (ec *executionContext) fieldContext_SignalCollection_oBDCommandedEGR(_ cont
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDWarmupsSinceDTCClear(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdWarmupsSinceDTCClear(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDWarmupsSinceDTCClear(ctx, field)
+			return ec.fieldContext_SignalCollection_obdWarmupsSinceDTCClear(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDWarmupsSinceDTCClear"].(type) {
+			switch v := obj["obdWarmupsSinceDTCClear"].(type) {
 			case *SignalFloat:
 				return v, nil
 			case SignalFloat:
@@ -21588,7 +21710,7 @@ func (ec *executionContext) _SignalCollection_oBDWarmupsSinceDTCClear(ctx contex
 			case nil:
 				return (*SignalFloat)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDWarmupsSinceDTCClear")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdWarmupsSinceDTCClear")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -21617,7 +21739,7 @@ func (ec *executionContext) _SignalCollection_oBDWarmupsSinceDTCClear(ctx contex
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDWarmupsSinceDTCClear(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdWarmupsSinceDTCClear(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -21630,16 +21752,16 @@ func (ec *executionContext) fieldContext_SignalCollection_oBDWarmupsSinceDTCClea
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDDTCList(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdDTCList(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDDTCList(ctx, field)
+			return ec.fieldContext_SignalCollection_obdDTCList(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDDTCList"].(type) {
+			switch v := obj["obdDTCList"].(type) {
 			case *SignalString:
 				return v, nil
 			case SignalString:
@@ -21647,7 +21769,7 @@ func (ec *executionContext) _SignalCollection_oBDDTCList(ctx context.Context, fi
 			case nil:
 				return (*SignalString)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDDTCList")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdDTCList")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -21676,7 +21798,7 @@ func (ec *executionContext) _SignalCollection_oBDDTCList(ctx context.Context, fi
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDDTCList(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdDTCList(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -22043,16 +22165,16 @@ func (ec *executionContext) fieldContext_SignalCollection_powertrainTransmission
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDFuelPressure(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdFuelPressure(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDFuelPressure(ctx, field)
+			return ec.fieldContext_SignalCollection_obdFuelPressure(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDFuelPressure"].(type) {
+			switch v := obj["obdFuelPressure"].(type) {
 			case *SignalFloat:
 				return v, nil
 			case SignalFloat:
@@ -22060,7 +22182,7 @@ func (ec *executionContext) _SignalCollection_oBDFuelPressure(ctx context.Contex
 			case nil:
 				return (*SignalFloat)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDFuelPressure")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdFuelPressure")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -22089,7 +22211,7 @@ func (ec *executionContext) _SignalCollection_oBDFuelPressure(ctx context.Contex
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDFuelPressure(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdFuelPressure(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -22161,16 +22283,16 @@ func (ec *executionContext) fieldContext_SignalCollection_powertrainTransmission
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDO2WRSensor1Voltage(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdO2WRSensor1Voltage(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDO2WRSensor1Voltage(ctx, field)
+			return ec.fieldContext_SignalCollection_obdO2WRSensor1Voltage(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDO2WRSensor1Voltage"].(type) {
+			switch v := obj["obdO2WRSensor1Voltage"].(type) {
 			case *SignalFloat:
 				return v, nil
 			case SignalFloat:
@@ -22178,7 +22300,7 @@ func (ec *executionContext) _SignalCollection_oBDO2WRSensor1Voltage(ctx context.
 			case nil:
 				return (*SignalFloat)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDO2WRSensor1Voltage")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdO2WRSensor1Voltage")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -22207,7 +22329,7 @@ func (ec *executionContext) _SignalCollection_oBDO2WRSensor1Voltage(ctx context.
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDO2WRSensor1Voltage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdO2WRSensor1Voltage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -22220,16 +22342,16 @@ func (ec *executionContext) fieldContext_SignalCollection_oBDO2WRSensor1Voltage(
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDO2WRSensor2Voltage(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdO2WRSensor2Voltage(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDO2WRSensor2Voltage(ctx, field)
+			return ec.fieldContext_SignalCollection_obdO2WRSensor2Voltage(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDO2WRSensor2Voltage"].(type) {
+			switch v := obj["obdO2WRSensor2Voltage"].(type) {
 			case *SignalFloat:
 				return v, nil
 			case SignalFloat:
@@ -22237,7 +22359,7 @@ func (ec *executionContext) _SignalCollection_oBDO2WRSensor2Voltage(ctx context.
 			case nil:
 				return (*SignalFloat)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDO2WRSensor2Voltage")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdO2WRSensor2Voltage")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -22266,7 +22388,7 @@ func (ec *executionContext) _SignalCollection_oBDO2WRSensor2Voltage(ctx context.
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDO2WRSensor2Voltage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdO2WRSensor2Voltage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -22279,16 +22401,16 @@ func (ec *executionContext) fieldContext_SignalCollection_oBDO2WRSensor2Voltage(
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDCommandedEVAP(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdCommandedEVAP(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDCommandedEVAP(ctx, field)
+			return ec.fieldContext_SignalCollection_obdCommandedEVAP(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDCommandedEVAP"].(type) {
+			switch v := obj["obdCommandedEVAP"].(type) {
 			case *SignalFloat:
 				return v, nil
 			case SignalFloat:
@@ -22296,7 +22418,7 @@ func (ec *executionContext) _SignalCollection_oBDCommandedEVAP(ctx context.Conte
 			case nil:
 				return (*SignalFloat)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDCommandedEVAP")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdCommandedEVAP")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -22325,7 +22447,7 @@ func (ec *executionContext) _SignalCollection_oBDCommandedEVAP(ctx context.Conte
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDCommandedEVAP(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdCommandedEVAP(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -22692,16 +22814,16 @@ func (ec *executionContext) fieldContext_SignalCollection_powertrainCombustionEn
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDStatusDTCCount(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdStatusDTCCount(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDStatusDTCCount(ctx, field)
+			return ec.fieldContext_SignalCollection_obdStatusDTCCount(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDStatusDTCCount"].(type) {
+			switch v := obj["obdStatusDTCCount"].(type) {
 			case *SignalFloat:
 				return v, nil
 			case SignalFloat:
@@ -22709,7 +22831,7 @@ func (ec *executionContext) _SignalCollection_oBDStatusDTCCount(ctx context.Cont
 			case nil:
 				return (*SignalFloat)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDStatusDTCCount")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdStatusDTCCount")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -22738,7 +22860,7 @@ func (ec *executionContext) _SignalCollection_oBDStatusDTCCount(ctx context.Cont
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDStatusDTCCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdStatusDTCCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -22928,16 +23050,16 @@ func (ec *executionContext) fieldContext_SignalCollection_powertrainTractionBatt
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDIsPluggedIn(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdIsPluggedIn(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDIsPluggedIn(ctx, field)
+			return ec.fieldContext_SignalCollection_obdIsPluggedIn(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDIsPluggedIn"].(type) {
+			switch v := obj["obdIsPluggedIn"].(type) {
 			case *SignalFloat:
 				return v, nil
 			case SignalFloat:
@@ -22945,7 +23067,7 @@ func (ec *executionContext) _SignalCollection_oBDIsPluggedIn(ctx context.Context
 			case nil:
 				return (*SignalFloat)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDIsPluggedIn")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdIsPluggedIn")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -22974,7 +23096,7 @@ func (ec *executionContext) _SignalCollection_oBDIsPluggedIn(ctx context.Context
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDIsPluggedIn(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdIsPluggedIn(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -22987,16 +23109,16 @@ func (ec *executionContext) fieldContext_SignalCollection_oBDIsPluggedIn(_ conte
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDIsEngineBlocked(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdIsEngineBlocked(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDIsEngineBlocked(ctx, field)
+			return ec.fieldContext_SignalCollection_obdIsEngineBlocked(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDIsEngineBlocked"].(type) {
+			switch v := obj["obdIsEngineBlocked"].(type) {
 			case *SignalFloat:
 				return v, nil
 			case SignalFloat:
@@ -23004,7 +23126,7 @@ func (ec *executionContext) _SignalCollection_oBDIsEngineBlocked(ctx context.Con
 			case nil:
 				return (*SignalFloat)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDIsEngineBlocked")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdIsEngineBlocked")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -23033,7 +23155,7 @@ func (ec *executionContext) _SignalCollection_oBDIsEngineBlocked(ctx context.Con
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDIsEngineBlocked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdIsEngineBlocked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -23046,16 +23168,16 @@ func (ec *executionContext) fieldContext_SignalCollection_oBDIsEngineBlocked(_ c
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDFuelTypeName(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdFuelTypeName(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDFuelTypeName(ctx, field)
+			return ec.fieldContext_SignalCollection_obdFuelTypeName(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDFuelTypeName"].(type) {
+			switch v := obj["obdFuelTypeName"].(type) {
 			case *SignalString:
 				return v, nil
 			case SignalString:
@@ -23063,7 +23185,7 @@ func (ec *executionContext) _SignalCollection_oBDFuelTypeName(ctx context.Contex
 			case nil:
 				return (*SignalString)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDFuelTypeName")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdFuelTypeName")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -23092,7 +23214,7 @@ func (ec *executionContext) _SignalCollection_oBDFuelTypeName(ctx context.Contex
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDFuelTypeName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdFuelTypeName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -23105,16 +23227,16 @@ func (ec *executionContext) fieldContext_SignalCollection_oBDFuelTypeName(_ cont
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDOilTemperature(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdOilTemperature(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDOilTemperature(ctx, field)
+			return ec.fieldContext_SignalCollection_obdOilTemperature(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDOilTemperature"].(type) {
+			switch v := obj["obdOilTemperature"].(type) {
 			case *SignalFloat:
 				return v, nil
 			case SignalFloat:
@@ -23122,7 +23244,7 @@ func (ec *executionContext) _SignalCollection_oBDOilTemperature(ctx context.Cont
 			case nil:
 				return (*SignalFloat)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDOilTemperature")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdOilTemperature")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -23151,7 +23273,7 @@ func (ec *executionContext) _SignalCollection_oBDOilTemperature(ctx context.Cont
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDOilTemperature(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdOilTemperature(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -23282,16 +23404,16 @@ func (ec *executionContext) fieldContext_SignalCollection_chassisBrakePedalPosit
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDIsPTOActive(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdIsPTOActive(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDIsPTOActive(ctx, field)
+			return ec.fieldContext_SignalCollection_obdIsPTOActive(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDIsPTOActive"].(type) {
+			switch v := obj["obdIsPTOActive"].(type) {
 			case *SignalFloat:
 				return v, nil
 			case SignalFloat:
@@ -23299,7 +23421,7 @@ func (ec *executionContext) _SignalCollection_oBDIsPTOActive(ctx context.Context
 			case nil:
 				return (*SignalFloat)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDIsPTOActive")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdIsPTOActive")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -23328,7 +23450,7 @@ func (ec *executionContext) _SignalCollection_oBDIsPTOActive(ctx context.Context
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDIsPTOActive(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdIsPTOActive(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -23400,16 +23522,16 @@ func (ec *executionContext) fieldContext_SignalCollection_chassisParkingBrakeIsE
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDFuelRate(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdFuelRate(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDFuelRate(ctx, field)
+			return ec.fieldContext_SignalCollection_obdFuelRate(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDFuelRate"].(type) {
+			switch v := obj["obdFuelRate"].(type) {
 			case *SignalFloat:
 				return v, nil
 			case SignalFloat:
@@ -23417,7 +23539,7 @@ func (ec *executionContext) _SignalCollection_oBDFuelRate(ctx context.Context, f
 			case nil:
 				return (*SignalFloat)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDFuelRate")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdFuelRate")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -23446,7 +23568,7 @@ func (ec *executionContext) _SignalCollection_oBDFuelRate(ctx context.Context, f
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDFuelRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdFuelRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -24993,16 +25115,16 @@ func (ec *executionContext) fieldContext_SignalCollection_connectivityCellularIs
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDMaxMAF(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdMaxMAF(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDMaxMAF(ctx, field)
+			return ec.fieldContext_SignalCollection_obdMaxMAF(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDMaxMAF"].(type) {
+			switch v := obj["obdMaxMAF"].(type) {
 			case *SignalFloat:
 				return v, nil
 			case SignalFloat:
@@ -25010,7 +25132,7 @@ func (ec *executionContext) _SignalCollection_oBDMaxMAF(ctx context.Context, fie
 			case nil:
 				return (*SignalFloat)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDMaxMAF")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdMaxMAF")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -25039,7 +25161,7 @@ func (ec *executionContext) _SignalCollection_oBDMaxMAF(ctx context.Context, fie
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDMaxMAF(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdMaxMAF(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -25052,16 +25174,16 @@ func (ec *executionContext) fieldContext_SignalCollection_oBDMaxMAF(_ context.Co
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDThrottlePosition(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdThrottlePosition(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDThrottlePosition(ctx, field)
+			return ec.fieldContext_SignalCollection_obdThrottlePosition(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDThrottlePosition"].(type) {
+			switch v := obj["obdThrottlePosition"].(type) {
 			case *SignalFloat:
 				return v, nil
 			case SignalFloat:
@@ -25069,7 +25191,7 @@ func (ec *executionContext) _SignalCollection_oBDThrottlePosition(ctx context.Co
 			case nil:
 				return (*SignalFloat)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDThrottlePosition")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdThrottlePosition")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -25098,7 +25220,7 @@ func (ec *executionContext) _SignalCollection_oBDThrottlePosition(ctx context.Co
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDThrottlePosition(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdThrottlePosition(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -25111,16 +25233,16 @@ func (ec *executionContext) fieldContext_SignalCollection_oBDThrottlePosition(_ 
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDEthanolPercent(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdEthanolPercent(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDEthanolPercent(ctx, field)
+			return ec.fieldContext_SignalCollection_obdEthanolPercent(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDEthanolPercent"].(type) {
+			switch v := obj["obdEthanolPercent"].(type) {
 			case *SignalFloat:
 				return v, nil
 			case SignalFloat:
@@ -25128,7 +25250,7 @@ func (ec *executionContext) _SignalCollection_oBDEthanolPercent(ctx context.Cont
 			case nil:
 				return (*SignalFloat)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDEthanolPercent")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdEthanolPercent")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -25157,7 +25279,7 @@ func (ec *executionContext) _SignalCollection_oBDEthanolPercent(ctx context.Cont
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDEthanolPercent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdEthanolPercent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -25170,16 +25292,16 @@ func (ec *executionContext) fieldContext_SignalCollection_oBDEthanolPercent(_ co
 	return fc, nil
 }
 
-func (ec *executionContext) _SignalCollection_oBDFuelRailPressure(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalCollection_obdFuelRailPressure(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalCollection_oBDFuelRailPressure(ctx, field)
+			return ec.fieldContext_SignalCollection_obdFuelRailPressure(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			switch v := obj["oBDFuelRailPressure"].(type) {
+			switch v := obj["obdFuelRailPressure"].(type) {
 			case *SignalFloat:
 				return v, nil
 			case SignalFloat:
@@ -25187,7 +25309,7 @@ func (ec *executionContext) _SignalCollection_oBDFuelRailPressure(ctx context.Co
 			case nil:
 				return (*SignalFloat)(nil), nil
 			default:
-				return nil, fmt.Errorf("unexpected type %T for field %s", v, "oBDFuelRailPressure")
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "obdFuelRailPressure")
 			}
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
@@ -25216,7 +25338,7 @@ func (ec *executionContext) _SignalCollection_oBDFuelRailPressure(ctx context.Co
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalCollection_oBDFuelRailPressure(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalCollection_obdFuelRailPressure(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "SignalCollection",
 		Field:      field,
@@ -25342,6 +25464,65 @@ func (ec *executionContext) fieldContext_SignalCollection_powertrainTransmission
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_SignalFloat(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalCollection_vehicleIdentificationVIN(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalCollection_vehicleIdentificationVIN(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			switch v := obj["vehicleIdentificationVIN"].(type) {
+			case *SignalString:
+				return v, nil
+			case SignalString:
+				return &v, nil
+			case nil:
+				return (*SignalString)(nil), nil
+			default:
+				return nil, fmt.Errorf("unexpected type %T for field %s", v, "vehicleIdentificationVIN")
+			}
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "credentials")
+				if err != nil {
+					var zeroVal *SignalString
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *SignalString
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, obj, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *SignalString) graphql.Marshaler {
+			return ec.marshalOSignalString2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalString(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignalCollection_vehicleIdentificationVIN(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignalCollection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SignalString(ctx, field)
 		},
 	}
 	return fc, nil
@@ -28072,23 +28253,23 @@ func (ec *executionContext) _SignalAggregations(ctx context.Context, sel ast.Sel
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDBarometricPressure":
-			out.Values[i] = ec._SignalAggregations_oBDBarometricPressure(ctx, field, obj)
+		case "obdBarometricPressure":
+			out.Values[i] = ec._SignalAggregations_obdBarometricPressure(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDEngineLoad":
-			out.Values[i] = ec._SignalAggregations_oBDEngineLoad(ctx, field, obj)
+		case "obdEngineLoad":
+			out.Values[i] = ec._SignalAggregations_obdEngineLoad(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDIntakeTemp":
-			out.Values[i] = ec._SignalAggregations_oBDIntakeTemp(ctx, field, obj)
+		case "obdIntakeTemp":
+			out.Values[i] = ec._SignalAggregations_obdIntakeTemp(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDRunTime":
-			out.Values[i] = ec._SignalAggregations_oBDRunTime(ctx, field, obj)
+		case "obdRunTime":
+			out.Values[i] = ec._SignalAggregations_obdRunTime(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -28207,48 +28388,48 @@ func (ec *executionContext) _SignalAggregations(ctx context.Context, sel ast.Sel
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDMAP":
-			out.Values[i] = ec._SignalAggregations_oBDMAP(ctx, field, obj)
+		case "obdMAP":
+			out.Values[i] = ec._SignalAggregations_obdMAP(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDLongTermFuelTrim1":
-			out.Values[i] = ec._SignalAggregations_oBDLongTermFuelTrim1(ctx, field, obj)
+		case "obdLongTermFuelTrim1":
+			out.Values[i] = ec._SignalAggregations_obdLongTermFuelTrim1(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDLongTermFuelTrim2":
-			out.Values[i] = ec._SignalAggregations_oBDLongTermFuelTrim2(ctx, field, obj)
+		case "obdLongTermFuelTrim2":
+			out.Values[i] = ec._SignalAggregations_obdLongTermFuelTrim2(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDShortTermFuelTrim1":
-			out.Values[i] = ec._SignalAggregations_oBDShortTermFuelTrim1(ctx, field, obj)
+		case "obdShortTermFuelTrim1":
+			out.Values[i] = ec._SignalAggregations_obdShortTermFuelTrim1(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDDistanceWithMIL":
-			out.Values[i] = ec._SignalAggregations_oBDDistanceWithMIL(ctx, field, obj)
+		case "obdDistanceWithMIL":
+			out.Values[i] = ec._SignalAggregations_obdDistanceWithMIL(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDDistanceSinceDTCClear":
-			out.Values[i] = ec._SignalAggregations_oBDDistanceSinceDTCClear(ctx, field, obj)
+		case "obdDistanceSinceDTCClear":
+			out.Values[i] = ec._SignalAggregations_obdDistanceSinceDTCClear(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDCommandedEGR":
-			out.Values[i] = ec._SignalAggregations_oBDCommandedEGR(ctx, field, obj)
+		case "obdCommandedEGR":
+			out.Values[i] = ec._SignalAggregations_obdCommandedEGR(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDWarmupsSinceDTCClear":
-			out.Values[i] = ec._SignalAggregations_oBDWarmupsSinceDTCClear(ctx, field, obj)
+		case "obdWarmupsSinceDTCClear":
+			out.Values[i] = ec._SignalAggregations_obdWarmupsSinceDTCClear(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDDTCList":
-			out.Values[i] = ec._SignalAggregations_oBDDTCList(ctx, field, obj)
+		case "obdDTCList":
+			out.Values[i] = ec._SignalAggregations_obdDTCList(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -28282,8 +28463,8 @@ func (ec *executionContext) _SignalAggregations(ctx context.Context, sel ast.Sel
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDFuelPressure":
-			out.Values[i] = ec._SignalAggregations_oBDFuelPressure(ctx, field, obj)
+		case "obdFuelPressure":
+			out.Values[i] = ec._SignalAggregations_obdFuelPressure(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -28292,18 +28473,18 @@ func (ec *executionContext) _SignalAggregations(ctx context.Context, sel ast.Sel
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDO2WRSensor1Voltage":
-			out.Values[i] = ec._SignalAggregations_oBDO2WRSensor1Voltage(ctx, field, obj)
+		case "obdO2WRSensor1Voltage":
+			out.Values[i] = ec._SignalAggregations_obdO2WRSensor1Voltage(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDO2WRSensor2Voltage":
-			out.Values[i] = ec._SignalAggregations_oBDO2WRSensor2Voltage(ctx, field, obj)
+		case "obdO2WRSensor2Voltage":
+			out.Values[i] = ec._SignalAggregations_obdO2WRSensor2Voltage(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDCommandedEVAP":
-			out.Values[i] = ec._SignalAggregations_oBDCommandedEVAP(ctx, field, obj)
+		case "obdCommandedEVAP":
+			out.Values[i] = ec._SignalAggregations_obdCommandedEVAP(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -28337,8 +28518,8 @@ func (ec *executionContext) _SignalAggregations(ctx context.Context, sel ast.Sel
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDStatusDTCCount":
-			out.Values[i] = ec._SignalAggregations_oBDStatusDTCCount(ctx, field, obj)
+		case "obdStatusDTCCount":
+			out.Values[i] = ec._SignalAggregations_obdStatusDTCCount(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -28357,23 +28538,23 @@ func (ec *executionContext) _SignalAggregations(ctx context.Context, sel ast.Sel
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDIsPluggedIn":
-			out.Values[i] = ec._SignalAggregations_oBDIsPluggedIn(ctx, field, obj)
+		case "obdIsPluggedIn":
+			out.Values[i] = ec._SignalAggregations_obdIsPluggedIn(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDIsEngineBlocked":
-			out.Values[i] = ec._SignalAggregations_oBDIsEngineBlocked(ctx, field, obj)
+		case "obdIsEngineBlocked":
+			out.Values[i] = ec._SignalAggregations_obdIsEngineBlocked(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDFuelTypeName":
-			out.Values[i] = ec._SignalAggregations_oBDFuelTypeName(ctx, field, obj)
+		case "obdFuelTypeName":
+			out.Values[i] = ec._SignalAggregations_obdFuelTypeName(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDOilTemperature":
-			out.Values[i] = ec._SignalAggregations_oBDOilTemperature(ctx, field, obj)
+		case "obdOilTemperature":
+			out.Values[i] = ec._SignalAggregations_obdOilTemperature(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -28387,8 +28568,8 @@ func (ec *executionContext) _SignalAggregations(ctx context.Context, sel ast.Sel
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDIsPTOActive":
-			out.Values[i] = ec._SignalAggregations_oBDIsPTOActive(ctx, field, obj)
+		case "obdIsPTOActive":
+			out.Values[i] = ec._SignalAggregations_obdIsPTOActive(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -28397,8 +28578,8 @@ func (ec *executionContext) _SignalAggregations(ctx context.Context, sel ast.Sel
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDFuelRate":
-			out.Values[i] = ec._SignalAggregations_oBDFuelRate(ctx, field, obj)
+		case "obdFuelRate":
+			out.Values[i] = ec._SignalAggregations_obdFuelRate(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -28532,23 +28713,23 @@ func (ec *executionContext) _SignalAggregations(ctx context.Context, sel ast.Sel
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDMaxMAF":
-			out.Values[i] = ec._SignalAggregations_oBDMaxMAF(ctx, field, obj)
+		case "obdMaxMAF":
+			out.Values[i] = ec._SignalAggregations_obdMaxMAF(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDThrottlePosition":
-			out.Values[i] = ec._SignalAggregations_oBDThrottlePosition(ctx, field, obj)
+		case "obdThrottlePosition":
+			out.Values[i] = ec._SignalAggregations_obdThrottlePosition(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDEthanolPercent":
-			out.Values[i] = ec._SignalAggregations_oBDEthanolPercent(ctx, field, obj)
+		case "obdEthanolPercent":
+			out.Values[i] = ec._SignalAggregations_obdEthanolPercent(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "oBDFuelRailPressure":
-			out.Values[i] = ec._SignalAggregations_oBDFuelRailPressure(ctx, field, obj)
+		case "obdFuelRailPressure":
+			out.Values[i] = ec._SignalAggregations_obdFuelRailPressure(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -28559,6 +28740,11 @@ func (ec *executionContext) _SignalAggregations(ctx context.Context, sel ast.Sel
 			}
 		case "powertrainTransmissionActualGear":
 			out.Values[i] = ec._SignalAggregations_powertrainTransmissionActualGear(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "vehicleIdentificationVIN":
+			out.Values[i] = ec._SignalAggregations_vehicleIdentificationVIN(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -28690,23 +28876,23 @@ func (ec *executionContext) _SignalCollection(ctx context.Context, sel ast.Selec
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDBarometricPressure":
-			out.Values[i] = ec._SignalCollection_oBDBarometricPressure(ctx, field, obj)
+		case "obdBarometricPressure":
+			out.Values[i] = ec._SignalCollection_obdBarometricPressure(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDEngineLoad":
-			out.Values[i] = ec._SignalCollection_oBDEngineLoad(ctx, field, obj)
+		case "obdEngineLoad":
+			out.Values[i] = ec._SignalCollection_obdEngineLoad(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDIntakeTemp":
-			out.Values[i] = ec._SignalCollection_oBDIntakeTemp(ctx, field, obj)
+		case "obdIntakeTemp":
+			out.Values[i] = ec._SignalCollection_obdIntakeTemp(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDRunTime":
-			out.Values[i] = ec._SignalCollection_oBDRunTime(ctx, field, obj)
+		case "obdRunTime":
+			out.Values[i] = ec._SignalCollection_obdRunTime(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -28825,48 +29011,48 @@ func (ec *executionContext) _SignalCollection(ctx context.Context, sel ast.Selec
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDMAP":
-			out.Values[i] = ec._SignalCollection_oBDMAP(ctx, field, obj)
+		case "obdMAP":
+			out.Values[i] = ec._SignalCollection_obdMAP(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDLongTermFuelTrim1":
-			out.Values[i] = ec._SignalCollection_oBDLongTermFuelTrim1(ctx, field, obj)
+		case "obdLongTermFuelTrim1":
+			out.Values[i] = ec._SignalCollection_obdLongTermFuelTrim1(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDLongTermFuelTrim2":
-			out.Values[i] = ec._SignalCollection_oBDLongTermFuelTrim2(ctx, field, obj)
+		case "obdLongTermFuelTrim2":
+			out.Values[i] = ec._SignalCollection_obdLongTermFuelTrim2(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDShortTermFuelTrim1":
-			out.Values[i] = ec._SignalCollection_oBDShortTermFuelTrim1(ctx, field, obj)
+		case "obdShortTermFuelTrim1":
+			out.Values[i] = ec._SignalCollection_obdShortTermFuelTrim1(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDDistanceWithMIL":
-			out.Values[i] = ec._SignalCollection_oBDDistanceWithMIL(ctx, field, obj)
+		case "obdDistanceWithMIL":
+			out.Values[i] = ec._SignalCollection_obdDistanceWithMIL(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDDistanceSinceDTCClear":
-			out.Values[i] = ec._SignalCollection_oBDDistanceSinceDTCClear(ctx, field, obj)
+		case "obdDistanceSinceDTCClear":
+			out.Values[i] = ec._SignalCollection_obdDistanceSinceDTCClear(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDCommandedEGR":
-			out.Values[i] = ec._SignalCollection_oBDCommandedEGR(ctx, field, obj)
+		case "obdCommandedEGR":
+			out.Values[i] = ec._SignalCollection_obdCommandedEGR(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDWarmupsSinceDTCClear":
-			out.Values[i] = ec._SignalCollection_oBDWarmupsSinceDTCClear(ctx, field, obj)
+		case "obdWarmupsSinceDTCClear":
+			out.Values[i] = ec._SignalCollection_obdWarmupsSinceDTCClear(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDDTCList":
-			out.Values[i] = ec._SignalCollection_oBDDTCList(ctx, field, obj)
+		case "obdDTCList":
+			out.Values[i] = ec._SignalCollection_obdDTCList(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -28900,8 +29086,8 @@ func (ec *executionContext) _SignalCollection(ctx context.Context, sel ast.Selec
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDFuelPressure":
-			out.Values[i] = ec._SignalCollection_oBDFuelPressure(ctx, field, obj)
+		case "obdFuelPressure":
+			out.Values[i] = ec._SignalCollection_obdFuelPressure(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -28910,18 +29096,18 @@ func (ec *executionContext) _SignalCollection(ctx context.Context, sel ast.Selec
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDO2WRSensor1Voltage":
-			out.Values[i] = ec._SignalCollection_oBDO2WRSensor1Voltage(ctx, field, obj)
+		case "obdO2WRSensor1Voltage":
+			out.Values[i] = ec._SignalCollection_obdO2WRSensor1Voltage(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDO2WRSensor2Voltage":
-			out.Values[i] = ec._SignalCollection_oBDO2WRSensor2Voltage(ctx, field, obj)
+		case "obdO2WRSensor2Voltage":
+			out.Values[i] = ec._SignalCollection_obdO2WRSensor2Voltage(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDCommandedEVAP":
-			out.Values[i] = ec._SignalCollection_oBDCommandedEVAP(ctx, field, obj)
+		case "obdCommandedEVAP":
+			out.Values[i] = ec._SignalCollection_obdCommandedEVAP(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -28955,8 +29141,8 @@ func (ec *executionContext) _SignalCollection(ctx context.Context, sel ast.Selec
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDStatusDTCCount":
-			out.Values[i] = ec._SignalCollection_oBDStatusDTCCount(ctx, field, obj)
+		case "obdStatusDTCCount":
+			out.Values[i] = ec._SignalCollection_obdStatusDTCCount(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -28975,23 +29161,23 @@ func (ec *executionContext) _SignalCollection(ctx context.Context, sel ast.Selec
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDIsPluggedIn":
-			out.Values[i] = ec._SignalCollection_oBDIsPluggedIn(ctx, field, obj)
+		case "obdIsPluggedIn":
+			out.Values[i] = ec._SignalCollection_obdIsPluggedIn(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDIsEngineBlocked":
-			out.Values[i] = ec._SignalCollection_oBDIsEngineBlocked(ctx, field, obj)
+		case "obdIsEngineBlocked":
+			out.Values[i] = ec._SignalCollection_obdIsEngineBlocked(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDFuelTypeName":
-			out.Values[i] = ec._SignalCollection_oBDFuelTypeName(ctx, field, obj)
+		case "obdFuelTypeName":
+			out.Values[i] = ec._SignalCollection_obdFuelTypeName(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDOilTemperature":
-			out.Values[i] = ec._SignalCollection_oBDOilTemperature(ctx, field, obj)
+		case "obdOilTemperature":
+			out.Values[i] = ec._SignalCollection_obdOilTemperature(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -29005,8 +29191,8 @@ func (ec *executionContext) _SignalCollection(ctx context.Context, sel ast.Selec
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDIsPTOActive":
-			out.Values[i] = ec._SignalCollection_oBDIsPTOActive(ctx, field, obj)
+		case "obdIsPTOActive":
+			out.Values[i] = ec._SignalCollection_obdIsPTOActive(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -29015,8 +29201,8 @@ func (ec *executionContext) _SignalCollection(ctx context.Context, sel ast.Selec
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDFuelRate":
-			out.Values[i] = ec._SignalCollection_oBDFuelRate(ctx, field, obj)
+		case "obdFuelRate":
+			out.Values[i] = ec._SignalCollection_obdFuelRate(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -29150,23 +29336,23 @@ func (ec *executionContext) _SignalCollection(ctx context.Context, sel ast.Selec
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDMaxMAF":
-			out.Values[i] = ec._SignalCollection_oBDMaxMAF(ctx, field, obj)
+		case "obdMaxMAF":
+			out.Values[i] = ec._SignalCollection_obdMaxMAF(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDThrottlePosition":
-			out.Values[i] = ec._SignalCollection_oBDThrottlePosition(ctx, field, obj)
+		case "obdThrottlePosition":
+			out.Values[i] = ec._SignalCollection_obdThrottlePosition(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDEthanolPercent":
-			out.Values[i] = ec._SignalCollection_oBDEthanolPercent(ctx, field, obj)
+		case "obdEthanolPercent":
+			out.Values[i] = ec._SignalCollection_obdEthanolPercent(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
-		case "oBDFuelRailPressure":
-			out.Values[i] = ec._SignalCollection_oBDFuelRailPressure(ctx, field, obj)
+		case "obdFuelRailPressure":
+			out.Values[i] = ec._SignalCollection_obdFuelRailPressure(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -29177,6 +29363,11 @@ func (ec *executionContext) _SignalCollection(ctx context.Context, sel ast.Selec
 			}
 		case "powertrainTransmissionActualGear":
 			out.Values[i] = ec._SignalCollection_powertrainTransmissionActualGear(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "vehicleIdentificationVIN":
+			out.Values[i] = ec._SignalCollection_vehicleIdentificationVIN(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
