@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"sync/atomic"
 
-	"github.com/99designs/gqlgen/complexity"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/vektah/gqlparser/v2"
@@ -112,7 +111,7 @@ func (p *fastPath) serve(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	ctx := r.Context()
-	if complexity.Calculate(ctx, p.es, plan.op, vars) > MaxComplexity {
+	if operationComplexity(ctx, p.es, plan.op, vars) > MaxComplexity {
 		return false
 	}
 	args := plan.field.ArgumentMap(vars)

@@ -35,7 +35,8 @@ const (
 	MaxDepth = 10
 	// MaxComplexity bounds an operation's complexity: each field counts 1 plus its subfields, so
 	// signalsLatest asking for every signal's timestamp and value costs about 400, and two such
-	// queries in one operation pass.
+	// queries in one operation pass; introspection, signals' buckets and rawRecords' pages count too
+	// (complexity.go).
 	MaxComplexity = 1000
 )
 
@@ -105,6 +106,7 @@ func NewHandler(cfg Config) http.Handler {
 		Resolvers: r,
 		Directives: exec.DirectiveRoot{Requires: r.requires, PerSignal: r.perSignal, Aggregate: r.aggregate,
 			VehicleReader: r.vehicleReader, Owner: r.owner},
+		Complexity: complexityRoot(),
 	})
 	srv := handler.New(es)
 	// Parsed and validated documents are kept by query text: an app asks the same few queries again and
@@ -114,7 +116,7 @@ func NewHandler(cfg Config) http.Handler {
 	srv.AddTransport(transport.POST{})
 	srv.Use(extension.Introspection{})
 	srv.Use(depthLimit{})
-	srv.Use(extension.FixedComplexityLimit(MaxComplexity))
+	srv.Use(&complexityLimit{})
 	present := presentError(cfg.Logger)
 	srv.SetErrorPresenter(present)
 	srv.SetRecoverFunc(func(ctx context.Context, err any) error {

@@ -5,10 +5,14 @@ package testnode
 import (
 	"context"
 	"crypto/ecdsa"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"testing"
 	"time"
 
@@ -191,4 +195,39 @@ func Record(t testing.TB, dev Key, vehicle uint64, id string, at time.Time, sign
 		t.Fatal(err)
 	}
 	return sub
+}
+
+// SignIn signs k in over HTTP (Sign-In with Ethereum: challenge, personal_sign, token) and returns the
+// bearer token.
+func (n *Node) SignIn(t testing.TB, k Key) string {
+	t.Helper()
+	resp, err := http.Get(n.URL + "/v1/auth/challenge?address=" + k.Address.Hex())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ch struct{ Message string }
+	err = json.NewDecoder(resp.Body).Decode(&ch)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("sign-in challenge: HTTP %d (%v)", resp.StatusCode, err)
+	}
+	h := telemetry.PersonalHash([]byte(ch.Message))
+	sig, err := crypto.Sign(h[:], k.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig[64] += 27
+	resp, err = http.PostForm(n.URL+"/oauth/token", url.Values{"grant_type": {"urn:glovebox:params:oauth:grant-type:siwe"},
+		"message": {ch.Message}, "signature": {"0x" + hex.EncodeToString(sig)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || resp.StatusCode != http.StatusOK || tok.AccessToken == "" {
+		t.Fatalf("sign-in token: HTTP %d (%v)", resp.StatusCode, err)
+	}
+	return tok.AccessToken
 }
