@@ -69,4 +69,3 @@ func TestComplexityCountsIntrospectionBucketsAndPages(t *testing.T) {
 		})
 	}
 }
-
