@@ -45,23 +45,25 @@ func complexityRoot() exec.ComplexityRoot {
 		if first != nil {
 			n = *first
 		}
+		if n < 0 || n > MaxRawPageSize {
+			n = 1 // the resolver refuses it with BAD_REQUEST
+		}
 		return 1 + child*perUnit(n, RecordsPerUnit)
 	}
 	return c
 }
 
-// buckets is how many intervals a signals query covers (at least 1; 1 for arguments the resolver refuses,
-// capped where the resolver refuses).
+// buckets is how many intervals a signals query covers (at least 1; 1 for arguments the resolver refuses).
 func buckets(interval string, from, to time.Time) int {
 	d, err := time.ParseDuration(interval)
 	if err != nil || d < time.Second || !from.Before(to) {
 		return 1
 	}
-	span := to.Sub(from)
-	if span > 32*24*time.Hour {
-		span = 32 * 24 * time.Hour
+	n := int((to.Sub(from) + d - 1) / d)
+	if to.Sub(from) > MaxRange || n > MaxBuckets {
+		return 1 // the resolver refuses it with BAD_REQUEST
 	}
-	return int((span + d - 1) / d)
+	return n
 }
 
 // perUnit is ceil(n / per), at least 1.
