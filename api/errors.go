@@ -55,6 +55,7 @@ var ErrorCodes = func() []ErrorCode {
 	}
 	return append(out,
 		ErrorCode{CodeRateLimited, http.StatusTooManyRequests, "too many requests from this caller (signed-in account, else address); wait for Retry-After"},
+		ErrorCode{CodeTooManyConnections, http.StatusTooManyRequests, "the client address holds too many connections to the node already (--max-conns-per-address); the connection is closed after this answer"},
 		ErrorCode{CodeForbidden, http.StatusForbidden, "the caller may not read this (only the vehicle's owner reads its access log)"},
 		ErrorCode{CodeNotFound, http.StatusNotFound, "no such resource (vehicle, device, app, entry, route)"},
 		ErrorCode{CodeTooLarge, http.StatusRequestEntityTooLarge, "the request body or batch is larger than allowed"},

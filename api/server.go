@@ -181,6 +181,8 @@ func New(cfg Config) *Server {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Every answer is of the type it says (JSON, a tile, a page): no browser is to guess another.
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if !s.logger.Enabled(r.Context(), slog.LevelDebug) {
 		s.mux.ServeHTTP(w, r)
 		return

@@ -27,6 +27,7 @@ type clusterFlags struct {
 	replicas                                   int
 	natsSyncAlways                             bool
 	web                                        web.Options
+	limits                                     api.ServerLimits
 }
 
 // runCluster runs `glovebox serve --store postgres://… --nats …`: one process of a cluster (docs/scale.md).
@@ -85,7 +86,8 @@ func runCluster(ctx context.Context, f clusterFlags) error {
 		return err
 	}
 	defer c.Close()
-	srv := &http.Server{Handler: c.API, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	srv := api.NewHTTPServer(c.API, f.limits)
+	ln = api.LimitListener(ln, f.limits.MaxConnsPerAddress)
 	runCtx, stopRun := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
 	go func() { runDone <- c.Run(runCtx) }()

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -31,6 +32,7 @@ func runServe(ctx context.Context, args []string) error {
 	mqttAddr := fs.String("mqtt", envDefault("GLOVEBOX_MQTT", "127.0.0.1:1883"), "MQTT listen address for device telemetry, or \"off\" (env GLOVEBOX_MQTT)")
 	publicURL := fs.String("public-url", envDefault("GLOVEBOX_PUBLIC_URL", ""), "the node's URL as clients reach it: issuer of sign-in tokens (env GLOVEBOX_PUBLIC_URL; default http://<the HTTP address>)")
 	rateLimit := fs.Float64("rate-limit", 50, "requests per second each caller may make to /graphql and the sign-in endpoints (bursts of twice as many); 0 disables")
+	limits := serverLimitFlags(fs)
 	demo := fs.Bool("demo", envDefault("GLOVEBOX_DEMO", "") != "", "also run a simulated fleet of 25 vehicles sending signed telemetry to this node (keys in DATA/demo-keys; env GLOVEBOX_DEMO)")
 	demoVehicles := fs.Int("demo-vehicles", 25, "vehicles in the --demo fleet")
 	mapTiles := fs.String("map-tiles", envDefault("GLOVEBOX_MAP_TILES", ""), "map tile `URL` template for the web app's maps, e.g. https://tiles.example/{z}/{x}/{y}.png (env GLOVEBOX_MAP_TILES; default none: tracks on a plain background, nothing loaded from other hosts)")
@@ -52,7 +54,7 @@ func runServe(ctx context.Context, args []string) error {
 		}
 		return runCluster(ctx, clusterFlags{data: *data, addr: *addr, origin: *origin, mqtt: *mqttAddr, publicURL: *publicURL,
 			rateLimit: *rateLimit, level: *level, store: *store, nats: *natsURL, natsListen: *natsListen, roles: *roles,
-			advertise: *advertise, replicas: *replicas, natsSyncAlways: *natsSync, web: web.Options{MapTiles: *mapTiles, MapAttribution: *mapAttribution}})
+			advertise: *advertise, replicas: *replicas, natsSyncAlways: *natsSync, limits: limits(), web: web.Options{MapTiles: *mapTiles, MapAttribution: *mapAttribution}})
 	}
 	if fs.NArg() != 0 {
 		return errUsage
@@ -83,7 +85,8 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	defer n.Close()
-	srv := &http.Server{Handler: n.API, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	srv := api.NewHTTPServer(n.API, limits())
+	ln = api.LimitListener(ln, limits().MaxConnsPerAddress)
 
 	seqCtx, stopSeq := context.WithCancel(context.Background())
 	seqDone := make(chan error, 1)
@@ -153,4 +156,17 @@ func runServe(ctx context.Context, args []string) error {
 	stopSeq()
 	<-seqDone
 	return runErr
+}
+
+// serverLimitFlags defines the flags of the HTTP server's limits on fs and returns a function reading them
+// (after fs.Parse).
+func serverLimitFlags(fs *flag.FlagSet) func() api.ServerLimits {
+	d := api.DefaultServerLimits
+	read := fs.Duration("read-timeout", d.ReadTimeout, "time a client has to send a whole request, headers and body, from its first byte; 0 for none")
+	conns := fs.Int("max-conns-per-address", d.MaxConnsPerAddress, "connections one client address (IPv4, or IPv6 /64) may hold open at once; 0 for no cap")
+	return func() api.ServerLimits {
+		l := d
+		l.ReadTimeout, l.MaxConnsPerAddress = *read, *conns
+		return l
+	}
 }

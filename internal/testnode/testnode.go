@@ -47,6 +47,8 @@ type Options struct {
 	RateLimit *api.RateLimiter
 	// Web configures the web app (map tiles).
 	Web web.Options
+	// Limits, if set, replaces api.DefaultServerLimits for the HTTP server.
+	Limits *api.ServerLimits
 }
 
 // Start opens a node and serves it until the test ends.
@@ -71,7 +73,12 @@ func Start(t testing.TB, opts Options) *Node {
 			t.Errorf("sequencer: %v", err)
 		}
 	}()
-	srv.Config.Handler = n.API
+	limits := api.DefaultServerLimits
+	if opts.Limits != nil {
+		limits = *opts.Limits
+	}
+	srv.Config = api.NewHTTPServer(n.API, limits)
+	srv.Listener = api.LimitListener(srv.Listener, limits.MaxConnsPerAddress)
 	srv.Start()
 	tn := &Node{Node: n, Dir: opts.Dir, URL: srv.URL, Client: client.New(srv.URL), Domain: n.Sequencer.Domain()}
 	var stopped bool

@@ -1,0 +1,109 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// CodeTooManyConnections is the code of the answer written on a connection refused because its address
+// holds too many already (HTTP 429; the connection is then closed).
+const CodeTooManyConnections = "too_many_connections"
+
+// ServerLimits are the limits of a public node's HTTP server: how long a client may take to send a
+// request, how long an idle keep-alive connection stays open, and how many connections one client
+// address may hold at once. A zero field means no limit.
+type ServerLimits struct {
+	// HeaderTimeout bounds the time to read a request's headers.
+	HeaderTimeout time.Duration
+	// ReadTimeout bounds the time to read a whole request, headers and body, from its first byte: a
+	// client that announces a large Content-Length and trickles the body is cut off when it runs out.
+	ReadTimeout time.Duration
+	// IdleTimeout bounds how long a keep-alive connection waits for its next request.
+	IdleTimeout time.Duration
+	// MaxConnsPerAddress bounds the connections one client address (an IPv4 address, or an IPv6 /64)
+	// holds at once; a connection over it is answered 429 too_many_connections and closed.
+	MaxConnsPerAddress int
+}
+
+// DefaultServerLimits are the limits `glovebox serve` starts with (each has a flag).
+var DefaultServerLimits = ServerLimits{
+	HeaderTimeout: 10 * time.Second,
+	// A batch of 1,000 events is at most 16 MiB: 60 s lets it through at 280 KiB/s.
+	ReadTimeout:        60 * time.Second,
+	IdleTimeout:        120 * time.Second,
+	MaxConnsPerAddress: 256,
+}
+
+// NewHTTPServer returns an http.Server for h with the timeouts of l. Serve it on LimitListener(ln,
+// l.MaxConnsPerAddress) to cap the connections per address too.
+func NewHTTPServer(h http.Handler, l ServerLimits) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: l.HeaderTimeout, ReadTimeout: l.ReadTimeout, IdleTimeout: l.IdleTimeout}
+}
+
+// LimitListener returns ln with at most perAddress connections open at once from each client address
+// (clientIP: IPv6 clients by their /64). A connection over the cap is answered with an HTTP 429
+// too_many_connections and closed at once; Accept goes on to the next one. perAddress ≤ 0 returns ln.
+func LimitListener(ln net.Listener, perAddress int) net.Listener {
+	if perAddress <= 0 {
+		return ln
+	}
+	return &limitListener{Listener: ln, max: perAddress, open: map[string]int{}}
+}
+
+type limitListener struct {
+	net.Listener
+	max int
+
+	mu   sync.Mutex
+	open map[string]int // connections open per client address; an address with none has no entry
+}
+
+var refusedAnswer = func() []byte {
+	body, _ := json.Marshal(ErrorBody{ErrorDetail{Code: CodeTooManyConnections, Message: "too many connections from this address: close some and retry"}})
+	return fmt.Appendf(nil, "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+}()
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		key := clientIP(c.RemoteAddr().String())
+		l.mu.Lock()
+		ok := l.open[key] < l.max
+		if ok {
+			l.open[key]++
+		}
+		l.mu.Unlock()
+		if ok {
+			return &limitedConn{Conn: c, l: l, key: key}, nil
+		}
+		// Small enough for the socket's send buffer: the write does not wait for the client.
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		c.Write(refusedAnswer)
+		c.Close()
+	}
+}
+
+type limitedConn struct {
+	net.Conn
+	l    *limitListener
+	key  string
+	once sync.Once
+}
+
+func (c *limitedConn) Close() error {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		if c.l.open[c.key]--; c.l.open[c.key] <= 0 {
+			delete(c.l.open, c.key)
+		}
+		c.l.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
