@@ -88,10 +88,25 @@ func newNonce() string {
 // origin returns scheme://host of an absolute URL, "" if it has none.
 func origin(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.Scheme == "" || u.Host == "" {
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !plainHost(u.Host) {
 		return ""
 	}
 	return u.Scheme + "://" + u.Host
+}
+
+// plainHost reports whether host (with an optional port) is made only of what a DNS name, an IPv4 or a
+// bracketed IPv6 address holds: letters, digits, '-', '.', ':', '[' and ']'. Go's URL parser lets through
+// ';', '*', ',' and quotes, which would change the meaning of the Content-Security-Policy an origin is
+// copied into.
+func plainHost(host string) bool {
+	for _, c := range host {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '.', c == ':', c == '[', c == ']':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // humanDuration says d in days (or hours, under two days) for the driver.
