@@ -1,13 +1,13 @@
 package graphql
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -100,8 +100,13 @@ func (q *queryResolver) RawRecords(ctx context.Context, tokenID int, from, to ti
 		return nil, accessError(err)
 	}
 	g := grants{owner: d.Role == access.RoleOwner, since: d.Since}
-	_, locErr := (*resolver)(q).check(ctx, vehicle, ledger.PermLocation)
-	precise := locErr == nil
+	// A record is handed out only if the caller may read every signal in it that raw does not cover by
+	// itself: signed bytes cannot be redacted, and raw must not be a way around location or credentials.
+	held := map[string]bool{}
+	for _, p := range rawGuarded {
+		_, err := (*resolver)(q).check(ctx, vehicle, p)
+		held[p] = err == nil
+	}
 	lo, hi := max(ceilMilli(from), d.Since.UnixMilli()), ceilMilli(to)
 	if !hasAfter {
 		afterMS, afterSeq = lo, 0 // seq starts at 1
@@ -110,30 +115,37 @@ func (q *queryResolver) RawRecords(ctx context.Context, tokenID int, from, to ti
 	out := &exec.RawRecordConnection{Edges: []exec.RawRecordEdge{}, Nodes: []exec.RawRecord{}, PageInfo: &exec.PageInfo{}}
 	perms := []string{ledger.PermRaw}
 	if lo < hi {
-		located, err := q.readRaw(ctx, vehicle, lo, hi, afterMS, afterSeq, n, precise, out)
+		used, err := q.readRaw(ctx, vehicle, lo, hi, afterMS, afterSeq, n, held, out)
 		if err != nil {
 			return nil, err
 		}
-		if located {
-			perms = append(perms, ledger.PermLocation)
+		for _, p := range rawGuarded {
+			if used[p] {
+				perms = append(perms, p)
+			}
 		}
 	}
 	q.recordEntry(ctx, vehicle, g, perms, time.UnixMilli(lo).UTC(), to, len(out.Nodes), "ok")
 	return out, nil
 }
 
+// rawGuarded are the permissions a record's signals may need beyond raw: a record carrying a signal guarded
+// by one of them (a position, altitude or heading; the VIN) goes only to a caller holding it.
+var rawGuarded = []string{ledger.PermLocation, ledger.PermCredentials}
+
 // readRaw reads up to n records of vehicle measured in [lo, hi) after the cursor (afterMS, afterSeq) into
-// out. Unless precise, records carrying a precise location are passed over and counted in out.Withheld.
-// It reports whether a record it returned carries a precise location.
-func (q *queryResolver) readRaw(ctx context.Context, vehicle uint64, lo, hi, afterMS, afterSeq int64, n int, precise bool,
-	out *exec.RawRecordConnection) (located bool, err error) {
+// out. Records carrying a signal guarded by a permission of rawGuarded that held does not grant are passed
+// over and counted in out.Withheld. It returns the guarded permissions the records it returned used.
+func (q *queryResolver) readRaw(ctx context.Context, vehicle uint64, lo, hi, afterMS, afterSeq int64, n int, held map[string]bool,
+	out *exec.RawRecordConnection) (used map[string]bool, err error) {
+	used = map[string]bool{}
 	size, checkpoint := q.cfg.Log.Latest()
 	proofs := map[int64]*exec.PairingProof{}
 	batch := n + 1
 	for {
 		rows, err := q.cfg.Records.QueryContext(ctx, q.rebind(rawRecordsSQL, telemetry.KindNumber), vehicle, lo, hi, afterMS, afterSeq, batch)
 		if err != nil {
-			return false, fmt.Errorf("couldn't read the records of vehicle %d: %w", vehicle, err)
+			return nil, fmt.Errorf("couldn't read the records of vehicle %d: %w", vehicle, err)
 		}
 		scanned, full := 0, false
 		for rows.Next() {
@@ -147,26 +159,28 @@ func (q *queryResolver) readRaw(ctx context.Context, vehicle uint64, lo, hi, aft
 			var id string
 			if err := rows.Scan(&seq, &source, &id, &ms, &received, &pairing, &event, &sig); err != nil {
 				rows.Close()
-				return false, fmt.Errorf("couldn't read the records of vehicle %d: %w", vehicle, err)
+				return nil, fmt.Errorf("couldn't read the records of vehicle %d: %w", vehicle, err)
 			}
 			if event, err = sqlite.DecodeEvent(event); err != nil {
 				rows.Close()
-				return false, fmt.Errorf("record %d of vehicle %d: %w", seq, vehicle, err)
+				return nil, fmt.Errorf("record %d of vehicle %d: %w", seq, vehicle, err)
 			}
 			afterMS, afterSeq = ms, seq
 			c := encodeRawCursor(ms, seq)
 			out.PageInfo.EndCursor = &c
-			hasLocation := q.carriesLocation(event)
-			if hasLocation && !precise {
+			needs := q.guardedBy(event)
+			if !held[ledger.PermLocation] && needs[ledger.PermLocation] || !held[ledger.PermCredentials] && needs[ledger.PermCredentials] {
 				out.Withheld++
 				continue
 			}
-			located = located || hasLocation
+			for p := range needs {
+				used[p] = true
+			}
 			p := proofs[pairing]
 			if p == nil {
 				if p, err = q.pairingProof(pairing, size, checkpoint); err != nil {
 					rows.Close()
-					return false, err
+					return nil, err
 				}
 				proofs[pairing] = p
 			}
@@ -179,30 +193,33 @@ func (q *queryResolver) readRaw(ctx context.Context, vehicle uint64, lo, hi, aft
 		err = rows.Err()
 		rows.Close()
 		if err != nil {
-			return false, fmt.Errorf("couldn't read the records of vehicle %d: %w", vehicle, err)
+			return nil, fmt.Errorf("couldn't read the records of vehicle %d: %w", vehicle, err)
 		}
 		if full || scanned < batch {
-			return located, nil
+			return used, nil
 		}
 	}
 }
 
-// carriesLocation reports whether a stored event holds a precise location (or does not parse: then it is
-// treated as if it did).
-func (q *queryResolver) carriesLocation(event []byte) bool {
-	if !bytes.Contains(event, []byte(telemetry.SignalLocation)) {
-		return false // the name is in the bytes of every event that carries the value
-	}
+// guardedBy returns the permissions of rawGuarded that the signals of a stored event need. The event is
+// parsed as ingest parsed it (strict RFC 8259 JSON, names unescaped, the catalogue's signals), never
+// searched as bytes: "currentLocation\u0043oordinates" is the location signal too. An event that does not
+// parse (it cannot have been stored so, but this is no place to trust that) needs every one of them.
+func (q *queryResolver) guardedBy(event []byte) map[string]bool {
+	needs := map[string]bool{}
 	r, err := q.cfg.Catalog.Parse(&telemetry.Submission{Event: event, Signature: make([]byte, 65)}, math.MaxInt64/2)
 	if err != nil {
-		return true
+		for _, p := range rawGuarded {
+			needs[p] = true
+		}
+		return needs
 	}
 	for _, v := range r.Values {
-		if v.Signal.Kind == telemetry.KindLocation {
-			return true
+		if slices.Contains(rawGuarded, v.Signal.Permission) {
+			needs[v.Signal.Permission] = true
 		}
 	}
-	return false
+	return needs
 }
 
 func (q *queryResolver) pairingProof(index, size int64, checkpoint []byte) (*exec.PairingProof, error) {

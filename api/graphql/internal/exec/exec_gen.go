@@ -3285,9 +3285,11 @@ type Query {
   that was in force and an inclusion proof of that entry, so that the caller can check every record
   without trusting this node. from must be before to and at most 31 days apart (BAD_REQUEST otherwise).
   first is at most 1000 (default 100); after is the endCursor of the previous page. The proofs of a page
-  are against one checkpoint, the latest when the page was read. A record that carries a precise location
-  is left out (and counted in withheld) unless the caller may read precise location (permission
-  "location"): signed bytes cannot be redacted, and raw must not be a way around location.
+  are against one checkpoint, the latest when the page was read. A record that carries a signal guarded by
+  "location" (the position, altitude or heading) or by "credentials" (the VIN) is left out (and counted in
+  withheld) unless the caller holds that permission too: signed bytes cannot be redacted, and raw must not be
+  a way around them. Records are read as any JSON parser reads them (a name written with escapes is the
+  signal it spells).
   """
   rawRecords(tokenId: Int!, from: Time!, to: Time!, first: Int, after: String): RawRecordConnection! @requires(permission: "raw")
 }
@@ -3546,7 +3548,7 @@ type RawRecordConnection {
   edges: [RawRecordEdge!]!
   nodes: [RawRecord!]!
   pageInfo: PageInfo!
-  "Records passed over in this page because they carry a precise location the caller may not read."
+  "Records passed over in this page because they carry a signal (location, VIN) the caller may not read."
   withheld: Int!
 }
 

@@ -127,7 +127,7 @@ type RawRecordConnection struct {
 	Edges    []RawRecordEdge `json:"edges"`
 	Nodes    []RawRecord     `json:"nodes"`
 	PageInfo *PageInfo       `json:"pageInfo"`
-	// Records passed over in this page because they carry a precise location the caller may not read.
+	// Records passed over in this page because they carry a signal (location, VIN) the caller may not read.
 	Withheld int `json:"withheld"`
 }
 
