@@ -115,9 +115,15 @@ var ErrTooMany = errors.New("too many records")
 // own malformed result rather than failing the batch; only a body that is not JSON (or not an object or
 // array) fails as a whole.
 func ParseSubmissions(body []byte, maxItems int) (subs []Submission, single bool, err error) {
+	if err := checkJSONText(body); err != nil {
+		return nil, false, fmt.Errorf("bad JSON: %w", err)
+	}
 	var p fastjson.Parser
 	v, err := p.ParseBytes(body)
 	if err != nil {
+		return nil, false, fmt.Errorf("bad JSON: %w", err)
+	}
+	if err := checkUniqueKeys(v); err != nil {
 		return nil, false, fmt.Errorf("bad JSON: %w", err)
 	}
 	switch v.Type() {
@@ -263,9 +269,15 @@ func (c *Catalog) Parse(s *Submission, now int64) (*Record, error) {
 	if len(s.Event) > MaxEventSize {
 		return nil, fail(StatusMalformed, "event is %d bytes, more than %d", len(s.Event), MaxEventSize)
 	}
+	if err := checkJSONText(s.Event); err != nil {
+		return nil, fail(StatusMalformed, "event is not JSON: %v", err)
+	}
 	var p fastjson.Parser
 	v, err := p.ParseBytes(s.Event)
 	if err != nil {
+		return nil, fail(StatusMalformed, "event is not JSON: %v", err)
+	}
+	if err := checkUniqueKeys(v); err != nil {
 		return nil, fail(StatusMalformed, "event is not JSON: %v", err)
 	}
 	obj, err := v.Object()
@@ -344,6 +356,55 @@ func (c *Catalog) Parse(s *Submission, now int64) (*Record, error) {
 		r.Values = append(r.Values, val)
 	}
 	return r, nil
+}
+
+// checkJSONText refuses what is not RFC 8259 JSON text: invalid UTF-8 anywhere, and anything
+// encoding/json's grammar refuses (a leading '+' or zero, '.5', '1e', raw control characters in strings,
+// escapes other than \" \\ \/ \b \f \n \r \t \uXXXX, …). The fast parser used after it reads some of
+// those as numbers or strings; signed bytes must mean to the node what they mean to any standard parser.
+func checkJSONText(b []byte) error {
+	if !utf8.Valid(b) {
+		return errors.New("not valid UTF-8")
+	}
+	if !json.Valid(b) {
+		var v any
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		return errors.New("not RFC 8259 JSON")
+	}
+	return nil
+}
+
+// checkUniqueKeys refuses an object with a member name twice (after unescaping) at any depth: RFC 8259
+// leaves the meaning to each parser, and parsers differ (the first wins here, the last in most others).
+func checkUniqueKeys(v *fastjson.Value) error {
+	switch v.Type() {
+	case fastjson.TypeObject:
+		o, _ := v.Object()
+		seen := make(map[string]bool, o.Len())
+		var err error
+		o.Visit(func(k []byte, child *fastjson.Value) {
+			if err != nil {
+				return
+			}
+			if seen[string(k)] {
+				err = fmt.Errorf("member %q appears twice in an object", k)
+				return
+			}
+			seen[string(k)] = true
+			err = checkUniqueKeys(child)
+		})
+		return err
+	case fastjson.TypeArray:
+		items, _ := v.Array()
+		for _, it := range items {
+			if err := checkUniqueKeys(it); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (c *Catalog) parseValue(sv *fastjson.Value, now int64) (Value, *failure) {

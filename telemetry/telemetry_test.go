@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,7 +133,108 @@ func FuzzParseEvent(f *testing.F) {
 				t.Fatal("a value without its signal")
 			}
 		}
+		checkAsStandardJSON(t, event, r)
 	})
+}
+
+// checkAsStandardJSON fails unless encoding/json reads event as Parse read it into r: the same names,
+// times and values, in order.
+func checkAsStandardJSON(t *testing.T, event []byte, r *Record) {
+	t.Helper()
+	var std struct {
+		ID      string `json:"id"`
+		Subject string `json:"subject"`
+		Data    struct {
+			Signals []struct {
+				Name      string          `json:"name"`
+				Timestamp time.Time       `json:"timestamp"`
+				Value     json.RawMessage `json:"value"`
+			} `json:"signals"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(event, &std); err != nil {
+		t.Fatalf("Parse took %q, which encoding/json refuses: %v", event, err)
+	}
+	if std.ID != r.ID || len(std.Data.Signals) != len(r.Values) {
+		t.Fatalf("%q: id %q and %d signals to encoding/json, %q and %d to Parse", event, std.ID, len(std.Data.Signals), r.ID, len(r.Values))
+	}
+	for i, s := range std.Data.Signals {
+		v := r.Values[i]
+		if s.Name != v.Signal.Name || s.Timestamp.UnixMilli() != v.Time {
+			t.Fatalf("%q: signal %d is %s at %v to encoding/json, %s at %d to Parse", event, i, s.Name, s.Timestamp, v.Signal.Name, v.Time)
+		}
+		var x any
+		json.Unmarshal(s.Value, &x)
+		switch want := x.(type) {
+		case float64:
+			if v.Number != want {
+				t.Fatalf("%q: %s is %v to encoding/json, %v to Parse", event, s.Name, want, v.Number)
+			}
+		case string:
+			if v.String != want {
+				t.Fatalf("%q: %s is %q to encoding/json, %q to Parse", event, s.Name, want, v.String)
+			}
+		case map[string]any:
+			if want["latitude"] != v.Lat || want["longitude"] != v.Lon {
+				t.Fatalf("%q: %s is %v to encoding/json, %v %v to Parse", event, s.Name, want, v.Lat, v.Lon)
+			}
+		}
+	}
+}
+
+// TestWhatIsNotJSONIsMalformed builds records around text the fast parser would read but RFC 8259 (and
+// every standard parser) refuses: each is malformed, not stored as something else.
+func TestWhatIsNotJSONIsMalformed(t *testing.T) {
+	at := time.Now().UTC().Truncate(time.Second)
+	ts := at.Format(time.RFC3339Nano)
+	head := `{"specversion":"1.0","id":"1","source":"0x0100000000000000000000000000000000000000","subject":"7","type":"glovebox.signals","time":"` + ts + `","datacontenttype":"application/json","data":{"signals":[`
+	good := head + `{"name":"speed","timestamp":"` + ts + `","value":5}]}}`
+	if _, err := DefaultCatalog.Parse(&Submission{Event: []byte(good), Signature: make([]byte, 65)}, at.UnixMilli()); err != nil {
+		t.Fatalf("the well-formed record: %v", err)
+	}
+	for _, tc := range []struct{ name, event string }{
+		{"a leading plus", head + `{"name":"speed","timestamp":"` + ts + `","value":+5}]}}`},
+		{"two minus signs", head + `{"name":"speed","timestamp":"` + ts + `","value":--1}]}}`},
+		{"an exponent without digits", head + `{"name":"speed","timestamp":"` + ts + `","value":1e}]}}`},
+		{"a fraction without a leading digit", head + `{"name":"speed","timestamp":"` + ts + `","value":.5}]}}`},
+		{"leading zeros", head + `{"name":"speed","timestamp":"` + ts + `","value":007}]}}`},
+		{"a raw control character in a string", head + `{"name":"powertrainType","timestamp":"` + ts + `","value":"BE` + "" + `V"}]}}`},
+		{"a \\x escape", head + `{"name":"powertrainType","timestamp":"` + ts + `","value":"\x41"}]}}`},
+		{"a name spelt with \\x", head + `{"name":"spee\x64","timestamp":"` + ts + `","value":5}]}}`},
+		{"invalid UTF-8", head + `{"name":"powertrainType","timestamp":"` + ts + `","value":"` + "\xff" + `"}]}}`},
+		{"a member twice", head + `{"name":"speed","timestamp":"` + ts + `","value":5}]},"data":{"signals":[]}}`},
+		{"a location member twice", head + `{"name":"currentLocationCoordinates","timestamp":"` + ts + `","value":{"latitude":1,"latitude":2,"longitude":3}}]}}`},
+		{"trailing text", good + `x`},
+		{"a trailing comma", head + `{"name":"speed","timestamp":"` + ts + `","value":5},]}}`},
+		{"single quotes", strings.ReplaceAll(good, `"value":5`, `'value':5`)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DefaultCatalog.Parse(&Submission{Event: []byte(tc.event), Signature: make([]byte, 65)}, at.UnixMilli())
+			if err == nil || StatusOf(err) != StatusMalformed {
+				t.Errorf("%q: %v, want malformed", tc.event, err)
+			}
+		})
+	}
+	// The envelope is read as strictly: a body that is not JSON fails as a whole.
+	for _, body := range []string{`{"event":"\x41","signature":"0x"}`, `[{"event":"{}","signature":"0x00",}]`, `{"event":"a","event":"b","signature":"0x00"}`} {
+		if _, _, err := ParseSubmissions([]byte(body), 10); err == nil {
+			t.Errorf("envelope %q accepted", body)
+		}
+	}
+}
+
+// TestEscapedNamesMeanWhatTheySay: a name written with JSON escapes is the signal it unescapes to, as
+// to any standard parser.
+func TestEscapedNamesMeanWhatTheySay(t *testing.T) {
+	at := time.Now().UTC().Truncate(time.Second)
+	ts := at.Format(time.RFC3339Nano)
+	ev := `{"specversion":"1.0","id":"1","source":"0x0100000000000000000000000000000000000000","subject":"7","type":"glovebox.signals","time":"` + ts +
+		`","datacontenttype":"application/json","data":{"signals":[{"name":"currentLocation\u0043oordinates","timestamp":"` + ts + `","value":{"latitude":1,"longitude":2,"hdop":1}}]}}`
+	r, err := DefaultCatalog.Parse(&Submission{Event: []byte(ev), Signature: make([]byte, 65)}, at.UnixMilli())
+	if err != nil || len(r.Values) != 1 || r.Values[0].Signal.Name != SignalLocation {
+		t.Fatalf("%v %+v", err, r)
+	}
+	checkAsStandardJSON(t, []byte(ev), r)
 }
 
 func TestStoredLocationsRoundTrip(t *testing.T) {
