@@ -80,9 +80,13 @@ func TestTokenCommand(t *testing.T) {
 	if code, _, errOut := runCLI(t, "key", "new", "--out", key, "--passphrase-file", pass, "--scrypt", "light"); code != 0 {
 		t.Fatal(errOut)
 	}
-	if code, _, errOut := runCLI(t, "vehicle", "register", "--node", srv.URL, "--key", key, "--passphrase-file", pass,
-		"--make", "Volvo", "--model", "XC40", "--year", "2023"); code != 0 {
-		t.Fatal(errOut)
+	if code, out, errOut := runCLI(t, "vehicle", "register", "--node", srv.URL, "--key", key, "--passphrase-file", pass,
+		"--make", "Volvo", "--model", "XC40", "--year", "2023", "--quiet"); code != 0 || out != "1\n" {
+		t.Fatalf("vehicle register --quiet: exit %d, printed %q, want the id alone\n%s", code, out, errOut)
+	}
+	if code, out, errOut := runCLI(t, "vehicle", "burn", "--node", srv.URL, "--key", key, "--passphrase-file", pass,
+		"--vehicle", "7", "--quiet"); code != 1 || out != "" || !strings.Contains(errOut, "refused: unknown_vehicle") {
+		t.Fatalf("vehicle burn --quiet of no vehicle: exit %d, printed %q\n%s", code, out, errOut)
 	}
 	code, out, errOut := runCLI(t, "token", "--node", srv.URL, "--key", key, "--passphrase-file", pass)
 	if code != 0 || strings.Count(out, "\n") != 1 || strings.Count(out, ".") != 2 {
