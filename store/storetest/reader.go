@@ -46,7 +46,9 @@ func readData() []readRecord {
 	sig := func(name string, secs float64, v any) telemetry.EventSignal {
 		return telemetry.EventSignal{Name: name, Timestamp: time.UnixMilli(at(secs)), Value: v}
 	}
-	loc := func(lat, lon, hdop float64) telemetry.Location { return telemetry.Location{Latitude: lat, Longitude: lon, HDOP: hdop} }
+	loc := func(lat, lon, hdop float64) telemetry.Location {
+		return telemetry.Location{Latitude: lat, Longitude: lon, HDOP: hdop}
+	}
 	recs := []readRecord{
 		{1, readA, "r1", 10, []telemetry.EventSignal{sig("speed", 10, 10.0), sig("powertrainType", 10, "COMBUSTION"),
 			sig("currentLocationCoordinates", 10, loc(52, 13, 1)), sig("isIgnitionOn", 10, true)}},
@@ -116,7 +118,7 @@ func TestReader(t *testing.T, open func(t *testing.T) Reader, settle func(ctx co
 	t.Run("aggregations", func(t *testing.T) { testAggregations(t, s) })
 	t.Run("latest", func(t *testing.T) { testLatest(t, s) })
 	t.Run("summary", func(t *testing.T) { testSummary(t, s) })
-	t.Run("records", func(t *testing.T) { testRecords(t, s, data, recs) })
+	t.Run("records", func(t *testing.T) { testRecords(t, s, recs) })
 }
 
 // show renders a value as the suite compares it: numbers with %g (whatever their Go type), strings
@@ -317,7 +319,7 @@ func testSummary(t *testing.T, s Reader) {
 	}
 }
 
-func testRecords(t *testing.T, s Reader, data []readRecord, recs []*telemetry.Record) {
+func testRecords(t *testing.T, s Reader, recs []*telemetry.Record) {
 	ctx := context.Background()
 	byID := map[string]*telemetry.Record{}
 	for _, r := range recs {
@@ -382,5 +384,4 @@ func testRecords(t *testing.T, s Reader, data []readRecord, recs []*telemetry.Re
 			}
 		})
 	}
-	_ = data
 }
