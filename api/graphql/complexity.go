@@ -31,7 +31,7 @@ const (
 	// of 8,640 five-minute buckets with seven fields costs 1 + 8 × 68 = 545.
 	BucketsPerUnit = 128
 	// RecordsPerUnit is how many records of a rawRecords page count as one pass over its fields.
-	RecordsPerUnit = 10
+	RecordsPerUnit = 20
 )
 
 // complexityRoot gives signals and rawRecords their costs.
