@@ -120,6 +120,7 @@ func NewHandler(cfg Config) http.Handler {
 // limitSize refuses request bodies and query strings over MaxBodyBytes with BAD_REQUEST.
 func limitSize(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(withAccessBudget(r.Context()))
 		if len(r.URL.RawQuery) > MaxBodyBytes {
 			writeError(w, http.StatusRequestEntityTooLarge, codedError(CodeBadRequest, "the query string is longer than %d bytes", MaxBodyBytes))
 			return

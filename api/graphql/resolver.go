@@ -195,6 +195,9 @@ func (q *queryResolver) recordEntry(ctx context.Context, vehicle uint64, g grant
 	if fc := graphql.GetFieldContext(ctx); fc != nil {
 		name = fc.Field.Name
 	}
+	if !allowEntry(ctx, vehicle, name, perms, outcome) {
+		return
+	}
 	q.cfg.Record(access.Entry{Time: q.cfg.Now(), Vehicle: vehicle, Caller: CallerFrom(ctx), Query: name, Permissions: perms,
 		From: from, To: to, Values: values, Outcome: outcome})
 }
