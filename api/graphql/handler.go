@@ -204,4 +204,3 @@ func depth(set ast.SelectionSet, visiting map[string]bool) (deepest, lists int) 
 	}
 	return deepest, lists
 }
-
