@@ -3,7 +3,6 @@ package graphql
 import (
 	"bytes"
 	"context"
-	_ "embed"
 	"encoding/json"
 	"errors"
 	"github.com/glovebox/glovebox/access"
