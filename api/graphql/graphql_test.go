@@ -72,8 +72,8 @@ func newFixture(t testing.TB) *fixture {
 		telemetry.EventSignal{Name: telemetry.SignalLocation, Timestamp: at, Value: telemetry.Location{Latitude: lat, Longitude: lon, HDOP: hdop}},
 	))
 	f.h = graphql.NewHandler(graphql.Config{
-		State:   f.n.Sequencer.Read,
-		Signals: f.n.Telemetry.SignalsDB(),
+		State:     f.n.Sequencer.Read,
+		Telemetry: f.n.Telemetry,
 		Now: func() time.Time {
 			f.mu.Lock()
 			defer f.mu.Unlock()
