@@ -166,7 +166,6 @@ func New(cfg Config) *Server {
 	if cfg.GraphQL != nil {
 		s.mux.Handle("POST /graphql", limit(s.withCaller(cfg.GraphQL)))
 		s.mux.Handle("GET /graphql", limit(s.withCaller(cfg.GraphQL)))
-		s.mux.Handle("GET /graphql/playground", graphql.PlaygroundHandler())
 	}
 	if s.hooks != nil {
 		s.routeWebhooks()
