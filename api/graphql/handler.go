@@ -3,7 +3,6 @@ package graphql
 import (
 	"bytes"
 	"context"
-	_ "embed"
 	"encoding/json"
 	"errors"
 	"github.com/glovebox/glovebox/access"
@@ -207,6 +206,7 @@ func depth(set ast.SelectionSet, visiting map[string]bool) (deepest, lists int) 
 	}
 	return deepest, lists
 }
+<<<<<<< HEAD
 
 //go:embed playground.html
 var playgroundHTML []byte
@@ -222,3 +222,5 @@ func PlaygroundHandler() http.Handler {
 		w.Write(playgroundHTML)
 	})
 }
+=======
+>>>>>>> main

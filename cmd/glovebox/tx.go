@@ -400,7 +400,7 @@ func runTx(ctx context.Context, spec txSpec, args []string) error {
 	fl := newCommandFlags(spec.name, spec.args, spec.help+"\n\n"+commonFlagsHelp)
 	a := &txArgs{ctx: ctx, fl: fl}
 	fl.StringVar(&a.node, "node", envDefault("GLOVEBOX_NODE", "http://127.0.0.1:8080"), "the node's base `URL` (env GLOVEBOX_NODE)")
-	fl.StringVar(&a.key, "key", envDefault("GLOVEBOX_KEY", ""), "keystore `FILE` of "+spec.signs+" signs (required; env GLOVEBOX_KEY)")
+	fl.Var(keyFileValue{&a.key}, "key", "keystore `FILE` of "+spec.signs+" signs (required; env GLOVEBOX_KEY)")
 	fl.StringVar(&a.passFile, "passphrase-file", envDefault("GLOVEBOX_PASSPHRASE_FILE", ""), "`FILE` holding the passphrase of --key (env GLOVEBOX_PASSPHRASE_FILE; default: prompt)")
 	fl.BoolVar(&a.json, "json", false, "print the whole receipt as JSON")
 	quietHelp := "print only the entry number of the transaction in the log"
