@@ -56,12 +56,8 @@ var ErrorCodes = func() []ErrorCode {
 	out = append(out, webhookErrorCodes...)
 	return append(out,
 		ErrorCode{CodeRateLimited, http.StatusTooManyRequests, "too many requests from this caller (signed-in account, else address); wait for Retry-After"},
-<<<<<<< HEAD
 		ErrorCode{CodeTooManyConnections, http.StatusTooManyRequests, "the client address holds too many connections to the node already (--max-conns-per-address); the connection is closed after this answer"},
-		ErrorCode{CodeForbidden, http.StatusForbidden, "the caller may not read this (only the vehicle's owner reads its access log)"},
-=======
 		ErrorCode{CodeForbidden, http.StatusForbidden, "the caller may not read or change this (only the vehicle's owner reads its access log; only an app or its owner manages the app's webhooks)"},
->>>>>>> main
 		ErrorCode{CodeNotFound, http.StatusNotFound, "no such resource (vehicle, device, app, entry, route)"},
 		ErrorCode{CodeTooLarge, http.StatusRequestEntityTooLarge, "the request body or batch is larger than allowed"},
 		ErrorCode{CodeMethodNotAllowed, http.StatusMethodNotAllowed, "the route does not take this HTTP method"},

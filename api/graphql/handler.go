@@ -206,21 +206,3 @@ func depth(set ast.SelectionSet, visiting map[string]bool) (deepest, lists int) 
 	}
 	return deepest, lists
 }
-<<<<<<< HEAD
-
-//go:embed playground.html
-var playgroundHTML []byte
-
-// PlaygroundHandler serves a self-contained page to run queries against endpoint /graphql: a text area, a
-// Run button and fetch(), with no external assets.
-func PlaygroundHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		// A page that runs queries with a pasted token must not be framed by another site (clickjacking).
-		w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
-		w.Header().Set("X-Frame-Options", "DENY")
-		w.Write(playgroundHTML)
-	})
-}
-=======
->>>>>>> main
