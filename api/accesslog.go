@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/glovebox/glovebox/access"
+	"github.com/glovebox/glovebox/accesslog"
 	"github.com/glovebox/glovebox/auth"
 	"github.com/glovebox/glovebox/ledger"
 )
@@ -15,8 +16,8 @@ import (
 // AccessPage is the answer of GET /v1/vehicles/{id}/access: entries newest first, and the cursor for the
 // next (older) page.
 type AccessPage struct {
-	Entries []access.Entry `json:"entries"`
-	Next    string         `json:"next,omitempty"` // pass as ?before= for older entries
+	Entries []accesslog.Entry `json:"entries"`
+	Next    string            `json:"next,omitempty"` // pass as ?before= for older entries
 }
 
 // vehicleAccess answers the vehicle's owner with who read what of the vehicle: GET
@@ -67,7 +68,7 @@ func (s *Server) vehicleAccess(w http.ResponseWriter, r *http.Request) {
 	}
 	page := AccessPage{Entries: entries}
 	if page.Entries == nil {
-		page.Entries = []access.Entry{}
+		page.Entries = []accesslog.Entry{}
 	}
 	if len(entries) == limit {
 		page.Next = strconv.FormatInt(entries[len(entries)-1].Seq, 10)

@@ -22,7 +22,7 @@ import (
 	xtlog "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/glovebox/glovebox/access"
+	"github.com/glovebox/glovebox/accesslog"
 	"github.com/glovebox/glovebox/api/graphql"
 	"github.com/glovebox/glovebox/auth"
 	"github.com/glovebox/glovebox/connect"
@@ -74,7 +74,7 @@ type Config struct {
 	Logger    *slog.Logger // one line per request at Debug level; default slog.Default()
 	Ingester  *telemetry.Ingester
 	Auth      *auth.Issuer    // sign-in (SIWE → bearer tokens)
-	AccessLog access.LogStore // who read what, for owners
+	AccessLog accesslog.Store // who read what, for owners
 	GraphQL   http.Handler    // /graphql (package api/graphql); nil serves none
 	// Connect is the OpenID Provider (package connect): its Handler serves connect.Paths, and its
 	// TokenGrants are added to the token endpoint. Nil serves none.
@@ -94,7 +94,7 @@ type Server struct {
 	log    Log
 	ingest *telemetry.Ingester
 	auth   *auth.Issuer
-	alog   access.LogStore
+	alog   accesslog.Store
 	logKey string
 	domain *ledger.Domain
 	ver    string
