@@ -13,13 +13,6 @@ import (
 	"github.com/glovebox/glovebox/ledger"
 )
 
-// AccessPage is the answer of GET /v1/vehicles/{id}/access: entries newest first, and the cursor for the
-// next (older) page.
-type AccessPage struct {
-	Entries []accesslog.Entry `json:"entries"`
-	Next    string            `json:"next,omitempty"` // pass as ?before= for older entries
-}
-
 // vehicleAccess answers the vehicle's owner with who read what of the vehicle: GET
 // /v1/vehicles/{id}/access?before=SEQ&limit=N (limit ≤ 500, default 100).
 func (s *Server) vehicleAccess(w http.ResponseWriter, r *http.Request) {
