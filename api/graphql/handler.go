@@ -3,7 +3,6 @@ package graphql
 import (
 	"bytes"
 	"context"
-	_ "embed"
 	"encoding/json"
 	"errors"
 	"io"
@@ -203,17 +202,4 @@ func depth(set ast.SelectionSet, visiting map[string]bool) (deepest, lists int) 
 		deepest, lists = max(deepest, d), max(lists, l)
 	}
 	return deepest, lists
-}
-
-//go:embed playground.html
-var playgroundHTML []byte
-
-// PlaygroundHandler serves a self-contained page to run queries against endpoint /graphql: a text area, a
-// Run button and fetch(), with no external assets.
-func PlaygroundHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'")
-		w.Write(playgroundHTML)
-	})
 }

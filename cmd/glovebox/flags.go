@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -52,6 +53,11 @@ func parseArgs(fl *flag.FlagSet, args []string, npos int) ([]string, error) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+	fl.VisitAll(func(f *flag.Flag) {
+		if v, ok := f.Value.(keyFileValue); ok && *v.p == "" {
+			*v.p = os.Getenv("GLOVEBOX_KEY")
+		}
+	})
 	if len(pos) != npos {
 		if npos == 0 {
 			return nil, usageError(fl, "unexpected argument %q", pos[0])
@@ -158,4 +164,25 @@ func (f *listFlag) Set(s string) error {
 // nodeFlag adds --node.
 func nodeFlag(fl *flag.FlagSet) *string {
 	return fl.String("node", envDefault("GLOVEBOX_NODE", "http://127.0.0.1:8080"), "the node's base `URL` (env GLOVEBOX_NODE)")
+}
+
+// keyFileValue is the --key flag of a command that signs: the path of a key file. Its default,
+// GLOVEBOX_KEY, is applied by parseArgs after parsing rather than as the flag's default value, so that
+// --help and usage errors never print the variable (which might hold a private key by mistake).
+type keyFileValue struct{ p *string }
+
+func (v keyFileValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+
+func (v keyFileValue) Set(s string) error { *v.p = s; return nil }
+
+// keyFileFlag adds --key, a key file (env GLOVEBOX_KEY), to fl.
+func keyFileFlag(fl *flag.FlagSet, usage string) *string {
+	p := new(string)
+	fl.Var(keyFileValue{p}, "key", usage)
+	return p
 }

@@ -80,9 +80,13 @@ func TestTokenCommand(t *testing.T) {
 	if code, _, errOut := runCLI(t, "key", "new", "--out", key, "--passphrase-file", pass, "--scrypt", "light"); code != 0 {
 		t.Fatal(errOut)
 	}
-	if code, _, errOut := runCLI(t, "vehicle", "register", "--node", srv.URL, "--key", key, "--passphrase-file", pass,
-		"--make", "Volvo", "--model", "XC40", "--year", "2023"); code != 0 {
-		t.Fatal(errOut)
+	if code, out, errOut := runCLI(t, "vehicle", "register", "--node", srv.URL, "--key", key, "--passphrase-file", pass,
+		"--make", "Volvo", "--model", "XC40", "--year", "2023", "--quiet"); code != 0 || out != "1\n" {
+		t.Fatalf("vehicle register --quiet: exit %d, printed %q, want the id alone\n%s", code, out, errOut)
+	}
+	if code, out, errOut := runCLI(t, "vehicle", "burn", "--node", srv.URL, "--key", key, "--passphrase-file", pass,
+		"--vehicle", "7", "--quiet"); code != 1 || out != "" || !strings.Contains(errOut, "refused: unknown_vehicle") {
+		t.Fatalf("vehicle burn --quiet of no vehicle: exit %d, printed %q\n%s", code, out, errOut)
 	}
 	code, out, errOut := runCLI(t, "token", "--node", srv.URL, "--key", key, "--passphrase-file", pass)
 	if code != 0 || strings.Count(out, "\n") != 1 || strings.Count(out, ".") != 2 {
@@ -118,6 +122,33 @@ func TestInstantIsRFC3339InUTC(t *testing.T) {
 	} {
 		if got := instant(tc.ms); got != tc.want {
 			t.Errorf("instant(%d) = %s, want %s", tc.ms, got, tc.want)
+		}
+	}
+}
+
+// TestAPrivateKeyGivenAsAKeyFileIsNotPrinted: --key and GLOVEBOX_KEY are paths; a private key put there by
+// mistake must not come back in an error message.
+func TestAPrivateKeyGivenAsAKeyFileIsNotPrinted(t *testing.T) {
+	clearEnv(t)
+	const secret = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
+	for _, args := range [][]string{
+		{"vehicle", "register", "--make", "A", "--model", "B", "--year", "2020", "--key", "0x" + secret},
+		{"token", "--key", secret},
+		{"key", "show", secret},
+	} {
+		code, out, errOut := runCLI(t, args...)
+		if code != 1 || strings.Contains(out+errOut, secret[8:40]) || !strings.Contains(errOut, "couldn't read the key file") {
+			t.Errorf("glovebox %s: exit %d, want 1 and no key in\n%s%s", args[0], code, out, errOut)
+		}
+	}
+	t.Setenv("GLOVEBOX_KEY", secret)
+	code, out, errOut := runCLI(t, "revoke", "--vehicle", "1", "--app", "0x0000000000000000000000000000000000000001")
+	if code != 1 || strings.Contains(out+errOut, secret[8:40]) {
+		t.Errorf("GLOVEBOX_KEY holding a private key: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, args := range [][]string{{"revoke", "--help"}, {"token", "--bad-flag"}, {"device", "pair-sign", "--vehicle", "x"}} {
+		if _, out, errOut := runCLI(t, args...); strings.Contains(out+errOut, secret[8:40]) {
+			t.Errorf("glovebox %s printed GLOVEBOX_KEY:\n%s%s", strings.Join(args, " "), out, errOut)
 		}
 	}
 }

@@ -97,7 +97,7 @@ deadline (--ttl from now).`)
 	fl.Var(&id, "vehicle", "vehicle `ID` (required)")
 	node := nodeFlag(fl)
 	origin := fl.String("origin", "", "the log's origin line, to sign without contacting a node")
-	key := fl.String("key", envDefault("GLOVEBOX_KEY", ""), "keystore `FILE` of the device (env GLOVEBOX_KEY)")
+	key := keyFileFlag(fl, "keystore `FILE` of the device (env GLOVEBOX_KEY)")
 	passFile := fl.String("passphrase-file", envDefault("GLOVEBOX_PASSPHRASE_FILE", ""), "`FILE` holding the passphrase of --key (env GLOVEBOX_PASSPHRASE_FILE; default: prompt)")
 	ttl := fl.Duration("ttl", client.DefaultTTL, "how long the signature stays valid (at most 24h)")
 	if _, err := parseArgs(fl, args, 0); err != nil {

@@ -27,7 +27,7 @@ gives for it, alone on one line, so that a shell can use it as it is:
 The token says who signed in and nothing else: every read is decided by the ledger when it is made.
 --json prints {"accessToken","expiresAt"} instead (expiresAt an RFC 3339 instant).`)
 	node := nodeFlag(fl)
-	key := fl.String("key", envDefault("GLOVEBOX_KEY", ""), "keystore `FILE` of the account to sign in as (required; env GLOVEBOX_KEY)")
+	key := keyFileFlag(fl, "keystore `FILE` of the account to sign in as (required; env GLOVEBOX_KEY)")
 	passFile := fl.String("passphrase-file", envDefault("GLOVEBOX_PASSPHRASE_FILE", ""), "`FILE` holding the passphrase of --key (env GLOVEBOX_PASSPHRASE_FILE; default: prompt)")
 	asJSON := fl.Bool("json", false, "print the token and its expiry as JSON")
 	if _, err := parseArgs(fl, args, 0); err != nil {

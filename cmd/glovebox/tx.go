@@ -28,6 +28,9 @@ type txSpec struct {
 	flags             []txFlag  // the flags beyond the common ones
 	build             txBuilder // the transaction, from the parsed flags
 	say               func(a *txArgs, tx *ledger.Tx, rc *api.Receipt) string
+	// made, when set, is what --quiet prints: the id of what the transaction made; without it --quiet
+	// prints the entry number.
+	made func(tx *ledger.Tx, rc *api.Receipt) string
 }
 
 // txBuilder checks the parsed flags and builds the transaction. It calls a.sign (and a.cosign) after its
@@ -76,7 +79,8 @@ var txCommands = []txSpec{
 		},
 		say: func(_ *txArgs, _ *ledger.Tx, rc *api.Receipt) string {
 			return fmt.Sprintf("vehicle %d registered", resultVehicle(rc, 0))
-		}},
+		},
+		made: func(_ *ledger.Tx, rc *api.Receipt) string { return strconv.FormatUint(resultVehicle(rc, 0), 10) }},
 	{name: "vehicle transfer", args: "--vehicle ID --to ADDR [common flags]", short: "transfer a vehicle to a new owner",
 		help:  `Transfers a vehicle to a new owner. The current owner signs. Every grant on the vehicle is cleared.`,
 		signs: "the current owner",
@@ -127,7 +131,8 @@ maker's key (--maker-key) signs too and the maker is recorded.`,
 				head += " by maker " + tx.Maker.Hex()
 			}
 			return head
-		}},
+		},
+		made: func(tx *ledger.Tx, _ *api.Receipt) string { return tx.Device.Hex() }},
 	{name: "device pair", args: "--vehicle ID (--device-key FILE | --device-signature JSON|@FILE) [common flags]", short: "pair a device to a vehicle (owner and device sign)",
 		help:  pairHelp,
 		signs: "the vehicle owner",
@@ -172,7 +177,8 @@ and the app key (--app-key) both sign. Redirect URIs must be https, or http on a
 		},
 		say: func(a *txArgs, tx *ledger.Tx, _ *api.Receipt) string {
 			return fmt.Sprintf("app %s (%q) registered, owned by %s", tx.App.Hex(), tx.Name, tx.Owner.Hex())
-		}},
+		},
+		made: func(tx *ledger.Tx, _ *api.Receipt) string { return tx.App.Hex() }},
 	{name: "app update", args: "--app ADDR [--name N] [--redirect-uri U]... [common flags]", short: "change an app's name or redirect URIs",
 		help: `Changes an app's name and redirect URIs. The app owner signs. What is not given is kept: without
 --name the current name, without --redirect-uri the current list; --redirect-uri replaces the whole list.`,
@@ -275,7 +281,8 @@ func signed(f func(a *txArgs, s *signer) *ledger.Tx) txBuilder {
 
 const commonFlagsHelp = `Common flags: --node URL (env GLOVEBOX_NODE), --key FILE (the signer's keystore file; env GLOVEBOX_KEY),
 --passphrase-file FILE (env GLOVEBOX_PASSPHRASE_FILE; without it the passphrase is asked on the
-terminal), --json (print the whole receipt, with its checkpoint and inclusion proof).`
+terminal), --json (print the whole receipt, with its checkpoint and inclusion proof), --quiet (print
+only the new id, or the entry number).`
 
 // txArgs holds a transaction command's parsed flags and the keys it decrypted, in signing order.
 type txArgs struct {
@@ -285,6 +292,7 @@ type txArgs struct {
 	key      string
 	passFile string
 	json     bool
+	quiet    bool
 	signers  []*signer
 
 	vehicle                        idFlag
@@ -392,9 +400,14 @@ func runTx(ctx context.Context, spec txSpec, args []string) error {
 	fl := newCommandFlags(spec.name, spec.args, spec.help+"\n\n"+commonFlagsHelp)
 	a := &txArgs{ctx: ctx, fl: fl}
 	fl.StringVar(&a.node, "node", envDefault("GLOVEBOX_NODE", "http://127.0.0.1:8080"), "the node's base `URL` (env GLOVEBOX_NODE)")
-	fl.StringVar(&a.key, "key", envDefault("GLOVEBOX_KEY", ""), "keystore `FILE` of "+spec.signs+" signs (required; env GLOVEBOX_KEY)")
+	fl.Var(keyFileValue{&a.key}, "key", "keystore `FILE` of "+spec.signs+" signs (required; env GLOVEBOX_KEY)")
 	fl.StringVar(&a.passFile, "passphrase-file", envDefault("GLOVEBOX_PASSPHRASE_FILE", ""), "`FILE` holding the passphrase of --key (env GLOVEBOX_PASSPHRASE_FILE; default: prompt)")
 	fl.BoolVar(&a.json, "json", false, "print the whole receipt as JSON")
+	quietHelp := "print only the entry number of the transaction in the log"
+	if spec.made != nil {
+		quietHelp = "print only the id of what was made (the vehicle id, the device's or the app's address), for a shell variable"
+	}
+	fl.BoolVar(&a.quiet, "quiet", false, quietHelp)
 	names := []string{}
 	for _, f := range spec.flags {
 		a.define(f)
@@ -427,8 +440,15 @@ func runTx(ctx context.Context, spec txSpec, args []string) error {
 	if err != nil {
 		return refusal(cl, err)
 	}
-	if a.json {
+	switch {
+	case a.json:
 		return printJSON(rc)
+	case a.quiet && spec.made != nil:
+		_, err := fmt.Fprintln(stdout, spec.made(tx, rc))
+		return err
+	case a.quiet:
+		_, err := fmt.Fprintln(stdout, rc.Index)
+		return err
 	}
 	fmt.Fprintf(stdout, "%s (entry %d)\n", spec.say(a, tx, rc), rc.Index)
 	fmt.Fprintf(stdout, "leaf hash %s, tree size %d (--json for the checkpoint and inclusion proof)\n", rc.Hash, rc.TreeSize)

@@ -25,10 +25,12 @@ var allowed = map[string][]string{
 	// telemetry/stream is below store/postgres only for its Key type (stream.Key): a known upward edge
 	// issue 12 names, to move below both.
 	"telemetry/stream": {"telemetry"},
-	"store/sqlite":     {"accesslog", "ledger", "telemetry"},
-	"store/postgres":   {"accesslog", "ledger", "telemetry", "telemetry/stream", "tlog"},
-	"store/storetest":  {"accesslog", "telemetry"},
-	"api/wire":         {"accesslog", "ledger"},
+	"store/sqlite":     {"accesslog", "ledger", "telemetry", "webhook"},
+	// webhook (triggers, delivery): store/sqlite keeps its outbox and imports it for the outbox's types.
+	"webhook":         {"access", "accesslog", "ledger", "telemetry"},
+	"store/postgres":  {"accesslog", "ledger", "telemetry", "telemetry/stream", "tlog"},
+	"store/storetest": {"accesslog", "telemetry"},
+	"api/wire":        {"accesslog", "ledger"},
 	// auth imports telemetry for one hash (PersonalHash): a known upward edge issue 12 names.
 	"auth":                           {"ledger", "telemetry"},
 	"connect":                        {"auth", "ledger"},
@@ -38,22 +40,22 @@ var allowed = map[string][]string{
 	"api/graphql/internal/gen":       {"api/graphql/internal/schemagen", "telemetry"},
 	// GraphQL reads telemetry only through telemetry.Reader: no store.
 	"api/graphql":        {"access", "accesslog", "api/graphql/internal/exec", "api/graphql/internal/schemagen", "ledger", "telemetry"},
-	"api":                {"access", "accesslog", "api/graphql", "api/wire", "auth", "connect", "ledger", "telemetry", "tlog"},
+	"api":                {"access", "accesslog", "api/graphql", "api/wire", "auth", "connect", "ledger", "telemetry", "tlog", "webhook"},
 	"web":                {},
 	"web/internal/build": {},
 	// The client and everything built on it speak the API through api/wire and never link the server.
 	"client":               {"api/wire", "ledger", "telemetry"},
 	"verify":               {"client", "ledger", "tlog"},
 	"sim":                  {"api/mqtt", "api/wire", "client", "ledger", "telemetry"},
-	"node":                 {"accesslog", "api", "api/graphql", "auth", "connect", "ledger", "store/postgres", "store/sqlite", "telemetry", "telemetry/stream", "tlog", "web"},
+	"node":                 {"accesslog", "api", "api/graphql", "auth", "connect", "ledger", "store/postgres", "store/sqlite", "telemetry", "telemetry/stream", "tlog", "web", "webhook"},
 	"internal/pgtest":      {},
 	"internal/browsertest": {},
-	"internal/testnode":    {"api", "client", "ledger", "node", "telemetry", "web"},
+	"internal/testnode":    {"api", "client", "ledger", "node", "telemetry", "web", "webhook"},
 	"verify/verifytest":    {"api/wire", "client", "internal/testnode", "ledger", "tlog"},
 	"internal/bench": {"api", "api/mqtt", "client", "internal/pgtest", "ledger", "node", "store/postgres", "store/sqlite", "telemetry",
 		"telemetry/stream", "tlog"},
 	"cmd/glovebox": {"api", "api/mqtt", "client", "internal/bench", "ledger", "node", "sim", "store/postgres", "store/sqlite", "telemetry",
-		"telemetry/stream", "verify", "web"},
+		"telemetry/stream", "verify", "web", "webhook"},
 	"examples/connect-app": {"client", "ledger"},
 	"examples/go-signin":   {},
 	"internal/layers":      {},
