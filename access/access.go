@@ -14,6 +14,9 @@
 //   - Anyone else, or a permission the grant lacks: Forbidden, naming the permission.
 //
 // A burned vehicle keeps its owner's read access to its history; it has no grants.
+//
+// It owns the decision only: recording what was read is package accesslog's, and access imports nothing of
+// the project but ledger (no store, no API, no telemetry).
 package access
 
 import (

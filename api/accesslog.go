@@ -8,16 +8,10 @@ import (
 	"time"
 
 	"github.com/glovebox/glovebox/access"
+	"github.com/glovebox/glovebox/accesslog"
 	"github.com/glovebox/glovebox/auth"
 	"github.com/glovebox/glovebox/ledger"
 )
-
-// AccessPage is the answer of GET /v1/vehicles/{id}/access: entries newest first, and the cursor for the
-// next (older) page.
-type AccessPage struct {
-	Entries []access.Entry `json:"entries"`
-	Next    string         `json:"next,omitempty"` // pass as ?before= for older entries
-}
 
 // vehicleAccess answers the vehicle's owner with who read what of the vehicle: GET
 // /v1/vehicles/{id}/access?before=SEQ&limit=N (limit ≤ 500, default 100).
@@ -67,7 +61,7 @@ func (s *Server) vehicleAccess(w http.ResponseWriter, r *http.Request) {
 	}
 	page := AccessPage{Entries: entries}
 	if page.Entries == nil {
-		page.Entries = []access.Entry{}
+		page.Entries = []accesslog.Entry{}
 	}
 	if len(entries) == limit {
 		page.Next = strconv.FormatInt(entries[len(entries)-1].Seq, 10)

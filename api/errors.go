@@ -82,18 +82,6 @@ func statusOf(code string) int {
 	return http.StatusInternalServerError
 }
 
-// ErrorBody is the JSON body of every error answer: {"error":{"code":…,"message":…}}.
-type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
-}
-
-// ErrorDetail is the error object; Index is the position in a batch submission.
-type ErrorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Index   *int   `json:"index,omitempty"`
-}
-
 // detail turns any error into a stable code and message.
 func detail(err error) ErrorDetail {
 	if c := ledger.CodeOf(err); c != "" {
@@ -120,7 +108,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, d ErrorDetail) {
-	writeJSON(w, statusOf(d.Code), ErrorBody{d})
+	writeJSON(w, statusOf(d.Code), ErrorBody{Error: d})
 }
 
 func writeErr(w http.ResponseWriter, code, msg string) {

@@ -10,12 +10,6 @@ import (
 	"github.com/glovebox/glovebox/telemetry"
 )
 
-// Limits of the telemetry API.
-const (
-	MaxEventBatch     = 1000     // records in one POST /v1/events
-	MaxEventBatchBody = 16 << 20 // bytes of its body
-)
-
 // events answers POST /v1/events: one envelope or an array of up to MaxEventBatch, each answered with a
 // result (accepted, duplicate, conflict, or an error code) only after the accepted ones are durable.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
@@ -44,18 +38,6 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, results)
-}
-
-// SignalInfo describes one catalogue signal in GET /v1/signals.
-type SignalInfo struct {
-	Name       string   `json:"name"`
-	Type       string   `json:"type"`
-	VSSType    string   `json:"vssType"`
-	VSSPath    string   `json:"vssPath"`
-	Unit       string   `json:"unit,omitempty"`
-	Permission string   `json:"permission"`
-	Min        *float64 `json:"min,omitempty"`
-	Max        *float64 `json:"max,omitempty"`
 }
 
 func (s *Server) signals(w http.ResponseWriter, r *http.Request) {

@@ -63,7 +63,7 @@ type limitListener struct {
 }
 
 var refusedAnswer = func() []byte {
-	body, _ := json.Marshal(ErrorBody{ErrorDetail{Code: CodeTooManyConnections, Message: "too many connections from this address: close some and retry"}})
+	body, _ := json.Marshal(ErrorBody{Error: ErrorDetail{Code: CodeTooManyConnections, Message: "too many connections from this address: close some and retry"}})
 	return fmt.Appendf(nil, "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 }()
 

@@ -198,7 +198,7 @@ func writeRateLimited(w http.ResponseWriter, r *http.Request, shape ErrorShape, 
 		}{[]gqlErr{{msg, map[string]any{"code": GraphQLCodeRateLimited}}}})
 		return
 	}
-	writeJSON(w, http.StatusTooManyRequests, ErrorBody{ErrorDetail{Code: CodeRateLimited, Message: msg}})
+	writeJSON(w, http.StatusTooManyRequests, ErrorBody{Error: ErrorDetail{Code: CodeRateLimited, Message: msg}})
 }
 
 // CallerKey returns the key function Wrap needs: "account:" and the signed-in account when the request

@@ -22,7 +22,7 @@ import (
 	xtlog "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/glovebox/glovebox/access"
+	"github.com/glovebox/glovebox/accesslog"
 	"github.com/glovebox/glovebox/api/graphql"
 	"github.com/glovebox/glovebox/auth"
 	"github.com/glovebox/glovebox/connect"
@@ -30,12 +30,6 @@ import (
 	"github.com/glovebox/glovebox/telemetry"
 	"github.com/glovebox/glovebox/tlog"
 	"github.com/glovebox/glovebox/webhook"
-)
-
-// Limits of the transaction API.
-const (
-	MaxBatch     = 1000    // transactions in one POST /v1/transactions array
-	MaxBatchBody = 8 << 20 // bytes of a batch request body
 )
 
 // Ledger is what the API needs of the ledger: the current state and a sequencer to submit to.
@@ -75,7 +69,7 @@ type Config struct {
 	Logger    *slog.Logger // one line per request at Debug level; default slog.Default()
 	Ingester  *telemetry.Ingester
 	Auth      *auth.Issuer    // sign-in (SIWE → bearer tokens)
-	AccessLog access.LogStore // who read what, for owners
+	AccessLog accesslog.Store // who read what, for owners
 	GraphQL   http.Handler    // /graphql (package api/graphql); nil serves none
 	// Connect is the OpenID Provider (package connect): its Handler serves connect.Paths, and its
 	// TokenGrants are added to the token endpoint. Nil serves none.
@@ -97,7 +91,7 @@ type Server struct {
 	log    Log
 	ingest *telemetry.Ingester
 	auth   *auth.Issuer
-	alog   access.LogStore
+	alog   accesslog.Store
 	logKey string
 	domain *ledger.Domain
 	ver    string
@@ -231,30 +225,9 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, indexPage)
 }
 
-// NodeInfo is the answer of GET /v1/node.
-type NodeInfo struct {
-	Origin   string `json:"origin"`
-	LogKey   string `json:"logKey"`
-	TreeSize int64  `json:"treeSize"`
-	Version  string `json:"version"`
-}
-
 func (s *Server) node(w http.ResponseWriter, r *http.Request) {
 	size, _ := s.log.Latest()
 	writeJSON(w, http.StatusOK, NodeInfo{Origin: s.log.Origin(), LogKey: s.logKey, TreeSize: size, Version: s.ver})
-}
-
-// EIP712Info is the answer of GET /v1/eip712: everything a wallet needs to build eth_signTypedData_v4
-// requests.
-type EIP712Info struct {
-	Domain struct {
-		Name    string `json:"name"`
-		Version string `json:"version"`
-		Salt    string `json:"salt"`
-	} `json:"domain"`
-	Origin       string                         `json:"origin"`
-	Types        map[string][]ledger.TypedField `json:"types"`
-	PrimaryTypes []string                       `json:"primaryTypes"`
 }
 
 func (s *Server) eip712(w http.ResponseWriter, r *http.Request) {
@@ -269,24 +242,6 @@ func (s *Server) eip712(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, info)
 }
 
-// Receipt proves that a transaction is in the log: its entry index and leaf hash, a signed checkpoint and
-// an inclusion proof of the entry in that checkpoint's tree (RFC 6962 hashes, base64 as in checkpoints).
-type Receipt struct {
-	Index          int64          `json:"index"`
-	Hash           string         `json:"hash"` // 0x-hex RFC 6962 leaf hash of the entry
-	TreeSize       int64          `json:"treeSize"`
-	Checkpoint     string         `json:"checkpoint"`
-	InclusionProof []string       `json:"inclusionProof"`
-	Result         *ledger.Result `json:"result,omitempty"`
-	// The entry itself, in GET /v1/transactions/{index}.
-	Entry      string          `json:"entry,omitempty"` // base64 of the entry bytes
-	AcceptTime int64           `json:"acceptTime,omitempty"`
-	Type       string          `json:"type,omitempty"`
-	Message    json.RawMessage `json:"message,omitempty"`
-	Signatures []string        `json:"signatures,omitempty"`
-	Signers    []string        `json:"signers,omitempty"`
-}
-
 func (s *Server) receipt(index, size int64, entry, checkpoint []byte) (*Receipt, error) {
 	proof, err := s.log.InclusionProof(index, size)
 	if err != nil {
@@ -299,12 +254,6 @@ func (s *Server) receipt(index, size int64, entry, checkpoint []byte) (*Receipt,
 		rc.InclusionProof[i] = base64.StdEncoding.EncodeToString(p[:])
 	}
 	return rc, nil
-}
-
-// BatchItem is one element of the answer to a batch submission: a receipt or an error.
-type BatchItem struct {
-	*Receipt
-	Error *ErrorDetail `json:"error,omitempty"`
 }
 
 func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
@@ -452,7 +401,7 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, body []byte
 			}
 			errs[i] = &ErrorDetail{Code: CodeInternal, Message: "receipt failed; fetch it with GET /v1/transactions/" + strconv.FormatInt(outcomes[i].Index, 10), Index: &i}
 		}
-		b = (&BatchItem{Error: errs[i]}).appendJSON(b)
+		b = (&BatchItem{Error: errs[i]}).AppendJSON(b)
 	}
 	b = append(b, "]\n"...)
 	w.Header().Set("Content-Type", "application/json")
@@ -561,12 +510,6 @@ func (s *Server) account(w http.ResponseWriter, r *http.Request) {
 	var acc ledger.Account
 	s.seq.Read(func(st *ledger.State) { acc = st.Account(a) })
 	writeJSON(w, http.StatusOK, acc)
-}
-
-// StateDigest is the answer of GET /v1/state/digest.
-type StateDigest struct {
-	TreeSize int64  `json:"treeSize"`
-	Digest   string `json:"digest"`
 }
 
 func (s *Server) stateDigest(w http.ResponseWriter, r *http.Request) {

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/glovebox/glovebox/api"
+	"github.com/glovebox/glovebox/api/wire"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/telemetry"
 )
@@ -72,7 +72,7 @@ func (c *Client) do(req *http.Request) ([]byte, error) {
 		return nil, fmt.Errorf("couldn't read the answer of %s: %w", req.URL.Path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		var eb api.ErrorBody
+		var eb wire.ErrorBody
 		if json.Unmarshal(body, &eb) == nil && eb.Error.Code != "" {
 			return nil, &APIError{resp.StatusCode, eb.Error.Code, eb.Error.Message}
 		}
@@ -113,14 +113,14 @@ func (c *Client) postJSON(ctx context.Context, path string, in, out any) error {
 }
 
 // Node returns the node's origin, log key and size.
-func (c *Client) Node(ctx context.Context) (*api.NodeInfo, error) {
-	var n api.NodeInfo
+func (c *Client) Node(ctx context.Context) (*wire.NodeInfo, error) {
+	var n wire.NodeInfo
 	return &n, c.getJSON(ctx, "/v1/node", &n)
 }
 
 // Domain fetches the node's EIP-712 domain and checks that its salt matches its origin.
 func (c *Client) Domain(ctx context.Context) (*ledger.Domain, error) {
-	var info api.EIP712Info
+	var info wire.EIP712Info
 	if err := c.getJSON(ctx, "/v1/eip712", &info); err != nil {
 		return nil, err
 	}
@@ -132,15 +132,15 @@ func (c *Client) Domain(ctx context.Context) (*ledger.Domain, error) {
 }
 
 // Submit submits one signed transaction and returns its receipt once it is durable.
-func (c *Client) Submit(ctx context.Context, tx *ledger.Tx) (*api.Receipt, error) {
-	var rc api.Receipt
+func (c *Client) Submit(ctx context.Context, tx *ledger.Tx) (*wire.Receipt, error) {
+	var rc wire.Receipt
 	return &rc, c.postJSON(ctx, "/v1/transactions", tx, &rc)
 }
 
-// SubmitBatch submits up to api.MaxBatch transactions in one request; the answer has one item per
+// SubmitBatch submits up to wire.MaxBatch transactions in one request; the answer has one item per
 // transaction, in order.
-func (c *Client) SubmitBatch(ctx context.Context, txs []*ledger.Tx) ([]api.BatchItem, error) {
-	var items []api.BatchItem
+func (c *Client) SubmitBatch(ctx context.Context, txs []*ledger.Tx) ([]wire.BatchItem, error) {
+	var items []wire.BatchItem
 	if err := c.postJSON(ctx, "/v1/transactions", txs, &items); err != nil {
 		return nil, err
 	}
@@ -151,8 +151,8 @@ func (c *Client) SubmitBatch(ctx context.Context, txs []*ledger.Tx) ([]api.Batch
 }
 
 // Transaction returns the receipt of log entry index, proved against the latest checkpoint.
-func (c *Client) Transaction(ctx context.Context, index int64) (*api.Receipt, error) {
-	var rc api.Receipt
+func (c *Client) Transaction(ctx context.Context, index int64) (*wire.Receipt, error) {
+	var rc wire.Receipt
 	return &rc, c.getJSON(ctx, "/v1/transactions/"+strconv.FormatInt(index, 10), &rc)
 }
 
@@ -181,8 +181,8 @@ func (c *Client) Account(ctx context.Context, a common.Address) (*ledger.Account
 }
 
 // StateDigest returns the node's tree size and state digest.
-func (c *Client) StateDigest(ctx context.Context) (*api.StateDigest, error) {
-	var d api.StateDigest
+func (c *Client) StateDigest(ctx context.Context) (*wire.StateDigest, error) {
+	var d wire.StateDigest
 	return &d, c.getJSON(ctx, "/v1/state/digest", &d)
 }
 

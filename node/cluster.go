@@ -23,7 +23,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/glovebox/glovebox/access"
+	"github.com/glovebox/glovebox/accesslog"
 	"github.com/glovebox/glovebox/api"
 	"github.com/glovebox/glovebox/api/graphql"
 	"github.com/glovebox/glovebox/auth"
@@ -120,7 +120,7 @@ type Cluster struct {
 	js       jetstream.JetStream
 	writer   *stream.Writer
 	alog     *postgres.AccessLog
-	recorder *access.Recorder
+	recorder *accesslog.Recorder
 	signer   note.Signer
 	logger   *slog.Logger
 	// RestoredFrom is the size of the snapshot the state was restored from at start (0: none).
@@ -235,7 +235,7 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 		}
 	}
 	c.alog = postgres.NewAccessLog(c.pool)
-	c.recorder = access.NewRecorder(c.alog, cfg.Logger)
+	c.recorder = accesslog.NewRecorder(c.alog, cfg.Logger)
 	pub, err := url.Parse(cfg.PublicURL)
 	if err != nil || pub.Host == "" {
 		return nil, fmt.Errorf("node: bad public URL %q", cfg.PublicURL)

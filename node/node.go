@@ -19,7 +19,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/glovebox/glovebox/access"
+	"github.com/glovebox/glovebox/accesslog"
 	"github.com/glovebox/glovebox/api"
 	"github.com/glovebox/glovebox/api/graphql"
 	"github.com/glovebox/glovebox/auth"
@@ -70,7 +70,7 @@ type Node struct {
 	Ingester  *telemetry.Ingester
 	// AccessLog keeps who read what of each vehicle; Recorder batches writes to it.
 	AccessLog *sqlite.AccessLog
-	Recorder  *access.Recorder
+	Recorder  *accesslog.Recorder
 	// Auth issues and checks sign-in tokens.
 	Auth *auth.Issuer
 	// Connect is the OpenID Provider: the consent flow by which drivers grant apps access.
@@ -130,7 +130,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.AccessLog, err = sqlite.OpenAccessLog(filepath.Join(cfg.DataDir, "access.db")); err != nil {
 		return nil, err
 	}
-	n.Recorder = access.NewRecorder(n.AccessLog, cfg.Logger)
+	n.Recorder = accesslog.NewRecorder(n.AccessLog, cfg.Logger)
 	n.logger = cfg.Logger
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://127.0.0.1:8080"

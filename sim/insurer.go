@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/glovebox/glovebox/api"
+	"github.com/glovebox/glovebox/api/wire"
 	"github.com/glovebox/glovebox/client"
 	"github.com/glovebox/glovebox/ledger"
 )
@@ -96,7 +96,7 @@ func setupInsurer(ctx context.Context, c *client.Client, seed uint64, specs []Sp
 		txs = append(txs, g)
 		cars = append(cars, s.VehicleID)
 	}
-	if err := submitAll(ctx, c, txs, func(int, *api.Receipt) {}); err != nil {
+	if err := submitAll(ctx, c, txs, func(int, *wire.Receipt) {}); err != nil {
 		return nil, nil, fmt.Errorf("couldn't register the demo insurer: %w", err)
 	}
 	return ins, cars, nil

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/glovebox/glovebox/api"
+	"github.com/glovebox/glovebox/api/wire"
 	"github.com/glovebox/glovebox/client"
 	"github.com/glovebox/glovebox/telemetry"
 )
@@ -32,7 +32,7 @@ type DeviceTransport interface {
 	SetDevices(origin string, keys []*ecdsa.PrivateKey)
 }
 
-// HTTPTransport posts records to POST /v1/events, up to api.MaxEventBatch per request.
+// HTTPTransport posts records to POST /v1/events, up to wire.MaxEventBatch per request.
 type HTTPTransport struct {
 	Client *client.Client
 }
@@ -45,8 +45,8 @@ func NewHTTPTransport(nodeURL string) *HTTPTransport {
 // Send posts subs in as few requests as the batch limit allows.
 func (h *HTTPTransport) Send(ctx context.Context, subs []telemetry.Submission) ([]telemetry.Result, error) {
 	out := make([]telemetry.Result, 0, len(subs))
-	for lo := 0; lo < len(subs); lo += api.MaxEventBatch {
-		res, err := h.Client.PostEvents(ctx, subs[lo:min(lo+api.MaxEventBatch, len(subs))])
+	for lo := 0; lo < len(subs); lo += wire.MaxEventBatch {
+		res, err := h.Client.PostEvents(ctx, subs[lo:min(lo+wire.MaxEventBatch, len(subs))])
 		if err != nil {
 			return nil, err
 		}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/glovebox/glovebox/api"
+	"github.com/glovebox/glovebox/api/wire"
 	"github.com/glovebox/glovebox/client"
 	"github.com/glovebox/glovebox/ledger"
 )
@@ -84,7 +84,7 @@ func Setup(ctx context.Context, c *client.Client, specs []Spec, logger *slog.Log
 			txs, slots = append(txs, tx), append(slots, slot{i, false})
 		}
 	}
-	err = submitAll(ctx, c, txs, func(k int, rc *api.Receipt) {
+	err = submitAll(ctx, c, txs, func(k int, rc *wire.Receipt) {
 		sl := slots[k]
 		if sl.vehicle {
 			specs[sl.spec].VehicleID = rc.Result.VehicleID
@@ -115,7 +115,7 @@ func Setup(ctx context.Context, c *client.Client, specs []Spec, logger *slog.Log
 		}
 		txs, slots = append(txs, tx), append(slots, slot{i, false})
 	}
-	err = submitAll(ctx, c, txs, func(int, *api.Receipt) { res.Paired++ })
+	err = submitAll(ctx, c, txs, func(int, *wire.Receipt) { res.Paired++ })
 	if serr := save(); serr != nil && err == nil {
 		err = serr
 	}
@@ -132,12 +132,12 @@ func sign(dom *ledger.Domain, tx *ledger.Tx, keys ...*ecdsa.PrivateKey) error {
 	return nil
 }
 
-// submitAll submits txs in batches of api.MaxBatch and calls ok for each accepted one; it returns the
+// submitAll submits txs in batches of wire.MaxBatch and calls ok for each accepted one; it returns the
 // refusals (all of them, after submitting every batch).
-func submitAll(ctx context.Context, c *client.Client, txs []*ledger.Tx, ok func(k int, rc *api.Receipt)) error {
+func submitAll(ctx context.Context, c *client.Client, txs []*ledger.Tx, ok func(k int, rc *wire.Receipt)) error {
 	var refused []string
-	for lo := 0; lo < len(txs); lo += api.MaxBatch {
-		hi := min(lo+api.MaxBatch, len(txs))
+	for lo := 0; lo < len(txs); lo += wire.MaxBatch {
+		hi := min(lo+wire.MaxBatch, len(txs))
 		items, err := c.SubmitBatch(ctx, txs[lo:hi])
 		if err != nil {
 			return fmt.Errorf("couldn't submit the fleet's transactions: %w", err)

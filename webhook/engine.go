@@ -21,6 +21,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/glovebox/glovebox/access"
+	"github.com/glovebox/glovebox/accesslog"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/telemetry"
 )
@@ -46,8 +47,8 @@ type Options struct {
 	// [from, from+count).
 	LogSize func() int64
 	Entries func(ctx context.Context, from, count int64) ([][]byte, error)
-	// Record puts an entry in the vehicle owner's access log (access.Recorder.Record).
-	Record func(access.Entry)
+	// Record puts an entry in the vehicle owner's access log (accesslog.Recorder.Record).
+	Record func(accesslog.Entry)
 	// Key signs every message "v1a," (Ed25519) besides the webhook's own HMAC; nil signs HMAC only.
 	Key ed25519.PrivateKey
 	// Source is the CloudEvents source of every event: the node's public URL.
@@ -118,7 +119,7 @@ func NewEngine(opts Options) *Engine {
 		opts.Catalog = telemetry.DefaultCatalog
 	}
 	if opts.Record == nil {
-		opts.Record = func(access.Entry) {}
+		opts.Record = func(accesslog.Entry) {}
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
@@ -564,7 +565,7 @@ func (e *Engine) record(d *Delivery, outcome string) {
 		return
 	}
 	perms := append([]string{ledger.PermStream}, d.Permissions...)
-	e.opts.Record(access.Entry{Time: e.opts.Now(), Vehicle: d.Vehicle, Caller: d.App,
+	e.opts.Record(accesslog.Entry{Time: e.opts.Now(), Vehicle: d.Vehicle, Caller: d.App,
 		Query: "webhook " + d.Type + " " + d.ID, Permissions: perms, Values: 1, Outcome: outcome})
 }
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/glovebox/glovebox/access"
+	"github.com/glovebox/glovebox/accesslog"
 	"github.com/glovebox/glovebox/api/graphql"
 	"github.com/glovebox/glovebox/ledger"
 )
@@ -21,7 +21,7 @@ func BenchmarkSignalsLatest(b *testing.B) {
 	app := f.n.App(b, f.owner)
 	f.n.Grant(b, f.owner, f.vehicle, app.Address, time.Now().Add(time.Hour).Unix(), ledger.PermSignals, ledger.PermLocation)
 	h := graphql.NewHandler(graphql.Config{State: f.n.Sequencer.Read, Telemetry: f.n.Telemetry,
-		Record: func(access.Entry) {}})
+		Record: func(accesslog.Entry) {}})
 	query := fmt.Sprintf(`{ signalsLatest(tokenId: %d) { lastSeen speed { timestamp value } isIgnitionOn { timestamp value }
 		powertrainType { timestamp value } currentLocationCoordinates { timestamp value { latitude longitude hdop } } } }`, f.vehicle)
 	body, _ := json.Marshal(map[string]string{"query": query})

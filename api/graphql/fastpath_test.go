@@ -13,7 +13,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/glovebox/glovebox/access"
+	"github.com/glovebox/glovebox/accesslog"
 	"github.com/glovebox/glovebox/api/graphql"
 	"github.com/glovebox/glovebox/internal/testnode"
 	"github.com/glovebox/glovebox/ledger"
@@ -35,9 +35,9 @@ func TestFastPathAnswersAsGqlgen(t *testing.T) {
 	s.mu.Lock()
 	s.now = s.t0.Add(10 * time.Minute) // one clock for both handlers, so access entries compare equal
 	s.mu.Unlock()
-	var entries []access.Entry
+	var entries []accesslog.Entry
 	cfg := graphql.Config{State: s.n.Sequencer.Read, Telemetry: s.n.Telemetry, Now: s.clock,
-		Record: func(e access.Entry) { entries = append(entries, e) }}
+		Record: func(e accesslog.Entry) { entries = append(entries, e) }}
 	fast := graphql.NewHandler(cfg)
 	cfg.DisableFastPath = true
 	slow := graphql.NewHandler(cfg)
@@ -147,7 +147,7 @@ func TestFastPathAnswersAsGqlgen(t *testing.T) {
 				if a.Code != b.Code || a.Header().Get("Content-Type") != b.Header().Get("Content-Type") || a.Body.String() != b.Body.String() {
 					t.Fatalf("fast path: %d %s\n%s\ngqlgen: %d %s\n%s", a.Code, a.Header().Get("Content-Type"), a.Body, b.Code, b.Header().Get("Content-Type"), b.Body)
 				}
-				if !slices.EqualFunc(fastEntries, entries, func(x, y access.Entry) bool {
+				if !slices.EqualFunc(fastEntries, entries, func(x, y accesslog.Entry) bool {
 					return fmt.Sprint(x) == fmt.Sprint(y)
 				}) {
 					t.Fatalf("access entries differ:\nfast path: %+v\ngqlgen:    %+v", fastEntries, entries)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/glovebox/glovebox/access"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,6 +20,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	xtlog "golang.org/x/mod/sumdb/tlog"
 
+	"github.com/glovebox/glovebox/accesslog"
 	"github.com/glovebox/glovebox/api/graphql/internal/exec"
 	"github.com/glovebox/glovebox/telemetry"
 )
@@ -53,11 +53,11 @@ type Config struct {
 	// Logger receives internal errors; nil means slog.Default().
 	Logger *slog.Logger
 	// Record, if set, is given an access entry for every query of a vehicle's data by anyone but its
-	// owner (access.Recorder.Record: batched, never dropped).
-	Record func(access.Entry)
+	// owner (accesslog.Recorder.Record: batched, never dropped).
+	Record func(accesslog.Entry)
 	// AccessLog is where Record's entries end up (the node's sqlite.AccessLog), read by the accessLog
 	// query; nil makes accessLog fail with INTERNAL.
-	AccessLog access.LogStore
+	AccessLog accesslog.Store
 	// Log is the ledger's log (*tlog.Log or *postgres.Log), for the pairing entries of rawRecords and
 	// their proofs; without it rawRecords fails with INTERNAL.
 	Log Log

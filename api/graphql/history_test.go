@@ -13,7 +13,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/glovebox/glovebox/access"
+	"github.com/glovebox/glovebox/accesslog"
 	"github.com/glovebox/glovebox/api/graphql"
 	"github.com/glovebox/glovebox/internal/testnode"
 	"github.com/glovebox/glovebox/ledger"
@@ -78,8 +78,8 @@ func newSeries(t *testing.T) *series {
 		State:     f.n.Sequencer.Read,
 		Telemetry: f.n.Telemetry,
 		Now:       f.clock,
-		Record: func(e access.Entry) {
-			if err := f.n.AccessLog.Append(context.Background(), []access.Entry{e}); err != nil {
+		Record: func(e accesslog.Entry) {
+			if err := f.n.AccessLog.Append(context.Background(), []accesslog.Entry{e}); err != nil {
 				t.Error(err)
 			}
 		},

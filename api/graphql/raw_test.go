@@ -15,7 +15,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	xtlog "golang.org/x/mod/sumdb/tlog"
 
-	"github.com/glovebox/glovebox/access"
+	"github.com/glovebox/glovebox/accesslog"
 	"github.com/glovebox/glovebox/api/graphql"
 	"github.com/glovebox/glovebox/internal/testnode"
 	"github.com/glovebox/glovebox/ledger"
@@ -30,7 +30,7 @@ type rawFixture struct {
 	*fixture
 	h       http.Handler
 	mu      sync.Mutex
-	entries []access.Entry
+	entries []accesslog.Entry
 }
 
 func newRawFixture(t *testing.T) *rawFixture {
@@ -41,7 +41,7 @@ func newRawFixture(t *testing.T) *rawFixture {
 		Telemetry: f.n.Telemetry,
 		Log:       f.n.Log,
 		Now:       f.clock,
-		Record: func(e access.Entry) {
+		Record: func(e accesslog.Entry) {
 			f.mu.Lock()
 			f.entries = append(f.entries, e)
 			f.mu.Unlock()

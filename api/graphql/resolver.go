@@ -13,6 +13,7 @@ import (
 	"github.com/uber/h3-go/v4"
 
 	"github.com/glovebox/glovebox/access"
+	"github.com/glovebox/glovebox/accesslog"
 	"github.com/glovebox/glovebox/api/graphql/internal/exec"
 	"github.com/glovebox/glovebox/api/graphql/internal/schemagen"
 	"github.com/glovebox/glovebox/ledger"
@@ -198,7 +199,7 @@ func (q *queryResolver) recordEntry(ctx context.Context, vehicle uint64, g grant
 	if !allowEntry(ctx, vehicle, name, perms, outcome) {
 		return
 	}
-	q.cfg.Record(access.Entry{Time: q.cfg.Now(), Vehicle: vehicle, Caller: CallerFrom(ctx), Query: name, Permissions: perms,
+	q.cfg.Record(accesslog.Entry{Time: q.cfg.Now(), Vehicle: vehicle, Caller: CallerFrom(ctx), Query: name, Permissions: perms,
 		From: from, To: to, Values: values, Outcome: outcome})
 }
 

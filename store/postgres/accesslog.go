@@ -7,16 +7,15 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/glovebox/glovebox/accesslog"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/glovebox/glovebox/access"
 )
 
 // AccessLog is the append-only record of who read what of each vehicle, in table access_log. Appends are
 // committed with PostgreSQL's synchronous commit: durable when Append returns.
 type AccessLog struct{ pool *pgxpool.Pool }
 
-var _ access.LogStore = (*AccessLog)(nil)
+var _ accesslog.Store = (*AccessLog)(nil)
 
 // NewAccessLog returns the access log of a migrated database.
 func NewAccessLog(pool *pgxpool.Pool) *AccessLog { return &AccessLog{pool: pool} }
@@ -29,8 +28,8 @@ func msOrNil(t time.Time) *int64 {
 	return &ms
 }
 
-// Append implements access.LogStore: the entries get increasing sequence numbers in one statement.
-func (l *AccessLog) Append(ctx context.Context, entries []access.Entry) error {
+// Append implements accesslog.Store: the entries get increasing sequence numbers in one statement.
+func (l *AccessLog) Append(ctx context.Context, entries []accesslog.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
@@ -54,8 +53,8 @@ func (l *AccessLog) Append(ctx context.Context, entries []access.Entry) error {
 	return nil
 }
 
-// List implements access.LogStore.
-func (l *AccessLog) List(ctx context.Context, vehicle uint64, before int64, limit int) ([]access.Entry, error) {
+// List implements accesslog.Store.
+func (l *AccessLog) List(ctx context.Context, vehicle uint64, before int64, limit int) ([]accesslog.Entry, error) {
 	if before <= 0 {
 		before = 1 << 62
 	}
@@ -65,9 +64,9 @@ func (l *AccessLog) List(ctx context.Context, vehicle uint64, before int64, limi
 		return nil, fmt.Errorf("couldn't read the access log: %w", err)
 	}
 	defer rows.Close()
-	var out []access.Entry
+	var out []accesslog.Entry
 	for rows.Next() {
-		var e access.Entry
+		var e accesslog.Entry
 		var t int64
 		var caller []byte
 		var perms string

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	xtlog "golang.org/x/mod/sumdb/tlog"
 
-	"github.com/glovebox/glovebox/access"
+	"github.com/glovebox/glovebox/accesslog"
 	"github.com/glovebox/glovebox/internal/pgtest"
 	"github.com/glovebox/glovebox/store/postgres"
 	"github.com/glovebox/glovebox/store/storetest"
@@ -91,7 +91,7 @@ func TestReaderConformance(t *testing.T) {
 }
 
 func TestAccessLogConformance(t *testing.T) {
-	storetest.TestAccessLog(t, func(t *testing.T) access.LogStore { return postgres.NewAccessLog(migrated(t)) })
+	storetest.TestAccessLog(t, func(t *testing.T) accesslog.Store { return postgres.NewAccessLog(migrated(t)) })
 }
 
 func TestRecordsAndSignalsLandInMonthlyPartitions(t *testing.T) {

@@ -8,8 +8,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-
-	"github.com/glovebox/glovebox/access"
+	"github.com/glovebox/glovebox/accesslog"
 )
 
 // AccessLog is the append-only record of who read what of each vehicle, in its own SQLite file.
@@ -18,7 +17,7 @@ type AccessLog struct {
 	stmts stmtCache
 }
 
-var _ access.LogStore = (*AccessLog)(nil)
+var _ accesslog.Store = (*AccessLog)(nil)
 
 const accessLogSchema = `
 CREATE TABLE IF NOT EXISTS access_log (
@@ -52,8 +51,8 @@ func msOrNil(t time.Time) any {
 	return t.UnixMilli()
 }
 
-// Append implements access.LogStore.
-func (l *AccessLog) Append(ctx context.Context, entries []access.Entry) error {
+// Append implements accesslog.Store.
+func (l *AccessLog) Append(ctx context.Context, entries []accesslog.Entry) error {
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -70,8 +69,8 @@ func (l *AccessLog) Append(ctx context.Context, entries []access.Entry) error {
 	return tx.Commit()
 }
 
-// List implements access.LogStore.
-func (l *AccessLog) List(ctx context.Context, vehicle uint64, before int64, limit int) ([]access.Entry, error) {
+// List implements accesslog.Store.
+func (l *AccessLog) List(ctx context.Context, vehicle uint64, before int64, limit int) ([]accesslog.Entry, error) {
 	if before <= 0 {
 		before = 1 << 62
 	}
@@ -81,9 +80,9 @@ func (l *AccessLog) List(ctx context.Context, vehicle uint64, before int64, limi
 		return nil, fmt.Errorf("couldn't read the access log: %w", err)
 	}
 	defer rows.Close()
-	var out []access.Entry
+	var out []accesslog.Entry
 	for rows.Next() {
-		var e access.Entry
+		var e accesslog.Entry
 		var t int64
 		var caller []byte
 		var perms string

@@ -8,7 +8,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/glovebox/glovebox/access"
+	"github.com/glovebox/glovebox/accesslog"
 	"github.com/glovebox/glovebox/store/sqlite"
 )
 
@@ -20,14 +20,14 @@ func TestTheAccessLogKeepsEveryEntryAcrossRestarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := access.NewRecorder(store, nil)
+	rec := accesslog.NewRecorder(store, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { rec.Run(ctx); close(done) }()
 	app := common.HexToAddress("0x00000000000000000000000000000000000000aa")
 	t0 := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
 	for i := 0; i < 250; i++ {
-		rec.Record(access.Entry{Time: t0.Add(time.Duration(i) * time.Second), Vehicle: uint64(1 + i%2), Caller: app,
+		rec.Record(accesslog.Entry{Time: t0.Add(time.Duration(i) * time.Second), Vehicle: uint64(1 + i%2), Caller: app,
 			Query: "signalsLatest", Permissions: []string{"signals"}, Values: i, Outcome: "ok",
 			From: t0, To: t0.Add(time.Hour)})
 	}
@@ -40,7 +40,7 @@ func TestTheAccessLogKeepsEveryEntryAcrossRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	var all []access.Entry
+	var all []accesslog.Entry
 	for before := int64(0); ; {
 		page, err := store.List(context.Background(), 1, before, 40)
 		if err != nil {

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/glovebox/glovebox/access"
+	"github.com/glovebox/glovebox/accesslog"
 	"github.com/glovebox/glovebox/store/sqlite"
 	"github.com/glovebox/glovebox/store/storetest"
 	"github.com/glovebox/glovebox/telemetry"
@@ -23,7 +23,7 @@ func TestTelemetryConformance(t *testing.T) {
 }
 
 func TestAccessLogConformance(t *testing.T) {
-	storetest.TestAccessLog(t, func(t *testing.T) access.LogStore {
+	storetest.TestAccessLog(t, func(t *testing.T) accesslog.Store {
 		l, err := sqlite.OpenAccessLog(filepath.Join(t.TempDir(), "access.db"))
 		if err != nil {
 			t.Fatal(err)

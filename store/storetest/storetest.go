@@ -2,7 +2,7 @@
 // implementation (store/sqlite and store/postgres), so that the node behaves the same on either:
 // TestTelemetry for telemetry.Store, TestReader for telemetry.Reader (every aggregation, latest values,
 // the data summary and raw records, each with the owner-period cut-off, on one data set with literal
-// expectations) and TestAccessLog for access.LogStore.
+// expectations) and TestAccessLog for accesslog.Store.
 package storetest
 
 import (
@@ -14,7 +14,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/glovebox/glovebox/access"
+	"github.com/glovebox/glovebox/accesslog"
 	"github.com/glovebox/glovebox/telemetry"
 )
 
@@ -162,12 +162,12 @@ func TestTelemetry(t *testing.T, open func(t *testing.T) Telemetry) {
 }
 
 // TestAccessLog runs the access log cases; open returns a new, empty log for each.
-func TestAccessLog(t *testing.T, open func(t *testing.T) access.LogStore) {
+func TestAccessLog(t *testing.T, open func(t *testing.T) accesslog.Store) {
 	ctx := context.Background()
 	app := common.HexToAddress("0x00000000000000000000000000000000000000cc")
 	at := time.Date(2026, 11, 27, 7, 0, 0, 0, time.UTC)
-	entry := func(vehicle uint64, i int) access.Entry {
-		e := access.Entry{Time: at.Add(time.Duration(i) * time.Second), Vehicle: vehicle, Caller: app, Query: fmt.Sprintf("q%d", i),
+	entry := func(vehicle uint64, i int) accesslog.Entry {
+		e := accesslog.Entry{Time: at.Add(time.Duration(i) * time.Second), Vehicle: vehicle, Caller: app, Query: fmt.Sprintf("q%d", i),
 			Values: i, Outcome: "ok"}
 		if i%2 == 0 {
 			e.Permissions = []string{"signals", "location"}
@@ -177,20 +177,20 @@ func TestAccessLog(t *testing.T, open func(t *testing.T) access.LogStore) {
 	}
 	t.Run("entries come back newest first, page by page, with every field", func(t *testing.T) {
 		s := open(t)
-		var want []access.Entry
+		var want []accesslog.Entry
 		for i := range 7 {
 			want = append(want, entry(1, i))
 		}
 		if err := s.Append(ctx, want[:3]); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Append(ctx, []access.Entry{entry(2, 99)}); err != nil {
+		if err := s.Append(ctx, []accesslog.Entry{entry(2, 99)}); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Append(ctx, want[3:]); err != nil {
 			t.Fatal(err)
 		}
-		var got []access.Entry
+		var got []accesslog.Entry
 		before := int64(0)
 		for {
 			page, err := s.List(ctx, 1, before, 3)
@@ -219,7 +219,7 @@ func TestAccessLog(t *testing.T, open func(t *testing.T) access.LogStore) {
 	})
 	t.Run("another vehicle's entries are not listed", func(t *testing.T) {
 		s := open(t)
-		if err := s.Append(ctx, []access.Entry{entry(2, 1)}); err != nil {
+		if err := s.Append(ctx, []accesslog.Entry{entry(2, 1)}); err != nil {
 			t.Fatal(err)
 		}
 		if got, err := s.List(ctx, 1, 0, 10); err != nil || len(got) != 0 {

@@ -17,7 +17,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/glovebox/glovebox/api"
+	"github.com/glovebox/glovebox/api/wire"
 	"github.com/glovebox/glovebox/client"
 	"github.com/glovebox/glovebox/internal/testnode"
 	"github.com/glovebox/glovebox/ledger"
@@ -54,7 +54,7 @@ func (n *Node) Submit(tb testing.TB, txs ...*ledger.Tx) {
 		return
 	}
 	for len(txs) > 0 {
-		batch := txs[:min(len(txs), api.MaxBatch)]
+		batch := txs[:min(len(txs), wire.MaxBatch)]
 		txs = txs[len(batch):]
 		items, err := n.Client.SubmitBatch(ctx, batch)
 		if err != nil {
@@ -250,7 +250,7 @@ func StartRawLog(tb testing.TB, dir, origin string) *RawLog {
 	mux.HandleFunc("GET /v1/node", func(w http.ResponseWriter, _ *http.Request) {
 		size, _ := l.Latest()
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(api.NodeInfo{Origin: origin, LogKey: vkey, TreeSize: size})
+		json.NewEncoder(w).Encode(wire.NodeInfo{Origin: origin, LogKey: vkey, TreeSize: size})
 	})
 	srv := httptest.NewServer(mux)
 	r.URL = srv.URL

@@ -1,13 +1,9 @@
-package api
+package wire
 
 import (
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
-
-	xtlog "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/glovebox/glovebox/ledger"
 )
@@ -17,25 +13,26 @@ import (
 // struct tags (TestReceiptEncodingMatchesEncodingJSON checks this).
 
 // MarshalJSON implements json.Marshaler.
-func (rc *Receipt) MarshalJSON() ([]byte, error) { return rc.appendJSON(make([]byte, 0, 1536)), nil }
+func (rc *Receipt) MarshalJSON() ([]byte, error) { return rc.AppendJSON(make([]byte, 0, 1536)), nil }
 
-func (rc *Receipt) appendJSON(b []byte) []byte {
+// AppendJSON appends the receipt as MarshalJSON encodes it.
+func (rc *Receipt) AppendJSON(b []byte) []byte {
 	b = append(b, `{"index":`...)
 	b = strconv.AppendInt(b, rc.Index, 10)
 	b = append(b, `,"hash":`...)
-	b = appendString(b, rc.Hash)
+	b = AppendString(b, rc.Hash)
 	b = append(b, `,"treeSize":`...)
 	b = strconv.AppendInt(b, rc.TreeSize, 10)
 	b = append(b, `,"checkpoint":`...)
-	b = appendString(b, rc.Checkpoint)
+	b = AppendString(b, rc.Checkpoint)
 	b = append(b, `,"inclusionProof":`...)
 	b = appendStrings(b, rc.InclusionProof)
 	if rc.Result != nil {
-		b = appendResult(b, rc.Result)
+		b = AppendResult(b, rc.Result)
 	}
 	if rc.Entry != "" {
 		b = append(b, `,"entry":`...)
-		b = appendString(b, rc.Entry)
+		b = AppendString(b, rc.Entry)
 	}
 	if rc.AcceptTime != 0 {
 		b = append(b, `,"acceptTime":`...)
@@ -43,7 +40,7 @@ func (rc *Receipt) appendJSON(b []byte) []byte {
 	}
 	if rc.Type != "" {
 		b = append(b, `,"type":`...)
-		b = appendString(b, rc.Type)
+		b = AppendString(b, rc.Type)
 	}
 	if len(rc.Message) > 0 {
 		b = append(b, `,"message":`...)
@@ -61,9 +58,10 @@ func (rc *Receipt) appendJSON(b []byte) []byte {
 }
 
 // MarshalJSON implements json.Marshaler (needed: the embedded Receipt's method would be promoted).
-func (it BatchItem) MarshalJSON() ([]byte, error) { return it.appendJSON(nil), nil }
+func (it BatchItem) MarshalJSON() ([]byte, error) { return it.AppendJSON(nil), nil }
 
-func (it *BatchItem) appendJSON(b []byte) []byte {
+// AppendJSON appends the item as MarshalJSON encodes it.
+func (it *BatchItem) AppendJSON(b []byte) []byte {
 	if it.Error != nil {
 		e, _ := json.Marshal(struct {
 			Error *ErrorDetail `json:"error"`
@@ -73,7 +71,7 @@ func (it *BatchItem) appendJSON(b []byte) []byte {
 	if it.Receipt == nil {
 		return append(b, "{}"...)
 	}
-	return it.Receipt.appendJSON(b)
+	return it.Receipt.AppendJSON(b)
 }
 
 func appendStrings(b []byte, list []string) []byte {
@@ -85,13 +83,13 @@ func appendStrings(b []byte, list []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, s)
+		b = AppendString(b, s)
 	}
 	return append(b, ']')
 }
 
-// appendString appends s as a JSON string, escaped as encoding/json escapes it.
-func appendString(b []byte, s string) []byte {
+// AppendString appends s as a JSON string, escaped as encoding/json escapes it.
+func AppendString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
@@ -137,39 +135,8 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// appendOutcome appends the receipt of an accepted submission, exactly as Receipt.appendJSON would encode
-// the Receipt that receipt() builds, but without building it: no string per proof hash, no copy of the
-// checkpoint per transaction.
-func (s *Server) appendOutcome(b []byte, o *ledger.Outcome) ([]byte, error) {
-	proof, err := s.log.InclusionProof(o.Index, o.TreeSize)
-	if err != nil {
-		return b, err
-	}
-	h := xtlog.RecordHash(o.Entry)
-	b = append(b, `{"index":`...)
-	b = strconv.AppendInt(b, o.Index, 10)
-	b = append(b, `,"hash":"0x`...)
-	b = hex.AppendEncode(b, h[:])
-	b = append(b, `","treeSize":`...)
-	b = strconv.AppendInt(b, o.TreeSize, 10)
-	b = append(b, `,"checkpoint":`...)
-	b = appendString(b, string(o.Checkpoint)) // no allocation: the conversion does not escape
-	b = append(b, `,"inclusionProof":[`...)
-	for i, p := range proof {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '"')
-		b = base64.StdEncoding.AppendEncode(b, p[:])
-		b = append(b, '"')
-	}
-	b = append(b, ']')
-	b = appendResult(b, &o.Result)
-	return append(b, '}'), nil
-}
-
-// appendResult appends `,"result":{…}` with encoding/json's omitempty rules.
-func appendResult(b []byte, r *ledger.Result) []byte {
+// AppendResult appends `,"result":{…}` with encoding/json's omitempty rules.
+func AppendResult(b []byte, r *ledger.Result) []byte {
 	b = append(b, `,"result":{`...)
 	sep := ""
 	if r.VehicleID != 0 {
@@ -179,12 +146,12 @@ func appendResult(b []byte, r *ledger.Result) []byte {
 	}
 	if r.Device != "" {
 		b = append(b, sep+`"device":`...)
-		b = appendString(b, r.Device)
+		b = AppendString(b, r.Device)
 		sep = ","
 	}
 	if r.App != "" {
 		b = append(b, sep+`"app":`...)
-		b = appendString(b, r.App)
+		b = AppendString(b, r.App)
 	}
 	return append(b, '}')
 }

@@ -1,4 +1,9 @@
-package access
+// Package accesslog keeps the access log: who other than its owner read what of each vehicle, when, with
+// which permissions and with what outcome. It owns the entry type, the storage contract (Store, which
+// store/sqlite and store/postgres implement and store/storetest checks) and the Recorder that batches
+// entries to a store from the query path. It decides nothing (package access does) and must not import
+// access, the API or any store: the arrows point down to it.
+package accesslog
 
 import (
 	"context"
@@ -33,25 +38,25 @@ func (e Entry) MarshalJSON() ([]byte, error) {
 	}{plain(e), e.Caller.Hex()})
 }
 
-// LogStore keeps access entries. Append MUST make the entries durable before it returns (the log is the
+// Store keeps access entries. Append MUST make the entries durable before it returns (the log is the
 // owner's evidence) and MUST NOT change or drop earlier ones.
-type LogStore interface {
+type Store interface {
 	Append(ctx context.Context, entries []Entry) error
 	// List returns the vehicle's entries newest first, those with Seq < before (0: from the newest), at
 	// most limit.
 	List(ctx context.Context, vehicle uint64, before int64, limit int) ([]Entry, error)
 }
 
-// Recorder batches access entries to a LogStore from one goroutine (Run), so that recording an access
+// Recorder batches access entries to a Store from one goroutine (Run), so that recording an access
 // costs the query path a channel send.
 type Recorder struct {
-	store  LogStore
+	store  Store
 	in     chan Entry
 	logger *slog.Logger
 }
 
 // NewRecorder returns a recorder writing to store.
-func NewRecorder(store LogStore, logger *slog.Logger) *Recorder {
+func NewRecorder(store Store, logger *slog.Logger) *Recorder {
 	if logger == nil {
 		logger = slog.Default()
 	}

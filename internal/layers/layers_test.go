@@ -1,0 +1,134 @@
+// Package layers holds the test of the project's import directions: which of its packages may import
+// which, so that the arrows keep pointing down (cmd → node → api → access, accesslog → ledger, telemetry
+// → tlog, stores). It has no code of its own.
+package layers
+
+import (
+	"encoding/json"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/glovebox/glovebox"
+
+// allowed lists, for every package of the module, the packages of the module it may import (tests not
+// counted). A package missing from the table fails the test: a new package adds its row here, naming only
+// packages below it, and no package may gain an edge upwards.
+var allowed = map[string][]string{
+	"ledger":    {},
+	"tlog":      {},
+	"accesslog": {},
+	"access":    {"ledger"},
+	"telemetry": {"ledger"},
+	// telemetry/stream is below store/postgres only for its Key type (stream.Key): a known upward edge
+	// issue 12 names, to move below both.
+	"telemetry/stream": {"telemetry"},
+	"store/sqlite":     {"accesslog", "ledger", "telemetry", "webhook"},
+	// webhook (triggers, delivery): store/sqlite keeps its outbox and imports it for the outbox's types.
+	"webhook":         {"access", "accesslog", "ledger", "telemetry"},
+	"store/postgres":  {"accesslog", "ledger", "telemetry", "telemetry/stream", "tlog"},
+	"store/storetest": {"accesslog", "telemetry"},
+	"api/wire":        {"accesslog", "ledger"},
+	// auth imports telemetry for one hash (PersonalHash): a known upward edge issue 12 names.
+	"auth":                           {"ledger", "telemetry"},
+	"connect":                        {"auth", "ledger"},
+	"api/mqtt":                       {"ledger", "telemetry"},
+	"api/graphql/internal/exec":      {},
+	"api/graphql/internal/schemagen": {"ledger", "telemetry"},
+	"api/graphql/internal/gen":       {"api/graphql/internal/schemagen", "telemetry"},
+	// GraphQL reads telemetry only through telemetry.Reader: no store.
+	"api/graphql":        {"access", "accesslog", "api/graphql/internal/exec", "api/graphql/internal/schemagen", "ledger", "telemetry"},
+	"api":                {"access", "accesslog", "api/graphql", "api/wire", "auth", "connect", "ledger", "telemetry", "tlog", "webhook"},
+	"web":                {},
+	"web/internal/build": {},
+	// The client and everything built on it speak the API through api/wire and never link the server.
+	"client":               {"api/wire", "ledger", "telemetry"},
+	"verify":               {"client", "ledger", "tlog"},
+	"sim":                  {"api/mqtt", "api/wire", "client", "ledger", "telemetry"},
+	"node":                 {"accesslog", "api", "api/graphql", "auth", "connect", "ledger", "store/postgres", "store/sqlite", "telemetry", "telemetry/stream", "tlog", "web", "webhook"},
+	"internal/pgtest":      {},
+	"internal/browsertest": {},
+	"internal/testnode":    {"api", "client", "ledger", "node", "telemetry", "web", "webhook"},
+	"verify/verifytest":    {"api/wire", "client", "internal/testnode", "ledger", "tlog"},
+	"internal/bench": {"api", "api/mqtt", "client", "internal/pgtest", "ledger", "node", "store/postgres", "store/sqlite", "telemetry",
+		"telemetry/stream", "tlog"},
+	"cmd/glovebox": {"api", "api/mqtt", "client", "internal/bench", "ledger", "node", "sim", "store/postgres", "store/sqlite", "telemetry",
+		"telemetry/stream", "verify", "web", "webhook"},
+	"examples/connect-app": {"client", "ledger"},
+	"examples/go-signin":   {},
+	"internal/layers":      {},
+}
+
+type pkg struct {
+	ImportPath string
+	Imports    []string
+	Deps       []string
+}
+
+func list(t *testing.T, args ...string) []pkg {
+	t.Helper()
+	out, err := exec.Command("go", append([]string{"list", "-json"}, args...)...).Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for dec.More() {
+		var p pkg
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+func rel(path string) (string, bool) {
+	if path == module {
+		return ".", true
+	}
+	r, ok := strings.CutPrefix(path, module+"/")
+	return r, ok
+}
+
+func TestImportsPointDown(t *testing.T) {
+	for _, p := range list(t, module+"/...") {
+		name, _ := rel(p.ImportPath)
+		may, ok := allowed[name]
+		if !ok {
+			t.Errorf("package %s is not in the import table: add a row for it to allowed in internal/layers/layers_test.go, "+
+				"listing the packages of this module it may import (only packages below it)", name)
+			continue
+		}
+		for _, imp := range p.Imports {
+			r, own := rel(imp)
+			if own && !slices.Contains(may, r) {
+				t.Errorf("%s imports %s, which the table in internal/layers/layers_test.go does not allow. If the edge points down, "+
+					"add %q to the row of %s; if it points up (a store importing the API, the client importing the server, …), "+
+					"move what is shared into a package below both instead", name, r, r, name)
+			}
+		}
+	}
+}
+
+func TestTheClientDoesNotLinkTheServer(t *testing.T) {
+	forbidden := []string{
+		"modernc.org/sqlite", "github.com/jackc/pgx", "github.com/lib/pq", // SQL drivers
+		"github.com/99designs/gqlgen", "github.com/go-jose/go-jose", "github.com/uber/h3-go",
+		"github.com/mochi-mqtt/server", "github.com/nats-io/nats-server",
+		module + "/api", module + "/node", module + "/store/",
+	}
+	for _, root := range []string{"client", "verify", "api/wire"} {
+		for _, p := range list(t, "-deps=false", module+"/"+root) {
+			for _, d := range p.Deps {
+				for _, f := range forbidden {
+					if d == f || strings.HasPrefix(d, strings.TrimSuffix(f, "/")+"/") && !strings.HasPrefix(d, module+"/api/wire") {
+						t.Errorf("%s links %s (through its dependencies): a program using it would link the server", root, d)
+					}
+				}
+			}
+		}
+	}
+}
