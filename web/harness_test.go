@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -70,7 +71,12 @@ func screenshot(name string, width, height int64, mobile bool) chromedp.Action[c
 		})(ctx, t); err != nil {
 			return err
 		}
-		// Let the chart and the map follow the new width.
+		// Let the chart and the map follow the new width (their resize observers run when the browser gets
+		// to them, later on a busy machine): wait until nothing is wider than the screen, for up to 10 s.
+		fits := fmt.Sprintf(`document.documentElement.scrollWidth <= %d`, width)
+		if _, err := chromedp.Poll[chromedp.Void](fits, chromedp.WithPollingTimeout(10*time.Second))(ctx, t); err != nil && !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "timeout") {
+			return err
+		}
 		if _, err := chromedp.Sleep(300*time.Millisecond)(ctx, t); err != nil {
 			return err
 		}
