@@ -46,13 +46,13 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 var listenLine = regexp.MustCompile(`listening on (http://\S+?)/? `)
 
 // startNode runs `glovebox serve` on dataDir with a random port and returns the process and its URL.
-func startNode(t *testing.T, dataDir string) (*exec.Cmd, string) {
+func startNode(t *testing.T, dataDir string, flags ...string) (*exec.Cmd, string) {
 	t.Helper()
 	bin, err := buildBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "serve", "--data", dataDir, "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0")
+	cmd := exec.Command(bin, append([]string{"serve", "--data", dataDir, "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0"}, flags...)...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

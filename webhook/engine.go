@@ -28,7 +28,7 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultWorkers     = 32
+	DefaultWorkers     = 128
 	DefaultPerWebhook  = 1
 	DefaultTimeout     = 15 * time.Second
 	DefaultRetryBase   = 5 * time.Second
@@ -375,6 +375,15 @@ func (e *Engine) dispatch(ctx context.Context) {
 				case id := <-done:
 					e.release(busy, &inflight, id)
 				case <-ctx.Done():
+				}
+			drain:
+				for { // claim once for every attempt that ended meanwhile, not once each
+					select {
+					case id := <-done:
+						e.release(busy, &inflight, id)
+					default:
+						break drain
+					}
 				}
 				continue
 			}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -18,6 +19,10 @@ import (
 // change is fsynced before it returns (synchronous=FULL), so an enqueued delivery survives kill -9.
 type Webhooks struct {
 	db *sql.DB
+
+	finishMu  sync.Mutex // guards finishing and flushing: the group commit of Finish
+	finishing []*finishReq
+	flushing  bool // a caller is writing groups; others wait for it
 }
 
 var _ webhook.Store = (*Webhooks)(nil)
@@ -278,21 +283,58 @@ func (s *Webhooks) Claim(ctx context.Context, now time.Time, limit, perWebhook i
 	return scanDeliveries(rows)
 }
 
-// Finish implements webhook.Store.
+// Finish implements webhook.Store. Concurrent calls are committed together (one fsync for all that
+// arrived while the previous group was being written); each returns once its group is durable.
 func (s *Webhooks) Finish(ctx context.Context, d *webhook.Delivery, a webhook.Attempt) error {
+	req := &finishReq{d: d, a: a, done: make(chan error, 1)}
+	s.finishMu.Lock()
+	s.finishing = append(s.finishing, req)
+	leader := !s.flushing
+	s.flushing = true
+	s.finishMu.Unlock()
+	if leader {
+		for {
+			s.finishMu.Lock()
+			group := s.finishing
+			s.finishing = nil
+			if len(group) == 0 {
+				s.flushing = false
+				s.finishMu.Unlock()
+				break
+			}
+			s.finishMu.Unlock()
+			err := s.finishGroup(context.Background(), group)
+			for _, r := range group {
+				r.done <- err
+			}
+		}
+	}
+	return <-req.done
+}
+
+type finishReq struct {
+	d    *webhook.Delivery
+	a    webhook.Attempt
+	done chan error
+}
+
+func (s *Webhooks) finishGroup(ctx context.Context, group []*finishReq) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = ?, attempts = ?, next_attempt = ?, lease_until = 0, last_code = ?,
-		last_error = ?, done = ? WHERE id = ?`, string(d.Status), d.Attempts, msOrZero(d.NextAttempt), d.LastCode, d.LastError,
-		msOrZero(d.Done), d.ID); err != nil {
-		return fmt.Errorf("couldn't finish delivery %s: %w", d.ID, err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempts (delivery, time, code, error, duration_us) VALUES (?, ?, ?, ?, ?)`,
-		d.ID, a.Time.UnixMilli(), a.Code, a.Error, a.Duration.Microseconds()); err != nil {
-		return fmt.Errorf("couldn't record an attempt of delivery %s: %w", d.ID, err)
+	for _, r := range group {
+		d, a := r.d, r.a
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = ?, attempts = ?, next_attempt = ?, lease_until = 0, last_code = ?,
+			last_error = ?, done = ? WHERE id = ?`, string(d.Status), d.Attempts, msOrZero(d.NextAttempt), d.LastCode, d.LastError,
+			msOrZero(d.Done), d.ID); err != nil {
+			return fmt.Errorf("couldn't finish delivery %s: %w", d.ID, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempts (delivery, time, code, error, duration_us) VALUES (?, ?, ?, ?, ?)`,
+			d.ID, a.Time.UnixMilli(), a.Code, a.Error, a.Duration.Microseconds()); err != nil {
+			return fmt.Errorf("couldn't record an attempt of delivery %s: %w", d.ID, err)
+		}
 	}
 	return tx.Commit()
 }
