@@ -252,7 +252,7 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 		c.sqlDB = stdlib.OpenDBFromPool(c.pool)
 		db := c.sqlDB
 		gql = graphql.NewHandler(graphql.Config{State: c.Ledger.Read, Signals: db, Records: db, Postgres: true, Log: c.Log,
-			History: postgres.NewHistory(db), Latest: func(ctx context.Context, vehicle uint64) ([]telemetry.LatestRow, error) {
+			History: postgres.NewHistory(db), Events: postgres.NewTelemetry(c.pool), Latest: func(ctx context.Context, vehicle uint64) ([]telemetry.LatestRow, error) {
 				return postgres.QueryLatest(ctx, db, vehicle)
 			},
 			Logger: cfg.Logger, Now: cfg.Now, Record: c.recorder.Record, AccessLog: c.alog})

@@ -24,6 +24,7 @@ import (
 	xtlog "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/glovebox/glovebox/api/graphql/internal/exec"
+	"github.com/glovebox/glovebox/store/sqlite"
 	"github.com/glovebox/glovebox/telemetry"
 )
 
@@ -67,6 +68,9 @@ type Config struct {
 	// History, if set, answers the signals queries' aggregations; without it they are read from Signals
 	// (sqlite.NewHistory).
 	History telemetry.History
+	// Events, if set, reads the driving events (events, segments, dailyActivity, dataSummary); without it
+	// they are read from Signals (sqlite.EventReader).
+	Events telemetry.Events
 	// Latest, if set, reads the newest values of a vehicle's signals (sqlite.Telemetry.Latest, which
 	// caches them between indexing commits); without it they are read from Signals every time.
 	Latest func(ctx context.Context, vehicle uint64) ([]telemetry.LatestRow, error)
@@ -99,6 +103,12 @@ func NewHandler(cfg Config) http.Handler {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Events == nil {
+		cfg.Events = sqlite.EventReader{DB: cfg.Signals}
+	}
+	if cfg.History == nil {
+		cfg.History = sqlite.NewHistory(cfg.Signals)
 	}
 	r := newResolver(cfg)
 	es := exec.NewExecutableSchema(exec.Config{

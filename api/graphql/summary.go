@@ -24,7 +24,7 @@ func (q *queryResolver) DataSummary(ctx context.Context, tokenID int, filter *ex
 	if err != nil {
 		return nil, err
 	}
-	if !g.any() {
+	if !g.any() && !g.allowed[ledger.PermInsights] {
 		q.record(ctx, vehicle, g, 0, "forbidden")
 		return nil, errNothingReadable()
 	}
@@ -35,13 +35,14 @@ func (q *queryResolver) DataSummary(ctx context.Context, tokenID int, filter *ex
 		return nil, fmt.Errorf("couldn't summarize the data of vehicle %d: %w", vehicle, err)
 	}
 	defer rows.Close()
-	out := &exec.DataSummary{AvailableSignals: []string{}, SignalDataSummary: []exec.SignalDataSummary{}}
-	add := func(name string, n int, first, last time.Time) {
+	epoch := time.Unix(0, 0).UTC() // firstSeen and lastSeen when nothing is listed (non-null in DIMO's schema)
+	out := &exec.DataSummary{FirstSeen: epoch, LastSeen: epoch, AvailableSignals: []string{}, SignalDataSummary: []exec.SignalDataSummary{}, EventDataSummary: []exec.EventDataSummary{}}
+	add := func(name string, n uint64, first, last time.Time) {
 		out.SignalDataSummary = append(out.SignalDataSummary, exec.SignalDataSummary{Name: name, NumberOfSignals: n, FirstSeen: first, LastSeen: last})
 	}
 	for rows.Next() {
 		var name string
-		var n int
+		var n uint64
 		var first, last int64
 		if err := rows.Scan(&name, &n, &first, &last); err != nil {
 			return nil, fmt.Errorf("couldn't summarize the data of vehicle %d: %w", vehicle, err)
@@ -66,15 +67,25 @@ func (q *queryResolver) DataSummary(ctx context.Context, tokenID int, filter *ex
 		return nil, fmt.Errorf("couldn't summarize the data of vehicle %d: %w", vehicle, err)
 	}
 	sort.Slice(out.SignalDataSummary, func(i, j int) bool { return out.SignalDataSummary[i].Name < out.SignalDataSummary[j].Name })
-	for _, s := range out.SignalDataSummary {
+	for i, s := range out.SignalDataSummary {
 		out.AvailableSignals = append(out.AvailableSignals, s.Name)
-		if out.FirstSeen == nil || s.FirstSeen.Before(*out.FirstSeen) {
-			out.FirstSeen = &s.FirstSeen
+		if i == 0 || s.FirstSeen.Before(out.FirstSeen) {
+			out.FirstSeen = s.FirstSeen
 		}
-		if out.LastSeen == nil || s.LastSeen.After(*out.LastSeen) {
-			out.LastSeen = &s.LastSeen
+		if i == 0 || s.LastSeen.After(out.LastSeen) {
+			out.LastSeen = s.LastSeen
 		}
 	}
-	q.record(ctx, vehicle, g, out.NumberOfSignals, "ok")
+	if g.allowed[ledger.PermInsights] {
+		sums, err := q.cfg.Events.EventSummaries(ctx, vehicle, g.since.UnixMilli())
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range sums {
+			out.EventDataSummary = append(out.EventDataSummary, exec.EventDataSummary{Name: s.Name, NumberOfEvents: uint64(s.Count),
+				FirstSeen: time.UnixMilli(s.First).UTC(), LastSeen: time.UnixMilli(s.Last).UTC()})
+		}
+	}
+	q.record(ctx, vehicle, g, int(out.NumberOfSignals), "ok")
 	return out, nil
 }

@@ -85,6 +85,12 @@ func TestTelemetryConformance(t *testing.T) {
 	storetest.TestTelemetry(t, func(t *testing.T) storetest.Telemetry { return postgres.NewTelemetry(migrated(t)) })
 }
 
+func TestEventsConformance(t *testing.T) {
+	storetest.TestEvents(t, func(t *testing.T) (storetest.EventStore, func()) {
+		return postgres.NewTelemetry(migrated(t)), func() {}
+	})
+}
+
 func TestAccessLogConformance(t *testing.T) {
 	storetest.TestAccessLog(t, func(t *testing.T) access.LogStore { return postgres.NewAccessLog(migrated(t)) })
 }

@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 
@@ -29,5 +30,20 @@ func TestAccessLogConformance(t *testing.T) {
 		}
 		t.Cleanup(func() { l.Close() })
 		return l
+	})
+}
+
+func TestEventsConformance(t *testing.T) {
+	storetest.TestEvents(t, func(t *testing.T) (storetest.EventStore, func()) {
+		s, err := sqlite.OpenTelemetry(filepath.Join(t.TempDir(), "telemetry.db"), telemetry.DefaultCatalog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s, func() {
+			if _, err := s.Index(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
 	})
 }
