@@ -162,7 +162,6 @@ func New(cfg Config) *Server {
 	if cfg.GraphQL != nil {
 		s.mux.Handle("POST /graphql", limit(s.withCaller(cfg.GraphQL)))
 		s.mux.Handle("GET /graphql", limit(s.withCaller(cfg.GraphQL)))
-		s.mux.Handle("GET /graphql/playground", graphql.PlaygroundHandler())
 	}
 	// The same paths with any other method: a JSON 405 rather than the mux's plain-text one.
 	for _, p := range []string{"/v1/node", "/v1/eip712", "/v1/transactions", "/v1/transactions/{index}", "/v1/vehicles/{id}",

@@ -54,7 +54,7 @@ func (q *queryResolver) Events(ctx context.Context, tokenID int, from, to time.T
 		return nil, err
 	}
 	lo := max(from.UnixMilli(), g.since.UnixMilli())
-	evs, err := q.cfg.Events.Events(ctx, vehicle, lo, to.UnixMilli(), MaxEvents)
+	evs, err := q.cfg.Telemetry.Events(ctx, vehicle, lo, to.UnixMilli(), MaxEvents)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +189,7 @@ func (q *queryResolver) points(ctx context.Context, vehicle uint64, signal strin
 	var out []segment.Point
 	// Buckets of one millisecond from lo: each value is its own bucket (a signal has one value per
 	// vehicle and millisecond), read through the store's History.
-	err := q.cfg.History.Aggregate(ctx, telemetry.Aggregation{Vehicle: vehicle, Signal: signal, Kind: s.Kind, From: lo, Step: 1,
+	err := q.cfg.Telemetry.Aggregate(ctx, telemetry.Aggregation{Vehicle: vehicle, Signal: signal, Kind: s.Kind, From: lo, Step: 1,
 		Lo: lo, Hi: hi, Aggs: []string{telemetry.AggLast}}, func(b int64, _ string, v any) {
 		f, _ := telemetry.AsFloat(v)
 		out = append(out, segment.Point{Time: lo + b, Value: f})
@@ -215,7 +215,7 @@ func (q *queryResolver) windows(ctx context.Context, vehicle uint64, lo, hi int6
 		if s.Kind != telemetry.KindNumber && s.Kind != telemetry.KindBool {
 			continue
 		}
-		err := q.cfg.History.Aggregate(ctx, telemetry.Aggregation{Vehicle: vehicle, Signal: s.Name, Kind: s.Kind, From: lo,
+		err := q.cfg.Telemetry.Aggregate(ctx, telemetry.Aggregation{Vehicle: vehicle, Signal: s.Name, Kind: s.Kind, From: lo,
 			Step: segment.WindowMs, Lo: lo, Hi: hi, Aggs: []string{telemetry.AggCount}}, func(b int64, _ string, v any) {
 			n, _ := telemetry.AsFloat(v)
 			a := per[b]
@@ -337,7 +337,7 @@ func (q *queryResolver) summarize(ctx context.Context, vehicle uint64, reqs []su
 	if hi > lo {
 		for _, r := range reqs {
 			var val *float64
-			err := q.cfg.History.Aggregate(ctx, telemetry.Aggregation{Vehicle: vehicle, Signal: r.signal.Name, Kind: r.signal.Kind,
+			err := q.cfg.Telemetry.Aggregate(ctx, telemetry.Aggregation{Vehicle: vehicle, Signal: r.signal.Name, Kind: r.signal.Kind,
 				From: lo, Step: hi - lo, Lo: lo, Hi: hi, Aggs: []string{r.agg}}, func(_ int64, _ string, v any) {
 				f, err := telemetry.AsFloat(v)
 				if err == nil {
@@ -385,7 +385,7 @@ func (q *queryResolver) location(ctx context.Context, vehicle uint64, g grants, 
 		agg = telemetry.AggLast
 	}
 	var loc *exec.Location
-	err := q.cfg.History.Aggregate(ctx, telemetry.Aggregation{Vehicle: vehicle, Signal: telemetry.SignalLocation, Kind: telemetry.KindLocation,
+	err := q.cfg.Telemetry.Aggregate(ctx, telemetry.Aggregation{Vehicle: vehicle, Signal: telemetry.SignalLocation, Kind: telemetry.KindLocation,
 		From: lo, Step: hi - lo, Lo: lo, Hi: hi, Aggs: []string{agg}}, func(_ int64, _ string, v any) {
 		b, ok := v.([]byte)
 		if !ok {
@@ -462,7 +462,7 @@ func (q *queryResolver) Segments(ctx context.Context, tokenID int, from, to time
 	if err != nil {
 		return nil, err
 	}
-	evs, err := q.cfg.Events.Events(ctx, vehicle, max(from.Add(-segment.Lookback(m, cfg)).UnixMilli(), g.since.UnixMilli()), to.UnixMilli(), MaxEvents*10)
+	evs, err := q.cfg.Telemetry.Events(ctx, vehicle, max(from.Add(-segment.Lookback(m, cfg)).UnixMilli(), g.since.UnixMilli()), to.UnixMilli(), MaxEvents*10)
 	if err != nil {
 		return nil, err
 	}
@@ -549,7 +549,7 @@ func (q *queryResolver) DailyActivity(ctx context.Context, tokenID int, from, to
 		return nil, err
 	}
 	since := g.since.UnixMilli()
-	evs, err := q.cfg.Events.Events(ctx, vehicle, max(dayFrom.UnixMilli(), since), end.UnixMilli(), MaxEvents*10)
+	evs, err := q.cfg.Telemetry.Events(ctx, vehicle, max(dayFrom.UnixMilli(), since), end.UnixMilli(), MaxEvents*10)
 	if err != nil {
 		return nil, err
 	}

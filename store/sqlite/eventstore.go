@@ -10,25 +10,25 @@ import (
 
 var (
 	_ telemetry.Events = (*Telemetry)(nil)
-	_ telemetry.Events = EventReader{}
+	_ telemetry.Events = eventReader{}
 )
 
-// EventReader reads the events table of a signals database (Telemetry.SignalsDB), which the indexer
+// eventReader reads the events table of a signals database (Telemetry.SignalsDB), which the indexer
 // writes.
-type EventReader struct{ DB *sql.DB }
+type eventReader struct{ DB *sql.DB }
 
 // Events implements telemetry.Events.
 func (t *Telemetry) Events(ctx context.Context, vehicle uint64, lo, hi int64, limit int) ([]telemetry.Event, error) {
-	return EventReader{t.idx}.Events(ctx, vehicle, lo, hi, limit)
+	return eventReader{t.idx}.Events(ctx, vehicle, lo, hi, limit)
 }
 
 // EventSummaries implements telemetry.Events.
 func (t *Telemetry) EventSummaries(ctx context.Context, vehicle uint64, since int64) ([]telemetry.EventSummary, error) {
-	return EventReader{t.idx}.EventSummaries(ctx, vehicle, since)
+	return eventReader{t.idx}.EventSummaries(ctx, vehicle, since)
 }
 
 // Events implements telemetry.Events.
-func (t EventReader) Events(ctx context.Context, vehicle uint64, lo, hi int64, limit int) ([]telemetry.Event, error) {
+func (t eventReader) Events(ctx context.Context, vehicle uint64, lo, hi int64, limit int) ([]telemetry.Event, error) {
 	rows, err := t.DB.QueryContext(ctx, `SELECT time, name, source, duration_ns, metadata FROM events
 WHERE vehicle = ? AND time >= ? AND time < ? ORDER BY time, name, source LIMIT ?`, vehicle, lo, hi, limit+1)
 	if err != nil {
@@ -47,7 +47,7 @@ WHERE vehicle = ? AND time >= ? AND time < ? ORDER BY time, name, source LIMIT ?
 }
 
 // EventSummaries implements telemetry.Events.
-func (t EventReader) EventSummaries(ctx context.Context, vehicle uint64, since int64) ([]telemetry.EventSummary, error) {
+func (t eventReader) EventSummaries(ctx context.Context, vehicle uint64, since int64) ([]telemetry.EventSummary, error) {
 	rows, err := t.DB.QueryContext(ctx, `SELECT name, COUNT(*), MIN(time), MAX(time) FROM events
 WHERE vehicle = ? AND time >= ? GROUP BY name ORDER BY name`, vehicle, since)
 	if err != nil {
