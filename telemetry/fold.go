@@ -16,7 +16,7 @@ func FoldHistory(a Aggregation, scan func(yield func(t int64, v any) error) erro
 	for _, agg := range a.Aggs {
 		ok := false
 		switch agg {
-		case AggAvg, AggMin, AggMax, AggMedian:
+		case AggAvg, AggMin, AggMax, AggMedian, AggCount:
 			ok = numeric
 		case AggTop, AggUnique:
 			ok = a.Kind == KindString || a.Kind == KindStrings
@@ -44,6 +44,8 @@ func FoldHistory(a Aggregation, scan func(yield func(t int64, v any) error) erro
 		for _, agg := range a.Aggs {
 			var v any
 			switch agg {
+			case AggCount:
+				v = float64(len(vals))
 			case AggFirst:
 				v = vals[0]
 			case AggLast:

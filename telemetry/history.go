@@ -15,6 +15,7 @@ const (
 	AggTop    = "TOP"    // strings: the most frequent value (the smallest on a tie)
 	AggUnique = "UNIQUE" // strings: the distinct values as a sorted JSON array
 	AggMean   = "MEAN"   // locations: the mean latitude, longitude and hdop, encoded as a location
+	AggCount  = "COUNT"  // numbers: how many values (a float64), for segment detection
 )
 
 // Aggregation asks for aggregations of one signal of one vehicle in buckets of Step milliseconds

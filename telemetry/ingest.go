@@ -119,6 +119,12 @@ func (in *Ingester) Verify(s *Submission) (*Record, error) {
 				v.Signal.Name, time.UnixMilli(v.Time).UTC().Format(time.RFC3339Nano))
 		}
 	}
+	for _, e := range r.Events {
+		if e.Time < p.FromTime || (p.ToIndex >= 0 && e.Time >= p.ToTime) {
+			return r, fail(StatusNotPaired, "%s: timestamp %s is outside the pairing in force at the record's time",
+				e.Name, time.UnixMilli(e.Time).UTC().Format(time.RFC3339Nano))
+		}
+	}
 	r.Pairing = p
 	r.Received = now
 	return r, nil

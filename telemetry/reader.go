@@ -22,6 +22,7 @@ import (
 // record whose Write returned.
 type Reader interface {
 	History
+	Events
 
 	// Latest returns the newest value of every signal of vehicle measured at or after since, in no
 	// particular order. Callers MUST NOT modify the rows (a store may hand out a cached slice).

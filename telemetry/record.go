@@ -34,7 +34,8 @@ const (
 	StatusNotPaired     Status = "not_paired"    // the source was not paired to the subject at the record's time
 	StatusFutureTime    Status = "future_time"   // the record (or a signal) is more than 5 minutes ahead of the node
 	StatusUnknownSignal Status = "unknown_signal"
-	StatusBadValue      Status = "bad_value" // a value of the wrong type or outside the signal's range
+	StatusUnknownEvent  Status = "unknown_event" // an event name that is not one of EventNames
+	StatusBadValue      Status = "bad_value"     // a value of the wrong type or outside the signal's range
 	StatusUnavailable   Status = "unavailable"
 )
 
@@ -51,6 +52,7 @@ var StatusDescriptions = []struct {
 	{StatusNotPaired, "the source device was not paired to the subject vehicle at the record's time (or a signal's)"},
 	{StatusFutureTime, "the record's time, or a signal's timestamp, is more than 5 minutes ahead of the node's clock"},
 	{StatusUnknownSignal, "a signal name is not in the catalogue (GET /v1/signals)"},
+	{StatusUnknownEvent, "an event name is not one of DIMO's (behavior.harshBraking, …; see docs/telemetry.md)"},
 	{StatusBadValue, "a signal value has the wrong type or is outside the signal's range"},
 	{StatusUnavailable, "the node could not store the record (disk error or shutting down); send it again"},
 }
@@ -104,7 +106,8 @@ type Record struct {
 	Event     []byte
 	Signature [65]byte
 	Pairing   ledger.Pairing // the pairing in force at Time
-	Values    []Value
+	Values    []Value        // the signals of a TypeSignals record
+	Events    []Event        // the events of a TypeEvents record (Vehicle and Source filled in)
 }
 
 // ErrTooMany is returned by ParseSubmissions for a batch over the limit.
@@ -306,10 +309,13 @@ func (c *Catalog) Parse(s *Submission, now int64) (*Record, error) {
 	if bad != nil {
 		return nil, bad
 	}
-	for k, want := range map[string]string{"specversion": "1.0", "type": "glovebox.signals", "datacontenttype": "application/json"} {
+	for k, want := range map[string]string{"specversion": "1.0", "datacontenttype": "application/json"} {
 		if attrs[k] != want {
 			return nil, fail(StatusMalformed, "%s must be %q", k, want)
 		}
+	}
+	if typ := attrs["type"]; typ != TypeSignals && typ != TypeEvents {
+		return nil, fail(StatusMalformed, "type must be %q or %q", TypeSignals, TypeEvents)
 	}
 	r := &Record{Event: s.Event}
 	r.ID = attrs["id"]
@@ -336,7 +342,18 @@ func (c *Catalog) Parse(s *Submission, now int64) (*Record, error) {
 		return nil, fail(StatusFutureTime, "time %s is more than %s ahead of the node's clock", attrs["time"], MaxClockSkew)
 	}
 	if data == nil || data.Type() != fastjson.TypeObject {
-		return nil, fail(StatusMalformed, "data must be an object {\"signals\": […]}")
+		return nil, fail(StatusMalformed, "data must be an object {\"signals\": […]} or {\"events\": […]}")
+	}
+	if attrs["type"] == TypeEvents {
+		evs, f := parseEvents(data, now)
+		if f != nil {
+			return nil, f
+		}
+		for i := range evs {
+			evs[i].Vehicle, evs[i].Source = r.VehicleID, r.Source.Hex()
+		}
+		r.Events = evs
+		return r, nil
 	}
 	dobj, _ := data.Object()
 	if dobj.Len() != 1 || data.Get("signals") == nil || data.Get("signals").Type() != fastjson.TypeArray {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -170,6 +171,14 @@ func doRaw(t *testing.T, h http.Handler, caller common.Address, body []byte) *re
 func (r *response) get(path string) any {
 	var v any = r.Data
 	for _, k := range strings.Split(path, ".") {
+		if l, ok := v.([]any); ok { // a list: k is an index
+			i, err := strconv.Atoi(k)
+			if err != nil || i < 0 || i >= len(l) {
+				return nil
+			}
+			v = l[i]
+			continue
+		}
 		m, ok := v.(map[string]any)
 		if !ok {
 			return nil

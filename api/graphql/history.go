@@ -128,7 +128,11 @@ func (q *queryResolver) wantedFields(ctx context.Context) ([]wanted, error) {
 		if !ok {
 			return nil, fmt.Errorf("SignalAggregations.%s is no catalogue signal", f.Name)
 		}
-		agg, _ := f.ArgumentMap(vars)["agg"].(string)
+		args := f.ArgumentMap(vars)
+		if args["filter"] != nil {
+			return nil, codedError(CodeBadRequest, "%s: filter is not supported yet", f.Alias)
+		}
+		agg, _ := args["agg"].(string)
 		if agg == "" {
 			return nil, codedError(CodeBadRequest, "%s needs an aggregation (agg)", f.Alias)
 		}

@@ -30,7 +30,7 @@ type resolver struct {
 }
 
 func newResolver(cfg Config) *resolver {
-	r := &resolver{cfg: cfg, perms: []string{ledger.PermLocationApproximate}}
+	r := &resolver{cfg: cfg, perms: []string{ledger.PermLocationApproximate, ledger.PermInsights}}
 	for _, s := range cfg.Catalog.Signals {
 		if !slices.Contains(r.perms, s.Permission) {
 			r.perms = append(r.perms, s.Permission)
@@ -58,9 +58,11 @@ type grants struct {
 	owner   bool            // the caller owns the vehicle (its reads are not logged)
 }
 
+// any reports whether the caller may read any signal (insights, which reads no signal value, does not
+// count).
 func (g grants) any() bool {
-	for _, ok := range g.allowed {
-		if ok {
+	for p, ok := range g.allowed {
+		if ok && p != ledger.PermInsights {
 			return true
 		}
 	}
@@ -343,7 +345,7 @@ func (q *queryResolver) AvailableSignals(ctx context.Context, tokenID int, filte
 	return out, nil
 }
 
-func (q *queryResolver) SignalsSnapshot(ctx context.Context, tokenID int, filter *exec.SignalFilter) (*exec.SignalsSnapshot, error) {
+func (q *queryResolver) SignalsSnapshot(ctx context.Context, tokenID int, filter *exec.SignalFilter) (*exec.SignalsSnapshotResponse, error) {
 	vs, g, err := q.readable(ctx, tokenID, filter)
 	if err != nil {
 		return nil, err
@@ -351,9 +353,9 @@ func (q *queryResolver) SignalsSnapshot(ctx context.Context, tokenID int, filter
 	if !g.any() {
 		return nil, errNothingReadable()
 	}
-	out := &exec.SignalsSnapshot{LastSeen: lastSeen(vs), Signals: make([]exec.SnapshotSignal, 0, len(vs))}
+	out := &exec.SignalsSnapshotResponse{LastSeen: lastSeen(vs), Signals: make([]exec.LatestSignal, 0, len(vs))}
 	for _, v := range vs {
-		s := exec.SnapshotSignal{Name: v.name, Timestamp: v.time}
+		s := exec.LatestSignal{Name: v.name, Timestamp: v.time}
 		switch v.kind {
 		case telemetry.KindNumber, telemetry.KindBool:
 			s.ValueNumber = &v.number

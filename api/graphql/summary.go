@@ -23,7 +23,7 @@ func (q *queryResolver) DataSummary(ctx context.Context, tokenID int, filter *ex
 	if err != nil {
 		return nil, err
 	}
-	if !g.any() {
+	if !g.any() && !g.allowed[ledger.PermInsights] {
 		q.record(ctx, vehicle, g, 0, "forbidden")
 		return nil, errNothingReadable()
 	}
@@ -31,8 +31,10 @@ func (q *queryResolver) DataSummary(ctx context.Context, tokenID int, filter *ex
 	if err != nil {
 		return nil, err
 	}
-	out := &exec.DataSummary{AvailableSignals: []string{}, SignalDataSummary: []exec.SignalDataSummary{}}
-	add := func(name string, n int, first, last time.Time) {
+	epoch := time.Unix(0, 0).UTC() // firstSeen and lastSeen when nothing is listed (non-null in DIMO's schema)
+	out := &exec.DataSummary{FirstSeen: epoch, LastSeen: epoch, AvailableSignals: []string{}, SignalDataSummary: []exec.SignalDataSummary{},
+		EventDataSummary: []exec.EventDataSummary{}}
+	add := func(name string, n uint64, first, last time.Time) {
 		out.SignalDataSummary = append(out.SignalDataSummary, exec.SignalDataSummary{Name: name, NumberOfSignals: n, FirstSeen: first, LastSeen: last})
 	}
 	for _, sum := range sums {
@@ -40,7 +42,7 @@ func (q *queryResolver) DataSummary(ctx context.Context, tokenID int, filter *ex
 		if !ok {
 			continue
 		}
-		n := int(sum.Count)
+		n := uint64(sum.Count)
 		f, l := time.UnixMilli(sum.First).UTC(), time.UnixMilli(sum.Last).UTC()
 		precise, approx := g.allowed[s.Permission], s.Name == telemetry.SignalLocation && g.allowed[ledger.PermLocationApproximate]
 		if precise {
@@ -54,15 +56,25 @@ func (q *queryResolver) DataSummary(ctx context.Context, tokenID int, filter *ex
 		}
 	}
 	sort.Slice(out.SignalDataSummary, func(i, j int) bool { return out.SignalDataSummary[i].Name < out.SignalDataSummary[j].Name })
-	for _, s := range out.SignalDataSummary {
+	for i, s := range out.SignalDataSummary {
 		out.AvailableSignals = append(out.AvailableSignals, s.Name)
-		if out.FirstSeen == nil || s.FirstSeen.Before(*out.FirstSeen) {
-			out.FirstSeen = &s.FirstSeen
+		if i == 0 || s.FirstSeen.Before(out.FirstSeen) {
+			out.FirstSeen = s.FirstSeen
 		}
-		if out.LastSeen == nil || s.LastSeen.After(*out.LastSeen) {
-			out.LastSeen = &s.LastSeen
+		if i == 0 || s.LastSeen.After(out.LastSeen) {
+			out.LastSeen = s.LastSeen
 		}
 	}
-	q.record(ctx, vehicle, g, out.NumberOfSignals, "ok")
+	if g.allowed[ledger.PermInsights] {
+		sums, err := q.cfg.Telemetry.EventSummaries(ctx, vehicle, g.since.UnixMilli())
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range sums {
+			out.EventDataSummary = append(out.EventDataSummary, exec.EventDataSummary{Name: s.Name, NumberOfEvents: uint64(s.Count),
+				FirstSeen: time.UnixMilli(s.First).UTC(), LastSeen: time.UnixMilli(s.Last).UTC()})
+		}
+	}
+	q.record(ctx, vehicle, g, int(out.NumberOfSignals), "ok")
 	return out, nil
 }

@@ -348,7 +348,7 @@ func (s *Server) ingest(payload []byte) ingested {
 			continue
 		case telemetry.StatusUnavailable:
 			out.unavailable = true
-		case telemetry.StatusMalformed, telemetry.StatusUnknownSignal, telemetry.StatusBadValue:
+		case telemetry.StatusMalformed, telemetry.StatusUnknownSignal, telemetry.StatusUnknownEvent, telemetry.StatusBadValue:
 			format++
 		case telemetry.StatusBadSignature, telemetry.StatusNotPaired:
 			auth++

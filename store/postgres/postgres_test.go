@@ -90,6 +90,12 @@ func TestReaderConformance(t *testing.T) {
 	storetest.TestReader(t, func(t *testing.T) storetest.Reader { return postgres.NewTelemetry(migrated(t)) }, nil)
 }
 
+func TestEventsConformance(t *testing.T) {
+	storetest.TestEvents(t, func(t *testing.T) (storetest.EventStore, func()) {
+		return postgres.NewTelemetry(migrated(t)), func() {}
+	})
+}
+
 func TestAccessLogConformance(t *testing.T) {
 	storetest.TestAccessLog(t, func(t *testing.T) accesslog.Store { return postgres.NewAccessLog(migrated(t)) })
 }

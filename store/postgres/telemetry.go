@@ -30,6 +30,8 @@ type Telemetry struct {
 	mu    sync.Mutex // guards names and parts
 	names map[string]int32
 	parts map[int64]bool // months (unix ms of their first instant) whose partitions exist
+
+	derive telemetry.SpeedDeriver // open runs of derived events of the records this process wrote
 }
 
 var _ telemetry.Store = (*Telemetry)(nil)
@@ -169,6 +171,7 @@ func (t *Telemetry) write(ctx context.Context, recs []*telemetry.Record) ([]tele
 	}
 	latest := map[latestKey]int{} // index into lat
 	var lat signalRows
+	var evs eventRows
 	for _, i := range cand {
 		r := recs[i]
 		k := recordKey{r.Source, r.ID}
@@ -177,6 +180,12 @@ func (t *Telemetry) write(ctx context.Context, recs []*telemetry.Record) ([]tele
 		}
 		stored[k] = digests[i]
 		rs.add(r)
+		for _, e := range r.Events {
+			evs.add(e)
+		}
+		for _, e := range t.derive.Add(r.VehicleID, telemetry.SpeedSamples(r.Values)) {
+			evs.add(e)
+		}
 		for _, v := range r.Values {
 			id := nameIDs[v.Signal.Name]
 			sig.add(r.VehicleID, id, v)
@@ -210,6 +219,13 @@ func (t *Telemetry) write(ctx context.Context, recs []*telemetry.Record) ([]tele
 			WHERE excluded.time >= latest.time`,
 			lat.vehicle, lat.name, lat.time, lat.num, lat.str, lat.loc); err != nil {
 			return nil, fmt.Errorf("couldn't update latest values: %w", err)
+		}
+	}
+	if len(evs.vehicle) > 0 {
+		if _, err := tx.Exec(ctx, `INSERT INTO events (vehicle, time, name, source, duration_ns, metadata)
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[]) ON CONFLICT DO NOTHING`,
+			evs.vehicle, evs.time, evs.name, evs.source, evs.duration, evs.metadata); err != nil {
+			return nil, fmt.Errorf("couldn't insert events: %w", err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {

@@ -44,7 +44,7 @@ func (h *History) Aggregate(ctx context.Context, a telemetry.Aggregation, put fu
 	var stats, first, last bool
 	for _, agg := range a.Aggs {
 		switch agg {
-		case telemetry.AggAvg, telemetry.AggMin, telemetry.AggMax:
+		case telemetry.AggAvg, telemetry.AggMin, telemetry.AggMax, telemetry.AggCount:
 			if !numeric {
 				return fmt.Errorf("%s does not apply to %s", agg, a.Signal)
 			}
@@ -95,6 +95,10 @@ func (h *History) Aggregate(ctx context.Context, a telemetry.Aggregation, put fu
 		for b, p := range parts {
 			for _, agg := range a.Aggs {
 				switch agg {
+				case telemetry.AggCount:
+					if p.n > 0 {
+						put(b, agg, float64(p.n))
+					}
 				case telemetry.AggAvg:
 					if p.n > 0 {
 						put(b, agg, p.sum/float64(p.n))

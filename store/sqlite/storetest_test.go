@@ -60,3 +60,18 @@ func TestReaderConformance(t *testing.T) {
 		})
 	})
 }
+
+func TestEventsConformance(t *testing.T) {
+	storetest.TestEvents(t, func(t *testing.T) (storetest.EventStore, func()) {
+		s, err := sqlite.OpenTelemetry(filepath.Join(t.TempDir(), "telemetry.db"), telemetry.DefaultCatalog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s, func() {
+			if _, err := s.Index(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}

@@ -37,6 +37,8 @@ type Telemetry struct {
 
 	latest  latestCache
 	history *History // over idx
+
+	derive telemetry.SpeedDeriver // the indexer's open runs of derived events (under indexMu)
 }
 
 var _ telemetry.Store = (*Telemetry)(nil)
@@ -64,6 +66,11 @@ CREATE TABLE IF NOT EXISTS signals (
 CREATE TABLE IF NOT EXISTS latest (
 	vehicle INTEGER NOT NULL, name INTEGER NOT NULL, time INTEGER NOT NULL, val ANY,
 	PRIMARY KEY (vehicle, name)) WITHOUT ROWID;
+-- Driving events: those of glovebox.events records and those derived from speed (telemetry.Events).
+CREATE TABLE IF NOT EXISTS events (
+	vehicle INTEGER NOT NULL, time INTEGER NOT NULL, name TEXT NOT NULL, source TEXT NOT NULL,
+	duration_ns INTEGER NOT NULL, metadata TEXT NOT NULL,
+	PRIMARY KEY (vehicle, time, name, source)) WITHOUT ROWID;
 `
 
 // SignalsFile is the name of the derived database, kept beside the records database.
@@ -298,7 +305,10 @@ func (t *Telemetry) indexChunk(ctx context.Context) (int, error) {
 		vehicle uint64
 		name    int64
 	}
-	var sigRows [][]any
+	var sigRows, evRows [][]any
+	addEvent := func(e telemetry.Event) {
+		evRows = append(evRows, []any{e.Vehicle, e.Time, e.Name, e.Source, e.DurationNs, e.Metadata})
+	}
 	latest := map[latestKey][]any{}
 	stale := map[latestKey][2]int64{} // the span of times indexed: since, until
 	n := 0
@@ -322,6 +332,12 @@ func (t *Telemetry) indexChunk(ctx context.Context) (int, error) {
 		if err != nil {
 			slog.Warn("a stored record no longer parses; not indexed", "seq", seq, "err", err)
 			continue
+		}
+		for _, e := range r.Events {
+			addEvent(e)
+		}
+		for _, e := range t.derive.Add(vehicle, telemetry.SpeedSamples(r.Values)) {
+			addEvent(e)
 		}
 		for _, v := range r.Values {
 			id, err := t.nameID(ctx, tx, v.Signal.Name)
@@ -359,6 +375,10 @@ func (t *Telemetry) indexChunk(ctx context.Context) (int, error) {
 	}
 	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO signals (vehicle, name, time, val) VALUES`,
 		`ON CONFLICT DO NOTHING`, sigRows); err != nil {
+		return 0, err
+	}
+	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO events (vehicle, time, name, source, duration_ns, metadata) VALUES`,
+		`ON CONFLICT DO NOTHING`, evRows); err != nil {
 		return 0, err
 	}
 	lrows := make([][]any, 0, len(latest))
@@ -411,10 +431,11 @@ func (t *Telemetry) RunIndexer(ctx context.Context, interval time.Duration, logg
 func (t *Telemetry) Reindex(ctx context.Context) (int, error) {
 	t.indexMu.Lock()
 	if _, err := t.idx.ExecContext(ctx, `DELETE FROM signals; DELETE FROM latest; DELETE FROM rollup; DELETE FROM stale;
-DELETE FROM meta WHERE key = 'indexed_seq';`); err != nil {
+DELETE FROM events; DELETE FROM meta WHERE key = 'indexed_seq';`); err != nil {
 		t.indexMu.Unlock()
 		return 0, fmt.Errorf("couldn't clear the derived tables: %w", err)
 	}
+	t.derive = telemetry.SpeedDeriver{}
 	t.indexMu.Unlock()
 	t.latest.gen.Add(1)
 	n, err := t.Index(ctx)

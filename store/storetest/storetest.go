@@ -227,3 +227,112 @@ func TestAccessLog(t *testing.T, open func(t *testing.T) accesslog.Store) {
 		}
 	})
 }
+
+// EventStore is a telemetry store that keeps driving events.
+type EventStore interface {
+	Telemetry
+	telemetry.Events
+}
+
+// EventsRecord returns a parsed glovebox.events record of vehicle from source carrying events.
+func EventsRecord(t testing.TB, source common.Address, vehicle uint64, id string, at int64, events ...telemetry.EventItem) *telemetry.Record {
+	t.Helper()
+	ev, err := telemetry.NewEventsRecord(source, vehicle, id, time.UnixMilli(at), events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := telemetry.DefaultCatalog.Parse(&telemetry.Submission{Event: ev, Signature: make([]byte, 65)}, at+1000)
+	if err != nil {
+		t.Fatalf("building an events record: %v", err)
+	}
+	r.Received = at + 5
+	r.Signature[64] = 27
+	return r
+}
+
+// TestEvents runs the driving event cases; open returns a new, empty store for each and a function that
+// makes what was written readable (a store that derives its tables later indexes them).
+func TestEvents(t *testing.T, open func(t *testing.T) (EventStore, func())) {
+	ctx := context.Background()
+	dev := common.HexToAddress("0x00000000000000000000000000000000000000aa")
+	at := time.Date(2026, 11, 27, 6, 40, 0, 0, time.UTC)
+	ms := at.UnixMilli()
+	write := func(t *testing.T, s EventStore, recs ...*telemetry.Record) []telemetry.Status {
+		t.Helper()
+		out, err := s.Write(ctx, recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	read := func(t *testing.T, s EventStore, lo, hi int64, limit int) []telemetry.Event {
+		t.Helper()
+		evs, err := s.Events(ctx, 1, lo, hi, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return evs
+	}
+	t.Run("a device's events are stored once with every field, and read by time", func(t *testing.T) {
+		s, settle := open(t)
+		r := EventsRecord(t, dev, 1, "e1", ms,
+			telemetry.EventItem{Name: "behavior.harshCornering", Timestamp: at.Add(2 * time.Second), Duration: 1500 * time.Millisecond,
+				Metadata: map[string]any{"lateralG": 0.41}},
+			telemetry.EventItem{Name: "behavior.harshBraking", Timestamp: at, Duration: time.Second})
+		if got := write(t, s, r); got[0] != telemetry.StatusAccepted {
+			t.Fatalf("status %s", got[0])
+		}
+		if got := write(t, s, r); got[0] != telemetry.StatusDuplicate {
+			t.Fatalf("sent again: status %s", got[0])
+		}
+		settle()
+		got := read(t, s, ms, ms+time.Hour.Milliseconds(), 100)
+		want := []telemetry.Event{
+			{Vehicle: 1, Name: "behavior.harshBraking", Time: ms, DurationNs: 1e9, Source: dev.Hex()},
+			{Vehicle: 1, Name: "behavior.harshCornering", Time: ms + 2000, DurationNs: 1.5e9, Source: dev.Hex(), Metadata: `{"lateralG":0.41}`},
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("events %+v, want %+v", got, want)
+		}
+		if got := read(t, s, ms+1, ms+time.Hour.Milliseconds(), 100); len(got) != 1 {
+			t.Fatalf("from just after the first: %d events, want 1", len(got))
+		}
+		if got := read(t, s, ms, ms+time.Hour.Milliseconds(), 1); len(got) != 2 {
+			t.Fatalf("limit 1: %d events, want limit+1 = 2 so that the caller sees there are more", len(got))
+		}
+		if got, err := s.Events(ctx, 2, 0, ms*2, 100); err != nil || len(got) != 0 {
+			t.Fatalf("another vehicle: %v (%v)", got, err)
+		}
+		sums, err := s.EventSummaries(ctx, 1, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSums := []telemetry.EventSummary{{Name: "behavior.harshBraking", Count: 1, First: ms, Last: ms},
+			{Name: "behavior.harshCornering", Count: 1, First: ms + 2000, Last: ms + 2000}}
+		if fmt.Sprint(sums) != fmt.Sprint(wantSums) {
+			t.Fatalf("summaries %+v, want %+v", sums, wantSums)
+		}
+		if sums, _ := s.EventSummaries(ctx, 1, ms+1); len(sums) != 1 {
+			t.Fatalf("since after the braking: %+v", sums)
+		}
+	})
+	t.Run("harsh braking is derived from consecutive speed values, marked as derived", func(t *testing.T) {
+		s, settle := open(t)
+		speeds := []float64{60, 60, 45, 30, 28, 28}
+		for i, v := range speeds {
+			write(t, s, Record(t, dev, fmt.Sprint(i), ms+int64(i)*1000, v))
+		}
+		settle()
+		got := read(t, s, ms-1000, ms+time.Minute.Milliseconds(), 100)
+		if len(got) != 1 {
+			t.Fatalf("events %+v, want one derived braking", got)
+		}
+		e := got[0]
+		if e.Name != telemetry.EventHarshBraking || e.Source != telemetry.DerivedSource || e.Time != ms+1000 || e.DurationNs != 2e9 {
+			t.Fatalf("derived %+v, want harsh braking from 1 s for 2 s by %s", e, telemetry.DerivedSource)
+		}
+		if e.Metadata != `{"fromKph":60,"toKph":30,"meanKphPerSecond":15,"peakKphPerSecond":15}` {
+			t.Fatalf("metadata %s", e.Metadata)
+		}
+	})
+}

@@ -128,7 +128,9 @@ async function overview(ctx, id, v, body) {
   const kv = await keyValues(id);
   // The chart opens on the shortest period that holds all the data, and starts where the data starts.
   const summary = await gql(`query($id: Int!) { dataSummary(tokenId: $id) { firstSeen } }`, { id });
-  const firstSeen = summary.dataSummary && summary.dataSummary.firstSeen ? Date.parse(summary.dataSummary.firstSeen) : null;
+  // With no data, firstSeen is the Unix epoch (DIMO's type is non-null).
+  const seen = summary.dataSummary && summary.dataSummary.firstSeen ? Date.parse(summary.dataSummary.firstSeen) : 0;
+  const firstSeen = seen > 0 ? seen : null;
   rangeSel.value = defaultRange(firstSeen);
   if (ctx.stale()) return;
   fillKeyValues(kvBox, kv);

@@ -63,8 +63,18 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	DailyActivity struct {
+		Duration     func(childComplexity int) int
+		End          func(childComplexity int) int
+		EventCounts  func(childComplexity int) int
+		SegmentCount func(childComplexity int) int
+		Signals      func(childComplexity int) int
+		Start        func(childComplexity int) int
+	}
+
 	DataSummary struct {
 		AvailableSignals  func(childComplexity int) int
+		EventDataSummary  func(childComplexity int) int
 		FirstSeen         func(childComplexity int) int
 		LastSeen          func(childComplexity int) int
 		NumberOfSignals   func(childComplexity int) int
@@ -77,11 +87,39 @@ type ComplexityRoot struct {
 		Year  func(childComplexity int) int
 	}
 
+	Event struct {
+		DurationNs func(childComplexity int) int
+		Metadata   func(childComplexity int) int
+		Name       func(childComplexity int) int
+		Source     func(childComplexity int) int
+		Timestamp  func(childComplexity int) int
+	}
+
+	EventCount struct {
+		Count func(childComplexity int) int
+		Name  func(childComplexity int) int
+	}
+
+	EventDataSummary struct {
+		FirstSeen      func(childComplexity int) int
+		LastSeen       func(childComplexity int) int
+		Name           func(childComplexity int) int
+		NumberOfEvents func(childComplexity int) int
+	}
+
 	Grant struct {
 		ExpiresAt   func(childComplexity int) int
 		Permissions func(childComplexity int) int
 		Purpose     func(childComplexity int) int
 		TermsURI    func(childComplexity int) int
+	}
+
+	LatestSignal struct {
+		Name          func(childComplexity int) int
+		Timestamp     func(childComplexity int) int
+		ValueLocation func(childComplexity int) int
+		ValueNumber   func(childComplexity int) int
+		ValueString   func(childComplexity int) int
 	}
 
 	Location struct {
@@ -113,8 +151,11 @@ type ComplexityRoot struct {
 	Query struct {
 		AccessLog        func(childComplexity int, tokenID int, first *int, after *string) int
 		AvailableSignals func(childComplexity int, tokenID int, filter *SignalFilter) int
+		DailyActivity    func(childComplexity int, tokenID int, from time.Time, to time.Time, mechanism DetectionMechanism, config *SegmentConfig, signalRequests []SegmentSignalRequest, eventRequests []SegmentEventRequest, timezone *string) int
 		DataSummary      func(childComplexity int, tokenID int, filter *SignalFilter) int
+		Events           func(childComplexity int, tokenID int, from time.Time, to time.Time, filter *EventFilter) int
 		RawRecords       func(childComplexity int, tokenID int, from time.Time, to time.Time, first *int, after *string) int
+		Segments         func(childComplexity int, tokenID int, from time.Time, to time.Time, mechanism DetectionMechanism, config *SegmentConfig, signalRequests []SegmentSignalRequest, eventRequests []SegmentEventRequest, limit *int, after *time.Time) int
 		Signals          func(childComplexity int, tokenID int, interval string, from time.Time, to time.Time, filter *SignalFilter) int
 		SignalsLatest    func(childComplexity int, tokenID int, filter *SignalFilter) int
 		SignalsSnapshot  func(childComplexity int, tokenID int, filter *SignalFilter) int
@@ -145,124 +186,141 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	Segment struct {
+		Duration           func(childComplexity int) int
+		End                func(childComplexity int) int
+		EventCounts        func(childComplexity int) int
+		ID                 func(childComplexity int) int
+		IsOngoing          func(childComplexity int) int
+		Signals            func(childComplexity int) int
+		Start              func(childComplexity int) int
+		StartedBeforeRange func(childComplexity int) int
+	}
+
+	SignalAggregationValue struct {
+		Agg   func(childComplexity int) int
+		Name  func(childComplexity int) int
+		Value func(childComplexity int) int
+	}
+
 	SignalAggregations struct {
-		AngularVelocityYaw                                        func(childComplexity int, agg FloatAggregation) int
-		BodyLightsIsAirbagWarningOn                               func(childComplexity int, agg FloatAggregation) int
-		BodyLockIsLocked                                          func(childComplexity int, agg FloatAggregation) int
-		BodyTrunkFrontIsOpen                                      func(childComplexity int, agg FloatAggregation) int
-		BodyTrunkRearIsOpen                                       func(childComplexity int, agg FloatAggregation) int
-		CabinDoorRow1DriverSideIsOpen                             func(childComplexity int, agg FloatAggregation) int
-		CabinDoorRow1DriverSideWindowIsOpen                       func(childComplexity int, agg FloatAggregation) int
-		CabinDoorRow1PassengerSideIsOpen                          func(childComplexity int, agg FloatAggregation) int
-		CabinDoorRow1PassengerSideWindowIsOpen                    func(childComplexity int, agg FloatAggregation) int
-		CabinDoorRow2DriverSideIsOpen                             func(childComplexity int, agg FloatAggregation) int
-		CabinDoorRow2DriverSideWindowIsOpen                       func(childComplexity int, agg FloatAggregation) int
-		CabinDoorRow2PassengerSideIsOpen                          func(childComplexity int, agg FloatAggregation) int
-		CabinDoorRow2PassengerSideWindowIsOpen                    func(childComplexity int, agg FloatAggregation) int
-		CabinSeatRow1DriverSideIsBelted                           func(childComplexity int, agg FloatAggregation) int
-		CabinSeatRow1PassengerSideIsBelted                        func(childComplexity int, agg FloatAggregation) int
-		CabinSeatRow2DriverSideIsBelted                           func(childComplexity int, agg FloatAggregation) int
-		CabinSeatRow2MiddleIsBelted                               func(childComplexity int, agg FloatAggregation) int
-		CabinSeatRow2PassengerSideIsBelted                        func(childComplexity int, agg FloatAggregation) int
-		CabinSeatRow3DriverSideIsBelted                           func(childComplexity int, agg FloatAggregation) int
-		CabinSeatRow3PassengerSideIsBelted                        func(childComplexity int, agg FloatAggregation) int
-		ChassisAxleRow1WheelLeftSpeed                             func(childComplexity int, agg FloatAggregation) int
-		ChassisAxleRow1WheelLeftTirePressure                      func(childComplexity int, agg FloatAggregation) int
-		ChassisAxleRow1WheelRightSpeed                            func(childComplexity int, agg FloatAggregation) int
-		ChassisAxleRow1WheelRightTirePressure                     func(childComplexity int, agg FloatAggregation) int
-		ChassisAxleRow2WheelLeftTirePressure                      func(childComplexity int, agg FloatAggregation) int
-		ChassisAxleRow2WheelRightTirePressure                     func(childComplexity int, agg FloatAggregation) int
-		ChassisAxleRow3Weight                                     func(childComplexity int, agg FloatAggregation) int
-		ChassisAxleRow4Weight                                     func(childComplexity int, agg FloatAggregation) int
-		ChassisAxleRow5Weight                                     func(childComplexity int, agg FloatAggregation) int
-		ChassisBrakeABSIsWarningOn                                func(childComplexity int, agg FloatAggregation) int
-		ChassisBrakeCircuit1PressurePrimary                       func(childComplexity int, agg FloatAggregation) int
-		ChassisBrakeCircuit2PressurePrimary                       func(childComplexity int, agg FloatAggregation) int
-		ChassisBrakeIsPedalPressed                                func(childComplexity int, agg FloatAggregation) int
-		ChassisBrakePedalPosition                                 func(childComplexity int, agg FloatAggregation) int
-		ChassisParkingBrakeIsEngaged                              func(childComplexity int, agg FloatAggregation) int
-		ChassisTireSystemIsWarningOn                              func(childComplexity int, agg FloatAggregation) int
-		ConnectivityCellularIsJammingDetected                     func(childComplexity int, agg FloatAggregation) int
-		CurrentLocationAltitude                                   func(childComplexity int, agg FloatAggregation) int
-		CurrentLocationApproximateCoordinates                     func(childComplexity int, agg LocationAggregation) int
-		CurrentLocationCoordinates                                func(childComplexity int, agg LocationAggregation) int
-		CurrentLocationHeading                                    func(childComplexity int, agg FloatAggregation) int
-		ExteriorAirTemperature                                    func(childComplexity int, agg FloatAggregation) int
-		IsIgnitionOn                                              func(childComplexity int, agg FloatAggregation) int
-		LowVoltageBatteryCurrentVoltage                           func(childComplexity int, agg FloatAggregation) int
-		ObdBarometricPressure                                     func(childComplexity int, agg FloatAggregation) int
-		ObdCommandedEgr                                           func(childComplexity int, agg FloatAggregation) int
-		ObdCommandedEvap                                          func(childComplexity int, agg FloatAggregation) int
+		AngularVelocityYaw                                        func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		BodyLightsIsAirbagWarningOn                               func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		BodyLockIsLocked                                          func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		BodyTrunkFrontIsOpen                                      func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		BodyTrunkRearIsOpen                                       func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		CabinDoorRow1DriverSideIsOpen                             func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		CabinDoorRow1DriverSideWindowIsOpen                       func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		CabinDoorRow1PassengerSideIsOpen                          func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		CabinDoorRow1PassengerSideWindowIsOpen                    func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		CabinDoorRow2DriverSideIsOpen                             func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		CabinDoorRow2DriverSideWindowIsOpen                       func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		CabinDoorRow2PassengerSideIsOpen                          func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		CabinDoorRow2PassengerSideWindowIsOpen                    func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		CabinSeatRow1DriverSideIsBelted                           func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		CabinSeatRow1PassengerSideIsBelted                        func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		CabinSeatRow2DriverSideIsBelted                           func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		CabinSeatRow2MiddleIsBelted                               func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		CabinSeatRow2PassengerSideIsBelted                        func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		CabinSeatRow3DriverSideIsBelted                           func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		CabinSeatRow3PassengerSideIsBelted                        func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ChassisAxleRow1WheelLeftSpeed                             func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ChassisAxleRow1WheelLeftTirePressure                      func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ChassisAxleRow1WheelRightSpeed                            func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ChassisAxleRow1WheelRightTirePressure                     func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ChassisAxleRow2WheelLeftTirePressure                      func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ChassisAxleRow2WheelRightTirePressure                     func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ChassisAxleRow3Weight                                     func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ChassisAxleRow4Weight                                     func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ChassisAxleRow5Weight                                     func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ChassisBrakeABSIsWarningOn                                func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ChassisBrakeCircuit1PressurePrimary                       func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ChassisBrakeCircuit2PressurePrimary                       func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ChassisBrakeIsPedalPressed                                func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ChassisBrakePedalPosition                                 func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ChassisParkingBrakeIsEngaged                              func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ChassisTireSystemIsWarningOn                              func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ConnectivityCellularIsJammingDetected                     func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		CurrentLocationAltitude                                   func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		CurrentLocationApproximateCoordinates                     func(childComplexity int, agg LocationAggregation, filter *SignalLocationFilter) int
+		CurrentLocationCoordinates                                func(childComplexity int, agg LocationAggregation, filter *SignalLocationFilter) int
+		CurrentLocationHeading                                    func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ExteriorAirTemperature                                    func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		IsIgnitionOn                                              func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		LowVoltageBatteryCurrentVoltage                           func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ObdBarometricPressure                                     func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ObdCommandedEgr                                           func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ObdCommandedEvap                                          func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
 		ObdDTCList                                                func(childComplexity int, agg StringAggregation) int
-		ObdDistanceSinceDTCClear                                  func(childComplexity int, agg FloatAggregation) int
-		ObdDistanceWithMil                                        func(childComplexity int, agg FloatAggregation) int
-		ObdEngineLoad                                             func(childComplexity int, agg FloatAggregation) int
-		ObdEthanolPercent                                         func(childComplexity int, agg FloatAggregation) int
-		ObdFuelPressure                                           func(childComplexity int, agg FloatAggregation) int
-		ObdFuelRailPressure                                       func(childComplexity int, agg FloatAggregation) int
-		ObdFuelRate                                               func(childComplexity int, agg FloatAggregation) int
+		ObdDistanceSinceDTCClear                                  func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ObdDistanceWithMil                                        func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ObdEngineLoad                                             func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ObdEthanolPercent                                         func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ObdFuelPressure                                           func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ObdFuelRailPressure                                       func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ObdFuelRate                                               func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
 		ObdFuelTypeName                                           func(childComplexity int, agg StringAggregation) int
-		ObdIntakeTemp                                             func(childComplexity int, agg FloatAggregation) int
-		ObdIsEngineBlocked                                        func(childComplexity int, agg FloatAggregation) int
-		ObdIsPTOActive                                            func(childComplexity int, agg FloatAggregation) int
-		ObdIsPluggedIn                                            func(childComplexity int, agg FloatAggregation) int
-		ObdLongTermFuelTrim1                                      func(childComplexity int, agg FloatAggregation) int
-		ObdLongTermFuelTrim2                                      func(childComplexity int, agg FloatAggregation) int
-		ObdMap                                                    func(childComplexity int, agg FloatAggregation) int
-		ObdMaxMaf                                                 func(childComplexity int, agg FloatAggregation) int
-		ObdO2WRSensor1Voltage                                     func(childComplexity int, agg FloatAggregation) int
-		ObdO2WRSensor2Voltage                                     func(childComplexity int, agg FloatAggregation) int
-		ObdOilTemperature                                         func(childComplexity int, agg FloatAggregation) int
-		ObdRunTime                                                func(childComplexity int, agg FloatAggregation) int
-		ObdShortTermFuelTrim1                                     func(childComplexity int, agg FloatAggregation) int
-		ObdStatusDTCCount                                         func(childComplexity int, agg FloatAggregation) int
-		ObdThrottlePosition                                       func(childComplexity int, agg FloatAggregation) int
-		ObdWarmupsSinceDTCClear                                   func(childComplexity int, agg FloatAggregation) int
-		PowertrainCombustionEngineDieselExhaustFluidCapacity      func(childComplexity int, agg FloatAggregation) int
-		PowertrainCombustionEngineDieselExhaustFluidLevel         func(childComplexity int, agg FloatAggregation) int
-		PowertrainCombustionEngineEct                             func(childComplexity int, agg FloatAggregation) int
+		ObdIntakeTemp                                             func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ObdIsEngineBlocked                                        func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ObdIsPTOActive                                            func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ObdIsPluggedIn                                            func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ObdLongTermFuelTrim1                                      func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ObdLongTermFuelTrim2                                      func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ObdMap                                                    func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ObdMaxMaf                                                 func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ObdO2WRSensor1Voltage                                     func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ObdO2WRSensor2Voltage                                     func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ObdOilTemperature                                         func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ObdRunTime                                                func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ObdShortTermFuelTrim1                                     func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ObdStatusDTCCount                                         func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ObdThrottlePosition                                       func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ObdWarmupsSinceDTCClear                                   func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainCombustionEngineDieselExhaustFluidCapacity      func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainCombustionEngineDieselExhaustFluidLevel         func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainCombustionEngineEct                             func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
 		PowertrainCombustionEngineEngineOilLevel                  func(childComplexity int, agg StringAggregation) int
-		PowertrainCombustionEngineEngineOilRelativeLevel          func(childComplexity int, agg FloatAggregation) int
-		PowertrainCombustionEngineEop                             func(childComplexity int, agg FloatAggregation) int
-		PowertrainCombustionEngineEot                             func(childComplexity int, agg FloatAggregation) int
-		PowertrainCombustionEngineMaf                             func(childComplexity int, agg FloatAggregation) int
-		PowertrainCombustionEngineSpeed                           func(childComplexity int, agg FloatAggregation) int
-		PowertrainCombustionEngineTorque                          func(childComplexity int, agg FloatAggregation) int
-		PowertrainCombustionEngineTorquePercent                   func(childComplexity int, agg FloatAggregation) int
-		PowertrainCombustionEngineTps                             func(childComplexity int, agg FloatAggregation) int
-		PowertrainFuelSystemAbsoluteLevel                         func(childComplexity int, agg FloatAggregation) int
-		PowertrainFuelSystemAccumulatedConsumption                func(childComplexity int, agg FloatAggregation) int
-		PowertrainFuelSystemRelativeLevel                         func(childComplexity int, agg FloatAggregation) int
+		PowertrainCombustionEngineEngineOilRelativeLevel          func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainCombustionEngineEop                             func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainCombustionEngineEot                             func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainCombustionEngineMaf                             func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainCombustionEngineSpeed                           func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainCombustionEngineTorque                          func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainCombustionEngineTorquePercent                   func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainCombustionEngineTps                             func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainFuelSystemAbsoluteLevel                         func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainFuelSystemAccumulatedConsumption                func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainFuelSystemRelativeLevel                         func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
 		PowertrainFuelSystemSupportedFuelTypes                    func(childComplexity int, agg StringAggregation) int
-		PowertrainRange                                           func(childComplexity int, agg FloatAggregation) int
-		PowertrainTractionBatteryChargingAddedEnergy              func(childComplexity int, agg FloatAggregation) int
-		PowertrainTractionBatteryChargingChargeCurrentAc          func(childComplexity int, agg FloatAggregation) int
-		PowertrainTractionBatteryChargingChargeLimit              func(childComplexity int, agg FloatAggregation) int
-		PowertrainTractionBatteryChargingChargeVoltageUnknownType func(childComplexity int, agg FloatAggregation) int
-		PowertrainTractionBatteryChargingIsCharging               func(childComplexity int, agg FloatAggregation) int
-		PowertrainTractionBatteryChargingIsChargingCableConnected func(childComplexity int, agg FloatAggregation) int
-		PowertrainTractionBatteryChargingPower                    func(childComplexity int, agg FloatAggregation) int
-		PowertrainTractionBatteryCurrentPower                     func(childComplexity int, agg FloatAggregation) int
-		PowertrainTractionBatteryCurrentVoltage                   func(childComplexity int, agg FloatAggregation) int
-		PowertrainTractionBatteryGrossCapacity                    func(childComplexity int, agg FloatAggregation) int
-		PowertrainTractionBatteryRange                            func(childComplexity int, agg FloatAggregation) int
-		PowertrainTractionBatteryStateOfChargeCurrent             func(childComplexity int, agg FloatAggregation) int
-		PowertrainTractionBatteryStateOfChargeCurrentEnergy       func(childComplexity int, agg FloatAggregation) int
-		PowertrainTractionBatteryStateOfHealth                    func(childComplexity int, agg FloatAggregation) int
-		PowertrainTractionBatteryTemperatureAverage               func(childComplexity int, agg FloatAggregation) int
-		PowertrainTransmissionActualGear                          func(childComplexity int, agg FloatAggregation) int
-		PowertrainTransmissionActualGearRatio                     func(childComplexity int, agg FloatAggregation) int
-		PowertrainTransmissionCurrentGear                         func(childComplexity int, agg FloatAggregation) int
-		PowertrainTransmissionIsClutchSwitchOperated              func(childComplexity int, agg FloatAggregation) int
-		PowertrainTransmissionRetarderActualTorque                func(childComplexity int, agg FloatAggregation) int
+		PowertrainRange                                           func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainTractionBatteryChargingAddedEnergy              func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainTractionBatteryChargingChargeCurrentAc          func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainTractionBatteryChargingChargeLimit              func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainTractionBatteryChargingChargeVoltageUnknownType func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainTractionBatteryChargingIsCharging               func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainTractionBatteryChargingIsChargingCableConnected func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainTractionBatteryChargingPower                    func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainTractionBatteryCurrentPower                     func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainTractionBatteryCurrentVoltage                   func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainTractionBatteryGrossCapacity                    func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainTractionBatteryRange                            func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainTractionBatteryStateOfChargeCurrent             func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainTractionBatteryStateOfChargeCurrentEnergy       func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainTractionBatteryStateOfHealth                    func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainTractionBatteryTemperatureAverage               func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainTransmissionActualGear                          func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainTransmissionActualGearRatio                     func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainTransmissionCurrentGear                         func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainTransmissionIsClutchSwitchOperated              func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainTransmissionRetarderActualTorque                func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
 		PowertrainTransmissionRetarderTorqueMode                  func(childComplexity int, agg StringAggregation) int
-		PowertrainTransmissionSelectedGear                        func(childComplexity int, agg FloatAggregation) int
-		PowertrainTransmissionTemperature                         func(childComplexity int, agg FloatAggregation) int
-		PowertrainTransmissionTravelledDistance                   func(childComplexity int, agg FloatAggregation) int
+		PowertrainTransmissionSelectedGear                        func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainTransmissionTemperature                         func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		PowertrainTransmissionTravelledDistance                   func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
 		PowertrainType                                            func(childComplexity int, agg StringAggregation) int
-		ServiceDistanceToService                                  func(childComplexity int, agg FloatAggregation) int
-		ServiceTimeToService                                      func(childComplexity int, agg FloatAggregation) int
-		Speed                                                     func(childComplexity int, agg FloatAggregation) int
+		ServiceDistanceToService                                  func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		ServiceTimeToService                                      func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
+		Speed                                                     func(childComplexity int, agg FloatAggregation, filter *SignalFloatFilter) int
 		Timestamp                                                 func(childComplexity int) int
 		VehicleIdentificationVin                                  func(childComplexity int, agg StringAggregation) int
 	}
@@ -411,17 +469,9 @@ type ComplexityRoot struct {
 		Value     func(childComplexity int) int
 	}
 
-	SignalsSnapshot struct {
+	SignalsSnapshotResponse struct {
 		LastSeen func(childComplexity int) int
 		Signals  func(childComplexity int) int
-	}
-
-	SnapshotSignal struct {
-		Name          func(childComplexity int) int
-		Timestamp     func(childComplexity int) int
-		ValueLocation func(childComplexity int) int
-		ValueNumber   func(childComplexity int) int
-		ValueString   func(childComplexity int) int
 	}
 
 	Vehicle struct {
@@ -453,13 +503,16 @@ type ComplexityRoot struct {
 type QueryResolver interface {
 	SignalsLatest(ctx context.Context, tokenID int, filter *SignalFilter) (map[string]any, error)
 	AvailableSignals(ctx context.Context, tokenID int, filter *SignalFilter) ([]string, error)
-	SignalsSnapshot(ctx context.Context, tokenID int, filter *SignalFilter) (*SignalsSnapshot, error)
+	SignalsSnapshot(ctx context.Context, tokenID int, filter *SignalFilter) (*SignalsSnapshotResponse, error)
 	Signals(ctx context.Context, tokenID int, interval string, from time.Time, to time.Time, filter *SignalFilter) ([]map[string]any, error)
 	DataSummary(ctx context.Context, tokenID int, filter *SignalFilter) (*DataSummary, error)
 	Vehicle(ctx context.Context, tokenID int) (*Vehicle, error)
 	Vehicles(ctx context.Context, first *int, after *string) (*VehicleConnection, error)
 	AccessLog(ctx context.Context, tokenID int, first *int, after *string) (*AccessEntryConnection, error)
 	RawRecords(ctx context.Context, tokenID int, from time.Time, to time.Time, first *int, after *string) (*RawRecordConnection, error)
+	Events(ctx context.Context, tokenID int, from time.Time, to time.Time, filter *EventFilter) ([]Event, error)
+	Segments(ctx context.Context, tokenID int, from time.Time, to time.Time, mechanism DetectionMechanism, config *SegmentConfig, signalRequests []SegmentSignalRequest, eventRequests []SegmentEventRequest, limit *int, after *time.Time) ([]Segment, error)
+	DailyActivity(ctx context.Context, tokenID int, from time.Time, to time.Time, mechanism DetectionMechanism, config *SegmentConfig, signalRequests []SegmentSignalRequest, eventRequests []SegmentEventRequest, timezone *string) ([]DailyActivity, error)
 }
 type SignalAggregationsResolver interface {
 	Timestamp(ctx context.Context, obj map[string]any) (*time.Time, error)
@@ -564,12 +617,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AccessEntryEdge.Node(childComplexity), true
 
+	case "DailyActivity.duration":
+		if e.ComplexityRoot.DailyActivity.Duration == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DailyActivity.Duration(childComplexity), true
+	case "DailyActivity.end":
+		if e.ComplexityRoot.DailyActivity.End == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DailyActivity.End(childComplexity), true
+	case "DailyActivity.eventCounts":
+		if e.ComplexityRoot.DailyActivity.EventCounts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DailyActivity.EventCounts(childComplexity), true
+	case "DailyActivity.segmentCount":
+		if e.ComplexityRoot.DailyActivity.SegmentCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DailyActivity.SegmentCount(childComplexity), true
+	case "DailyActivity.signals":
+		if e.ComplexityRoot.DailyActivity.Signals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DailyActivity.Signals(childComplexity), true
+	case "DailyActivity.start":
+		if e.ComplexityRoot.DailyActivity.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DailyActivity.Start(childComplexity), true
+
 	case "DataSummary.availableSignals":
 		if e.ComplexityRoot.DataSummary.AvailableSignals == nil {
 			break
 		}
 
 		return e.ComplexityRoot.DataSummary.AvailableSignals(childComplexity), true
+	case "DataSummary.eventDataSummary":
+		if e.ComplexityRoot.DataSummary.EventDataSummary == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataSummary.EventDataSummary(childComplexity), true
 	case "DataSummary.firstSeen":
 		if e.ComplexityRoot.DataSummary.FirstSeen == nil {
 			break
@@ -614,6 +710,75 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Definition.Year(childComplexity), true
 
+	case "Event.durationNs":
+		if e.ComplexityRoot.Event.DurationNs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Event.DurationNs(childComplexity), true
+	case "Event.metadata":
+		if e.ComplexityRoot.Event.Metadata == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Event.Metadata(childComplexity), true
+	case "Event.name":
+		if e.ComplexityRoot.Event.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Event.Name(childComplexity), true
+	case "Event.source":
+		if e.ComplexityRoot.Event.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Event.Source(childComplexity), true
+	case "Event.timestamp":
+		if e.ComplexityRoot.Event.Timestamp == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Event.Timestamp(childComplexity), true
+
+	case "EventCount.count":
+		if e.ComplexityRoot.EventCount.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventCount.Count(childComplexity), true
+	case "EventCount.name":
+		if e.ComplexityRoot.EventCount.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventCount.Name(childComplexity), true
+
+	case "EventDataSummary.firstSeen":
+		if e.ComplexityRoot.EventDataSummary.FirstSeen == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventDataSummary.FirstSeen(childComplexity), true
+	case "EventDataSummary.lastSeen":
+		if e.ComplexityRoot.EventDataSummary.LastSeen == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventDataSummary.LastSeen(childComplexity), true
+	case "EventDataSummary.name":
+		if e.ComplexityRoot.EventDataSummary.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventDataSummary.Name(childComplexity), true
+	case "EventDataSummary.numberOfEvents":
+		if e.ComplexityRoot.EventDataSummary.NumberOfEvents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventDataSummary.NumberOfEvents(childComplexity), true
+
 	case "Grant.expiresAt":
 		if e.ComplexityRoot.Grant.ExpiresAt == nil {
 			break
@@ -638,6 +803,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Grant.TermsURI(childComplexity), true
+
+	case "LatestSignal.name":
+		if e.ComplexityRoot.LatestSignal.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LatestSignal.Name(childComplexity), true
+	case "LatestSignal.timestamp":
+		if e.ComplexityRoot.LatestSignal.Timestamp == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LatestSignal.Timestamp(childComplexity), true
+	case "LatestSignal.valueLocation":
+		if e.ComplexityRoot.LatestSignal.ValueLocation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LatestSignal.ValueLocation(childComplexity), true
+	case "LatestSignal.valueNumber":
+		if e.ComplexityRoot.LatestSignal.ValueNumber == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LatestSignal.ValueNumber(childComplexity), true
+	case "LatestSignal.valueString":
+		if e.ComplexityRoot.LatestSignal.ValueString == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LatestSignal.ValueString(childComplexity), true
 
 	case "Location.hdop":
 		if e.ComplexityRoot.Location.Hdop == nil {
@@ -749,6 +945,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AvailableSignals(childComplexity, args["tokenId"].(int), args["filter"].(*SignalFilter)), true
+	case "Query.dailyActivity":
+		if e.ComplexityRoot.Query.DailyActivity == nil {
+			break
+		}
+
+		args, err := ec.field_Query_dailyActivity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.DailyActivity(childComplexity, args["tokenId"].(int), args["from"].(time.Time), args["to"].(time.Time), args["mechanism"].(DetectionMechanism), args["config"].(*SegmentConfig), args["signalRequests"].([]SegmentSignalRequest), args["eventRequests"].([]SegmentEventRequest), args["timezone"].(*string)), true
 	case "Query.dataSummary":
 		if e.ComplexityRoot.Query.DataSummary == nil {
 			break
@@ -760,6 +967,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.DataSummary(childComplexity, args["tokenId"].(int), args["filter"].(*SignalFilter)), true
+	case "Query.events":
+		if e.ComplexityRoot.Query.Events == nil {
+			break
+		}
+
+		args, err := ec.field_Query_events_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Events(childComplexity, args["tokenId"].(int), args["from"].(time.Time), args["to"].(time.Time), args["filter"].(*EventFilter)), true
 
 	case "Query.rawRecords":
 		if e.ComplexityRoot.Query.RawRecords == nil {
@@ -772,6 +990,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.RawRecords(childComplexity, args["tokenId"].(int), args["from"].(time.Time), args["to"].(time.Time), args["first"].(*int), args["after"].(*string)), true
+	case "Query.segments":
+		if e.ComplexityRoot.Query.Segments == nil {
+			break
+		}
+
+		args, err := ec.field_Query_segments_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Segments(childComplexity, args["tokenId"].(int), args["from"].(time.Time), args["to"].(time.Time), args["mechanism"].(DetectionMechanism), args["config"].(*SegmentConfig), args["signalRequests"].([]SegmentSignalRequest), args["eventRequests"].([]SegmentEventRequest), args["limit"].(*int), args["after"].(*time.Time)), true
 	case "Query.signals":
 		if e.ComplexityRoot.Query.Signals == nil {
 			break
@@ -915,6 +1144,74 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RawRecordEdge.Node(childComplexity), true
 
+	case "Segment.duration":
+		if e.ComplexityRoot.Segment.Duration == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.Duration(childComplexity), true
+	case "Segment.end":
+		if e.ComplexityRoot.Segment.End == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.End(childComplexity), true
+	case "Segment.eventCounts":
+		if e.ComplexityRoot.Segment.EventCounts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.EventCounts(childComplexity), true
+	case "Segment.id":
+		if e.ComplexityRoot.Segment.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.ID(childComplexity), true
+	case "Segment.isOngoing":
+		if e.ComplexityRoot.Segment.IsOngoing == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.IsOngoing(childComplexity), true
+	case "Segment.signals":
+		if e.ComplexityRoot.Segment.Signals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.Signals(childComplexity), true
+	case "Segment.start":
+		if e.ComplexityRoot.Segment.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.Start(childComplexity), true
+	case "Segment.startedBeforeRange":
+		if e.ComplexityRoot.Segment.StartedBeforeRange == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.StartedBeforeRange(childComplexity), true
+
+	case "SignalAggregationValue.agg":
+		if e.ComplexityRoot.SignalAggregationValue.Agg == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignalAggregationValue.Agg(childComplexity), true
+	case "SignalAggregationValue.name":
+		if e.ComplexityRoot.SignalAggregationValue.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignalAggregationValue.Name(childComplexity), true
+	case "SignalAggregationValue.value":
+		if e.ComplexityRoot.SignalAggregationValue.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignalAggregationValue.Value(childComplexity), true
+
 	case "SignalAggregations.angularVelocityYaw":
 		if e.ComplexityRoot.SignalAggregations.AngularVelocityYaw == nil {
 			break
@@ -925,7 +1222,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.AngularVelocityYaw(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.AngularVelocityYaw(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.bodyLightsIsAirbagWarningOn":
 		if e.ComplexityRoot.SignalAggregations.BodyLightsIsAirbagWarningOn == nil {
 			break
@@ -936,7 +1233,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.BodyLightsIsAirbagWarningOn(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.BodyLightsIsAirbagWarningOn(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.bodyLockIsLocked":
 		if e.ComplexityRoot.SignalAggregations.BodyLockIsLocked == nil {
 			break
@@ -947,7 +1244,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.BodyLockIsLocked(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.BodyLockIsLocked(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.bodyTrunkFrontIsOpen":
 		if e.ComplexityRoot.SignalAggregations.BodyTrunkFrontIsOpen == nil {
 			break
@@ -958,7 +1255,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.BodyTrunkFrontIsOpen(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.BodyTrunkFrontIsOpen(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.bodyTrunkRearIsOpen":
 		if e.ComplexityRoot.SignalAggregations.BodyTrunkRearIsOpen == nil {
 			break
@@ -969,7 +1266,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.BodyTrunkRearIsOpen(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.BodyTrunkRearIsOpen(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.cabinDoorRow1DriverSideIsOpen":
 		if e.ComplexityRoot.SignalAggregations.CabinDoorRow1DriverSideIsOpen == nil {
 			break
@@ -980,7 +1277,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.CabinDoorRow1DriverSideIsOpen(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.CabinDoorRow1DriverSideIsOpen(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.cabinDoorRow1DriverSideWindowIsOpen":
 		if e.ComplexityRoot.SignalAggregations.CabinDoorRow1DriverSideWindowIsOpen == nil {
 			break
@@ -991,7 +1288,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.CabinDoorRow1DriverSideWindowIsOpen(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.CabinDoorRow1DriverSideWindowIsOpen(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.cabinDoorRow1PassengerSideIsOpen":
 		if e.ComplexityRoot.SignalAggregations.CabinDoorRow1PassengerSideIsOpen == nil {
 			break
@@ -1002,7 +1299,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.CabinDoorRow1PassengerSideIsOpen(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.CabinDoorRow1PassengerSideIsOpen(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.cabinDoorRow1PassengerSideWindowIsOpen":
 		if e.ComplexityRoot.SignalAggregations.CabinDoorRow1PassengerSideWindowIsOpen == nil {
 			break
@@ -1013,7 +1310,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.CabinDoorRow1PassengerSideWindowIsOpen(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.CabinDoorRow1PassengerSideWindowIsOpen(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.cabinDoorRow2DriverSideIsOpen":
 		if e.ComplexityRoot.SignalAggregations.CabinDoorRow2DriverSideIsOpen == nil {
 			break
@@ -1024,7 +1321,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.CabinDoorRow2DriverSideIsOpen(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.CabinDoorRow2DriverSideIsOpen(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.cabinDoorRow2DriverSideWindowIsOpen":
 		if e.ComplexityRoot.SignalAggregations.CabinDoorRow2DriverSideWindowIsOpen == nil {
 			break
@@ -1035,7 +1332,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.CabinDoorRow2DriverSideWindowIsOpen(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.CabinDoorRow2DriverSideWindowIsOpen(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.cabinDoorRow2PassengerSideIsOpen":
 		if e.ComplexityRoot.SignalAggregations.CabinDoorRow2PassengerSideIsOpen == nil {
 			break
@@ -1046,7 +1343,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.CabinDoorRow2PassengerSideIsOpen(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.CabinDoorRow2PassengerSideIsOpen(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.cabinDoorRow2PassengerSideWindowIsOpen":
 		if e.ComplexityRoot.SignalAggregations.CabinDoorRow2PassengerSideWindowIsOpen == nil {
 			break
@@ -1057,7 +1354,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.CabinDoorRow2PassengerSideWindowIsOpen(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.CabinDoorRow2PassengerSideWindowIsOpen(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.cabinSeatRow1DriverSideIsBelted":
 		if e.ComplexityRoot.SignalAggregations.CabinSeatRow1DriverSideIsBelted == nil {
 			break
@@ -1068,7 +1365,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.CabinSeatRow1DriverSideIsBelted(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.CabinSeatRow1DriverSideIsBelted(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.cabinSeatRow1PassengerSideIsBelted":
 		if e.ComplexityRoot.SignalAggregations.CabinSeatRow1PassengerSideIsBelted == nil {
 			break
@@ -1079,7 +1376,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.CabinSeatRow1PassengerSideIsBelted(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.CabinSeatRow1PassengerSideIsBelted(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.cabinSeatRow2DriverSideIsBelted":
 		if e.ComplexityRoot.SignalAggregations.CabinSeatRow2DriverSideIsBelted == nil {
 			break
@@ -1090,7 +1387,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.CabinSeatRow2DriverSideIsBelted(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.CabinSeatRow2DriverSideIsBelted(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.cabinSeatRow2MiddleIsBelted":
 		if e.ComplexityRoot.SignalAggregations.CabinSeatRow2MiddleIsBelted == nil {
 			break
@@ -1101,7 +1398,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.CabinSeatRow2MiddleIsBelted(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.CabinSeatRow2MiddleIsBelted(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.cabinSeatRow2PassengerSideIsBelted":
 		if e.ComplexityRoot.SignalAggregations.CabinSeatRow2PassengerSideIsBelted == nil {
 			break
@@ -1112,7 +1409,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.CabinSeatRow2PassengerSideIsBelted(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.CabinSeatRow2PassengerSideIsBelted(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.cabinSeatRow3DriverSideIsBelted":
 		if e.ComplexityRoot.SignalAggregations.CabinSeatRow3DriverSideIsBelted == nil {
 			break
@@ -1123,7 +1420,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.CabinSeatRow3DriverSideIsBelted(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.CabinSeatRow3DriverSideIsBelted(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.cabinSeatRow3PassengerSideIsBelted":
 		if e.ComplexityRoot.SignalAggregations.CabinSeatRow3PassengerSideIsBelted == nil {
 			break
@@ -1134,7 +1431,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.CabinSeatRow3PassengerSideIsBelted(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.CabinSeatRow3PassengerSideIsBelted(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.chassisAxleRow1WheelLeftSpeed":
 		if e.ComplexityRoot.SignalAggregations.ChassisAxleRow1WheelLeftSpeed == nil {
 			break
@@ -1145,7 +1442,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ChassisAxleRow1WheelLeftSpeed(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ChassisAxleRow1WheelLeftSpeed(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.chassisAxleRow1WheelLeftTirePressure":
 		if e.ComplexityRoot.SignalAggregations.ChassisAxleRow1WheelLeftTirePressure == nil {
 			break
@@ -1156,7 +1453,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ChassisAxleRow1WheelLeftTirePressure(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ChassisAxleRow1WheelLeftTirePressure(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.chassisAxleRow1WheelRightSpeed":
 		if e.ComplexityRoot.SignalAggregations.ChassisAxleRow1WheelRightSpeed == nil {
 			break
@@ -1167,7 +1464,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ChassisAxleRow1WheelRightSpeed(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ChassisAxleRow1WheelRightSpeed(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.chassisAxleRow1WheelRightTirePressure":
 		if e.ComplexityRoot.SignalAggregations.ChassisAxleRow1WheelRightTirePressure == nil {
 			break
@@ -1178,7 +1475,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ChassisAxleRow1WheelRightTirePressure(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ChassisAxleRow1WheelRightTirePressure(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.chassisAxleRow2WheelLeftTirePressure":
 		if e.ComplexityRoot.SignalAggregations.ChassisAxleRow2WheelLeftTirePressure == nil {
 			break
@@ -1189,7 +1486,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ChassisAxleRow2WheelLeftTirePressure(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ChassisAxleRow2WheelLeftTirePressure(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.chassisAxleRow2WheelRightTirePressure":
 		if e.ComplexityRoot.SignalAggregations.ChassisAxleRow2WheelRightTirePressure == nil {
 			break
@@ -1200,7 +1497,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ChassisAxleRow2WheelRightTirePressure(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ChassisAxleRow2WheelRightTirePressure(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.chassisAxleRow3Weight":
 		if e.ComplexityRoot.SignalAggregations.ChassisAxleRow3Weight == nil {
 			break
@@ -1211,7 +1508,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ChassisAxleRow3Weight(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ChassisAxleRow3Weight(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.chassisAxleRow4Weight":
 		if e.ComplexityRoot.SignalAggregations.ChassisAxleRow4Weight == nil {
 			break
@@ -1222,7 +1519,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ChassisAxleRow4Weight(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ChassisAxleRow4Weight(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.chassisAxleRow5Weight":
 		if e.ComplexityRoot.SignalAggregations.ChassisAxleRow5Weight == nil {
 			break
@@ -1233,7 +1530,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ChassisAxleRow5Weight(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ChassisAxleRow5Weight(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.chassisBrakeABSIsWarningOn":
 		if e.ComplexityRoot.SignalAggregations.ChassisBrakeABSIsWarningOn == nil {
 			break
@@ -1244,7 +1541,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ChassisBrakeABSIsWarningOn(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ChassisBrakeABSIsWarningOn(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.chassisBrakeCircuit1PressurePrimary":
 		if e.ComplexityRoot.SignalAggregations.ChassisBrakeCircuit1PressurePrimary == nil {
 			break
@@ -1255,7 +1552,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ChassisBrakeCircuit1PressurePrimary(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ChassisBrakeCircuit1PressurePrimary(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.chassisBrakeCircuit2PressurePrimary":
 		if e.ComplexityRoot.SignalAggregations.ChassisBrakeCircuit2PressurePrimary == nil {
 			break
@@ -1266,7 +1563,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ChassisBrakeCircuit2PressurePrimary(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ChassisBrakeCircuit2PressurePrimary(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.chassisBrakeIsPedalPressed":
 		if e.ComplexityRoot.SignalAggregations.ChassisBrakeIsPedalPressed == nil {
 			break
@@ -1277,7 +1574,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ChassisBrakeIsPedalPressed(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ChassisBrakeIsPedalPressed(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.chassisBrakePedalPosition":
 		if e.ComplexityRoot.SignalAggregations.ChassisBrakePedalPosition == nil {
 			break
@@ -1288,7 +1585,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ChassisBrakePedalPosition(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ChassisBrakePedalPosition(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.chassisParkingBrakeIsEngaged":
 		if e.ComplexityRoot.SignalAggregations.ChassisParkingBrakeIsEngaged == nil {
 			break
@@ -1299,7 +1596,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ChassisParkingBrakeIsEngaged(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ChassisParkingBrakeIsEngaged(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.chassisTireSystemIsWarningOn":
 		if e.ComplexityRoot.SignalAggregations.ChassisTireSystemIsWarningOn == nil {
 			break
@@ -1310,7 +1607,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ChassisTireSystemIsWarningOn(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ChassisTireSystemIsWarningOn(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.connectivityCellularIsJammingDetected":
 		if e.ComplexityRoot.SignalAggregations.ConnectivityCellularIsJammingDetected == nil {
 			break
@@ -1321,7 +1618,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ConnectivityCellularIsJammingDetected(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ConnectivityCellularIsJammingDetected(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.currentLocationAltitude":
 		if e.ComplexityRoot.SignalAggregations.CurrentLocationAltitude == nil {
 			break
@@ -1332,7 +1629,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.CurrentLocationAltitude(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.CurrentLocationAltitude(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.currentLocationApproximateCoordinates":
 		if e.ComplexityRoot.SignalAggregations.CurrentLocationApproximateCoordinates == nil {
 			break
@@ -1343,7 +1640,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.CurrentLocationApproximateCoordinates(childComplexity, args["agg"].(LocationAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.CurrentLocationApproximateCoordinates(childComplexity, args["agg"].(LocationAggregation), args["filter"].(*SignalLocationFilter)), true
 	case "SignalAggregations.currentLocationCoordinates":
 		if e.ComplexityRoot.SignalAggregations.CurrentLocationCoordinates == nil {
 			break
@@ -1354,7 +1651,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.CurrentLocationCoordinates(childComplexity, args["agg"].(LocationAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.CurrentLocationCoordinates(childComplexity, args["agg"].(LocationAggregation), args["filter"].(*SignalLocationFilter)), true
 	case "SignalAggregations.currentLocationHeading":
 		if e.ComplexityRoot.SignalAggregations.CurrentLocationHeading == nil {
 			break
@@ -1365,7 +1662,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.CurrentLocationHeading(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.CurrentLocationHeading(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.exteriorAirTemperature":
 		if e.ComplexityRoot.SignalAggregations.ExteriorAirTemperature == nil {
 			break
@@ -1376,7 +1673,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ExteriorAirTemperature(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ExteriorAirTemperature(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.isIgnitionOn":
 		if e.ComplexityRoot.SignalAggregations.IsIgnitionOn == nil {
 			break
@@ -1387,7 +1684,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.IsIgnitionOn(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.IsIgnitionOn(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.lowVoltageBatteryCurrentVoltage":
 		if e.ComplexityRoot.SignalAggregations.LowVoltageBatteryCurrentVoltage == nil {
 			break
@@ -1398,7 +1695,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.LowVoltageBatteryCurrentVoltage(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.LowVoltageBatteryCurrentVoltage(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.obdBarometricPressure":
 		if e.ComplexityRoot.SignalAggregations.ObdBarometricPressure == nil {
 			break
@@ -1409,7 +1706,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ObdBarometricPressure(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ObdBarometricPressure(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.obdCommandedEGR":
 		if e.ComplexityRoot.SignalAggregations.ObdCommandedEgr == nil {
 			break
@@ -1420,7 +1717,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ObdCommandedEgr(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ObdCommandedEgr(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.obdCommandedEVAP":
 		if e.ComplexityRoot.SignalAggregations.ObdCommandedEvap == nil {
 			break
@@ -1431,7 +1728,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ObdCommandedEvap(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ObdCommandedEvap(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.obdDTCList":
 		if e.ComplexityRoot.SignalAggregations.ObdDTCList == nil {
 			break
@@ -1453,7 +1750,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ObdDistanceSinceDTCClear(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ObdDistanceSinceDTCClear(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.obdDistanceWithMIL":
 		if e.ComplexityRoot.SignalAggregations.ObdDistanceWithMil == nil {
 			break
@@ -1464,7 +1761,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ObdDistanceWithMil(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ObdDistanceWithMil(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.obdEngineLoad":
 		if e.ComplexityRoot.SignalAggregations.ObdEngineLoad == nil {
 			break
@@ -1475,7 +1772,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ObdEngineLoad(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ObdEngineLoad(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.obdEthanolPercent":
 		if e.ComplexityRoot.SignalAggregations.ObdEthanolPercent == nil {
 			break
@@ -1486,7 +1783,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ObdEthanolPercent(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ObdEthanolPercent(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.obdFuelPressure":
 		if e.ComplexityRoot.SignalAggregations.ObdFuelPressure == nil {
 			break
@@ -1497,7 +1794,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ObdFuelPressure(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ObdFuelPressure(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.obdFuelRailPressure":
 		if e.ComplexityRoot.SignalAggregations.ObdFuelRailPressure == nil {
 			break
@@ -1508,7 +1805,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ObdFuelRailPressure(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ObdFuelRailPressure(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.obdFuelRate":
 		if e.ComplexityRoot.SignalAggregations.ObdFuelRate == nil {
 			break
@@ -1519,7 +1816,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ObdFuelRate(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ObdFuelRate(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.obdFuelTypeName":
 		if e.ComplexityRoot.SignalAggregations.ObdFuelTypeName == nil {
 			break
@@ -1541,7 +1838,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ObdIntakeTemp(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ObdIntakeTemp(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.obdIsEngineBlocked":
 		if e.ComplexityRoot.SignalAggregations.ObdIsEngineBlocked == nil {
 			break
@@ -1552,7 +1849,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ObdIsEngineBlocked(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ObdIsEngineBlocked(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.obdIsPTOActive":
 		if e.ComplexityRoot.SignalAggregations.ObdIsPTOActive == nil {
 			break
@@ -1563,7 +1860,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ObdIsPTOActive(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ObdIsPTOActive(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.obdIsPluggedIn":
 		if e.ComplexityRoot.SignalAggregations.ObdIsPluggedIn == nil {
 			break
@@ -1574,7 +1871,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ObdIsPluggedIn(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ObdIsPluggedIn(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.obdLongTermFuelTrim1":
 		if e.ComplexityRoot.SignalAggregations.ObdLongTermFuelTrim1 == nil {
 			break
@@ -1585,7 +1882,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ObdLongTermFuelTrim1(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ObdLongTermFuelTrim1(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.obdLongTermFuelTrim2":
 		if e.ComplexityRoot.SignalAggregations.ObdLongTermFuelTrim2 == nil {
 			break
@@ -1596,7 +1893,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ObdLongTermFuelTrim2(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ObdLongTermFuelTrim2(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.obdMAP":
 		if e.ComplexityRoot.SignalAggregations.ObdMap == nil {
 			break
@@ -1607,7 +1904,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ObdMap(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ObdMap(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.obdMaxMAF":
 		if e.ComplexityRoot.SignalAggregations.ObdMaxMaf == nil {
 			break
@@ -1618,7 +1915,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ObdMaxMaf(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ObdMaxMaf(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.obdO2WRSensor1Voltage":
 		if e.ComplexityRoot.SignalAggregations.ObdO2WRSensor1Voltage == nil {
 			break
@@ -1629,7 +1926,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ObdO2WRSensor1Voltage(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ObdO2WRSensor1Voltage(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.obdO2WRSensor2Voltage":
 		if e.ComplexityRoot.SignalAggregations.ObdO2WRSensor2Voltage == nil {
 			break
@@ -1640,7 +1937,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ObdO2WRSensor2Voltage(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ObdO2WRSensor2Voltage(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.obdOilTemperature":
 		if e.ComplexityRoot.SignalAggregations.ObdOilTemperature == nil {
 			break
@@ -1651,7 +1948,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ObdOilTemperature(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ObdOilTemperature(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.obdRunTime":
 		if e.ComplexityRoot.SignalAggregations.ObdRunTime == nil {
 			break
@@ -1662,7 +1959,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ObdRunTime(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ObdRunTime(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.obdShortTermFuelTrim1":
 		if e.ComplexityRoot.SignalAggregations.ObdShortTermFuelTrim1 == nil {
 			break
@@ -1673,7 +1970,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ObdShortTermFuelTrim1(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ObdShortTermFuelTrim1(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.obdStatusDTCCount":
 		if e.ComplexityRoot.SignalAggregations.ObdStatusDTCCount == nil {
 			break
@@ -1684,7 +1981,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ObdStatusDTCCount(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ObdStatusDTCCount(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.obdThrottlePosition":
 		if e.ComplexityRoot.SignalAggregations.ObdThrottlePosition == nil {
 			break
@@ -1695,7 +1992,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ObdThrottlePosition(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ObdThrottlePosition(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.obdWarmupsSinceDTCClear":
 		if e.ComplexityRoot.SignalAggregations.ObdWarmupsSinceDTCClear == nil {
 			break
@@ -1706,7 +2003,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ObdWarmupsSinceDTCClear(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ObdWarmupsSinceDTCClear(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainCombustionEngineDieselExhaustFluidCapacity":
 		if e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineDieselExhaustFluidCapacity == nil {
 			break
@@ -1717,7 +2014,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineDieselExhaustFluidCapacity(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineDieselExhaustFluidCapacity(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainCombustionEngineDieselExhaustFluidLevel":
 		if e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineDieselExhaustFluidLevel == nil {
 			break
@@ -1728,7 +2025,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineDieselExhaustFluidLevel(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineDieselExhaustFluidLevel(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainCombustionEngineECT":
 		if e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineEct == nil {
 			break
@@ -1739,7 +2036,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineEct(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineEct(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainCombustionEngineEngineOilLevel":
 		if e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineEngineOilLevel == nil {
 			break
@@ -1761,7 +2058,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineEngineOilRelativeLevel(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineEngineOilRelativeLevel(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainCombustionEngineEOP":
 		if e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineEop == nil {
 			break
@@ -1772,7 +2069,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineEop(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineEop(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainCombustionEngineEOT":
 		if e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineEot == nil {
 			break
@@ -1783,7 +2080,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineEot(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineEot(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainCombustionEngineMAF":
 		if e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineMaf == nil {
 			break
@@ -1794,7 +2091,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineMaf(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineMaf(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainCombustionEngineSpeed":
 		if e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineSpeed == nil {
 			break
@@ -1805,7 +2102,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineSpeed(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineSpeed(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainCombustionEngineTorque":
 		if e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineTorque == nil {
 			break
@@ -1816,7 +2113,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineTorque(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineTorque(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainCombustionEngineTorquePercent":
 		if e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineTorquePercent == nil {
 			break
@@ -1827,7 +2124,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineTorquePercent(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineTorquePercent(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainCombustionEngineTPS":
 		if e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineTps == nil {
 			break
@@ -1838,7 +2135,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineTps(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainCombustionEngineTps(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainFuelSystemAbsoluteLevel":
 		if e.ComplexityRoot.SignalAggregations.PowertrainFuelSystemAbsoluteLevel == nil {
 			break
@@ -1849,7 +2146,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainFuelSystemAbsoluteLevel(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainFuelSystemAbsoluteLevel(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainFuelSystemAccumulatedConsumption":
 		if e.ComplexityRoot.SignalAggregations.PowertrainFuelSystemAccumulatedConsumption == nil {
 			break
@@ -1860,7 +2157,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainFuelSystemAccumulatedConsumption(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainFuelSystemAccumulatedConsumption(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainFuelSystemRelativeLevel":
 		if e.ComplexityRoot.SignalAggregations.PowertrainFuelSystemRelativeLevel == nil {
 			break
@@ -1871,7 +2168,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainFuelSystemRelativeLevel(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainFuelSystemRelativeLevel(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainFuelSystemSupportedFuelTypes":
 		if e.ComplexityRoot.SignalAggregations.PowertrainFuelSystemSupportedFuelTypes == nil {
 			break
@@ -1893,7 +2190,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainRange(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainRange(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainTractionBatteryChargingAddedEnergy":
 		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingAddedEnergy == nil {
 			break
@@ -1904,7 +2201,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingAddedEnergy(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingAddedEnergy(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainTractionBatteryChargingChargeCurrentAC":
 		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingChargeCurrentAc == nil {
 			break
@@ -1915,7 +2212,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingChargeCurrentAc(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingChargeCurrentAc(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainTractionBatteryChargingChargeLimit":
 		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingChargeLimit == nil {
 			break
@@ -1926,7 +2223,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingChargeLimit(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingChargeLimit(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainTractionBatteryChargingChargeVoltageUnknownType":
 		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingChargeVoltageUnknownType == nil {
 			break
@@ -1937,7 +2234,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingChargeVoltageUnknownType(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingChargeVoltageUnknownType(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainTractionBatteryChargingIsCharging":
 		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingIsCharging == nil {
 			break
@@ -1948,7 +2245,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingIsCharging(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingIsCharging(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainTractionBatteryChargingIsChargingCableConnected":
 		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingIsChargingCableConnected == nil {
 			break
@@ -1959,7 +2256,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingIsChargingCableConnected(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingIsChargingCableConnected(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainTractionBatteryChargingPower":
 		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingPower == nil {
 			break
@@ -1970,7 +2267,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingPower(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryChargingPower(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainTractionBatteryCurrentPower":
 		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryCurrentPower == nil {
 			break
@@ -1981,7 +2278,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryCurrentPower(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryCurrentPower(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainTractionBatteryCurrentVoltage":
 		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryCurrentVoltage == nil {
 			break
@@ -1992,7 +2289,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryCurrentVoltage(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryCurrentVoltage(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainTractionBatteryGrossCapacity":
 		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryGrossCapacity == nil {
 			break
@@ -2003,7 +2300,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryGrossCapacity(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryGrossCapacity(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainTractionBatteryRange":
 		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryRange == nil {
 			break
@@ -2014,7 +2311,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryRange(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryRange(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainTractionBatteryStateOfChargeCurrent":
 		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryStateOfChargeCurrent == nil {
 			break
@@ -2025,7 +2322,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryStateOfChargeCurrent(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryStateOfChargeCurrent(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainTractionBatteryStateOfChargeCurrentEnergy":
 		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryStateOfChargeCurrentEnergy == nil {
 			break
@@ -2036,7 +2333,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryStateOfChargeCurrentEnergy(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryStateOfChargeCurrentEnergy(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainTractionBatteryStateOfHealth":
 		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryStateOfHealth == nil {
 			break
@@ -2047,7 +2344,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryStateOfHealth(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryStateOfHealth(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainTractionBatteryTemperatureAverage":
 		if e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryTemperatureAverage == nil {
 			break
@@ -2058,7 +2355,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryTemperatureAverage(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainTractionBatteryTemperatureAverage(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainTransmissionActualGear":
 		if e.ComplexityRoot.SignalAggregations.PowertrainTransmissionActualGear == nil {
 			break
@@ -2069,7 +2366,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainTransmissionActualGear(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainTransmissionActualGear(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainTransmissionActualGearRatio":
 		if e.ComplexityRoot.SignalAggregations.PowertrainTransmissionActualGearRatio == nil {
 			break
@@ -2080,7 +2377,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainTransmissionActualGearRatio(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainTransmissionActualGearRatio(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainTransmissionCurrentGear":
 		if e.ComplexityRoot.SignalAggregations.PowertrainTransmissionCurrentGear == nil {
 			break
@@ -2091,7 +2388,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainTransmissionCurrentGear(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainTransmissionCurrentGear(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainTransmissionIsClutchSwitchOperated":
 		if e.ComplexityRoot.SignalAggregations.PowertrainTransmissionIsClutchSwitchOperated == nil {
 			break
@@ -2102,7 +2399,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainTransmissionIsClutchSwitchOperated(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainTransmissionIsClutchSwitchOperated(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainTransmissionRetarderActualTorque":
 		if e.ComplexityRoot.SignalAggregations.PowertrainTransmissionRetarderActualTorque == nil {
 			break
@@ -2113,7 +2410,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainTransmissionRetarderActualTorque(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainTransmissionRetarderActualTorque(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainTransmissionRetarderTorqueMode":
 		if e.ComplexityRoot.SignalAggregations.PowertrainTransmissionRetarderTorqueMode == nil {
 			break
@@ -2135,7 +2432,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainTransmissionSelectedGear(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainTransmissionSelectedGear(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainTransmissionTemperature":
 		if e.ComplexityRoot.SignalAggregations.PowertrainTransmissionTemperature == nil {
 			break
@@ -2146,7 +2443,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainTransmissionTemperature(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainTransmissionTemperature(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainTransmissionTravelledDistance":
 		if e.ComplexityRoot.SignalAggregations.PowertrainTransmissionTravelledDistance == nil {
 			break
@@ -2157,7 +2454,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.PowertrainTransmissionTravelledDistance(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.PowertrainTransmissionTravelledDistance(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.powertrainType":
 		if e.ComplexityRoot.SignalAggregations.PowertrainType == nil {
 			break
@@ -2179,7 +2476,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ServiceDistanceToService(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ServiceDistanceToService(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.serviceTimeToService":
 		if e.ComplexityRoot.SignalAggregations.ServiceTimeToService == nil {
 			break
@@ -2190,7 +2487,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.ServiceTimeToService(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.ServiceTimeToService(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.speed":
 		if e.ComplexityRoot.SignalAggregations.Speed == nil {
 			break
@@ -2201,7 +2498,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.SignalAggregations.Speed(childComplexity, args["agg"].(FloatAggregation)), true
+		return e.ComplexityRoot.SignalAggregations.Speed(childComplexity, args["agg"].(FloatAggregation), args["filter"].(*SignalFloatFilter)), true
 	case "SignalAggregations.timestamp":
 		if e.ComplexityRoot.SignalAggregations.Timestamp == nil {
 			break
@@ -2999,49 +3296,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SignalString.Value(childComplexity), true
 
-	case "SignalsSnapshot.lastSeen":
-		if e.ComplexityRoot.SignalsSnapshot.LastSeen == nil {
+	case "SignalsSnapshotResponse.lastSeen":
+		if e.ComplexityRoot.SignalsSnapshotResponse.LastSeen == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalsSnapshot.LastSeen(childComplexity), true
-	case "SignalsSnapshot.signals":
-		if e.ComplexityRoot.SignalsSnapshot.Signals == nil {
+		return e.ComplexityRoot.SignalsSnapshotResponse.LastSeen(childComplexity), true
+	case "SignalsSnapshotResponse.signals":
+		if e.ComplexityRoot.SignalsSnapshotResponse.Signals == nil {
 			break
 		}
 
-		return e.ComplexityRoot.SignalsSnapshot.Signals(childComplexity), true
-
-	case "SnapshotSignal.name":
-		if e.ComplexityRoot.SnapshotSignal.Name == nil {
-			break
-		}
-
-		return e.ComplexityRoot.SnapshotSignal.Name(childComplexity), true
-	case "SnapshotSignal.timestamp":
-		if e.ComplexityRoot.SnapshotSignal.Timestamp == nil {
-			break
-		}
-
-		return e.ComplexityRoot.SnapshotSignal.Timestamp(childComplexity), true
-	case "SnapshotSignal.valueLocation":
-		if e.ComplexityRoot.SnapshotSignal.ValueLocation == nil {
-			break
-		}
-
-		return e.ComplexityRoot.SnapshotSignal.ValueLocation(childComplexity), true
-	case "SnapshotSignal.valueNumber":
-		if e.ComplexityRoot.SnapshotSignal.ValueNumber == nil {
-			break
-		}
-
-		return e.ComplexityRoot.SnapshotSignal.ValueNumber(childComplexity), true
-	case "SnapshotSignal.valueString":
-		if e.ComplexityRoot.SnapshotSignal.ValueString == nil {
-			break
-		}
-
-		return e.ComplexityRoot.SnapshotSignal.ValueString(childComplexity), true
+		return e.ComplexityRoot.SignalsSnapshotResponse.Signals(childComplexity), true
 
 	case "Vehicle.definition":
 		if e.ComplexityRoot.Vehicle.Definition == nil {
@@ -3127,7 +3393,17 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("EventFilter", ec.unmarshalInputEventFilter),
+			graphql.NewInputUnmarshaler("FilterLocation", ec.unmarshalInputFilterLocation),
+			graphql.NewInputUnmarshaler("InCircleFilter", ec.unmarshalInputInCircleFilter),
+			graphql.NewInputUnmarshaler("SegmentConfig", ec.unmarshalInputSegmentConfig),
+			graphql.NewInputUnmarshaler("SegmentEventRequest", ec.unmarshalInputSegmentEventRequest),
+			graphql.NewInputUnmarshaler("SegmentSignalRequest", ec.unmarshalInputSegmentSignalRequest),
 			graphql.NewInputUnmarshaler("SignalFilter", ec.unmarshalInputSignalFilter),
+			graphql.NewInputUnmarshaler("SignalFloatFilter", ec.unmarshalInputSignalFloatFilter),
+			graphql.NewInputUnmarshaler("SignalLocationFilter", ec.unmarshalInputSignalLocationFilter),
+			graphql.NewInputUnmarshaler("StringArrayFilter", ec.unmarshalInputStringArrayFilter),
+			graphql.NewInputUnmarshaler("StringValueFilter", ec.unmarshalInputStringValueFilter),
 		)
 	}
 	first := true
@@ -3189,6 +3465,184 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
+	{Name: "../../schema/insights.graphqls", Input: `# Trips, daily activity and driving events: DIMO's segments, dailyActivity and events, readable with the
+# permission insights (trip summaries without routes). See docs/graphql.md#trips-daily-activity-and-events.
+
+extend type Query {
+  """
+  The driving events of the vehicle tokenId that happened in [from, to), oldest first: the events its
+  devices signed (source is the device address) and the harsh braking and acceleration the node derives
+  from the speed signal (source "glovebox:derived:speed"). At most 31 days and 10,000 events (BAD_REQUEST
+  otherwise). Only events since the current owner got the vehicle.
+  """
+  events(tokenId: Int!, from: Time!, to: Time!, filter: EventFilter): [Event!] @requires(permission: "insights")
+
+  """
+  The segments of the vehicle tokenId detected by mechanism in [from, to) (at most 31 days, BAD_REQUEST
+  otherwise), ordered by start, with their summary: the default signal aggregations (speed MAX,
+  odometer FIRST and LAST, fuel and charge level FIRST and LAST) plus those of signalRequests, and the
+  counts of the events of eventRequests (all event names when it is empty). A segment that started before
+  from has startedBeforeRange; one still going at to (its data reaching to within maxGapSeconds, to
+  within maxGapSeconds of now) has isOngoing and no end. limit is 1 to 200 (default 100); after returns
+  only segments that start after it. Start and end locations are precise with permission location, the
+  centre of their H3 resolution-6 cell with location:approximate, and otherwise 0, 0 (DIMO's answer when
+  there is no location): a caller holding only insights never gets a position.
+  """
+  segments(
+    tokenId: Int!
+    from: Time!
+    to: Time!
+    mechanism: DetectionMechanism!
+    config: SegmentConfig
+    signalRequests: [SegmentSignalRequest!]
+    eventRequests: [SegmentEventRequest!]
+    "Maximum number of segments to return. Default 100, max 200."
+    limit: Int = 100
+    "Only segments with a start after this time (exclusive): pass the start of the last segment of the previous page."
+    after: Time
+  ): [Segment!]! @requires(permission: "insights")
+
+  """
+  One record per calendar day in timezone (an IANA name, default UTC) from the day of from to the day of
+  to, at most 31 days: the segments detected by mechanism (ignitionDetection, frequencyAnalysis or
+  changePointDetection) that overlap the day, their time within the day, the day's signal aggregations
+  and event counts. start and end are the first segment's start and the last segment's end location, with
+  the same precision rules as segments, null without a location permission or without segments.
+  """
+  dailyActivity(
+    tokenId: Int!
+    from: Time!
+    to: Time!
+    mechanism: DetectionMechanism!
+    config: SegmentConfig
+    signalRequests: [SegmentSignalRequest!]
+    eventRequests: [SegmentEventRequest!]
+    timezone: String
+  ): [DailyActivity!]! @requires(permission: "insights")
+}
+
+"""
+One driving event.
+"""
+type Event {
+  "When the event began."
+  timestamp: Time!
+  "The event name, e.g. behavior.harshBraking."
+  name: String!
+  "The device that signed the event (its address, EIP-55), or glovebox:derived:speed for an event the node derived from the speed signal."
+  source: String!
+  "How long the event lasted, in nanoseconds."
+  durationNs: Int!
+  "The device's metadata for the event, as JSON text; for a derived event the speeds and deceleration behind it."
+  metadata: String
+}
+
+input EventFilter {
+  name: StringValueFilter
+  "The source: a device address or glovebox:derived:speed."
+  source: StringValueFilter
+  "DIMO's event tags: Glovebox's events carry none, so a condition that needs a tag matches nothing."
+  tags: StringArrayFilter
+}
+
+"""
+How segments are detected. See docs/graphql.md for each rule.
+"""
+enum DetectionMechanism {
+  "Trips from isIgnitionOn: on to off, an off shorter than maxGapSeconds ignored."
+  ignitionDetection
+  "Trips from activity: minutes with at least signalCountThreshold values of at least 2 signals, merged across gaps up to maxGapSeconds."
+  frequencyAnalysis
+  "Trips from a CUSUM change-point test on the values per minute, merged like frequencyAnalysis."
+  changePointDetection
+  "Idling: engine speed above 0 and at most maxIdleRpm, samples at most maxGapSeconds apart, and no speed above 0."
+  idling
+  "Refuels: powertrainFuelSystemRelativeLevel rising by more than minIncreasePercent (relative) within 5 minutes, trough to peak at least 20 points."
+  refuel
+  "Recharges: powertrainTractionBatteryStateOfChargeCurrent rising by at least minIncreasePercent points while the odometer stays put."
+  recharge
+}
+
+"""
+The detection's parameters; values outside the bounds are refused with BAD_REQUEST naming the field.
+"""
+input SegmentConfig {
+  "Maximum gap (seconds) before a segment is split. Default 300, min 60, max 3600."
+  maxGapSeconds: Int = 300
+  "Minimum segment duration (seconds). Default 240, min 60, max 3600."
+  minSegmentDurationSeconds: Int = 240
+  "[frequencyAnalysis, idling] Minimum values per one-minute window. Default 10, min 1, max 3600."
+  signalCountThreshold: Int = 10
+  "[idling] Highest idle engine speed (rpm). Default 1000, min 300, max 3000."
+  maxIdleRpm: Int = 1000
+  "[refuel, recharge] Minimum increase in percent. Default 15, min 1, max 100."
+  minIncreasePercent: Int = 15
+}
+
+"""
+A signal aggregation to add to each segment's (or day's) summary: a numeric catalogue signal and one of
+AVG, MED, MAX, MIN, RAND, FIRST, LAST.
+"""
+input SegmentSignalRequest {
+  name: String!
+  agg: FloatAggregation!
+}
+
+"""
+An event name to count in each segment's (or day's) summary.
+"""
+input SegmentEventRequest {
+  name: String!
+}
+
+type Segment {
+  """
+  A stable identifier: the same for the same segment in any query that sees its start (a hash of the
+  vehicle, the mechanism and the start time).
+  """
+  id: ID!
+  start: SignalLocation!
+  "Null when isOngoing is true."
+  end: SignalLocation
+  "In seconds; for an ongoing segment, up to the query's to."
+  duration: Int!
+  "When true, end is null."
+  isOngoing: Boolean!
+  startedBeforeRange: Boolean!
+  signals: [SignalAggregationValue!]
+  eventCounts: [EventCount!]
+}
+
+type DailyActivity {
+  "Where the day's first segment started; null without segments or without a location permission."
+  start: SignalLocation
+  "Where the day's last segment ended; null without segments or without a location permission."
+  end: SignalLocation
+  "The segments that overlap this day."
+  segmentCount: Int!
+  "Their time within this day, in seconds."
+  duration: Int!
+  signals: [SignalAggregationValue!]!
+  eventCounts: [EventCount!]!
+}
+
+"""
+The aggregation of a numeric signal over a segment or a day.
+"""
+type SignalAggregationValue {
+  name: String!
+  agg: String!
+  value: Float!
+}
+
+"""
+How many events of a name happened in a segment or a day.
+"""
+type EventCount {
+  name: String!
+  count: Int!
+}
+`, BuiltIn: false},
 	{Name: "../../schema/schema.graphqls", Input: `# The telemetry API, field-compatible with DIMO's telemetry API where it overlaps. Every field that reads
 # vehicle data declares the permission it needs, and the tests fail when one does not.
 
@@ -3231,6 +3685,11 @@ A point in time, RFC 3339 with nanoseconds, in UTC.
 """
 scalar Time
 
+"""
+A 64-bit unsigned integer (DIMO's type for counts).
+"""
+scalar Uint64
+
 type Query {
   """
   The latest value of each signal of the vehicle tokenId, measured since its current owner got it.
@@ -3245,7 +3704,7 @@ type Query {
   """
   Every latest value the caller may read, as a list.
   """
-  signalsSnapshot(tokenId: Int!, filter: SignalFilter): SignalsSnapshot @perSignal
+  signalsSnapshot(tokenId: Int!, filter: SignalFilter): SignalsSnapshotResponse @perSignal
 
   """
   The history of the vehicle tokenId in intervals: from, from + interval, … up to to (exclusive), each
@@ -3258,7 +3717,8 @@ type Query {
   signals(tokenId: Int!, interval: String!, from: Time!, to: Time!, filter: SignalFilter): [SignalAggregations!] @perSignal
 
   """
-  How much data the vehicle tokenId holds, per signal the caller may read, since its current owner got it.
+  How much data the vehicle tokenId holds, per signal the caller may read, since its current owner got it,
+  and per event name when the caller may read events (permission insights).
   """
   dataSummary(tokenId: Int!, filter: SignalFilter): DataSummary @perSignal
 
@@ -3346,20 +3806,32 @@ type DataSummary {
   """
   The number of values of the signals listed (the locations once, though listed precise and approximate).
   """
-  numberOfSignals: Int!
+  numberOfSignals: Uint64!
   """
   The signals listed, by SignalCollection field name.
   """
   availableSignals: [String!]!
   """
-  The time of the oldest value listed; null when there is none.
+  The time of the oldest value listed; 1970-01-01T00:00:00Z when there is none.
   """
-  firstSeen: Time
+  firstSeen: Time!
   """
-  The time of the newest value listed; null when there is none.
+  The time of the newest value listed; 1970-01-01T00:00:00Z when there is none.
   """
-  lastSeen: Time
+  lastSeen: Time!
   signalDataSummary: [SignalDataSummary!]!
+  """
+  Per event name, how many events are stored and when the first and last happened; empty unless the
+  caller may read events (permission insights).
+  """
+  eventDataSummary: [EventDataSummary!]!
+}
+
+type EventDataSummary {
+  name: String!
+  numberOfEvents: Uint64!
+  firstSeen: Time!
+  lastSeen: Time!
 }
 
 type SignalDataSummary {
@@ -3367,7 +3839,7 @@ type SignalDataSummary {
   The SignalCollection field name.
   """
   name: String!
-  numberOfSignals: Int!
+  numberOfSignals: Uint64!
   firstSeen: Time!
   lastSeen: Time!
 }
@@ -3483,10 +3955,80 @@ Restricts the data a query reads.
 """
 input SignalFilter {
   """
-  Only data from this source (a device address). Not supported yet: a query that sets it is refused with
-  BAD_REQUEST.
+  Only data from this source (a device address, or DIMO's did:ethr:<chain>:<address>). Not supported yet:
+  a query that sets it is refused with BAD_REQUEST.
   """
   source: String
+}
+
+"""
+A condition on the values of a numeric signal: a value is aggregated only if it passes every condition
+set (and, when or is set, also one of the filters of or). Booleans are 1 and 0.
+"""
+input SignalFloatFilter {
+  eq: Float
+  neq: Float
+  gt: Float
+  lt: Float
+  gte: Float
+  lte: Float
+  notIn: [Float!]
+  in: [Float!]
+  or: [SignalFloatFilter!]
+}
+
+"""
+A condition on the locations aggregated: only those inside the polygon, or within the circle, count.
+"""
+input SignalLocationFilter {
+  """
+  Locations inside this polygon (at least 3 vertices, in either order; the edge from the last vertex back
+  to the first closes it). Computed on latitude and longitude as plane coordinates, so inaccurate near the
+  poles and across the antimeridian.
+  """
+  inPolygon: [FilterLocation!]
+  """
+  Locations within radius kilometres of center on the WGS 84 ellipsoid (the boundary included).
+  """
+  inCircle: InCircleFilter
+}
+
+input FilterLocation {
+  "Latitude in the range [-90, 90]."
+  latitude: Float!
+  "Longitude in the range [-180, 180]."
+  longitude: Float!
+}
+
+input InCircleFilter {
+  center: FilterLocation!
+  "Radius in kilometres (not negative)."
+  radius: Float!
+}
+
+"""
+A condition on a string: every condition set must hold (and one filter of or, when set).
+"""
+input StringValueFilter {
+  eq: String
+  neq: String
+  notIn: [String!]
+  in: [String!]
+  "Strings that begin with this prefix."
+  startsWith: String
+  or: [StringValueFilter!]
+}
+
+"""
+A condition on a list of strings (DIMO's event tags; Glovebox's events carry none, so only the empty
+conditions hold).
+"""
+input StringArrayFilter {
+  containsAny: [String!]
+  containsAll: [String!]
+  notContainsAny: [String!]
+  notContainsAll: [String!]
+  or: [StringArrayFilter!]
 }
 
 type SignalFloat {
@@ -3522,18 +4064,18 @@ type Location {
   hdop: Float!
 }
 
-type SignalsSnapshot {
+type SignalsSnapshotResponse {
   """
   The newest timestamp among the signals listed.
   """
   lastSeen: Time
-  signals: [SnapshotSignal!]!
+  signals: [LatestSignal!]!
 }
 
 """
 One signal of a snapshot; exactly one of the value fields is set, as the signal's type says.
 """
-type SnapshotSignal {
+type LatestSignal {
   """
   The SignalCollection field name.
   """
@@ -4120,99 +4662,99 @@ type SignalAggregations {
   """
   Vehicle.Chassis.Axle.Row1.Wheel.Left.Tire.Pressure (kPa).
   """
-  chassisAxleRow1WheelLeftTirePressure(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  chassisAxleRow1WheelLeftTirePressure(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Chassis.Axle.Row1.Wheel.Right.Tire.Pressure (kPa).
   """
-  chassisAxleRow1WheelRightTirePressure(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  chassisAxleRow1WheelRightTirePressure(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Chassis.Axle.Row2.Wheel.Left.Tire.Pressure (kPa).
   """
-  chassisAxleRow2WheelLeftTirePressure(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  chassisAxleRow2WheelLeftTirePressure(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Chassis.Axle.Row2.Wheel.Right.Tire.Pressure (kPa).
   """
-  chassisAxleRow2WheelRightTirePressure(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  chassisAxleRow2WheelRightTirePressure(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Cabin.Door.Row1.DriverSide.IsOpen. A boolean: 1 for true, 0 for false.
   """
-  cabinDoorRow1DriverSideIsOpen(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  cabinDoorRow1DriverSideIsOpen(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Cabin.Door.Row1.PassengerSide.IsOpen. A boolean: 1 for true, 0 for false.
   """
-  cabinDoorRow1PassengerSideIsOpen(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  cabinDoorRow1PassengerSideIsOpen(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Cabin.Door.Row2.DriverSide.IsOpen. A boolean: 1 for true, 0 for false.
   """
-  cabinDoorRow2DriverSideIsOpen(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  cabinDoorRow2DriverSideIsOpen(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Cabin.Door.Row2.PassengerSide.IsOpen. A boolean: 1 for true, 0 for false.
   """
-  cabinDoorRow2PassengerSideIsOpen(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  cabinDoorRow2PassengerSideIsOpen(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Cabin.Door.Row1.DriverSide.Window.IsOpen. A boolean: 1 for true, 0 for false.
   """
-  cabinDoorRow1DriverSideWindowIsOpen(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  cabinDoorRow1DriverSideWindowIsOpen(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Cabin.Door.Row1.PassengerSide.Window.IsOpen. A boolean: 1 for true, 0 for false.
   """
-  cabinDoorRow1PassengerSideWindowIsOpen(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  cabinDoorRow1PassengerSideWindowIsOpen(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Cabin.Door.Row2.DriverSide.Window.IsOpen. A boolean: 1 for true, 0 for false.
   """
-  cabinDoorRow2DriverSideWindowIsOpen(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  cabinDoorRow2DriverSideWindowIsOpen(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Cabin.Door.Row2.PassengerSide.Window.IsOpen. A boolean: 1 for true, 0 for false.
   """
-  cabinDoorRow2PassengerSideWindowIsOpen(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  cabinDoorRow2PassengerSideWindowIsOpen(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.CurrentLocation.Coordinates.
   """
-  currentLocationCoordinates(agg: LocationAggregation!): Location @aggregate @requires(permission: "location")
+  currentLocationCoordinates(agg: LocationAggregation!, filter: SignalLocationFilter): Location @aggregate @requires(permission: "location")
   """
   Vehicle.CurrentLocation.Coordinates, aggregated precisely, then snapped to the centre of the H3 resolution-6 cell that contains the result (about 36 km²); hdop is 0.
   """
-  currentLocationApproximateCoordinates(agg: LocationAggregation!): Location @aggregate @requires(permission: "location:approximate")
+  currentLocationApproximateCoordinates(agg: LocationAggregation!, filter: SignalLocationFilter): Location @aggregate @requires(permission: "location:approximate")
   """
   Vehicle.CurrentLocation.Altitude (m).
   """
-  currentLocationAltitude(agg: FloatAggregation!): Float @aggregate @requires(permission: "location")
+  currentLocationAltitude(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "location")
   """
   Vehicle.CurrentLocation.Heading (degrees).
   """
-  currentLocationHeading(agg: FloatAggregation!): Float @aggregate @requires(permission: "location")
+  currentLocationHeading(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "location")
   """
   Vehicle.Exterior.AirTemperature (celsius).
   """
-  exteriorAirTemperature(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  exteriorAirTemperature(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.IsIgnitionOn. A boolean: 1 for true, 0 for false.
   """
-  isIgnitionOn(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  isIgnitionOn(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.LowVoltageBattery.CurrentVoltage (V).
   """
-  lowVoltageBatteryCurrentVoltage(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  lowVoltageBatteryCurrentVoltage(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.BarometricPressure (kPa).
   """
-  obdBarometricPressure(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdBarometricPressure(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.EngineLoad (percent).
   """
-  obdEngineLoad(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdEngineLoad(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.IntakeTemp (celsius).
   """
-  obdIntakeTemp(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdIntakeTemp(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.RunTime (s).
   """
-  obdRunTime(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdRunTime(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.CombustionEngine.ECT (celsius).
   """
-  powertrainCombustionEngineECT(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainCombustionEngineECT(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.CombustionEngine.EngineOilLevel.
   """
@@ -4220,19 +4762,19 @@ type SignalAggregations {
   """
   Vehicle.Powertrain.CombustionEngine.Speed (rpm).
   """
-  powertrainCombustionEngineSpeed(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainCombustionEngineSpeed(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.CombustionEngine.TPS (percent).
   """
-  powertrainCombustionEngineTPS(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainCombustionEngineTPS(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.FuelSystem.AbsoluteLevel (l).
   """
-  powertrainFuelSystemAbsoluteLevel(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainFuelSystemAbsoluteLevel(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.FuelSystem.RelativeLevel (percent).
   """
-  powertrainFuelSystemRelativeLevel(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainFuelSystemRelativeLevel(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.FuelSystem.SupportedFuelTypes. A list of strings, as JSON text.
   """
@@ -4240,51 +4782,51 @@ type SignalAggregations {
   """
   Vehicle.Powertrain.Range (km).
   """
-  powertrainRange(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainRange(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.TractionBattery.Charging.AddedEnergy (kWh).
   """
-  powertrainTractionBatteryChargingAddedEnergy(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainTractionBatteryChargingAddedEnergy(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.TractionBattery.Charging.ChargeCurrent.AC (A).
   """
-  powertrainTractionBatteryChargingChargeCurrentAC(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainTractionBatteryChargingChargeCurrentAC(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.TractionBattery.Charging.ChargeLimit (percent).
   """
-  powertrainTractionBatteryChargingChargeLimit(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainTractionBatteryChargingChargeLimit(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.TractionBattery.Charging.ChargeVoltage.UnknownType (V).
   """
-  powertrainTractionBatteryChargingChargeVoltageUnknownType(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainTractionBatteryChargingChargeVoltageUnknownType(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.TractionBattery.Charging.IsCharging. A boolean: 1 for true, 0 for false.
   """
-  powertrainTractionBatteryChargingIsCharging(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainTractionBatteryChargingIsCharging(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.TractionBattery.CurrentPower (W).
   """
-  powertrainTractionBatteryCurrentPower(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainTractionBatteryCurrentPower(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.TractionBattery.GrossCapacity (kWh).
   """
-  powertrainTractionBatteryGrossCapacity(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainTractionBatteryGrossCapacity(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.TractionBattery.Range (km).
   """
-  powertrainTractionBatteryRange(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainTractionBatteryRange(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.TractionBattery.StateOfCharge.Current (percent).
   """
-  powertrainTractionBatteryStateOfChargeCurrent(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainTractionBatteryStateOfChargeCurrent(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.TractionBattery.StateOfCharge.CurrentEnergy (kWh).
   """
-  powertrainTractionBatteryStateOfChargeCurrentEnergy(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainTractionBatteryStateOfChargeCurrentEnergy(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.Transmission.TravelledDistance (km).
   """
-  powertrainTransmissionTravelledDistance(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainTransmissionTravelledDistance(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.Type.
   """
@@ -4292,47 +4834,47 @@ type SignalAggregations {
   """
   Vehicle.Speed (km/h).
   """
-  speed(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  speed(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.CombustionEngine.MAF (g/s).
   """
-  powertrainCombustionEngineMAF(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainCombustionEngineMAF(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.CombustionEngine.EngineOilRelativeLevel (percent).
   """
-  powertrainCombustionEngineEngineOilRelativeLevel(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainCombustionEngineEngineOilRelativeLevel(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.MAP (kPa).
   """
-  obdMAP(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdMAP(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.LongTermFuelTrim1 (percent).
   """
-  obdLongTermFuelTrim1(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdLongTermFuelTrim1(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.LongTermFuelTrim2 (percent).
   """
-  obdLongTermFuelTrim2(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdLongTermFuelTrim2(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.ShortTermFuelTrim1 (percent).
   """
-  obdShortTermFuelTrim1(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdShortTermFuelTrim1(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.DistanceWithMIL (km).
   """
-  obdDistanceWithMIL(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdDistanceWithMIL(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.DistanceSinceDTCClear (km).
   """
-  obdDistanceSinceDTCClear(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdDistanceSinceDTCClear(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.CommandedEGR (percent).
   """
-  obdCommandedEGR(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdCommandedEGR(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.WarmupsSinceDTCClear.
   """
-  obdWarmupsSinceDTCClear(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdWarmupsSinceDTCClear(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.DTCList. A list of strings, as JSON text.
   """
@@ -4340,95 +4882,95 @@ type SignalAggregations {
   """
   Vehicle.AngularVelocity.Yaw (degrees/s).
   """
-  angularVelocityYaw(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  angularVelocityYaw(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.TractionBattery.Temperature.Average (celsius).
   """
-  powertrainTractionBatteryTemperatureAverage(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainTractionBatteryTemperatureAverage(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Chassis.Axle.Row1.Wheel.Left.Speed (km/h).
   """
-  chassisAxleRow1WheelLeftSpeed(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  chassisAxleRow1WheelLeftSpeed(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Chassis.Axle.Row1.Wheel.Right.Speed (km/h).
   """
-  chassisAxleRow1WheelRightSpeed(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  chassisAxleRow1WheelRightSpeed(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.CombustionEngine.Torque (Nm).
   """
-  powertrainCombustionEngineTorque(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainCombustionEngineTorque(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.Transmission.CurrentGear.
   """
-  powertrainTransmissionCurrentGear(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainTransmissionCurrentGear(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.FuelPressure (kPa).
   """
-  obdFuelPressure(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdFuelPressure(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.Transmission.Temperature (celsius).
   """
-  powertrainTransmissionTemperature(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainTransmissionTemperature(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.O2WR.Sensor1.Voltage (V).
   """
-  obdO2WRSensor1Voltage(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdO2WRSensor1Voltage(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.O2WR.Sensor2.Voltage (V).
   """
-  obdO2WRSensor2Voltage(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdO2WRSensor2Voltage(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.CommandedEVAP (percent).
   """
-  obdCommandedEVAP(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdCommandedEVAP(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Service.DistanceToService (km).
   """
-  serviceDistanceToService(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  serviceDistanceToService(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.TractionBattery.CurrentVoltage (V).
   """
-  powertrainTractionBatteryCurrentVoltage(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainTractionBatteryCurrentVoltage(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.CombustionEngine.DieselExhaustFluid.Capacity (l).
   """
-  powertrainCombustionEngineDieselExhaustFluidCapacity(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainCombustionEngineDieselExhaustFluidCapacity(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.CombustionEngine.DieselExhaustFluid.Level (percent).
   """
-  powertrainCombustionEngineDieselExhaustFluidLevel(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainCombustionEngineDieselExhaustFluidLevel(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.CombustionEngine.EOT (celsius).
   """
-  powertrainCombustionEngineEOT(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainCombustionEngineEOT(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.CombustionEngine.EOP (kPa).
   """
-  powertrainCombustionEngineEOP(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainCombustionEngineEOP(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.Status.DTCCount.
   """
-  obdStatusDTCCount(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdStatusDTCCount(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.TractionBattery.Charging.Power (kW).
   """
-  powertrainTractionBatteryChargingPower(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainTractionBatteryChargingPower(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.TractionBattery.Charging.IsChargingCableConnected. A boolean: 1 for true, 0 for false.
   """
-  powertrainTractionBatteryChargingIsChargingCableConnected(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainTractionBatteryChargingIsChargingCableConnected(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.TractionBattery.StateOfHealth (percent).
   """
-  powertrainTractionBatteryStateOfHealth(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainTractionBatteryStateOfHealth(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.IsPluggedIn. A boolean: 1 for true, 0 for false.
   """
-  obdIsPluggedIn(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdIsPluggedIn(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.IsEngineBlocked. A boolean: 1 for true, 0 for false.
   """
-  obdIsEngineBlocked(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdIsEngineBlocked(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.FuelTypeName.
   """
@@ -4436,123 +4978,123 @@ type SignalAggregations {
   """
   Vehicle.OBD.OilTemperature (celsius).
   """
-  obdOilTemperature(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdOilTemperature(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Service.TimeToService (s).
   """
-  serviceTimeToService(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  serviceTimeToService(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Chassis.Brake.PedalPosition (percent).
   """
-  chassisBrakePedalPosition(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  chassisBrakePedalPosition(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.IsPTOActive. A boolean: 1 for true, 0 for false.
   """
-  obdIsPTOActive(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdIsPTOActive(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Chassis.ParkingBrake.IsEngaged. A boolean: 1 for true, 0 for false.
   """
-  chassisParkingBrakeIsEngaged(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  chassisParkingBrakeIsEngaged(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.FuelRate (l/h).
   """
-  obdFuelRate(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdFuelRate(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.FuelSystem.AccumulatedConsumption (l).
   """
-  powertrainFuelSystemAccumulatedConsumption(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainFuelSystemAccumulatedConsumption(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Chassis.Brake.ABS.IsWarningOn. A boolean: 1 for true, 0 for false.
   """
-  chassisBrakeABSIsWarningOn(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  chassisBrakeABSIsWarningOn(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Body.Lights.IsAirbagWarningOn. A boolean: 1 for true, 0 for false.
   """
-  bodyLightsIsAirbagWarningOn(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  bodyLightsIsAirbagWarningOn(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Chassis.Brake.Circuit1.PressurePrimary (kPa).
   """
-  chassisBrakeCircuit1PressurePrimary(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  chassisBrakeCircuit1PressurePrimary(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Chassis.Brake.Circuit2.PressurePrimary (kPa).
   """
-  chassisBrakeCircuit2PressurePrimary(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  chassisBrakeCircuit2PressurePrimary(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Chassis.TireSystem.IsWarningOn. A boolean: 1 for true, 0 for false.
   """
-  chassisTireSystemIsWarningOn(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  chassisTireSystemIsWarningOn(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Chassis.Brake.IsPedalPressed. A boolean: 1 for true, 0 for false.
   """
-  chassisBrakeIsPedalPressed(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  chassisBrakeIsPedalPressed(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Chassis.Axle.Row3.Weight (kg).
   """
-  chassisAxleRow3Weight(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  chassisAxleRow3Weight(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Chassis.Axle.Row4.Weight (kg).
   """
-  chassisAxleRow4Weight(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  chassisAxleRow4Weight(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Chassis.Axle.Row5.Weight (kg).
   """
-  chassisAxleRow5Weight(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  chassisAxleRow5Weight(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.Transmission.Retarder.ActualTorque (percent).
   """
-  powertrainTransmissionRetarderActualTorque(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainTransmissionRetarderActualTorque(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.CombustionEngine.TorquePercent (percent).
   """
-  powertrainCombustionEngineTorquePercent(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainCombustionEngineTorquePercent(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.Transmission.SelectedGear.
   """
-  powertrainTransmissionSelectedGear(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainTransmissionSelectedGear(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Body.Trunk.Front.IsOpen. A boolean: 1 for true, 0 for false.
   """
-  bodyTrunkFrontIsOpen(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  bodyTrunkFrontIsOpen(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Body.Trunk.Rear.IsOpen. A boolean: 1 for true, 0 for false.
   """
-  bodyTrunkRearIsOpen(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  bodyTrunkRearIsOpen(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Cabin.Seat.Row1.DriverSide.IsBelted. A boolean: 1 for true, 0 for false.
   """
-  cabinSeatRow1DriverSideIsBelted(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  cabinSeatRow1DriverSideIsBelted(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Cabin.Seat.Row1.PassengerSide.IsBelted. A boolean: 1 for true, 0 for false.
   """
-  cabinSeatRow1PassengerSideIsBelted(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  cabinSeatRow1PassengerSideIsBelted(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Cabin.Seat.Row2.DriverSide.IsBelted. A boolean: 1 for true, 0 for false.
   """
-  cabinSeatRow2DriverSideIsBelted(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  cabinSeatRow2DriverSideIsBelted(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Cabin.Seat.Row2.Middle.IsBelted. A boolean: 1 for true, 0 for false.
   """
-  cabinSeatRow2MiddleIsBelted(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  cabinSeatRow2MiddleIsBelted(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Cabin.Seat.Row2.PassengerSide.IsBelted. A boolean: 1 for true, 0 for false.
   """
-  cabinSeatRow2PassengerSideIsBelted(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  cabinSeatRow2PassengerSideIsBelted(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Cabin.Seat.Row3.DriverSide.IsBelted. A boolean: 1 for true, 0 for false.
   """
-  cabinSeatRow3DriverSideIsBelted(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  cabinSeatRow3DriverSideIsBelted(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Cabin.Seat.Row3.PassengerSide.IsBelted. A boolean: 1 for true, 0 for false.
   """
-  cabinSeatRow3PassengerSideIsBelted(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  cabinSeatRow3PassengerSideIsBelted(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Body.Lock.IsLocked. A boolean: 1 for true, 0 for false.
   """
-  bodyLockIsLocked(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  bodyLockIsLocked(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.Transmission.IsClutchSwitchOperated. A boolean: 1 for true, 0 for false.
   """
-  powertrainTransmissionIsClutchSwitchOperated(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainTransmissionIsClutchSwitchOperated(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.Transmission.Retarder.TorqueMode.
   """
@@ -4560,31 +5102,31 @@ type SignalAggregations {
   """
   Vehicle.Connectivity.Cellular.IsJammingDetected. A boolean: 1 for true, 0 for false.
   """
-  connectivityCellularIsJammingDetected(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  connectivityCellularIsJammingDetected(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.MaxMAF (g/s).
   """
-  obdMaxMAF(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdMaxMAF(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.ThrottlePosition (percent).
   """
-  obdThrottlePosition(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdThrottlePosition(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.EthanolPercent (percent).
   """
-  obdEthanolPercent(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdEthanolPercent(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.OBD.FuelRailPressure (kPa).
   """
-  obdFuelRailPressure(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  obdFuelRailPressure(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.Transmission.ActualGearRatio.
   """
-  powertrainTransmissionActualGearRatio(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainTransmissionActualGearRatio(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.Powertrain.Transmission.ActualGear.
   """
-  powertrainTransmissionActualGear(agg: FloatAggregation!): Float @aggregate @requires(permission: "signals")
+  powertrainTransmissionActualGear(agg: FloatAggregation!, filter: SignalFloatFilter): Float @aggregate @requires(permission: "signals")
   """
   Vehicle.VehicleIdentification.VIN.
   """
@@ -4642,6 +5184,24 @@ func (ec *executionContext) childFields_AccessEntryEdge(ctx context.Context, fie
 	return nil, fmt.Errorf("no field named %q was found under type AccessEntryEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_DailyActivity(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "start":
+		return ec.fieldContext_DailyActivity_start(ctx, field)
+	case "end":
+		return ec.fieldContext_DailyActivity_end(ctx, field)
+	case "segmentCount":
+		return ec.fieldContext_DailyActivity_segmentCount(ctx, field)
+	case "duration":
+		return ec.fieldContext_DailyActivity_duration(ctx, field)
+	case "signals":
+		return ec.fieldContext_DailyActivity_signals(ctx, field)
+	case "eventCounts":
+		return ec.fieldContext_DailyActivity_eventCounts(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DailyActivity", field.Name)
+}
+
 func (ec *executionContext) childFields_DataSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "numberOfSignals":
@@ -4654,6 +5214,8 @@ func (ec *executionContext) childFields_DataSummary(ctx context.Context, field g
 		return ec.fieldContext_DataSummary_lastSeen(ctx, field)
 	case "signalDataSummary":
 		return ec.fieldContext_DataSummary_signalDataSummary(ctx, field)
+	case "eventDataSummary":
+		return ec.fieldContext_DataSummary_eventDataSummary(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DataSummary", field.Name)
 }
@@ -4670,6 +5232,46 @@ func (ec *executionContext) childFields_Definition(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type Definition", field.Name)
 }
 
+func (ec *executionContext) childFields_Event(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "timestamp":
+		return ec.fieldContext_Event_timestamp(ctx, field)
+	case "name":
+		return ec.fieldContext_Event_name(ctx, field)
+	case "source":
+		return ec.fieldContext_Event_source(ctx, field)
+	case "durationNs":
+		return ec.fieldContext_Event_durationNs(ctx, field)
+	case "metadata":
+		return ec.fieldContext_Event_metadata(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Event", field.Name)
+}
+
+func (ec *executionContext) childFields_EventCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_EventCount_name(ctx, field)
+	case "count":
+		return ec.fieldContext_EventCount_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EventCount", field.Name)
+}
+
+func (ec *executionContext) childFields_EventDataSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_EventDataSummary_name(ctx, field)
+	case "numberOfEvents":
+		return ec.fieldContext_EventDataSummary_numberOfEvents(ctx, field)
+	case "firstSeen":
+		return ec.fieldContext_EventDataSummary_firstSeen(ctx, field)
+	case "lastSeen":
+		return ec.fieldContext_EventDataSummary_lastSeen(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EventDataSummary", field.Name)
+}
+
 func (ec *executionContext) childFields_Grant(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "permissions":
@@ -4682,6 +5284,22 @@ func (ec *executionContext) childFields_Grant(ctx context.Context, field graphql
 		return ec.fieldContext_Grant_termsUri(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Grant", field.Name)
+}
+
+func (ec *executionContext) childFields_LatestSignal(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_LatestSignal_name(ctx, field)
+	case "timestamp":
+		return ec.fieldContext_LatestSignal_timestamp(ctx, field)
+	case "valueNumber":
+		return ec.fieldContext_LatestSignal_valueNumber(ctx, field)
+	case "valueString":
+		return ec.fieldContext_LatestSignal_valueString(ctx, field)
+	case "valueLocation":
+		return ec.fieldContext_LatestSignal_valueLocation(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LatestSignal", field.Name)
 }
 
 func (ec *executionContext) childFields_Location(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4780,6 +5398,40 @@ func (ec *executionContext) childFields_RawRecordEdge(ctx context.Context, field
 		return ec.fieldContext_RawRecordEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RawRecordEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_Segment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Segment_id(ctx, field)
+	case "start":
+		return ec.fieldContext_Segment_start(ctx, field)
+	case "end":
+		return ec.fieldContext_Segment_end(ctx, field)
+	case "duration":
+		return ec.fieldContext_Segment_duration(ctx, field)
+	case "isOngoing":
+		return ec.fieldContext_Segment_isOngoing(ctx, field)
+	case "startedBeforeRange":
+		return ec.fieldContext_Segment_startedBeforeRange(ctx, field)
+	case "signals":
+		return ec.fieldContext_Segment_signals(ctx, field)
+	case "eventCounts":
+		return ec.fieldContext_Segment_eventCounts(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Segment", field.Name)
+}
+
+func (ec *executionContext) childFields_SignalAggregationValue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_SignalAggregationValue_name(ctx, field)
+	case "agg":
+		return ec.fieldContext_SignalAggregationValue_agg(ctx, field)
+	case "value":
+		return ec.fieldContext_SignalAggregationValue_value(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SignalAggregationValue", field.Name)
 }
 
 func (ec *executionContext) childFields_SignalAggregations(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5314,30 +5966,14 @@ func (ec *executionContext) childFields_SignalString(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type SignalString", field.Name)
 }
 
-func (ec *executionContext) childFields_SignalsSnapshot(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+func (ec *executionContext) childFields_SignalsSnapshotResponse(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "lastSeen":
-		return ec.fieldContext_SignalsSnapshot_lastSeen(ctx, field)
+		return ec.fieldContext_SignalsSnapshotResponse_lastSeen(ctx, field)
 	case "signals":
-		return ec.fieldContext_SignalsSnapshot_signals(ctx, field)
+		return ec.fieldContext_SignalsSnapshotResponse_signals(ctx, field)
 	}
-	return nil, fmt.Errorf("no field named %q was found under type SignalsSnapshot", field.Name)
-}
-
-func (ec *executionContext) childFields_SnapshotSignal(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-	switch field.Name {
-	case "name":
-		return ec.fieldContext_SnapshotSignal_name(ctx, field)
-	case "timestamp":
-		return ec.fieldContext_SnapshotSignal_timestamp(ctx, field)
-	case "valueNumber":
-		return ec.fieldContext_SnapshotSignal_valueNumber(ctx, field)
-	case "valueString":
-		return ec.fieldContext_SnapshotSignal_valueString(ctx, field)
-	case "valueLocation":
-		return ec.fieldContext_SnapshotSignal_valueLocation(ctx, field)
-	}
-	return nil, fmt.Errorf("no field named %q was found under type SnapshotSignal", field.Name)
+	return nil, fmt.Errorf("no field named %q was found under type SignalsSnapshotResponse", field.Name)
 }
 
 func (ec *executionContext) childFields_Vehicle(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5578,6 +6214,76 @@ func (ec *executionContext) field_Query_availableSignals_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_dailyActivity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "tokenId",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["tokenId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "mechanism",
+		func(ctx context.Context, v any) (DetectionMechanism, error) {
+			return ec.unmarshalNDetectionMechanism2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐDetectionMechanism(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["mechanism"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "config",
+		func(ctx context.Context, v any) (*SegmentConfig, error) {
+			return ec.unmarshalOSegmentConfig2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSegmentConfig(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["config"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "signalRequests",
+		func(ctx context.Context, v any) ([]SegmentSignalRequest, error) {
+			return ec.unmarshalOSegmentSignalRequest2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSegmentSignalRequestᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["signalRequests"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "eventRequests",
+		func(ctx context.Context, v any) ([]SegmentEventRequest, error) {
+			return ec.unmarshalOSegmentEventRequest2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSegmentEventRequestᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["eventRequests"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "timezone",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timezone"] = arg7
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_dataSummary_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5597,6 +6303,44 @@ func (ec *executionContext) field_Query_dataSummary_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["filter"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_events_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "tokenId",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["tokenId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*EventFilter, error) {
+			return ec.unmarshalOEventFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐEventFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg3
 	return args, nil
 }
 
@@ -5643,6 +6387,84 @@ func (ec *executionContext) field_Query_rawRecords_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["after"] = arg4
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_segments_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "tokenId",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["tokenId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "mechanism",
+		func(ctx context.Context, v any) (DetectionMechanism, error) {
+			return ec.unmarshalNDetectionMechanism2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐDetectionMechanism(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["mechanism"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "config",
+		func(ctx context.Context, v any) (*SegmentConfig, error) {
+			return ec.unmarshalOSegmentConfig2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSegmentConfig(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["config"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "signalRequests",
+		func(ctx context.Context, v any) ([]SegmentSignalRequest, error) {
+			return ec.unmarshalOSegmentSignalRequest2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSegmentSignalRequestᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["signalRequests"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "eventRequests",
+		func(ctx context.Context, v any) ([]SegmentEventRequest, error) {
+			return ec.unmarshalOSegmentEventRequest2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSegmentEventRequestᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["eventRequests"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg7
+	arg8, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg8
 	return args, nil
 }
 
@@ -5783,6 +6605,14 @@ func (ec *executionContext) field_SignalAggregations_angularVelocityYaw_args(ctx
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -5797,6 +6627,14 @@ func (ec *executionContext) field_SignalAggregations_bodyLightsIsAirbagWarningOn
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -5811,6 +6649,14 @@ func (ec *executionContext) field_SignalAggregations_bodyLockIsLocked_args(ctx c
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -5825,6 +6671,14 @@ func (ec *executionContext) field_SignalAggregations_bodyTrunkFrontIsOpen_args(c
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -5839,6 +6693,14 @@ func (ec *executionContext) field_SignalAggregations_bodyTrunkRearIsOpen_args(ct
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -5853,6 +6715,14 @@ func (ec *executionContext) field_SignalAggregations_cabinDoorRow1DriverSideIsOp
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -5867,6 +6737,14 @@ func (ec *executionContext) field_SignalAggregations_cabinDoorRow1DriverSideWind
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -5881,6 +6759,14 @@ func (ec *executionContext) field_SignalAggregations_cabinDoorRow1PassengerSideI
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -5895,6 +6781,14 @@ func (ec *executionContext) field_SignalAggregations_cabinDoorRow1PassengerSideW
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -5909,6 +6803,14 @@ func (ec *executionContext) field_SignalAggregations_cabinDoorRow2DriverSideIsOp
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -5923,6 +6825,14 @@ func (ec *executionContext) field_SignalAggregations_cabinDoorRow2DriverSideWind
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -5937,6 +6847,14 @@ func (ec *executionContext) field_SignalAggregations_cabinDoorRow2PassengerSideI
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -5951,6 +6869,14 @@ func (ec *executionContext) field_SignalAggregations_cabinDoorRow2PassengerSideW
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -5965,6 +6891,14 @@ func (ec *executionContext) field_SignalAggregations_cabinSeatRow1DriverSideIsBe
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -5979,6 +6913,14 @@ func (ec *executionContext) field_SignalAggregations_cabinSeatRow1PassengerSideI
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -5993,6 +6935,14 @@ func (ec *executionContext) field_SignalAggregations_cabinSeatRow2DriverSideIsBe
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6007,6 +6957,14 @@ func (ec *executionContext) field_SignalAggregations_cabinSeatRow2MiddleIsBelted
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6021,6 +6979,14 @@ func (ec *executionContext) field_SignalAggregations_cabinSeatRow2PassengerSideI
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6035,6 +7001,14 @@ func (ec *executionContext) field_SignalAggregations_cabinSeatRow3DriverSideIsBe
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6049,6 +7023,14 @@ func (ec *executionContext) field_SignalAggregations_cabinSeatRow3PassengerSideI
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6063,6 +7045,14 @@ func (ec *executionContext) field_SignalAggregations_chassisAxleRow1WheelLeftSpe
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6077,6 +7067,14 @@ func (ec *executionContext) field_SignalAggregations_chassisAxleRow1WheelLeftTir
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6091,6 +7089,14 @@ func (ec *executionContext) field_SignalAggregations_chassisAxleRow1WheelRightSp
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6105,6 +7111,14 @@ func (ec *executionContext) field_SignalAggregations_chassisAxleRow1WheelRightTi
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6119,6 +7133,14 @@ func (ec *executionContext) field_SignalAggregations_chassisAxleRow2WheelLeftTir
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6133,6 +7155,14 @@ func (ec *executionContext) field_SignalAggregations_chassisAxleRow2WheelRightTi
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6147,6 +7177,14 @@ func (ec *executionContext) field_SignalAggregations_chassisAxleRow3Weight_args(
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6161,6 +7199,14 @@ func (ec *executionContext) field_SignalAggregations_chassisAxleRow4Weight_args(
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6175,6 +7221,14 @@ func (ec *executionContext) field_SignalAggregations_chassisAxleRow5Weight_args(
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6189,6 +7243,14 @@ func (ec *executionContext) field_SignalAggregations_chassisBrakeABSIsWarningOn_
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6203,6 +7265,14 @@ func (ec *executionContext) field_SignalAggregations_chassisBrakeCircuit1Pressur
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6217,6 +7287,14 @@ func (ec *executionContext) field_SignalAggregations_chassisBrakeCircuit2Pressur
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6231,6 +7309,14 @@ func (ec *executionContext) field_SignalAggregations_chassisBrakeIsPedalPressed_
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6245,6 +7331,14 @@ func (ec *executionContext) field_SignalAggregations_chassisBrakePedalPosition_a
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6259,6 +7353,14 @@ func (ec *executionContext) field_SignalAggregations_chassisParkingBrakeIsEngage
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6273,6 +7375,14 @@ func (ec *executionContext) field_SignalAggregations_chassisTireSystemIsWarningO
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6287,6 +7397,14 @@ func (ec *executionContext) field_SignalAggregations_connectivityCellularIsJammi
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6301,6 +7419,14 @@ func (ec *executionContext) field_SignalAggregations_currentLocationAltitude_arg
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6315,6 +7441,14 @@ func (ec *executionContext) field_SignalAggregations_currentLocationApproximateC
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalLocationFilter, error) {
+			return ec.unmarshalOSignalLocationFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalLocationFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6329,6 +7463,14 @@ func (ec *executionContext) field_SignalAggregations_currentLocationCoordinates_
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalLocationFilter, error) {
+			return ec.unmarshalOSignalLocationFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalLocationFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6343,6 +7485,14 @@ func (ec *executionContext) field_SignalAggregations_currentLocationHeading_args
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6357,6 +7507,14 @@ func (ec *executionContext) field_SignalAggregations_exteriorAirTemperature_args
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6371,6 +7529,14 @@ func (ec *executionContext) field_SignalAggregations_isIgnitionOn_args(ctx conte
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6385,6 +7551,14 @@ func (ec *executionContext) field_SignalAggregations_lowVoltageBatteryCurrentVol
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6399,6 +7573,14 @@ func (ec *executionContext) field_SignalAggregations_obdBarometricPressure_args(
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6413,6 +7595,14 @@ func (ec *executionContext) field_SignalAggregations_obdCommandedEGR_args(ctx co
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6427,6 +7617,14 @@ func (ec *executionContext) field_SignalAggregations_obdCommandedEVAP_args(ctx c
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6455,6 +7653,14 @@ func (ec *executionContext) field_SignalAggregations_obdDistanceSinceDTCClear_ar
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6469,6 +7675,14 @@ func (ec *executionContext) field_SignalAggregations_obdDistanceWithMIL_args(ctx
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6483,6 +7697,14 @@ func (ec *executionContext) field_SignalAggregations_obdEngineLoad_args(ctx cont
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6497,6 +7719,14 @@ func (ec *executionContext) field_SignalAggregations_obdEthanolPercent_args(ctx 
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6511,6 +7741,14 @@ func (ec *executionContext) field_SignalAggregations_obdFuelPressure_args(ctx co
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6525,6 +7763,14 @@ func (ec *executionContext) field_SignalAggregations_obdFuelRailPressure_args(ct
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6539,6 +7785,14 @@ func (ec *executionContext) field_SignalAggregations_obdFuelRate_args(ctx contex
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6567,6 +7821,14 @@ func (ec *executionContext) field_SignalAggregations_obdIntakeTemp_args(ctx cont
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6581,6 +7843,14 @@ func (ec *executionContext) field_SignalAggregations_obdIsEngineBlocked_args(ctx
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6595,6 +7865,14 @@ func (ec *executionContext) field_SignalAggregations_obdIsPTOActive_args(ctx con
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6609,6 +7887,14 @@ func (ec *executionContext) field_SignalAggregations_obdIsPluggedIn_args(ctx con
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6623,6 +7909,14 @@ func (ec *executionContext) field_SignalAggregations_obdLongTermFuelTrim1_args(c
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6637,6 +7931,14 @@ func (ec *executionContext) field_SignalAggregations_obdLongTermFuelTrim2_args(c
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6651,6 +7953,14 @@ func (ec *executionContext) field_SignalAggregations_obdMAP_args(ctx context.Con
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6665,6 +7975,14 @@ func (ec *executionContext) field_SignalAggregations_obdMaxMAF_args(ctx context.
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6679,6 +7997,14 @@ func (ec *executionContext) field_SignalAggregations_obdO2WRSensor1Voltage_args(
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6693,6 +8019,14 @@ func (ec *executionContext) field_SignalAggregations_obdO2WRSensor2Voltage_args(
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6707,6 +8041,14 @@ func (ec *executionContext) field_SignalAggregations_obdOilTemperature_args(ctx 
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6721,6 +8063,14 @@ func (ec *executionContext) field_SignalAggregations_obdRunTime_args(ctx context
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6735,6 +8085,14 @@ func (ec *executionContext) field_SignalAggregations_obdShortTermFuelTrim1_args(
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6749,6 +8107,14 @@ func (ec *executionContext) field_SignalAggregations_obdStatusDTCCount_args(ctx 
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6763,6 +8129,14 @@ func (ec *executionContext) field_SignalAggregations_obdThrottlePosition_args(ct
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6777,6 +8151,14 @@ func (ec *executionContext) field_SignalAggregations_obdWarmupsSinceDTCClear_arg
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6791,6 +8173,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainCombustionEngineD
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6805,6 +8195,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainCombustionEngineD
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6819,6 +8217,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainCombustionEngineE
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6833,6 +8239,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainCombustionEngineE
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6847,6 +8261,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainCombustionEngineE
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6875,6 +8297,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainCombustionEngineE
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6889,6 +8319,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainCombustionEngineM
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6903,6 +8341,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainCombustionEngineS
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6917,6 +8363,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainCombustionEngineT
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6931,6 +8385,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainCombustionEngineT
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6945,6 +8407,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainCombustionEngineT
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6959,6 +8429,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainFuelSystemAbsolut
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6973,6 +8451,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainFuelSystemAccumul
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -6987,6 +8473,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainFuelSystemRelativ
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7015,6 +8509,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainRange_args(ctx co
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7029,6 +8531,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainTractionBatteryCh
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7043,6 +8553,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainTractionBatteryCh
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7057,6 +8575,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainTractionBatteryCh
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7071,6 +8597,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainTractionBatteryCh
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7085,6 +8619,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainTractionBatteryCh
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7099,6 +8641,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainTractionBatteryCh
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7113,6 +8663,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainTractionBatteryCh
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7127,6 +8685,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainTractionBatteryCu
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7141,6 +8707,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainTractionBatteryCu
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7155,6 +8729,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainTractionBatteryGr
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7169,6 +8751,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainTractionBatteryRa
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7183,6 +8773,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainTractionBatterySt
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7197,6 +8795,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainTractionBatterySt
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7211,6 +8817,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainTractionBatterySt
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7225,6 +8839,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainTractionBatteryTe
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7239,6 +8861,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainTransmissionActua
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7253,6 +8883,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainTransmissionActua
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7267,6 +8905,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainTransmissionCurre
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7281,6 +8927,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainTransmissionIsClu
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7295,6 +8949,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainTransmissionRetar
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7323,6 +8985,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainTransmissionSelec
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7337,6 +9007,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainTransmissionTempe
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7351,6 +9029,14 @@ func (ec *executionContext) field_SignalAggregations_powertrainTransmissionTrave
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7379,6 +9065,14 @@ func (ec *executionContext) field_SignalAggregations_serviceDistanceToService_ar
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7393,6 +9087,14 @@ func (ec *executionContext) field_SignalAggregations_serviceTimeToService_args(c
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7407,6 +9109,14 @@ func (ec *executionContext) field_SignalAggregations_speed_args(ctx context.Cont
 		return nil, err
 	}
 	args["agg"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFloatFilter, error) {
+			return ec.unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -7833,6 +9543,180 @@ func (ec *executionContext) fieldContext_AccessEntryEdge_node(_ context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _DailyActivity_start(ctx context.Context, field graphql.CollectedField, obj *DailyActivity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DailyActivity_start(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Start, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *SignalLocation) graphql.Marshaler {
+			return ec.marshalOSignalLocation2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalLocation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DailyActivity_start(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DailyActivity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SignalLocation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DailyActivity_end(ctx context.Context, field graphql.CollectedField, obj *DailyActivity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DailyActivity_end(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.End, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *SignalLocation) graphql.Marshaler {
+			return ec.marshalOSignalLocation2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalLocation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DailyActivity_end(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DailyActivity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SignalLocation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DailyActivity_segmentCount(ctx context.Context, field graphql.CollectedField, obj *DailyActivity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DailyActivity_segmentCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SegmentCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DailyActivity_segmentCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DailyActivity", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DailyActivity_duration(ctx context.Context, field graphql.CollectedField, obj *DailyActivity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DailyActivity_duration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Duration, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DailyActivity_duration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DailyActivity", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DailyActivity_signals(ctx context.Context, field graphql.CollectedField, obj *DailyActivity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DailyActivity_signals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Signals, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []SignalAggregationValue) graphql.Marshaler {
+			return ec.marshalNSignalAggregationValue2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalAggregationValueᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DailyActivity_signals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DailyActivity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SignalAggregationValue(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DailyActivity_eventCounts(ctx context.Context, field graphql.CollectedField, obj *DailyActivity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DailyActivity_eventCounts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EventCounts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []EventCount) graphql.Marshaler {
+			return ec.marshalNEventCount2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐEventCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DailyActivity_eventCounts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DailyActivity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _DataSummary_numberOfSignals(ctx context.Context, field graphql.CollectedField, obj *DataSummary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7845,15 +9729,15 @@ func (ec *executionContext) _DataSummary_numberOfSignals(ctx context.Context, fi
 			return obj.NumberOfSignals, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNInt2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v uint64) graphql.Marshaler {
+			return ec.marshalNUint642uint64(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_DataSummary_numberOfSignals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("DataSummary", field, false, false, "Int")
+	return graphql.NewScalarFieldContext("DataSummary", field, false, false, "Uint64")
 }
 
 func (ec *executionContext) _DataSummary_availableSignals(ctx context.Context, field graphql.CollectedField, obj *DataSummary) (ret graphql.Marshaler) {
@@ -7891,11 +9775,11 @@ func (ec *executionContext) _DataSummary_firstSeen(ctx context.Context, field gr
 			return obj.FirstSeen, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
-			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
 		},
 		true,
-		false,
+		true,
 	)
 }
 func (ec *executionContext) fieldContext_DataSummary_firstSeen(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -7914,11 +9798,11 @@ func (ec *executionContext) _DataSummary_lastSeen(ctx context.Context, field gra
 			return obj.LastSeen, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
-			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
 		},
 		true,
-		false,
+		true,
 	)
 }
 func (ec *executionContext) fieldContext_DataSummary_lastSeen(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -7952,6 +9836,38 @@ func (ec *executionContext) fieldContext_DataSummary_signalDataSummary(_ context
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_SignalDataSummary(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DataSummary_eventDataSummary(ctx context.Context, field graphql.CollectedField, obj *DataSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataSummary_eventDataSummary(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EventDataSummary, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []EventDataSummary) graphql.Marshaler {
+			return ec.marshalNEventDataSummary2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐEventDataSummaryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DataSummary_eventDataSummary(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DataSummary",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventDataSummary(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8024,6 +9940,259 @@ func (ec *executionContext) _Definition_year(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_Definition_year(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Definition", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Event_timestamp(ctx context.Context, field graphql.CollectedField, obj *Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_timestamp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Timestamp, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Event_timestamp(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Event", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Event_name(ctx context.Context, field graphql.CollectedField, obj *Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Event_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Event", field, false, false, "String")
+}
+
+func (ec *executionContext) _Event_source(ctx context.Context, field graphql.CollectedField, obj *Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Event_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Event", field, false, false, "String")
+}
+
+func (ec *executionContext) _Event_durationNs(ctx context.Context, field graphql.CollectedField, obj *Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_durationNs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DurationNs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Event_durationNs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Event", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Event_metadata(ctx context.Context, field graphql.CollectedField, obj *Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_metadata(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Metadata, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Event_metadata(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Event", field, false, false, "String")
+}
+
+func (ec *executionContext) _EventCount_name(ctx context.Context, field graphql.CollectedField, obj *EventCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventCount_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventCount_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventCount", field, false, false, "String")
+}
+
+func (ec *executionContext) _EventCount_count(ctx context.Context, field graphql.CollectedField, obj *EventCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventCount_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventCount", field, false, false, "Int")
+}
+
+func (ec *executionContext) _EventDataSummary_name(ctx context.Context, field graphql.CollectedField, obj *EventDataSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventDataSummary_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventDataSummary_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventDataSummary", field, false, false, "String")
+}
+
+func (ec *executionContext) _EventDataSummary_numberOfEvents(ctx context.Context, field graphql.CollectedField, obj *EventDataSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventDataSummary_numberOfEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NumberOfEvents, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uint64) graphql.Marshaler {
+			return ec.marshalNUint642uint64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventDataSummary_numberOfEvents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventDataSummary", field, false, false, "Uint64")
+}
+
+func (ec *executionContext) _EventDataSummary_firstSeen(ctx context.Context, field graphql.CollectedField, obj *EventDataSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventDataSummary_firstSeen(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FirstSeen, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventDataSummary_firstSeen(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventDataSummary", field, false, false, "Time")
+}
+
+func (ec *executionContext) _EventDataSummary_lastSeen(ctx context.Context, field graphql.CollectedField, obj *EventDataSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventDataSummary_lastSeen(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastSeen, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventDataSummary_lastSeen(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventDataSummary", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Grant_permissions(ctx context.Context, field graphql.CollectedField, obj *Grant) (ret graphql.Marshaler) {
@@ -8116,6 +10285,130 @@ func (ec *executionContext) _Grant_termsUri(ctx context.Context, field graphql.C
 }
 func (ec *executionContext) fieldContext_Grant_termsUri(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Grant", field, false, false, "String")
+}
+
+func (ec *executionContext) _LatestSignal_name(ctx context.Context, field graphql.CollectedField, obj *LatestSignal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LatestSignal_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LatestSignal_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LatestSignal", field, false, false, "String")
+}
+
+func (ec *executionContext) _LatestSignal_timestamp(ctx context.Context, field graphql.CollectedField, obj *LatestSignal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LatestSignal_timestamp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Timestamp, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LatestSignal_timestamp(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LatestSignal", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LatestSignal_valueNumber(ctx context.Context, field graphql.CollectedField, obj *LatestSignal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LatestSignal_valueNumber(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ValueNumber, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LatestSignal_valueNumber(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LatestSignal", field, false, false, "Float")
+}
+
+func (ec *executionContext) _LatestSignal_valueString(ctx context.Context, field graphql.CollectedField, obj *LatestSignal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LatestSignal_valueString(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ValueString, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LatestSignal_valueString(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LatestSignal", field, false, false, "String")
+}
+
+func (ec *executionContext) _LatestSignal_valueLocation(ctx context.Context, field graphql.CollectedField, obj *LatestSignal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LatestSignal_valueLocation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ValueLocation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Location) graphql.Marshaler {
+			return ec.marshalOLocation2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐLocation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LatestSignal_valueLocation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LatestSignal",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Location(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Location_latitude(ctx context.Context, field graphql.CollectedField, obj *Location) (ret graphql.Marshaler) {
@@ -8571,7 +10864,7 @@ func (ec *executionContext) _Query_signalsSnapshot(ctx context.Context, field gr
 
 			directive1 := func(ctx context.Context) (any, error) {
 				if ec.Directives.PerSignal == nil {
-					var zeroVal *SignalsSnapshot
+					var zeroVal *SignalsSnapshotResponse
 					return zeroVal, errors.New("directive perSignal is not implemented")
 				}
 				return ec.Directives.PerSignal(ctx, nil, directive0)
@@ -8580,8 +10873,8 @@ func (ec *executionContext) _Query_signalsSnapshot(ctx context.Context, field gr
 			next = directive1
 			return next
 		},
-		func(ctx context.Context, selections ast.SelectionSet, v *SignalsSnapshot) graphql.Marshaler {
-			return ec.marshalOSignalsSnapshot2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalsSnapshot(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *SignalsSnapshotResponse) graphql.Marshaler {
+			return ec.marshalOSignalsSnapshotResponse2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalsSnapshotResponse(ctx, selections, v)
 		},
 		true,
 		false,
@@ -8594,7 +10887,7 @@ func (ec *executionContext) fieldContext_Query_signalsSnapshot(ctx context.Conte
 		IsMethod:   true,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_SignalsSnapshot(ctx, field)
+			return ec.childFields_SignalsSnapshotResponse(ctx, field)
 		},
 	}
 	defer func() {
@@ -8952,6 +11245,192 @@ func (ec *executionContext) fieldContext_Query_rawRecords(ctx context.Context, f
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_rawRecords_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_events(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Events(ctx, fc.Args["tokenId"].(int), fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["filter"].(*EventFilter))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "insights")
+				if err != nil {
+					var zeroVal []Event
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal []Event
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []Event) graphql.Marshaler {
+			return ec.marshalOEvent2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐEventᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_events(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Event(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_events_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_segments(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_segments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Segments(ctx, fc.Args["tokenId"].(int), fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["mechanism"].(DetectionMechanism), fc.Args["config"].(*SegmentConfig), fc.Args["signalRequests"].([]SegmentSignalRequest), fc.Args["eventRequests"].([]SegmentEventRequest), fc.Args["limit"].(*int), fc.Args["after"].(*time.Time))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "insights")
+				if err != nil {
+					var zeroVal []Segment
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal []Segment
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []Segment) graphql.Marshaler {
+			return ec.marshalNSegment2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSegmentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_segments(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Segment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_segments_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_dailyActivity(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_dailyActivity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().DailyActivity(ctx, fc.Args["tokenId"].(int), fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["mechanism"].(DetectionMechanism), fc.Args["config"].(*SegmentConfig), fc.Args["signalRequests"].([]SegmentSignalRequest), fc.Args["eventRequests"].([]SegmentEventRequest), fc.Args["timezone"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "insights")
+				if err != nil {
+					var zeroVal []DailyActivity
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal []DailyActivity
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []DailyActivity) graphql.Marshaler {
+			return ec.marshalNDailyActivity2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐDailyActivityᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_dailyActivity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DailyActivity(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_dailyActivity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -9399,6 +11878,295 @@ func (ec *executionContext) fieldContext_RawRecordEdge_node(_ context.Context, f
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Segment_id(ctx context.Context, field graphql.CollectedField, obj *Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Segment_start(ctx context.Context, field graphql.CollectedField, obj *Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_start(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Start, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *SignalLocation) graphql.Marshaler {
+			return ec.marshalNSignalLocation2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalLocation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_start(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Segment",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SignalLocation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Segment_end(ctx context.Context, field graphql.CollectedField, obj *Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_end(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.End, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *SignalLocation) graphql.Marshaler {
+			return ec.marshalOSignalLocation2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalLocation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_end(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Segment",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SignalLocation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Segment_duration(ctx context.Context, field graphql.CollectedField, obj *Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_duration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Duration, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_duration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Segment_isOngoing(ctx context.Context, field graphql.CollectedField, obj *Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_isOngoing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IsOngoing, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_isOngoing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Segment_startedBeforeRange(ctx context.Context, field graphql.CollectedField, obj *Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_startedBeforeRange(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedBeforeRange, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_startedBeforeRange(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Segment_signals(ctx context.Context, field graphql.CollectedField, obj *Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_signals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Signals, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []SignalAggregationValue) graphql.Marshaler {
+			return ec.marshalOSignalAggregationValue2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalAggregationValueᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_signals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Segment",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SignalAggregationValue(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Segment_eventCounts(ctx context.Context, field graphql.CollectedField, obj *Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_eventCounts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EventCounts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []EventCount) graphql.Marshaler {
+			return ec.marshalOEventCount2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐEventCountᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_eventCounts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Segment",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignalAggregationValue_name(ctx context.Context, field graphql.CollectedField, obj *SignalAggregationValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregationValue_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregationValue_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignalAggregationValue", field, false, false, "String")
+}
+
+func (ec *executionContext) _SignalAggregationValue_agg(ctx context.Context, field graphql.CollectedField, obj *SignalAggregationValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregationValue_agg(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Agg, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregationValue_agg(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignalAggregationValue", field, false, false, "String")
+}
+
+func (ec *executionContext) _SignalAggregationValue_value(ctx context.Context, field graphql.CollectedField, obj *SignalAggregationValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignalAggregationValue_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignalAggregationValue_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignalAggregationValue", field, false, false, "Float")
 }
 
 func (ec *executionContext) _SignalAggregations_timestamp(ctx context.Context, field graphql.CollectedField, obj map[string]any) (ret graphql.Marshaler) {
@@ -25565,15 +28333,15 @@ func (ec *executionContext) _SignalDataSummary_numberOfSignals(ctx context.Conte
 			return obj.NumberOfSignals, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNInt2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v uint64) graphql.Marshaler {
+			return ec.marshalNUint642uint64(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_SignalDataSummary_numberOfSignals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("SignalDataSummary", field, false, false, "Int")
+	return graphql.NewScalarFieldContext("SignalDataSummary", field, false, false, "Uint64")
 }
 
 func (ec *executionContext) _SignalDataSummary_firstSeen(ctx context.Context, field graphql.CollectedField, obj *SignalDataSummary) (ret graphql.Marshaler) {
@@ -25769,13 +28537,13 @@ func (ec *executionContext) fieldContext_SignalString_value(_ context.Context, f
 	return graphql.NewScalarFieldContext("SignalString", field, false, false, "String")
 }
 
-func (ec *executionContext) _SignalsSnapshot_lastSeen(ctx context.Context, field graphql.CollectedField, obj *SignalsSnapshot) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalsSnapshotResponse_lastSeen(ctx context.Context, field graphql.CollectedField, obj *SignalsSnapshotResponse) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalsSnapshot_lastSeen(ctx, field)
+			return ec.fieldContext_SignalsSnapshotResponse_lastSeen(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
 			return obj.LastSeen, nil
@@ -25788,161 +28556,37 @@ func (ec *executionContext) _SignalsSnapshot_lastSeen(ctx context.Context, field
 		false,
 	)
 }
-func (ec *executionContext) fieldContext_SignalsSnapshot_lastSeen(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("SignalsSnapshot", field, false, false, "Time")
+func (ec *executionContext) fieldContext_SignalsSnapshotResponse_lastSeen(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignalsSnapshotResponse", field, false, false, "Time")
 }
 
-func (ec *executionContext) _SignalsSnapshot_signals(ctx context.Context, field graphql.CollectedField, obj *SignalsSnapshot) (ret graphql.Marshaler) {
+func (ec *executionContext) _SignalsSnapshotResponse_signals(ctx context.Context, field graphql.CollectedField, obj *SignalsSnapshotResponse) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SignalsSnapshot_signals(ctx, field)
+			return ec.fieldContext_SignalsSnapshotResponse_signals(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
 			return obj.Signals, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []SnapshotSignal) graphql.Marshaler {
-			return ec.marshalNSnapshotSignal2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSnapshotSignalᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []LatestSignal) graphql.Marshaler {
+			return ec.marshalNLatestSignal2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐLatestSignalᚄ(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_SignalsSnapshot_signals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_SignalsSnapshotResponse_signals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
-		Object:     "SignalsSnapshot",
+		Object:     "SignalsSnapshotResponse",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_SnapshotSignal(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _SnapshotSignal_name(ctx context.Context, field graphql.CollectedField, obj *SnapshotSignal) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SnapshotSignal_name(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Name, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_SnapshotSignal_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("SnapshotSignal", field, false, false, "String")
-}
-
-func (ec *executionContext) _SnapshotSignal_timestamp(ctx context.Context, field graphql.CollectedField, obj *SnapshotSignal) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SnapshotSignal_timestamp(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Timestamp, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
-			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_SnapshotSignal_timestamp(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("SnapshotSignal", field, false, false, "Time")
-}
-
-func (ec *executionContext) _SnapshotSignal_valueNumber(ctx context.Context, field graphql.CollectedField, obj *SnapshotSignal) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SnapshotSignal_valueNumber(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.ValueNumber, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
-			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-func (ec *executionContext) fieldContext_SnapshotSignal_valueNumber(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("SnapshotSignal", field, false, false, "Float")
-}
-
-func (ec *executionContext) _SnapshotSignal_valueString(ctx context.Context, field graphql.CollectedField, obj *SnapshotSignal) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SnapshotSignal_valueString(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.ValueString, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-func (ec *executionContext) fieldContext_SnapshotSignal_valueString(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("SnapshotSignal", field, false, false, "String")
-}
-
-func (ec *executionContext) _SnapshotSignal_valueLocation(ctx context.Context, field graphql.CollectedField, obj *SnapshotSignal) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_SnapshotSignal_valueLocation(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.ValueLocation, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *Location) graphql.Marshaler {
-			return ec.marshalOLocation2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐLocation(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-func (ec *executionContext) fieldContext_SnapshotSignal_valueLocation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "SnapshotSignal",
-		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Location(ctx, field)
+			return ec.childFields_LatestSignal(ctx, field)
 		},
 	}
 	return fc, nil
@@ -27360,6 +30004,337 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputEventFilter(ctx context.Context, obj any) (EventFilter, error) {
+	var it EventFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "source", "tags"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOStringValueFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐStringValueFilter(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "source":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("source"))
+			data, err := ec.unmarshalOStringValueFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐStringValueFilter(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Source = data
+		case "tags":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tags"))
+			data, err := ec.unmarshalOStringArrayFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐStringArrayFilter(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Tags = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalEventFilter unmarshals raw into the EventFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalEventFilter(ctx context.Context, raw any) (EventFilter, error) {
+	var out EventFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "EventFilter", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputFilterLocation(ctx context.Context, obj any) (FilterLocation, error) {
+	var it FilterLocation
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"latitude", "longitude"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "latitude":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("latitude"))
+			data, err := ec.unmarshalNFloat2float64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Latitude = data
+		case "longitude":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("longitude"))
+			data, err := ec.unmarshalNFloat2float64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Longitude = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalFilterLocation unmarshals raw into the FilterLocation input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalFilterLocation(ctx context.Context, raw any) (FilterLocation, error) {
+	var out FilterLocation
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "FilterLocation", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputInCircleFilter(ctx context.Context, obj any) (InCircleFilter, error) {
+	var it InCircleFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"center", "radius"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "center":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("center"))
+			data, err := ec.unmarshalNFilterLocation2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFilterLocation(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Center = data
+		case "radius":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("radius"))
+			data, err := ec.unmarshalNFloat2float64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Radius = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalInCircleFilter unmarshals raw into the InCircleFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalInCircleFilter(ctx context.Context, raw any) (InCircleFilter, error) {
+	var out InCircleFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "InCircleFilter", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSegmentConfig(ctx context.Context, obj any) (SegmentConfig, error) {
+	var it SegmentConfig
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["maxGapSeconds"]; !present {
+		asMap["maxGapSeconds"] = 300
+	}
+	if _, present := asMap["minSegmentDurationSeconds"]; !present {
+		asMap["minSegmentDurationSeconds"] = 240
+	}
+	if _, present := asMap["signalCountThreshold"]; !present {
+		asMap["signalCountThreshold"] = 10
+	}
+	if _, present := asMap["maxIdleRpm"]; !present {
+		asMap["maxIdleRpm"] = 1000
+	}
+	if _, present := asMap["minIncreasePercent"]; !present {
+		asMap["minIncreasePercent"] = 15
+	}
+
+	fieldsInOrder := [...]string{"maxGapSeconds", "minSegmentDurationSeconds", "signalCountThreshold", "maxIdleRpm", "minIncreasePercent"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "maxGapSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxGapSeconds"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxGapSeconds = data
+		case "minSegmentDurationSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("minSegmentDurationSeconds"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MinSegmentDurationSeconds = data
+		case "signalCountThreshold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signalCountThreshold"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignalCountThreshold = data
+		case "maxIdleRpm":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxIdleRpm"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxIdleRpm = data
+		case "minIncreasePercent":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("minIncreasePercent"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MinIncreasePercent = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSegmentConfig unmarshals raw into the SegmentConfig input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSegmentConfig(ctx context.Context, raw any) (SegmentConfig, error) {
+	var out SegmentConfig
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SegmentConfig", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSegmentEventRequest(ctx context.Context, obj any) (SegmentEventRequest, error) {
+	var it SegmentEventRequest
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSegmentEventRequest unmarshals raw into the SegmentEventRequest input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSegmentEventRequest(ctx context.Context, raw any) (SegmentEventRequest, error) {
+	var out SegmentEventRequest
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SegmentEventRequest", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSegmentSignalRequest(ctx context.Context, obj any) (SegmentSignalRequest, error) {
+	var it SegmentSignalRequest
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "agg"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "agg":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("agg"))
+			data, err := ec.unmarshalNFloatAggregation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFloatAggregation(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Agg = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSegmentSignalRequest unmarshals raw into the SegmentSignalRequest input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSegmentSignalRequest(ctx context.Context, raw any) (SegmentSignalRequest, error) {
+	var out SegmentSignalRequest
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SegmentSignalRequest", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputSignalFilter(ctx context.Context, obj any) (SignalFilter, error) {
 	var it SignalFilter
 	if obj == nil {
@@ -27399,6 +30374,300 @@ func (ec *executionContext) unmarshalInputSignalFilter(ctx context.Context, obj 
 func UnmarshalSignalFilter(ctx context.Context, raw any) (SignalFilter, error) {
 	var out SignalFilter
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "SignalFilter", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSignalFloatFilter(ctx context.Context, obj any) (SignalFloatFilter, error) {
+	var it SignalFloatFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"eq", "neq", "gt", "lt", "gte", "lte", "notIn", "in", "or"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "eq":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("eq"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Eq = data
+		case "neq":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("neq"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Neq = data
+		case "gt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gt"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Gt = data
+		case "lt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lt"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Lt = data
+		case "gte":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gte"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Gte = data
+		case "lte":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lte"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Lte = data
+		case "notIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("notIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NotIn = data
+		case "in":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("in"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.In = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOSignalFloatFilter2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilterᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSignalFloatFilter unmarshals raw into the SignalFloatFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSignalFloatFilter(ctx context.Context, raw any) (SignalFloatFilter, error) {
+	var out SignalFloatFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SignalFloatFilter", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSignalLocationFilter(ctx context.Context, obj any) (SignalLocationFilter, error) {
+	var it SignalLocationFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"inPolygon", "inCircle"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "inPolygon":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("inPolygon"))
+			data, err := ec.unmarshalOFilterLocation2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFilterLocationᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InPolygon = data
+		case "inCircle":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("inCircle"))
+			data, err := ec.unmarshalOInCircleFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐInCircleFilter(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InCircle = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSignalLocationFilter unmarshals raw into the SignalLocationFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSignalLocationFilter(ctx context.Context, raw any) (SignalLocationFilter, error) {
+	var out SignalLocationFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SignalLocationFilter", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputStringArrayFilter(ctx context.Context, obj any) (StringArrayFilter, error) {
+	var it StringArrayFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"containsAny", "containsAll", "notContainsAny", "notContainsAll", "or"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "containsAny":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("containsAny"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ContainsAny = data
+		case "containsAll":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("containsAll"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ContainsAll = data
+		case "notContainsAny":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("notContainsAny"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NotContainsAny = data
+		case "notContainsAll":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("notContainsAll"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NotContainsAll = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOStringArrayFilter2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐStringArrayFilterᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalStringArrayFilter unmarshals raw into the StringArrayFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalStringArrayFilter(ctx context.Context, raw any) (StringArrayFilter, error) {
+	var out StringArrayFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "StringArrayFilter", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputStringValueFilter(ctx context.Context, obj any) (StringValueFilter, error) {
+	var it StringValueFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"eq", "neq", "notIn", "in", "startsWith", "or"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "eq":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("eq"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Eq = data
+		case "neq":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("neq"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Neq = data
+		case "notIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("notIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NotIn = data
+		case "in":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("in"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.In = data
+		case "startsWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startsWith"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartsWith = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOStringValueFilter2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐStringValueFilterᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalStringValueFilter unmarshals raw into the StringValueFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalStringValueFilter(ctx context.Context, raw any) (StringValueFilter, error) {
+	var out StringValueFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "StringValueFilter", raw, &out)
 	return out, err
 }
 
@@ -27559,6 +30828,64 @@ func (ec *executionContext) _AccessEntryEdge(ctx context.Context, sel ast.Select
 	return out
 }
 
+var dailyActivityImplementors = []string{"DailyActivity"}
+
+func (ec *executionContext) _DailyActivity(ctx context.Context, sel ast.SelectionSet, obj *DailyActivity) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, dailyActivityImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DailyActivity")
+		case "start":
+			out.Values[i] = ec._DailyActivity_start(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "end":
+			out.Values[i] = ec._DailyActivity_end(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "segmentCount":
+			out.Values[i] = ec._DailyActivity_segmentCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "duration":
+			out.Values[i] = ec._DailyActivity_duration(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "signals":
+			out.Values[i] = ec._DailyActivity_signals(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "eventCounts":
+			out.Values[i] = ec._DailyActivity_eventCounts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var dataSummaryImplementors = []string{"DataSummary"}
 
 func (ec *executionContext) _DataSummary(ctx context.Context, sel ast.SelectionSet, obj *DataSummary) graphql.Marshaler {
@@ -27582,16 +30909,21 @@ func (ec *executionContext) _DataSummary(ctx context.Context, sel ast.SelectionS
 			}
 		case "firstSeen":
 			out.Values[i] = ec._DataSummary_firstSeen(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "lastSeen":
 			out.Values[i] = ec._DataSummary_lastSeen(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "signalDataSummary":
 			out.Values[i] = ec._DataSummary_signalDataSummary(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "eventDataSummary":
+			out.Values[i] = ec._DataSummary_eventDataSummary(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -27655,6 +30987,145 @@ func (ec *executionContext) _Definition(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var eventImplementors = []string{"Event"}
+
+func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, obj *Event) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, eventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Event")
+		case "timestamp":
+			out.Values[i] = ec._Event_timestamp(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._Event_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "source":
+			out.Values[i] = ec._Event_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "durationNs":
+			out.Values[i] = ec._Event_durationNs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "metadata":
+			out.Values[i] = ec._Event_metadata(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var eventCountImplementors = []string{"EventCount"}
+
+func (ec *executionContext) _EventCount(ctx context.Context, sel ast.SelectionSet, obj *EventCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, eventCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EventCount")
+		case "name":
+			out.Values[i] = ec._EventCount_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._EventCount_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var eventDataSummaryImplementors = []string{"EventDataSummary"}
+
+func (ec *executionContext) _EventDataSummary(ctx context.Context, sel ast.SelectionSet, obj *EventDataSummary) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, eventDataSummaryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EventDataSummary")
+		case "name":
+			out.Values[i] = ec._EventDataSummary_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "numberOfEvents":
+			out.Values[i] = ec._EventDataSummary_numberOfEvents(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "firstSeen":
+			out.Values[i] = ec._EventDataSummary_firstSeen(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastSeen":
+			out.Values[i] = ec._EventDataSummary_lastSeen(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var grantImplementors = []string{"Grant"}
 
 func (ec *executionContext) _Grant(ctx context.Context, sel ast.SelectionSet, obj *Grant) graphql.Marshaler {
@@ -27684,6 +31155,59 @@ func (ec *executionContext) _Grant(ctx context.Context, sel ast.SelectionSet, ob
 		case "termsUri":
 			out.Values[i] = ec._Grant_termsUri(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var latestSignalImplementors = []string{"LatestSignal"}
+
+func (ec *executionContext) _LatestSignal(ctx context.Context, sel ast.SelectionSet, obj *LatestSignal) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, latestSignalImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LatestSignal")
+		case "name":
+			out.Values[i] = ec._LatestSignal_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "timestamp":
+			out.Values[i] = ec._LatestSignal_timestamp(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "valueNumber":
+			out.Values[i] = ec._LatestSignal_valueNumber(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "valueString":
+			out.Values[i] = ec._LatestSignal_valueString(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "valueLocation":
+			out.Values[i] = ec._LatestSignal_valueLocation(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -27958,6 +31482,24 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_rawRecords(ctx, field)
 				})
+		case "events":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_events(ctx, field)
+				})
+		case "segments":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_segments(ctx, field)
+				})
+		case "dailyActivity":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_dailyActivity(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -28123,6 +31665,117 @@ func (ec *executionContext) _RawRecordEdge(ctx context.Context, sel ast.Selectio
 			}
 		case "node":
 			out.Values[i] = ec._RawRecordEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var segmentImplementors = []string{"Segment"}
+
+func (ec *executionContext) _Segment(ctx context.Context, sel ast.SelectionSet, obj *Segment) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Segment")
+		case "id":
+			out.Values[i] = ec._Segment_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "start":
+			out.Values[i] = ec._Segment_start(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "end":
+			out.Values[i] = ec._Segment_end(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "duration":
+			out.Values[i] = ec._Segment_duration(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "isOngoing":
+			out.Values[i] = ec._Segment_isOngoing(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startedBeforeRange":
+			out.Values[i] = ec._Segment_startedBeforeRange(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "signals":
+			out.Values[i] = ec._Segment_signals(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "eventCounts":
+			out.Values[i] = ec._Segment_eventCounts(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var signalAggregationValueImplementors = []string{"SignalAggregationValue"}
+
+func (ec *executionContext) _SignalAggregationValue(ctx context.Context, sel ast.SelectionSet, obj *SignalAggregationValue) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, signalAggregationValueImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SignalAggregationValue")
+		case "name":
+			out.Values[i] = ec._SignalAggregationValue_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "agg":
+			out.Values[i] = ec._SignalAggregationValue_agg(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._SignalAggregationValue_value(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -29552,78 +33205,25 @@ func (ec *executionContext) _SignalString(ctx context.Context, sel ast.Selection
 	return out
 }
 
-var signalsSnapshotImplementors = []string{"SignalsSnapshot"}
+var signalsSnapshotResponseImplementors = []string{"SignalsSnapshotResponse"}
 
-func (ec *executionContext) _SignalsSnapshot(ctx context.Context, sel ast.SelectionSet, obj *SignalsSnapshot) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, signalsSnapshotImplementors)
+func (ec *executionContext) _SignalsSnapshotResponse(ctx context.Context, sel ast.SelectionSet, obj *SignalsSnapshotResponse) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, signalsSnapshotResponseImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := graphql.NewDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
-			out.Values[i] = graphql.MarshalString("SignalsSnapshot")
+			out.Values[i] = graphql.MarshalString("SignalsSnapshotResponse")
 		case "lastSeen":
-			out.Values[i] = ec._SignalsSnapshot_lastSeen(ctx, field, obj)
+			out.Values[i] = ec._SignalsSnapshotResponse_lastSeen(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "signals":
-			out.Values[i] = ec._SignalsSnapshot_signals(ctx, field, obj)
+			out.Values[i] = ec._SignalsSnapshotResponse_signals(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		default:
-			panic("unknown field " + strconv.Quote(field.Name))
-		}
-	}
-	out.Dispatch(ctx)
-	if out.Invalids > 0 {
-		return graphql.Null
-	}
-
-	if n := len(deferred.Defers); n > 0 {
-		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
-		ec.ProcessDeferredGroup(deferred)
-	}
-
-	return out
-}
-
-var snapshotSignalImplementors = []string{"SnapshotSignal"}
-
-func (ec *executionContext) _SnapshotSignal(ctx context.Context, sel ast.SelectionSet, obj *SnapshotSignal) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, snapshotSignalImplementors)
-
-	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
-	for i, field := range fields {
-		switch field.Name {
-		case "__typename":
-			out.Values[i] = graphql.MarshalString("SnapshotSignal")
-		case "name":
-			out.Values[i] = ec._SnapshotSignal_name(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "timestamp":
-			out.Values[i] = ec._SnapshotSignal_timestamp(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
-		case "valueNumber":
-			out.Values[i] = ec._SnapshotSignal_valueNumber(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
-			}
-		case "valueString":
-			out.Values[i] = ec._SnapshotSignal_valueString(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
-			}
-		case "valueLocation":
-			out.Values[i] = ec._SnapshotSignal_valueLocation(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -30219,12 +33819,96 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) marshalNDailyActivity2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐDailyActivity(ctx context.Context, sel ast.SelectionSet, v DailyActivity) graphql.Marshaler {
+	return ec._DailyActivity(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNDailyActivity2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐDailyActivityᚄ(ctx context.Context, sel ast.SelectionSet, v []DailyActivity) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDailyActivity2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐDailyActivity(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNDefinition2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐDefinition(ctx context.Context, sel ast.SelectionSet, v *Definition) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Definition!")
 		return graphql.Null
 	}
 	return ec._Definition(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNDetectionMechanism2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐDetectionMechanism(ctx context.Context, v any) (DetectionMechanism, error) {
+	var res DetectionMechanism
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDetectionMechanism2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐDetectionMechanism(ctx context.Context, sel ast.SelectionSet, v DetectionMechanism) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNEvent2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐEvent(ctx context.Context, sel ast.SelectionSet, v Event) graphql.Marshaler {
+	return ec._Event(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNEventCount2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐEventCount(ctx context.Context, sel ast.SelectionSet, v EventCount) graphql.Marshaler {
+	return ec._EventCount(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNEventCount2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐEventCountᚄ(ctx context.Context, sel ast.SelectionSet, v []EventCount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNEventCount2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐEventCount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNEventDataSummary2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐEventDataSummary(ctx context.Context, sel ast.SelectionSet, v EventDataSummary) graphql.Marshaler {
+	return ec._EventDataSummary(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNEventDataSummary2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐEventDataSummaryᚄ(ctx context.Context, sel ast.SelectionSet, v []EventDataSummary) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNEventDataSummary2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐEventDataSummary(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNFilterLocation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFilterLocation(ctx context.Context, v any) (FilterLocation, error) {
+	res, err := ec.unmarshalInputFilterLocation(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNFilterLocation2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFilterLocation(ctx context.Context, v any) (*FilterLocation, error) {
+	res, err := ec.unmarshalInputFilterLocation(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
@@ -30277,6 +33961,26 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNLatestSignal2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐLatestSignal(ctx context.Context, sel ast.SelectionSet, v LatestSignal) graphql.Marshaler {
+	return ec._LatestSignal(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNLatestSignal2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐLatestSignalᚄ(ctx context.Context, sel ast.SelectionSet, v []LatestSignal) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLatestSignal2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐLatestSignal(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNLocation2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐLocation(ctx context.Context, sel ast.SelectionSet, v *Location) graphql.Marshaler {
@@ -30389,6 +34093,56 @@ func (ec *executionContext) marshalNRawRecordEdge2ᚕgithubᚗcomᚋgloveboxᚋg
 	return ret
 }
 
+func (ec *executionContext) marshalNSegment2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSegment(ctx context.Context, sel ast.SelectionSet, v Segment) graphql.Marshaler {
+	return ec._Segment(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSegment2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSegmentᚄ(ctx context.Context, sel ast.SelectionSet, v []Segment) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSegment2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSegment(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNSegmentEventRequest2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSegmentEventRequest(ctx context.Context, v any) (SegmentEventRequest, error) {
+	res, err := ec.unmarshalInputSegmentEventRequest(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNSegmentSignalRequest2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSegmentSignalRequest(ctx context.Context, v any) (SegmentSignalRequest, error) {
+	res, err := ec.unmarshalInputSegmentSignalRequest(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSignalAggregationValue2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalAggregationValue(ctx context.Context, sel ast.SelectionSet, v SignalAggregationValue) graphql.Marshaler {
+	return ec._SignalAggregationValue(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSignalAggregationValue2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalAggregationValueᚄ(ctx context.Context, sel ast.SelectionSet, v []SignalAggregationValue) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSignalAggregationValue2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalAggregationValue(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNSignalAggregations2map(ctx context.Context, sel ast.SelectionSet, v map[string]any) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "SignalAggregations!")
@@ -30417,24 +34171,17 @@ func (ec *executionContext) marshalNSignalDataSummary2ᚕgithubᚗcomᚋglovebox
 	return ret
 }
 
-func (ec *executionContext) marshalNSnapshotSignal2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSnapshotSignal(ctx context.Context, sel ast.SelectionSet, v SnapshotSignal) graphql.Marshaler {
-	return ec._SnapshotSignal(ctx, sel, &v)
+func (ec *executionContext) unmarshalNSignalFloatFilter2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx context.Context, v any) (SignalFloatFilter, error) {
+	res, err := ec.unmarshalInputSignalFloatFilter(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNSnapshotSignal2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSnapshotSignalᚄ(ctx context.Context, sel ast.SelectionSet, v []SnapshotSignal) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
-		return ec.marshalNSnapshotSignal2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSnapshotSignal(ctx, sel, v[i])
-	})
-
-	for _, e := range ret {
-		if e == graphql.Null {
-			return graphql.Null
-		}
+func (ec *executionContext) marshalNSignalLocation2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalLocation(ctx context.Context, sel ast.SelectionSet, v *SignalLocation) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SignalLocation!")
+		return graphql.Null
 	}
-
-	return ret
+	return ec._SignalLocation(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
@@ -30490,6 +34237,16 @@ func (ec *executionContext) marshalNStringAggregation2githubᚗcomᚋgloveboxᚋ
 	return v
 }
 
+func (ec *executionContext) unmarshalNStringArrayFilter2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐStringArrayFilter(ctx context.Context, v any) (StringArrayFilter, error) {
+	res, err := ec.unmarshalInputStringArrayFilter(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNStringValueFilter2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐStringValueFilter(ctx context.Context, v any) (StringValueFilter, error) {
+	res, err := ec.unmarshalInputStringValueFilter(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
 	res, err := graphql.UnmarshalTime(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -30518,6 +34275,20 @@ func (ec *executionContext) marshalNTime2ᚖtimeᚐTime(ctx context.Context, sel
 	res := graphql.MarshalTime(*v)
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "Time!")
+	}
+	return res
+}
+
+func (ec *executionContext) unmarshalNUint642uint64(ctx context.Context, v any) (uint64, error) {
+	res, err := graphql.UnmarshalUint64(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUint642uint64(ctx context.Context, sel ast.SelectionSet, v uint64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalUint64(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Uint64!")
 	}
 	return res
 }
@@ -30757,6 +34528,104 @@ func (ec *executionContext) marshalODataSummary2ᚖgithubᚗcomᚋgloveboxᚋglo
 	return ec._DataSummary(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOEvent2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐEventᚄ(ctx context.Context, sel ast.SelectionSet, v []Event) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNEvent2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐEvent(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalOEventCount2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐEventCountᚄ(ctx context.Context, sel ast.SelectionSet, v []EventCount) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNEventCount2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐEventCount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOEventFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐEventFilter(ctx context.Context, v any) (*EventFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputEventFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOFilterLocation2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFilterLocationᚄ(ctx context.Context, v any) ([]FilterLocation, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]FilterLocation, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNFilterLocation2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐFilterLocation(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOFloat2ᚕfloat64ᚄ(ctx context.Context, v any) ([]float64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]float64, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNFloat2float64(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOFloat2ᚕfloat64ᚄ(ctx context.Context, sel ast.SelectionSet, v []float64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNFloat2float64(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalOFloat2ᚖfloat64(ctx context.Context, v any) (*float64, error) {
 	if v == nil {
 		return nil, nil
@@ -30779,6 +34648,14 @@ func (ec *executionContext) marshalOGrant2ᚖgithubᚗcomᚋgloveboxᚋglovebox�
 		return graphql.Null
 	}
 	return ec._Grant(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOInCircleFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐInCircleFilter(ctx context.Context, v any) (*InCircleFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputInCircleFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*int, error) {
@@ -30804,6 +34681,67 @@ func (ec *executionContext) marshalOLocation2ᚖgithubᚗcomᚋgloveboxᚋgloveb
 		return graphql.Null
 	}
 	return ec._Location(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOSegmentConfig2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSegmentConfig(ctx context.Context, v any) (*SegmentConfig, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputSegmentConfig(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOSegmentEventRequest2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSegmentEventRequestᚄ(ctx context.Context, v any) ([]SegmentEventRequest, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]SegmentEventRequest, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNSegmentEventRequest2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSegmentEventRequest(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOSegmentSignalRequest2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSegmentSignalRequestᚄ(ctx context.Context, v any) ([]SegmentSignalRequest, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]SegmentSignalRequest, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNSegmentSignalRequest2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSegmentSignalRequest(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOSignalAggregationValue2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalAggregationValueᚄ(ctx context.Context, sel ast.SelectionSet, v []SignalAggregationValue) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSignalAggregationValue2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalAggregationValue(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalOSignalAggregations2ᚕmapᚄ(ctx context.Context, sel ast.SelectionSet, v []map[string]any) graphql.Marshaler {
@@ -30847,11 +34785,44 @@ func (ec *executionContext) marshalOSignalFloat2ᚖgithubᚗcomᚋgloveboxᚋglo
 	return ec._SignalFloat(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalOSignalFloatFilter2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilterᚄ(ctx context.Context, v any) ([]SignalFloatFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]SignalFloatFilter, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNSignalFloatFilter2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOSignalFloatFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFloatFilter(ctx context.Context, v any) (*SignalFloatFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputSignalFloatFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalOSignalLocation2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalLocation(ctx context.Context, sel ast.SelectionSet, v *SignalLocation) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._SignalLocation(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOSignalLocationFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalLocationFilter(ctx context.Context, v any) (*SignalLocationFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputSignalLocationFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalOSignalString2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalString(ctx context.Context, sel ast.SelectionSet, v *SignalString) graphql.Marshaler {
@@ -30861,11 +34832,11 @@ func (ec *executionContext) marshalOSignalString2ᚖgithubᚗcomᚋgloveboxᚋgl
 	return ec._SignalString(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalOSignalsSnapshot2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalsSnapshot(ctx context.Context, sel ast.SelectionSet, v *SignalsSnapshot) graphql.Marshaler {
+func (ec *executionContext) marshalOSignalsSnapshotResponse2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalsSnapshotResponse(ctx context.Context, sel ast.SelectionSet, v *SignalsSnapshotResponse) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
-	return ec._SignalsSnapshot(ctx, sel, v)
+	return ec._SignalsSnapshotResponse(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
@@ -30919,6 +34890,56 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	_ = ctx
 	res := graphql.MarshalString(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOStringArrayFilter2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐStringArrayFilterᚄ(ctx context.Context, v any) ([]StringArrayFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]StringArrayFilter, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNStringArrayFilter2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐStringArrayFilter(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOStringArrayFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐStringArrayFilter(ctx context.Context, v any) (*StringArrayFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputStringArrayFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOStringValueFilter2ᚕgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐStringValueFilterᚄ(ctx context.Context, v any) ([]StringValueFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]StringValueFilter, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNStringValueFilter2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐStringValueFilter(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOStringValueFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐStringValueFilter(ctx context.Context, v any) (*StringValueFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputStringValueFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalOTime2ᚖtimeᚐTime(ctx context.Context, v any) (*time.Time, error) {

@@ -39,16 +39,32 @@ type AccessEntryEdge struct {
 	Node   *AccessEntry `json:"node"`
 }
 
+type DailyActivity struct {
+	// Where the day's first segment started; null without segments or without a location permission.
+	Start *SignalLocation `json:"start,omitempty"`
+	// Where the day's last segment ended; null without segments or without a location permission.
+	End *SignalLocation `json:"end,omitempty"`
+	// The segments that overlap this day.
+	SegmentCount int `json:"segmentCount"`
+	// Their time within this day, in seconds.
+	Duration    int                      `json:"duration"`
+	Signals     []SignalAggregationValue `json:"signals"`
+	EventCounts []EventCount             `json:"eventCounts"`
+}
+
 type DataSummary struct {
 	// The number of values of the signals listed (the locations once, though listed precise and approximate).
-	NumberOfSignals int `json:"numberOfSignals"`
+	NumberOfSignals uint64 `json:"numberOfSignals"`
 	// The signals listed, by SignalCollection field name.
 	AvailableSignals []string `json:"availableSignals"`
-	// The time of the oldest value listed; null when there is none.
-	FirstSeen *time.Time `json:"firstSeen,omitempty"`
-	// The time of the newest value listed; null when there is none.
-	LastSeen          *time.Time          `json:"lastSeen,omitempty"`
+	// The time of the oldest value listed; 1970-01-01T00:00:00Z when there is none.
+	FirstSeen time.Time `json:"firstSeen"`
+	// The time of the newest value listed; 1970-01-01T00:00:00Z when there is none.
+	LastSeen          time.Time           `json:"lastSeen"`
 	SignalDataSummary []SignalDataSummary `json:"signalDataSummary"`
+	// Per event name, how many events are stored and when the first and last happened; empty unless the
+	// caller may read events (permission insights).
+	EventDataSummary []EventDataSummary `json:"eventDataSummary"`
 }
 
 type Definition struct {
@@ -57,11 +73,69 @@ type Definition struct {
 	Year  int    `json:"year"`
 }
 
+// One driving event.
+type Event struct {
+	// When the event began.
+	Timestamp time.Time `json:"timestamp"`
+	// The event name, e.g. behavior.harshBraking.
+	Name string `json:"name"`
+	// The device that signed the event (its address, EIP-55), or glovebox:derived:speed for an event the node derived from the speed signal.
+	Source string `json:"source"`
+	// How long the event lasted, in nanoseconds.
+	DurationNs int `json:"durationNs"`
+	// The device's metadata for the event, as JSON text; for a derived event the speeds and deceleration behind it.
+	Metadata *string `json:"metadata,omitempty"`
+}
+
+// How many events of a name happened in a segment or a day.
+type EventCount struct {
+	Name  string `json:"name"`
+	Count int    `json:"count"`
+}
+
+type EventDataSummary struct {
+	Name           string    `json:"name"`
+	NumberOfEvents uint64    `json:"numberOfEvents"`
+	FirstSeen      time.Time `json:"firstSeen"`
+	LastSeen       time.Time `json:"lastSeen"`
+}
+
+type EventFilter struct {
+	Name *StringValueFilter `json:"name,omitempty"`
+	// The source: a device address or glovebox:derived:speed.
+	Source *StringValueFilter `json:"source,omitempty"`
+	// DIMO's event tags: Glovebox's events carry none, so a condition that needs a tag matches nothing.
+	Tags *StringArrayFilter `json:"tags,omitempty"`
+}
+
+type FilterLocation struct {
+	// Latitude in the range [-90, 90].
+	Latitude float64 `json:"latitude"`
+	// Longitude in the range [-180, 180].
+	Longitude float64 `json:"longitude"`
+}
+
 type Grant struct {
 	Permissions []string  `json:"permissions"`
 	ExpiresAt   time.Time `json:"expiresAt"`
 	Purpose     string    `json:"purpose"`
 	TermsURI    string    `json:"termsUri"`
+}
+
+type InCircleFilter struct {
+	Center *FilterLocation `json:"center"`
+	// Radius in kilometres (not negative).
+	Radius float64 `json:"radius"`
+}
+
+// One signal of a snapshot; exactly one of the value fields is set, as the signal's type says.
+type LatestSignal struct {
+	// The SignalCollection field name.
+	Name          string    `json:"name"`
+	Timestamp     time.Time `json:"timestamp"`
+	ValueNumber   *float64  `json:"valueNumber,omitempty"`
+	ValueString   *string   `json:"valueString,omitempty"`
+	ValueLocation *Location `json:"valueLocation,omitempty"`
 }
 
 type Location struct {
@@ -136,18 +210,67 @@ type RawRecordEdge struct {
 	Node   *RawRecord `json:"node"`
 }
 
+type Segment struct {
+	// A stable identifier: the same for the same segment in any query that sees its start (a hash of the
+	// vehicle, the mechanism and the start time).
+	ID    string          `json:"id"`
+	Start *SignalLocation `json:"start"`
+	// Null when isOngoing is true.
+	End *SignalLocation `json:"end,omitempty"`
+	// In seconds; for an ongoing segment, up to the query's to.
+	Duration int `json:"duration"`
+	// When true, end is null.
+	IsOngoing          bool                     `json:"isOngoing"`
+	StartedBeforeRange bool                     `json:"startedBeforeRange"`
+	Signals            []SignalAggregationValue `json:"signals,omitempty"`
+	EventCounts        []EventCount             `json:"eventCounts,omitempty"`
+}
+
+// The detection's parameters; values outside the bounds are refused with BAD_REQUEST naming the field.
+type SegmentConfig struct {
+	// Maximum gap (seconds) before a segment is split. Default 300, min 60, max 3600.
+	MaxGapSeconds *int `json:"maxGapSeconds,omitempty"`
+	// Minimum segment duration (seconds). Default 240, min 60, max 3600.
+	MinSegmentDurationSeconds *int `json:"minSegmentDurationSeconds,omitempty"`
+	// [frequencyAnalysis, idling] Minimum values per one-minute window. Default 10, min 1, max 3600.
+	SignalCountThreshold *int `json:"signalCountThreshold,omitempty"`
+	// [idling] Highest idle engine speed (rpm). Default 1000, min 300, max 3000.
+	MaxIdleRpm *int `json:"maxIdleRpm,omitempty"`
+	// [refuel, recharge] Minimum increase in percent. Default 15, min 1, max 100.
+	MinIncreasePercent *int `json:"minIncreasePercent,omitempty"`
+}
+
+// An event name to count in each segment's (or day's) summary.
+type SegmentEventRequest struct {
+	Name string `json:"name"`
+}
+
+// A signal aggregation to add to each segment's (or day's) summary: a numeric catalogue signal and one of
+// AVG, MED, MAX, MIN, RAND, FIRST, LAST.
+type SegmentSignalRequest struct {
+	Name string           `json:"name"`
+	Agg  FloatAggregation `json:"agg"`
+}
+
+// The aggregation of a numeric signal over a segment or a day.
+type SignalAggregationValue struct {
+	Name  string  `json:"name"`
+	Agg   string  `json:"agg"`
+	Value float64 `json:"value"`
+}
+
 type SignalDataSummary struct {
 	// The SignalCollection field name.
 	Name            string    `json:"name"`
-	NumberOfSignals int       `json:"numberOfSignals"`
+	NumberOfSignals uint64    `json:"numberOfSignals"`
 	FirstSeen       time.Time `json:"firstSeen"`
 	LastSeen        time.Time `json:"lastSeen"`
 }
 
 // Restricts the data a query reads.
 type SignalFilter struct {
-	// Only data from this source (a device address). Not supported yet: a query that sets it is refused with
-	// BAD_REQUEST.
+	// Only data from this source (a device address, or DIMO's did:ethr:<chain>:<address>). Not supported yet:
+	// a query that sets it is refused with BAD_REQUEST.
 	Source *string `json:"source,omitempty"`
 }
 
@@ -157,10 +280,34 @@ type SignalFloat struct {
 	Value     float64   `json:"value"`
 }
 
+// A condition on the values of a numeric signal: a value is aggregated only if it passes every condition
+// set (and, when or is set, also one of the filters of or). Booleans are 1 and 0.
+type SignalFloatFilter struct {
+	Eq    *float64            `json:"eq,omitempty"`
+	Neq   *float64            `json:"neq,omitempty"`
+	Gt    *float64            `json:"gt,omitempty"`
+	Lt    *float64            `json:"lt,omitempty"`
+	Gte   *float64            `json:"gte,omitempty"`
+	Lte   *float64            `json:"lte,omitempty"`
+	NotIn []float64           `json:"notIn,omitempty"`
+	In    []float64           `json:"in,omitempty"`
+	Or    []SignalFloatFilter `json:"or,omitempty"`
+}
+
 type SignalLocation struct {
 	// When the value was measured.
 	Timestamp time.Time `json:"timestamp"`
 	Value     *Location `json:"value"`
+}
+
+// A condition on the locations aggregated: only those inside the polygon, or within the circle, count.
+type SignalLocationFilter struct {
+	// Locations inside this polygon (at least 3 vertices, in either order; the edge from the last vertex back
+	// to the first closes it). Computed on latitude and longitude as plane coordinates, so inaccurate near the
+	// poles and across the antimeridian.
+	InPolygon []FilterLocation `json:"inPolygon,omitempty"`
+	// Locations within radius kilometres of center on the WGS 84 ellipsoid (the boundary included).
+	InCircle *InCircleFilter `json:"inCircle,omitempty"`
 }
 
 type SignalString struct {
@@ -169,20 +316,31 @@ type SignalString struct {
 	Value     string    `json:"value"`
 }
 
-type SignalsSnapshot struct {
+type SignalsSnapshotResponse struct {
 	// The newest timestamp among the signals listed.
-	LastSeen *time.Time       `json:"lastSeen,omitempty"`
-	Signals  []SnapshotSignal `json:"signals"`
+	LastSeen *time.Time     `json:"lastSeen,omitempty"`
+	Signals  []LatestSignal `json:"signals"`
 }
 
-// One signal of a snapshot; exactly one of the value fields is set, as the signal's type says.
-type SnapshotSignal struct {
-	// The SignalCollection field name.
-	Name          string    `json:"name"`
-	Timestamp     time.Time `json:"timestamp"`
-	ValueNumber   *float64  `json:"valueNumber,omitempty"`
-	ValueString   *string   `json:"valueString,omitempty"`
-	ValueLocation *Location `json:"valueLocation,omitempty"`
+// A condition on a list of strings (DIMO's event tags; Glovebox's events carry none, so only the empty
+// conditions hold).
+type StringArrayFilter struct {
+	ContainsAny    []string            `json:"containsAny,omitempty"`
+	ContainsAll    []string            `json:"containsAll,omitempty"`
+	NotContainsAny []string            `json:"notContainsAny,omitempty"`
+	NotContainsAll []string            `json:"notContainsAll,omitempty"`
+	Or             []StringArrayFilter `json:"or,omitempty"`
+}
+
+// A condition on a string: every condition set must hold (and one filter of or, when set).
+type StringValueFilter struct {
+	Eq    *string  `json:"eq,omitempty"`
+	Neq   *string  `json:"neq,omitempty"`
+	NotIn []string `json:"notIn,omitempty"`
+	In    []string `json:"in,omitempty"`
+	// Strings that begin with this prefix.
+	StartsWith *string             `json:"startsWith,omitempty"`
+	Or         []StringValueFilter `json:"or,omitempty"`
 }
 
 type Vehicle struct {
@@ -208,6 +366,76 @@ type VehicleConnection struct {
 type VehicleEdge struct {
 	Cursor string   `json:"cursor"`
 	Node   *Vehicle `json:"node"`
+}
+
+// How segments are detected. See docs/graphql.md for each rule.
+type DetectionMechanism string
+
+const (
+	// Trips from isIgnitionOn: on to off, an off shorter than maxGapSeconds ignored.
+	DetectionMechanismIgnitionDetection DetectionMechanism = "ignitionDetection"
+	// Trips from activity: minutes with at least signalCountThreshold values of at least 2 signals, merged across gaps up to maxGapSeconds.
+	DetectionMechanismFrequencyAnalysis DetectionMechanism = "frequencyAnalysis"
+	// Trips from a CUSUM change-point test on the values per minute, merged like frequencyAnalysis.
+	DetectionMechanismChangePointDetection DetectionMechanism = "changePointDetection"
+	// Idling: engine speed above 0 and at most maxIdleRpm, samples at most maxGapSeconds apart, and no speed above 0.
+	DetectionMechanismIdling DetectionMechanism = "idling"
+	// Refuels: powertrainFuelSystemRelativeLevel rising by more than minIncreasePercent (relative) within 5 minutes, trough to peak at least 20 points.
+	DetectionMechanismRefuel DetectionMechanism = "refuel"
+	// Recharges: powertrainTractionBatteryStateOfChargeCurrent rising by at least minIncreasePercent points while the odometer stays put.
+	DetectionMechanismRecharge DetectionMechanism = "recharge"
+)
+
+var AllDetectionMechanism = []DetectionMechanism{
+	DetectionMechanismIgnitionDetection,
+	DetectionMechanismFrequencyAnalysis,
+	DetectionMechanismChangePointDetection,
+	DetectionMechanismIdling,
+	DetectionMechanismRefuel,
+	DetectionMechanismRecharge,
+}
+
+func (e DetectionMechanism) IsValid() bool {
+	switch e {
+	case DetectionMechanismIgnitionDetection, DetectionMechanismFrequencyAnalysis, DetectionMechanismChangePointDetection, DetectionMechanismIdling, DetectionMechanismRefuel, DetectionMechanismRecharge:
+		return true
+	}
+	return false
+}
+
+func (e DetectionMechanism) String() string {
+	return string(e)
+}
+
+func (e *DetectionMechanism) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = DetectionMechanism(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid DetectionMechanism", str)
+	}
+	return nil
+}
+
+func (e DetectionMechanism) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *DetectionMechanism) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e DetectionMechanism) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // How a numeric (or boolean, as 0/1) signal is aggregated over an interval.

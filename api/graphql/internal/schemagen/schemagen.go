@@ -118,8 +118,15 @@ type SignalAggregations {
 }
 
 func aggField(b *bytes.Buffer, desc, name, enum, result, perm string) {
-	fmt.Fprintf(b, "  \"\"\"\n  %s\n  \"\"\"\n  %s(agg: %s!): %s @aggregate @requires(permission: %q)\n",
-		strings.ReplaceAll(desc, `"""`, `'''`), name, enum, result, perm)
+	filter := "" // DIMO's filters: on the values of numbers and of locations, not of strings
+	switch result {
+	case "Float":
+		filter = ", filter: SignalFloatFilter"
+	case "Location":
+		filter = ", filter: SignalLocationFilter"
+	}
+	fmt.Fprintf(b, "  \"\"\"\n  %s\n  \"\"\"\n  %s(agg: %s!%s): %s @aggregate @requires(permission: %q)\n",
+		strings.ReplaceAll(desc, `"""`, `'''`), name, enum, filter, result, perm)
 }
 
 func describe(s telemetry.Signal) string {
