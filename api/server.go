@@ -175,7 +175,6 @@ func New(cfg Config) *Server {
 	if cfg.GraphQL != nil {
 		s.mux.Handle("POST /graphql", limit(s.withCaller(cfg.GraphQL)))
 		s.mux.Handle("GET /graphql", limit(s.withCaller(cfg.GraphQL)))
-		s.mux.Handle("GET /graphql/playground", graphql.PlaygroundHandler())
 	}
 	// The same paths with any other method: a JSON 405 rather than the mux's plain-text one.
 	for _, p := range paths {

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,7 +19,6 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/mod/sumdb/note"
@@ -119,7 +117,6 @@ type Cluster struct {
 	Auth     *auth.Issuer
 	Records  *postgres.Telemetry
 
-	sqlDB    *sql.DB // the pool through database/sql, for the GraphQL queries
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	writer   *stream.Writer
@@ -251,12 +248,7 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 	var gql http.Handler
 	var creds *api.Credentials
 	if c.has(RoleAPI) {
-		c.sqlDB = stdlib.OpenDBFromPool(c.pool)
-		db := c.sqlDB
-		gql = graphql.NewHandler(graphql.Config{State: c.Ledger.Read, Signals: db, Records: db, Postgres: true, Log: c.Log,
-			History: postgres.NewHistory(db), Latest: func(ctx context.Context, vehicle uint64) ([]telemetry.LatestRow, error) {
-				return postgres.QueryLatest(ctx, db, vehicle)
-			},
+		gql = graphql.NewHandler(graphql.Config{State: c.Ledger.Read, Telemetry: c.Records, Log: c.Log,
 			Logger: cfg.Logger, Now: cfg.Now, Record: c.recorder.Record, AccessLog: c.alog})
 		if creds, err = credentials(cfg.PublicURL, signer, vkey, &credential.Source{State: c.Ledger.Read, Log: c.Log,
 			History: postgres.NewHistory(db), Records: sqlRecords{db: db, postgres: true}, Catalog: telemetry.DefaultCatalog},
@@ -495,9 +487,6 @@ func (c *Cluster) Close() error {
 	var errs []error
 	if c.nc != nil {
 		c.nc.Close()
-	}
-	if c.sqlDB != nil {
-		errs = append(errs, c.sqlDB.Close())
 	}
 	if c.pool != nil {
 		c.pool.Close()

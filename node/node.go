@@ -151,7 +151,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	n.API = api.New(api.Config{Credentials: creds, Web: app, WebPaths: web.Paths(), Connect: n.Connect, Sequencer: n.Sequencer, Log: n.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger,
 		Ingester: n.Ingester, Auth: n.Auth, AccessLog: n.AccessLog, RateLimit: cfg.RateLimit,
-		GraphQL: graphql.NewHandler(graphql.Config{State: n.Sequencer.Read, Signals: n.Telemetry.SignalsDB(), History: sqlite.NewHistory(n.Telemetry.SignalsDB()), Latest: n.Telemetry.Latest, Records: n.Telemetry.DB(), Log: n.Log,
+		GraphQL: graphql.NewHandler(graphql.Config{State: n.Sequencer.Read, Telemetry: n.Telemetry, Log: n.Log,
 			Logger: cfg.Logger, Now: cfg.Now,
 			Record: n.Recorder.Record, AccessLog: n.AccessLog})})
 	return n, nil

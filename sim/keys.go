@@ -146,9 +146,9 @@ const (
 	DemoPassphrase = "glovebox demo"
 )
 
-// writeOwnerKeyFile writes key to path as a Web3 Secret Storage v3 file (light scrypt), unless the
-// file exists.
-func writeOwnerKeyFile(path string, key *ecdsa.PrivateKey, passphrase string) error {
+// writeKeyFile writes key to path as a Web3 Secret Storage v3 file (light scrypt), unless the file
+// exists.
+func writeKeyFile(path string, key *ecdsa.PrivateKey, passphrase string) error {
 	if _, err := os.Stat(path); err == nil {
 		return nil
 	}
@@ -159,13 +159,13 @@ func writeOwnerKeyFile(path string, key *ecdsa.PrivateKey, passphrase string) er
 	b, err := keystore.EncryptKey(&keystore.Key{Id: id, Address: crypto.PubkeyToAddress(key.PublicKey), PrivateKey: key},
 		passphrase, keystore.LightScryptN, keystore.LightScryptP)
 	if err != nil {
-		return fmt.Errorf("couldn't encrypt the owner's key: %w", err)
+		return fmt.Errorf("couldn't encrypt a demo key: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
 	if err := os.WriteFile(path, b, 0o600); err != nil {
-		return fmt.Errorf("couldn't write the owner's key file: %w", err)
+		return fmt.Errorf("couldn't write a demo key file: %w", err)
 	}
 	return nil
 }

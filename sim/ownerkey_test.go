@@ -14,7 +14,7 @@ import (
 func TestOwnerKeyFileOpensWithThePassphrase(t *testing.T) {
 	spec := Specs(7, 1)[0]
 	path := filepath.Join(t.TempDir(), "keys", OwnerKeyFile)
-	if err := writeOwnerKeyFile(path, spec.OwnerKey, DemoPassphrase); err != nil {
+	if err := writeKeyFile(path, spec.OwnerKey, DemoPassphrase); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(path)
@@ -32,7 +32,7 @@ func TestOwnerKeyFileOpensWithThePassphrase(t *testing.T) {
 		t.Fatal("a wrong passphrase opened the key file")
 	}
 	other, _ := crypto.GenerateKey()
-	if err := writeOwnerKeyFile(path, other, DemoPassphrase); err != nil {
+	if err := writeKeyFile(path, other, DemoPassphrase); err != nil {
 		t.Fatal(err)
 	}
 	if b2, _ := os.ReadFile(path); string(b2) != string(b) {

@@ -71,6 +71,12 @@ type Options struct {
 	// KeysDir/OwnerKeyFile as a Web3 key file encrypted with it (unless the file exists), so that the
 	// owner can sign in to the web app with it. The file uses light scrypt parameters: it is a demo key.
 	OwnerPassphrase string
+	// DemoApp has Run also set up the demo insurer app (see setupInsurer: registered, granted a few cars)
+	// and have it read its cars every DemoAppEvery (default 30s) with its own key, over GraphQL.
+	DemoApp      bool
+	DemoAppEvery time.Duration
+	// Progress, if set, is told in a sentence each step of the setup (for a terminal at startup).
+	Progress func(string)
 }
 
 // Stats counts a run's records.
@@ -185,13 +191,44 @@ func Run(ctx context.Context, o Options) (Stats, error) {
 		return st, fmt.Errorf("couldn't write the keys: %w", err)
 	}
 	if o.OwnerPassphrase != "" && len(active) > 0 {
-		if err := writeOwnerKeyFile(filepath.Join(o.KeysDir, OwnerKeyFile), active[0].OwnerKey, o.OwnerPassphrase); err != nil {
+		if err := writeKeyFile(filepath.Join(o.KeysDir, OwnerKeyFile), active[0].OwnerKey, o.OwnerPassphrase); err != nil {
 			return st, err
 		}
 	}
+	progress := o.Progress
+	if progress == nil {
+		progress = func(string) {}
+	}
+	progress(fmt.Sprintf("Setting up %d simulated vehicles: registering them and pairing their devices through signed transactions…", len(active)))
 	st.Setup, err = Setup(ctx, c, active, o.Logger, save)
 	if err != nil {
 		return st, err
+	}
+	progress(fmt.Sprintf("Fleet ready: %d vehicles (%d registered now, %d already there), sending signed telemetry every %s", len(active),
+		st.Setup.Registered, st.Setup.Reused, o.Rate))
+	if o.DemoApp {
+		ins, granted, err := setupInsurer(ctx, c, seed, active, o.KeysDir, o.Logger)
+		if err != nil {
+			return st, err
+		}
+		every := o.DemoAppEvery
+		if every <= 0 {
+			every = 30 * time.Second
+		}
+		if len(granted) > 0 {
+			progress(fmt.Sprintf("Demo app %q (%s) registered and granted %s on vehicles %v", InsurerName, ins.addr, strings.Join(InsurerPermissions, ","), granted))
+		}
+		progress(fmt.Sprintf("Demo app %q reads the cars it may read every %s with its own key (%s)", InsurerName, every, filepath.Join(o.KeysDir, InsurerKeyFile)))
+		appCtx, stopApp := context.WithCancel(ctx)
+		appDone := make(chan struct{})
+		go func() {
+			defer close(appDone)
+			ins.run(appCtx, every)
+		}()
+		defer func() {
+			stopApp()
+			<-appDone
+		}()
 	}
 	o.Logger.Info("fleet ready", "node", o.Node, "vehicles", len(active), "registered", st.Setup.Registered,
 		"paired", st.Setup.Paired, "reused", st.Setup.Reused, "keys", o.KeysDir, "seed", seed)

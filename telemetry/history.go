@@ -37,11 +37,3 @@ type Aggregation struct {
 type History interface {
 	Aggregate(ctx context.Context, a Aggregation, put func(b int64, agg string, v any)) error
 }
-
-// LatestRow is the newest stored value of one signal of a vehicle: Val a float64 (or int64) for numbers
-// and booleans, a string for strings, an encoded location for locations. Callers must not modify Val.
-type LatestRow struct {
-	Name string
-	Time int64 // unix ms
-	Val  any
-}

@@ -81,7 +81,7 @@ func TestOwnerJourney(t *testing.T) {
 			// A wrong password first: the error in words, and the form stays.
 			chromedp.SendKeys(chromedp.ID("password"), "glovebox dmeo"),
 			chromedp.Click(chromedp.ID("unlock")),
-			statusSays("That password does not open this key file"),
+			statusSays("That passphrase does not open this key file"),
 			chromedp.Evaluate[chromedp.Void](`document.getElementById("password").value = ""`),
 			chromedp.SendKeys(chromedp.ID("password"), "glovebox demo"),
 			chromedp.Click(chromedp.ID("unlock")),

@@ -1,7 +1,8 @@
 // Package web holds the node's browser code: the wallet module (src/wallet.js: keystore decryption,
 // EIP-1193 wallets, EIP-712 signing, submission, error codes in words), the consent screen's script
-// (src/consent.js) and the owner's and developer's web app (src/app/, served at / by Handler), bundled
-// with ethers.js, Leaflet and uPlot by esbuild into dist/ (go generate ./web, after npm ci in this
+// (src/consent.js), the owner's and developer's web app (src/app/, served at / by Handler) and the GraphQL
+// playground (src/playground/, GraphiQL, served at /graphql/playground by Handler), bundled with
+// ethers.js, Leaflet, uPlot, GraphiQL and React by esbuild into dist/ (go generate ./web, after npm ci in this
 // directory). The bundle is committed, so go build needs no npm; CI rebuilds it and fails if it differs.
 package web
 
@@ -31,6 +32,21 @@ var (
 
 //go:embed app/index.html
 var indexHTML string
+
+// The GraphQL playground: its page, and GraphiQL with React, its fonts included.
+var (
+	//go:embed app/playground.html
+	playgroundHTML []byte
+	//go:embed dist/playground.js
+	PlaygroundJS []byte
+	//go:embed dist/playground.css
+	PlaygroundCSS []byte
+)
+
+// playgroundCSP lets the playground run only its own script and style sheet (GraphiQL's fonts are data:
+// URLs in it) and talk only to this node; it cannot be framed.
+const playgroundCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src data:; " +
+	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 var indexTmpl = template.Must(template.New("index").Parse(indexHTML))
 
@@ -69,10 +85,11 @@ var errBadTiles = errors.New("a map tile URL template is an absolute http(s) URL
 
 // Paths are the routes Handler serves, in http.ServeMux pattern syntax.
 func Paths() []string {
-	return []string{"GET /{$}", "GET /app/app.js", "GET /app/app.css"}
+	return []string{"GET /{$}", "GET /app/app.js", "GET /app/app.css", "GET /graphql/playground", "GET /app/playground.js", "GET /app/playground.css"}
 }
 
-// Handler serves the web app: the page at /, its script and style sheet under /app/. Navigation inside
+// Handler serves the web app: the page at /, its script and style sheet under /app/, and the GraphQL
+// playground at /graphql/playground. Navigation inside
 // the app is in the URL fragment (/#/vehicles/3), so the server knows one page.
 func Handler(o Options) (http.Handler, error) {
 	tileOrigin := ""
@@ -123,5 +140,17 @@ func Handler(o Options) (http.Handler, error) {
 	})
 	mux.HandleFunc("GET /app/app.js", static(AppJS, "text/javascript; charset=utf-8"))
 	mux.HandleFunc("GET /app/app.css", static(AppCSS, "text/css; charset=utf-8"))
+	mux.HandleFunc("GET /graphql/playground", func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("Content-Security-Policy", playgroundCSP)
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-cache")
+		w.Write(playgroundHTML)
+	})
+	mux.HandleFunc("GET /app/playground.js", static(PlaygroundJS, "text/javascript; charset=utf-8"))
+	mux.HandleFunc("GET /app/playground.css", static(PlaygroundCSS, "text/css; charset=utf-8"))
 	return mux, nil
 }

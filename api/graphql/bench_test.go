@@ -20,8 +20,8 @@ func BenchmarkSignalsLatest(b *testing.B) {
 	f := newFixture(b)
 	app := f.n.App(b, f.owner)
 	f.n.Grant(b, f.owner, f.vehicle, app.Address, time.Now().Add(time.Hour).Unix(), ledger.PermSignals, ledger.PermLocation)
-	h := graphql.NewHandler(graphql.Config{State: f.n.Sequencer.Read, Signals: f.n.Telemetry.SignalsDB(),
-		Latest: f.n.Telemetry.Latest, Record: func(access.Entry) {}})
+	h := graphql.NewHandler(graphql.Config{State: f.n.Sequencer.Read, Telemetry: f.n.Telemetry,
+		Record: func(access.Entry) {}})
 	query := fmt.Sprintf(`{ signalsLatest(tokenId: %d) { lastSeen speed { timestamp value } isIgnitionOn { timestamp value }
 		powertrainType { timestamp value } currentLocationCoordinates { timestamp value { latitude longitude hdop } } } }`, f.vehicle)
 	body, _ := json.Marshal(map[string]string{"query": query})

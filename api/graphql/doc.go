@@ -11,18 +11,17 @@
 // in force, whatever its permissions) and accessLog carries @owner. A test fails if any data field has none
 // of these directives.
 //
-// signals (history) computes, per signal field asked for (read with graphql.CollectFieldsCtx, by alias),
-// one SQL query grouping the vehicle's values by interval: MIN, MAX and AVG by SQLite's aggregates, FIRST
-// and LAST from the row with the smallest or largest time of each interval, TOP and UNIQUE from the
-// distinct values with their counts; MED, RAND and location AVG read the raw rows of each interval, in time
-// order, one interval at a time. RAND picks by an FNV hash of (vehicle, signal, interval start), so the
-// same data gives the same answer. The rows carry the grants the query decided, so that @requires on each
-// of up to 10,000 rows does not ask the ledger again.
+// Every read of telemetry goes through Config.Telemetry, a telemetry.Reader (store/sqlite or
+// store/postgres): this package holds no SQL and imports no store. signals (history) asks the Reader for
+// each signal field asked for (read with graphql.CollectFieldsCtx, by alias), one call per signal with all
+// its aggregations; latest values, dataSummary and rawRecords likewise, each confined to the current
+// owner's period by the cut-off access.Check returned. The rows of signals carry the grants the query
+// decided, so that @requires on each of up to 10,000 rows does not ask the ledger again.
 //
-// rawRecords (@requires raw) pages through the records table of the records database (Config.Records)
-// by (time, seq), with opaque cursors, and gives each record its device-signed bytes and signature and
-// the log entry of the pairing in force with an inclusion proof (Config.Log), every proof of a page
-// against the one latest checkpoint and each pairing proved once per page.
+// rawRecords (@requires raw) pages through the vehicle's records by (time, seq), with opaque cursors, and
+// gives each record its device-signed bytes and signature and the log entry of the pairing in force with
+// an inclusion proof (Config.Log), every proof of a page against the one latest checkpoint and each
+// pairing proved once per page.
 //
 // Errors carry a stable extensions.code (see ErrorCodes). Requests are limited in size, depth and
 // complexity (MaxBodyBytes, MaxDepth, MaxComplexity).

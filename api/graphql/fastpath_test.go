@@ -36,7 +36,7 @@ func TestFastPathAnswersAsGqlgen(t *testing.T) {
 	s.now = s.t0.Add(10 * time.Minute) // one clock for both handlers, so access entries compare equal
 	s.mu.Unlock()
 	var entries []access.Entry
-	cfg := graphql.Config{State: s.n.Sequencer.Read, Signals: s.n.Telemetry.SignalsDB(), Now: s.clock,
+	cfg := graphql.Config{State: s.n.Sequencer.Read, Telemetry: s.n.Telemetry, Now: s.clock,
 		Record: func(e access.Entry) { entries = append(entries, e) }}
 	fast := graphql.NewHandler(cfg)
 	cfg.DisableFastPath = true

@@ -3,8 +3,6 @@ package graphql
 import (
 	"bytes"
 	"context"
-	"database/sql"
-	_ "embed"
 	"encoding/json"
 	"errors"
 	"github.com/glovebox/glovebox/access"
@@ -43,9 +41,9 @@ const (
 type Config struct {
 	// State reads the ledger's current state (ledger.Sequencer.Read). Required.
 	State telemetry.StateReader
-	// Signals is the derived telemetry database (sqlite.Telemetry.SignalsDB): tables names and latest.
-	// Required.
-	Signals *sql.DB
+	// Telemetry reads the stored telemetry (store/sqlite's or store/postgres's Telemetry): latest values,
+	// history, the data summary and the raw records. Required.
+	Telemetry telemetry.Reader
 	// Catalog is the signal catalogue; nil means telemetry.DefaultCatalog, which the schema is generated
 	// from.
 	Catalog *telemetry.Catalog
@@ -59,23 +57,12 @@ type Config struct {
 	// AccessLog is where Record's entries end up (the node's sqlite.AccessLog), read by the accessLog
 	// query; nil makes accessLog fail with INTERNAL.
 	AccessLog access.LogStore
-	// Records is the records database (sqlite.Telemetry.DB): table records, read by rawRecords. Log is
-	// the ledger's log (*tlog.Log), for the pairing entries and their proofs. Without either rawRecords
-	// fails with INTERNAL.
-	Records *sql.DB
-	Log     Log
-	// History, if set, answers the signals queries' aggregations; without it they are read from Signals
-	// (sqlite.NewHistory).
-	History telemetry.History
-	// Latest, if set, reads the newest values of a vehicle's signals (sqlite.Telemetry.Latest, which
-	// caches them between indexing commits); without it they are read from Signals every time.
-	Latest func(ctx context.Context, vehicle uint64) ([]telemetry.LatestRow, error)
+	// Log is the ledger's log (*tlog.Log or *postgres.Log), for the pairing entries of rawRecords and
+	// their proofs; without it rawRecords fails with INTERNAL.
+	Log Log
 	// DisableFastPath sends every request through gqlgen's executor, also the signals queries the fast
 	// path would answer (fastpath.go); for tests that compare the two.
 	DisableFastPath bool
-	// Postgres says that Signals and Records are a PostgreSQL database (store/postgres, through pgx's
-	// database/sql driver) rather than SQLite files: the same queries run in its dialect.
-	Postgres bool
 }
 
 // Log is what rawRecords reads of the ledger's log; *tlog.Log has it.
@@ -215,17 +202,4 @@ func depth(set ast.SelectionSet, visiting map[string]bool) (deepest, lists int) 
 		deepest, lists = max(deepest, d), max(lists, l)
 	}
 	return deepest, lists
-}
-
-//go:embed playground.html
-var playgroundHTML []byte
-
-// PlaygroundHandler serves a self-contained page to run queries against endpoint /graphql: a text area, a
-// Run button and fetch(), with no external assets.
-func PlaygroundHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'")
-		w.Write(playgroundHTML)
-	})
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/glovebox/glovebox/api/graphql/internal/exec"
 	"github.com/glovebox/glovebox/api/graphql/internal/schemagen"
 	"github.com/glovebox/glovebox/ledger"
-	"github.com/glovebox/glovebox/store/sqlite"
 	"github.com/glovebox/glovebox/telemetry"
 )
 
@@ -280,10 +279,7 @@ func (q *queryResolver) aggregateSignals(ctx context.Context, vehicle uint64, w 
 		g.fields = append(g.fields, x)
 		g.index = append(g.index, fi)
 	}
-	var h telemetry.History = q.cfg.History
-	if h == nil {
-		h = sqlite.NewHistory(q.cfg.Signals)
-	}
+	h := q.cfg.Telemetry
 	var floats floatSlab
 	for _, g := range groups {
 		a := telemetry.Aggregation{Vehicle: vehicle, Signal: g.signal.Name, Kind: g.signal.Kind,

@@ -75,9 +75,9 @@ func newSeries(t *testing.T) *series {
 		f.post(t, testnode.Record(t, dev, s.vehicle, fmt.Sprintf("s%d", i), at(p.sec), p.sigs...))
 	}
 	s.h = graphql.NewHandler(graphql.Config{
-		State:   f.n.Sequencer.Read,
-		Signals: f.n.Telemetry.SignalsDB(),
-		Now:     f.clock,
+		State:     f.n.Sequencer.Read,
+		Telemetry: f.n.Telemetry,
+		Now:       f.clock,
 		Record: func(e access.Entry) {
 			if err := f.n.AccessLog.Append(context.Background(), []access.Entry{e}); err != nil {
 				t.Error(err)

@@ -12,13 +12,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
 	xtlog "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/glovebox/glovebox/access"
 	"github.com/glovebox/glovebox/api/graphql/internal/exec"
 	"github.com/glovebox/glovebox/ledger"
-	"github.com/glovebox/glovebox/store/sqlite"
 	"github.com/glovebox/glovebox/telemetry"
 )
 
@@ -27,11 +25,6 @@ const (
 	DefaultRawPageSize = 100
 	MaxRawPageSize     = 1000
 )
-
-// rawRecordsSQL reads one page of a vehicle's records in (time, seq) order, after a (time, seq) position;
-// the (vehicle, time) index serves it (seq is the rowid, which the index carries).
-const rawRecordsSQL = `SELECT seq, source, id, time, received, pairing, event, signature FROM records
-WHERE vehicle = ? AND time >= ? AND time < ? AND (time, seq) > (?, ?) ORDER BY time, seq LIMIT ?`
 
 // A rawRecords cursor is the (time, seq) of the last record of a page, opaque to clients.
 func encodeRawCursor(ms, seq int64) string {
@@ -90,8 +83,8 @@ func (q *queryResolver) RawRecords(ctx context.Context, tokenID int, from, to ti
 	if err != nil {
 		return nil, err
 	}
-	if q.cfg.Records == nil || q.cfg.Log == nil {
-		return nil, errors.New("graphql: no records database or log configured")
+	if q.cfg.Log == nil {
+		return nil, errors.New("graphql: no log configured")
 	}
 	vehicle := uint64(tokenID)
 	// @requires already decided; this decision (from a view of the ledger as fresh) says since when.
@@ -131,57 +124,38 @@ func (q *queryResolver) readRaw(ctx context.Context, vehicle uint64, lo, hi, aft
 	proofs := map[int64]*exec.PairingProof{}
 	batch := n + 1
 	for {
-		rows, err := q.cfg.Records.QueryContext(ctx, q.rebind(rawRecordsSQL, telemetry.KindNumber), vehicle, lo, hi, afterMS, afterSeq, batch)
+		recs, err := q.cfg.Telemetry.Records(ctx, telemetry.RecordsQuery{Vehicle: vehicle, Lo: lo, Hi: hi, AfterTime: afterMS, AfterSeq: afterSeq, Limit: batch})
 		if err != nil {
-			return false, fmt.Errorf("couldn't read the records of vehicle %d: %w", vehicle, err)
+			return false, err
 		}
-		scanned, full := 0, false
-		for rows.Next() {
-			scanned++
+		for _, r := range recs {
 			if len(out.Nodes) == n {
-				out.PageInfo.HasNextPage, full = true, true
-				break
+				out.PageInfo.HasNextPage = true
+				return located, nil
 			}
-			var seq, ms, received, pairing int64
-			var source, event, sig []byte
-			var id string
-			if err := rows.Scan(&seq, &source, &id, &ms, &received, &pairing, &event, &sig); err != nil {
-				rows.Close()
-				return false, fmt.Errorf("couldn't read the records of vehicle %d: %w", vehicle, err)
-			}
-			if event, err = sqlite.DecodeEvent(event); err != nil {
-				rows.Close()
-				return false, fmt.Errorf("record %d of vehicle %d: %w", seq, vehicle, err)
-			}
-			afterMS, afterSeq = ms, seq
-			c := encodeRawCursor(ms, seq)
+			afterMS, afterSeq = r.Time, r.Seq
+			c := encodeRawCursor(r.Time, r.Seq)
 			out.PageInfo.EndCursor = &c
-			hasLocation := q.carriesLocation(event)
+			hasLocation := q.carriesLocation(r.Event)
 			if hasLocation && !precise {
 				out.Withheld++
 				continue
 			}
 			located = located || hasLocation
-			p := proofs[pairing]
+			p := proofs[r.Pairing]
 			if p == nil {
-				if p, err = q.pairingProof(pairing, size, checkpoint); err != nil {
-					rows.Close()
+				if p, err = q.pairingProof(r.Pairing, size, checkpoint); err != nil {
 					return false, err
 				}
-				proofs[pairing] = p
+				proofs[r.Pairing] = p
 			}
-			node := exec.RawRecord{ID: id, Source: common.BytesToAddress(source).Hex(), VehicleID: int(vehicle),
-				Time: time.UnixMilli(ms).UTC(), ReceivedAt: time.UnixMilli(received).UTC(), Event: string(event),
-				Signature: "0x" + hex.EncodeToString(sig), Pairing: p}
+			node := exec.RawRecord{ID: r.ID, Source: r.Source.Hex(), VehicleID: int(vehicle),
+				Time: time.UnixMilli(r.Time).UTC(), ReceivedAt: time.UnixMilli(r.Received).UTC(), Event: string(r.Event),
+				Signature: "0x" + hex.EncodeToString(r.Signature), Pairing: p}
 			out.Edges = append(out.Edges, exec.RawRecordEdge{Cursor: c, Node: &node})
 			out.Nodes = append(out.Nodes, node)
 		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return false, fmt.Errorf("couldn't read the records of vehicle %d: %w", vehicle, err)
-		}
-		if full || scanned < batch {
+		if len(recs) < batch {
 			return located, nil
 		}
 	}

@@ -37,11 +37,10 @@ func newRawFixture(t *testing.T) *rawFixture {
 	t.Helper()
 	f := &rawFixture{fixture: newFixture(t)}
 	f.h = graphql.NewHandler(graphql.Config{
-		State:   f.n.Sequencer.Read,
-		Signals: f.n.Telemetry.SignalsDB(),
-		Records: f.n.Telemetry.DB(),
-		Log:     f.n.Log,
-		Now:     f.clock,
+		State:     f.n.Sequencer.Read,
+		Telemetry: f.n.Telemetry,
+		Log:       f.n.Log,
+		Now:       f.clock,
 		Record: func(e access.Entry) {
 			f.mu.Lock()
 			f.entries = append(f.entries, e)

@@ -16,7 +16,6 @@ import (
 	"github.com/glovebox/glovebox/api/graphql/internal/exec"
 	"github.com/glovebox/glovebox/api/graphql/internal/schemagen"
 	"github.com/glovebox/glovebox/ledger"
-	"github.com/glovebox/glovebox/store/sqlite"
 	"github.com/glovebox/glovebox/telemetry"
 )
 
@@ -202,22 +201,12 @@ func (q *queryResolver) recordEntry(ctx context.Context, vehicle uint64, g grant
 
 // latest reads the latest values of vehicle that g allows.
 func (q *queryResolver) latest(ctx context.Context, vehicle uint64, g grants) ([]value, error) {
-	var rows []telemetry.LatestRow
-	var err error
-	if q.cfg.Latest != nil {
-		rows, err = q.cfg.Latest(ctx, vehicle)
-	} else {
-		rows, err = sqlite.QueryLatest(ctx, q.cfg.Signals, vehicle)
-	}
+	rows, err := q.cfg.Telemetry.Latest(ctx, vehicle, g.since.UnixMilli()) // since the current owner got it
 	if err != nil {
 		return nil, err
 	}
-	since := g.since.UnixMilli()
 	var out []value
 	for _, r := range rows {
-		if r.Time < since {
-			continue // measured before the current owner got the vehicle
-		}
 		s, ok := q.cfg.Catalog.Lookup(r.Name)
 		if !ok {
 			continue // a signal dropped from the catalogue

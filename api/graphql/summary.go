@@ -2,7 +2,6 @@ package graphql
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"time"
 
@@ -28,32 +27,24 @@ func (q *queryResolver) DataSummary(ctx context.Context, tokenID int, filter *ex
 		q.record(ctx, vehicle, g, 0, "forbidden")
 		return nil, errNothingReadable()
 	}
-	rows, err := q.cfg.Signals.QueryContext(ctx, q.rebind(`SELECT n.name, COUNT(*), MIN(s.time), MAX(s.time)
-		FROM signals s JOIN names n ON n.id = s.name WHERE s.vehicle = ? AND s.time >= ? GROUP BY s.name`, telemetry.KindNumber),
-		vehicle, g.since.UnixMilli())
+	sums, err := q.cfg.Telemetry.Summary(ctx, vehicle, g.since.UnixMilli())
 	if err != nil {
-		return nil, fmt.Errorf("couldn't summarize the data of vehicle %d: %w", vehicle, err)
+		return nil, err
 	}
-	defer rows.Close()
 	out := &exec.DataSummary{AvailableSignals: []string{}, SignalDataSummary: []exec.SignalDataSummary{}}
 	add := func(name string, n int, first, last time.Time) {
 		out.SignalDataSummary = append(out.SignalDataSummary, exec.SignalDataSummary{Name: name, NumberOfSignals: n, FirstSeen: first, LastSeen: last})
 	}
-	for rows.Next() {
-		var name string
-		var n int
-		var first, last int64
-		if err := rows.Scan(&name, &n, &first, &last); err != nil {
-			return nil, fmt.Errorf("couldn't summarize the data of vehicle %d: %w", vehicle, err)
-		}
-		s, ok := q.cfg.Catalog.Lookup(name)
+	for _, sum := range sums {
+		s, ok := q.cfg.Catalog.Lookup(sum.Name)
 		if !ok {
 			continue
 		}
-		f, l := time.UnixMilli(first).UTC(), time.UnixMilli(last).UTC()
+		n := int(sum.Count)
+		f, l := time.UnixMilli(sum.First).UTC(), time.UnixMilli(sum.Last).UTC()
 		precise, approx := g.allowed[s.Permission], s.Name == telemetry.SignalLocation && g.allowed[ledger.PermLocationApproximate]
 		if precise {
-			add(name, n, f, l)
+			add(sum.Name, n, f, l)
 		}
 		if approx {
 			add(schemagen.ApproximateLocationField, n, f, l)
@@ -61,9 +52,6 @@ func (q *queryResolver) DataSummary(ctx context.Context, tokenID int, filter *ex
 		if precise || approx { // each stored value counts once
 			out.NumberOfSignals += n
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("couldn't summarize the data of vehicle %d: %w", vehicle, err)
 	}
 	sort.Slice(out.SignalDataSummary, func(i, j int) bool { return out.SignalDataSummary[i].Name < out.SignalDataSummary[j].Name })
 	for _, s := range out.SignalDataSummary {

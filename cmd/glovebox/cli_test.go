@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/common"
@@ -196,10 +197,15 @@ func TestCLIStory(t *testing.T) {
 			want: "app {app} granted signals,location:approximate on vehicle 1 until "},
 		{name: "account show lists the grant", args: with("account", "show", "{owner}"), want: `"purpose": "Trip reports"`,
 			check: func(t *testing.T, out string) {
-				var acc ledger.Account
+				var acc showAccount
 				if err := json.Unmarshal([]byte(out), &acc); err != nil || len(acc.GrantsGiven) != 1 || acc.GrantsGiven[0].App != vars["{app}"] ||
 					len(acc.Vehicles) != 2 || len(acc.Apps) != 1 {
 					t.Errorf("account %+v, %v; want 2 vehicles, 1 app, 1 grant", acc, err)
+				}
+				for _, ts := range []string{acc.GrantsGiven[0].GrantedAt, acc.GrantsGiven[0].ExpiresAt} {
+					if _, err := time.Parse(time.RFC3339, ts); err != nil {
+						t.Errorf("grant time %q is not RFC 3339: %v", ts, err)
+					}
 				}
 			}},
 		{name: "revoke", args: signed("owner", "revoke", "--vehicle", "1", "--app", "{app}"),

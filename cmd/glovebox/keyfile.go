@@ -104,7 +104,7 @@ func newPassphrase(passFile, passFlag string) (string, error) {
 func keystoreAddress(name string) (common.Address, error) {
 	b, err := os.ReadFile(name)
 	if err != nil {
-		return common.Address{}, fmt.Errorf("couldn't read the keystore: %w", err)
+		return common.Address{}, fmt.Errorf("couldn't read the key file: %w", withoutName(err))
 	}
 	var k struct {
 		Address string `json:"address"`
@@ -122,6 +122,17 @@ func keystoreAddress(name string) (common.Address, error) {
 	return common.HexToAddress(a), nil
 }
 
+// withoutName drops the file name from a file system error. A key file's name comes from the command line
+// or GLOVEBOX_KEY, which are always paths; should someone have put a private key there, it is not
+// printed back.
+func withoutName(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
 // loadSigner decrypts the keystore file name with the passphrase in passFile, or prompts for it.
 // keyFlag and passFlag name the flags involved, for error messages.
 func loadSigner(name, passFile, keyFlag, passFlag string) (*signer, error) {
@@ -130,7 +141,7 @@ func loadSigner(name, passFile, keyFlag, passFlag string) (*signer, error) {
 	}
 	b, err := os.ReadFile(name)
 	if err != nil {
-		return nil, fmt.Errorf("couldn't read the keystore given by --%s: %w", keyFlag, err)
+		return nil, fmt.Errorf("couldn't read the key file given by --%s: %w", keyFlag, withoutName(err))
 	}
 	var pass string
 	if passFile != "" {

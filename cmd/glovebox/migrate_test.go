@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"net"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -15,7 +18,17 @@ import (
 	"github.com/glovebox/glovebox/ledger"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+// TestMain runs the tests, or, when the README test runs this binary as ./glovebox (cliUnderTest set), the
+// command line itself.
+func TestMain(m *testing.M) {
+	if os.Getenv(cliUnderTest) == "1" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := run(ctx, os.Args[1:])
+		stop()
+		os.Exit(code)
+	}
+	pgtest.Main(m)
+}
 
 func TestMigrateCreatesTheSchemaOnceAndThenHasNothingToDo(t *testing.T) {
 	dsn := pgtest.Database(t)

@@ -28,7 +28,7 @@ by the device key over
   glovebox mqtt login\norigin: <origin>\ndevice: <lower-case address>\nexpires: <expires>`)
 	node := nodeFlag(fl)
 	origin := fl.String("origin", "", "the log's origin line, to sign without contacting a node")
-	key := fl.String("key", envDefault("GLOVEBOX_KEY", ""), "keystore `FILE` of the device (env GLOVEBOX_KEY)")
+	key := keyFileFlag(fl, "keystore `FILE` of the device (env GLOVEBOX_KEY)")
 	passFile := fl.String("passphrase-file", envDefault("GLOVEBOX_PASSPHRASE_FILE", ""), "`FILE` holding the passphrase of --key (env GLOVEBOX_PASSPHRASE_FILE; default: prompt)")
 	ttl := fl.Duration("ttl", 12*time.Hour, "how long the password stays valid (at most 24h)")
 	asJSON := fl.Bool("json", false, "print {\"username\",\"password\",\"expires\"} as JSON")

@@ -77,6 +77,11 @@ func runServe(ctx context.Context, args []string) error {
 	if *rateLimit > 0 {
 		limiter = api.NewRateLimiter(api.RateLimitConfig{Rate: *rateLimit, Burst: int(2 * *rateLimit)})
 	}
+	if _, err := os.Stat(filepath.Join(*data, "log")); err != nil {
+		fmt.Printf("Creating a new node in %s (its log key, an empty log and the stores)…\n", *data)
+	} else {
+		fmt.Printf("Opening the node in %s (replaying its log)…\n", *data)
+	}
 	n, err := node.Open(ctx, node.Config{Web: web.Options{MapTiles: *mapTiles, MapAttribution: *mapAttribution}, DataDir: *data, Origin: *origin, Logger: logger, Version: version, PublicURL: *publicURL, RateLimit: limiter,
 		Progress: func(applied, total int64) { logger.Info("replaying", "applied", applied, "of", total) }})
 	if err != nil {
@@ -120,7 +125,8 @@ func runServe(ctx context.Context, args []string) error {
 		go func() {
 			defer close(demoDone)
 			_, err := sim.Run(demoCtx, sim.Options{Node: "http://" + ln.Addr().String(), Vehicles: *demoVehicles, Rate: time.Second,
-				KeysDir: filepath.Join(*data, "demo-keys"), OwnerPassphrase: sim.DemoPassphrase, Logger: logger.With("component", "demo"), StatusEvery: time.Minute})
+				KeysDir: filepath.Join(*data, "demo-keys"), OwnerPassphrase: sim.DemoPassphrase, Logger: logger.With("component", "demo"), StatusEvery: time.Minute,
+				DemoApp: true, Progress: func(s string) { fmt.Println(s) }})
 			if err != nil && demoCtx.Err() == nil {
 				logger.Error("the demo fleet stopped", "err", err)
 			}

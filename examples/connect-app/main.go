@@ -4,9 +4,13 @@
 // "Connect your car" link, and after the driver's consent shows the ID token and each granted car's
 // latest speed, read over GraphQL with the access token. See docs/connect.md.
 //
-//	go run ./cmd/glovebox serve --demo --data /tmp/gb --mqtt off
-//	go run ./examples/connect-app --owner-key $(jq -r '.vehicles[0].ownerKey' /tmp/gb/demo-keys/fleet.json)
-//	open http://127.0.0.1:9090/ and sign in with the key file it wrote (owner.json, password "demo")
+// With the README's quick start node running (./glovebox serve --demo):
+//
+//	go run ./examples/connect-app
+//
+// then open http://127.0.0.1:9090/, click "Connect your car" and, on the node's consent screen, sign in
+// with the demo owner's key file glovebox-data/demo-keys/owner.json, passphrase "glovebox demo". The app
+// writes no file and takes no key: its own key is made afresh in memory at each start.
 package main
 
 import (
@@ -20,14 +24,11 @@ import (
 	"html"
 	"log"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 
 	"github.com/coreos/go-oidc/v3/oidc"
-	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/google/uuid"
 	"golang.org/x/oauth2"
 
 	"github.com/glovebox/glovebox/client"
@@ -37,15 +38,8 @@ import (
 func main() {
 	node := flag.String("node", "http://127.0.0.1:8080", "the node's URL: the OpenID issuer")
 	listen := flag.String("listen", "127.0.0.1:9090", "where this app listens; its redirect URI is http://ADDR/callback")
-	ownerKey := flag.String("owner-key", "", "optional: a vehicle owner's key in hex, written as the key file owner.json (password \"demo\") to sign in with on the consent screen")
 	flag.Parse()
 	ctx := context.Background()
-	if *ownerKey != "" {
-		if err := writeKeyFile(*ownerKey, "owner.json", "demo"); err != nil {
-			log.Fatal(err)
-		}
-		fmt.Println("wrote owner.json (password: demo)")
-	}
 	redirect := "http://" + *listen + "/callback"
 	appID, err := register(ctx, *node, redirect)
 	if err != nil {
@@ -148,21 +142,6 @@ func register(ctx context.Context, node, redirect string) (string, error) {
 		return "", fmt.Errorf("couldn't register the app: %w", err)
 	}
 	return app.Hex(), nil
-}
-
-// writeKeyFile writes a hex key as a Web3 Secret Storage v3 file, as `glovebox key new` would.
-func writeKeyFile(hexKey, path, pass string) error {
-	k, err := crypto.HexToECDSA(strings.TrimPrefix(hexKey, "0x"))
-	if err != nil {
-		return fmt.Errorf("--owner-key: %w", err)
-	}
-	id, _ := uuid.NewRandom()
-	b, err := keystore.EncryptKey(&keystore.Key{Id: id, Address: crypto.PubkeyToAddress(k.PublicKey), PrivateKey: k}, pass,
-		keystore.StandardScryptN, keystore.StandardScryptP)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, b, 0o600)
 }
 
 func random() string {

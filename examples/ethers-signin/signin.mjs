@@ -1,13 +1,15 @@
 // Sign in to a Glovebox node with ethers v6 and read a vehicle's latest signals over GraphQL.
 //
 //   npm install
-//   GLOVEBOX_KEY=0x… node signin.mjs [vehicleId]
-//   GLOVEBOX_KEYSTORE=owner.json GLOVEBOX_PASSPHRASE=… node signin.mjs [vehicleId]
+//   GLOVEBOX_KEY=../../glovebox-data/demo-keys/owner.json node signin.mjs [vehicleId]
 //
-// GLOVEBOX_NODE is the node's base URL (default http://127.0.0.1:8080). The flow is the one in
+// GLOVEBOX_KEY is the path of a key file (Web3 Secret Storage v3, as `glovebox key new` writes it), as for
+// the glovebox command; its passphrase is read from the file GLOVEBOX_PASSPHRASE_FILE, or asked on the
+// terminal. GLOVEBOX_NODE is the node's base URL (default http://127.0.0.1:8080). The flow is the one in
 // docs/graphql.md: GET /v1/auth/challenge, personal_sign of the message as it is, POST /oauth/token,
 // then POST /graphql with "Authorization: Bearer <token>".
 import { readFile } from "node:fs/promises";
+import { createInterface } from "node:readline";
 import { Wallet } from "ethers";
 
 const node = (process.env.GLOVEBOX_NODE ?? "http://127.0.0.1:8080").replace(/\/+$/, "");
@@ -23,15 +25,32 @@ const query = `query Latest($id: Int!) {
 }`;
 
 async function loadWallet() {
-  if (process.env.GLOVEBOX_KEY) {
-    const hex = process.env.GLOVEBOX_KEY.trim();
-    return new Wallet(hex.startsWith("0x") ? hex : "0x" + hex);
+  const file = process.env.GLOVEBOX_KEY;
+  if (!file) throw new Error("set GLOVEBOX_KEY to the path of a key file (e.g. glovebox-data/demo-keys/owner.json)");
+  let json;
+  try {
+    json = await readFile(file, "utf8");
+  } catch (e) {
+    // Not repeating the name: should someone have put a private key in GLOVEBOX_KEY, it is not printed.
+    throw new Error(`couldn't read the key file named by GLOVEBOX_KEY (a path): ${e.code}`);
   }
-  if (process.env.GLOVEBOX_KEYSTORE) {
-    const json = await readFile(process.env.GLOVEBOX_KEYSTORE, "utf8");
-    return Wallet.fromEncryptedJson(json, process.env.GLOVEBOX_PASSPHRASE ?? "");
-  }
-  throw new Error("set GLOVEBOX_KEY (hex private key) or GLOVEBOX_KEYSTORE and GLOVEBOX_PASSPHRASE");
+  const passFile = process.env.GLOVEBOX_PASSPHRASE_FILE;
+  const passphrase = passFile
+    ? (await readFile(passFile, "utf8")).replace(/[\r\n]+$/, "")
+    : await askHidden(`Passphrase for ${file}: `);
+  return Wallet.fromEncryptedJson(json, passphrase);
+}
+
+// askHidden reads a line from the terminal without echoing it.
+async function askHidden(prompt) {
+  if (!process.stdin.isTTY) throw new Error("set GLOVEBOX_PASSPHRASE_FILE (standard input is not a terminal to ask on)");
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  rl._writeToOutput = () => {}; // no echo
+  process.stderr.write(prompt);
+  const answer = await new Promise((resolve) => rl.question("", resolve));
+  rl.close();
+  process.stderr.write("\n");
+  return answer;
 }
 
 // json reads an answer, throwing on an HTTP error with the node's error body.

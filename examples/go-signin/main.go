@@ -1,12 +1,12 @@
 // Command go-signin signs in to a Glovebox node with an Ethereum key and reads a vehicle's latest signals
 // over GraphQL, printing the JSON answer.
 //
-// The key is 0x-hex in GLOVEBOX_KEY, or a keystore (Web3 Secret Storage v3) file in GLOVEBOX_KEYSTORE whose
-// passphrase is in GLOVEBOX_PASSPHRASE. Against `go run ./cmd/glovebox serve --demo`, the owner key of
-// vehicle 1 is in glovebox-data/demo-keys/fleet.json:
+// GLOVEBOX_KEY is the path of a key file (Web3 Secret Storage v3, as `glovebox key new` writes it), as
+// for the glovebox command; its passphrase is read from the file GLOVEBOX_PASSPHRASE_FILE, or asked on the
+// terminal. Against the README's quick start node (`./glovebox serve --demo`), the owner of vehicle 1 is
+// glovebox-data/demo-keys/owner.json, passphrase "glovebox demo":
 //
-//	GLOVEBOX_KEY=$(jq -r '.vehicles[0].ownerKey' glovebox-data/demo-keys/fleet.json) \
-//	    go run ./examples/go-signin --vehicle 1
+//	GLOVEBOX_KEY=glovebox-data/demo-keys/owner.json go run ./examples/go-signin --vehicle 1
 //
 // The flow is the one in docs/graphql.md: GET /v1/auth/challenge, personal_sign of the message as it
 // is, POST /oauth/token, then POST /graphql with "Authorization: Bearer <token>".
@@ -20,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -30,6 +31,7 @@ import (
 	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
+	"golang.org/x/term"
 )
 
 const query = `query Latest($id: Int!) {
@@ -82,23 +84,46 @@ func run(node string, vehicle int) error {
 	return nil
 }
 
-// loadKey reads the key from GLOVEBOX_KEY or GLOVEBOX_KEYSTORE (+ GLOVEBOX_PASSPHRASE).
+// loadKey decrypts the key file named by GLOVEBOX_KEY (Web3 Secret Storage v3, as `glovebox key new`
+// writes it) with the passphrase in the file GLOVEBOX_PASSPHRASE_FILE, or asked on the terminal.
 func loadKey() (*ecdsa.PrivateKey, error) {
-	if h := os.Getenv("GLOVEBOX_KEY"); h != "" {
-		return crypto.HexToECDSA(strings.TrimPrefix(strings.TrimSpace(h), "0x"))
+	f := os.Getenv("GLOVEBOX_KEY")
+	if f == "" {
+		return nil, errors.New("set GLOVEBOX_KEY to the path of a key file (e.g. glovebox-data/demo-keys/owner.json)")
 	}
-	if f := os.Getenv("GLOVEBOX_KEYSTORE"); f != "" {
-		j, err := os.ReadFile(f)
+	j, err := os.ReadFile(f)
+	if err != nil {
+		// Not repeating the name: should someone have put a private key in GLOVEBOX_KEY, it is not printed.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("couldn't read the key file named by GLOVEBOX_KEY (a path): %w", err)
+	}
+	var pass string
+	if pf := os.Getenv("GLOVEBOX_PASSPHRASE_FILE"); pf != "" {
+		b, err := os.ReadFile(pf)
+		if err != nil {
+			return nil, fmt.Errorf("couldn't read the passphrase file: %w", err)
+		}
+		pass = strings.TrimRight(string(b), "\r\n")
+	} else {
+		if !term.IsTerminal(int(os.Stdin.Fd())) {
+			return nil, errors.New("set GLOVEBOX_PASSPHRASE_FILE (standard input is not a terminal to ask on)")
+		}
+		fmt.Fprintf(os.Stderr, "Passphrase for %s: ", f)
+		b, err := term.ReadPassword(int(os.Stdin.Fd()))
+		fmt.Fprintln(os.Stderr)
 		if err != nil {
 			return nil, err
 		}
-		k, err := keystore.DecryptKey(j, os.Getenv("GLOVEBOX_PASSPHRASE"))
-		if err != nil {
-			return nil, fmt.Errorf("couldn't decrypt %s: %w", f, err)
-		}
-		return k.PrivateKey, nil
+		pass = string(b)
 	}
-	return nil, errors.New("set GLOVEBOX_KEY (0x-hex private key) or GLOVEBOX_KEYSTORE and GLOVEBOX_PASSPHRASE")
+	k, err := keystore.DecryptKey(j, pass)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't decrypt %s: %w", f, err)
+	}
+	return k.PrivateKey, nil
 }
 
 // signIn runs the sign-in flow and returns an access token.

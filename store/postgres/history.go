@@ -2,20 +2,15 @@ package postgres
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/glovebox/glovebox/telemetry"
 )
 
-// History answers history queries (telemetry.History) from the signals table through database/sql (pgx's
-// stdlib driver): it reads the signal's values in time order and folds them in Go with
-// telemetry.FoldHistory, the reference the SQLite store's roll-ups are tested against. There are no
-// roll-ups here yet, so a query costs a scan of its range.
-type History struct{ db *sql.DB }
-
-// NewHistory returns a History over db.
-func NewHistory(db *sql.DB) *History { return &History{db: db} }
+var _ telemetry.Reader = (*Telemetry)(nil)
 
 // valueColumn is the column of the signals and latest tables holding values of kind k.
 func valueColumn(k telemetry.Kind) string {
@@ -28,25 +23,29 @@ func valueColumn(k telemetry.Kind) string {
 	return "num"
 }
 
-// Aggregate implements telemetry.History.
-func (h *History) Aggregate(ctx context.Context, a telemetry.Aggregation, put func(b int64, agg string, v any)) error {
+// Aggregate implements telemetry.History (and so telemetry.Reader) from the signals table: it reads the
+// signal's values in time order and folds them in Go with telemetry.FoldHistory, the reference the SQLite
+// store's roll-ups are tested against. There are no roll-ups here yet, so a query costs a scan of its
+// range.
+func (t *Telemetry) Aggregate(ctx context.Context, a telemetry.Aggregation, put func(b int64, agg string, v any)) error {
 	scan := func(yield func(t int64, v any) error) error {
-		rows, err := h.db.QueryContext(ctx, `SELECT s.time, s.`+valueColumn(a.Kind)+` FROM signals s JOIN names n ON n.id = s.name
+		rows, err := t.pool.Query(ctx, `SELECT s.time, s.num, s.str, s.loc FROM signals s JOIN names n ON n.id = s.name
 WHERE s.vehicle = $1 AND n.name = $2 AND s.time >= $3 AND s.time < $4 ORDER BY s.time`, int64(a.Vehicle), a.Signal, a.Lo, a.Hi)
 		if err != nil {
 			return fmt.Errorf("couldn't read %s of vehicle %d: %w", a.Signal, a.Vehicle, err)
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var t int64
-			var v any
-			if err := rows.Scan(&t, &v); err != nil {
+			var ms int64
+			var v value
+			if err := rows.Scan(&ms, &v.num, &v.str, &v.loc); err != nil {
 				return fmt.Errorf("couldn't read %s of vehicle %d: %w", a.Signal, a.Vehicle, err)
 			}
-			if v == nil {
+			x := v.of(a.Kind)
+			if x == nil {
 				continue
 			}
-			if err := yield(t, v); err != nil {
+			if err := yield(ms, x); err != nil {
 				return err
 			}
 		}
@@ -55,9 +54,48 @@ WHERE s.vehicle = $1 AND n.name = $2 AND s.time >= $3 AND s.time < $4 ORDER BY s
 	return telemetry.FoldHistory(a, scan, put)
 }
 
-// QueryLatest reads the newest value of every signal of vehicle.
-func QueryLatest(ctx context.Context, db *sql.DB, vehicle uint64) ([]telemetry.LatestRow, error) {
-	rows, err := db.QueryContext(ctx, `SELECT n.name, l.time, l.num, l.str, l.loc FROM latest l JOIN names n ON n.id = l.name WHERE l.vehicle = $1`, int64(vehicle))
+// value is one row's value columns; of picks the one a kind is kept in.
+type value struct {
+	num *float64
+	str *string
+	loc []byte
+}
+
+func (v value) of(k telemetry.Kind) any {
+	switch valueColumn(k) {
+	case "str":
+		if v.str != nil {
+			return *v.str
+		}
+	case "loc":
+		if v.loc != nil {
+			return v.loc
+		}
+	default:
+		if v.num != nil {
+			return *v.num
+		}
+	}
+	return nil
+}
+
+// any is the one value column that is set (nil if none).
+func (v value) any() any {
+	switch {
+	case v.num != nil:
+		return *v.num
+	case v.str != nil:
+		return *v.str
+	case v.loc != nil:
+		return v.loc
+	}
+	return nil
+}
+
+// Latest implements telemetry.Reader from the latest table.
+func (t *Telemetry) Latest(ctx context.Context, vehicle uint64, since int64) ([]telemetry.LatestRow, error) {
+	rows, err := t.pool.Query(ctx, `SELECT n.name, l.time, l.num, l.str, l.loc FROM latest l JOIN names n ON n.id = l.name
+WHERE l.vehicle = $1 AND l.time >= $2`, int64(vehicle), since)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
 	}
@@ -65,19 +103,57 @@ func QueryLatest(ctx context.Context, db *sql.DB, vehicle uint64) ([]telemetry.L
 	var out []telemetry.LatestRow
 	for rows.Next() {
 		var r telemetry.LatestRow
-		var vals [3]any
-		if err := rows.Scan(&r.Name, &r.Time, &vals[0], &vals[1], &vals[2]); err != nil {
+		var v value
+		if err := rows.Scan(&r.Name, &r.Time, &v.num, &v.str, &v.loc); err != nil {
 			return nil, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
 		}
-		for _, v := range vals {
-			if v != nil {
-				r.Val = v
-			}
-		}
+		r.Val = v.any()
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
+	}
+	return out, nil
+}
+
+// Summary implements telemetry.Reader from the signals table.
+func (t *Telemetry) Summary(ctx context.Context, vehicle uint64, since int64) ([]telemetry.SignalSummary, error) {
+	rows, err := t.pool.Query(ctx, `SELECT n.name, COUNT(*), MIN(s.time), MAX(s.time)
+		FROM signals s JOIN names n ON n.id = s.name WHERE s.vehicle = $1 AND s.time >= $2 GROUP BY s.name, n.name`, int64(vehicle), since)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't summarize the data of vehicle %d: %w", vehicle, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (telemetry.SignalSummary, error) {
+		var s telemetry.SignalSummary
+		err := row.Scan(&s.Name, &s.Count, &s.First, &s.Last)
+		return s, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("couldn't summarize the data of vehicle %d: %w", vehicle, err)
+	}
+	return out, nil
+}
+
+// Records implements telemetry.Reader from the records table (events are stored as received).
+func (t *Telemetry) Records(ctx context.Context, q telemetry.RecordsQuery) ([]telemetry.StoredRecord, error) {
+	if q.Limit <= 0 || q.Lo >= q.Hi {
+		return nil, nil
+	}
+	rows, err := t.pool.Query(ctx, `SELECT seq, source, id, time, received, pairing, event, signature FROM records
+WHERE vehicle = $1 AND time >= $2 AND time < $3 AND (time, seq) > ($4, $5) ORDER BY time, seq LIMIT $6`,
+		int64(q.Vehicle), q.Lo, q.Hi, q.AfterTime, q.AfterSeq, q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read the records of vehicle %d: %w", q.Vehicle, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (telemetry.StoredRecord, error) {
+		r := telemetry.StoredRecord{Vehicle: q.Vehicle}
+		var source []byte
+		err := row.Scan(&r.Seq, &source, &r.ID, &r.Time, &r.Received, &r.Pairing, &r.Event, &r.Signature)
+		r.Source = common.BytesToAddress(source)
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read the records of vehicle %d: %w", q.Vehicle, err)
 	}
 	return out, nil
 }

@@ -85,6 +85,11 @@ func TestTelemetryConformance(t *testing.T) {
 	storetest.TestTelemetry(t, func(t *testing.T) storetest.Telemetry { return postgres.NewTelemetry(migrated(t)) })
 }
 
+func TestReaderConformance(t *testing.T) {
+	// Write stores the derived rows in the same transaction: nothing to settle.
+	storetest.TestReader(t, func(t *testing.T) storetest.Reader { return postgres.NewTelemetry(migrated(t)) }, nil)
+}
+
 func TestAccessLogConformance(t *testing.T) {
 	storetest.TestAccessLog(t, func(t *testing.T) access.LogStore { return postgres.NewAccessLog(migrated(t)) })
 }

@@ -287,7 +287,7 @@ func TestLatestIsNeverStaleAfterAnIndexCommit(t *testing.T) {
 	f := newHistoryFixture(t, 3)
 	check := func(when string) {
 		t.Helper()
-		got, err := f.tel.Latest(ctx, 1)
+		got, err := f.tel.Latest(ctx, 1, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -48,9 +48,38 @@ type latestEntry struct {
 // maxLatestCached bounds the cache; past it, the cache starts over.
 const maxLatestCached = 100_000
 
-// Latest returns the newest value of every signal of vehicle, as QueryLatest does, from a cache that each
-// indexing commit (and Reindex) invalidates.
-func (t *Telemetry) Latest(ctx context.Context, vehicle uint64) ([]telemetry.LatestRow, error) {
+// Latest implements telemetry.Reader: the newest value of every signal of vehicle measured at or after
+// since, as QueryLatest reads them, from a cache that each indexing commit (and Reindex) invalidates.
+func (t *Telemetry) Latest(ctx context.Context, vehicle uint64, since int64) ([]telemetry.LatestRow, error) {
+	rows, err := t.latestRows(ctx, vehicle)
+	if err != nil {
+		return nil, err
+	}
+	return sinceRows(rows, since), nil
+}
+
+// sinceRows returns the rows measured at or after since: rows itself when none is older (the common
+// case, without allocating), a copy without the older ones otherwise.
+func sinceRows(rows []telemetry.LatestRow, since int64) []telemetry.LatestRow {
+	old := 0
+	for _, r := range rows {
+		if r.Time < since {
+			old++
+		}
+	}
+	if old == 0 {
+		return rows
+	}
+	out := make([]telemetry.LatestRow, 0, len(rows)-old)
+	for _, r := range rows {
+		if r.Time >= since {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (t *Telemetry) latestRows(ctx context.Context, vehicle uint64) ([]telemetry.LatestRow, error) {
 	c := &t.latest
 	gen := c.gen.Load()
 	c.mu.Lock()

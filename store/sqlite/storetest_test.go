@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 
@@ -29,5 +30,33 @@ func TestAccessLogConformance(t *testing.T) {
 		}
 		t.Cleanup(func() { l.Close() })
 		return l
+	})
+}
+
+func TestReaderConformance(t *testing.T) {
+	open := func(t *testing.T) storetest.Reader {
+		s, err := sqlite.OpenTelemetry(filepath.Join(t.TempDir(), "telemetry.db"), telemetry.DefaultCatalog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	// Indexed but not rolled up: every query reads stale spans from the values.
+	t.Run("indexed", func(t *testing.T) {
+		storetest.TestReader(t, open, func(ctx context.Context, s storetest.Reader) error {
+			_, err := s.(*sqlite.Telemetry).Index(ctx)
+			return err
+		})
+	})
+	// Rolled up: whole units come from the roll-ups.
+	t.Run("rolled up", func(t *testing.T) {
+		storetest.TestReader(t, open, func(ctx context.Context, s storetest.Reader) error {
+			if _, err := s.(*sqlite.Telemetry).Index(ctx); err != nil {
+				return err
+			}
+			_, err := s.(*sqlite.Telemetry).Roll(ctx)
+			return err
+		})
 	})
 }

@@ -35,7 +35,8 @@ type Telemetry struct {
 
 	indexMu sync.Mutex // serializes indexing
 
-	latest latestCache
+	latest  latestCache
+	history *History // over idx
 }
 
 var _ telemetry.Store = (*Telemetry)(nil)
@@ -91,7 +92,8 @@ func OpenTelemetry(path string, cat *telemetry.Catalog) (*Telemetry, error) {
 		db.Close()
 		return nil, fmt.Errorf("couldn't open %s: %w", spath, err)
 	}
-	t := &Telemetry{db: db, idx: idx, cat: cat, stmts: stmtCache{db: db}, istmt: stmtCache{db: idx}, names: map[string]int64{}}
+	t := &Telemetry{db: db, idx: idx, cat: cat, stmts: stmtCache{db: db}, istmt: stmtCache{db: idx}, names: map[string]int64{},
+		history: NewHistory(idx)}
 	if err := t.loadNames(); err != nil {
 		t.Close()
 		return nil, err
@@ -120,10 +122,11 @@ func (t *Telemetry) loadNames() error {
 	return rows.Err()
 }
 
-// SignalsDB returns the derived database (names, signals, latest), for queries.
+// SignalsDB returns the derived database (names, signals, latest, rollup), for this package's tests and
+// the benchmarks' bookkeeping; readers use the telemetry.Reader methods.
 func (t *Telemetry) SignalsDB() *sql.DB { return t.idx }
 
-// DB returns the records database, for queries.
+// DB returns the records database, for tests and the benchmarks' bookkeeping; readers use Records.
 func (t *Telemetry) DB() *sql.DB { return t.db }
 
 // Close closes the database.

@@ -1,6 +1,8 @@
 // Package storetest is the conformance suite of Glovebox's stores: the same cases run against every
 // implementation (store/sqlite and store/postgres), so that the node behaves the same on either:
-// TestTelemetry for telemetry.Store, TestAccessLog for access.LogStore.
+// TestTelemetry for telemetry.Store, TestReader for telemetry.Reader (every aggregation, latest values,
+// the data summary and raw records, each with the owner-period cut-off, on one data set with literal
+// expectations) and TestAccessLog for access.LogStore.
 package storetest
 
 import (

@@ -147,7 +147,7 @@ export async function signIn(signer, base = "") {
 
 // Words for error codes, for people who have never heard of keys.
 const words = {
-  wrong_password: "That password does not open this key file. Check it and try again.",
+  wrong_password: "That passphrase does not open this key file. Check it and try again.",
   bad_keyfile: "This file is not a Glovebox key file. Choose the .json file made when you set up Glovebox.",
   no_keyfile: "Choose your key file first.",
   no_account: "Your wallet did not share an account. Open your wallet and try again.",
@@ -189,7 +189,7 @@ const words = {
   too_large: "That is too large.",
   internal: "The node had a problem. Nothing was changed. Try again.",
   bad_range: "Choose a start before the end, at most 31 days apart.",
-  short_password: "Choose a password of at least 8 characters.",
+  short_password: "Choose a passphrase of at least 8 characters.",
   proof_failed: "This entry did NOT check out against the signed checkpoint. The node may be misbehaving: run glovebox verify.",
   bad_pairing: "That is not a device's pairing signature. Paste the JSON line printed by `glovebox device pair-sign`.",
   UNAUTHENTICATED: "Your sign-in has expired. Sign in again.",

@@ -1,7 +1,8 @@
 // Command build bundles the browser code of package web with esbuild (run by go generate ./web, from
 // the web directory, after npm ci): src/consent.js → dist/consent.js and src/app/main.js → dist/app.js
 // with its style sheets (Leaflet's, uPlot's and the app's own) → dist/app.css, served by the node;
-// src/testwallet.js → testdata/testwallet.js, a browser wallet the tests inject, and src/testtlog.js →
+// src/playground/main.js → dist/playground.js and dist/playground.css, the GraphQL playground (GraphiQL,
+// React); src/testwallet.js → testdata/testwallet.js, a browser wallet the tests inject, and src/testtlog.js →
 // testdata/tlog.js, the log checks and the entry decoder, which tests run against Go's and the node's.
 // The output is minified, without source maps or timestamps, so that it is byte for byte reproducible
 // and CI can check that the committed bundle is current.
@@ -15,11 +16,16 @@ import (
 )
 
 func main() {
-	for _, b := range []struct{ in, out, format string }{
-		{"src/consent.js", "dist/consent.js", "iife"},
-		{"src/testwallet.js", "testdata/testwallet.js", "iife"},
-		{"src/app/main.js", "dist/app.js", "iife"},
-		{"src/testtlog.js", "testdata/tlog.js", "iife"},
+	for _, b := range []struct {
+		in, out string
+		define  map[string]string
+	}{
+		{"src/consent.js", "dist/consent.js", nil},
+		{"src/testwallet.js", "testdata/testwallet.js", nil},
+		{"src/app/main.js", "dist/app.js", nil},
+		{"src/testtlog.js", "testdata/tlog.js", nil},
+		// React's production build.
+		{"src/playground/main.js", "dist/playground.js", map[string]string{"process.env.NODE_ENV": `"production"`}},
 	} {
 		res := api.Build(api.BuildOptions{
 			EntryPoints:       []string{b.in},
@@ -35,7 +41,9 @@ func main() {
 			Charset:           api.CharsetUTF8,
 			Write:             true,
 			// Leaflet's style sheet refers to a few small images: inlined, so nothing else is served.
-			Loader:   map[string]api.Loader{".png": api.LoaderDataURL, ".svg": api.LoaderDataURL},
+			// The playground's example queries are .graphql files.
+			Loader:   map[string]api.Loader{".png": api.LoaderDataURL, ".svg": api.LoaderDataURL, ".graphql": api.LoaderText},
+			Define:   b.define,
 			LogLevel: api.LogLevelWarning,
 		})
 		if len(res.Errors) > 0 {

@@ -84,7 +84,7 @@ function registerForm(ctx) {
   const useFile = h("input", { type: "radio", name: "app-key", id: "app-key-file", value: "file" });
   const keyFile = h("input", { type: "file", id: "app-keyfile", accept: ".json,application/json" });
   const keyPass = h("input", { type: "password", id: "app-keypass", autocomplete: "off" });
-  const fileBox = h("div", { class: "stack", hidden: true }, field("The app's key file", keyFile), field("Its password", keyPass));
+  const fileBox = h("div", { class: "stack", hidden: true }, field("The app's key file", keyFile), field("Its passphrase", keyPass));
   for (const r of [gen, useFile]) r.addEventListener("change", () => { fileBox.hidden = !useFile.checked; });
   const submit = h("button", { type: "submit", class: "primary", id: "app-submit" }, "Register the app");
   const result = h("div", { id: "app-result", "aria-live": "polite" });
@@ -122,7 +122,7 @@ function registerForm(ctx) {
   return section("Register an app", form);
 }
 
-// saveKey offers the app's new key: a key file encrypted with a password of the developer's choice, or
+// saveKey offers the app's new key: a key file encrypted with a passphrase of the developer's choice, or
 // the raw private key. It is not kept anywhere else.
 function saveKey(w) {
   const pass = h("input", { type: "password", id: "app-save-pass", autocomplete: "new-password", minlength: 8 });
@@ -137,6 +137,6 @@ function saveKey(w) {
   const raw = h("code", { hidden: true, class: "secret" }, w.privateKey);
   const show = h("button", { type: "button", class: "small", onclick: () => { raw.hidden = !raw.hidden; } }, "Show the private key");
   return h("div", { class: "stack" }, h("p", {}, h("strong", {}, "Save the app's key now: "), "this page does not keep it."),
-    field("Password for the key file", pass), h("div", { class: "row" }, btn, show), raw, link);
+    field("Passphrase for the key file", pass), h("div", { class: "row" }, btn, show), raw, link);
 }
 

@@ -47,14 +47,15 @@ async function route() {
     if (a.dataset.nav === nav) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
+  let drawn = false;
   const ctx = {
     stale: () => gen !== generation,
     // draw replaces the view's content unless a newer navigation happened.
-    draw: (...nodes) => { if (gen === generation) { view.textContent = ""; view.append(...nodes.filter(Boolean)); } },
+    draw: (...nodes) => { if (gen === generation) { drawn = true; view.textContent = ""; view.append(...nodes.filter(Boolean)); } },
     reload: () => route(),
   };
   if (!found) {
-    ctx.draw(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/" }, "Back to your cars")));
+    ctx.draw(...notFound("There is no page at " + location.hash + "."));
     return;
   }
   const needsSignIn = nav === "vehicles" || nav === "developer";
@@ -65,11 +66,25 @@ async function route() {
   try {
     await found(ctx);
   } catch (e) {
-    if (gen === generation) {
-      console.error(e);
-      say(errorText(e), "error");
+    if (gen !== generation) return;
+    if (notFoundCodes.has(e.code)) {
+      // A car or entry that does not exist: a page that says so, never the previous page.
+      ctx.draw(...notFound(errorText(e)));
+      return;
     }
+    console.error(e);
+    say(errorText(e), "error");
+    if (!drawn) ctx.draw(h("h1", { id: "error-page" }, "This page could not be shown"), h("p", {}, errorText(e)),
+      h("p", {}, h("button", { type: "button", class: "secondary", onclick: () => route() }, "Try again"), " ", h("a", { href: "#/" }, "Back to your cars")));
   }
+}
+
+const notFoundCodes = new Set(["unknown_vehicle", "not_found", "unknown_app", "unknown_device"]);
+
+// notFound is the page for an address that shows nothing: what is missing, and the ways on.
+function notFound(why) {
+  return [h("h1", { id: "not-found" }, "Not found"), h("p", { class: "lead" }, why),
+    h("ul", {}, h("li", {}, h("a", { href: "#/" }, "Your cars")), h("li", {}, h("a", { href: "#/log" }, "The public log")))];
 }
 
 let lastPath = null;

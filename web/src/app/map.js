@@ -37,6 +37,12 @@ function haversine(a, b) {
 
 const maps = new WeakMap();
 
+// fit shows every trip drawn, or the world when there is none.
+function fit(m) {
+  if (m.bounds) m.map.fitBounds(m.bounds, { padding: [20, 20], maxZoom: 15 });
+  else m.map.setView([20, 0], 1);
+}
+
 // drawMap draws trips (arrays of {lat, lon}) into el, replacing what it drew before.
 export function drawMap(el, trips) {
   let m = maps.get(el);
@@ -44,8 +50,14 @@ export function drawMap(el, trips) {
     const map = L.map(el, { zoomControl: true, attributionControl: !!config.mapTiles, keyboard: true, worldCopyJump: false });
     if (config.mapTiles) L.tileLayer(config.mapTiles, { maxZoom: 19, attribution: config.mapAttribution || "" }).addTo(map);
     else el.classList.add("no-tiles");
-    m = { map, layer: L.layerGroup().addTo(map) };
+    m = { map, layer: L.layerGroup().addTo(map), bounds: null };
     maps.set(el, m);
+    // When the map's box changes size (a rotated phone, a resized window), Leaflet is told, and the
+    // trips are fitted to the new size again.
+    new ResizeObserver(() => {
+      map.invalidateSize();
+      fit(m);
+    }).observe(el);
   }
   m.layer.clearLayers();
   const all = [];
@@ -57,7 +69,7 @@ export function drawMap(el, trips) {
     L.circleMarker(latlngs[0], { radius: 5, color: colour, fillColor: "#fff", fillOpacity: 1, weight: 2 }).addTo(m.layer);
     L.circleMarker(latlngs[latlngs.length - 1], { radius: 6, color: colour, fillColor: colour, fillOpacity: 1, weight: 2 }).addTo(m.layer);
   });
-  if (all.length > 0) m.map.fitBounds(L.latLngBounds(all), { padding: [20, 20], maxZoom: 15 });
-  else m.map.setView([20, 0], 1);
+  m.bounds = all.length > 0 ? L.latLngBounds(all) : null;
+  fit(m);
   el.setAttribute("aria-label", trips.length ? "Map of " + trips.length + " recent trip" + (trips.length > 1 ? "s" : "") + " (listed below)" : "Map: no trips in this period");
 }

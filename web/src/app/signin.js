@@ -12,7 +12,7 @@ export function signInView(why, then) {
   const unlock = h("button", { type: "submit", class: "primary", id: "unlock" }, "Unlock and sign in");
   const form = h("form", { id: "keyfile-form", class: "stack" },
     field("Key file", file, "The .json file made by glovebox key new, or exported from a wallet. It stays on this device."),
-    field("Password", pass),
+    field("Passphrase", pass),
     bar, unlock);
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();

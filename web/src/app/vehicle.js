@@ -10,6 +10,7 @@ import { vehicle, keyValues, carName, app, signalCatalogue, permissionWords, per
 import { drawMap, splitTrips, tripLength } from "./map.js";
 import { drawChart } from "./chart.js";
 import { WalletError } from "../wallet.js";
+import { signalLabel, signalParts, stringValue, unitSymbol } from "./format.js";
 
 const tabs = [["overview", "Overview", ""], ["sharing", "Sharing", "/sharing"], ["devices", "Devices", "/devices"]];
 
@@ -53,7 +54,7 @@ const rangeWords = { "1h": "Last hour", "6h": "Last 6 hours", "24h": "Last 24 ho
 
 function seconds(interval) {
   const n = parseInt(interval, 10);
-  return interval.endsWith("h") ? n * 3600 : interval.endsWith("m") ? n * 60 : n;
+  return interval.endsWith("h") ? n * 3600 : interval.endsWith("m") ? n * 60 : n; // "5s": 5
 }
 
 // span returns from and to for a range: from rounded down to the interval, so that the node answers
@@ -63,6 +64,27 @@ function span(rangeSec, interval) {
   const to = Math.ceil((Date.now() + 1000) / step) * step;
   const from = Math.floor((Date.now() - rangeSec * 1000) / step) * step;
   return { from: new Date(from).toISOString(), to: new Date(to).toISOString() };
+}
+
+// defaultRange is the shortest of the periods that holds every value since firstSeen (unix ms), or the
+// last 24 hours when there is none yet.
+export function defaultRange(firstSeen, now = Date.now()) {
+  if (firstSeen === null) return "24h";
+  const r = ranges.find(([, sec]) => now - firstSeen <= sec * 1000);
+  return r ? r[0] : ranges[ranges.length - 1][0];
+}
+
+// fitSpan is span for a period, started no earlier than the data (firstSeen, unix ms), so that the
+// points fill the chart rather than crowd at its end; a span of less than an hour gets finer intervals.
+export function fitSpan(rangeSec, interval, firstSeen, now = Date.now()) {
+  let start = now - rangeSec * 1000;
+  if (firstSeen !== null && firstSeen > start) start = firstSeen;
+  const length = now - start;
+  if (length < 3600 * 1000) interval = length <= 600 * 1000 ? "5s" : length <= 1800 * 1000 ? "15s" : "30s";
+  const step = seconds(interval) * 1000;
+  const to = Math.ceil((now + 1000) / step) * step;
+  const from = Math.floor(start / step) * step;
+  return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), interval };
 }
 
 // customSpan turns two datetime-local values into a query span: at most 31 days, with an interval from
@@ -85,7 +107,7 @@ async function overview(ctx, id, v, body) {
   const chartBox = h("div", { class: "chart", id: "chart" });
   const chartCount = h("p", { class: "hint", id: "chart-count", "aria-live": "polite" }, " ");
   const signalSel = h("select", { id: "chart-signal" });
-  const rangeSel = h("select", { id: "chart-range" }, ranges.map(([k]) => h("option", { value: k, selected: k === "6h" }, rangeWords[k])),
+  const rangeSel = h("select", { id: "chart-range" }, ranges.map(([k]) => h("option", { value: k }, rangeWords[k])),
     h("option", { value: "custom" }, "Choose dates…"));
   const fromIn = h("input", { type: "datetime-local", id: "chart-from" });
   const toIn = h("input", { type: "datetime-local", id: "chart-to" });
@@ -104,6 +126,10 @@ async function overview(ctx, id, v, body) {
   );
   const cat = await signalCatalogue();
   const kv = await keyValues(id);
+  // The chart opens on the shortest period that holds all the data, and starts where the data starts.
+  const summary = await gql(`query($id: Int!) { dataSummary(tokenId: $id) { firstSeen } }`, { id });
+  const firstSeen = summary.dataSummary && summary.dataSummary.firstSeen ? Date.parse(summary.dataSummary.firstSeen) : null;
+  rangeSel.value = defaultRange(firstSeen);
   if (ctx.stale()) return;
   fillKeyValues(kvBox, kv);
   kvBox.dataset.ready = "1";
@@ -139,13 +165,13 @@ async function overview(ctx, id, v, body) {
     else {
       let sec;
       [, sec, interval] = ranges.find(([k]) => k === rangeSel.value);
-      ({ from, to } = span(sec, interval));
+      ({ from, to, interval } = fitSpan(sec, interval, firstSeen));
     }
     const data = await gql(`query($id: Int!, $from: Time!, $to: Time!, $interval: String!) {
       signals(tokenId: $id, interval: $interval, from: $from, to: $to) { timestamp avg: ${name}(agg: AVG) max: ${name}(agg: MAX) } }`,
     { id, from, to, interval });
     const rows = (data.signals || []).filter((r) => r.avg !== null);
-    const unit = cat.get(name).unit || "";
+    const unit = unitSymbol(cat.get(name).unit);
     drawChart(chartBox, rows.map((r) => new Date(r.timestamp).getTime() / 1000), rows.map((r) => r.avg), rows.map((r) => r.max),
       label(name, cat.get(name)), unit, [Date.parse(from) / 1000, Date.parse(to) / 1000]);
     chartCount.textContent = rows.length + " data point" + (rows.length === 1 ? "" : "s") + ", each the average (line) and maximum (dots) over " + interval + ".";
@@ -170,15 +196,6 @@ async function overview(ctx, id, v, body) {
   await Promise.all([loadMap(), loadChart(), loadLatest(id, cat, latest), loadDistance(id, distance)]);
 }
 
-// words splits a VSS path segment into words: TravelledDistance → Travelled distance, Row1 → Row 1.
-function words(seg) {
-  if (acronyms.has(seg.toUpperCase())) return seg.toUpperCase();
-  const w = seg.replace(/([a-z])([A-Z0-9])/g, "$1 $2").replace(/([A-Z]+)([A-Z][a-z])/g, "$1 $2").toLowerCase();
-  return w.charAt(0).toUpperCase() + w.slice(1);
-}
-
-const acronyms = new Set(["OBD", "ECT", "MAF", "TPS", "DTC", "VIN", "ABS"]);
-
 // fillKeyValues writes the key values into the box (four cells, the same size whatever the data).
 function fillKeyValues(box, kv) {
   box.textContent = "";
@@ -189,18 +206,15 @@ function fillKeyValues(box, kv) {
     h("div", {}, h("dt", {}, "Last seen"), h("dd", {}, ago(kv.lastSeen))));
 }
 
-// label names a signal by its VSS path, without the leading Vehicle: Speed, Powertrain › Transmission ›
-// Travelled distance.
+// label names a signal for the chart's list and legend: Speed, Engine speed (Powertrain › Combustion engine).
 function label(name, s) {
-  if (!s || !s.vssPath) return name;
-  return s.vssPath.split(".").slice(1).map(words).join(" › ");
+  return signalLabel(name, s);
 }
 
 // labelCell shows a signal's own name in bold, its place in the car after it.
 function labelCell(name, s) {
-  const parts = label(name, s).split(" › ");
-  const last = parts.pop();
-  return [h("strong", {}, last), parts.length ? h("span", { class: "meta" }, " · " + parts.join(" › ")) : null];
+  const [n, where] = signalParts(name, s);
+  return [h("strong", {}, n), where ? h("span", { class: "meta" }, " · " + where) : null];
 }
 
 async function loadLatest(id, cat, box) {
@@ -213,10 +227,10 @@ async function loadLatest(id, cat, box) {
     let value;
     if (s.valueLocation) value = num(s.valueLocation.latitude, 5) + ", " + num(s.valueLocation.longitude, 5);
     else if (s.valueNumber !== null && s.valueNumber !== undefined) value = c.type === "boolean" ? (s.valueNumber ? "yes" : "no") : num(s.valueNumber, 2);
-    else value = s.valueString;
-    const unit = c.type === "boolean" ? "" : c.unit || "";
+    else value = stringValue(s.valueString, c.type);
+    const unit = c.type === "boolean" || s.valueLocation ? "" : unitSymbol(c.unit);
     return h("tr", {}, h("th", { scope: "row", title: c.vssPath || s.name }, labelCell(s.name, c)),
-      h("td", { class: "num" }, value, unit ? h("span", { class: "unit" }, " " + unit) : null),
+      h("td", { class: "num" }, value, unit ? h("span", { class: "unit" }, "\u00a0" + unit) : null),
       h("td", { class: "wide-only" }, h("time", { datetime: s.timestamp }, fmtTime(s.timestamp))));
   });
   box.append(h("table", { class: "table" }, h("caption", { class: "sr-only" }, "Latest value of each signal"),
