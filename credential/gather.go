@@ -24,39 +24,13 @@ type Log interface {
 	InclusionProof(index, size int64) (xtlog.RecordProof, error)
 }
 
-// RecordsQuery asks for one page of a vehicle's stored records measured in [Lo, Hi) after the position
-// (AfterTime, AfterSeq), in (time, seq) order.
-type RecordsQuery struct {
-	Vehicle             uint64
-	Lo, Hi              int64 // unix ms
-	AfterTime, AfterSeq int64
-	Limit               int
-}
-
-// StoredRecord is one record as stored.
-type StoredRecord struct {
-	Seq       int64
-	Source    common.Address
-	ID        string
-	Time      int64 // unix ms
-	Pairing   int64 // log index of the PairDevice entry in force at Time
-	Event     []byte
-	Signature []byte
-}
-
-// RecordReader reads stored records. A page shorter than q.Limit is the last.
-type RecordReader interface {
-	Records(ctx context.Context, q RecordsQuery) ([]StoredRecord, error)
-}
-
 // Source is where the issuer gathers a credential's inputs from. Access is decided before (package
 // access): Gather only reads.
 type Source struct {
-	State   telemetry.StateReader
-	Log     Log
-	History telemetry.History
-	Records RecordReader
-	Catalog *telemetry.Catalog
+	State     telemetry.StateReader
+	Log       Log
+	Telemetry telemetry.Reader // SQLite's or PostgreSQL's store
+	Catalog   *telemetry.Catalog
 }
 
 // More refusals of issuance.
@@ -91,7 +65,7 @@ func (s *Source) Gather(ctx context.Context, req Request, vehicle uint64, since,
 	if !slices.ContainsFunc(pairings, func(p ledger.Pairing) bool { return p.FromTime < hi && (p.ToIndex < 0 || p.ToTime > lo) }) {
 		return Input{}, fmt.Errorf("%w between %s and %s", ErrNotPaired, utc(lo).Format(time.RFC3339), utc(hi-1).Format(time.RFC3339))
 	}
-	g := &gatherer{s: s, ctx: ctx, vehicle: vehicle, since: ms(since), pairings: pairings, recs: map[recKey]StoredRecord{}}
+	g := &gatherer{s: s, ctx: ctx, vehicle: vehicle, since: ms(since), pairings: pairings, recs: map[recKey]telemetry.StoredRecord{}}
 	in := Input{Vehicle: vehicle}
 	var err error
 	switch req.Type {
@@ -123,17 +97,17 @@ type gatherer struct {
 	vehicle  uint64
 	since    int64
 	pairings []ledger.Pairing
-	recs     map[recKey]StoredRecord
+	recs     map[recKey]telemetry.StoredRecord
 }
 
 // found is a reading and the record that carries it.
 type found struct {
 	reading
-	rec StoredRecord
+	rec telemetry.StoredRecord
 }
 
 // readings returns the values of signal in a stored record (nil if it carries none or does not parse).
-func (g *gatherer) readings(r StoredRecord, signal string) []reading {
+func (g *gatherer) readings(r telemetry.StoredRecord, signal string) []reading {
 	if !bytes.Contains(r.Event, []byte(signal)) {
 		return nil
 	}
@@ -159,9 +133,9 @@ func (g *gatherer) readings(r StoredRecord, signal string) []reading {
 func (g *gatherer) scan(signal string, lo, hi, rlo, rhi int64, last bool) (found, bool, error) {
 	var best found
 	ok := false
-	q := RecordsQuery{Vehicle: g.vehicle, Lo: lo, Hi: hi, AfterTime: lo, Limit: 256}
+	q := telemetry.RecordsQuery{Vehicle: g.vehicle, Lo: lo, Hi: hi, AfterTime: lo, Limit: 256}
 	for {
-		page, err := g.s.Records.Records(g.ctx, q)
+		page, err := g.s.Telemetry.Records(g.ctx, q)
 		if err != nil {
 			return found{}, false, fmt.Errorf("couldn't read the records of vehicle %d: %w", g.vehicle, err)
 		}
@@ -216,7 +190,7 @@ func (g *gatherer) buckets(signal string, lo, hi, step int64, aggs ...string) (f
 	}
 	from = lo - lo%step
 	out = map[int64]map[string]any{}
-	err = g.s.History.Aggregate(g.ctx, telemetry.Aggregation{Vehicle: g.vehicle, Signal: signal, Kind: sig.Kind, From: from,
+	err = g.s.Telemetry.Aggregate(g.ctx, telemetry.Aggregation{Vehicle: g.vehicle, Signal: signal, Kind: sig.Kind, From: from,
 		Step: step, Lo: lo, Hi: hi, Aggs: aggs}, func(b int64, agg string, v any) {
 		if out[b] == nil {
 			out[b] = map[string]any{}
@@ -272,7 +246,7 @@ func (g *gatherer) lastReading(signal string, lo, hi int64) (found, error) {
 	return f, nil
 }
 
-func (g *gatherer) keep(r StoredRecord) { g.recs[recKey{r.Source, r.ID}] = r }
+func (g *gatherer) keep(r telemetry.StoredRecord) { g.recs[recKey{r.Source, r.ID}] = r }
 
 // chainStep is the width of the buckets of a mileage's chain of readings: a reading near the end of
 // every bucket that has one keeps consecutive readings under MaxReadingGap apart.
@@ -389,11 +363,11 @@ func (g *gatherer) positions(lo, hi int64) ([]Position, error) {
 func (g *gatherer) evidence() (*Evidence, error) {
 	size, cp := g.s.Log.Latest()
 	ev := &Evidence{Checkpoint: string(cp), Pairings: []LoggedPairing{}, Records: []SignedRecord{}}
-	recs := make([]StoredRecord, 0, len(g.recs))
+	recs := make([]telemetry.StoredRecord, 0, len(g.recs))
 	for _, r := range g.recs {
 		recs = append(recs, r)
 	}
-	slices.SortFunc(recs, func(a, b StoredRecord) int {
+	slices.SortFunc(recs, func(a, b telemetry.StoredRecord) int {
 		if a.Time != b.Time {
 			return int(max(-1, min(1, a.Time-b.Time)))
 		}

@@ -251,7 +251,7 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 		gql = graphql.NewHandler(graphql.Config{State: c.Ledger.Read, Telemetry: c.Records, Log: c.Log,
 			Logger: cfg.Logger, Now: cfg.Now, Record: c.recorder.Record, AccessLog: c.alog})
 		if creds, err = credentials(cfg.PublicURL, signer, vkey, &credential.Source{State: c.Ledger.Read, Log: c.Log,
-			History: postgres.NewHistory(db), Records: sqlRecords{db: db, postgres: true}, Catalog: telemetry.DefaultCatalog},
+			Telemetry: c.Records, Catalog: telemetry.DefaultCatalog},
 			c.recorder.Record, cfg.Now); err != nil {
 			return nil, err
 		}

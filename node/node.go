@@ -144,7 +144,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("couldn't set up the web app: %w", err)
 	}
 	creds, err := credentials(cfg.PublicURL, signer, vkey, &credential.Source{State: n.Sequencer.Read, Log: n.Log,
-		History: sqlite.NewHistory(n.Telemetry.SignalsDB()), Records: sqlRecords{db: n.Telemetry.DB()}, Catalog: telemetry.DefaultCatalog},
+		Telemetry: n.Telemetry, Catalog: telemetry.DefaultCatalog},
 		n.Recorder.Record, cfg.Now)
 	if err != nil {
 		return nil, err
