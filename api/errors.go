@@ -53,10 +53,11 @@ var ErrorCodes = func() []ErrorCode {
 	for _, c := range append(slices.Clone(auth.ErrorCodes), connect.ErrorCodes...) {
 		out = append(out, ErrorCode{c.Code, c.Status, c.Description})
 	}
+	out = append(out, webhookErrorCodes...)
 	out = append(out, credentialCodes...)
 	return append(out,
 		ErrorCode{CodeRateLimited, http.StatusTooManyRequests, "too many requests from this caller (signed-in account, else address); wait for Retry-After"},
-		ErrorCode{CodeForbidden, http.StatusForbidden, "the caller may not do this: only the vehicle's owner reads its access log; a credential needs the owner or an app whose grant holds credentials"},
+		ErrorCode{CodeForbidden, http.StatusForbidden, "the caller may not read or change this (only the vehicle's owner reads its access log; only an app or its owner manages the app's webhooks; a credential needs the owner or an app whose grant holds credentials)"},
 		ErrorCode{CodeNotFound, http.StatusNotFound, "no such resource (vehicle, device, app, entry, route)"},
 		ErrorCode{CodeTooLarge, http.StatusRequestEntityTooLarge, "the request body or batch is larger than allowed"},
 		ErrorCode{CodeMethodNotAllowed, http.StatusMethodNotAllowed, "the route does not take this HTTP method"},

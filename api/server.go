@@ -29,6 +29,7 @@ import (
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/telemetry"
 	"github.com/glovebox/glovebox/tlog"
+	"github.com/glovebox/glovebox/webhook"
 )
 
 // Limits of the transaction API.
@@ -89,6 +90,8 @@ type Config struct {
 	// Credentials issues verifiable credentials at POST /v1/vehicles/{id}/credentials and publishes the
 	// issuer's key at /.well-known/jwt-vc-issuer. Nil serves neither.
 	Credentials *Credentials
+	// Webhooks, if set, serves /v1/apps/{app}/webhooks… and the node's webhook keys (package webhook).
+	Webhooks *webhook.Engine
 }
 
 // Server is the HTTP API of one node.
@@ -104,6 +107,7 @@ type Server struct {
 	logger *slog.Logger
 	mux    *http.ServeMux
 	creds  *Credentials
+	hooks  *webhook.Engine
 
 	// recoverSlots bounds how many goroutines recover signatures at once to the number of cores. Recovery
 	// is pure CPU; with hundreds of submitters all runnable at once, the sequencer goroutine (the critical
@@ -119,7 +123,7 @@ type Server struct {
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
 	s := &Server{seq: cfg.Sequencer, log: cfg.Log, ingest: cfg.Ingester, auth: cfg.Auth, alog: cfg.AccessLog, logKey: cfg.LogKey, domain: cfg.Sequencer.Domain(),
-		ver: cfg.Version, logger: cfg.Logger, mux: http.NewServeMux(), digestSize: -1, creds: cfg.Credentials,
+		ver: cfg.Version, logger: cfg.Logger, mux: http.NewServeMux(), digestSize: -1, creds: cfg.Credentials, hooks: cfg.Webhooks,
 		recoverSlots: make(chan struct{}, runtime.NumCPU())}
 	if s.logger == nil {
 		s.logger = slog.Default()
@@ -175,6 +179,9 @@ func New(cfg Config) *Server {
 	if cfg.GraphQL != nil {
 		s.mux.Handle("POST /graphql", limit(s.withCaller(cfg.GraphQL)))
 		s.mux.Handle("GET /graphql", limit(s.withCaller(cfg.GraphQL)))
+	}
+	if s.hooks != nil {
+		s.routeWebhooks()
 	}
 	// The same paths with any other method: a JSON 405 rather than the mux's plain-text one.
 	for _, p := range paths {

@@ -30,6 +30,7 @@ import (
 	"github.com/glovebox/glovebox/telemetry"
 	"github.com/glovebox/glovebox/tlog"
 	"github.com/glovebox/glovebox/web"
+	"github.com/glovebox/glovebox/webhook"
 )
 
 // Config configures a node. Every zero field has a working default.
@@ -55,6 +56,10 @@ type Config struct {
 	PublicURL string
 	// Web configures the web app at / (map tiles); the zero value loads nothing from other hosts.
 	Web web.Options
+	// Webhooks configures outgoing webhooks: the targets the operator allows (Policy) and the delivery
+	// engine's limits and timings; zero fields take package webhook's defaults. The node sets Store,
+	// State, Catalog, LogSize, Entries, Record, Key, Source, Now and Logger itself.
+	Webhooks webhook.Options
 }
 
 // Node is an opened node. Run sequences transactions; API serves HTTP.
@@ -74,6 +79,11 @@ type Node struct {
 	API     *api.Server
 	// LogKey is the note verifier key of the log ("<origin>+<hash>+<base64 key>").
 	LogKey string
+
+	// WebhookStore keeps webhooks and the delivery outbox (webhooks.db); Webhooks produces and delivers
+	// their events, signed with the node's webhook key (webhook.key).
+	WebhookStore *sqlite.Webhooks
+	Webhooks     *webhook.Engine
 
 	logger *slog.Logger
 }
@@ -122,12 +132,24 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n.Recorder = access.NewRecorder(n.AccessLog, cfg.Logger)
-	n.Ingester = telemetry.NewIngester(telemetry.DefaultCatalog, n.Sequencer.Read, n.Telemetry,
-		telemetry.IngesterOptions{Now: cfg.Now, Logger: cfg.Logger})
 	n.logger = cfg.Logger
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://127.0.0.1:8080"
 	}
+	if n.WebhookStore, err = sqlite.OpenWebhooks(filepath.Join(cfg.DataDir, "webhooks.db")); err != nil {
+		return nil, err
+	}
+	hookKey, err := webhook.LoadOrCreateKey(filepath.Join(cfg.DataDir, "webhook.key"))
+	if err != nil {
+		return nil, err
+	}
+	wo := cfg.Webhooks
+	wo.Store, wo.State, wo.Catalog, wo.Record, wo.Key = n.WebhookStore, n.Sequencer.Read, telemetry.DefaultCatalog, n.Recorder.Record, hookKey
+	wo.LogSize = func() int64 { size, _ := n.Log.Latest(); return size }
+	wo.Entries, wo.Source, wo.Now, wo.Logger = n.Entries, strings.TrimRight(cfg.PublicURL, "/"), cfg.Now, cfg.Logger
+	n.Webhooks = webhook.NewEngine(wo)
+	n.Ingester = telemetry.NewIngester(telemetry.DefaultCatalog, n.Sequencer.Read, n.Telemetry,
+		telemetry.IngesterOptions{Now: cfg.Now, Logger: cfg.Logger, Accepted: n.Webhooks.Accepted})
 	pub, err := url.Parse(cfg.PublicURL)
 	if err != nil || pub.Host == "" {
 		return nil, fmt.Errorf("node: bad public URL %q", cfg.PublicURL)
@@ -150,7 +172,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n.API = api.New(api.Config{Credentials: creds, Web: app, WebPaths: web.Paths(), Connect: n.Connect, Sequencer: n.Sequencer, Log: n.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger,
-		Ingester: n.Ingester, Auth: n.Auth, AccessLog: n.AccessLog, RateLimit: cfg.RateLimit,
+		Ingester: n.Ingester, Auth: n.Auth, AccessLog: n.AccessLog, RateLimit: cfg.RateLimit, Webhooks: n.Webhooks,
 		GraphQL: graphql.NewHandler(graphql.Config{State: n.Sequencer.Read, Telemetry: n.Telemetry, Log: n.Log,
 			Logger: cfg.Logger, Now: cfg.Now,
 			Record: n.Recorder.Record, AccessLog: n.AccessLog})})
@@ -167,8 +189,14 @@ func (n *Node) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); n.Recorder.Run(ctx) }()
+	go func() {
+		defer wg.Done()
+		if err := n.Webhooks.Run(ctx); err != nil {
+			n.logger.Error("webhooks stopped", "err", err)
+		}
+	}()
 	go func() { defer wg.Done(); n.Ingester.Run(ctx) }()
 	go func() { defer wg.Done(); n.Telemetry.RunIndexer(ctx, IndexInterval, n.logger) }()
 	err := n.Sequencer.Run(ctx)
@@ -185,6 +213,9 @@ func (n *Node) Close() error {
 	}
 	if n.AccessLog != nil {
 		errs = append(errs, n.AccessLog.Close())
+	}
+	if n.WebhookStore != nil {
+		errs = append(errs, n.WebhookStore.Close())
 	}
 	if n.Identity != nil {
 		errs = append(errs, n.Identity.Close())

@@ -45,6 +45,8 @@ type Ingester struct {
 	slots   chan struct{} // bounds concurrent signature recoveries to the cores
 	stopped chan struct{}
 
+	accepted func([]*Record) // IngesterOptions.Accepted
+
 	written, batches atomic.Int64
 }
 
@@ -59,12 +61,17 @@ type writeJob struct {
 type IngesterOptions struct {
 	Now    func() time.Time // the node's clock; default time.Now
 	Logger *slog.Logger
+	// Accepted, if set, is called by the writer after each durable write with the records it accepted
+	// (new, not duplicates or conflicts), before their submitters are answered: webhook and subscription
+	// triggers hear of each record once it is stored. It must not keep the writer long.
+	Accepted func([]*Record)
 }
 
 // NewIngester returns an ingester verifying against the catalogue and the ledger state.
 func NewIngester(cat *Catalog, state StateReader, store Store, opts IngesterOptions) *Ingester {
 	in := &Ingester{cat: cat, state: state, store: store, now: opts.Now, logger: opts.Logger,
-		in: make(chan *writeJob, 1024), slots: make(chan struct{}, runtime.NumCPU()), stopped: make(chan struct{})}
+		in: make(chan *writeJob, 1024), slots: make(chan struct{}, runtime.NumCPU()), stopped: make(chan struct{}),
+		accepted: opts.Accepted}
 	if in.now == nil {
 		in.now = time.Now
 	}
@@ -236,6 +243,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 		} else {
 			in.written.Add(int64(len(recs)))
 			in.batches.Add(1)
+			in.announce(recs, out)
 		}
 		k := 0
 		for _, j := range batch {
@@ -247,6 +255,22 @@ func (in *Ingester) Run(ctx context.Context) error {
 			k += len(j.recs)
 			close(j.done)
 		}
+	}
+}
+
+// announce hands the accepted records of a durable write to IngesterOptions.Accepted.
+func (in *Ingester) announce(recs []*Record, out []Status) {
+	if in.accepted == nil {
+		return
+	}
+	var acc []*Record
+	for i, st := range out {
+		if st == StatusAccepted {
+			acc = append(acc, recs[i])
+		}
+	}
+	if len(acc) > 0 {
+		in.accepted(acc)
 	}
 }
 

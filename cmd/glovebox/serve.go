@@ -16,10 +16,11 @@ import (
 	"github.com/glovebox/glovebox/node"
 	"github.com/glovebox/glovebox/sim"
 	"github.com/glovebox/glovebox/web"
+	"github.com/glovebox/glovebox/webhook"
 )
 
 func init() {
-	register(command{name: "serve", args: "[--demo] [--data DIR] [--http ADDR] [--mqtt ADDR|off] [--origin ORIGIN] [--map-tiles URL] [--store postgres://… --nats URL|embedded --role sequencer,api,ingest]",
+	register(command{name: "serve", args: "[--demo] [--data DIR] [--http ADDR] [--mqtt ADDR|off] [--origin ORIGIN] [--map-tiles URL] [--webhook-allow-http] [--webhook-allow-private] [--store postgres://… --nats URL|embedded --role sequencer,api,ingest]",
 		short: "run a node on a local data directory", run: runServe})
 }
 
@@ -43,9 +44,12 @@ func runServe(ctx context.Context, args []string) error {
 	advertise := fs.String("advertise", envDefault("GLOVEBOX_ADVERTISE", ""), "with --store: the URL other processes reach this one at, to forward transactions to it when it sequences (default http://<the HTTP address>)")
 	replicas := fs.Int("replicas", 1, "with --store: replicas of the JetStream stream (3 in a NATS cluster)")
 	natsSync := fs.Bool("nats-sync-always", true, "with --nats embedded: fsync every record before acknowledging it (false: JetStream's default, fsync every 2 minutes; survives process crashes, not power loss)")
+	hookHTTP := fs.Bool("webhook-allow-http", envDefault("GLOVEBOX_WEBHOOK_ALLOW_HTTP", "") != "", "accept plain http:// webhook URLs (env GLOVEBOX_WEBHOOK_ALLOW_HTTP; default https:// only)")
+	hookPrivate := fs.Bool("webhook-allow-private", envDefault("GLOVEBOX_WEBHOOK_ALLOW_PRIVATE", "") != "", "deliver webhooks to loopback, private and link-local addresses (env GLOVEBOX_WEBHOOK_ALLOW_PRIVATE; default refused)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	hookPolicy := webhook.Policy{AllowHTTP: *hookHTTP, AllowPrivate: *hookPrivate}
 	if *store != "" {
 		if !isPostgres(*store) || *natsURL == "" || *demo {
 			return fmt.Errorf("--store takes a postgres:// URL and needs --nats (and no --demo)")
@@ -63,7 +67,8 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
 	slog.SetDefault(logger)
-	logger.Info("starting", "version", version, "data", *data, "http", *addr, "map-tiles", *mapTiles, "log-level", lv.String())
+	logger.Info("starting", "version", version, "data", *data, "http", *addr, "map-tiles", *mapTiles, "log-level", lv.String(),
+		"webhook-allow-http", hookPolicy.AllowHTTP, "webhook-allow-private", hookPolicy.AllowPrivate)
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -83,6 +88,7 @@ func runServe(ctx context.Context, args []string) error {
 		fmt.Printf("Opening the node in %s (replaying its log)…\n", *data)
 	}
 	n, err := node.Open(ctx, node.Config{Web: web.Options{MapTiles: *mapTiles, MapAttribution: *mapAttribution}, DataDir: *data, Origin: *origin, Logger: logger, Version: version, PublicURL: *publicURL, RateLimit: limiter,
+		Webhooks: webhook.Options{Policy: hookPolicy},
 		Progress: func(applied, total int64) { logger.Info("replaying", "applied", applied, "of", total) }})
 	if err != nil {
 		return err

@@ -21,6 +21,7 @@ import (
 	"github.com/glovebox/glovebox/node"
 	"github.com/glovebox/glovebox/telemetry"
 	"github.com/glovebox/glovebox/web"
+	"github.com/glovebox/glovebox/webhook"
 )
 
 // Node is a running node for one test.
@@ -43,6 +44,8 @@ type Options struct {
 	RateLimit *api.RateLimiter
 	// Web configures the web app (map tiles).
 	Web web.Options
+	// Webhooks configures the webhook engine (tests allow private targets and plain HTTP here).
+	Webhooks webhook.Options
 }
 
 // Start opens a node and serves it until the test ends.
@@ -54,7 +57,7 @@ func Start(t testing.TB, opts Options) *Node {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := httptest.NewUnstartedServer(nil) // its URL is the node's public URL
 	n, err := node.Open(context.Background(), node.Config{DataDir: opts.Dir, Now: opts.Now, Logger: quiet, Origin: opts.Origin,
-		PublicURL: "http://" + srv.Listener.Addr().String(), RateLimit: opts.RateLimit, Web: opts.Web})
+		PublicURL: "http://" + srv.Listener.Addr().String(), RateLimit: opts.RateLimit, Web: opts.Web, Webhooks: opts.Webhooks})
 	if err != nil {
 		srv.Close()
 		t.Fatal(err)

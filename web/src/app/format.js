@@ -40,8 +40,9 @@ const acronyms = new Set(["OBD", "ECT", "EOT", "MAF", "TPS", "DTC", "VIN", "ABS"
 // words splits a VSS path segment into words: TravelledDistance → Travelled distance, Row1 → Row 1.
 export function words(seg) {
   if (acronyms.has(seg.toUpperCase())) return seg.toUpperCase();
-  const w = seg.replace(/([a-z])([A-Z0-9])/g, "$1 $2").replace(/([A-Z]+)([A-Z][a-z])/g, "$1 $2").toLowerCase();
-  return w.charAt(0).toUpperCase() + w.slice(1);
+  const w = seg.replace(/([a-z])([A-Z0-9])/g, "$1 $2").replace(/([A-Z]+)([A-Z][a-z])/g, "$1 $2").split(" ")
+    .map((x, i) => acronyms.has(x.toUpperCase()) ? x.toUpperCase() : i === 0 ? x.charAt(0).toUpperCase() + x.slice(1).toLowerCase() : x.toLowerCase());
+  return w.join(" ");
 }
 
 // signalParts names a signal: [its name, where it is in the car]. The name is the signal's own (names)

@@ -1,0 +1,370 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/glovebox/glovebox/webhook"
+)
+
+// Webhooks is the webhook registry and delivery outbox of a single node, in its own SQLite file. Every
+// change is fsynced before it returns (synchronous=FULL), so an enqueued delivery survives kill -9.
+type Webhooks struct {
+	db *sql.DB
+}
+
+var _ webhook.Store = (*Webhooks)(nil)
+
+const webhooksSchema = `
+CREATE TABLE IF NOT EXISTS webhooks (
+	id TEXT PRIMARY KEY, app BLOB NOT NULL, url TEXT NOT NULL, description TEXT NOT NULL,
+	vehicles TEXT NOT NULL, trigger TEXT NOT NULL, secret TEXT NOT NULL, status TEXT NOT NULL,
+	reason TEXT NOT NULL, created INTEGER NOT NULL, updated INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS webhooks_app ON webhooks (app, created);
+CREATE TABLE IF NOT EXISTS deliveries (
+	seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, webhook TEXT NOT NULL, app BLOB NOT NULL,
+	vehicle INTEGER NOT NULL, type TEXT NOT NULL, perms TEXT NOT NULL, body BLOB NOT NULL,
+	status TEXT NOT NULL, attempts INTEGER NOT NULL, created INTEGER NOT NULL, next_attempt INTEGER NOT NULL,
+	lease_until INTEGER NOT NULL, last_code INTEGER NOT NULL, last_error TEXT NOT NULL, done INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_attempt) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_grant ON deliveries (app, vehicle) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_webhook ON deliveries (webhook, seq);
+CREATE TABLE IF NOT EXISTS delivery_attempts (
+	delivery TEXT NOT NULL, time INTEGER NOT NULL, code INTEGER NOT NULL, error TEXT NOT NULL, duration_us INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS delivery_attempts_delivery ON delivery_attempts (delivery, time);
+CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, pos INTEGER NOT NULL);
+`
+
+// OpenWebhooks opens (creating if needed) the webhook store in the SQLite file at path. Only one process
+// uses the file, so the leases of deliveries a killed process held are released here.
+func OpenWebhooks(path string) (*Webhooks, error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("couldn't open %s: %w", path, err)
+	}
+	if _, err := db.Exec(webhooksSchema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("couldn't create the webhook schema in %s: %w", path, err)
+	}
+	if _, err := db.Exec(`UPDATE deliveries SET lease_until = 0 WHERE status = 'pending' AND lease_until > 0`); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("couldn't release the deliveries' leases in %s: %w", path, err)
+	}
+	return &Webhooks{db: db}, nil
+}
+
+// Close closes the database.
+func (s *Webhooks) Close() error { return s.db.Close() }
+
+func encodeVehicles(w *webhook.Webhook) string {
+	if w.AllGranted {
+		return webhook.AllGranted
+	}
+	b, _ := json.Marshal(w.Vehicles)
+	return string(b)
+}
+
+func decodeVehicles(s string, w *webhook.Webhook) error {
+	if s == webhook.AllGranted {
+		w.AllGranted = true
+		return nil
+	}
+	return json.Unmarshal([]byte(s), &w.Vehicles)
+}
+
+// CreateWebhook implements webhook.Store.
+func (s *Webhooks) CreateWebhook(ctx context.Context, w *webhook.Webhook) error {
+	trig, err := json.Marshal(w.Trigger)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO webhooks (id, app, url, description, vehicles, trigger, secret, status, reason, created, updated)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, w.ID, w.App.Bytes(), w.URL, w.Description, encodeVehicles(w), string(trig),
+		w.Secret, string(w.Status), w.Reason, w.Created.UnixMilli(), w.Updated.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("couldn't insert webhook %s: %w", w.ID, err)
+	}
+	return nil
+}
+
+// UpdateWebhook implements webhook.Store.
+func (s *Webhooks) UpdateWebhook(ctx context.Context, w *webhook.Webhook) error {
+	trig, err := json.Marshal(w.Trigger)
+	if err != nil {
+		return err
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE webhooks SET url = ?, description = ?, vehicles = ?, trigger = ?, status = ?, reason = ?, updated = ?
+		WHERE id = ?`, w.URL, w.Description, encodeVehicles(w), string(trig), string(w.Status), w.Reason, w.Updated.UnixMilli(), w.ID)
+	if err != nil {
+		return fmt.Errorf("couldn't update webhook %s: %w", w.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return webhook.ErrNotFound
+	}
+	return nil
+}
+
+// DeleteWebhook implements webhook.Store.
+func (s *Webhooks) DeleteWebhook(ctx context.Context, id string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `DELETE FROM webhooks WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("couldn't delete webhook %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return webhook.ErrNotFound
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'dropped', last_error = 'the webhook was deleted', done = ?, lease_until = 0
+		WHERE webhook = ? AND status = 'pending'`, time.Now().UnixMilli(), id); err != nil {
+		return fmt.Errorf("couldn't drop the deliveries of webhook %s: %w", id, err)
+	}
+	return tx.Commit()
+}
+
+const webhookColumns = `id, app, url, description, vehicles, trigger, secret, status, reason, created, updated`
+
+func scanWebhook(row interface{ Scan(...any) error }) (*webhook.Webhook, error) {
+	var w webhook.Webhook
+	var app []byte
+	var vehicles, trig, status string
+	var created, updated int64
+	if err := row.Scan(&w.ID, &app, &w.URL, &w.Description, &vehicles, &trig, &w.Secret, &status, &w.Reason, &created, &updated); err != nil {
+		return nil, err
+	}
+	w.App = common.BytesToAddress(app)
+	w.Status = webhook.Status(status)
+	w.Created, w.Updated = time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
+	if err := decodeVehicles(vehicles, &w); err != nil {
+		return nil, fmt.Errorf("webhook %s: bad vehicles: %w", w.ID, err)
+	}
+	if err := json.Unmarshal([]byte(trig), &w.Trigger); err != nil {
+		return nil, fmt.Errorf("webhook %s: bad trigger: %w", w.ID, err)
+	}
+	return &w, nil
+}
+
+// Webhook implements webhook.Store.
+func (s *Webhooks) Webhook(ctx context.Context, id string) (*webhook.Webhook, error) {
+	w, err := scanWebhook(s.db.QueryRowContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, webhook.ErrNotFound
+	}
+	return w, err
+}
+
+// Webhooks implements webhook.Store.
+func (s *Webhooks) Webhooks(ctx context.Context, app common.Address) ([]*webhook.Webhook, error) {
+	q, args := `SELECT `+webhookColumns+` FROM webhooks ORDER BY created, id`, []any{}
+	if app != (common.Address{}) {
+		q, args = `SELECT `+webhookColumns+` FROM webhooks WHERE app = ? ORDER BY created, id`, []any{app.Bytes()}
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't list webhooks: %w", err)
+	}
+	defer rows.Close()
+	out := []*webhook.Webhook{}
+	for rows.Next() {
+		w, err := scanWebhook(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, rows.Err()
+}
+
+func msOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func timeOrZero(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+// Enqueue implements webhook.Store.
+func (s *Webhooks) Enqueue(ctx context.Context, ds []*webhook.Delivery) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, `INSERT INTO deliveries (id, webhook, app, vehicle, type, perms, body, status, attempts, created,
+		next_attempt, lease_until, last_code, last_error, done) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, '', 0) ON CONFLICT (id) DO NOTHING`)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for _, d := range ds {
+		if _, err := st.ExecContext(ctx, d.ID, d.Webhook, d.App.Bytes(), d.Vehicle, d.Type, strings.Join(d.Permissions, ","), d.Body,
+			string(d.Status), d.Attempts, d.Created.UnixMilli(), d.NextAttempt.UnixMilli()); err != nil {
+			return fmt.Errorf("couldn't enqueue delivery %s: %w", d.ID, err)
+		}
+	}
+	return tx.Commit()
+}
+
+const deliveryColumns = `id, webhook, app, vehicle, type, perms, body, status, attempts, created, next_attempt, last_code, last_error, done`
+
+func scanDelivery(row interface{ Scan(...any) error }) (*webhook.Delivery, error) {
+	var d webhook.Delivery
+	var app []byte
+	var perms, status string
+	var created, next, done int64
+	if err := row.Scan(&d.ID, &d.Webhook, &app, &d.Vehicle, &d.Type, &perms, &d.Body, &status, &d.Attempts, &created, &next,
+		&d.LastCode, &d.LastError, &done); err != nil {
+		return nil, err
+	}
+	d.App = common.BytesToAddress(app)
+	if perms != "" {
+		d.Permissions = strings.Split(perms, ",")
+	}
+	d.Status = webhook.DeliveryStatus(status)
+	d.Created, d.Done = time.UnixMilli(created).UTC(), timeOrZero(done)
+	if d.Status == webhook.DeliveryPending {
+		d.NextAttempt = timeOrZero(next)
+	}
+	return &d, nil
+}
+
+func scanDeliveries(rows *sql.Rows) ([]*webhook.Delivery, error) {
+	defer rows.Close()
+	out := []*webhook.Delivery{}
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// Claim implements webhook.Store.
+func (s *Webhooks) Claim(ctx context.Context, now time.Time, limit, perWebhook int, busy []string, lease time.Duration) ([]*webhook.Delivery, error) {
+	args := []any{now.Add(lease).UnixMilli(), now.UnixMilli(), now.UnixMilli()}
+	notBusy := ""
+	if len(busy) > 0 {
+		notBusy = ` AND webhook NOT IN (?` + strings.Repeat(`, ?`, len(busy)-1) + `)`
+		for _, b := range busy {
+			args = append(args, b)
+		}
+	}
+	args = append(args, perWebhook, limit)
+	rows, err := s.db.QueryContext(ctx, `UPDATE deliveries SET lease_until = ? WHERE seq IN (
+		SELECT seq FROM (SELECT seq, next_attempt, row_number() OVER (PARTITION BY webhook ORDER BY next_attempt, seq) AS rn
+			FROM deliveries WHERE status = 'pending' AND next_attempt <= ? AND lease_until <= ?`+notBusy+`)
+		WHERE rn <= ? ORDER BY next_attempt, seq LIMIT ?) RETURNING `+deliveryColumns, args...)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't claim deliveries: %w", err)
+	}
+	return scanDeliveries(rows)
+}
+
+// Finish implements webhook.Store.
+func (s *Webhooks) Finish(ctx context.Context, d *webhook.Delivery, a webhook.Attempt) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = ?, attempts = ?, next_attempt = ?, lease_until = 0, last_code = ?,
+		last_error = ?, done = ? WHERE id = ?`, string(d.Status), d.Attempts, msOrZero(d.NextAttempt), d.LastCode, d.LastError,
+		msOrZero(d.Done), d.ID); err != nil {
+		return fmt.Errorf("couldn't finish delivery %s: %w", d.ID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempts (delivery, time, code, error, duration_us) VALUES (?, ?, ?, ?, ?)`,
+		d.ID, a.Time.UnixMilli(), a.Code, a.Error, a.Duration.Microseconds()); err != nil {
+		return fmt.Errorf("couldn't record an attempt of delivery %s: %w", d.ID, err)
+	}
+	return tx.Commit()
+}
+
+// Drop implements webhook.Store.
+func (s *Webhooks) Drop(ctx context.Context, app common.Address, vehicle uint64, reason string, now time.Time) ([]*webhook.Delivery, error) {
+	rows, err := s.db.QueryContext(ctx, `UPDATE deliveries SET status = 'dropped', last_error = ?, done = ?, lease_until = 0
+		WHERE app = ? AND vehicle = ? AND status = 'pending' AND perms != '' RETURNING `+deliveryColumns,
+		reason, now.UnixMilli(), app.Bytes(), vehicle)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't drop deliveries: %w", err)
+	}
+	return scanDeliveries(rows)
+}
+
+// Retry implements webhook.Store.
+func (s *Webhooks) Retry(ctx context.Context, id string, now time.Time) (*webhook.Delivery, error) {
+	d, err := scanDelivery(s.db.QueryRowContext(ctx, `UPDATE deliveries SET status = 'pending', next_attempt = ?, lease_until = 0, done = 0
+		WHERE id = ? RETURNING `+deliveryColumns, now.UnixMilli(), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, webhook.ErrNotFound
+	}
+	return d, err
+}
+
+// Delivery implements webhook.Store.
+func (s *Webhooks) Delivery(ctx context.Context, id string) (*webhook.Delivery, error) {
+	d, err := scanDelivery(s.db.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, webhook.ErrNotFound
+	}
+	return d, err
+}
+
+// Deliveries implements webhook.Store.
+func (s *Webhooks) Deliveries(ctx context.Context, hook string, before string, limit int) ([]*webhook.Delivery, error) {
+	beforeSeq := int64(1) << 62
+	if before != "" {
+		if err := s.db.QueryRowContext(ctx, `SELECT seq FROM deliveries WHERE id = ? AND webhook = ?`, before, hook).Scan(&beforeSeq); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil, webhook.ErrNotFound
+			}
+			return nil, err
+		}
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE webhook = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
+		hook, beforeSeq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't list deliveries: %w", err)
+	}
+	return scanDeliveries(rows)
+}
+
+// Pending implements webhook.Store.
+func (s *Webhooks) Pending(ctx context.Context, hook string) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE webhook = ? AND status = 'pending'`, hook).Scan(&n)
+	return n, err
+}
+
+// Cursor implements webhook.Store.
+func (s *Webhooks) Cursor(ctx context.Context, name string) (int64, bool, error) {
+	var pos int64
+	err := s.db.QueryRowContext(ctx, `SELECT pos FROM cursors WHERE name = ?`, name).Scan(&pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	return pos, err == nil, err
+}
+
+// SetCursor implements webhook.Store.
+func (s *Webhooks) SetCursor(ctx context.Context, name string, pos int64) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO cursors (name, pos) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET pos = excluded.pos`, name, pos)
+	return err
+}

@@ -1,0 +1,648 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/glovebox/glovebox/access"
+	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/telemetry"
+)
+
+// Defaults of Options.
+const (
+	DefaultWorkers     = 32
+	DefaultPerWebhook  = 1
+	DefaultTimeout     = 15 * time.Second
+	DefaultRetryBase   = 5 * time.Second
+	DefaultRetryMax    = 6 * time.Hour
+	DefaultRetryWindow = 24 * time.Hour
+	DefaultHeartbeat   = 5 * time.Minute
+	DefaultTick        = time.Second
+)
+
+// Options configures an Engine. Zero fields take the defaults above.
+type Options struct {
+	Store   Store
+	State   func(f func(*ledger.State)) // the ledger's current state (ledger.Sequencer.Read)
+	Catalog *telemetry.Catalog
+	// LogSize and Entries follow the ledger's log for grant events: the committed size, and entries
+	// [from, from+count).
+	LogSize func() int64
+	Entries func(ctx context.Context, from, count int64) ([][]byte, error)
+	// Record puts an entry in the vehicle owner's access log (access.Recorder.Record).
+	Record func(access.Entry)
+	// Key signs every message "v1a," (Ed25519) besides the webhook's own HMAC; nil signs HMAC only.
+	Key ed25519.PrivateKey
+	// Source is the CloudEvents source of every event: the node's public URL.
+	Source string
+	Policy Policy
+	Now    func() time.Time
+	Logger *slog.Logger
+
+	// Workers bounds concurrent attempts; PerWebhook bounds those to one webhook, so that a slow endpoint
+	// holds PerWebhook slots, not the node.
+	Workers, PerWebhook int
+	// Timeout bounds one attempt, and the verification challenge's answer.
+	Timeout time.Duration
+	// Retries: the n-th retry waits about RetryBase·2ⁿ⁻¹ (capped at RetryMax, ±20 % jitter, at least a
+	// Retry-After the endpoint asked for); a delivery still failing RetryWindow after it was enqueued
+	// fails for good and disables its webhook.
+	RetryBase, RetryMax, RetryWindow time.Duration
+	// Heartbeat is how often an active webhook gets a glovebox.webhook.heartbeat event; negative: never.
+	Heartbeat time.Duration
+	// Tick is how often the engine looks for due deliveries, ledger changes and silent vehicles when
+	// nothing wakes it sooner.
+	Tick time.Duration
+}
+
+// Engine produces events and delivers them. Run owns every goroutine it starts.
+type Engine struct {
+	opts   Options
+	store  Store
+	client *http.Client
+	logger *slog.Logger
+
+	wake     chan struct{} // a delivery was enqueued
+	verifyQ  chan string   // webhook ids to verify
+	accepted chan []*telemetry.Record
+	stopped  chan struct{} // closed when Run returns
+
+	mu    sync.Mutex // guards hooks and the trigger state below
+	hooks map[string]*hook
+	// grants remembers the grants in force of apps with grant webhooks: vehicle → app → grant.
+	grants map[uint64]map[common.Address]ledger.Grant
+	ended  map[int64]bool // log indexes of the grants whose expiry was handled
+	// lastSeen is the newest record time per vehicle (unix ms), for connectivity triggers.
+	lastSeen map[uint64]int64
+
+	inflight sync.WaitGroup
+}
+
+// hook is a webhook with its compiled trigger and per-vehicle trigger state. Guarded by Engine.mu.
+type hook struct {
+	w      *Webhook
+	cond   *Condition
+	perms  []string
+	prev   map[uint64]telemetry.Value // previous value per vehicle (signal)
+	fired  map[uint64]int64           // last firing per vehicle, unix ms (signal, cooldown)
+	online map[uint64]bool            // connectivity state per vehicle (absent: unknown)
+	beat   time.Time                  // last heartbeat
+}
+
+// NewEngine returns an engine; Run starts it.
+func NewEngine(opts Options) *Engine {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Catalog == nil {
+		opts.Catalog = telemetry.DefaultCatalog
+	}
+	if opts.Record == nil {
+		opts.Record = func(access.Entry) {}
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&opts.Timeout, DefaultTimeout)
+	def(&opts.RetryBase, DefaultRetryBase)
+	def(&opts.RetryMax, DefaultRetryMax)
+	def(&opts.RetryWindow, DefaultRetryWindow)
+	def(&opts.Heartbeat, DefaultHeartbeat)
+	def(&opts.Tick, DefaultTick)
+	if opts.Workers <= 0 {
+		opts.Workers = DefaultWorkers
+	}
+	if opts.PerWebhook <= 0 {
+		opts.PerWebhook = DefaultPerWebhook
+	}
+	return &Engine{opts: opts, store: opts.Store, client: opts.Policy.Client(opts.Timeout), logger: opts.Logger,
+		wake: make(chan struct{}, 1), verifyQ: make(chan string, 1024), accepted: make(chan []*telemetry.Record, 4096), stopped: make(chan struct{}),
+		hooks: map[string]*hook{}, grants: map[uint64]map[common.Address]ledger.Grant{}, ended: map[int64]bool{}, lastSeen: map[uint64]int64{}}
+}
+
+// Store returns the engine's store.
+func (e *Engine) Store() Store { return e.store }
+
+// PublicKey returns the node's Ed25519 webhook key, nil when messages are signed with HMAC only.
+func (e *Engine) PublicKey() ed25519.PublicKey {
+	if e.opts.Key == nil {
+		return nil
+	}
+	return e.opts.Key.Public().(ed25519.PublicKey)
+}
+
+// Policy returns what the operator allows webhook targets to be.
+func (e *Engine) Policy() Policy { return e.opts.Policy }
+
+func (e *Engine) poke() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run loads the webhooks and produces and delivers events until ctx is done; it returns after every
+// attempt in flight has ended.
+func (e *Engine) Run(ctx context.Context) error {
+	defer close(e.stopped)
+	if err := e.reload(ctx); err != nil {
+		return err
+	}
+	hooks, err := e.store.Webhooks(ctx, common.Address{})
+	if err != nil {
+		return err
+	}
+	for _, w := range hooks {
+		if w.Status == StatusPending {
+			e.verifyQ <- w.ID
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); e.evaluate(ctx) }()
+	go func() { defer wg.Done(); e.follow(ctx) }()
+	go func() { defer wg.Done(); e.verifier(ctx) }()
+	e.dispatch(ctx)
+	wg.Wait()
+	e.inflight.Wait()
+	return nil
+}
+
+// reload reads every webhook from the store into the engine's cache, keeping trigger state of those
+// whose trigger did not change.
+func (e *Engine) reload(ctx context.Context) error {
+	all, err := e.store.Webhooks(ctx, common.Address{})
+	if err != nil {
+		return fmt.Errorf("couldn't load the webhooks: %w", err)
+	}
+	// The grants of apps with grant webhooks, read before taking e.mu (the lock order is state, then e.mu).
+	var held []ledger.Grant
+	if e.opts.State != nil {
+		apps := map[common.Address]bool{}
+		for _, w := range all {
+			if w.Trigger.Kind == KindGrant {
+				apps[w.App] = true
+			}
+		}
+		if len(apps) > 0 {
+			e.opts.State(func(s *ledger.State) {
+				for app := range apps {
+					held = append(held, s.Account(app).GrantsHeld...)
+				}
+			})
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	next := make(map[string]*hook, len(all))
+	for _, w := range all {
+		if old, ok := e.hooks[w.ID]; ok && old.w.Trigger == w.Trigger {
+			old.w = w
+			next[w.ID] = old
+			continue
+		}
+		h := &hook{w: w, perms: w.Trigger.Permissions(e.opts.Catalog), prev: map[uint64]telemetry.Value{},
+			fired: map[uint64]int64{}, online: map[uint64]bool{}, beat: e.opts.Now()}
+		if w.Trigger.Kind == KindSignal {
+			c, err := w.Trigger.Check(e.opts.Catalog)
+			if err != nil {
+				e.logger.Error("a stored webhook's trigger does not compile", "webhook", w.ID, "err", err)
+				continue
+			}
+			h.cond = c
+		}
+		next[w.ID] = h
+	}
+	for _, g := range held {
+		if _, known := e.grants[g.VehicleID][common.HexToAddress(g.App)]; !known && !e.ended[g.Index] {
+			e.rememberGrant(g)
+		}
+	}
+	e.hooks = next
+	return nil
+}
+
+// rememberGrant notes a grant of an app with grant webhooks. e.mu held.
+func (e *Engine) rememberGrant(g ledger.Grant) {
+	app := common.HexToAddress(g.App)
+	m := e.grants[g.VehicleID]
+	if m == nil {
+		m = map[common.Address]ledger.Grant{}
+		e.grants[g.VehicleID] = m
+	}
+	m[app] = g
+}
+
+// Changed tells the engine that a webhook was created, changed or deleted (by this process's API).
+func (e *Engine) Changed(ctx context.Context) error { return e.reload(ctx) }
+
+// Allowed decides whether app may be told about vehicle now with perms: the app owns the vehicle, or
+// holds a grant in force with stream and every one of perms.
+func Allowed(st *ledger.State, app common.Address, vehicle uint64, perms []string, now time.Time) error {
+	d, err := access.Check(st, app, vehicle, ledger.PermStream, now)
+	if err != nil {
+		return err
+	}
+	if d.Role == access.RoleOwner {
+		return nil
+	}
+	for _, p := range perms {
+		if _, err := access.Check(st, app, vehicle, p, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// newID returns a new random delivery id.
+func newID(prefix string) string {
+	var b [16]byte
+	rand.Read(b[:])
+	return prefix + idEncoding.EncodeToString(b[:])
+}
+
+var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// derivedID returns the delivery id of an event derived from a log entry, the same on every run.
+func derivedID(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return "msg_" + idEncoding.EncodeToString(h.Sum(nil)[:16])
+}
+
+// CloudEvent is the body of every delivery (CloudEvents 1.0, JSON format).
+type CloudEvent struct {
+	SpecVersion     string          `json:"specversion"`
+	ID              string          `json:"id"`
+	Source          string          `json:"source"`
+	Type            string          `json:"type"`
+	Subject         string          `json:"subject,omitempty"`
+	Time            time.Time       `json:"time"`
+	DataContentType string          `json:"datacontenttype"`
+	Data            json.RawMessage `json:"data"`
+}
+
+// newDelivery builds a delivery of an event of type typ about vehicle (0: none) to w.
+func (e *Engine) newDelivery(id string, w *Webhook, vehicle uint64, typ string, perms []string, at time.Time, data any) (*Delivery, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't encode the event: %w", err)
+	}
+	ce := CloudEvent{SpecVersion: "1.0", ID: id, Source: e.opts.Source, Type: typ, Time: at.UTC(),
+		DataContentType: "application/json", Data: raw}
+	if vehicle != 0 {
+		ce.Subject = strconv.FormatUint(vehicle, 10)
+	}
+	body, err := json.Marshal(ce)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't encode the event: %w", err)
+	}
+	now := e.opts.Now()
+	return &Delivery{ID: id, Webhook: w.ID, App: w.App, Vehicle: vehicle, Type: typ, Permissions: perms, Body: body,
+		Status: DeliveryPending, Created: now, NextAttempt: now}, nil
+}
+
+func (e *Engine) enqueue(ctx context.Context, ds []*Delivery) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	if err := e.store.Enqueue(ctx, ds); err != nil {
+		return fmt.Errorf("couldn't enqueue %d deliveries: %w", len(ds), err)
+	}
+	e.poke()
+	return nil
+}
+
+// dispatch claims due deliveries and attempts each on its own goroutine, at most Workers at once.
+func (e *Engine) dispatch(ctx context.Context) {
+	done := make(chan string, e.opts.Workers)
+	busy := map[string]int{}
+	inflight := 0
+	tick := time.NewTicker(e.opts.Tick)
+	defer tick.Stop()
+	lease := e.opts.Timeout + 15*time.Second
+	for {
+		if free := e.opts.Workers - inflight; free > 0 && ctx.Err() == nil {
+			var full []string
+			for id, n := range busy {
+				if n >= e.opts.PerWebhook {
+					full = append(full, id)
+				}
+			}
+			ds, err := e.store.Claim(ctx, e.opts.Now(), free, e.opts.PerWebhook, full, lease)
+			if err != nil && ctx.Err() == nil {
+				e.logger.Error("couldn't claim deliveries", "err", err)
+			}
+			for _, d := range ds {
+				inflight++
+				busy[d.Webhook]++
+				e.inflight.Add(1)
+				go func() {
+					defer e.inflight.Done()
+					e.attempt(d)
+					done <- d.Webhook
+				}()
+			}
+			if len(ds) == free {
+				// There may be more: look again as soon as a slot frees.
+				select {
+				case id := <-done:
+					e.release(busy, &inflight, id)
+				case <-ctx.Done():
+				}
+				continue
+			}
+		}
+		select {
+		case <-ctx.Done():
+			for inflight > 0 {
+				e.release(busy, &inflight, <-done)
+			}
+			return
+		case id := <-done:
+			e.release(busy, &inflight, id)
+		case <-e.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+func (e *Engine) release(busy map[string]int, inflight *int, id string) {
+	*inflight--
+	if busy[id]--; busy[id] <= 0 {
+		delete(busy, id)
+	}
+}
+
+// errorText shortens an error for the delivery log.
+func errorText(err error) string {
+	s := err.Error()
+	if len(s) > 300 {
+		s = s[:300]
+	}
+	return s
+}
+
+// attempt makes one attempt at d and records its outcome. It uses a context of its own (bounded by
+// Timeout), so that stopping the engine lets attempts in flight finish and be recorded.
+func (e *Engine) attempt(d *Delivery) {
+	ctx := context.Background()
+	now := e.opts.Now()
+	e.mu.Lock()
+	h := e.hooks[d.Webhook]
+	var w Webhook
+	if h != nil {
+		w = *h.w
+	}
+	e.mu.Unlock()
+	a := Attempt{Time: now}
+	finish := func() {
+		if err := e.store.Finish(ctx, d, a); err != nil {
+			e.logger.Error("couldn't record a delivery attempt", "delivery", d.ID, "err", err)
+		}
+	}
+	drop := func(reason string) {
+		d.Status, d.LastError, d.Done = DeliveryDropped, reason, now
+		a.Error = reason
+		finish()
+		e.record(d, "dropped")
+	}
+	if h == nil {
+		drop("the webhook was deleted")
+		return
+	}
+	if w.Status != StatusActive {
+		drop("the webhook is " + string(w.Status))
+		return
+	}
+	if d.Vehicle != 0 && len(d.Permissions) > 0 && e.opts.State != nil {
+		var err error
+		e.opts.State(func(st *ledger.State) { err = Allowed(st, d.App, d.Vehicle, d.Permissions, now) })
+		if err != nil {
+			drop("no longer allowed: " + err.Error())
+			return
+		}
+	}
+	secret, err := ParseSecret(w.Secret)
+	if err != nil {
+		drop("the webhook's secret is unreadable")
+		return
+	}
+	code, retryAfter, err := e.post(ctx, w.URL, d.ID, d.Body, secret)
+	d.Attempts++
+	a.Code, a.Duration = code, e.opts.Now().Sub(now)
+	d.LastCode = code
+	switch {
+	case err == nil && code >= 200 && code < 300:
+		d.Status, d.LastError, d.Done, d.NextAttempt = DeliveryDelivered, "", e.opts.Now(), time.Time{}
+		finish()
+		e.record(d, "ok")
+		return
+	case err == nil && code == http.StatusGone:
+		a.Error = "410 Gone: the endpoint asked not to be sent more"
+		d.Status, d.LastError, d.Done, d.NextAttempt = DeliveryFailed, a.Error, now, time.Time{}
+		finish()
+		e.disable(ctx, w.ID, "the endpoint answered 410 Gone")
+		return
+	case err != nil:
+		a.Error = errorText(err)
+	default:
+		a.Error = fmt.Sprintf("the endpoint answered %d", code)
+	}
+	d.LastError = a.Error
+	next := now.Add(e.backoff(d.Attempts))
+	if retryAfter > 0 && now.Add(retryAfter).After(next) {
+		next = now.Add(min(retryAfter, e.opts.RetryWindow))
+	}
+	if next.Sub(d.Created) > e.opts.RetryWindow && now.Sub(d.Created) >= e.opts.RetryWindow {
+		d.Status, d.Done, d.NextAttempt = DeliveryFailed, now, time.Time{}
+		finish()
+		e.disable(ctx, w.ID, "the last retry of delivery "+d.ID+" failed: "+a.Error)
+		return
+	}
+	if end := d.Created.Add(e.opts.RetryWindow); next.After(end) {
+		next = end // the last attempt lands at the end of the window
+	}
+	d.NextAttempt = next
+	finish()
+}
+
+// backoff is the wait before retry n (n ≥ 1): RetryBase·2ⁿ⁻¹, capped at RetryMax, ±20 % jitter.
+func (e *Engine) backoff(n int) time.Duration {
+	d := e.opts.RetryBase
+	for i := 1; i < n && d < e.opts.RetryMax; i++ {
+		d *= 2
+	}
+	d = min(d, e.opts.RetryMax)
+	return time.Duration(float64(d) * (0.8 + 0.4*mrand.Float64()))
+}
+
+// parseRetryAfter reads a Retry-After header: seconds, or an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil && s > 0 {
+		return time.Duration(min(s, 7*24*3600)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// post sends one signed message and returns the status code and any Retry-After it asked for.
+func (e *Engine) post(ctx context.Context, url, id string, body, secret []byte) (int, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, 0, fmt.Errorf("bad request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/cloudevents+json")
+	req.Header.Set("User-Agent", "Glovebox-Webhooks/1")
+	Sign(req.Header, id, e.opts.Now(), body, secret, e.opts.Key)
+	resp, err := e.client.Do(req)
+	if err != nil {
+		if refused(err) {
+			return 0, 0, fmt.Errorf("the target address is not public (the operator did not allow private targets): %w", err)
+		}
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, parseRetryAfter(resp.Header.Get("Retry-After"), e.opts.Now()), nil
+}
+
+// disable marks a webhook disabled with reason.
+func (e *Engine) disable(ctx context.Context, id, reason string) {
+	if err := e.setStatus(ctx, id, StatusDisabled, reason); err != nil {
+		e.logger.Error("couldn't disable a webhook", "webhook", id, "err", err)
+	}
+}
+
+func (e *Engine) setStatus(ctx context.Context, id string, s Status, reason string) error {
+	w, err := e.store.Webhook(ctx, id)
+	if err != nil {
+		return err
+	}
+	w.Status, w.Reason, w.Updated = s, reason, e.opts.Now()
+	if err := e.store.UpdateWebhook(ctx, w); err != nil {
+		return err
+	}
+	return e.reload(ctx)
+}
+
+// record puts a delivery in the vehicle owner's access log.
+func (e *Engine) record(d *Delivery, outcome string) {
+	if d.Vehicle == 0 {
+		return
+	}
+	perms := append([]string{ledger.PermStream}, d.Permissions...)
+	e.opts.Record(access.Entry{Time: e.opts.Now(), Vehicle: d.Vehicle, Caller: d.App,
+		Query: "webhook " + d.Type + " " + d.ID, Permissions: perms, Values: 1, Outcome: outcome})
+}
+
+// verifier answers verification requests one at a time.
+func (e *Engine) verifier(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case id := <-e.verifyQ:
+			if err := e.verify(ctx, id); err != nil && ctx.Err() == nil {
+				e.logger.Error("couldn't verify a webhook", "webhook", id, "err", err)
+			}
+		}
+	}
+}
+
+// VerifyType is the CloudEvent type of the endpoint verification challenge.
+const VerifyType = "glovebox.webhook.verify"
+
+// verify sends the verification challenge and sets the webhook active or verification_failed.
+func (e *Engine) verify(ctx context.Context, id string) error {
+	w, err := e.store.Webhook(ctx, id)
+	if err != nil {
+		return err
+	}
+	if w.Status != StatusPending {
+		return nil
+	}
+	var c [24]byte
+	rand.Read(c[:])
+	challenge := idEncoding.EncodeToString(c[:])
+	d, err := e.newDelivery(newID("msg_"), w, 0, VerifyType, nil, e.opts.Now(),
+		map[string]string{"challenge": challenge, "webhookId": w.ID})
+	if err != nil {
+		return err
+	}
+	secret, err := ParseSecret(w.Secret)
+	if err != nil {
+		return err
+	}
+	status, reason := StatusActive, ""
+	if err := e.challenge(ctx, w.URL, d, secret, challenge); err != nil {
+		status, reason = StatusVerificationFailed, err.Error()
+	}
+	return e.setStatus(ctx, id, status, reason)
+}
+
+func (e *Engine) challenge(ctx context.Context, url string, d *Delivery, secret []byte, challenge string) error {
+	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(d.Body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/cloudevents+json")
+	req.Header.Set("User-Agent", "Glovebox-Webhooks/1")
+	Sign(req.Header, d.ID, e.opts.Now(), d.Body, secret, e.opts.Key)
+	resp, err := e.client.Do(req)
+	if err != nil {
+		if refused(err) {
+			return errors.New("the target address is not public (the operator did not allow private targets)")
+		}
+		return fmt.Errorf("the endpoint did not answer the challenge: %s", errorText(err))
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return fmt.Errorf("couldn't read the answer to the challenge: %s", errorText(err))
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("the endpoint answered the challenge with %d, not 200", resp.StatusCode)
+	}
+	var ans struct {
+		Challenge string `json:"challenge"`
+	}
+	if json.Unmarshal(b, &ans) != nil || ans.Challenge != challenge {
+		return errors.New(`the endpoint did not answer {"challenge": "<the challenge>"}`)
+	}
+	return nil
+}

@@ -1,0 +1,209 @@
+package webhook
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+
+	"github.com/glovebox/glovebox/telemetry"
+)
+
+// Limits of a trigger.
+const (
+	MaxConditionLen = 1024
+	MaxCooldown     = 7 * 24 * 3600
+	MinSilence      = 10
+	MaxSilence      = 7 * 24 * 3600
+	// conditionCost bounds the work of one evaluation (CEL's cost units); a condition over one value
+	// and its predecessor needs far less.
+	conditionCost = 1000
+)
+
+// FieldError is bad input in one field of a webhook: the API answers 400 with Code, naming Field.
+type FieldError struct {
+	Field   string // e.g. "trigger.condition"
+	Code    string // a stable error code (docs/errors.md)
+	Message string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
+
+// The field error codes.
+const (
+	CodeInvalidURL       = "webhook_invalid_url"
+	CodeInvalidTrigger   = "webhook_invalid_trigger"
+	CodeInvalidCondition = "webhook_invalid_condition"
+	CodeUnknownSignal    = "webhook_unknown_signal"
+	CodeNotGranted       = "webhook_not_granted"
+	CodeInvalidField     = "webhook_invalid_field"
+	CodeUnsupported      = "webhook_trigger_unsupported"
+)
+
+func fieldErr(field, code, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Condition is a compiled CEL condition over one signal's value and its previous value.
+type Condition struct {
+	prg  cel.Program
+	kind telemetry.Kind
+}
+
+// envs holds one CEL environment per value kind: building one costs milliseconds and megabytes, and an
+// environment is safe for concurrent use.
+var envs sync.Map // telemetry.Kind → *cel.Env
+
+func envFor(k telemetry.Kind) (*cel.Env, error) {
+	if e, ok := envs.Load(k); ok {
+		return e.(*cel.Env), nil
+	}
+	var t *cel.Type
+	switch k {
+	case telemetry.KindNumber:
+		t = cel.DoubleType
+	case telemetry.KindBool:
+		t = cel.BoolType
+	case telemetry.KindString:
+		t = cel.StringType
+	case telemetry.KindStrings:
+		t = cel.ListType(cel.StringType)
+	case telemetry.KindLocation:
+		t = cel.MapType(cel.StringType, cel.DoubleType)
+	default:
+		return nil, fmt.Errorf("no CEL type for %s", k)
+	}
+	e, err := cel.NewEnv(cel.Variable("value", t), cel.Variable("previousValue", t), cel.CrossTypeNumericComparisons(true))
+	if err != nil {
+		return nil, err
+	}
+	envs.Store(k, e)
+	return e, nil
+}
+
+// CompileCondition compiles a CEL condition over a signal of sig's kind: value and previousValue are
+// doubles for numbers, bools for booleans, strings, lists of strings, or maps with latitude, longitude and
+// hdop for locations. The condition must be a boolean expression.
+func CompileCondition(sig *telemetry.Signal, expr string) (*Condition, error) {
+	if len(expr) > MaxConditionLen {
+		return nil, fmt.Errorf("longer than %d bytes", MaxConditionLen)
+	}
+	env, err := envFor(sig.Kind)
+	if err != nil {
+		return nil, err
+	}
+	ast, iss := env.Compile(expr)
+	if iss != nil && iss.Err() != nil {
+		return nil, iss.Err()
+	}
+	if !ast.OutputType().IsExactType(types.BoolType) {
+		return nil, fmt.Errorf("the condition is of type %s, not bool", ast.OutputType())
+	}
+	prg, err := env.Program(ast, cel.CostLimit(conditionCost), cel.InterruptCheckFrequency(100))
+	if err != nil {
+		return nil, err
+	}
+	return &Condition{prg: prg, kind: sig.Kind}, nil
+}
+
+// celValue is v as the condition sees it.
+func celValue(v telemetry.Value) any {
+	switch v.Signal.Kind {
+	case telemetry.KindBool:
+		return v.Number != 0
+	case telemetry.KindString:
+		return v.String
+	case telemetry.KindStrings:
+		var l []string
+		json.Unmarshal([]byte(v.String), &l)
+		if l == nil {
+			l = []string{}
+		}
+		return l
+	case telemetry.KindLocation:
+		return map[string]float64{"latitude": v.Lat, "longitude": v.Lon, "hdop": v.HDOP}
+	}
+	return v.Number
+}
+
+// Eval evaluates the condition on value and its predecessor. An evaluation error (a division by zero, a
+// missing map key, the cost limit) counts as false.
+func (c *Condition) Eval(value, previous telemetry.Value) (bool, error) {
+	out, _, err := c.prg.Eval(map[string]any{"value": celValue(value), "previousValue": celValue(previous)})
+	if err != nil {
+		return false, err
+	}
+	b, ok := out.Value().(bool)
+	return ok && b, nil
+}
+
+// ErrUnsupported is returned for trigger kinds this node does not serve yet.
+var ErrUnsupported = errors.New("not served by this node yet")
+
+// Check validates a trigger against the catalogue and returns its compiled condition (kind signal). Bad
+// input is a *FieldError.
+func (t *Trigger) Check(cat *telemetry.Catalog) (*Condition, error) {
+	switch t.Kind {
+	case KindSignal:
+		if t.Name != "" || t.SilenceSeconds != 0 {
+			return nil, fieldErr("trigger", CodeInvalidTrigger, "a signal trigger takes signal, condition and cooldownSeconds only")
+		}
+		sig, ok := cat.Lookup(t.Signal)
+		if !ok {
+			return nil, fieldErr("trigger.signal", CodeUnknownSignal, "no signal %q in the catalogue (GET /v1/signals)", t.Signal)
+		}
+		if t.CooldownSeconds < 0 || t.CooldownSeconds > MaxCooldown {
+			return nil, fieldErr("trigger.cooldownSeconds", CodeInvalidTrigger, "cooldownSeconds is 0 to %d", MaxCooldown)
+		}
+		if t.Condition == "" {
+			return nil, fieldErr("trigger.condition", CodeInvalidCondition, "a signal trigger needs a condition (CEL over value and previousValue)")
+		}
+		c, err := CompileCondition(sig, t.Condition)
+		if err != nil {
+			return nil, fieldErr("trigger.condition", CodeInvalidCondition, "%v", err)
+		}
+		return c, nil
+	case KindConnectivity:
+		if t.Signal != "" || t.Condition != "" || t.CooldownSeconds != 0 || t.Name != "" {
+			return nil, fieldErr("trigger", CodeInvalidTrigger, "a connectivity trigger takes silenceSeconds only")
+		}
+		if t.SilenceSeconds != 0 && (t.SilenceSeconds < MinSilence || t.SilenceSeconds > MaxSilence) {
+			return nil, fieldErr("trigger.silenceSeconds", CodeInvalidTrigger, "silenceSeconds is %d to %d", MinSilence, MaxSilence)
+		}
+		return nil, nil
+	case KindGrant:
+		if t.Signal != "" || t.Condition != "" || t.CooldownSeconds != 0 || t.Name != "" || t.SilenceSeconds != 0 {
+			return nil, fieldErr("trigger", CodeInvalidTrigger, "a grant trigger takes no other fields")
+		}
+		return nil, nil
+	case KindEvent, KindTrip:
+		return nil, fieldErr("trigger.kind", CodeUnsupported, "%q triggers are %v (driving events and trips are not detected yet)", t.Kind, ErrUnsupported)
+	case "":
+		return nil, fieldErr("trigger.kind", CodeInvalidTrigger, "a trigger needs a kind: signal, event, trip, connectivity or grant")
+	}
+	return nil, fieldErr("trigger.kind", CodeInvalidTrigger, "unknown trigger kind %q: signal, event, trip, connectivity or grant", t.Kind)
+}
+
+// Permissions returns the permissions (besides stream) an app needs for the trigger's events.
+func (t *Trigger) Permissions(cat *telemetry.Catalog) []string {
+	switch t.Kind {
+	case KindSignal:
+		if sig, ok := cat.Lookup(t.Signal); ok {
+			return []string{sig.Permission}
+		}
+	case KindConnectivity:
+		return []string{"signals"}
+	}
+	return nil
+}
+
+// Silence returns the connectivity trigger's silence.
+func (t *Trigger) Silence() int64 {
+	if t.SilenceSeconds == 0 {
+		return int64(DefaultSilence.Seconds())
+	}
+	return int64(t.SilenceSeconds)
+}
