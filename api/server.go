@@ -81,6 +81,9 @@ type Config struct {
 	// plain index page at / instead.
 	Web      http.Handler
 	WebPaths []string
+	// Credentials issues verifiable credentials at POST /v1/vehicles/{id}/credentials and publishes the
+	// issuer's key at /.well-known/jwt-vc-issuer. Nil serves neither.
+	Credentials *Credentials
 	// Webhooks, if set, serves /v1/apps/{app}/webhooks… and the node's webhook keys (package webhook).
 	Webhooks *webhook.Engine
 }
@@ -97,6 +100,7 @@ type Server struct {
 	ver    string
 	logger *slog.Logger
 	mux    *http.ServeMux
+	creds  *Credentials
 	hooks  *webhook.Engine
 
 	// recoverSlots bounds how many goroutines recover signatures at once to the number of cores. Recovery
@@ -113,7 +117,7 @@ type Server struct {
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
 	s := &Server{seq: cfg.Sequencer, log: cfg.Log, ingest: cfg.Ingester, auth: cfg.Auth, alog: cfg.AccessLog, logKey: cfg.LogKey, domain: cfg.Sequencer.Domain(),
-		ver: cfg.Version, logger: cfg.Logger, mux: http.NewServeMux(), digestSize: -1, hooks: cfg.Webhooks,
+		ver: cfg.Version, logger: cfg.Logger, mux: http.NewServeMux(), digestSize: -1, creds: cfg.Credentials, hooks: cfg.Webhooks,
 		recoverSlots: make(chan struct{}, runtime.NumCPU())}
 	if s.logger == nil {
 		s.logger = slog.Default()
@@ -157,6 +161,15 @@ func New(cfg Config) *Server {
 	s.mux.Handle("GET /.well-known/jwks.json", connect.CORS(cfg.Auth.JWKSHandler()))
 	s.mux.Handle("OPTIONS /.well-known/jwks.json", connect.CORS(http.NotFoundHandler()))
 	s.mux.Handle("GET /v1/vehicles/{id}/access", limit(cfg.Auth.Middleware(http.HandlerFunc(s.vehicleAccess))))
+	paths := []string{"/v1/node", "/v1/eip712", "/v1/transactions", "/v1/transactions/{index}", "/v1/vehicles/{id}",
+		"/v1/devices/{address}", "/v1/apps/{address}", "/v1/accounts/{address}", "/v1/state/digest", "/v1/events", "/v1/signals",
+		"/v1/auth/challenge", "/oauth/token", "/.well-known/jwks.json", "/v1/vehicles/{id}/access"}
+	if cfg.Credentials != nil {
+		s.mux.Handle("POST /v1/vehicles/{id}/credentials", limit(cfg.Auth.Middleware(http.HandlerFunc(s.issueCredential))))
+		s.mux.Handle("GET /.well-known/jwt-vc-issuer", connect.CORS(http.HandlerFunc(s.issuerMetadata)))
+		s.mux.Handle("OPTIONS /.well-known/jwt-vc-issuer", connect.CORS(http.NotFoundHandler()))
+		paths = append(paths, "/v1/vehicles/{id}/credentials", "/.well-known/jwt-vc-issuer")
+	}
 	if cfg.GraphQL != nil {
 		s.mux.Handle("POST /graphql", limit(s.withCaller(cfg.GraphQL)))
 		s.mux.Handle("GET /graphql", limit(s.withCaller(cfg.GraphQL)))
@@ -165,9 +178,7 @@ func New(cfg Config) *Server {
 		s.routeWebhooks()
 	}
 	// The same paths with any other method: a JSON 405 rather than the mux's plain-text one.
-	for _, p := range []string{"/v1/node", "/v1/eip712", "/v1/transactions", "/v1/transactions/{index}", "/v1/vehicles/{id}",
-		"/v1/devices/{address}", "/v1/apps/{address}", "/v1/accounts/{address}", "/v1/state/digest", "/v1/events", "/v1/signals",
-		"/v1/auth/challenge", "/oauth/token", "/.well-known/jwks.json", "/v1/vehicles/{id}/access"} {
+	for _, p := range paths {
 		s.mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
 			writeErr(w, CodeMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
 		})

@@ -294,6 +294,15 @@ func (w *world) checkReplay() {
 	if got := restored.Digest(); got != want {
 		w.tb.Fatalf("Restore(Snapshot()) has digest %x, state has %x", got, want)
 	}
+	// PairingsOf is an index the digest does not cover: the three states must agree on it too.
+	for id := uint64(1); id < w.s.nextVehicle; id++ {
+		want := w.s.PairingsOf(id)
+		for name, st := range map[string]*State{"replayed": r, "restored": restored} {
+			if got := st.PairingsOf(id); !reflect.DeepEqual(got, want) {
+				w.tb.Fatalf("%s state: PairingsOf(%d) = %+v, want %+v", name, id, got, want)
+			}
+		}
+	}
 }
 
 // golden compares got with testdata/name, or rewrites the file under -update.

@@ -119,6 +119,11 @@ func Restore(snap Changes) (*State, error) {
 		}
 		d.Pairings = slices.Clone(d.Pairings)
 		s.devices[a] = &device{Device: d, addr: a}
+		for _, p := range d.Pairings {
+			if v := s.vehicles[p.VehicleID]; v != nil && !slices.Contains(v.paired, a) {
+				v.paired = append(v.paired, a)
+			}
+		}
 		if d.VehicleID != 0 {
 			v := s.vehicles[d.VehicleID]
 			if v == nil {

@@ -110,6 +110,7 @@ type vehicle struct {
 	owner   common.Address
 	devices map[string]common.Address // kind → device
 	grants  map[common.Address]*Grant
+	paired  []common.Address // every device ever paired to it, in the order first paired
 }
 
 type device struct {
@@ -432,6 +433,9 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 			d.VehicleID = v.ID
 			d.Pairings = append(d.Pairings, p)
 			v.devices[d.Kind] = d.addr
+			if !slices.Contains(v.paired, d.addr) {
+				v.paired = append(v.paired, d.addr)
+			}
 			s.touchVehicle(v)
 			s.touchDevice(d)
 		}, nil
@@ -770,6 +774,24 @@ func (s *State) Account(a common.Address) Account {
 		}
 	}
 	return acc
+}
+
+// PairingsOf returns every pairing of any device to vehicle id, in force or ended, in log order.
+func (s *State) PairingsOf(id uint64) []Pairing {
+	v := s.vehicles[id]
+	if v == nil {
+		return nil
+	}
+	var out []Pairing
+	for _, a := range v.paired {
+		for _, p := range s.devices[a].Pairings {
+			if p.VehicleID == id {
+				out = append(out, p)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b Pairing) int { return int(max(-1, min(1, a.FromIndex-b.FromIndex))) })
+	return out
 }
 
 // PairingAt returns the pairing of device a that was in force at unix-ms time t, if any. Pairing

@@ -1120,6 +1120,12 @@ func TestPairingAt(t *testing.T) {
 		if !slices.Equal(v.Devices, want[1:]) {
 			t.Fatalf("Vehicle.Devices = %+v", v.Devices)
 		}
+		if got := w.s.PairingsOf(1); !slices.Equal(got, want) {
+			t.Fatalf("PairingsOf(1) = %+v\nwant %+v", got, want)
+		}
+		if got := w.s.PairingsOf(2); got != nil {
+			t.Fatalf("PairingsOf(2) of a missing vehicle = %+v, want none", got)
+		}
 	})
 }
 

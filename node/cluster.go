@@ -27,6 +27,7 @@ import (
 	"github.com/glovebox/glovebox/api"
 	"github.com/glovebox/glovebox/api/graphql"
 	"github.com/glovebox/glovebox/auth"
+	"github.com/glovebox/glovebox/credential"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/store/postgres"
 	"github.com/glovebox/glovebox/telemetry"
@@ -245,16 +246,22 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 		return nil, fmt.Errorf("couldn't set up sign-in: %w", err)
 	}
 	var gql http.Handler
+	var creds *api.Credentials
 	if c.has(RoleAPI) {
 		gql = graphql.NewHandler(graphql.Config{State: c.Ledger.Read, Telemetry: c.Records, Log: c.Log,
 			Logger: cfg.Logger, Now: cfg.Now, Record: c.recorder.Record, AccessLog: c.alog})
+		if creds, err = credentials(cfg.PublicURL, signer, vkey, &credential.Source{State: c.Ledger.Read, Log: c.Log,
+			Telemetry: c.Records, Catalog: telemetry.DefaultCatalog},
+			c.recorder.Record, cfg.Now); err != nil {
+			return nil, err
+		}
 	}
 	app, err := web.Handler(cfg.Web)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't set up the web app: %w", err)
 	}
 	srv := api.New(api.Config{Web: app, WebPaths: web.Paths(), Sequencer: c.Ledger, Log: c.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger,
-		Ingester: c.Ingester, Auth: c.Auth, AccessLog: c.alog, RateLimit: cfg.RateLimit, GraphQL: gql})
+		Ingester: c.Ingester, Auth: c.Auth, AccessLog: c.alog, RateLimit: cfg.RateLimit, GraphQL: gql, Credentials: creds})
 	c.API = c.forwarding(srv)
 	return c, nil
 }

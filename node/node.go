@@ -24,6 +24,7 @@ import (
 	"github.com/glovebox/glovebox/api/graphql"
 	"github.com/glovebox/glovebox/auth"
 	"github.com/glovebox/glovebox/connect"
+	"github.com/glovebox/glovebox/credential"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/store/sqlite"
 	"github.com/glovebox/glovebox/telemetry"
@@ -164,7 +165,13 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("couldn't set up the web app: %w", err)
 	}
-	n.API = api.New(api.Config{Web: app, WebPaths: web.Paths(), Connect: n.Connect, Sequencer: n.Sequencer, Log: n.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger,
+	creds, err := credentials(cfg.PublicURL, signer, vkey, &credential.Source{State: n.Sequencer.Read, Log: n.Log,
+		Telemetry: n.Telemetry, Catalog: telemetry.DefaultCatalog},
+		n.Recorder.Record, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
+	n.API = api.New(api.Config{Credentials: creds, Web: app, WebPaths: web.Paths(), Connect: n.Connect, Sequencer: n.Sequencer, Log: n.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger,
 		Ingester: n.Ingester, Auth: n.Auth, AccessLog: n.AccessLog, RateLimit: cfg.RateLimit, Webhooks: n.Webhooks,
 		GraphQL: graphql.NewHandler(graphql.Config{State: n.Sequencer.Read, Telemetry: n.Telemetry, Log: n.Log,
 			Logger: cfg.Logger, Now: cfg.Now,

@@ -34,6 +34,9 @@ type Spec struct {
 	Year       uint16
 	Powertrain Powertrain
 	City       string
+	// VIN is the vehicle identification number its device reports (vehicleIdentificationVIN) at the start
+	// of every trip; derived from the seed and index when empty.
+	VIN string
 }
 
 // Specs returns n vehicle specs derived from seed: the same seed gives the same keys and vehicles, and
@@ -73,7 +76,45 @@ func newSpec(seed uint64, i int) Spec {
 	s.DeviceKey = deriveKey(seed, i, "device")
 	s.Owner = crypto.PubkeyToAddress(s.OwnerKey.PublicKey)
 	s.Device = crypto.PubkeyToAddress(s.DeviceKey.PublicKey)
+	s.VIN = deriveVIN(seed, i)
 	return s
+}
+
+// vinChars are the characters a VIN may hold (ISO 3779: no I, O or Q), and vinValues their values in
+// the North American check digit.
+const vinChars = "0123456789ABCDEFGHJKLMNPRSTUVWXYZ"
+
+var vinWeights = [17]int{8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2}
+
+func vinValue(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'A' && c <= 'H':
+		return int(c-'A') + 1
+	case c >= 'J' && c <= 'R':
+		return int(c-'J') + 1
+	default: // S to Z
+		return int(c-'S') + 2
+	}
+}
+
+// deriveVIN makes a well-formed 17-character VIN for vehicle i, with a valid check digit (position 9).
+func deriveVIN(seed uint64, i int) string {
+	rng := rand.New(rand.NewPCG(seed, streamID(i, 3)))
+	var b [17]byte
+	sum := 0
+	for k := range b {
+		b[k] = vinChars[rng.IntN(len(vinChars))]
+		sum += vinValue(b[k]) * vinWeights[k]
+	}
+	sum -= vinValue(b[8]) * vinWeights[8]
+	if d := sum % 11; d == 10 {
+		b[8] = 'X'
+	} else {
+		b[8] = byte('0' + d)
+	}
+	return string(b[:])
 }
 
 // streamID separates the random streams of vehicle i.
@@ -192,6 +233,9 @@ func NewFleetFromSpecs(seed uint64, specs []Spec, start time.Time) (*Fleet, erro
 		}
 		if s.Device == (common.Address{}) {
 			s.Device = crypto.PubkeyToAddress(s.DeviceKey.PublicKey)
+		}
+		if s.VIN == "" {
+			s.VIN = deriveVIN(seed, i)
 		}
 		f.vs = append(f.vs, newVehicle(seed, i, s, f.now))
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -386,4 +387,42 @@ func TestSimulatedRoutesAreRoadLike(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestDerivedVINsAreWellFormed(t *testing.T) {
+	for _, c := range []struct {
+		vin  string
+		want bool
+	}{
+		{"1M8GDM9AXKP042788", true}, // the check-digit example of 49 CFR 565
+		{"1M8GDM9A1KP042788", false},
+	} {
+		if got := vinCheckDigitValid(c.vin); got != c.want {
+			t.Errorf("check digit of %s valid = %v, want %v", c.vin, got, c.want)
+		}
+	}
+	seen := map[string]bool{}
+	for i, s := range Specs(7, 50) {
+		if len(s.VIN) != 17 || strings.ContainsAny(s.VIN, "IOQ") || !vinCheckDigitValid(s.VIN) {
+			t.Fatalf("vehicle %d: VIN %q is not a well-formed VIN", i, s.VIN)
+		}
+		if seen[s.VIN] {
+			t.Fatalf("vehicle %d: VIN %s repeats", i, s.VIN)
+		}
+		seen[s.VIN] = true
+	}
+}
+
+func vinCheckDigitValid(vin string) bool {
+	sum := 0
+	for k := 0; k < 17; k++ {
+		if k != 8 {
+			sum += vinValue(vin[k]) * vinWeights[k]
+		}
+	}
+	want := byte('0' + sum%11)
+	if sum%11 == 10 {
+		want = 'X'
+	}
+	return vin[8] == want
 }

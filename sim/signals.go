@@ -15,6 +15,7 @@ const (
 	sigSpeed          = "speed"
 	sigIgnition       = "isIgnitionOn"
 	sigOdometer       = "powertrainTransmissionTravelledDistance"
+	sigVIN            = "vehicleIdentificationVIN"
 	sigRPM            = "powertrainCombustionEngineSpeed"
 	sigEngineLoad     = "obdEngineLoad"
 	sigECT            = "powertrainCombustionEngineECT"
@@ -170,6 +171,7 @@ func (v *vehicle) signals(t int64, at time.Time) []telemetry.EventSignal {
 		b.add(sigLocked, v.locked)
 	}
 	if v.tripStart {
+		b.add(sigVIN, v.spec.VIN)
 		b.add(sigDTCCount, float64(len(dtcs)))
 		b.add(sigDTCList, dtcs)
 	}

@@ -1,0 +1,228 @@
+package credential
+
+import (
+	"encoding/hex"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/ethereum/go-ethereum/common"
+	"golang.org/x/mod/sumdb/note"
+	xtlog "golang.org/x/mod/sumdb/tlog"
+
+	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/telemetry"
+	"github.com/glovebox/glovebox/tlog"
+)
+
+// Evidence is what a verifier needs to re-derive a credential's claim without trusting the node: the
+// device-signed records, the log entries that made their devices speak for the car, with inclusion
+// proofs, and a checkpoint signed by the log key. It travels as the selectively disclosable claim
+// "evidence".
+type Evidence struct {
+	// Checkpoint is the signed C2SP checkpoint note every proof is against.
+	Checkpoint string `json:"checkpoint"`
+	// Pairings are the pairings the records were measured under.
+	Pairings []LoggedPairing `json:"pairings"`
+	// Records are the device-signed records, exactly as stored.
+	Records []SignedRecord `json:"records"`
+}
+
+// LoggedPairing is one pairing of a device to the vehicle: the PairDevice entry that started it and, if
+// it ended before the checkpoint, the entry that ended it (UnpairDevice, TransferVehicle or BurnVehicle).
+type LoggedPairing struct {
+	Start LoggedEntry  `json:"start"`
+	End   *LoggedEntry `json:"end,omitempty"`
+}
+
+// LoggedEntry is one log entry with its inclusion proof in the checkpoint's tree.
+type LoggedEntry struct {
+	Index int64    `json:"index"`
+	Entry []byte   `json:"entry"` // the entry's bytes (ledger entry encoding), base64 in JSON
+	Proof [][]byte `json:"proof"` // the RFC 6962 inclusion proof, hashes base64 in JSON
+}
+
+// SignedRecord is one record as its device signed it.
+type SignedRecord struct {
+	Event     string `json:"event"`     // the CloudEvents JSON, the exact bytes signed
+	Signature string `json:"signature"` // personal_sign over Event, 0x and 130 hex digits
+	Pairing   int64  `json:"pairing"`   // log index of the PairDevice entry in force at the record's time
+}
+
+// checkedPairing is a pairing whose entries verified: the device spoke for the vehicle in [from, to).
+type checkedPairing struct {
+	device   common.Address
+	from, to int64 // unix ms; to is MaxInt64 while in force at the checkpoint
+}
+
+// checkedEvidence is evidence whose every signature and proof verified, reduced to readings.
+type checkedEvidence struct {
+	odometer, vin, location []reading
+}
+
+// check verifies ev for vehicle against the log key: the checkpoint's signature, every pairing entry's
+// inclusion proof, type, vehicle, device signature and time range, every record's device signature,
+// subject and times; and returns the readings of the records. checkSigs false skips recovering the
+// records' signatures (the issuer's own records were checked at ingest).
+func (ev *Evidence) check(key *IssuerKey, vehicle uint64, cat *telemetry.Catalog, checkSigs bool) (*checkedEvidence, error) {
+	v, err := note.NewVerifier(key.LogKey)
+	if err != nil {
+		return nil, fail(CheckCheckpoint, "%v", err)
+	}
+	origin, _, _ := strings.Cut(key.KeyID, "+")
+	size, root, err := tlog.OpenCheckpoint([]byte(ev.Checkpoint), origin, v)
+	if err != nil {
+		return nil, fail(CheckCheckpoint, "the checkpoint is not signed by the log key %s: %v", key.KeyID, err)
+	}
+	domain := ledger.NewDomain(origin)
+	pairings := map[int64]checkedPairing{}
+	for i, p := range ev.Pairings {
+		cp, err := p.check(domain, vehicle, size, root)
+		if err != nil {
+			return nil, fail(CheckPairing, "pairing %d: %v", i, err)
+		}
+		pairings[p.Start.Index] = cp
+	}
+	out := &checkedEvidence{}
+	for i, r := range ev.Records {
+		if err := r.check(cat, vehicle, pairings, checkSigs, out); err != nil {
+			return nil, fail(CheckRecord, "record %d: %v", i, err)
+		}
+	}
+	return out, nil
+}
+
+// verifyIncluded checks that e is the entry at its index in the tree (size, root).
+func (e *LoggedEntry) verifyIncluded(size int64, root xtlog.Hash) (*ledger.Entry, error) {
+	if e.Index < 0 || e.Index >= size {
+		return nil, fmt.Errorf("entry %d is not in the checkpoint's tree of %d entries", e.Index, size)
+	}
+	proof := make(xtlog.RecordProof, len(e.Proof))
+	for i, h := range e.Proof {
+		if len(h) != xtlog.HashSize {
+			return nil, fmt.Errorf("entry %d: proof hash %d is %d bytes", e.Index, i, len(h))
+		}
+		copy(proof[i][:], h)
+	}
+	if err := xtlog.CheckRecord(proof, size, root, e.Index, xtlog.RecordHash(e.Entry)); err != nil {
+		return nil, fmt.Errorf("entry %d: the inclusion proof does not verify against the checkpoint: %w", e.Index, err)
+	}
+	ent, err := ledger.UnmarshalEntry(e.Entry)
+	if err != nil {
+		return nil, fmt.Errorf("entry %d: %w", e.Index, err)
+	}
+	return ent, nil
+}
+
+func (p *LoggedPairing) check(domain *ledger.Domain, vehicle uint64, size int64, root xtlog.Hash) (checkedPairing, error) {
+	start, err := p.Start.verifyIncluded(size, root)
+	if err != nil {
+		return checkedPairing{}, err
+	}
+	tx := start.Tx
+	if tx.Type != ledger.TypePairDevice {
+		return checkedPairing{}, fmt.Errorf("entry %d is a %s, not a PairDevice", p.Start.Index, tx.Type)
+	}
+	if !tx.VehicleID.IsUint64() || tx.VehicleID.Uint64() != vehicle {
+		return checkedPairing{}, fmt.Errorf("entry %d pairs vehicle %s, not %d", p.Start.Index, tx.VehicleID.Dec(), vehicle)
+	}
+	signers, err := domain.Signers(tx)
+	if err != nil {
+		return checkedPairing{}, fmt.Errorf("entry %d: %w", p.Start.Index, err)
+	}
+	if !containsAddress(signers, tx.Device) {
+		return checkedPairing{}, fmt.Errorf("entry %d is not signed by the device %s it pairs", p.Start.Index, tx.Device.Hex())
+	}
+	cp := checkedPairing{device: tx.Device, from: start.AcceptTime, to: math.MaxInt64}
+	if p.End != nil {
+		end, err := p.End.verifyIncluded(size, root)
+		if err != nil {
+			return checkedPairing{}, err
+		}
+		et := end.Tx
+		if p.End.Index <= p.Start.Index {
+			return checkedPairing{}, fmt.Errorf("the ending entry %d comes before the pairing %d", p.End.Index, p.Start.Index)
+		}
+		sameVehicle := et.VehicleID.IsUint64() && et.VehicleID.Uint64() == vehicle
+		switch {
+		case et.Type == ledger.TypeUnpairDevice && sameVehicle && et.Device == tx.Device:
+		case (et.Type == ledger.TypeTransferVehicle || et.Type == ledger.TypeBurnVehicle) && sameVehicle:
+		default:
+			return checkedPairing{}, fmt.Errorf("entry %d (%s) does not end the pairing of %s to vehicle %d", p.End.Index, et.Type, tx.Device.Hex(), vehicle)
+		}
+		cp.to = end.AcceptTime
+	}
+	return cp, nil
+}
+
+func containsAddress(list []common.Address, a common.Address) bool {
+	for _, x := range list {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *SignedRecord) check(cat *telemetry.Catalog, vehicle uint64, pairings map[int64]checkedPairing, checkSig bool, out *checkedEvidence) error {
+	sig, err := parseSignature(r.Signature)
+	if err != nil {
+		return err
+	}
+	sub := telemetry.Submission{Event: []byte(r.Event), Signature: sig}
+	rec, err := cat.Parse(&sub, math.MaxInt64/2)
+	if err != nil {
+		return fmt.Errorf("the event does not parse as a telemetry record: %w", err)
+	}
+	if rec.VehicleID != vehicle {
+		return fmt.Errorf("record %s is about vehicle %d, not %d", rec.ID, rec.VehicleID, vehicle)
+	}
+	if checkSig {
+		signer, err := sub.Signer()
+		if err != nil {
+			return fmt.Errorf("record %s: %w", rec.ID, err)
+		}
+		if signer != rec.Source {
+			return fmt.Errorf("record %s is signed by %s, not by its source %s", rec.ID, signer.Hex(), rec.Source.Hex())
+		}
+	}
+	p, ok := pairings[r.Pairing]
+	if !ok {
+		return fmt.Errorf("record %s names pairing entry %d, which the evidence does not hold", rec.ID, r.Pairing)
+	}
+	if p.device != rec.Source {
+		return fmt.Errorf("record %s is from %s, but pairing entry %d pairs %s", rec.ID, rec.Source.Hex(), r.Pairing, p.device.Hex())
+	}
+	inPairing := func(t int64) bool { return p.from <= t && t < p.to }
+	if !inPairing(rec.Time) {
+		return fmt.Errorf("record %s was measured at %s, when its device was not paired to vehicle %d (pairing entry %d)",
+			rec.ID, utc(rec.Time).Format("2006-01-02T15:04:05.000Z"), vehicle, r.Pairing)
+	}
+	for _, v := range rec.Values {
+		if !inPairing(v.Time) {
+			return fmt.Errorf("record %s: %s was measured at %s, when its device was not paired to vehicle %d",
+				rec.ID, v.Signal.Name, utc(v.Time).Format("2006-01-02T15:04:05.000Z"), vehicle)
+		}
+		rd := reading{Time: v.Time, Number: v.Number, String: v.String, Lat: v.Lat, Lon: v.Lon}
+		switch v.Signal.Name {
+		case SignalOdometer:
+			out.odometer = append(out.odometer, rd)
+		case SignalVIN:
+			out.vin = append(out.vin, rd)
+		case SignalLocation:
+			out.location = append(out.location, rd)
+		}
+	}
+	return nil
+}
+
+func parseSignature(s string) ([]byte, error) {
+	if len(s) != 132 || !strings.HasPrefix(s, "0x") {
+		return nil, fmt.Errorf("a signature is 0x and 130 hex digits")
+	}
+	b, err := hex.DecodeString(s[2:])
+	if err != nil {
+		return nil, fmt.Errorf("the signature is not hex")
+	}
+	return b, nil
+}

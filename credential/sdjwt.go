@@ -1,0 +1,147 @@
+package credential
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// Media type and header values of SD-JWT VC.
+const (
+	MediaType = "application/dc+sd-jwt" // the Content-Type of an issued credential
+	Typ       = "dc+sd-jwt"             // the JWS typ header
+	SDAlg     = "sha-256"               // _sd_alg: the only hash this package issues and accepts
+)
+
+// A disclosure is one selectively disclosable object property (RFC 9901 §4.2.1): the base64url text of
+// the JSON array [salt, name, value], whose SHA-256 digest (base64url) sits in the payload's _sd.
+type disclosure struct {
+	Encoded string // as it travels after a ~
+	Name    string
+	Value   json.RawMessage
+}
+
+// newDisclosure makes a disclosure of name = value with a fresh 128-bit salt.
+func newDisclosure(name string, value any) (disclosure, error) {
+	var salt [16]byte
+	if _, err := rand.Read(salt[:]); err != nil {
+		return disclosure{}, fmt.Errorf("couldn't make a salt: %w", err)
+	}
+	v, err := marshal(value)
+	if err != nil {
+		return disclosure{}, fmt.Errorf("couldn't encode claim %s: %w", name, err)
+	}
+	arr, err := marshal([]any{base64.RawURLEncoding.EncodeToString(salt[:]), name, json.RawMessage(v)})
+	if err != nil {
+		return disclosure{}, err
+	}
+	return disclosure{Encoded: base64.RawURLEncoding.EncodeToString(arr), Name: name, Value: v}, nil
+}
+
+// digest is the _sd digest of the disclosure: base64url(SHA-256(the ASCII of its encoded form)).
+func (d disclosure) digest() string { return digestOf(d.Encoded) }
+
+func digestOf(encoded string) string {
+	h := sha256.Sum256([]byte(encoded))
+	return base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+// parseDisclosure decodes one disclosure as RFC 9901 §7.1 step 3 says: base64url, a JSON array of three
+// elements (salt string, claim name string, value); array-element disclosures (two elements) are not
+// used by these credentials and are refused.
+func parseDisclosure(encoded string) (disclosure, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(encoded)
+	if err != nil {
+		return disclosure{}, fmt.Errorf("a disclosure is not base64url: %w", err)
+	}
+	var arr []json.RawMessage
+	if err := json.Unmarshal(raw, &arr); err != nil || len(arr) != 3 {
+		return disclosure{}, fmt.Errorf("a disclosure is not a JSON array [salt, name, value]")
+	}
+	var salt, name string
+	if json.Unmarshal(arr[0], &salt) != nil || json.Unmarshal(arr[1], &name) != nil {
+		return disclosure{}, fmt.Errorf("a disclosure's salt and name must be strings")
+	}
+	if name == "_sd" || name == "..." {
+		return disclosure{}, fmt.Errorf("a disclosure may not name %q", name)
+	}
+	return disclosure{Encoded: encoded, Name: name, Value: arr[2]}, nil
+}
+
+// marshal encodes JSON without HTML escaping (so that '<', '>' and '&' in evidence stay as they are).
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(b.Bytes(), "\n"), nil
+}
+
+// sign makes the issuer-signed JWT: header {"alg":"EdDSA","kid":…,"typ":"dc+sd-jwt"} over payload.
+func sign(payload []byte, s *noteSigner) (string, error) {
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: s},
+		(&jose.SignerOptions{}).WithType(Typ).WithHeader(jose.HeaderKey("kid"), s.key.KeyID))
+	if err != nil {
+		return "", fmt.Errorf("couldn't make a JWS signer: %w", err)
+	}
+	obj, err := signer.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("couldn't sign the credential: %w", err)
+	}
+	return obj.CompactSerialize()
+}
+
+// split separates an SD-JWT into its issuer-signed JWT, its disclosures and its key-binding JWT (empty
+// without one): <JWT>~<D1>~…~<Dn>~[<KB-JWT>].
+func split(s string) (jwt string, disclosures []string, kb string, err error) {
+	s = strings.TrimSpace(s)
+	parts := strings.Split(s, "~")
+	if len(parts) < 2 || parts[0] == "" {
+		return "", nil, "", fmt.Errorf("not an SD-JWT: want <issuer JWT>~<disclosures>~")
+	}
+	jwt, kb = parts[0], parts[len(parts)-1]
+	disclosures = parts[1 : len(parts)-1]
+	for _, d := range disclosures {
+		if d == "" {
+			return "", nil, "", fmt.Errorf("not an SD-JWT: an empty disclosure between two ~")
+		}
+	}
+	return jwt, disclosures, kb, nil
+}
+
+// Present returns the credential with only the disclosures of the named claims (a holder's
+// presentation, RFC 9901 §4): the issuer-signed JWT is unchanged, the others are left out.
+func Present(sdjwt string, claims ...string) (string, error) {
+	jwt, ds, kb, err := split(sdjwt)
+	if err != nil {
+		return "", err
+	}
+	if kb != "" {
+		return "", fmt.Errorf("the credential already carries a key-binding JWT")
+	}
+	keep := map[string]bool{}
+	for _, c := range claims {
+		keep[c] = true
+	}
+	out := jwt + "~"
+	for _, enc := range ds {
+		d, err := parseDisclosure(enc)
+		if err != nil {
+			return "", err
+		}
+		if keep[d.Name] {
+			out += enc + "~"
+		}
+	}
+	return out, nil
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
