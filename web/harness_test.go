@@ -92,11 +92,7 @@ func screenshot(name string, width, height int64, mobile bool) chromedp.Action[c
 		if err != nil {
 			return err
 		}
-		dir := filepath.Join("..", "docs", "screenshots")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644); err != nil {
+		if err := saveScreenshot(name, buf); err != nil {
 			return err
 		}
 		_, err = chromedp.EmulateViewport(1280, 900)(ctx, t)
