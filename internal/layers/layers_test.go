@@ -22,6 +22,8 @@ var allowed = map[string][]string{
 	"accesslog": {},
 	"access":    {"ledger"},
 	"telemetry": {"ledger"},
+	// telemetry/segment cuts trips from signal values: pure, below everything that reads it.
+	"telemetry/segment": {},
 	// telemetry/stream is below store/postgres only for its Key type (stream.Key): a known upward edge
 	// issue 12 names, to move below both.
 	"telemetry/stream": {"telemetry"},
@@ -39,15 +41,18 @@ var allowed = map[string][]string{
 	"api/graphql/internal/schemagen": {"ledger", "telemetry"},
 	"api/graphql/internal/gen":       {"api/graphql/internal/schemagen", "telemetry"},
 	// GraphQL reads telemetry only through telemetry.Reader: no store.
-	"api/graphql":        {"access", "accesslog", "api/graphql/internal/exec", "api/graphql/internal/schemagen", "ledger", "telemetry"},
-	"api":                {"access", "accesslog", "api/graphql", "api/wire", "auth", "connect", "ledger", "telemetry", "tlog", "webhook"},
+	"api/graphql": {"access", "accesslog", "api/graphql/internal/exec", "api/graphql/internal/schemagen", "ledger", "telemetry",
+		"telemetry/segment"},
+	// credential issues and verifies SD-JWT VCs from records and log proofs: below the API that serves it.
+	"credential":         {"ledger", "telemetry", "tlog"},
+	"api":                {"access", "accesslog", "api/graphql", "api/wire", "auth", "connect", "credential", "ledger", "telemetry", "tlog", "webhook"},
 	"web":                {},
 	"web/internal/build": {},
 	// The client and everything built on it speak the API through api/wire and never link the server.
 	"client":               {"api/wire", "ledger", "telemetry"},
 	"verify":               {"client", "ledger", "tlog"},
 	"sim":                  {"api/mqtt", "api/wire", "client", "ledger", "telemetry"},
-	"node":                 {"accesslog", "api", "api/graphql", "auth", "connect", "ledger", "store/postgres", "store/sqlite", "telemetry", "telemetry/stream", "tlog", "web", "webhook"},
+	"node":                 {"accesslog", "api", "api/graphql", "auth", "connect", "credential", "ledger", "store/postgres", "store/sqlite", "telemetry", "telemetry/stream", "tlog", "web", "webhook"},
 	"internal/pgtest":      {},
 	"internal/browsertest": {},
 	"internal/testnode":    {"api", "client", "ledger", "node", "telemetry", "web", "webhook"},
