@@ -19,6 +19,8 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/ethereum/go-ethereum/common"
+
 	"github.com/glovebox/glovebox/accesslog"
 	"github.com/glovebox/glovebox/api"
 	"github.com/glovebox/glovebox/api/graphql"
@@ -28,6 +30,7 @@ import (
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/store/sqlite"
 	"github.com/glovebox/glovebox/telemetry"
+	"github.com/glovebox/glovebox/telemetry/live"
 	"github.com/glovebox/glovebox/tlog"
 	"github.com/glovebox/glovebox/web"
 	"github.com/glovebox/glovebox/webhook"
@@ -84,6 +87,8 @@ type Node struct {
 	// their events, signed with the node's webhook key (webhook.key).
 	WebhookStore *sqlite.Webhooks
 	Webhooks     *webhook.Engine
+	// Live hands accepted records and ledger changes to GraphQL subscriptions.
+	Live *live.Hub
 
 	logger *slog.Logger
 }
@@ -148,8 +153,13 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	wo.LogSize = func() int64 { size, _ := n.Log.Latest(); return size }
 	wo.Entries, wo.Source, wo.Now, wo.Logger = n.Entries, strings.TrimRight(cfg.PublicURL, "/"), cfg.Now, cfg.Logger
 	n.Webhooks = webhook.NewEngine(wo)
+	n.Live = live.NewHub()
+	accepted := func(recs []*telemetry.Record) {
+		n.Live.Publish(recs) // never blocks
+		n.Webhooks.Accepted(recs)
+	}
 	n.Ingester = telemetry.NewIngester(telemetry.DefaultCatalog, n.Sequencer.Read, n.Telemetry,
-		telemetry.IngesterOptions{Now: cfg.Now, Logger: cfg.Logger, Accepted: n.Webhooks.Accepted})
+		telemetry.IngesterOptions{Now: cfg.Now, Logger: cfg.Logger, Accepted: accepted})
 	pub, err := url.Parse(cfg.PublicURL)
 	if err != nil || pub.Host == "" {
 		return nil, fmt.Errorf("node: bad public URL %q", cfg.PublicURL)
@@ -175,8 +185,14 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		Ingester: n.Ingester, Auth: n.Auth, AccessLog: n.AccessLog, RateLimit: cfg.RateLimit, Webhooks: n.Webhooks,
 		GraphQL: graphql.NewHandler(graphql.Config{State: n.Sequencer.Read, Telemetry: n.Telemetry, Log: n.Log,
 			Logger: cfg.Logger, Now: cfg.Now,
-			Record: n.Recorder.Record, AccessLog: n.AccessLog})})
+			Record: n.Recorder.Record, AccessLog: n.AccessLog, Live: n.Live, Authenticate: n.authenticate})})
 	return n, nil
+}
+
+// authenticate verifies a bearer token for GraphQL subscriptions.
+func (n *Node) authenticate(token string) (common.Address, time.Time, error) {
+	c, err := n.Auth.Verify(token)
+	return c.Subject, c.Expiry, err
 }
 
 // Entries reads committed log entries [from, from+count).
@@ -189,8 +205,12 @@ func (n *Node) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
 	go func() { defer wg.Done(); n.Recorder.Run(ctx) }()
+	go func() {
+		defer wg.Done()
+		n.Live.WatchLedger(ctx, func() int64 { size, _ := n.Log.Latest(); return size }, live.DefaultWatchInterval)
+	}()
 	go func() {
 		defer wg.Done()
 		if err := n.Webhooks.Run(ctx); err != nil {

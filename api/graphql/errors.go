@@ -38,6 +38,7 @@ var ErrorCodes = []ErrorCode{
 	{CodeBadRequest, "the request is not valid GraphQL for this schema, its body is too large, or an argument is out of range"},
 	{CodeTooComplex, fmt.Sprintf("the query is deeper than %d levels or its complexity exceeds %d", MaxDepth, MaxComplexity)},
 	{"RATE_LIMITED", "too many requests from this caller: wait for the Retry-After header (HTTP 429)"},
+	{CodeTooSlow, "an events subscription ended because its client read so slowly that more than 1,000 events waited for it"},
 	{CodeInternal, "an unexpected server error"},
 }
 

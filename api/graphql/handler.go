@@ -16,6 +16,8 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/coder/websocket"
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	xtlog "golang.org/x/mod/sumdb/tlog"
@@ -23,6 +25,7 @@ import (
 	"github.com/glovebox/glovebox/accesslog"
 	"github.com/glovebox/glovebox/api/graphql/internal/exec"
 	"github.com/glovebox/glovebox/telemetry"
+	"github.com/glovebox/glovebox/telemetry/live"
 )
 
 // The limits of a request.
@@ -64,6 +67,13 @@ type Config struct {
 	// DisableFastPath sends every request through gqlgen's executor, also the signals queries the fast
 	// path would answer (fastpath.go); for tests that compare the two.
 	DisableFastPath bool
+	// Live is where subscriptions hear of accepted records and ledger changes (the node's live.Hub); nil
+	// answers every subscription with BAD_REQUEST.
+	Live *live.Hub
+	// Authenticate verifies a bearer token (auth.Issuer.Verify): the caller and when the token expires.
+	// Subscriptions use it for a WebSocket's connection_init token and to check their token again at
+	// every ledger change and push; nil accepts no token in connection_init.
+	Authenticate func(token string) (caller common.Address, expiry time.Time, err error)
 }
 
 // Log is what rawRecords reads of the ledger's log; *tlog.Log has it.
@@ -99,8 +109,18 @@ func NewHandler(cfg Config) http.Handler {
 	// Parsed and validated documents are kept by query text: an app asks the same few queries again and
 	// again, and parsing plus validation against the 116-signal schema costs more than answering them.
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	// Subscriptions: a WebSocket (graphql-transport-ws, and the older graphql-ws) or server-sent events;
+	// both before POST, which would take an event-stream request too. Any origin may open a WebSocket:
+	// the caller is named by the token it sends, never by an ambient credential a browser adds.
+	srv.AddTransport(transport.Websocket{
+		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{InsecureSkipVerify: true}},
+		InitFunc:       r.initWebsocket, InitTimeout: InitTimeout, PingPongInterval: PingInterval,
+	})
+	srv.AddTransport(transport.SSE{KeepAlivePingInterval: PingInterval})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
+	srv.AroundOperations(aroundSubscriptions)
+	srv.AroundResponses(aroundResponses)
 	srv.Use(extension.Introspection{})
 	srv.Use(depthLimit{})
 	srv.Use(&complexityLimit{})
@@ -111,9 +131,9 @@ func NewHandler(cfg Config) http.Handler {
 		return codedError(CodeInternal, "internal error")
 	})
 	if cfg.DisableFastPath {
-		return limitSize(srv)
+		return limitSize(r.streamingHandler(srv))
 	}
-	return limitSize(&fastPath{q: (*queryResolver)(r), es: es, present: present, plans: lru.New[*signalsPlan](1000), next: srv})
+	return limitSize(r.streamingHandler(&fastPath{q: (*queryResolver)(r), es: es, present: present, plans: lru.New[*signalsPlan](1000), next: srv}))
 }
 
 // limitSize refuses request bodies and query strings over MaxBodyBytes with BAD_REQUEST.

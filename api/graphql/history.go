@@ -25,6 +25,7 @@ const (
 const (
 	rowTimestamp = "\x00timestamp"
 	rowGrants    = "\x00grants"
+	rowVehicle   = "\x00vehicle" // the vehicle of a subscription's SignalCollection
 )
 
 // aggregate implements @aggregate: a SignalAggregations field is read from its row by response name

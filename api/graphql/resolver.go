@@ -106,6 +106,11 @@ func (r *resolver) requires(ctx context.Context, obj any, next graphql.Resolver,
 		}
 	}
 	vehicle, ok := tokenIDInScope(ctx)
+	if row, isRow := obj.(map[string]any); !ok && isRow {
+		// A subscription's push is marshalled outside the subscription field's context: its
+		// collection names its vehicle.
+		vehicle, ok = row[rowVehicle].(uint64)
+	}
 	if !ok {
 		e := codedError(CodeForbidden, "permission %q needed, and no vehicle is in scope", permission)
 		e.Extensions["permission"] = permission
@@ -113,7 +118,7 @@ func (r *resolver) requires(ctx context.Context, obj any, next graphql.Resolver,
 	}
 	if _, err := r.check(ctx, vehicle, permission); err != nil {
 		var denied *access.Denied
-		if fc := graphql.GetFieldContext(ctx); errors.As(err, &denied) && fc != nil && fc.Object == "Query" {
+		if fc := graphql.GetFieldContext(ctx); errors.As(err, &denied) && fc != nil && (fc.Object == "Query" || fc.Object == "Subscription") {
 			// A query field refused as a whole (rawRecords): its owner sees the attempt.
 			(*queryResolver)(r).recordEntry(ctx, vehicle, grants{}, []string{permission}, time.Time{}, time.Time{}, 0, "forbidden")
 		}
@@ -153,6 +158,12 @@ type value struct {
 // signals the caller holds the permission of are read, and only values measured since the current owner
 // got the vehicle.
 func (q *queryResolver) readable(ctx context.Context, tokenID int, filter *exec.SignalFilter) ([]value, grants, error) {
+	return q.readableWith(ctx, tokenID, filter, nil)
+}
+
+// readableWith is readable with fresh values (newest per signal name) that may be newer than the stored
+// ones: a subscription's, accepted but perhaps not indexed yet.
+func (q *queryResolver) readableWith(ctx context.Context, tokenID int, filter *exec.SignalFilter, fresh map[string]telemetry.Value) ([]value, grants, error) {
 	if tokenID < 0 {
 		return nil, grants{}, codedError(CodeBadRequest, "tokenId %d: vehicle ids are not negative", tokenID)
 	}
@@ -168,7 +179,7 @@ func (q *queryResolver) readable(ctx context.Context, tokenID int, filter *exec.
 		q.record(ctx, vehicle, g, 0, "forbidden")
 		return nil, g, nil
 	}
-	vs, err := q.latest(ctx, vehicle, g)
+	vs, err := q.latest(ctx, vehicle, g, fresh)
 	if err != nil {
 		return nil, grants{}, err
 	}
@@ -205,26 +216,42 @@ func (q *queryResolver) recordEntry(ctx context.Context, vehicle uint64, g grant
 		From: from, To: to, Values: values, Outcome: outcome})
 }
 
-// latest reads the latest values of vehicle that g allows.
-func (q *queryResolver) latest(ctx context.Context, vehicle uint64, g grants) ([]value, error) {
+// latest reads the latest values of vehicle that g allows, a value of fresh replacing an older stored one.
+func (q *queryResolver) latest(ctx context.Context, vehicle uint64, g grants, fresh map[string]telemetry.Value) ([]value, error) {
 	rows, err := q.cfg.Telemetry.Latest(ctx, vehicle, g.since.UnixMilli()) // since the current owner got it
 	if err != nil {
 		return nil, err
 	}
 	var out []value
+	seen := map[string]bool{}
 	for _, r := range rows {
 		s, ok := q.cfg.Catalog.Lookup(r.Name)
 		if !ok {
 			continue // a signal dropped from the catalogue
 		}
-		precise, approx := g.allowed[s.Permission], s.Name == telemetry.SignalLocation && g.allowed[ledger.PermLocationApproximate]
-		if !precise && !approx {
-			continue
-		}
-		v, err := decode(s, time.UnixMilli(r.Time).UTC(), r.Val)
-		if err != nil {
+		seen[r.Name] = true
+		var v value
+		if f, ok := fresh[r.Name]; ok && f.Time > r.Time {
+			v = liveValue(f)
+		} else if v, err = decode(s, time.UnixMilli(r.Time).UTC(), r.Val); err != nil {
 			return nil, fmt.Errorf("vehicle %d, %s: %w", vehicle, r.Name, err)
 		}
+		out = g.appendAllowed(out, s, v)
+	}
+	for name, f := range fresh {
+		if !seen[name] && f.Signal != nil && f.Time >= g.since.UnixMilli() {
+			out = g.appendAllowed(out, f.Signal, liveValue(f))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out, nil
+}
+
+// appendAllowed appends v, a value of s, to out as far as g allows: as it is, and (for the location) its
+// approximation.
+func (g grants) appendAllowed(out []value, s *telemetry.Signal, v value) []value {
+	precise, approx := g.allowed[s.Permission], s.Name == telemetry.SignalLocation && g.allowed[ledger.PermLocationApproximate]
+	{
 		if precise {
 			out = append(out, v)
 		}
@@ -232,8 +259,16 @@ func (q *queryResolver) latest(ctx context.Context, vehicle uint64, g grants) ([
 			out = append(out, approximate(v))
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
-	return out, nil
+	return out
+}
+
+// liveValue is a value as a record carried it.
+func liveValue(f telemetry.Value) value {
+	v := value{name: f.Signal.Name, kind: f.Signal.Kind, time: time.UnixMilli(f.Time).UTC(), number: f.Number, text: f.String}
+	if f.Signal.Kind == telemetry.KindLocation {
+		v.loc = exec.Location{Latitude: f.Lat, Longitude: f.Lon, Hdop: f.HDOP}
+	}
+	return v
 }
 
 // decode reads a stored value: REAL for numbers and booleans, TEXT for strings, a 24-byte BLOB for
@@ -305,6 +340,11 @@ func (q *queryResolver) SignalsLatest(ctx context.Context, tokenID int, filter *
 	if err != nil {
 		return nil, err
 	}
+	return collection(vs), nil
+}
+
+// collection is a SignalCollection of vs.
+func collection(vs []value) map[string]any {
 	out := make(map[string]any, len(vs)+1)
 	if t := lastSeen(vs); t != nil {
 		out["lastSeen"] = *t
@@ -320,7 +360,7 @@ func (q *queryResolver) SignalsLatest(ctx context.Context, tokenID int, filter *
 			out[v.name] = &exec.SignalLocation{Timestamp: v.time, Value: &loc}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // errNothingReadable is the answer of the listing queries to a caller who may read nothing of the vehicle.

@@ -111,6 +111,13 @@ func TestEveryDataFieldDeclaresItsPermission(t *testing.T) {
 	}
 	check("Query", "requires", "perSignal", "vehicleReader", "owner")
 	check("SignalCollection", "requires", "perSignal")
+	// Subscriptions push to apps that hold stream (the fields under them decide the rest, as in queries).
+	check("Subscription", "requires")
+	for _, f := range s.Types["Subscription"].Fields {
+		if p := f.Directives.ForName("requires"); p != nil && p.Arguments.ForName("permission").Value.Raw != ledger.PermStream {
+			t.Errorf("Subscription.%s must require %s", f.Name, ledger.PermStream)
+		}
+	}
 	check("SignalAggregations", "requires", "perSignal")
 
 	// Every signal with history has its aggregation field, with the catalogue's permission, and reads its

@@ -27,7 +27,9 @@ var allowed = map[string][]string{
 	// telemetry/stream is below store/postgres only for its Key type (stream.Key): a known upward edge
 	// issue 12 names, to move below both.
 	"telemetry/stream": {"telemetry"},
-	"store/sqlite":     {"accesslog", "ledger", "telemetry", "webhook"},
+	// telemetry/live hands accepted records to GraphQL subscriptions.
+	"telemetry/live": {"telemetry"},
+	"store/sqlite":   {"accesslog", "ledger", "telemetry", "webhook"},
 	// webhook (triggers, delivery): store/sqlite keeps its outbox and imports it for the outbox's types.
 	"webhook":         {"access", "accesslog", "ledger", "telemetry"},
 	"store/postgres":  {"accesslog", "ledger", "telemetry", "telemetry/stream", "tlog"},
@@ -42,7 +44,7 @@ var allowed = map[string][]string{
 	"api/graphql/internal/gen":       {"api/graphql/internal/schemagen", "telemetry"},
 	// GraphQL reads telemetry only through telemetry.Reader: no store.
 	"api/graphql": {"access", "accesslog", "api/graphql/internal/exec", "api/graphql/internal/schemagen", "ledger", "telemetry",
-		"telemetry/segment"},
+		"telemetry/live", "telemetry/segment"},
 	// credential issues and verifies SD-JWT VCs from records and log proofs: below the API that serves it.
 	"credential":         {"ledger", "telemetry", "tlog"},
 	"api":                {"access", "accesslog", "api/graphql", "api/wire", "auth", "connect", "credential", "ledger", "telemetry", "tlog", "webhook"},
@@ -52,7 +54,7 @@ var allowed = map[string][]string{
 	"client":               {"api/wire", "ledger", "telemetry"},
 	"verify":               {"client", "ledger", "tlog"},
 	"sim":                  {"api/mqtt", "api/wire", "client", "ledger", "telemetry"},
-	"node":                 {"accesslog", "api", "api/graphql", "auth", "connect", "credential", "ledger", "store/postgres", "store/sqlite", "telemetry", "telemetry/stream", "tlog", "web", "webhook"},
+	"node":                 {"accesslog", "api", "api/graphql", "auth", "connect", "credential", "ledger", "store/postgres", "store/sqlite", "telemetry", "telemetry/live", "telemetry/stream", "tlog", "web", "webhook"},
 	"internal/pgtest":      {},
 	"internal/browsertest": {},
 	"internal/testnode":    {"api", "client", "ledger", "node", "telemetry", "web", "webhook"},
@@ -65,6 +67,7 @@ var allowed = map[string][]string{
 	"examples/connect-app": {"client", "ledger"},
 	"examples/go-signin":   {},
 	"internal/layers":      {},
+	"internal/jsclients":   {},
 }
 
 type pkg struct {

@@ -30,6 +30,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	Query() QueryResolver
 	SignalAggregations() SignalAggregationsResolver
+	Subscription() SubscriptionResolver
 }
 
 type DirectiveRoot struct {
@@ -474,6 +475,11 @@ type ComplexityRoot struct {
 		Signals  func(childComplexity int) int
 	}
 
+	Subscription struct {
+		Events        func(childComplexity int, tokenID int, filter *EventFilter) int
+		SignalsLatest func(childComplexity int, tokenID int, filter *SignalFilter) int
+	}
+
 	Vehicle struct {
 		Definition    func(childComplexity int) int
 		ID            func(childComplexity int) int
@@ -516,6 +522,10 @@ type QueryResolver interface {
 }
 type SignalAggregationsResolver interface {
 	Timestamp(ctx context.Context, obj map[string]any) (*time.Time, error)
+}
+type SubscriptionResolver interface {
+	SignalsLatest(ctx context.Context, tokenID int, filter *SignalFilter) (<-chan map[string]any, error)
+	Events(ctx context.Context, tokenID int, filter *EventFilter) (<-chan *Event, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -3309,6 +3319,29 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SignalsSnapshotResponse.Signals(childComplexity), true
 
+	case "Subscription.events":
+		if e.ComplexityRoot.Subscription.Events == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_events_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.Events(childComplexity, args["tokenId"].(int), args["filter"].(*EventFilter)), true
+	case "Subscription.signalsLatest":
+		if e.ComplexityRoot.Subscription.SignalsLatest == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_signalsLatest_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.SignalsLatest(childComplexity, args["tokenId"].(int), args["filter"].(*SignalFilter)), true
+
 	case "Vehicle.definition":
 		if e.ComplexityRoot.Vehicle.Definition == nil {
 			break
@@ -3438,6 +3471,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			}
 
 			return &response
+		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
 		}
 
 	default:
@@ -5131,6 +5181,27 @@ type SignalAggregations {
   Vehicle.VehicleIdentification.VIN.
   """
   vehicleIdentificationVIN(agg: StringAggregation!): String @aggregate @requires(permission: "credentials")
+}
+`, BuiltIn: false},
+	{Name: "../../schema/subscriptions.graphqls", Input: `# Subscriptions: the node pushes what it accepts, over WebSocket (graphql-transport-ws) or server-sent
+# events on /graphql. See docs/graphql.md#subscriptions.
+
+type Subscription {
+  """
+  The latest value of each signal of the vehicle tokenId, the same fields as the query signalsLatest,
+  pushed after each accepted record of the vehicle (records accepted while a push is being written are
+  merged into the next one). Needs the permission stream on the vehicle besides each field's own (its
+  owner needs nothing more). A revoke or an expiry of the grant ends the subscription with FORBIDDEN.
+  """
+  signalsLatest(tokenId: Int!, filter: SignalFilter): SignalCollection @requires(permission: "stream")
+
+  """
+  Each driving event of the vehicle tokenId as it is accepted: the events its devices sign and those the
+  node derives from the speed signal, one message per event, in the order they arrive. Needs stream and
+  insights on the vehicle (its owner needs nothing more). A revoke or an expiry of the grant ends the
+  subscription with FORBIDDEN.
+  """
+  events(tokenId: Int!, filter: EventFilter): Event! @requires(permission: "stream")
 }
 `, BuiltIn: false},
 }
@@ -9131,6 +9202,50 @@ func (ec *executionContext) field_SignalAggregations_vehicleIdentificationVIN_ar
 		return nil, err
 	}
 	args["agg"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_events_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "tokenId",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["tokenId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*EventFilter, error) {
+			return ec.unmarshalOEventFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐEventFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_signalsLatest_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "tokenId",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["tokenId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*SignalFilter, error) {
+			return ec.unmarshalOSignalFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐSignalFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
 	return args, nil
 }
 
@@ -28592,6 +28707,130 @@ func (ec *executionContext) fieldContext_SignalsSnapshotResponse_signals(_ conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Subscription_signalsLatest(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_signalsLatest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().SignalsLatest(ctx, fc.Args["tokenId"].(int), fc.Args["filter"].(*SignalFilter))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "stream")
+				if err != nil {
+					var zeroVal map[string]any
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal map[string]any
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalOSignalCollection2map(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_signalsLatest(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SignalCollection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_signalsLatest_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_events(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().Events(ctx, fc.Args["tokenId"].(int), fc.Args["filter"].(*EventFilter))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "stream")
+				if err != nil {
+					var zeroVal *Event
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *Event
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *Event) graphql.Marshaler {
+			return ec.marshalNEvent2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_events(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Event(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_events_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Vehicle_id(ctx context.Context, field graphql.CollectedField, obj *Vehicle) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -33243,6 +33482,28 @@ func (ec *executionContext) _SignalsSnapshotResponse(ctx context.Context, sel as
 	return out
 }
 
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "signalsLatest":
+		return ec._Subscription_signalsLatest(ctx, fields[0])
+	case "events":
+		return ec._Subscription_events(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
+}
+
 var vehicleImplementors = []string{"Vehicle"}
 
 func (ec *executionContext) _Vehicle(ctx context.Context, sel ast.SelectionSet, obj *Vehicle) graphql.Marshaler {
@@ -33859,6 +34120,14 @@ func (ec *executionContext) marshalNDetectionMechanism2githubᚗcomᚋglovebox�
 
 func (ec *executionContext) marshalNEvent2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐEvent(ctx context.Context, sel ast.SelectionSet, v Event) graphql.Marshaler {
 	return ec._Event(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNEvent2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐEvent(ctx context.Context, sel ast.SelectionSet, v *Event) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Event!")
+		return graphql.Null
+	}
+	return ec._Event(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNEventCount2githubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐEventCount(ctx context.Context, sel ast.SelectionSet, v EventCount) graphql.Marshaler {

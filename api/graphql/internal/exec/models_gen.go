@@ -343,6 +343,9 @@ type StringValueFilter struct {
 	Or         []StringValueFilter `json:"or,omitempty"`
 }
 
+type Subscription struct {
+}
+
 type Vehicle struct {
 	// The tokenId, as text.
 	ID      string `json:"id"`
