@@ -260,7 +260,9 @@ func (e *Engine) rememberGrant(g ledger.Grant) {
 func (e *Engine) Changed(ctx context.Context) error { return e.reload(ctx) }
 
 // Allowed decides whether app may be told about vehicle now with perms: the app owns the vehicle, or
-// holds a grant in force with stream and every one of perms.
+// holds a grant in force with stream and every one of perms. A permission signals:<name> (a signal
+// trigger's on a signal that signals guards) is held with signals or with signals:<name> itself
+// (access.CheckSignal).
 func Allowed(st *ledger.State, app common.Address, vehicle uint64, perms []string, now time.Time) error {
 	d, err := access.Check(st, app, vehicle, ledger.PermStream, now)
 	if err != nil {
@@ -270,7 +272,13 @@ func Allowed(st *ledger.State, app common.Address, vehicle uint64, perms []strin
 		return nil
 	}
 	for _, p := range perms {
-		if _, err := access.Check(st, app, vehicle, p, now); err != nil {
+		var err error
+		if name, ok := ledger.SignalOf(p); ok {
+			_, err = access.CheckSignal(st, app, vehicle, name, ledger.PermSignals, now)
+		} else {
+			_, err = access.Check(st, app, vehicle, p, now)
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -734,3 +734,37 @@ func TestAnEndpointThatFailsTheChallengeStaysInactive(t *testing.T) {
 		t.Fatalf("failed because %q", got.Reason)
 	}
 }
+
+func TestAGrantOfOneSignalIsEnoughForATriggerOnThatSignalAndNoOther(t *testing.T) {
+	f := setup(t, testnode.Options{})
+	app := testnode.NewKey(t)
+	f.n.Submit(t, &ledger.Tx{Type: ledger.TypeRegisterApp, App: app.Address, Owner: f.owner.Address, Name: "Speed Watch",
+		RedirectURIs: []string{"https://speed.example/callback"}}, f.owner, app)
+	f.n.Grant(t, f.owner, f.vehicle, app.Address, time.Now().Add(time.Hour).Unix(), ledger.SignalPermission("speed"), ledger.PermStream)
+	token := f.n.SignIn(t, app)
+	hooks := f.n.URL + "/v1/apps/" + app.Address.Hex() + "/webhooks"
+	rcv := newReceiver(t)
+	body := func(signal string) map[string]any {
+		return map[string]any{"url": rcv.srv.URL, "vehicles": []uint64{f.vehicle},
+			"trigger": map[string]any{"kind": "signal", "signal": signal, "condition": "value > 100.0"}}
+	}
+	code, out := do(t, "POST", hooks, token, body("powertrainRange"))
+	var e struct{ Error api.WebhookErrorDetail }
+	json.Unmarshal(out, &e)
+	if code != http.StatusBadRequest || e.Error.Code != webhook.CodeNotGranted || e.Error.Field != "trigger.signal" {
+		t.Fatalf("a trigger on a signal outside the grant: %d %s", code, out)
+	}
+	code, out = do(t, "POST", hooks, token, body("speed"))
+	if code != http.StatusCreated {
+		t.Fatalf("a trigger on the granted signal: %d %s", code, out)
+	}
+	rcv.waitFor(t, webhook.VerifyType, 1)
+	at := time.Now().Add(time.Second).Truncate(time.Millisecond)
+	f.send(t, at, speed(at, 130))
+	got := rcv.waitFor(t, webhook.TypeSignal, 1)
+	var data webhook.SignalData
+	json.Unmarshal(got[0].event.Data, &data)
+	if data.Signal.Value != 130.0 {
+		t.Fatalf("delivered %s", got[0].body)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 
+	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/telemetry"
 )
 
@@ -192,6 +193,10 @@ func (t *Trigger) Permissions(cat *telemetry.Catalog) []string {
 	switch t.Kind {
 	case KindSignal:
 		if sig, ok := cat.Lookup(t.Signal); ok {
+			if sig.Permission == ledger.PermSignals {
+				// Held with signals, or with this signal's own grant (signals:<name>).
+				return []string{ledger.SignalPermission(sig.Name)}
+			}
 			return []string{sig.Permission}
 		}
 	case KindConnectivity:

@@ -166,3 +166,19 @@ func TestAnEventsSubscriptionNeedsInsights(t *testing.T) {
 		t.Fatalf("without insights: %s", ev.data.Raw)
 	}
 }
+
+func TestASubscriptionHonoursAGrantOfOneSignal(t *testing.T) {
+	f := newFixture(t)
+	app := f.n.App(t, f.owner)
+	f.n.Grant(t, f.owner, f.vehicle, app.Address, time.Now().Add(time.Hour).Unix(), ledger.SignalPermission("speed"), ledger.PermStream)
+	s := subscribeSSE(t, f, f.n.SignIn(t, app), fmt.Sprintf(
+		`subscription { signalsLatest(tokenId: %d) { speed { value } powertrainType { value } } }`, f.vehicle))
+	waitSubscribers(t, f, 1)
+	at := f.base.Add(3 * time.Second)
+	f.post(t, testnode.Record(t, f.dev, f.vehicle, "r4", at, telemetry.EventSignal{Name: "speed", Timestamp: at, Value: 33.0}))
+	ev := s.next(t)
+	if got := ev.data.codes(); got["signalsLatest.powertrainType"] != "FORBIDDEN" || len(got) != 1 ||
+		!strings.Contains(string(ev.data.Raw), `"speed":{"value":33}`) {
+		t.Fatalf("pushed %s: the speed, and powertrainType refused", ev.data.Raw)
+	}
+}
