@@ -758,7 +758,18 @@ func TestAGrantOfOneSignalIsEnoughForATriggerOnThatSignalAndNoOther(t *testing.T
 	if code != http.StatusCreated {
 		t.Fatalf("a trigger on the granted signal: %d %s", code, out)
 	}
-	rcv.waitFor(t, webhook.VerifyType, 1)
+	var created api.WebhookView
+	json.Unmarshal(out, &created)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var got api.WebhookView
+		getJSON(t, hooks+"/"+created.ID, token, &got)
+		if got.Status == webhook.StatusActive {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the webhook is %s", got.Status)
+		}
+	}
 	at := time.Now().Add(time.Second).Truncate(time.Millisecond)
 	f.send(t, at, speed(at, 130))
 	got := rcv.waitFor(t, webhook.TypeSignal, 1)
