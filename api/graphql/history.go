@@ -57,8 +57,8 @@ type wanted struct {
 	alias  string
 	signal telemetry.Signal // the signal read
 	agg    string
-	perm   string // the permission the field requires
-	approx bool   // the location field snapped to its H3 cell (currentLocationApproximateCoordinates)
+	perm   string           // the permission the field requires
+	approx bool             // the location field snapped to its H3 cell (currentLocationApproximateCoordinates)
 	keep   func(v any) bool // the field's filter argument, nil when it has none
 }
 
