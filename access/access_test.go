@@ -2,6 +2,7 @@ package access_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -125,4 +126,70 @@ func TestTheAuthorizationMatrix(t *testing.T) {
 			t.Fatalf("owner %v, grantee %v, expired grantee %v", owned, held, none)
 		}
 	})
+}
+
+// TestCheckSignal: a grant naming signals:<name> reads that signal and no other, never a location signal
+// or a whole permission; a refusal names the permission and the signal; revoked and expired grants read
+// nothing; Scope answers as CheckSignal does.
+func TestCheckSignal(t *testing.T) {
+	c := &clock{time.Now().Truncate(time.Second)}
+	n := testnode.Start(t, testnode.Options{Now: c.now})
+	owner := testnode.NewKey(t)
+	vid := n.Vehicle(t, owner)
+	far, expiry := c.t.Add(24*time.Hour).Unix(), c.t.Add(time.Hour).Unix()
+	odo, odoApprox, revoked, expired := n.App(t, owner), n.App(t, owner), n.App(t, owner), n.App(t, owner)
+	const x = "powertrainTransmissionTravelledDistance"
+	n.Grant(t, owner, vid, odo.Address, far, ledger.SignalPermission(x))
+	n.Grant(t, owner, vid, odoApprox.Address, far, ledger.SignalPermission(x), ledger.PermLocationApproximate)
+	n.Grant(t, owner, vid, revoked.Address, far, ledger.SignalPermission(x))
+	n.Grant(t, owner, vid, expired.Address, expiry, ledger.SignalPermission(x))
+	rev := &ledger.Tx{Type: ledger.TypeRevoke, App: revoked.Address}
+	rev.VehicleID.SetUint64(vid)
+	n.Submit(t, rev, owner)
+	now := time.Unix(expiry, 0)
+
+	type ask struct{ signal, permission string }
+	asks := []ask{{x, ledger.PermSignals}, {"speed", ledger.PermSignals}, {"currentLocationCoordinates", ledger.PermLocation}}
+	for _, tc := range []struct {
+		name   string
+		caller common.Address
+		want   string // per ask: "ok", or the refusal's permission/signal
+	}{
+		{"owner", owner.Address, "[ok ok ok]"},
+		{"signals:x", odo.Address, "[ok signals/speed location/currentLocationCoordinates]"},
+		{"signals:x + location:approximate", odoApprox.Address, "[ok signals/speed location/currentLocationCoordinates]"},
+		{"revoked", revoked.Address, "[signals/" + x + " signals/speed location/currentLocationCoordinates]"},
+		{"expired", expired.Address, "[signals/" + x + " signals/speed location/currentLocationCoordinates]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got, scoped []string
+			n.Sequencer.Read(func(st *ledger.State) {
+				sc, _ := access.ScopeOf(st, tc.caller, vid, now)
+				for _, a := range asks {
+					_, err := access.CheckSignal(st, tc.caller, vid, a.signal, a.permission, now)
+					var d *access.Denied
+					switch {
+					case err == nil:
+						got = append(got, "ok")
+					case errors.As(err, &d):
+						got = append(got, d.Permission+"/"+d.Signal)
+					default:
+						got = append(got, err.Error())
+					}
+					if sc.AllowsSignal(a.signal, a.permission) != (err == nil) {
+						scoped = append(scoped, a.signal)
+					}
+				}
+				if _, err := access.Check(st, tc.caller, vid, ledger.PermSignals, now); err == nil && tc.caller != owner.Address {
+					t.Error("a per-signal grant passes the whole signals permission")
+				}
+			})
+			if fmt.Sprint(got) != tc.want {
+				t.Errorf("got %v, want %s", got, tc.want)
+			}
+			if len(scoped) > 0 {
+				t.Errorf("Scope.AllowsSignal disagrees with CheckSignal on %v", scoped)
+			}
+		})
+	}
 }

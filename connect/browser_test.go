@@ -1,9 +1,13 @@
 package connect_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,6 +27,7 @@ import (
 	"github.com/glovebox/glovebox/connect"
 	"github.com/glovebox/glovebox/internal/browsertest"
 	"github.com/glovebox/glovebox/internal/testnode"
+	"github.com/glovebox/glovebox/ledger"
 )
 
 // browser starts a headless Chromium for the test (browsertest.Start).
@@ -259,5 +264,71 @@ func TestConsentScreenShowsEveryScope(t *testing.T) {
 	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".perms li.sensitive").length`))
 	if err != nil || n != 3 {
 		t.Errorf("%d sensitive permissions marked, want 3 (%v)", n, err)
+	}
+}
+
+// TestConnectWithOneSignal asks for one reading only (vehicle:signals:speed): the consent screen names it
+// in plain words, Allow signs a Grant of exactly signals:speed, and the app's token reads speed and
+// nothing else.
+func TestConnectWithOneSignal(t *testing.T) {
+	ctx := browser(t)
+	w := newWorld(t)
+	w.app.cfg.Scopes = []string{"openid", "vehicle:signals:speed"}
+	kf := keyFile(t, w.owner, "correct horse battery staple")
+	var text string
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(w.app.srv.URL+"/login"),
+		chromedp.WaitVisible(chromedp.ID("keyfile")),
+	)
+	if err == nil {
+		text, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
+	}
+	if err == nil {
+		err = chromedp.Do(ctx,
+			chromedp.SetUploadFiles(chromedp.ID("keyfile"), []string{kf}),
+			chromedp.SendKeys(chromedp.ID("password"), "correct horse battery staple"),
+			chromedp.Click(chromedp.ID("unlock")),
+			chromedp.WaitVisible(chromedp.ID("vehicle-2")),
+			chromedp.Click(chromedp.ID("vehicle-1")),
+			chromedp.Click(chromedp.ID("allow")),
+			chromedp.WaitVisible(chromedp.ID("connected")),
+		)
+	}
+	if err != nil {
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		t.Fatalf("browser: %v (at %s)", err, loc)
+	}
+	for _, want := range []string{"Speed", "This one reading from your car (Vehicle.Speed, in km/h)"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the consent screen does not say %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "Car readings") {
+		t.Errorf("the consent screen offers every reading:\n%s", text)
+	}
+	res := <-w.app.results
+	if res.Err != nil || res.Error != "" {
+		t.Fatalf("the app got %q %v", res.Error, res.Err)
+	}
+	var g ledger.Grant
+	w.n.Sequencer.Read(func(st *ledger.State) { g, _ = st.GrantOf(w.v1, w.app.key.Address) })
+	if !slices.Equal(g.Permissions, []string{"signals:speed"}) {
+		t.Fatalf("the grant holds %v, want [signals:speed]", g.Permissions)
+	}
+	if v, code := speed(t, w.n, res.Token.AccessToken, w.v1); code != "" || v == 0 {
+		t.Fatalf("reading speed: %v %s", v, code)
+	}
+	body, _ := json.Marshal(map[string]string{"query": fmt.Sprintf(`{ signalsLatest(tokenId: %d) { powertrainTransmissionTravelledDistance { value } } }`, w.v1)})
+	req, _ := http.NewRequest("POST", w.n.URL+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+res.Token.AccessToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(raw), `"FORBIDDEN"`) || !strings.Contains(string(raw), `"signal":"powertrainTransmissionTravelledDistance"`) {
+		t.Errorf("another reading: %s", raw)
 	}
 }

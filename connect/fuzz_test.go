@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -146,6 +147,14 @@ func TestParseScope(t *testing.T) {
 		{"vehicle:Signals", ""},
 		{"signals", ""},
 		{"openid vehicle:signals profile", ""},
+		{"vehicle:signals:speed openid vehicle:signals:powertrainTransmissionTravelledDistance vehicle:location:approximate",
+			"openid vehicle:location:approximate vehicle:signals:powertrainTransmissionTravelledDistance vehicle:signals:speed"},
+		{"vehicle:signals:speed vehicle:signals:speed", "vehicle:signals:speed"},
+		{"vehicle:signals:speedometer", ""},
+		{"vehicle:signals:", ""},
+		{"vehicle:signals:Speed", ""},
+		{"vehicle:signals:currentLocationCoordinates", ""},
+		{"vehicle:signals:vehicleIdentificationVIN", ""},
 	} {
 		got, err := ParseScope(c.in)
 		if c.want == "" {
@@ -157,6 +166,28 @@ func TestParseScope(t *testing.T) {
 		if err != nil || got.String() != c.want {
 			t.Errorf("ParseScope(%q) = %q, %v; want %q", c.in, got.String(), err, c.want)
 		}
+	}
+}
+
+func TestPerSignalScopesAreWordedForTheDriver(t *testing.T) {
+	got, err := ParseScope("vehicle:signals:powertrainTransmissionTravelledDistance vehicle:signals:cabinDoorRow1DriverSideIsOpen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Scope{
+		{Name: "vehicle:signals:cabinDoorRow1DriverSideIsOpen", Permission: "signals:cabinDoorRow1DriverSideIsOpen",
+			Title:  "Cabin door row1 driver side is open",
+			Detail: "This one reading from your car (Vehicle.Cabin.Door.Row1.DriverSide.IsOpen), now and in the past. No other reading, and not where the car is."},
+		{Name: "vehicle:signals:powertrainTransmissionTravelledDistance", Permission: "signals:powertrainTransmissionTravelledDistance",
+			Title:  "Mileage (odometer)",
+			Detail: "This one reading from your car (Vehicle.Powertrain.Transmission.TravelledDistance, in km), now and in the past. No other reading, and not where the car is."},
+	}
+	if fmt.Sprint(got.Vehicle) != fmt.Sprint(want) {
+		t.Errorf("got  %+v\nwant %+v", got.Vehicle, want)
+	}
+	if !got.covers([]string{"signals"}) || !got.covers([]string{"signals:powertrainTransmissionTravelledDistance", "signals:cabinDoorRow1DriverSideIsOpen"}) ||
+		got.covers([]string{"signals:powertrainTransmissionTravelledDistance"}) {
+		t.Error("covers does not treat signals as every per-signal permission")
 	}
 }
 

@@ -42,25 +42,83 @@ func ScopeNames() []string {
 	return out
 }
 
-// scopeByName returns the vehicle scope called name.
+// SignalScopePrefix starts a per-signal scope: `vehicle:signals:<catalogue name>` asks for the ledger
+// permission `signals:<name>`, that one reading and nothing else.
+const SignalScopePrefix = "vehicle:" + ledger.SignalPermissionPrefix
+
+// scopeByName returns the vehicle scope called name: one of Scopes, or a per-signal scope.
 func scopeByName(name string) (Scope, bool) {
 	for _, s := range Scopes {
 		if s.Name == name {
 			return s, true
 		}
 	}
+	if sig, ok := strings.CutPrefix(name, SignalScopePrefix); ok {
+		return signalScope(sig)
+	}
 	return Scope{}, false
 }
 
+// signalWords are the consent screen's names of the readings drivers know by another name; other signals
+// are named from their VSS path.
+var signalWords = map[string]string{
+	"powertrainTransmissionTravelledDistance": "Mileage (odometer)",
+	"speed": "Speed",
+	"powertrainTractionBatteryStateOfChargeCurrent": "Battery charge level",
+	"powertrainFuelSystemRelativeLevel":             "Fuel level",
+	"powertrainRange":                               "Remaining range",
+	"isIgnitionOn":                                  "Whether the engine is on",
+}
+
+// signalScope returns the scope of one catalogue signal that `signals` guards, worded for the consent
+// screen: its everyday name and its VSS path with the unit.
+func signalScope(name string) (Scope, bool) {
+	g, ok := ledger.LookupGrantableSignal(name)
+	if !ok {
+		return Scope{}, false
+	}
+	title := signalWords[name]
+	if title == "" {
+		title = vssWords(g.VSSPath)
+	}
+	detail := "This one reading from your car (" + g.VSSPath
+	if g.Unit != "" {
+		detail += ", in " + g.Unit
+	}
+	detail += "), now and in the past. No other reading, and not where the car is."
+	return Scope{Name: SignalScopePrefix + name, Permission: ledger.SignalPermission(name), Title: title, Detail: detail}, true
+}
+
+// vssWords turns a VSS path into words: "Vehicle.Cabin.Door.Row1.DriverSide.IsOpen" → "Cabin door row1
+// driver side is open".
+func vssWords(path string) string {
+	var words []string
+	for _, seg := range strings.Split(strings.TrimPrefix(path, "Vehicle."), ".") {
+		start := 0
+		for i := 1; i <= len(seg); i++ {
+			if i == len(seg) || (seg[i] >= 'A' && seg[i] <= 'Z' && !(seg[i-1] >= 'A' && seg[i-1] <= 'Z')) {
+				words = append(words, strings.ToLower(seg[start:i]))
+				start = i
+			}
+		}
+	}
+	out := strings.Join(words, " ")
+	if out == "" {
+		return path
+	}
+	return strings.ToUpper(out[:1]) + out[1:]
+}
+
 // ScopeSet is a parsed scope parameter: whether openid was asked for and the vehicle scopes, in the order
-// of Scopes, each once.
+// of Scopes, then the per-signal scopes by name, each once.
 type ScopeSet struct {
 	OpenID  bool
 	Vehicle []Scope
 }
 
 // ParseScope parses an RFC 6749 §3.3 scope parameter: scope names separated by single spaces. Every name
-// must be openid or a vehicle scope; a name may appear more than once (it counts once); at least one
+// must be openid, a vehicle scope or a per-signal scope (vehicle:signals:<catalogue name>, for a signal
+// that `signals` guards); a name may appear more than once (it counts once); at least one
 // vehicle scope is required, since a grant names at least one permission.
 func ParseScope(s string) (ScopeSet, error) {
 	var out ScopeSet
@@ -85,6 +143,17 @@ func ParseScope(s string) (ScopeSet, error) {
 		if seen[sc.Name] {
 			out.Vehicle = append(out.Vehicle, sc)
 		}
+	}
+	var signals []string // per-signal scopes, after the others, by name
+	for name := range seen {
+		if strings.HasPrefix(name, SignalScopePrefix) {
+			signals = append(signals, name)
+		}
+	}
+	slices.Sort(signals)
+	for _, name := range signals {
+		sc, _ := scopeByName(name)
+		out.Vehicle = append(out.Vehicle, sc)
 	}
 	if len(out.Vehicle) == 0 {
 		return ScopeSet{}, fmt.Errorf("ask for at least one vehicle scope (%s)", strings.Join(ScopeNames()[1:], ", "))
@@ -114,10 +183,12 @@ func (s ScopeSet) String() string {
 }
 
 // covers reports whether a grant's permissions include every permission of s. Location implies
-// approximate location, as in package access.
+// approximate location, and signals every per-signal permission, as in package access.
 func (s ScopeSet) covers(perms []string) bool {
 	for _, p := range s.Permissions() {
-		if !slices.Contains(perms, p) && !(p == ledger.PermLocationApproximate && slices.Contains(perms, ledger.PermLocation)) {
+		_, single := ledger.SignalOf(p)
+		if !slices.Contains(perms, p) && !(p == ledger.PermLocationApproximate && slices.Contains(perms, ledger.PermLocation)) &&
+			!(single && slices.Contains(perms, ledger.PermSignals)) {
 			return false
 		}
 	}

@@ -50,7 +50,7 @@ var CodeDescriptions = []struct {
 	{CodeUnknownVehicle, "no vehicle has this id"},
 	{CodeUnknownDevice, "no device is registered with this address"},
 	{CodeUnknownApp, "no app is registered with this address"},
-	{CodeUnknownPermission, "a grant names a permission that does not exist (or names one twice)"},
+	{CodeUnknownPermission, "a grant names a permission that does not exist, or signals:<name> for a name that is not a non-location catalogue signal (or names one twice)"},
 	{CodeVehicleBurned, "the vehicle was burned and accepts no more transactions"},
 	{CodeAlreadyRegistered, "the device or app address is already registered"},
 	{CodeAlreadyPaired, "the device is already paired to a vehicle"},

@@ -561,8 +561,9 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 			return Result{}, nil, errorf(CodeUnknownPermission, "a grant names at least one permission")
 		}
 		for i, p := range tx.Permissions {
-			if !KnownPermission(p) {
-				return Result{}, nil, errorf(CodeUnknownPermission, "no permission %q (known: %s)", p, strings.Join(Permissions, ", "))
+			if !GrantablePermission(p) {
+				return Result{}, nil, errorf(CodeUnknownPermission, "no permission %q (known: %s, or %s<name> for a non-location catalogue signal)",
+					p, strings.Join(Permissions, ", "), SignalPermissionPrefix)
 			}
 			if slices.Contains(tx.Permissions[:i], p) {
 				return Result{}, nil, errorf(CodeUnknownPermission, "permission %q is named twice", p)

@@ -727,6 +727,19 @@ func TestStateRules(t *testing.T) {
 		add(ruleCase{name: fmt.Sprintf("a Grant of %q is refused as unknown_permission", perms),
 			tx: edited(TypeGrant, func(tx *Tx) { tx.Permissions = perms }), want: CodeUnknownPermission})
 	}
+	// Per-signal permissions: a catalogue name that `signals` guards, spelled exactly; never a location
+	// signal or the VIN (their own permissions guard them), never an unknown or misspelt name.
+	for _, perms := range [][]string{{"signals:speedometer"}, {"signals:"}, {"signals:Speed"}, {"signals:speed "},
+		{"signals:currentLocationCoordinates"}, {"signals:vehicleIdentificationVIN"}, {"signals:speed", "signals:speed"},
+		{"signal:speed"}, {"signals::speed"}} {
+		add(ruleCase{name: fmt.Sprintf("a Grant of %q is refused as unknown_permission", perms),
+			tx: edited(TypeGrant, func(tx *Tx) { tx.Permissions = perms }), want: CodeUnknownPermission})
+	}
+	for _, perms := range [][]string{{"signals:powertrainTransmissionTravelledDistance"},
+		{"signals:speed", PermLocationApproximate}, {PermSignals, "signals:speed"}} {
+		add(ruleCase{name: fmt.Sprintf("a Grant of %q is accepted", perms),
+			tx: edited(TypeGrant, func(tx *Tx) { tx.Permissions = perms })})
+	}
 	add(ruleCase{name: "a Grant of every permission is accepted",
 		tx: edited(TypeGrant, func(tx *Tx) { tx.Permissions = slices.Clone(Permissions) })})
 

@@ -4,7 +4,6 @@
 package telemetry
 
 import (
-	_ "embed"
 	"fmt"
 	"math"
 	"strings"
@@ -12,8 +11,8 @@ import (
 	"github.com/glovebox/glovebox/ledger"
 )
 
-//go:embed signals.tsv
-var signalsTSV string
+// signalsTSV is the catalogue file; the ledger embeds it, since a grant may name its signals.
+var signalsTSV = ledger.CatalogTSV
 
 // Kind is how a signal's value is carried and stored.
 type Kind uint8
@@ -69,7 +68,7 @@ func (c *Catalog) Lookup(name string) (*Signal, bool) {
 	return s, ok
 }
 
-// DefaultCatalog is the catalogue shipped in the binary (signals.tsv).
+// DefaultCatalog is the catalogue shipped in the binary (ledger/signals.tsv).
 var DefaultCatalog = mustParseCatalog(signalsTSV)
 
 // Location signal names.

@@ -17,7 +17,7 @@ func TestTheEmbeddedCatalogueIsTheSharedOne(t *testing.T) {
 		t.Skip("../shared is not beside the repository")
 	}
 	if string(shared) != signalsTSV {
-		t.Fatal("telemetry/signals.tsv differs from ../shared/signals.tsv: copy it again")
+		t.Fatal("ledger/signals.tsv differs from ../shared/signals.tsv: copy it again")
 	}
 }
 

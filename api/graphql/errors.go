@@ -56,6 +56,9 @@ func accessError(err error) *gqlerror.Error {
 	case errors.As(err, &d):
 		e := codedError(CodeForbidden, "%s", d.Error())
 		e.Extensions["permission"] = d.Permission
+		if d.Signal != "" {
+			e.Extensions["signal"] = d.Signal
+		}
 		return e
 	}
 	return codedError(CodeInternal, "%s", err.Error())

@@ -209,11 +209,17 @@ func (q *queryResolver) signals(ctx context.Context, tokenID int, interval strin
 		}
 	}
 	w.lo = max(w.lo, g.since.UnixMilli())
-	for _, p := range perms {
-		if !g.allowed[p] {
+	for _, x := range ws {
+		if !g.allowed[x.perm] && (x.approx || !g.signal(&x.signal)) {
 			q.recordEntry(ctx, vehicle, g, perms, w.bucketStart(0), w.to, 0, "forbidden")
-			e := codedError(CodeForbidden, "permission %q needed for a signal asked for", p)
-			e.Extensions["permission"] = p
+			e := codedError(CodeForbidden, "permission %q needed for a signal asked for", x.perm)
+			if !x.approx && x.perm == ledger.PermSignals {
+				e = codedError(CodeForbidden, "signal %s: permission %q or %q needed", x.signal.Name, x.perm, ledger.SignalPermission(x.signal.Name))
+			}
+			e.Extensions["permission"] = x.perm
+			if !x.approx {
+				e.Extensions["signal"] = x.signal.Name
+			}
 			return nil, e
 		}
 	}

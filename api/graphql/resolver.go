@@ -54,6 +54,7 @@ func (r *resolver) check(ctx context.Context, vehicle uint64, permission string)
 // grants is what the caller may read of one vehicle, decided once per query field.
 type grants struct {
 	allowed map[string]bool // permission → held
+	signals map[string]bool // signals readable one by one (`signals:<name>`) when `signals` is not held
 	since   time.Time       // data measured before this belongs to an earlier owner
 	owner   bool            // the caller owns the vehicle (its reads are not logged)
 }
@@ -66,26 +67,46 @@ func (g grants) any() bool {
 			return true
 		}
 	}
-	return false
+	return len(g.signals) > 0
 }
 
-// grantsOf decides every SignalCollection permission for the caller on vehicle from one view of the
-// ledger. Not signed in and no such vehicle are errors; a denied permission is not.
+// signal reports whether the caller may read the catalogue signal s: by its permission, or one by one
+// (access.ImpliesSignal decided it in grantsOf).
+func (g grants) signal(s *telemetry.Signal) bool {
+	return g.allowed[s.Permission] || (s.Permission == ledger.PermSignals && g.signals[s.Name])
+}
+
+// grantsOf decides every SignalCollection permission and signal for the caller on vehicle from one view of
+// the ledger (access.ScopeOf). Not signed in and no such vehicle are errors; a denied permission is not.
 func (r *resolver) grantsOf(ctx context.Context, vehicle uint64) (grants, error) {
 	g := grants{allowed: map[string]bool{}}
 	var err error
 	caller, now := CallerFrom(ctx), r.cfg.Now()
 	r.cfg.State(func(st *ledger.State) {
+		sc, e := access.ScopeOf(st, caller, vehicle, now)
+		var denied *access.Denied
+		switch {
+		case errors.As(e, &denied):
+			return
+		case e != nil:
+			err = e
+			return
+		}
 		for _, p := range r.perms {
-			d, e := access.Check(st, caller, vehicle, p, now)
-			var denied *access.Denied
-			switch {
-			case e == nil:
-				g.allowed[p], g.since, g.owner = true, d.Since, d.Role == access.RoleOwner
-			case errors.As(e, &denied):
-			default:
-				err = e
-				return
+			if sc.Allows(p) {
+				g.allowed[p], g.since, g.owner = true, sc.Since, sc.Role == access.RoleOwner
+			}
+		}
+		if g.allowed[ledger.PermSignals] {
+			return
+		}
+		for i := range r.cfg.Catalog.Signals {
+			s := &r.cfg.Catalog.Signals[i]
+			if s.Permission == ledger.PermSignals && sc.AllowsSignal(s.Name, s.Permission) {
+				if g.signals == nil {
+					g.signals = map[string]bool{}
+				}
+				g.signals[s.Name], g.since = true, sc.Since
 			}
 		}
 	})
@@ -95,13 +116,27 @@ func (r *resolver) grantsOf(ctx context.Context, vehicle uint64) (grants, error)
 	return g, nil
 }
 
+// signalField returns the catalogue signal a SignalCollection or SignalAggregations field resolves, if the
+// field being resolved is one.
+func (r *resolver) signalField(ctx context.Context) (*telemetry.Signal, bool) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil || (fc.Object != "SignalCollection" && fc.Object != "SignalAggregations") {
+		return nil, false
+	}
+	return r.cfg.Catalog.Lookup(fc.Field.Name)
+}
+
 // requires implements @requires: the field resolves only if the caller holds permission on the vehicle
 // of the enclosing query field's tokenId. A field with no such vehicle in scope is refused.
 func (r *resolver) requires(ctx context.Context, obj any, next graphql.Resolver, permission string) (any, error) {
 	// A SignalAggregations row carries what its signals query decided, from the same view of the ledger:
 	// deciding again for each field of each of up to 10,000 rows would only cost.
+	sig, isSignal := r.signalField(ctx)
+	if isSignal && sig.Permission != permission {
+		isSignal = false // approximateLocation: its own permission, no catalogue signal of that name
+	}
 	if row, ok := obj.(map[string]any); ok {
-		if g, ok := row[rowGrants].(grants); ok && g.allowed[permission] {
+		if g, ok := row[rowGrants].(grants); ok && (g.allowed[permission] || (isSignal && g.signal(sig))) {
 			return next(ctx)
 		}
 	}
@@ -111,7 +146,18 @@ func (r *resolver) requires(ctx context.Context, obj any, next graphql.Resolver,
 		e.Extensions["permission"] = permission
 		return nil, e
 	}
-	if _, err := r.check(ctx, vehicle, permission); err != nil {
+	check := r.check
+	if isSignal {
+		check = func(ctx context.Context, vehicle uint64, permission string) (access.Decision, error) {
+			var d access.Decision
+			var err error
+			r.cfg.State(func(st *ledger.State) {
+				d, err = access.CheckSignal(st, CallerFrom(ctx), vehicle, sig.Name, permission, r.cfg.Now())
+			})
+			return d, err
+		}
+	}
+	if _, err := check(ctx, vehicle, permission); err != nil {
 		var denied *access.Denied
 		if fc := graphql.GetFieldContext(ctx); errors.As(err, &denied) && fc != nil && fc.Object == "Query" {
 			// A query field refused as a whole (rawRecords): its owner sees the attempt.
@@ -185,6 +231,11 @@ func (q *queryResolver) record(ctx context.Context, vehicle uint64, g grants, va
 			perms = append(perms, p)
 		}
 	}
+	for _, s := range q.cfg.Catalog.Signals {
+		if g.signals[s.Name] {
+			perms = append(perms, ledger.SignalPermission(s.Name))
+		}
+	}
 	q.recordEntry(ctx, vehicle, g, perms, g.since, q.cfg.Now(), values, outcome)
 }
 
@@ -217,7 +268,7 @@ func (q *queryResolver) latest(ctx context.Context, vehicle uint64, g grants) ([
 		if !ok {
 			continue // a signal dropped from the catalogue
 		}
-		precise, approx := g.allowed[s.Permission], s.Name == telemetry.SignalLocation && g.allowed[ledger.PermLocationApproximate]
+		precise, approx := g.signal(s), s.Name == telemetry.SignalLocation && g.allowed[ledger.PermLocationApproximate]
 		if !precise && !approx {
 			continue
 		}

@@ -44,7 +44,7 @@ func (q *queryResolver) DataSummary(ctx context.Context, tokenID int, filter *ex
 		}
 		n := uint64(sum.Count)
 		f, l := time.UnixMilli(sum.First).UTC(), time.UnixMilli(sum.Last).UTC()
-		precise, approx := g.allowed[s.Permission], s.Name == telemetry.SignalLocation && g.allowed[ledger.PermLocationApproximate]
+		precise, approx := g.signal(s), s.Name == telemetry.SignalLocation && g.allowed[ledger.PermLocationApproximate]
 		if precise {
 			add(sum.Name, n, f, l)
 		}

@@ -211,7 +211,8 @@ and the app key (--app-key) both sign. Redirect URIs must be https, or http on a
 	{name: "grant", args: "--vehicle ID --app ADDR --permissions P,… --expires D|TIME --purpose TEXT [--terms URL] [common flags]",
 		short: "grant an app permissions on a vehicle",
 		help: `Grants an app permissions on a vehicle until a time, replacing any grant it held. The vehicle owner
-signs. Permissions: ` + strings.Join(ledger.Permissions, ", ") + `.`,
+signs. Permissions: ` + strings.Join(ledger.Permissions, ", ") + `, or signals:NAME for one non-location signal of
+GET /v1/signals (e.g. signals:powertrainTransmissionTravelledDistance).`,
 		signs: "the vehicle owner",
 		flags: []txFlag{need("vehicle"), need("app"), need("permissions"), need("expires"), need("purpose"), may("terms")},
 		build: func(a *txArgs) (*ledger.Tx, error) {
@@ -530,8 +531,8 @@ func parsePermissions(s string) ([]string, error) {
 		if p == "" {
 			continue
 		}
-		if !ledger.KnownPermission(p) {
-			return nil, fmt.Errorf("no permission %q (known: %s)", p, strings.Join(ledger.Permissions, ", "))
+		if !ledger.GrantablePermission(p) {
+			return nil, fmt.Errorf("no permission %q (known: %s, or signals:NAME for a non-location catalogue signal)", p, strings.Join(ledger.Permissions, ", "))
 		}
 		out = append(out, p)
 	}
