@@ -19,6 +19,7 @@ const (
 	CheckClaims      = "claims"      // iss, iat, vct and the type's claims are present and well formed
 	CheckExpiry      = "expiry"      // exp, when present, is still ahead
 	CheckDisclosures = "disclosures" // every disclosure's digest is in _sd, once
+	CheckKeyBinding  = "key_binding" // a key-binding JWT, if present, is signed by the cnf key over this presentation
 	CheckCheckpoint  = "checkpoint"  // the evidence's checkpoint is signed by the log key
 	CheckPairing     = "pairing"     // each pairing entry is in the log, pairs this vehicle, is signed by its device
 	CheckRecord      = "record"      // each record is signed by its source, paired to the vehicle at its times
@@ -194,6 +195,9 @@ type Claims struct {
 	Holder    *jose.JSONWebKey
 	// Disclosed names the disclosures a verified credential carried.
 	Disclosed []string
+	// KeyBinding is the verified key-binding JWT of a presentation that carried one (nil without): the
+	// verifier must still compare its nonce and audience with the ones it asked for.
+	KeyBinding *KeyBinding
 	// EvidenceChecked is set by Verify when the evidence was disclosed and every check of it passed.
 	EvidenceChecked bool
 }

@@ -30,9 +30,6 @@ func Verify(sdjwt, logKey string, now time.Time) (*Claims, error) {
 	if err != nil {
 		return nil, fail(CheckFormat, "%v", err)
 	}
-	if kb != "" {
-		return nil, fail(CheckFormat, "a key-binding JWT is present; verify the presentation with the holder's key first")
-	}
 	jws, err := jose.ParseSignedCompact(jwt, []jose.SignatureAlgorithm{jose.EdDSA})
 	if err != nil {
 		return nil, fail(CheckSignature, "the issuer JWT is not an EdDSA JWS: %v", err)
@@ -84,6 +81,12 @@ func Verify(sdjwt, logKey string, now time.Time) (*Claims, error) {
 	}
 	if err := c.disclose(disclosed); err != nil {
 		return nil, fail(CheckDisclosures, "%v", err)
+	}
+	if kb != "" {
+		sdHash := digestOf(strings.TrimSpace(sdjwt)[:len(strings.TrimSpace(sdjwt))-len(kb)])
+		if c.KeyBinding, err = verifyKeyBinding(kb, c.Holder, sdHash); err != nil {
+			return nil, fail(CheckKeyBinding, "%v", err)
+		}
 	}
 
 	raw, ok := disclosed["evidence"]
@@ -268,6 +271,10 @@ func (c *Claims) String() string {
 	}
 	if c.Holder != nil {
 		line("holder key", c.Holder.KeyID)
+	}
+	if c.KeyBinding != nil {
+		line("key binding", fmt.Sprintf("signed by the holder key for %s, nonce %s, at %s", c.KeyBinding.Audience, c.KeyBinding.Nonce,
+			fmtTime(c.KeyBinding.IssuedAt)))
 	}
 	switch {
 	case c.EvidenceChecked:

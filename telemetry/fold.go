@@ -129,6 +129,14 @@ func FoldHistory(a Aggregation, scan func(yield func(t int64, v any) error) erro
 		if t < a.Lo || t >= a.Hi {
 			return nil
 		}
+		if a.Keep != nil {
+			if i, ok := v.(int64); ok && numeric {
+				v = float64(i)
+			}
+			if !a.Keep(v) {
+				return nil
+			}
+		}
 		b := (t - a.From) / a.Step
 		if b != cur {
 			if err := flush(); err != nil {

@@ -29,6 +29,11 @@ type Aggregation struct {
 	Lo, Hi   int64
 	Aggs     []string
 	NoRollup bool // read only the values (for tests and benchmarks that compare both ways)
+	// Keep, when set, admits only the values for which it returns true (a query's value filter, such as
+	// GraphQL's SignalFloatFilter or SignalLocationFilter): it is called with each value in the form
+	// Aggregate puts it (float64, string, or an encoded location). A store MUST aggregate only the values
+	// it keeps, so it reads them one by one: roll-ups cannot be filtered.
+	Keep func(v any) bool
 }
 
 // History answers history queries. Aggregate computes a's aggregations and hands each bucket's result

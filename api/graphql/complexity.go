@@ -60,7 +60,7 @@ func buckets(interval string, from, to time.Time) int {
 		return 1
 	}
 	n := int((to.Sub(from) + d - 1) / d)
-	if to.Sub(from) > MaxRange || n > MaxBuckets {
+	if n > MaxBuckets {
 		return 1 // the resolver refuses it with BAD_REQUEST
 	}
 	return n

@@ -58,8 +58,9 @@ type wanted struct {
 	alias  string
 	signal telemetry.Signal // the signal read
 	agg    string
-	perm   string // the permission the field requires
-	approx bool   // the location field snapped to its H3 cell (currentLocationApproximateCoordinates)
+	perm   string           // the permission the field requires
+	approx bool             // the location field snapped to its H3 cell (currentLocationApproximateCoordinates)
+	keep   func(v any) bool // the field's filter argument, nil when it has none
 }
 
 // window is the time span of a signals query: buckets of width step aligned to from, and the span
@@ -99,9 +100,6 @@ func parseWindow(interval string, from, to time.Time) (window, error) {
 	if !from.Before(to) {
 		return window{}, codedError(CodeBadRequest, "from (%s) must be before to (%s)", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
 	}
-	if span := to.Sub(from); span > MaxRange {
-		return window{}, codedError(CodeBadRequest, "from and to are %s apart; at most 31 days are allowed", span)
-	}
 	n := to.Sub(from) / step // no (span + step - 1) / step: a huge step would overflow
 	if to.Sub(from)%step != 0 {
 		n++
@@ -113,9 +111,26 @@ func parseWindow(interval string, from, to time.Time) (window, error) {
 	return window{from: from.UTC(), to: to.UTC(), step: step, lo: from.UnixMilli(), hi: to.UnixMilli()}, nil
 }
 
+// rolledUp reports whether the roll-ups serve a signals query whole (MaxRange does not apply to it):
+// buckets made of whole minutes from a minute boundary, and aggregations the roll-ups hold (of the values
+// unfiltered; AVG of a location is a mean of the values).
+func rolledUp(w window, ws []wanted) bool {
+	if w.step%time.Minute != 0 || w.from.UnixMilli()%time.Minute.Milliseconds() != 0 {
+		return false
+	}
+	for _, x := range ws {
+		if x.keep != nil || !slices.Contains([]string{"AVG", "MIN", "MAX", "FIRST", "LAST"}, x.agg) ||
+			x.agg == "AVG" && x.signal.Kind == telemetry.KindLocation {
+			return false
+		}
+	}
+	return true
+}
+
 // wantedFields collects the SignalAggregations fields the query asks for, with their aggregation.
 func (q *queryResolver) wantedFields(ctx context.Context) ([]wanted, error) {
 	var out []wanted
+	var err error
 	vars := graphql.GetOperationContext(ctx).Variables
 	for _, f := range graphql.CollectFieldsCtx(ctx, nil) {
 		if f.Name == "timestamp" || f.Name == "__typename" {
@@ -130,14 +145,16 @@ func (q *queryResolver) wantedFields(ctx context.Context) ([]wanted, error) {
 			return nil, fmt.Errorf("SignalAggregations.%s is no catalogue signal", f.Name)
 		}
 		args := f.ArgumentMap(vars)
-		if args["filter"] != nil {
-			return nil, codedError(CodeBadRequest, "%s: filter is not supported yet", f.Alias)
-		}
 		agg, _ := args["agg"].(string)
 		if agg == "" {
 			return nil, codedError(CodeBadRequest, "%s needs an aggregation (agg)", f.Alias)
 		}
 		w := wanted{alias: f.Alias, signal: *s, agg: agg, perm: s.Permission, approx: approx}
+		if raw := args["filter"]; raw != nil {
+			if w.keep, err = fieldFilter(*s, raw, f.Alias+".filter"); err != nil {
+				return nil, err
+			}
+		}
 		if approx {
 			w.perm = ledger.PermLocationApproximate
 		}
@@ -198,6 +215,11 @@ func (q *queryResolver) signals(ctx context.Context, tokenID int, interval strin
 	if err != nil {
 		return nil, err
 	}
+	if span := w.to.Sub(w.from); span > MaxRange && !rolledUp(w, ws) {
+		return nil, codedError(CodeBadRequest, "from and to are %s apart; at most 31 days are allowed unless interval is a whole "+
+			"number of minutes, from is on a minute boundary and every field asks AVG, MIN, MAX, FIRST or LAST without a filter "+
+			"(AVG not of a location)", span)
+	}
 	vehicle := uint64(tokenID)
 	g, err := (*resolver)(q).grantsOf(ctx, vehicle)
 	if err != nil {
@@ -255,9 +277,29 @@ func (q *queryResolver) signals(ctx context.Context, tokenID int, interval strin
 	return t, nil
 }
 
+// fieldFilter decodes and checks the filter argument of a field of signal s.
+func fieldFilter(s telemetry.Signal, raw any, arg string) (func(any) bool, error) {
+	switch s.Kind {
+	case telemetry.KindNumber, telemetry.KindBool:
+		var f exec.SignalFloatFilter
+		if err := parseFilter(raw, &f); err != nil {
+			return nil, codedError(CodeBadRequest, "%s: %v", arg, err)
+		}
+		return floatFilter(&f, arg)
+	case telemetry.KindLocation:
+		var f exec.SignalLocationFilter
+		if err := parseFilter(raw, &f); err != nil {
+			return nil, codedError(CodeBadRequest, "%s: %v", arg, err)
+		}
+		return locationFilter(&f, arg)
+	}
+	return nil, codedError(CodeBadRequest, "%s: %s takes no filter", arg, s.Name)
+}
+
 // signalAggs collects, per signal, the aggregations asked for, so that one store call answers them all.
 type signalAggs struct {
 	signal telemetry.Signal
+	keep   func(any) bool // a field with a filter has a group of its own
 	aggs   []string
 	fields []wanted
 	index  []int // of each field among all the fields asked for
@@ -278,9 +320,9 @@ func (q *queryResolver) aggregateSignals(ctx context.Context, vehicle uint64, w 
 		if !aggregationApplies(x) {
 			return codedError(CodeBadRequest, "%s: aggregation %s does not apply to this signal", x.alias, x.agg)
 		}
-		i := slices.IndexFunc(groups, func(g *signalAggs) bool { return g.signal.Name == x.signal.Name })
+		i := slices.IndexFunc(groups, func(g *signalAggs) bool { return g.signal.Name == x.signal.Name && g.keep == nil && x.keep == nil })
 		if i < 0 {
-			groups = append(groups, &signalAggs{signal: x.signal})
+			groups = append(groups, &signalAggs{signal: x.signal, keep: x.keep})
 			i = len(groups) - 1
 		}
 		g := groups[i]
@@ -294,7 +336,7 @@ func (q *queryResolver) aggregateSignals(ctx context.Context, vehicle uint64, w 
 	var floats floatSlab
 	for _, g := range groups {
 		a := telemetry.Aggregation{Vehicle: vehicle, Signal: g.signal.Name, Kind: g.signal.Kind,
-			From: w.from.UnixMilli(), Step: w.step.Milliseconds(), Lo: w.lo, Hi: w.hi, Aggs: g.aggs}
+			From: w.from.UnixMilli(), Step: w.step.Milliseconds(), Lo: w.lo, Hi: w.hi, Aggs: g.aggs, Keep: g.keep}
 		var convErr error
 		err := h.Aggregate(ctx, a, func(b int64, agg string, raw any) {
 			for j, x := range g.fields {

@@ -259,28 +259,44 @@ func TestGoldenSignals(t *testing.T) {
 
 func TestSignalsLimits(t *testing.T) {
 	s := newSeries(t)
-	from := s.t0.Add(-time.Hour)
+	from := s.t0.Truncate(time.Minute).Add(-time.Hour + time.Second) // not on a minute boundary
+	day := s.t0.UTC().Truncate(24*time.Hour).AddDate(0, -6, 0)       // midnight UTC, the data within the year after
+	minute := s.t0.Truncate(time.Minute).AddDate(0, -6, 0)
 	for _, tc := range []struct {
 		name     string
 		interval string
 		to       time.Time
-		want     string // a part of the message, or "" for no error
+		want     string    // a part of the message, or "" for no error
+		from     time.Time // when set, the query asks fields from from instead of speed MAX from the default from
+		fields   string
 	}{
-		{"31 days by days pass", "24h", from.Add(31 * 24 * time.Hour), ""},
-		{"a range longer than 31 days is refused", "24h", from.Add(31*24*time.Hour + time.Second), "at most 31 days"},
-		{"10,000 buckets pass", "1s", from.Add(10_000 * time.Second), ""},
-		{"10,001 buckets are refused", "1s", from.Add(10_001 * time.Second), "at most 10000"},
-		{"a part of a bucket counts as a bucket", "1s", from.Add(10_000*time.Second + time.Millisecond), "at most 10000"},
-		{"an interval that is no duration is refused", "5 minutes", from.Add(time.Hour), "not a duration"},
-		{"an interval under a second is refused", "500ms", from.Add(time.Hour), "shorter than 1s"},
-		{"a negative interval is refused", "-1h", from.Add(time.Hour), "shorter than 1s"},
-		{"the longest duration Go parses makes one bucket", "2562047h", from.Add(time.Hour), ""},
-		{"from equal to to is refused", "1h", from, "must be before to"},
-		{"from after to is refused", "1h", from.Add(-time.Hour), "must be before to"},
+		{"31 days by days pass", "24h", from.Add(31 * 24 * time.Hour), "", time.Time{}, ""},
+		{"a range longer than 31 days from a time that is no minute boundary is refused", "24h", from.Add(31*24*time.Hour + time.Second), "at most 31 days", time.Time{}, ""},
+		{"10,000 buckets pass", "1s", from.Add(10_000 * time.Second), "", time.Time{}, ""},
+		{"10,001 buckets are refused", "1s", from.Add(10_001 * time.Second), "at most 10000", time.Time{}, ""},
+		{"a part of a bucket counts as a bucket", "1s", from.Add(10_000*time.Second + time.Millisecond), "at most 10000", time.Time{}, ""},
+		{"an interval that is no duration is refused", "5 minutes", from.Add(time.Hour), "not a duration", time.Time{}, ""},
+		{"an interval under a second is refused", "500ms", from.Add(time.Hour), "shorter than 1s", time.Time{}, ""},
+		{"a negative interval is refused", "-1h", from.Add(time.Hour), "shorter than 1s", time.Time{}, ""},
+		{"the longest duration Go parses makes one bucket", "2562047h", from.Add(time.Hour), "", time.Time{}, ""},
+		{"from equal to to is refused", "1h", from, "must be before to", time.Time{}, ""},
+		{"from after to is refused", "1h", from.Add(-time.Hour), "must be before to", time.Time{}, ""},
+		{"a year of daily roll-ups from midnight answers", "24h", day.AddDate(1, 0, 0), "", day,
+			"speed(agg: AVG) m: speed(agg: MAX) n: speed(agg: MIN) f: powertrainType(agg: FIRST) l: currentLocationCoordinates(agg: LAST) { latitude }"},
+		{"a year of hourly roll-ups from a minute boundary answers", "1h", minute.Add(365 * 24 * time.Hour), "", minute, "speed(agg: LAST)"},
+		{"over 31 days with MED is refused", "24h", day.AddDate(1, 0, 0), "at most 31 days", day, "speed(agg: MED)"},
+		{"over 31 days with a filter is refused", "24h", day.AddDate(1, 0, 0), "at most 31 days", day, "speed(agg: MAX, filter: {gt: 1})"},
+		{"over 31 days with the mean of a location is refused", "24h", day.AddDate(1, 0, 0), "at most 31 days", day, "currentLocationCoordinates(agg: AVG) { latitude }"},
+		{"over 31 days by intervals that are no whole minutes is refused", "3601s", day.AddDate(0, 2, 0), "at most 31 days", day, "speed(agg: MAX)"},
+		{"a year of daily roll-ups still counts its buckets", "1h", day.AddDate(2, 0, 0), "at most 10000", day, "speed(agg: MAX)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			q := fmt.Sprintf(`{ signals(tokenId: %d, interval: %q, from: %q, to: %q) { timestamp speed(agg: MAX) } }`,
 				s.vehicle, tc.interval, rfc(from), rfc(tc.to))
+			if tc.from != (time.Time{}) {
+				q = fmt.Sprintf(`{ signals(tokenId: %d, interval: %q, from: %q, to: %q) { timestamp %s } }`,
+					s.vehicle, tc.interval, rfc(tc.from), rfc(tc.to), tc.fields)
+			}
 			r := do(t, s.h, s.owner.Address, q)
 			if tc.want == "" {
 				if len(r.Errors) != 0 {

@@ -206,7 +206,7 @@ func TestInsightsBadInputNamesTheArgument(t *testing.T) {
 		{"an unknown timezone", fmt.Sprintf(`{ dailyActivity(tokenId: %d, from: %q, to: %q, mechanism: idling, timezone: "Mars/Olympus") { duration } }`, f.vehicle, from, to), "mechanism"},
 		{"a bad timezone", fmt.Sprintf(`{ dailyActivity(tokenId: %d, from: %q, to: %q, mechanism: ignitionDetection, timezone: "Mars/Olympus") { duration } }`, f.vehicle, from, to), "timezone"},
 		{"an unknown event name filter", fmt.Sprintf(`{ events(tokenId: %d, from: %q, to: %q, filter: {name: {eq: "behavior.donut"}}) { name } }`, f.vehicle, from, to), "filter.name"},
-		{"a float filter on signals", fmt.Sprintf(`{ signals(tokenId: %d, interval: "1m", from: %q, to: %q) { speed(agg: MAX, filter: {gt: 10}) } }`, f.vehicle, from, to), "filter"},
+		{"a malformed polygon", fmt.Sprintf(`{ signals(tokenId: %d, interval: "1m", from: %q, to: %q) { currentLocationCoordinates(agg: LAST, filter: {inPolygon: [{latitude: 1, longitude: 1}]}) { latitude } } }`, f.vehicle, from, to), "filter.inPolygon"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := do(t, f.h, f.owner.Address, c.query)

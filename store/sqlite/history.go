@@ -31,6 +31,9 @@ func (h *History) Aggregate(ctx context.Context, a telemetry.Aggregation, put fu
 		return fmt.Errorf("couldn't look up signal %s: %w", a.Signal, err)
 	}
 	q := &aggQuery{h: h, a: a, name: name}
+	if a.Keep != nil {
+		return telemetry.FoldHistory(a, q.scan(ctx), put)
+	}
 	numeric := a.Kind == telemetry.KindNumber || a.Kind == telemetry.KindBool
 	if numeric { // SQLite keeps a whole REAL in an ANY column as an INTEGER; numbers come out as float64
 		inner := put
@@ -427,6 +430,35 @@ func (q *aggQuery) edge(ctx context.Context, s segment, last bool, part func(int
 		}
 		return nil
 	})
+}
+
+// scan hands FoldHistory every value of the range in time order (numbers as float64).
+func (q *aggQuery) scan(ctx context.Context) func(yield func(t int64, v any) error) error {
+	return func(yield func(t int64, v any) error) error {
+		rows, err := q.h.db.QueryContext(ctx, `SELECT time, val `+valuesWhere+` ORDER BY time`, q.a.Vehicle, q.name, q.a.Lo, q.a.Hi)
+		if err != nil {
+			return fmt.Errorf("couldn't read %s of vehicle %d: %w", q.a.Signal, q.a.Vehicle, err)
+		}
+		defer rows.Close()
+		numeric := q.a.Kind == telemetry.KindNumber || q.a.Kind == telemetry.KindBool
+		for rows.Next() {
+			var t int64
+			var v any
+			if err := rows.Scan(&t, &v); err != nil {
+				return fmt.Errorf("couldn't read %s of vehicle %d: %w", q.a.Signal, q.a.Vehicle, err)
+			}
+			if i, ok := v.(int64); ok && numeric {
+				v = float64(i)
+			}
+			if err := yield(t, v); err != nil {
+				return err
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("couldn't read %s of vehicle %d: %w", q.a.Signal, q.a.Vehicle, err)
+		}
+		return nil
+	}
 }
 
 // counts computes TOP or UNIQUE from the distinct values of each bucket with how often each occurs.

@@ -205,6 +205,23 @@ func testAggregations(t *testing.T, s Reader) {
 			"0/MEAN": "loc(52.5,13.5,2)", "0/FIRST": "loc(52,13,1)", "0/LAST": "loc(53,14,3)", "0/RAND": "loc(52,13,1)",
 			"1/MEAN": "loc(54,15,5)", "1/FIRST": "loc(54,15,5)", "1/LAST": "loc(54,15,5)", "1/RAND": "loc(54,15,5)",
 		}},
+		{"numbers kept by a filter, read from the values", telemetry.Aggregation{Vehicle: 1, Signal: "speed", Kind: telemetry.KindNumber,
+			From: at(0), Step: minute, Lo: at(0), Hi: at(180), Aggs: num, Keep: func(v any) bool { f, ok := v.(float64); return ok && f > 15 }}, map[string]string{
+			"0/AVG": "30", "0/MIN": "30", "0/MAX": "30", "0/FIRST": "30", "0/LAST": "30", "0/MED": "30", "0/RAND": "30",
+			"1/AVG": "35", "1/MIN": "20", "1/MAX": "50", "1/FIRST": "20", "1/LAST": "50", "1/MED": "35", "1/RAND": "50",
+			"2/AVG": "40", "2/MIN": "40", "2/MAX": "40", "2/FIRST": "40", "2/LAST": "40", "2/MED": "40", "2/RAND": "40",
+		}},
+		{"a filter that keeps nothing gives no buckets", telemetry.Aggregation{Vehicle: 1, Signal: "speed", Kind: telemetry.KindNumber,
+			From: at(0), Step: minute, Lo: at(0), Hi: at(180), Aggs: num, Keep: func(any) bool { return false }}, map[string]string{}},
+		{"locations kept by a filter", telemetry.Aggregation{Vehicle: 1, Signal: "currentLocationCoordinates", Kind: telemetry.KindLocation,
+			From: at(0), Step: minute, Lo: at(0), Hi: at(180), Aggs: loc, Keep: func(v any) bool {
+				b, _ := v.([]byte)
+				lat, _, _, err := telemetry.DecodeLocation(b)
+				return err == nil && lat >= 53
+			}}, map[string]string{
+			"0/MEAN": "loc(53,14,3)", "0/FIRST": "loc(53,14,3)", "0/LAST": "loc(53,14,3)", "0/RAND": "loc(53,14,3)",
+			"1/MEAN": "loc(54,15,5)", "1/FIRST": "loc(54,15,5)", "1/LAST": "loc(54,15,5)", "1/RAND": "loc(54,15,5)",
+		}},
 		{"another vehicle's values", telemetry.Aggregation{Vehicle: 2, Signal: "speed", Kind: telemetry.KindNumber,
 			From: at(0), Step: minute, Lo: at(0), Hi: at(180), Aggs: []string{telemetry.AggAvg}}, map[string]string{"0/AVG": "99"}},
 		{"a signal never measured", telemetry.Aggregation{Vehicle: 1, Signal: "obdDTCList", Kind: telemetry.KindStrings,

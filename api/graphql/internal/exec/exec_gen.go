@@ -3759,8 +3759,11 @@ type Query {
   """
   The history of the vehicle tokenId in intervals: from, from + interval, … up to to (exclusive), each
   interval with the aggregations asked for. interval is a Go duration ("5m", "1h", "24h"), at least 1s;
-  from must be before to, at most 31 days apart, and (to - from) / interval at most 10,000 intervals
-  (BAD_REQUEST otherwise). Only data measured since the current owner got the vehicle is used. Intervals
+  from must be before to, and (to - from) / interval at most 10,000 intervals; at most 31 days apart,
+  unless the roll-ups serve the whole query (interval a whole number of minutes, from on a minute
+  boundary, every field AVG, MIN, MAX, FIRST or LAST without a filter, AVG not of a location): then a
+  year of daily intervals answers (BAD_REQUEST otherwise). A field's filter applies to the values before
+  they are aggregated. Only data measured since the current owner got the vehicle is used. Intervals
   without any value are left out. Every signal asked for must be readable: if one is not, the whole field
   is null with FORBIDDEN naming the permission.
   """
