@@ -102,6 +102,15 @@ func TestOwnerJourney(t *testing.T) {
 		chromedp.Poll[chromedp.Void](mapTrips+` > 0 && document.querySelectorAll("#latest tbody tr").length > 3`, chromedp.WithPollingTimeout(30*time.Second)),
 		chromedp.WaitVisible(chromedp.CSS("#distance table")),
 	)
+	// The trips list comes from the node's segments: start, duration, distance and driving style.
+	run(t, ctx, "the trips list", chromedp.Poll[chromedp.Void](`document.querySelectorAll("#trips li.trip").length > 0`, chromedp.WithPollingTimeout(30*time.Second)))
+	trip := eval[string](t, ctx, `document.querySelector("#trips li.trip").textContent`)
+	if !strings.Contains(trip, " min") || !strings.Contains(trip, " km") || !(strings.Contains(trip, "harsh") || strings.Contains(trip, "smooth")) {
+		t.Errorf("a trip says %q, want its duration, distance and driving style", trip)
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll("#distance tbody tr").length`); n == 0 {
+		t.Error("the daily activity table has no day")
+	}
 	points := eval[int](t, ctx, chartPoints)
 	if points < 60 {
 		t.Errorf("the chart has %d points for the last 6 hours of two hours of driving, want at least 60 (one a minute)", points)

@@ -7,7 +7,7 @@ import * as session from "./session.js";
 import { lockedNotice } from "./signin.js";
 import { api, gql } from "./session.js";
 import { vehicle, keyValues, carName, app, signalCatalogue, permissionWords, permissionTitle } from "./data.js";
-import { drawMap, splitTrips, tripLength } from "./map.js";
+import { drawMap, splitTrips } from "./map.js";
 import { drawChart } from "./chart.js";
 import { WalletError } from "../wallet.js";
 import { signalLabel, signalParts, stringValue, unitSymbol } from "./format.js";
@@ -143,14 +143,8 @@ async function overview(ctx, id, v, body) {
     const data = await gql(`query($id: Int!, $from: Time!, $to: Time!) { signals(tokenId: $id, interval: "1m", from: $from, to: $to) {
       timestamp loc: currentLocationCoordinates(agg: LAST) { latitude longitude } } }`, { id, from, to });
     const pts = (data.signals || []).filter((r) => r.loc).map((r) => ({ t: new Date(r.timestamp), lat: r.loc.latitude, lon: r.loc.longitude }));
-    const tr = splitTrips(pts);
-    drawMap(mapBox, tr);
-    trips.textContent = "";
-    if (tr.length === 0) trips.append(h("li", { class: "empty" }, "No trips in this period."));
-    tr.slice(-8).reverse().forEach((t) => {
-      const mins = Math.max(1, Math.round((t[t.length - 1].t - t[0].t) / 60000));
-      trips.append(h("li", {}, h("strong", {}, fmtTime(t[0].t)), " · " + mins + " min · " + num(tripLength(t), 1) + " km"));
-    });
+    drawMap(mapBox, splitTrips(pts));
+    await loadTrips(id, from, to, trips);
   };
   mapRange.addEventListener("change", () => act(null, "Loading the map…", loadMap));
 
@@ -240,20 +234,81 @@ async function loadLatest(id, cat, box) {
     h("tbody", {}, rows)));
 }
 
+// The driving-style events a trip lists, with their words.
+const styleEvents = [["behavior.harshBraking", "harsh braking", "harsh brakings"], ["behavior.extremeBraking", "extreme braking", "extreme brakings"],
+  ["behavior.harshAcceleration", "harsh acceleration", "harsh accelerations"], ["behavior.harshCornering", "harsh cornering", "harsh cornerings"]];
+
+// aggValue picks one aggregation out of a segment's or a day's signals (null when absent).
+function aggValue(signals, name, agg) {
+  const s = (signals || []).find((x) => x.name === name && x.agg === agg);
+  return s ? s.value : null;
+}
+
+// distanceOf is the odometer's advance over a segment or a day, in km (null without odometer readings).
+function distanceOf(signals) {
+  const a = aggValue(signals, "powertrainTransmissionTravelledDistance", "FIRST");
+  const b = aggValue(signals, "powertrainTransmissionTravelledDistance", "LAST");
+  return a === null || b === null ? null : Math.max(0, b - a);
+}
+
+// styleWords says a trip's driving-style events in words: "2 harsh brakings, 1 harsh acceleration".
+function styleWords(counts) {
+  const words = styleEvents.map(([name, one, many]) => {
+    const c = (counts || []).find((x) => x.name === name);
+    const n = c ? c.count : 0;
+    return n === 0 ? null : n + " " + (n === 1 ? one : many);
+  }).filter(Boolean);
+  return words.length === 0 ? "smooth: no harsh events" : words.join(", ");
+}
+
+// loadTrips lists the trips of [from, to) as the node detects them (segments by ignition), newest first:
+// start, duration, distance and driving-style events. Only summaries: no route.
+async function loadTrips(id, from, to, list) {
+  const data = await gql(`query($id: Int!, $from: Time!, $to: Time!, $events: [SegmentEventRequest!]) {
+    segments(tokenId: $id, from: $from, to: $to, mechanism: ignitionDetection, eventRequests: $events, limit: 200) {
+      id start { timestamp } end { timestamp } duration isOngoing signals { name agg value } eventCounts { name count } } }`,
+  { id, from, to, events: styleEvents.map(([name]) => ({ name })) });
+  const segs = (data.segments || []).slice().reverse();
+  list.textContent = "";
+  list.dataset.count = String(segs.length);
+  if (segs.length === 0) { list.append(h("li", { class: "empty" }, "No trips in this period.")); return; }
+  for (const s of segs.slice(0, 20)) {
+    const km = distanceOf(s.signals);
+    const mins = Math.max(1, Math.round(s.duration / 60));
+    const harsh = (s.eventCounts || []).reduce((n, c) => n + c.count, 0);
+    list.append(h("li", { class: "trip", "data-segment": s.id },
+      h("strong", {}, h("time", { datetime: s.start.timestamp }, fmtTime(s.start.timestamp))),
+      " · " + mins + " min" + (km === null ? "" : " · " + num(km, 1) + " km") + (s.isOngoing ? " · under way" : ""),
+      h("span", { class: harsh > 0 ? "style harsh" : "style" }, " · " + styleWords(s.eventCounts))));
+  }
+}
+
+// loadDistance shows the last 14 calendar days of the browser's time zone from dailyActivity: distance,
+// trips and time driving per day.
 async function loadDistance(id, box) {
-  const day = 86400000;
-  const to = Math.floor(Date.now() / day) * day + day;
-  const from = to - 14 * day;
-  const data = await gql(`query($id: Int!, $from: Time!, $to: Time!) { signals(tokenId: $id, interval: "24h", from: $from, to: $to) {
-    timestamp lo: powertrainTransmissionTravelledDistance(agg: MIN) hi: powertrainTransmissionTravelledDistance(agg: MAX) } }`,
-  { id, from: new Date(from).toISOString(), to: new Date(to).toISOString() });
-  const days = (data.signals || []).filter((r) => r.lo !== null && r.hi !== null).map((r) => ({ t: r.timestamp, km: Math.max(0, r.hi - r.lo) }));
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  const today = new Date();
+  today.setHours(0, 0, 0, 0);
+  const first = new Date(today);
+  first.setDate(first.getDate() - 13);
+  const data = await gql(`query($id: Int!, $from: Time!, $to: Time!, $tz: String) {
+    dailyActivity(tokenId: $id, from: $from, to: $to, mechanism: ignitionDetection, timezone: $tz) {
+      segmentCount duration signals { name agg value } } }`,
+  { id, from: first.toISOString(), to: new Date().toISOString(), tz: zone });
+  // One record per calendar day from the day of from, in order.
+  const days = (data.dailyActivity || []).map((d, i) => {
+    const t = new Date(first);
+    t.setDate(t.getDate() + i);
+    return { t, km: distanceOf(d.signals) || 0, trips: d.segmentCount, mins: Math.round(d.duration / 60) };
+  }).filter((d) => d.trips > 0 || d.km > 0);
   box.textContent = "";
-  if (days.length === 0) { box.append(empty("No distance recorded in the last 14 days.")); return; }
+  if (days.length === 0) { box.append(empty("No trips in the last 14 days.")); return; }
   const most = Math.max(1, ...days.map((d) => d.km));
-  box.append(h("table", { class: "table bars" }, h("caption", { class: "sr-only" }, "Distance driven per day (UTC), last 14 days"),
-    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Day"), h("th", { scope: "col", class: "num" }, "km"), h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Bar")))),
+  box.append(h("table", { class: "table bars" }, h("caption", { class: "sr-only" }, "Distance driven per day, last 14 days"),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Day"), h("th", { scope: "col", class: "num" }, "km"), h("th", { scope: "col", class: "num" }, "Trips"),
+      h("th", { scope: "col", class: "num wide-only" }, "Driving"), h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Bar")))),
     h("tbody", {}, days.reverse().map((d) => h("tr", {}, h("th", { scope: "row" }, fmtDate(d.t)), h("td", { class: "num" }, num(d.km, 1)),
+      h("td", { class: "num" }, String(d.trips)), h("td", { class: "num wide-only" }, d.mins + " min"),
       h("td", { "aria-hidden": "true" }, h("span", { class: "bar-fill", style: "width:" + Math.round((d.km / most) * 100) + "%" })))))));
 }
 
