@@ -63,7 +63,7 @@ func screenshot(name string, width, height int64, mobile bool) chromedp.Action[c
 		if err != nil {
 			return err
 		}
-		if err := saveScreenshot(name, buf); err != nil {
+		if err := browsertest.SaveScreenshot(name, buf); err != nil {
 			return err
 		}
 		_, err = chromedp.EmulateViewport(1280, 900)(ctx, t)

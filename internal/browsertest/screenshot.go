@@ -1,4 +1,4 @@
-package web_test
+package browsertest
 
 import (
 	"flag"
@@ -9,11 +9,12 @@ import (
 
 // writeScreenshots makes the browser tests write docs/screenshots; without it they take every screenshot
 // (and check its width) but write nothing, so that go test ./... leaves the checkout as it found it.
-// Regenerate the pictures with: go test ./web -run . -screenshots
+// Regenerate the pictures with: go test ./web ./connect -run . -screenshots
 var writeScreenshots = flag.Bool("screenshots", false, "write the browser tests' screenshots to docs/screenshots")
 
-// saveScreenshot writes a PNG to docs/screenshots/name.png when -screenshots is given.
-func saveScreenshot(name string, png []byte) error {
+// SaveScreenshot writes a PNG to docs/screenshots/name.png (relative to a package directory one level
+// below the checkout's top) when the test binary runs with -screenshots, and does nothing otherwise.
+func SaveScreenshot(name string, png []byte) error {
 	if !*writeScreenshots {
 		return nil
 	}
