@@ -13,8 +13,9 @@ import (
 	"github.com/glovebox/glovebox/ledger"
 )
 
-// vehicleAccess answers the vehicle's owner with who read what of the vehicle: GET
-// /v1/vehicles/{id}/access?before=SEQ&limit=N (limit ≤ 500, default 100).
+// vehicleAccess answers the vehicle's owner with who read what of the vehicle since they own it: GET
+// /v1/vehicles/{id}/access?before=SEQ&limit=N (limit ≤ 500, default 100). Reads made under an earlier
+// owner are that owner's business, as in GraphQL's accessLog.
 func (s *Server) vehicleAccess(w http.ResponseWriter, r *http.Request) {
 	claims, _ := auth.ClaimsFromContext(r.Context())
 	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
@@ -59,11 +60,18 @@ func (s *Server) vehicleAccess(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, CodeInternal, "couldn't read the access log")
 		return
 	}
+	full := len(entries) == limit
+	for i, e := range entries {
+		if e.Time.Before(d.Since) { // read under an earlier owner, and so is every older one
+			entries, full = entries[:i], false
+			break
+		}
+	}
 	page := AccessPage{Entries: entries}
 	if page.Entries == nil {
 		page.Entries = []accesslog.Entry{}
 	}
-	if len(entries) == limit {
+	if full {
 		page.Next = strconv.FormatInt(entries[len(entries)-1].Seq, 10)
 	}
 	writeJSON(w, http.StatusOK, page)

@@ -45,6 +45,7 @@ var ErrorCodes = func() []ErrorCode {
 		ledger.CodeNotPaired:         http.StatusConflict,
 		ledger.CodeNoGrant:           http.StatusConflict,
 		ledger.CodeBadTime:           http.StatusInternalServerError,
+		ledger.CodeInvisibleText:     http.StatusUnprocessableEntity,
 	}
 	var out []ErrorCode
 	for _, c := range ledger.CodeDescriptions {

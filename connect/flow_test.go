@@ -501,6 +501,7 @@ func TestCodeExchangeErrors(t *testing.T) {
 		{"no client", "invalid_client", 401, func(f url.Values) { f.Del("client_id") }},
 		{"another registered client", "invalid_grant", 400, func(f url.Values) { f.Set("client_id", other.key.Address.Hex()) }},
 		{"a client secret", "invalid_client", 401, nil},
+		{"a client secret in the body", "invalid_client", 401, func(f url.Values) { f.Set("client_secret", "secret") }},
 		{"an unknown code", "invalid_grant", 400, func(f url.Values) { f.Set("code", randomString()) }},
 		{"an unsupported grant_type", "unsupported_grant_type", 400, func(f url.Values) { f.Set("grant_type", "password") }},
 		{"a missing grant_type", "invalid_request", 400, func(f url.Values) { f.Del("grant_type") }},

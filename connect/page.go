@@ -124,14 +124,17 @@ func humanDuration(d time.Duration) string {
 func (p *Provider) consentPage(w http.ResponseWriter, id string, pd *pending) {
 	req := pd.req
 	nonce := newNonce()
+	// The log refuses invisible characters in new names (ledger.Admit); one admitted before that is shown
+	// with each replaced, so that it cannot reorder what the driver reads.
+	appName := ledger.Visible(req.AppName)
 	until := time.Unix(pd.expiresAt, 0).UTC()
 	d := pageData{
-		Nonce: nonce, Request: id, AppName: req.AppName, AppAddress: req.App.Hex(), Scopes: req.Scope.Vehicle,
+		Nonce: nonce, Request: id, AppName: appName, AppAddress: req.App.Hex(), Scopes: req.Scope.Vehicle,
 		Acts:    slices.ContainsFunc(req.Scope.Vehicle, func(s Scope) bool { return s.Permission == ledger.PermCommands }),
 		Purpose: req.Purpose, NoPurpose: req.Purpose == NoPurpose, TermsURI: req.TermsURI,
 		Duration: humanDuration(req.Duration), Until: until.Format("2 January 2006"),
 		DenyAction: PathDeny,
-		Script: scriptData{Request: id, App: req.App.Hex(), AppName: req.AppName, Permissions: req.Scope.Permissions(),
+		Script: scriptData{Request: id, App: req.App.Hex(), AppName: appName, Permissions: req.Scope.Permissions(),
 			Purpose: req.Purpose, TermsURI: req.TermsURI, ExpiresAt: fmt.Sprint(pd.expiresAt), Decision: PathDecision},
 	}
 	p.render(w, http.StatusOK, "consent.html", d, nonce, origin(req.RedirectURI))

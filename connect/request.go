@@ -178,6 +178,9 @@ func ParseAuthorizeRequest(q url.Values, app func(common.Address) (ledger.App, b
 			return fail("invalid_request", "purpose has a control character")
 		}
 	}
+	if c, ok := ledger.Invisible(r.Purpose); ok {
+		return fail("invalid_request", "purpose holds the invisible character %U", c)
+	}
 	if t := vals["terms_uri"]; t != "" {
 		u, err := url.Parse(t)
 		if err != nil || !u.IsAbs() || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || len(t) > ledger.MaxURILen {

@@ -45,6 +45,9 @@ func (p *Provider) client(r *http.Request, form url.Values) (common.Address, str
 		return common.Address{}, "", auth.Errorf(auth.CodeInvalidClient, format, args...)
 	}
 	id := form.Get("client_id")
+	if form.Get("client_secret") != "" { // client_secret_post (RFC 6749 §2.3.1); empty, as Basic's password, is none
+		return invalid("clients have no secrets here: authenticate with private_key_jwt or none")
+	}
 	if user, pass, ok := r.BasicAuth(); ok {
 		u, err1 := url.QueryUnescape(user)
 		pw, err2 := url.QueryUnescape(pass)

@@ -31,6 +31,7 @@ const (
 	CodeNotPaired         Code = "not_paired"
 	CodeNoGrant           Code = "no_grant"
 	CodeBadTime           Code = "bad_time"
+	CodeInvisibleText     Code = "invisible_text"
 )
 
 // CodeDescriptions lists every rule code with its meaning, in the order of the documentation table.
@@ -58,6 +59,7 @@ var CodeDescriptions = []struct {
 	{CodeNotPaired, "the device is not paired to this vehicle"},
 	{CodeNoGrant, "the app holds no grant on this vehicle"},
 	{CodeBadTime, "a log entry's accept time is earlier than the previous entry's (replay only)"},
+	{CodeInvisibleText, "a text field holds a character a reader does not see but that changes what they read: a bidirectional override or isolate, a zero-width character, a byte order mark, a tag character or another format character (checked at submission)"},
 }
 
 // Error is a refusal with a stable code and a human message.

@@ -224,6 +224,10 @@ func (q *Sequencer) commit(batch []*submission) error {
 				o.Err = err
 				continue
 			}
+			if err := Admit(tx); err != nil {
+				o.Err = err
+				continue
+			}
 			res, err := q.state.Apply(e, s.signers[i], q.state.Size())
 			if err != nil {
 				o.Err = err

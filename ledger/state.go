@@ -189,6 +189,11 @@ func checkSigners(signers []common.Address, parties ...party) error {
 		}
 	}
 	for _, p := range parties {
+		if !slices.Contains(signers, p.addr) && p.code == CodeNotOwner { // the owner's word comes first
+			return errorf(CodeNotOwner, "needs the signature of the %s %s", p.role, p.addr.Hex())
+		}
+	}
+	for _, p := range parties {
 		if !slices.Contains(signers, p.addr) {
 			return errorf(CodeMissingSignature, "needs the signature of the %s %s too", p.role, p.addr.Hex())
 		}

@@ -81,7 +81,7 @@ func authMatrix() []authRow {
 			{[]actor{alice, connector}, ok},
 			{[]actor{connector, alice}, ok},
 			{[]actor{alice}, CodeMissingSignature},
-			{[]actor{connector}, CodeMissingSignature},
+			{[]actor{connector}, CodeNotOwner}, // docs/ledger.md rule 5: a missing vehicle owner is not_owner
 			{[]actor{mallory, connector}, CodeNotOwner},
 			{[]actor{bob, connector}, CodeNotOwner},
 			{[]actor{alice, mallory}, CodeWrongSigner},
@@ -1433,7 +1433,7 @@ func TestCodes(t *testing.T) {
 	all := []Code{CodeMalformed, CodeBadSignature, CodeMissingSignature, CodeWrongSigner, CodeNotOwner, CodeNonceUsed,
 		CodeExpired, CodeDeadlineTooFar, CodeInvalidField, CodeUnknownVehicle, CodeUnknownDevice, CodeUnknownApp,
 		CodeUnknownPermission, CodeVehicleBurned, CodeAlreadyRegistered, CodeAlreadyPaired, CodeKindTaken,
-		CodeNotPaired, CodeNoGrant, CodeBadTime}
+		CodeNotPaired, CodeNoGrant, CodeBadTime, CodeInvisibleText}
 	t.Run("every code is documented exactly once", func(t *testing.T) {
 		var documented []Code
 		for _, d := range CodeDescriptions {

@@ -26,6 +26,7 @@ const (
 	rowTimestamp = "\x00timestamp"
 	rowGrants    = "\x00grants"
 	rowVehicle   = "\x00vehicle" // the vehicle of a subscription's SignalCollection
+	rowNothing   = "\x00nothing" // set in a SignalCollection whose caller may read no signal of the vehicle
 )
 
 // aggregate implements @aggregate: a SignalAggregations field is read from its row by response name

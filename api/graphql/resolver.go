@@ -174,7 +174,12 @@ func (r *resolver) requires(ctx context.Context, obj any, next graphql.Resolver,
 }
 
 // perSignal implements @perSignal: the resolvers under it filter by permission themselves (grantsOf).
-func (r *resolver) perSignal(ctx context.Context, _ any, next graphql.Resolver) (any, error) {
+// A field of a SignalCollection whose caller may read nothing of the vehicle (lastSeen) is FORBIDDEN
+// rather than null, as the listing queries are.
+func (r *resolver) perSignal(ctx context.Context, obj any, next graphql.Resolver) (any, error) {
+	if row, ok := obj.(map[string]any); ok && row[rowNothing] == true {
+		return nil, errNothingReadable()
+	}
 	return next(ctx)
 }
 
@@ -387,11 +392,15 @@ func lastSeen(vs []value) *time.Time {
 }
 
 func (q *queryResolver) SignalsLatest(ctx context.Context, tokenID int, filter *exec.SignalFilter) (map[string]any, error) {
-	vs, _, err := q.readable(ctx, tokenID, filter)
+	vs, g, err := q.readable(ctx, tokenID, filter)
 	if err != nil {
 		return nil, err
 	}
-	return collection(vs), nil
+	out := collection(vs)
+	if !g.any() {
+		out[rowNothing] = true // lastSeen is FORBIDDEN, not null: see perSignal
+	}
+	return out, nil
 }
 
 // collection is a SignalCollection of vs.

@@ -16,6 +16,7 @@
 //   - time_test.go: records and transactions timed around an ownership or a pairing change.
 //   - text_test.go: text that reorders or hides what a person reads, and headers that protect pages.
 //   - oauth_test.go: the OAuth endpoints' promises (client authentication, token growth).
+//   - promises_test.go: refusals the documentation promises (codes a stranger or a lone device gets).
 //
 // The package has no non-test code besides this comment.
 package attack

@@ -3,10 +3,12 @@ package attack
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/glovebox/glovebox/internal/testnode"
 	"github.com/glovebox/glovebox/ledger"
@@ -68,5 +70,53 @@ func TestARedirectHostCannotWriteTheConsentPagesPolicy(t *testing.T) {
 				t.Errorf("the host reached the policy: %q", csp)
 			}
 		})
+	}
+}
+
+// TestInvisibleCharactersAreRefused submits names and purposes holding characters that reorder or hide
+// what a driver reads: each is refused with invisible_text (or, on the authorization request,
+// invalid_request) and nothing is stored, so the consent screen never shows one.
+func TestInvisibleCharactersAreRefused(t *testing.T) {
+	n := testnode.Start(t, testnode.Options{})
+	owner := testnode.NewKey(t)
+	vid := n.Vehicle(t, owner)
+	app := n.App(t, owner)
+	before, err := n.Client.StateDigest(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"\u202E", "\u202A", "\u2066", "\u2069", "\u200B", "\u200F", "\uFEFF", "\U000E0041", "\u00AD"} {
+		t.Run(fmt.Sprintf("%U", []rune(bad)[0]), func(t *testing.T) {
+			n.Refuse(t, string(ledger.CodeInvisibleText), &ledger.Tx{Type: ledger.TypeRegisterVehicle, Owner: owner.Address,
+				Make: "Volvo" + bad, Model: "XC40", Year: 2023}, owner)
+			n.Refuse(t, string(ledger.CodeInvisibleText), &ledger.Tx{Type: ledger.TypeRegisterVehicle, Owner: owner.Address,
+				Make: "Volvo", Model: bad + "XC40", Year: 2023}, owner)
+			newApp := testnode.NewKey(t)
+			n.Refuse(t, string(ledger.CodeInvisibleText), &ledger.Tx{Type: ledger.TypeRegisterApp, App: newApp.Address, Owner: owner.Address,
+				Name: "Gdpr" + bad + "Insurer", RedirectURIs: []string{"https://app.example/cb"}}, owner, newApp)
+			n.Refuse(t, string(ledger.CodeInvisibleText), &ledger.Tx{Type: ledger.TypeUpdateApp, App: app.Address,
+				Name: bad + "Insurer", RedirectURIs: []string{"https://insurer.example/callback"}}, owner)
+			grant := &ledger.Tx{Type: ledger.TypeGrant, App: app.Address, Permissions: []string{ledger.PermSignals}, Purpose: "Insurance" + bad}
+			grant.VehicleID.SetUint64(vid)
+			grant.ExpiresAt.SetUint64(uint64(time.Now().Add(time.Hour).Unix()))
+			n.Refuse(t, string(ledger.CodeInvisibleText), grant, owner)
+
+			sum := sha256.Sum256([]byte("verifier-verifier-verifier-verifier-verifier"))
+			q := url.Values{"response_type": {"code"}, "client_id": {app.Address.Hex()}, "redirect_uri": {"https://insurer.example/callback"},
+				"scope": {"openid vehicle:signals"}, "state": {"s"}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])},
+				"code_challenge_method": {"S256"}, "purpose": {"Cheaper " + bad + "insurance"}}
+			req, _ := http.NewRequest(http.MethodGet, n.URL+"/oauth/authorize?"+q.Encode(), nil)
+			resp, err := http.DefaultTransport.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if loc, _ := url.Parse(resp.Header.Get("Location")); resp.StatusCode != http.StatusFound || loc.Query().Get("error") != "invalid_request" {
+				t.Errorf("the consent request with the purpose: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+			}
+		})
+	}
+	if after, err := n.Client.StateDigest(t.Context()); err != nil || *after != *before {
+		t.Errorf("the refusals changed the state: %v %v → %v", err, before, after)
 	}
 }
