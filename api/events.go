@@ -32,6 +32,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, code, err.Error())
 		return
 	}
+	if !take(w, r, s.budget.Events, len(subs), "records") {
+		return
+	}
 	results := s.ingest.Ingest(r.Context(), subs)
 	if single {
 		writeJSON(w, http.StatusOK, results[0])

@@ -82,19 +82,24 @@ func NewRateLimiter(cfg RateLimitConfig) *RateLimiter {
 
 // Allow takes a token from key's bucket. When there is none it returns false and how long until there is.
 func (l *RateLimiter) Allow(key string) (ok bool, retryAfter time.Duration) {
+	return l.AllowN(key, 1)
+}
+
+// AllowN takes n tokens from key's bucket, all or none. When there are fewer it returns false and how
+// long until there are n; n above the burst never passes (it waits a whole refill time).
+func (l *RateLimiter) AllowN(key string, n int) (ok bool, retryAfter time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// A sweep visits every bucket: it runs at most once per refill time (and per second), however many
+	// requests arrive, so that its cost per request stays constant.
 	if now.Sub(l.lastSweep) >= max(l.refill, time.Second) {
 		l.sweep(now)
 	}
 	b := l.buckets[key]
 	if b == nil {
 		if len(l.buckets) >= l.maxKeys {
-			l.sweep(now)
-			if len(l.buckets) >= l.maxKeys {
-				l.evictOne()
-			}
+			l.evictOne() // the table is full of active callers: not worth a sweep per new caller
 		}
 		b = &bucket{tokens: l.burst, last: now}
 		l.buckets[key] = b
@@ -102,11 +107,15 @@ func (l *RateLimiter) Allow(key string) (ok bool, retryAfter time.Duration) {
 		b.tokens = min(l.burst, b.tokens+dt.Seconds()*l.rate)
 		b.last = now
 	}
-	if b.tokens >= 1 {
-		b.tokens--
+	need := float64(n)
+	if need > l.burst {
+		return false, l.refill
+	}
+	if b.tokens >= need {
+		b.tokens -= need
 		return true, 0
 	}
-	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+	return false, time.Duration((need - b.tokens) / l.rate * float64(time.Second))
 }
 
 // sweep drops the buckets that are full again by now: forgetting them changes nothing.
@@ -179,9 +188,14 @@ func (l *RateLimiter) WrapShape(next http.Handler, key func(*http.Request) strin
 }
 
 func writeRateLimited(w http.ResponseWriter, r *http.Request, shape ErrorShape, wait time.Duration) {
+	writeRateLimitedMsg(w, r, shape, wait, "too many requests from this caller")
+}
+
+// writeRateLimitedMsg writes a 429 saying why and in how many whole seconds (Retry-After) to retry.
+func writeRateLimitedMsg(w http.ResponseWriter, r *http.Request, shape ErrorShape, wait time.Duration, why string) {
 	secs := max(1, int(math.Ceil(wait.Seconds())))
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	msg := fmt.Sprintf("too many requests from this caller: retry in %d s", secs)
+	msg := fmt.Sprintf("%s: retry in %d s", why, secs)
 	if shape == ShapeByPath {
 		shape = ShapeREST
 		if r.URL.Path == "/graphql" || strings.HasPrefix(r.URL.Path, "/graphql/") {
@@ -215,6 +229,9 @@ func CallerKey(iss *auth.Issuer) func(*http.Request) string {
 		return "ip:" + clientIP(r.RemoteAddr)
 	}
 }
+
+// AddressKey keys a request by its client address alone ("ip:" and clientIP), whoever is signed in.
+func AddressKey(r *http.Request) string { return "ip:" + clientIP(r.RemoteAddr) }
 
 func clientIP(remote string) string {
 	host, _, err := net.SplitHostPort(remote)

@@ -77,6 +77,8 @@ type Config struct {
 	// RateLimit, if set, bounds each caller's (signed-in account, else IP) requests to /graphql, the
 	// sign-in endpoints and the access log.
 	RateLimit *RateLimiter
+	// Budgets, if set, bounds what each client address may ask and submit, whoever is signed in.
+	Budgets *Budgets
 	// Web is the web app (package web): it serves WebPaths, the page at / among them. Nil serves a
 	// plain index page at / instead.
 	Web      http.Handler
@@ -102,6 +104,7 @@ type Server struct {
 	mux    *http.ServeMux
 	creds  *Credentials
 	hooks  *webhook.Engine
+	budget Budgets
 
 	// recoverSlots bounds how many goroutines recover signatures at once to the number of cores. Recovery
 	// is pure CPU; with hundreds of submitters all runnable at once, the sequencer goroutine (the critical
@@ -122,6 +125,9 @@ func New(cfg Config) *Server {
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
+	if cfg.Budgets != nil {
+		s.budget = *cfg.Budgets
+	}
 	if cfg.Web != nil {
 		for _, p := range cfg.WebPaths {
 			s.mux.Handle(p, cfg.Web)
@@ -141,10 +147,13 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("POST /v1/events", s.events)
 	s.mux.HandleFunc("GET /v1/signals", s.signals)
 	limit := func(h http.Handler) http.Handler {
-		if cfg.RateLimit == nil {
-			return h
+		if cfg.RateLimit != nil {
+			h = cfg.RateLimit.WrapShape(h, CallerKey(cfg.Auth), ShapeByPath)
 		}
-		return cfg.RateLimit.WrapShape(h, CallerKey(cfg.Auth), ShapeByPath)
+		if s.budget.Requests != nil { // first: fresh accounts on one address share its budget
+			h = s.budget.Requests.WrapShape(h, AddressKey, ShapeByPath)
+		}
+		return h
 	}
 	s.mux.Handle("GET /v1/auth/challenge", limit(cfg.Auth.ChallengeHandler()))
 	var grants map[string]auth.GrantHandler
@@ -288,6 +297,9 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, detail(err))
 		return
 	}
+	if !take(w, r, s.budget.Transactions, 1, "transactions") {
+		return
+	}
 	signers, err := s.signers(tx)
 	if err != nil {
 		writeError(w, detail(err))
@@ -339,6 +351,9 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, body []byte
 	}
 	if len(raws) > MaxBatch {
 		writeErr(w, CodeTooLarge, fmt.Sprintf("a batch holds at most %d transactions", MaxBatch))
+		return
+	}
+	if !take(w, r, s.budget.Transactions, len(raws), "transactions") {
 		return
 	}
 	// Each position gets an error or, once sequenced, an outcome.

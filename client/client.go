@@ -61,16 +61,59 @@ func (c *Client) Get(ctx context.Context, path string) ([]byte, error) {
 	return c.do(req)
 }
 
+// Retries of a request the node refused with 429 (rate_limited, RATE_LIMITED): the node stored nothing
+// of it, so the client waits the Retry-After seconds it names (at most MaxRetryWait each) and sends it
+// again, up to MaxRetries times; then the 429 is the answer.
+const (
+	MaxRetries   = 5
+	MaxRetryWait = time.Minute
+)
+
 func (c *Client) do(req *http.Request) ([]byte, error) {
-	resp, err := c.http.Do(req)
+	resp, body, err := c.send(req)
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("couldn't read the answer of %s: %w", req.URL.Path, err)
+	return answer(resp, body)
+}
+
+// send does req, sending it again after a 429 as the node asks, and returns the last answer with its body
+// read.
+func (c *Client) send(req *http.Request) (*http.Response, []byte, error) {
+	for attempt := 0; ; attempt++ {
+		resp, err := c.http.Do(req)
+		if err != nil {
+			return nil, nil, err
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, nil, fmt.Errorf("couldn't read the answer of %s: %w", req.URL.Path, err)
+		}
+		if resp.StatusCode != http.StatusTooManyRequests || attempt == MaxRetries || (req.Body != nil && req.GetBody == nil) {
+			return resp, body, nil
+		}
+		wait := time.Second
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
+			wait = time.Duration(s) * time.Second
+		}
+		if req.GetBody != nil {
+			if req.Body, err = req.GetBody(); err != nil {
+				return resp, body, nil
+			}
+		}
+		t := time.NewTimer(min(wait, MaxRetryWait))
+		select {
+		case <-req.Context().Done():
+			t.Stop()
+			return resp, body, nil
+		case <-t.C:
+		}
 	}
+}
+
+// answer returns body of a 200 answer, or the error the node answered.
+func answer(resp *http.Response, body []byte) ([]byte, error) {
 	if resp.StatusCode != http.StatusOK {
 		var eb wire.ErrorBody
 		if json.Unmarshal(body, &eb) == nil && eb.Error.Code != "" {

@@ -6,7 +6,6 @@ import (
 	"crypto/ecdsa"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -62,14 +61,9 @@ func (c *Client) SignIn(ctx context.Context, key *ecdsa.PrivateKey) (*Token, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	now := time.Now()
-	resp, err := c.http.Do(req)
+	resp, body, err := c.send(req)
 	if err != nil {
 		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("couldn't read the token endpoint's answer: %w", err)
 	}
 	var tok struct {
 		AccessToken string `json:"access_token"`
@@ -114,14 +108,9 @@ func (c *Client) GraphQL(ctx context.Context, token, query string, variables map
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := c.http.Do(req)
+	resp, body, err := c.send(req)
 	if err != nil {
 		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("couldn't read the GraphQL answer: %w", err)
 	}
 	var out GraphQLResponse
 	if err := json.Unmarshal(body, &out); err != nil {

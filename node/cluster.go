@@ -100,6 +100,8 @@ type ClusterConfig struct {
 	Version string
 	// RateLimit, if set, limits each caller of the app-facing API (see api.Config.RateLimit).
 	RateLimit *api.RateLimiter
+	// Budgets, if set, bounds what each client address may ask and submit (see api.Config.Budgets).
+	Budgets *api.Budgets
 	// Web configures the web app at / (map tiles); see Config.Web.
 	Web web.Options
 }
@@ -261,7 +263,7 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 		return nil, fmt.Errorf("couldn't set up the web app: %w", err)
 	}
 	srv := api.New(api.Config{Web: app, WebPaths: web.Paths(), Sequencer: c.Ledger, Log: c.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger,
-		Ingester: c.Ingester, Auth: c.Auth, AccessLog: c.alog, RateLimit: cfg.RateLimit, GraphQL: gql, Credentials: creds})
+		Ingester: c.Ingester, Auth: c.Auth, AccessLog: c.alog, RateLimit: cfg.RateLimit, Budgets: cfg.Budgets, GraphQL: gql, Credentials: creds})
 	c.API = c.forwarding(srv)
 	return c, nil
 }

@@ -54,6 +54,8 @@ type Config struct {
 	Progress func(applied, total int64)
 	// RateLimit, if set, limits each caller of the app-facing API (see api.Config.RateLimit).
 	RateLimit *api.RateLimiter
+	// Budgets, if set, bounds what each client address may ask and submit (see api.Config.Budgets).
+	Budgets *api.Budgets
 	// PublicURL is the node's base URL as clients reach it: the issuer of its sign-in tokens and the URI
 	// of sign-in messages. Default http://127.0.0.1:8080.
 	PublicURL string
@@ -182,7 +184,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n.API = api.New(api.Config{Credentials: creds, Web: app, WebPaths: web.Paths(), Connect: n.Connect, Sequencer: n.Sequencer, Log: n.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger,
-		Ingester: n.Ingester, Auth: n.Auth, AccessLog: n.AccessLog, RateLimit: cfg.RateLimit, Webhooks: n.Webhooks,
+		Ingester: n.Ingester, Auth: n.Auth, AccessLog: n.AccessLog, RateLimit: cfg.RateLimit, Budgets: cfg.Budgets, Webhooks: n.Webhooks,
 		GraphQL: graphql.NewHandler(graphql.Config{State: n.Sequencer.Read, Telemetry: n.Telemetry, Log: n.Log,
 			Logger: cfg.Logger, Now: cfg.Now,
 			Record: n.Recorder.Record, AccessLog: n.AccessLog, Live: n.Live, Authenticate: n.authenticate})})

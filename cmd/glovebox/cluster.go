@@ -28,6 +28,7 @@ type clusterFlags struct {
 	natsSyncAlways                             bool
 	web                                        web.Options
 	limits                                     api.ServerLimits
+	budgets                                    api.BudgetConfig
 }
 
 // runCluster runs `glovebox serve --store postgres://… --nats …`: one process of a cluster (docs/scale.md).
@@ -80,7 +81,12 @@ func runCluster(ctx context.Context, f clusterFlags) error {
 	if f.rateLimit > 0 {
 		limiter = api.NewRateLimiter(api.RateLimitConfig{Rate: f.rateLimit, Burst: int(2 * f.rateLimit)})
 	}
-	c, err := node.OpenCluster(ctx, node.ClusterConfig{Store: f.store, NATS: f.nats, Roles: roles, DataDir: f.data, Origin: f.origin,
+	// A transaction reaches the sequencer from the API process its client called, under that process's
+	// address: a budget per address there would be one budget for every client. Transactions are not
+	// budgeted per address in a cluster (docs/api.md).
+	budgets := f.budgets
+	budgets.TransactionRate = 0
+	c, err := node.OpenCluster(ctx, node.ClusterConfig{Budgets: api.NewBudgets(budgets), Store: f.store, NATS: f.nats, Roles: roles, DataDir: f.data, Origin: f.origin,
 		PublicURL: f.publicURL, AdvertiseURL: f.advertise, Replicas: f.replicas, Logger: logger, Version: version, RateLimit: limiter, Web: f.web})
 	if err != nil {
 		return err

@@ -34,6 +34,7 @@ func runServe(ctx context.Context, args []string) error {
 	publicURL := fs.String("public-url", envDefault("GLOVEBOX_PUBLIC_URL", ""), "the node's URL as clients reach it: issuer of sign-in tokens (env GLOVEBOX_PUBLIC_URL; default http://<the HTTP address>)")
 	rateLimit := fs.Float64("rate-limit", 50, "requests per second each caller may make to /graphql and the sign-in endpoints (bursts of twice as many); 0 disables")
 	limits := serverLimitFlags(fs)
+	budgets := budgetFlags(fs)
 	demo := fs.Bool("demo", envDefault("GLOVEBOX_DEMO", "") != "", "also run a simulated fleet of 25 vehicles sending signed telemetry to this node (keys in DATA/demo-keys; env GLOVEBOX_DEMO)")
 	demoVehicles := fs.Int("demo-vehicles", 25, "vehicles in the --demo fleet")
 	mapTiles := fs.String("map-tiles", envDefault("GLOVEBOX_MAP_TILES", ""), "map tile `URL` template for the web app's maps, e.g. https://tiles.example/{z}/{x}/{y}.png (env GLOVEBOX_MAP_TILES; default none: tracks on a plain background, nothing loaded from other hosts)")
@@ -58,7 +59,7 @@ func runServe(ctx context.Context, args []string) error {
 		}
 		return runCluster(ctx, clusterFlags{data: *data, addr: *addr, origin: *origin, mqtt: *mqttAddr, publicURL: *publicURL,
 			rateLimit: *rateLimit, level: *level, store: *store, nats: *natsURL, natsListen: *natsListen, roles: *roles,
-			advertise: *advertise, replicas: *replicas, natsSyncAlways: *natsSync, limits: limits(), web: web.Options{MapTiles: *mapTiles, MapAttribution: *mapAttribution}})
+			advertise: *advertise, replicas: *replicas, natsSyncAlways: *natsSync, limits: limits(), budgets: budgets(), web: web.Options{MapTiles: *mapTiles, MapAttribution: *mapAttribution}})
 	}
 	if fs.NArg() != 0 {
 		return errUsage
@@ -70,7 +71,8 @@ func runServe(ctx context.Context, args []string) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
 	slog.SetDefault(logger)
 	logger.Info("starting", "version", version, "data", *data, "http", *addr, "map-tiles", *mapTiles, "log-level", lv.String(),
-		"webhook-allow-http", hookPolicy.AllowHTTP, "webhook-allow-private", hookPolicy.AllowPrivate)
+		"webhook-allow-http", hookPolicy.AllowHTTP, "webhook-allow-private", hookPolicy.AllowPrivate,
+		"rate-limit", *rateLimit, "budgets", fmt.Sprintf("%+v", budgets()), "limits", fmt.Sprintf("%+v", limits()))
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -90,6 +92,7 @@ func runServe(ctx context.Context, args []string) error {
 		fmt.Printf("Opening the node in %s (replaying its log)…\n", *data)
 	}
 	n, err := node.Open(ctx, node.Config{Web: web.Options{MapTiles: *mapTiles, MapAttribution: *mapAttribution}, DataDir: *data, Origin: *origin, Logger: logger, Version: version, PublicURL: *publicURL, RateLimit: limiter,
+		Budgets:  api.NewBudgets(budgets()),
 		Webhooks: webhook.Options{Policy: hookPolicy},
 		Progress: func(applied, total int64) { logger.Info("replaying", "applied", applied, "of", total) }})
 	if err != nil {
@@ -168,6 +171,20 @@ func runServe(ctx context.Context, args []string) error {
 	stopSeq()
 	<-seqDone
 	return runErr
+}
+
+// budgetFlags defines the flags of the per-address budgets on fs and returns a function reading them
+// (after fs.Parse).
+func budgetFlags(fs *flag.FlagSet) func() api.BudgetConfig {
+	d := api.DefaultBudgets
+	req := fs.Float64("address-rate-limit", d.RequestRate, "requests per second one client address may make to /graphql, sign-in, OAuth and the access log, whatever accounts it signs in with (bursts of twice as many); 0 disables")
+	tx := fs.Float64("tx-rate-limit", d.TransactionRate, "transactions per second one client address may submit to POST /v1/transactions (a batch of n counts n); 0 disables")
+	txBurst := fs.Int("tx-burst", d.TransactionBurst, "transactions one client address may submit at once (at least 1000, a whole batch)")
+	ev := fs.Float64("event-rate-limit", d.EventRate, "records per second one client address may submit to POST /v1/events (a batch of n counts n); 0 disables")
+	evBurst := fs.Int("event-burst", d.EventBurst, "records one client address may submit at once (at least 1000, a whole batch)")
+	return func() api.BudgetConfig {
+		return api.BudgetConfig{RequestRate: *req, TransactionRate: *tx, TransactionBurst: *txBurst, EventRate: *ev, EventBurst: *evBurst}
+	}
 }
 
 // serverLimitFlags defines the flags of the HTTP server's limits on fs and returns a function reading them

@@ -46,6 +46,8 @@ type Options struct {
 	Origin string
 	// RateLimit, if set, limits callers of the app-facing API.
 	RateLimit *api.RateLimiter
+	// Budgets, if set, limits each client address (api.Config.Budgets).
+	Budgets *api.Budgets
 	// Web configures the web app (map tiles).
 	Web web.Options
 	// Limits, if set, replaces api.DefaultServerLimits for the HTTP server.
@@ -63,7 +65,7 @@ func Start(t testing.TB, opts Options) *Node {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := httptest.NewUnstartedServer(nil) // its URL is the node's public URL
 	n, err := node.Open(context.Background(), node.Config{DataDir: opts.Dir, Now: opts.Now, Logger: quiet, Origin: opts.Origin,
-		PublicURL: "http://" + srv.Listener.Addr().String(), RateLimit: opts.RateLimit, Web: opts.Web, Webhooks: opts.Webhooks})
+		PublicURL: "http://" + srv.Listener.Addr().String(), RateLimit: opts.RateLimit, Budgets: opts.Budgets, Web: opts.Web, Webhooks: opts.Webhooks})
 	if err != nil {
 		srv.Close()
 		t.Fatal(err)
