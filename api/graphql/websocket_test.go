@@ -92,7 +92,9 @@ func (w *wsClient) subscribe(t *testing.T, id, query string) {
 func errorCode(m wsMessage) string {
 	var errs []struct{ Extensions map[string]any }
 	if m.Type == "next" {
-		var p struct{ Errors []struct{ Extensions map[string]any } }
+		var p struct {
+			Errors []struct{ Extensions map[string]any }
+		}
 		json.Unmarshal(m.Payload, &p)
 		errs = p.Errors
 	} else {
