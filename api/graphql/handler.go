@@ -74,6 +74,9 @@ type Config struct {
 	// Subscriptions use it for a WebSocket's connection_init token and to check their token again at
 	// every ledger change and push; nil accepts no token in connection_init.
 	Authenticate func(token string) (caller common.Address, expiry time.Time, err error)
+	// PingInterval is how often a WebSocket is pinged (and an event stream gets a comment line); zero
+	// means the constant PingInterval.
+	PingInterval time.Duration
 }
 
 // Log is what rawRecords reads of the ledger's log; *tlog.Log has it.
@@ -89,6 +92,12 @@ type Log interface {
 // NewHandler returns the GraphQL endpoint: POST (JSON) and GET (query parameters), introspection on.
 // The caller is read from the request context (WithCaller).
 func NewHandler(cfg Config) http.Handler {
+	return newHandler(cfg, nil)
+}
+
+// newHandler is NewHandler with the schema's directives adjusted by directives, if not nil: the test that
+// takes @perSignal away and sees the permission matrix fail builds its handler so.
+func newHandler(cfg Config, directives func(*exec.DirectiveRoot)) http.Handler {
 	if cfg.Catalog == nil {
 		cfg.Catalog = telemetry.DefaultCatalog
 	}
@@ -98,13 +107,16 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.PingInterval == 0 {
+		cfg.PingInterval = PingInterval
+	}
 	r := newResolver(cfg)
-	es := exec.NewExecutableSchema(exec.Config{
-		Resolvers: r,
-		Directives: exec.DirectiveRoot{Requires: r.requires, PerSignal: r.perSignal, Aggregate: r.aggregate,
-			VehicleReader: r.vehicleReader, Owner: r.owner},
-		Complexity: complexityRoot(),
-	})
+	dirs := exec.DirectiveRoot{Requires: r.requires, PerSignal: r.perSignal, Aggregate: r.aggregate,
+		VehicleReader: r.vehicleReader, Owner: r.owner}
+	if directives != nil {
+		directives(&dirs)
+	}
+	es := exec.NewExecutableSchema(exec.Config{Resolvers: r, Directives: dirs, Complexity: complexityRoot()})
 	srv := handler.New(es)
 	// Parsed and validated documents are kept by query text: an app asks the same few queries again and
 	// again, and parsing plus validation against the 116-signal schema costs more than answering them.
@@ -114,9 +126,9 @@ func NewHandler(cfg Config) http.Handler {
 	// the caller is named by the token it sends, never by an ambient credential a browser adds.
 	srv.AddTransport(transport.Websocket{
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{InsecureSkipVerify: true}},
-		InitFunc:       r.initWebsocket, InitTimeout: InitTimeout, PingPongInterval: PingInterval,
+		InitFunc:       r.initWebsocket, InitTimeout: InitTimeout, PingPongInterval: cfg.PingInterval,
 	})
-	srv.AddTransport(transport.SSE{KeepAlivePingInterval: PingInterval})
+	srv.AddTransport(transport.SSE{KeepAlivePingInterval: cfg.PingInterval})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.AroundOperations(aroundSubscriptions)
