@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/glovebox/glovebox/api/wire"
 	"github.com/glovebox/glovebox/client"
 	"github.com/glovebox/glovebox/credential"
@@ -133,7 +132,9 @@ func TestCredentialsRoundTripOnPostgreSQL(t *testing.T) {
 		check func(*credential.Claims) bool
 	}{
 		{client.CredentialRequest{Type: "odometer", At: rfc(time.Second)},
-			func(c *credential.Claims) bool { return c.Odometer == 1201.25 && c.MeasuredAt.Equal(at.Add(time.Second)) }},
+			func(c *credential.Claims) bool {
+				return c.Odometer == 1201.25 && c.MeasuredAt.Equal(at.Add(time.Second))
+			}},
 		{client.CredentialRequest{Type: "mileage", From: rfc(0), To: rfc(2 * time.Second)},
 			func(c *credential.Claims) bool { return c.Distance == 2.5 }},
 		{client.CredentialRequest{Type: "movement", From: rfc(0), To: rfc(3 * time.Second)},
@@ -165,4 +166,3 @@ func TestCredentialsRoundTripOnPostgreSQL(t *testing.T) {
 		})
 	}
 }
-
