@@ -3,9 +3,7 @@ package sim
 import (
 	"bytes"
 	"context"
-	"errors"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -32,16 +30,6 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-// skipWithoutEvents skips the test when the node has no POST /v1/events yet.
-func skipWithoutEvents(t *testing.T, c *client.Client) {
-	t.Helper()
-	_, err := c.PostEvents(t.Context(), []telemetry.Submission{{Event: []byte(`{}`), Signature: make([]byte, 65)}})
-	var ae *client.APIError
-	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
-		t.Skip("the node answers 404 for POST /v1/events: telemetry ingest is not there yet")
-	}
 }
 
 // checkPaired asserts that the node holds every vehicle of specs, owned by its owner, with its device
@@ -132,7 +120,6 @@ func TestSimulatorAgainstNode(t *testing.T) {
 		t.Fatalf("setup with a lost id: %+v, %v, vehicle %d", res, err, lost[0].VehicleID)
 	}
 
-	skipWithoutEvents(t, n.Client)
 	for _, s := range []Stats{st, st2} {
 		if s.Records == 0 || s.Accepted == 0 || s.Accepted+s.Duplicates != s.Sent || s.RejectedTotal() != 0 || s.Failures != 0 {
 			t.Fatalf("run stats %+v\n%s", s, logs.String())

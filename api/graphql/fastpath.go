@@ -140,6 +140,9 @@ func (p *fastPath) serve(w http.ResponseWriter, r *http.Request) bool {
 	fastPathServed.Add(1)
 	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{Object: "Query", Field: graphql.CollectedField{Field: plan.field},
 		Args: args, IsResolver: true})
+	if tokenID >= 0 {
+		ctx = (*resolver)(p.q).decideSignals(ctx, uint64(tokenID)) // what @perSignal does in gqlgen's executor
+	}
 	t, err := p.q.signals(ctx, tokenID, interval, from, to, nil, func(context.Context) ([]wanted, error) { return ws, nil })
 	var resp graphql.Response
 	var data bytes.Buffer

@@ -42,6 +42,7 @@ type fixture struct {
 	mu   sync.Mutex
 	now  time.Time     // the handler's clock, zero for time.Now
 	skew time.Duration // how far the node's clock is ahead of time.Now
+	cfg  graphql.Config
 	h    http.Handler
 }
 
@@ -72,7 +73,7 @@ func newFixture(t testing.TB) *fixture {
 	f.post(t, testnode.Record(t, f.dev, f.vehicle, "r3", at,
 		telemetry.EventSignal{Name: telemetry.SignalLocation, Timestamp: at, Value: telemetry.Location{Latitude: lat, Longitude: lon, HDOP: hdop}},
 	))
-	f.h = graphql.NewHandler(graphql.Config{
+	f.cfg = graphql.Config{
 		State:     f.n.Sequencer.Read,
 		Telemetry: f.n.Telemetry,
 		Now: func() time.Time {
@@ -83,7 +84,8 @@ func newFixture(t testing.TB) *fixture {
 			}
 			return f.now
 		},
-	})
+	}
+	f.h = graphql.NewHandler(f.cfg)
 	return f
 }
 

@@ -89,6 +89,12 @@ type Log interface {
 // NewHandler returns the GraphQL endpoint: POST (JSON) and GET (query parameters), introspection on.
 // The caller is read from the request context (WithCaller).
 func NewHandler(cfg Config) http.Handler {
+	return newHandler(cfg, nil)
+}
+
+// newHandler is NewHandler with the schema's directives adjusted by directives, if not nil: the test that
+// takes @perSignal away and sees the permission matrix fail builds its handler so.
+func newHandler(cfg Config, directives func(*exec.DirectiveRoot)) http.Handler {
 	if cfg.Catalog == nil {
 		cfg.Catalog = telemetry.DefaultCatalog
 	}
@@ -99,12 +105,12 @@ func NewHandler(cfg Config) http.Handler {
 		cfg.Logger = slog.Default()
 	}
 	r := newResolver(cfg)
-	es := exec.NewExecutableSchema(exec.Config{
-		Resolvers: r,
-		Directives: exec.DirectiveRoot{Requires: r.requires, PerSignal: r.perSignal, Aggregate: r.aggregate,
-			VehicleReader: r.vehicleReader, Owner: r.owner},
-		Complexity: complexityRoot(),
-	})
+	dirs := exec.DirectiveRoot{Requires: r.requires, PerSignal: r.perSignal, Aggregate: r.aggregate,
+		VehicleReader: r.vehicleReader, Owner: r.owner}
+	if directives != nil {
+		directives(&dirs)
+	}
+	es := exec.NewExecutableSchema(exec.Config{Resolvers: r, Directives: dirs, Complexity: complexityRoot()})
 	srv := handler.New(es)
 	// Parsed and validated documents are kept by query text: an app asks the same few queries again and
 	// again, and parsing plus validation against the 116-signal schema costs more than answering them.

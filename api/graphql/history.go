@@ -221,7 +221,7 @@ func (q *queryResolver) signals(ctx context.Context, tokenID int, interval strin
 			"(AVG not of a location)", span)
 	}
 	vehicle := uint64(tokenID)
-	g, err := (*resolver)(q).grantsOf(ctx, vehicle)
+	g, err := decided(ctx, vehicle)
 	if err != nil {
 		return nil, err
 	}

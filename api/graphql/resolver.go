@@ -173,9 +173,50 @@ func (r *resolver) requires(ctx context.Context, obj any, next graphql.Resolver,
 	return next(ctx)
 }
 
-// perSignal implements @perSignal: the resolvers under it filter by permission themselves (grantsOf).
+// perSignal implements @perSignal. On a Query field it decides what the caller may read of the vehicle of
+// the field's tokenId (grantsOf, from one view of the ledger) and hands that decision to the field's
+// resolver in the context; the resolver reads only the signals the decision allows (decided), and a
+// resolver that finds no decision refuses. So a field that lost its directive reads nothing: deny by
+// default. The decision's error (not signed in, no such vehicle) is the resolver's to return, after its
+// own argument checks, so that a malformed query stays BAD_REQUEST whoever asks it.
+//
+// On SignalCollection.lastSeen and SignalAggregations.timestamp the directive decides nothing: those
+// values are drawn from the signals their query field's decision already filtered.
 func (r *resolver) perSignal(ctx context.Context, _ any, next graphql.Resolver) (any, error) {
+	if fc := graphql.GetFieldContext(ctx); fc == nil || fc.Object != "Query" {
+		return next(ctx)
+	}
+	if vehicle, ok := tokenIDInScope(ctx); ok {
+		ctx = r.decideSignals(ctx, vehicle)
+	}
 	return next(ctx)
+}
+
+// signalDecision is @perSignal's decision for one query field.
+type signalDecision struct {
+	vehicle uint64
+	g       grants
+	err     error
+}
+
+type signalDecisionKey struct{}
+
+// decideSignals returns ctx carrying the caller's grants on vehicle, decided now. @perSignal calls it; so do
+// the executors that stand in for gqlgen's (the fast path, a subscription's push, which decides again at
+// every push because a grant may have ended).
+func (r *resolver) decideSignals(ctx context.Context, vehicle uint64) context.Context {
+	g, err := r.grantsOf(ctx, vehicle)
+	return context.WithValue(ctx, signalDecisionKey{}, &signalDecision{vehicle: vehicle, g: g, err: err})
+}
+
+// decided returns the grants @perSignal decided on vehicle for the field being resolved. Without a
+// decision on that vehicle the field is refused with FORBIDDEN: its schema lost the directive.
+func decided(ctx context.Context, vehicle uint64) (grants, error) {
+	d, _ := ctx.Value(signalDecisionKey{}).(*signalDecision)
+	if d == nil || d.vehicle != vehicle {
+		return grants{}, codedError(CodeForbidden, "no per-signal permission was decided for this field (@perSignal): it is refused")
+	}
+	return d.g, d.err
 }
 
 // tokenIDInScope finds the tokenId argument of the nearest enclosing field that has one.
@@ -217,7 +258,7 @@ func (q *queryResolver) readableWith(ctx context.Context, tokenID int, filter *e
 		return nil, grants{}, codedError(CodeBadRequest, "filter.source is not supported yet")
 	}
 	vehicle := uint64(tokenID)
-	g, err := (*resolver)(q).grantsOf(ctx, vehicle)
+	g, err := decided(ctx, vehicle)
 	if err != nil {
 		return nil, grants{}, err
 	}

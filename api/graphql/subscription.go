@@ -329,7 +329,7 @@ func (s *subscriptionResolver) SignalsLatest(ctx context.Context, tokenID int, f
 					end(ctx, err)
 					return
 				}
-				vs, g, err := q.readableWith(ctx, tokenID, filter, fresh)
+				vs, g, err := q.readableWith(r.decideSignals(ctx, vehicle), tokenID, filter, fresh)
 				if err != nil {
 					var ge *gqlerror.Error
 					if !errors.As(err, &ge) {

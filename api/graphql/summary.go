@@ -19,7 +19,7 @@ func (q *queryResolver) DataSummary(ctx context.Context, tokenID int, filter *ex
 		return nil, codedError(CodeBadRequest, "filter.source is not supported yet")
 	}
 	vehicle := uint64(tokenID)
-	g, err := (*resolver)(q).grantsOf(ctx, vehicle)
+	g, err := decided(ctx, vehicle)
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"errors"
-	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -10,7 +8,6 @@ import (
 
 	"github.com/glovebox/glovebox/client"
 	"github.com/glovebox/glovebox/sim"
-	"github.com/glovebox/glovebox/telemetry"
 )
 
 // TestSimulateCommand runs `glovebox simulate` twice against a real node on the same keys directory:
@@ -53,11 +50,6 @@ func TestSimulateCommand(t *testing.T) {
 		t.Fatalf("the second run did not reuse the fleet:\n%s", out2)
 	}
 
-	_, err = cl.PostEvents(t.Context(), []telemetry.Submission{{Event: []byte(`{}`), Signature: make([]byte, 65)}})
-	var ae *client.APIError
-	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
-		t.Skip("the node answers 404 for POST /v1/events: telemetry ingest is not there yet")
-	}
 	for _, o := range []string{out, out2} {
 		m := regexp.MustCompile(`msg=done records=(\d+) sent=(\d+) accepted=(\d+) duplicates=(\d+) rejected=none`).FindStringSubmatch(o)
 		if m == nil {
