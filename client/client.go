@@ -61,12 +61,18 @@ func (c *Client) Get(ctx context.Context, path string) ([]byte, error) {
 	return c.do(req)
 }
 
-func (c *Client) do(req *http.Request) ([]byte, error) {
+func (c *Client) do(req *http.Request) ([]byte, error) { return c.doHeader(req, nil) }
+
+// doHeader is do, also storing the answer's headers in *h when h is not nil.
+func (c *Client) doHeader(req *http.Request, h *http.Header) ([]byte, error) {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
+	if h != nil {
+		*h = resp.Header
+	}
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read the answer of %s: %w", req.URL.Path, err)

@@ -62,7 +62,7 @@ var allowed = map[string][]string{
 	"internal/attack":      {"api", "internal/testnode", "ledger", "telemetry"},
 	"internal/bench": {"api", "api/mqtt", "client", "internal/pgtest", "ledger", "node", "store/postgres", "store/sqlite", "telemetry",
 		"telemetry/stream", "tlog"},
-	"cmd/glovebox": {"api", "api/mqtt", "client", "internal/bench", "ledger", "node", "sim", "store/postgres", "store/sqlite", "telemetry",
+	"cmd/glovebox": {"api", "api/mqtt", "client", "credential", "internal/bench", "ledger", "node", "sim", "store/postgres", "store/sqlite", "telemetry",
 		"telemetry/stream", "verify", "web", "webhook"},
 	"examples/connect-app": {"client", "ledger"},
 	"examples/go-signin":   {},
