@@ -62,7 +62,7 @@ var allowed = map[string][]string{
 	"internal/testnode":    {"api", "client", "ledger", "node", "telemetry", "web", "webhook"},
 	"verify/verifytest":    {"api/wire", "client", "internal/testnode", "ledger", "tlog"},
 	"internal/attack":      {"api", "internal/testnode", "ledger", "telemetry"},
-	"internal/bench": {"api", "api/mqtt", "client", "internal/pgtest", "ledger", "node", "store/postgres", "store/sqlite", "telemetry",
+	"internal/bench": {"api", "api/mqtt", "client", "export", "internal/pgtest", "ledger", "node", "store/postgres", "store/sqlite", "telemetry",
 		"telemetry/stream", "tlog"},
 	"cmd/glovebox": {"api", "api/mqtt", "client", "export", "internal/bench", "ledger", "node", "sim", "store/postgres", "store/sqlite", "telemetry",
 		"telemetry/stream", "verify", "web", "webhook"},
