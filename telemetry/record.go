@@ -458,6 +458,9 @@ func (c *Catalog) parseValue(sv *fastjson.Value, now int64) (Value, *failure) {
 		if sig.Integer() && f != math.Trunc(f) {
 			return Value{}, fail(StatusBadValue, "%s: want an integer (%s)", name, sig.VSSType)
 		}
+		if f == 0 {
+			f = 0 // -0 is stored as 0: stores differ in keeping the sign of zero, and no signal means by it
+		}
 		val.Number = f
 	case KindBool:
 		switch vv.Type() {

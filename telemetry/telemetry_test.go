@@ -3,6 +3,7 @@ package telemetry
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -244,5 +245,23 @@ func TestStoredLocationsRoundTrip(t *testing.T) {
 	}
 	if _, _, _, err := DecodeLocation(make([]byte, 23)); err == nil {
 		t.Fatal("a short location decoded")
+	}
+}
+
+// TestNegativeZeroIsStoredAsZero: SQLite drops the sign of a zero and PostgreSQL keeps it, so the parser
+// stores every zero as +0 and both stores answer alike.
+func TestNegativeZeroIsStoredAsZero(t *testing.T) {
+	at := time.Now().UTC().Truncate(time.Second)
+	ts := at.Format(time.RFC3339Nano)
+	for _, lit := range []string{"-0", "-0.0", "-0e3", "0"} {
+		ev := `{"specversion":"1.0","id":"1","source":"0x0100000000000000000000000000000000000000","subject":"7","type":"glovebox.signals","time":"` + ts +
+			`","datacontenttype":"application/json","data":{"signals":[{"name":"exteriorAirTemperature","timestamp":"` + ts + `","value":` + lit + `}]}}`
+		r, err := DefaultCatalog.Parse(&Submission{Event: []byte(ev), Signature: make([]byte, 65)}, at.UnixMilli())
+		if err != nil || len(r.Values) != 1 {
+			t.Fatalf("%s: %v %+v", lit, err, r)
+		}
+		if got := r.Values[0].Number; got != 0 || math.Signbit(got) {
+			t.Errorf("%s: stored %v (sign bit %v), want +0", lit, got, math.Signbit(got))
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/glovebox/glovebox/accesslog"
 	"github.com/glovebox/glovebox/api"
 	"github.com/glovebox/glovebox/internal/bench"
 	"github.com/glovebox/glovebox/internal/testnode"
@@ -184,6 +185,23 @@ func do(t *testing.T, method, url, token string, body any) (int, []byte) {
 	return resp.StatusCode, out
 }
 
+// waitAccess reads the owner's access log until done holds or five seconds pass, and returns the last
+// entries read and whether done held. The node records accesses in the background, so an entry may land
+// a moment after the access it records was acknowledged.
+func waitAccess(t *testing.T, f *fixture, done func([]accesslog.Entry) bool) ([]accesslog.Entry, bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var page api.AccessPage
+		getJSON(t, fmt.Sprintf("%s/v1/vehicles/%d/access", f.n.URL, f.vehicle), f.owned, &page)
+		if done(page.Entries) {
+			return page.Entries, true
+		}
+		if time.Now().After(deadline) {
+			return page.Entries, false
+		}
+	}
+}
+
 func getJSON(t *testing.T, url, token string, v any) {
 	t.Helper()
 	code, body := do(t, "GET", url, token, nil)
@@ -329,16 +347,18 @@ func TestASignalTriggerDeliversSignedCloudEventsWhenItsConditionHolds(t *testing
 		t.Fatalf("deliveries: %+v", ds)
 	}
 	// Every delivery is in the owner's access log.
-	var page api.AccessPage
-	getJSON(t, fmt.Sprintf("%s/v1/vehicles/%d/access", f.n.URL, f.vehicle), f.owned, &page)
 	n := 0
-	for _, e := range page.Entries {
-		if strings.HasPrefix(e.Query, "webhook "+webhook.TypeSignal) && e.Caller == f.appKey.Address && e.Outcome == "ok" {
-			n++
+	entries, _ := waitAccess(t, f, func(entries []accesslog.Entry) bool {
+		n = 0
+		for _, e := range entries {
+			if strings.HasPrefix(e.Query, "webhook "+webhook.TypeSignal) && e.Caller == f.appKey.Address && e.Outcome == "ok" {
+				n++
+			}
 		}
-	}
+		return n >= 2
+	})
 	if n != 2 {
-		t.Fatalf("the owner's access log shows %d webhook deliveries, want 2: %+v", n, page.Entries)
+		t.Fatalf("the owner's access log shows %d webhook deliveries, want 2: %+v", n, entries)
 	}
 }
 
@@ -516,14 +536,15 @@ func TestARevokeDropsPendingDeliveriesAndStopsFurtherOnes(t *testing.T) {
 	if n := len(rcv.requests(webhook.TypeSignal)); n != 1 {
 		t.Fatalf("%d requests reached the endpoint", n)
 	}
-	var page api.AccessPage
-	getJSON(t, fmt.Sprintf("%s/v1/vehicles/%d/access", f.n.URL, f.vehicle), f.owned, &page)
-	dropped := false
-	for _, e := range page.Entries {
-		dropped = dropped || (strings.Contains(e.Query, d.ID) && e.Outcome == "dropped")
-	}
-	if !dropped {
-		t.Fatalf("the owner's access log does not record the dropped delivery: %+v", page.Entries)
+	if entries, ok := waitAccess(t, f, func(entries []accesslog.Entry) bool {
+		for _, e := range entries {
+			if strings.Contains(e.Query, d.ID) && e.Outcome == "dropped" {
+				return true
+			}
+		}
+		return false
+	}); !ok {
+		t.Fatalf("the owner's access log does not record the dropped delivery: %+v", entries)
 	}
 }
 
