@@ -45,6 +45,9 @@ var ErrorCodes = func() []ErrorCode {
 		ledger.CodeNotPaired:         http.StatusConflict,
 		ledger.CodeNoGrant:           http.StatusConflict,
 		ledger.CodeBadTime:           http.StatusInternalServerError,
+		ledger.CodeRetentionTooLong:  http.StatusUnprocessableEntity,
+		ledger.CodeBeforeInFuture:    http.StatusUnprocessableEntity,
+		ledger.CodeNeverOwned:        http.StatusForbidden,
 	}
 	var out []ErrorCode
 	for _, c := range ledger.CodeDescriptions {

@@ -74,7 +74,10 @@ func (tx *Tx) HashStruct() [32]byte {
 			word = keccak([]byte(*tx.str(f.id)))
 		case kindUint16:
 			clear(word[:30])
-			binary.BigEndian.PutUint16(word[30:], tx.Year)
+			binary.BigEndian.PutUint16(word[30:], *tx.u16(f.id))
+		case kindUint64:
+			clear(word[:24])
+			binary.BigEndian.PutUint64(word[24:], *tx.u64(f.id))
 		case kindUint256:
 			word = tx.u256(f.id).Bytes32()
 		case kindStringArray:

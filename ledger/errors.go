@@ -31,6 +31,9 @@ const (
 	CodeNotPaired         Code = "not_paired"
 	CodeNoGrant           Code = "no_grant"
 	CodeBadTime           Code = "bad_time"
+	CodeRetentionTooLong  Code = "retention_too_long"
+	CodeBeforeInFuture    Code = "before_in_future"
+	CodeNeverOwned        Code = "never_owned"
 )
 
 // CodeDescriptions lists every rule code with its meaning, in the order of the documentation table.
@@ -58,6 +61,9 @@ var CodeDescriptions = []struct {
 	{CodeNotPaired, "the device is not paired to this vehicle"},
 	{CodeNoGrant, "the app holds no grant on this vehicle"},
 	{CodeBadTime, "a log entry's accept time is earlier than the previous entry's (replay only)"},
+	{CodeRetentionTooLong, "SetRetention asks for more than 3650 days"},
+	{CodeBeforeInFuture, "EraseData's before lies after the sequencer's clock"},
+	{CodeNeverOwned, "EraseData is signed by an account that never owned the vehicle"},
 }
 
 // Error is a refusal with a stable code and a human message.
