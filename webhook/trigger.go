@@ -144,9 +144,9 @@ func (c *Condition) Eval(value, previous telemetry.Value) (bool, error) {
 // ErrUnsupported is returned for trigger kinds this node does not serve yet.
 var ErrUnsupported = errors.New("not served by this node yet")
 
-// Check validates a trigger against the catalogue and returns its compiled condition (kind signal). Bad
-// input is a *FieldError.
-func (t *Trigger) Check(cat *telemetry.Catalog) (*Condition, error) {
+// CheckTrigger validates a trigger against the catalogue and returns its compiled condition (kind signal).
+// Bad input is a *FieldError.
+func CheckTrigger(t *Trigger, cat *telemetry.Catalog) (*Condition, error) {
 	switch t.Kind {
 	case KindSignal:
 		if t.Name != "" || t.SilenceSeconds != 0 {
@@ -188,8 +188,8 @@ func (t *Trigger) Check(cat *telemetry.Catalog) (*Condition, error) {
 	return nil, fieldErr("trigger.kind", CodeInvalidTrigger, "unknown trigger kind %q: signal, event, trip, connectivity or grant", t.Kind)
 }
 
-// Permissions returns the permissions (besides stream) an app needs for the trigger's events.
-func (t *Trigger) Permissions(cat *telemetry.Catalog) []string {
+// TriggerPermissions returns the permissions (besides stream) an app needs for the trigger's events.
+func TriggerPermissions(t *Trigger, cat *telemetry.Catalog) []string {
 	switch t.Kind {
 	case KindSignal:
 		if sig, ok := cat.Lookup(t.Signal); ok {
@@ -205,10 +205,3 @@ func (t *Trigger) Permissions(cat *telemetry.Catalog) []string {
 	return nil
 }
 
-// Silence returns the connectivity trigger's silence.
-func (t *Trigger) Silence() int64 {
-	if t.SilenceSeconds == 0 {
-		return int64(DefaultSilence.Seconds())
-	}
-	return int64(t.SilenceSeconds)
-}

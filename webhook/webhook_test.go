@@ -222,7 +222,7 @@ func TestBadTriggersAreRefusedNamingTheField(t *testing.T) {
 		{Trigger{Kind: KindTrip}, "trigger.kind", CodeUnsupported},
 		{Trigger{Kind: KindEvent, Name: "behavior.harshBraking"}, "trigger.kind", CodeUnsupported},
 	} {
-		_, err := tc.trig.Check(cat)
+		_, err := CheckTrigger(&tc.trig, cat)
 		fe, ok := err.(*FieldError)
 		if !ok || fe.Field != tc.field || fe.Code != tc.code {
 			t.Errorf("%+v: got %v, want %s on %s", tc.trig, err, tc.code, tc.field)
@@ -232,7 +232,7 @@ func TestBadTriggersAreRefusedNamingTheField(t *testing.T) {
 		{Kind: KindSignal, Signal: "speed", Condition: "value > 120 && previousValue <= 120", CooldownSeconds: 60},
 		{Kind: KindConnectivity}, {Kind: KindConnectivity, SilenceSeconds: 60}, {Kind: KindGrant},
 	} {
-		if _, err := good.Check(cat); err != nil {
+		if _, err := CheckTrigger(&good, cat); err != nil {
 			t.Errorf("%+v: %v", good, err)
 		}
 	}
@@ -297,7 +297,7 @@ func FuzzParseInput(f *testing.F) {
 			parseVehicles(in.Vehicles)
 		}
 		if in.Trigger != nil {
-			in.Trigger.Check(telemetry.DefaultCatalog)
+			CheckTrigger(in.Trigger, telemetry.DefaultCatalog)
 		}
 	})
 }
