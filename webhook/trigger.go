@@ -204,4 +204,3 @@ func TriggerPermissions(t *Trigger, cat *telemetry.Catalog) []string {
 	}
 	return nil
 }
-
