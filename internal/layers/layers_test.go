@@ -34,7 +34,7 @@ var allowed = map[string][]string{
 	"store/sqlite": {"accesslog", "ledger", "telemetry", "webhook/outbox"},
 	// webhook/outbox is the webhook store's contract (its types and Store): below the engine and the stores.
 	"webhook/outbox":  {},
-	"webhook":         {"access", "accesslog", "ledger", "telemetry", "webhook/outbox"},
+	"webhook":         {"access", "accesslog", "ledger", "telemetry", "telemetry/segment", "webhook/outbox"},
 	"store/postgres":  {"accesslog", "ledger", "telemetry", "tlog"},
 	"store/storetest": {"accesslog", "telemetry"},
 	"api/wire":        {"accesslog", "ledger"},
