@@ -39,6 +39,7 @@ var ErrorCodes = []ErrorCode{
 	{CodeTooComplex, fmt.Sprintf("the query is deeper than %d levels or its complexity exceeds %d", MaxDepth, MaxComplexity)},
 	{"RATE_LIMITED", "too many requests from this caller: wait for the Retry-After header (HTTP 429)"},
 	{CodeTooSlow, "an events subscription ended because its client read so slowly that more than 1,000 events waited for it"},
+	{CodeTooManySubscriptions, fmt.Sprintf("a WebSocket already carries %d subscriptions; this one is refused (complete one, or open another socket)", MaxSubscriptionsPerConnection)},
 	{CodeInternal, "an unexpected server error"},
 }
 

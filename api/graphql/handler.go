@@ -74,6 +74,9 @@ type Config struct {
 	// Subscriptions use it for a WebSocket's connection_init token and to check their token again at
 	// every ledger change and push; nil accepts no token in connection_init.
 	Authenticate func(token string) (caller common.Address, expiry time.Time, err error)
+	// PingInterval is how often a WebSocket is pinged (and an event stream gets a comment line); zero
+	// means the constant PingInterval.
+	PingInterval time.Duration
 }
 
 // Log is what rawRecords reads of the ledger's log; *tlog.Log has it.
@@ -104,6 +107,9 @@ func newHandler(cfg Config, directives func(*exec.DirectiveRoot)) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.PingInterval == 0 {
+		cfg.PingInterval = PingInterval
+	}
 	r := newResolver(cfg)
 	dirs := exec.DirectiveRoot{Requires: r.requires, PerSignal: r.perSignal, Aggregate: r.aggregate,
 		VehicleReader: r.vehicleReader, Owner: r.owner}
@@ -120,9 +126,9 @@ func newHandler(cfg Config, directives func(*exec.DirectiveRoot)) http.Handler {
 	// the caller is named by the token it sends, never by an ambient credential a browser adds.
 	srv.AddTransport(transport.Websocket{
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{InsecureSkipVerify: true}},
-		InitFunc:       r.initWebsocket, InitTimeout: InitTimeout, PingPongInterval: PingInterval,
+		InitFunc:       r.initWebsocket, InitTimeout: InitTimeout, PingPongInterval: cfg.PingInterval,
 	})
-	srv.AddTransport(transport.SSE{KeepAlivePingInterval: PingInterval})
+	srv.AddTransport(transport.SSE{KeepAlivePingInterval: cfg.PingInterval})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.AroundOperations(aroundSubscriptions)

@@ -25,6 +25,14 @@ import (
 // live.MaxPendingEvents events waited for it.
 const CodeTooSlow = "TOO_SLOW"
 
+// CodeTooManySubscriptions refuses a subscription on a WebSocket that already carries
+// MaxSubscriptionsPerConnection.
+const CodeTooManySubscriptions = "TOO_MANY_SUBSCRIPTIONS"
+
+// MaxSubscriptionsPerConnection bounds the subscriptions running at once on one WebSocket: each holds
+// a goroutine and a hub entry, and one client should open a socket per few vehicles, not per thousand.
+const MaxSubscriptionsPerConnection = 100
+
 // The transports of subscriptions.
 const (
 	// InitTimeout bounds the wait for a WebSocket's connection_init message.
@@ -111,6 +119,31 @@ func (r *resolver) streamingHandler(next http.Handler) http.Handler {
 	})
 }
 
+// slots counts the subscriptions running on one WebSocket. Shared by the connection's operations.
+type slots struct {
+	mu sync.Mutex
+	n  int
+}
+
+type slotsKey struct{}
+
+// take reserves a slot, false when all MaxSubscriptionsPerConnection are taken.
+func (s *slots) take() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n >= MaxSubscriptionsPerConnection {
+		return false
+	}
+	s.n++
+	return true
+}
+
+func (s *slots) free() {
+	s.mu.Lock()
+	s.n--
+	s.mu.Unlock()
+}
+
 // initWebsocket reads the caller's token from the connection_init payload: {"Authorization": "Bearer
 // <token>"} (any case of the key, as graphql-ws clients send connectionParams), {"headers":
 // {"Authorization": …}} or {"token": "<token>"}. A payload without one keeps the caller of the upgrade
@@ -135,6 +168,7 @@ func (r *resolver) initWebsocket(ctx context.Context, p transport.InitPayload) (
 			}
 		}
 	}
+	ctx = context.WithValue(ctx, slotsKey{}, &slots{})
 	if !found {
 		return ctx, nil, nil
 	}
@@ -167,6 +201,15 @@ func aroundSubscriptions(ctx context.Context, next graphql.OperationHandler) gra
 	if !streaming(ctx) {
 		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{codedError(CodeBadRequest,
 			"a subscription needs a WebSocket (graphql-transport-ws) or server-sent events (POST with Accept: text/event-stream)")}})
+	}
+	if s, _ := ctx.Value(slotsKey{}).(*slots); s != nil {
+		if !s.take() {
+			return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{codedError(CodeTooManySubscriptions,
+				"a WebSocket carries at most %d subscriptions at once: complete one, or open another socket", MaxSubscriptionsPerConnection)}})
+		}
+		// The operation's context ends when the subscription does (completed by either side, or the socket
+		// closed).
+		context.AfterFunc(ctx, s.free)
 	}
 	return next(context.WithValue(ctx, endingKey{}, &ending{}))
 }

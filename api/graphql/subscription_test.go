@@ -182,3 +182,22 @@ func TestASubscriptionHonoursAGrantOfOneSignal(t *testing.T) {
 		t.Fatalf("pushed %s: the speed, and powertrainType refused", ev.data.Raw)
 	}
 }
+
+func TestASubscriptionEndsWhenItsTokenExpires(t *testing.T) {
+	f := newFixture(t)
+	// A token signed in an hour minus three seconds ago: it expires three seconds from now.
+	f.advanceNode(-time.Hour + 3*time.Second)
+	token := f.n.SignIn(t, f.owner)
+	f.advanceNode(time.Hour - 3*time.Second)
+	s := subscribeSSE(t, f, token, fmt.Sprintf(`subscription { signalsLatest(tokenId: %d) { speed { value } } }`, f.vehicle))
+	waitSubscribers(t, f, 1)
+	// No record comes; the token's expiry alone ends the subscription.
+	ev := s.next(t)
+	if ev.name != "next" || ev.data.codes()[""] != "UNAUTHENTICATED" || !strings.Contains(string(ev.data.Raw), "expired") {
+		t.Fatalf("at the token's expiry: %s %s", ev.name, ev.data.Raw)
+	}
+	if ev := s.next(t); ev.name != "complete" {
+		t.Fatalf("after the error: %s", ev.name)
+	}
+	waitSubscribers(t, f, 0)
+}
