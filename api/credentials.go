@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -17,6 +18,7 @@ import (
 	"github.com/glovebox/glovebox/auth"
 	"github.com/glovebox/glovebox/credential"
 	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/telemetry"
 )
 
 // Error codes of POST /v1/vehicles/{id}/credentials.
@@ -87,8 +89,11 @@ func (s *Server) issueCredential(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var d access.Decision
+	var scope access.Scope
 	s.seq.Read(func(st *ledger.State) {
-		d, err = access.Check(st, claims.Subject, id, ledger.PermCredentials, now)
+		if d, err = access.Check(st, claims.Subject, id, ledger.PermCredentials, now); err == nil {
+			scope, err = access.ScopeOf(st, claims.Subject, id, now)
+		}
 	})
 	var denied *access.Denied
 	switch {
@@ -110,6 +115,12 @@ func (s *Server) issueCredential(w http.ResponseWriter, r *http.Request) {
 		s.writeCredentialError(w, err)
 		return
 	}
+	withheld, hidden, err := withhold(scope, req.Type, in.Evidence, c.Issuer.Catalog)
+	if err != nil {
+		s.writeCredentialError(w, err)
+		return
+	}
+	in.Withhold = withheld
 	sdjwt, issued, err := c.Issuer.Issue(req, in, now)
 	if err != nil {
 		s.writeCredentialError(w, err)
@@ -128,8 +139,60 @@ func (s *Server) issueCredential(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", credential.MediaType)
 	w.Header().Set("Cache-Control", "no-store")
+	if len(withheld) > 0 {
+		w.Header().Set(HeaderWithheld, strings.Join(withheld, ", "))
+		w.Header().Set(HeaderWithheldSignals, strings.Join(hidden, ", "))
+	}
 	w.WriteHeader(http.StatusOK)
 	io.WriteString(w, sdjwt)
+}
+
+// Response headers of a credential issued with disclosures left out.
+const (
+	// HeaderWithheld lists the disclosures left out ("evidence", "cells").
+	HeaderWithheld = "Glovebox-Withheld"
+	// HeaderWithheldSignals lists the signals the caller's grant does not let it read that those
+	// disclosures carry: a grant naming them (or their permission) gets the disclosures.
+	HeaderWithheldSignals = "Glovebox-Withheld-Signals"
+)
+
+// withhold decides which disclosures a caller's grant lets it have, by the signals they carry: the
+// evidence only if the grant lets the caller read every signal of every record in it (records carry
+// other signals than the claim's: speed, position, …), a movement's cells only if it may read the
+// precise position they are computed from. The owner has them all. The claim itself is what
+// `credentials` grants and is never withheld. It returns the withheld disclosures and the signals that
+// were missing, both sorted.
+func withhold(scope access.Scope, typ string, ev *credential.Evidence, cat *telemetry.Catalog) (withheld, missing []string, err error) {
+	if scope.Role == access.RoleOwner {
+		return nil, nil, nil
+	}
+	lacks := func(names []string) []string {
+		var out []string
+		for _, name := range names {
+			sig, ok := cat.Lookup(name)
+			if !ok || !scope.AllowsSignal(name, sig.Permission) {
+				out = append(out, name)
+			}
+		}
+		return out
+	}
+	if typ == credential.TypeMovement {
+		if m := lacks([]string{credential.SignalLocation}); len(m) > 0 {
+			return []string{credential.DisclosureCells}, m, nil
+		}
+		return nil, nil, nil
+	}
+	if ev == nil {
+		return nil, nil, nil
+	}
+	names, err := ev.Signals(cat)
+	if err != nil {
+		return nil, nil, fmt.Errorf("couldn't read the signals of the evidence: %w", err)
+	}
+	if m := lacks(names); len(m) > 0 {
+		return []string{credential.DisclosureEvidence}, m, nil
+	}
+	return nil, nil, nil
 }
 
 // parseCredentialRequest decodes the body strictly: an object of the known members, times RFC 3339.

@@ -46,6 +46,9 @@ var ErrorCodes = func() []ErrorCode {
 		ledger.CodeNoGrant:           http.StatusConflict,
 		ledger.CodeBadTime:           http.StatusInternalServerError,
 		ledger.CodeInvisibleText:     http.StatusUnprocessableEntity,
+		ledger.CodeRetentionTooLong:  http.StatusUnprocessableEntity,
+		ledger.CodeBeforeInFuture:    http.StatusUnprocessableEntity,
+		ledger.CodeNeverOwned:        http.StatusForbidden,
 	}
 	var out []ErrorCode
 	for _, c := range ledger.CodeDescriptions {
@@ -56,11 +59,13 @@ var ErrorCodes = func() []ErrorCode {
 	}
 	out = append(out, webhookErrorCodes...)
 	out = append(out, credentialCodes...)
+	out = append(out, exportCodes...)
 	return append(out,
 		ErrorCode{CodeRateLimited, http.StatusTooManyRequests, "too many requests from this caller (signed-in account, else address), from its client address, or too many transactions or records submitted from its address; nothing was stored: wait Retry-After seconds and send it again"},
 		ErrorCode{CodeTooManyConnections, http.StatusTooManyRequests, "the client address holds too many connections to the node already (--max-conns-per-address); the connection is closed after this answer"},
-		ErrorCode{CodeForbidden, http.StatusForbidden, "the caller may not read or change this (only the vehicle's owner reads its access log; only an app or its owner manages the app's webhooks; a credential needs the owner or an app whose grant holds credentials)"},
+		ErrorCode{CodeForbidden, http.StatusForbidden, "the caller may not read or change this (only the vehicle's owner reads its access log; only an app or its owner manages the app's webhooks; a credential needs the owner or an app whose grant holds credentials; only an owner of a vehicle exports its data)"},
 		ErrorCode{CodeNotFound, http.StatusNotFound, "no such resource (vehicle, device, app, entry, route)"},
+		ErrorCode{CodeRangeNotSatisfiable, http.StatusRequestedRangeNotSatisfiable, "a Range starts beyond the end of the export (Content-Range names its length)"},
 		ErrorCode{CodeTooLarge, http.StatusRequestEntityTooLarge, "the request body or batch is larger than allowed"},
 		ErrorCode{CodeMethodNotAllowed, http.StatusMethodNotAllowed, "the route does not take this HTTP method"},
 		ErrorCode{CodeUnavailable, http.StatusServiceUnavailable, "no sequencer takes transactions now (it stopped after a failed write, or in a cluster it is being taken over): retry, or restart a stopped node"},

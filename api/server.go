@@ -26,6 +26,7 @@ import (
 	"github.com/glovebox/glovebox/api/graphql"
 	"github.com/glovebox/glovebox/auth"
 	"github.com/glovebox/glovebox/connect"
+	"github.com/glovebox/glovebox/export"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/telemetry"
 	"github.com/glovebox/glovebox/tlog"
@@ -88,6 +89,8 @@ type Config struct {
 	Credentials *Credentials
 	// Webhooks, if set, serves /v1/apps/{app}/webhooks… and the node's webhook keys (package webhook).
 	Webhooks *webhook.Engine
+	// Export, if set, serves owners their data export at GET /v1/vehicles/{id}/export (package export).
+	Export *export.Source
 }
 
 // Server is the HTTP API of one node.
@@ -105,6 +108,9 @@ type Server struct {
 	creds  *Credentials
 	hooks  *webhook.Engine
 	budget Budgets
+	export *export.Source
+
+	exportLens exportLengths
 
 	// recoverSlots bounds how many goroutines recover signatures at once to the number of cores. Recovery
 	// is pure CPU; with hundreds of submitters all runnable at once, the sequencer goroutine (the critical
@@ -120,7 +126,7 @@ type Server struct {
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
 	s := &Server{seq: cfg.Sequencer, log: cfg.Log, ingest: cfg.Ingester, auth: cfg.Auth, alog: cfg.AccessLog, logKey: cfg.LogKey, domain: cfg.Sequencer.Domain(),
-		ver: cfg.Version, logger: cfg.Logger, mux: http.NewServeMux(), digestSize: -1, creds: cfg.Credentials, hooks: cfg.Webhooks,
+		ver: cfg.Version, logger: cfg.Logger, mux: http.NewServeMux(), digestSize: -1, creds: cfg.Credentials, hooks: cfg.Webhooks, export: cfg.Export,
 		recoverSlots: make(chan struct{}, runtime.NumCPU())}
 	if s.logger == nil {
 		s.logger = slog.Default()
@@ -178,6 +184,10 @@ func New(cfg Config) *Server {
 		s.mux.Handle("GET /.well-known/jwt-vc-issuer", connect.CORS(http.HandlerFunc(s.issuerMetadata)))
 		s.mux.Handle("OPTIONS /.well-known/jwt-vc-issuer", connect.CORS(http.NotFoundHandler()))
 		paths = append(paths, "/v1/vehicles/{id}/credentials", "/.well-known/jwt-vc-issuer")
+	}
+	if cfg.Export != nil {
+		s.mux.Handle("GET /v1/vehicles/{id}/export", limit(cfg.Auth.Middleware(http.HandlerFunc(s.exportVehicle))))
+		paths = append(paths, "/v1/vehicles/{id}/export")
 	}
 	if cfg.GraphQL != nil {
 		s.mux.Handle("POST /graphql", limit(s.withCaller(cfg.GraphQL)))

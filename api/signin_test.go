@@ -28,7 +28,7 @@ func signIn(t *testing.T, n *testnode.Node, k testnode.Key) string {
 	}
 	var ch struct{ Message string }
 	json.Unmarshal(body, &ch)
-	h := telemetry.PersonalHash([]byte(ch.Message))
+	h := ledger.PersonalHash([]byte(ch.Message))
 	sig, _ := crypto.Sign(h[:], k.Key)
 	sig[64] += 27
 	form := url.Values{"grant_type": {"urn:glovebox:params:oauth:grant-type:siwe"}, "message": {ch.Message}, "signature": {fmt.Sprintf("0x%x", sig)}}

@@ -21,10 +21,9 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/glovebox/glovebox/ledger"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-
-	"github.com/glovebox/glovebox/telemetry"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -60,7 +59,7 @@ func newAccount(t testing.TB) (*ecdsa.PrivateKey, common.Address) {
 // personalSign signs msg as a wallet's personal_sign does: v is 27 or 28.
 func personalSign(t testing.TB, k *ecdsa.PrivateKey, msg string) string {
 	t.Helper()
-	h := telemetry.PersonalHash([]byte(msg))
+	h := ledger.PersonalHash([]byte(msg))
 	sig, err := crypto.Sign(h[:], k)
 	if err != nil {
 		t.Fatal(err)

@@ -25,7 +25,6 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/glovebox/glovebox/ledger"
-	"github.com/glovebox/glovebox/telemetry"
 )
 
 // Defaults for the zero values of Config.
@@ -289,7 +288,7 @@ func (i *Issuer) Exchange(message, signatureHex string) (Token, error) {
 	if err != nil {
 		return Token{}, grantError("signature: a signature is 0x and 130 hex digits (65 bytes)")
 	}
-	signer, err := ledger.Recover(telemetry.PersonalHash([]byte(message)), sig)
+	signer, err := ledger.Recover(ledger.PersonalHash([]byte(message)), sig)
 	if err != nil {
 		var le *ledger.Error
 		msg := "the signature does not recover"

@@ -69,10 +69,16 @@ const (
 	MaxRetryWait = time.Minute
 )
 
-func (c *Client) do(req *http.Request) ([]byte, error) {
+func (c *Client) do(req *http.Request) ([]byte, error) { return c.doHeader(req, nil) }
+
+// doHeader is do, also storing the answer's headers in *h when h is not nil.
+func (c *Client) doHeader(req *http.Request, h *http.Header) ([]byte, error) {
 	resp, body, err := c.send(req)
 	if err != nil {
 		return nil, err
+	}
+	if h != nil {
+		*h = resp.Header
 	}
 	return answer(resp, body)
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/glovebox/glovebox/telemetry"
+	"github.com/glovebox/glovebox/ledger"
 )
 
 // SIWEGrantType is the OAuth grant type of POST /oauth/token that exchanges a signed Sign-In with Ethereum
@@ -48,7 +48,7 @@ func (c *Client) SignIn(ctx context.Context, key *ecdsa.PrivateKey) (*Token, err
 	if err := c.getJSON(ctx, "/v1/auth/challenge?address="+addr.Hex(), &ch); err != nil {
 		return nil, fmt.Errorf("couldn't get a sign-in challenge: %w", err)
 	}
-	h := telemetry.PersonalHash([]byte(ch.Message))
+	h := ledger.PersonalHash([]byte(ch.Message))
 	sig, err := crypto.Sign(h[:], key)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't sign the sign-in message: %w", err)

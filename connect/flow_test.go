@@ -20,7 +20,6 @@ import (
 	"github.com/glovebox/glovebox/connect"
 	"github.com/glovebox/glovebox/internal/testnode"
 	"github.com/glovebox/glovebox/ledger"
-	"github.com/glovebox/glovebox/telemetry"
 )
 
 // clock is a stopped clock for the node (sequencer and token issuer), moved only by the test, so that no
@@ -477,7 +476,7 @@ func siwe(t *testing.T, n *testnode.Node, k testnode.Key) (string, string) {
 	_, body := get(t, n.URL+"/v1/auth/challenge?address="+k.Address.Hex())
 	var ch struct{ Message string }
 	json.Unmarshal([]byte(body), &ch)
-	h := telemetry.PersonalHash([]byte(ch.Message))
+	h := ledger.PersonalHash([]byte(ch.Message))
 	sig, _ := crypto.Sign(h[:], k.Key)
 	sig[64] += 27
 	return ch.Message, fmt.Sprintf("0x%x", sig)

@@ -111,7 +111,17 @@ type Input struct {
 	Vehicle   uint64
 	Evidence  *Evidence
 	Positions []Position
+	// Withhold names disclosures the credential leaves out (DisclosureEvidence, DisclosureCells), because
+	// the caller may not read the signals they carry. The claim is still computed from them, and the
+	// issuer still checks the evidence.
+	Withhold []string
 }
+
+// The selectively disclosable claims a caller's grant may withhold (Input.Withhold).
+const (
+	DisclosureEvidence = "evidence" // the device-signed records, pairings and checkpoint
+	DisclosureCells    = "cells"    // a movement's H3 cells
+)
 
 // Position is one measured position, for movement.
 type Position struct {
@@ -153,8 +163,11 @@ func (is *Issuer) Issue(req Request, in Input, now time.Time) (string, *Claims, 
 		c.Expires = c.IssuedAt.Add(d)
 	}
 	var ev *Evidence
-	if req.Type != TypeMovement {
+	if req.Type != TypeMovement && !slices.Contains(in.Withhold, DisclosureEvidence) {
 		ev = in.Evidence
+	}
+	if slices.Contains(in.Withhold, DisclosureCells) {
+		c.Cells = nil
 	}
 	s, err := is.encode(c, ev)
 	if err != nil {
@@ -266,8 +279,10 @@ func (is *Issuer) encode(c *Claims, ev *Evidence) (string, error) {
 	case TypeMovement:
 		moved := true
 		p.From, p.To, p.Moved, p.H3Res = fmtTime(c.From), fmtTime(c.To), &moved, MovementResolution
-		if err := add("cells", c.Cells); err != nil {
-			return "", err
+		if c.Cells != nil {
+			if err := add("cells", c.Cells); err != nil {
+				return "", err
+			}
 		}
 	case TypeVIN:
 		p.MeasuredAt = fmtTime(c.MeasuredAt)

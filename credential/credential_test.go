@@ -22,6 +22,7 @@ import (
 
 	"github.com/glovebox/glovebox/credential"
 	"github.com/glovebox/glovebox/internal/testnode"
+	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/sim"
 	"github.com/glovebox/glovebox/telemetry"
 	"github.com/glovebox/glovebox/tlog"
@@ -106,7 +107,7 @@ func signIn(t *testing.T, n *testnode.Node, k testnode.Key) string {
 	var ch struct{ Message string }
 	json.NewDecoder(resp.Body).Decode(&ch)
 	resp.Body.Close()
-	h := telemetry.PersonalHash([]byte(ch.Message))
+	h := ledger.PersonalHash([]byte(ch.Message))
 	sig, _ := crypto.Sign(h[:], k.Key)
 	sig[64] += 27
 	resp, err = http.PostForm(n.URL+"/oauth/token", url.Values{"grant_type": {"urn:glovebox:params:oauth:grant-type:siwe"},
@@ -127,6 +128,13 @@ func signIn(t *testing.T, n *testnode.Node, k testnode.Key) string {
 // ask posts a credential request and returns the status, the error code (if any) and the body.
 func ask(t *testing.T, n *testnode.Node, token string, vehicle uint64, body string) (int, string, string) {
 	t.Helper()
+	status, code, out, _ := askHeader(t, n, token, vehicle, body)
+	return status, code, out
+}
+
+// askHeader is ask, also returning the response's headers.
+func askHeader(t *testing.T, n *testnode.Node, token string, vehicle uint64, body string) (int, string, string, http.Header) {
+	t.Helper()
 	req, _ := http.NewRequest("POST", fmt.Sprintf("%s/v1/vehicles/%d/credentials", n.URL, vehicle), strings.NewReader(body))
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -141,7 +149,7 @@ func ask(t *testing.T, n *testnode.Node, token string, vehicle uint64, body stri
 		if ct := resp.Header.Get("Content-Type"); ct != "application/dc+sd-jwt" {
 			t.Fatalf("Content-Type %q", ct)
 		}
-		return 200, "", string(b)
+		return 200, "", string(b), resp.Header
 	}
 	var e struct {
 		Error struct{ Code, Message string }
@@ -149,7 +157,7 @@ func ask(t *testing.T, n *testnode.Node, token string, vehicle uint64, body stri
 	if err := json.Unmarshal(b, &e); err != nil {
 		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
-	return resp.StatusCode, e.Error.Code, e.Error.Message
+	return resp.StatusCode, e.Error.Code, e.Error.Message, resp.Header
 }
 
 func rfc(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
@@ -393,6 +401,9 @@ func TestCredentials(t *testing.T) {
 			})
 		}
 	})
+
+	t.Run("bad input is refused with a stable code, nothing issued", func(t *testing.T) { testBadInput(t, w, owner) })
+	t.Run("permissions", func(t *testing.T) { testPermissions(t, w, owner) }) // last: it transfers the car
 }
 
 // rollbackEvidence makes device-signed records of a rollback hidden by a gap: 5 km driven in the first

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -47,6 +48,32 @@ type SignedRecord struct {
 	Event     string `json:"event"`     // the CloudEvents JSON, the exact bytes signed
 	Signature string `json:"signature"` // personal_sign over Event, 0x and 130 hex digits
 	Pairing   int64  `json:"pairing"`   // log index of the PairDevice entry in force at the record's time
+}
+
+// Signals returns the catalogue names of every signal the evidence's records carry, sorted: what a
+// verifier who sees the evidence learns besides the claim (a record may carry more than the signal the
+// claim rests on). The issuer withholds the evidence from a caller who may not read one of them.
+func (ev *Evidence) Signals(cat *telemetry.Catalog) ([]string, error) {
+	seen := map[string]bool{}
+	for i, r := range ev.Records {
+		sig, err := parseSignature(r.Signature)
+		if err != nil {
+			return nil, fmt.Errorf("record %d: %w", i, err)
+		}
+		rec, err := cat.Parse(&telemetry.Submission{Event: []byte(r.Event), Signature: sig}, math.MaxInt64/2)
+		if err != nil {
+			return nil, fmt.Errorf("record %d does not parse as a telemetry record: %w", i, err)
+		}
+		for _, v := range rec.Values {
+			seen[v.Signal.Name] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for name := range seen {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // checkedPairing is a pairing whose entries verified: the device spoke for the vehicle in [from, to).

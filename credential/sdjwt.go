@@ -145,3 +145,27 @@ func Present(sdjwt string, claims ...string) (string, error) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// PeekIssuer returns the iss claim of a credential WITHOUT verifying anything, to choose the key to
+// verify it with (a verifier that keeps one log key per node). Never trust it before Verify.
+func PeekIssuer(sdjwt string) (string, error) {
+	jwt, _, _, err := split(sdjwt)
+	if err != nil {
+		return "", err
+	}
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		return "", fmt.Errorf("the issuer JWT is not three dot-separated parts")
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return "", fmt.Errorf("the JWT payload is not base64url")
+	}
+	var p struct {
+		Iss string `json:"iss"`
+	}
+	if err := json.Unmarshal(raw, &p); err != nil || p.Iss == "" {
+		return "", fmt.Errorf("the JWT payload names no issuer")
+	}
+	return p.Iss, nil
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"encoding/binary"
 	"fmt"
+	"strconv"
 	"sync"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -74,7 +75,10 @@ func (tx *Tx) HashStruct() [32]byte {
 			word = keccak([]byte(*tx.str(f.id)))
 		case kindUint16:
 			clear(word[:30])
-			binary.BigEndian.PutUint16(word[30:], tx.Year)
+			binary.BigEndian.PutUint16(word[30:], *tx.u16(f.id))
+		case kindUint64:
+			clear(word[:24])
+			binary.BigEndian.PutUint64(word[24:], *tx.u64(f.id))
 		case kindUint256:
 			word = tx.u256(f.id).Bytes32()
 		case kindStringArray:
@@ -101,6 +105,18 @@ func (d *Domain) Digest(tx *Tx) [32]byte {
 // secp256k1halfN is half the order of the secp256k1 group, big-endian. Signatures with s above it are the
 // malleable twin of a canonical one and are refused, so an entry's signature bytes are unique.
 var secp256k1halfN = common.FromHex("0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0")
+
+// PersonalHash is the EIP-191 personal_sign hash of msg: keccak256("\x19Ethereum Signed Message:\n" +
+// len(msg) + msg), what wallet.signMessage(bytes) signs. Device records, sign-in messages and MQTT logins
+// are signed so; Recover gives the signer.
+func PersonalHash(msg []byte) [32]byte {
+	var h [32]byte
+	k := crypto.NewKeccakState()
+	k.Write([]byte("\x19Ethereum Signed Message:\n" + strconv.Itoa(len(msg))))
+	k.Write(msg)
+	k.Read(h[:])
+	return h
+}
 
 // Recover returns the address that produced sig over digest. It refuses non-canonical signatures
 // (v not 27/28, high s, zero r or s).

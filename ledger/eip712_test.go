@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/big"
 	"reflect"
 	"slices"
@@ -29,6 +30,8 @@ var issueTypes = []string{
 	"Grant(uint256 vehicleId,address app,string[] permissions,uint256 expiresAt,string purpose,string termsUri,uint256 nonce,uint256 deadline)",
 	"Revoke(uint256 vehicleId,address app,uint256 nonce,uint256 deadline)",
 	"Renounce(uint256 vehicleId,address app,uint256 nonce,uint256 deadline)",
+	"SetRetention(uint256 vehicleId,uint16 days,uint256 nonce,uint256 deadline)",
+	"EraseData(uint256 vehicleId,uint64 before,uint256 nonce,uint256 deadline)",
 }
 
 // eip712Domain is the domain type a wallet is given: no chainId, no verifyingContract.
@@ -263,6 +266,18 @@ func digestCases() []digestCase {
 		digestCase{"a Revoke of a huge vehicle id", m(TypeRevoke, func(tx *Tx) {
 			tx.VehicleID.SetAllOne()
 		}), nil},
+		digestCase{"a SetRetention keeping data until erased", m(TypeSetRetention, func(tx *Tx) {
+			tx.Days = 0
+		}), []actor{alice}},
+		digestCase{"a SetRetention of the largest uint16", m(TypeSetRetention, func(tx *Tx) {
+			tx.Days = math.MaxUint16
+		}), nil},
+		digestCase{"an EraseData of everything before the epoch", m(TypeEraseData, func(tx *Tx) {
+			tx.Before = 0
+		}), []actor{alice}},
+		digestCase{"an EraseData with the largest uint64", m(TypeEraseData, func(tx *Tx) {
+			tx.Before = math.MaxUint64
+		}), nil},
 	)
 	return cs
 }
@@ -330,7 +345,9 @@ func TestDigestCoversEveryField(t *testing.T) {
 				case kindString:
 					*tx.str(f.id) += "x"
 				case kindUint16:
-					tx.Year++
+					*tx.u16(f.id)++
+				case kindUint64:
+					*tx.u64(f.id)++
 				case kindUint256:
 					u := tx.u256(f.id)
 					u.AddUint64(u, 1)

@@ -17,11 +17,12 @@ const MaxEntrySize = 65535
 //
 //	version      1 byte   = 1
 //	acceptTime   8 bytes  unix milliseconds
-//	type         1 byte   TxType (1 RegisterVehicle … 11 Renounce)
+//	type         1 byte   TxType (1 RegisterVehicle … 11 Renounce, 12 SetRetention, 13 EraseData)
 //	members      in EIP-712 declaration order:
 //	               address   20 bytes
 //	               string    2-byte length, UTF-8 bytes
 //	               uint16    2 bytes
+//	               uint64    8 bytes
 //	               uint256   32 bytes
 //	               string[]  2-byte count, then each string as above
 //	sigCount     1 byte   1..3
@@ -63,7 +64,9 @@ func (e *Entry) MarshalBinary() ([]byte, error) {
 				return nil, err
 			}
 		case kindUint16:
-			b = binary.BigEndian.AppendUint16(b, tx.Year)
+			b = binary.BigEndian.AppendUint16(b, *tx.u16(f.id))
+		case kindUint64:
+			b = binary.BigEndian.AppendUint64(b, *tx.u64(f.id))
 		case kindUint256:
 			w := tx.u256(f.id).Bytes32()
 			b = append(b, w[:]...)
@@ -166,7 +169,11 @@ func UnmarshalEntry(data []byte) (*Entry, error) {
 		case kindString:
 			*tx.str(f.id) = r.str()
 		case kindUint16:
-			tx.Year = r.u16()
+			*tx.u16(f.id) = r.u16()
+		case kindUint64:
+			if b := r.take(8); b != nil {
+				*tx.u64(f.id) = binary.BigEndian.Uint64(b)
+			}
 		case kindUint256:
 			if b := r.take(32); b != nil {
 				tx.u256(f.id).SetBytes32(b)

@@ -100,7 +100,7 @@ func TestUnmarshalEntryRefusesNonCanonical(t *testing.T) {
 			{"version 255", edit(func(b []byte) []byte { b[0] = 255; return b })},
 			{"a negative accept time", edit(func(b []byte) []byte { b[1] |= 0x80; return b })},
 			{"type 0", edit(func(b []byte) []byte { b[9] = 0; return b })},
-			{"type 12", edit(func(b []byte) []byte { b[9] = 12; return b })},
+			{"type 14", edit(func(b []byte) []byte { b[9] = 14; return b })},
 			{"type 255", edit(func(b []byte) []byte { b[9] = 255; return b })},
 			{"0 signatures", edit(func(b []byte) []byte { b[sigStart-1] = 0; return b[:sigStart] })},
 			{"a count of 0 before a signature", edit(func(b []byte) []byte { b[sigStart-1] = 0; return b })},

@@ -32,6 +32,9 @@ const (
 	CodeNoGrant           Code = "no_grant"
 	CodeBadTime           Code = "bad_time"
 	CodeInvisibleText     Code = "invisible_text"
+	CodeRetentionTooLong  Code = "retention_too_long"
+	CodeBeforeInFuture    Code = "before_in_future"
+	CodeNeverOwned        Code = "never_owned"
 )
 
 // CodeDescriptions lists every rule code with its meaning, in the order of the documentation table.
@@ -60,6 +63,9 @@ var CodeDescriptions = []struct {
 	{CodeNoGrant, "the app holds no grant on this vehicle"},
 	{CodeBadTime, "a log entry's accept time is earlier than the previous entry's (replay only)"},
 	{CodeInvisibleText, "a text field holds a character a reader does not see but that changes what they read: a bidirectional override or isolate, a zero-width character, a byte order mark, a tag character or another format character (checked at submission)"},
+	{CodeRetentionTooLong, "SetRetention asks for more than 3650 days"},
+	{CodeBeforeInFuture, "EraseData's before lies after the sequencer's clock"},
+	{CodeNeverOwned, "EraseData is signed by an account that never owned the vehicle"},
 }
 
 // Error is a refusal with a stable code and a human message.

@@ -103,6 +103,12 @@ func message(typ TxType, nonce uint64, now int64) *Tx {
 	case TypeRevoke, TypeRenounce:
 		tx.App = insurer.addr
 		tx.VehicleID.SetUint64(1)
+	case TypeSetRetention:
+		tx.Days = 30
+		tx.VehicleID.SetUint64(1)
+	case TypeEraseData:
+		tx.Before = uint64(now / 1000)
+		tx.VehicleID.SetUint64(1)
 	default:
 		panic("message: bad type")
 	}
@@ -112,7 +118,8 @@ func message(typ TxType, nonce uint64, now int64) *Tx {
 // rightSigners returns who must sign message(typ, …) in the fixture state.
 func rightSigners(typ TxType) []actor {
 	switch typ {
-	case TypeRegisterVehicle, TypePairDevice, TypeUnpairDevice, TypeTransferVehicle, TypeBurnVehicle, TypeGrant, TypeRevoke:
+	case TypeRegisterVehicle, TypePairDevice, TypeUnpairDevice, TypeTransferVehicle, TypeBurnVehicle, TypeGrant, TypeRevoke,
+		TypeSetRetention, TypeEraseData:
 		if typ == TypePairDevice {
 			return []actor{alice, connector}
 		}

@@ -245,7 +245,16 @@ func (tx *Tx) decodeField(f field, v *fastjson.Value) error {
 		if !n.IsUint64() || n.Uint64() > math.MaxUint16 {
 			return fmt.Errorf("does not fit in uint16")
 		}
-		tx.Year = uint16(n.Uint64())
+		*tx.u16(f.id) = uint16(n.Uint64())
+	case kindUint64:
+		n, err := parseUint(v)
+		if err != nil {
+			return err
+		}
+		if !n.IsUint64() {
+			return fmt.Errorf("does not fit in uint64")
+		}
+		*tx.u64(f.id) = n.Uint64()
 	case kindUint256:
 		n, err := parseUint(v)
 		if err != nil {
@@ -313,7 +322,9 @@ func (tx *Tx) MessageJSON() json.RawMessage {
 		case kindString:
 			writeJSONString(&b, *tx.str(f.id))
 		case kindUint16:
-			b.WriteString(strconv.Quote(strconv.Itoa(int(tx.Year))))
+			b.WriteString(strconv.Quote(strconv.Itoa(int(*tx.u16(f.id)))))
+		case kindUint64:
+			b.WriteString(strconv.Quote(strconv.FormatUint(*tx.u64(f.id), 10)))
 		case kindUint256:
 			b.WriteString(strconv.Quote(tx.u256(f.id).Dec()))
 		case kindStringArray:

@@ -109,6 +109,7 @@ func Restore(snap Changes) (*State, error) {
 			addTo(s.held, a, v.ID)
 		}
 		vv.Devices, vv.Grants = nil, nil
+		vv.FormerOwners, vv.Erasures = slices.Clone(v.FormerOwners), cloneErasures(v.Erasures)
 		s.vehicles[v.ID] = vv
 		addTo(s.owned, owner, v.ID)
 	}

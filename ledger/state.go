@@ -23,6 +23,7 @@ const (
 	MaxURILen        = 512          // redirect and terms URIs (bytes)
 	MaxRedirectURIs  = 10
 	MinYear          = 1886
+	MaxRetentionDays = 3650         // SetRetention's longest window (about ten years)
 	maxExpiresAt     = 253402300799 // 9999-12-31T23:59:59Z
 )
 
@@ -70,6 +71,52 @@ type Vehicle struct {
 	OwnedSince int64     `json:"ownedSince"`
 	Devices    []Pairing `json:"devices"` // pairings in force, hardware first
 	Grants     []Grant   `json:"grants"`  // by app address
+	// RetentionDays is how many days the node keeps the vehicle's telemetry (SetRetention); 0 keeps it
+	// until it is erased. RetentionSetAt is the unix ms of the SetRetention that set it, 0 if none did.
+	RetentionDays  uint16 `json:"retentionDays,omitempty"`
+	RetentionSetAt int64  `json:"retentionSetAt,omitempty"`
+	// FormerOwners are the ownership periods before the current one, oldest first.
+	FormerOwners []Ownership `json:"formerOwners,omitempty"`
+	// Erasures are the accepted EraseData transactions, in log order.
+	Erasures []Erasure `json:"erasures,omitempty"`
+}
+
+// Ownership is one period during which an account owned a vehicle: [From, To) in unix ms.
+type Ownership struct {
+	Owner string `json:"owner"`
+	From  int64  `json:"from"`
+	To    int64  `json:"to"`
+}
+
+// TimeRange is the interval [From, To) in unix ms.
+type TimeRange struct {
+	From int64 `json:"from"`
+	To   int64 `json:"to"`
+}
+
+// Erasure is an accepted EraseData: the telemetry recorded in Ranges (the signer's ownership periods, cut
+// at Before) is to be deleted. An erasure whose Before precedes all of them is accepted and deletes nothing.
+type Erasure struct {
+	Index       int64       `json:"index"` // log entry of the EraseData
+	Account     string      `json:"account"`
+	Before      int64       `json:"before"`           // unix seconds, as signed
+	RequestedAt int64       `json:"requestedAt"`      // unix ms of the entry
+	Ranges      []TimeRange `json:"ranges,omitempty"` // unix ms, oldest first; empty when before precedes every period
+}
+
+// Periods returns every ownership period of account a, oldest first; the current owner's last period
+// ends at now (unix ms).
+func (v *Vehicle) Periods(a common.Address, now int64) []TimeRange {
+	var out []TimeRange
+	for _, o := range v.FormerOwners {
+		if owner, err := ParseAddress(o.Owner); err == nil && owner == a {
+			out = append(out, TimeRange{o.From, o.To})
+		}
+	}
+	if owner, err := ParseAddress(v.Owner); err == nil && owner == a {
+		out = append(out, TimeRange{v.OwnedSince, now})
+	}
+	return out
 }
 
 // Device is a registered device.
@@ -487,6 +534,7 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 				s.unpair(v, s.devices[a], index, e.AcceptTime)
 			}
 			removeFrom(s.owned, v.owner, v.ID)
+			v.FormerOwners = append(v.FormerOwners, Ownership{Owner: v.Owner, From: v.OwnedSince, To: e.AcceptTime})
 			v.owner, v.Owner, v.OwnedSince = tx.To, tx.To.Hex(), e.AcceptTime
 			addTo(s.owned, tx.To, v.ID)
 			s.clearGrants(v)
@@ -621,6 +669,52 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 			removeFrom(s.held, a.addr(), v.ID)
 			s.touchVehicle(v)
 		}, nil
+
+	case TypeSetRetention:
+		v, err := s.lookupVehicle(&tx.VehicleID)
+		if err != nil {
+			return Result{}, nil, err
+		}
+		if err := checkSigners(signers, party{v.owner, CodeNotOwner, "vehicle owner"}); err != nil {
+			return Result{}, nil, err
+		}
+		if tx.Days > MaxRetentionDays {
+			return Result{}, nil, errorf(CodeRetentionTooLong, "days %d is more than %d", tx.Days, MaxRetentionDays)
+		}
+		return Result{VehicleID: v.ID}, func() {
+			v.RetentionDays, v.RetentionSetAt = tx.Days, e.AcceptTime
+			s.touchVehicle(v)
+		}, nil
+
+	case TypeEraseData:
+		// A burned vehicle's former owners may still erase their data, so the vehicle is looked up
+		// without lookupVehicle's burned check.
+		if !tx.VehicleID.IsUint64() || s.vehicles[tx.VehicleID.Uint64()] == nil {
+			return Result{}, nil, errorf(CodeUnknownVehicle, "no vehicle %s", tx.VehicleID.Dec())
+		}
+		v := s.vehicles[tx.VehicleID.Uint64()]
+		if len(signers) != 1 {
+			return Result{}, nil, errorf(CodeWrongSigner, "EraseData is signed by one account, got %d signatures", len(signers))
+		}
+		if tx.Before > uint64(now) {
+			return Result{}, nil, errorf(CodeBeforeInFuture, "before %d is after the sequencer's clock %d", tx.Before, now)
+		}
+		periods := v.Periods(signers[0], e.AcceptTime)
+		if len(periods) == 0 {
+			return Result{}, nil, errorf(CodeNeverOwned, "%s never owned vehicle %d", signers[0].Hex(), v.ID)
+		}
+		cut := int64(tx.Before) * 1000
+		var ranges []TimeRange
+		for _, p := range periods {
+			if to := min(p.To, cut); p.From < to {
+				ranges = append(ranges, TimeRange{p.From, to})
+			}
+		}
+		return Result{VehicleID: v.ID}, func() {
+			v.Erasures = append(v.Erasures, Erasure{Index: index, Account: signers[0].Hex(), Before: int64(tx.Before),
+				RequestedAt: e.AcceptTime, Ranges: ranges})
+			s.touchVehicle(v)
+		}, nil
 	}
 	return Result{}, nil, errorf(CodeMalformed, "unknown transaction type %d", tx.Type)
 }
@@ -671,6 +765,8 @@ func (v *vehicle) view(s *State) Vehicle {
 			out.Devices = append(out.Devices, d.Pairings[len(d.Pairings)-1])
 		}
 	}
+	out.FormerOwners = slices.Clone(v.FormerOwners)
+	out.Erasures = cloneErasures(v.Erasures)
 	out.Grants = make([]Grant, 0, len(v.grants))
 	for _, g := range v.grants {
 		c := *g
@@ -678,6 +774,14 @@ func (v *vehicle) view(s *State) Vehicle {
 		out.Grants = append(out.Grants, c)
 	}
 	slices.SortFunc(out.Grants, func(a, b Grant) int { return strings.Compare(strings.ToLower(a.App), strings.ToLower(b.App)) })
+	return out
+}
+
+func cloneErasures(es []Erasure) []Erasure {
+	out := slices.Clone(es)
+	for i := range out {
+		out[i].Ranges = slices.Clone(out[i].Ranges)
+	}
 	return out
 }
 

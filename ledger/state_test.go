@@ -145,6 +145,20 @@ func authMatrix() []authRow {
 			{[]actor{insurer}, CodeNotOwner},
 			{[]actor{mallory}, CodeNotOwner},
 		}},
+		{typ: TypeSetRetention, cases: []signerCase{
+			{[]actor{alice}, ok},
+			{[]actor{bob}, CodeNotOwner},
+			{[]actor{insurer}, CodeNotOwner},
+			{[]actor{dongle}, CodeNotOwner},
+			{[]actor{alice, dongle}, CodeWrongSigner},
+		}},
+		{typ: TypeEraseData, cases: []signerCase{
+			{[]actor{alice}, ok},
+			{[]actor{bob}, CodeNeverOwned},
+			{[]actor{insurer}, CodeNeverOwned},
+			{[]actor{dongle}, CodeNeverOwned},
+			{[]actor{alice, bob}, CodeWrongSigner},
+		}},
 		{typ: TypeRenounce, cases: []signerCase{
 			{[]actor{insurer}, ok},
 			{[]actor{alice}, CodeWrongSigner},
@@ -1433,7 +1447,7 @@ func TestCodes(t *testing.T) {
 	all := []Code{CodeMalformed, CodeBadSignature, CodeMissingSignature, CodeWrongSigner, CodeNotOwner, CodeNonceUsed,
 		CodeExpired, CodeDeadlineTooFar, CodeInvalidField, CodeUnknownVehicle, CodeUnknownDevice, CodeUnknownApp,
 		CodeUnknownPermission, CodeVehicleBurned, CodeAlreadyRegistered, CodeAlreadyPaired, CodeKindTaken,
-		CodeNotPaired, CodeNoGrant, CodeBadTime, CodeInvisibleText}
+		CodeNotPaired, CodeNoGrant, CodeBadTime, CodeInvisibleText, CodeRetentionTooLong, CodeBeforeInFuture, CodeNeverOwned}
 	t.Run("every code is documented exactly once", func(t *testing.T) {
 		var documented []Code
 		for _, d := range CodeDescriptions {

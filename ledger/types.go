@@ -24,6 +24,8 @@ const (
 	TypeGrant
 	TypeRevoke
 	TypeRenounce
+	TypeSetRetention
+	TypeEraseData
 	typeEnd
 )
 
@@ -36,6 +38,7 @@ const (
 	kindUint16
 	kindUint256
 	kindStringArray
+	kindUint64
 )
 
 func (k kind) String() string {
@@ -50,6 +53,8 @@ func (k kind) String() string {
 		return "uint256"
 	case kindStringArray:
 		return "string[]"
+	case kindUint64:
+		return "uint64"
 	}
 	return "invalid"
 }
@@ -76,6 +81,8 @@ const (
 	fExpiresAt
 	fPurpose
 	fTermsURI
+	fDays
+	fBefore
 )
 
 // field is one member of an EIP-712 struct type, in declaration order.
@@ -111,6 +118,8 @@ var (
 	mExpiresAt    = field{"expiresAt", fExpiresAt, kindUint256}
 	mPurpose      = field{"purpose", fPurpose, kindString}
 	mTermsURI     = field{"termsUri", fTermsURI, kindString}
+	mDays         = field{"days", fDays, kindUint16}
+	mBefore       = field{"before", fBefore, kindUint64}
 )
 
 // schemas is indexed by TxType. The member lists are the public wire format: changing one breaks every
@@ -127,6 +136,8 @@ var schemas = [typeEnd]*schema{
 	TypeGrant:           {name: "Grant", fields: []field{mVehicleID, mApp, mPermissions, mExpiresAt, mPurpose, mTermsURI, mNonce, mDeadline}},
 	TypeRevoke:          {name: "Revoke", fields: []field{mVehicleID, mApp, mNonce, mDeadline}},
 	TypeRenounce:        {name: "Renounce", fields: []field{mVehicleID, mApp, mNonce, mDeadline}},
+	TypeSetRetention:    {name: "SetRetention", fields: []field{mVehicleID, mDays, mNonce, mDeadline}},
+	TypeEraseData:       {name: "EraseData", fields: []field{mVehicleID, mBefore, mNonce, mDeadline}},
 }
 
 func init() {
@@ -192,7 +203,8 @@ type Tx struct {
 	Owner, Device, Maker, App, To common.Address
 	Make, Model, Kind, Name       string
 	Purpose, TermsURI             string
-	Year                          uint16
+	Year, Days                    uint16 // Days: SetRetention's retention in days, 0 keeps until erased
+	Before                        uint64 // EraseData's bound, unix seconds
 	VehicleID, ExpiresAt          uint256.Int
 	Nonce, Deadline               uint256.Int
 	RedirectURIs, Permissions     []string
@@ -246,6 +258,23 @@ func (tx *Tx) u256(id fieldID) *uint256.Int {
 		return &tx.Deadline
 	}
 	panic("ledger: not a uint256 field")
+}
+
+func (tx *Tx) u16(id fieldID) *uint16 {
+	switch id {
+	case fYear:
+		return &tx.Year
+	case fDays:
+		return &tx.Days
+	}
+	panic("ledger: not a uint16 field")
+}
+
+func (tx *Tx) u64(id fieldID) *uint64 {
+	if id == fBefore {
+		return &tx.Before
+	}
+	panic("ledger: not a uint64 field")
 }
 
 func (tx *Tx) strs(id fieldID) *[]string {

@@ -28,6 +28,7 @@ import (
 	"github.com/glovebox/glovebox/api/graphql"
 	"github.com/glovebox/glovebox/auth"
 	"github.com/glovebox/glovebox/credential"
+	"github.com/glovebox/glovebox/export"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/store/postgres"
 	"github.com/glovebox/glovebox/telemetry"
@@ -249,7 +250,10 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 	}
 	var gql http.Handler
 	var creds *api.Credentials
+	var exp *export.Source
 	if c.has(RoleAPI) {
+		exp = &export.Source{State: c.Ledger.Read, Entries: c.Log.Entries, Log: c.Log, LogKey: vkey, Telemetry: c.Records,
+			AccessLog: c.alog, Catalog: telemetry.DefaultCatalog, Now: cfg.Now}
 		gql = graphql.NewHandler(graphql.Config{State: c.Ledger.Read, Telemetry: c.Records, Log: c.Log,
 			Logger: cfg.Logger, Now: cfg.Now, Record: c.recorder.Record, AccessLog: c.alog})
 		if creds, err = credentials(cfg.PublicURL, signer, vkey, &credential.Source{State: c.Ledger.Read, Log: c.Log,
@@ -263,7 +267,7 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 		return nil, fmt.Errorf("couldn't set up the web app: %w", err)
 	}
 	srv := api.New(api.Config{Web: app, WebPaths: web.Paths(), Sequencer: c.Ledger, Log: c.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger,
-		Ingester: c.Ingester, Auth: c.Auth, AccessLog: c.alog, RateLimit: cfg.RateLimit, Budgets: cfg.Budgets, GraphQL: gql, Credentials: creds})
+		Ingester: c.Ingester, Auth: c.Auth, AccessLog: c.alog, RateLimit: cfg.RateLimit, Budgets: cfg.Budgets, GraphQL: gql, Credentials: creds, Export: exp})
 	c.API = c.forwarding(srv)
 	return c, nil
 }

@@ -105,7 +105,7 @@ func (f *failover) Send(ctx context.Context, subs []telemetry.Submission) ([]tel
 // acks records every record a node acknowledged (accepted or duplicate), with its bytes.
 type acks struct {
 	mu sync.Mutex
-	m  map[stream.Key][]byte
+	m  map[telemetry.RecordKey][]byte
 }
 
 type recording struct {
@@ -122,7 +122,7 @@ func (r *recording) Send(ctx context.Context, subs []telemetry.Submission) ([]te
 	defer r.acks.mu.Unlock()
 	for i, x := range res {
 		if x.Status == telemetry.StatusAccepted || x.Status == telemetry.StatusDuplicate {
-			r.acks.m[stream.Key{Source: common.HexToAddress(x.Source), ID: x.ID}] = subs[i].Event
+			r.acks.m[telemetry.RecordKey{Source: common.HexToAddress(x.Source), ID: x.ID}] = subs[i].Event
 		}
 	}
 	return res, nil
@@ -222,7 +222,7 @@ func TestClusterSurvivesKillingTheSequencerAndAnIngestProcess(t *testing.T) {
 	}()
 
 	// Telemetry: one fleet over HTTP through both ingest processes, one over MQTT to the second.
-	recorded := &acks{m: map[stream.Key][]byte{}}
+	recorded := &acks{m: map[telemetry.RecordKey][]byte{}}
 	mq := sim.NewMQTTTransport(in2.mqtt)
 	fleets := []sim.Options{
 		{Node: in1.url, Vehicles: 6, Rate: 100 * time.Millisecond, KeysDir: t.TempDir(),
@@ -302,7 +302,7 @@ func TestClusterSurvivesKillingTheSequencerAndAnIngestProcess(t *testing.T) {
 		if err := rows.Scan(&src, &id, &ev); err != nil {
 			t.Fatal(err)
 		}
-		if want, ok := recorded.m[stream.Key{Source: common.BytesToAddress(src), ID: id}]; ok && string(want) != string(ev) {
+		if want, ok := recorded.m[telemetry.RecordKey{Source: common.BytesToAddress(src), ID: id}]; ok && string(want) != string(ev) {
 			t.Fatalf("record %x/%s is stored with other bytes", src, id)
 		}
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/glovebox/glovebox/auth"
 	"github.com/glovebox/glovebox/connect"
 	"github.com/glovebox/glovebox/credential"
+	"github.com/glovebox/glovebox/export"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/store/sqlite"
 	"github.com/glovebox/glovebox/telemetry"
@@ -185,6 +186,8 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	n.API = api.New(api.Config{Credentials: creds, Web: app, WebPaths: web.Paths(), Connect: n.Connect, Sequencer: n.Sequencer, Log: n.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger,
 		Ingester: n.Ingester, Auth: n.Auth, AccessLog: n.AccessLog, RateLimit: cfg.RateLimit, Budgets: cfg.Budgets, Webhooks: n.Webhooks,
+		Export: &export.Source{State: n.Sequencer.Read, Entries: n.Entries, Log: n.Log, LogKey: vkey, Telemetry: n.Telemetry,
+			AccessLog: n.AccessLog, Catalog: telemetry.DefaultCatalog, Now: cfg.Now},
 		GraphQL: graphql.NewHandler(graphql.Config{State: n.Sequencer.Read, Telemetry: n.Telemetry, Log: n.Log,
 			Logger: cfg.Logger, Now: cfg.Now,
 			Record: n.Recorder.Record, AccessLog: n.AccessLog, Live: n.Live, Authenticate: n.authenticate})})

@@ -96,6 +96,13 @@ type Value struct {
 	HDOP   float64
 }
 
+// RecordKey names a record: its source (the device that signed it) and its id. No two stored records share
+// one (telemetry/stream and the stores deduplicate by it).
+type RecordKey struct {
+	Source common.Address
+	ID     string
+}
+
 // Record is a verified record.
 type Record struct {
 	Source    common.Address
@@ -198,20 +205,9 @@ func (s Submission) MarshalJSON() ([]byte, error) {
 	}{string(s.Event), "0x" + hex.EncodeToString(s.Signature)})
 }
 
-// PersonalHash is the EIP-191 personal_sign hash of msg: keccak256("\x19Ethereum Signed Message:\n" +
-// len(msg) + msg), what wallet.signMessage(bytes) signs.
-func PersonalHash(msg []byte) [32]byte {
-	var h [32]byte
-	k := crypto.NewKeccakState()
-	k.Write([]byte("\x19Ethereum Signed Message:\n" + strconv.Itoa(len(msg))))
-	k.Write(msg)
-	k.Read(h[:])
-	return h
-}
-
 // Sign signs event bytes with personal_sign and returns the submission.
 func Sign(event []byte, key *ecdsa.PrivateKey) (Submission, error) {
-	h := PersonalHash(event)
+	h := ledger.PersonalHash(event)
 	sig, err := crypto.Sign(h[:], key)
 	if err != nil {
 		return Submission{}, fmt.Errorf("couldn't sign the event: %w", err)
@@ -230,7 +226,7 @@ func (s *Submission) Signer() (common.Address, error) {
 	if sig[64] < 2 {
 		sig[64] += 27
 	}
-	return ledger.Recover(PersonalHash(s.Event), sig)
+	return ledger.Recover(ledger.PersonalHash(s.Event), sig)
 }
 
 // failure is a verification failure with its status.

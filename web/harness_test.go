@@ -223,7 +223,7 @@ func signIn(t *testing.T, n *testnode.Node, k testnode.Key) string {
 	var ch struct{ Message string }
 	json.NewDecoder(resp.Body).Decode(&ch)
 	resp.Body.Close()
-	h := telemetry.PersonalHash([]byte(ch.Message))
+	h := ledger.PersonalHash([]byte(ch.Message))
 	sig, _ := crypto.Sign(h[:], k.Key)
 	sig[64] += 27
 	resp, err = http.PostForm(n.URL+"/oauth/token", url.Values{"grant_type": {"urn:glovebox:params:oauth:grant-type:siwe"},

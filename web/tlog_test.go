@@ -229,10 +229,16 @@ func TestEntryDecodingAgainstTheLedger(t *testing.T) {
 	revoke := &ledger.Tx{Type: ledger.TypeRevoke, App: w.app.Address}
 	revoke.VehicleID.SetUint64(car)
 	n.Submit(t, revoke, w.owner)
+	keep := &ledger.Tx{Type: ledger.TypeSetRetention, Days: 400}
+	keep.VehicleID.SetUint64(car)
+	n.Submit(t, keep, w.owner)
 	buyer := fixedKey(t, "buyer")
 	transfer := &ledger.Tx{Type: ledger.TypeTransferVehicle, To: buyer.Address}
 	transfer.VehicleID.SetUint64(car)
 	n.Submit(t, transfer, w.owner)
+	erase := &ledger.Tx{Type: ledger.TypeEraseData, Before: uint64(time.Now().Unix())}
+	erase.VehicleID.SetUint64(car)
+	n.Submit(t, erase, w.owner) // the former owner
 	burn := &ledger.Tx{Type: ledger.TypeBurnVehicle}
 	burn.VehicleID.SetUint64(car)
 	n.Submit(t, burn, buyer)

@@ -229,10 +229,10 @@ func (e *Engine) reload(ctx context.Context) error {
 			next[w.ID] = old
 			continue
 		}
-		h := &hook{w: w, perms: w.Trigger.Permissions(e.opts.Catalog), prev: map[uint64]telemetry.Value{},
+		h := &hook{w: w, perms: TriggerPermissions(&w.Trigger, e.opts.Catalog), prev: map[uint64]telemetry.Value{},
 			fired: map[uint64]int64{}, online: map[uint64]bool{}, beat: e.opts.Now()}
 		if w.Trigger.Kind == KindSignal {
-			c, err := w.Trigger.Check(e.opts.Catalog)
+			c, err := CheckTrigger(&w.Trigger, e.opts.Catalog)
 			if err != nil {
 				e.logger.Error("a stored webhook's trigger does not compile", "webhook", w.ID, "err", err)
 				continue

@@ -121,10 +121,10 @@ func (e *Engine) check(w *Webhook) error {
 	if len(w.Description) > MaxDescription || !utf8.ValidString(w.Description) {
 		return fieldErr("description", CodeInvalidField, "the description is UTF-8 of at most %d bytes", MaxDescription)
 	}
-	if _, err := w.Trigger.Check(e.opts.Catalog); err != nil {
+	if _, err := CheckTrigger(&w.Trigger, e.opts.Catalog); err != nil {
 		return err
 	}
-	perms := w.Trigger.Permissions(e.opts.Catalog)
+	perms := TriggerPermissions(&w.Trigger, e.opts.Catalog)
 	now := e.opts.Now()
 	var err error
 	e.opts.State(func(st *ledger.State) {

@@ -140,9 +140,9 @@ func (c *Condition) Eval(value, previous telemetry.Value) (bool, error) {
 	return ok && b, nil
 }
 
-// Check validates a trigger against the catalogue and returns its compiled condition (kind signal). Bad
-// input is a *FieldError.
-func (t *Trigger) Check(cat *telemetry.Catalog) (*Condition, error) {
+// CheckTrigger validates a trigger against the catalogue and returns its compiled condition (kind signal).
+// Bad input is a *FieldError.
+func CheckTrigger(t *Trigger, cat *telemetry.Catalog) (*Condition, error) {
 	switch t.Kind {
 	case KindSignal:
 		if t.Name != "" || t.SilenceSeconds != 0 {
@@ -195,8 +195,8 @@ func (t *Trigger) Check(cat *telemetry.Catalog) (*Condition, error) {
 	return nil, fieldErr("trigger.kind", CodeInvalidTrigger, "unknown trigger kind %q: signal, event, trip, connectivity or grant", t.Kind)
 }
 
-// Permissions returns the permissions (besides stream) an app needs for the trigger's events.
-func (t *Trigger) Permissions(cat *telemetry.Catalog) []string {
+// TriggerPermissions returns the permissions (besides stream) an app needs for the trigger's events.
+func TriggerPermissions(t *Trigger, cat *telemetry.Catalog) []string {
 	switch t.Kind {
 	case KindSignal:
 		if sig, ok := cat.Lookup(t.Signal); ok {
@@ -213,12 +213,4 @@ func (t *Trigger) Permissions(cat *telemetry.Catalog) []string {
 		return []string{ledger.PermInsights}
 	}
 	return nil
-}
-
-// Silence returns the connectivity trigger's silence.
-func (t *Trigger) Silence() int64 {
-	if t.SilenceSeconds == 0 {
-		return int64(DefaultSilence.Seconds())
-	}
-	return int64(t.SilenceSeconds)
 }

@@ -225,7 +225,7 @@ func TestBadTriggersAreRefusedNamingTheField(t *testing.T) {
 		{Trigger{Kind: KindEvent, Name: "behavior.napping"}, "trigger.name", CodeInvalidTrigger},
 		{Trigger{Kind: KindEvent, Name: "behavior.harshBraking", Signal: "speed"}, "trigger", CodeInvalidTrigger},
 	} {
-		_, err := tc.trig.Check(cat)
+		_, err := CheckTrigger(&tc.trig, cat)
 		fe, ok := err.(*FieldError)
 		if !ok || fe.Field != tc.field || fe.Code != tc.code {
 			t.Errorf("%+v: got %v, want %s on %s", tc.trig, err, tc.code, tc.field)
@@ -236,7 +236,7 @@ func TestBadTriggersAreRefusedNamingTheField(t *testing.T) {
 		{Kind: KindConnectivity}, {Kind: KindConnectivity, SilenceSeconds: 60}, {Kind: KindGrant},
 		{Kind: KindEvent, Name: "behavior.harshBraking"}, {Kind: KindTrip},
 	} {
-		if _, err := good.Check(cat); err != nil {
+		if _, err := CheckTrigger(&good, cat); err != nil {
 			t.Errorf("%+v: %v", good, err)
 		}
 	}
@@ -301,7 +301,7 @@ func FuzzParseInput(f *testing.F) {
 			parseVehicles(in.Vehicles)
 		}
 		if in.Trigger != nil {
-			in.Trigger.Check(telemetry.DefaultCatalog)
+			CheckTrigger(in.Trigger, telemetry.DefaultCatalog)
 		}
 	})
 }

@@ -99,7 +99,7 @@ func TestRawRecordsVerifyIndependently(t *testing.T) {
 		}
 		var sig ledger.Signature
 		copy(sig[:], sigBytes)
-		signer, err := ledger.Recover(telemetry.PersonalHash([]byte(n["event"].(string))), sig)
+		signer, err := ledger.Recover(ledger.PersonalHash([]byte(n["event"].(string))), sig)
 		if err != nil || signer.Hex() != n["source"] || signer != f.dev.Address {
 			t.Errorf("record %d: the signature recovers to %s (%v), source %v, device %s", i, signer.Hex(), err, n["source"], f.dev.Address.Hex())
 		}

@@ -312,7 +312,7 @@ func TestMQTTLoginRefused(t *testing.T) {
 	origin := f.n.Log.Origin()
 	stranger := testnode.NewKey(t)
 	sign := func(k testnode.Key, as string, origin string, exp int64) string {
-		h := telemetry.PersonalHash([]byte(fmt.Sprintf("glovebox mqtt login\norigin: %s\ndevice: %s\nexpires: %d", origin, strings.ToLower(as), exp)))
+		h := ledger.PersonalHash([]byte(fmt.Sprintf("glovebox mqtt login\norigin: %s\ndevice: %s\nexpires: %d", origin, strings.ToLower(as), exp)))
 		sig, err := crypto.Sign(h[:], k.Key)
 		if err != nil {
 			t.Fatal(err)

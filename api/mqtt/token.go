@@ -13,7 +13,6 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/glovebox/glovebox/ledger"
-	"github.com/glovebox/glovebox/telemetry"
 )
 
 // MaxTokenTTL is how far ahead of the node's clock a login token may expire.
@@ -65,7 +64,7 @@ func LoginToken(key *ecdsa.PrivateKey, origin string, expires time.Time) (userna
 		return "", "", fmt.Errorf("the expiry %s is more than %s ahead", expires.UTC().Format(time.RFC3339), MaxTokenTTL)
 	}
 	addr := crypto.PubkeyToAddress(key.PublicKey)
-	h := telemetry.PersonalHash(LoginMessage(origin, addr, exp))
+	h := ledger.PersonalHash(LoginMessage(origin, addr, exp))
 	sig, err := crypto.Sign(h[:], key)
 	if err != nil {
 		return "", "", fmt.Errorf("couldn't sign the login token: %w", err)
@@ -125,7 +124,7 @@ func CheckLogin(username string, password []byte, origin string, now time.Time) 
 	if exp > now.Add(MaxTokenTTL+TokenClockSkew).Unix() {
 		return Login{}, ErrTokenTooLong
 	}
-	signer, err := ledger.Recover(telemetry.PersonalHash(LoginMessage(origin, addr, exp)), sig)
+	signer, err := ledger.Recover(ledger.PersonalHash(LoginMessage(origin, addr, exp)), sig)
 	if err != nil || signer != addr {
 		return Login{}, ErrWrongSigner
 	}

@@ -21,6 +21,28 @@ func init() {
 		short: "measure verified, durable telemetry records/s against bare signature recovery", run: runBenchIngest})
 }
 
+func init() {
+	register(command{name: "bench export", args: "[--days N] [--per-record N]",
+		short: "measure an owner's data export of a month of one car (time, heap growth) and its verification", run: runBenchExport})
+}
+
+func runBenchExport(ctx context.Context, args []string) error {
+	fs := newFlags("bench export")
+	var o bench.ExportOptions
+	fs.IntVar(&o.Days, "days", 30, "days of telemetry of the one car")
+	fs.IntVar(&o.PerRecord, "per-record", 30, "samples of 10 signals to a record (one a second)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o.Progress = os.Stderr
+	rep, err := bench.Export(ctx, o)
+	if err != nil {
+		return err
+	}
+	rep.Print(os.Stdout)
+	return nil
+}
+
 func runBenchIngest(ctx context.Context, args []string) error {
 	fs := newFlags("bench ingest")
 	var o bench.IngestOptions

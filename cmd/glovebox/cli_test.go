@@ -231,6 +231,28 @@ func TestCLIStory(t *testing.T) {
 					t.Errorf("vehicle %+v, %v; want owner %s", v, err, vars["{buyer}"])
 				}
 			}},
+		{name: "a retention over ten years is refused locally", args: signed("buyer", "vehicle", "retention", "--vehicle", "1", "--days", "3651"),
+			code: 2, want: "--days must be 0 to 3650"},
+		{name: "retention", args: signed("buyer", "vehicle", "retention", "--vehicle", "1", "--days", "30"),
+			want: "vehicle 1 keeps its telemetry for 30 days", check: func(t *testing.T, out string) {
+				v, err := cl.Vehicle(ctx, 1)
+				if err != nil || v.RetentionDays != 30 {
+					t.Errorf("vehicle %+v, %v; want a retention of 30 days", v, err)
+				}
+			}},
+		{name: "the former owner can no longer set the retention", args: signed("owner", "vehicle", "retention", "--vehicle", "1", "--days", "0"),
+			code: 1, want: "glovebox: refused: not_owner: "},
+		{name: "an erasure in the future is refused locally", args: signed("owner", "vehicle", "erase", "--vehicle", "1", "--before", "2999-01-01"),
+			code: 2, want: "is in the future"},
+		{name: "the former owner erases its period", args: signed("owner", "vehicle", "erase", "--vehicle", "1"),
+			want: "erasure of vehicle 1's telemetry before ", check: func(t *testing.T, out string) {
+				v, err := cl.Vehicle(ctx, 1)
+				if err != nil || len(v.Erasures) != 1 || v.Erasures[0].Account != vars["{owner}"] {
+					t.Errorf("vehicle %+v, %v; want one erasure by the former owner", v, err)
+				}
+			}},
+		{name: "an account that never owned it cannot erase", args: signed("app", "vehicle", "erase", "--vehicle", "1", "--before", "1h"),
+			code: 1, want: "glovebox: refused: never_owned: "},
 		{name: "the old owner can no longer transfer", args: signed("owner", "vehicle", "transfer", "--vehicle", "1", "--to", "{owner}"),
 			code: 1, want: "glovebox: refused: not_owner: "},
 		{name: "burn", args: signed("buyer", "vehicle", "burn", "--vehicle", "1"), want: "vehicle 1 burned"},

@@ -121,6 +121,8 @@ type showVehicle struct {
 	OwnedSince      string        `json:"ownedSince"` // when the current owner got it: data before is not theirs
 	Devices         []showPairing `json:"devices"`
 	Grants          []showGrant   `json:"grants"`
+	RetentionDays   uint16        `json:"retentionDays"` // 0: kept until erased
+	Erasures        int           `json:"erasures,omitempty"`
 }
 
 type showPairing struct {
@@ -174,7 +176,8 @@ type showAccount struct {
 
 func vehicleView(v *ledger.Vehicle) showVehicle {
 	return showVehicle{ID: v.ID, Owner: v.Owner, Make: v.Make, Model: v.Model, Year: v.Year, Burned: v.Burned,
-		RegisteredEntry: v.RegisteredAt, OwnedSince: instant(v.OwnedSince), Devices: pairingViews(v.Devices), Grants: grantViews(v.Grants)}
+		RegisteredEntry: v.RegisteredAt, OwnedSince: instant(v.OwnedSince), Devices: pairingViews(v.Devices), Grants: grantViews(v.Grants),
+		RetentionDays: v.RetentionDays, Erasures: len(v.Erasures)}
 }
 
 func pairingViews(ps []ledger.Pairing) []showPairing {

@@ -102,6 +102,47 @@ transactions. The owner signs.`,
 		say: func(a *txArgs, _ *ledger.Tx, _ *api.Receipt) string {
 			return fmt.Sprintf("vehicle %d burned", a.vehicle.id)
 		}},
+	{name: "vehicle retention", args: "--vehicle ID --days N [common flags]", short: "set how long the node keeps a vehicle's telemetry",
+		help: `Sets how many days the node keeps the vehicle's telemetry (raw records, signal values, roll-ups,
+events, trips): older data is deleted within the hour. --days 0 keeps everything until it is erased; at
+most 3650. The owner signs.`,
+		signs: "the owner",
+		flags: []txFlag{need("vehicle"), need("days")},
+		build: func(a *txArgs) (*ledger.Tx, error) {
+			if a.days < 0 || a.days > ledger.MaxRetentionDays {
+				return nil, a.usage("--days must be 0 to %d", ledger.MaxRetentionDays)
+			}
+			if _, err := a.sign(); err != nil {
+				return nil, err
+			}
+			return &ledger.Tx{Type: ledger.TypeSetRetention, VehicleID: a.vehicle.u256(), Days: uint16(a.days)}, nil
+		},
+		say: func(a *txArgs, tx *ledger.Tx, _ *api.Receipt) string {
+			if tx.Days == 0 {
+				return fmt.Sprintf("vehicle %d keeps its telemetry until it is erased", a.vehicle.id)
+			}
+			return fmt.Sprintf("vehicle %d keeps its telemetry for %d days", a.vehicle.id, tx.Days)
+		}},
+	{name: "vehicle erase", args: "--vehicle ID [--before TIME] [common flags]", short: "erase your telemetry of a vehicle",
+		help: `Erases the vehicle's telemetry recorded while the signer (--key) owned it and before --before (a
+time, 2026-01-01T00:00:00Z or 2026-01-01, or a duration ago, 720h or 30d; default now). A former owner
+erases only what was recorded during its own ownership. The access log is kept.`,
+		signs: "the owner or a former owner, who",
+		flags: []txFlag{need("vehicle"), may("before")},
+		build: func(a *txArgs) (*ledger.Tx, error) {
+			before, err := parseBefore(a.before, time.Now())
+			if err != nil {
+				return nil, a.usage("%v", err)
+			}
+			if _, err := a.sign(); err != nil {
+				return nil, err
+			}
+			return &ledger.Tx{Type: ledger.TypeEraseData, VehicleID: a.vehicle.u256(), Before: uint64(before.Unix())}, nil
+		},
+		say: func(a *txArgs, tx *ledger.Tx, _ *api.Receipt) string {
+			return fmt.Sprintf("erasure of vehicle %d's telemetry before %s accepted", a.vehicle.id,
+				time.Unix(int64(tx.Before), 0).UTC().Format(time.RFC3339))
+		}},
 	{name: "device register", args: "--kind hardware|software [--maker-key FILE] [common flags]", short: "register a device (signed by the device key)",
 		help: `Registers a device. Its own key (--key) signs, proving possession. When a maker registers it, the
 maker's key (--maker-key) signs too and the maker is recorded.`,
@@ -299,6 +340,8 @@ type txArgs struct {
 	vehicle                        idFlag
 	app, to, device, owner         addrFlag
 	year                           uint
+	days                           int
+	before                         string
 	make, model, name, kind, terms string
 	permissions, expires, purpose  string
 	deviceSig                      string
@@ -328,6 +371,10 @@ func (a *txArgs) define(f txFlag) {
 		fl.Var(&a.owner, f.name, f.usage("owner address `ADDR`"))
 	case "year":
 		fl.UintVar(&a.year, f.name, 0, f.usage("model year"+req))
+	case "days":
+		fl.IntVar(&a.days, f.name, -1, f.usage("days to keep the telemetry, 0 until erased"+req))
+	case "before":
+		fl.StringVar(&a.before, f.name, "", f.usage("erase what was recorded before this `TIME` (RFC 3339, a date, or a duration ago: 720h, 30d; default now)"))
 	case "make":
 		fl.StringVar(&a.make, f.name, "", f.usage("the vehicle's make"+req))
 	case "model":
@@ -521,6 +568,39 @@ func parseExpires(s string, now time.Time) (time.Time, error) {
 		return t, nil
 	}
 	return time.Time{}, fmt.Errorf("--expires wants a duration (720h, 30d) or a time (2027-01-01T00:00:00Z, 2027-01-01), not %q", s)
+}
+
+// parseBefore reads --before: empty for now, a duration ago (720h, 30d) or a time (RFC 3339, or a date
+// taken as midnight UTC) not after now.
+func parseBefore(s string, now time.Time) (time.Time, error) {
+	var t time.Time
+	switch {
+	case s == "":
+		return now, nil
+	case strings.HasSuffix(s, "d"):
+		n, err := strconv.Atoi(strings.TrimSuffix(s, "d"))
+		if err != nil || n < 0 {
+			return t, fmt.Errorf("--before wants a time or a duration ago, not %q", s)
+		}
+		t = now.AddDate(0, 0, -n)
+	default:
+		if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+			t = now.Add(-d)
+		} else if p, err := time.Parse(time.RFC3339, s); err == nil {
+			t = p
+		} else if p, err := time.Parse(time.DateOnly, s); err == nil {
+			t = p
+		} else {
+			return t, fmt.Errorf("--before wants a time (2026-01-01T00:00:00Z, 2026-01-01) or a duration ago (720h, 30d), not %q", s)
+		}
+	}
+	if t.After(now) {
+		return t, fmt.Errorf("--before %s is in the future", s)
+	}
+	if t.Unix() < 0 {
+		return t, fmt.Errorf("--before %s is before 1970", s)
+	}
+	return t, nil
 }
 
 // parsePermissions splits a comma-separated list and checks every name.

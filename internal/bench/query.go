@@ -794,7 +794,7 @@ func siweSignIn(ctx context.Context, base string, key *ecdsa.PrivateKey) (string
 	if err != nil || resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("sign-in challenge: HTTP %d (%v)", resp.StatusCode, err)
 	}
-	h := telemetry.PersonalHash([]byte(ch.Message))
+	h := ledger.PersonalHash([]byte(ch.Message))
 	sig, err := crypto.Sign(h[:], key)
 	if err != nil {
 		return "", err

@@ -24,19 +24,22 @@ var allowed = map[string][]string{
 	"telemetry": {"ledger"},
 	// telemetry/segment cuts trips from signal values: pure, below everything that reads it.
 	"telemetry/segment": {},
-	// telemetry/stream is below store/postgres only for its Key type (stream.Key): a known upward edge
-	// issue 12 names, to move below both.
+	// telemetry/stream deduplicates by telemetry.RecordKey, which store/postgres's lookup shares: no store
+	// imports it.
 	"telemetry/stream": {"telemetry"},
 	// telemetry/live hands accepted records to GraphQL subscriptions.
 	"telemetry/live": {"telemetry"},
-	"store/sqlite":   {"accesslog", "ledger", "telemetry", "webhook"},
-	// webhook (triggers, delivery): store/sqlite keeps its outbox and imports it for the outbox's types.
-	"webhook":         {"access", "accesslog", "ledger", "telemetry", "telemetry/segment"},
-	"store/postgres":  {"accesslog", "ledger", "telemetry", "telemetry/stream", "tlog"},
+	// Stores implement the contracts of the packages below them (accesslog, webhook/outbox, telemetry's
+	// Reader, ledger's Store) and import nothing that uses them.
+	"store/sqlite": {"accesslog", "ledger", "telemetry", "webhook/outbox"},
+	// webhook/outbox is the webhook store's contract (its types and Store): below the engine and the stores.
+	"webhook/outbox":  {},
+	"webhook":         {"access", "accesslog", "ledger", "telemetry", "telemetry/segment", "webhook/outbox"},
+	"store/postgres":  {"accesslog", "ledger", "telemetry", "tlog"},
 	"store/storetest": {"accesslog", "telemetry"},
 	"api/wire":        {"accesslog", "ledger"},
-	// auth imports telemetry for one hash (PersonalHash): a known upward edge issue 12 names.
-	"auth":                           {"ledger", "telemetry"},
+	// auth verifies sign-in signatures with ledger.PersonalHash and ledger.Recover: nothing of telemetry.
+	"auth":                           {"ledger"},
 	"connect":                        {"auth", "ledger"},
 	"api/mqtt":                       {"ledger", "telemetry"},
 	"api/graphql/internal/exec":      {},
@@ -46,23 +49,25 @@ var allowed = map[string][]string{
 	"api/graphql": {"access", "accesslog", "api/graphql/internal/exec", "api/graphql/internal/schemagen", "ledger", "telemetry",
 		"telemetry/live", "telemetry/segment"},
 	// credential issues and verifies SD-JWT VCs from records and log proofs: below the API that serves it.
-	"credential":         {"ledger", "telemetry", "tlog"},
-	"api":                {"access", "accesslog", "api/graphql", "api/wire", "auth", "connect", "credential", "ledger", "telemetry", "tlog", "webhook"},
+	"credential": {"ledger", "telemetry", "tlog"},
+	// export builds and verifies an owner's data export from the log and telemetry.Reader: below the API.
+	"export":             {"accesslog", "ledger", "telemetry", "telemetry/segment", "tlog"},
+	"api":                {"access", "accesslog", "api/graphql", "api/wire", "auth", "connect", "credential", "export", "ledger", "telemetry", "tlog", "webhook"},
 	"web":                {},
 	"web/internal/build": {},
 	// The client and everything built on it speak the API through api/wire and never link the server.
 	"client":               {"api/wire", "ledger", "telemetry"},
 	"verify":               {"client", "ledger", "tlog"},
 	"sim":                  {"api/mqtt", "api/wire", "client", "ledger", "telemetry"},
-	"node":                 {"accesslog", "api", "api/graphql", "auth", "connect", "credential", "ledger", "store/postgres", "store/sqlite", "telemetry", "telemetry/live", "telemetry/stream", "tlog", "web", "webhook"},
+	"node":                 {"accesslog", "api", "api/graphql", "auth", "connect", "credential", "export", "ledger", "store/postgres", "store/sqlite", "telemetry", "telemetry/live", "telemetry/stream", "tlog", "web", "webhook"},
 	"internal/pgtest":      {},
 	"internal/browsertest": {},
 	"internal/testnode":    {"api", "client", "ledger", "node", "telemetry", "web", "webhook"},
 	"verify/verifytest":    {"api/wire", "client", "internal/testnode", "ledger", "tlog"},
 	"internal/attack":      {"api", "internal/testnode", "ledger", "telemetry"},
-	"internal/bench": {"api", "api/mqtt", "client", "internal/pgtest", "ledger", "node", "store/postgres", "store/sqlite", "telemetry",
+	"internal/bench": {"api", "api/mqtt", "client", "export", "internal/pgtest", "ledger", "node", "store/postgres", "store/sqlite", "telemetry",
 		"telemetry/stream", "tlog"},
-	"cmd/glovebox": {"api", "api/mqtt", "client", "internal/bench", "ledger", "node", "sim", "store/postgres", "store/sqlite", "telemetry",
+	"cmd/glovebox": {"api", "api/mqtt", "client", "credential", "export", "internal/bench", "ledger", "node", "sim", "store/postgres", "store/sqlite", "telemetry",
 		"telemetry/stream", "verify", "web", "webhook"},
 	"examples/connect-app": {"client", "ledger"},
 	"examples/go-signin":   {},
@@ -136,6 +141,28 @@ func TestTheClientDoesNotLinkTheServer(t *testing.T) {
 					if d == f || strings.HasPrefix(d, strings.TrimSuffix(f, "/")+"/") && !strings.HasPrefix(d, module+"/api/wire") {
 						t.Errorf("%s links %s (through its dependencies): a program using it would link the server", root, d)
 					}
+				}
+			}
+		}
+	}
+}
+
+// TestNoUpwardDependencies checks, through every dependency and not only direct imports, the edges issue
+// 12 removed: a store links neither the engines that use it nor access; auth links no telemetry.
+func TestNoUpwardDependencies(t *testing.T) {
+	forbidden := map[string][]string{
+		"store/sqlite":   {"access", "api", "telemetry/stream", "webhook"},
+		"store/postgres": {"access", "api", "telemetry/stream", "webhook"},
+		"auth":           {"telemetry", "access", "api"},
+		"accesslog":      {"access", "ledger", "telemetry"},
+		"webhook/outbox": {"access", "ledger", "telemetry", "webhook"},
+	}
+	for root, bad := range forbidden {
+		for _, p := range list(t, module+"/"+root) {
+			for _, d := range p.Deps {
+				r, own := rel(d)
+				if own && slices.Contains(bad, r) {
+					t.Errorf("%s depends on %s: an upward edge; move what they share below both", root, r)
 				}
 			}
 		}

@@ -223,7 +223,7 @@ func (n *Node) SignIn(t testing.TB, k Key) string {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("sign-in challenge: HTTP %d (%v)", resp.StatusCode, err)
 	}
-	h := telemetry.PersonalHash([]byte(ch.Message))
+	h := ledger.PersonalHash([]byte(ch.Message))
 	sig, err := crypto.Sign(h[:], k.Key)
 	if err != nil {
 		t.Fatal(err)

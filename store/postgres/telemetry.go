@@ -16,7 +16,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/glovebox/glovebox/telemetry"
-	"github.com/glovebox/glovebox/telemetry/stream"
 )
 
 // Telemetry stores device-signed records in PostgreSQL. One transaction stores a batch: the record keys
@@ -452,7 +451,7 @@ func (t *Telemetry) CountRecords(ctx context.Context) (int64, error) {
 
 // Stored returns the SHA-256 digests of the event bytes stored under those of keys that are stored; it
 // is the Lookup of an ingest process publishing to the stream (telemetry/stream).
-func (t *Telemetry) Stored(ctx context.Context, keys []stream.Key) (map[stream.Key][32]byte, error) {
+func (t *Telemetry) Stored(ctx context.Context, keys []telemetry.RecordKey) (map[telemetry.RecordKey][32]byte, error) {
 	srcs, ids := make([][]byte, len(keys)), make([]string, len(keys))
 	for i, k := range keys {
 		srcs[i], ids[i] = k.Source.Bytes(), k.ID
@@ -463,7 +462,7 @@ func (t *Telemetry) Stored(ctx context.Context, keys []stream.Key) (map[stream.K
 		return nil, fmt.Errorf("couldn't look up record keys: %w", err)
 	}
 	defer rows.Close()
-	out := map[stream.Key][32]byte{}
+	out := map[telemetry.RecordKey][32]byte{}
 	for rows.Next() {
 		var src, dig []byte
 		var id string
@@ -472,7 +471,7 @@ func (t *Telemetry) Stored(ctx context.Context, keys []stream.Key) (map[stream.K
 		}
 		var d [32]byte
 		copy(d[:], dig)
-		out[stream.Key{Source: common.BytesToAddress(src), ID: id}] = d
+		out[telemetry.RecordKey{Source: common.BytesToAddress(src), ID: id}] = d
 	}
 	return out, rows.Err()
 }

@@ -52,7 +52,7 @@ var _ ledger.Store = (*Identity)(nil)
 
 // identitySchemaVersion changes whenever identitySchema does. The read model is a cache of the log: a
 // store of another version is dropped and rebuilt by replay, so there are no migrations to write.
-const identitySchemaVersion = 2
+const identitySchemaVersion = 3
 
 const identityTables = "meta vehicles devices pairings apps grants nonces"
 
@@ -60,7 +60,9 @@ const identitySchema = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS vehicles (
 	id INTEGER PRIMARY KEY, owner TEXT NOT NULL, make TEXT NOT NULL, model TEXT NOT NULL,
-	year INTEGER NOT NULL, burned INTEGER NOT NULL, registered_at INTEGER NOT NULL, owned_since INTEGER NOT NULL);
+	year INTEGER NOT NULL, burned INTEGER NOT NULL, registered_at INTEGER NOT NULL, owned_since INTEGER NOT NULL,
+	retention_days INTEGER NOT NULL, retention_set_at INTEGER NOT NULL,
+	former_owners TEXT NOT NULL, erasures TEXT NOT NULL); -- JSON arrays of ledger.Ownership and ledger.Erasure
 CREATE INDEX IF NOT EXISTS vehicles_owner ON vehicles (owner);
 CREATE TABLE IF NOT EXISTS devices (
 	address TEXT PRIMARY KEY, kind TEXT NOT NULL, maker TEXT NOT NULL,
@@ -174,15 +176,27 @@ func (s *Identity) save(ctx context.Context, tx *sql.Tx, c ledger.Changes) error
 
 	var rows, grants, ids [][]any
 	for _, v := range vehicles {
-		rows = append(rows, []any{v.ID, v.Owner, v.Make, v.Model, v.Year, v.Burned, v.RegisteredAt, v.OwnedSince})
+		formers, err := json.Marshal(v.FormerOwners)
+		if err != nil {
+			return fmt.Errorf("couldn't encode vehicle %d's former owners: %w", v.ID, err)
+		}
+		erasures, err := json.Marshal(v.Erasures)
+		if err != nil {
+			return fmt.Errorf("couldn't encode vehicle %d's erasures: %w", v.ID, err)
+		}
+		rows = append(rows, []any{v.ID, v.Owner, v.Make, v.Model, v.Year, v.Burned, v.RegisteredAt, v.OwnedSince,
+			v.RetentionDays, v.RetentionSetAt, string(formers), string(erasures)})
 		ids = append(ids, []any{v.ID})
 		for _, g := range v.Grants {
 			perms, _ := json.Marshal(g.Permissions)
 			grants = append(grants, []any{g.VehicleID, g.App, string(perms), g.ExpiresAt, g.Purpose, g.TermsURI, g.Index, g.GrantedAt})
 		}
 	}
-	if err := insertRows(ctx, tx, `INSERT INTO vehicles (id, owner, make, model, year, burned, registered_at, owned_since) VALUES`,
-		`ON CONFLICT (id) DO UPDATE SET owner=excluded.owner, burned=excluded.burned, owned_since=excluded.owned_since`, rows); err != nil {
+	if err := insertRows(ctx, tx, `INSERT INTO vehicles (id, owner, make, model, year, burned, registered_at, owned_since, `+
+		`retention_days, retention_set_at, former_owners, erasures) VALUES`,
+		`ON CONFLICT (id) DO UPDATE SET owner=excluded.owner, burned=excluded.burned, owned_since=excluded.owned_since, `+
+			`retention_days=excluded.retention_days, retention_set_at=excluded.retention_set_at, `+
+			`former_owners=excluded.former_owners, erasures=excluded.erasures`, rows); err != nil {
 		return err
 	}
 	// A touched vehicle's grants are replaced as a whole (a transfer or burn clears them).
@@ -352,10 +366,19 @@ func (s *Identity) Load(ctx context.Context) (ledger.Changes, error) {
 		}); err != nil {
 		return c, err
 	}
-	if err := each(ctx, tx, `SELECT id, owner, make, model, year, burned, registered_at, owned_since FROM vehicles ORDER BY id`, func(r *sql.Rows) error {
+	if err := each(ctx, tx, `SELECT id, owner, make, model, year, burned, registered_at, owned_since, retention_days, retention_set_at, `+
+		`former_owners, erasures FROM vehicles ORDER BY id`, func(r *sql.Rows) error {
 		var v ledger.Vehicle
-		if err := r.Scan(&v.ID, &v.Owner, &v.Make, &v.Model, &v.Year, &v.Burned, &v.RegisteredAt, &v.OwnedSince); err != nil {
+		var formers, erasures string
+		if err := r.Scan(&v.ID, &v.Owner, &v.Make, &v.Model, &v.Year, &v.Burned, &v.RegisteredAt, &v.OwnedSince,
+			&v.RetentionDays, &v.RetentionSetAt, &formers, &erasures); err != nil {
 			return err
+		}
+		if err := json.Unmarshal([]byte(formers), &v.FormerOwners); err != nil {
+			return fmt.Errorf("vehicle %d's former owners: %w", v.ID, err)
+		}
+		if err := json.Unmarshal([]byte(erasures), &v.Erasures); err != nil {
+			return fmt.Errorf("vehicle %d's erasures: %w", v.ID, err)
 		}
 		v.Grants = grants[v.ID]
 		c.Vehicles = append(c.Vehicles, v)

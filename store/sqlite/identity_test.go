@@ -12,7 +12,8 @@ import (
 )
 
 // TestTheStoredReadModelRestoresTheSameState drives a node through every kind of change (pairings that
-// end, grants replaced, revoked and cleared by a transfer, a burn, app updates), stops it, and checks that
+// end, grants replaced, revoked and cleared by a transfer, a retention, a former owner's erasure, a burn,
+// app updates), stops it, and checks that
 // the state loaded from identity.db has the digest of the state the node held.
 func TestTheStoredReadModelRestoresTheSameState(t *testing.T) {
 	dir := t.TempDir()
@@ -36,6 +37,12 @@ func TestTheStoredReadModelRestoresTheSameState(t *testing.T) {
 	tr := &ledger.Tx{Type: ledger.TypeTransferVehicle, To: bob.Address}
 	tr.VehicleID.SetUint64(v1)
 	n.Submit(t, tr, alice)
+	keep := &ledger.Tx{Type: ledger.TypeSetRetention, Days: 90}
+	keep.VehicleID.SetUint64(v1)
+	n.Submit(t, keep, bob)
+	erase := &ledger.Tx{Type: ledger.TypeEraseData, Before: uint64(time.Now().Unix())}
+	erase.VehicleID.SetUint64(v1)
+	n.Submit(t, erase, alice) // a former owner
 	burn := &ledger.Tx{Type: ledger.TypeBurnVehicle}
 	burn.VehicleID.SetUint64(v2)
 	n.Submit(t, burn, alice)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/glovebox/glovebox/webhook"
+	"github.com/glovebox/glovebox/webhook/outbox"
 )
 
 // Webhooks is the webhook registry and delivery outbox of a single node, in its own SQLite file. Every
@@ -25,7 +25,7 @@ type Webhooks struct {
 	flushing  bool // a caller is writing groups; others wait for it
 }
 
-var _ webhook.Store = (*Webhooks)(nil)
+var _ outbox.Store = (*Webhooks)(nil)
 
 const webhooksSchema = `
 CREATE TABLE IF NOT EXISTS webhooks (
@@ -68,24 +68,28 @@ func OpenWebhooks(path string) (*Webhooks, error) {
 // Close closes the database.
 func (s *Webhooks) Close() error { return s.db.Close() }
 
-func encodeVehicles(w *webhook.Webhook) string {
+// allGranted is how the vehicles column stores a webhook that covers every vehicle the app holds a grant
+// on (outbox.Webhook.AllGranted).
+const allGranted = "all-granted"
+
+func encodeVehicles(w *outbox.Webhook) string {
 	if w.AllGranted {
-		return webhook.AllGranted
+		return allGranted
 	}
 	b, _ := json.Marshal(w.Vehicles)
 	return string(b)
 }
 
-func decodeVehicles(s string, w *webhook.Webhook) error {
-	if s == webhook.AllGranted {
+func decodeVehicles(s string, w *outbox.Webhook) error {
+	if s == allGranted {
 		w.AllGranted = true
 		return nil
 	}
 	return json.Unmarshal([]byte(s), &w.Vehicles)
 }
 
-// CreateWebhook implements webhook.Store.
-func (s *Webhooks) CreateWebhook(ctx context.Context, w *webhook.Webhook) error {
+// CreateWebhook implements outbox.Store.
+func (s *Webhooks) CreateWebhook(ctx context.Context, w *outbox.Webhook) error {
 	trig, err := json.Marshal(w.Trigger)
 	if err != nil {
 		return err
@@ -99,8 +103,8 @@ func (s *Webhooks) CreateWebhook(ctx context.Context, w *webhook.Webhook) error 
 	return nil
 }
 
-// UpdateWebhook implements webhook.Store.
-func (s *Webhooks) UpdateWebhook(ctx context.Context, w *webhook.Webhook) error {
+// UpdateWebhook implements outbox.Store.
+func (s *Webhooks) UpdateWebhook(ctx context.Context, w *outbox.Webhook) error {
 	trig, err := json.Marshal(w.Trigger)
 	if err != nil {
 		return err
@@ -111,12 +115,12 @@ func (s *Webhooks) UpdateWebhook(ctx context.Context, w *webhook.Webhook) error 
 		return fmt.Errorf("couldn't update webhook %s: %w", w.ID, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return webhook.ErrNotFound
+		return outbox.ErrNotFound
 	}
 	return nil
 }
 
-// DeleteWebhook implements webhook.Store.
+// DeleteWebhook implements outbox.Store.
 func (s *Webhooks) DeleteWebhook(ctx context.Context, id string) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -128,7 +132,7 @@ func (s *Webhooks) DeleteWebhook(ctx context.Context, id string) error {
 		return fmt.Errorf("couldn't delete webhook %s: %w", id, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return webhook.ErrNotFound
+		return outbox.ErrNotFound
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'dropped', last_error = 'the webhook was deleted', done = ?, lease_until = 0
 		WHERE webhook = ? AND status = 'pending'`, time.Now().UnixMilli(), id); err != nil {
@@ -139,8 +143,8 @@ func (s *Webhooks) DeleteWebhook(ctx context.Context, id string) error {
 
 const webhookColumns = `id, app, url, description, vehicles, trigger, secret, status, reason, created, updated`
 
-func scanWebhook(row interface{ Scan(...any) error }) (*webhook.Webhook, error) {
-	var w webhook.Webhook
+func scanWebhook(row interface{ Scan(...any) error }) (*outbox.Webhook, error) {
+	var w outbox.Webhook
 	var app []byte
 	var vehicles, trig, status string
 	var created, updated int64
@@ -148,7 +152,7 @@ func scanWebhook(row interface{ Scan(...any) error }) (*webhook.Webhook, error) 
 		return nil, err
 	}
 	w.App = common.BytesToAddress(app)
-	w.Status = webhook.Status(status)
+	w.Status = outbox.Status(status)
 	w.Created, w.Updated = time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
 	if err := decodeVehicles(vehicles, &w); err != nil {
 		return nil, fmt.Errorf("webhook %s: bad vehicles: %w", w.ID, err)
@@ -159,17 +163,17 @@ func scanWebhook(row interface{ Scan(...any) error }) (*webhook.Webhook, error) 
 	return &w, nil
 }
 
-// Webhook implements webhook.Store.
-func (s *Webhooks) Webhook(ctx context.Context, id string) (*webhook.Webhook, error) {
+// Webhook implements outbox.Store.
+func (s *Webhooks) Webhook(ctx context.Context, id string) (*outbox.Webhook, error) {
 	w, err := scanWebhook(s.db.QueryRowContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, webhook.ErrNotFound
+		return nil, outbox.ErrNotFound
 	}
 	return w, err
 }
 
-// Webhooks implements webhook.Store.
-func (s *Webhooks) Webhooks(ctx context.Context, app common.Address) ([]*webhook.Webhook, error) {
+// Webhooks implements outbox.Store.
+func (s *Webhooks) Webhooks(ctx context.Context, app common.Address) ([]*outbox.Webhook, error) {
 	q, args := `SELECT `+webhookColumns+` FROM webhooks ORDER BY created, id`, []any{}
 	if app != (common.Address{}) {
 		q, args = `SELECT `+webhookColumns+` FROM webhooks WHERE app = ? ORDER BY created, id`, []any{app.Bytes()}
@@ -179,7 +183,7 @@ func (s *Webhooks) Webhooks(ctx context.Context, app common.Address) ([]*webhook
 		return nil, fmt.Errorf("couldn't list webhooks: %w", err)
 	}
 	defer rows.Close()
-	out := []*webhook.Webhook{}
+	out := []*outbox.Webhook{}
 	for rows.Next() {
 		w, err := scanWebhook(rows)
 		if err != nil {
@@ -204,8 +208,8 @@ func timeOrZero(ms int64) time.Time {
 	return time.UnixMilli(ms).UTC()
 }
 
-// Enqueue implements webhook.Store.
-func (s *Webhooks) Enqueue(ctx context.Context, ds []*webhook.Delivery) error {
+// Enqueue implements outbox.Store.
+func (s *Webhooks) Enqueue(ctx context.Context, ds []*outbox.Delivery) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -228,8 +232,8 @@ func (s *Webhooks) Enqueue(ctx context.Context, ds []*webhook.Delivery) error {
 
 const deliveryColumns = `id, webhook, app, vehicle, type, perms, body, status, attempts, created, next_attempt, last_code, last_error, done`
 
-func scanDelivery(row interface{ Scan(...any) error }) (*webhook.Delivery, error) {
-	var d webhook.Delivery
+func scanDelivery(row interface{ Scan(...any) error }) (*outbox.Delivery, error) {
+	var d outbox.Delivery
 	var app []byte
 	var perms, status string
 	var created, next, done int64
@@ -241,17 +245,17 @@ func scanDelivery(row interface{ Scan(...any) error }) (*webhook.Delivery, error
 	if perms != "" {
 		d.Permissions = strings.Split(perms, ",")
 	}
-	d.Status = webhook.DeliveryStatus(status)
+	d.Status = outbox.DeliveryStatus(status)
 	d.Created, d.Done = time.UnixMilli(created).UTC(), timeOrZero(done)
-	if d.Status == webhook.DeliveryPending {
+	if d.Status == outbox.DeliveryPending {
 		d.NextAttempt = timeOrZero(next)
 	}
 	return &d, nil
 }
 
-func scanDeliveries(rows *sql.Rows) ([]*webhook.Delivery, error) {
+func scanDeliveries(rows *sql.Rows) ([]*outbox.Delivery, error) {
 	defer rows.Close()
-	out := []*webhook.Delivery{}
+	out := []*outbox.Delivery{}
 	for rows.Next() {
 		d, err := scanDelivery(rows)
 		if err != nil {
@@ -262,8 +266,8 @@ func scanDeliveries(rows *sql.Rows) ([]*webhook.Delivery, error) {
 	return out, rows.Err()
 }
 
-// Claim implements webhook.Store.
-func (s *Webhooks) Claim(ctx context.Context, now time.Time, limit, perWebhook int, busy []string, lease time.Duration) ([]*webhook.Delivery, error) {
+// Claim implements outbox.Store.
+func (s *Webhooks) Claim(ctx context.Context, now time.Time, limit, perWebhook int, busy []string, lease time.Duration) ([]*outbox.Delivery, error) {
 	args := []any{now.Add(lease).UnixMilli(), now.UnixMilli(), now.UnixMilli()}
 	notBusy := ""
 	if len(busy) > 0 {
@@ -283,9 +287,9 @@ func (s *Webhooks) Claim(ctx context.Context, now time.Time, limit, perWebhook i
 	return scanDeliveries(rows)
 }
 
-// Finish implements webhook.Store. Concurrent calls are committed together (one fsync for all that
+// Finish implements outbox.Store. Concurrent calls are committed together (one fsync for all that
 // arrived while the previous group was being written); each returns once its group is durable.
-func (s *Webhooks) Finish(ctx context.Context, d *webhook.Delivery, a webhook.Attempt) error {
+func (s *Webhooks) Finish(ctx context.Context, d *outbox.Delivery, a outbox.Attempt) error {
 	req := &finishReq{d: d, a: a, done: make(chan error, 1)}
 	s.finishMu.Lock()
 	s.finishing = append(s.finishing, req)
@@ -313,8 +317,8 @@ func (s *Webhooks) Finish(ctx context.Context, d *webhook.Delivery, a webhook.At
 }
 
 type finishReq struct {
-	d    *webhook.Delivery
-	a    webhook.Attempt
+	d    *outbox.Delivery
+	a    outbox.Attempt
 	done chan error
 }
 
@@ -339,8 +343,8 @@ func (s *Webhooks) finishGroup(ctx context.Context, group []*finishReq) error {
 	return tx.Commit()
 }
 
-// Drop implements webhook.Store.
-func (s *Webhooks) Drop(ctx context.Context, app common.Address, vehicle uint64, reason string, now time.Time) ([]*webhook.Delivery, error) {
+// Drop implements outbox.Store.
+func (s *Webhooks) Drop(ctx context.Context, app common.Address, vehicle uint64, reason string, now time.Time) ([]*outbox.Delivery, error) {
 	rows, err := s.db.QueryContext(ctx, `UPDATE deliveries SET status = 'dropped', last_error = ?, done = ?, lease_until = 0
 		WHERE app = ? AND vehicle = ? AND status = 'pending' AND perms != '' RETURNING `+deliveryColumns,
 		reason, now.UnixMilli(), app.Bytes(), vehicle)
@@ -350,32 +354,32 @@ func (s *Webhooks) Drop(ctx context.Context, app common.Address, vehicle uint64,
 	return scanDeliveries(rows)
 }
 
-// Retry implements webhook.Store.
-func (s *Webhooks) Retry(ctx context.Context, id string, now time.Time) (*webhook.Delivery, error) {
+// Retry implements outbox.Store.
+func (s *Webhooks) Retry(ctx context.Context, id string, now time.Time) (*outbox.Delivery, error) {
 	d, err := scanDelivery(s.db.QueryRowContext(ctx, `UPDATE deliveries SET status = 'pending', next_attempt = ?, lease_until = 0, done = 0
 		WHERE id = ? RETURNING `+deliveryColumns, now.UnixMilli(), id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, webhook.ErrNotFound
+		return nil, outbox.ErrNotFound
 	}
 	return d, err
 }
 
-// Delivery implements webhook.Store.
-func (s *Webhooks) Delivery(ctx context.Context, id string) (*webhook.Delivery, error) {
+// Delivery implements outbox.Store.
+func (s *Webhooks) Delivery(ctx context.Context, id string) (*outbox.Delivery, error) {
 	d, err := scanDelivery(s.db.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, webhook.ErrNotFound
+		return nil, outbox.ErrNotFound
 	}
 	return d, err
 }
 
-// Deliveries implements webhook.Store.
-func (s *Webhooks) Deliveries(ctx context.Context, hook string, before string, limit int) ([]*webhook.Delivery, error) {
+// Deliveries implements outbox.Store.
+func (s *Webhooks) Deliveries(ctx context.Context, hook string, before string, limit int) ([]*outbox.Delivery, error) {
 	beforeSeq := int64(1) << 62
 	if before != "" {
 		if err := s.db.QueryRowContext(ctx, `SELECT seq FROM deliveries WHERE id = ? AND webhook = ?`, before, hook).Scan(&beforeSeq); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
-				return nil, webhook.ErrNotFound
+				return nil, outbox.ErrNotFound
 			}
 			return nil, err
 		}
@@ -388,14 +392,14 @@ func (s *Webhooks) Deliveries(ctx context.Context, hook string, before string, l
 	return scanDeliveries(rows)
 }
 
-// Pending implements webhook.Store.
+// Pending implements outbox.Store.
 func (s *Webhooks) Pending(ctx context.Context, hook string) (int, error) {
 	var n int
 	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE webhook = ? AND status = 'pending'`, hook).Scan(&n)
 	return n, err
 }
 
-// Cursor implements webhook.Store.
+// Cursor implements outbox.Store.
 func (s *Webhooks) Cursor(ctx context.Context, name string) (int64, bool, error) {
 	var pos int64
 	err := s.db.QueryRowContext(ctx, `SELECT pos FROM cursors WHERE name = ?`, name).Scan(&pos)
@@ -405,7 +409,7 @@ func (s *Webhooks) Cursor(ctx context.Context, name string) (int64, bool, error)
 	return pos, err == nil, err
 }
 
-// SetCursor implements webhook.Store.
+// SetCursor implements outbox.Store.
 func (s *Webhooks) SetCursor(ctx context.Context, name string, pos int64) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO cursors (name, pos) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET pos = excluded.pos`, name, pos)
 	return err

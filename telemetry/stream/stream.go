@@ -88,15 +88,9 @@ func MsgID(source common.Address, id string) string {
 	return strings.ToLower(source.Hex()) + "/" + id
 }
 
-// Key is a record's (source, id).
-type Key struct {
-	Source common.Address
-	ID     string
-}
-
 // Lookup returns the SHA-256 digests of the event bytes of those keys that are already stored.
 // (*postgres.Telemetry).Stored has it.
-type Lookup func(ctx context.Context, keys []Key) (map[Key][32]byte, error)
+type Lookup func(ctx context.Context, keys []telemetry.RecordKey) (map[telemetry.RecordKey][32]byte, error)
 
 // Publisher implements telemetry.Store by publishing to the stream: Write returns once JetStream has
 // acknowledged every new record (stored as the stream's storage and replication make durable).
@@ -122,16 +116,16 @@ func NewPublisher(js jetstream.JetStream, cfg Config, stored Lookup) *Publisher 
 // bytes, is answered duplicate rather than conflict (it is not stored either way).
 func (p *Publisher) Write(ctx context.Context, recs []*telemetry.Record) ([]telemetry.Status, error) {
 	out := make([]telemetry.Status, len(recs))
-	first := make(map[Key]int, len(recs))
-	var keys []Key
+	first := make(map[telemetry.RecordKey]int, len(recs))
+	var keys []telemetry.RecordKey
 	for i, r := range recs {
-		k := Key{r.Source, r.ID}
+		k := telemetry.RecordKey{Source: r.Source, ID: r.ID}
 		if _, ok := first[k]; !ok {
 			first[k] = i
 			keys = append(keys, k)
 		}
 	}
-	var stored map[Key][32]byte
+	var stored map[telemetry.RecordKey][32]byte
 	if p.stored != nil && len(keys) > 0 {
 		var err error
 		if stored, err = p.stored(ctx, keys); err != nil {
@@ -177,7 +171,7 @@ func (p *Publisher) Write(ctx context.Context, recs []*telemetry.Record) ([]tele
 		}
 	}
 	for i, r := range recs {
-		k := Key{r.Source, r.ID}
+		k := telemetry.RecordKey{Source: r.Source, ID: r.ID}
 		if j := first[k]; j != i {
 			if bytes.Equal(recs[j].Event, r.Event) && out[j] != telemetry.StatusConflict {
 				out[i] = telemetry.StatusDuplicate

@@ -92,7 +92,8 @@ type Population struct {
 
 // Populate fills the node with vehicles registered in batches (at least 4), then transactions of every
 // type: devices registered (one by a maker), paired, unpaired and paired again; apps registered and
-// updated; grants given, revoked and renounced; a vehicle transferred and one burned.
+// updated; grants given, revoked and renounced; a retention set; a vehicle transferred, erased by its
+// former owner, and one burned.
 func (n *Node) Populate(tb testing.TB, vehicles int) Population {
 	tb.Helper()
 	if vehicles < 4 {
@@ -130,7 +131,9 @@ func (n *Node) Populate(tb testing.TB, vehicles int) Population {
 		{vid(&ledger.Tx{Type: ledger.TypeRevoke, App: insurer.Address}, 2), []Account{alice}},
 		{vid(&ledger.Tx{Type: ledger.TypeRenounce, App: fleet.Address}, 3), []Account{fleet}},
 		{grant(1, fleet, ledger.PermInsights), []Account{alice}},
+		{vid(&ledger.Tx{Type: ledger.TypeSetRetention, Days: 365}, 3), []Account{alice}},
 		{vid(&ledger.Tx{Type: ledger.TypeTransferVehicle, To: bob.Address}, 3), []Account{alice}},
+		{vid(&ledger.Tx{Type: ledger.TypeEraseData, Before: uint64(time.Now().Unix())}, 3), []Account{alice}}, // a former owner
 		{vid(&ledger.Tx{Type: ledger.TypeBurnVehicle}, 4), []Account{alice}},
 	}
 	for _, s := range steps {

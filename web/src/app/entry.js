@@ -4,7 +4,7 @@
 //   version 1 byte (= 1) | acceptTime 8 bytes (unix ms) | type 1 byte (the index in primaryTypes, from 1)
 //   | members in EIP-712 declaration order | sigCount 1 byte | signatures, 65 bytes each
 //
-// Members: address 20 bytes; string 2-byte length and UTF-8; uint16 2 bytes; uint256 32 bytes;
+// Members: address 20 bytes; string 2-byte length and UTF-8; uint16 2 bytes; uint64 8 bytes; uint256 32 bytes;
 // string[] 2-byte count, then each string. All big-endian.
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -14,7 +14,7 @@ function hex(b) {
 }
 
 // decodeEntry decodes entry bytes with the node's EIP-712 types and primary types (GET /v1/eip712) into
-// {acceptTime, type, message, signatures}: uint256 as decimal strings, addresses and signatures as
+// {acceptTime, type, message, signatures}: uint64 and uint256 as decimal strings, addresses and signatures as
 // lower-case hex. It throws on anything malformed or left over.
 export function decodeEntry(bytes, eip712) {
   let o = 0;
@@ -33,6 +33,7 @@ export function decodeEntry(bytes, eip712) {
       case "address": message[f.name] = hex(need(20)); break;
       case "string": message[f.name] = str(); break;
       case "uint16": message[f.name] = u16(); break;
+      case "uint64": { let n = 0n; for (const x of need(8)) n = (n << 8n) | BigInt(x); message[f.name] = n.toString(); break; }
       case "uint256": { let n = 0n; for (const x of need(32)) n = (n << 8n) | BigInt(x); message[f.name] = n.toString(); break; }
       case "string[]": { const n = u16(); const a = []; for (let i = 0; i < n; i++) a.push(str()); message[f.name] = a; break; }
       default: throw new Error("unknown member type " + f.type);

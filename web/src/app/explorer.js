@@ -94,6 +94,9 @@ function summary(rc) {
     case "Grant": return ["Car " + m.vehicleId + " granted ", addr(m.app), " " + (m.permissions || []).join(", ")];
     case "Revoke": return ["Car " + m.vehicleId + ": access of ", addr(m.app), " revoked"];
     case "Renounce": return ["App ", addr(m.app), " gave up its access to car " + m.vehicleId];
+    case "SetRetention": return ["Car " + m.vehicleId + ": telemetry kept " + (Number(m.days) === 0 ? "until erased" : "for " + m.days + " days")];
+    case "EraseData": return ["Car " + m.vehicleId + ": erasure of telemetry before " + new Date(Number(m.before) * 1000).toISOString().replace(".000Z", "Z") +
+      " requested" + (rc.signers && rc.signers[0] ? " by " : ""), ...(rc.signers && rc.signers[0] ? [addr(rc.signers[0])] : [])];
     default: return [rc.type];
   }
 }

@@ -1,0 +1,181 @@
+package bench
+
+import (
+	"archive/zip"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/glovebox/glovebox/client"
+	"github.com/glovebox/glovebox/export"
+)
+
+// ExportOptions configures Export.
+type ExportOptions struct {
+	Days      int           // of telemetry of the one car (default 30)
+	Interval  time.Duration // between two samples of 10 signals (default 1 s)
+	PerRecord int           // samples to a record (default 30, a dongle uploading every half minute)
+	Progress  io.Writer
+}
+
+// ExportReport is what Export measured.
+type ExportReport struct {
+	Cores             int
+	Days              int
+	Interval          time.Duration
+	PerRecord         int
+	Records, Values   int
+	Load              time.Duration // signing, storing, indexing and rolling up the history
+	Bytes             int64         // of the archive
+	Duration          time.Duration // GET /v1/vehicles/{id}/export over HTTP, first byte to last
+	HeapBefore        uint64        // live heap before the export (bytes)
+	HeapPeak          uint64        // the highest heap in use sampled during it
+	VerifyDuration    time.Duration // export.Verify of the archive
+	VerifiedRecords   int64
+	VerifiedValues    int64
+	VerifyHeapPeakInc uint64
+}
+
+// Export runs a node in this process, loads Days of one car's telemetry (signed by its device, written
+// straight into the store, then indexed and rolled up), and measures its owner's export over HTTP — time
+// and the growth of the heap while it streams — then export.Verify of the archive.
+func Export(ctx context.Context, opts ExportOptions) (*ExportReport, error) {
+	if opts.Days == 0 {
+		opts.Days = 30
+	}
+	if opts.Interval == 0 {
+		opts.Interval = time.Second
+	}
+	if opts.PerRecord == 0 {
+		opts.PerRecord = 30
+	}
+	logf := func(format string, args ...any) { logTo(opts.Progress, format, args...) }
+	end := time.Now().Add(-time.Minute).Truncate(time.Second)
+	start := end.Add(-time.Duration(opts.Days) * 24 * time.Hour)
+	// The sequencer's clock stands before the history while the car is paired, then runs with the wall.
+	var live atomic.Bool
+	clock := func() time.Time {
+		if live.Load() {
+			return time.Now()
+		}
+		return start.Add(-time.Hour)
+	}
+	qn, err := startQueryNode(ctx, clock)
+	if err != nil {
+		return nil, err
+	}
+	defer qn.stop()
+	owner, _ := crypto.GenerateKey()
+	c := client.New(qn.url)
+	devs, ids, err := ownedFleet(ctx, c, owner, 1, clock)
+	if err != nil {
+		return nil, err
+	}
+	live.Store(true)
+	qo := &QueryOptions{HistoryDays: opts.Days, HistoryInterval: opts.Interval, HistoryPerRecord: opts.PerRecord, HistoryDirect: true,
+		Progress: opts.Progress}
+	var qr QueryReport
+	t0 := time.Now()
+	if err := loadHistory(ctx, qn.n, devs[:1], ids[:1], end, qo, &qr); err != nil {
+		return nil, err
+	}
+	rep := &ExportReport{Cores: runtime.NumCPU(), Days: opts.Days, Interval: opts.Interval, PerRecord: opts.PerRecord,
+		Records: qr.HistoryRecords, Values: qr.HistoryValues, Load: time.Since(t0)}
+	token, err := SignIn(ctx, qn.url, owner)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp("", "glovebox-bench-export-*.zip")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+
+	logf("exporting %d records (%d values) over HTTP…", rep.Records, rep.Values)
+	rep.HeapBefore, rep.HeapPeak, rep.Duration, err = measureHeap(func() error {
+		st, err := c.Export(ctx, token, client.ExportQuery{Vehicle: ids[0]})
+		if err != nil {
+			return err
+		}
+		defer st.Body.Close()
+		rep.Bytes, err = io.Copy(f, st.Body)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("the export failed: %w", err)
+	}
+	info, err := c.Node(ctx)
+	if err != nil {
+		return nil, err
+	}
+	logf("verifying the archive (%d bytes)…", rep.Bytes)
+	zr, err := zip.OpenReader(f.Name())
+	if err != nil {
+		return nil, err
+	}
+	defer zr.Close()
+	var vr *export.Report
+	before, peak, d, err := measureHeap(func() error {
+		var err error
+		vr, err = export.Verify(&zr.Reader, info.LogKey)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("the archive does not verify: %w", err)
+	}
+	rep.VerifyDuration, rep.VerifiedRecords, rep.VerifiedValues, rep.VerifyHeapPeakInc = d, vr.Records, vr.Values, peak-min(peak, before)
+	return rep, nil
+}
+
+// measureHeap runs f and samples the heap in use every 20 ms: before f (after a collection), the
+// highest seen while it ran, and how long it took.
+func measureHeap(f func() error) (before, peak uint64, d time.Duration, err error) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	before, peak = ms.HeapInuse, ms.HeapInuse
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				var m runtime.MemStats
+				runtime.ReadMemStats(&m)
+				peak = max(peak, m.HeapInuse)
+			}
+		}
+	}()
+	t0 := time.Now()
+	err = f()
+	d = time.Since(t0)
+	close(stop)
+	wg.Wait()
+	return before, peak, d, err
+}
+
+// Print writes the report.
+func (r *ExportReport) Print(w io.Writer) {
+	mb := func(b uint64) string { return fmt.Sprintf("%.1f MB", float64(b)/1e6) }
+	fmt.Fprintf(w, "cores: %d; one car, %d days of 10 signals every %s, %d samples to a record: %d records, %d values (loaded in %s)\n",
+		r.Cores, r.Days, r.Interval, r.PerRecord, r.Records, r.Values, r.Load.Round(time.Second))
+	fmt.Fprintf(w, "export over HTTP: %s, %s archive (%.0f values/s); heap %s before, peak %s (growth %s)\n",
+		r.Duration.Round(time.Millisecond), mb(uint64(r.Bytes)), float64(r.Values)/r.Duration.Seconds(), mb(r.HeapBefore), mb(r.HeapPeak),
+		mb(r.HeapPeak-min(r.HeapPeak, r.HeapBefore)))
+	fmt.Fprintf(w, "export.Verify: %s for %d records and %d values (heap growth %s)\n",
+		r.VerifyDuration.Round(time.Millisecond), r.VerifiedRecords, r.VerifiedValues, mb(r.VerifyHeapPeakInc))
+}

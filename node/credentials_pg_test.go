@@ -1,0 +1,168 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/glovebox/glovebox/api/wire"
+	"github.com/glovebox/glovebox/client"
+	"github.com/glovebox/glovebox/credential"
+	"github.com/glovebox/glovebox/internal/pgtest"
+	"github.com/glovebox/glovebox/internal/testnode"
+	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/node"
+	"github.com/glovebox/glovebox/store/postgres"
+	"github.com/glovebox/glovebox/telemetry"
+	"github.com/glovebox/glovebox/telemetry/stream"
+)
+
+// TestCredentialsRoundTripOnPostgreSQL issues every credential type from a cluster process whose ledger,
+// log and records are in PostgreSQL, and verifies each offline with the log key alone.
+func TestCredentialsRoundTripOnPostgreSQL(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Database(t)
+	pool, err := postgres.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := postgres.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := stream.StartEmbedded(t.TempDir(), "127.0.0.1", -1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Close)
+	srv := httptest.NewUnstartedServer(nil)
+	c, err := node.OpenCluster(ctx, node.ClusterConfig{Store: dsn, NATS: ns.URL(), DataDir: t.TempDir(),
+		Roles:  []string{node.RoleSequencer, node.RoleAPI, node.RoleIngest},
+		Logger: slog.New(slog.DiscardHandler), PublicURL: "http://" + srv.Listener.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = c.API
+	srv.Start()
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(runCtx) }()
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+		c.Close()
+	})
+
+	cl := client.New(srv.URL)
+	d, err := cl.Domain(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	submit := func(tx *ledger.Tx, keys ...testnode.Key) *wire.Receipt {
+		t.Helper()
+		client.Prepare(tx, time.Hour)
+		for _, k := range keys {
+			if err := d.Sign(tx, k.Key); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Until the process holds the lease, submissions are refused as unavailable.
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			rc, err := cl.Submit(ctx, tx)
+			var ae *client.APIError
+			if err == nil {
+				return rc
+			}
+			if !errors.As(err, &ae) || ae.Code != "unavailable" || time.Now().After(deadline) {
+				t.Fatalf("%s: %v", tx.Type, err)
+			}
+		}
+	}
+	owner, dev := testnode.NewKey(t), testnode.NewKey(t)
+	rc := submit(&ledger.Tx{Type: ledger.TypeRegisterVehicle, Owner: owner.Address, Make: "Volvo", Model: "XC40", Year: 2023}, owner)
+	car := rc.Result.VehicleID
+	submit(&ledger.Tx{Type: ledger.TypeRegisterDevice, Device: dev.Address, Kind: "hardware"}, dev)
+	pair := &ledger.Tx{Type: ledger.TypePairDevice, Device: dev.Address}
+	pair.VehicleID.SetUint64(car)
+	submit(pair, owner, dev)
+
+	at := time.Now().Add(time.Second).Truncate(time.Second)
+	var subs []telemetry.Submission
+	for i, p := range []struct {
+		km       float64
+		lat, lon float64
+	}{{1200.5, 48.8566, 2.3522}, {1201.25, 48.8600, 2.3600}, {1203, 48.8700, 2.3800}} {
+		ts := at.Add(time.Duration(i) * time.Second)
+		signals := []telemetry.EventSignal{
+			{Name: credential.SignalOdometer, Timestamp: ts, Value: p.km},
+			{Name: credential.SignalLocation, Timestamp: ts, Value: map[string]any{"latitude": p.lat, "longitude": p.lon}},
+		}
+		if i == 0 {
+			signals = append(signals, telemetry.EventSignal{Name: credential.SignalVIN, Timestamp: ts, Value: "YV1XZ16H9P2000001"})
+		}
+		subs = append(subs, testnode.Record(t, dev, car, fmt.Sprint("pg-", i), ts, signals...))
+	}
+	res, err := cl.PostEvents(ctx, subs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Status != telemetry.StatusAccepted {
+			t.Fatalf("record: %+v", r)
+		}
+	}
+	tok, err := cl.SignIn(ctx, owner.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := cl.Node(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rfc := func(d time.Duration) string { return at.Add(d).UTC().Format(time.RFC3339) }
+	for _, c := range []struct {
+		req   client.CredentialRequest
+		check func(*credential.Claims) bool
+	}{
+		{client.CredentialRequest{Type: "odometer", At: rfc(time.Second)},
+			func(c *credential.Claims) bool {
+				return c.Odometer == 1201.25 && c.MeasuredAt.Equal(at.Add(time.Second))
+			}},
+		{client.CredentialRequest{Type: "mileage", From: rfc(0), To: rfc(2 * time.Second)},
+			func(c *credential.Claims) bool { return c.Distance == 2.5 }},
+		{client.CredentialRequest{Type: "movement", From: rfc(0), To: rfc(3 * time.Second)},
+			func(c *credential.Claims) bool {
+				return len(c.Cells) == 2 && c.Cells[0] == credential.Cell(48.8566, 2.3522) && c.Cells[1] == credential.Cell(48.8700, 2.3800)
+			}},
+		{client.CredentialRequest{Type: "vin"}, func(c *credential.Claims) bool { return c.VIN == "YV1XZ16H9P2000001" }},
+	} {
+		t.Run(c.req.Type, func(t *testing.T) {
+			// Records reach PostgreSQL through the stream: ask until the last one is there.
+			var issued *client.IssuedCredential
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+				issued, err = cl.IssueCredential(ctx, tok.AccessToken, car, c.req)
+				var ae *client.APIError
+				if err == nil || !errors.As(err, &ae) || ae.Code != "no_readings" || time.Now().After(deadline) {
+					break
+				}
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := credential.Verify(issued.SDJWT, info.LogKey, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Type != c.req.Type || got.VehicleID != car || !c.check(got) || got.EvidenceChecked != (c.req.Type != "movement") {
+				t.Fatalf("%+v", got)
+			}
+		})
+	}
+}
