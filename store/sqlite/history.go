@@ -129,7 +129,7 @@ func (h *History) Aggregate(ctx context.Context, a telemetry.Aggregation, put fu
 	for _, agg := range a.Aggs {
 		var err error
 		switch agg {
-		case telemetry.AggAvg, telemetry.AggMin, telemetry.AggMax, telemetry.AggFirst, telemetry.AggLast:
+		case telemetry.AggAvg, telemetry.AggMin, telemetry.AggMax, telemetry.AggCount, telemetry.AggFirst, telemetry.AggLast:
 			continue
 		case telemetry.AggTop, telemetry.AggUnique:
 			if a.Kind != telemetry.KindString && a.Kind != telemetry.KindStrings {

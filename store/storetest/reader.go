@@ -189,6 +189,14 @@ func testAggregations(t *testing.T, s Reader) {
 			From: at(0), Step: minute, Lo: at(0), Hi: at(80), Aggs: []string{telemetry.AggMax, telemetry.AggLast}}, map[string]string{
 			"0/MAX": "30", "0/LAST": "30", "1/MAX": "20", "1/LAST": "20",
 		}},
+		{"counts per minute, as segment detection asks", telemetry.Aggregation{Vehicle: 1, Signal: "speed", Kind: telemetry.KindNumber,
+			From: at(0), Step: minute, Lo: at(0), Hi: at(180), Aggs: []string{telemetry.AggCount}}, map[string]string{
+			"0/COUNT": "2", "1/COUNT": "2", "2/COUNT": "1",
+		}},
+		{"counts with the other aggregations", telemetry.Aggregation{Vehicle: 1, Signal: "isIgnitionOn", Kind: telemetry.KindBool,
+			From: at(0), Step: minute, Lo: at(0), Hi: at(180), Aggs: []string{telemetry.AggMax, telemetry.AggCount, telemetry.AggLast}}, map[string]string{
+			"0/MAX": "1", "0/COUNT": "1", "0/LAST": "1", "1/MAX": "0", "1/COUNT": "1", "1/LAST": "0",
+		}},
 		{"booleans", telemetry.Aggregation{Vehicle: 1, Signal: "isIgnitionOn", Kind: telemetry.KindBool,
 			From: at(0), Step: minute, Lo: at(0), Hi: at(180), Aggs: num}, map[string]string{
 			"0/AVG": "1", "0/MIN": "1", "0/MAX": "1", "0/FIRST": "1", "0/LAST": "1", "0/MED": "1", "0/RAND": "1",

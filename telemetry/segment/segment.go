@@ -266,14 +266,19 @@ func clip(s span, from, to, minDur int64) (Segment, bool) {
 	return seg, true
 }
 
-// idling finds runs of engine speed above 0 and at most maxRpm with samples at most maxGap apart, during
-// which no speed above 0 was measured.
+// idling finds runs of engine speed values above 0 and at most maxRpm, taken while the vehicle stood
+// (its last speed value at or before each was 0, or it had none yet), at most maxGap apart. A value
+// outside the idle range, or taken while moving, ends a run.
 func idling(rpm, speed []Point, maxRpm float64, from, to, maxGap, minDur int64) []Segment {
 	var runs []span
 	in := false
 	var cur span
+	k := 0 // speed[k-1] is the last speed value at or before the engine speed value
 	for _, p := range rpm {
-		idle := p.Value > 0 && p.Value <= maxRpm
+		for k < len(speed) && speed[k].Time <= p.Time {
+			k++
+		}
+		idle := p.Value > 0 && p.Value <= maxRpm && (k == 0 || speed[k-1].Value == 0)
 		switch {
 		case idle && !in:
 			cur, in = span{p.Time, p.Time}, true
@@ -292,23 +297,11 @@ func idling(rpm, speed []Point, maxRpm float64, from, to, maxGap, minDur int64) 
 	}
 	var out []Segment
 	for _, r := range runs {
-		seg, ok := clip(r, from, to, minDur)
-		if !ok || moving(speed, seg.Start, seg.End) {
-			continue
+		if seg, ok := clip(r, from, to, minDur); ok {
+			out = append(out, seg)
 		}
-		out = append(out, seg)
 	}
 	return out
-}
-
-func moving(speed []Point, lo, hi int64) bool {
-	i := sort.Search(len(speed), func(i int) bool { return speed[i].Time >= lo })
-	for ; i < len(speed) && speed[i].Time <= hi; i++ {
-		if speed[i].Value > 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // rises finds level increases (fuel, state of charge): from a trough to the following peak, where a
