@@ -86,22 +86,26 @@ type Config struct {
 	Credentials *Credentials
 	// Webhooks, if set, serves /v1/apps/{app}/webhooks… and the node's webhook keys (package webhook).
 	Webhooks *webhook.Engine
+	// Deleter reports what retention and erasures deleted at GET /v1/vehicles/{id}/retention; nil
+	// reports the policy and the erasures with nothing deleted yet.
+	Deleter telemetry.Deleter
 }
 
 // Server is the HTTP API of one node.
 type Server struct {
-	seq    Ledger
-	log    Log
-	ingest *telemetry.Ingester
-	auth   *auth.Issuer
-	alog   accesslog.Store
-	logKey string
-	domain *ledger.Domain
-	ver    string
-	logger *slog.Logger
-	mux    *http.ServeMux
-	creds  *Credentials
-	hooks  *webhook.Engine
+	seq     Ledger
+	log     Log
+	ingest  *telemetry.Ingester
+	auth    *auth.Issuer
+	alog    accesslog.Store
+	logKey  string
+	domain  *ledger.Domain
+	ver     string
+	logger  *slog.Logger
+	mux     *http.ServeMux
+	creds   *Credentials
+	hooks   *webhook.Engine
+	deleter telemetry.Deleter
 
 	// recoverSlots bounds how many goroutines recover signatures at once to the number of cores. Recovery
 	// is pure CPU; with hundreds of submitters all runnable at once, the sequencer goroutine (the critical
@@ -117,7 +121,7 @@ type Server struct {
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
 	s := &Server{seq: cfg.Sequencer, log: cfg.Log, ingest: cfg.Ingester, auth: cfg.Auth, alog: cfg.AccessLog, logKey: cfg.LogKey, domain: cfg.Sequencer.Domain(),
-		ver: cfg.Version, logger: cfg.Logger, mux: http.NewServeMux(), digestSize: -1, creds: cfg.Credentials, hooks: cfg.Webhooks,
+		ver: cfg.Version, logger: cfg.Logger, mux: http.NewServeMux(), digestSize: -1, creds: cfg.Credentials, hooks: cfg.Webhooks, deleter: cfg.Deleter,
 		recoverSlots: make(chan struct{}, runtime.NumCPU())}
 	if s.logger == nil {
 		s.logger = slog.Default()
@@ -161,9 +165,10 @@ func New(cfg Config) *Server {
 	s.mux.Handle("GET /.well-known/jwks.json", connect.CORS(cfg.Auth.JWKSHandler()))
 	s.mux.Handle("OPTIONS /.well-known/jwks.json", connect.CORS(http.NotFoundHandler()))
 	s.mux.Handle("GET /v1/vehicles/{id}/access", limit(cfg.Auth.Middleware(http.HandlerFunc(s.vehicleAccess))))
+	s.mux.Handle("GET /v1/vehicles/{id}/retention", limit(cfg.Auth.Middleware(http.HandlerFunc(s.vehicleRetention))))
 	paths := []string{"/v1/node", "/v1/eip712", "/v1/transactions", "/v1/transactions/{index}", "/v1/vehicles/{id}",
 		"/v1/devices/{address}", "/v1/apps/{address}", "/v1/accounts/{address}", "/v1/state/digest", "/v1/events", "/v1/signals",
-		"/v1/auth/challenge", "/oauth/token", "/.well-known/jwks.json", "/v1/vehicles/{id}/access"}
+		"/v1/auth/challenge", "/oauth/token", "/.well-known/jwks.json", "/v1/vehicles/{id}/access", "/v1/vehicles/{id}/retention"}
 	if cfg.Credentials != nil {
 		s.mux.Handle("POST /v1/vehicles/{id}/credentials", limit(cfg.Auth.Middleware(http.HandlerFunc(s.issueCredential))))
 		s.mux.Handle("GET /.well-known/jwt-vc-issuer", connect.CORS(http.HandlerFunc(s.issuerMetadata)))
