@@ -24,11 +24,10 @@ const (
 // webhookErrorCodes documents the codes of the webhook API.
 var webhookErrorCodes = []ErrorCode{
 	{webhook.CodeInvalidURL, http.StatusBadRequest, "the webhook url is not https:// (plain http:// only when the operator allows it), is longer than 2,048 bytes, is not an absolute URL, or names a loopback, private or link-local address; `field` names it"},
-	{webhook.CodeInvalidTrigger, http.StatusBadRequest, "the trigger's kind is missing or unknown, or it carries fields its kind does not take, or a number out of range; `field` names it"},
+	{webhook.CodeInvalidTrigger, http.StatusBadRequest, "the trigger's kind is missing or unknown, it carries fields its kind does not take, a number is out of range, or an event trigger names no known driving event; `field` names it"},
 	{webhook.CodeInvalidCondition, http.StatusBadRequest, "the signal trigger's condition is missing, is not valid CEL over value and previousValue, or is not boolean (field trigger.condition)"},
 	{webhook.CodeUnknownSignal, http.StatusBadRequest, "the trigger names a signal that is not in the catalogue (field trigger.signal)"},
 	{webhook.CodeNotGranted, http.StatusBadRequest, "a listed vehicle does not exist, or the app's grant on it lacks stream (field vehicles) or the trigger signal's permission (field trigger.signal)"},
-	{webhook.CodeUnsupported, http.StatusBadRequest, "the trigger kind is in the contract but not served by this node yet (field trigger.kind)"},
 	{webhook.CodeInvalidField, http.StatusBadRequest, "the body is not a JSON object of the documented fields, or a field (description, vehicles, status) is malformed; `field` names it"},
 	{CodeWebhookNotActive, http.StatusConflict, "the webhook is not active (pending verification, failed it, or disabled), so no test event is sent"},
 	{CodeWebhookLimit, http.StatusConflict, "the app already has the most webhooks a node keeps per app (100)"},

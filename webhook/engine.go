@@ -92,6 +92,10 @@ type Engine struct {
 	ended  map[int64]bool // log indexes of the grants whose expiry was handled
 	// lastSeen is the newest record time per vehicle (unix ms), for connectivity triggers.
 	lastSeen map[uint64]int64
+	// trips follows each vehicle's ignition, for trip triggers; derive makes the driving events the
+	// node derives from speed (as the stores do), for event triggers.
+	trips  map[uint64]*tripState
+	derive telemetry.SpeedDeriver
 
 	inflight sync.WaitGroup
 }
@@ -140,7 +144,8 @@ func NewEngine(opts Options) *Engine {
 	}
 	return &Engine{opts: opts, store: opts.Store, client: opts.Policy.Client(opts.Timeout), logger: opts.Logger,
 		wake: make(chan struct{}, 1), verifyQ: make(chan string, 1024), accepted: make(chan []*telemetry.Record, 4096), stopped: make(chan struct{}),
-		hooks: map[string]*hook{}, grants: map[uint64]map[common.Address]ledger.Grant{}, ended: map[int64]bool{}, lastSeen: map[uint64]int64{}}
+		hooks: map[string]*hook{}, grants: map[uint64]map[common.Address]ledger.Grant{}, ended: map[int64]bool{}, lastSeen: map[uint64]int64{},
+		trips: map[uint64]*tripState{}}
 }
 
 // Store returns the engine's store.

@@ -23,6 +23,9 @@ const (
 	TypeRenounced   = "glovebox.grant.renounced"
 	TypeExpired     = "glovebox.grant.expired"
 	TypeTransferred = "glovebox.grant.transferred"
+	TypeEvent       = "glovebox.event.detected"
+	TypeTripStarted = "glovebox.trip.started"
+	TypeTripEnded   = "glovebox.trip.ended"
 	TypeTest        = "glovebox.webhook.test"
 	TypeHeartbeat   = "glovebox.webhook.heartbeat"
 )
@@ -136,7 +139,8 @@ func (e *Engine) fire(batch [][]*telemetry.Record) []*Delivery {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		bySignal := map[string][]*hook{}
-		var conn []*hook
+		byEvent := map[string][]*hook{}
+		var conn, trips []*hook
 		for _, h := range e.hooks {
 			if h.w.Status != StatusActive {
 				continue
@@ -148,6 +152,10 @@ func (e *Engine) fire(batch [][]*telemetry.Record) []*Delivery {
 				}
 			case KindConnectivity:
 				conn = append(conn, h)
+			case KindEvent:
+				byEvent[h.w.Trigger.Name] = append(byEvent[h.w.Trigger.Name], h)
+			case KindTrip:
+				trips = append(trips, h)
 			}
 		}
 		for _, recs := range batch {
@@ -156,6 +164,10 @@ func (e *Engine) fire(batch [][]*telemetry.Record) []*Delivery {
 				if r.Time > e.lastSeen[veh] {
 					e.lastSeen[veh] = r.Time
 				}
+				if len(byEvent) > 0 {
+					ds = append(ds, e.fireEvents(r, byEvent, may)...)
+				}
+				ds = append(ds, e.fireTrips(r, trips, may, now)...)
 				for _, h := range conn {
 					if !h.w.Covers(veh) || !may(h, veh) {
 						continue
@@ -208,6 +220,97 @@ func (e *Engine) fire(batch [][]*telemetry.Record) []*Delivery {
 	return ds
 }
 
+// fireEvents returns the deliveries of the driving events of r, those its device sent and those derived
+// from its speed values. Each delivery's id derives from the event (which a store keeps once per
+// vehicle, name, source and time), so an event seen twice is delivered once. e.mu held.
+func (e *Engine) fireEvents(r *telemetry.Record, byEvent map[string][]*hook, may func(*hook, uint64) bool) []*Delivery {
+	evs := r.Events
+	if derived := e.derive.Add(r.VehicleID, telemetry.SpeedSamples(r.Values)); len(derived) > 0 {
+		evs = append(append([]telemetry.Event(nil), evs...), derived...)
+	}
+	var ds []*Delivery
+	for _, ev := range evs {
+		for _, h := range byEvent[ev.Name] {
+			if !h.w.Covers(ev.Vehicle) || !may(h, ev.Vehicle) {
+				continue
+			}
+			id := derivedID(h.w.ID, TypeEvent, strconv.FormatUint(ev.Vehicle, 10), ev.Name, ev.Source, strconv.FormatInt(ev.Time, 10))
+			if d, err := e.newDelivery(id, h.w, ev.Vehicle, TypeEvent, h.perms, time.UnixMilli(ev.Time), eventData(h.w, ev)); err == nil {
+				ds = append(ds, d)
+			}
+		}
+	}
+	return ds
+}
+
+// fireTrips follows r's ignition values and returns the deliveries of the trips they start or end.
+// e.mu held.
+func (e *Engine) fireTrips(r *telemetry.Record, hooks []*hook, may func(*hook, uint64) bool, now time.Time) []*Delivery {
+	ign := ignitionValues(r.Values)
+	if len(ign) == 0 {
+		return nil
+	}
+	st := e.trips[r.VehicleID]
+	if st == nil {
+		st = &tripState{}
+		e.trips[r.VehicleID] = st
+	}
+	var ds []*Delivery
+	for _, v := range ign {
+		for _, c := range st.add(v.Time, v.Number != 0, now, TripGap.Milliseconds()) {
+			ds = append(ds, e.tripDeliveries(hooks, r.VehicleID, c, may)...)
+		}
+	}
+	return ds
+}
+
+// tripDeliveries returns the deliveries of one trip change to the trip hooks covering vehicle. Their ids
+// derive from the trip, so that a trip is announced started and ended once each. e.mu held.
+func (e *Engine) tripDeliveries(hooks []*hook, vehicle uint64, c tripChange, may func(*hook, uint64) bool) []*Delivery {
+	typ, at := TypeTripStarted, c.start
+	if !c.started() {
+		typ, at = TypeTripEnded, c.end
+	}
+	var ds []*Delivery
+	for _, h := range hooks {
+		if !h.w.Covers(vehicle) || !may(h, vehicle) {
+			continue
+		}
+		id := derivedID(h.w.ID, typ, strconv.FormatUint(vehicle, 10), strconv.FormatInt(c.start, 10))
+		if d, err := e.newDelivery(id, h.w, vehicle, typ, h.perms, time.UnixMilli(at), tripData(h.w, vehicle, c)); err == nil {
+			ds = append(ds, d)
+		}
+	}
+	return ds
+}
+
+// parked returns the trip-ended events of vehicles whose ignition went off and that then fell silent for
+// TripGap.
+func (e *Engine) parked() []*Delivery {
+	if e.opts.State == nil {
+		return nil
+	}
+	now := e.opts.Now()
+	var ds []*Delivery
+	e.opts.State(func(st *ledger.State) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		var hooks []*hook
+		for _, h := range e.hooks {
+			if h.w.Status == StatusActive && h.w.Trigger.Kind == KindTrip {
+				hooks = append(hooks, h)
+			}
+		}
+		may := func(h *hook, vehicle uint64) bool { return Allowed(st, h.w.App, vehicle, h.perms, now) == nil }
+		for veh, s := range e.trips {
+			if c, ok := s.expire(now, TripGap.Milliseconds()); ok {
+				ds = append(ds, e.tripDeliveries(hooks, veh, c, may)...)
+			}
+		}
+	})
+	return ds
+}
+
 // follow follows the ledger's log for grant events, and on every tick calls vehicles offline, ends
 // expired grants and sends heartbeats.
 func (e *Engine) follow(ctx context.Context) {
@@ -223,6 +326,7 @@ func (e *Engine) follow(ctx context.Context) {
 		var ds []*Delivery
 		ds = append(ds, e.expire()...)
 		ds = append(ds, e.silent()...)
+		ds = append(ds, e.parked()...)
 		if err := e.enqueue(context.Background(), ds); err != nil {
 			e.logger.Error("couldn't enqueue events", "err", err)
 		}

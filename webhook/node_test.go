@@ -173,6 +173,9 @@ func do(t *testing.T, method, url, token string, body any) (int, []byte) {
 		rd = bytes.NewReader(j)
 	}
 	req, _ := http.NewRequest(method, url, rd)
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -664,6 +667,13 @@ func TestBadInputGetsAStableCodeNamingTheFieldAndCreatesNothing(t *testing.T) {
 		{"a location signal with a signals grant", good(func(m map[string]any) {
 			m["trigger"] = map[string]any{"kind": "signal", "signal": "currentLocationCoordinates", "condition": "value.latitude > 1.0"}
 		}), webhook.CodeNotGranted, "trigger.signal"},
+		{"a trip trigger without insights", good(func(m map[string]any) { m["trigger"] = map[string]any{"kind": "trip"} }),
+			webhook.CodeNotGranted, "trigger.kind"},
+		{"an event trigger without insights", good(func(m map[string]any) {
+			m["trigger"] = map[string]any{"kind": "event", "name": "behavior.harshBraking"}
+		}), webhook.CodeNotGranted, "trigger.kind"},
+		{"an unknown driving event", good(func(m map[string]any) { m["trigger"] = map[string]any{"kind": "event", "name": "behavior.dozing"} }),
+			webhook.CodeInvalidTrigger, "trigger.name"},
 		{"a vehicle without stream", good(func(m map[string]any) { m["vehicles"] = []uint64{f.vehicle + 1} }), webhook.CodeNotGranted, "vehicles"},
 		{"an unknown vehicle", good(func(m map[string]any) { m["vehicles"] = []uint64{999} }), webhook.CodeNotGranted, "vehicles"},
 		{"a plain HTTP URL", good(func(m map[string]any) { m["url"] = "ftp://hooks.example.com/x" }), webhook.CodeInvalidURL, "url"},

@@ -140,7 +140,10 @@ func (e *Engine) check(w *Webhook) error {
 				field := "vehicles"
 				var d *access.Denied
 				if errors.As(aerr, &d) && d.Permission != ledger.PermStream {
-					field = "trigger.signal"
+					field = "trigger.kind"
+					if w.Trigger.Kind == KindSignal {
+						field = "trigger.signal"
+					}
 				}
 				err = fieldErr(field, CodeNotGranted, "vehicle %d: %v", v, aerr)
 				return

@@ -2,8 +2,8 @@ package webhook
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/google/cel-go/cel"
@@ -41,7 +41,6 @@ const (
 	CodeUnknownSignal    = "webhook_unknown_signal"
 	CodeNotGranted       = "webhook_not_granted"
 	CodeInvalidField     = "webhook_invalid_field"
-	CodeUnsupported      = "webhook_trigger_unsupported"
 )
 
 func fieldErr(field, code, format string, args ...any) *FieldError {
@@ -141,9 +140,6 @@ func (c *Condition) Eval(value, previous telemetry.Value) (bool, error) {
 	return ok && b, nil
 }
 
-// ErrUnsupported is returned for trigger kinds this node does not serve yet.
-var ErrUnsupported = errors.New("not served by this node yet")
-
 // Check validates a trigger against the catalogue and returns its compiled condition (kind signal). Bad
 // input is a *FieldError.
 func (t *Trigger) Check(cat *telemetry.Catalog) (*Condition, error) {
@@ -180,8 +176,19 @@ func (t *Trigger) Check(cat *telemetry.Catalog) (*Condition, error) {
 			return nil, fieldErr("trigger", CodeInvalidTrigger, "a grant trigger takes no other fields")
 		}
 		return nil, nil
-	case KindEvent, KindTrip:
-		return nil, fieldErr("trigger.kind", CodeUnsupported, "%q triggers are %v (driving events and trips are not detected yet)", t.Kind, ErrUnsupported)
+	case KindEvent:
+		if t.Signal != "" || t.Condition != "" || t.CooldownSeconds != 0 || t.SilenceSeconds != 0 {
+			return nil, fieldErr("trigger", CodeInvalidTrigger, "an event trigger takes name only")
+		}
+		if !telemetry.KnownEvent(t.Name) {
+			return nil, fieldErr("trigger.name", CodeInvalidTrigger, "no driving event %q: one of %s", t.Name, strings.Join(telemetry.EventNames, ", "))
+		}
+		return nil, nil
+	case KindTrip:
+		if t.Signal != "" || t.Condition != "" || t.CooldownSeconds != 0 || t.Name != "" || t.SilenceSeconds != 0 {
+			return nil, fieldErr("trigger", CodeInvalidTrigger, "a trip trigger takes no other fields")
+		}
+		return nil, nil
 	case "":
 		return nil, fieldErr("trigger.kind", CodeInvalidTrigger, "a trigger needs a kind: signal, event, trip, connectivity or grant")
 	}
@@ -200,7 +207,10 @@ func (t *Trigger) Permissions(cat *telemetry.Catalog) []string {
 			return []string{sig.Permission}
 		}
 	case KindConnectivity:
-		return []string{"signals"}
+		return []string{ledger.PermSignals}
+	case KindEvent, KindTrip:
+		// What the GraphQL API's events and segments need.
+		return []string{ledger.PermInsights}
 	}
 	return nil
 }

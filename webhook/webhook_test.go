@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -219,8 +220,10 @@ func TestBadTriggersAreRefusedNamingTheField(t *testing.T) {
 		{Trigger{Kind: KindConnectivity, SilenceSeconds: 1}, "trigger.silenceSeconds", CodeInvalidTrigger},
 		{Trigger{Kind: KindConnectivity, Signal: "speed"}, "trigger", CodeInvalidTrigger},
 		{Trigger{Kind: KindGrant, Condition: "true"}, "trigger", CodeInvalidTrigger},
-		{Trigger{Kind: KindTrip}, "trigger.kind", CodeUnsupported},
-		{Trigger{Kind: KindEvent, Name: "behavior.harshBraking"}, "trigger.kind", CodeUnsupported},
+		{Trigger{Kind: KindTrip, Name: "behavior.harshBraking"}, "trigger", CodeInvalidTrigger},
+		{Trigger{Kind: KindEvent}, "trigger.name", CodeInvalidTrigger},
+		{Trigger{Kind: KindEvent, Name: "behavior.napping"}, "trigger.name", CodeInvalidTrigger},
+		{Trigger{Kind: KindEvent, Name: "behavior.harshBraking", Signal: "speed"}, "trigger", CodeInvalidTrigger},
 	} {
 		_, err := tc.trig.Check(cat)
 		fe, ok := err.(*FieldError)
@@ -231,6 +234,7 @@ func TestBadTriggersAreRefusedNamingTheField(t *testing.T) {
 	for _, good := range []Trigger{
 		{Kind: KindSignal, Signal: "speed", Condition: "value > 120 && previousValue <= 120", CooldownSeconds: 60},
 		{Kind: KindConnectivity}, {Kind: KindConnectivity, SilenceSeconds: 60}, {Kind: KindGrant},
+		{Kind: KindEvent, Name: "behavior.harshBraking"}, {Kind: KindTrip},
 	} {
 		if _, err := good.Check(cat); err != nil {
 			t.Errorf("%+v: %v", good, err)
@@ -300,4 +304,66 @@ func FuzzParseInput(f *testing.F) {
 			in.Trigger.Check(telemetry.DefaultCatalog)
 		}
 	})
+}
+
+func TestTripsStartAtIgnitionOnAndEndAfterTheGapAsSegmentsCutThem(t *testing.T) {
+	const gap = 300_000
+	type val struct {
+		t  int64
+		on bool
+	}
+	arrived := time.Unix(1_000, 0)
+	for _, tc := range []struct {
+		name string
+		vals []val
+		want []tripChange
+	}{
+		{"an on starts a trip", []val{{1000, false}, {2000, true}, {3000, true}}, []tripChange{{start: 2000}}},
+		{"the first value on starts a trip", []val{{1000, true}}, []tripChange{{start: 1000}}},
+		{"an off alone does not end it yet", []val{{1000, true}, {5000, false}, {6000, false}}, []tripChange{{start: 1000}}},
+		{"a value the gap after the off ends it at the off", []val{{1000, true}, {5000, false}, {5000 + gap, false}},
+			[]tripChange{{start: 1000}, {1000, 5000}}},
+		{"an on within the gap continues the trip", []val{{1000, true}, {5000, false}, {5000 + gap - 1, true}, {5000 + 2*gap, false}},
+			[]tripChange{{start: 1000}}},
+		{"an on at the gap ends the trip and starts another", []val{{1000, true}, {5000, false}, {5000 + gap, true}},
+			[]tripChange{{start: 1000}, {1000, 5000}, {start: 5000 + gap}}},
+		{"older and repeated values are ignored", []val{{1000, true}, {5000, false}, {4000, true}, {5000, true}, {5000 + gap, false}},
+			[]tripChange{{start: 1000}, {1000, 5000}}},
+		{"offs without a trip do nothing", []val{{1000, false}, {1000 + 2*gap, false}}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var s tripState
+			var got []tripChange
+			for _, v := range tc.vals {
+				got = append(got, s.add(v.t, v.on, arrived, gap)...)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestASilentVehicleEndsItsTripTheGapAfterItsLastValue(t *testing.T) {
+	const gap = 300_000
+	arrived := time.UnixMilli(10_000_000)
+	var s tripState
+	s.add(9_000_000, true, arrived, gap)
+	if _, ok := s.expire(arrived.Add(time.Hour), gap); ok {
+		t.Fatal("a trip with the ignition on ended by silence")
+	}
+	s.add(9_100_000, false, arrived, gap)
+	for _, tc := range []struct {
+		now  time.Time
+		ends bool
+	}{
+		{arrived.Add(gap*time.Millisecond - time.Millisecond), false},
+		{arrived.Add(gap * time.Millisecond), true},
+		{arrived.Add(2 * gap * time.Millisecond), false}, // ended once
+	} {
+		c, ok := s.expire(tc.now, gap)
+		if ok != tc.ends || (ok && c != (tripChange{9_000_000, 9_100_000})) {
+			t.Fatalf("at %v: %+v %v, want ended %v", tc.now, c, ok, tc.ends)
+		}
+	}
 }

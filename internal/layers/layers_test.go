@@ -31,7 +31,7 @@ var allowed = map[string][]string{
 	"telemetry/live": {"telemetry"},
 	"store/sqlite":   {"accesslog", "ledger", "telemetry", "webhook"},
 	// webhook (triggers, delivery): store/sqlite keeps its outbox and imports it for the outbox's types.
-	"webhook":         {"access", "accesslog", "ledger", "telemetry"},
+	"webhook":         {"access", "accesslog", "ledger", "telemetry", "telemetry/segment"},
 	"store/postgres":  {"accesslog", "ledger", "telemetry", "telemetry/stream", "tlog"},
 	"store/storetest": {"accesslog", "telemetry"},
 	"api/wire":        {"accesslog", "ledger"},
