@@ -40,7 +40,10 @@ func TestRetentionAndErasureThroughTheNode(t *testing.T) {
 	post("old1", t0.Add(time.Minute))
 	post("old2", t0.Add(2*time.Minute))
 	post("new", t0.Add(24*time.Hour+5*time.Minute))
-	dl := func(tx *ledger.Tx) *ledger.Tx { tx.Deadline.SetUint64(uint64(clock.get().Add(time.Hour).Unix())); return tx }
+	dl := func(tx *ledger.Tx) *ledger.Tx {
+		tx.Deadline.SetUint64(uint64(clock.get().Add(time.Hour).Unix()))
+		return tx
+	}
 	if _, err := n.Telemetry.Index(ctx); err != nil {
 		t.Fatal(err)
 	}
