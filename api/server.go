@@ -91,24 +91,28 @@ type Config struct {
 	Webhooks *webhook.Engine
 	// Export, if set, serves owners their data export at GET /v1/vehicles/{id}/export (package export).
 	Export *export.Source
+	// Deleter reports what retention and erasures deleted at GET /v1/vehicles/{id}/retention; nil
+	// reports the policy and the erasures with nothing deleted yet.
+	Deleter telemetry.Deleter
 }
 
 // Server is the HTTP API of one node.
 type Server struct {
-	seq    Ledger
-	log    Log
-	ingest *telemetry.Ingester
-	auth   *auth.Issuer
-	alog   accesslog.Store
-	logKey string
-	domain *ledger.Domain
-	ver    string
-	logger *slog.Logger
-	mux    *http.ServeMux
-	creds  *Credentials
-	hooks  *webhook.Engine
-	budget Budgets
-	export *export.Source
+	seq     Ledger
+	log     Log
+	ingest  *telemetry.Ingester
+	auth    *auth.Issuer
+	alog    accesslog.Store
+	logKey  string
+	domain  *ledger.Domain
+	ver     string
+	logger  *slog.Logger
+	mux     *http.ServeMux
+	creds   *Credentials
+	hooks   *webhook.Engine
+	budget  Budgets
+	export  *export.Source
+	deleter telemetry.Deleter
 
 	exportLens exportLengths
 
@@ -126,7 +130,7 @@ type Server struct {
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
 	s := &Server{seq: cfg.Sequencer, log: cfg.Log, ingest: cfg.Ingester, auth: cfg.Auth, alog: cfg.AccessLog, logKey: cfg.LogKey, domain: cfg.Sequencer.Domain(),
-		ver: cfg.Version, logger: cfg.Logger, mux: http.NewServeMux(), digestSize: -1, creds: cfg.Credentials, hooks: cfg.Webhooks, export: cfg.Export,
+		ver: cfg.Version, logger: cfg.Logger, mux: http.NewServeMux(), digestSize: -1, creds: cfg.Credentials, hooks: cfg.Webhooks, export: cfg.Export, deleter: cfg.Deleter,
 		recoverSlots: make(chan struct{}, runtime.NumCPU())}
 	if s.logger == nil {
 		s.logger = slog.Default()
@@ -176,9 +180,10 @@ func New(cfg Config) *Server {
 	s.mux.Handle("GET /.well-known/jwks.json", connect.CORS(cfg.Auth.JWKSHandler()))
 	s.mux.Handle("OPTIONS /.well-known/jwks.json", connect.CORS(http.NotFoundHandler()))
 	s.mux.Handle("GET /v1/vehicles/{id}/access", limit(cfg.Auth.Middleware(http.HandlerFunc(s.vehicleAccess))))
+	s.mux.Handle("GET /v1/vehicles/{id}/retention", limit(cfg.Auth.Middleware(http.HandlerFunc(s.vehicleRetention))))
 	paths := []string{"/v1/node", "/v1/eip712", "/v1/transactions", "/v1/transactions/{index}", "/v1/vehicles/{id}",
 		"/v1/devices/{address}", "/v1/apps/{address}", "/v1/accounts/{address}", "/v1/state/digest", "/v1/events", "/v1/signals",
-		"/v1/auth/challenge", "/oauth/token", "/.well-known/jwks.json", "/v1/vehicles/{id}/access"}
+		"/v1/auth/challenge", "/oauth/token", "/.well-known/jwks.json", "/v1/vehicles/{id}/access", "/v1/vehicles/{id}/retention"}
 	if cfg.Credentials != nil {
 		s.mux.Handle("POST /v1/vehicles/{id}/credentials", limit(cfg.Auth.Middleware(http.HandlerFunc(s.issueCredential))))
 		s.mux.Handle("GET /.well-known/jwt-vc-issuer", connect.CORS(http.HandlerFunc(s.issuerMetadata)))

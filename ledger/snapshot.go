@@ -111,6 +111,9 @@ func Restore(snap Changes) (*State, error) {
 		vv.Devices, vv.Grants = nil, nil
 		vv.FormerOwners, vv.Erasures = slices.Clone(v.FormerOwners), cloneErasures(v.Erasures)
 		s.vehicles[v.ID] = vv
+		if v.RetentionDays > 0 || len(v.Erasures) > 0 {
+			s.retained[v.ID] = struct{}{}
+		}
 		addTo(s.owned, owner, v.ID)
 	}
 	for _, d := range snap.Devices {

@@ -189,6 +189,7 @@ type State struct {
 	owned       map[common.Address]map[uint64]struct{} // owner → vehicles
 	held        map[common.Address]map[uint64]struct{} // app → vehicles with a grant
 	ownedApps   map[common.Address]map[common.Address]struct{}
+	retained    map[uint64]struct{} // vehicles with a retention window or an erasure
 
 	track   bool // record touched entities for TakeChanges
 	touched touched
@@ -206,6 +207,7 @@ func NewState() *State {
 		owned:       map[common.Address]map[uint64]struct{}{},
 		held:        map[common.Address]map[uint64]struct{}{},
 		ownedApps:   map[common.Address]map[common.Address]struct{}{},
+		retained:    map[uint64]struct{}{},
 	}
 }
 
@@ -683,6 +685,7 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 		}
 		return Result{VehicleID: v.ID}, func() {
 			v.RetentionDays, v.RetentionSetAt = tx.Days, e.AcceptTime
+			s.retained[v.ID] = struct{}{}
 			s.touchVehicle(v)
 		}, nil
 
@@ -713,6 +716,7 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 		return Result{VehicleID: v.ID}, func() {
 			v.Erasures = append(v.Erasures, Erasure{Index: index, Account: signers[0].Hex(), Before: int64(tx.Before),
 				RequestedAt: e.AcceptTime, Ranges: ranges})
+			s.retained[v.ID] = struct{}{}
 			s.touchVehicle(v)
 		}, nil
 	}
@@ -884,6 +888,23 @@ func (s *State) Account(a common.Address) Account {
 		}
 	}
 	return acc
+}
+
+// Retained returns every vehicle that has a retention window or an erasure (burned ones too), by id:
+// what the telemetry deletion sweeper works through.
+func (s *State) Retained() []Vehicle {
+	ids := make([]uint64, 0, len(s.retained))
+	for id := range s.retained {
+		if v := s.vehicles[id]; v.RetentionDays > 0 || len(v.Erasures) > 0 {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	out := make([]Vehicle, len(ids))
+	for i, id := range ids {
+		out[i] = s.vehicles[id].view(s)
+	}
+	return out
 }
 
 // PairingsOf returns every pairing of any device to vehicle id, in force or ended, in log order.

@@ -93,6 +93,9 @@ type ClusterConfig struct {
 	// starting restores the newest snapshot and replays only the entries after it.
 	SnapshotInterval time.Duration
 	SnapshotEntries  int64
+	// SweepInterval is how often an ingest process applies the retention windows and erasures
+	// (telemetry.Sweeper); default telemetry.DefaultSweepInterval.
+	SweepInterval time.Duration
 	// Now is the clock of the sequencer and of ingest checks; default time.Now.
 	Now func() time.Time
 	// Logger; default slog.Default().
@@ -267,7 +270,7 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 		return nil, fmt.Errorf("couldn't set up the web app: %w", err)
 	}
 	srv := api.New(api.Config{Web: app, WebPaths: web.Paths(), Sequencer: c.Ledger, Log: c.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger,
-		Ingester: c.Ingester, Auth: c.Auth, AccessLog: c.alog, RateLimit: cfg.RateLimit, Budgets: cfg.Budgets, GraphQL: gql, Credentials: creds, Export: exp})
+		Ingester: c.Ingester, Auth: c.Auth, AccessLog: c.alog, RateLimit: cfg.RateLimit, Budgets: cfg.Budgets, GraphQL: gql, Credentials: creds, Export: exp, Deleter: c.Records})
 	c.API = c.forwarding(srv)
 	return c, nil
 }
@@ -374,6 +377,11 @@ func (c *Cluster) Run(ctx context.Context) error {
 	if c.Ingester != nil {
 		run(func() { c.Ingester.Run(ctx) })
 		run(func() { c.writer.Run(ctx) })
+		// Each ingest process sweeps: deleting is idempotent, and each row deleted is counted once.
+		run(func() {
+			telemetry.NewSweeper(telemetry.SweeperOptions{State: c.Ledger.Read, Store: c.Records, Interval: c.cfg.SweepInterval,
+				Now: c.cfg.Now, Logger: c.logger}).Run(ctx)
+		})
 	}
 	following, stopFollowing := context.WithCancel(ctx)
 	followDone := make(chan struct{})

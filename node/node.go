@@ -66,6 +66,9 @@ type Config struct {
 	// engine's limits and timings; zero fields take package webhook's defaults. The node sets Store,
 	// State, Catalog, LogSize, Entries, Record, Key, Source, Now and Logger itself.
 	Webhooks webhook.Options
+	// SweepInterval is how often the deletion sweeper applies the vehicles' retention windows and erasures
+	// (telemetry.Sweeper); default telemetry.DefaultSweepInterval.
+	SweepInterval time.Duration
 }
 
 // Node is an opened node. Run sequences transactions; API serves HTTP.
@@ -92,6 +95,8 @@ type Node struct {
 	Webhooks     *webhook.Engine
 	// Live hands accepted records and ledger changes to GraphQL subscriptions.
 	Live *live.Hub
+	// Sweeper deletes telemetry as the retention windows and erasures in the ledger ask.
+	Sweeper *telemetry.Sweeper
 
 	logger *slog.Logger
 }
@@ -157,6 +162,8 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	wo.Entries, wo.Source, wo.Now, wo.Logger = n.Entries, strings.TrimRight(cfg.PublicURL, "/"), cfg.Now, cfg.Logger
 	n.Webhooks = webhook.NewEngine(wo)
 	n.Live = live.NewHub()
+	n.Sweeper = telemetry.NewSweeper(telemetry.SweeperOptions{State: n.Sequencer.Read, Store: n.Telemetry, Interval: cfg.SweepInterval,
+		Now: cfg.Now, Logger: cfg.Logger})
 	accepted := func(recs []*telemetry.Record) {
 		n.Live.Publish(recs) // never blocks
 		n.Webhooks.Accepted(recs)
@@ -185,7 +192,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n.API = api.New(api.Config{Credentials: creds, Web: app, WebPaths: web.Paths(), Connect: n.Connect, Sequencer: n.Sequencer, Log: n.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger,
-		Ingester: n.Ingester, Auth: n.Auth, AccessLog: n.AccessLog, RateLimit: cfg.RateLimit, Budgets: cfg.Budgets, Webhooks: n.Webhooks,
+		Ingester: n.Ingester, Auth: n.Auth, AccessLog: n.AccessLog, RateLimit: cfg.RateLimit, Budgets: cfg.Budgets, Webhooks: n.Webhooks, Deleter: n.Telemetry,
 		Export: &export.Source{State: n.Sequencer.Read, Entries: n.Entries, Log: n.Log, LogKey: vkey, Telemetry: n.Telemetry,
 			AccessLog: n.AccessLog, Catalog: telemetry.DefaultCatalog, Now: cfg.Now},
 		GraphQL: graphql.NewHandler(graphql.Config{State: n.Sequencer.Read, Telemetry: n.Telemetry, Log: n.Log,
@@ -210,7 +217,7 @@ func (n *Node) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(5)
+	wg.Add(6)
 	go func() { defer wg.Done(); n.Recorder.Run(ctx) }()
 	go func() {
 		defer wg.Done()
@@ -224,6 +231,10 @@ func (n *Node) Run(ctx context.Context) error {
 	}()
 	go func() { defer wg.Done(); n.Ingester.Run(ctx) }()
 	go func() { defer wg.Done(); n.Telemetry.RunIndexer(ctx, IndexInterval, n.logger) }()
+	go func() {
+		defer wg.Done()
+		n.Sweeper.Run(ctx)
+	}()
 	err := n.Sequencer.Run(ctx)
 	cancel()
 	wg.Wait()

@@ -326,3 +326,14 @@ func TestMigrateUpgradesADatabaseAtAnOlderVersion(t *testing.T) {
 		t.Fatalf("applied %v, want %v", applied, want)
 	}
 }
+
+func TestDeleterConformance(t *testing.T) {
+	var pool *pgxpool.Pool
+	storetest.TestDeleter(t, func(t *testing.T) storetest.Deleting {
+		pool = migrated(t)
+		return postgres.NewTelemetry(pool)
+	}, func(t *testing.T, _ storetest.Deleting) storetest.Deleting {
+		// A new process on the same database.
+		return postgres.NewTelemetry(pool)
+	}, nil)
+}

@@ -75,3 +75,34 @@ func TestEventsConformance(t *testing.T) {
 		}
 	})
 }
+
+func TestDeleterConformance(t *testing.T) {
+	var path string
+	open := func(t *testing.T) storetest.Deleting {
+		path = filepath.Join(t.TempDir(), "telemetry.db")
+		s, err := sqlite.OpenTelemetry(path, telemetry.DefaultCatalog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	reopen := func(t *testing.T, s storetest.Deleting) storetest.Deleting {
+		if err := s.(*sqlite.Telemetry).Close(); err != nil {
+			t.Fatal(err)
+		}
+		s2, err := sqlite.OpenTelemetry(path, telemetry.DefaultCatalog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s2.Close() })
+		return s2
+	}
+	storetest.TestDeleter(t, open, reopen, func(ctx context.Context, s storetest.Deleting) error {
+		if _, err := s.(*sqlite.Telemetry).Index(ctx); err != nil {
+			return err
+		}
+		_, err := s.(*sqlite.Telemetry).Roll(ctx)
+		return err
+	})
+}

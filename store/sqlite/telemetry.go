@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS records (
 	event BLOB NOT NULL, signature BLOB NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS records_source_id ON records (source, id);
 CREATE INDEX IF NOT EXISTS records_vehicle_time ON records (vehicle, time);
-`
+` + deletionsSchema
 
 // signalsSchema is the derived database, a file of its own so that the indexer's long transactions never
 // hold the lock the records writer needs.
@@ -81,7 +81,8 @@ const SignalsFile = "signals.db"
 func OpenTelemetry(path string, cat *telemetry.Catalog) (*Telemetry, error) {
 	// Transactions begin IMMEDIATE: a transaction that reads before it writes and must upgrade to a write
 	// lock after another commit fails at once with SQLITE_BUSY instead of waiting.
-	const pragmas = "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=cache_size(-16384)&_txlock=immediate"
+	// secure_delete(FAST) overwrites deleted rows' bytes on their pages (retention and erasure).
+	const pragmas = "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=cache_size(-16384)&_pragma=secure_delete(FAST)&_txlock=immediate"
 	db, err := sql.Open("sqlite", "file:"+path+pragmas+"&_pragma=synchronous(FULL)")
 	if err != nil {
 		return nil, fmt.Errorf("couldn't open %s: %w", path, err)
@@ -93,7 +94,7 @@ func OpenTelemetry(path string, cat *telemetry.Catalog) (*Telemetry, error) {
 	spath := filepath.Join(filepath.Dir(path), SignalsFile)
 	idx, err := sql.Open("sqlite", "file:"+spath+pragmas+"&_pragma=synchronous(NORMAL)")
 	if err == nil {
-		_, err = idx.Exec(signalsSchema + rollupSchema)
+		_, err = idx.Exec(signalsSchema + rollupSchema + deletionsSchema)
 	}
 	if err != nil {
 		db.Close()
