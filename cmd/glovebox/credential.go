@@ -70,18 +70,9 @@ sent it, with every disclosure the caller may have; hand it on as it is, or chec
 		}
 		req.HolderKey = b
 	}
-	s, err := loadSigner(*key, *passFile, "key", "passphrase-file")
+	cl, tok, err := signIn(ctx, *node, *key, *passFile)
 	if err != nil {
 		return err
-	}
-	cl := client.New(*node)
-	tok, err := cl.SignIn(ctx, s.key)
-	var te *client.TokenError
-	switch {
-	case errors.As(err, &te):
-		return fmt.Errorf("the node refused the sign-in: %s: %s", te.Code, te.Description)
-	case err != nil:
-		return nodeError(cl, err)
 	}
 	issued, err := cl.IssueCredential(ctx, tok.AccessToken, vehicle.id, req)
 	if err != nil {

@@ -93,18 +93,9 @@ against the node's log key, as verify-export does; a failed check exits 1 naming
 	} else if _, err := os.Stat(*out); err == nil {
 		return fmt.Errorf("%s exists; choose another --out or remove it", *out)
 	}
-	s, err := loadSigner(*key, *passFile, "key", "passphrase-file")
+	cl, tok, err := signIn(ctx, *node, *key, *passFile)
 	if err != nil {
 		return err
-	}
-	cl := client.New(*node)
-	tok, err := cl.SignIn(ctx, s.key)
-	var te *client.TokenError
-	switch {
-	case errors.As(err, &te):
-		return fmt.Errorf("the node refused the sign-in: %s: %s", te.Code, te.Description)
-	case err != nil:
-		return nodeError(cl, err)
 	}
 	st, err := cl.Export(ctx, tok.AccessToken, q)
 	var ae *client.APIError

@@ -36,18 +36,9 @@ The token says who signed in and nothing else: every read is decided by the ledg
 	if err := required(fl, "key"); err != nil {
 		return err
 	}
-	s, err := loadSigner(*key, *passFile, "key", "passphrase-file")
+	_, tok, err := signIn(ctx, *node, *key, *passFile)
 	if err != nil {
 		return err
-	}
-	cl := client.New(*node)
-	tok, err := cl.SignIn(ctx, s.key)
-	var te *client.TokenError
-	switch {
-	case errors.As(err, &te):
-		return fmt.Errorf("the node refused the sign-in: %s: %s", te.Code, te.Description)
-	case err != nil:
-		return nodeError(cl, err)
 	}
 	if *asJSON {
 		return printJSON(struct {
@@ -57,4 +48,23 @@ The token says who signed in and nothing else: every read is decided by the ledg
 	}
 	_, err = fmt.Fprintln(stdout, tok.AccessToken)
 	return err
+}
+
+// signIn reads the key file (asking for its passphrase, or reading passFile), signs in at node with
+// Sign-In with Ethereum and returns the client and the token; a refusal names the node's error code.
+func signIn(ctx context.Context, node, keyFile, passFile string) (*client.Client, *client.Token, error) {
+	s, err := loadSigner(keyFile, passFile, "key", "passphrase-file")
+	if err != nil {
+		return nil, nil, err
+	}
+	cl := client.New(node)
+	tok, err := cl.SignIn(ctx, s.key)
+	var te *client.TokenError
+	switch {
+	case errors.As(err, &te):
+		return nil, nil, fmt.Errorf("the node refused the sign-in: %s: %s", te.Code, te.Description)
+	case err != nil:
+		return nil, nil, nodeError(cl, err)
+	}
+	return cl, tok, nil
 }

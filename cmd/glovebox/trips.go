@@ -3,14 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/glovebox/glovebox/client"
 )
 
 func init() {
@@ -85,18 +82,9 @@ RFC 3339 UTC and durations in whole seconds.`)
 			return usageError(fl, "--from: %v", err)
 		}
 	}
-	s, err := loadSigner(*key, *passFile, "key", "passphrase-file")
+	cl, tok, err := signIn(ctx, *node, *key, *passFile)
 	if err != nil {
 		return err
-	}
-	cl := client.New(*node)
-	tok, err := cl.SignIn(ctx, s.key)
-	var te *client.TokenError
-	switch {
-	case errors.As(err, &te):
-		return fmt.Errorf("the node refused the sign-in: %s: %s", te.Code, te.Description)
-	case err != nil:
-		return nodeError(cl, err)
 	}
 	var trips []tripView
 	vars := map[string]any{"id": id, "from": from.UTC().Format(time.RFC3339Nano), "to": to.UTC().Format(time.RFC3339Nano), "m": *mechanism}
