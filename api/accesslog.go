@@ -40,19 +40,11 @@ func (s *Server) vehicleAccess(w http.ResponseWriter, r *http.Request) {
 	s.seq.Read(func(st *ledger.State) {
 		d, err = access.Check(st, claims.Subject, id, ledger.PermSignals, time.Now())
 	})
-	var denied *access.Denied
-	switch {
-	case errors.Is(err, access.ErrNotFound):
-		writeErr(w, string(ledger.CodeUnknownVehicle), fmt.Sprintf("no vehicle %d", id))
+	if writeAccessError(w, id, err, "only the vehicle's owner reads its access log") {
 		return
-	case errors.Is(err, access.ErrUnauthenticated):
-		auth.WriteUnauthenticated(w, err)
-		return
-	case errors.As(err, &denied) || (err == nil && d.Role != access.RoleOwner):
+	}
+	if d.Role != access.RoleOwner {
 		writeErr(w, CodeForbidden, "only the vehicle's owner reads its access log")
-		return
-	case err != nil:
-		writeErr(w, CodeInternal, "couldn't decide access")
 		return
 	}
 	entries, err := s.alog.List(r.Context(), id, before, limit)
@@ -75,4 +67,27 @@ func (s *Server) vehicleAccess(w http.ResponseWriter, r *http.Request) {
 		page.Next = strconv.FormatInt(entries[len(entries)-1].Seq, 10)
 	}
 	writeJSON(w, http.StatusOK, page)
+}
+
+// writeAccessError answers a request that access refused: an unknown vehicle, no valid sign-in, a refusal
+// (forbidden, with the words given, or the refusal's own when they are ""), or a failure to decide. It
+// reports whether it answered; with a nil err it does nothing.
+func writeAccessError(w http.ResponseWriter, id uint64, err error, forbidden string) bool {
+	var denied *access.Denied
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, access.ErrNotFound):
+		writeErr(w, string(ledger.CodeUnknownVehicle), fmt.Sprintf("no vehicle %d", id))
+	case errors.Is(err, access.ErrUnauthenticated):
+		auth.WriteUnauthenticated(w, err)
+	case errors.As(err, &denied):
+		if forbidden == "" {
+			forbidden = denied.Error()
+		}
+		writeErr(w, CodeForbidden, forbidden)
+	default:
+		writeErr(w, CodeInternal, "couldn't decide access")
+	}
+	return true
 }

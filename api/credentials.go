@@ -95,19 +95,7 @@ func (s *Server) issueCredential(w http.ResponseWriter, r *http.Request) {
 			scope, err = access.ScopeOf(st, claims.Subject, id, now)
 		}
 	})
-	var denied *access.Denied
-	switch {
-	case errors.Is(err, access.ErrNotFound):
-		writeErr(w, string(ledger.CodeUnknownVehicle), fmt.Sprintf("no vehicle %d", id))
-		return
-	case errors.Is(err, access.ErrUnauthenticated):
-		auth.WriteUnauthenticated(w, err)
-		return
-	case errors.As(err, &denied):
-		writeErr(w, CodeForbidden, denied.Error())
-		return
-	case err != nil:
-		writeErr(w, CodeInternal, "couldn't decide access")
+	if writeAccessError(w, id, err, "") {
 		return
 	}
 	in, err := c.Source.Gather(r.Context(), req, id, d.Since, now)

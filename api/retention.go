@@ -1,8 +1,6 @@
 package api
 
 import (
-	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -29,19 +27,7 @@ func (s *Server) vehicleRetention(w http.ResponseWriter, r *http.Request) {
 		role, err = access.CheckRetention(st, claims.Subject, id, time.Now())
 		v, _ = st.Vehicle(id)
 	})
-	var denied *access.Denied
-	switch {
-	case errors.Is(err, access.ErrNotFound):
-		writeErr(w, string(ledger.CodeUnknownVehicle), fmt.Sprintf("no vehicle %d", id))
-		return
-	case errors.Is(err, access.ErrUnauthenticated):
-		auth.WriteUnauthenticated(w, err)
-		return
-	case errors.As(err, &denied):
-		writeErr(w, CodeForbidden, "only the vehicle's owner and former owners read its retention")
-		return
-	case err != nil:
-		writeErr(w, CodeInternal, "couldn't decide access")
+	if writeAccessError(w, id, err, "only the vehicle's owner and former owners read its retention") {
 		return
 	}
 	var tallies []telemetry.Tally
