@@ -81,13 +81,17 @@ func addScript(src string) chromedp.Action[chromedp.Void] {
 }
 
 // TestConnectWithKeyFile is the whole flow with real parts: an app built on golang.org/x/oauth2 and
-// go-oidc sends headless Chromium to the node; the driver unlocks a key file in the browser, allows one of
-// two cars, and is sent back; the app exchanges the code, verifies the ID token and reads that car over
-// GraphQL, and is refused the other; the owner revokes, and the next read fails.
+// go-oidc sends headless Chromium to the node; the driver unlocks a key file in the browser, sees each
+// car's retention policy in words, allows one of two cars, and is sent back; the app exchanges the code,
+// verifies the ID token and reads that car over GraphQL, and is refused the other; the owner revokes,
+// and the next read fails.
 func TestConnectWithKeyFile(t *testing.T) {
 	ctx := browser(t)
 	w := newWorld(t)
 	kf := keyFile(t, w.owner, "correct horse battery staple")
+	keep := &ledger.Tx{Type: ledger.TypeSetRetention, Days: 30}
+	keep.VehicleID.SetUint64(w.v1)
+	w.n.Submit(t, keep, w.owner)
 
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(w.app.srv.URL+"/login"),
@@ -98,15 +102,32 @@ func TestConnectWithKeyFile(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("password"), "correct horse battery staple"),
 		chromedp.Click(chromedp.ID("unlock")),
 		chromedp.WaitVisible(chromedp.ID("vehicle-2")),
-		chromedp.Click(chromedp.ID("vehicle-1")),
-		screenshot("consent-choose-desktop", 1280, 900, false),
-		screenshot("consent-choose-phone", 390, 844, true),
-		chromedp.Click(chromedp.ID("allow")),
-		chromedp.WaitVisible(chromedp.ID("connected")),
 	)
+	policies := map[string]string{}
+	for _, id := range []uint64{w.v1, w.v2} {
+		if err == nil {
+			policies[fmt.Sprint(id)], err = chromedp.Run(ctx, chromedp.Text(chromedp.ID(fmt.Sprintf("retention-%d", id))))
+		}
+	}
+	if err == nil {
+		err = chromedp.Do(ctx,
+			chromedp.Click(chromedp.ID("vehicle-1")),
+			screenshot("consent-choose-desktop", 1280, 900, false),
+			screenshot("consent-choose-phone", 390, 844, true),
+			chromedp.Click(chromedp.ID("allow")),
+			chromedp.WaitVisible(chromedp.ID("connected")),
+		)
+	}
 	if err != nil {
 		loc, _ := chromedp.Run(ctx, chromedp.Location())
 		t.Fatalf("browser: %v (at %s)", err, loc)
+	}
+	want := map[string]string{fmt.Sprint(w.v1): "Glovebox keeps this car's data for 30 days, then deletes it.",
+		fmt.Sprint(w.v2): "Glovebox keeps this car's data until you erase it."}
+	for id, words := range want {
+		if policies[id] != words {
+			t.Errorf("the consent screen says of car %s %q, want %q", id, policies[id], words)
+		}
 	}
 	res := <-w.app.results
 	w.checkConnected(t, res, w.v1, w.v2)

@@ -100,7 +100,11 @@ async function continueAs(s) {
     const meta = document.createElement("span");
     meta.className = "meta";
     meta.textContent = "Car no. " + id + " in Glovebox";
-    text.append(car, meta);
+    const keep = document.createElement("span");
+    keep.className = "meta retention";
+    keep.id = "retention-" + id;
+    keep.textContent = retentionWords(v.retentionDays);
+    text.append(car, meta, keep);
     label.append(box, text);
     li.append(label);
     list.append(li);
@@ -108,6 +112,14 @@ async function continueAs(s) {
   $("choose").hidden = false;
   say(acc.vehicles.length === 1 ? "Tick your car, then press Allow." : "Tick the cars " + data.appName + " may see, then press Allow.");
   updateAllow();
+}
+
+// retentionWords says the car's retention policy (SetRetention) in plain words: how long Glovebox keeps
+// what an app may see.
+function retentionWords(days) {
+  days = Number(days || 0);
+  if (days === 0) return "Glovebox keeps this car's data until you erase it.";
+  return "Glovebox keeps this car's data for " + days + (days === 1 ? " day" : " days") + ", then deletes it.";
 }
 
 async function run(step) {

@@ -29,7 +29,7 @@ function renderWho() {
 
 const routes = [
   [/^\/$/, "vehicles", () => vehiclesView],
-  [/^\/vehicles\/(\d+)(?:\/(sharing|devices))?$/, "vehicles", (m) => (ctx) => vehicleView(ctx, Number(m[1]), m[2] || "overview")],
+  [/^\/vehicles\/(\d+)(?:\/(sharing|devices|data))?$/, "vehicles", (m) => (ctx) => vehicleView(ctx, Number(m[1]), m[2] || "overview")],
   [/^\/developer$/, "developer", () => developerView],
   [/^\/log(?:\/(\d+))?$/, "log", (m) => (ctx) => logView(ctx, m[1] === undefined ? null : Number(m[1]))],
 ];

@@ -1,6 +1,6 @@
-// One car, in three tabs: overview (key values, map of recent trips, a chart of any signal, the latest
-// values, daily distance), sharing (who can see the car, revoke, the access log) and devices (pair,
-// unpair, transfer).
+// One car, in four tabs: overview (key values, map of recent trips, a chart of any signal, the latest
+// values, daily distance), sharing (who can see the car, revoke, the access log), devices (pair,
+// unpair, transfer) and your data (export, retention, erasure: yourdata.js).
 import { verifyTypedData } from "ethers";
 import { h, act, field, section, empty, fmtTime, fmtDate, ago, isLive, num, addr } from "./ui.js";
 import * as session from "./session.js";
@@ -11,8 +11,9 @@ import { drawMap, splitTrips } from "./map.js";
 import { drawChart } from "./chart.js";
 import { WalletError } from "../wallet.js";
 import { signalLabel, signalParts, stringValue, unitSymbol } from "./format.js";
+import { dataTab } from "./yourdata.js";
 
-const tabs = [["overview", "Overview", ""], ["sharing", "Sharing", "/sharing"], ["devices", "Devices", "/devices"]];
+const tabs = [["overview", "Overview", ""], ["sharing", "Sharing", "/sharing"], ["devices", "Devices", "/devices"], ["data", "Your data", "/data"]];
 
 export async function vehicleView(ctx, id, tab) {
   const v = await vehicle(id);
@@ -44,6 +45,7 @@ export async function vehicleView(ctx, id, tab) {
   const timer = setInterval(() => { if (ctx.stale()) clearInterval(timer); else badge(); }, 15000);
   if (tab === "overview") await overview(ctx, id, v, body);
   else if (tab === "sharing") await sharing(ctx, id, v, body);
+  else if (tab === "data") await dataTab(ctx, id, body);
   else await devices(ctx, id, v, body);
 }
 
