@@ -163,7 +163,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.Webhooks = webhook.NewEngine(wo)
 	n.Live = live.NewHub()
 	n.Sweeper = telemetry.NewSweeper(telemetry.SweeperOptions{State: n.Sequencer.Read, Store: n.Telemetry, Interval: cfg.SweepInterval,
-		Now: cfg.Now, Logger: cfg.Logger})
+		Erasers: []telemetry.Eraser{n.WebhookStore}, Now: cfg.Now, Logger: cfg.Logger})
 	accepted := func(recs []*telemetry.Record) {
 		n.Live.Publish(recs) // never blocks
 		n.Webhooks.Accepted(recs)

@@ -89,6 +89,14 @@ type Deleter interface {
 	Tallies(ctx context.Context, vehicle uint64) ([]Tally, error)
 }
 
+// Eraser is a store that keeps copies of telemetry outside the telemetry store (the webhook outbox: the
+// events it delivered carry values) and deletes them with the telemetry they were taken from.
+type Eraser interface {
+	// Erase deletes what it holds of vehicle's telemetry measured in [from, to) (unix ms), in batches of
+	// short transactions, and returns how many items it deleted. Erasing again deletes nothing more.
+	Erase(ctx context.Context, vehicle uint64, from, to int64) (int64, error)
+}
+
 // Jobs returns the deletion jobs of vehicle v at unix-ms time now: its retention window, when it has
 // one, and every range of every erasure.
 func Jobs(v ledger.Vehicle, now int64) []DeleteJob {
@@ -113,6 +121,9 @@ type Sweeper struct {
 type SweeperOptions struct {
 	State StateReader // the ledger state (required)
 	Store Deleter     // required
+	// Erasers delete the copies of telemetry other stores keep; each job runs on each of them before it
+	// is recorded swept, so that a completed erasure left no copy behind.
+	Erasers []Eraser
 	// Interval is the time between sweeps; zero means DefaultSweepInterval. Data falls out of a retention
 	// window at most Interval plus one sweep's duration before it is deleted.
 	Interval time.Duration
@@ -189,6 +200,11 @@ func (s *Sweeper) Sweep(ctx context.Context) (Deleted, error) {
 					s.opts.Progress(job, d)
 				}
 				if done {
+					for _, e := range s.opts.Erasers {
+						if _, err := e.Erase(ctx, job.Vehicle, job.From, job.To); err != nil {
+							return total, fmt.Errorf("couldn't erase the copies of %s of vehicle %d: %w", job.Key, job.Vehicle, err)
+						}
+					}
 					if err := s.opts.Store.Finish(ctx, job, now); err != nil {
 						return total, fmt.Errorf("couldn't finish %s of vehicle %d: %w", job.Key, job.Vehicle, err)
 					}

@@ -178,6 +178,7 @@ func (e *Engine) fire(batch [][]*telemetry.Record) []*Delivery {
 						if d, err := e.newDelivery(newID("msg_"), h.w, veh, TypeOnline, h.perms, now, ConnectivityData{
 							WebhookID: h.w.ID, VehicleID: veh, Status: "online", LastSeen: time.UnixMilli(e.lastSeen[veh]).UTC(),
 							SilenceSeconds: h.w.Trigger.Silence()}); err == nil {
+							d.Measured = time.UnixMilli(e.lastSeen[veh])
 							ds = append(ds, d)
 						}
 					}
@@ -210,6 +211,7 @@ func (e *Engine) fire(batch [][]*telemetry.Record) []*Delivery {
 							Signal:        SignalValue{Name: v.Signal.Name, Timestamp: time.UnixMilli(v.Time).UTC(), Value: jsonValue(v), Unit: v.Signal.Unit},
 							PreviousValue: jsonValue(prev), Condition: h.w.Trigger.Condition})
 						if err == nil {
+							d.Measured = time.UnixMilli(min(v.Time, prev.Time))
 							ds = append(ds, d)
 						}
 					}
@@ -236,6 +238,7 @@ func (e *Engine) fireEvents(r *telemetry.Record, byEvent map[string][]*hook, may
 			}
 			id := derivedID(h.w.ID, TypeEvent, strconv.FormatUint(ev.Vehicle, 10), ev.Name, ev.Source, strconv.FormatInt(ev.Time, 10))
 			if d, err := e.newDelivery(id, h.w, ev.Vehicle, TypeEvent, h.perms, time.UnixMilli(ev.Time), eventData(h.w, ev)); err == nil {
+				d.Measured = time.UnixMilli(ev.Time)
 				ds = append(ds, d)
 			}
 		}
@@ -278,6 +281,7 @@ func (e *Engine) tripDeliveries(hooks []*hook, vehicle uint64, c tripChange, may
 		}
 		id := derivedID(h.w.ID, typ, strconv.FormatUint(vehicle, 10), strconv.FormatInt(c.start, 10))
 		if d, err := e.newDelivery(id, h.w, vehicle, typ, h.perms, time.UnixMilli(at), tripData(h.w, vehicle, c)); err == nil {
+			d.Measured = time.UnixMilli(c.start)
 			ds = append(ds, d)
 		}
 	}
@@ -536,6 +540,7 @@ func (e *Engine) silent() []*Delivery {
 			d, err := e.newDelivery(newID("msg_"), h.w, veh, TypeOffline, h.perms, now, ConnectivityData{WebhookID: h.w.ID,
 				VehicleID: veh, Status: "offline", LastSeen: time.UnixMilli(last).UTC(), SilenceSeconds: h.w.Trigger.Silence()})
 			if err == nil {
+				d.Measured = time.UnixMilli(last)
 				ds = append(ds, d)
 			}
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/glovebox/glovebox/telemetry"
 	"github.com/glovebox/glovebox/webhook/outbox"
 )
 
@@ -25,7 +26,10 @@ type Webhooks struct {
 	flushing  bool // a caller is writing groups; others wait for it
 }
 
-var _ outbox.Store = (*Webhooks)(nil)
+var (
+	_ outbox.Store     = (*Webhooks)(nil)
+	_ telemetry.Eraser = (*Webhooks)(nil)
+)
 
 const webhooksSchema = `
 CREATE TABLE IF NOT EXISTS webhooks (
@@ -37,7 +41,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
 	seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, webhook TEXT NOT NULL, app BLOB NOT NULL,
 	vehicle INTEGER NOT NULL, type TEXT NOT NULL, perms TEXT NOT NULL, body BLOB NOT NULL,
 	status TEXT NOT NULL, attempts INTEGER NOT NULL, created INTEGER NOT NULL, next_attempt INTEGER NOT NULL,
-	lease_until INTEGER NOT NULL, last_code INTEGER NOT NULL, last_error TEXT NOT NULL, done INTEGER NOT NULL);
+	lease_until INTEGER NOT NULL, last_code INTEGER NOT NULL, last_error TEXT NOT NULL, done INTEGER NOT NULL,
+	measured INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_attempt) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS deliveries_grant ON deliveries (app, vehicle) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS deliveries_webhook ON deliveries (webhook, seq);
@@ -47,16 +52,47 @@ CREATE INDEX IF NOT EXISTS delivery_attempts_delivery ON delivery_attempts (deli
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, pos INTEGER NOT NULL);
 `
 
+// measuredColumn adds deliveries.measured to a file made before it existed, and sets it from the bodies
+// of the deliveries already there: the time of the signal value, driving event, trip start or last-seen
+// time the CloudEvent carries (0 for one that carries none).
+const measuredColumn = `
+ALTER TABLE deliveries ADD COLUMN measured INTEGER NOT NULL DEFAULT 0;
+UPDATE deliveries SET measured = COALESCE(CAST(unixepoch(COALESCE(
+	json_extract(CAST(body AS TEXT), '$.data.signal.timestamp'), json_extract(CAST(body AS TEXT), '$.data.event.timestamp'),
+	json_extract(CAST(body AS TEXT), '$.data.start'), json_extract(CAST(body AS TEXT), '$.data.lastSeen')), 'subsec') * 1000 AS INTEGER), 0)
+	WHERE vehicle != 0 AND json_valid(CAST(body AS TEXT));
+`
+
+// eraseBatch is the most deliveries one transaction of Erase deletes.
+const eraseBatch = 2000
+
 // OpenWebhooks opens (creating if needed) the webhook store in the SQLite file at path. Only one process
 // uses the file, so the leases of deliveries a killed process held are released here.
 func OpenWebhooks(path string) (*Webhooks, error) {
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_txlock=immediate")
+	// secure_delete: the bytes of an erased delivery's event are overwritten in the file, not just unlinked.
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)"+
+		"&_pragma=secure_delete(ON)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("couldn't open %s: %w", path, err)
 	}
 	if _, err := db.Exec(webhooksSchema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("couldn't create the webhook schema in %s: %w", path, err)
+	}
+	var hasMeasured int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM pragma_table_info('deliveries') WHERE name = 'measured'`).Scan(&hasMeasured); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("couldn't read the webhook schema in %s: %w", path, err)
+	}
+	if hasMeasured == 0 {
+		if _, err := db.Exec(measuredColumn); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("couldn't add the deliveries' measurement times in %s: %w", path, err)
+		}
+	}
+	if _, err := db.Exec(`CREATE INDEX IF NOT EXISTS deliveries_measured ON deliveries (vehicle, measured) WHERE measured > 0`); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("couldn't index the deliveries' measurement times in %s: %w", path, err)
 	}
 	if _, err := db.Exec(`UPDATE deliveries SET lease_until = 0 WHERE status = 'pending' AND lease_until > 0`); err != nil {
 		db.Close()
@@ -216,14 +252,15 @@ func (s *Webhooks) Enqueue(ctx context.Context, ds []*outbox.Delivery) error {
 	}
 	defer tx.Rollback()
 	st, err := tx.PrepareContext(ctx, `INSERT INTO deliveries (id, webhook, app, vehicle, type, perms, body, status, attempts, created,
-		next_attempt, lease_until, last_code, last_error, done) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, '', 0) ON CONFLICT (id) DO NOTHING`)
+		next_attempt, lease_until, last_code, last_error, done, measured) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, '', 0, ?)
+		ON CONFLICT (id) DO NOTHING`)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	for _, d := range ds {
 		if _, err := st.ExecContext(ctx, d.ID, d.Webhook, d.App.Bytes(), d.Vehicle, d.Type, strings.Join(d.Permissions, ","), d.Body,
-			string(d.Status), d.Attempts, d.Created.UnixMilli(), d.NextAttempt.UnixMilli()); err != nil {
+			string(d.Status), d.Attempts, d.Created.UnixMilli(), d.NextAttempt.UnixMilli(), msOrZero(d.Measured)); err != nil {
 			return fmt.Errorf("couldn't enqueue delivery %s: %w", d.ID, err)
 		}
 	}
@@ -335,8 +372,10 @@ func (s *Webhooks) finishGroup(ctx context.Context, group []*finishReq) error {
 			msOrZero(d.Done), d.ID); err != nil {
 			return fmt.Errorf("couldn't finish delivery %s: %w", d.ID, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempts (delivery, time, code, error, duration_us) VALUES (?, ?, ?, ?, ?)`,
-			d.ID, a.Time.UnixMilli(), a.Code, a.Error, a.Duration.Microseconds()); err != nil {
+		// Not for a delivery erased while it was being attempted.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempts (delivery, time, code, error, duration_us)
+			SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?)`,
+			d.ID, a.Time.UnixMilli(), a.Code, a.Error, a.Duration.Microseconds(), d.ID); err != nil {
 			return fmt.Errorf("couldn't record an attempt of delivery %s: %w", d.ID, err)
 		}
 	}
@@ -352,6 +391,42 @@ func (s *Webhooks) Drop(ctx context.Context, app common.Address, vehicle uint64,
 		return nil, fmt.Errorf("couldn't drop deliveries: %w", err)
 	}
 	return scanDeliveries(rows)
+}
+
+// Erase implements telemetry.Eraser: it deletes the deliveries about vehicle whose telemetry was
+// measured in [from, to) (outbox.Delivery.Measured), pending or finished, with their attempts, at most
+// eraseBatch deliveries a transaction. An erased delivery is no longer listed, attempted or retried.
+func (s *Webhooks) Erase(ctx context.Context, vehicle uint64, from, to int64) (int64, error) {
+	var total int64
+	for {
+		n, err := s.eraseBatch(ctx, vehicle, from, to)
+		if err != nil {
+			return total, fmt.Errorf("couldn't erase the deliveries of vehicle %d: %w", vehicle, err)
+		}
+		total += n
+		if n < eraseBatch {
+			return total, nil
+		}
+	}
+}
+
+func (s *Webhooks) eraseBatch(ctx context.Context, vehicle uint64, from, to int64) (int64, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	const batch = `SELECT seq FROM deliveries WHERE vehicle = ? AND measured > 0 AND measured >= ? AND measured < ? ORDER BY seq LIMIT ?`
+	if _, err := tx.ExecContext(ctx, `DELETE FROM delivery_attempts WHERE delivery IN (SELECT id FROM deliveries WHERE seq IN (`+batch+`))`,
+		vehicle, from, to, eraseBatch); err != nil {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE seq IN (`+batch+`)`, vehicle, from, to, eraseBatch)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return n, tx.Commit()
 }
 
 // Retry implements outbox.Store.

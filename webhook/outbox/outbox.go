@@ -110,8 +110,12 @@ type Delivery struct {
 	Type    string         `json:"type"`
 	// Permissions the body used: each must still be granted (with stream) at every attempt. Empty for
 	// events about the grant itself and for tests.
-	Permissions []string       `json:"permissions"`
-	Body        []byte         `json:"-"` // the CloudEvent, fixed at enqueue
+	Permissions []string `json:"permissions"`
+	Body        []byte   `json:"-"` // the CloudEvent, fixed at enqueue
+	// Measured is the earliest measurement time of the telemetry the body carries (a signal value, a
+	// driving event, a trip's start, the last-seen time of a connectivity change); zero when it carries
+	// none. Retention and erasure delete the deliveries whose Measured falls in what they delete.
+	Measured    time.Time      `json:"-"`
 	Status      DeliveryStatus `json:"status"`
 	Attempts    int            `json:"attempts"`
 	Created     time.Time      `json:"createdAt"`

@@ -1,0 +1,172 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/glovebox/glovebox/webhook/outbox"
+)
+
+// delivery is a delivery of vehicle whose body carries telemetry measured at unix ms measured (0: none).
+func delivery(id string, vehicle uint64, measured int64) *outbox.Delivery {
+	d := &outbox.Delivery{ID: id, Webhook: "wh_1", App: common.HexToAddress("0x1"), Vehicle: vehicle, Type: "glovebox.signal.triggered",
+		Body: []byte(`{"data":{"signal":{"value":130}}}`), Status: outbox.DeliveryPending, Created: time.UnixMilli(1), NextAttempt: time.UnixMilli(1)}
+	if measured != 0 {
+		d.Measured = time.UnixMilli(measured)
+	}
+	return d
+}
+
+// remaining lists the ids of the deliveries left, and how many attempts are recorded.
+func remaining(t *testing.T, s *Webhooks) ([]string, int) {
+	t.Helper()
+	rows, err := s.db.Query(`SELECT id FROM deliveries ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		rows.Scan(&id)
+		ids = append(ids, id)
+	}
+	var attempts int
+	if err := s.db.QueryRow(`SELECT COUNT(*) FROM delivery_attempts`).Scan(&attempts); err != nil {
+		t.Fatal(err)
+	}
+	return ids, attempts
+}
+
+func TestEraseDeletesTheDeliveriesThatCarriedTelemetryOfTheRange(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		vehicle  uint64
+		from, to int64
+		erased   int64
+		left     []string
+		attempts int
+	}{
+		{"a retention window deletes everything of the car measured before its start", 1, 0, 5000, 1, []string{"d2", "d3", "d4", "d5"}, 1},
+		{"an erasure deletes its range, its end excluded", 1, 1000, 9000, 2, []string{"d3", "d4", "d5"}, 1},
+		{"a delivery that carries no telemetry stays", 1, 0, 1 << 62, 3, []string{"d3", "d4"}, 1},
+		{"another car's deliveries stay", 2, 0, 1 << 62, 1, []string{"d1", "d2", "d3", "d5"}, 1},
+		{"an empty range deletes nothing", 1, 1001, 5000, 0, []string{"d1", "d2", "d3", "d4", "d5"}, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, err := OpenWebhooks(filepath.Join(t.TempDir(), "webhooks.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			ds := []*outbox.Delivery{delivery("d1", 1, 1000), delivery("d2", 1, 5000), delivery("d3", 1, 0), delivery("d4", 2, 1000), delivery("d5", 1, 9000)}
+			if err := s.Enqueue(ctx, ds); err != nil {
+				t.Fatal(err)
+			}
+			// d1 and d4 were attempted once.
+			for _, d := range []*outbox.Delivery{ds[0], ds[3]} {
+				d.Status, d.Attempts = outbox.DeliveryDelivered, 1
+				if err := s.Finish(ctx, d, outbox.Attempt{Time: time.UnixMilli(2), Code: 200}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			n, err := s.Erase(ctx, c.vehicle, c.from, c.to)
+			if err != nil || n != c.erased {
+				t.Fatalf("Erase: %d %v, want %d", n, err, c.erased)
+			}
+			left, attempts := remaining(t, s)
+			if !slices.Equal(left, c.left) || attempts != c.attempts {
+				t.Fatalf("left %v with %d attempts, want %v with %d", left, attempts, c.left, c.attempts)
+			}
+			// Again: nothing more.
+			if n, err := s.Erase(ctx, c.vehicle, c.from, c.to); err != nil || n != 0 {
+				t.Fatalf("Erase again: %d %v", n, err)
+			}
+			// An erased delivery is gone for the outbox's readers too, and an attempt finishing after its
+			// erasure records nothing.
+			if _, err := s.Delivery(ctx, "d1"); slices.Contains(c.left, "d1") == (err == outbox.ErrNotFound) {
+				t.Fatalf("Delivery(d1) after the erasure: %v", err)
+			}
+			if !slices.Contains(c.left, "d5") {
+				ds[4].Status, ds[4].Attempts = outbox.DeliveryDelivered, 1
+				if err := s.Finish(ctx, ds[4], outbox.Attempt{Time: time.UnixMilli(3), Code: 200}); err != nil {
+					t.Fatal(err)
+				}
+				if _, a := remaining(t, s); a != c.attempts {
+					t.Fatalf("an attempt of an erased delivery was recorded: %d attempts", a)
+				}
+			}
+		})
+	}
+}
+
+// A webhooks file made before deliveries had measurement times gets them from the bodies when it is
+// opened, so that retention and erasure reach the deliveries already there.
+func TestAnOlderWebhooksFileGetsTheMeasurementTimesOfItsDeliveries(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "webhooks.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE deliveries (
+	seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, webhook TEXT NOT NULL, app BLOB NOT NULL,
+	vehicle INTEGER NOT NULL, type TEXT NOT NULL, perms TEXT NOT NULL, body BLOB NOT NULL,
+	status TEXT NOT NULL, attempts INTEGER NOT NULL, created INTEGER NOT NULL, next_attempt INTEGER NOT NULL,
+	lease_until INTEGER NOT NULL, last_code INTEGER NOT NULL, last_error TEXT NOT NULL, done INTEGER NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct {
+		id      string
+		vehicle int
+		body    string
+	}{
+		{"signal", 1, `{"type":"glovebox.signal.triggered","data":{"signal":{"name":"speed","timestamp":"2026-01-02T03:04:05.5Z","value":130}}}`},
+		{"event", 1, `{"type":"glovebox.event.triggered","data":{"event":{"name":"behavior.harshBraking","timestamp":"2026-01-02T03:04:06Z"}}}`},
+		{"trip", 1, `{"type":"glovebox.trip.ended","data":{"start":"2026-01-02T03:00:00Z","end":"2026-01-02T04:00:00Z"}}`},
+		{"offline", 1, `{"type":"glovebox.vehicle.offline","data":{"lastSeen":"2026-01-02T03:04:07Z"}}`},
+		{"grant", 1, `{"type":"glovebox.grant.created","data":{"permissions":["signals"]}}`},
+		{"test", 0, `{"type":"glovebox.webhook.test","data":{"message":"hi"}}`},
+	} {
+		if _, err := db.Exec(`INSERT INTO deliveries (id, webhook, app, vehicle, type, perms, body, status, attempts, created, next_attempt,
+			lease_until, last_code, last_error, done) VALUES (?, 'wh_1', x'01', ?, '', '', ?, 'delivered', 1, 0, 0, 0, 200, '', 1)`,
+			r.id, r.vehicle, []byte(r.body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s, err := OpenWebhooks(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got := map[string]int64{}
+	rows, err := s.db.Query(`SELECT id, measured FROM deliveries`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		var m int64
+		rows.Scan(&id, &m)
+		got[id] = m
+	}
+	rows.Close()
+	ms := func(s string) int64 { t, _ := time.Parse(time.RFC3339Nano, s); return t.UnixMilli() }
+	want := map[string]int64{"signal": ms("2026-01-02T03:04:05.5Z"), "event": ms("2026-01-02T03:04:06Z"), "trip": ms("2026-01-02T03:00:00Z"),
+		"offline": ms("2026-01-02T03:04:07Z"), "grant": 0, "test": 0}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("%s: measured %d, want %d", id, got[id], w)
+		}
+	}
+	if n, err := s.Erase(context.Background(), 1, 0, ms("2026-01-02T03:04:06.5Z")); err != nil || n != 3 {
+		t.Fatalf("erasing before 03:04:06.5: %d %v, want the signal, event and trip deliveries", n, err)
+	}
+}
