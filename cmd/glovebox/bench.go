@@ -7,6 +7,7 @@ import (
 	"runtime/trace"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/glovebox/glovebox/internal/bench"
 )
@@ -22,15 +23,17 @@ func init() {
 }
 
 func init() {
-	register(command{name: "bench export", args: "[--days N] [--per-record N]",
-		short: "measure an owner's data export of a month of one car (time, heap growth) and its verification", run: runBenchExport})
+	register(command{name: "bench export", args: "[--days N] [--interval D] [--per-record N]",
+		short: "measure an owner's data export of a month of one car (time, heap growth), its verification, and its deletion under ingest",
+		run:   runBenchExport})
 }
 
 func runBenchExport(ctx context.Context, args []string) error {
 	fs := newFlags("bench export")
 	var o bench.ExportOptions
 	fs.IntVar(&o.Days, "days", 30, "days of telemetry of the one car")
-	fs.IntVar(&o.PerRecord, "per-record", 30, "samples of 10 signals to a record (one a second)")
+	fs.DurationVar(&o.Interval, "interval", time.Second, "time between two samples of 10 signals")
+	fs.IntVar(&o.PerRecord, "per-record", 30, "samples of 10 signals to a record")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

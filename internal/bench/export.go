@@ -3,10 +3,13 @@ package bench
 import (
 	"archive/zip"
 	"context"
+	"crypto/ecdsa"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +18,8 @@ import (
 
 	"github.com/glovebox/glovebox/client"
 	"github.com/glovebox/glovebox/export"
+	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/telemetry"
 )
 
 // ExportOptions configures Export.
@@ -41,11 +46,25 @@ type ExportReport struct {
 	VerifiedRecords   int64
 	VerifiedValues    int64
 	VerifyHeapPeakInc uint64
+
+	// The owner's erasure of the whole history, swept while a device of another car sends one record per
+	// request, one request after another.
+	DeleteDuration  time.Duration // the sweep, first batch to last
+	Deleted         telemetry.Deleted
+	Batches         int           // DeleteBatch transactions
+	LongestBatch    time.Duration // the longest of them (ingest waits for a batch)
+	IngestBefore    time.Duration // the slowest ingest request in the second before the sweep
+	LongestIngest   time.Duration // the slowest ingest request during the sweep: the longest stall
+	IngestDuring    int           // ingest requests answered during the sweep
+	IngestRejected  int           // of all ingest requests, those not accepted (must be 0)
+	RemainingValues int64         // values of the car left after the sweep (must be 0)
 }
 
 // Export runs a node in this process, loads Days of one car's telemetry (signed by its device, written
 // straight into the store, then indexed and rolled up), and measures its owner's export over HTTP — time
-// and the growth of the heap while it streams — then export.Verify of the archive.
+// and the growth of the heap while it streams — then export.Verify of the archive; then the deletion of
+// all of it (the owner's EraseData, one sweep) while another car's device keeps sending: its time, its
+// longest batch and the slowest ingest request meanwhile.
 func Export(ctx context.Context, opts ExportOptions) (*ExportReport, error) {
 	if opts.Days == 0 {
 		opts.Days = 30
@@ -132,7 +151,106 @@ func Export(ctx context.Context, opts ExportOptions) (*ExportReport, error) {
 		return nil, fmt.Errorf("the archive does not verify: %w", err)
 	}
 	rep.VerifyDuration, rep.VerifiedRecords, rep.VerifiedValues, rep.VerifyHeapPeakInc = d, vr.Records, vr.Values, peak-min(peak, before)
+
+	logf("erasing the history while another car's device sends…")
+	if err := measureDeletion(ctx, qn, c, owner, ids[0], clock, rep); err != nil {
+		return nil, err
+	}
 	return rep, nil
+}
+
+// measureDeletion has the owner erase all of vehicle's telemetry (EraseData before now) and runs one sweep
+// of it while a device of a second car sends one record per request: how long the sweep took, its longest
+// batch, and the slowest ingest request before and during it.
+func measureDeletion(ctx context.Context, qn *queryNode, c *client.Client, owner *ecdsa.PrivateKey, vehicle uint64, clock func() time.Time,
+	rep *ExportReport) error {
+	devs, ids, err := ownedFleet(ctx, c, owner, 1, clock)
+	if err != nil {
+		return err
+	}
+	d, err := c.Domain(ctx)
+	if err != nil {
+		return err
+	}
+	erase := &ledger.Tx{Type: ledger.TypeEraseData, Before: uint64(time.Now().Unix())}
+	erase.VehicleID.SetUint64(vehicle)
+	client.Prepare(erase, time.Hour)
+	if err := d.Sign(erase, owner); err != nil {
+		return err
+	}
+	if _, err := c.Submit(ctx, erase); err != nil {
+		return fmt.Errorf("the erasure was refused: %w", err)
+	}
+
+	var mu sync.Mutex
+	var slowest time.Duration
+	var answered, rejected int
+	stop := make(chan struct{})
+	ingestDone := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				ingestDone <- nil
+				return
+			default:
+			}
+			now := time.Now()
+			ev, err := telemetry.NewEvent(crypto.PubkeyToAddress(devs[0].PublicKey), ids[0], "live-"+strconv.Itoa(i), now,
+				[]telemetry.EventSignal{{Name: "speed", Timestamp: now, Value: 50.0}})
+			if err != nil {
+				ingestDone <- err
+				return
+			}
+			sub, err := telemetry.Sign(ev, devs[0])
+			if err != nil {
+				ingestDone <- err
+				return
+			}
+			t0 := time.Now()
+			res, err := c.PostEvents(ctx, []telemetry.Submission{sub})
+			took := time.Since(t0)
+			if err != nil {
+				ingestDone <- err
+				return
+			}
+			mu.Lock()
+			slowest = max(slowest, took)
+			answered++
+			if res[0].Status != telemetry.StatusAccepted {
+				rejected++
+			}
+			mu.Unlock()
+		}
+	}()
+	time.Sleep(time.Second)
+	mu.Lock()
+	rep.IngestBefore, slowest, answered = slowest, 0, 0
+	mu.Unlock()
+
+	var last time.Time
+	sw := telemetry.NewSweeper(telemetry.SweeperOptions{State: qn.n.Sequencer.Read, Store: qn.n.Telemetry,
+		Erasers: []telemetry.Eraser{qn.n.WebhookStore}, Logger: slog.New(slog.DiscardHandler),
+		Progress: func(job telemetry.DeleteJob, _ telemetry.Deleted) {
+			rep.Batches++
+			rep.LongestBatch = max(rep.LongestBatch, time.Since(last))
+			last = time.Now()
+		}})
+	t0 := time.Now()
+	last = t0
+	rep.Deleted, err = sw.Sweep(ctx)
+	rep.DeleteDuration = time.Since(t0)
+	close(stop)
+	if ierr := <-ingestDone; ierr != nil && err == nil {
+		err = fmt.Errorf("ingest during the deletion: %w", ierr)
+	}
+	if err != nil {
+		return err
+	}
+	mu.Lock()
+	rep.LongestIngest, rep.IngestDuring, rep.IngestRejected = slowest, answered, rejected
+	mu.Unlock()
+	return qn.n.Telemetry.SignalsDB().QueryRowContext(ctx, `SELECT COUNT(*) FROM signals WHERE vehicle = ?`, vehicle).Scan(&rep.RemainingValues)
 }
 
 // measureHeap runs f and samples the heap in use every 20 ms: before f (after a collection), the
@@ -178,4 +296,9 @@ func (r *ExportReport) Print(w io.Writer) {
 		mb(r.HeapPeak-min(r.HeapPeak, r.HeapBefore)))
 	fmt.Fprintf(w, "export.Verify: %s for %d records and %d values (heap growth %s)\n",
 		r.VerifyDuration.Round(time.Millisecond), r.VerifiedRecords, r.VerifiedValues, mb(r.VerifyHeapPeakInc))
+	fmt.Fprintf(w, "erasing it: %s for %d records, %d values, %d events in %d batches (longest %s); %d values left\n",
+		r.DeleteDuration.Round(time.Millisecond), r.Deleted.Records, r.Deleted.Values, r.Deleted.Events, r.Batches,
+		r.LongestBatch.Round(time.Millisecond), r.RemainingValues)
+	fmt.Fprintf(w, "ingest meanwhile (one record a request): slowest %s during the deletion (%d requests), %s in the second before; %d not accepted\n",
+		r.LongestIngest.Round(time.Millisecond), r.IngestDuring, r.IngestBefore.Round(time.Millisecond), r.IngestRejected)
 }
