@@ -636,7 +636,9 @@ func subscribe(ctx context.Context, base, token string, vehicle uint64, got func
 			case "next":
 				var p struct {
 					Data struct {
-						SignalsLatest struct{ Speed *struct{ Timestamp time.Time } }
+						SignalsLatest struct {
+							Speed *struct{ Timestamp time.Time }
+						}
 					}
 				}
 				if json.Unmarshal(m.Payload, &p) == nil && p.Data.SignalsLatest.Speed != nil {
