@@ -170,6 +170,10 @@ func TestWebhookConsole(t *testing.T) {
 		chromedp.Poll[chromedp.Void](`(() => { const r = `+logRow+`; if (r && r.dataset.status === "delivered") return true;
 			const b = document.getElementById("wh-log-refresh-`+id+`"); if (b) b.click(); return false; })()`, chromedp.WithPollingTimeout(60*time.Second), chromedp.WithPollingInterval(time.Second)),
 	)
+	// The panel fits a phone's width (the screenshots are written with -screenshots).
+	run(t, ctx, "webhook screenshots", flat(
+		[]chromedp.Action[chromedp.Void]{chromedp.Evaluate[chromedp.Void](`document.getElementById("webhooks-panel-` + app + `").scrollIntoView()`)},
+		both("webapp-webhooks"))...)
 	cells := eval[[]string](t, ctx, `[...`+logRow+`.cells].map((c) => c.textContent)`)
 	tests := recv.requests(webhook.TypeTest)
 	delivery := tests[0].header.Get("webhook-id")

@@ -145,13 +145,15 @@ function webhookRow(app, w, reload, errors) {
   const refresh = () => deliveryLog(app, w, logBody, errors);
   log.addEventListener("toggle", () => { if (log.open) refresh(); });
   const edit = h("details", { id: id("wh-edit") }, h("summary", {}, "Edit"), editForm(app, w, reload, errors));
-  return h("tr", { "data-webhook": w.id },
+  return [h("tr", { "data-webhook": w.id },
     h("td", { "data-label": "Status" }, h("span", { class: "badge" + (w.status === "active" ? " ok" : w.status === "pending_verification" ? "" : " bad"), id: id("wh-status") }, statusText(w))),
     h("td", { "data-label": "Trigger" }, h("code", {}, triggerText(w.trigger)),
       w.description ? h("div", { class: "hint" }, w.description) : null,
       h("div", { class: "hint" }, Array.isArray(w.vehicles) ? "cars " + w.vehicles.join(", ") : "every car granted")),
     h("td", { "data-label": "URL" }, h("code", { class: "url" }, w.url), h("div", { class: "hint" }, w.id)),
-    h("td", {}, h("div", { class: "row" }, test, pause, del), edit, log));
+    h("td", {}, h("div", { class: "row" }, test, pause, del))),
+  // The edit form and the delivery log take the table's whole width, under the webhook's row.
+  h("tr", { "data-webhook-detail": w.id }, h("td", { colspan: 4 }, edit, log))];
 }
 
 async function deliveryLog(app, w, box, errors) {
