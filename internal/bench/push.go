@@ -481,10 +481,10 @@ func Subscriptions(ctx context.Context, o SubscriptionOptions) (*SubscriptionRep
 	logf("opening %d subscriptions…", o.Subscribers)
 	var mu sync.Mutex
 	arrivals := map[string][]time.Time{} // vehicle/timestamp → arrival at each subscriber
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel: the subscribers end with their context
 	subCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	ready := make(chan error, o.Subscribers)
 	warm := make([]atomic.Bool, o.Subscribers) // the subscriber got a push
 	for j := range o.Subscribers {
@@ -493,7 +493,7 @@ func Subscriptions(ctx context.Context, o SubscriptionOptions) (*SubscriptionRep
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ready <- subscribe(subCtx, bn.url, token, ids[v], func(ts int64, at time.Time) {
+			subscribe(subCtx, bn.url, token, ids[v], func(err error) { ready <- err }, func(ts int64, at time.Time) {
 				warm[j].Store(true)
 				mu.Lock()
 				k := fmt.Sprintf("%d/%d", ids[v], ts)
@@ -583,15 +583,17 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// subscribe opens one graphql-transport-ws subscription to signalsLatest of vehicle, returns nil on the
-// channel once it is acknowledged, and calls got with each pushed speed's timestamp (unix ms) until ctx
-// ends. The first error (before the acknowledgement) is returned instead.
-func subscribe(ctx context.Context, base, token string, vehicle uint64, got func(ts int64, at time.Time)) error {
+// subscribe opens one graphql-transport-ws subscription to signalsLatest of vehicle, calls ready with nil
+// once it is sent (or with the error that stopped it before), then calls got with each pushed speed's
+// timestamp (unix ms) and its arrival until ctx ends.
+func subscribe(ctx context.Context, base, token string, vehicle uint64, ready func(error), got func(ts int64, at time.Time)) {
 	conn, _, err := websocket.Dial(ctx, strings.Replace(base, "http", "ws", 1)+"/graphql",
 		&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
 	if err != nil {
-		return fmt.Errorf("couldn't open a subscriber's WebSocket: %w", err)
+		ready(fmt.Errorf("couldn't open a subscriber's WebSocket: %w", err))
+		return
 	}
+	defer conn.CloseNow()
 	type msg struct {
 		ID      string          `json:"id,omitempty"`
 		Type    string          `json:"type"`
@@ -610,42 +612,39 @@ func subscribe(ctx context.Context, base, token string, vehicle uint64, got func
 		return m, err
 	}
 	if err := send(msg{Type: "connection_init", Payload: json.RawMessage(fmt.Sprintf(`{"Authorization": "Bearer %s"}`, token))}); err != nil {
-		conn.CloseNow()
-		return err
+		ready(fmt.Errorf("connection_init: %w", err))
+		return
 	}
 	if m, err := read(); err != nil || m.Type != "connection_ack" {
-		conn.CloseNow()
-		return fmt.Errorf("connection_init: %+v %v", m, err)
+		ready(fmt.Errorf("connection_init: %+v %v", m, err))
+		return
 	}
 	q, _ := json.Marshal(map[string]string{"query": fmt.Sprintf(`subscription { signalsLatest(tokenId: %d) { speed { timestamp } } }`, vehicle)})
 	if err := send(msg{ID: "1", Type: "subscribe", Payload: q}); err != nil {
-		conn.CloseNow()
-		return err
+		ready(fmt.Errorf("subscribe: %w", err))
+		return
 	}
-	go func() {
-		defer conn.CloseNow()
-		for {
-			m, err := read()
-			now := time.Now()
-			if err != nil {
-				return
-			}
-			switch m.Type {
-			case "ping":
-				send(msg{Type: "pong"})
-			case "next":
-				var p struct {
-					Data struct {
-						SignalsLatest struct {
-							Speed *struct{ Timestamp time.Time }
-						}
+	ready(nil)
+	for {
+		m, err := read()
+		now := time.Now()
+		if err != nil {
+			return
+		}
+		switch m.Type {
+		case "ping":
+			send(msg{Type: "pong"})
+		case "next":
+			var p struct {
+				Data struct {
+					SignalsLatest struct {
+						Speed *struct{ Timestamp time.Time }
 					}
 				}
-				if json.Unmarshal(m.Payload, &p) == nil && p.Data.SignalsLatest.Speed != nil {
-					got(p.Data.SignalsLatest.Speed.Timestamp.UnixMilli(), now)
-				}
+			}
+			if json.Unmarshal(m.Payload, &p) == nil && p.Data.SignalsLatest.Speed != nil {
+				got(p.Data.SignalsLatest.Speed.Timestamp.UnixMilli(), now)
 			}
 		}
-	}()
-	return nil
+	}
 }
