@@ -34,6 +34,7 @@ import (
 	"github.com/glovebox/glovebox/telemetry"
 	"github.com/glovebox/glovebox/telemetry/stream"
 	"github.com/glovebox/glovebox/web"
+	"github.com/glovebox/glovebox/webhook"
 )
 
 // Roles a cluster process can take (docs/scale.md). Any set of them may run in one process.
@@ -108,7 +109,16 @@ type ClusterConfig struct {
 	Budgets *api.Budgets
 	// Web configures the web app at / (map tiles); see Config.Web.
 	Web web.Options
+	// Webhooks configures outgoing webhooks as Config.Webhooks does; the cluster sets Store (PostgreSQL,
+	// shared by every process), State, Catalog, Record, Key (webhook.key in DataDir, shared like log.key),
+	// the log, Source, Now, Logger and Leader (the sequencer makes the grant events and heartbeats);
+	// Reload defaults to ClusterWebhookReload.
+	Webhooks webhook.Options
 }
+
+// ClusterWebhookReload is how often each process of a cluster reads the webhooks again, so that one
+// registered, changed or verified through another process applies to the records it accepts.
+const ClusterWebhookReload = time.Second
 
 // Cluster is one process of a cluster. Its state follows the log in PostgreSQL until (with the
 // sequencer role) it takes the lease and sequences.
@@ -122,6 +132,10 @@ type Cluster struct {
 	LogKey   string
 	Auth     *auth.Issuer
 	Records  *postgres.Telemetry
+	// WebhookStore keeps webhooks and their outbox in PostgreSQL; Webhooks, run in every process, makes
+	// the events of the records this process accepts and delivers whatever any process enqueued.
+	WebhookStore *postgres.Webhooks
+	Webhooks     *webhook.Engine
 
 	nc       *nats.Conn
 	js       jetstream.JetStream
@@ -234,15 +248,28 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 	if _, err := stream.Setup(ctx, c.js, scfg); err != nil {
 		return nil, err
 	}
+	c.alog = postgres.NewAccessLog(c.pool)
+	c.recorder = accesslog.NewRecorder(c.alog, cfg.Logger)
+	hookKey, err := webhook.LoadOrCreateKey(filepath.Join(cfg.DataDir, "webhook.key"))
+	if err != nil {
+		return nil, err
+	}
+	c.WebhookStore = postgres.NewWebhooks(c.pool)
+	wo := cfg.Webhooks
+	wo.Store, wo.State, wo.Catalog, wo.Record, wo.Key = c.WebhookStore, c.Ledger.Read, telemetry.DefaultCatalog, c.recorder.Record, hookKey
+	wo.LogSize, wo.Entries, wo.Leader = c.Log.Size, c.Log.Entries, c.Ledger.IsLeader
+	if wo.Reload == 0 {
+		wo.Reload = ClusterWebhookReload
+	}
+	wo.Source, wo.Now, wo.Logger = strings.TrimRight(cfg.PublicURL, "/"), cfg.Now, cfg.Logger
+	c.Webhooks = webhook.NewEngine(wo)
 	if c.has(RoleIngest) {
 		c.Ingester = telemetry.NewIngester(telemetry.DefaultCatalog, c.Ledger.Read, stream.NewPublisher(c.js, scfg, c.Records.Stored),
-			telemetry.IngesterOptions{Now: cfg.Now, Logger: cfg.Logger})
+			telemetry.IngesterOptions{Now: cfg.Now, Logger: cfg.Logger, Accepted: c.Webhooks.Accepted})
 		if c.writer, err = stream.NewWriter(ctx, c.js, scfg, c.Records, telemetry.DefaultCatalog, cfg.Logger); err != nil {
 			return nil, err
 		}
 	}
-	c.alog = postgres.NewAccessLog(c.pool)
-	c.recorder = accesslog.NewRecorder(c.alog, cfg.Logger)
 	pub, err := url.Parse(cfg.PublicURL)
 	if err != nil || pub.Host == "" {
 		return nil, fmt.Errorf("node: bad public URL %q", cfg.PublicURL)
@@ -270,7 +297,8 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 		return nil, fmt.Errorf("couldn't set up the web app: %w", err)
 	}
 	srv := api.New(api.Config{Web: app, WebPaths: web.Paths(), Sequencer: c.Ledger, Log: c.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger,
-		Ingester: c.Ingester, Auth: c.Auth, AccessLog: c.alog, RateLimit: cfg.RateLimit, Budgets: cfg.Budgets, GraphQL: gql, Credentials: creds, Export: exp, Deleter: c.Records})
+		Ingester: c.Ingester, Auth: c.Auth, AccessLog: c.alog, RateLimit: cfg.RateLimit, Budgets: cfg.Budgets, GraphQL: gql, Credentials: creds, Export: exp, Deleter: c.Records,
+		Webhooks: c.Webhooks})
 	c.API = c.forwarding(srv)
 	return c, nil
 }
@@ -374,6 +402,11 @@ func (c *Cluster) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); f() }()
 	}
 	run(func() { c.recorder.Run(ctx) })
+	run(func() {
+		if err := c.Webhooks.Run(ctx); err != nil {
+			c.logger.Error("webhooks stopped", "err", err)
+		}
+	})
 	if c.Ingester != nil {
 		run(func() { c.Ingester.Run(ctx) })
 		run(func() { c.writer.Run(ctx) })

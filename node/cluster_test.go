@@ -48,8 +48,8 @@ type proc struct {
 }
 
 // startClusterProcess runs `glovebox serve --store … --nats …` with the given roles and waits until it
-// listens (and, with the ingest role, until its MQTT broker does).
-func startClusterProcess(t *testing.T, data, dsn, natsURL, roles string) *proc {
+// listens (and, with the ingest role, until its MQTT broker does). flags are added to the command line.
+func startClusterProcess(t *testing.T, data, dsn, natsURL, roles string, flags ...string) *proc {
 	t.Helper()
 	bin, err := buildBinary()
 	if err != nil {
@@ -57,6 +57,7 @@ func startClusterProcess(t *testing.T, data, dsn, natsURL, roles string) *proc {
 	}
 	cmd := exec.Command(bin, "serve", "--data", data, "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0", "--rate-limit", "0",
 		"--store", dsn, "--nats", natsURL, "--role", roles, "--log-level", "warn")
+	cmd.Args = append(cmd.Args, flags...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

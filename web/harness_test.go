@@ -161,12 +161,19 @@ func newWorld(t *testing.T) *world {
 // newWorldWith is newWorld with the web app configured by o.
 func newWorldWith(t *testing.T, o web.Options) *world {
 	t.Helper()
+	return newWorldNode(t, testnode.Options{Web: o})
+}
+
+// newWorldNode is newWorld on a node started with opts (its Origin and Now are the world's).
+func newWorldNode(t *testing.T, opts testnode.Options) *world {
+	t.Helper()
 	// The node's clock runs two hours behind while the simulator registers and pairs its cars, so that
 	// the two hours of driving that follow are measured after the pairing; then it is the real time.
 	var behind atomic.Int64
 	behind.Store(int64(2 * time.Hour))
 	clock := func() time.Time { return time.Now().Add(-time.Duration(behind.Load())) }
-	n := testnode.Start(t, testnode.Options{Origin: "glovebox.test/web", Now: clock, Web: o})
+	opts.Origin, opts.Now = "glovebox.test/web", clock
+	n := testnode.Start(t, opts)
 	ctx := context.Background()
 	specs := sim.Specs(seed, 2)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))

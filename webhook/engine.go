@@ -71,6 +71,18 @@ type Options struct {
 	// Tick is how often the engine looks for due deliveries, ledger changes and silent vehicles when
 	// nothing wakes it sooner.
 	Tick time.Duration
+	// Reload is how often the engine reads the webhooks again from the store, for the changes other
+	// processes sharing it made (a change made through this engine applies at once); zero means every
+	// ten Ticks.
+	Reload time.Duration
+	// Lease is how long a claimed delivery is this process's before another may claim it again (a
+	// process that dies mid-delivery leaves it to another after that); zero means Timeout + 15 s.
+	Lease time.Duration
+	// Leader reports whether this process makes the events the processes sharing the store would
+	// otherwise each make: grant events from the ledger's log, grant expiries and heartbeats. Nil means
+	// always (a single node). Events from records (signal, event, trip, connectivity) are made by the
+	// process that accepted the records, whatever Leader says.
+	Leader func() bool
 }
 
 // Engine produces events and delivers them. Run owns every goroutine it starts.
@@ -136,6 +148,11 @@ func NewEngine(opts Options) *Engine {
 	def(&opts.RetryWindow, DefaultRetryWindow)
 	def(&opts.Heartbeat, DefaultHeartbeat)
 	def(&opts.Tick, DefaultTick)
+	def(&opts.Lease, opts.Timeout+15*time.Second)
+	def(&opts.Reload, 10*opts.Tick)
+	if opts.Leader == nil {
+		opts.Leader = func() bool { return true }
+	}
 	if opts.Workers <= 0 {
 		opts.Workers = DefaultWorkers
 	}
@@ -359,7 +376,7 @@ func (e *Engine) dispatch(ctx context.Context) {
 	inflight := 0
 	tick := time.NewTicker(e.opts.Tick)
 	defer tick.Stop()
-	lease := e.opts.Timeout + 15*time.Second
+	lease := e.opts.Lease
 	for {
 		if free := e.opts.Workers - inflight; free > 0 && ctx.Err() == nil {
 			var full []string
@@ -443,6 +460,19 @@ func (e *Engine) attempt(d *Delivery) {
 		w = *h.w
 	}
 	e.mu.Unlock()
+	if h == nil {
+		// Another process sharing the store may have created it since the last reload.
+		if fresh, err := e.store.Webhook(ctx, d.Webhook); err == nil {
+			w, h = *fresh, &hook{w: fresh}
+			if err := e.reload(ctx); err != nil {
+				e.logger.Warn("couldn't reload the webhooks", "err", err)
+			}
+		} else if !errors.Is(err, ErrNotFound) {
+			// The store is unreachable: leave the delivery to a later claim when its lease runs out.
+			e.logger.Error("couldn't read a delivery's webhook", "delivery", d.ID, "err", err)
+			return
+		}
+	}
 	a := Attempt{Time: now}
 	finish := func() {
 		if err := e.store.Finish(ctx, d, a); err != nil {

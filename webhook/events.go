@@ -323,20 +323,29 @@ func (e *Engine) follow(ctx context.Context) {
 	beats := make(chan struct{}, 4)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	for n := 0; ; n++ {
-		if err := e.followLog(ctx); err != nil && ctx.Err() == nil {
-			e.logger.Error("couldn't follow the log for grant events", "err", err)
+	reloaded := time.Now()
+	for {
+		leader := e.opts.Leader()
+		if leader {
+			if err := e.followLog(ctx); err != nil && ctx.Err() == nil {
+				e.logger.Error("couldn't follow the log for grant events", "err", err)
+			}
 		}
 		var ds []*Delivery
-		ds = append(ds, e.expire()...)
+		if leader {
+			ds = append(ds, e.expire()...)
+		}
 		ds = append(ds, e.silent()...)
 		ds = append(ds, e.parked()...)
 		if err := e.enqueue(context.Background(), ds); err != nil {
 			e.logger.Error("couldn't enqueue events", "err", err)
 		}
-		e.heartbeats(ctx, beats, &wg)
-		if n%10 == 9 {
+		if leader {
+			e.heartbeats(ctx, beats, &wg)
+		}
+		if now := time.Now(); now.Sub(reloaded) >= e.opts.Reload {
 			// Other processes of a cluster change webhooks too.
+			reloaded = now
 			if err := e.reload(ctx); err != nil && ctx.Err() == nil {
 				e.logger.Error("couldn't reload the webhooks", "err", err)
 			}

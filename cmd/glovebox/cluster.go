@@ -18,6 +18,7 @@ import (
 	"github.com/glovebox/glovebox/node"
 	"github.com/glovebox/glovebox/telemetry/stream"
 	"github.com/glovebox/glovebox/web"
+	"github.com/glovebox/glovebox/webhook"
 )
 
 type clusterFlags struct {
@@ -27,6 +28,7 @@ type clusterFlags struct {
 	replicas                                   int
 	natsSyncAlways                             bool
 	web                                        web.Options
+	webhooks                                   webhook.Options
 	limits                                     api.ServerLimits
 	budgets                                    api.BudgetConfig
 }
@@ -44,7 +46,8 @@ func runCluster(ctx context.Context, f clusterFlags) error {
 		return err
 	}
 	logger.Info("starting a cluster process", "version", version, "data", f.data, "http", f.addr, "roles", f.roles,
-		"store", redactURL(f.store), "nats", redactURL(f.nats))
+		"store", redactURL(f.store), "nats", redactURL(f.nats), "webhook-allow-http", f.webhooks.Policy.AllowHTTP,
+		"webhook-allow-private", f.webhooks.Policy.AllowPrivate, "webhook-lease", f.webhooks.Lease)
 	if f.nats == "embedded" {
 		host, port, err := net.SplitHostPort(f.natsListen)
 		if err != nil {
@@ -87,7 +90,8 @@ func runCluster(ctx context.Context, f clusterFlags) error {
 	budgets := f.budgets
 	budgets.TransactionRate = 0
 	c, err := node.OpenCluster(ctx, node.ClusterConfig{Budgets: api.NewBudgets(budgets), Store: f.store, NATS: f.nats, Roles: roles, DataDir: f.data, Origin: f.origin,
-		PublicURL: f.publicURL, AdvertiseURL: f.advertise, Replicas: f.replicas, Logger: logger, Version: version, RateLimit: limiter, Web: f.web})
+		PublicURL: f.publicURL, AdvertiseURL: f.advertise, Replicas: f.replicas, Logger: logger, Version: version, RateLimit: limiter, Web: f.web,
+		Webhooks: f.webhooks})
 	if err != nil {
 		return err
 	}
@@ -151,4 +155,13 @@ func redactURL(s string) string {
 		return "(unparsable)"
 	}
 	return u.Redacted()
+}
+
+// envDuration returns the environment variable's value as a duration, or def when it is unset or unreadable
+// (the flag's parsing then reports nothing: an unreadable variable is ignored, as the log line at start shows).
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(envDefault(name, "")); err == nil {
+		return d
+	}
+	return def
 }

@@ -21,7 +21,7 @@ import (
 )
 
 func init() {
-	register(command{name: "serve", args: "[--demo] [--data DIR] [--http ADDR] [--mqtt ADDR|off] [--origin ORIGIN] [--map-tiles URL] [--webhook-allow-http] [--webhook-allow-private] [--store postgres://… --nats URL|embedded --role sequencer,api,ingest]",
+	register(command{name: "serve", args: "[--demo] [--data DIR] [--http ADDR] [--mqtt ADDR|off] [--origin ORIGIN] [--map-tiles URL] [--webhook-allow-http] [--webhook-allow-private] [--store postgres://… --nats URL|embedded --role sequencer,api,ingest --webhook-lease D]",
 		short: "run a node on a local data directory", run: runServe})
 }
 
@@ -49,6 +49,7 @@ func runServe(ctx context.Context, args []string) error {
 	natsSync := fs.Bool("nats-sync-always", true, "with --nats embedded: fsync every record before acknowledging it (false: JetStream's default, fsync every 2 minutes; survives process crashes, not power loss)")
 	hookHTTP := fs.Bool("webhook-allow-http", envDefault("GLOVEBOX_WEBHOOK_ALLOW_HTTP", "") != "", "accept plain http:// webhook URLs (env GLOVEBOX_WEBHOOK_ALLOW_HTTP; default https:// only)")
 	hookPrivate := fs.Bool("webhook-allow-private", envDefault("GLOVEBOX_WEBHOOK_ALLOW_PRIVATE", "") != "", "deliver webhooks to loopback, private and link-local addresses (env GLOVEBOX_WEBHOOK_ALLOW_PRIVATE; default refused)")
+	hookLease := fs.Duration("webhook-lease", envDuration("GLOVEBOX_WEBHOOK_LEASE", 0), "with --store: how long a delivery a process claimed stays with it before another process may deliver it (a process killed mid-delivery leaves it to the others after that; env GLOVEBOX_WEBHOOK_LEASE; default the attempt timeout + 15s = 30s)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,7 +60,8 @@ func runServe(ctx context.Context, args []string) error {
 		}
 		return runCluster(ctx, clusterFlags{data: *data, addr: *addr, origin: *origin, mqtt: *mqttAddr, publicURL: *publicURL,
 			rateLimit: *rateLimit, level: *level, store: *store, nats: *natsURL, natsListen: *natsListen, roles: *roles,
-			advertise: *advertise, replicas: *replicas, natsSyncAlways: *natsSync, limits: limits(), budgets: budgets(), web: web.Options{MapTiles: *mapTiles, MapAttribution: *mapAttribution}})
+			advertise: *advertise, replicas: *replicas, natsSyncAlways: *natsSync, limits: limits(), budgets: budgets(), web: web.Options{MapTiles: *mapTiles, MapAttribution: *mapAttribution},
+			webhooks: webhook.Options{Policy: hookPolicy, Lease: *hookLease}})
 	}
 	if fs.NArg() != 0 {
 		return errUsage

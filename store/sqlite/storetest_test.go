@@ -9,6 +9,7 @@ import (
 	"github.com/glovebox/glovebox/store/sqlite"
 	"github.com/glovebox/glovebox/store/storetest"
 	"github.com/glovebox/glovebox/telemetry"
+	"github.com/glovebox/glovebox/webhook/outbox"
 )
 
 func TestTelemetryConformance(t *testing.T) {
@@ -104,5 +105,16 @@ func TestDeleterConformance(t *testing.T) {
 		}
 		_, err := s.(*sqlite.Telemetry).Roll(ctx)
 		return err
+	})
+}
+
+func TestWebhooksConformance(t *testing.T) {
+	storetest.TestWebhooks(t, func(t *testing.T) outbox.Store {
+		s, err := sqlite.OpenWebhooks(filepath.Join(t.TempDir(), "webhooks.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
 	})
 }

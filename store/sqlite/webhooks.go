@@ -305,18 +305,21 @@ func scanDeliveries(rows *sql.Rows) ([]*outbox.Delivery, error) {
 
 // Claim implements outbox.Store.
 func (s *Webhooks) Claim(ctx context.Context, now time.Time, limit, perWebhook int, busy []string, lease time.Duration) ([]*outbox.Delivery, error) {
-	args := []any{now.Add(lease).UnixMilli(), now.UnixMilli(), now.UnixMilli()}
+	args := []any{now.Add(lease).UnixMilli(), now.UnixMilli(), now.UnixMilli(), now.UnixMilli()}
 	notBusy := ""
 	if len(busy) > 0 {
-		notBusy = ` AND webhook NOT IN (?` + strings.Repeat(`, ?`, len(busy)-1) + `)`
+		notBusy = ` AND d.webhook NOT IN (?` + strings.Repeat(`, ?`, len(busy)-1) + `)`
 		for _, b := range busy {
 			args = append(args, b)
 		}
 	}
 	args = append(args, perWebhook, limit)
 	rows, err := s.db.QueryContext(ctx, `UPDATE deliveries SET lease_until = ? WHERE seq IN (
-		SELECT seq FROM (SELECT seq, next_attempt, row_number() OVER (PARTITION BY webhook ORDER BY next_attempt, seq) AS rn
-			FROM deliveries WHERE status = 'pending' AND next_attempt <= ? AND lease_until <= ?`+notBusy+`)
+		SELECT seq FROM (SELECT d.seq, d.next_attempt, row_number() OVER (PARTITION BY d.webhook ORDER BY d.next_attempt, d.seq)
+				+ COALESCE(i.n, 0) AS rn
+			FROM deliveries d LEFT JOIN (SELECT webhook, count(*) AS n FROM deliveries WHERE status = 'pending' AND lease_until > ?
+				GROUP BY webhook) i ON i.webhook = d.webhook
+			WHERE d.status = 'pending' AND d.next_attempt <= ? AND d.lease_until <= ?`+notBusy+`)
 		WHERE rn <= ? ORDER BY next_attempt, seq LIMIT ?) RETURNING `+deliveryColumns, args...)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't claim deliveries: %w", err)

@@ -140,7 +140,8 @@ var (
 	ErrExists   = errors.New("webhook: a delivery with this id exists")
 )
 
-// Store keeps webhooks and the outbox of deliveries. store/sqlite implements it.
+// Store keeps webhooks and the outbox of deliveries. store/sqlite (a single node) and store/postgres (a
+// cluster, shared by its processes) implement it; store/storetest.TestWebhooks checks both.
 //
 // Every method that changes state MUST have made the change durable when it returns without error: a
 // delivery enqueued survives a crash of the process (kill -9) right after Enqueue returns.
@@ -159,8 +160,10 @@ type Store interface {
 	// (ids derived from a log entry make re-enqueueing after a restart harmless).
 	Enqueue(ctx context.Context, ds []*Delivery) error
 	// Claim leases up to limit pending deliveries whose next attempt is due at now and whose lease ran
-	// out, at most perWebhook of each webhook and none of the webhooks in busy, until now+lease: no other
-	// Claim returns them before then.
+	// out, until now+lease: no other Claim returns them before then, in this process or any other that
+	// shares the store. It returns none of the webhooks in busy, and of each webhook at most perWebhook
+	// less the number of its deliveries whose lease has not run out (a process that died holding a lease
+	// holds that slot until the lease ends). A delivery claimed again after its lease ran out keeps its id.
 	Claim(ctx context.Context, now time.Time, limit, perWebhook int, busy []string, lease time.Duration) ([]*Delivery, error)
 	// Finish records an attempt and the delivery's new status, next attempt and lease (released).
 	Finish(ctx context.Context, d *Delivery, a Attempt) error

@@ -1,11 +1,13 @@
 // For developers: register an app (its key made in the browser, or a key file), edit its name and
-// redirect URIs, see how many cars granted what, and copy the first steps of Connect and GraphQL.
+// redirect URIs, see how many cars granted what, copy the first steps of Connect and GraphQL, and manage
+// the app's webhooks (webhooks.js).
 import { Wallet } from "ethers";
 import { h, act, field, section, empty, addr, copyButton } from "./ui.js";
 import * as session from "./session.js";
 import { lockedNotice } from "./signin.js";
 import { account, app, forgetApp, permissionTitle } from "./data.js";
 import { unlockKeyFile } from "../wallet.js";
+import { webhooksPanel } from "./webhooks.js";
 
 export async function developerView(ctx) {
   const me = session.current();
@@ -70,7 +72,8 @@ tok, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))`;
       h("p", {}, "With Go's golang.org/x/oauth2 and go-oidc:"), h("pre", { class: "code", tabindex: "0", "aria-label": "Go code" }, goSnippet), copyButton(goSnippet)),
     h("details", {}, h("summary", {}, "Your first GraphQL query"),
       h("pre", { class: "code", tabindex: "0", "aria-label": "curl command" }, gqlSnippet), copyButton(gqlSnippet),
-      h("p", {}, "Try queries in the ", h("a", { href: "/graphql/playground" }, "playground"), ".")));
+      h("p", {}, "Try queries in the ", h("a", { href: "/graphql/playground" }, "playground"), ".")),
+    webhooksPanel(address));
 }
 
 function lines(s) {

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/glovebox/glovebox/internal/bench"
+)
+
+func init() {
+	register(command{name: "bench webhooks", args: "[--vehicles N] [--apps N] [--seconds N] [--in-process]",
+		short: "measure webhook delivery latency from record acceptance, and the ingest rate with signal triggers firing", run: runBenchWebhooks})
+	register(command{name: "bench subscriptions", args: "[--subscribers N] [--vehicles N] [--rounds N] [--in-process]",
+		short: "measure GraphQL subscription push latency over WebSocket and the node's memory", run: runBenchSubscriptions})
+}
+
+func runBenchWebhooks(ctx context.Context, args []string) error {
+	fs := newFlags("bench webhooks")
+	var o bench.WebhookOptions
+	fs.IntVar(&o.Vehicles, "vehicles", 1000, "paired vehicles, each sending one record a second, each with one signal webhook")
+	fs.IntVar(&o.Apps, "apps", 10, "apps the webhooks are spread over (at most 100 webhooks each)")
+	fs.IntVar(&o.Seconds, "seconds", 30, "seconds of load at 1 Hz, and rounds of each ingest-rate run")
+	inProcess := fs.Bool("in-process", false, "run the node in this process (no RSS figure) instead of a child process")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if !*inProcess {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		o.Binary = exe
+	}
+	o.Progress = os.Stderr
+	rep, err := bench.Webhooks(ctx, o)
+	if err != nil {
+		return err
+	}
+	rep.Print(os.Stdout)
+	return nil
+}
+
+func runBenchSubscriptions(ctx context.Context, args []string) error {
+	fs := newFlags("bench subscriptions")
+	var o bench.SubscriptionOptions
+	fs.IntVar(&o.Subscribers, "subscribers", 1000, "concurrent WebSocket subscribers (graphql-transport-ws)")
+	fs.IntVar(&o.Vehicles, "vehicles", 100, "vehicles the subscribers watch, evenly")
+	fs.IntVar(&o.Rounds, "rounds", 30, "rounds of one record per vehicle, one a second")
+	inProcess := fs.Bool("in-process", false, "run the node in this process (no RSS figure) instead of a child process")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if !*inProcess {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		o.Binary = exe
+	}
+	o.Progress = os.Stderr
+	rep, err := bench.Subscriptions(ctx, o)
+	if err != nil {
+		return err
+	}
+	rep.Print(os.Stdout)
+	return nil
+}
