@@ -106,3 +106,14 @@ func TestDeleterConformance(t *testing.T) {
 		return err
 	})
 }
+
+func TestCredentialsConformance(t *testing.T) {
+	storetest.TestAttestations(t, func(t *testing.T) storetest.Credentials {
+		s, err := sqlite.OpenCredentials(filepath.Join(t.TempDir(), "credentials.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
