@@ -11,8 +11,9 @@ import { drawMap, splitTrips } from "./map.js";
 import { drawChart } from "./chart.js";
 import { WalletError } from "../wallet.js";
 import { signalLabel, signalParts, stringValue, unitSymbol } from "./format.js";
+import { credentialsTab } from "./credentials.js";
 
-const tabs = [["overview", "Overview", ""], ["sharing", "Sharing", "/sharing"], ["devices", "Devices", "/devices"]];
+const tabs = [["overview", "Overview", ""], ["sharing", "Sharing", "/sharing"], ["devices", "Devices", "/devices"], ["credentials", "Credentials", "/credentials"]];
 
 export async function vehicleView(ctx, id, tab) {
   const v = await vehicle(id);
@@ -44,6 +45,7 @@ export async function vehicleView(ctx, id, tab) {
   const timer = setInterval(() => { if (ctx.stale()) clearInterval(timer); else badge(); }, 15000);
   if (tab === "overview") await overview(ctx, id, v, body);
   else if (tab === "sharing") await sharing(ctx, id, v, body);
+  else if (tab === "credentials") await credentialsTab(ctx, id, body);
   else await devices(ctx, id, v, body);
 }
 
