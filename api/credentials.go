@@ -15,6 +15,7 @@ import (
 
 	"github.com/glovebox/glovebox/access"
 	"github.com/glovebox/glovebox/accesslog"
+	"github.com/glovebox/glovebox/attestation"
 	"github.com/glovebox/glovebox/auth"
 	"github.com/glovebox/glovebox/credential"
 	"github.com/glovebox/glovebox/ledger"
@@ -56,6 +57,10 @@ type Credentials struct {
 	// Record writes an issuance to the vehicle's access log.
 	Record func(accesslog.Entry)
 	Now    func() time.Time // default time.Now
+	// VINs keeps the latest VIN credential of each vehicle, for the GraphQL vinVCLatest; nil keeps none.
+	VINs credential.VINStore
+	// Attestations keeps third parties' attestations; nil serves no attestation routes.
+	Attestations attestation.Store
 }
 
 // maxCredentialRequest bounds the body of a credential request.
@@ -113,6 +118,14 @@ func (s *Server) issueCredential(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.writeCredentialError(w, err)
 		return
+	}
+	if req.Type == credential.TypeVIN && c.VINs != nil {
+		v := credential.IssuedVIN{Vehicle: id, Caller: claims.Subject, IssuedAt: issued.IssuedAt, Expires: issued.Expires,
+			VIN: issued.VIN, MeasuredAt: issued.MeasuredAt, RecordedBy: in.Evidence.Recorder(), SDJWT: sdjwt}
+		if err := c.VINs.PutVIN(r.Context(), v); err != nil {
+			s.writeCredentialError(w, err)
+			return
+		}
 	}
 	e := accesslog.Entry{Time: now, Vehicle: id, Caller: claims.Subject, Query: "credential:" + req.Type,
 		Permissions: []string{ledger.PermCredentials}, Values: 1, Outcome: "ok"}

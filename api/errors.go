@@ -59,6 +59,7 @@ var ErrorCodes = func() []ErrorCode {
 	}
 	out = append(out, webhookErrorCodes...)
 	out = append(out, credentialCodes...)
+	out = append(out, attestationCodes...)
 	out = append(out, exportCodes...)
 	return append(out,
 		ErrorCode{CodeRateLimited, http.StatusTooManyRequests, "too many requests from this caller (signed-in account, else address), from its client address, or too many transactions or records submitted from its address; nothing was stored: wait Retry-After seconds and send it again"},

@@ -189,6 +189,11 @@ func New(cfg Config) *Server {
 		s.mux.Handle("GET /.well-known/jwt-vc-issuer", connect.CORS(http.HandlerFunc(s.issuerMetadata)))
 		s.mux.Handle("OPTIONS /.well-known/jwt-vc-issuer", connect.CORS(http.NotFoundHandler()))
 		paths = append(paths, "/v1/vehicles/{id}/credentials", "/.well-known/jwt-vc-issuer")
+		if cfg.Credentials.Attestations != nil {
+			s.mux.Handle("POST /v1/attestations", limit(cfg.Auth.Middleware(http.HandlerFunc(s.postAttestation))))
+			s.mux.Handle("DELETE /v1/vehicles/{id}/attestations/{source}/{attestationId}", limit(cfg.Auth.Middleware(http.HandlerFunc(s.deleteAttestation))))
+			paths = append(paths, "/v1/attestations", "/v1/vehicles/{id}/attestations/{source}/{attestationId}")
+		}
 	}
 	if cfg.Export != nil {
 		s.mux.Handle("GET /v1/vehicles/{id}/export", limit(cfg.Auth.Middleware(http.HandlerFunc(s.exportVehicle))))

@@ -77,11 +77,15 @@ func newMonthNode(b *testing.B) *monthNode {
 			ts := t.Add(time.Duration(s) * time.Second)
 			h := ts.Hour()
 			speed := 0.0
-			if h == 8 || h == 18 { // an hour's drive, 50 km/h
+			if h == 8 || h == 18 { // an hour's drive, 50 km/h: half a circle out in the morning, back in the evening
 				speed = 50
 				km += 50.0 / 3600
-				lat += 0.0001 * math.Cos(float64(ts.Unix()%3600)/3600*2*math.Pi)
-				lon += 0.0001 * math.Sin(float64(ts.Unix()%3600)/3600*2*math.Pi)
+				a := float64(ts.Unix()%3600) / 3600 * math.Pi
+				if h == 18 {
+					a += math.Pi
+				}
+				lat += 0.0001 * math.Cos(a)
+				lon += 0.0001 * math.Sin(a)
 			}
 			sigs = append(sigs,
 				telemetry.EventSignal{Name: credential.SignalOdometer, Timestamp: ts, Value: math.Round(km*1000) / 1000},

@@ -37,6 +37,7 @@ type world struct {
 	start  time.Time // the first simulated record
 	end    time.Time // the last
 	issuer *credential.Issuer
+	buyer  string // the token of whom testPermissions sold the car to
 }
 
 func newWorld(t *testing.T) *world {
@@ -403,7 +404,9 @@ func TestCredentials(t *testing.T) {
 	})
 
 	t.Run("bad input is refused with a stable code, nothing issued", func(t *testing.T) { testBadInput(t, w, owner) })
-	t.Run("permissions", func(t *testing.T) { testPermissions(t, w, owner) }) // last: it transfers the car
+	t.Run("DIMO's vinVCLatest", func(t *testing.T) { testVINVCLatest(t, w, owner) })
+	t.Run("permissions", func(t *testing.T) { testPermissions(t, w, owner) }) // it transfers the car
+	t.Run("after the transfer vinVCLatest shows the buyer nothing of the seller's", func(t *testing.T) { testVINVCAfterTransfer(t, w, owner) })
 }
 
 // rollbackEvidence makes device-signed records of a rollback hidden by a gap: 5 km driven in the first

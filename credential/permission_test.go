@@ -178,6 +178,7 @@ func testPermissions(t *testing.T, w *world, owner string) {
 	tr := &ledger.Tx{Type: ledger.TypeTransferVehicle, To: buyer.Address}
 	tr.VehicleID.SetUint64(w.car)
 	n.Submit(t, tr, w.owner)
+	w.buyer = n.SignIn(t, buyer)
 	t.Run("after a transfer the new owner gets no credential about the previous owner's period", func(t *testing.T) {
 		check(t, n.SignIn(t, buyer), want{"before_ownership", "before_ownership", "before_ownership", "no_readings"})
 	})

@@ -284,13 +284,15 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 	if c.has(RoleAPI) {
 		exp = &export.Source{State: c.Ledger.Read, Entries: c.Log.Entries, Log: c.Log, LogKey: vkey, Telemetry: c.Records,
 			AccessLog: c.alog, Catalog: telemetry.DefaultCatalog, Now: cfg.Now}
+		cs := postgres.NewCredentials(c.pool)
 		gql = graphql.NewHandler(graphql.Config{State: c.Ledger.Read, Telemetry: c.Records, Log: c.Log,
-			Logger: cfg.Logger, Now: cfg.Now, Record: c.recorder.Record, AccessLog: c.alog})
+			Logger: cfg.Logger, Now: cfg.Now, Record: c.recorder.Record, AccessLog: c.alog, VINs: cs, Attestations: cs})
 		if creds, err = credentials(cfg.PublicURL, signer, vkey, &credential.Source{State: c.Ledger.Read, Log: c.Log,
 			Telemetry: c.Records, Catalog: telemetry.DefaultCatalog},
 			c.recorder.Record, cfg.Now); err != nil {
 			return nil, err
 		}
+		creds.VINs, creds.Attestations = cs, cs
 	}
 	app, err := web.Handler(cfg.Web)
 	if err != nil {

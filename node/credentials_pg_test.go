@@ -2,10 +2,13 @@ package node_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,7 +25,8 @@ import (
 )
 
 // TestCredentialsRoundTripOnPostgreSQL issues every credential type from a cluster process whose ledger,
-// log and records are in PostgreSQL, and verifies each offline with the log key alone.
+// log and records are in PostgreSQL, and verifies each offline with the log key alone; the VIN credential
+// is kept there for vinVCLatest.
 func TestCredentialsRoundTripOnPostgreSQL(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.Database(t)
@@ -162,6 +166,25 @@ func TestCredentialsRoundTripOnPostgreSQL(t *testing.T) {
 			}
 			if got.Type != c.req.Type || got.VehicleID != car || !c.check(got) || got.EvidenceChecked != (c.req.Type != "movement") {
 				t.Fatalf("%+v", got)
+			}
+			if c.req.Type == "vin" {
+				// The VIN credential is kept in PostgreSQL, and DIMO's vinVCLatest answers with it.
+				body := fmt.Sprintf(`{"query":"{ vinVCLatest(tokenId: %d) { vin rawVC } }"}`, car)
+				req, _ := http.NewRequest("POST", srv.URL+"/graphql", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				var r struct {
+					Data struct{ VinVCLatest *struct{ Vin, RawVC string } }
+				}
+				if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || r.Data.VinVCLatest == nil ||
+					r.Data.VinVCLatest.RawVC != issued.SDJWT || r.Data.VinVCLatest.Vin != "YV1XZ16H9P2000001" {
+					t.Fatalf("vinVCLatest: %+v %v", r.Data.VinVCLatest, err)
+				}
 			}
 		})
 	}

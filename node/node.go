@@ -89,6 +89,9 @@ type Node struct {
 	// LogKey is the note verifier key of the log ("<origin>+<hash>+<base64 key>").
 	LogKey string
 
+	// Credentials keeps the latest VIN credential of each vehicle and third parties' attestations
+	// (credentials.db).
+	Credentials *sqlite.Credentials
 	// WebhookStore keeps webhooks and the delivery outbox (webhooks.db); Webhooks produces and delivers
 	// their events, signed with the node's webhook key (webhook.key).
 	WebhookStore *sqlite.Webhooks
@@ -145,6 +148,9 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n.Recorder = accesslog.NewRecorder(n.AccessLog, cfg.Logger)
+	if n.Credentials, err = sqlite.OpenCredentials(filepath.Join(cfg.DataDir, "credentials.db")); err != nil {
+		return nil, err
+	}
 	n.logger = cfg.Logger
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://127.0.0.1:8080"
@@ -191,13 +197,15 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	creds.VINs, creds.Attestations = n.Credentials, n.Credentials
 	n.API = api.New(api.Config{Credentials: creds, Web: app, WebPaths: web.Paths(), Connect: n.Connect, Sequencer: n.Sequencer, Log: n.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger,
 		Ingester: n.Ingester, Auth: n.Auth, AccessLog: n.AccessLog, RateLimit: cfg.RateLimit, Budgets: cfg.Budgets, Webhooks: n.Webhooks, Deleter: n.Telemetry,
 		Export: &export.Source{State: n.Sequencer.Read, Entries: n.Entries, Log: n.Log, LogKey: vkey, Telemetry: n.Telemetry,
 			AccessLog: n.AccessLog, Catalog: telemetry.DefaultCatalog, Now: cfg.Now},
 		GraphQL: graphql.NewHandler(graphql.Config{State: n.Sequencer.Read, Telemetry: n.Telemetry, Log: n.Log,
 			Logger: cfg.Logger, Now: cfg.Now,
-			Record: n.Recorder.Record, AccessLog: n.AccessLog, Live: n.Live, Authenticate: n.authenticate})})
+			Record: n.Recorder.Record, AccessLog: n.AccessLog, Live: n.Live, Authenticate: n.authenticate,
+			VINs: n.Credentials, Attestations: n.Credentials})})
 	return n, nil
 }
 
@@ -252,6 +260,9 @@ func (n *Node) Close() error {
 	}
 	if n.WebhookStore != nil {
 		errs = append(errs, n.WebhookStore.Close())
+	}
+	if n.Credentials != nil {
+		errs = append(errs, n.Credentials.Close())
 	}
 	if n.Identity != nil {
 		errs = append(errs, n.Identity.Close())

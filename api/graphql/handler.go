@@ -24,6 +24,8 @@ import (
 
 	"github.com/glovebox/glovebox/accesslog"
 	"github.com/glovebox/glovebox/api/graphql/internal/exec"
+	"github.com/glovebox/glovebox/attestation"
+	vc "github.com/glovebox/glovebox/credential"
 	"github.com/glovebox/glovebox/telemetry"
 	"github.com/glovebox/glovebox/telemetry/live"
 )
@@ -64,6 +66,12 @@ type Config struct {
 	// Log is the ledger's log (*tlog.Log or *postgres.Log), for the pairing entries of rawRecords and
 	// their proofs; without it rawRecords fails with INTERNAL.
 	Log Log
+	// VINs holds the latest VIN credential of each vehicle (the node's Credentials store), read by
+	// vinVCLatest; nil makes it fail with INTERNAL.
+	VINs vc.VINStore
+	// Attestations holds third parties' attestations (the node's Credentials store), read by
+	// attestations; nil makes it fail with INTERNAL.
+	Attestations attestation.Store
 	// DisableFastPath sends every request through gqlgen's executor, also the signals queries the fast
 	// path would answer (fastpath.go); for tests that compare the two.
 	DisableFastPath bool

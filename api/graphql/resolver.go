@@ -146,6 +146,12 @@ func (r *resolver) requires(ctx context.Context, obj any, next graphql.Resolver,
 		// collection names its vehicle.
 		vehicle, ok = row[rowVehicle].(uint64)
 	}
+	if fc := graphql.GetFieldContext(ctx); !ok && fc != nil && fc.Object == "Query" {
+		if _, has := fc.Args["tokenId"]; has {
+			// A nullable tokenId left out: the query is malformed whoever asks it.
+			return nil, codedError(CodeBadRequest, "tokenId (a vehicle id) is required")
+		}
+	}
 	if !ok {
 		e := codedError(CodeForbidden, "permission %q needed, and no vehicle is in scope", permission)
 		e.Extensions["permission"] = permission
@@ -227,8 +233,15 @@ func decided(ctx context.Context, vehicle uint64) (grants, error) {
 // tokenIDInScope finds the tokenId argument of the nearest enclosing field that has one.
 func tokenIDInScope(ctx context.Context) (uint64, bool) {
 	for fc := graphql.GetFieldContext(ctx); fc != nil; fc = fc.Parent {
-		if id, ok := fc.Args["tokenId"].(int); ok && id >= 0 {
-			return uint64(id), true
+		switch id := fc.Args["tokenId"].(type) {
+		case int:
+			if id >= 0 {
+				return uint64(id), true
+			}
+		case *int: // a nullable tokenId (DIMO's attestations)
+			if id != nil && *id >= 0 {
+				return uint64(*id), true
+			}
 		}
 	}
 	return 0, false

@@ -100,6 +100,10 @@ func TestAccessLogConformance(t *testing.T) {
 	storetest.TestAccessLog(t, func(t *testing.T) accesslog.Store { return postgres.NewAccessLog(migrated(t)) })
 }
 
+func TestCredentialsConformance(t *testing.T) {
+	storetest.TestAttestations(t, func(t *testing.T) storetest.Credentials { return postgres.NewCredentials(migrated(t)) })
+}
+
 func TestRecordsAndSignalsLandInMonthlyPartitions(t *testing.T) {
 	ctx := context.Background()
 	pool := migrated(t)

@@ -118,3 +118,14 @@ func TestWebhooksConformance(t *testing.T) {
 		return s
 	})
 }
+
+func TestCredentialsConformance(t *testing.T) {
+	storetest.TestAttestations(t, func(t *testing.T) storetest.Credentials {
+		s, err := sqlite.OpenCredentials(filepath.Join(t.TempDir(), "credentials.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

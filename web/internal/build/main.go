@@ -3,7 +3,8 @@
 // with its style sheets (Leaflet's, uPlot's and the app's own) → dist/app.css, served by the node;
 // src/playground/main.js → dist/playground.js and dist/playground.css, the GraphQL playground (GraphiQL,
 // React); src/testwallet.js → testdata/testwallet.js, a browser wallet the tests inject, and src/testtlog.js →
-// testdata/tlog.js, the log checks and the entry decoder, which tests run against Go's and the node's.
+// testdata/tlog.js, the log checks and the entry decoder, which tests run against Go's and the node's, and
+// src/testcredential.js → testdata/credential.js, the credential checks, which tests compare with Go's.
 // The output is minified, without source maps or timestamps, so that it is byte for byte reproducible
 // and CI can check that the committed bundle is current.
 package main
@@ -24,6 +25,7 @@ func main() {
 		{"src/testwallet.js", "testdata/testwallet.js", nil},
 		{"src/app/main.js", "dist/app.js", nil},
 		{"src/testtlog.js", "testdata/tlog.js", nil},
+		{"src/testcredential.js", "testdata/credential.js", nil},
 		// React's production build.
 		{"src/playground/main.js", "dist/playground.js", map[string]string{"process.env.NODE_ENV": `"production"`}},
 	} {

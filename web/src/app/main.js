@@ -12,6 +12,7 @@ import { vehiclesView } from "./vehicles.js";
 import { vehicleView } from "./vehicle.js";
 import { developerView } from "./developer.js";
 import { logView } from "./explorer.js";
+import { verifyView } from "./verify.js";
 
 const view = document.getElementById("view");
 let generation = 0; // a view started before the latest navigation must not draw
@@ -29,8 +30,9 @@ function renderWho() {
 
 const routes = [
   [/^\/$/, "vehicles", () => vehiclesView],
-  [/^\/vehicles\/(\d+)(?:\/(sharing|devices|data))?$/, "vehicles", (m) => (ctx) => vehicleView(ctx, Number(m[1]), m[2] || "overview")],
+  [/^\/vehicles\/(\d+)(?:\/(sharing|devices|data|credentials))?$/, "vehicles", (m) => (ctx) => vehicleView(ctx, Number(m[1]), m[2] || "overview")],
   [/^\/developer$/, "developer", () => developerView],
+  [/^\/verify$/, "verify", () => verifyView],
   [/^\/log(?:\/(\d+))?$/, "log", (m) => (ctx) => logView(ctx, m[1] === undefined ? null : Number(m[1]))],
 ];
 

@@ -12,8 +12,9 @@ import { drawChart } from "./chart.js";
 import { WalletError } from "../wallet.js";
 import { signalLabel, signalParts, stringValue, unitSymbol } from "./format.js";
 import { dataTab } from "./yourdata.js";
+import { credentialsTab } from "./credentials.js";
 
-const tabs = [["overview", "Overview", ""], ["sharing", "Sharing", "/sharing"], ["devices", "Devices", "/devices"], ["data", "Your data", "/data"]];
+const tabs = [["overview", "Overview", ""], ["sharing", "Sharing", "/sharing"], ["devices", "Devices", "/devices"], ["credentials", "Credentials", "/credentials"], ["data", "Your data", "/data"]];
 
 export async function vehicleView(ctx, id, tab) {
   const v = await vehicle(id);
@@ -46,6 +47,7 @@ export async function vehicleView(ctx, id, tab) {
   if (tab === "overview") await overview(ctx, id, v, body);
   else if (tab === "sharing") await sharing(ctx, id, v, body);
   else if (tab === "data") await dataTab(ctx, id, body);
+  else if (tab === "credentials") await credentialsTab(ctx, id, body);
   else await devices(ctx, id, v, body);
 }
 

@@ -64,6 +64,19 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	Attestation struct {
+		Attestation    func(childComplexity int) int
+		DataVersion    func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Producer       func(childComplexity int) int
+		Signature      func(childComplexity int) int
+		Source         func(childComplexity int) int
+		Tags           func(childComplexity int) int
+		Time           func(childComplexity int) int
+		Type           func(childComplexity int) int
+		VehicleTokenID func(childComplexity int) int
+	}
+
 	DailyActivity struct {
 		Duration     func(childComplexity int) int
 		End          func(childComplexity int) int
@@ -151,6 +164,7 @@ type ComplexityRoot struct {
 
 	Query struct {
 		AccessLog        func(childComplexity int, tokenID int, first *int, after *string) int
+		Attestations     func(childComplexity int, tokenID *int, subject *string, filter *AttestationFilter) int
 		AvailableSignals func(childComplexity int, tokenID int, filter *SignalFilter) int
 		DailyActivity    func(childComplexity int, tokenID int, from time.Time, to time.Time, mechanism DetectionMechanism, config *SegmentConfig, signalRequests []SegmentSignalRequest, eventRequests []SegmentEventRequest, timezone *string) int
 		DataSummary      func(childComplexity int, tokenID int, filter *SignalFilter) int
@@ -162,6 +176,7 @@ type ComplexityRoot struct {
 		SignalsSnapshot  func(childComplexity int, tokenID int, filter *SignalFilter) int
 		Vehicle          func(childComplexity int, tokenID int) int
 		Vehicles         func(childComplexity int, first *int, after *string) int
+		VinVCLatest      func(childComplexity int, tokenID int) int
 	}
 
 	RawRecord struct {
@@ -480,6 +495,18 @@ type ComplexityRoot struct {
 		SignalsLatest func(childComplexity int, tokenID int, filter *SignalFilter) int
 	}
 
+	VINVC struct {
+		CountryCode            func(childComplexity int) int
+		RawVc                  func(childComplexity int) int
+		RecordedAt             func(childComplexity int) int
+		RecordedBy             func(childComplexity int) int
+		ValidFrom              func(childComplexity int) int
+		ValidTo                func(childComplexity int) int
+		VehicleContractAddress func(childComplexity int) int
+		VehicleTokenID         func(childComplexity int) int
+		Vin                    func(childComplexity int) int
+	}
+
 	Vehicle struct {
 		Definition    func(childComplexity int) int
 		ID            func(childComplexity int) int
@@ -516,6 +543,8 @@ type QueryResolver interface {
 	Vehicles(ctx context.Context, first *int, after *string) (*VehicleConnection, error)
 	AccessLog(ctx context.Context, tokenID int, first *int, after *string) (*AccessEntryConnection, error)
 	RawRecords(ctx context.Context, tokenID int, from time.Time, to time.Time, first *int, after *string) (*RawRecordConnection, error)
+	VinVCLatest(ctx context.Context, tokenID int) (*Vinvc, error)
+	Attestations(ctx context.Context, tokenID *int, subject *string, filter *AttestationFilter) ([]*Attestation, error)
 	Events(ctx context.Context, tokenID int, from time.Time, to time.Time, filter *EventFilter) ([]Event, error)
 	Segments(ctx context.Context, tokenID int, from time.Time, to time.Time, mechanism DetectionMechanism, config *SegmentConfig, signalRequests []SegmentSignalRequest, eventRequests []SegmentEventRequest, limit *int, after *time.Time) ([]Segment, error)
 	DailyActivity(ctx context.Context, tokenID int, from time.Time, to time.Time, mechanism DetectionMechanism, config *SegmentConfig, signalRequests []SegmentSignalRequest, eventRequests []SegmentEventRequest, timezone *string) ([]DailyActivity, error)
@@ -626,6 +655,67 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AccessEntryEdge.Node(childComplexity), true
+
+	case "Attestation.attestation":
+		if e.ComplexityRoot.Attestation.Attestation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Attestation.Attestation(childComplexity), true
+	case "Attestation.dataVersion":
+		if e.ComplexityRoot.Attestation.DataVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Attestation.DataVersion(childComplexity), true
+	case "Attestation.id":
+		if e.ComplexityRoot.Attestation.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Attestation.ID(childComplexity), true
+	case "Attestation.producer":
+		if e.ComplexityRoot.Attestation.Producer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Attestation.Producer(childComplexity), true
+	case "Attestation.signature":
+		if e.ComplexityRoot.Attestation.Signature == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Attestation.Signature(childComplexity), true
+	case "Attestation.source":
+		if e.ComplexityRoot.Attestation.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Attestation.Source(childComplexity), true
+	case "Attestation.tags":
+		if e.ComplexityRoot.Attestation.Tags == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Attestation.Tags(childComplexity), true
+	case "Attestation.time":
+		if e.ComplexityRoot.Attestation.Time == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Attestation.Time(childComplexity), true
+	case "Attestation.type":
+		if e.ComplexityRoot.Attestation.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Attestation.Type(childComplexity), true
+	case "Attestation.vehicleTokenId":
+		if e.ComplexityRoot.Attestation.VehicleTokenID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Attestation.VehicleTokenID(childComplexity), true
 
 	case "DailyActivity.duration":
 		if e.ComplexityRoot.DailyActivity.Duration == nil {
@@ -944,6 +1034,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AccessLog(childComplexity, args["tokenId"].(int), args["first"].(*int), args["after"].(*string)), true
+	case "Query.attestations":
+		if e.ComplexityRoot.Query.Attestations == nil {
+			break
+		}
+
+		args, err := ec.field_Query_attestations_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Attestations(childComplexity, args["tokenId"].(*int), args["subject"].(*string), args["filter"].(*AttestationFilter)), true
 	case "Query.availableSignals":
 		if e.ComplexityRoot.Query.AvailableSignals == nil {
 			break
@@ -1066,6 +1167,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Vehicles(childComplexity, args["first"].(*int), args["after"].(*string)), true
+	case "Query.vinVCLatest":
+		if e.ComplexityRoot.Query.VinVCLatest == nil {
+			break
+		}
+
+		args, err := ec.field_Query_vinVCLatest_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.VinVCLatest(childComplexity, args["tokenId"].(int)), true
 
 	case "RawRecord.event":
 		if e.ComplexityRoot.RawRecord.Event == nil {
@@ -3342,6 +3454,61 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Subscription.SignalsLatest(childComplexity, args["tokenId"].(int), args["filter"].(*SignalFilter)), true
 
+	case "VINVC.countryCode":
+		if e.ComplexityRoot.VINVC.CountryCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VINVC.CountryCode(childComplexity), true
+	case "VINVC.rawVC":
+		if e.ComplexityRoot.VINVC.RawVc == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VINVC.RawVc(childComplexity), true
+	case "VINVC.recordedAt":
+		if e.ComplexityRoot.VINVC.RecordedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VINVC.RecordedAt(childComplexity), true
+	case "VINVC.recordedBy":
+		if e.ComplexityRoot.VINVC.RecordedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VINVC.RecordedBy(childComplexity), true
+	case "VINVC.validFrom":
+		if e.ComplexityRoot.VINVC.ValidFrom == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VINVC.ValidFrom(childComplexity), true
+	case "VINVC.validTo":
+		if e.ComplexityRoot.VINVC.ValidTo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VINVC.ValidTo(childComplexity), true
+	case "VINVC.vehicleContractAddress":
+		if e.ComplexityRoot.VINVC.VehicleContractAddress == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VINVC.VehicleContractAddress(childComplexity), true
+	case "VINVC.vehicleTokenId":
+		if e.ComplexityRoot.VINVC.VehicleTokenID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VINVC.VehicleTokenID(childComplexity), true
+	case "VINVC.vin":
+		if e.ComplexityRoot.VINVC.Vin == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VINVC.Vin(childComplexity), true
+
 	case "Vehicle.definition":
 		if e.ComplexityRoot.Vehicle.Definition == nil {
 			break
@@ -3426,6 +3593,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("AttestationFilter", ec.unmarshalInputAttestationFilter),
 			graphql.NewInputUnmarshaler("EventFilter", ec.unmarshalInputEventFilter),
 			graphql.NewInputUnmarshaler("FilterLocation", ec.unmarshalInputFilterLocation),
 			graphql.NewInputUnmarshaler("InCircleFilter", ec.unmarshalInputInCircleFilter),
@@ -3515,6 +3683,134 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
+	{Name: "../../schema/credentials.graphqls", Input: `# DIMO's credential queries (telemetry-api schema/vc.graphqls and attestation.graphqls), answered from
+# Glovebox's own credentials (docs/credentials.md). Resolvers: credentials.go.
+
+"""
+A 20-byte Ethereum address, 0x and 40 hex digits; answered EIP-55 checksummed.
+"""
+scalar Address
+
+extend type Query {
+  """
+  The latest VIN credential issued for the vehicle tokenId since its current owner got it (POST
+  /v1/vehicles/{id}/credentials with type vin issues one and keeps it), or null when none was: this query
+  issues nothing. rawVC is the SD-JWT VC itself; a caller that is not the owner gets it without the
+  evidence disclosure unless its grant lets it read every signal the evidence's records carry. For the
+  owner and apps whose grant holds credentials.
+  """
+  vinVCLatest(tokenId: Int!): VINVC @requires(permission: "credentials")
+
+  """
+  Third parties' signed statements about the vehicle tokenId (POST /v1/attestations), received since its
+  current owner got it, newest first. tokenId is required in Glovebox (BAD_REQUEST without); subject, if
+  given, must be the vehicle id in decimal, else the list is empty. For the owner and apps whose grant holds
+  credentials.
+  """
+  attestations(tokenId: Int, subject: String, filter: AttestationFilter): [Attestation] @requires(permission: "credentials")
+}
+
+"""
+A VIN credential (DIMO's type).
+"""
+type VINVC {
+  vehicleTokenId: Int
+  vin: String
+  """
+  Entity that recorded the VIN: the address of the paired device whose signed record carried it.
+  """
+  recordedBy: String
+  """
+  When the device reported the VIN.
+  """
+  recordedAt: Time
+  """
+  Always null: Glovebox's devices do not report one.
+  """
+  countryCode: String
+  """
+  Always null: Glovebox's vehicles are not tokens of a contract.
+  """
+  vehicleContractAddress: String
+  """
+  VC validity start: its iat.
+  """
+  validFrom: Time
+  """
+  VC validity end: its exp.
+  """
+  validTo: Time
+  """
+  The credential: an SD-JWT VC (typ dc+sd-jwt), <issuer JWT>~<disclosures>~, which glovebox credential
+  verify and the web app's Verify page check offline.
+  """
+  rawVC: String!
+}
+
+"""
+A third party's signed statement about a vehicle (DIMO's type).
+"""
+type Attestation {
+  """
+  The CloudEvent id; unique per source.
+  """
+  id: String!
+  vehicleTokenId: Int!
+  """
+  The CloudEvent time.
+  """
+  time: Time!
+  """
+  The CloudEvent's data exactly as signed: personal_sign over these bytes (UTF-8) recovers source.
+  """
+  attestation: String!
+  """
+  dimo.attestation.
+  """
+  type: String!
+  """
+  Address that signed the attestation: the app that posted it.
+  """
+  source: Address!
+  """
+  The CloudEvent's dataversion; "" when it had none.
+  """
+  dataVersion: String!
+  producer: String
+  """
+  personal_sign over attestation, 0x and 130 hex digits.
+  """
+  signature: String!
+  tags: [String!]
+}
+
+input AttestationFilter {
+  id: String
+  """
+  The attesting party.
+  """
+  source: Address
+  dataVersion: String
+  producer: String
+  """
+  Before this timestamp.
+  """
+  before: Time
+  """
+  After this timestamp.
+  """
+  after: Time
+  """
+  Max results. Default 10, at most 100.
+  """
+  limit: Int
+  """
+  Pagination cursor (exclusive): only attestations whose time is before it.
+  """
+  cursor: Time
+  tags: StringArrayFilter
+}
+`, BuiltIn: false},
 	{Name: "../../schema/insights.graphqls", Input: `# Trips, daily activity and driving events: DIMO's segments, dailyActivity and events, readable with the
 # permission insights (trip summaries without routes). See docs/graphql.md#trips-daily-activity-and-events.
 
@@ -5258,6 +5554,32 @@ func (ec *executionContext) childFields_AccessEntryEdge(ctx context.Context, fie
 	return nil, fmt.Errorf("no field named %q was found under type AccessEntryEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_Attestation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Attestation_id(ctx, field)
+	case "vehicleTokenId":
+		return ec.fieldContext_Attestation_vehicleTokenId(ctx, field)
+	case "time":
+		return ec.fieldContext_Attestation_time(ctx, field)
+	case "attestation":
+		return ec.fieldContext_Attestation_attestation(ctx, field)
+	case "type":
+		return ec.fieldContext_Attestation_type(ctx, field)
+	case "source":
+		return ec.fieldContext_Attestation_source(ctx, field)
+	case "dataVersion":
+		return ec.fieldContext_Attestation_dataVersion(ctx, field)
+	case "producer":
+		return ec.fieldContext_Attestation_producer(ctx, field)
+	case "signature":
+		return ec.fieldContext_Attestation_signature(ctx, field)
+	case "tags":
+		return ec.fieldContext_Attestation_tags(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Attestation", field.Name)
+}
+
 func (ec *executionContext) childFields_DailyActivity(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "start":
@@ -6050,6 +6372,30 @@ func (ec *executionContext) childFields_SignalsSnapshotResponse(ctx context.Cont
 	return nil, fmt.Errorf("no field named %q was found under type SignalsSnapshotResponse", field.Name)
 }
 
+func (ec *executionContext) childFields_VINVC(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "vehicleTokenId":
+		return ec.fieldContext_VINVC_vehicleTokenId(ctx, field)
+	case "vin":
+		return ec.fieldContext_VINVC_vin(ctx, field)
+	case "recordedBy":
+		return ec.fieldContext_VINVC_recordedBy(ctx, field)
+	case "recordedAt":
+		return ec.fieldContext_VINVC_recordedAt(ctx, field)
+	case "countryCode":
+		return ec.fieldContext_VINVC_countryCode(ctx, field)
+	case "vehicleContractAddress":
+		return ec.fieldContext_VINVC_vehicleContractAddress(ctx, field)
+	case "validFrom":
+		return ec.fieldContext_VINVC_validFrom(ctx, field)
+	case "validTo":
+		return ec.fieldContext_VINVC_validTo(ctx, field)
+	case "rawVC":
+		return ec.fieldContext_VINVC_rawVC(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type VINVC", field.Name)
+}
+
 func (ec *executionContext) childFields_Vehicle(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -6263,6 +6609,36 @@ func (ec *executionContext) field_Query_accessLog_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_attestations_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "tokenId",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["tokenId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "subject",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["subject"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*AttestationFilter, error) {
+			return ec.unmarshalOAttestationFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐAttestationFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg2
 	return args, nil
 }
 
@@ -6665,6 +7041,20 @@ func (ec *executionContext) field_Query_vehicles_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_vinVCLatest_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "tokenId",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["tokenId"] = arg0
 	return args, nil
 }
 
@@ -9661,6 +10051,236 @@ func (ec *executionContext) fieldContext_AccessEntryEdge_node(_ context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Attestation_id(ctx context.Context, field graphql.CollectedField, obj *Attestation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Attestation_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Attestation_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Attestation", field, false, false, "String")
+}
+
+func (ec *executionContext) _Attestation_vehicleTokenId(ctx context.Context, field graphql.CollectedField, obj *Attestation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Attestation_vehicleTokenId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VehicleTokenID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Attestation_vehicleTokenId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Attestation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Attestation_time(ctx context.Context, field graphql.CollectedField, obj *Attestation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Attestation_time(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Time, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Attestation_time(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Attestation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Attestation_attestation(ctx context.Context, field graphql.CollectedField, obj *Attestation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Attestation_attestation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attestation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Attestation_attestation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Attestation", field, false, false, "String")
+}
+
+func (ec *executionContext) _Attestation_type(ctx context.Context, field graphql.CollectedField, obj *Attestation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Attestation_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Attestation_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Attestation", field, false, false, "String")
+}
+
+func (ec *executionContext) _Attestation_source(ctx context.Context, field graphql.CollectedField, obj *Attestation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Attestation_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNAddress2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Attestation_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Attestation", field, false, false, "Address")
+}
+
+func (ec *executionContext) _Attestation_dataVersion(ctx context.Context, field graphql.CollectedField, obj *Attestation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Attestation_dataVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DataVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Attestation_dataVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Attestation", field, false, false, "String")
+}
+
+func (ec *executionContext) _Attestation_producer(ctx context.Context, field graphql.CollectedField, obj *Attestation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Attestation_producer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Producer, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Attestation_producer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Attestation", field, false, false, "String")
+}
+
+func (ec *executionContext) _Attestation_signature(ctx context.Context, field graphql.CollectedField, obj *Attestation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Attestation_signature(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Signature, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Attestation_signature(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Attestation", field, false, false, "String")
+}
+
+func (ec *executionContext) _Attestation_tags(ctx context.Context, field graphql.CollectedField, obj *Attestation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Attestation_tags(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tags, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Attestation_tags(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Attestation", field, false, false, "String")
+}
+
 func (ec *executionContext) _DailyActivity_start(ctx context.Context, field graphql.CollectedField, obj *DailyActivity) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11363,6 +11983,130 @@ func (ec *executionContext) fieldContext_Query_rawRecords(ctx context.Context, f
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_rawRecords_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_vinVCLatest(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_vinVCLatest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().VinVCLatest(ctx, fc.Args["tokenId"].(int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "credentials")
+				if err != nil {
+					var zeroVal *Vinvc
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal *Vinvc
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *Vinvc) graphql.Marshaler {
+			return ec.marshalOVINVC2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐVinvc(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_vinVCLatest(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VINVC(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_vinVCLatest_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_attestations(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_attestations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Attestations(ctx, fc.Args["tokenId"].(*int), fc.Args["subject"].(*string), fc.Args["filter"].(*AttestationFilter))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "credentials")
+				if err != nil {
+					var zeroVal []*Attestation
+					return zeroVal, err
+				}
+				if ec.Directives.Requires == nil {
+					var zeroVal []*Attestation
+					return zeroVal, errors.New("directive requires is not implemented")
+				}
+				return ec.Directives.Requires(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*Attestation) graphql.Marshaler {
+			return ec.marshalOAttestation2ᚕᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐAttestation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_attestations(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Attestation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_attestations_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -28834,6 +29578,213 @@ func (ec *executionContext) fieldContext_Subscription_events(ctx context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _VINVC_vehicleTokenId(ctx context.Context, field graphql.CollectedField, obj *Vinvc) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VINVC_vehicleTokenId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VehicleTokenID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VINVC_vehicleTokenId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VINVC", field, false, false, "Int")
+}
+
+func (ec *executionContext) _VINVC_vin(ctx context.Context, field graphql.CollectedField, obj *Vinvc) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VINVC_vin(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Vin, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VINVC_vin(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VINVC", field, false, false, "String")
+}
+
+func (ec *executionContext) _VINVC_recordedBy(ctx context.Context, field graphql.CollectedField, obj *Vinvc) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VINVC_recordedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RecordedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VINVC_recordedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VINVC", field, false, false, "String")
+}
+
+func (ec *executionContext) _VINVC_recordedAt(ctx context.Context, field graphql.CollectedField, obj *Vinvc) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VINVC_recordedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RecordedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VINVC_recordedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VINVC", field, false, false, "Time")
+}
+
+func (ec *executionContext) _VINVC_countryCode(ctx context.Context, field graphql.CollectedField, obj *Vinvc) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VINVC_countryCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CountryCode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VINVC_countryCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VINVC", field, false, false, "String")
+}
+
+func (ec *executionContext) _VINVC_vehicleContractAddress(ctx context.Context, field graphql.CollectedField, obj *Vinvc) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VINVC_vehicleContractAddress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VehicleContractAddress, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VINVC_vehicleContractAddress(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VINVC", field, false, false, "String")
+}
+
+func (ec *executionContext) _VINVC_validFrom(ctx context.Context, field graphql.CollectedField, obj *Vinvc) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VINVC_validFrom(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ValidFrom, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VINVC_validFrom(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VINVC", field, false, false, "Time")
+}
+
+func (ec *executionContext) _VINVC_validTo(ctx context.Context, field graphql.CollectedField, obj *Vinvc) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VINVC_validTo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ValidTo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VINVC_validTo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VINVC", field, false, false, "Time")
+}
+
+func (ec *executionContext) _VINVC_rawVC(ctx context.Context, field graphql.CollectedField, obj *Vinvc) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VINVC_rawVC(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RawVc, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VINVC_rawVC(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VINVC", field, false, false, "String")
+}
+
 func (ec *executionContext) _Vehicle_id(ctx context.Context, field graphql.CollectedField, obj *Vehicle) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -30246,6 +31197,104 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputAttestationFilter(ctx context.Context, obj any) (AttestationFilter, error) {
+	var it AttestationFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "source", "dataVersion", "producer", "before", "after", "limit", "cursor", "tags"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "source":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("source"))
+			data, err := ec.unmarshalOAddress2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Source = data
+		case "dataVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dataVersion"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DataVersion = data
+		case "producer":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("producer"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Producer = data
+		case "before":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("before"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Before = data
+		case "after":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("after"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.After = data
+		case "limit":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("limit"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Limit = data
+		case "cursor":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cursor"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cursor = data
+		case "tags":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tags"))
+			data, err := ec.unmarshalOStringArrayFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐStringArrayFilter(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Tags = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAttestationFilter unmarshals raw into the AttestationFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAttestationFilter(ctx context.Context, raw any) (AttestationFilter, error) {
+	var out AttestationFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AttestationFilter", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputEventFilter(ctx context.Context, obj any) (EventFilter, error) {
 	var it EventFilter
 	if obj == nil {
@@ -31070,6 +32119,84 @@ func (ec *executionContext) _AccessEntryEdge(ctx context.Context, sel ast.Select
 	return out
 }
 
+var attestationImplementors = []string{"Attestation"}
+
+func (ec *executionContext) _Attestation(ctx context.Context, sel ast.SelectionSet, obj *Attestation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, attestationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Attestation")
+		case "id":
+			out.Values[i] = ec._Attestation_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "vehicleTokenId":
+			out.Values[i] = ec._Attestation_vehicleTokenId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "time":
+			out.Values[i] = ec._Attestation_time(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "attestation":
+			out.Values[i] = ec._Attestation_attestation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._Attestation_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "source":
+			out.Values[i] = ec._Attestation_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "dataVersion":
+			out.Values[i] = ec._Attestation_dataVersion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "producer":
+			out.Values[i] = ec._Attestation_producer(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "signature":
+			out.Values[i] = ec._Attestation_signature(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tags":
+			out.Values[i] = ec._Attestation_tags(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var dailyActivityImplementors = []string{"DailyActivity"}
 
 func (ec *executionContext) _DailyActivity(ctx context.Context, sel ast.SelectionSet, obj *DailyActivity) graphql.Marshaler {
@@ -31723,6 +32850,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_rawRecords(ctx, field)
+				})
+		case "vinVCLatest":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_vinVCLatest(ctx, field)
+				})
+		case "attestations":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_attestations(ctx, field)
 				})
 		case "events":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -33507,6 +34646,79 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	}
 }
 
+var vINVCImplementors = []string{"VINVC"}
+
+func (ec *executionContext) _VINVC(ctx context.Context, sel ast.SelectionSet, obj *Vinvc) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, vINVCImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("VINVC")
+		case "vehicleTokenId":
+			out.Values[i] = ec._VINVC_vehicleTokenId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "vin":
+			out.Values[i] = ec._VINVC_vin(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "recordedBy":
+			out.Values[i] = ec._VINVC_recordedBy(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "recordedAt":
+			out.Values[i] = ec._VINVC_recordedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "countryCode":
+			out.Values[i] = ec._VINVC_countryCode(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "vehicleContractAddress":
+			out.Values[i] = ec._VINVC_vehicleContractAddress(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "validFrom":
+			out.Values[i] = ec._VINVC_validFrom(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "validTo":
+			out.Values[i] = ec._VINVC_validTo(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "rawVC":
+			out.Values[i] = ec._VINVC_rawVC(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var vehicleImplementors = []string{"Vehicle"}
 
 func (ec *executionContext) _Vehicle(ctx context.Context, sel ast.SelectionSet, obj *Vehicle) graphql.Marshaler {
@@ -34067,6 +35279,20 @@ func (ec *executionContext) marshalNAccessEntryEdge2ᚕgithubᚗcomᚋglovebox�
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalNAddress2string(ctx context.Context, v any) (string, error) {
+	res, err := graphql.UnmarshalString(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAddress2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Address!")
+	}
+	return res
 }
 
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
@@ -34763,6 +35989,52 @@ func (ec *executionContext) marshalN__TypeKind2string(ctx context.Context, sel a
 	return res
 }
 
+func (ec *executionContext) unmarshalOAddress2ᚖstring(ctx context.Context, v any) (*string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalString(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOAddress2ᚖstring(ctx context.Context, sel ast.SelectionSet, v *string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(*v)
+	return res
+}
+
+func (ec *executionContext) marshalOAttestation2ᚕᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐAttestation(ctx context.Context, sel ast.SelectionSet, v []*Attestation) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOAttestation2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐAttestation(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOAttestation2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐAttestation(ctx context.Context, sel ast.SelectionSet, v *Attestation) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Attestation(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOAttestationFilter2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐAttestationFilter(ctx context.Context, v any) (*AttestationFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputAttestationFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalOBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -35230,6 +36502,13 @@ func (ec *executionContext) marshalOTime2ᚖtimeᚐTime(ctx context.Context, sel
 	_ = ctx
 	res := graphql.MarshalTime(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOVINVC2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐVinvc(ctx context.Context, sel ast.SelectionSet, v *Vinvc) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._VINVC(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOVehicle2ᚖgithubᚗcomᚋgloveboxᚋgloveboxᚋapiᚋgraphqlᚋinternalᚋexecᚐVehicle(ctx context.Context, sel ast.SelectionSet, v *Vehicle) graphql.Marshaler {

@@ -39,6 +39,44 @@ type AccessEntryEdge struct {
 	Node   *AccessEntry `json:"node"`
 }
 
+// A third party's signed statement about a vehicle (DIMO's type).
+type Attestation struct {
+	// The CloudEvent id; unique per source.
+	ID             string `json:"id"`
+	VehicleTokenID int    `json:"vehicleTokenId"`
+	// The CloudEvent time.
+	Time time.Time `json:"time"`
+	// The CloudEvent's data exactly as signed: personal_sign over these bytes (UTF-8) recovers source.
+	Attestation string `json:"attestation"`
+	// dimo.attestation.
+	Type string `json:"type"`
+	// Address that signed the attestation: the app that posted it.
+	Source string `json:"source"`
+	// The CloudEvent's dataversion; "" when it had none.
+	DataVersion string  `json:"dataVersion"`
+	Producer    *string `json:"producer,omitempty"`
+	// personal_sign over attestation, 0x and 130 hex digits.
+	Signature string   `json:"signature"`
+	Tags      []string `json:"tags,omitempty"`
+}
+
+type AttestationFilter struct {
+	ID *string `json:"id,omitempty"`
+	// The attesting party.
+	Source      *string `json:"source,omitempty"`
+	DataVersion *string `json:"dataVersion,omitempty"`
+	Producer    *string `json:"producer,omitempty"`
+	// Before this timestamp.
+	Before *time.Time `json:"before,omitempty"`
+	// After this timestamp.
+	After *time.Time `json:"after,omitempty"`
+	// Max results. Default 10, at most 100.
+	Limit *int `json:"limit,omitempty"`
+	// Pagination cursor (exclusive): only attestations whose time is before it.
+	Cursor *time.Time         `json:"cursor,omitempty"`
+	Tags   *StringArrayFilter `json:"tags,omitempty"`
+}
+
 type DailyActivity struct {
 	// Where the day's first segment started; null without segments or without a location permission.
 	Start *SignalLocation `json:"start,omitempty"`
@@ -344,6 +382,27 @@ type StringValueFilter struct {
 }
 
 type Subscription struct {
+}
+
+// A VIN credential (DIMO's type).
+type Vinvc struct {
+	VehicleTokenID *int    `json:"vehicleTokenId,omitempty"`
+	Vin            *string `json:"vin,omitempty"`
+	// Entity that recorded the VIN: the address of the paired device whose signed record carried it.
+	RecordedBy *string `json:"recordedBy,omitempty"`
+	// When the device reported the VIN.
+	RecordedAt *time.Time `json:"recordedAt,omitempty"`
+	// Always null: Glovebox's devices do not report one.
+	CountryCode *string `json:"countryCode,omitempty"`
+	// Always null: Glovebox's vehicles are not tokens of a contract.
+	VehicleContractAddress *string `json:"vehicleContractAddress,omitempty"`
+	// VC validity start: its iat.
+	ValidFrom *time.Time `json:"validFrom,omitempty"`
+	// VC validity end: its exp.
+	ValidTo *time.Time `json:"validTo,omitempty"`
+	// The credential: an SD-JWT VC (typ dc+sd-jwt), <issuer JWT>~<disclosures>~, which glovebox credential
+	// verify and the web app's Verify page check offline.
+	RawVc string `json:"rawVC"`
 }
 
 type Vehicle struct {
