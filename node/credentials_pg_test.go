@@ -5,23 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/glovebox/glovebox/api/wire"
 	"github.com/glovebox/glovebox/client"
 	"github.com/glovebox/glovebox/credential"
-	"github.com/glovebox/glovebox/internal/pgtest"
 	"github.com/glovebox/glovebox/internal/testnode"
-	"github.com/glovebox/glovebox/ledger"
-	"github.com/glovebox/glovebox/node"
-	"github.com/glovebox/glovebox/store/postgres"
 	"github.com/glovebox/glovebox/telemetry"
-	"github.com/glovebox/glovebox/telemetry/stream"
 )
 
 // TestCredentialsRoundTripOnPostgreSQL issues every credential type from a cluster process whose ledger,
@@ -29,73 +19,9 @@ import (
 // is kept there for vinVCLatest.
 func TestCredentialsRoundTripOnPostgreSQL(t *testing.T) {
 	ctx := context.Background()
-	dsn := pgtest.Database(t)
-	pool, err := postgres.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if _, err := postgres.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
-	ns, err := stream.StartEmbedded(t.TempDir(), "127.0.0.1", -1, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Close)
-	srv := httptest.NewUnstartedServer(nil)
-	c, err := node.OpenCluster(ctx, node.ClusterConfig{Store: dsn, NATS: ns.URL(), DataDir: t.TempDir(),
-		Roles:  []string{node.RoleSequencer, node.RoleAPI, node.RoleIngest},
-		Logger: slog.New(slog.DiscardHandler), PublicURL: "http://" + srv.Listener.Addr().String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = c.API
-	srv.Start()
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- c.Run(runCtx) }()
-	t.Cleanup(func() {
-		srv.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-		c.Close()
-	})
-
-	cl := client.New(srv.URL)
-	d, err := cl.Domain(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	submit := func(tx *ledger.Tx, keys ...testnode.Key) *wire.Receipt {
-		t.Helper()
-		client.Prepare(tx, time.Hour)
-		for _, k := range keys {
-			if err := d.Sign(tx, k.Key); err != nil {
-				t.Fatal(err)
-			}
-		}
-		// Until the process holds the lease, submissions are refused as unavailable.
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-			rc, err := cl.Submit(ctx, tx)
-			var ae *client.APIError
-			if err == nil {
-				return rc
-			}
-			if !errors.As(err, &ae) || ae.Code != "unavailable" || time.Now().After(deadline) {
-				t.Fatalf("%s: %v", tx.Type, err)
-			}
-		}
-	}
-	owner, dev := testnode.NewKey(t), testnode.NewKey(t)
-	rc := submit(&ledger.Tx{Type: ledger.TypeRegisterVehicle, Owner: owner.Address, Make: "Volvo", Model: "XC40", Year: 2023}, owner)
-	car := rc.Result.VehicleID
-	submit(&ledger.Tx{Type: ledger.TypeRegisterDevice, Device: dev.Address, Kind: "hardware"}, dev)
-	pair := &ledger.Tx{Type: ledger.TypePairDevice, Device: dev.Address}
-	pair.VehicleID.SetUint64(car)
-	submit(pair, owner, dev)
+	p := startPGCluster(t, nil)
+	cl := p.cl
+	owner, dev, car := p.car(t)
 
 	at := time.Now().Add(time.Second).Truncate(time.Second)
 	var subs []telemetry.Submission
@@ -169,21 +95,16 @@ func TestCredentialsRoundTripOnPostgreSQL(t *testing.T) {
 			}
 			if c.req.Type == "vin" {
 				// The VIN credential is kept in PostgreSQL, and DIMO's vinVCLatest answers with it.
-				body := fmt.Sprintf(`{"query":"{ vinVCLatest(tokenId: %d) { vin rawVC } }"}`, car)
-				req, _ := http.NewRequest("POST", srv.URL+"/graphql", strings.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
+				resp, err := cl.GraphQL(ctx, tok.AccessToken, fmt.Sprintf(`{ vinVCLatest(tokenId: %d) { vin rawVC } }`, car), nil)
+				if err != nil || len(resp.Errors) > 0 {
+					t.Fatalf("vinVCLatest: %v %+v", err, resp)
 				}
-				defer resp.Body.Close()
 				var r struct {
-					Data struct{ VinVCLatest *struct{ Vin, RawVC string } }
+					VinVCLatest *struct{ Vin, RawVC string }
 				}
-				if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || r.Data.VinVCLatest == nil ||
-					r.Data.VinVCLatest.RawVC != issued.SDJWT || r.Data.VinVCLatest.Vin != "YV1XZ16H9P2000001" {
-					t.Fatalf("vinVCLatest: %+v %v", r.Data.VinVCLatest, err)
+				if err := json.Unmarshal(resp.Data, &r); err != nil || r.VinVCLatest == nil ||
+					r.VinVCLatest.RawVC != issued.SDJWT || r.VinVCLatest.Vin != "YV1XZ16H9P2000001" {
+					t.Fatalf("vinVCLatest: %+v %v", r.VinVCLatest, err)
 				}
 			}
 		})

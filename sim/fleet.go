@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -178,15 +179,18 @@ type State struct {
 	Online   bool    // false while the device has no coverage (the record waits in its backlog)
 }
 
-// Record is one signed record of one vehicle.
+// Record is one signed record of one vehicle: signal values (telemetry.TypeSignals), or the driving events
+// its device detected (telemetry.TypeEvents; only hardware dongles, which have an accelerometer, report
+// them).
 type Record struct {
 	Vehicle    int // index in the fleet
 	VehicleID  uint64
 	Device     common.Address
 	ID         string
-	Time       time.Time // the simulated time the record was measured
-	Signals    []telemetry.EventSignal
-	Submission telemetry.Submission // the event bytes and, when the fleet signs, the device's signature
+	Time       time.Time               // the simulated time the record was measured
+	Signals    []telemetry.EventSignal // nil in an events record
+	Events     []telemetry.EventItem   // nil in a signals record
+	Submission telemetry.Submission    // the event bytes and, when the fleet signs, the device's signature
 	State      State
 	Backfill   bool // delivered after a coverage gap, later than it was measured
 }
@@ -261,8 +265,8 @@ func (f *Fleet) Backlog() int {
 }
 
 // Step advances the clock by dt (at least a millisecond) and returns the records the vehicles deliver at
-// the new time: at most one new record per vehicle (every tick while active, every tenth tick while
-// parked) and, for a vehicle whose coverage just returned, the records it buffered, oldest first. The
+// the new time: at most one new signals record per vehicle (every tick while active, every tenth tick
+// while parked), an events record when its device detected driving events, and, for a vehicle whose coverage just returned, the records it buffered, oldest first. The
 // records of one vehicle are always in time order. The result is the same for the same seed, specs,
 // start and sequence of steps, whatever the number of CPUs.
 func (f *Fleet) Step(dt time.Duration) []Record {
@@ -303,6 +307,28 @@ func (f *Fleet) Step(dt time.Duration) []Record {
 		out = append(out, p...)
 	}
 	return out
+}
+
+// Span is a period of ground truth; End is zero while it lasts.
+type Span struct{ Start, End time.Time }
+
+// Truth is what a vehicle did since the fleet started, for tests of what the node detects: its trips
+// (ignition on to off, isIgnitionOn true between them), the periods it was in use (from the owner
+// unlocking it to locking it after the trip: it reports every tick), refuelling stops (the nozzle in to the tank
+// full), charging sessions (plugged in and charging to done or unplugged; one that began before the
+// fleet started starts at its start), waits with the engine idling before a trip (at least 150 s), and
+// surprise hard brakings (at least 3.8 m/s², 1.5 to 3 s, from above 30 km/h; reported as events by
+// hardware dongles, and hard enough for the node's rule on speed values).
+type Truth struct {
+	Trips, Active, Refuels, Charges, Idles []Span
+	Brakings                               []telemetry.EventItem
+}
+
+// Truth returns vehicle i's ground truth so far. The slices are copies.
+func (f *Fleet) Truth(i int) Truth {
+	t := f.vs[i].truth
+	return Truth{Trips: slices.Clone(t.Trips), Active: slices.Clone(t.Active), Refuels: slices.Clone(t.Refuels), Charges: slices.Clone(t.Charges),
+		Idles: slices.Clone(t.Idles), Brakings: slices.Clone(t.Brakings)}
 }
 
 // Submissions returns the records' submissions, in order.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/telemetry"
 )
 
@@ -104,7 +105,7 @@ func TestSimulatedDayIsPhysicallyPlausible(t *testing.T) {
 	first := map[int]fix{}
 	integrated := map[int]float64{} // m, from the reported speeds
 	perVehicleTick := map[int]int{}
-	var records, moving, backfilled, turns int
+	var records, moving, backfilled, turns, events int
 	phases := map[Phase]int{}
 	var fuelUp, socUp int
 	for i := 0; i < steps; i++ {
@@ -129,6 +130,13 @@ func TestSimulatedDayIsPhysicallyPlausible(t *testing.T) {
 			parsed, err := telemetry.DefaultCatalog.Parse(&sub, now.UnixMilli())
 			if err != nil {
 				t.Fatalf("record %s of vehicle %d does not parse: %v\n%s", r.ID, r.Vehicle, err, r.Submission.Event)
+			}
+			if r.Events != nil {
+				if len(parsed.Events) != len(r.Events) || len(parsed.Values) != 0 || f.Spec(r.Vehicle).DeviceKind != ledger.KindHardware {
+					t.Fatalf("events record %s of vehicle %d: %d events, %d values\n%s", r.ID, r.Vehicle, len(parsed.Events), len(parsed.Values), r.Submission.Event)
+				}
+				events += len(parsed.Events)
+				continue
 			}
 			if n := len(parsed.Values); n < MinSignals || n > MaxSignals {
 				t.Fatalf("record %s carries %d signals", r.ID, n)
@@ -231,13 +239,13 @@ func TestSimulatedDayIsPhysicallyPlausible(t *testing.T) {
 	if len(last) != 25 {
 		t.Errorf("%d vehicles reported, want 25", len(last))
 	}
-	t.Logf("%d records (%d backfilled), %d moving intervals, %d turns; phases %v; %d charging and %d refuelling increases",
-		records, backfilled, moving, turns, phases, socUp, fuelUp)
+	t.Logf("%d records (%d backfilled), %d moving intervals, %d turns; phases %v; %d charging and %d refuelling increases; %d driving events reported",
+		records, backfilled, moving, turns, phases, socUp, fuelUp, events)
 	if moving == 0 || turns == 0 || phases[PhaseParked] == 0 || phases[PhaseBoarding] == 0 || phases[PhaseAlighting] == 0 {
 		t.Errorf("the day lacks driving, turns or parking: %v", phases)
 	}
-	if !testing.Short() && (socUp == 0 || backfilled == 0) {
-		t.Errorf("a day of 25 vehicles should include charging (%d) and backfill after coverage gaps (%d)", socUp, backfilled)
+	if !testing.Short() && (socUp == 0 || backfilled == 0 || events == 0) {
+		t.Errorf("a day of 25 vehicles should include charging (%d), backfill after coverage gaps (%d) and driving events (%d)", socUp, backfilled, events)
 	}
 }
 

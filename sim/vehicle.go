@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/telemetry"
 )
 
@@ -121,6 +122,17 @@ type vehicle struct {
 	nextOutage   int64
 	outageMean   float64 // s between outages
 	backlog      []Record
+
+	// Surprises: now and then the driver brakes hard for something on the road (a stream of its own,
+	// so that the rest of the simulation does not depend on it).
+	hazRng      *rand.Rand
+	hazardEvery float64               // s of driving above 30 km/h between surprises, on average
+	hazard      float64               // s of hard braking left; 0 when none
+	hazardDecel float64               // m/s²
+	hazardStart int64                 // unix ms
+	hazardFrom  float64               // m/s at the start
+	events      []telemetry.EventItem // detected by the device, waiting to be sent
+	truth       Truth
 }
 
 func (v *vehicle) uniform(lo, hi float64) float64 { return lo + v.rng.Float64()*(hi-lo) }
@@ -130,6 +142,8 @@ func (v *vehicle) ms(s float64) int64 { return int64(math.Round(s * 1000)) }
 func newVehicle(seed uint64, i int, s Spec, start int64) *vehicle {
 	v := &vehicle{index: i, spec: s, after: -1, leak: -1}
 	v.rng = rand.New(rand.NewPCG(seed, streamID(i, 2)))
+	v.hazRng = rand.New(rand.NewPCG(seed, streamID(i, 3)))
+	v.hazardEvery = 1800 + v.hazRng.Float64()*5400
 	v.m = lookupModel(s.Make, s.Model, s.Powertrain)
 	v.c = cityByName(s.City)
 	v.zone = v.c.zone()
@@ -205,6 +219,7 @@ func newVehicle(seed uint64, i int, s Spec, start int64) *vehicle {
 		v.plugged = true
 		if v.soc() < v.chargeLimit-3 {
 			v.phase, v.chargeKW = PhaseCharging, min(v.wallboxKW, v.m.ACkW)
+			v.truth.Charges = append(v.truth.Charges, Span{Start: time.UnixMilli(start).UTC()})
 		}
 	}
 	if i%3 == 0 {
@@ -393,6 +408,7 @@ func (v *vehicle) advance(from, to int64) {
 			v.passive(t, next)
 			t = next
 			if t >= done || v.fuel >= v.fuelTarget {
+				v.truth.Refuels[len(v.truth.Refuels)-1].End = time.UnixMilli(t).UTC()
 				v.phase, v.changed = PhaseParked, true
 				v.departAt = t + v.ms(v.uniform(60, 240)) // pay, then leave
 			}
@@ -454,6 +470,9 @@ func (v *vehicle) passive(from, to int64) {
 }
 
 func (v *vehicle) endCharging(t int64) {
+	if n := len(v.truth.Charges); n > 0 && v.truth.Charges[n-1].End.IsZero() {
+		v.truth.Charges[n-1].End = time.UnixMilli(t).UTC()
+	}
 	v.phase, v.changed = PhaseParked, true
 	v.chargeKW, v.powerW = 0, 0
 	if v.chargeDC {
@@ -466,6 +485,7 @@ func (v *vehicle) endCharging(t int64) {
 func (v *vehicle) board(t int64) {
 	v.phase, v.changed = PhaseBoarding, true
 	v.phaseEnd = t + v.ms(v.uniform(6, 40))
+	v.truth.Active = append(v.truth.Active, Span{Start: time.UnixMilli(t).UTC()})
 	v.locked, v.doorOpen = false, true
 	if v.plugged {
 		v.plugged, v.chargeKW, v.chargeDC = false, 0, false
@@ -493,6 +513,12 @@ func (v *vehicle) depart(t int64) {
 	v.doorOpen = false
 	v.engineOn = t
 	v.pullAway = v.uniform(3, 15)
+	if v.hazRng.IntN(8) == 0 && v.spec.Powertrain != Electric {
+		// Waiting with the engine running (a passenger, the windscreen clearing).
+		v.pullAway = 150 + 270*v.hazRng.Float64()
+		v.truth.Idles = append(v.truth.Idles, Span{time.UnixMilli(t).UTC(), time.UnixMilli(t + v.ms(v.pullAway)).UTC()})
+	}
+	v.truth.Trips = append(v.truth.Trips, Span{Start: time.UnixMilli(t).UTC()})
 	v.rt = newRoute(v.rng, v.c, v.places[v.at].pos, v.places[v.dest].pos)
 	v.seg, v.segPos, v.dwell = 0, 0, 0
 	if len(v.dtcs) < 3 && v.rng.IntN(60) == 0 {
@@ -514,6 +540,7 @@ func (v *vehicle) depart(t int64) {
 func (v *vehicle) arrive(t int64) {
 	v.phase, v.changed = PhaseAlighting, true
 	v.phaseEnd = t + v.ms(v.uniform(4, 30))
+	v.truth.Trips[len(v.truth.Trips)-1].End = time.UnixMilli(t).UTC()
 	v.speed, v.accel, v.yaw, v.rpm, v.load, v.tps, v.maf, v.fuelRate, v.powerW = 0, 0, 0, 0, 0, 0, 0, 0, 0
 	v.doorOpen, v.locked = true, false
 	v.at, v.rt = v.dest, nil
@@ -522,11 +549,13 @@ func (v *vehicle) arrive(t int64) {
 
 // park: door closed and locked; refuel or plug in when this is the place for it.
 func (v *vehicle) park(t int64) {
+	v.truth.Active[len(v.truth.Active)-1].End = time.UnixMilli(t).UTC()
 	v.phase, v.changed = PhaseParked, true
 	v.doorOpen, v.locked = false, true
 	switch k := v.places[v.at].kind; {
 	case k == placeFuel && v.spec.Powertrain != Electric:
 		v.phase = PhaseRefuelling
+		v.truth.Refuels = append(v.truth.Refuels, Span{Start: time.UnixMilli(t).UTC()})
 		v.fuelTarget = max(v.fuel, v.m.Tank*v.uniform(0.96, 1))
 		if v.leak >= 0 && v.tireLoss[v.leak] > 8 {
 			v.inflate()
@@ -551,6 +580,9 @@ func (v *vehicle) park(t int64) {
 	}
 	if v.chargeDC && v.phase == PhaseCharging {
 		v.chargeLimit = max(v.chargeLimit, 80)
+	}
+	if v.phase == PhaseCharging {
+		v.truth.Charges = append(v.truth.Charges, Span{Start: time.UnixMilli(t).UTC()})
 	}
 }
 
@@ -607,11 +639,22 @@ func (v *vehicle) drive(t int64, dt float64) bool {
 			break
 		}
 	}
+	if v.hazard <= 0 && v0 > kmh(30) && v.hazRng.Float64() < dt/v.hazardEvery {
+		v.hazard, v.hazardDecel = 1.5+1.5*v.hazRng.Float64(), hazardMin+(brakeMax-hazardMin)*v.hazRng.Float64()
+		v.hazardStart, v.hazardFrom = t, v0
+	}
 	var v1 float64
-	if vmax >= v0 {
+	switch {
+	case v.hazard > 0:
+		v1 = max(min(v0-v.hazardDecel*dt, vmax), v0-brakeMax*dt)
+		v.hazard -= dt
+		if v.hazard <= 0 || v1 < kmh(8) {
+			v.endHazard(t+v.ms(dt), max(v1, 0))
+		}
+	case vmax >= v0:
 		a := v.aMax * max(0.35, 1-v0/40)
 		v1 = min(v0+a*dt, vmax)
-	} else {
+	default:
 		v1 = max(v0-brakeMax*dt, vmax)
 	}
 	v1 = max(v1, 0)
@@ -638,6 +681,31 @@ func (v *vehicle) drive(t int64, dt float64) bool {
 		v.pos = r.pts[stopAt]
 	}
 	return false
+}
+
+// hazardMin is the gentlest of the hard brakings for a surprise (m/s², about 0.39 g): hard enough for the
+// node's rule on speed values (12 km/h per second) to find it.
+const hazardMin = 3.8
+
+// extremeBraking is the deceleration (m/s², about 0.46 g) from which a device reports extreme rather
+// than harsh braking.
+const extremeBraking = 4.5
+
+// endHazard ends a surprise braking at time t at speed v1: it is ground truth, and a hardware dongle
+// (which has an accelerometer) reports it as a driving event.
+func (v *vehicle) endHazard(t int64, v1 float64) {
+	name := telemetry.EventHarshBraking
+	if v.hazardDecel >= extremeBraking {
+		name = telemetry.EventExtremeBraking
+	}
+	e := telemetry.EventItem{Name: name, Timestamp: time.UnixMilli(v.hazardStart).UTC(),
+		Duration: time.Duration(t-v.hazardStart) * time.Millisecond,
+		Metadata: map[string]any{"fromKph": round(v.hazardFrom*3.6, 1), "toKph": round(v1*3.6, 1), "peakG": round(v.hazardDecel/gravity, 2)}}
+	v.truth.Brakings = append(v.truth.Brakings, e)
+	if v.spec.DeviceKind == ledger.KindHardware {
+		v.events = append(v.events, e)
+	}
+	v.hazard = 0
 }
 
 // move advances the position dist metres along the route, along great circles between waypoints.
@@ -755,12 +823,15 @@ func (v *vehicle) powertrain(t int64, dt, v0, v1, dist float64) {
 func (v *vehicle) step(f *Fleet, from, to int64) []Record {
 	v.advance(from, to)
 	v.tick++
-	var rec *Record
+	var fresh []Record
 	active := v.phase == PhaseBoarding || v.phase == PhaseDriving || v.phase == PhaseAlighting
 	if active || v.changed || (v.tick+uint64(v.index))%v.parkedEvery == 0 {
-		r := v.record(f, to)
-		rec = &r
+		fresh = append(fresh, v.record(f, to))
 		v.changed, v.tripStart = false, false
+	}
+	if len(v.events) > 0 {
+		fresh = append(fresh, v.eventsRecord(f, to))
+		v.events = nil
 	}
 	// Coverage.
 	if to >= v.nextOutage && to >= v.offlineUntil {
@@ -772,12 +843,14 @@ func (v *vehicle) step(f *Fleet, from, to int64) []Record {
 		v.nextOutage = v.offlineUntil + v.ms(v.rng.ExpFloat64()*v.outageMean)
 	}
 	online := to >= v.offlineUntil
-	if rec != nil {
-		rec.State.Online = online
+	for i := range fresh {
+		fresh[i].State.Online = online
+	}
+	if len(fresh) > 0 {
 		if online && len(v.backlog) == 0 {
-			return []Record{*rec}
+			return fresh
 		}
-		v.backlog = append(v.backlog, *rec)
+		v.backlog = append(v.backlog, fresh...)
 		if len(v.backlog) > maxBacklog {
 			v.backlog = append(v.backlog[:0:0], v.backlog[len(v.backlog)-maxBacklog:]...)
 		}
@@ -802,6 +875,25 @@ func (v *vehicle) step(f *Fleet, from, to int64) []Record {
 // maxBacklog is how many records a device buffers without coverage; older ones are dropped.
 const maxBacklog = 50000
 
+// eventsRecord builds and signs, at time t, the record of the driving events the device detected.
+func (v *vehicle) eventsRecord(f *Fleet, t int64) Record {
+	at := time.UnixMilli(t).UTC()
+	v.seq++
+	id := "ev-" + strconv.FormatInt(t, 10) + "-" + strconv.FormatUint(v.seq, 10)
+	ev, err := telemetry.NewEventsRecord(v.spec.Device, v.spec.VehicleID, id, at, v.events)
+	if err != nil {
+		panic("sim: building an events record: " + err.Error()) // only a NaN could do this: a bug
+	}
+	sub := telemetry.Submission{Event: ev}
+	if f.Sign {
+		if sub, err = telemetry.Sign(ev, v.spec.DeviceKey); err != nil {
+			panic("sim: " + err.Error())
+		}
+	}
+	return Record{Vehicle: v.index, VehicleID: v.spec.VehicleID, Device: v.spec.Device, ID: id, Time: at,
+		Events: v.events, Submission: sub, State: v.state()}
+}
+
 // record measures and signs the vehicle's record at time t.
 func (v *vehicle) record(f *Fleet, t int64) Record {
 	at := time.UnixMilli(t).UTC()
@@ -818,16 +910,20 @@ func (v *vehicle) record(f *Fleet, t int64) Record {
 			panic("sim: " + err.Error())
 		}
 	}
+	return Record{
+		Vehicle: v.index, VehicleID: v.spec.VehicleID, Device: v.spec.Device, ID: id, Time: at,
+		Signals: sigs, Submission: sub, State: v.state(),
+	}
+}
+
+// state is the vehicle's ground truth now.
+func (v *vehicle) state() State {
 	energy := 0.0
 	if v.spec.Powertrain == Electric {
 		energy = v.soc()
 	} else {
 		energy = 100 * v.fuel / v.m.Tank
 	}
-	return Record{
-		Vehicle: v.index, VehicleID: v.spec.VehicleID, Device: v.spec.Device, ID: id, Time: at,
-		Signals: sigs, Submission: sub,
-		State: State{Phase: v.phase, Position: v.pos, Heading: v.heading, Speed: v.speed * 3.6,
-			Odometer: v.odo / 1000, Energy: energy},
-	}
+	return State{Phase: v.phase, Position: v.pos, Heading: v.heading, Speed: v.speed * 3.6,
+		Odometer: v.odo / 1000, Energy: energy}
 }

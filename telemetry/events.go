@@ -42,6 +42,9 @@ const (
 	EventHarshAcceleration = "behavior.harshAcceleration"
 )
 
+// EventExtremeBraking is the name of a braking harder than harsh; only devices report it.
+const EventExtremeBraking = "behavior.extremeBraking"
+
 // KnownEvent reports whether name is one of EventNames.
 func KnownEvent(name string) bool {
 	for _, n := range EventNames {

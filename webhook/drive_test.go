@@ -71,8 +71,7 @@ func newDrive(t *testing.T, seed uint64, hours int) *drive {
 		subs = append(subs, sim.Submissions(fleet.Step(time.Second))...)
 	}
 	d.end = fleet.Now()
-	// The simulator's drivers never brake hard enough for the node to derive harsh braking; the device
-	// reports one itself.
+	// The device also reports a harsh braking at a time the test knows.
 	ev, err := telemetry.NewEventsRecord(f.dev.Address, f.vehicle, "braking-1", d.end.Add(-30*time.Minute), []telemetry.EventItem{
 		{Name: telemetry.EventHarshBraking, Timestamp: d.end.Add(-30 * time.Minute), Duration: 1500 * time.Millisecond,
 			Metadata: map[string]any{"peakG": 0.52}}})

@@ -217,3 +217,47 @@ func TestInsightsBadInputNamesTheArgument(t *testing.T) {
 	}
 	_ = context.Background
 }
+
+// TestDailyActivityCutsATripAtTheCallersMidnight: a trip from 23:30 to 00:45 in Kolkata (UTC+5:30)
+// counts on both days there, and on one day in UTC.
+func TestDailyActivityCutsATripAtTheCallersMidnight(t *testing.T) {
+	kolkata, err := time.LoadLocation("Asia/Kolkata")
+	if err != nil {
+		t.Skip("no tzdata:", err)
+	}
+	f := newFixture(t)
+	b := f.base.In(kolkata)
+	midnight := time.Date(b.Year(), b.Month(), b.Day()+1, 0, 0, 0, 0, kolkata)
+	if midnight.Sub(b) < time.Hour {
+		midnight = midnight.AddDate(0, 0, 1)
+	}
+	on, off := midnight.Add(-30*time.Minute), midnight.Add(45*time.Minute)
+	f.advanceNode(time.Until(off.Add(time.Minute)))
+	ign := func(id string, at time.Time, v bool) telemetry.Submission {
+		return testnode.Record(t, f.dev, f.vehicle, id, at, telemetry.EventSignal{Name: "isIgnitionOn", Timestamp: at, Value: v})
+	}
+	// The fixture's first record turned the ignition on: a few seconds' trip, too short to count.
+	f.post(t, ign("off0", f.base.Add(10*time.Second), false), ign("on", on, true), ign("off", off, false))
+	f.setNow(midnight.Add(2 * time.Hour))
+	from, to := midnight.Add(-12*time.Hour).Format(time.RFC3339), midnight.Add(90*time.Minute).Format(time.RFC3339)
+	for _, c := range []struct{ zone, want string }{
+		{"Asia/Kolkata", "[[1 1800] [1 2700]]"},
+		{"UTC", "[[1 4500]]"},
+	} {
+		r := do(t, f.h, f.owner.Address, fmt.Sprintf(`{ dailyActivity(tokenId: %d, from: %q, to: %q, mechanism: ignitionDetection, timezone: %q) { segmentCount duration } }`,
+			f.vehicle, from, to, c.zone))
+		if len(r.Errors) != 0 {
+			t.Fatalf("%s: %s", c.zone, r.Raw)
+		}
+		var got []string
+		for _, d := range r.Data["dailyActivity"].([]any) {
+			m := d.(map[string]any)
+			if m["segmentCount"].(float64) > 0 {
+				got = append(got, fmt.Sprint([]any{m["segmentCount"], m["duration"]}))
+			}
+		}
+		if s := "[" + strings.Join(got, " ") + "]"; s != c.want {
+			t.Errorf("%s: days with trips %s, want %s (%s)", c.zone, s, c.want, r.Raw)
+		}
+	}
+}

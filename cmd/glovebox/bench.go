@@ -28,6 +28,28 @@ func init() {
 		run:   runBenchExport})
 }
 
+func init() {
+	register(command{name: "bench insights", args: "[--days N] [--runs N]",
+		short: "measure segments, dailyActivity and events over a month of one car recording 10 signals a second", run: runBenchInsights})
+}
+
+func runBenchInsights(ctx context.Context, args []string) error {
+	fs := newFlags("bench insights")
+	var o bench.InsightsOptions
+	fs.IntVar(&o.Days, "days", 31, "days of telemetry of the one car")
+	fs.IntVar(&o.Runs, "runs", 20, "runs of each query, one after the other")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o.Progress = os.Stderr
+	rep, err := bench.Insights(ctx, o)
+	if err != nil {
+		return err
+	}
+	rep.Print(os.Stdout)
+	return nil
+}
+
 func runBenchExport(ctx context.Context, args []string) error {
 	fs := newFlags("bench export")
 	var o bench.ExportOptions

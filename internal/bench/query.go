@@ -70,7 +70,10 @@ type QueryOptions struct {
 	// as ingest would store them (anyone can verify them later, rawRecords hands out the proofs), but the
 	// node does not recover each signature again while loading. For data sets too large to verify in a
 	// benchmark run (25 vehicles × 30 days at 1 Hz: 2.16 M records of 300 values).
-	HistoryDirect  bool
+	HistoryDirect bool
+	// HistorySignals, if set, makes the samples of the long history instead of tenSignals (the i-th
+	// sample of a vehicle, at t).
+	HistorySignals func(t time.Time, i int) []telemetry.EventSignal
 	SignalsBucket  time.Duration
 	SignalsRuns    int
 	SignalsTarget  time.Duration
@@ -448,8 +451,12 @@ func loadHistory(ctx context.Context, n *node.Node, devs []*ecdsa.PrivateKey, id
 			v, seq := i%len(devs), i/len(devs)
 			at := start.Add(time.Duration(seq*per) * opts.HistoryInterval)
 			sigs := make([]telemetry.EventSignal, 0, 10*per)
+			gen := tenSignals
+			if opts.HistorySignals != nil {
+				gen = opts.HistorySignals
+			}
 			for s := range per {
-				sigs = append(sigs, tenSignals(at.Add(time.Duration(s)*opts.HistoryInterval), seq*per+s)...)
+				sigs = append(sigs, gen(at.Add(time.Duration(s)*opts.HistoryInterval), seq*per+s)...)
 			}
 			ev, err := telemetry.NewEvent(crypto.PubkeyToAddress(devs[v].PublicKey), ids[v], "h"+strconv.Itoa(seq), at, sigs)
 			if err == nil {

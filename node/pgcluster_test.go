@@ -1,0 +1,106 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/glovebox/glovebox/api/wire"
+	"github.com/glovebox/glovebox/client"
+	"github.com/glovebox/glovebox/internal/pgtest"
+	"github.com/glovebox/glovebox/internal/testnode"
+	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/node"
+	"github.com/glovebox/glovebox/store/postgres"
+	"github.com/glovebox/glovebox/telemetry/stream"
+)
+
+// pgCluster is one cluster process holding every role, its ledger, log and telemetry in a fresh
+// PostgreSQL database, its stream in an embedded NATS server, serving its API over HTTP.
+type pgCluster struct {
+	cl     *client.Client
+	domain *ledger.Domain
+}
+
+// startPGCluster starts a pgCluster whose clock is now (nil: time.Now); it stops with the test.
+func startPGCluster(t *testing.T, now func() time.Time) *pgCluster {
+	t.Helper()
+	ctx := context.Background()
+	dsn := pgtest.Database(t)
+	pool, err := postgres.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := postgres.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := stream.StartEmbedded(t.TempDir(), "127.0.0.1", -1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Close)
+	srv := httptest.NewUnstartedServer(nil)
+	c, err := node.OpenCluster(ctx, node.ClusterConfig{Store: dsn, NATS: ns.URL(), DataDir: t.TempDir(),
+		Roles:  []string{node.RoleSequencer, node.RoleAPI, node.RoleIngest},
+		Logger: slog.New(slog.DiscardHandler), PublicURL: "http://" + srv.Listener.Addr().String(), Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = c.API
+	srv.Start()
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(runCtx) }()
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+		c.Close()
+	})
+	p := &pgCluster{cl: client.New(srv.URL)}
+	if p.domain, err = p.cl.Domain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// submit signs tx with keys and submits it, waiting for the process to hold the sequencer's lease.
+func (p *pgCluster) submit(t *testing.T, tx *ledger.Tx, keys ...testnode.Key) *wire.Receipt {
+	t.Helper()
+	client.Prepare(tx, time.Hour)
+	for _, k := range keys {
+		if err := p.domain.Sign(tx, k.Key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Until the process holds the lease, submissions are refused as unavailable.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		rc, err := p.cl.Submit(context.Background(), tx)
+		var ae *client.APIError
+		if err == nil {
+			return rc
+		}
+		if !errors.As(err, &ae) || ae.Code != "unavailable" || time.Now().After(deadline) {
+			t.Fatalf("%s: %v", tx.Type, err)
+		}
+	}
+}
+
+// car registers a vehicle and a hardware device, and pairs them.
+func (p *pgCluster) car(t *testing.T) (owner, dev testnode.Key, car uint64) {
+	t.Helper()
+	owner, dev = testnode.NewKey(t), testnode.NewKey(t)
+	rc := p.submit(t, &ledger.Tx{Type: ledger.TypeRegisterVehicle, Owner: owner.Address, Make: "Volvo", Model: "XC40", Year: 2023}, owner)
+	car = rc.Result.VehicleID
+	p.submit(t, &ledger.Tx{Type: ledger.TypeRegisterDevice, Device: dev.Address, Kind: ledger.KindHardware}, dev)
+	pair := &ledger.Tx{Type: ledger.TypePairDevice, Device: dev.Address}
+	pair.VehicleID.SetUint64(car)
+	p.submit(t, pair, owner, dev)
+	return owner, dev, car
+}
