@@ -31,12 +31,12 @@ var allowed = map[string][]string{
 	"telemetry/live": {"telemetry"},
 	// Stores implement the contracts of the packages below them (accesslog, webhook/outbox, telemetry's
 	// Reader, ledger's Store) and import nothing that uses them.
-	"store/sqlite": {"accesslog", "ledger", "telemetry", "webhook/outbox"},
+	"store/sqlite": {"accesslog", "attestation", "credential", "ledger", "telemetry", "webhook/outbox"},
 	// webhook/outbox is the webhook store's contract (its types and Store): below the engine and the stores.
 	"webhook/outbox":  {},
 	"webhook":         {"access", "accesslog", "ledger", "telemetry", "telemetry/segment", "webhook/outbox"},
-	"store/postgres":  {"accesslog", "ledger", "telemetry", "tlog"},
-	"store/storetest": {"accesslog", "telemetry"},
+	"store/postgres":  {"accesslog", "attestation", "credential", "ledger", "telemetry", "tlog", "webhook/outbox"},
+	"store/storetest": {"accesslog", "attestation", "credential", "telemetry", "webhook/outbox"},
 	"api/wire":        {"accesslog", "ledger"},
 	// auth verifies sign-in signatures with ledger.PersonalHash and ledger.Recover: nothing of telemetry.
 	"auth":                           {"ledger"},
@@ -46,13 +46,16 @@ var allowed = map[string][]string{
 	"api/graphql/internal/schemagen": {"ledger", "telemetry"},
 	"api/graphql/internal/gen":       {"api/graphql/internal/schemagen", "telemetry"},
 	// GraphQL reads telemetry only through telemetry.Reader: no store.
-	"api/graphql": {"access", "accesslog", "api/graphql/internal/exec", "api/graphql/internal/schemagen", "ledger", "telemetry",
+	"api/graphql": {"access", "accesslog", "api/graphql/internal/exec", "attestation", "credential", "api/graphql/internal/schemagen", "ledger", "telemetry",
 		"telemetry/live", "telemetry/segment"},
 	// credential issues and verifies SD-JWT VCs from records and log proofs: below the API that serves it.
 	"credential": {"ledger", "telemetry", "tlog"},
+	// attestation parses and checks third parties' signed statements about a car (DIMO's format): below the
+	// stores that keep them and the API that takes them.
+	"attestation": {"ledger"},
 	// export builds and verifies an owner's data export from the log and telemetry.Reader: below the API.
 	"export":             {"accesslog", "ledger", "telemetry", "telemetry/segment", "tlog"},
-	"api":                {"access", "accesslog", "api/graphql", "api/wire", "auth", "connect", "credential", "export", "ledger", "telemetry", "tlog", "webhook"},
+	"api":                {"access", "accesslog", "api/graphql", "api/wire", "attestation", "auth", "connect", "credential", "export", "ledger", "telemetry", "tlog", "webhook"},
 	"web":                {},
 	"web/internal/build": {},
 	// The client and everything built on it speak the API through api/wire and never link the server.
@@ -66,7 +69,7 @@ var allowed = map[string][]string{
 	"verify/verifytest":    {"api/wire", "client", "internal/testnode", "ledger", "tlog"},
 	"internal/attack":      {"api", "internal/testnode", "ledger", "telemetry"},
 	"internal/bench": {"api", "api/mqtt", "client", "export", "internal/pgtest", "ledger", "node", "store/postgres", "store/sqlite", "telemetry",
-		"telemetry/stream", "tlog"},
+		"telemetry/stream", "tlog", "webhook"},
 	"cmd/glovebox": {"api", "api/mqtt", "client", "credential", "export", "internal/bench", "ledger", "node", "sim", "store/postgres", "store/sqlite", "telemetry",
 		"telemetry/stream", "verify", "web", "webhook"},
 	"examples/connect-app": {"client", "ledger"},
