@@ -102,6 +102,7 @@ func TestCredentialsJourney(t *testing.T) {
 	if !strings.Contains(row, "Distance driven") || !strings.Contains(row, "You") {
 		t.Errorf("the issued credential is listed as %q", row)
 	}
+	run(t, ctx, "credentials screenshots", both("webapp-credentials")...)
 
 	run(t, ctx, "delete the attestation",
 		chromedp.Click(chromedp.ID("attestation-delete-policy-1")),
@@ -128,6 +129,7 @@ func TestCredentialsJourney(t *testing.T) {
 	if !strings.HasPrefix(verdict, "Valid: checked down to the device-signed records") {
 		t.Fatalf("verdict %q; steps %q", verdict, eval[string](t, ctx, `document.getElementById("verify-steps").textContent`))
 	}
+	run(t, ctx, "verify screenshots", both("webapp-verify")...)
 	if n := eval[int](t, ctx, `document.querySelectorAll("#verify-steps li.ok").length`); n != 9 {
 		t.Errorf("%d checks passed, want 9 (every check but key binding)", n)
 	}
