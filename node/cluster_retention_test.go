@@ -5,12 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -18,13 +15,11 @@ import (
 
 	"github.com/glovebox/glovebox/client"
 	"github.com/glovebox/glovebox/export"
-	"github.com/glovebox/glovebox/internal/pgtest"
 	"github.com/glovebox/glovebox/internal/testnode"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/node"
 	"github.com/glovebox/glovebox/store/postgres"
 	"github.com/glovebox/glovebox/telemetry"
-	"github.com/glovebox/glovebox/telemetry/stream"
 	"github.com/glovebox/glovebox/verify"
 )
 
@@ -45,68 +40,16 @@ func (c *movingClock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 // and replays to the cluster's state.
 func TestClusterSweepsRetentionOnPostgreSQL(t *testing.T) {
 	ctx := context.Background()
-	dsn := pgtest.Database(t)
-	pool, err := postgres.Connect(ctx, dsn)
+	t0 := time.Now().Add(-72 * time.Hour).Truncate(time.Minute)
+	clock := &movingClock{t: t0}
+	p := startPGCluster(t, node.ClusterConfig{SweepInterval: 100 * time.Millisecond, Now: clock.now})
+	cl := p.cl
+	pool, err := postgres.Connect(ctx, p.dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	if _, err := postgres.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
-	ns, err := stream.StartEmbedded(t.TempDir(), "127.0.0.1", -1, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Close)
-	t0 := time.Now().Add(-72 * time.Hour).Truncate(time.Minute)
-	clock := &movingClock{t: t0}
-	c, err := node.OpenCluster(ctx, node.ClusterConfig{Store: dsn, NATS: ns.URL(), DataDir: t.TempDir(), SweepInterval: 100 * time.Millisecond,
-		Now: clock.now, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(c.API)
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- c.Run(runCtx) }()
-	t.Cleanup(func() {
-		srv.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-		c.Close()
-	})
-	cl := client.New(srv.URL)
-	d, err := cl.Domain(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// submit signs tx with a deadline an hour after the cluster's clock and waits until the process holds
-	// the sequencer lease (before that, submissions are refused as unavailable).
-	submit := func(tx *ledger.Tx, keys ...testnode.Key) *ledger.Result {
-		t.Helper()
-		client.Prepare(tx, time.Hour)
-		tx.Deadline.SetUint64(uint64(clock.now().Add(time.Hour).Unix()))
-		for _, k := range keys {
-			if err := d.Sign(tx, k.Key); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-			rc, err := cl.Submit(ctx, tx)
-			if err == nil {
-				return rc.Result
-			}
-			if ae := (*client.APIError)(nil); errors.As(err, &ae) && ae.Code != "unavailable" {
-				t.Fatalf("%s refused: %v", tx.Type, err)
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: %v", tx.Type, err)
-			}
-		}
-	}
+	submit := func(tx *ledger.Tx, keys ...testnode.Key) *ledger.Result { return p.submit(t, tx, keys...).Result }
 	owner, dev := testnode.NewKey(t), testnode.NewKey(t)
 	vid := submit(&ledger.Tx{Type: ledger.TypeRegisterVehicle, Owner: owner.Address, Make: "Volvo", Model: "XC40", Year: 2023}, owner).VehicleID
 	submit(&ledger.Tx{Type: ledger.TypeRegisterDevice, Device: dev.Address, Kind: ledger.KindHardware}, dev)
@@ -207,7 +150,7 @@ func TestClusterSweepsRetentionOnPostgreSQL(t *testing.T) {
 	// The sweeper runs every 100 ms: wait until the report says the window deleted the two old records.
 	var report telemetry.RetentionReport
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		body, status := get(t, fmt.Sprintf("%s/v1/vehicles/%d/retention", srv.URL, vid), tok.AccessToken)
+		body, status := get(t, fmt.Sprintf("%s/v1/vehicles/%d/retention", p.url, vid), tok.AccessToken)
 		if status != http.StatusOK {
 			t.Fatalf("the retention report: %d %s", status, body)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/glovebox/glovebox/client"
 	"github.com/glovebox/glovebox/credential"
 	"github.com/glovebox/glovebox/internal/testnode"
+	"github.com/glovebox/glovebox/node"
 	"github.com/glovebox/glovebox/telemetry"
 )
 
@@ -19,7 +20,7 @@ import (
 // is kept there for vinVCLatest.
 func TestCredentialsRoundTripOnPostgreSQL(t *testing.T) {
 	ctx := context.Background()
-	p := startPGCluster(t, nil)
+	p := startPGCluster(t, node.ClusterConfig{})
 	cl := p.cl
 	owner, dev, car := p.car(t)
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/glovebox/glovebox/internal/testnode"
+	"github.com/glovebox/glovebox/node"
 	"github.com/glovebox/glovebox/telemetry"
 )
 
@@ -18,7 +19,7 @@ import (
 func TestTripsAndEventsOnPostgreSQL(t *testing.T) {
 	ctx := context.Background()
 	var ahead atomic.Int64
-	p := startPGCluster(t, func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) })
+	p := startPGCluster(t, node.ClusterConfig{Now: func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }})
 	owner, dev, car := p.car(t)
 
 	t0 := time.Now().Add(2 * time.Second).Truncate(time.Second)

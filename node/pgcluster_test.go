@@ -22,11 +22,15 @@ import (
 // PostgreSQL database, its stream in an embedded NATS server, serving its API over HTTP.
 type pgCluster struct {
 	cl     *client.Client
+	url    string // of its API
+	dsn    string // of its database
 	domain *ledger.Domain
+	now    func() time.Time // its clock
 }
 
-// startPGCluster starts a pgCluster whose clock is now (nil: time.Now); it stops with the test.
-func startPGCluster(t *testing.T, now func() time.Time) *pgCluster {
+// startPGCluster starts a pgCluster configured by cfg, whose store, stream, data directory, public URL
+// and logger it sets (and the roles, when cfg names none); it stops with the test.
+func startPGCluster(t *testing.T, cfg node.ClusterConfig) *pgCluster {
 	t.Helper()
 	ctx := context.Background()
 	dsn := pgtest.Database(t)
@@ -44,9 +48,15 @@ func startPGCluster(t *testing.T, now func() time.Time) *pgCluster {
 	}
 	t.Cleanup(ns.Close)
 	srv := httptest.NewUnstartedServer(nil)
-	c, err := node.OpenCluster(ctx, node.ClusterConfig{Store: dsn, NATS: ns.URL(), DataDir: t.TempDir(),
-		Roles:  []string{node.RoleSequencer, node.RoleAPI, node.RoleIngest},
-		Logger: slog.New(slog.DiscardHandler), PublicURL: "http://" + srv.Listener.Addr().String(), Now: now})
+	cfg.Store, cfg.NATS, cfg.DataDir = dsn, ns.URL(), t.TempDir()
+	cfg.Logger, cfg.PublicURL = slog.New(slog.DiscardHandler), "http://"+srv.Listener.Addr().String()
+	if len(cfg.Roles) == 0 {
+		cfg.Roles = []string{node.RoleSequencer, node.RoleAPI, node.RoleIngest}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	c, err := node.OpenCluster(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,17 +73,19 @@ func startPGCluster(t *testing.T, now func() time.Time) *pgCluster {
 		}
 		c.Close()
 	})
-	p := &pgCluster{cl: client.New(srv.URL)}
+	p := &pgCluster{cl: client.New(srv.URL), url: srv.URL, dsn: dsn, now: cfg.Now}
 	if p.domain, err = p.cl.Domain(ctx); err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
 
-// submit signs tx with keys and submits it, waiting for the process to hold the sequencer's lease.
+// submit signs tx with keys, with a deadline an hour after the cluster's clock, and submits it, waiting
+// for the process to hold the sequencer's lease.
 func (p *pgCluster) submit(t *testing.T, tx *ledger.Tx, keys ...testnode.Key) *wire.Receipt {
 	t.Helper()
 	client.Prepare(tx, time.Hour)
+	tx.Deadline.SetUint64(uint64(p.now().Add(time.Hour).Unix()))
 	for _, k := range keys {
 		if err := p.domain.Sign(tx, k.Key); err != nil {
 			t.Fatal(err)
