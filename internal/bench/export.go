@@ -77,36 +77,16 @@ func Export(ctx context.Context, opts ExportOptions) (*ExportReport, error) {
 	}
 	logf := func(format string, args ...any) { logTo(opts.Progress, format, args...) }
 	end := time.Now().Add(-time.Minute).Truncate(time.Second)
-	start := end.Add(-time.Duration(opts.Days) * 24 * time.Hour)
-	// The sequencer's clock stands before the history while the car is paired, then runs with the wall.
-	var live atomic.Bool
-	clock := func() time.Time {
-		if live.Load() {
-			return time.Now()
-		}
-		return start.Add(-time.Hour)
-	}
-	qn, err := startQueryNode(ctx, clock)
-	if err != nil {
-		return nil, err
-	}
-	defer qn.stop()
-	owner, _ := crypto.GenerateKey()
-	c := client.New(qn.url)
-	devs, ids, err := ownedFleet(ctx, c, owner, 1, clock)
-	if err != nil {
-		return nil, err
-	}
-	live.Store(true)
 	qo := &QueryOptions{HistoryDays: opts.Days, HistoryInterval: opts.Interval, HistoryPerRecord: opts.PerRecord, HistoryDirect: true,
 		Progress: opts.Progress}
-	var qr QueryReport
-	t0 := time.Now()
-	if err := loadHistory(ctx, qn.n, devs[:1], ids[:1], end, qo, &qr); err != nil {
+	car, err := loadOneCar(ctx, end, qo)
+	if err != nil {
 		return nil, err
 	}
+	defer car.qn.stop()
+	qn, c, owner, ids, clock, qr := car.qn, car.c, car.owner, []uint64{car.id}, car.clock, car.hist
 	rep := &ExportReport{Cores: runtime.NumCPU(), Days: opts.Days, Interval: opts.Interval, PerRecord: opts.PerRecord,
-		Records: qr.HistoryRecords, Values: qr.HistoryValues, Load: time.Since(t0)}
+		Records: qr.HistoryRecords, Values: qr.HistoryValues, Load: car.load}
 	token, err := SignIn(ctx, qn.url, owner)
 	if err != nil {
 		return nil, err
@@ -251,6 +231,51 @@ func measureDeletion(ctx context.Context, qn *queryNode, c *client.Client, owner
 	rep.LongestIngest, rep.IngestDuring, rep.IngestRejected = slowest, answered, rejected
 	mu.Unlock()
 	return qn.n.Telemetry.SignalsDB().QueryRowContext(ctx, `SELECT COUNT(*) FROM signals WHERE vehicle = ?`, vehicle).Scan(&rep.RemainingValues)
+}
+
+// oneCar is a node in this process holding the history of one car, signed by its paired device.
+type oneCar struct {
+	qn    *queryNode
+	c     *client.Client
+	owner *ecdsa.PrivateKey
+	id    uint64
+	clock func() time.Time // the node's: the wall clock once the history is loaded
+	hist  QueryReport      // what loadHistory loaded
+	load  time.Duration    // signing, storing, indexing and rolling up the history
+}
+
+// loadOneCar starts a node whose clock stands before the history while a new owner registers the car
+// and pairs its device, then runs with the wall clock, and loads qo's history (one vehicle, ending at
+// end) into it. The caller stops car.qn.
+func loadOneCar(ctx context.Context, end time.Time, qo *QueryOptions) (*oneCar, error) {
+	start := end.Add(-time.Duration(qo.HistoryDays) * 24 * time.Hour)
+	var live atomic.Bool
+	clock := func() time.Time {
+		if live.Load() {
+			return time.Now()
+		}
+		return start.Add(-time.Hour)
+	}
+	qn, err := startQueryNode(ctx, clock)
+	if err != nil {
+		return nil, err
+	}
+	car := &oneCar{qn: qn, c: client.New(qn.url), clock: clock}
+	car.owner, _ = crypto.GenerateKey()
+	devs, ids, err := ownedFleet(ctx, car.c, car.owner, 1, clock)
+	if err != nil {
+		qn.stop()
+		return nil, err
+	}
+	car.id = ids[0]
+	live.Store(true)
+	t0 := time.Now()
+	if err := loadHistory(ctx, qn.n, devs, ids, end, qo, &car.hist); err != nil {
+		qn.stop()
+		return nil, err
+	}
+	car.load = time.Since(t0)
+	return car, nil
 }
 
 // measureHeap runs f and samples the heap in use every 20 ms: before f (after a collection), the

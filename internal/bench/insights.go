@@ -7,12 +7,8 @@ import (
 	"io"
 	"math"
 	"runtime"
-	"sync/atomic"
 	"time"
 
-	"github.com/ethereum/go-ethereum/crypto"
-
-	"github.com/glovebox/glovebox/client"
 	"github.com/glovebox/glovebox/telemetry"
 )
 
@@ -106,34 +102,16 @@ func Insights(ctx context.Context, opts InsightsOptions) (*InsightsReport, error
 	// The history ends at the last midnight UTC, so that its days are whole days.
 	end := time.Now().UTC().Truncate(24 * time.Hour)
 	start := end.Add(-time.Duration(opts.Days) * 24 * time.Hour)
-	var live atomic.Bool
-	clock := func() time.Time {
-		if live.Load() {
-			return time.Now()
-		}
-		return start.Add(-time.Hour)
-	}
-	qn, err := startQueryNode(ctx, clock)
-	if err != nil {
-		return nil, err
-	}
-	defer qn.stop()
-	owner, _ := crypto.GenerateKey()
-	c := client.New(qn.url)
-	devs, ids, err := ownedFleet(ctx, c, owner, 1, clock)
-	if err != nil {
-		return nil, err
-	}
-	live.Store(true)
 	qo := &QueryOptions{HistoryDays: opts.Days, HistoryInterval: time.Second, HistoryPerRecord: opts.PerRecord, HistoryDirect: true,
-		HistorySignals: func(t time.Time, i int) []telemetry.EventSignal { return insightsSignals(t, i) }, Progress: opts.Progress}
-	var qr QueryReport
-	t0 := time.Now()
-	if err := loadHistory(ctx, qn.n, devs[:1], ids[:1], end, qo, &qr); err != nil {
+		HistorySignals: insightsSignals, Progress: opts.Progress}
+	car, err := loadOneCar(ctx, end, qo)
+	if err != nil {
 		return nil, err
 	}
+	defer car.qn.stop()
+	qn, c, owner, ids, qr := car.qn, car.c, car.owner, []uint64{car.id}, car.hist
 	rep := &InsightsReport{Cores: runtime.NumCPU(), Days: opts.Days, PerRecord: opts.PerRecord, Records: qr.HistoryRecords,
-		Values: qr.HistoryValues, Trips: opts.Days * len(insightsTrips), Load: time.Since(t0)}
+		Values: qr.HistoryValues, Trips: opts.Days * len(insightsTrips), Load: car.load}
 	token, err := SignIn(ctx, qn.url, owner)
 	if err != nil {
 		return nil, err
