@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
 	"runtime/pprof"
 	"runtime/trace"
@@ -11,6 +12,24 @@ import (
 
 	"github.com/glovebox/glovebox/internal/bench"
 )
+
+// nodeBinary is the path of this executable, for a benchmark that runs the node as a child process (so
+// that its memory is measured alone), or "" to run it in this process.
+func nodeBinary(inProcess bool) (string, error) {
+	if inProcess {
+		return "", nil
+	}
+	return os.Executable()
+}
+
+// printReport prints the report of a benchmark that ran, or returns its error.
+func printReport[R interface{ Print(io.Writer) }](rep R, err error) error {
+	if err != nil {
+		return err
+	}
+	rep.Print(os.Stdout)
+	return nil
+}
 
 func init() {
 	register(command{name: "bench ledger", args: "[--clients N] [--single N] [--batch N]",
@@ -42,12 +61,7 @@ func runBenchInsights(ctx context.Context, args []string) error {
 		return err
 	}
 	o.Progress = os.Stderr
-	rep, err := bench.Insights(ctx, o)
-	if err != nil {
-		return err
-	}
-	rep.Print(os.Stdout)
-	return nil
+	return printReport(bench.Insights(ctx, o))
 }
 
 func runBenchExport(ctx context.Context, args []string) error {
@@ -60,12 +74,7 @@ func runBenchExport(ctx context.Context, args []string) error {
 		return err
 	}
 	o.Progress = os.Stderr
-	rep, err := bench.Export(ctx, o)
-	if err != nil {
-		return err
-	}
-	rep.Print(os.Stdout)
-	return nil
+	return printReport(bench.Export(ctx, o))
 }
 
 func runBenchIngest(ctx context.Context, args []string) error {
@@ -80,20 +89,12 @@ func runBenchIngest(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if !*inProcess {
-		exe, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		o.Binary = exe
-	}
-	o.Progress = os.Stderr
-	rep, err := bench.Ingest(ctx, o)
-	if err != nil {
+	var err error
+	if o.Binary, err = nodeBinary(*inProcess); err != nil {
 		return err
 	}
-	rep.Print(os.Stdout)
-	return nil
+	o.Progress = os.Stderr
+	return printReport(bench.Ingest(ctx, o))
 }
 
 func runBenchLedger(ctx context.Context, args []string) error {
@@ -131,12 +132,7 @@ func runBenchLedger(ctx context.Context, args []string) error {
 		defer trace.Stop()
 	}
 	o.Progress = os.Stderr
-	rep, err := bench.Ledger(ctx, o)
-	if err != nil {
-		return err
-	}
-	rep.Print(os.Stdout)
-	return nil
+	return printReport(bench.Ledger(ctx, o))
 }
 
 func init() {
@@ -169,10 +165,5 @@ func runBenchCluster(ctx context.Context, args []string) error {
 		return err
 	}
 	o.Binary, o.Progress = exe, os.Stderr
-	rep, err := bench.Cluster(ctx, o)
-	if err != nil {
-		return err
-	}
-	rep.Print(os.Stdout)
-	return nil
+	return printReport(bench.Cluster(ctx, o))
 }

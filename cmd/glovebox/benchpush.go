@@ -24,20 +24,12 @@ func runBenchWebhooks(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if !*inProcess {
-		exe, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		o.Binary = exe
-	}
-	o.Progress = os.Stderr
-	rep, err := bench.Webhooks(ctx, o)
-	if err != nil {
+	var err error
+	if o.Binary, err = nodeBinary(*inProcess); err != nil {
 		return err
 	}
-	rep.Print(os.Stdout)
-	return nil
+	o.Progress = os.Stderr
+	return printReport(bench.Webhooks(ctx, o))
 }
 
 func runBenchSubscriptions(ctx context.Context, args []string) error {
@@ -50,18 +42,10 @@ func runBenchSubscriptions(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if !*inProcess {
-		exe, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		o.Binary = exe
-	}
-	o.Progress = os.Stderr
-	rep, err := bench.Subscriptions(ctx, o)
-	if err != nil {
+	var err error
+	if o.Binary, err = nodeBinary(*inProcess); err != nil {
 		return err
 	}
-	rep.Print(os.Stdout)
-	return nil
+	o.Progress = os.Stderr
+	return printReport(bench.Subscriptions(ctx, o))
 }
