@@ -10,11 +10,8 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/glovebox/glovebox/client"
-	"github.com/glovebox/glovebox/internal/pgtest"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/node"
-	"github.com/glovebox/glovebox/store/postgres"
-	"github.com/glovebox/glovebox/telemetry/stream"
 )
 
 // TestAClusterProcessStartsFromTheNewestSnapshot has a sequencer store a snapshot of its state and append
@@ -22,20 +19,7 @@ import (
 // the same state.
 func TestAClusterProcessStartsFromTheNewestSnapshot(t *testing.T) {
 	ctx := context.Background()
-	dsn := pgtest.Database(t)
-	pool, err := postgres.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if _, err := postgres.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
-	ns, err := stream.StartEmbedded(t.TempDir(), "127.0.0.1", -1, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Close)
+	dsn, _, ns := pgBackend(t, false)
 	data := t.TempDir()
 	open := func(roles ...string) (*node.Cluster, string, func()) {
 		c, err := node.OpenCluster(ctx, node.ClusterConfig{Store: dsn, NATS: ns.URL(), Roles: roles, DataDir: data,

@@ -149,20 +149,7 @@ func TestClusterSurvivesKillingTheSequencerAndAnIngestProcess(t *testing.T) {
 		t.Skip("runs and kills real processes")
 	}
 	ctx := context.Background()
-	dsn := pgtest.Database(t)
-	pool, err := postgres.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if _, err := postgres.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
-	ns, err := stream.StartEmbedded(t.TempDir(), "127.0.0.1", -1, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Close) // after the processes are killed (cleanups run last first)
+	dsn, pool, ns := pgBackend(t, true)
 	data := t.TempDir() // the keys every process shares
 
 	leader := startClusterProcess(t, data, dsn, ns.URL(), "sequencer,api")

@@ -23,12 +23,10 @@ import (
 
 	"github.com/glovebox/glovebox/client"
 	"github.com/glovebox/glovebox/internal/bench"
-	"github.com/glovebox/glovebox/internal/pgtest"
 	"github.com/glovebox/glovebox/internal/testnode"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/store/postgres"
 	"github.com/glovebox/glovebox/telemetry"
-	"github.com/glovebox/glovebox/telemetry/stream"
 	"github.com/glovebox/glovebox/webhook"
 )
 
@@ -40,20 +38,7 @@ func TestClusterWebhookSurvivesKillingTheDeliveringProcess(t *testing.T) {
 		t.Skip("runs and kills real processes")
 	}
 	ctx := context.Background()
-	dsn := pgtest.Database(t)
-	pool, err := postgres.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if _, err := postgres.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
-	ns, err := stream.StartEmbedded(t.TempDir(), "127.0.0.1", -1, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Close)
+	dsn, pool, ns := pgBackend(t, true)
 	data := t.TempDir()
 
 	// The receiver holds the first signal delivery open until the test lets it go (or its sender dies),

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/glovebox/glovebox/api/wire"
 	"github.com/glovebox/glovebox/client"
 	"github.com/glovebox/glovebox/internal/pgtest"
@@ -17,6 +19,29 @@ import (
 	"github.com/glovebox/glovebox/store/postgres"
 	"github.com/glovebox/glovebox/telemetry/stream"
 )
+
+// pgBackend makes a fresh PostgreSQL database, migrated, with a pool open on it until the test ends, and
+// starts an embedded NATS JetStream server (syncing every write to disk when syncAlways, as a cluster
+// whose processes are killed needs) that stops with the test.
+func pgBackend(t *testing.T, syncAlways bool) (string, *pgxpool.Pool, *stream.Embedded) {
+	t.Helper()
+	ctx := context.Background()
+	dsn := pgtest.Database(t)
+	pool, err := postgres.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := postgres.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := stream.StartEmbedded(t.TempDir(), "127.0.0.1", -1, syncAlways)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Close)
+	return dsn, pool, ns
+}
 
 // pgCluster is one cluster process holding every role, its ledger, log and telemetry in a fresh
 // PostgreSQL database, its stream in an embedded NATS server, serving its API over HTTP.
@@ -33,20 +58,7 @@ type pgCluster struct {
 func startPGCluster(t *testing.T, cfg node.ClusterConfig) *pgCluster {
 	t.Helper()
 	ctx := context.Background()
-	dsn := pgtest.Database(t)
-	pool, err := postgres.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if _, err := postgres.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
-	ns, err := stream.StartEmbedded(t.TempDir(), "127.0.0.1", -1, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Close)
+	dsn, _, ns := pgBackend(t, false)
 	srv := httptest.NewUnstartedServer(nil)
 	cfg.Store, cfg.NATS, cfg.DataDir = dsn, ns.URL(), t.TempDir()
 	cfg.Logger, cfg.PublicURL = slog.New(slog.DiscardHandler), "http://"+srv.Listener.Addr().String()
