@@ -576,11 +576,7 @@ func AppendRecordLine(b []byte, r *telemetry.StoredRecord) []byte {
 
 // values parses a stored record's signal values (nil for an events record).
 func values(cat *telemetry.Catalog, r *telemetry.StoredRecord) ([]telemetry.Value, error) {
-	sig := r.Signature
-	if len(sig) != 65 {
-		sig = make([]byte, 65)
-	}
-	rec, err := cat.Parse(&telemetry.Submission{Event: r.Event, Signature: sig}, math.MaxInt64/2)
+	rec, err := cat.ParseStored(r.Event)
 	if err != nil {
 		return nil, fmt.Errorf("stored record %s of %s does not parse: %w", r.ID, r.Source.Hex(), err)
 	}
@@ -697,18 +693,10 @@ func (a *archive) trips(w io.Writer) (int64, error) {
 		return 0, nil
 	}
 	for _, wd := range a.p.windows {
-		// Every ignition value of the window, one bucket a millisecond (a signal has one value per vehicle
-		// and millisecond): sixteen bytes a value, the one part of an export held in memory whole.
-		var pts []segment.Point
-		err := a.p.src.Telemetry.Aggregate(a.ctx, telemetry.Aggregation{Vehicle: a.p.req.Vehicle, Signal: tripSignal, Kind: sig.Kind,
-			From: wd.lo, Step: 1, Lo: wd.lo, Hi: wd.hi, Aggs: []string{telemetry.AggLast}}, func(b int64, _ string, v any) {
-			f, _ := telemetry.AsFloat(v)
-			pts = append(pts, segment.Point{Time: wd.lo + b, Value: f})
-		})
+		pts, err := a.ignitionChanges(sig.Kind, wd)
 		if err != nil {
-			return n, fmt.Errorf("couldn't read %s of vehicle %d: %w", tripSignal, a.p.req.Vehicle, err)
+			return n, err
 		}
-		slices.SortFunc(pts, func(x, y segment.Point) int { return cmpInt(x.Time, y.Time) })
 		segs := segment.Detect(segment.Ignition, segment.Input{Ignition: pts}, wd.lo, wd.hi, a.p.at, segment.DefaultConfig)
 		for _, s := range segs {
 			line := TripLine{ID: segment.ID(a.p.req.Vehicle, segment.Ignition, s.Start), Start: stamp(s.Start), End: stamp(s.End),
@@ -720,6 +708,34 @@ func (a *archive) trips(w io.Writer) (int64, error) {
 		}
 	}
 	return n, nil
+}
+
+// ignitionChanges returns the ignition values of the window at which the value changes (the first one
+// included), in time order: all that ignition detection reads (segment.Detect), and few a day. The values
+// are read a day at a time, so that memory does not grow with the window (a month at 1 Hz is 2.6 M values).
+func (a *archive) ignitionChanges(kind telemetry.Kind, wd window) ([]segment.Point, error) {
+	const day = 24 * 60 * 60 * 1000
+	var out, chunk []segment.Point
+	for lo := wd.lo; lo < wd.hi; lo += day {
+		hi := min(lo+day, wd.hi)
+		chunk = chunk[:0]
+		// One bucket a millisecond: a signal has one value per vehicle and millisecond.
+		err := a.p.src.Telemetry.Aggregate(a.ctx, telemetry.Aggregation{Vehicle: a.p.req.Vehicle, Signal: tripSignal, Kind: kind,
+			From: lo, Step: 1, Lo: lo, Hi: hi, Aggs: []string{telemetry.AggLast}}, func(b int64, _ string, v any) {
+			f, _ := telemetry.AsFloat(v)
+			chunk = append(chunk, segment.Point{Time: lo + b, Value: f})
+		})
+		if err != nil {
+			return nil, fmt.Errorf("couldn't read %s of vehicle %d: %w", tripSignal, a.p.req.Vehicle, err)
+		}
+		slices.SortFunc(chunk, func(x, y segment.Point) int { return cmpInt(x.Time, y.Time) })
+		for _, p := range chunk {
+			if len(out) == 0 || out[len(out)-1].Value != p.Value {
+				out = append(out, p)
+			}
+		}
+	}
+	return out, nil
 }
 
 // GrantLine is one line of grants.ndjson: a Grant, Revoke or Renounce of the vehicle.

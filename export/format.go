@@ -10,12 +10,56 @@ import (
 	"github.com/glovebox/glovebox/telemetry"
 )
 
+// appendStamp appends stamp(ms) — the time in UTC as 2006-01-02T15:04:05.000Z — without time.Format,
+// which was a tenth of an export's time: the date comes from the days since 1970 by the civil-from-days
+// algorithm, the time of day by division. Years outside 0–9999 go through stamp.
+func appendStamp(b []byte, ms int64) []byte {
+	const msPerDay = 24 * 60 * 60 * 1000
+	days, rest := ms/msPerDay, ms%msPerDay
+	if rest < 0 {
+		days, rest = days-1, rest+msPerDay
+	}
+	y, m, d := civil(days)
+	if y < 0 || y > 9999 {
+		return append(b, stamp(ms)...)
+	}
+	b = append(b, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+m/10), byte('0'+m%10), '-', byte('0'+d/10), byte('0'+d%10), 'T')
+	h, mi, sec, milli := rest/3_600_000, rest/60_000%60, rest/1000%60, rest%1000
+	return append(b, byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10), '.', byte('0'+milli/100), byte('0'+milli/10%10), byte('0'+milli%10), 'Z')
+}
+
+// civil returns the proleptic Gregorian year, month and day of the given days since 1970-01-01
+// (Howard Hinnant's days_from_civil, inverted).
+func civil(days int64) (y, m, d int64) {
+	z := days + 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era--
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	y = yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d = doy - (153*mp+2)/5 + 1
+	m = mp + 3
+	if m > 12 {
+		m -= 12
+	}
+	if m <= 2 {
+		y++
+	}
+	return y, m, d
+}
+
 // CSVHeader is the first line of signals.csv.
 const CSVHeader = "time,signal,value,unit\n"
 
 // AppendCSVRow appends the signals.csv row of v.
 func AppendCSVRow(b []byte, v *telemetry.Value) []byte {
-	b = append(b, stamp(v.Time)...)
+	b = appendStamp(b, v.Time)
 	b = append(b, ',')
 	b = append(b, v.Signal.Name...)
 	b = append(b, ',')
@@ -52,7 +96,7 @@ func needsQuotes(f []byte) bool {
 // AppendValueLine appends the signals.ndjson line of v: {"time", "signal", "value", "unit"}.
 func AppendValueLine(b []byte, v *telemetry.Value) []byte {
 	b = append(b, `{"time":"`...)
-	b = append(b, stamp(v.Time)...)
+	b = appendStamp(b, v.Time)
 	b = append(b, `","signal":`...)
 	b = appendJSONString(b, v.Signal.Name)
 	b = append(b, `,"value":`...)

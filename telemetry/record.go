@@ -262,22 +262,37 @@ type parsed struct {
 // "application/json" and data {"signals": [{"name", "timestamp", "value"}, …]}. now is the node's clock
 // (unix ms).
 func (c *Catalog) Parse(s *Submission, now int64) (*Record, error) {
+	return c.parse(s, now, true)
+}
+
+// ParseStored decodes the event of a record this node stored, which Parse accepted when it arrived: the
+// same result as Parse, without Parse's checks of the JSON text (RFC 8259 validity, member names once),
+// which the bytes passed then and cannot fail now; a third of the cost. Never for bytes from the network.
+func (c *Catalog) ParseStored(event []byte) (*Record, error) {
+	return c.parse(&Submission{Event: event, Signature: make([]byte, 65)}, math.MaxInt64/2, false)
+}
+
+func (c *Catalog) parse(s *Submission, now int64, strict bool) (*Record, error) {
 	if s.err != "" {
 		return nil, fail(s.err, "%s", s.errMsg)
 	}
 	if len(s.Event) > MaxEventSize {
 		return nil, fail(StatusMalformed, "event is %d bytes, more than %d", len(s.Event), MaxEventSize)
 	}
-	if err := checkJSONText(s.Event); err != nil {
-		return nil, fail(StatusMalformed, "event is not JSON: %v", err)
+	if strict {
+		if err := checkJSONText(s.Event); err != nil {
+			return nil, fail(StatusMalformed, "event is not JSON: %v", err)
+		}
 	}
 	var p fastjson.Parser
 	v, err := p.ParseBytes(s.Event)
 	if err != nil {
 		return nil, fail(StatusMalformed, "event is not JSON: %v", err)
 	}
-	if err := checkUniqueKeys(v); err != nil {
-		return nil, fail(StatusMalformed, "event is not JSON: %v", err)
+	if strict {
+		if err := checkUniqueKeys(v); err != nil {
+			return nil, fail(StatusMalformed, "event is not JSON: %v", err)
+		}
 	}
 	obj, err := v.Object()
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -263,5 +264,21 @@ func TestNegativeZeroIsStoredAsZero(t *testing.T) {
 		if got := r.Values[0].Number; got != 0 || math.Signbit(got) {
 			t.Errorf("%s: stored %v (sign bit %v), want +0", lit, got, math.Signbit(got))
 		}
+	}
+}
+
+// ParseStored reads what Parse accepted exactly as Parse does.
+func TestParseStoredIsParse(t *testing.T) {
+	ev := []byte(`{"specversion":"1.0","id":"r1","source":"0x00000000000000000000000000000000000000aa","subject":"7","type":"glovebox.signals","time":"2026-12-01T10:00:00Z","datacontenttype":"application/json","data":{"signals":[{"name":"speed","timestamp":"2026-12-01T10:00:00Z","value":42.5},{"name":"currentLocationCoordinates","timestamp":"2026-12-01T10:00:00.250Z","value":{"latitude":52.5,"longitude":13.4,"hdop":1}}]}}`)
+	want, err := DefaultCatalog.Parse(&Submission{Event: ev, Signature: make([]byte, 65)}, math.MaxInt64/2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DefaultCatalog.ParseStored(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ParseStored = %+v, want %+v", got, want)
 	}
 }

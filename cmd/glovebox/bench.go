@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"runtime/pprof"
@@ -70,8 +71,19 @@ func runBenchExport(ctx context.Context, args []string) error {
 	fs.IntVar(&o.Days, "days", 30, "days of telemetry of the one car")
 	fs.DurationVar(&o.Interval, "interval", time.Second, "time between two samples of 10 signals")
 	fs.IntVar(&o.PerRecord, "per-record", 30, "samples of 10 signals to a record")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the export over HTTP (node included) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuprofile != "" {
+		o.Profile = func() func() {
+			stop, err := cpuProfile(*cpuprofile)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "glovebox: no profile:", err)
+				return func() {}
+			}
+			return stop
+		}
 	}
 	o.Progress = os.Stderr
 	return printReport(bench.Export(ctx, o))
@@ -109,17 +121,11 @@ func runBenchLedger(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := cpuProfile(*cpuprofile)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	if *traceFile != "" {
 		f, err := os.Create(*traceFile)
 		if err != nil {
@@ -166,4 +172,20 @@ func runBenchCluster(ctx context.Context, args []string) error {
 	}
 	o.Binary, o.Progress = exe, os.Stderr
 	return printReport(bench.Cluster(ctx, o))
+}
+
+// cpuProfile starts a CPU profile of this process written to path (none when path is empty); stop ends it.
+func cpuProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

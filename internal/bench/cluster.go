@@ -119,8 +119,8 @@ type clusterProc struct {
 }
 
 func startClusterProc(binary, data, dsn, natsURL, roles string) (*clusterProc, error) {
-	cmd := exec.Command(binary, "serve", "--data", data, "--http", "127.0.0.1:0", "--mqtt", "off", "--rate-limit", "0",
-		"--store", dsn, "--nats", natsURL, "--role", roles, "--log-level", "warn")
+	cmd := exec.Command(binary, append([]string{"serve", "--data", data, "--http", "127.0.0.1:0", "--mqtt", "off",
+		"--store", dsn, "--nats", natsURL, "--role", roles, "--log-level", "warn"}, unlimited...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

@@ -28,6 +28,9 @@ type ExportOptions struct {
 	Interval  time.Duration // between two samples of 10 signals (default 1 s)
 	PerRecord int           // samples to a record (default 30, a dongle uploading every half minute)
 	Progress  io.Writer
+	// Profile, if set, starts a CPU profile of the export over HTTP (node included) and returns what
+	// stops it.
+	Profile func() (stop func())
 }
 
 // ExportReport is what Export measured.
@@ -100,6 +103,9 @@ func Export(ctx context.Context, opts ExportOptions) (*ExportReport, error) {
 
 	logf("exporting %d records (%d values) over HTTP…", rep.Records, rep.Values)
 	rep.HeapBefore, rep.HeapPeak, rep.Duration, err = measureHeap(func() error {
+		if opts.Profile != nil {
+			defer opts.Profile()()
+		}
 		st, err := c.Export(ctx, token, client.ExportQuery{Vehicle: ids[0]})
 		if err != nil {
 			return err

@@ -96,13 +96,18 @@ type benchNode struct {
 	stop  func()
 }
 
+// unlimited are the flags of `glovebox serve` that lift a public node's limits per caller and per client
+// address: a benchmark's load generator is one address (loopback) making the requests of a whole fleet.
+var unlimited = []string{"--rate-limit", "0", "--address-rate-limit", "0", "--tx-rate-limit", "0", "--event-rate-limit", "0",
+	"--max-conns-per-address", "0"}
+
 func startBenchNode(ctx context.Context, binary string) (*benchNode, error) {
 	dir, err := os.MkdirTemp("", "glovebox-bench-")
 	if err != nil {
 		return nil, err
 	}
 	if binary != "" {
-		cmd := exec.Command(binary, "serve", "--data", dir, "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0", "--log-level", "warn")
+		cmd := exec.Command(binary, append([]string{"serve", "--data", dir, "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0", "--log-level", "warn"}, unlimited...)...)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			return nil, err

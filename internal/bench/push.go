@@ -67,8 +67,8 @@ func startPushNode(ctx context.Context, binary string) (*benchNode, error) {
 			os.RemoveAll(dir)
 		}}, nil
 	}
-	cmd := exec.Command(binary, "serve", "--data", dir, "--http", "127.0.0.1:0", "--mqtt", "off", "--log-level", "warn", "--rate-limit", "0",
-		"--max-conns-per-address", "0", "--webhook-allow-http", "--webhook-allow-private")
+	cmd := exec.Command(binary, append([]string{"serve", "--data", dir, "--http", "127.0.0.1:0", "--mqtt", "off", "--log-level", "warn",
+		"--webhook-allow-http", "--webhook-allow-private"}, unlimited...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

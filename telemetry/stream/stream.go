@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -289,7 +288,7 @@ func (w *Writer) decode(data []byte) (*telemetry.Record, error) {
 		return nil, fmt.Errorf("signature of %d bytes", len(sig))
 	}
 	// Verified at ingest: parsed here for the derived values only; the clock is not checked again.
-	r, err := w.cat.Parse(&telemetry.Submission{Event: []byte(m.Event), Signature: sig}, math.MaxInt64/2)
+	r, err := w.cat.ParseStored([]byte(m.Event))
 	if err != nil {
 		return nil, err
 	}
