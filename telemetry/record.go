@@ -272,6 +272,10 @@ func (c *Catalog) ParseStored(event []byte) (*Record, error) {
 	return c.parse(&Submission{Event: event, Signature: make([]byte, 65)}, math.MaxInt64/2, false)
 }
 
+// parsers are the JSON parsers of parse: a parser reused keeps its buffers, which a new one grows again
+// for every record.
+var parsers fastjson.ParserPool
+
 func (c *Catalog) parse(s *Submission, now int64, strict bool) (*Record, error) {
 	if s.err != "" {
 		return nil, fail(s.err, "%s", s.errMsg)
@@ -284,7 +288,9 @@ func (c *Catalog) parse(s *Submission, now int64, strict bool) (*Record, error) 
 			return nil, fail(StatusMalformed, "event is not JSON: %v", err)
 		}
 	}
-	var p fastjson.Parser
+	// A pooled parser: its values are read into the Record (strings copied) before it goes back.
+	p := parsers.Get()
+	defer parsers.Put(p)
 	v, err := p.ParseBytes(s.Event)
 	if err != nil {
 		return nil, fail(StatusMalformed, "event is not JSON: %v", err)

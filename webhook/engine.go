@@ -246,15 +246,10 @@ func (e *Engine) reload(ctx context.Context) error {
 			next[w.ID] = old
 			continue
 		}
-		h := &hook{w: w, perms: TriggerPermissions(&w.Trigger, e.opts.Catalog), prev: map[uint64]telemetry.Value{},
-			fired: map[uint64]int64{}, online: map[uint64]bool{}, beat: e.opts.Now()}
-		if w.Trigger.Kind == KindSignal {
-			c, err := CheckTrigger(&w.Trigger, e.opts.Catalog)
-			if err != nil {
-				e.logger.Error("a stored webhook's trigger does not compile", "webhook", w.ID, "err", err)
-				continue
-			}
-			h.cond = c
+		h, err := e.newHook(w)
+		if err != nil {
+			e.logger.Error("a stored webhook's trigger does not compile", "webhook", w.ID, "err", err)
+			continue
 		}
 		next[w.ID] = h
 	}
@@ -264,6 +259,51 @@ func (e *Engine) reload(ctx context.Context) error {
 		}
 	}
 	e.hooks = next
+	return nil
+}
+
+// newHook returns w with its compiled trigger and no trigger state.
+func (e *Engine) newHook(w *Webhook) (*hook, error) {
+	h := &hook{w: w, perms: TriggerPermissions(&w.Trigger, e.opts.Catalog), prev: map[uint64]telemetry.Value{},
+		fired: map[uint64]int64{}, online: map[uint64]bool{}, beat: e.opts.Now()}
+	if w.Trigger.Kind == KindSignal {
+		c, err := CheckTrigger(&w.Trigger, e.opts.Catalog)
+		if err != nil {
+			return nil, err
+		}
+		h.cond = c
+	}
+	return h, nil
+}
+
+// refresh reads webhook id from the store into the cache, or drops it from the cache when the store no
+// longer holds it, keeping its trigger state when its trigger did not change: the work of one webhook,
+// where reload reads them all (a node with n webhooks did n reads per change).
+func (e *Engine) refresh(ctx context.Context, id string) error {
+	w, err := e.store.Webhook(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		e.mu.Lock()
+		delete(e.hooks, id)
+		e.mu.Unlock()
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("couldn't load webhook %s: %w", id, err)
+	}
+	if w.Trigger.Kind == KindGrant {
+		return e.reload(ctx) // it also follows the grants the app holds, which reload reads from the ledger
+	}
+	h, err := e.newHook(w)
+	if err != nil {
+		return fmt.Errorf("webhook %s's trigger does not compile: %w", id, err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if old, ok := e.hooks[id]; ok && old.w.Trigger == w.Trigger {
+		old.w = w
+		return nil
+	}
+	e.hooks[id] = h
 	return nil
 }
 
@@ -608,7 +648,7 @@ func (e *Engine) setStatus(ctx context.Context, id string, s Status, reason stri
 	if err := e.store.UpdateWebhook(ctx, w); err != nil {
 		return err
 	}
-	return e.reload(ctx)
+	return e.refresh(ctx, id)
 }
 
 // record puts a delivery in the vehicle owner's access log.

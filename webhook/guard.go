@@ -123,7 +123,7 @@ func (p Policy) Client(timeout time.Duration) *http.Client {
 		DialContext:           d.DialContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   8,
+		MaxIdleConnsPerHost:   64, // many webhooks of one app often share a host: reuse, not a handshake per delivery
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   timeout,
 		ResponseHeaderTimeout: timeout,

@@ -194,7 +194,7 @@ func (e *Engine) Create(ctx context.Context, caller, app common.Address, in *Inp
 	if err := e.store.CreateWebhook(ctx, w); err != nil {
 		return nil, fmt.Errorf("couldn't store the webhook: %w", err)
 	}
-	if err := e.reload(ctx); err != nil {
+	if err := e.refresh(ctx, w.ID); err != nil {
 		return nil, err
 	}
 	e.requestVerify(w.ID)
@@ -277,7 +277,7 @@ func (e *Engine) Update(ctx context.Context, caller, app common.Address, id stri
 	if err := e.store.UpdateWebhook(ctx, w); err != nil {
 		return nil, fmt.Errorf("couldn't store the webhook: %w", err)
 	}
-	if err := e.reload(ctx); err != nil {
+	if err := e.refresh(ctx, w.ID); err != nil {
 		return nil, err
 	}
 	if w.Status == StatusPending {
@@ -294,7 +294,7 @@ func (e *Engine) Delete(ctx context.Context, caller, app common.Address, id stri
 	if err := e.store.DeleteWebhook(ctx, id); err != nil {
 		return err
 	}
-	return e.reload(ctx)
+	return e.refresh(ctx, id)
 }
 
 // Deliveries lists a webhook's deliveries for caller, newest first.

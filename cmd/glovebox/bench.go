@@ -75,16 +75,7 @@ func runBenchExport(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *cpuprofile != "" {
-		o.Profile = func() func() {
-			stop, err := cpuProfile(*cpuprofile)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "glovebox: no profile:", err)
-				return func() {}
-			}
-			return stop
-		}
-	}
+	o.Profile = profileFunc(*cpuprofile)
 	o.Progress = os.Stderr
 	return printReport(bench.Export(ctx, o))
 }
@@ -188,4 +179,20 @@ func cpuProfile(path string) (stop func(), err error) {
 		return nil, err
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// profileFunc returns what starts a CPU profile of a part of a benchmark written to path and returns what
+// stops it; nil when path is empty.
+func profileFunc(path string) func() (stop func()) {
+	if path == "" {
+		return nil
+	}
+	return func() func() {
+		stop, err := cpuProfile(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "glovebox: no profile:", err)
+			return func() {}
+		}
+		return stop
+	}
 }

@@ -21,7 +21,7 @@ func runBenchWebhooks(ctx context.Context, args []string) error {
 	fs.IntVar(&o.Apps, "apps", 10, "apps the webhooks are spread over (at most 100 webhooks each)")
 	fs.IntVar(&o.Seconds, "seconds", 30, "seconds of load at 1 Hz, and rounds of each ingest-rate run")
 	inProcess := fs.Bool("in-process", false, "run the node in this process (no RSS figure) instead of a child process")
-	cpuprofile := fs.String("cpuprofile", "", "with --in-process: write a CPU profile of the whole run (node included) to this file")
+	cpuprofile := fs.String("cpuprofile", "", "with --in-process: write a CPU profile of the load at 1 Hz (node included) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -29,11 +29,7 @@ func runBenchWebhooks(ctx context.Context, args []string) error {
 	if o.Binary, err = nodeBinary(*inProcess); err != nil {
 		return err
 	}
-	stop, err := cpuProfile(*cpuprofile)
-	if err != nil {
-		return err
-	}
-	defer stop()
+	o.Profile = profileFunc(*cpuprofile)
 	o.Progress = os.Stderr
 	return printReport(bench.Webhooks(ctx, o))
 }

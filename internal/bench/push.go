@@ -101,6 +101,9 @@ type WebhookOptions struct {
 	Apps     int    // default 10; the vehicles are split evenly, one signal webhook per vehicle
 	Seconds  int    // seconds of load at 1 Hz for the latency, and rounds of each throughput run; default 30
 	Progress io.Writer
+	// Profile, if set, starts a CPU profile of the load at 1 Hz and the deliveries it makes, and returns
+	// what stops it.
+	Profile func() (stop func())
 }
 
 // WebhookReport is what the webhook benchmark measured.
@@ -337,6 +340,10 @@ func Webhooks(ctx context.Context, o WebhookOptions) (*WebhookReport, error) {
 	}
 
 	logf("%d seconds at 1 Hz…", o.Seconds)
+	stopProfile := func() {}
+	if o.Profile != nil {
+		stopProfile = o.Profile()
+	}
 	acked := map[string]time.Time{}
 	var amu sync.Mutex
 	start := time.Now().Truncate(time.Second).Add(time.Second)
@@ -371,6 +378,7 @@ func Webhooks(ctx context.Context, o WebhookOptions) (*WebhookReport, error) {
 			return nil, fmt.Errorf("%d of %d deliveries arrived within a minute", n, len(acked))
 		}
 	}
+	stopProfile()
 	mu.Lock()
 	var lat []time.Duration
 	for k, a := range acked {

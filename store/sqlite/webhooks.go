@@ -21,6 +21,9 @@ import (
 type Webhooks struct {
 	db *sql.DB
 
+	leaseMu sync.Mutex               // guards leases
+	leases  map[string]deliveryLease // delivery id → lease, of the deliveries claimed and not finished
+
 	finishMu  sync.Mutex // guards finishing and flushing: the group commit of Finish
 	finishing []*finishReq
 	flushing  bool // a caller is writing groups; others wait for it
@@ -98,7 +101,7 @@ func OpenWebhooks(path string) (*Webhooks, error) {
 		db.Close()
 		return nil, fmt.Errorf("couldn't release the deliveries' leases in %s: %w", path, err)
 	}
-	return &Webhooks{db: db}, nil
+	return &Webhooks{db: db, leases: map[string]deliveryLease{}}, nil
 }
 
 // Close closes the database.
@@ -303,28 +306,82 @@ func scanDeliveries(rows *sql.Rows) ([]*outbox.Delivery, error) {
 	return out, rows.Err()
 }
 
-// Claim implements outbox.Store.
+// Claim implements outbox.Store. Only one process uses the file, so leases are kept in memory, not
+// written: a claim is a read (a written lease cost a synchronous commit per claim, and the window query
+// that counted leases per webhook read every pending delivery), and a process that dies leaves no lease
+// behind. The scan walks the due deliveries in (next attempt, seq) order and stops at limit.
 func (s *Webhooks) Claim(ctx context.Context, now time.Time, limit, perWebhook int, busy []string, lease time.Duration) ([]*outbox.Delivery, error) {
-	args := []any{now.Add(lease).UnixMilli(), now.UnixMilli(), now.UnixMilli(), now.UnixMilli()}
+	if limit <= 0 {
+		return nil, nil
+	}
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	nowMs := now.UnixMilli()
+	held := map[string]int{} // webhook → deliveries whose lease has not run out
+	for id, l := range s.leases {
+		if l.until <= nowMs {
+			delete(s.leases, id)
+			continue
+		}
+		held[l.webhook]++
+	}
+	args := []any{nowMs}
 	notBusy := ""
 	if len(busy) > 0 {
-		notBusy = ` AND d.webhook NOT IN (?` + strings.Repeat(`, ?`, len(busy)-1) + `)`
+		notBusy = ` AND webhook NOT IN (?` + strings.Repeat(`, ?`, len(busy)-1) + `)`
 		for _, b := range busy {
 			args = append(args, b)
 		}
 	}
-	args = append(args, perWebhook, limit)
-	rows, err := s.db.QueryContext(ctx, `UPDATE deliveries SET lease_until = ? WHERE seq IN (
-		SELECT seq FROM (SELECT d.seq, d.next_attempt, row_number() OVER (PARTITION BY d.webhook ORDER BY d.next_attempt, d.seq)
-				+ COALESCE(i.n, 0) AS rn
-			FROM deliveries d LEFT JOIN (SELECT webhook, count(*) AS n FROM deliveries WHERE status = 'pending' AND lease_until > ?
-				GROUP BY webhook) i ON i.webhook = d.webhook
-			WHERE d.status = 'pending' AND d.next_attempt <= ? AND d.lease_until <= ?`+notBusy+`)
-		WHERE rn <= ? ORDER BY next_attempt, seq LIMIT ?) RETURNING `+deliveryColumns, args...)
+	rows, err := s.db.QueryContext(ctx, `SELECT seq, id, webhook FROM deliveries INDEXED BY deliveries_due
+		WHERE status = 'pending' AND next_attempt <= ?`+notBusy+` ORDER BY next_attempt, seq`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't claim deliveries: %w", err)
 	}
-	return scanDeliveries(rows)
+	var seqs []any
+	var ids, hooks []string
+	for rows.Next() && len(seqs) < limit {
+		var seq int64
+		var id, hook string
+		if err := rows.Scan(&seq, &id, &hook); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("couldn't claim deliveries: %w", err)
+		}
+		if _, leased := s.leases[id]; leased || held[hook] >= perWebhook {
+			continue
+		}
+		held[hook]++
+		seqs, ids, hooks = append(seqs, seq), append(ids, id), append(hooks, hook)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("couldn't claim deliveries: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("couldn't claim deliveries: %w", err)
+	}
+	if len(seqs) == 0 {
+		return nil, nil
+	}
+	chosen, err := s.db.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE seq IN (?`+
+		strings.Repeat(`, ?`, len(seqs)-1)+`) ORDER BY next_attempt, seq`, seqs...)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't claim deliveries: %w", err)
+	}
+	ds, err := scanDeliveries(chosen)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't claim deliveries: %w", err)
+	}
+	until := now.Add(lease).UnixMilli()
+	for i, id := range ids {
+		s.leases[id] = deliveryLease{webhook: hooks[i], until: until}
+	}
+	return ds, nil
+}
+
+// deliveryLease is a claimed delivery's webhook and the end of its lease (unix ms).
+type deliveryLease struct {
+	webhook string
+	until   int64
 }
 
 // Finish implements outbox.Store. Concurrent calls are committed together (one fsync for all that
@@ -348,6 +405,13 @@ func (s *Webhooks) Finish(ctx context.Context, d *outbox.Delivery, a outbox.Atte
 			}
 			s.finishMu.Unlock()
 			err := s.finishGroup(context.Background(), group)
+			if err == nil { // else the leases run out, as a lease of a process that died would
+				s.leaseMu.Lock()
+				for _, r := range group {
+					delete(s.leases, r.d.ID)
+				}
+				s.leaseMu.Unlock()
+			}
 			for _, r := range group {
 				r.done <- err
 			}
