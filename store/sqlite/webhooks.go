@@ -21,6 +21,8 @@ import (
 type Webhooks struct {
 	db *sql.DB
 
+	claimStmt *sql.Stmt // the due pending deliveries in claiming order
+
 	leaseMu sync.Mutex               // guards leases
 	leases  map[string]deliveryLease // delivery id → lease, of the deliveries claimed and not finished
 
@@ -101,11 +103,20 @@ func OpenWebhooks(path string) (*Webhooks, error) {
 		db.Close()
 		return nil, fmt.Errorf("couldn't release the deliveries' leases in %s: %w", path, err)
 	}
-	return &Webhooks{db: db, leases: map[string]deliveryLease{}}, nil
+	claim, err := db.Prepare(`SELECT ` + deliveryColumns + ` FROM deliveries INDEXED BY deliveries_due
+		WHERE status = 'pending' AND next_attempt <= ? ORDER BY next_attempt, seq`)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("couldn't prepare claiming deliveries in %s: %w", path, err)
+	}
+	return &Webhooks{db: db, claimStmt: claim, leases: map[string]deliveryLease{}}, nil
 }
 
 // Close closes the database.
-func (s *Webhooks) Close() error { return s.db.Close() }
+func (s *Webhooks) Close() error {
+	s.claimStmt.Close()
+	return s.db.Close()
+}
 
 // allGranted is how the vehicles column stores a webhook that covers every vehicle the app holds a grant
 // on (outbox.Webhook.AllGranted).
@@ -325,33 +336,25 @@ func (s *Webhooks) Claim(ctx context.Context, now time.Time, limit, perWebhook i
 		}
 		held[l.webhook]++
 	}
-	args := []any{nowMs}
-	notBusy := ""
-	if len(busy) > 0 {
-		notBusy = ` AND webhook NOT IN (?` + strings.Repeat(`, ?`, len(busy)-1) + `)`
-		for _, b := range busy {
-			args = append(args, b)
-		}
+	for _, b := range busy {
+		held[b] = perWebhook
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, id, webhook FROM deliveries INDEXED BY deliveries_due
-		WHERE status = 'pending' AND next_attempt <= ?`+notBusy+` ORDER BY next_attempt, seq`, args...)
+	rows, err := s.claimStmt.QueryContext(ctx, nowMs)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't claim deliveries: %w", err)
 	}
-	var seqs []any
-	var ids, hooks []string
-	for rows.Next() && len(seqs) < limit {
-		var seq int64
-		var id, hook string
-		if err := rows.Scan(&seq, &id, &hook); err != nil {
+	var ds []*outbox.Delivery
+	for rows.Next() && len(ds) < limit {
+		d, err := scanDelivery(rows)
+		if err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("couldn't claim deliveries: %w", err)
 		}
-		if _, leased := s.leases[id]; leased || held[hook] >= perWebhook {
+		if _, leased := s.leases[d.ID]; leased || held[d.Webhook] >= perWebhook {
 			continue
 		}
-		held[hook]++
-		seqs, ids, hooks = append(seqs, seq), append(ids, id), append(hooks, hook)
+		held[d.Webhook]++
+		ds = append(ds, d)
 	}
 	if err := rows.Close(); err != nil {
 		return nil, fmt.Errorf("couldn't claim deliveries: %w", err)
@@ -359,21 +362,9 @@ func (s *Webhooks) Claim(ctx context.Context, now time.Time, limit, perWebhook i
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("couldn't claim deliveries: %w", err)
 	}
-	if len(seqs) == 0 {
-		return nil, nil
-	}
-	chosen, err := s.db.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE seq IN (?`+
-		strings.Repeat(`, ?`, len(seqs)-1)+`) ORDER BY next_attempt, seq`, seqs...)
-	if err != nil {
-		return nil, fmt.Errorf("couldn't claim deliveries: %w", err)
-	}
-	ds, err := scanDeliveries(chosen)
-	if err != nil {
-		return nil, fmt.Errorf("couldn't claim deliveries: %w", err)
-	}
 	until := now.Add(lease).UnixMilli()
-	for i, id := range ids {
-		s.leases[id] = deliveryLease{webhook: hooks[i], until: until}
+	for _, d := range ds {
+		s.leases[d.ID] = deliveryLease{webhook: d.Webhook, until: until}
 	}
 	return ds, nil
 }
@@ -432,17 +423,26 @@ func (s *Webhooks) finishGroup(ctx context.Context, group []*finishReq) error {
 		return err
 	}
 	defer tx.Rollback()
+	update, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = ?, attempts = ?, next_attempt = ?, lease_until = 0,
+		last_code = ?, last_error = ?, done = ? WHERE id = ?`)
+	if err != nil {
+		return fmt.Errorf("couldn't prepare finishing deliveries: %w", err)
+	}
+	defer update.Close()
+	// Not for a delivery erased while it was being attempted.
+	attempt, err := tx.PrepareContext(ctx, `INSERT INTO delivery_attempts (delivery, time, code, error, duration_us)
+		SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?)`)
+	if err != nil {
+		return fmt.Errorf("couldn't prepare recording attempts: %w", err)
+	}
+	defer attempt.Close()
 	for _, r := range group {
 		d, a := r.d, r.a
-		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = ?, attempts = ?, next_attempt = ?, lease_until = 0, last_code = ?,
-			last_error = ?, done = ? WHERE id = ?`, string(d.Status), d.Attempts, msOrZero(d.NextAttempt), d.LastCode, d.LastError,
+		if _, err := update.ExecContext(ctx, string(d.Status), d.Attempts, msOrZero(d.NextAttempt), d.LastCode, d.LastError,
 			msOrZero(d.Done), d.ID); err != nil {
 			return fmt.Errorf("couldn't finish delivery %s: %w", d.ID, err)
 		}
-		// Not for a delivery erased while it was being attempted.
-		if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempts (delivery, time, code, error, duration_us)
-			SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?)`,
-			d.ID, a.Time.UnixMilli(), a.Code, a.Error, a.Duration.Microseconds(), d.ID); err != nil {
+		if _, err := attempt.ExecContext(ctx, d.ID, a.Time.UnixMilli(), a.Code, a.Error, a.Duration.Microseconds(), d.ID); err != nil {
 			return fmt.Errorf("couldn't record an attempt of delivery %s: %w", d.ID, err)
 		}
 	}
