@@ -227,7 +227,7 @@ func (f *pushFleet) besideOneHz(ctx context.Context, c *client.Client, busy *pus
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- busy.oneHz(ctx, c, 10*rounds+10, nil) }() // until cancelled
-	time.Sleep(1500 * time.Millisecond) // the first second of the fleet is sent
+	time.Sleep(1500 * time.Millisecond)                           // the first second of the fleet is sent
 	rate, err := f.throughput(ctx, c, rounds)
 	cancel()
 	if berr := <-done; err == nil && berr != nil && ctx.Err() == nil {
