@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -374,22 +375,34 @@ func (p *Plan) Write(ctx context.Context, w io.Writer) error {
 		{"catalogue.csv", a.catalogue},
 		{"records.ndjson", a.records},
 		{"signals.csv", a.signalsCSV},
-		{"signals.ndjson", a.signalsNDJSON},
+		{"signals.ndjson", nil}, // written during signals.csv's pass
 		{"events.ndjson", a.events},
 		{"trips.ndjson", a.trips},
 		{"grants.ndjson", a.grants},
 		{"access-log.ndjson", a.accessLog},
 		{"summary.json", a.summary},
 	}
+	defer a.closeSide()
 	for _, s := range steps {
+		if s.f == nil {
+			// Written during signals.csv's pass, compressed aside: copied in as it is.
+			if err := a.copySide(s.name); err != nil {
+				return err
+			}
+			continue
+		}
 		fw, err := zw.CreateHeader(&zip.FileHeader{Name: s.name, Method: zip.Deflate, Modified: time.UnixMilli(p.at).UTC()})
 		if err != nil {
 			return fmt.Errorf("couldn't start %s: %w", s.name, err)
 		}
-		mw := bufio.NewWriterSize(fw, 32<<10)
+		aw := newAsyncWriter(fw)
+		mw := bufio.NewWriterSize(aw, 32<<10)
 		n, err := s.f(mw)
 		if err == nil {
 			err = mw.Flush()
+		}
+		if cerr := aw.Close(); err == nil {
+			err = cerr
 		}
 		if err != nil {
 			return fmt.Errorf("couldn't write %s: %w", s.name, err)
@@ -408,6 +421,7 @@ type archive struct {
 	zw     *zip.Writer
 	ctx    context.Context
 	counts map[string]int64 // lines (or rows) per member written so far
+	side   *sideMember      // signals.ndjson, written during signals.csv's pass
 }
 
 // Manifest is export.json.
@@ -600,31 +614,62 @@ func (a *archive) eachValue(f func(v *telemetry.Value) error) error {
 	})
 }
 
+// signalsCSV writes signals.csv and, in the same pass (each record parsed once), signals.ndjson to a
+// compressed temporary file that Write copies in as the next member (a.side).
 func (a *archive) signalsCSV(w io.Writer) (int64, error) {
 	var n int64
 	if _, err := io.WriteString(w, CSVHeader); err != nil {
 		return 0, err
 	}
+	side, err := newSideMember()
+	if err != nil {
+		return 0, err
+	}
+	a.side = side
+	nw := bufio.NewWriterSize(side, 32<<10)
 	buf := make([]byte, 0, 256)
-	err := a.eachValue(func(v *telemetry.Value) error {
+	err = a.eachValue(func(v *telemetry.Value) error {
 		buf = AppendCSVRow(buf[:0], v)
 		n++
-		_, err := w.Write(buf)
+		if _, err := w.Write(buf); err != nil {
+			return err
+		}
+		buf = AppendValueLine(buf[:0], v)
+		_, err := nw.Write(buf)
 		return err
 	})
+	if err == nil {
+		err = nw.Flush()
+	}
+	if cerr := side.finish(); err == nil {
+		err = cerr
+	}
+	a.counts["signals.ndjson"] = n
 	return n, err
 }
 
-func (a *archive) signalsNDJSON(w io.Writer) (int64, error) {
-	var n int64
-	buf := make([]byte, 0, 256)
-	err := a.eachValue(func(v *telemetry.Value) error {
-		buf = AppendValueLine(buf[:0], v)
-		n++
-		_, err := w.Write(buf)
-		return err
-	})
-	return n, err
+// copySide adds the side member, compressed already, to the archive as name.
+func (a *archive) copySide(name string) error {
+	s := a.side
+	fw, err := a.zw.CreateRaw(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: time.UnixMilli(a.p.at).UTC(),
+		CRC32: s.crc.Sum32(), CompressedSize64: uint64(s.compressed), UncompressedSize64: uint64(s.size)})
+	if err != nil {
+		return fmt.Errorf("couldn't start %s: %w", name, err)
+	}
+	if _, err := s.file.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("couldn't read %s back: %w", name, err)
+	}
+	if _, err := io.Copy(fw, s.file); err != nil {
+		return fmt.Errorf("couldn't copy %s: %w", name, err)
+	}
+	return nil
+}
+
+func (a *archive) closeSide() {
+	if a.side != nil {
+		a.side.file.Close()
+		os.Remove(a.side.file.Name())
+	}
 }
 
 // EventLine is one line of events.ndjson.
