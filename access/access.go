@@ -21,6 +21,9 @@
 //
 // It owns the decision only: recording what was read is package accesslog's, and access imports nothing of
 // the project but ledger (no store, no API, no telemetry).
+//
+// It imports only ledger: never a store, the API or telemetry, so that the decision stays a pure function
+// of the state.
 package access
 
 import (

@@ -3,6 +3,9 @@
 // store/sqlite and store/postgres implement and store/storetest checks) and the Recorder that batches
 // entries to a store from the query path. It decides nothing (package access does) and must not import
 // access, the API or any store: the arrows point down to it.
+//
+// It imports no other Glovebox package: the stores implement its Store, the API and the webhook engine
+// write through its Recorder.
 package accesslog
 
 import (

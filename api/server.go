@@ -1,5 +1,8 @@
 // Package api serves Glovebox over HTTP: the /v1 REST API for transactions, receipts and state reads, and
 // the public log under /log/. Handlers are thin: rules live in package ledger, the log in package tlog.
+//
+// It imports the packages it serves (graphql, connect, auth, export, credential, webhook) and the contracts
+// below them; never a store or node, which wires it.
 package api
 
 import (

@@ -11,6 +11,8 @@
 // format and the refusals.
 //
 // Parse is a pure function of the body, the caller and the clock; the store is behind Store.
+//
+// It imports only ledger: the stores keep what it checks, the API serves it.
 package attestation
 
 import (

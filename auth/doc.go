@@ -81,4 +81,6 @@
 // CodeUnsupportedGrantType; ErrorCodes gives their HTTP status). The token endpoint writes them in the
 // RFC 6749 §5.2 shape {"error": "invalid_grant", "error_description": "…"}; the other handlers in the REST
 // shape {"error": {"code": "…", "message": "…"}}. Messages never contain a token or a signature.
+//
+// It imports only ledger (for the signature checks): never telemetry, a store or the API.
 package auth

@@ -1,5 +1,8 @@
 // Package client is a Go client for a Glovebox node's HTTP API: it fetches the EIP-712 domain, submits
 // signed transactions, reads receipts, state and the public log.
+//
+// It speaks the API through api/wire and must not import the server (api, api/graphql) or a store: an app
+// linking the client links none of the node.
 package client
 
 import (

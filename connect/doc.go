@@ -30,4 +30,6 @@
 //
 // Codes, open consent screens, refresh tokens and used client assertion ids live in the process's memory
 // (see memory). docs/connect.md is the reference for app developers.
+//
+// It imports only auth and ledger: never a store or the API, which mounts it.
 package connect

@@ -54,4 +54,7 @@
 // record's device signature, subject, uniqueness, pairing (its device paired to the vehicle at its time by
 // the entry it names) and period, that signals.csv and signals.ndjson hold exactly the values of the
 // records, and the counts of summary.json. A failure is a *Failure naming the check, file and line.
+//
+// It reads through telemetry.Reader, the ledger and the log's interfaces: never a store or the API, which
+// serves it.
 package export

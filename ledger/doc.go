@@ -67,4 +67,7 @@
 //
 // The Sequencer is the one writer: it validates submissions against the state, appends batches to the Log
 // with one durable write each (group commit), and only then makes them visible; a failed append stops it.
+//
+// It is the bottom of the module: it imports no other Glovebox package, and must not (everything else is
+// built on its types).
 package ledger

@@ -1,5 +1,8 @@
 // Package node wires a Glovebox node together from its parts: the Merkle log (package tlog), the ledger's
 // sequencer and state, the SQLite read model and the HTTP API, all in one data directory.
+//
+// It is the top of the library: it wires every part below it and nothing but cmd/glovebox and tests import
+// it.
 package node
 
 import (

@@ -2,6 +2,8 @@
 // routes, refuel and charge, and stream telemetry signed by their devices. A Fleet generates the signed
 // records tick by tick without any network (fast mode, for tests and benchmarks); Run registers and pairs
 // the fleet on a node through real signed transactions and streams the records to it in real time.
+//
+// It sends through client and api/mqtt's publisher and must not import the node or a store.
 package sim
 
 import (

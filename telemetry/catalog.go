@@ -1,6 +1,9 @@
 // Package telemetry verifies and stores device-signed vehicle telemetry: CloudEvents 1.0 records signed
 // with EIP-191 personal_sign by the device paired to the vehicle at the record's time, whose signals come
 // from a catalogue of COVESA VSS signals (DIMO's names).
+//
+// It imports only ledger: never a store (the stores implement its Store, Reader and Deleter), the API or
+// the node.
 package telemetry
 
 import (

@@ -96,4 +96,6 @@
 // after its checkpoint is durable. Appends publish the new size, offsets and
 // hashes under a short write lock; the disk I/O and syncs happen outside
 // it, so readers never wait for a sync.
+//
+// It imports no other Glovebox package and knows nothing of what the entries mean.
 package tlog

@@ -7,6 +7,9 @@
 // It trusts nothing the node says beyond the log key it is given. Merkle hashing and note verification are
 // golang.org/x/mod/sumdb/tlog and golang.org/x/mod/sumdb/note; the rules are package ledger's, the same
 // code the node runs.
+//
+// It imports only client, ledger and tlog: an auditor trusts none of the node's code beyond the rules it
+// replays.
 package verify
 
 import (

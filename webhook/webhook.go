@@ -14,6 +14,9 @@
 // The outbox is a Store (SQLite on a single node, PostgreSQL in a cluster): deliveries are leased to one
 // process at a time, so that a process killed mid-delivery leaves its deliveries to another once the lease
 // runs out.
+//
+// It imports ledger, access, accesslog, telemetry and webhook/outbox; never a store (its Store is
+// webhook/outbox's) or the API.
 package webhook
 
 import "github.com/glovebox/glovebox/webhook/outbox"

@@ -25,6 +25,9 @@
 //
 // Errors carry a stable extensions.code (see ErrorCodes). Requests are limited in size, depth and
 // complexity (MaxBodyBytes, MaxDepth, MaxComplexity).
+//
+// It reads telemetry only through telemetry.Reader and must not import a store, database/sql or the api
+// package above it.
 package graphql
 
 //go:generate go run ./internal/gen

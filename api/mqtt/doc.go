@@ -67,4 +67,6 @@
 // the token has not expired; otherwise the CONNACK says bad user name or password (0x86 on MQTT 5; mochi
 // maps it to return code 5, not authorized, on 3.1.1). LoginToken makes a token; `glovebox device
 // mqtt-password` prints one.
+//
+// It imports only ledger and telemetry: the node hands it an Ingester; it never imports a store or the API.
 package mqtt

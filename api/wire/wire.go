@@ -3,6 +3,8 @@
 // and their encoding only, and must not import the server or anything that links it (api, api/graphql,
 // auth, connect, the stores, node): a program that speaks the API links this package, ledger and
 // accesslog, not the server. The import-direction test (internal/layers) enforces it.
+//
+// It imports only ledger and accesslog: never the server, so that a client links none of it.
 package wire
 
 import (

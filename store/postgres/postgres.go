@@ -4,6 +4,10 @@
 //
 // The schema is versioned: Migrate applies the SQL files in migrations/ in order, each once, under an
 // advisory lock, recording them in schema_migrations. `glovebox migrate --store postgres://…` runs it.
+//
+// A store implements the contracts of the packages below it (ledger, tlog, telemetry, accesslog,
+// webhook/outbox, credential, attestation) and must not import anything that uses them (api, node,
+// webhook's engine).
 package postgres
 
 import (

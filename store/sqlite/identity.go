@@ -1,5 +1,8 @@
 // Package sqlite keeps Glovebox's read models in SQLite files through the pure-Go modernc.org/sqlite
 // driver, in WAL mode.
+//
+// A store implements the contracts of the packages below it (ledger, telemetry, accesslog, webhook/outbox,
+// credential, attestation) and must not import anything that uses them (api, node, webhook's engine).
 package sqlite
 
 import (

@@ -3,6 +3,8 @@
 // TestTelemetry for telemetry.Store, TestReader for telemetry.Reader (every aggregation, latest values,
 // the data summary and raw records, each with the owner-period cut-off, on one data set with literal
 // expectations) and TestAccessLog for accesslog.Store.
+//
+// It imports the contracts it checks, never a store: each store's tests call it.
 package storetest
 
 import (

@@ -5,6 +5,8 @@
 // subscriber that falls behind has its updates merged: the newest value of each signal is kept (a
 // signalsLatest subscription wants no more), and events queue up to MaxPendingEvents, past which the
 // subscription is marked Overflowed and its owner ends it.
+//
+// It imports only telemetry: the ingest path calls it, GraphQL subscriptions read it.
 package live
 
 import (

@@ -3,6 +3,8 @@
 // dailyActivity), and sums them per calendar day. It is pure: callers read the values (Input) from a
 // store and pass them in, so the GraphQL API, webhooks and tests use the same functions. The rules, with
 // their defaults and bounds, are documented in docs/graphql.md#trips-daily-activity-and-events.
+//
+// It imports no other Glovebox package: it is pure arithmetic over time-ordered values.
 package segment
 
 import (

@@ -7,6 +7,9 @@
 // Exactly-once effect: each record is published with the message id "<source>/<id>", so JetStream drops a
 // copy published again within its duplicate window, and the database store is idempotent on (source, id)
 // for anything delivered twice (a writer that died before acknowledging, a device that resent later).
+//
+// It imports only telemetry (and NATS): no store imports it; the PostgreSQL store and it share
+// telemetry.RecordKey.
 package stream
 
 import (

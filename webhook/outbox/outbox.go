@@ -2,6 +2,8 @@
 // way to them (the outbox) and the Store that keeps both durably. Package webhook (the engine, above) uses
 // a Store; the stores (below) implement it. It imports nothing of the project, so that a store can
 // implement it without importing the engine.
+//
+// It imports no other Glovebox package, so that the stores can implement it without importing the engine.
 package outbox
 
 import (
