@@ -1,8 +1,6 @@
 // Package ledger implements Glovebox's shared state as a function of a signed log: the transactions that
 // register vehicles, devices and apps, pair devices and grant permissions; the encoding of the log's
 // entries; the rules every entry must pass; and the replay that rebuilds the state from the log.
-// It is the bottom of the module: it imports no other Glovebox package, and must not (everything else is
-// built on its types).
 //
 // It owns the rules and nothing around them. It imports nothing of the project: the Merkle log that holds
 // the entries (package tlog, store/postgres), the stores that cache the state (store/sqlite,
