@@ -471,6 +471,24 @@ func peakRSS(pid int) int64 {
 	return 0
 }
 
+// cpuSeconds returns the CPU time (user and system) process pid has used so far; 0 if unknown.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command (which may hold spaces) in parentheses; utime and stime are the 14th and
+	// 15th of the line, in clock ticks (USER_HZ, 100 on Linux).
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100
+}
+
 // Print writes the report as the README's table rows.
 func (r *IngestReport) Print(w io.Writer) {
 	fmt.Fprintf(w, "cores: %d; bare signature recovery (all cores): %.0f/s\n", r.Cores, r.RecoverPerSec)

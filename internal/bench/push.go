@@ -117,6 +117,9 @@ type WebhookReport struct {
 	// them: the ingest capacity the webhooks cost.
 	RateWithout, RateWith, DropPercent float64
 	PeakRSSBytes                       int64 // the node process's peak resident memory (child process only)
+	// IdleCPU and LoadCPU are the node's CPU use (cores) at 1 Hz, before the webhooks exist and while
+	// they fire (child process only); their difference per delivery is what a delivery costs the node.
+	IdleCPU, LoadCPU float64
 }
 
 // Print writes the report as a Markdown table.
@@ -129,6 +132,11 @@ func (r *WebhookReport) Print(w io.Writer) {
 		r.RateWithout, r.RateWith, r.DropPercent)
 	if r.PeakRSSBytes > 0 {
 		fmt.Fprintf(w, "| node peak RSS | %.0f MB |\n", float64(r.PeakRSSBytes)/1e6)
+	}
+	if r.LoadCPU > 0 {
+		perDelivery := (r.LoadCPU - r.IdleCPU) / float64(r.Vehicles)
+		fmt.Fprintf(w, "| node CPU at 1 Hz, without → with webhooks | %.2f → %.2f cores (%.0f µs a delivery) |\n",
+			r.IdleCPU, r.LoadCPU, perDelivery*1e6)
 	}
 }
 
@@ -314,6 +322,14 @@ func Webhooks(ctx context.Context, o WebhookOptions) (*WebhookReport, error) {
 		return nil, err
 	}
 
+	if bn.pid != 0 {
+		logf("the node's CPU at 1 Hz without webhooks: %d seconds…", o.Seconds)
+		c0, t0 := cpuSeconds(bn.pid), time.Now()
+		if err := f.oneHz(ctx, c, o.Seconds, nil); err != nil {
+			return nil, err
+		}
+		rep.IdleCPU = (cpuSeconds(bn.pid) - c0) / time.Since(t0).Seconds()
+	}
 	logf("registering %d apps, granting each its vehicles, and %d webhooks…", o.Apps, o.Vehicles)
 	d, err := c.Domain(ctx)
 	if err != nil {
@@ -388,6 +404,7 @@ func Webhooks(ctx context.Context, o WebhookOptions) (*WebhookReport, error) {
 	}
 	acked := map[string]time.Time{}
 	var amu sync.Mutex
+	c0, t0 := cpuSeconds(bn.pid), time.Now()
 	if err := f.oneHz(ctx, c, o.Seconds, func(i int, at, now time.Time) {
 		amu.Lock()
 		acked[fmt.Sprintf("%d/%d", ids[i], at.UnixMilli())] = now
@@ -410,6 +427,9 @@ func Webhooks(ctx context.Context, o WebhookOptions) (*WebhookReport, error) {
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("%d of %d deliveries arrived within a minute", n, len(acked))
 		}
+	}
+	if bn.pid != 0 {
+		rep.LoadCPU = (cpuSeconds(bn.pid) - c0) / time.Since(t0).Seconds()
 	}
 	stopProfile()
 	mu.Lock()
