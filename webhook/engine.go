@@ -440,21 +440,27 @@ func (e *Engine) dispatch(ctx context.Context) {
 				}()
 			}
 			if len(ds) == free {
-				// There may be more: look again as soon as a slot frees.
+				// There may be more: look again once a slot frees, and then once claimBatch slots are free
+				// or claimWait has passed — a claim reads the due deliveries, and made for every slot
+				// that freed it cost more than the attempt.
 				select {
 				case id := <-done:
 					e.release(busy, &inflight, id)
 				case <-ctx.Done():
 				}
-			drain:
-				for { // claim once for every attempt that ended meanwhile, not once each
+				wait := time.NewTimer(claimWait)
+			gather:
+				for e.opts.Workers-inflight < min(claimBatch, e.opts.Workers) {
 					select {
 					case id := <-done:
 						e.release(busy, &inflight, id)
-					default:
-						break drain
+					case <-wait.C:
+						break gather
+					case <-ctx.Done():
+						break gather
 					}
 				}
+				wait.Stop()
 				continue
 			}
 		}
@@ -471,6 +477,13 @@ func (e *Engine) dispatch(ctx context.Context) {
 		}
 	}
 }
+
+// A dispatcher with every slot busy claims again when claimBatch slots are free, or claimWait after the
+// first one freed.
+const (
+	claimBatch = 16
+	claimWait  = 2 * time.Millisecond
+)
 
 func (e *Engine) release(busy map[string]int, inflight *int, id string) {
 	*inflight--

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -115,6 +116,39 @@ func (e *Engine) evaluate(ctx context.Context) {
 	}
 }
 
+// hookSet is a batch's hooks of one trigger by the vehicles they cover, so that a record meets only the
+// hooks covering its vehicle (with 1,000 webhooks of one vehicle each, every record met all 1,000).
+type hookSet struct {
+	byVehicle map[uint64][]*hook
+	all       []*hook // those covering every vehicle the app holds a grant on
+}
+
+func (s *hookSet) add(h *hook) {
+	if h.w.AllGranted {
+		s.all = append(s.all, h)
+		return
+	}
+	if s.byVehicle == nil {
+		s.byVehicle = map[uint64][]*hook{}
+	}
+	for _, v := range h.w.Vehicles {
+		if l := s.byVehicle[v]; len(l) == 0 || l[len(l)-1] != h { // a vehicle listed twice counts once
+			s.byVehicle[v] = append(l, h)
+		}
+	}
+}
+
+// covering returns the hooks of s that cover vehicle (s may be nil: none).
+func (s *hookSet) covering(vehicle uint64) []*hook {
+	if s == nil {
+		return nil
+	}
+	if len(s.all) == 0 {
+		return s.byVehicle[vehicle]
+	}
+	return append(slices.Clip(s.byVehicle[vehicle]), s.all...)
+}
+
 type allowKey struct {
 	app     common.Address
 	vehicle uint64
@@ -138,9 +172,15 @@ func (e *Engine) fire(batch [][]*telemetry.Record) []*Delivery {
 		}
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		bySignal := map[string][]*hook{}
-		byEvent := map[string][]*hook{}
-		var conn, trips []*hook
+		bySignal := map[string]*hookSet{}
+		byEvent := map[string]*hookSet{}
+		conn, trips := &hookSet{}, &hookSet{}
+		in := func(m map[string]*hookSet, k string) *hookSet {
+			if m[k] == nil {
+				m[k] = &hookSet{}
+			}
+			return m[k]
+		}
 		for _, h := range e.hooks {
 			if h.w.Status != StatusActive {
 				continue
@@ -148,14 +188,14 @@ func (e *Engine) fire(batch [][]*telemetry.Record) []*Delivery {
 			switch h.w.Trigger.Kind {
 			case KindSignal:
 				if h.cond != nil {
-					bySignal[h.w.Trigger.Signal] = append(bySignal[h.w.Trigger.Signal], h)
+					in(bySignal, h.w.Trigger.Signal).add(h)
 				}
 			case KindConnectivity:
-				conn = append(conn, h)
+				conn.add(h)
 			case KindEvent:
-				byEvent[h.w.Trigger.Name] = append(byEvent[h.w.Trigger.Name], h)
+				in(byEvent, h.w.Trigger.Name).add(h)
 			case KindTrip:
-				trips = append(trips, h)
+				trips.add(h)
 			}
 		}
 		for _, recs := range batch {
@@ -168,8 +208,8 @@ func (e *Engine) fire(batch [][]*telemetry.Record) []*Delivery {
 					ds = append(ds, e.fireEvents(r, byEvent, may)...)
 				}
 				ds = append(ds, e.fireTrips(r, trips, may, now)...)
-				for _, h := range conn {
-					if !h.w.Covers(veh) || !may(h, veh) {
+				for _, h := range conn.covering(veh) {
+					if !may(h, veh) {
 						continue
 					}
 					wasOnline, known := h.online[veh]
@@ -184,10 +224,7 @@ func (e *Engine) fire(batch [][]*telemetry.Record) []*Delivery {
 					}
 				}
 				for _, v := range r.Values {
-					for _, h := range bySignal[v.Signal.Name] {
-						if !h.w.Covers(veh) {
-							continue
-						}
+					for _, h := range bySignal[v.Signal.Name].covering(veh) {
 						prev, ok := h.prev[veh]
 						if ok && v.Time < prev.Time {
 							continue // an older value than the one last seen: not a change
@@ -225,15 +262,15 @@ func (e *Engine) fire(batch [][]*telemetry.Record) []*Delivery {
 // fireEvents returns the deliveries of the driving events of r, those its device sent and those derived
 // from its speed values. Each delivery's id derives from the event (which a store keeps once per
 // vehicle, name, source and time), so an event seen twice is delivered once. e.mu held.
-func (e *Engine) fireEvents(r *telemetry.Record, byEvent map[string][]*hook, may func(*hook, uint64) bool) []*Delivery {
+func (e *Engine) fireEvents(r *telemetry.Record, byEvent map[string]*hookSet, may func(*hook, uint64) bool) []*Delivery {
 	evs := r.Events
 	if derived := e.derive.Add(r.VehicleID, telemetry.SpeedSamples(r.Values)); len(derived) > 0 {
 		evs = append(append([]telemetry.Event(nil), evs...), derived...)
 	}
 	var ds []*Delivery
 	for _, ev := range evs {
-		for _, h := range byEvent[ev.Name] {
-			if !h.w.Covers(ev.Vehicle) || !may(h, ev.Vehicle) {
+		for _, h := range byEvent[ev.Name].covering(ev.Vehicle) {
+			if !may(h, ev.Vehicle) {
 				continue
 			}
 			id := derivedID(h.w.ID, TypeEvent, strconv.FormatUint(ev.Vehicle, 10), ev.Name, ev.Source, strconv.FormatInt(ev.Time, 10))
@@ -248,7 +285,7 @@ func (e *Engine) fireEvents(r *telemetry.Record, byEvent map[string][]*hook, may
 
 // fireTrips follows r's ignition values and returns the deliveries of the trips they start or end.
 // e.mu held.
-func (e *Engine) fireTrips(r *telemetry.Record, hooks []*hook, may func(*hook, uint64) bool, now time.Time) []*Delivery {
+func (e *Engine) fireTrips(r *telemetry.Record, hooks *hookSet, may func(*hook, uint64) bool, now time.Time) []*Delivery {
 	ign := ignitionValues(r.Values)
 	if len(ign) == 0 {
 		return nil
@@ -269,14 +306,14 @@ func (e *Engine) fireTrips(r *telemetry.Record, hooks []*hook, may func(*hook, u
 
 // tripDeliveries returns the deliveries of one trip change to the trip hooks covering vehicle. Their ids
 // derive from the trip, so that a trip is announced started and ended once each. e.mu held.
-func (e *Engine) tripDeliveries(hooks []*hook, vehicle uint64, c tripChange, may func(*hook, uint64) bool) []*Delivery {
+func (e *Engine) tripDeliveries(hooks *hookSet, vehicle uint64, c tripChange, may func(*hook, uint64) bool) []*Delivery {
 	typ, at := TypeTripStarted, c.start
 	if !c.started() {
 		typ, at = TypeTripEnded, c.end
 	}
 	var ds []*Delivery
-	for _, h := range hooks {
-		if !h.w.Covers(vehicle) || !may(h, vehicle) {
+	for _, h := range hooks.covering(vehicle) {
+		if !may(h, vehicle) {
 			continue
 		}
 		id := derivedID(h.w.ID, typ, strconv.FormatUint(vehicle, 10), strconv.FormatInt(c.start, 10))
@@ -299,10 +336,10 @@ func (e *Engine) parked() []*Delivery {
 	e.opts.State(func(st *ledger.State) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		var hooks []*hook
+		hooks := &hookSet{}
 		for _, h := range e.hooks {
 			if h.w.Status == StatusActive && h.w.Trigger.Kind == KindTrip {
-				hooks = append(hooks, h)
+				hooks.add(h)
 			}
 		}
 		may := func(h *hook, vehicle uint64) bool { return Allowed(st, h.w.App, vehicle, h.perms, now) == nil }

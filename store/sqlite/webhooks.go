@@ -21,7 +21,8 @@ import (
 type Webhooks struct {
 	db *sql.DB
 
-	claimStmt *sql.Stmt // the due pending deliveries in claiming order
+	claimStmt    *sql.Stmt // the due pending deliveries in claiming order: seq, id, webhook
+	deliveryStmt *sql.Stmt // one pending delivery by seq
 
 	leaseMu sync.Mutex               // guards leases
 	leases  map[string]deliveryLease // delivery id → lease, of the deliveries claimed and not finished
@@ -103,18 +104,25 @@ func OpenWebhooks(path string) (*Webhooks, error) {
 		db.Close()
 		return nil, fmt.Errorf("couldn't release the deliveries' leases in %s: %w", path, err)
 	}
-	claim, err := db.Prepare(`SELECT ` + deliveryColumns + ` FROM deliveries INDEXED BY deliveries_due
+	claim, err := db.Prepare(`SELECT seq, id, webhook FROM deliveries INDEXED BY deliveries_due
 		WHERE status = 'pending' AND next_attempt <= ? ORDER BY next_attempt, seq`)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("couldn't prepare claiming deliveries in %s: %w", path, err)
 	}
-	return &Webhooks{db: db, claimStmt: claim, leases: map[string]deliveryLease{}}, nil
+	one, err := db.Prepare(`SELECT ` + deliveryColumns + ` FROM deliveries WHERE seq = ? AND status = 'pending'`)
+	if err != nil {
+		claim.Close()
+		db.Close()
+		return nil, fmt.Errorf("couldn't prepare claiming deliveries in %s: %w", path, err)
+	}
+	return &Webhooks{db: db, claimStmt: claim, deliveryStmt: one, leases: map[string]deliveryLease{}}, nil
 }
 
 // Close closes the database.
 func (s *Webhooks) Close() error {
 	s.claimStmt.Close()
+	s.deliveryStmt.Close()
 	return s.db.Close()
 }
 
@@ -339,28 +347,42 @@ func (s *Webhooks) Claim(ctx context.Context, now time.Time, limit, perWebhook i
 	for _, b := range busy {
 		held[b] = perWebhook
 	}
+	// The scan reads three columns of each due delivery (those in flight among them); the chosen ones
+	// are read whole.
 	rows, err := s.claimStmt.QueryContext(ctx, nowMs)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't claim deliveries: %w", err)
 	}
-	var ds []*outbox.Delivery
-	for rows.Next() && len(ds) < limit {
-		d, err := scanDelivery(rows)
-		if err != nil {
+	var seqs []int64
+	for rows.Next() && len(seqs) < limit {
+		var seq int64
+		var id, hook string
+		if err := rows.Scan(&seq, &id, &hook); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("couldn't claim deliveries: %w", err)
 		}
-		if _, leased := s.leases[d.ID]; leased || held[d.Webhook] >= perWebhook {
+		if _, leased := s.leases[id]; leased || held[hook] >= perWebhook {
 			continue
 		}
-		held[d.Webhook]++
-		ds = append(ds, d)
+		held[hook]++
+		seqs = append(seqs, seq)
 	}
 	if err := rows.Close(); err != nil {
 		return nil, fmt.Errorf("couldn't claim deliveries: %w", err)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("couldn't claim deliveries: %w", err)
+	}
+	ds := make([]*outbox.Delivery, 0, len(seqs))
+	for _, seq := range seqs {
+		d, err := scanDelivery(s.deliveryStmt.QueryRowContext(ctx, seq))
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // erased since the scan
+		}
+		if err != nil {
+			return nil, fmt.Errorf("couldn't claim deliveries: %w", err)
+		}
+		ds = append(ds, d)
 	}
 	until := now.Add(lease).UnixMilli()
 	for _, d := range ds {
