@@ -94,7 +94,7 @@ type Log interface {
 	// InclusionProof proves the entry at index in the tree of size.
 	InclusionProof(index, size int64) (xtlog.RecordProof, error)
 	// Entry returns the entry at index.
-	Entry(index int64) ([]byte, error)
+	Entry(ctx context.Context, index int64) ([]byte, error)
 }
 
 // NewHandler returns the GraphQL endpoint: POST (JSON) and GET (query parameters), introspection on.
