@@ -12,6 +12,8 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -50,64 +52,159 @@ type Store interface {
 	List(ctx context.Context, vehicle uint64, before int64, limit int) ([]Entry, error)
 }
 
+// Defaults of RecorderOptions.
+const (
+	DefaultQueue   = 65536 // entries waiting for the writer goroutine
+	DefaultPending = 16384 // entries the writer holds for a store that refuses them
+)
+
+// RecorderOptions configures a Recorder; the zero value of each field picks its default.
+type RecorderOptions struct {
+	Logger *slog.Logger // default slog.Default()
+	// Queue is how many entries may wait for the writer (default DefaultQueue). Record drops what does not
+	// fit rather than wait, so that a slow or failed store never stalls the query path.
+	Queue int
+	// Pending is how many entries the writer keeps, to retry, while the store fails (default
+	// DefaultPending); what arrives beyond it is dropped.
+	Pending int
+}
+
 // Recorder batches access entries to a Store from one goroutine (Run), so that recording an access
-// costs the query path a channel send.
+// costs the query path a channel send. Memory is bounded: at most Queue entries wait and at most Pending
+// are held for retry; whatever does not fit, and whatever is recorded once Run stopped, is dropped and
+// counted (Dropped), and the writer logs the count.
 type Recorder struct {
-	store  Store
-	in     chan Entry
-	logger *slog.Logger
+	store   Store
+	in      chan Entry
+	logger  *slog.Logger
+	pending int
+
+	mu      sync.RWMutex // guards stopped; Record holds it for reading around its (non-blocking) send
+	stopped bool         // set by Run on its way out, before the last drain
+
+	dropped atomic.Int64 // entries dropped since NewRecorder
+	held    atomic.Int64 // entries in the writer's batch, for Held
 }
 
-// NewRecorder returns a recorder writing to store.
+// NewRecorder returns a recorder writing to store with the default limits.
 func NewRecorder(store Store, logger *slog.Logger) *Recorder {
-	if logger == nil {
-		logger = slog.Default()
-	}
-	return &Recorder{store: store, in: make(chan Entry, 65536), logger: logger}
+	return NewRecorderOptions(store, RecorderOptions{Logger: logger})
 }
 
-// Record queues an entry. It blocks only when the writer is far behind: entries are never dropped.
+// NewRecorderOptions returns a recorder writing to store.
+func NewRecorderOptions(store Store, opts RecorderOptions) *Recorder {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Queue <= 0 {
+		opts.Queue = DefaultQueue
+	}
+	if opts.Pending <= 0 {
+		opts.Pending = DefaultPending
+	}
+	return &Recorder{store: store, in: make(chan Entry, opts.Queue), logger: opts.Logger, pending: opts.Pending}
+}
+
+// Record queues an entry. It never blocks: when the queue is full, or Run has stopped, the entry is
+// dropped and counted.
 func (r *Recorder) Record(e Entry) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	r.in <- e
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.stopped {
+		r.dropped.Add(1)
+		return
+	}
+	select {
+	case r.in <- e:
+	default:
+		r.dropped.Add(1)
+	}
 }
 
-// Run writes queued entries in batches until ctx is done, then writes what is left.
+// Dropped returns how many entries were dropped: recorded while the queue was full or after Run stopped,
+// beyond Pending while the store failed, or still unwritten when Run stopped with the store failing.
+func (r *Recorder) Dropped() int64 { return r.dropped.Load() }
+
+// Held returns how many entries the writer holds (written next, or retried while the store fails).
+func (r *Recorder) Held() int { return int(r.held.Load()) }
+
+// Run writes queued entries in batches until ctx is done, then writes what is left. It must be called
+// once.
 func (r *Recorder) Run(ctx context.Context) {
 	batch := make([]Entry, 0, 1024)
+	failing := false
+	reported := int64(0)
+	add := func(e Entry) {
+		if len(batch) >= r.pending {
+			r.dropped.Add(1)
+			return
+		}
+		batch = append(batch, e)
+		r.held.Store(int64(len(batch)))
+	}
 	flush := func() {
 		if len(batch) == 0 {
 			return
 		}
-		if err := r.store.Append(context.Background(), batch); err != nil {
-			r.logger.Error("couldn't write the access log", "entries", len(batch), "err", err)
-			return // kept in the batch: retried with the next flush
+		// Each write is one durable store call; the batch is bounded by Pending.
+		for start := 0; start < len(batch); start += 1024 {
+			chunk := batch[start:min(start+1024, len(batch))]
+			if err := r.store.Append(context.Background(), chunk); err != nil {
+				if !failing {
+					r.logger.Error("couldn't write the access log; holding entries to retry", "entries", len(batch)-start, "err", err)
+				}
+				failing = true
+				batch = batch[:copy(batch, batch[start:])] // kept: retried with the next flush
+				r.held.Store(int64(len(batch)))
+				return
+			}
 		}
+		if failing {
+			r.logger.Info("the access log is written again")
+		}
+		failing = false
 		batch = batch[:0]
+		r.held.Store(0)
+	}
+	report := func() {
+		if d := r.dropped.Load(); d != reported {
+			r.logger.Error("dropped access-log entries", "dropped", d-reported, "total", d)
+			reported = d
+		}
 	}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case e := <-r.in:
-			batch = append(batch, e)
-			if len(batch) >= 1024 {
+			add(e)
+			if len(batch) >= 1024 && !failing { // a failing store is retried on the tick only
 				flush()
 			}
 		case <-tick.C:
 			flush()
+			report()
 		case <-ctx.Done():
+			r.mu.Lock()
+			r.stopped = true // no Record sends after this: the drain below sees every queued entry
+			r.mu.Unlock()
+		drain:
 			for {
 				select {
 				case e := <-r.in:
-					batch = append(batch, e)
+					add(e)
 				default:
-					flush()
-					return
+					break drain
 				}
 			}
+			flush()
+			r.dropped.Add(int64(len(batch))) // the store failed to the end
+			r.held.Store(0)
+			report()
+			return
 		}
 	}
 }

@@ -59,7 +59,7 @@ func TestAnOffTheShelfTlogClientReadsTheLog(t *testing.T) {
 			t.Fatalf("entry bundle of %d: %v", i, err)
 		}
 		entry := b.Entries[i%256]
-		want, _ := n.Log.Entry(int64(i))
+		want, _ := n.Log.Entry(context.Background(), int64(i))
 		if string(entry) != string(want) {
 			t.Fatalf("entry %d differs in its bundle", i)
 		}

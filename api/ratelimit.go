@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/glovebox/glovebox/auth"
+	"github.com/glovebox/glovebox/internal/expiry"
 )
 
 // Rate limiting: a token bucket per caller.
@@ -38,9 +39,10 @@ type RateLimitConfig struct {
 // per second up to Burst. A request finding its bucket empty is refused with 429 Too Many Requests and a
 // Retry-After header.
 //
-// Memory is bounded: a bucket that has refilled to Burst is the same as no bucket, so such buckets are
-// dropped by a sweep (at most once per refill time, and whenever the table is full); if every one of
-// MaxKeys callers is still active, a new caller evicts the least recently seen of a few sampled ones (which
+// Memory is bounded and so is the work per request: a bucket that has refilled to Burst is the same as no
+// bucket, so each bucket sits in a queue by the time it will be full again (internal/expiry), and a
+// request forgets the buckets whose time came — O(log n) per request and per forgotten bucket, never a scan.
+// If every one of MaxKeys callers is still active, a new caller evicts the bucket closest to full (which
 // at worst gives that caller a fresh bucket). A RateLimiter is safe for concurrent use.
 type RateLimiter struct {
 	rate    float64
@@ -49,9 +51,9 @@ type RateLimiter struct {
 	now     func() time.Time
 	refill  time.Duration // time for an empty bucket to fill up
 
-	mu        sync.Mutex
-	buckets   map[string]*bucket
-	lastSweep time.Time
+	mu      sync.Mutex // guards buckets and full
+	buckets map[string]*bucket
+	full    expiry.Queue[string] // the keys of buckets, by when each is full again
 }
 
 type bucket struct {
@@ -76,7 +78,6 @@ func NewRateLimiter(cfg RateLimitConfig) *RateLimiter {
 	l := &RateLimiter{rate: cfg.Rate, burst: float64(cfg.Burst), maxKeys: cfg.MaxKeys, now: cfg.Now,
 		buckets: make(map[string]*bucket)}
 	l.refill = time.Duration(l.burst / l.rate * float64(time.Second))
-	l.lastSweep = l.now()
 	return l
 }
 
@@ -91,15 +92,15 @@ func (l *RateLimiter) AllowN(key string, n int) (ok bool, retryAfter time.Durati
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	// A sweep visits every bucket: it runs at most once per refill time (and per second), however many
-	// requests arrive, so that its cost per request stays constant.
-	if now.Sub(l.lastSweep) >= max(l.refill, time.Second) {
-		l.sweep(now)
-	}
+	// Forgetting a bucket that is full again changes nothing.
+	l.full.Expire(now, func(k string) { delete(l.buckets, k) })
 	b := l.buckets[key]
 	if b == nil {
 		if len(l.buckets) >= l.maxKeys {
-			l.evictOne() // the table is full of active callers: not worth a sweep per new caller
+			// The table is full of active callers: forget the one closest to full.
+			if k, _, ok := l.full.Pop(); ok {
+				delete(l.buckets, k)
+			}
 		}
 		b = &bucket{tokens: l.burst, last: now}
 		l.buckets[key] = b
@@ -108,41 +109,17 @@ func (l *RateLimiter) AllowN(key string, n int) (ok bool, retryAfter time.Durati
 		b.last = now
 	}
 	need := float64(n)
-	if need > l.burst {
-		return false, l.refill
-	}
-	if b.tokens >= need {
+	switch {
+	case need > l.burst:
+		ok, retryAfter = false, l.refill
+	case b.tokens >= need:
 		b.tokens -= need
-		return true, 0
+		ok = true
+	default:
+		retryAfter = time.Duration((need - b.tokens) / l.rate * float64(time.Second))
 	}
-	return false, time.Duration((need - b.tokens) / l.rate * float64(time.Second))
-}
-
-// sweep drops the buckets that are full again by now: forgetting them changes nothing.
-func (l *RateLimiter) sweep(now time.Time) {
-	l.lastSweep = now
-	for k, b := range l.buckets {
-		if b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {
-			delete(l.buckets, k)
-		}
-	}
-}
-
-// evictOne drops the least recently seen of a few buckets sampled at random (map iteration order is).
-func (l *RateLimiter) evictOne() {
-	const samples = 8
-	var oldest string
-	var oldestT time.Time
-	i := 0
-	for k, b := range l.buckets {
-		if i == 0 || b.last.Before(oldestT) {
-			oldest, oldestT = k, b.last
-		}
-		if i++; i == samples {
-			break
-		}
-	}
-	delete(l.buckets, oldest)
+	l.full.Set(key, b.last.Add(time.Duration((l.burst-b.tokens)/l.rate*float64(time.Second))))
+	return ok, retryAfter
 }
 
 // Len is the number of callers currently tracked.

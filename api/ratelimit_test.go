@@ -160,3 +160,61 @@ func TestRateLimitKeysBySignedInAccount(t *testing.T) {
 		t.Fatalf("bad-token key %q", got)
 	}
 }
+
+func TestRateLimitForgetsEachBucketWhenItIsFullAgain(t *testing.T) {
+	clock := &atomicTime{t: time.Unix(1_800_000_000, 0)}
+	l := api.NewRateLimiter(api.RateLimitConfig{Rate: 10, Burst: 10, Now: clock.get})
+	l.AllowN("a", 10) // empty: full again after 1 s
+	l.AllowN("b", 5)  // full again after 0.5 s
+	l.AllowN("c", 1)  // full again after 0.1 s
+	for _, c := range []struct {
+		after time.Duration
+		want  int // callers tracked, counting the one asking
+	}{
+		{50 * time.Millisecond, 4},
+		{100 * time.Millisecond, 3}, // c is full again; the one asking took a token
+		{500 * time.Millisecond, 2},
+		{time.Second, 1},
+	} {
+		clock.set(time.Unix(1_800_000_000, 0).Add(c.after))
+		l.Allow(fmt.Sprint("probe-", c.after))
+		if n := l.Len(); n != c.want && n != c.want+1 {
+			t.Fatalf("after %v: %d callers tracked, want %d (plus the earlier probe if not yet full)", c.after, n, c.want)
+		}
+	}
+	// The first caller is forgotten: it comes back with a whole burst.
+	if ok, _ := l.AllowN("a", 10); !ok {
+		t.Fatal("a caller whose bucket refilled has less than a burst")
+	}
+}
+
+// BenchmarkRateLimiter measures a request's cost with n callers tracked, at a million requests a second
+// of the limiter's clock, each caller asking every n µs, more than its rate (so none is forgotten): the
+// mean cost per request, and the slowest request (max-ns), must not grow with n.
+func BenchmarkRateLimiter(b *testing.B) {
+	for _, n := range []int{1_000, 10_000, 100_000} {
+		b.Run(fmt.Sprint("callers=", n), func(b *testing.B) {
+			start := time.Unix(1_800_000_000, 0)
+			clock := &atomicTime{t: start}
+			l := api.NewRateLimiter(api.RateLimitConfig{Rate: 1, Burst: 2, MaxKeys: 2 * n, Now: clock.get})
+			keys := make([]string, n)
+			for i := range keys {
+				keys[i] = fmt.Sprint("caller-", i)
+				clock.set(start.Add(time.Duration(i-n) * time.Microsecond))
+				l.AllowN(keys[i], 2)
+			}
+			var slowest time.Duration
+			b.ResetTimer()
+			for i := range b.N {
+				clock.set(start.Add(time.Duration(i) * time.Microsecond))
+				t0 := time.Now()
+				l.Allow(keys[i%n])
+				slowest = max(slowest, time.Since(t0))
+			}
+			b.ReportMetric(float64(slowest.Nanoseconds()), "max-ns")
+			if l.Len() != n {
+				b.Fatalf("%d callers tracked, want %d", l.Len(), n)
+			}
+		})
+	}
+}

@@ -56,7 +56,7 @@ type Log interface {
 	Latest() (size int64, checkpoint []byte)
 	Origin() string
 	InclusionProof(index, size int64) (xtlog.RecordProof, error)
-	Entry(index int64) ([]byte, error)
+	Entry(ctx context.Context, index int64) ([]byte, error)
 }
 
 var (
@@ -468,7 +468,7 @@ func (s *Server) transaction(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, CodeNotFound, fmt.Sprintf("the log has %d entries", size))
 		return
 	}
-	raw, err := s.log.Entry(index)
+	raw, err := s.log.Entry(r.Context(), index)
 	if err != nil {
 		writeErr(w, CodeInternal, "couldn't read the entry")
 		return

@@ -10,6 +10,8 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/glovebox/glovebox/internal/expiry"
 )
 
 // Delegation is what an access token issued through a consent flow (package connect) says beyond who
@@ -88,29 +90,32 @@ func (i *Issuer) TokenTTL() time.Duration { return i.cfg.TokenTTL }
 // challenges: a restarted node forgets them, and its tokens live at most TokenTTL.
 func (i *Issuer) Revoke(jti string, exp time.Time) { i.revoked.add(jti, exp, i.cfg.Now()) }
 
-// revokedSet holds the ids of revoked, unexpired tokens. Its mutex guards the map.
+// revokedSet holds the ids of revoked, unexpired tokens. Its mutex guards the queue, which is also the
+// set: a revocation forgets the expired ones in O(log n) each, and a lookup costs O(1).
 type revokedSet struct {
 	mu  sync.Mutex
-	ids map[string]time.Time // jti → expiry
+	ids expiry.Queue[string] // jti → the token's expiry
 }
 
 func (s *revokedSet) add(jti string, exp, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ids == nil {
-		s.ids = map[string]time.Time{}
+	s.ids.Expire(now, nil)
+	if old, ok := s.ids.When(jti); ok && old.After(exp) {
+		exp = old
 	}
-	for id, e := range s.ids {
-		if !now.Before(e) {
-			delete(s.ids, id)
-		}
-	}
-	s.ids[jti] = exp
+	s.ids.Set(jti, exp)
 }
 
 func (s *revokedSet) has(jti string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.ids[jti]
+	_, ok := s.ids.When(jti)
 	return ok
+}
+
+func (s *revokedSet) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ids.Len()
 }

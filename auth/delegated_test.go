@@ -2,8 +2,10 @@ package auth
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,7 +41,7 @@ func TestDelegatedTokensSayWhoConsentedAndCanBeRevoked(t *testing.T) {
 	if _, err := iss.Verify(tok2.AccessToken); err != nil {
 		t.Fatalf("an unrevoked token: %v", err)
 	}
-	if n := len(iss.revoked.ids); n != 1 {
+	if n := iss.revoked.len(); n != 1 {
 		t.Errorf("%d revocations kept, want 1 (the expired one forgotten)", n)
 	}
 }
@@ -98,5 +100,52 @@ func TestTokenHandlerTakesExtraGrants(t *testing.T) {
 	}
 	if _, ok := got["empty"]; ok {
 		t.Error("a parameter without a value reached the grant handler")
+	}
+}
+
+func TestRevocationsAreForgottenInExpiryOrder(t *testing.T) {
+	var s revokedSet
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	for i, mins := range []int{30, 10, 20} {
+		s.add(fmt.Sprint("jti-", i), t0.Add(time.Duration(mins)*time.Minute), t0)
+	}
+	for _, c := range []struct {
+		at   int // minutes after t0 of a further revocation
+		kept []string
+	}{
+		{10, []string{"jti-0", "jti-2"}},
+		{25, []string{"jti-0"}},
+		{30, nil},
+	} {
+		s.add("probe", t0.Add(time.Hour), t0.Add(time.Duration(c.at)*time.Minute))
+		for i := range 3 {
+			id := fmt.Sprint("jti-", i)
+			if want := slices.Contains(c.kept, id); s.has(id) != want {
+				t.Fatalf("at +%d min: has(%s) = %v, want %v", c.at, id, !want, want)
+			}
+		}
+	}
+}
+
+// BenchmarkRevoke revokes a token and looks one up with n revocations held: the cost must not grow
+// with n (it was a scan of every revocation per Revoke).
+func BenchmarkRevoke(b *testing.B) {
+	for _, n := range []int{1_000, 100_000} {
+		b.Run(fmt.Sprint("revoked=", n), func(b *testing.B) {
+			var s revokedSet
+			t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+			for i := range n {
+				s.add(fmt.Sprint("old-", i), t0.Add(time.Hour), t0)
+			}
+			ids := make([]string, b.N)
+			for i := range ids {
+				ids[i] = fmt.Sprint("new-", i)
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				s.add(ids[i], t0.Add(time.Hour), t0)
+				s.has(ids[i])
+			}
+		})
 	}
 }

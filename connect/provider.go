@@ -201,12 +201,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	pd := &pending{req: req, expiresAt: now.Add(req.Duration).Unix(), deadline: now.Add(PendingTTL)}
 	p.mem.mu.Lock()
 	p.mem.prune(now)
-	for len(p.mem.pending) >= maxPending && len(p.mem.pendingIDs) > 0 {
-		delete(p.mem.pending, p.mem.pendingIDs[0])
-		p.mem.pendingIDs = p.mem.pendingIDs[1:]
-	}
-	p.mem.pending[id] = pd
-	p.mem.pendingIDs = append(p.mem.pendingIDs, id)
+	p.mem.addPending(id, pd)
 	p.mem.mu.Unlock()
 	p.consentPage(w, id, pd)
 }
@@ -224,9 +219,7 @@ func (p *Provider) takePending(id string) (*pending, bool) {
 	p.mem.mu.Lock()
 	defer p.mem.mu.Unlock()
 	p.mem.prune(p.iss.Now())
-	pd, ok := p.mem.pending[id]
-	delete(p.mem.pending, id)
-	return pd, ok
+	return p.mem.takePending(id)
 }
 
 // peekPending returns the open consent screen id without closing it.
@@ -387,7 +380,7 @@ func (p *Provider) decision(w http.ResponseWriter, r *http.Request) {
 	}
 	now := p.iss.Now()
 	p.mem.mu.Lock()
-	p.mem.codes[code] = &codeGrant{req: req, owner: owner, vehicles: vehicles, authTime: now, deadline: now.Add(CodeTTL)}
+	p.mem.addCode(code, &codeGrant{req: req, owner: owner, vehicles: vehicles, authTime: now, deadline: now.Add(CodeTTL)})
 	p.mem.mu.Unlock()
 	q := url.Values{"code": {code}, "iss": {p.iss.URL()}}
 	if req.State != "" {

@@ -83,10 +83,10 @@ func (p *Provider) client(r *http.Request, form url.Values) (common.Address, str
 		p.mem.mu.Lock()
 		defer p.mem.mu.Unlock()
 		p.mem.prune(p.iss.Now())
-		if _, used := p.mem.assertions[key]; used {
+		if _, used := p.mem.assertions.When(key); used {
 			return invalid("the client assertion's jti was used before")
 		}
-		p.mem.assertions[key] = ca.Expiry
+		p.mem.assertions.Set(key, ca.Expiry)
 		return ca.Client, id, nil
 	}
 	if id == "" {
@@ -149,7 +149,7 @@ func (p *Provider) exchangeCode(r *http.Request, form url.Values) (any, error) {
 		return nil, auth.Errorf(auth.CodeInvalidGrant, "code_verifier does not match the code_challenge")
 	}
 	g.used = true
-	g.family = &family{access: map[string]time.Time{}}
+	g.family = &family{}
 	req := *g.req
 	req.ClientID = clientID
 	return p.issue(g.family, &req, g.owner, g.vehicles, g.authTime, true)
@@ -198,7 +198,7 @@ func (p *Provider) exchangeRefresh(r *http.Request, form url.Values) (any, error
 		}
 		req.Scope = narrowed
 	}
-	rt.used = true
+	p.mem.useRefresh(h, rt, now)
 	return p.issue(rt.fam, &req, rt.owner, rt.vehicles, now, false)
 }
 
@@ -215,8 +215,9 @@ func (p *Provider) issue(fam *family, req *AuthorizeRequest, owner common.Addres
 		return nil, err
 	}
 	now := p.iss.Now()
-	fam.access[jti] = exp
-	p.mem.refresh[hashOf(rtok)] = &refresh{fam: fam, req: req, owner: owner, vehicles: vehicles, deadline: now.Add(RefreshTTL)}
+	fam.access.Expire(now, nil) // expired access tokens need no revoking
+	fam.access.Set(jti, exp)
+	p.mem.addRefresh(hashOf(rtok), &refresh{fam: fam, req: req, owner: owner, vehicles: vehicles, deadline: now.Add(RefreshTTL)})
 	out := TokenResponse{AccessToken: at.AccessToken, TokenType: "Bearer", ExpiresIn: at.ExpiresIn, RefreshToken: rtok, Scope: scope}
 	if withID && req.Scope.OpenID {
 		t := now.Truncate(time.Second)
@@ -237,14 +238,14 @@ func (p *Provider) issue(fam *family, req *AuthorizeRequest, owner common.Addres
 // revokeFamily revokes every access token and refresh token of fam. Called with p.mem.mu held.
 func (p *Provider) revokeFamily(fam *family) {
 	fam.revoked = true
-	for jti, exp := range fam.access {
+	for {
+		jti, exp, ok := fam.access.Pop()
+		if !ok {
+			break
+		}
 		p.iss.Revoke(jti, exp)
 	}
-	for h, rt := range p.mem.refresh {
-		if rt.fam == fam {
-			delete(p.mem.refresh, h)
-		}
-	}
+	p.mem.forgetFamily(fam)
 }
 
 // revoke serves POST /oauth/revoke (RFC 7009): the client revokes one of its refresh tokens (and with it

@@ -20,7 +20,7 @@ import (
 // (tlog.Log and postgres.Log).
 type Log interface {
 	Latest() (size int64, checkpoint []byte)
-	Entry(index int64) ([]byte, error)
+	Entry(ctx context.Context, index int64) ([]byte, error)
 	InclusionProof(index, size int64) (xtlog.RecordProof, error)
 }
 
@@ -406,7 +406,7 @@ func (g *gatherer) logged(index, size int64) (LoggedEntry, error) {
 	if index >= size {
 		return LoggedEntry{}, fmt.Errorf("entry %d is not yet under the latest checkpoint (%d entries)", index, size)
 	}
-	entry, err := g.s.Log.Entry(index)
+	entry, err := g.s.Log.Entry(g.ctx, index)
 	if err != nil {
 		return LoggedEntry{}, fmt.Errorf("couldn't read log entry %d: %w", index, err)
 	}

@@ -12,8 +12,11 @@
 // A transaction (Tx) is an EIP-712 typed message (https://eips.ethereum.org/EIPS/eip-712) in the domain
 // named "Glovebox", version "1", whose salt is the keccak256 hash of the log's origin line and which has no
 // chainId (NewDomain): a signature is bound to one log and any wallet can make it. Every message carries a
-// nonce, any uint256 its signer never used before (nonces are unordered, so that a wallet may sign several
-// messages at once), and a deadline, a unix time at most MaxDeadlineAhead after the sequencer's clock. The
+// nonce, any uint256 its signer did not use in a transaction whose deadline still holds (nonces are
+// unordered, so that a wallet may sign several messages at once), and a deadline, a unix time at most
+// MaxDeadlineAhead after the sequencer's clock. Once the log's time passes a transaction's deadline, the
+// transaction can never be accepted again (it is expired), so the state forgets its nonce: the used
+// nonces it holds are those of the last MaxDeadlineAhead at most, however long the log. The
 // message types and their fields are the schemas of eip712.go, served by the node at GET /v1/eip712:
 //
 //	type                signed by
@@ -48,7 +51,7 @@
 //     (Domain.Signers; Recover accepts only canonical signatures: v 27 or 28, low s);
 //   - the deadline is not before the accept time (in whole seconds, AcceptSeconds) and not more than
 //     MaxDeadlineAhead after it;
-//   - no signer used the nonce before;
+//   - no signer used the nonce in a transaction whose deadline is not before the accept second;
 //   - the type's own rules: fields well formed, the right signers, the vehicle, device or app exists and
 //     is in the right state (not burned, not already paired, one device of each kind per vehicle, …).
 //
@@ -60,8 +63,10 @@
 // The state is a function of the log. Replay applies entries [st.Size(), to) of a log to a state, checking
 // every signature and every rule exactly as the sequencer did; the first entry that fails stops it with an
 // *EntryError naming its index. A log entry that does not replay is proof that the log's operator accepted
-// something the rules refuse. State.Digest hashes a canonical listing of the whole state, so two parties
-// that replayed the same log compare one value; Snapshot and the Changes it returns let a store cache the
+// something the rules refuse. After each accepted entry the state forgets the nonces whose deadline is
+// before that entry's accept second — the log's own time, never a clock — so every replay forgets the same
+// ones at the same entry. State.Digest hashes a canonical listing of the whole state (DigestVersion), so
+// two parties that replayed the same log compare one value; Snapshot and the Changes it returns let a store cache the
 // state (Store) and a restarted node resume from the cache instead of from entry zero, which Replay then
 // catches up.
 //

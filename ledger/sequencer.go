@@ -16,7 +16,10 @@ import (
 type Log interface {
 	// Append adds entries at the end of the log. When it returns without error the entries and a signed
 	// checkpoint covering them MUST be durable. After an error the log MUST NOT accept further appends.
-	Append(entries [][]byte) (first int64, checkpoint []byte, err error)
+	// A log whose storage can stop answering (a database) MUST give up when ctx is done, so that the
+	// sequencer fails rather than hangs; the sequencer's ctx is not cancelled by its own stop, so that a
+	// batch in flight is finished.
+	Append(ctx context.Context, entries [][]byte) (first int64, checkpoint []byte, err error)
 	// Size returns the number of committed entries.
 	Size() int64
 }
@@ -198,7 +201,7 @@ func (q *Sequencer) Run(ctx context.Context) error {
 				break drain
 			}
 		}
-		if err := q.commit(batch); err != nil {
+		if err := q.commit(context.WithoutCancel(ctx), batch); err != nil {
 			q.logger.Error("sequencer stopped: the log append failed", "err", err)
 			return err
 		}
@@ -206,7 +209,7 @@ func (q *Sequencer) Run(ctx context.Context) error {
 }
 
 // commit validates and applies a batch, appends the accepted entries, and answers every submission.
-func (q *Sequencer) commit(batch []*submission) error {
+func (q *Sequencer) commit(ctx context.Context, batch []*submission) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	now := q.now().UnixMilli()
@@ -240,7 +243,7 @@ func (q *Sequencer) commit(batch []*submission) error {
 	}
 	if len(entries) > 0 {
 		t0 := time.Now()
-		first, cp, err := q.log.Append(entries)
+		first, cp, err := q.log.Append(ctx, entries)
 		q.appendNanos.Add(int64(time.Since(t0)))
 		q.batches.Add(1)
 		q.appended.Add(int64(len(entries)))

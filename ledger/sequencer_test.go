@@ -21,7 +21,7 @@ type memLog struct {
 	delay   time.Duration // each append takes this long, like an fsync
 }
 
-func (l *memLog) Append(entries [][]byte) (int64, []byte, error) {
+func (l *memLog) Append(_ context.Context, entries [][]byte) (int64, []byte, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.fail != nil {

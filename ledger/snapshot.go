@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"container/heap"
 	"fmt"
 	"slices"
 
@@ -16,8 +17,15 @@ type Changes struct {
 	Vehicles    []Vehicle // with their current grants and pairings
 	Devices     []Device  // with every pairing
 	Apps        []App
-	Nonces      []Nonce // newly used
+	// Nonces are the newly used nonces (in a full snapshot: every nonce the state holds). A nonce whose
+	// Deadline is before NonceHorizon() is no longer part of the state: a store deletes it (and Restore
+	// ignores it).
+	Nonces []Nonce
 }
+
+// NonceHorizon is the unix second before which no used nonce's deadline is kept: the accept second of
+// the last entry.
+func (c *Changes) NonceHorizon() int64 { return nonceHorizon(c.LastTime) }
 
 type touched struct {
 	vehicles map[uint64]struct{}
@@ -80,9 +88,8 @@ func (s *State) Snapshot() Changes {
 	for _, a := range s.apps {
 		c.Apps = append(c.Apps, a.view())
 	}
-	for k := range s.nonces {
-		var n Nonce
-		n.Signer = k.signer
+	for k, deadline := range s.nonces {
+		n := Nonce{Signer: k.signer, Deadline: deadline}
 		n.Nonce.SetBytes32(k.nonce[:])
 		c.Nonces = append(c.Nonces, n)
 	}
@@ -149,8 +156,20 @@ func Restore(snap Changes) (*State, error) {
 		s.apps[a] = &app{App: p, owner: owner}
 		addTo(s.ownedApps, owner, a)
 	}
+	horizon := nonceHorizon(snap.LastTime)
 	for _, n := range snap.Nonces {
-		s.nonces[nonceKey{n.Signer, n.Nonce.Bytes32()}] = struct{}{}
+		k := nonceKey{n.Signer, n.Nonce.Bytes32()}
+		// A read model may still list what the horizon passed, or a key twice (used again after its
+		// first deadline): the later deadline is the one in force.
+		if d, ok := s.nonces[k]; n.Deadline < horizon || (ok && d >= n.Deadline) {
+			continue
+		}
+		s.nonces[k] = n.Deadline
 	}
+	s.due = make(nonceQueue, 0, len(s.nonces))
+	for k, d := range s.nonces {
+		s.due = append(s.due, nonceDue{d, k})
+	}
+	heap.Init(&s.due)
 	return s, nil
 }

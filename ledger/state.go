@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"container/heap"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -139,10 +140,13 @@ type App struct {
 	UpdatedAt    int64    `json:"updatedAt"`
 }
 
-// Nonce is a (signer, nonce) pair that was used.
+// Nonce is a (signer, nonce) pair that was used, with the deadline of the transaction that used it. The
+// state keeps it while the log's time (the last entry's accept second) has not passed Deadline: after
+// that, a transaction with this deadline is refused as expired anyway, so the nonce is forgotten.
 type Nonce struct {
-	Signer common.Address
-	Nonce  uint256.Int
+	Signer   common.Address
+	Nonce    uint256.Int
+	Deadline int64 // unix seconds
 }
 
 // Result describes what an accepted transaction did.
@@ -175,8 +179,30 @@ type nonceKey struct {
 	nonce  [32]byte
 }
 
+// nonceDue is one used nonce in the prune queue.
+type nonceDue struct {
+	deadline int64
+	key      nonceKey
+}
+
+// nonceQueue is a min-heap of used nonces by deadline (container/heap), so that pruning costs O(log n)
+// per forgotten nonce and nothing for those that stay.
+type nonceQueue []nonceDue
+
+func (q nonceQueue) Len() int           { return len(q) }
+func (q nonceQueue) Less(i, j int) bool { return q[i].deadline < q[j].deadline }
+func (q nonceQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
+func (q *nonceQueue) Push(x any)        { *q = append(*q, x.(nonceDue)) }
+func (q *nonceQueue) Pop() any {
+	old := *q
+	x := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return x
+}
+
 // State is the identity state replayed from the log: vehicles, devices and their pairings, apps, grants and
-// used nonces. It is a pure function of the entries applied to it. State is not safe for concurrent use;
+// the used nonces whose deadline the log's time has not passed. It is a pure function of the entries
+// applied to it. State is not safe for concurrent use;
 // its owner (the sequencer, or a verifier) serialises access.
 type State struct {
 	size        int64 // entries applied
@@ -185,7 +211,8 @@ type State struct {
 	vehicles    map[uint64]*vehicle
 	devices     map[common.Address]*device
 	apps        map[common.Address]*app
-	nonces      map[nonceKey]struct{}
+	nonces      map[nonceKey]int64                     // used nonce → deadline (unix s), none before the horizon (nonceHorizon)
+	due         nonceQueue                             // the keys of nonces, soonest deadline first
 	owned       map[common.Address]map[uint64]struct{} // owner → vehicles
 	held        map[common.Address]map[uint64]struct{} // app → vehicles with a grant
 	ownedApps   map[common.Address]map[common.Address]struct{}
@@ -203,7 +230,7 @@ func NewState() *State {
 		vehicles:    map[uint64]*vehicle{},
 		devices:     map[common.Address]*device{},
 		apps:        map[common.Address]*app{},
-		nonces:      map[nonceKey]struct{}{},
+		nonces:      map[nonceKey]int64{},
 		owned:       map[common.Address]map[uint64]struct{}{},
 		held:        map[common.Address]map[uint64]struct{}{},
 		ownedApps:   map[common.Address]map[common.Address]struct{}{},
@@ -383,7 +410,8 @@ func (s *State) Apply(e *Entry, signers []common.Address, index int64) (Result, 
 	}
 	nonce := tx.Nonce.Bytes32()
 	for _, sg := range signers {
-		if _, used := s.nonces[nonceKey{sg, nonce}]; used {
+		// A nonce whose deadline passed is as good as forgotten: the pruning below forgets it for good.
+		if deadline, used := s.nonces[nonceKey{sg, nonce}]; used && deadline >= now {
 			return Result{}, errorf(CodeNonceUsed, "%s already used nonce %s", sg.Hex(), tx.Nonce.Dec())
 		}
 	}
@@ -391,10 +419,14 @@ func (s *State) Apply(e *Entry, signers []common.Address, index int64) (Result, 
 	if err != nil {
 		return Result{}, err
 	}
+	s.pruneNonces(now)                      // before the new ones go in: a key used again must not meet its old queue entry
+	deadline := int64(tx.Deadline.Uint64()) // at most now+MaxDeadlineAhead, checked above
 	for _, sg := range signers {
-		s.nonces[nonceKey{sg, nonce}] = struct{}{}
+		k := nonceKey{sg, nonce}
+		s.nonces[k] = deadline
+		heap.Push(&s.due, nonceDue{deadline, k})
 		if s.track {
-			s.changes.Nonces = append(s.changes.Nonces, Nonce{sg, tx.Nonce})
+			s.changes.Nonces = append(s.changes.Nonces, Nonce{sg, tx.Nonce, deadline})
 		}
 	}
 	commit()
@@ -402,6 +434,22 @@ func (s *State) Apply(e *Entry, signers []common.Address, index int64) (Result, 
 	s.lastTime = e.AcceptTime
 	return res, nil
 }
+
+// nonceHorizon is the accept second of a state whose last entry was accepted at lastTime (unix ms): the
+// state keeps no nonce whose deadline is before it.
+func nonceHorizon(lastTime int64) int64 { return lastTime / 1000 }
+
+// pruneNonces forgets the used nonces whose deadline is before now (unix seconds).
+func (s *State) pruneNonces(now int64) {
+	for len(s.due) > 0 && s.due[0].deadline < now {
+		d := heap.Pop(&s.due).(nonceDue)
+		delete(s.nonces, d.key)
+	}
+}
+
+// UsedNonces returns how many used nonces the state holds: those whose deadline the last entry's accept
+// second has not passed.
+func (s *State) UsedNonces() int { return len(s.nonces) }
 
 // check validates a transaction's own rules and returns the function that applies it.
 func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, func(), error) {
@@ -941,12 +989,17 @@ func (s *State) PairingAt(a common.Address, vehicleID uint64, t int64) (Pairing,
 	return Pairing{}, false
 }
 
-// Digest returns a SHA-256 hash of the whole state: a canonical listing of the tree size, the next
-// vehicle id, every vehicle (by id), device and app (by address) as JSON lines, and every used nonce.
-// Two states are equal exactly when their digests are.
+// DigestVersion names the meaning of State.Digest, and is its listing's first line. Version 2 lists only
+// the used nonces whose deadline has not passed, each with that deadline; version 1 listed every nonce
+// ever used, without deadlines.
+const DigestVersion = "glovebox-state/v2"
+
+// Digest returns a SHA-256 hash of the whole state: a canonical listing (DigestVersion) of the tree size,
+// the next vehicle id, every vehicle (by id), device and app (by address) as JSON lines, and every used
+// nonce still held with its deadline. Two states are equal exactly when their digests are.
 func (s *State) Digest() [32]byte {
 	h := sha256.New()
-	fmt.Fprintf(h, "glovebox-state/v1\nsize %d\ntime %d\nnext-vehicle %d\n", s.size, s.lastTime, s.nextVehicle)
+	fmt.Fprintf(h, DigestVersion+"\nsize %d\ntime %d\nnext-vehicle %d\n", s.size, s.lastTime, s.nextVehicle)
 	enc := json.NewEncoder(h)
 	ids := make([]uint64, 0, len(s.vehicles))
 	for id := range s.vehicles {
@@ -983,7 +1036,7 @@ func (s *State) Digest() [32]byte {
 		return strings.Compare(string(a.nonce[:]), string(b.nonce[:]))
 	})
 	for _, k := range keys {
-		fmt.Fprintf(h, "nonce %x %x\n", k.signer, k.nonce)
+		fmt.Fprintf(h, "nonce %x %x %d\n", k.signer, k.nonce, s.nonces[k])
 	}
 	var out [32]byte
 	h.Sum(out[:0])

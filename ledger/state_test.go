@@ -1553,3 +1553,106 @@ func TestOwnershipStartsAtRegistrationAndAgainAtEachTransfer(t *testing.T) {
 		t.Fatalf("ownedSince %d after the transfer at %d (registered %d)", v.OwnedSince, w.s.LastTime(), registered)
 	}
 }
+
+func TestNoncesPruneByDeadline(t *testing.T) {
+	// update is an UpdateApp of the fixture's insurer app by dev, with a deadline ahead seconds after the
+	// world's clock: it touches nothing but the app, so the state grows only by its nonce.
+	update := func(w *world, nonce uint64, ahead int64) *Tx {
+		tx := message(TypeUpdateApp, nonce, w.now)
+		tx.Deadline.SetUint64(uint64(w.now/1000 + ahead))
+		return sign(t, tx, dev)
+	}
+	t.Run("the state holds only the nonces whose deadline the log's time has not passed", func(t *testing.T) {
+		w := newFixture(t)
+		fixture := w.s.UsedNonces() // their deadlines are an hour ahead
+		for i := range 1000 {
+			w.advance(10 * time.Second)
+			w.mustApply(update(w, w.next(), 60))
+			// Deadlines a minute ahead, one entry every 10 s: at most the last seven nonces are held,
+			// with the fixture's for its first hour.
+			if n := w.s.UsedNonces(); n > fixture+7 || (i >= 360 && n > 7) {
+				t.Fatalf("after %d updates the state holds %d nonces", i+1, n)
+			}
+		}
+		if n, want := len(w.s.Snapshot().Nonces), w.s.UsedNonces(); n != want {
+			t.Fatalf("the snapshot lists %d nonces, the state holds %d", n, want)
+		}
+		// The world's cleanup replays the log from an empty state and restores the snapshot: both must
+		// reach this digest.
+	})
+	t.Run("a transaction whose nonce was pruned is refused as expired", func(t *testing.T) {
+		w := newFixture(t)
+		tx := update(w, 900, 60)
+		w.mustApply(tx)
+		w.advance(2 * time.Minute)
+		w.mustApply(update(w, w.next(), 60)) // prunes nonce 900
+		if _, held := w.s.nonces[nonceKey{dev.addr, uint256.NewInt(900).Bytes32()}]; held {
+			t.Fatal("nonce 900 is still held after its deadline passed")
+		}
+		w.expect(tx, CodeExpired)
+	})
+	t.Run("a nonce is refused while its deadline holds, to the second, and free after it", func(t *testing.T) {
+		w := newFixture(t)
+		w.mustApply(update(w, 901, 60))
+		w.advance(60 * time.Second) // the accept second is the first use's deadline
+		w.expect(update(w, 901, 60), CodeNonceUsed)
+		w.advance(time.Second)
+		w.mustApply(update(w, 901, 60))
+		w.expect(update(w, 901, 30), CodeNonceUsed)
+	})
+	t.Run("a replay and a restored snapshot after pruning reach the live state's digest", func(t *testing.T) {
+		w := newFixture(t)
+		for range 50 {
+			w.advance(20 * time.Second)
+			w.mustApply(update(w, w.next(), 30))
+		}
+		r := NewState()
+		for i, b := range w.entries {
+			e, err := UnmarshalEntry(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			signers, err := testDomain.Signers(e.Tx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Apply(e, signers, int64(i)); err != nil {
+				t.Fatalf("replay: entry %d: %v", i, err)
+			}
+		}
+		if r.Digest() != w.s.Digest() || r.UsedNonces() != w.s.UsedNonces() {
+			t.Fatalf("replay holds %d nonces, live %d; digests equal: %v", r.UsedNonces(), w.s.UsedNonces(), r.Digest() == w.s.Digest())
+		}
+		// A read model that appended every nonce and never deleted one restores to the same state.
+		snap := w.s.Snapshot()
+		snap.Nonces = nil
+		for _, b := range w.entries {
+			e, _ := UnmarshalEntry(b)
+			signers, _ := testDomain.Signers(e.Tx)
+			for _, sg := range signers {
+				snap.Nonces = append(snap.Nonces, Nonce{sg, e.Tx.Nonce, int64(e.Tx.Deadline.Uint64())})
+			}
+		}
+		restored, err := Restore(snap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if restored.Digest() != w.s.Digest() {
+			t.Fatal("Restore of a snapshot that lists pruned nonces differs from the live state")
+		}
+	})
+	t.Run("the digest lists each held nonce with its deadline", func(t *testing.T) {
+		a, b := newWorld(t), newWorld(t)
+		reg := func(w *world, ahead int64) *Tx {
+			tx := &Tx{Type: TypeRegisterVehicle, Owner: alice.addr, Make: "Fiat", Model: "500e", Year: 2024}
+			tx.Nonce.SetUint64(1)
+			tx.Deadline.SetUint64(uint64(w.now/1000 + ahead))
+			return sign(t, tx, alice)
+		}
+		a.mustApply(reg(a, 60))
+		b.mustApply(reg(b, 61))
+		if a.s.Digest() == b.s.Digest() {
+			t.Fatal("states holding the same nonce with different deadlines have the same digest")
+		}
+	})
+}

@@ -146,7 +146,12 @@ type Cluster struct {
 	logger   *slog.Logger
 	// RestoredFrom is the size of the snapshot the state was restored from at start (0: none).
 	RestoredFrom int64
+	receipts     *catchUps // catch-ups for receipts beyond the followed log
 }
+
+// ReceiptCatchUps returns how many times the process caught up with the log to answer receipts asked
+// beyond its tree size (at most one per ReceiptCatchUpInterval).
+func (c *Cluster) ReceiptCatchUps() int64 { return c.receipts.count.Load() }
 
 // ClusterLedger is the ledger as one cluster process sees it: the state it follows from the log, and
 // once it holds the sequencer lease, its own sequencer. It implements api.Ledger.
@@ -217,6 +222,7 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 		return nil, err
 	}
 	c := &Cluster{cfg: cfg, LogKey: vkey, signer: signer, logger: cfg.Logger}
+	c.receipts = &catchUps{interval: ReceiptCatchUpInterval, run: c.follow}
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -354,10 +360,12 @@ func (c *Cluster) forwarding(local http.Handler) http.Handler {
 	var proxyURL string
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A receipt asked for beyond what this process has followed (a client reading its own write through
-		// another process) is looked up after catching up once, rather than answered not_found.
+		// another process) is looked up after a catch-up that started after the request arrived, rather
+		// than answered not_found. Catch-ups are shared and spaced (catchUps): a flood of such requests
+		// for indexes that do not exist costs the database one read per ReceiptCatchUpInterval.
 		if idx, ok := strings.CutPrefix(r.URL.Path, "/v1/transactions/"); ok && r.Method == http.MethodGet && !c.Ledger.IsLeader() {
 			if n, err := strconv.ParseInt(idx, 10, 64); err == nil && n >= c.Log.Size() {
-				if err := c.follow(r.Context()); err != nil {
+				if err := c.receipts.wait(r.Context()); err != nil && r.Context().Err() == nil {
 					c.logger.Warn("couldn't catch up with the log", "err", err)
 				}
 			}

@@ -1,6 +1,7 @@
 package tlog
 
 import (
+	"context"
 	"testing"
 )
 
@@ -15,7 +16,7 @@ func benchLog(b *testing.B, n int) *Log {
 		batch[i] = make([]byte, 300)
 	}
 	for done := 0; done < n; done += len(batch) {
-		if _, _, err := l.Append(batch[:min(len(batch), n-done)]); err != nil {
+		if _, _, err := l.Append(context.Background(), batch[:min(len(batch), n-done)]); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -42,7 +43,7 @@ func benchAppend(b *testing.B, n int) {
 	b.ReportAllocs()
 	batches := 0
 	for b.Loop() {
-		if _, _, err := l.Append(batch); err != nil {
+		if _, _, err := l.Append(context.Background(), batch); err != nil {
 			b.Fatal(err)
 		}
 		batches++

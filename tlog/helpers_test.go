@@ -2,6 +2,7 @@ package tlog
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -97,7 +98,7 @@ func appendAll(t testing.TB, l *Log, entries [][]byte, batch int) {
 	t.Helper()
 	for len(entries) > 0 {
 		n := min(batch, len(entries))
-		if _, _, err := l.Append(entries[:n]); err != nil {
+		if _, _, err := l.Append(context.Background(), entries[:n]); err != nil {
 			t.Fatal(err)
 		}
 		entries = entries[n:]
@@ -120,7 +121,7 @@ func checkLogContents(t *testing.T, l *Log, v note.Verifier, want [][]byte) {
 		t.Fatalf("OpenCheckpoint = %d, %v, %v; want %d, %v", size, cpRoot, err, len(want), root)
 	}
 	for i, e := range want {
-		got, err := l.Entry(int64(i))
+		got, err := l.Entry(context.Background(), int64(i))
 		if err != nil || !bytes.Equal(got, e) {
 			t.Fatalf("Entry(%d) = %q, %v; want %q", i, got, err, e)
 		}

@@ -2,6 +2,7 @@ package tlog
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -408,8 +409,12 @@ func corruptf(format string, args ...any) error {
 // After an I/O or signing error the Log is unusable for appends (they
 // return the same error) and the caller must Close and reopen it, which
 // discards whatever the failed Append wrote. Rejected entries are not such
-// an error.
-func (l *Log) Append(entries [][]byte) (first int64, checkpoint []byte, err error) {
+// an error, nor is a ctx already done, which writes nothing (file writes,
+// once begun, are not cancelled).
+func (l *Log) Append(ctx context.Context, entries [][]byte) (first int64, checkpoint []byte, err error) {
+	if err := ctx.Err(); err != nil { // file writes cannot be cancelled once begun
+		return 0, nil, fmt.Errorf("tlog: append: %w", err)
+	}
 	for i, e := range entries {
 		if len(e) == 0 || len(e) > maxEntrySize {
 			return 0, nil, fmt.Errorf("tlog: append: entry %d has %d bytes, want 1 to %d", i, len(e), maxEntrySize)
@@ -541,8 +546,10 @@ func (l *Log) Checkpoint() []byte {
 func (l *Log) Origin() string { return l.origin }
 
 // Entry returns the committed entry at index. An index outside the
-// committed log gives an error wrapping [ErrNotFound].
-func (l *Log) Entry(index int64) ([]byte, error) {
+// committed log gives an error wrapping [ErrNotFound]. It reads a local
+// file and ignores ctx, which the api.Log interface carries for logs in a
+// database.
+func (l *Log) Entry(_ context.Context, index int64) ([]byte, error) {
 	st, err := l.view()
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package tlog
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -42,7 +43,7 @@ func TestAppendReopenAndProve(t *testing.T) {
 			roots := map[int64]tlog.Hash{}
 			for _, n := range tt.batches {
 				batch := testEntries("e", int64(len(all)), int64(n))
-				first, cp, err := l.Append(batch)
+				first, cp, err := l.Append(context.Background(), batch)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -178,7 +179,7 @@ func TestProofArgumentsOutsideTheTreeAreRejected(t *testing.T) {
 		})
 	}
 	for _, i := range []int64{-1, 10, 1 << 62} {
-		if _, err := l.Entry(i); !errors.Is(err, ErrNotFound) {
+		if _, err := l.Entry(context.Background(), i); !errors.Is(err, ErrNotFound) {
 			t.Errorf("Entry(%d) error = %v, want ErrNotFound", i, err)
 		}
 	}
@@ -206,7 +207,7 @@ func TestAppendRejectsBadEntriesAndWritesNothing(t *testing.T) {
 			cp := l.Checkpoint()
 			es, hs := fileSize(t, dir, entriesName), fileSize(t, dir, hashesName)
 
-			if _, _, err := l.Append(tt.batch); err == nil {
+			if _, _, err := l.Append(context.Background(), tt.batch); err == nil {
 				t.Fatal("Append accepted the batch")
 			}
 			if !bytes.Equal(l.Checkpoint(), cp) || fileSize(t, dir, entriesName) != es || fileSize(t, dir, hashesName) != hs {
@@ -214,7 +215,7 @@ func TestAppendRejectsBadEntriesAndWritesNothing(t *testing.T) {
 			}
 			// A rejected batch doesn't poison the log.
 			more := testEntries("e", 3, 2)
-			if first, _, err := l.Append(more); err != nil || first != 3 {
+			if first, _, err := l.Append(context.Background(), more); err != nil || first != 3 {
 				t.Fatalf("Append after a rejected batch = %d, %v", first, err)
 			}
 			checkLogContents(t, l, v, append(want, more...))
@@ -237,7 +238,7 @@ func TestAppendOfNothingReturnsTheCurrentCheckpoint(t *testing.T) {
 	s, _ := testKeys(t, testOrigin)
 	l := openLog(t, t.TempDir(), s)
 	appendAll(t, l, testEntries("e", 0, 5), 5)
-	first, cp, err := l.Append(nil)
+	first, cp, err := l.Append(context.Background(), nil)
 	if err != nil || first != 5 || !bytes.Equal(cp, l.Checkpoint()) {
 		t.Fatalf("Append(nil) = %d, %q, %v", first, cp, err)
 	}
@@ -280,11 +281,11 @@ func TestAFailedAppendPoisonsTheLogUntilReopened(t *testing.T) {
 	// Make the hashes write fail after the entries write succeeded, as a
 	// full disk would.
 	l.hashes.Close()
-	_, _, err1 := l.Append(testEntries("lost", 300, 10))
+	_, _, err1 := l.Append(context.Background(), testEntries("lost", 300, 10))
 	if err1 == nil {
 		t.Fatal("Append succeeded with the hashes file closed")
 	}
-	_, _, err2 := l.Append(testEntries("e", 300, 1))
+	_, _, err2 := l.Append(context.Background(), testEntries("e", 300, 1))
 	if err2 != err1 {
 		t.Fatalf("second Append error = %v, want the first one (%v)", err2, err1)
 	}
@@ -329,7 +330,7 @@ func TestReadersSeeOnlyCommittedStateDuringAppends(t *testing.T) {
 					continue
 				}
 				i := rng.Int64N(size)
-				e, err := l.Entry(i)
+				e, err := l.Entry(context.Background(), i)
 				if err != nil || !bytes.Equal(e, all[i]) {
 					errc <- errors.Join(errors.New("wrong entry"), err)
 					return
@@ -354,7 +355,7 @@ func TestReadersSeeOnlyCommittedStateDuringAppends(t *testing.T) {
 		}()
 	}
 	for off := 0; off < len(all); off += 100 {
-		if _, _, err := l.Append(all[off : off+100]); err != nil {
+		if _, _, err := l.Append(context.Background(), all[off:off+100]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -383,8 +384,8 @@ func TestAClosedLogRefusesWork(t *testing.T) {
 		name string
 		call func() error
 	}{
-		{"Append", func() error { _, _, err := l.Append([][]byte{{1}}); return err }},
-		{"Entry", func() error { _, err := l.Entry(0); return err }},
+		{"Append", func() error { _, _, err := l.Append(context.Background(), [][]byte{{1}}); return err }},
+		{"Entry", func() error { _, err := l.Entry(context.Background(), 0); return err }},
 		{"ReadTile", func() error { _, err := l.ReadTile("tile/entries/000.p/1"); return err }},
 		{"InclusionProof", func() error { _, err := l.InclusionProof(0, 1); return err }},
 		{"ConsistencyProof", func() error { _, err := l.ConsistencyProof(1, 2); return err }},
@@ -457,7 +458,7 @@ func TestEntriesReadsARangeAsEntryDoes(t *testing.T) {
 	for i := 0; i < 300; i++ {
 		want = append(want, []byte(fmt.Sprintf("entry %d %s", i, strings.Repeat("x", i%17))))
 	}
-	if _, _, err := l.Append(want); err != nil {
+	if _, _, err := l.Append(context.Background(), want); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range [][2]int64{{0, 300}, {0, 1}, {299, 1}, {17, 200}, {5, 0}} {

@@ -2,6 +2,7 @@ package tlog
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -104,7 +105,7 @@ func appendTorn(t *testing.T, dir string, s note.Signer, entries [][]byte, tear 
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, lost, err := l.Append(entries)
+	_, lost, err := l.Append(context.Background(), entries)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +234,7 @@ func TestOpenRecoversFromTornWrites(t *testing.T) {
 			// checkpoint goes to the slot not holding the recovered one
 			// (the torn one, if any), leaving the recovered one intact.
 			more := testEntries("e", committed, 300)
-			first, cp, err := l.Append(more)
+			first, cp, err := l.Append(context.Background(), more)
 			if err != nil || first != committed {
 				t.Fatalf("Append after recovery = %d, %v; want %d", first, err, committed)
 			}
@@ -452,7 +453,7 @@ func TestCheckpointSlotsAlternateAndEveryAppendIsACommitPoint(t *testing.T) {
 	for step := range 60 {
 		n := int64(1 + step*37%300)
 		batch := testEntries("e", int64(len(all)), n)
-		if _, _, err := l.Append(batch); err != nil {
+		if _, _, err := l.Append(context.Background(), batch); err != nil {
 			t.Fatal(err)
 		}
 		all = append(all, batch...)
@@ -507,7 +508,7 @@ func TestOpenAfterASlotWriteTornAtEveryByte(t *testing.T) {
 	}
 	before := read(checkpointsName)[:slotSize]
 	lost := testEntries("e", 20, 9)
-	_, cpLost, err := l.Append(lost)
+	_, cpLost, err := l.Append(context.Background(), lost)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -456,7 +456,7 @@ func TestVerifyNamesTheEntryThatBreaksARule(t *testing.T) {
 			for range 5 {
 				raw = append(raw, encode(t, r.Entry(t, at, registerVehicle(owner), owner)))
 			}
-			if _, _, err := r.Log.Append(raw); err != nil {
+			if _, _, err := r.Log.Append(context.Background(), raw); err != nil {
 				t.Fatal(err)
 			}
 			f := mustFail(t, client.New(r.URL), verify.Options{Key: r.LogKey}, verify.StageReplay, bad,

@@ -58,7 +58,7 @@ type Config struct {
 	// Logger receives internal errors; nil means slog.Default().
 	Logger *slog.Logger
 	// Record, if set, is given an access entry for every query of a vehicle's data by anyone but its
-	// owner (accesslog.Recorder.Record: batched, never dropped).
+	// owner (accesslog.Recorder.Record: batched; bounded, dropped and counted when the store cannot keep up).
 	Record func(accesslog.Entry)
 	// AccessLog is where Record's entries end up (the node's sqlite.AccessLog), read by the accessLog
 	// query; nil makes accessLog fail with INTERNAL.
@@ -94,7 +94,7 @@ type Log interface {
 	// InclusionProof proves the entry at index in the tree of size.
 	InclusionProof(index, size int64) (xtlog.RecordProof, error)
 	// Entry returns the entry at index.
-	Entry(index int64) ([]byte, error)
+	Entry(ctx context.Context, index int64) ([]byte, error)
 }
 
 // NewHandler returns the GraphQL endpoint: POST (JSON) and GET (query parameters), introspection on.

@@ -158,7 +158,7 @@ func (q *queryResolver) readRaw(ctx context.Context, vehicle uint64, lo, hi, aft
 			}
 			p := proofs[r.Pairing]
 			if p == nil {
-				if p, err = q.pairingProof(r.Pairing, size, checkpoint); err != nil {
+				if p, err = q.pairingProof(ctx, r.Pairing, size, checkpoint); err != nil {
 					return nil, err
 				}
 				proofs[r.Pairing] = p
@@ -196,8 +196,8 @@ func (q *queryResolver) guardedBy(event []byte) map[string]bool {
 	return needs
 }
 
-func (q *queryResolver) pairingProof(index, size int64, checkpoint []byte) (*exec.PairingProof, error) {
-	entry, err := q.cfg.Log.Entry(index)
+func (q *queryResolver) pairingProof(ctx context.Context, index, size int64, checkpoint []byte) (*exec.PairingProof, error) {
+	entry, err := q.cfg.Log.Entry(ctx, index)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read the pairing entry %d: %w", index, err)
 	}

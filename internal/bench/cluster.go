@@ -490,7 +490,7 @@ func ReplayOnSQLite(ctx context.Context, pool *pgxpool.Pool, clusterData, dir st
 		return err
 	}
 	for i := 0; i < len(entries); i += 4096 {
-		if _, _, err := l.Append(entries[i:min(i+4096, len(entries))]); err != nil {
+		if _, _, err := l.Append(ctx, entries[i:min(i+4096, len(entries))]); err != nil {
 			l.Close()
 			return err
 		}

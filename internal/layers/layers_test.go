@@ -39,8 +39,8 @@ var allowed = map[string][]string{
 	"store/storetest": {"accesslog", "attestation", "credential", "telemetry", "webhook/outbox"},
 	"api/wire":        {"accesslog", "ledger"},
 	// auth verifies sign-in signatures with ledger.PersonalHash and ledger.Recover: nothing of telemetry.
-	"auth":                           {"ledger"},
-	"connect":                        {"auth", "ledger"},
+	"auth":                           {"internal/expiry", "ledger"},
+	"connect":                        {"auth", "internal/expiry", "ledger"},
 	"api/mqtt":                       {"ledger", "telemetry"},
 	"api/graphql/internal/exec":      {},
 	"api/graphql/internal/schemagen": {"ledger", "telemetry"},
@@ -55,14 +55,16 @@ var allowed = map[string][]string{
 	"attestation": {"ledger"},
 	// export builds and verifies an owner's data export from the log and telemetry.Reader: below the API.
 	"export":             {"accesslog", "ledger", "telemetry", "telemetry/segment", "tlog"},
-	"api":                {"access", "accesslog", "api/graphql", "api/wire", "attestation", "auth", "connect", "credential", "export", "ledger", "telemetry", "tlog", "webhook"},
+	"api":                {"access", "accesslog", "api/graphql", "api/wire", "attestation", "auth", "connect", "credential", "export", "internal/expiry", "ledger", "telemetry", "tlog", "webhook"},
 	"web":                {},
 	"web/internal/build": {},
 	// The client and everything built on it speak the API through api/wire and never link the server.
-	"client":               {"api/wire", "ledger", "telemetry"},
-	"verify":               {"client", "ledger", "tlog"},
-	"sim":                  {"api/mqtt", "api/wire", "client", "ledger", "telemetry"},
-	"node":                 {"accesslog", "api", "api/graphql", "auth", "connect", "credential", "export", "ledger", "store/postgres", "store/sqlite", "telemetry", "telemetry/live", "telemetry/stream", "tlog", "web", "webhook"},
+	"client": {"api/wire", "ledger", "telemetry"},
+	"verify": {"client", "ledger", "tlog"},
+	"sim":    {"api/mqtt", "api/wire", "client", "ledger", "telemetry"},
+	"node":   {"accesslog", "api", "api/graphql", "auth", "connect", "credential", "export", "ledger", "store/postgres", "store/sqlite", "telemetry", "telemetry/live", "telemetry/stream", "tlog", "web", "webhook"},
+	// internal/expiry is a min-heap of keys by expiry time for the in-memory stores that forget.
+	"internal/expiry":      {},
 	"internal/pgtest":      {},
 	"internal/browsertest": {},
 	"internal/testnode":    {"api", "client", "ledger", "node", "telemetry", "web", "webhook"},

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -30,9 +31,14 @@ var ErrNotLeader = errors.New("postgres: this process is no longer the sequencer
 //
 // The stored hashes are kept in memory (32 bytes per stored hash, about two per entry), as tlog.Log does,
 // so that proofs and hash tiles cost no query.
+//
+// Every call that reaches the database takes a context and runs under a deadline of at most the statement
+// timeout (DefaultStatementTimeout, SetStatementTimeout): a database that stops answering fails the call,
+// and with it the sequencer's append (which then stops, as after any failed append), instead of hanging it.
 type Log struct {
-	pool   *pgxpool.Pool
-	origin string
+	pool    *pgxpool.Pool
+	origin  string
+	timeout time.Duration // bound of each call's database work; see SetStatementTimeout
 
 	wmu    sync.Mutex // serializes Append and Refresh
 	writer *Lease     // set by SetWriter; nil in a reader
@@ -45,6 +51,18 @@ type Log struct {
 }
 
 var _ ledger.Log = (*Log)(nil)
+
+// DefaultStatementTimeout bounds the database work of each call of a Log: a query, or an append's whole
+// transaction.
+const DefaultStatementTimeout = 10 * time.Second
+
+// SetStatementTimeout replaces DefaultStatementTimeout; call it before the log is shared.
+func (l *Log) SetStatementTimeout(d time.Duration) { l.timeout = d }
+
+// bounded returns ctx with the statement timeout as a deadline (or ctx's own, if sooner).
+func (l *Log) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, l.timeout)
+}
 
 type hashSlice []xtlog.Hash
 
@@ -62,6 +80,9 @@ func (s hashSlice) ReadHashes(indexes []int64) ([]xtlog.Hash, error) {
 // OpenLog opens the log of a migrated database. A new database is bound to origin; a database bound to
 // another origin is refused. It reads every stored hash and the latest checkpoint.
 func OpenLog(ctx context.Context, pool *pgxpool.Pool, origin string) (*Log, error) {
+	l := &Log{pool: pool, origin: origin, timeout: DefaultStatementTimeout}
+	ctx, cancel := l.bounded(ctx)
+	defer cancel()
 	if _, err := pool.Exec(ctx, `INSERT INTO log_meta (origin) SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM log_meta)`, origin); err != nil {
 		return nil, fmt.Errorf("couldn't record the log's origin: %w", err)
 	}
@@ -72,7 +93,6 @@ func OpenLog(ctx context.Context, pool *pgxpool.Pool, origin string) (*Log, erro
 	if have != origin {
 		return nil, fmt.Errorf("the database holds the log of %q, not %q", have, origin)
 	}
-	l := &Log{pool: pool, origin: origin}
 	if err := l.Refresh(ctx); err != nil {
 		return nil, err
 	}
@@ -107,6 +127,8 @@ func (l *Log) Refresh(ctx context.Context) error {
 }
 
 func (l *Log) refresh(ctx context.Context) error {
+	ctx, cancel := l.bounded(ctx)
+	defer cancel()
 	var size int64
 	var cp []byte
 	err := l.pool.QueryRow(ctx, `SELECT size, note FROM log_checkpoints ORDER BY size DESC LIMIT 1`).Scan(&size, &cp)
@@ -208,14 +230,17 @@ func (l *Log) SetWriter(ctx context.Context, lease *Lease, signer note.Signer) e
 
 // Append implements ledger.Log: the entries, their hashes and a checkpoint signed for the new size are
 // written in one transaction on the lease's connection, after checking that the lease is still this
-// process's (ErrNotLeader otherwise). When it returns without error they are durable.
-func (l *Log) Append(entries [][]byte) (first int64, checkpoint []byte, err error) {
+// process's (ErrNotLeader otherwise). When it returns without error they are durable. The transaction
+// runs under ctx and the statement timeout: when either ends first it is rolled back and Append fails.
+func (l *Log) Append(ctx context.Context, entries [][]byte) (first int64, checkpoint []byte, err error) {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
-	return l.appendLocked(context.Background(), entries)
+	return l.appendLocked(ctx, entries)
 }
 
 func (l *Log) appendLocked(ctx context.Context, entries [][]byte) (int64, []byte, error) {
+	ctx, cancel := l.bounded(ctx)
+	defer cancel()
 	if l.writer == nil {
 		return 0, nil, errors.New("postgres: this log is read-only (not the sequencer)")
 	}
@@ -280,6 +305,8 @@ func (l *Log) Entries(ctx context.Context, from, n int64) ([][]byte, error) {
 	if size := l.Size(); from < 0 || n < 0 || from+n > size {
 		return nil, fmt.Errorf("entries %d..%d: %w (log size %d)", from, from+n, tlog.ErrNotFound, size)
 	}
+	ctx, cancel := l.bounded(ctx)
+	defer cancel()
 	rows, err := l.pool.Query(ctx, `SELECT data FROM log_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`, from, from+n)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read log entries: %w", err)
@@ -295,8 +322,8 @@ func (l *Log) Entries(ctx context.Context, from, n int64) ([][]byte, error) {
 }
 
 // Entry returns the committed entry at index.
-func (l *Log) Entry(index int64) ([]byte, error) {
-	e, err := l.Entries(context.Background(), index, 1)
+func (l *Log) Entry(ctx context.Context, index int64) ([]byte, error) {
+	e, err := l.Entries(ctx, index, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -335,7 +362,7 @@ func (l *Log) ReadTile(path string) ([]byte, error) {
 		if !ok {
 			return nil, notFound
 		}
-		es, err := l.Entries(context.Background(), start, int64(t.W))
+		es, err := l.Entries(context.Background(), start, int64(t.W)) // under the statement timeout
 		if err != nil {
 			return nil, err
 		}

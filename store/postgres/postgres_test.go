@@ -181,14 +181,14 @@ func TestTheLogAppendsProvesAndServesTilesLikeTheFileLog(t *testing.T) {
 		for i := range batch {
 			es = append(es, []byte{byte(batch), byte(i), 'e'})
 		}
-		first, _, err := w.Append(es)
+		first, _, err := w.Append(ctx, es)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if first != int64(len(all)) {
 			t.Fatalf("appended at %d, want %d", first, len(all))
 		}
-		if _, _, err := flog.Append(es); err != nil {
+		if _, _, err := flog.Append(ctx, es); err != nil {
 			t.Fatal(err)
 		}
 		all = append(all, es...)
@@ -227,7 +227,7 @@ func TestTheLogAppendsProvesAndServesTilesLikeTheFileLog(t *testing.T) {
 	if _, err := reader.ReadTile("tile/0/004"); !errors.Is(err, tlog.ErrNotFound) {
 		t.Fatalf("a tile beyond the tree: %v", err)
 	}
-	if _, _, err := reader.Append([][]byte{{1}}); err == nil {
+	if _, _, err := reader.Append(ctx, [][]byte{{1}}); err == nil {
 		t.Fatal("a reader appended")
 	}
 }
@@ -262,7 +262,7 @@ func TestOneSequencerAtATimeAndALostLeaseCannotAppend(t *testing.T) {
 	if err := logA.SetWriter(ctx, first, signer); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := logA.Append([][]byte{[]byte("by a")}); err != nil {
+	if _, _, err := logA.Append(ctx, [][]byte{[]byte("by a")}); err != nil {
 		t.Fatal(err)
 	}
 	// The leader's session ends (as when its process dies): the standby takes over with a new epoch.
@@ -277,7 +277,7 @@ func TestOneSequencerAtATimeAndALostLeaseCannotAppend(t *testing.T) {
 	if holder, url, _, _ := postgres.Leader(ctx, pool); holder != "b" || url != "http://b" {
 		t.Fatalf("leader recorded as %q %q", holder, url)
 	}
-	if _, _, err := logA.Append([][]byte{[]byte("by a, too late")}); err == nil {
+	if _, _, err := logA.Append(ctx, [][]byte{[]byte("by a, too late")}); err == nil {
 		t.Fatal("the old leader appended after losing the lease")
 	}
 	logB, err := postgres.OpenLog(ctx, pool, origin)
@@ -287,14 +287,14 @@ func TestOneSequencerAtATimeAndALostLeaseCannotAppend(t *testing.T) {
 	if err := logB.SetWriter(ctx, second, signer); err != nil {
 		t.Fatal(err)
 	}
-	if first, _, err := logB.Append([][]byte{[]byte("by b")}); err != nil || first != 1 {
+	if first, _, err := logB.Append(ctx, [][]byte{[]byte("by b")}); err != nil || first != 1 {
 		t.Fatalf("the new leader appended at %d (%v), want 1", first, err)
 	}
 	// Fencing: a lease whose epoch was superseded cannot append even on a live session.
 	if _, err := pool.Exec(ctx, `UPDATE sequencer_lease SET epoch = epoch + 1`); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := logB.Append([][]byte{[]byte("stale")}); !errors.Is(err, postgres.ErrNotLeader) {
+	if _, _, err := logB.Append(ctx, [][]byte{[]byte("stale")}); !errors.Is(err, postgres.ErrNotLeader) {
 		t.Fatalf("a superseded lease appended: %v", err)
 	}
 }
@@ -340,4 +340,71 @@ func TestDeleterConformance(t *testing.T) {
 		// A new process on the same database.
 		return postgres.NewTelemetry(pool)
 	}, nil)
+}
+
+// TestAHungDatabaseFailsTheLogInsteadOfHangingIt holds an exclusive lock on the log's tables, as a database
+// that stopped answering would: an append, a refresh and an entry read each fail once the statement
+// timeout passes, and the failed append leaves nothing behind.
+func TestAHungDatabaseFailsTheLogInsteadOfHangingIt(t *testing.T) {
+	ctx := context.Background()
+	pool := migrated(t)
+	const origin = "glovebox.test/hung"
+	signer, _ := newSigner(t, origin)
+	lease, err := postgres.Acquire(ctx, pool, "a", "http://a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Release()
+	l, err := postgres.OpenLog(ctx, pool, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.SetStatementTimeout(300 * time.Millisecond)
+	if err := l.SetWriter(ctx, lease, signer); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.Append(ctx, [][]byte{[]byte("before")}); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := postgres.OpenLog(ctx, pool, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader.SetStatementTimeout(300 * time.Millisecond)
+
+	hold, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hold.Exec(ctx, `LOCK TABLE log_entries, log_hashes, log_checkpoints IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		call func() error
+	}{
+		{"Append", func() error { _, _, err := l.Append(ctx, [][]byte{[]byte("while hung")}); return err }},
+		{"Refresh", func() error { return reader.Refresh(ctx) }},
+		{"Entry", func() error { _, err := reader.Entry(ctx, 0); return err }},
+	} {
+		if err := c.call(); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s while the database hangs: %v, want a deadline error", c.name, err)
+		}
+	}
+	// The caller's own deadline counts too, when it is the sooner.
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	if _, err := reader.Entry(short, 0); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Entry with a caller's deadline: %v", err)
+	}
+	cancel()
+	if err := hold.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The failed append stored nothing.
+	if err := reader.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if reader.Size() != 1 {
+		t.Fatalf("after a failed append the log has %d entries, want 1", reader.Size())
+	}
 }

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -64,4 +65,76 @@ func TestTheAccessLogKeepsEveryEntryAcrossRestarts(t *testing.T) {
 	if e.Caller != app || e.Query != "signalsLatest" || len(e.Permissions) != 1 || e.Values != 248 || !e.From.Equal(t0) || e.Vehicle != 1 {
 		t.Fatalf("newest entry %+v", e)
 	}
+}
+
+// failedAccessLog returns an access log whose database is closed: every Append fails, as on a full or
+// broken disk.
+func failedAccessLog(t *testing.T) *sqlite.AccessLog {
+	t.Helper()
+	store, err := sqlite.OpenAccessLog(filepath.Join(t.TempDir(), "access.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	return store
+}
+
+func TestTheRecorderHoldsABoundedNumberOfEntriesWhileItsStoreFails(t *testing.T) {
+	rec := accesslog.NewRecorderOptions(failedAccessLog(t), accesslog.RecorderOptions{
+		Logger: slog.New(slog.DiscardHandler), Queue: 64, Pending: 100})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { rec.Run(ctx); close(done) }()
+	const n = 5000
+	for i := range n {
+		rec.Record(accesslog.Entry{Vehicle: 1, Query: "signalsLatest", Values: i, Outcome: "ok"})
+		if h := rec.Held(); h > 100 {
+			t.Fatalf("the recorder holds %d entries; want at most Pending, 100", h)
+		}
+	}
+	cancel()
+	<-done
+	if got := rec.Dropped(); got != n {
+		t.Fatalf("%d entries counted as dropped; want all %d (the store never took one)", got, n)
+	}
+}
+
+func TestTheRecorderNeverBlocks(t *testing.T) {
+	store, err := sqlite.OpenAccessLog(filepath.Join(t.TempDir(), "access.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	rec := accesslog.NewRecorderOptions(store, accesslog.RecorderOptions{Logger: slog.New(slog.DiscardHandler), Queue: 8})
+	t.Run("Record drops what does not fit while the writer is not running", func(t *testing.T) {
+		for i := range 20 {
+			rec.Record(accesslog.Entry{Vehicle: 1, Query: "signalsLatest", Values: i, Outcome: "ok"})
+		}
+		if got := rec.Dropped(); got != 12 {
+			t.Fatalf("%d dropped; want 12 (20 into a queue of 8)", got)
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { rec.Run(ctx); close(done) }()
+	cancel()
+	<-done
+	t.Run("Run writes the queued entries before it returns", func(t *testing.T) {
+		got, err := store.List(context.Background(), 1, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 8 {
+			t.Fatalf("%d entries written; want the 8 queued", len(got))
+		}
+	})
+	t.Run("Record after Run stopped returns at once and counts the entry dropped", func(t *testing.T) {
+		// Without the bound this would block forever once the queue is full.
+		for i := range 100 {
+			rec.Record(accesslog.Entry{Vehicle: 1, Query: "signalsLatest", Values: i, Outcome: "ok"})
+		}
+		if got := rec.Dropped(); got != 12+100 {
+			t.Fatalf("%d dropped; want 112", got)
+		}
+	})
 }

@@ -18,7 +18,7 @@ import (
 )
 
 // Identity is the identity read model: vehicles, devices with their pairing intervals, apps, grants and
-// used nonces, as replayed from the log, with the tree size they reflect. It implements ledger.Store.
+// the used nonces whose deadline has not passed, as replayed from the log, with the tree size they reflect. It implements ledger.Store.
 // Saves are atomic (one SQLite transaction) but not fsynced at commit (synchronous=NORMAL): after a power
 // loss the store may lag the log, and the node replays the difference at start.
 type Identity struct {
@@ -55,7 +55,8 @@ var _ ledger.Store = (*Identity)(nil)
 
 // identitySchemaVersion changes whenever identitySchema does. The read model is a cache of the log: a
 // store of another version is dropped and rebuilt by replay, so there are no migrations to write.
-const identitySchemaVersion = 3
+// Version 4: nonces carry their deadline and are deleted once the log's time passes it.
+const identitySchemaVersion = 4
 
 const identityTables = "meta vehicles devices pairings apps grants nonces"
 
@@ -85,8 +86,10 @@ CREATE TABLE IF NOT EXISTS grants (
 	PRIMARY KEY (vehicle_id, app));
 CREATE INDEX IF NOT EXISTS grants_app ON grants (app);
 -- Used nonces are only ever loaded whole (the sequencer checks them in memory), so they are appended in
--- log order without an index: random 32-byte keys in a B-tree would cost a page write each.
-CREATE TABLE IF NOT EXISTS nonces (signer BLOB NOT NULL, nonce BLOB NOT NULL);
+-- log order without a key index: random 32-byte keys in a B-tree would cost a page write each. The index
+-- on deadline (nearly in log order, so appended too) finds those the log's time passed, to delete.
+CREATE TABLE IF NOT EXISTS nonces (signer BLOB NOT NULL, nonce BLOB NOT NULL, deadline INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS nonces_deadline ON nonces (deadline);
 `
 
 // Open opens (creating if needed) an SQLite database file with the pragmas every Glovebox store uses.
@@ -237,10 +240,14 @@ func (s *Identity) save(ctx context.Context, tx *sql.Tx, c ledger.Changes) error
 	rows = rows[:0]
 	for _, n := range c.Nonces {
 		b := n.Nonce.Bytes32()
-		rows = append(rows, []any{n.Signer.Bytes(), b[:]})
+		rows = append(rows, []any{n.Signer.Bytes(), b[:], n.Deadline})
 	}
-	if err := insertRows(ctx, tx, `INSERT INTO nonces (signer, nonce) VALUES`, ``, rows); err != nil {
+	if err := insertRows(ctx, tx, `INSERT INTO nonces (signer, nonce, deadline) VALUES`, ``, rows); err != nil {
 		return err
+	}
+	// The state forgets a nonce once the log's time passes its deadline; so does its copy.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM nonces WHERE deadline < ?`, c.NonceHorizon()); err != nil {
+		return fmt.Errorf("couldn't delete the nonces past their deadline: %w", err)
 	}
 	return insertRows(ctx, tx, `INSERT INTO meta (key, value) VALUES`, `ON CONFLICT (key) DO UPDATE SET value=excluded.value`,
 		[][]any{{"size", c.Size}, {"last_time", c.LastTime}, {"next_vehicle", c.NextVehicle}})
@@ -426,9 +433,10 @@ func (s *Identity) Load(ctx context.Context) (ledger.Changes, error) {
 	}); err != nil {
 		return c, err
 	}
-	if err := each(ctx, tx, `SELECT signer, nonce FROM nonces`, func(r *sql.Rows) error {
+	if err := each(ctx, tx, `SELECT signer, nonce, deadline FROM nonces`, func(r *sql.Rows) error {
 		var signer, nonce []byte
-		if err := r.Scan(&signer, &nonce); err != nil {
+		var deadline int64
+		if err := r.Scan(&signer, &nonce, &deadline); err != nil {
 			return err
 		}
 		if len(signer) != 20 || len(nonce) != 32 {
@@ -437,6 +445,7 @@ func (s *Identity) Load(ctx context.Context) (ledger.Changes, error) {
 		var n ledger.Nonce
 		copy(n.Signer[:], signer)
 		n.Nonce.SetBytes32(nonce)
+		n.Deadline = deadline
 		c.Nonces = append(c.Nonces, n)
 		return nil
 	}); err != nil {

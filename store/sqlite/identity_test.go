@@ -2,7 +2,10 @@ package sqlite_test
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -80,5 +83,56 @@ func TestTheStoredReadModelRestoresTheSameState(t *testing.T) {
 	st2, _ := ledger.Restore(again)
 	if st2.Digest() != want {
 		t.Fatal("re-saving a snapshot changed the state")
+	}
+}
+
+// TestTheStoredNoncesArePrunedByDeadline runs a node through many transactions with deadlines a minute
+// ahead while its clock moves ten minutes per transaction: identity.db keeps only the nonces whose
+// deadline has not passed, and a rebuild from the log alone (identity.db deleted) reaches the same digest.
+func TestTheStoredNoncesArePrunedByDeadline(t *testing.T) {
+	dir := t.TempDir()
+	var mu sync.Mutex
+	clock := time.Now()
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	n := testnode.Start(t, testnode.Options{Dir: dir, Now: now})
+	owner := testnode.NewKey(t)
+	app := n.App(t, owner)
+	for i := range 60 {
+		mu.Lock()
+		clock = clock.Add(10 * time.Minute)
+		mu.Unlock()
+		tx := &ledger.Tx{Type: ledger.TypeUpdateApp, App: app.Address, Name: fmt.Sprintf("Renamed %d", i), RedirectURIs: []string{"https://a.example/cb"}}
+		tx.Deadline.SetUint64(uint64(now().Add(time.Minute).Unix()))
+		n.Submit(t, tx, owner)
+	}
+	var want [32]byte
+	var held int
+	n.Sequencer.Read(func(st *ledger.State) { want, held = st.Digest(), st.UsedNonces() })
+	if held != 1 {
+		t.Fatalf("the state holds %d nonces; want 1 (the last transaction's)", held)
+	}
+	n.Stop()
+
+	db, err := sqlite.Open(filepath.Join(dir, "identity.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM nonces`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if rows != 1 {
+		t.Fatalf("identity.db holds %d nonces; want 1", rows)
+	}
+
+	if err := os.Remove(filepath.Join(dir, "identity.db")); err != nil {
+		t.Fatal(err)
+	}
+	n2 := testnode.Start(t, testnode.Options{Dir: dir, Now: now})
+	var got [32]byte
+	n2.Sequencer.Read(func(st *ledger.State) { got = st.Digest() })
+	if got != want {
+		t.Fatal("the state rebuilt from the log differs from the live one")
 	}
 }

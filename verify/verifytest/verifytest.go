@@ -275,7 +275,7 @@ func (r *RawLog) Append(tb testing.TB, entries ...*ledger.Entry) {
 		}
 		raw[i] = b
 	}
-	if _, _, err := r.Log.Append(raw); err != nil {
+	if _, _, err := r.Log.Append(context.Background(), raw); err != nil {
 		tb.Fatal(err)
 	}
 }
