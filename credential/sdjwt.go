@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/go-jose/go-jose/v4"
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Media type and header values of SD-JWT VC.
@@ -37,10 +39,15 @@ func newDisclosure(name string, value any) (disclosure, error) {
 	if err != nil {
 		return disclosure{}, fmt.Errorf("couldn't encode claim %s: %w", name, err)
 	}
-	arr, err := marshal([]any{base64.RawURLEncoding.EncodeToString(salt[:]), name, json.RawMessage(v)})
+	// [salt, name, value], written out rather than encoded again: encoding a json.RawMessage would
+	// validate and compact the value once more (a megabyte for a mileage's evidence).
+	n, err := marshal(name)
 	if err != nil {
 		return disclosure{}, err
 	}
+	arr := make([]byte, 0, len(v)+len(n)+32)
+	arr = append(append(append(append(append(arr, `["`...), base64.RawURLEncoding.EncodeToString(salt[:])...), `",`...), n...), ',')
+	arr = append(append(arr, v...), ']')
 	return disclosure{Encoded: base64.RawURLEncoding.EncodeToString(arr), Name: name, Value: v}, nil
 }
 
@@ -60,18 +67,30 @@ func parseDisclosure(encoded string) (disclosure, error) {
 	if err != nil {
 		return disclosure{}, fmt.Errorf("a disclosure is not base64url: %w", err)
 	}
-	var arr []json.RawMessage
-	if err := json.Unmarshal(raw, &arr); err != nil || len(arr) != 3 {
+	// One strict pass (RFC 8259, valid UTF-8, no member name twice in an object: parsers differ on
+	// which one wins) that also keeps the value's bytes: a mileage's evidence is a megabyte.
+	var arr []jsontext.Value
+	if err := jsonv2.Unmarshal(raw, &arr); err != nil || len(arr) != 3 {
 		return disclosure{}, fmt.Errorf("a disclosure is not a JSON array [salt, name, value]")
 	}
 	var salt, name string
-	if json.Unmarshal(arr[0], &salt) != nil || json.Unmarshal(arr[1], &name) != nil {
+	if jsonv2.Unmarshal(arr[0], &salt) != nil || jsonv2.Unmarshal(arr[1], &name) != nil {
 		return disclosure{}, fmt.Errorf("a disclosure's salt and name must be strings")
 	}
 	if name == "_sd" || name == "..." {
 		return disclosure{}, fmt.Errorf("a disclosure may not name %q", name)
 	}
-	return disclosure{Encoded: encoded, Name: name, Value: arr[2]}, nil
+	return disclosure{Encoded: encoded, Name: name, Value: json.RawMessage(arr[2])}, nil
+}
+
+// decodeEvidence decodes a disclosed evidence strictly: the members of Evidence and no others, each
+// once, names matched exactly.
+func decodeEvidence(raw []byte) (*Evidence, error) {
+	var ev Evidence
+	if err := jsonv2.Unmarshal(raw, &ev, jsonv2.RejectUnknownMembers(true)); err != nil {
+		return nil, err
+	}
+	return &ev, nil
 }
 
 // marshal encodes JSON without HTML escaping (so that '<', '>' and '&' in evidence stay as they are).
@@ -143,8 +162,6 @@ func Present(sdjwt string, claims ...string) (string, error) {
 	}
 	return out, nil
 }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 // PeekIssuer returns the iss claim of a credential WITHOUT verifying anything, to choose the key to
 // verify it with (a verifier that keeps one log key per node). Never trust it before Verify.

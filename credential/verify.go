@@ -96,10 +96,8 @@ func Verify(sdjwt, logKey string, now time.Time) (*Claims, error) {
 	if _, ok := disclosed["vehicle_id"]; !ok {
 		return nil, fail(CheckDisclosures, "the evidence is disclosed without vehicle_id, which it is checked against")
 	}
-	var ev Evidence
-	d2 := json.NewDecoder(bytes.NewReader(raw))
-	d2.DisallowUnknownFields()
-	if err := d2.Decode(&ev); err != nil {
+	ev, err := decodeEvidence(raw)
+	if err != nil {
 		return nil, fail(CheckDisclosures, "the evidence does not decode: %v", err)
 	}
 	ce, err := ev.check(key, c.VehicleID, telemetry.DefaultCatalog, true)
