@@ -16,6 +16,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/valyala/fastjson"
 
 	"github.com/glovebox/glovebox/ledger"
@@ -271,7 +272,8 @@ func (c *Catalog) Parse(s *Submission, now int64) (*Record, error) {
 	if err := checkJSONText(s.Event); err != nil {
 		return nil, fail(StatusMalformed, "event is not JSON: %v", err)
 	}
-	var p fastjson.Parser
+	p := parsers.Get() // the values it returns are copied out before it goes back
+	defer parsers.Put(p)
 	v, err := p.ParseBytes(s.Event)
 	if err != nil {
 		return nil, fail(StatusMalformed, "event is not JSON: %v", err)
@@ -371,6 +373,9 @@ func (c *Catalog) Parse(s *Submission, now int64) (*Record, error) {
 	return r, nil
 }
 
+// parsers are Parse's fastjson parsers, reused: a parser's buffers grow to the largest event it read.
+var parsers fastjson.ParserPool
+
 // checkJSONText refuses what is not RFC 8259 JSON text: invalid UTF-8 anywhere, and anything
 // encoding/json's grammar refuses (a leading '+' or zero, '.5', '1e', raw control characters in strings,
 // escapes other than \" \\ \/ \b \f \n \r \t \uXXXX, …). The fast parser used after it reads some of
@@ -379,7 +384,9 @@ func checkJSONText(b []byte) error {
 	if !utf8.Valid(b) {
 		return errors.New("not valid UTF-8")
 	}
-	if !json.Valid(b) {
+	// jsontext's validator holds the same grammar as json.Valid and runs about ten times faster; member
+	// names appearing twice are checkUniqueKeys' business.
+	if !jsontext.Value(b).IsValid(jsontext.AllowDuplicateNames(true)) {
 		var v any
 		if err := json.Unmarshal(b, &v); err != nil {
 			return err
@@ -395,17 +402,32 @@ func checkUniqueKeys(v *fastjson.Value) error {
 	switch v.Type() {
 	case fastjson.TypeObject:
 		o, _ := v.Object()
-		seen := make(map[string]bool, o.Len())
+		var small [8][]byte // most objects (a signal's) have three members: compared without a map
+		var keys [][]byte
+		var seen map[string]bool
+		if o.Len() > len(small) {
+			seen = make(map[string]bool, o.Len())
+		} else {
+			keys = small[:0]
+		}
 		var err error
 		o.Visit(func(k []byte, child *fastjson.Value) {
 			if err != nil {
 				return
 			}
-			if seen[string(k)] {
+			dup := false
+			if seen != nil {
+				dup, seen[string(k)] = seen[string(k)], true
+			} else {
+				for _, x := range keys {
+					dup = dup || bytes.Equal(x, k)
+				}
+				keys = append(keys, k)
+			}
+			if dup {
 				err = fmt.Errorf("member %q appears twice in an object", k)
 				return
 			}
-			seen[string(k)] = true
 			err = checkUniqueKeys(child)
 		})
 		return err
