@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/valyala/fastjson"
 	xtlog "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/glovebox/glovebox/ledger"
@@ -106,24 +107,42 @@ type found struct {
 	rec telemetry.StoredRecord
 }
 
-// readings returns the values of signal in a stored record (nil if it carries none or does not parse).
+// gatherParsers read stored records for the gatherer.
+var gatherParsers fastjson.ParserPool
+
+// readings returns the values of signal (a number or a string) in a stored record (nil if it carries
+// none or does not parse). It reads only the signals array, with a bare JSON parser: a stored record
+// passed every check of telemetry.Catalog.Parse at ingest, and the issuer checks the records it keeps as
+// a verifier would (Issue), so this only chooses them.
 func (g *gatherer) readings(r telemetry.StoredRecord, signal string) []reading {
 	if !bytes.Contains(r.Event, []byte(signal)) {
 		return nil
 	}
-	sig := r.Signature
-	if len(sig) != 65 {
-		sig = make([]byte, 65)
-	}
-	rec, err := g.s.Catalog.Parse(&telemetry.Submission{Event: r.Event, Signature: sig}, math.MaxInt64/2)
+	p := gatherParsers.Get()
+	defer gatherParsers.Put(p)
+	v, err := p.ParseBytes(r.Event)
 	if err != nil {
 		return nil
 	}
 	var out []reading
-	for _, v := range rec.Values {
-		if v.Signal.Name == signal {
-			out = append(out, reading{Time: v.Time, Number: v.Number, String: v.String, Lat: v.Lat, Lon: v.Lon})
+	for _, s := range v.GetArray("data", "signals") {
+		if string(s.GetStringBytes("name")) != signal {
+			continue
 		}
+		t, err := time.Parse(time.RFC3339Nano, string(s.GetStringBytes("timestamp")))
+		if err != nil {
+			continue
+		}
+		rd := reading{Time: t.UnixMilli()}
+		switch val := s.Get("value"); val.Type() {
+		case fastjson.TypeNumber:
+			rd.Number = val.GetFloat64()
+		case fastjson.TypeString:
+			rd.String = string(val.GetStringBytes())
+		default:
+			continue
+		}
+		out = append(out, rd)
 	}
 	return out
 }
@@ -237,6 +256,11 @@ func (g *gatherer) lastReading(signal string, lo, hi int64) (found, error) {
 // minute that hold it from the signal's history, then the record among that minute's. It returns false
 // when the history has none.
 func (g *gatherer) find(signal string, lo, hi int64, last bool) (found, bool, error) {
+	if last { // a car that reports every second or minute has one in the minute before hi: no aggregation
+		if f, ok, err := g.nearEnd(signal, max(lo, hi-minute), hi); err != nil || ok {
+			return f, ok, err
+		}
+	}
 	agg := telemetry.AggFirst
 	if last {
 		agg = telemetry.AggLast

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/go-jose/go-jose/v4"
@@ -62,25 +63,61 @@ func digestOf(encoded string) string {
 // parseDisclosure decodes one disclosure as RFC 9901 §7.1 step 3 says: base64url, a JSON array of three
 // elements (salt string, claim name string, value); array-element disclosures (two elements) are not
 // used by these credentials and are refused.
-func parseDisclosure(encoded string) (disclosure, error) {
+func parseDisclosure(encoded string) (disclosure, error) { return parseDisclosureInto(encoded, nil) }
+
+// parseDisclosureInto is parseDisclosure, and when ev is not nil it decodes the value of an "evidence"
+// disclosure straight into *ev (Value is then nil): a mileage's evidence is a megabyte, read once. The
+// JSON is read strictly: RFC 8259, valid UTF-8, no member name twice in an object (parsers differ on
+// which one wins), the evidence's members exactly.
+func parseDisclosureInto(encoded string, ev **Evidence) (disclosure, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(encoded)
 	if err != nil {
 		return disclosure{}, fmt.Errorf("a disclosure is not base64url: %w", err)
 	}
-	// One strict pass (RFC 8259, valid UTF-8, no member name twice in an object: parsers differ on
-	// which one wins) that also keeps the value's bytes: a mileage's evidence is a megabyte.
-	var arr []jsontext.Value
-	if err := jsonv2.Unmarshal(raw, &arr); err != nil || len(arr) != 3 {
-		return disclosure{}, fmt.Errorf("a disclosure is not a JSON array [salt, name, value]")
+	bad := fmt.Errorf("a disclosure is not a JSON array [salt, name, value]")
+	dec := jsontext.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '[' {
+		return disclosure{}, bad
 	}
-	var salt, name string
-	if jsonv2.Unmarshal(arr[0], &salt) != nil || jsonv2.Unmarshal(arr[1], &name) != nil {
-		return disclosure{}, fmt.Errorf("a disclosure's salt and name must be strings")
+	var strs [2]string
+	for i := range strs {
+		if dec.PeekKind() != '"' {
+			return disclosure{}, fmt.Errorf("a disclosure's salt and name must be strings")
+		}
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return disclosure{}, bad
+		}
+		strs[i] = tok.String()
 	}
+	name := strs[1]
 	if name == "_sd" || name == "..." {
 		return disclosure{}, fmt.Errorf("a disclosure may not name %q", name)
 	}
-	return disclosure{Encoded: encoded, Name: name, Value: json.RawMessage(arr[2])}, nil
+	d := disclosure{Encoded: encoded, Name: name}
+	switch k := dec.PeekKind(); {
+	case k == 0 || k == ']':
+		return disclosure{}, bad
+	case ev != nil && name == DisclosureEvidence:
+		var e Evidence
+		if err := jsonv2.UnmarshalDecode(dec, &e, jsonv2.RejectUnknownMembers(true)); err != nil {
+			return disclosure{}, fmt.Errorf("the evidence does not decode: %v", err)
+		}
+		*ev = &e
+	default:
+		v, err := dec.ReadValue()
+		if err != nil {
+			return disclosure{}, bad
+		}
+		d.Value = json.RawMessage(v.Clone())
+	}
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != ']' {
+		return disclosure{}, bad
+	}
+	if _, err := dec.ReadToken(); err != io.EOF {
+		return disclosure{}, bad
+	}
+	return d, nil
 }
 
 // decodeEvidence decodes a disclosed evidence strictly: the members of Evidence and no others, each

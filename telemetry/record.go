@@ -269,8 +269,13 @@ func (c *Catalog) Parse(s *Submission, now int64) (*Record, error) {
 	if len(s.Event) > MaxEventSize {
 		return nil, fail(StatusMalformed, "event is %d bytes, more than %d", len(s.Event), MaxEventSize)
 	}
-	if err := checkJSONText(s.Event); err != nil {
-		return nil, fail(StatusMalformed, "event is not JSON: %v", err)
+	// One strict pass (RFC 8259, valid UTF-8, no member name twice) accepts nearly every event; only one
+	// it refuses is examined again, to say why.
+	strict := jsontext.Value(s.Event).IsValid()
+	if !strict {
+		if err := checkJSONText(s.Event); err != nil {
+			return nil, fail(StatusMalformed, "event is not JSON: %v", err)
+		}
 	}
 	p := parsers.Get() // the values it returns are copied out before it goes back
 	defer parsers.Put(p)
@@ -278,8 +283,11 @@ func (c *Catalog) Parse(s *Submission, now int64) (*Record, error) {
 	if err != nil {
 		return nil, fail(StatusMalformed, "event is not JSON: %v", err)
 	}
-	if err := checkUniqueKeys(v); err != nil {
-		return nil, fail(StatusMalformed, "event is not JSON: %v", err)
+	if !strict {
+		if err := checkUniqueKeys(v); err != nil {
+			return nil, fail(StatusMalformed, "event is not JSON: %v", err)
+		}
+		return nil, fail(StatusMalformed, "event is not RFC 8259 JSON")
 	}
 	obj, err := v.Object()
 	if err != nil {
