@@ -46,7 +46,7 @@ var credentialCodes = []ErrorCode{
 	{CodeNoPairedDevice, http.StatusUnprocessableEntity, "no device was paired to the vehicle at the credential's time or in its period"},
 	{CodeNoReadings, http.StatusUnprocessableEntity, "the records hold no reading the credential needs (an odometer reading at or before a bound, one in the period, a position, a VIN)"},
 	{CodeOdometerRollback, http.StatusUnprocessableEntity, "the odometer went backwards in the mileage's period: no mileage is issued over it"},
-	{CodeReadingGap, http.StatusUnprocessableEntity, "the odometer moved while the device sent no reading for more than 6 hours: the mileage cannot be shown to have no rollback"},
+	{CodeReadingGap, http.StatusUnprocessableEntity, "the odometer moved while the device sent no reading for more than 24 hours: the mileage cannot be shown to have no rollback"},
 	{CodeNoMovement, http.StatusUnprocessableEntity, "every position in the period is in one H3 resolution-8 cell: no movement credential"},
 }
 

@@ -2,15 +2,24 @@ package credential_test
 
 import (
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/glovebox/glovebox/credential"
 	"github.com/glovebox/glovebox/internal/testnode"
@@ -18,9 +27,13 @@ import (
 	"github.com/glovebox/glovebox/telemetry"
 )
 
-// monthNode is a node holding 30 days of one car's records at 1 Hz: a record every 30 s carrying 30
-// samples each of the odometer, speed and position (2.59 M samples per signal, 86,400 signed records),
-// the car driving an hour each morning and evening and parked otherwise, and the VIN once a day.
+// monthNode is a node holding a month (30 days) of one car's records at 1 Hz, as the other benchmarks
+// build it (internal/bench's loadHistory): a record every 30 s of 30 samples of 10 signals (2.59 M
+// samples per signal, 86,400 signed records of about 27 KB), the car driving an hour each morning and
+// evening and parked otherwise, and the VIN once a day; indexed and rolled up.
+//
+// With GLOVEBOX_BENCH_CACHE set to a directory, the loaded node is kept there and later runs reopen it
+// instead of loading the month again (several minutes on two cores).
 type monthNode struct {
 	n          *testnode.Node
 	token      string
@@ -28,13 +41,43 @@ type monthNode struct {
 	start, end time.Time
 }
 
+// monthMeta is what a cached month needs besides the node's directory.
+type monthMeta struct {
+	Owner      string // hex private key
+	Car        uint64
+	Start, End time.Time
+}
+
 func newMonthNode(b *testing.B) *monthNode {
 	b.Helper()
+	cache := os.Getenv("GLOVEBOX_BENCH_CACHE")
+	if cache != "" {
+		if raw, err := os.ReadFile(filepath.Join(cache, "month.json")); err == nil {
+			var meta monthMeta
+			if err := json.Unmarshal(raw, &meta); err != nil {
+				b.Fatal(err)
+			}
+			k, err := crypto.HexToECDSA(meta.Owner)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := testnode.Start(b, testnode.Options{Dir: filepath.Join(cache, "node")})
+			owner := testnode.Key{Key: k, Address: crypto.PubkeyToAddress(k.PublicKey)}
+			return &monthNode{n: n, token: n.SignIn(b, owner), car: meta.Car, start: meta.Start, end: meta.End}
+		}
+	}
 	ctx := context.Background()
 	var behind atomic.Int64
-	behind.Store(int64(31 * 24 * time.Hour))
+	behind.Store(int64(32 * 24 * time.Hour))
 	clock := func() time.Time { return time.Now().Add(-time.Duration(behind.Load())) }
-	n := testnode.Start(b, testnode.Options{Now: clock})
+	opts := testnode.Options{Now: clock}
+	if cache != "" {
+		opts.Dir = filepath.Join(cache, "node")
+		if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
+	n := testnode.Start(b, opts)
 	owner, dev := testnode.NewKey(b), testnode.NewKey(b)
 	submit := func(tx *ledger.Tx, keys ...testnode.Key) uint64 {
 		tx.Deadline.SetUint64(uint64(clock().Add(time.Hour).Unix())) // the sequencer's clock is a month behind
@@ -50,14 +93,84 @@ func newMonthNode(b *testing.B) *monthNode {
 	pair.VehicleID.SetUint64(car)
 	submit(pair, owner, dev)
 	behind.Store(0)
-	m := &monthNode{n: n, car: car, start: time.Now().Add(-30 * 24 * time.Hour).Truncate(24 * time.Hour).Add(24 * time.Hour)}
-	m.end = m.start.Add(29 * 24 * time.Hour)
-	km, lat, lon := 20000.0, 48.80, 2.30
-	var batch []*telemetry.Record
-	flush := func() {
+	m := &monthNode{n: n, car: car, start: time.Now().Add(-31 * 24 * time.Hour).Truncate(24 * time.Hour).Add(24 * time.Hour)}
+	m.end = m.start.Add(30 * 24 * time.Hour)
+	const per = 30 // samples to a record
+	// The drive: the samples' values follow from their time alone, so that records can be signed in any order.
+	sample := func(ts time.Time) []telemetry.EventSignal {
+		days := ts.Sub(m.start) / (24 * time.Hour)
+		h, sec := ts.Hour(), float64(ts.Minute()*60+ts.Second())
+		km := 20000 + float64(days)*100 // 50 km each morning and evening
+		speed, rpm, heading, ignition := 0.0, 0.0, 0.0, false
+		a := 0.0 // the angle on the circle driven: half of it out in the morning, back in the evening
+		switch {
+		case h == 8:
+			km, speed, rpm, heading, ignition, a = km+sec*50/3600, 50, 1800, sec/10, true, sec/3600*math.Pi
+		case h == 18:
+			km, speed, rpm, heading, ignition, a = km+50+sec*50/3600, 50, 1800, 180+sec/10, true, math.Pi+sec/3600*math.Pi
+		case h > 8 && h < 18:
+			km, a = km+50, math.Pi
+		case h > 18:
+			km = km + 100
+		}
+		lat, lon := 48.80+0.1*(1-math.Cos(a))/2, 2.30+0.1*math.Sin(a)/2
+		return []telemetry.EventSignal{
+			{Name: "speed", Timestamp: ts, Value: speed},
+			{Name: credential.SignalLocation, Timestamp: ts, Value: telemetry.Location{Latitude: lat, Longitude: lon, HDOP: 0.8}},
+			{Name: "currentLocationHeading", Timestamp: ts, Value: math.Mod(heading, 360)},
+			{Name: credential.SignalOdometer, Timestamp: ts, Value: math.Round(km*1000) / 1000},
+			{Name: "powertrainFuelSystemRelativeLevel", Timestamp: ts, Value: float64(80 - int(days)%50)},
+			{Name: "powertrainCombustionEngineSpeed", Timestamp: ts, Value: rpm},
+			{Name: "powertrainCombustionEngineECT", Timestamp: ts, Value: 20 + rpm/30},
+			{Name: "exteriorAirTemperature", Timestamp: ts, Value: 14.5},
+			{Name: "lowVoltageBatteryCurrentVoltage", Timestamp: ts, Value: 14.1},
+			{Name: "isIgnitionOn", Timestamp: ts, Value: ignition},
+		}
+	}
+	total := int(m.end.Sub(m.start) / (per * time.Second))
+	const batch = 1000
+	recs := make([]*telemetry.Record, batch)
+	for from := 0; from < total; from += batch {
+		k := min(batch, total-from)
+		var wg sync.WaitGroup
+		var failed atomic.Value
+		workers := runtime.GOMAXPROCS(0)
+		for w := range workers {
+			wg.Go(func() {
+				for j := w; j < k; j += workers {
+					t := m.start.Add(time.Duration(from+j) * per * time.Second)
+					sigs := make([]telemetry.EventSignal, 0, 10*per+1)
+					for s := range per {
+						sigs = append(sigs, sample(t.Add(time.Duration(s)*time.Second))...)
+					}
+					if t.Hour() == 8 && t.Minute() == 0 && t.Second() == 0 {
+						sigs = append(sigs, telemetry.EventSignal{Name: credential.SignalVIN, Timestamp: t, Value: "YV1XZ16H9P2000001"})
+					}
+					ev, err := telemetry.NewEvent(dev.Address, car, "h"+strconv.Itoa(from+j), t, sigs)
+					var sub telemetry.Submission
+					if err == nil {
+						sub, err = telemetry.Sign(ev, dev.Key)
+					}
+					var r *telemetry.Record
+					if err == nil {
+						r, err = telemetry.DefaultCatalog.Parse(&sub, time.Now().Add(time.Minute).UnixMilli())
+					}
+					if err != nil {
+						failed.Store(err)
+						return
+					}
+					copy(r.Signature[:], sub.Signature)
+					recs[j] = r
+				}
+			})
+		}
+		wg.Wait()
+		if err, ok := failed.Load().(error); ok {
+			b.Fatal(err)
+		}
 		var missing bool
 		n.Sequencer.Read(func(st *ledger.State) {
-			for _, r := range batch {
+			for _, r := range recs[:k] {
 				p, ok := st.PairingAt(r.Source, r.VehicleID, r.Time)
 				missing = missing || !ok
 				r.Pairing, r.Received = p, time.Now().UnixMilli()
@@ -66,47 +179,10 @@ func newMonthNode(b *testing.B) *monthNode {
 		if missing {
 			b.Fatal("a record outside the pairing")
 		}
-		if _, err := n.Telemetry.Write(ctx, batch); err != nil {
+		if _, err := n.Telemetry.Write(ctx, recs[:k]); err != nil {
 			b.Fatal(err)
 		}
-		batch = batch[:0]
 	}
-	for t := m.start; t.Before(m.end); t = t.Add(30 * time.Second) {
-		var sigs []telemetry.EventSignal
-		for s := range 30 {
-			ts := t.Add(time.Duration(s) * time.Second)
-			h := ts.Hour()
-			speed := 0.0
-			if h == 8 || h == 18 { // an hour's drive, 50 km/h: half a circle out in the morning, back in the evening
-				speed = 50
-				km += 50.0 / 3600
-				a := float64(ts.Unix()%3600) / 3600 * math.Pi
-				if h == 18 {
-					a += math.Pi
-				}
-				lat += 0.0001 * math.Cos(a)
-				lon += 0.0001 * math.Sin(a)
-			}
-			sigs = append(sigs,
-				telemetry.EventSignal{Name: credential.SignalOdometer, Timestamp: ts, Value: math.Round(km*1000) / 1000},
-				telemetry.EventSignal{Name: "speed", Timestamp: ts, Value: speed},
-				telemetry.EventSignal{Name: credential.SignalLocation, Timestamp: ts, Value: map[string]any{"latitude": lat, "longitude": lon}})
-		}
-		if t.Hour() == 8 && t.Minute() == 0 && t.Second() == 0 {
-			sigs = append(sigs, telemetry.EventSignal{Name: credential.SignalVIN, Timestamp: t, Value: "YV1XZ16H9P2000001"})
-		}
-		sub := testnode.Record(b, dev, car, fmt.Sprint(t.Unix()), t, sigs...)
-		r, err := telemetry.DefaultCatalog.Parse(&sub, time.Now().Add(time.Minute).UnixMilli())
-		if err != nil {
-			b.Fatal(err)
-		}
-		copy(r.Signature[:], sub.Signature)
-		batch = append(batch, r)
-		if len(batch) == 1000 {
-			flush()
-		}
-	}
-	flush()
 	for {
 		k, err := n.Telemetry.Index(ctx)
 		if err != nil {
@@ -116,7 +192,16 @@ func newMonthNode(b *testing.B) *monthNode {
 			break
 		}
 	}
+	if _, err := n.Telemetry.Roll(ctx); err != nil {
+		b.Fatal(err)
+	}
 	m.token = n.SignIn(b, owner)
+	if cache != "" {
+		raw, _ := json.Marshal(monthMeta{Owner: hex.EncodeToString(crypto.FromECDSA(owner.Key)), Car: car, Start: m.start, End: m.end})
+		if err := os.WriteFile(filepath.Join(cache, "month.json"), raw, 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
 	return m
 }
 
@@ -164,6 +249,10 @@ func BenchmarkCredentials(b *testing.B) {
 			}
 			report(b, ds)
 			b.ReportMetric(float64(len(issued)), "bytes")
+			if cache := os.Getenv("GLOVEBOX_BENCH_CACHE"); cache != "" { // for profiling Verify alone
+				os.WriteFile(filepath.Join(cache, typ+".sd-jwt"), []byte(issued), 0o600)
+				os.WriteFile(filepath.Join(cache, "logkey"), []byte(m.n.LogKey), 0o600)
+			}
 		})
 		b.Run("verify/"+typ, func(b *testing.B) {
 			ds := make([]time.Duration, 0, b.N)

@@ -36,8 +36,11 @@ const MovementResolution = 8
 
 // MaxReadingGap is the longest time two consecutive odometer readings of a mileage's evidence may be
 // apart when the odometer moved between them: a longer silence while the car drove would let an issuer
-// leave out the readings of a rollback. Readings further apart must be equal (the car stood still).
-const MaxReadingGap = 6 * time.Hour
+// leave out the readings of a rollback. Readings further apart must be equal (the car stood still). A
+// day, so that a month's mileage carries about one record a day: a rollback wound back and forth within
+// one day between two readings of the chain is invisible to a verifier (the issuer, which reads every
+// reading, refuses to issue over it).
+const MaxReadingGap = 24 * time.Hour
 
 // Validity of the credential types whose fact goes stale: an odometer reading says less the longer ago
 // it was issued, and a VIN belongs to the pairing of a device that may end. Mileage and movement are

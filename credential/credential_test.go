@@ -377,17 +377,11 @@ func TestCredentials(t *testing.T) {
 					ev.Checkpoint = string(signed)
 				})},
 			{name: "an expired credential", check: credential.CheckExpiry, msg: "expired", cred: odo, now: time.Now().Add(31 * 24 * time.Hour)},
-			{name: "a mileage whose readings leave out a rollback", check: credential.CheckClaim, msg: "moved",
-				cred: func() string {
-					c := claimsOf(mileage)
-					ev := w.rollbackEvidence(t, milEv)
-					c.From, c.To, c.Distance = w.start.Add(2*time.Minute), w.start.Add(7*time.Hour+2*time.Minute), 5
-					out, err := credential.Reissue(w.issuer, c, ev)
-					if err != nil {
-						t.Fatal(err)
-					}
-					return out
-				}()},
+			// A rollback hidden in a silence of 25 hours (over MaxReadingGap) while the odometer moved.
+			{name: "a mileage whose readings leave out a rollback", check: credential.CheckClaim, msg: "more than 24h0m0s apart while the car moved",
+				cred: w.forgedMileage(t, claimsOf(mileage), milEv, 5, odoAt{0, 100000}, odoAt{25 * time.Hour, 100005})},
+			{name: "a mileage whose chain decreases", check: credential.CheckClaim, msg: "the odometer went backwards: 100000 km",
+				cred: w.forgedMileage(t, claimsOf(mileage), milEv, 5, odoAt{0, 100000}, odoAt{time.Hour, 99990}, odoAt{time.Hour, 100005})},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				now := c.now
@@ -409,24 +403,37 @@ func TestCredentials(t *testing.T) {
 	t.Run("after the transfer vinVCLatest shows the buyer nothing of the seller's", func(t *testing.T) { testVINVCAfterTransfer(t, w, owner) })
 }
 
-// rollbackEvidence makes device-signed records of a rollback hidden by a gap: 5 km driven in the first
-// the odometer read 100,000 km, then readings are left out for seven hours (while, say, it went up by 300
-// km and was wound back), then it read 5 km more.
-func (w *world) rollbackEvidence(t *testing.T, like *credential.Evidence) *credential.Evidence {
+// odoAt is an odometer reading of forged evidence: km, after the reading before it.
+type odoAt struct {
+	after time.Duration
+	km    float64
+}
+
+// forgedMileage signs, with the car's device key, records of the given odometer readings, the first a
+// minute after w.start (the last may lie ahead: the pairing is still in force), and reissues the mileage
+// c over them as evidence, claiming distance km from a minute after the first reading to a minute after
+// the last.
+func (w *world) forgedMileage(t *testing.T, c *credential.Claims, like *credential.Evidence, distance float64, readings ...odoAt) string {
 	t.Helper()
 	spec := sim.Specs(15, 1)[0]
 	dev := testnode.Key{Key: spec.DeviceKey, Address: spec.Device}
 	ev := *like
 	ev.Records = nil
 	at := w.start.Add(time.Minute)
-	for i, km := range []float64{100000, 100005} {
-		ts := at.Add(time.Duration(i) * 7 * time.Hour)
-		sub := testnode.Record(t, dev, w.car, fmt.Sprintf("rb-%d", i), ts,
-			telemetry.EventSignal{Name: credential.SignalOdometer, Timestamp: ts, Value: km})
+	from := at.Add(time.Minute)
+	for i, r := range readings {
+		at = at.Add(r.after)
+		sub := testnode.Record(t, dev, w.car, fmt.Sprintf("forged-%d", i), at,
+			telemetry.EventSignal{Name: credential.SignalOdometer, Timestamp: at, Value: r.km})
 		ev.Records = append(ev.Records, credential.SignedRecord{Event: string(sub.Event), Signature: fmt.Sprintf("0x%x", sub.Signature),
 			Pairing: like.Records[0].Pairing})
 	}
-	return &ev
+	c.From, c.To, c.Distance = from, at.Add(time.Minute), distance
+	out, err := credential.Reissue(w.issuer, c, &ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // decodeAll returns the credential's JWT payload and disclosures decoded, for searching.

@@ -4,8 +4,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/ethereum/go-ethereum/common"
 	"golang.org/x/mod/sumdb/note"
@@ -110,11 +113,28 @@ func (ev *Evidence) check(key *IssuerKey, vehicle uint64, cat *telemetry.Catalog
 		}
 		pairings[p.Start.Index] = cp
 	}
+	// The records are checked on every core (parsing and signature recovery are most of the time of a
+	// verification); the first failure in their order is reported.
+	parts := make([]checkedEvidence, len(ev.Records))
+	errs := make([]error, len(ev.Records))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(ev.Records)) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(ev.Records); i = int(next.Add(1)) - 1 {
+				errs[i] = ev.Records[i].check(cat, vehicle, pairings, checkSigs, &parts[i])
+			}
+		})
+	}
+	wg.Wait()
 	out := &checkedEvidence{}
-	for i, r := range ev.Records {
-		if err := r.check(cat, vehicle, pairings, checkSigs, out); err != nil {
+	for i, err := range errs {
+		if err != nil {
 			return nil, fail(CheckRecord, "record %d: %v", i, err)
 		}
+		out.odometer = append(out.odometer, parts[i].odometer...)
+		out.vin = append(out.vin, parts[i].vin...)
+		out.location = append(out.location, parts[i].location...)
 	}
 	return out, nil
 }

@@ -16,11 +16,7 @@ func EvidenceOf(sdjwt string) (*Evidence, error) {
 			return nil, err
 		}
 		if d.Name == "evidence" {
-			var ev Evidence
-			if err := jsonUnmarshal(d.Value, &ev); err != nil {
-				return nil, err
-			}
-			return &ev, nil
+			return decodeEvidence(d.Value)
 		}
 	}
 	return nil, nil

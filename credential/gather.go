@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/valyala/fastjson"
 	xtlog "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/glovebox/glovebox/ledger"
@@ -106,24 +107,42 @@ type found struct {
 	rec telemetry.StoredRecord
 }
 
-// readings returns the values of signal in a stored record (nil if it carries none or does not parse).
+// gatherParsers read stored records for the gatherer.
+var gatherParsers fastjson.ParserPool
+
+// readings returns the values of signal (a number or a string) in a stored record (nil if it carries
+// none or does not parse). It reads only the signals array, with a bare JSON parser: a stored record
+// passed every check of telemetry.Catalog.Parse at ingest, and the issuer checks the records it keeps as
+// a verifier would (Issue), so this only chooses them.
 func (g *gatherer) readings(r telemetry.StoredRecord, signal string) []reading {
 	if !bytes.Contains(r.Event, []byte(signal)) {
 		return nil
 	}
-	sig := r.Signature
-	if len(sig) != 65 {
-		sig = make([]byte, 65)
-	}
-	rec, err := g.s.Catalog.Parse(&telemetry.Submission{Event: r.Event, Signature: sig}, math.MaxInt64/2)
+	p := gatherParsers.Get()
+	defer gatherParsers.Put(p)
+	v, err := p.ParseBytes(r.Event)
 	if err != nil {
 		return nil
 	}
 	var out []reading
-	for _, v := range rec.Values {
-		if v.Signal.Name == signal {
-			out = append(out, reading{Time: v.Time, Number: v.Number, String: v.String, Lat: v.Lat, Lon: v.Lon})
+	for _, s := range v.GetArray("data", "signals") {
+		if string(s.GetStringBytes("name")) != signal {
+			continue
 		}
+		t, err := time.Parse(time.RFC3339Nano, string(s.GetStringBytes("timestamp")))
+		if err != nil {
+			continue
+		}
+		rd := reading{Time: t.UnixMilli()}
+		switch val := s.Get("value"); val.Type() {
+		case fastjson.TypeNumber:
+			rd.Number = val.GetFloat64()
+		case fastjson.TypeString:
+			rd.String = string(val.GetStringBytes())
+		default:
+			continue
+		}
+		out = append(out, rd)
 	}
 	return out
 }
@@ -219,42 +238,106 @@ const (
 	minute = int64(time.Minute / time.Millisecond)
 )
 
-// lastReading finds the last reading of signal measured in [lo, hi) and keeps its record: the day, the
-// hour and the minute that hold it from the signal's history, then the record among that minute's.
+// lastReading finds the last reading of signal measured in [lo, hi) and keeps its record.
 func (g *gatherer) lastReading(signal string, lo, hi int64) (found, error) {
-	for _, step := range []int64{day, hour, minute} {
-		from, b, err := g.buckets(signal, lo, hi, step, telemetry.AggLast)
-		if err != nil {
-			return found{}, err
-		}
-		k, ok := lastKey(b)
-		if !ok {
-			return found{}, fmt.Errorf("%w: no %s measured between %s and %s", ErrNoReadings, signal,
-				utc(lo).Format(time.RFC3339), utc(hi-1).Format(time.RFC3339))
-		}
-		lo, hi = max(lo, from+k*step), min(hi, from+(k+1)*step)
-	}
-	f, ok, err := g.nearEnd(signal, lo, hi)
+	f, ok, err := g.find(signal, lo, hi, true)
 	if err != nil {
 		return found{}, err
 	}
 	if !ok {
-		return found{}, fmt.Errorf("%w: the history has %s in the minute from %s, but no stored record carries it", ErrNoReadings,
-			signal, utc(lo).Format(time.RFC3339))
+		return found{}, fmt.Errorf("%w: no %s measured between %s and %s", ErrNoReadings, signal,
+			utc(lo).Format(time.RFC3339), utc(hi-1).Format(time.RFC3339))
 	}
 	g.keep(f.rec)
 	return f, nil
 }
 
+// find finds the last (or the first) reading of signal measured in [lo, hi): the day, the hour and the
+// minute that hold it from the signal's history, then the record among that minute's. It returns false
+// when the history has none.
+func (g *gatherer) find(signal string, lo, hi int64, last bool) (found, bool, error) {
+	if last { // a car that reports every second or minute has one in the minute before hi: no aggregation
+		if f, ok, err := g.nearEnd(signal, max(lo, hi-minute), hi); err != nil || ok {
+			return f, ok, err
+		}
+	}
+	agg := telemetry.AggFirst
+	if last {
+		agg = telemetry.AggLast
+	}
+	for _, step := range []int64{day, hour, minute} {
+		from, b, err := g.buckets(signal, lo, hi, step, agg)
+		if err != nil {
+			return found{}, false, err
+		}
+		k, ok := lastKey(b)
+		if !last {
+			k, ok = firstKey(b)
+		}
+		if !ok {
+			return found{}, false, nil
+		}
+		lo, hi = max(lo, from+k*step), min(hi, from+(k+1)*step)
+	}
+	near := g.nearStart
+	if last {
+		near = g.nearEnd
+	}
+	f, ok, err := near(signal, lo, hi)
+	if err != nil {
+		return found{}, false, err
+	}
+	if !ok {
+		return found{}, false, fmt.Errorf("%w: the history has %s in the minute from %s, but no stored record carries it", ErrNoReadings,
+			signal, utc(lo).Format(time.RFC3339))
+	}
+	return f, true, nil
+}
+
+func firstKey(m map[int64]map[string]any) (int64, bool) {
+	best, ok := int64(0), false
+	for k := range m {
+		if !ok || k < best {
+			best, ok = k, true
+		}
+	}
+	return best, ok
+}
+
+// chainReading finds a reading of signal measured in [lo, hi) for a mileage's chain, as late as it
+// cheaply can: not necessarily the last one (any reading in range keeps the chain within its gap), so it
+// first reads only the records measured in the minute before hi, newest first, and takes the latest
+// reading of the first that has one in range; failing that, the last reading (find).
+func (g *gatherer) chainReading(signal string, lo, hi int64) (found, bool, error) {
+	from := max(lo, hi-minute)
+	page, err := g.s.Telemetry.Records(g.ctx, telemetry.RecordsQuery{Vehicle: g.vehicle, Lo: from, Hi: hi, AfterTime: from, Limit: 64})
+	if err != nil {
+		return found{}, false, fmt.Errorf("couldn't read the records of vehicle %d: %w", g.vehicle, err)
+	}
+	for i := len(page) - 1; i >= 0; i-- {
+		var best found
+		ok := false
+		for _, rd := range g.readings(page[i], signal) {
+			if rd.Time >= lo && rd.Time < hi && (!ok || rd.Time > best.Time) {
+				best, ok = found{rd, page[i]}, true
+			}
+		}
+		if ok {
+			return best, true, nil
+		}
+	}
+	return g.find(signal, lo, hi, true)
+}
+
 func (g *gatherer) keep(r telemetry.StoredRecord) { g.recs[recKey{r.Source, r.ID}] = r }
 
-// chainStep is the width of the buckets of a mileage's chain of readings: a reading near the end of
-// every bucket that has one keeps consecutive readings under MaxReadingGap apart.
-const chainStep = int64(MaxReadingGap/time.Millisecond) / 2
-
 // mileage gathers the readings of a mileage over [from, to]: the last at or before from and to, and
-// between them the chain that shows the odometer never went backwards. It refuses (ErrRollback) when the
-// hourly first, last, lowest and highest readings show a rollback anywhere between the two.
+// between them the chain that shows the odometer never went backwards: from each reading of the chain,
+// the next is the latest at most MaxReadingGap later (in practice one a day), or, after a longer
+// silence, the first reading after it (which the verifier accepts only if the odometer did not move). It
+// refuses (ErrRollback) when the hourly first, last, lowest and highest readings show a rollback
+// anywhere between the two bounds, so that a rollback inside one step of the chain, which the verifier
+// cannot see, is not issued either.
 func (g *gatherer) mileage(from, hi int64) error {
 	start, err := g.lastReading(SignalOdometer, g.since, from+1)
 	if err != nil {
@@ -294,37 +377,22 @@ func (g *gatherer) mileage(from, hi int64) error {
 		}
 		prevLast = last
 	}
-	// The chain: for each chainStep bucket with readings, one near its end, and one near its start when
-	// the bucket before had none (a silence the verifier accepts only if the odometer did not move).
-	cfrom := lo - lo%chainStep
-	filled := map[int64]bool{}
-	for _, k := range keys {
-		filled[(hfrom+k*hour-cfrom)/chainStep] = true
-	}
-	for b := int64(0); cfrom+b*chainStep < hi; b++ {
-		if !filled[b] {
-			continue
-		}
-		blo, bhi := max(lo+1, cfrom+b*chainStep), min(hi-1, cfrom+(b+1)*chainStep)
-		if blo >= bhi {
-			continue
-		}
-		if b > 0 && !filled[b-1] {
-			f, ok, err := g.nearStart(SignalOdometer, blo, bhi)
-			if err != nil {
-				return err
-			}
-			if ok {
-				g.keep(f.rec)
-			}
-		}
-		f, ok, err := g.nearEnd(SignalOdometer, blo, bhi)
+	gap := MaxReadingGap.Milliseconds()
+	for prev := start.Time; end.Time-prev > gap; {
+		f, ok, err := g.chainReading(SignalOdometer, prev+1, prev+gap+1)
 		if err != nil {
 			return err
 		}
-		if ok {
-			g.keep(f.rec)
+		if !ok { // silent for longer than the gap: the first reading after it
+			if f, ok, err = g.find(SignalOdometer, prev+gap+1, end.Time, false); err != nil {
+				return err
+			}
+			if !ok {
+				break // the end reading follows
+			}
 		}
+		g.keep(f.rec)
+		prev = f.Time
 	}
 	return nil
 }

@@ -48,11 +48,11 @@ func DisclosedEvidence(sdjwt string) (*Evidence, error) {
 		if d.Name != DisclosureEvidence {
 			continue
 		}
-		var ev Evidence
-		if err := json.Unmarshal(d.Value, &ev); err != nil {
+		ev, err := decodeEvidence(d.Value)
+		if err != nil {
 			return nil, fmt.Errorf("the evidence does not decode: %w", err)
 		}
-		return &ev, nil
+		return ev, nil
 	}
 	return nil, nil
 }

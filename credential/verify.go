@@ -65,13 +65,18 @@ func Verify(sdjwt, logKey string, now time.Time) (*Claims, error) {
 		digests[d] = true
 	}
 	disclosed := map[string]json.RawMessage{}
+	var ev *Evidence // decoded as its disclosure is read
 	for _, enc := range encoded {
-		d, err := parseDisclosure(enc)
+		if !digests[digestOf(enc)] {
+			d, err := parseDisclosure(enc)
+			if err != nil {
+				return nil, fail(CheckDisclosures, "%v", err)
+			}
+			return nil, fail(CheckDisclosures, "the disclosure of %q is not one the issuer signed (altered, or from another credential)", d.Name)
+		}
+		d, err := parseDisclosureInto(enc, &ev)
 		if err != nil {
 			return nil, fail(CheckDisclosures, "%v", err)
-		}
-		if !digests[digestOf(enc)] {
-			return nil, fail(CheckDisclosures, "the disclosure of %q is not one the issuer signed (altered, or from another credential)", d.Name)
 		}
 		if _, dup := disclosed[d.Name]; dup {
 			return nil, fail(CheckDisclosures, "%q is disclosed twice", d.Name)
@@ -89,18 +94,11 @@ func Verify(sdjwt, logKey string, now time.Time) (*Claims, error) {
 		}
 	}
 
-	raw, ok := disclosed["evidence"]
-	if !ok || c.Type == TypeMovement {
+	if ev == nil || c.Type == TypeMovement {
 		return c, nil
 	}
 	if _, ok := disclosed["vehicle_id"]; !ok {
 		return nil, fail(CheckDisclosures, "the evidence is disclosed without vehicle_id, which it is checked against")
-	}
-	var ev Evidence
-	d2 := json.NewDecoder(bytes.NewReader(raw))
-	d2.DisallowUnknownFields()
-	if err := d2.Decode(&ev); err != nil {
-		return nil, fail(CheckDisclosures, "the evidence does not decode: %v", err)
 	}
 	ce, err := ev.check(key, c.VehicleID, telemetry.DefaultCatalog, true)
 	if err != nil {

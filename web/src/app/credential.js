@@ -18,7 +18,7 @@ export const types = ["odometer", "mileage", "movement", "vin"];
 const vct = (t) => "urn:glovebox:credential:" + t + ":1";
 const SIGNAL_ODOMETER = "powertrainTransmissionTravelledDistance";
 const SIGNAL_VIN = "vehicleIdentificationVIN";
-const MAX_GAP_MS = 6 * 3600 * 1000;
+const MAX_GAP_MS = 24 * 3600 * 1000;
 
 class Failure extends Error {
   constructor(check, msg) { super(check + ": " + msg); this.check = check; this.why = msg; }
@@ -309,7 +309,7 @@ function deriveAndCompare(c, odometerReadings, vinReadings) {
     for (let k = i + 1; k <= j; k++) {
       const prev = odo[k - 1], cur = odo[k];
       if (cur.v < prev.v) throw new Error("the odometer went backwards: " + prev.v + " km at " + iso(prev.t) + ", then " + cur.v + " km at " + iso(cur.t));
-      if (cur.t - prev.t > MAX_GAP_MS && cur.v !== prev.v) throw new Error("no reading between " + iso(prev.t) + " and " + iso(cur.t) + ", more than 6 hours apart while the car moved");
+      if (cur.t - prev.t > MAX_GAP_MS && cur.v !== prev.v) throw new Error("no reading between " + iso(prev.t) + " and " + iso(cur.t) + ", more than 24 hours apart while the car moved");
     }
     const d = Math.round((odo[j].v - odo[i].v) * 1000) / 1000;
     if (Math.abs(d - c.distance) > 1e-9) throw new Error("the credential says " + c.distance + " km; the records say " + d + " km");
