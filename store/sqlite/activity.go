@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -49,7 +48,10 @@ GROUP BY a.vehicle, a.unit / 60`,
 
 // numericNames returns the ids of the stored signals that are numbers or booleans in the catalog, as a
 // JSON array.
-func (t *Telemetry) numericNames() string {
+func (t *Telemetry) numericNames() string { return jsonText(t.numericIDs()) }
+
+// numericIDs returns the ids of the stored signals that are numbers or booleans in the catalog, in order.
+func (t *Telemetry) numericIDs() []int64 {
 	t.mu.Lock()
 	ids := make([]int64, 0, len(t.names))
 	for name, id := range t.names {
@@ -59,8 +61,7 @@ func (t *Telemetry) numericNames() string {
 	}
 	t.mu.Unlock()
 	slices.Sort(ids)
-	b, _ := json.Marshal(ids)
-	return string(b)
+	return ids
 }
 
 // Active implements telemetry.Reader: whole hours outside the vehicle's stale span come from the hour rows
@@ -72,9 +73,9 @@ func (t *Telemetry) Active(ctx context.Context, q telemetry.ActiveQuery) ([]tele
 	if lo >= hi {
 		return nil, nil
 	}
-	names := t.numericNames()
 	var since, until sql.NullInt64
-	if err := t.idx.QueryRowContext(ctx, `SELECT MIN(since), MAX(until) FROM stale WHERE vehicle = ?`, q.Vehicle).Scan(&since, &until); err != nil {
+	if err := t.history.queryRow(ctx, `SELECT MIN(s.since), MAX(s.until) FROM json_each(?) j CROSS JOIN stale s WHERE s.vehicle = j.value`,
+		jsonText([]uint64{q.Vehicle})).Scan(&since, &until); err != nil {
 		return nil, fmt.Errorf("couldn't read the roll-up state of vehicle %d: %w", q.Vehicle, err)
 	}
 	var spans []telemetry.Span
@@ -93,6 +94,7 @@ func (t *Telemetry) Active(ctx context.Context, q telemetry.ActiveQuery) ([]tele
 		}
 		addMinutes(a, ha)
 		hours = append(hours, [2]int64{ha / hourMs, hb / hourMs})
+
 		addMinutes(hb, b)
 	}
 	var rawLo, rawHi int64
@@ -104,7 +106,7 @@ func (t *Telemetry) Active(ctx context.Context, q telemetry.ActiveQuery) ([]tele
 		cover(lo, hi)
 	}
 	each := func(what, sqlText string, args []any, row func(rows *sql.Rows) error) error {
-		rows, err := t.idx.QueryContext(ctx, sqlText, args...)
+		rows, err := t.readQuery(ctx, sqlText, args...)
 		if err != nil {
 			return fmt.Errorf("couldn't read the %s of vehicle %d: %w", what, q.Vehicle, err)
 		}
@@ -119,10 +121,18 @@ func (t *Telemetry) Active(ctx context.Context, q telemetry.ActiveQuery) ([]tele
 		}
 		return nil
 	}
+	// [vehicle, level, first unit, end unit]
+	keys := func(level int64, ranges [][2]int64) string {
+		ks := make([][4]int64, len(ranges))
+		for i, r := range ranges {
+			ks[i] = [4]int64{int64(q.Vehicle), level, r[0], r[1]}
+		}
+		return jsonText(ks)
+	}
+	const where = `FROM json_each(?) j CROSS JOIN activity a
+WHERE a.vehicle = j.value ->> 0 AND a.level = j.value ->> 1 AND a.unit >= j.value ->> 2 AND a.unit < j.value ->> 3`
 	if len(hours) > 0 {
-		j, _ := json.Marshal(hours)
-		err := each("hourly activity", `SELECT a.unit, a.mins, a.lowcnt, a.lowsigs, a.cnt, a.sigs FROM json_each(?) j CROSS JOIN activity a
-WHERE a.vehicle = ? AND a.level = 1 AND a.unit >= j.value ->> 0 AND a.unit < j.value ->> 1`, []any{string(j), q.Vehicle}, func(rows *sql.Rows) error {
+		err := each("hourly activity", `SELECT a.unit, a.mins, a.lowcnt, a.lowsigs, a.cnt, a.sigs `+where, []any{keys(1, hours)}, func(rows *sql.Rows) error {
 			var unit, mins, lowcnt, lowsigs, cnt, sigs int64
 			if err := rows.Scan(&unit, &mins, &lowcnt, &lowsigs, &cnt, &sigs); err != nil {
 				return err
@@ -140,10 +150,8 @@ WHERE a.vehicle = ? AND a.level = 1 AND a.unit >= j.value ->> 0 AND a.unit < j.v
 		}
 	}
 	if len(minutes) > 0 {
-		j, _ := json.Marshal(minutes)
-		err := each("activity", `SELECT a.unit FROM json_each(?) j CROSS JOIN activity a
-WHERE a.vehicle = ? AND a.level = 0 AND a.unit >= j.value ->> 0 AND a.unit < j.value ->> 1 AND a.cnt >= ? AND a.sigs >= ?`,
-			[]any{string(j), q.Vehicle, q.MinCount, q.MinSignals}, func(rows *sql.Rows) error {
+		err := each("activity", `SELECT a.unit `+where+` AND a.cnt >= ? AND a.sigs >= ?`,
+			[]any{keys(0, minutes), q.MinCount, q.MinSignals}, func(rows *sql.Rows) error {
 				var unit int64
 				if err := rows.Scan(&unit); err != nil {
 					return err
@@ -156,10 +164,14 @@ WHERE a.vehicle = ? AND a.level = 0 AND a.unit >= j.value ->> 0 AND a.unit < j.v
 		}
 	}
 	if rawLo < rawHi {
-		err := each("values", `SELECT s.time / 60000 AS minute FROM json_each(?) n CROSS JOIN signals s
-WHERE s.vehicle = ? AND s.name = n.value AND s.time >= ? AND s.time < ?
+		var ks [][4]int64 // [vehicle, name, from, to]
+		for _, name := range t.numericIDs() {
+			ks = append(ks, [4]int64{int64(q.Vehicle), name, rawLo, rawHi})
+		}
+		err := each("values", `SELECT s.time / 60000 AS minute FROM json_each(?) j CROSS JOIN signals s
+WHERE s.vehicle = j.value ->> 0 AND s.name = j.value ->> 1 AND s.time >= j.value ->> 2 AND s.time < j.value ->> 3
 GROUP BY minute HAVING COUNT(*) >= ? AND COUNT(DISTINCT s.name) >= ?`,
-			[]any{names, q.Vehicle, rawLo, rawHi, q.MinCount, q.MinSignals}, func(rows *sql.Rows) error {
+			[]any{jsonText(ks), q.MinCount, q.MinSignals}, func(rows *sql.Rows) error {
 				var unit int64
 				if err := rows.Scan(&unit); err != nil {
 					return err

@@ -16,10 +16,20 @@ import (
 type History struct {
 	db    *sql.DB
 	names sync.Map // signal name → its id (a name, once stored, keeps its id)
+	stmts stmtCache
 }
 
 // NewHistory returns a History over the derived signals database (Telemetry.SignalsDB).
-func NewHistory(db *sql.DB) *History { return &History{db: db} }
+func NewHistory(db *sql.DB) *History { return &History{db: db, stmts: stmtCache{db: db}} }
+
+// queryRow runs a query that returns one row, prepared once.
+func (h *History) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := h.stmts.stmt(ctx, q)
+	if err != nil {
+		return h.db.QueryRowContext(ctx, q, args...) // reports the error
+	}
+	return st.QueryRowContext(ctx, args...)
+}
 
 // Aggregate implements telemetry.History.
 func (h *History) Aggregate(ctx context.Context, a telemetry.Aggregation, put func(b int64, agg string, v any)) error {
@@ -30,7 +40,7 @@ func (h *History) Aggregate(ctx context.Context, a telemetry.Aggregation, put fu
 	if id, ok := h.names.Load(a.Signal); ok {
 		name = id.(int64)
 	} else {
-		err := h.db.QueryRowContext(ctx, `SELECT id FROM names WHERE name = ?`, a.Signal).Scan(&name)
+		err := h.queryRow(ctx, `SELECT id FROM names WHERE name = ?`, a.Signal).Scan(&name)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil // never measured by anyone
 		}
@@ -243,7 +253,7 @@ func (q *aggQuery) segments(ctx context.Context) ([]segment, error) {
 		return []segment{{a.Lo, a.Hi, -1}}, nil
 	}
 	var since, until int64
-	err := q.h.db.QueryRowContext(ctx, `SELECT since, until FROM stale WHERE vehicle = ? AND name = ?`, a.Vehicle, q.name).Scan(&since, &until)
+	err := q.h.queryRow(ctx, `SELECT since, until FROM stale WHERE vehicle = ? AND name = ?`, a.Vehicle, q.name).Scan(&since, &until)
 	stale := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("couldn't read the roll-up state of %s: %w", a.Signal, err)
@@ -297,7 +307,11 @@ func (q *aggQuery) where(s segment) string {
 }
 
 func (q *aggQuery) query(ctx context.Context, sqlText string, args []any, each func(rows *sql.Rows) error) error {
-	rows, err := q.h.db.QueryContext(ctx, sqlText, args...)
+	st, err := q.h.stmts.stmt(ctx, sqlText)
+	if err != nil {
+		return fmt.Errorf("couldn't aggregate %s of vehicle %d: %w", q.a.Signal, q.a.Vehicle, err)
+	}
+	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return fmt.Errorf("couldn't aggregate %s of vehicle %d: %w", q.a.Signal, q.a.Vehicle, err)
 	}
@@ -583,8 +597,7 @@ func (q *aggQuery) values(ctx context.Context, agg string, put func(int64, strin
 func (q *aggQuery) oneBucket(ctx context.Context, stats, first, last bool, p *partial) error {
 	a := q.a
 	r := &runsQuery{units: make([][][2]int64, len(RollupWidths))}
-	var since, until int64
-	err := q.h.db.QueryRowContext(ctx, `SELECT since, until FROM stale WHERE vehicle = ? AND name = ?`, a.Vehicle, q.name).Scan(&since, &until)
+	since, until, err := q.h.staleSpan(ctx, a.Vehicle, q.name)
 	var staleSeg segment
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -596,10 +609,10 @@ func (q *aggQuery) oneBucket(ctx context.Context, stats, first, last bool, p *pa
 		staleSeg = segment{max(a.Lo, since), min(a.Hi, until+1), -1}
 		r.cover(max(a.Lo, until+1), a.Hi)
 	}
-	var ranges [][3]int64
+	var ranges [][5]int64
 	for k, us := range r.units {
 		for _, u := range us {
-			ranges = append(ranges, [3]int64{int64(k), u[0], u[1]})
+			ranges = append(ranges, [5]int64{int64(a.Vehicle), q.name, int64(k), u[0], u[1]})
 		}
 	}
 	numeric := a.Kind == telemetry.KindNumber || a.Kind == telemetry.KindBool
@@ -631,45 +644,38 @@ func (q *aggQuery) oneBucket(ctx context.Context, stats, first, last bool, p *pa
 		}
 	}
 	if len(ranges) > 0 {
-		j, err := json.Marshal(ranges)
-		if err != nil {
-			return err
-		}
-		var cols [8]any
+		var cols [9]any
 		dest := make([]any, len(cols))
 		for i := range cols {
 			dest[i] = &cols[i]
 		}
-		err = q.query(ctx, `SELECT r.cnt, r.total, r.lo, r.hi, r.ft, r.fv, r.lt, r.lv FROM json_each(?) j CROSS JOIN rollup r
-WHERE r.vehicle = ? AND r.name = ? AND r.level = j.value ->> 0 AND r.unit >= j.value ->> 1 AND r.unit < j.value ->> 2`,
-			[]any{string(j), a.Vehicle, q.name}, func(rows *sql.Rows) error {
-				if err := rows.Scan(dest...); err != nil {
-					return err
-				}
-				addValue(asInt(cols[0]), asNumber(cols[1]), asNumber(cols[2]), asNumber(cols[3]), asInt(cols[4]), cols[5], asInt(cols[6]), cols[7])
-				return nil
-			})
+		// unit, cnt, lo, hi, ft, fv, lt, lv, total
+		err = q.query(ctx, rollupRanges, []any{jsonText(ranges)}, func(rows *sql.Rows) error {
+			if err := rows.Scan(dest...); err != nil {
+				return err
+			}
+			addValue(asInt(cols[1]), asNumber(cols[8]), asNumber(cols[2]), asNumber(cols[3]), asInt(cols[4]), cols[5], asInt(cols[6]), cols[7])
+			return nil
+		})
 		if err != nil {
 			return err
 		}
 	}
 	if len(r.raw) > 0 {
-		j, err := json.Marshal(r.raw)
-		if err != nil {
-			return err
+		keys := make([][4]int64, len(r.raw))
+		for i, u := range r.raw {
+			keys[i] = [4]int64{int64(a.Vehicle), q.name, u[0], u[1]}
 		}
-		err = q.query(ctx, `SELECT s.time, s.val FROM json_each(?) j CROSS JOIN signals s
-WHERE s.vehicle = ? AND s.name = ? AND s.time >= j.value ->> 0 AND s.time < j.value ->> 1`,
-			[]any{string(j), a.Vehicle, q.name}, func(rows *sql.Rows) error {
-				var t int64
-				var v any
-				if err := rows.Scan(&t, &v); err != nil {
-					return err
-				}
-				f := asNumber(v)
-				addValue(1, f, f, f, t, v, t, v)
-				return nil
-			})
+		err = q.query(ctx, valueRanges, []any{jsonText(keys)}, func(rows *sql.Rows) error {
+			var t int64
+			var v any
+			if err := rows.Scan(&t, &v); err != nil {
+				return err
+			}
+			f := asNumber(v)
+			addValue(1, f, f, f, t, v, t, v)
+			return nil
+		})
 		if err != nil {
 			return err
 		}

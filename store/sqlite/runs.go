@@ -27,8 +27,7 @@ func (t *Telemetry) Runs(ctx context.Context, q telemetry.RunsQuery) ([]telemetr
 		return nil, nil // never measured by anyone
 	}
 	r := &runsQuery{t: t, q: q, name: name, units: make([][][2]int64, len(RollupWidths))}
-	var since, until int64
-	err := t.idx.QueryRowContext(ctx, `SELECT since, until FROM stale WHERE vehicle = ? AND name = ?`, q.Vehicle, name).Scan(&since, &until)
+	since, until, err := t.history.staleSpan(ctx, q.Vehicle, name)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		r.cover(q.Lo, q.Hi)
@@ -142,22 +141,21 @@ func (r *runsQuery) level(ctx context.Context, k int) error {
 	if len(r.units[k]) == 0 {
 		return nil
 	}
-	ranges, err := json.Marshal(r.units[k])
-	if err != nil {
-		return err
-	}
 	w := RollupWidths[k]
 	whole := r.q.MaxGap == 0 || w <= r.q.MaxGap
-	rows, err := r.t.idx.QueryContext(ctx, `SELECT r.unit, r.cnt, r.lo, r.hi, r.ft, r.fv, r.lt, r.lv FROM json_each(?) j CROSS JOIN rollup r
-WHERE r.vehicle = ? AND r.name = ? AND r.level = ? AND r.unit >= j.value ->> 0 AND r.unit < j.value ->> 1`, string(ranges), r.q.Vehicle, r.name, k)
+	keys := make([][5]int64, len(r.units[k]))
+	for i, u := range r.units[k] {
+		keys[i] = [5]int64{int64(r.q.Vehicle), r.name, int64(k), u[0], u[1]}
+	}
+	rows, err := r.t.readQuery(ctx, rollupRanges, jsonText(keys))
 	if err != nil {
 		return fmt.Errorf("couldn't read the roll-ups of %s: %w", r.q.Signal, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var unit, n, ft, lt int64
-		var lo, hi, fv, lv any
-		if err := rows.Scan(&unit, &n, &lo, &hi, &ft, &fv, &lt, &lv); err != nil {
+		var lo, hi, fv, lv, total any
+		if err := rows.Scan(&unit, &n, &lo, &hi, &ft, &fv, &lt, &lv, &total); err != nil {
 			return fmt.Errorf("couldn't read the roll-ups of %s: %w", r.q.Signal, err)
 		}
 		if c := r.class(asNumber(lo)); whole && c == r.class(asNumber(hi)) {
@@ -183,12 +181,11 @@ func (r *runsQuery) values(ctx context.Context) error {
 	if len(r.raw) == 0 {
 		return nil
 	}
-	ranges, err := json.Marshal(r.raw)
-	if err != nil {
-		return err
+	keys := make([][4]int64, len(r.raw))
+	for i, u := range r.raw {
+		keys[i] = [4]int64{int64(r.q.Vehicle), r.name, u[0], u[1]}
 	}
-	rows, err := r.t.idx.QueryContext(ctx, `SELECT s.time, s.val FROM json_each(?) j CROSS JOIN signals s
-WHERE s.vehicle = ? AND s.name = ? AND s.time >= j.value ->> 0 AND s.time < j.value ->> 1`, string(ranges), r.q.Vehicle, r.name)
+	rows, err := r.t.readQuery(ctx, valueRanges, jsonText(keys))
 	if err != nil {
 		return fmt.Errorf("couldn't read %s of vehicle %d: %w", r.q.Signal, r.q.Vehicle, err)
 	}
@@ -206,4 +203,39 @@ WHERE s.vehicle = ? AND s.name = ? AND s.time >= j.value ->> 0 AND s.time < j.va
 		return fmt.Errorf("couldn't read %s of vehicle %d: %w", r.q.Signal, r.q.Vehicle, err)
 	}
 	return nil
+}
+
+// readQuery runs a read query on the signals database, prepared once.
+func (t *Telemetry) readQuery(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := t.history.stmts.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// Queries over lists of ranges, each a JSON array element: every value a query compares with a key column
+// comes from the JSON and none is a bound parameter, because SQLite (built with STAT4) prepares a
+// statement again whenever a parameter compared with an indexed column is bound to a new value.
+const (
+	// [vehicle, name, level, first unit, end unit]
+	rollupRanges = `SELECT r.unit, r.cnt, r.lo, r.hi, r.ft, r.fv, r.lt, r.lv, r.total FROM json_each(?) j CROSS JOIN rollup r
+WHERE r.vehicle = j.value ->> 0 AND r.name = j.value ->> 1 AND r.level = j.value ->> 2 AND r.unit >= j.value ->> 3 AND r.unit < j.value ->> 4`
+	// [vehicle, name, from, to]
+	valueRanges = `SELECT s.time, s.val FROM json_each(?) j CROSS JOIN signals s
+WHERE s.vehicle = j.value ->> 0 AND s.name = j.value ->> 1 AND s.time >= j.value ->> 2 AND s.time < j.value ->> 3`
+	// [vehicle, name]
+	staleOf = `SELECT s.since, s.until FROM json_each(?) j CROSS JOIN stale s WHERE s.vehicle = j.value ->> 0 AND s.name = j.value ->> 1`
+)
+
+// jsonText encodes v (numbers) as JSON text.
+func jsonText(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// staleSpan returns the span of vehicle's signal name indexed since the last roll (sql.ErrNoRows if none).
+func (h *History) staleSpan(ctx context.Context, vehicle uint64, name int64) (since, until int64, err error) {
+	err = h.queryRow(ctx, staleOf, jsonText([][2]int64{{int64(vehicle), name}})).Scan(&since, &until)
+	return since, until, err
 }
