@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/glovebox/glovebox/telemetry"
 )
@@ -17,6 +18,17 @@ type History struct {
 	db    *sql.DB
 	names sync.Map // signal name → its id (a name, once stored, keeps its id)
 	stmts stmtCache
+	// gen, when set (a Telemetry's), changes after every commit that changes the stale table; the stale
+	// spans read at a generation are remembered until it changes.
+	gen     *atomic.Uint64
+	staleMu sync.Mutex
+	stales  map[[2]int64]staleEntry
+}
+
+type staleEntry struct {
+	gen          uint64
+	since, until int64
+	ok           bool
 }
 
 // NewHistory returns a History over the derived signals database (Telemetry.SignalsDB).
@@ -643,37 +655,22 @@ func (q *aggQuery) oneBucket(ctx context.Context, stats, first, last bool, p *pa
 			}
 		}
 	}
-	if len(ranges) > 0 {
-		var cols [9]any
-		dest := make([]any, len(cols))
-		for i := range cols {
-			dest[i] = &cols[i]
-		}
-		// unit, cnt, lo, hi, ft, fv, lt, lv, total
-		err = q.query(ctx, rollupRanges, []any{jsonText(ranges)}, func(rows *sql.Rows) error {
-			if err := rows.Scan(dest...); err != nil {
-				return err
-			}
-			addValue(asInt(cols[1]), asNumber(cols[8]), asNumber(cols[2]), asNumber(cols[3]), asInt(cols[4]), cols[5], asInt(cols[6]), cols[7])
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	if len(r.raw) > 0 {
+	if len(ranges) > 0 || len(r.raw) > 0 {
 		keys := make([][4]int64, len(r.raw))
 		for i, u := range r.raw {
 			keys[i] = [4]int64{int64(a.Vehicle), q.name, u[0], u[1]}
 		}
-		err = q.query(ctx, valueRanges, []any{jsonText(keys)}, func(rows *sql.Rows) error {
-			var t int64
-			var v any
-			if err := rows.Scan(&t, &v); err != nil {
+		var cols [8]any
+		dest := make([]any, len(cols))
+		for i := range cols {
+			dest[i] = &cols[i]
+		}
+		// the whole units and the values at the ends, in one query: cnt, total, lo, hi, ft, fv, lt, lv
+		err = q.query(ctx, oneBucketSQL, []any{jsonText(ranges), jsonText(keys)}, func(rows *sql.Rows) error {
+			if err := rows.Scan(dest...); err != nil {
 				return err
 			}
-			f := asNumber(v)
-			addValue(1, f, f, f, t, v, t, v)
+			addValue(asInt(cols[0]), asNumber(cols[1]), asNumber(cols[2]), asNumber(cols[3]), asInt(cols[4]), cols[5], asInt(cols[6]), cols[7])
 			return nil
 		})
 		if err != nil {
@@ -700,3 +697,11 @@ func (q *aggQuery) oneBucket(ctx context.Context, stats, first, last bool, p *pa
 	}
 	return nil
 }
+
+// oneBucketSQL reads the roll-up units of rollupRanges' ranges (its first argument) and the values of
+// valueRanges' (its second) in one pass, a value as a unit of one.
+const oneBucketSQL = `SELECT r.cnt, r.total, r.lo, r.hi, r.ft, r.fv, r.lt, r.lv FROM json_each(?1) j CROSS JOIN rollup r
+WHERE r.vehicle = j.value ->> 0 AND r.name = j.value ->> 1 AND r.level = j.value ->> 2 AND r.unit >= j.value ->> 3 AND r.unit < j.value ->> 4
+UNION ALL
+SELECT 1, s.val, s.val, s.val, s.time, s.val, s.time, s.val FROM json_each(?2) j CROSS JOIN signals s
+WHERE s.vehicle = j.value ->> 0 AND s.name = j.value ->> 1 AND s.time >= j.value ->> 2 AND s.time < j.value ->> 3`

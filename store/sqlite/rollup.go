@@ -115,6 +115,7 @@ func (t *Telemetry) roll(ctx context.Context) (int, error) {
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("couldn't commit a roll-up: %w", err)
 	}
+	t.latest.gen.Add(1) // the stale spans changed
 	return n, nil
 }
 

@@ -236,6 +236,28 @@ func jsonText(v any) string {
 
 // staleSpan returns the span of vehicle's signal name indexed since the last roll (sql.ErrNoRows if none).
 func (h *History) staleSpan(ctx context.Context, vehicle uint64, name int64) (since, until int64, err error) {
-	err = h.queryRow(ctx, staleOf, jsonText([][2]int64{{int64(vehicle), name}})).Scan(&since, &until)
+	key := [2]int64{int64(vehicle), name}
+	var gen uint64
+	if h.gen != nil {
+		gen = h.gen.Load() // before the read: a change after it makes the entry old
+		h.staleMu.Lock()
+		e, ok := h.stales[key]
+		h.staleMu.Unlock()
+		if ok && e.gen == gen {
+			if !e.ok {
+				return 0, 0, sql.ErrNoRows
+			}
+			return e.since, e.until, nil
+		}
+	}
+	err = h.queryRow(ctx, staleOf, jsonText([][2]int64{key})).Scan(&since, &until)
+	if h.gen != nil && (err == nil || errors.Is(err, sql.ErrNoRows)) {
+		h.staleMu.Lock()
+		if h.stales == nil || len(h.stales) > 100_000 {
+			h.stales = map[[2]int64]staleEntry{}
+		}
+		h.stales[key] = staleEntry{gen: gen, since: since, until: until, ok: err == nil}
+		h.staleMu.Unlock()
+	}
 	return since, until, err
 }

@@ -102,6 +102,7 @@ func OpenTelemetry(path string, cat *telemetry.Catalog) (*Telemetry, error) {
 	}
 	t := &Telemetry{db: db, idx: idx, cat: cat, stmts: stmtCache{db: db}, istmt: stmtCache{db: idx}, names: map[string]int64{},
 		history: NewHistory(idx)}
+	t.history.gen = &t.latest.gen
 	if err := t.loadNames(); err != nil {
 		t.Close()
 		return nil, err
