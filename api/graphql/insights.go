@@ -271,10 +271,9 @@ func (q *queryResolver) active(ctx context.Context, vehicle uint64, lo, hi int64
 
 // idlingPoints reads engine speed and speed for idling detection: speed as the first value of each run
 // of zero and non-zero values, engine speed as runs of the classes at most 0, idle (above 0, at most
-// maxIdleRpm) and above, split at gaps of more than maxGap. A run outside the idle class is its first
-// value; an idle run while the vehicle stood is points no more than maxGap apart from its first value to
-// its last (what detection sees of a run of idle values); an idle run during which the vehicle started
-// or stopped is read value by value.
+// maxIdleRpm) and above, the idle ones split at gaps of more than maxGap. A run outside the idle class is
+// its first value (which ends an idle period as the others would); an idle run is what idleRun makes
+// of it.
 func (q *queryResolver) idlingPoints(ctx context.Context, vehicle uint64, lo, hi int64, cfg segment.Config) ([]segment.Point, []segment.Point, error) {
 	maxGap := int64(cfg.MaxGapSeconds) * 1000
 	speedRuns, err := q.cfg.Telemetry.Runs(ctx, telemetry.RunsQuery{Vehicle: vehicle, Signal: telemetry.SignalSpeed, Lo: lo, Hi: hi,
@@ -286,38 +285,52 @@ func (q *queryResolver) idlingPoints(ctx context.Context, vehicle uint64, lo, hi
 	for i, r := range speedRuns {
 		speed[i] = segment.Point{Time: r.Start, Value: r.First}
 	}
-	rpmRuns, err := q.cfg.Telemetry.Runs(ctx, telemetry.RunsQuery{Vehicle: vehicle, Signal: sigRPM, Lo: lo, Hi: hi,
-		Cuts: []float64{0, float64(cfg.MaxIdleRpm)}, MaxGap: maxGap})
+	// Runs of a class without gaps first (gaps matter only between idle values, and a store answers
+	// whole units wider than any gap only so), then the idle runs again, split at gaps.
+	cuts := []float64{0, float64(cfg.MaxIdleRpm)}
+	classRuns, err := q.cfg.Telemetry.Runs(ctx, telemetry.RunsQuery{Vehicle: vehicle, Signal: sigRPM, Lo: lo, Hi: hi, Cuts: cuts})
 	if err != nil {
 		return nil, nil, err
 	}
 	var rpm []segment.Point
-	for _, r := range rpmRuns {
-		if r.First <= 0 || r.First > float64(cfg.MaxIdleRpm) {
-			rpm = append(rpm, segment.Point{Time: r.Start, Value: r.First})
+	for _, c := range classRuns {
+		if c.First <= 0 || c.First > float64(cfg.MaxIdleRpm) {
+			rpm = append(rpm, segment.Point{Time: c.Start, Value: c.First})
 			continue
 		}
-		// the speed in force at r.Start, and whether another takes over before r.End
-		k := sort.Search(len(speed), func(i int) bool { return speed[i].Time > r.Start })
-		stood := k == 0 || speed[k-1].Value == 0
-		changes := k < len(speed) && speed[k].Time <= r.End
-		switch {
-		case changes:
-			pts, err := q.points(ctx, vehicle, sigRPM, r.Start, r.End+1)
+		rpmRuns, err := q.cfg.Telemetry.Runs(ctx, telemetry.RunsQuery{Vehicle: vehicle, Signal: sigRPM, Lo: c.Start, Hi: c.End + 1,
+			Cuts: cuts, MaxGap: maxGap})
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, r := range rpmRuns {
+			pts, err := q.idleRun(ctx, vehicle, r, speed, maxGap)
 			if err != nil {
 				return nil, nil, err
 			}
 			rpm = append(rpm, pts...)
-		case stood:
-			for t := r.Start; t < r.End; t += maxGap {
-				rpm = append(rpm, segment.Point{Time: t, Value: r.First})
-			}
-			rpm = append(rpm, segment.Point{Time: r.End, Value: r.Last})
-		default:
-			rpm = append(rpm, segment.Point{Time: r.Start, Value: r.First})
 		}
 	}
 	return rpm, speed, nil
+}
+
+// idleRun is what idling detection sees of a run of idle engine speed values: points no more than maxGap
+// apart from its first value to its last while the vehicle stood, its first value (not idle) while it
+// moved, and every value if it started or stopped in between.
+func (q *queryResolver) idleRun(ctx context.Context, vehicle uint64, r telemetry.Run, speed []segment.Point, maxGap int64) ([]segment.Point, error) {
+	// the speed in force at r.Start, and whether another takes over by r.End
+	k := sort.Search(len(speed), func(i int) bool { return speed[i].Time > r.Start })
+	switch {
+	case k < len(speed) && speed[k].Time <= r.End:
+		return q.points(ctx, vehicle, sigRPM, r.Start, r.End+1)
+	case k == 0 || speed[k-1].Value == 0:
+		var rpm []segment.Point
+		for t := r.Start; t < r.End; t += maxGap {
+			rpm = append(rpm, segment.Point{Time: t, Value: r.First})
+		}
+		return append(rpm, segment.Point{Time: r.End, Value: r.Last}), nil
+	}
+	return []segment.Point{{Time: r.Start, Value: r.First}}, nil
 }
 
 // advanced tells rise detection whether the odometer advanced more than 0.5 km from its reading at or
