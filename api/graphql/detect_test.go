@@ -41,7 +41,7 @@ func TestDetectionFromRunsFindsWhatTheValuesHold(t *testing.T) {
 		until           time.Time
 		gapUntil, hiRes time.Time
 	}{fuel: 50, soc: 40, odo: 1000}
-	for at, i := base, 0; at.Before(base.Add(48*time.Hour)); i++ {
+	for at, i := base, 0; at.Before(base.Add(48 * time.Hour)); i++ {
 		if !at.Before(state.until) { // a new phase
 			switch rng.IntN(7) {
 			case 0, 1: // parked
