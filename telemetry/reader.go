@@ -36,7 +36,63 @@ type Reader interface {
 	// (q.AfterTime, q.AfterSeq), in (Time, Seq) order, each with the exact event bytes its device signed
 	// (decompressed if the store compressed them). A page shorter than q.Limit is the last.
 	Records(ctx context.Context, q RecordsQuery) ([]StoredRecord, error)
+
+	// Runs returns the runs of a numeric (or boolean) signal in q's range, in time order (RunsQuery). Segment
+	// detection reads signals this way: a month of a signal that changes a few times a day is a few hundred
+	// runs, which a store with roll-ups finds without reading every value.
+	Runs(ctx context.Context, q RunsQuery) ([]Run, error)
+
+	// Active returns the minutes of q.Vehicle in [q.Lo, q.Hi) (unix ms, whole minutes) in which at least
+	// q.MinCount values of at least q.MinSignals distinct numeric or boolean signals were measured, merged
+	// into spans of consecutive minutes, in time order. Frequency analysis and change-point detection read
+	// activity this way.
+	Active(ctx context.Context, q ActiveQuery) ([]Span, error)
 }
+
+// RunsQuery asks for the runs of one numeric or boolean signal of a vehicle measured in [Lo, Hi) (unix ms).
+// A run is a maximal sequence of consecutive values (in time order) that are all of one class, each
+// measured at most MaxGap ms after the one before it (MaxGap 0: any gap). Without Cuts every distinct
+// value is a class of its own; with Cuts (ascending), the class of a value v is how many cuts are below
+// it, so Cuts {0, 1000} makes three classes: v <= 0, 0 < v <= 1000 and v > 1000.
+type RunsQuery struct {
+	Vehicle uint64
+	Signal  string
+	Lo, Hi  int64
+	Cuts    []float64
+	MaxGap  int64
+}
+
+// Class returns the class of v under q.Cuts (Cuts given).
+func (q RunsQuery) Class(v float64) int {
+	n := 0
+	for _, c := range q.Cuts {
+		if v > c {
+			n++
+		}
+	}
+	return n
+}
+
+// Run is one run of values (RunsQuery): when its first and last value were measured, those values, and
+// how many values it has.
+type Run struct {
+	Start, End  int64 // unix ms
+	First, Last float64
+	Count       int64
+}
+
+// ActiveQuery asks which minutes of a vehicle were active (Reader.Active).
+type ActiveQuery struct {
+	Vehicle              uint64
+	Lo, Hi               int64 // unix ms, multiples of 60,000
+	MinCount, MinSignals int
+}
+
+// Span is [Start, End) in unix ms.
+type Span struct{ Start, End int64 }
+
+// MinuteMs is a minute in milliseconds, the unit of Reader.Active.
+const MinuteMs = 60_000
 
 // LatestRow is the newest stored value of one signal of a vehicle: Val a float64 (or int64) for numbers
 // and booleans, a string for strings, an encoded location (EncodeLocation) for locations. Callers must

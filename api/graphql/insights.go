@@ -2,7 +2,8 @@ package graphql
 
 import (
 	"context"
-
+	"math"
+	"sort"
 	"strings"
 	"time"
 
@@ -206,82 +207,165 @@ func sortPoints(ps []segment.Point) {
 	}
 }
 
-// windows counts the values of every numeric signal of vehicle per minute in [lo, hi).
-func (q *queryResolver) windows(ctx context.Context, vehicle uint64, lo, hi int64) ([]segment.Window, error) {
-	lo, hi = lo/segment.WindowMs*segment.WindowMs, (hi+segment.WindowMs-1)/segment.WindowMs*segment.WindowMs
-	type acc struct{ count, distinct int }
-	per := map[int64]*acc{}
-	for _, s := range q.cfg.Catalog.Signals {
-		if s.Kind != telemetry.KindNumber && s.Kind != telemetry.KindBool {
-			continue
-		}
-		err := q.cfg.Telemetry.Aggregate(ctx, telemetry.Aggregation{Vehicle: vehicle, Signal: s.Name, Kind: s.Kind, From: lo,
-			Step: segment.WindowMs, Lo: lo, Hi: hi, Aggs: []string{telemetry.AggCount}}, func(b int64, _ string, v any) {
-			n, _ := telemetry.AsFloat(v)
-			a := per[b]
-			if a == nil {
-				a = &acc{}
-				per[b] = a
-			}
-			a.count += int(n)
-			a.distinct++
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	out := make([]segment.Window, 0, len(per))
-	for b, a := range per {
-		out = append(out, segment.Window{Start: lo + b*segment.WindowMs, Count: a.count, Distinct: a.distinct})
-	}
-	sortWindows(out)
-	return out, nil
-}
-
-func sortWindows(ws []segment.Window) {
-	ps := make([]segment.Point, len(ws))
-	idx := map[int64]segment.Window{}
-	for i, w := range ws {
-		ps[i] = segment.Point{Time: w.Start}
-		idx[w.Start] = w
-	}
-	sortPoints(ps)
-	for i, p := range ps {
-		ws[i] = idx[p.Time]
-	}
-}
-
-// detect reads what mechanism m needs of vehicle and finds its segments in [from, to).
+// detect reads what mechanism m needs of vehicle and finds its segments in [from, to). It reads runs and
+// active minutes (telemetry.Reader's Runs and Active), which a store answers from its roll-ups, and turns
+// them into the points and spans package segment takes, so that detection finds what it would in every
+// value.
 func (q *queryResolver) detect(ctx context.Context, vehicle uint64, since time.Time, m segment.Mechanism, cfg segment.Config, from, to time.Time) ([]segment.Segment, error) {
 	lo := max(from.Add(-segment.Lookback(m, cfg)).UnixMilli(), since.UnixMilli())
 	hi := to.UnixMilli()
 	var in segment.Input
 	var err error
-	read := func(dst *[]segment.Point, signal string) {
-		if err == nil {
-			*dst, err = q.points(ctx, vehicle, signal, lo, hi)
-		}
-	}
 	switch m {
 	case segment.Ignition:
-		read(&in.Ignition, sigIgnition)
-	case segment.Frequency, segment.ChangePoint:
-		in.Windows, err = q.windows(ctx, vehicle, lo, hi)
+		in.Ignition, err = q.levels(ctx, vehicle, sigIgnition, lo, hi, false)
+	case segment.Frequency:
+		in.Active, err = q.active(ctx, vehicle, lo, hi, cfg.SignalCountThreshold)
+	case segment.ChangePoint:
+		in.Active, err = q.active(ctx, vehicle, lo, hi, 10)
 	case segment.Idling:
-		read(&in.RPM, sigRPM)
-		read(&in.Speed, telemetry.SignalSpeed)
+		in.RPM, in.Speed, err = q.idlingPoints(ctx, vehicle, lo, hi, cfg)
 	case segment.Refuel:
-		read(&in.Fuel, sigFuel)
+		in.Fuel, err = q.levels(ctx, vehicle, sigFuel, lo, hi, true)
 	case segment.Recharge:
-		read(&in.SoC, sigSoC)
-		read(&in.Odometer, sigOdometer)
+		in.SoC, err = q.levels(ctx, vehicle, sigSoC, lo, hi, true)
+		in.Advanced = q.advanced(ctx, vehicle, lo, hi, &err)
 	default:
 		return nil, codedError(CodeBadRequest, "mechanism: unknown detection mechanism %q", m)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return segment.Detect(m, in, from.UnixMilli(), hi, q.cfg.Now().UnixMilli(), cfg), nil
+	segs := segment.Detect(m, in, from.UnixMilli(), hi, q.cfg.Now().UnixMilli(), cfg)
+	return segs, err // err: set by Advanced
+}
+
+// levels reads a signal in [lo, hi) as the first value of every run of equal values (and, with last, the
+// last value too): all that ignition detection (which looks at changes) and rise detection (whose
+// troughs and peaks are the last and first of equal values) see of it.
+func (q *queryResolver) levels(ctx context.Context, vehicle uint64, signal string, lo, hi int64, last bool) ([]segment.Point, error) {
+	runs, err := q.cfg.Telemetry.Runs(ctx, telemetry.RunsQuery{Vehicle: vehicle, Signal: signal, Lo: lo, Hi: hi})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]segment.Point, 0, 2*len(runs))
+	for _, r := range runs {
+		out = append(out, segment.Point{Time: r.Start, Value: r.First})
+		if last && r.End != r.Start {
+			out = append(out, segment.Point{Time: r.End, Value: r.Last})
+		}
+	}
+	return out, nil
+}
+
+// active reads the active minutes of vehicle in [lo, hi): at least minCount values of 2 signals.
+func (q *queryResolver) active(ctx context.Context, vehicle uint64, lo, hi int64, minCount int) ([]segment.Span, error) {
+	spans, err := q.cfg.Telemetry.Active(ctx, telemetry.ActiveQuery{Vehicle: vehicle, Lo: lo / segment.WindowMs * segment.WindowMs,
+		Hi: (hi + segment.WindowMs - 1) / segment.WindowMs * segment.WindowMs, MinCount: minCount, MinSignals: 2})
+	out := make([]segment.Span, len(spans))
+	for i, s := range spans {
+		out[i] = segment.Span{Start: s.Start, End: s.End}
+	}
+	return out, err
+}
+
+// idlingPoints reads engine speed and speed for idling detection: speed as the first value of each run
+// of zero and non-zero values, engine speed as runs of the classes at most 0, idle (above 0, at most
+// maxIdleRpm) and above, the idle ones split at gaps of more than maxGap. A run outside the idle class is
+// its first value (which ends an idle period as the others would); an idle run is what idleRun makes
+// of it.
+func (q *queryResolver) idlingPoints(ctx context.Context, vehicle uint64, lo, hi int64, cfg segment.Config) ([]segment.Point, []segment.Point, error) {
+	maxGap := int64(cfg.MaxGapSeconds) * 1000
+	speedRuns, err := q.cfg.Telemetry.Runs(ctx, telemetry.RunsQuery{Vehicle: vehicle, Signal: telemetry.SignalSpeed, Lo: lo, Hi: hi,
+		Cuts: []float64{math.Nextafter(0, -1), 0}})
+	if err != nil {
+		return nil, nil, err
+	}
+	speed := make([]segment.Point, len(speedRuns))
+	for i, r := range speedRuns {
+		speed[i] = segment.Point{Time: r.Start, Value: r.First}
+	}
+	// Runs of a class without gaps first (gaps matter only between idle values, and a store answers
+	// whole units wider than any gap only so), then the idle runs again, split at gaps.
+	cuts := []float64{0, float64(cfg.MaxIdleRpm)}
+	classRuns, err := q.cfg.Telemetry.Runs(ctx, telemetry.RunsQuery{Vehicle: vehicle, Signal: sigRPM, Lo: lo, Hi: hi, Cuts: cuts})
+	if err != nil {
+		return nil, nil, err
+	}
+	var rpm []segment.Point
+	for _, c := range classRuns {
+		if c.First <= 0 || c.First > float64(cfg.MaxIdleRpm) {
+			rpm = append(rpm, segment.Point{Time: c.Start, Value: c.First})
+			continue
+		}
+		rpmRuns, err := q.cfg.Telemetry.Runs(ctx, telemetry.RunsQuery{Vehicle: vehicle, Signal: sigRPM, Lo: c.Start, Hi: c.End + 1,
+			Cuts: cuts, MaxGap: maxGap})
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, r := range rpmRuns {
+			pts, err := q.idleRun(ctx, vehicle, r, speed, maxGap)
+			if err != nil {
+				return nil, nil, err
+			}
+			rpm = append(rpm, pts...)
+		}
+	}
+	return rpm, speed, nil
+}
+
+// idleRun is what idling detection sees of a run of idle engine speed values: points no more than maxGap
+// apart from its first value to its last while the vehicle stood, its first value (not idle) while it
+// moved, and every value if it started or stopped in between.
+func (q *queryResolver) idleRun(ctx context.Context, vehicle uint64, r telemetry.Run, speed []segment.Point, maxGap int64) ([]segment.Point, error) {
+	// the speed in force at r.Start, and whether another takes over by r.End
+	k := sort.Search(len(speed), func(i int) bool { return speed[i].Time > r.Start })
+	switch {
+	case k < len(speed) && speed[k].Time <= r.End:
+		return q.points(ctx, vehicle, sigRPM, r.Start, r.End+1)
+	case k == 0 || speed[k-1].Value == 0:
+		var rpm []segment.Point
+		for t := r.Start; t < r.End; t += maxGap {
+			rpm = append(rpm, segment.Point{Time: t, Value: r.First})
+		}
+		return append(rpm, segment.Point{Time: r.End, Value: r.Last}), nil
+	}
+	return []segment.Point{{Time: r.Start, Value: r.First}}, nil
+}
+
+// advanced tells rise detection whether the odometer advanced more than 0.5 km from its reading at or
+// before a (or its first in [lo, hi) if none) to its last at or before b, from four one-bucket
+// aggregations; it reports an error in *errp.
+func (q *queryResolver) advanced(ctx context.Context, vehicle uint64, lo, hi int64, errp *error) func(a, b int64) bool {
+	agg := func(l, h int64, name string) (float64, bool) {
+		var out float64
+		var ok bool
+		if l >= h || *errp != nil {
+			return 0, false
+		}
+		err := q.cfg.Telemetry.Aggregate(ctx, telemetry.Aggregation{Vehicle: vehicle, Signal: sigOdometer, Kind: telemetry.KindNumber,
+			From: l, Step: h - l, Lo: l, Hi: h, Aggs: []string{name}}, func(_ int64, _ string, v any) {
+			out, _ = telemetry.AsFloat(v)
+			ok = true
+		})
+		if err != nil && *errp == nil {
+			*errp = err
+		}
+		return out, ok
+	}
+	return func(a, b int64) bool {
+		vi, ok := agg(lo, min(a+1, hi), telemetry.AggLast)
+		if ok { // the reading at or before a; the last at or before b must come after it
+			n, _ := agg(a+1, min(b+1, hi), telemetry.AggCount)
+			vj, _ := agg(a+1, min(b+1, hi), telemetry.AggLast)
+			return n > 0 && vj-vi > 0.5
+		}
+		// none at or before a: the first reading, and the last at or before b if it is another
+		vi, _ = agg(lo, hi, telemetry.AggFirst)
+		n, _ := agg(lo, min(b+1, hi), telemetry.AggCount)
+		vj, _ := agg(lo, min(b+1, hi), telemetry.AggLast)
+		return n >= 2 && vj-vi > 0.5
+	}
 }
 
 // summaryRequest is one aggregation of a segment's or a day's summary.
@@ -335,20 +419,33 @@ func (q *queryResolver) summaryRequests(m segment.Mechanism, reqs []exec.Segment
 func (q *queryResolver) summarize(ctx context.Context, vehicle uint64, reqs []summaryRequest, names []string, evs []telemetry.Event, lo, hi int64) ([]exec.SignalAggregationValue, []exec.EventCount, error) {
 	sigs := []exec.SignalAggregationValue{}
 	if hi > lo {
+		// one aggregation per signal, of all its requests
+		vals := map[[2]string]float64{}
+		done := map[string]bool{}
 		for _, r := range reqs {
-			var val *float64
+			if done[r.signal.Name] {
+				continue
+			}
+			done[r.signal.Name] = true
+			var aggs []string
+			for _, o := range reqs {
+				if o.signal.Name == r.signal.Name {
+					aggs = append(aggs, o.agg)
+				}
+			}
 			err := q.cfg.Telemetry.Aggregate(ctx, telemetry.Aggregation{Vehicle: vehicle, Signal: r.signal.Name, Kind: r.signal.Kind,
-				From: lo, Step: hi - lo, Lo: lo, Hi: hi, Aggs: []string{r.agg}}, func(_ int64, _ string, v any) {
-				f, err := telemetry.AsFloat(v)
-				if err == nil {
-					val = &f
+				From: lo, Step: hi - lo, Lo: lo, Hi: hi, Aggs: aggs}, func(_ int64, agg string, v any) {
+				if f, err := telemetry.AsFloat(v); err == nil {
+					vals[[2]string{r.signal.Name, agg}] = f
 				}
 			})
 			if err != nil {
 				return nil, nil, err
 			}
-			if val != nil {
-				sigs = append(sigs, exec.SignalAggregationValue{Name: r.signal.Name, Agg: r.agg, Value: *val})
+		}
+		for _, r := range reqs {
+			if v, ok := vals[[2]string{r.signal.Name, r.agg}]; ok {
+				sigs = append(sigs, exec.SignalAggregationValue{Name: r.signal.Name, Agg: r.agg, Value: v})
 			}
 		}
 	}

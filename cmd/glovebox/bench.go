@@ -49,7 +49,7 @@ func init() {
 }
 
 func init() {
-	register(command{name: "bench insights", args: "[--days N] [--runs N]",
+	register(command{name: "bench insights", args: "[--days N] [--runs N] [--cpuprofile FILE]",
 		short: "measure segments, dailyActivity and events over a month of one car recording 10 signals a second", run: runBenchInsights})
 }
 
@@ -58,8 +58,17 @@ func runBenchInsights(ctx context.Context, args []string) error {
 	var o bench.InsightsOptions
 	fs.IntVar(&o.Days, "days", 31, "days of telemetry of the one car")
 	fs.IntVar(&o.Runs, "runs", 20, "runs of each query, one after the other")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the measured queries to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		o.Profile = f
 	}
 	o.Progress = os.Stderr
 	return printReport(bench.Insights(ctx, o))

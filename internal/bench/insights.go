@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/glovebox/glovebox/telemetry"
@@ -18,6 +19,7 @@ type InsightsOptions struct {
 	PerRecord int // one-second samples of 10 signals to a record (default 30)
 	Runs      int // of each query (default 20)
 	Progress  io.Writer
+	Profile   io.Writer // if set, a CPU profile of the measured runs (not of the load)
 }
 
 // InsightsQuery is one query's measurement.
@@ -86,8 +88,8 @@ func insightsSignals(t time.Time, i int) []telemetry.EventSignal {
 // Insights runs a node in this process, loads Days of one car recording 10 signals every second
 // (signed by its device, written straight into the store, then indexed and rolled up; three trips a
 // day, each with a hard braking), and measures, as its owner over HTTP, segments (ignitionDetection and
-// frequencyAnalysis) and dailyActivity over the whole range, and events over it, Runs times each one
-// after the other on the warm node.
+// frequencyAnalysis, changePointDetection, idling, refuel and recharge) and dailyActivity over the
+// whole range, and events over it, Runs times each one after the other on the warm node.
 func Insights(ctx context.Context, opts InsightsOptions) (*InsightsReport, error) {
 	if opts.Days == 0 {
 		opts.Days = 31
@@ -120,8 +122,19 @@ func Insights(ctx context.Context, opts InsightsOptions) (*InsightsReport, error
 	queries := []struct{ name, q, field string }{
 		{"segments (ignitionDetection)", `segments(tokenId: %d, from: %q, to: %q, mechanism: ignitionDetection, limit: 200) { id start { timestamp value { latitude longitude } } end { timestamp } duration signals { name agg value } }`, "segments"},
 		{"segments (frequencyAnalysis)", `segments(tokenId: %d, from: %q, to: %q, mechanism: frequencyAnalysis, limit: 200) { id start { timestamp } end { timestamp } duration }`, "segments"},
+		{"segments (changePointDetection)", `segments(tokenId: %d, from: %q, to: %q, mechanism: changePointDetection, limit: 200) { id start { timestamp } end { timestamp } duration }`, "segments"},
+		{"segments (idling)", `segments(tokenId: %d, from: %q, to: %q, mechanism: idling, limit: 200) { id start { timestamp } end { timestamp } duration }`, "segments"},
+		{"segments (refuel)", `segments(tokenId: %d, from: %q, to: %q, mechanism: refuel, limit: 200) { id start { timestamp } end { timestamp } duration signals { name agg value } }`, "segments"},
+		{"segments (recharge)", `segments(tokenId: %d, from: %q, to: %q, mechanism: recharge, limit: 200) { id start { timestamp } end { timestamp } duration }`, "segments"},
 		{"dailyActivity (ignitionDetection)", `dailyActivity(tokenId: %d, from: %q, to: %q, mechanism: ignitionDetection) { segmentCount duration signals { name agg value } eventCounts { name count } }`, "dailyActivity"},
+		{"dailyActivity (frequencyAnalysis)", `dailyActivity(tokenId: %d, from: %q, to: %q, mechanism: frequencyAnalysis) { segmentCount duration signals { name agg value } eventCounts { name count } }`, "dailyActivity"},
 		{"events", `events(tokenId: %d, from: %q, to: %q) { timestamp name source durationNs metadata }`, "events"},
+	}
+	if opts.Profile != nil {
+		if err := pprof.StartCPUProfile(opts.Profile); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	for _, q := range queries {
 		body := fmt.Sprintf("{ "+q.q+" }", ids[0], from, to)

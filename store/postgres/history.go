@@ -157,3 +157,61 @@ WHERE vehicle = $1 AND time >= $2 AND time < $3 AND (time, seq) > ($4, $5) ORDER
 	}
 	return out, nil
 }
+
+// Runs implements telemetry.Reader in SQL: each value's class, a break where the class changes or the gap
+// to the value before exceeds MaxGap, the runs numbered by a running count of breaks. There are no
+// roll-ups here yet, so it scans the range.
+func (t *Telemetry) Runs(ctx context.Context, q telemetry.RunsQuery) ([]telemetry.Run, error) {
+	if q.Lo >= q.Hi {
+		return nil, nil
+	}
+	cuts := q.Cuts
+	if cuts == nil {
+		cuts = []float64{}
+	}
+	rows, err := t.pool.Query(ctx, `WITH v AS (
+	SELECT s.time, s.num, CASE WHEN $5 THEN (SELECT COUNT(*) FROM unnest($6::float8[]) c WHERE s.num > c)::float8 ELSE s.num END AS cls
+	FROM signals s JOIN names n ON n.id = s.name
+	WHERE s.vehicle = $1 AND n.name = $2 AND s.time >= $3 AND s.time < $4 AND s.num IS NOT NULL),
+w AS (SELECT time, num, CASE WHEN LAG(cls) OVER o IS DISTINCT FROM cls OR ($7 > 0 AND time - LAG(time) OVER o > $7) THEN 1 ELSE 0 END AS brk
+	FROM v WINDOW o AS (ORDER BY time)),
+r AS (SELECT time, num, SUM(brk) OVER (ORDER BY time) AS run FROM w)
+SELECT MIN(time), MAX(time), (array_agg(num ORDER BY time))[1], (array_agg(num ORDER BY time DESC))[1], COUNT(*)
+FROM r GROUP BY run ORDER BY run`, int64(q.Vehicle), q.Signal, q.Lo, q.Hi, q.Cuts != nil, cuts, q.MaxGap)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read the runs of %s of vehicle %d: %w", q.Signal, q.Vehicle, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (telemetry.Run, error) {
+		var r telemetry.Run
+		err := row.Scan(&r.Start, &r.End, &r.First, &r.Last, &r.Count)
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read the runs of %s of vehicle %d: %w", q.Signal, q.Vehicle, err)
+	}
+	return out, nil
+}
+
+// Active implements telemetry.Reader in SQL, counting the numeric values (num) per minute.
+func (t *Telemetry) Active(ctx context.Context, q telemetry.ActiveQuery) ([]telemetry.Span, error) {
+	const m = telemetry.MinuteMs
+	lo, hi := q.Lo/m*m, (q.Hi+m-1)/m*m
+	if lo >= hi {
+		return nil, nil
+	}
+	rows, err := t.pool.Query(ctx, `SELECT s.time / 60000 AS minute FROM signals s
+WHERE s.vehicle = $1 AND s.time >= $2 AND s.time < $3 AND s.num IS NOT NULL
+GROUP BY minute HAVING COUNT(*) >= $4 AND COUNT(DISTINCT s.name) >= $5`, int64(q.Vehicle), lo, hi, q.MinCount, q.MinSignals)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read the activity of vehicle %d: %w", q.Vehicle, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (telemetry.Span, error) {
+		var unit int64
+		err := row.Scan(&unit)
+		return telemetry.Span{Start: unit * m, End: unit*m + m}, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read the activity of vehicle %d: %w", q.Vehicle, err)
+	}
+	return telemetry.MergeSpans(out), nil
+}

@@ -6,16 +6,42 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"github.com/glovebox/glovebox/telemetry"
 )
 
 // History answers history (bucketed aggregation) queries from a signals database; it is a
 // telemetry.History.
-type History struct{ db *sql.DB }
+type History struct {
+	db    *sql.DB
+	names sync.Map // signal name → its id (a name, once stored, keeps its id)
+	stmts stmtCache
+	// gen, when set (a Telemetry's), changes after every commit that changes the stale table; the stale
+	// spans read at a generation are remembered until it changes.
+	gen     *atomic.Uint64
+	staleMu sync.Mutex
+	stales  map[[2]int64]staleEntry
+}
+
+type staleEntry struct {
+	gen          uint64
+	since, until int64
+	ok           bool
+}
 
 // NewHistory returns a History over the derived signals database (Telemetry.SignalsDB).
-func NewHistory(db *sql.DB) *History { return &History{db: db} }
+func NewHistory(db *sql.DB) *History { return &History{db: db, stmts: stmtCache{db: db}} }
+
+// queryRow runs a query that returns one row, prepared once.
+func (h *History) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := h.stmts.stmt(ctx, q)
+	if err != nil {
+		return h.db.QueryRowContext(ctx, q, args...) // reports the error
+	}
+	return st.QueryRowContext(ctx, args...)
+}
 
 // Aggregate implements telemetry.History.
 func (h *History) Aggregate(ctx context.Context, a telemetry.Aggregation, put func(b int64, agg string, v any)) error {
@@ -23,12 +49,17 @@ func (h *History) Aggregate(ctx context.Context, a telemetry.Aggregation, put fu
 		return nil
 	}
 	var name int64
-	err := h.db.QueryRowContext(ctx, `SELECT id FROM names WHERE name = ?`, a.Signal).Scan(&name)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil // never measured by anyone
-	}
-	if err != nil {
-		return fmt.Errorf("couldn't look up signal %s: %w", a.Signal, err)
+	if id, ok := h.names.Load(a.Signal); ok {
+		name = id.(int64)
+	} else {
+		err := h.queryRow(ctx, `SELECT id FROM names WHERE name = ?`, a.Signal).Scan(&name)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // never measured by anyone
+		}
+		if err != nil {
+			return fmt.Errorf("couldn't look up signal %s: %w", a.Signal, err)
+		}
+		h.names.Store(a.Signal, name)
 	}
 	q := &aggQuery{h: h, a: a, name: name}
 	if a.Keep != nil {
@@ -59,10 +90,6 @@ func (h *History) Aggregate(ctx context.Context, a telemetry.Aggregation, put fu
 		}
 	}
 	if stats || first || last {
-		segs, err := q.segments(ctx)
-		if err != nil {
-			return err
-		}
 		parts := map[int64]*partial{}
 		part := func(b int64) *partial {
 			p := parts[b]
@@ -71,6 +98,19 @@ func (h *History) Aggregate(ctx context.Context, a telemetry.Aggregation, put fu
 				parts[b] = p
 			}
 			return p
+		}
+		var segs []segment
+		var err error
+		if !a.NoRollup && a.Lo >= a.From && a.Hi <= a.From+a.Step {
+			err = q.oneBucket(ctx, stats, first, last, part(0))
+			if parts[0].n == 0 && !parts[0].hasFirst && !parts[0].hasLast {
+				delete(parts, 0)
+			}
+		} else {
+			segs, err = q.segments(ctx)
+		}
+		if err != nil {
+			return err
 		}
 		for _, s := range segs {
 			if s.level >= 0 {
@@ -225,7 +265,7 @@ func (q *aggQuery) segments(ctx context.Context) ([]segment, error) {
 		return []segment{{a.Lo, a.Hi, -1}}, nil
 	}
 	var since, until int64
-	err := q.h.db.QueryRowContext(ctx, `SELECT since, until FROM stale WHERE vehicle = ? AND name = ?`, a.Vehicle, q.name).Scan(&since, &until)
+	err := q.h.queryRow(ctx, `SELECT since, until FROM stale WHERE vehicle = ? AND name = ?`, a.Vehicle, q.name).Scan(&since, &until)
 	stale := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("couldn't read the roll-up state of %s: %w", a.Signal, err)
@@ -279,7 +319,11 @@ func (q *aggQuery) where(s segment) string {
 }
 
 func (q *aggQuery) query(ctx context.Context, sqlText string, args []any, each func(rows *sql.Rows) error) error {
-	rows, err := q.h.db.QueryContext(ctx, sqlText, args...)
+	st, err := q.h.stmts.stmt(ctx, sqlText)
+	if err != nil {
+		return fmt.Errorf("couldn't aggregate %s of vehicle %d: %w", q.a.Signal, q.a.Vehicle, err)
+	}
+	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return fmt.Errorf("couldn't aggregate %s of vehicle %d: %w", q.a.Signal, q.a.Vehicle, err)
 	}
@@ -558,3 +602,106 @@ func (q *aggQuery) values(ctx context.Context, agg string, put func(int64, strin
 	}
 	return err
 }
+
+// oneBucket aggregates a query of one bucket (whatever its alignment) into p: the widest whole roll-up
+// units of every level that fit in [Lo, Hi) outside the stale span in one query, the unaligned ends (less
+// than a minute each) from their values in another, and the stale span as a segment of values.
+func (q *aggQuery) oneBucket(ctx context.Context, stats, first, last bool, p *partial) error {
+	a := q.a
+	r := &runsQuery{units: make([][][2]int64, len(RollupWidths))}
+	since, until, err := q.h.staleSpan(ctx, a.Vehicle, q.name)
+	var staleSeg segment
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		r.cover(a.Lo, a.Hi)
+	case err != nil:
+		return fmt.Errorf("couldn't read the roll-up state of %s: %w", a.Signal, err)
+	default:
+		r.cover(a.Lo, min(a.Hi, since))
+		staleSeg = segment{max(a.Lo, since), min(a.Hi, until+1), -1}
+		r.cover(max(a.Lo, until+1), a.Hi)
+	}
+	var ranges [][5]int64
+	for k, us := range r.units {
+		for _, u := range us {
+			ranges = append(ranges, [5]int64{int64(a.Vehicle), q.name, int64(k), u[0], u[1]})
+		}
+	}
+	numeric := a.Kind == telemetry.KindNumber || a.Kind == telemetry.KindBool
+	addValue := func(n int64, sum, lo, hi float64, ft int64, fv any, lt int64, lv any) {
+		if numeric && n > 0 {
+			if p.n == 0 {
+				p.flo, p.fhi = lo, hi
+			} else {
+				p.flo, p.fhi = min(p.flo, lo), max(p.fhi, hi)
+			}
+			p.sum += sum
+		}
+		p.n += n
+		if !p.hasFirst || ft < p.ft {
+			p.ft, p.hasFirst = ft, true
+			if numeric {
+				p.ffv, p.fv = asNumber(fv), nil
+			} else {
+				p.fv = fv
+			}
+		}
+		if !p.hasLast || lt > p.lt {
+			p.lt, p.hasLast = lt, true
+			if numeric {
+				p.flv, p.lv = asNumber(lv), nil
+			} else {
+				p.lv = lv
+			}
+		}
+	}
+	if len(ranges) > 0 || len(r.raw) > 0 {
+		keys := make([][4]int64, len(r.raw))
+		for i, u := range r.raw {
+			keys[i] = [4]int64{int64(a.Vehicle), q.name, u[0], u[1]}
+		}
+		var cols [8]any
+		dest := make([]any, len(cols))
+		for i := range cols {
+			dest[i] = &cols[i]
+		}
+		// the whole units and the values at the ends, in one query: cnt, total, lo, hi, ft, fv, lt, lv
+		err = q.query(ctx, oneBucketSQL, []any{jsonText(ranges), jsonText(keys)}, func(rows *sql.Rows) error {
+			if err := rows.Scan(dest...); err != nil {
+				return err
+			}
+			addValue(asInt(cols[0]), asNumber(cols[1]), asNumber(cols[2]), asNumber(cols[3]), asInt(cols[4]), cols[5], asInt(cols[6]), cols[7])
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if staleSeg.lo < staleSeg.hi {
+		part := func(int64) *partial { return p }
+		if stats {
+			if err := q.stats(ctx, staleSeg, part); err != nil {
+				return err
+			}
+		}
+		if first {
+			if err := q.edge(ctx, staleSeg, false, part); err != nil {
+				return err
+			}
+		}
+		if last {
+			if err := q.edge(ctx, staleSeg, true, part); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// oneBucketSQL reads the roll-up units of rollupRanges' ranges (its first argument) and the values of
+// valueRanges' (its second) in one pass, a value as a unit of one.
+const oneBucketSQL = `SELECT r.cnt, r.total, r.lo, r.hi, r.ft, r.fv, r.lt, r.lv FROM json_each(?1) j CROSS JOIN rollup r
+WHERE r.vehicle = j.value ->> 0 AND r.name = j.value ->> 1 AND r.level = j.value ->> 2 AND r.unit >= j.value ->> 3 AND r.unit < j.value ->> 4
+UNION ALL
+SELECT 1, s.val, s.val, s.val, s.time, s.val, s.time, s.val FROM json_each(?2) j CROSS JOIN signals s
+WHERE s.vehicle = j.value ->> 0 AND s.name = j.value ->> 1 AND s.time >= j.value ->> 2 AND s.time < j.value ->> 3`

@@ -51,6 +51,24 @@ func (c *stmtCache) get(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, e
 	return tx.StmtContext(ctx, st), nil
 }
 
+// stmt returns q prepared on the database (not in a transaction), preparing it once.
+func (c *stmtCache) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.m[q]
+	if st == nil {
+		var err error
+		if st, err = c.db.PrepareContext(ctx, q); err != nil {
+			return nil, err
+		}
+		if c.m == nil {
+			c.m = map[string]*sql.Stmt{}
+		}
+		c.m[q] = st
+	}
+	return st, nil
+}
+
 var _ ledger.Store = (*Identity)(nil)
 
 // identitySchemaVersion changes whenever identitySchema does. The read model is a cache of the log: a

@@ -64,6 +64,21 @@ func (t *Telemetry) DeleteBatch(ctx context.Context, job telemetry.DeleteJob, li
 	names := t.nameIDs()
 	budget := int64(limit)
 	var rolled int64
+	// Activity units that overlap the range go first, as the roll-ups' below.
+	for k, w := range []int64{telemetry.MinuteMs, hourMs} {
+		if budget <= 0 {
+			break
+		}
+		res, err := itx.ExecContext(ctx, `DELETE FROM activity WHERE vehicle = ? AND level = ? AND unit IN
+			(SELECT unit FROM activity WHERE vehicle = ? AND level = ? AND unit >= ? AND unit <= ? LIMIT ?)`,
+			job.Vehicle, k, job.Vehicle, k, floorDiv(job.From, w), floorDiv(job.To-1, w), budget)
+		if err != nil {
+			return d, false, fmt.Errorf("couldn't delete activity: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		rolled += n
+		budget -= n
+	}
 	for _, name := range names {
 		if budget <= 0 {
 			break
@@ -157,6 +172,23 @@ func (t *Telemetry) Finish(ctx context.Context, job telemetry.DeleteJob, now int
 					if _, err := tx.ExecContext(ctx, q, job.Vehicle, name, at, at); err != nil {
 						return fmt.Errorf("couldn't recompute roll-ups at the end of a deleted range: %w", err)
 					}
+				}
+			}
+		}
+		for _, at := range []int64{job.From, job.To - 1} {
+			if at < 0 {
+				continue
+			}
+			for _, q := range rollActivity {
+				q = strings.Replace(q, staleVehicles, "(SELECT ? AS vehicle, ? AS since, ? AS until)", 1)
+				var err error
+				if strings.Contains(q, "json_each") {
+					_, err = tx.ExecContext(ctx, q, job.Vehicle, at, at, t.numericNames())
+				} else {
+					_, err = tx.ExecContext(ctx, q, job.Vehicle, at, at)
+				}
+				if err != nil {
+					return fmt.Errorf("couldn't recompute activity at the end of a deleted range: %w", err)
 				}
 			}
 		}

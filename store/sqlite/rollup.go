@@ -103,29 +103,39 @@ func (t *Telemetry) roll(ctx context.Context) (int, error) {
 			return 0, fmt.Errorf("couldn't roll up level %d: %w", k, err)
 		}
 	}
+	names := t.numericNames()
+	for _, q := range rollActivity {
+		if _, err := tx.ExecContext(ctx, q, names); err != nil {
+			return 0, fmt.Errorf("couldn't roll up activity: %w", err)
+		}
+	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM stale`); err != nil {
 		return 0, fmt.Errorf("couldn't clear the stale spans: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("couldn't commit a roll-up: %w", err)
 	}
+	t.latest.gen.Add(1) // the stale spans changed
 	return n, nil
 }
 
-// migrateRollups marks everything stale in a signals database made before roll-ups existed, so that the
-// first roll computes them.
+// rollupVersion is the version of the roll-ups: 1 the roll-up table, 2 the activity table.
+const rollupVersion = 2
+
+// migrateRollups marks everything stale in a signals database made before the roll-ups of rollupVersion
+// existed, so that the first roll computes them.
 func migrateRollups(ctx context.Context, t *Telemetry) error {
 	var v int64
 	err := t.idx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'rollup_version'`).Scan(&v)
-	if err == nil && v == 1 {
+	if err == nil && v == rollupVersion {
 		return nil
 	}
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("couldn't read the roll-up version: %w", err)
 	}
-	_, err = t.idx.ExecContext(ctx, `
+	_, err = t.idx.ExecContext(ctx, fmt.Sprintf(`
 INSERT INTO stale (vehicle, name, since, until) SELECT vehicle, name, 0, time FROM latest WHERE true `+staleUpsert+`;
-INSERT INTO meta (key, value) VALUES ('rollup_version', 1) ON CONFLICT (key) DO UPDATE SET value = excluded.value;`)
+INSERT INTO meta (key, value) VALUES ('rollup_version', %d) ON CONFLICT (key) DO UPDATE SET value = excluded.value;`, rollupVersion))
 	if err != nil {
 		return fmt.Errorf("couldn't mark the signals for a first roll-up: %w", err)
 	}

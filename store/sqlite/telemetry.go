@@ -93,7 +93,7 @@ func OpenTelemetry(path string, cat *telemetry.Catalog) (*Telemetry, error) {
 	spath := filepath.Join(filepath.Dir(path), SignalsFile)
 	idx, err := sql.Open("sqlite", "file:"+spath+pragmas+"&_pragma=synchronous(NORMAL)")
 	if err == nil {
-		_, err = idx.Exec(signalsSchema + rollupSchema + deletionsSchema)
+		_, err = idx.Exec(signalsSchema + rollupSchema + activitySchema + deletionsSchema)
 	}
 	if err != nil {
 		db.Close()
@@ -101,6 +101,7 @@ func OpenTelemetry(path string, cat *telemetry.Catalog) (*Telemetry, error) {
 	}
 	t := &Telemetry{db: db, idx: idx, cat: cat, stmts: stmtCache{db: db}, istmt: stmtCache{db: idx}, names: map[string]int64{},
 		history: NewHistory(idx)}
+	t.history.gen = &t.latest.gen
 	if err := t.loadNames(); err != nil {
 		t.Close()
 		return nil, err
@@ -430,7 +431,7 @@ func (t *Telemetry) RunIndexer(ctx context.Context, interval time.Duration, logg
 // Reindex deletes the derived tables and rebuilds them from the records.
 func (t *Telemetry) Reindex(ctx context.Context) (int, error) {
 	t.indexMu.Lock()
-	if _, err := t.idx.ExecContext(ctx, `DELETE FROM signals; DELETE FROM latest; DELETE FROM rollup; DELETE FROM stale;
+	if _, err := t.idx.ExecContext(ctx, `DELETE FROM signals; DELETE FROM latest; DELETE FROM rollup; DELETE FROM activity; DELETE FROM stale;
 DELETE FROM events; DELETE FROM meta WHERE key = 'indexed_seq';`); err != nil {
 		t.indexMu.Unlock()
 		return 0, fmt.Errorf("couldn't clear the derived tables: %w", err)

@@ -164,6 +164,15 @@ func TestDeleter(t *testing.T, open func(t *testing.T) Deleting, reopen func(t *
 				t.Fatalf("hourly speed (roll-ups %v): %s\nwant %s", rollups, got, want)
 			}
 		}
+		// Minutes with 3 values or more: the range's first minute keeps 3 (1h00:00 to 1h00:20), its last 2.
+		spans, err := s.Active(ctx, telemetry.ActiveQuery{Vehicle: 1, Lo: delAt(0), Hi: delAt(3 * time.Hour), MinCount: 3, MinSignals: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := fmt.Sprint(spans), fmt.Sprint([]telemetry.Span{{Start: delAt(0), End: delAt(61 * time.Minute)},
+			{Start: delAt(121 * time.Minute), End: delAt(3 * time.Hour)}}); got != want {
+			t.Fatalf("active minutes %s, want %s", got, want)
+		}
 		evs, err := s.Events(ctx, 1, 0, delAt(48*time.Hour), 100)
 		if err != nil {
 			t.Fatal(err)

@@ -119,6 +119,93 @@ func TestReader(t *testing.T, open func(t *testing.T) Reader, settle func(ctx co
 	t.Run("latest", func(t *testing.T) { testLatest(t, s) })
 	t.Run("summary", func(t *testing.T) { testSummary(t, s) })
 	t.Run("records", func(t *testing.T) { testRecords(t, s, recs) })
+	t.Run("runs", func(t *testing.T) { testRuns(t, s) })
+	t.Run("active", func(t *testing.T) { testActive(t, s) })
+}
+
+func testRuns(t *testing.T, s Reader) {
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		vehicle uint64
+		signal  string
+		lo, hi  float64 // seconds after t0
+		cuts    []float64
+		maxGap  int64
+		want    []string // "start-end first-last count", times in seconds after t0
+	}{
+		{"every value its own class", 1, "speed", 0, 200, nil, 0,
+			[]string{"10-10 10-10 1", "20-20 30-30 1", "70-70 20-20 1", "80-80 50-50 1", "130-130 40-40 1"}},
+		{"classes", 1, "speed", 0, 200, []float64{25}, 0,
+			[]string{"10-10 10-10 1", "20-20 30-30 1", "70-70 20-20 1", "80-130 50-40 2"}},
+		{"split at gaps", 1, "speed", 0, 200, []float64{25}, 30_000,
+			[]string{"10-10 10-10 1", "20-20 30-30 1", "70-70 20-20 1", "80-80 50-50 1", "130-130 40-40 1"}},
+		{"a boolean", 1, "isIgnitionOn", 0, 200, nil, 0, []string{"10-10 1-1 1", "70-70 0-0 1"}},
+		{"the range", 1, "speed", 15, 80, nil, 0, []string{"20-20 30-30 1", "70-70 20-20 1"}},
+		{"another vehicle", 2, "speed", 0, 200, nil, 0, []string{"20-20 99-99 1"}},
+		{"whole minutes of one class", 3, "speed", 0, 300, []float64{59.5}, 0,
+			[]string{"0-59 0-59 60", "60-119 60-119 60", "120-179 0-59 60", "180-239 60-119 60", "240-299 0-59 60"}},
+		{"whole minutes, gaps allowed", 3, "speed", 0, 300, []float64{59.5}, 60_000,
+			[]string{"0-59 0-59 60", "60-119 60-119 60", "120-179 0-59 60", "180-239 60-119 60", "240-299 0-59 60"}},
+		{"unaligned ends", 3, "speed", 30.5, 250, []float64{59.5}, 0,
+			[]string{"31-59 31-59 29", "60-119 60-119 60", "120-179 0-59 60", "180-239 60-119 60", "240-249 0-9 10"}},
+		{"one class", 3, "speed", 0, 300, []float64{1000}, 0, []string{"0-299 0-59 300"}},
+		{"never measured", 1, "powertrainFuelSystemRelativeLevel", 0, 200, nil, 0, nil},
+		{"empty range", 1, "speed", 100, 100, nil, 0, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			runs, err := s.Runs(ctx, telemetry.RunsQuery{Vehicle: tt.vehicle, Signal: tt.signal, Lo: at(tt.lo), Hi: at(tt.hi), Cuts: tt.cuts, MaxGap: tt.maxGap})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range runs {
+				got = append(got, fmt.Sprintf("%g-%g %g-%g %d", float64(r.Start-readT0.UnixMilli())/1000, float64(r.End-readT0.UnixMilli())/1000,
+					r.First, r.Last, r.Count))
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("got  %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func testActive(t *testing.T, s Reader) {
+	ctx := context.Background()
+	tests := []struct {
+		name                 string
+		vehicle              uint64
+		lo, hi               float64 // seconds after t0
+		minCount, minSignals int
+		want                 []string // "start-end" in seconds after t0
+	}{
+		// vehicle 1's minutes: 4 values of 3 signals, 3 of 2, 1 of 1 (strings and locations do not count)
+		{"any value", 1, 0, 180, 1, 1, []string{"0-180"}},
+		{"two signals", 1, 0, 180, 1, 2, []string{"0-120"}},
+		{"three values", 1, 0, 180, 3, 2, []string{"0-120"}},
+		{"four values", 1, 0, 180, 4, 2, []string{"0-60"}},
+		{"hours around them", 1, -3600 * 6, 3600 * 2, 3, 1, []string{"0-120"}},
+		{"the range", 1, 60, 120, 1, 1, []string{"60-120"}},
+		{"one signal", 3, 0, 300, 60, 1, []string{"0-300"}},
+		{"not two", 3, 0, 300, 1, 2, nil},
+		{"another vehicle", 2, 0, 180, 1, 1, []string{"0-60"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spans, err := s.Active(ctx, telemetry.ActiveQuery{Vehicle: tt.vehicle, Lo: at(tt.lo), Hi: at(tt.hi), MinCount: tt.minCount, MinSignals: tt.minSignals})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, sp := range spans {
+				got = append(got, fmt.Sprintf("%g-%g", float64(sp.Start-readT0.UnixMilli())/1000, float64(sp.End-readT0.UnixMilli())/1000))
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("got  %q\nwant %q", got, tt.want)
+			}
+		})
+	}
 }
 
 // show renders a value as the suite compares it: numbers with %g (whatever their Go type), strings

@@ -92,6 +92,26 @@ type Input struct {
 	Fuel     []Point  // powertrainFuelSystemRelativeLevel (%): refuel
 	SoC      []Point  // powertrainTractionBatteryStateOfChargeCurrent (%): recharge
 	Odometer []Point  // powertrainTransmissionTravelledDistance (km): recharge
+	// Active, for frequencyAnalysis and changePointDetection instead of (or besides) Windows: the
+	// minutes (merged into spans) that are active. For frequencyAnalysis they are the minutes with at
+	// least SignalCountThreshold values of at least 2 signals; for changePointDetection those with at
+	// least 10 values of at least 2 signals, which are exactly the windows its CUSUM keeps (every such
+	// window adds at least 10 - 1.5 to a statistic that is never below 0, so it is always above 5).
+	Active []Span
+	// Advanced, for recharge instead of Odometer: whether the odometer advanced more than 0.5 km from the
+	// reading at or before lo (or the first after it) to the last at or before hi.
+	Advanced func(lo, hi int64) bool
+}
+
+// Span is [Start, End) in unix ms.
+type Span struct{ Start, End int64 }
+
+func activeSpans(ss []Span) []span {
+	out := make([]span, 0, len(ss))
+	for _, s := range ss {
+		out = append(out, span{s.Start, s.End})
+	}
+	return out
 }
 
 // Segment is one detected period. End is the last moment of it; an ongoing segment's End is the query's
@@ -130,7 +150,7 @@ func Detect(m Mechanism, in Input, from, to, now int64, c Config) []Segment {
 	case Ignition:
 		return ignition(in.Ignition, from, to, maxGap, minDur)
 	case Frequency:
-		var active []span
+		active := activeSpans(in.Active)
 		for _, w := range in.Windows {
 			if w.Count >= c.SignalCountThreshold && w.Distinct >= 2 {
 				active = append(active, span{w.Start, w.Start + WindowMs})
@@ -138,7 +158,7 @@ func Detect(m Mechanism, in Input, from, to, now int64, c Config) []Segment {
 		}
 		return windowsToSegments(active, from, to, now, maxGap, minDur)
 	case ChangePoint:
-		return windowsToSegments(cusum(in.Windows), from, to, now, maxGap, minDur)
+		return windowsToSegments(append(activeSpans(in.Active), cusum(in.Windows)...), from, to, now, maxGap, minDur)
 	case Idling:
 		return idling(in.RPM, in.Speed, float64(c.MaxIdleRpm), from, to, maxGap, minDur)
 	case Refuel:
@@ -151,7 +171,11 @@ func Detect(m Mechanism, in Input, from, to, now int64, c Config) []Segment {
 		if !c.Given {
 			minDur, rise = 60_000, 1
 		}
-		return rises(in.SoC, in.Odometer, rise, from, to, minDur)
+		adv := in.Advanced
+		if adv == nil {
+			adv = func(lo, hi int64) bool { return advanced(in.Odometer, lo, hi) }
+		}
+		return rises(in.SoC, adv, rise, from, to, minDur)
 	}
 	return nil
 }
@@ -310,7 +334,7 @@ func idling(rpm, speed []Point, maxRpm float64, from, to, maxGap, minDur int64) 
 // drop of more than 1 point ends the rise, an increase of at least minRise points lasting at least
 // minDur. With an odometer, a rise during which it advanced more than 0.5 km is not a stop (regenerative
 // braking, a sensor settling). Rises that start in [from, to) count.
-func rises(level, odo []Point, minRise float64, from, to, minDur int64) []Segment {
+func rises(level []Point, advanced func(lo, hi int64) bool, minRise float64, from, to, minDur int64) []Segment {
 	var out []Segment
 	n := len(level)
 	for i := 0; i < n; {
@@ -335,7 +359,7 @@ func rises(level, odo []Point, minRise float64, from, to, minDur int64) []Segmen
 		}
 		t0, t1 := level[trough].Time, level[peak].Time
 		rise := level[peak].Value - level[trough].Value
-		if rise >= minRise && t1-t0 >= minDur && t0 < to && t1 >= from && !advanced(odo, t0, t1) {
+		if rise >= minRise && t1-t0 >= minDur && t0 < to && t1 >= from && (advanced == nil || !advanced(t0, t1)) {
 			seg := Segment{Start: t0, End: min(t1, to)}
 			if t0 < from {
 				seg.Start, seg.StartedBefore = from, true
