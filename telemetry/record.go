@@ -396,7 +396,6 @@ func (c *Catalog) parse(s *Submission, now int64, strict bool) (*Record, error) 
 	return r, nil
 }
 
-
 // checkJSONText refuses what is not RFC 8259 JSON text: invalid UTF-8 anywhere, and anything
 // encoding/json's grammar refuses (a leading '+' or zero, '.5', '1e', raw control characters in strings,
 // escapes other than \" \\ \/ \b \f \n \r \t \uXXXX, …). The fast parser used after it reads some of
