@@ -35,18 +35,9 @@ type stmtCache struct {
 }
 
 func (c *stmtCache) get(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	st := c.m[q]
-	if st == nil {
-		var err error
-		if st, err = c.db.PrepareContext(ctx, q); err != nil {
-			return nil, err
-		}
-		if c.m == nil {
-			c.m = map[string]*sql.Stmt{}
-		}
-		c.m[q] = st
+	st, err := c.stmt(ctx, q)
+	if err != nil {
+		return nil, err
 	}
 	return tx.StmtContext(ctx, st), nil
 }
