@@ -116,7 +116,12 @@ type WebhookReport struct {
 	// with every one of its triggers firing every second (1,000 deliveries a second). DropPercent compares
 	// them: the ingest capacity the webhooks cost.
 	RateWithout, RateWith, DropPercent float64
-	PeakRSSBytes                       int64 // the node process's peak resident memory (child process only)
+	// RateAfter is the same rate measured again after the firing webhooks were deleted (the control: the
+	// node then holds as much data as during RateWith). RateArmed is the rate of the vehicles sent flat
+	// out, each with a webhook of its own whose threshold-crossing condition every value is evaluated
+	// against (a delivery each time the speed crosses 120), the firing webhooks deleted.
+	RateAfter, RateArmed float64
+	PeakRSSBytes         int64 // the node process's peak resident memory (child process only)
 	// IdleCPU and LoadCPU are the node's CPU use (cores) at 1 Hz, before the webhooks exist and while
 	// they fire (child process only); their difference per delivery is what a delivery costs the node.
 	IdleCPU, LoadCPU float64
@@ -130,6 +135,11 @@ func (r *WebhookReport) Print(w io.Writer) {
 		r.Deliveries, float64(r.P50.Microseconds())/1000, float64(r.P99.Microseconds())/1000)
 	fmt.Fprintf(w, "| ingest rate without webhooks | %.0f records/s |\n| ingest rate with the triggers | %.0f records/s |\n| ingest rate drop | %.1f %% |\n",
 		r.RateWithout, r.RateWith, r.DropPercent)
+	if r.RateAfter > 0 {
+		fmt.Fprintf(w, "| ingest rate with the webhooks deleted (control) | %.0f records/s |\n", r.RateAfter)
+		fmt.Fprintf(w, "| ingest rate with %d armed triggers on the vehicles sent (threshold crossings) | %.0f records/s (%.1f %% below the control) |\n",
+			r.Triggers, r.RateArmed, 100*(1-r.RateArmed/r.RateAfter))
+	}
 	if r.PeakRSSBytes > 0 {
 		fmt.Fprintf(w, "| node peak RSS | %.0f MB |\n", float64(r.PeakRSSBytes)/1e6)
 	}
@@ -358,6 +368,13 @@ func Webhooks(ctx context.Context, o WebhookOptions) (*WebhookReport, error) {
 		tx.ExpiresAt.SetUint64(uint64(time.Now().Add(24 * time.Hour).Unix()))
 		txs = append(txs, sign(tx, owners[i%len(owners)]))
 	}
+	for i, id := range g.ids { // for the armed triggers, at the end
+		tx := &ledger.Tx{Type: ledger.TypeGrant, App: crypto.PubkeyToAddress(apps[i*len(apps)/len(g.ids)].PublicKey),
+			Permissions: []string{ledger.PermSignals, ledger.PermStream}, Purpose: "benchmark"}
+		tx.VehicleID.SetUint64(id)
+		tx.ExpiresAt.SetUint64(uint64(time.Now().Add(24 * time.Hour).Unix()))
+		txs = append(txs, sign(tx, owners[(len(ids)+i)%len(owners)]))
+	}
 	for start := 0; start < len(txs); start += api.MaxBatch {
 		items, err := c.SubmitBatch(ctx, txs[start:min(start+api.MaxBatch, len(txs))])
 		if err != nil {
@@ -369,17 +386,23 @@ func Webhooks(ctx context.Context, o WebhookOptions) (*WebhookReport, error) {
 			}
 		}
 	}
+	type appHook struct{ url, token string }
+	var firing []appHook
+	tokens := make([]string, len(apps))
 	for k := range apps {
 		token, err := SignIn(ctx, bn.url, apps[k])
+		tokens[k] = token
 		if err != nil {
 			return nil, err
 		}
 		hooks := bn.url + "/v1/apps/" + crypto.PubkeyToAddress(apps[k].PublicKey).Hex() + "/webhooks"
 		for _, id := range ids[k*per : (k+1)*per] {
+			var made struct{ ID string }
 			if err := hookCall(ctx, "POST", hooks, token, map[string]any{"url": rcv.URL, "vehicles": []uint64{id},
-				"trigger": map[string]any{"kind": "signal", "signal": "speed", "condition": "value > 0.0"}}, http.StatusCreated, nil); err != nil {
+				"trigger": map[string]any{"kind": "signal", "signal": "speed", "condition": "value > 0.0"}}, http.StatusCreated, &made); err != nil {
 				return nil, err
 			}
+			firing = append(firing, appHook{hooks + "/" + made.ID, token})
 		}
 		// Every webhook must be verified before the load starts.
 		for deadline := time.Now().Add(2 * time.Minute); ; {
@@ -446,6 +469,33 @@ func Webhooks(ctx context.Context, o WebhookOptions) (*WebhookReport, error) {
 		return nil, err
 	}
 	rep.DropPercent = 100 * (1 - rep.RateWith/rep.RateWithout)
+
+	// The control: the same node, as much data later, with the firing webhooks deleted.
+	logf("ingest rate again with the webhooks deleted (the control): %d rounds…", o.Seconds)
+	for _, h := range firing {
+		if err := hookCall(ctx, "DELETE", h.url, h.token, nil, http.StatusNoContent, nil); err != nil {
+			return nil, err
+		}
+	}
+	if rep.RateAfter, err = g.besideOneHz(ctx, c, f, o.Seconds); err != nil {
+		return nil, err
+	}
+
+	// Armed triggers: every vehicle sent flat out has a webhook whose condition (a threshold crossing, as in
+	// docs/webhooks.md) each of its values is evaluated against.
+	logf("ingest rate with %d armed triggers on the vehicles sent flat out: %d rounds…", len(g.ids), o.Seconds)
+	for i, id := range g.ids {
+		k := i * len(apps) / len(g.ids)
+		hooks := bn.url + "/v1/apps/" + crypto.PubkeyToAddress(apps[k].PublicKey).Hex() + "/webhooks"
+		if err := hookCall(ctx, "POST", hooks, tokens[k], map[string]any{"url": rcv.URL, "vehicles": []uint64{id},
+			"trigger": map[string]any{"kind": "signal", "signal": "speed", "condition": "value > 120.0 && previousValue <= 120.0"}},
+			http.StatusCreated, nil); err != nil {
+			return nil, err
+		}
+	}
+	if rep.RateArmed, err = g.besideOneHz(ctx, c, f, o.Seconds); err != nil {
+		return nil, err
+	}
 	if bn.pid != 0 {
 		rep.PeakRSSBytes = peakRSS(bn.pid)
 	}
