@@ -531,7 +531,7 @@ type RecordLine struct {
 
 // eachRecord calls f with every record the archive holds, in (time, seq) order, a page at a time.
 func (a *archive) eachRecord(f func(r *telemetry.StoredRecord) error) error {
-	const page = 1000
+	const page = 200 // records of a few KB each: a page is about a megabyte
 	for _, wd := range a.p.windows {
 		q := telemetry.RecordsQuery{Vehicle: a.p.req.Vehicle, Lo: wd.lo, Hi: wd.hi, AfterTime: wd.lo, Limit: page}
 		for {
@@ -559,11 +559,14 @@ func (a *archive) eachRecord(f func(r *telemetry.StoredRecord) error) error {
 
 func (a *archive) records(w io.Writer) (int64, error) {
 	var n int64
-	buf := make([]byte, 0, 4096)
-	err := a.eachRecord(func(r *telemetry.StoredRecord) error {
-		buf = AppendRecordLine(buf[:0], r)
-		n++
-		_, err := w.Write(buf)
+	err := a.inOrder(func(c *chunk) {
+		for _, r := range c.recs {
+			c.a = AppendRecordLine(c.a, r)
+		}
+		c.n = int64(len(c.recs))
+	}, func(c *chunk) error {
+		n += c.n
+		_, err := w.Write(c.a)
 		return err
 	})
 	return n, err
@@ -597,23 +600,6 @@ func values(cat *telemetry.Catalog, r *telemetry.StoredRecord) ([]telemetry.Valu
 	return rec.Values, nil
 }
 
-func (a *archive) eachValue(f func(v *telemetry.Value) error) error {
-	return a.eachRecord(func(r *telemetry.StoredRecord) error {
-		vs, err := values(a.p.src.Catalog, r)
-		if err != nil {
-			return err
-		}
-		for i := range vs {
-			if a.p.inWindows(vs[i].Time) {
-				if err := f(&vs[i]); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-}
-
 // signalsCSV writes signals.csv and, in the same pass (each record parsed once), signals.ndjson to a
 // compressed temporary file that Write copies in as the next member (a.side).
 func (a *archive) signalsCSV(w io.Writer) (int64, error) {
@@ -627,15 +613,27 @@ func (a *archive) signalsCSV(w io.Writer) (int64, error) {
 	}
 	a.side = side
 	nw := bufio.NewWriterSize(side, 32<<10)
-	buf := make([]byte, 0, 256)
-	err = a.eachValue(func(v *telemetry.Value) error {
-		buf = AppendCSVRow(buf[:0], v)
-		n++
-		if _, err := w.Write(buf); err != nil {
+	err = a.inOrder(func(c *chunk) {
+		for _, r := range c.recs {
+			vs, err := values(a.p.src.Catalog, r)
+			if err != nil {
+				c.err = err
+				return
+			}
+			for i := range vs {
+				if a.p.inWindows(vs[i].Time) {
+					c.a = AppendCSVRow(c.a, &vs[i])
+					c.b = AppendValueLine(c.b, &vs[i])
+					c.n++
+				}
+			}
+		}
+	}, func(c *chunk) error {
+		n += c.n
+		if _, err := w.Write(c.a); err != nil {
 			return err
 		}
-		buf = AppendValueLine(buf[:0], v)
-		_, err := nw.Write(buf)
+		_, err := nw.Write(c.b)
 		return err
 	})
 	if err == nil {
@@ -733,12 +731,11 @@ const tripSignal = "isIgnitionOn"
 
 func (a *archive) trips(w io.Writer) (int64, error) {
 	var n int64
-	sig, ok := a.p.src.Catalog.Lookup(tripSignal)
-	if !ok {
+	if _, ok := a.p.src.Catalog.Lookup(tripSignal); !ok {
 		return 0, nil
 	}
 	for _, wd := range a.p.windows {
-		pts, err := a.ignitionChanges(sig.Kind, wd)
+		pts, err := a.ignitionChanges(wd)
 		if err != nil {
 			return n, err
 		}
@@ -756,29 +753,16 @@ func (a *archive) trips(w io.Writer) (int64, error) {
 }
 
 // ignitionChanges returns the ignition values of the window at which the value changes (the first one
-// included), in time order: all that ignition detection reads (segment.Detect), and few a day. The values
-// are read a day at a time, so that memory does not grow with the window (a month at 1 Hz is 2.6 M values).
-func (a *archive) ignitionChanges(kind telemetry.Kind, wd window) ([]segment.Point, error) {
-	const day = 24 * 60 * 60 * 1000
-	var out, chunk []segment.Point
-	for lo := wd.lo; lo < wd.hi; lo += day {
-		hi := min(lo+day, wd.hi)
-		chunk = chunk[:0]
-		// One bucket a millisecond: a signal has one value per vehicle and millisecond.
-		err := a.p.src.Telemetry.Aggregate(a.ctx, telemetry.Aggregation{Vehicle: a.p.req.Vehicle, Signal: tripSignal, Kind: kind,
-			From: lo, Step: 1, Lo: lo, Hi: hi, Aggs: []string{telemetry.AggLast}}, func(b int64, _ string, v any) {
-			f, _ := telemetry.AsFloat(v)
-			chunk = append(chunk, segment.Point{Time: lo + b, Value: f})
-		})
-		if err != nil {
-			return nil, fmt.Errorf("couldn't read %s of vehicle %d: %w", tripSignal, a.p.req.Vehicle, err)
-		}
-		slices.SortFunc(chunk, func(x, y segment.Point) int { return cmpInt(x.Time, y.Time) })
-		for _, p := range chunk {
-			if len(out) == 0 || out[len(out)-1].Value != p.Value {
-				out = append(out, p)
-			}
-		}
+// included), in time order: all that ignition detection (segment.Detect) reads. They are the first values
+// of the signal's runs of equal values, which a store with roll-ups finds without reading every value.
+func (a *archive) ignitionChanges(wd window) ([]segment.Point, error) {
+	runs, err := a.p.src.Telemetry.Runs(a.ctx, telemetry.RunsQuery{Vehicle: a.p.req.Vehicle, Signal: tripSignal, Lo: wd.lo, Hi: wd.hi})
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read %s of vehicle %d: %w", tripSignal, a.p.req.Vehicle, err)
+	}
+	out := make([]segment.Point, len(runs))
+	for i, r := range runs {
+		out[i] = segment.Point{Time: r.Start, Value: r.First}
 	}
 	return out, nil
 }
