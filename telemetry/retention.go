@@ -141,7 +141,7 @@ type SweeperOptions struct {
 // Defaults of SweeperOptions.
 const (
 	DefaultSweepInterval = 10 * time.Minute
-	DefaultDeleteBatch   = 2000
+	DefaultDeleteBatch   = 10000
 )
 
 // NewSweeper returns a sweeper; Run starts it.

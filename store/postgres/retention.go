@@ -11,8 +11,8 @@ import (
 
 var _ telemetry.Deleter = (*Telemetry)(nil)
 
-// DeleteBatch implements telemetry.Deleter: one transaction deletes up to limit records, up to limit
-// signal values and events of the job's range, the latest values in it, and counts them in deletions.
+// DeleteBatch implements telemetry.Deleter: one transaction deletes up to limit/100 records (a record
+// holds tens to hundreds of values), up to limit signal values and events of the job's range, the latest values in it, and counts them in deletions.
 // The record keys (source, id, digest, time) stay, so that a device sending a deleted record again is
 // answered as for a duplicate and the record is not stored again.
 func (t *Telemetry) DeleteBatch(ctx context.Context, job telemetry.DeleteJob, limit int) (telemetry.Deleted, bool, error) {
@@ -21,7 +21,7 @@ func (t *Telemetry) DeleteBatch(ctx context.Context, job telemetry.DeleteJob, li
 	err := pgx.BeginFunc(ctx, t.pool, func(tx pgx.Tx) error {
 		d = telemetry.Deleted{}
 		tag, err := tx.Exec(ctx, `DELETE FROM records WHERE (time, seq) IN
-			(SELECT time, seq FROM records WHERE vehicle = $1 AND time >= $2 AND time < $3 LIMIT $4)`, int64(job.Vehicle), job.From, job.To, limit)
+			(SELECT time, seq FROM records WHERE vehicle = $1 AND time >= $2 AND time < $3 LIMIT $4)`, int64(job.Vehicle), job.From, job.To, max(1, limit/100))
 		if err != nil {
 			return fmt.Errorf("couldn't delete records: %w", err)
 		}

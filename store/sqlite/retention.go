@@ -37,10 +37,11 @@ func (t *Telemetry) DeleteBatch(ctx context.Context, job telemetry.DeleteJob, li
 		return d, false, fmt.Errorf("couldn't begin deleting records: %w", err)
 	}
 	defer tx.Rollback()
-	// A record holds tens to hundreds of values and its bytes are overwritten (secure_delete): a twentieth
-	// of the batch keeps this transaction, which ingest waits for, near the values' in length.
+	// A record holds tens to hundreds of values and its bytes are overwritten (secure_delete): a hundredth
+	// of the batch keeps this transaction, which ingest waits for, short. The derived rows are in another
+	// file, which ingest does not wait for.
 	res, err := tx.ExecContext(ctx, `DELETE FROM records WHERE seq IN (SELECT seq FROM records WHERE vehicle = ? AND time >= ? AND time < ? LIMIT ?)`,
-		job.Vehicle, job.From, job.To, max(1, limit/20))
+		job.Vehicle, job.From, job.To, max(1, limit/100))
 	if err != nil {
 		return d, false, fmt.Errorf("couldn't delete records: %w", err)
 	}
@@ -102,9 +103,16 @@ func (t *Telemetry) DeleteBatch(ctx context.Context, job telemetry.DeleteJob, li
 		if budget <= 0 {
 			break
 		}
-		res, err := itx.ExecContext(ctx, `DELETE FROM signals WHERE vehicle = ? AND name = ? AND time IN
-			(SELECT time FROM signals WHERE vehicle = ? AND name = ? AND time >= ? AND time < ? LIMIT ?)`,
-			job.Vehicle, name, job.Vehicle, name, job.From, job.To, budget)
+		// A range of the primary key, found by the time of the first value past the budget: one walk of
+		// the B-tree (a subquery's list of times cost a lookup per deleted row).
+		until := job.To
+		err := itx.QueryRowContext(ctx, `SELECT time FROM signals WHERE vehicle = ? AND name = ? AND time >= ? AND time < ?
+			ORDER BY time LIMIT 1 OFFSET ?`, job.Vehicle, name, job.From, job.To, budget).Scan(&until)
+		if err != nil && err != sql.ErrNoRows {
+			return d, false, fmt.Errorf("couldn't find a batch of signal values: %w", err)
+		}
+		res, err := itx.ExecContext(ctx, `DELETE FROM signals WHERE vehicle = ? AND name = ? AND time >= ? AND time < ?`,
+			job.Vehicle, name, job.From, until)
 		if err != nil {
 			return d, false, fmt.Errorf("couldn't delete signal values: %w", err)
 		}
