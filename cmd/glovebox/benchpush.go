@@ -8,7 +8,7 @@ import (
 )
 
 func init() {
-	register(command{name: "bench webhooks", args: "[--vehicles N] [--apps N] [--seconds N] [--in-process]",
+	register(command{name: "bench webhooks", args: "[--vehicles N] [--apps N] [--seconds N] [--in-process] [--cpuprofile FILE]",
 		short: "measure webhook delivery latency from record acceptance, and the ingest rate with signal triggers firing", run: runBenchWebhooks})
 	register(command{name: "bench subscriptions", args: "[--subscribers N] [--vehicles N] [--rounds N] [--in-process]",
 		short: "measure GraphQL subscription push latency over WebSocket and the node's memory", run: runBenchSubscriptions})
@@ -21,7 +21,7 @@ func runBenchWebhooks(ctx context.Context, args []string) error {
 	fs.IntVar(&o.Apps, "apps", 10, "apps the webhooks are spread over (at most 100 webhooks each)")
 	fs.IntVar(&o.Seconds, "seconds", 30, "seconds of load at 1 Hz, and rounds of each ingest-rate run")
 	inProcess := fs.Bool("in-process", false, "run the node in this process (no RSS figure) instead of a child process")
-	cpuprofile := fs.String("cpuprofile", "", "with --in-process: write a CPU profile of the load at 1 Hz (node included) to this file")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the load at 1 Hz to this file: of the node process (read from its runtime profiles, serve --debug), or with --in-process of this process, node included")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -29,7 +29,16 @@ func runBenchWebhooks(ctx context.Context, args []string) error {
 	if o.Binary, err = nodeBinary(*inProcess); err != nil {
 		return err
 	}
-	o.Profile = profileFunc(*cpuprofile)
+	if *inProcess {
+		o.Profile = profileFunc(*cpuprofile)
+	} else if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		o.NodeProfile = f
+	}
 	o.Progress = os.Stderr
 	return printReport(bench.Webhooks(ctx, o))
 }

@@ -39,6 +39,7 @@ func runServe(ctx context.Context, args []string) error {
 	demoVehicles := fs.Int("demo-vehicles", 25, "vehicles in the --demo fleet")
 	mapTiles := fs.String("map-tiles", envDefault("GLOVEBOX_MAP_TILES", ""), "map tile `URL` template for the web app's maps, e.g. https://tiles.example/{z}/{x}/{y}.png (env GLOVEBOX_MAP_TILES; default none: tracks on a plain background, nothing loaded from other hosts)")
 	mapAttribution := fs.String("map-attribution", envDefault("GLOVEBOX_MAP_ATTRIBUTION", ""), "attribution text the tile server requires, shown on the map (env GLOVEBOX_MAP_ATTRIBUTION)")
+	debugAddr := fs.String("debug", envDefault("GLOVEBOX_DEBUG", ""), "serve Go's runtime profiles (net/http/pprof: goroutines, heap, CPU) on this address, apart from the API, e.g. 127.0.0.1:6060; keep it private (env GLOVEBOX_DEBUG; default off)")
 	level := fs.String("log-level", envDefault("GLOVEBOX_LOG_LEVEL", "info"), "debug logs every request (env GLOVEBOX_LOG_LEVEL)")
 	store := fs.String("store", envDefault("GLOVEBOX_STORE", ""), "run as one process of a cluster on this PostgreSQL database, postgres://… (env GLOVEBOX_STORE; default: the embedded stores in --data)")
 	natsURL := fs.String("nats", envDefault("GLOVEBOX_NATS", ""), "with --store: the NATS JetStream server, nats://…, or \"embedded\" to run one in this process (env GLOVEBOX_NATS)")
@@ -110,6 +111,17 @@ func runServe(ctx context.Context, args []string) error {
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Serve(ln) }()
 
+	if *debugAddr != "" {
+		dbg, err := serveDebug(*debugAddr)
+		if err != nil {
+			srv.Close()
+			stopSeq()
+			<-seqDone
+			return err
+		}
+		defer dbg.Close()
+		fmt.Printf("Runtime profiles on http://%s/debug/pprof/\n", dbg.Addr())
+	}
 	size, _ := n.Log.Latest()
 	fmt.Printf("Glovebox node listening on http://%s/  (origin %s, %d log entries)\nLog key: %s\n", ln.Addr(), n.Log.Origin(), size, n.LogKey)
 

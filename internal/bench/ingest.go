@@ -92,6 +92,7 @@ type benchNode struct {
 	mqtt  string // broker address
 	dir   string
 	pid   int
+	debug string // the child process's runtime profiles (serve --debug): http://host:port
 	local *node.Node
 	stop  func()
 }
@@ -107,7 +108,7 @@ func startBenchNode(ctx context.Context, binary string) (*benchNode, error) {
 		return nil, err
 	}
 	if binary != "" {
-		cmd := exec.Command(binary, append([]string{"serve", "--data", dir, "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0", "--log-level", "warn"}, unlimited...)...)
+		cmd := exec.Command(binary, append([]string{"serve", "--data", dir, "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0", "--log-level", "warn", "--debug", "127.0.0.1:0"}, unlimited...)...)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			return nil, err
@@ -119,6 +120,7 @@ func startBenchNode(ctx context.Context, binary string) (*benchNode, error) {
 		sc := bufio.NewScanner(out)
 		re := regexp.MustCompile(`listening on (http://\S+?)/? `)
 		reMQTT := regexp.MustCompile(`MQTT for devices on (\S+)`)
+		reDebug := regexp.MustCompile(`Runtime profiles on (http://\S+?)/debug/pprof/`)
 		bn := &benchNode{dir: dir, pid: cmd.Process.Pid, stop: func() {
 			cmd.Process.Signal(os.Interrupt)
 			cmd.Wait()
@@ -127,6 +129,9 @@ func startBenchNode(ctx context.Context, binary string) (*benchNode, error) {
 		for sc.Scan() {
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
 				bn.url = m[1]
+			}
+			if m := reDebug.FindStringSubmatch(sc.Text()); m != nil {
+				bn.debug = m[1]
 			}
 			if m := reMQTT.FindStringSubmatch(sc.Text()); m != nil {
 				bn.mqtt = m[1]
@@ -454,13 +459,16 @@ func sendAll(ctx context.Context, addr string, reqs [][]byte, clients int, check
 }
 
 // peakRSS reads a process's peak resident set (VmHWM) from /proc.
-func peakRSS(pid int) int64 {
+func peakRSS(pid int) int64 { return procMemory(pid, "VmHWM:") }
+
+// procMemory returns the memory figure key (as "VmRSS:") of /proc/PID/status in bytes; 0 if unknown.
+func procMemory(pid int, key string) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
+		if strings.HasPrefix(line, key) {
 			f := strings.Fields(line)
 			if len(f) >= 2 {
 				kb, _ := strconv.ParseInt(f[1], 10, 64)

@@ -68,7 +68,7 @@ func startPushNode(ctx context.Context, binary string) (*benchNode, error) {
 		}}, nil
 	}
 	cmd := exec.Command(binary, append([]string{"serve", "--data", dir, "--http", "127.0.0.1:0", "--mqtt", "off", "--log-level", "warn",
-		"--webhook-allow-http", "--webhook-allow-private"}, unlimited...)...)
+		"--webhook-allow-http", "--webhook-allow-private", "--debug", "127.0.0.1:0"}, unlimited...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -79,10 +79,15 @@ func startPushNode(ctx context.Context, binary string) (*benchNode, error) {
 	}
 	sc := bufio.NewScanner(out)
 	re := regexp.MustCompile(`listening on (http://\S+?)/? `)
+	reDebug := regexp.MustCompile(`Runtime profiles on (http://\S+?)/debug/pprof/`)
+	debug := ""
 	for sc.Scan() {
+		if m := reDebug.FindStringSubmatch(sc.Text()); m != nil {
+			debug = m[1]
+		}
 		if m := re.FindStringSubmatch(sc.Text()); m != nil {
 			go io.Copy(io.Discard, out)
-			return &benchNode{url: m[1], dir: dir, pid: cmd.Process.Pid, stop: func() {
+			return &benchNode{url: m[1], dir: dir, pid: cmd.Process.Pid, debug: debug, stop: func() {
 				cmd.Process.Signal(os.Interrupt)
 				cmd.Wait()
 				os.RemoveAll(dir)
@@ -104,6 +109,9 @@ type WebhookOptions struct {
 	// Profile, if set, starts a CPU profile of the load at 1 Hz and the deliveries it makes, and returns
 	// what stops it.
 	Profile func() (stop func())
+	// NodeProfile, if set (child process only), receives a CPU profile of the node process during the
+	// load at 1 Hz, read from its runtime profiles (serve --debug).
+	NodeProfile io.Writer
 }
 
 // WebhookReport is what the webhook benchmark measured.
@@ -425,6 +433,12 @@ func Webhooks(ctx context.Context, o WebhookOptions) (*WebhookReport, error) {
 	if o.Profile != nil {
 		stopProfile = o.Profile()
 	}
+	nodeProfile := make(chan error, 1)
+	if o.NodeProfile != nil && bn.debug != "" {
+		go func() { nodeProfile <- fetchProfile(ctx, bn.debug, o.Seconds, o.NodeProfile) }()
+	} else {
+		nodeProfile <- nil
+	}
 	acked := map[string]time.Time{}
 	var amu sync.Mutex
 	c0, t0 := cpuSeconds(bn.pid), time.Now()
@@ -455,6 +469,9 @@ func Webhooks(ctx context.Context, o WebhookOptions) (*WebhookReport, error) {
 		rep.LoadCPU = (cpuSeconds(bn.pid) - c0) / time.Since(t0).Seconds()
 	}
 	stopProfile()
+	if err := <-nodeProfile; err != nil {
+		return nil, fmt.Errorf("couldn't profile the node: %w", err)
+	}
 	mu.Lock()
 	var lat []time.Duration
 	for k, a := range acked {
@@ -758,4 +775,22 @@ func subscribe(ctx context.Context, base, token string, vehicle uint64, ready fu
 			}
 		}
 	}
+}
+
+// fetchProfile writes a CPU profile of seconds of the node whose runtime profiles are at debug to w.
+func fetchProfile(ctx context.Context, debug string, seconds int, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", debug, seconds), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", req.URL, resp.Status)
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
 }
