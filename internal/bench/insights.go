@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -179,7 +180,8 @@ func Insights(ctx context.Context, opts InsightsOptions) (*InsightsReport, error
 				if err := json.Unmarshal(r.Data, &out); err != nil {
 					return nil, err
 				}
-				answer = fmt.Sprintf("%d items, %d bytes", len(out[q.field]), len(r.Data))
+				sum := sha256.Sum256(r.Data) // to compare answers across versions
+				answer = fmt.Sprintf("%d items, %d bytes, sha256 %x", len(out[q.field]), len(r.Data), sum[:4])
 				logf("%s: %s; %d runs…", q.name, answer, opts.Runs)
 				continue
 			}

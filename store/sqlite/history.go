@@ -752,7 +752,8 @@ func (q *aggQuery) spanBuckets(ctx context.Context, spans []telemetry.Span, stat
 		for i := range cols {
 			dest[i] = &cols[i]
 		}
-		// the whole units and the values at the ends, in one query: span, cnt, total, lo, hi, ft, fv, lt, lv
+		// the whole units, and each unaligned end summed up as a unit would be, in one query: span, cnt,
+		// total, lo, hi, ft, fv, lt, lv
 		err = q.query(ctx, oneBucketSQL, []any{jsonText(ranges), jsonText(keys)}, func(rows *sql.Rows) error {
 			if err := rows.Scan(dest...); err != nil {
 				return err
@@ -793,5 +794,11 @@ func (q *aggQuery) spanBuckets(ctx context.Context, spans []telemetry.Span, stat
 const oneBucketSQL = `SELECT j.value ->> 5, r.cnt, r.total, r.lo, r.hi, r.ft, r.fv, r.lt, r.lv FROM json_each(?1) j CROSS JOIN rollup r
 WHERE r.vehicle = j.value ->> 0 AND r.name = j.value ->> 1 AND r.level = j.value ->> 2 AND r.unit >= j.value ->> 3 AND r.unit < j.value ->> 4
 UNION ALL
-SELECT j.value ->> 4, 1, s.val, s.val, s.val, s.time, s.val, s.time, s.val FROM json_each(?2) j CROSS JOIN signals s
-WHERE s.vehicle = j.value ->> 0 AND s.name = j.value ->> 1 AND s.time >= j.value ->> 2 AND s.time < j.value ->> 3`
+SELECT g.b, g.cnt, g.total, g.lo, g.hi,
+	g.ft, (SELECT s.val FROM signals s WHERE s.vehicle = g.v AND s.name = g.n AND s.time = g.ft),
+	g.lt, (SELECT s.val FROM signals s WHERE s.vehicle = g.v AND s.name = g.n AND s.time = g.lt)
+FROM (SELECT j.value ->> 4 AS b, j.value ->> 0 AS v, j.value ->> 1 AS n, COUNT(*) AS cnt, SUM(s.val) AS total,
+		MIN(s.val) AS lo, MAX(s.val) AS hi, MIN(s.time) AS ft, MAX(s.time) AS lt
+	FROM json_each(?2) j CROSS JOIN signals s
+	WHERE s.vehicle = j.value ->> 0 AND s.name = j.value ->> 1 AND s.time >= j.value ->> 2 AND s.time < j.value ->> 3
+	GROUP BY j.key) g`
