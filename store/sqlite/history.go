@@ -680,11 +680,64 @@ func (q *aggQuery) oneBucket(ctx context.Context, stats, first, last bool, p *pa
 	return q.spanBuckets(ctx, []telemetry.Span{{Start: q.a.Lo, End: q.a.Hi}}, stats, first, last, []*partial{p})
 }
 
-// spanBuckets aggregates each of spans (whatever their alignment) into ps[i]: the widest whole roll-up
+// spanBuckets aggregates each of spans (whatever their alignment) into ps[i], in one query for all of them:
+// with stats as spanRollups does; without, the first and last value of each span from the values table
+// alone, two index seeks a span, fewer pages and rows than the roll-ups would give (a trip of 45 minutes
+// is nine five-minute units), and no stale span to mind.
+func (q *aggQuery) spanBuckets(ctx context.Context, spans []telemetry.Span, stats, first, last bool, ps []*partial) error {
+	a := q.a
+	numeric := a.Kind == telemetry.KindNumber || a.Kind == telemetry.KindBool
+	if stats { // the rows of the roll-ups and values, first and last included, are the fastest way
+		return q.spanRollups(ctx, spans, stats, first, last, ps)
+	}
+	if !first && !last {
+		return nil
+	}
+	keys := make([][5]int64, 0, len(spans)) // vehicle, name, from, to, span
+	for i, sp := range spans {
+		if sp.Start < sp.End {
+			keys = append(keys, [5]int64{int64(a.Vehicle), q.name, sp.Start, sp.End, int64(i)})
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	var cols [3]any
+	dest := []any{&cols[0], &cols[1], &cols[2]}
+	return q.query(ctx, edgesSQL, []any{jsonText(keys)}, func(rows *sql.Rows) error {
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		i, t, v := asInt(cols[0]), asInt(cols[1]), cols[2]
+		if i < 0 || i >= int64(len(ps)) {
+			return fmt.Errorf("span %d of %d", i, len(ps))
+		}
+		p := ps[i]
+		if first && (!p.hasFirst || t < p.ft) {
+			p.ft, p.hasFirst = t, true
+			if numeric {
+				p.ffv, p.fv = asNumber(v), nil
+			} else {
+				p.fv = v
+			}
+		}
+		if last && (!p.hasLast || t > p.lt) {
+			p.lt, p.hasLast = t, true
+			if numeric {
+				p.flv, p.lv = asNumber(v), nil
+			} else {
+				p.lv = v
+			}
+		}
+		return nil
+	})
+}
+
+// spanRollups aggregates each of spans (whatever their alignment) into ps[i]: the widest whole roll-up
 // units of every level that fit in each span outside the stale span and the unaligned ends (less than a
 // minute each) from their values, of every span in one query, and a span's share of the stale span as a
 // segment of values.
-func (q *aggQuery) spanBuckets(ctx context.Context, spans []telemetry.Span, stats, first, last bool, ps []*partial) error {
+func (q *aggQuery) spanRollups(ctx context.Context, spans []telemetry.Span, stats, first, last bool, ps []*partial) error {
 	a := q.a
 	since, until, err := q.h.staleSpan(ctx, a.Vehicle, q.name)
 	stale := err == nil
@@ -752,8 +805,9 @@ func (q *aggQuery) spanBuckets(ctx context.Context, spans []telemetry.Span, stat
 		for i := range cols {
 			dest[i] = &cols[i]
 		}
-		// the whole units, and each unaligned end summed up as a unit would be, in one query: span, cnt,
-		// total, lo, hi, ft, fv, lt, lv
+		// the whole units, and at the unaligned ends the minute's roll-up where all its values lie inside
+		// the range (a trip that ends at its last value), else the values, in one query: span, cnt, total,
+		// lo, hi, ft, fv, lt, lv. A value measured before the stale span was rolled up with its minute.
 		err = q.query(ctx, oneBucketSQL, []any{jsonText(ranges), jsonText(keys)}, func(rows *sql.Rows) error {
 			if err := rows.Scan(dest...); err != nil {
 				return err
@@ -794,11 +848,21 @@ func (q *aggQuery) spanBuckets(ctx context.Context, spans []telemetry.Span, stat
 const oneBucketSQL = `SELECT j.value ->> 5, r.cnt, r.total, r.lo, r.hi, r.ft, r.fv, r.lt, r.lv FROM json_each(?1) j CROSS JOIN rollup r
 WHERE r.vehicle = j.value ->> 0 AND r.name = j.value ->> 1 AND r.level = j.value ->> 2 AND r.unit >= j.value ->> 3 AND r.unit < j.value ->> 4
 UNION ALL
-SELECT g.b, g.cnt, g.total, g.lo, g.hi,
-	g.ft, (SELECT s.val FROM signals s WHERE s.vehicle = g.v AND s.name = g.n AND s.time = g.ft),
-	g.lt, (SELECT s.val FROM signals s WHERE s.vehicle = g.v AND s.name = g.n AND s.time = g.lt)
-FROM (SELECT j.value ->> 4 AS b, j.value ->> 0 AS v, j.value ->> 1 AS n, COUNT(*) AS cnt, SUM(s.val) AS total,
-		MIN(s.val) AS lo, MAX(s.val) AS hi, MIN(s.time) AS ft, MAX(s.time) AS lt
-	FROM json_each(?2) j CROSS JOIN signals s
-	WHERE s.vehicle = j.value ->> 0 AND s.name = j.value ->> 1 AND s.time >= j.value ->> 2 AND s.time < j.value ->> 3
-	GROUP BY j.key) g`
+SELECT j.value ->> 4, r.cnt, r.total, r.lo, r.hi, r.ft, r.fv, r.lt, r.lv FROM json_each(?2) j CROSS JOIN rollup r
+WHERE r.vehicle = j.value ->> 0 AND r.name = j.value ->> 1 AND r.level = 0
+	AND r.unit >= (j.value ->> 2) / 60000 AND r.unit <= (j.value ->> 3 - 1) / 60000
+	AND r.ft >= j.value ->> 2 AND r.lt < j.value ->> 3
+UNION ALL
+SELECT j.value ->> 4, 1, s.val, s.val, s.val, s.time, s.val, s.time, s.val FROM json_each(?2) j CROSS JOIN rollup r CROSS JOIN signals s
+WHERE r.vehicle = j.value ->> 0 AND r.name = j.value ->> 1 AND r.level = 0
+	AND r.unit >= (j.value ->> 2) / 60000 AND r.unit <= (j.value ->> 3 - 1) / 60000
+	AND NOT (r.ft >= j.value ->> 2 AND r.lt < j.value ->> 3)
+	AND s.vehicle = r.vehicle AND s.name = r.name
+	AND s.time >= MAX(j.value ->> 2, r.unit * 60000) AND s.time < MIN(j.value ->> 3, r.unit * 60000 + 60000)`
+
+// edgesSQL reads the first and the last value of each span (?1): span, time, value.
+const edgesSQL = `SELECT j.value ->> 4, s.time, s.val FROM json_each(?1) j CROSS JOIN signals s
+WHERE s.vehicle = j.value ->> 0 AND s.name = j.value ->> 1 AND s.time IN (
+	(SELECT MIN(time) FROM signals WHERE vehicle = j.value ->> 0 AND name = j.value ->> 1 AND time >= j.value ->> 2 AND time < j.value ->> 3),
+	(SELECT MAX(time) FROM signals WHERE vehicle = j.value ->> 0 AND name = j.value ->> 1 AND time >= j.value ->> 2 AND time < j.value ->> 3))`
+

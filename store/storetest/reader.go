@@ -236,6 +236,9 @@ func testAggregateSpans(t *testing.T, s Reader) {
 				"1/AVG=36.666666666666664", "1/COUNT=3", "1/FIRST=20", "1/LAST=40", "1/MAX=50", "1/MIN=20",
 				"4/AVG=30", "4/COUNT=5", "4/FIRST=10", "4/LAST=40", "4/MAX=50", "4/MIN=10",
 				"5/AVG=10", "5/COUNT=1", "5/FIRST=10", "5/LAST=10", "5/MAX=10", "5/MIN=10"}},
+		{"a span that leaves out some of a minute's values", telemetry.Aggregation{Vehicle: 1, Signal: "speed", Kind: telemetry.KindNumber,
+			Aggs: stats}, []telemetry.Span{sp(15, 90)}, []string{
+			"0/AVG=33.333333333333336", "0/COUNT=3", "0/FIRST=30", "0/LAST=50", "0/MAX=50", "0/MIN=20"}},
 		{"locations, first and last", telemetry.Aggregation{Vehicle: 1, Signal: "currentLocationCoordinates", Kind: telemetry.KindLocation,
 			Aggs: []string{telemetry.AggFirst, telemetry.AggLast}}, []telemetry.Span{sp(15, 90), sp(0, 11)}, []string{
 			"0/FIRST=loc(53,14,3)", "0/LAST=loc(54,15,5)", "1/FIRST=loc(52,13,1)", "1/LAST=loc(52,13,1)"}},
