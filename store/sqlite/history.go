@@ -865,4 +865,3 @@ const edgesSQL = `SELECT j.value ->> 4, s.time, s.val FROM json_each(?1) j CROSS
 WHERE s.vehicle = j.value ->> 0 AND s.name = j.value ->> 1 AND s.time IN (
 	(SELECT MIN(time) FROM signals WHERE vehicle = j.value ->> 0 AND name = j.value ->> 1 AND time >= j.value ->> 2 AND time < j.value ->> 3),
 	(SELECT MAX(time) FROM signals WHERE vehicle = j.value ->> 0 AND name = j.value ->> 1 AND time >= j.value ->> 2 AND time < j.value ->> 3))`
-
