@@ -808,7 +808,11 @@ func (q *aggQuery) spanRollups(ctx context.Context, spans []telemetry.Span, stat
 		// the whole units, and at the unaligned ends the minute's roll-up where all its values lie inside
 		// the range (a trip that ends at its last value), else the values, in one query: span, cnt, total,
 		// lo, hi, ft, fv, lt, lv. A value measured before the stale span was rolled up with its minute.
-		err = q.query(ctx, oneBucketSQL, []any{jsonText(ranges), jsonText(keys)}, func(rows *sql.Rows) error {
+		sqlText := oneBucketSQL
+		if !first && !last {
+			sqlText = statsSQL
+		}
+		err = q.query(ctx, sqlText, []any{jsonText(ranges), jsonText(keys)}, func(rows *sql.Rows) error {
 			if err := rows.Scan(dest...); err != nil {
 				return err
 			}
@@ -854,6 +858,22 @@ WHERE r.vehicle = j.value ->> 0 AND r.name = j.value ->> 1 AND r.level = 0
 	AND r.ft >= j.value ->> 2 AND r.lt < j.value ->> 3
 UNION ALL
 SELECT j.value ->> 4, 1, s.val, s.val, s.val, s.time, s.val, s.time, s.val FROM json_each(?2) j CROSS JOIN rollup r CROSS JOIN signals s
+WHERE r.vehicle = j.value ->> 0 AND r.name = j.value ->> 1 AND r.level = 0
+	AND r.unit >= (j.value ->> 2) / 60000 AND r.unit <= (j.value ->> 3 - 1) / 60000
+	AND NOT (r.ft >= j.value ->> 2 AND r.lt < j.value ->> 3)
+	AND s.vehicle = r.vehicle AND s.name = r.name
+	AND s.time >= MAX(j.value ->> 2, r.unit * 60000) AND s.time < MIN(j.value ->> 3, r.unit * 60000 + 60000)`
+
+// statsSQL is oneBucketSQL without the first and last values, which statistics alone do not need.
+const statsSQL = `SELECT j.value ->> 5, r.cnt, r.total, r.lo, r.hi, r.ft, NULL, r.lt, NULL FROM json_each(?1) j CROSS JOIN rollup r
+WHERE r.vehicle = j.value ->> 0 AND r.name = j.value ->> 1 AND r.level = j.value ->> 2 AND r.unit >= j.value ->> 3 AND r.unit < j.value ->> 4
+UNION ALL
+SELECT j.value ->> 4, r.cnt, r.total, r.lo, r.hi, r.ft, NULL, r.lt, NULL FROM json_each(?2) j CROSS JOIN rollup r
+WHERE r.vehicle = j.value ->> 0 AND r.name = j.value ->> 1 AND r.level = 0
+	AND r.unit >= (j.value ->> 2) / 60000 AND r.unit <= (j.value ->> 3 - 1) / 60000
+	AND r.ft >= j.value ->> 2 AND r.lt < j.value ->> 3
+UNION ALL
+SELECT j.value ->> 4, 1, s.val, s.val, s.val, s.time, NULL, s.time, NULL FROM json_each(?2) j CROSS JOIN rollup r CROSS JOIN signals s
 WHERE r.vehicle = j.value ->> 0 AND r.name = j.value ->> 1 AND r.level = 0
 	AND r.unit >= (j.value ->> 2) / 60000 AND r.unit <= (j.value ->> 3 - 1) / 60000
 	AND NOT (r.ft >= j.value ->> 2 AND r.lt < j.value ->> 3)
