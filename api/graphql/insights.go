@@ -586,24 +586,22 @@ func (q *queryResolver) Segments(ctx context.Context, tokenID int, from, to time
 		}
 		page = append(page, s)
 	}
-	whole := make([]telemetry.Span, len(page))  // [Start, End]: summaries and the last location
+	whole := make([]telemetry.Span, len(page))  // [Start, End]: the summaries
 	starts := make([]telemetry.Span, len(page)) // [Start, End): the first location
+	ends := make([]telemetry.Span, len(page))   // [Start, End] of a segment that ended: the last location
 	for i, s := range page {
 		whole[i], starts[i] = telemetry.Span{Start: s.Start, End: s.End + 1}, telemetry.Span{Start: s.Start, End: s.End}
-		if s.Ongoing {
-			whole[i].End = whole[i].Start // no last location; summaries read below over [Start, End]
+		if !s.Ongoing {
+			ends[i] = whole[i]
 		}
 	}
 	firstLocs, err := q.locations(ctx, vehicle, g, starts, false)
 	if err != nil {
 		return nil, err
 	}
-	lastLocs, err := q.locations(ctx, vehicle, g, whole, true)
+	lastLocs, err := q.locations(ctx, vehicle, g, ends, true)
 	if err != nil {
 		return nil, err
-	}
-	for i, s := range page {
-		whole[i].End = s.End + 1
 	}
 	sigs, counts, err := q.summaries(ctx, vehicle, reqs, names, evs, whole)
 	if err != nil {
