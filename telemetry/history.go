@@ -43,3 +43,44 @@ type Aggregation struct {
 type History interface {
 	Aggregate(ctx context.Context, a Aggregation, put func(b int64, agg string, v any)) error
 }
+
+// SpanAggregator is a History that aggregates one signal over many spans in one read (store/sqlite, from
+// its roll-ups). AggregateSpans (the function) uses it when a store has it.
+type SpanAggregator interface {
+	// AggregateSpans answers as the function AggregateSpans does. It is only called for an Aggregation
+	// without Keep whose aggregations are among FIRST, LAST, AVG, MIN, MAX and COUNT.
+	AggregateSpans(ctx context.Context, a Aggregation, spans []Span, put func(i int, agg string, v any)) error
+}
+
+// AggregateSpans computes a's aggregations (a.From, a.Step, a.Lo and a.Hi unused) over each span of
+// spans ([Start, End), unix ms) and hands each span's result to put with the span's index, as Aggregate
+// would for one bucket of exactly that span: spans without values are not put. Segment and day
+// summaries read one signal over many trips this way, in one read where the store can (SpanAggregator).
+func AggregateSpans(ctx context.Context, h History, a Aggregation, spans []Span, put func(i int, agg string, v any)) error {
+	if sa, ok := h.(SpanAggregator); ok && a.Keep == nil && spanAggs(a.Aggs) {
+		return sa.AggregateSpans(ctx, a, spans, put)
+	}
+	for i, s := range spans {
+		if s.Start >= s.End {
+			continue
+		}
+		b := a
+		b.From, b.Step, b.Lo, b.Hi = s.Start, s.End-s.Start, s.Start, s.End
+		if err := h.Aggregate(ctx, b, func(_ int64, agg string, v any) { put(i, agg, v) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// spanAggs tells whether every aggregation is one a SpanAggregator answers.
+func spanAggs(aggs []string) bool {
+	for _, agg := range aggs {
+		switch agg {
+		case AggFirst, AggLast, AggAvg, AggMin, AggMax, AggCount:
+		default:
+			return false
+		}
+	}
+	return true
+}

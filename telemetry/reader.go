@@ -28,6 +28,12 @@ type Reader interface {
 	// particular order. Callers MUST NOT modify the rows (a store may hand out a cached slice).
 	Latest(ctx context.Context, vehicle uint64, since int64) ([]LatestRow, error)
 
+	// LatestFrom returns the newest value of every signal of vehicle that source (the device that signed
+	// the records) measured at or after since, in no particular order: Latest restricted to one source.
+	// A store keeps it from the version that introduced it on (older values are not attributed), and
+	// after a deletion does not restore a source's older values in place of deleted ones.
+	LatestFrom(ctx context.Context, vehicle uint64, source common.Address, since int64) ([]LatestRow, error)
+
 	// Summary returns, for every signal of vehicle with values measured at or after since, how many there
 	// are and when the first and the last were measured, in no particular order.
 	Summary(ctx context.Context, vehicle uint64, since int64) ([]SignalSummary, error)

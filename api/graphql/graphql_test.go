@@ -358,7 +358,7 @@ func TestCallersWithoutAccessGetStableCodes(t *testing.T) {
 		{"an unknown vehicle", f.owner.Address, fmt.Sprintf(latestQuery, f.vehicle+100), "NOT_FOUND"},
 		{"an unknown vehicle snapshot", f.owner.Address, fmt.Sprintf(`{ signalsSnapshot(tokenId: %d) { lastSeen } }`, f.vehicle+100), "NOT_FOUND"},
 		{"a negative tokenId", f.owner.Address, `{ signalsLatest(tokenId: -1) { lastSeen } }`, "BAD_REQUEST"},
-		{"a source filter", f.owner.Address, fmt.Sprintf(`{ signalsLatest(tokenId: %d, filter: {source: "0x1"}) { lastSeen } }`, f.vehicle), "BAD_REQUEST"},
+		{"a malformed source", f.owner.Address, fmt.Sprintf(`{ signalsLatest(tokenId: %d, filter: {source: "0x1"}) { lastSeen } }`, f.vehicle), "BAD_REQUEST"},
 		{"a stranger lists", stranger.Address, fmt.Sprintf(`{ signalsSnapshot(tokenId: %d) { lastSeen } }`, f.vehicle), "FORBIDDEN"},
 		{"a field that does not exist", f.owner.Address, `{ signalsLatest(tokenId: 1) { nope } }`, "BAD_REQUEST"},
 		{"a syntax error", f.owner.Address, `{ signalsLatest(`, "BAD_REQUEST"},

@@ -206,7 +206,7 @@ func (q *queryResolver) signals(ctx context.Context, tokenID int, interval strin
 		return nil, codedError(CodeBadRequest, "tokenId %d: vehicle ids are not negative", tokenID)
 	}
 	if filter != nil && filter.Source != nil {
-		return nil, codedError(CodeBadRequest, "filter.source is not supported yet")
+		return nil, codedError(CodeBadRequest, "filter.source: signals takes no source (signalsLatest, availableSignals and signalsSnapshot do)")
 	}
 	w, err := parseWindow(interval, from, to)
 	if err != nil {

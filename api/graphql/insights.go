@@ -415,40 +415,52 @@ func (q *queryResolver) summaryRequests(m segment.Mechanism, reqs []exec.Segment
 	return out, nil
 }
 
-// summarize aggregates the requests over [lo, hi) and counts the events (of names, or all).
-func (q *queryResolver) summarize(ctx context.Context, vehicle uint64, reqs []summaryRequest, names []string, evs []telemetry.Event, lo, hi int64) ([]exec.SignalAggregationValue, []exec.EventCount, error) {
-	sigs := []exec.SignalAggregationValue{}
-	if hi > lo {
-		// one aggregation per signal, of all its requests
-		vals := map[[2]string]float64{}
-		done := map[string]bool{}
-		for _, r := range reqs {
-			if done[r.signal.Name] {
-				continue
-			}
-			done[r.signal.Name] = true
-			var aggs []string
-			for _, o := range reqs {
-				if o.signal.Name == r.signal.Name {
-					aggs = append(aggs, o.agg)
-				}
-			}
-			err := q.cfg.Telemetry.Aggregate(ctx, telemetry.Aggregation{Vehicle: vehicle, Signal: r.signal.Name, Kind: r.signal.Kind,
-				From: lo, Step: hi - lo, Lo: lo, Hi: hi, Aggs: aggs}, func(_ int64, agg string, v any) {
-				if f, err := telemetry.AsFloat(v); err == nil {
-					vals[[2]string{r.signal.Name, agg}] = f
-				}
-			})
-			if err != nil {
-				return nil, nil, err
+// summaries aggregates the requests over each span (one read per signal for all of them) and counts the
+// events (of names, or all) in it.
+func (q *queryResolver) summaries(ctx context.Context, vehicle uint64, reqs []summaryRequest, names []string, evs []telemetry.Event,
+	spans []telemetry.Span) ([][]exec.SignalAggregationValue, [][]exec.EventCount, error) {
+	vals := make([]map[[2]string]float64, len(spans))
+	done := map[string]bool{}
+	for _, r := range reqs {
+		if done[r.signal.Name] {
+			continue
+		}
+		done[r.signal.Name] = true
+		var aggs []string
+		for _, o := range reqs {
+			if o.signal.Name == r.signal.Name {
+				aggs = append(aggs, o.agg)
 			}
 		}
-		for _, r := range reqs {
-			if v, ok := vals[[2]string{r.signal.Name, r.agg}]; ok {
-				sigs = append(sigs, exec.SignalAggregationValue{Name: r.signal.Name, Agg: r.agg, Value: v})
+		err := telemetry.AggregateSpans(ctx, q.cfg.Telemetry, telemetry.Aggregation{Vehicle: vehicle, Signal: r.signal.Name, Kind: r.signal.Kind,
+			Aggs: aggs}, spans, func(i int, agg string, v any) {
+			if f, err := telemetry.AsFloat(v); err == nil {
+				if vals[i] == nil {
+					vals[i] = map[[2]string]float64{}
+				}
+				vals[i][[2]string{r.signal.Name, agg}] = f
 			}
+		})
+		if err != nil {
+			return nil, nil, err
 		}
 	}
+	sigs := make([][]exec.SignalAggregationValue, len(spans))
+	counts := make([][]exec.EventCount, len(spans))
+	for i, sp := range spans {
+		sigs[i] = []exec.SignalAggregationValue{}
+		for _, r := range reqs {
+			if v, ok := vals[i][[2]string{r.signal.Name, r.agg}]; ok {
+				sigs[i] = append(sigs[i], exec.SignalAggregationValue{Name: r.signal.Name, Agg: r.agg, Value: v})
+			}
+		}
+		counts[i] = eventCounts(names, evs, sp.Start, sp.End)
+	}
+	return sigs, counts, nil
+}
+
+// eventCounts counts the events (of names, or all) that began in [lo, hi).
+func eventCounts(names []string, evs []telemetry.Event, lo, hi int64) []exec.EventCount {
 	counts := map[string]int{}
 	for _, e := range evs {
 		if e.Time >= lo && e.Time < hi {
@@ -467,44 +479,44 @@ func (q *queryResolver) summarize(ctx context.Context, vehicle uint64, reqs []su
 			}
 		}
 	}
-	return sigs, ec, nil
+	return ec
 }
 
-// location returns where the vehicle was at the first (or last) location value in [lo, hi), as the
-// caller may see it: precise with location, the H3 cell centre with location:approximate, else nil.
-func (q *queryResolver) location(ctx context.Context, vehicle uint64, g grants, lo, hi int64, last bool) (*exec.SignalLocation, error) {
+// locations returns where the vehicle was at the first (or last) location value in each span, as the
+// caller may see it: precise with location, the H3 cell centre with location:approximate, else nil (and
+// nil for a span without a location). The timestamp is the span's start (or end).
+func (q *queryResolver) locations(ctx context.Context, vehicle uint64, g grants, spans []telemetry.Span, last bool) ([]*exec.SignalLocation, error) {
+	out := make([]*exec.SignalLocation, len(spans))
 	precise, approx := g.allowed[ledger.PermLocation], g.allowed[ledger.PermLocationApproximate]
-	if !precise && !approx || hi <= lo {
-		return nil, nil
+	if !precise && !approx {
+		return out, nil
 	}
 	agg := telemetry.AggFirst
 	if last {
 		agg = telemetry.AggLast
 	}
-	var loc *exec.Location
-	err := q.cfg.Telemetry.Aggregate(ctx, telemetry.Aggregation{Vehicle: vehicle, Signal: telemetry.SignalLocation, Kind: telemetry.KindLocation,
-		From: lo, Step: hi - lo, Lo: lo, Hi: hi, Aggs: []string{agg}}, func(_ int64, _ string, v any) {
+	err := telemetry.AggregateSpans(ctx, q.cfg.Telemetry, telemetry.Aggregation{Vehicle: vehicle, Signal: telemetry.SignalLocation,
+		Kind: telemetry.KindLocation, Aggs: []string{agg}}, spans, func(i int, _ string, v any) {
 		b, ok := v.([]byte)
 		if !ok {
 			return
 		}
 		lat, lon, hdop, err := telemetry.DecodeLocation(b)
-		if err == nil {
-			loc = &exec.Location{Latitude: lat, Longitude: lon, Hdop: hdop}
+		if err != nil {
+			return
 		}
+		loc := &exec.Location{Latitude: lat, Longitude: lon, Hdop: hdop}
+		if !precise {
+			c := ApproximateLocation(loc.Latitude, loc.Longitude)
+			loc = &c
+		}
+		t := time.UnixMilli(spans[i].Start).UTC()
+		if last {
+			t = time.UnixMilli(spans[i].End).UTC()
+		}
+		out[i] = &exec.SignalLocation{Timestamp: t, Value: loc}
 	})
-	if err != nil || loc == nil {
-		return nil, err
-	}
-	if !precise {
-		c := ApproximateLocation(loc.Latitude, loc.Longitude)
-		loc = &c
-	}
-	t := time.UnixMilli(lo).UTC()
-	if last {
-		t = time.UnixMilli(hi).UTC()
-	}
-	return &exec.SignalLocation{Timestamp: t, Value: loc}, nil
+	return out, err
 }
 
 // noLocation is DIMO's answer where a segment has no location to give (Segment.start is non-null).
@@ -563,36 +575,52 @@ func (q *queryResolver) Segments(ctx context.Context, tokenID int, from, to time
 	if err != nil {
 		return nil, err
 	}
-	out := []exec.Segment{}
+	// the page, then its summaries and locations: one read per signal for all its segments
+	var page []segment.Segment
 	for _, s := range segs {
 		if after != nil && s.Start <= after.UnixMilli() {
 			continue
 		}
-		if len(out) == n {
+		if len(page) == n {
 			break
 		}
-		seg := exec.Segment{ID: segment.ID(vehicle, m, s.Start), Duration: s.Duration(), IsOngoing: s.Ongoing, StartedBeforeRange: s.StartedBefore}
-		if seg.Start, err = q.location(ctx, vehicle, g, s.Start, s.End, false); err != nil {
-			return nil, err
+		page = append(page, s)
+	}
+	whole := make([]telemetry.Span, len(page))  // [Start, End]: the summaries
+	starts := make([]telemetry.Span, len(page)) // [Start, End): the first location
+	ends := make([]telemetry.Span, len(page))   // [Start, End] of a segment that ended: the last location
+	for i, s := range page {
+		whole[i], starts[i] = telemetry.Span{Start: s.Start, End: s.End + 1}, telemetry.Span{Start: s.Start, End: s.End}
+		if !s.Ongoing {
+			ends[i] = whole[i]
 		}
-		if seg.Start == nil {
+	}
+	firstLocs, err := q.locations(ctx, vehicle, g, starts, false)
+	if err != nil {
+		return nil, err
+	}
+	lastLocs, err := q.locations(ctx, vehicle, g, ends, true)
+	if err != nil {
+		return nil, err
+	}
+	sigs, counts, err := q.summaries(ctx, vehicle, reqs, names, evs, whole)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]exec.Segment, 0, len(page))
+	for i, s := range page {
+		seg := exec.Segment{ID: segment.ID(vehicle, m, s.Start), Duration: s.Duration(), IsOngoing: s.Ongoing, StartedBeforeRange: s.StartedBefore}
+		if seg.Start = firstLocs[i]; seg.Start == nil {
 			seg.Start = noLocation(s.Start)
 		}
 		seg.Start.Timestamp = time.UnixMilli(s.Start).UTC()
 		if !s.Ongoing {
-			if seg.End, err = q.location(ctx, vehicle, g, s.Start, s.End+1, true); err != nil {
-				return nil, err
-			}
-			if seg.End == nil {
+			if seg.End = lastLocs[i]; seg.End == nil {
 				seg.End = noLocation(s.End)
 			}
 			seg.End.Timestamp = time.UnixMilli(s.End).UTC()
 		}
-		sigs, counts, err := q.summarize(ctx, vehicle, reqs, names, evs, s.Start, s.End+1)
-		if err != nil {
-			return nil, err
-		}
-		seg.Signals, seg.EventCounts = sigs, counts
+		seg.Signals, seg.EventCounts = sigs[i], counts[i]
 		out = append(out, seg)
 	}
 	q.recordEntry(ctx, vehicle, g, []string{ledger.PermInsights}, from, to, len(out), "ok")
@@ -650,25 +678,37 @@ func (q *queryResolver) DailyActivity(ctx context.Context, tokenID int, from, to
 	if err != nil {
 		return nil, err
 	}
-	out := []exec.DailyActivity{}
-	for _, d := range segment.Days(segs, dayFrom, dayTo, loc) {
-		day := exec.DailyActivity{SegmentCount: len(d.Segments), Duration: d.Seconds}
-		lo, hi := max(d.Start, since), min(d.End, end.UnixMilli())
-		if day.Signals, day.EventCounts, err = q.summarize(ctx, vehicle, reqs, names, evs, lo, hi); err != nil {
-			return nil, err
-		}
+	days := segment.Days(segs, dayFrom, dayTo, loc)
+	// each day's summary, and the locations of its first and last segments: one read per signal for all
+	spans := make([]telemetry.Span, len(days))
+	firsts := make([]telemetry.Span, len(days))
+	lasts := make([]telemetry.Span, len(days))
+	for i, d := range days {
+		spans[i] = telemetry.Span{Start: max(d.Start, since), End: min(d.End, end.UnixMilli())}
 		if len(d.Segments) > 0 {
 			first, last := segs[d.Segments[0]], segs[d.Segments[len(d.Segments)-1]]
-			if day.Start, err = q.location(ctx, vehicle, g, first.Start, first.End+1, false); err != nil {
-				return nil, err
-			}
+			firsts[i] = telemetry.Span{Start: first.Start, End: first.End + 1}
 			if !last.Ongoing {
-				if day.End, err = q.location(ctx, vehicle, g, last.Start, last.End+1, true); err != nil {
-					return nil, err
-				}
+				lasts[i] = telemetry.Span{Start: last.Start, End: last.End + 1}
 			}
 		}
-		out = append(out, day)
+	}
+	sigs, counts, err := q.summaries(ctx, vehicle, reqs, names, evs, spans)
+	if err != nil {
+		return nil, err
+	}
+	firstLocs, err := q.locations(ctx, vehicle, g, firsts, false)
+	if err != nil {
+		return nil, err
+	}
+	lastLocs, err := q.locations(ctx, vehicle, g, lasts, true)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]exec.DailyActivity, 0, len(days))
+	for i, d := range days {
+		out = append(out, exec.DailyActivity{SegmentCount: len(d.Segments), Duration: d.Seconds, Signals: sigs[i], EventCounts: counts[i],
+			Start: firstLocs[i], End: lastLocs[i]})
 	}
 	q.recordEntry(ctx, vehicle, g, []string{ledger.PermInsights}, dayFrom, end, len(out), "ok")
 	return out, nil

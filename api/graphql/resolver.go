@@ -272,8 +272,9 @@ func (q *queryResolver) readableWith(ctx context.Context, tokenID int, filter *e
 	if tokenID < 0 {
 		return nil, grants{}, codedError(CodeBadRequest, "tokenId %d: vehicle ids are not negative", tokenID)
 	}
-	if filter != nil && filter.Source != nil {
-		return nil, grants{}, codedError(CodeBadRequest, "filter.source is not supported yet")
+	source, err := sourceOf(filter)
+	if err != nil {
+		return nil, grants{}, err
 	}
 	vehicle := uint64(tokenID)
 	g, err := decided(ctx, vehicle)
@@ -284,7 +285,7 @@ func (q *queryResolver) readableWith(ctx context.Context, tokenID int, filter *e
 		q.record(ctx, vehicle, g, 0, "forbidden")
 		return nil, g, nil
 	}
-	vs, err := q.latest(ctx, vehicle, g, fresh)
+	vs, err := q.latest(ctx, vehicle, g, source, fresh)
 	if err != nil {
 		return nil, grants{}, err
 	}
@@ -326,9 +327,16 @@ func (q *queryResolver) recordEntry(ctx context.Context, vehicle uint64, g grant
 		From: from, To: to, Values: values, Outcome: outcome})
 }
 
-// latest reads the latest values of vehicle that g allows, a value of fresh replacing an older stored one.
-func (q *queryResolver) latest(ctx context.Context, vehicle uint64, g grants, fresh map[string]telemetry.Value) ([]value, error) {
-	rows, err := q.cfg.Telemetry.Latest(ctx, vehicle, g.since.UnixMilli()) // since the current owner got it
+// latest reads the latest values of vehicle that g allows (those source signed, if not nil), a value of
+// fresh replacing an older stored one.
+func (q *queryResolver) latest(ctx context.Context, vehicle uint64, g grants, source *common.Address, fresh map[string]telemetry.Value) ([]value, error) {
+	var rows []telemetry.LatestRow
+	var err error
+	if source != nil {
+		rows, err = q.cfg.Telemetry.LatestFrom(ctx, vehicle, *source, g.since.UnixMilli())
+	} else {
+		rows, err = q.cfg.Telemetry.Latest(ctx, vehicle, g.since.UnixMilli()) // since the current owner got it
+	}
 	if err != nil {
 		return nil, err
 	}

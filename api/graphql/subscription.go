@@ -330,7 +330,7 @@ func (s *subscriptionResolver) SignalsLatest(ctx context.Context, tokenID int, f
 		return nil, err
 	}
 	if filter != nil && filter.Source != nil {
-		return nil, codedError(CodeBadRequest, "filter.source is not supported yet")
+		return nil, codedError(CodeBadRequest, "filter.source: the signalsLatest subscription takes no source (signalsLatest, availableSignals and signalsSnapshot do)")
 	}
 	r, q := (*resolver)(s), (*queryResolver)(s)
 	w := r.newWatch(vehicle, ledger.PermStream)

@@ -16,7 +16,7 @@ func (q *queryResolver) DataSummary(ctx context.Context, tokenID int, filter *ex
 		return nil, codedError(CodeBadRequest, "tokenId %d: vehicle ids are not negative", tokenID)
 	}
 	if filter != nil && filter.Source != nil {
-		return nil, codedError(CodeBadRequest, "filter.source is not supported yet")
+		return nil, codedError(CodeBadRequest, "filter.source: dataSummary takes no source (signalsLatest, availableSignals and signalsSnapshot do)")
 	}
 	vehicle := uint64(tokenID)
 	g, err := decided(ctx, vehicle)

@@ -241,19 +241,26 @@ func measureDeletion(ctx context.Context, qn *queryNode, c *client.Client, owner
 
 // oneCar is a node in this process holding the history of one car, signed by its paired device.
 type oneCar struct {
-	qn    *queryNode
-	c     *client.Client
-	owner *ecdsa.PrivateKey
-	id    uint64
-	clock func() time.Time // the node's: the wall clock once the history is loaded
-	hist  QueryReport      // what loadHistory loaded
-	load  time.Duration    // signing, storing, indexing and rolling up the history
+	qn     *queryNode
+	c      *client.Client
+	owner  *ecdsa.PrivateKey
+	id     uint64
+	clock  func() time.Time // the node's: the wall clock once the history is loaded
+	hist   QueryReport      // what loadHistory loaded
+	load   time.Duration    // signing, storing, indexing and rolling up the history
+	cached bool             // reopened from a cache directory: hist holds only its counts
 }
 
 // loadOneCar starts a node whose clock stands before the history while a new owner registers the car
 // and pairs its device, then runs with the wall clock, and loads qo's history (one vehicle, ending at
 // end) into it. The caller stops car.qn.
 func loadOneCar(ctx context.Context, end time.Time, qo *QueryOptions) (*oneCar, error) {
+	return loadOneCarIn(ctx, "", end, qo)
+}
+
+// loadOneCarIn is loadOneCar on the node directory dir, kept when the node stops, or on a temporary
+// directory if dir is "".
+func loadOneCarIn(ctx context.Context, dir string, end time.Time, qo *QueryOptions) (*oneCar, error) {
 	start := end.Add(-time.Duration(qo.HistoryDays) * 24 * time.Hour)
 	var live atomic.Bool
 	clock := func() time.Time {
@@ -262,7 +269,13 @@ func loadOneCar(ctx context.Context, end time.Time, qo *QueryOptions) (*oneCar, 
 		}
 		return start.Add(-time.Hour)
 	}
-	qn, err := startQueryNode(ctx, clock)
+	var qn *queryNode
+	var err error
+	if dir == "" {
+		qn, err = startQueryNode(ctx, clock)
+	} else {
+		qn, err = startQueryNodeIn(ctx, dir, false, clock)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -2,14 +2,20 @@ package bench
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"time"
 
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/glovebox/glovebox/client"
 	"github.com/glovebox/glovebox/telemetry"
 )
 
@@ -20,6 +26,24 @@ type InsightsOptions struct {
 	Runs      int // of each query (default 20)
 	Progress  io.Writer
 	Profile   io.Writer // if set, a CPU profile of the measured runs (not of the load)
+	// CacheDir, if set, keeps the loaded node in a directory under it named after Days and PerRecord
+	// (and insightsCacheVersion), and a later run with the same parameters opens that node instead of
+	// loading the history again. The node is reused in place: the measured queries add to its access
+	// log. A directory left by an interrupted load (without its insights.json) is loaded again.
+	CacheDir string
+}
+
+// insightsCacheVersion names the shape of a cached insights node; it changes when the history
+// Insights loads changes, so that an old cache is not measured as the new one.
+const insightsCacheVersion = 1
+
+// insightsCache is what a cached node needs besides its data directory (insights.json).
+type insightsCache struct {
+	Owner           string // hex private key
+	Car             uint64
+	End             time.Time
+	Records, Values int
+	Load            time.Duration
 }
 
 // InsightsQuery is one query's measurement.
@@ -36,6 +60,7 @@ type InsightsReport struct {
 	Records, Values int
 	Trips           int           // trips the car drove in the range
 	Load            time.Duration // signing, storing, indexing and rolling up the history
+	Cached          bool          // the node was reopened from InsightsOptions.CacheDir (Load is the first run's)
 	Queries         []InsightsQuery
 }
 
@@ -103,17 +128,17 @@ func Insights(ctx context.Context, opts InsightsOptions) (*InsightsReport, error
 	logf := func(format string, args ...any) { logTo(opts.Progress, format, args...) }
 	// The history ends at the last midnight UTC, so that its days are whole days.
 	end := time.Now().UTC().Truncate(24 * time.Hour)
-	start := end.Add(-time.Duration(opts.Days) * 24 * time.Hour)
 	qo := &QueryOptions{HistoryDays: opts.Days, HistoryInterval: time.Second, HistoryPerRecord: opts.PerRecord, HistoryDirect: true,
 		HistorySignals: insightsSignals, Progress: opts.Progress}
-	car, err := loadOneCar(ctx, end, qo)
+	car, end, err := insightsCar(ctx, opts, end, qo)
 	if err != nil {
 		return nil, err
 	}
 	defer car.qn.stop()
+	start := end.Add(-time.Duration(opts.Days) * 24 * time.Hour)
 	qn, c, owner, ids, qr := car.qn, car.c, car.owner, []uint64{car.id}, car.hist
 	rep := &InsightsReport{Cores: runtime.NumCPU(), Days: opts.Days, PerRecord: opts.PerRecord, Records: qr.HistoryRecords,
-		Values: qr.HistoryValues, Trips: opts.Days * len(insightsTrips), Load: car.load}
+		Values: qr.HistoryValues, Trips: opts.Days * len(insightsTrips), Load: car.load, Cached: car.cached}
 	token, err := SignIn(ctx, qn.url, owner)
 	if err != nil {
 		return nil, err
@@ -155,7 +180,8 @@ func Insights(ctx context.Context, opts InsightsOptions) (*InsightsReport, error
 				if err := json.Unmarshal(r.Data, &out); err != nil {
 					return nil, err
 				}
-				answer = fmt.Sprintf("%d items, %d bytes", len(out[q.field]), len(r.Data))
+				sum := sha256.Sum256(r.Data) // to compare answers across versions
+				answer = fmt.Sprintf("%d items, %d bytes, sha256 %x", len(out[q.field]), len(r.Data), sum[:4])
 				logf("%s: %s; %d runs…", q.name, answer, opts.Runs)
 				continue
 			}
@@ -166,11 +192,64 @@ func Insights(ctx context.Context, opts InsightsOptions) (*InsightsReport, error
 	return rep, nil
 }
 
+// insightsCar loads the history of the insights car ending at end, or reopens the node a former run
+// kept under opts.CacheDir, whose history ends when that run's did (returned).
+func insightsCar(ctx context.Context, opts InsightsOptions, end time.Time, qo *QueryOptions) (*oneCar, time.Time, error) {
+	if opts.CacheDir == "" {
+		car, err := loadOneCar(ctx, end, qo)
+		return car, end, err
+	}
+	dir := filepath.Join(opts.CacheDir, fmt.Sprintf("insights-v%d-%dd-%dper", insightsCacheVersion, opts.Days, opts.PerRecord))
+	metaFile, nodeDir := filepath.Join(dir, "insights.json"), filepath.Join(dir, "node")
+	if raw, err := os.ReadFile(metaFile); err == nil {
+		var meta insightsCache
+		if err := json.Unmarshal(raw, &meta); err != nil {
+			return nil, end, fmt.Errorf("bench: cached insights node %s: %w", metaFile, err)
+		}
+		owner, err := crypto.HexToECDSA(meta.Owner)
+		if err != nil {
+			return nil, end, fmt.Errorf("bench: cached insights node %s: %w", metaFile, err)
+		}
+		logTo(opts.Progress, "reopening the node loaded in %s from %s…", meta.Load.Round(time.Second), dir)
+		qn, err := startQueryNodeIn(ctx, nodeDir, false, time.Now)
+		if err != nil {
+			return nil, end, fmt.Errorf("bench: reopening the cached insights node: %w", err)
+		}
+		car := &oneCar{qn: qn, c: client.New(qn.url), owner: owner, id: meta.Car, clock: time.Now, load: meta.Load, cached: true}
+		car.hist.HistoryRecords, car.hist.HistoryValues = meta.Records, meta.Values
+		return car, meta.End, nil
+	}
+	if err := os.RemoveAll(dir); err != nil { // what an interrupted load left
+		return nil, end, fmt.Errorf("bench: insights cache: %w", err)
+	}
+	if err := os.MkdirAll(nodeDir, 0o755); err != nil {
+		return nil, end, fmt.Errorf("bench: insights cache: %w", err)
+	}
+	car, err := loadOneCarIn(ctx, nodeDir, end, qo)
+	if err != nil {
+		return nil, end, err
+	}
+	raw, err := json.Marshal(insightsCache{Owner: hex.EncodeToString(crypto.FromECDSA(car.owner)), Car: car.id, End: end,
+		Records: car.hist.HistoryRecords, Values: car.hist.HistoryValues, Load: car.load})
+	if err == nil {
+		err = os.WriteFile(metaFile, raw, 0o600)
+	}
+	if err != nil {
+		car.qn.stop()
+		return nil, end, fmt.Errorf("bench: insights cache: %w", err)
+	}
+	return car, end, nil
+}
+
 // Print writes the report.
 func (r *InsightsReport) Print(w io.Writer) {
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) }
-	fmt.Fprintf(w, "cores: %d; one car, %d days of 10 signals every second (%d samples to a record): %d records, %d values, %d trips (loaded in %s)\n",
-		r.Cores, r.Days, r.PerRecord, r.Records, r.Values, r.Trips, r.Load.Round(time.Second))
+	cached := ""
+	if r.Cached {
+		cached = ", reopened from the cache"
+	}
+	fmt.Fprintf(w, "cores: %d; one car, %d days of 10 signals every second (%d samples to a record): %d records, %d values, %d trips (loaded in %s%s)\n",
+		r.Cores, r.Days, r.PerRecord, r.Records, r.Values, r.Trips, r.Load.Round(time.Second), cached)
 	fmt.Fprintf(w, "| query over the %d days, as the owner over HTTP | answer | p50 | p99 |\n|---|---|---|---|\n", r.Days)
 	for _, q := range r.Queries {
 		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", q.Name, q.Answer, ms(q.P50), ms(q.P99))

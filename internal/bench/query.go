@@ -689,14 +689,23 @@ type queryNode struct {
 	stop func()
 }
 
+// startQueryNode opens a node in a new temporary directory, removed when it stops.
 func startQueryNode(ctx context.Context, now func() time.Time) (*queryNode, error) {
 	dir, err := os.MkdirTemp("", "glovebox-bench-query-")
 	if err != nil {
 		return nil, err
 	}
+	return startQueryNodeIn(ctx, dir, true, now)
+}
+
+// startQueryNodeIn opens a node on dir (new or holding a node's data), serving HTTP on a free local
+// port; stop closes it and, if remove, removes dir.
+func startQueryNodeIn(ctx context.Context, dir string, remove bool, now func() time.Time) (*queryNode, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		os.RemoveAll(dir)
+		if remove {
+			os.RemoveAll(dir)
+		}
 		return nil, err
 	}
 	url := "http://" + ln.Addr().String()
@@ -704,7 +713,9 @@ func startQueryNode(ctx context.Context, now func() time.Time) (*queryNode, erro
 	n, err := node.Open(ctx, node.Config{DataDir: dir, Logger: quiet, Now: now, PublicURL: url})
 	if err != nil {
 		ln.Close()
-		os.RemoveAll(dir)
+		if remove {
+			os.RemoveAll(dir)
+		}
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -717,7 +728,9 @@ func startQueryNode(ctx context.Context, now func() time.Time) (*queryNode, erro
 		cancel()
 		<-done
 		n.Close()
-		os.RemoveAll(dir)
+		if remove {
+			os.RemoveAll(dir)
+		}
 	}}, nil
 }
 

@@ -116,6 +116,30 @@ WHERE l.vehicle = $1 AND l.time >= $2`, int64(vehicle), since)
 	return out, nil
 }
 
+// LatestFrom implements telemetry.Reader from the latest_source table.
+func (t *Telemetry) LatestFrom(ctx context.Context, vehicle uint64, source common.Address, since int64) ([]telemetry.LatestRow, error) {
+	rows, err := t.pool.Query(ctx, `SELECT n.name, l.time, l.num, l.str, l.loc FROM latest_source l JOIN names n ON n.id = l.name
+WHERE l.vehicle = $1 AND l.source = $2 AND l.time >= $3`, int64(vehicle), source.Bytes(), since)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read the latest values of vehicle %d from %s: %w", vehicle, source, err)
+	}
+	defer rows.Close()
+	var out []telemetry.LatestRow
+	for rows.Next() {
+		var r telemetry.LatestRow
+		var v value
+		if err := rows.Scan(&r.Name, &r.Time, &v.num, &v.str, &v.loc); err != nil {
+			return nil, fmt.Errorf("couldn't read the latest values of vehicle %d from %s: %w", vehicle, source, err)
+		}
+		r.Val = v.any()
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("couldn't read the latest values of vehicle %d from %s: %w", vehicle, source, err)
+	}
+	return out, nil
+}
+
 // Summary implements telemetry.Reader from the signals table.
 func (t *Telemetry) Summary(ctx context.Context, vehicle uint64, since int64) ([]telemetry.SignalSummary, error) {
 	rows, err := t.pool.Query(ctx, `SELECT n.name, COUNT(*), MIN(s.time), MAX(s.time)

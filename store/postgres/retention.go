@@ -63,6 +63,13 @@ func (t *Telemetry) DeleteBatch(ctx context.Context, job telemetry.DeleteJob, li
 			return fmt.Errorf("couldn't delete latest values: %w", err)
 		}
 		derived := d.Values + d.Events + tag.RowsAffected()
+		// A source's newest values in the range go too, and are not restored from older ones (the signals
+		// table does not keep sources): LatestFrom then lacks the signal until the source sends it again.
+		tag, err = tx.Exec(ctx, `DELETE FROM latest_source WHERE vehicle = $1 AND time >= $2 AND time < $3`, int64(job.Vehicle), job.From, job.To)
+		if err != nil {
+			return fmt.Errorf("couldn't delete latest values by source: %w", err)
+		}
+		derived += tag.RowsAffected()
 		if _, err := tx.Exec(ctx, `INSERT INTO deletions (vehicle, job, records, vals, events, dirty) VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (vehicle, job) DO UPDATE SET records = deletions.records + excluded.records, vals = deletions.vals + excluded.vals,
 				events = deletions.events + excluded.events, dirty = deletions.dirty OR excluded.dirty`,

@@ -2,10 +2,12 @@ package postgres
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -170,6 +172,11 @@ func (t *Telemetry) write(ctx context.Context, recs []*telemetry.Record) ([]tele
 	}
 	latest := map[latestKey]int{} // index into lat
 	var lat signalRows
+	type sourceKey struct {
+		latestKey
+		source common.Address
+	}
+	bySource := map[sourceKey]telemetry.Value{}
 	var evs eventRows
 	for _, i := range cand {
 		r := recs[i]
@@ -195,6 +202,9 @@ func (t *Telemetry) write(ctx context.Context, recs []*telemetry.Record) ([]tele
 			} else if lat.time[at] <= v.Time {
 				lat.set(at, r.VehicleID, id, v)
 			}
+			if sk := (sourceKey{lk, r.Source}); bySource[sk].Signal == nil || bySource[sk].Time <= v.Time {
+				bySource[sk] = v
+			}
 		}
 	}
 	if len(rs.source) > 0 {
@@ -218,6 +228,27 @@ func (t *Telemetry) write(ctx context.Context, recs []*telemetry.Record) ([]tele
 			WHERE excluded.time >= latest.time`,
 			lat.vehicle, lat.name, lat.time, lat.num, lat.str, lat.loc); err != nil {
 			return nil, fmt.Errorf("couldn't update latest values: %w", err)
+		}
+		// by source, in key order so that concurrent writers lock rows in the same order
+		keys := make([]sourceKey, 0, len(bySource))
+		for k := range bySource {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, func(a, b sourceKey) int {
+			return cmp.Or(cmp.Compare(a.vehicle, b.vehicle), bytes.Compare(a.source[:], b.source[:]), cmp.Compare(a.name, b.name))
+		})
+		var ls signalRows
+		srcs := make([][]byte, len(keys))
+		for i, k := range keys {
+			ls.add(k.vehicle, k.name, bySource[k])
+			srcs[i] = k.source.Bytes()
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO latest_source (vehicle, source, name, time, num, str, loc)
+			SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::int[], $4::bigint[], $5::float8[], $6::text[], $7::bytea[])
+			ON CONFLICT (vehicle, source, name) DO UPDATE SET time = excluded.time, num = excluded.num, str = excluded.str, loc = excluded.loc
+			WHERE excluded.time >= latest_source.time`,
+			ls.vehicle, srcs, ls.name, ls.time, ls.num, ls.str, ls.loc); err != nil {
+			return nil, fmt.Errorf("couldn't update latest values by source: %w", err)
 		}
 	}
 	if len(evs.vehicle) > 0 {

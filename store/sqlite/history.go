@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 
@@ -48,18 +49,9 @@ func (h *History) Aggregate(ctx context.Context, a telemetry.Aggregation, put fu
 	if a.Step <= 0 || a.Lo >= a.Hi {
 		return nil
 	}
-	var name int64
-	if id, ok := h.names.Load(a.Signal); ok {
-		name = id.(int64)
-	} else {
-		err := h.queryRow(ctx, `SELECT id FROM names WHERE name = ?`, a.Signal).Scan(&name)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil // never measured by anyone
-		}
-		if err != nil {
-			return fmt.Errorf("couldn't look up signal %s: %w", a.Signal, err)
-		}
-		h.names.Store(a.Signal, name)
+	name, ok, err := h.nameID(ctx, a.Signal)
+	if !ok || err != nil {
+		return err // !ok: never measured by anyone
 	}
 	q := &aggQuery{h: h, a: a, name: name}
 	if a.Keep != nil {
@@ -136,34 +128,7 @@ func (h *History) Aggregate(ctx context.Context, a telemetry.Aggregation, put fu
 			}
 		}
 		for b, p := range parts {
-			for _, agg := range a.Aggs {
-				switch agg {
-				case telemetry.AggCount:
-					if p.n > 0 {
-						put(b, agg, float64(p.n))
-					}
-				case telemetry.AggAvg:
-					if p.n > 0 {
-						put(b, agg, p.sum/float64(p.n))
-					}
-				case telemetry.AggMin:
-					if p.n > 0 {
-						put(b, agg, p.flo)
-					}
-				case telemetry.AggMax:
-					if p.n > 0 {
-						put(b, agg, p.fhi)
-					}
-				case telemetry.AggFirst:
-					if p.hasFirst {
-						put(b, agg, p.first())
-					}
-				case telemetry.AggLast:
-					if p.hasLast {
-						put(b, agg, p.last())
-					}
-				}
-			}
+			p.put(a.Aggs, func(agg string, v any) { put(b, agg, v) })
 		}
 	}
 	for _, agg := range a.Aggs {
@@ -196,6 +161,113 @@ func (h *History) Aggregate(ctx context.Context, a telemetry.Aggregation, put fu
 		}
 	}
 	return nil
+}
+
+// nameID returns the id of signal, false if no one ever measured it.
+func (h *History) nameID(ctx context.Context, signal string) (int64, bool, error) {
+	if id, ok := h.names.Load(signal); ok {
+		return id.(int64), true, nil
+	}
+	var name int64
+	err := h.queryRow(ctx, `SELECT id FROM names WHERE name = ?`, signal).Scan(&name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("couldn't look up signal %s: %w", signal, err)
+	}
+	h.names.Store(signal, name)
+	return name, true, nil
+}
+
+// AggregateSpans implements telemetry.SpanAggregator: the roll-ups and values of every span in one query
+// (spanBuckets).
+func (h *History) AggregateSpans(ctx context.Context, a telemetry.Aggregation, spans []telemetry.Span, put func(i int, agg string, v any)) error {
+	name, ok, err := h.nameID(ctx, a.Signal)
+	if !ok || err != nil || len(spans) == 0 {
+		return err
+	}
+	numeric := a.Kind == telemetry.KindNumber || a.Kind == telemetry.KindBool
+	var stats, first, last bool
+	for _, agg := range a.Aggs {
+		switch agg {
+		case telemetry.AggAvg, telemetry.AggMin, telemetry.AggMax, telemetry.AggCount:
+			if !numeric {
+				return fmt.Errorf("%s does not apply to %s", agg, a.Signal)
+			}
+			stats = true
+		case telemetry.AggFirst:
+			first = true
+		case telemetry.AggLast:
+			last = true
+		default:
+			return fmt.Errorf("no span aggregation %q", agg)
+		}
+	}
+	// one bucket from 0 as wide as can be: a stale segment's rows all fall in bucket 0 of its span
+	a.From, a.Step = 0, math.MaxInt64
+	q := &aggQuery{h: h, a: a, name: name}
+	ps := make([]*partial, len(spans))
+	var valid []telemetry.Span
+	var idx []int
+	for i, s := range spans {
+		ps[i] = &partial{}
+		if s.Start < s.End {
+			valid, idx = append(valid, s), append(idx, i)
+		}
+	}
+	vps := make([]*partial, len(idx))
+	for j, i := range idx {
+		vps[j] = ps[i]
+	}
+	if err := q.spanBuckets(ctx, valid, stats, first, last, vps); err != nil {
+		return err
+	}
+	for i, p := range ps {
+		if numeric {
+			p.put(a.Aggs, func(agg string, v any) {
+				if n, ok := v.(int64); ok { // SQLite keeps a whole REAL in an ANY column as an INTEGER
+					v = float64(n)
+				}
+				put(i, agg, v)
+			})
+			continue
+		}
+		p.put(a.Aggs, func(agg string, v any) { put(i, agg, v) })
+	}
+	return nil
+}
+
+// put hands over the aggregations of a bucket that has them.
+func (p *partial) put(aggs []string, put func(agg string, v any)) {
+	for _, agg := range aggs {
+		switch agg {
+		case telemetry.AggCount:
+			if p.n > 0 {
+				put(agg, float64(p.n))
+			}
+		case telemetry.AggAvg:
+			if p.n > 0 {
+				put(agg, p.sum/float64(p.n))
+			}
+		case telemetry.AggMin:
+			if p.n > 0 {
+				put(agg, p.flo)
+			}
+		case telemetry.AggMax:
+			if p.n > 0 {
+				put(agg, p.fhi)
+			}
+		case telemetry.AggFirst:
+			if p.hasFirst {
+				put(agg, p.first())
+			}
+		case telemetry.AggLast:
+			if p.hasLast {
+				put(agg, p.last())
+			}
+		}
+	}
 }
 
 // partial is what the segments of one bucket contributed so far.
@@ -603,32 +675,104 @@ func (q *aggQuery) values(ctx context.Context, agg string, put func(int64, strin
 	return err
 }
 
-// oneBucket aggregates a query of one bucket (whatever its alignment) into p: the widest whole roll-up
-// units of every level that fit in [Lo, Hi) outside the stale span in one query, the unaligned ends (less
-// than a minute each) from their values in another, and the stale span as a segment of values.
+// oneBucket aggregates a query of one bucket (whatever its alignment) into p, as spanBuckets does.
 func (q *aggQuery) oneBucket(ctx context.Context, stats, first, last bool, p *partial) error {
+	return q.spanBuckets(ctx, []telemetry.Span{{Start: q.a.Lo, End: q.a.Hi}}, stats, first, last, []*partial{p})
+}
+
+// spanBuckets aggregates each of spans (whatever their alignment) into ps[i], in one query for all of them:
+// with stats as spanRollups does; without, the first and last value of each span from the values table
+// alone, two index seeks a span, fewer pages and rows than the roll-ups would give (a trip of 45 minutes
+// is nine five-minute units), and no stale span to mind.
+func (q *aggQuery) spanBuckets(ctx context.Context, spans []telemetry.Span, stats, first, last bool, ps []*partial) error {
 	a := q.a
-	r := &runsQuery{units: make([][][2]int64, len(RollupWidths))}
-	since, until, err := q.h.staleSpan(ctx, a.Vehicle, q.name)
-	var staleSeg segment
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		r.cover(a.Lo, a.Hi)
-	case err != nil:
-		return fmt.Errorf("couldn't read the roll-up state of %s: %w", a.Signal, err)
-	default:
-		r.cover(a.Lo, min(a.Hi, since))
-		staleSeg = segment{max(a.Lo, since), min(a.Hi, until+1), -1}
-		r.cover(max(a.Lo, until+1), a.Hi)
+	numeric := a.Kind == telemetry.KindNumber || a.Kind == telemetry.KindBool
+	if stats { // the rows of the roll-ups and values, first and last included, are the fastest way
+		return q.spanRollups(ctx, spans, stats, first, last, ps)
 	}
-	var ranges [][5]int64
-	for k, us := range r.units {
-		for _, u := range us {
-			ranges = append(ranges, [5]int64{int64(a.Vehicle), q.name, int64(k), u[0], u[1]})
+	if !first && !last {
+		return nil
+	}
+	keys := make([][5]int64, 0, len(spans)) // vehicle, name, from, to, span
+	for i, sp := range spans {
+		if sp.Start < sp.End {
+			keys = append(keys, [5]int64{int64(a.Vehicle), q.name, sp.Start, sp.End, int64(i)})
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	var cols [3]any
+	dest := []any{&cols[0], &cols[1], &cols[2]}
+	return q.query(ctx, edgesSQL, []any{jsonText(keys)}, func(rows *sql.Rows) error {
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		i, t, v := asInt(cols[0]), asInt(cols[1]), cols[2]
+		if i < 0 || i >= int64(len(ps)) {
+			return fmt.Errorf("span %d of %d", i, len(ps))
+		}
+		p := ps[i]
+		if first && (!p.hasFirst || t < p.ft) {
+			p.ft, p.hasFirst = t, true
+			if numeric {
+				p.ffv, p.fv = asNumber(v), nil
+			} else {
+				p.fv = v
+			}
+		}
+		if last && (!p.hasLast || t > p.lt) {
+			p.lt, p.hasLast = t, true
+			if numeric {
+				p.flv, p.lv = asNumber(v), nil
+			} else {
+				p.lv = v
+			}
+		}
+		return nil
+	})
+}
+
+// spanRollups aggregates each of spans (whatever their alignment) into ps[i]: the widest whole roll-up
+// units of every level that fit in each span outside the stale span and the unaligned ends (less than a
+// minute each) from their values, of every span in one query, and a span's share of the stale span as a
+// segment of values.
+func (q *aggQuery) spanRollups(ctx context.Context, spans []telemetry.Span, stats, first, last bool, ps []*partial) error {
+	a := q.a
+	since, until, err := q.h.staleSpan(ctx, a.Vehicle, q.name)
+	stale := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("couldn't read the roll-up state of %s: %w", a.Signal, err)
+	}
+	var ranges [][6]int64 // vehicle, name, level, first unit, end unit, span
+	var keys [][5]int64   // vehicle, name, from, to, span
+	type staleSeg struct {
+		i int
+		s segment
+	}
+	var staleSegs []staleSeg
+	for i, sp := range spans {
+		r := &runsQuery{units: make([][][2]int64, len(RollupWidths))}
+		if !stale {
+			r.cover(sp.Start, sp.End)
+		} else {
+			r.cover(sp.Start, min(sp.End, since))
+			if seg := (segment{max(sp.Start, since), min(sp.End, until+1), -1}); seg.lo < seg.hi {
+				staleSegs = append(staleSegs, staleSeg{i, seg})
+			}
+			r.cover(max(sp.Start, until+1), sp.End)
+		}
+		for k, us := range r.units {
+			for _, u := range us {
+				ranges = append(ranges, [6]int64{int64(a.Vehicle), q.name, int64(k), u[0], u[1], int64(i)})
+			}
+		}
+		for _, u := range r.raw {
+			keys = append(keys, [5]int64{int64(a.Vehicle), q.name, u[0], u[1], int64(i)})
 		}
 	}
 	numeric := a.Kind == telemetry.KindNumber || a.Kind == telemetry.KindBool
-	addValue := func(n int64, sum, lo, hi float64, ft int64, fv any, lt int64, lv any) {
+	addValue := func(p *partial, n int64, sum, lo, hi float64, ft int64, fv any, lt int64, lv any) {
 		if numeric && n > 0 {
 			if p.n == 0 {
 				p.flo, p.fhi = lo, hi
@@ -655,42 +799,49 @@ func (q *aggQuery) oneBucket(ctx context.Context, stats, first, last bool, p *pa
 			}
 		}
 	}
-	if len(ranges) > 0 || len(r.raw) > 0 {
-		keys := make([][4]int64, len(r.raw))
-		for i, u := range r.raw {
-			keys[i] = [4]int64{int64(a.Vehicle), q.name, u[0], u[1]}
-		}
-		var cols [8]any
+	if len(ranges) > 0 || len(keys) > 0 {
+		var cols [9]any
 		dest := make([]any, len(cols))
 		for i := range cols {
 			dest[i] = &cols[i]
 		}
-		// the whole units and the values at the ends, in one query: cnt, total, lo, hi, ft, fv, lt, lv
-		err = q.query(ctx, oneBucketSQL, []any{jsonText(ranges), jsonText(keys)}, func(rows *sql.Rows) error {
+		// the whole units, and at the unaligned ends the minute's roll-up where all its values lie inside
+		// the range (a trip that ends at its last value), else the values, in one query: span, cnt, total,
+		// lo, hi, ft, fv, lt, lv. A value measured before the stale span was rolled up with its minute.
+		sqlText := oneBucketSQL
+		if !first && !last {
+			sqlText = statsSQL
+		}
+		err = q.query(ctx, sqlText, []any{jsonText(ranges), jsonText(keys)}, func(rows *sql.Rows) error {
 			if err := rows.Scan(dest...); err != nil {
 				return err
 			}
-			addValue(asInt(cols[0]), asNumber(cols[1]), asNumber(cols[2]), asNumber(cols[3]), asInt(cols[4]), cols[5], asInt(cols[6]), cols[7])
+			i := asInt(cols[0])
+			if i < 0 || i >= int64(len(ps)) {
+				return fmt.Errorf("span %d of %d", i, len(ps))
+			}
+			addValue(ps[i], asInt(cols[1]), asNumber(cols[2]), asNumber(cols[3]), asNumber(cols[4]), asInt(cols[5]), cols[6], asInt(cols[7]), cols[8])
 			return nil
 		})
 		if err != nil {
 			return err
 		}
 	}
-	if staleSeg.lo < staleSeg.hi {
+	for _, ss := range staleSegs {
+		p := ps[ss.i]
 		part := func(int64) *partial { return p }
 		if stats {
-			if err := q.stats(ctx, staleSeg, part); err != nil {
+			if err := q.stats(ctx, ss.s, part); err != nil {
 				return err
 			}
 		}
 		if first {
-			if err := q.edge(ctx, staleSeg, false, part); err != nil {
+			if err := q.edge(ctx, ss.s, false, part); err != nil {
 				return err
 			}
 		}
 		if last {
-			if err := q.edge(ctx, staleSeg, true, part); err != nil {
+			if err := q.edge(ctx, ss.s, true, part); err != nil {
 				return err
 			}
 		}
@@ -698,10 +849,39 @@ func (q *aggQuery) oneBucket(ctx context.Context, stats, first, last bool, p *pa
 	return nil
 }
 
-// oneBucketSQL reads the roll-up units of rollupRanges' ranges (its first argument) and the values of
-// valueRanges' (its second) in one pass, a value as a unit of one.
-const oneBucketSQL = `SELECT r.cnt, r.total, r.lo, r.hi, r.ft, r.fv, r.lt, r.lv FROM json_each(?1) j CROSS JOIN rollup r
+const oneBucketSQL = `SELECT j.value ->> 5, r.cnt, r.total, r.lo, r.hi, r.ft, r.fv, r.lt, r.lv FROM json_each(?1) j CROSS JOIN rollup r
 WHERE r.vehicle = j.value ->> 0 AND r.name = j.value ->> 1 AND r.level = j.value ->> 2 AND r.unit >= j.value ->> 3 AND r.unit < j.value ->> 4
 UNION ALL
-SELECT 1, s.val, s.val, s.val, s.time, s.val, s.time, s.val FROM json_each(?2) j CROSS JOIN signals s
-WHERE s.vehicle = j.value ->> 0 AND s.name = j.value ->> 1 AND s.time >= j.value ->> 2 AND s.time < j.value ->> 3`
+SELECT j.value ->> 4, r.cnt, r.total, r.lo, r.hi, r.ft, r.fv, r.lt, r.lv FROM json_each(?2) j CROSS JOIN rollup r
+WHERE r.vehicle = j.value ->> 0 AND r.name = j.value ->> 1 AND r.level = 0
+	AND r.unit >= (j.value ->> 2) / 60000 AND r.unit <= (j.value ->> 3 - 1) / 60000
+	AND r.ft >= j.value ->> 2 AND r.lt < j.value ->> 3
+UNION ALL
+SELECT j.value ->> 4, 1, s.val, s.val, s.val, s.time, s.val, s.time, s.val FROM json_each(?2) j CROSS JOIN rollup r CROSS JOIN signals s
+WHERE r.vehicle = j.value ->> 0 AND r.name = j.value ->> 1 AND r.level = 0
+	AND r.unit >= (j.value ->> 2) / 60000 AND r.unit <= (j.value ->> 3 - 1) / 60000
+	AND NOT (r.ft >= j.value ->> 2 AND r.lt < j.value ->> 3)
+	AND s.vehicle = r.vehicle AND s.name = r.name
+	AND s.time >= MAX(j.value ->> 2, r.unit * 60000) AND s.time < MIN(j.value ->> 3, r.unit * 60000 + 60000)`
+
+// statsSQL is oneBucketSQL without the first and last values, which statistics alone do not need.
+const statsSQL = `SELECT j.value ->> 5, r.cnt, r.total, r.lo, r.hi, r.ft, NULL, r.lt, NULL FROM json_each(?1) j CROSS JOIN rollup r
+WHERE r.vehicle = j.value ->> 0 AND r.name = j.value ->> 1 AND r.level = j.value ->> 2 AND r.unit >= j.value ->> 3 AND r.unit < j.value ->> 4
+UNION ALL
+SELECT j.value ->> 4, r.cnt, r.total, r.lo, r.hi, r.ft, NULL, r.lt, NULL FROM json_each(?2) j CROSS JOIN rollup r
+WHERE r.vehicle = j.value ->> 0 AND r.name = j.value ->> 1 AND r.level = 0
+	AND r.unit >= (j.value ->> 2) / 60000 AND r.unit <= (j.value ->> 3 - 1) / 60000
+	AND r.ft >= j.value ->> 2 AND r.lt < j.value ->> 3
+UNION ALL
+SELECT j.value ->> 4, 1, s.val, s.val, s.val, s.time, NULL, s.time, NULL FROM json_each(?2) j CROSS JOIN rollup r CROSS JOIN signals s
+WHERE r.vehicle = j.value ->> 0 AND r.name = j.value ->> 1 AND r.level = 0
+	AND r.unit >= (j.value ->> 2) / 60000 AND r.unit <= (j.value ->> 3 - 1) / 60000
+	AND NOT (r.ft >= j.value ->> 2 AND r.lt < j.value ->> 3)
+	AND s.vehicle = r.vehicle AND s.name = r.name
+	AND s.time >= MAX(j.value ->> 2, r.unit * 60000) AND s.time < MIN(j.value ->> 3, r.unit * 60000 + 60000)`
+
+// edgesSQL reads the first and the last value of each span (?1): span, time, value.
+const edgesSQL = `SELECT j.value ->> 4, s.time, s.val FROM json_each(?1) j CROSS JOIN signals s
+WHERE s.vehicle = j.value ->> 0 AND s.name = j.value ->> 1 AND s.time IN (
+	(SELECT MIN(time) FROM signals WHERE vehicle = j.value ->> 0 AND name = j.value ->> 1 AND time >= j.value ->> 2 AND time < j.value ->> 3),
+	(SELECT MAX(time) FROM signals WHERE vehicle = j.value ->> 0 AND name = j.value ->> 1 AND time >= j.value ->> 2 AND time < j.value ->> 3))`

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/glovebox/glovebox/telemetry"
 )
 
@@ -27,6 +28,29 @@ func QueryLatest(ctx context.Context, db *sql.DB, vehicle uint64) ([]telemetry.L
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
+	}
+	return out, nil
+}
+
+// LatestFrom implements telemetry.Reader from the latest_source table (not cached: a source filter is
+// rare next to polling of every latest value).
+func (t *Telemetry) LatestFrom(ctx context.Context, vehicle uint64, source common.Address, since int64) ([]telemetry.LatestRow, error) {
+	rows, err := t.idx.QueryContext(ctx, `SELECT n.name, l.time, l.val FROM latest_source l JOIN names n ON n.id = l.name
+WHERE l.vehicle = ? AND l.source = ? AND l.time >= ?`, vehicle, source.Bytes(), since)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read the latest values of vehicle %d from %s: %w", vehicle, source, err)
+	}
+	defer rows.Close()
+	var out []telemetry.LatestRow
+	for rows.Next() {
+		var r telemetry.LatestRow
+		if err := rows.Scan(&r.Name, &r.Time, &r.Val); err != nil {
+			return nil, fmt.Errorf("couldn't read the latest values of vehicle %d from %s: %w", vehicle, source, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("couldn't read the latest values of vehicle %d from %s: %w", vehicle, source, err)
 	}
 	return out, nil
 }

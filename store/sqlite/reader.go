@@ -17,6 +17,11 @@ func (t *Telemetry) Aggregate(ctx context.Context, a telemetry.Aggregation, put 
 	return t.history.Aggregate(ctx, a, put)
 }
 
+// AggregateSpans implements telemetry.SpanAggregator.
+func (t *Telemetry) AggregateSpans(ctx context.Context, a telemetry.Aggregation, spans []telemetry.Span, put func(i int, agg string, v any)) error {
+	return t.history.AggregateSpans(ctx, a, spans, put)
+}
+
 // Summary implements telemetry.Reader from the signals table.
 func (t *Telemetry) Summary(ctx context.Context, vehicle uint64, since int64) ([]telemetry.SignalSummary, error) {
 	rows, err := t.idx.QueryContext(ctx, `SELECT n.name, COUNT(*), MIN(s.time), MAX(s.time)

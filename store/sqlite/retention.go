@@ -134,6 +134,14 @@ func (t *Telemetry) DeleteBatch(ctx context.Context, job telemetry.DeleteJob, li
 		return d, false, fmt.Errorf("couldn't delete latest values: %w", err)
 	}
 	stale, _ := res.RowsAffected()
+	// A source's newest values in the range go too, and are not restored from older ones (the signals
+	// table does not keep sources): LatestFrom then lacks the signal until the source sends it again.
+	res, err = itx.ExecContext(ctx, `DELETE FROM latest_source WHERE vehicle = ? AND time >= ? AND time < ?`, job.Vehicle, job.From, job.To)
+	if err != nil {
+		return d, false, fmt.Errorf("couldn't delete latest values by source: %w", err)
+	}
+	bySource, _ := res.RowsAffected()
+	stale += bySource
 	derived := d.Values + d.Events + rolled + stale
 	if _, err := itx.ExecContext(ctx, `INSERT INTO deletions (vehicle, job, vals, events, dirty) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (vehicle, job) DO UPDATE SET vals = vals + excluded.vals, events = events + excluded.events,

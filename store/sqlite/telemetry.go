@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-
 	"github.com/glovebox/glovebox/telemetry"
 )
 
@@ -65,6 +64,11 @@ CREATE TABLE IF NOT EXISTS signals (
 CREATE TABLE IF NOT EXISTS latest (
 	vehicle INTEGER NOT NULL, name INTEGER NOT NULL, time INTEGER NOT NULL, val ANY,
 	PRIMARY KEY (vehicle, name)) WITHOUT ROWID;
+-- The newest value of each signal of a vehicle from each source (the device that signed its record), for
+-- signalsLatest's source filter (Reader.LatestFrom). Filled by the indexer from this version on.
+CREATE TABLE IF NOT EXISTS latest_source (
+	vehicle INTEGER NOT NULL, source BLOB NOT NULL, name INTEGER NOT NULL, time INTEGER NOT NULL, val ANY,
+	PRIMARY KEY (vehicle, source, name)) WITHOUT ROWID;
 -- Driving events: those of glovebox.events records and those derived from speed (telemetry.Events).
 CREATE TABLE IF NOT EXISTS events (
 	vehicle INTEGER NOT NULL, time INTEGER NOT NULL, name TEXT NOT NULL, source TEXT NOT NULL,
@@ -292,7 +296,7 @@ func (t *Telemetry) indexChunk(ctx context.Context) (int, error) {
 	if err := t.idx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'indexed_seq'`).Scan(&from); err != nil && err != sql.ErrNoRows {
 		return 0, fmt.Errorf("couldn't read the index position: %w", err)
 	}
-	rows, err := t.db.QueryContext(ctx, `SELECT seq, vehicle, event FROM records WHERE seq > ? ORDER BY seq LIMIT ?`, from, IndexChunk)
+	rows, err := t.db.QueryContext(ctx, `SELECT seq, vehicle, source, event FROM records WHERE seq > ? ORDER BY seq LIMIT ?`, from, IndexChunk)
 	if err != nil {
 		return 0, fmt.Errorf("couldn't read records to index: %w", err)
 	}
@@ -310,15 +314,20 @@ func (t *Telemetry) indexChunk(ctx context.Context) (int, error) {
 	addEvent := func(e telemetry.Event) {
 		evRows = append(evRows, []any{e.Vehicle, e.Time, e.Name, e.Source, e.DurationNs, e.Metadata})
 	}
+	type sourceKey struct {
+		latestKey
+		source common.Address
+	}
 	latest := map[latestKey][]any{}
+	bySource := map[sourceKey][]any{}
 	stale := map[latestKey][2]int64{} // the span of times indexed: since, until
 	n := 0
 	last := from
 	for rows.Next() {
 		var seq int64
 		var vehicle uint64
-		var event []byte
-		if err := rows.Scan(&seq, &vehicle, &event); err != nil {
+		var event, source []byte
+		if err := rows.Scan(&seq, &vehicle, &source, &event); err != nil {
 			rows.Close()
 			return 0, err
 		}
@@ -361,6 +370,9 @@ func (t *Telemetry) indexChunk(ctx context.Context) (int, error) {
 			if old, ok := latest[k]; !ok || old[2].(int64) <= v.Time {
 				latest[k] = row
 			}
+			if sk := (sourceKey{k, common.BytesToAddress(source)}); bySource[sk] == nil || bySource[sk][3].(int64) <= v.Time {
+				bySource[sk] = []any{vehicle, source, id, v.Time, val}
+			}
 			if span, ok := stale[k]; !ok {
 				stale[k] = [2]int64{v.Time, v.Time}
 			} else {
@@ -388,6 +400,14 @@ func (t *Telemetry) indexChunk(ctx context.Context) (int, error) {
 	}
 	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO latest (vehicle, name, time, val) VALUES`,
 		`ON CONFLICT (vehicle, name) DO UPDATE SET time=excluded.time, val=excluded.val WHERE excluded.time >= latest.time`, lrows); err != nil {
+		return 0, err
+	}
+	lrows = lrows[:0]
+	for _, r := range bySource {
+		lrows = append(lrows, r)
+	}
+	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO latest_source (vehicle, source, name, time, val) VALUES`,
+		`ON CONFLICT (vehicle, source, name) DO UPDATE SET time=excluded.time, val=excluded.val WHERE excluded.time >= latest_source.time`, lrows); err != nil {
 		return 0, err
 	}
 	srows := make([][]any, 0, len(stale))
@@ -431,7 +451,7 @@ func (t *Telemetry) RunIndexer(ctx context.Context, interval time.Duration, logg
 // Reindex deletes the derived tables and rebuilds them from the records.
 func (t *Telemetry) Reindex(ctx context.Context) (int, error) {
 	t.indexMu.Lock()
-	if _, err := t.idx.ExecContext(ctx, `DELETE FROM signals; DELETE FROM latest; DELETE FROM rollup; DELETE FROM activity; DELETE FROM stale;
+	if _, err := t.idx.ExecContext(ctx, `DELETE FROM signals; DELETE FROM latest; DELETE FROM latest_source; DELETE FROM rollup; DELETE FROM activity; DELETE FROM stale;
 DELETE FROM events; DELETE FROM meta WHERE key = 'indexed_seq';`); err != nil {
 		t.indexMu.Unlock()
 		return 0, fmt.Errorf("couldn't clear the derived tables: %w", err)

@@ -221,5 +221,12 @@ func TestDeleter(t *testing.T, open func(t *testing.T) Deleting, reopen func(t *
 		if err != nil || len(rows) != 1 || rows[0].Time != delAt(179*time.Minute) {
 			t.Fatalf("vehicle 2's latest %+v, %v", rows, err)
 		}
+		// a source's newest values go with the range and are not recomputed (the values keep no source)
+		if rows, err := s.LatestFrom(ctx, 1, a, 0); err != nil || len(rows) != 0 {
+			t.Fatalf("vehicle 1's latest from its device after the deletion: %+v, %v; want none", rows, err)
+		}
+		if rows, err := s.LatestFrom(ctx, 2, b, 0); err != nil || len(rows) != 1 || rows[0].Time != delAt(179*time.Minute) {
+			t.Fatalf("vehicle 2's latest from its device %+v, %v", rows, err)
+		}
 	})
 }

@@ -63,6 +63,13 @@ func readData() []readRecord {
 		{2, readB, "x", 20, []telemetry.EventSignal{sig("speed", 20, 99.0), sig("powertrainType", 20, "BEV"),
 			sig("currentLocationCoordinates", 20, loc(1, 2, 3)), sig("isIgnitionOn", 20, true)}},
 	}
+	// vehicle 4 has two sources at once (a device of each kind): a sends speed and the temperature, b
+	// speed, each newest at another time
+	recs = append(recs,
+		readRecord{4, readA, "s1", 10, []telemetry.EventSignal{sig("speed", 10, 10.0), sig("exteriorAirTemperature", 10, 5.0)}},
+		readRecord{4, readB, "s2", 20, []telemetry.EventSignal{sig("speed", 20, 20.0)}},
+		readRecord{4, readA, "s3", 30, []telemetry.EventSignal{sig("speed", 30, 30.0)}},
+		readRecord{4, readB, "s4", 40, []telemetry.EventSignal{sig("speed", 40, 40.0)}})
 	big := readRecord{vehicle: 3, source: readA, id: "big", secs: 300}
 	for i := range 300 {
 		big.signals = append(big.signals, sig("speed", float64(i), float64(i%120)))
@@ -116,7 +123,9 @@ func TestReader(t *testing.T, open func(t *testing.T) Reader, settle func(ctx co
 		}
 	}
 	t.Run("aggregations", func(t *testing.T) { testAggregations(t, s) })
+	t.Run("aggregations over spans", func(t *testing.T) { testAggregateSpans(t, s) })
 	t.Run("latest", func(t *testing.T) { testLatest(t, s) })
+	t.Run("latest from a source", func(t *testing.T) { testLatestFrom(t, s) })
 	t.Run("summary", func(t *testing.T) { testSummary(t, s) })
 	t.Run("records", func(t *testing.T) { testRecords(t, s, recs) })
 	t.Run("runs", func(t *testing.T) { testRuns(t, s) })
@@ -201,6 +210,59 @@ func testActive(t *testing.T, s Reader) {
 			for _, sp := range spans {
 				got = append(got, fmt.Sprintf("%g-%g", float64(sp.Start-readT0.UnixMilli())/1000, float64(sp.End-readT0.UnixMilli())/1000))
 			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("got  %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// testAggregateSpans holds telemetry.AggregateSpans (a store's SpanAggregator, or one Aggregate per span)
+// to the answers one bucket per span gives.
+func testAggregateSpans(t *testing.T, s Reader) {
+	ctx := context.Background()
+	stats := []string{telemetry.AggFirst, telemetry.AggLast, telemetry.AggMin, telemetry.AggMax, telemetry.AggAvg, telemetry.AggCount}
+	sp := func(lo, hi float64) telemetry.Span { return telemetry.Span{Start: at(lo), End: at(hi)} }
+	tests := []struct {
+		name  string
+		a     telemetry.Aggregation
+		spans []telemetry.Span
+		want  []string // "span/AGG=value", sorted
+	}{
+		{"numbers over spans: an unaligned one, one of whole minutes and ends, none, an empty one, a day, a millisecond",
+			telemetry.Aggregation{Vehicle: 1, Signal: "speed", Kind: telemetry.KindNumber, Aggs: stats},
+			[]telemetry.Span{sp(0, 25), sp(60, 135), sp(200, 300), sp(30, 30), sp(-21600, 64800), sp(10, 10.001)}, []string{
+				"0/AVG=20", "0/COUNT=2", "0/FIRST=10", "0/LAST=30", "0/MAX=30", "0/MIN=10",
+				"1/AVG=36.666666666666664", "1/COUNT=3", "1/FIRST=20", "1/LAST=40", "1/MAX=50", "1/MIN=20",
+				"4/AVG=30", "4/COUNT=5", "4/FIRST=10", "4/LAST=40", "4/MAX=50", "4/MIN=10",
+				"5/AVG=10", "5/COUNT=1", "5/FIRST=10", "5/LAST=10", "5/MAX=10", "5/MIN=10"}},
+		{"a span that leaves out some of a minute's values", telemetry.Aggregation{Vehicle: 1, Signal: "speed", Kind: telemetry.KindNumber,
+			Aggs: stats}, []telemetry.Span{sp(15, 90)}, []string{
+			"0/AVG=33.333333333333336", "0/COUNT=3", "0/FIRST=30", "0/LAST=50", "0/MAX=50", "0/MIN=20"}},
+		{"locations, first and last", telemetry.Aggregation{Vehicle: 1, Signal: "currentLocationCoordinates", Kind: telemetry.KindLocation,
+			Aggs: []string{telemetry.AggFirst, telemetry.AggLast}}, []telemetry.Span{sp(15, 90), sp(0, 11)}, []string{
+			"0/FIRST=loc(53,14,3)", "0/LAST=loc(54,15,5)", "1/FIRST=loc(52,13,1)", "1/LAST=loc(52,13,1)"}},
+		{"booleans", telemetry.Aggregation{Vehicle: 1, Signal: "isIgnitionOn", Kind: telemetry.KindBool,
+			Aggs: []string{telemetry.AggMax, telemetry.AggLast}}, []telemetry.Span{sp(0, 60), sp(0, 120)}, []string{
+			"0/LAST=1", "0/MAX=1", "1/LAST=0", "1/MAX=1"}},
+		{"another vehicle's values stay out", telemetry.Aggregation{Vehicle: 2, Signal: "speed", Kind: telemetry.KindNumber,
+			Aggs: []string{telemetry.AggMax}}, []telemetry.Span{sp(0, 25), sp(25, 200)}, []string{"0/MAX=99"}},
+		{"a signal no one measured", telemetry.Aggregation{Vehicle: 1, Signal: "powertrainTractionBatteryStateOfChargeCurrent",
+			Kind: telemetry.KindNumber, Aggs: []string{telemetry.AggFirst}}, []telemetry.Span{sp(0, 300)}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			err := telemetry.AggregateSpans(ctx, s, tt.a, tt.spans, func(i int, agg string, v any) {
+				if _, ok := v.(int64); ok {
+					t.Errorf("span %d %s: int64 %v, want float64", i, agg, v)
+				}
+				got = append(got, fmt.Sprintf("%d/%s=%s", i, agg, show(tt.a.Kind, v)))
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(got)
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("got  %q\nwant %q", got, tt.want)
 			}
@@ -375,6 +437,7 @@ func testLatest(t *testing.T, s Reader) {
 		{"a value measured at the cut-off is in", 1, at(130), []string{"powertrainType@130=\"COMBUSTION\"", "speed@130=40"}},
 		{"nothing after the last value", 1, at(131), nil},
 		{"another vehicle", 2, 0, []string{"currentLocationCoordinates@20=loc(1,2,3)", "isIgnitionOn@20=1", "powertrainType@20=\"BEV\"", "speed@20=99"}},
+		{"a vehicle with two sources: the newest of either", 4, 0, []string{"exteriorAirTemperature@10=5", "speed@40=40"}},
 		{"a vehicle without data", 9, 0, nil},
 	}
 	for _, tt := range tests {
@@ -383,16 +446,52 @@ func testLatest(t *testing.T, s Reader) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got []string
-			for _, r := range rows {
-				sig, ok := telemetry.DefaultCatalog.Lookup(r.Name)
-				if !ok {
-					t.Fatalf("latest row of unknown signal %q", r.Name)
-				}
-				got = append(got, fmt.Sprintf("%s@%g=%s", r.Name, float64(r.Time-readT0.UnixMilli())/1000, show(sig.Kind, r.Val)))
+			if got := latestStrings(t, rows); !slices.Equal(got, tt.want) {
+				t.Errorf("got  %q\nwant %q", got, tt.want)
 			}
-			slices.Sort(got)
-			if !slices.Equal(got, tt.want) {
+		})
+	}
+}
+
+// latestStrings shows latest rows as "name@seconds=value", sorted.
+func latestStrings(t *testing.T, rows []telemetry.LatestRow) []string {
+	t.Helper()
+	var got []string
+	for _, r := range rows {
+		sig, ok := telemetry.DefaultCatalog.Lookup(r.Name)
+		if !ok {
+			t.Fatalf("latest row of unknown signal %q", r.Name)
+		}
+		got = append(got, fmt.Sprintf("%s@%g=%s", r.Name, float64(r.Time-readT0.UnixMilli())/1000, show(sig.Kind, r.Val)))
+	}
+	slices.Sort(got)
+	return got
+}
+
+func testLatestFrom(t *testing.T, s Reader) {
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		vehicle uint64
+		source  common.Address
+		since   int64
+		want    []string // "name@seconds=value", sorted
+	}{
+		{"the newest values a source sent, though another sent newer ones", 4, readA, 0, []string{"exteriorAirTemperature@10=5", "speed@30=30"}},
+		{"the other source: only the signals it sent", 4, readB, 0, []string{"speed@40=40"}},
+		{"the cut-off applies", 4, readA, at(20), []string{"speed@30=30"}},
+		{"the only source of a vehicle: as Latest", 1, readA, 0, []string{"currentLocationCoordinates@80=loc(54,15,5)", "exteriorAirTemperature@20=4.5",
+			"isIgnitionOn@70=0", "powertrainType@130=\"COMBUSTION\"", "speed@130=40"}},
+		{"a source that never sent for the vehicle", 1, readB, 0, nil},
+		{"a vehicle without data", 9, readA, 0, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rows, err := s.LatestFrom(ctx, tt.vehicle, tt.source, tt.since)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := latestStrings(t, rows); !slices.Equal(got, tt.want) {
 				t.Errorf("got  %q\nwant %q", got, tt.want)
 			}
 		})

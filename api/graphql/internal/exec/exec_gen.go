@@ -4304,8 +4304,10 @@ Restricts the data a query reads.
 """
 input SignalFilter {
   """
-  Only data from this source (a device address, or DIMO's did:ethr:<chain>:<address>). Not supported yet:
-  a query that sets it is refused with BAD_REQUEST.
+  Only data from this source: the device that signed the records, as its address (0x and 40 hexadecimal
+  digits, any case) or DIMO's did:ethr:<chain id>:<address> (the chain id is not compared). signalsLatest,
+  availableSignals and signalsSnapshot answer the newest value of each signal that device sent; signals,
+  dataSummary and the signalsLatest subscription refuse it with BAD_REQUEST.
   """
   source: String
 }
