@@ -364,18 +364,7 @@ func TestCallersWithoutAccessGetStableCodes(t *testing.T) {
 		{"a syntax error", f.owner.Address, `{ signalsLatest(`, "BAD_REQUEST"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := do(t, f.h, tc.caller, tc.query)
-			if len(r.Errors) == 0 {
-				t.Fatalf("no error: %s", r.Raw)
-			}
-			for _, e := range r.Errors {
-				if e.Extensions["code"] != tc.code {
-					t.Errorf("code %v, want %s: %s", e.Extensions["code"], tc.code, r.Raw)
-				}
-			}
-			if strings.Contains(string(r.Raw), "50.25") {
-				t.Errorf("data leaked: %s", r.Raw)
-			}
+			refused(t, do(t, f.h, tc.caller, tc.query), tc.code, "50.25")
 		})
 	}
 }
@@ -488,5 +477,21 @@ func checkGolden(t *testing.T, name, got string) {
 	}
 	if got != string(want) {
 		t.Errorf("response differs from %s (run with -update to accept):\n%s", golden, got)
+	}
+}
+
+// refused fails t unless r is refused with code in every error and holds nothing of leak.
+func refused(t *testing.T, r *response, code, leak string) {
+	t.Helper()
+	if len(r.Errors) == 0 {
+		t.Fatalf("no error: %s", r.Raw)
+	}
+	for _, e := range r.Errors {
+		if e.Extensions["code"] != code {
+			t.Errorf("code %v, want %s: %s", e.Extensions["code"], code, r.Raw)
+		}
+	}
+	if strings.Contains(string(r.Raw), leak) {
+		t.Errorf("data leaked: %s", r.Raw)
 	}
 }

@@ -67,19 +67,9 @@ func (h *History) Aggregate(ctx context.Context, a telemetry.Aggregation, put fu
 			inner(b, agg, v)
 		}
 	}
-	var stats, first, last bool
-	for _, agg := range a.Aggs {
-		switch agg {
-		case telemetry.AggAvg, telemetry.AggMin, telemetry.AggMax, telemetry.AggCount:
-			if !numeric {
-				return fmt.Errorf("%s does not apply to %s", agg, a.Signal)
-			}
-			stats = true
-		case telemetry.AggFirst:
-			first = true
-		case telemetry.AggLast:
-			last = true
-		}
+	stats, first, last, err := aggKinds(a, numeric, false)
+	if err != nil {
+		return err
 	}
 	if stats || first || last {
 		parts := map[int64]*partial{}
@@ -188,21 +178,9 @@ func (h *History) AggregateSpans(ctx context.Context, a telemetry.Aggregation, s
 		return err
 	}
 	numeric := a.Kind == telemetry.KindNumber || a.Kind == telemetry.KindBool
-	var stats, first, last bool
-	for _, agg := range a.Aggs {
-		switch agg {
-		case telemetry.AggAvg, telemetry.AggMin, telemetry.AggMax, telemetry.AggCount:
-			if !numeric {
-				return fmt.Errorf("%s does not apply to %s", agg, a.Signal)
-			}
-			stats = true
-		case telemetry.AggFirst:
-			first = true
-		case telemetry.AggLast:
-			last = true
-		default:
-			return fmt.Errorf("no span aggregation %q", agg)
-		}
+	stats, first, last, err := aggKinds(a, numeric, true)
+	if err != nil {
+		return err
 	}
 	// one bucket from 0 as wide as can be: a stale segment's rows all fall in bucket 0 of its span
 	a.From, a.Step = 0, math.MaxInt64
@@ -885,3 +863,26 @@ const edgesSQL = `SELECT j.value ->> 4, s.time, s.val FROM json_each(?1) j CROSS
 WHERE s.vehicle = j.value ->> 0 AND s.name = j.value ->> 1 AND s.time IN (
 	(SELECT MIN(time) FROM signals WHERE vehicle = j.value ->> 0 AND name = j.value ->> 1 AND time >= j.value ->> 2 AND time < j.value ->> 3),
 	(SELECT MAX(time) FROM signals WHERE vehicle = j.value ->> 0 AND name = j.value ->> 1 AND time >= j.value ->> 2 AND time < j.value ->> 3))`
+
+// aggKinds sorts a's aggregations into statistics (avg, min, max, count: numeric signals only), first and
+// last; strict refuses any other name (others are answered elsewhere).
+func aggKinds(a telemetry.Aggregation, numeric, strict bool) (stats, first, last bool, err error) {
+	for _, agg := range a.Aggs {
+		switch agg {
+		case telemetry.AggAvg, telemetry.AggMin, telemetry.AggMax, telemetry.AggCount:
+			if !numeric {
+				return false, false, false, fmt.Errorf("%s does not apply to %s", agg, a.Signal)
+			}
+			stats = true
+		case telemetry.AggFirst:
+			first = true
+		case telemetry.AggLast:
+			last = true
+		default:
+			if strict {
+				return false, false, false, fmt.Errorf("no span aggregation %q", agg)
+			}
+		}
+	}
+	return stats, first, last, nil
+}
