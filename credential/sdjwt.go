@@ -72,10 +72,11 @@ func digestOf(encoded string) string {
 func parseDisclosure(encoded string) (disclosure, error) { return parseDisclosureInto(encoded, nil) }
 
 // parseDisclosureInto is parseDisclosure, and when ev is not nil it decodes the value of an "evidence"
-// disclosure straight into *ev (Value is then nil): a mileage's evidence is a megabyte, read once. The
+// disclosure straight into *ev (Value is then nil): a mileage's evidence is a megabyte, read once, its
+// records' events left as the JSON strings they are (validated, unquoted by the record checks). The
 // JSON is read strictly: RFC 8259, valid UTF-8, no member name twice in an object (parsers differ on
-// which one wins), the evidence's members exactly.
-func parseDisclosureInto(encoded string, ev **Evidence) (disclosure, error) {
+// which one wins), the evidence's members exactly, each event a string.
+func parseDisclosureInto(encoded string, ev **wireEvidence) (disclosure, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(encoded)
 	if err != nil {
 		return disclosure{}, fmt.Errorf("a disclosure is not base64url: %w", err)
@@ -105,9 +106,14 @@ func parseDisclosureInto(encoded string, ev **Evidence) (disclosure, error) {
 	case k == 0 || k == ']':
 		return disclosure{}, bad
 	case ev != nil && name == DisclosureEvidence:
-		var e Evidence
+		var e wireEvidence
 		if err := jsonv2.UnmarshalDecode(dec, &e, jsonv2.RejectUnknownMembers(true)); err != nil {
 			return disclosure{}, fmt.Errorf("the evidence does not decode: %v", err)
+		}
+		for i, r := range e.Records {
+			if r.Event.Kind() != '"' {
+				return disclosure{}, fmt.Errorf("the evidence does not decode: the event of record %d is not a string", i)
+			}
 		}
 		*ev = &e
 	default:
