@@ -430,19 +430,17 @@ func (ev *Evidence) marshal() ([]byte, error) {
 
 // appendQuoted appends s as a JSON string, as json (v2) writes it.
 func appendQuoted(b []byte, s string) ([]byte, error) {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x80 {
-			q, err := jsonv2.Marshal(s)
-			return append(b, q...), err
-		}
-	}
+	n, from := len(b), 0
 	b = append(b, '"')
-	for {
-		i := strings.IndexAny(s, `"\`)
-		if i < 0 {
-			return append(append(b, s...), '"'), nil
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x80:
+			q, err := jsonv2.Marshal(s)
+			return append(b[:n], q...), err
+		case c == '"' || c == '\\':
+			b = append(append(b, s[from:i]...), '\\', c)
+			from = i + 1
 		}
-		b = append(append(b, s[:i]...), '\\', s[i])
-		s = s[i+1:]
 	}
+	return append(append(b, s[from:]...), '"'), nil
 }

@@ -221,6 +221,7 @@ func lastKey(m map[int64]map[string]any) (int64, bool) {
 
 const (
 	day    = int64(24 * time.Hour / time.Millisecond)
+	second = int64(time.Second / time.Millisecond)
 	hour   = int64(time.Hour / time.Millisecond)
 	minute = int64(time.Minute / time.Millisecond)
 )
@@ -293,25 +294,33 @@ func firstKey(m map[int64]map[string]any) (int64, bool) {
 
 // chainReading finds a reading of signal measured in [lo, hi) for a mileage's chain, as late as it
 // cheaply can: not necessarily the last one (any reading in range keeps the chain within its gap), so it
-// first reads only the records measured in the minute before hi, newest first, and takes the latest
-// reading of the first that has one in range; failing that, the last reading (find).
+// first reads only the records measured in the 15 seconds before hi, then those of the rest of the minute
+// before hi, newest first, and takes the latest reading of the first that has one in range; failing
+// that, the last reading (find). A car that reports every few seconds is answered by one or two records.
 func (g *gatherer) chainReading(signal string, lo, hi int64) (found, bool, error) {
-	from := max(lo, hi-minute)
-	page, err := g.s.Telemetry.Records(g.ctx, telemetry.RecordsQuery{Vehicle: g.vehicle, Lo: from, Hi: hi, AfterTime: from, Limit: 64})
-	if err != nil {
-		return found{}, false, fmt.Errorf("couldn't read the records of vehicle %d: %w", g.vehicle, err)
-	}
-	for i := len(page) - 1; i >= 0; i-- {
-		var best found
-		ok := false
-		for _, rd := range g.readings(page[i], signal) {
-			if rd.Time >= lo && rd.Time < hi && (!ok || rd.Time > best.Time) {
-				best, ok = found{rd, page[i]}, true
+	to := hi
+	for _, w := range []int64{15 * second, minute} {
+		from := max(lo, hi-w)
+		if from >= to {
+			break
+		}
+		page, err := g.s.Telemetry.Records(g.ctx, telemetry.RecordsQuery{Vehicle: g.vehicle, Lo: from, Hi: to, AfterTime: from, Limit: 64})
+		if err != nil {
+			return found{}, false, fmt.Errorf("couldn't read the records of vehicle %d: %w", g.vehicle, err)
+		}
+		for i := len(page) - 1; i >= 0; i-- {
+			var best found
+			ok := false
+			for _, rd := range g.readings(page[i], signal) {
+				if rd.Time >= lo && rd.Time < hi && (!ok || rd.Time > best.Time) {
+					best, ok = found{rd, page[i]}, true
+				}
+			}
+			if ok {
+				return best, true, nil
 			}
 		}
-		if ok {
-			return best, true, nil
-		}
+		to = from
 	}
 	return g.find(signal, lo, hi, true)
 }
