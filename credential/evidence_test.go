@@ -1,7 +1,9 @@
 package credential
 
 import (
+	"bytes"
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -84,6 +86,32 @@ func TestEncodeBase64InHalves(t *testing.T) {
 		}
 		if got, want := encodeBase64(src), base64.RawURLEncoding.EncodeToString(src); got != want {
 			t.Fatalf("%d bytes: the halves differ from the whole", n)
+		}
+	}
+}
+
+// TestDecodeBase64InHalves holds the two-core decoding to the one-core one: the same bytes, and the
+// same error at the same offset, whichever half holds it.
+func TestDecodeBase64InHalves(t *testing.T) {
+	src := make([]byte, 1<<20)
+	for i := range src {
+		src[i] = byte(i * 13)
+	}
+	whole := base64.RawURLEncoding.EncodeToString(src)
+	for _, s := range []string{
+		whole,
+		whole[:256<<10],
+		whole[:256<<10+1],
+		whole[:256<<10+2],
+		whole[:len(whole)/2] + "*" + whole[len(whole)/2+1:],
+		"*" + whole[1:],
+		whole[:len(whole)-1] + "=",
+		whole[:1000] + "\n" + whole[1000:],
+	} {
+		got, err := decodeBase64(s)
+		want, werr := base64.RawURLEncoding.DecodeString(s)
+		if fmt.Sprint(err) != fmt.Sprint(werr) || (werr == nil && !bytes.Equal(got, want)) {
+			t.Fatalf("%d characters: decodeBase64 = %d bytes, %v; want %d bytes, %v", len(s), len(got), err, len(want), werr)
 		}
 	}
 }

@@ -59,6 +59,34 @@ func newDisclosure(name string, value any) (disclosure, error) {
 	return disclosure{Encoded: encodeBase64(arr), Name: name, Value: v}, nil
 }
 
+// decodeBase64 is base64.RawURLEncoding.DecodeString, a long input's halves decoded on two cores (the
+// first half whole groups of four characters; text with line breaks, which the decoder skips, in one).
+func decodeBase64(s string) ([]byte, error) {
+	enc := base64.RawURLEncoding
+	if len(s) < 256<<10 || strings.ContainsAny(s, "\r\n") {
+		return enc.DecodeString(s)
+	}
+	half := len(s) / 2 / 4 * 4
+	dst := make([]byte, enc.DecodedLen(len(s)))
+	var n1 int
+	var err1 error
+	var wg sync.WaitGroup
+	// each half is given only its part of dst: Decode writes eight bytes at a time where dst has room
+	wg.Go(func() { n1, err1 = enc.Decode(dst[:enc.DecodedLen(half)], []byte(s[:half])) })
+	n2, err2 := enc.Decode(dst[enc.DecodedLen(half):], []byte(s[half:]))
+	wg.Wait()
+	if err1 != nil {
+		return nil, err1
+	}
+	if err2 != nil {
+		if e, ok := err2.(base64.CorruptInputError); ok {
+			return nil, e + base64.CorruptInputError(half)
+		}
+		return nil, err2
+	}
+	return dst[:n1+n2], nil
+}
+
 // encodeBase64 is base64.RawURLEncoding.EncodeToString, a long input's halves encoded on two cores.
 func encodeBase64(src []byte) string {
 	enc := base64.RawURLEncoding
@@ -68,7 +96,7 @@ func encodeBase64(src []byte) string {
 	half := len(src) / 2 / 3 * 3 // whole 3-byte groups: the first half's text ends where the second's starts
 	dst := make([]byte, enc.EncodedLen(len(src)))
 	var wg sync.WaitGroup
-	wg.Go(func() { enc.Encode(dst, src[:half]) })
+	wg.Go(func() { enc.Encode(dst[:enc.EncodedLen(half)], src[:half]) })
 	enc.Encode(dst[enc.EncodedLen(half):], src[half:])
 	wg.Wait()
 	return string(dst)
@@ -93,7 +121,7 @@ func parseDisclosure(encoded string) (disclosure, error) { return parseDisclosur
 // JSON is read strictly: RFC 8259, valid UTF-8, no member name twice in an object (parsers differ on
 // which one wins), the evidence's members exactly, each event a string.
 func parseDisclosureInto(encoded string, ev **wireEvidence) (disclosure, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(encoded)
+	raw, err := decodeBase64(encoded)
 	if err != nil {
 		return disclosure{}, fmt.Errorf("a disclosure is not base64url: %w", err)
 	}
