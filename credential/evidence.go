@@ -139,24 +139,24 @@ func (ev *wireEvidence) check(key *IssuerKey, vehicle uint64, cat *telemetry.Cat
 }
 
 // unquote returns the bytes of a JSON string that the decoder validated. A device's event escapes only
-// its quotes (and perhaps backslashes and control characters), which are copied between with
-// bytes.IndexByte, about three times as fast as jsontext's general unquoting, which reads the rest
-// (\u escapes, surrogate pairs).
+// its quotes (and perhaps backslashes and control characters), one every few bytes, which one loop
+// copies between, several times as fast as jsontext's general unquoting, which reads the rest (\u
+// escapes, surrogate pairs).
 func unquote(v jsontext.Value) ([]byte, error) {
 	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' || bytes.Contains(v, []byte(`\u`)) {
 		return jsontext.AppendUnquote(nil, v)
 	}
 	s := v[1 : len(v)-1]
 	out := make([]byte, 0, len(s))
-	for {
-		i := bytes.IndexByte(s, '\\')
-		if i < 0 {
-			return append(out, s...), nil
+	from := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' {
+			continue
 		}
-		out = append(out, s[:i]...)
 		if i+1 == len(s) {
 			return jsontext.AppendUnquote(nil, v) // not valid: let it say why
 		}
+		out = append(out, s[from:i]...)
 		switch c := s[i+1]; c {
 		case '"', '\\', '/':
 			out = append(out, c)
@@ -173,8 +173,10 @@ func unquote(v jsontext.Value) ([]byte, error) {
 		default:
 			return jsontext.AppendUnquote(nil, v)
 		}
-		s = s[i+2:]
+		i++
+		from = i + 1
 	}
+	return append(out, s[from:]...), nil
 }
 
 // checkEvidence is check over n records that record hands out: each one's event bytes, or the event

@@ -22,6 +22,7 @@ func TestUnquoteReadsWhatJSONTextReads(t *testing.T) {
 		{"an event's quotes", `"{\"name\":\"speed\",\"value\":50}"`, `{"name":"speed","value":50}`},
 		{"every short escape", `"\"\\\/\b\f\n\r\t"`, "\"\\/\b\f\n\r\t"},
 		{"an escape at each end", `"\"a\""`, `"a"`},
+		{"an escaped backslash before a quote", `"a\\\"b\\"`, `a\"b\`},
 		{"a backslash before u", `"\\u0041"`, `\u0041`},
 		{"a unicode escape", `"caf\u00e9"`, "café"},
 		{"a surrogate pair", `"\ud83d\ude97 car"`, "🚗 car"},
