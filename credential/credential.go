@@ -131,8 +131,9 @@ type Position struct {
 }
 
 // Issue computes the credential req asks for from in and signs it. The evidence is checked as a
-// verifier would (signatures of the records aside: the node verified them at ingest), so that a
-// credential the issuer hands out verifies. The refusals ErrNoReadings, ErrRollback, ErrGap and
+// verifier would (the records' signatures and JSON text aside: the node checked them at ingest, and the
+// records are read as stored ones, as Gather parsed them), so that a credential the issuer hands out
+// verifies. The refusals ErrNoReadings, ErrRollback, ErrGap and
 // ErrNoMovement say the records do not support the claim.
 func (is *Issuer) Issue(req Request, in Input, now time.Time) (string, *Claims, error) {
 	if err := req.Validate(now); err != nil {
