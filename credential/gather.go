@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/valyala/fastjson"
 	xtlog "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/glovebox/glovebox/ledger"
@@ -66,7 +65,8 @@ func (s *Source) Gather(ctx context.Context, req Request, vehicle uint64, since,
 	if !slices.ContainsFunc(pairings, func(p ledger.Pairing) bool { return p.FromTime < hi && (p.ToIndex < 0 || p.ToTime > lo) }) {
 		return Input{}, fmt.Errorf("%w between %s and %s", ErrNotPaired, utc(lo).Format(time.RFC3339), utc(hi-1).Format(time.RFC3339))
 	}
-	g := &gatherer{s: s, ctx: ctx, vehicle: vehicle, since: ms(since), pairings: pairings, recs: map[recKey]telemetry.StoredRecord{}}
+	g := &gatherer{s: s, ctx: ctx, vehicle: vehicle, since: ms(since), pairings: pairings, recs: map[recKey]telemetry.StoredRecord{},
+		parsed: map[recKey]*telemetry.Record{}}
 	in := Input{Vehicle: vehicle}
 	var err error
 	switch req.Type {
@@ -99,6 +99,7 @@ type gatherer struct {
 	since    int64
 	pairings []ledger.Pairing
 	recs     map[recKey]telemetry.StoredRecord
+	parsed   map[recKey]*telemetry.Record // the records readings read, nil for one that does not parse
 }
 
 // found is a reading and the record that carries it.
@@ -107,42 +108,28 @@ type found struct {
 	rec telemetry.StoredRecord
 }
 
-// gatherParsers read stored records for the gatherer.
-var gatherParsers fastjson.ParserPool
-
 // readings returns the values of signal (a number or a string) in a stored record (nil if it carries
-// none or does not parse). It reads only the signals array, with a bare JSON parser: a stored record
-// passed every check of telemetry.Catalog.Parse at ingest, and the issuer checks the records it keeps as
-// a verifier would (Issue), so this only chooses them.
+// none or does not parse). The record is read as a stored one (telemetry.Catalog.ParseStored: it passed
+// every check of Parse at ingest) once per issuance: the records kept as evidence are checked in that
+// form (Issue), without reading them again.
 func (g *gatherer) readings(r telemetry.StoredRecord, signal string) []reading {
 	if !bytes.Contains(r.Event, []byte(signal)) {
 		return nil
 	}
-	p := gatherParsers.Get()
-	defer gatherParsers.Put(p)
-	v, err := p.ParseBytes(r.Event)
-	if err != nil {
+	k := recKey{r.Source, r.ID}
+	rec, ok := g.parsed[k]
+	if !ok {
+		rec, _ = g.s.Catalog.ParseStored(r.Event) // nil if it does not parse
+		g.parsed[k] = rec
+	}
+	if rec == nil {
 		return nil
 	}
 	var out []reading
-	for _, s := range v.GetArray("data", "signals") {
-		if string(s.GetStringBytes("name")) != signal {
-			continue
+	for _, v := range rec.Values {
+		if v.Signal.Name == signal && (v.Signal.Kind == telemetry.KindNumber || v.Signal.Kind == telemetry.KindString) {
+			out = append(out, reading{Time: v.Time, Number: v.Number, String: v.String})
 		}
-		t, err := time.Parse(time.RFC3339Nano, string(s.GetStringBytes("timestamp")))
-		if err != nil {
-			continue
-		}
-		rd := reading{Time: t.UnixMilli()}
-		switch val := s.Get("value"); val.Type() {
-		case fastjson.TypeNumber:
-			rd.Number = val.GetFloat64()
-		case fastjson.TypeString:
-			rd.String = string(val.GetStringBytes())
-		default:
-			continue
-		}
-		out = append(out, rd)
 	}
 	return out
 }
@@ -234,6 +221,7 @@ func lastKey(m map[int64]map[string]any) (int64, bool) {
 
 const (
 	day    = int64(24 * time.Hour / time.Millisecond)
+	second = int64(time.Second / time.Millisecond)
 	hour   = int64(time.Hour / time.Millisecond)
 	minute = int64(time.Minute / time.Millisecond)
 )
@@ -306,25 +294,33 @@ func firstKey(m map[int64]map[string]any) (int64, bool) {
 
 // chainReading finds a reading of signal measured in [lo, hi) for a mileage's chain, as late as it
 // cheaply can: not necessarily the last one (any reading in range keeps the chain within its gap), so it
-// first reads only the records measured in the minute before hi, newest first, and takes the latest
-// reading of the first that has one in range; failing that, the last reading (find).
+// first reads only the records measured in the 15 seconds before hi, then those of the rest of the minute
+// before hi, newest first, and takes the latest reading of the first that has one in range; failing
+// that, the last reading (find). A car that reports every few seconds is answered by one or two records.
 func (g *gatherer) chainReading(signal string, lo, hi int64) (found, bool, error) {
-	from := max(lo, hi-minute)
-	page, err := g.s.Telemetry.Records(g.ctx, telemetry.RecordsQuery{Vehicle: g.vehicle, Lo: from, Hi: hi, AfterTime: from, Limit: 64})
-	if err != nil {
-		return found{}, false, fmt.Errorf("couldn't read the records of vehicle %d: %w", g.vehicle, err)
-	}
-	for i := len(page) - 1; i >= 0; i-- {
-		var best found
-		ok := false
-		for _, rd := range g.readings(page[i], signal) {
-			if rd.Time >= lo && rd.Time < hi && (!ok || rd.Time > best.Time) {
-				best, ok = found{rd, page[i]}, true
+	to := hi
+	for _, w := range []int64{15 * second, minute} {
+		from := max(lo, hi-w)
+		if from >= to {
+			break
+		}
+		page, err := g.s.Telemetry.Records(g.ctx, telemetry.RecordsQuery{Vehicle: g.vehicle, Lo: from, Hi: to, AfterTime: from, Limit: 64})
+		if err != nil {
+			return found{}, false, fmt.Errorf("couldn't read the records of vehicle %d: %w", g.vehicle, err)
+		}
+		for i := len(page) - 1; i >= 0; i-- {
+			var best found
+			ok := false
+			for _, rd := range g.readings(page[i], signal) {
+				if rd.Time >= lo && rd.Time < hi && (!ok || rd.Time > best.Time) {
+					best, ok = found{rd, page[i]}, true
+				}
+			}
+			if ok {
+				return best, true, nil
 			}
 		}
-		if ok {
-			return best, true, nil
-		}
+		to = from
 	}
 	return g.find(signal, lo, hi, true)
 }
@@ -444,6 +440,7 @@ func (g *gatherer) evidence() (*Evidence, error) {
 	done := map[int64]bool{}
 	for _, r := range recs {
 		ev.Records = append(ev.Records, SignedRecord{Event: string(r.Event), Signature: fmt.Sprintf("0x%x", r.Signature), Pairing: r.Pairing})
+		ev.parsed = append(ev.parsed, g.parsed[recKey{r.Source, r.ID}])
 		if done[r.Pairing] {
 			continue
 		}

@@ -294,8 +294,11 @@ func floorTo(x, w int64) int64 {
 	return q * w
 }
 
-// segments splits [Lo, Hi) into what the roll-ups can answer — whole units of the widest level whose
-// units the buckets are made of, outside the stale span — and what must be read from the values.
+// segments splits [Lo, Hi) into what the roll-ups can answer — runs of whole units, outside the stale
+// span, of the widest level whose units the buckets are made of and, at the range's unaligned ends, of
+// the finer levels — and what must be read from the values: less than a minute at each end, and the
+// stale span (whole minutes: Roll recomputes every unit that overlaps it, at every level, so a unit
+// outside it is current).
 func (q *aggQuery) segments(ctx context.Context) ([]segment, error) {
 	a := q.a
 	level := -1
@@ -309,11 +312,6 @@ func (q *aggQuery) segments(ctx context.Context) ([]segment, error) {
 	if level < 0 {
 		return []segment{{a.Lo, a.Hi, -1}}, nil
 	}
-	w := RollupWidths[level]
-	start, end := floorTo(a.Lo+w-1, w), floorTo(a.Hi, w) // the whole units inside [Lo, Hi)
-	if start >= end {
-		return []segment{{a.Lo, a.Hi, -1}}, nil
-	}
 	var since, until int64
 	err := q.h.queryRow(ctx, `SELECT since, until FROM stale WHERE vehicle = ? AND name = ?`, a.Vehicle, q.name).Scan(&since, &until)
 	stale := err == nil
@@ -321,22 +319,54 @@ func (q *aggQuery) segments(ctx context.Context) ([]segment, error) {
 		return nil, fmt.Errorf("couldn't read the roll-up state of %s: %w", a.Signal, err)
 	}
 	var segs []segment
-	add := func(lo, hi int64, level int) {
-		if lo < hi {
-			segs = append(segs, segment{lo, hi, level})
-		}
-	}
-	add(a.Lo, start, -1)
 	if !stale {
-		add(start, end, level)
-	} else {
-		s, u := floorTo(since, w), floorTo(until, w)+w
-		add(start, min(end, s), level)
-		add(max(start, s), min(end, u), -1)
-		add(max(start, u), end, level)
+		return coverUnits(segs, a.Lo, a.Hi, level), nil
 	}
-	add(end, a.Hi, -1)
-	return segs, nil
+	w0 := RollupWidths[0]
+	s, u := floorTo(since, w0), floorTo(until, w0)+w0
+	segs = coverUnits(segs, a.Lo, min(a.Hi, s), level)
+	if lo, hi := max(a.Lo, s), min(a.Hi, u); lo < hi {
+		segs = append(segs, segment{lo, hi, -1})
+	}
+	return coverUnits(segs, max(a.Lo, u), a.Hi, level), nil
+}
+
+// coverUnits appends to segs the segments that cover [lo, hi) with the widest whole units of the levels
+// up to top that fit, consecutive units of one level in one segment, and what no minute covers as
+// values. A unit of a level up to top never straddles two buckets: its width divides top's, which
+// divides the step.
+func coverUnits(segs []segment, lo, hi int64, top int) []segment {
+	add := func(lo, hi int64, level int) {
+		if n := len(segs); n > 0 && segs[n-1].level == level && segs[n-1].hi == lo {
+			segs[n-1].hi = hi
+			return
+		}
+		segs = append(segs, segment{lo, hi, level})
+	}
+	for pos := lo; pos < hi; {
+		k := -1
+		for j := top; j >= 0; j-- {
+			if w := RollupWidths[j]; floorTo(pos, w) == pos && pos+w <= hi {
+				k = j
+				break
+			}
+		}
+		if k < 0 {
+			next := min(hi, floorTo(pos, RollupWidths[0])+RollupWidths[0])
+			add(pos, next, -1)
+			pos = next
+			continue
+		}
+		w := RollupWidths[k]
+		n := (floorTo(hi, w) - pos) / w // the run of whole units of level k from pos
+		if k < top {
+			// a finer level covers only up to the next unit of the level above it
+			n = min(n, (floorTo(pos, RollupWidths[k+1])+RollupWidths[k+1]-pos)/w)
+		}
+		add(pos, pos+n*w, k)
+		pos += n * w
+	}
+	return segs
 }
 
 // The SQL of the segment queries; each binds From, Step, vehicle, name, and the segment's bounds (in ms

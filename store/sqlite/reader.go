@@ -54,7 +54,11 @@ func (t *Telemetry) Records(ctx context.Context, q telemetry.RecordsQuery) ([]te
 	if q.Limit <= 0 || q.Lo >= q.Hi {
 		return nil, nil
 	}
-	rows, err := t.db.QueryContext(ctx, recordsSQL, q.Vehicle, q.Lo, q.Hi, q.AfterTime, q.AfterSeq, q.Limit)
+	st, err := t.stmts.stmt(ctx, recordsSQL) // prepared once: parsing the SQL cost more than a short page
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read the records of vehicle %d: %w", q.Vehicle, err)
+	}
+	rows, err := st.QueryContext(ctx, q.Vehicle, q.Lo, q.Hi, q.AfterTime, q.AfterSeq, q.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read the records of vehicle %d: %w", q.Vehicle, err)
 	}
