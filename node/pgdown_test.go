@@ -47,8 +47,9 @@ func TestAClusterWhoseDatabaseStopsAnswersUnavailableAndResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	oldPoll := postgres.PollInterval
 	postgres.PollInterval = 100 * time.Millisecond // stand by and check the lease briskly
-	t.Cleanup(func() { postgres.PollInterval = 500 * time.Millisecond })
+	t.Cleanup(func() { postgres.PollInterval = oldPoll })
 	p := startPGCluster(t, node.ClusterConfig{Store: dsn})
 	owner, dev, car := p.car(t)
 	time.Sleep(5 * time.Millisecond) // records start after the pairing's accept time
