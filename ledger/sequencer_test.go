@@ -3,7 +3,9 @@ package ledger
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -177,4 +179,50 @@ func TestAFailedAppendIsUndoneAnsweredUnavailableAndTheNextOneGoesThrough(t *tes
 			t.Fatal("the sequencer's state is not the replay of its log")
 		}
 	})
+}
+
+// refusingStore is a read model whose saves fail while refuse is set, as on a full disk.
+type refusingStore struct {
+	memStore
+	refuse atomic.Bool
+	failed atomic.Int64
+}
+
+func (s *refusingStore) Save(ctx context.Context, c Changes) error {
+	if s.refuse.Load() {
+		s.failed.Add(1)
+		return errors.New("database or disk is full")
+	}
+	return s.memStore.Save(ctx, c)
+}
+
+func TestAReadModelSaveThatFailsIsKeptAndTriedAgain(t *testing.T) {
+	log := &memLog{}
+	store := &refusingStore{}
+	store.refuse.Store(true)
+	d := NewDomain("test/sequencer")
+	q, err := OpenSequencer(context.Background(), d, log, log.read, store, SequencerOptions{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { q.Run(ctx); close(done) }()
+	for range 3 {
+		tx, signers := registerVehicle(t, d)
+		if _, err := q.Submit(context.Background(), []*Tx{tx}, [][]common.Address{signers}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for store.failed.Load() < 2 { // saves are tried again while they fail
+		time.Sleep(10 * time.Millisecond)
+	}
+	store.refuse.Store(false)
+	cancel() // Run saves what it holds before it returns
+	<-done
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	if store.snap.Size != 3 || len(store.snap.Vehicles) != 3 {
+		t.Fatalf("the read model holds size %d and %d vehicles, want 3 and 3", store.snap.Size, len(store.snap.Vehicles))
+	}
 }
