@@ -69,7 +69,7 @@ var ErrorCodes = func() []ErrorCode {
 		ErrorCode{CodeRangeNotSatisfiable, http.StatusRequestedRangeNotSatisfiable, "a Range starts beyond the end of the export (Content-Range names its length)"},
 		ErrorCode{CodeTooLarge, http.StatusRequestEntityTooLarge, "the request body or batch is larger than allowed"},
 		ErrorCode{CodeMethodNotAllowed, http.StatusMethodNotAllowed, "the route does not take this HTTP method"},
-		ErrorCode{CodeUnavailable, http.StatusServiceUnavailable, "no sequencer takes transactions now (it stopped after a failed write, or in a cluster it is being taken over): retry, or restart a stopped node"},
+		ErrorCode{CodeUnavailable, http.StatusServiceUnavailable, "the node can't store this now (the disk is full, the database is unreachable, or in a cluster the sequencer is being taken over); nothing was stored or acknowledged: retry later"},
 		ErrorCode{CodeInternal, http.StatusInternalServerError, "an unexpected server error; the request changed nothing"},
 	)
 }()
@@ -99,6 +99,9 @@ func detail(err error) ErrorDetail {
 	}
 	if errors.Is(err, ledger.ErrStopped) {
 		return ErrorDetail{Code: CodeUnavailable, Message: "the sequencer is stopped"}
+	}
+	if errors.Is(err, ledger.ErrUnavailable) {
+		return ErrorDetail{Code: CodeUnavailable, Message: "the log couldn't store the transactions (disk full or database unreachable); nothing was stored: retry"}
 	}
 	return ErrorDetail{Code: CodeInternal, Message: "internal error"}
 }

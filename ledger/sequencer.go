@@ -15,10 +15,13 @@ import (
 // Log is the append-only Merkle log the sequencer writes. *tlog.Log implements it.
 type Log interface {
 	// Append adds entries at the end of the log. When it returns without error the entries and a signed
-	// checkpoint covering them MUST be durable. After an error the log MUST NOT accept further appends.
-	// A log whose storage can stop answering (a database) MUST give up when ctx is done, so that the
-	// sequencer fails rather than hangs; the sequencer's ctx is not cancelled by its own stop, so that a
-	// batch in flight is finished.
+	// checkpoint covering them MUST be durable. When it returns an error the log MUST be as before the
+	// call for its readers (Size unchanged, no checkpoint covering any of the entries served), and the
+	// next Append MUST either store its entries at the same indexes or fail again: the sequencer undoes
+	// the batch and tries the next one (a full disk, a database restarting). A log whose storage can stop
+	// answering (a database) MUST give up when ctx is done, so that the sequencer fails the batch rather
+	// than hangs; the sequencer's ctx is not cancelled by its own stop, so that a batch in flight is
+	// finished.
 	Append(ctx context.Context, entries [][]byte) (first int64, checkpoint []byte, err error)
 	// Size returns the number of committed entries.
 	Size() int64
@@ -39,9 +42,13 @@ type Store interface {
 // MaxBatch is the largest number of transactions the sequencer appends in one group commit.
 const MaxBatch = 4096
 
-// ErrStopped is returned for submissions after the sequencer stopped, or after a failed append made it
-// stop (the node must then be restarted to recover from its durable log).
+// ErrStopped is returned for submissions after the sequencer stopped.
 var ErrStopped = errors.New("sequencer stopped")
+
+// ErrUnavailable is returned (wrapped, with the log's error) for a submission whose batch the log failed
+// to store: nothing of it was appended or applied, and submitting it again is safe. The sequencer goes on
+// with the next batch.
+var ErrUnavailable = errors.New("the log couldn't store the transactions")
 
 // Outcome is the fate of one submitted transaction: an entry index with the checkpoint that commits it, or
 // a refusal.
@@ -58,6 +65,7 @@ type submission struct {
 	txs     []*Tx
 	signers [][]common.Address
 	out     []Outcome
+	err     error // the whole submission failed (ErrUnavailable); out is then meaningless
 	done    chan struct{}
 }
 
@@ -76,6 +84,7 @@ type Sequencer struct {
 	saves chan Changes
 
 	batches, appended atomic.Int64 // group commits and entries appended, for Stats
+	failed            atomic.Int64 // batches the log failed to store, for Stats
 	appendNanos       atomic.Int64 // time spent in Log.Append
 
 	mu      sync.RWMutex // guards state; held for writing while a batch is applied and appended
@@ -160,20 +169,25 @@ func (q *Sequencer) Submit(ctx context.Context, txs []*Tx, signers [][]common.Ad
 	}
 	select {
 	case <-s.done:
-		return s.out, nil
 	case <-q.stopped:
-		// The batch may have been in flight; its callers learn of it through the log.
+		// Run finishes the batch it took before closing stopped, so a submission not done by then was
+		// never taken.
 		select {
 		case <-s.done:
-			return s.out, nil
 		default:
 			return nil, ErrStopped
 		}
 	}
+	if s.err != nil {
+		return nil, s.err
+	}
+	return s.out, nil
 }
 
-// Run sequences submissions until ctx is done or an append fails. It also owns the goroutine that saves
-// the read model, and waits for it to finish before returning.
+// Run sequences submissions until ctx is done. A batch the log fails to store is undone and answered
+// with ErrUnavailable, and Run goes on with the next one. Run also owns the goroutine that saves the read
+// model, and waits for it to finish before returning. It returns an error only when the log and the state
+// disagree, which no retry can mend.
 func (q *Sequencer) Run(ctx context.Context) error {
 	saveDone := make(chan struct{})
 	go q.saveLoop(saveDone)
@@ -202,7 +216,7 @@ func (q *Sequencer) Run(ctx context.Context) error {
 			}
 		}
 		if err := q.commit(context.WithoutCancel(ctx), batch); err != nil {
-			q.logger.Error("sequencer stopped: the log append failed", "err", err)
+			q.logger.Error("sequencer stopped: the log and the state disagree", "err", err)
 			return err
 		}
 	}
@@ -212,6 +226,8 @@ func (q *Sequencer) Run(ctx context.Context) error {
 func (q *Sequencer) commit(ctx context.Context, batch []*submission) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.state.mark()
+	defer q.state.forget()
 	now := q.now().UnixMilli()
 	if last := q.state.LastTime(); now < last {
 		now = last // the clock went back: keep accept times monotonic
@@ -245,13 +261,21 @@ func (q *Sequencer) commit(ctx context.Context, batch []*submission) error {
 		t0 := time.Now()
 		first, cp, err := q.log.Append(ctx, entries)
 		q.appendNanos.Add(int64(time.Since(t0)))
+		if err != nil {
+			// Nothing of the batch is in the log: take it out of the state too (readers, blocked by mu,
+			// never saw it) and fail every submission of it. The next batch tries again.
+			q.state.rollback()
+			q.failed.Add(1)
+			q.logger.Warn("the log couldn't store a batch; answered unavailable", "transactions", len(entries), "err", err)
+			uerr := fmt.Errorf("%w: %w", ErrUnavailable, err)
+			for _, s := range batch {
+				s.err = uerr
+				close(s.done)
+			}
+			return nil
+		}
 		q.batches.Add(1)
 		q.appended.Add(int64(len(entries)))
-		if err != nil {
-			// The state is now ahead of the log; nothing more may be appended. Callers of this batch get
-			// ErrStopped; a restart replays the durable log.
-			return fmt.Errorf("couldn't append to the log: %w", err)
-		}
 		if first != accepted[0].Index {
 			return fmt.Errorf("log appended at %d, state expected %d", first, accepted[0].Index)
 		}
@@ -272,11 +296,12 @@ type SequencerStats struct {
 	Batches  int64         // group commits (log appends)
 	Entries  int64         // entries appended
 	AppendIn time.Duration // total time inside Log.Append (writes and fsyncs)
+	Failed   int64         // appends that failed (their batches were undone and answered ErrUnavailable)
 }
 
 // Stats returns counters of the sequencer's work.
 func (q *Sequencer) Stats() SequencerStats {
-	return SequencerStats{q.batches.Load(), q.appended.Load(), time.Duration(q.appendNanos.Load())}
+	return SequencerStats{q.batches.Load(), q.appended.Load(), time.Duration(q.appendNanos.Load()), q.failed.Load()}
 }
 
 // SaveInterval is the least time between two saves of the read model. Changes that arrive in between are
@@ -284,15 +309,25 @@ func (q *Sequencer) Stats() SequencerStats {
 // one large save costs far less than many small ones.
 const SaveInterval = 250 * time.Millisecond
 
-// saveLoop writes read-model changes, merging whatever queued up while it waited or saved.
+// saveLoop writes read-model changes, merging whatever queued up while it waited or saved. A save that
+// fails (a full disk) is kept, merged with what comes next and tried again a SaveInterval later, so that
+// the read model catches up once the store takes writes again.
 func (q *Sequencer) saveLoop(done chan struct{}) {
 	defer close(done)
 	var last time.Time
-	for c := range q.saves {
+	var c Changes
+	pending, open := false, true
+	for open {
+		if !pending {
+			first, ok := <-q.saves
+			if !ok {
+				return
+			}
+			c, pending = first, true
+		}
 		wait := time.NewTimer(time.Until(last.Add(SaveInterval)))
-		open := true
 	collect:
-		for open {
+		for {
 			select {
 			case more, ok := <-q.saves:
 				if !ok {
@@ -307,12 +342,12 @@ func (q *Sequencer) saveLoop(done chan struct{}) {
 		wait.Stop()
 		last = time.Now()
 		if err := q.store.Save(context.Background(), c); err != nil {
-			// The log is the truth: a read model that failed to save is rebuilt at the next start.
-			q.logger.Error("couldn't save the read model", "err", err)
+			// The log is the truth: a read model that lags it is caught up by the next save, or by replay
+			// at the next start.
+			q.logger.Error("couldn't save the read model; will try again", "err", err)
+			continue
 		}
-		if !open {
-			return
-		}
+		c, pending = Changes{}, false
 	}
 }
 

@@ -3,7 +3,9 @@ package ledger
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -128,25 +130,99 @@ func TestConcurrentSubmissionsShareAppendsAndGetConsecutiveEntries(t *testing.T)
 	}
 }
 
-func TestAFailedAppendStopsTheSequencerAndAcknowledgesNothing(t *testing.T) {
+func TestAFailedAppendIsUndoneAnsweredUnavailableAndTheNextOneGoesThrough(t *testing.T) {
 	log := &memLog{}
 	q, d := startSequencer(t, log)
+	submit := func(tx *Tx, signers []common.Address) ([]Outcome, error) {
+		return q.Submit(context.Background(), []*Tx{tx}, [][]common.Address{signers})
+	}
 	tx, signers := registerVehicle(t, d)
-	if _, err := q.Submit(context.Background(), []*Tx{tx}, [][]common.Address{signers}); err != nil {
+	if _, err := submit(tx, signers); err != nil {
 		t.Fatal(err)
 	}
+	var before [32]byte
+	q.Read(func(s *State) { before = s.Digest() })
 	log.mu.Lock()
 	log.fail = errors.New("disk full")
 	log.mu.Unlock()
 	tx2, signers2 := registerVehicle(t, d)
-	if _, err := q.Submit(context.Background(), []*Tx{tx2}, [][]common.Address{signers2}); !errors.Is(err, ErrStopped) {
-		t.Fatalf("submit after a failed append: %v, want ErrStopped", err)
+	for range 3 {
+		if _, err := submit(tx2, signers2); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("submit while the log fails: %v, want ErrUnavailable", err)
+		}
+		q.Read(func(s *State) {
+			if s.Digest() != before {
+				t.Fatal("the failed batch is still in the state")
+			}
+		})
 	}
-	tx3, signers3 := registerVehicle(t, d)
-	if _, err := q.Submit(context.Background(), []*Tx{tx3}, [][]common.Address{signers3}); !errors.Is(err, ErrStopped) {
-		t.Fatalf("a later submit: %v, want ErrStopped", err)
+	log.mu.Lock()
+	log.fail = nil
+	log.mu.Unlock()
+	out, err := submit(tx2, signers2)
+	if err != nil || out[0].Err != nil || out[0].Index != 1 || out[0].Result.VehicleID != 2 {
+		t.Fatalf("the same transaction once the log works again: %+v, %v; want entry 1, vehicle 2", out, err)
 	}
-	if log.Size() != 1 {
+	if log.Size() != 2 {
 		t.Fatalf("log has %d entries", log.Size())
+	}
+	if st := q.Stats(); st.Failed != 3 || st.Entries != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	// The state is the log's replay.
+	r := NewState()
+	if err := Replay(context.Background(), d, r, log.Size(), log.read, nil); err != nil {
+		t.Fatal(err)
+	}
+	q.Read(func(s *State) {
+		if s.Digest() != r.Digest() {
+			t.Fatal("the sequencer's state is not the replay of its log")
+		}
+	})
+}
+
+// refusingStore is a read model whose saves fail while refuse is set, as on a full disk.
+type refusingStore struct {
+	memStore
+	refuse atomic.Bool
+	failed atomic.Int64
+}
+
+func (s *refusingStore) Save(ctx context.Context, c Changes) error {
+	if s.refuse.Load() {
+		s.failed.Add(1)
+		return errors.New("database or disk is full")
+	}
+	return s.memStore.Save(ctx, c)
+}
+
+func TestAReadModelSaveThatFailsIsKeptAndTriedAgain(t *testing.T) {
+	log := &memLog{}
+	store := &refusingStore{}
+	store.refuse.Store(true)
+	d := NewDomain("test/sequencer")
+	q, err := OpenSequencer(context.Background(), d, log, log.read, store, SequencerOptions{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { q.Run(ctx); close(done) }()
+	for range 3 {
+		tx, signers := registerVehicle(t, d)
+		if _, err := q.Submit(context.Background(), []*Tx{tx}, [][]common.Address{signers}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for store.failed.Load() < 2 { // saves are tried again while they fail
+		time.Sleep(10 * time.Millisecond)
+	}
+	store.refuse.Store(false)
+	cancel() // Run saves what it holds before it returns
+	<-done
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	if store.snap.Size != 3 || len(store.snap.Vehicles) != 3 {
+		t.Fatalf("the read model holds size %d and %d vehicles, want 3 and 3", store.snap.Size, len(store.snap.Vehicles))
 	}
 }

@@ -218,7 +218,8 @@ type State struct {
 	ownedApps   map[common.Address]map[common.Address]struct{}
 	retained    map[uint64]struct{} // vehicles with a retention window or an erasure
 
-	track   bool // record touched entities for TakeChanges
+	track   bool     // record touched entities for TakeChanges
+	jr      *journal // how to undo what was applied since mark (undo.go); nil when not recording
 	touched touched
 	changes Changes
 }
@@ -425,6 +426,10 @@ func (s *State) Apply(e *Entry, signers []common.Address, index int64) (Result, 
 		k := nonceKey{sg, nonce}
 		s.nonces[k] = deadline
 		heap.Push(&s.due, nonceDue{deadline, k})
+		if s.jr != nil {
+			s.jr.nonces = true
+			s.onUndo(func() { delete(s.nonces, k) })
+		}
 		if s.track {
 			s.changes.Nonces = append(s.changes.Nonces, Nonce{sg, tx.Nonce, deadline})
 		}
@@ -444,6 +449,10 @@ func (s *State) pruneNonces(now int64) {
 	for len(s.due) > 0 && s.due[0].deadline < now {
 		d := heap.Pop(&s.due).(nonceDue)
 		delete(s.nonces, d.key)
+		if s.jr != nil {
+			s.jr.nonces = true
+			s.onUndo(func() { s.nonces[d.key] = d.deadline })
+		}
 	}
 }
 
@@ -482,7 +491,8 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 				owner: tx.Owner, devices: map[string]common.Address{}, grants: map[common.Address]*Grant{},
 			}
 			s.vehicles[id] = v
-			addTo(s.owned, tx.Owner, id)
+			s.onUndo(func() { delete(s.vehicles, id) })
+			add(s, s.owned, tx.Owner, id)
 			s.touchVehicle(v)
 		}, nil
 
@@ -509,6 +519,7 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 				d.Maker = tx.Maker.Hex()
 			}
 			s.devices[tx.Device] = d
+			s.onUndo(func() { delete(s.devices, tx.Device) })
 			s.touchDevice(d)
 		}, nil
 
@@ -532,6 +543,8 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 		}
 		return Result{VehicleID: v.ID, Device: d.Address}, func() {
 			p := Pairing{VehicleID: v.ID, Device: d.Address, Kind: d.Kind, FromIndex: index, FromTime: e.AcceptTime, ToIndex: -1}
+			s.saveVehicle(v)
+			s.saveDevice(d)
 			d.VehicleID = v.ID
 			d.Pairings = append(d.Pairings, p)
 			v.devices[d.Kind] = d.addr
@@ -583,10 +596,11 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 			if a, ok := v.devices[KindSoftware]; ok {
 				s.unpair(v, s.devices[a], index, e.AcceptTime)
 			}
-			removeFrom(s.owned, v.owner, v.ID)
+			s.saveVehicle(v)
+			remove(s, s.owned, v.owner, v.ID)
 			v.FormerOwners = append(v.FormerOwners, Ownership{Owner: v.Owner, From: v.OwnedSince, To: e.AcceptTime})
 			v.owner, v.Owner, v.OwnedSince = tx.To, tx.To.Hex(), e.AcceptTime
-			addTo(s.owned, tx.To, v.ID)
+			add(s, s.owned, tx.To, v.ID)
 			s.clearGrants(v)
 			s.touchVehicle(v)
 		}, nil
@@ -605,6 +619,7 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 					s.unpair(v, s.devices[a], index, e.AcceptTime)
 				}
 			}
+			s.saveVehicle(v)
 			s.clearGrants(v)
 			v.Burned = true
 			s.touchVehicle(v)
@@ -631,7 +646,8 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 			a := &app{App: App{Address: tx.App.Hex(), Owner: tx.Owner.Hex(), Name: tx.Name,
 				RedirectURIs: slices.Clone(tx.RedirectURIs), RegisteredAt: index, UpdatedAt: index}, owner: tx.Owner}
 			s.apps[tx.App] = a
-			addTo(s.ownedApps, tx.Owner, tx.App)
+			s.onUndo(func() { delete(s.apps, tx.App) })
+			add(s, s.ownedApps, tx.Owner, tx.App)
 			s.touchApp(a)
 		}, nil
 
@@ -647,6 +663,7 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 			return Result{}, nil, err
 		}
 		return Result{App: a.Address}, func() {
+			s.saveApp(a)
 			a.Name, a.RedirectURIs, a.UpdatedAt = tx.Name, slices.Clone(tx.RedirectURIs), index
 			s.touchApp(a)
 		}, nil
@@ -688,9 +705,10 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 			return Result{}, nil, err
 		}
 		return Result{VehicleID: v.ID, App: a.Address}, func() {
+			s.saveVehicle(v)
 			v.grants[a.addr()] = &Grant{VehicleID: v.ID, App: a.Address, Permissions: slices.Clone(tx.Permissions),
 				ExpiresAt: int64(tx.ExpiresAt.Uint64()), Purpose: tx.Purpose, TermsURI: tx.TermsURI, Index: index, GrantedAt: e.AcceptTime}
-			addTo(s.held, a.addr(), v.ID)
+			add(s, s.held, a.addr(), v.ID)
 			s.touchVehicle(v)
 		}, nil
 
@@ -715,8 +733,9 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 			return Result{}, nil, errorf(CodeNoGrant, "app %s holds no grant on vehicle %d", a.Address, v.ID)
 		}
 		return Result{VehicleID: v.ID, App: a.Address}, func() {
+			s.saveVehicle(v)
 			delete(v.grants, a.addr())
-			removeFrom(s.held, a.addr(), v.ID)
+			remove(s, s.held, a.addr(), v.ID)
 			s.touchVehicle(v)
 		}, nil
 
@@ -732,8 +751,9 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 			return Result{}, nil, errorf(CodeRetentionTooLong, "days %d is more than %d", tx.Days, MaxRetentionDays)
 		}
 		return Result{VehicleID: v.ID}, func() {
+			s.saveVehicle(v)
 			v.RetentionDays, v.RetentionSetAt = tx.Days, e.AcceptTime
-			s.retained[v.ID] = struct{}{}
+			s.retain(v.ID)
 			s.touchVehicle(v)
 		}, nil
 
@@ -762,9 +782,10 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 			}
 		}
 		return Result{VehicleID: v.ID}, func() {
+			s.saveVehicle(v)
 			v.Erasures = append(v.Erasures, Erasure{Index: index, Account: signers[0].Hex(), Before: int64(tx.Before),
 				RequestedAt: e.AcceptTime, Ranges: ranges})
-			s.retained[v.ID] = struct{}{}
+			s.retain(v.ID)
 			s.touchVehicle(v)
 		}, nil
 	}
@@ -774,6 +795,8 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 func (a *app) addr() common.Address { return common.HexToAddress(a.Address) }
 
 func (s *State) unpair(v *vehicle, d *device, index, at int64) {
+	s.saveVehicle(v)
+	s.saveDevice(d)
 	last := &d.Pairings[len(d.Pairings)-1]
 	last.ToIndex, last.ToTime = index, at
 	d.VehicleID = 0
@@ -784,9 +807,17 @@ func (s *State) unpair(v *vehicle, d *device, index, at int64) {
 
 func (s *State) clearGrants(v *vehicle) {
 	for a := range v.grants {
-		removeFrom(s.held, a, v.ID)
+		remove(s, s.held, a, v.ID)
 	}
 	clear(v.grants)
+}
+
+// retain adds vehicle id to the retained set, recording the reversal.
+func (s *State) retain(id uint64) {
+	if _, had := s.retained[id]; !had {
+		s.onUndo(func() { delete(s.retained, id) })
+	}
+	s.retained[id] = struct{}{}
 }
 
 func addTo[K, V comparable](m map[K]map[V]struct{}, k K, v V) {

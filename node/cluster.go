@@ -147,6 +147,7 @@ type Cluster struct {
 	// RestoredFrom is the size of the snapshot the state was restored from at start (0: none).
 	RestoredFrom int64
 	receipts     *catchUps // catch-ups for receipts beyond the followed log
+	leaseLosses  atomic.Int64
 }
 
 // ReceiptCatchUps returns how many times the process caught up with the log to answer receipts asked
@@ -401,8 +402,10 @@ func (c *Cluster) forwarding(local http.Handler) http.Handler {
 	})
 }
 
-// Run runs the process's roles until ctx is done, or until it lost the sequencer lease (an error: the
-// process should exit and be restarted, and then stands by).
+// Run runs the process's roles until ctx is done. A process with the sequencer role that loses the lease
+// (its database session ended: PostgreSQL restarted, the network broke, the lease check timed out) stops
+// sequencing, hands its state back to the follower and stands by again, so the cluster resumes by itself
+// once the database is back; LeaseLosses counts such losses.
 func (c *Cluster) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -426,34 +429,68 @@ func (c *Cluster) Run(ctx context.Context) error {
 				Now: c.cfg.Now, Logger: c.logger}).Run(ctx)
 		})
 	}
+	if c.has(RoleSequencer) {
+		for ctx.Err() == nil {
+			err := c.standByAndSequence(ctx)
+			if ctx.Err() != nil {
+				break
+			}
+			c.leaseLosses.Add(1)
+			c.logger.Error("stopped sequencing; following the log and standing by for the lease again", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(postgres.PollInterval):
+			}
+		}
+	} else {
+		c.followLoop(ctx)
+	}
+	cancel()
+	wg.Wait()
+	return nil
+}
+
+// LeaseLosses returns how many times this process stopped sequencing because it lost the lease (or could
+// not take over the log) and went back to standing by.
+func (c *Cluster) LeaseLosses() int64 { return c.leaseLosses.Load() }
+
+// followLoop follows the log every FollowInterval until ctx is done.
+func (c *Cluster) followLoop(ctx context.Context) {
+	tick := time.NewTicker(c.cfg.FollowInterval)
+	defer tick.Stop()
+	failing := false
+	for {
+		err := c.follow(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil && !failing:
+			c.logger.Error("couldn't follow the log; trying again every follow interval", "err", err)
+			failing = true
+		case err == nil && failing:
+			c.logger.Info("following the log again")
+			failing = false
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// standByAndSequence follows the log while standing by for the lease, then sequences until ctx is done or
+// the lease is lost.
+func (c *Cluster) standByAndSequence(ctx context.Context) error {
 	following, stopFollowing := context.WithCancel(ctx)
 	followDone := make(chan struct{})
 	go func() {
 		defer close(followDone)
-		tick := time.NewTicker(c.cfg.FollowInterval)
-		defer tick.Stop()
-		for {
-			if err := c.follow(following); err != nil && following.Err() == nil {
-				c.logger.Error("couldn't follow the log", "err", err)
-			}
-			select {
-			case <-following.Done():
-				return
-			case <-tick.C:
-			}
-		}
+		c.followLoop(following)
 	}()
-	var err error
-	if c.has(RoleSequencer) {
-		err = c.sequence(ctx, stopFollowing, followDone)
-	} else {
-		<-ctx.Done()
-	}
-	stopFollowing()
-	<-followDone
-	cancel()
-	wg.Wait()
-	return err
+	defer func() {
+		stopFollowing()
+		<-followDone
+	}()
+	return c.sequence(ctx, stopFollowing, followDone)
 }
 
 // sequence stands by for the lease, then takes over: it stops following, catches up with the log one last
@@ -497,6 +534,9 @@ func (c *Cluster) sequence(ctx context.Context, stopFollowing func(), followDone
 		return err
 	}
 	c.Ledger.seq.Store(q)
+	// Once the sequencer stops, its state (everything it acknowledged, nothing it undid) goes back to the
+	// follower, so that reads go on from it while the process stands by: the database may be down.
+	defer c.Ledger.handBack(q, c.logger)
 	c.logger.Info("sequencing", "epoch", lease.Epoch(), "log size", c.Log.Size())
 	seqCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -511,6 +551,8 @@ func (c *Cluster) sequence(ctx context.Context, stopFollowing func(), followDone
 			case <-seqCtx.Done():
 				return
 			case <-tick.C:
+				// Check bounds itself (postgres.LeaseCheckTimeout): a hung database loses the lease
+				// rather than hanging this check.
 				if err := lease.Check(seqCtx); err != nil && seqCtx.Err() == nil {
 					lost <- err
 					stop()
@@ -527,6 +569,22 @@ func (c *Cluster) sequence(ctx context.Context, stopFollowing func(), followDone
 	default:
 	}
 	return err
+}
+
+// handBack makes the followed state the stopped sequencer q's, and stops reading from q.
+func (c *ClusterLedger) handBack(q *ledger.Sequencer, logger *slog.Logger) {
+	var snap ledger.Changes
+	q.Read(func(st *ledger.State) { snap = st.Snapshot() })
+	st, err := ledger.Restore(snap)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		// The followed state is older but sound; following the log catches it up.
+		logger.Error("couldn't take the sequencer's state back; following the log from the older one", "err", err)
+	} else {
+		c.st = st
+	}
+	c.seq.Store(nil)
 }
 
 // memoryStore hands the sequencer the followed state; the state's only durable copy is the log.

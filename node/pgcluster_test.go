@@ -25,8 +25,13 @@ import (
 // whose processes are killed needs) that stops with the test.
 func pgBackend(t *testing.T, syncAlways bool) (string, *pgxpool.Pool, *stream.Embedded) {
 	t.Helper()
+	return pgBackendOn(t, pgtest.Database(t), syncAlways)
+}
+
+// pgBackendOn is pgBackend on the database dsn.
+func pgBackendOn(t *testing.T, dsn string, syncAlways bool) (string, *pgxpool.Pool, *stream.Embedded) {
+	t.Helper()
 	ctx := context.Background()
-	dsn := pgtest.Database(t)
 	pool, err := postgres.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -53,12 +58,16 @@ type pgCluster struct {
 	now    func() time.Time // its clock
 }
 
-// startPGCluster starts a pgCluster configured by cfg, whose store, stream, data directory, public URL
-// and logger it sets (and the roles, when cfg names none); it stops with the test.
+// startPGCluster starts a pgCluster configured by cfg, whose store (a fresh database of the shared
+// server, unless cfg names one), stream, data directory, public URL and logger it sets (and the roles,
+// when cfg names none); it stops with the test.
 func startPGCluster(t *testing.T, cfg node.ClusterConfig) *pgCluster {
 	t.Helper()
 	ctx := context.Background()
-	dsn, _, ns := pgBackend(t, false)
+	if cfg.Store == "" {
+		cfg.Store = pgtest.Database(t)
+	}
+	dsn, _, ns := pgBackendOn(t, cfg.Store, false)
 	srv := httptest.NewUnstartedServer(nil)
 	cfg.Store, cfg.NATS, cfg.DataDir = dsn, ns.URL(), t.TempDir()
 	cfg.Logger, cfg.PublicURL = slog.New(slog.DiscardHandler), "http://"+srv.Listener.Addr().String()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"sort"
 	"strconv"
@@ -302,10 +303,13 @@ func (d *SpeedDeriver) Add(vehicle uint64, samples []SpeedSample) []Event {
 	if d.pending == nil {
 		d.pending = map[uint64][]SpeedSample{}
 	}
+	// The kept values are never written over (a full slice expression makes append copy, a restart
+	// starts a new slice), so that a Checkpoint, which copies only the map, stays intact.
 	p := d.pending[vehicle]
+	p = p[:len(p):len(p)]
 	for _, s := range samples {
 		if len(p) > 0 && s.Time <= p[len(p)-1].Time {
-			p = p[:0]
+			p = nil
 		}
 		p = append(p, s)
 	}
@@ -333,6 +337,20 @@ func (d *SpeedDeriver) Add(vehicle uint64, samples []SpeedSample) []Event {
 	}
 	d.pending[vehicle] = append(p[:0:0], p[keep:]...)
 	return done
+}
+
+// Checkpoint returns a function that puts the deriver back as it is now. A store whose write of the
+// events Add returned failed (a full disk) calls it, so that the same values, read again when the write
+// is retried, are taken once and not twice.
+func (d *SpeedDeriver) Checkpoint() (restore func()) {
+	d.mu.Lock()
+	saved := maps.Clone(d.pending)
+	d.mu.Unlock()
+	return func() {
+		d.mu.Lock()
+		d.pending = saved
+		d.mu.Unlock()
+	}
 }
 
 // SignalSpeed is the speed signal events are derived from.

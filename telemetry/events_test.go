@@ -84,4 +84,27 @@ func TestHarshEventsAreDerivedFromSpeed(t *testing.T) {
 	if len(got) != 1 || got[0].Time != 1_001_000 || got[0].DurationNs != 2e9 {
 		t.Errorf("record by record: %v", got)
 	}
+	// A store whose write failed restores the deriver and feeds the same values again: it finds the
+	// same events as if the failed try never happened, also when a value restarted the window.
+	for _, restart := range []bool{false, true} {
+		var d SpeedDeriver
+		d.Add(7, []SpeedSample{s(0, 60), s(1, 60)})
+		chunk := []SpeedSample{s(2, 45), s(3, 30), s(4, 28), s(5, 28)}
+		if restart {
+			chunk = append([]SpeedSample{s(0, 61)}, s(1, 60), s(2, 45), s(3, 30), s(4, 28), s(5, 28))
+		}
+		restore := d.Checkpoint()
+		var lost []Event
+		for _, x := range chunk {
+			lost = append(lost, d.Add(7, []SpeedSample{x})...)
+		}
+		restore()
+		var again []Event
+		for _, x := range chunk {
+			again = append(again, d.Add(7, []SpeedSample{x})...)
+		}
+		if fmt.Sprint(again) != fmt.Sprint(lost) || len(again) != 1 {
+			t.Errorf("restart %v: after a restore the chunk gives %v, the first try %v", restart, again, lost)
+		}
+	}
 }

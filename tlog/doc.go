@@ -89,6 +89,15 @@
 // existing (empty) log, it syncs the directory. The check costs one pass
 // over the log, O(size).
 //
+// A failed Append leaves the committed log as it was. When the data files
+// could not be written or synced (a full disk), it truncates what it wrote
+// past the committed end and the next Append writes at the same indexes.
+// When the checkpoint slot could not be written or synced, the slot may
+// hold the new checkpoint or not, so the Log refuses further appends until
+// it is closed and reopened, and Open settles which checkpoint is current.
+// The slots are written in place over blocks allocated when the log was
+// created, so a full disk does not fail them.
+//
 // # Concurrency
 //
 // One goroutine appends (the sequencer); any number of goroutines read

@@ -68,7 +68,7 @@ type Log struct {
 	// wlock serializes Append and Close. The writer state below, and
 	// writes to st, happen only while holding it.
 	wlock   sync.Mutex
-	werr    error // sticky error from a failed Append
+	werr    error // sticky error from an Append that failed writing the checkpoint
 	wclosed bool
 	slot    int    // the slot of ckpts holding the current checkpoint
 	seq     uint64 // the sequence number of the current checkpoint
@@ -406,11 +406,16 @@ func corruptf(format string, args ...any) error {
 // checkpoint.
 //
 // Append is meant for a single writer; concurrent calls are serialized.
-// After an I/O or signing error the Log is unusable for appends (they
-// return the same error) and the caller must Close and reopen it, which
-// discards whatever the failed Append wrote. Rejected entries are not such
-// an error, nor is a ctx already done, which writes nothing (file writes,
-// once begun, are not cancelled).
+// An error while writing or syncing the data files (a full disk), or while
+// signing, leaves the committed log as it was: the bytes written past the
+// committed end are truncated (best effort: Open truncates them anyway),
+// and the next Append writes its entries at the same indexes. An error
+// while writing or syncing the checkpoint slot is different: the slot may
+// or may not hold the new checkpoint, so the Log refuses further appends
+// with that error, and the caller must Close and reopen it (Open settles
+// which checkpoint is current). Rejected entries are not an error of either
+// kind, nor is a ctx already done, which writes nothing (file writes, once
+// begun, are not cancelled).
 func (l *Log) Append(ctx context.Context, entries [][]byte) (first int64, checkpoint []byte, err error) {
 	if err := ctx.Err(); err != nil { // file writes cannot be cancelled once begun
 		return 0, nil, fmt.Errorf("tlog: append: %w", err)
@@ -433,9 +438,18 @@ func (l *Log) Append(ctx context.Context, entries [][]byte) (first int64, checkp
 		return l.st.size, slices.Clone(l.st.checkpoint), nil
 	}
 	st, err := l.write(entries)
-	if err != nil {
+	if errors.Is(err, errCheckpointWrite) {
 		l.werr = fmt.Errorf("tlog: append at %d failed, reopen the log: %w", l.st.size, err)
 		return 0, nil, l.werr
+	}
+	if err != nil {
+		// Give back what the failed write took (on a full disk, the room the next try needs).
+		old := l.st
+		terr := errors.Join(l.entries.Truncate(old.offsets[old.size]), l.hashes.Truncate(int64(len(old.stored))*tlog.HashSize))
+		if terr != nil {
+			err = fmt.Errorf("%w (and truncating it: %w)", err, terr)
+		}
+		return 0, nil, fmt.Errorf("tlog: append at %d failed, nothing stored: %w", old.size, err)
 	}
 	first = l.st.size
 	l.mu.Lock()
@@ -443,6 +457,10 @@ func (l *Log) Append(ctx context.Context, entries [][]byte) (first int64, checkp
 	l.mu.Unlock()
 	return first, slices.Clone(st.checkpoint), nil
 }
+
+// errCheckpointWrite marks a failure to write or sync the checkpoint slot, after which Append can't tell
+// which checkpoint is durable.
+var errCheckpointWrite = errors.New("checkpoint slot not written")
 
 // write makes entries durable after the committed state and returns the new
 // state, which the caller publishes. It must be called with wlock held.
@@ -496,7 +514,7 @@ func (l *Log) write(entries [][]byte) (state, error) {
 		return state{}, err
 	}
 	if err := l.writeCheckpoint(cp); err != nil {
-		return state{}, err
+		return state{}, fmt.Errorf("%w: %w", errCheckpointWrite, err)
 	}
 	return state{size: size, offsets: offsets, stored: stored, root: root, checkpoint: cp}, nil
 }

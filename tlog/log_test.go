@@ -268,7 +268,7 @@ func TestANewLogHasASignedEmptyCheckpoint(t *testing.T) {
 	}
 }
 
-func TestAFailedAppendPoisonsTheLogUntilReopened(t *testing.T) {
+func TestAFailedCheckpointWritePoisonsTheLogUntilReopened(t *testing.T) {
 	dir := t.TempDir()
 	s, v := testKeys(t, testOrigin)
 	l, err := Open(dir, testOrigin, s)
@@ -278,12 +278,12 @@ func TestAFailedAppendPoisonsTheLogUntilReopened(t *testing.T) {
 	want := testEntries("e", 0, 300)
 	appendAll(t, l, want, 300)
 
-	// Make the hashes write fail after the entries write succeeded, as a
-	// full disk would.
-	l.hashes.Close()
+	// Make the checkpoint write fail after the data is durable, as an I/O error would: the log can't
+	// tell what the slot now holds. (A failed data write is retried instead: see diskfull_test.go.)
+	l.ckpts.Close()
 	_, _, err1 := l.Append(context.Background(), testEntries("lost", 300, 10))
 	if err1 == nil {
-		t.Fatal("Append succeeded with the hashes file closed")
+		t.Fatal("Append succeeded with the checkpoints file closed")
 	}
 	_, _, err2 := l.Append(context.Background(), testEntries("e", 300, 1))
 	if err2 != err1 {

@@ -92,11 +92,19 @@ func jsonValue(v telemetry.Value) any {
 
 // evaluate runs the signal and connectivity triggers over accepted records.
 func (e *Engine) evaluate(ctx context.Context) {
+	var held heldDeliveries
 	for {
 		var batch [][]*telemetry.Record
+		var retry <-chan time.Time
+		if held.waiting() {
+			retry = time.After(e.opts.Tick)
+		}
 		select {
 		case <-ctx.Done():
 			return
+		case <-retry:
+			e.enqueueHolding(&held, nil, "triggered events")
+			continue
 		case recs := <-e.accepted:
 			batch = append(batch, recs)
 		}
@@ -109,11 +117,43 @@ func (e *Engine) evaluate(ctx context.Context) {
 				break drain
 			}
 		}
-		ds := e.fire(batch)
-		if err := e.enqueue(context.Background(), ds); err != nil {
-			e.logger.Error("couldn't enqueue triggered events", "err", err)
-		}
+		e.enqueueHolding(&held, e.fire(batch), "triggered events")
 	}
+}
+
+// MaxHeldDeliveries bounds the deliveries an engine holds in memory while its store refuses them (a full
+// disk, a database down); beyond it the oldest are dropped, and counted in the log.
+const MaxHeldDeliveries = 100_000
+
+// heldDeliveries are deliveries the store refused, to be enqueued again. Owned by one loop.
+type heldDeliveries struct {
+	ds      []*Delivery
+	failing bool
+	dropped int
+}
+
+func (h *heldDeliveries) waiting() bool { return len(h.ds) > 0 }
+
+// enqueueHolding enqueues what was held and ds. When the store refuses them (a full disk), they are
+// held and tried again with the next call, rather than lost: a trigger fires once, so its event must
+// outlive the outage.
+func (e *Engine) enqueueHolding(h *heldDeliveries, ds []*Delivery, what string) {
+	all := append(h.ds, ds...)
+	if over := len(all) - MaxHeldDeliveries; over > 0 {
+		h.dropped += over
+		all = all[over:]
+	}
+	if err := e.enqueue(context.Background(), all); err != nil {
+		if !h.failing {
+			e.logger.Error("couldn't enqueue "+what+"; holding them to retry", "deliveries", len(all), "err", err)
+		}
+		h.ds, h.failing = all, true
+		return
+	}
+	if h.failing {
+		e.logger.Info("enqueued the held "+what, "deliveries", len(all), "dropped", h.dropped)
+	}
+	h.ds, h.failing, h.dropped = nil, false, 0
 }
 
 // hookSet is a batch's hooks of one trigger by the vehicles they cover, so that a record meets only the
@@ -361,6 +401,7 @@ func (e *Engine) follow(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	reloaded := time.Now()
+	var held heldDeliveries
 	for {
 		leader := e.opts.Leader()
 		if leader {
@@ -374,9 +415,7 @@ func (e *Engine) follow(ctx context.Context) {
 		}
 		ds = append(ds, e.silent()...)
 		ds = append(ds, e.parked()...)
-		if err := e.enqueue(context.Background(), ds); err != nil {
-			e.logger.Error("couldn't enqueue events", "err", err)
-		}
+		e.enqueueHolding(&held, ds, "events")
 		if leader {
 			e.heartbeats(ctx, beats, &wg)
 		}

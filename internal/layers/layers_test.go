@@ -64,8 +64,10 @@ var allowed = map[string][]string{
 	"sim":    {"api/mqtt", "api/wire", "client", "ledger", "telemetry"},
 	"node":   {"accesslog", "api", "api/graphql", "auth", "connect", "credential", "export", "ledger", "store/postgres", "store/sqlite", "telemetry", "telemetry/live", "telemetry/stream", "tlog", "web", "webhook"},
 	// internal/expiry is a min-heap of keys by expiry time for the in-memory stores that forget.
-	"internal/expiry":      {},
-	"internal/pgtest":      {},
+	"internal/expiry": {},
+	"internal/pgtest": {},
+	// internal/tmpfs mounts a small file system that fills up, for the full-disk tests.
+	"internal/tmpfs":       {},
 	"internal/browsertest": {},
 	"internal/testnode":    {"api", "client", "ledger", "node", "telemetry", "web", "webhook"},
 	"verify/verifytest":    {"api/wire", "client", "internal/testnode", "ledger", "tlog"},

@@ -108,14 +108,9 @@ func Start(ctx context.Context) (*Server, error) {
 		if s.Port, err = freePort(); err != nil {
 			break
 		}
-		opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c max_connections=300 -c shared_buffers=64MB", s.Port, s.Dir)
-		var out []byte
-		out, err = s.run(ctx, "pg_ctl", "start", "-w", "-t", "60", "-D", s.data(), "-l", filepath.Join(s.Dir, "server.log"), "-o", opts)
-		if err == nil {
+		if err = s.start(ctx); err == nil {
 			return s, nil
 		}
-		log, _ := os.ReadFile(filepath.Join(s.Dir, "server.log"))
-		err = fmt.Errorf("pgtest: pg_ctl start: %w\n%s\n%s", err, out, log)
 		if attempt == 2 {
 			break
 		}
@@ -123,6 +118,30 @@ func Start(ctx context.Context) (*Server, error) {
 	os.RemoveAll(dir)
 	return nil, err
 }
+
+// start starts the server of an initialized cluster on s.Port and waits until it takes connections.
+func (s *Server) start(ctx context.Context) error {
+	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c max_connections=300 -c shared_buffers=64MB", s.Port, s.Dir)
+	out, err := s.run(ctx, "pg_ctl", "start", "-w", "-t", "60", "-D", s.data(), "-l", filepath.Join(s.Dir, "server.log"), "-o", opts)
+	if err != nil {
+		log, _ := os.ReadFile(filepath.Join(s.Dir, "server.log"))
+		return fmt.Errorf("pgtest: pg_ctl start: %w\n%s\n%s", err, out, log)
+	}
+	return nil
+}
+
+// Halt stops the server as an operator would (pg_ctl stop -m fast: sessions are ended, transactions in
+// flight rolled back) and keeps its data, for Resume. Tests of a database that goes away use it on a
+// server of their own (Start), never on the Shared one.
+func (s *Server) Halt(ctx context.Context) error {
+	if out, err := s.run(ctx, "pg_ctl", "stop", "-w", "-m", "fast", "-D", s.data()); err != nil {
+		return fmt.Errorf("pgtest: pg_ctl stop: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// Resume starts a halted server again on the same port and socket, with the same data.
+func (s *Server) Resume(ctx context.Context) error { return s.start(ctx) }
 
 func (s *Server) data() string { return filepath.Join(s.Dir, "data") }
 

@@ -83,8 +83,16 @@ func (l *Lease) inTx(ctx context.Context, f func(pgx.Tx) error) error {
 	return err
 }
 
-// Check verifies that the lease's session is alive and the epoch unchanged.
+// LeaseCheckTimeout bounds Check: a database that does not answer within it fails the check (and the
+// session with it), rather than hanging the holder's check loop.
+var LeaseCheckTimeout = 5 * time.Second
+
+// Check verifies that the lease's session is alive and the epoch unchanged, within LeaseCheckTimeout
+// (or ctx's deadline, if sooner). An append in flight on the lease's connection is waited for first; it
+// is bounded by the log's statement timeout.
 func (l *Lease) Check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, LeaseCheckTimeout)
+	defer cancel()
 	return l.inTx(ctx, func(pgx.Tx) error { return nil })
 }
 

@@ -408,3 +408,31 @@ func TestAHungDatabaseFailsTheLogInsteadOfHangingIt(t *testing.T) {
 		t.Fatalf("after a failed append the log has %d entries, want 1", reader.Size())
 	}
 }
+
+func TestAHungDatabaseFailsTheLeaseCheckInsteadOfHangingIt(t *testing.T) {
+	ctx := context.Background()
+	pool := migrated(t)
+	lease, err := postgres.Acquire(ctx, pool, "a", "http://a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Release()
+	if err := lease.Check(ctx); err != nil {
+		t.Fatalf("check of a live lease: %v", err)
+	}
+	old := postgres.LeaseCheckTimeout
+	postgres.LeaseCheckTimeout = 300 * time.Millisecond
+	defer func() { postgres.LeaseCheckTimeout = old }()
+	hold, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Rollback(ctx)
+	if _, err := hold.Exec(ctx, `LOCK TABLE sequencer_lease IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	// The caller passes no deadline: Check brings its own.
+	if err := lease.Check(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("check while the database hangs: %v, want a deadline error", err)
+	}
+}

@@ -289,7 +289,15 @@ func (t *Telemetry) Index(ctx context.Context) (int, error) {
 	}
 }
 
-func (t *Telemetry) indexChunk(ctx context.Context) (int, error) {
+func (t *Telemetry) indexChunk(ctx context.Context) (_ int, err error) {
+	// A chunk whose transaction fails (a full disk) is indexed again by the next call: the deriver must
+	// then meet its values as if for the first time.
+	restore := t.derive.Checkpoint()
+	defer func() {
+		if err != nil {
+			restore()
+		}
+	}()
 	// Only the indexer (under indexMu) moves indexed_seq, and stored records never change, so the chunk
 	// is read from the records database outside the derived database's transaction.
 	var from int64
