@@ -23,6 +23,7 @@ func TestTripsAndEventsOnPostgreSQL(t *testing.T) {
 	owner, dev, car := p.car(t)
 
 	t0 := time.Now().Add(2 * time.Second).Truncate(time.Second)
+	ahead.Store(int64(10 * time.Minute)) // the drive is over: its records are not ahead of the node's clock
 	var subs []telemetry.Submission
 	odo := 5000.0
 	for s := 0; s <= 180; s++ {
@@ -67,7 +68,6 @@ func TestTripsAndEventsOnPostgreSQL(t *testing.T) {
 			t.Fatalf("record %d: %+v", i, r)
 		}
 	}
-	ahead.Store(int64(10 * time.Minute)) // the drive is over
 	tok, err := p.cl.SignIn(ctx, owner.Key)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,7 +59,8 @@ func checkPaired(t *testing.T, c *client.Client, specs []Spec) {
 // in real time, runs again on the same keys, then posts a few simulated minutes of fast-mode records:
 // every record must be accepted.
 func TestSimulatorAgainstNode(t *testing.T) {
-	n := testnode.Start(t, testnode.Options{})
+	var ahead atomic.Int64 // the node's clock, ahead of the real one for the fast mode below
+	n := testnode.Start(t, testnode.Options{Now: func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }})
 	dir := t.TempDir()
 	var logs syncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
@@ -126,9 +128,11 @@ func TestSimulatorAgainstNode(t *testing.T) {
 		}
 	}
 
-	// Fast mode on the registered fleet: four simulated minutes from now (within the node's clock skew),
-	// one delivery per tick, so that trips, backfill and every kind of record reach the node.
+	// Fast mode on the registered fleet: four simulated minutes from now, one delivery per tick, so that
+	// trips, backfill and every kind of record reach the node. The node's clock jumps five minutes ahead
+	// first: a record dated ahead of it would be held until its time.
 	fleet, err := NewFleetFromSpecs(11, keys2.Specs, time.Now())
+	ahead.Store(int64(5 * time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -169,6 +169,7 @@ func (in *Ingester) Ingest(ctx context.Context, subs []Submission) []Result {
 		}
 		wg.Wait()
 	}
+	in.holdAhead(ctx, recs, results, verify)
 	var good []*Record
 	var pos []int
 	for i, r := range recs {
@@ -211,6 +212,52 @@ func (in *Ingester) Ingest(ctx context.Context, subs []Submission) []Result {
 		}
 	}
 	return results
+}
+
+// holdAhead waits until the node's clock has reached the latest time of every verified record dated
+// ahead of it (at most MaxClockSkew), then verifies those records again, against the pairings as they are
+// by then (see MaxClockSkew): a record whose pairing ended before its time is not_paired, not stored.
+// When ctx ends first, the records still held are unavailable.
+func (in *Ingester) holdAhead(ctx context.Context, recs []*Record, results []Result, verify func(int)) {
+	var ahead []int
+	var due int64
+	now := in.now().UnixMilli()
+	for i, r := range recs {
+		if r != nil && r.Latest() > now {
+			ahead = append(ahead, i)
+			due = max(due, r.Latest())
+		}
+	}
+	if len(ahead) == 0 {
+		return
+	}
+	// The clock is the node's (a test's may run ahead of the real one); the wait is real time, bounded
+	// by MaxClockSkew in case that clock stands still.
+	limit := time.NewTimer(MaxClockSkew + time.Second)
+	defer limit.Stop()
+	for {
+		wait := time.Duration(due-in.now().UnixMilli()+1) * time.Millisecond
+		if wait <= 0 {
+			break
+		}
+		step := time.NewTimer(wait)
+		select {
+		case <-step.C:
+			continue
+		case <-limit.C:
+		case <-ctx.Done():
+		}
+		step.Stop()
+		for _, i := range ahead {
+			recs[i] = nil
+			results[i].Status, results[i].Message = StatusUnavailable, "not stored: the record is dated ahead of the node's clock and the wait for it ended"
+		}
+		return
+	}
+	for _, i := range ahead {
+		recs[i] = nil
+		verify(i)
+	}
 }
 
 // Run writes queued records until ctx is done. A failed write fails its batch (those records are not

@@ -33,7 +33,7 @@ const (
 	StatusMalformed     Status = "malformed"     // not a CloudEvents 1.0 glovebox.signals record, or a bad envelope
 	StatusBadSignature  Status = "bad_signature" // the signature does not recover, or not to the record's source
 	StatusNotPaired     Status = "not_paired"    // the source was not paired to the subject at the record's time
-	StatusFutureTime    Status = "future_time"   // the record (or a signal) is more than 5 minutes ahead of the node
+	StatusFutureTime    Status = "future_time"   // the record (or a signal or event) is more than MaxClockSkew ahead of the node
 	StatusUnknownSignal Status = "unknown_signal"
 	StatusUnknownEvent  Status = "unknown_event" // an event name that is not one of EventNames
 	StatusBadValue      Status = "bad_value"     // a value of the wrong type or outside the signal's range
@@ -51,15 +51,22 @@ var StatusDescriptions = []struct {
 	{StatusMalformed, "the envelope or the event is not what the wire format says (JSON, CloudEvents attributes, signals shape)"},
 	{StatusBadSignature, "the signature is not 65 bytes, not canonical, or not by the record's source"},
 	{StatusNotPaired, "the source device was not paired to the subject vehicle at the record's time (or a signal's)"},
-	{StatusFutureTime, "the record's time, or a signal's timestamp, is more than 5 minutes ahead of the node's clock"},
+	{StatusFutureTime, "the record's time, or a signal's or event's timestamp, is more than 10 seconds ahead of the node's clock: send it again once that time has passed"},
 	{StatusUnknownSignal, "a signal name is not in the catalogue (GET /v1/signals)"},
 	{StatusUnknownEvent, "an event name is not one of DIMO's (behavior.harshBraking, …; see docs/telemetry.md)"},
 	{StatusBadValue, "a signal value has the wrong type or is outside the signal's range"},
 	{StatusUnavailable, "the node could not store the record (disk error or shutting down); send it again"},
 }
 
-// MaxClockSkew is how far ahead of the node's clock a record's time may be.
-const MaxClockSkew = 5 * time.Minute
+// MaxClockSkew is how far ahead of the node's clock a record's time (or a signal's or event's timestamp)
+// may be. A record dated ahead is answered only once the node's clock has reached its latest time, and is
+// verified again then (Ingester.Ingest): a pairing in force now can still end before a time to come (an
+// unpair or a sale accepted in between), and a record checked only against the open pairing would be
+// stored dated after the end of the pairing that vouched for it, and served to the vehicle's next owner
+// with that pairing's proof. A time the node's clock has reached is settled: an entry ending the pairing
+// later ends it at a later time. The answer waits at most this long, so it is short. (It was 5 minutes
+// until issue 13.)
+const MaxClockSkew = 10 * time.Second
 
 // Limits of the wire format.
 const (
@@ -116,6 +123,18 @@ type Record struct {
 	Pairing   ledger.Pairing // the pairing in force at Time
 	Values    []Value        // the signals of a TypeSignals record
 	Events    []Event        // the events of a TypeEvents record (Vehicle and Source filled in)
+}
+
+// Latest returns the latest of the record's time and its signals' and events' timestamps (unix ms).
+func (r *Record) Latest() int64 {
+	t := r.Time
+	for _, v := range r.Values {
+		t = max(t, v.Time)
+	}
+	for _, e := range r.Events {
+		t = max(t, e.Time)
+	}
+	return t
 }
 
 // ErrTooMany is returned by ParseSubmissions for a batch over the limit.

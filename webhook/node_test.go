@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -312,7 +313,11 @@ func (f *fixture) deliveries(t *testing.T, id string) []webhook.Delivery {
 }
 
 func TestASignalTriggerDeliversSignedCloudEventsWhenItsConditionHolds(t *testing.T) {
-	f := setup(t, testnode.Options{})
+	// The node's clock jumps ahead once the device is paired, so that the values (6 s from the pairing
+	// on) are not ahead of it and are answered at once.
+	var ahead atomic.Int64
+	f := setup(t, testnode.Options{Now: func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }})
+	ahead.Store(int64(10 * time.Second))
 	rcv := newReceiver(t)
 	hook := f.create(t, map[string]any{"url": rcv.srv.URL + "/hooks", "description": "speeding", "vehicles": []uint64{f.vehicle},
 		"trigger": map[string]any{"kind": "signal", "signal": "speed", "condition": "value > 120.0 && previousValue <= 120.0"}})
@@ -366,7 +371,11 @@ func TestASignalTriggerDeliversSignedCloudEventsWhenItsConditionHolds(t *testing
 }
 
 func TestCooldownHoldsBackRepeatedFirings(t *testing.T) {
-	f := setup(t, testnode.Options{})
+	// The node's clock jumps 30 s ahead once the device is paired, so that the values, 28 s of them
+	// from the pairing on, are not ahead of it (a record dated ahead is held until its time).
+	var ahead atomic.Int64
+	f := setup(t, testnode.Options{Now: func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }})
+	ahead.Store(int64(30 * time.Second))
 	rcv := newReceiver(t)
 	f.create(t, map[string]any{"url": rcv.srv.URL, "vehicles": "all-granted",
 		"trigger": map[string]any{"kind": "signal", "signal": "speed", "condition": "value > 50.0", "cooldownSeconds": 10}})

@@ -89,8 +89,15 @@ func newFixture(t testing.TB) *fixture {
 	return f
 }
 
+// postAhead is how far the node's clock runs ahead while the fixture posts records: the series are dated
+// up to a few minutes after now, and a record dated ahead of the node's clock would be held until its
+// time (telemetry.MaxClockSkew). The ledger's clock is not moved (nothing is sequenced meanwhile).
+const postAhead = 10 * time.Minute
+
 func (f *fixture) post(t testing.TB, subs ...telemetry.Submission) {
 	t.Helper()
+	f.advanceNode(postAhead)
+	defer f.advanceNode(-postAhead)
 	res, err := f.n.Client.PostEvents(context.Background(), subs)
 	if err != nil {
 		t.Fatal(err)

@@ -114,13 +114,18 @@ func TestASignalsLatestPushMergesTheAcceptedRecordWithTheStoredValues(t *testing
 func TestAnAppsSubscriptionGetsOnlyWhatItsGrantAllowsAndEndsWhenTheGrantExpires(t *testing.T) {
 	f := newFixture(t)
 	app := f.n.App(t, f.owner)
-	expires := time.Now().Add(3 * time.Second).Unix()
+	expires := time.Now().Add(8 * time.Second).Unix() // after the record's time, up to 4 s ahead: it is held until then
 	f.n.Grant(t, f.owner, f.vehicle, app.Address, expires, ledger.PermSignals, ledger.PermStream)
 	s := subscribeSSE(t, f, f.n.SignIn(t, app), fmt.Sprintf(
 		`subscription { signalsLatest(tokenId: %d) { speed { value } currentLocationCoordinates { value { latitude } } } }`, f.vehicle))
 	waitSubscribers(t, f, 1)
 	at := f.base.Add(3 * time.Second)
-	f.post(t, testnode.Record(t, f.dev, f.vehicle, "r4", at, telemetry.EventSignal{Name: "speed", Timestamp: at, Value: 61.0}))
+	// Posted at the node's own time (not post's, ahead of it): the grant is judged as the record arrives.
+	res, err := f.n.Client.PostEvents(context.Background(), []telemetry.Submission{testnode.Record(t, f.dev, f.vehicle, "r4", at,
+		telemetry.EventSignal{Name: "speed", Timestamp: at, Value: 61.0})})
+	if err != nil || res[0].Status != telemetry.StatusAccepted {
+		t.Fatal(err, res)
+	}
 	ev := s.next(t)
 	if got := ev.data.codes(); ev.name != "next" || got["signalsLatest.currentLocationCoordinates"] != "FORBIDDEN" || len(got) != 1 ||
 		!strings.Contains(string(ev.data.Raw), `"speed":{"value":61}`) {
