@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/glovebox/glovebox/client"
 	"io"
 	"log/slog"
 	"math"
@@ -13,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/glovebox/glovebox/internal/bench"
 	"github.com/glovebox/glovebox/internal/testnode"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/telemetry"
@@ -90,11 +90,11 @@ func newWeek(t *testing.T, seed uint64, days int, indexes ...int) *week {
 		t.Fatal(err)
 	}
 	for _, s := range specs {
-		tok, err := bench.SignIn(context.Background(), n.URL, s.OwnerKey)
+		tok, err := client.New(n.URL).SignIn(context.Background(), s.OwnerKey)
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.tokens = append(w.tokens, tok)
+		w.tokens = append(w.tokens, tok.AccessToken)
 	}
 	return w
 }
