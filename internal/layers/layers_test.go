@@ -73,7 +73,7 @@ var allowed = map[string][]string{
 	"verify/verifytest":    {"api/wire", "client", "internal/testnode", "ledger", "tlog"},
 	"internal/attack":      {"api", "internal/testnode", "ledger", "telemetry"},
 	"internal/bench": {"api", "api/mqtt", "client", "export", "internal/pgtest", "ledger", "node", "store/postgres", "store/sqlite", "telemetry",
-		"telemetry/stream", "tlog", "webhook"},
+		"telemetry/stream", "tlog", "webhook", "sim"},
 	"cmd/glovebox": {"api", "api/mqtt", "client", "credential", "export", "internal/bench", "ledger", "node", "sim", "store/postgres", "store/sqlite", "telemetry",
 		"telemetry/stream", "verify", "web", "webhook"},
 	"examples/connect-app": {"client", "ledger"},
