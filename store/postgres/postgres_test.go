@@ -12,6 +12,7 @@ import (
 	xtlog "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/glovebox/glovebox/accesslog"
+	"github.com/glovebox/glovebox/connect/flowstate"
 	"github.com/glovebox/glovebox/internal/pgtest"
 	"github.com/glovebox/glovebox/store/postgres"
 	"github.com/glovebox/glovebox/store/storetest"
@@ -407,4 +408,8 @@ func TestAHungDatabaseFailsTheLogInsteadOfHangingIt(t *testing.T) {
 	if reader.Size() != 1 {
 		t.Fatalf("after a failed append the log has %d entries, want 1", reader.Size())
 	}
+}
+
+func TestFlowState(t *testing.T) {
+	storetest.TestConnect(t, func(t *testing.T) flowstate.Store { return postgres.NewFlowState(migrated(t)) })
 }
