@@ -65,7 +65,7 @@ var allowed = map[string][]string{
 	"client": {"api/wire", "ledger", "telemetry"},
 	"verify": {"client", "ledger", "tlog"},
 	"sim":    {"api/mqtt", "api/wire", "client", "ledger", "telemetry"},
-	"node":   {"accesslog", "api", "api/graphql", "auth", "connect", "credential", "export", "ledger", "store/postgres", "store/sqlite", "telemetry", "telemetry/live", "telemetry/stream", "tlog", "web", "webhook"},
+	"node":   {"accesslog", "api", "api/graphql", "api/wire", "auth", "connect", "connect/flowstate", "credential", "export", "ledger", "store/postgres", "store/sqlite", "telemetry", "telemetry/live", "telemetry/stream", "tlog", "web", "webhook"},
 	// internal/expiry is a min-heap of keys by expiry time for the in-memory stores that forget.
 	"internal/expiry":      {},
 	"internal/pgtest":      {},
