@@ -260,6 +260,7 @@ func (p *Provider) issue(ctx context.Context, fam string, req *AuthorizeRequest,
 	err = p.store.Issue(ctx, fam, flowstate.Access{ID: jti, Expiry: exp}, hashOf(rtok),
 		flowstate.Refresh{Request: enc, Owner: owner, Vehicles: vehicles, Deadline: now.Add(RefreshTTL)}, now)
 	if errors.Is(err, flowstate.ErrRevoked) {
+		// The access token was signed but is never handed out; revoking it here is belt and braces.
 		p.iss.Revoke(jti, exp)
 		return nil, auth.Errorf(auth.CodeInvalidGrant, "the tokens of this grant were revoked meanwhile")
 	}
@@ -344,6 +345,11 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.iss.Revoke(c.ID, c.Expiry)
+		if err := p.store.RevokeAccess(r.Context(), flowstate.Access{ID: c.ID, Expiry: c.Expiry}, p.iss.Now()); err != nil {
+			p.logger.Error("connect: couldn't record a revoked access token", "err", err)
+			auth.WriteOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "couldn't revoke the token everywhere now; try again")
+			return
+		}
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)

@@ -150,6 +150,9 @@ type Cluster struct {
 	recorder *accesslog.Recorder
 	signer   note.Signer
 	logger   *slog.Logger
+	// revokedAt is how far this process has read the access tokens revoked through any process
+	// (postgres.FlowState.Revocations); OpenCluster, then Run's revocation loop, own it.
+	revokedAt int64
 	// RestoredFrom is the size of the snapshot the state was restored from at start (0: none).
 	RestoredFrom int64
 	receipts     *catchUps // catch-ups for receipts beyond the followed log
@@ -309,6 +312,9 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 		if c.Connect, err = newConnect(c.Auth, &connectLedger{c: c, client: &http.Client{}}, c.FlowState, cfg.Logger); err != nil {
 			return nil, err
 		}
+		if err := c.readRevocations(ctx); err != nil {
+			return nil, err
+		}
 	}
 	app, err := web.Handler(cfg.Web)
 	if err != nil {
@@ -434,6 +440,22 @@ func (c *Cluster) Run(ctx context.Context) error {
 		run(func() {
 			telemetry.NewSweeper(telemetry.SweeperOptions{State: c.Ledger.Read, Store: c.Records, Interval: c.cfg.SweepInterval,
 				Now: c.cfg.Now, Logger: c.logger}).Run(ctx)
+		})
+	}
+	if c.FlowState != nil {
+		run(func() {
+			tick := time.NewTicker(c.cfg.FollowInterval)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				if err := c.readRevocations(ctx); err != nil && ctx.Err() == nil {
+					c.logger.Warn("couldn't read revoked access tokens", "err", err)
+				}
+			}
 		})
 	}
 	following, stopFollowing := context.WithCancel(ctx)

@@ -107,3 +107,22 @@ func (l *connectLedger) Submit(ctx context.Context, txs []*ledger.Tx, signers []
 	}
 	return out, nil
 }
+
+// readRevocations revokes in this process's issuer the access tokens revoked through any process since
+// the last call (a reused code or refresh token, or POST /oauth/revoke): Connect's revocations hold in
+// every api process within FollowInterval.
+func (c *Cluster) readRevocations(ctx context.Context) error {
+	for {
+		revoked, next, err := c.FlowState.Revocations(ctx, c.revokedAt, c.Auth.Now())
+		if err != nil {
+			return err
+		}
+		for _, a := range revoked {
+			c.Auth.Revoke(a.ID, a.Expiry)
+		}
+		if next == c.revokedAt {
+			return nil
+		}
+		c.revokedAt = next
+	}
+}

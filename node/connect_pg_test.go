@@ -68,8 +68,9 @@ var connectData = regexp.MustCompile(`(?s)<script type="application/json" id="co
 // TestConnectFlowsSpanClusterProcessesAndRestarts: an app's driver consents through process A (api only:
 // the grants it takes are forwarded to the sequencer, B), the code is redeemed through B, the refresh token
 // rotates through A and B, and after A restarts the newest one still works there; a used refresh token
-// presented to B revokes the family for A too; two concurrent redeems of one code through A and B give
-// one set of tokens. The ID token is verified with either process's key set.
+// presented to B revokes the family, and its access tokens, for A too; of two concurrent redeems of one
+// code through A and B, at most one gets tokens, revoked everywhere at once. The ID token is verified with
+// either process's key set.
 func TestConnectFlowsSpanClusterProcessesAndRestarts(t *testing.T) {
 	ctx := context.Background()
 	dsn, _, ns := pgBackend(t, false)
@@ -164,13 +165,13 @@ func TestConnectFlowsSpanClusterProcessesAndRestarts(t *testing.T) {
 		t.Helper()
 		return token(t, proc, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
 	}
-	rotate := func(t *testing.T, proc *connectProcess, rt string) string {
+	rotate := func(t *testing.T, proc *connectProcess, rt string) (refreshToken, accessToken string) {
 		t.Helper()
 		status, out := refresh(t, proc, rt)
 		if status != 200 {
 			t.Fatalf("refresh through %s: %d %v", proc.url, status, out)
 		}
-		return out["refresh_token"].(string)
+		return out["refresh_token"].(string), out["access_token"].(string)
 	}
 
 	c1, v1 := code(t, a)
@@ -201,37 +202,88 @@ func TestConnectFlowsSpanClusterProcessesAndRestarts(t *testing.T) {
 		t.Fatalf("userinfo through A: %d %+v", resp.StatusCode, ui)
 	}
 
+	// userinfo answers the status of GET /oauth/userinfo through proc with the access token at.
+	userinfo := func(t *testing.T, proc *connectProcess, at string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", proc.url+connect.PathUserinfo, nil)
+		req.Header.Set("Authorization", "Bearer "+at)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// refusedEverywhere waits until both processes refuse the access token at: a revocation through one
+	// reaches the other within its FollowInterval.
+	refusedEverywhere := func(t *testing.T, at string) {
+		t.Helper()
+		for _, proc := range []*connectProcess{a, b} {
+			for deadline := time.Now().Add(10 * time.Second); userinfo(t, proc, at) != 401; time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s still takes a revoked access token", proc.url)
+				}
+			}
+		}
+	}
+
 	rt1 := out["refresh_token"].(string)
-	rt2 := rotate(t, a, rt1)
+	rt2, _ := rotate(t, a, rt1)
 	a.stop()
 	a = startConnectProcess(t, dsn, ns.URL(), data, public, node.RoleAPI)
-	rt3 := rotate(t, a, rt2) // the restarted process knows the token B's rotation issued
+	rt3, at3 := rotate(t, a, rt2) // the restarted process knows the token B's rotation issued
+	if got := userinfo(t, b, at3); got != 200 {
+		t.Fatalf("the access token from A through B: %d", got)
+	}
 	if status, out := refresh(t, b, rt2); status != 400 || out["error"] != "invalid_grant" {
 		t.Fatalf("a used token again through B: %d %v", status, out)
 	}
 	if status, out := refresh(t, a, rt3); status != 400 || out["error"] != "invalid_grant" {
 		t.Fatalf("the family's newest token through A after a reuse through B: %d %v", status, out)
 	}
+	refusedEverywhere(t, at3)
 
-	// Two exchanges of one code, through A and through B at once: one gets tokens, the other
-	// invalid_grant.
+	// Two exchanges of one code, through A and through B at once: the store lets one redeem it; the other
+	// is a reuse, which revokes whatever the first got (RFC 6749 §4.1.2), so no token of it outlives the
+	// race, whichever process saw which.
 	c2, v2 := code(t, a)
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {c2}, "redirect_uri": {redirect}, "code_verifier": {v2},
 		"client_id": {app.Address.Hex()}}
-	statuses := make(chan int, 2)
+	type answer struct {
+		status int
+		out    map[string]any
+	}
+	answers := make(chan answer, 2)
 	for _, proc := range []*connectProcess{a, b} {
 		go func() {
 			resp, err := http.PostForm(proc.url+connect.PathToken, form)
 			if err != nil {
-				statuses <- 0
+				answers <- answer{}
 				return
 			}
-			resp.Body.Close()
-			statuses <- resp.StatusCode
+			defer resp.Body.Close()
+			var out map[string]any
+			json.NewDecoder(resp.Body).Decode(&out)
+			answers <- answer{resp.StatusCode, out}
 		}()
 	}
-	got := []int{<-statuses, <-statuses}
-	if !(got[0] == 200 && got[1] == 400 || got[0] == 400 && got[1] == 200) {
-		t.Fatalf("two concurrent redeems of one code answered %v, want one 200 and one 400", got)
+	got := []answer{<-answers, <-answers}
+	var won *answer
+	for i, g := range got {
+		switch {
+		case g.status == 200 && won == nil:
+			won = &got[i]
+		case g.status == 400 && g.out["error"] == "invalid_grant":
+		default:
+			t.Fatalf("two concurrent redeems of one code answered %d %v and %d %v", got[0].status, got[0].out, got[1].status, got[1].out)
+		}
+	}
+	if won != nil {
+		for _, proc := range []*connectProcess{a, b} {
+			if status, _ := refresh(t, proc, won.out["refresh_token"].(string)); status != 400 {
+				t.Fatalf("the refresh token of a raced code works through %s", proc.url)
+			}
+		}
+		refusedEverywhere(t, won.out["access_token"].(string))
 	}
 }

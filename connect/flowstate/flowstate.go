@@ -104,8 +104,12 @@ type Store interface {
 	// when the family was revoked meanwhile.
 	Issue(ctx context.Context, family string, a Access, h [32]byte, r Refresh, now time.Time) error
 	// RevokeFamily revokes family: its refresh tokens are forgotten and Issue refuses it from now on. It
-	// returns the family's access tokens not yet expired, for the caller to revoke, each once.
+	// returns the family's access tokens not yet expired, for the caller to revoke, each once. A store
+	// shared by several processes also records them as RevokeAccess does, in the same step.
 	RevokeFamily(ctx context.Context, family string, now time.Time) ([]Access, error)
+	// RevokeAccess records that the access token a is revoked, for the other processes sharing the store
+	// (Memory, which no other process reads, keeps nothing: the caller's issuer holds revocations).
+	RevokeAccess(ctx context.Context, a Access, now time.Time) error
 
 	// UseAssertion records the client assertion key (its issuer and jti) until exp. It reports false when
 	// the key was recorded before and has not expired: of concurrent uses, exactly one gets true.

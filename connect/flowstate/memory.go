@@ -235,6 +235,9 @@ func (m *Memory) RevokeFamily(_ context.Context, id string, now time.Time) ([]Ac
 	return out, nil
 }
 
+// RevokeAccess implements Store: no other process reads m, so there is nothing to record.
+func (m *Memory) RevokeAccess(context.Context, Access, time.Time) error { return nil }
+
 // UseAssertion implements Store.
 func (m *Memory) UseAssertion(_ context.Context, key string, exp, now time.Time) (bool, error) {
 	m.mu.Lock()

@@ -228,6 +228,9 @@ func (s *FlowState) Issue(ctx context.Context, family string, a flowstate.Access
 	if err := prune(ctx, s.pool, "connect_access", "expiry", now); err != nil {
 		return err
 	}
+	if err := prune(ctx, s.pool, "connect_revoked", "expiry", now); err != nil {
+		return err
+	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var revoked bool
 		err := tx.QueryRow(ctx, `SELECT revoked FROM connect_families WHERE id = $1 AND forget_at > $2 FOR UPDATE`, family, now).Scan(&revoked)
@@ -282,12 +285,57 @@ func (s *FlowState) RevokeFamily(ctx context.Context, family string, now time.Ti
 				out = append(out, a)
 			}
 		}
-		return rows.Err()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, a := range out {
+			if _, err := tx.Exec(ctx, `INSERT INTO connect_revoked (jti, expiry) VALUES ($1, $2)`, a.ID, a.Expiry); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("couldn't revoke a token family: %w", err)
 	}
 	return out, nil
+}
+
+// RevokeAccess implements flowstate.Store.
+func (s *FlowState) RevokeAccess(ctx context.Context, a flowstate.Access, now time.Time) error {
+	if err := prune(ctx, s.pool, "connect_revoked", "expiry", now); err != nil {
+		return err
+	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO connect_revoked (jti, expiry) VALUES ($1, $2)`, a.ID, a.Expiry); err != nil {
+		return fmt.Errorf("couldn't record a revoked access token: %w", err)
+	}
+	return nil
+}
+
+// Revocations returns the access tokens revoked (RevokeFamily, RevokeAccess) after the position after,
+// not expired by now, and the position to ask from next time; 0 is the start. Each process of a cluster
+// polls it and revokes them in its own issuer, so that a revocation through one process holds in all.
+func (s *FlowState) Revocations(ctx context.Context, after int64, now time.Time) ([]flowstate.Access, int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT seq, jti, expiry FROM connect_revoked WHERE seq > $1 ORDER BY seq LIMIT 10000`, after)
+	if err != nil {
+		return nil, after, fmt.Errorf("couldn't read revoked access tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []flowstate.Access
+	next := after
+	for rows.Next() {
+		var a flowstate.Access
+		if err := rows.Scan(&next, &a.ID, &a.Expiry); err != nil {
+			return nil, after, fmt.Errorf("couldn't read revoked access tokens: %w", err)
+		}
+		if now.Before(a.Expiry) {
+			out = append(out, a)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, after, fmt.Errorf("couldn't read revoked access tokens: %w", err)
+	}
+	return out, next, nil
 }
 
 // UseAssertion implements flowstate.Store: an expired entry of the same key is replaced.

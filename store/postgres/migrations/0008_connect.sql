@@ -29,3 +29,7 @@ CREATE TABLE connect_access (
 CREATE INDEX connect_access_expiry ON connect_access (expiry);
 CREATE TABLE connect_assertions (key text PRIMARY KEY, expiry timestamptz NOT NULL);
 CREATE INDEX connect_assertions_expiry ON connect_assertions (expiry);
+-- Access tokens revoked (a reused code or refresh token, or POST /oauth/revoke), in order, for every
+-- process to read (FlowState.Revocations) and refuse; forgotten once the token expired.
+CREATE TABLE connect_revoked (seq bigserial PRIMARY KEY, jti text NOT NULL, expiry timestamptz NOT NULL);
+CREATE INDEX connect_revoked_expiry ON connect_revoked (expiry);
