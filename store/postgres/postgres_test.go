@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -412,4 +413,47 @@ func TestAHungDatabaseFailsTheLogInsteadOfHangingIt(t *testing.T) {
 
 func TestFlowState(t *testing.T) {
 	storetest.TestConnect(t, func(t *testing.T) flowstate.Store { return postgres.NewFlowState(migrated(t)) })
+}
+
+// TestFlowStateRevocationsAreReadInOrderOnce: what RevokeFamily and RevokeAccess revoke is read back in
+// order from any position, once, and an expired token not at all.
+func TestFlowStateRevocationsAreReadInOrderOnce(t *testing.T) {
+	ctx := context.Background()
+	s := postgres.NewFlowState(migrated(t))
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	if err := s.AddCode(ctx, "c", flowstate.Code{Request: []byte("{}"), Deadline: t0.Add(time.Minute)}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.RedeemCode(ctx, "c", "f", t0); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	for i, exp := range []time.Duration{time.Hour, 2 * time.Hour} {
+		if err := s.Issue(ctx, "f", flowstate.Access{ID: fmt.Sprint("at", i), Expiry: t0.Add(exp)}, [32]byte{byte(i)},
+			flowstate.Refresh{Request: []byte("{}"), Deadline: t0.Add(time.Hour)}, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.RevokeFamily(ctx, "f", t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeAccess(ctx, flowstate.Access{ID: "single", Expiry: t0.Add(3 * time.Hour)}, t0); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(as []flowstate.Access) []string {
+		var out []string
+		for _, a := range as {
+			out = append(out, a.ID)
+		}
+		return out
+	}
+	all, next, err := s.Revocations(ctx, 0, t0)
+	if err != nil || !slices.Equal(ids(all), []string{"at0", "at1", "single"}) {
+		t.Fatalf("from the start: %v %v", ids(all), err)
+	}
+	if again, n2, _ := s.Revocations(ctx, next, t0); len(again) != 0 || n2 != next {
+		t.Fatalf("read again from %d: %v, next %d", next, ids(again), n2)
+	}
+	if later, _, _ := s.Revocations(ctx, 0, t0.Add(time.Hour)); !slices.Equal(ids(later), []string{"at1", "single"}) {
+		t.Fatalf("an hour later: %v", ids(later))
+	}
 }
