@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -455,5 +456,46 @@ func TestFlowStateRevocationsAreReadInOrderOnce(t *testing.T) {
 	}
 	if later, _, _ := s.Revocations(ctx, 0, t0.Add(time.Hour)); !slices.Equal(ids(later), []string{"at1", "single"}) {
 		t.Fatalf("an hour later: %v", ids(later))
+	}
+}
+
+// BenchmarkFlowStateRefresh is the store's share of one refresh-token exchange on PostgreSQL: read the
+// token, mark it used (trimming the family's used tokens), record the rotated one and its access token.
+func BenchmarkFlowStateRefresh(b *testing.B) {
+	ctx := context.Background()
+	pool, err := postgres.Connect(ctx, pgtest.Database(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := postgres.Migrate(ctx, pool); err != nil {
+		b.Fatal(err)
+	}
+	s := postgres.NewFlowState(pool)
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	if err := s.AddCode(ctx, "c", flowstate.Code{Request: []byte("{}"), Deadline: t0.Add(time.Minute)}, t0); err != nil {
+		b.Fatal(err)
+	}
+	if ok, err := s.RedeemCode(ctx, "c", "f", t0); !ok || err != nil {
+		b.Fatal(ok, err)
+	}
+	rt := [32]byte{}
+	r := flowstate.Refresh{Request: []byte(`{"scope":"openid vehicle:signals"}`), Vehicles: []uint64{1}, Deadline: t0.Add(30 * 24 * time.Hour)}
+	if err := s.Issue(ctx, "f", flowstate.Access{ID: "at", Expiry: t0.Add(time.Hour)}, rt, r, t0); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		now := t0.Add(time.Duration(i) * time.Millisecond)
+		if _, ok, err := s.Refresh(ctx, rt, now); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+		if ok, err := s.UseRefresh(ctx, rt, now); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+		rt = sha256.Sum256(rt[:])
+		if err := s.Issue(ctx, "f", flowstate.Access{ID: fmt.Sprint("at", i), Expiry: now.Add(time.Hour)}, rt, r, now); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
