@@ -100,6 +100,31 @@ func TestConnectFlowsSpanClusterProcessesAndRestarts(t *testing.T) {
 		}
 	}
 
+	// Every api process is the one provider: the same discovery document and key set.
+	var keySets []string
+	for _, proc := range []*connectProcess{a, b} {
+		resp, err := http.Get(proc.url + connect.PathDiscovery)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d connect.Discovery
+		json.NewDecoder(resp.Body).Decode(&d)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || d.Issuer != public || d.TokenEndpoint != public+connect.PathToken {
+			t.Fatalf("discovery through %s: %d %+v", proc.url, resp.StatusCode, d)
+		}
+		resp, err = http.Get(proc.url + connect.PathJWKS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jwks, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		keySets = append(keySets, string(jwks))
+	}
+	if keySets[0] != keySets[1] || !strings.Contains(keySets[0], `"ES256"`) {
+		t.Fatalf("the processes publish different key sets:\n%s\n%s", keySets[0], keySets[1])
+	}
+
 	// code runs a flow through proc up to the code: the consent screen, then the owner's signed grant.
 	code := func(t *testing.T, proc *connectProcess) (code, verifier string) {
 		t.Helper()
