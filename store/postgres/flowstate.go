@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -37,12 +38,35 @@ func secretKey(s string) []byte {
 	return h[:]
 }
 
-// prune deletes up to pruneBatch rows of table whose column is not after now.
-func prune(ctx context.Context, pool *pgxpool.Pool, table, column string, now time.Time) error {
-	_, err := pool.Exec(ctx, `DELETE FROM `+table+` WHERE ctid = ANY (ARRAY(SELECT ctid FROM `+table+` WHERE `+column+` <= $1 LIMIT `+
-		fmt.Sprint(pruneBatch)+`))`, now)
-	if err != nil {
-		return fmt.Errorf("couldn't forget expired %s: %w", table, err)
+// expiring names a table and its column holding the instant a row is forgotten.
+type expiring struct{ table, column string }
+
+var (
+	pendingRows   = expiring{"connect_pending", "forget_at"}
+	codeRows      = expiring{"connect_codes", "forget_at"}
+	familyRows    = expiring{"connect_families", "forget_at"}
+	refreshRows   = expiring{"connect_refresh", "forget_at"}
+	accessRows    = expiring{"connect_access", "expiry"}
+	revokedRows   = expiring{"connect_revoked", "expiry"}
+	assertionRows = expiring{"connect_assertions", "expiry"}
+)
+
+// prune deletes up to pruneBatch rows of each table that are forgotten by now, in one statement (one
+// round trip, however many tables).
+func prune(ctx context.Context, pool *pgxpool.Pool, now time.Time, tables ...expiring) error {
+	var sql strings.Builder
+	for i, t := range tables {
+		if i == 0 {
+			sql.WriteString("WITH ")
+		} else {
+			sql.WriteString(", ")
+		}
+		fmt.Fprintf(&sql, "d%d AS (DELETE FROM %s WHERE ctid = ANY (ARRAY(SELECT ctid FROM %s WHERE %s <= $1 LIMIT %d)))",
+			i, t.table, t.table, t.column, pruneBatch)
+	}
+	sql.WriteString(" SELECT 1")
+	if _, err := pool.Exec(ctx, sql.String(), now); err != nil {
+		return fmt.Errorf("couldn't forget expired rows: %w", err)
 	}
 	return nil
 }
@@ -65,7 +89,7 @@ func vehiclesOut(v []int64) []uint64 {
 
 // AddPending implements flowstate.Store.
 func (s *FlowState) AddPending(ctx context.Context, id string, p flowstate.Pending, now time.Time) error {
-	if err := prune(ctx, s.pool, "connect_pending", "forget_at", now); err != nil {
+	if err := prune(ctx, s.pool, now, pendingRows); err != nil {
 		return err
 	}
 	if _, err := s.pool.Exec(ctx, `INSERT INTO connect_pending (id, request, expires_at, forget_at) VALUES ($1, $2, $3, $4)`,
@@ -99,10 +123,7 @@ func (s *FlowState) pending(ctx context.Context, sql, id string, now time.Time) 
 
 // AddCode implements flowstate.Store.
 func (s *FlowState) AddCode(ctx context.Context, code string, c flowstate.Code, now time.Time) error {
-	if err := prune(ctx, s.pool, "connect_codes", "forget_at", now); err != nil {
-		return err
-	}
-	if err := prune(ctx, s.pool, "connect_families", "forget_at", now); err != nil {
+	if err := prune(ctx, s.pool, now, codeRows, familyRows); err != nil {
 		return err
 	}
 	if _, err := s.pool.Exec(ctx, `INSERT INTO connect_codes (code, request, owner, vehicles, auth_time, deadline, forget_at)
@@ -222,13 +243,7 @@ func (s *FlowState) UseRefresh(ctx context.Context, h [32]byte, now time.Time) (
 // Issue implements flowstate.Store. The family's row is locked first, so that a concurrent RevokeFamily
 // either sees these tokens (and deletes them) or makes this call answer ErrRevoked.
 func (s *FlowState) Issue(ctx context.Context, family string, a flowstate.Access, h [32]byte, r flowstate.Refresh, now time.Time) error {
-	if err := prune(ctx, s.pool, "connect_refresh", "forget_at", now); err != nil {
-		return err
-	}
-	if err := prune(ctx, s.pool, "connect_access", "expiry", now); err != nil {
-		return err
-	}
-	if err := prune(ctx, s.pool, "connect_revoked", "expiry", now); err != nil {
+	if err := prune(ctx, s.pool, now, refreshRows, accessRows, revokedRows); err != nil {
 		return err
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -303,7 +318,7 @@ func (s *FlowState) RevokeFamily(ctx context.Context, family string, now time.Ti
 
 // RevokeAccess implements flowstate.Store.
 func (s *FlowState) RevokeAccess(ctx context.Context, a flowstate.Access, now time.Time) error {
-	if err := prune(ctx, s.pool, "connect_revoked", "expiry", now); err != nil {
+	if err := prune(ctx, s.pool, now, revokedRows); err != nil {
 		return err
 	}
 	if _, err := s.pool.Exec(ctx, `INSERT INTO connect_revoked (jti, expiry) VALUES ($1, $2)`, a.ID, a.Expiry); err != nil {
@@ -340,7 +355,7 @@ func (s *FlowState) Revocations(ctx context.Context, after int64, now time.Time)
 
 // UseAssertion implements flowstate.Store: an expired entry of the same key is replaced.
 func (s *FlowState) UseAssertion(ctx context.Context, key string, exp, now time.Time) (bool, error) {
-	if err := prune(ctx, s.pool, "connect_assertions", "expiry", now); err != nil {
+	if err := prune(ctx, s.pool, now, assertionRows); err != nil {
 		return false, err
 	}
 	tag, err := s.pool.Exec(ctx, `INSERT INTO connect_assertions (key, expiry) VALUES ($1, $2)

@@ -499,3 +499,35 @@ func BenchmarkFlowStateRefresh(b *testing.B) {
 		}
 	}
 }
+
+// TestFlowStateWritesForgetExpiredRowsInBoundedSteps: each write deletes at most 100 forgotten rows of
+// the tables it touches, so a backlog goes in a few writes and no write is long.
+func TestFlowStateWritesForgetExpiredRowsInBoundedSteps(t *testing.T) {
+	ctx := context.Background()
+	pool := migrated(t)
+	s := postgres.NewFlowState(pool)
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	for i := range 150 {
+		if err := s.AddCode(ctx, fmt.Sprint("old", i), flowstate.Code{Request: []byte("{}"), Deadline: t0}, t0.Add(-time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func() int {
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM connect_codes`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	later := t0.Add(flowstate.UsedCodeMemory) // the old codes are forgotten from this instant
+	var got []int
+	for i := range 3 {
+		if err := s.AddCode(ctx, fmt.Sprint("new", i), flowstate.Code{Request: []byte("{}"), Deadline: later.Add(time.Minute)}, later); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, count())
+	}
+	if want := []int{51, 2, 3}; !slices.Equal(got, want) {
+		t.Fatalf("codes held after each write: %v, want %v", got, want)
+	}
+}
