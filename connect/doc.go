@@ -28,8 +28,10 @@
 // flow. Codes live CodeTTL (60 s) and work once; refresh tokens rotate; presenting a used code or refresh
 // token revokes every token issued from it.
 //
-// Codes, open consent screens, refresh tokens and used client assertion ids live in the process's memory
-// (see memory). docs/connect.md is the reference for app developers.
+// Codes, open consent screens, refresh tokens and used client assertion ids are the flow state, kept in a
+// flowstate.Store (Config.Store): the process's memory on a single node, PostgreSQL shared by every api
+// process of a cluster. docs/connect.md is the reference for app developers.
 //
-// It imports only auth and ledger: never a store or the API, which mounts it.
+// It imports only auth, ledger and connect/flowstate (the store's contract): never a store or the API,
+// which mounts it.
 package connect

@@ -1,6 +1,7 @@
 package connect
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/glovebox/glovebox/auth"
+	"github.com/glovebox/glovebox/connect/flowstate"
 	"github.com/glovebox/glovebox/ledger"
 )
 
@@ -43,23 +45,46 @@ const IDTokenTTL = time.Hour
 type Config struct {
 	// Issuer signs the tokens; its URL is the OpenID issuer. Required.
 	Issuer *auth.Issuer
-	// Ledger holds apps, vehicles and grants, and takes the grants drivers sign. Required.
-	Ledger *ledger.Sequencer
+	// Ledger holds apps, vehicles and grants, and takes the grants drivers sign: the node's
+	// *ledger.Sequencer, or a cluster process's view of the ledger. Required.
+	Ledger Ledger
+	// Store keeps open consent screens, codes, refresh tokens and used client assertion ids; nil means a
+	// new flowstate.Memory (this process only). A cluster passes its PostgreSQL store, which every process
+	// shares.
+	Store flowstate.Store
 	// Script is the consent page's JavaScript bundle (package web), served at PathScript. Required.
 	Script []byte
 	// Logger gets one line per refused or failed flow step at Debug level; nil means slog.Default().
 	Logger *slog.Logger
 }
 
-// Provider is the OpenID Provider of one node. It is safe for concurrent use; its mutable state is in
-// mem, guarded there.
+// Ledger is what the provider needs of the ledger. *ledger.Sequencer implements it.
+type Ledger interface {
+	// Read calls f with the current state, which f must not keep.
+	Read(f func(*ledger.State))
+	// Domain is the EIP-712 domain grants are signed in.
+	Domain() *ledger.Domain
+	// Submit sequences transactions and returns once they are durable in the log (or refused).
+	Submit(ctx context.Context, txs []*ledger.Tx, signers [][]common.Address) ([]ledger.Outcome, error)
+}
+
+var _ Ledger = (*ledger.Sequencer)(nil)
+
+// Provider is the OpenID Provider of one node, or of one api process of a cluster. It is safe for
+// concurrent use; its mutable state is in store, which guards it.
 type Provider struct {
 	iss    *auth.Issuer
-	ledger *ledger.Sequencer
+	ledger Ledger
 	script []byte
 	logger *slog.Logger
-	mem    *memory
+	store  flowstate.Store
 	mux    *http.ServeMux
+}
+
+// pending is an open consent screen, decoded from the store.
+type pending struct {
+	req       *AuthorizeRequest
+	expiresAt int64 // unix seconds the grants will carry: the request time + the requested duration
 }
 
 // NewProvider returns a Provider for cfg.
@@ -67,9 +92,12 @@ func NewProvider(cfg Config) (*Provider, error) {
 	if cfg.Issuer == nil || cfg.Ledger == nil || len(cfg.Script) == 0 {
 		return nil, errors.New("connect: Config.Issuer, Ledger and Script are required")
 	}
-	p := &Provider{iss: cfg.Issuer, ledger: cfg.Ledger, script: cfg.Script, logger: cfg.Logger, mem: newMemory(), mux: http.NewServeMux()}
+	p := &Provider{iss: cfg.Issuer, ledger: cfg.Ledger, script: cfg.Script, logger: cfg.Logger, store: cfg.Store, mux: http.NewServeMux()}
 	if p.logger == nil {
 		p.logger = slog.Default()
+	}
+	if p.store == nil {
+		p.store = flowstate.NewMemory()
 	}
 	p.mux.Handle("GET "+PathDiscovery, CORS(http.HandlerFunc(p.discovery)))
 	p.mux.HandleFunc("GET "+PathAuthorize, p.authorize)
@@ -198,11 +226,16 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := p.iss.Now()
-	pd := &pending{req: req, expiresAt: now.Add(req.Duration).Unix(), deadline: now.Add(PendingTTL)}
-	p.mem.mu.Lock()
-	p.mem.prune(now)
-	p.mem.addPending(id, pd)
-	p.mem.mu.Unlock()
+	pd := &pending{req: req, expiresAt: now.Add(req.Duration).Unix()}
+	enc, err := encodeRequest(req)
+	if err == nil {
+		err = p.store.AddPending(r.Context(), id, flowstate.Pending{Request: enc, ExpiresAt: pd.expiresAt, Deadline: now.Add(PendingTTL)}, now)
+	}
+	if err != nil {
+		p.logger.Error("connect: couldn't open a consent screen", "err", err)
+		p.errorPage(w, http.StatusServiceUnavailable, &AuthorizeError{Code: "temporarily_unavailable", Description: "couldn't open a consent screen; try again"})
+		return
+	}
 	p.consentPage(w, id, pd)
 }
 
@@ -215,20 +248,26 @@ func (p *Provider) errorRedirect(redirectURI, code, desc, state string) string {
 }
 
 // takePending removes and returns the open consent screen id, if it is still open.
-func (p *Provider) takePending(id string) (*pending, bool) {
-	p.mem.mu.Lock()
-	defer p.mem.mu.Unlock()
-	p.mem.prune(p.iss.Now())
-	return p.mem.takePending(id)
+func (p *Provider) takePending(ctx context.Context, id string) (*pending, bool, error) {
+	sp, ok, err := p.store.TakePending(ctx, id, p.iss.Now())
+	return p.decodePending(sp, ok, err)
 }
 
 // peekPending returns the open consent screen id without closing it.
-func (p *Provider) peekPending(id string) (*pending, bool) {
-	p.mem.mu.Lock()
-	defer p.mem.mu.Unlock()
-	p.mem.prune(p.iss.Now())
-	pd, ok := p.mem.pending[id]
-	return pd, ok
+func (p *Provider) peekPending(ctx context.Context, id string) (*pending, bool, error) {
+	sp, ok, err := p.store.Pending(ctx, id, p.iss.Now())
+	return p.decodePending(sp, ok, err)
+}
+
+func (p *Provider) decodePending(sp flowstate.Pending, ok bool, err error) (*pending, bool, error) {
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	req, err := decodeRequest(sp.Request)
+	if err != nil {
+		return nil, false, err
+	}
+	return &pending{req: req, expiresAt: sp.ExpiresAt}, true, nil
 }
 
 // deny serves POST /oauth/authorize/deny (the consent screen's Deny button, a plain form): the app gets
@@ -239,7 +278,12 @@ func (p *Provider) deny(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, http.StatusBadRequest, &AuthorizeError{Code: "invalid_request", Description: "couldn't read the form"})
 		return
 	}
-	pd, ok := p.takePending(r.PostForm.Get("request"))
+	pd, ok, err := p.takePending(r.Context(), r.PostForm.Get("request"))
+	if err != nil {
+		p.logger.Error("connect: couldn't read a consent screen", "err", err)
+		p.errorPage(w, http.StatusServiceUnavailable, &AuthorizeError{Code: "temporarily_unavailable", Description: "try again"})
+		return
+	}
 	if !ok {
 		p.errorPage(w, http.StatusBadRequest, &AuthorizeError{Code: CodeRequestExpired, Description: "this request was already answered or is too old; go back to the app and start again"})
 		return
@@ -300,7 +344,12 @@ func (p *Provider) decision(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "invalid_request", "bad JSON")
 		return
 	}
-	pd, ok := p.peekPending(d.Request)
+	pd, ok, err := p.peekPending(r.Context(), d.Request)
+	if err != nil {
+		p.logger.Error("connect: couldn't read a consent screen", "err", err)
+		fail(http.StatusServiceUnavailable, "unavailable", "try again")
+		return
+	}
 	if !ok {
 		fail(http.StatusBadRequest, CodeRequestExpired, "this request was already answered or is too old; go back to the app and start again")
 		return
@@ -369,7 +418,12 @@ func (p *Provider) decision(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "invalid_request", "send either grants, or message and signature")
 		return
 	}
-	if _, ok := p.takePending(d.Request); !ok {
+	if _, ok, err := p.takePending(r.Context(), d.Request); err != nil || !ok {
+		if err != nil {
+			p.logger.Error("connect: couldn't close a consent screen", "err", err)
+			fail(http.StatusServiceUnavailable, "unavailable", "try again")
+			return
+		}
 		fail(http.StatusBadRequest, CodeRequestExpired, "this request was already answered")
 		return
 	}
@@ -379,9 +433,16 @@ func (p *Provider) decision(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := p.iss.Now()
-	p.mem.mu.Lock()
-	p.mem.addCode(code, &codeGrant{req: req, owner: owner, vehicles: vehicles, authTime: now, deadline: now.Add(CodeTTL)})
-	p.mem.mu.Unlock()
+	enc, err := encodeRequest(req)
+	if err == nil {
+		err = p.store.AddCode(r.Context(), code, flowstate.Code{Request: enc, Owner: owner, Vehicles: vehicles, AuthTime: now,
+			Deadline: now.Add(CodeTTL)}, now)
+	}
+	if err != nil {
+		p.logger.Error("connect: couldn't record a code", "err", err)
+		fail(http.StatusServiceUnavailable, "unavailable", "couldn't record the code; start again from the app")
+		return
+	}
 	q := url.Values{"code": {code}, "iss": {p.iss.URL()}}
 	if req.State != "" {
 		q.Set("state", req.State)

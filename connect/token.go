@@ -1,9 +1,12 @@
 package connect
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -14,6 +17,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/glovebox/glovebox/auth"
+	"github.com/glovebox/glovebox/connect/flowstate"
 	"github.com/glovebox/glovebox/ledger"
 )
 
@@ -80,13 +84,13 @@ func (p *Provider) client(r *http.Request, form url.Values) (common.Address, str
 			return invalid("no app %s is registered", ca.Client.Hex())
 		}
 		key := ca.Client.Hex() + " " + ca.ID
-		p.mem.mu.Lock()
-		defer p.mem.mu.Unlock()
-		p.mem.prune(p.iss.Now())
-		if _, used := p.mem.assertions.When(key); used {
+		fresh, err := p.store.UseAssertion(r.Context(), key, ca.Expiry, p.iss.Now())
+		if err != nil {
+			return common.Address{}, "", fmt.Errorf("connect: couldn't record a client assertion: %w", err)
+		}
+		if !fresh {
 			return invalid("the client assertion's jti was used before")
 		}
-		p.mem.assertions.Set(key, ca.Expiry)
 		return ca.Client, id, nil
 	}
 	if id == "" {
@@ -122,37 +126,59 @@ func (p *Provider) exchangeCode(r *http.Request, form url.Values) (any, error) {
 		return nil, auth.Errorf(auth.CodeInvalidRequest, "code_verifier must be 43 to 128 unreserved characters")
 	}
 	now := p.iss.Now()
-	p.mem.mu.Lock()
-	defer p.mem.mu.Unlock()
-	p.mem.prune(now)
-	g, ok := p.mem.codes[code]
-	switch {
-	case !ok:
+	g, ok, err := p.store.Code(r.Context(), code, now)
+	if err != nil {
+		return nil, fmt.Errorf("connect: couldn't read a code: %w", err)
+	}
+	if !ok {
 		return nil, auth.Errorf(auth.CodeInvalidGrant, "the code is unknown or expired")
-	case g.req.App != app:
+	}
+	req, err := decodeRequest(g.Request)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case req.App != app:
 		return nil, auth.Errorf(auth.CodeInvalidGrant, "the code was issued to another client")
-	case g.used:
-		if g.family != nil {
-			p.revokeFamily(g.family)
-		}
-		return nil, auth.Errorf(auth.CodeInvalidGrant, "the code was used before; the tokens issued from it are revoked")
+	case g.Used:
+		return nil, p.reused(r.Context(), g.Family, "the code was used before; the tokens issued from it are revoked")
 	}
 	// A refused exchange changes nothing: the code stays usable by the client that holds the verifier
 	// (256 bits at least: it cannot be guessed by retrying).
 	sum := sha256.Sum256([]byte(verifier))
 	switch {
-	case !now.Before(g.deadline):
+	case !now.Before(g.Deadline):
 		return nil, auth.Errorf(auth.CodeInvalidGrant, "the code expired (codes live %s)", CodeTTL)
-	case redirect != g.req.RedirectURI:
+	case redirect != req.RedirectURI:
 		return nil, auth.Errorf(auth.CodeInvalidGrant, "redirect_uri is not the one of the authorization request")
-	case subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(g.req.CodeChallenge)) != 1:
+	case subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(req.CodeChallenge)) != 1:
 		return nil, auth.Errorf(auth.CodeInvalidGrant, "code_verifier does not match the code_challenge")
 	}
-	g.used = true
-	g.family = &family{}
-	req := *g.req
+	fam, err := secret()
+	if err != nil {
+		return nil, err
+	}
+	won, err := p.store.RedeemCode(r.Context(), code, fam, now)
+	if err != nil {
+		return nil, fmt.Errorf("connect: couldn't redeem a code: %w", err)
+	}
+	if !won {
+		// Another exchange of the same code got there first: this one is its reuse.
+		if g, ok, err := p.store.Code(r.Context(), code, now); err == nil && ok && g.Used {
+			return nil, p.reused(r.Context(), g.Family, "the code was used before; the tokens issued from it are revoked")
+		}
+		return nil, auth.Errorf(auth.CodeInvalidGrant, "the code is unknown or expired")
+	}
 	req.ClientID = clientID
-	return p.issue(g.family, &req, g.owner, g.vehicles, g.authTime, true)
+	return p.issue(r.Context(), fam, req, g.Owner, g.Vehicles, g.AuthTime, true)
+}
+
+// reused revokes the family of a code or refresh token presented again and returns the refusal.
+func (p *Provider) reused(ctx context.Context, fam, msg string) error {
+	if err := p.revokeFamily(ctx, fam); err != nil {
+		return err
+	}
+	return auth.Errorf(auth.CodeInvalidGrant, "%s", msg)
 }
 
 // exchangeRefresh is the refresh_token grant (RFC 6749 §6). Refresh tokens rotate: each works once, and
@@ -167,21 +193,25 @@ func (p *Provider) exchangeRefresh(r *http.Request, form url.Values) (any, error
 		return nil, auth.Errorf(auth.CodeInvalidRequest, "refresh_token is missing")
 	}
 	now := p.iss.Now()
-	p.mem.mu.Lock()
-	defer p.mem.mu.Unlock()
-	p.mem.prune(now)
 	h := hashOf(tok)
-	rt, ok := p.mem.refresh[h]
-	switch {
-	case !ok || rt.fam.revoked:
-		return nil, auth.Errorf(auth.CodeInvalidGrant, "the refresh token is unknown, expired or revoked")
-	case rt.req.App != app:
-		return nil, auth.Errorf(auth.CodeInvalidGrant, "the refresh token was issued to another client")
-	case rt.used:
-		p.revokeFamily(rt.fam)
-		return nil, auth.Errorf(auth.CodeInvalidGrant, "the refresh token was used before; every token issued with it is revoked")
+	rt, ok, err := p.store.Refresh(r.Context(), h, now)
+	if err != nil {
+		return nil, fmt.Errorf("connect: couldn't read a refresh token: %w", err)
 	}
-	req := *rt.req
+	if !ok {
+		return nil, auth.Errorf(auth.CodeInvalidGrant, "the refresh token is unknown, expired or revoked")
+	}
+	granted, err := decodeRequest(rt.Request)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case granted.App != app:
+		return nil, auth.Errorf(auth.CodeInvalidGrant, "the refresh token was issued to another client")
+	case rt.Used:
+		return nil, p.reused(r.Context(), rt.Family, "the refresh token was used before; every token issued with it is revoked")
+	}
+	req := *granted
 	req.ClientID = clientID
 	if s := form.Get("scope"); s != "" {
 		narrowed, err := ParseScope(s)
@@ -189,22 +219,30 @@ func (p *Provider) exchangeRefresh(r *http.Request, form url.Values) (any, error
 			return nil, auth.Errorf(auth.CodeInvalidScope, "%s", err.Error())
 		}
 		for _, perm := range narrowed.Permissions() {
-			if !slices.Contains(rt.req.Scope.Permissions(), perm) {
+			if !slices.Contains(granted.Scope.Permissions(), perm) {
 				return nil, auth.Errorf(auth.CodeInvalidScope, "the scope may only be narrowed")
 			}
 		}
-		if narrowed.OpenID && !rt.req.Scope.OpenID {
+		if narrowed.OpenID && !granted.Scope.OpenID {
 			return nil, auth.Errorf(auth.CodeInvalidScope, "the scope may only be narrowed")
 		}
 		req.Scope = narrowed
 	}
-	p.mem.useRefresh(h, rt, now)
-	return p.issue(rt.fam, &req, rt.owner, rt.vehicles, now, false)
+	won, err := p.store.UseRefresh(r.Context(), h, now)
+	if err != nil {
+		return nil, fmt.Errorf("connect: couldn't use a refresh token: %w", err)
+	}
+	if !won {
+		// Another exchange of the same token got there first: this one is its reuse.
+		return nil, p.reused(r.Context(), rt.Family, "the refresh token was used before; every token issued with it is revoked")
+	}
+	return p.issue(r.Context(), rt.Family, &req, rt.Owner, rt.Vehicles, now, false)
 }
 
 // issue signs an access token, a refresh token and, for openid at the code exchange, an ID token, into
-// fam. Called with p.mem.mu held.
-func (p *Provider) issue(fam *family, req *AuthorizeRequest, owner common.Address, vehicles []uint64, authTime time.Time, withID bool) (any, error) {
+// the family fam. The store records the access token's id and the refresh token before they are handed
+// out; a family revoked meanwhile gets nothing.
+func (p *Provider) issue(ctx context.Context, fam string, req *AuthorizeRequest, owner common.Address, vehicles []uint64, authTime time.Time, withID bool) (any, error) {
 	scope := req.Scope.String()
 	at, jti, exp, err := p.iss.IssueDelegated(req.App, auth.Delegation{ClientID: req.ClientID, Owner: owner, Scope: scope})
 	if err != nil {
@@ -214,10 +252,21 @@ func (p *Provider) issue(fam *family, req *AuthorizeRequest, owner common.Addres
 	if err != nil {
 		return nil, err
 	}
+	enc, err := encodeRequest(req)
+	if err != nil {
+		return nil, err
+	}
 	now := p.iss.Now()
-	fam.access.Expire(now, nil) // expired access tokens need no revoking
-	fam.access.Set(jti, exp)
-	p.mem.addRefresh(hashOf(rtok), &refresh{fam: fam, req: req, owner: owner, vehicles: vehicles, deadline: now.Add(RefreshTTL)})
+	err = p.store.Issue(ctx, fam, flowstate.Access{ID: jti, Expiry: exp}, hashOf(rtok),
+		flowstate.Refresh{Request: enc, Owner: owner, Vehicles: vehicles, Deadline: now.Add(RefreshTTL)}, now)
+	if errors.Is(err, flowstate.ErrRevoked) {
+		// The access token was signed but is never handed out; revoking it here is belt and braces.
+		p.iss.Revoke(jti, exp)
+		return nil, auth.Errorf(auth.CodeInvalidGrant, "the tokens of this grant were revoked meanwhile")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("connect: couldn't record the tokens: %w", err)
+	}
 	out := TokenResponse{AccessToken: at.AccessToken, TokenType: "Bearer", ExpiresIn: at.ExpiresIn, RefreshToken: rtok, Scope: scope}
 	if withID && req.Scope.OpenID {
 		t := now.Truncate(time.Second)
@@ -235,17 +284,17 @@ func (p *Provider) issue(fam *family, req *AuthorizeRequest, owner common.Addres
 	return out, nil
 }
 
-// revokeFamily revokes every access token and refresh token of fam. Called with p.mem.mu held.
-func (p *Provider) revokeFamily(fam *family) {
-	fam.revoked = true
-	for {
-		jti, exp, ok := fam.access.Pop()
-		if !ok {
-			break
-		}
-		p.iss.Revoke(jti, exp)
+// revokeFamily revokes every refresh token of the family fam in the store, and its access tokens in the
+// issuer.
+func (p *Provider) revokeFamily(ctx context.Context, fam string) error {
+	access, err := p.store.RevokeFamily(ctx, fam, p.iss.Now())
+	if err != nil {
+		return fmt.Errorf("connect: couldn't revoke a token family: %w", err)
 	}
-	p.mem.forgetFamily(fam)
+	for _, a := range access {
+		p.iss.Revoke(a.ID, a.Expiry)
+	}
+	return nil
 }
 
 // revoke serves POST /oauth/revoke (RFC 7009): the client revokes one of its refresh tokens (and with it
@@ -273,22 +322,34 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 		auth.WriteOAuthError(w, http.StatusBadRequest, "unsupported_token_type", "token_type_hint is refresh_token or access_token")
 		return
 	}
-	p.mem.mu.Lock()
-	if rt, ok := p.mem.refresh[hashOf(tok)]; ok {
-		if rt.req.App != app {
-			p.mem.mu.Unlock()
-			auth.WriteOAuthError(w, http.StatusBadRequest, auth.CodeInvalidRequest, "the token was issued to another client")
-			return
-		}
-		p.revokeFamily(rt.fam)
+	rt, ok, err := p.store.Refresh(r.Context(), hashOf(tok), p.iss.Now())
+	var granted *AuthorizeRequest
+	if err == nil && ok {
+		granted, err = decodeRequest(rt.Request)
 	}
-	p.mem.mu.Unlock()
+	if err == nil && ok && granted.App != app {
+		auth.WriteOAuthError(w, http.StatusBadRequest, auth.CodeInvalidRequest, "the token was issued to another client")
+		return
+	}
+	if err == nil && ok {
+		err = p.revokeFamily(r.Context(), rt.Family)
+	}
+	if err != nil {
+		p.logger.Error("connect: couldn't revoke a refresh token", "err", err)
+		auth.WriteOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "couldn't revoke the token now; try again")
+		return
+	}
 	if c, err := p.iss.Verify(tok); err == nil && c.Delegation.Owner != (common.Address{}) {
 		if c.Subject != app {
 			auth.WriteOAuthError(w, http.StatusBadRequest, auth.CodeInvalidRequest, "the token was issued to another client")
 			return
 		}
 		p.iss.Revoke(c.ID, c.Expiry)
+		if err := p.store.RevokeAccess(r.Context(), flowstate.Access{ID: c.ID, Expiry: c.Expiry}, p.iss.Now()); err != nil {
+			p.logger.Error("connect: couldn't record a revoked access token", "err", err)
+			auth.WriteOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "couldn't revoke the token everywhere now; try again")
+			return
+		}
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)

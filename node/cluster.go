@@ -27,6 +27,7 @@ import (
 	"github.com/glovebox/glovebox/api"
 	"github.com/glovebox/glovebox/api/graphql"
 	"github.com/glovebox/glovebox/auth"
+	"github.com/glovebox/glovebox/connect"
 	"github.com/glovebox/glovebox/credential"
 	"github.com/glovebox/glovebox/export"
 	"github.com/glovebox/glovebox/ledger"
@@ -75,7 +76,8 @@ type ClusterConfig struct {
 	// Roles of this process; default all three.
 	Roles []string
 	// DataDir holds the keys every process of the cluster shares (copy it to each machine): log.key and
-	// log.pub (created on first use, by the first process to start) and auth/ (the sign-in token keys).
+	// log.pub (created on first use, by the first process to start) and auth/ (the key that signs sign-in
+	// tokens and the OpenID Provider's access and ID tokens).
 	DataDir string
 	// Origin of a new log; see Config.Origin.
 	Origin string
@@ -131,7 +133,11 @@ type Cluster struct {
 	API      http.Handler
 	LogKey   string
 	Auth     *auth.Issuer
-	Records  *postgres.Telemetry
+	// Connect is the OpenID Provider (nil without the api role); its flow state is FlowState, in
+	// PostgreSQL, so that a flow started through one process goes on through any other.
+	Connect   *connect.Provider
+	FlowState *postgres.FlowState
+	Records   *postgres.Telemetry
 	// WebhookStore keeps webhooks and their outbox in PostgreSQL; Webhooks, run in every process, makes
 	// the events of the records this process accepts and delivers whatever any process enqueued.
 	WebhookStore *postgres.Webhooks
@@ -144,6 +150,9 @@ type Cluster struct {
 	recorder *accesslog.Recorder
 	signer   note.Signer
 	logger   *slog.Logger
+	// revokedAt is how far this process has read the access tokens revoked through any process
+	// (postgres.FlowState.Revocations); OpenCluster, then Run's revocation loop, own it.
+	revokedAt int64
 	// RestoredFrom is the size of the snapshot the state was restored from at start (0: none).
 	RestoredFrom int64
 	receipts     *catchUps // catch-ups for receipts beyond the followed log
@@ -300,6 +309,13 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 			return nil, err
 		}
 		creds.VINs, creds.Attestations = cs, cs
+		c.FlowState = postgres.NewFlowState(c.pool)
+		if c.Connect, err = newConnect(c.Auth, &connectLedger{c: c, client: &http.Client{}}, c.FlowState, cfg.Logger); err != nil {
+			return nil, err
+		}
+		if err := c.readRevocations(ctx); err != nil {
+			return nil, err
+		}
 	}
 	app, err := web.Handler(cfg.Web)
 	if err != nil {
@@ -307,7 +323,7 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 	}
 	srv := api.New(api.Config{Web: app, WebPaths: web.Paths(), Sequencer: c.Ledger, Log: c.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger,
 		Ingester: c.Ingester, Auth: c.Auth, AccessLog: c.alog, RateLimit: cfg.RateLimit, Budgets: cfg.Budgets, GraphQL: gql, Credentials: creds, Export: exp, Deleter: c.Records,
-		Webhooks: c.Webhooks})
+		Webhooks: c.Webhooks, Connect: c.Connect})
 	c.API = c.forwarding(srv)
 	return c, nil
 }
@@ -427,6 +443,22 @@ func (c *Cluster) Run(ctx context.Context) error {
 		run(func() {
 			telemetry.NewSweeper(telemetry.SweeperOptions{State: c.Ledger.Read, Store: c.Records, Interval: c.cfg.SweepInterval,
 				Now: c.cfg.Now, Logger: c.logger}).Run(ctx)
+		})
+	}
+	if c.FlowState != nil {
+		run(func() {
+			tick := time.NewTicker(c.cfg.FollowInterval)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				if err := c.readRevocations(ctx); err != nil && ctx.Err() == nil {
+					c.logger.Warn("couldn't read revoked access tokens", "err", err)
+				}
+			}
 		})
 	}
 	if c.has(RoleSequencer) {

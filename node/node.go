@@ -187,8 +187,8 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		Domain: pub.Host, Now: cfg.Now}); err != nil {
 		return nil, fmt.Errorf("couldn't set up sign-in: %w", err)
 	}
-	if n.Connect, err = connect.NewProvider(connect.Config{Issuer: n.Auth, Ledger: n.Sequencer, Script: web.ConsentJS, Logger: cfg.Logger}); err != nil {
-		return nil, fmt.Errorf("couldn't set up the OpenID provider: %w", err)
+	if n.Connect, err = newConnect(n.Auth, n.Sequencer, nil, cfg.Logger); err != nil {
+		return nil, err
 	}
 	app, err := web.Handler(cfg.Web)
 	if err != nil {

@@ -1,13 +1,14 @@
 // Package postgres keeps a Glovebox deployment's shared state in PostgreSQL 15 or later through pgx: the
 // Merkle log (entries, stored hashes, checkpoints; package tlog's wire formats), telemetry records
-// partitioned by month with their derived signal tables, and the sequencer lease. See docs/scale.md.
+// partitioned by month with their derived signal tables, the sequencer lease and the OpenID Provider's flow
+// state (FlowState). See docs/scale.md.
 //
 // The schema is versioned: Migrate applies the SQL files in migrations/ in order, each once, under an
 // advisory lock, recording them in schema_migrations. `glovebox migrate --store postgres://…` runs it.
 //
 // A store implements the contracts of the packages below it (ledger, tlog, telemetry, accesslog,
-// webhook/outbox, credential, attestation) and must not import anything that uses them (api, node,
-// webhook's engine).
+// webhook/outbox, credential, attestation, connect/flowstate) and must not import anything that uses them
+// (api, node, webhook's engine, connect).
 package postgres
 
 import (

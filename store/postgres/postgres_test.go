@@ -2,7 +2,9 @@ package postgres_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	xtlog "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/glovebox/glovebox/accesslog"
+	"github.com/glovebox/glovebox/connect/flowstate"
 	"github.com/glovebox/glovebox/internal/pgtest"
 	"github.com/glovebox/glovebox/store/postgres"
 	"github.com/glovebox/glovebox/store/storetest"
@@ -434,5 +437,122 @@ func TestAHungDatabaseFailsTheLeaseCheckInsteadOfHangingIt(t *testing.T) {
 	// The caller passes no deadline: Check brings its own.
 	if err := lease.Check(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("check while the database hangs: %v, want a deadline error", err)
+func TestFlowState(t *testing.T) {
+	storetest.TestConnect(t, func(t *testing.T) flowstate.Store { return postgres.NewFlowState(migrated(t)) })
+}
+
+// TestFlowStateRevocationsAreReadInOrderOnce: what RevokeFamily and RevokeAccess revoke is read back in
+// order from any position, once, and an expired token not at all.
+func TestFlowStateRevocationsAreReadInOrderOnce(t *testing.T) {
+	ctx := context.Background()
+	s := postgres.NewFlowState(migrated(t))
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	if err := s.AddCode(ctx, "c", flowstate.Code{Request: []byte("{}"), Deadline: t0.Add(time.Minute)}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.RedeemCode(ctx, "c", "f", t0); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	for i, exp := range []time.Duration{time.Hour, 2 * time.Hour} {
+		if err := s.Issue(ctx, "f", flowstate.Access{ID: fmt.Sprint("at", i), Expiry: t0.Add(exp)}, [32]byte{byte(i)},
+			flowstate.Refresh{Request: []byte("{}"), Deadline: t0.Add(time.Hour)}, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.RevokeFamily(ctx, "f", t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeAccess(ctx, flowstate.Access{ID: "single", Expiry: t0.Add(3 * time.Hour)}, t0); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(as []flowstate.Access) []string {
+		var out []string
+		for _, a := range as {
+			out = append(out, a.ID)
+		}
+		return out
+	}
+	all, next, err := s.Revocations(ctx, 0, t0)
+	if err != nil || !slices.Equal(ids(all), []string{"at0", "at1", "single"}) {
+		t.Fatalf("from the start: %v %v", ids(all), err)
+	}
+	if again, n2, _ := s.Revocations(ctx, next, t0); len(again) != 0 || n2 != next {
+		t.Fatalf("read again from %d: %v, next %d", next, ids(again), n2)
+	}
+	if later, _, _ := s.Revocations(ctx, 0, t0.Add(time.Hour)); !slices.Equal(ids(later), []string{"at1", "single"}) {
+		t.Fatalf("an hour later: %v", ids(later))
+	}
+}
+
+// BenchmarkFlowStateRefresh is the store's share of one refresh-token exchange on PostgreSQL: read the
+// token, mark it used (trimming the family's used tokens), record the rotated one and its access token.
+func BenchmarkFlowStateRefresh(b *testing.B) {
+	ctx := context.Background()
+	pool, err := postgres.Connect(ctx, pgtest.Database(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := postgres.Migrate(ctx, pool); err != nil {
+		b.Fatal(err)
+	}
+	s := postgres.NewFlowState(pool)
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	if err := s.AddCode(ctx, "c", flowstate.Code{Request: []byte("{}"), Deadline: t0.Add(time.Minute)}, t0); err != nil {
+		b.Fatal(err)
+	}
+	if ok, err := s.RedeemCode(ctx, "c", "f", t0); !ok || err != nil {
+		b.Fatal(ok, err)
+	}
+	rt := [32]byte{}
+	r := flowstate.Refresh{Request: []byte(`{"scope":"openid vehicle:signals"}`), Vehicles: []uint64{1}, Deadline: t0.Add(30 * 24 * time.Hour)}
+	if err := s.Issue(ctx, "f", flowstate.Access{ID: "at", Expiry: t0.Add(time.Hour)}, rt, r, t0); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		now := t0.Add(time.Duration(i) * time.Millisecond)
+		if _, ok, err := s.Refresh(ctx, rt, now); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+		if ok, err := s.UseRefresh(ctx, rt, now); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+		rt = sha256.Sum256(rt[:])
+		if err := s.Issue(ctx, "f", flowstate.Access{ID: fmt.Sprint("at", i), Expiry: now.Add(time.Hour)}, rt, r, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestFlowStateWritesForgetExpiredRowsInBoundedSteps: each write deletes at most 100 forgotten rows of
+// the tables it touches, so a backlog goes in a few writes and no write is long.
+func TestFlowStateWritesForgetExpiredRowsInBoundedSteps(t *testing.T) {
+	ctx := context.Background()
+	pool := migrated(t)
+	s := postgres.NewFlowState(pool)
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	for i := range 150 {
+		if err := s.AddCode(ctx, fmt.Sprint("old", i), flowstate.Code{Request: []byte("{}"), Deadline: t0}, t0.Add(-time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func() int {
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM connect_codes`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	later := t0.Add(flowstate.UsedCodeMemory) // the old codes are forgotten from this instant
+	var got []int
+	for i := range 3 {
+		if err := s.AddCode(ctx, fmt.Sprint("new", i), flowstate.Code{Request: []byte("{}"), Deadline: later.Add(time.Minute)}, later); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, count())
+	}
+	if want := []int{51, 2, 3}; !slices.Equal(got, want) {
+		t.Fatalf("codes held after each write: %v, want %v", got, want)
 	}
 }

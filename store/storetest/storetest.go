@@ -2,7 +2,8 @@
 // implementation (store/sqlite and store/postgres), so that the node behaves the same on either:
 // TestTelemetry for telemetry.Store, TestReader for telemetry.Reader (every aggregation, latest values,
 // the data summary and raw records, each with the owner-period cut-off, on one data set with literal
-// expectations) and TestAccessLog for accesslog.Store.
+// expectations), TestAccessLog for accesslog.Store and TestConnect for connect/flowstate.Store (the
+// OpenID Provider's flow state: flowstate.Memory and store/postgres.FlowState, races included).
 //
 // It imports the contracts it checks, never a store: each store's tests call it.
 package storetest
