@@ -30,7 +30,7 @@ type FlowState struct {
 
 var _ flowstate.Store = (*FlowState)(nil)
 
-// NewFlowState returns the flow state store on pool (migration 0008).
+// NewFlowState returns the flow state store on pool (migration 0009).
 func NewFlowState(pool *pgxpool.Pool) *FlowState { return &FlowState{pool: pool} }
 
 func secretKey(s string) []byte {
