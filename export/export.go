@@ -356,7 +356,7 @@ func (p *Plan) Filename() string {
 func stamp(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z") }
 
 // Compression is the deflate level of the members: fast, since an export is as large as a car's history.
-const Compression = 3
+const Compression = 1
 
 // Write writes the archive to w. It streams: it holds one page of records at a time, whatever the size.
 func (p *Plan) Write(ctx context.Context, w io.Writer) error {

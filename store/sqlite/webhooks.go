@@ -16,10 +16,15 @@ import (
 	"github.com/glovebox/glovebox/webhook/outbox"
 )
 
-// Webhooks is the webhook registry and delivery outbox of a single node, in its own SQLite file. Every
-// change is fsynced before it returns (synchronous=FULL), so an enqueued delivery survives kill -9.
+// Webhooks is the webhook registry and delivery outbox of a single node, in its own SQLite file (WAL). Every
+// change but an attempt's outcome is fsynced before it returns (synchronous=FULL): an enqueued delivery
+// survives kill -9 and power loss. Outcomes (Finish) are committed without an fsync of their own
+// (synchronous=NORMAL, through fin): they survive kill -9, and the next fsynced commit makes them
+// durable; after a power loss a delivery whose outcome was lost is pending again and attempted again with
+// the same id, which at-least-once delivery allows (a dropped one is checked against the grant again).
 type Webhooks struct {
-	db *sql.DB
+	db  *sql.DB
+	fin *sql.DB // the same file, synchronous=NORMAL: Finish's group commits
 
 	claimStmt    *sql.Stmt // the due pending deliveries in claiming order: seq, id, webhook
 	deliveryStmt *sql.Stmt // one pending delivery by seq
@@ -76,8 +81,8 @@ const eraseBatch = 2000
 // uses the file, so the leases of deliveries a killed process held are released here.
 func OpenWebhooks(path string) (*Webhooks, error) {
 	// secure_delete: the bytes of an erased delivery's event are overwritten in the file, not just unlinked.
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)"+
-		"&_pragma=secure_delete(ON)&_txlock=immediate")
+	const pragmas = "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=secure_delete(ON)&_txlock=immediate"
+	db, err := sql.Open("sqlite", "file:"+path+pragmas+"&_pragma=synchronous(FULL)")
 	if err != nil {
 		return nil, fmt.Errorf("couldn't open %s: %w", path, err)
 	}
@@ -116,14 +121,21 @@ func OpenWebhooks(path string) (*Webhooks, error) {
 		db.Close()
 		return nil, fmt.Errorf("couldn't prepare claiming deliveries in %s: %w", path, err)
 	}
-	return &Webhooks{db: db, claimStmt: claim, deliveryStmt: one, leases: map[string]deliveryLease{}}, nil
+	fin, err := sql.Open("sqlite", "file:"+path+pragmas+"&_pragma=synchronous(NORMAL)")
+	if err != nil {
+		one.Close()
+		claim.Close()
+		db.Close()
+		return nil, fmt.Errorf("couldn't open %s: %w", path, err)
+	}
+	return &Webhooks{db: db, fin: fin, claimStmt: claim, deliveryStmt: one, leases: map[string]deliveryLease{}}, nil
 }
 
 // Close closes the database.
 func (s *Webhooks) Close() error {
 	s.claimStmt.Close()
 	s.deliveryStmt.Close()
-	return s.db.Close()
+	return errors.Join(s.fin.Close(), s.db.Close())
 }
 
 // allGranted is how the vehicles column stores a webhook that covers every vehicle the app holds a grant
@@ -440,7 +452,7 @@ type finishReq struct {
 }
 
 func (s *Webhooks) finishGroup(ctx context.Context, group []*finishReq) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.fin.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
