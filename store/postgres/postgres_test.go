@@ -437,6 +437,9 @@ func TestAHungDatabaseFailsTheLeaseCheckInsteadOfHangingIt(t *testing.T) {
 	// The caller passes no deadline: Check brings its own.
 	if err := lease.Check(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("check while the database hangs: %v, want a deadline error", err)
+	}
+}
+
 func TestFlowState(t *testing.T) {
 	storetest.TestConnect(t, func(t *testing.T) flowstate.Store { return postgres.NewFlowState(migrated(t)) })
 }
