@@ -8,7 +8,7 @@ import (
 )
 
 func init() {
-	register(command{name: "bench webhooks", args: "[--vehicles N] [--apps N] [--seconds N] [--in-process] [--cpuprofile FILE]",
+	register(command{name: "bench webhooks", args: "[--vehicles N] [--apps N] [--seconds N] [--rate-rounds N] [--pairs N] [--in-process] [--cpuprofile FILE]",
 		short: "measure webhook delivery latency from record acceptance, and the ingest rate with signal triggers firing", run: runBenchWebhooks})
 	register(command{name: "bench subscriptions", args: "[--subscribers N] [--vehicles N] [--rounds N] [--in-process]",
 		short: "measure GraphQL subscription push latency over WebSocket and the node's memory", run: runBenchSubscriptions})
@@ -19,7 +19,9 @@ func runBenchWebhooks(ctx context.Context, args []string) error {
 	var o bench.WebhookOptions
 	fs.IntVar(&o.Vehicles, "vehicles", 1000, "paired vehicles, each sending one record a second, each with one signal webhook")
 	fs.IntVar(&o.Apps, "apps", 10, "apps the webhooks are spread over (at most 100 webhooks each)")
-	fs.IntVar(&o.Seconds, "seconds", 30, "seconds of load at 1 Hz, and rounds of each ingest-rate run")
+	fs.IntVar(&o.Seconds, "seconds", 30, "seconds of load at 1 Hz for the delivery latency")
+	fs.IntVar(&o.RateRounds, "rate-rounds", 100, "rounds of one record per vehicle in each ingest-rate phase")
+	fs.IntVar(&o.Pairs, "pairs", 3, "interleaved pairs of ingest-rate phases, the webhooks silent and firing")
 	inProcess := fs.Bool("in-process", false, "run the node in this process (no RSS figure) instead of a child process")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the load at 1 Hz to this file: of the node process (read from its runtime profiles, serve --debug), or with --in-process of this process, node included")
 	if err := fs.Parse(args); err != nil {

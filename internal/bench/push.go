@@ -104,7 +104,11 @@ type WebhookOptions struct {
 	Binary   string // run the node as this glovebox binary (RSS reported); empty: in this process
 	Vehicles int    // default 1,000, each sending one record a second
 	Apps     int    // default 10; the vehicles are split evenly, one signal webhook per vehicle
-	Seconds  int    // seconds of load at 1 Hz for the latency, and rounds of each throughput run; default 30
+	Seconds  int    // seconds of load at 1 Hz for the latency; default 30
+	// RateRounds is the rounds (one record per vehicle each) of every ingest-rate phase; default 100.
+	RateRounds int
+	// Pairs is the number of interleaved pairs of phases, webhooks silent and firing; default 3.
+	Pairs    int
 	Progress io.Writer
 	// Profile, if set, starts a CPU profile of the load at 1 Hz and the deliveries it makes, and returns
 	// what stops it.
@@ -129,7 +133,12 @@ type WebhookReport struct {
 	// out, each with a webhook of its own whose threshold-crossing condition every value is evaluated
 	// against (a delivery each time the speed crosses 120), the firing webhooks deleted.
 	RateAfter, RateArmed float64
-	PeakRSSBytes         int64 // the node process's peak resident memory (child process only)
+	// RatesSilent and RatesFiring are the same rate in Pairs interleaved pairs of phases, the fleet's
+	// webhooks silent (it sends speed 0, so no condition holds, every value is still evaluated) and then
+	// firing: their medians compare the node with and without 1,000 deliveries a second, nothing else
+	// changed.
+	RatesSilent, RatesFiring []float64
+	PeakRSSBytes             int64 // the node process's peak resident memory (child process only)
 	// IdleCPU and LoadCPU are the node's CPU use (cores) at 1 Hz, before the webhooks exist and while
 	// they fire (child process only); their difference per delivery is what a delivery costs the node.
 	IdleCPU, LoadCPU float64
@@ -143,6 +152,12 @@ func (r *WebhookReport) Print(w io.Writer) {
 		r.Deliveries, float64(r.P50.Microseconds())/1000, float64(r.P99.Microseconds())/1000)
 	fmt.Fprintf(w, "| ingest rate without webhooks | %.0f records/s |\n| ingest rate with the triggers | %.0f records/s |\n| ingest rate drop | %.1f %% |\n",
 		r.RateWithout, r.RateWith, r.DropPercent)
+	if len(r.RatesSilent) > 0 {
+		ms, mf := median(r.RatesSilent), median(r.RatesFiring)
+		fmt.Fprintf(w, "| interleaved, %d pairs: webhooks silent → firing (medians) | %.0f → %.0f records/s (drop %.1f %%) |\n",
+			len(r.RatesSilent), ms, mf, 100*(1-mf/ms))
+		fmt.Fprintf(w, "| the phases: silent / firing | %s / %s |\n", rates(r.RatesSilent), rates(r.RatesFiring))
+	}
 	if r.RateAfter > 0 {
 		fmt.Fprintf(w, "| ingest rate with the webhooks deleted (control) | %.0f records/s |\n", r.RateAfter)
 		fmt.Fprintf(w, "| ingest rate with %d armed triggers on the vehicles sent (threshold crossings) | %.0f records/s (%.1f %% below the control) |\n",
@@ -160,10 +175,11 @@ func (r *WebhookReport) Print(w io.Writer) {
 
 // pushFleet is a fleet of vehicles sending one speed value per record, each with increasing times.
 type pushFleet struct {
-	devs []*ecdsa.PrivateKey
-	ids  []uint64
-	mu   sync.Mutex
-	seq  int
+	devs   []*ecdsa.PrivateKey
+	ids    []uint64
+	mu     sync.Mutex
+	seq    int
+	silent atomic.Bool // at 1 Hz, send speed 0 (a signal trigger "value > 0.0" holds on none)
 }
 
 // round signs one record of every vehicle at t, with speed v.
@@ -231,7 +247,11 @@ func (f *pushFleet) oneHz(ctx context.Context, c *client.Client, seconds int, ac
 	start := time.Now().Truncate(time.Second).Add(time.Second)
 	for s := range seconds {
 		at := start.Add(time.Duration(s) * time.Second)
-		subs, err := f.round(at, float64(1+s%200))
+		v := float64(1 + s%200)
+		if f.silent.Load() {
+			v = 0
+		}
+		subs, err := f.round(at, v)
 		if err != nil {
 			return err
 		}
@@ -294,6 +314,12 @@ func Webhooks(ctx context.Context, o WebhookOptions) (*WebhookReport, error) {
 	if o.Seconds == 0 {
 		o.Seconds = 30
 	}
+	if o.RateRounds == 0 {
+		o.RateRounds = 100
+	}
+	if o.Pairs == 0 {
+		o.Pairs = 3
+	}
 	if o.Vehicles/o.Apps > webhook.MaxPerApp || o.Vehicles%o.Apps != 0 {
 		return nil, fmt.Errorf("%d vehicles over %d apps: each app takes an equal share of at most %d", o.Vehicles, o.Apps, webhook.MaxPerApp)
 	}
@@ -335,8 +361,8 @@ func Webhooks(ctx context.Context, o WebhookOptions) (*WebhookReport, error) {
 	f := &pushFleet{devs: devs[:o.Vehicles], ids: allIDs[:o.Vehicles]}
 	g := &pushFleet{devs: devs[o.Vehicles:], ids: allIDs[o.Vehicles:]}
 	ids := f.ids
-	logf("ingest rate without webhooks: %d rounds of %d records beside the fleet at 1 Hz…", o.Seconds, o.Vehicles)
-	if rep.RateWithout, err = g.besideOneHz(ctx, c, f, o.Seconds); err != nil {
+	logf("ingest rate without webhooks: %d rounds of %d records beside the fleet at 1 Hz…", o.RateRounds, o.Vehicles)
+	if rep.RateWithout, err = g.besideOneHz(ctx, c, f, o.RateRounds); err != nil {
 		return nil, err
 	}
 
@@ -481,26 +507,44 @@ func Webhooks(ctx context.Context, o WebhookOptions) (*WebhookReport, error) {
 	slices.Sort(lat)
 	rep.Deliveries, rep.P50, rep.P99 = len(lat), lat[len(lat)/2], lat[len(lat)*99/100]
 
-	logf("ingest rate with the triggers: %d rounds of %d records beside the fleet at 1 Hz, its webhooks firing…", o.Seconds, o.Vehicles)
-	if rep.RateWith, err = g.besideOneHz(ctx, c, f, o.Seconds); err != nil {
+	logf("ingest rate with the triggers: %d rounds of %d records beside the fleet at 1 Hz, its webhooks firing…", o.RateRounds, o.Vehicles)
+	if rep.RateWith, err = g.besideOneHz(ctx, c, f, o.RateRounds); err != nil {
 		return nil, err
 	}
 	rep.DropPercent = 100 * (1 - rep.RateWith/rep.RateWithout)
 
+	// Interleaved: the same webhooks, silent (the fleet sends 0, so no condition holds) and firing, in turn.
+	for k := range o.Pairs {
+		logf("ingest rate, pair %d of %d: the webhooks silent, then firing (%d rounds each)…", k+1, o.Pairs, o.RateRounds)
+		for _, silent := range []bool{true, false} {
+			f.silent.Store(silent)
+			rate, err := g.besideOneHz(ctx, c, f, o.RateRounds)
+			if err != nil {
+				return nil, err
+			}
+			if silent {
+				rep.RatesSilent = append(rep.RatesSilent, rate)
+			} else {
+				rep.RatesFiring = append(rep.RatesFiring, rate)
+			}
+		}
+	}
+	f.silent.Store(false)
+
 	// The control: the same node, as much data later, with the firing webhooks deleted.
-	logf("ingest rate again with the webhooks deleted (the control): %d rounds…", o.Seconds)
+	logf("ingest rate again with the webhooks deleted (the control): %d rounds…", o.RateRounds)
 	for _, h := range firing {
 		if err := hookCall(ctx, "DELETE", h.url, h.token, nil, http.StatusNoContent, nil); err != nil {
 			return nil, err
 		}
 	}
-	if rep.RateAfter, err = g.besideOneHz(ctx, c, f, o.Seconds); err != nil {
+	if rep.RateAfter, err = g.besideOneHz(ctx, c, f, o.RateRounds); err != nil {
 		return nil, err
 	}
 
 	// Armed triggers: every vehicle sent flat out has a webhook whose condition (a threshold crossing, as in
 	// docs/webhooks.md) each of its values is evaluated against.
-	logf("ingest rate with %d armed triggers on the vehicles sent flat out: %d rounds…", len(g.ids), o.Seconds)
+	logf("ingest rate with %d armed triggers on the vehicles sent flat out: %d rounds…", len(g.ids), o.RateRounds)
 	for i, id := range g.ids {
 		k := i * len(apps) / len(g.ids)
 		hooks := bn.url + "/v1/apps/" + crypto.PubkeyToAddress(apps[k].PublicKey).Hex() + "/webhooks"
@@ -510,7 +554,7 @@ func Webhooks(ctx context.Context, o WebhookOptions) (*WebhookReport, error) {
 			return nil, err
 		}
 	}
-	if rep.RateArmed, err = g.besideOneHz(ctx, c, f, o.Seconds); err != nil {
+	if rep.RateArmed, err = g.besideOneHz(ctx, c, f, o.RateRounds); err != nil {
 		return nil, err
 	}
 	if bn.pid != 0 {
@@ -793,4 +837,26 @@ func fetchProfile(ctx context.Context, debug string, seconds int, w io.Writer) e
 	}
 	_, err = io.Copy(w, resp.Body)
 	return err
+}
+
+// median returns the median of xs (the mean of the middle two of an even count).
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(xs))
+	if n := len(s); n%2 == 1 {
+		return s[n/2]
+	} else {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+}
+
+// rates formats records/s figures for a report.
+func rates(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf("%.0f", x)
+	}
+	return strings.Join(parts, ", ")
 }
