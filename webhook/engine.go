@@ -560,8 +560,9 @@ func (e *Engine) attempt(d *Delivery) {
 		return
 	}
 	code, retryAfter, err := e.post(ctx, w.URL, d.ID, d.Body, secret)
+	answered := e.opts.Now()
 	d.Attempts++
-	a.Code, a.Duration = code, e.opts.Now().Sub(now)
+	a.Code, a.Duration = code, answered.Sub(now)
 	d.LastCode = code
 	switch {
 	case err == nil && code >= 200 && code < 300:
@@ -582,8 +583,10 @@ func (e *Engine) attempt(d *Delivery) {
 	}
 	d.LastError = a.Error
 	next := now.Add(e.backoff(d.Attempts))
-	if retryAfter > 0 && now.Add(retryAfter).After(next) {
-		next = now.Add(min(retryAfter, e.opts.RetryWindow))
+	if retryAfter > 0 && answered.Add(retryAfter).After(next) {
+		// Retry-After counts from the answer that carried it, and is a lower bound: rounded up to the
+		// millisecond the outbox keeps times in.
+		next = answered.Add(min(retryAfter, e.opts.RetryWindow)).Add(time.Millisecond - 1).Truncate(time.Millisecond)
 	}
 	if next.Sub(d.Created) > e.opts.RetryWindow && now.Sub(d.Created) >= e.opts.RetryWindow {
 		d.Status, d.Done, d.NextAttempt = DeliveryFailed, now, time.Time{}
