@@ -82,18 +82,16 @@ func (m *Memory) AddPending(_ context.Context, id string, p Pending, now time.Ti
 
 // Pending implements Store.
 func (m *Memory) Pending(_ context.Context, id string, now time.Time) (Pending, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.prune(now)
-	p, ok := m.pending[id]
-	if !ok {
-		return Pending{}, false, nil
-	}
-	return *p, true, nil
+	return m.pendingScreen(id, now, false)
 }
 
 // TakePending implements Store.
 func (m *Memory) TakePending(_ context.Context, id string, now time.Time) (Pending, bool, error) {
+	return m.pendingScreen(id, now, true)
+}
+
+// pendingScreen returns the open consent screen id, forgetting it if take.
+func (m *Memory) pendingScreen(id string, now time.Time, take bool) (Pending, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.prune(now)
@@ -101,8 +99,10 @@ func (m *Memory) TakePending(_ context.Context, id string, now time.Time) (Pendi
 	if !ok {
 		return Pending{}, false, nil
 	}
-	delete(m.pending, id)
-	m.pendingDue.Delete(id)
+	if take {
+		delete(m.pending, id)
+		m.pendingDue.Delete(id)
+	}
 	return *p, true, nil
 }
 
