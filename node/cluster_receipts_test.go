@@ -32,17 +32,7 @@ func TestReceiptsBeyondTheLogCostTheDatabaseLittle(t *testing.T) {
 			t.Fatal(err)
 		}
 		srv := httptest.NewServer(c.API)
-		runCtx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- c.Run(runCtx) }()
-		t.Cleanup(func() {
-			srv.Close()
-			cancel()
-			if err := <-done; err != nil {
-				t.Error(err)
-			}
-			c.Close()
-		})
+		runCluster(t, ctx, c, srv)
 		return c, client.New(srv.URL)
 	}
 	_, ca := open(node.RoleSequencer, node.RoleAPI)

@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -45,22 +44,7 @@ func startConnectProcess(t *testing.T, dsn, natsURL, dataDir, publicURL string, 
 	}
 	srv.Config.Handler = c.API
 	srv.Start()
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- c.Run(runCtx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			srv.Close()
-			cancel()
-			if err := <-done; err != nil {
-				t.Error(err)
-			}
-			c.Close()
-		})
-	}
-	t.Cleanup(stop)
-	return &connectProcess{url: srv.URL, stop: stop}
+	return &connectProcess{url: srv.URL, stop: runCluster(t, ctx, c, srv)}
 }
 
 var connectData = regexp.MustCompile(`(?s)<script type="application/json" id="connect-data">(.*?)</script>`)

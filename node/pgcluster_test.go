@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,17 +84,7 @@ func startPGCluster(t *testing.T, cfg node.ClusterConfig) *pgCluster {
 	}
 	srv.Config.Handler = c.API
 	srv.Start()
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- c.Run(runCtx) }()
-	t.Cleanup(func() {
-		srv.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-		c.Close()
-	})
+	runCluster(t, ctx, c, srv)
 	p := &pgCluster{cl: client.New(srv.URL), url: srv.URL, dsn: dsn, now: cfg.Now}
 	if p.domain, err = p.cl.Domain(ctx); err != nil {
 		t.Fatal(err)
@@ -136,4 +127,25 @@ func (p *pgCluster) car(t *testing.T) (owner, dev testnode.Key, car uint64) {
 	pair.VehicleID.SetUint64(car)
 	p.submit(t, pair, owner, dev)
 	return owner, dev, car
+}
+
+// runCluster runs c until the test ends or the returned stop is called (once; both close srv, which serves
+// c.API, stop c and check that Run returned no error).
+func runCluster(t *testing.T, ctx context.Context, c *node.Cluster, srv *httptest.Server) (stop func()) {
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(runCtx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			srv.Close()
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+			c.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
