@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +38,12 @@ type SoakSample struct {
 	Goroutines int
 	FDs        int
 	Errors     int64 // warnings and errors the fleet and the app logged so far (deliveries that failed, records rejected, reads refused)
+	// GoHeapBytes is the Go heap in use (runtime.MemStats.HeapInuse) and GoSysBytes all the Go runtime
+	// holds from the system (Sys), from the node's /debug/vars.
+	GoHeapBytes, GoSysBytes int64
+	// SQLiteBytes is what the SQLite engine's allocator (the pure-Go driver's, outside Go's heap) has mapped,
+	// and SQLiteAllocs its live allocations: zero unless the node was built with -tags memory.counters.
+	SQLiteBytes, SQLiteAllocs int64
 }
 
 // SoakReport is what the soak measured.
@@ -115,7 +122,9 @@ func Soak(ctx context.Context, o SoakOptions) (*SoakReport, error) {
 		}
 		rep.Samples = append(rep.Samples, s)
 		if len(rep.Samples)%30 == 1 {
-			logf("  %s: RSS %.0f MB, %d goroutines, %d fds, %d errors", s.At.Round(time.Second), float64(s.RSSBytes)/1e6, s.Goroutines, s.FDs, s.Errors)
+			logf("  %s: RSS %.0f MB (Go heap %.0f, Go sys %.0f, SQLite mapped %.0f MB in %d allocations), %d goroutines, %d fds, %d errors",
+				s.At.Round(time.Second), float64(s.RSSBytes)/1e6, float64(s.GoHeapBytes)/1e6, float64(s.GoSysBytes)/1e6,
+				float64(s.SQLiteBytes)/1e6, s.SQLiteAllocs, s.Goroutines, s.FDs, s.Errors)
 		}
 		if s.At >= o.Duration {
 			break
@@ -149,7 +158,33 @@ func sampleNode(ctx context.Context, bn *benchNode, at time.Duration, errs int64
 	if s.Goroutines, err = goroutines(ctx, bn.debug); err != nil {
 		return s, fmt.Errorf("couldn't count the node's goroutines: %w", err)
 	}
+	if err := memoryVars(ctx, bn.debug, &s); err != nil {
+		return s, fmt.Errorf("couldn't read the node's memory figures: %w", err)
+	}
 	return s, nil
+}
+
+// memoryVars reads Go's and SQLite's memory figures from a node's /debug/vars (serve --debug) into s.
+func memoryVars(ctx context.Context, debug string, s *SoakSample) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, debug+"/debug/vars", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var vars struct {
+		Memstats struct{ HeapInuse, Sys int64 }
+		SQLite   struct{ Allocs, Bytes int64 } `json:"sqlite"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&vars); err != nil {
+		return fmt.Errorf("couldn't decode /debug/vars: %w", err)
+	}
+	s.GoHeapBytes, s.GoSysBytes = vars.Memstats.HeapInuse, vars.Memstats.Sys
+	s.SQLiteBytes, s.SQLiteAllocs = vars.SQLite.Bytes, vars.SQLite.Allocs
+	return nil
 }
 
 // goroutines reads the number of goroutines from a node's runtime profiles at debug.
@@ -257,6 +292,10 @@ func (r *SoakReport) Print(w io.Writer) {
 		value func(SoakSample) float64
 	}{
 		{"node RSS (MB)", 1e6, func(s SoakSample) float64 { return float64(s.RSSBytes) }},
+		{"Go heap in use (MB)", 1e6, func(s SoakSample) float64 { return float64(s.GoHeapBytes) }},
+		{"Go runtime's memory from the system (MB)", 1e6, func(s SoakSample) float64 { return float64(s.GoSysBytes) }},
+		{"SQLite allocator's mapped memory (MB; -tags memory.counters)", 1e6, func(s SoakSample) float64 { return float64(s.SQLiteBytes) }},
+		{"SQLite's live allocations (thousands; -tags memory.counters)", 1e3, func(s SoakSample) float64 { return float64(s.SQLiteAllocs) }},
 		{"goroutines", 1, func(s SoakSample) float64 { return float64(s.Goroutines) }},
 		{"open file descriptors", 1, func(s SoakSample) float64 { return float64(s.FDs) }},
 	}
@@ -278,12 +317,14 @@ func (r *SoakReport) Print(w io.Writer) {
 	}
 }
 
-// CSV writes the samples: seconds since the fleet was ready, RSS bytes, goroutines, fds, errors.
+// CSV writes the samples: seconds since the fleet was ready, RSS bytes, goroutines, fds, errors, Go heap in
+// use, Go's memory from the system, the SQLite allocator's mapped bytes and live allocations.
 func (r *SoakReport) CSV(w io.Writer) error {
 	bw := bufio.NewWriter(w)
-	fmt.Fprintln(bw, "seconds,rss_bytes,goroutines,fds,errors")
+	fmt.Fprintln(bw, "seconds,rss_bytes,goroutines,fds,errors,go_heap_bytes,go_sys_bytes,sqlite_bytes,sqlite_allocs")
 	for _, s := range r.Samples {
-		fmt.Fprintf(bw, "%.0f,%d,%d,%d,%d\n", s.At.Seconds(), s.RSSBytes, s.Goroutines, s.FDs, s.Errors)
+		fmt.Fprintf(bw, "%.0f,%d,%d,%d,%d,%d,%d,%d,%d\n", s.At.Seconds(), s.RSSBytes, s.Goroutines, s.FDs, s.Errors,
+			s.GoHeapBytes, s.GoSysBytes, s.SQLiteBytes, s.SQLiteAllocs)
 	}
 	return bw.Flush()
 }

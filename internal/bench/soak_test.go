@@ -64,3 +64,20 @@ func TestMedian(t *testing.T) {
 		}
 	}
 }
+
+func TestSoakCSV(t *testing.T) {
+	rep := &SoakReport{Samples: []SoakSample{
+		{At: 10 * time.Second, RSSBytes: 300e6, Goroutines: 30, FDs: 45, GoHeapBytes: 25e6, GoSysBytes: 78e6, SQLiteBytes: 150e6, SQLiteAllocs: 9000},
+		{At: 20 * time.Second, RSSBytes: 310e6, Goroutines: 31, FDs: 46, Errors: 1},
+	}}
+	var b bytes.Buffer
+	if err := rep.CSV(&b); err != nil {
+		t.Fatal(err)
+	}
+	want := "seconds,rss_bytes,goroutines,fds,errors,go_heap_bytes,go_sys_bytes,sqlite_bytes,sqlite_allocs\n" +
+		"10,300000000,30,45,0,25000000,78000000,150000000,9000\n" +
+		"20,310000000,31,46,1,0,0,0,0\n"
+	if got := b.String(); got != want {
+		t.Errorf("CSV =\n%s\nwant\n%s", got, want)
+	}
+}
