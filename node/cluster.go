@@ -25,11 +25,8 @@ import (
 
 	"github.com/glovebox/glovebox/accesslog"
 	"github.com/glovebox/glovebox/api"
-	"github.com/glovebox/glovebox/api/graphql"
 	"github.com/glovebox/glovebox/auth"
 	"github.com/glovebox/glovebox/connect"
-	"github.com/glovebox/glovebox/credential"
-	"github.com/glovebox/glovebox/export"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/store/postgres"
 	"github.com/glovebox/glovebox/telemetry"
@@ -294,36 +291,22 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 		Domain: pub.Host, Now: cfg.Now}); err != nil {
 		return nil, fmt.Errorf("couldn't set up sign-in: %w", err)
 	}
-	var gql http.Handler
-	var creds *api.Credentials
-	var exp *export.Source
 	if c.has(RoleAPI) {
-		exp = &export.Source{State: c.Ledger.Read, Entries: c.Log.Entries, Log: c.Log, LogKey: vkey, Telemetry: c.Records,
-			AccessLog: c.alog, Catalog: telemetry.DefaultCatalog, Now: cfg.Now}
-		cs := postgres.NewCredentials(c.pool)
-		gql = graphql.NewHandler(graphql.Config{State: c.Ledger.Read, Telemetry: c.Records, Log: c.Log,
-			Logger: cfg.Logger, Now: cfg.Now, Record: c.recorder.Record, AccessLog: c.alog, VINs: cs, Attestations: cs})
-		if creds, err = credentials(cfg.PublicURL, signer, vkey, &credential.Source{State: c.Ledger.Read, Log: c.Log,
-			Telemetry: c.Records, Catalog: telemetry.DefaultCatalog},
-			c.recorder.Record, cfg.Now); err != nil {
-			return nil, err
-		}
-		creds.VINs, creds.Attestations = cs, cs
 		c.FlowState = postgres.NewFlowState(c.pool)
-		if c.Connect, err = newConnect(c.Auth, &connectLedger{c: c, client: &http.Client{}}, c.FlowState, cfg.Logger); err != nil {
-			return nil, err
-		}
 		if err := c.readRevocations(ctx); err != nil {
 			return nil, err
 		}
 	}
-	app, err := web.Handler(cfg.Web)
+	cs := postgres.NewCredentials(c.pool)
+	srv, provider, err := newSurface(surface{publicURL: cfg.PublicURL, version: cfg.Version, logger: cfg.Logger, now: cfg.Now,
+		rateLimit: cfg.RateLimit, budgets: cfg.Budgets, web: cfg.Web,
+		ledger: c.Ledger, log: c.Log, entries: c.Log.Entries, signer: signer, logKey: vkey, telemetry: c.Records,
+		accessLog: c.alog, record: c.recorder.Record, credentials: cs, ingester: c.Ingester, auth: c.Auth,
+		webhooks: c.Webhooks, apps: c.has(RoleAPI), connectLedger: &connectLedger{c: c, client: &http.Client{}}, flowState: c.FlowState})
 	if err != nil {
-		return nil, fmt.Errorf("couldn't set up the web app: %w", err)
+		return nil, err
 	}
-	srv := api.New(api.Config{Web: app, WebPaths: web.Paths(), Sequencer: c.Ledger, Log: c.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger,
-		Ingester: c.Ingester, Auth: c.Auth, AccessLog: c.alog, RateLimit: cfg.RateLimit, Budgets: cfg.Budgets, GraphQL: gql, Credentials: creds, Export: exp, Deleter: c.Records,
-		Webhooks: c.Webhooks, Connect: c.Connect})
+	c.Connect = provider
 	c.API = c.forwarding(srv)
 	return c, nil
 }
