@@ -3,12 +3,15 @@ package node
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/gob"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/store/postgres"
 )
 
 // snapshotFormat opens every stored snapshot. Format 2 holds each used nonce's deadline (the state forgets
@@ -48,4 +51,60 @@ func decodeSnapshot(data []byte) (*ledger.State, error) {
 		return nil, fmt.Errorf("couldn't decode the snapshot: %w", err)
 	}
 	return ledger.Restore(c)
+}
+
+// restoreSnapshot starts the followed state from the newest snapshot the log covers, if there is one
+// that decodes; otherwise the state replays the whole log.
+func (c *Cluster) restoreSnapshot(ctx context.Context) error {
+	size, data, ok, err := postgres.LatestSnapshot(ctx, c.pool, c.Log.Size())
+	if err != nil || !ok {
+		return err
+	}
+	st, err := decodeSnapshot(data)
+	if err == nil && st.Size() != size {
+		err = fmt.Errorf("the snapshot of size %d holds a state of %d entries", size, st.Size())
+	}
+	if err != nil {
+		c.logger.Warn("ignoring the stored snapshot; replaying the whole log", "err", err)
+		return nil
+	}
+	c.Ledger.st, c.RestoredFrom = st, size
+	c.logger.Info("restored the ledger state from a snapshot", "entries", size)
+	return nil
+}
+
+// SaveSnapshot stores a snapshot of the current state. The sequencer calls it now and then.
+func (c *Cluster) SaveSnapshot(ctx context.Context) (int64, error) {
+	var snap ledger.Changes
+	c.Ledger.Read(func(st *ledger.State) { snap = st.Snapshot() })
+	data, err := encodeSnapshot(snap)
+	if err != nil {
+		return 0, err
+	}
+	return snap.Size, postgres.SaveSnapshot(ctx, c.pool, snap.Size, data)
+}
+
+// snapshotLoop stores a snapshot every SnapshotInterval when enough entries were appended since the last.
+func (c *Cluster) snapshotLoop(ctx context.Context) {
+	tick := time.NewTicker(c.cfg.SnapshotInterval)
+	defer tick.Stop()
+	last := c.RestoredFrom
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if c.Log.Size()-last < c.cfg.SnapshotEntries {
+			continue
+		}
+		size, err := c.SaveSnapshot(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				c.logger.Warn("couldn't store a snapshot", "err", err)
+			}
+			continue
+		}
+		last = size
+	}
 }
