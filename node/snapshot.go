@@ -5,6 +5,8 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/gob"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -14,15 +16,22 @@ import (
 	"github.com/glovebox/glovebox/store/postgres"
 )
 
-// snapshotFormat opens every stored snapshot. Format 2 holds each used nonce's deadline (the state forgets
-// nonces past it); format 1 had no such line and is not read: a process that finds one replays the log.
-const snapshotFormat = "glovebox-snapshot/2\n"
+// snapshotFormat opens every stored snapshot. Format 3 carries the digest of the state it holds; format 2
+// (each used nonce with its deadline, no digest) and format 1 (nonces without deadlines) are not read: a
+// process that finds one replays the log.
+const snapshotFormat = "glovebox-snapshot/3\n"
 
-// encodeSnapshot packs a full ledger snapshot for the identity_snapshots table: snapshotFormat, then the
-// gob of ledger.Changes, gzipped.
-func encodeSnapshot(c ledger.Changes) ([]byte, error) {
+// encodeSnapshot packs a full ledger snapshot for the identity_snapshots table:
+//
+//	glovebox-snapshot/3
+//	<ledger.DigestVersion> <State.Digest of the state, 64 hex digits>
+//	<the gob of ledger.Changes, gzipped>
+//
+// digest is the digest of the state c was taken from.
+func encodeSnapshot(c ledger.Changes, digest [32]byte) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.WriteString(snapshotFormat)
+	fmt.Fprintf(&buf, "%s %x\n", ledger.DigestVersion, digest)
 	zw := gzip.NewWriter(&buf)
 	if err := gob.NewEncoder(zw).Encode(c); err != nil {
 		return nil, fmt.Errorf("couldn't encode the snapshot: %w", err)
@@ -33,11 +42,23 @@ func encodeSnapshot(c ledger.Changes) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// decodeSnapshot unpacks encodeSnapshot's bytes into a state.
+// decodeSnapshot unpacks encodeSnapshot's bytes into a state, and checks that it is the state whose
+// digest they carry: a snapshot of another format, another digest version, or whose state decodes to
+// anything else (a changed field decoding as its zero value, a damaged row) is refused, so that the
+// caller replays the log rather than start from it.
 func decodeSnapshot(data []byte) (*ledger.State, error) {
 	data, ok := bytes.CutPrefix(data, []byte(snapshotFormat))
 	if !ok {
 		return nil, fmt.Errorf("couldn't decode the snapshot: not of format %q", strings.TrimSpace(snapshotFormat))
+	}
+	line, data, ok := bytes.Cut(data, []byte("\n"))
+	version, sum, _ := strings.Cut(string(line), " ")
+	if !ok || version != ledger.DigestVersion {
+		return nil, fmt.Errorf("couldn't decode the snapshot: its digest is not of version %q", ledger.DigestVersion)
+	}
+	var want [32]byte
+	if n, err := hex.Decode(want[:], []byte(sum)); err != nil || n != len(want) || len(sum) != 2*len(want) || sum != hex.EncodeToString(want[:]) {
+		return nil, errors.New("couldn't decode the snapshot: its digest is not 64 lower-case hex digits")
 	}
 	zr, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
@@ -50,7 +71,14 @@ func decodeSnapshot(data []byte) (*ledger.State, error) {
 	if _, err := io.Copy(io.Discard, zr); err != nil {
 		return nil, fmt.Errorf("couldn't decode the snapshot: %w", err)
 	}
-	return ledger.Restore(c)
+	st, err := ledger.Restore(c)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't restore the snapshot: %w", err)
+	}
+	if got := st.Digest(); got != want {
+		return nil, fmt.Errorf("the snapshot's state has digest %x, not the %x it carries", got, want)
+	}
+	return st, nil
 }
 
 // restoreSnapshot starts the followed state from the newest snapshot the log covers, if there is one
@@ -76,8 +104,9 @@ func (c *Cluster) restoreSnapshot(ctx context.Context) error {
 // SaveSnapshot stores a snapshot of the current state. The sequencer calls it now and then.
 func (c *Cluster) SaveSnapshot(ctx context.Context) (int64, error) {
 	var snap ledger.Changes
-	c.Ledger.Read(func(st *ledger.State) { snap = st.Snapshot() })
-	data, err := encodeSnapshot(snap)
+	var digest [32]byte
+	c.Ledger.Read(func(st *ledger.State) { snap, digest = st.Snapshot(), st.Digest() })
+	data, err := encodeSnapshot(snap, digest)
 	if err != nil {
 		return 0, err
 	}
