@@ -247,8 +247,9 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 	if err != nil || pub.Host == "" {
 		return nil, fmt.Errorf("node: bad public URL %q", cfg.PublicURL)
 	}
+	// Sign-in challenges are in PostgreSQL: one fetched from any process is answered at any other.
 	if c.Auth, err = auth.NewIssuer(auth.Config{Dir: filepath.Join(cfg.DataDir, "auth"), Issuer: strings.TrimRight(cfg.PublicURL, "/"),
-		Domain: pub.Host, Now: cfg.Now}); err != nil {
+		Domain: pub.Host, Now: cfg.Now, Challenges: postgres.NewChallenges(c.pool)}); err != nil {
 		return nil, fmt.Errorf("couldn't set up sign-in: %w", err)
 	}
 	if c.has(RoleAPI) {
