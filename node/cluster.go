@@ -1,5 +1,10 @@
 package node
 
+// A cluster process: its roles and configuration, its wiring (OpenCluster), Run and Close. Its parts are
+// in files of their own: following the log (follow.go), forwarding to the sequencer (forward.go, and
+// catchup.go for receipts), the lease and sequencing (lease.go), snapshots (snapshot.go), Connect's ledger
+// and revocations (connect.go). Its HTTP surface is a single node's (surface.go).
+
 import (
 	"context"
 	"errors"
