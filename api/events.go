@@ -44,7 +44,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) signals(w http.ResponseWriter, r *http.Request) {
-	cat := s.ingest.Catalog()
+	cat := s.cat
 	out := make([]SignalInfo, len(cat.Signals))
 	for i := range cat.Signals {
 		sg := &cat.Signals[i]

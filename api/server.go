@@ -71,7 +71,12 @@ type Config struct {
 	LogKey    string // the note verifier key of the log, e.g. "origin+hash+base64"
 	Version   string
 	Logger    *slog.Logger // one line per request at Debug level; default slog.Default()
-	Ingester  *telemetry.Ingester
+	// Ingester verifies and stores device records at POST /v1/events; nil serves no such route (a
+	// cluster process without the ingest role).
+	Ingester *telemetry.Ingester
+	// Catalog is the signal catalogue GET /v1/signals lists; nil means the Ingester's, or
+	// telemetry.DefaultCatalog without one.
+	Catalog   *telemetry.Catalog
 	Auth      *auth.Issuer    // sign-in (SIWE → bearer tokens)
 	AccessLog accesslog.Store // who read what, for owners
 	GraphQL   http.Handler    // /graphql (package api/graphql); nil serves none
@@ -104,6 +109,7 @@ type Server struct {
 	seq     Ledger
 	log     Log
 	ingest  *telemetry.Ingester
+	cat     *telemetry.Catalog
 	auth    *auth.Issuer
 	alog    accesslog.Store
 	logKey  string
@@ -141,6 +147,13 @@ func New(cfg Config) *Server {
 	if cfg.Budgets != nil {
 		s.budget = *cfg.Budgets
 	}
+	switch s.cat = cfg.Catalog; {
+	case s.cat != nil:
+	case s.ingest != nil:
+		s.cat = s.ingest.Catalog()
+	default:
+		s.cat = telemetry.DefaultCatalog
+	}
 	if cfg.Web != nil {
 		for _, p := range cfg.WebPaths {
 			s.mux.Handle(p, cfg.Web)
@@ -157,7 +170,9 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("GET /v1/apps/{address}", s.app)
 	s.mux.HandleFunc("GET /v1/accounts/{address}", s.account)
 	s.mux.HandleFunc("GET /v1/state/digest", s.stateDigest)
-	s.mux.HandleFunc("POST /v1/events", s.events)
+	if s.ingest != nil {
+		s.mux.HandleFunc("POST /v1/events", s.events)
+	}
 	s.mux.HandleFunc("GET /v1/signals", s.signals)
 	limit := func(h http.Handler) http.Handler {
 		if cfg.RateLimit != nil {
@@ -185,8 +200,11 @@ func New(cfg Config) *Server {
 	s.mux.Handle("GET /v1/vehicles/{id}/access", limit(cfg.Auth.Middleware(http.HandlerFunc(s.vehicleAccess))))
 	s.mux.Handle("GET /v1/vehicles/{id}/retention", limit(cfg.Auth.Middleware(http.HandlerFunc(s.vehicleRetention))))
 	paths := []string{"/v1/node", "/v1/eip712", "/v1/transactions", "/v1/transactions/{index}", "/v1/vehicles/{id}",
-		"/v1/devices/{address}", "/v1/apps/{address}", "/v1/accounts/{address}", "/v1/state/digest", "/v1/events", "/v1/signals",
+		"/v1/devices/{address}", "/v1/apps/{address}", "/v1/accounts/{address}", "/v1/state/digest", "/v1/signals",
 		"/v1/auth/challenge", "/oauth/token", "/.well-known/jwks.json", "/v1/vehicles/{id}/access", "/v1/vehicles/{id}/retention"}
+	if s.ingest != nil {
+		paths = append(paths, "/v1/events")
+	}
 	if cfg.Credentials != nil {
 		s.mux.Handle("POST /v1/vehicles/{id}/credentials", limit(cfg.Auth.Middleware(http.HandlerFunc(s.issueCredential))))
 		s.mux.Handle("GET /.well-known/jwt-vc-issuer", connect.CORS(http.HandlerFunc(s.issuerMetadata)))

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	stdcrypto "crypto"
 	"crypto/ecdsa"
 	"crypto/hmac"
@@ -21,9 +22,10 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/glovebox/glovebox/ledger"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/glovebox/glovebox/ledger"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -68,9 +70,9 @@ func personalSign(t testing.TB, k *ecdsa.PrivateKey, msg string) string {
 	return "0x" + hex.EncodeToString(sig)
 }
 
-func challenge(t testing.TB, iss *Issuer, a common.Address) string {
+func issueChallenge(t testing.TB, iss *Issuer, a common.Address) string {
 	t.Helper()
-	msg, err := iss.Challenge(a.Hex())
+	msg, err := iss.Challenge(context.Background(), a.Hex())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +83,7 @@ func TestSignInFlow(t *testing.T) {
 	iss, _ := newTestIssuer(t)
 	k, addr := newAccount(t)
 	// Lower case is accepted in the request; the message carries the EIP-55 form.
-	msg, err := iss.Challenge(strings.ToLower(addr.Hex()))
+	msg, err := iss.Challenge(context.Background(), strings.ToLower(addr.Hex()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +95,7 @@ func TestSignInFlow(t *testing.T) {
 		!m.IssuedAt.Equal(t0) || !m.ExpirationTime.Equal(t0.Add(5*time.Minute)) || len(m.Nonce) < 16 {
 		t.Fatalf("unexpected challenge %+v", m)
 	}
-	tok, err := iss.Exchange(msg, personalSign(t, k, msg))
+	tok, err := iss.Exchange(context.Background(), msg, personalSign(t, k, msg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,10 +147,10 @@ func TestSignInFlow(t *testing.T) {
 func TestSignatureWithV0Or1IsAccepted(t *testing.T) {
 	iss, _ := newTestIssuer(t)
 	k, addr := newAccount(t)
-	msg := challenge(t, iss, addr)
+	msg := issueChallenge(t, iss, addr)
 	sig, _ := hex.DecodeString(personalSign(t, k, msg)[2:])
 	sig[64] -= 27
-	if _, err := iss.Exchange(msg, "0x"+hex.EncodeToString(sig)); err != nil {
+	if _, err := iss.Exchange(context.Background(), msg, "0x"+hex.EncodeToString(sig)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -156,12 +158,12 @@ func TestSignatureWithV0Or1IsAccepted(t *testing.T) {
 func TestMessageWithOptionalFieldsIsAccepted(t *testing.T) {
 	iss, _ := newTestIssuer(t)
 	k, addr := newAccount(t)
-	m, _ := ParseSIWE(challenge(t, iss, addr))
+	m, _ := ParseSIWE(issueChallenge(t, iss, addr))
 	m.NotBefore = t0
 	m.RequestID = "req-1"
 	m.Resources = []string{"https://node.example/v1/vehicles/1"}
 	msg := m.String()
-	if _, err := iss.Exchange(msg, personalSign(t, k, msg)); err != nil {
+	if _, err := iss.Exchange(context.Background(), msg, personalSign(t, k, msg)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -179,7 +181,7 @@ func TestExchangeRefusals(t *testing.T) {
 	}{
 		{"a reused nonce is refused", func(t *testing.T, iss *Issuer, c *clock, msg string, k *ecdsa.PrivateKey) (string, string) {
 			sig := personalSign(t, k, msg)
-			if _, err := iss.Exchange(msg, sig); err != nil {
+			if _, err := iss.Exchange(context.Background(), msg, sig); err != nil {
 				t.Fatal(err)
 			}
 			return msg, sig
@@ -232,11 +234,11 @@ func TestExchangeRefusals(t *testing.T) {
 			return strings.Replace(msg, "Version: 1", "Version: 2", 1), personalSign(t, k, strings.Replace(msg, "Version: 1", "Version: 2", 1))
 		}},
 		{"a message for another address than its signer is refused", func(t *testing.T, iss *Issuer, c *clock, msg string, k *ecdsa.PrivateKey) (string, string) {
-			m := challenge(t, iss, otherAddr)
+			m := issueChallenge(t, iss, otherAddr)
 			return m, personalSign(t, k, m)
 		}},
 		{"a challenge issued to another address, rewritten to the signer's, is refused", func(t *testing.T, iss *Issuer, c *clock, msg string, k *ecdsa.PrivateKey) (string, string) {
-			m, _ := ParseSIWE(challenge(t, iss, otherAddr))
+			m, _ := ParseSIWE(issueChallenge(t, iss, otherAddr))
 			m.Address = crypto.PubkeyToAddress(k.PublicKey)
 			return m.String(), personalSign(t, k, m.String())
 		}},
@@ -278,8 +280,8 @@ func TestExchangeRefusals(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			iss, c := newTestIssuer(t)
 			k, addr := newAccount(t)
-			msg, sig := tt.attack(t, iss, c, challenge(t, iss, addr), k)
-			tok, err := iss.Exchange(msg, sig)
+			msg, sig := tt.attack(t, iss, c, issueChallenge(t, iss, addr), k)
+			tok, err := iss.Exchange(context.Background(), msg, sig)
 			if err == nil {
 				t.Fatalf("exchange succeeded: %+v", tok)
 			}
@@ -298,7 +300,7 @@ func TestExchangeRefusals(t *testing.T) {
 func TestTamperedMessageIsRefused(t *testing.T) {
 	iss, _ := newTestIssuer(t)
 	k, addr := newAccount(t)
-	m, _ := ParseSIWE(challenge(t, iss, addr))
+	m, _ := ParseSIWE(issueChallenge(t, iss, addr))
 	m.NotBefore = t0
 	m.RequestID = "r1"
 	m.Resources = []string{"https://node.example/a"}
@@ -319,12 +321,12 @@ func TestTamperedMessageIsRefused(t *testing.T) {
 		} {
 			l := append([]string(nil), lines...)
 			l[i] = change(line)
-			if _, err := iss.Exchange(strings.Join(l, "\n"), sig); err == nil {
+			if _, err := iss.Exchange(context.Background(), strings.Join(l, "\n"), sig); err == nil {
 				t.Errorf("a change of line %d (%q → %q) went unnoticed", i+1, line, l[i])
 			}
 		}
 	}
-	if _, err := iss.Exchange(msg, sig); err != nil {
+	if _, err := iss.Exchange(context.Background(), msg, sig); err != nil {
 		t.Fatalf("the untampered message is refused: %v", err)
 	}
 }
@@ -335,7 +337,7 @@ func TestChallengeRefusesBadAddresses(t *testing.T) {
 	bad := []string{"", "0x", addr.Hex()[2:], addr.Hex()[:41], addr.Hex() + "0",
 		"0x" + strings.Repeat("g", 40), badChecksum(addr)}
 	for _, a := range bad {
-		if _, err := iss.Challenge(a); CodeOf(err) != CodeInvalidRequest {
+		if _, err := iss.Challenge(context.Background(), a); CodeOf(err) != CodeInvalidRequest {
 			t.Errorf("Challenge(%q) = %v, want invalid_request", a, err)
 		}
 	}
@@ -354,23 +356,6 @@ func badChecksum(addr common.Address) string {
 		}
 	}
 	return "0xnot-an-address"
-}
-
-func TestNoncesExpireAndAreBounded(t *testing.T) {
-	s := newNonceStore(3)
-	for i, v := range []string{"n0", "n1", "n2", "n3"} {
-		s.add(nonce{value: v, deadline: t0.Add(time.Duration(i+1) * time.Minute)}, t0)
-	}
-	if _, ok := s.get("n0"); ok || s.len() != 3 {
-		t.Fatal("the oldest nonce was not evicted at the cap")
-	}
-	s.add(nonce{value: "n4", deadline: t0.Add(time.Hour)}, t0.Add(3*time.Minute))
-	if s.len() != 2 { // n1, n2 expired; n3, n4 remain
-		t.Fatalf("%d nonces outstanding, want 2", s.len())
-	}
-	if !s.consume("n3") || s.consume("n3") {
-		t.Fatal("a nonce was consumed twice")
-	}
 }
 
 // signRaw signs an arbitrary header and payload with key (nil key: no signature), as an attacker would.
@@ -613,12 +598,12 @@ func FuzzVerify(f *testing.F) {
 func TestConcurrentExchangesOfOneChallengeYieldOneToken(t *testing.T) {
 	iss, _ := newTestIssuer(t)
 	k, addr := newAccount(t)
-	msg := challenge(t, iss, addr)
+	msg := issueChallenge(t, iss, addr)
 	sig := personalSign(t, k, msg)
 	const n = 16
 	errs := make(chan error, n)
 	for range n {
-		go func() { _, err := iss.Exchange(msg, sig); errs <- err }()
+		go func() { _, err := iss.Exchange(context.Background(), msg, sig); errs <- err }()
 	}
 	ok := 0
 	for range n {

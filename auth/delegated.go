@@ -86,8 +86,9 @@ func (i *Issuer) Now() time.Time { return i.cfg.Now() }
 func (i *Issuer) TokenTTL() time.Duration { return i.cfg.TokenTTL }
 
 // Revoke makes Verify refuse the token with id jti from now on. exp is the token's expiry, after which
-// the id is forgotten (Verify refuses the token anyway). Revocations live in this process's memory, like
-// challenges: a restarted node forgets them, and its tokens live at most TokenTTL.
+// the id is forgotten (Verify refuses the token anyway). Revocations live in this process's memory (a
+// cluster's processes each read the shared ones into theirs): a restarted node forgets them, and its
+// tokens live at most TokenTTL.
 func (i *Issuer) Revoke(jti string, exp time.Time) { i.revoked.add(jti, exp, i.cfg.Now()) }
 
 // revokedSet holds the ids of revoked, unexpired tokens. Its mutex guards the queue, which is also the

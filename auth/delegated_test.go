@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -49,8 +50,8 @@ func TestDelegatedTokensSayWhoConsentedAndCanBeRevoked(t *testing.T) {
 func TestSignInTokensHaveNoDelegation(t *testing.T) {
 	iss, _ := newTestIssuer(t)
 	k, a := newAccount(t)
-	msg := challenge(t, iss, a)
-	tok, err := iss.Exchange(msg, personalSign(t, k, msg))
+	msg := issueChallenge(t, iss, a)
+	tok, err := iss.Exchange(context.Background(), msg, personalSign(t, k, msg))
 	if err != nil {
 		t.Fatal(err)
 	}

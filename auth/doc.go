@@ -41,12 +41,14 @@
 //	Expiration Time: 2026-03-01T12:05:00Z
 //
 // The address is EIP-55 checksummed. The nonce is 128 random bits in lower-case hex (EIP-4361 wants 8 or
-// more letters and digits); the node keeps it outstanding in memory (at most DefaultMaxNonces, oldest
-// forgotten first) until the Expiration Time (Config.ChallengeTTL, 5 minutes) or the one successful
-// exchange that consumes it. A nonce is bound to the address it was issued to. "Chain ID" is required by
-// EIP-4361 but binds nothing here (no chain is involved); it is 1 so that every wallet shows it without
-// asking to switch networks. Challenges live in one process's memory: behind a load balancer, the
-// challenge and the token request must reach the same process.
+// more letters and digits); the node keeps it outstanding in Config.Challenges (a challenge.Store) until
+// the Expiration Time (Config.ChallengeTTL, 5 minutes) or the one successful exchange that consumes it.
+// A nonce is bound to the address it was issued to. "Chain ID" is required by EIP-4361 but binds nothing
+// here (no chain is involved); it is 1 so that every wallet shows it without asking to switch networks.
+// A single node keeps challenges in its memory (challenge.Memory, at most DefaultMaxNonces, oldest
+// forgotten first); a cluster's processes share them in PostgreSQL (store/postgres.Challenges), so that
+// behind a load balancer the challenge and the token request may reach different processes. Either way
+// a challenge is consumed once: of two exchanges racing, in one process or two, one gets a token.
 //
 // The exchange accepts the message only if it parses (ParseSIWE: strict, canonical form only), its domain,
 // URI, chain id and version are this node's, its nonce is outstanding and was issued to its address, the
@@ -82,5 +84,6 @@
 // RFC 6749 §5.2 shape {"error": "invalid_grant", "error_description": "…"}; the other handlers in the REST
 // shape {"error": {"code": "…", "message": "…"}}. Messages never contain a token or a signature.
 //
-// It imports only ledger (for the signature checks): never telemetry, a store or the API.
+// It imports only ledger (for the signature checks) and auth/challenge (the contract of the challenge
+// store): never telemetry, a store or the API.
 package auth

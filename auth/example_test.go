@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"regexp"
@@ -30,7 +31,7 @@ func TestDocExampleIsWhatTheIssuerWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := iss.Challenge("0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2")
+	msg, err := iss.Challenge(context.Background(), "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2")
 	if err != nil {
 		t.Fatal(err)
 	}

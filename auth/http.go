@@ -36,7 +36,7 @@ func (i *Issuer) ChallengeHandler() http.Handler {
 			writeRESTError(w, http.StatusBadRequest, CodeInvalidRequest, "give exactly one address parameter")
 			return
 		}
-		m, err := i.challenge(q.Get("address"))
+		m, err := i.challenge(r.Context(), q.Get("address"))
 		if err != nil {
 			code := CodeOf(err)
 			if code == "" {
@@ -124,7 +124,7 @@ func (i *Issuer) TokenHandler(extra map[string]GrantHandler) http.Handler {
 			fail(http.StatusBadRequest, CodeInvalidRequest, "message and signature are required")
 			return
 		}
-		tok, err := i.Exchange(message, signature)
+		tok, err := i.Exchange(r.Context(), message, signature)
 		if err != nil {
 			code := CodeOf(err)
 			if code == "" || code == CodeServerError {

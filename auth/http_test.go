@@ -84,10 +84,10 @@ func TestTokenEndpointRefusals(t *testing.T) {
 	iss, _ := newTestIssuer(t)
 	mux := newMux(iss)
 	k, addr := newAccount(t)
-	msg := challenge(t, iss, addr)
+	msg := issueChallenge(t, iss, addr)
 	sig := personalSign(t, k, msg)
 	_, other := newAccount(t)
-	wrongSig := personalSign(t, k, challenge(t, iss, other))
+	wrongSig := personalSign(t, k, issueChallenge(t, iss, other))
 	tests := []struct {
 		name   string
 		form   url.Values

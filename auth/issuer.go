@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -24,6 +25,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/glovebox/glovebox/auth/challenge"
 	"github.com/glovebox/glovebox/ledger"
 )
 
@@ -70,16 +72,21 @@ type Config struct {
 	TokenTTL time.Duration
 	// ChallengeTTL is the lifetime of a challenge; zero means DefaultChallengeTTL.
 	ChallengeTTL time.Duration
+	// Challenges keeps the outstanding challenges; nil means this process's memory
+	// (challenge.NewMemory(DefaultMaxNonces)). A cluster's processes share one (store/postgres), so that
+	// a challenge fetched from one is redeemed at any other.
+	Challenges challenge.Store
 }
 
 // Issuer issues sign-in challenges, exchanges signed challenges for access tokens and verifies tokens.
-// It is safe for concurrent use. Everything but the outstanding nonces is immutable after NewIssuer.
+// It is safe for concurrent use. Everything but the outstanding challenges (in Config.Challenges), the
+// revoked tokens and the cache of verified ones is immutable after NewIssuer.
 type Issuer struct {
 	cfg    Config
 	key    *ecdsa.PrivateKey
 	kid    string // RFC 7638 JWK thumbprint (SHA-256, base64url) of the public key
 	jwks   []byte
-	nonces *nonceStore
+	nonces challenge.Store
 	// revoked holds the ids of tokens revoked before their expiry (Revoke).
 	revoked revokedSet
 	// verified holds the claims of tokens whose signature checked, by the token's exact text, so that an
@@ -112,6 +119,9 @@ func NewIssuer(cfg Config) (*Issuer, error) {
 	if cfg.ChallengeTTL == 0 {
 		cfg.ChallengeTTL = DefaultChallengeTTL
 	}
+	if cfg.Challenges == nil {
+		cfg.Challenges = challenge.NewMemory(DefaultMaxNonces)
+	}
 	if cfg.TokenTTL < time.Second || cfg.ChallengeTTL < time.Second {
 		return nil, errors.New("auth: TokenTTL and ChallengeTTL are at least a second")
 	}
@@ -129,7 +139,7 @@ func NewIssuer(cfg Config) (*Issuer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: couldn't encode the key set: %w", err)
 	}
-	return &Issuer{cfg: cfg, key: key, kid: pub.KeyID, jwks: jwks, nonces: newNonceStore(DefaultMaxNonces),
+	return &Issuer{cfg: cfg, key: key, kid: pub.KeyID, jwks: jwks, nonces: cfg.Challenges,
 		verified: verifiedCache{max: DefaultVerifiedTokens}}, nil
 }
 
@@ -205,15 +215,15 @@ func (i *Issuer) JWKS() []byte { return append([]byte(nil), i.jwks...) }
 
 // Challenge returns a fresh EIP-4361 message for address to sign with personal_sign. Its nonce stays
 // outstanding for ChallengeTTL or until a successful Exchange.
-func (i *Issuer) Challenge(address string) (string, error) {
-	m, err := i.challenge(address)
+func (i *Issuer) Challenge(ctx context.Context, address string) (string, error) {
+	m, err := i.challenge(ctx, address)
 	if err != nil {
 		return "", err
 	}
 	return m.String(), nil
 }
 
-func (i *Issuer) challenge(address string) (*SIWEMessage, error) {
+func (i *Issuer) challenge(ctx context.Context, address string) (*SIWEMessage, error) {
 	a, err := ledger.ParseAddress(address)
 	if err != nil {
 		return nil, &Error{Code: CodeInvalidRequest, Message: "address: " + err.Error()}
@@ -234,7 +244,9 @@ func (i *Issuer) challenge(address string) (*SIWEMessage, error) {
 		IssuedAt:       now,
 		ExpirationTime: now.Add(i.cfg.ChallengeTTL),
 	}
-	i.nonces.add(nonce{value: m.Nonce, address: a, deadline: m.ExpirationTime}, now)
+	if err := i.nonces.Add(ctx, challenge.Challenge{Nonce: m.Nonce, Address: a, Deadline: m.ExpirationTime}, now); err != nil {
+		return nil, fmt.Errorf("auth: couldn't keep the challenge: %w", err)
+	}
 	return m, nil
 }
 
@@ -251,7 +263,7 @@ type Token struct {
 // Before, until its Expiration Time and the nonce's. signatureHex is the personal_sign signature of the
 // message's bytes, 0x and 65 bytes in hex, v 27/28 or 0/1, low s. The nonce is consumed only on success,
 // so a forged signature cannot burn someone else's challenge. Refusals are *Error with CodeInvalidGrant.
-func (i *Issuer) Exchange(message, signatureHex string) (Token, error) {
+func (i *Issuer) Exchange(ctx context.Context, message, signatureHex string) (Token, error) {
 	m, err := ParseSIWE(message)
 	if err != nil {
 		return Token{}, &Error{Code: CodeInvalidGrant, Message: "message: " + err.Error(), err: err}
@@ -268,20 +280,23 @@ func (i *Issuer) Exchange(message, signatureHex string) (Token, error) {
 	case m.Version != "1":
 		return Token{}, grantError("the message has an unknown version")
 	}
-	n, ok := i.nonces.get(m.Nonce)
+	now := i.cfg.Now()
+	n, ok, err := i.nonces.Get(ctx, m.Nonce, now)
+	if err != nil {
+		return Token{}, &Error{Code: CodeServerError, Message: "couldn't look the challenge up", err: err}
+	}
 	if !ok {
 		return Token{}, grantError("the nonce is unknown, used or expired; ask for a new challenge")
 	}
-	if n.address != m.Address {
+	if n.Address != m.Address {
 		return Token{}, grantError("the challenge was issued to another address")
 	}
-	now := i.cfg.Now()
 	switch {
 	case now.Before(m.IssuedAt.Add(-Skew)):
 		return Token{}, grantError("the message is issued in the future")
 	case !m.NotBefore.IsZero() && now.Before(m.NotBefore):
 		return Token{}, grantError("the message is not valid yet (Not Before)")
-	case !m.ExpirationTime.IsZero() && !now.Before(m.ExpirationTime), !now.Before(n.deadline):
+	case !m.ExpirationTime.IsZero() && !now.Before(m.ExpirationTime), !now.Before(n.Deadline):
 		return Token{}, grantError("the challenge expired; ask for a new one")
 	}
 	sig, err := ledger.ParseSignature(signatureHex)
@@ -304,7 +319,9 @@ func (i *Issuer) Exchange(message, signatureHex string) (Token, error) {
 	if err != nil {
 		return Token{}, &Error{Code: CodeServerError, Message: "couldn't sign the token", err: err}
 	}
-	if !i.nonces.consume(m.Nonce) {
+	if ok, err := i.nonces.Consume(ctx, m.Nonce, now); err != nil {
+		return Token{}, &Error{Code: CodeServerError, Message: "couldn't consume the challenge", err: err}
+	} else if !ok {
 		return Token{}, grantError("the nonce is unknown, used or expired; ask for a new challenge")
 	}
 	return tok, nil

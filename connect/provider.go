@@ -397,7 +397,7 @@ func (p *Provider) decision(w http.ResponseWriter, r *http.Request) {
 			fail(http.StatusBadRequest, "invalid_request", "the sign-in message does not parse")
 			return
 		}
-		if _, err := p.iss.Exchange(d.Message, d.Signature); err != nil {
+		if _, err := p.iss.Exchange(r.Context(), d.Message, d.Signature); err != nil {
 			fail(http.StatusBadRequest, auth.CodeInvalidGrant, "the sign-in was refused: "+err.Error())
 			return
 		}

@@ -23,6 +23,9 @@ type catchUps struct {
 	interval time.Duration
 	run      func(context.Context) error // the catch-up
 
+	// rounds counts the rounds started and not finished; Cluster.Close waits for them.
+	rounds sync.WaitGroup
+
 	mu    sync.Mutex // guards next and last
 	next  *catchUp   // the round that requests arriving now wait for, not started yet; nil when none
 	last  time.Time  // when the last round started
@@ -42,6 +45,7 @@ func (c *catchUps) wait(ctx context.Context) error {
 		r = &catchUp{done: make(chan struct{})}
 		c.next = r
 		delay := time.Until(c.last.Add(c.interval))
+		c.rounds.Add(1)
 		go c.start(r, delay)
 	}
 	c.mu.Unlock()
@@ -55,6 +59,7 @@ func (c *catchUps) wait(ctx context.Context) error {
 
 // start runs round r after delay; requests that arrive once it started wait for the next round.
 func (c *catchUps) start(r *catchUp, delay time.Duration) {
+	defer c.rounds.Done()
 	if delay > 0 {
 		time.Sleep(delay)
 	}

@@ -1,23 +1,25 @@
 package node
 
+// A cluster process: its roles and configuration, its wiring (OpenCluster), Run and Close. Its parts are
+// in files of their own: following the log (follow.go), forwarding to the sequencer (forward.go, and
+// catchup.go for receipts), the lease and sequencing (lease.go), snapshots (snapshot.go), Connect's ledger
+// and revocations (connect.go). Its HTTP surface is a single node's (surface.go).
+
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,11 +27,8 @@ import (
 
 	"github.com/glovebox/glovebox/accesslog"
 	"github.com/glovebox/glovebox/api"
-	"github.com/glovebox/glovebox/api/graphql"
 	"github.com/glovebox/glovebox/auth"
 	"github.com/glovebox/glovebox/connect"
-	"github.com/glovebox/glovebox/credential"
-	"github.com/glovebox/glovebox/export"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/store/postgres"
 	"github.com/glovebox/glovebox/telemetry"
@@ -163,43 +162,6 @@ type Cluster struct {
 // beyond its tree size (at most one per ReceiptCatchUpInterval).
 func (c *Cluster) ReceiptCatchUps() int64 { return c.receipts.count.Load() }
 
-// ClusterLedger is the ledger as one cluster process sees it: the state it follows from the log, and
-// once it holds the sequencer lease, its own sequencer. It implements api.Ledger.
-type ClusterLedger struct {
-	d   *ledger.Domain
-	seq atomic.Pointer[ledger.Sequencer]
-
-	mu sync.RWMutex // guards st, the followed state
-	st *ledger.State
-}
-
-var _ api.Ledger = (*ClusterLedger)(nil)
-
-// Domain implements api.Ledger.
-func (c *ClusterLedger) Domain() *ledger.Domain { return c.d }
-
-// Read implements api.Ledger: the sequencer's state on the leader, the followed state elsewhere.
-func (c *ClusterLedger) Read(f func(*ledger.State)) {
-	if q := c.seq.Load(); q != nil {
-		q.Read(f)
-		return
-	}
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	f(c.st)
-}
-
-// Submit implements api.Ledger; only the leader sequences (others forward over HTTP before this).
-func (c *ClusterLedger) Submit(ctx context.Context, txs []*ledger.Tx, signers [][]common.Address) ([]ledger.Outcome, error) {
-	if q := c.seq.Load(); q != nil {
-		return q.Submit(ctx, txs, signers)
-	}
-	return nil, ledger.ErrStopped
-}
-
-// IsLeader reports whether this process sequences.
-func (c *ClusterLedger) IsLeader() bool { return c.seq.Load() != nil }
-
 // OpenCluster connects to PostgreSQL and NATS, replays the log into memory and returns a process ready to
 // Run.
 func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error) {
@@ -290,133 +252,32 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 	if err != nil || pub.Host == "" {
 		return nil, fmt.Errorf("node: bad public URL %q", cfg.PublicURL)
 	}
+	// Sign-in challenges are in PostgreSQL: one fetched from any process is answered at any other.
 	if c.Auth, err = auth.NewIssuer(auth.Config{Dir: filepath.Join(cfg.DataDir, "auth"), Issuer: strings.TrimRight(cfg.PublicURL, "/"),
-		Domain: pub.Host, Now: cfg.Now}); err != nil {
+		Domain: pub.Host, Now: cfg.Now, Challenges: postgres.NewChallenges(c.pool)}); err != nil {
 		return nil, fmt.Errorf("couldn't set up sign-in: %w", err)
 	}
-	var gql http.Handler
-	var creds *api.Credentials
-	var exp *export.Source
 	if c.has(RoleAPI) {
-		exp = &export.Source{State: c.Ledger.Read, Entries: c.Log.Entries, Log: c.Log, LogKey: vkey, Telemetry: c.Records,
-			AccessLog: c.alog, Catalog: telemetry.DefaultCatalog, Now: cfg.Now}
-		cs := postgres.NewCredentials(c.pool)
-		gql = graphql.NewHandler(graphql.Config{State: c.Ledger.Read, Telemetry: c.Records, Log: c.Log,
-			Logger: cfg.Logger, Now: cfg.Now, Record: c.recorder.Record, AccessLog: c.alog, VINs: cs, Attestations: cs})
-		if creds, err = credentials(cfg.PublicURL, signer, vkey, &credential.Source{State: c.Ledger.Read, Log: c.Log,
-			Telemetry: c.Records, Catalog: telemetry.DefaultCatalog},
-			c.recorder.Record, cfg.Now); err != nil {
-			return nil, err
-		}
-		creds.VINs, creds.Attestations = cs, cs
 		c.FlowState = postgres.NewFlowState(c.pool)
-		if c.Connect, err = newConnect(c.Auth, &connectLedger{c: c, client: &http.Client{}}, c.FlowState, cfg.Logger); err != nil {
-			return nil, err
-		}
 		if err := c.readRevocations(ctx); err != nil {
 			return nil, err
 		}
 	}
-	app, err := web.Handler(cfg.Web)
+	cs := postgres.NewCredentials(c.pool)
+	srv, provider, err := newSurface(surface{publicURL: cfg.PublicURL, version: cfg.Version, logger: cfg.Logger, now: cfg.Now,
+		rateLimit: cfg.RateLimit, budgets: cfg.Budgets, web: cfg.Web,
+		ledger: c.Ledger, log: c.Log, entries: c.Log.Entries, signer: signer, logKey: vkey, telemetry: c.Records,
+		accessLog: c.alog, record: c.recorder.Record, credentials: cs, ingester: c.Ingester, auth: c.Auth,
+		webhooks: c.Webhooks, apps: c.has(RoleAPI), connectLedger: &connectLedger{c: c, client: &http.Client{}}, flowState: c.FlowState})
 	if err != nil {
-		return nil, fmt.Errorf("couldn't set up the web app: %w", err)
+		return nil, err
 	}
-	srv := api.New(api.Config{Web: app, WebPaths: web.Paths(), Sequencer: c.Ledger, Log: c.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger,
-		Ingester: c.Ingester, Auth: c.Auth, AccessLog: c.alog, RateLimit: cfg.RateLimit, Budgets: cfg.Budgets, GraphQL: gql, Credentials: creds, Export: exp, Deleter: c.Records,
-		Webhooks: c.Webhooks, Connect: c.Connect})
+	c.Connect = provider
 	c.API = c.forwarding(srv)
 	return c, nil
 }
 
 func (c *Cluster) has(role string) bool { return slices.Contains(c.cfg.Roles, role) }
-
-// follow reads what the sequencer committed since the last call and applies it to the followed state,
-// checking every signature and rule as any replay does.
-func (c *Cluster) follow(ctx context.Context) error {
-	if err := c.Log.Refresh(ctx); err != nil {
-		return err
-	}
-	size := c.Log.Size()
-	c.Ledger.mu.RLock()
-	have := c.Ledger.st.Size()
-	c.Ledger.mu.RUnlock()
-	if have >= size {
-		return nil
-	}
-	// A small step is read before taking the lock, so that readers never wait for the database; a long
-	// catch-up (at start) streams its entries while holding it.
-	src := c.Log.Entries
-	if size-have <= 4096 {
-		es, err := c.Log.Entries(ctx, have, size-have)
-		if err != nil {
-			return err
-		}
-		src = func(_ context.Context, from, n int64) ([][]byte, error) {
-			if from < have || from+n > size {
-				return nil, fmt.Errorf("entries %d..%d were not read ahead", from, from+n)
-			}
-			return es[from-have : from-have+n], nil
-		}
-	}
-	c.Ledger.mu.Lock()
-	defer c.Ledger.mu.Unlock()
-	if c.Ledger.st.Size() != have {
-		return nil // someone else moved it meanwhile; the next tick goes on from there
-	}
-	if err := ledger.Replay(ctx, c.Ledger.d, c.Ledger.st, size, src, nil); err != nil {
-		return fmt.Errorf("couldn't replay the log: %w", err)
-	}
-	return nil
-}
-
-// forwarding sends POST /v1/transactions to the sequencer when this process is not it. Other routes are
-// served here. Without a known, reachable sequencer the answer is 503 unavailable: retry.
-func (c *Cluster) forwarding(local http.Handler) http.Handler {
-	var mu sync.Mutex
-	var proxy *httputil.ReverseProxy
-	var proxyURL string
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// A receipt asked for beyond what this process has followed (a client reading its own write through
-		// another process) is looked up after a catch-up that started after the request arrived, rather
-		// than answered not_found. Catch-ups are shared and spaced (catchUps): a flood of such requests
-		// for indexes that do not exist costs the database one read per ReceiptCatchUpInterval.
-		if idx, ok := strings.CutPrefix(r.URL.Path, "/v1/transactions/"); ok && r.Method == http.MethodGet && !c.Ledger.IsLeader() {
-			if n, err := strconv.ParseInt(idx, 10, 64); err == nil && n >= c.Log.Size() {
-				if err := c.receipts.wait(r.Context()); err != nil && r.Context().Err() == nil {
-					c.logger.Warn("couldn't catch up with the log", "err", err)
-				}
-			}
-		}
-		if r.Method != http.MethodPost || r.URL.Path != "/v1/transactions" || c.Ledger.IsLeader() {
-			local.ServeHTTP(w, r)
-			return
-		}
-		_, target, _, err := postgres.Leader(r.Context(), c.pool)
-		if err != nil || target == "" || target == c.cfg.AdvertiseURL {
-			local.ServeHTTP(w, r) // answers unavailable
-			return
-		}
-		mu.Lock()
-		if proxyURL != target {
-			u, err := url.Parse(target)
-			if err != nil {
-				mu.Unlock()
-				local.ServeHTTP(w, r)
-				return
-			}
-			proxy, proxyURL = httputil.NewSingleHostReverseProxy(u), target
-			proxy.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
-				c.logger.Warn("couldn't forward a transaction to the sequencer", "err", err)
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusServiceUnavailable)
-				fmt.Fprintf(w, `{"error":{"code":%q,"message":"the sequencer is not reachable; retry"}}`, api.CodeUnavailable)
-			}
-		}
-		p := proxy
-		mu.Unlock()
-		p.ServeHTTP(w, r)
-	})
-}
 
 // Run runs the process's roles until ctx is done. A process with the sequencer role that loses the lease
 // (its database session ended: PostgreSQL restarted, the network broke, the lease check timed out) stops
@@ -482,156 +343,14 @@ func (c *Cluster) Run(ctx context.Context) error {
 	return nil
 }
 
-// LeaseLosses returns how many times this process stopped sequencing because it lost the lease (or could
-// not take over the log) and went back to standing by.
-func (c *Cluster) LeaseLosses() int64 { return c.leaseLosses.Load() }
-
-// followLoop follows the log every FollowInterval until ctx is done.
-func (c *Cluster) followLoop(ctx context.Context) {
-	tick := time.NewTicker(c.cfg.FollowInterval)
-	defer tick.Stop()
-	failing := false
-	for {
-		err := c.follow(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil && !failing:
-			c.logger.Error("couldn't follow the log; trying again every follow interval", "err", err)
-			failing = true
-		case err == nil && failing:
-			c.logger.Info("following the log again")
-			failing = false
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
-}
-
-// standByAndSequence follows the log while standing by for the lease, then sequences until ctx is done or
-// the lease is lost.
-func (c *Cluster) standByAndSequence(ctx context.Context) error {
-	following, stopFollowing := context.WithCancel(ctx)
-	followDone := make(chan struct{})
-	go func() {
-		defer close(followDone)
-		c.followLoop(following)
-	}()
-	defer func() {
-		stopFollowing()
-		<-followDone
-	}()
-	return c.sequence(ctx, stopFollowing, followDone)
-}
-
-// sequence stands by for the lease, then takes over: it stops following, catches up with the log one last
-// time, and sequences from that state until ctx is done or the lease is lost.
-func (c *Cluster) sequence(ctx context.Context, stopFollowing func(), followDone chan struct{}) error {
-	host, _ := os.Hostname()
-	c.logger.Info("standing by for the sequencer lease")
-	var lease *postgres.Lease
-	for {
-		var err error
-		lease, err = postgres.Acquire(ctx, c.pool, fmt.Sprintf("%s/%d", host, os.Getpid()), c.cfg.AdvertiseURL)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		// The database went away while standing by: keep standing by.
-		c.logger.Warn("couldn't try the sequencer lease; trying again", "err", err)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(postgres.PollInterval):
-		}
-	}
-	defer lease.Release()
-	stopFollowing()
-	<-followDone
-	if err := c.Log.SetWriter(ctx, lease, c.signer); err != nil {
-		return fmt.Errorf("couldn't take over the log: %w", err)
-	}
-	if err := c.follow(ctx); err != nil {
-		return err
-	}
-	c.Ledger.mu.RLock()
-	snap := c.Ledger.st.Snapshot()
-	c.Ledger.mu.RUnlock()
-	q, err := ledger.OpenSequencer(ctx, c.Ledger.d, c.Log, c.Log.Entries, &memoryStore{snap: snap},
-		ledger.SequencerOptions{Now: c.cfg.Now, Logger: c.logger})
-	if err != nil {
-		return err
-	}
-	c.Ledger.seq.Store(q)
-	// Once the sequencer stops, its state (everything it acknowledged, nothing it undid) goes back to the
-	// follower, so that reads go on from it while the process stands by: the database may be down.
-	defer c.Ledger.handBack(q, c.logger)
-	c.logger.Info("sequencing", "epoch", lease.Epoch(), "log size", c.Log.Size())
-	seqCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	// The lease is checked now and then, so that a process whose session died stops at once rather than
-	// at its next append.
-	lost := make(chan error, 1)
-	go func() {
-		tick := time.NewTicker(postgres.PollInterval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-seqCtx.Done():
-				return
-			case <-tick.C:
-				// Check bounds itself (postgres.LeaseCheckTimeout): a hung database loses the lease
-				// rather than hanging this check.
-				if err := lease.Check(seqCtx); err != nil && seqCtx.Err() == nil {
-					lost <- err
-					stop()
-					return
-				}
-			}
-		}
-	}()
-	go c.snapshotLoop(seqCtx)
-	err = q.Run(seqCtx)
-	select {
-	case lerr := <-lost:
-		return fmt.Errorf("lost the sequencer lease: %w", lerr)
-	default:
-	}
-	return err
-}
-
-// handBack makes the followed state the stopped sequencer q's, and stops reading from q.
-func (c *ClusterLedger) handBack(q *ledger.Sequencer, logger *slog.Logger) {
-	var snap ledger.Changes
-	q.Read(func(st *ledger.State) { snap = st.Snapshot() })
-	st, err := ledger.Restore(snap)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err != nil {
-		// The followed state is older but sound; following the log catches it up.
-		logger.Error("couldn't take the sequencer's state back; following the log from the older one", "err", err)
-	} else {
-		c.st = st
-	}
-	c.seq.Store(nil)
-}
-
-// memoryStore hands the sequencer the followed state; the state's only durable copy is the log.
-type memoryStore struct{ snap ledger.Changes }
-
-func (m *memoryStore) Load(context.Context) (ledger.Changes, error) { return m.snap, nil }
-func (m *memoryStore) Save(context.Context, ledger.Changes) error   { return nil }
-func (m *memoryStore) Reset(context.Context) error {
-	m.snap = ledger.Changes{NextVehicle: 1}
-	return nil
-}
-
-// Close releases the process's connections and files. Call it after Run returned.
+// Close releases the process's connections and files. Call it after Run returned (and after its API
+// stopped serving): it waits for the catch-ups that requests started, which read the database, and Run
+// has joined every other goroutine of the process.
 func (c *Cluster) Close() error {
 	var errs []error
+	if c.receipts != nil {
+		c.receipts.rounds.Wait()
+	}
 	if c.nc != nil {
 		c.nc.Close()
 	}
@@ -639,60 +358,4 @@ func (c *Cluster) Close() error {
 		c.pool.Close()
 	}
 	return errors.Join(errs...)
-}
-
-// restoreSnapshot starts the followed state from the newest snapshot the log covers, if there is one
-// that decodes; otherwise the state replays the whole log.
-func (c *Cluster) restoreSnapshot(ctx context.Context) error {
-	size, data, ok, err := postgres.LatestSnapshot(ctx, c.pool, c.Log.Size())
-	if err != nil || !ok {
-		return err
-	}
-	st, err := decodeSnapshot(data)
-	if err == nil && st.Size() != size {
-		err = fmt.Errorf("the snapshot of size %d holds a state of %d entries", size, st.Size())
-	}
-	if err != nil {
-		c.logger.Warn("ignoring the stored snapshot; replaying the whole log", "err", err)
-		return nil
-	}
-	c.Ledger.st, c.RestoredFrom = st, size
-	c.logger.Info("restored the ledger state from a snapshot", "entries", size)
-	return nil
-}
-
-// SaveSnapshot stores a snapshot of the current state. The sequencer calls it now and then.
-func (c *Cluster) SaveSnapshot(ctx context.Context) (int64, error) {
-	var snap ledger.Changes
-	c.Ledger.Read(func(st *ledger.State) { snap = st.Snapshot() })
-	data, err := encodeSnapshot(snap)
-	if err != nil {
-		return 0, err
-	}
-	return snap.Size, postgres.SaveSnapshot(ctx, c.pool, snap.Size, data)
-}
-
-// snapshotLoop stores a snapshot every SnapshotInterval when enough entries were appended since the last.
-func (c *Cluster) snapshotLoop(ctx context.Context) {
-	tick := time.NewTicker(c.cfg.SnapshotInterval)
-	defer tick.Stop()
-	last := c.RestoredFrom
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		if c.Log.Size()-last < c.cfg.SnapshotEntries {
-			continue
-		}
-		size, err := c.SaveSnapshot(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				c.logger.Warn("couldn't store a snapshot", "err", err)
-			}
-			continue
-		}
-		last = size
-	}
 }

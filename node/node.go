@@ -22,15 +22,10 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/ethereum/go-ethereum/common"
-
 	"github.com/glovebox/glovebox/accesslog"
 	"github.com/glovebox/glovebox/api"
-	"github.com/glovebox/glovebox/api/graphql"
 	"github.com/glovebox/glovebox/auth"
 	"github.com/glovebox/glovebox/connect"
-	"github.com/glovebox/glovebox/credential"
-	"github.com/glovebox/glovebox/export"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/store/sqlite"
 	"github.com/glovebox/glovebox/telemetry"
@@ -187,35 +182,15 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		Domain: pub.Host, Now: cfg.Now}); err != nil {
 		return nil, fmt.Errorf("couldn't set up sign-in: %w", err)
 	}
-	if n.Connect, err = newConnect(n.Auth, n.Sequencer, nil, cfg.Logger); err != nil {
-		return nil, err
-	}
-	app, err := web.Handler(cfg.Web)
-	if err != nil {
-		return nil, fmt.Errorf("couldn't set up the web app: %w", err)
-	}
-	creds, err := credentials(cfg.PublicURL, signer, vkey, &credential.Source{State: n.Sequencer.Read, Log: n.Log,
-		Telemetry: n.Telemetry, Catalog: telemetry.DefaultCatalog},
-		n.Recorder.Record, cfg.Now)
+	n.API, n.Connect, err = newSurface(surface{publicURL: cfg.PublicURL, version: cfg.Version, logger: cfg.Logger, now: cfg.Now,
+		rateLimit: cfg.RateLimit, budgets: cfg.Budgets, web: cfg.Web,
+		ledger: n.Sequencer, log: n.Log, entries: n.Entries, signer: signer, logKey: vkey, telemetry: n.Telemetry,
+		accessLog: n.AccessLog, record: n.Recorder.Record, credentials: n.Credentials, ingester: n.Ingester, auth: n.Auth,
+		webhooks: n.Webhooks, live: n.Live, apps: true, connectLedger: n.Sequencer})
 	if err != nil {
 		return nil, err
 	}
-	creds.VINs, creds.Attestations = n.Credentials, n.Credentials
-	n.API = api.New(api.Config{Credentials: creds, Web: app, WebPaths: web.Paths(), Connect: n.Connect, Sequencer: n.Sequencer, Log: n.Log, LogKey: vkey, Version: cfg.Version, Logger: cfg.Logger,
-		Ingester: n.Ingester, Auth: n.Auth, AccessLog: n.AccessLog, RateLimit: cfg.RateLimit, Budgets: cfg.Budgets, Webhooks: n.Webhooks, Deleter: n.Telemetry,
-		Export: &export.Source{State: n.Sequencer.Read, Entries: n.Entries, Log: n.Log, LogKey: vkey, Telemetry: n.Telemetry,
-			AccessLog: n.AccessLog, Catalog: telemetry.DefaultCatalog, Now: cfg.Now},
-		GraphQL: graphql.NewHandler(graphql.Config{State: n.Sequencer.Read, Telemetry: n.Telemetry, Log: n.Log,
-			Logger: cfg.Logger, Now: cfg.Now,
-			Record: n.Recorder.Record, AccessLog: n.AccessLog, Live: n.Live, Authenticate: n.authenticate,
-			VINs: n.Credentials, Attestations: n.Credentials})})
 	return n, nil
-}
-
-// authenticate verifies a bearer token for GraphQL subscriptions.
-func (n *Node) authenticate(token string) (common.Address, time.Time, error) {
-	c, err := n.Auth.Verify(token)
-	return c.Subject, c.Expiry, err
 }
 
 // Entries reads committed log entries [from, from+count).

@@ -35,12 +35,15 @@ var allowed = map[string][]string{
 	// webhook/outbox is the webhook store's contract (its types and Store): below the engine and the stores.
 	"webhook/outbox":  {},
 	"webhook":         {"access", "accesslog", "ledger", "telemetry", "telemetry/segment", "webhook/outbox"},
-	"store/postgres":  {"accesslog", "attestation", "connect/flowstate", "credential", "ledger", "telemetry", "tlog", "webhook/outbox"},
-	"store/storetest": {"accesslog", "attestation", "connect/flowstate", "credential", "telemetry", "webhook/outbox"},
+	"store/postgres":  {"accesslog", "attestation", "auth/challenge", "connect/flowstate", "credential", "ledger", "telemetry", "tlog", "webhook/outbox"},
+	"store/storetest": {"accesslog", "attestation", "auth/challenge", "connect/flowstate", "credential", "telemetry", "webhook/outbox"},
 	"api/wire":        {"accesslog", "ledger"},
 	// auth verifies sign-in signatures with ledger.PersonalHash and ledger.Recover: nothing of telemetry.
-	"auth":    {"internal/expiry", "ledger"},
-	"connect": {"auth", "connect/flowstate", "ledger"},
+	"auth": {"auth/challenge", "internal/expiry", "ledger"},
+	// auth/challenge is the contract of the outstanding sign-in challenges (and its in-memory store): below
+	// auth and the stores that implement it.
+	"auth/challenge": {},
+	"connect":        {"auth", "connect/flowstate", "ledger"},
 	// connect/flowstate is the contract of the OpenID Provider's flow state (and its in-memory store): below
 	// connect and the stores that implement it.
 	"connect/flowstate":              {"internal/expiry"},
@@ -65,7 +68,7 @@ var allowed = map[string][]string{
 	"client": {"api/wire", "ledger", "telemetry"},
 	"verify": {"client", "ledger", "tlog"},
 	"sim":    {"api/mqtt", "api/wire", "client", "ledger", "telemetry"},
-	"node":   {"accesslog", "api", "api/graphql", "api/wire", "auth", "connect", "connect/flowstate", "credential", "export", "ledger", "store/postgres", "store/sqlite", "telemetry", "telemetry/live", "telemetry/stream", "tlog", "web", "webhook"},
+	"node":   {"accesslog", "api", "api/graphql", "api/wire", "attestation", "auth", "connect", "connect/flowstate", "credential", "export", "ledger", "store/postgres", "store/sqlite", "telemetry", "telemetry/live", "telemetry/stream", "tlog", "web", "webhook"},
 	// internal/expiry is a min-heap of keys by expiry time for the in-memory stores that forget.
 	"internal/expiry": {},
 	"internal/pgtest": {},

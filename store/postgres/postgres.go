@@ -7,8 +7,8 @@
 // advisory lock, recording them in schema_migrations. `glovebox migrate --store postgres://…` runs it.
 //
 // A store implements the contracts of the packages below it (ledger, tlog, telemetry, accesslog,
-// webhook/outbox, credential, attestation, connect/flowstate) and must not import anything that uses them
-// (api, node, webhook's engine, connect).
+// webhook/outbox, credential, attestation, connect/flowstate, auth/challenge) and must not import anything
+// that uses them (api, node, webhook's engine, connect, auth).
 package postgres
 
 import (

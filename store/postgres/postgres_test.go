@@ -14,6 +14,7 @@ import (
 	xtlog "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/glovebox/glovebox/accesslog"
+	"github.com/glovebox/glovebox/auth/challenge"
 	"github.com/glovebox/glovebox/connect/flowstate"
 	"github.com/glovebox/glovebox/internal/pgtest"
 	"github.com/glovebox/glovebox/store/postgres"
@@ -438,6 +439,10 @@ func TestAHungDatabaseFailsTheLeaseCheckInsteadOfHangingIt(t *testing.T) {
 	if err := lease.Check(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("check while the database hangs: %v, want a deadline error", err)
 	}
+}
+
+func TestChallenges(t *testing.T) {
+	storetest.TestChallenges(t, func(t *testing.T) challenge.Store { return postgres.NewChallenges(migrated(t)) })
 }
 
 func TestFlowState(t *testing.T) {

@@ -11,7 +11,8 @@ import (
 
 // SaveSnapshot stores an encoded snapshot of the ledger state after the first size log entries, and
 // drops all but the newest two. Snapshots are a cache of the log, like every read model: a process that
-// finds none, or one it cannot decode, replays the log from the start.
+// finds none, or one it cannot decode, replays the log from the start. data is opaque here: its format,
+// version and digest are the caller's (package node checks them).
 func SaveSnapshot(ctx context.Context, pool *pgxpool.Pool, size int64, data []byte) error {
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO identity_snapshots (size, data) VALUES ($1, $2) ON CONFLICT (size) DO NOTHING`, size, data); err != nil {
