@@ -38,6 +38,8 @@ var (
 	// ErrTileMismatch: a hash tile that is absent or does not match the verified entries. Stage
 	// StageTiles, or StageTree when the entries are wrong too.
 	ErrTileMismatch = errors.New("a hash tile does not match the entries")
+	// ErrState: a state digest the node reported that is not the replay's at its size. Stage StageState.
+	ErrState = errors.New("the node's state is not the log's")
 	// ErrMalformed: an entry bundle that does not parse or has more entries than its path says. Stage
 	// StageDownload.
 	ErrMalformed = errors.New("a tile is malformed")

@@ -303,7 +303,7 @@ func (a *auditor) compareState(ctx context.Context) error {
 		}
 		want := a.st.Digest()
 		if got != want {
-			return fail(StageState, "the node's state digest at %d entries is 0x%x, but replaying the log gives 0x%x", dg.TreeSize, got[:], want[:])
+			return failKind(StageState, -1, ErrState, "the node's state digest at %d entries is 0x%x, but replaying the log gives 0x%x", dg.TreeSize, got[:], want[:])
 		}
 		return nil
 	}
