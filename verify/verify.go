@@ -4,12 +4,30 @@
 // https://c2sp.org/tlog-tiles), recomputes the Merkle tree, replays every entry through the ledger's rules
 // and signatures, and compares the node's state answers with its own replay.
 //
+// # Pure checks
+//
+// Every check is a function of bytes already fetched, with no network, clock or disk:
+//
+//   - [CheckCheckpoint]: a signed checkpoint against the log key;
+//   - [Tree.Extend]: the entry bundles and hash tiles [TilesFor] lists against a checkpoint, by
+//     recomputing the tree from the entries (which proves every entry's inclusion) and holding every hash
+//     tile against it; a bad entry is named by its index;
+//   - [CheckInclusion]: one entry against a checkpoint, from the hash tiles alone;
+//   - [Tree.CheckExtends]: consistency of the tree with a checkpoint seen earlier (else a fork);
+//   - [Replay]: the entries, through every signature and rule, to the state whose digest a node reports.
+//
+// [Log], the HTTP auditor behind `glovebox verify URL`, fetches bytes and hands them to these; [Mirror]
+// hands them over from a copy of the log on disk ([WriteMirror] writes one), with no network at all.
+// Failures are a *[Failure] naming the stage and, where it is about one entry, its index; errors.Is tells
+// the kinds apart: [ErrCheckpoint], [ErrFork], [ErrEntryMissing], [ErrEntryChanged], [ErrTileMismatch],
+// [ErrState], [ErrMalformed] (docs/verify.md lists them).
+//
 // It trusts nothing the node says beyond the log key it is given. Merkle hashing and note verification are
 // golang.org/x/mod/sumdb/tlog and golang.org/x/mod/sumdb/note; the rules are package ledger's, the same
 // code the node runs.
 //
-// It imports only client, ledger and tlog: an auditor trusts none of the node's code beyond the rules it
-// replays.
+// It owns the auditor and imports only client, ledger and tlog: an auditor trusts none of the node's code
+// beyond the rules it replays, so it must not import api, node, store or telemetry.
 package verify
 
 import (
