@@ -5,7 +5,11 @@ package layers
 
 import (
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -86,9 +90,13 @@ var allowed = map[string][]string{
 }
 
 type pkg struct {
-	ImportPath string
-	Imports    []string
-	Deps       []string
+	ImportPath   string
+	Dir          string
+	GoFiles      []string
+	TestGoFiles  []string
+	XTestGoFiles []string
+	Imports      []string
+	Deps         []string
 }
 
 func list(t *testing.T, args ...string) []pkg {
@@ -175,6 +183,38 @@ func TestNoUpwardDependencies(t *testing.T) {
 					t.Errorf("%s depends on %s: an upward edge; move what they share below both", root, r)
 				}
 			}
+		}
+	}
+}
+
+// TestEveryPackageDocSaysWhatItMayImport demands a package doc comment, in the manner of tlog/doc.go, that
+// says what the package imports or must not import, for every package but generated ones: the table above
+// enforces the arrows, the doc tells the reader why.
+func TestEveryPackageDocSaysWhatItMayImport(t *testing.T) {
+	for _, p := range list(t, module+"/...") {
+		name, _ := rel(p.ImportPath)
+		files := p.GoFiles
+		if len(files) == 0 {
+			files = append(p.TestGoFiles, p.XTestGoFiles...)
+		}
+		var doc strings.Builder
+		generated := true
+		for _, f := range files {
+			af, err := parser.ParseFile(token.NewFileSet(), filepath.Join(p.Dir, f), nil, parser.PackageClauseOnly|parser.ParseComments)
+			if err != nil {
+				t.Fatal(err)
+			}
+			generated = generated && ast.IsGenerated(af)
+			if af.Doc != nil {
+				doc.WriteString(af.Doc.Text())
+			}
+		}
+		switch {
+		case generated:
+		case doc.Len() == 0:
+			t.Errorf("package %s has no package doc comment", name)
+		case !strings.Contains(strings.ToLower(doc.String()), "import"):
+			t.Errorf("the package doc of %s does not say what it imports or must not import", name)
 		}
 	}
 }
