@@ -218,3 +218,16 @@ func TestEveryPackageDocSaysWhatItMayImport(t *testing.T) {
 		}
 	}
 }
+
+// TestGraphQLImportsNoDatabase keeps api/graphql reading telemetry through telemetry.Reader only: it
+// imports neither database/sql nor a driver (the table above keeps the stores out). database/sql still
+// appears among its dependencies through uint256 and go-ethereum's Scan and Value methods.
+func TestGraphQLImportsNoDatabase(t *testing.T) {
+	for _, p := range list(t, module+"/api/graphql") {
+		for _, imp := range p.Imports {
+			if imp == "database/sql" || strings.HasPrefix(imp, "modernc.org/sqlite") || strings.HasPrefix(imp, "github.com/jackc/pgx") {
+				t.Errorf("api/graphql imports %s: it must read telemetry through telemetry.Reader", imp)
+			}
+		}
+	}
+}
