@@ -282,3 +282,55 @@ func TestWriteMirrorCatchesUp(t *testing.T) {
 		t.Errorf("state-digest: %s, %v; want a digest at 512 entries", b, err)
 	}
 }
+
+func TestCheckConsistencyFromHashTilesAlone(t *testing.T) {
+	n, p, m, signer := mirrored(t)
+	cp, err := verify.CheckCheckpoint(n.LogKey, m[verify.MirrorCheckpoint].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hashTiles := map[string][]byte{}
+	for k, f := range m {
+		if strings.HasPrefix(k, "tile/") && !strings.HasPrefix(k, "tile/entries/") {
+			hashTiles[k] = f.Data
+		}
+	}
+	badTiles := maps.Clone(hashTiles)
+	badTiles["tile/0/001.p/"+strconv.FormatInt(p.Entries-256, 10)] = bytes.Repeat([]byte{9}, int(p.Entries-256)*32)
+	// The first hash of the level-1 tile is the root of the first 256 entries.
+	root256 := xtlog.Hash(m["tile/1/000.p/1"].Data[:32])
+	at := func(size int64, root xtlog.Hash) verify.Checkpoint {
+		b, err := tlog.SignCheckpoint(n.Log.Origin(), size, root, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := verify.CheckCheckpoint(n.LogKey, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	empty, _ := xtlog.TreeHash(0, nil)
+	tests := []struct {
+		name  string
+		prev  verify.Checkpoint
+		tiles map[string][]byte
+		kind  error
+	}{
+		{"the tree of 256 entries is a prefix", at(256, root256), hashTiles, nil},
+		{"the empty tree is a prefix", at(0, empty), hashTiles, nil},
+		{"the checkpoint itself", cp, hashTiles, nil},
+		{"another root for 256 entries is a fork", at(256, xtlog.Hash{1}), hashTiles, verify.ErrFork},
+		{"another root for the same size is a fork", at(cp.Size, xtlog.Hash{1}), hashTiles, verify.ErrFork},
+		{"a larger tree signed before is a fork", at(cp.Size+1, cp.Root), hashTiles, verify.ErrFork},
+		{"a wrong hash tile proves nothing", at(256, root256), badTiles, verify.ErrTileMismatch},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := verify.CheckConsistency(tt.prev, cp, tt.tiles)
+			if (tt.kind == nil) != (err == nil) || tt.kind != nil && !errors.Is(err, tt.kind) {
+				t.Errorf("CheckConsistency(%d → %d) = %v, want %v", tt.prev.Size, cp.Size, err, tt.kind)
+			}
+		})
+	}
+}

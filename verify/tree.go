@@ -283,6 +283,36 @@ func CheckInclusion(cp Checkpoint, index int64, entry []byte, tiles map[string][
 	return nil
 }
 
+// CheckConsistency checks that the tree signed by cp extends the one signed by prev (both already checked
+// with CheckCheckpoint), from cp's hash tiles alone (path → bytes): the hashes of a consistency proof are
+// read through tlog.TileHashReader, which authenticates every tile against cp's root, and the proof is
+// checked with tlog.CheckTree against prev's root. Two checkpoints no single log can have fail with ErrFork,
+// a missing or wrong tile with ErrTileMismatch.
+func CheckConsistency(prev, cp Checkpoint, tiles map[string][]byte) error {
+	switch {
+	case prev.Size > cp.Size:
+		return failKind(StageConsistency, -1, ErrFork, "fork: a checkpoint of %d entries, but one of %d entries was signed before: the log was rolled back or forked", cp.Size, prev.Size)
+	case prev.Size == 0 || prev.Size == cp.Size:
+		want := cp.Root
+		if prev.Size == 0 {
+			want = emptyRoot
+		}
+		if prev.Root != want {
+			return failKind(StageConsistency, -1, ErrFork, "fork: two checkpoints of %d entries with roots %v and %v", prev.Size, prev.Root, want)
+		}
+		return nil
+	}
+	tree := xtlog.Tree{N: cp.Size, Hash: cp.Root}
+	proof, err := xtlog.ProveTree(cp.Size, prev.Size, xtlog.TileHashReader(tree, mapTiles(tiles)))
+	if err != nil {
+		return &Failure{Index: -1, Stage: StageTiles, Err: &kindError{ErrTileMismatch, err}}
+	}
+	if err := xtlog.CheckTree(proof, cp.Size, cp.Root, prev.Size, prev.Root); err != nil {
+		return failKind(StageConsistency, -1, ErrFork, "fork: the tree of %d entries does not extend the one of %d entries signed before (%v): the log was rewritten or forked", cp.Size, prev.Size, err)
+	}
+	return nil
+}
+
 // mapTiles is a tlog.TileReader over hash tiles held by path.
 type mapTiles map[string][]byte
 

@@ -14,6 +14,7 @@
 //     tile against it; a bad entry is named by its index;
 //   - [CheckInclusion]: one entry against a checkpoint, from the hash tiles alone;
 //   - [Tree.CheckExtends]: consistency of the tree with a checkpoint seen earlier (else a fork);
+//   - [CheckConsistency]: consistency between two checkpoints, from the newer one's hash tiles alone;
 //   - [Replay]: the entries, through every signature and rule, to the state whose digest a node reports.
 //
 // [Log], the HTTP auditor behind `glovebox verify URL`, fetches bytes and hands them to these; [Mirror]
