@@ -232,9 +232,10 @@ func checkPrevious(v note.Verifier, key string, previous []byte, cp Checkpoint) 
 	}
 	prev, err := checkCheckpoint(v, key, previous)
 	if err != nil {
-		var f *Failure
-		errors.As(err, &f)
-		return nil, failKind(StageConsistency, -1, ErrCheckpoint, "the previous checkpoint does not verify with the log key: %w", f.Err)
+		if f := (*Failure)(nil); errors.As(err, &f) {
+			err = f.Err
+		}
+		return nil, failKind(StageConsistency, -1, ErrCheckpoint, "the previous checkpoint does not verify with the log key: %w", err)
 	}
 	if cp.Size < prev.Size {
 		return nil, failKind(StageConsistency, -1, ErrFork, "fork: the log's checkpoint has %d entries, but it signed a checkpoint of %d entries before: the log was rolled back or forked", cp.Size, prev.Size)
