@@ -55,6 +55,6 @@
 // the entry it names) and period, that signals.csv and signals.ndjson hold exactly the values of the
 // records, and the counts of summary.json. A failure is a *Failure naming the check, file and line.
 //
-// It reads through telemetry.Reader, the ledger and the log's interfaces: never a store or the API, which
-// serves it.
+// It reads through telemetry.Reader, the ledger and the log's interfaces, and imports only accesslog,
+// ledger, telemetry, telemetry/segment and tlog: it must not import a store or the API, which serves it.
 package export

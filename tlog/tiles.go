@@ -1,6 +1,7 @@
 package tlog
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -193,11 +194,14 @@ const (
 // with Cache-Control: public, max-age=31536000, immutable, partial ones
 // with a short max-age. Paths outside prefix and [ErrNotFound] give 404,
 // [ErrBadPath] 400, other methods 405 and other errors 500.
-func (l *Log) Handler(prefix string) http.Handler { return TileHandler(prefix, l.ReadTile) }
+func (l *Log) Handler(prefix string) http.Handler {
+	return TileHandler(prefix, func(_ context.Context, path string) ([]byte, error) { return l.ReadTile(path) })
+}
 
 // TileHandler serves read (which follows the contract of [Log.ReadTile]) under prefix, as [Log.Handler]
-// does: other log stores (store/postgres) serve the same paths, headers and errors through it.
-func TileHandler(prefix string, read func(path string) ([]byte, error)) http.Handler {
+// does: other log stores (store/postgres) serve the same paths, headers and errors through it. read gets
+// the request's context, so that a store that reads a database gives up with the request.
+func TileHandler(prefix string, read func(ctx context.Context, path string) ([]byte, error)) http.Handler {
 	if !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
@@ -213,7 +217,7 @@ func TileHandler(prefix string, read func(path string) ([]byte, error)) http.Han
 			http.NotFound(w, r)
 			return
 		}
-		data, err := read(path)
+		data, err := read(r.Context(), path)
 		switch {
 		case errors.Is(err, ErrBadPath):
 			http.Error(w, "malformed log path", http.StatusBadRequest)

@@ -76,12 +76,12 @@ func BenchmarkReplay100k(b *testing.B) {
 	entries := entries100k(b)
 	b.ResetTimer()
 	for b.Loop() {
-		a := &auditor{domain: ledger.NewDomain(benchOrigin), entries: entries, size: int64(len(entries)), st: ledger.NewState()}
-		if err := a.replay(context.Background(), a.size); err != nil {
+		sigs, err := Replay(context.Background(), benchOrigin, ledger.NewState(), entries, int64(len(entries)), nil)
+		if err != nil {
 			b.Fatal(err)
 		}
-		if a.signatures != int64(len(entries)) {
-			b.Fatalf("counted %d signatures, want %d", a.signatures, len(entries))
+		if sigs != int64(len(entries)) {
+			b.Fatalf("counted %d signatures, want %d", sigs, len(entries))
 		}
 	}
 	b.ReportMetric(float64(len(entries))*float64(b.N)/b.Elapsed().Seconds(), "entries/s")

@@ -4,12 +4,31 @@
 // https://c2sp.org/tlog-tiles), recomputes the Merkle tree, replays every entry through the ledger's rules
 // and signatures, and compares the node's state answers with its own replay.
 //
+// # Pure checks
+//
+// Every check is a function of bytes already fetched, with no network, clock or disk:
+//
+//   - [CheckCheckpoint]: a signed checkpoint against the log key;
+//   - [Tree.Extend]: the entry bundles and hash tiles [TilesFor] lists against a checkpoint, by
+//     recomputing the tree from the entries (which proves every entry's inclusion) and holding every hash
+//     tile against it; a bad entry is named by its index;
+//   - [CheckInclusion]: one entry against a checkpoint, from the hash tiles alone;
+//   - [Tree.CheckExtends]: consistency of the tree with a checkpoint seen earlier (else a fork);
+//   - [CheckConsistency]: consistency between two checkpoints, from the newer one's hash tiles alone;
+//   - [Replay]: the entries, through every signature and rule, to the state whose digest a node reports.
+//
+// [Log], the HTTP auditor behind `glovebox verify URL`, fetches bytes and hands them to these; [Mirror]
+// hands them over from a copy of the log on disk ([WriteMirror] writes one), with no network at all.
+// Failures are a *[Failure] naming the stage and, where it is about one entry, its index; errors.Is tells
+// the kinds apart: [ErrCheckpoint], [ErrFork], [ErrEntryMissing], [ErrEntryChanged], [ErrTileMismatch],
+// [ErrState], [ErrMalformed] (docs/verify.md lists them).
+//
 // It trusts nothing the node says beyond the log key it is given. Merkle hashing and note verification are
 // golang.org/x/mod/sumdb/tlog and golang.org/x/mod/sumdb/note; the rules are package ledger's, the same
 // code the node runs.
 //
-// It imports only client, ledger and tlog: an auditor trusts none of the node's code beyond the rules it
-// replays.
+// It owns the auditor and imports only client, ledger and tlog: an auditor trusts none of the node's code
+// beyond the rules it replays, so it must not import api, node, store or telemetry.
 package verify
 
 import (
@@ -26,7 +45,6 @@ import (
 
 	"github.com/glovebox/glovebox/client"
 	"github.com/glovebox/glovebox/ledger"
-	"github.com/glovebox/glovebox/tlog"
 )
 
 // DefaultMaxVehicleReads is how many vehicles are read back from the node when Options.MaxVehicleReads
@@ -142,19 +160,11 @@ type auditor struct {
 	opts     Options
 	verifier note.Verifier
 	origin   string
-	domain   *ledger.Domain
 
-	// The verified tree: the first size entries, all their stored hashes, and the checkpoint that signs
-	// them. They only ever grow, after the new part has been checked.
-	size    int64
-	root    xtlog.Hash
-	cp      []byte
-	entries [][]byte
-	stored  hashSlice
+	tree *Tree // the verified tree; it only ever grows, after the new part has been checked
 
-	st         *ledger.State // replay of the first st.Size() entries (≤ size)
+	st         *ledger.State // replay of the first st.Size() entries (≤ tree.Size())
 	signatures int64
-	digest     [32]byte // st's digest, equal to the node's
 
 	progressMu sync.Mutex
 }
@@ -169,48 +179,32 @@ func Log(ctx context.Context, c *client.Client, opts Options) (*Summary, error) 
 	if err != nil {
 		return nil, fail(StageCheckpoint, "bad log key %q: %w", opts.Key, err)
 	}
-	empty, err := xtlog.TreeHash(0, hashSlice(nil))
-	if err != nil {
-		return nil, fail(StageTree, "%w", err)
-	}
-	a := &auditor{c: c, opts: opts, verifier: v, origin: v.Name(), domain: ledger.NewDomain(v.Name()),
-		root: empty, st: ledger.NewState()}
+	a := &auditor{c: c, opts: opts, verifier: v, origin: v.Name(), tree: &Tree{}, st: ledger.NewState()}
 
 	// 1. The checkpoint.
-	signed, size, root, err := a.fetchCheckpoint(ctx)
+	cp, err := a.fetchCheckpoint(ctx)
 	if err != nil {
 		return nil, err
 	}
 
 	// 2. The checkpoint seen before, if any: it must be ours and no larger.
-	prevSize := int64(-1)
-	var prevRoot xtlog.Hash
-	if opts.Previous != nil {
-		prevSize, prevRoot, err = tlog.OpenCheckpoint(opts.Previous, a.origin, v)
-		if err != nil {
-			return nil, fail(StageConsistency, "the previous checkpoint does not verify with the log key: %w", err)
-		}
-		if size < prevSize {
-			return nil, fail(StageConsistency, "fork: the log's checkpoint has %d entries, but it signed a checkpoint of %d entries before: the log was rolled back or forked", size, prevSize)
-		}
-	}
-
-	// 3. Every entry and hash tile, against the recomputed tree.
-	if err := a.extend(ctx, signed, size, root); err != nil {
+	prev, err := checkPrevious(v, opts.Key, opts.Previous, cp)
+	if err != nil {
 		return nil, err
 	}
-	if prevSize >= 0 {
-		th, err := xtlog.TreeHash(prevSize, a.stored)
-		if err != nil {
-			return nil, fail(StageConsistency, "%w", err)
-		}
-		if th != prevRoot {
-			return nil, fail(StageConsistency, "fork: the log's first %d entries hash to %v, but the checkpoint seen before signed root %v for them: the log was rewritten or forked", prevSize, th, prevRoot)
+
+	// 3. Every entry and hash tile, against the recomputed tree, which must extend the one seen before.
+	if err := a.extend(ctx, cp); err != nil {
+		return nil, err
+	}
+	if prev != nil {
+		if err := a.tree.CheckExtends(*prev); err != nil {
+			return nil, err
 		}
 	}
 
 	// 4. The replay: every signature and rule.
-	if err := a.replay(ctx, a.size); err != nil {
+	if err := a.replay(ctx, a.tree.Size()); err != nil {
 		return nil, err
 	}
 
@@ -224,61 +218,66 @@ func Log(ctx context.Context, c *client.Client, opts Options) (*Summary, error) 
 	}
 
 	// 6. The summary.
-	snap := a.st.Snapshot()
-	s := &Summary{Origin: a.origin, TreeSize: a.size, RootHash: a.root, Entries: a.st.Size(),
-		Signatures: a.signatures, Vehicles: len(snap.Vehicles), Devices: len(snap.Devices), Apps: len(snap.Apps),
-		StateDigest: a.digest, VehicleReads: reads, Checkpoint: a.cp}
-	for _, veh := range snap.Vehicles {
-		s.Grants += len(veh.Grants)
-	}
+	s := summarize(a.tree, a.st, a.signatures)
+	s.VehicleReads = reads
 	s.Duration = time.Since(start)
 	return s, nil
 }
 
+// checkPrevious verifies the checkpoint seen before (nil: none) with the log key and checks that it is
+// no larger than cp. It returns nil when there is none.
+func checkPrevious(v note.Verifier, key string, previous []byte, cp Checkpoint) (*Checkpoint, error) {
+	if previous == nil {
+		return nil, nil
+	}
+	prev, err := checkCheckpoint(v, key, previous)
+	if err != nil {
+		if f := (*Failure)(nil); errors.As(err, &f) {
+			err = f.Err
+		}
+		return nil, failKind(StageConsistency, -1, ErrCheckpoint, "the previous checkpoint does not verify with the log key: %w", err)
+	}
+	if cp.Size < prev.Size {
+		return nil, failKind(StageConsistency, -1, ErrFork, "fork: the log's checkpoint has %d entries, but it signed a checkpoint of %d entries before: the log was rolled back or forked", cp.Size, prev.Size)
+	}
+	return &prev, nil
+}
+
+// summarize reports a verified tree and its replay.
+func summarize(t *Tree, st *ledger.State, signatures int64) *Summary {
+	snap := st.Snapshot()
+	s := &Summary{Origin: t.Checkpoint().Origin, TreeSize: t.Size(), RootHash: t.Root(), Entries: st.Size(),
+		Signatures: signatures, Vehicles: len(snap.Vehicles), Devices: len(snap.Devices), Apps: len(snap.Apps),
+		StateDigest: st.Digest(), Checkpoint: t.Checkpoint().Signed}
+	for _, veh := range snap.Vehicles {
+		s.Grants += len(veh.Grants)
+	}
+	return s
+}
+
 // fetchCheckpoint fetches the log's checkpoint and verifies its signature and origin.
-func (a *auditor) fetchCheckpoint(ctx context.Context) (signed []byte, size int64, root xtlog.Hash, err error) {
-	signed, err = a.c.Checkpoint(ctx)
+func (a *auditor) fetchCheckpoint(ctx context.Context) (Checkpoint, error) {
+	signed, err := a.c.Checkpoint(ctx)
 	if err != nil {
-		return nil, 0, root, fail(StageCheckpoint, "couldn't fetch the checkpoint: %w", err)
+		return Checkpoint{}, fail(StageCheckpoint, "couldn't fetch the checkpoint: %w", err)
 	}
-	size, root, err = tlog.OpenCheckpoint(signed, a.origin, a.verifier)
-	if err != nil {
-		return nil, 0, root, fail(StageCheckpoint, "the checkpoint does not verify with the log key %s: %w", a.opts.Key, err)
-	}
-	return signed, size, root, nil
+	return checkCheckpoint(a.verifier, a.opts.Key, signed)
 }
 
 // catchUp verifies the node's current checkpoint and extends the verified tree to it.
 func (a *auditor) catchUp(ctx context.Context) error {
-	signed, size, root, err := a.fetchCheckpoint(ctx)
+	cp, err := a.fetchCheckpoint(ctx)
 	if err != nil {
 		return err
 	}
-	return a.extend(ctx, signed, size, root)
+	return a.extend(ctx, cp)
 }
 
 // replay applies the verified entries [st.Size(), to) to the state.
 func (a *auditor) replay(ctx context.Context, to int64) error {
-	src := func(ctx context.Context, from, n int64) ([][]byte, error) {
-		raw := a.entries[from : from+n]
-		for _, r := range raw {
-			// Replay decodes them again and reports any that don't decode.
-			if e, err := ledger.UnmarshalEntry(r); err == nil {
-				a.signatures += int64(len(e.Tx.Signatures))
-			}
-		}
-		return raw, nil
-	}
-	progress := func(done int64) { a.progress(ProgressReplay, done, to) }
-	err := ledger.Replay(ctx, a.domain, a.st, to, src, progress)
-	var ee *ledger.EntryError
-	switch {
-	case errors.As(err, &ee):
-		return &Failure{Index: ee.Index, Stage: StageReplay, Err: ee.Err}
-	case err != nil:
-		return fail(StageReplay, "%w", err)
-	}
-	return nil
+	sigs, err := Replay(ctx, a.origin, a.st, a.tree.Entries(), to, func(done int64) { a.progress(ProgressReplay, done, to) })
+	a.signatures += sigs
+	return err
 }
 
 func (a *auditor) progress(stage string, done, total int64) {
@@ -304,13 +303,13 @@ func (a *auditor) compareState(ctx context.Context) error {
 		}
 		if dg.TreeSize > a.st.Size() {
 			if round == maxRounds {
-				return fail(StageState, "the node kept moving on (its state now has %d entries, the verified log %d); try again", dg.TreeSize, a.size)
+				return fail(StageState, "the node kept moving on (its state now has %d entries, the verified log %d); try again", dg.TreeSize, a.tree.Size())
 			}
-			if dg.TreeSize > a.size {
+			if dg.TreeSize > a.tree.Size() {
 				if err := a.catchUp(ctx); err != nil {
 					return err
 				}
-				if dg.TreeSize > a.size {
+				if dg.TreeSize > a.tree.Size() {
 					continue // its checkpoint lags its state answer: ask again
 				}
 			}
@@ -324,9 +323,8 @@ func (a *auditor) compareState(ctx context.Context) error {
 		}
 		want := a.st.Digest()
 		if got != want {
-			return fail(StageState, "the node's state digest at %d entries is 0x%x, but replaying the log gives 0x%x", dg.TreeSize, got[:], want[:])
+			return failKind(StageState, -1, ErrState, "the node's state digest at %d entries is 0x%x, but replaying the log gives 0x%x", dg.TreeSize, got[:], want[:])
 		}
-		a.digest = want
 		return nil
 	}
 }

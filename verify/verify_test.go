@@ -282,38 +282,39 @@ func TestVerifyCatchesTampering(t *testing.T) {
 		rewrite map[string]func(*testing.T, []byte) []byte // path → rewrite
 		stage   string
 		index   int64
+		kind    error // the kind of failure (errors.Is), nil for none of them
 		wants   []string
 	}{
 		{name: "one flipped byte in an entry of a full bundle names that entry",
 			rewrite: map[string]func(*testing.T, []byte) []byte{"/log/tile/entries/000": flipEntry(17)},
-			stage:   verify.StageTree, index: 17, wants: []string{"entry 17:", "not leaf 17"}},
+			kind:    verify.ErrEntryChanged, stage: verify.StageTree, index: 17, wants: []string{"entry 17:", "not leaf 17"}},
 		{name: "one flipped byte in an entry of the partial bundle names that entry",
 			rewrite: map[string]func(*testing.T, []byte) []byte{partial: flipEntry(5)},
-			stage:   verify.StageTree, index: 261, wants: []string{"entry 261:"}},
+			kind:    verify.ErrEntryChanged, stage: verify.StageTree, index: 261, wants: []string{"entry 261:"}},
 		{name: "a dropped entry names the first entry out of place",
 			rewrite: map[string]func(*testing.T, []byte) []byte{"/log/tile/entries/000": func(t *testing.T, b []byte) []byte {
 				return editBundle(t, b, func(l [][]byte) [][]byte { return append(l[:40], l[41:]...) })
 			}},
-			stage: verify.StageTree, index: 40, wants: []string{"entry 40:", "has 255 entries, want 256"}},
+			kind: verify.ErrEntryMissing, stage: verify.StageTree, index: 40, wants: []string{"entry 40:", "has 255 entries, want 256"}},
 		{name: "a reordered pair of entries names the first of them",
 			rewrite: map[string]func(*testing.T, []byte) []byte{"/log/tile/entries/000": func(t *testing.T, b []byte) []byte {
 				return editBundle(t, b, func(l [][]byte) [][]byte { l[50], l[51] = l[51], l[50]; return l })
 			}},
-			stage: verify.StageTree, index: 50, wants: []string{"entry 50:"}},
+			kind: verify.ErrEntryChanged, stage: verify.StageTree, index: 50, wants: []string{"entry 50:"}},
 		{name: "an extra entry in a partial bundle",
 			rewrite: map[string]func(*testing.T, []byte) []byte{partial: func(t *testing.T, b []byte) []byte {
 				return editBundle(t, b, func(l [][]byte) [][]byte { return append(l, l[0]) })
 			}},
-			stage: verify.StageDownload, index: -1, wants: []string{partial[len("/log/"):], "entries, want"}},
+			kind: verify.ErrMalformed, stage: verify.StageDownload, index: -1, wants: []string{partial[len("/log/"):], "entries, want"}},
 		{name: "one flipped byte in a full hash tile names the tile",
 			rewrite: map[string]func(*testing.T, []byte) []byte{"/log/tile/0/000": flipByte},
-			stage:   verify.StageTiles, index: -1, wants: []string{"hash tile tile/0/000 ", "hash 3 "}},
+			kind:    verify.ErrTileMismatch, stage: verify.StageTiles, index: -1, wants: []string{"hash tile tile/0/000 ", "hash 3 "}},
 		{name: "one flipped byte in a partial level-1 hash tile names the tile",
 			rewrite: map[string]func(*testing.T, []byte) []byte{"/log/tile/1/000.p/1": flipByte},
-			stage:   verify.StageTiles, index: -1, wants: []string{"hash tile tile/1/000.p/1 "}},
+			kind:    verify.ErrTileMismatch, stage: verify.StageTiles, index: -1, wants: []string{"hash tile tile/1/000.p/1 "}},
 		{name: "a flipped entry and a flipped hash tile can't name the entry",
 			rewrite: map[string]func(*testing.T, []byte) []byte{"/log/tile/entries/000": flipEntry(17), "/log/tile/0/000": flipByte},
-			stage:   verify.StageTree, index: -1, wants: []string{"can't be named"}},
+			kind:    verify.ErrEntryChanged, stage: verify.StageTree, index: -1, wants: []string{"can't be named"}},
 		{name: "a checkpoint signed by another key",
 			rewrite: map[string]func(*testing.T, []byte) []byte{"/log/checkpoint": func(t *testing.T, b []byte) []byte {
 				skey, _, err := note.GenerateKey(rand.Reader, origin)
@@ -331,14 +332,14 @@ func TestVerifyCatchesTampering(t *testing.T) {
 				}
 				return forged
 			}},
-			stage: verify.StageCheckpoint, index: -1, wants: []string{"does not verify"}},
+			kind: verify.ErrCheckpoint, stage: verify.StageCheckpoint, index: -1, wants: []string{"does not verify"}},
 		{name: "a checkpoint with a changed size",
 			rewrite: map[string]func(*testing.T, []byte) []byte{"/log/checkpoint": func(t *testing.T, b []byte) []byte {
 				l := checkpointLines(b)
 				l[1] = strconv.FormatInt(p.Entries-1, 10)
 				return []byte(strings.Join(l, "\n"))
 			}},
-			stage: verify.StageCheckpoint, index: -1, wants: []string{"does not verify"}},
+			kind: verify.ErrCheckpoint, stage: verify.StageCheckpoint, index: -1, wants: []string{"does not verify"}},
 		{name: "a checkpoint with a changed root",
 			rewrite: map[string]func(*testing.T, []byte) []byte{"/log/checkpoint": func(t *testing.T, b []byte) []byte {
 				l := checkpointLines(b)
@@ -346,7 +347,7 @@ func TestVerifyCatchesTampering(t *testing.T) {
 				l[2] = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)) + "\n" + rest
 				return []byte(strings.Join(l, "\n"))
 			}},
-			stage: verify.StageCheckpoint, index: -1, wants: []string{"does not verify"}},
+			kind: verify.ErrCheckpoint, stage: verify.StageCheckpoint, index: -1, wants: []string{"does not verify"}},
 		{name: "a state digest that is not the replay's",
 			rewrite: map[string]func(*testing.T, []byte) []byte{"/v1/state/digest": func(t *testing.T, b []byte) []byte {
 				var d map[string]any
@@ -357,7 +358,7 @@ func TestVerifyCatchesTampering(t *testing.T) {
 				out, _ := json.Marshal(d)
 				return out
 			}},
-			stage: verify.StageState, index: -1, wants: []string{"0x" + strings.Repeat("ab", 32)}},
+			kind: verify.ErrState, stage: verify.StageState, index: -1, wants: []string{"0x" + strings.Repeat("ab", 32)}},
 		{name: "a vehicle answer with a changed field names the vehicle and field",
 			rewrite: map[string]func(*testing.T, []byte) []byte{"/v1/vehicles/1": func(t *testing.T, b []byte) []byte {
 				var v map[string]any
@@ -379,7 +380,13 @@ func TestVerifyCatchesTampering(t *testing.T) {
 				return body
 			})
 			defer proxy.SetRewrite(nil)
-			mustFail(t, c, opts, tt.stage, tt.index, tt.wants...)
+			f := mustFail(t, c, opts, tt.stage, tt.index, tt.wants...)
+			for _, k := range []error{verify.ErrCheckpoint, verify.ErrFork, verify.ErrEntryMissing, verify.ErrEntryChanged,
+				verify.ErrTileMismatch, verify.ErrState, verify.ErrMalformed} {
+				if errors.Is(f, k) != (k == tt.kind) {
+					t.Errorf("errors.Is(failure, %q) = %v, want %v", k, errors.Is(f, k), k == tt.kind)
+				}
+			}
 		})
 	}
 
@@ -411,14 +418,20 @@ func TestVerifyDetectsAFork(t *testing.T) {
 	b.RegisterVehicles(t, verifytest.NewAccount(t), 10)
 
 	mustVerify(t, b.Client, verify.Options{Key: b.LogKey}) // consistent on its own
-	mustFail(t, b.Client, verify.Options{Key: b.LogKey, Previous: sa.Checkpoint}, verify.StageConsistency, -1, "fork", "rolled back")
+	if f := mustFail(t, b.Client, verify.Options{Key: b.LogKey, Previous: sa.Checkpoint}, verify.StageConsistency, -1, "fork", "rolled back"); !errors.Is(f, verify.ErrFork) {
+		t.Errorf("a rolled back log: %v, want an ErrFork", f)
+	}
 
 	b.RegisterVehicles(t, verifytest.NewAccount(t), 2*vehicles) // now larger than A
-	mustFail(t, b.Client, verify.Options{Key: b.LogKey, Previous: sa.Checkpoint}, verify.StageConsistency, -1, "fork", "rewritten")
+	if f := mustFail(t, b.Client, verify.Options{Key: b.LogKey, Previous: sa.Checkpoint}, verify.StageConsistency, -1, "fork", "rewritten"); !errors.Is(f, verify.ErrFork) {
+		t.Errorf("a rewritten log: %v, want an ErrFork", f)
+	}
 
 	other := verifytest.Start(t, t.TempDir())
 	so := mustVerify(t, other.Client, verify.Options{Key: other.LogKey})
-	mustFail(t, a.Client, verify.Options{Key: a.LogKey, Previous: so.Checkpoint}, verify.StageConsistency, -1, "previous checkpoint does not verify")
+	if f := mustFail(t, a.Client, verify.Options{Key: a.LogKey, Previous: so.Checkpoint}, verify.StageConsistency, -1, "previous checkpoint does not verify"); !errors.Is(f, verify.ErrCheckpoint) {
+		t.Errorf("another log's checkpoint: %v, want an ErrCheckpoint", f)
+	}
 }
 
 // TestVerifyNamesTheEntryThatBreaksARule serves logs written directly with package tlog, whose entries

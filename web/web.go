@@ -4,6 +4,9 @@
 // playground (src/playground/, GraphiQL, served at /graphql/playground by Handler), bundled with
 // ethers.js, Leaflet, uPlot, GraphiQL and React by esbuild into dist/ (go generate ./web, after npm ci in this
 // directory). The bundle is committed, so go build needs no npm; CI rebuilds it and fails if it differs.
+//
+// It owns the browser code and its embedding only, and imports nothing of the project: the pages speak
+// the node's HTTP API like any other client.
 package web
 
 import (

@@ -1,5 +1,8 @@
 // Command glovebox is the one Glovebox binary: the node (serve), the auditor (verify), key management,
 // the transaction commands that sign locally and submit over HTTP, and benchmarks.
+//
+// It owns flags and wiring only: what a command does lives in the packages it imports (node, verify,
+// client, …), and nothing imports it.
 package main
 
 import (

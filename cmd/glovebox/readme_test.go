@@ -150,10 +150,14 @@ func TestREADMEQuickStartAndWalkthrough(t *testing.T) {
 		`"id": 26,`,
 		`"ownedSince": "`,
 		"entries", // verify's summary
+		"mirrored ",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the walkthrough did not print %q:\n%s", want, got)
 		}
+	}
+	if n := strings.Count(got, "ok: "); n != 2 {
+		t.Errorf("the walkthrough printed %d verify summaries, want 2 (the node and its mirror):\n%s", n, got)
 	}
 	if strings.Contains(got, `"grants": [`+"\n") {
 		t.Errorf("the transferred vehicle still shows a grant:\n%s", got)

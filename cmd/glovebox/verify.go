@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,11 +21,16 @@ import (
 	"github.com/glovebox/glovebox/verify"
 )
 
-const verifyArgs = "[--key VKEY|@FILE] [--state-dir DIR] [--max-vehicle-reads N] URL"
+const (
+	verifyArgs = "[--key VKEY|@FILE] [--state-dir DIR] [--max-vehicle-reads N] URL | --mirror DIR [--key VKEY|@FILE] [--previous FILE]"
+	mirrorArgs = "URL DIR"
+)
 
 func init() {
 	register(command{name: "verify", args: verifyArgs,
 		short: "audit a node: its log, every signature and rule, and its answers", run: runVerify})
+	register(command{name: "mirror", args: mirrorArgs,
+		short: "copy a node's log (checkpoint, tiles, key, state digest) to a directory for verify --mirror", run: runMirror})
 }
 
 const verifyHelp = `Audits the node at URL without trusting it: verifies its signed checkpoint with the log key and
@@ -35,7 +41,17 @@ and rule, then compares the node's state digest and its answers about vehicles w
 Without --key the log key is trusted on first use: it is fetched from the node and kept per URL in the
 state directory, and later runs refuse a node whose key changed. The last verified checkpoint is kept
 there per origin. Prints a one-line summary and exits 0 when everything checks out; prints
-"verify: FAILED at entry N: why" (or at the stage that failed) and exits 1 otherwise.`
+"verify: FAILED at entry N: why" (or at the stage that failed) and exits 1 otherwise.
+
+With --mirror DIR instead of URL, it checks a copy of the log that "glovebox mirror" wrote (see
+docs/verify.md for its layout) with no network: the checkpoint, every tile and entry, the replay, and the
+node's state digest kept in the mirror. The key is --key, else the one the mirror kept from the node (a
+warning says so); --previous FILE is a checkpoint the mirror must extend. The state directory is not used.`
+
+const mirrorHelp = `Copies the public files of the node at URL's log to DIR (created if need be): its signed checkpoint,
+every entry bundle and hash tile at its C2SP path, the log key it presents and its state digest. Run it
+again to bring the mirror up to date: full tiles already there are kept. Check the mirror with
+"glovebox verify --mirror DIR --key VKEY". Prints the mirrored tree size.`
 
 // Files in the state directory.
 const (
@@ -54,9 +70,24 @@ func verifyCommand(ctx context.Context, args []string, out, errw io.Writer, prog
 	keyFlag := fl.String("key", "", "the log's note verifier key, or @FILE holding it (default: the key trusted on first use)")
 	stateDir := fl.String("state-dir", "", "where trusted keys and verified checkpoints are kept (env GLOVEBOX_CONFIG_DIR; default the user config directory's glovebox/)")
 	maxReads := fl.Int("max-vehicle-reads", verify.DefaultMaxVehicleReads, "read back at most this many vehicles, a sample spread over the ids (negative: none)")
-	pos, err := parseArgs(fl, args, 1)
+	mirror := fl.String("mirror", "", "check the mirror in `DIR` (written by glovebox mirror) instead of a node")
+	previous := fl.String("previous", "", "with --mirror: a checkpoint `FILE` the mirror must extend")
+	npos := 1 // URL, unless --mirror replaces it
+	if slices.ContainsFunc(args, func(a string) bool {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		return strings.HasPrefix(a, "-") && name == "mirror"
+	}) {
+		npos = 0
+	}
+	pos, err := parseArgs(fl, args, npos)
 	if err != nil {
 		return err
+	}
+	if *mirror != "" {
+		return verifyMirror(ctx, *mirror, *keyFlag, *previous, out, errw)
+	}
+	if *previous != "" {
+		return usageError(fl, "--previous goes with --mirror")
 	}
 	base := strings.TrimRight(pos[0], "/")
 	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -94,21 +125,82 @@ func verifyCommand(ctx context.Context, args []string, out, errw io.Writer, prog
 	bar.clear()
 	if err != nil {
 		var f *verify.Failure
-		if !errors.As(err, &f) {
-			return exitError{1, fmt.Errorf("verify: FAILED: %w", err)}
-		}
-		if f.Index >= 0 {
-			return exitError{1, fmt.Errorf("verify: FAILED at entry %d: %w", f.Index, f.Err)}
-		}
-		if f.Stage == verify.StageConsistency && prev != nil {
+		if errors.As(err, &f) && f.Index < 0 && f.Stage == verify.StageConsistency && prev != nil {
 			return exitError{1, fmt.Errorf("verify: FAILED at %s: %w (the checkpoint verified before is kept in %s)", f.Stage, f.Err, cpFile)}
 		}
-		return exitError{1, fmt.Errorf("verify: FAILED at %s: %w", f.Stage, f.Err)}
+		return verifyFailed(err)
 	}
 	if err := verifyWriteFile(cpFile, sum.Checkpoint); err != nil {
 		return fmt.Errorf("the log verified, but its checkpoint couldn't be kept for next time: %w", err)
 	}
 	fmt.Fprintln(out, sum)
+	return nil
+}
+
+// verifyMirror runs `glovebox verify --mirror DIR`.
+func verifyMirror(ctx context.Context, dir, keyFlag, previousFile string, out, errw io.Writer) error {
+	var key string
+	if keyFlag != "" {
+		k, err := verifyKeyFlag(keyFlag)
+		if err != nil {
+			return err
+		}
+		key = k
+	} else {
+		file := filepath.Join(dir, verify.MirrorKey)
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("no --key, and the mirror's key couldn't be read: %w", err)
+		}
+		key = strings.TrimSpace(string(b))
+		fmt.Fprintf(errw, "verify: using the key the mirror kept from the node (%s): pass --key to check against a key you trust\n", file)
+	}
+	var prev []byte
+	if previousFile != "" {
+		b, err := os.ReadFile(previousFile)
+		if err != nil {
+			return fmt.Errorf("couldn't read --previous: %w", err)
+		}
+		prev = b
+	}
+	sum, err := verify.Mirror(ctx, os.DirFS(dir), verify.MirrorOptions{Key: key, Previous: prev})
+	if err != nil {
+		return verifyFailed(err)
+	}
+	fmt.Fprintln(out, sum)
+	return nil
+}
+
+// verifyFailed turns the auditor's error into the exit status 1 and its one-line message.
+func verifyFailed(err error) error {
+	var f *verify.Failure
+	switch {
+	case !errors.As(err, &f):
+		return exitError{1, fmt.Errorf("verify: FAILED: %w", err)}
+	case f.Index >= 0:
+		return exitError{1, fmt.Errorf("verify: FAILED at entry %d: %w", f.Index, f.Err)}
+	}
+	return exitError{1, fmt.Errorf("verify: FAILED at %s: %w", f.Stage, f.Err)}
+}
+
+func runMirror(ctx context.Context, args []string) error {
+	fl := newCommandFlags("mirror", mirrorArgs, mirrorHelp)
+	pos, err := parseArgs(fl, args, 2)
+	if err != nil {
+		return err
+	}
+	base := strings.TrimRight(pos[0], "/")
+	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usageError(fl, "URL must be an http or https URL, not %q", pos[0])
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 16 // 8 requests in flight
+	c := client.New(base).WithHTTPClient(&http.Client{Transport: tr, Timeout: 2 * time.Minute})
+	cp, err := verify.WriteMirror(ctx, c, pos[1], nil)
+	if err != nil {
+		return fmt.Errorf("mirror: %w", err)
+	}
+	fmt.Fprintf(stdout, "mirrored %s: %d entries in %s\n", cp.Origin, cp.Size, pos[1])
 	return nil
 }
 
@@ -132,18 +224,7 @@ func verifyStateDir(flagValue string) (string, error) {
 // first use for the node's URL, else the node's own key from GET /v1/node, which is then kept.
 func verifyTrustedKey(ctx context.Context, c *client.Client, dir, keyFlag string, errw io.Writer) (string, error) {
 	if keyFlag != "" {
-		key := keyFlag
-		if name, ok := strings.CutPrefix(keyFlag, "@"); ok {
-			b, err := os.ReadFile(name)
-			if err != nil {
-				return "", fmt.Errorf("couldn't read --key: %w", err)
-			}
-			key = strings.TrimSpace(string(b))
-		}
-		if _, err := note.NewVerifier(key); err != nil {
-			return "", fmt.Errorf("bad --key %q: %w", key, err)
-		}
-		return key, nil
+		return verifyKeyFlag(keyFlag)
 	}
 
 	file := filepath.Join(dir, verifyKeysDir, verifyFileName(c.URL()))
@@ -177,6 +258,22 @@ func verifyTrustedKey(ctx context.Context, c *client.Client, dir, keyFlag string
 	}
 	fmt.Fprintf(errw, "verify: trusting key %s of %s on first use (kept in %s)\n", info.LogKey, c.URL(), file)
 	return info.LogKey, nil
+}
+
+// verifyKeyFlag returns the key --key gives: the key itself, or @FILE holding it.
+func verifyKeyFlag(keyFlag string) (string, error) {
+	key := keyFlag
+	if name, ok := strings.CutPrefix(keyFlag, "@"); ok {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return "", fmt.Errorf("couldn't read --key: %w", err)
+		}
+		key = strings.TrimSpace(string(b))
+	}
+	if _, err := note.NewVerifier(key); err != nil {
+		return "", fmt.Errorf("bad --key %q: %w", key, err)
+	}
+	return key, nil
 }
 
 // verifyFileName turns a URL or an origin into one file name, reversibly.

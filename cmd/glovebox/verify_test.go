@@ -204,3 +204,45 @@ func TestVerifyCommandFailsAtTheBadEntry(t *testing.T) {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
+
+func TestVerifyCommandChecksAMirror(t *testing.T) {
+	n := verifytest.Start(t, t.TempDir())
+	n.Populate(t, 10)
+	dir := filepath.Join(t.TempDir(), "mirror")
+	code, out, errOut := verifyCLI(t, "mirror", n.URL, dir)
+	if code != 0 || !strings.HasPrefix(out, "mirrored "+n.Log.Origin()+": ") {
+		t.Fatalf("mirror: exit %d, %q, %q", code, out, errOut)
+	}
+
+	code, out, errOut = verifyCLI(t, "verify", "--mirror", dir, "--key", n.LogKey)
+	if code != 0 || !strings.HasPrefix(out, "ok: "+n.Log.Origin()+" ") || errOut != "" {
+		t.Fatalf("verify --mirror: exit %d, %q, %q", code, out, errOut)
+	}
+	code, out, errOut = verifyCLI(t, "verify", "-mirror="+dir)
+	if code != 0 || !strings.HasPrefix(out, "ok: ") || !strings.Contains(errOut, "using the key the mirror kept from the node") {
+		t.Fatalf("verify --mirror without --key: exit %d, %q, %q", code, out, errOut)
+	}
+
+	tile := filepath.Join(dir, "tile", "0", "000.p", "1")
+	entries, err := os.ReadDir(filepath.Dir(tile))
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("the mirror's partial hash tiles: %v, %v", entries, err)
+	}
+	tile = filepath.Join(filepath.Dir(tile), entries[0].Name())
+	b, err := os.ReadFile(tile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 1
+	if err := os.WriteFile(tile, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = verifyCLI(t, "verify", "--mirror", dir, "--key", n.LogKey)
+	if want := "verify: FAILED at tiles: hash tile tile/0/000.p/" + entries[0].Name() + " does not match the entries"; code != 1 || !strings.Contains(errOut, want) {
+		t.Errorf("verify --mirror of a flipped tile: exit %d, %q; want 1 and %q", code, errOut, want)
+	}
+
+	if code, _, _ := verifyCLI(t, "verify", "--previous", dir, n.URL); code != 2 {
+		t.Errorf("verify --previous without --mirror: exit %d, want 2", code)
+	}
+}

@@ -10,7 +10,8 @@
 //
 // then open http://127.0.0.1:9090/, click "Connect your car" and, on the node's consent screen, sign in
 // with the demo owner's key file glovebox-data/demo-keys/owner.json, passphrase "glovebox demo". The app
-// writes no file and takes no key: its own key is made afresh in memory at each start.
+// writes no file and takes no key: its own key is made afresh in memory at each start. It imports only
+// client and ledger of this module, as an app outside it would.
 package main
 
 import (

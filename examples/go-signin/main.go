@@ -9,7 +9,8 @@
 //	GLOVEBOX_KEY=glovebox-data/demo-keys/owner.json go run ./examples/go-signin --vehicle 1
 //
 // The flow is the one in docs/graphql.md: GET /v1/auth/challenge, personal_sign of the message as it
-// is, POST /oauth/token, then POST /graphql with "Authorization: Bearer <token>".
+// is, POST /oauth/token, then POST /graphql with "Authorization: Bearer <token>". It imports nothing of
+// this module: any Go program can sign in this way.
 package main
 
 import (

@@ -18,5 +18,6 @@
 //   - oauth_test.go: the OAuth endpoints' promises (client authentication, token growth).
 //   - promises_test.go: refusals the documentation promises (codes a stranger or a lone device gets).
 //
-// The package has no non-test code besides this comment.
+// The package has no non-test code besides this comment; its tests import internal/testnode and attack a
+// whole node from outside, and nothing imports it.
 package attack

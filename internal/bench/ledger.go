@@ -1,6 +1,9 @@
 // Package bench measures a real node on this machine: durable transactions per second over HTTP on
 // loopback, as a ratio of the bare signature-recovery rate measured in the same run, replay-verify time and
 // tile serving throughput. `glovebox bench ledger` prints its report; the Go benchmarks call it too.
+//
+// It owns the benchmarks of the performance table and may import any package it measures (node, api,
+// the stores, sim); nothing but cmd/glovebox may import it.
 package bench
 
 import (

@@ -1,4 +1,5 @@
-// Package browsertest starts the headless Chromium the browser tests drive (chromedp).
+// Package browsertest starts the headless Chromium the browser tests drive (chromedp), and writes their
+// screenshots only when asked. It imports nothing of the project, and only tests may import it.
 package browsertest
 
 import (

@@ -1,6 +1,8 @@
 // Package expiry keeps keys with an expiry time in a min-heap indexed by key, so that a store that
 // forgets what expired pays O(log n) per key it forgets, and per key it adds, moves or removes, instead of
 // scanning every key on every request.
+//
+// It owns that heap only and imports nothing of the project, so that any store below the API can use it.
 package expiry
 
 import "time"

@@ -5,7 +5,11 @@ package layers
 
 import (
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -89,9 +93,13 @@ var allowed = map[string][]string{
 }
 
 type pkg struct {
-	ImportPath string
-	Imports    []string
-	Deps       []string
+	ImportPath   string
+	Dir          string
+	GoFiles      []string
+	TestGoFiles  []string
+	XTestGoFiles []string
+	Imports      []string
+	Deps         []string
 }
 
 func list(t *testing.T, args ...string) []pkg {
@@ -177,6 +185,51 @@ func TestNoUpwardDependencies(t *testing.T) {
 				if own && slices.Contains(bad, r) {
 					t.Errorf("%s depends on %s: an upward edge; move what they share below both", root, r)
 				}
+			}
+		}
+	}
+}
+
+// TestEveryPackageDocSaysWhatItMayImport demands a package doc comment, in the manner of tlog/doc.go, that
+// says what the package imports or must not import, for every package but generated ones: the table above
+// enforces the arrows, the doc tells the reader why.
+func TestEveryPackageDocSaysWhatItMayImport(t *testing.T) {
+	for _, p := range list(t, module+"/...") {
+		name, _ := rel(p.ImportPath)
+		files := p.GoFiles
+		if len(files) == 0 {
+			files = append(p.TestGoFiles, p.XTestGoFiles...)
+		}
+		var doc strings.Builder
+		generated := true
+		for _, f := range files {
+			af, err := parser.ParseFile(token.NewFileSet(), filepath.Join(p.Dir, f), nil, parser.PackageClauseOnly|parser.ParseComments)
+			if err != nil {
+				t.Fatal(err)
+			}
+			generated = generated && ast.IsGenerated(af)
+			if af.Doc != nil {
+				doc.WriteString(af.Doc.Text())
+			}
+		}
+		switch {
+		case generated:
+		case doc.Len() == 0:
+			t.Errorf("package %s has no package doc comment", name)
+		case !strings.Contains(strings.ToLower(doc.String()), "import"):
+			t.Errorf("the package doc of %s does not say what it imports or must not import", name)
+		}
+	}
+}
+
+// TestGraphQLImportsNoDatabase keeps api/graphql reading telemetry through telemetry.Reader only: it
+// imports neither database/sql nor a driver (the table above keeps the stores out). database/sql still
+// appears among its dependencies through uint256 and go-ethereum's Scan and Value methods.
+func TestGraphQLImportsNoDatabase(t *testing.T) {
+	for _, p := range list(t, module+"/api/graphql") {
+		for _, imp := range p.Imports {
+			if imp == "database/sql" || strings.HasPrefix(imp, "modernc.org/sqlite") || strings.HasPrefix(imp, "github.com/jackc/pgx") {
+				t.Errorf("api/graphql imports %s: it must read telemetry through telemetry.Reader", imp)
 			}
 		}
 	}

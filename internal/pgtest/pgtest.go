@@ -8,6 +8,9 @@
 // When no PostgreSQL binaries are installed the tests that need one are skipped, unless the environment
 // sets GLOVEBOX_REQUIRE_POSTGRES=1 (as .ci/run does), in which case they fail: CI never skips silently.
 //
+// It imports nothing of the project (the stores' tests import it, not the other way), and only tests and
+// internal/bench may import it.
+//
 // A package shares one server among its tests:
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }

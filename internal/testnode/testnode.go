@@ -1,5 +1,8 @@
 // Package testnode starts real Glovebox nodes for tests: a node on a temporary data directory, its
 // sequencer running, its API served over loopback HTTP, plus keys and signing helpers.
+//
+// It imports node and what a node serves (api, web, webhook, client, ledger, telemetry); only tests and
+// test helpers may import it, never a package of the product.
 package testnode
 
 import (

@@ -341,8 +341,9 @@ func (l *Log) InclusionProof(index, size int64) (xtlog.RecordProof, error) {
 	return xtlog.ProveRecord(size, index, stored)
 }
 
-// ReadTile serves a C2SP tlog-tiles path, as tlog.Log.ReadTile does.
-func (l *Log) ReadTile(path string) ([]byte, error) {
+// ReadTile serves a C2SP tlog-tiles path, as tlog.Log.ReadTile does. Entry bundles are read from the
+// database under ctx (and the statement timeout); the checkpoint and hash tiles come from memory.
+func (l *Log) ReadTile(ctx context.Context, path string) ([]byte, error) {
 	l.mu.RLock()
 	size, stored, cp := l.size, l.stored, l.cp
 	l.mu.RUnlock()
@@ -362,7 +363,7 @@ func (l *Log) ReadTile(path string) ([]byte, error) {
 		if !ok {
 			return nil, notFound
 		}
-		es, err := l.Entries(context.Background(), start, int64(t.W)) // under the statement timeout
+		es, err := l.Entries(ctx, start, int64(t.W)) // under the statement timeout
 		if err != nil {
 			return nil, err
 		}

@@ -223,13 +223,18 @@ func TestTheLogAppendsProvesAndServesTilesLikeTheFileLog(t *testing.T) {
 		if err != nil {
 			t.Fatalf("file log %s: %v", path, err)
 		}
-		got, err := reader.ReadTile(path)
+		got, err := reader.ReadTile(t.Context(), path)
 		if err != nil || !slices.Equal(got, want) {
 			t.Fatalf("%s differs from the file log's (%v)", path, err)
 		}
 	}
-	if _, err := reader.ReadTile("tile/0/004"); !errors.Is(err, tlog.ErrNotFound) {
+	if _, err := reader.ReadTile(t.Context(), "tile/0/004"); !errors.Is(err, tlog.ErrNotFound) {
 		t.Fatalf("a tile beyond the tree: %v", err)
+	}
+	gone, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := reader.ReadTile(gone, "tile/entries/000"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("an entry bundle read for a request that is gone: %v, want context.Canceled", err)
 	}
 	if _, _, err := reader.Append(ctx, [][]byte{{1}}); err == nil {
 		t.Fatal("a reader appended")

@@ -2,6 +2,9 @@
 // `glovebox verify`: a node on a data directory behind an httptest server, accounts with fresh keys,
 // signed transactions of every kind to fill its log, and a proxy that can rewrite the node's answers the
 // way a dishonest operator would.
+//
+// It imports internal/testnode to run the node, so package verify itself must not import it: only the
+// tests of verify and cmd/glovebox do.
 package verifytest
 
 import (

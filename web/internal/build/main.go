@@ -6,7 +6,7 @@
 // testdata/tlog.js, the log checks and the entry decoder, which tests run against Go's and the node's, and
 // src/testcredential.js → testdata/credential.js, the credential checks, which tests compare with Go's.
 // The output is minified, without source maps or timestamps, so that it is byte for byte reproducible
-// and CI can check that the committed bundle is current.
+// and CI can check that the committed bundle is current. It imports nothing of this module.
 package main
 
 import (

@@ -1,5 +1,5 @@
 // Command gen writes schema/signals.graphqls from the signal catalogue. Run it from api/graphql (go
-// generate does).
+// generate does). It imports only schemagen and telemetry (the catalogue).
 package main
 
 import (

@@ -1,6 +1,9 @@
 // Package schemagen writes the GraphQL types that follow from the signal catalogue: SignalCollection and
 // SignalAggregations, with one field per signal, each carrying the @requires directive with the signal's permission. The schema is
 // generated rather than written so that no signal can be added without its permission (deny by default).
+//
+// It owns that generation only and imports nothing of the project but ledger (the permissions) and
+// telemetry (the catalogue); it must not import api/graphql, whose schema it writes.
 package schemagen
 
 import (
