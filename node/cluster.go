@@ -300,10 +300,11 @@ func (c *Cluster) Run(ctx context.Context) error {
 	if c.Ingester != nil {
 		run(func() { c.Ingester.Run(ctx) })
 		run(func() { c.writer.Run(ctx) })
-		// Each ingest process sweeps: deleting is idempotent, and each row deleted is counted once.
+		// Each ingest process sweeps: deleting is idempotent, and each row deleted is counted once. As on a
+		// single node, each job also erases the webhook deliveries that carried what it deletes.
 		run(func() {
 			telemetry.NewSweeper(telemetry.SweeperOptions{State: c.Ledger.Read, Store: c.Records, Interval: c.cfg.SweepInterval,
-				Now: c.cfg.Now, Logger: c.logger}).Run(ctx)
+				Erasers: erasers(c.WebhookStore), Now: c.cfg.Now, Logger: c.logger}).Run(ctx)
 		})
 	}
 	if c.FlowState != nil {
