@@ -70,6 +70,10 @@ func (l *connectLedger) Submit(ctx context.Context, txs []*ledger.Tx, signers []
 		return nil, ledger.ErrStopped
 	}
 	req.Header.Set("Content-Type", "application/json")
+	// The grants count against the budget of the driver's address, not this process's.
+	if remote, ok := clientOf(ctx); ok {
+		l.c.fwd.sign(req, remote)
+	}
 	resp, err := l.client.Do(req)
 	if err != nil {
 		l.c.logger.Warn("couldn't forward grants to the sequencer", "err", err)
