@@ -37,8 +37,9 @@ const forwardTimeout = 30 * time.Second
 
 // connectLedger is the ledger as a cluster process's OpenID Provider sees it: the followed state, and
 // submissions (the grants a driver signs on the consent screen) sequenced here when this process holds
-// the lease, else forwarded to the process that does, as POST /v1/transactions would be, after which
-// this process catches up with the log.
+// the lease, else forwarded to the process that does, as POST /v1/transactions would be (naming the
+// driver's address, which the sequencer budgets: forwardedfor.go), after which this process catches up
+// with the log.
 type connectLedger struct {
 	c      *Cluster
 	client *http.Client
