@@ -155,7 +155,10 @@ type Cluster struct {
 	// RestoredFrom is the size of the snapshot the state was restored from at start (0: none).
 	RestoredFrom int64
 	receipts     *catchUps // catch-ups for receipts beyond the followed log
-	leaseLosses  atomic.Int64
+	// fwd names the client of a request this process forwards to the sequencer, and reads the name
+	// another process gave (forwardedfor.go).
+	fwd         *forwardedFor
+	leaseLosses atomic.Int64
 }
 
 // ReceiptCatchUps returns how many times the process caught up with the log to answer receipts asked
@@ -194,6 +197,11 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 		return nil, err
 	}
 	c := &Cluster{cfg: cfg, LogKey: vkey, signer: signer, logger: cfg.Logger}
+	skey, err := os.ReadFile(filepath.Join(cfg.DataDir, "log.key"))
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read the log key: %w", err)
+	}
+	c.fwd = newForwardedFor(skey, nil) // the wall clock, which the processes keep synchronized
 	c.receipts = &catchUps{interval: ReceiptCatchUpInterval, run: c.follow}
 	defer func() {
 		if err != nil {
@@ -300,10 +308,11 @@ func (c *Cluster) Run(ctx context.Context) error {
 	if c.Ingester != nil {
 		run(func() { c.Ingester.Run(ctx) })
 		run(func() { c.writer.Run(ctx) })
-		// Each ingest process sweeps: deleting is idempotent, and each row deleted is counted once.
+		// Each ingest process sweeps: deleting is idempotent, and each row deleted is counted once. As on a
+		// single node, each job also erases the webhook deliveries that carried what it deletes.
 		run(func() {
 			telemetry.NewSweeper(telemetry.SweeperOptions{State: c.Ledger.Read, Store: c.Records, Interval: c.cfg.SweepInterval,
-				Now: c.cfg.Now, Logger: c.logger}).Run(ctx)
+				Erasers: erasers(c.WebhookStore), Now: c.cfg.Now, Logger: c.logger}).Run(ctx)
 		})
 	}
 	if c.FlowState != nil {

@@ -37,8 +37,9 @@ const forwardTimeout = 30 * time.Second
 
 // connectLedger is the ledger as a cluster process's OpenID Provider sees it: the followed state, and
 // submissions (the grants a driver signs on the consent screen) sequenced here when this process holds
-// the lease, else forwarded to the process that does, as POST /v1/transactions would be, after which
-// this process catches up with the log.
+// the lease, else forwarded to the process that does, as POST /v1/transactions would be (naming the
+// driver's address, which the sequencer budgets: forwardedfor.go), after which this process catches up
+// with the log.
 type connectLedger struct {
 	c      *Cluster
 	client *http.Client
@@ -70,6 +71,10 @@ func (l *connectLedger) Submit(ctx context.Context, txs []*ledger.Tx, signers []
 		return nil, ledger.ErrStopped
 	}
 	req.Header.Set("Content-Type", "application/json")
+	// The grants count against the budget of the driver's address, not this process's.
+	if remote, ok := clientOf(ctx); ok {
+		l.c.fwd.sign(req, remote)
+	}
 	resp, err := l.client.Do(req)
 	if err != nil {
 		l.c.logger.Warn("couldn't forward grants to the sequencer", "err", err)

@@ -18,13 +18,18 @@ import (
 	"github.com/glovebox/glovebox/store/postgres"
 )
 
-// forwarding sends POST /v1/transactions to the sequencer when this process is not it. Other routes are
-// served here. Without a known, reachable sequencer the answer is 503 unavailable: retry.
+// forwarding sends POST /v1/transactions to the sequencer when this process is not it, naming the client
+// it came from (forwardedfor.go). Other routes are served here. Without a known, reachable sequencer the
+// answer is 503 unavailable: retry.
 func (c *Cluster) forwarding(local http.Handler) http.Handler {
 	var mu sync.Mutex
 	var proxy *httputil.ReverseProxy
 	var proxyURL string
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The client of a request another process forwarded is the one it names, if it is a process of the
+		// cluster; the budgets per address, and any forwarding on, count that client.
+		r = c.fwd.trust(r)
+		r = r.WithContext(withClient(r.Context(), r.RemoteAddr))
 		// A receipt asked for beyond what this process has followed (a client reading its own write through
 		// another process) is looked up after a catch-up that started after the request arrived, rather
 		// than answered not_found. Catch-ups are shared and spaced (catchUps): a flood of such requests
@@ -54,6 +59,11 @@ func (c *Cluster) forwarding(local http.Handler) http.Handler {
 				return
 			}
 			proxy, proxyURL = httputil.NewSingleHostReverseProxy(u), target
+			director := proxy.Director
+			proxy.Director = func(out *http.Request) {
+				director(out)
+				c.fwd.sign(out, out.RemoteAddr) // the client's address, not this process's, is budgeted
+			}
 			proxy.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
 				c.logger.Warn("couldn't forward a transaction to the sequencer", "err", err)
 				w.Header().Set("Content-Type", "application/json")

@@ -167,7 +167,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.Webhooks = webhook.NewEngine(wo)
 	n.Live = live.NewHub()
 	n.Sweeper = telemetry.NewSweeper(telemetry.SweeperOptions{State: n.Sequencer.Read, Store: n.Telemetry, Interval: cfg.SweepInterval,
-		Erasers: []telemetry.Eraser{n.WebhookStore}, Now: cfg.Now, Logger: cfg.Logger})
+		Erasers: erasers(n.WebhookStore), Now: cfg.Now, Logger: cfg.Logger})
 	accepted := func(recs []*telemetry.Record) {
 		n.Live.Publish(recs) // never blocks
 		n.Webhooks.Accepted(recs)
@@ -192,6 +192,11 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	return n, nil
 }
+
+// erasers are the stores that keep copies of telemetry outside the telemetry store, which every sweep
+// erases with it: the webhook outbox (webhooks.db on a node, PostgreSQL in a cluster). A node and a
+// cluster's ingest processes wire their sweepers with the same list.
+func erasers(webhooks telemetry.Eraser) []telemetry.Eraser { return []telemetry.Eraser{webhooks} }
 
 // Entries reads committed log entries [from, from+count).
 func (n *Node) Entries(ctx context.Context, from, count int64) ([][]byte, error) {

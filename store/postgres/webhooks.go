@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/glovebox/glovebox/telemetry"
 	"github.com/glovebox/glovebox/webhook/outbox"
 )
 
@@ -27,7 +28,10 @@ type Webhooks struct {
 	pool *pgxpool.Pool
 }
 
-var _ outbox.Store = (*Webhooks)(nil)
+var (
+	_ outbox.Store     = (*Webhooks)(nil)
+	_ telemetry.Eraser = (*Webhooks)(nil)
+)
 
 // NewWebhooks returns the webhook store on a migrated database.
 func NewWebhooks(pool *pgxpool.Pool) *Webhooks { return &Webhooks{pool: pool} }
@@ -181,10 +185,10 @@ func (s *Webhooks) Enqueue(ctx context.Context, ds []*outbox.Delivery) error {
 	}
 	var b pgx.Batch
 	for _, d := range ds {
-		b.Queue(`INSERT INTO webhook_deliveries (id, webhook, app, vehicle, type, perms, body, status, attempts, created, next_attempt)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING`,
+		b.Queue(`INSERT INTO webhook_deliveries (id, webhook, app, vehicle, type, perms, body, status, attempts, created, next_attempt,
+			measured) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING`,
 			d.ID, d.Webhook, d.App.Bytes(), int64(d.Vehicle), d.Type, strings.Join(d.Permissions, ","), d.Body, string(d.Status),
-			d.Attempts, d.Created.UnixMilli(), d.NextAttempt.UnixMilli())
+			d.Attempts, d.Created.UnixMilli(), d.NextAttempt.UnixMilli(), msOrZero(d.Measured))
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
@@ -273,10 +277,14 @@ func prefixed(p, cols string) string {
 // Finish implements outbox.Store.
 func (s *Webhooks) Finish(ctx context.Context, d *outbox.Delivery, a outbox.Attempt) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt = $3, lease_until = 0,
+		tag, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt = $3, lease_until = 0,
 			last_code = $4, last_error = $5, done = $6 WHERE id = $7`, string(d.Status), d.Attempts, msOrZero(d.NextAttempt), d.LastCode,
-			d.LastError, msOrZero(d.Done), d.ID); err != nil {
+			d.LastError, msOrZero(d.Done), d.ID)
+		if err != nil {
 			return fmt.Errorf("couldn't finish delivery %s: %w", d.ID, err)
+		}
+		if tag.RowsAffected() == 0 { // erased while it was attempted: nothing of it is kept
+			return nil
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO webhook_attempts (delivery, time, code, error, duration_us) VALUES ($1, $2, $3, $4, $5)`,
 			d.ID, a.Time.UnixMilli(), a.Code, a.Error, a.Duration.Microseconds()); err != nil {
@@ -295,6 +303,45 @@ func (s *Webhooks) Drop(ctx context.Context, app common.Address, vehicle uint64,
 		return nil, fmt.Errorf("couldn't drop deliveries: %w", err)
 	}
 	return ds, nil
+}
+
+// eraseBatch is the most deliveries one transaction of Erase deletes.
+const eraseBatch = 2000
+
+// Erase implements telemetry.Eraser: it deletes the deliveries about vehicle whose telemetry was
+// measured in [from, to) (outbox.Delivery.Measured), pending or finished, with their attempts, at most
+// eraseBatch deliveries a transaction. An erased delivery is no longer listed, attempted or retried: a
+// process attempting it when it is erased records nothing of the attempt (Finish).
+func (s *Webhooks) Erase(ctx context.Context, vehicle uint64, from, to int64) (int64, error) {
+	var total int64
+	for {
+		var n int64
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `DELETE FROM webhook_deliveries WHERE seq IN (
+				SELECT seq FROM webhook_deliveries WHERE vehicle = $1 AND measured > 0 AND measured >= $2 AND measured < $3
+				ORDER BY seq LIMIT $4) RETURNING id`, int64(vehicle), from, to, eraseBatch)
+			if err != nil {
+				return err
+			}
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return err
+			}
+			n = int64(len(ids))
+			if n == 0 {
+				return nil
+			}
+			_, err = tx.Exec(ctx, `DELETE FROM webhook_attempts WHERE delivery = ANY($1)`, ids)
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("couldn't erase the deliveries of vehicle %d: %w", vehicle, err)
+		}
+		total += n
+		if n < eraseBatch {
+			return total, nil
+		}
+	}
 }
 
 // Retry implements outbox.Store.

@@ -4,107 +4,28 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
-
-	"github.com/glovebox/glovebox/webhook/outbox"
+	"github.com/glovebox/glovebox/store/storetest"
 )
 
-// delivery is a delivery of vehicle whose body carries telemetry measured at unix ms measured (0: none).
-func delivery(id string, vehicle uint64, measured int64) *outbox.Delivery {
-	d := &outbox.Delivery{ID: id, Webhook: "wh_1", App: common.HexToAddress("0x1"), Vehicle: vehicle, Type: "glovebox.signal.triggered",
-		Body: []byte(`{"data":{"signal":{"value":130}}}`), Status: outbox.DeliveryPending, Created: time.UnixMilli(1), NextAttempt: time.UnixMilli(1)}
-	if measured != 0 {
-		d.Measured = time.UnixMilli(measured)
-	}
-	return d
-}
-
-// remaining lists the ids of the deliveries left, and how many attempts are recorded.
-func remaining(t *testing.T, s *Webhooks) ([]string, int) {
-	t.Helper()
-	rows, err := s.db.Query(`SELECT id FROM deliveries ORDER BY id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		rows.Scan(&id)
-		ids = append(ids, id)
-	}
-	var attempts int
-	if err := s.db.QueryRow(`SELECT COUNT(*) FROM delivery_attempts`).Scan(&attempts); err != nil {
-		t.Fatal(err)
-	}
-	return ids, attempts
-}
-
-func TestEraseDeletesTheDeliveriesThatCarriedTelemetryOfTheRange(t *testing.T) {
-	for _, c := range []struct {
-		name     string
-		vehicle  uint64
-		from, to int64
-		erased   int64
-		left     []string
-		attempts int
-	}{
-		{"a retention window deletes everything of the car measured before its start", 1, 0, 5000, 1, []string{"d2", "d3", "d4", "d5"}, 1},
-		{"an erasure deletes its range, its end excluded", 1, 1000, 9000, 2, []string{"d3", "d4", "d5"}, 1},
-		{"a delivery that carries no telemetry stays", 1, 0, 1 << 62, 3, []string{"d3", "d4"}, 1},
-		{"another car's deliveries stay", 2, 0, 1 << 62, 1, []string{"d1", "d2", "d3", "d5"}, 1},
-		{"an empty range deletes nothing", 1, 1001, 5000, 0, []string{"d1", "d2", "d3", "d4", "d5"}, 2},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			ctx := context.Background()
-			s, err := OpenWebhooks(filepath.Join(t.TempDir(), "webhooks.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			ds := []*outbox.Delivery{delivery("d1", 1, 1000), delivery("d2", 1, 5000), delivery("d3", 1, 0), delivery("d4", 2, 1000), delivery("d5", 1, 9000)}
-			if err := s.Enqueue(ctx, ds); err != nil {
-				t.Fatal(err)
-			}
-			// d1 and d4 were attempted once.
-			for _, d := range []*outbox.Delivery{ds[0], ds[3]} {
-				d.Status, d.Attempts = outbox.DeliveryDelivered, 1
-				if err := s.Finish(ctx, d, outbox.Attempt{Time: time.UnixMilli(2), Code: 200}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			n, err := s.Erase(ctx, c.vehicle, c.from, c.to)
-			if err != nil || n != c.erased {
-				t.Fatalf("Erase: %d %v, want %d", n, err, c.erased)
-			}
-			left, attempts := remaining(t, s)
-			if !slices.Equal(left, c.left) || attempts != c.attempts {
-				t.Fatalf("left %v with %d attempts, want %v with %d", left, attempts, c.left, c.attempts)
-			}
-			// Again: nothing more.
-			if n, err := s.Erase(ctx, c.vehicle, c.from, c.to); err != nil || n != 0 {
-				t.Fatalf("Erase again: %d %v", n, err)
-			}
-			// An erased delivery is gone for the outbox's readers too, and an attempt finishing after its
-			// erasure records nothing.
-			if _, err := s.Delivery(ctx, "d1"); slices.Contains(c.left, "d1") == (err == outbox.ErrNotFound) {
-				t.Fatalf("Delivery(d1) after the erasure: %v", err)
-			}
-			if !slices.Contains(c.left, "d5") {
-				ds[4].Status, ds[4].Attempts = outbox.DeliveryDelivered, 1
-				if err := s.Finish(ctx, ds[4], outbox.Attempt{Time: time.UnixMilli(3), Code: 200}); err != nil {
-					t.Fatal(err)
-				}
-				if _, a := remaining(t, s); a != c.attempts {
-					t.Fatalf("an attempt of an erased delivery was recorded: %d attempts", a)
-				}
-			}
-		})
-	}
+// The shared eraser suite, counting the attempts in delivery_attempts.
+func TestWebhookEraserConformance(t *testing.T) {
+	storetest.TestWebhookEraser(t, func(t *testing.T) storetest.ErasingWebhooks {
+		s, err := OpenWebhooks(filepath.Join(t.TempDir(), "webhooks.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}, func(t *testing.T, s storetest.ErasingWebhooks) int {
+		var n int
+		if err := s.(*Webhooks).db.QueryRow(`SELECT COUNT(*) FROM delivery_attempts`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	})
 }
 
 // A webhooks file made before deliveries had measurement times gets them from the bodies when it is
