@@ -1,0 +1,90 @@
+package enginebench
+
+import (
+	"context"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/glovebox/glovebox/telemetry"
+)
+
+func TestAChunkRoundTripsEveryKindBitForBit(t *testing.T) {
+	tests := []struct {
+		name string
+		s    Series
+	}{
+		{"numbers, including NaN's bits, infinities, -0 and subnormals", Series{Kind: telemetry.KindNumber,
+			Times: []int64{1000, 2000, 3000, 4000, 5001, 9000, 9001},
+			Nums:  []float64{53.7, -0.0, math.Inf(1), math.SmallestNonzeroFloat64, 118452.105, 1e300, math.Float64frombits(0x7ff8000000000001)}}},
+		{"booleans", Series{Kind: telemetry.KindBool, Times: []int64{0, 1000, 2000}, Nums: []float64{1, 0, 1}}},
+		{"strings, repeated and empty", Series{Kind: telemetry.KindString, Times: []int64{10, 20, 30, 40},
+			Strs: []string{"ELECTRIC", "ELECTRIC", "", "COMBUSTION"}}},
+		{"locations", Series{Kind: telemetry.KindLocation, Times: []int64{1000, 2000},
+			Locs: [][3]float64{{52.5200066, 13.404954, 0.9}, {52.5200123, 13.4049611, 1.1}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newChunkBuilder(tt.s.Kind, 0)
+			for i := range tt.s.Times {
+				c.add(&tt.s, i)
+			}
+			j := 0
+			err := decodeChunk(tt.s.Kind, c.bytes(), func(ts int64, v any) error {
+				if ts != tt.s.Times[j] || !SameValue(v, tt.s.Value(j)) {
+					t.Errorf("value %d: got %d %v, want %d %v", j, ts, v, tt.s.Times[j], tt.s.Value(j))
+				}
+				j++
+				return nil
+			})
+			if err != nil || j != tt.s.Len() {
+				t.Fatalf("decoded %d of %d values: %v", j, tt.s.Len(), err)
+			}
+		})
+	}
+}
+
+func TestATruncatedChunkIsAnErrorNotACrash(t *testing.T) {
+	s := Series{Kind: telemetry.KindString, Times: []int64{10, 20}, Strs: []string{"a", "b"}}
+	c := newChunkBuilder(s.Kind, 0)
+	c.add(&s, 0)
+	c.add(&s, 1)
+	b := c.bytes()
+	for n := 0; n < len(b); n++ {
+		if err := decodeChunk(s.Kind, b[:n], func(int64, any) error { return nil }); err == nil {
+			t.Errorf("a chunk cut to %d of %d bytes decoded without an error", n, len(b))
+		}
+	}
+}
+
+// TestEveryEngineStoresADayLosslesslyAndAnswersItsHoursAsFoldHistoryDoes measures each engine of the
+// build on one simulated day: every value reads back bit for bit, the latest values are the dataset's,
+// and the chunk engine's hourly aggregations (one chunk per bucket) are FoldHistory's byte for byte.
+func TestEveryEngineStoresADayLosslesslyAndAnswersItsHoursAsFoldHistoryDoes(t *testing.T) {
+	d, err := Generate(1, 1, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Values() < 10_000 || len(d.Series) < 8 {
+		t.Fatalf("a simulated day has %d values of %d signals", d.Values(), len(d.Series))
+	}
+	for _, name := range EngineNames() {
+		t.Run(name, func(t *testing.T) {
+			r, err := Measure(context.Background(), Engines[name], t.TempDir(), d, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !r.Lossless {
+				t.Errorf("values did not read back: %s", r.Mismatch)
+			}
+			for _, q := range r.Queries {
+				if q.Name == "latest" && q.Differ != 0 {
+					t.Errorf("latest: %d rows differ (%s)", q.Differ, q.Example)
+				}
+				if name == "sqlite-chunks" && q.Name != "speed by day" && q.Differ != 0 {
+					t.Errorf("%s: %d values differ from FoldHistory's (%s)", q.Name, q.Differ, q.Example)
+				}
+			}
+		})
+	}
+}
