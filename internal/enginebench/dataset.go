@@ -132,6 +132,36 @@ func Generate(seed uint64, days int, start time.Time) (*Dataset, error) {
 	return d, nil
 }
 
+// Dense returns d with a value of every series at every whole second from its first value to d.Hi: the
+// value last measured at or before that second. It models a device that sends every signal at 1 Hz
+// whether the vehicle moves or not (the simulator's devices send every tenth second while parked).
+func (d *Dataset) Dense() *Dataset {
+	o := &Dataset{Vehicle: d.Vehicle, Lo: d.Lo, Hi: d.Hi}
+	for _, s := range d.Series {
+		if s.Len() == 0 {
+			continue
+		}
+		n := Series{Name: s.Name, Kind: s.Kind}
+		j := 0
+		for t := (s.Times[0] + 999) / 1000 * 1000; t < d.Hi; t += 1000 {
+			for j+1 < s.Len() && s.Times[j+1] <= t {
+				j++
+			}
+			n.Times = append(n.Times, t)
+			switch {
+			case s.Nums != nil:
+				n.Nums = append(n.Nums, s.Nums[j])
+			case s.Strs != nil:
+				n.Strs = append(n.Strs, s.Strs[j])
+			case s.Locs != nil:
+				n.Locs = append(n.Locs, s.Locs[j])
+			}
+		}
+		o.Series = append(o.Series, n)
+	}
+	return o
+}
+
 func (s *Series) add(t int64, v any) error {
 	switch x := v.(type) {
 	case float64:

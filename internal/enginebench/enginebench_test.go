@@ -3,6 +3,7 @@ package enginebench
 import (
 	"context"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -86,5 +87,26 @@ func TestEveryEngineStoresADayLosslesslyAndAnswersItsHoursAsFoldHistoryDoes(t *t
 				}
 			}
 		})
+	}
+}
+
+func TestDenseRepeatsTheLastValueEverySecondUntilHi(t *testing.T) {
+	d := &Dataset{Lo: 0, Hi: 5000, Series: []Series{
+		{Name: "speed", Kind: telemetry.KindNumber, Times: []int64{1000, 3500}, Nums: []float64{10, 20}},
+		{Name: "powertrainType", Kind: telemetry.KindString, Times: []int64{2000}, Strs: []string{"ELECTRIC"}},
+	}}
+	got := d.Dense()
+	want := []Series{
+		{Name: "speed", Kind: telemetry.KindNumber, Times: []int64{1000, 2000, 3000, 4000}, Nums: []float64{10, 10, 10, 20}},
+		{Name: "powertrainType", Kind: telemetry.KindString, Times: []int64{2000, 3000, 4000}, Strs: []string{"ELECTRIC", "ELECTRIC", "ELECTRIC"}},
+	}
+	if len(got.Series) != len(want) {
+		t.Fatalf("got %d series, want %d", len(got.Series), len(want))
+	}
+	for i, w := range want {
+		g := got.Series[i]
+		if g.Name != w.Name || !slices.Equal(g.Times, w.Times) || !slices.Equal(g.Nums, w.Nums) || !slices.Equal(g.Strs, w.Strs) {
+			t.Errorf("series %d: got %+v, want %+v", i, g, w)
+		}
 	}
 }

@@ -29,6 +29,7 @@ func main() {
 	dir := flag.String("dir", "", "work directory (default: a new temporary one, removed at the end)")
 	engines := flag.String("engines", strings.Join(enginebench.EngineNames(), ","), "engines to compare, comma-separated")
 	runs := flag.Int("runs", 50, "runs of each timed query")
+	dense := flag.Bool("dense", false, "every signal every second, parked or not (the simulator's devices send every tenth second while parked)")
 	child := flag.String("child", "", "internal: measure this one engine on -data and print the result as JSON")
 	data := flag.String("data", "", "internal: the dataset file for -child")
 	flag.Parse()
@@ -61,12 +62,19 @@ func main() {
 		}
 		defer os.RemoveAll(work)
 	}
-	path := filepath.Join(work, fmt.Sprintf("dataset-%d-%dd.gob", *seed, *days))
+	kind := "sim"
+	if *dense {
+		kind = "dense"
+	}
+	path := filepath.Join(work, fmt.Sprintf("dataset-%d-%dd-%s.gob", *seed, *days, kind))
 	if _, err := os.Stat(path); err != nil {
 		t0 := time.Now()
 		d, err := enginebench.Generate(*seed, *days, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
 		if err != nil {
 			log.Fatal(err)
+		}
+		if *dense {
+			d = d.Dense()
 		}
 		if err := d.Save(path); err != nil {
 			log.Fatal(err)
