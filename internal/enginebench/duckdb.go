@@ -20,14 +20,26 @@ import (
 // Aggregations are SQL over the values: DuckDB has no roll-ups to keep, it scans the column segments of
 // the range. It is built only with the duckdb build tag, so that nothing else links its C++ library.
 type DuckDB struct {
-	dir  string
-	db   *sql.DB
-	conn *sql.Conn // the appender's connection
+	// bySignal appends series by series (as a reindex that sorts each vehicle's values by signal could)
+	// instead of in record order.
+	bySignal bool
+	dir      string
+	db       *sql.DB
+	conn     *sql.Conn // the appender's connection
 }
 
 var _ Engine = (*DuckDB)(nil)
 
-func init() { Engines["duckdb"] = OpenDuckDB }
+func init() {
+	Engines["duckdb"] = OpenDuckDB
+	Engines["duckdb-bysignal"] = func(dir string) (Engine, error) {
+		e, err := OpenDuckDB(dir)
+		if err == nil {
+			e.(*DuckDB).bySignal = true
+		}
+		return e, err
+	}
+}
 
 const duckSchema = `
 CREATE TABLE IF NOT EXISTS names (id USMALLINT PRIMARY KEY, name VARCHAR NOT NULL, kind INTEGER NOT NULL);
@@ -57,7 +69,12 @@ func OpenDuckDB(dir string) (Engine, error) {
 }
 
 // Name implements Engine.
-func (e *DuckDB) Name() string { return "duckdb" }
+func (e *DuckDB) Name() string {
+	if e.bySignal {
+		return "duckdb-bysignal"
+	}
+	return "duckdb"
+}
 
 func table(k telemetry.Kind) string {
 	switch k {
@@ -94,9 +111,22 @@ func (e *DuckDB) Write(ctx context.Context, d *Dataset) error {
 			return errors.Join(errs...)
 		}
 		m := newMerge(d)
+		next := m.next
+		done := m.done
+		if e.bySignal {
+			si, i := 0, 0
+			done = func() bool { return si >= len(d.Series) }
+			next = func() (int, int) {
+				a, b := si, i
+				if i++; i >= d.Series[si].Len() {
+					si, i = si+1, 0
+				}
+				return a, b
+			}
+		}
 		n := 0
-		for !m.done() {
-			si, i := m.next()
+		for !done() {
+			si, i := next()
 			s := &d.Series[si]
 			var err error
 			name := uint16(si + 1)
