@@ -15,8 +15,11 @@ import (
 // query reads those of every chunk whose values fall in one of its buckets and decodes only the others
 // (the range's unaligned ends, buckets narrower than a chunk). The chunk rows are the hourly roll-up.
 type Chunks struct {
-	dir string
-	db  *sql.DB
+	// exact keeps each chunk's exact sum (exactSum) and answers AVG from exact sums: the same mean at
+	// every bucket width, whatever the chunks and roll-ups.
+	exact bool
+	dir   string
+	db    *sql.DB
 }
 
 var _ Engine = (*Chunks)(nil)
@@ -29,6 +32,7 @@ CREATE TABLE IF NOT EXISTS names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNI
 CREATE TABLE IF NOT EXISTS chunks (
 	vehicle INTEGER NOT NULL, name INTEGER NOT NULL, start INTEGER NOT NULL,
 	cnt INTEGER NOT NULL, total REAL, lo REAL, hi REAL, ft INTEGER NOT NULL, fv ANY, lt INTEGER NOT NULL, lv ANY,
+	xsum BLOB, -- the exact sum's partials (exactSum), kept by the exact variant
 	data BLOB NOT NULL,
 	PRIMARY KEY (vehicle, name, start));
 `
@@ -48,8 +52,25 @@ func OpenChunks(dir string) (Engine, error) {
 	return &Chunks{dir: dir, db: db}, nil
 }
 
+// OpenChunksExact opens the chunk layout with exact sums in dir.
+func OpenChunksExact(dir string) (Engine, error) {
+	e, err := OpenChunks(dir)
+	if err == nil {
+		e.(*Chunks).exact = true
+	}
+	return e, err
+}
+
 // Name implements Engine.
-func (c *Chunks) Name() string { return "sqlite-chunks" }
+func (c *Chunks) Name() string {
+	if c.exact {
+		return "sqlite-chunks-exact"
+	}
+	return "sqlite-chunks"
+}
+
+// ExactMean tells whether AVG is the exact sum, rounded once, divided by the count (Exact).
+func (c *Chunks) ExactMean() bool { return c.exact }
 
 // Write implements Engine: values in record order, each signal's open chunk in memory; a chunk is written
 // when its hour ends or it is full, and every open chunk is written (replacing its earlier version) at
@@ -69,18 +90,21 @@ func (c *Chunks) Write(ctx context.Context, d *Dataset) error {
 		if err != nil {
 			return fmt.Errorf("couldn't begin: %w", err)
 		}
-		st, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO chunks (vehicle, name, start, cnt, total, lo, hi, ft, fv, lt, lv, data)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		st, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO chunks (vehicle, name, start, cnt, total, lo, hi, ft, fv, lt, lv, xsum, data)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			tx.Rollback()
 			return fmt.Errorf("couldn't prepare the chunk insert: %w", err)
 		}
 		put := func(si int, b *chunkBuilder) error {
-			var total, lo, hi any
+			var total, lo, hi, xsum any
 			if b.kind == telemetry.KindNumber || b.kind == telemetry.KindBool {
 				total, lo, hi = b.sum.total, b.sum.lo, b.sum.hi
+				if c.exact {
+					xsum = b.exact.bytes()
+				}
 			}
-			_, err := st.ExecContext(ctx, d.Vehicle, ids[si], b.ft, b.n, total, lo, hi, b.ft, b.fv, b.lt, b.lv, b.bytes())
+			_, err := st.ExecContext(ctx, d.Vehicle, ids[si], b.ft, b.n, total, lo, hi, b.ft, b.fv, b.lt, b.lv, xsum, b.bytes())
 			return err
 		}
 		for n := 0; n < batchValues && !m.done(); n++ {
@@ -144,12 +168,16 @@ type bucketPart struct {
 	n        int64
 	sum      float64
 	lo, hi   float64
+	xs       exactSum
 	ft, lt   int64
 	fv, lv   any
 	hasValue bool
 }
 
 func (p *bucketPart) addValue(t int64, v any, numeric bool) {
+	if numeric {
+		p.xs.add(v.(float64))
+	}
 	p.merge(1, v, v, v, t, v, t, v, numeric)
 }
 
@@ -199,7 +227,7 @@ func (c *Chunks) Aggregate(ctx context.Context, a telemetry.Aggregation, put fun
 		return b
 	}
 	// A chunk whose values all fall in one bucket inside [Lo, Hi) is read from its summary, without data.
-	rows, err := c.db.QueryContext(ctx, `SELECT cnt, total, lo, hi, ft, fv, lt, lv,
+	rows, err := c.db.QueryContext(ctx, `SELECT cnt, total, lo, hi, ft, fv, lt, lv, xsum,
 	CASE WHEN ft >= ?3 AND lt < ?4 AND (ft - ?5) / ?6 = (lt - ?5) / ?6 AND ft >= ?5 THEN NULL ELSE data END
 FROM chunks WHERE vehicle = ?1 AND name = ?2 AND start >= ?7 AND start < ?4 ORDER BY start`,
 		a.Vehicle, name, a.Lo, a.Hi, a.From, a.Step, a.Lo/ChunkMs*ChunkMs-ChunkMs)
@@ -222,8 +250,8 @@ FROM chunks WHERE vehicle = ?1 AND name = ?2 AND start >= ?7 AND start < ?4 ORDE
 		var n int64
 		var total, lo, hi, fv, lv any
 		var ft, lt int64
-		var data []byte
-		if err := rows.Scan(&n, &total, &lo, &hi, &ft, &fv, &lt, &lv, &data); err != nil {
+		var data, xsum []byte
+		if err := rows.Scan(&n, &total, &lo, &hi, &ft, &fv, &lt, &lv, &xsum, &data); err != nil {
 			return fmt.Errorf("couldn't read the chunks of %s: %w", a.Signal, err)
 		}
 		if data == nil {
@@ -231,7 +259,15 @@ FROM chunks WHERE vehicle = ?1 AND name = ?2 AND start >= ?7 AND start < ?4 ORDE
 				fv, lv = asFloat(fv), asFloat(lv)
 				total, lo, hi = asFloat(total), asFloat(lo), asFloat(hi)
 			}
-			part(bucket(ft)).merge(n, total, lo, hi, ft, fv, lt, lv, numeric)
+			p := part(bucket(ft))
+			if numeric && c.exact {
+				xs, ok := exactSumOf(xsum)
+				if !ok {
+					return fmt.Errorf("a chunk of %s at %d: %w", a.Signal, ft, errChunk)
+				}
+				p.xs.merge(xs)
+			}
+			p.merge(n, total, lo, hi, ft, fv, lt, lv, numeric)
 			continue
 		}
 		if err := decodeChunk(kind, data, func(t int64, v any) error {
@@ -259,7 +295,9 @@ FROM chunks WHERE vehicle = ?1 AND name = ?2 AND start >= ?7 AND start < ?4 ORDE
 					put(b, agg, float64(p.n))
 				}
 			case telemetry.AggAvg:
-				if numeric {
+				if numeric && c.exact {
+					put(b, agg, p.xs.round()/float64(p.n))
+				} else if numeric {
 					put(b, agg, p.sum/float64(p.n))
 				}
 			case telemetry.AggMin:

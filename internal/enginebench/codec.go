@@ -40,6 +40,7 @@ type chunkBuilder struct {
 	dict  map[string]int
 	words []string
 	sum   sums
+	exact exactSum
 	ft    int64
 	fv    any
 	lt    int64
@@ -90,6 +91,7 @@ func (c *chunkBuilder) add(sr *Series, i int) {
 	default:
 		f := sr.Nums[i]
 		c.apps[0].Append(0, t, f)
+		c.exact.add(f)
 		if c.n == 0 {
 			c.sum = sums{f, f, f}
 		} else {

@@ -37,9 +37,14 @@ type Opener func(dir string) (Engine, error)
 
 // Engines are the engines this build has, by name; duckdb.go adds DuckDB under the duckdb build tag.
 var Engines = map[string]Opener{
-	"sqlite-rows":   OpenRows,
-	"sqlite-chunks": OpenChunks,
+	"sqlite-rows":         OpenRows,
+	"sqlite-chunks":       OpenChunks,
+	"sqlite-chunks-exact": OpenChunksExact,
 }
+
+// ExactMean is an Engine whose AVG is the exact sum of the values, rounded once, divided by their count
+// (ReferenceExact), rather than FoldHistory's running sum.
+type ExactMean interface{ ExactMean() bool }
 
 // EngineNames returns the names of Engines, sorted.
 func EngineNames() []string {
@@ -86,6 +91,35 @@ func Reference(d *Dataset, a telemetry.Aggregation) (Answer, error) {
 		return nil
 	}, out.Put)
 	return out, err
+}
+
+// ReferenceExact is Reference with AVG the exact sum of each bucket's values, rounded once, divided by
+// their count: what FoldHistory would answer if its sum were exact.
+func ReferenceExact(d *Dataset, a telemetry.Aggregation) (Answer, error) {
+	out, err := Reference(d, a)
+	s := d.Find(a.Signal)
+	if err != nil || s == nil || s.Nums == nil {
+		return out, err
+	}
+	sums := map[int64]*exactSum{}
+	counts := map[int64]int{}
+	for i, t := range s.Times {
+		if t < a.Lo || t >= a.Hi {
+			continue
+		}
+		b := (t - a.From) / a.Step
+		if sums[b] == nil {
+			sums[b] = &exactSum{}
+		}
+		sums[b].add(s.Nums[i])
+		counts[b]++
+	}
+	for k := range out {
+		if k.Agg == telemetry.AggAvg {
+			out[k] = sums[k.Bucket].round() / float64(counts[k.Bucket])
+		}
+	}
+	return out, nil
 }
 
 // Answer is an aggregation's answer: each put value by bucket and aggregation.

@@ -38,7 +38,8 @@ type QueryResult struct {
 	Runs     int
 	P50, P99 time.Duration
 	// Differ counts the answer's values that are not byte-identical to the reference (telemetry.FoldHistory
-	// over the dataset for aggregations, the dataset's newest values for Latest); Example shows one.
+	// over the dataset for aggregations, ReferenceExact for an ExactMean engine, the dataset's newest
+	// values for Latest); Example shows one.
 	Differ  int
 	Example string
 }
@@ -115,7 +116,11 @@ func Measure(ctx context.Context, open Opener, dir string, d *Dataset, runs int)
 			}
 			lat = append(lat, time.Since(t0))
 			if i == 0 {
-				want, err := Reference(d, *q.Agg)
+				ref := Reference
+				if x, ok := e.(ExactMean); ok && x.ExactMean() {
+					ref = ReferenceExact
+				}
+				want, err := ref(d, *q.Agg)
 				if err != nil {
 					return nil, err
 				}

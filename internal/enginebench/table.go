@@ -43,7 +43,7 @@ func Table(results []*Result) string {
 				}
 				return fmt.Sprintf("%s / %s", ms(r.Queries[i].P50), ms(r.Queries[i].P99))
 			})
-			row(q.Name+", values not byte-identical to FoldHistory", func(r *Result) string {
+			row(q.Name+", values not byte-identical to the reference", func(r *Result) string {
 				if i >= len(r.Queries) {
 					return ""
 				}
