@@ -154,3 +154,13 @@ func TestAnExactSumDoesNotDependOnOrderOrGrouping(t *testing.T) {
 		})
 	}
 }
+
+func TestParseRateParsesTheSimulatorsRecords(t *testing.T) {
+	vps, rps, err := ParseRate(1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rps <= 0 || vps < rps {
+		t.Errorf("%.0f values/s from %.0f records/s: a signals record has at least one value", vps, rps)
+	}
+}

@@ -107,4 +107,9 @@ func main() {
 	}
 	fmt.Printf("%s, %s/%s, %d CPUs, %s\n\n", time.Now().UTC().Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
 	fmt.Print(enginebench.Table(results))
+	vps, rps, err := enginebench.ParseRate(*seed, 6)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("\nParsing stored records before any engine (telemetry.Catalog.ParseStored, one goroutine, six simulated hours): %.0f values/s, %.0f records/s\n", vps, rps)
 }
