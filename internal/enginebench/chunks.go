@@ -323,10 +323,11 @@ func asFloat(v any) any {
 	return v
 }
 
-// Latest implements Engine: the last value of each signal's newest chunk.
+// Latest implements Engine: the last value of each signal's newest chunk, one primary-key seek per
+// signal.
 func (c *Chunks) Latest(ctx context.Context, vehicle uint64) ([]telemetry.LatestRow, error) {
-	rows, err := c.db.QueryContext(ctx, `SELECT n.name, n.kind, c.lt, c.lv FROM names n JOIN chunks c
-ON c.vehicle = ?1 AND c.name = n.id AND c.start = (SELECT MAX(start) FROM chunks WHERE vehicle = ?1 AND name = n.id)`, vehicle)
+	rows, err := c.db.QueryContext(ctx, `SELECT n.name, n.kind, c.lt, c.lv FROM names n, chunks c
+WHERE c.rowid = (SELECT rowid FROM chunks WHERE vehicle = ?1 AND name = n.id ORDER BY start DESC LIMIT 1)`, vehicle)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
 	}
