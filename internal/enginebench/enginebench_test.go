@@ -164,3 +164,48 @@ func TestParseRateParsesTheSimulatorsRecords(t *testing.T) {
 		t.Errorf("%.0f values/s from %.0f records/s: a signals record has at least one value", vps, rps)
 	}
 }
+
+// BenchmarkDecodeAnHourOfSpeed decodes one chunk of an hour of driving at 1 Hz (speed to 0.1 km/h).
+func BenchmarkDecodeAnHourOfSpeed(b *testing.B) {
+	s := Series{Kind: telemetry.KindNumber}
+	v := 0.0
+	for i := 0; i < 3600; i++ {
+		v = math.Max(0, math.Round((v+math.Sin(float64(i)/37)*3)*10)/10)
+		s.Times = append(s.Times, int64(i)*1000)
+		s.Nums = append(s.Nums, v)
+	}
+	c := newChunkBuilder(s.Kind, 0)
+	for i := range s.Times {
+		c.add(&s, i)
+	}
+	data := c.bytes()
+	b.ReportMetric(float64(len(data))/3600, "B/value")
+	b.ResetTimer()
+	for b.Loop() {
+		n := 0
+		if err := decodeChunk(s.Kind, data, func(int64, any) error { n++; return nil }); err != nil || n != 3600 {
+			b.Fatalf("decoded %d values: %v", n, err)
+		}
+	}
+}
+
+// BenchmarkDecodeAnHourOfSpeedAsFloats is BenchmarkDecodeAnHourOfSpeed without boxing each value.
+func BenchmarkDecodeAnHourOfSpeedAsFloats(b *testing.B) {
+	c := newChunkBuilder(telemetry.KindNumber, 0)
+	s := Series{Kind: telemetry.KindNumber}
+	v := 0.0
+	for i := 0; i < 3600; i++ {
+		v = math.Max(0, math.Round((v+math.Sin(float64(i)/37)*3)*10)/10)
+		s.Times = append(s.Times, int64(i)*1000)
+		s.Nums = append(s.Nums, v)
+		c.add(&s, i)
+	}
+	data := c.bytes()
+	b.ResetTimer()
+	for b.Loop() {
+		n := 0
+		if err := eachXOR(data, func(int64, float64) error { n++; return nil }); err != nil || n != 3600 {
+			b.Fatalf("decoded %d values: %v", n, err)
+		}
+	}
+}
