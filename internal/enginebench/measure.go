@@ -27,8 +27,9 @@ type Result struct {
 	// Lossless tells whether every stored value read back bit for bit; Mismatch gives the first that did not.
 	Lossless bool
 	Mismatch string
-	// RSSGrowthMB is the peak resident memory during Write and the queries less the resident memory
-	// before them, where the platform tells (Linux); -1 otherwise.
+	// RSSGrowthMB is the peak resident memory during Write and Checkpoint less the resident memory before
+	// them, where the platform tells (Linux); -1 otherwise. It includes the Go collector's headroom, which
+	// grows with the live heap (the dataset, the same for every engine).
 	RSSGrowthMB float64
 }
 
@@ -93,6 +94,11 @@ func Measure(ctx context.Context, open Opener, dir string, d *Dataset, runs int)
 		return nil, fmt.Errorf("%s: %w", e.Name(), err)
 	}
 	res.BytesPerValue = float64(res.Bytes) / float64(res.Values)
+	if rssOK {
+		if peak, ok := peakRSS(); ok {
+			res.RSSGrowthMB = float64(peak-rss0) / (1 << 20)
+		}
+	}
 
 	for _, q := range Queries(d) {
 		qr := QueryResult{Name: q.Name}
@@ -133,12 +139,6 @@ func Measure(ctx context.Context, open Opener, dir string, d *Dataset, runs int)
 		qr.P99 = lat[min(len(lat)-1, len(lat)*99/100)]
 		res.Queries = append(res.Queries, qr)
 	}
-	if rssOK {
-		if peak, ok := peakRSS(); ok {
-			res.RSSGrowthMB = float64(peak-rss0) / (1 << 20)
-		}
-	}
-
 	res.Lossless = true
 	for i := range d.Series {
 		s := &d.Series[i]

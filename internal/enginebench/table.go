@@ -23,7 +23,7 @@ func Table(results []*Result) string {
 	row("write time, s", func(r *Result) string { return fmt.Sprintf("%.1f", r.WriteSeconds) })
 	row("bytes on disk after checkpoint", func(r *Result) string { return fmt.Sprint(r.Bytes) })
 	row("bytes per value", func(r *Result) string { return fmt.Sprintf("%.2f", r.BytesPerValue) })
-	row("RSS growth, MB", func(r *Result) string {
+	row("RSS growth writing, MB", func(r *Result) string {
 		if r.RSSGrowthMB < 0 {
 			return "n/a"
 		}
