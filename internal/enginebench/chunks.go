@@ -18,6 +18,10 @@ type Chunks struct {
 	// exact keeps each chunk's exact sum (exactSum) and answers AVG from exact sums: the same mean at
 	// every bucket width, whatever the chunks and roll-ups.
 	exact bool
+	// split keeps the summaries in a narrow WITHOUT ROWID table (chunk_sums) and the blobs in another
+	// (chunk_data), so that a long aggregation reads contiguous short rows instead of one page per chunk.
+	// Only with exact.
+	split bool
 	dir   string
 	db    *sql.DB
 }
@@ -34,6 +38,14 @@ CREATE TABLE IF NOT EXISTS chunks (
 	cnt INTEGER NOT NULL, total REAL, lo REAL, hi REAL, ft INTEGER NOT NULL, fv ANY, lt INTEGER NOT NULL, lv ANY,
 	xsum BLOB, -- the exact sum's partials (exactSum), kept by the exact variant
 	data BLOB NOT NULL,
+	PRIMARY KEY (vehicle, name, start));
+-- The split variant: the same columns in two tables.
+CREATE TABLE IF NOT EXISTS chunk_sums (
+	vehicle INTEGER NOT NULL, name INTEGER NOT NULL, start INTEGER NOT NULL,
+	cnt INTEGER NOT NULL, total REAL, lo REAL, hi REAL, ft INTEGER NOT NULL, fv ANY, lt INTEGER NOT NULL, lv ANY, xsum BLOB,
+	PRIMARY KEY (vehicle, name, start)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chunk_data (
+	vehicle INTEGER NOT NULL, name INTEGER NOT NULL, start INTEGER NOT NULL, data BLOB NOT NULL,
 	PRIMARY KEY (vehicle, name, start));
 `
 
@@ -61,8 +73,20 @@ func OpenChunksExact(dir string) (Engine, error) {
 	return e, err
 }
 
+// OpenChunksSplit opens the chunk layout with exact sums and summaries apart from the blobs in dir.
+func OpenChunksSplit(dir string) (Engine, error) {
+	e, err := OpenChunks(dir)
+	if err == nil {
+		e.(*Chunks).exact, e.(*Chunks).split = true, true
+	}
+	return e, err
+}
+
 // Name implements Engine.
 func (c *Chunks) Name() string {
+	if c.split {
+		return "sqlite-chunks-split"
+	}
 	if c.exact {
 		return "sqlite-chunks-exact"
 	}
@@ -96,6 +120,25 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 			tx.Rollback()
 			return fmt.Errorf("couldn't prepare the chunk insert: %w", err)
 		}
+		sums, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO chunk_sums (vehicle, name, start, cnt, total, lo, hi, ft, fv, lt, lv, xsum)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			st.Close()
+			tx.Rollback()
+			return fmt.Errorf("couldn't prepare the chunk insert: %w", err)
+		}
+		data, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO chunk_data (vehicle, name, start, data) VALUES (?, ?, ?, ?)`)
+		if err != nil {
+			sums.Close()
+			st.Close()
+			tx.Rollback()
+			return fmt.Errorf("couldn't prepare the chunk insert: %w", err)
+		}
+		closeAll := func() {
+			st.Close()
+			sums.Close()
+			data.Close()
+		}
 		put := func(si int, b *chunkBuilder) error {
 			var total, lo, hi, xsum any
 			if b.kind == telemetry.KindNumber || b.kind == telemetry.KindBool {
@@ -103,6 +146,13 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 				if c.exact {
 					xsum = b.exact.bytes()
 				}
+			}
+			if c.split {
+				if _, err := sums.ExecContext(ctx, d.Vehicle, ids[si], b.ft, b.n, total, lo, hi, b.ft, b.fv, b.lt, b.lv, xsum); err != nil {
+					return err
+				}
+				_, err := data.ExecContext(ctx, d.Vehicle, ids[si], b.ft, b.bytes())
+				return err
 			}
 			_, err := st.ExecContext(ctx, d.Vehicle, ids[si], b.ft, b.n, total, lo, hi, b.ft, b.fv, b.lt, b.lv, xsum, b.bytes())
 			return err
@@ -113,7 +163,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 			hour := s.Times[i] / ChunkMs * ChunkMs
 			if b := open[si]; b != nil && (b.hour != hour || b.n == MaxChunkValues) {
 				if err := put(si, b); err != nil {
-					st.Close()
+					closeAll()
 					tx.Rollback()
 					return fmt.Errorf("couldn't write a chunk: %w", err)
 				}
@@ -127,13 +177,13 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		for si, b := range open {
 			if b != nil {
 				if err := put(si, b); err != nil {
-					st.Close()
+					closeAll()
 					tx.Rollback()
 					return fmt.Errorf("couldn't write an open chunk: %w", err)
 				}
 			}
 		}
-		st.Close()
+		closeAll()
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("couldn't commit chunks: %w", err)
 		}
@@ -227,10 +277,16 @@ func (c *Chunks) Aggregate(ctx context.Context, a telemetry.Aggregation, put fun
 		return b
 	}
 	// A chunk whose values all fall in one bucket inside [Lo, Hi) is read from its summary, without data.
-	rows, err := c.db.QueryContext(ctx, `SELECT cnt, total, lo, hi, ft, fv, lt, lv, xsum,
+	q := `SELECT cnt, total, lo, hi, ft, fv, lt, lv, xsum,
 	CASE WHEN ft >= ?3 AND lt < ?4 AND (ft - ?5) / ?6 = (lt - ?5) / ?6 AND ft >= ?5 THEN NULL ELSE data END
-FROM chunks WHERE vehicle = ?1 AND name = ?2 AND start >= ?7 AND start < ?4 ORDER BY start`,
-		a.Vehicle, name, a.Lo, a.Hi, a.From, a.Step, a.Lo/ChunkMs*ChunkMs-ChunkMs)
+FROM chunks WHERE vehicle = ?1 AND name = ?2 AND start >= ?7 AND start < ?4 ORDER BY start`
+	if c.split {
+		q = `SELECT cnt, total, lo, hi, ft, fv, lt, lv, xsum,
+	CASE WHEN ft >= ?3 AND lt < ?4 AND (ft - ?5) / ?6 = (lt - ?5) / ?6 AND ft >= ?5 THEN NULL
+	ELSE (SELECT d.data FROM chunk_data d WHERE d.vehicle = ?1 AND d.name = ?2 AND d.start = s.start) END
+FROM chunk_sums s WHERE vehicle = ?1 AND name = ?2 AND start >= ?7 AND start < ?4 ORDER BY start`
+	}
+	rows, err := c.db.QueryContext(ctx, q, a.Vehicle, name, a.Lo, a.Hi, a.From, a.Step, a.Lo/ChunkMs*ChunkMs-ChunkMs)
 	if err != nil {
 		return fmt.Errorf("couldn't read the chunks of %s: %w", a.Signal, err)
 	}
@@ -326,8 +382,14 @@ func asFloat(v any) any {
 // Latest implements Engine: the last value of each signal's newest chunk, one primary-key seek per
 // signal.
 func (c *Chunks) Latest(ctx context.Context, vehicle uint64) ([]telemetry.LatestRow, error) {
-	rows, err := c.db.QueryContext(ctx, `SELECT n.name, n.kind, c.lt, c.lv FROM names n, chunks c
-WHERE c.rowid = (SELECT rowid FROM chunks WHERE vehicle = ?1 AND name = n.id ORDER BY start DESC LIMIT 1)`, vehicle)
+	q := `SELECT n.name, n.kind, c.lt, c.lv FROM names n, chunks c
+WHERE c.rowid = (SELECT rowid FROM chunks WHERE vehicle = ?1 AND name = n.id ORDER BY start DESC LIMIT 1)`
+	if c.split {
+		q = `SELECT * FROM (SELECT n.name, n.kind,
+	(SELECT lt FROM chunk_sums WHERE vehicle = ?1 AND name = n.id ORDER BY start DESC LIMIT 1) AS lt,
+	(SELECT lv FROM chunk_sums WHERE vehicle = ?1 AND name = n.id ORDER BY start DESC LIMIT 1) FROM names n) WHERE lt IS NOT NULL`
+	}
+	rows, err := c.db.QueryContext(ctx, q, vehicle)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
 	}
@@ -354,7 +416,11 @@ func (c *Chunks) Scan(ctx context.Context, vehicle uint64, s *Series, yield func
 	if !ok || err != nil {
 		return err
 	}
-	rows, err := c.db.QueryContext(ctx, `SELECT start, data FROM chunks WHERE vehicle = ? AND name = ? ORDER BY start`, vehicle, name)
+	table := "chunks"
+	if c.split {
+		table = "chunk_data"
+	}
+	rows, err := c.db.QueryContext(ctx, `SELECT start, data FROM `+table+` WHERE vehicle = ? AND name = ? ORDER BY start`, vehicle, name)
 	if err != nil {
 		return fmt.Errorf("couldn't read %s: %w", s.Name, err)
 	}

@@ -40,6 +40,7 @@ var Engines = map[string]Opener{
 	"sqlite-rows":         OpenRows,
 	"sqlite-chunks":       OpenChunks,
 	"sqlite-chunks-exact": OpenChunksExact,
+	"sqlite-chunks-split": OpenChunksSplit,
 }
 
 // ExactMean is an Engine whose AVG is the exact sum of the values, rounded once, divided by their count
