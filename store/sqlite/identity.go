@@ -103,7 +103,7 @@ CREATE INDEX IF NOT EXISTS nonces_deadline ON nonces (deadline);
 
 // Open opens (creating if needed) an SQLite database file with the pragmas every Glovebox store uses.
 func Open(path string) (*sql.DB, error) {
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=cache_size(-65536)&_pragma=foreign_keys(ON)"
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)" + cachePragma(IdentityCacheKiB)
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't open %s: %w", path, err)

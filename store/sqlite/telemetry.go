@@ -85,8 +85,8 @@ func OpenTelemetry(path string, cat *telemetry.Catalog) (*Telemetry, error) {
 	// Transactions begin IMMEDIATE: a transaction that reads before it writes and must upgrade to a write
 	// lock after another commit fails at once with SQLITE_BUSY instead of waiting.
 	// secure_delete(FAST) overwrites deleted rows' bytes on their pages (retention and erasure).
-	const pragmas = "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=cache_size(-16384)&_pragma=secure_delete(FAST)&_txlock=immediate"
-	db, err := sql.Open("sqlite", "file:"+path+pragmas+"&_pragma=synchronous(FULL)")
+	const pragmas = "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=secure_delete(FAST)&_txlock=immediate"
+	db, err := sql.Open("sqlite", "file:"+path+pragmas+cachePragma(RecordsCacheKiB)+"&_pragma=synchronous(FULL)")
 	if err != nil {
 		return nil, fmt.Errorf("couldn't open %s: %w", path, err)
 	}
@@ -95,7 +95,7 @@ func OpenTelemetry(path string, cat *telemetry.Catalog) (*Telemetry, error) {
 		return nil, fmt.Errorf("couldn't create the records schema in %s: %w", path, err)
 	}
 	spath := filepath.Join(filepath.Dir(path), SignalsFile)
-	idx, err := sql.Open("sqlite", "file:"+spath+pragmas+"&_pragma=synchronous(NORMAL)")
+	idx, err := sql.Open("sqlite", "file:"+spath+pragmas+cachePragma(SignalsCacheKiB)+"&_pragma=synchronous(NORMAL)")
 	if err == nil {
 		_, err = idx.Exec(signalsSchema + rollupSchema + activitySchema + deletionsSchema)
 	}
