@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/glovebox/glovebox/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path"
@@ -210,29 +211,11 @@ func removeOldPartials(dir, p string) error {
 	return nil
 }
 
-// writeFile replaces the file at slash-separated path p under dir with data atomically (temporary file,
-// fsync, rename), creating its directory.
+// writeFile replaces the file at slash-separated path p under dir with data atomically, creating its
+// directory.
 func writeFile(dir, p string, data []byte) error {
 	name := filepath.Join(dir, filepath.FromSlash(path.Clean(p)))
-	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-		return fmt.Errorf("couldn't write the mirror's %s: %w", p, err)
-	}
-	f, err := os.CreateTemp(filepath.Dir(name), ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("couldn't write the mirror's %s: %w", p, err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), name)
-	}
-	if err != nil {
-		os.Remove(f.Name())
+	if err := atomicfile.Write(name, data, 0o755); err != nil {
 		return fmt.Errorf("couldn't write the mirror's %s: %w", p, err)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/glovebox/glovebox/internal/atomicfile"
 	"io"
 	"io/fs"
 	"net/http"
@@ -130,7 +131,7 @@ func verifyCommand(ctx context.Context, args []string, out, errw io.Writer, prog
 		}
 		return verifyFailed(err)
 	}
-	if err := verifyWriteFile(cpFile, sum.Checkpoint); err != nil {
+	if err := atomicfile.Write(cpFile, sum.Checkpoint, 0o700); err != nil {
 		return fmt.Errorf("the log verified, but its checkpoint couldn't be kept for next time: %w", err)
 	}
 	fmt.Fprintln(out, sum)
@@ -253,7 +254,7 @@ func verifyTrustedKey(ctx context.Context, c *client.Client, dir, keyFlag string
 	if v.Name() != info.Origin {
 		return "", fmt.Errorf("the node's log key is named %q, but its origin is %q", v.Name(), info.Origin)
 	}
-	if err := verifyWriteFile(file, []byte(info.LogKey+"\n")); err != nil {
+	if err := atomicfile.Write(file, []byte(info.LogKey+"\n"), 0o700); err != nil {
 		return "", fmt.Errorf("couldn't keep the trusted key: %w", err)
 	}
 	fmt.Fprintf(errw, "verify: trusting key %s of %s on first use (kept in %s)\n", info.LogKey, c.URL(), file)
@@ -278,33 +279,6 @@ func verifyKeyFlag(keyFlag string) (string, error) {
 
 // verifyFileName turns a URL or an origin into one file name, reversibly.
 func verifyFileName(s string) string { return url.QueryEscape(s) }
-
-// verifyWriteFile replaces name with data atomically (temporary file, fsync, rename), creating its
-// directory.
-func verifyWriteFile(name string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(name), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), name)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return nil
-}
 
 // verifyProgress draws a one-line progress bar on a terminal. A nil *verifyProgress draws nothing.
 type verifyProgress struct {

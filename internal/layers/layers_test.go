@@ -70,12 +70,14 @@ var allowed = map[string][]string{
 	"web/internal/build": {},
 	// The client and everything built on it speak the API through api/wire and never link the server.
 	"client": {"api/wire", "ledger", "telemetry"},
-	"verify": {"client", "ledger", "tlog"},
+	"verify": {"client", "internal/atomicfile", "ledger", "tlog"},
 	"sim":    {"api/mqtt", "api/wire", "client", "ledger", "telemetry"},
 	"node":   {"accesslog", "api", "api/graphql", "api/wire", "attestation", "auth", "connect", "connect/flowstate", "credential", "export", "ledger", "store/postgres", "store/sqlite", "telemetry", "telemetry/live", "telemetry/stream", "tlog", "web", "webhook"},
 	// internal/expiry is a min-heap of keys by expiry time for the in-memory stores that forget.
 	"internal/expiry": {},
-	"internal/pgtest": {},
+	// internal/atomicfile replaces files whole (temporary file, fsync, rename).
+	"internal/atomicfile": {},
+	"internal/pgtest":     {},
 	// internal/tmpfs mounts a small file system that fills up, for the full-disk tests.
 	"internal/tmpfs":       {},
 	"internal/browsertest": {},
@@ -84,7 +86,7 @@ var allowed = map[string][]string{
 	"internal/attack":      {"api", "internal/testnode", "ledger", "telemetry"},
 	"internal/bench": {"api", "api/mqtt", "client", "export", "internal/pgtest", "ledger", "node", "store/postgres", "store/sqlite", "telemetry",
 		"telemetry/stream", "tlog", "webhook", "sim"},
-	"cmd/glovebox": {"api", "api/mqtt", "client", "credential", "export", "internal/bench", "ledger", "node", "sim", "store/postgres", "store/sqlite", "telemetry",
+	"cmd/glovebox": {"api", "api/mqtt", "client", "credential", "export", "internal/atomicfile", "internal/bench", "ledger", "node", "sim", "store/postgres", "store/sqlite", "telemetry",
 		"telemetry/stream", "verify", "web", "webhook"},
 	"examples/connect-app": {"client", "ledger"},
 	"examples/go-signin":   {},
