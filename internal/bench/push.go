@@ -823,20 +823,30 @@ func subscribe(ctx context.Context, base, token string, vehicle uint64, ready fu
 
 // fetchProfile writes a CPU profile of seconds of the node whose runtime profiles are at debug to w.
 func fetchProfile(ctx context.Context, debug string, seconds int, w io.Writer) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", debug, seconds), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := debugGet(ctx, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", debug, seconds))
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", req.URL, resp.Status)
-	}
 	_, err = io.Copy(w, resp.Body)
 	return err
+}
+
+// debugGet GETs url from a node's debug listener (serve --debug) and refuses any answer but 200.
+func debugGet(ctx context.Context, url string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return resp, nil
 }
 
 // median returns the median of xs (the mean of the middle two of an even count).

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"runtime"
 	"strconv"
@@ -166,11 +165,7 @@ func sampleNode(ctx context.Context, bn *benchNode, at time.Duration, errs int64
 
 // memoryVars reads Go's and SQLite's memory figures from a node's /debug/vars (serve --debug) into s.
 func memoryVars(ctx context.Context, debug string, s *SoakSample) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, debug+"/debug/vars", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := debugGet(ctx, debug+"/debug/vars")
 	if err != nil {
 		return err
 	}
@@ -189,11 +184,7 @@ func memoryVars(ctx context.Context, debug string, s *SoakSample) error {
 
 // goroutines reads the number of goroutines from a node's runtime profiles at debug.
 func goroutines(ctx context.Context, debug string) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, debug+"/debug/pprof/goroutine?debug=1", nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := debugGet(ctx, debug+"/debug/pprof/goroutine?debug=1")
 	if err != nil {
 		return 0, err
 	}
