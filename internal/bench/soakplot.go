@@ -8,6 +8,7 @@ import (
 	"image/png"
 	"io"
 	"math"
+	"slices"
 
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
@@ -23,26 +24,38 @@ func (r *SoakReport) PNG(w io.Writer) error {
 	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
 	text(img, margin, 22, color.Black, fmt.Sprintf("glovebox bench soak: %d vehicles and an app querying, %s, %d cores (x: minutes)",
 		r.Vehicles, r.Duration, r.Cores))
-	series := []struct {
+	type curve struct {
 		title string
-		unit  float64
 		value func(SoakSample) float64
 		c     color.RGBA
-	}{
-		{"node RSS (MB)", 1e6, func(s SoakSample) float64 { return float64(s.RSSBytes) }, color.RGBA{0x1f, 0x77, 0xb4, 0xff}},
-		{"goroutines", 1, func(s SoakSample) float64 { return float64(s.Goroutines) }, color.RGBA{0xd6, 0x27, 0x28, 0xff}},
-		{"open file descriptors", 1, func(s SoakSample) float64 { return float64(s.FDs) }, color.RGBA{0x2c, 0xa0, 0x2c, 0xff}},
+	}
+	mb := func(f func(SoakSample) int64) func(SoakSample) float64 {
+		return func(s SoakSample) float64 { return float64(f(s)) / 1e6 }
+	}
+	memory := []curve{
+		{"node RSS (MB)", mb(func(s SoakSample) int64 { return s.RSSBytes }), color.RGBA{0x1f, 0x77, 0xb4, 0xff}},
+		{"Go heap in use", mb(func(s SoakSample) int64 { return s.GoHeapBytes }), color.RGBA{0xff, 0x7f, 0x0e, 0xff}},
+	}
+	if slices.ContainsFunc(r.Samples, func(s SoakSample) bool { return s.SQLiteBytes > 0 }) {
+		memory = append(memory, curve{"SQLite's allocator", mb(func(s SoakSample) int64 { return s.SQLiteBytes }), color.RGBA{0x94, 0x67, 0xbd, 0xff}})
+	}
+	panels := [][]curve{
+		memory,
+		{{"goroutines", func(s SoakSample) float64 { return float64(s.Goroutines) }, color.RGBA{0xd6, 0x27, 0x28, 0xff}}},
+		{{"open file descriptors", func(s SoakSample) float64 { return float64(s.FDs) }, color.RGBA{0x2c, 0xa0, 0x2c, 0xff}}},
 	}
 	total := r.Duration.Minutes()
 	if n := len(r.Samples); n > 0 {
 		total = max(total, r.Samples[n-1].At.Minutes())
 	}
-	for k, s := range series {
+	for k, curves := range panels {
 		top := 40 + k*panel
 		x0, x1, y0, y1 := margin, width-20, top+panel-30, top+20 // plot area: y0 bottom, y1 top
 		hi := 0.0
-		for _, p := range r.Samples {
-			hi = math.Max(hi, s.value(p)/s.unit)
+		for _, c := range curves {
+			for _, p := range r.Samples {
+				hi = math.Max(hi, c.value(p))
+			}
 		}
 		hi = niceCeil(hi * 1.1)
 		grey := color.RGBA{0xcc, 0xcc, 0xcc, 0xff}
@@ -58,16 +71,18 @@ func (r *SoakReport) PNG(w io.Writer) error {
 		}
 		line(img, x0, y0, x1, y0, color.Black)
 		line(img, x0, y0, x0, y1, color.Black)
-		text(img, x0+8, y1-4, s.c, s.title)
-		px, py := -1, -1
-		for _, p := range r.Samples {
-			x := x0 + int(float64(x1-x0)*p.At.Minutes()/math.Max(total, 1e-9))
-			y := y0 - int(float64(y0-y1)*(s.value(p)/s.unit)/math.Max(hi, 1e-9))
-			if px >= 0 {
-				line(img, px, py, x, y, s.c)
-				line(img, px, py+1, x, y+1, s.c)
+		for i, c := range curves {
+			text(img, x0+8+i*200, y1-4, c.c, c.title)
+			px, py := -1, -1
+			for _, p := range r.Samples {
+				x := x0 + int(float64(x1-x0)*p.At.Minutes()/math.Max(total, 1e-9))
+				y := y0 - int(float64(y0-y1)*c.value(p)/math.Max(hi, 1e-9))
+				if px >= 0 {
+					line(img, px, py, x, y, c.c)
+					line(img, px, py+1, x, y+1, c.c)
+				}
+				px, py = x, y
 			}
-			px, py = x, y
 		}
 	}
 	return png.Encode(w, img)
