@@ -88,9 +88,9 @@ func DecodeStrings(b []byte, times []int64, values []string) ([]int64, []string,
 	}
 	words := make([]string, count)
 	for i := range words {
-		w, err := field(&b, fmt.Sprintf("dictionary entry %d of %d", i+1, count))
+		w, err := field(&b, "a dictionary entry")
 		if err != nil {
-			return times, values, fmt.Errorf("decoding strings: %w", err)
+			return times, values, fmt.Errorf("decoding strings: entry %d of %d: %w", i+1, count, err)
 		}
 		words[i] = string(w)
 	}
