@@ -272,3 +272,87 @@ func valuesOf(s []sample) []float64 {
 	}
 	return o
 }
+
+// BenchmarkXOR encodes and decodes the numbers of a simulated week, chunk by chunk, with chunkenc and
+// with the node's codec: the same bytes, at what cost each.
+func BenchmarkXOR(b *testing.B) {
+	d, err := Generate(1, 7, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var series [][]sample
+	values := 0
+	for si := range d.Series {
+		s := &d.Series[si]
+		if s.Nums == nil {
+			continue
+		}
+		for _, cut := range hourly(s) {
+			var c []sample
+			for i := cut[0]; i < cut[1]; i++ {
+				c = append(c, sample{s.Times[i], s.Nums[i]})
+			}
+			series = append(series, c)
+			values += len(c)
+		}
+	}
+	encoded := make([][]byte, len(series))
+	for i, c := range series {
+		var x chunk.XOR
+		for _, s := range c {
+			_ = x.Append(s.t, s.v)
+		}
+		encoded[i] = x.Bytes()
+	}
+	report := func(b *testing.B) {
+		b.ReportMetric(float64(values)*float64(b.N)/b.Elapsed().Seconds(), "values/s")
+		b.ReportMetric(0, "ns/op")
+	}
+	b.Run("encode/chunkenc", func(b *testing.B) {
+		for b.Loop() {
+			for _, c := range series {
+				x := chunkenc.NewXORChunk()
+				app, _ := x.Appender()
+				for _, s := range c {
+					app.Append(0, s.t, s.v)
+				}
+			}
+		}
+		report(b)
+	})
+	b.Run("encode/node", func(b *testing.B) {
+		for b.Loop() {
+			for _, c := range series {
+				var x chunk.XOR
+				for _, s := range c {
+					_ = x.Append(s.t, s.v)
+				}
+			}
+		}
+		report(b)
+	})
+	b.Run("decode/chunkenc", func(b *testing.B) {
+		var x chunkenc.XORChunk
+		var it chunkenc.Iterator
+		for b.Loop() {
+			for _, e := range encoded {
+				x.Reset(e)
+				it = x.Iterator(it)
+				for it.Next() == chunkenc.ValFloat {
+					it.At()
+				}
+			}
+		}
+		report(b)
+	})
+	b.Run("decode/node", func(b *testing.B) {
+		var ts []int64
+		var vs []float64
+		for b.Loop() {
+			for _, e := range encoded {
+				ts, vs, _ = chunk.DecodeFloats(e, ts[:0], vs[:0])
+			}
+		}
+		report(b)
+	})
+}

@@ -1,6 +1,9 @@
 package chunk
 
-import "io"
+import (
+	"encoding/binary"
+	"io"
+)
 
 // bitWriter appends bits, most significant first, to a byte slice.
 type bitWriter struct {
@@ -43,6 +46,11 @@ func (r *bitReader) readBits(n uint) (uint64, error) {
 	if uint(len(r.b))*8-r.pos < n {
 		return 0, io.ErrUnexpectedEOF
 	}
+	// Fast path: the bits lie in the 8 bytes from the current one.
+	if i, off := r.pos/8, r.pos%8; n > 0 && off+n <= 64 && i+8 <= uint(len(r.b)) {
+		r.pos += n
+		return binary.BigEndian.Uint64(r.b[i:]) << off >> (64 - n), nil
+	}
 	var u uint64
 	for n > 0 {
 		off := r.pos % 8
@@ -57,8 +65,13 @@ func (r *bitReader) readBits(n uint) (uint64, error) {
 
 // readBit reads one bit.
 func (r *bitReader) readBit() (bool, error) {
-	u, err := r.readBits(1)
-	return u == 1, err
+	i := r.pos / 8
+	if i >= uint(len(r.b)) {
+		return false, io.ErrUnexpectedEOF
+	}
+	one := r.b[i]>>(7-r.pos%8)&1 == 1
+	r.pos++
+	return one, nil
 }
 
 // ReadByte reads 8 bits, for encoding/binary's varint readers.
