@@ -209,7 +209,10 @@ func TestTheSimulatedWeekRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	count := map[string][2]int{}
 	for _, p := range pieces {
+		c := count[p.kind]
+		count[p.kind] = [2]int{c[0] + 1, c[1] + len(p.times)}
 		e := encode(t, &p)
 		var ts []int64
 		var ok bool
@@ -231,4 +234,5 @@ func TestTheSimulatedWeekRoundTrips(t *testing.T) {
 			t.Fatalf("a %s chunk at %d did not round-trip: %v", p.kind, p.times[0], err)
 		}
 	}
+	t.Logf("chunks and values by kind: %v", count)
 }
