@@ -153,11 +153,12 @@ func TestStringsRoundTripWithTheirDictionary(t *testing.T) {
 		name   string
 		times  []int64
 		values []string
-		want   []byte
+		ends   Ends[string]
 	}{
-		{"one string", []int64{0}, []string{"COMBUSTION"}, nil},
-		{"repeats, the empty string and a change back", []int64{10, 20, 30, 40, 50}, []string{"ELECTRIC", "ELECTRIC", "", "HYBRID", "ELECTRIC"}, nil},
-		{"JSON of a string[] and non-ASCII", []int64{1, 2}, []string{`["A","B"]`, "Zürich ✓"}, nil},
+		{"one string", []int64{0}, []string{"COMBUSTION"}, Ends[string]{1, 0, 0, "COMBUSTION", "COMBUSTION"}},
+		{"repeats, the empty string and a change back", []int64{10, 20, 30, 40, 50}, []string{"ELECTRIC", "ELECTRIC", "", "HYBRID", "ELECTRIC"},
+			Ends[string]{5, 10, 50, "ELECTRIC", "ELECTRIC"}},
+		{"JSON of a string[] and non-ASCII", []int64{1, 2}, []string{`["A","B"]`, "Zürich ✓"}, Ends[string]{2, 1, 2, `["A","B"]`, "Zürich ✓"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,6 +167,9 @@ func TestStringsRoundTripWithTheirDictionary(t *testing.T) {
 				if err := c.Append(tt.times[i], tt.values[i]); err != nil {
 					t.Fatal(err)
 				}
+			}
+			if got := c.Ends(); got != tt.ends {
+				t.Errorf("ends %+v, want %+v", got, tt.ends)
 			}
 			ts, vs, err := DecodeStrings(c.Bytes(), []int64{-1}, []string{"kept"})
 			if err != nil {
@@ -207,6 +211,9 @@ func TestLocationsRoundTripBitForBit(t *testing.T) {
 		if err := c.Append(times[i], values[i]); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if e := c.Ends(); e.Count != 4 || e.FirstTime != 1000 || e.LastTime != 9000 || e.First != values[0] || e.Last.Lat != -33.8688 || e.Last.Lon != 151.2093 || !math.IsNaN(e.Last.HDOP) {
+		t.Errorf("ends %+v, want 4 values from 1000 (%v) to 9000 (%v)", e, values[0], values[3])
 	}
 	ts, vs, err := DecodeLocations(c.Bytes(), nil, nil)
 	if err != nil {

@@ -13,25 +13,28 @@ type Location struct{ Lat, Lon, HDOP float64 }
 // empty chunk. It is not safe for concurrent use.
 type Locations struct {
 	lat, lon, hdop XOR
-	last           int64
+	ends           Ends[Location]
 }
 
 // Append adds a value at time t, which must be after the last one (ErrOutOfOrder); ErrFull after
 // MaxValues values.
 func (c *Locations) Append(t int64, v Location) error {
-	if err := check(c.lat.n, c.last, t); err != nil {
+	if err := check(c.lat.n, c.ends.LastTime, t); err != nil {
 		return err
 	}
 	// check bounds the count far below MaxXORSamples: these cannot fail.
 	_ = c.lat.Append(t, v.Lat)
 	_ = c.lon.Append(t, v.Lon)
 	_ = c.hdop.Append(t, v.HDOP)
-	c.last = t
+	c.ends.add(t, v)
 	return nil
 }
 
 // Len is the number of values appended.
 func (c *Locations) Len() int { return c.lat.n }
+
+// Ends returns the chunk's count and first and last values.
+func (c *Locations) Ends() Ends[Location] { return c.ends }
 
 // Bytes returns the encoded chunk.
 func (c *Locations) Bytes() []byte {

@@ -10,15 +10,32 @@ import (
 // concurrent use.
 type Strings struct {
 	x     XOR
-	last  int64
+	ends  Ends[string]
 	index map[string]int
 	words []string
+}
+
+// Ends is what a chunk of strings or locations says without being decoded: how many values it holds and
+// its first and last ones, for the stores' summary rows (FIRST, LAST and the latest values).
+type Ends[V any] struct {
+	Count               int
+	FirstTime, LastTime int64 // unix ms
+	First, Last         V
+}
+
+// add records a value at t.
+func (e *Ends[V]) add(t int64, v V) {
+	if e.Count == 0 {
+		e.FirstTime, e.First = t, v
+	}
+	e.LastTime, e.Last = t, v
+	e.Count++
 }
 
 // Append adds a value at time t, which must be after the last one (ErrOutOfOrder); ErrFull after
 // MaxValues values.
 func (c *Strings) Append(t int64, v string) error {
-	if err := check(c.x.n, c.last, t); err != nil {
+	if err := check(c.x.n, c.ends.LastTime, t); err != nil {
 		return err
 	}
 	k, ok := c.index[v]
@@ -33,12 +50,15 @@ func (c *Strings) Append(t int64, v string) error {
 	if err := c.x.Append(t, float64(k)); err != nil {
 		return err
 	}
-	c.last = t
+	c.ends.add(t, v)
 	return nil
 }
 
 // Len is the number of values appended.
 func (c *Strings) Len() int { return c.x.n }
+
+// Ends returns the chunk's count and first and last values.
+func (c *Strings) Ends() Ends[string] { return c.ends }
 
 // Bytes returns the encoded chunk.
 func (c *Strings) Bytes() []byte {
