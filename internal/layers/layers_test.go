@@ -26,6 +26,9 @@ var allowed = map[string][]string{
 	"accesslog": {},
 	"access":    {"ledger"},
 	"telemetry": {"ledger"},
+	// telemetry/chunk encodes signal values as compressed chunks with their summaries (issue 16): the
+	// standard library only, below both stores.
+	"telemetry/chunk": {},
 	// telemetry/segment cuts trips from signal values: pure, below everything that reads it.
 	"telemetry/segment": {},
 	// telemetry/stream deduplicates by telemetry.RecordKey, which store/postgres's lookup shares: no store
