@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/glovebox/glovebox/api"
 	"github.com/glovebox/glovebox/connect"
@@ -28,6 +29,18 @@ func TestClusterProcessesServeTheSurfaceOfANode(t *testing.T) {
 	full := startConnectProcess(t, dsn, ns.URL(), data, public, node.RoleSequencer, node.RoleAPI, node.RoleIngest)
 	apiOnly := startConnectProcess(t, dsn, ns.URL(), data, public, node.RoleAPI)
 	const someone = "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2"
+	// The log's first checkpoint is signed once the sequencer holds the lease: wait for it on both
+	// processes, so that the table below compares routes, not start-up order.
+	for _, u := range []string{full.url, apiOnly.url} {
+		waitFor(t, 30*time.Second, "the first checkpoint at "+u, func() bool {
+			resp, err := http.Get(u + "/log/checkpoint")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		})
+	}
 
 	for _, tc := range []struct {
 		method, path, body string
