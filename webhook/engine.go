@@ -97,6 +97,13 @@ type Engine struct {
 	accepted chan []*telemetry.Record
 	stopped  chan struct{} // closed when Run returns
 
+	// fresh carries deliveries just enqueued and leased to this engine (a LeasingStore) to the
+	// dispatcher, which attempts them without claiming them back. handMu guards handOpen, which is true
+	// while the dispatcher takes them; a batch it cannot take is released to the outbox and claimed.
+	fresh    chan []*Delivery
+	handMu   sync.Mutex
+	handOpen bool
+
 	mu    sync.Mutex // guards hooks and the trigger state below
 	hooks map[string]*hook
 	// grants remembers the grants in force of apps with grant webhooks: vehicle → app → grant.
@@ -159,8 +166,9 @@ func NewEngine(opts Options) *Engine {
 	if opts.PerWebhook <= 0 {
 		opts.PerWebhook = DefaultPerWebhook
 	}
-	return &Engine{opts: opts, store: opts.Store, client: opts.Policy.Client(opts.Timeout), logger: opts.Logger,
+	return &Engine{opts: opts, store: opts.Store, client: opts.Policy.client(opts.Timeout, max(64, opts.Workers)), logger: opts.Logger,
 		wake: make(chan struct{}, 1), verifyQ: make(chan string, 1024), accepted: make(chan []*telemetry.Record, 4096), stopped: make(chan struct{}),
+		fresh: make(chan []*Delivery, 64),
 		hooks: map[string]*hook{}, grants: map[uint64]map[common.Address]ledger.Grant{}, ended: map[int64]bool{}, lastSeen: map[uint64]int64{},
 		trips: map[uint64]*tripState{}}
 }
@@ -398,15 +406,51 @@ func (e *Engine) newDelivery(id string, w *Webhook, vehicle uint64, typ string, 
 		Status: DeliveryPending, Created: now, NextAttempt: now}, nil
 }
 
+// enqueue puts ds in the outbox. With a LeasingStore, the deliveries are leased to this engine as they
+// are committed and handed to the dispatcher, which attempts them at once (no claim reads them back); a
+// batch the dispatcher cannot take now is released to the outbox, where a claim finds it.
 func (e *Engine) enqueue(ctx context.Context, ds []*Delivery) error {
 	if len(ds) == 0 {
 		return nil
 	}
-	if err := e.store.Enqueue(ctx, ds); err != nil {
+	ls, ok := e.store.(LeasingStore)
+	if !ok {
+		if err := e.store.Enqueue(ctx, ds); err != nil {
+			return fmt.Errorf("couldn't enqueue %d deliveries: %w", len(ds), err)
+		}
+		e.poke()
+		return nil
+	}
+	leased, err := ls.EnqueueLeased(ctx, ds, e.opts.Now().Add(e.opts.Lease))
+	if err != nil {
 		return fmt.Errorf("couldn't enqueue %d deliveries: %w", len(ds), err)
 	}
-	e.poke()
+	if len(leased) == 0 {
+		return nil
+	}
+	e.handMu.Lock()
+	handed := false
+	if e.handOpen {
+		select {
+		case e.fresh <- leased:
+			handed = true
+		default:
+		}
+	}
+	e.handMu.Unlock()
+	if !handed {
+		ls.Release(deliveryIDs(leased))
+		e.poke()
+	}
 	return nil
+}
+
+func deliveryIDs(ds []*Delivery) []string {
+	ids := make([]string, len(ds))
+	for i, d := range ds {
+		ids[i] = d.ID
+	}
+	return ids
 }
 
 // dispatch claims due deliveries and attempts each on its own goroutine, at most Workers at once.
@@ -417,6 +461,20 @@ func (e *Engine) dispatch(ctx context.Context) {
 	tick := time.NewTicker(e.opts.Tick)
 	defer tick.Stop()
 	lease := e.opts.Lease
+	start := func(d *Delivery) {
+		inflight++
+		busy[d.Webhook]++
+		e.inflight.Add(1)
+		go func() {
+			defer e.inflight.Done()
+			e.attempt(d)
+			done <- d.Webhook
+		}()
+	}
+	e.handMu.Lock()
+	e.handOpen = true
+	e.handMu.Unlock()
+	defer e.closeHand()
 	for {
 		if free := e.opts.Workers - inflight; free > 0 && ctx.Err() == nil {
 			var full []string
@@ -430,14 +488,7 @@ func (e *Engine) dispatch(ctx context.Context) {
 				e.logger.Error("couldn't claim deliveries", "err", err)
 			}
 			for _, d := range ds {
-				inflight++
-				busy[d.Webhook]++
-				e.inflight.Add(1)
-				go func() {
-					defer e.inflight.Done()
-					e.attempt(d)
-					done <- d.Webhook
-				}()
+				start(d)
 			}
 			if len(ds) == free {
 				// There may be more: look again once a slot frees, and then once claimBatch slots are free
@@ -472,8 +523,36 @@ func (e *Engine) dispatch(ctx context.Context) {
 			return
 		case id := <-done:
 			e.release(busy, &inflight, id)
+		case ds := <-e.fresh:
+			// Attempt what a slot is free for; the rest goes back to the outbox, for a claim.
+			var back []string
+			for _, d := range ds {
+				if ctx.Err() == nil && inflight < e.opts.Workers && busy[d.Webhook] < e.opts.PerWebhook {
+					start(d)
+				} else {
+					back = append(back, d.ID)
+				}
+			}
+			if len(back) > 0 {
+				e.store.(LeasingStore).Release(back)
+			}
 		case <-e.wake:
 		case <-tick.C:
+		}
+	}
+}
+
+// closeHand stops handing fresh deliveries to the dispatcher, and releases those handed and not taken.
+func (e *Engine) closeHand() {
+	e.handMu.Lock()
+	defer e.handMu.Unlock()
+	e.handOpen = false
+	for {
+		select {
+		case ds := <-e.fresh:
+			e.store.(LeasingStore).Release(deliveryIDs(ds))
+		default:
+			return
 		}
 	}
 }
