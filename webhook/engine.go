@@ -471,11 +471,53 @@ func (e *Engine) dispatch(ctx context.Context) {
 			done <- d.Webhook
 		}()
 	}
+	// waiting holds the fresh deliveries handed over leased that found no free slot, oldest first: they
+	// start as slots free, before any claim. One that waited half its lease, or beyond maxWaiting, goes
+	// back to the outbox (released), so that no lease runs out while its delivery waits here.
+	var waiting []handed
+	drain := func() {
+		now := e.opts.Now()
+		var back []string
+		if over := len(waiting) - maxWaiting; over > 0 {
+			for _, h := range waiting[:over] {
+				back = append(back, h.d.ID)
+			}
+			waiting = waiting[over:]
+		}
+		kept := waiting[:0]
+		for _, h := range waiting {
+			switch {
+			case ctx.Err() != nil || now.Sub(h.at) > lease/2:
+				back = append(back, h.d.ID)
+			case inflight < e.opts.Workers && busy[h.d.Webhook] < e.opts.PerWebhook:
+				start(h.d)
+			default:
+				kept = append(kept, h)
+			}
+		}
+		clear(waiting[len(kept):])
+		waiting = kept
+		if len(back) > 0 {
+			e.store.(LeasingStore).Release(back)
+		}
+	}
 	e.handMu.Lock()
 	e.handOpen = true
 	e.handMu.Unlock()
-	defer e.closeHand()
+	defer func() {
+		if len(waiting) > 0 {
+			back := make([]string, len(waiting))
+			for i, h := range waiting {
+				back[i] = h.d.ID
+			}
+			e.store.(LeasingStore).Release(back)
+		}
+		e.closeHand()
+	}()
 	for {
+		if len(waiting) > 0 {
+			drain()
+		}
 		if free := e.opts.Workers - inflight; free > 0 && ctx.Err() == nil {
 			var full []string
 			for id, n := range busy {
@@ -524,23 +566,26 @@ func (e *Engine) dispatch(ctx context.Context) {
 		case id := <-done:
 			e.release(busy, &inflight, id)
 		case ds := <-e.fresh:
-			// Attempt what a slot is free for; the rest goes back to the outbox, for a claim.
-			var back []string
+			now := e.opts.Now()
 			for _, d := range ds {
-				if ctx.Err() == nil && inflight < e.opts.Workers && busy[d.Webhook] < e.opts.PerWebhook {
-					start(d)
-				} else {
-					back = append(back, d.ID)
-				}
+				waiting = append(waiting, handed{d, now})
 			}
-			if len(back) > 0 {
-				e.store.(LeasingStore).Release(back)
-			}
+			drain()
 		case <-e.wake:
 		case <-tick.C:
 		}
 	}
 }
+
+// handed is a delivery handed to the dispatcher leased, and when.
+type handed struct {
+	d  *Delivery
+	at time.Time
+}
+
+// maxWaiting bounds the fresh deliveries the dispatcher keeps waiting for a slot; beyond it the oldest go
+// back to the outbox, for a claim.
+const maxWaiting = 4096
 
 // closeHand stops handing fresh deliveries to the dispatcher, and releases those handed and not taken.
 func (e *Engine) closeHand() {
