@@ -116,7 +116,7 @@ type Engine struct {
 	trips  map[uint64]*tripState
 	derive telemetry.SpeedDeriver
 
-	inflight sync.WaitGroup
+	inflight sync.WaitGroup // the dispatcher's attempt workers
 }
 
 // hook is a webhook with its compiled trigger and per-vehicle trigger state. Guarded by Engine.mu.
@@ -461,15 +461,25 @@ func (e *Engine) dispatch(ctx context.Context) {
 	tick := time.NewTicker(e.opts.Tick)
 	defer tick.Stop()
 	lease := e.opts.Lease
+	// Workers long-lived goroutines make the attempts: a goroutine per attempt grew its stack anew each
+	// time (the HTTP client and SQLite call deep). work never holds more than the free slots, so a send
+	// to it does not block.
+	work := make(chan *Delivery, e.opts.Workers)
+	defer close(work)
+	e.inflight.Add(e.opts.Workers)
+	for range e.opts.Workers {
+		go func() {
+			defer e.inflight.Done()
+			for d := range work {
+				e.attempt(d)
+				done <- d.Webhook
+			}
+		}()
+	}
 	start := func(d *Delivery) {
 		inflight++
 		busy[d.Webhook]++
-		e.inflight.Add(1)
-		go func() {
-			defer e.inflight.Done()
-			e.attempt(d)
-			done <- d.Webhook
-		}()
+		work <- d
 	}
 	// waiting holds the fresh deliveries handed over leased that found no free slot, oldest first: they
 	// start as slots free, before any claim. One that waited half its lease, or beyond maxWaiting, goes
