@@ -97,6 +97,13 @@ type Engine struct {
 	accepted chan []*telemetry.Record
 	stopped  chan struct{} // closed when Run returns
 
+	// fresh carries deliveries just enqueued and leased to this engine (a LeasingStore) to the
+	// dispatcher, which attempts them without claiming them back. handMu guards handOpen, which is true
+	// while the dispatcher takes them; a batch it cannot take is released to the outbox and claimed.
+	fresh    chan []*Delivery
+	handMu   sync.Mutex
+	handOpen bool
+
 	mu    sync.Mutex // guards hooks and the trigger state below
 	hooks map[string]*hook
 	// grants remembers the grants in force of apps with grant webhooks: vehicle → app → grant.
@@ -109,7 +116,7 @@ type Engine struct {
 	trips  map[uint64]*tripState
 	derive telemetry.SpeedDeriver
 
-	inflight sync.WaitGroup
+	inflight sync.WaitGroup // the dispatcher's attempt workers
 }
 
 // hook is a webhook with its compiled trigger and per-vehicle trigger state. Guarded by Engine.mu.
@@ -159,8 +166,9 @@ func NewEngine(opts Options) *Engine {
 	if opts.PerWebhook <= 0 {
 		opts.PerWebhook = DefaultPerWebhook
 	}
-	return &Engine{opts: opts, store: opts.Store, client: opts.Policy.Client(opts.Timeout), logger: opts.Logger,
+	return &Engine{opts: opts, store: opts.Store, client: opts.Policy.client(opts.Timeout, max(64, opts.Workers)), logger: opts.Logger,
 		wake: make(chan struct{}, 1), verifyQ: make(chan string, 1024), accepted: make(chan []*telemetry.Record, 4096), stopped: make(chan struct{}),
+		fresh: make(chan []*Delivery, 64),
 		hooks: map[string]*hook{}, grants: map[uint64]map[common.Address]ledger.Grant{}, ended: map[int64]bool{}, lastSeen: map[uint64]int64{},
 		trips: map[uint64]*tripState{}}
 }
@@ -398,15 +406,51 @@ func (e *Engine) newDelivery(id string, w *Webhook, vehicle uint64, typ string, 
 		Status: DeliveryPending, Created: now, NextAttempt: now}, nil
 }
 
+// enqueue puts ds in the outbox. With a LeasingStore, the deliveries are leased to this engine as they
+// are committed and handed to the dispatcher, which attempts them at once (no claim reads them back); a
+// batch the dispatcher cannot take now is released to the outbox, where a claim finds it.
 func (e *Engine) enqueue(ctx context.Context, ds []*Delivery) error {
 	if len(ds) == 0 {
 		return nil
 	}
-	if err := e.store.Enqueue(ctx, ds); err != nil {
+	ls, ok := e.store.(LeasingStore)
+	if !ok {
+		if err := e.store.Enqueue(ctx, ds); err != nil {
+			return fmt.Errorf("couldn't enqueue %d deliveries: %w", len(ds), err)
+		}
+		e.poke()
+		return nil
+	}
+	leased, err := ls.EnqueueLeased(ctx, ds, e.opts.Now().Add(e.opts.Lease))
+	if err != nil {
 		return fmt.Errorf("couldn't enqueue %d deliveries: %w", len(ds), err)
 	}
-	e.poke()
+	if len(leased) == 0 {
+		return nil
+	}
+	e.handMu.Lock()
+	handed := false
+	if e.handOpen {
+		select {
+		case e.fresh <- leased:
+			handed = true
+		default:
+		}
+	}
+	e.handMu.Unlock()
+	if !handed {
+		ls.Release(deliveryIDs(leased))
+		e.poke()
+	}
 	return nil
+}
+
+func deliveryIDs(ds []*Delivery) []string {
+	ids := make([]string, len(ds))
+	for i, d := range ds {
+		ids[i] = d.ID
+	}
+	return ids
 }
 
 // dispatch claims due deliveries and attempts each on its own goroutine, at most Workers at once.
@@ -417,7 +461,73 @@ func (e *Engine) dispatch(ctx context.Context) {
 	tick := time.NewTicker(e.opts.Tick)
 	defer tick.Stop()
 	lease := e.opts.Lease
+	// Workers long-lived goroutines make the attempts: a goroutine per attempt grew its stack anew each
+	// time (the HTTP client and SQLite call deep). work never holds more than the free slots, so a send
+	// to it does not block.
+	work := make(chan *Delivery, e.opts.Workers)
+	defer close(work)
+	e.inflight.Add(e.opts.Workers)
+	for range e.opts.Workers {
+		go func() {
+			defer e.inflight.Done()
+			for d := range work {
+				e.attempt(d)
+				done <- d.Webhook
+			}
+		}()
+	}
+	start := func(d *Delivery) {
+		inflight++
+		busy[d.Webhook]++
+		work <- d
+	}
+	// waiting holds the fresh deliveries handed over leased that found no free slot, oldest first: they
+	// start as slots free, before any claim. One that waited half its lease, or beyond maxWaiting, goes
+	// back to the outbox (released), so that no lease runs out while its delivery waits here.
+	var waiting []handed
+	drain := func() {
+		now := e.opts.Now()
+		var back []string
+		if over := len(waiting) - maxWaiting; over > 0 {
+			for _, h := range waiting[:over] {
+				back = append(back, h.d.ID)
+			}
+			waiting = waiting[over:]
+		}
+		kept := waiting[:0]
+		for _, h := range waiting {
+			switch {
+			case ctx.Err() != nil || now.Sub(h.at) > lease/2:
+				back = append(back, h.d.ID)
+			case inflight < e.opts.Workers && busy[h.d.Webhook] < e.opts.PerWebhook:
+				start(h.d)
+			default:
+				kept = append(kept, h)
+			}
+		}
+		clear(waiting[len(kept):])
+		waiting = kept
+		if len(back) > 0 {
+			e.store.(LeasingStore).Release(back)
+		}
+	}
+	e.handMu.Lock()
+	e.handOpen = true
+	e.handMu.Unlock()
+	defer func() {
+		if len(waiting) > 0 {
+			back := make([]string, len(waiting))
+			for i, h := range waiting {
+				back[i] = h.d.ID
+			}
+			e.store.(LeasingStore).Release(back)
+		}
+		e.closeHand()
+	}()
 	for {
+		if len(waiting) > 0 {
+			drain()
+		}
 		if free := e.opts.Workers - inflight; free > 0 && ctx.Err() == nil {
 			var full []string
 			for id, n := range busy {
@@ -430,14 +540,7 @@ func (e *Engine) dispatch(ctx context.Context) {
 				e.logger.Error("couldn't claim deliveries", "err", err)
 			}
 			for _, d := range ds {
-				inflight++
-				busy[d.Webhook]++
-				e.inflight.Add(1)
-				go func() {
-					defer e.inflight.Done()
-					e.attempt(d)
-					done <- d.Webhook
-				}()
+				start(d)
 			}
 			if len(ds) == free {
 				// There may be more: look again once a slot frees, and then once claimBatch slots are free
@@ -472,8 +575,39 @@ func (e *Engine) dispatch(ctx context.Context) {
 			return
 		case id := <-done:
 			e.release(busy, &inflight, id)
+		case ds := <-e.fresh:
+			now := e.opts.Now()
+			for _, d := range ds {
+				waiting = append(waiting, handed{d, now})
+			}
+			drain()
 		case <-e.wake:
 		case <-tick.C:
+		}
+	}
+}
+
+// handed is a delivery handed to the dispatcher leased, and when.
+type handed struct {
+	d  *Delivery
+	at time.Time
+}
+
+// maxWaiting bounds the fresh deliveries the dispatcher keeps waiting for a slot; beyond it the oldest go
+// back to the outbox, for a claim.
+const maxWaiting = 4096
+
+// closeHand stops handing fresh deliveries to the dispatcher, and releases those handed and not taken.
+func (e *Engine) closeHand() {
+	e.handMu.Lock()
+	defer e.handMu.Unlock()
+	e.handOpen = false
+	for {
+		select {
+		case ds := <-e.fresh:
+			e.store.(LeasingStore).Release(deliveryIDs(ds))
+		default:
+			return
 		}
 	}
 }

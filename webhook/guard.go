@@ -104,7 +104,12 @@ var errRefused = errors.New("refused: the address is not public")
 // Client returns the HTTP client deliveries are sent with: its dialer checks every address it connects to
 // (after name resolution, so a name that resolves to 127.0.0.1 is refused), it uses no proxy, follows no
 // redirect (a 3xx is a failed attempt) and gives up after timeout.
-func (p Policy) Client(timeout time.Duration) *http.Client {
+func (p Policy) Client(timeout time.Duration) *http.Client { return p.client(timeout, 64) }
+
+// client is Client keeping up to conns idle connections a host: an engine keeps as many as it has
+// workers, since many webhooks of one app often share a host, and a connection closed for want of an
+// idle slot is a dial and a handshake for a later delivery.
+func (p Policy) client(timeout time.Duration, conns int) *http.Client {
 	d := &net.Dialer{Timeout: timeout, Control: func(network, address string, _ syscall.RawConn) error {
 		if p.AllowPrivate {
 			return nil
@@ -122,8 +127,8 @@ func (p Policy) Client(timeout time.Duration) *http.Client {
 		Proxy:                 nil,
 		DialContext:           d.DialContext,
 		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   64, // many webhooks of one app often share a host: reuse, not a handshake per delivery
+		MaxIdleConns:          max(256, conns),
+		MaxIdleConnsPerHost:   conns, // many webhooks of one app often share a host: reuse, not a handshake per delivery
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   timeout,
 		ResponseHeaderTimeout: timeout,

@@ -819,3 +819,51 @@ func TestAGrantOfOneSignalIsEnoughForATriggerOnThatSignalAndNoOther(t *testing.T
 		t.Fatalf("delivered %s", got[0].body)
 	}
 }
+
+// With one delivery slot, every record fires more deliveries than a slot takes: those handed to the
+// dispatcher wait for the slot (or for a claim), and each arrives once.
+func TestDeliveriesBeyondTheFreeSlotsWaitAndArriveOnce(t *testing.T) {
+	var ahead atomic.Int64
+	f := setup(t, testnode.Options{Now: func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) },
+		Webhooks: webhook.Options{Workers: 1}})
+	ahead.Store(int64(10 * time.Second))
+	rcv := newReceiver(t)
+	rcv.setRespond(func(webhook.CloudEvent, int) (int, http.Header) {
+		time.Sleep(20 * time.Millisecond) // the slot stays busy while the next record's deliveries come
+		return http.StatusOK, nil
+	})
+	var hooks []string
+	for range 3 {
+		hooks = append(hooks, f.create(t, map[string]any{"url": rcv.srv.URL, "vehicles": []uint64{f.vehicle},
+			"trigger": map[string]any{"kind": "signal", "signal": "speed", "condition": "value > 0.0"}}).ID)
+	}
+	start := time.Now().Truncate(time.Second).Add(time.Second)
+	for i := range 4 {
+		at := start.Add(time.Duration(i) * time.Second)
+		f.send(t, at, speed(at, float64(10+i)))
+	}
+	sent := time.Now()
+	rcv.waitFor(t, webhook.TypeSignal, 12)
+	if d := time.Since(sent); d > 10*time.Second { // a delivery left waiting goes back to the outbox after 15 s
+		t.Errorf("the deliveries took %s", d)
+	}
+	time.Sleep(200 * time.Millisecond) // nothing more may come
+	ids := map[string]bool{}
+	for _, r := range rcv.requests(webhook.TypeSignal) {
+		ids[r.header.Get("webhook-id")] = true
+	}
+	if n := len(rcv.requests(webhook.TypeSignal)); n != 12 || len(ids) != 12 {
+		t.Fatalf("%d requests with %d ids, want 12 of each", n, len(ids))
+	}
+	for _, h := range hooks {
+		ds := f.deliveries(t, h)
+		for _, d := range ds {
+			if d.Status != webhook.DeliveryDelivered || d.Attempts != 1 {
+				t.Errorf("webhook %s: delivery %+v", h, d)
+			}
+		}
+		if len(ds) != 4 {
+			t.Errorf("webhook %s lists %d deliveries, want 4", h, len(ds))
+		}
+	}
+}

@@ -66,3 +66,6 @@ var (
 
 // DefaultSilence is how long a vehicle may stay silent before a connectivity trigger calls it offline.
 const DefaultSilence = outbox.DefaultSilence
+
+// LeasingStore is a Store that leases deliveries to the engine as it enqueues them (outbox's).
+type LeasingStore = outbox.LeasingStore

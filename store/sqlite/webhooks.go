@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -29,8 +31,19 @@ type Webhooks struct {
 	claimStmt    *sql.Stmt // the due pending deliveries in claiming order: seq, id, webhook
 	deliveryStmt *sql.Stmt // one pending delivery by seq
 
-	leaseMu sync.Mutex               // guards leases
+	leaseMu sync.Mutex               // guards leases, nextDue and blocked
 	leases  map[string]deliveryLease // delivery id → lease, of the deliveries claimed and not finished
+	// nextDue (unix ms) is the earliest time at which a Claim may find something to return that the last
+	// one did not: no unleased pending delivery is due before it, and no lease runs out before it; 0 when
+	// unknown. A Claim before nextDue returns nothing without reading the file, unless a webhook of
+	// blocked is no longer busy: blocked holds the webhooks whose due deliveries the last scan left
+	// because they had as many in flight as they may. Every change that makes a delivery due, or a lease,
+	// lowers nextDue after it commits.
+	nextDue int64
+	blocked map[string]bool
+
+	finishUpdate  *sql.Stmt // on fin: a delivery's new state
+	finishAttempt *sql.Stmt // on fin: an attempt's outcome
 
 	finishMu  sync.Mutex // guards finishing and flushing: the group commit of Finish
 	finishing []*finishReq
@@ -38,8 +51,8 @@ type Webhooks struct {
 }
 
 var (
-	_ outbox.Store     = (*Webhooks)(nil)
-	_ telemetry.Eraser = (*Webhooks)(nil)
+	_ outbox.LeasingStore = (*Webhooks)(nil)
+	_ telemetry.Eraser    = (*Webhooks)(nil)
 )
 
 const webhooksSchema = `
@@ -128,13 +141,28 @@ func OpenWebhooks(path string) (*Webhooks, error) {
 		db.Close()
 		return nil, fmt.Errorf("couldn't open %s: %w", path, err)
 	}
-	return &Webhooks{db: db, fin: fin, claimStmt: claim, deliveryStmt: one, leases: map[string]deliveryLease{}}, nil
+	s := &Webhooks{db: db, fin: fin, claimStmt: claim, deliveryStmt: one, leases: map[string]deliveryLease{}}
+	// Prepared once: a group of Finish prepared both again on every commit.
+	if s.finishUpdate, err = fin.Prepare(`UPDATE deliveries SET status = ?, attempts = ?, next_attempt = ?, lease_until = 0,
+		last_code = ?, last_error = ?, done = ? WHERE id = ?`); err == nil {
+		// Not for a delivery erased while it was being attempted.
+		s.finishAttempt, err = fin.Prepare(`INSERT INTO delivery_attempts (delivery, time, code, error, duration_us)
+		SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?)`)
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("couldn't prepare finishing deliveries in %s: %w", path, err)
+	}
+	return s, nil
 }
 
 // Close closes the database.
 func (s *Webhooks) Close() error {
-	s.claimStmt.Close()
-	s.deliveryStmt.Close()
+	for _, st := range []*sql.Stmt{s.claimStmt, s.deliveryStmt, s.finishUpdate, s.finishAttempt} {
+		if st != nil {
+			st.Close()
+		}
+	}
 	return errors.Join(s.fin.Close(), s.db.Close())
 }
 
@@ -280,25 +308,85 @@ func timeOrZero(ms int64) time.Time {
 
 // Enqueue implements outbox.Store.
 func (s *Webhooks) Enqueue(ctx context.Context, ds []*outbox.Delivery) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	added, err := s.insert(ctx, ds)
 	if err != nil {
 		return err
+	}
+	s.leaseMu.Lock()
+	for _, d := range added {
+		s.lowerDue(d.NextAttempt.UnixMilli())
+	}
+	s.leaseMu.Unlock()
+	return nil
+}
+
+// EnqueueLeased implements outbox.LeasingStore: the deliveries added are leased as they are committed,
+// so that the engine attempts them without a Claim reading them back.
+func (s *Webhooks) EnqueueLeased(ctx context.Context, ds []*outbox.Delivery, until time.Time) ([]*outbox.Delivery, error) {
+	added, err := s.insert(ctx, ds)
+	if err != nil {
+		return nil, err
+	}
+	untilMs := until.UnixMilli()
+	s.leaseMu.Lock()
+	for _, d := range added {
+		s.leases[d.ID] = deliveryLease{webhook: d.Webhook, until: untilMs}
+	}
+	if len(added) > 0 {
+		s.lowerDue(untilMs)
+	}
+	s.leaseMu.Unlock()
+	return added, nil
+}
+
+// Release implements outbox.LeasingStore.
+func (s *Webhooks) Release(ids []string) {
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	for _, id := range ids {
+		delete(s.leases, id)
+	}
+	if len(ids) > 0 {
+		s.nextDue = 0
+	}
+}
+
+// lowerDue notes that a Claim may find something at ms. leaseMu held.
+func (s *Webhooks) lowerDue(ms int64) {
+	s.nextDue = min(s.nextDue, ms)
+}
+
+// insert adds ds in one transaction, fsynced, and returns those it added (not those whose id was there).
+func (s *Webhooks) insert(ctx context.Context, ds []*outbox.Delivery) ([]*outbox.Delivery, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
 	}
 	defer tx.Rollback()
 	st, err := tx.PrepareContext(ctx, `INSERT INTO deliveries (id, webhook, app, vehicle, type, perms, body, status, attempts, created,
 		next_attempt, lease_until, last_code, last_error, done, measured) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, '', 0, ?)
 		ON CONFLICT (id) DO NOTHING`)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer st.Close()
+	added := make([]*outbox.Delivery, 0, len(ds))
 	for _, d := range ds {
-		if _, err := st.ExecContext(ctx, d.ID, d.Webhook, d.App.Bytes(), d.Vehicle, d.Type, strings.Join(d.Permissions, ","), d.Body,
-			string(d.Status), d.Attempts, d.Created.UnixMilli(), d.NextAttempt.UnixMilli(), msOrZero(d.Measured)); err != nil {
-			return fmt.Errorf("couldn't enqueue delivery %s: %w", d.ID, err)
+		res, err := st.ExecContext(ctx, d.ID, d.Webhook, d.App.Bytes(), d.Vehicle, d.Type, strings.Join(d.Permissions, ","), d.Body,
+			string(d.Status), d.Attempts, d.Created.UnixMilli(), d.NextAttempt.UnixMilli(), msOrZero(d.Measured))
+		if err != nil {
+			return nil, fmt.Errorf("couldn't enqueue delivery %s: %w", d.ID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, fmt.Errorf("couldn't enqueue delivery %s: %w", d.ID, err)
+		} else if n == 1 {
+			added = append(added, d)
 		}
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return added, nil
 }
 
 const deliveryColumns = `id, webhook, app, vehicle, type, perms, body, status, attempts, created, next_attempt, last_code, last_error, done`
@@ -340,7 +428,10 @@ func scanDeliveries(rows *sql.Rows) ([]*outbox.Delivery, error) {
 // Claim implements outbox.Store. Only one process uses the file, so leases are kept in memory, not
 // written: a claim is a read (a written lease cost a synchronous commit per claim, and the window query
 // that counted leases per webhook read every pending delivery), and a process that dies leaves no lease
-// behind. The scan walks the due deliveries in (next attempt, seq) order and stops at limit.
+// behind. The scan walks the due deliveries in (next attempt, seq) order and stops at limit. A claim
+// before nextDue, with no blocked webhook free again, reads nothing: the engine claims whenever an
+// attempt ends, and with the fresh deliveries handed to it leased (EnqueueLeased) most of those claims
+// would read only the deliveries in flight.
 func (s *Webhooks) Claim(ctx context.Context, now time.Time, limit, perWebhook int, busy []string, lease time.Duration) ([]*outbox.Delivery, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -348,6 +439,9 @@ func (s *Webhooks) Claim(ctx context.Context, now time.Time, limit, perWebhook i
 	s.leaseMu.Lock()
 	defer s.leaseMu.Unlock()
 	nowMs := now.UnixMilli()
+	if nowMs < s.nextDue && s.stillBlocked(busy) {
+		return nil, nil
+	}
 	held := map[string]int{} // webhook → deliveries whose lease has not run out
 	for id, l := range s.leases {
 		if l.until <= nowMs {
@@ -366,14 +460,19 @@ func (s *Webhooks) Claim(ctx context.Context, now time.Time, limit, perWebhook i
 		return nil, fmt.Errorf("couldn't claim deliveries: %w", err)
 	}
 	var seqs []int64
-	for rows.Next() && len(seqs) < limit {
+	blocked := map[string]bool{}
+	for len(seqs) < limit && rows.Next() {
 		var seq int64
 		var id, hook string
 		if err := rows.Scan(&seq, &id, &hook); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("couldn't claim deliveries: %w", err)
 		}
-		if _, leased := s.leases[id]; leased || held[hook] >= perWebhook {
+		if _, leased := s.leases[id]; leased {
+			continue
+		}
+		if held[hook] >= perWebhook {
+			blocked[hook] = true
 			continue
 		}
 		held[hook]++
@@ -400,7 +499,34 @@ func (s *Webhooks) Claim(ctx context.Context, now time.Time, limit, perWebhook i
 	for _, d := range ds {
 		s.leases[d.ID] = deliveryLease{webhook: d.Webhook, until: until}
 	}
+	// What the next claim may find: nothing before the next due delivery or the first lease to run out,
+	// unless this one stopped at limit (there may be more due now).
+	s.nextDue, s.blocked = 0, blocked
+	if len(seqs) < limit {
+		var next sql.NullInt64
+		if err := s.db.QueryRowContext(ctx, `SELECT MIN(next_attempt) FROM deliveries INDEXED BY deliveries_due
+			WHERE status = 'pending' AND next_attempt > ?`, nowMs).Scan(&next); err != nil {
+			return ds, nil // nextDue stays unknown: the next claim scans
+		}
+		s.nextDue = math.MaxInt64
+		if next.Valid {
+			s.nextDue = next.Int64
+		}
+		for _, l := range s.leases {
+			s.lowerDue(l.until)
+		}
+	}
 	return ds, nil
+}
+
+// stillBlocked reports whether every webhook the last scan left blocked is still in busy. leaseMu held.
+func (s *Webhooks) stillBlocked(busy []string) bool {
+	for hook := range s.blocked {
+		if !slices.Contains(busy, hook) {
+			return false
+		}
+	}
+	return true
 }
 
 // deliveryLease is a claimed delivery's webhook and the end of its lease (unix ms).
@@ -409,8 +535,11 @@ type deliveryLease struct {
 	until   int64
 }
 
-// Finish implements outbox.Store. Concurrent calls are committed together (one fsync for all that
-// arrived while the previous group was being written); each returns once its group is durable.
+// Finish implements outbox.Store. Concurrent calls are committed together (one commit for all that
+// arrived while the previous group was being written); each returns once its group is committed. While
+// more deliveries are leased than wait to be finished, the writer first waits finishGather for more of
+// them to end: a commit costs about as much as the rows it writes, and the deliveries were answered
+// already (it delays only the release of their slots).
 func (s *Webhooks) Finish(ctx context.Context, d *outbox.Delivery, a outbox.Attempt) error {
 	req := &finishReq{d: d, a: a, done: make(chan error, 1)}
 	s.finishMu.Lock()
@@ -420,6 +549,15 @@ func (s *Webhooks) Finish(ctx context.Context, d *outbox.Delivery, a outbox.Atte
 	s.finishMu.Unlock()
 	if leader {
 		for {
+			s.finishMu.Lock()
+			queued := len(s.finishing)
+			s.finishMu.Unlock()
+			s.leaseMu.Lock()
+			leased := len(s.leases)
+			s.leaseMu.Unlock()
+			if queued > 0 && leased > queued {
+				time.Sleep(finishGather)
+			}
 			s.finishMu.Lock()
 			group := s.finishing
 			s.finishing = nil
@@ -434,6 +572,9 @@ func (s *Webhooks) Finish(ctx context.Context, d *outbox.Delivery, a outbox.Atte
 				s.leaseMu.Lock()
 				for _, r := range group {
 					delete(s.leases, r.d.ID)
+					if r.d.Status == outbox.DeliveryPending {
+						s.lowerDue(msOrZero(r.d.NextAttempt))
+					}
 				}
 				s.leaseMu.Unlock()
 			}
@@ -444,6 +585,10 @@ func (s *Webhooks) Finish(ctx context.Context, d *outbox.Delivery, a outbox.Atte
 	}
 	return <-req.done
 }
+
+// finishGather is how long Finish waits for more attempts to end before committing a group, while
+// others are in flight.
+const finishGather = 3 * time.Millisecond
 
 type finishReq struct {
 	d    *outbox.Delivery
@@ -457,19 +602,7 @@ func (s *Webhooks) finishGroup(ctx context.Context, group []*finishReq) error {
 		return err
 	}
 	defer tx.Rollback()
-	update, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = ?, attempts = ?, next_attempt = ?, lease_until = 0,
-		last_code = ?, last_error = ?, done = ? WHERE id = ?`)
-	if err != nil {
-		return fmt.Errorf("couldn't prepare finishing deliveries: %w", err)
-	}
-	defer update.Close()
-	// Not for a delivery erased while it was being attempted.
-	attempt, err := tx.PrepareContext(ctx, `INSERT INTO delivery_attempts (delivery, time, code, error, duration_us)
-		SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?)`)
-	if err != nil {
-		return fmt.Errorf("couldn't prepare recording attempts: %w", err)
-	}
-	defer attempt.Close()
+	update, attempt := tx.StmtContext(ctx, s.finishUpdate), tx.StmtContext(ctx, s.finishAttempt)
 	for _, r := range group {
 		d, a := r.d, r.a
 		if _, err := update.ExecContext(ctx, string(d.Status), d.Attempts, msOrZero(d.NextAttempt), d.LastCode, d.LastError,
@@ -536,6 +669,11 @@ func (s *Webhooks) Retry(ctx context.Context, id string, now time.Time) (*outbox
 		WHERE id = ? RETURNING `+deliveryColumns, now.UnixMilli(), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, outbox.ErrNotFound
+	}
+	if err == nil {
+		s.leaseMu.Lock()
+		s.lowerDue(now.UnixMilli())
+		s.leaseMu.Unlock()
 	}
 	return d, err
 }

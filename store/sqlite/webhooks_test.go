@@ -91,3 +91,124 @@ func TestAnOlderWebhooksFileGetsTheMeasurementTimesOfItsDeliveries(t *testing.T)
 		t.Fatalf("erasing before 03:04:06.5: %d %v, want the signal, event and trip deliveries", n, err)
 	}
 }
+
+func TestEnqueueLeasedHandsTheNewDeliveriesToTheCallerAlone(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenWebhooks(filepath.Join(t.TempDir(), "webhooks.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ids := func(ds []*outbox.Delivery) []string {
+		var out []string
+		for _, d := range ds {
+			out = append(out, d.ID)
+		}
+		return out
+	}
+	now := time.UnixMilli(1000)
+	if err := s.Enqueue(ctx, []*outbox.Delivery{delivery("d1", 1, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	// d1 is there already: only d2 and d3 are added, and leased.
+	d3 := delivery("d3", 1, 0)
+	d3.Webhook = "wh_3"
+	leased, err := s.EnqueueLeased(ctx, []*outbox.Delivery{delivery("d1", 1, 0), delivery("d2", 1, 0), d3}, now.Add(time.Minute))
+	if err != nil || !slices.Equal(ids(leased), []string{"d2", "d3"}) {
+		t.Fatalf("EnqueueLeased: %v %v", ids(leased), err)
+	}
+	// Durable as Enqueue: in the file before they are attempted.
+	if left, _ := remaining(t, s); !slices.Equal(left, []string{"d1", "d2", "d3"}) {
+		t.Fatalf("in the file: %v", left)
+	}
+	steps := []struct {
+		name    string
+		release []string
+		at      time.Time
+		perHook int
+		want    []string
+	}{
+		{"a claim gets only what is not leased", nil, now, 5, []string{"d1"}},
+		{"nothing more while the leases hold", nil, now.Add(time.Second), 5, nil},
+		{"a released delivery is claimed", []string{"d3"}, now.Add(time.Second), 5, []string{"d3"}},
+		{"a lease that ran out is claimed again", nil, now.Add(2 * time.Minute), 5, []string{"d1", "d2", "d3"}},
+	}
+	for _, st := range steps {
+		s.Release(st.release)
+		got, err := s.Claim(ctx, st.at, 10, st.perHook, nil, time.Minute)
+		if err != nil || !slices.Equal(ids(got), st.want) {
+			t.Fatalf("%s: claimed %v %v, want %v", st.name, ids(got), err, st.want)
+		}
+	}
+}
+
+func TestAClaimThatReadsNothingStillFindsWhatBecameDue(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenWebhooks(filepath.Join(t.TempDir(), "webhooks.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	t0 := time.UnixMilli(1000)
+	claim := func(at time.Time, busy ...string) []string {
+		t.Helper()
+		ds, err := s.Claim(ctx, at, 10, 1, busy, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, d := range ds {
+			out = append(out, d.ID)
+		}
+		return out
+	}
+	a, b := delivery("a", 1, 0), delivery("b", 1, 0) // both of wh_1, one in flight at a time
+	if err := s.Enqueue(ctx, []*outbox.Delivery{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim(t0); !slices.Equal(got, []string{"a"}) {
+		t.Fatalf("first claim: %v", got)
+	}
+	if got := claim(t0, "wh_1"); got != nil {
+		t.Fatalf("wh_1 busy: %v", got)
+	}
+	// a fails and is due again in a minute: wh_1 is free, so b goes; then a when it is due.
+	a.Attempts, a.NextAttempt = 1, t0.Add(time.Minute)
+	if err := s.Finish(ctx, a, outbox.Attempt{Time: t0, Code: 500}); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim(t0); !slices.Equal(got, []string{"b"}) {
+		t.Fatalf("after a failed: %v", got)
+	}
+	b.Status, b.Done, b.NextAttempt = outbox.DeliveryDelivered, t0, time.Time{}
+	if err := s.Finish(ctx, b, outbox.Attempt{Time: t0, Code: 200}); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim(t0.Add(time.Minute - time.Millisecond)); got != nil {
+		t.Fatalf("before a's retry: %v", got)
+	}
+	c := delivery("c", 1, 0)
+	c.Webhook, c.NextAttempt = "wh_2", t0.Add(time.Second)
+	if err := s.Enqueue(ctx, []*outbox.Delivery{c}); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim(t0.Add(time.Second)); !slices.Equal(got, []string{"c"}) {
+		t.Fatalf("an enqueued delivery due earlier: %v", got)
+	}
+	if got := claim(t0.Add(time.Minute)); !slices.Equal(got, []string{"a"}) {
+		t.Fatalf("a's retry: %v", got)
+	}
+	if _, err := s.Retry(ctx, "b", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim(t0.Add(time.Minute)); got != nil {
+		t.Fatalf("b retried while a of the same webhook is in flight: %v", got)
+	}
+	a.Status, a.Done, a.NextAttempt = outbox.DeliveryDelivered, t0, time.Time{}
+	if err := s.Finish(ctx, a, outbox.Attempt{Time: t0, Code: 200}); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim(t0.Add(time.Minute)); !slices.Equal(got, []string{"b"}) {
+		t.Fatalf("b once wh_1 is free: %v", got)
+	}
+}

@@ -184,3 +184,17 @@ type Store interface {
 	Cursor(ctx context.Context, name string) (int64, bool, error)
 	SetCursor(ctx context.Context, name string, pos int64) error
 }
+
+// LeasingStore is a Store that can lease deliveries to the caller as it enqueues them, so that the caller
+// attempts them at once, without a Claim reading them back from the outbox. store/sqlite implements it
+// (one process uses its file, and its leases are in memory); a Store without it is claimed from.
+type LeasingStore interface {
+	Store
+	// EnqueueLeased is Enqueue that also leases the deliveries it adds to the caller until until, as Claim
+	// would have, and returns them; a delivery whose id is already in the outbox is skipped and not
+	// returned. Like Enqueue, it MUST have made the deliveries durable when it returns without error.
+	EnqueueLeased(ctx context.Context, ds []*Delivery, until time.Time) ([]*Delivery, error)
+	// Release ends the leases of deliveries leased and not attempted, so that the next Claim may return
+	// them.
+	Release(ids []string)
+}
