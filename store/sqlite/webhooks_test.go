@@ -4,11 +4,46 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+
 	"github.com/glovebox/glovebox/store/storetest"
+	"github.com/glovebox/glovebox/webhook/outbox"
 )
+
+// delivery is a delivery of vehicle whose body carries telemetry measured at unix ms measured (0: none).
+func delivery(id string, vehicle uint64, measured int64) *outbox.Delivery {
+	d := &outbox.Delivery{ID: id, Webhook: "wh_1", App: common.HexToAddress("0x1"), Vehicle: vehicle, Type: "glovebox.signal.triggered",
+		Body: []byte(`{"data":{"signal":{"value":130}}}`), Status: outbox.DeliveryPending, Created: time.UnixMilli(1), NextAttempt: time.UnixMilli(1)}
+	if measured != 0 {
+		d.Measured = time.UnixMilli(measured)
+	}
+	return d
+}
+
+// remaining lists the ids of the deliveries left, and how many attempts are recorded.
+func remaining(t *testing.T, s *Webhooks) ([]string, int) {
+	t.Helper()
+	rows, err := s.db.Query(`SELECT id FROM deliveries ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		rows.Scan(&id)
+		ids = append(ids, id)
+	}
+	var attempts int
+	if err := s.db.QueryRow(`SELECT COUNT(*) FROM delivery_attempts`).Scan(&attempts); err != nil {
+		t.Fatal(err)
+	}
+	return ids, attempts
+}
 
 // The shared eraser suite, counting the attempts in delivery_attempts.
 func TestWebhookEraserConformance(t *testing.T) {
