@@ -226,3 +226,71 @@ func TestAReadModelSaveThatFailsIsKeptAndTriedAgain(t *testing.T) {
 		t.Fatalf("the read model holds size %d and %d vehicles, want 3 and 3", store.snap.Size, len(store.snap.Vehicles))
 	}
 }
+
+func TestAGroupCommitWaitsForTransactionsInRecovery(t *testing.T) {
+	log := &memLog{}
+	d := NewDomain("test/sequencer")
+	// A gather time no test outlasts: the commit must wait for the transaction in recovery, not time out.
+	q, err := OpenSequencer(context.Background(), d, log, log.read, &memStore{}, SequencerOptions{Gather: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { q.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	submit := func(tx *Tx, signers []common.Address) <-chan []Outcome {
+		c := make(chan []Outcome, 1)
+		go func() {
+			out, err := q.Submit(context.Background(), []*Tx{tx}, [][]common.Address{signers})
+			if err != nil || out[0].Err != nil {
+				t.Errorf("submit: %v %v", err, out)
+			}
+			c <- out
+		}()
+		return c
+	}
+	wait := func(c <-chan []Outcome) []Outcome {
+		select {
+		case out := <-c:
+			return out
+		case <-time.After(time.Minute):
+			t.Fatal("the submission was not committed")
+			return nil
+		}
+	}
+
+	t.Run("with nothing in recovery a lone transaction is committed at once", func(t *testing.T) {
+		out := wait(submit(registerVehicle(t, d)))
+		if out[0].Index != 0 || log.appends != 1 || q.Stats().Gathered != 0 {
+			t.Fatalf("index %d after %d appends, %d gathered; want 0 after 1, none gathered", out[0].Index, log.appends, q.Stats().Gathered)
+		}
+	})
+	t.Run("a transaction in recovery joins the commit of one submitted before it", func(t *testing.T) {
+		second, _ := registerVehicle(t, d)
+		// The recovery of second starts, then first is taken by the sequencer, then second's recovery ends.
+		q.rec.entered.Add(1)
+		tx, signers := registerVehicle(t, d)
+		first := &submission{txs: []*Tx{tx}, signers: [][]common.Address{signers}, out: make([]Outcome, 1), done: make(chan struct{})}
+		q.in <- first
+		for q.Stats().Gathered == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		signers, err := d.Signers(second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.rec.left.Add(1)
+		b := wait(submit(second, signers))
+		select {
+		case <-first.done:
+		case <-time.After(time.Minute):
+			t.Fatal("the first submission was not committed")
+		}
+		a := first.out
+		if log.appends != 2 || a[0].Index != 1 || b[0].Index != 2 || a[0].TreeSize != 3 || b[0].TreeSize != 3 {
+			t.Fatalf("%d appends, entries %d and %d in trees of %d and %d; want 2 appends, entries 1 and 2 in one tree of 3",
+				log.appends, a[0].Index, b[0].Index, a[0].TreeSize, b[0].TreeSize)
+		}
+	})
+}
