@@ -140,7 +140,7 @@ type Server struct {
 func New(cfg Config) *Server {
 	s := &Server{seq: cfg.Sequencer, log: cfg.Log, ingest: cfg.Ingester, auth: cfg.Auth, alog: cfg.AccessLog, logKey: cfg.LogKey, domain: cfg.Sequencer.Domain(),
 		ver: cfg.Version, logger: cfg.Logger, mux: http.NewServeMux(), digestSize: -1, creds: cfg.Credentials, hooks: cfg.Webhooks, export: cfg.Export, deleter: cfg.Deleter,
-		recoverer: recovererOf(cfg.Sequencer)}
+		recoverer: ledger.NewRecoverer(cfg.Sequencer.Domain(), runtime.GOMAXPROCS(0))}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -375,15 +375,6 @@ func (s *Server) withCaller(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// recovererOf returns the sequencer's own Recoverer when l is a sequencer (so that its group commits wait
-// for the transactions in recovery), or recovery workers of the API's own.
-func recovererOf(l Ledger) *ledger.Recoverer {
-	if q, ok := l.(interface{ Recoverer() *ledger.Recoverer }); ok {
-		return q.Recoverer()
-	}
-	return ledger.NewRecoverer(l.Domain(), runtime.GOMAXPROCS(0))
 }
 
 // signers recovers the signers of tx on one of the recovery workers.

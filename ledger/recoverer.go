@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"sync"
-	"sync/atomic"
 
 	"github.com/ethereum/go-ethereum/common"
 )
@@ -21,10 +20,6 @@ const RecoverBatch = 32
 type Recoverer struct {
 	d       *Domain
 	workers int
-
-	// entered counts the transactions handed to Signers or SignersOf; left those whose callers have their
-	// signers back (and go on to submit them). The sequencer waits for the difference (see Sequencer.Run).
-	entered, left atomic.Int64
 
 	mu      sync.Mutex // guards queue and running
 	queue   []*recoverJob
@@ -48,8 +43,6 @@ func NewRecoverer(d *Domain, workers int) *Recoverer {
 
 // Signers returns what d.Signers(tx) returns, computed by one of the workers.
 func (r *Recoverer) Signers(tx *Tx) ([]common.Address, error) {
-	r.entered.Add(1)
-	defer r.left.Add(1)
 	j := r.jobs.Get().(*recoverJob)
 	j.tx = tx
 	r.mu.Lock()
@@ -74,19 +67,13 @@ func (r *Recoverer) Signers(tx *Tx) ([]common.Address, error) {
 func (r *Recoverer) SignersOf(txs []*Tx, signers [][]common.Address, errs []error) {
 	jobs := make([]*recoverJob, len(txs))
 	done := make(chan struct{}, len(txs))
+	r.mu.Lock()
 	queued := 0
 	for i, tx := range txs {
 		if tx != nil {
 			jobs[i] = &recoverJob{tx: tx, done: done}
+			r.queue = append(r.queue, jobs[i])
 			queued++
-		}
-	}
-	r.entered.Add(int64(queued))
-	defer r.left.Add(int64(queued))
-	r.mu.Lock()
-	for _, j := range jobs {
-		if j != nil {
-			r.queue = append(r.queue, j)
 		}
 	}
 	start := min(r.workers-r.running, queued)
@@ -104,13 +91,6 @@ func (r *Recoverer) SignersOf(txs []*Tx, signers [][]common.Address, errs []erro
 		}
 	}
 }
-
-// entry returns how many transactions have entered the Recoverer so far.
-func (r *Recoverer) entry() int64 { return r.entered.Load() }
-
-// through reports whether as many transactions have their signers back as had entered when entry
-// returned n.
-func (r *Recoverer) through(n int64) bool { return r.left.Load() >= n }
 
 // work recovers queued transactions, a batch at a time, until the queue is empty.
 func (r *Recoverer) work() {

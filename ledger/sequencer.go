@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,11 +42,6 @@ type Store interface {
 // MaxBatch is the largest number of transactions the sequencer appends in one group commit.
 const MaxBatch = 4096
 
-// MaxGather is the longest the sequencer waits, before a group commit, for transactions whose signatures
-// its Recoverer was recovering when the commit was due: under load they join this commit instead of
-// making one of their own. With nothing in recovery it does not wait at all.
-const MaxGather = 2 * time.Millisecond
-
 // ErrStopped is returned for submissions after the sequencer stopped.
 var ErrStopped = errors.New("sequencer stopped")
 
@@ -81,8 +75,6 @@ type submission struct {
 // for durability.
 type Sequencer struct {
 	domain *Domain
-	rec    *Recoverer
-	gather time.Duration
 	log    Log
 	store  Store
 	now    func() time.Time
@@ -93,7 +85,6 @@ type Sequencer struct {
 
 	batches, appended atomic.Int64 // group commits and entries appended, for Stats
 	failed            atomic.Int64 // batches the log failed to store, for Stats
-	gathered          atomic.Int64 // batches that waited for transactions in recovery, for Stats
 	appendNanos       atomic.Int64 // time spent in Log.Append
 
 	mu      sync.RWMutex // guards state; held for writing while a batch is applied and appended
@@ -103,10 +94,8 @@ type Sequencer struct {
 
 // SequencerOptions configures a Sequencer; the zero value of each field picks its default.
 type SequencerOptions struct {
-	Now func() time.Time // clock for accept times; default time.Now
-	// Gather is the longest a group commit waits for transactions in recovery; default MaxGather.
-	Gather time.Duration
-	Logger *slog.Logger // default slog.Default()
+	Now    func() time.Time // clock for accept times; default time.Now
+	Logger *slog.Logger     // default slog.Default()
 	// Progress, if set, is called while the state is replayed at start.
 	Progress func(applied, total int64)
 }
@@ -114,13 +103,10 @@ type SequencerOptions struct {
 // OpenSequencer loads the read model, replays the log entries it lacks (checking every signature and
 // rule), and returns a sequencer ready to Run. entries reads the log.
 func OpenSequencer(ctx context.Context, d *Domain, log Log, entries EntrySource, store Store, opts SequencerOptions) (*Sequencer, error) {
-	q := &Sequencer{domain: d, rec: NewRecoverer(d, runtime.GOMAXPROCS(0)), log: log, store: store, now: opts.Now, logger: opts.Logger,
+	q := &Sequencer{domain: d, log: log, store: store, now: opts.Now, logger: opts.Logger,
 		in: make(chan *submission, 1024), saves: make(chan Changes, 64), stopped: make(chan struct{})}
 	if q.now == nil {
 		q.now = time.Now
-	}
-	if q.gather = opts.Gather; q.gather == 0 {
-		q.gather = MaxGather
 	}
 	if q.logger == nil {
 		q.logger = slog.Default()
@@ -161,10 +147,6 @@ func OpenSequencer(ctx context.Context, d *Domain, log Log, entries EntrySource,
 
 // Domain returns the EIP-712 domain the sequencer checks signatures in.
 func (q *Sequencer) Domain() *Domain { return q.domain }
-
-// Recoverer returns the recovery workers whose callers the sequencer waits for before a group commit (see
-// MaxGather). Submitters should recover signers with it rather than with Domain.Signers.
-func (q *Sequencer) Recoverer() *Recoverer { return q.rec }
 
 // Read calls f with the current state under a read lock. f must not keep references into the state.
 func (q *Sequencer) Read(f func(*State)) {
@@ -215,8 +197,6 @@ func (q *Sequencer) Run(ctx context.Context) error {
 	}()
 	defer close(q.stopped)
 	batch := make([]*submission, 0, 64)
-	gather := time.NewTimer(q.gather)
-	gather.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -234,22 +214,6 @@ func (q *Sequencer) Run(ctx context.Context) error {
 			default:
 				break drain
 			}
-		}
-		// Transactions still in recovery join this commit if they arrive within q.gather.
-		if due := q.rec.entry(); n < MaxBatch && !q.rec.through(due) {
-			q.gathered.Add(1)
-			gather.Reset(q.gather)
-		wait:
-			for n < MaxBatch && !q.rec.through(due) {
-				select {
-				case s := <-q.in:
-					batch = append(batch, s)
-					n += len(s.txs)
-				case <-gather.C:
-					break wait
-				}
-			}
-			gather.Stop()
 		}
 		if err := q.commit(context.WithoutCancel(ctx), batch); err != nil {
 			q.logger.Error("sequencer stopped: the log and the state disagree", "err", err)
@@ -333,12 +297,11 @@ type SequencerStats struct {
 	Entries  int64         // entries appended
 	AppendIn time.Duration // total time inside Log.Append (writes and fsyncs)
 	Failed   int64         // appends that failed (their batches were undone and answered ErrUnavailable)
-	Gathered int64         // group commits that waited for transactions in recovery (see MaxGather)
 }
 
 // Stats returns counters of the sequencer's work.
 func (q *Sequencer) Stats() SequencerStats {
-	return SequencerStats{q.batches.Load(), q.appended.Load(), time.Duration(q.appendNanos.Load()), q.failed.Load(), q.gathered.Load()}
+	return SequencerStats{q.batches.Load(), q.appended.Load(), time.Duration(q.appendNanos.Load()), q.failed.Load()}
 }
 
 // SaveInterval is the least time between two saves of the read model. Changes that arrive in between are

@@ -191,8 +191,7 @@ func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
 	rep.RecoverPerSecBatch = RecoverRate(opts.RecoverDuration)
 	rep.SingleP50, rep.SingleP99 = percentile(lat, 0.50), percentile(lat, 0.99)
 	st := n.Sequencer.Stats()
-	opts.logf("  %d group commits, %.1f entries each, %s per append, %d waited for transactions in recovery", st.Batches,
-		float64(st.Entries)/float64(st.Batches), st.AppendIn/time.Duration(max(1, st.Batches)), st.Gathered)
+	opts.logf("  %d group commits, %.1f entries each, %s per append", st.Batches, float64(st.Entries)/float64(st.Batches), st.AppendIn/time.Duration(max(1, st.Batches)))
 
 	opts.logf("submitting %d transactions in batches of %d…", opts.BatchTxs, opts.BatchSize)
 	_, dur, err = submitAll(ctx, ln.Addr().String(), batches, min(opts.Clients, max(1, len(batches))))
