@@ -125,11 +125,11 @@ type Server struct {
 
 	exportLens exportLengths
 
-	// recoverer recovers signatures on at most one worker per core. Recovery is pure CPU in cgo; with
-	// hundreds of submitters all runnable at once, the sequencer goroutine (the critical path: it must wake
-	// as soon as an fsync ends) would wait behind them in the run queue. Submitters waiting for their
-	// signers are not runnable.
-	recoverer *ledger.Recoverer
+	// recoverSlots bounds how many goroutines recover signatures at once to the number of cores. Recovery
+	// is pure CPU; with hundreds of submitters all runnable at once, the sequencer goroutine (the critical
+	// path: it must wake as soon as an fsync ends) would wait behind them in the run queue. Submitters
+	// blocked on this channel are not runnable.
+	recoverSlots chan struct{}
 
 	digestMu   sync.Mutex // guards the digest cache
 	digestSize int64
@@ -140,7 +140,7 @@ type Server struct {
 func New(cfg Config) *Server {
 	s := &Server{seq: cfg.Sequencer, log: cfg.Log, ingest: cfg.Ingester, auth: cfg.Auth, alog: cfg.AccessLog, logKey: cfg.LogKey, domain: cfg.Sequencer.Domain(),
 		ver: cfg.Version, logger: cfg.Logger, mux: http.NewServeMux(), digestSize: -1, creds: cfg.Credentials, hooks: cfg.Webhooks, export: cfg.Export, deleter: cfg.Deleter,
-		recoverer: ledger.NewRecoverer(cfg.Sequencer.Domain(), runtime.GOMAXPROCS(0))}
+		recoverSlots: make(chan struct{}, runtime.NumCPU())}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -377,9 +377,11 @@ func (s *Server) withCaller(next http.Handler) http.Handler {
 	})
 }
 
-// signers recovers the signers of tx on one of the recovery workers.
+// signers recovers the signers of tx, holding one of the recovery slots.
 func (s *Server) signers(tx *ledger.Tx) ([]common.Address, error) {
-	return s.recoverer.Signers(tx)
+	s.recoverSlots <- struct{}{}
+	defer func() { <-s.recoverSlots }()
+	return s.domain.Signers(tx)
 }
 
 func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, body []byte) {
@@ -399,8 +401,7 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, body []byte
 	errs := make([]*ErrorDetail, len(raws))
 	txs := make([]*ledger.Tx, len(raws))
 	signers := make([][]common.Address, len(raws))
-	// Decoding runs on all cores, then signature recovery on the recovery workers: a maker's batch of
-	// 1,000 is one request.
+	// Decoding and signature recovery run on all cores: a maker's batch of 1,000 is one request.
 	var next atomic.Int64
 	workers := min(runtime.NumCPU(), (len(raws)+31)/32)
 	var wg sync.WaitGroup
@@ -414,6 +415,9 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, body []byte
 					return
 				}
 				tx, err := ledger.DecodeTxJSON(raws[i])
+				if err == nil {
+					signers[i], err = s.signers(tx)
+				}
 				if err != nil {
 					d := detail(err)
 					d.Index = &i
@@ -425,16 +429,6 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, body []byte
 		}()
 	}
 	wg.Wait()
-	recErrs := make([]error, len(raws))
-	s.recoverer.SignersOf(txs, signers, recErrs)
-	for i, err := range recErrs {
-		if err != nil {
-			d := detail(err)
-			d.Index = &i
-			errs[i] = &d
-			txs[i] = nil
-		}
-	}
 	var okTxs []*ledger.Tx
 	var okSigners [][]common.Address
 	var pos []int
