@@ -21,7 +21,7 @@ func runBenchWebhooks(ctx context.Context, args []string) error {
 	fs.IntVar(&o.Apps, "apps", 10, "apps the webhooks are spread over (at most 100 webhooks each)")
 	fs.IntVar(&o.Seconds, "seconds", 30, "seconds of load at 1 Hz for the delivery latency")
 	fs.IntVar(&o.RateRounds, "rate-rounds", 100, "rounds of one record per vehicle in each ingest-rate phase")
-	fs.IntVar(&o.Pairs, "pairs", 3, "interleaved pairs of ingest-rate phases, the webhooks silent and firing")
+	fs.IntVar(&o.Pairs, "pairs", 4, "interleaved pairs of ingest-rate phases, the webhooks silent and firing, in alternating order")
 	inProcess := fs.Bool("in-process", false, "run the node in this process (no RSS figure) instead of a child process")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the load at 1 Hz to this file: of the node process (read from its runtime profiles, serve --debug), or with --in-process of this process, node included")
 	if err := fs.Parse(args); err != nil {
