@@ -116,24 +116,9 @@ func TestClusterBudgetsForwardedGrantsPerDriver(t *testing.T) {
 			"scope": {"openid vehicle:signals"}, "state": {"s1"}, "nonce": {"n1"}, "code_challenge_method": {"S256"},
 			"code_challenge": {strings.Repeat("c", 43)}, "purpose": {"Quote"}}
 		w := serveAs(t, apiProc.API, remote, http.MethodGet, connect.PathAuthorize+"?"+q.Encode(), nil)
-		m := connectData.FindSubmatch(w.Body.Bytes())
-		if w.Code != http.StatusOK || m == nil {
-			t.Fatalf("consent screen: %d", w.Code)
-		}
-		var s struct {
-			Request, App, Purpose, TermsURI, ExpiresAt string
-			Permissions                                []string
-		}
-		if err := json.Unmarshal(m[1], &s); err != nil {
-			t.Fatal(err)
-		}
-		tx := &ledger.Tx{Type: ledger.TypeGrant, App: app.Address, Permissions: s.Permissions, Purpose: s.Purpose, TermsURI: s.TermsURI}
-		tx.VehicleID.SetUint64(car)
-		if err := tx.ExpiresAt.SetFromDecimal(s.ExpiresAt); err != nil {
-			t.Fatal(err)
-		}
+		request, tx := consentGrant(t, w.Code, w.Body.Bytes(), app.Address, car)
 		raw := signedJSON(t, d, tx, owner)
-		body, _ := json.Marshal(connect.DecisionRequest{Request: s.Request, Grants: []json.RawMessage{raw}})
+		body, _ := json.Marshal(connect.DecisionRequest{Request: request, Grants: []json.RawMessage{raw}})
 		return serveAs(t, apiProc.API, remote, http.MethodPost, connect.PathDecision, body).Code
 	}
 	// The sequencer's 429 reaches the consent screen as its "try again".

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/glovebox/glovebox/client"
 	"github.com/glovebox/glovebox/connect"
@@ -48,6 +49,29 @@ func startConnectProcess(t *testing.T, dsn, natsURL, dataDir, publicURL string, 
 }
 
 var connectData = regexp.MustCompile(`(?s)<script type="application/json" id="connect-data">(.*?)</script>`)
+
+// consentGrant reads the consent screen page (its status was code) and returns the screen's request and
+// the grant of car to app it asks the driver to sign.
+func consentGrant(t *testing.T, code int, page []byte, app common.Address, car uint64) (string, *ledger.Tx) {
+	t.Helper()
+	m := connectData.FindSubmatch(page)
+	if code != http.StatusOK || m == nil {
+		t.Fatalf("consent screen: %d", code)
+	}
+	var s struct {
+		Request, App, Purpose, TermsURI, ExpiresAt string
+		Permissions                                []string
+	}
+	if err := json.Unmarshal(m[1], &s); err != nil {
+		t.Fatal(err)
+	}
+	tx := &ledger.Tx{Type: ledger.TypeGrant, App: app, Permissions: s.Permissions, Purpose: s.Purpose, TermsURI: s.TermsURI}
+	tx.VehicleID.SetUint64(car)
+	if err := tx.ExpiresAt.SetFromDecimal(s.ExpiresAt); err != nil {
+		t.Fatal(err)
+	}
+	return s.Request, tx
+}
 
 // TestConnectFlowsSpanClusterProcessesAndRestarts: an app's driver consents through process A (api only:
 // the grants it takes are forwarded to the sequencer, B), the code is redeemed through B, the refresh token
@@ -123,28 +147,13 @@ func TestConnectFlowsSpanClusterProcessesAndRestarts(t *testing.T) {
 		}
 		page, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		m := connectData.FindSubmatch(page)
-		if resp.StatusCode != 200 || m == nil {
-			t.Fatalf("consent screen: %d", resp.StatusCode)
-		}
-		var s struct {
-			Request, App, Purpose, TermsURI, ExpiresAt string
-			Permissions                                []string
-		}
-		if err := json.Unmarshal(m[1], &s); err != nil {
-			t.Fatal(err)
-		}
-		tx := &ledger.Tx{Type: ledger.TypeGrant, App: app.Address, Permissions: s.Permissions, Purpose: s.Purpose, TermsURI: s.TermsURI}
-		tx.VehicleID.SetUint64(car)
-		if err := tx.ExpiresAt.SetFromDecimal(s.ExpiresAt); err != nil {
-			t.Fatal(err)
-		}
+		request, tx := consentGrant(t, resp.StatusCode, page, app.Address, car)
 		client.Prepare(tx, time.Hour)
 		if err := pb.domain.Sign(tx, owner.Key); err != nil {
 			t.Fatal(err)
 		}
 		raw, _ := tx.MarshalJSON()
-		body, _ := json.Marshal(connect.DecisionRequest{Request: s.Request, Grants: []json.RawMessage{raw}})
+		body, _ := json.Marshal(connect.DecisionRequest{Request: request, Grants: []json.RawMessage{raw}})
 		resp, err = http.Post(proc.url+connect.PathDecision, "application/json", strings.NewReader(string(body)))
 		if err != nil {
 			t.Fatal(err)

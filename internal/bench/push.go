@@ -519,12 +519,11 @@ func Webhooks(ctx context.Context, o WebhookOptions) (*WebhookReport, error) {
 	// as the node fills, with or without webhooks (the control), and in a fixed order that decline would
 	// count against the phase that always comes second.
 	for k := range o.Pairs {
-		order := []bool{true, false}
+		order, desc := []bool{true, false}, "silent, then firing"
 		if k%2 == 1 {
-			order = []bool{false, true}
+			order, desc = []bool{false, true}, "firing, then silent"
 		}
-		logf("ingest rate, pair %d of %d: the webhooks %s (%d rounds each)…", k+1, o.Pairs,
-			map[bool]string{true: "silent, then firing", false: "firing, then silent"}[order[0]], o.RateRounds)
+		logf("ingest rate, pair %d of %d: the webhooks %s (%d rounds each)…", k+1, o.Pairs, desc, o.RateRounds)
 		for _, silent := range order {
 			f.silent.Store(silent)
 			rate, err := g.besideOneHz(ctx, c, f, o.RateRounds)
