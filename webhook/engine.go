@@ -104,8 +104,12 @@ type Engine struct {
 	handMu   sync.Mutex
 	handOpen bool
 
-	mu    sync.Mutex // guards hooks and the trigger state below
-	hooks map[string]*hook
+	// loadMu orders the reads of webhooks from the store with their application to hooks (reload,
+	// refresh): without it a reload that read the store before a webhook was created could finish after
+	// the creation's refresh and drop the new webhook, with its trigger state. Taken before e.mu.
+	loadMu sync.Mutex
+	mu     sync.Mutex // guards hooks and the trigger state below
+	hooks  map[string]*hook
 	// grants remembers the grants in force of apps with grant webhooks: vehicle → app → grant.
 	grants map[uint64]map[common.Address]ledger.Grant
 	ended  map[int64]bool // log indexes of the grants whose expiry was handled
@@ -224,6 +228,13 @@ func (e *Engine) Run(ctx context.Context) error {
 // reload reads every webhook from the store into the engine's cache, keeping trigger state of those
 // whose trigger did not change.
 func (e *Engine) reload(ctx context.Context) error {
+	e.loadMu.Lock()
+	defer e.loadMu.Unlock()
+	return e.reloadLoaded(ctx)
+}
+
+// reloadLoaded is reload with e.loadMu held.
+func (e *Engine) reloadLoaded(ctx context.Context) error {
 	all, err := e.store.Webhooks(ctx, common.Address{})
 	if err != nil {
 		return fmt.Errorf("couldn't load the webhooks: %w", err)
@@ -288,6 +299,8 @@ func (e *Engine) newHook(w *Webhook) (*hook, error) {
 // longer holds it, keeping its trigger state when its trigger did not change: the work of one webhook,
 // where reload reads them all (a node with n webhooks did n reads per change).
 func (e *Engine) refresh(ctx context.Context, id string) error {
+	e.loadMu.Lock()
+	defer e.loadMu.Unlock()
 	w, err := e.store.Webhook(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		e.mu.Lock()
@@ -299,7 +312,7 @@ func (e *Engine) refresh(ctx context.Context, id string) error {
 		return fmt.Errorf("couldn't load webhook %s: %w", id, err)
 	}
 	if w.Trigger.Kind == KindGrant {
-		return e.reload(ctx) // it also follows the grants the app holds, which reload reads from the ledger
+		return e.reloadLoaded(ctx) // it also follows the grants the app holds, which reload reads from the ledger
 	}
 	h, err := e.newHook(w)
 	if err != nil {

@@ -1,0 +1,102 @@
+package webhook
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+)
+
+// pausingStore keeps webhooks in memory; a listing (Webhooks) reads them and then, while pause is set,
+// waits to be released before it returns what it read, as a slow database does. The rest of the
+// Store is not used here.
+type pausingStore struct {
+	Store
+	mu      sync.Mutex
+	hooks   map[string]*Webhook
+	pause   bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *pausingStore) Webhooks(_ context.Context, _ common.Address) ([]*Webhook, error) {
+	s.mu.Lock()
+	var out []*Webhook
+	for _, w := range s.hooks {
+		c := *w
+		out = append(out, &c)
+	}
+	pause := s.pause
+	s.mu.Unlock()
+	if pause {
+		s.entered <- struct{}{}
+		<-s.release
+	}
+	return out, nil
+}
+
+func (s *pausingStore) Webhook(_ context.Context, id string) (*Webhook, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w, ok := s.hooks[id]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	c := *w
+	return &c, nil
+}
+
+func (s *pausingStore) CreateWebhook(_ context.Context, w *Webhook) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := *w
+	s.hooks[w.ID] = &c
+	return nil
+}
+
+// A periodic reload that read the store before a webhook was created, and finishes after the
+// creation's refresh, must not drop the new webhook: it did, and a connectivity webhook created at that
+// moment never saw its vehicle go offline (its trigger state was lost with it).
+func TestAReloadThatReadTheStoreBeforeACreationKeepsTheNewWebhook(t *testing.T) {
+	store := &pausingStore{hooks: map[string]*Webhook{}, pause: true, entered: make(chan struct{}), release: make(chan struct{})}
+	e := NewEngine(Options{Store: store, Logger: slog.New(slog.DiscardHandler)})
+	ctx := context.Background()
+	reloaded := make(chan error)
+	go func() { reloaded <- e.reload(ctx) }()
+	<-store.entered // the reload has read the store: no webhooks yet
+
+	w := &Webhook{ID: "wh_new", Trigger: Trigger{Kind: KindConnectivity}, Status: StatusActive}
+	if err := store.CreateWebhook(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	refreshed := make(chan error)
+	go func() { refreshed <- e.refresh(ctx, w.ID) }()
+	select {
+	case err := <-refreshed: // before the fix the refresh went ahead of the reload
+		if err != nil {
+			t.Fatal(err)
+		}
+		refreshed = nil
+	case <-time.After(50 * time.Millisecond): // the refresh waits for the reload (the fix)
+	}
+	store.mu.Lock()
+	store.pause = false
+	store.mu.Unlock()
+	close(store.release)
+	if err := <-reloaded; err != nil {
+		t.Fatal(err)
+	}
+	if refreshed != nil {
+		if err := <-refreshed; err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.hooks["wh_new"] == nil {
+		t.Fatalf("after the reload and the refresh the engine knows %d webhooks, want wh_new", len(e.hooks))
+	}
+}
