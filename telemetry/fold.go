@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"sort"
+
+	"github.com/glovebox/glovebox/telemetry/chunk"
 )
 
 // FoldHistory computes a's aggregations from the values of the signal, handed to it by scan in time
@@ -63,11 +65,13 @@ func FoldHistory(a Aggregation, scan func(yield func(t int64, v any) error) erro
 				}
 				switch agg {
 				case AggAvg:
-					sum := 0.0
+					// The exact sum rounded once: the same at every bucket width and in every store,
+					// however the values were grouped into chunks and roll-ups (docs/columnar.md).
+					var sum chunk.Sum
 					for _, f := range fs {
-						sum += f
+						sum.Add(f)
 					}
-					v = sum / float64(len(fs))
+					v = sum.Float64() / float64(len(fs))
 				case AggMin:
 					m := fs[0]
 					for _, f := range fs[1:] {

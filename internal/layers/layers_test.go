@@ -25,7 +25,7 @@ var allowed = map[string][]string{
 	"tlog":      {},
 	"accesslog": {},
 	"access":    {"ledger"},
-	"telemetry": {"ledger"},
+	"telemetry": {"ledger", "telemetry/chunk"},
 	// telemetry/chunk encodes signal values as compressed chunks with their summaries (issue 16): the
 	// standard library only, below both stores.
 	"telemetry/chunk": {},
