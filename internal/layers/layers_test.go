@@ -29,6 +29,8 @@ var allowed = map[string][]string{
 	// telemetry/chunk encodes signal values as compressed chunks with their summaries (issue 16): the
 	// standard library only, below both stores.
 	"telemetry/chunk": {},
+	// telemetry/series maps an hour of a signal's values to chunks and back, for both stores.
+	"telemetry/series": {"telemetry", "telemetry/chunk"},
 	// telemetry/segment cuts trips from signal values: pure, below everything that reads it.
 	"telemetry/segment": {},
 	// telemetry/stream deduplicates by telemetry.RecordKey, which store/postgres's lookup shares: no store
