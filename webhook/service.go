@@ -343,8 +343,11 @@ func (e *Engine) Test(ctx context.Context, caller, app common.Address, id string
 	if err != nil {
 		return nil, err
 	}
+	// The caller gets a copy: once enqueued, d belongs to the dispatcher, whose attempt updates it.
+	out := *d
+	out.Permissions = slices.Clone(d.Permissions)
 	if err := e.enqueue(ctx, []*Delivery{d}); err != nil {
 		return nil, err
 	}
-	return d, nil
+	return &out, nil
 }
