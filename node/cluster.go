@@ -158,6 +158,8 @@ type Cluster struct {
 	// fwd names the client of a request this process forwards to the sequencer, and reads the name
 	// another process gave (forwardedfor.go).
 	fwd         *forwardedFor
+	// toSequencer carries the requests this process forwards to the sequencer (forward.go).
+	toSequencer *http.Transport
 	leaseLosses atomic.Int64
 }
 
@@ -202,6 +204,7 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 		return nil, fmt.Errorf("couldn't read the log key: %w", err)
 	}
 	c.fwd = newForwardedFor(skey, nil) // the wall clock, which the processes keep synchronized
+	c.toSequencer = forwardTransport()
 	c.receipts = &catchUps{interval: ReceiptCatchUpInterval, run: c.follow}
 	defer func() {
 		if err != nil {
@@ -276,7 +279,7 @@ func OpenCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error)
 		rateLimit: cfg.RateLimit, budgets: cfg.Budgets, web: cfg.Web,
 		ledger: c.Ledger, log: c.Log, entries: c.Log.Entries, signer: signer, logKey: vkey, telemetry: c.Records,
 		accessLog: c.alog, record: c.recorder.Record, credentials: cs, ingester: c.Ingester, auth: c.Auth,
-		webhooks: c.Webhooks, apps: c.has(RoleAPI), connectLedger: &connectLedger{c: c, client: &http.Client{}}, flowState: c.FlowState})
+		webhooks: c.Webhooks, apps: c.has(RoleAPI), connectLedger: &connectLedger{c: c, client: &http.Client{Transport: c.toSequencer}}, flowState: c.FlowState})
 	if err != nil {
 		return nil, err
 	}
@@ -365,6 +368,9 @@ func (c *Cluster) Close() error {
 	}
 	if c.pool != nil {
 		c.pool.Close()
+	}
+	if c.toSequencer != nil {
+		c.toSequencer.CloseIdleConnections()
 	}
 	return errors.Join(errs...)
 }

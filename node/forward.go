@@ -18,6 +18,22 @@ import (
 	"github.com/glovebox/glovebox/store/postgres"
 )
 
+// ForwardConns is the most connections a process holds to the sequencer for the requests it forwards.
+// The sequencer caps the connections of one address (--max-conns-per-address, api.Limits; 256 by
+// default) and every request a process forwards comes from that process's address: without a bound of
+// its own, a process forwarding many clients' transactions at once opened a connection for each and
+// the cap refused some. Requests beyond ForwardConns wait for a free connection; a sequencer's cap must
+// be above it (docs/scale.md).
+const ForwardConns = 16
+
+// forwardTransport returns the transport of forwarded requests: http.DefaultTransport's settings with
+// at most ForwardConns connections to a host, all of which may stay idle for the next request.
+func forwardTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxConnsPerHost, t.MaxIdleConnsPerHost = ForwardConns, ForwardConns
+	return t
+}
+
 // forwarding sends POST /v1/transactions to the sequencer when this process is not it, naming the client
 // it came from (forwardedfor.go). Other routes are served here. Without a known, reachable sequencer the
 // answer is 503 unavailable: retry.
@@ -59,6 +75,7 @@ func (c *Cluster) forwarding(local http.Handler) http.Handler {
 				return
 			}
 			proxy, proxyURL = httputil.NewSingleHostReverseProxy(u), target
+			proxy.Transport = c.toSequencer
 			director := proxy.Director
 			proxy.Director = func(out *http.Request) {
 				director(out)
