@@ -19,6 +19,7 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,14 +101,20 @@ type LedgerReport struct {
 	SingleRatio         float64 // SingleTxPerSec / RecoverPerSec (one signature per transaction)
 	SingleP50           time.Duration
 	SingleP99           time.Duration
-	BatchTxs            int
-	BatchTxPerSec       float64
-	BatchRatio          float64
-	ReplayEntries       int64
-	ReplayDuration      time.Duration
-	TilesPerSec         float64
-	TileMBPerSec        float64
-	BytesPerEntry       float64
+	// SingleFloorPerSec and BatchFloorPerSec are the rates of a server that only reads each request and
+	// recovers one signature per transaction in it — nothing parsed, checked or stored — from the same
+	// clients with the same requests: what the HTTP round trips and the recoveries alone allow on these
+	// cores, the ceiling of any node.
+	SingleFloorPerSec float64
+	BatchFloorPerSec  float64
+	BatchTxs          int
+	BatchTxPerSec     float64
+	BatchRatio        float64
+	ReplayEntries     int64
+	ReplayDuration    time.Duration
+	TilesPerSec       float64
+	TileMBPerSec      float64
+	BytesPerEntry     float64
 }
 
 func (o *LedgerOptions) defaults() {
@@ -180,6 +187,11 @@ func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
 	opts.logf("measuring bare signature recovery on %d cores…", rep.Cores)
 	rep.RecoverPerSec = RecoverRate(opts.RecoverDuration)
 
+	opts.logf("the floor: a server that only recovers the signatures, one per request…")
+	if rep.SingleFloorPerSec, err = floorRate(ctx, single, 1, opts.Clients); err != nil {
+		return nil, err
+	}
+
 	opts.logf("submitting %d transactions one per request from %d clients…", opts.SingleTxs, opts.Clients)
 	lat, dur, err := submitAll(ctx, ln.Addr().String(), single, opts.Clients)
 	if err != nil {
@@ -193,6 +205,10 @@ func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
 	st := n.Sequencer.Stats()
 	opts.logf("  %d group commits, %.1f entries each, %s per append", st.Batches, float64(st.Entries)/float64(st.Batches), st.AppendIn/time.Duration(max(1, st.Batches)))
 
+	opts.logf("the floor: a server that only recovers the signatures, in batches of %d…", opts.BatchSize)
+	if rep.BatchFloorPerSec, err = floorRate(ctx, batches, opts.BatchSize, min(opts.Clients, max(1, len(batches)))); err != nil {
+		return nil, err
+	}
 	opts.logf("submitting %d transactions in batches of %d…", opts.BatchTxs, opts.BatchSize)
 	_, dur, err = submitAll(ctx, ln.Addr().String(), batches, min(opts.Clients, max(1, len(batches))))
 	if err != nil {
@@ -221,6 +237,45 @@ func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// floorRate serves bodies, per transactions each, from a server that reads each request and recovers one
+// signature per transaction (of a fixed signed message; nothing is parsed), answering a receipt-sized
+// body, and returns the transactions/s the clients reach: the cost of the round trips and recoveries
+// alone on the machine the node runs on.
+func floorRate(ctx context.Context, bodies [][]byte, per, clients int) (float64, error) {
+	key, _ := crypto.GenerateKey()
+	hash := crypto.Keccak256([]byte("floor"))
+	sig, err := crypto.Sign(hash, key)
+	if err != nil {
+		return 0, err
+	}
+	receipt := []byte(`{"index":123456,"hash":"0x` + strings.Repeat("ab", 32) + `","size":123457}`)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		for range per {
+			if _, err := crypto.Ecrecover(hash, sig); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(receipt)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	_, dur, err := submitAll(ctx, ln.Addr().String(), bodies, clients)
+	if err != nil {
+		return 0, fmt.Errorf("the floor server: %w", err)
+	}
+	return float64(len(bodies)*per) / dur.Seconds(), nil
 }
 
 // signedBodies signs count RegisterVehicle transactions from a pool of owner keys, in parallel, and
@@ -354,7 +409,9 @@ func (r *LedgerReport) Print(w io.Writer) {
 	fmt.Fprintf(w, "| measure | value | ratio to recovery |\n|---|---|---|\n")
 	fmt.Fprintf(w, "| durable transactions/s, one per request (%d txs) | %.0f/s (p50 %s, p99 %s) | %.2f |\n",
 		r.SingleTxs, r.SingleTxPerSec, r.SingleP50.Round(10*time.Microsecond), r.SingleP99.Round(10*time.Microsecond), r.SingleRatio)
+	fmt.Fprintf(w, "| the floor, one per request: HTTP + one recovery, nothing stored | %.0f/s | %.2f |\n", r.SingleFloorPerSec, r.SingleFloorPerSec/r.RecoverPerSec)
 	fmt.Fprintf(w, "| durable transactions/s, batches (%d txs) | %.0f/s | %.2f |\n", r.BatchTxs, r.BatchTxPerSec, r.BatchRatio)
+	fmt.Fprintf(w, "| the floor, batches: HTTP + recoveries, nothing stored | %.0f/s | %.2f |\n", r.BatchFloorPerSec, r.BatchFloorPerSec/r.RecoverPerSecBatch)
 	fmt.Fprintf(w, "| replay-verify %d entries | %s (%.0f entries/s) | %.2f |\n", r.ReplayEntries, r.ReplayDuration.Round(time.Millisecond),
 		float64(r.ReplayEntries)/r.ReplayDuration.Seconds(), float64(r.ReplayEntries)/r.ReplayDuration.Seconds()/r.RecoverPerSecReplay)
 	fmt.Fprintf(w, "| /log/ tile serving (full tiles and bundles) | %.0f tiles/s, %.0f MB/s | |\n", r.TilesPerSec, r.TileMBPerSec)

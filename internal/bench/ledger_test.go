@@ -24,6 +24,8 @@ func BenchmarkLedger(b *testing.B) {
 		b.ReportMetric(rep.SingleRatio, "single-ratio")
 		b.ReportMetric(rep.BatchTxPerSec, "batch-tx/s")
 		b.ReportMetric(rep.BatchRatio, "batch-ratio")
+		b.ReportMetric(rep.SingleFloorPerSec/rep.RecoverPerSec, "single-floor-ratio")
+		b.ReportMetric(rep.BatchFloorPerSec/rep.RecoverPerSecBatch, "batch-floor-ratio")
 		b.ReportMetric(float64(rep.ReplayEntries)/rep.ReplayDuration.Seconds(), "replay-entries/s")
 		b.ReportMetric(rep.TilesPerSec, "tiles/s")
 	}
@@ -36,7 +38,8 @@ func TestLedgerBenchmarkRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.ReplayEntries != 900 || rep.SingleTxPerSec <= 0 || rep.BatchTxPerSec <= 0 || rep.TilesPerSec <= 0 {
+	if rep.ReplayEntries != 900 || rep.SingleTxPerSec <= 0 || rep.BatchTxPerSec <= 0 || rep.TilesPerSec <= 0 ||
+		rep.SingleFloorPerSec <= 0 || rep.BatchFloorPerSec <= 0 {
 		t.Fatalf("incomplete report: %+v", rep)
 	}
 }
