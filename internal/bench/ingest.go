@@ -52,12 +52,15 @@ type IngestOptions struct {
 
 // IngestReport is what an ingest benchmark measured.
 type IngestReport struct {
-	Cores           int
-	Transport       string // HTTP or MQTT
-	Vehicles        int
-	Records         int
-	RecoverPerSec   float64
-	RecordsPerSec   float64 // verified and durable (acknowledged)
+	Cores         int
+	Transport     string // HTTP or MQTT
+	Vehicles      int
+	Records       int
+	RecoverPerSec float64
+	RecordsPerSec float64 // verified and durable (acknowledged)
+	// FloorPerSec is the rate of a server that only reads the same requests from the same clients and
+	// recovers one signature per record (HTTP only): the ceiling the round trips and recoveries allow.
+	FloorPerSec     float64
 	Ratio           float64 // RecordsPerSec / RecoverPerSec: one signature per record
 	P50, P99        time.Duration
 	IndexedPerSec   float64 // derived signal rows: records indexed per second after the ingest
@@ -348,6 +351,10 @@ func Ingest(ctx context.Context, opts IngestOptions) (*IngestReport, error) {
 		lat, dur, err = publishAll(ctx, bn, devs, mqttBatches, opts.Clients)
 	} else {
 		rep.Transport = "HTTP"
+		opts.logf("the floor: a server that only recovers the signatures…")
+		if rep.FloorPerSec, err = floorRate(ctx, bodies, opts.PerRequest, opts.Clients); err != nil {
+			return nil, err
+		}
 		opts.logf("ingesting %d records, %d per request, from %d connections…", opts.Records, opts.PerRequest, opts.Clients)
 		addr := strings.TrimPrefix(bn.url, "http://")
 		lat, dur, err = sendAll(ctx, addr, bodies, opts.Clients, func(body []byte) error {
@@ -503,6 +510,9 @@ func (r *IngestReport) Print(w io.Writer) {
 	fmt.Fprintf(w, "| measure | value |\n|---|---|\n")
 	fmt.Fprintf(w, "| verified, durable records/s over %s (%d records of 10 signals, %d vehicles) | %.0f/s, ratio %.2f (p50 %s, p99 %s per request) |\n",
 		r.Transport, r.Records, r.Vehicles, r.RecordsPerSec, r.Ratio, r.P50.Round(100*time.Microsecond), r.P99.Round(100*time.Microsecond))
+	if r.FloorPerSec > 0 {
+		fmt.Fprintf(w, "| the floor: the same requests to a server that only recovers the signatures | %.0f/s, ratio %.2f |\n", r.FloorPerSec, r.FloorPerSec/r.RecoverPerSec)
+	}
 	if r.WriterBatchSize > 0 {
 		fmt.Fprintf(w, "| records per durable write | %.0f |\n", r.WriterBatchSize)
 	}

@@ -188,7 +188,7 @@ func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
 	rep.RecoverPerSec = RecoverRate(opts.RecoverDuration)
 
 	opts.logf("the floor: a server that only recovers the signatures, one per request…")
-	if rep.SingleFloorPerSec, err = floorRate(ctx, single, 1, opts.Clients); err != nil {
+	if rep.SingleFloorPerSec, err = floorRate(ctx, postRequests("/v1/transactions", single), 1, opts.Clients); err != nil {
 		return nil, err
 	}
 
@@ -206,7 +206,7 @@ func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
 	opts.logf("  %d group commits, %.1f entries each, %s per append", st.Batches, float64(st.Entries)/float64(st.Batches), st.AppendIn/time.Duration(max(1, st.Batches)))
 
 	opts.logf("the floor: a server that only recovers the signatures, in batches of %d…", opts.BatchSize)
-	if rep.BatchFloorPerSec, err = floorRate(ctx, batches, opts.BatchSize, min(opts.Clients, max(1, len(batches)))); err != nil {
+	if rep.BatchFloorPerSec, err = floorRate(ctx, postRequests("/v1/transactions", batches), opts.BatchSize, min(opts.Clients, max(1, len(batches)))); err != nil {
 		return nil, err
 	}
 	opts.logf("submitting %d transactions in batches of %d…", opts.BatchTxs, opts.BatchSize)
@@ -239,11 +239,11 @@ func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
 	return rep, nil
 }
 
-// floorRate serves bodies, per transactions each, from a server that reads each request and recovers one
-// signature per transaction (of a fixed signed message; nothing is parsed), answering a receipt-sized
-// body, and returns the transactions/s the clients reach: the cost of the round trips and recoveries
-// alone on the machine the node runs on.
-func floorRate(ctx context.Context, bodies [][]byte, per, clients int) (float64, error) {
+// floorRate sends reqs (whole HTTP requests of per signed items each: transactions or records) to a
+// server that reads each request and recovers per signatures (of a fixed signed message; nothing is
+// parsed), answering a receipt-sized body, and returns the items/s the clients reach: the cost of the
+// round trips and recoveries alone on the machine the node runs on.
+func floorRate(ctx context.Context, reqs [][]byte, per, clients int) (float64, error) {
 	key, _ := crypto.GenerateKey()
 	hash := crypto.Keccak256([]byte("floor"))
 	sig, err := crypto.Sign(hash, key)
@@ -271,11 +271,11 @@ func floorRate(ctx context.Context, bodies [][]byte, per, clients int) (float64,
 	})}
 	go srv.Serve(ln)
 	defer srv.Close()
-	_, dur, err := submitAll(ctx, ln.Addr().String(), bodies, clients)
+	_, dur, err := sendAll(ctx, ln.Addr().String(), reqs, clients, func([]byte) error { return nil })
 	if err != nil {
 		return 0, fmt.Errorf("the floor server: %w", err)
 	}
-	return float64(len(bodies)*per) / dur.Seconds(), nil
+	return float64(len(reqs)*per) / dur.Seconds(), nil
 }
 
 // signedBodies signs count RegisterVehicle transactions from a pool of owner keys, in parallel, and
@@ -328,11 +328,7 @@ func signedBodies(d *ledger.Domain, count, per int) ([][]byte, error) {
 // submitAll posts every transaction body from clients connections and checks that every transaction
 // was accepted.
 func submitAll(ctx context.Context, addr string, bodies [][]byte, clients int) ([]time.Duration, time.Duration, error) {
-	reqs := make([][]byte, len(bodies))
-	for i, b := range bodies {
-		reqs[i] = postRequest("/v1/transactions", b)
-	}
-	return sendAll(ctx, addr, reqs, clients, func(body []byte) error {
+	return sendAll(ctx, addr, postRequests("/v1/transactions", bodies), clients, func(body []byte) error {
 		if bytes.Contains(body, []byte(`"error":`)) {
 			return fmt.Errorf("refused: %.300s", body)
 		}

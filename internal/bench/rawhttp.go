@@ -31,6 +31,15 @@ func postRequest(path string, body []byte) []byte {
 	return append([]byte(head), body...)
 }
 
+// postRequests builds a POST request to path for each body.
+func postRequests(path string, bodies [][]byte) [][]byte {
+	reqs := make([][]byte, len(bodies))
+	for i, b := range bodies {
+		reqs[i] = postRequest(path, b)
+	}
+	return reqs
+}
+
 // do sends a prebuilt request and returns the response's status and body (appended to buf[:0]).
 func (rc *rawConn) do(req, buf []byte) (int, []byte, error) {
 	if _, err := rc.c.Write(req); err != nil {
