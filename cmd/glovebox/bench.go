@@ -110,12 +110,24 @@ func runBenchIngest(ctx context.Context, args []string) error {
 	fs.IntVar(&o.Clients, "clients", 32, "concurrent connections")
 	fs.BoolVar(&o.MQTT, "mqtt", false, "send over MQTT (one connection per device, --per-request records per message) instead of HTTP")
 	inProcess := fs.Bool("in-process", false, "run the node in this process (no RSS figure) instead of a child process")
+	cpuprofile := fs.String("cpuprofile", "", "with --in-process: write a CPU profile of the ingest phase (node and load generator) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	var err error
 	if o.Binary, err = nodeBinary(*inProcess); err != nil {
 		return err
+	}
+	if *cpuprofile != "" {
+		if !*inProcess {
+			return usageError(fs, "--cpuprofile profiles this process: it needs --in-process")
+		}
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		o.CPUProfile = f
 	}
 	o.Progress = os.Stderr
 	return printReport(bench.Ingest(ctx, o))

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,6 +49,9 @@ type IngestOptions struct {
 	// (PerRequest records per message), instead of HTTP.
 	MQTT     bool
 	Progress io.Writer
+	// CPUProfile, when set, receives a CPU profile of this process over the ingest phase alone (the
+	// node's work with Binary empty, beside the load generator's).
+	CPUProfile io.Writer
 }
 
 // IngestReport is what an ingest benchmark measured.
@@ -343,18 +347,25 @@ func Ingest(ctx context.Context, opts IngestOptions) (*IngestReport, error) {
 	}
 	opts.logf("measuring bare signature recovery on %d cores…", rep.Cores)
 	rep.RecoverPerSec = RecoverRate(opts.RecoverDuration)
+	if !opts.MQTT {
+		opts.logf("the floor: a server that only recovers the signatures…")
+		if rep.FloorPerSec, err = floorRate(ctx, bodies, opts.PerRequest, opts.Clients); err != nil {
+			return nil, err
+		}
+	}
 	var lat []time.Duration
 	var dur time.Duration
+	if opts.CPUProfile != nil {
+		if err := pprof.StartCPUProfile(opts.CPUProfile); err != nil {
+			return nil, fmt.Errorf("couldn't start the CPU profile: %w", err)
+		}
+	}
 	if opts.MQTT {
 		rep.Transport = "MQTT"
 		opts.logf("ingesting %d records over MQTT, %d per message, one connection per device…", opts.Records, opts.PerRequest)
 		lat, dur, err = publishAll(ctx, bn, devs, mqttBatches, opts.Clients)
 	} else {
 		rep.Transport = "HTTP"
-		opts.logf("the floor: a server that only recovers the signatures…")
-		if rep.FloorPerSec, err = floorRate(ctx, bodies, opts.PerRequest, opts.Clients); err != nil {
-			return nil, err
-		}
 		opts.logf("ingesting %d records, %d per request, from %d connections…", opts.Records, opts.PerRequest, opts.Clients)
 		addr := strings.TrimPrefix(bn.url, "http://")
 		lat, dur, err = sendAll(ctx, addr, bodies, opts.Clients, func(body []byte) error {
@@ -363,6 +374,9 @@ func Ingest(ctx context.Context, opts IngestOptions) (*IngestReport, error) {
 			}
 			return nil
 		})
+	}
+	if opts.CPUProfile != nil {
+		pprof.StopCPUProfile()
 	}
 	if err != nil {
 		return nil, err
