@@ -14,7 +14,9 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -110,6 +112,8 @@ type Engine struct {
 	loadMu sync.Mutex
 	mu     sync.Mutex // guards hooks and the trigger state below
 	hooks  map[string]*hook
+	// sets are the hooks by trigger (fire's); nil after any change to hooks or to a hook's webhook.
+	sets *triggerSets
 	// grants remembers the grants in force of apps with grant webhooks: vehicle → app → grant.
 	grants map[uint64]map[common.Address]ledger.Grant
 	ended  map[int64]bool // log indexes of the grants whose expiry was handled
@@ -125,13 +129,14 @@ type Engine struct {
 
 // hook is a webhook with its compiled trigger and per-vehicle trigger state. Guarded by Engine.mu.
 type hook struct {
-	w      *Webhook
-	cond   *Condition
-	perms  []string
-	prev   map[uint64]telemetry.Value // previous value per vehicle (signal)
-	fired  map[uint64]int64           // last firing per vehicle, unix ms (signal, cooldown)
-	online map[uint64]bool            // connectivity state per vehicle (absent: unknown)
-	beat   time.Time                  // last heartbeat
+	w       *Webhook
+	cond    *Condition
+	perms   []string
+	permKey string                     // perms joined, for fire's cache of grant checks
+	prev    map[uint64]telemetry.Value // previous value per vehicle (signal)
+	fired   map[uint64]int64           // last firing per vehicle, unix ms (signal, cooldown)
+	online  map[uint64]bool            // connectivity state per vehicle (absent: unknown)
+	beat    time.Time                  // last heartbeat
 }
 
 // NewEngine returns an engine; Run starts it.
@@ -277,13 +282,14 @@ func (e *Engine) reloadLoaded(ctx context.Context) error {
 			e.rememberGrant(g)
 		}
 	}
-	e.hooks = next
+	e.hooks, e.sets = next, nil
 	return nil
 }
 
 // newHook returns w with its compiled trigger and no trigger state.
 func (e *Engine) newHook(w *Webhook) (*hook, error) {
-	h := &hook{w: w, perms: TriggerPermissions(&w.Trigger, e.opts.Catalog), prev: map[uint64]telemetry.Value{},
+	perms := TriggerPermissions(&w.Trigger, e.opts.Catalog)
+	h := &hook{w: w, perms: perms, permKey: strings.Join(perms, ","), prev: map[uint64]telemetry.Value{},
 		fired: map[uint64]int64{}, online: map[uint64]bool{}, beat: e.opts.Now()}
 	if w.Trigger.Kind == KindSignal {
 		c, err := CheckTrigger(&w.Trigger, e.opts.Catalog)
@@ -305,6 +311,7 @@ func (e *Engine) refresh(ctx context.Context, id string) error {
 	if errors.Is(err, ErrNotFound) {
 		e.mu.Lock()
 		delete(e.hooks, id)
+		e.sets = nil
 		e.mu.Unlock()
 		return nil
 	}
@@ -320,6 +327,7 @@ func (e *Engine) refresh(ctx context.Context, id string) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.sets = nil
 	if old, ok := e.hooks[id]; ok && old.w.Trigger == w.Trigger {
 		old.w = w
 		return nil
@@ -345,7 +353,9 @@ func (e *Engine) Changed(ctx context.Context) error { return e.reload(ctx) }
 // Allowed decides whether app may be told about vehicle now with perms: the app owns the vehicle, or
 // holds a grant in force with stream and every one of perms. A permission signals:<name> (a signal
 // trigger's on a signal that signals guards) is held with signals or with signals:<name> itself
-// (access.CheckSignal).
+// (access.CheckSignal). It reads the vehicle once (access.Check of stream) and checks perms against the
+// grant that check found: the same state, so the same answers as a Check of each, at a view of the
+// vehicle instead of one per permission.
 func Allowed(st *ledger.State, app common.Address, vehicle uint64, perms []string, now time.Time) error {
 	d, err := access.Check(st, app, vehicle, ledger.PermStream, now)
 	if err != nil {
@@ -354,24 +364,36 @@ func Allowed(st *ledger.State, app common.Address, vehicle uint64, perms []strin
 	if d.Role == access.RoleOwner {
 		return nil
 	}
+	granted := d.Grant.Permissions
 	for _, p := range perms {
-		var err error
 		if name, ok := ledger.SignalOf(p); ok {
-			_, err = access.CheckSignal(st, app, vehicle, name, ledger.PermSignals, now)
-		} else {
-			_, err = access.Check(st, app, vehicle, p, now)
+			if !access.ImpliesSignal(granted, name, ledger.PermSignals) {
+				return &access.Denied{Permission: ledger.PermSignals, Signal: name,
+					Reason: fmt.Sprintf("the grant on vehicle %d does not include it", vehicle)}
+			}
+			continue
 		}
-		if err != nil {
-			return err
+		if !ledger.KnownPermission(p) {
+			return fmt.Errorf("access: unknown permission %q", p)
+		}
+		if !access.Implies(granted, p) {
+			return &access.Denied{Permission: p, Reason: fmt.Sprintf("the grant on vehicle %d does not include it", vehicle)}
 		}
 	}
 	return nil
 }
 
-// newID returns a new random delivery id.
+// newID returns a new id: prefix and the base32 of 16 bytes, the time in milliseconds (6 bytes, big
+// endian) and 10 random bytes. The alphabet is in ASCII order, so ids sort by their time: a new one goes
+// at the end of the outbox's index of ids (and of its attempts), not at a random page of it, which cost a
+// page written a delivery.
 func newID(prefix string) string {
 	var b [16]byte
-	rand.Read(b[:])
+	ms := uint64(time.Now().UnixMilli())
+	for i := range 6 {
+		b[i] = byte(ms >> (8 * (5 - i)))
+	}
+	rand.Read(b[6:])
 	return prefix + idEncoding.EncodeToString(b[:])
 }
 
@@ -401,18 +423,13 @@ type CloudEvent struct {
 
 // newDelivery builds a delivery of an event of type typ about vehicle (0: none) to w.
 func (e *Engine) newDelivery(id string, w *Webhook, vehicle uint64, typ string, perms []string, at time.Time, data any) (*Delivery, error) {
-	raw, err := json.Marshal(data)
+	raw, err := encodeData(data)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't encode the event: %w", err)
 	}
-	ce := CloudEvent{SpecVersion: "1.0", ID: id, Source: e.opts.Source, Type: typ, Time: at.UTC(),
-		DataContentType: "application/json", Data: raw}
-	if vehicle != 0 {
-		ce.Subject = strconv.FormatUint(vehicle, 10)
-	}
-	body, err := json.Marshal(ce)
+	body, err := encodeEvent(id, e.opts.Source, typ, vehicle, at, raw)
 	if err != nil {
-		return nil, fmt.Errorf("couldn't encode the event: %w", err)
+		return nil, err
 	}
 	now := e.opts.Now()
 	return &Delivery{ID: id, Webhook: w.ID, App: w.App, Vehicle: vehicle, Type: typ, Permissions: perms, Body: body,
@@ -772,19 +789,20 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// post sends one signed message and returns the status code and any Retry-After it asked for.
-func (e *Engine) post(ctx context.Context, url, id string, body, secret []byte) (int, time.Duration, error) {
+// post sends one signed message and returns the status code and any Retry-After it asked for. It calls
+// the client's transport itself: the client added a layer of redirect and deadline handling that the
+// engine does not use (it follows no redirect, and ctx bounds the attempt), and cost as much again.
+func (e *Engine) post(ctx context.Context, target, id string, body, secret []byte) (int, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return 0, 0, fmt.Errorf("bad request: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/cloudevents+json")
-	req.Header.Set("User-Agent", "Glovebox-Webhooks/1")
-	Sign(req.Header, id, e.opts.Now(), body, secret, e.opts.Key)
-	resp, err := e.client.Do(req)
+	req.Header = e.headers(id, body, secret)
+	resp, err := e.client.Transport.RoundTrip(req)
 	if err != nil {
+		err = &url.Error{Op: "Post", URL: target, Err: err} // as the client reported it
 		if refused(err) {
 			return 0, 0, fmt.Errorf("the target address is not public (the operator did not allow private targets): %w", err)
 		}
@@ -794,6 +812,21 @@ func (e *Engine) post(ctx context.Context, url, id string, body, secret []byte) 
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	return resp.StatusCode, parseRetryAfter(resp.Header.Get("Retry-After"), e.opts.Now()), nil
 }
+
+// headers returns the headers of a message: its type, the engine's name and the Standard Webhooks
+// headers (Sign's), in their canonical form.
+func (e *Engine) headers(id string, body, secret []byte) http.Header {
+	ts, sig := signature(id, e.opts.Now().Unix(), body, secret, e.opts.Key)
+	return http.Header{"Content-Type": {"application/cloudevents+json"}, "User-Agent": {"Glovebox-Webhooks/1"},
+		canonicalID: {id}, canonicalTimestamp: {ts}, canonicalSignature: {sig}}
+}
+
+// The canonical forms of the Standard Webhooks headers, as http.Header keys.
+var (
+	canonicalID        = http.CanonicalHeaderKey(HeaderID)
+	canonicalTimestamp = http.CanonicalHeaderKey(HeaderTimestamp)
+	canonicalSignature = http.CanonicalHeaderKey(HeaderSignature)
+)
 
 // disable marks a webhook disabled with reason.
 func (e *Engine) disable(ctx context.Context, id, reason string) {
@@ -876,9 +909,7 @@ func (e *Engine) challenge(ctx context.Context, url string, d *Delivery, secret 
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/cloudevents+json")
-	req.Header.Set("User-Agent", "Glovebox-Webhooks/1")
-	Sign(req.Header, d.ID, e.opts.Now(), d.Body, secret, e.opts.Key)
+	req.Header = e.headers(d.ID, d.Body, secret)
 	resp, err := e.client.Do(req)
 	if err != nil {
 		if refused(err) {

@@ -99,17 +99,27 @@ func signedContent(id string, ts int64, body []byte) []byte {
 // HMAC-SHA256 with secret's key and, when key is not nil, "v1a," the Ed25519 signature, separated by a
 // space.
 func Sign(h http.Header, id string, at time.Time, body []byte, secret []byte, key ed25519.PrivateKey) {
-	ts := at.Unix()
+	ts, sig := signature(id, at.Unix(), body, secret, key)
+	h.Set(HeaderID, id)
+	h.Set(HeaderTimestamp, ts)
+	h.Set(HeaderSignature, sig)
+}
+
+// signature returns the webhook-timestamp and webhook-signature values of a message sent at unix time ts.
+func signature(id string, ts int64, body []byte, secret []byte, key ed25519.PrivateKey) (string, string) {
 	msg := signedContent(id, ts, body)
 	mac := hmac.New(sha256.New, secret)
 	mac.Write(msg)
-	sig := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	var sum [sha256.Size]byte
+	enc := base64.StdEncoding
+	sig := make([]byte, 0, len("v1,")+enc.EncodedLen(sha256.Size)+len(" v1a,")+enc.EncodedLen(ed25519.SignatureSize))
+	sig = append(sig, "v1,"...)
+	sig = enc.AppendEncode(sig, mac.Sum(sum[:0]))
 	if key != nil {
-		sig += " v1a," + base64.StdEncoding.EncodeToString(ed25519.Sign(key, msg))
+		sig = append(sig, " v1a,"...)
+		sig = enc.AppendEncode(sig, ed25519.Sign(key, msg))
 	}
-	h.Set(HeaderID, id)
-	h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
-	h.Set(HeaderSignature, sig)
+	return strconv.FormatInt(ts, 10), string(sig)
 }
 
 // Tolerance is how far a message's timestamp may be from the verifier's clock.

@@ -367,3 +367,24 @@ func TestASilentVehicleEndsItsTripTheGapAfterItsLastValue(t *testing.T) {
 		}
 	}
 }
+
+// Delivery ids sort by the time they were made (the outbox indexes them), and stay unique within a
+// millisecond.
+func TestIDsSortByTimeAndAreUnique(t *testing.T) {
+	seen := map[string]bool{}
+	prev := newID("msg_")
+	for i := range 2000 {
+		if i%500 == 0 {
+			time.Sleep(2 * time.Millisecond)
+		}
+		id := newID("msg_")
+		if len(id) != len("msg_")+26 || seen[id] {
+			t.Fatalf("id %q: wrong length or made twice", id)
+		}
+		seen[id] = true
+		if i%500 == 0 && id <= prev {
+			t.Fatalf("%q, made 2 ms after %q, sorts before it", id, prev)
+		}
+		prev = id
+	}
+}
