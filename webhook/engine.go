@@ -91,7 +91,8 @@ type Options struct {
 type Engine struct {
 	opts   Options
 	store  Store
-	client *http.Client
+	client *http.Client // the verification challenge's
+	send   *sender      // the deliveries' and heartbeats'
 	logger *slog.Logger
 
 	wake     chan struct{} // a delivery was enqueued
@@ -175,7 +176,8 @@ func NewEngine(opts Options) *Engine {
 	if opts.PerWebhook <= 0 {
 		opts.PerWebhook = DefaultPerWebhook
 	}
-	return &Engine{opts: opts, store: opts.Store, client: opts.Policy.client(opts.Timeout, max(64, opts.Workers)), logger: opts.Logger,
+	return &Engine{opts: opts, store: opts.Store, client: opts.Policy.client(opts.Timeout, 16),
+		send: newSender(opts.Policy, opts.Timeout, max(64, opts.Workers)), logger: opts.Logger,
 		wake: make(chan struct{}, 1), verifyQ: make(chan string, 1024), accepted: make(chan []*telemetry.Record, 4096), stopped: make(chan struct{}),
 		fresh: make(chan []*Delivery, 64),
 		hooks: map[string]*hook{}, grants: map[uint64]map[common.Address]ledger.Grant{}, ended: map[int64]bool{}, lastSeen: map[uint64]int64{},
@@ -227,6 +229,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.dispatch(ctx)
 	wg.Wait()
 	e.inflight.Wait()
+	e.send.closeIdle()
 	return nil
 }
 
@@ -789,28 +792,22 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// post sends one signed message and returns the status code and any Retry-After it asked for. It calls
-// the client's transport itself: the client added a layer of redirect and deadline handling that the
-// engine does not use (it follows no redirect, and ctx bounds the attempt), and cost as much again.
+// post sends one signed message and returns the status code and any Retry-After it asked for, through
+// the engine's sender (its kept connections).
 func (e *Engine) post(ctx context.Context, target, id string, body, secret []byte) (int, time.Duration, error) {
-	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	u, err := url.Parse(target)
 	if err != nil {
 		return 0, 0, fmt.Errorf("bad request: %w", err)
 	}
-	req.Header = e.headers(id, body, secret)
-	resp, err := e.client.Transport.RoundTrip(req)
+	code, retryAfter, err := e.send.post(ctx, u, e.headers(id, body, secret), body, time.Now().Add(e.opts.Timeout))
 	if err != nil {
-		err = &url.Error{Op: "Post", URL: target, Err: err} // as the client reported it
+		err = &url.Error{Op: "Post", URL: target, Err: err} // as an http.Client reports it
 		if refused(err) {
 			return 0, 0, fmt.Errorf("the target address is not public (the operator did not allow private targets): %w", err)
 		}
 		return 0, 0, err
 	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	return resp.StatusCode, parseRetryAfter(resp.Header.Get("Retry-After"), e.opts.Now()), nil
+	return code, parseRetryAfter(retryAfter, e.opts.Now()), nil
 }
 
 // headers returns the headers of a message: its type, the engine's name and the Standard Webhooks
