@@ -527,14 +527,23 @@ func (e *Engine) dispatch(ctx context.Context) {
 			}
 			waiting = waiting[over:]
 		}
+		// waiting is in the order of arrival, so those that waited half their lease are a prefix; and once
+		// every slot is busy the rest stays as it is (a scan of all of them on every event cost more than
+		// the dispatcher's other work).
+		old := 0
+		for old < len(waiting) && (ctx.Err() != nil || now.Sub(waiting[old].at) > lease/2) {
+			back = append(back, waiting[old].d.ID)
+			old++
+		}
 		kept := waiting[:0]
-		for _, h := range waiting {
-			switch {
-			case ctx.Err() != nil || now.Sub(h.at) > lease/2:
-				back = append(back, h.d.ID)
-			case inflight < e.opts.Workers && busy[h.d.Webhook] < e.opts.PerWebhook:
+		for i, h := range waiting[old:] {
+			if inflight >= e.opts.Workers {
+				kept = append(kept, waiting[old+i:]...)
+				break
+			}
+			if busy[h.d.Webhook] < e.opts.PerWebhook {
 				start(h.d)
-			default:
+			} else {
 				kept = append(kept, h)
 			}
 		}

@@ -3,6 +3,8 @@ package webhook
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -197,6 +199,35 @@ func TestConditionsAreCELOverValueAndPreviousValue(t *testing.T) {
 		}
 		if got, err := c.Eval(tc.value, tc.prev); got != tc.want {
 			t.Errorf("%s on %s = %v (%v), want %v", tc.cond, tc.signal, got, err, tc.want)
+		}
+	}
+}
+
+// A condition whose cost CEL bounds statically (numbers, booleans) runs untracked; one over values of
+// unknown size is stopped at the cost limit, and counts as false.
+func TestConditionsOverValuesOfUnknownSizeStopAtTheCostLimit(t *testing.T) {
+	list := &telemetry.Signal{Name: "dtcList", Kind: telemetry.KindStrings}
+	var codes []string
+	for i := range 40 {
+		codes = append(codes, fmt.Sprintf("P%04d", i))
+	}
+	raw, _ := json.Marshal(codes)
+	v := telemetry.Value{Signal: list, String: string(raw)}
+	for _, tc := range []struct {
+		cond    string
+		want    bool
+		stopped bool
+	}{
+		{`value.exists(c, c == "P0003")`, true, false},
+		{`value.all(a, value.all(b, value.all(c, a + b + c != "")))`, false, true}, // 64,000 steps
+	} {
+		c, err := CompileCondition(list, tc.cond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.Eval(v, v)
+		if got != tc.want || (err != nil) != tc.stopped || (tc.stopped && !strings.Contains(err.Error(), "cost limit")) {
+			t.Errorf("%s = %v (%v), want %v, stopped %v", tc.cond, got, err, tc.want, tc.stopped)
 		}
 	}
 }
