@@ -343,8 +343,11 @@ func (e *Engine) Test(ctx context.Context, caller, app common.Address, id string
 	if err != nil {
 		return nil, err
 	}
+	// The dispatcher may attempt d (and change it) as soon as it is enqueued, while the caller shows it:
+	// the caller gets a copy, as enqueued.
+	shown := *d
 	if err := e.enqueue(ctx, []*Delivery{d}); err != nil {
 		return nil, err
 	}
-	return d, nil
+	return &shown, nil
 }
