@@ -804,11 +804,12 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 // post sends one signed message and returns the status code and any Retry-After it asked for, through
 // the engine's sender (its kept connections).
 func (e *Engine) post(ctx context.Context, target, id string, body, secret []byte) (int, time.Duration, error) {
-	u, err := url.Parse(target)
+	u, err := e.send.parse(target)
 	if err != nil {
 		return 0, 0, fmt.Errorf("bad request: %w", err)
 	}
-	code, retryAfter, err := e.send.post(ctx, u, e.headers(id, body, secret), body, time.Now().Add(e.opts.Timeout))
+	headers := func(b []byte) []byte { return e.appendHeaders(b, id, body, secret) }
+	code, retryAfter, err := e.send.post(ctx, u, headers, body, time.Now().Add(e.opts.Timeout))
 	if err != nil {
 		err = &url.Error{Op: "Post", URL: target, Err: err} // as an http.Client reports it
 		if refused(err) {
@@ -819,19 +820,31 @@ func (e *Engine) post(ctx context.Context, target, id string, body, secret []byt
 	return code, parseRetryAfter(retryAfter, e.opts.Now()), nil
 }
 
-// headers returns the headers of a message: its type, the engine's name and the Standard Webhooks
-// headers (Sign's), in their canonical form.
-func (e *Engine) headers(id string, body, secret []byte) http.Header {
-	ts, sig := signature(id, e.opts.Now().Unix(), body, secret, e.opts.Key)
-	return http.Header{"Content-Type": {"application/cloudevents+json"}, "User-Agent": {"Glovebox-Webhooks/1"},
-		canonicalID: {id}, canonicalTimestamp: {ts}, canonicalSignature: {sig}}
+// The headers of every message besides the Standard Webhooks ones.
+const (
+	contentType = "application/cloudevents+json"
+	userAgent   = "Glovebox-Webhooks/1"
+)
+
+// appendHeaders appends the header lines of a message to b: its type, the engine's name and the
+// Standard Webhooks headers (Sign's), signed now.
+func (e *Engine) appendHeaders(b []byte, id string, body, secret []byte) []byte {
+	ts := e.opts.Now().Unix()
+	b = append(b, "Content-Type: "+contentType+"\r\nUser-Agent: "+userAgent+"\r\n"...)
+	b = append(b, canonicalID+": "...)
+	b = append(b, id...)
+	b = append(b, "\r\n"+canonicalTimestamp+": "...)
+	b = strconv.AppendInt(b, ts, 10)
+	b = append(b, "\r\n"+canonicalSignature+": "...)
+	b = appendSignature(b, id, ts, body, secret, e.opts.Key)
+	return append(b, "\r\n"...)
 }
 
-// The canonical forms of the Standard Webhooks headers, as http.Header keys.
-var (
-	canonicalID        = http.CanonicalHeaderKey(HeaderID)
-	canonicalTimestamp = http.CanonicalHeaderKey(HeaderTimestamp)
-	canonicalSignature = http.CanonicalHeaderKey(HeaderSignature)
+// The canonical forms of the Standard Webhooks headers.
+const (
+	canonicalID        = "Webhook-Id"
+	canonicalTimestamp = "Webhook-Timestamp"
+	canonicalSignature = "Webhook-Signature"
 )
 
 // disable marks a webhook disabled with reason.
@@ -915,7 +928,9 @@ func (e *Engine) challenge(ctx context.Context, url string, d *Delivery, secret 
 	if err != nil {
 		return err
 	}
-	req.Header = e.headers(d.ID, d.Body, secret)
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("User-Agent", userAgent)
+	Sign(req.Header, d.ID, e.opts.Now(), d.Body, secret, e.opts.Key)
 	resp, err := e.client.Do(req)
 	if err != nil {
 		if refused(err) {

@@ -32,10 +32,38 @@ type sender struct {
 	// perHost and total bound the idle connections kept.
 	perHost, total int
 
-	mu    sync.Mutex // guards idle, count and swept
+	mu    sync.Mutex // guards idle, count, swept and targets
 	idle  map[string][]*senderConn
 	count int
 	swept time.Time
+	// targets are the URLs parsed (the webhooks' URLs, read only), so that an attempt does not parse
+	// its URL again; emptied when it holds maxTargets.
+	targets map[string]*url.URL
+}
+
+// maxTargets bounds the parsed URLs a sender keeps.
+const maxTargets = 4096
+
+// parse returns raw parsed, from the sender's URLs when it parsed raw before. The URL returned is shared:
+// read only.
+func (s *sender) parse(raw string) (*url.URL, error) {
+	s.mu.Lock()
+	u := s.targets[raw]
+	s.mu.Unlock()
+	if u != nil {
+		return u, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if len(s.targets) >= maxTargets {
+		clear(s.targets)
+	}
+	s.targets[raw] = u
+	s.mu.Unlock()
+	return u, nil
 }
 
 // senderIdle is how long an idle connection is kept.
@@ -51,16 +79,18 @@ type senderConn struct {
 }
 
 func newSender(p Policy, timeout time.Duration, perHost int) *sender {
-	return &sender{dial: p.dialer(timeout).DialContext, perHost: perHost, total: max(256, perHost), idle: map[string][]*senderConn{}}
+	return &sender{dial: p.dialer(timeout).DialContext, perHost: perHost, total: max(256, perHost), idle: map[string][]*senderConn{},
+		targets: map[string]*url.URL{}}
 }
 
 // answerRequest stands for the request an answer is read for: a POST (ReadResponse reads the method
 // only).
 var answerRequest = &http.Request{Method: http.MethodPost}
 
-// post sends body to target with headers (canonical keys) and returns the answer's status code and its
-// Retry-After header. The attempt ends by deadline.
-func (s *sender) post(ctx context.Context, target *url.URL, header http.Header, body []byte, deadline time.Time) (int, string, error) {
+// post sends body to target with the header lines headers appends (each "Name: value\r\n"; Host and
+// Content-Length are the sender's) and returns the answer's status code and its Retry-After header. The
+// attempt ends by deadline.
+func (s *sender) post(ctx context.Context, target *url.URL, headers func([]byte) []byte, body []byte, deadline time.Time) (int, string, error) {
 	key, err := endpointKey(target)
 	if err != nil {
 		return 0, "", err
@@ -78,7 +108,7 @@ func (s *sender) post(ctx context.Context, target *url.URL, header http.Header, 
 		}
 		// A context that ends (the engine stopping) ends the attempt as the deadline would.
 		stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
-		code, retryAfter, keep, err := c.roundTrip(target, header, body)
+		code, retryAfter, keep, err := c.roundTrip(target, headers, body)
 		if !stop() {
 			keep = false // the deadline was moved: the connection may be half used
 		}
@@ -230,7 +260,7 @@ const maxDrain = 64 << 10
 
 // roundTrip writes one request and reads its answer (by the connection's deadline): the status code, the
 // Retry-After header and whether the connection may be used again.
-func (c *senderConn) roundTrip(target *url.URL, header http.Header, body []byte) (int, string, bool, error) {
+func (c *senderConn) roundTrip(target *url.URL, headers func([]byte) []byte, body []byte) (int, string, bool, error) {
 	b := c.buf[:0]
 	b = append(b, "POST "...)
 	b = append(b, target.RequestURI()...)
@@ -239,14 +269,7 @@ func (c *senderConn) roundTrip(target *url.URL, header http.Header, body []byte)
 	b = append(b, "\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(len(body)), 10)
 	b = append(b, "\r\n"...)
-	for k, vs := range header {
-		for _, v := range vs {
-			b = append(b, k...)
-			b = append(b, ": "...)
-			b = append(b, v...)
-			b = append(b, "\r\n"...)
-		}
-	}
+	b = headers(b)
 	b = append(b, "\r\n"...)
 	b = append(b, body...)
 	c.buf = b

@@ -64,7 +64,9 @@ func mustURL(t *testing.T, raw string) *url.URL {
 	return u
 }
 
-var testHeader = http.Header{"Content-Type": {"application/cloudevents+json"}, canonicalID: {"msg_1"}}
+func testHeader(b []byte) []byte {
+	return append(b, "Content-Type: application/cloudevents+json\r\n"+canonicalID+": msg_1\r\n"...)
+}
 
 // The sender posts over kept connections: the request arrives whole (method, path and query, host,
 // headers, body), over HTTP and HTTPS, and a second attempt reuses the first's connection.
