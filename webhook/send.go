@@ -96,7 +96,11 @@ func (s *sender) post(ctx context.Context, target *url.URL, headers func([]byte)
 		return 0, "", err
 	}
 	for try := 0; ; try++ {
-		c, reused := s.take(key)
+		var c *senderConn
+		reused := false
+		if try == 0 { // a second try takes a new connection: the kept ones may have been closed alike
+			c, reused = s.take(key)
+		}
 		if c == nil {
 			if c, err = s.connect(ctx, key, target, deadline); err != nil {
 				return 0, "", err

@@ -173,3 +173,47 @@ func TestTheSenderRefusesPrivateAddressesAndStopsAtTheDeadline(t *testing.T) {
 		t.Errorf("the attempts took %s", d)
 	}
 }
+
+// When the endpoint closed every kept connection, the message is sent again on a new connection, not on
+// another kept one closed alike.
+func TestTheSenderSendsAgainOnANewConnectionWhenEveryKeptOneWasClosed(t *testing.T) {
+	var arrived sync.WaitGroup
+	arrived.Add(2)
+	ep := newEndpoint(t, false, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(canonicalID) == "msg_1" {
+			arrived.Done()
+			arrived.Wait() // both first posts in flight at once: two connections
+		}
+	})
+	s := testSender(t, ep, Policy{AllowPrivate: true})
+	target := mustURL(t, ep.URL+"/")
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			if code, _, err := s.post(context.Background(), target, testHeader, nil, time.Now().Add(5*time.Second)); err != nil || code != 200 {
+				t.Errorf("a first post: %d %v", code, err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := len(s.idle[mustKey(t, target)]); n != 2 {
+		t.Fatalf("%d connections kept, want 2", n)
+	}
+	ep.CloseClientConnections()
+	time.Sleep(20 * time.Millisecond)
+	other := func(b []byte) []byte { return append(b, canonicalID+": msg_2\r\n"...) }
+	if code, _, err := s.post(context.Background(), target, other, nil, time.Now().Add(5*time.Second)); err != nil || code != 200 {
+		t.Fatalf("the post after the endpoint closed both connections: %d %v", code, err)
+	}
+	if n := ep.conns.Load(); n != 3 {
+		t.Errorf("%d connections, want 3", n)
+	}
+}
+
+func mustKey(t *testing.T, u *url.URL) string {
+	k, err := endpointKey(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
