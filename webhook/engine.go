@@ -14,7 +14,9 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -89,7 +91,8 @@ type Options struct {
 type Engine struct {
 	opts   Options
 	store  Store
-	client *http.Client
+	client *http.Client // the verification challenge's
+	send   *sender      // the deliveries' and heartbeats'
 	logger *slog.Logger
 
 	wake     chan struct{} // a delivery was enqueued
@@ -110,6 +113,8 @@ type Engine struct {
 	loadMu sync.Mutex
 	mu     sync.Mutex // guards hooks and the trigger state below
 	hooks  map[string]*hook
+	// sets are the hooks by trigger (fire's); nil after any change to hooks or to a hook's webhook.
+	sets *triggerSets
 	// grants remembers the grants in force of apps with grant webhooks: vehicle → app → grant.
 	grants map[uint64]map[common.Address]ledger.Grant
 	ended  map[int64]bool // log indexes of the grants whose expiry was handled
@@ -125,13 +130,14 @@ type Engine struct {
 
 // hook is a webhook with its compiled trigger and per-vehicle trigger state. Guarded by Engine.mu.
 type hook struct {
-	w      *Webhook
-	cond   *Condition
-	perms  []string
-	prev   map[uint64]telemetry.Value // previous value per vehicle (signal)
-	fired  map[uint64]int64           // last firing per vehicle, unix ms (signal, cooldown)
-	online map[uint64]bool            // connectivity state per vehicle (absent: unknown)
-	beat   time.Time                  // last heartbeat
+	w       *Webhook
+	cond    *Condition
+	perms   []string
+	permKey string                     // perms joined, for fire's cache of grant checks
+	prev    map[uint64]telemetry.Value // previous value per vehicle (signal)
+	fired   map[uint64]int64           // last firing per vehicle, unix ms (signal, cooldown)
+	online  map[uint64]bool            // connectivity state per vehicle (absent: unknown)
+	beat    time.Time                  // last heartbeat
 }
 
 // NewEngine returns an engine; Run starts it.
@@ -170,7 +176,8 @@ func NewEngine(opts Options) *Engine {
 	if opts.PerWebhook <= 0 {
 		opts.PerWebhook = DefaultPerWebhook
 	}
-	return &Engine{opts: opts, store: opts.Store, client: opts.Policy.client(opts.Timeout, max(64, opts.Workers)), logger: opts.Logger,
+	return &Engine{opts: opts, store: opts.Store, client: opts.Policy.client(opts.Timeout, 16),
+		send: newSender(opts.Policy, opts.Timeout, max(64, opts.Workers)), logger: opts.Logger,
 		wake: make(chan struct{}, 1), verifyQ: make(chan string, 1024), accepted: make(chan []*telemetry.Record, 4096), stopped: make(chan struct{}),
 		fresh: make(chan []*Delivery, 64),
 		hooks: map[string]*hook{}, grants: map[uint64]map[common.Address]ledger.Grant{}, ended: map[int64]bool{}, lastSeen: map[uint64]int64{},
@@ -222,6 +229,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.dispatch(ctx)
 	wg.Wait()
 	e.inflight.Wait()
+	e.send.closeIdle()
 	return nil
 }
 
@@ -277,13 +285,14 @@ func (e *Engine) reloadLoaded(ctx context.Context) error {
 			e.rememberGrant(g)
 		}
 	}
-	e.hooks = next
+	e.hooks, e.sets = next, nil
 	return nil
 }
 
 // newHook returns w with its compiled trigger and no trigger state.
 func (e *Engine) newHook(w *Webhook) (*hook, error) {
-	h := &hook{w: w, perms: TriggerPermissions(&w.Trigger, e.opts.Catalog), prev: map[uint64]telemetry.Value{},
+	perms := TriggerPermissions(&w.Trigger, e.opts.Catalog)
+	h := &hook{w: w, perms: perms, permKey: strings.Join(perms, ","), prev: map[uint64]telemetry.Value{},
 		fired: map[uint64]int64{}, online: map[uint64]bool{}, beat: e.opts.Now()}
 	if w.Trigger.Kind == KindSignal {
 		c, err := CheckTrigger(&w.Trigger, e.opts.Catalog)
@@ -305,6 +314,7 @@ func (e *Engine) refresh(ctx context.Context, id string) error {
 	if errors.Is(err, ErrNotFound) {
 		e.mu.Lock()
 		delete(e.hooks, id)
+		e.sets = nil
 		e.mu.Unlock()
 		return nil
 	}
@@ -320,6 +330,7 @@ func (e *Engine) refresh(ctx context.Context, id string) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.sets = nil
 	if old, ok := e.hooks[id]; ok && old.w.Trigger == w.Trigger {
 		old.w = w
 		return nil
@@ -345,7 +356,9 @@ func (e *Engine) Changed(ctx context.Context) error { return e.reload(ctx) }
 // Allowed decides whether app may be told about vehicle now with perms: the app owns the vehicle, or
 // holds a grant in force with stream and every one of perms. A permission signals:<name> (a signal
 // trigger's on a signal that signals guards) is held with signals or with signals:<name> itself
-// (access.CheckSignal).
+// (access.CheckSignal). It reads the vehicle once (access.Check of stream) and checks perms against the
+// grant that check found: the same state, so the same answers as a Check of each, at a view of the
+// vehicle instead of one per permission.
 func Allowed(st *ledger.State, app common.Address, vehicle uint64, perms []string, now time.Time) error {
 	d, err := access.Check(st, app, vehicle, ledger.PermStream, now)
 	if err != nil {
@@ -354,24 +367,36 @@ func Allowed(st *ledger.State, app common.Address, vehicle uint64, perms []strin
 	if d.Role == access.RoleOwner {
 		return nil
 	}
+	granted := d.Grant.Permissions
 	for _, p := range perms {
-		var err error
 		if name, ok := ledger.SignalOf(p); ok {
-			_, err = access.CheckSignal(st, app, vehicle, name, ledger.PermSignals, now)
-		} else {
-			_, err = access.Check(st, app, vehicle, p, now)
+			if !access.ImpliesSignal(granted, name, ledger.PermSignals) {
+				return &access.Denied{Permission: ledger.PermSignals, Signal: name,
+					Reason: fmt.Sprintf("the grant on vehicle %d does not include it", vehicle)}
+			}
+			continue
 		}
-		if err != nil {
-			return err
+		if !ledger.KnownPermission(p) {
+			return fmt.Errorf("access: unknown permission %q", p)
+		}
+		if !access.Implies(granted, p) {
+			return &access.Denied{Permission: p, Reason: fmt.Sprintf("the grant on vehicle %d does not include it", vehicle)}
 		}
 	}
 	return nil
 }
 
-// newID returns a new random delivery id.
+// newID returns a new id: prefix and the base32 of 16 bytes, the time in milliseconds (6 bytes, big
+// endian) and 10 random bytes. The alphabet is in ASCII order, so ids sort by their time: a new one goes
+// at the end of the outbox's index of ids (and of its attempts), not at a random page of it, which cost a
+// page written a delivery.
 func newID(prefix string) string {
 	var b [16]byte
-	rand.Read(b[:])
+	ms := uint64(time.Now().UnixMilli())
+	for i := range 6 {
+		b[i] = byte(ms >> (8 * (5 - i)))
+	}
+	rand.Read(b[6:])
 	return prefix + idEncoding.EncodeToString(b[:])
 }
 
@@ -401,18 +426,13 @@ type CloudEvent struct {
 
 // newDelivery builds a delivery of an event of type typ about vehicle (0: none) to w.
 func (e *Engine) newDelivery(id string, w *Webhook, vehicle uint64, typ string, perms []string, at time.Time, data any) (*Delivery, error) {
-	raw, err := json.Marshal(data)
+	raw, err := encodeData(data)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't encode the event: %w", err)
 	}
-	ce := CloudEvent{SpecVersion: "1.0", ID: id, Source: e.opts.Source, Type: typ, Time: at.UTC(),
-		DataContentType: "application/json", Data: raw}
-	if vehicle != 0 {
-		ce.Subject = strconv.FormatUint(vehicle, 10)
-	}
-	body, err := json.Marshal(ce)
+	body, err := encodeEvent(id, e.opts.Source, typ, vehicle, at, raw)
 	if err != nil {
-		return nil, fmt.Errorf("couldn't encode the event: %w", err)
+		return nil, err
 	}
 	now := e.opts.Now()
 	return &Delivery{ID: id, Webhook: w.ID, App: w.App, Vehicle: vehicle, Type: typ, Permissions: perms, Body: body,
@@ -507,14 +527,23 @@ func (e *Engine) dispatch(ctx context.Context) {
 			}
 			waiting = waiting[over:]
 		}
+		// waiting is in the order of arrival, so those that waited half their lease are a prefix; and once
+		// every slot is busy the rest stays as it is (a scan of all of them on every event cost more than
+		// the dispatcher's other work).
+		old := 0
+		for old < len(waiting) && (ctx.Err() != nil || now.Sub(waiting[old].at) > lease/2) {
+			back = append(back, waiting[old].d.ID)
+			old++
+		}
 		kept := waiting[:0]
-		for _, h := range waiting {
-			switch {
-			case ctx.Err() != nil || now.Sub(h.at) > lease/2:
-				back = append(back, h.d.ID)
-			case inflight < e.opts.Workers && busy[h.d.Webhook] < e.opts.PerWebhook:
+		for i, h := range waiting[old:] {
+			if inflight >= e.opts.Workers {
+				kept = append(kept, waiting[old+i:]...)
+				break
+			}
+			if busy[h.d.Webhook] < e.opts.PerWebhook {
 				start(h.d)
-			default:
+			} else {
 				kept = append(kept, h)
 			}
 		}
@@ -772,28 +801,51 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// post sends one signed message and returns the status code and any Retry-After it asked for.
-func (e *Engine) post(ctx context.Context, url, id string, body, secret []byte) (int, time.Duration, error) {
-	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+// post sends one signed message and returns the status code and any Retry-After it asked for, through
+// the engine's sender (its kept connections).
+func (e *Engine) post(ctx context.Context, target, id string, body, secret []byte) (int, time.Duration, error) {
+	u, err := e.send.parse(target)
 	if err != nil {
 		return 0, 0, fmt.Errorf("bad request: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/cloudevents+json")
-	req.Header.Set("User-Agent", "Glovebox-Webhooks/1")
-	Sign(req.Header, id, e.opts.Now(), body, secret, e.opts.Key)
-	resp, err := e.client.Do(req)
+	headers := func(b []byte) []byte { return e.appendHeaders(b, id, body, secret) }
+	code, retryAfter, err := e.send.post(ctx, u, headers, body, time.Now().Add(e.opts.Timeout))
 	if err != nil {
+		err = &url.Error{Op: "Post", URL: target, Err: err} // as an http.Client reports it
 		if refused(err) {
 			return 0, 0, fmt.Errorf("the target address is not public (the operator did not allow private targets): %w", err)
 		}
 		return 0, 0, err
 	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	return resp.StatusCode, parseRetryAfter(resp.Header.Get("Retry-After"), e.opts.Now()), nil
+	return code, parseRetryAfter(retryAfter, e.opts.Now()), nil
 }
+
+// The headers of every message besides the Standard Webhooks ones.
+const (
+	contentType = "application/cloudevents+json"
+	userAgent   = "Glovebox-Webhooks/1"
+)
+
+// appendHeaders appends the header lines of a message to b: its type, the engine's name and the
+// Standard Webhooks headers (Sign's), signed now.
+func (e *Engine) appendHeaders(b []byte, id string, body, secret []byte) []byte {
+	ts := e.opts.Now().Unix()
+	b = append(b, "Content-Type: "+contentType+"\r\nUser-Agent: "+userAgent+"\r\n"...)
+	b = append(b, canonicalID+": "...)
+	b = append(b, id...)
+	b = append(b, "\r\n"+canonicalTimestamp+": "...)
+	b = strconv.AppendInt(b, ts, 10)
+	b = append(b, "\r\n"+canonicalSignature+": "...)
+	b = appendSignature(b, id, ts, body, secret, e.opts.Key)
+	return append(b, "\r\n"...)
+}
+
+// The canonical forms of the Standard Webhooks headers.
+const (
+	canonicalID        = "Webhook-Id"
+	canonicalTimestamp = "Webhook-Timestamp"
+	canonicalSignature = "Webhook-Signature"
+)
 
 // disable marks a webhook disabled with reason.
 func (e *Engine) disable(ctx context.Context, id, reason string) {
@@ -876,8 +928,8 @@ func (e *Engine) challenge(ctx context.Context, url string, d *Delivery, secret 
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/cloudevents+json")
-	req.Header.Set("User-Agent", "Glovebox-Webhooks/1")
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("User-Agent", userAgent)
 	Sign(req.Header, d.ID, e.opts.Now(), d.Body, secret, e.opts.Key)
 	resp, err := e.client.Do(req)
 	if err != nil {

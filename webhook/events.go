@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -195,6 +194,47 @@ type allowKey struct {
 	perms   string
 }
 
+// triggerSets are the active hooks of the record-driven triggers, by what they listen to. The engine
+// keeps them between batches (Engine.sets) and builds them again after the hooks changed: built for every
+// batch, they cost more than the batch's evaluation.
+type triggerSets struct {
+	bySignal, byEvent map[string]*hookSet
+	conn, trips       *hookSet
+}
+
+// triggers returns the trigger sets of the current hooks. e.mu held.
+func (e *Engine) triggers() *triggerSets {
+	if e.sets != nil {
+		return e.sets
+	}
+	ts := &triggerSets{bySignal: map[string]*hookSet{}, byEvent: map[string]*hookSet{}, conn: &hookSet{}, trips: &hookSet{}}
+	in := func(m map[string]*hookSet, k string) *hookSet {
+		if m[k] == nil {
+			m[k] = &hookSet{}
+		}
+		return m[k]
+	}
+	for _, h := range e.hooks {
+		if h.w.Status != StatusActive {
+			continue
+		}
+		switch h.w.Trigger.Kind {
+		case KindSignal:
+			if h.cond != nil {
+				in(ts.bySignal, h.w.Trigger.Signal).add(h)
+			}
+		case KindConnectivity:
+			ts.conn.add(h)
+		case KindEvent:
+			in(ts.byEvent, h.w.Trigger.Name).add(h)
+		case KindTrip:
+			ts.trips.add(h)
+		}
+	}
+	e.sets = ts
+	return ts
+}
+
 // fire evaluates the triggers on a batch of records and returns the deliveries to enqueue.
 func (e *Engine) fire(batch [][]*telemetry.Record) []*Delivery {
 	now := e.opts.Now()
@@ -202,7 +242,7 @@ func (e *Engine) fire(batch [][]*telemetry.Record) []*Delivery {
 	e.opts.State(func(st *ledger.State) {
 		allowed := map[allowKey]bool{}
 		may := func(h *hook, vehicle uint64) bool {
-			k := allowKey{h.w.App, vehicle, strings.Join(h.perms, ",")}
+			k := allowKey{h.w.App, vehicle, h.permKey}
 			ok, seen := allowed[k]
 			if !seen {
 				ok = Allowed(st, h.w.App, vehicle, h.perms, now) == nil
@@ -212,32 +252,8 @@ func (e *Engine) fire(batch [][]*telemetry.Record) []*Delivery {
 		}
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		bySignal := map[string]*hookSet{}
-		byEvent := map[string]*hookSet{}
-		conn, trips := &hookSet{}, &hookSet{}
-		in := func(m map[string]*hookSet, k string) *hookSet {
-			if m[k] == nil {
-				m[k] = &hookSet{}
-			}
-			return m[k]
-		}
-		for _, h := range e.hooks {
-			if h.w.Status != StatusActive {
-				continue
-			}
-			switch h.w.Trigger.Kind {
-			case KindSignal:
-				if h.cond != nil {
-					in(bySignal, h.w.Trigger.Signal).add(h)
-				}
-			case KindConnectivity:
-				conn.add(h)
-			case KindEvent:
-				in(byEvent, h.w.Trigger.Name).add(h)
-			case KindTrip:
-				trips.add(h)
-			}
-		}
+		ts := e.triggers()
+		bySignal, byEvent, conn, trips := ts.bySignal, ts.byEvent, ts.conn, ts.trips
 		for _, recs := range batch {
 			for _, r := range recs {
 				veh := r.VehicleID

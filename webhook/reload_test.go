@@ -100,3 +100,66 @@ func TestAReloadThatReadTheStoreBeforeACreationKeepsTheNewWebhook(t *testing.T) 
 		t.Fatalf("after the reload and the refresh the engine knows %d webhooks, want wh_new", len(e.hooks))
 	}
 }
+
+func (s *pausingStore) UpdateWebhook(_ context.Context, w *Webhook) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.hooks[w.ID]; !ok {
+		return ErrNotFound
+	}
+	c := *w
+	s.hooks[w.ID] = &c
+	return nil
+}
+
+// The same race with a verification: a periodic reload that read a webhook still pending, and finishes
+// after the verification set it active (setStatus: the store, then a refresh), must leave it active.
+// Before the reloads and refreshes were ordered, the webhook stayed pending in the engine until the next
+// reload (ten ticks, 10 s by default) and its triggers fired nothing meanwhile: a benchmark that started
+// its load as soon as the store listed every webhook active lost the ten deliveries of one of them.
+func TestAReloadThatReadTheStoreBeforeAVerificationLeavesTheWebhookActive(t *testing.T) {
+	w := &Webhook{ID: "wh_1", AllGranted: true, Trigger: Trigger{Kind: KindConnectivity}, Status: StatusPending}
+	store := &pausingStore{hooks: map[string]*Webhook{w.ID: w}, entered: make(chan struct{}), release: make(chan struct{})}
+	e := NewEngine(Options{Store: store, Logger: slog.New(slog.DiscardHandler)})
+	ctx := context.Background()
+	if err := e.reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	store.mu.Lock()
+	store.pause = true
+	store.mu.Unlock()
+	reloaded := make(chan error)
+	go func() { reloaded <- e.reload(ctx) }()
+	<-store.entered // the reload has read the webhook pending
+
+	set := make(chan error)
+	go func() { set <- e.setStatus(ctx, w.ID, StatusActive, "") }()
+	select {
+	case err := <-set: // before the fix the refresh went ahead of the reload
+		if err != nil {
+			t.Fatal(err)
+		}
+		set = nil
+	case <-time.After(50 * time.Millisecond): // the refresh waits for the reload (the fix)
+	}
+	store.mu.Lock()
+	store.pause = false
+	store.mu.Unlock()
+	close(store.release)
+	if err := <-reloaded; err != nil {
+		t.Fatal(err)
+	}
+	if set != nil {
+		if err := <-set; err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if h := e.hooks[w.ID]; h == nil || h.w.Status != StatusActive {
+		t.Fatalf("after the reload and the verification the engine holds %+v, want wh_1 active", h)
+	}
+	if ts := e.triggers(); len(ts.conn.all)+len(ts.conn.byVehicle) != 1 {
+		t.Fatalf("the connectivity triggers hold %d webhooks, want wh_1", len(ts.conn.all)+len(ts.conn.byVehicle))
+	}
+}

@@ -99,17 +99,31 @@ func signedContent(id string, ts int64, body []byte) []byte {
 // HMAC-SHA256 with secret's key and, when key is not nil, "v1a," the Ed25519 signature, separated by a
 // space.
 func Sign(h http.Header, id string, at time.Time, body []byte, secret []byte, key ed25519.PrivateKey) {
-	ts := at.Unix()
+	ts, sig := signature(id, at.Unix(), body, secret, key)
+	h.Set(HeaderID, id)
+	h.Set(HeaderTimestamp, ts)
+	h.Set(HeaderSignature, sig)
+}
+
+// signature returns the webhook-timestamp and webhook-signature values of a message sent at unix time ts.
+func signature(id string, ts int64, body []byte, secret []byte, key ed25519.PrivateKey) (string, string) {
+	return strconv.FormatInt(ts, 10), string(appendSignature(nil, id, ts, body, secret, key))
+}
+
+// appendSignature appends the webhook-signature value of a message sent at unix time ts to b.
+func appendSignature(b []byte, id string, ts int64, body []byte, secret []byte, key ed25519.PrivateKey) []byte {
 	msg := signedContent(id, ts, body)
 	mac := hmac.New(sha256.New, secret)
 	mac.Write(msg)
-	sig := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	var sum [sha256.Size]byte
+	enc := base64.StdEncoding
+	b = append(b, "v1,"...)
+	b = enc.AppendEncode(b, mac.Sum(sum[:0]))
 	if key != nil {
-		sig += " v1a," + base64.StdEncoding.EncodeToString(ed25519.Sign(key, msg))
+		b = append(b, " v1a,"...)
+		b = enc.AppendEncode(b, ed25519.Sign(key, msg))
 	}
-	h.Set(HeaderID, id)
-	h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
-	h.Set(HeaderSignature, sig)
+	return b
 }
 
 // Tolerance is how far a message's timestamp may be from the verifier's clock.

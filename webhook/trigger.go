@@ -7,7 +7,9 @@ import (
 	"sync"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/checker"
 	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/interpreter"
 
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/telemetry"
@@ -102,12 +104,44 @@ func CompileCondition(sig *telemetry.Signal, expr string) (*Condition, error) {
 	if !ast.OutputType().IsExactType(types.BoolType) {
 		return nil, fmt.Errorf("the condition is of type %s, not bool", ast.OutputType())
 	}
-	prg, err := env.Program(ast, cel.CostLimit(conditionCost), cel.InterruptCheckFrequency(100))
+	// A condition whose cost has a static bound within conditionCost (one over numbers or booleans) runs
+	// without the runtime cost tracking, which cost more than the evaluation; one over strings, lists or
+	// maps (whose sizes the estimate does not know) is tracked and stopped at conditionCost.
+	var opts []cel.ProgramOption
+	if est, err := env.EstimateCost(ast, unknownSizes{}); err != nil || est.Max > conditionCost {
+		opts = append(opts, cel.CostLimit(conditionCost), cel.InterruptCheckFrequency(100))
+	}
+	prg, err := env.Program(ast, opts...)
 	if err != nil {
 		return nil, err
 	}
 	return &Condition{prg: prg, kind: sig.Kind}, nil
 }
+
+// unknownSizes is a cost estimator that knows no size and no call's cost: CEL's own bounds apply, and a
+// variable's size is unbounded.
+type unknownSizes struct{}
+
+func (unknownSizes) EstimateSize(checker.AstNode) *checker.SizeEstimate { return nil }
+func (unknownSizes) EstimateCallCost(string, string, *checker.AstNode, []checker.AstNode) *checker.CallEstimate {
+	return nil
+}
+
+// condVars are a condition's variables, value and previousValue (an interpreter.Activation): a map of
+// them cost an allocation an evaluation.
+type condVars struct{ value, previous any }
+
+func (a *condVars) ResolveName(name string) (any, bool) {
+	switch name {
+	case "value":
+		return a.value, true
+	case "previousValue":
+		return a.previous, true
+	}
+	return nil, false
+}
+
+func (a *condVars) Parent() interpreter.Activation { return nil }
 
 // celValue is v as the condition sees it.
 func celValue(v telemetry.Value) any {
@@ -132,7 +166,7 @@ func celValue(v telemetry.Value) any {
 // Eval evaluates the condition on value and its predecessor. An evaluation error (a division by zero, a
 // missing map key, the cost limit) counts as false.
 func (c *Condition) Eval(value, previous telemetry.Value) (bool, error) {
-	out, _, err := c.prg.Eval(map[string]any{"value": celValue(value), "previousValue": celValue(previous)})
+	out, _, err := c.prg.Eval(&condVars{celValue(value), celValue(previous)})
 	if err != nil {
 		return false, err
 	}

@@ -3,6 +3,8 @@ package webhook
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -201,6 +203,35 @@ func TestConditionsAreCELOverValueAndPreviousValue(t *testing.T) {
 	}
 }
 
+// A condition whose cost CEL bounds statically (numbers, booleans) runs untracked; one over values of
+// unknown size is stopped at the cost limit, and counts as false.
+func TestConditionsOverValuesOfUnknownSizeStopAtTheCostLimit(t *testing.T) {
+	list := &telemetry.Signal{Name: "dtcList", Kind: telemetry.KindStrings}
+	var codes []string
+	for i := range 40 {
+		codes = append(codes, fmt.Sprintf("P%04d", i))
+	}
+	raw, _ := json.Marshal(codes)
+	v := telemetry.Value{Signal: list, String: string(raw)}
+	for _, tc := range []struct {
+		cond    string
+		want    bool
+		stopped bool
+	}{
+		{`value.exists(c, c == "P0003")`, true, false},
+		{`value.all(a, value.all(b, value.all(c, a + b + c != "")))`, false, true}, // 64,000 steps
+	} {
+		c, err := CompileCondition(list, tc.cond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.Eval(v, v)
+		if got != tc.want || (err != nil) != tc.stopped || (tc.stopped && !strings.Contains(err.Error(), "cost limit")) {
+			t.Errorf("%s = %v (%v), want %v, stopped %v", tc.cond, got, err, tc.want, tc.stopped)
+		}
+	}
+}
+
 func TestBadTriggersAreRefusedNamingTheField(t *testing.T) {
 	cat := telemetry.DefaultCatalog
 	for _, tc := range []struct {
@@ -365,5 +396,26 @@ func TestASilentVehicleEndsItsTripTheGapAfterItsLastValue(t *testing.T) {
 		if ok != tc.ends || (ok && c != (tripChange{9_000_000, 9_100_000})) {
 			t.Fatalf("at %v: %+v %v, want ended %v", tc.now, c, ok, tc.ends)
 		}
+	}
+}
+
+// Delivery ids sort by the time they were made (the outbox indexes them), and stay unique within a
+// millisecond.
+func TestIDsSortByTimeAndAreUnique(t *testing.T) {
+	seen := map[string]bool{}
+	prev := newID("msg_")
+	for i := range 2000 {
+		if i%500 == 0 {
+			time.Sleep(2 * time.Millisecond)
+		}
+		id := newID("msg_")
+		if len(id) != len("msg_")+26 || seen[id] {
+			t.Fatalf("id %q: wrong length or made twice", id)
+		}
+		seen[id] = true
+		if i%500 == 0 && id <= prev {
+			t.Fatalf("%q, made 2 ms after %q, sorts before it", id, prev)
+		}
+		prev = id
 	}
 }

@@ -42,8 +42,9 @@ type Webhooks struct {
 	nextDue int64
 	blocked map[string]bool
 
-	finishUpdate  *sql.Stmt // on fin: a delivery's new state
-	finishAttempt *sql.Stmt // on fin: an attempt's outcome
+	insertStmts    chunkStmts // on db: new deliveries
+	finishUpdates  chunkStmts // on fin: deliveries' new states
+	finishAttempts chunkStmts // on fin: attempts' outcomes
 
 	finishMu  sync.Mutex // guards finishing and flushing: the group commit of Finish
 	finishing []*finishReq
@@ -141,27 +142,21 @@ func OpenWebhooks(path string) (*Webhooks, error) {
 		db.Close()
 		return nil, fmt.Errorf("couldn't open %s: %w", path, err)
 	}
-	s := &Webhooks{db: db, fin: fin, claimStmt: claim, deliveryStmt: one, leases: map[string]deliveryLease{}}
-	// Prepared once: a group of Finish prepared both again on every commit.
-	if s.finishUpdate, err = fin.Prepare(`UPDATE deliveries SET status = ?, attempts = ?, next_attempt = ?, lease_until = 0,
-		last_code = ?, last_error = ?, done = ? WHERE id = ?`); err == nil {
-		// Not for a delivery erased while it was being attempted.
-		s.finishAttempt, err = fin.Prepare(`INSERT INTO delivery_attempts (delivery, time, code, error, duration_us)
-		SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?)`)
-	}
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("couldn't prepare finishing deliveries in %s: %w", path, err)
-	}
+	s := &Webhooks{db: db, fin: fin, claimStmt: claim, deliveryStmt: one, leases: map[string]deliveryLease{},
+		insertStmts: chunkStmts{text: insertText}, finishUpdates: chunkStmts{text: finishUpdateText},
+		finishAttempts: chunkStmts{text: finishAttemptText}}
 	return s, nil
 }
 
 // Close closes the database.
 func (s *Webhooks) Close() error {
-	for _, st := range []*sql.Stmt{s.claimStmt, s.deliveryStmt, s.finishUpdate, s.finishAttempt} {
+	for _, st := range []*sql.Stmt{s.claimStmt, s.deliveryStmt} {
 		if st != nil {
 			st.Close()
 		}
+	}
+	for _, c := range []*chunkStmts{&s.insertStmts, &s.finishUpdates, &s.finishAttempts} {
+		c.close()
 	}
 	return errors.Join(s.fin.Close(), s.db.Close())
 }
@@ -357,36 +352,151 @@ func (s *Webhooks) lowerDue(ms int64) {
 }
 
 // insert adds ds in one transaction, fsynced, and returns those it added (not those whose id was there).
+// The rows go in a few multi-row statements (rowChunks): a statement a row cost more in the driver than
+// the rows cost SQLite.
 func (s *Webhooks) insert(ctx context.Context, ds []*outbox.Delivery) ([]*outbox.Delivery, error) {
+	if len(ds) == 0 {
+		return nil, nil
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	st, err := tx.PrepareContext(ctx, `INSERT INTO deliveries (id, webhook, app, vehicle, type, perms, body, status, attempts, created,
-		next_attempt, lease_until, last_code, last_error, done, measured) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, '', 0, ?)
-		ON CONFLICT (id) DO NOTHING`)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	added := make([]*outbox.Delivery, 0, len(ds))
-	for _, d := range ds {
-		res, err := st.ExecContext(ctx, d.ID, d.Webhook, d.App.Bytes(), d.Vehicle, d.Type, strings.Join(d.Permissions, ","), d.Body,
-			string(d.Status), d.Attempts, d.Created.UnixMilli(), d.NextAttempt.UnixMilli(), msOrZero(d.Measured))
+	added := ds
+	args := make([]any, 0, insertArgs*min(len(ds), maxChunk))
+	for start := 0; start < len(ds); {
+		n := rowChunk(len(ds) - start)
+		st, err := s.insertStmts.get(s.db, n)
 		if err != nil {
-			return nil, fmt.Errorf("couldn't enqueue delivery %s: %w", d.ID, err)
+			return nil, fmt.Errorf("couldn't prepare enqueueing deliveries: %w", err)
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return nil, fmt.Errorf("couldn't enqueue delivery %s: %w", d.ID, err)
-		} else if n == 1 {
-			added = append(added, d)
+		args = args[:0]
+		for _, d := range ds[start : start+n] {
+			args = append(args, d.ID, d.Webhook, d.App.Bytes(), d.Vehicle, d.Type, strings.Join(d.Permissions, ","), d.Body,
+				string(d.Status), d.Attempts, d.Created.UnixMilli(), d.NextAttempt.UnixMilli(), msOrZero(d.Measured))
 		}
+		res, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+		if err != nil {
+			return nil, fmt.Errorf("couldn't enqueue deliveries %s…: %w", ds[start].ID, err)
+		}
+		inserted, err := res.RowsAffected()
+		if err != nil {
+			return nil, fmt.Errorf("couldn't enqueue deliveries %s…: %w", ds[start].ID, err)
+		}
+		if int(inserted) < n {
+			// Some ids were in the outbox already. The rows added have consecutive seqs (each new row takes
+			// the largest seq and one, in a transaction no one else writes), ending at the last one added.
+			last, err := res.LastInsertId()
+			if err != nil {
+				return nil, fmt.Errorf("couldn't enqueue deliveries %s…: %w", ds[start].ID, err)
+			}
+			if added, err = s.keepAdded(ctx, tx, added, ds[start:start+n], last-inserted, inserted); err != nil {
+				return nil, err
+			}
+		}
+		start += n
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
+	if len(added) == len(ds) {
+		return slices.Clone(ds), nil
+	}
 	return added, nil
+}
+
+// keepAdded returns added without those of chunk not among the n rows after seq after (the rows this
+// chunk added). added is ds so far; the first call makes it a copy.
+func (s *Webhooks) keepAdded(ctx context.Context, tx *sql.Tx, added, chunk []*outbox.Delivery, after, n int64) ([]*outbox.Delivery, error) {
+	fresh := map[string]bool{}
+	if n > 0 {
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM deliveries WHERE seq > ? AND seq <= ?`, after, after+n)
+		if err != nil {
+			return nil, fmt.Errorf("couldn't read the deliveries enqueued: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("couldn't read the deliveries enqueued: %w", err)
+			}
+			fresh[id] = true
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("couldn't read the deliveries enqueued: %w", err)
+		}
+	}
+	skipped := map[*outbox.Delivery]bool{}
+	for _, d := range chunk {
+		if !fresh[d.ID] {
+			skipped[d] = true
+		} else {
+			delete(fresh, d.ID) // an id twice in one chunk: the second was skipped
+		}
+	}
+	return slices.DeleteFunc(slices.Clone(added), func(d *outbox.Delivery) bool { return skipped[d] }), nil
+}
+
+// The multi-row statements of insert and finishGroup take rowChunk rows: the largest power of two up to
+// maxChunk that fits, so that at most log₂(maxChunk)+1 statements of each are prepared, and a group of n
+// rows takes at most n/maxChunk + log₂(maxChunk) statements.
+const maxChunk = 64
+
+func rowChunk(n int) int {
+	c := maxChunk
+	for c > n {
+		c /= 2
+	}
+	return c
+}
+
+// chunkStmts are the statements of one multi-row SQL text, prepared once per row count.
+type chunkStmts struct {
+	text func(rows int) string
+	mu   sync.Mutex
+	byN  map[int]*sql.Stmt
+}
+
+func (c *chunkStmts) get(db *sql.DB, rows int) (*sql.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st := c.byN[rows]; st != nil {
+		return st, nil
+	}
+	st, err := db.Prepare(c.text(rows))
+	if err != nil {
+		return nil, err
+	}
+	if c.byN == nil {
+		c.byN = map[int]*sql.Stmt{}
+	}
+	c.byN[rows] = st
+	return st, nil
+}
+
+func (c *chunkStmts) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.byN {
+		st.Close()
+	}
+	c.byN = nil
+}
+
+// valueRows returns rows groups of width placeholders: "(?, ?), (?, ?)".
+func valueRows(rows, width int) string {
+	row := "(?" + strings.Repeat(", ?", width-1) + ")"
+	return row + strings.Repeat(", "+row, rows-1)
+}
+
+// insertArgs is the number of values a row of insertText takes.
+const insertArgs = 12
+
+func insertText(rows int) string {
+	return `INSERT INTO deliveries (id, webhook, app, vehicle, type, perms, body, status, attempts, created, next_attempt, measured,
+		lease_until, last_code, last_error, done) SELECT column1, column2, column3, column4, column5, column6, column7, column8, column9,
+		column10, column11, column12, 0, 0, '', 0 FROM (VALUES ` + valueRows(rows, insertArgs) + `) WHERE true ON CONFLICT (id) DO NOTHING`
 }
 
 const deliveryColumns = `id, webhook, app, vehicle, type, perms, body, status, attempts, created, next_attempt, last_code, last_error, done`
@@ -596,24 +706,60 @@ type finishReq struct {
 	done chan error
 }
 
+// finishGroup writes a group's outcomes in one transaction: a multi-row UPDATE of the deliveries and a
+// multi-row INSERT of the attempts per chunk of rows (rowChunk).
 func (s *Webhooks) finishGroup(ctx context.Context, group []*finishReq) error {
 	tx, err := s.fin.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	update, attempt := tx.StmtContext(ctx, s.finishUpdate), tx.StmtContext(ctx, s.finishAttempt)
-	for _, r := range group {
-		d, a := r.d, r.a
-		if _, err := update.ExecContext(ctx, string(d.Status), d.Attempts, msOrZero(d.NextAttempt), d.LastCode, d.LastError,
-			msOrZero(d.Done), d.ID); err != nil {
-			return fmt.Errorf("couldn't finish delivery %s: %w", d.ID, err)
+	update := make([]any, 0, finishArgs*min(len(group), maxChunk))
+	attempt := make([]any, 0, attemptArgs*min(len(group), maxChunk))
+	for start := 0; start < len(group); {
+		n := rowChunk(len(group) - start)
+		up, err := s.finishUpdates.get(s.fin, n)
+		if err != nil {
+			return fmt.Errorf("couldn't prepare finishing deliveries: %w", err)
 		}
-		if _, err := attempt.ExecContext(ctx, d.ID, a.Time.UnixMilli(), a.Code, a.Error, a.Duration.Microseconds(), d.ID); err != nil {
-			return fmt.Errorf("couldn't record an attempt of delivery %s: %w", d.ID, err)
+		at, err := s.finishAttempts.get(s.fin, n)
+		if err != nil {
+			return fmt.Errorf("couldn't prepare finishing deliveries: %w", err)
 		}
+		update, attempt = update[:0], attempt[:0]
+		for _, r := range group[start : start+n] {
+			d, a := r.d, r.a
+			update = append(update, d.ID, string(d.Status), d.Attempts, msOrZero(d.NextAttempt), d.LastCode, d.LastError, msOrZero(d.Done))
+			attempt = append(attempt, d.ID, a.Time.UnixMilli(), a.Code, a.Error, a.Duration.Microseconds())
+		}
+		if _, err := tx.StmtContext(ctx, up).ExecContext(ctx, update...); err != nil {
+			return fmt.Errorf("couldn't finish deliveries %s…: %w", group[start].d.ID, err)
+		}
+		if _, err := tx.StmtContext(ctx, at).ExecContext(ctx, attempt...); err != nil {
+			return fmt.Errorf("couldn't record attempts of deliveries %s…: %w", group[start].d.ID, err)
+		}
+		start += n
 	}
 	return tx.Commit()
+}
+
+// The values a row of finishUpdateText and finishAttemptText takes.
+const (
+	finishArgs  = 7
+	attemptArgs = 5
+)
+
+func finishUpdateText(rows int) string {
+	return `UPDATE deliveries SET status = v.column2, attempts = v.column3, next_attempt = v.column4, lease_until = 0,
+		last_code = v.column5, last_error = v.column6, done = v.column7 FROM (VALUES ` + valueRows(rows, finishArgs) + `) AS v
+		WHERE deliveries.id = v.column1`
+}
+
+// finishAttemptText inserts no attempt of a delivery erased while it was being attempted.
+func finishAttemptText(rows int) string {
+	return `INSERT INTO delivery_attempts (delivery, time, code, error, duration_us)
+		SELECT column1, column2, column3, column4, column5 FROM (VALUES ` + valueRows(rows, attemptArgs) + `) AS v
+		WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = v.column1)`
 }
 
 // Drop implements outbox.Store.

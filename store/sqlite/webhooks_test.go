@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -245,5 +246,66 @@ func TestAClaimThatReadsNothingStillFindsWhatBecameDue(t *testing.T) {
 	}
 	if got := claim(t0.Add(time.Minute)); !slices.Equal(got, []string{"b"}) {
 		t.Fatalf("b once wh_1 is free: %v", got)
+	}
+}
+
+// Enqueue and Finish write their rows in multi-row statements of up to maxChunk rows: a batch that spans
+// several of them, with ids already in the outbox in any of them and an id twice in one, adds each new id
+// once, hands back exactly those added in the order given, and Finish records every outcome.
+func TestLargeBatchesAddEachNewDeliveryOnceAndFinishEveryOne(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenWebhooks(filepath.Join(t.TempDir(), "webhooks.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	name := func(i int) string { return fmt.Sprintf("d%03d", i) }
+	// There already: d000, d070 (in the second chunk of 64), d150 (in the chunk of 16 after two of 64).
+	if err := s.Enqueue(ctx, []*outbox.Delivery{delivery(name(0), 1, 0), delivery(name(70), 1, 0), delivery(name(150), 1, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	var batch []*outbox.Delivery
+	var want []string
+	for i := range 151 {
+		batch = append(batch, delivery(name(i), 1, 0))
+		if i != 0 && i != 70 && i != 150 {
+			want = append(want, name(i))
+		}
+		if i == 100 {
+			batch = append(batch, delivery(name(100), 1, 0)) // twice in one chunk: added once
+		}
+	}
+	leased, err := s.EnqueueLeased(ctx, batch, time.UnixMilli(1000).Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range leased {
+		got = append(got, d.ID)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("EnqueueLeased of 152 deliveries handed back %d: %v\nwant %d: %v", len(got), got, len(want), want)
+	}
+	if left, _ := remaining(t, s); len(left) != 151 {
+		t.Fatalf("%d deliveries in the file, want 151", len(left))
+	}
+
+	var group []*finishReq
+	for i, d := range leased {
+		d.Attempts, d.LastCode = 1, 200+i%2
+		d.Status, d.Done = outbox.DeliveryDelivered, time.UnixMilli(int64(2000+i))
+		group = append(group, &finishReq{d: d, a: outbox.Attempt{Time: time.UnixMilli(1500), Code: d.LastCode, Duration: time.Millisecond}})
+	}
+	if err := s.finishGroup(ctx, group); err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range leased {
+		got, err := s.Delivery(ctx, d.ID)
+		if err != nil || got.Status != outbox.DeliveryDelivered || got.LastCode != 200+i%2 || got.Done.UnixMilli() != int64(2000+i) {
+			t.Fatalf("%s after Finish: %+v %v", d.ID, got, err)
+		}
+	}
+	if _, attempts := remaining(t, s); attempts != len(leased) {
+		t.Fatalf("%d attempts recorded, want %d", attempts, len(leased))
 	}
 }
