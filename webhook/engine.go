@@ -91,8 +91,7 @@ type Options struct {
 type Engine struct {
 	opts   Options
 	store  Store
-	client *http.Client // the verification challenge's
-	send   *sender      // the deliveries' and heartbeats'
+	client *http.Client
 	logger *slog.Logger
 
 	wake     chan struct{} // a delivery was enqueued
@@ -176,8 +175,7 @@ func NewEngine(opts Options) *Engine {
 	if opts.PerWebhook <= 0 {
 		opts.PerWebhook = DefaultPerWebhook
 	}
-	return &Engine{opts: opts, store: opts.Store, client: opts.Policy.client(opts.Timeout, 16),
-		send: newSender(opts.Policy, opts.Timeout, max(64, opts.Workers)), logger: opts.Logger,
+	return &Engine{opts: opts, store: opts.Store, client: opts.Policy.client(opts.Timeout, max(64, opts.Workers)), logger: opts.Logger,
 		wake: make(chan struct{}, 1), verifyQ: make(chan string, 1024), accepted: make(chan []*telemetry.Record, 4096), stopped: make(chan struct{}),
 		fresh: make(chan []*Delivery, 64),
 		hooks: map[string]*hook{}, grants: map[uint64]map[common.Address]ledger.Grant{}, ended: map[int64]bool{}, lastSeen: map[uint64]int64{},
@@ -229,7 +227,6 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.dispatch(ctx)
 	wg.Wait()
 	e.inflight.Wait()
-	e.send.closeIdle()
 	return nil
 }
 
@@ -801,50 +798,43 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// post sends one signed message and returns the status code and any Retry-After it asked for, through
-// the engine's sender (its kept connections).
+// post sends one signed message and returns the status code and any Retry-After it asked for. It calls
+// the client's transport itself: the client added a layer of redirect and deadline handling that the
+// engine does not use (it follows no redirect, and ctx bounds the attempt), and cost as much again.
 func (e *Engine) post(ctx context.Context, target, id string, body, secret []byte) (int, time.Duration, error) {
-	u, err := e.send.parse(target)
+	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return 0, 0, fmt.Errorf("bad request: %w", err)
 	}
-	headers := func(b []byte) []byte { return e.appendHeaders(b, id, body, secret) }
-	code, retryAfter, err := e.send.post(ctx, u, headers, body, time.Now().Add(e.opts.Timeout))
+	req.Header = e.headers(id, body, secret)
+	resp, err := e.client.Transport.RoundTrip(req)
 	if err != nil {
-		err = &url.Error{Op: "Post", URL: target, Err: err} // as an http.Client reports it
+		err = &url.Error{Op: "Post", URL: target, Err: err} // as the client reported it
 		if refused(err) {
 			return 0, 0, fmt.Errorf("the target address is not public (the operator did not allow private targets): %w", err)
 		}
 		return 0, 0, err
 	}
-	return code, parseRetryAfter(retryAfter, e.opts.Now()), nil
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, parseRetryAfter(resp.Header.Get("Retry-After"), e.opts.Now()), nil
 }
 
-// The headers of every message besides the Standard Webhooks ones.
-const (
-	contentType = "application/cloudevents+json"
-	userAgent   = "Glovebox-Webhooks/1"
-)
-
-// appendHeaders appends the header lines of a message to b: its type, the engine's name and the
-// Standard Webhooks headers (Sign's), signed now.
-func (e *Engine) appendHeaders(b []byte, id string, body, secret []byte) []byte {
-	ts := e.opts.Now().Unix()
-	b = append(b, "Content-Type: "+contentType+"\r\nUser-Agent: "+userAgent+"\r\n"...)
-	b = append(b, canonicalID+": "...)
-	b = append(b, id...)
-	b = append(b, "\r\n"+canonicalTimestamp+": "...)
-	b = strconv.AppendInt(b, ts, 10)
-	b = append(b, "\r\n"+canonicalSignature+": "...)
-	b = appendSignature(b, id, ts, body, secret, e.opts.Key)
-	return append(b, "\r\n"...)
+// headers returns the headers of a message: its type, the engine's name and the Standard Webhooks
+// headers (Sign's), in their canonical form.
+func (e *Engine) headers(id string, body, secret []byte) http.Header {
+	ts, sig := signature(id, e.opts.Now().Unix(), body, secret, e.opts.Key)
+	return http.Header{"Content-Type": {"application/cloudevents+json"}, "User-Agent": {"Glovebox-Webhooks/1"},
+		canonicalID: {id}, canonicalTimestamp: {ts}, canonicalSignature: {sig}}
 }
 
-// The canonical forms of the Standard Webhooks headers.
-const (
-	canonicalID        = "Webhook-Id"
-	canonicalTimestamp = "Webhook-Timestamp"
-	canonicalSignature = "Webhook-Signature"
+// The canonical forms of the Standard Webhooks headers, as http.Header keys.
+var (
+	canonicalID        = http.CanonicalHeaderKey(HeaderID)
+	canonicalTimestamp = http.CanonicalHeaderKey(HeaderTimestamp)
+	canonicalSignature = http.CanonicalHeaderKey(HeaderSignature)
 )
 
 // disable marks a webhook disabled with reason.
@@ -928,9 +918,7 @@ func (e *Engine) challenge(ctx context.Context, url string, d *Delivery, secret 
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("User-Agent", userAgent)
-	Sign(req.Header, d.ID, e.opts.Now(), d.Body, secret, e.opts.Key)
+	req.Header = e.headers(d.ID, d.Body, secret)
 	resp, err := e.client.Do(req)
 	if err != nil {
 		if refused(err) {

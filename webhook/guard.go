@@ -110,25 +110,7 @@ func (p Policy) Client(timeout time.Duration) *http.Client { return p.client(tim
 // workers, since many webhooks of one app often share a host, and a connection closed for want of an
 // idle slot is a dial and a handshake for a later delivery.
 func (p Policy) client(timeout time.Duration, conns int) *http.Client {
-	t := &http.Transport{
-		Proxy:                 nil,
-		DialContext:           p.dialer(timeout).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          max(256, conns),
-		MaxIdleConnsPerHost:   conns, // many webhooks of one app often share a host: reuse, not a handshake per delivery
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   timeout,
-		ResponseHeaderTimeout: timeout,
-	}
-	return &http.Client{Transport: t, Timeout: timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	}}
-}
-
-// dialer returns the dialer of every connection to a target: it refuses an address the policy does not
-// allow, judged on the address connected to (after name resolution).
-func (p Policy) dialer(timeout time.Duration) *net.Dialer {
-	return &net.Dialer{Timeout: timeout, Control: func(network, address string, _ syscall.RawConn) error {
+	d := &net.Dialer{Timeout: timeout, Control: func(network, address string, _ syscall.RawConn) error {
 		if p.AllowPrivate {
 			return nil
 		}
@@ -140,6 +122,19 @@ func (p Policy) dialer(timeout time.Duration) *net.Dialer {
 			return fmt.Errorf("%w: %s", errRefused, ap.Addr())
 		}
 		return nil
+	}}
+	t := &http.Transport{
+		Proxy:                 nil,
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          max(256, conns),
+		MaxIdleConnsPerHost:   conns, // many webhooks of one app often share a host: reuse, not a handshake per delivery
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   timeout,
+		ResponseHeaderTimeout: timeout,
+	}
+	return &http.Client{Transport: t, Timeout: timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
 	}}
 }
 

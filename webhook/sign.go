@@ -107,23 +107,19 @@ func Sign(h http.Header, id string, at time.Time, body []byte, secret []byte, ke
 
 // signature returns the webhook-timestamp and webhook-signature values of a message sent at unix time ts.
 func signature(id string, ts int64, body []byte, secret []byte, key ed25519.PrivateKey) (string, string) {
-	return strconv.FormatInt(ts, 10), string(appendSignature(nil, id, ts, body, secret, key))
-}
-
-// appendSignature appends the webhook-signature value of a message sent at unix time ts to b.
-func appendSignature(b []byte, id string, ts int64, body []byte, secret []byte, key ed25519.PrivateKey) []byte {
 	msg := signedContent(id, ts, body)
 	mac := hmac.New(sha256.New, secret)
 	mac.Write(msg)
 	var sum [sha256.Size]byte
 	enc := base64.StdEncoding
-	b = append(b, "v1,"...)
-	b = enc.AppendEncode(b, mac.Sum(sum[:0]))
+	sig := make([]byte, 0, len("v1,")+enc.EncodedLen(sha256.Size)+len(" v1a,")+enc.EncodedLen(ed25519.SignatureSize))
+	sig = append(sig, "v1,"...)
+	sig = enc.AppendEncode(sig, mac.Sum(sum[:0]))
 	if key != nil {
-		b = append(b, " v1a,"...)
-		b = enc.AppendEncode(b, ed25519.Sign(key, msg))
+		sig = append(sig, " v1a,"...)
+		sig = enc.AppendEncode(sig, ed25519.Sign(key, msg))
 	}
-	return b
+	return strconv.FormatInt(ts, 10), string(sig)
 }
 
 // Tolerance is how far a message's timestamp may be from the verifier's clock.
