@@ -49,7 +49,13 @@ func newTripFixture(t *testing.T) *fixture {
 }
 
 func (f *fixture) insightsQuery() string {
-	from, to := f.base.Add(-time.Hour).Format(time.RFC3339), f.base.Add(10*time.Minute).Format(time.RFC3339)
+	// The range starts an hour before the trip, but not before its UTC day: dailyActivity's first day is
+	// the trip's at any time of day (from 00:00 to 01:00 UTC the first day was the day before, empty).
+	from := f.base.Add(-time.Hour)
+	if day := f.base.UTC().Truncate(24 * time.Hour); from.Before(day) {
+		from = day
+	}
+	to := f.base.Add(10 * time.Minute).Format(time.RFC3339)
 	return fmt.Sprintf(`{
   segments(tokenId: %[1]d, from: %[2]q, to: %[3]q, mechanism: ignitionDetection, config: {minSegmentDurationSeconds: 60}) {
     id start { timestamp value { latitude longitude hdop } } end { timestamp value { latitude longitude } } duration isOngoing startedBeforeRange
@@ -57,7 +63,7 @@ func (f *fixture) insightsQuery() string {
   events(tokenId: %[1]d, from: %[2]q, to: %[3]q) { timestamp name source durationNs metadata }
   dailyActivity(tokenId: %[1]d, from: %[2]q, to: %[3]q, mechanism: ignitionDetection, config: {minSegmentDurationSeconds: 60}) {
     segmentCount duration start { value { latitude longitude } } end { value { latitude longitude } } }
-}`, f.vehicle, from, to)
+}`, f.vehicle, from.Format(time.RFC3339), to)
 }
 
 func TestTheOwnerReadsTripsDailyActivityAndEvents(t *testing.T) {
