@@ -3,16 +3,21 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/glovebox/glovebox/telemetry"
+	"github.com/glovebox/glovebox/telemetry/series"
 )
 
 var _ telemetry.Deleter = (*Telemetry)(nil)
 
 // DeleteBatch implements telemetry.Deleter: one transaction deletes up to limit/100 records (a record
-// holds tens to hundreds of values), up to limit signal values and events of the job's range, the latest values in it, and counts them in deletions.
+// holds tens to hundreds of values), up to limit signal values in rows and chunks (deleteChunks: whole
+// chunks inside the range; one cut, decoded and re-encoded, where the budget or the range ends inside
+// it), events of the range, the latest values in it, and counts them in deletions.
 // The record keys (source, id, digest, time) stay, so that a device sending a deleted record again is
 // answered as for a duplicate and the record is not stored again.
 func (t *Telemetry) DeleteBatch(ctx context.Context, job telemetry.DeleteJob, limit int) (telemetry.Deleted, bool, error) {
@@ -20,6 +25,10 @@ func (t *Telemetry) DeleteBatch(ctx context.Context, job telemetry.DeleteJob, li
 	var done bool
 	err := pgx.BeginFunc(ctx, t.pool, func(tx pgx.Tx) error {
 		d = telemetry.Deleted{}
+		// The sealer's lock: no sealing transaction holds values taken from rows this batch deletes.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockSeal); err != nil {
+			return fmt.Errorf("couldn't take the sealing lock: %w", err)
+		}
 		tag, err := tx.Exec(ctx, `DELETE FROM records WHERE (time, seq) IN
 			(SELECT time, seq FROM records WHERE vehicle = $1 AND time >= $2 AND time < $3 LIMIT $4)`, int64(job.Vehicle), job.From, job.To, max(1, limit/100))
 		if err != nil {
@@ -48,6 +57,14 @@ func (t *Telemetry) DeleteBatch(ctx context.Context, job telemetry.DeleteJob, li
 			}
 			d.Values += tag.RowsAffected()
 			budget -= tag.RowsAffected()
+		}
+		if budget > 0 {
+			n, err := deleteChunks(ctx, tx, job, budget)
+			if err != nil {
+				return err
+			}
+			d.Values += n
+			budget -= n
 		}
 		if budget > 0 {
 			tag, err := tx.Exec(ctx, `DELETE FROM events WHERE (vehicle, time, name, source) IN
@@ -91,12 +108,8 @@ func (t *Telemetry) Finish(ctx context.Context, job telemetry.DeleteJob, now int
 			return fmt.Errorf("couldn't read the deletion of %s: %w", job.Key, err)
 		}
 		if dirty {
-			if _, err := tx.Exec(ctx, `INSERT INTO latest (vehicle, name, time, num, str, loc)
-				SELECT DISTINCT ON (name) vehicle, name, time, num, str, loc FROM signals
-				WHERE vehicle = $1 AND name NOT IN (SELECT name FROM latest WHERE vehicle = $1)
-				ORDER BY name, time DESC
-				ON CONFLICT (vehicle, name) DO NOTHING`, int64(job.Vehicle)); err != nil {
-				return fmt.Errorf("couldn't restore latest values: %w", err)
+			if err := restoreLatest(ctx, tx, job.Vehicle); err != nil {
+				return err
 			}
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO deletions (vehicle, job, completed_at, swept_at) VALUES ($1, $2, $3, $3)
@@ -124,4 +137,224 @@ func (t *Telemetry) Tallies(ctx context.Context, vehicle uint64) ([]telemetry.Ta
 		return nil, fmt.Errorf("couldn't read the deletions of vehicle %d: %w", vehicle, err)
 	}
 	return out, nil
+}
+
+// deleteChunks deletes up to budget values of job's range from job's vehicle's chunks and returns how
+// many it deleted: first chunks wholly inside the range, whole while the budget allows and else the first
+// values of one; once none is left, the values inside the range of the chunks that straddle one of its
+// ends. A chunk that loses some of its values is decoded, cut and re-encoded in the same transaction
+// (deleted if nothing is left).
+func deleteChunks(ctx context.Context, tx pgx.Tx, job telemetry.DeleteJob, budget int64) (int64, error) {
+	veh := int64(job.Vehicle)
+	rows, err := tx.Query(ctx, `SELECT name, start, cnt FROM chunk_sums
+		WHERE vehicle = $1 AND start >= $2 AND start < $3 AND "end" < $3 ORDER BY name, start LIMIT 1000`, veh, job.From, job.To)
+	if err != nil {
+		return 0, fmt.Errorf("couldn't find chunks to delete: %w", err)
+	}
+	type key struct {
+		name  int32
+		start int64
+	}
+	var whole []key
+	var partial []key
+	var n int64
+	for rows.Next() {
+		var k key
+		var cnt int64
+		if err := rows.Scan(&k.name, &k.start, &cnt); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("couldn't find chunks to delete: %w", err)
+		}
+		if n+cnt > budget {
+			if len(whole) == 0 {
+				partial = append(partial, k)
+			}
+			break
+		}
+		whole, n = append(whole, k), n+cnt
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("couldn't find chunks to delete: %w", err)
+	}
+	if len(whole) > 0 {
+		names, starts := make([]int32, len(whole)), make([]int64, len(whole))
+		for i, k := range whole {
+			names[i], starts[i] = k.name, k.start
+		}
+		for _, table := range []string{"chunk_sums", "chunk_data"} {
+			if _, err := tx.Exec(ctx, `DELETE FROM `+table+` c USING unnest($2::int[], $3::bigint[]) AS k(name, start)
+				WHERE c.vehicle = $1 AND c.name = k.name AND c.start = k.start`, veh, names, starts); err != nil {
+				return 0, fmt.Errorf("couldn't delete chunks: %w", err)
+			}
+		}
+		return n, nil // more chunks, and the range's ends, in the next batch
+	}
+	var names []int32
+	var starts []int64
+	if len(partial) > 0 {
+		names, starts = []int32{partial[0].name}, []int64{partial[0].start}
+	} else {
+		// The chunks straddling From or To: every chunk lies within the hour of its start.
+		rows, err = tx.Query(ctx, `SELECT name, start FROM chunk_sums
+			WHERE vehicle = $1 AND ((start >= $3 AND start < $2 AND "end" >= $2) OR (start >= $4 AND start < $5 AND "end" >= $5))`,
+			veh, job.From, series.Hour(job.From), series.Hour(job.To), job.To)
+		if err != nil {
+			return 0, fmt.Errorf("couldn't find the chunks at the ends of the range: %w", err)
+		}
+		for rows.Next() {
+			var k key
+			if err := rows.Scan(&k.name, &k.start); err != nil {
+				rows.Close()
+				return 0, fmt.Errorf("couldn't find the chunks at the ends of the range: %w", err)
+			}
+			names, starts = append(names, k.name), append(starts, k.start)
+		}
+		if err := rows.Err(); err != nil {
+			return 0, fmt.Errorf("couldn't find the chunks at the ends of the range: %w", err)
+		}
+	}
+	if len(names) == 0 {
+		return 0, nil
+	}
+	rows, err = tx.Query(ctx, `SELECT c.name, c.start, c.kind, d.data FROM unnest($2::int[], $3::bigint[]) AS k(name, start)
+		JOIN chunk_sums c ON c.vehicle = $1 AND c.name = k.name AND c.start = k.start
+		JOIN chunk_data d ON d.vehicle = c.vehicle AND d.name = c.name AND d.start = c.start ORDER BY c.name, c.start`, veh, names, starts)
+	if err != nil {
+		return 0, fmt.Errorf("couldn't read the chunks to cut: %w", err)
+	}
+	var out chunkRows
+	var cutNames []int32
+	var cutStarts []int64
+	for rows.Next() {
+		var name int32
+		var start int64
+		var class int16
+		var data []byte
+		if err := rows.Scan(&name, &start, &class, &data); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("couldn't read the chunks to cut: %w", err)
+		}
+		pts, err := series.Decode(kindOf(class), data, nil)
+		if err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("chunk of signal %d of vehicle %d from %d: %w", name, job.Vehicle, start, err)
+		}
+		keep := pts[:0:0]
+		for _, p := range pts {
+			if p.T >= job.From && p.T < job.To && n < budget {
+				n++
+				continue
+			}
+			keep = append(keep, p)
+		}
+		if len(keep) == len(pts) {
+			continue
+		}
+		cutNames, cutStarts = append(cutNames, name), append(cutStarts, start)
+		if len(keep) == 0 {
+			continue
+		}
+		cs, err := series.Encode(kindOf(class), keep)
+		if err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("couldn't encode the rest of the chunk of signal %d of vehicle %d from %d: %w", name, job.Vehicle, start, err)
+		}
+		for _, e := range cs {
+			if err := out.add(veh, name, class, e); err != nil {
+				rows.Close()
+				return 0, err
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("couldn't read the chunks to cut: %w", err)
+	}
+	for _, table := range []string{"chunk_sums", "chunk_data"} {
+		if _, err := tx.Exec(ctx, `DELETE FROM `+table+` c USING unnest($2::int[], $3::bigint[]) AS k(name, start)
+			WHERE c.vehicle = $1 AND c.name = k.name AND c.start = k.start`, veh, cutNames, cutStarts); err != nil {
+			return 0, fmt.Errorf("couldn't replace the chunks cut: %w", err)
+		}
+	}
+	if err := out.insert(ctx, tx); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// restoreLatest puts back, for each signal of vehicle without a latest value, its newest value in chunks
+// or rows (a chunk's at a time both have).
+func restoreLatest(ctx context.Context, tx pgx.Tx, vehicle uint64) error {
+	veh := int64(vehicle)
+	type newest struct {
+		time int64
+		v    value
+	}
+	best := map[int32]newest{}
+	rows, err := tx.Query(ctx, `SELECT DISTINCT ON (name) name, "end", kind, lv FROM chunk_sums
+		WHERE vehicle = $1 AND name NOT IN (SELECT name FROM latest WHERE vehicle = $1) ORDER BY name, start DESC`, veh)
+	if err != nil {
+		return fmt.Errorf("couldn't restore latest values: %w", err)
+	}
+	for rows.Next() {
+		var name int32
+		var n newest
+		var class int16
+		var lv []byte
+		if err := rows.Scan(&name, &n.time, &class, &lv); err != nil {
+			rows.Close()
+			return fmt.Errorf("couldn't restore latest values: %w", err)
+		}
+		x, err := bytesValue(class, lv)
+		if err != nil {
+			rows.Close()
+			return fmt.Errorf("the last value of signal %d of vehicle %d: %w", name, vehicle, err)
+		}
+		switch x := x.(type) {
+		case float64:
+			n.v.num = &x
+		case string:
+			n.v.str = &x
+		case []byte:
+			n.v.loc = x
+		}
+		best[name] = n
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("couldn't restore latest values: %w", err)
+	}
+	rows, err = tx.Query(ctx, `SELECT DISTINCT ON (name) name, time, num, str, loc FROM signals
+		WHERE vehicle = $1 AND name NOT IN (SELECT name FROM latest WHERE vehicle = $1) ORDER BY name, time DESC`, veh)
+	if err != nil {
+		return fmt.Errorf("couldn't restore latest values: %w", err)
+	}
+	for rows.Next() {
+		var name int32
+		var n newest
+		if err := rows.Scan(&name, &n.time, &n.v.num, &n.v.str, &n.v.loc); err != nil {
+			rows.Close()
+			return fmt.Errorf("couldn't restore latest values: %w", err)
+		}
+		if b, ok := best[name]; !ok || n.time > b.time {
+			best[name] = n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("couldn't restore latest values: %w", err)
+	}
+	var ls signalRows
+	for _, name := range slices.Sorted(maps.Keys(best)) {
+		b := best[name]
+		ls.vehicle, ls.name, ls.time = append(ls.vehicle, veh), append(ls.name, name), append(ls.time, b.time)
+		ls.num, ls.str, ls.loc = append(ls.num, b.v.num), append(ls.str, b.v.str), append(ls.loc, b.v.loc)
+	}
+	if len(ls.vehicle) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO latest (vehicle, name, time, num, str, loc)
+		SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::float8[], $5::text[], $6::bytea[])
+		ON CONFLICT (vehicle, name) DO NOTHING`, ls.vehicle, ls.name, ls.time, ls.num, ls.str, ls.loc); err != nil {
+		return fmt.Errorf("couldn't restore latest values: %w", err)
+	}
+	return nil
 }

@@ -427,7 +427,10 @@ func monthStart(ms int64) int64 {
 	return time.Date(tm.Year(), tm.Month(), 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 }
 
-// ensurePartitions creates the monthly partitions of records and signals that months need. Creators in
+// partitioned are the tables partitioned by month: each month's partitions are created together.
+var partitioned = []string{"records", "signals", "chunk_sums", "chunk_data"}
+
+// ensurePartitions creates the monthly partitions of records, signals and chunks that months need. Creators in
 // every process take the same advisory lock, so two never race on one partition.
 func (t *Telemetry) ensurePartitions(ctx context.Context, months map[int64]bool) error {
 	t.mu.Lock()
@@ -453,7 +456,7 @@ func (t *Telemetry) ensurePartitions(ctx context.Context, months map[int64]bool)
 			if start.Year() < 0 || start.Year() > 9999 {
 				return fmt.Errorf("time %d is out of range", m)
 			}
-			for _, table := range []string{"records", "signals"} {
+			for _, table := range partitioned {
 				q := fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s_p%s PARTITION OF %s FOR VALUES FROM (%d) TO (%d)`, table, suffix, table, m, end)
 				if _, err := tx.Exec(ctx, q); err != nil {
 					return err

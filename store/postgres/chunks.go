@@ -1,0 +1,381 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/glovebox/glovebox/telemetry"
+	"github.com/glovebox/glovebox/telemetry/series"
+)
+
+// Signal values in chunks (migration 0012, docs/scale.md).
+//
+// Write stores every value as a row of signals, whatever its time. The sealer (Seal, run in every
+// cluster process by RunSealer) moves the values of each closed hour of a signal of a vehicle into
+// chunks (telemetry/series), in one transaction per batch of (vehicle, signal, hour) groups: it deletes
+// the group's rows (DELETE … RETURNING, so that it moves exactly the rows it deletes), decodes the hour's
+// chunks if a late value had made some, merges (series.Merge: a time already in a chunk keeps the chunk's
+// value, as the first one stored) and replaces the hour's chunks. An hour h is closed once
+// h + 1 h + SealGrace has passed on the sealing process's clock.
+//
+// Values of hours that were already closed when written (a backfill, late records) are rows until the
+// next sealing pass too, rather than going straight into chunks from Write: that keeps a single write
+// path whose transaction locks nothing beyond the rows it inserts (a chunk merge in Write would need a
+// lock per vehicle, signal and hour, in a lock table PostgreSQL sizes by max_locks_per_transaction), and
+// costs a backfill at most one sealing interval before its hours are chunks. Reads merge chunks and rows
+// in every case, so nothing depends on when an hour is sealed.
+//
+// Sealing is safe with many processes: each transaction first takes the transaction-level advisory lock
+// lockSeal with pg_try_advisory_xact_lock and, if another process holds it, leaves the work to that one
+// (processes take turns batch by batch). Retention and erasure (DeleteBatch) take the same lock, waiting
+// for it, so that a batch never deletes rows a concurrent sealer is about to write back as chunks.
+
+// SealGrace is how long after its end an hour stays open for late values before the sealer moves it into
+// chunks. Two minutes cover a device's normal upload delay; later values are merged into the sealed hour
+// by the next pass.
+const SealGrace = 2 * time.Minute
+
+// SealInterval is how often RunSealer looks for closed hours.
+const SealInterval = time.Minute
+
+// sealGroups is the most (vehicle, signal, hour) groups one sealing transaction moves (an hour of a
+// signal at 1 Hz is 3,600 values), and sealSample how many closed rows it looks at to choose them.
+const (
+	sealGroups = 64
+	sealSample = 8192
+)
+
+// lockSeal is the advisory lock of sealing and of deleting values.
+const lockSeal int64 = 0x676c6f7665626f04 // "glovebo" 04
+
+// Chunk formats, the kind column of chunk_sums: the signals column the values come from.
+const (
+	classNum int16 = 0 // num: numbers and booleans (chunk.Floats)
+	classStr int16 = 1 // str: strings and string[] as JSON (chunk.Strings)
+	classLoc int16 = 2 // loc: locations (chunk.Locations)
+)
+
+// classOf is the chunk format of values of kind k.
+func classOf(k telemetry.Kind) int16 {
+	switch valueColumn(k) {
+	case "str":
+		return classStr
+	case "loc":
+		return classLoc
+	}
+	return classNum
+}
+
+// kindOf is the telemetry kind series encodes a chunk format with.
+func kindOf(class int16) telemetry.Kind {
+	switch class {
+	case classStr:
+		return telemetry.KindString
+	case classLoc:
+		return telemetry.KindLocation
+	}
+	return telemetry.KindNumber
+}
+
+// point is a row's value as series keeps it, and its format.
+func (v value) point() (any, int16, bool) {
+	switch {
+	case v.num != nil:
+		return *v.num, classNum, true
+	case v.str != nil:
+		return *v.str, classStr, true
+	case v.loc != nil:
+		return v.loc, classLoc, true
+	}
+	return nil, 0, false
+}
+
+// valueBytes is the fv/lv encoding of a value of a chunk of class.
+func valueBytes(class int16, v any) []byte {
+	switch class {
+	case classNum:
+		f, _ := v.(float64)
+		return binary.BigEndian.AppendUint64(nil, math.Float64bits(f))
+	case classStr:
+		s, _ := v.(string)
+		return []byte(s)
+	}
+	b, _ := v.([]byte)
+	return b
+}
+
+// bytesValue decodes valueBytes.
+func bytesValue(class int16, b []byte) (any, error) {
+	switch class {
+	case classNum:
+		if len(b) != 8 {
+			return nil, fmt.Errorf("a number of %d bytes", len(b))
+		}
+		return math.Float64frombits(binary.BigEndian.Uint64(b)), nil
+	case classStr:
+		return string(b), nil
+	case classLoc:
+		if _, _, _, err := telemetry.DecodeLocation(b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	return nil, fmt.Errorf("no chunk format %d", class)
+}
+
+// RunSealer seals closed hours at once and then every SealInterval until ctx is done, logging failures;
+// now is the clock (nil: time.Now). Every process of a cluster may run one (see Seal).
+func (t *Telemetry) RunSealer(ctx context.Context, now func() time.Time, logger *slog.Logger) {
+	if now == nil {
+		now = time.Now
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	tick := time.NewTicker(SealInterval)
+	defer tick.Stop()
+	for {
+		if _, err := t.SealAll(ctx, now()); err != nil && ctx.Err() == nil {
+			logger.Error("couldn't move signal values into chunks", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// SealAll seals batches (Seal) until no closed hour is left in rows or another process is sealing, and
+// returns how many values it moved.
+func (t *Telemetry) SealAll(ctx context.Context, now time.Time) (int64, error) {
+	var total int64
+	for {
+		n, more, err := t.Seal(ctx, now)
+		total += int64(n)
+		if err != nil || !more {
+			return total, err
+		}
+	}
+}
+
+// Seal moves the rows of up to sealGroups closed (vehicle, signal, hour) groups into chunks in one
+// transaction (see the comment at the top of chunks.go) and returns how many values it moved, and more
+// when closed rows may be left. It moves nothing, and returns more false, while another process holds
+// the sealing lock.
+func (t *Telemetry) Seal(ctx context.Context, now time.Time) (moved int, more bool, err error) {
+	cutoff := series.Hour(now.Add(-SealGrace).UnixMilli()) // rows before it are in closed hours
+	err = pgx.BeginFunc(ctx, t.pool, func(tx pgx.Tx) error {
+		moved, more = 0, false
+		var ok bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, lockSeal).Scan(&ok); err != nil {
+			return fmt.Errorf("couldn't take the sealing lock: %w", err)
+		}
+		if !ok {
+			return nil
+		}
+		// A sample of closed rows names the groups; a sequential scan stops at the sample's end.
+		rows, err := tx.Query(ctx, `SELECT vehicle, name, time FROM signals WHERE time < $1 LIMIT $2`, cutoff, sealSample)
+		if err != nil {
+			return fmt.Errorf("couldn't find closed hours: %w", err)
+		}
+		type group struct {
+			vehicle int64
+			name    int32
+			hour    int64
+		}
+		seen := map[group]bool{}
+		var gs []group
+		sampled, skipped := 0, false
+		for rows.Next() {
+			var g group
+			var ms int64
+			if err := rows.Scan(&g.vehicle, &g.name, &ms); err != nil {
+				rows.Close()
+				return fmt.Errorf("couldn't find closed hours: %w", err)
+			}
+			sampled++
+			g.hour = series.Hour(ms)
+			switch {
+			case seen[g]:
+			case len(gs) < sealGroups:
+				seen[g] = true
+				gs = append(gs, g)
+			default:
+				skipped = true
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("couldn't find closed hours: %w", err)
+		}
+		if len(gs) == 0 {
+			return nil
+		}
+		// Closed rows are left when the sample was full or named more groups than one batch takes.
+		more = sampled == sealSample || skipped
+		slices.SortFunc(gs, func(a, b group) int {
+			return cmp.Or(cmp.Compare(a.vehicle, b.vehicle), cmp.Compare(a.name, b.name), cmp.Compare(a.hour, b.hour))
+		})
+		gv, gn, gh := make([]int64, len(gs)), make([]int32, len(gs)), make([]int64, len(gs))
+		for i, g := range gs {
+			gv[i], gn[i], gh[i] = g.vehicle, g.name, g.hour
+		}
+		add := map[group][]series.Point{}
+		class := map[group]int16{}
+		rows, err = tx.Query(ctx, `DELETE FROM signals s USING unnest($1::bigint[], $2::int[], $3::bigint[]) AS g(vehicle, name, hour)
+			WHERE s.vehicle = g.vehicle AND s.name = g.name AND s.time >= g.hour AND s.time < g.hour + 3600000
+			RETURNING s.vehicle, s.name, s.time, s.num, s.str, s.loc`, gv, gn, gh)
+		if err != nil {
+			return fmt.Errorf("couldn't take the values of closed hours: %w", err)
+		}
+		for rows.Next() {
+			var g group
+			var ms int64
+			var v value
+			if err := rows.Scan(&g.vehicle, &g.name, &ms, &v.num, &v.str, &v.loc); err != nil {
+				rows.Close()
+				return fmt.Errorf("couldn't take the values of closed hours: %w", err)
+			}
+			g.hour = series.Hour(ms)
+			x, c, ok := v.point()
+			if !ok {
+				continue // a row without a value holds nothing to keep
+			}
+			if have, ok := class[g]; ok && have != c {
+				rows.Close()
+				return fmt.Errorf("signal %d of vehicle %d has values of two kinds in the hour from %d", g.name, g.vehicle, g.hour)
+			}
+			class[g] = c
+			add[g] = append(add[g], series.Point{T: ms, V: x})
+			moved++
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("couldn't take the values of closed hours: %w", err)
+		}
+		// The hours' chunks so far (made by an earlier pass when a value came late).
+		old := map[group][]series.Point{}
+		rows, err = tx.Query(ctx, `SELECT c.vehicle, c.name, c.start, c.kind, d.data
+			FROM unnest($1::bigint[], $2::int[], $3::bigint[]) AS g(vehicle, name, hour)
+			JOIN chunk_sums c ON c.vehicle = g.vehicle AND c.name = g.name AND c.start >= g.hour AND c.start < g.hour + 3600000
+			JOIN chunk_data d ON d.vehicle = c.vehicle AND d.name = c.name AND d.start = c.start
+			ORDER BY c.vehicle, c.name, c.start`, gv, gn, gh)
+		if err != nil {
+			return fmt.Errorf("couldn't read the chunks of closed hours: %w", err)
+		}
+		for rows.Next() {
+			var g group
+			var start int64
+			var c int16
+			var data []byte
+			if err := rows.Scan(&g.vehicle, &g.name, &start, &c, &data); err != nil {
+				rows.Close()
+				return fmt.Errorf("couldn't read the chunks of closed hours: %w", err)
+			}
+			g.hour = series.Hour(start)
+			if have, ok := class[g]; ok && have != c {
+				rows.Close()
+				return fmt.Errorf("signal %d of vehicle %d has values of two kinds in the hour from %d", g.name, g.vehicle, g.hour)
+			}
+			class[g] = c
+			if old[g], err = series.Decode(kindOf(c), data, old[g]); err != nil {
+				rows.Close()
+				return fmt.Errorf("chunk of signal %d of vehicle %d from %d: %w", g.name, g.vehicle, start, err)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("couldn't read the chunks of closed hours: %w", err)
+		}
+		var out chunkRows
+		months := map[int64]bool{}
+		for _, g := range gs {
+			pts := series.Merge(old[g], add[g])
+			if len(pts) == 0 {
+				continue
+			}
+			cs, err := series.Encode(kindOf(class[g]), pts)
+			if err != nil {
+				return fmt.Errorf("couldn't encode signal %d of vehicle %d in the hour from %d: %w", g.name, g.vehicle, g.hour, err)
+			}
+			for _, c := range cs {
+				if err := out.add(g.vehicle, g.name, class[g], c); err != nil {
+					return err
+				}
+			}
+			months[monthStart(g.hour)] = true
+		}
+		if err := t.ensurePartitions(ctx, months); err != nil {
+			return err
+		}
+		if err := replaceChunks(ctx, tx, gv, gn, gh, &out); err != nil {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	return moved, more, nil
+}
+
+// replaceChunks deletes the chunks of the hours (vehicle, name, hour start) and inserts out.
+func replaceChunks(ctx context.Context, tx pgx.Tx, gv []int64, gn []int32, gh []int64, out *chunkRows) error {
+	for _, table := range []string{"chunk_sums", "chunk_data"} {
+		if _, err := tx.Exec(ctx, `DELETE FROM `+table+` c USING unnest($1::bigint[], $2::int[], $3::bigint[]) AS g(vehicle, name, hour)
+			WHERE c.vehicle = g.vehicle AND c.name = g.name AND c.start >= g.hour AND c.start < g.hour + 3600000`, gv, gn, gh); err != nil {
+			return fmt.Errorf("couldn't replace chunks: %w", err)
+		}
+	}
+	return out.insert(ctx, tx)
+}
+
+// chunkRows are rows of chunk_sums and chunk_data, as columns.
+type chunkRows struct {
+	vehicle, start, end []int64
+	name                []int32
+	cnt                 []int32
+	kind                []int16
+	xsum, fv, lv, data  [][]byte
+	lo, hi              []*float64
+}
+
+func (r *chunkRows) add(vehicle int64, name int32, class int16, c series.Chunk) error {
+	r.vehicle, r.name, r.start, r.end = append(r.vehicle, vehicle), append(r.name, name), append(r.start, c.Start), append(r.end, c.End)
+	r.cnt, r.kind = append(r.cnt, int32(c.Count)), append(r.kind, class)
+	r.fv, r.lv, r.data = append(r.fv, valueBytes(class, c.First)), append(r.lv, valueBytes(class, c.Last)), append(r.data, c.Data)
+	if class != classNum {
+		r.xsum, r.lo, r.hi = append(r.xsum, nil), append(r.lo, nil), append(r.hi, nil)
+		return nil
+	}
+	xs, err := c.Sum.AppendBinary(nil)
+	if err != nil {
+		return fmt.Errorf("couldn't encode the sum of a chunk of signal %d of vehicle %d from %d: %w", name, vehicle, c.Start, err)
+	}
+	lo, hi := c.Min, c.Max
+	r.xsum, r.lo, r.hi = append(r.xsum, xs), append(r.lo, &lo), append(r.hi, &hi)
+	return nil
+}
+
+func (r *chunkRows) insert(ctx context.Context, tx pgx.Tx) error {
+	if len(r.vehicle) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO chunk_sums (vehicle, name, start, "end", cnt, kind, xsum, lo, hi, fv, lv)
+		SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::bigint[], $5::int[], $6::smallint[], $7::bytea[],
+			$8::float8[], $9::float8[], $10::bytea[], $11::bytea[])`,
+		r.vehicle, r.name, r.start, r.end, r.cnt, r.kind, r.xsum, r.lo, r.hi, r.fv, r.lv); err != nil {
+		return fmt.Errorf("couldn't insert chunk summaries: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO chunk_data (vehicle, name, start, data)
+		SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::bytea[])`, r.vehicle, r.name, r.start, r.data); err != nil {
+		return fmt.Errorf("couldn't insert chunks: %w", err)
+	}
+	return nil
+}
