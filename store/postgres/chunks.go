@@ -173,6 +173,53 @@ func (t *Telemetry) SealAll(ctx context.Context, now time.Time) (int64, error) {
 // the sealing lock.
 func (t *Telemetry) Seal(ctx context.Context, now time.Time) (moved int, more bool, err error) {
 	cutoff := series.Hour(now.Add(-SealGrace).UnixMilli()) // rows before it are in closed hours
+	// A sample of closed rows names the groups (a sequential scan stops at the sample's end). It is taken
+	// before the transaction, so that the months' chunk partitions can be created first: creating a
+	// partition locks its parent, which the sealing transaction then reads.
+	rows, err := t.pool.Query(ctx, `SELECT vehicle, name, time FROM signals WHERE time < $1 LIMIT $2`, cutoff, sealSample)
+	if err != nil {
+		return 0, false, fmt.Errorf("couldn't find closed hours: %w", err)
+	}
+	type group struct {
+		vehicle int64
+		name    int32
+		hour    int64
+	}
+	seen := map[group]bool{}
+	var gs []group
+	sampled, skipped := 0, false
+	months := map[int64]bool{}
+	for rows.Next() {
+		var g group
+		var ms int64
+		if err := rows.Scan(&g.vehicle, &g.name, &ms); err != nil {
+			rows.Close()
+			return 0, false, fmt.Errorf("couldn't find closed hours: %w", err)
+		}
+		sampled++
+		g.hour = series.Hour(ms)
+		switch {
+		case seen[g]:
+		case len(gs) < sealGroups:
+			seen[g] = true
+			gs = append(gs, g)
+			months[monthStart(g.hour)] = true
+		default:
+			skipped = true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, false, fmt.Errorf("couldn't find closed hours: %w", err)
+	}
+	if len(gs) == 0 {
+		return 0, false, nil
+	}
+	if err := t.ensurePartitions(ctx, months); err != nil {
+		return 0, false, err
+	}
+	slices.SortFunc(gs, func(a, b group) int {
+		return cmp.Or(cmp.Compare(a.vehicle, b.vehicle), cmp.Compare(a.name, b.name), cmp.Compare(a.hour, b.hour))
+	})
 	err = pgx.BeginFunc(ctx, t.pool, func(tx pgx.Tx) error {
 		moved, more = 0, false
 		var ok bool
@@ -182,48 +229,8 @@ func (t *Telemetry) Seal(ctx context.Context, now time.Time) (moved int, more bo
 		if !ok {
 			return nil
 		}
-		// A sample of closed rows names the groups; a sequential scan stops at the sample's end.
-		rows, err := tx.Query(ctx, `SELECT vehicle, name, time FROM signals WHERE time < $1 LIMIT $2`, cutoff, sealSample)
-		if err != nil {
-			return fmt.Errorf("couldn't find closed hours: %w", err)
-		}
-		type group struct {
-			vehicle int64
-			name    int32
-			hour    int64
-		}
-		seen := map[group]bool{}
-		var gs []group
-		sampled, skipped := 0, false
-		for rows.Next() {
-			var g group
-			var ms int64
-			if err := rows.Scan(&g.vehicle, &g.name, &ms); err != nil {
-				rows.Close()
-				return fmt.Errorf("couldn't find closed hours: %w", err)
-			}
-			sampled++
-			g.hour = series.Hour(ms)
-			switch {
-			case seen[g]:
-			case len(gs) < sealGroups:
-				seen[g] = true
-				gs = append(gs, g)
-			default:
-				skipped = true
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("couldn't find closed hours: %w", err)
-		}
-		if len(gs) == 0 {
-			return nil
-		}
 		// Closed rows are left when the sample was full or named more groups than one batch takes.
 		more = sampled == sealSample || skipped
-		slices.SortFunc(gs, func(a, b group) int {
-			return cmp.Or(cmp.Compare(a.vehicle, b.vehicle), cmp.Compare(a.name, b.name), cmp.Compare(a.hour, b.hour))
-		})
 		gv, gn, gh := make([]int64, len(gs)), make([]int32, len(gs)), make([]int64, len(gs))
 		for i, g := range gs {
 			gv[i], gn[i], gh[i] = g.vehicle, g.name, g.hour
@@ -260,6 +267,16 @@ func (t *Telemetry) Seal(ctx context.Context, now time.Time) (moved int, more bo
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("couldn't take the values of closed hours: %w", err)
 		}
+		// Only the groups that still had rows (another process may have sealed the others since the sample).
+		gv, gn, gh = gv[:0], gn[:0], gh[:0]
+		for _, g := range gs {
+			if len(add[g]) > 0 {
+				gv, gn, gh = append(gv, g.vehicle), append(gn, g.name), append(gh, g.hour)
+			}
+		}
+		if len(gv) == 0 {
+			return nil
+		}
 		// The hours' chunks so far (made by an earlier pass when a value came late).
 		old := map[group][]series.Point{}
 		rows, err = tx.Query(ctx, `SELECT c.vehicle, c.name, c.start, c.kind, d.data
@@ -294,12 +311,11 @@ func (t *Telemetry) Seal(ctx context.Context, now time.Time) (moved int, more bo
 			return fmt.Errorf("couldn't read the chunks of closed hours: %w", err)
 		}
 		var out chunkRows
-		months := map[int64]bool{}
 		for _, g := range gs {
-			pts := series.Merge(old[g], add[g])
-			if len(pts) == 0 {
+			if len(add[g]) == 0 {
 				continue
 			}
+			pts := series.Merge(old[g], add[g])
 			cs, err := series.Encode(kindOf(class[g]), pts)
 			if err != nil {
 				return fmt.Errorf("couldn't encode signal %d of vehicle %d in the hour from %d: %w", g.name, g.vehicle, g.hour, err)
@@ -309,10 +325,6 @@ func (t *Telemetry) Seal(ctx context.Context, now time.Time) (moved int, more bo
 					return err
 				}
 			}
-			months[monthStart(g.hour)] = true
-		}
-		if err := t.ensurePartitions(ctx, months); err != nil {
-			return err
 		}
 		if err := replaceChunks(ctx, tx, gv, gn, gh, &out); err != nil {
 			return err

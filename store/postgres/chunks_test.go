@@ -12,6 +12,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/glovebox/glovebox/internal/pgtest"
 	"github.com/glovebox/glovebox/store/postgres"
 	"github.com/glovebox/glovebox/telemetry"
 )
@@ -298,5 +299,72 @@ func TestACorruptChunkIsAnErrorNamingIt(t *testing.T) {
 				t.Fatalf("got %v, want an error naming vehicle 7 and the chunk from %d", err, chunkT0)
 			}
 		})
+	}
+}
+
+func TestValuesStoredBeforeTheUpgradeAreSealedAfterIt(t *testing.T) {
+	ctx := context.Background()
+	pool, err := postgres.Connect(ctx, pgtest.Database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	// A database as the build before chunks left it: migrations up to 0011, a month of rows.
+	if _, err := pool.Exec(ctx, `CREATE TABLE schema_migrations (version int PRIMARY KEY, name text NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range postgres.Migrations() {
+		if m.Version >= 12 {
+			break
+		}
+		if _, err := pool.Exec(ctx, m.SQL); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pool.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := pool.Exec(ctx, strings.ReplaceAll(`CREATE TABLE signals_p202611 PARTITION OF signals FOR VALUES FROM (1793491200000) TO (1796083200000);
+		INSERT INTO names (name) VALUES ('speed'), ('powertrainType');
+		INSERT INTO signals (vehicle, name, time, num) SELECT 7, 1, $1 + i * 60000, (i % 50) * 0.1 FROM generate_series(0, 299) i;
+		INSERT INTO signals (vehicle, name, time, str) SELECT 7, 2, $1 + i * 600000, 'ICE' FROM generate_series(0, 29) i`, "$1", fmt.Sprint(chunkT0))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := postgres.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	s := postgres.NewTelemetry(pool)
+	read := func() string {
+		a := telemetry.Aggregation{Vehicle: 7, Signal: "speed", Kind: telemetry.KindNumber, From: chunkT0, Step: hour, Lo: chunkT0, Hi: chunkT0 + 5*hour,
+			Aggs: []string{telemetry.AggAvg, telemetry.AggMax, telemetry.AggCount, telemetry.AggLast}}
+		got, err := answer(func(put func(int64, string, any)) error { return s.Aggregate(ctx, a, put) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := s.Summary(ctx, 7, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.SortFunc(sum, func(a, b telemetry.SignalSummary) int { return strings.Compare(a.Name, b.Name) })
+		return fmt.Sprint(got, sum)
+	}
+	before := read()
+	if n, err := s.SealAll(ctx, time.Now()); err != nil || n != 330 {
+		t.Fatalf("sealed %d values (%v), want 330", n, err)
+	}
+	var rows, chunks int
+	if err := pool.QueryRow(ctx, `SELECT (SELECT COUNT(*) FROM signals), (SELECT COUNT(*) FROM chunk_sums)`).Scan(&rows, &chunks); err != nil {
+		t.Fatal(err)
+	}
+	// speed: hours 0–4 (300 values a minute apart); powertrainType: hours 0–4 (30 values ten minutes apart)
+	if rows != 0 || chunks != 10 {
+		t.Fatalf("%d rows and %d chunks after sealing, want none and 10", rows, chunks)
+	}
+	if after := read(); after != before {
+		t.Fatalf("after sealing: %s\nbefore: %s", after, before)
+	}
+	if !strings.Contains(before, "{powertrainType 30 ") || !strings.Contains(before, "{speed 300 ") {
+		t.Fatalf("summary before sealing: %s", before)
 	}
 }
