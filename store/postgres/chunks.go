@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/glovebox/glovebox/telemetry"
 	"github.com/glovebox/glovebox/telemetry/series"
@@ -332,6 +334,10 @@ func (t *Telemetry) Seal(ctx context.Context, now time.Time) (moved int, more bo
 		return nil
 	})
 	if err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == noPartition {
+			t.forgetPartitions() // retention dropped the month: the next pass creates it again
+		}
 		return 0, false, err
 	}
 	return moved, more, nil

@@ -22,7 +22,7 @@ var chunkT0 = time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC).UnixMilli()
 
 // speeds builds records of vehicle 7 (300 samples each at most, the catalogue's limit being 500) carrying a
 // speed sample at each time (unix ms) with value f(t).
-func speeds(t *testing.T, id string, times []int64, f func(ms int64) float64) []*telemetry.Record {
+func speeds(t testing.TB, id string, times []int64, f func(ms int64) float64) []*telemetry.Record {
 	t.Helper()
 	src := common.HexToAddress("0x00000000000000000000000000000000000000cc")
 	var out []*telemetry.Record
@@ -367,4 +367,109 @@ func TestValuesStoredBeforeTheUpgradeAreSealedAfterIt(t *testing.T) {
 	if !strings.Contains(before, "{powertrainType 30 ") || !strings.Contains(before, "{speed 300 ") {
 		t.Fatalf("summary before sealing: %s", before)
 	}
+}
+
+func TestRetentionDropsAMonthNoOtherVehicleHasDataInWhole(t *testing.T) {
+	ctx := context.Background()
+	pool := migrated(t)
+	s, other := postgres.NewTelemetry(pool), postgres.NewTelemetry(pool)
+	oct := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	nov := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	write := func(s *postgres.Telemetry, vehicle uint64, id string, times []int64) {
+		t.Helper()
+		recs := speeds(t, id, times, func(ms int64) float64 { return float64(ms % 100) })
+		for _, r := range recs {
+			r.VehicleID = vehicle
+		}
+		if _, err := s.Write(ctx, recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	span := func(from, step, n int64) []int64 {
+		var out []int64
+		for i := range n {
+			out = append(out, from+i*step)
+		}
+		return out
+	}
+	write(other, 7, "oct", span(oct+hour, 60_000, 300)) // October: vehicle 7 alone, 300 values
+	write(other, 7, "nov", span(nov+hour, 60_000, 120)) // November: vehicle 7 …
+	write(other, 8, "nov8", span(nov+hour, 60_000, 60)) // … and vehicle 8
+	if _, err := s.SealAll(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	exists := func(table string) bool {
+		var ok bool
+		if err := pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, table).Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	sweep := func(job telemetry.DeleteJob) telemetry.Deleted {
+		t.Helper()
+		var total telemetry.Deleted
+		for {
+			d, done, err := s.DeleteBatch(ctx, job, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			total.Add(d)
+			if done {
+				return total
+			}
+		}
+	}
+
+	t.Run("while the tables are busy the month's rows are deleted instead", func(t *testing.T) {
+		busy, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer busy.Rollback(ctx)
+		if _, err := busy.Exec(ctx, `SELECT 1 FROM records LIMIT 1`); err != nil { // holds a lock on the parent
+			t.Fatal(err)
+		}
+		d := sweep(telemetry.DeleteJob{Key: "erasure/1/0", Vehicle: 7, From: oct, To: nov})
+		if d.Records != 1 || d.Values != 300 || !exists("records_p202610") {
+			t.Fatalf("deleted %+v, the partition there: %v; want 1 record and 300 values deleted as rows", d, exists("records_p202610"))
+		}
+	})
+	write(other, 7, "oct2", span(oct+hour, 60_000, 300)) // October again
+	if _, err := s.SealAll(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("a retention window past the month drops it whole, and deletes the next month's rows", func(t *testing.T) {
+		d := sweep(telemetry.DeleteJob{Key: telemetry.RetentionJob, Vehicle: 7, From: 0, To: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).UnixMilli()})
+		if d.Records != 2 || d.Values != 300+120 {
+			t.Fatalf("deleted %+v, want 2 records and 420 values", d)
+		}
+		for _, table := range []string{"records_p202610", "signals_p202610", "chunk_sums_p202610", "chunk_data_p202610"} {
+			if exists(table) {
+				t.Errorf("%s is still there", table)
+			}
+		}
+		if !exists("chunk_sums_p202611") {
+			t.Fatal("November's partition was dropped with vehicle 8's values in it")
+		}
+		sum, err := s.Summary(ctx, 8, 0)
+		if err != nil || len(sum) != 1 || sum[0].Count != 60 {
+			t.Fatalf("vehicle 8: %+v %v, want its 60 values", sum, err)
+		}
+		tl, err := s.Tallies(ctx, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range tl {
+			if x.Key == telemetry.RetentionJob && (x.Records != 2 || x.Values != 420) {
+				t.Fatalf("tally %+v", x)
+			}
+		}
+	})
+	t.Run("a late record for the dropped month is stored again by a process that knew the partition", func(t *testing.T) {
+		write(other, 7, "late", span(oct+2*hour, 1000, 3))
+		sum, err := s.Summary(ctx, 7, 0)
+		if err != nil || len(sum) != 1 || sum[0].Count != 3 {
+			t.Fatalf("vehicle 7: %+v %v, want the 3 late values", sum, err)
+		}
+	})
 }

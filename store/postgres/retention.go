@@ -2,11 +2,15 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/glovebox/glovebox/telemetry"
 	"github.com/glovebox/glovebox/telemetry/series"
@@ -29,12 +33,15 @@ func (t *Telemetry) DeleteBatch(ctx context.Context, job telemetry.DeleteJob, li
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockSeal); err != nil {
 			return fmt.Errorf("couldn't take the sealing lock: %w", err)
 		}
+		if err := t.dropMonths(ctx, tx, job, &d); err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `DELETE FROM records WHERE (time, seq) IN
 			(SELECT time, seq FROM records WHERE vehicle = $1 AND time >= $2 AND time < $3 LIMIT $4)`, int64(job.Vehicle), job.From, job.To, max(1, limit/100))
 		if err != nil {
 			return fmt.Errorf("couldn't delete records: %w", err)
 		}
-		d.Records = tag.RowsAffected()
+		d.Records += tag.RowsAffected()
 		// Per signal name, so that each statement is one range of the primary key.
 		rows, err := tx.Query(ctx, `SELECT id FROM names ORDER BY id`)
 		if err != nil {
@@ -73,7 +80,7 @@ func (t *Telemetry) DeleteBatch(ctx context.Context, job telemetry.DeleteJob, li
 			if err != nil {
 				return fmt.Errorf("couldn't delete events: %w", err)
 			}
-			d.Events = tag.RowsAffected()
+			d.Events += tag.RowsAffected()
 		}
 		tag, err = tx.Exec(ctx, `DELETE FROM latest WHERE vehicle = $1 AND time >= $2 AND time < $3`, int64(job.Vehicle), job.From, job.To)
 		if err != nil {
@@ -357,4 +364,118 @@ func restoreLatest(ctx context.Context, tx pgx.Tx, vehicle uint64) error {
 		return fmt.Errorf("couldn't restore latest values: %w", err)
 	}
 	return nil
+}
+
+// dropLockTimeout bounds how long dropping a month waits for the tables' locks: past it, the month's rows
+// are deleted batch by batch instead.
+const dropLockTimeout = "500ms"
+
+// dropMonths drops the monthly partitions (records, signals, chunk_sums, chunk_data) of every month that
+// lies wholly inside job's range and holds nothing of any other vehicle, adding what they held to d. A
+// month is dropped under ACCESS EXCLUSIVE locks on the partitioned tables, taken with a short lock
+// timeout (dropLockTimeout) inside a savepoint: when the tables are busy, nothing is dropped and the batch
+// deletes rows as usual.
+func (t *Telemetry) dropMonths(ctx context.Context, tx pgx.Tx, job telemetry.DeleteJob, d *telemetry.Deleted) error {
+	rows, err := tx.Query(ctx, `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'records' ORDER BY c.relname`)
+	if err != nil {
+		return fmt.Errorf("couldn't list the months: %w", err)
+	}
+	parts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("couldn't list the months: %w", err)
+	}
+	for _, part := range parts {
+		suffix, ok := strings.CutPrefix(part, "records_p")
+		if !ok {
+			continue
+		}
+		start, err := time.Parse("200601", suffix)
+		if err != nil {
+			continue
+		}
+		if start.UnixMilli() < job.From || start.AddDate(0, 1, 0).UnixMilli() > job.To {
+			continue
+		}
+		dropped, err := t.dropMonth(ctx, tx, job.Vehicle, suffix, d)
+		if err != nil {
+			return err
+		}
+		if dropped {
+			t.mu.Lock()
+			delete(t.parts, start.UnixMilli())
+			t.mu.Unlock()
+		}
+	}
+	return nil
+}
+
+// dropMonth drops the partitions of the month suffix (YYYYMM) if they hold nothing of another vehicle
+// than vehicle and their locks come within dropLockTimeout, and adds what they held to d.
+func (t *Telemetry) dropMonth(ctx context.Context, tx pgx.Tx, vehicle uint64, suffix string, d *telemetry.Deleted) (bool, error) {
+	sp, err := tx.Begin(ctx) // a savepoint: a lock timeout rolls back to it
+	if err != nil {
+		return false, fmt.Errorf("couldn't drop month %s: %w", suffix, err)
+	}
+	defer sp.Rollback(context.Background())
+	var tables []string
+	for _, table := range partitioned {
+		var exists bool
+		if err := sp.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, table+"_p"+suffix).Scan(&exists); err != nil {
+			return false, fmt.Errorf("couldn't drop month %s: %w", suffix, err)
+		}
+		if exists {
+			tables = append(tables, table+"_p"+suffix)
+		}
+	}
+	// The parents first, as every writer and reader takes them, then nothing can reach the month.
+	if _, err := sp.Exec(ctx, `SET LOCAL lock_timeout = '`+dropLockTimeout+`'`); err != nil {
+		return false, fmt.Errorf("couldn't drop month %s: %w", suffix, err)
+	}
+	if _, err := sp.Exec(ctx, `LOCK TABLE ONLY `+strings.Join(partitioned, ", ")+` IN ACCESS EXCLUSIVE MODE`); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "55P03" { // lock_not_available: busy, delete rows instead
+			return false, nil
+		}
+		return false, fmt.Errorf("couldn't drop month %s: %w", suffix, err)
+	}
+	veh := int64(vehicle)
+	var records, values int64
+	for _, table := range tables {
+		if strings.HasPrefix(table, "chunk_data") {
+			continue // chunk_sums holds the same keys
+		}
+		var others bool
+		if err := sp.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+table+` WHERE vehicle < $1) OR EXISTS (SELECT 1 FROM `+table+` WHERE vehicle > $1)`,
+			veh).Scan(&others); err != nil {
+			return false, fmt.Errorf("couldn't drop month %s: %w", suffix, err)
+		}
+		if others {
+			return false, nil
+		}
+		count := `SELECT COUNT(*) FROM ` + table
+		if strings.HasPrefix(table, "chunk_sums") {
+			count = `SELECT COALESCE(SUM(cnt), 0) FROM ` + table
+		}
+		var n int64
+		if err := sp.QueryRow(ctx, count).Scan(&n); err != nil {
+			return false, fmt.Errorf("couldn't drop month %s: %w", suffix, err)
+		}
+		if strings.HasPrefix(table, "records") {
+			records += n
+		} else {
+			values += n
+		}
+	}
+	if _, err := sp.Exec(ctx, `DROP TABLE `+strings.Join(tables, ", ")); err != nil {
+		return false, fmt.Errorf("couldn't drop month %s: %w", suffix, err)
+	}
+	if _, err := sp.Exec(ctx, `SET LOCAL lock_timeout = 0`); err != nil {
+		return false, fmt.Errorf("couldn't drop month %s: %w", suffix, err)
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return false, fmt.Errorf("couldn't drop month %s: %w", suffix, err)
+	}
+	d.Records, d.Values = d.Records+records, d.Values+values
+	return true, nil
 }

@@ -58,9 +58,13 @@ func (t *Telemetry) Write(ctx context.Context, recs []*telemetry.Record) ([]tele
 	for attempt := 0; attempt < 5; attempt++ {
 		out, err = t.write(ctx, recs)
 		var pe *pgconn.PgError
-		// Writers racing on the same keys may deadlock or conflict; the loser retries from scratch.
-		if err == nil || !errors.As(err, &pe) || (pe.Code != "40P01" && pe.Code != "40001") {
+		// Writers racing on the same keys may deadlock or conflict; the loser retries from scratch. A month
+		// whose partitions retention dropped (dropMonths) since this process created them is created again.
+		if err == nil || !errors.As(err, &pe) || (pe.Code != "40P01" && pe.Code != "40001" && pe.Code != noPartition) {
 			break
+		}
+		if pe.Code == noPartition {
+			t.forgetPartitions()
 		}
 	}
 	return out, err
@@ -474,6 +478,16 @@ func (t *Telemetry) ensurePartitions(ctx context.Context, months map[int64]bool)
 	}
 	t.mu.Unlock()
 	return nil
+}
+
+// noPartition is the SQLSTATE of an insert into a partitioned table without a partition for the row.
+const noPartition = "23514"
+
+// forgetPartitions forgets which months' partitions exist, so that the next write checks them again.
+func (t *Telemetry) forgetPartitions() {
+	t.mu.Lock()
+	clear(t.parts)
+	t.mu.Unlock()
 }
 
 // CountRecords returns how many records are stored.
