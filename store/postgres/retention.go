@@ -413,21 +413,44 @@ func (t *Telemetry) dropMonths(ctx context.Context, tx pgx.Tx, job telemetry.Del
 // dropMonth drops the partitions of the month suffix (YYYYMM) if they hold nothing of another vehicle
 // than vehicle and their locks come within dropLockTimeout, and adds what they held to d.
 func (t *Telemetry) dropMonth(ctx context.Context, tx pgx.Tx, vehicle uint64, suffix string, d *telemetry.Deleted) (bool, error) {
-	sp, err := tx.Begin(ctx) // a savepoint: a lock timeout rolls back to it
-	if err != nil {
-		return false, fmt.Errorf("couldn't drop month %s: %w", suffix, err)
-	}
-	defer sp.Rollback(context.Background())
 	var tables []string
 	for _, table := range partitioned {
 		var exists bool
-		if err := sp.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, table+"_p"+suffix).Scan(&exists); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, table+"_p"+suffix).Scan(&exists); err != nil {
 			return false, fmt.Errorf("couldn't drop month %s: %w", suffix, err)
 		}
 		if exists {
 			tables = append(tables, table+"_p"+suffix)
 		}
 	}
+	veh := int64(vehicle)
+	others := func(q interface {
+		QueryRow(context.Context, string, ...any) pgx.Row
+	}) (bool, error) {
+		for _, table := range tables {
+			if strings.HasPrefix(table, "chunk_data") {
+				continue // chunk_sums holds the same keys
+			}
+			var others bool
+			if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+table+` WHERE vehicle < $1) OR EXISTS (SELECT 1 FROM `+table+` WHERE vehicle > $1)`,
+				veh).Scan(&others); err != nil {
+				return false, fmt.Errorf("couldn't drop month %s: %w", suffix, err)
+			}
+			if others {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	// Without locks first: in a fleet most months hold other vehicles' data, and the locks stop ingest.
+	if busy, err := others(tx); err != nil || busy {
+		return false, err
+	}
+	sp, err := tx.Begin(ctx) // a savepoint: a lock timeout rolls back to it
+	if err != nil {
+		return false, fmt.Errorf("couldn't drop month %s: %w", suffix, err)
+	}
+	defer sp.Rollback(context.Background())
 	// The parents first, as every writer and reader takes them, then nothing can reach the month.
 	if _, err := sp.Exec(ctx, `SET LOCAL lock_timeout = '`+dropLockTimeout+`'`); err != nil {
 		return false, fmt.Errorf("couldn't drop month %s: %w", suffix, err)
@@ -439,19 +462,14 @@ func (t *Telemetry) dropMonth(ctx context.Context, tx pgx.Tx, vehicle uint64, su
 		}
 		return false, fmt.Errorf("couldn't drop month %s: %w", suffix, err)
 	}
-	veh := int64(vehicle)
+	// Again under the locks: a writer may have stored another vehicle's record in the month meanwhile.
+	if busy, err := others(sp); err != nil || busy {
+		return false, err
+	}
 	var records, values int64
 	for _, table := range tables {
 		if strings.HasPrefix(table, "chunk_data") {
-			continue // chunk_sums holds the same keys
-		}
-		var others bool
-		if err := sp.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+table+` WHERE vehicle < $1) OR EXISTS (SELECT 1 FROM `+table+` WHERE vehicle > $1)`,
-			veh).Scan(&others); err != nil {
-			return false, fmt.Errorf("couldn't drop month %s: %w", suffix, err)
-		}
-		if others {
-			return false, nil
+			continue
 		}
 		count := `SELECT COUNT(*) FROM ` + table
 		if strings.HasPrefix(table, "chunk_sums") {
