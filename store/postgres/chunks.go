@@ -1,14 +1,12 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,7 +18,7 @@ import (
 
 // Signal values in chunks (migration 0012, docs/scale.md).
 //
-// Write stores every value as a row of signals, whatever its time. The sealer (Seal, run in every
+// Write stores every value as a row of signals, whatever its time. The sealer (SealAll, run in every
 // cluster process by RunSealer) moves the values of each closed hour of a signal of a vehicle into
 // chunks (telemetry/series), in one transaction per batch of (vehicle, signal, hour) groups: it deletes
 // the group's rows (DELETE … RETURNING, so that it moves exactly the rows it deletes), decodes the hour's
@@ -49,11 +47,8 @@ const SealGrace = 2 * time.Minute
 const SealInterval = time.Minute
 
 // sealGroups is the most (vehicle, signal, hour) groups one sealing transaction moves (an hour of a
-// signal at 1 Hz is 3,600 values), and sealSample how many closed rows it looks at to choose them.
-const (
-	sealGroups = 64
-	sealSample = 8192
-)
+// signal at 1 Hz is 3,600 values).
+const sealGroups = 64
 
 // lockSeal is the advisory lock of sealing and of deleting values.
 const lockSeal int64 = 0x676c6f7665626f04 // "glovebo" 04
@@ -156,83 +151,109 @@ func (t *Telemetry) RunSealer(ctx context.Context, now func() time.Time, logger 
 	}
 }
 
-// SealAll seals batches (Seal) until no closed hour is left in rows or another process is sealing, and
-// returns how many values it moved.
+// SealAll seals closed hours batch by batch (see the comment at the top of chunks.go), going once through
+// the signals of every vehicle in key order, and returns how many values it moved. It stops early, having
+// moved nothing more, when another process holds the sealing lock.
 func (t *Telemetry) SealAll(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
+	var after seriesKey // the first batch starts before every series
+	after.vehicle = math.MinInt64
 	for {
-		n, more, err := t.Seal(ctx, now)
+		n, next, more, err := t.seal(ctx, now, after)
 		total += int64(n)
 		if err != nil || !more {
 			return total, err
 		}
+		after = next
 	}
 }
 
-// Seal moves the rows of up to sealGroups closed (vehicle, signal, hour) groups into chunks in one
-// transaction (see the comment at the top of chunks.go) and returns how many values it moved, and more
-// when closed rows may be left. It moves nothing, and returns more false, while another process holds
-// the sealing lock.
-func (t *Telemetry) Seal(ctx context.Context, now time.Time) (moved int, more bool, err error) {
+// seriesKey is one signal of one vehicle: a prefix of the signals table's primary key.
+type seriesKey struct {
+	vehicle int64
+	name    int32
+}
+
+// seal moves the rows of up to sealGroups closed (vehicle, signal, hour) groups of the series after after
+// (in key order) into chunks in one transaction, and returns how many values it moved, the series to
+// start the next batch after, and more when series after that may have closed rows. It moves nothing,
+// and returns more false, while another process holds the sealing lock.
+//
+// The series with closed rows are found by a loose scan of the primary key (a step per series, skipping
+// series whose oldest row is in an open hour) and each one's closed hours by a probe per hour, so a
+// batch costs the rows it moves and a few index probes per series, never a scan of the table.
+func (t *Telemetry) seal(ctx context.Context, now time.Time, after seriesKey) (moved int, next seriesKey, more bool, err error) {
 	cutoff := series.Hour(now.Add(-SealGrace).UnixMilli()) // rows before it are in closed hours
-	// A sample of closed rows names the groups (a sequential scan stops at the sample's end). It is taken
-	// before the transaction, so that the months' chunk partitions can be created first: creating a
-	// partition locks its parent, which the sealing transaction then reads.
-	rows, err := t.pool.Query(ctx, `SELECT vehicle, name, time FROM signals WHERE time < $1 LIMIT $2`, cutoff, sealSample)
+	// The groups are chosen before the transaction, so that the months' chunk partitions can be created
+	// first: creating a partition locks its parent, which the sealing transaction then reads.
+	rows, err := t.pool.Query(ctx, `WITH RECURSIVE s(vehicle, name, time) AS (
+		(SELECT vehicle, name, time FROM signals WHERE (vehicle, name) > ($1::bigint, $2::int) ORDER BY vehicle, name, time LIMIT 1)
+		UNION ALL
+		SELECT x.vehicle, x.name, x.time FROM s CROSS JOIN LATERAL (SELECT g.vehicle, g.name, g.time FROM signals g
+			WHERE (g.vehicle, g.name) > (s.vehicle, s.name) ORDER BY g.vehicle, g.name, g.time LIMIT 1) x)
+		SELECT vehicle, name, time FROM s WHERE time < $3 LIMIT $4`, after.vehicle, after.name, cutoff, sealGroups)
 	if err != nil {
-		return 0, false, fmt.Errorf("couldn't find closed hours: %w", err)
+		return 0, after, false, fmt.Errorf("couldn't find closed hours: %w", err)
+	}
+	type first struct {
+		seriesKey
+		time int64
+	}
+	firsts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (first, error) {
+		var f first
+		err := r.Scan(&f.vehicle, &f.name, &f.time)
+		return f, err
+	})
+	if err != nil {
+		return 0, after, false, fmt.Errorf("couldn't find closed hours: %w", err)
+	}
+	if len(firsts) == 0 {
+		return 0, after, false, nil
 	}
 	type group struct {
 		vehicle int64
 		name    int32
 		hour    int64
 	}
-	seen := map[group]bool{}
 	var gs []group
-	sampled, skipped := 0, false
 	months := map[int64]bool{}
-	for rows.Next() {
-		var g group
-		var ms int64
-		if err := rows.Scan(&g.vehicle, &g.name, &ms); err != nil {
-			rows.Close()
-			return 0, false, fmt.Errorf("couldn't find closed hours: %w", err)
+	next, more = after, len(firsts) == sealGroups
+	for _, f := range firsts {
+		h := series.Hour(f.time)
+		for len(gs) < sealGroups {
+			gs = append(gs, group{f.vehicle, f.name, h})
+			months[monthStart(h)] = true
+			var ms int64
+			err := t.pool.QueryRow(ctx, `SELECT time FROM signals WHERE vehicle = $1 AND name = $2 AND time >= $3 AND time < $4
+				ORDER BY time LIMIT 1`, f.vehicle, f.name, h+series.HourMs, cutoff).Scan(&ms)
+			if err == pgx.ErrNoRows {
+				h = cutoff
+				break
+			}
+			if err != nil {
+				return 0, after, false, fmt.Errorf("couldn't find closed hours: %w", err)
+			}
+			h = series.Hour(ms)
 		}
-		sampled++
-		g.hour = series.Hour(ms)
-		switch {
-		case seen[g]:
-		case len(gs) < sealGroups:
-			seen[g] = true
-			gs = append(gs, g)
-			months[monthStart(g.hour)] = true
-		default:
-			skipped = true
+		if h < cutoff {
+			more = true // this series has closed hours left: the next batch starts with it
+			break
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return 0, false, fmt.Errorf("couldn't find closed hours: %w", err)
-	}
-	if len(gs) == 0 {
-		return 0, false, nil
+		next = f.seriesKey
 	}
 	if err := t.ensurePartitions(ctx, months); err != nil {
-		return 0, false, err
+		return 0, after, false, err
 	}
-	slices.SortFunc(gs, func(a, b group) int {
-		return cmp.Or(cmp.Compare(a.vehicle, b.vehicle), cmp.Compare(a.name, b.name), cmp.Compare(a.hour, b.hour))
-	})
 	err = pgx.BeginFunc(ctx, t.pool, func(tx pgx.Tx) error {
-		moved, more = 0, false
+		moved = 0
 		var ok bool
 		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, lockSeal).Scan(&ok); err != nil {
 			return fmt.Errorf("couldn't take the sealing lock: %w", err)
 		}
 		if !ok {
+			more = false
 			return nil
 		}
-		// Closed rows are left when the sample was full or named more groups than one batch takes.
-		more = sampled == sealSample || skipped
 		gv, gn, gh := make([]int64, len(gs)), make([]int32, len(gs)), make([]int64, len(gs))
 		for i, g := range gs {
 			gv[i], gn[i], gh[i] = g.vehicle, g.name, g.hour
@@ -338,9 +359,9 @@ func (t *Telemetry) Seal(ctx context.Context, now time.Time) (moved int, more bo
 		if errors.As(err, &pe) && pe.Code == noPartition {
 			t.forgetPartitions() // retention dropped the month: the next pass creates it again
 		}
-		return 0, false, err
+		return 0, after, false, err
 	}
-	return moved, more, nil
+	return moved, next, more, nil
 }
 
 // replaceChunks deletes the chunks of the hours (vehicle, name, hour start) and inserts out.

@@ -164,6 +164,43 @@ func TestAggregationsFromChunksAndRowsMatchFoldHistoryBitForBit(t *testing.T) {
 				t.Errorf("%s:\ngot  %s\nwant %s", tc.name, got, want)
 			}
 		}
+		// Spans, as segment summaries ask: one read for all (SpanAggregator), each span as one bucket.
+		spans := []telemetry.Span{{Start: chunkT0 + 1234, End: chunkT0 + 3*hour}, {Start: chunkT0 + hour, End: chunkT0 + 2*hour},
+			{Start: chunkT0, End: chunkT0 + 26*hour}, {Start: chunkT0 + 5*hour, End: chunkT0 + 5*hour}, {Start: chunkT0 + 3*hour, End: chunkT0 + 4*hour},
+			{Start: chunkT0 + 4*hour + 30_000, End: chunkT0 + 4*hour + 90_000}, {Start: chunkT0 - hour, End: chunkT0}}
+		stats := []string{telemetry.AggFirst, telemetry.AggLast, telemetry.AggMin, telemetry.AggMax, telemetry.AggAvg, telemetry.AggCount}
+		a := telemetry.Aggregation{Vehicle: 7, Signal: "speed", Kind: telemetry.KindNumber, Aggs: stats}
+		var want strings.Builder
+		for i, sp := range spans {
+			if sp.Start >= sp.End {
+				continue
+			}
+			b := a
+			b.From, b.Step, b.Lo, b.Hi = sp.Start, sp.End-sp.Start, sp.Start, sp.End
+			w, err := answer(func(put func(int64, string, any)) error {
+				return telemetry.FoldHistory(b, func(yield func(int64, any) error) error {
+					for _, ms := range times {
+						if err := yield(ms, ref[ms]); err != nil {
+							return err
+						}
+					}
+					return nil
+				}, put)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want.WriteString(strings.ReplaceAll(w, "0/", fmt.Sprint(i)+"/"))
+		}
+		got, err := answer(func(put func(int64, string, any)) error {
+			return s.AggregateSpans(ctx, a, spans, func(i int, agg string, v any) { put(int64(i), agg, v) })
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want.String() {
+			t.Errorf("spans:\ngot  %s\nwant %s", got, want.String())
+		}
 		sum, err := s.Summary(ctx, 7, chunkT0+hour+hour/2)
 		if err != nil {
 			t.Fatal(err)

@@ -356,3 +356,77 @@ func (t *Telemetry) Active(ctx context.Context, q telemetry.ActiveQuery) ([]tele
 	}
 	return telemetry.MergeSpans(out), nil
 }
+
+var _ telemetry.SpanAggregator = (*Telemetry)(nil)
+
+// AggregateSpans implements telemetry.SpanAggregator with one read of the signal over all the spans: a
+// chunk that lies wholly inside or wholly outside each span is taken from its summary, the others are
+// decoded, and each span folds what it covers as Aggregate would for one bucket of exactly that span.
+func (t *Telemetry) AggregateSpans(ctx context.Context, a telemetry.Aggregation, spans []telemetry.Span, put func(i int, agg string, v any)) error {
+	a.From, a.Step, a.Lo, a.Hi = 0, 1, 0, 1
+	if err := telemetry.FoldHistory(a, func(func(int64, any) error) error { return nil }, func(int64, string, any) {}); err != nil {
+		return err
+	}
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	for _, s := range spans {
+		if s.Start < s.End {
+			lo, hi = min(lo, s.Start), max(hi, s.End)
+		}
+	}
+	if lo >= hi {
+		return nil
+	}
+	id, ok, err := t.nameID(ctx, a.Signal)
+	if err != nil || !ok {
+		return err
+	}
+	pieces, err := t.read(ctx, readQuery{vehicle: a.Vehicle, name: id, lo: lo, hi: hi, class: classOf(a.Kind),
+		summary: func(c *chunkSum) bool {
+			for _, s := range spans {
+				if c.start < s.End && c.end >= s.Start && (c.start < s.Start || c.end >= s.End) {
+					return false // the span cuts the chunk
+				}
+			}
+			return true
+		}})
+	if err != nil {
+		return fmt.Errorf("couldn't read %s of vehicle %d: %w", a.Signal, a.Vehicle, err)
+	}
+	ps := pieces[id]
+	last := func(p piece) int64 {
+		if p.sum != nil {
+			return p.sum.end
+		}
+		return p.pts[len(p.pts)-1].T
+	}
+	numeric := a.Kind == telemetry.KindNumber || a.Kind == telemetry.KindBool
+	for i, s := range spans {
+		if s.Start >= s.End {
+			continue
+		}
+		var acc bucket
+		// the first piece that ends at or after the span's start (pieces are disjoint and in time order)
+		j, _ := slices.BinarySearchFunc(ps, s.Start, func(p piece, t int64) int {
+			if last(p) < t {
+				return -1
+			}
+			return 1
+		})
+		for ; j < len(ps) && ps[j].first() < s.End; j++ {
+			p := ps[j]
+			if p.sum != nil {
+				if err := acc.addChunk(a.Vehicle, p.sum, numeric); err != nil {
+					return fmt.Errorf("couldn't read %s of vehicle %d: %w", a.Signal, a.Vehicle, err)
+				}
+				continue
+			}
+			for _, x := range p.pts {
+				if x.T >= s.Start && x.T < s.End {
+					acc.addValue(x.V, numeric)
+				}
+			}
+		}
+		acc.put(0, a.Aggs, func(_ int64, agg string, v any) { put(i, agg, v) })
+	}
+	return nil
+}
