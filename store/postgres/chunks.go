@@ -129,7 +129,7 @@ func bytesValue(class int16, b []byte) (any, error) {
 }
 
 // RunSealer seals closed hours at once and then every SealInterval until ctx is done, logging failures;
-// now is the clock (nil: time.Now). Every process of a cluster may run one (see Seal).
+// now is the clock (nil: time.Now). Every process of a cluster may run one (see SealAll).
 func (t *Telemetry) RunSealer(ctx context.Context, now func() time.Time, logger *slog.Logger) {
 	if now == nil {
 		now = time.Now
