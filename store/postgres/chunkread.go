@@ -178,8 +178,10 @@ func (t *Telemetry) decodeChunks(ctx context.Context, q readQuery, need []*chunk
 		for i, c := range need {
 			names[i], starts[i] = c.name, c.start
 		}
-		rows, err = t.pool.Query(ctx, `SELECT d.name, d.start, d.data FROM unnest($2::int[], $3::bigint[]) WITH ORDINALITY AS k(name, start, i)
-			JOIN chunk_data d ON d.vehicle = $1 AND d.name = k.name AND d.start = k.start ORDER BY k.i`, veh, names, starts)
+		// Conditions on the key's columns (a join with the list may be planned as a scan of the table); the
+		// pairs not asked for are skipped below.
+		rows, err = t.pool.Query(ctx, `SELECT name, start, data FROM chunk_data WHERE vehicle = $1 AND name = ANY($2) AND start = ANY($3)
+			ORDER BY name, start`, veh, names, starts)
 	} else if q.name != 0 {
 		rows, err = t.pool.Query(ctx, `SELECT name, start, data FROM chunk_data WHERE vehicle = $1 AND name = $2 AND start >= $3 AND start < $4
 			ORDER BY start`, veh, q.name, series.Hour(q.lo), q.hi)

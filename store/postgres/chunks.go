@@ -254,90 +254,80 @@ func (t *Telemetry) seal(ctx context.Context, now time.Time, after seriesKey) (m
 			more = false
 			return nil
 		}
-		gv, gn, gh := make([]int64, len(gs)), make([]int32, len(gs)), make([]int64, len(gs))
-		for i, g := range gs {
-			gv[i], gn[i], gh[i] = g.vehicle, g.name, g.hour
-		}
+		// One statement per group, each a range of a primary key (a join with the list of groups may be
+		// planned as a scan of the whole table), sent together.
 		add := map[group][]series.Point{}
 		class := map[group]int16{}
-		rows, err = tx.Query(ctx, `DELETE FROM signals s USING unnest($1::bigint[], $2::int[], $3::bigint[]) AS g(vehicle, name, hour)
-			WHERE s.vehicle = g.vehicle AND s.name = g.name AND s.time >= g.hour AND s.time < g.hour + 3600000
-			RETURNING s.vehicle, s.name, s.time, s.num, s.str, s.loc`, gv, gn, gh)
+		err := eachGroup(ctx, tx, len(gs), func(b *pgx.Batch, i int) {
+			g := gs[i]
+			b.Queue(`DELETE FROM signals WHERE vehicle = $1 AND name = $2 AND time >= $3 AND time < $4 RETURNING time, num, str, loc`,
+				g.vehicle, g.name, g.hour, g.hour+series.HourMs)
+		}, func(i int, rows pgx.Rows) error {
+			g := gs[i]
+			for rows.Next() {
+				var ms int64
+				var v value
+				if err := rows.Scan(&ms, &v.num, &v.str, &v.loc); err != nil {
+					return err
+				}
+				x, c, ok := v.point()
+				if !ok {
+					continue // a row without a value holds nothing to keep
+				}
+				if have, ok := class[g]; ok && have != c {
+					return fmt.Errorf("signal %d of vehicle %d has values of two kinds in the hour from %d", g.name, g.vehicle, g.hour)
+				}
+				class[g] = c
+				add[g] = append(add[g], series.Point{T: ms, V: x})
+				moved++
+			}
+			return rows.Err()
+		})
 		if err != nil {
 			return fmt.Errorf("couldn't take the values of closed hours: %w", err)
 		}
-		for rows.Next() {
-			var g group
-			var ms int64
-			var v value
-			if err := rows.Scan(&g.vehicle, &g.name, &ms, &v.num, &v.str, &v.loc); err != nil {
-				rows.Close()
-				return fmt.Errorf("couldn't take the values of closed hours: %w", err)
-			}
-			g.hour = series.Hour(ms)
-			x, c, ok := v.point()
-			if !ok {
-				continue // a row without a value holds nothing to keep
-			}
-			if have, ok := class[g]; ok && have != c {
-				rows.Close()
-				return fmt.Errorf("signal %d of vehicle %d has values of two kinds in the hour from %d", g.name, g.vehicle, g.hour)
-			}
-			class[g] = c
-			add[g] = append(add[g], series.Point{T: ms, V: x})
-			moved++
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("couldn't take the values of closed hours: %w", err)
-		}
-		// Only the groups that still had rows (another process may have sealed the others since the sample).
-		gv, gn, gh = gv[:0], gn[:0], gh[:0]
+		// Only the groups that still had rows (another process may have sealed them since they were chosen).
+		var full []group
 		for _, g := range gs {
 			if len(add[g]) > 0 {
-				gv, gn, gh = append(gv, g.vehicle), append(gn, g.name), append(gh, g.hour)
+				full = append(full, g)
 			}
 		}
-		if len(gv) == 0 {
+		if len(full) == 0 {
 			return nil
 		}
 		// The hours' chunks so far (made by an earlier pass when a value came late).
 		old := map[group][]series.Point{}
-		rows, err = tx.Query(ctx, `SELECT c.vehicle, c.name, c.start, c.kind, d.data
-			FROM unnest($1::bigint[], $2::int[], $3::bigint[]) AS g(vehicle, name, hour)
-			JOIN chunk_sums c ON c.vehicle = g.vehicle AND c.name = g.name AND c.start >= g.hour AND c.start < g.hour + 3600000
-			JOIN chunk_data d ON d.vehicle = c.vehicle AND d.name = c.name AND d.start = c.start
-			ORDER BY c.vehicle, c.name, c.start`, gv, gn, gh)
+		err = eachGroup(ctx, tx, len(full), func(b *pgx.Batch, i int) {
+			g := full[i]
+			b.Queue(`SELECT c.start, c.kind, d.data FROM chunk_sums c
+				JOIN chunk_data d ON d.vehicle = c.vehicle AND d.name = c.name AND d.start = c.start
+				WHERE c.vehicle = $1 AND c.name = $2 AND c.start >= $3 AND c.start < $4 ORDER BY c.start`,
+				g.vehicle, g.name, g.hour, g.hour+series.HourMs)
+		}, func(i int, rows pgx.Rows) error {
+			g := full[i]
+			for rows.Next() {
+				var start int64
+				var c int16
+				var data []byte
+				if err := rows.Scan(&start, &c, &data); err != nil {
+					return err
+				}
+				if c != class[g] {
+					return fmt.Errorf("signal %d of vehicle %d has values of two kinds in the hour from %d", g.name, g.vehicle, g.hour)
+				}
+				var err error
+				if old[g], err = series.Decode(kindOf(c), data, old[g]); err != nil {
+					return fmt.Errorf("chunk of signal %d of vehicle %d from %d: %w", g.name, g.vehicle, start, err)
+				}
+			}
+			return rows.Err()
+		})
 		if err != nil {
 			return fmt.Errorf("couldn't read the chunks of closed hours: %w", err)
 		}
-		for rows.Next() {
-			var g group
-			var start int64
-			var c int16
-			var data []byte
-			if err := rows.Scan(&g.vehicle, &g.name, &start, &c, &data); err != nil {
-				rows.Close()
-				return fmt.Errorf("couldn't read the chunks of closed hours: %w", err)
-			}
-			g.hour = series.Hour(start)
-			if have, ok := class[g]; ok && have != c {
-				rows.Close()
-				return fmt.Errorf("signal %d of vehicle %d has values of two kinds in the hour from %d", g.name, g.vehicle, g.hour)
-			}
-			class[g] = c
-			if old[g], err = series.Decode(kindOf(c), data, old[g]); err != nil {
-				rows.Close()
-				return fmt.Errorf("chunk of signal %d of vehicle %d from %d: %w", g.name, g.vehicle, start, err)
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("couldn't read the chunks of closed hours: %w", err)
-		}
 		var out chunkRows
-		for _, g := range gs {
-			if len(add[g]) == 0 {
-				continue
-			}
+		for _, g := range full {
 			pts := series.Merge(old[g], add[g])
 			cs, err := series.Encode(kindOf(class[g]), pts)
 			if err != nil {
@@ -349,10 +339,15 @@ func (t *Telemetry) seal(ctx context.Context, now time.Time, after seriesKey) (m
 				}
 			}
 		}
-		if err := replaceChunks(ctx, tx, gv, gn, gh, &out); err != nil {
-			return err
+		err = eachGroup(ctx, tx, 2*len(full), func(b *pgx.Batch, i int) {
+			g := full[i/2]
+			b.Queue(`DELETE FROM `+[]string{"chunk_sums", "chunk_data"}[i%2]+` WHERE vehicle = $1 AND name = $2 AND start >= $3 AND start < $4`,
+				g.vehicle, g.name, g.hour, g.hour+series.HourMs)
+		}, nil)
+		if err != nil {
+			return fmt.Errorf("couldn't replace chunks: %w", err)
 		}
-		return nil
+		return out.insert(ctx, tx)
 	})
 	if err != nil {
 		var pe *pgconn.PgError
@@ -364,15 +359,38 @@ func (t *Telemetry) seal(ctx context.Context, now time.Time, after seriesKey) (m
 	return moved, next, more, nil
 }
 
-// replaceChunks deletes the chunks of the hours (vehicle, name, hour start) and inserts out.
-func replaceChunks(ctx context.Context, tx pgx.Tx, gv []int64, gn []int32, gh []int64, out *chunkRows) error {
-	for _, table := range []string{"chunk_sums", "chunk_data"} {
-		if _, err := tx.Exec(ctx, `DELETE FROM `+table+` c USING unnest($1::bigint[], $2::int[], $3::bigint[]) AS g(vehicle, name, hour)
-			WHERE c.vehicle = g.vehicle AND c.name = g.name AND c.start >= g.hour AND c.start < g.hour + 3600000`, gv, gn, gh); err != nil {
-			return fmt.Errorf("couldn't replace chunks: %w", err)
+// eachGroup sends n statements (queue(b, i) queues the i-th) in one batch and hands each one's rows to
+// read in order (nil: the statements return no rows).
+func eachGroup(ctx context.Context, tx pgx.Tx, n int, queue func(b *pgx.Batch, i int), read func(i int, rows pgx.Rows) error) error {
+	b := &pgx.Batch{}
+	for i := range n {
+		queue(b, i)
+	}
+	br := tx.SendBatch(ctx, b)
+	for i := range n {
+		if read == nil {
+			if _, err := br.Exec(); err != nil {
+				br.Close()
+				return err
+			}
+			continue
+		}
+		rows, err := br.Query()
+		if err != nil {
+			br.Close()
+			return err
+		}
+		err = read(i, rows)
+		rows.Close()
+		if err == nil {
+			err = rows.Err()
+		}
+		if err != nil {
+			br.Close()
+			return err
 		}
 	}
-	return out.insert(ctx, tx)
+	return br.Close()
 }
 
 // chunkRows are rows of chunk_sums and chunk_data, as columns.
