@@ -189,11 +189,8 @@ func deleteChunks(ctx context.Context, tx pgx.Tx, job telemetry.DeleteJob, budge
 		for i, k := range whole {
 			names[i], starts[i] = k.name, k.start
 		}
-		for _, table := range []string{"chunk_sums", "chunk_data"} {
-			if _, err := tx.Exec(ctx, `DELETE FROM `+table+` c USING unnest($2::int[], $3::bigint[]) AS k(name, start)
-				WHERE c.vehicle = $1 AND c.name = k.name AND c.start = k.start`, veh, names, starts); err != nil {
-				return 0, fmt.Errorf("couldn't delete chunks: %w", err)
-			}
+		if err := deleteChunkKeys(ctx, tx, veh, names, starts); err != nil {
+			return 0, fmt.Errorf("couldn't delete chunks: %w", err)
 		}
 		return n, nil // more chunks, and the range's ends, in the next batch
 	}
@@ -224,9 +221,14 @@ func deleteChunks(ctx context.Context, tx pgx.Tx, job telemetry.DeleteJob, budge
 	if len(names) == 0 {
 		return 0, nil
 	}
-	rows, err = tx.Query(ctx, `SELECT c.name, c.start, c.kind, d.data FROM unnest($2::int[], $3::bigint[]) AS k(name, start)
-		JOIN chunk_sums c ON c.vehicle = $1 AND c.name = k.name AND c.start = k.start
-		JOIN chunk_data d ON d.vehicle = c.vehicle AND d.name = c.name AND d.start = c.start ORDER BY c.name, c.start`, veh, names, starts)
+	// Conditions on the key's columns, as the reads do; pairs not asked for are skipped below.
+	want := map[[2]int64]bool{}
+	for i := range names {
+		want[[2]int64{int64(names[i]), starts[i]}] = true
+	}
+	rows, err = tx.Query(ctx, `SELECT c.name, c.start, c.kind, d.data FROM chunk_sums c
+		JOIN chunk_data d ON d.vehicle = c.vehicle AND d.name = c.name AND d.start = c.start
+		WHERE c.vehicle = $1 AND c.name = ANY($2) AND c.start = ANY($3) ORDER BY c.name, c.start`, veh, names, starts)
 	if err != nil {
 		return 0, fmt.Errorf("couldn't read the chunks to cut: %w", err)
 	}
@@ -241,6 +243,9 @@ func deleteChunks(ctx context.Context, tx pgx.Tx, job telemetry.DeleteJob, budge
 		if err := rows.Scan(&name, &start, &class, &data); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("couldn't read the chunks to cut: %w", err)
+		}
+		if !want[[2]int64{int64(name), start}] {
+			continue
 		}
 		pts, err := series.Decode(kindOf(class), data, nil)
 		if err != nil {
@@ -277,16 +282,22 @@ func deleteChunks(ctx context.Context, tx pgx.Tx, job telemetry.DeleteJob, budge
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("couldn't read the chunks to cut: %w", err)
 	}
-	for _, table := range []string{"chunk_sums", "chunk_data"} {
-		if _, err := tx.Exec(ctx, `DELETE FROM `+table+` c USING unnest($2::int[], $3::bigint[]) AS k(name, start)
-			WHERE c.vehicle = $1 AND c.name = k.name AND c.start = k.start`, veh, cutNames, cutStarts); err != nil {
-			return 0, fmt.Errorf("couldn't replace the chunks cut: %w", err)
-		}
+	if err := deleteChunkKeys(ctx, tx, veh, cutNames, cutStarts); err != nil {
+		return 0, fmt.Errorf("couldn't replace the chunks cut: %w", err)
 	}
 	if err := out.insert(ctx, tx); err != nil {
 		return 0, err
 	}
 	return n, nil
+}
+
+// deleteChunkKeys deletes the chunks (names[i], starts[i]) of vehicle, a statement per key and table (a
+// join with the list may be planned as a scan of the tables), sent together.
+func deleteChunkKeys(ctx context.Context, tx pgx.Tx, vehicle int64, names []int32, starts []int64) error {
+	return eachGroup(ctx, tx, 2*len(names), func(b *pgx.Batch, i int) {
+		b.Queue(`DELETE FROM `+[]string{"chunk_sums", "chunk_data"}[i%2]+` WHERE vehicle = $1 AND name = $2 AND start = $3`,
+			vehicle, names[i/2], starts[i/2])
+	}, nil)
 }
 
 // restoreLatest puts back, for each signal of vehicle without a latest value, its newest value in chunks
