@@ -34,8 +34,8 @@ import (
 // in every case, so nothing depends on when an hour is sealed.
 //
 // Sealing is safe with many processes: each transaction first takes the transaction-level advisory lock
-// lockSeal with pg_try_advisory_xact_lock and, if another process holds it, leaves the work to that one
-// (processes take turns batch by batch). Retention and erasure (DeleteBatch) take the same lock, waiting
+// lockSeal with pg_try_advisory_xact_lock and, if another process holds it, ends its pass and leaves the
+// work to that one until its next interval (so two never merge one hour at once). Retention and erasure (DeleteBatch) take the same lock, waiting
 // for it, so that a batch never deletes rows a concurrent sealer is about to write back as chunks.
 
 // SealGrace is how long after its end an hour stays open for late values before the sealer moves it into
