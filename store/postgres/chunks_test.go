@@ -510,3 +510,61 @@ func TestRetentionDropsAMonthNoOtherVehicleHasDataInWhole(t *testing.T) {
 		}
 	})
 }
+
+func TestASealingTransactionCutOffLosesNoValue(t *testing.T) {
+	ctx := context.Background()
+	pool := migrated(t)
+	s := postgres.NewTelemetry(pool)
+	recs := speeds(t, "a", every(0, 10_000, 3*hour), func(ms int64) float64 { return float64(ms % 500) })
+	if _, err := s.Write(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	counts := func() (rows, inChunks int64) {
+		t.Helper()
+		if err := pool.QueryRow(ctx, `SELECT (SELECT COUNT(*) FROM signals), (SELECT COALESCE(SUM(cnt), 0) FROM chunk_sums)`).Scan(&rows, &inChunks); err != nil {
+			t.Fatal(err)
+		}
+		return rows, inChunks
+	}
+	// Another session holds chunk_sums: the sealer takes the rows (DELETE … RETURNING) and then waits for
+	// it inside its transaction, where it is cut off, as by a crash.
+	blocker, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := blocker.Exec(ctx, `LOCK TABLE chunk_sums IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	sealCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { _, err := s.SealAll(sealCtx, time.Now()); done <- err }()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var waiting bool
+		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+			AND query LIKE 'SELECT c.start, c.kind, d.data FROM chunk_sums%')`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the sealer never waited on the chunks")
+		}
+	}
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("a sealer cut off reported success")
+	}
+	if err := blocker.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rows, inChunks := counts(); rows != 1080 || inChunks != 0 {
+		t.Fatalf("after the cut: %d rows and %d values in chunks, want 1080 and none", rows, inChunks)
+	}
+	if n, err := s.SealAll(ctx, time.Now()); err != nil || n != 1080 {
+		t.Fatalf("sealed %d values (%v), want 1080", n, err)
+	}
+	if rows, inChunks := counts(); rows != 0 || inChunks != 1080 {
+		t.Fatalf("after sealing: %d rows and %d values in chunks, want none and 1080", rows, inChunks)
+	}
+}
