@@ -308,6 +308,10 @@ func (c *Cluster) Run(ctx context.Context) error {
 			c.logger.Error("webhooks stopped", "err", err)
 		}
 	})
+	// Every process seals closed hours of signal values into chunks (postgres.Telemetry.RunSealer): one
+	// sealing transaction at a time runs, under an advisory lock, and a cluster without an ingest process still
+	// seals the rows of a database migrated from an older version.
+	run(func() { c.Records.RunSealer(ctx, c.cfg.Now, c.logger) })
 	if c.Ingester != nil {
 		run(func() { c.Ingester.Run(ctx) })
 		run(func() { c.writer.Run(ctx) })

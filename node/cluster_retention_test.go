@@ -81,17 +81,22 @@ func TestClusterSweepsRetentionOnPostgreSQL(t *testing.T) {
 	post("new", recent)
 	clock.set(time.Now())
 	// The records reach PostgreSQL through JetStream: wait until all three are stored.
+	// "values" counts the signal values in rows and in the chunks the sealer moves closed hours into.
 	stored := func(table string) int {
 		t.Helper()
 		var n int
-		if err := pool.QueryRow(ctx, `SELECT COUNT(*) FROM `+table+` WHERE vehicle = $1`, int64(vid)).Scan(&n); err != nil {
+		q := `SELECT COUNT(*) FROM ` + table + ` WHERE vehicle = $1`
+		if table == "values" {
+			q = `SELECT (SELECT COUNT(*) FROM signals WHERE vehicle = $1) + (SELECT COALESCE(SUM(cnt), 0) FROM chunk_sums WHERE vehicle = $1)`
+		}
+		if err := pool.QueryRow(ctx, q, int64(vid)).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n
 	}
-	for deadline := time.Now().Add(30 * time.Second); stored("records") < 3 || stored("signals") < 6; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); stored("records") < 3 || stored("values") < 6; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d records and %d values stored after 30 s, want 3 and 6", stored("records"), stored("signals"))
+			t.Fatalf("%d records and %d values stored after 30 s, want 3 and 6", stored("records"), stored("values"))
 		}
 	}
 	tok, err := cl.SignIn(ctx, owner.Key)
@@ -171,14 +176,15 @@ func TestClusterSweepsRetentionOnPostgreSQL(t *testing.T) {
 	if got := reads(); got != after {
 		t.Fatalf("after the sweep the owner reads\n%s\nwant\n%s", got, after)
 	}
-	for table, want := range map[string]int{"records": 1, "signals": 2, "latest": 2} {
+	for table, want := range map[string]int{"records": 1, "values": 2, "latest": 2} {
 		if got := stored(table); got != want {
 			t.Errorf("after the sweep the table %s holds %d rows of the car, want %d", table, got, want)
 		}
 	}
 	var oldRows int
 	if err := pool.QueryRow(ctx, `SELECT (SELECT COUNT(*) FROM records WHERE vehicle = $1 AND time < $2) +
-		(SELECT COUNT(*) FROM signals WHERE vehicle = $1 AND time < $2) + (SELECT COUNT(*) FROM latest WHERE vehicle = $1 AND time < $2) +
+		(SELECT COUNT(*) FROM signals WHERE vehicle = $1 AND time < $2) + (SELECT COUNT(*) FROM chunk_sums WHERE vehicle = $1 AND start < $2) +
+		(SELECT COUNT(*) FROM latest WHERE vehicle = $1 AND time < $2) +
 		(SELECT COUNT(*) FROM events WHERE vehicle = $1 AND time < $2)`, int64(vid), recent.Add(-time.Minute).UnixMilli()).Scan(&oldRows); err != nil {
 		t.Fatal(err)
 	}

@@ -87,8 +87,8 @@ type ClusterRun struct {
 	StoredPerSec  float64 // records in PostgreSQL per second, from the first request to the last row
 	Ratio         float64 // AckedPerSec / RecoverPerSec
 	P50, P99      time.Duration
-	// BytesPerRecord is PostgreSQL's size of the telemetry tables (records, record_keys, signals, latest,
-	// with their indexes and TOAST) per stored record.
+	// BytesPerRecord is PostgreSQL's size of the telemetry tables (records, record_keys, signals, the
+	// chunks of sealed hours, latest, with their indexes and TOAST) per stored record.
 	BytesPerRecord float64
 }
 
@@ -286,7 +286,7 @@ func clusterRun(ctx context.Context, opts *ClusterOptions, pg *pgtest.Server, in
 	stored := time.Since(t0)
 	var bytes int64
 	if err := pool.QueryRow(ctx, `SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c
-		WHERE c.relkind = 'r' AND (c.relname LIKE 'records%' OR c.relname LIKE 'signals%' OR c.relname IN ('record_keys', 'latest', 'names'))`).Scan(&bytes); err != nil {
+		WHERE c.relkind = 'r' AND (c.relname LIKE 'records%' OR c.relname LIKE 'signals%' OR c.relname LIKE 'chunk\_%' OR c.relname IN ('record_keys', 'latest', 'names'))`).Scan(&bytes); err != nil {
 		return nil, err
 	}
 	run.BytesPerRecord = float64(bytes) / float64(opts.Records)

@@ -44,7 +44,7 @@ var allowed = map[string][]string{
 	// webhook/outbox is the webhook store's contract (its types and Store): below the engine and the stores.
 	"webhook/outbox":  {},
 	"webhook":         {"access", "accesslog", "ledger", "telemetry", "telemetry/segment", "webhook/outbox"},
-	"store/postgres":  {"accesslog", "attestation", "auth/challenge", "connect/flowstate", "credential", "ledger", "telemetry", "tlog", "webhook/outbox"},
+	"store/postgres":  {"accesslog", "attestation", "auth/challenge", "connect/flowstate", "credential", "ledger", "telemetry", "telemetry/chunk", "telemetry/series", "tlog", "webhook/outbox"},
 	"store/storetest": {"accesslog", "attestation", "auth/challenge", "connect/flowstate", "credential", "telemetry", "webhook/outbox"},
 	"api/wire":        {"accesslog", "ledger"},
 	// auth verifies sign-in signatures with ledger.PersonalHash and ledger.Recover: nothing of telemetry.

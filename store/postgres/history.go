@@ -3,6 +3,9 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"maps"
+	"math"
+	"slices"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/jackc/pgx/v5"
@@ -23,35 +26,114 @@ func valueColumn(k telemetry.Kind) string {
 	return "num"
 }
 
-// Aggregate implements telemetry.History (and so telemetry.Reader) from the signals table: it reads the
-// signal's values in time order and folds them in Go with telemetry.FoldHistory, the reference the SQLite
-// store's roll-ups are tested against. There are no roll-ups here yet, so a query costs a scan of its
-// range.
+// Aggregate implements telemetry.History (and so telemetry.Reader) from the chunks and rows of the
+// signal (read). FIRST, LAST, MIN, MAX, AVG and COUNT take a chunk that lies wholly inside the range and
+// inside one bucket from its summary without decoding it (AVG from the exact sums, chunk.Sum); the
+// chunks at the range's and buckets' ends, and every chunk for the other aggregations, a value filter
+// (Keep) or NoRollup, are decoded and folded with telemetry.FoldHistory, the reference every answer is
+// byte-identical to.
 func (t *Telemetry) Aggregate(ctx context.Context, a telemetry.Aggregation, put func(b int64, agg string, v any)) error {
-	scan := func(yield func(t int64, v any) error) error {
-		rows, err := t.pool.Query(ctx, `SELECT s.time, s.num, s.str, s.loc FROM signals s JOIN names n ON n.id = s.name
-WHERE s.vehicle = $1 AND n.name = $2 AND s.time >= $3 AND s.time < $4 ORDER BY s.time`, int64(a.Vehicle), a.Signal, a.Lo, a.Hi)
-		if err != nil {
-			return fmt.Errorf("couldn't read %s of vehicle %d: %w", a.Signal, a.Vehicle, err)
+	// FoldHistory over no values checks the aggregations and the range.
+	if err := telemetry.FoldHistory(a, func(func(int64, any) error) error { return nil }, put); err != nil || a.Step <= 0 || a.Lo >= a.Hi {
+		return err
+	}
+	id, ok, err := t.nameID(ctx, a.Signal)
+	if err != nil || !ok {
+		return err
+	}
+	numeric := a.Kind == telemetry.KindNumber || a.Kind == telemetry.KindBool
+	q := readQuery{vehicle: a.Vehicle, name: id, lo: a.Lo, hi: a.Hi, class: classOf(a.Kind)}
+	summaries := !a.NoRollup && a.Keep == nil
+	for _, agg := range a.Aggs {
+		switch agg {
+		case telemetry.AggFirst, telemetry.AggLast, telemetry.AggMin, telemetry.AggMax, telemetry.AggAvg, telemetry.AggCount:
+		default:
+			summaries = false
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var ms int64
-			var v value
-			if err := rows.Scan(&ms, &v.num, &v.str, &v.loc); err != nil {
+	}
+	if summaries {
+		q.summary = func(c *chunkSum) bool { return (c.start-a.From)/a.Step == (c.end-a.From)/a.Step }
+	}
+	pieces, err := t.read(ctx, q)
+	if err != nil {
+		return fmt.Errorf("couldn't read %s of vehicle %d: %w", a.Signal, a.Vehicle, err)
+	}
+	ps := pieces[id]
+	if !summaries {
+		return telemetry.FoldHistory(a, func(yield func(t int64, v any) error) error {
+			for _, p := range ps {
+				for _, x := range p.pts {
+					if err := yield(x.T, x.V); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}, put)
+	}
+	var cur int64 = -1
+	var acc bucket
+	at := func(b int64) {
+		if b != cur {
+			acc.put(cur, a.Aggs, put)
+			cur, acc = b, bucket{}
+		}
+	}
+	for _, p := range ps {
+		if p.sum != nil {
+			at((p.sum.start - a.From) / a.Step)
+			if err := acc.addChunk(a.Vehicle, p.sum, numeric); err != nil {
 				return fmt.Errorf("couldn't read %s of vehicle %d: %w", a.Signal, a.Vehicle, err)
 			}
-			x := v.of(a.Kind)
-			if x == nil {
-				continue
-			}
-			if err := yield(ms, x); err != nil {
-				return err
-			}
+			continue
 		}
-		return rows.Err()
+		for _, x := range p.pts {
+			at((x.T - a.From) / a.Step)
+			acc.addValue(x.V, numeric)
+		}
 	}
-	return telemetry.FoldHistory(a, scan, put)
+	acc.put(cur, a.Aggs, put)
+	return nil
+}
+
+// nameID returns the id of a signal name, and false if no value of it was ever stored.
+func (t *Telemetry) nameID(ctx context.Context, name string) (int32, bool, error) {
+	t.mu.Lock()
+	id, ok := t.names[name]
+	t.mu.Unlock()
+	if ok {
+		return id, true, nil
+	}
+	err := t.pool.QueryRow(ctx, `SELECT id FROM names WHERE name = $1`, name).Scan(&id)
+	if err == pgx.ErrNoRows {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("couldn't look up signal %s: %w", name, err)
+	}
+	t.mu.Lock()
+	t.names[name] = id
+	t.mu.Unlock()
+	return id, true, nil
+}
+
+// namesOf returns the names of signal ids.
+func (t *Telemetry) namesOf(ctx context.Context, ids []int32) (map[int32]string, error) {
+	rows, err := t.pool.Query(ctx, `SELECT id, name FROM names WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read signal names: %w", err)
+	}
+	defer rows.Close()
+	out := map[int32]string{}
+	for rows.Next() {
+		var id int32
+		var name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return nil, fmt.Errorf("couldn't read signal names: %w", err)
+		}
+		out[id] = name
+	}
+	return out, rows.Err()
 }
 
 // value is one row's value columns; of picks the one a kind is kept in.
@@ -140,20 +222,36 @@ WHERE l.vehicle = $1 AND l.source = $2 AND l.time >= $3`, int64(vehicle), source
 	return out, nil
 }
 
-// Summary implements telemetry.Reader from the signals table.
+// Summary implements telemetry.Reader from the chunks (their summaries, decoding only the one that
+// straddles since) and rows of every signal.
 func (t *Telemetry) Summary(ctx context.Context, vehicle uint64, since int64) ([]telemetry.SignalSummary, error) {
-	rows, err := t.pool.Query(ctx, `SELECT n.name, COUNT(*), MIN(s.time), MAX(s.time)
-		FROM signals s JOIN names n ON n.id = s.name WHERE s.vehicle = $1 AND s.time >= $2 GROUP BY s.name, n.name`, int64(vehicle), since)
+	pieces, err := t.read(ctx, readQuery{vehicle: vehicle, lo: since, hi: math.MaxInt64, class: -1,
+		summary: func(*chunkSum) bool { return true }})
 	if err != nil {
 		return nil, fmt.Errorf("couldn't summarize the data of vehicle %d: %w", vehicle, err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (telemetry.SignalSummary, error) {
-		var s telemetry.SignalSummary
-		err := row.Scan(&s.Name, &s.Count, &s.First, &s.Last)
-		return s, err
-	})
+	ids := slices.Sorted(maps.Keys(pieces))
+	names, err := t.namesOf(ctx, ids)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't summarize the data of vehicle %d: %w", vehicle, err)
+	}
+	var out []telemetry.SignalSummary
+	for _, id := range ids {
+		s := telemetry.SignalSummary{Name: names[id]}
+		for _, p := range pieces[id] {
+			first, last, n := int64(0), int64(0), 0
+			if p.sum != nil {
+				first, last, n = p.sum.start, p.sum.end, p.sum.cnt
+			} else {
+				first, last, n = p.pts[0].T, p.pts[len(p.pts)-1].T, len(p.pts)
+			}
+			if s.Count == 0 {
+				s.First = first
+			}
+			s.Last = last
+			s.Count += int64(n)
+		}
+		out = append(out, s)
 	}
 	return out, nil
 }
@@ -182,60 +280,153 @@ WHERE vehicle = $1 AND time >= $2 AND time < $3 AND (time, seq) > ($4, $5) ORDER
 	return out, nil
 }
 
-// Runs implements telemetry.Reader in SQL: each value's class, a break where the class changes or the gap
-// to the value before exceeds MaxGap, the runs numbered by a running count of breaks. There are no
-// roll-ups here yet, so it scans the range.
+// Runs implements telemetry.Reader: the signal's numeric values in the range, decoded from its chunks and
+// merged with its rows, folded with telemetry.FoldRuns.
 func (t *Telemetry) Runs(ctx context.Context, q telemetry.RunsQuery) ([]telemetry.Run, error) {
 	if q.Lo >= q.Hi {
 		return nil, nil
 	}
-	cuts := q.Cuts
-	if cuts == nil {
-		cuts = []float64{}
+	id, ok, err := t.nameID(ctx, q.Signal)
+	if err != nil || !ok {
+		return nil, err
 	}
-	rows, err := t.pool.Query(ctx, `WITH v AS (
-	SELECT s.time, s.num, CASE WHEN $5 THEN (SELECT COUNT(*) FROM unnest($6::float8[]) c WHERE s.num > c)::float8 ELSE s.num END AS cls
-	FROM signals s JOIN names n ON n.id = s.name
-	WHERE s.vehicle = $1 AND n.name = $2 AND s.time >= $3 AND s.time < $4 AND s.num IS NOT NULL),
-w AS (SELECT time, num, CASE WHEN LAG(cls) OVER o IS DISTINCT FROM cls OR ($7 > 0 AND time - LAG(time) OVER o > $7) THEN 1 ELSE 0 END AS brk
-	FROM v WINDOW o AS (ORDER BY time)),
-r AS (SELECT time, num, SUM(brk) OVER (ORDER BY time) AS run FROM w)
-SELECT MIN(time), MAX(time), (array_agg(num ORDER BY time))[1], (array_agg(num ORDER BY time DESC))[1], COUNT(*)
-FROM r GROUP BY run ORDER BY run`, int64(q.Vehicle), q.Signal, q.Lo, q.Hi, q.Cuts != nil, cuts, q.MaxGap)
+	pieces, err := t.read(ctx, readQuery{vehicle: q.Vehicle, name: id, lo: q.Lo, hi: q.Hi, class: classNum})
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read the runs of %s of vehicle %d: %w", q.Signal, q.Vehicle, err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (telemetry.Run, error) {
-		var r telemetry.Run
-		err := row.Scan(&r.Start, &r.End, &r.First, &r.Last, &r.Count)
-		return r, err
+	return telemetry.FoldRuns(q, func(yield func(t int64, v float64) error) error {
+		for _, p := range pieces[id] {
+			for _, x := range p.pts {
+				if err := yield(x.T, x.V.(float64)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("couldn't read the runs of %s of vehicle %d: %w", q.Signal, q.Vehicle, err)
-	}
-	return out, nil
 }
 
-// Active implements telemetry.Reader in SQL, counting the numeric values (num) per minute.
+// Active implements telemetry.Reader, counting the numeric values per minute: a chunk within one minute
+// counts from its summary, the others are decoded.
 func (t *Telemetry) Active(ctx context.Context, q telemetry.ActiveQuery) ([]telemetry.Span, error) {
 	const m = telemetry.MinuteMs
 	lo, hi := q.Lo/m*m, (q.Hi+m-1)/m*m
 	if lo >= hi {
 		return nil, nil
 	}
-	rows, err := t.pool.Query(ctx, `SELECT s.time / 60000 AS minute FROM signals s
-WHERE s.vehicle = $1 AND s.time >= $2 AND s.time < $3 AND s.num IS NOT NULL
-GROUP BY minute HAVING COUNT(*) >= $4 AND COUNT(DISTINCT s.name) >= $5`, int64(q.Vehicle), lo, hi, q.MinCount, q.MinSignals)
+	pieces, err := t.read(ctx, readQuery{vehicle: q.Vehicle, lo: lo, hi: hi, class: classNum,
+		summary: func(c *chunkSum) bool { return c.start/m == c.end/m }})
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read the activity of vehicle %d: %w", q.Vehicle, err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (telemetry.Span, error) {
-		var unit int64
-		err := row.Scan(&unit)
-		return telemetry.Span{Start: unit * m, End: unit*m + m}, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("couldn't read the activity of vehicle %d: %w", q.Vehicle, err)
+	type minute struct {
+		count   int
+		signals int
+	}
+	minutes := map[int64]*minute{}
+	for _, ps := range pieces {
+		seen := map[int64]bool{} // the minutes this signal counted in
+		count := func(unit int64, n int) {
+			mm := minutes[unit]
+			if mm == nil {
+				mm = &minute{}
+				minutes[unit] = mm
+			}
+			mm.count += n
+			if !seen[unit] {
+				seen[unit] = true
+				mm.signals++
+			}
+		}
+		for _, p := range ps {
+			if p.sum != nil {
+				count(p.sum.start/m, p.sum.cnt)
+				continue
+			}
+			for _, x := range p.pts {
+				count(x.T/m, 1)
+			}
+		}
+	}
+	var out []telemetry.Span
+	for unit, mm := range minutes {
+		if int64(mm.count) >= int64(q.MinCount) && int64(mm.signals) >= int64(q.MinSignals) {
+			out = append(out, telemetry.Span{Start: unit * m, End: unit*m + m})
+		}
 	}
 	return telemetry.MergeSpans(out), nil
+}
+
+var _ telemetry.SpanAggregator = (*Telemetry)(nil)
+
+// AggregateSpans implements telemetry.SpanAggregator with one read of the signal over all the spans: a
+// chunk that lies wholly inside or wholly outside each span is taken from its summary, the others are
+// decoded, and each span folds what it covers as Aggregate would for one bucket of exactly that span.
+func (t *Telemetry) AggregateSpans(ctx context.Context, a telemetry.Aggregation, spans []telemetry.Span, put func(i int, agg string, v any)) error {
+	a.From, a.Step, a.Lo, a.Hi = 0, 1, 0, 1
+	if err := telemetry.FoldHistory(a, func(func(int64, any) error) error { return nil }, func(int64, string, any) {}); err != nil {
+		return err
+	}
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	for _, s := range spans {
+		if s.Start < s.End {
+			lo, hi = min(lo, s.Start), max(hi, s.End)
+		}
+	}
+	if lo >= hi {
+		return nil
+	}
+	id, ok, err := t.nameID(ctx, a.Signal)
+	if err != nil || !ok {
+		return err
+	}
+	pieces, err := t.read(ctx, readQuery{vehicle: a.Vehicle, name: id, lo: lo, hi: hi, class: classOf(a.Kind),
+		summary: func(c *chunkSum) bool {
+			for _, s := range spans {
+				if c.start < s.End && c.end >= s.Start && (c.start < s.Start || c.end >= s.End) {
+					return false // the span cuts the chunk
+				}
+			}
+			return true
+		}})
+	if err != nil {
+		return fmt.Errorf("couldn't read %s of vehicle %d: %w", a.Signal, a.Vehicle, err)
+	}
+	ps := pieces[id]
+	last := func(p piece) int64 {
+		if p.sum != nil {
+			return p.sum.end
+		}
+		return p.pts[len(p.pts)-1].T
+	}
+	numeric := a.Kind == telemetry.KindNumber || a.Kind == telemetry.KindBool
+	for i, s := range spans {
+		if s.Start >= s.End {
+			continue
+		}
+		var acc bucket
+		// the first piece that ends at or after the span's start (pieces are disjoint and in time order)
+		j, _ := slices.BinarySearchFunc(ps, s.Start, func(p piece, t int64) int {
+			if last(p) < t {
+				return -1
+			}
+			return 1
+		})
+		for ; j < len(ps) && ps[j].first() < s.End; j++ {
+			p := ps[j]
+			if p.sum != nil {
+				if err := acc.addChunk(a.Vehicle, p.sum, numeric); err != nil {
+					return fmt.Errorf("couldn't read %s of vehicle %d: %w", a.Signal, a.Vehicle, err)
+				}
+				continue
+			}
+			for _, x := range p.pts {
+				if x.T >= s.Start && x.T < s.End {
+					acc.addValue(x.V, numeric)
+				}
+			}
+		}
+		acc.put(0, a.Aggs, func(_ int64, agg string, v any) { put(i, agg, v) })
+	}
+	return nil
 }

@@ -1,7 +1,8 @@
 // Package postgres keeps a Glovebox deployment's shared state in PostgreSQL 15 or later through pgx: the
 // Merkle log (entries, stored hashes, checkpoints; package tlog's wire formats), telemetry records
-// partitioned by month with their derived signal tables, the sequencer lease and the OpenID Provider's flow
-// state (FlowState). See docs/scale.md.
+// partitioned by month with their derived signal values — rows for the open hours, compressed chunks
+// (telemetry/series) with summaries for the closed ones, sealed by a background loop (chunks.go) — the
+// sequencer lease and the OpenID Provider's flow state (FlowState). See docs/scale.md.
 //
 // The schema is versioned: Migrate applies the SQL files in migrations/ in order, each once, under an
 // advisory lock, recording them in schema_migrations. `glovebox migrate --store postgres://…` runs it.

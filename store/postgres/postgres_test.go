@@ -26,7 +26,7 @@ import (
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // migrated returns a pool on a new database with the schema applied.
-func migrated(t *testing.T) *pgxpool.Pool {
+func migrated(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	ctx := context.Background()
 	pool, err := postgres.Connect(ctx, pgtest.Database(t))
@@ -92,6 +92,27 @@ func TestTelemetryConformance(t *testing.T) {
 func TestReaderConformance(t *testing.T) {
 	// Write stores the derived rows in the same transaction: nothing to settle.
 	storetest.TestReader(t, func(t *testing.T) storetest.Reader { return postgres.NewTelemetry(migrated(t)) }, nil)
+}
+
+func TestReaderConformanceFromChunks(t *testing.T) {
+	// Every hour of the data set is closed: the sealer moves all of it into chunks.
+	storetest.TestReader(t, func(t *testing.T) storetest.Reader { return postgres.NewTelemetry(migrated(t)) }, seal)
+}
+
+// seal moves every closed hour into chunks, as the sealer does, and checks that it left none in rows.
+func seal[S any](ctx context.Context, s S) error {
+	tel := any(s).(*postgres.Telemetry)
+	if _, err := tel.SealAll(ctx, time.Now()); err != nil {
+		return err
+	}
+	var left int64
+	if err := tel.Pool().QueryRow(ctx, `SELECT COUNT(*) FROM signals`).Scan(&left); err != nil {
+		return err
+	}
+	if left != 0 {
+		return fmt.Errorf("%d values left in rows after sealing", left)
+	}
+	return nil
 }
 
 func TestEventsConformance(t *testing.T) {
@@ -349,6 +370,16 @@ func TestDeleterConformance(t *testing.T) {
 		// A new process on the same database.
 		return postgres.NewTelemetry(pool)
 	}, nil)
+}
+
+func TestDeleterConformanceFromChunks(t *testing.T) {
+	var pool *pgxpool.Pool
+	storetest.TestDeleter(t, func(t *testing.T) storetest.Deleting {
+		pool = migrated(t)
+		return postgres.NewTelemetry(pool)
+	}, func(t *testing.T, _ storetest.Deleting) storetest.Deleting {
+		return postgres.NewTelemetry(pool)
+	}, seal)
 }
 
 // TestAHungDatabaseFailsTheLogInsteadOfHangingIt holds an exclusive lock on the log's tables, as a database

@@ -58,9 +58,13 @@ func (t *Telemetry) Write(ctx context.Context, recs []*telemetry.Record) ([]tele
 	for attempt := 0; attempt < 5; attempt++ {
 		out, err = t.write(ctx, recs)
 		var pe *pgconn.PgError
-		// Writers racing on the same keys may deadlock or conflict; the loser retries from scratch.
-		if err == nil || !errors.As(err, &pe) || (pe.Code != "40P01" && pe.Code != "40001") {
+		// Writers racing on the same keys may deadlock or conflict; the loser retries from scratch. A month
+		// whose partitions retention dropped (dropMonths) since this process created them is created again.
+		if err == nil || !errors.As(err, &pe) || (pe.Code != "40P01" && pe.Code != "40001" && pe.Code != noPartition) {
 			break
+		}
+		if pe.Code == noPartition {
+			t.forgetPartitions()
 		}
 	}
 	return out, err
@@ -427,7 +431,10 @@ func monthStart(ms int64) int64 {
 	return time.Date(tm.Year(), tm.Month(), 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 }
 
-// ensurePartitions creates the monthly partitions of records and signals that months need. Creators in
+// partitioned are the tables partitioned by month: each month's partitions are created together.
+var partitioned = []string{"records", "signals", "chunk_sums", "chunk_data"}
+
+// ensurePartitions creates the monthly partitions of records, signals and chunks that months need. Creators in
 // every process take the same advisory lock, so two never race on one partition.
 func (t *Telemetry) ensurePartitions(ctx context.Context, months map[int64]bool) error {
 	t.mu.Lock()
@@ -453,7 +460,7 @@ func (t *Telemetry) ensurePartitions(ctx context.Context, months map[int64]bool)
 			if start.Year() < 0 || start.Year() > 9999 {
 				return fmt.Errorf("time %d is out of range", m)
 			}
-			for _, table := range []string{"records", "signals"} {
+			for _, table := range partitioned {
 				q := fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s_p%s PARTITION OF %s FOR VALUES FROM (%d) TO (%d)`, table, suffix, table, m, end)
 				if _, err := tx.Exec(ctx, q); err != nil {
 					return err
@@ -471,6 +478,16 @@ func (t *Telemetry) ensurePartitions(ctx context.Context, months map[int64]bool)
 	}
 	t.mu.Unlock()
 	return nil
+}
+
+// noPartition is the SQLSTATE of an insert into a partitioned table without a partition for the row.
+const noPartition = "23514"
+
+// forgetPartitions forgets which months' partitions exist, so that the next write checks them again.
+func (t *Telemetry) forgetPartitions() {
+	t.mu.Lock()
+	clear(t.parts)
+	t.mu.Unlock()
 }
 
 // CountRecords returns how many records are stored.
