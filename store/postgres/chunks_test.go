@@ -561,6 +561,20 @@ func TestASealingTransactionCutOffLosesNoValue(t *testing.T) {
 	if rows, inChunks := counts(); rows != 1080 || inChunks != 0 {
 		t.Fatalf("after the cut: %d rows and %d values in chunks, want 1080 and none", rows, inChunks)
 	}
+	// The cut-off session's end reaches the server after the client gave up on it: until then it holds
+	// the sealing lock, and a sealer stops at once, moving nothing (as it should).
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var held bool
+		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory')`).Scan(&held); err != nil {
+			t.Fatal(err)
+		}
+		if !held {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cut-off sealer's session never released the sealing lock")
+		}
+	}
 	if n, err := s.SealAll(ctx, time.Now()); err != nil || n != 1080 {
 		t.Fatalf("sealed %d values (%v), want 1080", n, err)
 	}
