@@ -59,6 +59,37 @@ CREATE TABLE IF NOT EXISTS chunk_data (
 // value, with the roll-up, stale and activity tables).
 const chunkVersion = 1
 
+// dbtx is a transaction, or a transaction whose statements are prepared once (stmtTx).
+type dbtx interface {
+	querier
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// stmtTx runs a transaction's statements prepared once on the database (stmtCache): the indexer and Seal
+// run the same few statements for every hour they write.
+type stmtTx struct {
+	tx *sql.Tx
+	c  *stmtCache
+}
+
+// QueryContext runs a query in the transaction.
+func (s stmtTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.c.get(ctx, s.tx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// ExecContext runs a statement in the transaction.
+func (s stmtTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := s.c.get(ctx, s.tx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
 // sig names one signal of one vehicle: what a chunk or row belongs to.
 type sig struct {
 	vehicle uint64
@@ -87,7 +118,7 @@ func (t *Telemetry) now() time.Time {
 
 // putHour writes the values of s in the closed hour starting at hour as chunks: the hour's chunks and rows
 // already stored, merged with add (in the order received; a time stored before keeps its value).
-func (t *Telemetry) putHour(ctx context.Context, tx *sql.Tx, s sig, hour int64, add []series.Point) (err error) {
+func (t *Telemetry) putHour(ctx context.Context, tx dbtx, s sig, hour int64, add []series.Point) (err error) {
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("couldn't write the hour from %d of %s as chunks: %w", hour, s, err)
@@ -120,7 +151,7 @@ func (t *Telemetry) putHour(ctx context.Context, tx *sql.Tx, s sig, hour int64, 
 }
 
 // insertChunks encodes pts (in time order, within one hour) and inserts their chunk rows.
-func insertChunks(ctx context.Context, tx *sql.Tx, s sig, pts []series.Point) error {
+func insertChunks(ctx context.Context, tx dbtx, s sig, pts []series.Point) error {
 	cs, err := series.Encode(s.kind, pts)
 	if err != nil {
 		return err
@@ -148,7 +179,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, s.vehicle, s.name, c.Start, c.End, c.
 }
 
 // deleteChunks deletes the chunks of s that start in [lo, hi).
-func deleteChunks(ctx context.Context, tx *sql.Tx, s sig, lo, hi int64) error {
+func deleteChunks(ctx context.Context, tx dbtx, s sig, lo, hi int64) error {
 	for _, table := range []string{"chunk_sums", "chunk_data"} {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE vehicle = ? AND name = ? AND start >= ? AND start < ?`,
 			s.vehicle, s.name, lo, hi); err != nil {
@@ -255,7 +286,7 @@ func (t *Telemetry) sealSome(ctx context.Context, before int64) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		if err := t.putHour(ctx, tx, s, g.hour, nil); err != nil {
+		if err := t.putHour(ctx, stmtTx{tx, &t.istmt}, s, g.hour, nil); err != nil {
 			return 0, err
 		}
 	}

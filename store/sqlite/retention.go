@@ -135,7 +135,7 @@ func (t *Telemetry) DeleteBatch(ctx context.Context, job telemetry.DeleteJob, li
 // deleteChunkValues deletes up to budget values of s measured in [from, to) from its chunks: a chunk
 // inside the range whole (both its rows), one that straddles an end (or holds more than the budget) by
 // decoding it and writing what remains in its place. It returns how many values it deleted.
-func deleteChunkValues(ctx context.Context, tx *sql.Tx, s sig, from, to, budget int64) (int64, error) {
+func deleteChunkValues(ctx context.Context, tx dbtx, s sig, from, to, budget int64) (int64, error) {
 	cs, err := readChunks(ctx, tx, s, from, to, false)
 	if err != nil {
 		return 0, err

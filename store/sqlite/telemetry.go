@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -317,19 +318,25 @@ func (t *Telemetry) indexChunk(ctx context.Context) (_ int, err error) {
 	if err := t.idx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'indexed_seq'`).Scan(&from); err != nil && err != sql.ErrNoRows {
 		return 0, fmt.Errorf("couldn't read the index position: %w", err)
 	}
-	rows, err := t.db.QueryContext(ctx, `SELECT seq, vehicle, source, event FROM records WHERE seq > ? ORDER BY seq LIMIT ?`, from, IndexChunk)
+	recs, err := t.parseRecords(ctx, from)
 	if err != nil {
-		return 0, fmt.Errorf("couldn't read records to index: %w", err)
+		return 0, err
+	}
+	if len(recs) == 0 {
+		return 0, nil
 	}
 	tx, err := t.idx.BeginTx(ctx, nil)
 	if err != nil {
-		rows.Close()
 		return 0, err
 	}
 	defer tx.Rollback()
 	type latestKey struct {
 		vehicle uint64
 		name    int64
+	}
+	type latestVal struct {
+		t   int64
+		val any
 	}
 	var sigRows, evRows [][]any
 	addEvent := func(e telemetry.Event) {
@@ -339,8 +346,8 @@ func (t *Telemetry) indexChunk(ctx context.Context) (_ int, err error) {
 		latestKey
 		source common.Address
 	}
-	latest := map[latestKey][]any{}
-	bySource := map[sourceKey][]any{}
+	latest := map[latestKey]latestVal{}
+	bySource := map[sourceKey]latestVal{}
 	// the values of closed hours, written as chunks per vehicle, signal and hour
 	type hourKey struct {
 		vehicle    uint64
@@ -352,28 +359,15 @@ func (t *Telemetry) indexChunk(ctx context.Context) (_ int, err error) {
 	}
 	hours := map[hourKey]*hourValues{}
 	closed := closedBefore(t.now())
-	n := 0
-	last := from
-	for rows.Next() {
-		var seq int64
-		var vehicle uint64
-		var event, source []byte
-		if err := rows.Scan(&seq, &vehicle, &source, &event); err != nil {
-			rows.Close()
-			return 0, err
+	ids := map[*telemetry.Signal]int64{}
+	n := len(recs)
+	last := recs[n-1].seq
+	for _, rec := range recs {
+		r := rec.r
+		if r == nil {
+			continue // not indexed (parseRecords logged why)
 		}
-		n++
-		last = seq
-		if event, err = DecodeEvent(event); err != nil {
-			slog.Warn("a stored record does not decompress; not indexed", "seq", seq, "err", err)
-			continue
-		}
-		// The record was verified at ingest; here it is only decoded. The clock is not checked again.
-		r, err := t.cat.ParseStored(event)
-		if err != nil {
-			slog.Warn("a stored record no longer parses; not indexed", "seq", seq, "err", err)
-			continue
-		}
+		vehicle := rec.vehicle
 		for _, e := range r.Events {
 			addEvent(e)
 		}
@@ -381,10 +375,12 @@ func (t *Telemetry) indexChunk(ctx context.Context) (_ int, err error) {
 			addEvent(e)
 		}
 		for _, v := range r.Values {
-			id, err := t.nameID(ctx, tx, v.Signal.Name)
-			if err != nil {
-				rows.Close()
-				return 0, err
+			id, ok := ids[v.Signal]
+			if !ok {
+				if id, err = t.nameID(ctx, tx, v.Signal.Name); err != nil {
+					return 0, err
+				}
+				ids[v.Signal] = id
 			}
 			var val any
 			switch v.Signal.Kind {
@@ -395,7 +391,6 @@ func (t *Telemetry) indexChunk(ctx context.Context) (_ int, err error) {
 			case telemetry.KindLocation:
 				val = telemetry.EncodeLocation(v.Lat, v.Lon, v.HDOP)
 			}
-			row := []any{vehicle, id, v.Time, val}
 			if v.Time < closed {
 				k := hourKey{vehicle, id, series.Hour(v.Time)}
 				h := hours[k]
@@ -405,23 +400,18 @@ func (t *Telemetry) indexChunk(ctx context.Context) (_ int, err error) {
 				}
 				h.pts = append(h.pts, series.Point{T: v.Time, V: val})
 			} else {
-				sigRows = append(sigRows, row)
+				sigRows = append(sigRows, []any{vehicle, id, v.Time, val})
 			}
 			k := latestKey{vehicle, id}
-			if old, ok := latest[k]; !ok || old[2].(int64) <= v.Time {
-				latest[k] = row
+			if old, ok := latest[k]; !ok || old.t <= v.Time {
+				latest[k] = latestVal{v.Time, val}
 			}
-			if sk := (sourceKey{k, common.BytesToAddress(source)}); bySource[sk] == nil || bySource[sk][3].(int64) <= v.Time {
-				bySource[sk] = []any{vehicle, source, id, v.Time, val}
+			if sk := (sourceKey{k, rec.source}); bySource[sk].t <= v.Time || bySource[sk].val == nil {
+				bySource[sk] = latestVal{v.Time, val}
 			}
 		}
 	}
-	if err := rows.Close(); err != nil {
-		return 0, err
-	}
-	if n == 0 {
-		return 0, nil
-	}
+
 	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO signals (vehicle, name, time, val) VALUES`,
 		`ON CONFLICT DO NOTHING`, sigRows); err != nil {
 		return 0, err
@@ -434,7 +424,7 @@ func (t *Telemetry) indexChunk(ctx context.Context) (_ int, err error) {
 		return cmp.Or(cmp.Compare(a.vehicle, b.vehicle), cmp.Compare(a.name, b.name), cmp.Compare(a.hour, b.hour))
 	})
 	for _, k := range keys {
-		if err := t.putHour(ctx, tx, hours[k].s, k.hour, hours[k].pts); err != nil {
+		if err := t.putHour(ctx, stmtTx{tx, &t.istmt}, hours[k].s, k.hour, hours[k].pts); err != nil {
 			return 0, err
 		}
 	}
@@ -443,16 +433,16 @@ func (t *Telemetry) indexChunk(ctx context.Context) (_ int, err error) {
 		return 0, err
 	}
 	lrows := make([][]any, 0, len(latest))
-	for _, r := range latest {
-		lrows = append(lrows, r)
+	for k, l := range latest {
+		lrows = append(lrows, []any{k.vehicle, k.name, l.t, l.val})
 	}
 	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO latest (vehicle, name, time, val) VALUES`,
 		`ON CONFLICT (vehicle, name) DO UPDATE SET time=excluded.time, val=excluded.val WHERE excluded.time >= latest.time`, lrows); err != nil {
 		return 0, err
 	}
 	lrows = lrows[:0]
-	for _, r := range bySource {
-		lrows = append(lrows, r)
+	for k, l := range bySource {
+		lrows = append(lrows, []any{k.vehicle, k.source.Bytes(), k.name, l.t, l.val})
 	}
 	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO latest_source (vehicle, source, name, time, val) VALUES`,
 		`ON CONFLICT (vehicle, source, name) DO UPDATE SET time=excluded.time, val=excluded.val WHERE excluded.time >= latest_source.time`, lrows); err != nil {
@@ -464,6 +454,60 @@ func (t *Telemetry) indexChunk(ctx context.Context) (_ int, err error) {
 	err = tx.Commit()
 	t.latest.gen.Add(1) // after the commit: a reader that saw the old gen may have read the old rows
 	return n, err
+}
+
+// storedRecord is a record read for indexing, parsed (r nil if it does not parse).
+type storedRecord struct {
+	seq     int64
+	vehicle uint64
+	source  common.Address
+	r       *telemetry.Record
+}
+
+// parseRecords reads up to IndexChunk records after the sequence number from and decodes and parses them
+// on every core: parsing is most of what indexing costs. A record that does not parse is logged and
+// left out of the index.
+func (t *Telemetry) parseRecords(ctx context.Context, from int64) ([]storedRecord, error) {
+	rows, err := t.db.QueryContext(ctx, `SELECT seq, vehicle, source, event FROM records WHERE seq > ? ORDER BY seq LIMIT ?`, from, IndexChunk)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read records to index: %w", err)
+	}
+	defer rows.Close()
+	var out []storedRecord
+	var events [][]byte
+	for rows.Next() {
+		var rec storedRecord
+		var source, event []byte
+		if err := rows.Scan(&rec.seq, &rec.vehicle, &source, &event); err != nil {
+			return nil, fmt.Errorf("couldn't read records to index: %w", err)
+		}
+		rec.source = common.BytesToAddress(source)
+		out, events = append(out, rec), append(events, event)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("couldn't read records to index: %w", err)
+	}
+	workers := min(runtime.GOMAXPROCS(0), 1+len(out)/256)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w * len(out) / workers; i < (w+1)*len(out)/workers; i++ {
+				event, err := DecodeEvent(events[i])
+				if err != nil {
+					slog.Warn("a stored record does not decompress; not indexed", "seq", out[i].seq, "err", err)
+					continue
+				}
+				// The record was verified at ingest; here it is only decoded. The clock is not checked again.
+				if out[i].r, err = t.cat.ParseStored(event); err != nil {
+					slog.Warn("a stored record no longer parses; not indexed", "seq", out[i].seq, "err", err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return out, nil
 }
 
 // RunIndexer indexes new records every interval, and seals the hours that closed every SealInterval,

@@ -1,0 +1,87 @@
+package sqlite_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/glovebox/glovebox/sim"
+	"github.com/glovebox/glovebox/store/sqlite"
+	"github.com/glovebox/glovebox/telemetry"
+)
+
+// A month of the simulator's first vehicle (seed 1, as internal/enginebench), as the records a node
+// stores: generated once per test binary.
+var (
+	monthOnce    sync.Once
+	monthRecords []*telemetry.Record
+	monthValues  int
+)
+
+func simulatedMonth(b *testing.B) ([]*telemetry.Record, int) {
+	monthOnce.Do(func() {
+		start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+		f := sim.NewFleet(1, 1, start)
+		f.Sign = false
+		end := start.AddDate(0, 0, 30).UnixMilli()
+		for f.Now().UnixMilli() < end {
+			for _, r := range f.Step(time.Second) {
+				monthRecords = append(monthRecords, &telemetry.Record{Source: r.Device, ID: r.ID, VehicleID: r.VehicleID,
+					Time: r.Time.UnixMilli(), Received: f.Now().UnixMilli(), Event: r.Submission.Event})
+				monthValues += len(r.Signals)
+			}
+		}
+	})
+	if len(monthRecords) == 0 {
+		b.Fatal("the simulator sent no records")
+	}
+	return monthRecords, monthValues
+}
+
+// BenchmarkIndexASimulatedMonth stores a simulated month of one vehicle's records, then times indexing
+// them (a backfill: every hour closed, so every value goes straight into chunks) and reports the values
+// indexed per second and the bytes per value of signals.db after a checkpoint.
+func BenchmarkIndexASimulatedMonth(b *testing.B) {
+	recs, values := simulatedMonth(b)
+	ctx := context.Background()
+	for b.Loop() {
+		b.StopTimer()
+		dir := b.TempDir()
+		s, err := sqlite.OpenTelemetry(filepath.Join(dir, "telemetry.db"), telemetry.DefaultCatalog)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := 0; i < len(recs); i += 1000 {
+			if _, err := s.Write(ctx, recs[i:min(i+1000, len(recs))]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		t0 := time.Now()
+		if _, err := s.Index(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Seal(ctx); err != nil {
+			b.Fatal(err)
+		}
+		took := time.Since(t0)
+		b.StopTimer()
+		if _, err := s.SignalsDB().ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			b.Fatal(err)
+		}
+		fi, err := os.Stat(filepath.Join(dir, sqlite.SignalsFile))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(values)/took.Seconds(), "values/s")
+		b.ReportMetric(float64(fi.Size())/float64(values), "B/value")
+		b.ReportMetric(float64(values), "values")
+		b.StartTimer()
+	}
+}
