@@ -293,17 +293,46 @@ const IndexChunk = 8192
 func (t *Telemetry) Index(ctx context.Context) (int, error) {
 	t.indexMu.Lock()
 	defer t.indexMu.Unlock()
+	// Only the indexer (under indexMu) moves indexed_seq, and stored records never change, so records are
+	// read from the records database outside the derived database's transactions: the next chunk is
+	// read and parsed while the one before is written.
+	var from int64
+	if err := t.idx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'indexed_seq'`).Scan(&from); err != nil && err != sql.ErrNoRows {
+		return 0, fmt.Errorf("couldn't read the index position: %w", err)
+	}
+	recs, err := t.parseRecords(ctx, from)
 	total := 0
-	for {
-		n, err := t.indexChunk(ctx)
-		total += n
-		if err != nil || n < IndexChunk {
-			return total, err
+	for err == nil && len(recs) > 0 {
+		type parsed struct {
+			recs []storedRecord
+			err  error
+		}
+		var next chan parsed
+		if len(recs) == IndexChunk {
+			next = make(chan parsed, 1)
+			go func(from int64) {
+				r, err := t.parseRecords(ctx, from)
+				next <- parsed{r, err}
+			}(recs[len(recs)-1].seq)
+		}
+		err = t.indexRecords(ctx, recs)
+		if err == nil {
+			total += len(recs)
+		}
+		recs = nil
+		if next != nil {
+			p := <-next
+			if err == nil {
+				recs, err = p.recs, p.err
+			}
 		}
 	}
+	return total, err
 }
 
-func (t *Telemetry) indexChunk(ctx context.Context) (_ int, err error) {
+// indexRecords derives the signal values, latest values and events of a chunk of parsed records (in
+// sequence order, following the index position) in one transaction.
+func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err error) {
 	// A chunk whose transaction fails (a full disk) is indexed again by the next call: the deriver must
 	// then meet its values as if for the first time.
 	restore := t.derive.Checkpoint()
@@ -312,22 +341,9 @@ func (t *Telemetry) indexChunk(ctx context.Context) (_ int, err error) {
 			restore()
 		}
 	}()
-	// Only the indexer (under indexMu) moves indexed_seq, and stored records never change, so the chunk
-	// is read from the records database outside the derived database's transaction.
-	var from int64
-	if err := t.idx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'indexed_seq'`).Scan(&from); err != nil && err != sql.ErrNoRows {
-		return 0, fmt.Errorf("couldn't read the index position: %w", err)
-	}
-	recs, err := t.parseRecords(ctx, from)
-	if err != nil {
-		return 0, err
-	}
-	if len(recs) == 0 {
-		return 0, nil
-	}
 	tx, err := t.idx.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer tx.Rollback()
 	type latestKey struct {
@@ -360,8 +376,7 @@ func (t *Telemetry) indexChunk(ctx context.Context) (_ int, err error) {
 	hours := map[hourKey]*hourValues{}
 	closed := closedBefore(t.now())
 	ids := map[*telemetry.Signal]int64{}
-	n := len(recs)
-	last := recs[n-1].seq
+	last := recs[len(recs)-1].seq
 	for _, rec := range recs {
 		r := rec.r
 		if r == nil {
@@ -378,7 +393,7 @@ func (t *Telemetry) indexChunk(ctx context.Context) (_ int, err error) {
 			id, ok := ids[v.Signal]
 			if !ok {
 				if id, err = t.nameID(ctx, tx, v.Signal.Name); err != nil {
-					return 0, err
+					return err
 				}
 				ids[v.Signal] = id
 			}
@@ -414,7 +429,7 @@ func (t *Telemetry) indexChunk(ctx context.Context) (_ int, err error) {
 
 	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO signals (vehicle, name, time, val) VALUES`,
 		`ON CONFLICT DO NOTHING`, sigRows); err != nil {
-		return 0, err
+		return err
 	}
 	keys := make([]hourKey, 0, len(hours))
 	for k := range hours {
@@ -425,12 +440,12 @@ func (t *Telemetry) indexChunk(ctx context.Context) (_ int, err error) {
 	})
 	for _, k := range keys {
 		if err := t.putHour(ctx, stmtTx{tx, &t.istmt}, hours[k].s, k.hour, hours[k].pts); err != nil {
-			return 0, err
+			return err
 		}
 	}
 	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO events (vehicle, time, name, source, duration_ns, metadata) VALUES`,
 		`ON CONFLICT DO NOTHING`, evRows); err != nil {
-		return 0, err
+		return err
 	}
 	lrows := make([][]any, 0, len(latest))
 	for k, l := range latest {
@@ -438,7 +453,7 @@ func (t *Telemetry) indexChunk(ctx context.Context) (_ int, err error) {
 	}
 	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO latest (vehicle, name, time, val) VALUES`,
 		`ON CONFLICT (vehicle, name) DO UPDATE SET time=excluded.time, val=excluded.val WHERE excluded.time >= latest.time`, lrows); err != nil {
-		return 0, err
+		return err
 	}
 	lrows = lrows[:0]
 	for k, l := range bySource {
@@ -446,14 +461,17 @@ func (t *Telemetry) indexChunk(ctx context.Context) (_ int, err error) {
 	}
 	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO latest_source (vehicle, source, name, time, val) VALUES`,
 		`ON CONFLICT (vehicle, source, name) DO UPDATE SET time=excluded.time, val=excluded.val WHERE excluded.time >= latest_source.time`, lrows); err != nil {
-		return 0, err
+		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('indexed_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, last); err != nil {
-		return 0, err
+		return err
 	}
 	err = tx.Commit()
 	t.latest.gen.Add(1) // after the commit: a reader that saw the old gen may have read the old rows
-	return n, err
+	if err != nil {
+		return fmt.Errorf("couldn't commit an index chunk: %w", err)
+	}
+	return nil
 }
 
 // storedRecord is a record read for indexing, parsed (r nil if it does not parse).
