@@ -2,6 +2,8 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -79,6 +81,45 @@ func TestReaderConformance(t *testing.T) {
 			})
 		})
 	}
+}
+
+func TestChunksConformance(t *testing.T) {
+	for _, c := range clocks {
+		t.Run(c.name, func(t *testing.T) {
+			now := c.index
+			open := openAt(&now)
+			storetest.TestChunks(t, func(t *testing.T) storetest.Reader { return open(t) }, func(ctx context.Context, s storetest.Reader) error {
+				if _, err := s.(*sqlite.Telemetry).Index(ctx); err != nil {
+					return err
+				}
+				if c.seal.IsZero() {
+					return nil
+				}
+				now = c.seal
+				_, err := s.(*sqlite.Telemetry).Seal(ctx)
+				return err
+			}, corruptChunk)
+		})
+	}
+}
+
+// corruptChunk cuts the data of the chunk that holds the value of vehicle's signal at at in half.
+func corruptChunk(t *testing.T, s storetest.Reader, vehicle uint64, signal string, at int64) (int64, bool) {
+	db := s.(*sqlite.Telemetry).SignalsDB()
+	var name, start int64
+	err := db.QueryRow(`SELECT c.name, c.start FROM chunk_sums c JOIN names n ON n.id = c.name
+WHERE c.vehicle = ? AND n.name = ? AND c.start <= ? AND c.end >= ?`, vehicle, signal, at, at).Scan(&name, &start)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE chunk_data SET data = substr(data, 1, length(data) / 2) WHERE vehicle = ? AND name = ? AND start = ?`,
+		vehicle, name, start); err != nil {
+		t.Fatal(err)
+	}
+	return start, true
 }
 
 func TestEventsConformance(t *testing.T) {
