@@ -307,6 +307,14 @@ func (t *Telemetry) sigOf(vehicle uint64, id int64) (sig, error) {
 		}
 	}
 	t.mu.Unlock()
+	if name == "" { // not added through this store's indexer
+		if err := t.idx.QueryRow(`SELECT name FROM names WHERE id = ?`, id).Scan(&name); err != nil {
+			return sig{}, fmt.Errorf("couldn't look up signal %d: %w", id, err)
+		}
+		t.mu.Lock()
+		t.names[name] = id
+		t.mu.Unlock()
+	}
 	s, ok := t.cat.Lookup(name)
 	if !ok {
 		return sig{}, fmt.Errorf("signal %d (%q) is not in the catalogue: its values have no chunk format", id, name)
