@@ -25,7 +25,7 @@ import (
 // hours (a backfill, a reindex, a late record) straight into chunks, merging them with the hour's chunks
 // and rows already stored, and the values of open hours as rows; Seal, which the indexer's loop runs
 // every SealInterval, moves the rows of hours that have closed since into chunks. For one vehicle, signal
-// and hour the values are thus either all in chunks or all in rows, but inside one transaction. A
+// and hour the values are thus either all in chunks or all in rows, except inside one transaction. A
 // reader merges both anyway (a value in a chunk wins over a row at the same millisecond), so that an
 // answer never depends on when the last seal ran.
 
@@ -42,17 +42,22 @@ const sealBatch = 512
 const chunksSchema = `
 -- One row per chunk (telemetry/series): cnt values of one signal of one vehicle, all within the UTC hour
 -- of start, from start to end (the times of the first and last, unix ms); fv and lv the first and last
--- value, as the signals table keeps values. For numbers and booleans: xsum the exact sum
+-- value, as the signals table keeps values (no type affinity: a string stays a string). For numbers and booleans: xsum the exact sum
 -- (chunk.Sum.AppendBinary), lo and hi the minimum and maximum, minutes the number of values in each
 -- minute from the one of start to the one of end (uvarints, for Active); NULL for other kinds.
 CREATE TABLE IF NOT EXISTS chunk_sums (
 	vehicle INTEGER NOT NULL, name INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
-	cnt INTEGER NOT NULL, xsum BLOB, lo REAL, hi REAL, fv ANY, lv ANY, minutes BLOB,
+	cnt INTEGER NOT NULL, xsum BLOB, lo REAL, hi REAL, fv, lv, minutes BLOB,
 	PRIMARY KEY (vehicle, name, start)) WITHOUT ROWID;
 -- The encoded chunk (series.Encode), apart from the summaries so that a scan of summaries reads short rows.
 CREATE TABLE IF NOT EXISTS chunk_data (
 	vehicle INTEGER NOT NULL, name INTEGER NOT NULL, start INTEGER NOT NULL, data BLOB NOT NULL,
 	PRIMARY KEY (vehicle, name, start));
+-- The (vehicle, signal, hour) groups with values in the signals table, which Seal moves into chunks once
+-- their hour is closed (the indexer adds a group when it writes rows into it).
+CREATE TABLE IF NOT EXISTS unsealed (
+	vehicle INTEGER NOT NULL, name INTEGER NOT NULL, hour INTEGER NOT NULL,
+	PRIMARY KEY (hour, vehicle, name)) WITHOUT ROWID;
 `
 
 // chunkVersion is the layout of signals.db's values: 1 chunks and rows of open hours (before: a row per
@@ -145,6 +150,9 @@ func (t *Telemetry) putHour(ctx context.Context, tx dbtx, s sig, hour int64, add
 		if _, err := tx.ExecContext(ctx, `DELETE FROM signals WHERE vehicle = ? AND name = ? AND time >= ? AND time < ?`,
 			s.vehicle, s.name, hour, hour+series.HourMs); err != nil {
 			return fmt.Errorf("couldn't delete the rows: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM unsealed WHERE hour = ? AND vehicle = ? AND name = ?`, hour, s.vehicle, s.name); err != nil {
+			return fmt.Errorf("couldn't mark the hour sealed: %w", err)
 		}
 	}
 	return insertChunks(ctx, tx, s, pts)
@@ -266,7 +274,7 @@ func (t *Telemetry) sealSome(ctx context.Context, before int64) (int, error) {
 		name, hour int64
 	}
 	var groups []group
-	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT vehicle, name, `+floorHour+` FROM signals WHERE time < ? LIMIT ?`, before, sealBatch)
+	rows, err := tx.QueryContext(ctx, `SELECT vehicle, name, hour FROM unsealed WHERE hour < ? LIMIT ?`, before, sealBatch)
 	if err != nil {
 		return 0, fmt.Errorf("couldn't find the rows to seal: %w", err)
 	}
@@ -288,6 +296,10 @@ func (t *Telemetry) sealSome(ctx context.Context, before int64) (int, error) {
 		}
 		if err := t.putHour(ctx, stmtTx{tx, &t.istmt}, s, g.hour, nil); err != nil {
 			return 0, err
+		}
+		// an hour whose rows a deletion took has nothing to move, and is no longer unsealed either
+		if _, err := tx.ExecContext(ctx, `DELETE FROM unsealed WHERE hour = ? AND vehicle = ? AND name = ?`, g.hour, g.vehicle, g.name); err != nil {
+			return 0, fmt.Errorf("couldn't mark the hour sealed: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -332,6 +344,9 @@ func migrateChunks(ctx context.Context, t *Telemetry) error {
 	}
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("couldn't read the layout version: %w", err)
+	}
+	if _, err := t.idx.ExecContext(ctx, `INSERT OR IGNORE INTO unsealed (vehicle, name, hour) SELECT DISTINCT vehicle, name, `+floorHour+` FROM signals`); err != nil {
+		return fmt.Errorf("couldn't list the rows to move into chunks: %w", err)
 	}
 	if _, err := t.Seal(ctx); err != nil {
 		return fmt.Errorf("couldn't move the values into chunks: %w", err)

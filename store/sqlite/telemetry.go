@@ -374,6 +374,7 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 		pts []series.Point
 	}
 	hours := map[hourKey]*hourValues{}
+	unsealed := map[hourKey]bool{} // the hours written as rows
 	closed := closedBefore(t.now())
 	ids := map[*telemetry.Signal]int64{}
 	last := recs[len(recs)-1].seq
@@ -416,6 +417,7 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 				h.pts = append(h.pts, series.Point{T: v.Time, V: val})
 			} else {
 				sigRows = append(sigRows, []any{vehicle, id, v.Time, val})
+				unsealed[hourKey{vehicle, id, series.Hour(v.Time)}] = true
 			}
 			k := latestKey{vehicle, id}
 			if old, ok := latest[k]; !ok || old.t <= v.Time {
@@ -429,6 +431,13 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 
 	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO signals (vehicle, name, time, val) VALUES`,
 		`ON CONFLICT DO NOTHING`, sigRows); err != nil {
+		return err
+	}
+	urows := make([][]any, 0, len(unsealed))
+	for k := range unsealed {
+		urows = append(urows, []any{k.vehicle, k.name, k.hour})
+	}
+	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO unsealed (vehicle, name, hour) VALUES`, `ON CONFLICT DO NOTHING`, urows); err != nil {
 		return err
 	}
 	keys := make([]hourKey, 0, len(hours))
@@ -556,7 +565,7 @@ func (t *Telemetry) RunIndexer(ctx context.Context, interval time.Duration, logg
 // straight into chunks, those of open hours as rows.
 func (t *Telemetry) Reindex(ctx context.Context) (int, error) {
 	t.indexMu.Lock()
-	if _, err := t.idx.ExecContext(ctx, `DELETE FROM signals; DELETE FROM chunk_sums; DELETE FROM chunk_data; DELETE FROM latest; DELETE FROM latest_source;
+	if _, err := t.idx.ExecContext(ctx, `DELETE FROM signals; DELETE FROM unsealed; DELETE FROM chunk_sums; DELETE FROM chunk_data; DELETE FROM latest; DELETE FROM latest_source;
 DELETE FROM events; DELETE FROM meta WHERE key = 'indexed_seq';`); err != nil {
 		t.indexMu.Unlock()
 		return 0, fmt.Errorf("couldn't clear the derived tables: %w", err)
