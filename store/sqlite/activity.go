@@ -26,9 +26,9 @@ func (t *Telemetry) numericIDs() []int64 {
 // Active implements telemetry.Reader from the chunks' counts of values per minute (chunk_sums.minutes),
 // which a month of a signal keeps in about 720 short rows, and the rows of open hours; nothing is
 // decoded.
-func (t *Telemetry) Active(ctx context.Context, q telemetry.ActiveQuery) ([]telemetry.Span, error) {
+func (t *Telemetry) Active(ctx context.Context, aq telemetry.ActiveQuery) ([]telemetry.Span, error) {
 	const m = telemetry.MinuteMs
-	lo, hi := floorTo(q.Lo, m), floorTo(q.Hi+m-1, m)
+	lo, hi := floorTo(aq.Lo, m), floorTo(aq.Hi+m-1, m)
 	if lo >= hi {
 		return nil, nil
 	}
@@ -37,53 +37,59 @@ func (t *Telemetry) Active(ctx context.Context, q telemetry.ActiveQuery) ([]tele
 		sigs int
 	}
 	minutes := map[int64]*minute{}
-	for _, name := range t.numericIDs() {
-		counts := map[int64]uint64{} // this signal's
-		add := func(at int64, n uint64) {
-			if at >= lo && at < hi {
-				counts[at] += n
+	err := snapshot(ctx, t.idx, func(q querier) error {
+		for _, name := range t.numericIDs() {
+			counts := map[int64]uint64{} // this signal's
+			add := func(at int64, n uint64) {
+				if at >= lo && at < hi {
+					counts[at] += n
+				}
+			}
+			err := eachQueryRow(ctx, q, `SELECT start, minutes FROM chunk_sums WHERE vehicle = ? AND name = ? AND start >= ? AND start < ? AND end >= ?`,
+				[]any{aq.Vehicle, name, series.Hour(lo), hi, lo}, func(scan func(...any) error) error {
+					var start int64
+					var b []byte
+					if err := scan(&start, &b); err != nil {
+						return err
+					}
+					if err := eachMinute(start, b, add); err != nil {
+						return fmt.Errorf("the chunk of signal %d of vehicle %d from %d: %w", name, aq.Vehicle, start, err)
+					}
+					return nil
+				})
+			if err == nil {
+				err = eachQueryRow(ctx, q, `SELECT `+floorMinute+` AS minute, COUNT(*) FROM signals
+WHERE vehicle = ? AND name = ? AND time >= ? AND time < ? GROUP BY minute`, []any{aq.Vehicle, name, lo, hi}, func(scan func(...any) error) error {
+					var at int64
+					var n uint64
+					if err := scan(&at, &n); err != nil {
+						return err
+					}
+					add(at, n)
+					return nil
+				})
+			}
+			if err != nil {
+				return fmt.Errorf("couldn't read the activity of vehicle %d: %w", aq.Vehicle, err)
+			}
+			for at, n := range counts {
+				mn := minutes[at]
+				if mn == nil {
+					mn = &minute{}
+					minutes[at] = mn
+				}
+				mn.n += n
+				mn.sigs++
 			}
 		}
-		err := t.eachQueryRow(ctx, `SELECT start, minutes FROM chunk_sums WHERE vehicle = ? AND name = ? AND start >= ? AND start < ? AND end >= ?`,
-			[]any{q.Vehicle, name, series.Hour(lo), hi, lo}, func(scan func(...any) error) error {
-				var start int64
-				var b []byte
-				if err := scan(&start, &b); err != nil {
-					return err
-				}
-				if err := eachMinute(start, b, add); err != nil {
-					return fmt.Errorf("the chunk of signal %d of vehicle %d from %d: %w", name, q.Vehicle, start, err)
-				}
-				return nil
-			})
-		if err == nil {
-			err = t.eachQueryRow(ctx, `SELECT `+floorMinute+` AS minute, COUNT(*) FROM signals
-WHERE vehicle = ? AND name = ? AND time >= ? AND time < ? GROUP BY minute`, []any{q.Vehicle, name, lo, hi}, func(scan func(...any) error) error {
-				var at int64
-				var n uint64
-				if err := scan(&at, &n); err != nil {
-					return err
-				}
-				add(at, n)
-				return nil
-			})
-		}
-		if err != nil {
-			return nil, fmt.Errorf("couldn't read the activity of vehicle %d: %w", q.Vehicle, err)
-		}
-		for at, n := range counts {
-			mn := minutes[at]
-			if mn == nil {
-				mn = &minute{}
-				minutes[at] = mn
-			}
-			mn.n += n
-			mn.sigs++
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	var spans []telemetry.Span
 	for at, mn := range minutes {
-		if mn.n >= uint64(max(q.MinCount, 0)) && mn.sigs >= q.MinSignals {
+		if mn.n >= uint64(max(aq.MinCount, 0)) && mn.sigs >= aq.MinSignals {
 			spans = append(spans, telemetry.Span{Start: at, End: at + m})
 		}
 	}
@@ -93,9 +99,9 @@ WHERE vehicle = ? AND name = ? AND time >= ? AND time < ? GROUP BY minute`, []an
 // floorMinute is the start of a row's minute in SQL (floor, also for negative times).
 const floorMinute = `(time - ((time % 60000) + 60000) % 60000)`
 
-// eachQueryRow runs a query on the signals database and calls f with a scan of each row.
-func (t *Telemetry) eachQueryRow(ctx context.Context, q string, args []any, f func(scan func(...any) error) error) error {
-	rows, err := t.idx.QueryContext(ctx, q, args...)
+// eachQueryRow runs a query and calls f with a scan of each row.
+func eachQueryRow(ctx context.Context, db querier, q string, args []any, f func(scan func(...any) error) error) error {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,9 @@ func (h *History) Aggregate(ctx context.Context, a telemetry.Aggregation, put fu
 		b := a
 		b.Aggs = rest
 		scan := func(yield func(t int64, v any) error) error {
-			return eachValue(ctx, h.db, s, a.Lo, a.Hi, func(p series.Point) error { return yield(p.T, p.V) })
+			return snapshot(ctx, h.db, func(q querier) error {
+				return eachValue(ctx, q, s, a.Lo, a.Hi, func(p series.Point) error { return yield(p.T, p.V) })
+			})
 		}
 		if err := telemetry.FoldHistory(b, scan, put); err != nil {
 			return err
@@ -149,16 +151,18 @@ func (h *History) fold(ctx context.Context, s sig, lo, hi int64, bucket func(t i
 		return p
 	}
 	num := numeric(s.kind)
-	err := walk(ctx, h.db, s, lo, hi, whole, func(c *chunkRow) error {
-		if b, ok := bucket(c.start); ok {
-			return part(b).addChunk(s, c)
-		}
-		return nil
-	}, func(p series.Point) error {
-		if b, ok := bucket(p.T); ok {
-			part(b).add(p, num)
-		}
-		return nil
+	err := snapshot(ctx, h.db, func(q querier) error {
+		return walk(ctx, q, s, lo, hi, whole, func(c *chunkRow) error {
+			if b, ok := bucket(c.start); ok {
+				return part(b).addChunk(s, c)
+			}
+			return nil
+		}, func(p series.Point) error {
+			if b, ok := bucket(p.T); ok {
+				part(b).add(p, num)
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		return err

@@ -419,3 +419,53 @@ func TestEventsRoundTripCompressedOrNot(t *testing.T) {
 		t.Fatalf("%d values indexed from the compressed events, want %d", values, 2*(1+30+45))
 	}
 }
+
+// TestReadsWhileSealingCountEveryValueOnce reads a day of values again and again while Seal moves them,
+// hour by hour, from rows into chunks: each read sees them in one state or the other, never both or
+// neither.
+func TestReadsWhileSealingCountEveryValueOnce(t *testing.T) {
+	ctx := context.Background()
+	f := newHistoryFixture(t, 5)
+	f.now = f.base
+	f.write(0, 24*time.Hour, 2000)
+	if _, err := f.tel.Index(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := float64(len(f.ref[refKey{1, "speed"}]))
+	a := telemetry.Aggregation{Vehicle: 1, Signal: "speed", Kind: telemetry.KindNumber, From: f.base.UnixMilli(), Step: 24 * time.Hour.Milliseconds(),
+		Lo: f.base.UnixMilli(), Hi: f.base.Add(24 * time.Hour).UnixMilli(), Aggs: []string{telemetry.AggCount}}
+	done := make(chan struct{})
+	errs := make(chan error, 1)
+	go func() {
+		defer close(errs)
+		for reads := 0; ; reads++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			var got float64
+			if err := f.tel.Aggregate(ctx, a, func(_ int64, _ string, v any) { got = v.(float64) }); err != nil {
+				errs <- err
+				return
+			}
+			if got != want {
+				errs <- fmt.Errorf("read %d counted %v values, want %v", reads, got, want)
+				return
+			}
+		}
+	}()
+	for h := 1; h <= 25; h++ {
+		f.now = f.base.Add(time.Duration(h)*time.Hour + SealGrace)
+		if _, err := f.tel.Seal(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	if rows, _, _ := f.counts(); rows != 0 {
+		t.Fatalf("%d rows left after sealing every hour", rows)
+	}
+}

@@ -44,48 +44,54 @@ func (t *Telemetry) Summary(ctx context.Context, vehicle uint64, since int64) ([
 		add(name, n, first, last)
 		return nil
 	}
-	err := t.eachQueryRow(ctx, `SELECT name, SUM(cnt), MIN(start), MAX(end) FROM chunk_sums WHERE vehicle = ? AND start >= ? GROUP BY name`,
-		[]any{vehicle, since}, scan)
-	if err == nil {
-		err = t.eachQueryRow(ctx, `SELECT name, COUNT(*), MIN(time), MAX(time) FROM signals WHERE vehicle = ? AND time >= ? GROUP BY name`,
+	err := snapshot(ctx, t.idx, func(q querier) error {
+		err := eachQueryRow(ctx, q, `SELECT name, SUM(cnt), MIN(start), MAX(end) FROM chunk_sums WHERE vehicle = ? AND start >= ? GROUP BY name`,
 			[]any{vehicle, since}, scan)
-	}
-	var straddling []int64 // names with a chunk from before since to after it
-	if err == nil {
-		err = t.eachQueryRow(ctx, `SELECT DISTINCT name FROM chunk_sums WHERE vehicle = ? AND start >= ? AND start < ? AND end >= ?`,
-			[]any{vehicle, series.Hour(since), since, since}, func(scan func(...any) error) error {
-				var name int64
-				if err := scan(&name); err != nil {
+		if err == nil {
+			err = eachQueryRow(ctx, q, `SELECT name, COUNT(*), MIN(time), MAX(time) FROM signals WHERE vehicle = ? AND time >= ? GROUP BY name`,
+				[]any{vehicle, since}, scan)
+		}
+		var straddling []int64 // names with a chunk from before since to after it
+		if err == nil {
+			err = eachQueryRow(ctx, q, `SELECT DISTINCT name FROM chunk_sums WHERE vehicle = ? AND start >= ? AND start < ? AND end >= ?`,
+				[]any{vehicle, series.Hour(since), since, since}, func(scan func(...any) error) error {
+					var name int64
+					if err := scan(&name); err != nil {
+						return err
+					}
+					straddling = append(straddling, name)
+					return nil
+				})
+		}
+		if err != nil {
+			return fmt.Errorf("couldn't summarize the data of vehicle %d: %w", vehicle, err)
+		}
+		for _, name := range straddling {
+			s, err := t.sigOf(vehicle, name)
+			if err != nil {
+				return err
+			}
+			cs, err := readChunks(ctx, q, s, since, series.Hour(since)+series.HourMs, true)
+			if err != nil {
+				return err
+			}
+			var buf []series.Point
+			for i := range cs {
+				c := &cs[i]
+				if c.start >= since {
+					continue // counted whole
+				}
+				if buf, err = c.decode(ctx, q, s, buf[:0]); err != nil {
 					return err
 				}
-				straddling = append(straddling, name)
-				return nil
-			})
-	}
+				j := slices.IndexFunc(buf, func(p series.Point) bool { return p.T >= since })
+				add(name, int64(len(buf)-j), buf[j].T, c.end)
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("couldn't summarize the data of vehicle %d: %w", vehicle, err)
-	}
-	for _, name := range straddling {
-		s, err := t.sigOf(vehicle, name)
-		if err != nil {
-			return nil, err
-		}
-		cs, err := readChunks(ctx, t.idx, s, since, series.Hour(since)+series.HourMs, true)
-		if err != nil {
-			return nil, err
-		}
-		var buf []series.Point
-		for i := range cs {
-			c := &cs[i]
-			if c.start >= since {
-				continue // counted whole
-			}
-			if buf, err = c.decode(ctx, t.idx, s, buf[:0]); err != nil {
-				return nil, err
-			}
-			i := slices.IndexFunc(buf, func(p series.Point) bool { return p.T >= since })
-			add(name, int64(len(buf)-i), buf[i].T, c.end)
-		}
+		return nil, err
 	}
 	t.mu.Lock()
 	out := make([]telemetry.SignalSummary, 0, len(byName))

@@ -48,13 +48,15 @@ func (t *Telemetry) Runs(ctx context.Context, q telemetry.RunsQuery) ([]telemetr
 	whole := func(c *chunkRow) bool {
 		return c.lo == c.lo && class(c.lo) == class(c.hi) && (q.MaxGap == 0 || c.end-c.start <= q.MaxGap)
 	}
-	err = walk(ctx, t.idx, s, q.Lo, q.Hi, whole, func(c *chunkRow) error {
-		piece(c.start, c.end, c.fv.(float64), c.lv.(float64), c.cnt, class(c.lo))
-		return nil
-	}, func(p series.Point) error {
-		f := p.V.(float64)
-		piece(p.T, p.T, f, f, 1, class(f))
-		return nil
+	err = snapshot(ctx, t.idx, func(db querier) error {
+		return walk(ctx, db, s, q.Lo, q.Hi, whole, func(c *chunkRow) error {
+			piece(c.start, c.end, c.fv.(float64), c.lv.(float64), c.cnt, class(c.lo))
+			return nil
+		}, func(p series.Point) error {
+			f := p.V.(float64)
+			piece(p.T, p.T, f, f, 1, class(f))
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read the runs of %s: %w", s, err)

@@ -17,6 +17,26 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
+// snapshot runs f on one connection of db inside a read transaction, so that every query f makes sees the
+// same state of the database: a Seal or an indexing commit between two of them could otherwise move
+// values from rows into chunks, or rewrite a chunk, under the reader.
+func snapshot(ctx context.Context, db *sql.DB, f func(q querier) error) (err error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("couldn't get a connection to read: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `BEGIN DEFERRED`); err != nil {
+		return fmt.Errorf("couldn't begin a read: %w", err)
+	}
+	defer func() {
+		if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), `ROLLBACK`); rerr != nil && err == nil {
+			err = fmt.Errorf("couldn't end a read: %w", rerr)
+		}
+	}()
+	return f(conn)
+}
+
 // chunkRow is a chunk's summary row (chunk_sums), with its data when read.
 type chunkRow struct {
 	start, end, cnt int64
