@@ -1,11 +1,13 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
 	"math/big"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -467,5 +469,62 @@ func TestReadsWhileSealingCountEveryValueOnce(t *testing.T) {
 	}
 	if rows, _, _ := f.counts(); rows != 0 {
 		t.Fatalf("%d rows left after sealing every hour", rows)
+	}
+}
+
+// TestErasedChunksLeaveNoBytesInTheFile erases a range of values kept in chunks — one chunk inside it,
+// one straddling its end — and checks that neither chunk's bytes are left in signals.db afterwards.
+func TestErasedChunksLeaveNoBytesInTheFile(t *testing.T) {
+	ctx := context.Background()
+	f := newHistoryFixture(t, 6)
+	f.write(0, 6*time.Hour, 3000)
+	if _, err := f.tel.Index(ctx); err != nil {
+		t.Fatal(err)
+	}
+	blob := func(hour time.Duration) []byte {
+		t.Helper()
+		var b []byte
+		if err := f.tel.SignalsDB().QueryRow(`SELECT d.data FROM chunk_data d JOIN names n ON n.id = d.name
+WHERE d.vehicle = 1 AND n.name = 'currentLocationCoordinates' AND d.start >= ? AND d.start < ?`,
+			f.base.Add(hour).UnixMilli(), f.base.Add(hour+time.Hour).UnixMilli()).Scan(&b); err != nil {
+			t.Fatal(err)
+		}
+		if len(b) < 100 {
+			t.Fatalf("a chunk of %d bytes is too short to look for", len(b))
+		}
+		return b
+	}
+	inside, straddling := blob(2*time.Hour), blob(3*time.Hour)
+	job := telemetry.DeleteJob{Key: telemetry.ErasureJob(1, 0), Vehicle: 1, From: f.base.Add(2 * time.Hour).UnixMilli(),
+		To: f.base.Add(3*time.Hour + 30*time.Minute).UnixMilli()}
+	for {
+		_, done, err := f.tel.DeleteBatch(ctx, job, 10_000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if done {
+			break
+		}
+	}
+	if err := f.tel.Finish(ctx, job, f.base.Add(24*time.Hour).UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.tel.SignalsDB().Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.ReadFile(filepath.Join(filepath.Dir(f.path), SignalsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"inside the range": inside, "straddling its end": straddling} {
+		for i := 0; i+48 <= len(b); i += 48 { // a blob spans overflow pages: look for pieces of it
+			if bytes.Contains(file, b[i:i+48]) {
+				t.Errorf("bytes %d to %d of the chunk %s are still in the file", i, i+48, name)
+				break
+			}
+		}
+	}
+	if rows, chunked, _ := f.counts(); rows != 0 || chunked == 0 {
+		t.Fatalf("%d rows and %d values in chunks left", rows, chunked)
 	}
 }
