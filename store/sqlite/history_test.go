@@ -528,3 +528,23 @@ WHERE d.vehicle = 1 AND n.name = 'currentLocationCoordinates' AND d.start >= ? A
 		t.Fatalf("%d rows and %d values in chunks left", rows, chunked)
 	}
 }
+
+// TestIndexingSeveralChunksOfRecords indexes more records than one indexing transaction takes
+// (IndexChunk), the next chunk parsed while the one before is written, and checks every value.
+func TestIndexingSeveralChunksOfRecords(t *testing.T) {
+	ctx := context.Background()
+	f := newHistoryFixture(t, 7)
+	f.now = f.base.Add(12 * time.Hour)
+	f.write(0, 24*time.Hour, IndexChunk) // IndexChunk records of each of two vehicles: two chunks
+	n, err := f.tel.Index(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2*IndexChunk {
+		t.Fatalf("indexed %d records, want %d", n, 2*IndexChunk)
+	}
+	if rows, chunked, _ := f.counts(); rows == 0 || chunked == 0 || rows+chunked != f.total() {
+		t.Fatalf("%d values in rows and %d in chunks, want some of each and %d in all", rows, chunked, f.total())
+	}
+	f.compare(20)
+}
