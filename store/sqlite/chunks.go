@@ -36,8 +36,12 @@ const SealGrace = 2 * time.Minute
 // SealInterval is how often the indexer's loop seals the hours that have closed.
 const SealInterval = 30 * time.Second
 
-// sealBatch is how many (vehicle, signal, hour) groups Seal moves per transaction.
-const sealBatch = 512
+// sealBatch and sealTxTime bound a transaction of Seal: at most sealBatch (vehicle, signal, hour) groups,
+// and no more once it has taken sealTxTime, so that the indexer, which waits for it, is not held up.
+const (
+	sealBatch  = 512
+	sealTxTime = 100 * time.Millisecond
+)
 
 const chunksSchema = `
 -- One row per chunk (telemetry/series): cnt values of one signal of one vehicle, all within the UTC hour
@@ -253,20 +257,22 @@ func (t *Telemetry) Seal(ctx context.Context) (int, error) {
 	total := 0
 	for {
 		t.indexMu.Lock()
-		n, err := t.sealSome(ctx, before)
+		n, more, err := t.sealSome(ctx, before)
 		t.indexMu.Unlock()
 		total += n
-		if err != nil || n < sealBatch {
+		if err != nil || !more {
 			return total, err
 		}
 	}
 }
 
-// sealSome seals up to sealBatch groups with rows before the time before, in one transaction.
-func (t *Telemetry) sealSome(ctx context.Context, before int64) (int, error) {
+// sealSome seals groups with rows before the time before in one transaction, up to sealBatch of them
+// and for about sealTxTime (the indexer waits for it), and reports whether more may be left.
+func (t *Telemetry) sealSome(ctx context.Context, before int64) (n int, more bool, err error) {
+	start := time.Now()
 	tx, err := t.idx.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, fmt.Errorf("couldn't begin sealing: %w", err)
+		return 0, false, fmt.Errorf("couldn't begin sealing: %w", err)
 	}
 	defer tx.Rollback()
 	type group struct {
@@ -276,36 +282,40 @@ func (t *Telemetry) sealSome(ctx context.Context, before int64) (int, error) {
 	var groups []group
 	rows, err := tx.QueryContext(ctx, `SELECT vehicle, name, hour FROM unsealed WHERE hour < ? LIMIT ?`, before, sealBatch)
 	if err != nil {
-		return 0, fmt.Errorf("couldn't find the rows to seal: %w", err)
+		return 0, false, fmt.Errorf("couldn't find the rows to seal: %w", err)
 	}
 	for rows.Next() {
 		var g group
 		if err := rows.Scan(&g.vehicle, &g.name, &g.hour); err != nil {
 			rows.Close()
-			return 0, fmt.Errorf("couldn't find the rows to seal: %w", err)
+			return 0, false, fmt.Errorf("couldn't find the rows to seal: %w", err)
 		}
 		groups = append(groups, g)
 	}
 	if err := rows.Close(); err != nil {
-		return 0, fmt.Errorf("couldn't find the rows to seal: %w", err)
+		return 0, false, fmt.Errorf("couldn't find the rows to seal: %w", err)
 	}
 	for _, g := range groups {
+		if n > 0 && time.Since(start) > sealTxTime {
+			break
+		}
+		n++
 		s, err := t.sigOf(g.vehicle, g.name)
 		if err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		if err := t.putHour(ctx, stmtTx{tx, &t.istmt}, s, g.hour, nil); err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		// an hour whose rows a deletion took has nothing to move, and is no longer unsealed either
 		if _, err := tx.ExecContext(ctx, `DELETE FROM unsealed WHERE hour = ? AND vehicle = ? AND name = ?`, g.hour, g.vehicle, g.name); err != nil {
-			return 0, fmt.Errorf("couldn't mark the hour sealed: %w", err)
+			return 0, false, fmt.Errorf("couldn't mark the hour sealed: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("couldn't commit sealing: %w", err)
+		return 0, false, fmt.Errorf("couldn't commit sealing: %w", err)
 	}
-	return len(groups), nil
+	return n, n < len(groups) || len(groups) == sealBatch, nil
 }
 
 // sigOf returns the signal of vehicle with the name id, its kind from the catalogue.
