@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strconv"
@@ -30,8 +31,12 @@ func snapshot(ctx context.Context, db *sql.DB, f func(q querier) error) (err err
 		return fmt.Errorf("couldn't begin a read: %w", err)
 	}
 	defer func() {
-		if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), `ROLLBACK`); rerr != nil && err == nil {
-			err = fmt.Errorf("couldn't end a read: %w", rerr)
+		if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), `ROLLBACK`); rerr != nil {
+			// a connection left inside the transaction must not go back to the pool
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+			if err == nil {
+				err = fmt.Errorf("couldn't end a read: %w", rerr)
+			}
 		}
 	}()
 	return f(conn)
