@@ -192,7 +192,7 @@ func newMonthNode(b *testing.B) *monthNode {
 			break
 		}
 	}
-	if _, err := n.Telemetry.Roll(ctx); err != nil {
+	if _, err := n.Telemetry.Seal(ctx); err != nil {
 		b.Fatal(err)
 	}
 	m.token = n.SignIn(b, owner)

@@ -115,7 +115,7 @@ func TestDetectionFromRunsFindsWhatTheValuesHold(t *testing.T) {
 	if _, err := tel.Index(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tel.Roll(ctx); err != nil {
+	if _, err := tel.Seal(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tel.Write(ctx, recs[cut:]); err != nil { // the last hours stale

@@ -29,7 +29,7 @@ func TestFastPathAnswersAsGqlgen(t *testing.T) {
 	at := s.t0.Add(250 * time.Second)
 	s.post(t, testnode.Record(t, s.sdev, s.vehicle, "escape", at,
 		telemetry.EventSignal{Name: "powertrainType", Timestamp: at, Value: "Tesla <Model 3> & more\u2028"}))
-	if _, err := s.n.Telemetry.Roll(context.Background()); err != nil {
+	if _, err := s.n.Telemetry.Seal(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	s.mu.Lock()

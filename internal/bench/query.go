@@ -194,17 +194,17 @@ type QueryReport struct {
 	HistoryInterval                    time.Duration
 	HistoryFrom                        time.Time
 	HistoryTo                          time.Time
-	HistoryRecords                     int   // records of the long history
-	HistoryPerRecord                   int   // samples of 10 signals per record
-	HistoryValues                      int   // signal values of the long history
-	HistoryBytes                       int64 // event bytes of the long history
-	HistoryRoll                        time.Duration
-	RollupRows                         int
+	HistoryRecords                     int           // records of the long history
+	HistoryPerRecord                   int           // samples of 10 signals per record
+	HistoryValues                      int           // signal values of the long history
+	HistoryBytes                       int64         // event bytes of the long history
+	HistoryRoll                        time.Duration // sealing the open hours into chunks
+	RollupRows                         int           // chunks (chunk_sums rows) in the end
 	HistorySignPerSec                  float64
 	HistoryIngestPerSec                float64 // verified and written through the Ingester (or written straight into the store)
 	HistoryDirect                      bool
 	HistoryIndex                       time.Duration
-	SignalRows                         int // rows of the signals table in the end
+	SignalRows                         int // values in the end (rows of the signals table and in chunks)
 	SignalsBucket                      time.Duration
 	SignalsFrom, SignalsTo             time.Time // the window of the signals query: the history's, aligned to the buckets
 	SignalsBuckets                     int       // buckets of the query's window
@@ -320,14 +320,14 @@ func Query(ctx context.Context, opts QueryOptions) (*QueryReport, error) {
 	}
 	bodies = nil
 	rep.IngestPerSec = float64(n) / dur.Seconds()
-	opts.logf("indexing and rolling up…")
+	opts.logf("indexing and sealing…")
 	t0 := time.Now()
 	if _, err := qn.n.Telemetry.Index(ctx); err != nil {
 		return nil, err
 	}
 	// Rolled up now, as the node's indexer would have within 30 s: the first roll of a fresh backlog
 	// is not what a steady-state query competes with.
-	if _, err := qn.n.Telemetry.Roll(ctx); err != nil {
+	if _, err := qn.n.Telemetry.Seal(ctx); err != nil {
 		return nil, err
 	}
 	rep.IndexDuration = time.Since(t0)
@@ -497,13 +497,13 @@ func loadHistory(ctx context.Context, n *node.Node, devs []*ecdsa.PrivateKey, id
 		return err
 	}
 	rep.HistoryIndex = time.Since(t0)
-	opts.logf("rolling it up…")
+	opts.logf("sealing it into chunks…")
 	t0 = time.Now()
-	if _, err := n.Telemetry.Roll(ctx); err != nil {
+	if _, err := n.Telemetry.Seal(ctx); err != nil {
 		return err
 	}
 	rep.HistoryRoll = time.Since(t0)
-	return n.Telemetry.SignalsDB().QueryRowContext(ctx, `SELECT count(*) FROM rollup`).Scan(&rep.RollupRows)
+	return n.Telemetry.SignalsDB().QueryRowContext(ctx, `SELECT count(*) FROM chunk_sums`).Scan(&rep.RollupRows)
 }
 
 // writeDirect stores signed submissions as the Ingester would — parsed, with the pairing in force at
@@ -679,7 +679,7 @@ func measureSignals(ctx context.Context, n *node.Node, addr, token string, ids [
 	}
 	rep.SignalsStoreP50, rep.SignalsStoreP99 = percentile(rep.SignalsStore, 0.5), percentile(rep.SignalsStore, 0.99)
 	rep.SignalsValuesP50, rep.SignalsValuesP99 = percentile(rep.SignalsValues, 0.5), percentile(rep.SignalsValues, 0.99)
-	return n.Telemetry.SignalsDB().QueryRowContext(ctx, `SELECT count(*) FROM signals`).Scan(&rep.SignalRows)
+	return n.Telemetry.SignalsDB().QueryRowContext(ctx, `SELECT (SELECT count(*) FROM signals) + (SELECT COALESCE(SUM(cnt), 0) FROM chunk_sums)`).Scan(&rep.SignalRows)
 }
 
 // queryNode is an in-process node with a settable clock.
@@ -1082,7 +1082,7 @@ func (r *QueryReport) Print(w io.Writer) {
 	} else {
 		fmt.Fprintf(w, "verified (signature and pairing) and written through the node's Ingester in batches of 1,000 at %.0f records/s\n", r.HistoryIngestPerSec)
 	}
-	fmt.Fprintf(w, "(%.0f values/s), indexed in %s, rolled up in %s; %d rows in the signals table, %d roll-up rows.\n",
+	fmt.Fprintf(w, "(%.0f values/s), indexed in %s, sealed in %s; %d values, %d chunks.\n",
 		r.HistoryIngestPerSec*float64(r.HistoryPerRecord*10), r.HistoryIndex.Round(time.Millisecond), r.HistoryRoll.Round(time.Millisecond), r.SignalRows, r.RollupRows)
 	fmt.Fprintf(w, "signals from %s to %s in %s buckets (%d buckets, %d answered, %d bytes) with speed AVG, MAX, MIN and\n",
 		r.SignalsFrom.Format(time.RFC3339), r.SignalsTo.Format(time.RFC3339), r.SignalsBucket, r.SignalsBuckets, r.SignalsAnswered, r.SignalsAnswerBytes)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,11 +13,12 @@ import (
 	"github.com/glovebox/glovebox/telemetry"
 )
 
-// Rows is today's layout, the baseline: the real store/sqlite telemetry store, one row per value in its
-// signals table, the latest table, and roll-ups rolled by the store's own Roll. Write fills the tables
-// the store's indexer fills, with the same statements' shape (multi-row inserts of rowsPerInsert rows,
-// one transaction per batchValues values), but from the dataset's values rather than from parsed
-// records: what it measures is the layout's cost, not parsing, which every engine would share.
+// Rows is the real store/sqlite telemetry store fed as its indexer feeds the rows of open hours, then
+// sealed into chunks by the store's own Seal. Write fills the tables the store's indexer fills, with the
+// same statements' shape (multi-row inserts of rowsPerInsert rows, one transaction per batchValues
+// values), but from the dataset's values rather than from parsed records: what it measures is the
+// layout's cost, not parsing, which every engine would share. (Before issue 16 the store kept a row per
+// value with roll-ups: the figures of sqlite-rows in docs/columnar.md were measured then.)
 type Rows struct {
 	dir string
 	t   *sqlite.Telemetry
@@ -106,19 +108,13 @@ ON CONFLICT (vehicle, name) DO UPDATE SET time=excluded.time, val=excluded.val W
 				tx.Rollback()
 				return fmt.Errorf("couldn't update the latest values: %w", err)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO stale (vehicle, name, since, until) VALUES (?, ?, ?, ?)
-ON CONFLICT (vehicle, name) DO UPDATE SET since = MIN(since, excluded.since), until = MAX(until, excluded.until)`,
-				d.Vehicle, ids[si], s.Times[sp.since], s.Times[sp.until]); err != nil {
-				tx.Rollback()
-				return fmt.Errorf("couldn't mark the stale spans: %w", err)
-			}
 		}
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("couldn't commit values: %w", err)
 		}
 	}
-	if _, err := r.t.Roll(ctx); err != nil {
-		return fmt.Errorf("couldn't roll up: %w", err)
+	if _, err := r.t.Seal(ctx); err != nil {
+		return fmt.Errorf("couldn't seal: %w", err)
 	}
 	return nil
 }
@@ -139,7 +135,7 @@ func checkpointSQLite(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// Size implements Engine: the derived database (signals, latest, roll-ups), not the records.
+// Size implements Engine: the derived database (values, latest values), not the records.
 func (r *Rows) Size() (int64, error) {
 	return fileSizes(filepath.Join(r.dir, sqlite.SignalsFile), filepath.Join(r.dir, sqlite.SignalsFile+"-wal"))
 }
@@ -176,25 +172,19 @@ func (r *Rows) Latest(ctx context.Context, vehicle uint64) ([]telemetry.LatestRo
 	return rows, nil
 }
 
-// Scan implements Engine.
+// Scan implements Engine: every value through the store's History (a bucket per millisecond).
 func (r *Rows) Scan(ctx context.Context, vehicle uint64, s *Series, yield func(t int64, v any) error) error {
-	rows, err := r.t.SignalsDB().QueryContext(ctx, `SELECT time, val FROM signals
-WHERE vehicle = ? AND name = (SELECT id FROM names WHERE name = ?) ORDER BY time`, vehicle, s.Name)
-	if err != nil {
-		return fmt.Errorf("couldn't read %s: %w", s.Name, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var t int64
-		var v any
-		if err := rows.Scan(&t, &v); err != nil {
-			return fmt.Errorf("couldn't read %s: %w", s.Name, err)
+	var err error
+	a := telemetry.Aggregation{Vehicle: vehicle, Signal: s.Name, Kind: s.Kind, From: math.MinInt64 / 2, Step: 1, Lo: math.MinInt64 / 2,
+		Hi: math.MaxInt64 / 2, Aggs: []string{telemetry.AggLast}, Keep: func(any) bool { return true }}
+	if aerr := r.t.Aggregate(ctx, a, func(b int64, _ string, v any) {
+		if err == nil {
+			err = yield(a.From+b, v)
 		}
-		if err := yield(t, v); err != nil {
-			return err
-		}
+	}); aerr != nil {
+		return fmt.Errorf("couldn't read %s: %w", s.Name, aerr)
 	}
-	return rows.Err()
+	return err
 }
 
 // Close implements Engine.

@@ -40,7 +40,7 @@ var allowed = map[string][]string{
 	"telemetry/live": {"telemetry"},
 	// Stores implement the contracts of the packages below them (accesslog, webhook/outbox, telemetry's
 	// Reader, ledger's Store) and import nothing that uses them.
-	"store/sqlite": {"accesslog", "attestation", "credential", "ledger", "telemetry", "webhook/outbox"},
+	"store/sqlite": {"accesslog", "attestation", "credential", "ledger", "telemetry", "telemetry/chunk", "telemetry/series", "webhook/outbox"},
 	// webhook/outbox is the webhook store's contract (its types and Store): below the engine and the stores.
 	"webhook/outbox":  {},
 	"webhook":         {"access", "accesslog", "ledger", "telemetry", "telemetry/segment", "webhook/outbox"},

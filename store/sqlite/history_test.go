@@ -1,12 +1,15 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
 	"math/big"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -17,33 +20,52 @@ import (
 )
 
 // historyFixture writes random telemetry of two vehicles straight into a Telemetry store (the store
-// does not check signatures; ingest does) and answers aggregations both ways.
+// does not check signatures; ingest does), on a clock the test moves, and keeps the values it wrote, the
+// first at each millisecond, as the reference the store's answers are held to.
 type historyFixture struct {
 	t    *testing.T
 	tel  *Telemetry
 	rng  *rand.Rand
 	seq  int
 	base time.Time
+	now  time.Time
+	path string
+	ref  map[refKey]map[int64]any // the first value written at each time
+}
+
+type refKey struct {
+	vehicle uint64
+	signal  string
 }
 
 var historySignals = []struct {
 	name string
 	aggs []string
 }{
-	{"speed", []string{telemetry.AggAvg, telemetry.AggMin, telemetry.AggMax, telemetry.AggFirst, telemetry.AggLast, telemetry.AggMedian, telemetry.AggRand}},
+	{"speed", []string{telemetry.AggAvg, telemetry.AggMin, telemetry.AggMax, telemetry.AggFirst, telemetry.AggLast, telemetry.AggCount, telemetry.AggMedian, telemetry.AggRand}},
 	{"isIgnitionOn", []string{telemetry.AggAvg, telemetry.AggMin, telemetry.AggMax, telemetry.AggFirst, telemetry.AggLast}},
 	{"powertrainType", []string{telemetry.AggFirst, telemetry.AggLast, telemetry.AggTop, telemetry.AggUnique, telemetry.AggRand}},
 	{"currentLocationCoordinates", []string{telemetry.AggFirst, telemetry.AggLast, telemetry.AggMean, telemetry.AggRand}},
 }
 
 func newHistoryFixture(t *testing.T, seed uint64) *historyFixture {
-	tel, err := OpenTelemetry(filepath.Join(t.TempDir(), "telemetry.db"), telemetry.DefaultCatalog)
+	f := &historyFixture{t: t, rng: rand.New(rand.NewPCG(seed, 7)), base: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+		ref: map[refKey]map[int64]any{}}
+	f.now = f.base.Add(1000 * time.Hour)
+	f.path = filepath.Join(t.TempDir(), "telemetry.db")
+	f.open(f.path)
+	return f
+}
+
+// open opens the store at path on the fixture's clock.
+func (f *historyFixture) open(path string) {
+	tel, err := OpenTelemetry(path, telemetry.DefaultCatalog)
 	if err != nil {
-		t.Fatal(err)
+		f.t.Fatal(err)
 	}
-	t.Cleanup(func() { tel.Close() })
-	return &historyFixture{t: t, tel: tel, rng: rand.New(rand.NewPCG(seed, 7)),
-		base: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
+	f.t.Cleanup(func() { tel.Close() })
+	tel.Now = func() time.Time { return f.now }
+	f.tel = tel
 }
 
 // write stores n records per vehicle at random times in [from, from+span), each with every signal.
@@ -55,19 +77,28 @@ func (f *historyFixture) write(from, span time.Duration, n int) {
 			f.seq++
 			at := f.base.Add(from + time.Duration(f.rng.Int64N(int64(span))))
 			at = at.Truncate(time.Millisecond)
+			if f.rng.IntN(50) == 0 { // now and then a second value at a time taken
+				at = at.Truncate(time.Second)
+			}
 			types := []string{"ELECTRIC", "COMBUSTION", "HYBRID"}
+			speed, on := math.Round(f.rng.Float64()*1200)/10, f.rng.IntN(2) == 1
+			pt := types[f.rng.IntN(3)]
+			lat, lon := 38+f.rng.Float64(), -9+f.rng.Float64()
 			ev, err := telemetry.NewEvent(src, vehicle, strconv.Itoa(f.seq), at, []telemetry.EventSignal{
-				{Name: "speed", Timestamp: at, Value: math.Round(f.rng.Float64()*1200) / 10},
-				{Name: "isIgnitionOn", Timestamp: at, Value: f.rng.IntN(2) == 1},
-				{Name: "powertrainType", Timestamp: at, Value: types[f.rng.IntN(3)]},
-				{Name: "currentLocationCoordinates", Timestamp: at, Value: telemetry.Location{
-					Latitude: 38 + f.rng.Float64(), Longitude: -9 + f.rng.Float64(), HDOP: 1}},
+				{Name: "speed", Timestamp: at, Value: speed},
+				{Name: "isIgnitionOn", Timestamp: at, Value: on},
+				{Name: "powertrainType", Timestamp: at, Value: pt},
+				{Name: "currentLocationCoordinates", Timestamp: at, Value: telemetry.Location{Latitude: lat, Longitude: lon, HDOP: 1}},
 			})
 			if err != nil {
 				f.t.Fatal(err)
 			}
 			recs = append(recs, &telemetry.Record{Source: src, ID: strconv.Itoa(f.seq), VehicleID: vehicle,
 				Time: at.UnixMilli(), Received: at.UnixMilli(), Event: ev})
+			f.keep(vehicle, "speed", at, speed)
+			f.keep(vehicle, "isIgnitionOn", at, map[bool]float64{false: 0, true: 1}[on])
+			f.keep(vehicle, "powertrainType", at, pt)
+			f.keep(vehicle, "currentLocationCoordinates", at, string(telemetry.EncodeLocation(lat, lon, 1)))
 		}
 	}
 	if _, err := f.tel.Write(context.Background(), recs); err != nil {
@@ -75,10 +106,42 @@ func (f *historyFixture) write(from, span time.Duration, n int) {
 	}
 }
 
+func (f *historyFixture) keep(vehicle uint64, signal string, at time.Time, v any) {
+	k := refKey{vehicle, signal}
+	if f.ref[k] == nil {
+		f.ref[k] = map[int64]any{}
+	}
+	if _, ok := f.ref[k][at.UnixMilli()]; !ok {
+		f.ref[k][at.UnixMilli()] = v
+	}
+}
+
+// values hands over the reference values of a signal in [lo, hi) in time order.
+func (f *historyFixture) values(vehicle uint64, signal string, lo, hi int64, yield func(t int64, v any) error) error {
+	m := f.ref[refKey{vehicle, signal}]
+	ts := make([]int64, 0, len(m))
+	for t := range m {
+		if t >= lo && t < hi {
+			ts = append(ts, t)
+		}
+	}
+	slices.Sort(ts)
+	for _, t := range ts {
+		v := m[t]
+		if s, ok := v.(string); ok && signal == "currentLocationCoordinates" {
+			v = []byte(s)
+		}
+		if err := yield(t, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // answers runs a's aggregations and returns them keyed "bucket/agg".
 func (f *historyFixture) answers(a telemetry.Aggregation) map[string]any {
 	out := map[string]any{}
-	err := NewHistory(f.tel.SignalsDB()).Aggregate(context.Background(), a, func(b int64, agg string, v any) {
+	err := f.tel.Aggregate(context.Background(), a, func(b int64, agg string, v any) {
 		k := fmt.Sprintf("%d/%s", b, agg)
 		if _, dup := out[k]; dup {
 			f.t.Fatalf("%s put twice", k)
@@ -94,29 +157,10 @@ func (f *historyFixture) answers(a telemetry.Aggregation) map[string]any {
 	return out
 }
 
-// fold answers a with telemetry.FoldHistory over the values read from the signals table.
+// fold answers a with telemetry.FoldHistory over the reference values.
 func (f *historyFixture) fold(a telemetry.Aggregation) map[string]any {
 	out := map[string]any{}
-	db := f.tel.SignalsDB()
-	scan := func(yield func(t int64, v any) error) error {
-		rows, err := db.Query(`SELECT s.time, s.val FROM signals s JOIN names n ON n.id = s.name WHERE s.vehicle = ? AND n.name = ? AND s.time >= ? AND s.time < ? ORDER BY s.time`,
-			a.Vehicle, a.Signal, a.Lo, a.Hi)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var t int64
-			var v any
-			if err := rows.Scan(&t, &v); err != nil {
-				return err
-			}
-			if err := yield(t, v); err != nil {
-				return err
-			}
-		}
-		return rows.Err()
-	}
+	scan := func(yield func(t int64, v any) error) error { return f.values(a.Vehicle, a.Signal, a.Lo, a.Hi, yield) }
 	err := telemetry.FoldHistory(a, scan, func(b int64, agg string, v any) {
 		if bs, ok := v.([]byte); ok {
 			v = string(bs)
@@ -129,18 +173,9 @@ func (f *historyFixture) fold(a telemetry.Aggregation) map[string]any {
 	return out
 }
 
-// sameAnswer compares two answers, numbers to within rounding (sums in another order).
-func sameAnswer(g, w any) bool {
-	if gf, ok := g.(float64); ok {
-		wf, ok := w.(float64)
-		return ok && math.Abs(gf-wf) <= 1e-9*math.Max(1, math.Abs(wf))
-	}
-	return g == w
-}
-
-// compare checks that random windows get the same answers from the roll-ups as from the values alone,
-// and returns how many of the windows could use the roll-ups.
-func (f *historyFixture) compare(windows int) (rolled int) {
+// compare checks that random windows get from the store, with chunk summaries and without, exactly the
+// answers of telemetry.FoldHistory over the values written (AVG to the bit).
+func (f *historyFixture) compare(windows int) {
 	steps := []time.Duration{time.Second, 7 * time.Second, time.Minute, 90 * time.Second, 5 * time.Minute,
 		15 * time.Minute, time.Hour, 6 * time.Hour, 24 * time.Hour}
 	aligns := []time.Duration{time.Millisecond, time.Minute, 5 * time.Minute, time.Hour, 24 * time.Hour}
@@ -161,123 +196,137 @@ func (f *historyFixture) compare(windows int) (rolled int) {
 			vehicle := uint64(1 + f.rng.IntN(2))
 			a := telemetry.Aggregation{Vehicle: vehicle, Signal: s.name, Kind: sig.Kind, From: from.UnixMilli(),
 				Step: step.Milliseconds(), Lo: lo.UnixMilli(), Hi: from.Add(span).UnixMilli(), Aggs: s.aggs}
-			got := f.answers(a)
-			a.NoRollup = true
-			want := f.answers(a)
-			folded := f.fold(a)
-			if fmt.Sprint(len(folded)) != fmt.Sprint(len(want)) {
-				f.t.Fatalf("window %d %s: %d answers from telemetry.FoldHistory, %d from the store", i, s.name, len(folded), len(want))
-			}
-			for k, w := range want {
-				if !sameAnswer(folded[k], w) {
-					f.t.Fatalf("window %d %s %s (%+v): %v from telemetry.FoldHistory, %v from the store", i, s.name, k, a, folded[k], w)
+			want := f.fold(a)
+			for _, noSummaries := range []bool{false, true} {
+				a.NoRollup = noSummaries
+				got := f.answers(a)
+				if len(got) != len(want) {
+					f.t.Fatalf("window %d %s (%+v): %d answers from the store, %d from telemetry.FoldHistory", i, s.name, a, len(got), len(want))
 				}
-			}
-			if len(got) != len(want) {
-				f.t.Fatalf("window %d %s: %d answers from the roll-ups, %d from the values", i, s.name, len(got), len(want))
-			}
-			for k, w := range want {
-				g := got[k]
-				if gf, ok := g.(float64); ok {
-					if wf := w.(float64); math.Abs(gf-wf) > 1e-9*math.Max(1, math.Abs(wf)) {
-						f.t.Fatalf("window %d %s %s (%+v): %v from the roll-ups, %v from the values", i, s.name, k, a, g, w)
+				for k, w := range want {
+					if got[k] != w {
+						f.t.Fatalf("window %d %s %s (%+v): %v from the store, %v from telemetry.FoldHistory", i, s.name, k, a, got[k], w)
 					}
-					continue
-				}
-				if g != w {
-					f.t.Fatalf("window %d %s %s (%+v): %v from the roll-ups, %v from the values", i, s.name, k, a, g, w)
-				}
-			}
-			a.NoRollup = false
-			segs, err := (&aggQuery{h: NewHistory(f.tel.SignalsDB()), a: a}).segments(context.Background())
-			if err != nil {
-				f.t.Fatal(err)
-			}
-			for _, sg := range segs {
-				if sg.level >= 0 {
-					rolled++
-					break
 				}
 			}
 		}
 	}
-	return rolled
 }
 
-// TestRollupsAnswerAsTheValuesDo writes telemetry in phases — live, backfilled into rolled-up hours,
-// indexed but not rolled, rolled — and after each compares hundreds of random queries (bucket widths,
-// alignments, owner eras starting mid-range) answered with roll-ups against the values alone.
-func TestRollupsAnswerAsTheValuesDo(t *testing.T) {
+// counts returns how many values are in rows and in chunks, and how many chunks there are.
+func (f *historyFixture) counts() (rows, chunked, chunks int) {
+	if err := f.tel.SignalsDB().QueryRow(`SELECT (SELECT COUNT(*) FROM signals), (SELECT COALESCE(SUM(cnt), 0) FROM chunk_sums),
+		(SELECT COUNT(*) FROM chunk_sums)`).Scan(&rows, &chunked, &chunks); err != nil {
+		f.t.Fatal(err)
+	}
+	return rows, chunked, chunks
+}
+
+// total is how many reference values there are.
+func (f *historyFixture) total() int {
+	n := 0
+	for _, m := range f.ref {
+		n += len(m)
+	}
+	return n
+}
+
+// chunkTables returns the chunk tables' contents as text.
+func (f *historyFixture) chunkTables() string {
+	var out string
+	if err := f.tel.SignalsDB().QueryRow(`SELECT COALESCE((SELECT group_concat(vehicle||'/'||name||'/'||start||'/'||end||'/'||cnt||'/'||hex(xsum)||'/'||quote(lo)||'/'||quote(hi)||'/'||quote(fv)||'/'||quote(lv)||'/'||hex(minutes), ';') FROM chunk_sums), '')
+		|| '|' || COALESCE((SELECT group_concat(x, ';') FROM (SELECT vehicle||'/'||name||'/'||start||'/'||hex(data) AS x FROM chunk_data ORDER BY vehicle, name, start)), '')`).Scan(&out); err != nil {
+		f.t.Fatal(err)
+	}
+	return out
+}
+
+// TestAnswersAreFoldHistorysOverTheValuesWritten writes telemetry in phases — some hours closed (chunks)
+// and some open (rows), a backfill into closed hours and into open ones, the open hours sealed, a
+// reindex — and after each compares hundreds of random queries (bucket widths, alignments, owner eras
+// starting mid-range) with telemetry.FoldHistory over the values written.
+func TestAnswersAreFoldHistorysOverTheValuesWritten(t *testing.T) {
 	ctx := context.Background()
 	f := newHistoryFixture(t, 1)
+	f.now = f.base.Add(30 * time.Hour)
 	f.write(0, 48*time.Hour, 3000)
 	if _, err := f.tel.Index(ctx); err != nil {
 		t.Fatal(err)
 	}
-	f.compare(40) // everything stale: all from the values
-	if _, err := f.tel.Roll(ctx); err != nil {
-		t.Fatal(err)
+	if rows, chunked, _ := f.counts(); rows == 0 || chunked == 0 || rows+chunked != f.total() {
+		t.Fatalf("%d values in rows and %d in chunks, want some of each and %d in all", rows, chunked, f.total())
 	}
-	var stale, rows int
-	f.tel.SignalsDB().QueryRow(`SELECT (SELECT COUNT(*) FROM stale), (SELECT COUNT(*) FROM rollup)`).Scan(&stale, &rows)
-	if stale != 0 || rows == 0 {
-		t.Fatalf("after a roll: %d stale spans, %d roll-up rows", stale, rows)
-	}
-	if n := f.compare(60); n == 0 {
-		t.Fatal("no query used the roll-ups")
-	}
-	// Backfill into the rolled-up past and newer values, indexed but not rolled: the stale spans must be
-	// read from the values.
+	f.compare(40)
+	// Backfill into closed hours (merged into their chunks) and into open ones.
 	f.write(10*time.Hour, 3*time.Hour, 500)
-	f.write(47*time.Hour, 4*time.Hour, 500)
+	f.write(29*time.Hour, 4*time.Hour, 500)
 	if _, err := f.tel.Index(ctx); err != nil {
 		t.Fatal(err)
 	}
-	f.compare(60)
-	if _, err := f.tel.Roll(ctx); err != nil {
+	f.compare(40)
+	// Two hours later the hours up to 31h are closed: sealing moves their rows into chunks.
+	f.now = f.base.Add(32*time.Hour + SealGrace)
+	if n, err := f.tel.Seal(ctx); err != nil || n == 0 {
+		t.Fatalf("sealed %d groups: %v", n, err)
+	}
+	if rows, chunked, _ := f.counts(); rows == 0 || rows+chunked != f.total() {
+		t.Fatalf("%d values in rows and %d in chunks, want some rows and %d in all", rows, chunked, f.total())
+	}
+	f.compare(40)
+	f.now = f.base.Add(100 * time.Hour)
+	if _, err := f.tel.Seal(ctx); err != nil {
 		t.Fatal(err)
 	}
-	f.compare(60)
-	// Reindex rebuilds the same roll-ups.
-	var before string
-	f.tel.SignalsDB().QueryRow(`SELECT group_concat(vehicle||name||level||unit||cnt||total||quote(lo)||quote(hi)||ft||quote(fv)||lt||quote(lv), ';') FROM rollup`).Scan(&before)
+	if rows, chunked, _ := f.counts(); rows != 0 || chunked != f.total() {
+		t.Fatalf("after sealing every hour: %d values in rows and %d in chunks, want %d in chunks", rows, chunked, f.total())
+	}
+	f.compare(40)
+	// Reindex rebuilds the same chunks.
+	before := f.chunkTables()
 	if _, err := f.tel.Reindex(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var after string
-	f.tel.SignalsDB().QueryRow(`SELECT group_concat(vehicle||name||level||unit||cnt||total||quote(lo)||quote(hi)||ft||quote(fv)||lt||quote(lv), ';') FROM rollup`).Scan(&after)
-	if before != after || before == "" {
-		t.Fatalf("reindex changed the roll-ups (%d bytes before, %d after)", len(before), len(after))
+	if after := f.chunkTables(); before != after {
+		t.Fatalf("reindex changed the chunks (%d bytes before, %d after)", len(before), len(after))
 	}
 }
 
-// TestOpeningASignalsFileWithoutRollupsRollsItUp checks the upgrade of a signals file made before
-// roll-ups: every vehicle and signal is marked stale, and the first roll computes them.
-func TestOpeningASignalsFileWithoutRollupsRollsItUp(t *testing.T) {
+// TestOpeningASignalsFileOfRowsSealsIt checks the upgrade of a signals file of the layout before chunks
+// (a row per value, roll-up tables): opening it moves the values of closed hours into chunks and drops
+// the roll-ups, and every answer stays the same.
+func TestOpeningASignalsFileOfRowsSealsIt(t *testing.T) {
 	ctx := context.Background()
 	f := newHistoryFixture(t, 2)
+	f.now = f.base // every hour open: rows only
 	f.write(0, 24*time.Hour, 500)
 	if _, err := f.tel.Index(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if rows, chunked, _ := f.counts(); rows != f.total() || chunked != 0 {
+		t.Fatalf("%d values in rows and %d in chunks, want all %d in rows", rows, chunked, f.total())
+	}
 	db := f.tel.SignalsDB()
-	if _, err := db.Exec(`DELETE FROM rollup; DELETE FROM stale; DELETE FROM meta WHERE key = 'rollup_version'`); err != nil {
+	if _, err := db.Exec(`CREATE TABLE rollup (vehicle INTEGER NOT NULL, name INTEGER NOT NULL, level INTEGER NOT NULL, unit INTEGER NOT NULL,
+	cnt INTEGER NOT NULL, total REAL, lo ANY, hi ANY, ft INTEGER NOT NULL, fv ANY, lt INTEGER NOT NULL, lv ANY, PRIMARY KEY (vehicle, name, level, unit)) WITHOUT ROWID;
+CREATE TABLE stale (vehicle INTEGER NOT NULL, name INTEGER NOT NULL, since INTEGER NOT NULL, until INTEGER NOT NULL, PRIMARY KEY (vehicle, name)) WITHOUT ROWID;
+CREATE TABLE activity (vehicle INTEGER NOT NULL, level INTEGER NOT NULL, unit INTEGER NOT NULL, cnt INTEGER NOT NULL, sigs INTEGER NOT NULL,
+	mins INTEGER NOT NULL, lowcnt INTEGER NOT NULL, lowsigs INTEGER NOT NULL, PRIMARY KEY (vehicle, level, unit)) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('rollup_version', 2);
+DELETE FROM meta WHERE key = 'chunk_version';`); err != nil {
 		t.Fatal(err)
 	}
-	if err := migrateRollups(ctx, f.tel); err != nil {
+	if err := f.tel.Close(); err != nil {
 		t.Fatal(err)
 	}
-	var stale int
-	db.QueryRow(`SELECT COUNT(*) FROM stale`).Scan(&stale)
-	if stale != 2*len(historySignals) {
-		t.Fatalf("%d stale spans after the upgrade, want %d", stale, 2*len(historySignals))
+	f.open(f.path)
+	if rows, chunked, _ := f.counts(); rows != 0 || chunked != f.total() {
+		t.Fatalf("after the upgrade: %d values in rows and %d in chunks, want all %d in chunks", rows, chunked, f.total())
 	}
-	if _, err := f.tel.Roll(ctx); err != nil {
-		t.Fatal(err)
+	var left int
+	if err := f.tel.SignalsDB().QueryRow(`SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('rollup', 'stale', 'activity')`).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("%d roll-up tables left (%v)", left, err)
 	}
-	if n := f.compare(40); n == 0 {
-		t.Fatal("no query used the roll-ups")
-	}
+	f.compare(40)
 }
 
 // TestLatestIsNeverStaleAfterAnIndexCommit reads a vehicle's latest values through the cache between
@@ -366,9 +415,136 @@ func TestEventsRoundTripCompressedOrNot(t *testing.T) {
 	if _, err := f.tel.Index(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var values int
-	f.tel.SignalsDB().QueryRow(`SELECT COUNT(*) FROM signals WHERE vehicle = 1`).Scan(&values)
+	rows, chunked, _ := f.counts()
+	values := rows + chunked
 	if values != 2*(1+30+45) {
 		t.Fatalf("%d values indexed from the compressed events, want %d", values, 2*(1+30+45))
 	}
+}
+
+// TestReadsWhileSealingCountEveryValueOnce reads a day of values again and again while Seal moves them,
+// hour by hour, from rows into chunks: each read sees them in one state or the other, never both or
+// neither.
+func TestReadsWhileSealingCountEveryValueOnce(t *testing.T) {
+	ctx := context.Background()
+	f := newHistoryFixture(t, 5)
+	f.now = f.base
+	f.write(0, 24*time.Hour, 2000)
+	if _, err := f.tel.Index(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := float64(len(f.ref[refKey{1, "speed"}]))
+	a := telemetry.Aggregation{Vehicle: 1, Signal: "speed", Kind: telemetry.KindNumber, From: f.base.UnixMilli(), Step: 24 * time.Hour.Milliseconds(),
+		Lo: f.base.UnixMilli(), Hi: f.base.Add(24 * time.Hour).UnixMilli(), Aggs: []string{telemetry.AggCount}}
+	done := make(chan struct{})
+	errs := make(chan error, 1)
+	go func() {
+		defer close(errs)
+		for reads := 0; ; reads++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			var got float64
+			if err := f.tel.Aggregate(ctx, a, func(_ int64, _ string, v any) { got = v.(float64) }); err != nil {
+				errs <- err
+				return
+			}
+			if got != want {
+				errs <- fmt.Errorf("read %d counted %v values, want %v", reads, got, want)
+				return
+			}
+		}
+	}()
+	for h := 1; h <= 25; h++ {
+		f.now = f.base.Add(time.Duration(h)*time.Hour + SealGrace)
+		if _, err := f.tel.Seal(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	if rows, _, _ := f.counts(); rows != 0 {
+		t.Fatalf("%d rows left after sealing every hour", rows)
+	}
+}
+
+// TestErasedChunksLeaveNoBytesInTheFile erases a range of values kept in chunks — one chunk inside it,
+// one straddling its end — and checks that neither chunk's bytes are left in signals.db afterwards.
+func TestErasedChunksLeaveNoBytesInTheFile(t *testing.T) {
+	ctx := context.Background()
+	f := newHistoryFixture(t, 6)
+	f.write(0, 6*time.Hour, 3000)
+	if _, err := f.tel.Index(ctx); err != nil {
+		t.Fatal(err)
+	}
+	blob := func(hour time.Duration) []byte {
+		t.Helper()
+		var b []byte
+		if err := f.tel.SignalsDB().QueryRow(`SELECT d.data FROM chunk_data d JOIN names n ON n.id = d.name
+WHERE d.vehicle = 1 AND n.name = 'currentLocationCoordinates' AND d.start >= ? AND d.start < ?`,
+			f.base.Add(hour).UnixMilli(), f.base.Add(hour+time.Hour).UnixMilli()).Scan(&b); err != nil {
+			t.Fatal(err)
+		}
+		if len(b) < 100 {
+			t.Fatalf("a chunk of %d bytes is too short to look for", len(b))
+		}
+		return b
+	}
+	inside, straddling := blob(2*time.Hour), blob(3*time.Hour)
+	job := telemetry.DeleteJob{Key: telemetry.ErasureJob(1, 0), Vehicle: 1, From: f.base.Add(2 * time.Hour).UnixMilli(),
+		To: f.base.Add(3*time.Hour + 30*time.Minute).UnixMilli()}
+	for {
+		_, done, err := f.tel.DeleteBatch(ctx, job, 10_000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if done {
+			break
+		}
+	}
+	if err := f.tel.Finish(ctx, job, f.base.Add(24*time.Hour).UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.tel.SignalsDB().Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.ReadFile(filepath.Join(filepath.Dir(f.path), SignalsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"inside the range": inside, "straddling its end": straddling} {
+		for i := 0; i+48 <= len(b); i += 48 { // a blob spans overflow pages: look for pieces of it
+			if bytes.Contains(file, b[i:i+48]) {
+				t.Errorf("bytes %d to %d of the chunk %s are still in the file", i, i+48, name)
+				break
+			}
+		}
+	}
+	if rows, chunked, _ := f.counts(); rows != 0 || chunked == 0 {
+		t.Fatalf("%d rows and %d values in chunks left", rows, chunked)
+	}
+}
+
+// TestIndexingSeveralChunksOfRecords indexes more records than one indexing transaction takes
+// (IndexChunk), the next chunk parsed while the one before is written, and checks every value.
+func TestIndexingSeveralChunksOfRecords(t *testing.T) {
+	ctx := context.Background()
+	f := newHistoryFixture(t, 7)
+	f.now = f.base.Add(12 * time.Hour)
+	f.write(0, 24*time.Hour, IndexChunk) // IndexChunk records of each of two vehicles: two chunks
+	n, err := f.tel.Index(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2*IndexChunk {
+		t.Fatalf("indexed %d records, want %d", n, 2*IndexChunk)
+	}
+	if rows, chunked, _ := f.counts(); rows == 0 || chunked == 0 || rows+chunked != f.total() {
+		t.Fatalf("%d values in rows and %d in chunks, want some of each and %d in all", rows, chunked, f.total())
+	}
+	f.compare(20)
 }

@@ -3,6 +3,12 @@
 //
 // A store implements the contracts of the packages below it (ledger, telemetry, accesslog, webhook/outbox,
 // credential, attestation) and must not import anything that uses them (api, node, webhook's engine).
+//
+// Telemetry keeps the signed records in one file and what is derived from them in another (SignalsFile):
+// the latest values, the events, and the signal values — those of each closed UTC hour as compressed
+// chunks per vehicle and signal (telemetry/series, telemetry/chunk) with a summary row each, those of the
+// open hours as a row per value until Seal moves them (chunks.go; docs/columnar.md). Every read of values
+// merges both (values.go); aggregations take a chunk whole from its summary where they can (history.go).
 package sqlite
 
 import (

@@ -3,16 +3,18 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/glovebox/glovebox/telemetry"
+	"github.com/glovebox/glovebox/telemetry/series"
 )
 
 var _ telemetry.Reader = (*Telemetry)(nil)
 
 // Aggregate implements telemetry.History (and so telemetry.Reader) over the derived signals database,
-// from the roll-ups where it can (History).
+// from the chunks' summaries where it can (History).
 func (t *Telemetry) Aggregate(ctx context.Context, a telemetry.Aggregation, put func(b int64, agg string, v any)) error {
 	return t.history.Aggregate(ctx, a, put)
 }
@@ -22,25 +24,84 @@ func (t *Telemetry) AggregateSpans(ctx context.Context, a telemetry.Aggregation,
 	return t.history.AggregateSpans(ctx, a, spans, put)
 }
 
-// Summary implements telemetry.Reader from the signals table.
+// Summary implements telemetry.Reader from the chunks' summaries and the rows; only a chunk that holds
+// since and values before it is decoded.
 func (t *Telemetry) Summary(ctx context.Context, vehicle uint64, since int64) ([]telemetry.SignalSummary, error) {
-	rows, err := t.idx.QueryContext(ctx, `SELECT n.name, COUNT(*), MIN(s.time), MAX(s.time)
-		FROM signals s JOIN names n ON n.id = s.name WHERE s.vehicle = ? AND s.time >= ? GROUP BY s.name`, vehicle, since)
-	if err != nil {
-		return nil, fmt.Errorf("couldn't summarize the data of vehicle %d: %w", vehicle, err)
-	}
-	defer rows.Close()
-	var out []telemetry.SignalSummary
-	for rows.Next() {
-		var s telemetry.SignalSummary
-		if err := rows.Scan(&s.Name, &s.Count, &s.First, &s.Last); err != nil {
-			return nil, fmt.Errorf("couldn't summarize the data of vehicle %d: %w", vehicle, err)
+	byName := map[int64]*telemetry.SignalSummary{}
+	add := func(name, n, first, last int64) {
+		s := byName[name]
+		if s == nil {
+			byName[name] = &telemetry.SignalSummary{Count: n, First: first, Last: last}
+			return
 		}
-		out = append(out, s)
+		s.Count, s.First, s.Last = s.Count+n, min(s.First, first), max(s.Last, last)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("couldn't summarize the data of vehicle %d: %w", vehicle, err)
+	scan := func(scan func(...any) error) error {
+		var name, n, first, last int64
+		if err := scan(&name, &n, &first, &last); err != nil {
+			return err
+		}
+		add(name, n, first, last)
+		return nil
 	}
+	err := snapshot(ctx, t.idx, func(q querier) error {
+		err := eachQueryRow(ctx, q, `SELECT name, SUM(cnt), MIN(start), MAX(end) FROM chunk_sums WHERE vehicle = ? AND start >= ? GROUP BY name`,
+			[]any{vehicle, since}, scan)
+		if err == nil {
+			err = eachQueryRow(ctx, q, `SELECT name, COUNT(*), MIN(time), MAX(time) FROM signals WHERE vehicle = ? AND time >= ? GROUP BY name`,
+				[]any{vehicle, since}, scan)
+		}
+		var straddling []int64 // names with a chunk from before since to after it
+		if err == nil {
+			err = eachQueryRow(ctx, q, `SELECT DISTINCT name FROM chunk_sums WHERE vehicle = ? AND start >= ? AND start < ? AND end >= ?`,
+				[]any{vehicle, series.Hour(since), since, since}, func(scan func(...any) error) error {
+					var name int64
+					if err := scan(&name); err != nil {
+						return err
+					}
+					straddling = append(straddling, name)
+					return nil
+				})
+		}
+		if err != nil {
+			return fmt.Errorf("couldn't summarize the data of vehicle %d: %w", vehicle, err)
+		}
+		for _, name := range straddling {
+			s, err := t.sigOf(vehicle, name)
+			if err != nil {
+				return err
+			}
+			cs, err := readChunks(ctx, q, s, since, series.Hour(since)+series.HourMs, true)
+			if err != nil {
+				return err
+			}
+			var buf []series.Point
+			for i := range cs {
+				c := &cs[i]
+				if c.start >= since {
+					continue // counted whole
+				}
+				if buf, err = c.decode(ctx, q, s, buf[:0]); err != nil {
+					return err
+				}
+				j := slices.IndexFunc(buf, func(p series.Point) bool { return p.T >= since })
+				add(name, int64(len(buf)-j), buf[j].T, c.end)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	out := make([]telemetry.SignalSummary, 0, len(byName))
+	for n, id := range t.names {
+		if s := byName[id]; s != nil {
+			s.Name = n
+			out = append(out, *s)
+		}
+	}
+	t.mu.Unlock()
 	return out, nil
 }
 

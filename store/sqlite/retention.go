@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/glovebox/glovebox/telemetry"
 )
@@ -62,51 +61,28 @@ func (t *Telemetry) DeleteBatch(ctx context.Context, job telemetry.DeleteJob, li
 		return d, false, fmt.Errorf("couldn't begin deleting values: %w", err)
 	}
 	defer itx.Rollback()
-	names := t.nameIDs()
 	budget := int64(limit)
-	var rolled int64
-	// Activity units that overlap the range go first, as the roll-ups' below.
-	for k, w := range []int64{telemetry.MinuteMs, hourMs} {
+	for _, name := range t.nameIDs() {
 		if budget <= 0 {
 			break
 		}
-		res, err := itx.ExecContext(ctx, `DELETE FROM activity WHERE vehicle = ? AND level = ? AND unit IN
-			(SELECT unit FROM activity WHERE vehicle = ? AND level = ? AND unit >= ? AND unit <= ? LIMIT ?)`,
-			job.Vehicle, k, job.Vehicle, k, floorDiv(job.From, w), floorDiv(job.To-1, w), budget)
+		sg, err := t.sigOf(job.Vehicle, name)
 		if err != nil {
-			return d, false, fmt.Errorf("couldn't delete activity: %w", err)
+			return d, false, err
 		}
-		n, _ := res.RowsAffected()
-		rolled += n
+		n, err := deleteChunkValues(ctx, itx, sg, job.From, job.To, budget)
+		if err != nil {
+			return d, false, err
+		}
+		d.Values += n
 		budget -= n
-	}
-	for _, name := range names {
-		if budget <= 0 {
-			break
-		}
-		// Roll-up units that overlap the range go first: a missing unit reads as no values, and the
-		// units at the range's ends are recomputed from what remains when the job is done.
-		for k, w := range RollupWidths {
-			if budget <= 0 {
-				break
-			}
-			res, err := itx.ExecContext(ctx, `DELETE FROM rollup WHERE vehicle = ? AND name = ? AND level = ? AND unit IN
-				(SELECT unit FROM rollup WHERE vehicle = ? AND name = ? AND level = ? AND unit >= ? AND unit <= ? LIMIT ?)`,
-				job.Vehicle, name, k, job.Vehicle, name, k, floorDiv(job.From, w), floorDiv(job.To-1, w), budget)
-			if err != nil {
-				return d, false, fmt.Errorf("couldn't delete roll-ups: %w", err)
-			}
-			n, _ := res.RowsAffected()
-			rolled += n
-			budget -= n
-		}
 		if budget <= 0 {
 			break
 		}
 		// A range of the primary key, found by the time of the first value past the budget: one walk of
 		// the B-tree (a subquery's list of times cost a lookup per deleted row).
 		until := job.To
-		err := itx.QueryRowContext(ctx, `SELECT time FROM signals WHERE vehicle = ? AND name = ? AND time >= ? AND time < ?
+		err = itx.QueryRowContext(ctx, `SELECT time FROM signals WHERE vehicle = ? AND name = ? AND time >= ? AND time < ?
 			ORDER BY time LIMIT 1 OFFSET ?`, job.Vehicle, name, job.From, job.To, budget).Scan(&until)
 		if err != nil && err != sql.ErrNoRows {
 			return d, false, fmt.Errorf("couldn't find a batch of signal values: %w", err)
@@ -116,7 +92,7 @@ func (t *Telemetry) DeleteBatch(ctx context.Context, job telemetry.DeleteJob, li
 		if err != nil {
 			return d, false, fmt.Errorf("couldn't delete signal values: %w", err)
 		}
-		n, _ := res.RowsAffected()
+		n, _ = res.RowsAffected()
 		d.Values += n
 		budget -= n
 	}
@@ -142,7 +118,7 @@ func (t *Telemetry) DeleteBatch(ctx context.Context, job telemetry.DeleteJob, li
 	}
 	bySource, _ := res.RowsAffected()
 	stale += bySource
-	derived := d.Values + d.Events + rolled + stale
+	derived := d.Values + d.Events + stale
 	if _, err := itx.ExecContext(ctx, `INSERT INTO deletions (vehicle, job, vals, events, dirty) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (vehicle, job) DO UPDATE SET vals = vals + excluded.vals, events = events + excluded.events,
 			dirty = MAX(dirty, excluded.dirty)`,
@@ -156,9 +132,54 @@ func (t *Telemetry) DeleteBatch(ctx context.Context, job telemetry.DeleteJob, li
 	return d, d.Records+derived == 0, nil
 }
 
+// deleteChunkValues deletes up to budget values of s measured in [from, to) from its chunks: a chunk
+// inside the range whole (both its rows), one that straddles an end (or holds more than the budget) by
+// decoding it and writing what remains in its place. It returns how many values it deleted.
+func deleteChunkValues(ctx context.Context, tx dbtx, s sig, from, to, budget int64) (int64, error) {
+	cs, err := readChunks(ctx, tx, s, from, to, false)
+	if err != nil {
+		return 0, err
+	}
+	var deleted int64
+	for i := range cs {
+		c := &cs[i]
+		if budget <= 0 {
+			break
+		}
+		if c.start >= from && c.end < to && c.cnt <= budget {
+			if err := deleteChunks(ctx, tx, s, c.start, c.start+1); err != nil {
+				return deleted, err
+			}
+			deleted, budget = deleted+c.cnt, budget-c.cnt
+			continue
+		}
+		pts, err := c.decode(ctx, tx, s, nil)
+		if err != nil {
+			return deleted, err
+		}
+		keep := pts[:0:0]
+		for _, p := range pts {
+			if p.T >= from && p.T < to && budget > 0 {
+				deleted, budget = deleted+1, budget-1
+				continue
+			}
+			keep = append(keep, p)
+		}
+		if len(keep) == len(pts) {
+			continue
+		}
+		if err := deleteChunks(ctx, tx, s, c.start, c.start+1); err != nil {
+			return deleted, err
+		}
+		if err := insertChunks(ctx, tx, s, keep); err != nil {
+			return deleted, fmt.Errorf("couldn't write what remains of the chunk of %s from %d: %w", s, c.start, err)
+		}
+	}
+	return deleted, nil
+}
+
 // Finish implements telemetry.Deleter: after a job deleted derived rows, the latest value of each signal
-// is the newest that remains, and the roll-up units at the range's ends are recomputed from what remains
-// in them (the units inside the range were deleted).
+// is the newest that remains, in a chunk or a row.
 func (t *Telemetry) Finish(ctx context.Context, job telemetry.DeleteJob, now int64) error {
 	t.indexMu.Lock()
 	defer t.indexMu.Unlock()
@@ -173,40 +194,20 @@ func (t *Telemetry) Finish(ctx context.Context, job telemetry.DeleteJob, now int
 	}
 	if dirty != 0 {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO latest (vehicle, name, time, val)
-			SELECT s.vehicle, s.name, s.time, s.val FROM names n JOIN signals s ON s.vehicle = ? AND s.name = n.id
-				AND s.time = (SELECT MAX(time) FROM signals WHERE vehicle = ? AND name = n.id)
-			WHERE NOT EXISTS (SELECT 1 FROM latest l WHERE l.vehicle = ? AND l.name = n.id)`, job.Vehicle, job.Vehicle, job.Vehicle); err != nil {
+			SELECT vehicle, name, time, val FROM (
+				SELECT ?1 AS vehicle, n.id AS name,
+					(SELECT time FROM signals WHERE vehicle = ?1 AND name = n.id ORDER BY time DESC LIMIT 1) AS time,
+					(SELECT val FROM signals WHERE vehicle = ?1 AND name = n.id ORDER BY time DESC LIMIT 1) AS val,
+					(SELECT end FROM chunk_sums WHERE vehicle = ?1 AND name = n.id ORDER BY start DESC LIMIT 1) AS cend,
+					(SELECT lv FROM chunk_sums WHERE vehicle = ?1 AND name = n.id ORDER BY start DESC LIMIT 1) AS clv
+				FROM names n WHERE NOT EXISTS (SELECT 1 FROM latest l WHERE l.vehicle = ?1 AND l.name = n.id))
+			WHERE time IS NOT NULL AND (cend IS NULL OR time > cend)
+			UNION ALL
+			SELECT ?1, n.id, c.end, c.lv FROM names n JOIN chunk_sums c ON c.vehicle = ?1 AND c.name = n.id
+				AND c.start = (SELECT MAX(start) FROM chunk_sums WHERE vehicle = ?1 AND name = n.id)
+			WHERE NOT EXISTS (SELECT 1 FROM latest l WHERE l.vehicle = ?1 AND l.name = n.id)
+				AND NOT EXISTS (SELECT 1 FROM signals s WHERE s.vehicle = ?1 AND s.name = n.id AND s.time > c.end)`, job.Vehicle); err != nil {
 			return fmt.Errorf("couldn't restore latest values: %w", err)
-		}
-		for _, name := range t.nameIDs() {
-			for _, at := range []int64{job.From, job.To - 1} {
-				if at < 0 {
-					continue
-				}
-				for k := range RollupWidths {
-					q := strings.Replace(rollSQL(k), "FROM stale d", "FROM (SELECT ? AS vehicle, ? AS name, ? AS since, ? AS until) d", 1)
-					if _, err := tx.ExecContext(ctx, q, job.Vehicle, name, at, at); err != nil {
-						return fmt.Errorf("couldn't recompute roll-ups at the end of a deleted range: %w", err)
-					}
-				}
-			}
-		}
-		for _, at := range []int64{job.From, job.To - 1} {
-			if at < 0 {
-				continue
-			}
-			for _, q := range rollActivity {
-				q = strings.Replace(q, staleVehicles, "(SELECT ? AS vehicle, ? AS since, ? AS until)", 1)
-				var err error
-				if strings.Contains(q, "json_each") {
-					_, err = tx.ExecContext(ctx, q, job.Vehicle, at, at, t.numericNames())
-				} else {
-					_, err = tx.ExecContext(ctx, q, job.Vehicle, at, at)
-				}
-				if err != nil {
-					return fmt.Errorf("couldn't recompute activity at the end of a deleted range: %w", err)
-				}
-			}
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO deletions (vehicle, job, completed_at, swept_at) VALUES (?, ?, ?, ?)
@@ -232,14 +233,6 @@ func (t *Telemetry) nameIDs() []int64 {
 	}
 	slices.Sort(out)
 	return out
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
 }
 
 // Tallies implements telemetry.Deleter.

@@ -10,11 +10,10 @@ import (
 	"github.com/glovebox/glovebox/telemetry"
 )
 
-// compareRuns checks that random ranges get the same runs and active minutes from the store (roll-ups
-// where it can use them) as folded from the values alone.
+// compareRuns checks that random ranges get the same runs and active minutes from the store (chunk
+// summaries where it can use them) as from the values written.
 func (f *historyFixture) compareRuns(windows int) {
 	ctx := context.Background()
-	db := f.tel.SignalsDB()
 	cuts := [][]float64{nil, {60}, {1000}, {-1, 0}}
 	gaps := []int64{0, 60_000, 300_000, 2 * 3_600_000}
 	aligns := []time.Duration{time.Millisecond, time.Minute, time.Hour, 24 * time.Hour}
@@ -31,23 +30,7 @@ func (f *historyFixture) compareRuns(windows int) {
 				f.t.Fatal(err)
 			}
 			want, err := telemetry.FoldRuns(q, func(yield func(t int64, v float64) error) error {
-				rows, err := db.Query(`SELECT s.time, s.val FROM signals s JOIN names n ON n.id = s.name
-WHERE s.vehicle = ? AND n.name = ? AND s.time >= ? AND s.time < ? ORDER BY s.time`, q.Vehicle, q.Signal, q.Lo, q.Hi)
-				if err != nil {
-					return err
-				}
-				defer rows.Close()
-				for rows.Next() {
-					var t int64
-					var v any
-					if err := rows.Scan(&t, &v); err != nil {
-						return err
-					}
-					if err := yield(t, asNumber(v)); err != nil {
-						return err
-					}
-				}
-				return rows.Err()
+				return f.values(q.Vehicle, q.Signal, q.Lo, q.Hi, func(t int64, v any) error { return yield(t, v.(float64)) })
 			})
 			if err != nil {
 				f.t.Fatal(err)
@@ -62,56 +45,57 @@ WHERE s.vehicle = ? AND n.name = ? AND s.time >= ? AND s.time < ? ORDER BY s.tim
 		if err != nil {
 			f.t.Fatal(err)
 		}
+		type minute struct{ n, sigs int }
+		counts := map[int64]*minute{}
+		for _, signal := range []string{"speed", "isIgnitionOn"} {
+			seen := map[int64]bool{}
+			f.values(aq.Vehicle, signal, aq.Lo, aq.Hi, func(t int64, _ any) error {
+				m := t / 60_000 * 60_000
+				if counts[m] == nil {
+					counts[m] = &minute{}
+				}
+				counts[m].n++
+				if !seen[m] {
+					seen[m] = true
+					counts[m].sigs++
+				}
+				return nil
+			})
+		}
 		var minutes []telemetry.Span
-		rows, err := db.Query(`SELECT s.time / 60000 FROM signals s JOIN names n ON n.id = s.name
-WHERE s.vehicle = ? AND n.name IN ('speed', 'isIgnitionOn') AND s.time >= ? AND s.time < ?
-GROUP BY s.time / 60000 HAVING COUNT(*) >= ? AND COUNT(DISTINCT s.name) >= ?`, aq.Vehicle, aq.Lo, aq.Hi, aq.MinCount, aq.MinSignals)
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		for rows.Next() {
-			var m int64
-			if err := rows.Scan(&m); err != nil {
-				f.t.Fatal(err)
+		for m, c := range counts {
+			if c.n >= aq.MinCount && c.sigs >= aq.MinSignals {
+				minutes = append(minutes, telemetry.Span{Start: m, End: m + 60_000})
 			}
-			minutes = append(minutes, telemetry.Span{Start: m * 60_000, End: m*60_000 + 60_000})
 		}
-		rows.Close()
 		if want := telemetry.MergeSpans(minutes); fmt.Sprint(got) != fmt.Sprint(want) {
 			f.t.Fatalf("window %d (%+v): active\n%v from the store\n%v from the values", i, aq, got, want)
 		}
 	}
 }
 
-// TestRunsAndActivityAsTheValuesHaveThem writes telemetry in phases, as TestRollupsAnswerAsTheValuesDo,
-// with a dense stretch in which whole hours are active, and compares runs and active minutes with the
-// values after each.
+// TestRunsAndActivityAsTheValuesHaveThem writes telemetry in phases, as
+// TestAnswersAreFoldHistorysOverTheValuesWritten, with a dense stretch in which whole chunks hold one
+// class, and compares runs and active minutes with the values written after each.
 func TestRunsAndActivityAsTheValuesHaveThem(t *testing.T) {
 	ctx := context.Background()
 	f := newHistoryFixture(t, 2)
+	f.now = f.base.Add(40 * time.Hour)
 	f.write(0, 48*time.Hour, 3000)
 	f.write(50*time.Hour, 3*time.Hour, 3000)
 	if _, err := f.tel.Index(ctx); err != nil {
 		t.Fatal(err)
 	}
-	f.compareRuns(30) // everything stale
-	if _, err := f.tel.Roll(ctx); err != nil {
-		t.Fatal(err)
-	}
-	var full int
-	f.tel.SignalsDB().QueryRow(`SELECT COUNT(*) FROM activity WHERE level = 1 AND mins = 60`).Scan(&full)
-	if full == 0 {
-		t.Fatal("no hour is active in every minute")
-	}
-	f.compareRuns(60)
+	f.compareRuns(40) // chunks and rows
 	f.write(10*time.Hour, 3*time.Hour, 500)
-	f.write(47*time.Hour, 4*time.Hour, 500)
+	f.write(39*time.Hour, 4*time.Hour, 500)
 	if _, err := f.tel.Index(ctx); err != nil {
 		t.Fatal(err)
 	}
-	f.compareRuns(40) // stale spans inside rolled-up time
-	if _, err := f.tel.Roll(ctx); err != nil {
+	f.compareRuns(40) // backfilled
+	f.now = f.base.Add(100 * time.Hour)
+	if _, err := f.tel.Seal(ctx); err != nil {
 		t.Fatal(err)
 	}
-	f.compareRuns(40)
+	f.compareRuns(40) // chunks only
 }

@@ -2,26 +2,35 @@ package sqlite
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/glovebox/glovebox/telemetry"
+	"github.com/glovebox/glovebox/telemetry/series"
 )
 
 // Telemetry stores device-signed records in SQLite files. The records table holds each record exactly
 // as received (event bytes, signature, receive time, the ledger index of the pairing in force), written
 // durably before a record is acknowledged (synchronous=FULL: the WAL is fsynced at every commit, and
-// commits are grouped by the ingest writer). The signals table (one row per value) and the latest table
-// (the newest value per vehicle and signal) are indexes derived from the records by the indexer, which
-// follows the records table by sequence number; Reindex rebuilds them from scratch.
+// commits are grouped by the ingest writer). The signal values (chunks of closed hours and rows of open
+// ones, chunks.go) and the latest table (the newest value per vehicle and signal) are indexes derived
+// from the records by the indexer, which follows the records table by sequence number; Reindex rebuilds
+// them from scratch.
 type Telemetry struct {
+	// Now is the clock that decides which hours are closed (SealGrace); nil means time.Now. Set it, if at
+	// all, before the indexer runs.
+	Now func() time.Time
+
 	db    *sql.DB // records: synchronous=FULL, every commit fsynced
 	idx   *sql.DB // the same file for the indexer: synchronous=NORMAL, derived rows need no fsync
 	cat   *telemetry.Catalog
@@ -55,11 +64,13 @@ CREATE INDEX IF NOT EXISTS records_vehicle_time ON records (vehicle, time);
 const signalsSchema = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
--- One row per value. val is a REAL for numbers and booleans (0/1), TEXT for strings (string[] as a JSON
--- array), and for locations a 24-byte BLOB of latitude, longitude and hdop as big-endian float64s
--- (telemetry.EncodeLocation). A signal has one value per vehicle and millisecond.
+-- One row per value of an hour that is not closed yet (chunks.go: the values of closed hours are in
+-- chunk_sums and chunk_data). val is a REAL for numbers and booleans (0/1), TEXT for strings (string[] as
+-- a JSON array), and for locations a 24-byte BLOB of latitude, longitude and hdop as big-endian float64s
+-- (telemetry.EncodeLocation); it has no type affinity, so a string is never turned into a number. A
+-- signal has one value per vehicle and millisecond.
 CREATE TABLE IF NOT EXISTS signals (
-	vehicle INTEGER NOT NULL, name INTEGER NOT NULL, time INTEGER NOT NULL, val ANY,
+	vehicle INTEGER NOT NULL, name INTEGER NOT NULL, time INTEGER NOT NULL, val,
 	PRIMARY KEY (vehicle, name, time)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS latest (
 	vehicle INTEGER NOT NULL, name INTEGER NOT NULL, time INTEGER NOT NULL, val ANY,
@@ -80,7 +91,8 @@ CREATE TABLE IF NOT EXISTS events (
 const SignalsFile = "signals.db"
 
 // OpenTelemetry opens (creating if needed) the telemetry store: the records in the SQLite file at path,
-// the derived signal and latest tables in SignalsFile beside it.
+// the derived values and latest tables in SignalsFile beside it. A signals file of an older layout (a row
+// per value, with roll-ups) is migrated: the rows of closed hours are moved into chunks.
 func OpenTelemetry(path string, cat *telemetry.Catalog) (*Telemetry, error) {
 	// Transactions begin IMMEDIATE: a transaction that reads before it writes and must upgrade to a write
 	// lock after another commit fails at once with SQLITE_BUSY instead of waiting.
@@ -95,9 +107,12 @@ func OpenTelemetry(path string, cat *telemetry.Catalog) (*Telemetry, error) {
 		return nil, fmt.Errorf("couldn't create the records schema in %s: %w", path, err)
 	}
 	spath := filepath.Join(filepath.Dir(path), SignalsFile)
-	idx, err := sql.Open("sqlite", "file:"+spath+pragmas+cachePragma(SignalsCacheKiB)+"&_pragma=synchronous(NORMAL)")
+	// secure_delete(ON) for the values: a chunk's blob may lie on overflow pages, which FAST does not
+	// overwrite when a deletion frees them.
+	ipragmas := strings.Replace(pragmas, "secure_delete(FAST)", "secure_delete(ON)", 1)
+	idx, err := sql.Open("sqlite", "file:"+spath+ipragmas+cachePragma(SignalsCacheKiB)+"&_pragma=synchronous(NORMAL)")
 	if err == nil {
-		_, err = idx.Exec(signalsSchema + rollupSchema + activitySchema + deletionsSchema)
+		_, err = idx.Exec(signalsSchema + chunksSchema + deletionsSchema)
 	}
 	if err != nil {
 		db.Close()
@@ -105,12 +120,11 @@ func OpenTelemetry(path string, cat *telemetry.Catalog) (*Telemetry, error) {
 	}
 	t := &Telemetry{db: db, idx: idx, cat: cat, stmts: stmtCache{db: db}, istmt: stmtCache{db: idx}, names: map[string]int64{},
 		history: NewHistory(idx)}
-	t.history.gen = &t.latest.gen
 	if err := t.loadNames(); err != nil {
 		t.Close()
 		return nil, err
 	}
-	if err := migrateRollups(context.Background(), t); err != nil {
+	if err := migrateChunks(context.Background(), t); err != nil {
 		t.Close()
 		return nil, err
 	}
@@ -134,7 +148,7 @@ func (t *Telemetry) loadNames() error {
 	return rows.Err()
 }
 
-// SignalsDB returns the derived database (names, signals, latest, rollup), for this package's tests and
+// SignalsDB returns the derived database (names, chunks, signals, latest), for this package's tests and
 // the benchmarks' bookkeeping; readers use the telemetry.Reader methods.
 func (t *Telemetry) SignalsDB() *sql.DB { return t.idx }
 
@@ -279,17 +293,46 @@ const IndexChunk = 8192
 func (t *Telemetry) Index(ctx context.Context) (int, error) {
 	t.indexMu.Lock()
 	defer t.indexMu.Unlock()
+	// Only the indexer (under indexMu) moves indexed_seq, and stored records never change, so records are
+	// read from the records database outside the derived database's transactions: the next chunk is
+	// read and parsed while the one before is written.
+	var from int64
+	if err := t.idx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'indexed_seq'`).Scan(&from); err != nil && err != sql.ErrNoRows {
+		return 0, fmt.Errorf("couldn't read the index position: %w", err)
+	}
+	recs, err := t.parseRecords(ctx, from)
 	total := 0
-	for {
-		n, err := t.indexChunk(ctx)
-		total += n
-		if err != nil || n < IndexChunk {
-			return total, err
+	for err == nil && len(recs) > 0 {
+		type parsed struct {
+			recs []storedRecord
+			err  error
+		}
+		var next chan parsed
+		if len(recs) == IndexChunk {
+			next = make(chan parsed, 1)
+			go func(from int64) {
+				r, err := t.parseRecords(ctx, from)
+				next <- parsed{r, err}
+			}(recs[len(recs)-1].seq)
+		}
+		err = t.indexRecords(ctx, recs)
+		if err == nil {
+			total += len(recs)
+		}
+		recs = nil
+		if next != nil {
+			p := <-next
+			if err == nil {
+				recs, err = p.recs, p.err
+			}
 		}
 	}
+	return total, err
 }
 
-func (t *Telemetry) indexChunk(ctx context.Context) (_ int, err error) {
+// indexRecords derives the signal values, latest values and events of a chunk of parsed records (in
+// sequence order, following the index position) in one transaction.
+func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err error) {
 	// A chunk whose transaction fails (a full disk) is indexed again by the next call: the deriver must
 	// then meet its values as if for the first time.
 	restore := t.derive.Checkpoint()
@@ -298,25 +341,18 @@ func (t *Telemetry) indexChunk(ctx context.Context) (_ int, err error) {
 			restore()
 		}
 	}()
-	// Only the indexer (under indexMu) moves indexed_seq, and stored records never change, so the chunk
-	// is read from the records database outside the derived database's transaction.
-	var from int64
-	if err := t.idx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'indexed_seq'`).Scan(&from); err != nil && err != sql.ErrNoRows {
-		return 0, fmt.Errorf("couldn't read the index position: %w", err)
-	}
-	rows, err := t.db.QueryContext(ctx, `SELECT seq, vehicle, source, event FROM records WHERE seq > ? ORDER BY seq LIMIT ?`, from, IndexChunk)
-	if err != nil {
-		return 0, fmt.Errorf("couldn't read records to index: %w", err)
-	}
 	tx, err := t.idx.BeginTx(ctx, nil)
 	if err != nil {
-		rows.Close()
-		return 0, err
+		return err
 	}
 	defer tx.Rollback()
 	type latestKey struct {
 		vehicle uint64
 		name    int64
+	}
+	type latestVal struct {
+		t   int64
+		val any
 	}
 	var sigRows, evRows [][]any
 	addEvent := func(e telemetry.Event) {
@@ -326,31 +362,28 @@ func (t *Telemetry) indexChunk(ctx context.Context) (_ int, err error) {
 		latestKey
 		source common.Address
 	}
-	latest := map[latestKey][]any{}
-	bySource := map[sourceKey][]any{}
-	stale := map[latestKey][2]int64{} // the span of times indexed: since, until
-	n := 0
-	last := from
-	for rows.Next() {
-		var seq int64
-		var vehicle uint64
-		var event, source []byte
-		if err := rows.Scan(&seq, &vehicle, &source, &event); err != nil {
-			rows.Close()
-			return 0, err
+	latest := map[latestKey]latestVal{}
+	bySource := map[sourceKey]latestVal{}
+	// the values of closed hours, written as chunks per vehicle, signal and hour
+	type hourKey struct {
+		vehicle    uint64
+		name, hour int64
+	}
+	type hourValues struct {
+		s   sig
+		pts []series.Point
+	}
+	hours := map[hourKey]*hourValues{}
+	unsealed := map[hourKey]bool{} // the hours written as rows
+	closed := closedBefore(t.now())
+	ids := map[*telemetry.Signal]int64{}
+	last := recs[len(recs)-1].seq
+	for _, rec := range recs {
+		r := rec.r
+		if r == nil {
+			continue // not indexed (parseRecords logged why)
 		}
-		n++
-		last = seq
-		if event, err = DecodeEvent(event); err != nil {
-			slog.Warn("a stored record does not decompress; not indexed", "seq", seq, "err", err)
-			continue
-		}
-		// The record was verified at ingest; here it is only decoded. The clock is not checked again.
-		r, err := t.cat.ParseStored(event)
-		if err != nil {
-			slog.Warn("a stored record no longer parses; not indexed", "seq", seq, "err", err)
-			continue
-		}
+		vehicle := rec.vehicle
 		for _, e := range r.Events {
 			addEvent(e)
 		}
@@ -358,10 +391,12 @@ func (t *Telemetry) indexChunk(ctx context.Context) (_ int, err error) {
 			addEvent(e)
 		}
 		for _, v := range r.Values {
-			id, err := t.nameID(ctx, tx, v.Signal.Name)
-			if err != nil {
-				rows.Close()
-				return 0, err
+			id, ok := ids[v.Signal]
+			if !ok {
+				if id, err = t.nameID(ctx, tx, v.Signal.Name); err != nil {
+					return err
+				}
+				ids[v.Signal] = id
 			}
 			var val any
 			switch v.Signal.Kind {
@@ -372,80 +407,150 @@ func (t *Telemetry) indexChunk(ctx context.Context) (_ int, err error) {
 			case telemetry.KindLocation:
 				val = telemetry.EncodeLocation(v.Lat, v.Lon, v.HDOP)
 			}
-			row := []any{vehicle, id, v.Time, val}
-			sigRows = append(sigRows, row)
-			k := latestKey{vehicle, id}
-			if old, ok := latest[k]; !ok || old[2].(int64) <= v.Time {
-				latest[k] = row
-			}
-			if sk := (sourceKey{k, common.BytesToAddress(source)}); bySource[sk] == nil || bySource[sk][3].(int64) <= v.Time {
-				bySource[sk] = []any{vehicle, source, id, v.Time, val}
-			}
-			if span, ok := stale[k]; !ok {
-				stale[k] = [2]int64{v.Time, v.Time}
+			if v.Time < closed {
+				k := hourKey{vehicle, id, series.Hour(v.Time)}
+				h := hours[k]
+				if h == nil {
+					h = &hourValues{s: sig{vehicle: vehicle, name: id, signal: v.Signal.Name, kind: v.Signal.Kind}}
+					hours[k] = h
+				}
+				h.pts = append(h.pts, series.Point{T: v.Time, V: val})
 			} else {
-				stale[k] = [2]int64{min(span[0], v.Time), max(span[1], v.Time)}
+				sigRows = append(sigRows, []any{vehicle, id, v.Time, val})
+				unsealed[hourKey{vehicle, id, series.Hour(v.Time)}] = true
+			}
+			k := latestKey{vehicle, id}
+			if old, ok := latest[k]; !ok || old.t <= v.Time {
+				latest[k] = latestVal{v.Time, val}
+			}
+			if sk := (sourceKey{k, rec.source}); bySource[sk].t <= v.Time || bySource[sk].val == nil {
+				bySource[sk] = latestVal{v.Time, val}
 			}
 		}
 	}
-	if err := rows.Close(); err != nil {
-		return 0, err
-	}
-	if n == 0 {
-		return 0, nil
-	}
+
 	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO signals (vehicle, name, time, val) VALUES`,
 		`ON CONFLICT DO NOTHING`, sigRows); err != nil {
-		return 0, err
+		return err
+	}
+	urows := make([][]any, 0, len(unsealed))
+	for k := range unsealed {
+		urows = append(urows, []any{k.vehicle, k.name, k.hour})
+	}
+	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO unsealed (vehicle, name, hour) VALUES`, `ON CONFLICT DO NOTHING`, urows); err != nil {
+		return err
+	}
+	keys := make([]hourKey, 0, len(hours))
+	for k := range hours {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b hourKey) int {
+		return cmp.Or(cmp.Compare(a.vehicle, b.vehicle), cmp.Compare(a.name, b.name), cmp.Compare(a.hour, b.hour))
+	})
+	for _, k := range keys {
+		if err := t.putHour(ctx, stmtTx{tx, &t.istmt}, hours[k].s, k.hour, hours[k].pts); err != nil {
+			return err
+		}
 	}
 	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO events (vehicle, time, name, source, duration_ns, metadata) VALUES`,
 		`ON CONFLICT DO NOTHING`, evRows); err != nil {
-		return 0, err
+		return err
 	}
 	lrows := make([][]any, 0, len(latest))
-	for _, r := range latest {
-		lrows = append(lrows, r)
+	for k, l := range latest {
+		lrows = append(lrows, []any{k.vehicle, k.name, l.t, l.val})
 	}
 	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO latest (vehicle, name, time, val) VALUES`,
 		`ON CONFLICT (vehicle, name) DO UPDATE SET time=excluded.time, val=excluded.val WHERE excluded.time >= latest.time`, lrows); err != nil {
-		return 0, err
+		return err
 	}
 	lrows = lrows[:0]
-	for _, r := range bySource {
-		lrows = append(lrows, r)
+	for k, l := range bySource {
+		lrows = append(lrows, []any{k.vehicle, k.source.Bytes(), k.name, l.t, l.val})
 	}
 	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO latest_source (vehicle, source, name, time, val) VALUES`,
 		`ON CONFLICT (vehicle, source, name) DO UPDATE SET time=excluded.time, val=excluded.val WHERE excluded.time >= latest_source.time`, lrows); err != nil {
-		return 0, err
-	}
-	srows := make([][]any, 0, len(stale))
-	for k, span := range stale {
-		srows = append(srows, []any{k.vehicle, k.name, span[0], span[1]})
-	}
-	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO stale (vehicle, name, since, until) VALUES`, staleUpsert, srows); err != nil {
-		return 0, err
+		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('indexed_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, last); err != nil {
-		return 0, err
+		return err
 	}
 	err = tx.Commit()
 	t.latest.gen.Add(1) // after the commit: a reader that saw the old gen may have read the old rows
-	return n, err
+	if err != nil {
+		return fmt.Errorf("couldn't commit an index chunk: %w", err)
+	}
+	return nil
 }
 
-// RunIndexer indexes new records every interval, and rolls them up every RollInterval, until ctx is done.
+// storedRecord is a record read for indexing, parsed (r nil if it does not parse).
+type storedRecord struct {
+	seq     int64
+	vehicle uint64
+	source  common.Address
+	r       *telemetry.Record
+}
+
+// parseRecords reads up to IndexChunk records after the sequence number from and decodes and parses them
+// on every core: parsing is most of what indexing costs. A record that does not parse is logged and
+// left out of the index.
+func (t *Telemetry) parseRecords(ctx context.Context, from int64) ([]storedRecord, error) {
+	rows, err := t.db.QueryContext(ctx, `SELECT seq, vehicle, source, event FROM records WHERE seq > ? ORDER BY seq LIMIT ?`, from, IndexChunk)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read records to index: %w", err)
+	}
+	defer rows.Close()
+	var out []storedRecord
+	var events [][]byte
+	for rows.Next() {
+		var rec storedRecord
+		var source, event []byte
+		if err := rows.Scan(&rec.seq, &rec.vehicle, &source, &event); err != nil {
+			return nil, fmt.Errorf("couldn't read records to index: %w", err)
+		}
+		rec.source = common.BytesToAddress(source)
+		out, events = append(out, rec), append(events, event)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("couldn't read records to index: %w", err)
+	}
+	workers := min(runtime.GOMAXPROCS(0), 1+len(out)/256)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w * len(out) / workers; i < (w+1)*len(out)/workers; i++ {
+				event, err := DecodeEvent(events[i])
+				if err != nil {
+					slog.Warn("a stored record does not decompress; not indexed", "seq", out[i].seq, "err", err)
+					continue
+				}
+				// The record was verified at ingest; here it is only decoded. The clock is not checked again.
+				if out[i].r, err = t.cat.ParseStored(event); err != nil {
+					slog.Warn("a stored record no longer parses; not indexed", "seq", out[i].seq, "err", err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return out, nil
+}
+
+// RunIndexer indexes new records every interval, and seals the hours that closed every SealInterval,
+// until ctx is done.
 func (t *Telemetry) RunIndexer(ctx context.Context, interval time.Duration, logger *slog.Logger) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
-	var rolled time.Time
+	var sealed time.Time
 	for {
 		if _, err := t.Index(ctx); err != nil && ctx.Err() == nil {
 			logger.Error("couldn't index telemetry", "err", err)
 		}
-		if time.Since(rolled) >= RollInterval {
-			rolled = time.Now()
-			if _, err := t.Roll(ctx); err != nil && ctx.Err() == nil {
-				logger.Error("couldn't roll telemetry up", "err", err)
+		if time.Since(sealed) >= SealInterval {
+			sealed = time.Now()
+			if _, err := t.Seal(ctx); err != nil && ctx.Err() == nil {
+				logger.Error("couldn't seal telemetry into chunks", "err", err)
 			}
 		}
 		select {
@@ -456,10 +561,11 @@ func (t *Telemetry) RunIndexer(ctx context.Context, interval time.Duration, logg
 	}
 }
 
-// Reindex deletes the derived tables and rebuilds them from the records.
+// Reindex deletes the derived tables and rebuilds them from the records: the values of closed hours
+// straight into chunks, those of open hours as rows.
 func (t *Telemetry) Reindex(ctx context.Context) (int, error) {
 	t.indexMu.Lock()
-	if _, err := t.idx.ExecContext(ctx, `DELETE FROM signals; DELETE FROM latest; DELETE FROM latest_source; DELETE FROM rollup; DELETE FROM activity; DELETE FROM stale;
+	if _, err := t.idx.ExecContext(ctx, `DELETE FROM signals; DELETE FROM unsealed; DELETE FROM chunk_sums; DELETE FROM chunk_data; DELETE FROM latest; DELETE FROM latest_source;
 DELETE FROM events; DELETE FROM meta WHERE key = 'indexed_seq';`); err != nil {
 		t.indexMu.Unlock()
 		return 0, fmt.Errorf("couldn't clear the derived tables: %w", err)
@@ -467,12 +573,7 @@ DELETE FROM events; DELETE FROM meta WHERE key = 'indexed_seq';`); err != nil {
 	t.derive = telemetry.SpeedDeriver{}
 	t.indexMu.Unlock()
 	t.latest.gen.Add(1)
-	n, err := t.Index(ctx)
-	if err != nil {
-		return n, err
-	}
-	_, err = t.Roll(ctx)
-	return n, err
+	return t.Index(ctx)
 }
 
 // Lag returns how many stored records are not indexed yet.

@@ -1,0 +1,370 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/glovebox/glovebox/telemetry"
+	"github.com/glovebox/glovebox/telemetry/chunk"
+	"github.com/glovebox/glovebox/telemetry/series"
+)
+
+// Signal values are kept in two forms (docs/columnar.md):
+//
+//   - chunks: the values of one signal of one vehicle within one closed UTC hour, encoded by
+//     telemetry/series, a row in chunk_data each, with a summary row in chunk_sums (count, exact sum,
+//     minimum, maximum, first and last value, values per minute) that answers most aggregations without
+//     decoding;
+//   - rows in the signals table, one per value, for the hours that are not closed yet.
+//
+// An hour h is closed when h + series.HourMs + SealGrace <= now. The indexer writes the values of closed
+// hours (a backfill, a reindex, a late record) straight into chunks, merging them with the hour's chunks
+// and rows already stored, and the values of open hours as rows; Seal, which the indexer's loop runs
+// every SealInterval, moves the rows of hours that have closed since into chunks. For one vehicle, signal
+// and hour the values are thus either all in chunks or all in rows, except inside one transaction. A
+// reader merges both anyway (a value in a chunk wins over a row at the same millisecond), so that an
+// answer never depends on when the last seal ran.
+
+// SealGrace is how long after the end of an hour its values stay rows, waiting for late records, before
+// Seal moves them into chunks (and the indexer writes that hour's values straight into chunks).
+const SealGrace = 2 * time.Minute
+
+// SealInterval is how often the indexer's loop seals the hours that have closed.
+const SealInterval = 30 * time.Second
+
+// sealBatch and sealTxTime bound a transaction of Seal: at most sealBatch (vehicle, signal, hour) groups,
+// and no more once it has taken sealTxTime, so that the indexer, which waits for it, is not held up.
+const (
+	sealBatch  = 512
+	sealTxTime = 100 * time.Millisecond
+)
+
+const chunksSchema = `
+-- One row per chunk (telemetry/series): cnt values of one signal of one vehicle, all within the UTC hour
+-- of start, from start to end (the times of the first and last, unix ms); fv and lv the first and last
+-- value, as the signals table keeps values (no type affinity: a string stays a string). For numbers and booleans: xsum the exact sum
+-- (chunk.Sum.AppendBinary), lo and hi the minimum and maximum, minutes the number of values in each
+-- minute from the one of start to the one of end (uvarints, for Active); NULL for other kinds.
+CREATE TABLE IF NOT EXISTS chunk_sums (
+	vehicle INTEGER NOT NULL, name INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
+	cnt INTEGER NOT NULL, xsum BLOB, lo REAL, hi REAL, fv, lv, minutes BLOB,
+	PRIMARY KEY (vehicle, name, start)) WITHOUT ROWID;
+-- The encoded chunk (series.Encode), apart from the summaries so that a scan of summaries reads short rows.
+CREATE TABLE IF NOT EXISTS chunk_data (
+	vehicle INTEGER NOT NULL, name INTEGER NOT NULL, start INTEGER NOT NULL, data BLOB NOT NULL,
+	PRIMARY KEY (vehicle, name, start));
+-- The (vehicle, signal, hour) groups with values in the signals table, which Seal moves into chunks once
+-- their hour is closed (the indexer adds a group when it writes rows into it).
+CREATE TABLE IF NOT EXISTS unsealed (
+	vehicle INTEGER NOT NULL, name INTEGER NOT NULL, hour INTEGER NOT NULL,
+	PRIMARY KEY (hour, vehicle, name)) WITHOUT ROWID;
+`
+
+// chunkVersion is the layout of signals.db's values: 1 chunks and rows of open hours (before: a row per
+// value, with the roll-up, stale and activity tables).
+const chunkVersion = 1
+
+// dbtx is a transaction, or a transaction whose statements are prepared once (stmtTx).
+type dbtx interface {
+	querier
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// stmtTx runs a transaction's statements prepared once on the database (stmtCache): the indexer and Seal
+// run the same few statements for every hour they write.
+type stmtTx struct {
+	tx *sql.Tx
+	c  *stmtCache
+}
+
+// QueryContext runs a query in the transaction.
+func (s stmtTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.c.get(ctx, s.tx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// ExecContext runs a statement in the transaction.
+func (s stmtTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := s.c.get(ctx, s.tx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// sig names one signal of one vehicle: what a chunk or row belongs to.
+type sig struct {
+	vehicle uint64
+	name    int64
+	signal  string
+	kind    telemetry.Kind
+}
+
+func (s sig) String() string { return fmt.Sprintf("%s of vehicle %d", s.signal, s.vehicle) }
+
+// floorHour is the start of t's UTC hour in SQL (floor, also for negative times).
+const floorHour = `(time - ((time % 3600000) + 3600000) % 3600000)`
+
+// closedBefore returns the time before which every hour is closed at now.
+func closedBefore(now time.Time) int64 {
+	return series.Hour(now.UnixMilli() - SealGrace.Milliseconds())
+}
+
+// now returns the store's clock.
+func (t *Telemetry) now() time.Time {
+	if t.Now != nil {
+		return t.Now()
+	}
+	return time.Now()
+}
+
+// putHour writes the values of s in the closed hour starting at hour as chunks: the hour's chunks and rows
+// already stored, merged with add (in the order received; a time stored before keeps its value).
+func (t *Telemetry) putHour(ctx context.Context, tx dbtx, s sig, hour int64, add []series.Point) (err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("couldn't write the hour from %d of %s as chunks: %w", hour, s, err)
+		}
+	}()
+	old, chunks, err := decodeChunks(ctx, tx, s, hour, hour+series.HourMs, nil)
+	if err != nil {
+		return err
+	}
+	var rows []series.Point
+	if err := eachRowValue(ctx, tx, s, hour, hour+series.HourMs, func(p series.Point) error {
+		rows = append(rows, p)
+		return nil
+	}); err != nil {
+		return err
+	}
+	pts := series.Merge(series.Merge(old, rows), add)
+	if chunks > 0 {
+		if err := deleteChunks(ctx, tx, s, hour, hour+series.HourMs); err != nil {
+			return err
+		}
+	}
+	if len(rows) > 0 {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM signals WHERE vehicle = ? AND name = ? AND time >= ? AND time < ?`,
+			s.vehicle, s.name, hour, hour+series.HourMs); err != nil {
+			return fmt.Errorf("couldn't delete the rows: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM unsealed WHERE hour = ? AND vehicle = ? AND name = ?`, hour, s.vehicle, s.name); err != nil {
+			return fmt.Errorf("couldn't mark the hour sealed: %w", err)
+		}
+	}
+	return insertChunks(ctx, tx, s, pts)
+}
+
+// insertChunks encodes pts (in time order, within one hour) and inserts their chunk rows.
+func insertChunks(ctx context.Context, tx dbtx, s sig, pts []series.Point) error {
+	cs, err := series.Encode(s.kind, pts)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		var xsum, minutes []byte
+		var lo, hi any
+		if numeric(s.kind) {
+			if xsum, err = c.Sum.AppendBinary(nil); err != nil {
+				return err
+			}
+			lo, hi, minutes = c.Min, c.Max, minuteCounts(pts[:c.Count])
+		}
+		pts = pts[c.Count:]
+		if _, err := tx.ExecContext(ctx, `INSERT INTO chunk_sums (vehicle, name, start, end, cnt, xsum, lo, hi, fv, lv, minutes)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, s.vehicle, s.name, c.Start, c.End, c.Count, xsum, lo, hi, c.First, c.Last, minutes); err != nil {
+			return fmt.Errorf("couldn't insert a chunk's summary: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO chunk_data (vehicle, name, start, data) VALUES (?, ?, ?, ?)`,
+			s.vehicle, s.name, c.Start, c.Data); err != nil {
+			return fmt.Errorf("couldn't insert a chunk: %w", err)
+		}
+	}
+	return nil
+}
+
+// deleteChunks deletes the chunks of s that start in [lo, hi).
+func deleteChunks(ctx context.Context, tx dbtx, s sig, lo, hi int64) error {
+	for _, table := range []string{"chunk_sums", "chunk_data"} {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE vehicle = ? AND name = ? AND start >= ? AND start < ?`,
+			s.vehicle, s.name, lo, hi); err != nil {
+			return fmt.Errorf("couldn't delete chunks from %s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+// minuteCounts encodes how many of pts (in time order, within one hour) fall in each minute from the
+// first one's to the last one's, as uvarints.
+func minuteCounts(pts []series.Point) []byte {
+	if len(pts) == 0 {
+		return nil
+	}
+	first := floorTo(pts[0].T, telemetry.MinuteMs)
+	var out []byte
+	m, n := first, uint64(0)
+	for _, p := range pts {
+		for pm := floorTo(p.T, telemetry.MinuteMs); m < pm; m += telemetry.MinuteMs {
+			out = binary.AppendUvarint(out, n)
+			n = 0
+		}
+		n++
+	}
+	return binary.AppendUvarint(out, n)
+}
+
+// eachMinute calls f with the start of each minute of a chunk starting at start and its count of values
+// (minuteCounts), skipping empty minutes.
+func eachMinute(start int64, b []byte, f func(minute int64, n uint64)) error {
+	m := floorTo(start, telemetry.MinuteMs)
+	for len(b) > 0 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 {
+			return fmt.Errorf("%w: a chunk's minute counts end in the middle of a number", chunk.ErrCorrupt)
+		}
+		if n > 0 {
+			f(m, n)
+		}
+		b, m = b[k:], m+telemetry.MinuteMs
+	}
+	return nil
+}
+
+// floorTo rounds x down to a multiple of w.
+func floorTo(x, w int64) int64 {
+	q := x / w
+	if x%w != 0 && x < 0 {
+		q--
+	}
+	return q * w
+}
+
+func numeric(k telemetry.Kind) bool { return k == telemetry.KindNumber || k == telemetry.KindBool }
+
+// Seal moves the rows of every hour that is closed (SealGrace) into chunks and returns how many
+// (vehicle, signal, hour) groups it moved. The indexer's loop calls it every SealInterval; queries are
+// correct without it (they read rows and chunks alike), and so is indexing (it merges an hour's rows into
+// its chunks when it writes them).
+func (t *Telemetry) Seal(ctx context.Context) (int, error) {
+	before := closedBefore(t.now())
+	total := 0
+	for {
+		t.indexMu.Lock()
+		n, more, err := t.sealSome(ctx, before)
+		t.indexMu.Unlock()
+		total += n
+		if err != nil || !more {
+			return total, err
+		}
+	}
+}
+
+// sealSome seals groups with rows before the time before in one transaction, up to sealBatch of them
+// and for about sealTxTime (the indexer waits for it), and reports whether more may be left.
+func (t *Telemetry) sealSome(ctx context.Context, before int64) (n int, more bool, err error) {
+	start := time.Now()
+	tx, err := t.idx.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, false, fmt.Errorf("couldn't begin sealing: %w", err)
+	}
+	defer tx.Rollback()
+	type group struct {
+		vehicle    uint64
+		name, hour int64
+	}
+	var groups []group
+	rows, err := tx.QueryContext(ctx, `SELECT vehicle, name, hour FROM unsealed WHERE hour < ? LIMIT ?`, before, sealBatch)
+	if err != nil {
+		return 0, false, fmt.Errorf("couldn't find the rows to seal: %w", err)
+	}
+	for rows.Next() {
+		var g group
+		if err := rows.Scan(&g.vehicle, &g.name, &g.hour); err != nil {
+			rows.Close()
+			return 0, false, fmt.Errorf("couldn't find the rows to seal: %w", err)
+		}
+		groups = append(groups, g)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, false, fmt.Errorf("couldn't find the rows to seal: %w", err)
+	}
+	for _, g := range groups {
+		if n > 0 && time.Since(start) > sealTxTime {
+			break
+		}
+		n++
+		s, err := t.sigOf(g.vehicle, g.name)
+		if err != nil {
+			return 0, false, err
+		}
+		if err := t.putHour(ctx, stmtTx{tx, &t.istmt}, s, g.hour, nil); err != nil {
+			return 0, false, err
+		}
+		// an hour whose rows a deletion took has nothing to move, and is no longer unsealed either
+		if _, err := tx.ExecContext(ctx, `DELETE FROM unsealed WHERE hour = ? AND vehicle = ? AND name = ?`, g.hour, g.vehicle, g.name); err != nil {
+			return 0, false, fmt.Errorf("couldn't mark the hour sealed: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, false, fmt.Errorf("couldn't commit sealing: %w", err)
+	}
+	return n, n < len(groups) || len(groups) == sealBatch, nil
+}
+
+// sigOf returns the signal of vehicle with the name id, its kind from the catalogue.
+func (t *Telemetry) sigOf(vehicle uint64, id int64) (sig, error) {
+	t.mu.Lock()
+	var name string
+	for n, i := range t.names {
+		if i == id {
+			name = n
+			break
+		}
+	}
+	t.mu.Unlock()
+	if name == "" { // not added through this store's indexer
+		if err := t.idx.QueryRow(`SELECT name FROM names WHERE id = ?`, id).Scan(&name); err != nil {
+			return sig{}, fmt.Errorf("couldn't look up signal %d: %w", id, err)
+		}
+		t.mu.Lock()
+		t.names[name] = id
+		t.mu.Unlock()
+	}
+	s, ok := t.cat.Lookup(name)
+	if !ok {
+		return sig{}, fmt.Errorf("signal %d (%q) is not in the catalogue: its values have no chunk format", id, name)
+	}
+	return sig{vehicle: vehicle, name: id, signal: name, kind: s.Kind}, nil
+}
+
+// migrateChunks brings a signals database of an older layout to chunkVersion: it seals the rows of
+// closed hours and drops the roll-up tables.
+func migrateChunks(ctx context.Context, t *Telemetry) error {
+	var v int64
+	err := t.idx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'chunk_version'`).Scan(&v)
+	if err == nil && v == chunkVersion {
+		return nil
+	}
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("couldn't read the layout version: %w", err)
+	}
+	if _, err := t.idx.ExecContext(ctx, `INSERT OR IGNORE INTO unsealed (vehicle, name, hour) SELECT DISTINCT vehicle, name, `+floorHour+` FROM signals`); err != nil {
+		return fmt.Errorf("couldn't list the rows to move into chunks: %w", err)
+	}
+	if _, err := t.Seal(ctx); err != nil {
+		return fmt.Errorf("couldn't move the values into chunks: %w", err)
+	}
+	if _, err := t.idx.ExecContext(ctx, fmt.Sprintf(`DROP TABLE IF EXISTS rollup; DROP TABLE IF EXISTS stale; DROP TABLE IF EXISTS activity;
+DELETE FROM meta WHERE key = 'rollup_version';
+INSERT INTO meta (key, value) VALUES ('chunk_version', %d) ON CONFLICT (key) DO UPDATE SET value = excluded.value;`, chunkVersion)); err != nil {
+		return fmt.Errorf("couldn't drop the roll-ups: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,155 @@
+package sqlite_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/glovebox/glovebox/sim"
+	"github.com/glovebox/glovebox/store/sqlite"
+	"github.com/glovebox/glovebox/telemetry"
+)
+
+// A month of the simulator's first vehicle (seed 1, as internal/enginebench), as the records a node
+// stores: generated once per test binary.
+var (
+	monthOnce    sync.Once
+	monthRecords []*telemetry.Record
+	monthValues  int
+)
+
+func simulatedMonth(b *testing.B) ([]*telemetry.Record, int) {
+	monthOnce.Do(func() {
+		start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+		f := sim.NewFleet(1, 1, start)
+		f.Sign = false
+		end := start.AddDate(0, 0, 30).UnixMilli()
+		for f.Now().UnixMilli() < end {
+			for _, r := range f.Step(time.Second) {
+				monthRecords = append(monthRecords, &telemetry.Record{Source: r.Device, ID: r.ID, VehicleID: r.VehicleID,
+					Time: r.Time.UnixMilli(), Received: f.Now().UnixMilli(), Event: r.Submission.Event})
+				monthValues += len(r.Signals)
+			}
+		}
+	})
+	if len(monthRecords) == 0 {
+		b.Fatal("the simulator sent no records")
+	}
+	return monthRecords, monthValues
+}
+
+// cpuTime is the CPU time the process has used (user and system, every thread).
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkIndexASimulatedMonth stores a simulated month of one vehicle's records, then times indexing
+// them and reports the values indexed per second (and per second of CPU time, which a loaded machine
+// distorts less) and the bytes per value of signals.db after a checkpoint: as a backfill (every hour
+// closed, so every value goes straight into chunks), and as the live path does it (every hour still
+// open: rows, then sealed into chunks once closed; the rate counts both).
+func BenchmarkIndexASimulatedMonth(b *testing.B) {
+	recs, values := simulatedMonth(b)
+	for _, live := range []bool{false, true} {
+		name := "backfill"
+		if live {
+			name = "rows then sealed"
+		}
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			for b.Loop() {
+				b.StopTimer()
+				dir := b.TempDir()
+				s, err := sqlite.OpenTelemetry(filepath.Join(dir, "telemetry.db"), telemetry.DefaultCatalog)
+				if err != nil {
+					b.Fatal(err)
+				}
+				now := time.Now()
+				if live {
+					now = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+				}
+				s.Now = func() time.Time { return now }
+				for i := 0; i < len(recs); i += 1000 {
+					if _, err := s.Write(ctx, recs[i:min(i+1000, len(recs))]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StartTimer()
+				t0, cpu0 := time.Now(), cpuTime(b)
+				if _, err := s.Index(ctx); err != nil {
+					b.Fatal(err)
+				}
+				now = time.Now()
+				if _, err := s.Seal(ctx); err != nil {
+					b.Fatal(err)
+				}
+				took, cpu := time.Since(t0), cpuTime(b)-cpu0
+				b.StopTimer()
+				if _, err := s.SignalsDB().ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+					b.Fatal(err)
+				}
+				fi, err := os.Stat(filepath.Join(dir, sqlite.SignalsFile))
+				if err != nil {
+					b.Fatal(err)
+				}
+				var used int64 // the bytes of pages in use: free pages (of deleted rows) are reused as the file grows
+				if err := s.SignalsDB().QueryRowContext(ctx, `SELECT ((SELECT page_count FROM pragma_page_count()) - (SELECT freelist_count FROM pragma_freelist_count()))
+	* (SELECT page_size FROM pragma_page_size())`).Scan(&used); err != nil {
+					b.Fatal(err)
+				}
+				if err := s.Close(); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(values)/took.Seconds(), "values/s")
+				b.ReportMetric(float64(values)/cpu.Seconds(), "values/cpu-s")
+				b.ReportMetric(float64(fi.Size())/float64(values), "B/value")
+				b.ReportMetric(float64(used)/float64(values), "B/value-in-use")
+				b.ReportMetric(float64(values), "values")
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+// BenchmarkAggregateASimulatedMonthByHour answers the simulated month's speed by hour (AVG, MIN, MAX,
+// FIRST, LAST, COUNT: 720 buckets) from the indexed store.
+func BenchmarkAggregateASimulatedMonthByHour(b *testing.B) {
+	recs, _ := simulatedMonth(b)
+	ctx := context.Background()
+	s, err := sqlite.OpenTelemetry(filepath.Join(b.TempDir(), "telemetry.db"), telemetry.DefaultCatalog)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	for i := 0; i < len(recs); i += 1000 {
+		if _, err := s.Write(ctx, recs[i:min(i+1000, len(recs))]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := s.Index(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.Seal(ctx); err != nil {
+		b.Fatal(err)
+	}
+	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	a := telemetry.Aggregation{Vehicle: recs[0].VehicleID, Signal: "speed", Kind: telemetry.KindNumber, From: from.UnixMilli(),
+		Step: time.Hour.Milliseconds(), Lo: from.UnixMilli(), Hi: from.AddDate(0, 0, 30).UnixMilli(),
+		Aggs: []string{telemetry.AggAvg, telemetry.AggMin, telemetry.AggMax, telemetry.AggFirst, telemetry.AggLast, telemetry.AggCount}}
+	buckets := 0
+	for b.Loop() {
+		buckets = 0
+		if err := s.Aggregate(ctx, a, func(int64, string, any) { buckets++ }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(buckets)/6, "buckets")
+}
