@@ -157,7 +157,7 @@ type Cluster struct {
 	receipts     *catchUps // catch-ups for receipts beyond the followed log
 	// fwd names the client of a request this process forwards to the sequencer, and reads the name
 	// another process gave (forwardedfor.go).
-	fwd         *forwardedFor
+	fwd *forwardedFor
 	// toSequencer carries the requests this process forwards to the sequencer (forward.go).
 	toSequencer *http.Transport
 	leaseLosses atomic.Int64
