@@ -12,6 +12,26 @@ func init() {
 		short: "measure webhook delivery latency from record acceptance, and the ingest rate with signal triggers firing", run: runBenchWebhooks})
 	register(command{name: "bench subscriptions", args: "[--subscribers N] [--vehicles N] [--rounds N] [--in-process]",
 		short: "measure GraphQL subscription push latency over WebSocket and the node's memory", run: runBenchSubscriptions})
+	register(command{name: "bench visible", args: "[--vehicles N] [--watched N] [--rounds N] [--in-process]",
+		short: "measure the time from a record's acknowledgement to its value in signalsLatest, under a fleet at 1 Hz", run: runBenchVisible})
+}
+
+func runBenchVisible(ctx context.Context, args []string) error {
+	fs := newFlags("bench visible")
+	var o bench.VisibilityOptions
+	fs.IntVar(&o.Vehicles, "vehicles", 1000, "paired vehicles, each sending one record a second")
+	fs.IntVar(&o.Watched, "watched", 20, "vehicles whose owners poll signalsLatest every 10 ms")
+	fs.IntVar(&o.Rounds, "rounds", 30, "seconds of load")
+	inProcess := fs.Bool("in-process", false, "run the node in this process instead of a child process")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var err error
+	if o.Binary, err = nodeBinary(*inProcess); err != nil {
+		return err
+	}
+	o.Progress = os.Stderr
+	return printReport(bench.Visibility(ctx, o))
 }
 
 func runBenchWebhooks(ctx context.Context, args []string) error {

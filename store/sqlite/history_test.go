@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/big"
 	"math/rand/v2"
@@ -547,4 +548,29 @@ func TestIndexingSeveralChunksOfRecords(t *testing.T) {
 		t.Fatalf("%d values in rows and %d in chunks, want some of each and %d in all", rows, chunked, f.total())
 	}
 	f.compare(20)
+}
+
+// A write wakes the indexer: with a tick of an hour, what is written is in the latest values soon (it
+// waited for the tick before, up to a second in a node).
+func TestAWriteWakesTheIndexer(t *testing.T) {
+	f := newHistoryFixture(t, 5)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.tel.RunIndexer(ctx, time.Hour, slog.New(slog.DiscardHandler)); close(done) }()
+	defer func() { cancel(); <-done }()
+	for i := range 3 {
+		f.write(time.Duration(i)*time.Hour, time.Hour, 5)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			lag, err := f.tel.Lag(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lag == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("write %d: %d records not indexed after 10 s", i, lag)
+			}
+		}
+	}
 }

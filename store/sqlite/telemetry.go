@@ -46,7 +46,15 @@ type Telemetry struct {
 	history *History // over idx
 
 	derive telemetry.SpeedDeriver // the indexer's open runs of derived events (under indexMu)
+
+	// written wakes the indexer (RunIndexer) when Write stored new records.
+	written chan struct{}
 }
+
+// IndexSpacing is the least time between the starts of two indexing passes that new records wake: the
+// records of many writes share a pass, and a record is in signalsLatest well within 200 ms of its
+// acknowledgement (issue 16; `glovebox bench visible`).
+const IndexSpacing = 25 * time.Millisecond
 
 var _ telemetry.Store = (*Telemetry)(nil)
 
@@ -118,7 +126,7 @@ func OpenTelemetry(path string, cat *telemetry.Catalog) (*Telemetry, error) {
 		db.Close()
 		return nil, fmt.Errorf("couldn't open %s: %w", spath, err)
 	}
-	t := &Telemetry{db: db, idx: idx, cat: cat, stmts: stmtCache{db: db}, istmt: stmtCache{db: idx}, names: map[string]int64{},
+	t := &Telemetry{written: make(chan struct{}, 1), db: db, idx: idx, cat: cat, stmts: stmtCache{db: db}, istmt: stmtCache{db: idx}, names: map[string]int64{},
 		history: NewHistory(idx)}
 	if err := t.loadNames(); err != nil {
 		t.Close()
@@ -266,6 +274,12 @@ func (t *Telemetry) Write(ctx context.Context, recs []*telemetry.Record) ([]tele
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("couldn't commit records: %w", err)
+	}
+	if len(inserted) > 0 {
+		select {
+		case t.written <- struct{}{}:
+		default: // the indexer is woken already
+		}
 	}
 	return out, nil
 }
@@ -537,13 +551,14 @@ func (t *Telemetry) parseRecords(ctx context.Context, from int64) ([]storedRecor
 	return out, nil
 }
 
-// RunIndexer indexes new records every interval, and seals the hours that closed every SealInterval,
-// until ctx is done.
+// RunIndexer indexes new records as Write stores them (passes at least IndexSpacing apart) and every
+// interval, and seals the hours that closed every SealInterval, until ctx is done.
 func (t *Telemetry) RunIndexer(ctx context.Context, interval time.Duration, logger *slog.Logger) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	var sealed time.Time
 	for {
+		next := time.NewTimer(IndexSpacing)
 		if _, err := t.Index(ctx); err != nil && ctx.Err() == nil {
 			logger.Error("couldn't index telemetry", "err", err)
 		}
@@ -555,7 +570,14 @@ func (t *Telemetry) RunIndexer(ctx context.Context, interval time.Duration, logg
 		}
 		select {
 		case <-ctx.Done():
+			next.Stop()
 			return
+		case <-next.C:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.written:
 		case <-tick.C:
 		}
 	}
