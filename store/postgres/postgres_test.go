@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/note"
 	xtlog "golang.org/x/mod/sumdb/tlog"
@@ -599,4 +600,41 @@ func TestFlowStateWritesForgetExpiredRowsInBoundedSteps(t *testing.T) {
 	if want := []int{51, 2, 3}; !slices.Equal(got, want) {
 		t.Fatalf("codes held after each write: %v, want %v", got, want)
 	}
+}
+
+// TestChunksConformance runs the shared cases of values across the end of an hour with the values as
+// rows and sealed into chunks.
+func TestChunksConformance(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		settle func(ctx context.Context, s storetest.Reader) error
+	}{
+		{"rows", nil},
+		{"sealed", seal[storetest.Reader]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			storetest.TestChunks(t, func(t *testing.T) storetest.Reader { return postgres.NewTelemetry(migrated(t)) }, tc.settle, corruptChunk)
+		})
+	}
+}
+
+// corruptChunk cuts the data of the chunk that holds the value of vehicle's signal at at in half.
+func corruptChunk(t *testing.T, s storetest.Reader, vehicle uint64, signal string, at int64) (int64, bool) {
+	ctx := context.Background()
+	pool := s.(*postgres.Telemetry).Pool()
+	var name int32
+	var start int64
+	err := pool.QueryRow(ctx, `SELECT c.name, c.start FROM chunk_sums c JOIN names n ON n.id = c.name
+WHERE c.vehicle = $1 AND n.name = $2 AND c.start <= $3 AND c."end" >= $3`, int64(vehicle), signal, at).Scan(&name, &start)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE chunk_data SET data = substring(data FROM 1 FOR length(data) / 2)
+WHERE vehicle = $1 AND name = $2 AND start = $3`, int64(vehicle), name, start); err != nil {
+		t.Fatal(err)
+	}
+	return start, true
 }
