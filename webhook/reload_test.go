@@ -61,43 +61,55 @@ func (s *pausingStore) CreateWebhook(_ context.Context, w *Webhook) error {
 // creation's refresh, must not drop the new webhook: it did, and a connectivity webhook created at that
 // moment never saw its vehicle go offline (its trigger state was lost with it).
 func TestAReloadThatReadTheStoreBeforeACreationKeepsTheNewWebhook(t *testing.T) {
-	store := &pausingStore{hooks: map[string]*Webhook{}, pause: true, entered: make(chan struct{}), release: make(chan struct{})}
+	store := &pausingStore{hooks: map[string]*Webhook{}, entered: make(chan struct{}), release: make(chan struct{})}
 	e := NewEngine(Options{Store: store, Logger: slog.New(slog.DiscardHandler)})
 	ctx := context.Background()
-	reloaded := make(chan error)
-	go func() { reloaded <- e.reload(ctx) }()
-	<-store.entered // the reload has read the store: no webhooks yet
-
 	w := &Webhook{ID: "wh_new", Trigger: Trigger{Kind: KindConnectivity}, Status: StatusActive}
-	if err := store.CreateWebhook(ctx, w); err != nil {
-		t.Fatal(err)
+	raceAReload(t, e, store, func() error { // the reload read the store with no webhooks yet
+		if err := store.CreateWebhook(ctx, w); err != nil {
+			return err
+		}
+		return e.refresh(ctx, w.ID)
+	})
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.hooks["wh_new"] == nil {
+		t.Fatalf("after the reload and the refresh the engine knows %d webhooks, want wh_new", len(e.hooks))
 	}
-	refreshed := make(chan error)
-	go func() { refreshed <- e.refresh(ctx, w.ID) }()
+}
+
+// raceAReload starts a reload of e, lets it read the store and holds it there, runs change (which writes
+// the store and refreshes e) beside it, then lets the reload finish and waits for both: the reload's
+// read came before the change, its end after the change's refresh unless the engine orders them.
+func raceAReload(t *testing.T, e *Engine, store *pausingStore, change func() error) {
+	t.Helper()
+	store.mu.Lock()
+	store.pause = true
+	store.mu.Unlock()
+	reloaded := make(chan error)
+	go func() { reloaded <- e.reload(context.Background()) }()
+	<-store.entered
+	changed := make(chan error)
+	go func() { changed <- change() }()
 	select {
-	case err := <-refreshed: // before the fix the refresh went ahead of the reload
+	case err := <-changed: // before the fix the refresh went ahead of the reload
 		if err != nil {
 			t.Fatal(err)
 		}
-		refreshed = nil
+		changed = nil
 	case <-time.After(50 * time.Millisecond): // the refresh waits for the reload (the fix)
 	}
 	store.mu.Lock()
 	store.pause = false
 	store.mu.Unlock()
-	close(store.release)
+	store.release <- struct{}{}
 	if err := <-reloaded; err != nil {
 		t.Fatal(err)
 	}
-	if refreshed != nil {
-		if err := <-refreshed; err != nil {
+	if changed != nil {
+		if err := <-changed; err != nil {
 			t.Fatal(err)
 		}
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.hooks["wh_new"] == nil {
-		t.Fatalf("after the reload and the refresh the engine knows %d webhooks, want wh_new", len(e.hooks))
 	}
 }
 
@@ -125,35 +137,8 @@ func TestAReloadThatReadTheStoreBeforeAVerificationLeavesTheWebhookActive(t *tes
 	if err := e.reload(ctx); err != nil {
 		t.Fatal(err)
 	}
-	store.mu.Lock()
-	store.pause = true
-	store.mu.Unlock()
-	reloaded := make(chan error)
-	go func() { reloaded <- e.reload(ctx) }()
-	<-store.entered // the reload has read the webhook pending
-
-	set := make(chan error)
-	go func() { set <- e.setStatus(ctx, w.ID, StatusActive, "") }()
-	select {
-	case err := <-set: // before the fix the refresh went ahead of the reload
-		if err != nil {
-			t.Fatal(err)
-		}
-		set = nil
-	case <-time.After(50 * time.Millisecond): // the refresh waits for the reload (the fix)
-	}
-	store.mu.Lock()
-	store.pause = false
-	store.mu.Unlock()
-	close(store.release)
-	if err := <-reloaded; err != nil {
-		t.Fatal(err)
-	}
-	if set != nil {
-		if err := <-set; err != nil {
-			t.Fatal(err)
-		}
-	}
+	// The reload reads the webhook pending; the verification sets it active beside it.
+	raceAReload(t, e, store, func() error { return e.setStatus(ctx, w.ID, StatusActive, "") })
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if h := e.hooks[w.ID]; h == nil || h.w.Status != StatusActive {
