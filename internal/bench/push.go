@@ -598,6 +598,29 @@ func hookCall(ctx context.Context, method, url, token string, body any, want int
 	return nil
 }
 
+// startedFleet is a fleet startPushFleet registered: device keys, vehicle ids and owner keys.
+type startedFleet struct {
+	devs, owners []*ecdsa.PrivateKey
+	ids          []uint64
+}
+
+// startPushFleet starts a node (startPushNode) and registers and pairs vehicles on it; the caller stops
+// the node.
+func startPushFleet(ctx context.Context, binary string, vehicles int, logf func(string, ...any)) (*benchNode, *client.Client, startedFleet, error) {
+	bn, err := startPushNode(ctx, binary)
+	if err != nil {
+		return nil, nil, startedFleet{}, err
+	}
+	c := client.New(bn.url)
+	logf("registering and pairing %d vehicles…", vehicles)
+	devs, ids, owners, err := fleetWithOwners(ctx, c, vehicles)
+	if err != nil {
+		bn.stop()
+		return nil, nil, startedFleet{}, err
+	}
+	return bn, c, startedFleet{devs: devs, owners: owners, ids: ids}, nil
+}
+
 // SubscriptionOptions sizes the subscription benchmark; zero fields take the defaults.
 type SubscriptionOptions struct {
 	Binary      string // run the node as this glovebox binary (RSS reported); empty: in this process
@@ -641,17 +664,12 @@ func Subscriptions(ctx context.Context, o SubscriptionOptions) (*SubscriptionRep
 	}
 	logf := func(format string, args ...any) { logTo(o.Progress, format, args...) }
 	rep := &SubscriptionReport{Cores: runtime.NumCPU(), Subscribers: o.Subscribers, Vehicles: o.Vehicles}
-	bn, err := startPushNode(ctx, o.Binary)
+	bn, c, fl, err := startPushFleet(ctx, o.Binary, o.Vehicles, logf)
 	if err != nil {
 		return nil, err
 	}
 	defer bn.stop()
-	c := client.New(bn.url)
-	logf("registering and pairing %d vehicles…", o.Vehicles)
-	devs, ids, owners, err := fleetWithOwners(ctx, c, o.Vehicles)
-	if err != nil {
-		return nil, err
-	}
+	devs, ids, owners := fl.devs, fl.ids, fl.owners
 	tokens := map[common.Address]string{}
 	for _, k := range owners {
 		if tokens[crypto.PubkeyToAddress(k.PublicKey)], err = SignIn(ctx, bn.url, k); err != nil {

@@ -9,8 +9,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/glovebox/glovebox/client"
 )
 
 // VisibilityOptions sizes the benchmark of the time from a record's acknowledgement to its value in
@@ -60,17 +58,12 @@ func Visibility(ctx context.Context, o VisibilityOptions) (*VisibilityReport, er
 	}
 	logf := func(format string, args ...any) { logTo(o.Progress, format, args...) }
 	rep := &VisibilityReport{Cores: runtime.NumCPU(), Vehicles: o.Vehicles, Watched: o.Watched}
-	bn, err := startPushNode(ctx, o.Binary)
+	bn, c, fl, err := startPushFleet(ctx, o.Binary, o.Vehicles, logf)
 	if err != nil {
 		return nil, err
 	}
 	defer bn.stop()
-	c := client.New(bn.url)
-	logf("registering and pairing %d vehicles…", o.Vehicles)
-	devs, ids, owners, err := fleetWithOwners(ctx, c, o.Vehicles)
-	if err != nil {
-		return nil, err
-	}
+	devs, ids, owners := fl.devs, fl.ids, fl.owners
 	tokens := make([]string, o.Watched)
 	for i := range tokens {
 		if tokens[i], err = SignIn(ctx, bn.url, owners[i%len(owners)]); err != nil {
