@@ -54,13 +54,29 @@ func openAt(now *time.Time) func(t *testing.T) *sqlite.Telemetry {
 
 // clocks are the ways the suites run: the data's hours all open (every value a row), all closed (every
 // value in chunks from the start), and open when indexed and closed when sealed.
-var clocks = []struct {
-	name        string
-	index, seal time.Time
-}{
+var clocks = []clock{
 	{"values in rows of open hours", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Time{}},
 	{"values in chunks of closed hours", time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), time.Time{}},
 	{"rows sealed into chunks", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
+}
+
+// clock is one way of running a suite: the store's clock when it indexes, and (if not zero) when it seals.
+type clock struct {
+	name        string
+	index, seal time.Time
+}
+
+// settle indexes s at c.index and, if c.seal is set, moves the clock (*now) there and seals.
+func (c clock) settle(ctx context.Context, s *sqlite.Telemetry, now *time.Time) error {
+	if _, err := s.Index(ctx); err != nil {
+		return err
+	}
+	if c.seal.IsZero() {
+		return nil
+	}
+	*now = c.seal
+	_, err := s.Seal(ctx)
+	return err
 }
 
 func TestReaderConformance(t *testing.T) {
@@ -69,15 +85,7 @@ func TestReaderConformance(t *testing.T) {
 			now := c.index
 			open := openAt(&now)
 			storetest.TestReader(t, func(t *testing.T) storetest.Reader { return open(t) }, func(ctx context.Context, s storetest.Reader) error {
-				if _, err := s.(*sqlite.Telemetry).Index(ctx); err != nil {
-					return err
-				}
-				if c.seal.IsZero() {
-					return nil
-				}
-				now = c.seal
-				_, err := s.(*sqlite.Telemetry).Seal(ctx)
-				return err
+				return c.settle(ctx, s.(*sqlite.Telemetry), &now)
 			})
 		})
 	}
@@ -89,15 +97,7 @@ func TestChunksConformance(t *testing.T) {
 			now := c.index
 			open := openAt(&now)
 			storetest.TestChunks(t, func(t *testing.T) storetest.Reader { return open(t) }, func(ctx context.Context, s storetest.Reader) error {
-				if _, err := s.(*sqlite.Telemetry).Index(ctx); err != nil {
-					return err
-				}
-				if c.seal.IsZero() {
-					return nil
-				}
-				now = c.seal
-				_, err := s.(*sqlite.Telemetry).Seal(ctx)
-				return err
+				return c.settle(ctx, s.(*sqlite.Telemetry), &now)
 			}, corruptChunk)
 		})
 	}
@@ -164,15 +164,7 @@ func TestDeleterConformance(t *testing.T) {
 				s.Now = func() time.Time { return now }
 				return s
 			}, reopen, func(ctx context.Context, s storetest.Deleting) error {
-				if _, err := s.(*sqlite.Telemetry).Index(ctx); err != nil {
-					return err
-				}
-				if c.seal.IsZero() {
-					return nil
-				}
-				now = c.seal
-				_, err := s.(*sqlite.Telemetry).Seal(ctx)
-				return err
+				return c.settle(ctx, s.(*sqlite.Telemetry), &now)
 			})
 		})
 	}
