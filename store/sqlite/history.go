@@ -142,12 +142,18 @@ func spanAt(order []int, spans []telemetry.Span, t int64) int {
 func (h *History) fold(ctx context.Context, s sig, lo, hi int64, bucket func(t int64) (int64, bool), whole func(c *chunkRow) bool,
 	put func(b int64, p *partial)) error {
 	parts := map[int64]*partial{}
+	var lastB int64
+	var lastP *partial // values come in time order: most share the bucket of the one before
 	part := func(b int64) *partial {
+		if lastP != nil && b == lastB {
+			return lastP
+		}
 		p := parts[b]
 		if p == nil {
 			p = &partial{}
 			parts[b] = p
 		}
+		lastB, lastP = b, p
 		return p
 	}
 	num := numeric(s.kind)

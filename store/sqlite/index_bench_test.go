@@ -153,3 +153,35 @@ func BenchmarkAggregateASimulatedMonthByHour(b *testing.B) {
 	}
 	b.ReportMetric(float64(buckets)/6, "buckets")
 }
+
+// BenchmarkAggregateASimulatedMonthBy5Minutes is the month's speed in 5-minute buckets: narrower than a
+// chunk, so every chunk is decoded.
+func BenchmarkAggregateASimulatedMonthBy5Minutes(b *testing.B) {
+	recs, _ := simulatedMonth(b)
+	ctx := context.Background()
+	s, err := sqlite.OpenTelemetry(filepath.Join(b.TempDir(), "telemetry.db"), telemetry.DefaultCatalog)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	for i := 0; i < len(recs); i += 1000 {
+		if _, err := s.Write(ctx, recs[i:min(i+1000, len(recs))]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := s.Index(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.Seal(ctx); err != nil {
+		b.Fatal(err)
+	}
+	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	a := telemetry.Aggregation{Vehicle: recs[0].VehicleID, Signal: "speed", Kind: telemetry.KindNumber, From: from.UnixMilli(),
+		Step: (5 * time.Minute).Milliseconds(), Lo: from.UnixMilli(), Hi: from.AddDate(0, 0, 30).UnixMilli(),
+		Aggs: []string{telemetry.AggAvg, telemetry.AggMin, telemetry.AggMax, telemetry.AggFirst, telemetry.AggLast, telemetry.AggCount}}
+	for b.Loop() {
+		if err := s.Aggregate(ctx, a, func(int64, string, any) {}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -137,6 +137,34 @@ func (c *chunkRow) decode(ctx context.Context, q querier, s sig, dst []series.Po
 	return dst, nil
 }
 
+// readChunkData reads the data of the chunks cs of s (in time order) in one query over their span.
+func readChunkData(ctx context.Context, q querier, s sig, cs []*chunkRow) error {
+	rows, err := q.QueryContext(ctx, `SELECT start, data FROM chunk_data WHERE vehicle = ? AND name = ? AND start >= ? AND start <= ? ORDER BY start`,
+		s.vehicle, s.name, cs[0].start, cs[len(cs)-1].start)
+	if err != nil {
+		return fmt.Errorf("couldn't read the chunks of %s: %w", s, err)
+	}
+	defer rows.Close()
+	k := 0
+	for rows.Next() {
+		var start int64
+		var data []byte
+		if err := rows.Scan(&start, &data); err != nil {
+			return fmt.Errorf("couldn't read the chunks of %s: %w", s, err)
+		}
+		for k < len(cs) && cs[k].start < start {
+			k++
+		}
+		if k < len(cs) && cs[k].start == start {
+			cs[k].data = data
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("couldn't read the chunks of %s: %w", s, err)
+	}
+	return nil
+}
+
 // decodeChunks returns the values of the chunks of s that start in [lo, hi), and how many chunks they are.
 func decodeChunks(ctx context.Context, q querier, s sig, lo, hi int64, dst []series.Point) ([]series.Point, int, error) {
 	cs, err := readChunks(ctx, q, s, lo, hi, true)
@@ -223,6 +251,21 @@ func walk(ctx context.Context, q querier, s sig, lo, hi int64, whole func(c *chu
 	cs, err := readChunks(ctx, q, s, lo, hi, whole == nil)
 	if err != nil {
 		return err
+	}
+	if whole != nil {
+		// The data of the chunks that will be decoded in one query rather than one each (an aggregation in
+		// buckets narrower than a chunk decodes them all).
+		var need []*chunkRow
+		for k := range cs {
+			if c := &cs[k]; !(c.start >= lo && c.end < hi && whole(c)) {
+				need = append(need, c)
+			}
+		}
+		if len(need) > 1 {
+			if err := readChunkData(ctx, q, s, need); err != nil {
+				return err
+			}
+		}
 	}
 	i := 0 // the next row
 	var buf []series.Point
