@@ -121,14 +121,15 @@ func BenchmarkIndexASimulatedMonth(b *testing.B) {
 
 // BenchmarkAggregateASimulatedMonthByHour answers the simulated month's speed by hour (AVG, MIN, MAX,
 // FIRST, LAST, COUNT: 720 buckets) from the indexed store.
-func BenchmarkAggregateASimulatedMonthByHour(b *testing.B) {
+// sealedMonth returns a store holding the simulated month, indexed and sealed, and its vehicle.
+func sealedMonth(b *testing.B) (*sqlite.Telemetry, uint64) {
 	recs, _ := simulatedMonth(b)
 	ctx := context.Background()
 	s, err := sqlite.OpenTelemetry(filepath.Join(b.TempDir(), "telemetry.db"), telemetry.DefaultCatalog)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
+	b.Cleanup(func() { s.Close() })
 	for i := 0; i < len(recs); i += 1000 {
 		if _, err := s.Write(ctx, recs[i:min(i+1000, len(recs))]); err != nil {
 			b.Fatal(err)
@@ -140,8 +141,14 @@ func BenchmarkAggregateASimulatedMonthByHour(b *testing.B) {
 	if _, err := s.Seal(ctx); err != nil {
 		b.Fatal(err)
 	}
+	return s, recs[0].VehicleID
+}
+
+func BenchmarkAggregateASimulatedMonthByHour(b *testing.B) {
+	ctx := context.Background()
+	s, vehicle := sealedMonth(b)
 	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	a := telemetry.Aggregation{Vehicle: recs[0].VehicleID, Signal: "speed", Kind: telemetry.KindNumber, From: from.UnixMilli(),
+	a := telemetry.Aggregation{Vehicle: vehicle, Signal: "speed", Kind: telemetry.KindNumber, From: from.UnixMilli(),
 		Step: time.Hour.Milliseconds(), Lo: from.UnixMilli(), Hi: from.AddDate(0, 0, 30).UnixMilli(),
 		Aggs: []string{telemetry.AggAvg, telemetry.AggMin, telemetry.AggMax, telemetry.AggFirst, telemetry.AggLast, telemetry.AggCount}}
 	buckets := 0
@@ -157,26 +164,10 @@ func BenchmarkAggregateASimulatedMonthByHour(b *testing.B) {
 // BenchmarkAggregateASimulatedMonthBy5Minutes is the month's speed in 5-minute buckets: narrower than a
 // chunk, so every chunk is decoded.
 func BenchmarkAggregateASimulatedMonthBy5Minutes(b *testing.B) {
-	recs, _ := simulatedMonth(b)
 	ctx := context.Background()
-	s, err := sqlite.OpenTelemetry(filepath.Join(b.TempDir(), "telemetry.db"), telemetry.DefaultCatalog)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	for i := 0; i < len(recs); i += 1000 {
-		if _, err := s.Write(ctx, recs[i:min(i+1000, len(recs))]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if _, err := s.Index(ctx); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := s.Seal(ctx); err != nil {
-		b.Fatal(err)
-	}
+	s, vehicle := sealedMonth(b)
 	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	a := telemetry.Aggregation{Vehicle: recs[0].VehicleID, Signal: "speed", Kind: telemetry.KindNumber, From: from.UnixMilli(),
+	a := telemetry.Aggregation{Vehicle: vehicle, Signal: "speed", Kind: telemetry.KindNumber, From: from.UnixMilli(),
 		Step: (5 * time.Minute).Milliseconds(), Lo: from.UnixMilli(), Hi: from.AddDate(0, 0, 30).UnixMilli(),
 		Aggs: []string{telemetry.AggAvg, telemetry.AggMin, telemetry.AggMax, telemetry.AggFirst, telemetry.AggLast, telemetry.AggCount}}
 	for b.Loop() {
