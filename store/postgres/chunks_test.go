@@ -118,6 +118,19 @@ func TestAggregationsFromChunksAndRowsMatchFoldHistoryBitForBit(t *testing.T) {
 			times = append(times, ms)
 		}
 		slices.Sort(times)
+		// fold is FoldHistory's answer over the reference values.
+		fold := func(a telemetry.Aggregation) (string, error) {
+			return answer(func(put func(int64, string, any)) error {
+				return telemetry.FoldHistory(a, func(yield func(int64, any) error) error {
+					for _, ms := range times {
+						if err := yield(ms, ref[ms]); err != nil {
+							return err
+						}
+					}
+					return nil
+				}, put)
+			})
+		}
 		aggs := []string{telemetry.AggFirst, telemetry.AggLast, telemetry.AggMin, telemetry.AggMax, telemetry.AggAvg, telemetry.AggCount}
 		for _, tc := range []struct {
 			name         string
@@ -143,16 +156,7 @@ func TestAggregationsFromChunksAndRowsMatchFoldHistoryBitForBit(t *testing.T) {
 			if tc.keep {
 				a.Keep = func(v any) bool { return v.(float64) > 100 }
 			}
-			want, err := answer(func(put func(int64, string, any)) error {
-				return telemetry.FoldHistory(a, func(yield func(int64, any) error) error {
-					for _, ms := range times {
-						if err := yield(ms, ref[ms]); err != nil {
-							return err
-						}
-					}
-					return nil
-				}, put)
-			})
+			want, err := fold(a)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -177,16 +181,7 @@ func TestAggregationsFromChunksAndRowsMatchFoldHistoryBitForBit(t *testing.T) {
 			}
 			b := a
 			b.From, b.Step, b.Lo, b.Hi = sp.Start, sp.End-sp.Start, sp.Start, sp.End
-			w, err := answer(func(put func(int64, string, any)) error {
-				return telemetry.FoldHistory(b, func(yield func(int64, any) error) error {
-					for _, ms := range times {
-						if err := yield(ms, ref[ms]); err != nil {
-							return err
-						}
-					}
-					return nil
-				}, put)
-			})
+			w, err := fold(b)
 			if err != nil {
 				t.Fatal(err)
 			}
