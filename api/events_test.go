@@ -188,7 +188,7 @@ func TestSignalsAreIndexedAndReindexRebuildsThem(t *testing.T) {
 			t.Fatal(err)
 		}
 		var got int
-		n.Telemetry.SignalsDB().QueryRow(`SELECT (SELECT count(*) FROM signals WHERE vehicle = ?1) + (SELECT COALESCE(SUM(cnt), 0) FROM chunk_sums WHERE vehicle = ?1)`, vid).Scan(&got)
+		n.Telemetry.SignalsDB().QueryRow(`SELECT (SELECT COALESCE(SUM(cnt), 0) FROM open_values WHERE vehicle = ?1) + (SELECT COALESCE(SUM(cnt), 0) FROM chunk_sums WHERE vehicle = ?1)`, vid).Scan(&got)
 		if got != 60 {
 			t.Fatalf("%s: %d signal values, want 60", when, got)
 		}
@@ -201,7 +201,7 @@ func TestSignalsAreIndexedAndReindexRebuildsThem(t *testing.T) {
 		}
 	}
 	check("after ingest")
-	if _, err := n.Telemetry.SignalsDB().Exec(`DELETE FROM signals; DELETE FROM chunk_sums; DELETE FROM chunk_data; DELETE FROM latest`); err != nil {
+	if _, err := n.Telemetry.SignalsDB().Exec(`DELETE FROM open_values; DELETE FROM chunk_sums; DELETE FROM chunk_data; DELETE FROM latest`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := n.Telemetry.Reindex(ctx); err != nil {

@@ -70,7 +70,7 @@ func TestRetentionAndErasureThroughTheNode(t *testing.T) {
 			t.Fatal(err)
 		}
 		var v int
-		if err := n.Telemetry.SignalsDB().QueryRow(`SELECT (SELECT COUNT(*) FROM signals WHERE vehicle = ?1) + (SELECT COALESCE(SUM(cnt), 0) FROM chunk_sums WHERE vehicle = ?1)`, vid).Scan(&v); err != nil {
+		if err := n.Telemetry.SignalsDB().QueryRow(`SELECT (SELECT COALESCE(SUM(cnt), 0) FROM open_values WHERE vehicle = ?1) + (SELECT COALESCE(SUM(cnt), 0) FROM chunk_sums WHERE vehicle = ?1)`, vid).Scan(&v); err != nil {
 			t.Fatal(err)
 		}
 		return c*1000 + v

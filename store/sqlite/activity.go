@@ -24,8 +24,7 @@ func (t *Telemetry) numericIDs() []int64 {
 }
 
 // Active implements telemetry.Reader from the chunks' counts of values per minute (chunk_sums.minutes),
-// which a month of a signal keeps in about 720 short rows, and the rows of open hours; nothing is
-// decoded.
+// which a month of a signal keeps in about 720 short rows, and the open values; no chunk is decoded.
 func (t *Telemetry) Active(ctx context.Context, aq telemetry.ActiveQuery) ([]telemetry.Span, error) {
 	const m = telemetry.MinuteMs
 	lo, hi := floorTo(aq.Lo, m), floorTo(aq.Hi+m-1, m)
@@ -38,6 +37,10 @@ func (t *Telemetry) Active(ctx context.Context, aq telemetry.ActiveQuery) ([]tel
 	}
 	minutes := map[int64]*minute{}
 	err := snapshot(ctx, t.idx, func(q querier) error {
+		open, err := openValuesByName(ctx, q, aq.Vehicle, lo, hi)
+		if err != nil {
+			return err
+		}
 		for _, name := range t.numericIDs() {
 			counts := map[int64]uint64{} // this signal's
 			add := func(at int64, n uint64) {
@@ -57,17 +60,8 @@ func (t *Telemetry) Active(ctx context.Context, aq telemetry.ActiveQuery) ([]tel
 					}
 					return nil
 				})
-			if err == nil {
-				err = eachQueryRow(ctx, q, `SELECT `+floorMinute+` AS minute, COUNT(*) FROM signals
-WHERE vehicle = ? AND name = ? AND time >= ? AND time < ? GROUP BY minute`, []any{aq.Vehicle, name, lo, hi}, func(scan func(...any) error) error {
-					var at int64
-					var n uint64
-					if err := scan(&at, &n); err != nil {
-						return err
-					}
-					add(at, n)
-					return nil
-				})
+			for _, p := range open[name] {
+				add(floorTo(p.T, m), 1)
 			}
 			if err != nil {
 				return fmt.Errorf("couldn't read the activity of vehicle %d: %w", aq.Vehicle, err)
@@ -95,9 +89,6 @@ WHERE vehicle = ? AND name = ? AND time >= ? AND time < ? GROUP BY minute`, []an
 	}
 	return telemetry.MergeSpans(spans), nil
 }
-
-// floorMinute is the start of a row's minute in SQL (floor, also for negative times).
-const floorMinute = `(time - ((time % 60000) + 60000) % 60000)`
 
 // eachQueryRow runs a query and calls f with a scan of each row.
 func eachQueryRow(ctx context.Context, db querier, q string, args []any, f func(scan func(...any) error) error) error {

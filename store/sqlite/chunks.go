@@ -57,16 +57,12 @@ CREATE TABLE IF NOT EXISTS chunk_sums (
 CREATE TABLE IF NOT EXISTS chunk_data (
 	vehicle INTEGER NOT NULL, name INTEGER NOT NULL, start INTEGER NOT NULL, data BLOB NOT NULL,
 	PRIMARY KEY (vehicle, name, start));
--- The (vehicle, signal, hour) groups with values in the signals table, which Seal moves into chunks once
--- their hour is closed (the indexer adds a group when it writes rows into it).
-CREATE TABLE IF NOT EXISTS unsealed (
-	vehicle INTEGER NOT NULL, name INTEGER NOT NULL, hour INTEGER NOT NULL,
-	PRIMARY KEY (hour, vehicle, name)) WITHOUT ROWID;
 `
 
-// chunkVersion is the layout of signals.db's values: 1 chunks and rows of open hours (before: a row per
-// value, with the roll-up, stale and activity tables).
-const chunkVersion = 1
+// chunkVersion is the layout of signals.db's values: 2 chunks and open_values rows (a row per record and
+// hour) of open hours; 1 chunks and the signals table (a row per value) of open hours; before: a row per
+// value, with the roll-up, stale and activity tables.
+const chunkVersion = 2
 
 // dbtx is a transaction, or a transaction whose statements are prepared once (stmtTx).
 type dbtx interface {
@@ -109,8 +105,6 @@ type sig struct {
 
 func (s sig) String() string { return fmt.Sprintf("%s of vehicle %d", s.signal, s.vehicle) }
 
-// floorHour is the start of t's UTC hour in SQL (floor, also for negative times).
-const floorHour = `(time - ((time % 3600000) + 3600000) % 3600000)`
 
 // closedBefore returns the time before which every hour is closed at now.
 func closedBefore(now time.Time) int64 {
@@ -125,9 +119,19 @@ func (t *Telemetry) now() time.Time {
 	return time.Now()
 }
 
-// putHour writes the values of s in the closed hour starting at hour as chunks: the hour's chunks and rows
-// already stored, merged with add (in the order received; a time stored before keeps its value).
-func (t *Telemetry) putHour(ctx context.Context, tx dbtx, s sig, hour int64, add []series.Point) (err error) {
+// putHour writes the values of s in the closed hour starting at hour as chunks: the hour's chunks and open
+// values already stored (the vehicle's open values of that hour are sealed first, every signal's), merged
+// with add (in the order received; a time stored before keeps its value).
+func (t *Telemetry) putHour(ctx context.Context, tx dbtx, s sig, hour int64, add []series.Point) error {
+	if _, err := t.sealOpenHour(ctx, tx, s.vehicle, hour); err != nil {
+		return fmt.Errorf("couldn't write the hour from %d of %s as chunks: %w", hour, s, err)
+	}
+	return t.mergeIntoChunks(ctx, tx, s, hour, add)
+}
+
+// mergeIntoChunks rewrites the chunks of s in the hour starting at hour with add merged into them (in
+// the order stored; a time already in a chunk keeps its value).
+func (t *Telemetry) mergeIntoChunks(ctx context.Context, tx dbtx, s sig, hour int64, add []series.Point) (err error) {
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("couldn't write the hour from %d of %s as chunks: %w", hour, s, err)
@@ -137,26 +141,10 @@ func (t *Telemetry) putHour(ctx context.Context, tx dbtx, s sig, hour int64, add
 	if err != nil {
 		return err
 	}
-	var rows []series.Point
-	if err := eachRowValue(ctx, tx, s, hour, hour+series.HourMs, func(p series.Point) error {
-		rows = append(rows, p)
-		return nil
-	}); err != nil {
-		return err
-	}
-	pts := series.Merge(series.Merge(old, rows), add)
+	pts := series.Merge(old, add)
 	if chunks > 0 {
 		if err := deleteChunks(ctx, tx, s, hour, hour+series.HourMs); err != nil {
 			return err
-		}
-	}
-	if len(rows) > 0 {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM signals WHERE vehicle = ? AND name = ? AND time >= ? AND time < ?`,
-			s.vehicle, s.name, hour, hour+series.HourMs); err != nil {
-			return fmt.Errorf("couldn't delete the rows: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM unsealed WHERE hour = ? AND vehicle = ? AND name = ?`, hour, s.vehicle, s.name); err != nil {
-			return fmt.Errorf("couldn't mark the hour sealed: %w", err)
 		}
 	}
 	return insertChunks(ctx, tx, s, pts)
@@ -276,17 +264,17 @@ func (t *Telemetry) sealSome(ctx context.Context, before int64) (n int, more boo
 	}
 	defer tx.Rollback()
 	type group struct {
-		vehicle    uint64
-		name, hour int64
+		vehicle uint64
+		hour    int64
 	}
 	var groups []group
-	rows, err := tx.QueryContext(ctx, `SELECT vehicle, name, hour FROM unsealed WHERE hour < ? LIMIT ?`, before, sealBatch)
+	rows, err := tx.QueryContext(ctx, `SELECT vehicle, hour FROM open_hours WHERE hour < ? LIMIT ?`, before, sealBatch)
 	if err != nil {
 		return 0, false, fmt.Errorf("couldn't find the rows to seal: %w", err)
 	}
 	for rows.Next() {
 		var g group
-		if err := rows.Scan(&g.vehicle, &g.name, &g.hour); err != nil {
+		if err := rows.Scan(&g.vehicle, &g.hour); err != nil {
 			rows.Close()
 			return 0, false, fmt.Errorf("couldn't find the rows to seal: %w", err)
 		}
@@ -300,15 +288,11 @@ func (t *Telemetry) sealSome(ctx context.Context, before int64) (n int, more boo
 			break
 		}
 		n++
-		s, err := t.sigOf(g.vehicle, g.name)
-		if err != nil {
+		if _, err := t.sealOpenHour(ctx, stmtTx{tx, &t.istmt}, g.vehicle, g.hour); err != nil {
 			return 0, false, err
 		}
-		if err := t.putHour(ctx, stmtTx{tx, &t.istmt}, s, g.hour, nil); err != nil {
-			return 0, false, err
-		}
-		// an hour whose rows a deletion took has nothing to move, and is no longer unsealed either
-		if _, err := tx.ExecContext(ctx, `DELETE FROM unsealed WHERE hour = ? AND vehicle = ? AND name = ?`, g.hour, g.vehicle, g.name); err != nil {
+		// an hour whose rows a deletion took has nothing to move, and is no longer open either
+		if _, err := tx.ExecContext(ctx, `DELETE FROM open_hours WHERE hour = ? AND vehicle = ?`, g.hour, g.vehicle); err != nil {
 			return 0, false, fmt.Errorf("couldn't mark the hour sealed: %w", err)
 		}
 	}
@@ -344,8 +328,9 @@ func (t *Telemetry) sigOf(vehicle uint64, id int64) (sig, error) {
 	return sig{vehicle: vehicle, name: id, signal: name, kind: s.Kind}, nil
 }
 
-// migrateChunks brings a signals database of an older layout to chunkVersion: it seals the rows of
-// closed hours and drops the roll-up tables.
+// migrateChunks brings a signals database of an older layout to chunkVersion: it moves the values of the
+// signals table (a row per value) into open_values, seals those of closed hours and drops the roll-up
+// tables.
 func migrateChunks(ctx context.Context, t *Telemetry) error {
 	var v int64
 	err := t.idx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'chunk_version'`).Scan(&v)
@@ -355,8 +340,8 @@ func migrateChunks(ctx context.Context, t *Telemetry) error {
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("couldn't read the layout version: %w", err)
 	}
-	if _, err := t.idx.ExecContext(ctx, `INSERT OR IGNORE INTO unsealed (vehicle, name, hour) SELECT DISTINCT vehicle, name, `+floorHour+` FROM signals`); err != nil {
-		return fmt.Errorf("couldn't list the rows to move into chunks: %w", err)
+	if err := t.migrateSignalRows(ctx); err != nil {
+		return err
 	}
 	if _, err := t.Seal(ctx); err != nil {
 		return fmt.Errorf("couldn't move the values into chunks: %w", err)

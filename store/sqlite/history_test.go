@@ -18,6 +18,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/glovebox/glovebox/telemetry"
+	"github.com/glovebox/glovebox/telemetry/series"
 )
 
 // historyFixture writes random telemetry of two vehicles straight into a Telemetry store (the store
@@ -214,11 +215,20 @@ func (f *historyFixture) compare(windows int) {
 	}
 }
 
-// counts returns how many values are in rows and in chunks, and how many chunks there are.
+// counts returns how many values are open (one per signal and millisecond) and in chunks, and how many
+// chunks there are.
 func (f *historyFixture) counts() (rows, chunked, chunks int) {
-	if err := f.tel.SignalsDB().QueryRow(`SELECT (SELECT COUNT(*) FROM signals), (SELECT COALESCE(SUM(cnt), 0) FROM chunk_sums),
-		(SELECT COUNT(*) FROM chunk_sums)`).Scan(&rows, &chunked, &chunks); err != nil {
+	if err := f.tel.SignalsDB().QueryRow(`SELECT (SELECT COALESCE(SUM(cnt), 0) FROM chunk_sums), (SELECT COUNT(*) FROM chunk_sums)`).Scan(&chunked, &chunks); err != nil {
 		f.t.Fatal(err)
+	}
+	for vehicle := uint64(1); vehicle <= 2; vehicle++ {
+		open, err := openValuesByName(context.Background(), f.tel.SignalsDB(), vehicle, math.MinInt64/2, math.MaxInt64)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		for _, pts := range open {
+			rows += len(pts)
+		}
 	}
 	return rows, chunked, chunks
 }
@@ -292,10 +302,17 @@ func TestAnswersAreFoldHistorysOverTheValuesWritten(t *testing.T) {
 	}
 }
 
-// TestOpeningASignalsFileOfRowsSealsIt checks the upgrade of a signals file of the layout before chunks
-// (a row per value, roll-up tables): opening it moves the values of closed hours into chunks and drops
-// the roll-ups, and every answer stays the same.
+// TestOpeningASignalsFileOfRowsSealsIt checks the upgrade of a signals file of the layouts before a row
+// per record: a row per value in the signals table, with chunks (chunk_version 1) or with roll-up tables
+// (before). Opening it moves the values of closed hours into chunks and those of open hours into
+// open_values, drops the old tables, and every answer stays the same.
 func TestOpeningASignalsFileOfRowsSealsIt(t *testing.T) {
+	for _, rollups := range []bool{false, true} {
+		t.Run(fmt.Sprintf("roll-ups %v", rollups), func(t *testing.T) { testOpeningASignalsFileOfRows(t, rollups) })
+	}
+}
+
+func testOpeningASignalsFileOfRows(t *testing.T, rollups bool) {
 	ctx := context.Background()
 	f := newHistoryFixture(t, 2)
 	f.now = f.base // every hour open: rows only
@@ -306,26 +323,72 @@ func TestOpeningASignalsFileOfRowsSealsIt(t *testing.T) {
 	if rows, chunked, _ := f.counts(); rows != f.total() || chunked != 0 {
 		t.Fatalf("%d values in rows and %d in chunks, want all %d in rows", rows, chunked, f.total())
 	}
+	// Rewrite the open values as the layout before kept them: a row per value, the first at each time.
 	db := f.tel.SignalsDB()
-	if _, err := db.Exec(`CREATE TABLE rollup (vehicle INTEGER NOT NULL, name INTEGER NOT NULL, level INTEGER NOT NULL, unit INTEGER NOT NULL,
+	if _, err := db.Exec(`CREATE TABLE signals (vehicle INTEGER NOT NULL, name INTEGER NOT NULL, time INTEGER NOT NULL, val,
+	PRIMARY KEY (vehicle, name, time)) WITHOUT ROWID;
+CREATE TABLE unsealed (vehicle INTEGER NOT NULL, name INTEGER NOT NULL, hour INTEGER NOT NULL, PRIMARY KEY (hour, vehicle, name)) WITHOUT ROWID;`); err != nil {
+		t.Fatal(err)
+	}
+	for vehicle := uint64(1); vehicle <= 2; vehicle++ {
+		err := eachOpenRow(ctx, db, vehicle, 0, math.MinInt64/2, math.MaxInt64, func(hour, _ int64, vals []openValue) error {
+			for _, v := range vals {
+				if _, err := db.Exec(`INSERT INTO signals (vehicle, name, time, val) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, vehicle, v.name, v.p.T, v.p.V); err != nil {
+					return err
+				}
+				if _, err := db.Exec(`INSERT OR IGNORE INTO unsealed (vehicle, name, hour) VALUES (?, ?, ?)`, vehicle, v.name, hour); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// and a value of the hour that is open now, which must stay open
+	speed, _ := telemetry.DefaultCatalog.Lookup("speed")
+	now := time.Now().Truncate(time.Millisecond)
+	var speedID int64
+	if err := db.QueryRow(`SELECT id FROM names WHERE name = ?`, speed.Name).Scan(&speedID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO signals (vehicle, name, time, val) VALUES (1, ?, ?, 42.5)`, speedID, now.UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	f.keep(1, "speed", now, 42.5)
+	if _, err := db.Exec(`DROP TABLE open_values; DROP TABLE open_hours; UPDATE meta SET value = 1 WHERE key = 'chunk_version'`); err != nil {
+		t.Fatal(err)
+	}
+	if rollups {
+		if _, err := db.Exec(`CREATE TABLE rollup (vehicle INTEGER NOT NULL, name INTEGER NOT NULL, level INTEGER NOT NULL, unit INTEGER NOT NULL,
 	cnt INTEGER NOT NULL, total REAL, lo ANY, hi ANY, ft INTEGER NOT NULL, fv ANY, lt INTEGER NOT NULL, lv ANY, PRIMARY KEY (vehicle, name, level, unit)) WITHOUT ROWID;
 CREATE TABLE stale (vehicle INTEGER NOT NULL, name INTEGER NOT NULL, since INTEGER NOT NULL, until INTEGER NOT NULL, PRIMARY KEY (vehicle, name)) WITHOUT ROWID;
 CREATE TABLE activity (vehicle INTEGER NOT NULL, level INTEGER NOT NULL, unit INTEGER NOT NULL, cnt INTEGER NOT NULL, sigs INTEGER NOT NULL,
 	mins INTEGER NOT NULL, lowcnt INTEGER NOT NULL, lowsigs INTEGER NOT NULL, PRIMARY KEY (vehicle, level, unit)) WITHOUT ROWID;
 INSERT INTO meta (key, value) VALUES ('rollup_version', 2);
 DELETE FROM meta WHERE key = 'chunk_version';`); err != nil {
-		t.Fatal(err)
+			t.Fatal(err)
+		}
 	}
 	if err := f.tel.Close(); err != nil {
 		t.Fatal(err)
 	}
-	f.open(f.path)
-	if rows, chunked, _ := f.counts(); rows != 0 || chunked != f.total() {
-		t.Fatalf("after the upgrade: %d values in rows and %d in chunks, want all %d in chunks", rows, chunked, f.total())
+	f.open(f.path) // on the real clock: the fixture's hours are closed, now's is not
+	if rows, chunked, _ := f.counts(); rows != 1 || chunked != f.total()-1 {
+		t.Fatalf("after the upgrade: %d values in rows and %d in chunks, want 1 and %d", rows, chunked, f.total()-1)
 	}
 	var left int
-	if err := f.tel.SignalsDB().QueryRow(`SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('rollup', 'stale', 'activity')`).Scan(&left); err != nil || left != 0 {
-		t.Fatalf("%d roll-up tables left (%v)", left, err)
+	if err := f.tel.SignalsDB().QueryRow(`SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('rollup', 'stale', 'activity', 'signals', 'unsealed')`).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("%d old tables left (%v)", left, err)
+	}
+	var got []any
+	s := sig{vehicle: 1, name: speedID, signal: speed.Name, kind: speed.Kind}
+	if err := eachValue(ctx, f.tel.SignalsDB(), s, now.UnixMilli(), now.UnixMilli()+1, func(p series.Point) error {
+		got = append(got, p.V)
+		return nil
+	}); err != nil || len(got) != 1 || got[0] != 42.5 {
+		t.Fatalf("the open value after the upgrade: %v (%v), want [42.5]", got, err)
 	}
 	f.compare(40)
 }

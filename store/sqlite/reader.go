@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -24,7 +25,7 @@ func (t *Telemetry) AggregateSpans(ctx context.Context, a telemetry.Aggregation,
 	return t.history.AggregateSpans(ctx, a, spans, put)
 }
 
-// Summary implements telemetry.Reader from the chunks' summaries and the rows; only a chunk that holds
+// Summary implements telemetry.Reader from the chunks' summaries and the open values; only a chunk that holds
 // since and values before it is decoded.
 func (t *Telemetry) Summary(ctx context.Context, vehicle uint64, since int64) ([]telemetry.SignalSummary, error) {
 	byName := map[int64]*telemetry.SignalSummary{}
@@ -48,8 +49,12 @@ func (t *Telemetry) Summary(ctx context.Context, vehicle uint64, since int64) ([
 		err := eachQueryRow(ctx, q, `SELECT name, SUM(cnt), MIN(start), MAX(end) FROM chunk_sums WHERE vehicle = ? AND start >= ? GROUP BY name`,
 			[]any{vehicle, since}, scan)
 		if err == nil {
-			err = eachQueryRow(ctx, q, `SELECT name, COUNT(*), MIN(time), MAX(time) FROM signals WHERE vehicle = ? AND time >= ? GROUP BY name`,
-				[]any{vehicle, since}, scan)
+			var open map[int64][]series.Point
+			if open, err = openValuesByName(ctx, q, vehicle, since, math.MaxInt64); err == nil {
+				for name, pts := range open {
+					add(name, int64(len(pts)), pts[0].T, pts[len(pts)-1].T)
+				}
+			}
 		}
 		var straddling []int64 // names with a chunk from before since to after it
 		if err == nil {

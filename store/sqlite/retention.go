@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/glovebox/glovebox/telemetry"
+	"github.com/glovebox/glovebox/telemetry/series"
 )
 
 // Deletion (telemetry.Deleter). Each of the two files keeps the tally of what was deleted from it in a
@@ -76,23 +77,12 @@ func (t *Telemetry) DeleteBatch(ctx context.Context, job telemetry.DeleteJob, li
 		}
 		d.Values += n
 		budget -= n
-		if budget <= 0 {
-			break
-		}
-		// A range of the primary key, found by the time of the first value past the budget: one walk of
-		// the B-tree (a subquery's list of times cost a lookup per deleted row).
-		until := job.To
-		err = itx.QueryRowContext(ctx, `SELECT time FROM signals WHERE vehicle = ? AND name = ? AND time >= ? AND time < ?
-			ORDER BY time LIMIT 1 OFFSET ?`, job.Vehicle, name, job.From, job.To, budget).Scan(&until)
-		if err != nil && err != sql.ErrNoRows {
-			return d, false, fmt.Errorf("couldn't find a batch of signal values: %w", err)
-		}
-		res, err := itx.ExecContext(ctx, `DELETE FROM signals WHERE vehicle = ? AND name = ? AND time >= ? AND time < ?`,
-			job.Vehicle, name, job.From, until)
+	}
+	if budget > 0 {
+		n, err := deleteOpenValues(ctx, itx, t, job.Vehicle, job.From, job.To, budget)
 		if err != nil {
-			return d, false, fmt.Errorf("couldn't delete signal values: %w", err)
+			return d, false, err
 		}
-		n, _ = res.RowsAffected()
 		d.Values += n
 		budget -= n
 	}
@@ -193,21 +183,8 @@ func (t *Telemetry) Finish(ctx context.Context, job telemetry.DeleteJob, now int
 		return fmt.Errorf("couldn't read the deletion of %s: %w", job.Key, err)
 	}
 	if dirty != 0 {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO latest (vehicle, name, time, val)
-			SELECT vehicle, name, time, val FROM (
-				SELECT ?1 AS vehicle, n.id AS name,
-					(SELECT time FROM signals WHERE vehicle = ?1 AND name = n.id ORDER BY time DESC LIMIT 1) AS time,
-					(SELECT val FROM signals WHERE vehicle = ?1 AND name = n.id ORDER BY time DESC LIMIT 1) AS val,
-					(SELECT end FROM chunk_sums WHERE vehicle = ?1 AND name = n.id ORDER BY start DESC LIMIT 1) AS cend,
-					(SELECT lv FROM chunk_sums WHERE vehicle = ?1 AND name = n.id ORDER BY start DESC LIMIT 1) AS clv
-				FROM names n WHERE NOT EXISTS (SELECT 1 FROM latest l WHERE l.vehicle = ?1 AND l.name = n.id))
-			WHERE time IS NOT NULL AND (cend IS NULL OR time > cend)
-			UNION ALL
-			SELECT ?1, n.id, c.end, c.lv FROM names n JOIN chunk_sums c ON c.vehicle = ?1 AND c.name = n.id
-				AND c.start = (SELECT MAX(start) FROM chunk_sums WHERE vehicle = ?1 AND name = n.id)
-			WHERE NOT EXISTS (SELECT 1 FROM latest l WHERE l.vehicle = ?1 AND l.name = n.id)
-				AND NOT EXISTS (SELECT 1 FROM signals s WHERE s.vehicle = ?1 AND s.name = n.id AND s.time > c.end)`, job.Vehicle); err != nil {
-			return fmt.Errorf("couldn't restore latest values: %w", err)
+		if err := restoreLatest(ctx, tx, job.Vehicle); err != nil {
+			return err
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO deletions (vehicle, job, completed_at, swept_at) VALUES (?, ?, ?, ?)
@@ -220,6 +197,49 @@ func (t *Telemetry) Finish(ctx context.Context, job telemetry.DeleteJob, now int
 		return fmt.Errorf("couldn't commit finishing a deletion: %w", err)
 	}
 	t.latest.gen.Add(1)
+	return nil
+}
+
+// restoreLatest gives each signal of vehicle without a latest value the newest that remains: its newest
+// open value, or the last value of its newest chunk if that is as new or newer.
+func restoreLatest(ctx context.Context, tx *sql.Tx, vehicle uint64) error {
+	var missing []int64
+	if err := eachQueryRow(ctx, tx, `SELECT n.id FROM names n WHERE NOT EXISTS (SELECT 1 FROM latest l WHERE l.vehicle = ? AND l.name = n.id)`,
+		[]any{vehicle}, func(scan func(...any) error) error {
+			var id int64
+			if err := scan(&id); err != nil {
+				return err
+			}
+			missing = append(missing, id)
+			return nil
+		}); err != nil {
+		return fmt.Errorf("couldn't find the signals of vehicle %d without a latest value: %w", vehicle, err)
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	open, err := newestOpen(ctx, tx, vehicle)
+	if err != nil {
+		return err
+	}
+	for _, name := range missing {
+		p, ok := open[name]
+		var end int64
+		var lv any
+		err := tx.QueryRowContext(ctx, `SELECT end, lv FROM chunk_sums WHERE vehicle = ? AND name = ? ORDER BY start DESC LIMIT 1`, vehicle, name).Scan(&end, &lv)
+		switch {
+		case err == nil && (!ok || p.T <= end):
+			p, ok = series.Point{T: end, V: lv}, true
+		case err != nil && err != sql.ErrNoRows:
+			return fmt.Errorf("couldn't read the newest chunk of signal %d of vehicle %d: %w", name, vehicle, err)
+		}
+		if !ok {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO latest (vehicle, name, time, val) VALUES (?, ?, ?, ?)`, vehicle, name, p.T, p.V); err != nil {
+			return fmt.Errorf("couldn't restore the latest value of signal %d of vehicle %d: %w", name, vehicle, err)
+		}
+	}
 	return nil
 }
 

@@ -72,14 +72,6 @@ CREATE INDEX IF NOT EXISTS records_vehicle_time ON records (vehicle, time);
 const signalsSchema = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
--- One row per value of an hour that is not closed yet (chunks.go: the values of closed hours are in
--- chunk_sums and chunk_data). val is a REAL for numbers and booleans (0/1), TEXT for strings (string[] as
--- a JSON array), and for locations a 24-byte BLOB of latitude, longitude and hdop as big-endian float64s
--- (telemetry.EncodeLocation); it has no type affinity, so a string is never turned into a number. A
--- signal has one value per vehicle and millisecond.
-CREATE TABLE IF NOT EXISTS signals (
-	vehicle INTEGER NOT NULL, name INTEGER NOT NULL, time INTEGER NOT NULL, val,
-	PRIMARY KEY (vehicle, name, time)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS latest (
 	vehicle INTEGER NOT NULL, name INTEGER NOT NULL, time INTEGER NOT NULL, val ANY,
 	PRIMARY KEY (vehicle, name)) WITHOUT ROWID;
@@ -120,7 +112,7 @@ func OpenTelemetry(path string, cat *telemetry.Catalog) (*Telemetry, error) {
 	ipragmas := strings.Replace(pragmas, "secure_delete(FAST)", "secure_delete(ON)", 1)
 	idx, err := sql.Open("sqlite", "file:"+spath+ipragmas+cachePragma(SignalsCacheKiB)+"&_pragma=synchronous(NORMAL)")
 	if err == nil {
-		_, err = idx.Exec(signalsSchema + chunksSchema + deletionsSchema)
+		_, err = idx.Exec(signalsSchema + chunksSchema + openSchema + deletionsSchema)
 	}
 	if err != nil {
 		db.Close()
@@ -371,7 +363,7 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 		t   int64
 		val any
 	}
-	var sigRows, evRows [][]any
+	var openRows, evRows [][]any
 	addEvent := func(e telemetry.Event) {
 		evRows = append(evRows, []any{e.Vehicle, e.Time, e.Name, e.Source, e.DurationNs, e.Metadata})
 	}
@@ -391,7 +383,18 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 		pts []series.Point
 	}
 	hours := map[hourKey]*hourValues{}
-	unsealed := map[hourKey]bool{} // the hours written as rows
+	type openKey struct {
+		vehicle uint64
+		hour    int64
+	}
+	openHours := map[openKey]bool{} // the hours written as open_values rows
+	// a record's open values, per hour (a record's values are nearly always in one hour)
+	type openRow struct {
+		hour int64
+		cnt  int
+		vals []byte
+	}
+	var recOpen []openRow
 	closed := closedBefore(t.now())
 	ids := map[*telemetry.Signal]int64{}
 	last := recs[len(recs)-1].seq
@@ -401,6 +404,7 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 			continue // not indexed (parseRecords logged why)
 		}
 		vehicle := rec.vehicle
+		recOpen = recOpen[:0]
 		for _, e := range r.Events {
 			addEvent(e)
 		}
@@ -424,7 +428,18 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 			case telemetry.KindLocation:
 				val = telemetry.EncodeLocation(v.Lat, v.Lon, v.HDOP)
 			}
-			if v.Time < closed {
+			if hour := series.Hour(v.Time); v.Time >= closed {
+				k := len(recOpen) - 1
+				for k >= 0 && recOpen[k].hour != hour {
+					k--
+				}
+				if k < 0 {
+					recOpen = append(recOpen, openRow{hour: hour})
+					k = len(recOpen) - 1
+				}
+				recOpen[k].cnt++
+				recOpen[k].vals = appendOpenValue(recOpen[k].vals, id, hour, &v)
+			} else {
 				k := hourKey{vehicle, id, series.Hour(v.Time)}
 				h := hours[k]
 				if h == nil {
@@ -432,9 +447,6 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 					hours[k] = h
 				}
 				h.pts = append(h.pts, series.Point{T: v.Time, V: val})
-			} else {
-				sigRows = append(sigRows, []any{vehicle, id, v.Time, val})
-				unsealed[hourKey{vehicle, id, series.Hour(v.Time)}] = true
 			}
 			k := latestKey{vehicle, id}
 			if old, ok := latest[k]; !ok || old.t <= v.Time {
@@ -444,17 +456,21 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 				bySource[sk] = latestVal{v.Time, val}
 			}
 		}
+		for _, o := range recOpen {
+			openRows = append(openRows, []any{vehicle, o.hour, rec.seq, o.cnt, o.vals})
+			openHours[openKey{vehicle, o.hour}] = true
+		}
 	}
 
-	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO signals (vehicle, name, time, val) VALUES`,
-		`ON CONFLICT DO NOTHING`, sigRows); err != nil {
+	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO open_values (vehicle, hour, seq, cnt, vals) VALUES`,
+		`ON CONFLICT DO NOTHING`, openRows); err != nil {
 		return err
 	}
-	urows := make([][]any, 0, len(unsealed))
-	for k := range unsealed {
-		urows = append(urows, []any{k.vehicle, k.name, k.hour})
+	hrows := make([][]any, 0, len(openHours))
+	for k := range openHours {
+		hrows = append(hrows, []any{k.hour, k.vehicle})
 	}
-	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO unsealed (vehicle, name, hour) VALUES`, `ON CONFLICT DO NOTHING`, urows); err != nil {
+	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO open_hours (hour, vehicle) VALUES`, `ON CONFLICT DO NOTHING`, hrows); err != nil {
 		return err
 	}
 	keys := make([]hourKey, 0, len(hours))
@@ -590,7 +606,7 @@ func (t *Telemetry) RunIndexer(ctx context.Context, interval time.Duration, logg
 // straight into chunks, those of open hours as rows.
 func (t *Telemetry) Reindex(ctx context.Context) (int, error) {
 	t.indexMu.Lock()
-	if _, err := t.idx.ExecContext(ctx, `DELETE FROM signals; DELETE FROM unsealed; DELETE FROM chunk_sums; DELETE FROM chunk_data; DELETE FROM latest; DELETE FROM latest_source;
+	if _, err := t.idx.ExecContext(ctx, `DELETE FROM open_values; DELETE FROM open_hours; DELETE FROM chunk_sums; DELETE FROM chunk_data; DELETE FROM latest; DELETE FROM latest_source;
 DELETE FROM events; DELETE FROM meta WHERE key = 'indexed_seq';`); err != nil {
 		t.indexMu.Unlock()
 		return 0, fmt.Errorf("couldn't clear the derived tables: %w", err)

@@ -179,30 +179,54 @@ func decodeChunks(ctx context.Context, q querier, s sig, lo, hi int64, dst []ser
 	return dst, len(cs), nil
 }
 
-// eachRowValue calls f with each value of s in the signals table measured in [lo, hi), in time order.
+// eachRowValue calls f with each open value of s (open_values) measured in [lo, hi), in time order: of
+// several stored at one millisecond, the first.
 func eachRowValue(ctx context.Context, q querier, s sig, lo, hi int64, f func(series.Point) error) error {
-	rows, err := q.QueryContext(ctx, `SELECT time, val FROM signals WHERE vehicle = ? AND name = ? AND time >= ? AND time < ? ORDER BY time`,
-		s.vehicle, s.name, lo, hi)
-	if err != nil {
-		return fmt.Errorf("couldn't read the values of %s: %w", s, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var p series.Point
-		if err := rows.Scan(&p.T, &p.V); err != nil {
-			return fmt.Errorf("couldn't read the values of %s: %w", s, err)
+	var pts []series.Point
+	hour := int64(0)
+	flush := func() error {
+		for _, p := range firstPerTime(pts) {
+			if err := f(p); err != nil {
+				return err
+			}
 		}
-		if p.V, err = pointValue(s.kind, p.V); err != nil {
-			return fmt.Errorf("the value of %s at %d: %w", s, p.T, err)
-		}
-		if err := f(p); err != nil {
-			return err
-		}
+		pts = pts[:0]
+		return nil
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("couldn't read the values of %s: %w", s, err)
+	if err := eachOpenRow(ctx, q, s.vehicle, s.name, lo, hi, func(h, _ int64, vals []openValue) error {
+		if h != hour { // the hours come in order, and each one's values are sorted apart
+			if err := flush(); err != nil {
+				return err
+			}
+			hour = h
+		}
+		for _, v := range vals {
+			if v.p.T < lo || v.p.T >= hi {
+				continue
+			}
+			if !kindHolds(s.kind, v.p.V) {
+				return fmt.Errorf("the value of %s at %d: %w: a %T", s, v.p.T, chunk.ErrCorrupt, v.p.V)
+			}
+			pts = append(pts, v.p)
+		}
+		return nil
+	}); err != nil {
+		return err
 	}
-	return nil
+	return flush()
+}
+
+// kindHolds reports whether v, as decodeOpenValues returns it, is a value of a signal of kind.
+func kindHolds(kind telemetry.Kind, v any) bool {
+	switch v.(type) {
+	case float64:
+		return numeric(kind)
+	case string:
+		return kind == telemetry.KindString || kind == telemetry.KindStrings
+	case []byte:
+		return kind == telemetry.KindLocation
+	}
+	return false
 }
 
 // pointValue is a value read from a row as a series.Point holds it. A database made before the signals
