@@ -105,7 +105,6 @@ type sig struct {
 
 func (s sig) String() string { return fmt.Sprintf("%s of vehicle %d", s.signal, s.vehicle) }
 
-
 // closedBefore returns the time before which every hour is closed at now.
 func closedBefore(now time.Time) int64 {
 	return series.Hour(now.UnixMilli() - SealGrace.Milliseconds())
