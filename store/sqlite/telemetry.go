@@ -49,6 +49,69 @@ type Telemetry struct {
 
 	// written wakes the indexer (RunIndexer) when Write stored new records.
 	written chan struct{}
+
+	handed handoff // records parsed at ingest, for the indexer
+}
+
+// handoff keeps the values of records that Write stored already parsed (by the ingester), until the
+// indexer takes them instead of decoding and parsing the stored event again — which cost as much as a
+// third of indexing. It is bounded; a record not in it (a full handoff, a restart, a record written
+// unparsed) is parsed from storage, with the same result.
+type handoff struct {
+	mu      sync.Mutex
+	m       map[int64]handedRecord // by seq
+	through int64                  // the indexer has read every record up to this seq: older ones are not kept
+}
+
+type handedRecord struct {
+	key recordKey
+	r   *telemetry.Record
+}
+
+// handoffMax bounds the records in a handoff (each about a kilobyte of parsed values).
+const handoffMax = 4 * IndexChunk
+
+// put keeps r, stored as seq.
+func (h *handoff) put(seq int64, r *telemetry.Record) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if seq <= h.through || len(h.m) >= handoffMax {
+		return
+	}
+	if h.m == nil {
+		h.m = map[int64]handedRecord{}
+	}
+	h.m[seq] = handedRecord{recordKey{r.Source, r.ID}, r}
+}
+
+// take returns the parsed record stored as seq under key, if kept, and forgets it.
+func (h *handoff) take(seq int64, key recordKey) *telemetry.Record {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.m[seq]
+	if !ok {
+		return nil
+	}
+	delete(h.m, seq)
+	if e.key != key { // a seq reused after its record was deleted
+		return nil
+	}
+	return e.r
+}
+
+// read notes that the indexer has read every record up to seq: what is kept for them (records deleted
+// before they were indexed) is forgotten, and nothing is kept for them from now on.
+func (h *handoff) read(seq int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.through = max(h.through, seq)
+	if len(h.m) > handoffMax/2 {
+		for k := range h.m {
+			if k <= h.through {
+				delete(h.m, k)
+			}
+		}
+	}
 }
 
 // IndexSpacing is the least time between the starts of two indexing passes that new records wake: the
@@ -176,7 +239,9 @@ type recordKey struct {
 	id     string
 }
 
-// Write implements telemetry.Store.
+// Write implements telemetry.Store. A record's Values and Events, when it has any, must be what the
+// catalogue parses from its Event (as the ingester's are): the indexer uses them instead of parsing the
+// stored event again.
 func (t *Telemetry) Write(ctx context.Context, recs []*telemetry.Record) ([]telemetry.Status, error) {
 	out := make([]telemetry.Status, len(recs))
 	// The first record of each key in the batch is the one that may be inserted; every other record is
@@ -198,14 +263,14 @@ func (t *Telemetry) Write(ctx context.Context, recs []*telemetry.Record) ([]tele
 		return nil, fmt.Errorf("couldn't begin: %w", err)
 	}
 	defer tx.Rollback()
-	inserted := make(map[recordKey]bool, len(cand))
+	inserted := make(map[recordKey]int64, len(cand)) // the seqs of the records inserted
 	const cols = 8
 	per := 500
 	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
 	for start := 0; start < len(rows); start += per {
 		chunk := rows[start:min(start+per, len(rows))]
 		q := `INSERT INTO records (source, id, vehicle, time, received, pairing, event, signature) VALUES ` +
-			strings.TrimSuffix(strings.Repeat(tuple+",", len(chunk)), ",") + ` ON CONFLICT (source, id) DO NOTHING RETURNING source, id`
+			strings.TrimSuffix(strings.Repeat(tuple+",", len(chunk)), ",") + ` ON CONFLICT (source, id) DO NOTHING RETURNING seq, source, id`
 		args := make([]any, 0, len(chunk)*cols)
 		for _, r := range chunk {
 			args = append(args, r...)
@@ -224,13 +289,14 @@ func (t *Telemetry) Write(ctx context.Context, recs []*telemetry.Record) ([]tele
 			return nil, fmt.Errorf("couldn't insert records: %w", err)
 		}
 		for res.Next() {
+			var seq int64
 			var src []byte
 			var id string
-			if err := res.Scan(&src, &id); err != nil {
+			if err := res.Scan(&seq, &src, &id); err != nil {
 				res.Close()
 				return nil, err
 			}
-			inserted[recordKey{common.BytesToAddress(src), id}] = true
+			inserted[recordKey{common.BytesToAddress(src), id}] = seq
 		}
 		if err := res.Close(); err != nil {
 			return nil, err
@@ -240,7 +306,7 @@ func (t *Telemetry) Write(ctx context.Context, recs []*telemetry.Record) ([]tele
 	for _, i := range cand {
 		r := recs[i]
 		k := recordKey{r.Source, r.ID}
-		if inserted[k] {
+		if _, ok := inserted[k]; ok {
 			out[i] = telemetry.StatusAccepted
 			stored[k] = r.Event
 			continue
@@ -266,6 +332,13 @@ func (t *Telemetry) Write(ctx context.Context, recs []*telemetry.Record) ([]tele
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("couldn't commit records: %w", err)
+	}
+	for _, i := range cand {
+		if r := recs[i]; len(r.Values) > 0 || len(r.Events) > 0 { // parsed
+			if seq, ok := inserted[recordKey{r.Source, r.ID}]; ok {
+				t.handed.put(seq, r)
+			}
+		}
 	}
 	if len(inserted) > 0 {
 		select {
@@ -525,10 +598,10 @@ type storedRecord struct {
 }
 
 // parseRecords reads up to IndexChunk records after the sequence number from and decodes and parses them
-// on every core: parsing is most of what indexing costs. A record that does not parse is logged and
+// on every core (parsing is most of what indexing costs), unless Write was handed them parsed. A record that does not parse is logged and
 // left out of the index.
 func (t *Telemetry) parseRecords(ctx context.Context, from int64) ([]storedRecord, error) {
-	rows, err := t.db.QueryContext(ctx, `SELECT seq, vehicle, source, event FROM records WHERE seq > ? ORDER BY seq LIMIT ?`, from, IndexChunk)
+	rows, err := t.db.QueryContext(ctx, `SELECT seq, vehicle, source, id, event FROM records WHERE seq > ? ORDER BY seq LIMIT ?`, from, IndexChunk)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read records to index: %w", err)
 	}
@@ -538,14 +611,21 @@ func (t *Telemetry) parseRecords(ctx context.Context, from int64) ([]storedRecor
 	for rows.Next() {
 		var rec storedRecord
 		var source, event []byte
-		if err := rows.Scan(&rec.seq, &rec.vehicle, &source, &event); err != nil {
+		var id string
+		if err := rows.Scan(&rec.seq, &rec.vehicle, &source, &id, &event); err != nil {
 			return nil, fmt.Errorf("couldn't read records to index: %w", err)
 		}
 		rec.source = common.BytesToAddress(source)
+		if rec.r = t.handed.take(rec.seq, recordKey{rec.source, id}); rec.r != nil {
+			event = nil // parsed at ingest
+		}
 		out, events = append(out, rec), append(events, event)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("couldn't read records to index: %w", err)
+	}
+	if len(out) > 0 {
+		t.handed.read(out[len(out)-1].seq)
 	}
 	workers := min(runtime.GOMAXPROCS(0), 1+len(out)/256)
 	var wg sync.WaitGroup
@@ -554,6 +634,9 @@ func (t *Telemetry) parseRecords(ctx context.Context, from int64) ([]storedRecor
 		go func() {
 			defer wg.Done()
 			for i := w * len(out) / workers; i < (w+1)*len(out)/workers; i++ {
+				if out[i].r != nil {
+					continue // parsed at ingest
+				}
 				event, err := DecodeEvent(events[i])
 				if err != nil {
 					slog.Warn("a stored record does not decompress; not indexed", "seq", out[i].seq, "err", err)

@@ -1,0 +1,98 @@
+package sqlite_test
+
+import (
+	"context"
+	"math/big"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/glovebox/glovebox/store/sqlite"
+	"github.com/glovebox/glovebox/telemetry"
+)
+
+// liveRecords returns n records of ten signals (as `glovebox bench ingest` sends them) from 1,000
+// vehicles in turn, a millisecond apart and ending now, parsed as the ingester hands them to Write.
+func liveRecords(b *testing.B, n int) []*telemetry.Record {
+	b.Helper()
+	const vehicles = 1000
+	end := time.Now().Truncate(time.Millisecond)
+	recs := make([]*telemetry.Record, 0, n)
+	for i := range n {
+		vehicle := uint64(1 + i%vehicles)
+		src := common.BigToAddress(new(big.Int).SetUint64(vehicle))
+		at := end.Add(time.Duration(i-n) * time.Millisecond)
+		f := float64(i % 100)
+		ev, err := telemetry.NewEvent(src, vehicle, strconv.Itoa(i), at, []telemetry.EventSignal{
+			{Name: "speed", Timestamp: at, Value: 30 + f/2},
+			{Name: "currentLocationCoordinates", Timestamp: at, Value: telemetry.Location{Latitude: 52.52 + f/1e4, Longitude: 13.405 + f/1e4, HDOP: 0.8}},
+			{Name: "currentLocationHeading", Timestamp: at, Value: float64(i % 360)},
+			{Name: "powertrainTransmissionTravelledDistance", Timestamp: at, Value: 12000 + float64(i)/100},
+			{Name: "powertrainFuelSystemRelativeLevel", Timestamp: at, Value: float64(80 - i%50)},
+			{Name: "powertrainCombustionEngineSpeed", Timestamp: at, Value: float64(1500 + i%1500)},
+			{Name: "powertrainCombustionEngineECT", Timestamp: at, Value: float64(88 + i%5)},
+			{Name: "exteriorAirTemperature", Timestamp: at, Value: 14.5},
+			{Name: "lowVoltageBatteryCurrentVoltage", Timestamp: at, Value: 14.1},
+			{Name: "isIgnitionOn", Timestamp: at, Value: true},
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := telemetry.DefaultCatalog.ParseStored(ev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.Received = at.UnixMilli()
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+// BenchmarkIngestLive writes 20,000 records from 1,000 vehicles into a store in durable writes of 500
+// (the ingester groups about that many) and indexes after each, as the node's indexer does when it keeps
+// up, and reports the CPU time per record of the writes and of indexing (CPU time, which a loaded machine
+// distorts less than wall time). Every hour is open: the values go to open_values. "parsed" hands Write
+// the records with their values, as the ingester does; "unparsed" without, so the indexer parses them.
+func BenchmarkIngestLive(b *testing.B) {
+	const n = 20000
+	parsed := liveRecords(b, n)
+	unparsed := make([]*telemetry.Record, n)
+	for i, r := range parsed {
+		u := *r
+		u.Values, u.Events = nil, nil
+		unparsed[i] = &u
+	}
+	b.Run("parsed", func(b *testing.B) { benchmarkIngestLive(b, parsed) })
+	b.Run("unparsed", func(b *testing.B) { benchmarkIngestLive(b, unparsed) })
+}
+
+func benchmarkIngestLive(b *testing.B, recs []*telemetry.Record) {
+	const per = 500
+	n := len(recs)
+	ctx := context.Background()
+	var write, index time.Duration
+	for range b.N {
+		tel, err := sqlite.OpenTelemetry(filepath.Join(b.TempDir(), "telemetry.db"), telemetry.DefaultCatalog)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for start := 0; start < n; start += per {
+			c0 := cpuTime(b)
+			if _, err := tel.Write(ctx, recs[start:start+per]); err != nil {
+				b.Fatal(err)
+			}
+			c1 := cpuTime(b)
+			if _, err := tel.Index(ctx); err != nil {
+				b.Fatal(err)
+			}
+			write, index = write+c1-c0, index+cpuTime(b)-c1
+		}
+		tel.Close()
+	}
+	records := float64(b.N * n)
+	b.ReportMetric(float64(write.Microseconds())/records, "write-cpu-µs/record")
+	b.ReportMetric(float64(index.Microseconds())/records, "index-cpu-µs/record")
+}
