@@ -192,16 +192,25 @@ func TestSignalsAreIndexedAndReindexRebuildsThem(t *testing.T) {
 		if got != 60 {
 			t.Fatalf("%s: %d signal values, want 60", when, got)
 		}
-		var latest float64
-		if err := n.Telemetry.SignalsDB().QueryRow(`SELECT l.val FROM latest l JOIN names m ON m.id = l.name WHERE l.vehicle = ? AND m.name = 'speed'`, vid).Scan(&latest); err != nil || latest != 29 {
-			t.Fatalf("%s: latest speed %v, %v; want 29", when, latest, err)
+		rows, err := n.Telemetry.Latest(ctx, vid, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var latest any
+		for _, r := range rows {
+			if r.Name == "speed" {
+				latest = r.Val
+			}
+		}
+		if latest != 29.0 {
+			t.Fatalf("%s: latest speed %v; want 29", when, latest)
 		}
 		if lag, err := n.Telemetry.Lag(ctx); err != nil || lag != 0 {
 			t.Fatalf("%s: lag %d %v", when, lag, err)
 		}
 	}
 	check("after ingest")
-	if _, err := n.Telemetry.SignalsDB().Exec(`DELETE FROM open_values; DELETE FROM chunk_sums; DELETE FROM chunk_data; DELETE FROM latest`); err != nil {
+	if _, err := n.Telemetry.SignalsDB().Exec(`DELETE FROM open_values; DELETE FROM chunk_sums; DELETE FROM chunk_data; DELETE FROM latest_values`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := n.Telemetry.Reindex(ctx); err != nil {

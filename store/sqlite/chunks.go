@@ -59,10 +59,11 @@ CREATE TABLE IF NOT EXISTS chunk_data (
 	PRIMARY KEY (vehicle, name, start));
 `
 
-// chunkVersion is the layout of signals.db's values: 2 chunks and open_values rows (a row per record and
-// hour) of open hours; 1 chunks and the signals table (a row per value) of open hours; before: a row per
+// chunkVersion is the layout of signals.db's values: 3 as 2, with the latest values a row per vehicle
+// (latest_values, latest_sources) instead of a row per signal (latest, latest_source); 2 chunks and
+// open_values rows (a row per record and hour) of open hours; 1 chunks and the signals table (a row per value) of open hours; before: a row per
 // value, with the roll-up, stale and activity tables.
-const chunkVersion = 2
+const chunkVersion = 3
 
 // dbtx is a transaction, or a transaction whose statements are prepared once (stmtTx).
 type dbtx interface {
@@ -328,8 +329,8 @@ func (t *Telemetry) sigOf(vehicle uint64, id int64) (sig, error) {
 }
 
 // migrateChunks brings a signals database of an older layout to chunkVersion: it moves the values of the
-// signals table (a row per value) into open_values, seals those of closed hours and drops the roll-up
-// tables.
+// signals table (a row per value) into open_values and the latest values into a row per vehicle, seals
+// the values of closed hours and drops the roll-up tables.
 func migrateChunks(ctx context.Context, t *Telemetry) error {
 	var v int64
 	err := t.idx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'chunk_version'`).Scan(&v)
@@ -340,6 +341,9 @@ func migrateChunks(ctx context.Context, t *Telemetry) error {
 		return fmt.Errorf("couldn't read the layout version: %w", err)
 	}
 	if err := t.migrateSignalRows(ctx); err != nil {
+		return err
+	}
+	if err := t.migrateLatestRows(ctx); err != nil {
 		return err
 	}
 	if _, err := t.Seal(ctx); err != nil {

@@ -357,7 +357,45 @@ CREATE TABLE unsealed (vehicle INTEGER NOT NULL, name INTEGER NOT NULL, hour INT
 		t.Fatal(err)
 	}
 	f.keep(1, "speed", now, 42.5)
-	if _, err := db.Exec(`DROP TABLE open_values; DROP TABLE open_hours; UPDATE meta SET value = 1 WHERE key = 'chunk_version'`); err != nil {
+	// and the latest values as rows per signal
+	latestBefore := map[string][]telemetry.LatestRow{}
+	if _, err := db.Exec(`CREATE TABLE latest (vehicle INTEGER NOT NULL, name INTEGER NOT NULL, time INTEGER NOT NULL, val ANY,
+	PRIMARY KEY (vehicle, name)) WITHOUT ROWID;
+CREATE TABLE latest_source (vehicle INTEGER NOT NULL, source BLOB NOT NULL, name INTEGER NOT NULL, time INTEGER NOT NULL, val ANY,
+	PRIMARY KEY (vehicle, source, name)) WITHOUT ROWID;`); err != nil {
+		t.Fatal(err)
+	}
+	for vehicle := uint64(1); vehicle <= 2; vehicle++ {
+		src := common.BigToAddress(new(big.Int).SetUint64(vehicle))
+		for _, source := range [][]byte{nil, src.Bytes()} {
+			ns, err := readNewest(ctx, db, vehicle, source)
+			if err != nil || len(ns) == 0 {
+				t.Fatalf("vehicle %d has no latest values (%v)", vehicle, err)
+			}
+			for _, n := range ns {
+				q := `INSERT INTO latest (vehicle, name, time, val) VALUES (?, ?, ?, ?)`
+				args := []any{vehicle, n.name, n.t, n.v}
+				if source != nil {
+					q, args = `INSERT INTO latest_source (vehicle, source, name, time, val) VALUES (?, ?, ?, ?, ?)`, []any{vehicle, source, n.name, n.t, n.v}
+				}
+				if _, err := db.Exec(q, args...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var rows []telemetry.LatestRow
+			if source == nil {
+				rows, err = f.tel.Latest(ctx, vehicle, 0)
+			} else {
+				rows, err = f.tel.LatestFrom(ctx, vehicle, src, 0)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			latestBefore[fmt.Sprint(vehicle, source)] = rows
+		}
+	}
+	if _, err := db.Exec(`DROP TABLE open_values; DROP TABLE open_hours; DROP TABLE latest_values; DROP TABLE latest_sources;
+UPDATE meta SET value = 1 WHERE key = 'chunk_version'`); err != nil {
 		t.Fatal(err)
 	}
 	if rollups {
@@ -379,8 +417,23 @@ DELETE FROM meta WHERE key = 'chunk_version';`); err != nil {
 		t.Fatalf("after the upgrade: %d values in rows and %d in chunks, want 1 and %d", rows, chunked, f.total()-1)
 	}
 	var left int
-	if err := f.tel.SignalsDB().QueryRow(`SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('rollup', 'stale', 'activity', 'signals', 'unsealed')`).Scan(&left); err != nil || left != 0 {
+	if err := f.tel.SignalsDB().QueryRow(`SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('rollup', 'stale', 'activity', 'signals', 'unsealed', 'latest', 'latest_source')`).Scan(&left); err != nil || left != 0 {
 		t.Fatalf("%d old tables left (%v)", left, err)
+	}
+	for vehicle := uint64(1); vehicle <= 2; vehicle++ {
+		src := common.BigToAddress(new(big.Int).SetUint64(vehicle))
+		for _, source := range [][]byte{nil, src.Bytes()} {
+			var rows []telemetry.LatestRow
+			var err error
+			if source == nil {
+				rows, err = f.tel.Latest(ctx, vehicle, 0)
+			} else {
+				rows, err = f.tel.LatestFrom(ctx, vehicle, src, 0)
+			}
+			if want := latestBefore[fmt.Sprint(vehicle, source)]; err != nil || fmt.Sprint(rows) != fmt.Sprint(want) {
+				t.Fatalf("the latest values of vehicle %d (source %x) after the upgrade: %v (%v), want %v", vehicle, source, rows, err, want)
+			}
+		}
 	}
 	var got []any
 	s := sig{vehicle: 1, name: speedID, signal: speed.Name, kind: speed.Kind}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 
@@ -13,46 +14,44 @@ import (
 
 // QueryLatest reads the newest value of every signal of vehicle from a signals database.
 func QueryLatest(ctx context.Context, db *sql.DB, vehicle uint64) ([]telemetry.LatestRow, error) {
-	rows, err := db.QueryContext(ctx, `SELECT n.name, l.time, l.val FROM latest l JOIN names n ON n.id = l.name WHERE l.vehicle = ?`, vehicle)
-	if err != nil {
-		return nil, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
+	return queryLatest(ctx, db, vehicle, nil, math.MinInt64)
+}
+
+// queryLatest reads the newest values of vehicle measured at or after since, from source unless it is
+// nil, with their signals' names.
+func queryLatest(ctx context.Context, db *sql.DB, vehicle uint64, source []byte, since int64) ([]telemetry.LatestRow, error) {
+	// Two queries without a transaction between them: names are only ever added.
+	ns, err := readNewest(ctx, db, vehicle, source)
+	if err != nil || len(ns) == 0 {
+		return nil, err
 	}
-	defer rows.Close()
-	var out []telemetry.LatestRow
-	for rows.Next() {
-		var r telemetry.LatestRow
-		if err := rows.Scan(&r.Name, &r.Time, &r.Val); err != nil {
-			return nil, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
+	names := map[int64]string{}
+	if err := eachQueryRow(ctx, db, `SELECT id, name FROM names`, nil, func(scan func(...any) error) error {
+		var id int64
+		var name string
+		err := scan(&id, &name)
+		names[id] = name
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("couldn't read the names of the latest values of vehicle %d: %w", vehicle, err)
+	}
+	out := make([]telemetry.LatestRow, 0, len(ns))
+	for _, n := range ns {
+		if n.t >= since {
+			out = append(out, telemetry.LatestRow{Name: names[n.name], Time: n.t, Val: n.v})
 		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("couldn't read the latest values of vehicle %d: %w", vehicle, err)
 	}
 	return out, nil
 }
 
-// LatestFrom implements telemetry.Reader from the latest_source table (not cached: a source filter is
-// rare next to polling of every latest value).
+// LatestFrom implements telemetry.Reader from latest_sources (not cached: a source filter is rare next to
+// polling of every latest value).
 func (t *Telemetry) LatestFrom(ctx context.Context, vehicle uint64, source common.Address, since int64) ([]telemetry.LatestRow, error) {
-	rows, err := t.idx.QueryContext(ctx, `SELECT n.name, l.time, l.val FROM latest_source l JOIN names n ON n.id = l.name
-WHERE l.vehicle = ? AND l.source = ? AND l.time >= ?`, vehicle, source.Bytes(), since)
+	rows, err := queryLatest(ctx, t.idx, vehicle, source.Bytes(), since)
 	if err != nil {
-		return nil, fmt.Errorf("couldn't read the latest values of vehicle %d from %s: %w", vehicle, source, err)
+		return nil, fmt.Errorf("from %s: %w", source, err)
 	}
-	defer rows.Close()
-	var out []telemetry.LatestRow
-	for rows.Next() {
-		var r telemetry.LatestRow
-		if err := rows.Scan(&r.Name, &r.Time, &r.Val); err != nil {
-			return nil, fmt.Errorf("couldn't read the latest values of vehicle %d from %s: %w", vehicle, source, err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("couldn't read the latest values of vehicle %d from %s: %w", vehicle, source, err)
-	}
-	return out, nil
+	return rows, nil
 }
 
 // latestCache keeps QueryLatest's answers per vehicle until the next indexing commit: an app polling a

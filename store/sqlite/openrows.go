@@ -78,22 +78,61 @@ func appendOpenValue(b []byte, name, hour int64, v *telemetry.Value) []byte {
 
 // appendPoint appends p, a value of a signal of kind as a series.Point holds it, to the blob b.
 func appendPoint(b []byte, name, hour int64, kind telemetry.Kind, p series.Point) ([]byte, error) {
-	v := telemetry.Value{Signal: &telemetry.Signal{Kind: kind}, Time: p.T}
-	switch x := p.V.(type) {
-	case float64:
-		v.Number = x
-	case string:
-		v.String = x
-	case []byte:
-		lat, lon, hdop, err := telemetry.DecodeLocation(x)
-		if err != nil {
-			return b, err
-		}
-		v.Lat, v.Lon, v.HDOP = lat, lon, hdop
-	default:
+	if !kindHolds(kind, p.V) {
 		return b, fmt.Errorf("a value of kind %d is a %T", kind, p.V)
 	}
-	return appendOpenValue(b, name, hour, &v), nil
+	b = binary.AppendUvarint(b, uint64(name))
+	b = binary.AppendUvarint(b, uint64(p.T-hour))
+	return appendTagged(b, p.V)
+}
+
+// appendTagged appends a value as a series.Point holds it (float64, string, or a 24-byte location) to b:
+// its tag and its bytes.
+func appendTagged(b []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case float64:
+		b = append(b, tagNumber)
+		return binary.LittleEndian.AppendUint64(b, math.Float64bits(x)), nil
+	case string:
+		b = append(b, tagString)
+		b = binary.AppendUvarint(b, uint64(len(x)))
+		return append(b, x...), nil
+	case []byte:
+		if len(x) != 24 {
+			return b, fmt.Errorf("a location is 24 bytes, not %d", len(x))
+		}
+		b = append(b, tagLocation)
+		return append(b, x...), nil
+	}
+	return b, fmt.Errorf("no stored form for a %T", v)
+}
+
+// readTagged reads a value appendTagged wrote at the start of b and returns it and the rest of b.
+func readTagged(b []byte) (any, []byte, error) {
+	if len(b) == 0 {
+		return nil, b, fmt.Errorf("%w: a value has no tag", chunk.ErrCorrupt)
+	}
+	tag := b[0]
+	b = b[1:]
+	switch tag {
+	case tagNumber:
+		if len(b) < 8 {
+			return nil, b, fmt.Errorf("%w: a number is cut short", chunk.ErrCorrupt)
+		}
+		return math.Float64frombits(binary.LittleEndian.Uint64(b)), b[8:], nil
+	case tagString:
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) {
+			return nil, b, fmt.Errorf("%w: a string is cut short", chunk.ErrCorrupt)
+		}
+		return string(b[k : k+int(n)]), b[k+int(n):], nil
+	case tagLocation:
+		if len(b) < 24 {
+			return nil, b, fmt.Errorf("%w: a location is cut short", chunk.ErrCorrupt)
+		}
+		return b[:24:24], b[24:], nil
+	}
+	return nil, b, fmt.Errorf("%w: a value has the unknown tag %d", chunk.ErrCorrupt, tag)
 }
 
 // decodeOpenValues appends the values of the blob b of a row of the hour starting at hour to dst, those
@@ -109,33 +148,11 @@ func decodeOpenValues(dst []openValue, b []byte, hour, name int64) ([]openValue,
 		if k <= 0 || off >= uint64(series.HourMs) {
 			return dst, fmt.Errorf("%w: a value's time is cut short or outside its hour", chunk.ErrCorrupt)
 		}
-		b = b[k:]
-		if len(b) == 0 {
-			return dst, fmt.Errorf("%w: a value has no tag", chunk.ErrCorrupt)
+		v, rest, err := readTagged(b[k:])
+		if err != nil {
+			return dst, err
 		}
-		tag := b[0]
-		b = b[1:]
-		var v any
-		switch tag {
-		case tagNumber:
-			if len(b) < 8 {
-				return dst, fmt.Errorf("%w: a number is cut short", chunk.ErrCorrupt)
-			}
-			v, b = math.Float64frombits(binary.LittleEndian.Uint64(b)), b[8:]
-		case tagString:
-			n, k := binary.Uvarint(b)
-			if k <= 0 || n > uint64(len(b)-k) {
-				return dst, fmt.Errorf("%w: a string is cut short", chunk.ErrCorrupt)
-			}
-			v, b = string(b[k:k+int(n)]), b[k+int(n):]
-		case tagLocation:
-			if len(b) < 24 {
-				return dst, fmt.Errorf("%w: a location is cut short", chunk.ErrCorrupt)
-			}
-			v, b = b[:24:24], b[24:]
-		default:
-			return dst, fmt.Errorf("%w: a value has the unknown tag %d", chunk.ErrCorrupt, tag)
-		}
+		b = rest
 		if name == 0 || int64(id) == name {
 			dst = append(dst, openValue{name: int64(id), p: series.Point{T: hour + int64(off), V: v}})
 		}

@@ -95,19 +95,12 @@ func (t *Telemetry) DeleteBatch(ctx context.Context, job telemetry.DeleteJob, li
 		}
 		d.Events, _ = res.RowsAffected()
 	}
-	res, err = itx.ExecContext(ctx, `DELETE FROM latest WHERE vehicle = ? AND time >= ? AND time < ?`, job.Vehicle, job.From, job.To)
+	// A source's newest values in the range go too, and are not restored from older ones (the values do
+	// not keep sources): LatestFrom then lacks the signal until the source sends it again.
+	stale, err := deleteNewest(ctx, itx, job.Vehicle, job.From, job.To)
 	if err != nil {
-		return d, false, fmt.Errorf("couldn't delete latest values: %w", err)
+		return d, false, err
 	}
-	stale, _ := res.RowsAffected()
-	// A source's newest values in the range go too, and are not restored from older ones (the signals
-	// table does not keep sources): LatestFrom then lacks the signal until the source sends it again.
-	res, err = itx.ExecContext(ctx, `DELETE FROM latest_source WHERE vehicle = ? AND time >= ? AND time < ?`, job.Vehicle, job.From, job.To)
-	if err != nil {
-		return d, false, fmt.Errorf("couldn't delete latest values by source: %w", err)
-	}
-	bySource, _ := res.RowsAffected()
-	stale += bySource
 	derived := d.Values + d.Events + stale
 	if _, err := itx.ExecContext(ctx, `INSERT INTO deletions (vehicle, job, vals, events, dirty) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (vehicle, job) DO UPDATE SET vals = vals + excluded.vals, events = events + excluded.events,
@@ -183,7 +176,7 @@ func (t *Telemetry) Finish(ctx context.Context, job telemetry.DeleteJob, now int
 		return fmt.Errorf("couldn't read the deletion of %s: %w", job.Key, err)
 	}
 	if dirty != 0 {
-		if err := restoreLatest(ctx, tx, job.Vehicle); err != nil {
+		if err := t.restoreLatest(ctx, tx, job.Vehicle); err != nil {
 			return err
 		}
 	}
@@ -202,17 +195,22 @@ func (t *Telemetry) Finish(ctx context.Context, job telemetry.DeleteJob, now int
 
 // restoreLatest gives each signal of vehicle without a latest value the newest that remains: its newest
 // open value, or the last value of its newest chunk if that is as new or newer.
-func restoreLatest(ctx context.Context, tx *sql.Tx, vehicle uint64) error {
+func (t *Telemetry) restoreLatest(ctx context.Context, tx *sql.Tx, vehicle uint64) error {
+	have, err := readNewest(ctx, tx, vehicle, nil)
+	if err != nil {
+		return err
+	}
 	var missing []int64
-	if err := eachQueryRow(ctx, tx, `SELECT n.id FROM names n WHERE NOT EXISTS (SELECT 1 FROM latest l WHERE l.vehicle = ? AND l.name = n.id)`,
-		[]any{vehicle}, func(scan func(...any) error) error {
-			var id int64
-			if err := scan(&id); err != nil {
-				return err
-			}
+	if err := eachQueryRow(ctx, tx, `SELECT id FROM names ORDER BY id`, nil, func(scan func(...any) error) error {
+		var id int64
+		if err := scan(&id); err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(have, func(n newest) bool { return n.name == id }) {
 			missing = append(missing, id)
-			return nil
-		}); err != nil {
+		}
+		return nil
+	}); err != nil {
 		return fmt.Errorf("couldn't find the signals of vehicle %d without a latest value: %w", vehicle, err)
 	}
 	if len(missing) == 0 {
@@ -222,6 +220,7 @@ func restoreLatest(ctx context.Context, tx *sql.Tx, vehicle uint64) error {
 	if err != nil {
 		return err
 	}
+	var add []newest
 	for _, name := range missing {
 		p, ok := open[name]
 		var end int64
@@ -229,16 +228,26 @@ func restoreLatest(ctx context.Context, tx *sql.Tx, vehicle uint64) error {
 		err := tx.QueryRowContext(ctx, `SELECT end, lv FROM chunk_sums WHERE vehicle = ? AND name = ? ORDER BY start DESC LIMIT 1`, vehicle, name).Scan(&end, &lv)
 		switch {
 		case err == nil && (!ok || p.T <= end):
+			s, err := t.sigOf(vehicle, name)
+			if err != nil {
+				return err
+			}
+			if lv, err = pointValue(s.kind, lv); err != nil {
+				return fmt.Errorf("the newest chunk of %s: %w", s, err)
+			}
 			p, ok = series.Point{T: end, V: lv}, true
 		case err != nil && err != sql.ErrNoRows:
 			return fmt.Errorf("couldn't read the newest chunk of signal %d of vehicle %d: %w", name, vehicle, err)
 		}
-		if !ok {
-			continue
+		if ok {
+			add = append(add, newest{name, p.T, p.V})
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO latest (vehicle, name, time, val) VALUES (?, ?, ?, ?)`, vehicle, name, p.T, p.V); err != nil {
-			return fmt.Errorf("couldn't restore the latest value of signal %d of vehicle %d: %w", name, vehicle, err)
-		}
+	}
+	if len(add) == 0 {
+		return nil
+	}
+	if err := t.updateLatest(ctx, tx, false, map[latestKey][]newest{{vehicle: vehicle}: add}); err != nil {
+		return fmt.Errorf("couldn't restore the latest values of vehicle %d: %w", vehicle, err)
 	}
 	return nil
 }

@@ -23,7 +23,7 @@ import (
 // as received (event bytes, signature, receive time, the ledger index of the pairing in force), written
 // durably before a record is acknowledged (synchronous=FULL: the WAL is fsynced at every commit, and
 // commits are grouped by the ingest writer). The signal values (chunks of closed hours and rows of open
-// ones, chunks.go) and the latest table (the newest value per vehicle and signal) are indexes derived
+// ones, chunks.go) and the latest values (the newest value per vehicle and signal, latestvals.go) are indexes derived
 // from the records by the indexer, which follows the records table by sequence number; Reindex rebuilds
 // them from scratch.
 type Telemetry struct {
@@ -135,14 +135,6 @@ CREATE INDEX IF NOT EXISTS records_vehicle_time ON records (vehicle, time);
 const signalsSchema = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
-CREATE TABLE IF NOT EXISTS latest (
-	vehicle INTEGER NOT NULL, name INTEGER NOT NULL, time INTEGER NOT NULL, val ANY,
-	PRIMARY KEY (vehicle, name)) WITHOUT ROWID;
--- The newest value of each signal of a vehicle from each source (the device that signed its record), for
--- signalsLatest's source filter (Reader.LatestFrom). Filled by the indexer from this version on.
-CREATE TABLE IF NOT EXISTS latest_source (
-	vehicle INTEGER NOT NULL, source BLOB NOT NULL, name INTEGER NOT NULL, time INTEGER NOT NULL, val ANY,
-	PRIMARY KEY (vehicle, source, name)) WITHOUT ROWID;
 -- Driving events: those of glovebox.events records and those derived from speed (telemetry.Events).
 CREATE TABLE IF NOT EXISTS events (
 	vehicle INTEGER NOT NULL, time INTEGER NOT NULL, name TEXT NOT NULL, source TEXT NOT NULL,
@@ -175,7 +167,7 @@ func OpenTelemetry(path string, cat *telemetry.Catalog) (*Telemetry, error) {
 	ipragmas := strings.Replace(pragmas, "secure_delete(FAST)", "secure_delete(ON)", 1)
 	idx, err := sql.Open("sqlite", "file:"+spath+ipragmas+cachePragma(SignalsCacheKiB)+"&_pragma=synchronous(NORMAL)")
 	if err == nil {
-		_, err = idx.Exec(signalsSchema + chunksSchema + openSchema + deletionsSchema)
+		_, err = idx.Exec(signalsSchema + chunksSchema + openSchema + latestSchema + deletionsSchema)
 	}
 	if err != nil {
 		db.Close()
@@ -428,7 +420,7 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 		return err
 	}
 	defer tx.Rollback()
-	type latestKey struct {
+	type nameKey struct {
 		vehicle uint64
 		name    int64
 	}
@@ -441,10 +433,10 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 		evRows = append(evRows, []any{e.Vehicle, e.Time, e.Name, e.Source, e.DurationNs, e.Metadata})
 	}
 	type sourceKey struct {
-		latestKey
+		nameKey
 		source common.Address
 	}
-	latest := map[latestKey]latestVal{}
+	latest := map[nameKey]latestVal{}
 	bySource := map[sourceKey]latestVal{}
 	// the values of closed hours, written as chunks per vehicle, signal and hour
 	type hourKey struct {
@@ -521,7 +513,7 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 				}
 				h.pts = append(h.pts, series.Point{T: v.Time, V: val})
 			}
-			k := latestKey{vehicle, id}
+			k := nameKey{vehicle, id}
 			if old, ok := latest[k]; !ok || old.t <= v.Time {
 				latest[k] = latestVal{v.Time, val}
 			}
@@ -562,20 +554,20 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 		`ON CONFLICT DO NOTHING`, evRows); err != nil {
 		return err
 	}
-	lrows := make([][]any, 0, len(latest))
+	byVehicle := make(map[latestKey][]newest, len(latest)/8)
 	for k, l := range latest {
-		lrows = append(lrows, []any{k.vehicle, k.name, l.t, l.val})
+		lk := latestKey{vehicle: k.vehicle}
+		byVehicle[lk] = append(byVehicle[lk], newest{k.name, l.t, l.val})
 	}
-	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO latest (vehicle, name, time, val) VALUES`,
-		`ON CONFLICT (vehicle, name) DO UPDATE SET time=excluded.time, val=excluded.val WHERE excluded.time >= latest.time`, lrows); err != nil {
+	if err := t.updateLatest(ctx, tx, false, byVehicle); err != nil {
 		return err
 	}
-	lrows = lrows[:0]
+	byVehicleSource := make(map[latestKey][]newest, len(bySource)/8)
 	for k, l := range bySource {
-		lrows = append(lrows, []any{k.vehicle, k.source.Bytes(), k.name, l.t, l.val})
+		lk := latestKey{k.vehicle, string(k.source.Bytes())}
+		byVehicleSource[lk] = append(byVehicleSource[lk], newest{k.name, l.t, l.val})
 	}
-	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO latest_source (vehicle, source, name, time, val) VALUES`,
-		`ON CONFLICT (vehicle, source, name) DO UPDATE SET time=excluded.time, val=excluded.val WHERE excluded.time >= latest_source.time`, lrows); err != nil {
+	if err := t.updateLatest(ctx, tx, true, byVehicleSource); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('indexed_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, last); err != nil {
@@ -689,7 +681,7 @@ func (t *Telemetry) RunIndexer(ctx context.Context, interval time.Duration, logg
 // straight into chunks, those of open hours as rows.
 func (t *Telemetry) Reindex(ctx context.Context) (int, error) {
 	t.indexMu.Lock()
-	if _, err := t.idx.ExecContext(ctx, `DELETE FROM open_values; DELETE FROM open_hours; DELETE FROM chunk_sums; DELETE FROM chunk_data; DELETE FROM latest; DELETE FROM latest_source;
+	if _, err := t.idx.ExecContext(ctx, `DELETE FROM open_values; DELETE FROM open_hours; DELETE FROM chunk_sums; DELETE FROM chunk_data; DELETE FROM latest_values; DELETE FROM latest_sources;
 DELETE FROM events; DELETE FROM meta WHERE key = 'indexed_seq';`); err != nil {
 		t.indexMu.Unlock()
 		return 0, fmt.Errorf("couldn't clear the derived tables: %w", err)
