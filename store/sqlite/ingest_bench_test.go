@@ -54,7 +54,8 @@ func liveRecords(b *testing.B, n int) []*telemetry.Record {
 // BenchmarkIngestLive writes 20,000 records from 1,000 vehicles into a store in durable writes of 500
 // (the ingester groups about that many) and indexes after each, as the node's indexer does when it keeps
 // up, and reports the CPU time per record of the writes and of indexing (CPU time, which a loaded machine
-// distorts less than wall time). Every hour is open: the values go to open_values. "parsed" hands Write
+// distorts less than wall time), then seals them two hours later. Every hour is open while indexing: the
+// values go to open_values. "parsed" hands Write
 // the records with their values, as the ingester does; "unparsed" without, so the indexer parses them.
 func BenchmarkIngestLive(b *testing.B) {
 	const n = 20000
@@ -73,7 +74,7 @@ func benchmarkIngestLive(b *testing.B, recs []*telemetry.Record) {
 	const per = 500
 	n := len(recs)
 	ctx := context.Background()
-	var write, index time.Duration
+	var write, index, seal time.Duration
 	for range b.N {
 		tel, err := sqlite.OpenTelemetry(filepath.Join(b.TempDir(), "telemetry.db"), telemetry.DefaultCatalog)
 		if err != nil {
@@ -90,9 +91,17 @@ func benchmarkIngestLive(b *testing.B, recs []*telemetry.Record) {
 			}
 			write, index = write+c1-c0, index+cpuTime(b)-c1
 		}
+		// two hours later every hour is closed: sealing moves the values into chunks
+		tel.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+		c0 := cpuTime(b)
+		if _, err := tel.Seal(ctx); err != nil {
+			b.Fatal(err)
+		}
+		seal += cpuTime(b) - c0
 		tel.Close()
 	}
 	records := float64(b.N * n)
 	b.ReportMetric(float64(write.Microseconds())/records, "write-cpu-µs/record")
 	b.ReportMetric(float64(index.Microseconds())/records, "index-cpu-µs/record")
+	b.ReportMetric(float64(seal.Microseconds())/records, "seal-cpu-µs/record")
 }

@@ -63,13 +63,17 @@ type handoff struct {
 	through int64                  // the indexer has read every record up to this seq: older ones are not kept
 }
 
+// handedRecord is what the indexer needs of a parsed record: its values and events, not its event's
+// bytes (which it would keep alive).
 type handedRecord struct {
-	key recordKey
-	r   *telemetry.Record
+	key    recordKey
+	values []telemetry.Value
+	events []telemetry.Event
 }
 
-// handoffMax bounds the records in a handoff (each about a kilobyte of parsed values).
-const handoffMax = 4 * IndexChunk
+// handoffMax bounds the records in a handoff (each well under a kilobyte of parsed values), so that an
+// indexer that falls behind costs little memory: what does not fit is parsed from storage.
+const handoffMax = 2 * IndexChunk
 
 // put keeps r, stored as seq.
 func (h *handoff) put(seq int64, r *telemetry.Record) {
@@ -81,7 +85,7 @@ func (h *handoff) put(seq int64, r *telemetry.Record) {
 	if h.m == nil {
 		h.m = map[int64]handedRecord{}
 	}
-	h.m[seq] = handedRecord{recordKey{r.Source, r.ID}, r}
+	h.m[seq] = handedRecord{recordKey{r.Source, r.ID}, r.Values, r.Events}
 }
 
 // take returns the parsed record stored as seq under key, if kept, and forgets it.
@@ -96,7 +100,7 @@ func (h *handoff) take(seq int64, key recordKey) *telemetry.Record {
 	if e.key != key { // a seq reused after its record was deleted
 		return nil
 	}
-	return e.r
+	return &telemetry.Record{Source: key.source, ID: key.id, Values: e.values, Events: e.events}
 }
 
 // read notes that the indexer has read every record up to seq: what is kept for them (records deleted
