@@ -14,26 +14,33 @@ import (
 
 // QueryLatest reads the newest value of every signal of vehicle from a signals database.
 func QueryLatest(ctx context.Context, db *sql.DB, vehicle uint64) ([]telemetry.LatestRow, error) {
-	return queryLatest(ctx, db, vehicle, nil, math.MinInt64)
+	return queryLatest(ctx, db, vehicle, nil, math.MinInt64, nil)
 }
 
 // queryLatest reads the newest values of vehicle measured at or after since, from source unless it is
-// nil, with their signals' names.
-func queryLatest(ctx context.Context, db *sql.DB, vehicle uint64, source []byte, since int64) ([]telemetry.LatestRow, error) {
-	// Two queries without a transaction between them: names are only ever added.
+// nil, with their signals' names: from names when it knows them all, else from the names table.
+func queryLatest(ctx context.Context, db *sql.DB, vehicle uint64, source []byte, since int64, names map[int64]string) ([]telemetry.LatestRow, error) {
 	ns, err := readNewest(ctx, db, vehicle, source)
 	if err != nil || len(ns) == 0 {
 		return nil, err
 	}
-	names := map[int64]string{}
-	if err := eachQueryRow(ctx, db, `SELECT id, name FROM names`, nil, func(scan func(...any) error) error {
-		var id int64
-		var name string
-		err := scan(&id, &name)
-		names[id] = name
-		return err
-	}); err != nil {
-		return nil, fmt.Errorf("couldn't read the names of the latest values of vehicle %d: %w", vehicle, err)
+	for _, n := range ns {
+		if _, ok := names[n.name]; !ok {
+			names = nil
+			break
+		}
+	}
+	if names == nil { // names are only ever added: no transaction is needed around the two reads
+		names = map[int64]string{}
+		if err := eachQueryRow(ctx, db, `SELECT id, name FROM names`, nil, func(scan func(...any) error) error {
+			var id int64
+			var name string
+			err := scan(&id, &name)
+			names[id] = name
+			return err
+		}); err != nil {
+			return nil, fmt.Errorf("couldn't read the names of the latest values of vehicle %d: %w", vehicle, err)
+		}
 	}
 	out := make([]telemetry.LatestRow, 0, len(ns))
 	for _, n := range ns {
@@ -44,10 +51,21 @@ func queryLatest(ctx context.Context, db *sql.DB, vehicle uint64, source []byte,
 	return out, nil
 }
 
+// nameByID returns the signal names this store knows, by id.
+func (t *Telemetry) nameByID() map[int64]string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[int64]string, len(t.names))
+	for name, id := range t.names {
+		out[id] = name
+	}
+	return out
+}
+
 // LatestFrom implements telemetry.Reader from latest_sources (not cached: a source filter is rare next to
 // polling of every latest value).
 func (t *Telemetry) LatestFrom(ctx context.Context, vehicle uint64, source common.Address, since int64) ([]telemetry.LatestRow, error) {
-	rows, err := queryLatest(ctx, t.idx, vehicle, source.Bytes(), since)
+	rows, err := queryLatest(ctx, t.idx, vehicle, source.Bytes(), since, t.nameByID())
 	if err != nil {
 		return nil, fmt.Errorf("from %s: %w", source, err)
 	}
@@ -111,7 +129,7 @@ func (t *Telemetry) latestRows(ctx context.Context, vehicle uint64) ([]telemetry
 	if ok && e.gen == gen {
 		return e.rows, nil
 	}
-	rows, err := QueryLatest(ctx, t.idx, vehicle)
+	rows, err := queryLatest(ctx, t.idx, vehicle, nil, math.MinInt64, t.nameByID())
 	if err != nil {
 		return nil, err
 	}
