@@ -14,17 +14,16 @@ import (
 	"github.com/glovebox/glovebox/telemetry"
 )
 
-// liveRecords returns n records of ten signals (as `glovebox bench ingest` sends them) from 1,000
-// vehicles in turn, a millisecond apart and ending now, parsed as the ingester hands them to Write.
-func liveRecords(b *testing.B, n int) []*telemetry.Record {
+// liveRecords returns n records of ten signals (as `glovebox bench ingest` sends them) from the vehicles
+// in turn, step apart and ending at end, parsed as the ingester hands them to Write.
+func liveRecords(b *testing.B, n, vehicles int, step time.Duration, end time.Time) []*telemetry.Record {
 	b.Helper()
-	const vehicles = 1000
-	end := time.Now().Truncate(time.Millisecond)
+	end = end.Truncate(time.Millisecond)
 	recs := make([]*telemetry.Record, 0, n)
 	for i := range n {
 		vehicle := uint64(1 + i%vehicles)
 		src := common.BigToAddress(new(big.Int).SetUint64(vehicle))
-		at := end.Add(time.Duration(i-n) * time.Millisecond)
+		at := end.Add(time.Duration(i-n) * step)
 		f := float64(i % 100)
 		ev, err := telemetry.NewEvent(src, vehicle, strconv.Itoa(i), at, []telemetry.EventSignal{
 			{Name: "speed", Timestamp: at, Value: 30 + f/2},
@@ -59,7 +58,7 @@ func liveRecords(b *testing.B, n int) []*telemetry.Record {
 // the records with their values, as the ingester does; "unparsed" without, so the indexer parses them.
 func BenchmarkIngestLive(b *testing.B) {
 	const n = 20000
-	parsed := liveRecords(b, n)
+	parsed := liveRecords(b, n, 1000, time.Millisecond, time.Now())
 	unparsed := make([]*telemetry.Record, n)
 	for i, r := range parsed {
 		u := *r
@@ -104,4 +103,36 @@ func benchmarkIngestLive(b *testing.B, recs []*telemetry.Record) {
 	b.ReportMetric(float64(write.Microseconds())/records, "write-cpu-µs/record")
 	b.ReportMetric(float64(index.Microseconds())/records, "index-cpu-µs/record")
 	b.ReportMetric(float64(seal.Microseconds())/records, "seal-cpu-µs/record")
+}
+
+// BenchmarkAggregateAnOpenHour answers one vehicle's speed by minute (AVG, MAX: 60 buckets) over an hour
+// that is not closed, whose values are all open rows: an hour of one record of ten signals a second.
+func BenchmarkAggregateAnOpenHour(b *testing.B) {
+	ctx := context.Background()
+	end := time.Now().Truncate(time.Hour).Add(time.Hour)
+	recs := liveRecords(b, 3600, 1, time.Second, end)
+	tel, err := sqlite.OpenTelemetry(filepath.Join(b.TempDir(), "telemetry.db"), telemetry.DefaultCatalog)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tel.Close()
+	tel.Now = func() time.Time { return end.Add(-time.Hour) } // the hour is open
+	if _, err := tel.Write(ctx, recs); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := tel.Index(ctx); err != nil {
+		b.Fatal(err)
+	}
+	speed, _ := telemetry.DefaultCatalog.Lookup("speed")
+	a := telemetry.Aggregation{Vehicle: 1, Signal: "speed", Kind: speed.Kind, From: end.Add(-time.Hour).UnixMilli(), Step: time.Minute.Milliseconds(),
+		Lo: end.Add(-time.Hour).UnixMilli(), Hi: end.UnixMilli(), Aggs: []string{telemetry.AggAvg, telemetry.AggMax}}
+	for b.Loop() {
+		n := 0
+		if err := tel.Aggregate(ctx, a, func(int64, string, any) { n++ }); err != nil {
+			b.Fatal(err)
+		}
+		if n != 120 {
+			b.Fatalf("%d answers, want 120", n)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -107,6 +108,32 @@ func appendTagged(b []byte, v any) ([]byte, error) {
 	return b, fmt.Errorf("no stored form for a %T", v)
 }
 
+// skipTagged returns b after the value appendTagged wrote at its start, without reading the value.
+func skipTagged(b []byte) ([]byte, error) {
+	if len(b) == 0 {
+		return b, fmt.Errorf("%w: a value has no tag", chunk.ErrCorrupt)
+	}
+	switch b[0] {
+	case tagNumber:
+		if len(b) < 9 {
+			return b, fmt.Errorf("%w: a number is cut short", chunk.ErrCorrupt)
+		}
+		return b[9:], nil
+	case tagString:
+		n, k := binary.Uvarint(b[1:])
+		if k <= 0 || n > uint64(len(b)-1-k) {
+			return b, fmt.Errorf("%w: a string is cut short", chunk.ErrCorrupt)
+		}
+		return b[1+k+int(n):], nil
+	case tagLocation:
+		if len(b) < 25 {
+			return b, fmt.Errorf("%w: a location is cut short", chunk.ErrCorrupt)
+		}
+		return b[25:], nil
+	}
+	return b, fmt.Errorf("%w: a value has the unknown tag %d", chunk.ErrCorrupt, b[0])
+}
+
 // readTagged reads a value appendTagged wrote at the start of b and returns it and the rest of b.
 func readTagged(b []byte) (any, []byte, error) {
 	if len(b) == 0 {
@@ -148,14 +175,23 @@ func decodeOpenValues(dst []openValue, b []byte, hour, name int64) ([]openValue,
 		if k <= 0 || off >= uint64(series.HourMs) {
 			return dst, fmt.Errorf("%w: a value's time is cut short or outside its hour", chunk.ErrCorrupt)
 		}
+		if name != 0 && int64(id) != name {
+			rest, err := skipTagged(b[k:])
+			if err != nil {
+				return dst, err
+			}
+			b = rest
+			continue
+		}
 		v, rest, err := readTagged(b[k:])
 		if err != nil {
 			return dst, err
 		}
 		b = rest
-		if name == 0 || int64(id) == name {
-			dst = append(dst, openValue{name: int64(id), p: series.Point{T: hour + int64(off), V: v}})
+		if loc, ok := v.([]byte); ok {
+			v = slices.Clone(loc) // b is the driver's buffer
 		}
+		dst = append(dst, openValue{name: int64(id), p: series.Point{T: hour + int64(off), V: v}})
 	}
 	return dst, nil
 }
@@ -170,7 +206,7 @@ func eachOpenRow(ctx context.Context, q querier, vehicle uint64, name, lo, hi in
 	}
 	defer rows.Close()
 	var buf []openValue
-	var b []byte
+	var b sql.RawBytes // decodeOpenValues copies what it keeps
 	for rows.Next() {
 		var hour, seq int64
 		if err := rows.Scan(&hour, &seq, &b); err != nil {
