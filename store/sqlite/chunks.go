@@ -19,7 +19,8 @@ import (
 //     telemetry/series, a row in chunk_data each, with a summary row in chunk_sums (count, exact sum,
 //     minimum, maximum, first and last value, values per minute) that answers most aggregations without
 //     decoding;
-//   - rows in the signals table, one per value, for the hours that are not closed yet.
+//   - open values (open_values, openrows.go), a row per record and hour holding its values, for the
+//     hours that are not closed yet.
 //
 // An hour h is closed when h + series.HourMs + SealGrace <= now. The indexer writes the values of closed
 // hours (a backfill, a reindex, a late record) straight into chunks, merging them with the hour's chunks
@@ -46,7 +47,7 @@ const (
 const chunksSchema = `
 -- One row per chunk (telemetry/series): cnt values of one signal of one vehicle, all within the UTC hour
 -- of start, from start to end (the times of the first and last, unix ms); fv and lv the first and last
--- value, as the signals table keeps values (no type affinity: a string stays a string). For numbers and booleans: xsum the exact sum
+-- value (no type affinity: a string stays a string). For numbers and booleans: xsum the exact sum
 -- (chunk.Sum.AppendBinary), lo and hi the minimum and maximum, minutes the number of values in each
 -- minute from the one of start to the one of end (uvarints, for Active); NULL for other kinds.
 CREATE TABLE IF NOT EXISTS chunk_sums (
@@ -59,10 +60,10 @@ CREATE TABLE IF NOT EXISTS chunk_data (
 	PRIMARY KEY (vehicle, name, start));
 `
 
-// chunkVersion is the layout of signals.db's values: 3 as 2, with the latest values a row per vehicle
-// (latest_values, latest_sources) instead of a row per signal (latest, latest_source); 2 chunks and
-// open_values rows (a row per record and hour) of open hours; 1 chunks and the signals table (a row per value) of open hours; before: a row per
-// value, with the roll-up, stale and activity tables.
+// chunkVersion is the layout of signals.db's values: 3 chunks, open_values rows (a row per record and
+// hour) for open hours, and the latest values a row per vehicle (latest_values, latest_sources); 1 and
+// 2 chunks, the signals table (a row per value) for open hours and the latest values a row per signal
+// (latest, latest_source); before: a row per value, with the roll-up, stale and activity tables.
 const chunkVersion = 3
 
 // dbtx is a transaction, or a transaction whose statements are prepared once (stmtTx).
