@@ -400,6 +400,7 @@ type chunkRows struct {
 	cnt                 []int32
 	kind                []int16
 	xsum, fv, lv, data  [][]byte
+	slots               [][]byte // series.Chunk.Slots; nil (NULL) for a chunk without
 	lo, hi              []*float64
 }
 
@@ -407,6 +408,7 @@ func (r *chunkRows) add(vehicle int64, name int32, class int16, c series.Chunk) 
 	r.vehicle, r.name, r.start, r.end = append(r.vehicle, vehicle), append(r.name, name), append(r.start, c.Start), append(r.end, c.End)
 	r.cnt, r.kind = append(r.cnt, int32(c.Count)), append(r.kind, class)
 	r.fv, r.lv, r.data = append(r.fv, valueBytes(class, c.First)), append(r.lv, valueBytes(class, c.Last)), append(r.data, c.Data)
+	r.slots = append(r.slots, c.Slots)
 	if class != classNum {
 		r.xsum, r.lo, r.hi = append(r.xsum, nil), append(r.lo, nil), append(r.hi, nil)
 		return nil
@@ -430,8 +432,8 @@ func (r *chunkRows) insert(ctx context.Context, tx pgx.Tx) error {
 		r.vehicle, r.name, r.start, r.end, r.cnt, r.kind, r.xsum, r.lo, r.hi, r.fv, r.lv); err != nil {
 		return fmt.Errorf("couldn't insert chunk summaries: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO chunk_data (vehicle, name, start, data)
-		SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::bytea[])`, r.vehicle, r.name, r.start, r.data); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO chunk_data (vehicle, name, start, data, slots)
+		SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::bytea[], $5::bytea[])`, r.vehicle, r.name, r.start, r.data, r.slots); err != nil {
 		return fmt.Errorf("couldn't insert chunks: %w", err)
 	}
 	return nil

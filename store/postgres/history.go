@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/glovebox/glovebox/telemetry"
+	"github.com/glovebox/glovebox/telemetry/series"
 )
 
 var _ telemetry.Reader = (*Telemetry)(nil)
@@ -53,6 +54,9 @@ func (t *Telemetry) Aggregate(ctx context.Context, a telemetry.Aggregation, put 
 	}
 	if summaries {
 		q.summary = func(c *chunkSum) bool { return (c.start-a.From)/a.Step == (c.end-a.From)/a.Step }
+		if numeric {
+			q.slot = func(s *series.Slot) bool { return (s.Start-a.From)/a.Step == (s.End-a.From)/a.Step }
+		}
 	}
 	pieces, err := t.read(ctx, q)
 	if err != nil {
@@ -85,6 +89,11 @@ func (t *Telemetry) Aggregate(ctx context.Context, a telemetry.Aggregation, put 
 			if err := acc.addChunk(a.Vehicle, p.sum, numeric); err != nil {
 				return fmt.Errorf("couldn't read %s of vehicle %d: %w", a.Signal, a.Vehicle, err)
 			}
+			continue
+		}
+		if p.slot != nil {
+			at((p.slot.Start - a.From) / a.Step)
+			acc.addSlot(p.slot)
 			continue
 		}
 		for _, x := range p.pts {
@@ -380,26 +389,26 @@ func (t *Telemetry) AggregateSpans(ctx context.Context, a telemetry.Aggregation,
 	if err != nil || !ok {
 		return err
 	}
-	pieces, err := t.read(ctx, readQuery{vehicle: a.Vehicle, name: id, lo: lo, hi: hi, class: classOf(a.Kind),
-		summary: func(c *chunkSum) bool {
-			for _, s := range spans {
-				if c.start < s.End && c.end >= s.Start && (c.start < s.Start || c.end >= s.End) {
-					return false // the span cuts the chunk
-				}
+	// uncut tells whether no span cuts the values from start to end.
+	uncut := func(start, end int64) bool {
+		for _, s := range spans {
+			if start < s.End && end >= s.Start && (start < s.Start || end >= s.End) {
+				return false
 			}
-			return true
-		}})
+		}
+		return true
+	}
+	numeric := a.Kind == telemetry.KindNumber || a.Kind == telemetry.KindBool
+	q := readQuery{vehicle: a.Vehicle, name: id, lo: lo, hi: hi, class: classOf(a.Kind),
+		summary: func(c *chunkSum) bool { return uncut(c.start, c.end) }}
+	if numeric {
+		q.slot = func(s *series.Slot) bool { return uncut(s.Start, s.End) }
+	}
+	pieces, err := t.read(ctx, q)
 	if err != nil {
 		return fmt.Errorf("couldn't read %s of vehicle %d: %w", a.Signal, a.Vehicle, err)
 	}
 	ps := pieces[id]
-	last := func(p piece) int64 {
-		if p.sum != nil {
-			return p.sum.end
-		}
-		return p.pts[len(p.pts)-1].T
-	}
-	numeric := a.Kind == telemetry.KindNumber || a.Kind == telemetry.KindBool
 	for i, s := range spans {
 		if s.Start >= s.End {
 			continue
@@ -407,7 +416,7 @@ func (t *Telemetry) AggregateSpans(ctx context.Context, a telemetry.Aggregation,
 		var acc bucket
 		// the first piece that ends at or after the span's start (pieces are disjoint and in time order)
 		j, _ := slices.BinarySearchFunc(ps, s.Start, func(p piece, t int64) int {
-			if last(p) < t {
+			if p.last() < t {
 				return -1
 			}
 			return 1
@@ -418,6 +427,10 @@ func (t *Telemetry) AggregateSpans(ctx context.Context, a telemetry.Aggregation,
 				if err := acc.addChunk(a.Vehicle, p.sum, numeric); err != nil {
 					return fmt.Errorf("couldn't read %s of vehicle %d: %w", a.Signal, a.Vehicle, err)
 				}
+				continue
+			}
+			if p.slot != nil {
+				acc.addSlot(p.slot)
 				continue
 			}
 			for _, x := range p.pts {
