@@ -152,8 +152,9 @@ func (t *Telemetry) RunSealer(ctx context.Context, now func() time.Time, logger 
 }
 
 // SealAll seals closed hours batch by batch (see the comment at the top of chunks.go), going once through
-// the signals of every vehicle in key order, and returns how many values it moved. It stops early, having
-// moved nothing more, when another process holds the sealing lock.
+// the signals of every vehicle in key order, then fills in the slot summaries of chunks sealed before
+// migration 0013 (FillSlots), and returns how many values it moved. It stops early, having moved nothing
+// more, when another process holds the sealing lock.
 func (t *Telemetry) SealAll(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
 	var after seriesKey // the first batch starts before every series
@@ -161,7 +162,11 @@ func (t *Telemetry) SealAll(ctx context.Context, now time.Time) (int64, error) {
 	for {
 		n, next, more, err := t.seal(ctx, now, after)
 		total += int64(n)
-		if err != nil || !more {
+		if err != nil {
+			return total, err
+		}
+		if !more {
+			_, err := t.FillSlots(ctx)
 			return total, err
 		}
 		after = next

@@ -188,3 +188,77 @@ func TestCorruptSlotsAreAnErrorNamingTheChunk(t *testing.T) {
 		})
 	}
 }
+
+// TestChunksSealedBeforeSlotsGetThemOnTheSealersNextPass stores 70 hours of speed at one value every
+// 3.5 s (1,029 values an hour: chunks with slots, more than one filling batch), seals them, and then
+// puts the database in the state migration 0013 leaves one sealed before it: no slots, the fill not done.
+// One chunk's data is cut short. The next SealAll gives every other chunk the slots that sealing wrote,
+// skips the damaged one, and marks the fill done.
+func TestChunksSealedBeforeSlotsGetThemOnTheSealersNextPass(t *testing.T) {
+	ctx := context.Background()
+	pool := migrated(t)
+	var done bool
+	if err := pool.QueryRow(ctx, `SELECT done FROM chunk_slot_fill`).Scan(&done); err != nil || !done {
+		t.Fatalf("a database migrated without chunks: fill done %v (%v), want done", done, err)
+	}
+	s := postgres.NewTelemetry(pool)
+	if _, err := s.Write(ctx, speeds(t, "a", every(0, 3500, 70*hour), func(ms int64) float64 { return float64(ms % 599) })); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SealAll(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	slots := func() map[int64]string {
+		rows, err := pool.Query(ctx, `SELECT start, slots FROM chunk_data WHERE slots IS NOT NULL`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[int64]string{}
+		for rows.Next() {
+			var start int64
+			var b []byte
+			if err := rows.Scan(&start, &b); err != nil {
+				t.Fatal(err)
+			}
+			out[start] = string(b)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	sealed := slots()
+	if len(sealed) != 70 {
+		t.Fatalf("%d chunks with slots after sealing, want 70", len(sealed))
+	}
+	var damaged int64 // the chunk of hour 33
+	if err := pool.QueryRow(ctx, `SELECT MIN(start) FROM chunk_data WHERE start >= $1`, chunkT0+33*hour).Scan(&damaged); err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{`UPDATE chunk_data SET slots = NULL`, `UPDATE chunk_slot_fill SET vehicle = NULL, name = NULL, start = NULL, done = false`,
+		`UPDATE chunk_data SET data = substring(data FROM 1 FOR 9) WHERE start = ` + fmt.Sprint(damaged)} {
+		if _, err := pool.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := postgres.NewTelemetry(pool).SealAll(ctx, time.Now()); err != nil { // a process started after the upgrade
+		t.Fatal(err)
+	}
+	filled := slots()
+	if len(filled) != 69 {
+		t.Errorf("%d chunks with slots after the fill, want 69", len(filled))
+	}
+	for start, b := range sealed {
+		if _, ok := filled[start]; !ok && start != damaged {
+			t.Errorf("the chunk from %d has no slots after the fill", start)
+		} else if ok && filled[start] != b {
+			t.Errorf("the chunk from %d has other slots after the fill than sealing wrote", start)
+		}
+	}
+	if _, ok := filled[damaged]; ok {
+		t.Errorf("the damaged chunk got slots")
+	}
+	if err := pool.QueryRow(ctx, `SELECT done FROM chunk_slot_fill`).Scan(&done); err != nil || !done {
+		t.Fatalf("fill done %v (%v) after the pass, want done", done, err)
+	}
+}

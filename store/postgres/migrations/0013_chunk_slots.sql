@@ -7,8 +7,16 @@
 -- summaries; the blob, larger, is the column TOAST moves out of the row, so that selecting slots alone
 -- reads no TOAST page. Partitions (chunk_data_pYYYYMM) take the column from their parent.
 --
--- Chunks written before this migration keep slots NULL and are read by decoding, as before; the sealer
--- writes slots whenever it writes an hour again (a late value), and so does retention when it cuts a chunk.
+-- Every writer of chunks (the sealer, retention cutting a chunk) writes slots from now on. Chunks written
+-- before this migration have slots NULL, and are read by decoding, as before, until the sealer has filled
+-- them in (below).
 ALTER TABLE chunk_data ADD COLUMN slots bytea;
 -- Float bits do not compress either.
 ALTER TABLE chunk_data ALTER COLUMN slots SET STORAGE EXTERNAL;
+
+-- The sealer fills in the slots of the chunks sealed before this migration (Telemetry.FillSlots), a batch
+-- per transaction in key order, keeping here the key of the last chunk it reached, until done: once per
+-- database, whatever the number of processes. A database without chunks has nothing to fill.
+CREATE TABLE chunk_slot_fill (one boolean PRIMARY KEY DEFAULT true CHECK (one),
+	vehicle bigint, name int, start bigint, done boolean NOT NULL);
+INSERT INTO chunk_slot_fill (done) SELECT NOT EXISTS (SELECT 1 FROM chunk_sums);
