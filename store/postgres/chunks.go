@@ -33,6 +33,11 @@ import (
 // costs a backfill at most one sealing interval before its hours are chunks. Reads merge chunks and rows
 // in every case, so nothing depends on when an hour is sealed.
 //
+// A chunk of numbers or booleans of at least series.MinSlotValues values also keeps, in chunk_data.slots
+// (migration 0013), the summaries of its values by five-minute slot (series.Chunk.Slots), so that
+// buckets of five minutes or a multiple of them need not decode it (chunkread.go). Every writer of chunks
+// writes them through chunkRows; FillSlots (slotfill.go) gives them to the chunks sealed before.
+//
 // Sealing is safe with many processes: each transaction first takes the transaction-level advisory lock
 // lockSeal with pg_try_advisory_xact_lock and, if another process holds it, ends its pass and leaves the
 // work to that one until its next interval (so two never merge one hour at once). Retention and erasure (DeleteBatch) take the same lock, waiting

@@ -29,10 +29,11 @@ func valueColumn(k telemetry.Kind) string {
 
 // Aggregate implements telemetry.History (and so telemetry.Reader) from the chunks and rows of the
 // signal (read). FIRST, LAST, MIN, MAX, AVG and COUNT take a chunk that lies wholly inside the range and
-// inside one bucket from its summary without decoding it (AVG from the exact sums, chunk.Sum); the
-// chunks at the range's and buckets' ends, and every chunk for the other aggregations, a value filter
-// (Keep) or NoRollup, are decoded and folded with telemetry.FoldHistory, the reference every answer is
-// byte-identical to.
+// inside one bucket from its summary without decoding it (AVG from the exact sums, chunk.Sum), and a
+// chunk of numbers that does not from its five-minute slot summaries when each of its slots in the range
+// lies inside the range and one bucket; the other chunks at the range's and buckets' ends, and every
+// chunk for the other aggregations, a value filter (Keep) or NoRollup, are decoded and folded with
+// telemetry.FoldHistory, the reference every answer is byte-identical to.
 func (t *Telemetry) Aggregate(ctx context.Context, a telemetry.Aggregation, put func(b int64, agg string, v any)) error {
 	// FoldHistory over no values checks the aggregations and the range.
 	if err := telemetry.FoldHistory(a, func(func(int64, any) error) error { return nil }, put); err != nil || a.Step <= 0 || a.Lo >= a.Hi {
@@ -369,8 +370,8 @@ func (t *Telemetry) Active(ctx context.Context, q telemetry.ActiveQuery) ([]tele
 var _ telemetry.SpanAggregator = (*Telemetry)(nil)
 
 // AggregateSpans implements telemetry.SpanAggregator with one read of the signal over all the spans: a
-// chunk that lies wholly inside or wholly outside each span is taken from its summary, the others are
-// decoded, and each span folds what it covers as Aggregate would for one bucket of exactly that span.
+// chunk that lies wholly inside or wholly outside each span is taken from its summary, else a chunk of
+// numbers whose five-minute slots each do from its slot summaries, the others are decoded, and each span folds what it covers as Aggregate would for one bucket of exactly that span.
 func (t *Telemetry) AggregateSpans(ctx context.Context, a telemetry.Aggregation, spans []telemetry.Span, put func(i int, agg string, v any)) error {
 	a.From, a.Step, a.Lo, a.Hi = 0, 1, 0, 1
 	if err := telemetry.FoldHistory(a, func(func(int64, any) error) error { return nil }, func(int64, string, any) {}); err != nil {
