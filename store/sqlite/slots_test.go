@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -54,9 +55,33 @@ func (f *historyFixture) compareDense() {
 	}
 }
 
+// compareDenseRuns holds the runs of the dense hours' speed (one class, slots taken whole, or many) to
+// telemetry.FoldRuns over the values written.
+func (f *historyFixture) compareDenseRuns() {
+	lo := f.base.Add(4 * time.Hour).UnixMilli()
+	for _, q := range []telemetry.RunsQuery{{Cuts: []float64{1000}}, {Cuts: []float64{1000}, MaxGap: 600_000}, {Cuts: []float64{1000}, MaxGap: 2000},
+		{Cuts: []float64{60}}} {
+		q.Vehicle, q.Signal, q.Lo, q.Hi = 1, "speed", lo, lo+4*series.HourMs
+		want, err := telemetry.FoldRuns(q, func(yield func(t int64, v float64) error) error {
+			return f.values(1, "speed", q.Lo, q.Hi, func(t int64, v any) error { return yield(t, v.(float64)) })
+		})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		got, err := f.tel.Runs(context.Background(), q)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			f.t.Fatalf("runs %+v: %d runs, want %d", q, len(got), len(want))
+		}
+	}
+}
+
 func TestSlotSummariesAnswerBucketsOfFiveMinutesExactly(t *testing.T) {
 	f := denseSlots(t, 11)
 	f.compareDense()
+	f.compareDenseRuns()
 	// Late values into the dense hours rewrite their chunks and slots.
 	f.write(5*time.Hour+17*time.Minute, time.Minute, 40)
 	if _, err := f.tel.Index(context.Background()); err != nil {
