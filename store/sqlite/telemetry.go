@@ -136,6 +136,10 @@ func OpenTelemetry(path string, cat *telemetry.Catalog) (*Telemetry, error) {
 		t.Close()
 		return nil, err
 	}
+	if err := migrateSlots(context.Background(), t); err != nil {
+		t.Close()
+		return nil, err
+	}
 	return t, nil
 }
 
@@ -590,7 +594,7 @@ func (t *Telemetry) RunIndexer(ctx context.Context, interval time.Duration, logg
 // straight into chunks, those of open hours as rows.
 func (t *Telemetry) Reindex(ctx context.Context) (int, error) {
 	t.indexMu.Lock()
-	if _, err := t.idx.ExecContext(ctx, `DELETE FROM signals; DELETE FROM unsealed; DELETE FROM chunk_sums; DELETE FROM chunk_data; DELETE FROM latest; DELETE FROM latest_source;
+	if _, err := t.idx.ExecContext(ctx, `DELETE FROM signals; DELETE FROM unsealed; DELETE FROM chunk_sums; DELETE FROM chunk_data; DELETE FROM chunk_slots; DELETE FROM latest; DELETE FROM latest_source;
 DELETE FROM events; DELETE FROM meta WHERE key = 'indexed_seq';`); err != nil {
 		t.indexMu.Unlock()
 		return 0, fmt.Errorf("couldn't clear the derived tables: %w", err)

@@ -116,6 +116,7 @@ func TestChunks(t *testing.T, open func(t *testing.T) Reader, settle func(ctx co
 			t.Errorf("got  %q\nwant %q", got, want)
 		}
 	})
+	t.Run("buckets of five minutes and their multiples", func(t *testing.T) { testSlots(t, s, write) })
 	t.Run("summary, runs and active minutes count each value once", func(t *testing.T) {
 		sum, err := s.Summary(ctx, 7, chunkAt(time.Minute+5*time.Second))
 		if err != nil {
