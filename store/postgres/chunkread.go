@@ -66,7 +66,7 @@ type readQuery struct {
 	summary func(c *chunkSum) bool
 	// slot tells whether a five-minute slot (series.Slot) wholly inside the range, of a chunk of
 	// numbers not handed over whole, may be handed over as its slot summary; nil decodes such chunks.
-	// A chunk with a slot that the range or slot cuts is decoded whole, and so is one without slots
+	// A chunk with a slot that the range cuts or slot refuses is decoded whole, and so is one without slots
 	// (fewer than series.MinSlotValues values, or written before migration 0013).
 	slot func(s *series.Slot) bool
 }
