@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/glovebox/glovebox/telemetry"
@@ -58,14 +59,49 @@ func TestSlotsSummarizeEachFiveMinutesOfTheHour(t *testing.T) {
 }
 
 func TestSlotsEncoding(t *testing.T) {
-	ss, err := series.Slots([]series.Point{{T: h0 + 300_001, V: 1.5}, {T: h0 + 300_003, V: 2.0}})
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name string
+		v    [2]float64
+		want string
+	}{
+		{"two values", [2]float64{1.5, 2}, "01" + "02" + "01" + "dca712" + "3ff8000000000000" + "4000000000000000" + "3ff8000000000000" +
+			"4000000000000000" + "01" + "400c000000000000"},
+		{"one value twice", [2]float64{2, 2}, "11" + "02" + "01" + "dca712" + "4000000000000000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ss, err := series.Slots([]series.Point{{T: h0 + 300_001, V: tc.v[0]}, {T: h0 + 300_003, V: tc.v[1]}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := series.AppendSlots(nil, ss)
+			if got := hex.EncodeToString(b); got != tc.want {
+				t.Fatalf("got  %s\nwant %s", got, tc.want)
+			}
+			back, err := series.ParseSlots(b, h0)
+			if err != nil || showSlots(back) != showSlots(ss) {
+				t.Fatalf("parsed %s (%v), want %s", showSlots(back), err, showSlots(ss))
+			}
+		})
 	}
-	const want = "01" + "02" + "01" + "03" + "3ff8000000000000" + "4000000000000000" + "3ff8000000000000" + "4000000000000000" +
-		"01" + "400c000000000000"
-	if got := hex.EncodeToString(series.AppendSlots(nil, ss)); got != want {
-		t.Fatalf("got  %s\nwant %s", got, want)
+}
+
+func TestAConstantSlotsSumIsExact(t *testing.T) {
+	for _, v := range []float64{0.1, -1e-300, 1e300, 0, 7} {
+		var pts []series.Point
+		for i := range 999 {
+			pts = append(pts, series.Point{T: h0 + int64(i), V: v})
+		}
+		ss, err := series.Slots(pts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := series.ParseSlots(series.AppendSlots(nil, ss), h0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := back[0].Sum.Float64(), ss[0].Sum.Float64(); got != want {
+			t.Errorf("999 × %v: %v, want %v", v, got, want)
+		}
 	}
 }
 
@@ -83,7 +119,7 @@ func TestEncodeKeepsSlotsForLargeChunksOfNumbersOnly(t *testing.T) {
 		pts   []series.Point
 		slots int // -1: none
 	}{
-		{"a thousand numbers: none", telemetry.KindNumber, pts(1000), -1},
+		{"255 numbers: none", telemetry.KindNumber, pts(255), -1},
 		{"an hour at 1 Hz: twelve", telemetry.KindNumber, pts(3600), 12},
 		{"booleans too", telemetry.KindBool, func() []series.Point {
 			p := pts(1200)
@@ -126,18 +162,23 @@ func TestEncodeKeepsSlotsForLargeChunksOfNumbersOnly(t *testing.T) {
 }
 
 func TestParseSlotsRefusesDamage(t *testing.T) {
-	ok := "01" + "02" + "01" + "03" + "3ff8000000000000" + "4000000000000000" + "3ff8000000000000" + "4000000000000000" + "01" + "400c000000000000"
+	ok := "01" + "02" + "01" + "dca712" + "3ff8000000000000" + "4000000000000000" + "3ff8000000000000" + "4000000000000000" + "01" + "400c000000000000"
 	for _, tc := range []struct{ name, hex string }{
 		{"an index past the hour", "0c" + ok[2:]},
+		{"a header with unknown bits", "21" + ok[2:]},
 		{"slots out of order", ok + ok},
 		{"no values", "0100" + ok[4:]},
 		{"one value at two times", "0101" + ok[4:]},
-		{"last before first", "01020301" + ok[8:]},
-		{"a time past the slot", "010201" + "e0a712" + ok[8:]},
+		{"last before first", "0102" + "dea712" + "dca712" + ok[14:]},
+		{"a time past the slot", "0102" + "e0a712" + "00" + ok[14:]},
 		{"cut in a number", "0102"},
 		{"cut in the values", ok[:40]},
 		{"cut in the sum", ok[:len(ok)-2]},
 		{"a zero partial under another", ok[:len(ok)-18] + "02" + "0000000000000000" + "400c000000000000"},
+		{"four equal values not marked as one", "01" + "02" + "01" + "dca712" + strings.Repeat("4000000000000000", 4) + "01" + "4010000000000000"},
+		{"a maximum below the first value", "01" + "02" + "01" + "dca712" + "3ff8000000000000" + "4000000000000000" + "3ff8000000000000" +
+			"3ff0000000000000" + "01" + "400c000000000000"},
+		{"a slot of one value cut short", "11" + "02" + "01" + "dca712" + "4000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := hex.DecodeString(tc.hex)
