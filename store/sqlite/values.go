@@ -147,28 +147,39 @@ func (c *chunkRow) decode(ctx context.Context, q querier, s sig, dst []series.Po
 
 // readChunkData reads the data of the chunks cs of s (in time order) in one query over their span.
 func readChunkData(ctx context.Context, q querier, s sig, cs []*chunkRow) error {
-	rows, err := q.QueryContext(ctx, `SELECT start, data FROM chunk_data WHERE vehicle = ? AND name = ? AND start >= ? AND start <= ? ORDER BY start`,
+	return eachChunkBlob(ctx, q, s, "chunk_data", "data", cs, func(c *chunkRow, b []byte) error {
+		c.data = b
+		return nil
+	})
+}
+
+// eachChunkBlob reads the column col of table (keyed as chunk_data) for the chunks cs of s (in time
+// order) in one query over their span, and calls f with each chunk that has a row.
+func eachChunkBlob(ctx context.Context, q querier, s sig, table, col string, cs []*chunkRow, f func(c *chunkRow, b []byte) error) error {
+	rows, err := q.QueryContext(ctx, `SELECT start, `+col+` FROM `+table+` WHERE vehicle = ? AND name = ? AND start >= ? AND start <= ? ORDER BY start`,
 		s.vehicle, s.name, cs[0].start, cs[len(cs)-1].start)
 	if err != nil {
-		return fmt.Errorf("couldn't read the chunks of %s: %w", s, err)
+		return fmt.Errorf("couldn't read the %s of the chunks of %s: %w", col, s, err)
 	}
 	defer rows.Close()
 	k := 0
 	for rows.Next() {
 		var start int64
-		var data []byte
-		if err := rows.Scan(&start, &data); err != nil {
-			return fmt.Errorf("couldn't read the chunks of %s: %w", s, err)
+		var b []byte
+		if err := rows.Scan(&start, &b); err != nil {
+			return fmt.Errorf("couldn't read the %s of the chunks of %s: %w", col, s, err)
 		}
 		for k < len(cs) && cs[k].start < start {
 			k++
 		}
 		if k < len(cs) && cs[k].start == start {
-			cs[k].data = data
+			if err := f(cs[k], b); err != nil {
+				return err
+			}
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("couldn't read the chunks of %s: %w", s, err)
+		return fmt.Errorf("couldn't read the %s of the chunks of %s: %w", col, s, err)
 	}
 	return nil
 }
@@ -193,26 +204,7 @@ func slotsWhole(c *chunkRow, lo, hi int64, whole func(c *chunkRow) bool) bool {
 // readChunkSlots reads the slot summaries of the chunks cs of s (in time order) in one query over their
 // span, and sets each chunk's slots; a chunk without them (made before slots were kept) keeps none.
 func readChunkSlots(ctx context.Context, q querier, s sig, cs []*chunkRow) error {
-	rows, err := q.QueryContext(ctx, `SELECT start, slots FROM chunk_slots WHERE vehicle = ? AND name = ? AND start >= ? AND start <= ? ORDER BY start`,
-		s.vehicle, s.name, cs[0].start, cs[len(cs)-1].start)
-	if err != nil {
-		return fmt.Errorf("couldn't read the slot summaries of %s: %w", s, err)
-	}
-	defer rows.Close()
-	k := 0
-	for rows.Next() {
-		var start int64
-		var b []byte
-		if err := rows.Scan(&start, &b); err != nil {
-			return fmt.Errorf("couldn't read the slot summaries of %s: %w", s, err)
-		}
-		for k < len(cs) && cs[k].start < start {
-			k++
-		}
-		if k == len(cs) || cs[k].start != start {
-			continue
-		}
-		c := cs[k]
+	return eachChunkBlob(ctx, q, s, "chunk_slots", "slots", cs, func(c *chunkRow, b []byte) error {
 		ss, err := series.ParseSlots(b, c.start)
 		if err != nil {
 			return fmt.Errorf("the slot summaries of the chunk of %s from %d: %w", s, c.start, err)
@@ -229,11 +221,8 @@ func readChunkSlots(ctx context.Context, q querier, s sig, cs []*chunkRow) error
 			return fmt.Errorf("the slot summaries of the chunk of %s from %d: %w: %d values, its summary says %d from %d to %d",
 				s, c.start, chunk.ErrCorrupt, n, c.cnt, c.start, c.end)
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("couldn't read the slot summaries of %s: %w", s, err)
-	}
-	return nil
+		return nil
+	})
 }
 
 // decodeChunks returns the values of the chunks of s that start in [lo, hi), and how many chunks they are.

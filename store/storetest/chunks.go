@@ -104,13 +104,7 @@ func TestChunks(t *testing.T, open func(t *testing.T) Reader, settle func(ctx co
 		a := telemetry.Aggregation{Vehicle: 7, Signal: "speed", Kind: telemetry.KindNumber, Aggs: stats}
 		spans := []telemetry.Span{{Start: chunkAt(time.Minute), End: chunkAt(3 * time.Minute)}, // 09:59–10:01
 			{Start: chunkAt(4*time.Minute + 30*time.Second), End: chunkAt(7 * time.Minute)}} // 10:02:30–10:05, after the last value
-		var got []string
-		if err := telemetry.AggregateSpans(ctx, s, a, spans, func(i int, agg string, v any) {
-			got = append(got, fmt.Sprintf("%d/%s=%s", i, agg, show(a.Kind, v)))
-		}); err != nil {
-			t.Fatal(err)
-		}
-		slices.Sort(got)
+		got := spanAnswers(t, s, a, spans)
 		want := []string{"0/AVG=14.461538461538462", "0/COUNT=13", "0/FIRST=6", "0/LAST=17", "0/MAX=50", "0/MIN=6"}
 		if !slices.Equal(got, want) {
 			t.Errorf("got  %q\nwant %q", got, want)

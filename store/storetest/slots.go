@@ -105,16 +105,23 @@ func testSlots(t *testing.T, s Reader, write func([]*telemetry.Record)) {
 				t.Fatal(err)
 			}
 		}
-		var got []string
-		if err := telemetry.AggregateSpans(ctx, s, a, spans, func(i int, agg string, v any) {
-			got = append(got, fmt.Sprintf("%d/%s=%s", i, agg, show(a.Kind, v)))
-		}); err != nil {
-			t.Fatal(err)
-		}
-		slices.Sort(got)
+		got := spanAnswers(t, s, a, spans)
 		slices.Sort(want)
 		if !slices.Equal(got, want) {
 			t.Errorf("got  %q\nwant %q", got, want)
 		}
 	})
+}
+
+// spanAnswers returns a's answers for spans (telemetry.AggregateSpans) as "span/AGG=value", sorted.
+func spanAnswers(t *testing.T, s Reader, a telemetry.Aggregation, spans []telemetry.Span) []string {
+	t.Helper()
+	var got []string
+	if err := telemetry.AggregateSpans(context.Background(), s, a, spans, func(i int, agg string, v any) {
+		got = append(got, fmt.Sprintf("%d/%s=%s", i, agg, show(a.Kind, v)))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	return got
 }
