@@ -236,7 +236,7 @@ func measureDeletion(ctx context.Context, qn *queryNode, c *client.Client, owner
 	mu.Lock()
 	rep.LongestIngest, rep.IngestDuring, rep.IngestRejected = slowest, answered, rejected
 	mu.Unlock()
-	return qn.n.Telemetry.SignalsDB().QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM signals WHERE vehicle = ?1) + (SELECT COALESCE(SUM(cnt), 0) FROM chunk_sums WHERE vehicle = ?1)`, vehicle).Scan(&rep.RemainingValues)
+	return qn.n.Telemetry.SignalsDB().QueryRowContext(ctx, `SELECT (SELECT COALESCE(SUM(cnt), 0) FROM open_values WHERE vehicle = ?1) + (SELECT COALESCE(SUM(cnt), 0) FROM chunk_sums WHERE vehicle = ?1)`, vehicle).Scan(&rep.RemainingValues)
 }
 
 // oneCar is a node in this process holding the history of one car, signed by its paired device.

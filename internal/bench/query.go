@@ -680,7 +680,7 @@ func measureSignals(ctx context.Context, n *node.Node, addr, token string, ids [
 	}
 	rep.SignalsStoreP50, rep.SignalsStoreP99 = percentile(rep.SignalsStore, 0.5), percentile(rep.SignalsStore, 0.99)
 	rep.SignalsValuesP50, rep.SignalsValuesP99 = percentile(rep.SignalsValues, 0.5), percentile(rep.SignalsValues, 0.99)
-	return n.Telemetry.SignalsDB().QueryRowContext(ctx, `SELECT (SELECT count(*) FROM signals) + (SELECT COALESCE(SUM(cnt), 0) FROM chunk_sums)`).Scan(&rep.SignalRows)
+	return n.Telemetry.SignalsDB().QueryRowContext(ctx, `SELECT (SELECT COALESCE(SUM(cnt), 0) FROM open_values) + (SELECT COALESCE(SUM(cnt), 0) FROM chunk_sums)`).Scan(&rep.SignalRows)
 }
 
 // queryNode is an in-process node with a settable clock.

@@ -25,17 +25,33 @@ type chunkSum struct {
 }
 
 // piece is a run of one signal's values in a read's range, in time order: a whole chunk read from its
-// summary (sum set), or values.
+// summary (sum set), a five-minute slot of a chunk read from its slot summary (slot set), or values.
 type piece struct {
-	sum *chunkSum
-	pts []series.Point
+	sum  *chunkSum
+	slot *series.Slot
+	pts  []series.Point
 }
 
+// first is the time of the piece's first value.
 func (p piece) first() int64 {
-	if p.sum != nil {
+	switch {
+	case p.sum != nil:
 		return p.sum.start
+	case p.slot != nil:
+		return p.slot.Start
 	}
 	return p.pts[0].T
+}
+
+// last is the time of the piece's last value.
+func (p piece) last() int64 {
+	switch {
+	case p.sum != nil:
+		return p.sum.end
+	case p.slot != nil:
+		return p.slot.End
+	}
+	return p.pts[len(p.pts)-1].T
 }
 
 // readQuery asks for the values of one vehicle in [lo, hi), of one signal (name, or every signal when
@@ -48,6 +64,11 @@ type readQuery struct {
 	// summary tells whether a chunk wholly inside the range may be handed over as its summary; nil
 	// decodes every chunk. A chunk whose hour also has rows is always decoded and merged with them.
 	summary func(c *chunkSum) bool
+	// slot tells whether a five-minute slot (series.Slot) wholly inside the range, of a chunk of
+	// numbers not handed over whole, may be handed over as its slot summary; nil decodes such chunks.
+	// A chunk with a slot that the range cuts or slot refuses is decoded whole, and so is one without slots
+	// (fewer than series.MinSlotValues values, or written before migration 0013).
+	slot func(s *series.Slot) bool
 }
 
 // nameHour is one signal's hour, or (decoded alone) one chunk of it.
@@ -57,8 +78,9 @@ type nameHour struct {
 }
 
 // read returns, for each signal, its pieces in time order: the chunks overlapping the range (whole ones
-// as summaries where q.summary allows, the others decoded and cut to the range) merged with the rows in
-// the range, a chunk's value winning at a time both have (it was stored first).
+// as summaries where q.summary allows, else as slot summaries where q.slot allows every slot of the
+// chunk in the range, the others decoded and cut to the range) merged with the rows in the range, a
+// chunk's value winning at a time both have (it was stored first).
 func (t *Telemetry) read(ctx context.Context, q readQuery) (map[int32][]piece, error) {
 	if q.lo >= q.hi {
 		return nil, nil
@@ -116,7 +138,7 @@ func (t *Telemetry) read(ctx context.Context, q readQuery) (map[int32][]piece, e
 	}
 	out := map[int32][]piece{}
 	decodeAs := map[nameHour]nameHour{} // chunk → the group its values join
-	var need []*chunkSum
+	var need, slotted []*chunkSum
 	for _, c := range sums {
 		if q.class >= 0 && c.class != q.class {
 			continue
@@ -131,12 +153,33 @@ func (t *Telemetry) read(ctx context.Context, q readQuery) (map[int32][]piece, e
 			decodeAs[nameHour{c.name, c.start}] = hour
 		} else {
 			decodeAs[nameHour{c.name, c.start}] = nameHour{c.name, c.start}
+			if q.slot != nil && c.class == classNum && c.cnt >= series.MinSlotValues {
+				slotted = append(slotted, c)
+				continue
+			}
 		}
 		need = append(need, c)
 	}
+	if len(slotted) > 0 {
+		err := t.chunkColumn(ctx, q, slotted, "slots", func(c *chunkSum, b []byte) error {
+			ps, ok, err := slotPieces(q, c, b)
+			if err != nil {
+				return fmt.Errorf("the slots of the chunk of signal %d of vehicle %d from %d: %w", c.name, q.vehicle, c.start, err)
+			}
+			if !ok {
+				need = append(need, c)
+				return nil
+			}
+			out[c.name] = append(out[c.name], ps...)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	decoded := map[nameHour][]series.Point{}
 	if len(need) > 0 {
-		if err := t.decodeChunks(ctx, q, need, func(c *chunkSum, data []byte) error {
+		if err := t.chunkColumn(ctx, q, need, "data", func(c *chunkSum, data []byte) error {
 			k := decodeAs[nameHour{c.name, c.start}]
 			pts, err := series.Decode(kindOf(c.class), data, decoded[k])
 			if err != nil {
@@ -164,8 +207,43 @@ func (t *Telemetry) read(ctx context.Context, q readQuery) (map[int32][]piece, e
 	return out, nil
 }
 
-// decodeChunks reads the blobs of need (chunks of q, in (name, start) order) and hands each to f.
-func (t *Telemetry) decodeChunks(ctx context.Context, q readQuery, need []*chunkSum, f func(c *chunkSum, data []byte) error) error {
+// slotPieces returns the slot summaries of chunk c (b its slots column) that lie in q's range, each a
+// piece, and true when q.slot allows every one of them and the range cuts none; false when the chunk
+// must be decoded (it has no slots, or one that the range or q.slot cuts). Slots that do not agree with
+// the chunk's summary are an error.
+func slotPieces(q readQuery, c *chunkSum, b []byte) ([]piece, bool, error) {
+	if len(b) == 0 {
+		return nil, false, nil
+	}
+	slots, err := series.ParseSlots(b, c.start)
+	if err != nil {
+		return nil, false, err
+	}
+	n := 0
+	for _, s := range slots {
+		n += s.Count
+	}
+	if n != c.cnt || slots[0].Start != c.start || slots[len(slots)-1].End != c.end {
+		return nil, false, fmt.Errorf("%w: slots of %d values from %d to %d for a chunk of %d from %d to %d", chunk.ErrCorrupt,
+			n, slots[0].Start, slots[len(slots)-1].End, c.cnt, c.start, c.end)
+	}
+	var out []piece
+	for i := range slots {
+		s := &slots[i]
+		if s.End < q.lo || s.Start >= q.hi {
+			continue
+		}
+		if s.Start < q.lo || s.End >= q.hi || !q.slot(s) {
+			return nil, false, nil
+		}
+		out = append(out, piece{slot: s})
+	}
+	return out, true, nil
+}
+
+// chunkColumn reads column (data or slots) of the chunk_data rows of need (chunks of q) and hands each
+// to f.
+func (t *Telemetry) chunkColumn(ctx context.Context, q readQuery, need []*chunkSum, column string, f func(c *chunkSum, b []byte) error) error {
 	veh := int64(q.vehicle)
 	byKey := make(map[nameHour]*chunkSum, len(need))
 	for _, c := range need {
@@ -180,13 +258,13 @@ func (t *Telemetry) decodeChunks(ctx context.Context, q readQuery, need []*chunk
 		}
 		// Conditions on the key's columns (a join with the list may be planned as a scan of the table); the
 		// pairs not asked for are skipped below.
-		rows, err = t.pool.Query(ctx, `SELECT name, start, data FROM chunk_data WHERE vehicle = $1 AND name = ANY($2) AND start = ANY($3)
+		rows, err = t.pool.Query(ctx, `SELECT name, start, `+column+` FROM chunk_data WHERE vehicle = $1 AND name = ANY($2) AND start = ANY($3)
 			ORDER BY name, start`, veh, names, starts)
 	} else if q.name != 0 {
-		rows, err = t.pool.Query(ctx, `SELECT name, start, data FROM chunk_data WHERE vehicle = $1 AND name = $2 AND start >= $3 AND start < $4
+		rows, err = t.pool.Query(ctx, `SELECT name, start, `+column+` FROM chunk_data WHERE vehicle = $1 AND name = $2 AND start >= $3 AND start < $4
 			ORDER BY start`, veh, q.name, series.Hour(q.lo), q.hi)
 	} else {
-		rows, err = t.pool.Query(ctx, `SELECT name, start, data FROM chunk_data WHERE vehicle = $1 AND start >= $2 AND start < $3
+		rows, err = t.pool.Query(ctx, `SELECT name, start, `+column+` FROM chunk_data WHERE vehicle = $1 AND start >= $2 AND start < $3
 			ORDER BY name, start`, veh, series.Hour(q.lo), q.hi)
 	}
 	if err != nil {
@@ -196,8 +274,8 @@ func (t *Telemetry) decodeChunks(ctx context.Context, q readQuery, need []*chunk
 	found := 0
 	for rows.Next() {
 		var k nameHour
-		var data []byte
-		if err := rows.Scan(&k.name, &k.at, &data); err != nil {
+		var b []byte
+		if err := rows.Scan(&k.name, &k.at, &b); err != nil {
 			return fmt.Errorf("couldn't read the chunks of vehicle %d: %w", q.vehicle, err)
 		}
 		c, ok := byKey[k]
@@ -205,7 +283,7 @@ func (t *Telemetry) decodeChunks(ctx context.Context, q readQuery, need []*chunk
 			continue
 		}
 		found++
-		if err := f(c, data); err != nil {
+		if err := f(c, b); err != nil {
 			return err
 		}
 	}
@@ -274,6 +352,18 @@ func (b *bucket) addChunk(vehicle uint64, c *chunkSum, numeric bool) error {
 	}
 	b.n += c.cnt
 	return nil
+}
+
+// addSlot adds the values of a chunk's slot (numbers).
+func (b *bucket) addSlot(s *series.Slot) {
+	if b.n == 0 {
+		b.first, b.lo, b.hi = s.First, s.Min, s.Max
+	} else {
+		b.lo, b.hi = min(b.lo, s.Min), max(b.hi, s.Max)
+	}
+	b.last = s.Last
+	b.sum.Merge(s.Sum)
+	b.n += s.Count
 }
 
 func (b *bucket) put(i int64, aggs []string, put func(b int64, agg string, v any)) {

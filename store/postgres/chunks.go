@@ -33,6 +33,11 @@ import (
 // costs a backfill at most one sealing interval before its hours are chunks. Reads merge chunks and rows
 // in every case, so nothing depends on when an hour is sealed.
 //
+// A chunk of numbers or booleans of at least series.MinSlotValues values also keeps, in chunk_data.slots
+// (migration 0013), the summaries of its values by five-minute slot (series.Chunk.Slots), so that
+// buckets of five minutes or a multiple of them need not decode it (chunkread.go). Every writer of chunks
+// writes them through chunkRows; FillSlots (slotfill.go) gives them to the chunks sealed before.
+//
 // Sealing is safe with many processes: each transaction first takes the transaction-level advisory lock
 // lockSeal with pg_try_advisory_xact_lock and, if another process holds it, ends its pass and leaves the
 // work to that one until its next interval (so two never merge one hour at once). Retention and erasure (DeleteBatch) take the same lock, waiting
@@ -152,8 +157,9 @@ func (t *Telemetry) RunSealer(ctx context.Context, now func() time.Time, logger 
 }
 
 // SealAll seals closed hours batch by batch (see the comment at the top of chunks.go), going once through
-// the signals of every vehicle in key order, and returns how many values it moved. It stops early, having
-// moved nothing more, when another process holds the sealing lock.
+// the signals of every vehicle in key order, then fills in the slot summaries of chunks sealed before
+// migration 0013 (FillSlots), and returns how many values it moved. It stops early, having moved nothing
+// more, when another process holds the sealing lock.
 func (t *Telemetry) SealAll(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
 	var after seriesKey // the first batch starts before every series
@@ -161,7 +167,11 @@ func (t *Telemetry) SealAll(ctx context.Context, now time.Time) (int64, error) {
 	for {
 		n, next, more, err := t.seal(ctx, now, after)
 		total += int64(n)
-		if err != nil || !more {
+		if err != nil {
+			return total, err
+		}
+		if !more {
+			_, err := t.FillSlots(ctx)
 			return total, err
 		}
 		after = next
@@ -400,6 +410,7 @@ type chunkRows struct {
 	cnt                 []int32
 	kind                []int16
 	xsum, fv, lv, data  [][]byte
+	slots               [][]byte // series.Chunk.Slots; nil (NULL) for a chunk without
 	lo, hi              []*float64
 }
 
@@ -407,6 +418,7 @@ func (r *chunkRows) add(vehicle int64, name int32, class int16, c series.Chunk) 
 	r.vehicle, r.name, r.start, r.end = append(r.vehicle, vehicle), append(r.name, name), append(r.start, c.Start), append(r.end, c.End)
 	r.cnt, r.kind = append(r.cnt, int32(c.Count)), append(r.kind, class)
 	r.fv, r.lv, r.data = append(r.fv, valueBytes(class, c.First)), append(r.lv, valueBytes(class, c.Last)), append(r.data, c.Data)
+	r.slots = append(r.slots, c.Slots)
 	if class != classNum {
 		r.xsum, r.lo, r.hi = append(r.xsum, nil), append(r.lo, nil), append(r.hi, nil)
 		return nil
@@ -430,8 +442,8 @@ func (r *chunkRows) insert(ctx context.Context, tx pgx.Tx) error {
 		r.vehicle, r.name, r.start, r.end, r.cnt, r.kind, r.xsum, r.lo, r.hi, r.fv, r.lv); err != nil {
 		return fmt.Errorf("couldn't insert chunk summaries: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO chunk_data (vehicle, name, start, data)
-		SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::bytea[])`, r.vehicle, r.name, r.start, r.data); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO chunk_data (vehicle, name, start, data, slots)
+		SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::bytea[], $5::bytea[])`, r.vehicle, r.name, r.start, r.data, r.slots); err != nil {
 		return fmt.Errorf("couldn't insert chunks: %w", err)
 	}
 	return nil

@@ -16,11 +16,14 @@ import (
 
 // BenchmarkAggregate30Days measures the history query of issue 16 on PostgreSQL: one signal (speed) of one
 // vehicle measured every second for 30 days (2,592,000 values; speedProfile), aggregated hourly (720 buckets) and daily
-// (30) with FIRST, LAST, MIN, MAX, AVG and COUNT. "before" is the previous build's Aggregate (a scan of the
-// rows folded by telemetry.FoldHistory), "rows" this build's on the same rows before sealing, "chunks"
-// after sealing (with the rate at which the sealer moved the month into chunks). Each reports p50 and p99 over its iterations, and the bytes a value takes in rows
-// (signals, with its index) and in chunks (chunk_sums and chunk_data, with theirs). Loading the month takes
-// a few minutes; run it alone:
+// (30) over the month, and in five-minute buckets (a chart's usual width) over its last 3 days (864
+// buckets) and over the month (8,640), with FIRST, LAST, MIN, MAX, AVG and COUNT. "before" is the previous
+// build's Aggregate (a scan of the rows folded by telemetry.FoldHistory), "rows" this build's on the same
+// rows before sealing, "chunks" after sealing (with the rate at which the sealer moved the month into
+// chunks), "chunks-without-slots" the same chunks with their five-minute slot summaries removed, as
+// chunks written before migration 0013 are (a five-minute bucket then decodes every chunk). Each reports
+// p50 and p99 over its iterations, and the bytes a value takes in rows (signals, with its index) and in
+// chunks (chunk_sums and chunk_data, with theirs). Loading the month takes a few minutes; run it alone:
 //
 //	GLOVEBOX_REQUIRE_POSTGRES=1 go test ./store/postgres -run '^$' -bench Aggregate30Days -benchtime 20x
 func BenchmarkAggregate30Days(b *testing.B) {
@@ -61,10 +64,12 @@ func BenchmarkAggregate30Days(b *testing.B) {
 	type query struct {
 		name string
 		step int64
+		days int64 // the range: the month's last days
 	}
-	queries := []query{{"hourly", 3_600_000}, {"daily", 86_400_000}}
+	queries := []query{{"hourly", 3_600_000, days}, {"daily", 86_400_000, days}, {"5-minute-3-days", 300_000, 3}, {"5-minute-30-days", 300_000, days}}
 	run := func(b *testing.B, q query, aggregate func(a telemetry.Aggregation, put func(int64, string, any)) error) {
-		a := telemetry.Aggregation{Vehicle: 7, Signal: "speed", Kind: telemetry.KindNumber, From: t0, Step: q.step, Lo: t0, Hi: t0 + days*86_400_000,
+		lo := t0 + (days-q.days)*86_400_000
+		a := telemetry.Aggregation{Vehicle: 7, Signal: "speed", Kind: telemetry.KindNumber, From: lo, Step: q.step, Lo: lo, Hi: t0 + days*86_400_000,
 			Aggs: []string{telemetry.AggFirst, telemetry.AggLast, telemetry.AggMin, telemetry.AggMax, telemetry.AggAvg, telemetry.AggCount}}
 		lat := make([]time.Duration, 0, b.N)
 		for b.Loop() {
@@ -74,8 +79,8 @@ func BenchmarkAggregate30Days(b *testing.B) {
 				b.Fatal(err)
 			}
 			lat = append(lat, time.Since(start))
-			if n != int(days*86_400_000/q.step)*6 {
-				b.Fatalf("%d values put, want %d", n, days*86_400_000/q.step*6)
+			if n != int(q.days*86_400_000/q.step)*6 {
+				b.Fatalf("%d values put, want %d", n, q.days*86_400_000/q.step*6)
 			}
 		}
 		slices.Sort(lat)
@@ -106,6 +111,24 @@ func BenchmarkAggregate30Days(b *testing.B) {
 			run(b, q, func(a telemetry.Aggregation, put func(int64, string, any)) error { return s.Aggregate(ctx, a, put) })
 			b.ReportMetric(chunkBytes, "B/value")
 			b.ReportMetric(sealRate, "sealed-values/s")
+		})
+	}
+	var slotBytes int64
+	if err := pool.QueryRow(ctx, `SELECT COALESCE(SUM(pg_column_size(slots)), 0) FROM chunk_data`).Scan(&slotBytes); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE chunk_data SET slots = NULL`); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `VACUUM FULL chunk_data`); err != nil {
+		b.Fatal(err)
+	}
+	noSlotBytes := size("{chunk_sums,chunk_data}")
+	for _, q := range queries {
+		b.Run("chunks-without-slots/"+q.name, func(b *testing.B) {
+			run(b, q, func(a telemetry.Aggregation, put func(int64, string, any)) error { return s.Aggregate(ctx, a, put) })
+			b.ReportMetric(noSlotBytes, "B/value")
+			b.ReportMetric(float64(slotBytes)/values, "slot-B/value")
 		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/glovebox/glovebox/telemetry"
+	"github.com/glovebox/glovebox/telemetry/series"
 )
 
 var _ telemetry.Reader = (*Telemetry)(nil)
@@ -28,10 +29,11 @@ func valueColumn(k telemetry.Kind) string {
 
 // Aggregate implements telemetry.History (and so telemetry.Reader) from the chunks and rows of the
 // signal (read). FIRST, LAST, MIN, MAX, AVG and COUNT take a chunk that lies wholly inside the range and
-// inside one bucket from its summary without decoding it (AVG from the exact sums, chunk.Sum); the
-// chunks at the range's and buckets' ends, and every chunk for the other aggregations, a value filter
-// (Keep) or NoRollup, are decoded and folded with telemetry.FoldHistory, the reference every answer is
-// byte-identical to.
+// inside one bucket from its summary without decoding it (AVG from the exact sums, chunk.Sum), and a
+// chunk of numbers that does not from its five-minute slot summaries when each of its slots in the range
+// lies inside the range and one bucket; the other chunks at the range's and buckets' ends, and every
+// chunk for the other aggregations, a value filter (Keep) or NoRollup, are decoded and folded with
+// telemetry.FoldHistory, the reference every answer is byte-identical to.
 func (t *Telemetry) Aggregate(ctx context.Context, a telemetry.Aggregation, put func(b int64, agg string, v any)) error {
 	// FoldHistory over no values checks the aggregations and the range.
 	if err := telemetry.FoldHistory(a, func(func(int64, any) error) error { return nil }, put); err != nil || a.Step <= 0 || a.Lo >= a.Hi {
@@ -53,6 +55,9 @@ func (t *Telemetry) Aggregate(ctx context.Context, a telemetry.Aggregation, put 
 	}
 	if summaries {
 		q.summary = func(c *chunkSum) bool { return (c.start-a.From)/a.Step == (c.end-a.From)/a.Step }
+		if numeric {
+			q.slot = func(s *series.Slot) bool { return (s.Start-a.From)/a.Step == (s.End-a.From)/a.Step }
+		}
 	}
 	pieces, err := t.read(ctx, q)
 	if err != nil {
@@ -85,6 +90,11 @@ func (t *Telemetry) Aggregate(ctx context.Context, a telemetry.Aggregation, put 
 			if err := acc.addChunk(a.Vehicle, p.sum, numeric); err != nil {
 				return fmt.Errorf("couldn't read %s of vehicle %d: %w", a.Signal, a.Vehicle, err)
 			}
+			continue
+		}
+		if p.slot != nil {
+			at((p.slot.Start - a.From) / a.Step)
+			acc.addSlot(p.slot)
 			continue
 		}
 		for _, x := range p.pts {
@@ -360,8 +370,8 @@ func (t *Telemetry) Active(ctx context.Context, q telemetry.ActiveQuery) ([]tele
 var _ telemetry.SpanAggregator = (*Telemetry)(nil)
 
 // AggregateSpans implements telemetry.SpanAggregator with one read of the signal over all the spans: a
-// chunk that lies wholly inside or wholly outside each span is taken from its summary, the others are
-// decoded, and each span folds what it covers as Aggregate would for one bucket of exactly that span.
+// chunk that lies wholly inside or wholly outside each span is taken from its summary, else a chunk of
+// numbers whose five-minute slots each do from its slot summaries, the others are decoded, and each span folds what it covers as Aggregate would for one bucket of exactly that span.
 func (t *Telemetry) AggregateSpans(ctx context.Context, a telemetry.Aggregation, spans []telemetry.Span, put func(i int, agg string, v any)) error {
 	a.From, a.Step, a.Lo, a.Hi = 0, 1, 0, 1
 	if err := telemetry.FoldHistory(a, func(func(int64, any) error) error { return nil }, func(int64, string, any) {}); err != nil {
@@ -380,26 +390,26 @@ func (t *Telemetry) AggregateSpans(ctx context.Context, a telemetry.Aggregation,
 	if err != nil || !ok {
 		return err
 	}
-	pieces, err := t.read(ctx, readQuery{vehicle: a.Vehicle, name: id, lo: lo, hi: hi, class: classOf(a.Kind),
-		summary: func(c *chunkSum) bool {
-			for _, s := range spans {
-				if c.start < s.End && c.end >= s.Start && (c.start < s.Start || c.end >= s.End) {
-					return false // the span cuts the chunk
-				}
+	// uncut tells whether no span cuts the values from start to end.
+	uncut := func(start, end int64) bool {
+		for _, s := range spans {
+			if start < s.End && end >= s.Start && (start < s.Start || end >= s.End) {
+				return false
 			}
-			return true
-		}})
+		}
+		return true
+	}
+	numeric := a.Kind == telemetry.KindNumber || a.Kind == telemetry.KindBool
+	q := readQuery{vehicle: a.Vehicle, name: id, lo: lo, hi: hi, class: classOf(a.Kind),
+		summary: func(c *chunkSum) bool { return uncut(c.start, c.end) }}
+	if numeric {
+		q.slot = func(s *series.Slot) bool { return uncut(s.Start, s.End) }
+	}
+	pieces, err := t.read(ctx, q)
 	if err != nil {
 		return fmt.Errorf("couldn't read %s of vehicle %d: %w", a.Signal, a.Vehicle, err)
 	}
 	ps := pieces[id]
-	last := func(p piece) int64 {
-		if p.sum != nil {
-			return p.sum.end
-		}
-		return p.pts[len(p.pts)-1].T
-	}
-	numeric := a.Kind == telemetry.KindNumber || a.Kind == telemetry.KindBool
 	for i, s := range spans {
 		if s.Start >= s.End {
 			continue
@@ -407,7 +417,7 @@ func (t *Telemetry) AggregateSpans(ctx context.Context, a telemetry.Aggregation,
 		var acc bucket
 		// the first piece that ends at or after the span's start (pieces are disjoint and in time order)
 		j, _ := slices.BinarySearchFunc(ps, s.Start, func(p piece, t int64) int {
-			if last(p) < t {
+			if p.last() < t {
 				return -1
 			}
 			return 1
@@ -418,6 +428,10 @@ func (t *Telemetry) AggregateSpans(ctx context.Context, a telemetry.Aggregation,
 				if err := acc.addChunk(a.Vehicle, p.sum, numeric); err != nil {
 					return fmt.Errorf("couldn't read %s of vehicle %d: %w", a.Signal, a.Vehicle, err)
 				}
+				continue
+			}
+			if p.slot != nil {
+				acc.addSlot(p.slot)
 				continue
 			}
 			for _, x := range p.pts {

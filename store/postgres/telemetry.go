@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -33,6 +34,8 @@ type Telemetry struct {
 	parts map[int64]bool // months (unix ms of their first instant) whose partitions exist
 
 	derive telemetry.SpeedDeriver // open runs of derived events of the records this process wrote
+
+	slotsFilled atomic.Bool // FillSlots found nothing left to fill
 }
 
 var _ telemetry.Store = (*Telemetry)(nil)

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/glovebox/glovebox/telemetry"
@@ -58,13 +59,19 @@ CREATE TABLE IF NOT EXISTS chunk_sums (
 CREATE TABLE IF NOT EXISTS chunk_data (
 	vehicle INTEGER NOT NULL, name INTEGER NOT NULL, start INTEGER NOT NULL, data BLOB NOT NULL,
 	PRIMARY KEY (vehicle, name, start));
+-- The five-minute slot summaries of a chunk of numbers or booleans of at least series.MinSlotValues
+-- values (series.AppendSlots), which answer aggregations in buckets of five minutes or a multiple of
+-- them without decoding the chunk.
+CREATE TABLE IF NOT EXISTS chunk_slots (
+	vehicle INTEGER NOT NULL, name INTEGER NOT NULL, start INTEGER NOT NULL, slots BLOB NOT NULL,
+	PRIMARY KEY (vehicle, name, start)) WITHOUT ROWID;
 `
 
-// chunkVersion is the layout of signals.db's values: 3 chunks, open_values rows (a row per record and
-// hour) for open hours, and the latest values a row per vehicle (latest_values, latest_sources); 1 and
-// 2 chunks, the signals table (a row per value) for open hours and the latest values a row per signal
+// chunkVersion is the layout of signals.db's values: 2 chunks, open_values rows (a row per record and
+// hour) for open hours, and the latest values a row per vehicle (latest_values, latest_sources); 1
+// chunks, the signals table (a row per value) for open hours and the latest values a row per signal
 // (latest, latest_source); before: a row per value, with the roll-up, stale and activity tables.
-const chunkVersion = 3
+const chunkVersion = 2
 
 // dbtx is a transaction, or a transaction whose statements are prepared once (stmtTx).
 type dbtx interface {
@@ -175,13 +182,19 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, s.vehicle, s.name, c.Start, c.End, c.
 			s.vehicle, s.name, c.Start, c.Data); err != nil {
 			return fmt.Errorf("couldn't insert a chunk: %w", err)
 		}
+		if c.Slots != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO chunk_slots (vehicle, name, start, slots) VALUES (?, ?, ?, ?)`,
+				s.vehicle, s.name, c.Start, c.Slots); err != nil {
+				return fmt.Errorf("couldn't insert a chunk's slot summaries: %w", err)
+			}
+		}
 	}
 	return nil
 }
 
 // deleteChunks deletes the chunks of s that start in [lo, hi).
 func deleteChunks(ctx context.Context, tx dbtx, s sig, lo, hi int64) error {
-	for _, table := range []string{"chunk_sums", "chunk_data"} {
+	for _, table := range []string{"chunk_sums", "chunk_data", "chunk_slots"} {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE vehicle = ? AND name = ? AND start >= ? AND start < ?`,
 			s.vehicle, s.name, lo, hi); err != nil {
 			return fmt.Errorf("couldn't delete chunks from %s: %w", table, err)
@@ -356,4 +369,100 @@ INSERT INTO meta (key, value) VALUES ('chunk_version', %d) ON CONFLICT (key) DO 
 		return fmt.Errorf("couldn't drop the roll-ups: %w", err)
 	}
 	return nil
+}
+
+// slotsVersion is 1 once every chunk that series.Encode gives slot summaries has them in chunk_slots.
+const slotsVersion = 1
+
+// migrateSlots adds the slot summaries of the chunks of a signals database made before they were kept
+// (they are read correctly without them, by decoding, but more slowly), in transactions of sealBatch
+// chunks.
+func migrateSlots(ctx context.Context, t *Telemetry) error {
+	var v int64
+	err := t.idx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'slots_version'`).Scan(&v)
+	if err == nil && v == slotsVersion {
+		return nil
+	}
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("couldn't read the slot summaries' version: %w", err)
+	}
+	var after slotKey
+	for {
+		n, err := t.addSlots(ctx, &after)
+		if err != nil {
+			return fmt.Errorf("couldn't add the slot summaries of the stored chunks: %w", err)
+		}
+		if n < sealBatch {
+			break
+		}
+	}
+	if _, err := t.idx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('slots_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+		slotsVersion); err != nil {
+		return fmt.Errorf("couldn't record the slot summaries' version: %w", err)
+	}
+	return nil
+}
+
+// slotKey names a chunk: migrateSlots' position.
+type slotKey struct {
+	vehicle     uint64
+	name, start int64
+}
+
+// addSlots adds the slot summaries of up to sealBatch chunks of numbers after *after (in key order) that
+// should have them and have none, in one transaction, moves *after to the last, and returns how many
+// chunks it looked at. A chunk that does not decode is logged and left without (reads report it).
+func (t *Telemetry) addSlots(ctx context.Context, after *slotKey) (int, error) {
+	t.indexMu.Lock()
+	defer t.indexMu.Unlock()
+	tx, err := t.idx.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT c.vehicle, c.name, c.start, c.end, c.cnt, d.data FROM chunk_sums c JOIN chunk_data d USING (vehicle, name, start)
+WHERE (c.vehicle, c.name, c.start) > (?, ?, ?) AND c.cnt >= ? AND c.xsum IS NOT NULL
+	AND NOT EXISTS (SELECT 1 FROM chunk_slots s WHERE s.vehicle = c.vehicle AND s.name = c.name AND s.start = c.start)
+ORDER BY c.vehicle, c.name, c.start LIMIT ?`, after.vehicle, after.name, after.start, series.MinSlotValues, sealBatch)
+	if err != nil {
+		return 0, err
+	}
+	type todo struct {
+		slotKey
+		c chunkRow
+	}
+	var todos []todo
+	for rows.Next() {
+		var x todo
+		if err := rows.Scan(&x.vehicle, &x.name, &x.start, &x.c.end, &x.c.cnt, &x.c.data); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		x.c.start = x.start
+		todos = append(todos, x)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, err
+	}
+	var pts []series.Point
+	for _, x := range todos {
+		*after = x.slotKey
+		s, err := t.sigOf(x.vehicle, x.name)
+		if err != nil {
+			return 0, err
+		}
+		if pts, err = x.c.decode(ctx, tx, s, pts[:0]); err != nil {
+			slog.Warn("a chunk does not decode; it gets no slot summaries", "err", err)
+			continue
+		}
+		slots, err := series.Slots(pts)
+		if err != nil {
+			return 0, fmt.Errorf("the chunk of %s from %d: %w", s, x.start, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO chunk_slots (vehicle, name, start, slots) VALUES (?, ?, ?, ?)`,
+			x.vehicle, x.name, x.start, series.AppendSlots(nil, slots)); err != nil {
+			return 0, err
+		}
+	}
+	return len(todos), tx.Commit()
 }

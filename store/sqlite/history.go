@@ -114,12 +114,12 @@ func (h *History) AggregateSpans(ctx context.Context, a telemetry.Aggregation, s
 		k := spanAt(order, spans, t)
 		return int64(k), k >= 0 && t < spans[order[k]].End
 	}
-	// a chunk is taken whole when no span starts after its first value and at or before its last: then
-	// it lies in one span, or in none (and is left out)
+	// a chunk is taken whole when its first and last values lie in the same span, or in the same gap
+	// between two spans (then it is left out): no span starts or ends within it
 	whole := func(c *chunkRow) bool {
-		b, _ := bucket(c.start)
-		e, _ := bucket(c.end)
-		return b == e
+		b, bok := bucket(c.start)
+		e, eok := bucket(c.end)
+		return b == e && bok == eok
 	}
 	lo, hi := spans[order[0]].Start, spans[order[len(order)-1]].End
 	return h.fold(ctx, s, lo, hi, bucket, whole, func(b int64, p *partial) {

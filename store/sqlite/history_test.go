@@ -246,7 +246,8 @@ func (f *historyFixture) total() int {
 func (f *historyFixture) chunkTables() string {
 	var out string
 	if err := f.tel.SignalsDB().QueryRow(`SELECT COALESCE((SELECT group_concat(vehicle||'/'||name||'/'||start||'/'||end||'/'||cnt||'/'||hex(xsum)||'/'||quote(lo)||'/'||quote(hi)||'/'||quote(fv)||'/'||quote(lv)||'/'||hex(minutes), ';') FROM chunk_sums), '')
-		|| '|' || COALESCE((SELECT group_concat(x, ';') FROM (SELECT vehicle||'/'||name||'/'||start||'/'||hex(data) AS x FROM chunk_data ORDER BY vehicle, name, start)), '')`).Scan(&out); err != nil {
+		|| '|' || COALESCE((SELECT group_concat(x, ';') FROM (SELECT vehicle||'/'||name||'/'||start||'/'||hex(data) AS x FROM chunk_data ORDER BY vehicle, name, start)), '')
+		|| '|' || COALESCE((SELECT group_concat(x, ';') FROM (SELECT vehicle||'/'||name||'/'||start||'/'||hex(slots) AS x FROM chunk_slots ORDER BY vehicle, name, start)), '')`).Scan(&out); err != nil {
 		f.t.Fatal(err)
 	}
 	return out

@@ -187,6 +187,10 @@ func OpenTelemetry(path string, cat *telemetry.Catalog) (*Telemetry, error) {
 		t.Close()
 		return nil, err
 	}
+	if err := migrateSlots(context.Background(), t); err != nil {
+		t.Close()
+		return nil, err
+	}
 	return t, nil
 }
 
@@ -685,7 +689,7 @@ func (t *Telemetry) RunIndexer(ctx context.Context, interval time.Duration, logg
 // straight into chunks, those of open hours as rows.
 func (t *Telemetry) Reindex(ctx context.Context) (int, error) {
 	t.indexMu.Lock()
-	if _, err := t.idx.ExecContext(ctx, `DELETE FROM open_values; DELETE FROM open_hours; DELETE FROM chunk_sums; DELETE FROM chunk_data; DELETE FROM latest_values; DELETE FROM latest_sources;
+	if _, err := t.idx.ExecContext(ctx, `DELETE FROM open_values; DELETE FROM open_hours; DELETE FROM chunk_sums; DELETE FROM chunk_data; DELETE FROM chunk_slots; DELETE FROM latest_values; DELETE FROM latest_sources;
 DELETE FROM events; DELETE FROM meta WHERE key = 'indexed_seq';`); err != nil {
 		t.indexMu.Unlock()
 		return 0, fmt.Errorf("couldn't clear the derived tables: %w", err)

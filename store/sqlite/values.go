@@ -1,11 +1,13 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/glovebox/glovebox/telemetry"
@@ -42,17 +44,23 @@ func snapshot(ctx context.Context, db *sql.DB, f func(q querier) error) (err err
 	return f(conn)
 }
 
-// chunkRow is a chunk's summary row (chunk_sums), with its data when read.
+// chunkRow is a chunk's summary row (chunk_sums), with its data when read; or the summary of one of its
+// five-minute slots (series.Slot), which answers the same aggregations for the slot's values.
 type chunkRow struct {
 	start, end, cnt int64
 	xsum            []byte
 	lo, hi          float64
 	fv, lv          any
 	data            []byte
+	slots           []chunkRow // the chunk's slot summaries, when they stand for its values in a walk
+	exact           *chunk.Sum // a slot's exact sum (xsum is then nil)
 }
 
 // sum returns the chunk's exact sum.
 func (c *chunkRow) sum(s sig) (chunk.Sum, error) {
+	if c.exact != nil {
+		return *c.exact, nil
+	}
 	x, err := chunk.ParseSum(c.xsum)
 	if err != nil {
 		return x, fmt.Errorf("the chunk of %s from %d: %w", s, c.start, err)
@@ -139,30 +147,82 @@ func (c *chunkRow) decode(ctx context.Context, q querier, s sig, dst []series.Po
 
 // readChunkData reads the data of the chunks cs of s (in time order) in one query over their span.
 func readChunkData(ctx context.Context, q querier, s sig, cs []*chunkRow) error {
-	rows, err := q.QueryContext(ctx, `SELECT start, data FROM chunk_data WHERE vehicle = ? AND name = ? AND start >= ? AND start <= ? ORDER BY start`,
+	return eachChunkBlob(ctx, q, s, "chunk_data", "data", cs, func(c *chunkRow, b []byte) error {
+		c.data = b
+		return nil
+	})
+}
+
+// eachChunkBlob reads the column col of table (keyed as chunk_data) for the chunks cs of s (in time
+// order) in one query over their span, and calls f with each chunk that has a row.
+func eachChunkBlob(ctx context.Context, q querier, s sig, table, col string, cs []*chunkRow, f func(c *chunkRow, b []byte) error) error {
+	rows, err := q.QueryContext(ctx, `SELECT start, `+col+` FROM `+table+` WHERE vehicle = ? AND name = ? AND start >= ? AND start <= ? ORDER BY start`,
 		s.vehicle, s.name, cs[0].start, cs[len(cs)-1].start)
 	if err != nil {
-		return fmt.Errorf("couldn't read the chunks of %s: %w", s, err)
+		return fmt.Errorf("couldn't read the %s of the chunks of %s: %w", col, s, err)
 	}
 	defer rows.Close()
 	k := 0
 	for rows.Next() {
 		var start int64
-		var data []byte
-		if err := rows.Scan(&start, &data); err != nil {
-			return fmt.Errorf("couldn't read the chunks of %s: %w", s, err)
+		var b []byte
+		if err := rows.Scan(&start, &b); err != nil {
+			return fmt.Errorf("couldn't read the %s of the chunks of %s: %w", col, s, err)
 		}
 		for k < len(cs) && cs[k].start < start {
 			k++
 		}
 		if k < len(cs) && cs[k].start == start {
-			cs[k].data = data
+			if err := f(cs[k], b); err != nil {
+				return err
+			}
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("couldn't read the chunks of %s: %w", s, err)
+		return fmt.Errorf("couldn't read the %s of the chunks of %s: %w", col, s, err)
 	}
 	return nil
+}
+
+// rowsWithin reports whether a row (rows in time order) was measured in [t0, t1].
+func rowsWithin(rows []series.Point, t0, t1 int64) bool {
+	k, _ := slices.BinarySearchFunc(rows, t0, func(p series.Point, t int64) int { return cmp.Compare(p.T, t) })
+	return k < len(rows) && rows[k].T <= t1
+}
+
+// slotsWhole reports whether every slot summary of c (read by readChunkSlots; none if c has none) lies
+// inside [lo, hi) and is taken whole by whole.
+func slotsWhole(c *chunkRow, lo, hi int64, whole func(c *chunkRow) bool) bool {
+	for k := range c.slots {
+		if sl := &c.slots[k]; sl.start < lo || sl.end >= hi || !whole(sl) {
+			return false
+		}
+	}
+	return len(c.slots) > 0
+}
+
+// readChunkSlots reads the slot summaries of the chunks cs of s (in time order) in one query over their
+// span, and sets each chunk's slots; a chunk without them (made before slots were kept) keeps none.
+func readChunkSlots(ctx context.Context, q querier, s sig, cs []*chunkRow) error {
+	return eachChunkBlob(ctx, q, s, "chunk_slots", "slots", cs, func(c *chunkRow, b []byte) error {
+		ss, err := series.ParseSlots(b, c.start)
+		if err != nil {
+			return fmt.Errorf("the slot summaries of the chunk of %s from %d: %w", s, c.start, err)
+		}
+		c.slots = make([]chunkRow, len(ss))
+		n := int64(0)
+		for i := range ss {
+			sl := &ss[i]
+			c.slots[i] = chunkRow{start: sl.Start, end: sl.End, cnt: int64(sl.Count), lo: sl.Min, hi: sl.Max,
+				fv: sl.First, lv: sl.Last, exact: &sl.Sum}
+			n += int64(sl.Count)
+		}
+		if n != c.cnt || len(ss) == 0 || ss[0].Start != c.start || ss[len(ss)-1].End != c.end {
+			return fmt.Errorf("the slot summaries of the chunk of %s from %d: %w: %d values, its summary says %d from %d to %d",
+				s, c.start, chunk.ErrCorrupt, n, c.cnt, c.start, c.end)
+		}
+		return nil
+	})
 }
 
 // decodeChunks returns the values of the chunks of s that start in [lo, hi), and how many chunks they are.
@@ -277,15 +337,32 @@ func walk(ctx context.Context, q querier, s sig, lo, hi int64, whole func(c *chu
 		return err
 	}
 	if whole != nil {
-		// The data of the chunks that will be decoded in one query rather than one each (an aggregation in
-		// buckets narrower than a chunk decodes them all).
-		var need []*chunkRow
+		// A chunk that is not taken whole may be taken slot by slot (an aggregation in buckets of five
+		// minutes); the data of the chunks that will be decoded is read in one query rather than one each.
+		var slotted, need []*chunkRow
 		for k := range cs {
-			if c := &cs[k]; !(c.start >= lo && c.end < hi && whole(c)) {
+			c := &cs[k]
+			switch {
+			case c.start >= lo && c.end < hi && whole(c):
+			case numeric(s.kind) && c.cnt >= series.MinSlotValues && !rowsWithin(rows, c.start, c.end):
+				slotted = append(slotted, c)
+			default:
 				need = append(need, c)
 			}
 		}
+		if len(slotted) > 0 {
+			if err := readChunkSlots(ctx, q, s, slotted); err != nil {
+				return err
+			}
+			for _, c := range slotted {
+				if !slotsWhole(c, lo, hi, whole) {
+					c.slots = nil
+					need = append(need, c)
+				}
+			}
+		}
 		if len(need) > 1 {
+			slices.SortFunc(need, func(a, b *chunkRow) int { return cmp.Compare(a.start, b.start) })
 			if err := readChunkData(ctx, q, s, need); err != nil {
 				return err
 			}
@@ -304,6 +381,14 @@ func walk(ctx context.Context, q querier, s sig, lo, hi int64, whole func(c *chu
 		if whole != nil && c.start >= lo && c.end < hi && (i == len(rows) || rows[i].T > c.end) && whole(c) {
 			if err := onChunk(c); err != nil {
 				return err
+			}
+			continue
+		}
+		if c.slots != nil {
+			for k := range c.slots {
+				if err := onChunk(&c.slots[k]); err != nil {
+					return err
+				}
 			}
 			continue
 		}

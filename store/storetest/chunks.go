@@ -100,6 +100,17 @@ func TestChunks(t *testing.T, open func(t *testing.T) Reader, settle func(ctx co
 			}
 		})
 	}
+	t.Run("spans that start or end inside a chunk take only their values", func(t *testing.T) {
+		a := telemetry.Aggregation{Vehicle: 7, Signal: "speed", Kind: telemetry.KindNumber, Aggs: stats}
+		spans := []telemetry.Span{{Start: chunkAt(time.Minute), End: chunkAt(3 * time.Minute)}, // 09:59–10:01
+			{Start: chunkAt(4*time.Minute + 30*time.Second), End: chunkAt(7 * time.Minute)}} // 10:02:30–10:05, after the last value
+		got := spanAnswers(t, s, a, spans)
+		want := []string{"0/AVG=14.461538461538462", "0/COUNT=13", "0/FIRST=6", "0/LAST=17", "0/MAX=50", "0/MIN=6"}
+		if !slices.Equal(got, want) {
+			t.Errorf("got  %q\nwant %q", got, want)
+		}
+	})
+	t.Run("buckets of five minutes and their multiples", func(t *testing.T) { testSlots(t, s, write) })
 	t.Run("summary, runs and active minutes count each value once", func(t *testing.T) {
 		sum, err := s.Summary(ctx, 7, chunkAt(time.Minute+5*time.Second))
 		if err != nil {

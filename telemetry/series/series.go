@@ -46,6 +46,9 @@ type Chunk struct {
 	Min, Max float64
 	Sum      chunk.Sum
 	Data     []byte
+	// Slots is AppendSlots' encoding of the values' five-minute slot summaries, for a chunk of numbers
+	// or booleans of at least MinSlotValues values; nil otherwise.
+	Slots []byte
 }
 
 // Encode encodes pts, which must be in strictly increasing time order and within one UTC hour, as
@@ -86,6 +89,13 @@ func encodeOne(kind telemetry.Kind, pts []Point) (Chunk, error) {
 		}
 		s := f.Summary()
 		c.Min, c.Max, c.Sum, c.Data = s.Min, s.Max, s.Sum, f.Bytes()
+		if len(pts) >= MinSlotValues {
+			slots, err := Slots(pts)
+			if err != nil {
+				return Chunk{}, err
+			}
+			c.Slots = AppendSlots(nil, slots)
+		}
 	case telemetry.KindString, telemetry.KindStrings:
 		var s chunk.Strings
 		for _, p := range pts {
