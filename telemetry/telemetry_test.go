@@ -119,7 +119,8 @@ func FuzzParseSubmissions(f *testing.F) {
 	})
 }
 
-// FuzzParseEvent: the event parser never panics, and what it accepts has a catalogue signal for every value.
+// FuzzParseEvent: the event parser never panics, what it accepts has a catalogue signal for every value,
+// and ParseStored reads it as Parse does.
 func FuzzParseEvent(f *testing.F) {
 	at := time.Date(2026, 11, 27, 6, 40, 0, 0, time.UTC)
 	ev, _ := NewEvent([20]byte{1}, 7, "1", at, []EventSignal{{"speed", at, 42.5}, {SignalLocation, at, Location{1, 2, 3}}})
@@ -136,6 +137,9 @@ func FuzzParseEvent(f *testing.F) {
 			}
 		}
 		checkAsStandardJSON(t, event, r)
+		if stored, err := DefaultCatalog.ParseStored(event); err != nil || !reflect.DeepEqual(stored, r) {
+			t.Fatalf("%q: ParseStored read %+v (%v), Parse %+v", event, stored, err, r)
+		}
 	})
 }
 
