@@ -1,12 +1,15 @@
 package telemetry
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ethereum/go-ethereum/common"
 )
 
 // describe prints what Parse read of a record, every field a store or a reader uses.
@@ -223,5 +226,45 @@ func TestParseReadsEveryKindOfRecordAsBefore(t *testing.T) {
 				t.Errorf("ParseStored = %+v, want %+v", stored, r)
 			}
 		})
+	}
+}
+
+// TestChecksumsAreRememberedWithinABound: senders of many addresses do not grow the memory of verified
+// checksums past its bound, and a checksum remembered does not let another spelling of its address pass.
+func TestChecksumsAreRememberedWithinABound(t *testing.T) {
+	for i := range 2*maxChecksums + 1 {
+		var a common.Address
+		binary.BigEndian.PutUint64(a[12:], uint64(i)*0x9e3779b97f4a7c15)
+		a[0] = 0xab // a letter, so that the address carries a checksum
+		got, err := parseSource([]byte(a.Hex()), true)
+		if err != nil || got != a {
+			t.Fatalf("%s: %v %v", a.Hex(), got, err)
+		}
+		checksums.RLock()
+		n := len(checksums.verified)
+		checksums.RUnlock()
+		if n > maxChecksums {
+			t.Fatalf("%d checksums remembered, more than %d", n, maxChecksums)
+		}
+	}
+	good := "0x8ba1f109551bD432803012645Ac136ddd64DBA72"
+	for range 2 {
+		if _, err := parseSource([]byte(good), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 2; i < len(good); i++ {
+		c := good[i]
+		if c < 'A' || (c > 'F' && c < 'a') {
+			continue
+		}
+		bad := []byte(good)
+		bad[i] ^= 0x20 // the other case
+		if _, err := parseSource(bad, true); err == nil || !strings.Contains(err.Error(), "bad EIP-55 checksum") {
+			t.Errorf("%s: %v, want a bad checksum", bad, err)
+		}
+		if got, err := parseSource(bad, false); err != nil || got != common.HexToAddress(good) {
+			t.Errorf("%s not strict: %v %v, want the address", bad, got, err)
+		}
 	}
 }

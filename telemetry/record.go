@@ -298,10 +298,11 @@ var parsers fastjson.ParserPool
 // the parser's buffers until it goes back to the pool.
 type attributes struct {
 	specVersion, id, source, subject, typ, time, dataContentType []byte
-	data                                                         *fastjson.Value
-	seen                                                         uint8    // a bit per attribute above, data's the last
-	extensions                                                   [][]byte // the names of the others (rare)
-	bad                                                          *failure // the last attribute refused, as Visit reads them
+
+	data       *fastjson.Value
+	seen       uint8    // a bit per attribute above, in that order, and data's the last
+	extensions [][]byte // the names of the other attributes (rare)
+	bad        *failure // the last attribute refused, in the order Visit reads them
 }
 
 // read takes one member of the event object.
@@ -476,8 +477,8 @@ func (c *Catalog) parse(event []byte, now int64, strict bool) (*Record, error) {
 // of many addresses costs a hash per record, as without it.
 var checksums = struct {
 	sync.RWMutex
-	m map[string]common.Address
-}{m: map[string]common.Address{}}
+	verified map[string]struct{}
+}{verified: map[string]struct{}{}}
 
 const maxChecksums = 4096
 
@@ -495,20 +496,19 @@ func parseSource(b []byte, strict bool) (common.Address, error) {
 		return a, nil // only a mixed-case address carries a checksum
 	}
 	checksums.RLock()
-	known, ok := checksums.m[string(b)]
+	_, ok := checksums.verified[string(b)]
 	checksums.RUnlock()
-	if ok && known == a {
+	if ok {
 		return a, nil
 	}
-	a, err := ledger.ParseAddress(string(b))
-	if err != nil {
+	if _, err := ledger.ParseAddress(string(b)); err != nil {
 		return common.Address{}, err
 	}
 	checksums.Lock()
-	if len(checksums.m) >= maxChecksums {
-		clear(checksums.m)
+	if len(checksums.verified) >= maxChecksums {
+		clear(checksums.verified)
 	}
-	checksums.m[string(b)] = a
+	checksums.verified[string(b)] = struct{}{}
 	checksums.Unlock()
 	return a, nil
 }
