@@ -621,7 +621,7 @@ func (c *Catalog) parseValue(val *Value, sv *fastjson.Value, now int64, ts *time
 		if math.IsNaN(f) || math.IsInf(f, 0) || f < sig.Min || f > sig.Max {
 			return fail(StatusBadValue, "%s: %v is outside %v..%v %s", name, f, sig.Min, sig.Max, sig.Unit)
 		}
-		if sig.Integer() && f != math.Trunc(f) {
+		if f != math.Trunc(f) && sig.Integer() { // the look-up of the type only for a fraction
 			return fail(StatusBadValue, "%s: want an integer (%s)", name, sig.VSSType)
 		}
 		if f == 0 {
