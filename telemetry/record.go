@@ -11,6 +11,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -269,51 +270,123 @@ func StatusOf(err error) Status {
 	return StatusMalformed
 }
 
-// parsed is an event's attributes before the checks that need the ledger.
-type parsed struct {
-	id, source, subject string
-	time                int64
-	signals             []*fastjson.Value
-}
-
 // Parse decodes and checks a submission's event against the wire format and the catalogue, without
 // the signature or the ledger: CloudEvents 1.0 structured JSON with specversion "1.0", id, source (an
 // address), subject (a vehicle id), type "glovebox.signals", time (RFC 3339), datacontenttype
 // "application/json" and data {"signals": [{"name", "timestamp", "value"}, …]}. now is the node's clock
 // (unix ms).
 func (c *Catalog) Parse(s *Submission, now int64) (*Record, error) {
-	return c.parse(s, now, true)
+	if s.err != "" {
+		return nil, fail(s.err, "%s", s.errMsg)
+	}
+	return c.parse(s.Event, now, true)
 }
 
 // ParseStored decodes the event of a record this node stored, which Parse accepted when it arrived: the
-// same result as Parse, without Parse's checks of the JSON text (RFC 8259 validity, member names once),
-// which the bytes passed then and cannot fail now; a third of the cost. Never for bytes from the network.
+// same result as Parse, without Parse's checks of the JSON text (RFC 8259 validity, member names once)
+// and of the source's EIP-55 checksum, which the bytes passed then and cannot fail now (the address is
+// the same with or without the check). Never for bytes from the network.
 func (c *Catalog) ParseStored(event []byte) (*Record, error) {
-	return c.parse(&Submission{Event: event, Signature: make([]byte, 65)}, math.MaxInt64/2, false)
+	return c.parse(event, math.MaxInt64/2, false)
 }
 
 // parsers are the JSON parsers of parse: a parser reused keeps its buffers, which a new one grows again
 // for every record.
 var parsers fastjson.ParserPool
 
-func (c *Catalog) parse(s *Submission, now int64, strict bool) (*Record, error) {
-	if s.err != "" {
-		return nil, fail(s.err, "%s", s.errMsg)
+// attributes are an event's CloudEvents attributes as parse reads them: each one's bytes, which live in
+// the parser's buffers until it goes back to the pool.
+type attributes struct {
+	specVersion, id, source, subject, typ, time, dataContentType []byte
+
+	data       *fastjson.Value
+	seen       uint8    // a bit per attribute above, in that order, and data's the last
+	extensions [][]byte // the names of the other attributes (rare)
+	bad        *failure // the last attribute refused, in the order Visit reads them
+}
+
+// read takes one member of the event object.
+func (a *attributes) read(k []byte, v *fastjson.Value) {
+	var field *[]byte
+	var bit uint8
+	switch string(k) {
+	case "specversion":
+		field, bit = &a.specVersion, 1<<0
+	case "id":
+		field, bit = &a.id, 1<<1
+	case "source":
+		field, bit = &a.source, 1<<2
+	case "subject":
+		field, bit = &a.subject, 1<<3
+	case "type":
+		field, bit = &a.typ, 1<<4
+	case "time":
+		field, bit = &a.time, 1<<5
+	case "datacontenttype":
+		field, bit = &a.dataContentType, 1<<6
+	case "data":
+		bit = 1 << 7
 	}
-	if len(s.Event) > MaxEventSize {
-		return nil, fail(StatusMalformed, "event is %d bytes, more than %d", len(s.Event), MaxEventSize)
+	dup := a.seen&bit != 0
+	if bit == 0 { // an extension attribute, which the node ignores but still reads only once
+		for _, x := range a.extensions {
+			dup = dup || bytes.Equal(x, k)
+		}
+	}
+	if dup {
+		a.bad = fail(StatusMalformed, "attribute %q appears twice", k)
+		return
+	}
+	if bit == 1<<7 {
+		a.data, a.seen = v, a.seen|bit
+		return
+	}
+	if v.Type() != fastjson.TypeString {
+		a.bad = fail(StatusMalformed, "attribute %q must be a string", k)
+		return
+	}
+	a.seen |= bit
+	if field != nil {
+		*field = v.GetStringBytes()
+	} else {
+		a.extensions = append(a.extensions, k)
+	}
+}
+
+// timestamps parses the RFC 3339 timestamps of one record: most records give every signal the record's
+// time, in the same bytes, which are parsed once.
+type timestamps struct {
+	last []byte // the last text parsed (in the parser's buffers), nil before the first
+	ms   int64  // its unix ms
+}
+
+func (ts *timestamps) parse(b []byte) (int64, error) {
+	if ts.last != nil && bytes.Equal(b, ts.last) {
+		return ts.ms, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(b))
+	if err != nil {
+		return 0, err
+	}
+	ts.last, ts.ms = b, t.UnixMilli()
+	return ts.ms, nil
+}
+
+func (c *Catalog) parse(event []byte, now int64, strict bool) (*Record, error) {
+	if len(event) > MaxEventSize {
+		return nil, fail(StatusMalformed, "event is %d bytes, more than %d", len(event), MaxEventSize)
 	}
 	// One strict pass (RFC 8259, valid UTF-8, no member name twice) accepts nearly every event; only one
 	// it refuses is examined again, to say why. A stored record (not strict) passed it when it arrived.
-	valid := !strict || jsontext.Value(s.Event).IsValid()
+	valid := !strict || jsontext.Value(event).IsValid()
 	if !valid {
-		if err := checkJSONText(s.Event); err != nil {
+		if err := checkJSONText(event); err != nil {
 			return nil, fail(StatusMalformed, "event is not JSON: %v", err)
 		}
 	}
 	p := parsers.Get() // the values it returns are copied out before it goes back
 	defer parsers.Put(p)
-	v, err := p.ParseBytes(s.Event)
+	v, err := p.ParseBytes(event)
 	if err != nil {
 		return nil, fail(StatusMalformed, "event is not JSON: %v", err)
 	}
@@ -327,92 +400,127 @@ func (c *Catalog) parse(s *Submission, now int64, strict bool) (*Record, error) 
 	if err != nil {
 		return nil, fail(StatusMalformed, "event is not a JSON object")
 	}
-	attrs := map[string]string{}
-	var data *fastjson.Value
-	var bad *failure
-	obj.Visit(func(k []byte, v *fastjson.Value) {
-		key := string(k)
-		if _, dup := attrs[key]; dup || (key == "data" && data != nil) {
-			bad = fail(StatusMalformed, "attribute %q appears twice", key)
-			return
-		}
-		if key == "data" {
-			data = v
-			return
-		}
-		if v.Type() != fastjson.TypeString {
-			bad = fail(StatusMalformed, "attribute %q must be a string", key)
-			return
-		}
-		attrs[key] = string(v.GetStringBytes())
-	})
-	if bad != nil {
-		return nil, bad
+	var a attributes
+	obj.Visit(a.read)
+	if a.bad != nil {
+		return nil, a.bad
 	}
-	for k, want := range map[string]string{"specversion": "1.0", "datacontenttype": "application/json"} {
-		if attrs[k] != want {
-			return nil, fail(StatusMalformed, "%s must be %q", k, want)
-		}
+	if string(a.specVersion) != "1.0" {
+		return nil, fail(StatusMalformed, "%s must be %q", "specversion", "1.0")
 	}
-	if typ := attrs["type"]; typ != TypeSignals && typ != TypeEvents {
+	if string(a.dataContentType) != "application/json" {
+		return nil, fail(StatusMalformed, "%s must be %q", "datacontenttype", "application/json")
+	}
+	if typ := string(a.typ); typ != TypeSignals && typ != TypeEvents {
 		return nil, fail(StatusMalformed, "type must be %q or %q", TypeSignals, TypeEvents)
 	}
-	r := &Record{Event: s.Event}
-	r.ID = attrs["id"]
-	if r.ID == "" || len(r.ID) > MaxIDLen || !utf8.ValidString(r.ID) {
+	if len(a.id) == 0 || len(a.id) > MaxIDLen || !utf8.Valid(a.id) {
 		return nil, fail(StatusMalformed, "id must be 1 to %d bytes of UTF-8", MaxIDLen)
 	}
-	src, err := ledger.ParseAddress(attrs["source"])
+	r := &Record{Event: event, ID: string(a.id)}
+	src, err := parseSource(a.source, strict)
 	if err != nil {
 		return nil, fail(StatusMalformed, "source must be the device address: %v", err)
 	}
 	r.Source = src
-	sub := attrs["subject"]
-	id, err := strconv.ParseUint(sub, 10, 64)
-	if err != nil || id == 0 || strconv.FormatUint(id, 10) != sub {
+	id, err := strconv.ParseUint(string(a.subject), 10, 64)
+	var canonical [20]byte
+	if err != nil || id == 0 || !bytes.Equal(strconv.AppendUint(canonical[:0], id, 10), a.subject) {
 		return nil, fail(StatusMalformed, "subject must be the vehicle id in decimal")
 	}
 	r.VehicleID = id
-	t, err := time.Parse(time.RFC3339Nano, attrs["time"])
-	if err != nil {
+	var ts timestamps
+	if r.Time, err = ts.parse(a.time); err != nil {
 		return nil, fail(StatusMalformed, "time must be RFC 3339: %v", err)
 	}
-	r.Time = t.UnixMilli()
 	if r.Time > now+MaxClockSkew.Milliseconds() {
-		return nil, fail(StatusFutureTime, "time %s is more than %s ahead of the node's clock", attrs["time"], MaxClockSkew)
+		return nil, fail(StatusFutureTime, "time %s is more than %s ahead of the node's clock", a.time, MaxClockSkew)
 	}
+	data := a.data
 	if data == nil || data.Type() != fastjson.TypeObject {
 		return nil, fail(StatusMalformed, "data must be an object {\"signals\": […]} or {\"events\": […]}")
 	}
-	if attrs["type"] == TypeEvents {
+	if string(a.typ) == TypeEvents {
 		evs, f := parseEvents(data, now)
 		if f != nil {
 			return nil, f
 		}
+		source := r.Source.Hex()
 		for i := range evs {
-			evs[i].Vehicle, evs[i].Source = r.VehicleID, r.Source.Hex()
+			evs[i].Vehicle, evs[i].Source = r.VehicleID, source
 		}
 		r.Events = evs
 		return r, nil
 	}
 	dobj, _ := data.Object()
-	if dobj.Len() != 1 || data.Get("signals") == nil || data.Get("signals").Type() != fastjson.TypeArray {
+	signals := dobj.Get("signals")
+	if dobj.Len() != 1 || signals == nil || signals.Type() != fastjson.TypeArray {
 		return nil, fail(StatusMalformed, "data must be exactly {\"signals\": […]}")
 	}
-	sigs, _ := data.Get("signals").Array()
+	sigs, _ := signals.Array()
 	if len(sigs) == 0 || len(sigs) > MaxSignals {
 		return nil, fail(StatusMalformed, "a record carries 1 to %d signals", MaxSignals)
 	}
-	r.Values = make([]Value, 0, len(sigs))
+	r.Values = make([]Value, len(sigs))
 	for i, sv := range sigs {
-		val, err := c.parseValue(sv, now)
-		if err != nil {
-			err.msg = fmt.Sprintf("signal %d: %s", i, err.msg)
-			return nil, err
+		if f := c.parseValue(&r.Values[i], sv, now, &ts); f != nil {
+			f.msg = fmt.Sprintf("signal %d: %s", i, f.msg)
+			return nil, f
 		}
-		r.Values = append(r.Values, val)
 	}
 	return r, nil
+}
+
+// checksums remembers the EIP-55 (mixed-case) source addresses Parse has verified: checking one is a
+// Keccak hash, and a device sends the same address in every record. Devices are few, but anyone may send
+// records under any address, so it holds at most maxChecksums and starts again empty when full: a sender
+// of many addresses costs a hash per record, as without it.
+var checksums = struct {
+	sync.RWMutex
+	verified map[string]struct{}
+}{verified: map[string]struct{}{}}
+
+const maxChecksums = 4096
+
+// parseSource reads the source attribute as ledger.ParseAddress does. Not strict (a stored record, whose
+// source passed ParseAddress when it arrived), it skips the checksum: the address is the same either way.
+func parseSource(b []byte, strict bool) (common.Address, error) {
+	var a common.Address
+	if len(b) != 2+2*len(a) || b[0] != '0' || b[1] != 'x' {
+		return ledger.ParseAddress(string(b)) // refused, with its reason
+	}
+	if _, err := hex.Decode(a[:], b[2:]); err != nil {
+		return ledger.ParseAddress(string(b))
+	}
+	if !strict || !mixedCase(b[2:]) {
+		return a, nil // only a mixed-case address carries a checksum
+	}
+	checksums.RLock()
+	_, ok := checksums.verified[string(b)]
+	checksums.RUnlock()
+	if ok {
+		return a, nil
+	}
+	if _, err := ledger.ParseAddress(string(b)); err != nil {
+		return common.Address{}, err
+	}
+	checksums.Lock()
+	if len(checksums.verified) >= maxChecksums {
+		clear(checksums.verified)
+	}
+	checksums.verified[string(b)] = struct{}{}
+	checksums.Unlock()
+	return a, nil
+}
+
+// mixedCase reports whether hex digits hold both a lower-case and an upper-case letter.
+func mixedCase(digits []byte) bool {
+	var lower, upper bool
+	for _, c := range digits {
+		lower = lower || ('a' <= c && c <= 'f')
+		upper = upper || ('A' <= c && c <= 'F')
+	}
+	return lower && upper
 }
 
 // checkJSONText refuses what is not RFC 8259 JSON text: invalid UTF-8 anywhere, and anything
@@ -481,39 +589,40 @@ func checkUniqueKeys(v *fastjson.Value) error {
 	return nil
 }
 
-func (c *Catalog) parseValue(sv *fastjson.Value, now int64) (Value, *failure) {
+// parseValue reads one signal into val.
+func (c *Catalog) parseValue(val *Value, sv *fastjson.Value, now int64, ts *timestamps) *failure {
 	o, err := sv.Object()
 	if err != nil || o.Len() != 3 {
-		return Value{}, fail(StatusMalformed, "a signal is {\"name\", \"timestamp\", \"value\"}")
+		return fail(StatusMalformed, "a signal is {\"name\", \"timestamp\", \"value\"}")
 	}
-	nv, tv, vv := sv.Get("name"), sv.Get("timestamp"), sv.Get("value")
+	nv, tv, vv := o.Get("name"), o.Get("timestamp"), o.Get("value")
 	if nv == nil || tv == nil || vv == nil || nv.Type() != fastjson.TypeString || tv.Type() != fastjson.TypeString {
-		return Value{}, fail(StatusMalformed, "a signal is {\"name\": string, \"timestamp\": RFC 3339, \"value\": …}")
+		return fail(StatusMalformed, "a signal is {\"name\": string, \"timestamp\": RFC 3339, \"value\": …}")
 	}
-	name := string(nv.GetStringBytes())
-	sig, ok := c.Lookup(name)
+	sig, ok := c.byName[string(nv.GetStringBytes())] // no string made for the look-up
 	if !ok {
-		return Value{}, fail(StatusUnknownSignal, "no signal %q in the catalogue", name)
+		return fail(StatusUnknownSignal, "no signal %q in the catalogue", nv.GetStringBytes())
 	}
-	t, err := time.Parse(time.RFC3339Nano, string(tv.GetStringBytes()))
+	name := sig.Name
+	t, err := ts.parse(tv.GetStringBytes())
 	if err != nil {
-		return Value{}, fail(StatusMalformed, "%s: timestamp must be RFC 3339", name)
+		return fail(StatusMalformed, "%s: timestamp must be RFC 3339", name)
 	}
-	val := Value{Signal: sig, Time: t.UnixMilli()}
+	val.Signal, val.Time = sig, t
 	if val.Time > now+MaxClockSkew.Milliseconds() {
-		return Value{}, fail(StatusFutureTime, "%s: timestamp is more than %s ahead of the node's clock", name, MaxClockSkew)
+		return fail(StatusFutureTime, "%s: timestamp is more than %s ahead of the node's clock", name, MaxClockSkew)
 	}
 	switch sig.Kind {
 	case KindNumber:
 		if vv.Type() != fastjson.TypeNumber {
-			return Value{}, fail(StatusBadValue, "%s: want a number", name)
+			return fail(StatusBadValue, "%s: want a number", name)
 		}
 		f := vv.GetFloat64()
 		if math.IsNaN(f) || math.IsInf(f, 0) || f < sig.Min || f > sig.Max {
-			return Value{}, fail(StatusBadValue, "%s: %v is outside %v..%v %s", name, f, sig.Min, sig.Max, sig.Unit)
+			return fail(StatusBadValue, "%s: %v is outside %v..%v %s", name, f, sig.Min, sig.Max, sig.Unit)
 		}
-		if sig.Integer() && f != math.Trunc(f) {
-			return Value{}, fail(StatusBadValue, "%s: want an integer (%s)", name, sig.VSSType)
+		if f != math.Trunc(f) && sig.Integer() { // the look-up of the type only for a fraction
+			return fail(StatusBadValue, "%s: want an integer (%s)", name, sig.VSSType)
 		}
 		if f == 0 {
 			f = 0 // -0 is stored as 0: stores differ in keeping the sign of zero, and no signal means by it
@@ -527,31 +636,31 @@ func (c *Catalog) parseValue(sv *fastjson.Value, now int64) (Value, *failure) {
 		case fastjson.TypeNumber:
 			f := vv.GetFloat64()
 			if f != 0 && f != 1 {
-				return Value{}, fail(StatusBadValue, "%s: want true, false, 0 or 1", name)
+				return fail(StatusBadValue, "%s: want true, false, 0 or 1", name)
 			}
 			val.Number = f
 		default:
-			return Value{}, fail(StatusBadValue, "%s: want a boolean", name)
+			return fail(StatusBadValue, "%s: want a boolean", name)
 		}
 	case KindString:
 		if vv.Type() != fastjson.TypeString {
-			return Value{}, fail(StatusBadValue, "%s: want a string", name)
+			return fail(StatusBadValue, "%s: want a string", name)
 		}
 		str := vv.GetStringBytes()
 		if len(str) > MaxStringLen || !utf8.Valid(str) {
-			return Value{}, fail(StatusBadValue, "%s: want at most %d bytes of UTF-8", name, MaxStringLen)
+			return fail(StatusBadValue, "%s: want at most %d bytes of UTF-8", name, MaxStringLen)
 		}
 		val.String = string(str)
 	case KindStrings:
 		items, err := vv.Array()
 		if err != nil || len(items) > MaxStringList {
-			return Value{}, fail(StatusBadValue, "%s: want an array of at most %d strings", name, MaxStringList)
+			return fail(StatusBadValue, "%s: want an array of at most %d strings", name, MaxStringList)
 		}
 		list := make([]string, len(items))
 		for i, it := range items {
 			b := it.GetStringBytes()
 			if it.Type() != fastjson.TypeString || len(b) > MaxStringLen || !utf8.Valid(b) {
-				return Value{}, fail(StatusBadValue, "%s: want an array of strings", name)
+				return fail(StatusBadValue, "%s: want an array of strings", name)
 			}
 			list[i] = string(b)
 		}
@@ -560,7 +669,7 @@ func (c *Catalog) parseValue(sv *fastjson.Value, now int64) (Value, *failure) {
 	case KindLocation:
 		lo, err := vv.Object()
 		if err != nil {
-			return Value{}, fail(StatusBadValue, "%s: want {\"latitude\", \"longitude\", \"hdop\"}", name)
+			return fail(StatusBadValue, "%s: want {\"latitude\", \"longitude\", \"hdop\"}", name)
 		}
 		var bad bool
 		lo.Visit(func(k []byte, v *fastjson.Value) {
@@ -580,14 +689,14 @@ func (c *Catalog) parseValue(sv *fastjson.Value, now int64) (Value, *failure) {
 			}
 		})
 		if bad || lo.Get("latitude") == nil || lo.Get("longitude") == nil {
-			return Value{}, fail(StatusBadValue, "%s: want {\"latitude\": number, \"longitude\": number, \"hdop\": number}", name)
+			return fail(StatusBadValue, "%s: want {\"latitude\": number, \"longitude\": number, \"hdop\": number}", name)
 		}
 		if val.Lat < -90 || val.Lat > 90 || val.Lon < -180 || val.Lon > 180 || val.HDOP < 0 || val.HDOP > 100 ||
 			math.IsNaN(val.Lat+val.Lon+val.HDOP) {
-			return Value{}, fail(StatusBadValue, "%s: latitude, longitude or hdop out of range", name)
+			return fail(StatusBadValue, "%s: latitude, longitude or hdop out of range", name)
 		}
 	}
-	return val, nil
+	return nil
 }
 
 // EventSignal is one signal of an event being built by NewEvent.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 )
 
@@ -119,11 +120,15 @@ func FuzzParseSubmissions(f *testing.F) {
 	})
 }
 
-// FuzzParseEvent: the event parser never panics, and what it accepts has a catalogue signal for every value.
+// FuzzParseEvent: the event parser never panics, what it accepts has a catalogue signal for every value,
+// and ParseStored reads it as Parse does.
 func FuzzParseEvent(f *testing.F) {
 	at := time.Date(2026, 11, 27, 6, 40, 0, 0, time.UTC)
 	ev, _ := NewEvent([20]byte{1}, 7, "1", at, []EventSignal{{"speed", at, 42.5}, {SignalLocation, at, Location{1, 2, 3}}})
 	f.Add(ev)
+	checksummed, _ := NewEvent(common.HexToAddress("0x8ba1f109551bD432803012645Ac136ddd64DBA72"), 7, "2", at, []EventSignal{
+		{"speed", at, 1}, {"speed", at.Add(time.Millisecond), 2}, {"powertrainType", at, "BEV"}, {"obdDTCList", at, []string{"P0420"}}})
+	f.Add(checksummed)
 	f.Add([]byte(`{"specversion":"1.0"}`))
 	f.Fuzz(func(t *testing.T, event []byte) {
 		r, err := DefaultCatalog.Parse(&Submission{Event: event, Signature: make([]byte, 65)}, at.UnixMilli())
@@ -136,6 +141,9 @@ func FuzzParseEvent(f *testing.F) {
 			}
 		}
 		checkAsStandardJSON(t, event, r)
+		if stored, err := DefaultCatalog.ParseStored(event); err != nil || !reflect.DeepEqual(stored, r) {
+			t.Fatalf("%q: ParseStored read %+v (%v), Parse %+v", event, stored, err, r)
+		}
 	})
 }
 

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -300,20 +301,31 @@ func (t *Telemetry) Runs(ctx context.Context, q telemetry.RunsQuery) ([]telemetr
 	if err != nil || !ok {
 		return nil, err
 	}
-	pieces, err := t.read(ctx, readQuery{vehicle: q.Vehicle, name: id, lo: q.Lo, hi: q.Hi, class: classNum})
+	f := telemetry.RunFolder{Query: q}
+	pieces, err := t.read(ctx, readQuery{vehicle: q.Vehicle, name: id, lo: q.Lo, hi: q.Hi, class: classNum,
+		summary: func(c *chunkSum) bool { return c.lo != nil && c.hi != nil && f.Whole(c.start, c.end, *c.lo, *c.hi) },
+		slot:    func(s *series.Slot) bool { return f.Whole(s.Start, s.End, s.Min, s.Max) }})
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read the runs of %s of vehicle %d: %w", q.Signal, q.Vehicle, err)
 	}
-	return telemetry.FoldRuns(q, func(yield func(t int64, v float64) error) error {
-		for _, p := range pieces[id] {
+	for _, p := range pieces[id] {
+		switch {
+		case p.sum != nil:
+			fv, err1 := bytesValue(classNum, p.sum.fv)
+			lv, err2 := bytesValue(classNum, p.sum.lv)
+			if err := errors.Join(err1, err2); err != nil {
+				return nil, fmt.Errorf("the summary of the chunk of %s of vehicle %d from %d: %w", q.Signal, q.Vehicle, p.sum.start, err)
+			}
+			f.AddPiece(p.sum.start, p.sum.end, fv.(float64), lv.(float64), int64(p.sum.cnt))
+		case p.slot != nil:
+			f.AddPiece(p.slot.Start, p.slot.End, p.slot.First, p.slot.Last, int64(p.slot.Count))
+		default:
 			for _, x := range p.pts {
-				if err := yield(x.T, x.V.(float64)); err != nil {
-					return err
-				}
+				f.Add(x.T, x.V.(float64))
 			}
 		}
-		return nil
-	})
+	}
+	return f.Runs(), nil
 }
 
 // Active implements telemetry.Reader, counting the numeric values per minute: a chunk within one minute

@@ -92,6 +92,33 @@ func testSlots(t *testing.T, s Reader, write func([]*telemetry.Record)) {
 			}
 		})
 	}
+	t.Run("runs: of one class (chunks and slots taken whole) and of many", func(t *testing.T) {
+		for _, q := range []telemetry.RunsQuery{{Cuts: []float64{1000}}, {Cuts: []float64{1000}, MaxGap: 600_000},
+			{Cuts: []float64{1000}, MaxGap: 2000}, {Cuts: []float64{50}}, {Cuts: []float64{1000}, Lo: h + 7*minute}} {
+			q.Vehicle, q.Signal, q.Hi = 8, "speed", h+2*60*minute
+			if q.Lo == 0 {
+				q.Lo = h - 60*minute
+			}
+			want, err := telemetry.FoldRuns(q, func(yield func(t int64, v float64) error) error {
+				return scan(func(t int64, v any) error {
+					if t < q.Lo || t >= q.Hi {
+						return nil
+					}
+					return yield(t, v.(float64))
+				})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Runs(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%+v: got %v\nwant %v", q, got, want)
+			}
+		}
+	})
 	t.Run("spans: one on slot boundaries, one inside a slot", func(t *testing.T) {
 		a := telemetry.Aggregation{Vehicle: 8, Signal: "speed", Kind: telemetry.KindNumber, Aggs: stats}
 		spans := []telemetry.Span{{Start: h + 5*minute, End: h + 20*minute}, {Start: h + 30*minute + 7000, End: h + 31*minute}}
