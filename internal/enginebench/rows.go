@@ -13,11 +13,13 @@ import (
 	"github.com/glovebox/glovebox/telemetry"
 )
 
-// Rows is the real store/sqlite telemetry store fed as its indexer feeds the rows of open hours, then
-// sealed into chunks by the store's own Seal. Write fills the tables the store's indexer fills, with the
-// same statements' shape (multi-row inserts of rowsPerInsert rows, one transaction per batchValues
-// values), but from the dataset's values rather than from parsed records: what it measures is the
-// layout's cost, not parsing, which every engine would share. (Before issue 16 the store kept a row per
+// Rows is the real store/sqlite telemetry store fed as its indexer fed the rows of open hours before the
+// ingest path kept them a row per record (docs/columnar.md, "The ingest path"), then sealed into chunks
+// by the store itself. Write fills a signals table and a latest table of that layout, with the indexer's
+// statements' shape then (multi-row inserts of rowsPerInsert rows, one transaction per batchValues
+// values), from the dataset's values rather than from parsed records — what it measures is the layout's
+// cost, not parsing, which every engine would share — and reopens the store, whose upgrade of that
+// layout moves the rows into its own tables and seals them. (Before issue 16 the store kept a row per
 // value with roll-ups: the figures of sqlite-rows in docs/columnar.md were measured then.)
 type Rows struct {
 	dir string
@@ -51,6 +53,13 @@ func storedValue(s *Series, i int) any {
 // Write implements Engine.
 func (r *Rows) Write(ctx context.Context, d *Dataset) error {
 	db := r.t.SignalsDB()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS signals (vehicle INTEGER NOT NULL, name INTEGER NOT NULL, time INTEGER NOT NULL, val,
+	PRIMARY KEY (vehicle, name, time)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS latest (vehicle INTEGER NOT NULL, name INTEGER NOT NULL, time INTEGER NOT NULL, val ANY,
+	PRIMARY KEY (vehicle, name)) WITHOUT ROWID;
+DELETE FROM meta WHERE key = 'chunk_version';`); err != nil {
+		return fmt.Errorf("couldn't create the tables of the layout before: %w", err)
+	}
 	ids := make([]int64, len(d.Series))
 	for i := range d.Series {
 		if err := db.QueryRowContext(ctx, `INSERT INTO names (name) VALUES (?) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`,
@@ -113,6 +122,15 @@ ON CONFLICT (vehicle, name) DO UPDATE SET time=excluded.time, val=excluded.val W
 			return fmt.Errorf("couldn't commit values: %w", err)
 		}
 	}
+	// Opening the store moves the rows into its tables and seals the closed hours (all of them here).
+	if err := r.t.Close(); err != nil {
+		return fmt.Errorf("couldn't close the store: %w", err)
+	}
+	t, err := sqlite.OpenTelemetry(filepath.Join(r.dir, "records.db"), telemetry.DefaultCatalog)
+	if err != nil {
+		return fmt.Errorf("couldn't reopen the store: %w", err)
+	}
+	r.t = t
 	if _, err := r.t.Seal(ctx); err != nil {
 		return fmt.Errorf("couldn't seal: %w", err)
 	}
