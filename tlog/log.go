@@ -73,6 +73,13 @@ type Log struct {
 	slot    int    // the slot of ckpts holding the current checkpoint
 	seq     uint64 // the sequence number of the current checkpoint
 	slotBuf []byte // scratch space for encoding a slot
+	// pendingAt is the offset in ckpts of the current slot's pending mark,
+	// which Close clears, or -1 if it has none.
+	pendingAt int64
+	// oneRound says whether every checkpoint leaves room for a pending mark
+	// in its slot, so that Append writes it in the same durability round as
+	// its data; otherwise Append syncs the data first, then the slot.
+	oneRound bool
 
 	// mu guards the committed state that readers see. The writer holds
 	// it only to publish a new state, never during I/O.
@@ -139,15 +146,16 @@ func Open(dir, origin string, signer note.Signer) (_ *Log, err error) {
 		return nil, errors.New("nil signer")
 	}
 	// The longest checkpoint this log can sign has the largest size.
-	if cp, err := signCheckpoint(origin, math.MaxInt64, tlog.Hash{}, signer); err != nil {
+	longest, err := signCheckpoint(origin, math.MaxInt64, tlog.Hash{}, signer)
+	if err != nil {
 		return nil, err
-	} else if len(cp) > maxNoteSize {
-		return nil, fmt.Errorf("origin and key name too long: checkpoints could take %d bytes, more than a %s slot holds (%d)", len(cp), checkpointsName, maxNoteSize)
+	} else if len(longest) > maxNoteSize {
+		return nil, fmt.Errorf("origin and key name too long: checkpoints could take %d bytes, more than a %s slot holds (%d)", len(longest), checkpointsName, maxNoteSize)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, origin: origin, signer: signer}
+	l := &Log{dir: dir, origin: origin, signer: signer, pendingAt: -1, oneRound: len(longest) <= maxNoteSize-pendingSize}
 	defer func() {
 		if err != nil {
 			l.closeFiles()
@@ -239,11 +247,41 @@ func (l *Log) load(created bool) error {
 		return corruptf("both %s slots hold sequence number %d", checkpointsName, other.seq)
 	}
 	// The newer valid slot is authoritative. If it doesn't match the data,
-	// that is corruption: falling back to the older slot could silently
-	// drop acknowledged entries.
+	// that is corruption (falling back to the older slot could silently
+	// drop acknowledged entries), unless it is pending: written in the same
+	// durability round as its data, and that round may not have finished.
 	where := fmt.Sprintf("checkpoint %d in slot %d of %s", slots[cur].seq, cur, checkpointsName)
-	if err := l.recover(slices.Clone(slots[cur].note), where); err != nil {
-		return err
+	if rerr := l.recover(slices.Clone(slots[cur].note), where); rerr != nil {
+		prev, ok := l.interruptedRound(slots, cur, rerr)
+		if !ok {
+			return rerr
+		}
+		if err := l.recover(slices.Clone(slots[prev].note), fmt.Sprintf("checkpoint %d in slot %d of %s", slots[prev].seq, prev, checkpointsName)); err != nil {
+			return fmt.Errorf("%w (and the checkpoint before it, of an append that may not have finished: %w)", rerr, err)
+		}
+		// Void the unfinished checkpoint, so that no later Open mistakes
+		// it for the newest. A torn write leaves it voided or pending.
+		if _, err := l.ckpts.WriteAt(make([]byte, slotHeaderSize), int64(cur)*slotSize); err != nil {
+			return fmt.Errorf("voiding the checkpoint of an unfinished append: %w", err)
+		}
+		if err := datasync(l.ckpts); err != nil {
+			return fmt.Errorf("voiding the checkpoint of an unfinished append: %w", err)
+		}
+		cur = prev
+		if slots[cur].pending { // its round finished before the next began: Close settles it
+			l.pendingAt = int64(cur)*slotSize + slotHeaderSize + int64(len(slots[cur].note))
+		}
+	} else if slots[cur].pending {
+		// Its round may not have finished before a crash, though the data
+		// matches (in the page cache): make it durable, then settle.
+		if err := datasyncBoth(l.entries, l.hashes); err != nil {
+			return err
+		}
+		l.slot, l.seq = cur, slots[cur].seq
+		l.pendingAt = int64(cur)*slotSize + slotHeaderSize + int64(len(slots[cur].note))
+		if err := l.settlePending(); err != nil {
+			return err
+		}
 	}
 	if created {
 		// Only an empty log can be missing a data file.
@@ -253,6 +291,26 @@ func (l *Log) load(created bool) error {
 	}
 	l.slot, l.seq = cur, slots[cur].seq
 	return nil
+}
+
+// interruptedRound reports whether err, the failure to recover the log from
+// the newest slot cur, is what a crash during the durability round of that
+// slot's Append leaves: the slot is pending, the other slot holds the
+// checkpoint just before it (its sequence number and size), and the data
+// doesn't match the newest (err is corruption). It returns the other slot,
+// which Open then recovers from; if the damage isn't confined to the
+// interrupted append's entries, that fails too.
+func (l *Log) interruptedRound(slots [slotCount]slotState, cur int, err error) (prev int, ok bool) {
+	prev = (cur + 1) % slotCount
+	newest, older := slots[cur], slots[prev]
+	if !errors.Is(err, errCorrupt) || !newest.pending || !older.ok || older.seq != newest.seq-1 {
+		return 0, false
+	}
+	size, _, perr := parseOwnCheckpoint(older.note, l.origin, l.signer)
+	if perr != nil || size != newest.prevSize {
+		return 0, false
+	}
+	return prev, true
 }
 
 // checkNoData returns an error unless the data files are empty, for a log
@@ -384,10 +442,13 @@ func (l *Log) recover(cp []byte, where string) error {
 	return nil
 }
 
+// errCorrupt marks the errors of corruptf.
+var errCorrupt = errors.New("corrupt log")
+
 // corruptf returns an error describing a log whose files don't match its
 // checkpoint.
 func corruptf(format string, args ...any) error {
-	return fmt.Errorf("corrupt log: "+format, args...)
+	return fmt.Errorf("%w: "+format, append([]any{errCorrupt}, args...)...)
 }
 
 // Append adds entries (each 1..65535 bytes, else error and nothing written)
@@ -494,16 +555,6 @@ func (l *Log) write(entries [][]byte) (state, error) {
 		hbuf = append(hbuf, h[:]...)
 	}
 
-	if _, err := l.entries.WriteAt(buf, old.offsets[old.size]); err != nil {
-		return state{}, fmt.Errorf("writing %s: %w", entriesName, err)
-	}
-	if _, err := l.hashes.WriteAt(hbuf, int64(len(old.stored))*tlog.HashSize); err != nil {
-		return state{}, fmt.Errorf("writing %s: %w", hashesName, err)
-	}
-	if err := datasyncBoth(l.entries, l.hashes); err != nil {
-		return state{}, err
-	}
-
 	size := old.size + int64(len(entries))
 	root, err := tlog.TreeHash(size, stored)
 	if err != nil {
@@ -513,10 +564,33 @@ func (l *Log) write(entries [][]byte) (state, error) {
 	if err != nil {
 		return state{}, err
 	}
-	if err := l.writeCheckpoint(cp); err != nil {
+	if _, err := l.entries.WriteAt(buf, old.offsets[old.size]); err != nil {
+		return state{}, fmt.Errorf("writing %s: %w", entriesName, err)
+	}
+	if _, err := l.hashes.WriteAt(hbuf, int64(len(old.stored))*tlog.HashSize); err != nil {
+		return state{}, fmt.Errorf("writing %s: %w", hashesName, err)
+	}
+	next := state{size: size, offsets: offsets, stored: stored, root: root, checkpoint: cp}
+	if !l.oneRound {
+		if err := datasyncBoth(l.entries, l.hashes); err != nil {
+			return state{}, err
+		}
+		if err := l.writeCheckpoint(cp); err != nil {
+			return state{}, fmt.Errorf("%w: %w", errCheckpointWrite, err)
+		}
+		return next, nil
+	}
+	// One round: the pending slot and the data it covers are synced
+	// together. From the slot write on, a failure leaves the slot holding
+	// the new checkpoint or not, and its data durable or not.
+	if err := l.writePendingCheckpoint(cp, old.size); err != nil {
 		return state{}, fmt.Errorf("%w: %w", errCheckpointWrite, err)
 	}
-	return state{size: size, offsets: offsets, stored: stored, root: root, checkpoint: cp}, nil
+	if err := datasyncAll(l.entries, l.hashes, l.ckpts); err != nil {
+		return state{}, fmt.Errorf("%w: %w", errCheckpointWrite, err)
+	}
+	l.committedPending(len(cp))
+	return next, nil
 }
 
 // datasyncBoth fdatasyncs two files concurrently.
@@ -530,6 +604,24 @@ func datasyncBoth(a, b *os.File) error {
 	}
 	if errB != nil {
 		return fmt.Errorf("syncing %s: %w", filepath.Base(b.Name()), errB)
+	}
+	return nil
+}
+
+// datasyncAll fdatasyncs files concurrently, one goroutine each but the
+// first, which the caller's goroutine syncs.
+func datasyncAll(files ...*os.File) error {
+	errs := make([]error, len(files))
+	var wg sync.WaitGroup
+	for i, f := range files[1:] {
+		wg.Go(func() { errs[i+1] = datasync(f) })
+	}
+	errs[0] = datasync(files[0])
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return fmt.Errorf("syncing %s: %w", filepath.Base(files[i].Name()), err)
+		}
 	}
 	return nil
 }
@@ -654,7 +746,11 @@ func (l *Log) Close() error {
 	l.mu.Lock()
 	l.closed = true
 	l.mu.Unlock()
-	if err := l.closeFiles(); err != nil {
+	var serr error
+	if l.werr == nil { // after a failed append, Open settles what the slot holds
+		serr = l.settlePending()
+	}
+	if err := errors.Join(serr, l.closeFiles()); err != nil {
 		return fmt.Errorf("tlog: closing log in %s: %w", l.dir, err)
 	}
 	return nil
