@@ -76,6 +76,10 @@ type Log struct {
 	// pendingAt is the offset in ckpts of the current slot's pending mark,
 	// which Close clears, or -1 if it has none.
 	pendingAt int64
+	// entriesEnd and hashesEnd are the sizes of the data files: the
+	// committed data, then zeros written ahead of it (see grow), and after
+	// a failed Append whatever it wrote.
+	entriesEnd, hashesEnd int64
 	// oneRound says whether every checkpoint leaves room for a pending mark
 	// in its slot, so that Append writes it in the same durability round as
 	// its data; otherwise Append syncs the data first, then the slot.
@@ -439,6 +443,7 @@ func (l *Log) recover(cp []byte, where string) error {
 	}
 
 	l.st = state{size: size, offsets: offsets, stored: stored, root: root, checkpoint: cp}
+	l.entriesEnd, l.hashesEnd = end, want*tlog.HashSize
 	return nil
 }
 
@@ -506,7 +511,7 @@ func (l *Log) Append(ctx context.Context, entries [][]byte) (first int64, checkp
 	if err != nil {
 		// Give back what the failed write took (on a full disk, the room the next try needs).
 		old := l.st
-		terr := errors.Join(l.entries.Truncate(old.offsets[old.size]), l.hashes.Truncate(int64(len(old.stored))*tlog.HashSize))
+		terr := errors.Join(l.entries.Truncate(l.entriesEnd), l.hashes.Truncate(l.hashesEnd))
 		if terr != nil {
 			err = fmt.Errorf("%w (and truncating it: %w)", err, terr)
 		}
@@ -570,6 +575,8 @@ func (l *Log) write(entries [][]byte) (state, error) {
 	if _, err := l.hashes.WriteAt(hbuf, int64(len(old.stored))*tlog.HashSize); err != nil {
 		return state{}, fmt.Errorf("writing %s: %w", hashesName, err)
 	}
+	l.entriesEnd = grow(l.entries, l.entriesEnd, end)
+	l.hashesEnd = grow(l.hashes, l.hashesEnd, int64(len(stored))*tlog.HashSize)
 	next := state{size: size, offsets: offsets, stored: stored, root: root, checkpoint: cp}
 	if !l.oneRound {
 		if err := datasyncBoth(l.entries, l.hashes); err != nil {
@@ -606,6 +613,31 @@ func datasyncBoth(a, b *os.File) error {
 		return fmt.Errorf("syncing %s: %w", filepath.Base(b.Name()), errB)
 	}
 	return nil
+}
+
+// Zeros written ahead of the data. See grow.
+const (
+	minGrowth = 64 << 10
+	maxGrowth = 4 << 20
+)
+
+// grow makes f, whose size was size before an append that wrote up to end,
+// hold zeros past end up to a multiple of minGrowth (a quarter of end, at
+// least minGrowth and at most maxGrowth, ahead) whenever end passed size,
+// and returns its new size. Later appends then overwrite blocks that are
+// already allocated and within the file's size, so the fdatasync that makes
+// them durable needs no file-system journal commit, which (shared by every
+// file of the file system) is the slow part of a sync. The zeros are
+// uncommitted data: Open truncates them, and so does Close. Growing is
+// best effort; a write that fails (a full disk) leaves what it wrote.
+func grow(f *os.File, size, end int64) int64 {
+	if end <= size {
+		return size
+	}
+	ahead := min(max(end/4, minGrowth), maxGrowth)
+	target := (end + ahead + minGrowth - 1) / minGrowth * minGrowth
+	n, _ := f.WriteAt(make([]byte, target-end), end)
+	return end + int64(n)
 }
 
 // datasyncAll fdatasyncs files concurrently, one goroutine each but the
@@ -749,6 +781,15 @@ func (l *Log) Close() error {
 	var serr error
 	if l.werr == nil { // after a failed append, Open settles what the slot holds
 		serr = l.settlePending()
+	}
+	// Drop the zeros written ahead (Open would anyway).
+	for _, t := range []struct {
+		f         *os.File
+		have, end int64
+	}{{l.entries, l.entriesEnd, l.st.offsets[l.st.size]}, {l.hashes, l.hashesEnd, int64(len(l.st.stored)) * tlog.HashSize}} {
+		if t.have > t.end {
+			serr = errors.Join(serr, t.f.Truncate(t.end))
+		}
 	}
 	if err := errors.Join(serr, l.closeFiles()); err != nil {
 		return fmt.Errorf("tlog: closing log in %s: %w", l.dir, err)

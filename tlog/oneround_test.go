@@ -3,6 +3,8 @@ package tlog
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -267,4 +269,46 @@ func TestAnOriginWithNoRoomForAPendingMarkAppendsInTwoRounds(t *testing.T) {
 	if err != nil || l.Size() != 20 || !slices.EqualFunc(got, want, bytes.Equal) {
 		t.Fatalf("reopened with size %d, entries %q, %v; want %q", l.Size(), got, err, want)
 	}
+}
+
+func TestAppendsWriteZerosAheadAndCloseDropsThem(t *testing.T) {
+	dir := t.TempDir()
+	s, v := testKeys(t, testOrigin)
+	l := openLog(t, dir, s)
+	var want [][]byte
+	for step := range 40 {
+		batch := testEntries("e", int64(len(want)), int64(1+step*13%90))
+		if _, _, err := l.Append(context.Background(), batch); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, batch...)
+		dataEnd := int64(entryEnd(want, len(want)))
+		hashEnd := tlog.StoredHashCount(int64(len(want))) * tlog.HashSize
+		for _, f := range []struct {
+			name      string
+			data, end int64
+		}{{entriesName, dataEnd, l.entriesEnd}, {hashesName, hashEnd, l.hashesEnd}} {
+			b, err := os.ReadFile(filepath.Join(dir, f.name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if int64(len(b)) != f.end || f.end < f.data || f.end%minGrowth != 0 {
+				t.Fatalf("after append %d %s holds %d bytes (the log says %d) for %d bytes of data; want a multiple of %d past the data",
+					step, f.name, len(b), f.end, f.data, minGrowth)
+			}
+			if i := bytes.IndexFunc(b[f.data:], func(r rune) bool { return r != 0 }); i >= 0 {
+				t.Fatalf("after append %d %s holds a nonzero byte %d bytes past the data", step, f.name, i)
+			}
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fileSize(t, dir, entriesName), int64(entryEnd(want, len(want))); got != want {
+		t.Fatalf("entries holds %d bytes after Close, want %d", got, want)
+	}
+	if got, want := fileSize(t, dir, hashesName), tlog.StoredHashCount(int64(len(want)))*tlog.HashSize; got != want {
+		t.Fatalf("hashes holds %d bytes after Close, want %d", got, want)
+	}
+	checkLogContents(t, openLog(t, dir, s), v, want)
 }
