@@ -457,29 +457,31 @@ func corruptf(format string, args ...any) error {
 }
 
 // Append adds entries (each 1..65535 bytes, else error and nothing written)
-// at the end of the log, makes them durable (one write to each data file,
-// then fdatasync of both in parallel), and only then signs the new
-// checkpoint and makes it durable (one in-place write of the checkpoint
-// slot not holding the current checkpoint, then fdatasync). It returns the
-// index of the first new entry and the new signed checkpoint.
+// at the end of the log and makes them durable with a signed checkpoint
+// covering them, in one durability round: one write to each data file, one
+// in-place write of the new checkpoint, marked pending, to the slot not
+// holding the current one, then fdatasync of the three files in parallel.
+// It returns the index of the first new entry and the new signed
+// checkpoint.
 //
-// A batch costs two sequential durability rounds, whatever its length, and
-// neither creates, renames or syncs a directory: the checkpoint never
-// becomes durable before the data it covers, and the previous checkpoint
-// stays intact until the new one is. Readers see the new entries only once
-// the checkpoint is durable.
+// A batch costs one durability round, whatever its length, and creates,
+// renames or syncs no directory. The previous checkpoint stays intact until
+// the new one is durable, and if a crash interrupts the round, Open falls
+// back to it (see the package documentation). Readers see the new entries
+// only once the round is over.
 // Appending no entries writes nothing and returns the current size and
 // checkpoint.
 //
 // Append is meant for a single writer; concurrent calls are serialized.
-// An error while writing or syncing the data files (a full disk), or while
-// signing, leaves the committed log as it was: the bytes written past the
-// committed end are truncated (best effort: Open truncates them anyway),
-// and the next Append writes its entries at the same indexes. An error
-// while writing or syncing the checkpoint slot is different: the slot may
-// or may not hold the new checkpoint, so the Log refuses further appends
-// with that error, and the caller must Close and reopen it (Open settles
-// which checkpoint is current). Rejected entries are not an error of either
+// An error while writing the data files (a full disk), or while signing,
+// leaves the committed log as it was: the bytes written past the committed
+// end are truncated (best effort: Open truncates them anyway), and the next
+// Append writes its entries at the same indexes. An error once the
+// checkpoint slot is being written (that write, or any sync of the round)
+// is different: the slot may or may not hold the new checkpoint, and the
+// data may or may not be durable, so the Log refuses further appends with
+// that error, and the caller must Close and reopen it (Open settles which
+// checkpoint is current). Rejected entries are not an error of either
 // kind, nor is a ctx already done, which writes nothing (file writes, once
 // begun, are not cancelled).
 func (l *Log) Append(ctx context.Context, entries [][]byte) (first int64, checkpoint []byte, err error) {
@@ -765,9 +767,12 @@ func (l *Log) ConsistencyProof(oldSize, size int64) (tlog.TreeProof, error) {
 	return p, nil
 }
 
-// Close waits for an Append in progress, then closes the log's files and
-// releases its directory lock. Afterwards every method returns an error
-// (Size, Checkpoint and Origin keep answering). Closing twice is a no-op.
+// Close waits for an Append in progress, clears the pending mark of the
+// current checkpoint's slot (durably; not after a failed Append, whose
+// slot Open settles), truncates the zeros written ahead of the data, then
+// closes the log's files and releases its directory lock. Afterwards every
+// method returns an error (Size, Checkpoint and Origin keep answering).
+// Closing twice is a no-op.
 func (l *Log) Close() error {
 	l.wlock.Lock()
 	defer l.wlock.Unlock()
