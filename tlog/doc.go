@@ -94,10 +94,12 @@
 // long that a checkpoint leaves no room for the mark in its slot, Append
 // falls back to two rounds: the data files, then the slot, unmarked.)
 //
-// Each data file is kept ahead of its data by zeros written beyond it, at
-// least 64 KiB and up to a quarter of the file (at most 4 MiB), in multiples
-// of 64 KiB: an append that outgrows them writes the next zeros with its
-// data. Most appends therefore overwrite blocks that are already allocated
+// Each data file is kept ahead of its data by zeros written beyond it: an
+// append that outgrows them writes the next zeros with its data, a quarter
+// of the file's data (at least 4 KiB, at most 4 MiB), up to a multiple of
+// 4 KiB. Small, so that on a full disk appends soon fail rather than live
+// on the room reserved; geometric, so that a large log grows its files
+// once every few thousand appends at most. Most appends therefore overwrite blocks that are already allocated
 // and within the file's size, and their fdatasync flushes only data, with
 // no commit of the file system's journal, which every other file of the
 // file system shares. The zeros are data past the checkpoint, which Open

@@ -619,13 +619,13 @@ func datasyncBoth(a, b *os.File) error {
 
 // Zeros written ahead of the data. See grow.
 const (
-	minGrowth = 64 << 10
+	minGrowth = 4 << 10
 	maxGrowth = 4 << 20
 )
 
 // grow makes f, whose size was size before an append that wrote up to end,
-// hold zeros past end up to a multiple of minGrowth (a quarter of end, at
-// least minGrowth and at most maxGrowth, ahead) whenever end passed size,
+// hold zeros past end (a quarter of end, at least minGrowth and at most
+// maxGrowth, then up to a multiple of minGrowth) whenever end passed size,
 // and returns its new size. Later appends then overwrite blocks that are
 // already allocated and within the file's size, so the fdatasync that makes
 // them durable needs no file-system journal commit, which (shared by every
