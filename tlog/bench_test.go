@@ -2,6 +2,9 @@ package tlog
 
 import (
 	"context"
+	"crypto/sha256"
+	"runtime"
+	"sync"
 	"testing"
 )
 
@@ -84,4 +87,25 @@ func BenchmarkReadEntryBundle(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkAppendSmallBusy is BenchmarkAppendSmall while four goroutines a
+// core keep the processors busy, as the handlers of a loaded node do: an
+// append then also waits for a processor after each of its syncs.
+func BenchmarkAppendSmallBusy(b *testing.B) {
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range 4 * runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			buf := make([]byte, 4096)
+			for ctx.Err() == nil {
+				for range 8 { // about 10 µs of work between yields
+					sha256.Sum256(buf)
+				}
+				runtime.Gosched()
+			}
+		})
+	}
+	defer func() { stop(); wg.Wait() }()
+	benchAppend(b, 16)
 }

@@ -98,3 +98,32 @@ func FuzzParseSlot(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParsePending(f *testing.F) {
+	marked := make([]byte, slotSize)
+	encodeSlot(marked, 3, []byte("example.com/log\n3\n"))
+	markPending(marked, 2)
+	f.Add(marked)
+	f.Add(marked[:slotHeaderSize+18+pendingSize-1])
+	f.Add(marked[:slotHeaderSize+18+pendingSize])
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > slotSize {
+			data = data[:slotSize]
+		}
+		_, note, ok := parseSlot(data)
+		if !ok {
+			return
+		}
+		prev, pending := parsePending(data)
+		if !pending {
+			return
+		}
+		// An intact mark is exactly the one markPending writes after that note.
+		again := make([]byte, slotSize)
+		copy(again, data[:slotHeaderSize+len(note)])
+		markPending(again, prev)
+		if n := slotHeaderSize + len(note) + pendingSize; !bytes.Equal(again[:n], data[:n]) {
+			t.Fatalf("slot %x parsed to a mark of %d, which encodes as %x", data[:n], prev, again[:n])
+		}
+	})
+}

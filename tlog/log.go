@@ -73,6 +73,17 @@ type Log struct {
 	slot    int    // the slot of ckpts holding the current checkpoint
 	seq     uint64 // the sequence number of the current checkpoint
 	slotBuf []byte // scratch space for encoding a slot
+	// pendingAt is the offset in ckpts of the current slot's pending mark,
+	// which Close clears, or -1 if it has none.
+	pendingAt int64
+	// entriesEnd and hashesEnd are the sizes of the data files: the
+	// committed data, then zeros written ahead of it (see grow), and after
+	// a failed Append whatever it wrote.
+	entriesEnd, hashesEnd int64
+	// oneRound says whether every checkpoint leaves room for a pending mark
+	// in its slot, so that Append writes it in the same durability round as
+	// its data; otherwise Append syncs the data first, then the slot.
+	oneRound bool
 
 	// mu guards the committed state that readers see. The writer holds
 	// it only to publish a new state, never during I/O.
@@ -139,15 +150,16 @@ func Open(dir, origin string, signer note.Signer) (_ *Log, err error) {
 		return nil, errors.New("nil signer")
 	}
 	// The longest checkpoint this log can sign has the largest size.
-	if cp, err := signCheckpoint(origin, math.MaxInt64, tlog.Hash{}, signer); err != nil {
+	longest, err := signCheckpoint(origin, math.MaxInt64, tlog.Hash{}, signer)
+	if err != nil {
 		return nil, err
-	} else if len(cp) > maxNoteSize {
-		return nil, fmt.Errorf("origin and key name too long: checkpoints could take %d bytes, more than a %s slot holds (%d)", len(cp), checkpointsName, maxNoteSize)
+	} else if len(longest) > maxNoteSize {
+		return nil, fmt.Errorf("origin and key name too long: checkpoints could take %d bytes, more than a %s slot holds (%d)", len(longest), checkpointsName, maxNoteSize)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, origin: origin, signer: signer}
+	l := &Log{dir: dir, origin: origin, signer: signer, pendingAt: -1, oneRound: len(longest) <= maxNoteSize-pendingSize}
 	defer func() {
 		if err != nil {
 			l.closeFiles()
@@ -239,11 +251,41 @@ func (l *Log) load(created bool) error {
 		return corruptf("both %s slots hold sequence number %d", checkpointsName, other.seq)
 	}
 	// The newer valid slot is authoritative. If it doesn't match the data,
-	// that is corruption: falling back to the older slot could silently
-	// drop acknowledged entries.
+	// that is corruption (falling back to the older slot could silently
+	// drop acknowledged entries), unless it is pending: written in the same
+	// durability round as its data, and that round may not have finished.
 	where := fmt.Sprintf("checkpoint %d in slot %d of %s", slots[cur].seq, cur, checkpointsName)
-	if err := l.recover(slices.Clone(slots[cur].note), where); err != nil {
-		return err
+	if rerr := l.recover(slices.Clone(slots[cur].note), where); rerr != nil {
+		prev, ok := l.interruptedRound(slots, cur, rerr)
+		if !ok {
+			return rerr
+		}
+		if err := l.recover(slices.Clone(slots[prev].note), fmt.Sprintf("checkpoint %d in slot %d of %s", slots[prev].seq, prev, checkpointsName)); err != nil {
+			return fmt.Errorf("%w (and the checkpoint before it, of an append that may not have finished: %w)", rerr, err)
+		}
+		// Void the unfinished checkpoint, so that no later Open mistakes
+		// it for the newest. A torn write leaves it voided or pending.
+		if _, err := l.ckpts.WriteAt(make([]byte, slotHeaderSize), int64(cur)*slotSize); err != nil {
+			return fmt.Errorf("voiding the checkpoint of an unfinished append: %w", err)
+		}
+		if err := datasync(l.ckpts); err != nil {
+			return fmt.Errorf("voiding the checkpoint of an unfinished append: %w", err)
+		}
+		cur = prev
+		if slots[cur].pending { // its round finished before the next began: Close settles it
+			l.pendingAt = int64(cur)*slotSize + slotHeaderSize + int64(len(slots[cur].note))
+		}
+	} else if slots[cur].pending {
+		// Its round may not have finished before a crash, though the data
+		// matches (in the page cache): make it durable, then settle.
+		if err := datasyncBoth(l.entries, l.hashes); err != nil {
+			return err
+		}
+		l.slot, l.seq = cur, slots[cur].seq
+		l.pendingAt = int64(cur)*slotSize + slotHeaderSize + int64(len(slots[cur].note))
+		if err := l.settlePending(); err != nil {
+			return err
+		}
 	}
 	if created {
 		// Only an empty log can be missing a data file.
@@ -253,6 +295,26 @@ func (l *Log) load(created bool) error {
 	}
 	l.slot, l.seq = cur, slots[cur].seq
 	return nil
+}
+
+// interruptedRound reports whether err, the failure to recover the log from
+// the newest slot cur, is what a crash during the durability round of that
+// slot's Append leaves: the slot is pending, the other slot holds the
+// checkpoint just before it (its sequence number and size), and the data
+// doesn't match the newest (err is corruption). It returns the other slot,
+// which Open then recovers from; if the damage isn't confined to the
+// interrupted append's entries, that fails too.
+func (l *Log) interruptedRound(slots [slotCount]slotState, cur int, err error) (prev int, ok bool) {
+	prev = (cur + 1) % slotCount
+	newest, older := slots[cur], slots[prev]
+	if !errors.Is(err, errCorrupt) || !newest.pending || !older.ok || older.seq != newest.seq-1 {
+		return 0, false
+	}
+	size, _, perr := parseOwnCheckpoint(older.note, l.origin, l.signer)
+	if perr != nil || size != newest.prevSize {
+		return 0, false
+	}
+	return prev, true
 }
 
 // checkNoData returns an error unless the data files are empty, for a log
@@ -381,39 +443,45 @@ func (l *Log) recover(cp []byte, where string) error {
 	}
 
 	l.st = state{size: size, offsets: offsets, stored: stored, root: root, checkpoint: cp}
+	l.entriesEnd, l.hashesEnd = end, want*tlog.HashSize
 	return nil
 }
+
+// errCorrupt marks the errors of corruptf.
+var errCorrupt = errors.New("corrupt log")
 
 // corruptf returns an error describing a log whose files don't match its
 // checkpoint.
 func corruptf(format string, args ...any) error {
-	return fmt.Errorf("corrupt log: "+format, args...)
+	return fmt.Errorf("%w: "+format, append([]any{errCorrupt}, args...)...)
 }
 
 // Append adds entries (each 1..65535 bytes, else error and nothing written)
-// at the end of the log, makes them durable (one write to each data file,
-// then fdatasync of both in parallel), and only then signs the new
-// checkpoint and makes it durable (one in-place write of the checkpoint
-// slot not holding the current checkpoint, then fdatasync). It returns the
-// index of the first new entry and the new signed checkpoint.
+// at the end of the log and makes them durable with a signed checkpoint
+// covering them, in one durability round: one write to each data file, one
+// in-place write of the new checkpoint, marked pending, to the slot not
+// holding the current one, then fdatasync of the three files in parallel.
+// It returns the index of the first new entry and the new signed
+// checkpoint.
 //
-// A batch costs two sequential durability rounds, whatever its length, and
-// neither creates, renames or syncs a directory: the checkpoint never
-// becomes durable before the data it covers, and the previous checkpoint
-// stays intact until the new one is. Readers see the new entries only once
-// the checkpoint is durable.
+// A batch costs one durability round, whatever its length, and creates,
+// renames or syncs no directory. The previous checkpoint stays intact until
+// the new one is durable, and if a crash interrupts the round, Open falls
+// back to it (see the package documentation). Readers see the new entries
+// only once the round is over.
 // Appending no entries writes nothing and returns the current size and
 // checkpoint.
 //
 // Append is meant for a single writer; concurrent calls are serialized.
-// An error while writing or syncing the data files (a full disk), or while
-// signing, leaves the committed log as it was: the bytes written past the
-// committed end are truncated (best effort: Open truncates them anyway),
-// and the next Append writes its entries at the same indexes. An error
-// while writing or syncing the checkpoint slot is different: the slot may
-// or may not hold the new checkpoint, so the Log refuses further appends
-// with that error, and the caller must Close and reopen it (Open settles
-// which checkpoint is current). Rejected entries are not an error of either
+// An error while writing the data files (a full disk), or while signing,
+// leaves the committed log as it was: the bytes written past the committed
+// end are truncated (best effort: Open truncates them anyway), and the next
+// Append writes its entries at the same indexes. An error once the
+// checkpoint slot is being written (that write, or any sync of the round)
+// is different: the slot may or may not hold the new checkpoint, and the
+// data may or may not be durable, so the Log refuses further appends with
+// that error, and the caller must Close and reopen it (Open settles which
+// checkpoint is current). Rejected entries are not an error of either
 // kind, nor is a ctx already done, which writes nothing (file writes, once
 // begun, are not cancelled).
 func (l *Log) Append(ctx context.Context, entries [][]byte) (first int64, checkpoint []byte, err error) {
@@ -445,7 +513,7 @@ func (l *Log) Append(ctx context.Context, entries [][]byte) (first int64, checkp
 	if err != nil {
 		// Give back what the failed write took (on a full disk, the room the next try needs).
 		old := l.st
-		terr := errors.Join(l.entries.Truncate(old.offsets[old.size]), l.hashes.Truncate(int64(len(old.stored))*tlog.HashSize))
+		terr := errors.Join(l.entries.Truncate(l.entriesEnd), l.hashes.Truncate(l.hashesEnd))
 		if terr != nil {
 			err = fmt.Errorf("%w (and truncating it: %w)", err, terr)
 		}
@@ -494,16 +562,6 @@ func (l *Log) write(entries [][]byte) (state, error) {
 		hbuf = append(hbuf, h[:]...)
 	}
 
-	if _, err := l.entries.WriteAt(buf, old.offsets[old.size]); err != nil {
-		return state{}, fmt.Errorf("writing %s: %w", entriesName, err)
-	}
-	if _, err := l.hashes.WriteAt(hbuf, int64(len(old.stored))*tlog.HashSize); err != nil {
-		return state{}, fmt.Errorf("writing %s: %w", hashesName, err)
-	}
-	if err := datasyncBoth(l.entries, l.hashes); err != nil {
-		return state{}, err
-	}
-
 	size := old.size + int64(len(entries))
 	root, err := tlog.TreeHash(size, stored)
 	if err != nil {
@@ -513,10 +571,35 @@ func (l *Log) write(entries [][]byte) (state, error) {
 	if err != nil {
 		return state{}, err
 	}
-	if err := l.writeCheckpoint(cp); err != nil {
+	if _, err := l.entries.WriteAt(buf, old.offsets[old.size]); err != nil {
+		return state{}, fmt.Errorf("writing %s: %w", entriesName, err)
+	}
+	if _, err := l.hashes.WriteAt(hbuf, int64(len(old.stored))*tlog.HashSize); err != nil {
+		return state{}, fmt.Errorf("writing %s: %w", hashesName, err)
+	}
+	l.entriesEnd = grow(l.entries, l.entriesEnd, end)
+	l.hashesEnd = grow(l.hashes, l.hashesEnd, int64(len(stored))*tlog.HashSize)
+	next := state{size: size, offsets: offsets, stored: stored, root: root, checkpoint: cp}
+	if !l.oneRound {
+		if err := datasyncBoth(l.entries, l.hashes); err != nil {
+			return state{}, err
+		}
+		if err := l.writeCheckpoint(cp); err != nil {
+			return state{}, fmt.Errorf("%w: %w", errCheckpointWrite, err)
+		}
+		return next, nil
+	}
+	// One round: the pending slot and the data it covers are synced
+	// together. From the slot write on, a failure leaves the slot holding
+	// the new checkpoint or not, and its data durable or not.
+	if err := l.writePendingCheckpoint(cp, old.size); err != nil {
 		return state{}, fmt.Errorf("%w: %w", errCheckpointWrite, err)
 	}
-	return state{size: size, offsets: offsets, stored: stored, root: root, checkpoint: cp}, nil
+	if err := datasyncAll(l.entries, l.hashes, l.ckpts); err != nil {
+		return state{}, fmt.Errorf("%w: %w", errCheckpointWrite, err)
+	}
+	l.committedPending(len(cp))
+	return next, nil
 }
 
 // datasyncBoth fdatasyncs two files concurrently.
@@ -530,6 +613,49 @@ func datasyncBoth(a, b *os.File) error {
 	}
 	if errB != nil {
 		return fmt.Errorf("syncing %s: %w", filepath.Base(b.Name()), errB)
+	}
+	return nil
+}
+
+// Zeros written ahead of the data. See grow.
+const (
+	minGrowth = 4 << 10
+	maxGrowth = 4 << 20
+)
+
+// grow makes f, whose size was size before an append that wrote up to end,
+// hold zeros past end (a quarter of end, at least minGrowth and at most
+// maxGrowth, then up to a multiple of minGrowth) whenever end passed size,
+// and returns its new size. Later appends then overwrite blocks that are
+// already allocated and within the file's size, so the fdatasync that makes
+// them durable needs no file-system journal commit, which (shared by every
+// file of the file system) is the slow part of a sync. The zeros are
+// uncommitted data: Open truncates them, and so does Close. Growing is
+// best effort; a write that fails (a full disk) leaves what it wrote.
+func grow(f *os.File, size, end int64) int64 {
+	if end <= size {
+		return size
+	}
+	ahead := min(max(end/4, minGrowth), maxGrowth)
+	target := (end + ahead + minGrowth - 1) / minGrowth * minGrowth
+	n, _ := f.WriteAt(make([]byte, target-end), end)
+	return end + int64(n)
+}
+
+// datasyncAll fdatasyncs files concurrently, one goroutine each but the
+// first, which the caller's goroutine syncs.
+func datasyncAll(files ...*os.File) error {
+	errs := make([]error, len(files))
+	var wg sync.WaitGroup
+	for i, f := range files[1:] {
+		wg.Go(func() { errs[i+1] = datasync(f) })
+	}
+	errs[0] = datasync(files[0])
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return fmt.Errorf("syncing %s: %w", filepath.Base(files[i].Name()), err)
+		}
 	}
 	return nil
 }
@@ -641,9 +767,12 @@ func (l *Log) ConsistencyProof(oldSize, size int64) (tlog.TreeProof, error) {
 	return p, nil
 }
 
-// Close waits for an Append in progress, then closes the log's files and
-// releases its directory lock. Afterwards every method returns an error
-// (Size, Checkpoint and Origin keep answering). Closing twice is a no-op.
+// Close waits for an Append in progress, clears the pending mark of the
+// current checkpoint's slot (durably; not after a failed Append, whose
+// slot Open settles), truncates the zeros written ahead of the data, then
+// closes the log's files and releases its directory lock. Afterwards every
+// method returns an error (Size, Checkpoint and Origin keep answering).
+// Closing twice is a no-op.
 func (l *Log) Close() error {
 	l.wlock.Lock()
 	defer l.wlock.Unlock()
@@ -654,7 +783,20 @@ func (l *Log) Close() error {
 	l.mu.Lock()
 	l.closed = true
 	l.mu.Unlock()
-	if err := l.closeFiles(); err != nil {
+	var serr error
+	if l.werr == nil { // after a failed append, Open settles what the slot holds
+		serr = l.settlePending()
+	}
+	// Drop the zeros written ahead (Open would anyway).
+	for _, t := range []struct {
+		f         *os.File
+		have, end int64
+	}{{l.entries, l.entriesEnd, l.st.offsets[l.st.size]}, {l.hashes, l.hashesEnd, int64(len(l.st.stored)) * tlog.HashSize}} {
+		if t.have > t.end {
+			serr = errors.Join(serr, t.f.Truncate(t.end))
+		}
+	}
+	if err := errors.Join(serr, l.closeFiles()); err != nil {
 		return fmt.Errorf("tlog: closing log in %s: %w", l.dir, err)
 	}
 	return nil

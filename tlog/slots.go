@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -23,6 +24,12 @@ const (
 
 	// maxNoteSize is the largest checkpoint note a slot holds.
 	maxNoteSize = slotSize - slotHeaderSize
+
+	// pendingMagic opens the pending mark, which follows the note of a
+	// slot written in the same durability round as its data (see the
+	// package documentation).
+	pendingMagic = "GBP1"
+	pendingSize  = 4 + 8 + 4 // magic, previous size, CRC-32C
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -65,11 +72,52 @@ func parseSlot(slot []byte) (seq uint64, note []byte, ok bool) {
 	return binary.BigEndian.Uint64(slot[4:]), note, true
 }
 
+// markPending writes the pending mark after the note of slot, which
+// encodeSlot filled: it says that the slot was written in the same
+// durability round as the data it covers, and that the checkpoint before it
+// was of prevSize entries. The note must leave pendingSize bytes free.
+func markPending(slot []byte, prevSize int64) {
+	n := int(binary.BigEndian.Uint32(slot[12:]))
+	m := slot[slotHeaderSize+n : slotHeaderSize+n+pendingSize]
+	copy(m, pendingMagic)
+	binary.BigEndian.PutUint64(m[4:], uint64(prevSize))
+	binary.BigEndian.PutUint32(m[12:], pendingCRC(slot[16:20], m[4:12]))
+}
+
+// pendingCRC returns the CRC-32C of a slot's CRC followed by the previous
+// size of its pending mark, which ties the mark to the note it follows.
+func pendingCRC(slotCRC, prevSize []byte) uint32 {
+	return crc32.Update(crc32.Checksum(slotCRC, castagnoli), castagnoli, prevSize)
+}
+
+// parsePending returns the previous size of the pending mark following the
+// note of slot, a valid slot, and whether it has an intact one. A mark torn
+// by a crash, or cleared, reads as none.
+func parsePending(slot []byte) (prevSize int64, ok bool) {
+	end := slotHeaderSize + int(binary.BigEndian.Uint32(slot[12:]))
+	if end+pendingSize > len(slot) {
+		return 0, false
+	}
+	m := slot[end : end+pendingSize]
+	if string(m[:4]) != pendingMagic || pendingCRC(slot[16:20], m[4:12]) != binary.BigEndian.Uint32(m[12:]) {
+		return 0, false
+	}
+	prev := binary.BigEndian.Uint64(m[4:])
+	if prev > math.MaxInt64 {
+		return 0, false
+	}
+	return int64(prev), true
+}
+
 // slotState is a parsed slot of the checkpoints file.
 type slotState struct {
 	ok   bool
 	seq  uint64
 	note []byte
+	// pending says whether the slot has an intact pending mark, and
+	// prevSize is then the size of the checkpoint before it.
+	pending  bool
+	prevSize int64
 }
 
 // readSlots reads and parses both slots of the checkpoints file f and
@@ -92,6 +140,7 @@ func readSlots(f *os.File) (size int64, slots [slotCount]slotState, err error) {
 		}
 		if seq, note, ok := parseSlot(buf[lo:hi]); ok {
 			slots[i] = slotState{ok: true, seq: seq, note: note}
+			slots[i].prevSize, slots[i].pending = parsePending(buf[lo:hi])
 		}
 	}
 	return fi.Size(), slots, nil
@@ -130,7 +179,55 @@ func (l *Log) writeCheckpoint(cp []byte) error {
 	if err := datasync(l.ckpts); err != nil {
 		return fmt.Errorf("syncing %s: %w", checkpointsName, err)
 	}
-	l.slot, l.seq = slot, seq
+	l.slot, l.seq, l.pendingAt = slot, seq, -1
+	return nil
+}
+
+// writePendingCheckpoint writes cp, the signed checkpoint that follows the
+// current one, of prevSize entries, with a pending mark to the slot not
+// holding the current checkpoint, without syncing: the caller makes it
+// durable in the same round as the data it covers and then calls
+// committedPending. It must be called with wlock held.
+func (l *Log) writePendingCheckpoint(cp []byte, prevSize int64) error {
+	if len(cp) > maxNoteSize-pendingSize {
+		return fmt.Errorf("checkpoint note of %d bytes leaves no room for a pending mark in a %s slot (at most %d)", len(cp), checkpointsName, maxNoteSize-pendingSize)
+	}
+	if l.slotBuf == nil {
+		l.slotBuf = make([]byte, slotSize)
+	}
+	encodeSlot(l.slotBuf, l.seq+1, cp)
+	markPending(l.slotBuf, prevSize)
+	if _, err := l.ckpts.WriteAt(l.slotBuf, int64((l.slot+1)%slotCount)*slotSize); err != nil {
+		return fmt.Errorf("writing %s: %w", checkpointsName, err)
+	}
+	return nil
+}
+
+// committedPending records that the slot writePendingCheckpoint wrote is
+// durable with its data, and now holds the current checkpoint, of noteLen
+// bytes.
+func (l *Log) committedPending(noteLen int) {
+	l.slot, l.seq = (l.slot+1)%slotCount, l.seq+1
+	l.pendingAt = int64(l.slot)*slotSize + slotHeaderSize + int64(noteLen)
+}
+
+// settlePending clears the pending mark of the current checkpoint's slot,
+// if it has one, and makes that durable: from then on Open treats the slot
+// as it treats one written after its data, and refuses to open the log
+// rather than fall back if the data doesn't match it. Only the mark's bytes
+// change, so a torn write leaves the slot valid, with or without its mark.
+// It must be called with wlock held (or from Open).
+func (l *Log) settlePending() error {
+	if l.pendingAt < 0 {
+		return nil
+	}
+	if _, err := l.ckpts.WriteAt(make([]byte, pendingSize), l.pendingAt); err != nil {
+		return fmt.Errorf("clearing the pending mark in %s: %w", checkpointsName, err)
+	}
+	if err := datasync(l.ckpts); err != nil {
+		return fmt.Errorf("syncing %s: %w", checkpointsName, err)
+	}
+	l.pendingAt = -1
 	return nil
 }
 
@@ -158,7 +255,7 @@ func (l *Log) initCheckpoints(cp []byte) error {
 	if err := syncDir(l.dir); err != nil {
 		return fmt.Errorf("creating %s: %w", checkpointsName, err)
 	}
-	l.slot, l.seq = 0, 1
+	l.slot, l.seq, l.pendingAt = 0, 1, -1
 	return nil
 }
 

@@ -227,8 +227,13 @@ func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
 	rep.BatchRatio = rep.BatchTxPerSec / rep.RecoverPerSecBatch
 
 	size, _ := n.Log.Latest()
-	if st, err := os.Stat(dir + "/log/entries"); err == nil && size > 0 {
-		rep.BytesPerEntry = float64(st.Size()) / float64(size)
+	if size > 0 {
+		// The entries file holds zeros written ahead of the data while the log is open: count the entries.
+		logBytes, err := entryBytes(n.Log, size)
+		if err != nil {
+			return nil, err
+		}
+		rep.BytesPerEntry = float64(logBytes) / float64(size)
 	}
 	rep.ReplayEntries = min(int64(opts.ReplayEntries), size)
 	opts.logf("replay-verifying %d entries…", rep.ReplayEntries)
@@ -245,6 +250,22 @@ func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// entryBytes returns the bytes the first size entries of l take in its entries file, with their length
+// prefixes.
+func entryBytes(l *tlog.Log, size int64) (int64, error) {
+	var total int64
+	for from := int64(0); from < size; from += 4096 {
+		es, err := l.Entries(from, min(4096, size-from))
+		if err != nil {
+			return 0, fmt.Errorf("reading entries: %w", err)
+		}
+		for _, e := range es {
+			total += 2 + int64(len(e))
+		}
+	}
+	return total, nil
 }
 
 // floorRate sends reqs (whole HTTP requests of per signed items each: transactions or records) to a
