@@ -26,15 +26,7 @@ func fixtureKeys(t *testing.T) (note.Signer, note.Verifier) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := note.NewSigner(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := note.NewVerifier(vkey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, v
+	return keysOf(t, skey, vkey)
 }
 
 // copyFixture copies the fixture log to a new directory, as Open may write.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/mod/sumdb/note"
@@ -21,6 +22,12 @@ func testKeys(t testing.TB, origin string) (note.Signer, note.Verifier) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return keysOf(t, skey, vkey)
+}
+
+// keysOf returns the signer and verifier of an encoded key pair.
+func keysOf(t testing.TB, skey, vkey string) (note.Signer, note.Verifier) {
+	t.Helper()
 	s, err := note.NewSigner(skey)
 	if err != nil {
 		t.Fatal(err)
@@ -30,6 +37,23 @@ func testKeys(t testing.TB, origin string) (note.Signer, note.Verifier) {
 		t.Fatal(err)
 	}
 	return s, v
+}
+
+// openRefused checks that Open of dir refuses with an error mentioning wantErr and leaves the files as
+// they were (before: snapshotDir's).
+func openRefused(t *testing.T, dir, origin string, s note.Signer, wantErr, before string) {
+	t.Helper()
+	l, err := Open(dir, origin, s)
+	if err == nil {
+		l.Close()
+		t.Fatal("Open succeeded")
+	}
+	if !strings.Contains(err.Error(), wantErr) {
+		t.Fatalf("error %q doesn't mention %q", err, wantErr)
+	}
+	if after := snapshotDir(t, dir); after != before {
+		t.Fatalf("a failed Open changed the files:\nbefore %s\nafter  %s", before, after)
+	}
 }
 
 // testEntry returns a deterministic entry for index i, tagged so that logs

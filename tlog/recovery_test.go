@@ -364,17 +364,7 @@ func TestOpenDetectsCorruption(t *testing.T) {
 			if tt.origin != "" {
 				origin = tt.origin
 			}
-			l, err := Open(dir, origin, s)
-			if err == nil {
-				l.Close()
-				t.Fatal("Open succeeded")
-			}
-			if !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("error %q doesn't mention %q", err, tt.wantErr)
-			}
-			if after := snapshotDir(t, dir); after != before {
-				t.Fatalf("a failed Open changed the files:\nbefore %s\nafter  %s", before, after)
-			}
+			openRefused(t, dir, origin, s, tt.wantErr, before)
 		})
 	}
 }
