@@ -12,7 +12,6 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/glovebox/glovebox/internal/pgtest"
 	"github.com/glovebox/glovebox/store/postgres"
 	"github.com/glovebox/glovebox/telemetry"
 )
@@ -336,27 +335,8 @@ func TestACorruptChunkIsAnErrorNamingIt(t *testing.T) {
 
 func TestValuesStoredBeforeTheUpgradeAreSealedAfterIt(t *testing.T) {
 	ctx := context.Background()
-	pool, err := postgres.Connect(ctx, pgtest.Database(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
 	// A database as the build before chunks left it: migrations up to 0011, a month of rows.
-	if _, err := pool.Exec(ctx, `CREATE TABLE schema_migrations (version int PRIMARY KEY, name text NOT NULL,
-		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range postgres.Migrations() {
-		if m.Version >= 12 {
-			break
-		}
-		if _, err := pool.Exec(ctx, m.SQL); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := pool.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pool := migratedBefore(t, 12)
 	if _, err := pool.Exec(ctx, strings.ReplaceAll(`CREATE TABLE signals_p202611 PARTITION OF signals FOR VALUES FROM (1793491200000) TO (1796083200000);
 		INSERT INTO names (name) VALUES ('speed'), ('powertrainType');
 		INSERT INTO signals (vehicle, name, time, num) SELECT 7, 1, $1 + i * 60000, (i % 50) * 0.1 FROM generate_series(0, 299) i;

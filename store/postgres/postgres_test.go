@@ -41,6 +41,34 @@ func migrated(t testing.TB) *pgxpool.Pool {
 	return pool
 }
 
+// migratedBefore returns a pool on a new database with the schema as a build before migration version
+// left it: the migrations below it applied and recorded, as Migrate would have.
+func migratedBefore(t testing.TB, version int) *pgxpool.Pool {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := postgres.Connect(ctx, pgtest.Database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := pool.Exec(ctx, `CREATE TABLE schema_migrations (version int PRIMARY KEY, name text NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range postgres.Migrations() {
+		if m.Version >= version {
+			break
+		}
+		if _, err := pool.Exec(ctx, m.SQL); err != nil {
+			t.Fatalf("%s: %v", m.Name, err)
+		}
+		if _, err := pool.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return pool
+}
+
 func TestMigrationsRunUpFromEmptyOnceEvenWhenStartedTogether(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.Database(t)
@@ -332,23 +360,8 @@ func TestOneSequencerAtATimeAndALostLeaseCannotAppend(t *testing.T) {
 
 func TestMigrateUpgradesADatabaseAtAnOlderVersion(t *testing.T) {
 	ctx := context.Background()
-	pool, err := postgres.Connect(ctx, pgtest.Database(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
 	// A database as an older build left it: only the first migration applied.
-	first := postgres.Migrations()[0]
-	if _, err := pool.Exec(ctx, `CREATE TABLE schema_migrations (version int PRIMARY KEY, name text NOT NULL,
-		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pool.Exec(ctx, first.SQL); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pool.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, first.Version, first.Name); err != nil {
-		t.Fatal(err)
-	}
+	pool := migratedBefore(t, postgres.Migrations()[1].Version)
 	applied, err := postgres.Migrate(ctx, pool)
 	if err != nil {
 		t.Fatal(err)

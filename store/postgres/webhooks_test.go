@@ -9,7 +9,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/glovebox/glovebox/internal/pgtest"
 	"github.com/glovebox/glovebox/store/postgres"
 	"github.com/glovebox/glovebox/store/storetest"
 	"github.com/glovebox/glovebox/webhook/outbox"
@@ -38,27 +37,8 @@ func TestWebhookEraserConformance(t *testing.T) {
 // them from their events when migrated, so that retention and erasure reach them.
 func TestMigrationGivesOlderDeliveriesTheirMeasurementTimes(t *testing.T) {
 	ctx := context.Background()
-	pool, err := postgres.Connect(ctx, pgtest.Database(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
 	// The schema as a build before 0011 left it.
-	if _, err := pool.Exec(ctx, `CREATE TABLE schema_migrations (version int PRIMARY KEY, name text NOT NULL,
-		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range postgres.Migrations() {
-		if m.Version >= 11 {
-			break
-		}
-		if _, err := pool.Exec(ctx, m.SQL); err != nil {
-			t.Fatalf("%s: %v", m.Name, err)
-		}
-		if _, err := pool.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pool := migratedBefore(t, 11)
 	for _, r := range []struct {
 		id      string
 		vehicle int
