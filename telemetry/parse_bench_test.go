@@ -6,25 +6,14 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/glovebox/glovebox/sim"
 	"github.com/glovebox/glovebox/telemetry"
 )
 
-// tenSignals is a record of ten signals as a car sends them every second (numbers, a boolean, a string,
-// a location).
+// tenSignals is the benchmarks' record of ten signals (sim.TenSignals), as a device sends it.
 func tenSignals(b *testing.B) []byte {
 	at := time.Date(2026, 11, 20, 9, 58, 0, 0, time.UTC)
-	ev, err := telemetry.NewEvent(common.HexToAddress("0x8ba1f109551bD432803012645Ac136ddd64DBA72"), 7, "r1", at, []telemetry.EventSignal{
-		{Name: "speed", Timestamp: at, Value: 54.2},
-		{Name: "powertrainTransmissionTravelledDistance", Timestamp: at, Value: 12345.6},
-		{Name: "currentLocationAltitude", Timestamp: at, Value: 31.5},
-		{Name: "currentLocationHeading", Timestamp: at, Value: 270},
-		{Name: "lowVoltageBatteryCurrentVoltage", Timestamp: at, Value: 12.6},
-		{Name: "exteriorAirTemperature", Timestamp: at, Value: 8.5},
-		{Name: "powertrainCombustionEngineSpeed", Timestamp: at, Value: 2100},
-		{Name: "isIgnitionOn", Timestamp: at, Value: true},
-		{Name: "powertrainType", Timestamp: at, Value: "COMBUSTION"},
-		{Name: "currentLocationCoordinates", Timestamp: at, Value: telemetry.Location{Latitude: 52.52, Longitude: 13.405, HDOP: 0.9}},
-	})
+	ev, err := telemetry.NewEvent(common.HexToAddress("0x8ba1f109551bD432803012645Ac136ddd64DBA72"), 7, "r1", at, sim.TenSignals(at, 7))
 	if err != nil {
 		b.Fatal(err)
 	}

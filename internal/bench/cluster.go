@@ -30,6 +30,7 @@ import (
 	"github.com/glovebox/glovebox/client"
 	"github.com/glovebox/glovebox/internal/pgtest"
 	"github.com/glovebox/glovebox/node"
+	"github.com/glovebox/glovebox/sim"
 	"github.com/glovebox/glovebox/store/postgres"
 	"github.com/glovebox/glovebox/store/sqlite"
 	"github.com/glovebox/glovebox/telemetry"
@@ -314,7 +315,7 @@ func addHistory(ctx context.Context, opts *ClusterOptions, pool *pgxpool.Pool, u
 	var signErr atomic.Value
 	parallel(opts.History, func(i int) {
 		t := at.Add(time.Duration(i) * time.Millisecond)
-		ev, err := telemetry.NewEvent(crypto.PubkeyToAddress(dev.PublicKey), vehicle, "h"+strconv.Itoa(i), t, tenSignals(t, i))
+		ev, err := telemetry.NewEvent(crypto.PubkeyToAddress(dev.PublicKey), vehicle, "h"+strconv.Itoa(i), t, sim.TenSignals(t, i))
 		if err == nil {
 			subs[i], err = telemetry.Sign(ev, dev)
 		}
@@ -364,7 +365,7 @@ func signedRecordBodies(opts *ClusterOptions, devs []*ecdsa.PrivateKey, ids []ui
 		v := i % len(devs)
 		seq := i / len(devs)
 		at := start.Add(time.Duration(seq) * time.Millisecond)
-		ev, err := telemetry.NewEvent(crypto.PubkeyToAddress(devs[v].PublicKey), ids[v], strconv.Itoa(seq), at, tenSignals(at, i))
+		ev, err := telemetry.NewEvent(crypto.PubkeyToAddress(devs[v].PublicKey), ids[v], strconv.Itoa(seq), at, sim.TenSignals(at, i))
 		if err == nil {
 			subs[i], err = telemetry.Sign(ev, devs[v])
 		}

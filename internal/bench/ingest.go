@@ -31,6 +31,7 @@ import (
 	"github.com/glovebox/glovebox/client"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/node"
+	"github.com/glovebox/glovebox/sim"
 	"github.com/glovebox/glovebox/store/sqlite"
 	"github.com/glovebox/glovebox/telemetry"
 )
@@ -272,23 +273,6 @@ func parallel(n int, f func(i int)) {
 	wg.Wait()
 }
 
-// tenSignals is a record's worth of signals at t for the i-th record of a device.
-func tenSignals(t time.Time, i int) []telemetry.EventSignal {
-	f := float64(i % 100)
-	return []telemetry.EventSignal{
-		{Name: "speed", Timestamp: t, Value: 30 + f/2},
-		{Name: "currentLocationCoordinates", Timestamp: t, Value: telemetry.Location{Latitude: 52.52 + f/1e4, Longitude: 13.405 + f/1e4, HDOP: 0.8}},
-		{Name: "currentLocationHeading", Timestamp: t, Value: float64(i % 360)},
-		{Name: "powertrainTransmissionTravelledDistance", Timestamp: t, Value: 12000 + float64(i)/100},
-		{Name: "powertrainFuelSystemRelativeLevel", Timestamp: t, Value: float64(80 - i%50)},
-		{Name: "powertrainCombustionEngineSpeed", Timestamp: t, Value: float64(1500 + i%1500)},
-		{Name: "powertrainCombustionEngineECT", Timestamp: t, Value: float64(88 + i%5)},
-		{Name: "exteriorAirTemperature", Timestamp: t, Value: 14.5},
-		{Name: "lowVoltageBatteryCurrentVoltage", Timestamp: t, Value: 14.1},
-		{Name: "isIgnitionOn", Timestamp: t, Value: true},
-	}
-}
-
 // Ingest runs a node, pairs a fleet, and measures verified, durable records per second over HTTP batches.
 func Ingest(ctx context.Context, opts IngestOptions) (*IngestReport, error) {
 	opts.defaults()
@@ -312,7 +296,7 @@ func Ingest(ctx context.Context, opts IngestOptions) (*IngestReport, error) {
 		v := i % opts.Vehicles
 		seq := i / opts.Vehicles
 		at := start.Add(time.Duration(seq) * time.Millisecond)
-		ev, err := telemetry.NewEvent(crypto.PubkeyToAddress(devs[v].PublicKey), ids[v], strconv.Itoa(seq), at, tenSignals(at, i))
+		ev, err := telemetry.NewEvent(crypto.PubkeyToAddress(devs[v].PublicKey), ids[v], strconv.Itoa(seq), at, sim.TenSignals(at, i))
 		if err == nil {
 			subs[i], err = telemetry.Sign(ev, devs[v])
 		}

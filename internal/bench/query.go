@@ -26,6 +26,7 @@ import (
 	"github.com/glovebox/glovebox/client"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/node"
+	"github.com/glovebox/glovebox/sim"
 	"github.com/glovebox/glovebox/store/sqlite"
 	"github.com/glovebox/glovebox/telemetry"
 )
@@ -71,7 +72,7 @@ type QueryOptions struct {
 	// node does not recover each signature again while loading. For data sets too large to verify in a
 	// benchmark run (25 vehicles × 30 days at 1 Hz: 2.16 M records of 300 values).
 	HistoryDirect bool
-	// HistorySignals, if set, makes the samples of the long history instead of tenSignals (the i-th
+	// HistorySignals, if set, makes the samples of the long history instead of sim.TenSignals (the i-th
 	// sample of a vehicle, at t).
 	HistorySignals func(t time.Time, i int) []telemetry.EventSignal
 	SignalsBucket  time.Duration
@@ -219,7 +220,7 @@ type QueryReport struct {
 	SignalsValuesP50, SignalsValuesP99 time.Duration
 }
 
-// latestQueryFields are the ten signals tenSignals writes, as signalsLatest selections.
+// latestQueryFields are the ten signals sim.TenSignals writes, as signalsLatest selections.
 var latestQueryFields = []string{
 	"speed { timestamp value }",
 	"currentLocationCoordinates { timestamp value { latitude longitude hdop } }",
@@ -284,7 +285,7 @@ func Query(ctx context.Context, opts QueryOptions) (*QueryReport, error) {
 	parallel(n, func(i int) {
 		v, seq := i%opts.Vehicles, i/opts.Vehicles
 		at := first.Add(time.Duration(seq) * opts.Interval)
-		ev, err := telemetry.NewEvent(crypto.PubkeyToAddress(devs[v].PublicKey), ids[v], strconv.Itoa(seq), at, tenSignals(at, seq))
+		ev, err := telemetry.NewEvent(crypto.PubkeyToAddress(devs[v].PublicKey), ids[v], strconv.Itoa(seq), at, sim.TenSignals(at, seq))
 		if err == nil {
 			subs[i], err = telemetry.Sign(ev, devs[v])
 		}
@@ -452,7 +453,7 @@ func loadHistory(ctx context.Context, n *node.Node, devs []*ecdsa.PrivateKey, id
 			v, seq := i%len(devs), i/len(devs)
 			at := start.Add(time.Duration(seq*per) * opts.HistoryInterval)
 			sigs := make([]telemetry.EventSignal, 0, 10*per)
-			gen := tenSignals
+			gen := sim.TenSignals
 			if opts.HistorySignals != nil {
 				gen = opts.HistorySignals
 			}

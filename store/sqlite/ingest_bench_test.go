@@ -10,6 +10,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/glovebox/glovebox/sim"
 	"github.com/glovebox/glovebox/store/sqlite"
 	"github.com/glovebox/glovebox/telemetry"
 )
@@ -24,19 +25,7 @@ func liveRecords(b *testing.B, n, vehicles int, step time.Duration, end time.Tim
 		vehicle := uint64(1 + i%vehicles)
 		src := common.BigToAddress(new(big.Int).SetUint64(vehicle))
 		at := end.Add(time.Duration(i-n) * step)
-		f := float64(i % 100)
-		ev, err := telemetry.NewEvent(src, vehicle, strconv.Itoa(i), at, []telemetry.EventSignal{
-			{Name: "speed", Timestamp: at, Value: 30 + f/2},
-			{Name: "currentLocationCoordinates", Timestamp: at, Value: telemetry.Location{Latitude: 52.52 + f/1e4, Longitude: 13.405 + f/1e4, HDOP: 0.8}},
-			{Name: "currentLocationHeading", Timestamp: at, Value: float64(i % 360)},
-			{Name: "powertrainTransmissionTravelledDistance", Timestamp: at, Value: 12000 + float64(i)/100},
-			{Name: "powertrainFuelSystemRelativeLevel", Timestamp: at, Value: float64(80 - i%50)},
-			{Name: "powertrainCombustionEngineSpeed", Timestamp: at, Value: float64(1500 + i%1500)},
-			{Name: "powertrainCombustionEngineECT", Timestamp: at, Value: float64(88 + i%5)},
-			{Name: "exteriorAirTemperature", Timestamp: at, Value: 14.5},
-			{Name: "lowVoltageBatteryCurrentVoltage", Timestamp: at, Value: 14.1},
-			{Name: "isIgnitionOn", Timestamp: at, Value: true},
-		})
+		ev, err := telemetry.NewEvent(src, vehicle, strconv.Itoa(i), at, sim.TenSignals(at, i))
 		if err != nil {
 			b.Fatal(err)
 		}
