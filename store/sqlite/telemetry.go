@@ -146,6 +146,17 @@ CREATE TABLE IF NOT EXISTS events (
 	PRIMARY KEY (vehicle, time, name, source)) WITHOUT ROWID;
 `
 
+// WALCheckpointPages is how many pages the write-ahead log of the records and the derived databases
+// holds before the commit that reaches it copies them into the database file (SQLite's automatic
+// checkpoint; its default is 1,000). A page written by several commits between two checkpoints (an index
+// leaf, the latest values of a vehicle) is copied once: at 10,000 pages (40 MB per file at most, reused
+// rather than grown once reached) `glovebox bench ingest` acknowledged about 4 % more records per second
+// than at 1,000 (four alternating pairs, 2 cores, quiet, 2026-12-07). A full disk is met the same way
+// whatever the bound: a commit that cannot grow the log fails and loses nothing (node's full-disk test).
+const WALCheckpointPages = 10000
+
+var walCheckpoint = fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)", WALCheckpointPages)
+
 // SignalsFile is the name of the derived database, kept beside the records database.
 const SignalsFile = "signals.db"
 
@@ -156,7 +167,7 @@ func OpenTelemetry(path string, cat *telemetry.Catalog) (*Telemetry, error) {
 	// Transactions begin IMMEDIATE: a transaction that reads before it writes and must upgrade to a write
 	// lock after another commit fails at once with SQLITE_BUSY instead of waiting.
 	// secure_delete(FAST) overwrites deleted rows' bytes on their pages (retention and erasure).
-	const pragmas = "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=secure_delete(FAST)&_txlock=immediate"
+	pragmas := "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=secure_delete(FAST)&_txlock=immediate" + walCheckpoint
 	db, err := sql.Open("sqlite", "file:"+path+pragmas+cachePragma(RecordsCacheKiB)+"&_pragma=synchronous(FULL)")
 	if err != nil {
 		return nil, fmt.Errorf("couldn't open %s: %w", path, err)
