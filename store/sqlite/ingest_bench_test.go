@@ -3,8 +3,10 @@ package sqlite_test
 import (
 	"context"
 	"math/big"
+	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -124,5 +126,47 @@ func BenchmarkAggregateAnOpenHour(b *testing.B) {
 		if n != 120 {
 			b.Fatalf("%d answers, want 120", n)
 		}
+	}
+}
+
+// BenchmarkAppendFloor is the least a durable raw write could cost, for comparison with Write's
+// write-cpu-µs/record in BenchmarkIngestLive: the same 20,000 records' signed events and signatures
+// appended to a plain file, with one fdatasync per 500 records (Write's group), and nothing else — no
+// deduplication, no index to read them back by vehicle and time, no deletion. It reports the CPU time per
+// record and the bytes appended per record.
+func BenchmarkAppendFloor(b *testing.B) {
+	recs := liveRecords(b, 20000, 1000, time.Millisecond, time.Now())
+	for b.Loop() {
+		b.StopTimer()
+		f, err := os.OpenFile(filepath.Join(b.TempDir(), "records"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		c0 := cpuTime(b)
+		var buf []byte
+		written := 0
+		for i, r := range recs {
+			buf = append(buf, r.Event...)
+			buf = append(buf, r.Signature[:]...)
+			if (i+1)%500 == 0 || i == len(recs)-1 {
+				if _, err := f.Write(buf); err != nil {
+					b.Fatal(err)
+				}
+				if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+					b.Fatal(err)
+				}
+				written += len(buf)
+				buf = buf[:0]
+			}
+		}
+		cpu := cpuTime(b) - c0
+		b.StopTimer()
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(cpu.Nanoseconds())/1000/float64(len(recs)), "cpu-µs/record")
+		b.ReportMetric(float64(written)/float64(len(recs)), "B/record")
+		b.StartTimer()
 	}
 }
