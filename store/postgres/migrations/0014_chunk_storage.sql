@@ -1,0 +1,21 @@
+-- 0014: chunks of up to about a page stay in their row (issue 16; docs/columnar.md, "PostgreSQL: bytes on disk").
+--
+-- 0012 and 0013 gave chunk_data's data and slots STORAGE EXTERNAL: no compression, and out of the row as
+-- soon as the row passes ~2 KB (TOAST_TUPLE_THRESHOLD). Such a chunk then costs its TOAST pointer, a TOAST
+-- row per ~2 KB (each with its tuple header), an entry in the TOAST table's index and the half-empty last
+-- TOAST page share, and most of a simulated month's moved chunks were between 2 and 8 KB (a location
+-- chunk is ~5 KB). STORAGE MAIN keeps a value in its row until the row would pass a page (~8 KB), and
+-- lets PostgreSQL compress it (pglz, kept only when it saves a quarter; it gives up after the first KB
+-- of an incompressible value, such as most XOR-encoded floats): location chunks shrink by about a third.
+-- Chunks larger than a page after compression still go to TOAST, data first (the larger column), so a
+-- query that selects slots alone still reads no TOAST page for them.
+--
+-- Measured (BenchmarkSimulatedMonthOnDisk; docs/columnar.md): the simulated month, chunk_sums and
+-- chunk_data with keys and TOAST, from 2.42 to 2.07 bytes per value.
+--
+-- Only the columns' storage changes (the monthly partitions take it from their parent, existing ones
+-- here and later ones when created): nothing is rewritten, and chunks written before keep their TOAST
+-- rows until the sealer rewrites their hour or an operator runs VACUUM FULL chunk_data, which moves them
+-- into their rows (it locks the table while it copies it). Every reader is unchanged: PostgreSQL hands
+-- back the same bytes however it stores them.
+ALTER TABLE chunk_data ALTER COLUMN data SET STORAGE MAIN, ALTER COLUMN slots SET STORAGE MAIN;
