@@ -14,11 +14,11 @@ import (
 
 // TestChunksOfUpToAPageStayInTheirRowAfterMigration0014 seals, on a database as the build before
 // migration 0014 left it, an hour of 10 minutes of noise at 1 Hz (a chunk of a few KB, which that build
-// moved to TOAST) and an hour of a whole hour at 1 Hz (a chunk larger than a page, even compressed), migrates, and checks
-// that the answers stay byte-identical, that every partition of chunk_data (and one created after) keeps
-// data and slots with STORAGE MAIN, that the same two hours sealed after the migration put only the larger
-// chunk in TOAST with the same answers, and that VACUUM FULL moves the older chunk of a few KB into its row
-// with the answers unchanged.
+// moved to TOAST) and a whole hour at 1 Hz (a chunk larger than a page, even compressed), migrates, and
+// checks that the answers stay byte-identical, that every partition of chunk_data (and one created after)
+// keeps data and slots with STORAGE MAIN, that the same two hours sealed after the migration put only the
+// larger chunk in TOAST with the same answers, and that VACUUM FULL moves the older chunk of a few KB into
+// its row with the answers unchanged.
 func TestChunksOfUpToAPageStayInTheirRowAfterMigration0014(t *testing.T) {
 	ctx := context.Background()
 	pool := migratedBefore(t, 14)
