@@ -23,7 +23,8 @@ import (
 // chunks), "chunks-without-slots" the same chunks with their five-minute slot summaries removed, as
 // chunks written before migration 0013 are (a five-minute bucket then decodes every chunk). Each reports
 // p50 and p99 over its iterations, and the bytes a value takes in rows (signals, with its index) and in
-// chunks (chunk_sums and chunk_data, with theirs). Loading the month takes a few minutes; run it alone:
+// chunks (chunk_sums and chunk_data, with theirs; "chunks" also by part and the payload, as
+// BenchmarkSimulatedMonthOnDisk). Loading the month takes a few minutes; run it alone:
 //
 //	GLOVEBOX_REQUIRE_POSTGRES=1 go test ./store/postgres -run '^$' -bench Aggregate30Days -benchtime 20x
 func BenchmarkAggregate30Days(b *testing.B) {
@@ -50,14 +51,10 @@ func BenchmarkAggregate30Days(b *testing.B) {
 		b.Fatal(err)
 	}
 	const values = days * 86400
-	size := func(tables string) float64 {
+	size := func(tables ...string) float64 {
 		var n int64
-		if _, err := pool.Exec(ctx, `VACUUM ANALYZE`); err != nil {
-			b.Fatal(err)
-		}
-		if err := pool.QueryRow(ctx, `SELECT SUM(pg_total_relation_size(c.oid)) FROM pg_class c
-			JOIN pg_inherits i ON i.inhrelid = c.oid JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = ANY($1)`, tables).Scan(&n); err != nil {
-			b.Fatal(err)
+		for _, t := range tables {
+			n += bytesOf(b, pool, t).total()
 		}
 		return float64(n) / values
 	}
@@ -87,7 +84,7 @@ func BenchmarkAggregate30Days(b *testing.B) {
 		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 		b.ReportMetric(float64(lat[min(len(lat)-1, len(lat)*99/100)].Microseconds())/1000, "p99-ms")
 	}
-	rowBytes := size("{signals}")
+	rowBytes := size("signals")
 	for _, q := range queries {
 		b.Run("before/"+q.name, func(b *testing.B) {
 			run(b, q, func(a telemetry.Aggregation, put func(int64, string, any)) error {
@@ -105,11 +102,17 @@ func BenchmarkAggregate30Days(b *testing.B) {
 		b.Fatal(err)
 	}
 	sealRate := values / time.Since(sealStart).Seconds()
-	chunkBytes := size("{chunk_sums,chunk_data}")
+	sums, data := bytesOf(b, pool, "chunk_sums"), bytesOf(b, pool, "chunk_data")
+	chunkBytes := float64(sums.total()+data.total()) / values
+	payload := float64(payloadOf(b, pool)) / values
 	for _, q := range queries {
 		b.Run("chunks/"+q.name, func(b *testing.B) {
 			run(b, q, func(a telemetry.Aggregation, put func(int64, string, any)) error { return s.Aggregate(ctx, a, put) })
 			b.ReportMetric(chunkBytes, "B/value")
+			b.ReportMetric(float64(sums.heap+data.heap)/values, "heap-B/value")
+			b.ReportMetric(float64(sums.indexes+data.indexes)/values, "index-B/value")
+			b.ReportMetric(float64(sums.toast+data.toast)/values, "toast-B/value")
+			b.ReportMetric(payload, "payload-B/value")
 			b.ReportMetric(sealRate, "sealed-values/s")
 		})
 	}
@@ -123,7 +126,7 @@ func BenchmarkAggregate30Days(b *testing.B) {
 	if _, err := pool.Exec(ctx, `VACUUM FULL chunk_data`); err != nil {
 		b.Fatal(err)
 	}
-	noSlotBytes := size("{chunk_sums,chunk_data}")
+	noSlotBytes := size("chunk_sums", "chunk_data")
 	for _, q := range queries {
 		b.Run("chunks-without-slots/"+q.name, func(b *testing.B) {
 			run(b, q, func(a telemetry.Aggregation, put func(int64, string, any)) error { return s.Aggregate(ctx, a, put) })

@@ -14,8 +14,8 @@ import (
 	"github.com/glovebox/glovebox/telemetry"
 )
 
-// A month of the simulator's first vehicle (seed 1, as internal/enginebench), as the records a node
-// stores: generated once per test binary.
+// The simulated month (sim.Stored: the simulator's first vehicle, seed 1, as internal/enginebench), as
+// the records a node stores: generated once per test binary.
 var (
 	monthOnce    sync.Once
 	monthRecords []*telemetry.Record
@@ -24,17 +24,7 @@ var (
 
 func simulatedMonth(b *testing.B) ([]*telemetry.Record, int) {
 	monthOnce.Do(func() {
-		start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-		f := sim.NewFleet(1, 1, start)
-		f.Sign = false
-		end := start.AddDate(0, 0, 30).UnixMilli()
-		for f.Now().UnixMilli() < end {
-			for _, r := range f.Step(time.Second) {
-				monthRecords = append(monthRecords, &telemetry.Record{Source: r.Device, ID: r.ID, VehicleID: r.VehicleID,
-					Time: r.Time.UnixMilli(), Received: f.Now().UnixMilli(), Event: r.Submission.Event})
-				monthValues += len(r.Signals)
-			}
-		}
+		monthRecords, monthValues = sim.Stored(1, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), 30)
 	})
 	if len(monthRecords) == 0 {
 		b.Fatal("the simulator sent no records")
@@ -45,15 +35,9 @@ func simulatedMonth(b *testing.B) ([]*telemetry.Record, int) {
 // parsedMonth returns recs with the values and events the ingester would have parsed from them (Write
 // hands them to the indexer).
 func parsedMonth(b *testing.B, recs []*telemetry.Record) []*telemetry.Record {
-	out := make([]*telemetry.Record, len(recs))
-	for i, r := range recs {
-		p, err := telemetry.DefaultCatalog.ParseStored(r.Event)
-		if err != nil {
-			b.Fatal(err)
-		}
-		c := *r
-		c.Values, c.Events = p.Values, p.Events
-		out[i] = &c
+	out, err := sim.Parsed(recs)
+	if err != nil {
+		b.Fatal(err)
 	}
 	return out
 }

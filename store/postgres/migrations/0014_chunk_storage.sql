@@ -1,0 +1,25 @@
+-- 0014: chunks of up to about a page stay in their row (issue 16; docs/columnar.md, "PostgreSQL: bytes on disk").
+--
+-- 0012 and 0013 gave chunk_data's data and slots STORAGE EXTERNAL: no compression, and out of the row as
+-- soon as the row passes ~2 KB (TOAST_TUPLE_THRESHOLD). Such a chunk then costs its TOAST pointer, a TOAST
+-- row per ~2 KB (each with its tuple header), an entry in the TOAST table's index and the half-empty last
+-- TOAST page share; most of the simulated month's chunks that moved were between 2 and 8 KB (a location
+-- chunk is ~5 KB). STORAGE MAIN keeps a value in its row until the row would pass a page (~8 KB), and
+-- lets PostgreSQL compress it (pglz, kept only when it saves a quarter; it gives up after the first KB
+-- of a value without repeats, such as XOR-encoded floats of full precision).
+-- Chunks larger than a page after compression still go to TOAST, data first (the larger column), so a
+-- query that selects slots alone still reads no TOAST page for them.
+--
+-- Measured (docs/columnar.md, "PostgreSQL: bytes on disk"), chunk_sums and chunk_data with their keys,
+-- TOAST and maps after VACUUM: the simulated month (BenchmarkSimulatedMonthOnDisk) from 2.42 to 2.09 bytes
+-- per value (TOAST 0.86 to 0.27; location chunks a third smaller); one signal at 1 Hz
+-- (BenchmarkAggregate30Days) from 4.90 to 1.25, pglz finding the repeats that the XOR encoding of its
+-- values at 0.1 resolution leaves. Sealing pays the compression attempt (about 0.5 ms for a compressible
+-- 15 KB chunk).
+--
+-- Only the columns' storage changes (the monthly partitions take it from their parent, existing ones
+-- here and later ones when created): nothing is rewritten, and chunks written before keep their TOAST
+-- rows until the sealer rewrites their hour or an operator runs VACUUM FULL chunk_data, which moves them
+-- into their rows (it locks the table while it copies it). Every reader is unchanged: PostgreSQL hands
+-- back the same bytes however it stores them.
+ALTER TABLE chunk_data ALTER COLUMN data SET STORAGE MAIN, ALTER COLUMN slots SET STORAGE MAIN;
