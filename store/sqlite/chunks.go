@@ -127,16 +127,6 @@ func (t *Telemetry) now() time.Time {
 	return time.Now()
 }
 
-// putHour writes the values of s in the closed hour starting at hour as chunks: the hour's chunks and open
-// values already stored (the vehicle's open values of that hour are sealed first, every signal's), merged
-// with add (in the order received; a time stored before keeps its value).
-func (t *Telemetry) putHour(ctx context.Context, tx dbtx, s sig, hour int64, add []series.Point) error {
-	if _, err := t.sealOpenHour(ctx, tx, s.vehicle, hour); err != nil {
-		return fmt.Errorf("couldn't write the hour from %d of %s as chunks: %w", hour, s, err)
-	}
-	return t.mergeIntoChunks(ctx, tx, s, hour, add)
-}
-
 // mergeIntoChunks rewrites the chunks of s in the hour starting at hour with add merged into them (in
 // the order stored; a time already in a chunk keeps its value).
 func (t *Telemetry) mergeIntoChunks(ctx context.Context, tx dbtx, s sig, hour int64, add []series.Point) (err error) {

@@ -95,6 +95,20 @@ func mergeNewest(old []newest, add []newest) []newest {
 	return out
 }
 
+// putNewest returns ns with n as its signal's newest value if it is as new as the one ns holds or newer
+// (a value indexed later wins at the same time), or added if ns holds none; ns is in no order.
+func putNewest(ns []newest, n newest) []newest {
+	for i := range ns {
+		if ns[i].name == n.name {
+			if n.t >= ns[i].t {
+				ns[i] = n
+			}
+			return ns
+		}
+	}
+	return append(ns, n)
+}
+
 // latestKey names a row of latest_values (source nil) or latest_sources.
 type latestKey struct {
 	vehicle uint64
