@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/glovebox/glovebox/telemetry"
@@ -146,6 +148,100 @@ func (t *Telemetry) mergeIntoChunks(ctx context.Context, tx dbtx, s sig, hour in
 		}
 	}
 	return insertChunks(ctx, tx, s, pts)
+}
+
+// hourWrite is the rewrite of one signal's chunks in one closed hour by an indexing pass: the chunks
+// stored (read, with their data, on the pass's transaction) and the values added, merged and encoded
+// into chunk rows by encodeHours on other cores while the pass goes on with its statements.
+type hourWrite struct {
+	s    sig
+	hour int64
+	old  []chunkRow
+	add  []series.Point
+	rows chunkRows
+	err  error
+}
+
+// chunkRows are the rows of chunk_sums, chunk_data and chunk_slots of some chunks.
+type chunkRows struct {
+	sums, data, slots [][]any
+}
+
+// encodeHours merges and encodes each of ws into its chunk rows, on up to GOMAXPROCS goroutines; it
+// returns a function that waits for them.
+func encodeHours(ws []*hourWrite) (wait func()) {
+	work := make(chan *hourWrite, len(ws))
+	for _, w := range ws {
+		work <- w
+	}
+	close(work)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(ws)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for w := range work {
+				w.rows, w.err = w.encode()
+			}
+		}()
+	}
+	return wg.Wait
+}
+
+// encode returns the chunk rows of w's stored values merged with its added ones (a time stored before
+// keeps its value).
+func (w *hourWrite) encode() (chunkRows, error) {
+	var old []series.Point
+	for i := range w.old {
+		var err error
+		if old, err = w.old[i].decode(context.Background(), nil, w.s, old); err != nil {
+			return chunkRows{}, fmt.Errorf("couldn't write the hour from %d of %s as chunks: %w", w.hour, w.s, err)
+		}
+	}
+	var rows chunkRows
+	if err := rows.add(w.s, series.Merge(old, w.add)); err != nil {
+		return chunkRows{}, fmt.Errorf("couldn't write the hour from %d of %s as chunks: %w", w.hour, w.s, err)
+	}
+	return rows, nil
+}
+
+// add encodes pts (in time order, within one hour) and appends their chunk rows.
+func (r *chunkRows) add(s sig, pts []series.Point) error {
+	cs, err := series.Encode(s.kind, pts)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		var xsum, minutes []byte
+		var lo, hi any
+		if numeric(s.kind) {
+			if xsum, err = c.Sum.AppendBinary(nil); err != nil {
+				return err
+			}
+			lo, hi, minutes = c.Min, c.Max, minuteCounts(pts[:c.Count])
+		}
+		pts = pts[c.Count:]
+		r.sums = append(r.sums, []any{s.vehicle, s.name, c.Start, c.End, c.Count, xsum, lo, hi, c.First, c.Last, minutes})
+		r.data = append(r.data, []any{s.vehicle, s.name, c.Start, c.Data})
+		if c.Slots != nil {
+			r.slots = append(r.slots, []any{s.vehicle, s.name, c.Start, c.Slots})
+		}
+	}
+	return nil
+}
+
+// insert inserts the rows in as few statements as insertRows makes.
+func (r *chunkRows) insert(ctx context.Context, tx *sql.Tx, c *stmtCache) error {
+	if err := c.insertRows(ctx, tx, `INSERT INTO chunk_sums (vehicle, name, start, end, cnt, xsum, lo, hi, fv, lv, minutes) VALUES`, ``, r.sums); err != nil {
+		return fmt.Errorf("couldn't insert chunks' summaries: %w", err)
+	}
+	if err := c.insertRows(ctx, tx, `INSERT INTO chunk_data (vehicle, name, start, data) VALUES`, ``, r.data); err != nil {
+		return fmt.Errorf("couldn't insert chunks: %w", err)
+	}
+	if err := c.insertRows(ctx, tx, `INSERT INTO chunk_slots (vehicle, name, start, slots) VALUES`, ``, r.slots); err != nil {
+		return fmt.Errorf("couldn't insert chunks' slot summaries: %w", err)
+	}
+	return nil
 }
 
 // insertChunks encodes pts (in time order, within one hour) and inserts their chunk rows.

@@ -648,7 +648,11 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 	slices.SortFunc(groups, func(a, b *hourGroup) int {
 		return cmp.Or(cmp.Compare(a.vehicle, b.vehicle), cmp.Compare(a.hour, b.hour))
 	})
+	// Each signal's chunks of each closed hour are read and deleted here, on the transaction; merging
+	// and encoding them runs on other cores (encodeHours) while this goroutine goes on with the
+	// statements, and their rows are inserted at the end.
 	stx := stmtTx{tx, &t.istmt}
+	var writes []*hourWrite
 	for _, g := range groups {
 		// The vehicle's open values of the hour (every signal's) go into chunks first, once for the hour.
 		if _, err := t.sealOpenHour(ctx, stx, g.vehicle, g.hour); err != nil {
@@ -656,11 +660,20 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 		}
 		slices.SortFunc(g.sigs, func(a, b *hourValues) int { return cmp.Compare(a.s.name, b.s.name) })
 		for _, h := range g.sigs {
-			if err := t.mergeIntoChunks(ctx, stx, h.s, g.hour, h.pts); err != nil {
-				return err
+			old, err := readChunks(ctx, stx, h.s, g.hour, g.hour+series.HourMs, true)
+			if err != nil {
+				return fmt.Errorf("couldn't write the hour from %d of %s as chunks: %w", g.hour, h.s, err)
 			}
+			if len(old) > 0 {
+				if err := deleteChunks(ctx, stx, h.s, g.hour, g.hour+series.HourMs); err != nil {
+					return fmt.Errorf("couldn't write the hour from %d of %s as chunks: %w", g.hour, h.s, err)
+				}
+			}
+			writes = append(writes, &hourWrite{s: h.s, hour: g.hour, old: old, add: h.pts})
 		}
 	}
+	encoded := encodeHours(writes)
+	defer encoded() // an early return must not leave the workers behind
 	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO events (vehicle, time, name, source, duration_ns, metadata) VALUES`,
 		`ON CONFLICT DO NOTHING`, evRows); err != nil {
 		return err
@@ -677,6 +690,17 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 		byVehicleSource[latestKey{k.vehicle, string(k.source.Bytes())}] = ns
 	}
 	if err := t.updateLatest(ctx, tx, true, byVehicleSource); err != nil {
+		return err
+	}
+	encoded()
+	var rows chunkRows
+	for _, w := range writes {
+		if w.err != nil {
+			return w.err
+		}
+		rows.sums, rows.data, rows.slots = append(rows.sums, w.rows.sums...), append(rows.data, w.rows.data...), append(rows.slots, w.rows.slots...)
+	}
+	if err := rows.insert(ctx, tx, &t.istmt); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('indexed_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, last); err != nil {
