@@ -230,52 +230,33 @@ func (r *chunkRows) add(s sig, pts []series.Point) error {
 	return nil
 }
 
-// insert inserts the rows in as few statements as insertRows makes.
-func (r *chunkRows) insert(ctx context.Context, tx *sql.Tx, c *stmtCache) error {
-	if err := c.insertRows(ctx, tx, `INSERT INTO chunk_sums (vehicle, name, start, end, cnt, xsum, lo, hi, fv, lv, minutes) VALUES`, ``, r.sums); err != nil {
-		return fmt.Errorf("couldn't insert chunks' summaries: %w", err)
-	}
-	if err := c.insertRows(ctx, tx, `INSERT INTO chunk_data (vehicle, name, start, data) VALUES`, ``, r.data); err != nil {
-		return fmt.Errorf("couldn't insert chunks: %w", err)
-	}
-	if err := c.insertRows(ctx, tx, `INSERT INTO chunk_slots (vehicle, name, start, slots) VALUES`, ``, r.slots); err != nil {
-		return fmt.Errorf("couldn't insert chunks' slot summaries: %w", err)
+// insert inserts the rows, a prepared statement a row: a statement of many rows would need a statement
+// journal (a page written for each page it changes), which cost more than it saved.
+func (r *chunkRows) insert(ctx context.Context, tx dbtx) error {
+	for _, t := range []struct {
+		q    string
+		rows [][]any
+	}{
+		{`INSERT INTO chunk_sums (vehicle, name, start, end, cnt, xsum, lo, hi, fv, lv, minutes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.sums},
+		{`INSERT INTO chunk_data (vehicle, name, start, data) VALUES (?, ?, ?, ?)`, r.data},
+		{`INSERT INTO chunk_slots (vehicle, name, start, slots) VALUES (?, ?, ?, ?)`, r.slots},
+	} {
+		for _, row := range t.rows {
+			if _, err := tx.ExecContext(ctx, t.q, row...); err != nil {
+				return fmt.Errorf("couldn't insert a chunk: %w", err)
+			}
+		}
 	}
 	return nil
 }
 
 // insertChunks encodes pts (in time order, within one hour) and inserts their chunk rows.
 func insertChunks(ctx context.Context, tx dbtx, s sig, pts []series.Point) error {
-	cs, err := series.Encode(s.kind, pts)
-	if err != nil {
+	var rows chunkRows
+	if err := rows.add(s, pts); err != nil {
 		return err
 	}
-	for _, c := range cs {
-		var xsum, minutes []byte
-		var lo, hi any
-		if numeric(s.kind) {
-			if xsum, err = c.Sum.AppendBinary(nil); err != nil {
-				return err
-			}
-			lo, hi, minutes = c.Min, c.Max, minuteCounts(pts[:c.Count])
-		}
-		pts = pts[c.Count:]
-		if _, err := tx.ExecContext(ctx, `INSERT INTO chunk_sums (vehicle, name, start, end, cnt, xsum, lo, hi, fv, lv, minutes)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, s.vehicle, s.name, c.Start, c.End, c.Count, xsum, lo, hi, c.First, c.Last, minutes); err != nil {
-			return fmt.Errorf("couldn't insert a chunk's summary: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO chunk_data (vehicle, name, start, data) VALUES (?, ?, ?, ?)`,
-			s.vehicle, s.name, c.Start, c.Data); err != nil {
-			return fmt.Errorf("couldn't insert a chunk: %w", err)
-		}
-		if c.Slots != nil {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO chunk_slots (vehicle, name, start, slots) VALUES (?, ?, ?, ?)`,
-				s.vehicle, s.name, c.Start, c.Slots); err != nil {
-				return fmt.Errorf("couldn't insert a chunk's slot summaries: %w", err)
-			}
-		}
-	}
-	return nil
+	return rows.insert(ctx, tx)
 }
 
 // deleteChunks deletes the chunks of s that start in [lo, hi).

@@ -700,7 +700,7 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 		}
 		rows.sums, rows.data, rows.slots = append(rows.sums, w.rows.sums...), append(rows.data, w.rows.data...), append(rows.slots, w.rows.slots...)
 	}
-	if err := rows.insert(ctx, tx, &t.istmt); err != nil {
+	if err := rows.insert(ctx, stx); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('indexed_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, last); err != nil {
