@@ -766,37 +766,31 @@ func (t *Telemetry) parseRecords(ctx context.Context, from int64, n int) ([]stor
 }
 
 // readAndParse reads up to limit records with sequence numbers in (from, to] and parses those not
-// handed parsed.
+// handed parsed, each as it is read (its event's bytes are not copied).
 func (t *Telemetry) readAndParse(ctx context.Context, from, to int64, limit int) ([]storedRecord, error) {
 	if to <= from {
 		return nil, nil
 	}
-	out, events, err := t.readRecords(ctx, from, to, limit)
-	if err != nil {
-		return nil, err
-	}
-	for i := range out {
-		if out[i].r != nil {
-			continue // parsed at ingest
-		}
-		event, err := DecodeEvent(events[i])
+	return t.readRecords(ctx, from, to, limit, func(rec *storedRecord, stored []byte) {
+		event, err := DecodeEvent(stored)
 		if err != nil {
-			slog.Warn("a stored record does not decompress; not indexed", "seq", out[i].seq, "err", err)
-			continue
+			slog.Warn("a stored record does not decompress; not indexed", "seq", rec.seq, "err", err)
+			return
 		}
 		// The record was verified at ingest; here it is only decoded. The clock is not checked again.
-		if out[i].r, err = t.cat.ParseStored(event); err != nil {
-			slog.Warn("a stored record no longer parses; not indexed", "seq", out[i].seq, "err", err)
+		if rec.r, err = t.cat.ParseStored(event); err != nil {
+			slog.Warn("a stored record no longer parses; not indexed", "seq", rec.seq, "err", err)
+			return
 		}
-	}
-	return out, nil
+		rec.r.Event = nil // the driver's bytes, valid only during the call
+	})
 }
 
 // readRecords reads up to n records with sequence numbers in (from, to]: each one's values as Write was
-// handed them parsed, if it was, else its stored event (events[i] for out[i]). Events are read only for
-// the records not handed parsed: while ingest hands them all, reading the event bytes was a third of a
-// pass.
-func (t *Telemetry) readRecords(ctx context.Context, from, to int64, n int) (out []storedRecord, events [][]byte, err error) {
+// handed them parsed, if it was, else it calls parse with the record and its stored event, whose bytes
+// are valid only during the call. Events are read only for the records not handed parsed: while ingest
+// hands them all, reading the event bytes was a third of a pass.
+func (t *Telemetry) readRecords(ctx context.Context, from, to int64, n int, parse func(rec *storedRecord, stored []byte)) ([]storedRecord, error) {
 	withEvents := t.handed.empty() // a backfill of stored records, a restart: every event is needed
 	q := `SELECT seq, vehicle, source, id, NULL FROM records WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?`
 	if withEvents {
@@ -804,40 +798,40 @@ func (t *Telemetry) readRecords(ctx context.Context, from, to int64, n int) (out
 	}
 	rows, err := t.db.QueryContext(ctx, q, from, to, n)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer rows.Close()
+	var out []storedRecord
 	var missing []int // the records neither handed parsed nor read with their events
 	for rows.Next() {
 		var rec storedRecord
 		var source, event sql.RawBytes
 		var id string
 		if err := rows.Scan(&rec.seq, &rec.vehicle, &source, &id, &event); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		rec.source = common.BytesToAddress(source)
-		var ev []byte
 		if rec.r = t.handed.take(rec.seq, recordKey{rec.source, id}); rec.r == nil {
 			if withEvents {
-				ev = bytes.Clone(event)
+				parse(&rec, event)
 			} else {
 				missing = append(missing, len(out))
 			}
 		}
-		out, events = append(out, rec), append(events, ev)
+		out = append(out, rec)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if len(missing) == 0 {
-		return out, events, nil
+		return out, nil
 	}
 	// Some were not handed (the handoff was full, or they were written unparsed): their events, in one
 	// query over their span.
 	rows, err = t.db.QueryContext(ctx, `SELECT seq, event FROM records WHERE seq >= ? AND seq <= ? ORDER BY seq`,
 		out[missing[0]].seq, out[missing[len(missing)-1]].seq)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer rows.Close()
 	k := 0
@@ -845,17 +839,17 @@ func (t *Telemetry) readRecords(ctx context.Context, from, to int64, n int) (out
 		var seq int64
 		var event sql.RawBytes
 		if err := rows.Scan(&seq, &event); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if i := missing[k]; out[i].seq == seq {
-			events[i] = bytes.Clone(event)
+			parse(&out[i], event)
 			k++
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return out, events, nil
+	return out, nil
 }
 
 // RunIndexer indexes new records as Write stores them (passes at least IndexSpacing apart) and every
