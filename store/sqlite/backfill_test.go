@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"math/big"
 	"path/filepath"
 	"testing"
@@ -124,6 +125,34 @@ func TestAPassReadsTheEventsOfRecordsNotHandedParsed(t *testing.T) {
 		}
 		if got, err := telemetry.AsFloat(rows[0].Val); err != nil || got != speed {
 			t.Fatalf("vehicle %d: latest %+v (%v), want speed %v", vehicle, rows, err, speed)
+		}
+	}
+}
+
+// TestPutNewestKeepsTheNewestValueOfEachSignal puts values into a pass's list of newest values, with
+// the search hint anywhere: a value as new or newer replaces its signal's (one indexed later wins at an
+// equal time), an older one does not, a signal not listed is added.
+func TestPutNewestKeepsTheNewestValueOfEachSignal(t *testing.T) {
+	list := func() []newest { return []newest{{1, 10, 1.0}, {2, 20, "a"}, {3, 30, 3.0}} }
+	for _, tc := range []struct {
+		name string
+		put  newest
+		want []newest
+	}{
+		{"a newer value replaces", newest{2, 25, "b"}, []newest{{1, 10, 1.0}, {2, 25, "b"}, {3, 30, 3.0}}},
+		{"one at the same time replaces", newest{3, 30, 4.0}, []newest{{1, 10, 1.0}, {2, 20, "a"}, {3, 30, 4.0}}},
+		{"an older one does not", newest{1, 9, 5.0}, []newest{{1, 10, 1.0}, {2, 20, "a"}, {3, 30, 3.0}}},
+		{"a signal not listed is added", newest{7, 1, 6.0}, []newest{{1, 10, 1.0}, {2, 20, "a"}, {3, 30, 3.0}, {7, 1, 6.0}}},
+	} {
+		for hint := -1; hint < 3; hint++ {
+			h := hint
+			got := putNewest(list(), tc.put, &h)
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("%s, hint %d: %v, want %v", tc.name, hint, got, tc.want)
+			}
+			if got[h].name != tc.put.name {
+				t.Errorf("%s, hint %d: the hint is left at %d, the signal %d", tc.name, hint, h, got[h].name)
+			}
 		}
 	}
 }

@@ -572,6 +572,7 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 		}
 		sk := sourceKey{vehicle, rec.source}
 		lv, sv := latest[vehicle], bySource[sk]
+		lh, sh := -1, -1
 		var g *hourGroup // the group of the last closed value
 		for i := range r.Values {
 			v := &r.Values[i]
@@ -620,8 +621,8 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 				}
 				h.pts = append(h.pts, series.Point{T: v.Time, V: val})
 			}
-			lv = putNewest(lv, newest{id, v.Time, val})
-			sv = putNewest(sv, newest{id, v.Time, val})
+			lv = putNewest(lv, newest{id, v.Time, val}, &lh)
+			sv = putNewest(sv, newest{id, v.Time, val}, &sh)
 		}
 		latest[vehicle], bySource[sk] = lv, sv
 		for _, o := range recOpen {
@@ -805,12 +806,13 @@ func (t *Telemetry) readRecords(ctx context.Context, from, to int64, n int, pars
 	var missing []int // the records neither handed parsed nor read with their events
 	for rows.Next() {
 		var rec storedRecord
+		var vehicle int64 // database/sql scans into a uint64 through its decimal text
 		var source, event sql.RawBytes
 		var id string
-		if err := rows.Scan(&rec.seq, &rec.vehicle, &source, &id, &event); err != nil {
+		if err := rows.Scan(&rec.seq, &vehicle, &source, &id, &event); err != nil {
 			return nil, err
 		}
-		rec.source = common.BytesToAddress(source)
+		rec.vehicle, rec.source = uint64(vehicle), common.BytesToAddress(source)
 		if rec.r = t.handed.take(rec.seq, recordKey{rec.source, id}); rec.r == nil {
 			if withEvents {
 				parse(&rec, event)
