@@ -152,7 +152,7 @@ func (t *Telemetry) mergeIntoChunks(ctx context.Context, tx dbtx, s sig, hour in
 
 // hourWrite is the rewrite of one signal's chunks in one closed hour by an indexing pass: the chunks
 // stored (read, with their data, on the pass's transaction) and the values added, merged and encoded
-// into chunk rows by encodeHours on other cores while the pass goes on with its statements.
+// into chunk rows by an hourEncoder on other cores while the pass goes on with its statements.
 type hourWrite struct {
 	s    sig
 	hour int64
@@ -167,25 +167,43 @@ type chunkRows struct {
 	sums, data, slots [][]any
 }
 
-// encodeHours merges and encodes each of ws into its chunk rows, on up to GOMAXPROCS goroutines; it
-// returns a function that waits for them.
-func encodeHours(ws []*hourWrite) (wait func()) {
-	work := make(chan *hourWrite, len(ws))
-	for _, w := range ws {
-		work <- w
-	}
-	close(work)
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(ws)) {
-		wg.Add(1)
+// hourEncoder merges and encodes hourWrites into their chunk rows on up to GOMAXPROCS goroutines, from
+// the first one added.
+type hourEncoder struct {
+	work   chan *hourWrite
+	wg     sync.WaitGroup
+	n      int  // goroutines started
+	closed bool // work is closed: wait was called
+}
+
+// newHourEncoder returns an hourEncoder; its goroutines start with the writes added.
+func newHourEncoder() *hourEncoder {
+	return &hourEncoder{work: make(chan *hourWrite, 64)}
+}
+
+// add hands w to a goroutine that sets its rows (or its error).
+func (e *hourEncoder) add(w *hourWrite) {
+	if e.n < runtime.GOMAXPROCS(0) {
+		e.n++
+		e.wg.Add(1)
+		work := e.work
 		go func() {
-			defer wg.Done()
+			defer e.wg.Done()
 			for w := range work {
 				w.rows, w.err = w.encode()
 			}
 		}()
 	}
-	return wg.Wait
+	e.work <- w
+}
+
+// wait waits until every write added is encoded. No write may be added after it; it may be called again.
+func (e *hourEncoder) wait() {
+	if !e.closed {
+		close(e.work)
+		e.closed = true
+	}
+	e.wg.Wait()
 }
 
 // encode returns the chunk rows of w's stored values merged with its added ones (a time stored before

@@ -631,17 +631,6 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 		}
 	}
 
-	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO open_values (vehicle, hour, seq, cnt, vals) VALUES`,
-		`ON CONFLICT DO NOTHING`, openRows); err != nil {
-		return err
-	}
-	hrows := make([][]any, 0, len(openHours))
-	for k := range openHours {
-		hrows = append(hrows, []any{k.hour, k.vehicle})
-	}
-	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO open_hours (hour, vehicle) VALUES`, `ON CONFLICT DO NOTHING`, hrows); err != nil {
-		return err
-	}
 	groups := make([]*hourGroup, 0, len(hours))
 	for _, g := range hours {
 		groups = append(groups, g)
@@ -650,10 +639,13 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 		return cmp.Or(cmp.Compare(a.vehicle, b.vehicle), cmp.Compare(a.hour, b.hour))
 	})
 	// Each signal's chunks of each closed hour are read and deleted here, on the transaction; merging
-	// and encoding them runs on other cores (encodeHours) while this goroutine goes on with the
-	// statements, and their rows are inserted at the end.
+	// and encoding them runs on other cores (hourEncoder), from the first one read, while this goroutine
+	// goes on with the statements (the open hours' rows are of other hours), and their rows are inserted
+	// at the end.
 	stx := stmtTx{tx, &t.istmt}
 	var writes []*hourWrite
+	enc := newHourEncoder()
+	defer enc.wait() // an early return must not leave the workers behind
 	for _, g := range groups {
 		// The vehicle's open values of the hour (every signal's) go into chunks first, once for the hour.
 		if _, err := t.sealOpenHour(ctx, stx, g.vehicle, g.hour); err != nil {
@@ -670,11 +662,22 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 					return fmt.Errorf("couldn't write the hour from %d of %s as chunks: %w", g.hour, h.s, err)
 				}
 			}
-			writes = append(writes, &hourWrite{s: h.s, hour: g.hour, old: old, add: h.pts})
+			w := &hourWrite{s: h.s, hour: g.hour, old: old, add: h.pts}
+			writes = append(writes, w)
+			enc.add(w)
 		}
 	}
-	encoded := encodeHours(writes)
-	defer encoded() // an early return must not leave the workers behind
+	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO open_values (vehicle, hour, seq, cnt, vals) VALUES`,
+		`ON CONFLICT DO NOTHING`, openRows); err != nil {
+		return err
+	}
+	hrows := make([][]any, 0, len(openHours))
+	for k := range openHours {
+		hrows = append(hrows, []any{k.hour, k.vehicle})
+	}
+	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO open_hours (hour, vehicle) VALUES`, `ON CONFLICT DO NOTHING`, hrows); err != nil {
+		return err
+	}
 	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO events (vehicle, time, name, source, duration_ns, metadata) VALUES`,
 		`ON CONFLICT DO NOTHING`, evRows); err != nil {
 		return err
@@ -693,7 +696,7 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 	if err := t.updateLatest(ctx, tx, true, byVehicleSource); err != nil {
 		return err
 	}
-	encoded()
+	enc.wait()
 	var rows chunkRows
 	for _, w := range writes {
 		if w.err != nil {
