@@ -463,7 +463,7 @@ func (t *Telemetry) Index(ctx context.Context) (int, error) {
 // len(recs) when there is no such tail, or when it is all of recs (an hour of many vehicles' records can
 // take several passes).
 func backfillCut(recs []storedRecord, closed int64) int {
-	last := map[uint64]int64{} // each vehicle's hour of its last record with values, if closed
+	last := map[uint64]int64{} // each vehicle's hour of its last record with values
 	for i := len(recs) - 1; i >= 0; i-- {
 		r := recs[i]
 		if r.r == nil || len(r.r.Values) == 0 {
