@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/glovebox/glovebox/telemetry"
@@ -127,16 +129,6 @@ func (t *Telemetry) now() time.Time {
 	return time.Now()
 }
 
-// putHour writes the values of s in the closed hour starting at hour as chunks: the hour's chunks and open
-// values already stored (the vehicle's open values of that hour are sealed first, every signal's), merged
-// with add (in the order received; a time stored before keeps its value).
-func (t *Telemetry) putHour(ctx context.Context, tx dbtx, s sig, hour int64, add []series.Point) error {
-	if _, err := t.sealOpenHour(ctx, tx, s.vehicle, hour); err != nil {
-		return fmt.Errorf("couldn't write the hour from %d of %s as chunks: %w", hour, s, err)
-	}
-	return t.mergeIntoChunks(ctx, tx, s, hour, add)
-}
-
 // mergeIntoChunks rewrites the chunks of s in the hour starting at hour with add merged into them (in
 // the order stored; a time already in a chunk keeps its value).
 func (t *Telemetry) mergeIntoChunks(ctx context.Context, tx dbtx, s sig, hour int64, add []series.Point) (err error) {
@@ -158,8 +150,81 @@ func (t *Telemetry) mergeIntoChunks(ctx context.Context, tx dbtx, s sig, hour in
 	return insertChunks(ctx, tx, s, pts)
 }
 
-// insertChunks encodes pts (in time order, within one hour) and inserts their chunk rows.
-func insertChunks(ctx context.Context, tx dbtx, s sig, pts []series.Point) error {
+// hourWrite is the rewrite of one signal's chunks in one closed hour by an indexing pass: the chunks
+// stored (read, with their data, on the pass's transaction) and the values added, merged and encoded
+// into chunk rows by an hourEncoder on other cores while the pass goes on with its statements.
+type hourWrite struct {
+	s    sig
+	hour int64
+	old  []chunkRow
+	add  []series.Point
+	rows chunkRows
+	err  error
+}
+
+// chunkRows are the rows of chunk_sums, chunk_data and chunk_slots of some chunks.
+type chunkRows struct {
+	sums, data, slots [][]any
+}
+
+// hourEncoder merges and encodes hourWrites into their chunk rows on up to GOMAXPROCS goroutines, from
+// the first one added.
+type hourEncoder struct {
+	work   chan *hourWrite
+	wg     sync.WaitGroup
+	n      int  // goroutines started
+	closed bool // work is closed: wait was called
+}
+
+// newHourEncoder returns an hourEncoder; its goroutines start with the writes added.
+func newHourEncoder() *hourEncoder {
+	return &hourEncoder{work: make(chan *hourWrite, 64)}
+}
+
+// add hands w to a goroutine that sets its rows (or its error).
+func (e *hourEncoder) add(w *hourWrite) {
+	if e.n < runtime.GOMAXPROCS(0) {
+		e.n++
+		e.wg.Add(1)
+		work := e.work
+		go func() {
+			defer e.wg.Done()
+			for w := range work {
+				w.rows, w.err = w.encode()
+			}
+		}()
+	}
+	e.work <- w
+}
+
+// wait waits until every write added is encoded. No write may be added after it; it may be called again.
+func (e *hourEncoder) wait() {
+	if !e.closed {
+		close(e.work)
+		e.closed = true
+	}
+	e.wg.Wait()
+}
+
+// encode returns the chunk rows of w's stored values merged with its added ones (a time stored before
+// keeps its value).
+func (w *hourWrite) encode() (chunkRows, error) {
+	var old []series.Point
+	for i := range w.old {
+		var err error
+		if old, err = w.old[i].decode(context.Background(), nil, w.s, old); err != nil {
+			return chunkRows{}, fmt.Errorf("couldn't write the hour from %d of %s as chunks: %w", w.hour, w.s, err)
+		}
+	}
+	var rows chunkRows
+	if err := rows.add(w.s, series.Merge(old, w.add)); err != nil {
+		return chunkRows{}, fmt.Errorf("couldn't write the hour from %d of %s as chunks: %w", w.hour, w.s, err)
+	}
+	return rows, nil
+}
+
+// add encodes pts (in time order, within one hour) and appends their chunk rows.
+func (r *chunkRows) add(s sig, pts []series.Point) error {
 	cs, err := series.Encode(s.kind, pts)
 	if err != nil {
 		return err
@@ -174,22 +239,42 @@ func insertChunks(ctx context.Context, tx dbtx, s sig, pts []series.Point) error
 			lo, hi, minutes = c.Min, c.Max, minuteCounts(pts[:c.Count])
 		}
 		pts = pts[c.Count:]
-		if _, err := tx.ExecContext(ctx, `INSERT INTO chunk_sums (vehicle, name, start, end, cnt, xsum, lo, hi, fv, lv, minutes)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, s.vehicle, s.name, c.Start, c.End, c.Count, xsum, lo, hi, c.First, c.Last, minutes); err != nil {
-			return fmt.Errorf("couldn't insert a chunk's summary: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO chunk_data (vehicle, name, start, data) VALUES (?, ?, ?, ?)`,
-			s.vehicle, s.name, c.Start, c.Data); err != nil {
-			return fmt.Errorf("couldn't insert a chunk: %w", err)
-		}
+		r.sums = append(r.sums, []any{s.vehicle, s.name, c.Start, c.End, c.Count, xsum, lo, hi, c.First, c.Last, minutes})
+		r.data = append(r.data, []any{s.vehicle, s.name, c.Start, c.Data})
 		if c.Slots != nil {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO chunk_slots (vehicle, name, start, slots) VALUES (?, ?, ?, ?)`,
-				s.vehicle, s.name, c.Start, c.Slots); err != nil {
-				return fmt.Errorf("couldn't insert a chunk's slot summaries: %w", err)
+			r.slots = append(r.slots, []any{s.vehicle, s.name, c.Start, c.Slots})
+		}
+	}
+	return nil
+}
+
+// insert inserts the rows, a prepared statement a row: a statement of many rows would need a statement
+// journal (a page written for each page it changes), which cost more than it saved.
+func (r *chunkRows) insert(ctx context.Context, tx dbtx) error {
+	for _, t := range []struct {
+		q    string
+		rows [][]any
+	}{
+		{`INSERT INTO chunk_sums (vehicle, name, start, end, cnt, xsum, lo, hi, fv, lv, minutes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.sums},
+		{`INSERT INTO chunk_data (vehicle, name, start, data) VALUES (?, ?, ?, ?)`, r.data},
+		{`INSERT INTO chunk_slots (vehicle, name, start, slots) VALUES (?, ?, ?, ?)`, r.slots},
+	} {
+		for _, row := range t.rows {
+			if _, err := tx.ExecContext(ctx, t.q, row...); err != nil {
+				return fmt.Errorf("couldn't insert a chunk: %w", err)
 			}
 		}
 	}
 	return nil
+}
+
+// insertChunks encodes pts (in time order, within one hour) and inserts their chunk rows.
+func insertChunks(ctx context.Context, tx dbtx, s sig, pts []series.Point) error {
+	var rows chunkRows
+	if err := rows.add(s, pts); err != nil {
+		return err
+	}
+	return rows.insert(ctx, tx)
 }
 
 // deleteChunks deletes the chunks of s that start in [lo, hi).

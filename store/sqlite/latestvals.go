@@ -95,6 +95,25 @@ func mergeNewest(old []newest, add []newest) []newest {
 	return out
 }
 
+// putNewest returns ns with n as its signal's newest value if it is as new as the one ns holds or newer
+// (a value indexed later wins at the same time), or added if ns holds none; ns is in no order. The
+// search starts at *hint, where the value of the signal before was found, plus one (a vehicle's records
+// list their signals in much the same order), and leaves there where this one was found.
+func putNewest(ns []newest, n newest, hint *int) []newest {
+	for k := range ns {
+		i := (*hint + 1 + k) % len(ns)
+		if ns[i].name == n.name {
+			if n.t >= ns[i].t {
+				ns[i] = n
+			}
+			*hint = i
+			return ns
+		}
+	}
+	*hint = len(ns)
+	return append(ns, n)
+}
+
 // latestKey names a row of latest_values (source nil) or latest_sources.
 type latestKey struct {
 	vehicle uint64

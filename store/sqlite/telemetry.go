@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -101,6 +102,13 @@ func (h *handoff) take(seq int64, key recordKey) *telemetry.Record {
 		return nil
 	}
 	return &telemetry.Record{Source: key.source, ID: key.id, Values: e.values, Events: e.events}
+}
+
+// empty reports whether no parsed record is kept.
+func (h *handoff) empty() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.m) == 0
 }
 
 // read notes that the indexer has read every record up to seq: what is kept for them (records deleted
@@ -375,6 +383,34 @@ func (t *Telemetry) nameID(ctx context.Context, tx *sql.Tx, name string) (int64,
 	return id, nil
 }
 
+// signalIDs finds the name ids of a pass's signals: by their place in the store's catalogue, or by
+// name for a signal of another catalogue.
+type signalIDs struct {
+	cat *telemetry.Catalog
+	ids []int64 // by Signal.Index; 0 not looked up yet
+}
+
+// signalIDs returns an empty signalIDs for one indexing pass.
+func (t *Telemetry) signalIDs() signalIDs {
+	return signalIDs{cat: t.cat, ids: make([]int64, len(t.cat.Signals))}
+}
+
+// of returns the name id of s, adding the name within tx when new.
+func (x signalIDs) of(ctx context.Context, t *Telemetry, tx *sql.Tx, s *telemetry.Signal) (int64, error) {
+	i := s.Index
+	if i < 0 || i >= len(x.ids) || &x.cat.Signals[i] != s {
+		return t.nameID(ctx, tx, s.Name)
+	}
+	if x.ids[i] == 0 {
+		id, err := t.nameID(ctx, tx, s.Name)
+		if err != nil {
+			return 0, err
+		}
+		x.ids[i] = id
+	}
+	return x.ids[i], nil
+}
+
 // IndexChunk is how many records the indexer reads per transaction. The indexer holds two chunks parsed
 // (one written, the next parsed meanwhile): at 8,192 the node's peak RSS under ingest from 10,000
 // vehicles was 380 MB, at 2,048 298 MB (budget 300), for a backfill 10 % slower (1.71 → 1.55 M values/s,
@@ -393,34 +429,86 @@ func (t *Telemetry) Index(ctx context.Context) (int, error) {
 	if err := t.idx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'indexed_seq'`).Scan(&from); err != nil && err != sql.ErrNoRows {
 		return 0, fmt.Errorf("couldn't read the index position: %w", err)
 	}
-	recs, err := t.parseRecords(ctx, from)
+	recs, full, err := t.parseRecords(ctx, from, IndexChunk)
 	total := 0
 	for err == nil && len(recs) > 0 {
 		type parsed struct {
 			recs []storedRecord
+			full bool // more may follow
 			err  error
 		}
-		var next chan parsed
-		if len(recs) == IndexChunk {
-			next = make(chan parsed, 1)
-			go func(from int64) {
-				r, err := t.parseRecords(ctx, from)
-				next <- parsed{r, err}
-			}(recs[len(recs)-1].seq)
+		// A pass that ends inside a closed hour leaves that hour's records to the next pass, which would
+		// otherwise decode, merge and rewrite the chunks this one wrote (backfillCut); the next pass reads
+		// that many records fewer, so no more are held parsed than before.
+		pass, carry := recs, []storedRecord(nil)
+		if full {
+			cut := backfillCut(recs, closedBefore(t.now()))
+			pass, carry = recs[:cut], recs[cut:]
 		}
-		err = t.indexRecords(ctx, recs)
+		var next chan parsed
+		if full {
+			next = make(chan parsed, 1)
+			go func(from int64, n int) {
+				r, full, err := t.parseRecords(ctx, from, n)
+				next <- parsed{r, full, err}
+			}(recs[len(recs)-1].seq, IndexChunk-len(carry))
+		}
+		err = t.indexRecords(ctx, pass)
 		if err == nil {
-			total += len(recs)
+			total += len(pass)
 		}
 		recs = nil
 		if next != nil {
 			p := <-next
 			if err == nil {
-				recs, err = p.recs, p.err
+				recs, full, err = append(carry, p.recs...), p.full, p.err
 			}
 		}
 	}
 	return total, err
+}
+
+// backfillCut returns where to end a pass over recs (in sequence order, more following) so that it does
+// not end inside a closed hour (before closed) that the next pass continues: before the longest tail of
+// records whose values all lie in their vehicle's last hour of recs, when that hour is closed. It returns
+// len(recs) when there is no such tail, or when it is all of recs (an hour of many vehicles' records can
+// take several passes).
+func backfillCut(recs []storedRecord, closed int64) int {
+	last := map[uint64]int64{} // each vehicle's hour of its last record with values
+	for i := len(recs) - 1; i >= 0; i-- {
+		r := recs[i]
+		if r.r == nil || len(r.r.Values) == 0 {
+			continue
+		}
+		if _, ok := last[r.vehicle]; !ok {
+			last[r.vehicle] = series.Hour(r.r.Values[0].Time)
+		}
+	}
+	cut := len(recs)
+	for ; cut > 0; cut-- {
+		r := recs[cut-1]
+		if r.r == nil || len(r.r.Values) == 0 {
+			continue // no values: it may end either pass
+		}
+		h := last[r.vehicle]
+		if h >= closed {
+			break
+		}
+		for _, v := range r.r.Values {
+			if series.Hour(v.Time) != h {
+				return cutOrAll(cut, len(recs))
+			}
+		}
+	}
+	return cutOrAll(cut, len(recs))
+}
+
+// cutOrAll is cut, or n when cut is 0 (a pass must index something).
+func cutOrAll(cut, n int) int {
+	if cut == 0 {
+		return n
+	}
+	return cut
 }
 
 // indexRecords derives the signal values, latest values and events of a chunk of parsed records (in
@@ -439,38 +527,33 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 		return err
 	}
 	defer tx.Rollback()
-	type nameKey struct {
-		vehicle uint64
-		name    int64
-	}
-	type latestVal struct {
-		t   int64
-		val any
-	}
 	var openRows, evRows [][]any
 	addEvent := func(e telemetry.Event) {
 		evRows = append(evRows, []any{e.Vehicle, e.Time, e.Name, e.Source, e.DurationNs, e.Metadata})
 	}
 	type sourceKey struct {
-		nameKey
-		source common.Address
+		vehicle uint64
+		source  common.Address
 	}
-	latest := map[nameKey]latestVal{}
-	bySource := map[sourceKey]latestVal{}
-	// the values of closed hours, written as chunks per vehicle, signal and hour
-	type hourKey struct {
-		vehicle    uint64
-		name, hour int64
+	// The newest value of each signal per vehicle, and per vehicle and source: a record's values are one
+	// vehicle's from one source, so each record looks its two lists up once, and its values find their
+	// signal in them by a short scan.
+	latest := map[uint64][]newest{}
+	bySource := map[sourceKey][]newest{}
+	// the values of closed hours, written as chunks per vehicle and hour, and in it per signal
+	type openKey struct {
+		vehicle uint64
+		hour    int64
 	}
 	type hourValues struct {
 		s   sig
 		pts []series.Point
 	}
-	hours := map[hourKey]*hourValues{}
-	type openKey struct {
-		vehicle uint64
-		hour    int64
+	type hourGroup struct {
+		openKey
+		sigs []*hourValues
 	}
+	hours := map[openKey]*hourGroup{}
 	openHours := map[openKey]bool{} // the hours written as open_values rows
 	// a record's open values, per hour (a record's values are nearly always in one hour)
 	type openRow struct {
@@ -480,7 +563,7 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 	}
 	var recOpen []openRow
 	closed := closedBefore(t.now())
-	ids := map[*telemetry.Signal]int64{}
+	ids := t.signalIDs()
 	last := recs[len(recs)-1].seq
 	for _, rec := range recs {
 		r := rec.r
@@ -495,13 +578,18 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 		for _, e := range t.derive.Add(vehicle, telemetry.SpeedSamples(r.Values)) {
 			addEvent(e)
 		}
-		for _, v := range r.Values {
-			id, ok := ids[v.Signal]
-			if !ok {
-				if id, err = t.nameID(ctx, tx, v.Signal.Name); err != nil {
-					return err
-				}
-				ids[v.Signal] = id
+		if len(r.Values) == 0 {
+			continue
+		}
+		sk := sourceKey{vehicle, rec.source}
+		lv, sv := latest[vehicle], bySource[sk]
+		lh, sh := -1, -1
+		var g *hourGroup // the group of the last closed value
+		for i := range r.Values {
+			v := &r.Values[i]
+			id, err := ids.of(ctx, t, tx, v.Signal)
+			if err != nil {
+				return err
 			}
 			var val any
 			switch v.Signal.Kind {
@@ -522,30 +610,74 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 					k = len(recOpen) - 1
 				}
 				recOpen[k].cnt++
-				recOpen[k].vals = appendOpenValue(recOpen[k].vals, id, hour, &v)
+				recOpen[k].vals = appendOpenValue(recOpen[k].vals, id, hour, v)
 			} else {
-				k := hourKey{vehicle, id, series.Hour(v.Time)}
-				h := hours[k]
+				if g == nil || g.hour != hour {
+					k := openKey{vehicle, hour}
+					if g = hours[k]; g == nil {
+						g = &hourGroup{openKey: k}
+						hours[k] = g
+					}
+				}
+				var h *hourValues
+				for _, x := range g.sigs {
+					if x.s.name == id {
+						h = x
+						break
+					}
+				}
 				if h == nil {
 					h = &hourValues{s: sig{vehicle: vehicle, name: id, signal: v.Signal.Name, kind: v.Signal.Kind}}
-					hours[k] = h
+					g.sigs = append(g.sigs, h)
 				}
 				h.pts = append(h.pts, series.Point{T: v.Time, V: val})
 			}
-			k := nameKey{vehicle, id}
-			if old, ok := latest[k]; !ok || old.t <= v.Time {
-				latest[k] = latestVal{v.Time, val}
-			}
-			if sk := (sourceKey{k, rec.source}); bySource[sk].t <= v.Time || bySource[sk].val == nil {
-				bySource[sk] = latestVal{v.Time, val}
-			}
+			lv = putNewest(lv, newest{id, v.Time, val}, &lh)
+			sv = putNewest(sv, newest{id, v.Time, val}, &sh)
 		}
+		latest[vehicle], bySource[sk] = lv, sv
 		for _, o := range recOpen {
 			openRows = append(openRows, []any{vehicle, o.hour, rec.seq, o.cnt, o.vals})
 			openHours[openKey{vehicle, o.hour}] = true
 		}
 	}
 
+	groups := make([]*hourGroup, 0, len(hours))
+	for _, g := range hours {
+		groups = append(groups, g)
+	}
+	slices.SortFunc(groups, func(a, b *hourGroup) int {
+		return cmp.Or(cmp.Compare(a.vehicle, b.vehicle), cmp.Compare(a.hour, b.hour))
+	})
+	// Each signal's chunks of each closed hour are read and deleted here, on the transaction; merging
+	// and encoding them runs on other cores (hourEncoder), from the first one read, while this goroutine
+	// goes on with the statements (the open hours' rows are of other hours), and their rows are inserted
+	// at the end.
+	stx := stmtTx{tx, &t.istmt}
+	var writes []*hourWrite
+	enc := newHourEncoder()
+	defer enc.wait() // an early return must not leave the workers behind
+	for _, g := range groups {
+		// The vehicle's open values of the hour (every signal's) go into chunks first, once for the hour.
+		if _, err := t.sealOpenHour(ctx, stx, g.vehicle, g.hour); err != nil {
+			return fmt.Errorf("couldn't write the hour from %d of vehicle %d as chunks: %w", g.hour, g.vehicle, err)
+		}
+		slices.SortFunc(g.sigs, func(a, b *hourValues) int { return cmp.Compare(a.s.name, b.s.name) })
+		for _, h := range g.sigs {
+			old, err := readChunks(ctx, stx, h.s, g.hour, g.hour+series.HourMs, true)
+			if err != nil {
+				return fmt.Errorf("couldn't write the hour from %d of %s as chunks: %w", g.hour, h.s, err)
+			}
+			if len(old) > 0 {
+				if err := deleteChunks(ctx, stx, h.s, g.hour, g.hour+series.HourMs); err != nil {
+					return fmt.Errorf("couldn't write the hour from %d of %s as chunks: %w", g.hour, h.s, err)
+				}
+			}
+			w := &hourWrite{s: h.s, hour: g.hour, old: old, add: h.pts}
+			writes = append(writes, w)
+			enc.add(w)
+		}
+	}
 	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO open_values (vehicle, hour, seq, cnt, vals) VALUES`,
 		`ON CONFLICT DO NOTHING`, openRows); err != nil {
 		return err
@@ -557,36 +689,33 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO open_hours (hour, vehicle) VALUES`, `ON CONFLICT DO NOTHING`, hrows); err != nil {
 		return err
 	}
-	keys := make([]hourKey, 0, len(hours))
-	for k := range hours {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b hourKey) int {
-		return cmp.Or(cmp.Compare(a.vehicle, b.vehicle), cmp.Compare(a.name, b.name), cmp.Compare(a.hour, b.hour))
-	})
-	for _, k := range keys {
-		if err := t.putHour(ctx, stmtTx{tx, &t.istmt}, hours[k].s, k.hour, hours[k].pts); err != nil {
-			return err
-		}
-	}
 	if err := t.istmt.insertRows(ctx, tx, `INSERT INTO events (vehicle, time, name, source, duration_ns, metadata) VALUES`,
 		`ON CONFLICT DO NOTHING`, evRows); err != nil {
 		return err
 	}
-	byVehicle := make(map[latestKey][]newest, len(latest)/8)
-	for k, l := range latest {
-		lk := latestKey{vehicle: k.vehicle}
-		byVehicle[lk] = append(byVehicle[lk], newest{k.name, l.t, l.val})
+	byVehicle := make(map[latestKey][]newest, len(latest))
+	for vehicle, ns := range latest {
+		byVehicle[latestKey{vehicle: vehicle}] = ns
 	}
 	if err := t.updateLatest(ctx, tx, false, byVehicle); err != nil {
 		return err
 	}
-	byVehicleSource := make(map[latestKey][]newest, len(bySource)/8)
-	for k, l := range bySource {
-		lk := latestKey{k.vehicle, string(k.source.Bytes())}
-		byVehicleSource[lk] = append(byVehicleSource[lk], newest{k.name, l.t, l.val})
+	byVehicleSource := make(map[latestKey][]newest, len(bySource))
+	for k, ns := range bySource {
+		byVehicleSource[latestKey{k.vehicle, string(k.source.Bytes())}] = ns
 	}
 	if err := t.updateLatest(ctx, tx, true, byVehicleSource); err != nil {
+		return err
+	}
+	enc.wait()
+	var rows chunkRows
+	for _, w := range writes {
+		if w.err != nil {
+			return w.err
+		}
+		rows.sums, rows.data, rows.slots = append(rows.sums, w.rows.sums...), append(rows.data, w.rows.data...), append(rows.slots, w.rows.slots...)
+	}
+	if err := rows.insert(ctx, stx); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('indexed_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, last); err != nil {
@@ -608,59 +737,134 @@ type storedRecord struct {
 	r       *telemetry.Record
 }
 
-// parseRecords reads up to IndexChunk records after the sequence number from and decodes and parses them
-// on every core (parsing is most of what indexing costs), unless Write was handed them parsed. A record that does not parse is logged and
-// left out of the index.
-func (t *Telemetry) parseRecords(ctx context.Context, from int64) ([]storedRecord, error) {
-	rows, err := t.db.QueryContext(ctx, `SELECT seq, vehicle, source, id, event FROM records WHERE seq > ? ORDER BY seq LIMIT ?`, from, IndexChunk)
-	if err != nil {
-		return nil, fmt.Errorf("couldn't read records to index: %w", err)
+// parseRecords reads up to n records after the sequence number from, decodes and parses them (unless
+// Write was handed them parsed), and reports whether more may follow. A record that does not parse is
+// logged and left out of the index. Reading and parsing are most of what indexing a backfill costs, so
+// both run on every core: each worker reads and parses its own range of sequence numbers, all below the
+// largest one stored when it began (a record written meanwhile, with a larger one, cannot fall between
+// two ranges read in different snapshots).
+func (t *Telemetry) parseRecords(ctx context.Context, from int64, n int) ([]storedRecord, bool, error) {
+	var top int64
+	if err := t.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM records`).Scan(&top); err != nil {
+		return nil, false, fmt.Errorf("couldn't read records to index: %w", err)
 	}
-	defer rows.Close()
-	var out []storedRecord
-	var events [][]byte
-	for rows.Next() {
-		var rec storedRecord
-		var source, event []byte
-		var id string
-		if err := rows.Scan(&rec.seq, &rec.vehicle, &source, &id, &event); err != nil {
-			return nil, fmt.Errorf("couldn't read records to index: %w", err)
-		}
-		rec.source = common.BytesToAddress(source)
-		if rec.r = t.handed.take(rec.seq, recordKey{rec.source, id}); rec.r != nil {
-			event = nil // parsed at ingest
-		}
-		out, events = append(out, rec), append(events, event)
+	if top <= from {
+		return nil, false, nil
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("couldn't read records to index: %w", err)
-	}
-	if len(out) > 0 {
-		t.handed.read(out[len(out)-1].seq)
-	}
-	workers := min(runtime.GOMAXPROCS(0), 1+len(out)/256)
+	// Sequence numbers are nearly dense (a deletion leaves a gap): worker w reads (from + w·per,
+	// from + (w+1)·per], the last one what follows, up to n records in all.
+	workers := min(runtime.GOMAXPROCS(0), 1+n/256)
+	per := n / workers
+	parts := make([][]storedRecord, workers)
+	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
+		lo, hi, limit := from+int64(w*per), from+int64((w+1)*per), per
+		if w == workers-1 {
+			hi, limit = top, n-w*per
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w * len(out) / workers; i < (w+1)*len(out)/workers; i++ {
-				if out[i].r != nil {
-					continue // parsed at ingest
-				}
-				event, err := DecodeEvent(events[i])
-				if err != nil {
-					slog.Warn("a stored record does not decompress; not indexed", "seq", out[i].seq, "err", err)
-					continue
-				}
-				// The record was verified at ingest; here it is only decoded. The clock is not checked again.
-				if out[i].r, err = t.cat.ParseStored(event); err != nil {
-					slog.Warn("a stored record no longer parses; not indexed", "seq", out[i].seq, "err", err)
-				}
-			}
+			parts[w], errs[w] = t.readAndParse(ctx, lo, min(hi, top), limit)
 		}()
 	}
 	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, false, fmt.Errorf("couldn't read records to index: %w", err)
+	}
+	out := slices.Concat(parts...)
+	if len(out) > 0 {
+		t.handed.read(out[len(out)-1].seq)
+	}
+	return out, len(parts[workers-1]) == n-(workers-1)*per, nil
+}
+
+// readAndParse reads up to limit records with sequence numbers in (from, to] and parses those not
+// handed parsed, each as it is read (its event's bytes are not copied).
+func (t *Telemetry) readAndParse(ctx context.Context, from, to int64, limit int) ([]storedRecord, error) {
+	if to <= from {
+		return nil, nil
+	}
+	return t.readRecords(ctx, from, to, limit, func(rec *storedRecord, stored []byte) {
+		event, err := DecodeEvent(stored)
+		if err != nil {
+			slog.Warn("a stored record does not decompress; not indexed", "seq", rec.seq, "err", err)
+			return
+		}
+		// The record was verified at ingest; here it is only decoded. The clock is not checked again.
+		if rec.r, err = t.cat.ParseStored(event); err != nil {
+			slog.Warn("a stored record no longer parses; not indexed", "seq", rec.seq, "err", err)
+			return
+		}
+		rec.r.Event = nil // the driver's bytes, valid only during the call
+	})
+}
+
+// readRecords reads up to n records with sequence numbers in (from, to]: each one's values as Write was
+// handed them parsed, if it was, else it calls parse with the record and its stored event, whose bytes
+// are valid only during the call. Events are read only for the records not handed parsed: while ingest
+// hands them all, reading the event bytes was a third of a pass.
+func (t *Telemetry) readRecords(ctx context.Context, from, to int64, n int, parse func(rec *storedRecord, stored []byte)) ([]storedRecord, error) {
+	withEvents := t.handed.empty() // a backfill of stored records, a restart: every event is needed
+	q := `SELECT seq, vehicle, source, id, NULL FROM records WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?`
+	if withEvents {
+		q = `SELECT seq, vehicle, source, id, event FROM records WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?`
+	}
+	rows, err := t.db.QueryContext(ctx, q, from, to, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []storedRecord
+	var missing []int // the records neither handed parsed nor read with their events
+	for rows.Next() {
+		var rec storedRecord
+		var vehicle int64 // database/sql scans into a uint64 through its decimal text
+		var source, event sql.RawBytes
+		var id string
+		if err := rows.Scan(&rec.seq, &vehicle, &source, &id, &event); err != nil {
+			return nil, err
+		}
+		rec.vehicle, rec.source = uint64(vehicle), common.BytesToAddress(source)
+		if rec.r = t.handed.take(rec.seq, recordKey{rec.source, id}); rec.r == nil {
+			if withEvents {
+				parse(&rec, event)
+			} else {
+				missing = append(missing, len(out))
+			}
+		}
+		out = append(out, rec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	// Some were not handed (the handoff was full, or they were written unparsed): their events, in one
+	// query over their span.
+	rows, err = t.db.QueryContext(ctx, `SELECT seq, event FROM records WHERE seq >= ? AND seq <= ? ORDER BY seq`,
+		out[missing[0]].seq, out[missing[len(missing)-1]].seq)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	k := 0
+	for k < len(missing) && rows.Next() {
+		var seq int64
+		var event sql.RawBytes
+		if err := rows.Scan(&seq, &event); err != nil {
+			return nil, err
+		}
+		if i := missing[k]; out[i].seq == seq {
+			parse(&out[i], event)
+			k++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
