@@ -47,24 +47,67 @@ func NewDomain(origin string) *Domain {
 // Separator returns the EIP-712 domain separator (hashStruct of the domain).
 func (d *Domain) Separator() [32]byte { return d.separator }
 
-var keccakPool = sync.Pool{New: func() any { return crypto.NewKeccakState() }}
+// hasher is a Keccak-256 state with two scratch buffers. Bytes reach the state only from in and leave it
+// only through out: a slice handed to the state's interface methods escapes, so hashing a string or a
+// stack array directly would allocate a copy on every call, and EIP-712 hashes several per transaction.
+type hasher struct {
+	k   crypto.KeccakState
+	in  []byte // what the next sum hashes
+	out []byte // 32 bytes the state writes its digest into
+}
 
-func keccak(data ...[]byte) (h [32]byte) {
-	k := keccakPool.Get().(crypto.KeccakState)
-	k.Reset()
-	for _, d := range data {
-		k.Write(d)
+var hasherPool = sync.Pool{New: func() any { return &hasher{k: crypto.NewKeccakState(), out: make([]byte, 32)} }}
+
+func getHasher() *hasher { return hasherPool.Get().(*hasher) }
+
+func (h *hasher) put() {
+	if cap(h.in) > 64<<10 {
+		h.in = nil // a huge string[] should not stay pinned in the pool
 	}
-	k.Read(h[:])
-	keccakPool.Put(k)
-	return h
+	hasherPool.Put(h)
+}
+
+// sum returns keccak256(h.in).
+func (h *hasher) sum() (d [32]byte) {
+	h.k.Reset()
+	h.k.Write(h.in)
+	h.k.Read(h.out)
+	copy(d[:], h.out)
+	return d
+}
+
+// sumString returns keccak256(s), through h.in.
+func (h *hasher) sumString(s string) [32]byte {
+	h.in = append(h.in[:0], s...)
+	return h.sum()
+}
+
+// keccak returns keccak256 of the concatenated data.
+func keccak(data ...[]byte) [32]byte {
+	h := getHasher()
+	h.in = h.in[:0]
+	for _, b := range data {
+		h.in = append(h.in, b...)
+	}
+	d := h.sum()
+	h.put()
+	return d
 }
 
 // HashStruct returns the EIP-712 hashStruct of the transaction's message.
 func (tx *Tx) HashStruct() [32]byte {
+	h := getHasher()
+	d := tx.hashStruct(h)
+	h.put()
+	return d
+}
+
+// hashStruct is HashStruct with h's scratch space: the encoding of the message is gathered in a buffer
+// of its own (enc) since strings and string arrays are hashed on the way, through h.in.
+func (tx *Tx) hashStruct(h *hasher) [32]byte {
 	s := schemas[tx.Type]
-	buf := make([]byte, 0, 32*(len(s.fields)+1))
-	buf = append(buf, s.typeHash[:]...)
+	var encBuf [32 * 10]byte // the largest message, Grant, encodes to 9 words
+	enc := append(encBuf[:0], s.typeHash[:]...)
 	var word [32]byte
 	for _, f := range s.fields {
 		switch f.kind {
@@ -72,7 +115,7 @@ func (tx *Tx) HashStruct() [32]byte {
 			clear(word[:12])
 			copy(word[12:], tx.address(f.id)[:])
 		case kindString:
-			word = keccak([]byte(*tx.str(f.id)))
+			word = h.sumString(*tx.str(f.id))
 		case kindUint16:
 			clear(word[:30])
 			binary.BigEndian.PutUint16(word[30:], *tx.u16(f.id))
@@ -83,23 +126,33 @@ func (tx *Tx) HashStruct() [32]byte {
 			word = tx.u256(f.id).Bytes32()
 		case kindStringArray:
 			list := *tx.strs(f.id)
-			hashes := make([]byte, 0, 32*len(list))
+			// The item hashes are gathered after the item being hashed: h.in holds hashes then item.
+			h.in = h.in[:0]
 			for _, item := range list {
-				h := keccak([]byte(item))
-				hashes = append(hashes, h[:]...)
+				n := len(h.in)
+				h.in = append(h.in, item...)
+				h.k.Reset()
+				h.k.Write(h.in[n:])
+				h.k.Read(h.out)
+				h.in = append(h.in[:n], h.out...)
 			}
-			word = keccak(hashes)
+			word = h.sum()
 		}
-		buf = append(buf, word[:]...)
+		enc = append(enc, word[:]...)
 	}
-	return keccak(buf)
+	h.in = append(h.in[:0], enc...)
+	return h.sum()
 }
 
 // Digest returns the EIP-712 signing digest keccak256(0x1901 || domainSeparator || hashStruct(message)),
 // the hash that eth_signTypedData_v4 signs.
 func (d *Domain) Digest(tx *Tx) [32]byte {
-	hs := tx.HashStruct()
-	return keccak([]byte{0x19, 0x01}, d.separator[:], hs[:])
+	h := getHasher()
+	hs := tx.hashStruct(h)
+	h.in = append(append(append(h.in[:0], 0x19, 0x01), d.separator[:]...), hs[:]...)
+	digest := h.sum()
+	h.put()
+	return digest
 }
 
 // secp256k1halfN is half the order of the secp256k1 group, big-endian. Signatures with s above it are the
