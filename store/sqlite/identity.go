@@ -195,29 +195,33 @@ func (s *Identity) save(ctx context.Context, tx *sql.Tx, c ledger.Changes) error
 	devices := lastByKey(c.Devices, func(d ledger.Device) string { return d.Address })
 	apps := lastByKey(c.Apps, func(a ledger.App) string { return a.Address })
 
-	var rows, grants, ids [][]any
+	// Vehicle rows go as one flat argument list: a slice per row and a second boxing of each uint64
+	// (database/sql converts it to int64) would be two more allocations per row on the hot path.
+	args := make([]any, 0, len(vehicles)*vehicleCols)
+	var grants [][]any
+	ids := make([]any, 0, len(vehicles))
 	for _, v := range vehicles {
-		formers, err := json.Marshal(v.FormerOwners)
+		formers, err := jsonList(v.FormerOwners)
 		if err != nil {
 			return fmt.Errorf("couldn't encode vehicle %d's former owners: %w", v.ID, err)
 		}
-		erasures, err := json.Marshal(v.Erasures)
+		erasures, err := jsonList(v.Erasures)
 		if err != nil {
 			return fmt.Errorf("couldn't encode vehicle %d's erasures: %w", v.ID, err)
 		}
-		rows = append(rows, []any{v.ID, v.Owner, v.Make, v.Model, v.Year, v.Burned, v.RegisteredAt, v.OwnedSince,
-			v.RetentionDays, v.RetentionSetAt, string(formers), string(erasures)})
-		ids = append(ids, []any{v.ID})
+		args = append(args, int64(v.ID), v.Owner, v.Make, v.Model, int64(v.Year), v.Burned, v.RegisteredAt, v.OwnedSince,
+			int64(v.RetentionDays), v.RetentionSetAt, formers, erasures)
+		ids = append(ids, int64(v.ID))
 		for _, g := range v.Grants {
 			perms, _ := json.Marshal(g.Permissions)
 			grants = append(grants, []any{g.VehicleID, g.App, string(perms), g.ExpiresAt, g.Purpose, g.TermsURI, g.Index, g.GrantedAt})
 		}
 	}
-	if err := insertRows(ctx, tx, `INSERT INTO vehicles (id, owner, make, model, year, burned, registered_at, owned_since, `+
+	if err := s.stmts.insertFlat(ctx, tx, `INSERT INTO vehicles (id, owner, make, model, year, burned, registered_at, owned_since, `+
 		`retention_days, retention_set_at, former_owners, erasures) VALUES`,
 		`ON CONFLICT (id) DO UPDATE SET owner=excluded.owner, burned=excluded.burned, owned_since=excluded.owned_since, `+
 			`retention_days=excluded.retention_days, retention_set_at=excluded.retention_set_at, `+
-			`former_owners=excluded.former_owners, erasures=excluded.erasures`, rows); err != nil {
+			`former_owners=excluded.former_owners, erasures=excluded.erasures`, vehicleCols, args); err != nil {
 		return err
 	}
 	// A touched vehicle's grants are replaced as a whole (a transfer or burn clears them).
@@ -227,7 +231,7 @@ func (s *Identity) save(ctx context.Context, tx *sql.Tx, c ledger.Changes) error
 	if err := insertRows(ctx, tx, `INSERT INTO grants (vehicle_id, app, permissions, expires_at, purpose, terms_uri, idx, granted_at) VALUES`, ``, grants); err != nil {
 		return err
 	}
-	rows = rows[:0]
+	var rows [][]any
 	var pairings [][]any
 	for _, d := range devices {
 		rows = append(rows, []any{d.Address, d.Kind, d.Maker, d.RegisteredAt, d.VehicleID})
@@ -252,12 +256,16 @@ func (s *Identity) save(ctx context.Context, tx *sql.Tx, c ledger.Changes) error
 		`ON CONFLICT (address) DO UPDATE SET name=excluded.name, redirect_uris=excluded.redirect_uris, updated_at=excluded.updated_at`, rows); err != nil {
 		return err
 	}
-	rows = rows[:0]
+	// A nonce row's two blobs share one allocation.
+	args = args[:0]
 	for _, n := range c.Nonces {
-		b := n.Nonce.Bytes32()
-		rows = append(rows, []any{n.Signer.Bytes(), b[:], n.Deadline})
+		var buf [52]byte
+		copy(buf[:20], n.Signer[:])
+		n.Nonce.WriteToSlice(buf[20:])
+		b := buf[:]
+		args = append(args, b[:20:20], b[20:], n.Deadline)
 	}
-	if err := insertRows(ctx, tx, `INSERT INTO nonces (signer, nonce, deadline) VALUES`, ``, rows); err != nil {
+	if err := s.stmts.insertFlat(ctx, tx, `INSERT INTO nonces (signer, nonce, deadline) VALUES`, ``, 3, args); err != nil {
 		return err
 	}
 	// The state forgets a nonce once the log's time passes its deadline; so does its copy.
@@ -296,49 +304,69 @@ func (c *stmtCache) insertRows(ctx context.Context, tx *sql.Tx, head, tail strin
 		return nil
 	}
 	cols := len(rows[0])
+	args := make([]any, 0, len(rows)*cols)
+	for _, r := range rows {
+		args = append(args, r...)
+	}
+	return c.insertFlat(ctx, tx, head, tail, cols, args)
+}
+
+// insertFlat is insertRows with the rows' values in one list, cols to a row.
+func (c *stmtCache) insertFlat(ctx context.Context, tx *sql.Tx, head, tail string, cols int, args []any) error {
+	if len(args) == 0 {
+		return nil
+	}
 	per := max(1, min(500, maxParams/cols))
 	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
-	args := make([]any, 0, per*cols)
-	for start := 0; start < len(rows); start += per {
-		chunk := rows[start:min(start+per, len(rows))]
+	for start := 0; start < len(args); start += per * cols {
+		chunk := args[start:min(start+per*cols, len(args))]
+		n := len(chunk) / cols
 		var q strings.Builder
+		q.Grow(len(head) + n*(len(tuple)+1) + 1 + len(tail))
 		q.WriteString(head)
-		for i, r := range chunk {
+		for i := range n {
 			if i > 0 {
 				q.WriteByte(',')
 			}
 			q.WriteString(tuple)
-			args = append(args, r...)
 		}
 		q.WriteByte(' ')
 		q.WriteString(tail)
 		var err error
-		if len(chunk) == per {
+		if n == per {
 			var st *sql.Stmt
 			if st, err = c.get(ctx, tx, q.String()); err == nil {
-				_, err = st.ExecContext(ctx, args...)
+				_, err = st.ExecContext(ctx, chunk...)
 			}
 		} else {
-			_, err = tx.ExecContext(ctx, q.String(), args...)
+			_, err = tx.ExecContext(ctx, q.String(), chunk...)
 		}
 		if err != nil {
 			return fmt.Errorf("%s…: %w", head, err)
 		}
-		args = args[:0]
 	}
 	return nil
 }
 
-// inList runs "head (?,…)" with one-column rows as the list.
-func inList(ctx context.Context, tx *sql.Tx, head string, rows [][]any) error {
-	for start := 0; start < len(rows); start += 500 {
-		chunk := rows[start:min(start+500, len(rows))]
-		args := make([]any, len(chunk))
-		for i, r := range chunk {
-			args[i] = r[0]
-		}
+// vehicleCols is the number of columns save writes to a vehicles row.
+const vehicleCols = 12
+
+// jsonList encodes a list column as json.Marshal does; most vehicles have none, and "null" needs no
+// encoder.
+func jsonList[T any](list []T) (string, error) {
+	if list == nil {
+		return "null", nil
+	}
+	b, err := json.Marshal(list)
+	return string(b), err
+}
+
+// inList runs "head (?,…)" with the values as the list.
+func inList(ctx context.Context, tx *sql.Tx, head string, values []any) error {
+	for start := 0; start < len(values); start += 500 {
+		chunk := values[start:min(start+500, len(values))]
 		q := head + " (" + strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",") + ")"
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		if _, err := tx.ExecContext(ctx, q, chunk...); err != nil {
 			return fmt.Errorf("%s…: %w", head, err)
 		}
 	}
