@@ -60,6 +60,11 @@ func (s *State) touchApp(a *app) {
 // TakeChanges returns what was touched since the previous call (or TrackChanges) and starts afresh.
 func (s *State) TakeChanges() Changes {
 	c := Changes{Size: s.size, LastTime: s.lastTime, NextVehicle: s.nextVehicle, Nonces: s.changes.Nonces}
+	// Sized at once: a group commit of a thousand registrations would otherwise copy its views a dozen
+	// times while the slices grow.
+	c.Vehicles = make([]Vehicle, 0, len(s.touched.vehicles))
+	c.Devices = make([]Device, 0, len(s.touched.devices))
+	c.Apps = make([]App, 0, len(s.touched.apps))
 	for id := range s.touched.vehicles {
 		c.Vehicles = append(c.Vehicles, s.vehicles[id].view(s))
 	}
