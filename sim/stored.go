@@ -7,13 +7,14 @@ import (
 	"github.com/glovebox/glovebox/telemetry"
 )
 
-// Stored runs a fleet of one vehicle (the first of seed's specs, unsigned) from start for days, a step a
-// second, and returns its records as a node stores them (source, id, vehicle, times and event bytes; no
-// parsed values) and the number of signal values they hold. Seed 1 from 2026-11-01 UTC for 30 days is
-// "the simulated month" of the stores' benchmarks (store/sqlite's BenchmarkIndexASimulatedMonth,
-// store/postgres's BenchmarkSimulatedMonthOnDisk; issue 16's bytes per value).
-func Stored(seed uint64, start time.Time, days int) ([]*telemetry.Record, int) {
-	f := NewFleet(seed, 1, start)
+// Stored runs a fleet of vehicles (seed's first specs, unsigned) from start for days, a step a second,
+// and returns its records as a node stores them (source, id, vehicle, times and event bytes; no parsed
+// values), the vehicles' records of each second together, and the number of signal values they hold.
+// One vehicle of seed 1 from 2026-11-01 UTC for 30 days is "the simulated month" of the stores'
+// benchmarks (store/sqlite's BenchmarkIndexASimulatedMonth, store/postgres's
+// BenchmarkSimulatedMonthOnDisk; issue 16's bytes per value).
+func Stored(seed uint64, vehicles int, start time.Time, days int) ([]*telemetry.Record, int) {
+	f := NewFleet(seed, vehicles, start)
 	f.Sign = false
 	end := start.AddDate(0, 0, days).UnixMilli()
 	var recs []*telemetry.Record

@@ -27,7 +27,7 @@ import (
 func BenchmarkSimulatedMonthOnDisk(b *testing.B) {
 	ctx := context.Background()
 	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	stored, values := sim.Stored(1, start, 30)
+	stored, values := sim.Stored(1, 1, start, 30)
 	recs, err := sim.Parsed(stored)
 	if err != nil {
 		b.Fatal(err)

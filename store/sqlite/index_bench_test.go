@@ -24,7 +24,7 @@ var (
 
 func simulatedMonth(b *testing.B) ([]*telemetry.Record, int) {
 	monthOnce.Do(func() {
-		monthRecords, monthValues = sim.Stored(1, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), 30)
+		monthRecords, monthValues = sim.Stored(1, 1, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), 30)
 	})
 	if len(monthRecords) == 0 {
 		b.Fatal("the simulator sent no records")
@@ -61,7 +61,21 @@ func cpuTime(b *testing.B) time.Duration {
 // passes are timed, not the writes).
 func BenchmarkIndexASimulatedMonth(b *testing.B) {
 	recs, values := simulatedMonth(b)
-	parsed := parsedMonth(b, recs)
+	benchmarkIndex(b, recs, parsedMonth(b, recs), values)
+}
+
+// BenchmarkIndexAFleetDay is BenchmarkIndexASimulatedMonth's three modes on a day of a fleet of 25
+// vehicles at 1 Hz (the fleet of issue 16's backfill figure, a thirtieth of its month), the records of
+// every vehicle interleaved second by second as a fleet's uploads of the same hours arrive: each indexing
+// pass of IndexChunk records then holds a minute and a half of every vehicle's hour.
+func BenchmarkIndexAFleetDay(b *testing.B) {
+	recs, values := sim.Stored(1, 25, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), 1)
+	benchmarkIndex(b, recs, parsedMonth(b, recs), values)
+}
+
+// benchmarkIndex runs the modes of BenchmarkIndexASimulatedMonth on recs (parsed: the same with their
+// values, as the ingester hands them over), which hold values signal values.
+func benchmarkIndex(b *testing.B, recs, parsed []*telemetry.Record, values int) {
 	for _, mode := range []string{"backfill", "rows then sealed", "backfill parsed at ingest"} {
 		live := mode == "rows then sealed"
 		b.Run(mode, func(b *testing.B) {
