@@ -3,12 +3,9 @@ package sqlite
 import (
 	"context"
 	"fmt"
-	"math/big"
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/glovebox/glovebox/telemetry"
 	"github.com/glovebox/glovebox/telemetry/series"
@@ -94,23 +91,17 @@ func TestAPassReadsTheEventsOfRecordsNotHandedParsed(t *testing.T) {
 	var recs []*telemetry.Record
 	want := map[uint64]float64{}
 	for vehicle := uint64(1); vehicle <= 40; vehicle++ {
-		src := common.BigToAddress(new(big.Int).SetUint64(vehicle))
 		speed := float64(vehicle)
-		ev, err := telemetry.NewEvent(src, vehicle, "r", at, []telemetry.EventSignal{{Name: "speed", Timestamp: at, Value: speed}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := &telemetry.Record{Source: src, ID: "r", VehicleID: vehicle, Time: at.UnixMilli(), Received: at.UnixMilli(), Event: ev}
+		var handed *float64
 		if vehicle%3 != 0 { // handed parsed, with a value only the handoff can bring to the index
-			p, err := telemetry.DefaultCatalog.ParseStored(ev)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p.Values[0].Number = speed + 1000
-			r = p
+			handed = new(float64)
+			*handed = speed + 1000
 		}
-		want[vehicle] = map[bool]float64{true: speed, false: speed + 1000}[vehicle%3 == 0]
-		recs = append(recs, r)
+		want[vehicle] = speed
+		if handed != nil {
+			want[vehicle] = *handed
+		}
+		recs = append(recs, speedRecord(t, vehicle, "r", at, speed, handed))
 	}
 	if _, err := tel.Write(ctx, recs); err != nil {
 		t.Fatal(err)
@@ -119,13 +110,7 @@ func TestAPassReadsTheEventsOfRecordsNotHandedParsed(t *testing.T) {
 		t.Fatalf("indexed %d records (%v), want %d", n, err, len(recs))
 	}
 	for vehicle, speed := range want {
-		rows, err := tel.Latest(ctx, vehicle, 0)
-		if err != nil || len(rows) != 1 {
-			t.Fatalf("vehicle %d: latest %+v (%v), want speed %v", vehicle, rows, err, speed)
-		}
-		if got, err := telemetry.AsFloat(rows[0].Val); err != nil || got != speed {
-			t.Fatalf("vehicle %d: latest %+v (%v), want speed %v", vehicle, rows, err, speed)
-		}
+		wantLatestSpeed(t, tel, vehicle, speed)
 	}
 }
 

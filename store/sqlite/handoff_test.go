@@ -22,23 +22,7 @@ func TestTheIndexerTakesTheValuesWriteWasHanded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tel.Close()
-	src := common.BigToAddress(big.NewInt(1))
 	at := time.Now().Truncate(time.Millisecond)
-	record := func(id string, speed float64, parsed bool) *telemetry.Record {
-		ev, err := telemetry.NewEvent(src, 1, id, at, []telemetry.EventSignal{{Name: "speed", Timestamp: at, Value: speed}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !parsed {
-			return &telemetry.Record{Source: src, ID: id, VehicleID: 1, Time: at.UnixMilli(), Received: at.UnixMilli(), Event: ev}
-		}
-		r, err := telemetry.DefaultCatalog.ParseStored(ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.Values[0].Number = speed + 1 // what the indexer must take
-		return r
-	}
 	for _, tc := range []struct {
 		name   string
 		parsed bool
@@ -49,19 +33,50 @@ func TestTheIndexerTakesTheValuesWriteWasHanded(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			at = at.Add(time.Millisecond)
-			if _, err := tel.Write(ctx, []*telemetry.Record{record(tc.name, tc.want-map[bool]float64{true: 1}[tc.parsed], tc.parsed)}); err != nil {
+			var handed *float64
+			if tc.parsed {
+				handed = &tc.want
+			}
+			if _, err := tel.Write(ctx, []*telemetry.Record{speedRecord(t, 1, tc.name, at, 20, handed)}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := tel.Index(ctx); err != nil {
 				t.Fatal(err)
 			}
-			rows, err := tel.Latest(ctx, 1, 0)
-			if err != nil || len(rows) != 1 {
-				t.Fatalf("latest %+v (%v), want speed %v", rows, err, tc.want)
-			}
-			if got, err := telemetry.AsFloat(rows[0].Val); err != nil || got != tc.want {
-				t.Fatalf("latest %+v (%v), want speed %v", rows, err, tc.want)
-			}
+			wantLatestSpeed(t, tel, 1, tc.want)
 		})
+	}
+}
+
+// speedRecord returns a record of vehicle, from the device whose address is the vehicle's number, with one
+// speed value measured at at. With handed set it is parsed, as the ingester hands records to Write, and
+// its speed then changed to *handed: only the handoff can bring that value to the index.
+func speedRecord(t *testing.T, vehicle uint64, id string, at time.Time, speed float64, handed *float64) *telemetry.Record {
+	t.Helper()
+	src := common.BigToAddress(new(big.Int).SetUint64(vehicle))
+	ev, err := telemetry.NewEvent(src, vehicle, id, at, []telemetry.EventSignal{{Name: "speed", Timestamp: at, Value: speed}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if handed == nil {
+		return &telemetry.Record{Source: src, ID: id, VehicleID: vehicle, Time: at.UnixMilli(), Received: at.UnixMilli(), Event: ev}
+	}
+	r, err := telemetry.DefaultCatalog.ParseStored(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Values[0].Number = *handed
+	return r
+}
+
+// wantLatestSpeed fails the test unless the latest value of vehicle is one speed, want.
+func wantLatestSpeed(t *testing.T, tel *Telemetry, vehicle uint64, want float64) {
+	t.Helper()
+	rows, err := tel.Latest(context.Background(), vehicle, 0)
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("vehicle %d: latest %+v (%v), want speed %v", vehicle, rows, err, want)
+	}
+	if got, err := telemetry.AsFloat(rows[0].Val); err != nil || got != want {
+		t.Fatalf("vehicle %d: latest %+v (%v), want speed %v", vehicle, rows, err, want)
 	}
 }
