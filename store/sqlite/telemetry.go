@@ -414,7 +414,8 @@ func (x signalIDs) of(ctx context.Context, t *Telemetry, tx *sql.Tx, s *telemetr
 // IndexChunk is how many records the indexer reads per transaction. The indexer holds two chunks parsed
 // (one written, the next parsed meanwhile): at 8,192 the node's peak RSS under ingest from 10,000
 // vehicles was 380 MB, at 2,048 298 MB (budget 300), for a backfill 10 % slower (1.71 → 1.55 M values/s,
-// BenchmarkIndexASimulatedMonth; 2026-12-07, 2 cores, quiet).
+// BenchmarkIndexASimulatedMonth; 2026-12-07, 2 cores, quiet). With the passes of a backfill cut at hours
+// and reading on both cores (Index), 2,048 gave 257–262 MB and 1.79–1.82 M values/s (2026-12-07 05:15).
 const IndexChunk = 2048
 
 // Index derives signal and latest-value rows from records not yet indexed, one chunk per transaction,
