@@ -141,3 +141,36 @@ func TestPutNewestKeepsTheNewestValueOfEachSignal(t *testing.T) {
 		}
 	}
 }
+
+// TestGrownPassesWriteTheSameChunks writes a backfill whose passes find no hour to end at (each hour
+// holds more records than a pass, every value closed), so that Index grows its passes up to
+// MaxBackfillChunk, into one store indexed at the end and one indexed after every write: their chunks must
+// be the same bytes, and the values those the fixture wrote.
+func TestGrownPassesWriteTheSameChunks(t *testing.T) {
+	ctx := context.Background()
+	atEnd, eachWrite := newHistoryFixture(t, 12), newHistoryFixture(t, 12)
+	for _, f := range []*historyFixture{atEnd, eachWrite} {
+		for hour := range 3 {
+			f.write(time.Duration(hour)*time.Hour, time.Hour, 3*IndexChunk)
+			if f == eachWrite {
+				if _, err := f.tel.Index(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	n, err := atEnd.tel.Index(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 3*2*3*IndexChunk {
+		t.Fatalf("indexed %d records, want %d", n, 3*2*3*IndexChunk)
+	}
+	if a, b := atEnd.chunkTables(), eachWrite.chunkTables(); a != b {
+		t.Fatalf("the chunks differ:\n%.2000s\n%.2000s", a, b)
+	}
+	if rows, chunked, _ := atEnd.counts(); rows != 0 || chunked != atEnd.total() {
+		t.Fatalf("%d values in rows and %d in chunks, want %d in chunks", rows, chunked, atEnd.total())
+	}
+	atEnd.compare(20)
+}
