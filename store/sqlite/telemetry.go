@@ -482,8 +482,8 @@ func (t *Telemetry) Index(ctx context.Context) (int, error) {
 // value closed — a fleet's backfill, its vehicles' records interleaved: the passes double from IndexChunk
 // up to it, and each closed hour's chunks are then merged and rewritten about a quarter as often.
 // BenchmarkIndexAFleetDay (25 vehicles' day at 1 Hz, interleaved second by second): 0.79–0.81 M values/s
-// with IndexChunk passes, 1.17–1.21 M at 4 × IndexChunk, 1.15–1.19 M at 8 × (2026-12-07, 2 cores,
-// quiet). Live ingest (open hours) never grows its passes, so the node's memory under ingest is as
+// with IndexChunk passes, 0.90–1.21 M at 4 × IndexChunk (five runs), 1.15–1.19 M at 8 × (2026-12-07,
+// 2 cores, quiet). Live ingest (open hours) never grows its passes, so the node's memory under ingest is as
 // IndexChunk's comment says.
 const MaxBackfillChunk = 4 * IndexChunk
 
