@@ -50,15 +50,30 @@ func TestAPassOfABackfillEndsBeforeTheHourTheNextContinues(t *testing.T) {
 // before an hour the next pass continues; the other after every write, in passes that rewrite the hour
 // they end in. Their chunks must be the same bytes, and the values those the fixture wrote.
 func TestPassesEndingAtHoursWriteTheSameChunks(t *testing.T) {
+	// 4 hours in steps of 10 minutes
+	indexedAtEndAsEachWrite(t, 11, 24, func(f *historyFixture, step int) int {
+		f.write(time.Duration(step)*10*time.Minute, 10*time.Minute, 150)
+		return 2 * 150
+	})
+}
+
+// indexedAtEndAsEachWrite writes the same records into two fixtures of seed, by write(f, i) for each step
+// i (it returns how many records it wrote), one indexed after every write, the other once at the end:
+// that one must index every record into chunks, the same bytes as the other's, holding the values written.
+func indexedAtEndAsEachWrite(t *testing.T, seed uint64, steps int, write func(f *historyFixture, step int) int) {
+	t.Helper()
 	ctx := context.Background()
-	atEnd, eachWrite := newHistoryFixture(t, 11), newHistoryFixture(t, 11)
+	atEnd, eachWrite := newHistoryFixture(t, seed), newHistoryFixture(t, seed)
+	want := 0
 	for _, f := range []*historyFixture{atEnd, eachWrite} {
-		for step := range 24 { // 4 hours in steps of 10 minutes
-			f.write(time.Duration(step)*10*time.Minute, 10*time.Minute, 150)
-			if f == eachWrite {
-				if _, err := f.tel.Index(ctx); err != nil {
-					t.Fatal(err)
-				}
+		for step := range steps {
+			n := write(f, step)
+			if f == atEnd {
+				want += n
+				continue
+			}
+			if _, err := f.tel.Index(ctx); err != nil {
+				t.Fatal(err)
 			}
 		}
 	}
@@ -66,8 +81,8 @@ func TestPassesEndingAtHoursWriteTheSameChunks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 24*2*150 {
-		t.Fatalf("indexed %d records, want %d", n, 24*2*150)
+	if n != want {
+		t.Fatalf("indexed %d records, want %d", n, want)
 	}
 	if a, b := atEnd.chunkTables(), eachWrite.chunkTables(); a != b {
 		t.Fatalf("the chunks differ:\n%.2000s\n%.2000s", a, b)
@@ -147,30 +162,8 @@ func TestPutNewestKeepsTheNewestValueOfEachSignal(t *testing.T) {
 // MaxBackfillChunk, into one store indexed at the end and one indexed after every write: their chunks must
 // be the same bytes, and the values those the fixture wrote.
 func TestGrownPassesWriteTheSameChunks(t *testing.T) {
-	ctx := context.Background()
-	atEnd, eachWrite := newHistoryFixture(t, 12), newHistoryFixture(t, 12)
-	for _, f := range []*historyFixture{atEnd, eachWrite} {
-		for hour := range 3 {
-			f.write(time.Duration(hour)*time.Hour, time.Hour, 3*IndexChunk)
-			if f == eachWrite {
-				if _, err := f.tel.Index(ctx); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
-	n, err := atEnd.tel.Index(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != 3*2*3*IndexChunk {
-		t.Fatalf("indexed %d records, want %d", n, 3*2*3*IndexChunk)
-	}
-	if a, b := atEnd.chunkTables(), eachWrite.chunkTables(); a != b {
-		t.Fatalf("the chunks differ:\n%.2000s\n%.2000s", a, b)
-	}
-	if rows, chunked, _ := atEnd.counts(); rows != 0 || chunked != atEnd.total() {
-		t.Fatalf("%d values in rows and %d in chunks, want %d in chunks", rows, chunked, atEnd.total())
-	}
-	atEnd.compare(20)
+	indexedAtEndAsEachWrite(t, 12, 3, func(f *historyFixture, hour int) int {
+		f.write(time.Duration(hour)*time.Hour, time.Hour, 3*IndexChunk)
+		return 2 * 3 * IndexChunk
+	})
 }
