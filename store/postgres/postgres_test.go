@@ -26,15 +26,22 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// migrated returns a pool on a new database with the schema applied.
-func migrated(t testing.TB) *pgxpool.Pool {
+// connected returns a pool on a new, empty database, closed when the test ends.
+func connected(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	ctx := context.Background()
-	pool, err := postgres.Connect(ctx, pgtest.Database(t))
+	pool, err := postgres.Connect(context.Background(), pgtest.Database(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
+	return pool
+}
+
+// migrated returns a pool on a new database with the schema applied.
+func migrated(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	ctx := context.Background()
+	pool := connected(t)
 	if _, err := postgres.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
@@ -46,11 +53,7 @@ func migrated(t testing.TB) *pgxpool.Pool {
 func migratedBefore(t testing.TB, version int) *pgxpool.Pool {
 	t.Helper()
 	ctx := context.Background()
-	pool, err := postgres.Connect(ctx, pgtest.Database(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := connected(t)
 	if _, err := pool.Exec(ctx, `CREATE TABLE schema_migrations (version int PRIMARY KEY, name text NOT NULL,
 		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 		t.Fatal(err)
