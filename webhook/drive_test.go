@@ -20,8 +20,8 @@ import (
 	"github.com/glovebox/glovebox/webhook"
 )
 
-// drive is a node holding a simulated car's drives of the last hours, measured one second apart and
-// posted after its trip and event webhooks were active, and what the GraphQL API reads of them.
+// drive is a node holding a simulated car's drives of some hours of the last day, measured one second
+// apart and posted after its trip and event webhooks were active, and what the GraphQL API reads of them.
 type drive struct {
 	f          *fixture
 	start, end time.Time
@@ -46,8 +46,10 @@ type segmentsAndEvents struct {
 }
 
 func newDrive(t *testing.T, seed uint64, hours int) *drive {
+	start := busiestHours(t, seed, hours, time.Now())
+	// The node's clock stands a minute before the drive while the fleet is set up.
 	var behind atomic.Int64
-	behind.Store(int64(time.Duration(hours+1) * time.Hour))
+	behind.Store(int64(time.Since(start.Add(-time.Minute))))
 	clock := func() time.Time { return time.Now().Add(-time.Duration(behind.Load())) }
 	opts := testnode.Options{Now: clock}
 	opts.Webhooks.Policy = webhook.Policy{AllowHTTP: true, AllowPrivate: true}
@@ -61,7 +63,7 @@ func newDrive(t *testing.T, seed uint64, hours int) *drive {
 	f := &fixture{n: n, owner: owner, vehicle: specs[0].VehicleID, dev: testnode.Key{Key: specs[0].DeviceKey, Address: specs[0].Device}}
 	f.appKey = n.App(t, owner)
 	n.Grant(t, owner, f.vehicle, f.appKey.Address, time.Now().Add(24*time.Hour).Unix(), ledger.PermInsights, ledger.PermStream)
-	d := &drive{f: f, start: clock().Add(time.Second).Truncate(time.Second), hooks: map[string]string{}}
+	d := &drive{f: f, start: start, hooks: map[string]string{}}
 	fleet, err := sim.NewFleetFromSpecs(seed, specs, d.start)
 	if err != nil {
 		t.Fatal(err)
@@ -114,6 +116,48 @@ func newDrive(t *testing.T, seed uint64, hours int) *drive {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// busiestHours returns the whole hour, between 22 hours before now (transactions may be signed at most
+// 24 hours ahead of the node's clock, and the client signs them an hour ahead) and hours before now, from
+// which the simulated car of seed ends the most trips (then drives longest) in the hours after, with
+// time for the trips to be certain to have ended: how much the car drives depends on its local time of
+// day and the weekday, and the tests need trips and driving events whenever they run.
+func busiestHours(t *testing.T, seed uint64, hours int, now time.Time) time.Time {
+	t.Helper()
+	specs := sim.Specs(seed, 1)
+	specs[0].VehicleID = 1
+	var best time.Time
+	var longest time.Duration
+	ended := 0
+	for s := now.Add(-22 * time.Hour).Truncate(time.Hour).Add(time.Hour); now.Sub(s) > time.Duration(hours)*time.Hour+time.Minute; s = s.Add(time.Hour) {
+		fleet, err := sim.NewFleetFromSpecs(seed, specs, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fleet.Sign = false
+		for range hours * 3600 {
+			fleet.Step(time.Second)
+		}
+		certain := fleet.Now().Add(-webhook.TripGap - 10*time.Minute)
+		n, driven := 0, time.Duration(0)
+		for _, trip := range fleet.Truth(0).Trips {
+			if !trip.End.IsZero() && trip.End.Before(certain) {
+				n++
+			}
+			if trip.End.IsZero() {
+				trip.End = fleet.Now()
+			}
+			driven += trip.End.Sub(trip.Start)
+		}
+		if n > ended || n == ended && driven > longest {
+			best, ended, longest = s, n, driven
+		}
+	}
+	if best.IsZero() {
+		t.Fatalf("the simulated car of seed %d does not drive in any %d hours of the day before %s", seed, hours, now)
+	}
+	return best
 }
 
 // read asks GraphQL, as the owner, for the trips and events of the drive.
