@@ -57,25 +57,41 @@ func TestPassesEndingAtHoursWriteTheSameChunks(t *testing.T) {
 	})
 }
 
-// indexedAtEndAsEachWrite writes the same records into two fixtures of seed, by write(f, i) for each step
-// i (it returns how many records it wrote), one indexed after every write, the other once at the end:
-// that one must index every record into chunks, the same bytes as the other's, holding the values written.
+// indexedAtEndAsEachWrite writes the same records into three fixtures of seed, by write(f, i) for each
+// step i (it returns how many records it wrote): one indexed after every write, one as the indexer's
+// loop indexes them (IndexWritten after every write, holding closed hours, then once more with nothing
+// new, which writes what it holds), the third once at the end: that one must index every record into
+// chunks, the same bytes as the others', holding the values written.
 func indexedAtEndAsEachWrite(t *testing.T, seed uint64, steps int, write func(f *historyFixture, step int) int) {
 	t.Helper()
 	ctx := context.Background()
-	atEnd, eachWrite := newHistoryFixture(t, seed), newHistoryFixture(t, seed)
+	atEnd, eachWrite, held := newHistoryFixture(t, seed), newHistoryFixture(t, seed), newHistoryFixture(t, seed)
 	want := 0
-	for _, f := range []*historyFixture{atEnd, eachWrite} {
+	for _, f := range []*historyFixture{atEnd, eachWrite, held} {
 		for step := range steps {
 			n := write(f, step)
-			if f == atEnd {
+			switch f {
+			case atEnd:
 				want += n
-				continue
-			}
-			if _, err := f.tel.Index(ctx); err != nil {
-				t.Fatal(err)
+			case eachWrite:
+				if _, err := f.tel.Index(ctx); err != nil {
+					t.Fatal(err)
+				}
+			case held:
+				if _, err := f.tel.IndexWritten(ctx); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
+	}
+	if n, err := held.tel.IndexWritten(ctx); err != nil || n != 0 {
+		t.Fatalf("indexing nothing new: %d records, %v", n, err)
+	}
+	if lag, err := held.tel.Lag(ctx); err != nil || lag != 0 || held.tel.holding() {
+		t.Fatalf("after writing what it held, the index lags by %d (%v), holding %v", lag, err, held.tel.holding())
+	}
+	if a, b := held.chunkTables(), eachWrite.chunkTables(); a != b {
+		t.Fatalf("the chunks of the hours held differ:\n%.2000s\n%.2000s", a, b)
 	}
 	n, err := atEnd.tel.Index(ctx)
 	if err != nil {
@@ -166,4 +182,88 @@ func TestGrownPassesWriteTheSameChunks(t *testing.T) {
 		f.write(time.Duration(hour)*time.Hour, time.Hour, 3*IndexChunk)
 		return 2 * 3 * IndexChunk
 	})
+}
+
+// TestAFleetsInterleavedBackfillIsHeldUntilEachHourEnds writes two vehicles' closed hours, their records
+// interleaved in small writes as a fleet's uploads arrive, and indexes after each write as the indexer's
+// loop does: an hour is written once its vehicle's records reach the next one, the index position stays
+// before the first record of the hours held, and a store closed while holding (a crash) indexes those
+// records again after it opens, into the same chunks as a store that held nothing.
+func TestAFleetsInterleavedBackfillIsHeldUntilEachHourEnds(t *testing.T) {
+	ctx := context.Background()
+	crashed, straight := newHistoryFixture(t, 13), newHistoryFixture(t, 13)
+	for _, f := range []*historyFixture{crashed, straight} {
+		for step := range 12 { // 3 hours in steps of 15 minutes, 100 records of each vehicle a step
+			f.write(time.Duration(step)*15*time.Minute, 15*time.Minute, 100)
+			if f == straight {
+				continue
+			}
+			if _, err := f.tel.IndexWritten(ctx); err != nil {
+				t.Fatal(err)
+			}
+			lag, err := f.tel.Lag(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The hour of the step is held: the index lags by the records of it so far.
+			if want := int64(2 * 100 * (step%4 + 1)); lag != want {
+				t.Fatalf("step %d: the index lags by %d records, want %d", step, lag, want)
+			}
+			if _, chunked, _ := f.counts(); chunked != 4*2*400*(step/4) {
+				t.Fatalf("step %d: %d values in chunks, want the %d of the hours before", step, chunked, 4*2*400*(step/4))
+			}
+		}
+	}
+	// The crash: the store closes holding the last hour, and opens again.
+	if err := crashed.tel.Close(); err != nil {
+		t.Fatal(err)
+	}
+	crashed.open(crashed.path)
+	if n, err := crashed.tel.Index(ctx); err != nil || n != 2*400 {
+		t.Fatalf("after the restart: indexed %d records (%v), want the last hour's %d", n, err, 2*400)
+	}
+	if _, err := straight.tel.Index(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := crashed.chunkTables(), straight.chunkTables(); a != b {
+		t.Fatalf("the chunks differ:\n%.2000s\n%.2000s", a, b)
+	}
+	crashed.compare(20)
+}
+
+// TestAnErasureWritesTheHoursHeldFirst erases a range of a vehicle while the indexer holds an hour of it:
+// the held values go into chunks first, where the erasure deletes them, and no value of the range is left.
+func TestAnErasureWritesTheHoursHeldFirst(t *testing.T) {
+	ctx := context.Background()
+	f := newHistoryFixture(t, 14)
+	f.write(0, time.Hour, 300)
+	if _, err := f.tel.IndexWritten(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !f.tel.holding() {
+		t.Fatal("the indexer holds no hour")
+	}
+	job := telemetry.DeleteJob{Key: telemetry.ErasureJob(1, 0), Vehicle: 1, From: f.base.UnixMilli(), To: f.base.Add(time.Hour).UnixMilli()}
+	for {
+		_, done, err := f.tel.DeleteBatch(ctx, job, 10_000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if done {
+			break
+		}
+	}
+	if err := f.tel.Finish(ctx, job, f.base.Add(24*time.Hour).UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.tel.IndexWritten(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var left, other int
+	if err := f.tel.SignalsDB().QueryRow(`SELECT COALESCE(SUM(cnt) FILTER (WHERE vehicle = 1), 0), COALESCE(SUM(cnt) FILTER (WHERE vehicle = 2), 0) FROM chunk_sums`).Scan(&left, &other); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 || other == 0 {
+		t.Fatalf("after the erasure vehicle 1 has %d values in chunks, vehicle 2 %d", left, other)
+	}
 }

@@ -31,6 +31,10 @@ func (t *Telemetry) DeleteBatch(ctx context.Context, job telemetry.DeleteJob, li
 	t.indexMu.Lock()
 	defer t.indexMu.Unlock()
 	var d telemetry.Deleted
+	// Values the indexer holds go into chunks first, where the deletion finds them.
+	if err := t.writeHeld(ctx); err != nil {
+		return d, false, fmt.Errorf("couldn't write the hours the indexer holds: %w", err)
+	}
 	// The records, in their own short transaction: the ingest writer waits for it.
 	tx, err := t.db.BeginTx(ctx, nil)
 	if err != nil {

@@ -47,6 +47,7 @@ type Telemetry struct {
 	history *History // over idx
 
 	derive telemetry.SpeedDeriver // the indexer's open runs of derived events (under indexMu)
+	held   heldHours              // closed hours read and not written yet (under indexMu)
 
 	// written wakes the indexer (RunIndexer) when Write stored new records.
 	written chan struct{}
@@ -419,19 +420,38 @@ func (x signalIDs) of(ctx context.Context, t *Telemetry, tx *sql.Tx, s *telemetr
 const IndexChunk = 2048
 
 // Index derives signal and latest-value rows from records not yet indexed, one chunk per transaction,
-// until it has caught up; it returns how many records it indexed.
+// until it has caught up, and writes every closed hour it holds; it returns how many records it indexed.
 func (t *Telemetry) Index(ctx context.Context) (int, error) {
+	return t.index(ctx, true)
+}
+
+// IndexWritten is Index as the indexer's loop (RunIndexer) calls it when Write stored records: a
+// vehicle's closed hour that the records leave unfinished stays held (heldHours) for the calls that
+// continue it, until its vehicle's records reach a later hour, a call brings none of its values, or a
+// call finds nothing new to index. A fleet's backfill arriving through ingest then writes each hour
+// about once instead of once per call.
+func (t *Telemetry) IndexWritten(ctx context.Context) (int, error) {
+	return t.index(ctx, false)
+}
+
+func (t *Telemetry) index(ctx context.Context, flush bool) (int, error) {
 	t.indexMu.Lock()
 	defer t.indexMu.Unlock()
 	// Only the indexer (under indexMu) moves indexed_seq, and stored records never change, so records are
 	// read from the records database outside the derived database's transactions: the next chunk is
-	// read and parsed while the one before is written.
-	var from int64
-	if err := t.idx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'indexed_seq'`).Scan(&from); err != nil && err != sql.ErrNoRows {
-		return 0, fmt.Errorf("couldn't read the index position: %w", err)
+	// read and parsed while the one before is written. While hours are held the records are read on from
+	// where the last pass ended, which indexed_seq lags.
+	from := t.held.read
+	if len(t.held.groups) == 0 {
+		if err := t.idx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'indexed_seq'`).Scan(&from); err != nil && err != sql.ErrNoRows {
+			return 0, fmt.Errorf("couldn't read the index position: %w", err)
+		}
 	}
 	recs, full, err := t.parseRecords(ctx, from, IndexChunk)
 	total := 0
+	if err == nil && len(recs) == 0 {
+		err = t.writeHeld(ctx) // nothing new: write what is held
+	}
 	size := IndexChunk // records read for the next pass (MaxBackfillChunk)
 	for err == nil && len(recs) > 0 {
 		type parsed struct {
@@ -463,7 +483,7 @@ func (t *Telemetry) Index(ctx context.Context) (int, error) {
 				next <- parsed{r, full, err}
 			}(recs[len(recs)-1].seq, max(size-len(carry), IndexChunk/4)) // a large carry still reads on
 		}
-		err = t.indexRecords(ctx, pass)
+		err = t.indexRecords(ctx, pass, pass[len(pass)-1].seq, flush && !full)
 		if err == nil {
 			total += len(pass)
 		}
@@ -483,8 +503,9 @@ func (t *Telemetry) Index(ctx context.Context) (int, error) {
 // up to it, and each closed hour's chunks are then merged and rewritten about a quarter as often.
 // BenchmarkIndexAFleetDay (25 vehicles' day at 1 Hz, interleaved second by second): 0.79–0.81 M values/s
 // with IndexChunk passes, 0.90–1.21 M at 4 × IndexChunk (five runs), 1.15–1.19 M at 8 × (2026-12-07,
-// 2 cores, quiet). Live ingest (open hours) never grows its passes, so the node's memory under ingest is as
-// IndexChunk's comment says.
+// 2 cores, quiet). Since closed hours are held until finished (heldHours) no hour is rewritten per pass;
+// larger passes still save transactions: 1.44–1.50 M values/s without growing, 1.58 with. Live ingest
+// (open hours) never grows its passes, so the node's memory under ingest is as IndexChunk's comment says.
 const MaxBackfillChunk = 4 * IndexChunk
 
 // allBefore reports whether every value of recs was measured before closed.
@@ -545,17 +566,80 @@ func cutOrAll(cut, n int) int {
 	return cut
 }
 
+// MaxHeldValues is the most values of closed hours the indexer holds (heldHours): past it, a pass writes
+// every hour it holds. About 40 bytes a value: 80 MB at most.
+const MaxHeldValues = 1 << 21
+
+// openKey is a vehicle's hour.
+type openKey struct {
+	vehicle uint64
+	hour    int64
+}
+
+// hourValues are the values of one signal in a vehicle's closed hour, as passes read them.
+type hourValues struct {
+	s   sig
+	pts []series.Point
+}
+
+// hourGroup is a vehicle's closed hour: the values of each of its signals, written as chunks.
+type hourGroup struct {
+	openKey
+	sigs  []*hourValues
+	first int64 // the sequence number of the first record with values in it
+	pass  int   // the last pass that added values
+	n     int   // values in sigs
+}
+
+// heldHours are the closed hours the indexer read values of and has not written yet. A pass writes a
+// vehicle's hour once the vehicle's records in it reach a later hour, once a pass brings none of the
+// hour's values, when more than MaxHeldValues values are held, or when told to write them all: a
+// fleet's backfill, its vehicles' records interleaved, then writes each hour's chunks about once instead
+// of merging and rewriting them in every pass that brings some of it. The index position (indexed_seq)
+// stays before the first record of every hour held: after a crash those records are indexed again, and
+// their open rows, events, chunk merges and newest values are the same a second time (the speed deriver,
+// empty after a restart, may begin a run later than it did).
+type heldHours struct {
+	groups map[openKey]*hourGroup
+	read   int64 // the last record read into them (where the next pass reads on)
+	pass   int   // passes so far
+	n      int   // values held
+}
+
+// writeHeld writes every closed hour the indexer holds (heldHours), under indexMu.
+func (t *Telemetry) writeHeld(ctx context.Context) error {
+	if len(t.held.groups) == 0 {
+		return nil
+	}
+	return t.indexRecords(ctx, nil, t.held.read, true)
+}
+
 // indexRecords derives the signal values, latest values and events of a chunk of parsed records (in
-// sequence order, following the index position) in one transaction.
-func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err error) {
+// sequence order, following the last one read; end is the sequence number of the last, or where the
+// passes stand when recs is empty) in one transaction. Values of closed hours join t.held; the hours
+// the pass finishes (all of them when all is set) are written and leave it. indexed_seq moves to before
+// the first record of the hours still held, or to end. A failed pass leaves the index as it was: what it
+// held is dropped and the next call reads again from indexed_seq.
+func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord, end int64, all bool) (err error) {
 	// A chunk whose transaction fails (a full disk) is indexed again by the next call: the deriver must
-	// then meet its values as if for the first time.
+	// then meet its values as if for the first time. Records read before the chunk and held are read
+	// again too: the deriver then starts afresh, as after a restart.
 	restore := t.derive.Checkpoint()
+	heldBefore := len(t.held.groups) > 0
 	defer func() {
 		if err != nil {
-			restore()
+			if heldBefore {
+				t.derive = telemetry.SpeedDeriver{}
+			} else {
+				restore()
+			}
+			t.held = heldHours{}
 		}
 	}()
+	if t.held.groups == nil {
+		t.held.groups = map[openKey]*hourGroup{}
+	}
+	t.held.pass++
 	tx, err := t.idx.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -575,19 +659,8 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 	latest := map[uint64][]newest{}
 	bySource := map[sourceKey][]newest{}
 	// the values of closed hours, written as chunks per vehicle and hour, and in it per signal
-	type openKey struct {
-		vehicle uint64
-		hour    int64
-	}
-	type hourValues struct {
-		s   sig
-		pts []series.Point
-	}
-	type hourGroup struct {
-		openKey
-		sigs []*hourValues
-	}
-	hours := map[openKey]*hourGroup{}
+	hours := t.held.groups
+	reached := map[uint64]int64{}   // each vehicle's latest hour of closed values in recs
 	openHours := map[openKey]bool{} // the hours written as open_values rows
 	// a record's open values, per hour (a record's values are nearly always in one hour)
 	type openRow struct {
@@ -598,7 +671,6 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 	var recOpen []openRow
 	closed := closedBefore(t.now())
 	ids := t.signalIDs()
-	last := recs[len(recs)-1].seq
 	for _, rec := range recs {
 		r := rec.r
 		if r == nil {
@@ -649,9 +721,10 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 				if g == nil || g.hour != hour {
 					k := openKey{vehicle, hour}
 					if g = hours[k]; g == nil {
-						g = &hourGroup{openKey: k}
+						g = &hourGroup{openKey: k, first: rec.seq}
 						hours[k] = g
 					}
+					g.pass = t.held.pass
 				}
 				var h *hourValues
 				for _, x := range g.sigs {
@@ -665,6 +738,9 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 					g.sigs = append(g.sigs, h)
 				}
 				h.pts = append(h.pts, series.Point{T: v.Time, V: val})
+				g.n++
+				t.held.n++
+				reached[vehicle] = max(reached[vehicle], hour)
 			}
 			lv = putNewest(lv, newest{id, v.Time, val}, &lh)
 			sv = putNewest(sv, newest{id, v.Time, val}, &sh)
@@ -676,10 +752,19 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 		}
 	}
 
+	all = all || t.held.n > MaxHeldValues
 	groups := make([]*hourGroup, 0, len(hours))
-	for _, g := range hours {
-		groups = append(groups, g)
+	indexed := end
+	for k, g := range hours {
+		if all || reached[g.vehicle] > g.hour || g.pass != t.held.pass {
+			groups = append(groups, g)
+			delete(hours, k)
+			t.held.n -= g.n
+		} else {
+			indexed = min(indexed, g.first-1)
+		}
 	}
+	t.held.read = end
 	slices.SortFunc(groups, func(a, b *hourGroup) int {
 		return cmp.Or(cmp.Compare(a.vehicle, b.vehicle), cmp.Compare(a.hour, b.hour))
 	})
@@ -752,7 +837,7 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord) (err 
 	if err := rows.insert(ctx, stx); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('indexed_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, last); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('indexed_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, indexed); err != nil {
 		return err
 	}
 	err = tx.Commit()
@@ -910,7 +995,7 @@ func (t *Telemetry) RunIndexer(ctx context.Context, interval time.Duration, logg
 	var sealed time.Time
 	for {
 		next := time.NewTimer(IndexSpacing)
-		if _, err := t.Index(ctx); err != nil && ctx.Err() == nil {
+		if _, err := t.IndexWritten(ctx); err != nil && ctx.Err() == nil {
 			logger.Error("couldn't index telemetry", "err", err)
 		}
 		if time.Since(sealed) >= SealInterval {
@@ -925,13 +1010,31 @@ func (t *Telemetry) RunIndexer(ctx context.Context, interval time.Duration, logg
 			return
 		case <-next.C:
 		}
+		// Hours held for the records that continue them are written if none came within HoldFor.
+		var hold <-chan time.Time
+		if t.holding() {
+			hold = time.After(HoldFor)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.written:
 		case <-tick.C:
+		case <-hold:
 		}
 	}
+}
+
+// HoldFor is how long the indexer's loop holds a closed hour (heldHours) without new records before it
+// writes it: a backfill arriving through ingest brings the next records sooner, and a query sees a
+// backfilled hour at most this much later than without holding.
+const HoldFor = 200 * time.Millisecond
+
+// holding reports whether the indexer holds closed hours.
+func (t *Telemetry) holding() bool {
+	t.indexMu.Lock()
+	defer t.indexMu.Unlock()
+	return len(t.held.groups) > 0
 }
 
 // Reindex deletes the derived tables and rebuilds them from the records: the values of closed hours
@@ -943,7 +1046,7 @@ DELETE FROM events; DELETE FROM meta WHERE key = 'indexed_seq';`); err != nil {
 		t.indexMu.Unlock()
 		return 0, fmt.Errorf("couldn't clear the derived tables: %w", err)
 	}
-	t.derive = telemetry.SpeedDeriver{}
+	t.derive, t.held = telemetry.SpeedDeriver{}, heldHours{}
 	t.indexMu.Unlock()
 	t.latest.gen.Add(1)
 	return t.Index(ctx)
