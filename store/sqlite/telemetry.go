@@ -606,6 +606,28 @@ type heldHours struct {
 	n      int   // values held
 }
 
+// pointSlices keeps the value lists of written hours for the hours read next: a backfill's hours are
+// about the same size, so their lists are then allocated once rather than grown again for each.
+var pointSlices sync.Pool
+
+// spareValues returns an empty value list, with room when one was kept.
+func spareValues() []series.Point {
+	if p, ok := pointSlices.Get().(*[]series.Point); ok {
+		return (*p)[:0]
+	}
+	return nil
+}
+
+// keepValues keeps pts's array for spareValues, cleared (its values may hold strings).
+func keepValues(pts []series.Point) {
+	if cap(pts) == 0 {
+		return
+	}
+	pts = pts[:cap(pts)]
+	clear(pts)
+	pointSlices.Put(&pts)
+}
+
 // writeHeld writes every closed hour the indexer holds (heldHours), under indexMu.
 func (t *Telemetry) writeHeld(ctx context.Context) error {
 	if len(t.held.groups) == 0 {
@@ -734,7 +756,7 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord, end i
 					}
 				}
 				if h == nil {
-					h = &hourValues{s: sig{vehicle: vehicle, name: id, signal: v.Signal.Name, kind: v.Signal.Kind}}
+					h = &hourValues{s: sig{vehicle: vehicle, name: id, signal: v.Signal.Name, kind: v.Signal.Kind}, pts: spareValues()}
 					g.sigs = append(g.sigs, h)
 				}
 				h.pts = append(h.pts, series.Point{T: v.Time, V: val})
@@ -833,6 +855,7 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord, end i
 			return w.err
 		}
 		rows.sums, rows.data, rows.slots = append(rows.sums, w.rows.sums...), append(rows.data, w.rows.data...), append(rows.slots, w.rows.slots...)
+		keepValues(w.add) // encoded: nothing refers to them now
 	}
 	if err := rows.insert(ctx, stx); err != nil {
 		return err

@@ -166,9 +166,13 @@ func Decode(kind telemetry.Kind, data []byte, dst []Point) ([]Point, error) {
 
 // Merge returns the values of old (in strictly increasing time order, as decoded) and add (in the order
 // they were received) in strictly increasing time order, one per millisecond: a time in old keeps old's
-// value, and of several values of add at one time the first is kept. It may reorder add.
+// value, and of several values of add at one time the first is kept. It may reorder add, and when old
+// is empty it returns add's own array.
 func Merge(old, add []Point) []Point {
 	slices.SortStableFunc(add, func(a, b Point) int { return cmp.Compare(a.T, b.T) })
+	if len(old) == 0 {
+		return slices.CompactFunc(add, func(a, b Point) bool { return a.T == b.T })
+	}
 	out := make([]Point, 0, len(old)+len(add))
 	i := 0
 	for j, p := range add {
