@@ -152,3 +152,17 @@ func TestAPrivateKeyGivenAsAKeyFileIsNotPrinted(t *testing.T) {
 		}
 	}
 }
+
+// TestReindexNamesAMissingStore runs reindex on a directory that holds no node's data: it says so and
+// creates nothing.
+func TestReindexNamesAMissingStore(t *testing.T) {
+	clearEnv(t)
+	dir := t.TempDir()
+	code, _, errOut := runCLI(t, "reindex", "--data", dir)
+	if code != 1 || !strings.Contains(errOut, "no telemetry store at "+filepath.Join(dir, "telemetry.db")) {
+		t.Errorf("exit %d, want 1 and the missing store named\n%s", code, errOut)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("reindex created %d files in an empty directory", len(entries))
+	}
+}

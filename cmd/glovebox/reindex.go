@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -24,7 +26,11 @@ func runReindex(ctx context.Context, args []string) error {
 	if fs.NArg() != 0 {
 		return errUsage
 	}
-	t, err := sqlite.OpenTelemetry(filepath.Join(*data, "telemetry.db"), telemetry.DefaultCatalog)
+	path := filepath.Join(*data, "telemetry.db")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("no telemetry store at %s: --data (env GLOVEBOX_DATA) names a node's data directory", path)
+	}
+	t, err := sqlite.OpenTelemetry(path, telemetry.DefaultCatalog)
 	if err != nil {
 		return err
 	}
