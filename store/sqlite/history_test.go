@@ -233,6 +233,23 @@ func (f *historyFixture) counts() (rows, chunked, chunks int) {
 	return rows, chunked, chunks
 }
 
+// erase runs job's deletion in batches to its end, then finishes it.
+func (f *historyFixture) erase(job telemetry.DeleteJob) {
+	ctx := context.Background()
+	for {
+		_, done, err := f.tel.DeleteBatch(ctx, job, 10_000)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if done {
+			break
+		}
+	}
+	if err := f.tel.Finish(ctx, job, f.base.Add(24*time.Hour).UnixMilli()); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
 // total is how many reference values there are.
 func (f *historyFixture) total() int {
 	n := 0
@@ -615,18 +632,7 @@ WHERE d.vehicle = 1 AND n.name = 'currentLocationCoordinates' AND d.start >= ? A
 	inside, straddling := blob(2*time.Hour), blob(3*time.Hour)
 	job := telemetry.DeleteJob{Key: telemetry.ErasureJob(1, 0), Vehicle: 1, From: f.base.Add(2 * time.Hour).UnixMilli(),
 		To: f.base.Add(3*time.Hour + 30*time.Minute).UnixMilli()}
-	for {
-		_, done, err := f.tel.DeleteBatch(ctx, job, 10_000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if done {
-			break
-		}
-	}
-	if err := f.tel.Finish(ctx, job, f.base.Add(24*time.Hour).UnixMilli()); err != nil {
-		t.Fatal(err)
-	}
+	f.erase(job)
 	if _, err := f.tel.SignalsDB().Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 		t.Fatal(err)
 	}
