@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -113,11 +112,7 @@ func indexedAtEndAsEachWrite(t *testing.T, seed uint64, steps int, write func(f 
 // write: the indexer reads the stored events of only the unparsed ones, and indexes all.
 func TestAPassReadsTheEventsOfRecordsNotHandedParsed(t *testing.T) {
 	ctx := context.Background()
-	tel, err := OpenTelemetry(filepath.Join(t.TempDir(), "telemetry.db"), telemetry.DefaultCatalog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tel.Close()
+	tel := openTempTelemetry(t)
 	at := time.Now().Truncate(time.Millisecond)
 	var recs []*telemetry.Record
 	want := map[uint64]float64{}

@@ -17,11 +17,7 @@ import (
 // again: the handed speed is changed after parsing, so only the handed value can reach the index.
 func TestTheIndexerTakesTheValuesWriteWasHanded(t *testing.T) {
 	ctx := context.Background()
-	tel, err := OpenTelemetry(filepath.Join(t.TempDir(), "telemetry.db"), telemetry.DefaultCatalog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tel.Close()
+	tel := openTempTelemetry(t)
 	at := time.Now().Truncate(time.Millisecond)
 	for _, tc := range []struct {
 		name   string
@@ -79,4 +75,15 @@ func wantLatestSpeed(t *testing.T, tel *Telemetry, vehicle uint64, want float64)
 	if got, err := telemetry.AsFloat(rows[0].Val); err != nil || got != want {
 		t.Fatalf("vehicle %d: latest %+v (%v), want speed %v", vehicle, rows, err, want)
 	}
+}
+
+// openTempTelemetry opens a store in a temporary directory, closed when the test ends.
+func openTempTelemetry(t *testing.T) *Telemetry {
+	t.Helper()
+	tel, err := OpenTelemetry(filepath.Join(t.TempDir(), "telemetry.db"), telemetry.DefaultCatalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tel.Close() })
+	return tel
 }
