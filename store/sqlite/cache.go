@@ -22,3 +22,12 @@ const (
 
 // cachePragma is the DSN parameter that bounds a connection's page cache to kib KiB.
 func cachePragma(kib int) string { return fmt.Sprintf("&_pragma=cache_size(-%d)", kib) }
+
+// mapPragma is the DSN parameter that lets a connection read its file through a memory map of up to n
+// bytes; none when n is 0.
+func mapPragma(n int64) string {
+	if n <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("&_pragma=mmap_size(%d)", n)
+}

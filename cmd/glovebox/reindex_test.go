@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/glovebox/glovebox/sim"
+	"github.com/glovebox/glovebox/store/sqlite"
+	"github.com/glovebox/glovebox/telemetry"
+)
+
+// storeFleet writes the records of vehicles simulated vehicles (seed 1) over a day from 2026-11-01 UTC
+// into a telemetry store in dir, indexed as the node's indexer would have left it when index is set, and
+// returns how many signal values they hold. The records are not kept: a benchmark's heap holds only what
+// reindex allocates.
+func storeFleet(tb testing.TB, dir string, vehicles int, index bool) int {
+	tb.Helper()
+	recs, values := sim.Stored(1, vehicles, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), 1)
+	ctx := context.Background()
+	s, err := sqlite.OpenTelemetry(filepath.Join(dir, "telemetry.db"), telemetry.DefaultCatalog)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer s.Close()
+	for i := 0; i < len(recs); i += 1000 {
+		if _, err := s.Write(ctx, recs[i:min(i+1000, len(recs))]); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if index {
+		if _, err := s.Index(ctx); err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := s.Seal(ctx); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return values
+}
+
+// derived digests signals.db in dir: every chunk, open row, event and latest value, in key order.
+func derived(t *testing.T, dir string) string {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, sqlite.SignalsFile)+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	h := sha256.New()
+	for _, q := range []string{
+		`SELECT vehicle, name, start, end, cnt, xsum, lo, hi, fv, lv, minutes FROM chunk_sums ORDER BY vehicle, name, start`,
+		`SELECT vehicle, name, start, data FROM chunk_data ORDER BY vehicle, name, start`,
+		`SELECT vehicle, name, start, slots FROM chunk_slots ORDER BY vehicle, name, start`,
+		`SELECT vehicle, hour, seq, cnt, vals FROM open_values ORDER BY vehicle, hour, seq`,
+		`SELECT vehicle, time, name, source, duration_ns, metadata FROM events ORDER BY vehicle, time, name, source`,
+		`SELECT vehicle, vals FROM latest_values ORDER BY vehicle`,
+		`SELECT vehicle, source, vals FROM latest_sources ORDER BY vehicle, source`,
+	} {
+		rows, err := db.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		n := 0
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(h, "%v\n", vals)
+			n++
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 && !strings.Contains(q, "open_values") {
+			t.Fatalf("%s: no rows", q)
+		}
+	}
+	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+// TestReindexRebuildsWhatTheIndexerWrote indexes a day of three vehicles as the node does, then runs
+// `glovebox reindex` (which reads the records through a memory map, with its own collector target) on
+// the stopped store: every chunk, event and latest value comes back the same.
+func TestReindexRebuildsWhatTheIndexerWrote(t *testing.T) {
+	clearEnv(t)
+	dir := t.TempDir()
+	storeFleet(t, dir, 3, true)
+	want := derived(t, dir)
+	code, out, errOut := runCLI(t, "reindex", "--data", dir)
+	if code != 0 || !strings.HasPrefix(out, "reindexed ") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if got := derived(t, dir); got != want {
+		t.Errorf("signals.db after reindex differs from the indexer's")
+	}
+}
+
+// BenchmarkReindexAFleetDay runs `glovebox reindex` on the stored records of a day of 25 vehicles at
+// 1 Hz, their records interleaved second by second (store/sqlite's BenchmarkIndexAFleetDay, in a process
+// that holds only what reindex allocates), and reports the signal values indexed per second and per
+// second of CPU time: issue 16's figure for indexing a fleet's backfill from stored records.
+func BenchmarkReindexAFleetDay(b *testing.B) {
+	dir := b.TempDir()
+	values := storeFleet(b, dir, 25, false)
+	runtime.GC()
+	oldOut := stdout
+	defer func() { stdout = oldOut }()
+	var out strings.Builder
+	stdout = &out
+	for b.Loop() {
+		t0, c0 := time.Now(), cpuTime(b)
+		if code := run(context.Background(), []string{"reindex", "--data", dir}); code != 0 {
+			b.Fatalf("reindex exited %d", code)
+		}
+		took, cpu := time.Since(t0), cpuTime(b)-c0
+		b.ReportMetric(float64(values)/took.Seconds(), "values/s")
+		b.ReportMetric(float64(values)/cpu.Seconds(), "values/cpu-s")
+	}
+	b.ReportMetric(float64(values), "values")
+}
+
+// cpuTime is the CPU time the process has used (user and system, every thread).
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
