@@ -13,8 +13,8 @@ import (
 // never are, and the node's default maps nothing.
 func TestMapRecordsMapsOnlyTheRecordsFile(t *testing.T) {
 	for _, tc := range []struct {
-		name              string
-		opts              sqlite.Options
+		name             string
+		opts             sqlite.Options
 		records, signals int64
 	}{
 		{"the node's", sqlite.Options{}, 0, 0},
