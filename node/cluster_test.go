@@ -37,7 +37,12 @@ import (
 	"github.com/glovebox/glovebox/verify"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(pastNodeData); dir != "" {
+		os.Exit(runPastNode(dir)) // the child process of TestKill9WhileClosedHoursAreHeldLosesNoValue
+	}
+	pgtest.Main(m)
+}
 
 var mqttLine = regexp.MustCompile(`MQTT for devices on (\S+)`)
 

@@ -4,7 +4,12 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -16,7 +21,9 @@ import (
 
 	"github.com/glovebox/glovebox/client"
 	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/node"
 	"github.com/glovebox/glovebox/store/sqlite"
+	"github.com/glovebox/glovebox/store/sqlite/sqlitetest"
 	"github.com/glovebox/glovebox/telemetry"
 )
 
@@ -28,6 +35,107 @@ func TestKill9LosesNoAcknowledgedRecord(t *testing.T) {
 	}
 	data := t.TempDir()
 	cmd, url := startNode(t, data)
+	acked := killWhilePosting(t, cmd, url, 0)
+	checkStored(t, data, acked)
+	// The node starts again on the same directory and indexes everything.
+	_, url = startNode(t, data)
+	if _, err := client.New(url).StateDigest(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d acknowledged records all stored once", len(acked))
+}
+
+// TestKill9WhileClosedHoursAreHeldLosesNoValue kills a node with SIGKILL while devices post records of
+// an hour that is closed — a backfill, whose hours the indexer holds in memory until they end, its index
+// position before their first record. The node runs three hours behind the machine's clock (devices
+// are paired and records accepted on its clock; the telemetry store closes hours on the machine's), in
+// a child process of this test binary (runPastNode). After the kill every acknowledged record is stored
+// once, records were left unindexed (the hours held), and indexing them as a restart does derives
+// exactly what a reindex of the stored records derives: every chunk, summary and latest value.
+func TestKill9WhileClosedHoursAreHeldLosesNoValue(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a real process")
+	}
+	const behind = 3 * time.Hour
+	data := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run", "^$")
+	cmd.Env = append(os.Environ(), pastNodeData+"="+data, pastNodeBehind+"="+behind.String())
+	url := untilListening(t, cmd)
+	acked := killWhilePosting(t, cmd, url, behind)
+	checkStored(t, data, acked)
+
+	ctx := context.Background()
+	store, err := sqlite.OpenTelemetry(filepath.Join(data, "telemetry.db"), telemetry.DefaultCatalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := store.Lag(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held == 0 {
+		t.Fatal("every record was indexed at the kill: no hour was held")
+	}
+	if _, err := store.Index(ctx); err != nil { // what a restart's catch-up does
+		t.Fatal(err)
+	}
+	if lag, err := store.Lag(ctx); err != nil || lag != 0 {
+		t.Fatalf("after the catch-up %d records are not indexed (%v)", lag, err)
+	}
+	caughtUp, chunks := sqlitetest.Digest(t, data)
+	if chunks == 0 {
+		t.Fatal("the catch-up wrote no chunks: the records' hours were not closed")
+	}
+	if _, err := store.Reindex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if reindexed, _ := sqlitetest.Digest(t, data); reindexed != caughtUp {
+		t.Error("the values indexed after the kill differ from a reindex of the stored records")
+	}
+	t.Logf("%d acknowledged records stored once; %d records unindexed at the kill; %d chunks", len(acked), held, chunks)
+}
+
+// The environment of runPastNode: the data directory, and how far behind the machine's clock it runs.
+const (
+	pastNodeData   = "GLOVEBOX_TEST_PAST_NODE_DATA"
+	pastNodeBehind = "GLOVEBOX_TEST_PAST_NODE_BEHIND"
+)
+
+// runPastNode serves a node on the data directory named by pastNodeData, on a loopback port it prints
+// as `glovebox serve` does, with its clock pastNodeBehind behind the machine's, until it is killed. This
+// test binary runs it in a child process (TestMain): `glovebox serve` has no clock to set.
+func runPastNode(dir string) int {
+	behind, err := time.ParseDuration(os.Getenv(pastNodeBehind))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	ctx := context.Background()
+	n, err := node.Open(ctx, node.Config{DataDir: dir, Now: func() time.Time { return time.Now().Add(-behind) },
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	go n.Run(ctx)
+	fmt.Printf("Glovebox test node listening on http://%s/ (%s behind)\n", ln.Addr(), behind)
+	fmt.Fprintln(os.Stderr, http.Serve(ln, n.API))
+	return 1
+}
+
+// killWhilePosting pairs eight vehicles with a device each on the node at url, has each device post
+// batches of records timestamped behind before now until the node (cmd) is killed with SIGKILL after
+// half a second to a second, and returns the events of the records the node acknowledged as accepted.
+func killWhilePosting(t *testing.T, cmd *exec.Cmd, url string, behind time.Duration) map[recordKey][]byte {
+	t.Helper()
 	c := client.New(url)
 	ctx := context.Background()
 	d, err := c.Domain(ctx)
@@ -70,11 +178,7 @@ func TestKill9LosesNoAcknowledgedRecord(t *testing.T) {
 	}
 	time.Sleep(5 * time.Millisecond) // records start after the pairings' accept time
 
-	type key struct {
-		src common.Address
-		id  string
-	}
-	acked := map[key][]byte{}
+	acked := map[recordKey][]byte{}
 	var mu sync.Mutex
 	runCtx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -85,7 +189,7 @@ func TestKill9LosesNoAcknowledgedRecord(t *testing.T) {
 			for n := 0; runCtx.Err() == nil; n++ {
 				batch := make([]telemetry.Submission, 1+rand.IntN(20))
 				for i := range batch {
-					at := time.Now()
+					at := time.Now().Add(-behind)
 					ev, _ := telemetry.NewEvent(dv.key.addr, dv.vehicle, fmt.Sprintf("%d-%d-%d", w, n, i), at, []telemetry.EventSignal{
 						{Name: "speed", Timestamp: at, Value: float64(i)},
 						{Name: "isIgnitionOn", Timestamp: at, Value: true},
@@ -101,7 +205,7 @@ func TestKill9LosesNoAcknowledgedRecord(t *testing.T) {
 					if r.Status != telemetry.StatusAccepted {
 						t.Errorf("record refused: %+v", r)
 					}
-					acked[key{dv.key.addr, r.ID}] = batch[i].Event
+					acked[recordKey{dv.key.addr, r.ID}] = batch[i].Event
 				}
 				mu.Unlock()
 			}
@@ -115,12 +219,24 @@ func TestKill9LosesNoAcknowledgedRecord(t *testing.T) {
 	if len(acked) == 0 {
 		t.Fatal("nothing was acknowledged before the kill")
 	}
+	return acked
+}
 
-	// Open the store as the restarted node would (SQLite recovers the WAL) and look for every record.
+// recordKey names a record: its device and id.
+type recordKey struct {
+	src common.Address
+	id  string
+}
+
+// checkStored opens the telemetry store in data as the restarted node would (SQLite recovers the WAL)
+// and requires every acknowledged record in it exactly once, with its bytes.
+func checkStored(t *testing.T, data string, acked map[recordKey][]byte) {
+	t.Helper()
 	store, err := sqlite.OpenTelemetry(filepath.Join(data, "telemetry.db"), telemetry.DefaultCatalog)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer store.Close()
 	for k, ev := range acked {
 		var stored []byte
 		var n int
@@ -135,13 +251,6 @@ func TestKill9LosesNoAcknowledgedRecord(t *testing.T) {
 			t.Fatalf("record %s/%s stored %d times or with other bytes", k.src.Hex(), k.id, n)
 		}
 	}
-	store.Close()
-	// The node starts again on the same directory and indexes everything.
-	_, url = startNode(t, data)
-	if _, err := client.New(url).StateDigest(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%d acknowledged records all stored once", len(acked))
 }
 
 type ecdsaKey struct {

@@ -53,6 +53,13 @@ func startNode(t *testing.T, dataDir string, flags ...string) (*exec.Cmd, string
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, append([]string{"serve", "--data", dataDir, "--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0"}, flags...)...)
+	return cmd, untilListening(t, cmd)
+}
+
+// untilListening starts cmd, a node, and returns the URL it prints once it listens; the test's end kills
+// it.
+func untilListening(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -69,11 +76,11 @@ func startNode(t *testing.T, dataDir string, flags ...string) (*exec.Cmd, string
 				for sc.Scan() {
 				}
 			}()
-			return cmd, m[1]
+			return m[1]
 		}
 	}
-	t.Fatalf("glovebox serve exited before listening: %v", sc.Err())
-	return nil, ""
+	t.Fatalf("the node exited before listening: %v", sc.Err())
+	return ""
 }
 
 type ack struct {

@@ -42,11 +42,13 @@ var allowed = map[string][]string{
 	// Reader, ledger's Store) and import nothing that uses them.
 	"store/sqlite": {"accesslog", "attestation", "credential", "ledger", "telemetry", "telemetry/chunk", "telemetry/series", "webhook/outbox"},
 	// webhook/outbox is the webhook store's contract (its types and Store): below the engine and the stores.
-	"webhook/outbox":  {},
-	"webhook":         {"access", "accesslog", "ledger", "telemetry", "telemetry/segment", "webhook/outbox"},
-	"store/postgres":  {"accesslog", "attestation", "auth/challenge", "connect/flowstate", "credential", "ledger", "telemetry", "telemetry/chunk", "telemetry/series", "tlog", "webhook/outbox"},
-	"store/storetest": {"accesslog", "attestation", "auth/challenge", "connect/flowstate", "credential", "telemetry", "webhook/outbox"},
-	"api/wire":        {"accesslog", "ledger"},
+	"webhook/outbox": {},
+	"webhook":        {"access", "accesslog", "ledger", "telemetry", "telemetry/segment", "webhook/outbox"},
+	"store/postgres": {"accesslog", "attestation", "auth/challenge", "connect/flowstate", "credential", "ledger", "telemetry", "telemetry/chunk", "telemetry/series", "tlog", "webhook/outbox"},
+	// store/sqlite/sqlitetest reads what store/sqlite wrote, for tests above it (node, cmd/glovebox).
+	"store/sqlite/sqlitetest": {"store/sqlite"},
+	"store/storetest":         {"accesslog", "attestation", "auth/challenge", "connect/flowstate", "credential", "telemetry", "webhook/outbox"},
+	"api/wire":                {"accesslog", "ledger"},
 	// auth verifies sign-in signatures with ledger.PersonalHash and ledger.Recover: nothing of telemetry.
 	"auth": {"auth/challenge", "internal/expiry", "ledger"},
 	// auth/challenge is the contract of the outstanding sign-in challenges (and its in-memory store): below
