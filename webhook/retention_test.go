@@ -35,22 +35,6 @@ func TestErasureAndRetentionDeleteTheDeliveriesThatCarriedTheirValues(t *testing
 	if code, body := do(t, "POST", f.hooks+"/"+hook.ID+"/test", f.token, nil); code != 202 {
 		t.Fatalf("a test event: %d %s", code, body)
 	}
-	t0 := clock.Now()
-	send := func(at time.Time, v float64) {
-		t.Helper()
-		clock.Add(at.Sub(clock.Now()) + time.Second)
-		f.send(t, at, speed(at, v))
-	}
-	// Three firings: the first two measured (with their previous values) in the first half minute, the
-	// third, after a value that does not fire, later.
-	send(t0.Add(time.Second), 130)
-	send(t0.Add(2*time.Second), 140)
-	send(t0.Add(40*time.Second), 100)
-	send(t0.Add(time.Minute), 150)
-	rcv.waitFor(t, webhook.TypeSignal, 3)
-	waitDelivery(t, f, hook.ID, func(d webhook.Delivery) bool {
-		return d.Type == webhook.TypeSignal && d.Status == webhook.DeliveryDelivered
-	})
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "webhooks.db")+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
@@ -68,6 +52,34 @@ func TestErasureAndRetentionDeleteTheDeliveriesThatCarriedTheirValues(t *testing
 		}
 		return fmt.Sprintf("%d signal deliveries, %d attempts of them", ds, attempts)
 	}
+	// waitRows waits until webhooks.db holds want: every delivery made and its attempt recorded.
+	waitRows := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); rows() != want; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("before the erasure webhooks.db holds %s, want %s", rows(), want)
+			}
+		}
+	}
+	t0 := clock.Now()
+	send := func(at time.Time, v float64) {
+		t.Helper()
+		clock.Add(at.Sub(clock.Now()) + time.Second)
+		f.send(t, at, speed(at, v))
+	}
+	// Three firings: the first two measured (with their previous values) in the first half minute, the
+	// third, after a value that does not fire, later. The clock moves on only once the first two are
+	// delivered: a delivery still in flight when it jumped past the delivery's lease (the timeout and
+	// 15 s) would be claimed and attempted again, as one whose process died is.
+	send(t0.Add(time.Second), 130)
+	send(t0.Add(2*time.Second), 140)
+	waitRows("2 signal deliveries, 2 attempts of them")
+	send(t0.Add(40*time.Second), 100)
+	send(t0.Add(time.Minute), 150)
+	rcv.waitFor(t, webhook.TypeSignal, 3)
+	waitDelivery(t, f, hook.ID, func(d webhook.Delivery) bool {
+		return d.Type == webhook.TypeSignal && d.Status == webhook.DeliveryDelivered
+	})
 	listed := func() (signals, others int) {
 		for _, d := range f.deliveries(t, hook.ID) {
 			if d.Type == webhook.TypeSignal {
@@ -78,12 +90,7 @@ func TestErasureAndRetentionDeleteTheDeliveriesThatCarriedTheirValues(t *testing
 		}
 		return
 	}
-	// Wait until all three are delivered (and their attempts recorded).
-	for deadline := time.Now().Add(10 * time.Second); rows() != "3 signal deliveries, 3 attempts of them"; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("before the erasure webhooks.db holds %s, want 3 and 3", rows())
-		}
-	}
+	waitRows("3 signal deliveries, 3 attempts of them") // all three delivered, their attempts recorded
 	dl := func(tx *ledger.Tx) *ledger.Tx {
 		tx.Deadline.SetUint64(uint64(clock.Now().Add(time.Hour).Unix()))
 		return tx
