@@ -298,7 +298,9 @@ func lastByKey[T any, K comparable](list []T, key func(T) K) []T {
 const maxParams = 30000
 
 // insertRows runs "head (?,…),(?,…) tail" for the rows, as few statements as the parameter limit allows;
-// statements of a full chunk are prepared once and reused.
+// statements of a full chunk are prepared once and reused. head is "INSERT INTO table (columns) VALUES",
+// and the rows go in with the ROLLBACK conflict resolution (rollbackOnViolation): a constraint the
+// statement does not resolve itself in tail (its upsert clause) fails the whole transaction.
 func (c *stmtCache) insertRows(ctx context.Context, tx *sql.Tx, head, tail string, rows [][]any) error {
 	if len(rows) == 0 {
 		return nil
@@ -316,6 +318,10 @@ func (c *stmtCache) insertFlat(ctx context.Context, tx *sql.Tx, head, tail strin
 	if len(args) == 0 {
 		return nil
 	}
+	head, err := rollbackOnViolation(head)
+	if err != nil {
+		return err
+	}
 	per := max(1, min(500, maxParams/cols))
 	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
 	for start := 0; start < len(args); start += per * cols {
@@ -332,7 +338,6 @@ func (c *stmtCache) insertFlat(ctx context.Context, tx *sql.Tx, head, tail strin
 		}
 		q.WriteByte(' ')
 		q.WriteString(tail)
-		var err error
 		if n == per {
 			var st *sql.Stmt
 			if st, err = c.get(ctx, tx, q.String()); err == nil {
@@ -346,6 +351,20 @@ func (c *stmtCache) insertFlat(ctx context.Context, tx *sql.Tx, head, tail strin
 		}
 	}
 	return nil
+}
+
+// rollbackOnViolation turns "INSERT INTO …" into "INSERT OR ROLLBACK INTO …". A statement that writes
+// many rows and may stop at a constraint halfway (the default resolution, ABORT, undoes that statement
+// alone) makes SQLite keep a statement journal: the original image of every page it changes, spilled to
+// a temporary file past 64 KiB — 6 % of the node's CPU under `glovebox bench ingest` (docs/columnar.md).
+// Every caller rolls its transaction back at the first error anyway, so undoing the statement alone buys
+// nothing; with ROLLBACK the transaction is undone at once and no journal is kept.
+func rollbackOnViolation(insert string) (string, error) {
+	rest, ok := strings.CutPrefix(insert, "INSERT INTO ")
+	if !ok {
+		return "", fmt.Errorf("%q is not an INSERT INTO", insert)
+	}
+	return "INSERT OR ROLLBACK INTO " + rest, nil
 }
 
 // vehicleCols is the number of columns save writes to a vehicles row.

@@ -304,7 +304,8 @@ func (t *Telemetry) Write(ctx context.Context, recs []*telemetry.Record) ([]tele
 	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
 	for start := 0; start < len(rows); start += per {
 		chunk := rows[start:min(start+per, len(rows))]
-		q := `INSERT INTO records (source, id, vehicle, time, received, pairing, event, signature) VALUES ` +
+		// OR ROLLBACK: no statement journal (rollbackOnViolation); a duplicate is the upsert's to skip.
+		q := `INSERT OR ROLLBACK INTO records (source, id, vehicle, time, received, pairing, event, signature) VALUES ` +
 			strings.TrimSuffix(strings.Repeat(tuple+",", len(chunk)), ",") + ` ON CONFLICT (source, id) DO NOTHING RETURNING seq, source, id`
 		args := make([]any, 0, len(chunk)*cols)
 		for _, r := range chunk {
