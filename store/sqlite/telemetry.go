@@ -181,7 +181,7 @@ func OpenTelemetry(path string, cat *telemetry.Catalog) (*Telemetry, error) {
 type Options struct {
 	// MapRecords lets SQLite read the records file through a memory map of up to this many bytes
 	// (PRAGMA mmap_size) instead of a read(2) and a copy per page. `glovebox reindex`, which reads every
-	// record once, maps the whole file: 8–10 % less time for a fleet's day (docs/columnar.md). The node
+	// record once, maps the whole file: 6–10 % less time for a fleet's day (docs/columnar.md). The node
 	// does not: the pages it maps would count as its resident memory, which issue 16 bounds.
 	MapRecords int64
 }
