@@ -15,7 +15,7 @@ import (
 
 func init() {
 	register(command{name: "reindex", args: "[--data DIR]",
-		short: "rebuild the telemetry indexes (signals, latest values) from the stored records", run: runReindex})
+		short: "rebuild the telemetry indexes (signals, latest values) from the stored records of a stopped node", run: runReindex})
 }
 
 // ReindexGCPercent is the garbage collector's target while reindex runs (GOGC, unless that is set): an
