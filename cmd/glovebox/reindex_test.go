@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -77,22 +76,13 @@ func BenchmarkReindexAFleetDay(b *testing.B) {
 	var out strings.Builder
 	stdout = &out
 	for b.Loop() {
-		t0, c0 := time.Now(), cpuTime(b)
+		t0, c0 := time.Now(), sqlitetest.CPUTime(b)
 		if code := run(context.Background(), []string{"reindex", "--data", dir}); code != 0 {
 			b.Fatalf("reindex exited %d", code)
 		}
-		took, cpu := time.Since(t0), cpuTime(b)-c0
+		took, cpu := time.Since(t0), sqlitetest.CPUTime(b)-c0
 		b.ReportMetric(float64(values)/took.Seconds(), "values/s")
 		b.ReportMetric(float64(values)/cpu.Seconds(), "values/cpu-s")
 	}
 	b.ReportMetric(float64(values), "values")
-}
-
-// cpuTime is the CPU time the process has used (user and system, every thread).
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

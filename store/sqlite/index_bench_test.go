@@ -5,12 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/glovebox/glovebox/sim"
 	"github.com/glovebox/glovebox/store/sqlite"
+	"github.com/glovebox/glovebox/store/sqlite/sqlitetest"
 	"github.com/glovebox/glovebox/telemetry"
 )
 
@@ -40,15 +40,6 @@ func parsedMonth(b *testing.B, recs []*telemetry.Record) []*telemetry.Record {
 		b.Fatal(err)
 	}
 	return out
-}
-
-// cpuTime is the CPU time the process has used (user and system, every thread).
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkIndexASimulatedMonth stores a simulated month of one vehicle's records, then times indexing
@@ -102,15 +93,15 @@ func benchmarkIndex(b *testing.B, recs, parsed []*telemetry.Record, values int) 
 						b.Fatal(err)
 					}
 					if mode == "backfill parsed at ingest" {
-						t0, c0 := time.Now(), cpuTime(b)
+						t0, c0 := time.Now(), sqlitetest.CPUTime(b)
 						if _, err := s.IndexWritten(ctx); err != nil {
 							b.Fatal(err)
 						}
-						took0, cpu0 = took0+time.Since(t0), cpu0+cpuTime(b)-c0
+						took0, cpu0 = took0+time.Since(t0), cpu0+sqlitetest.CPUTime(b)-c0
 					}
 				}
 				b.StartTimer()
-				t0, c0 := time.Now().Add(-took0), cpuTime(b)-cpu0
+				t0, c0 := time.Now().Add(-took0), sqlitetest.CPUTime(b)-cpu0
 				if _, err := s.Index(ctx); err != nil {
 					b.Fatal(err)
 				}
@@ -118,7 +109,7 @@ func benchmarkIndex(b *testing.B, recs, parsed []*telemetry.Record, values int) 
 				if _, err := s.Seal(ctx); err != nil {
 					b.Fatal(err)
 				}
-				took, cpu := time.Since(t0), cpuTime(b)-c0
+				took, cpu := time.Since(t0), sqlitetest.CPUTime(b)-c0
 				b.StopTimer()
 				if _, err := s.SignalsDB().ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 					b.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/glovebox/glovebox/sim"
 	"github.com/glovebox/glovebox/store/sqlite"
+	"github.com/glovebox/glovebox/store/sqlite/sqlitetest"
 	"github.com/glovebox/glovebox/telemetry"
 )
 
@@ -72,23 +73,23 @@ func benchmarkIngestLive(b *testing.B, recs []*telemetry.Record, per int) {
 			b.Fatal(err)
 		}
 		for start := 0; start < n; start += per {
-			c0 := cpuTime(b)
+			c0 := sqlitetest.CPUTime(b)
 			if _, err := tel.Write(ctx, recs[start:min(start+per, n)]); err != nil {
 				b.Fatal(err)
 			}
-			c1 := cpuTime(b)
+			c1 := sqlitetest.CPUTime(b)
 			if _, err := tel.Index(ctx); err != nil {
 				b.Fatal(err)
 			}
-			write, index = write+c1-c0, index+cpuTime(b)-c1
+			write, index = write+c1-c0, index+sqlitetest.CPUTime(b)-c1
 		}
 		// two hours later every hour is closed: sealing moves the values into chunks
 		tel.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
-		c0 := cpuTime(b)
+		c0 := sqlitetest.CPUTime(b)
 		if _, err := tel.Seal(ctx); err != nil {
 			b.Fatal(err)
 		}
-		seal += cpuTime(b) - c0
+		seal += sqlitetest.CPUTime(b) - c0
 		tel.Close()
 	}
 	records := float64(b.N * n)
@@ -143,7 +144,7 @@ func BenchmarkAppendFloor(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		c0 := cpuTime(b)
+		c0 := sqlitetest.CPUTime(b)
 		var buf []byte
 		written := 0
 		for i, r := range recs {
@@ -160,7 +161,7 @@ func BenchmarkAppendFloor(b *testing.B) {
 				buf = buf[:0]
 			}
 		}
-		cpu := cpuTime(b) - c0
+		cpu := sqlitetest.CPUTime(b) - c0
 		b.StopTimer()
 		if err := f.Close(); err != nil {
 			b.Fatal(err)

@@ -1,5 +1,5 @@
-// Package sqlitetest holds helpers for tests that check what store/sqlite wrote. It imports store/sqlite
-// (for the file names) and the SQLite driver, and only tests import it.
+// Package sqlitetest holds helpers for the tests and benchmarks of store/sqlite and of what it wrote. It
+// imports store/sqlite (for the file names) and the SQLite driver, and only tests import it.
 package sqlitetest
 
 import (
@@ -7,7 +7,9 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 
 	_ "modernc.org/sqlite" // the driver the stores use
 
@@ -65,4 +67,14 @@ func Digest(t testing.TB, dir string) (digest string, chunks int) {
 		rows.Close()
 	}
 	return fmt.Sprintf("%x", h.Sum(nil)), chunks
+}
+
+// CPUTime is the CPU time the process has used (user and system, every thread): the indexing benchmarks
+// report values per CPU second, which a loaded machine distorts less than values per second.
+func CPUTime(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
