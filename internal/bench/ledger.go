@@ -118,6 +118,10 @@ type LedgerReport struct {
 	BatchTxs          int
 	BatchTxPerSec     float64
 	BatchRatio        float64
+	// SingleCPU and BatchCPU are the CPU time (user and system) of the whole process — node and load
+	// generator — during each phase, per transaction: steadier than the rates on a shared machine, and the
+	// figure a change to the path must lower. A bare recovery costs Cores / RecoverPerSec of it.
+	SingleCPU, BatchCPU time.Duration
 	ReplayEntries     int64
 	ReplayDuration    time.Duration
 	TilesPerSec       float64
@@ -201,10 +205,12 @@ func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
 	}
 
 	opts.logf("submitting %d transactions one per request from %d clients…", opts.SingleTxs, opts.Clients)
+	cpu0 := processCPU()
 	lat, dur, err := submitAll(ctx, ln.Addr().String(), single, opts.Clients)
 	if err != nil {
 		return nil, err
 	}
+	rep.SingleCPU = (processCPU() - cpu0) / time.Duration(max(1, opts.SingleTxs))
 	rep.SingleTxs = opts.SingleTxs
 	rep.SingleTxPerSec = float64(opts.SingleTxs) / dur.Seconds()
 	rep.SingleRatio = rep.SingleTxPerSec / rep.RecoverPerSec
@@ -218,10 +224,12 @@ func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
 		return nil, err
 	}
 	opts.logf("submitting %d transactions in batches of %d…", opts.BatchTxs, opts.BatchSize)
+	cpu0 = processCPU()
 	_, dur, err = submitAll(ctx, ln.Addr().String(), batches, min(opts.Clients, max(1, len(batches))))
 	if err != nil {
 		return nil, err
 	}
+	rep.BatchCPU = (processCPU() - cpu0) / time.Duration(max(1, opts.BatchTxs))
 	rep.BatchTxs = opts.BatchTxs
 	rep.BatchTxPerSec = float64(opts.BatchTxs) / dur.Seconds()
 	rep.BatchRatio = rep.BatchTxPerSec / rep.RecoverPerSecBatch
@@ -434,6 +442,9 @@ func (r *LedgerReport) Print(w io.Writer) {
 	fmt.Fprintf(w, "| the floor, one per request: HTTP + one recovery, nothing stored | %.0f/s | %.2f |\n", r.SingleFloorPerSec, r.SingleFloorPerSec/r.RecoverPerSec)
 	fmt.Fprintf(w, "| durable transactions/s, batches (%d txs) | %.0f/s | %.2f |\n", r.BatchTxs, r.BatchTxPerSec, r.BatchRatio)
 	fmt.Fprintf(w, "| the floor, batches: HTTP + recoveries, nothing stored | %.0f/s | %.2f |\n", r.BatchFloorPerSec, r.BatchFloorPerSec/r.RecoverPerSecBatch)
+	fmt.Fprintf(w, "| CPU per transaction (node and load generator), one per request / batches / a bare recovery | %s / %s / %s | |\n",
+		r.SingleCPU.Round(100*time.Nanosecond), r.BatchCPU.Round(100*time.Nanosecond),
+		(time.Duration(float64(r.Cores)*float64(time.Second)/r.RecoverPerSec)).Round(100*time.Nanosecond))
 	fmt.Fprintf(w, "| replay-verify %d entries | %s (%.0f entries/s) | %.2f |\n", r.ReplayEntries, r.ReplayDuration.Round(time.Millisecond),
 		float64(r.ReplayEntries)/r.ReplayDuration.Seconds(), float64(r.ReplayEntries)/r.ReplayDuration.Seconds()/r.RecoverPerSecReplay)
 	fmt.Fprintf(w, "| /log/ tile serving (full tiles and bundles) | %.0f tiles/s, %.0f MB/s | |\n", r.TilesPerSec, r.TileMBPerSec)
