@@ -122,11 +122,11 @@ type LedgerReport struct {
 	// generator — during each phase, per transaction: steadier than the rates on a shared machine, and the
 	// figure a change to the path must lower. A bare recovery costs Cores / RecoverPerSec of it.
 	SingleCPU, BatchCPU time.Duration
-	ReplayEntries     int64
-	ReplayDuration    time.Duration
-	TilesPerSec       float64
-	TileMBPerSec      float64
-	BytesPerEntry     float64
+	ReplayEntries       int64
+	ReplayDuration      time.Duration
+	TilesPerSec         float64
+	TileMBPerSec        float64
+	BytesPerEntry       float64
 }
 
 func (o *LedgerOptions) defaults() {
@@ -444,7 +444,7 @@ func (r *LedgerReport) Print(w io.Writer) {
 	fmt.Fprintf(w, "| the floor, batches: HTTP + recoveries, nothing stored | %.0f/s | %.2f |\n", r.BatchFloorPerSec, r.BatchFloorPerSec/r.RecoverPerSecBatch)
 	fmt.Fprintf(w, "| CPU per transaction (node and load generator), one per request / batches / a bare recovery | %s / %s / %s | |\n",
 		r.SingleCPU.Round(100*time.Nanosecond), r.BatchCPU.Round(100*time.Nanosecond),
-		(time.Duration(float64(r.Cores)*float64(time.Second)/r.RecoverPerSec)).Round(100*time.Nanosecond))
+		(time.Duration(float64(r.Cores) * float64(time.Second) / r.RecoverPerSec)).Round(100*time.Nanosecond))
 	fmt.Fprintf(w, "| replay-verify %d entries | %s (%.0f entries/s) | %.2f |\n", r.ReplayEntries, r.ReplayDuration.Round(time.Millisecond),
 		float64(r.ReplayEntries)/r.ReplayDuration.Seconds(), float64(r.ReplayEntries)/r.ReplayDuration.Seconds()/r.RecoverPerSecReplay)
 	fmt.Fprintf(w, "| /log/ tile serving (full tiles and bundles) | %.0f tiles/s, %.0f MB/s | |\n", r.TilesPerSec, r.TileMBPerSec)
