@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -385,8 +384,8 @@ func (s *Server) signers(tx *ledger.Tx) ([]common.Address, error) {
 }
 
 func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, body []byte) {
-	var raws []json.RawMessage
-	if err := json.Unmarshal(body, &raws); err != nil {
+	raws, err := splitBatch(body)
+	if err != nil {
 		writeErr(w, string(ledger.CodeMalformed), "bad batch JSON: "+err.Error())
 		return
 	}

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/ethereum/go-ethereum/common"
 	"github.com/holiman/uint256"
 	"github.com/valyala/fastjson"
 )
@@ -179,20 +178,6 @@ func ParseSignature(s string) (Signature, error) {
 		sig[64] += 27
 	}
 	return sig, nil
-}
-
-// ParseAddress parses a hex address. All-lower or all-upper case is accepted; mixed case must be a correct
-// EIP-55 checksum, since it is then most likely a typo.
-func ParseAddress(s string) (common.Address, error) {
-	if !common.IsHexAddress(s) || !strings.HasPrefix(s, "0x") {
-		return common.Address{}, fmt.Errorf("%q is not a 0x-prefixed 20-byte hex address", s)
-	}
-	a := common.HexToAddress(s)
-	body := s[2:]
-	if strings.ToLower(body) != body && strings.ToUpper(body) != body && a.Hex() != s {
-		return common.Address{}, fmt.Errorf("%q has a bad EIP-55 checksum", s)
-	}
-	return a, nil
 }
 
 // jsonString returns the value of a JSON string, which must be valid UTF-8.

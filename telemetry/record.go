@@ -11,7 +11,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -471,20 +470,13 @@ func (c *Catalog) parse(event []byte, now int64, strict bool) (*Record, error) {
 	return r, nil
 }
 
-// checksums remembers the EIP-55 (mixed-case) source addresses Parse has verified: checking one is a
-// Keccak hash, and a device sends the same address in every record. Devices are few, but anyone may send
-// records under any address, so it holds at most maxChecksums and starts again empty when full: a sender
-// of many addresses costs a hash per record, as without it.
-var checksums = struct {
-	sync.RWMutex
-	verified map[string]struct{}
-}{verified: map[string]struct{}{}}
-
-const maxChecksums = 4096
-
-// parseSource reads the source attribute as ledger.ParseAddress does. Not strict (a stored record, whose
-// source passed ParseAddress when it arrived), it skips the checksum: the address is the same either way.
+// parseSource reads the source attribute as ledger.ParseAddress does (which remembers the checksums it
+// verified). Not strict (a stored record, whose source passed ParseAddress when it arrived), it skips the
+// checksum: the address is the same either way.
 func parseSource(b []byte, strict bool) (common.Address, error) {
+	if strict {
+		return ledger.ParseAddress(string(b))
+	}
 	var a common.Address
 	if len(b) != 2+2*len(a) || b[0] != '0' || b[1] != 'x' {
 		return ledger.ParseAddress(string(b)) // refused, with its reason
@@ -492,35 +484,7 @@ func parseSource(b []byte, strict bool) (common.Address, error) {
 	if _, err := hex.Decode(a[:], b[2:]); err != nil {
 		return ledger.ParseAddress(string(b))
 	}
-	if !strict || !mixedCase(b[2:]) {
-		return a, nil // only a mixed-case address carries a checksum
-	}
-	checksums.RLock()
-	_, ok := checksums.verified[string(b)]
-	checksums.RUnlock()
-	if ok {
-		return a, nil
-	}
-	if _, err := ledger.ParseAddress(string(b)); err != nil {
-		return common.Address{}, err
-	}
-	checksums.Lock()
-	if len(checksums.verified) >= maxChecksums {
-		clear(checksums.verified)
-	}
-	checksums.verified[string(b)] = struct{}{}
-	checksums.Unlock()
 	return a, nil
-}
-
-// mixedCase reports whether hex digits hold both a lower-case and an upper-case letter.
-func mixedCase(digits []byte) bool {
-	var lower, upper bool
-	for _, c := range digits {
-		lower = lower || ('a' <= c && c <= 'f')
-		upper = upper || ('A' <= c && c <= 'F')
-	}
-	return lower && upper
 }
 
 // checkJSONText refuses what is not RFC 8259 JSON text: invalid UTF-8 anywhere, and anything
