@@ -74,6 +74,10 @@ type IngestReport struct {
 	BytesPerRecord   float64 // telemetry.db (and its WAL) per stored record, indexes included
 	PeakRSSBytes     int64   // the node process's peak resident memory (child process only)
 	WriterBatchSize  float64 // records per durable write (in-process only)
+	// NodeCPU is the node process's CPU time (user and system) during the ingest phase per record, and
+	// LoadCPU this process's, the load generator (with the node in it when in-process; NodeCPU is then
+	// zero). Indexing left for after the phase is not in them.
+	NodeCPU, LoadCPU time.Duration
 }
 
 func (o *IngestOptions) defaults() {
@@ -341,6 +345,7 @@ func Ingest(ctx context.Context, opts IngestOptions) (*IngestReport, error) {
 	}
 	var lat []time.Duration
 	var dur time.Duration
+	self0, node0 := cpuSeconds(os.Getpid()), cpuSeconds(bn.pid)
 	if opts.CPUProfile != nil {
 		if err := pprof.StartCPUProfile(opts.CPUProfile); err != nil {
 			return nil, fmt.Errorf("couldn't start the CPU profile: %w", err)
@@ -366,6 +371,10 @@ func Ingest(ctx context.Context, opts IngestOptions) (*IngestReport, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	rep.LoadCPU = perItem(cpuSeconds(os.Getpid())-self0, opts.Records)
+	if bn.pid != 0 {
+		rep.NodeCPU = perItem(cpuSeconds(bn.pid)-node0, opts.Records)
 	}
 	if opts.MQTT {
 		// A PUBACK acknowledges a message; check that every record in them was accepted and stored.
@@ -489,6 +498,11 @@ func procMemory(pid int, key string) int64 {
 	return 0
 }
 
+// perItem divides CPU seconds among n items.
+func perItem(seconds float64, n int) time.Duration {
+	return time.Duration(seconds / float64(max(1, n)) * float64(time.Second))
+}
+
 // cpuSeconds returns the CPU time (user and system) process pid has used so far; 0 if unknown.
 func cpuSeconds(pid int) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -526,6 +540,14 @@ func (r *IngestReport) Print(w io.Writer) {
 	}
 	if r.IndexedPerSec > 0 {
 		fmt.Fprintf(w, "| indexing (signal and latest rows), records/s | %.0f/s |\n", r.IndexedPerSec)
+	}
+	recovery := time.Duration(float64(r.Cores) * float64(time.Second) / r.RecoverPerSec).Round(100 * time.Nanosecond)
+	if r.NodeCPU > 0 {
+		fmt.Fprintf(w, "| CPU per record during the ingest: node / load generator / a bare recovery | %s / %s / %s |\n",
+			r.NodeCPU.Round(100*time.Nanosecond), r.LoadCPU.Round(100*time.Nanosecond), recovery)
+	} else {
+		fmt.Fprintf(w, "| CPU per record during the ingest: node and load generator / a bare recovery | %s / %s |\n",
+			r.LoadCPU.Round(100*time.Nanosecond), recovery)
 	}
 	fmt.Fprintf(w, "| bytes on disk per record (raw + indexes) | %.0f B |\n", r.BytesPerRecord)
 	if r.PeakRSSBytes > 0 {

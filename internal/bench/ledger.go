@@ -205,12 +205,12 @@ func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
 	}
 
 	opts.logf("submitting %d transactions one per request from %d clients…", opts.SingleTxs, opts.Clients)
-	cpu0 := processCPU()
+	cpu0 := cpuSeconds(os.Getpid())
 	lat, dur, err := submitAll(ctx, ln.Addr().String(), single, opts.Clients)
 	if err != nil {
 		return nil, err
 	}
-	rep.SingleCPU = (processCPU() - cpu0) / time.Duration(max(1, opts.SingleTxs))
+	rep.SingleCPU = perItem(cpuSeconds(os.Getpid())-cpu0, opts.SingleTxs)
 	rep.SingleTxs = opts.SingleTxs
 	rep.SingleTxPerSec = float64(opts.SingleTxs) / dur.Seconds()
 	rep.SingleRatio = rep.SingleTxPerSec / rep.RecoverPerSec
@@ -224,12 +224,12 @@ func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
 		return nil, err
 	}
 	opts.logf("submitting %d transactions in batches of %d…", opts.BatchTxs, opts.BatchSize)
-	cpu0 = processCPU()
+	cpu0 = cpuSeconds(os.Getpid())
 	_, dur, err = submitAll(ctx, ln.Addr().String(), batches, min(opts.Clients, max(1, len(batches))))
 	if err != nil {
 		return nil, err
 	}
-	rep.BatchCPU = (processCPU() - cpu0) / time.Duration(max(1, opts.BatchTxs))
+	rep.BatchCPU = perItem(cpuSeconds(os.Getpid())-cpu0, opts.BatchTxs)
 	rep.BatchTxs = opts.BatchTxs
 	rep.BatchTxPerSec = float64(opts.BatchTxs) / dur.Seconds()
 	rep.BatchRatio = rep.BatchTxPerSec / rep.RecoverPerSecBatch
