@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"sync"
@@ -15,7 +16,10 @@ import (
 // checking a checksum is a Keccak hash: the checksums verified are remembered (within a bound).
 func ParseAddress(s string) (common.Address, error) {
 	var a common.Address
-	if len(s) != 2+2*len(a) || s[0] != '0' || s[1] != 'x' || !decodeHex(a[:], s[2:]) {
+	if len(s) != 2+2*len(a) || s[0] != '0' || s[1] != 'x' {
+		return common.Address{}, fmt.Errorf("%q is not a 0x-prefixed 20-byte hex address", s)
+	}
+	if _, err := hex.Decode(a[:], []byte(s[2:])); err != nil {
 		return common.Address{}, fmt.Errorf("%q is not a 0x-prefixed 20-byte hex address", s)
 	}
 	if !mixedCase(s[2:]) || checksums.known(s) {
@@ -26,34 +30,6 @@ func ParseAddress(s string) (common.Address, error) {
 	}
 	checksums.add(s)
 	return a, nil
-}
-
-// decodeHex decodes len(dst) bytes from exactly twice as many hex digits, without allocating.
-func decodeHex(dst []byte, digits string) bool {
-	if len(digits) != 2*len(dst) {
-		return false
-	}
-	for i := range dst {
-		hi, ok1 := hexDigit(digits[2*i])
-		lo, ok2 := hexDigit(digits[2*i+1])
-		if !ok1 || !ok2 {
-			return false
-		}
-		dst[i] = hi<<4 | lo
-	}
-	return true
-}
-
-func hexDigit(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
 
 // mixedCase reports whether hex digits hold both a lower-case and an upper-case letter: only such an
