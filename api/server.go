@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -386,7 +387,7 @@ func (s *Server) signers(tx *ledger.Tx) ([]common.Address, error) {
 func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, body []byte) {
 	raws, err := splitBatch(body)
 	if err != nil {
-		writeErr(w, string(ledger.CodeMalformed), "bad batch JSON: "+err.Error())
+		writeErr(w, string(ledger.CodeMalformed), "bad batch JSON: "+strings.TrimPrefix(err.Error(), "jsontext: "))
 		return
 	}
 	if len(raws) > MaxBatch {
