@@ -140,16 +140,27 @@ func runBenchLedger(ctx context.Context, args []string) error {
 	fs.IntVar(&o.SingleTxs, "single", 60000, "transactions submitted one per request")
 	fs.IntVar(&o.BatchTxs, "batch", 150000, "transactions submitted in batches of 1,000")
 	fs.IntVar(&o.ReplayEntries, "replay", 100000, "entries to replay-verify")
-	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file: of the whole run, or of the phase --profile-phase names")
+	fs.StringVar(&o.ProfilePhase, "profile-phase", "", "with --cpuprofile: profile only the submissions of this phase, single or batch")
 	traceFile := fs.String("trace", "", "write an execution trace of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	stop, err := cpuProfile(*cpuprofile)
-	if err != nil {
-		return err
+	switch o.ProfilePhase {
+	case "":
+		stop, err := cpuProfile(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	case "single", "batch":
+		if *cpuprofile == "" {
+			return usageError(fs, "--profile-phase needs --cpuprofile")
+		}
+		o.Profile = profileFunc(*cpuprofile)
+	default:
+		return usageError(fs, "--profile-phase is single or batch, not %q", o.ProfilePhase)
 	}
-	defer stop()
 	if *traceFile != "" {
 		f, err := os.Create(*traceFile)
 		if err != nil {

@@ -96,6 +96,10 @@ type LedgerOptions struct {
 	// RecoverDuration is how long each bare recovery measurement runs (default 3 s).
 	RecoverDuration time.Duration
 	Progress        io.Writer // progress lines; nil for none
+	// Profile, when set, is called at the start of the submissions of ProfilePhase ("single" or
+	// "batch") and its result when they end: a CPU profile of that phase alone.
+	Profile      func() (stop func())
+	ProfilePhase string
 }
 
 // LedgerReport is what a ledger benchmark measured.
@@ -153,6 +157,14 @@ func (o *LedgerOptions) defaults() {
 	}
 }
 
+// profile starts the profile of phase if it is the one asked for, and returns what stops it.
+func (o *LedgerOptions) profile(phase string) (stop func()) {
+	if o.Profile == nil || o.ProfilePhase != phase {
+		return func() {}
+	}
+	return o.Profile()
+}
+
 func (o *LedgerOptions) logf(format string, args ...any) { logTo(o.Progress, format, args...) }
 
 // Ledger runs a real node in a temporary directory, serves it over loopback TCP and measures it.
@@ -206,7 +218,9 @@ func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
 
 	opts.logf("submitting %d transactions one per request from %d clients…", opts.SingleTxs, opts.Clients)
 	cpu0 := cpuSeconds(os.Getpid())
+	endProfile := opts.profile("single")
 	lat, dur, err := submitAll(ctx, ln.Addr().String(), single, opts.Clients)
+	endProfile()
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +239,9 @@ func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
 	}
 	opts.logf("submitting %d transactions in batches of %d…", opts.BatchTxs, opts.BatchSize)
 	cpu0 = cpuSeconds(os.Getpid())
+	endProfile = opts.profile("batch")
 	_, dur, err = submitAll(ctx, ln.Addr().String(), batches, min(opts.Clients, max(1, len(batches))))
+	endProfile()
 	if err != nil {
 		return nil, err
 	}
