@@ -23,6 +23,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, string(ledger.CodeMalformed), "couldn't read the body")
 		return
 	}
+	release, ok := s.bodies.admit(r, len(body))
+	if !ok {
+		return // the client went away while its body waited
+	}
+	defer release()
 	subs, single, err := telemetry.ParseSubmissions(body, MaxEventBatch)
 	if err != nil {
 		code := string(ledger.CodeMalformed)

@@ -131,6 +131,8 @@ type Server struct {
 	// blocked on this channel are not runnable.
 	recoverSlots chan struct{}
 
+	bodies *bodyBudget // BodyBytesInFlight
+
 	digestMu   sync.Mutex // guards the digest cache
 	digestSize int64
 	digest     [32]byte
@@ -140,7 +142,7 @@ type Server struct {
 func New(cfg Config) *Server {
 	s := &Server{seq: cfg.Sequencer, log: cfg.Log, ingest: cfg.Ingester, auth: cfg.Auth, alog: cfg.AccessLog, logKey: cfg.LogKey, domain: cfg.Sequencer.Domain(),
 		ver: cfg.Version, logger: cfg.Logger, mux: http.NewServeMux(), digestSize: -1, creds: cfg.Credentials, hooks: cfg.Webhooks, export: cfg.Export, deleter: cfg.Deleter,
-		recoverSlots: make(chan struct{}, runtime.NumCPU())}
+		recoverSlots: make(chan struct{}, runtime.NumCPU()), bodies: newBodyBudget(BodyBytesInFlight)}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
