@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sync"
 	"time"
+
+	"github.com/glovebox/glovebox/internal/connlimit"
 )
 
 // CodeTooManyConnections is the code of the answer written on a connection refused because its address
@@ -45,65 +46,17 @@ func NewHTTPServer(h http.Handler, l ServerLimits) *http.Server {
 }
 
 // LimitListener returns ln with at most perAddress connections open at once from each client address
-// (clientIP: IPv6 clients by their /64). A connection over the cap is answered with an HTTP 429
+// (connlimit.Address: IPv6 clients by their /64). A connection over the cap is answered with an HTTP 429
 // too_many_connections and closed at once; Accept goes on to the next one. perAddress ≤ 0 returns ln.
 func LimitListener(ln net.Listener, perAddress int) net.Listener {
-	if perAddress <= 0 {
-		return ln
-	}
-	return &limitListener{Listener: ln, max: perAddress, open: map[string]int{}}
-}
-
-type limitListener struct {
-	net.Listener
-	max int
-
-	mu   sync.Mutex
-	open map[string]int // connections open per client address; an address with none has no entry
+	return connlimit.Listener(ln, perAddress, func(c net.Conn) {
+		// Small enough for the socket's send buffer: the write does not wait for the client.
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		c.Write(refusedAnswer)
+	})
 }
 
 var refusedAnswer = func() []byte {
 	body, _ := json.Marshal(ErrorBody{Error: ErrorDetail{Code: CodeTooManyConnections, Message: "too many connections from this address: close some and retry"}})
 	return fmt.Appendf(nil, "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 }()
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		key := clientIP(c.RemoteAddr().String())
-		l.mu.Lock()
-		ok := l.open[key] < l.max
-		if ok {
-			l.open[key]++
-		}
-		l.mu.Unlock()
-		if ok {
-			return &limitedConn{Conn: c, l: l, key: key}, nil
-		}
-		// Small enough for the socket's send buffer: the write does not wait for the client.
-		c.SetWriteDeadline(time.Now().Add(time.Second))
-		c.Write(refusedAnswer)
-		c.Close()
-	}
-}
-
-type limitedConn struct {
-	net.Conn
-	l    *limitListener
-	key  string
-	once sync.Once
-}
-
-func (c *limitedConn) Close() error {
-	c.once.Do(func() {
-		c.l.mu.Lock()
-		if c.l.open[c.key]--; c.l.open[c.key] <= 0 {
-			delete(c.l.open, c.key)
-		}
-		c.l.mu.Unlock()
-	})
-	return c.Conn.Close()
-}

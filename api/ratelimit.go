@@ -3,15 +3,14 @@ package api
 import (
 	"fmt"
 	"math"
-	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/glovebox/glovebox/auth"
+	"github.com/glovebox/glovebox/internal/connlimit"
 	"github.com/glovebox/glovebox/internal/expiry"
 )
 
@@ -203,26 +202,9 @@ func CallerKey(iss *auth.Issuer) func(*http.Request) string {
 				return "account:" + c.Subject.Hex()
 			}
 		}
-		return "ip:" + clientIP(r.RemoteAddr)
+		return "ip:" + connlimit.Address(r.RemoteAddr)
 	}
 }
 
-// AddressKey keys a request by its client address alone ("ip:" and clientIP), whoever is signed in.
-func AddressKey(r *http.Request) string { return "ip:" + clientIP(r.RemoteAddr) }
-
-func clientIP(remote string) string {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		host = remote
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	a = a.Unmap()
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.String()
-	}
-	return a.String()
-}
+// AddressKey keys a request by its client address alone ("ip:" and connlimit.Address), whoever is signed in.
+func AddressKey(r *http.Request) string { return "ip:" + connlimit.Address(r.RemoteAddr) }

@@ -44,6 +44,15 @@
 // after the token expired closes it (MQTT 5: DISCONNECT 0xA0) and the device logs in again with a fresh
 // token.
 //
+// # Connections
+//
+// A connection must send its CONNECT, of at most MaxConnectPacket bytes, within Config.ConnectTimeout
+// (DefaultConnectTimeout) of being accepted, or it is closed; a first packet whose fixed header
+// announces more is closed at once, before the broker allocates for it. One client address (an IPv4
+// address, an IPv6 /64) holds at most Config.MaxConnsPerAddress connections at once (`glovebox serve
+// --max-conns-per-address`, 256 by default, counted apart from the HTTP API's); one over it is closed
+// before anything is read. See docs/api.md, "Limits of a public node".
+//
 // # Login
 //
 // A device logs in with user name = its 0x address and password = a login token
@@ -68,5 +77,6 @@
 // maps it to return code 5, not authorized, on 3.1.1). LoginToken makes a token; `glovebox device
 // mqtt-password` prints one.
 //
-// It imports only ledger and telemetry: the node hands it an Ingester; it never imports a store or the API.
+// It imports only ledger, telemetry and internal/connlimit: the node hands it an Ingester; it never imports a
+// store or the API.
 package mqtt

@@ -28,8 +28,14 @@ func broker(t *testing.T, n *testnode.Node, ing *telemetry.Ingester, now func() 
 	if ing == nil {
 		ing = n.Ingester
 	}
-	s, err := mqtt.New(mqtt.Config{Addr: "127.0.0.1:0", Ingester: ing, State: n.Sequencer.Read, Origin: n.Log.Origin(),
+	return serve(t, mqtt.Config{Addr: "127.0.0.1:0", Ingester: ing, State: n.Sequencer.Read, Origin: n.Log.Origin(),
 		Logger: quiet, Now: now})
+}
+
+// serve starts a broker with cfg and closes it when the test ends.
+func serve(t *testing.T, cfg mqtt.Config) *mqtt.Server {
+	t.Helper()
+	s, err := mqtt.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

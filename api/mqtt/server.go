@@ -39,13 +39,19 @@ type Config struct {
 	Origin   string                // the log's origin line, which login tokens name
 	Logger   *slog.Logger          // default slog.Default()
 	Now      func() time.Time      // the node's clock, for login tokens; default time.Now
+	// MaxConnsPerAddress bounds the connections one client address (an IPv4 address, or an IPv6 /64)
+	// holds open at once, logged in or not; a connection over it is closed at once. 0: no cap.
+	MaxConnsPerAddress int
+	// ConnectTimeout bounds the time from a connection's accept to its CONNECT read whole; default
+	// DefaultConnectTimeout.
+	ConnectTimeout time.Duration
 }
 
 // Server is the MQTT broker for device telemetry.
 type Server struct {
 	cfg      Config
 	broker   *mochi.Server
-	listener *listeners.TCP
+	listener *listeners.Net
 	ctx      context.Context // cancelled by Close: ingests not yet queued give up
 	cancel   context.CancelFunc
 	sessions sync.Map // *mochi.Client → *session, for logged-in clients
@@ -82,6 +88,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
 	caps := mochi.NewDefaultServerCapabilities()
 	caps.MinimumProtocolVersion = 4 // MQTT 3.1.1 and 5
 	caps.MaximumPacketSize = maxPacket
@@ -103,9 +112,15 @@ func New(cfg Config) (*Server, error) {
 		s.cancel()
 		return nil, fmt.Errorf("mqtt: %w", err)
 	}
-	s.listener = listeners.NewTCP(listeners.Config{Type: listeners.TypeTCP, ID: "glovebox", Address: cfg.Addr})
+	ln, err := listen(cfg.Addr, cfg.MaxConnsPerAddress, cfg.ConnectTimeout)
+	if err != nil {
+		s.cancel()
+		return nil, err
+	}
+	s.listener = listeners.NewNet("glovebox", ln)
 	if err := s.broker.AddListener(s.listener); err != nil {
 		s.cancel()
+		ln.Close()
 		return nil, fmt.Errorf("mqtt: couldn't listen on %s: %w", cfg.Addr, err)
 	}
 	return s, nil

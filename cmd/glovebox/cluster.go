@@ -108,7 +108,8 @@ func runCluster(ctx context.Context, f clusterFlags) error {
 
 	var broker *mqtt.Server
 	if f.mqtt != "off" && c.Ingester != nil {
-		broker, err = mqtt.New(mqtt.Config{Addr: f.mqtt, Ingester: c.Ingester, State: c.Ledger.Read, Origin: c.Log.Origin(), Logger: logger})
+		broker, err = mqtt.New(mqtt.Config{Addr: f.mqtt, Ingester: c.Ingester, State: c.Ledger.Read, Origin: c.Log.Origin(), Logger: logger,
+			MaxConnsPerAddress: f.limits.MaxConnsPerAddress})
 		if err != nil {
 			srv.Close()
 			stopRun()

@@ -127,7 +127,8 @@ func runServe(ctx context.Context, args []string) error {
 
 	var broker *mqtt.Server
 	if *mqttAddr != "off" {
-		broker, err = mqtt.New(mqtt.Config{Addr: *mqttAddr, Ingester: n.Ingester, State: n.Sequencer.Read, Origin: n.Log.Origin(), Logger: logger})
+		broker, err = mqtt.New(mqtt.Config{Addr: *mqttAddr, Ingester: n.Ingester, State: n.Sequencer.Read, Origin: n.Log.Origin(), Logger: logger,
+			MaxConnsPerAddress: limits().MaxConnsPerAddress})
 		if err != nil {
 			srv.Close()
 			stopSeq()
@@ -206,7 +207,7 @@ func budgetFlags(fs *flag.FlagSet) func() api.BudgetConfig {
 func serverLimitFlags(fs *flag.FlagSet) func() api.ServerLimits {
 	d := api.DefaultServerLimits
 	read := fs.Duration("read-timeout", d.ReadTimeout, "time a client has to send a whole request, headers and body, from its first byte; 0 for none")
-	conns := fs.Int("max-conns-per-address", d.MaxConnsPerAddress, "connections one client address (IPv4, or IPv6 /64) may hold open at once; 0 for no cap")
+	conns := fs.Int("max-conns-per-address", d.MaxConnsPerAddress, "connections one client address (IPv4, or IPv6 /64) may hold open at once, on the HTTP API and on the MQTT broker each; 0 for no cap")
 	return func() api.ServerLimits {
 		l := d
 		l.ReadTimeout, l.MaxConnsPerAddress = *read, *conns

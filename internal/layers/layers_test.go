@@ -58,7 +58,7 @@ var allowed = map[string][]string{
 	// connect/flowstate is the contract of the OpenID Provider's flow state (and its in-memory store): below
 	// connect and the stores that implement it.
 	"connect/flowstate":              {"internal/expiry"},
-	"api/mqtt":                       {"ledger", "telemetry"},
+	"api/mqtt":                       {"internal/connlimit", "ledger", "telemetry"},
 	"api/graphql/internal/exec":      {},
 	"api/graphql/internal/schemagen": {"ledger", "telemetry"},
 	"api/graphql/internal/gen":       {"api/graphql/internal/schemagen", "telemetry"},
@@ -72,7 +72,7 @@ var allowed = map[string][]string{
 	"attestation": {"ledger"},
 	// export builds and verifies an owner's data export from the log and telemetry.Reader: below the API.
 	"export":             {"accesslog", "ledger", "telemetry", "telemetry/segment", "tlog"},
-	"api":                {"access", "accesslog", "api/graphql", "api/wire", "attestation", "auth", "connect", "credential", "export", "internal/expiry", "ledger", "telemetry", "tlog", "webhook"},
+	"api":                {"access", "accesslog", "api/graphql", "api/wire", "attestation", "auth", "connect", "credential", "export", "internal/connlimit", "internal/expiry", "ledger", "telemetry", "tlog", "webhook"},
 	"web":                {},
 	"web/internal/build": {},
 	// The client and everything built on it speak the API through api/wire and never link the server.
@@ -82,6 +82,8 @@ var allowed = map[string][]string{
 	"node":   {"accesslog", "api", "api/graphql", "api/wire", "attestation", "auth", "connect", "connect/flowstate", "credential", "export", "ledger", "store/postgres", "store/sqlite", "telemetry", "telemetry/live", "telemetry/stream", "tlog", "web", "webhook"},
 	// internal/expiry is a min-heap of keys by expiry time for the in-memory stores that forget.
 	"internal/expiry": {},
+	// internal/connlimit caps the connections per client address of the HTTP and MQTT listeners.
+	"internal/connlimit": {},
 	// internal/atomicfile replaces files whole (temporary file, fsync, rename).
 	"internal/atomicfile": {},
 	"internal/pgtest":     {},

@@ -1,0 +1,153 @@
+package mqtt_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/glovebox/glovebox/api/mqtt"
+	"github.com/glovebox/glovebox/internal/testnode"
+	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/telemetry"
+)
+
+// guardedFixture is newFixture with a broker that caps connections per address at perAddress and
+// waits timeout for a CONNECT.
+func guardedFixture(t *testing.T, perAddress int, timeout time.Duration) *fixture {
+	n := testnode.Start(t, testnode.Options{})
+	owner := testnode.NewKey(t)
+	vid := n.Vehicle(t, owner)
+	dev := n.PairedDevice(t, owner, vid, ledger.KindHardware)
+	s := serve(t, mqtt.Config{Addr: "127.0.0.1:0", Ingester: n.Ingester, State: n.Sequencer.Read, Origin: n.Log.Origin(),
+		Logger: quiet, MaxConnsPerAddress: perAddress, ConnectTimeout: timeout})
+	return &fixture{n: n, s: s, vid: vid, dev: dev}
+}
+
+// raw opens a TCP connection to the broker and writes b on it.
+func raw(t *testing.T, addr string, b []byte) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// closedWithin reports whether the broker closes c within d, sending nothing.
+func closedWithin(t *testing.T, c net.Conn, d time.Duration) bool {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(d))
+	got, err := io.ReadAll(c)
+	if len(got) > 0 {
+		t.Fatalf("the broker answered %q", got)
+	}
+	var ne net.Error
+	return !(errors.As(err, &ne) && ne.Timeout())
+}
+
+// TestMQTTConnectionsMustLogInInTime: a connection that sends no CONNECT, or only part of one, is
+// closed once the connect timeout has passed; it held the broker's goroutines and buffers until then.
+func TestMQTTConnectionsMustLogInInTime(t *testing.T) {
+	f := guardedFixture(t, 0, 300*time.Millisecond)
+	for _, tc := range []struct {
+		name  string
+		bytes []byte
+	}{
+		{"nothing", nil},
+		{"a fixed header only", []byte{0x10, 0x20}},
+		{"a length cut short", []byte{0x10, 0x85}},
+		{"half a CONNECT", []byte{0x10, 0x20, 0x00, 0x04, 'M', 'Q'}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := raw(t, f.s.Addr(), tc.bytes)
+			if closedWithin(t, c, 150*time.Millisecond) {
+				t.Fatal("closed before the connect timeout")
+			}
+			if !closedWithin(t, c, 5*time.Second) {
+				t.Fatal("still open 5 s after the connect timeout")
+			}
+		})
+	}
+	// A device that logs in in time stays connected past it, and publishes.
+	p := publisher(t, f, f.dev, 5)
+	if err := p.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(600 * time.Millisecond)
+	rs, err := p.PublishAndWait(context.Background(), []telemetry.Submission{event(t, f.dev, f.vid, "in-time")})
+	if err != nil || statuses(rs) != "accepted" {
+		t.Fatalf("publish after the connect timeout: %v %v", statuses(rs), err)
+	}
+}
+
+// TestMQTTOversizedConnectIsRefusedAtOnce: a first packet announcing more than MaxConnectPacket bytes, or
+// a length longer than MQTT's four bytes, closes the connection before the broker allocates for it or
+// reads on (the connect timeout here is a minute, so only the check can close it in time).
+func TestMQTTOversizedConnectIsRefusedAtOnce(t *testing.T) {
+	f := guardedFixture(t, 0, time.Minute)
+	for _, tc := range []struct {
+		name  string
+		bytes []byte
+	}{
+		{"16 MiB announced", []byte{0x10, 0xff, 0xff, 0xff, 0x07}},
+		{"MaxConnectPacket + 1", []byte{0x10, 0x81, 0x40}},
+		{"five length bytes", []byte{0x10, 0x80, 0x80, 0x80, 0x80, 0x00}},
+		{"a PUBLISH first, 1 MiB", []byte{0x30, 0x80, 0x80, 0x40}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := raw(t, f.s.Addr(), tc.bytes)
+			if !closedWithin(t, c, 5*time.Second) {
+				t.Fatal("the connection was kept")
+			}
+		})
+	}
+	// MaxConnectPacket itself is let through to the broker, which waits for the bytes.
+	c := raw(t, f.s.Addr(), []byte{0x10, 0x80, 0x40})
+	if closedWithin(t, c, 300*time.Millisecond) {
+		t.Fatal("a first packet of MaxConnectPacket bytes was refused")
+	}
+}
+
+// TestMQTTConnectionsPerAddress: one client address holds at most MaxConnsPerAddress connections,
+// logged in or not; one over it is closed at once, and a place freed is taken again.
+func TestMQTTConnectionsPerAddress(t *testing.T) {
+	f := guardedFixture(t, 2, time.Minute)
+	a := raw(t, f.s.Addr(), nil)
+	p := publisher(t, f, f.dev, 5)
+	if err := p.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	over := raw(t, f.s.Addr(), nil)
+	if !closedWithin(t, over, 5*time.Second) {
+		t.Fatal("a third connection from the address was kept")
+	}
+	q := publisher(t, f, f.dev, 4)
+	if err := q.Connect(context.Background()); err == nil {
+		t.Fatal("a device logged in over the cap")
+	}
+	a.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := q.Connect(context.Background())
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no place after one connection closed: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, pub := range []*mqtt.Publisher{p, q} {
+		rs, err := pub.PublishAndWait(context.Background(), []telemetry.Submission{event(t, f.dev, f.vid, "cap-"+time.Now().String())})
+		if err != nil || statuses(rs) != "accepted" {
+			t.Fatalf("publish under the cap: %v %v", statuses(rs), err)
+		}
+	}
+}
