@@ -2,8 +2,6 @@ package api
 
 import (
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/glovebox/glovebox/ledger"
@@ -13,16 +11,11 @@ import (
 // events answers POST /v1/events: one envelope or an array of up to MaxEventBatch, each answered with a
 // result (accepted, duplicate, conflict, or an error code) only after the accepted ones are durable.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxEventBatchBody))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeErr(w, CodeTooLarge, fmt.Sprintf("the body is larger than %d bytes", MaxEventBatchBody))
-			return
-		}
-		writeErr(w, string(ledger.CodeMalformed), "couldn't read the body")
+	body, freeMemory, ok := s.readBody(w, r, MaxEventBatchBody)
+	if !ok {
 		return
 	}
+	defer freeMemory()
 	release, ok := s.bodies.admit(r, len(body))
 	if !ok {
 		return // the client went away while its body waited

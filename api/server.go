@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -131,7 +130,8 @@ type Server struct {
 	// blocked on this channel are not runnable.
 	recoverSlots chan struct{}
 
-	bodies *bodyBudget // BodyBytesInFlight
+	bodies *bodyBudget   // BodyBytesInFlight
+	memory *memoryBudget // BodyMemory and BodyMemoryPerAddress
 
 	digestMu   sync.Mutex // guards the digest cache
 	digestSize int64
@@ -142,7 +142,8 @@ type Server struct {
 func New(cfg Config) *Server {
 	s := &Server{seq: cfg.Sequencer, log: cfg.Log, ingest: cfg.Ingester, auth: cfg.Auth, alog: cfg.AccessLog, logKey: cfg.LogKey, domain: cfg.Sequencer.Domain(),
 		ver: cfg.Version, logger: cfg.Logger, mux: http.NewServeMux(), digestSize: -1, creds: cfg.Credentials, hooks: cfg.Webhooks, export: cfg.Export, deleter: cfg.Deleter,
-		recoverSlots: make(chan struct{}, runtime.NumCPU()), bodies: newBodyBudget(BodyBytesInFlight)}
+		recoverSlots: make(chan struct{}, runtime.NumCPU()), bodies: newBodyBudget(BodyBytesInFlight),
+		memory: newMemoryBudget(BodyMemory, BodyMemoryPerAddress)}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
@@ -320,16 +321,11 @@ func (s *Server) receipt(index, size int64, entry, checkpoint []byte) (*Receipt,
 }
 
 func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBatchBody))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeErr(w, CodeTooLarge, fmt.Sprintf("the body is larger than %d bytes", MaxBatchBody))
-			return
-		}
-		writeErr(w, string(ledger.CodeMalformed), "couldn't read the body")
+	body, release, ok := s.readBody(w, r, MaxBatchBody)
+	if !ok {
 		return
 	}
+	defer release()
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		s.submitBatch(w, r, trimmed)
