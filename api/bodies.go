@@ -1,12 +1,10 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
 
 	"golang.org/x/sync/semaphore"
 
@@ -45,10 +43,11 @@ func (b *bodyBudget) admit(r *http.Request, n int) (release func(), ok bool) {
 
 // BodyMemory bounds the bytes of the large request bodies, POST /v1/events (up to MaxEventBatchBody) and
 // POST /v1/transactions (up to MaxBatchBody), the node holds at once: a body's share is taken before
-// it is read, for the length its Content-Length declares (the route's limit for a body without one),
-// and given back once it is answered. A request whose share does not fit waits, its body unread, until
-// earlier ones are answered; a client that leaves while waiting is not answered. Without it, bodies were
-// read whole first: 256 connections of one address sending 16 MiB each held 4 GiB (docs/api.md).
+// it is read, for the length its Content-Length declares (the route's limit for a body without one;
+// nothing for one of at most SmallBody), and given back once it is answered. A request whose share
+// does not fit waits, its body unread, until earlier ones are answered; a client that leaves while
+// waiting is not answered. Without it, bodies were read whole first: 256 connections of one address
+// sending 16 MiB each held 4 GiB (docs/api.md).
 const BodyMemory = 128 << 20
 
 // BodyMemoryPerAddress bounds what one client address (an IPv4 address, an IPv6 /64) holds of
@@ -56,60 +55,10 @@ const BodyMemory = 128 << 20
 // ones, so that one address can't take the whole budget.
 const BodyMemoryPerAddress = 32 << 20
 
-// memoryBudget is the semaphore of BodyMemory, with one of BodyMemoryPerAddress per client address
-// that has a body in memory or waiting.
-type memoryBudget struct {
-	total      *semaphore.Weighted
-	max, share int64
-
-	mu    sync.Mutex
-	addrs map[string]*addressShare
-}
-
-type addressShare struct {
-	sem   *semaphore.Weighted
-	users int // requests holding or waiting for this share; the entry goes at 0
-}
-
-func newMemoryBudget(max, perAddress int64) *memoryBudget {
-	return &memoryBudget{total: semaphore.NewWeighted(max), max: max, share: min(perAddress, max), addrs: map[string]*addressShare{}}
-}
-
-// take waits until n bytes fit in the address's share and in the whole budget, and returns what gives
-// them back; ok is false when ctx ended first. n is capped at each bound (a body larger than a bound
-// waits for all of it).
-func (m *memoryBudget) take(ctx context.Context, addr string, n int64) (release func(), ok bool) {
-	m.mu.Lock()
-	a := m.addrs[addr]
-	if a == nil {
-		a = &addressShare{sem: semaphore.NewWeighted(m.share)}
-		m.addrs[addr] = a
-	}
-	a.users++
-	m.mu.Unlock()
-	leave := func() {
-		m.mu.Lock()
-		if a.users--; a.users == 0 {
-			delete(m.addrs, addr)
-		}
-		m.mu.Unlock()
-	}
-	own, all := min(max(n, 1), m.share), min(max(n, 1), m.max)
-	if a.sem.Acquire(ctx, own) != nil {
-		leave()
-		return nil, false
-	}
-	if m.total.Acquire(ctx, all) != nil {
-		a.sem.Release(own)
-		leave()
-		return nil, false
-	}
-	return func() {
-		m.total.Release(all)
-		a.sem.Release(own)
-		leave()
-	}, true
-}
+// SmallBody is the largest body (by its Content-Length) not counted against BodyMemory: a connection
+// sends one request at a time, so small bodies are bounded by the connections (at most 256 an address),
+// and they must never wait behind a large one (the budget lets waiters in in order).
+const SmallBody = 64 << 10
 
 // readBody reads the body of r, at most limit bytes, once it has its share of BodyMemory, and answers
 // the request itself when it can't: too_large for a body over limit (declared or read), malformed for
@@ -122,13 +71,15 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) (
 		tooLarge()
 		return nil, nil, false
 	}
-	want := n
-	if n < 0 {
-		want = limit
-	}
-	release, ok = s.memory.take(r.Context(), connlimit.Address(r.RemoteAddr), want)
-	if !ok {
-		return nil, nil, false
+	release = func() {}
+	if n < 0 || n > SmallBody {
+		want := n
+		if n < 0 {
+			want = limit
+		}
+		if release, ok = s.memory.Take(r.Context(), connlimit.Address(r.RemoteAddr), want); !ok {
+			return nil, nil, false
+		}
 	}
 	var err error
 	if n >= 0 {

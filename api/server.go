@@ -29,6 +29,7 @@ import (
 	"github.com/glovebox/glovebox/auth"
 	"github.com/glovebox/glovebox/connect"
 	"github.com/glovebox/glovebox/export"
+	"github.com/glovebox/glovebox/internal/connlimit"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/telemetry"
 	"github.com/glovebox/glovebox/tlog"
@@ -130,8 +131,8 @@ type Server struct {
 	// blocked on this channel are not runnable.
 	recoverSlots chan struct{}
 
-	bodies *bodyBudget   // BodyBytesInFlight
-	memory *memoryBudget // BodyMemory and BodyMemoryPerAddress
+	bodies *bodyBudget       // BodyBytesInFlight
+	memory *connlimit.Budget // BodyMemory and BodyMemoryPerAddress
 
 	digestMu   sync.Mutex // guards the digest cache
 	digestSize int64
@@ -143,7 +144,7 @@ func New(cfg Config) *Server {
 	s := &Server{seq: cfg.Sequencer, log: cfg.Log, ingest: cfg.Ingester, auth: cfg.Auth, alog: cfg.AccessLog, logKey: cfg.LogKey, domain: cfg.Sequencer.Domain(),
 		ver: cfg.Version, logger: cfg.Logger, mux: http.NewServeMux(), digestSize: -1, creds: cfg.Credentials, hooks: cfg.Webhooks, export: cfg.Export, deleter: cfg.Deleter,
 		recoverSlots: make(chan struct{}, runtime.NumCPU()), bodies: newBodyBudget(BodyBytesInFlight),
-		memory: newMemoryBudget(BodyMemory, BodyMemoryPerAddress)}
+		memory: connlimit.NewBudget(BodyMemory, BodyMemoryPerAddress)}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}

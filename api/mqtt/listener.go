@@ -1,9 +1,11 @@
 package mqtt
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/glovebox/glovebox/internal/connlimit"
@@ -18,25 +20,53 @@ const DefaultConnectTimeout = 10 * time.Second
 // user name, a login token, a client id), far from the 16 MiB a PUBLISH may carry.
 const MaxConnectPacket = 8 << 10
 
-// errFirstPacket fails the read of a first packet that announces more than MaxConnectPacket bytes or
-// whose length is not a valid MQTT variable byte integer.
-var errFirstPacket = errors.New("mqtt: the first packet is too large or malformed")
+// PacketMemory bounds the memory of the packets the broker holds at once: from the moment a packet's
+// fixed header announces its length until its connection asks for the next packet (the broker reads and
+// handles a connection's packets one at a time, and allocates two copies of each: a packet of n bytes
+// counts 2n). A packet over it waits, its bytes unread, until earlier ones are handled.
+const PacketMemory = 128 << 20
 
-// guardedListener hands the broker connections that must send a CONNECT of at most MaxConnectPacket
-// bytes within the connect timeout.
+// PacketMemoryPerAddress bounds what the connections of one client address (an IPv4 address, an IPv6
+// /64) hold of PacketMemory: one publish of the largest payload, with room to spare.
+const PacketMemoryPerAddress = 40 << 20
+
+// SmallPacket is the largest packet that is not counted against PacketMemory: a connection holds one
+// packet at a time, so small ones are bounded by the connections, and they must never wait behind a
+// large one (the budget lets waiters in in order): a keep-alive ping, a CONNECT, a publish of a few
+// hundred records go straight through.
+const SmallPacket = 64 << 10
+
+// errFirstPacket fails the read of a first packet that announces more than MaxConnectPacket bytes;
+// errLength one whose remaining length runs past four bytes; errGuardClosed a read waiting for its
+// packet's memory when the connection closes.
+var (
+	errFirstPacket = errors.New("mqtt: the first packet announces more than MaxConnectPacket bytes")
+	errLength      = errors.New("mqtt: a packet's remaining length is longer than four bytes")
+	errGuardClosed = errors.New("mqtt: the connection closed while its packet waited for memory")
+)
+
+// guardedListener hands the broker connections whose packets are counted against a memory budget and
+// that must send a CONNECT of at most MaxConnectPacket bytes within the connect timeout.
 type guardedListener struct {
 	net.Listener
 	timeout time.Duration
+	memory  *connlimit.Budget
 }
 
 // listen listens on addr for connections, at most perAddress at once from one client address
-// (connlimit; 0: no cap; one over it is closed at once), each guarded until its CONNECT is read.
+// (connlimit; 0: no cap; one over it is closed at once), each guarded (guardedConn). Without a cap on
+// connections an address has no cap on packet memory either: all of PacketMemory is its to wait for.
 func listen(addr string, perAddress int, timeout time.Duration) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("mqtt: couldn't listen on %s: %w", addr, err)
 	}
-	return &guardedListener{Listener: connlimit.Listener(ln, perAddress, nil), timeout: timeout}, nil
+	share := int64(PacketMemoryPerAddress)
+	if perAddress <= 0 {
+		share = PacketMemory // no per-address rules (a node behind a proxy, a benchmark on one host)
+	}
+	return &guardedListener{Listener: connlimit.Listener(ln, perAddress, nil), timeout: timeout,
+		memory: connlimit.NewBudget(PacketMemory, share)}, nil
 }
 
 func (l *guardedListener) Accept() (net.Conn, error) {
@@ -46,51 +76,150 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 	}
 	// The broker replaces this deadline with the client's keep-alive once it has read the CONNECT.
 	c.SetReadDeadline(time.Now().Add(l.timeout))
-	return &guardedConn{Conn: c}, nil
+	return newGuardedConn(c, l.memory), nil
 }
 
-// guardedConn checks the fixed header of the first packet as it is read: one byte of type and flags,
-// then the remaining length in one to four bytes of seven bits each (MQTT 3.1.1 §2.2.3, MQTT 5 §1.5.5).
+// guardedConn follows the packets in the bytes the broker reads: each is a fixed header — a byte of type
+// and flags, then the remaining length in one to four bytes of seven bits each (MQTT 3.1.1 §2.2.3,
+// MQTT 5 §1.5.5) — and that many bytes. Before it hands over the byte that completes the header of a
+// packet larger than SmallPacket, it takes the packet's memory (2 × its length) from the budget, waiting
+// if need be; a read never hands over
+// bytes past the end of a packet, so the broker's next read comes once it has handled that packet, and
+// gives the memory back. The first packet may announce at most MaxConnectPacket bytes.
 type guardedConn struct {
 	net.Conn
-	header int    // bytes of the first fixed header seen so far; -1 once it was checked
-	length uint32 // the remaining length decoded so far
+	memory *connlimit.Budget // nil: no budget (the framing alone, in tests)
+	addr   string            // the client address, for its share
+	ctx    context.Context   // done when the connection closes
+	cancel context.CancelFunc
+
+	first   bool   // the next header is the connection's first
+	header  int    // bytes of the current fixed header seen so far
+	length  uint32 // its remaining length so far
+	body    int64  // bytes of the current packet still to come once its header is complete
+	pending []byte // bytes read past a packet's end, for the next reads
+	rerr    error  // the read error that came with them
+
+	mu      sync.Mutex
+	release func() // gives back the memory of the packet being read or handled
+}
+
+func newGuardedConn(c net.Conn, memory *connlimit.Budget) *guardedConn {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &guardedConn{Conn: c, memory: memory, addr: connlimit.Address(c.RemoteAddr().String()), ctx: ctx, cancel: cancel, first: true}
 }
 
 func (c *guardedConn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if c.header == 0 && c.body == 0 {
+		c.giveBack() // at a packet boundary: the broker has handled the packet before
+	}
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		k, err := c.frame(p[:n])
+		if err != nil {
+			c.Close()
+			return 0, err
+		}
+		c.pending = c.pending[k:]
+		return k, nil
+	}
+	if c.rerr != nil {
+		return 0, c.rerr
+	}
 	n, err := c.Conn.Read(p)
-	if c.header >= 0 && n > 0 {
-		done, ok := c.check(p[:n])
-		if !ok {
-			c.Conn.Close()
-			return 0, errFirstPacket
-		}
-		if done {
-			c.header = -1
-		}
+	if n == 0 {
+		return 0, err
+	}
+	k, ferr := c.frame(p[:n])
+	if ferr != nil {
+		c.Close()
+		return 0, ferr
+	}
+	if k < n {
+		c.pending = append(c.pending[:0], p[k:n]...)
+		c.rerr = err
+		return k, nil
 	}
 	return n, err
 }
 
-// check reads more bytes of the first fixed header. It returns done once the remaining length is
-// complete, and ok false as soon as the header announces more than MaxConnectPacket bytes or its
-// length runs past four bytes.
-func (c *guardedConn) check(b []byte) (done, ok bool) {
-	for _, x := range b {
+// frame follows the packets through b, the next bytes of the stream, and returns how many of them the
+// broker may have now: all of them, or those up to the end of the first packet that ends in b.
+func (c *guardedConn) frame(b []byte) (int, error) {
+	for i := 0; i < len(b); {
+		if c.body > 0 {
+			k := min(c.body, int64(len(b)-i))
+			c.body -= k
+			i += int(k)
+			if c.body == 0 {
+				return i, nil // the packet ends here
+			}
+			continue
+		}
+		x := b[i]
+		i++
 		c.header++
 		if c.header == 1 {
-			continue // the packet type and flags: the broker checks it is a CONNECT
+			continue // the packet type and flags: the broker checks them
 		}
 		c.length |= uint32(x&0x7f) << (7 * (c.header - 2))
-		if c.length > MaxConnectPacket {
-			return false, false
+		if c.first && c.length > MaxConnectPacket {
+			return 0, errFirstPacket
 		}
-		if x&0x80 == 0 {
-			return true, true
+		if x&0x80 != 0 {
+			if c.header == 5 {
+				return 0, errLength
+			}
+			continue
 		}
-		if c.header == 5 {
-			return false, false
+		if c.length > SmallPacket {
+			if err := c.take(2 * int64(c.length)); err != nil {
+				return 0, err
+			}
+		}
+		c.first, c.body, c.header, c.length = false, int64(c.length), 0, 0
+		if c.body == 0 {
+			return i, nil // a packet of its header alone ends here
 		}
 	}
-	return false, true
+	return len(b), nil
+}
+
+// take waits for n bytes of the budget for the packet whose header is complete.
+func (c *guardedConn) take(n int64) error {
+	if c.memory == nil {
+		return nil
+	}
+	release, ok := c.memory.Take(c.ctx, c.addr, n)
+	if !ok {
+		return errGuardClosed
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx.Err() != nil { // closed meanwhile: Close gave back what it saw, and this is not seen
+		release()
+		return errGuardClosed
+	}
+	c.release = release
+	return nil
+}
+
+// giveBack returns the memory of the packet handled last, if it holds any.
+func (c *guardedConn) giveBack() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.release != nil {
+		c.release()
+		c.release = nil
+	}
+}
+
+// Close closes the connection and gives its packet's memory back (a read waiting for memory ends).
+func (c *guardedConn) Close() error {
+	c.cancel()
+	c.giveBack()
+	return c.Conn.Close()
 }

@@ -1,12 +1,18 @@
 package mqtt_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
+	"runtime"
 	"testing"
 	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/glovebox/glovebox/api/mqtt"
 	"github.com/glovebox/glovebox/internal/testnode"
@@ -149,5 +155,79 @@ func TestMQTTConnectionsPerAddress(t *testing.T) {
 		if err != nil || statuses(rs) != "accepted" {
 			t.Fatalf("publish under the cap: %v %v", statuses(rs), err)
 		}
+	}
+}
+
+// heapInUse returns the bytes of the heap in use after a collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+// TestMQTTLargePublishesHoldBoundedMemory: connections of a logged-in device that each announce a 16 MiB
+// publish, send all but its last byte and wait made the broker hold two copies of each (it allocates
+// for the announced length at once): eight connections, 256 MiB. A packet now takes its memory from
+// PacketMemory (PacketMemoryPerAddress for one address) before the broker sees its length, so the heap
+// holds one such packet however many connections wait.
+func TestMQTTLargePublishesHoldBoundedMemory(t *testing.T) {
+	f := guardedFixture(t, 0, time.Minute)
+	user, pass := login(t, f, f.dev)
+	const conns = 8
+	payload := mqtt.MaxPayload
+	topic := mqtt.EventsTopic(f.dev.Address)
+	before := heapInUse()
+	done := make(chan error, conns)
+	for i := 0; i < conns; i++ {
+		var connect bytes.Buffer
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: 4,
+			Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), Clean: true, Keepalive: 60, ClientIdentifier: fmt.Sprintf("big-%d", i),
+				UsernameFlag: true, Username: []byte(user), PasswordFlag: true, Password: []byte(pass)}}
+		if err := pk.ConnectEncode(&connect); err != nil {
+			t.Fatal(err)
+		}
+		c := raw(t, f.s.Addr(), connect.Bytes())
+		go func() {
+			ack := make([]byte, 4)
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.ReadFull(c, ack); err != nil || ack[0] != 0x20 || ack[3] != 0 {
+				done <- fmt.Errorf("CONNACK % x: %v", ack, err)
+				return
+			}
+			// A QoS 1 PUBLISH: topic, packet id, payload; the payload all but its last byte.
+			rest := 2 + len(topic) + 2 + payload
+			head := []byte{0x32}
+			for n := rest; ; {
+				b := byte(n & 0x7f)
+				if n >>= 7; n > 0 {
+					head = append(head, b|0x80)
+					continue
+				}
+				head = append(head, b)
+				break
+			}
+			head = append(head, byte(len(topic)>>8), byte(len(topic)))
+			head = append(head, topic...)
+			head = append(head, 0, 1)
+			c.SetWriteDeadline(time.Now().Add(3 * time.Second))
+			_, err := c.Write(head)
+			chunk := make([]byte, 1<<20)
+			for left := payload - 1; left > 0 && err == nil; left -= len(chunk) {
+				_, err = c.Write(chunk[:min(left, len(chunk))])
+			}
+			done <- err // nil, or the write deadline while the broker does not read
+		}()
+	}
+	for i := 0; i < conns; i++ {
+		if err := <-done; err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	grown := int64(heapInUse()) - int64(before)
+	t.Logf("heap in use grew by %d MiB with %d publishes of %d MiB waiting", grown>>20, conns, payload>>20)
+	if limit := int64(mqtt.PacketMemoryPerAddress) + 16<<20; grown > limit {
+		t.Fatalf("the heap grew by %d MiB, over the %d MiB one address may hold (and 16 MiB of slack)", grown>>20, limit>>20)
 	}
 }

@@ -40,7 +40,8 @@ type Config struct {
 	Logger   *slog.Logger          // default slog.Default()
 	Now      func() time.Time      // the node's clock, for login tokens; default time.Now
 	// MaxConnsPerAddress bounds the connections one client address (an IPv4 address, or an IPv6 /64)
-	// holds open at once, logged in or not; a connection over it is closed at once. 0: no cap.
+	// holds open at once, logged in or not; a connection over it is closed at once. It also turns on the
+	// address's cap on packet memory (PacketMemoryPerAddress). 0: no cap on either.
 	MaxConnsPerAddress int
 	// ConnectTimeout bounds the time from a connection's accept to its CONNECT read whole; default
 	// DefaultConnectTimeout.
