@@ -53,8 +53,9 @@
 // --max-conns-per-address`, 256 by default, counted apart from the HTTP API's); one over it is closed
 // before anything is read. A packet larger than SmallPacket takes twice its length from PacketMemory
 // (PacketMemoryPerAddress for one address) before the broker sees its header, and waits, unread, while
-// that does not fit; the share goes back when the connection asks for its next packet. See docs/api.md,
-// "Limits of a public node".
+// that does not fit; the share goes back when the connection asks for its next packet, and the packet
+// must arrive at MinPacketRate at least once its share is taken. See docs/api.md, "Limits of a public
+// node".
 //
 // # Login
 //

@@ -36,6 +36,11 @@ const PacketMemoryPerAddress = 40 << 20
 // hundred records go straight through.
 const SmallPacket = 64 << 10
 
+// MinPacketRate is the slowest a packet larger than SmallPacket may arrive once its memory is taken: its
+// body must be read within the connect timeout plus a second per 256 KiB (16 MiB: 74 s by default), or
+// the connection is closed, so that a client can't hold its share by trickling.
+const MinPacketRate = 256 << 10 // bytes a second
+
 // errFirstPacket fails the read of a first packet that announces more than MaxConnectPacket bytes;
 // errLength one whose remaining length runs past four bytes; errGuardClosed a read waiting for its
 // packet's memory when the connection closes.
@@ -76,7 +81,9 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 	}
 	// The broker replaces this deadline with the client's keep-alive once it has read the CONNECT.
 	c.SetReadDeadline(time.Now().Add(l.timeout))
-	return newGuardedConn(c, l.memory), nil
+	g := newGuardedConn(c, l.memory)
+	g.timeout = l.timeout
+	return g, nil
 }
 
 // guardedConn follows the packets in the bytes the broker reads: each is a fixed header — a byte of type
@@ -85,13 +92,15 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 // packet larger than SmallPacket, it takes the packet's memory (2 × its length) from the budget, waiting
 // if need be; a read never hands over
 // bytes past the end of a packet, so the broker's next read comes once it has handled that packet, and
-// gives the memory back. The first packet may announce at most MaxConnectPacket bytes.
+// gives the memory back. Such a packet must then arrive at MinPacketRate at least. The first packet may
+// announce at most MaxConnectPacket bytes.
 type guardedConn struct {
 	net.Conn
-	memory *connlimit.Budget // nil: no budget (the framing alone, in tests)
-	addr   string            // the client address, for its share
-	ctx    context.Context   // done when the connection closes
-	cancel context.CancelFunc
+	memory  *connlimit.Budget // nil: no budget (the framing alone, in tests)
+	timeout time.Duration     // the connect timeout, the base of a large packet's read deadline (0: none)
+	addr    string            // the client address, for its share
+	ctx     context.Context   // done when the connection closes
+	cancel  context.CancelFunc
 
 	first   bool   // the next header is the connection's first
 	header  int    // bytes of the current fixed header seen so far
@@ -178,6 +187,10 @@ func (c *guardedConn) frame(b []byte) (int, error) {
 		if c.length > SmallPacket {
 			if err := c.take(2 * int64(c.length)); err != nil {
 				return 0, err
+			}
+			if c.timeout > 0 {
+				// The broker sets its keep-alive deadline again before it reads the next packet.
+				c.Conn.SetReadDeadline(time.Now().Add(c.timeout + time.Duration(c.length)*time.Second/MinPacketRate))
 			}
 		}
 		c.first, c.body, c.header, c.length = false, int64(c.length), 0, 0

@@ -172,7 +172,7 @@ func heapInUse() uint64 {
 // PacketMemory (PacketMemoryPerAddress for one address) before the broker sees its length, so the heap
 // holds one such packet however many connections wait.
 func TestMQTTLargePublishesHoldBoundedMemory(t *testing.T) {
-	f := guardedFixture(t, 0, time.Minute)
+	f := guardedFixture(t, 100, time.Minute) // a cap on connections turns on the address's share
 	user, pass := login(t, f, f.dev)
 	const conns = 8
 	payload := mqtt.MaxPayload
@@ -180,36 +180,14 @@ func TestMQTTLargePublishesHoldBoundedMemory(t *testing.T) {
 	before := heapInUse()
 	done := make(chan error, conns)
 	for i := 0; i < conns; i++ {
-		var connect bytes.Buffer
-		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: 4,
-			Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), Clean: true, Keepalive: 60, ClientIdentifier: fmt.Sprintf("big-%d", i),
-				UsernameFlag: true, Username: []byte(user), PasswordFlag: true, Password: []byte(pass)}}
-		if err := pk.ConnectEncode(&connect); err != nil {
-			t.Fatal(err)
-		}
-		c := raw(t, f.s.Addr(), connect.Bytes())
+		c := raw(t, f.s.Addr(), connectPacket(t, fmt.Sprintf("big-%d", i), user, pass))
 		go func() {
-			ack := make([]byte, 4)
-			c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			if _, err := io.ReadFull(c, ack); err != nil || ack[0] != 0x20 || ack[3] != 0 {
-				done <- fmt.Errorf("CONNACK % x: %v", ack, err)
+			if err := connack(c); err != nil {
+				done <- err
 				return
 			}
-			// A QoS 1 PUBLISH: topic, packet id, payload; the payload all but its last byte.
-			rest := 2 + len(topic) + 2 + payload
-			head := []byte{0x32}
-			for n := rest; ; {
-				b := byte(n & 0x7f)
-				if n >>= 7; n > 0 {
-					head = append(head, b|0x80)
-					continue
-				}
-				head = append(head, b)
-				break
-			}
-			head = append(head, byte(len(topic)>>8), byte(len(topic)))
-			head = append(head, topic...)
-			head = append(head, 0, 1)
+			// The payload all but its last byte.
+			head := publishHead(topic, payload)
 			c.SetWriteDeadline(time.Now().Add(3 * time.Second))
 			_, err := c.Write(head)
 			chunk := make([]byte, 1<<20)
@@ -229,5 +207,76 @@ func TestMQTTLargePublishesHoldBoundedMemory(t *testing.T) {
 	t.Logf("heap in use grew by %d MiB with %d publishes of %d MiB waiting", grown>>20, conns, payload>>20)
 	if limit := int64(mqtt.PacketMemoryPerAddress) + 16<<20; grown > limit {
 		t.Fatalf("the heap grew by %d MiB, over the %d MiB one address may hold (and 16 MiB of slack)", grown>>20, limit>>20)
+	}
+}
+
+// connectPacket returns an MQTT 3.1.1 CONNECT of a client logging in as user (keep-alive 60 s).
+func connectPacket(t *testing.T, id, user, pass string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: 4,
+		Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), Clean: true, Keepalive: 60, ClientIdentifier: id,
+			UsernameFlag: true, Username: []byte(user), PasswordFlag: true, Password: []byte(pass)}}
+	if err := pk.ConnectEncode(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// connack reads a CONNACK from c and fails unless it accepts the login.
+func connack(c net.Conn) error {
+	ack := make([]byte, 4)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(c, ack); err != nil || ack[0] != 0x20 || ack[3] != 0 {
+		return fmt.Errorf("CONNACK % x: %v", ack, err)
+	}
+	c.SetReadDeadline(time.Time{})
+	return nil
+}
+
+// publishHead returns the fixed header, topic and packet id of a QoS 1 PUBLISH of a payload of n bytes.
+func publishHead(topic string, n int) []byte {
+	rest := 2 + len(topic) + 2 + n
+	head := []byte{0x32}
+	for ; ; rest >>= 7 {
+		if rest < 0x80 {
+			head = append(head, byte(rest))
+			break
+		}
+		head = append(head, byte(rest&0x7f)|0x80)
+	}
+	head = append(head, byte(len(topic)>>8), byte(len(topic)))
+	head = append(head, topic...)
+	return append(head, 0, 1)
+}
+
+// TestMQTTALargePacketMustArriveInTime: a logged-in client that announces a publish over SmallPacket and
+// then trickles (here: stops) holds its share of PacketMemory only until the connect timeout plus a
+// second per 256 KiB have passed; then the connection is closed. Its keep-alive (60 s) alone would have
+// let it hold the share for 90 s, and one of 0 for ever.
+func TestMQTTALargePacketMustArriveInTime(t *testing.T) {
+	f := guardedFixture(t, 0, 300*time.Millisecond)
+	user, pass := login(t, f, f.dev)
+	c := raw(t, f.s.Addr(), connectPacket(t, "slow", user, pass))
+	if err := connack(c); err != nil {
+		t.Fatal(err)
+	}
+	head := publishHead(mqtt.EventsTopic(f.dev.Address), 100<<10)
+	if _, err := c.Write(append(head, make([]byte, 10<<10)...)); err != nil {
+		t.Fatal(err)
+	}
+	if !closedWithin(t, c, 5*time.Second) {
+		t.Fatal("a large publish that stopped arriving kept its connection")
+	}
+	// A small one that stops is left to the keep-alive.
+	s := raw(t, f.s.Addr(), connectPacket(t, "slow-small", user, pass))
+	if err := connack(s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write(publishHead(mqtt.EventsTopic(f.dev.Address), 10<<10)); err != nil {
+		t.Fatal(err)
+	}
+	if closedWithin(t, s, time.Second) {
+		t.Fatal("a small publish was cut off before its keep-alive")
 	}
 }
