@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime"
 	"testing"
 	"time"
 
@@ -158,14 +157,6 @@ func TestMQTTConnectionsPerAddress(t *testing.T) {
 	}
 }
 
-// heapInUse returns the bytes of the heap in use after a collection.
-func heapInUse() uint64 {
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapInuse
-}
-
 // TestMQTTLargePublishesHoldBoundedMemory: connections of a logged-in device that each announce a 16 MiB
 // publish, send all but its last byte and wait made the broker hold two copies of each (it allocates
 // for the announced length at once): eight connections, 256 MiB. A packet now takes its memory from
@@ -177,7 +168,7 @@ func TestMQTTLargePublishesHoldBoundedMemory(t *testing.T) {
 	const conns = 8
 	payload := mqtt.MaxPayload
 	topic := mqtt.EventsTopic(f.dev.Address)
-	before := heapInUse()
+	before := testnode.HeapInUse()
 	done := make(chan error, conns)
 	for i := 0; i < conns; i++ {
 		c := raw(t, f.s.Addr(), connectPacket(t, fmt.Sprintf("big-%d", i), user, pass))
@@ -203,7 +194,7 @@ func TestMQTTLargePublishesHoldBoundedMemory(t *testing.T) {
 		}
 	}
 	time.Sleep(200 * time.Millisecond)
-	grown := int64(heapInUse()) - int64(before)
+	grown := int64(testnode.HeapInUse()) - int64(before)
 	t.Logf("heap in use grew by %d MiB with %d publishes of %d MiB waiting", grown>>20, conns, payload>>20)
 	if limit := int64(mqtt.PacketMemoryPerAddress) + 16<<20; grown > limit {
 		t.Fatalf("the heap grew by %d MiB, over the %d MiB one address may hold (and 16 MiB of slack)", grown>>20, limit>>20)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"net/http"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -12,14 +11,6 @@ import (
 	"github.com/glovebox/glovebox/api"
 	"github.com/glovebox/glovebox/internal/testnode"
 )
-
-// heapInUse returns the bytes of the heap in use after a collection.
-func heapInUse() uint64 {
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapInuse
-}
 
 // TestLargeBodiesHoldBoundedMemory: connections that each announce a 16 MiB batch of events, send all but
 // its last byte and wait used to hold every body the node had read so far: 256 connections of one
@@ -33,7 +24,7 @@ func TestLargeBodiesHoldBoundedMemory(t *testing.T) {
 	const conns = 8
 	size := api.MaxEventBatchBody
 	chunk := strings.Repeat(" ", 1<<20)
-	before := heapInUse()
+	before := testnode.HeapInUse()
 	sent := make(chan error, conns)
 	for i := 0; i < conns; i++ {
 		c := dial(t, n, "127.0.0.1")
@@ -60,7 +51,7 @@ func TestLargeBodiesHoldBoundedMemory(t *testing.T) {
 		<-sent // sent, or stopped by the write deadline while the node does not read
 	}
 	time.Sleep(200 * time.Millisecond) // let the node read what it admitted
-	grown := int64(heapInUse()) - int64(before)
+	grown := int64(testnode.HeapInUse()) - int64(before)
 	t.Logf("heap in use grew by %d MiB with %d bodies of %d MiB waiting", grown>>20, conns, size>>20)
 	if limit := int64(api.BodyMemoryPerAddress) + 16<<20; grown > limit {
 		t.Fatalf("the heap grew by %d MiB, over the %d MiB one address may hold (and 16 MiB of slack)", grown>>20, limit>>20)
