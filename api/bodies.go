@@ -50,10 +50,11 @@ func (b *bodyBudget) admit(r *http.Request, n int) (release func(), ok bool) {
 // sending 16 MiB each held 4 GiB (docs/api.md).
 const BodyMemory = 128 << 20
 
-// BodyMemoryPerAddress bounds what one client address (an IPv4 address, an IPv6 /64) holds of
-// BodyMemory at once: two of the largest event batches. Its requests over it wait for its own earlier
+// BodyMemoryPerAddress is what one client address (an IPv4 address, an IPv6 /64) holds of BodyMemory at
+// once by default (Budgets.MemoryPerAddress, `glovebox serve --memory-per-address`; without Budgets this
+// bound holds): two of the largest event batches and some. Its requests over it wait for its own earlier
 // ones, so that one address can't take the whole budget.
-const BodyMemoryPerAddress = 32 << 20
+const BodyMemoryPerAddress = 40 << 20
 
 // SmallBody is the largest body (by its Content-Length) not counted against BodyMemory: a connection
 // sends one request at a time, so small bodies are bounded by the connections (at most 256 an address),
@@ -99,4 +100,16 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) (
 		return nil, nil, false
 	}
 	return body, release, true
+}
+
+// memoryShare is what one client address may hold of BodyMemory under b: its MemoryPerAddress, all of
+// it when that is ≤ 0, BodyMemoryPerAddress without budgets.
+func memoryShare(b *Budgets) int64 {
+	switch {
+	case b == nil:
+		return BodyMemoryPerAddress
+	case b.MemoryPerAddress <= 0:
+		return BodyMemory
+	}
+	return b.MemoryPerAddress
 }

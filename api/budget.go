@@ -18,6 +18,9 @@ type Budgets struct {
 	Transactions *RateLimiter
 	// Events bounds the records each client address submits to POST /v1/events: a batch of n takes n.
 	Events *RateLimiter
+	// MemoryPerAddress bounds the bytes of large request bodies each client address holds in memory at
+	// once, of the node's BodyMemory (see BodyMemory); ≤ 0: no share per address, only the whole bound.
+	MemoryPerAddress int64
 }
 
 // BudgetConfig sets the Budgets' rates (per second, sustained) and bursts. A rate ≤ 0 disables that
@@ -28,6 +31,7 @@ type BudgetConfig struct {
 	TransactionBurst int     // transactions one address may submit at once (at least MaxBatch)
 	EventRate        float64 // records per second per address
 	EventBurst       int     // records one address may submit at once (at least MaxEventBatch)
+	MemoryPerAddress int64   // bytes of large request bodies one address may hold in memory at once
 }
 
 // DefaultBudgets are the budgets `glovebox serve` starts with (each has a flag). A fleet sending a batch
@@ -39,11 +43,12 @@ var DefaultBudgets = BudgetConfig{
 	TransactionBurst: 4000,
 	EventRate:        5000,
 	EventBurst:       20000,
+	MemoryPerAddress: BodyMemoryPerAddress,
 }
 
 // NewBudgets returns the Budgets of c.
 func NewBudgets(c BudgetConfig) *Budgets {
-	b := &Budgets{}
+	b := &Budgets{MemoryPerAddress: c.MemoryPerAddress}
 	if c.RequestRate > 0 {
 		b.Requests = NewRateLimiter(RateLimitConfig{Rate: c.RequestRate, Burst: max(1, int(2*c.RequestRate))})
 	}

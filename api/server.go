@@ -144,7 +144,7 @@ func New(cfg Config) *Server {
 	s := &Server{seq: cfg.Sequencer, log: cfg.Log, ingest: cfg.Ingester, auth: cfg.Auth, alog: cfg.AccessLog, logKey: cfg.LogKey, domain: cfg.Sequencer.Domain(),
 		ver: cfg.Version, logger: cfg.Logger, mux: http.NewServeMux(), digestSize: -1, creds: cfg.Credentials, hooks: cfg.Webhooks, export: cfg.Export, deleter: cfg.Deleter,
 		recoverSlots: make(chan struct{}, runtime.NumCPU()), bodies: newBodyBudget(BodyBytesInFlight),
-		memory: connlimit.NewBudget(BodyMemory, BodyMemoryPerAddress)}
+		memory: connlimit.NewBudget(BodyMemory, memoryShare(cfg.Budgets))}
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}

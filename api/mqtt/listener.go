@@ -27,7 +27,8 @@ const MaxConnectPacket = 8 << 10
 const PacketMemory = 128 << 20
 
 // PacketMemoryPerAddress bounds what the connections of one client address (an IPv4 address, an IPv6
-// /64) hold of PacketMemory: one publish of the largest payload, with room to spare.
+// /64) hold of PacketMemory by default (Config.MemoryPerAddress, `glovebox serve --memory-per-address`):
+// one publish of the largest payload, with room to spare.
 const PacketMemoryPerAddress = 40 << 20
 
 // SmallPacket is the largest packet that is not counted against PacketMemory: a connection holds one
@@ -59,16 +60,12 @@ type guardedListener struct {
 }
 
 // listen listens on addr for connections, at most perAddress at once from one client address
-// (connlimit; 0: no cap; one over it is closed at once), each guarded (guardedConn). Without a cap on
-// connections an address has no cap on packet memory either: all of PacketMemory is its to wait for.
-func listen(addr string, perAddress int, timeout time.Duration) (net.Listener, error) {
+// (connlimit; 0: no cap; one over it is closed at once), each guarded (guardedConn), an address holding
+// at most share of PacketMemory.
+func listen(addr string, perAddress int, share int64, timeout time.Duration) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("mqtt: couldn't listen on %s: %w", addr, err)
-	}
-	share := int64(PacketMemoryPerAddress)
-	if perAddress <= 0 {
-		share = PacketMemory // no per-address rules (a node behind a proxy, a benchmark on one host)
 	}
 	return &guardedListener{Listener: connlimit.Listener(ln, perAddress, nil), timeout: timeout,
 		memory: connlimit.NewBudget(PacketMemory, share)}, nil

@@ -40,9 +40,11 @@ type Config struct {
 	Logger   *slog.Logger          // default slog.Default()
 	Now      func() time.Time      // the node's clock, for login tokens; default time.Now
 	// MaxConnsPerAddress bounds the connections one client address (an IPv4 address, or an IPv6 /64)
-	// holds open at once, logged in or not; a connection over it is closed at once. It also turns on the
-	// address's cap on packet memory (PacketMemoryPerAddress). 0: no cap on either.
+	// holds open at once, logged in or not; a connection over it is closed at once. 0: no cap.
 	MaxConnsPerAddress int
+	// MemoryPerAddress bounds the bytes of large packets one client address holds of PacketMemory at once;
+	// 0 means PacketMemoryPerAddress, < 0 no share per address (only the whole bound).
+	MemoryPerAddress int64
 	// ConnectTimeout bounds the time from a connection's accept to its CONNECT read whole; default
 	// DefaultConnectTimeout.
 	ConnectTimeout time.Duration
@@ -113,7 +115,14 @@ func New(cfg Config) (*Server, error) {
 		s.cancel()
 		return nil, fmt.Errorf("mqtt: %w", err)
 	}
-	ln, err := listen(cfg.Addr, cfg.MaxConnsPerAddress, cfg.ConnectTimeout)
+	share := cfg.MemoryPerAddress
+	switch {
+	case share == 0:
+		share = PacketMemoryPerAddress
+	case share < 0:
+		share = PacketMemory
+	}
+	ln, err := listen(cfg.Addr, cfg.MaxConnsPerAddress, share, cfg.ConnectTimeout)
 	if err != nil {
 		s.cancel()
 		return nil, err

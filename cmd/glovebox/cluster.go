@@ -109,7 +109,7 @@ func runCluster(ctx context.Context, f clusterFlags) error {
 	var broker *mqtt.Server
 	if f.mqtt != "off" && c.Ingester != nil {
 		broker, err = mqtt.New(mqtt.Config{Addr: f.mqtt, Ingester: c.Ingester, State: c.Ledger.Read, Origin: c.Log.Origin(), Logger: logger,
-			MaxConnsPerAddress: f.limits.MaxConnsPerAddress})
+			MaxConnsPerAddress: f.limits.MaxConnsPerAddress, MemoryPerAddress: mqttShare(f.budgets)})
 		if err != nil {
 			srv.Close()
 			stopRun()

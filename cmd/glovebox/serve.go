@@ -128,7 +128,7 @@ func runServe(ctx context.Context, args []string) error {
 	var broker *mqtt.Server
 	if *mqttAddr != "off" {
 		broker, err = mqtt.New(mqtt.Config{Addr: *mqttAddr, Ingester: n.Ingester, State: n.Sequencer.Read, Origin: n.Log.Origin(), Logger: logger,
-			MaxConnsPerAddress: limits().MaxConnsPerAddress})
+			MaxConnsPerAddress: limits().MaxConnsPerAddress, MemoryPerAddress: mqttShare(budgets())})
 		if err != nil {
 			srv.Close()
 			stopSeq()
@@ -197,8 +197,10 @@ func budgetFlags(fs *flag.FlagSet) func() api.BudgetConfig {
 	txBurst := fs.Int("tx-burst", d.TransactionBurst, "transactions one client address may submit at once (at least 1000, a whole batch)")
 	ev := fs.Float64("event-rate-limit", d.EventRate, "records per second one client address may submit to POST /v1/events (a batch of n counts n); 0 disables")
 	evBurst := fs.Int("event-burst", d.EventBurst, "records one client address may submit at once (at least 1000, a whole batch)")
+	mem := fs.Int64("memory-per-address", d.MemoryPerAddress>>20, "MiB of large request bodies (HTTP) and packets (MQTT) one client address may have in memory at once, of the node's 128 MiB each; 0: no share per address")
 	return func() api.BudgetConfig {
-		return api.BudgetConfig{RequestRate: *req, TransactionRate: *tx, TransactionBurst: *txBurst, EventRate: *ev, EventBurst: *evBurst}
+		return api.BudgetConfig{RequestRate: *req, TransactionRate: *tx, TransactionBurst: *txBurst, EventRate: *ev, EventBurst: *evBurst,
+			MemoryPerAddress: *mem << 20}
 	}
 }
 
@@ -213,4 +215,13 @@ func serverLimitFlags(fs *flag.FlagSet) func() api.ServerLimits {
 		l.ReadTimeout, l.MaxConnsPerAddress = *read, *conns
 		return l
 	}
+}
+
+// mqttShare is the broker's MemoryPerAddress for the budgets b: the same share as HTTP bodies, none (-1)
+// when the flag says 0.
+func mqttShare(b api.BudgetConfig) int64 {
+	if b.MemoryPerAddress <= 0 {
+		return -1
+	}
+	return b.MemoryPerAddress
 }
