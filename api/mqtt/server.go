@@ -14,6 +14,7 @@ import (
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/telemetry"
@@ -27,6 +28,13 @@ const (
 	MaxBatch   = 1000     // records in one message
 	MaxPayload = 16 << 20 // bytes of one message's payload
 )
+
+// MessageBytesInFlight bounds the payload bytes of the messages the broker works on at once (their
+// records parsed, verified, waiting to be durable), as api.BodyBytesInFlight bounds the bodies of POST
+// /v1/events: a message over it waits, read, until earlier ones are acknowledged (one larger than the
+// bound waits for all of it). Each connection has one message at a time; without this bound 128 devices
+// publishing at once had 12,800 records in the works.
+const MessageBytesInFlight = 4 << 20
 
 // maxPacket bounds a whole MQTT packet: the payload plus room for the topic and properties.
 const maxPacket = MaxPayload + 64<<10
@@ -57,7 +65,8 @@ type Server struct {
 	listener *listeners.Net
 	ctx      context.Context // cancelled by Close: ingests not yet queued give up
 	cancel   context.CancelFunc
-	sessions sync.Map // *mochi.Client → *session, for logged-in clients
+	sessions sync.Map            // *mochi.Client → *session, for logged-in clients
+	work     *semaphore.Weighted // MessageBytesInFlight
 
 	mu      sync.Mutex
 	serving bool
@@ -104,7 +113,7 @@ func New(cfg Config) (*Server, error) {
 	caps.RetainAvailable = 0
 	caps.WildcardSubAvailable = 0
 	caps.SharedSubAvailable = 0
-	s := &Server{cfg: cfg, done: make(chan struct{})}
+	s := &Server{cfg: cfg, done: make(chan struct{}), work: semaphore.NewWeighted(MessageBytesInFlight)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.broker = mochi.New(&mochi.Options{
 		Capabilities:           caps,
@@ -354,6 +363,13 @@ func (s *Server) ingest(payload []byte) ingested {
 	if len(payload) > MaxPayload {
 		return wholeRefusal("too_large", fmt.Sprintf("the payload is larger than %d bytes", MaxPayload))
 	}
+	w := min(max(int64(len(payload)), 1), MessageBytesInFlight)
+	if err := s.work.Acquire(s.ctx, w); err != nil { // the broker is closing
+		out := wholeRefusal("unavailable", "the node is shutting down; publish the records again")
+		out.refusal, out.unavailable = nil, true
+		return out
+	}
+	defer s.work.Release(w)
 	subs, single, err := telemetry.ParseSubmissions(payload, MaxBatch)
 	if err != nil {
 		code := "malformed"
