@@ -36,6 +36,9 @@ const (
 // publishing at once had 12,800 records in the works.
 const MessageBytesInFlight = 4 << 20
 
+// readBuffer is the size of each connection's read buffer (the broker's default: 2 KiB).
+const readBuffer = 512
+
 // maxPacket bounds a whole MQTT packet: the payload plus room for the topic and properties.
 const maxPacket = MaxPayload + 64<<10
 
@@ -119,6 +122,9 @@ func New(cfg Config) (*Server, error) {
 		Capabilities:           caps,
 		Logger:                 slog.New(&brokerLog{cfg.Logger.Handler()}),
 		SysTopicResendInterval: 24 * 3600, // nobody may read $SYS; don't bother computing it
+		// A connection's read buffer serves fixed headers and small packets; a packet's body larger than
+		// the buffer is read straight into the packet. The default, 2 KiB, is per connection.
+		ClientNetReadBufferSize: readBuffer,
 	})
 	if err := s.broker.AddHook(&hook{s: s}, nil); err != nil {
 		s.cancel()
