@@ -102,14 +102,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) (
 	return body, release, true
 }
 
-// memoryShare is what one client address may hold of BodyMemory under b: its MemoryPerAddress, all of
-// it when that is ≤ 0, BodyMemoryPerAddress without budgets.
+// memoryShare is what one client address may hold of BodyMemory under b (≤ 0: no share per address):
+// BodyMemoryPerAddress without budgets.
 func memoryShare(b *Budgets) int64 {
-	switch {
-	case b == nil:
+	if b == nil {
 		return BodyMemoryPerAddress
-	case b.MemoryPerAddress <= 0:
-		return BodyMemory
 	}
 	return b.MemoryPerAddress
 }

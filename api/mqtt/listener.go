@@ -61,7 +61,7 @@ type guardedListener struct {
 
 // listen listens on addr for connections, at most perAddress at once from one client address
 // (connlimit; 0: no cap; one over it is closed at once), each guarded (guardedConn), an address holding
-// at most share of PacketMemory.
+// at most share of PacketMemory (< 0: no share per address).
 func listen(addr string, perAddress int, share int64, timeout time.Duration) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -78,9 +78,7 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 	}
 	// The broker replaces this deadline with the client's keep-alive once it has read the CONNECT.
 	c.SetReadDeadline(time.Now().Add(l.timeout))
-	g := newGuardedConn(c, l.memory)
-	g.timeout = l.timeout
-	return g, nil
+	return newGuardedConn(c, l.memory, l.timeout), nil
 }
 
 // guardedConn follows the packets in the bytes the broker reads: each is a fixed header — a byte of type
@@ -110,9 +108,10 @@ type guardedConn struct {
 	release func() // gives back the memory of the packet being read or handled
 }
 
-func newGuardedConn(c net.Conn, memory *connlimit.Budget) *guardedConn {
+func newGuardedConn(c net.Conn, memory *connlimit.Budget, timeout time.Duration) *guardedConn {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &guardedConn{Conn: c, memory: memory, addr: connlimit.Address(c.RemoteAddr().String()), ctx: ctx, cancel: cancel, first: true}
+	return &guardedConn{Conn: c, memory: memory, timeout: timeout, addr: connlimit.Address(c.RemoteAddr().String()),
+		ctx: ctx, cancel: cancel, first: true}
 }
 
 func (c *guardedConn) Read(p []byte) (int, error) {

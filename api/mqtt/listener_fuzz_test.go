@@ -95,7 +95,7 @@ func FuzzPacketFraming(f *testing.F) {
 			chunks = append(chunks, append([]byte(nil), rest[:k]...))
 			rest = rest[k:]
 		}
-		c := newGuardedConn(&chunkConn{chunks: chunks}, nil)
+		c := newGuardedConn(&chunkConn{chunks: chunks}, nil, 0)
 		ends, refuse := referenceFrames(b)
 		var got []byte
 		var err error
@@ -157,9 +157,9 @@ func publishPacket(n int) []byte {
 func TestPacketMemoryWaitsForTheHandledPacket(t *testing.T) {
 	const k = 1 << 10
 	budget := connlimit.NewBudget(1000*k, 1000*k)
-	a := newGuardedConn(&chunkConn{chunks: [][]byte{publishPacket(100 * k), publishPacket(100 * k)}}, budget)
-	b := newGuardedConn(&chunkConn{chunks: [][]byte{publishPacket(100 * k)}}, budget)
-	small := newGuardedConn(&chunkConn{chunks: [][]byte{{0x10, 0x00}, publishPacket(SmallPacket)}}, budget)
+	a := newGuardedConn(&chunkConn{chunks: [][]byte{publishPacket(100 * k), publishPacket(100 * k)}}, budget, 0)
+	b := newGuardedConn(&chunkConn{chunks: [][]byte{publishPacket(100 * k)}}, budget, 0)
+	small := newGuardedConn(&chunkConn{chunks: [][]byte{{0x10, 0x00}, publishPacket(SmallPacket)}}, budget, 0)
 	a.first, b.first = false, false // past their CONNECT
 	read := func(c *guardedConn) <-chan int {
 		done := make(chan int, 1)
@@ -175,7 +175,7 @@ func TestPacketMemoryWaitsForTheHandledPacket(t *testing.T) {
 		t.Fatalf("a's first read: %d bytes, want its first packet, %d", n, whole)
 	}
 	// a holds 200 KiB of 1000; a packet of 388 KiB (776) fits beside it, b's 100 (200) then does not.
-	big := newGuardedConn(&chunkConn{chunks: [][]byte{publishPacket(388 * k)}}, budget)
+	big := newGuardedConn(&chunkConn{chunks: [][]byte{publishPacket(388 * k)}}, budget, 0)
 	big.first = false
 	if n := <-read(big); n != len(publishPacket(388*k)) {
 		t.Fatalf("a packet that fits: %d bytes read", n)

@@ -131,11 +131,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("mqtt: %w", err)
 	}
 	share := cfg.MemoryPerAddress
-	switch {
-	case share == 0:
+	if share == 0 {
 		share = PacketMemoryPerAddress
-	case share < 0:
-		share = PacketMemory
 	}
 	ln, err := listen(cfg.Addr, cfg.MaxConnsPerAddress, share, cfg.ConnectTimeout)
 	if err != nil {

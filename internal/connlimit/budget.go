@@ -23,9 +23,14 @@ type addressShare struct {
 	users int // requests holding or waiting for this share; the entry goes at 0
 }
 
-// NewBudget returns a Budget of total, of which one address holds at most perAddress (at most total).
+// NewBudget returns a Budget of total, of which one address holds at most perAddress (at most total;
+// perAddress ≤ 0: no share per address, any address may wait for all of it).
 func NewBudget(total, perAddress int64) *Budget {
-	return &Budget{total: semaphore.NewWeighted(total), max: total, share: min(perAddress, total), addrs: map[string]*addressShare{}}
+	share := total
+	if perAddress > 0 {
+		share = min(perAddress, total)
+	}
+	return &Budget{total: semaphore.NewWeighted(total), max: total, share: share, addrs: map[string]*addressShare{}}
 }
 
 // Take waits until n fits in the share of addr (an Address) and in the total, and returns what gives it

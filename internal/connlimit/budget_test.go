@@ -63,3 +63,17 @@ func TestBudgetSharesPerAddress(t *testing.T) {
 		release()
 	}
 }
+
+// TestBudgetWithoutShareIsTheWholeBound: perAddress ≤ 0 lets one address take all of the total.
+func TestBudgetWithoutShareIsTheWholeBound(t *testing.T) {
+	for _, perAddress := range []int64{0, -1} {
+		b := NewBudget(100, perAddress)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		release, ok := b.Take(ctx, "a", 100)
+		cancel()
+		if !ok {
+			t.Fatalf("perAddress %d: one address could not take the whole budget", perAddress)
+		}
+		release()
+	}
+}
