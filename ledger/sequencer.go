@@ -223,17 +223,25 @@ func (q *Sequencer) Run(ctx context.Context) error {
 }
 
 // commit validates and applies a batch, appends the accepted entries, and answers every submission.
+//
+// Readers do not wait for the disk: the batch is validated on the live state under the write lock and
+// undone at once (the undo journal), the entries are appended and synced while readers go on seeing the
+// state before the batch, and only then is the batch applied again, under the lock, for good. Apply
+// depends on nothing but the state and the entry, and only this goroutine changes the state, so the second
+// application gives what the first did; a difference would mean the log and the state disagree.
 func (q *Sequencer) commit(ctx context.Context, batch []*submission) error {
+	var entries [][]byte
+	var accepted []*Outcome
+	var applied []*Entry
+	var signers [][]common.Address
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	q.state.mark()
-	defer q.state.forget()
+	q.state.memoHex(true) // the second application spells the same addresses
+	defer q.state.memoHex(false)
 	now := q.now().UnixMilli()
 	if last := q.state.LastTime(); now < last {
 		now = last // the clock went back: keep accept times monotonic
 	}
-	var entries [][]byte
-	var accepted []*Outcome
 	for _, s := range batch {
 		for i, tx := range s.txs {
 			o := &s.out[i]
@@ -255,16 +263,19 @@ func (q *Sequencer) commit(ctx context.Context, batch []*submission) error {
 			o.Index, o.Result, o.Entry = q.state.Size()-1, res, raw
 			entries = append(entries, raw)
 			accepted = append(accepted, o)
+			applied = append(applied, e)
+			signers = append(signers, s.signers[i])
 		}
 	}
+	q.state.rollback()
+	q.mu.Unlock()
 	if len(entries) > 0 {
 		t0 := time.Now()
 		first, cp, err := q.log.Append(ctx, entries)
 		q.appendNanos.Add(int64(time.Since(t0)))
 		if err != nil {
-			// Nothing of the batch is in the log: take it out of the state too (readers, blocked by mu,
-			// never saw it) and fail every submission of it. The next batch tries again.
-			q.state.rollback()
+			// Nothing of the batch is in the log, and the state never kept it: fail every submission of
+			// it. The next batch tries again.
 			q.failed.Add(1)
 			q.logger.Warn("the log couldn't store a batch; answered unavailable", "transactions", len(entries), "err", err)
 			uerr := fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -279,15 +290,38 @@ func (q *Sequencer) commit(ctx context.Context, batch []*submission) error {
 		if first != accepted[0].Index {
 			return fmt.Errorf("log appended at %d, state expected %d", first, accepted[0].Index)
 		}
+		if err := q.reapply(applied, signers, accepted); err != nil {
+			return err
+		}
 		size := first + int64(len(entries))
 		for _, o := range accepted {
 			o.Checkpoint, o.TreeSize = cp, size
 		}
-		q.saves <- q.state.TakeChanges()
 	}
 	for _, s := range batch {
 		close(s.done)
 	}
+	return nil
+}
+
+// reapply applies, under the write lock, the entries of a batch that commit validated and the log made
+// durable, and hands their changes to the read model. Each must apply as it did when validated, at the
+// same index and with the same result.
+func (q *Sequencer) reapply(entries []*Entry, signers [][]common.Address, want []*Outcome) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i, e := range entries {
+		index := q.state.Size()
+		res, err := q.state.Apply(e, signers[i], index)
+		if err != nil {
+			return fmt.Errorf("entry %d applied when validated but not once durable: %w", index, err)
+		}
+		if index != want[i].Index || res != want[i].Result {
+			return fmt.Errorf("entry %d applied at %d with %+v once durable, at %d with %+v when validated",
+				index, index, res, want[i].Index, want[i].Result)
+		}
+	}
+	q.saves <- q.state.TakeChanges()
 	return nil
 }
 

@@ -21,9 +21,13 @@ type memLog struct {
 	appends int
 	fail    error
 	delay   time.Duration // each append takes this long, like an fsync
+	hold    func()        // if set, called by each append before it writes: a disk that stalls
 }
 
 func (l *memLog) Append(_ context.Context, entries [][]byte) (int64, []byte, error) {
+	if l.hold != nil {
+		l.hold()
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.fail != nil {
@@ -177,6 +181,48 @@ func TestAFailedAppendIsUndoneAnsweredUnavailableAndTheNextOneGoesThrough(t *tes
 	q.Read(func(s *State) {
 		if s.Digest() != r.Digest() {
 			t.Fatal("the sequencer's state is not the replay of its log")
+		}
+	})
+}
+
+// A batch is validated, made durable and only then shown: while the log syncs, readers see the state
+// before the batch, and they do not wait for the disk.
+func TestReadersDoNotWaitForTheLog(t *testing.T) {
+	log := &memLog{}
+	entered, release := make(chan struct{}), make(chan struct{})
+	log.hold = func() {
+		entered <- struct{}{}
+		<-release
+	}
+	q, d := startSequencer(t, log)
+	tx, signers := registerVehicle(t, d)
+	submitted := make(chan error, 1)
+	go func() {
+		out, err := q.Submit(context.Background(), []*Tx{tx}, [][]common.Address{signers})
+		if err == nil {
+			err = out[0].Err
+		}
+		submitted <- err
+	}()
+	<-entered // the append has begun and does not end until released
+	read := make(chan int64, 1)
+	go q.Read(func(s *State) { read <- s.Size() })
+	select {
+	case size := <-read:
+		if size != 0 {
+			t.Fatalf("while the batch was not durable a reader saw %d entries, want 0", size)
+		}
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("a reader waited for the log's append")
+	}
+	close(release)
+	if err := <-submitted; err != nil {
+		t.Fatal(err)
+	}
+	q.Read(func(s *State) {
+		if _, ok := s.Vehicle(1); !ok || s.Size() != 1 {
+			t.Fatalf("after the submission was answered the state holds %d entries (vehicle 1: %v), want 1", s.Size(), ok)
 		}
 	})
 }

@@ -200,6 +200,15 @@ func (q *nonceQueue) Pop() any {
 	return x
 }
 
+// queue returns the prune queue as container/heap works it: while a journal is open, through a view that
+// records each step, so that rollback can take them back one by one (undo.go).
+func (s *State) queue() heap.Interface {
+	if s.jr == nil {
+		return &s.due
+	}
+	return journaledQueue{&s.due, s.jr}
+}
+
 // State is the identity state replayed from the log: vehicles, devices and their pairings, apps, grants and
 // the used nonces whose deadline the log's time has not passed. It is a pure function of the entries
 // applied to it. State is not safe for concurrent use;
@@ -218,7 +227,10 @@ type State struct {
 	ownedApps   map[common.Address]map[common.Address]struct{}
 	retained    map[uint64]struct{} // vehicles with a retention window or an erasure
 
-	track   bool     // record touched entities for TakeChanges
+	track bool // record touched entities for TakeChanges
+	// spelled, while set, remembers the checksummed spellings Apply computed (a Keccak hash each), for a
+	// batch the sequencer applies twice: once to validate it, once when it is durable (memoHex).
+	spelled map[common.Address]string
 	jr      *journal // how to undo what was applied since mark (undo.go); nil when not recording
 	touched touched
 	changes Changes
@@ -236,6 +248,26 @@ func NewState() *State {
 		held:        map[common.Address]map[uint64]struct{}{},
 		ownedApps:   map[common.Address]map[common.Address]struct{}{},
 		retained:    map[uint64]struct{}{},
+	}
+}
+
+// hex returns a's checksummed spelling, remembered while memoHex is on.
+func (s *State) hex(a common.Address) string {
+	if s.spelled == nil {
+		return a.Hex()
+	}
+	h, ok := s.spelled[a]
+	if !ok {
+		h = a.Hex()
+		s.spelled[a] = h
+	}
+	return h
+}
+
+// memoHex turns the memory of hex on (for a batch applied twice) or off, forgetting it.
+func (s *State) memoHex(on bool) {
+	if s.spelled = nil; on {
+		s.spelled = map[common.Address]string{}
 	}
 }
 
@@ -425,11 +457,8 @@ func (s *State) Apply(e *Entry, signers []common.Address, index int64) (Result, 
 	for _, sg := range signers {
 		k := nonceKey{sg, nonce}
 		s.nonces[k] = deadline
-		heap.Push(&s.due, nonceDue{deadline, k})
-		if s.jr != nil {
-			s.jr.nonces = true
-			s.onUndo(func() { delete(s.nonces, k) })
-		}
+		heap.Push(s.queue(), nonceDue{deadline, k})
+		s.onUndo(func() { delete(s.nonces, k) })
 		if s.track {
 			s.changes.Nonces = append(s.changes.Nonces, Nonce{sg, tx.Nonce, deadline})
 		}
@@ -447,12 +476,9 @@ func nonceHorizon(lastTime int64) int64 { return lastTime / 1000 }
 // pruneNonces forgets the used nonces whose deadline is before now (unix seconds).
 func (s *State) pruneNonces(now int64) {
 	for len(s.due) > 0 && s.due[0].deadline < now {
-		d := heap.Pop(&s.due).(nonceDue)
+		d := heap.Pop(s.queue()).(nonceDue)
 		delete(s.nonces, d.key)
-		if s.jr != nil {
-			s.jr.nonces = true
-			s.onUndo(func() { s.nonces[d.key] = d.deadline })
-		}
+		s.onUndo(func() { s.nonces[d.key] = d.deadline })
 	}
 }
 
@@ -486,7 +512,7 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 		return Result{VehicleID: id}, func() {
 			s.nextVehicle++
 			v := &vehicle{
-				Vehicle: Vehicle{ID: id, Owner: tx.Owner.Hex(), Make: tx.Make, Model: tx.Model, Year: tx.Year, RegisteredAt: index,
+				Vehicle: Vehicle{ID: id, Owner: s.hex(tx.Owner), Make: tx.Make, Model: tx.Model, Year: tx.Year, RegisteredAt: index,
 					OwnedSince: e.AcceptTime},
 				owner: tx.Owner, devices: map[string]common.Address{}, grants: map[common.Address]*Grant{},
 			}
@@ -513,10 +539,10 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 		if err := checkSigners(signers, parties...); err != nil {
 			return Result{}, nil, err
 		}
-		return Result{Device: tx.Device.Hex()}, func() {
-			d := &device{Device: Device{Address: tx.Device.Hex(), Kind: tx.Kind, RegisteredAt: index}, addr: tx.Device}
+		return Result{Device: s.hex(tx.Device)}, func() {
+			d := &device{Device: Device{Address: s.hex(tx.Device), Kind: tx.Kind, RegisteredAt: index}, addr: tx.Device}
 			if tx.Maker != (common.Address{}) {
-				d.Maker = tx.Maker.Hex()
+				d.Maker = s.hex(tx.Maker)
 			}
 			s.devices[tx.Device] = d
 			s.onUndo(func() { delete(s.devices, tx.Device) })
@@ -599,7 +625,7 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 			s.saveVehicle(v)
 			remove(s, s.owned, v.owner, v.ID)
 			v.FormerOwners = append(v.FormerOwners, Ownership{Owner: v.Owner, From: v.OwnedSince, To: e.AcceptTime})
-			v.owner, v.Owner, v.OwnedSince = tx.To, tx.To.Hex(), e.AcceptTime
+			v.owner, v.Owner, v.OwnedSince = tx.To, s.hex(tx.To), e.AcceptTime
 			add(s, s.owned, tx.To, v.ID)
 			s.clearGrants(v)
 			s.touchVehicle(v)
@@ -642,8 +668,8 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 		if err := checkSigners(signers, parties...); err != nil {
 			return Result{}, nil, err
 		}
-		return Result{App: tx.App.Hex()}, func() {
-			a := &app{App: App{Address: tx.App.Hex(), Owner: tx.Owner.Hex(), Name: tx.Name,
+		return Result{App: s.hex(tx.App)}, func() {
+			a := &app{App: App{Address: s.hex(tx.App), Owner: s.hex(tx.Owner), Name: tx.Name,
 				RedirectURIs: slices.Clone(tx.RedirectURIs), RegisteredAt: index, UpdatedAt: index}, owner: tx.Owner}
 			s.apps[tx.App] = a
 			s.onUndo(func() { delete(s.apps, tx.App) })
@@ -783,7 +809,7 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 		}
 		return Result{VehicleID: v.ID}, func() {
 			s.saveVehicle(v)
-			v.Erasures = append(v.Erasures, Erasure{Index: index, Account: signers[0].Hex(), Before: int64(tx.Before),
+			v.Erasures = append(v.Erasures, Erasure{Index: index, Account: s.hex(signers[0]), Before: int64(tx.Before),
 				RequestedAt: e.AcceptTime, Ranges: ranges})
 			s.retain(v.ID)
 			s.touchVehicle(v)

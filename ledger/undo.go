@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"container/heap"
 	"maps"
 	"slices"
 )
@@ -19,7 +18,53 @@ type journal struct {
 	nextVehicle    uint64
 	trackedNonces  int // len(changes.Nonces) at mark
 	undo           []func()
-	nonces         bool // a nonce was added or pruned: the prune queue is rebuilt on rollback
+	queue          []queueStep // what container/heap did to the prune queue, in order
+}
+
+// queueStep is one change container/heap made to the prune queue: a swap of i and j, a push (of the
+// element now last) or a pop (of popped).
+type queueStep struct {
+	op     byte // 's'wap, 'p'ush, 'o' pop
+	i, j   int
+	popped nonceDue
+}
+
+// journaledQueue is the prune queue as container/heap sees it while a journal is open: each Swap, Push and
+// Pop is recorded, so that rollback restores the queue exactly, in time proportional to the batch (a
+// rebuild would take time proportional to every nonce held).
+type journaledQueue struct {
+	q  *nonceQueue
+	jr *journal
+}
+
+func (j journaledQueue) Len() int           { return j.q.Len() }
+func (j journaledQueue) Less(a, b int) bool { return j.q.Less(a, b) }
+func (j journaledQueue) Swap(a, b int) {
+	j.q.Swap(a, b)
+	j.jr.queue = append(j.jr.queue, queueStep{op: 's', i: a, j: b})
+}
+func (j journaledQueue) Push(x any) {
+	j.q.Push(x)
+	j.jr.queue = append(j.jr.queue, queueStep{op: 'p'})
+}
+func (j journaledQueue) Pop() any {
+	x := j.q.Pop()
+	j.jr.queue = append(j.jr.queue, queueStep{op: 'o', popped: x.(nonceDue)})
+	return x
+}
+
+// undoQueue takes back the recorded steps of the prune queue, newest first.
+func (s *State) undoQueue(steps []queueStep) {
+	for i := len(steps) - 1; i >= 0; i-- {
+		switch st := steps[i]; st.op {
+		case 's':
+			s.due.Swap(st.i, st.j)
+		case 'p':
+			s.due = s.due[:len(s.due)-1]
+		case 'o':
+			s.due = append(s.due, st.popped)
+		}
+	}
 }
 
 // mark starts recording how to undo what Apply changes, until rollback or forget.
@@ -40,14 +85,8 @@ func (s *State) rollback() {
 	for i := len(jr.undo) - 1; i >= 0; i-- {
 		jr.undo[i]()
 	}
+	s.undoQueue(jr.queue)
 	s.size, s.lastTime, s.nextVehicle = jr.size, jr.lastTime, jr.nextVehicle
-	if jr.nonces {
-		s.due = s.due[:0]
-		for k, d := range s.nonces {
-			s.due = append(s.due, nonceDue{d, k})
-		}
-		heap.Init(&s.due)
-	}
 	if s.track {
 		s.changes.Nonces = s.changes.Nonces[:jr.trackedNonces]
 		// An entity touched by the batch and still there is saved as it is now, which is harmless; one

@@ -2,15 +2,17 @@ package ledger
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 )
 
 // fingerprint is everything a reader can learn of the state: its digest, and the indexes behind Account,
-// Retained and the nonce count, which the digest does not cover.
+// Retained and the nonce count, which the digest does not cover; and the nonces' prune queue.
 func fingerprint(t *testing.T, s *State) string {
 	t.Helper()
-	out := map[string]any{"digest": s.Digest(), "nonces": s.UsedNonces(), "retained": s.Retained(), "pairings": s.PairingsOf(1)}
+	out := map[string]any{"digest": s.Digest(), "nonces": s.UsedNonces(), "retained": s.Retained(), "pairings": s.PairingsOf(1),
+		"queue": fmt.Sprint(s.due)} // the prune queue exactly as it was, not merely its contents
 	for _, a := range []actor{alice, bob, mallory, dongle, connector, spare, maker, insurer, dev, fleet} {
 		out[a.name] = s.Account(a.addr)
 	}

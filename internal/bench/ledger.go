@@ -113,6 +113,10 @@ type LedgerReport struct {
 	SingleRatio         float64 // SingleTxPerSec / RecoverPerSec (one signature per transaction)
 	SingleP50           time.Duration
 	SingleP99           time.Duration
+	// ReadP50, ReadP99 and ReadMax are how long a reader of the ledger state (Sequencer.Read, as every
+	// permission check, pairing check and account lookup does) waited during the single phase, probed
+	// ReadProbesPerSec times a second.
+	ReadP50, ReadP99, ReadMax time.Duration
 	// SingleFloorPerSec and BatchFloorPerSec are the rates of a server that only reads each request and
 	// recovers one signature per transaction in it — nothing parsed, checked or stored — from the same
 	// clients with the same requests: what the HTTP round trips and the recoveries alone allow on these
@@ -219,7 +223,12 @@ func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
 	opts.logf("submitting %d transactions one per request from %d clients…", opts.SingleTxs, opts.Clients)
 	cpu0 := cpuSeconds(os.Getpid())
 	endProfile := opts.profile("single")
+	probeDone := make(chan []time.Duration)
+	probeStop := make(chan struct{})
+	go func() { probeDone <- probeReads(n.Sequencer, probeStop) }()
 	lat, dur, err := submitAll(ctx, ln.Addr().String(), single, opts.Clients)
+	close(probeStop)
+	reads := <-probeDone
 	endProfile()
 	if err != nil {
 		return nil, err
@@ -230,6 +239,7 @@ func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
 	rep.SingleRatio = rep.SingleTxPerSec / rep.RecoverPerSec
 	rep.RecoverPerSecBatch = RecoverRate(opts.RecoverDuration)
 	rep.SingleP50, rep.SingleP99 = percentile(lat, 0.50), percentile(lat, 0.99)
+	rep.ReadP50, rep.ReadP99, rep.ReadMax = percentile(reads, 0.50), percentile(reads, 0.99), percentile(reads, 1)
 	st := n.Sequencer.Stats()
 	opts.logf("  %d group commits, %.1f entries each, %s per append", st.Batches, float64(st.Entries)/float64(st.Batches), st.AppendIn/time.Duration(max(1, st.Batches)))
 
@@ -274,6 +284,27 @@ func Ledger(ctx context.Context, opts LedgerOptions) (*LedgerReport, error) {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// ReadProbesPerSec is how often the ledger benchmark reads the state during the single phase.
+const ReadProbesPerSec = 200
+
+// probeReads reads q's state ReadProbesPerSec times a second until stop is closed, and returns how long
+// each read took, waiting for the lock included.
+func probeReads(q *ledger.Sequencer, stop <-chan struct{}) []time.Duration {
+	tick := time.NewTicker(time.Second / ReadProbesPerSec)
+	defer tick.Stop()
+	var out []time.Duration
+	for {
+		select {
+		case <-stop:
+			return out
+		case <-tick.C:
+		}
+		t0 := time.Now()
+		q.Read(func(st *ledger.State) { st.Vehicle(1) })
+		out = append(out, time.Since(t0))
+	}
 }
 
 // entryBytes returns the bytes the first size entries of l take in its entries file, with their length
@@ -455,6 +486,8 @@ func (r *LedgerReport) Print(w io.Writer) {
 	fmt.Fprintf(w, "| measure | value | ratio to recovery |\n|---|---|---|\n")
 	fmt.Fprintf(w, "| durable transactions/s, one per request (%d txs) | %.0f/s (p50 %s, p99 %s) | %.2f |\n",
 		r.SingleTxs, r.SingleTxPerSec, r.SingleP50.Round(10*time.Microsecond), r.SingleP99.Round(10*time.Microsecond), r.SingleRatio)
+	fmt.Fprintf(w, "| a read of the ledger state meanwhile (%d/s): p50 / p99 / max | %s / %s / %s | |\n", ReadProbesPerSec,
+		r.ReadP50.Round(time.Microsecond), r.ReadP99.Round(time.Microsecond), r.ReadMax.Round(time.Microsecond))
 	fmt.Fprintf(w, "| the floor, one per request: HTTP + one recovery, nothing stored | %.0f/s | %.2f |\n", r.SingleFloorPerSec, r.SingleFloorPerSec/r.RecoverPerSec)
 	fmt.Fprintf(w, "| durable transactions/s, batches (%d txs) | %.0f/s | %.2f |\n", r.BatchTxs, r.BatchTxPerSec, r.BatchRatio)
 	fmt.Fprintf(w, "| the floor, batches: HTTP + recoveries, nothing stored | %.0f/s | %.2f |\n", r.BatchFloorPerSec, r.BatchFloorPerSec/r.RecoverPerSecBatch)
