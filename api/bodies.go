@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"time"
 
 	"golang.org/x/sync/semaphore"
 
@@ -83,23 +85,78 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) (
 		}
 	}
 	var err error
+	var src io.Reader = r.Body
+	var pb *pacedBody
+	if p, paced := r.Context().Value(pacingKey{}).(pacing); paced && (n < 0 || n > SmallBody) {
+		pb = &pacedBody{r: r.Body, rc: http.NewResponseController(w), p: p, start: time.Now()}
+		src = pb
+	}
 	if n >= 0 {
 		body = make([]byte, n) // one allocation of the declared size, which the read can't outgrow
-		_, err = io.ReadFull(r.Body, body)
+		_, err = io.ReadFull(src, body)
 	} else {
-		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+		body, err = io.ReadAll(http.MaxBytesReader(w, io.NopCloser(src), limit))
 	}
 	if err != nil {
 		release()
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			tooLarge()
-		} else {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			writeErr(w, CodeTooSlow, "the body did not arrive in time: a body over 64 KiB must keep arriving at the node's minimum rate once its grace has passed (docs/api.md)")
+		default:
 			writeErr(w, string(ledger.CodeMalformed), "couldn't read the body")
 		}
-		return nil, nil, false
+		return nil, nil, false // a deadline that passed stays: the connection is closed, not read on
+	}
+	if pb != nil {
+		pb.done()
 	}
 	return body, release, true
+}
+
+// pacing is what NewHTTPServer tells readBody of ServerLimits.MinBodyRate, BodyGrace and ReadTimeout.
+type pacing struct {
+	rate  int64
+	grace time.Duration
+	until time.Time // the request's ReadTimeout, zero for none
+}
+
+type pacingKey struct{}
+
+// pacedBody reads a large body at ServerLimits.MinBodyRate: before each read it sets the connection's
+// read deadline to the moment by which the next byte is due — the grace, then a second per rate bytes
+// of what has arrived — never later than the request's ReadTimeout.
+type pacedBody struct {
+	r     io.Reader
+	rc    *http.ResponseController
+	p     pacing
+	start time.Time
+	read  int64
+}
+
+func (b *pacedBody) Read(buf []byte) (int, error) {
+	if b.rc != nil {
+		due := b.start.Add(b.p.grace + time.Duration(float64(b.read+1)/float64(b.p.rate)*float64(time.Second)))
+		if !b.p.until.IsZero() && due.After(b.p.until) {
+			due = b.p.until
+		}
+		if b.rc.SetReadDeadline(due) != nil {
+			b.rc = nil // a writer without a connection (tests): read unpaced
+		}
+	}
+	n, err := b.r.Read(buf)
+	b.read += int64(n)
+	return n, err
+}
+
+// done puts the request's own deadline back once the body is read, for the server's reads that follow
+// (it watches the connection for the client going away while the request is handled).
+func (b *pacedBody) done() {
+	if b.rc != nil {
+		b.rc.SetReadDeadline(b.p.until)
+	}
 }
 
 // memoryShare is what one client address may hold of BodyMemory under b (≤ 0: no share per address):

@@ -16,6 +16,7 @@ const (
 	CodeNotFound         = "not_found"
 	CodeForbidden        = "forbidden"
 	CodeTooLarge         = "too_large"
+	CodeTooSlow          = "too_slow"
 	CodeUnavailable      = "unavailable"
 	CodeInternal         = "internal"
 	CodeMethodNotAllowed = "method_not_allowed"
@@ -68,6 +69,7 @@ var ErrorCodes = func() []ErrorCode {
 		ErrorCode{CodeNotFound, http.StatusNotFound, "no such resource (vehicle, device, app, entry, route)"},
 		ErrorCode{CodeRangeNotSatisfiable, http.StatusRequestedRangeNotSatisfiable, "a Range starts beyond the end of the export (Content-Range names its length)"},
 		ErrorCode{CodeTooLarge, http.StatusRequestEntityTooLarge, "the request body or batch is larger than allowed"},
+		ErrorCode{CodeTooSlow, http.StatusRequestTimeout, "a request body over 64 KiB fell behind the node's minimum rate (--min-body-rate, 256 KiB/s by default, after a 10 s grace) or its read timeout; nothing was stored and the connection is closed: send it again, or in smaller batches on a slow link"},
 		ErrorCode{CodeMethodNotAllowed, http.StatusMethodNotAllowed, "the route does not take this HTTP method"},
 		ErrorCode{CodeUnavailable, http.StatusServiceUnavailable, "the node can't store this now (the disk is full, the database is unreachable, or in a cluster the sequencer is being taken over); nothing was stored or acknowledged: retry later"},
 		ErrorCode{CodeInternal, http.StatusInternalServerError, "an unexpected server error; the request changed nothing"},

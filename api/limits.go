@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -28,6 +29,15 @@ type ServerLimits struct {
 	// MaxConnsPerAddress bounds the connections one client address (an IPv4 address, or an IPv6 /64)
 	// holds at once; a connection over it is answered 429 too_many_connections and closed.
 	MaxConnsPerAddress int
+	// MinBodyRate is the bytes per second a large body (over SmallBody, holding a share of BodyMemory) must
+	// keep arriving at once BodyGrace has passed since the node began to read it: at every moment after
+	// that, what has arrived is at least MinBodyRate times the time since the grace began. A body that
+	// falls behind is answered 408 too_slow and its connection closed, its share given back: holding memory
+	// costs a client the bandwidth of sending it, not only an open connection. The request's ReadTimeout
+	// still bounds the whole. Only for servers made by NewHTTPServer.
+	MinBodyRate int64
+	// BodyGrace is the time a large body may take before MinBodyRate applies (slow starts, small bodies).
+	BodyGrace time.Duration
 }
 
 // DefaultServerLimits are the limits `glovebox serve` starts with (each has a flag).
@@ -37,11 +47,27 @@ var DefaultServerLimits = ServerLimits{
 	ReadTimeout:        60 * time.Second,
 	IdleTimeout:        120 * time.Second,
 	MaxConnsPerAddress: 256,
+	// 2 Mbit/s, as the broker's mqtt.MinPacketRate: a 16 MiB batch is sent in 74 s at it, so ReadTimeout is
+	// what bounds the largest; a client on a slower link sends smaller batches (a body of at most 64 KiB is
+	// never paced, one of 2.5 MiB passes at 1 Mbit/s).
+	MinBodyRate: 256 << 10,
+	BodyGrace:   10 * time.Second,
 }
 
 // NewHTTPServer returns an http.Server for h with the timeouts of l. Serve it on LimitListener(ln,
 // l.MaxConnsPerAddress) to cap the connections per address too.
 func NewHTTPServer(h http.Handler, l ServerLimits) *http.Server {
+	if l.MinBodyRate > 0 {
+		inner := h
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p := pacing{rate: l.MinBodyRate, grace: l.BodyGrace}
+			if l.ReadTimeout > 0 {
+				// The server's own deadline runs from the request's first byte, a little earlier.
+				p.until = time.Now().Add(l.ReadTimeout)
+			}
+			inner.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), pacingKey{}, p)))
+		})
+	}
 	return &http.Server{Handler: h, ReadHeaderTimeout: l.HeaderTimeout, ReadTimeout: l.ReadTimeout, IdleTimeout: l.IdleTimeout}
 }
 

@@ -71,5 +71,6 @@
 // catches up.
 //
 // The Sequencer is the one writer: it validates submissions against the state, appends batches to the Log
-// with one durable write each (group commit), and only then makes them visible; a failed append stops it.
+// with one durable write each (group commit), and only then makes them visible; readers of the state do not
+// wait for the disk meanwhile. A failed append fails its batch, which the state never kept.
 package ledger

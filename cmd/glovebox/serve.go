@@ -210,9 +210,10 @@ func serverLimitFlags(fs *flag.FlagSet) func() api.ServerLimits {
 	d := api.DefaultServerLimits
 	read := fs.Duration("read-timeout", d.ReadTimeout, "time a client has to send a whole request, headers and body, from its first byte; 0 for none")
 	conns := fs.Int("max-conns-per-address", d.MaxConnsPerAddress, "connections one client address (IPv4, or IPv6 /64) may hold open at once, on the HTTP API and on the MQTT broker each; 0 for no cap")
+	rate := fs.Int64("min-body-rate", d.MinBodyRate>>10, "KiB/s a request body over 64 KiB must keep arriving at once the first 10 s of its read have passed, or it is answered 408 too_slow; 0 for none")
 	return func() api.ServerLimits {
 		l := d
-		l.ReadTimeout, l.MaxConnsPerAddress = *read, *conns
+		l.ReadTimeout, l.MaxConnsPerAddress, l.MinBodyRate = *read, *conns, *rate<<10
 		return l
 	}
 }

@@ -2,6 +2,7 @@ package attack
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -71,5 +72,68 @@ func TestLargeBodiesHoldBoundedMemory(t *testing.T) {
 		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusBadRequest {
 			t.Fatalf("a small body from %s got %s", local, resp.Status)
 		}
+	}
+}
+
+// TestTricklingBodiesGiveTheirShareBack: a client that announces large bodies and sends them a byte at a
+// time used to hold its share of api.BodyMemory for the whole read timeout (60 s) at no cost: four
+// addresses could keep every large batch of other clients waiting, for ever, with almost no bandwidth.
+// A large body must now keep arriving at api.ServerLimits.MinBodyRate once its grace has passed: the
+// trickling bodies are answered 408 too_slow and their shares go to the body that waited behind them,
+// while a body sent at full speed after a pause within the grace passes.
+func TestTricklingBodiesGiveTheirShareBack(t *testing.T) {
+	limits := api.DefaultServerLimits
+	limits.BodyGrace = time.Second // the default is 10 s; the rule is the same
+	n := testnode.Start(t, testnode.Options{Limits: &limits})
+	size := api.MaxEventBatchBody // three of them are over one address's share: the third waits
+	const trickling = 3
+	answers := make(chan *http.Response, trickling)
+	for i := 0; i < trickling; i++ {
+		c := dial(t, n, "127.0.0.1")
+		go func() {
+			fmt.Fprintf(c, "POST /v1/events HTTP/1.1\r\nHost: node\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n[", size)
+			go func() { // a byte every 100 ms until the node gives up on it
+				for {
+					time.Sleep(100 * time.Millisecond)
+					if _, err := c.Write([]byte(" ")); err != nil {
+						return
+					}
+				}
+			}()
+			c.SetReadDeadline(time.Now().Add(40 * time.Second)) // well before the read timeout of 60 s
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Errorf("a trickling body was not answered before the read timeout: %v", err)
+				resp = nil
+			}
+			answers <- resp
+		}()
+	}
+	for i := 0; i < trickling; i++ {
+		resp := <-answers
+		if resp == nil {
+			continue
+		}
+		var body api.ErrorBody
+		json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestTimeout || body.Error.Code != api.CodeTooSlow {
+			t.Errorf("a trickling body was answered %s %q, want 408 %s", resp.Status, body.Error.Code, api.CodeTooSlow)
+		}
+	}
+	// A client that pauses within the grace before sending its body at full speed is not cut off.
+	c := dial(t, n, "127.0.0.1")
+	const padding = 1 << 20
+	fmt.Fprintf(c, "POST /v1/events HTTP/1.1\r\nHost: node\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n[", padding+2)
+	time.Sleep(limits.BodyGrace / 2)
+	fmt.Fprintf(c, "%s]", strings.Repeat(" ", padding))
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("a body sent at full speed after a pause was not answered: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("an empty batch sent at full speed after a pause got %s, want 200", resp.Status)
 	}
 }
