@@ -54,7 +54,7 @@
 // before anything is read. A packet larger than SmallPacket takes twice its length from PacketMemory
 // (PacketMemoryPerAddress for one address) before the broker sees its header, and waits, unread, while
 // that does not fit; the share goes back when the connection asks for its next packet, and the packet
-// must arrive at MinPacketRate at least once its share is taken. The payloads being worked on (parsed,
+// must keep arriving at MinPacketRate once its share is taken (after a grace of the connect timeout). The payloads being worked on (parsed,
 // verified, waiting to be durable) are bounded by MessageBytesInFlight, as HTTP bodies are. See docs/api.md, "Limits of a public
 // node".
 //

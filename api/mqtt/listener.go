@@ -37,9 +37,10 @@ const PacketMemoryPerAddress = 40 << 20
 // hundred records go straight through.
 const SmallPacket = 64 << 10
 
-// MinPacketRate is the slowest a packet larger than SmallPacket may arrive once its memory is taken: its
-// body must be read within the connect timeout plus a second per 256 KiB (16 MiB: 74 s by default), or
-// the connection is closed, so that a client can't hold its share by trickling.
+// MinPacketRate is the slowest a packet larger than SmallPacket may arrive once its memory is taken: once
+// the connect timeout has passed since then, what has arrived of its body must be at least this many
+// bytes a second since that moment (a 16 MiB publish: 74 s at the least), or the connection is closed,
+// so that a client can't hold its share by trickling: holding memory costs the bandwidth of sending it.
 const MinPacketRate = 256 << 10 // bytes a second
 
 // errFirstPacket fails the read of a first packet that announces more than MaxConnectPacket bytes;
@@ -97,12 +98,14 @@ type guardedConn struct {
 	ctx     context.Context   // done when the connection closes
 	cancel  context.CancelFunc
 
-	first   bool   // the next header is the connection's first
-	header  int    // bytes of the current fixed header seen so far
-	length  uint32 // its remaining length so far
-	body    int64  // bytes of the current packet still to come once its header is complete
-	pending []byte // bytes read past a packet's end, for the next reads
-	rerr    error  // the read error that came with them
+	first   bool      // the next header is the connection's first
+	header  int       // bytes of the current fixed header seen so far
+	length  uint32    // its remaining length so far
+	body    int64     // bytes of the current packet still to come once its header is complete
+	paced   time.Time // when the memory of the large packet being read was taken; zero for none
+	size    int64     // that packet's length
+	pending []byte    // bytes read past a packet's end, for the next reads
+	rerr    error     // the read error that came with them
 
 	mu      sync.Mutex
 	release func() // gives back the memory of the packet being read or handled
@@ -134,6 +137,12 @@ func (c *guardedConn) Read(p []byte) (int, error) {
 	if c.rerr != nil {
 		return 0, c.rerr
 	}
+	if c.body > 0 && !c.paced.IsZero() {
+		// The next byte is due by the grace plus a second per MinPacketRate bytes arrived. The broker
+		// sets its keep-alive deadline again before it reads the next packet.
+		arrived := c.size - c.body
+		c.Conn.SetReadDeadline(c.paced.Add(c.timeout + time.Duration(float64(arrived+1)/MinPacketRate*float64(time.Second))))
+	}
 	n, err := c.Conn.Read(p)
 	if n == 0 {
 		return 0, err
@@ -160,6 +169,7 @@ func (c *guardedConn) frame(b []byte) (int, error) {
 			c.body -= k
 			i += int(k)
 			if c.body == 0 {
+				c.paced = time.Time{}
 				return i, nil // the packet ends here
 			}
 			continue
@@ -185,8 +195,8 @@ func (c *guardedConn) frame(b []byte) (int, error) {
 				return 0, err
 			}
 			if c.timeout > 0 {
-				// The broker sets its keep-alive deadline again before it reads the next packet.
-				c.Conn.SetReadDeadline(time.Now().Add(c.timeout + time.Duration(c.length)*time.Second/MinPacketRate))
+				c.paced, c.size = time.Now(), int64(c.length)
+				c.Conn.SetReadDeadline(c.paced.Add(c.timeout)) // for the broker's reads of bytes already here too
 			}
 		}
 		c.first, c.body, c.header, c.length = false, int64(c.length), 0, 0

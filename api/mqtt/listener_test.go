@@ -259,6 +259,26 @@ func TestMQTTALargePacketMustArriveInTime(t *testing.T) {
 	if !closedWithin(t, c, 5*time.Second) {
 		t.Fatal("a large publish that stopped arriving kept its connection")
 	}
+	// One that goes on arriving, a byte at a time, is closed too: 16 MiB would have had 64 s at the
+	// least, with a deadline for the whole packet only.
+	tr := raw(t, f.s.Addr(), connectPacket(t, "trickle", user, pass))
+	if err := connack(tr); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Write(publishHead(mqtt.EventsTopic(f.dev.Address), 16<<20)); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			time.Sleep(50 * time.Millisecond)
+			if _, err := tr.Write([]byte{' '}); err != nil {
+				return
+			}
+		}
+	}()
+	if !closedWithin(t, tr, 5*time.Second) {
+		t.Fatal("a large publish trickling a byte at a time kept its connection")
+	}
 	// A small one that stops is left to the keep-alive.
 	s := raw(t, f.s.Addr(), connectPacket(t, "slow-small", user, pass))
 	if err := connack(s); err != nil {
