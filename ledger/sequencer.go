@@ -290,9 +290,11 @@ func (q *Sequencer) commit(ctx context.Context, batch []*submission) error {
 		if first != accepted[0].Index {
 			return fmt.Errorf("log appended at %d, state expected %d", first, accepted[0].Index)
 		}
-		if err := q.reapply(applied, signers, accepted); err != nil {
+		changes, err := q.reapply(applied, signers, accepted)
+		if err != nil {
 			return err
 		}
+		q.saves <- changes // outside the lock: a read model that falls behind never holds up readers
 		size := first + int64(len(entries))
 		for _, o := range accepted {
 			o.Checkpoint, o.TreeSize = cp, size
@@ -305,24 +307,23 @@ func (q *Sequencer) commit(ctx context.Context, batch []*submission) error {
 }
 
 // reapply applies, under the write lock, the entries of a batch that commit validated and the log made
-// durable, and hands their changes to the read model. Each must apply as it did when validated, at the
+// durable, and returns their changes for the read model. Each must apply as it did when validated, at the
 // same index and with the same result.
-func (q *Sequencer) reapply(entries []*Entry, signers [][]common.Address, want []*Outcome) error {
+func (q *Sequencer) reapply(entries []*Entry, signers [][]common.Address, want []*Outcome) (Changes, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for i, e := range entries {
 		index := q.state.Size()
 		res, err := q.state.Apply(e, signers[i], index)
 		if err != nil {
-			return fmt.Errorf("entry %d applied when validated but not once durable: %w", index, err)
+			return Changes{}, fmt.Errorf("entry %d applied when validated but not once durable: %w", index, err)
 		}
 		if index != want[i].Index || res != want[i].Result {
-			return fmt.Errorf("entry %d applied at %d with %+v once durable, at %d with %+v when validated",
-				index, index, res, want[i].Index, want[i].Result)
+			return Changes{}, fmt.Errorf("entry %d applied with %+v once durable, at %d with %+v when validated",
+				index, res, want[i].Index, want[i].Result)
 		}
 	}
-	q.saves <- q.state.TakeChanges()
-	return nil
+	return q.state.TakeChanges(), nil
 }
 
 // SequencerStats counts the sequencer's work since it opened.
