@@ -60,6 +60,10 @@ func NewHTTPServer(h http.Handler, l ServerLimits) *http.Server {
 	if l.MinBodyRate > 0 {
 		inner := h
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ContentLength >= 0 && r.ContentLength <= SmallBody {
+				inner.ServeHTTP(w, r) // never paced (readBody)
+				return
+			}
 			p := pacing{rate: l.MinBodyRate, grace: l.BodyGrace}
 			if l.ReadTimeout > 0 {
 				// The server's own deadline runs from the request's first byte, a little earlier.
