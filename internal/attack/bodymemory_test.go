@@ -121,6 +121,26 @@ func TestTricklingBodiesGiveTheirShareBack(t *testing.T) {
 			t.Errorf("a trickling body was answered %s %q, want 408 %s", resp.Status, body.Error.Code, api.CodeTooSlow)
 		}
 	}
+	// A body without a Content-Length (chunked) holds the route's limit: it is paced the same way.
+	ch := dial(t, n, "127.0.0.2")
+	fmt.Fprintf(ch, "POST /v1/events HTTP/1.1\r\nHost: node\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n[\r\n")
+	go func() {
+		for {
+			time.Sleep(100 * time.Millisecond)
+			if _, err := ch.Write([]byte("1\r\n \r\n")); err != nil {
+				return
+			}
+		}
+	}()
+	ch.SetReadDeadline(time.Now().Add(40 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(ch), nil)
+	if err != nil {
+		t.Fatalf("a trickling chunked body was not answered before the read timeout: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("a trickling chunked body got %s, want 408", resp.Status)
+	}
 	// A client that pauses within the grace before sending its body at full speed is not cut off.
 	c := dial(t, n, "127.0.0.1")
 	const padding = 1 << 20
@@ -128,7 +148,7 @@ func TestTricklingBodiesGiveTheirShareBack(t *testing.T) {
 	time.Sleep(limits.BodyGrace / 2)
 	fmt.Fprintf(c, "%s]", strings.Repeat(" ", padding))
 	c.SetReadDeadline(time.Now().Add(30 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	resp, err = http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
 		t.Fatalf("a body sent at full speed after a pause was not answered: %v", err)
 	}
