@@ -241,33 +241,29 @@ func publishHead(topic string, n int) []byte {
 	return append(head, 0, 1)
 }
 
-// TestMQTTALargePacketMustArriveInTime: a logged-in client that announces a publish over SmallPacket and
-// then trickles (here: stops) holds its share of PacketMemory only until the connect timeout plus a
-// second per 256 KiB have passed; then the connection is closed. Its keep-alive (60 s) alone would have
-// let it hold the share for 90 s, and one of 0 for ever.
+// TestMQTTALargePacketMustArriveInTime: a connection that announces a large publish (its memory taken)
+// must keep sending it at MinPacketRate once the connect timeout has passed, or it is closed: one that
+// stops, and one that trickles a byte at a time (with a deadline for the whole packet only, a 16 MiB
+// publish had 64 s at the least). Its keep-alive (60 s) alone would have let it hold the share for 90 s,
+// and one of 0 for ever. A small publish that stops is left to the keep-alive.
 func TestMQTTALargePacketMustArriveInTime(t *testing.T) {
 	f := guardedFixture(t, 0, 300*time.Millisecond)
 	user, pass := login(t, f, f.dev)
-	c := raw(t, f.s.Addr(), connectPacket(t, "slow", user, pass))
-	if err := connack(c); err != nil {
-		t.Fatal(err)
+	// publishing logs a connection in as name and sends the header of a publish of n bytes, and more.
+	publishing := func(name string, n int, more []byte) net.Conn {
+		c := raw(t, f.s.Addr(), connectPacket(t, name, user, pass))
+		if err := connack(c); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(append(publishHead(mqtt.EventsTopic(f.dev.Address), n), more...)); err != nil {
+			t.Fatal(err)
+		}
+		return c
 	}
-	head := publishHead(mqtt.EventsTopic(f.dev.Address), 100<<10)
-	if _, err := c.Write(append(head, make([]byte, 10<<10)...)); err != nil {
-		t.Fatal(err)
-	}
-	if !closedWithin(t, c, 5*time.Second) {
+	if c := publishing("slow", 100<<10, make([]byte, 10<<10)); !closedWithin(t, c, 5*time.Second) {
 		t.Fatal("a large publish that stopped arriving kept its connection")
 	}
-	// One that goes on arriving, a byte at a time, is closed too: 16 MiB would have had 64 s at the
-	// least, with a deadline for the whole packet only.
-	tr := raw(t, f.s.Addr(), connectPacket(t, "trickle", user, pass))
-	if err := connack(tr); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tr.Write(publishHead(mqtt.EventsTopic(f.dev.Address), 16<<20)); err != nil {
-		t.Fatal(err)
-	}
+	tr := publishing("trickle", 16<<20, nil)
 	go func() {
 		for {
 			time.Sleep(50 * time.Millisecond)
@@ -279,15 +275,7 @@ func TestMQTTALargePacketMustArriveInTime(t *testing.T) {
 	if !closedWithin(t, tr, 5*time.Second) {
 		t.Fatal("a large publish trickling a byte at a time kept its connection")
 	}
-	// A small one that stops is left to the keep-alive.
-	s := raw(t, f.s.Addr(), connectPacket(t, "slow-small", user, pass))
-	if err := connack(s); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Write(publishHead(mqtt.EventsTopic(f.dev.Address), 10<<10)); err != nil {
-		t.Fatal(err)
-	}
-	if closedWithin(t, s, time.Second) {
+	if s := publishing("slow-small", 10<<10, nil); closedWithin(t, s, time.Second) {
 		t.Fatal("a small publish was cut off before its keep-alive")
 	}
 }

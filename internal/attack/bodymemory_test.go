@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -92,14 +93,7 @@ func TestTricklingBodiesGiveTheirShareBack(t *testing.T) {
 		c := dial(t, n, "127.0.0.1")
 		go func() {
 			fmt.Fprintf(c, "POST /v1/events HTTP/1.1\r\nHost: node\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n[", size)
-			go func() { // a byte every 100 ms until the node gives up on it
-				for {
-					time.Sleep(100 * time.Millisecond)
-					if _, err := c.Write([]byte(" ")); err != nil {
-						return
-					}
-				}
-			}()
+			go trickle(c, " ")
 			c.SetReadDeadline(time.Now().Add(40 * time.Second)) // well before the read timeout of 60 s
 			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 			if err != nil {
@@ -124,14 +118,7 @@ func TestTricklingBodiesGiveTheirShareBack(t *testing.T) {
 	// A body without a Content-Length (chunked) holds the route's limit: it is paced the same way.
 	ch := dial(t, n, "127.0.0.2")
 	fmt.Fprintf(ch, "POST /v1/events HTTP/1.1\r\nHost: node\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n[\r\n")
-	go func() {
-		for {
-			time.Sleep(100 * time.Millisecond)
-			if _, err := ch.Write([]byte("1\r\n \r\n")); err != nil {
-				return
-			}
-		}
-	}()
+	go trickle(ch, "1\r\n \r\n")
 	ch.SetReadDeadline(time.Now().Add(40 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(ch), nil)
 	if err != nil {
@@ -155,5 +142,15 @@ func TestTricklingBodiesGiveTheirShareBack(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("an empty batch sent at full speed after a pause got %s, want 200", resp.Status)
+	}
+}
+
+// trickle writes piece to c every 100 ms until a write fails (the node closed the connection).
+func trickle(c net.Conn, piece string) {
+	for {
+		time.Sleep(100 * time.Millisecond)
+		if _, err := c.Write([]byte(piece)); err != nil {
+			return
+		}
 	}
 }
