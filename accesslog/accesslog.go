@@ -70,17 +70,21 @@ type RecorderOptions struct {
 }
 
 // Recorder batches access entries to a Store from one goroutine (Run), so that recording an access
-// costs the query path a channel send. Memory is bounded: at most Queue entries wait and at most Pending
-// are held for retry; whatever does not fit, and whatever is recorded once Run stopped, is dropped and
-// counted (Dropped), and the writer logs the count.
+// costs the query path an append under a lock. Memory is bounded: at most Queue entries wait and at most
+// Pending are held for retry; whatever does not fit, and whatever is recorded once Run stopped, is
+// dropped and counted (Dropped), and the writer logs the count. The queue takes memory as entries
+// arrive, not up front: a channel of the default 65,536 entries was 11 MiB the garbage collector scanned
+// at every cycle, however idle the node.
 type Recorder struct {
 	store   Store
-	in      chan Entry
 	logger  *slog.Logger
+	limit   int // Queue
 	pending int
 
-	mu      sync.RWMutex // guards stopped; Record holds it for reading around its (non-blocking) send
-	stopped bool         // set by Run on its way out, before the last drain
+	mu      sync.Mutex
+	queue   []Entry       // waiting for the writer, oldest first
+	stopped bool          // set by Run on its way out, before the last drain
+	wake    chan struct{} // signalled when the queue becomes non-empty
 
 	dropped atomic.Int64 // entries dropped since NewRecorder
 	held    atomic.Int64 // entries in the writer's batch, for Held
@@ -102,7 +106,7 @@ func NewRecorderOptions(store Store, opts RecorderOptions) *Recorder {
 	if opts.Pending <= 0 {
 		opts.Pending = DefaultPending
 	}
-	return &Recorder{store: store, in: make(chan Entry, opts.Queue), logger: opts.Logger, pending: opts.Pending}
+	return &Recorder{store: store, logger: opts.Logger, limit: opts.Queue, pending: opts.Pending, wake: make(chan struct{}, 1)}
 }
 
 // Record queues an entry. It never blocks: when the queue is full, or Run has stopped, the entry is
@@ -111,17 +115,33 @@ func (r *Recorder) Record(e Entry) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if r.stopped {
+	r.mu.Lock()
+	if r.stopped || len(r.queue) >= r.limit {
+		r.mu.Unlock()
 		r.dropped.Add(1)
 		return
 	}
-	select {
-	case r.in <- e:
-	default:
-		r.dropped.Add(1)
+	r.queue = append(r.queue, e)
+	first := len(r.queue) == 1
+	r.mu.Unlock()
+	if first {
+		select {
+		case r.wake <- struct{}{}:
+		default: // the writer is woken already
+		}
 	}
+}
+
+// take returns the queued entries and empties the queue, into spare's array when it is large enough.
+func (r *Recorder) take(spare []Entry) []Entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.queue
+	if cap(spare) > 4096 { // after a burst, don't keep its memory for ever
+		spare = nil
+	}
+	r.queue = spare[:0]
+	return out
 }
 
 // Dropped returns how many entries were dropped: recorded while the queue was full or after Run stopped,
@@ -175,31 +195,33 @@ func (r *Recorder) Run(ctx context.Context) {
 			reported = d
 		}
 	}
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case e := <-r.in:
+	var spare []Entry
+	drain := func() {
+		got := r.take(spare)
+		for _, e := range got {
 			add(e)
 			if len(batch) >= 1024 && !failing { // a failing store is retried on the tick only
 				flush()
 			}
+		}
+		clear(got) // drop the entries' strings for the collector
+		spare = got
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.wake:
+			drain()
 		case <-tick.C:
+			drain()
 			flush()
 			report()
 		case <-ctx.Done():
 			r.mu.Lock()
-			r.stopped = true // no Record sends after this: the drain below sees every queued entry
+			r.stopped = true // no Record appends after this: the drain below sees every queued entry
 			r.mu.Unlock()
-		drain:
-			for {
-				select {
-				case e := <-r.in:
-					add(e)
-				default:
-					break drain
-				}
-			}
+			drain()
 			flush()
 			r.dropped.Add(int64(len(batch))) // the store failed to the end
 			r.held.Store(0)

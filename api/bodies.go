@@ -49,14 +49,18 @@ func (b *bodyBudget) admit(r *http.Request, n int) (release func(), ok bool) {
 // nothing for one of at most SmallBody), and given back once it is answered. A request whose share
 // does not fit waits, its body unread, until earlier ones are answered; a client that leaves while
 // waiting is not answered. Without it, bodies were read whole first: 256 connections of one address
-// sending 16 MiB each held 4 GiB (docs/api.md).
-const BodyMemory = 128 << 20
+// sending 16 MiB each held 4 GiB (docs/api.md). Bodies beyond what the node works on at once
+// (BodyBytesInFlight) only wait, so the bound is no larger than throughput needs: at 128 MiB, batches of
+// 1,000 records from 64 connections held 93 MB of bodies waiting and the node at 10,000 vehicles peaked
+// at 410 MB; at 32 MiB, 294 MB at the same rate, the bodies beyond it waiting unread in the kernel's
+// socket buffers (docs/api.md).
+const BodyMemory = 32 << 20
 
 // BodyMemoryPerAddress is what one client address (an IPv4 address, an IPv6 /64) holds of BodyMemory at
 // once by default (Budgets.MemoryPerAddress, `glovebox serve --memory-per-address`; without Budgets this
-// bound holds): two of the largest event batches and some. Its requests over it wait for its own earlier
-// ones, so that one address can't take the whole budget.
-const BodyMemoryPerAddress = 40 << 20
+// bound holds): one of the largest event batches and some, or a dozen batches of 1,000 records. Its
+// requests over it wait for its own earlier ones, so that one address can't take the whole budget.
+const BodyMemoryPerAddress = 20 << 20
 
 // SmallBody is the largest body (by its Content-Length) not counted against BodyMemory: a connection
 // sends one request at a time, so small bodies are bounded by the connections (at most 256 an address),

@@ -27,9 +27,10 @@ const MaxConnectPacket = 8 << 10
 const PacketMemory = 128 << 20
 
 // PacketMemoryPerAddress bounds what the connections of one client address (an IPv4 address, an IPv6
-// /64) hold of PacketMemory by default (Config.MemoryPerAddress, `glovebox serve --memory-per-address`):
-// one publish of the largest payload, with room to spare.
-const PacketMemoryPerAddress = 40 << 20
+// /64) hold of PacketMemory by default (Config.MemoryPerAddress, `glovebox serve --memory-per-address`,
+// whose default is api.BodyMemoryPerAddress, the same): one publish of the largest payload, whose count
+// (twice 16 MiB) is capped at the share — it waits for the whole share — or many smaller ones.
+const PacketMemoryPerAddress = 20 << 20
 
 // SmallPacket is the largest packet that is not counted against PacketMemory: a connection holds one
 // packet at a time, so small ones are bounded by the connections, and they must never wait behind a

@@ -197,7 +197,7 @@ func budgetFlags(fs *flag.FlagSet) func() api.BudgetConfig {
 	txBurst := fs.Int("tx-burst", d.TransactionBurst, "transactions one client address may submit at once (at least 1000, a whole batch)")
 	ev := fs.Float64("event-rate-limit", d.EventRate, "records per second one client address may submit to POST /v1/events (a batch of n counts n); 0 disables")
 	evBurst := fs.Int("event-burst", d.EventBurst, "records one client address may submit at once (at least 1000, a whole batch)")
-	mem := fs.Int64("memory-per-address", d.MemoryPerAddress>>20, "MiB of large request bodies (HTTP) and packets (MQTT) one client address may have in memory at once, of the node's 128 MiB each; 0: no share per address")
+	mem := fs.Int64("memory-per-address", d.MemoryPerAddress>>20, "MiB of large request bodies (HTTP) and packets (MQTT) one client address may have in memory at once, of the node's 32 MiB (HTTP) and 128 MiB (MQTT); 0: no share per address")
 	return func() api.BudgetConfig {
 		return api.BudgetConfig{RequestRate: *req, TransactionRate: *tx, TransactionBurst: *txBurst, EventRate: *ev, EventBurst: *evBurst,
 			MemoryPerAddress: *mem << 20}

@@ -17,7 +17,7 @@ import (
 // TestLargeBodiesHoldBoundedMemory: connections that each announce a 16 MiB batch of events, send all but
 // its last byte and wait used to hold every body the node had read so far: 256 connections of one
 // address, 4 GiB. The node now takes a body's share of api.BodyMemory (at most
-// api.BodyMemoryPerAddress for one address) before reading it, so the heap holds two such bodies
+// api.BodyMemoryPerAddress for one address) before reading it, so the heap holds one such body
 // however many connections wait; small bodies, from that address or another, are answered meanwhile.
 func TestLargeBodiesHoldBoundedMemory(t *testing.T) {
 	limits := api.DefaultServerLimits
@@ -86,7 +86,7 @@ func TestTricklingBodiesGiveTheirShareBack(t *testing.T) {
 	limits := api.DefaultServerLimits
 	limits.BodyGrace = time.Second // the default is 10 s; the rule is the same
 	n := testnode.Start(t, testnode.Options{Limits: &limits})
-	size := api.MaxEventBatchBody // three of them are over one address's share: the third waits
+	size := api.MaxEventBatchBody // two of them are over one address's share: the second and third wait
 	const trickling = 3
 	answers := make(chan *http.Response, trickling)
 	for i := 0; i < trickling; i++ {
