@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,18 +19,40 @@ import (
 // its last byte and wait used to hold every body the node had read so far: 256 connections of one
 // address, 4 GiB. The node now takes a body's share of api.BodyMemory (at most
 // api.BodyMemoryPerAddress for one address) before reading it, so the heap holds one such body
-// however many connections wait; small bodies, from that address or another, are answered meanwhile.
+// however many connections of one address wait, and two however many addresses send them (it held
+// eight, 128 MiB, while the whole bound was 128 MiB); small bodies, from that address or another, are
+// answered meanwhile.
 func TestLargeBodiesHoldBoundedMemory(t *testing.T) {
 	limits := api.DefaultServerLimits
 	limits.ReadTimeout = time.Minute
-	n := testnode.Start(t, testnode.Options{Limits: &limits})
-	const conns = 8
+	for _, tc := range []struct {
+		name  string
+		from  []string // a connection from each
+		bound int64    // what the heap may grow by, besides 16 MiB of slack
+	}{
+		{"eight connections of one address", slices.Repeat([]string{"127.0.0.1"}, 8), api.BodyMemoryPerAddress},
+		{"eight addresses", []string{"127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.8"}, api.BodyMemory},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := testnode.Start(t, testnode.Options{Limits: &limits})
+			grown := holdLargeBodies(t, n, tc.from)
+			if limit := tc.bound + 16<<20; grown > limit {
+				t.Fatalf("the heap grew by %d MiB, over the %d MiB they may hold (and 16 MiB of slack)", grown>>20, limit>>20)
+			}
+			smallBodiesPass(t, n)
+		})
+	}
+}
+
+// holdLargeBodies announces a 16 MiB batch of events on a connection from each address of from, sends all
+// but its last byte, and returns how much the node's heap in use grew.
+func holdLargeBodies(t *testing.T, n *testnode.Node, from []string) (grown int64) {
 	size := api.MaxEventBatchBody
 	chunk := strings.Repeat(" ", 1<<20)
 	before := testnode.HeapInUse()
-	sent := make(chan error, conns)
-	for i := 0; i < conns; i++ {
-		c := dial(t, n, "127.0.0.1")
+	sent := make(chan error, len(from))
+	for _, local := range from {
+		c := dial(t, n, local)
 		go func() {
 			w := bufio.NewWriter(c)
 			fmt.Fprintf(w, "POST /v1/events HTTP/1.1\r\nHost: node\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", size)
@@ -49,15 +72,18 @@ func TestLargeBodiesHoldBoundedMemory(t *testing.T) {
 			sent <- err
 		}()
 	}
-	for i := 0; i < conns; i++ {
+	for range from {
 		<-sent // sent, or stopped by the write deadline while the node does not read
 	}
 	time.Sleep(200 * time.Millisecond) // let the node read what it admitted
-	grown := int64(testnode.HeapInUse()) - int64(before)
-	t.Logf("heap in use grew by %d MiB with %d bodies of %d MiB waiting", grown>>20, conns, size>>20)
-	if limit := int64(api.BodyMemoryPerAddress) + 16<<20; grown > limit {
-		t.Fatalf("the heap grew by %d MiB, over the %d MiB one address may hold (and 16 MiB of slack)", grown>>20, limit>>20)
-	}
+	grown = int64(testnode.HeapInUse()) - int64(before)
+	t.Logf("heap in use grew by %d MiB with %d bodies of %d MiB waiting", grown>>20, len(from), size>>20)
+	return grown
+}
+
+// smallBodiesPass checks that small bodies are answered while large ones wait.
+func smallBodiesPass(t *testing.T, n *testnode.Node) {
+	t.Helper()
 	// Small bodies are answered meanwhile, from another address and from this one: they are not counted,
 	// and never wait behind the large ones.
 	for _, local := range []string{"127.0.0.2", "127.0.0.1"} {
