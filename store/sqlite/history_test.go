@@ -497,6 +497,45 @@ func TestLatestIsNeverStaleAfterAnIndexCommit(t *testing.T) {
 	check("after reindex")
 }
 
+// TestIndexingAfterAnErasureBringsNoErasedValueBack: the newest values of a vehicle erased, then older
+// values indexed: the latest values are the older ones, per vehicle and per source — none of the erased
+// ones merged back in (an indexer that kept the rows it wrote, to merge into without reading them back,
+// would have to forget them at every erasure).
+func TestIndexingAfterAnErasureBringsNoErasedValueBack(t *testing.T) {
+	ctx := context.Background()
+	f := newHistoryFixture(t, 5)
+	f.write(0, time.Hour, 50)
+	if _, err := f.tel.Index(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.erase(telemetry.DeleteJob{Key: telemetry.ErasureJob(1, 0), Vehicle: 1, From: f.base.UnixMilli(), To: f.base.Add(time.Hour).UnixMilli()})
+	f.write(-2*time.Hour, 30*time.Minute, 5)
+	if _, err := f.tel.Index(ctx); err != nil {
+		t.Fatal(err)
+	}
+	src := common.BigToAddress(big.NewInt(1))
+	for _, read := range []struct {
+		name   string
+		latest func() ([]telemetry.LatestRow, error)
+	}{
+		{"per vehicle", func() ([]telemetry.LatestRow, error) { return QueryLatest(ctx, f.tel.SignalsDB(), 1) }},
+		{"per source", func() ([]telemetry.LatestRow, error) { return f.tel.LatestFrom(ctx, 1, src, math.MinInt64) }},
+	} {
+		rows, err := read.latest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 4 {
+			t.Fatalf("%s: %d latest values, want the 4 signals written after the erasure", read.name, len(rows))
+		}
+		for _, r := range rows {
+			if r.Time >= f.base.UnixMilli() {
+				t.Fatalf("%s: the latest %s is at %d, in the erased range from %d", read.name, r.Name, r.Time, f.base.UnixMilli())
+			}
+		}
+	}
+}
+
 // TestEventsRoundTripCompressedOrNot stores small and large events (which are compressed), reads each
 // back byte for byte, and checks that a duplicate of a compressed event is recognised as one.
 func TestEventsRoundTripCompressedOrNot(t *testing.T) {
