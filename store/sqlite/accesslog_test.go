@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -137,4 +138,49 @@ func TestTheRecorderNeverBlocks(t *testing.T) {
 			t.Fatalf("%d dropped; want 112", got)
 		}
 	})
+}
+
+// TestEveryEntryRecordedConcurrentlyIsWrittenOrCounted: eight goroutines record while the writer runs and
+// then stops; every entry is either in the store or counted as dropped, and none is written twice.
+func TestEveryEntryRecordedConcurrentlyIsWrittenOrCounted(t *testing.T) {
+	store, err := sqlite.OpenAccessLog(filepath.Join(t.TempDir(), "access.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	rec := accesslog.NewRecorderOptions(store, accesslog.RecorderOptions{Logger: slog.New(slog.DiscardHandler), Queue: 512})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { rec.Run(ctx); close(done) }()
+	const writers, each = 8, 2000
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				rec.Record(accesslog.Entry{Vehicle: uint64(1 + w), Query: "signalsLatest", Values: i, Outcome: "ok"})
+			}
+		})
+	}
+	wg.Wait()
+	cancel()
+	<-done
+	written := 0
+	for w := range writers {
+		got, err := store.List(context.Background(), uint64(1+w), 0, 2*each)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[int]bool{}
+		for _, e := range got {
+			if seen[e.Values] {
+				t.Fatalf("vehicle %d: entry %d written twice", 1+w, e.Values)
+			}
+			seen[e.Values] = true
+		}
+		written += len(got)
+	}
+	if total := written + int(rec.Dropped()); total != writers*each {
+		t.Fatalf("%d written and %d dropped; want %d in all", written, rec.Dropped(), writers*each)
+	}
+	t.Logf("%d written, %d dropped", written, rec.Dropped())
 }
