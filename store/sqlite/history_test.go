@@ -497,10 +497,10 @@ func TestLatestIsNeverStaleAfterAnIndexCommit(t *testing.T) {
 	check("after reindex")
 }
 
-// TestIndexingAfterAnErasureBringsNoErasedValueBack: the newest values of a vehicle erased, then older
-// values indexed: the latest values are the older ones, per vehicle and per source — none of the erased
-// ones merged back in (an indexer that kept the rows it wrote, to merge into without reading them back,
-// would have to forget them at every erasure).
+// TestIndexingAfterAnErasureBringsNoErasedValueBack: the indexer keeps the latest-value rows it wrote
+// (latestRows) and merges the next values into them without reading them back. The newest values of a
+// vehicle erased, then older values indexed: the latest values are the older ones, per vehicle and per
+// source — none of the erased ones merged back in from what the indexer kept.
 func TestIndexingAfterAnErasureBringsNoErasedValueBack(t *testing.T) {
 	ctx := context.Background()
 	f := newHistoryFixture(t, 5)

@@ -120,15 +120,89 @@ type latestKey struct {
 	source  string // the address's bytes
 }
 
+// MaxLatestRows bounds the rows of latest_values, and of latest_sources, whose blobs the indexer keeps
+// (latestRows): at most this many each. A fleet of 10,000 vehicles sending ten signals keeps about 9 MB
+// (a heap profile taken mid-ingest: the blobs and the maps, about 450 bytes a row), both tables full
+// about 30 MB; a node with more vehicles reads the others' rows back.
+const MaxLatestRows = 1 << 15
+
+// latestRows keeps the blobs of latest_values and latest_sources rows as the indexer last wrote them, so
+// that a pass merges a vehicle's new values into the blob it has instead of reading the row back: the
+// read was about a sixth of indexing's CPU (BenchmarkIngestLive, 35.1–40.9 → 29.7–34.5 µs a record).
+// Only committed blobs are kept: a pass stages what it writes, and its blobs are kept once its
+// transaction has committed. It lives under indexMu, as every writer of those tables does; the others
+// (erasure, retention, reindex) empty it.
+type latestRows struct {
+	rows, staged [2]map[latestKey][]byte // [0] latest_values, [1] latest_sources
+}
+
+// latestTable returns 0 for latest_values, 1 for latest_sources.
+func latestTable(bySource bool) int {
+	if bySource {
+		return 1
+	}
+	return 0
+}
+
+// getIf returns the kept blob of k's row, if c is not nil and holds it.
+func (c *latestRows) getIf(bySource bool, k latestKey) ([]byte, bool) {
+	if c == nil {
+		return nil, false
+	}
+	b, ok := c.rows[latestTable(bySource)][k]
+	return b, ok
+}
+
+// stage remembers the blob a pass writes for k's row.
+func (c *latestRows) stage(bySource bool, k latestKey, b []byte) {
+	i := latestTable(bySource)
+	if c.staged[i] == nil {
+		c.staged[i] = map[latestKey][]byte{}
+	}
+	c.staged[i][k] = b
+}
+
+// commit keeps the staged blobs (their pass committed), at most MaxLatestRows rows a table.
+func (c *latestRows) commit() {
+	for i, staged := range c.staged {
+		if c.rows[i] == nil {
+			c.rows[i] = map[latestKey][]byte{}
+		}
+		for k, b := range staged {
+			if _, ok := c.rows[i][k]; ok || len(c.rows[i]) < MaxLatestRows {
+				c.rows[i][k] = b
+			}
+		}
+		c.staged[i] = nil
+	}
+}
+
+// drop forgets the staged blobs (their pass failed).
+func (c *latestRows) drop() { c.staged = [2]map[latestKey][]byte{} }
+
+// clear forgets everything: the tables were written by something else.
+func (c *latestRows) clear() { *c = latestRows{} }
+
 // updateLatest merges add (per vehicle or vehicle and source) into the rows of latest_values, or of
 // latest_sources when bySource, in two statements per 500 rows: one reads the rows, one writes them.
-func (t *Telemetry) updateLatest(ctx context.Context, tx *sql.Tx, bySource bool, add map[latestKey][]newest) error {
+// With keep (the indexer's pass) the rows whose blobs keep holds are not read, and the blobs written
+// are staged in it.
+func (t *Telemetry) updateLatest(ctx context.Context, tx *sql.Tx, bySource bool, add map[latestKey][]newest, keep *latestRows) error {
 	if len(add) == 0 {
 		return nil
 	}
+	old := map[latestKey][]newest{}
 	vehicles := make([]uint64, 0, len(add))
 	seen := map[uint64]bool{}
 	for k := range add {
+		if b, ok := keep.getIf(bySource, k); ok {
+			ns, err := decodeNewest(nil, b)
+			if err != nil {
+				return fmt.Errorf("the latest values of vehicle %d: %w", k.vehicle, err)
+			}
+			old[k] = ns
+			continue
+		}
 		if !seen[k.vehicle] {
 			seen[k.vehicle] = true
 			vehicles = append(vehicles, k.vehicle)
@@ -139,7 +213,6 @@ func (t *Telemetry) updateLatest(ctx context.Context, tx *sql.Tx, bySource bool,
 	if bySource {
 		table, cols = "latest_sources", "vehicle, source, vals"
 	}
-	old := map[latestKey][]newest{}
 	const per = 500
 	for start := 0; start < len(vehicles); start += per {
 		part := vehicles[start:min(start+per, len(vehicles))]
@@ -176,6 +249,9 @@ func (t *Telemetry) updateLatest(ctx context.Context, tx *sql.Tx, bySource bool,
 			if _, ok := add[k]; !ok {
 				continue // another source of the vehicle
 			}
+			if _, ok := old[k]; ok {
+				continue // kept (latestRows): another source of the vehicle was read
+			}
 			ns, err := decodeNewest(nil, b)
 			if err != nil {
 				rows.Close()
@@ -198,6 +274,9 @@ func (t *Telemetry) updateLatest(ctx context.Context, tx *sql.Tx, bySource bool,
 			out = append(out, []any{k.vehicle, []byte(k.source), b})
 		} else {
 			out = append(out, []any{k.vehicle, b})
+		}
+		if keep != nil {
+			keep.stage(bySource, k, b)
 		}
 	}
 	conflict := `ON CONFLICT (vehicle) DO UPDATE SET vals = excluded.vals`
@@ -340,7 +419,7 @@ func (t *Telemetry) migrateLatestRows(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("couldn't move the latest values: %w", err)
 		}
-		if err := t.updateLatest(ctx, tx, bySource, add); err != nil {
+		if err := t.updateLatest(ctx, tx, bySource, add, nil); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DROP TABLE `+table); err != nil {

@@ -30,6 +30,7 @@ var _ telemetry.Deleter = (*Telemetry)(nil)
 func (t *Telemetry) DeleteBatch(ctx context.Context, job telemetry.DeleteJob, limit int) (telemetry.Deleted, bool, error) {
 	t.indexMu.Lock()
 	defer t.indexMu.Unlock()
+	t.newest.clear() // the latest values it deletes are read back by the next pass
 	var d telemetry.Deleted
 	// Values the indexer holds go into chunks first, where the deletion finds them.
 	if err := t.writeHeld(ctx); err != nil {
@@ -170,6 +171,7 @@ func deleteChunkValues(ctx context.Context, tx dbtx, s sig, from, to, budget int
 func (t *Telemetry) Finish(ctx context.Context, job telemetry.DeleteJob, now int64) error {
 	t.indexMu.Lock()
 	defer t.indexMu.Unlock()
+	t.newest.clear() // the latest values it restores are read back by the next pass
 	tx, err := t.idx.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("couldn't begin finishing a deletion: %w", err)
@@ -250,7 +252,7 @@ func (t *Telemetry) restoreLatest(ctx context.Context, tx *sql.Tx, vehicle uint6
 	if len(add) == 0 {
 		return nil
 	}
-	if err := t.updateLatest(ctx, tx, false, map[latestKey][]newest{{vehicle: vehicle}: add}); err != nil {
+	if err := t.updateLatest(ctx, tx, false, map[latestKey][]newest{{vehicle: vehicle}: add}, nil); err != nil {
 		return fmt.Errorf("couldn't restore the latest values of vehicle %d: %w", vehicle, err)
 	}
 	return nil

@@ -48,6 +48,7 @@ type Telemetry struct {
 
 	derive telemetry.SpeedDeriver // the indexer's open runs of derived events (under indexMu)
 	held   heldHours              // closed hours read and not written yet (under indexMu)
+	newest latestRows             // the latest-value rows as the indexer last wrote them (under indexMu)
 
 	// written wakes the indexer (RunIndexer) when Write stored new records.
 	written chan struct{}
@@ -666,6 +667,7 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord, end i
 	heldBefore := len(t.held.groups) > 0
 	defer func() {
 		if err != nil {
+			t.newest.drop()
 			if heldBefore {
 				t.derive = telemetry.SpeedDeriver{}
 			} else {
@@ -858,14 +860,14 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord, end i
 	for vehicle, ns := range latest {
 		byVehicle[latestKey{vehicle: vehicle}] = ns
 	}
-	if err := t.updateLatest(ctx, tx, false, byVehicle); err != nil {
+	if err := t.updateLatest(ctx, tx, false, byVehicle, &t.newest); err != nil {
 		return err
 	}
 	byVehicleSource := make(map[latestKey][]newest, len(bySource))
 	for k, ns := range bySource {
 		byVehicleSource[latestKey{k.vehicle, string(k.source.Bytes())}] = ns
 	}
-	if err := t.updateLatest(ctx, tx, true, byVehicleSource); err != nil {
+	if err := t.updateLatest(ctx, tx, true, byVehicleSource, &t.newest); err != nil {
 		return err
 	}
 	enc.wait()
@@ -888,6 +890,7 @@ func (t *Telemetry) indexRecords(ctx context.Context, recs []storedRecord, end i
 	if err != nil {
 		return fmt.Errorf("couldn't commit an index chunk: %w", err)
 	}
+	t.newest.commit()
 	return nil
 }
 
@@ -1090,6 +1093,7 @@ DELETE FROM events; DELETE FROM meta WHERE key = 'indexed_seq';`); err != nil {
 		return 0, fmt.Errorf("couldn't clear the derived tables: %w", err)
 	}
 	t.derive, t.held = telemetry.SpeedDeriver{}, heldHours{}
+	t.newest.clear()
 	t.indexMu.Unlock()
 	t.latest.gen.Add(1)
 	return t.Index(ctx)
