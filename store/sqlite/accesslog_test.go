@@ -100,13 +100,19 @@ func TestTheRecorderHoldsABoundedNumberOfEntriesWhileItsStoreFails(t *testing.T)
 	}
 }
 
-func TestTheRecorderNeverBlocks(t *testing.T) {
+// recorderOnAStore returns a recorder with a queue of queue entries writing to a new access log.
+func recorderOnAStore(t *testing.T, queue int) (*sqlite.AccessLog, *accesslog.Recorder) {
+	t.Helper()
 	store, err := sqlite.OpenAccessLog(filepath.Join(t.TempDir(), "access.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
-	rec := accesslog.NewRecorderOptions(store, accesslog.RecorderOptions{Logger: slog.New(slog.DiscardHandler), Queue: 8})
+	t.Cleanup(func() { store.Close() })
+	return store, accesslog.NewRecorderOptions(store, accesslog.RecorderOptions{Logger: slog.New(slog.DiscardHandler), Queue: queue})
+}
+
+func TestTheRecorderNeverBlocks(t *testing.T) {
+	store, rec := recorderOnAStore(t, 8)
 	t.Run("Record drops what does not fit while the writer is not running", func(t *testing.T) {
 		for i := range 20 {
 			rec.Record(accesslog.Entry{Vehicle: 1, Query: "signalsLatest", Values: i, Outcome: "ok"})
@@ -143,12 +149,7 @@ func TestTheRecorderNeverBlocks(t *testing.T) {
 // TestEveryEntryRecordedConcurrentlyIsWrittenOrCounted: eight goroutines record while the writer runs and
 // then stops; every entry is either in the store or counted as dropped, and none is written twice.
 func TestEveryEntryRecordedConcurrentlyIsWrittenOrCounted(t *testing.T) {
-	store, err := sqlite.OpenAccessLog(filepath.Join(t.TempDir(), "access.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	rec := accesslog.NewRecorderOptions(store, accesslog.RecorderOptions{Logger: slog.New(slog.DiscardHandler), Queue: 512})
+	store, rec := recorderOnAStore(t, 512)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { rec.Run(ctx); close(done) }()
