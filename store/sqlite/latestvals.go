@@ -186,10 +186,13 @@ func (c *latestRows) clear() { *c = latestRows{} }
 // updateLatest merges add (per vehicle or vehicle and source) into the rows of latest_values, or of
 // latest_sources when bySource, in two statements per 500 rows: one reads the rows, one writes them.
 // With keep (the indexer's pass) the rows whose blobs keep holds are not read, and the blobs written
-// are staged in it.
+// are staged in it; without (any other writer, under indexMu) what the indexer keeps is forgotten.
 func (t *Telemetry) updateLatest(ctx context.Context, tx *sql.Tx, bySource bool, add map[latestKey][]newest, keep *latestRows) error {
 	if len(add) == 0 {
 		return nil
+	}
+	if keep == nil {
+		t.newest.clear()
 	}
 	old := map[latestKey][]newest{}
 	vehicles := make([]uint64, 0, len(add))
@@ -309,8 +312,9 @@ func readNewest(ctx context.Context, q querier, vehicle uint64, source []byte) (
 }
 
 // deleteNewest deletes the newest values of vehicle measured in [from, to), from every source too, and
-// returns how many it deleted.
-func deleteNewest(ctx context.Context, tx *sql.Tx, vehicle uint64, from, to int64) (int64, error) {
+// returns how many it deleted. What the indexer keeps of those rows is forgotten (under indexMu).
+func (t *Telemetry) deleteNewest(ctx context.Context, tx *sql.Tx, vehicle uint64, from, to int64) (int64, error) {
+	t.newest.clear()
 	type row struct {
 		source []byte // nil for latest_values
 		ns     []newest

@@ -30,7 +30,6 @@ var _ telemetry.Deleter = (*Telemetry)(nil)
 func (t *Telemetry) DeleteBatch(ctx context.Context, job telemetry.DeleteJob, limit int) (telemetry.Deleted, bool, error) {
 	t.indexMu.Lock()
 	defer t.indexMu.Unlock()
-	t.newest.clear() // the latest values it deletes are read back by the next pass
 	var d telemetry.Deleted
 	// Values the indexer holds go into chunks first, where the deletion finds them.
 	if err := t.writeHeld(ctx); err != nil {
@@ -102,7 +101,7 @@ func (t *Telemetry) DeleteBatch(ctx context.Context, job telemetry.DeleteJob, li
 	}
 	// A source's newest values in the range go too, and are not restored from older ones (the values do
 	// not keep sources): LatestFrom then lacks the signal until the source sends it again.
-	stale, err := deleteNewest(ctx, itx, job.Vehicle, job.From, job.To)
+	stale, err := t.deleteNewest(ctx, itx, job.Vehicle, job.From, job.To)
 	if err != nil {
 		return d, false, err
 	}
@@ -171,7 +170,6 @@ func deleteChunkValues(ctx context.Context, tx dbtx, s sig, from, to, budget int
 func (t *Telemetry) Finish(ctx context.Context, job telemetry.DeleteJob, now int64) error {
 	t.indexMu.Lock()
 	defer t.indexMu.Unlock()
-	t.newest.clear() // the latest values it restores are read back by the next pass
 	tx, err := t.idx.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("couldn't begin finishing a deletion: %w", err)
