@@ -14,8 +14,10 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 
@@ -70,40 +72,28 @@ var _ ledger.Store = (*Identity)(nil)
 
 // identitySchemaVersion changes whenever identitySchema does. The read model is a cache of the log: a
 // store of another version is dropped and rebuilt by replay, so there are no migrations to write.
-// Version 4: nonces carry their deadline and are deleted once the log's time passes it.
-const identitySchemaVersion = 4
+// Version 4: nonces carry their deadline and are deleted once the log's time passes it. Version 5: a row
+// per entity holding its JSON form, a row of nonces per save.
+const identitySchemaVersion = 5
 
+// identityTables are the tables of the read model, and of its earlier versions, dropped when the version
+// changes.
 const identityTables = "meta vehicles devices pairings apps grants nonces"
 
+// The read model is only ever loaded whole, when the node starts (Load), so each entity is one row keyed
+// as the state keys it, holding the entity in its JSON form (ledger.Vehicle with its grants, ledger.Device
+// with its pairings, ledger.App): a row of two columns costs the sequencer's saves far less than the
+// columns, the grants and pairings tables and the secondary indexes of version 4 did, which nothing read.
 const identitySchema = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS vehicles (
-	id INTEGER PRIMARY KEY, owner TEXT NOT NULL, make TEXT NOT NULL, model TEXT NOT NULL,
-	year INTEGER NOT NULL, burned INTEGER NOT NULL, registered_at INTEGER NOT NULL, owned_since INTEGER NOT NULL,
-	retention_days INTEGER NOT NULL, retention_set_at INTEGER NOT NULL,
-	former_owners TEXT NOT NULL, erasures TEXT NOT NULL); -- JSON arrays of ledger.Ownership and ledger.Erasure
-CREATE INDEX IF NOT EXISTS vehicles_owner ON vehicles (owner);
-CREATE TABLE IF NOT EXISTS devices (
-	address TEXT PRIMARY KEY, kind TEXT NOT NULL, maker TEXT NOT NULL,
-	registered_at INTEGER NOT NULL, vehicle_id INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS pairings (
-	device TEXT NOT NULL, seq INTEGER NOT NULL, vehicle_id INTEGER NOT NULL, kind TEXT NOT NULL,
-	from_index INTEGER NOT NULL, from_time INTEGER NOT NULL, to_index INTEGER NOT NULL, to_time INTEGER NOT NULL,
-	PRIMARY KEY (device, seq));
-CREATE INDEX IF NOT EXISTS pairings_vehicle ON pairings (vehicle_id, from_time);
-CREATE TABLE IF NOT EXISTS apps (
-	address TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, redirect_uris TEXT NOT NULL,
-	registered_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS apps_owner ON apps (owner);
-CREATE TABLE IF NOT EXISTS grants (
-	vehicle_id INTEGER NOT NULL, app TEXT NOT NULL, permissions TEXT NOT NULL, expires_at INTEGER NOT NULL,
-	purpose TEXT NOT NULL, terms_uri TEXT NOT NULL, idx INTEGER NOT NULL, granted_at INTEGER NOT NULL,
-	PRIMARY KEY (vehicle_id, app));
-CREATE INDEX IF NOT EXISTS grants_app ON grants (app);
--- Used nonces are only ever loaded whole (the sequencer checks them in memory), so they are appended in
--- log order without a key index: random 32-byte keys in a B-tree would cost a page write each. The index
--- on deadline (nearly in log order, so appended too) finds those the log's time passed, to delete.
-CREATE TABLE IF NOT EXISTS nonces (signer BLOB NOT NULL, nonce BLOB NOT NULL, deadline INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS vehicles (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS devices (address TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS apps (address TEXT PRIMARY KEY, data BLOB NOT NULL);
+-- Used nonces are only ever loaded whole (the sequencer checks them in memory), so each save appends the
+-- nonces it brings as one row: nonceSize bytes each (signer, nonce, deadline), with the latest of their
+-- deadlines, by which the row is deleted once the log's time passes it (the index on deadline, nearly in
+-- log order, is appended to).
+CREATE TABLE IF NOT EXISTS nonces (deadline INTEGER NOT NULL, data BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS nonces_deadline ON nonces (deadline);
 `
 
@@ -161,8 +151,8 @@ func (s *Identity) Close() error {
 
 // Reset deletes every row.
 func (s *Identity) Reset(ctx context.Context) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM meta WHERE key <> 'schema_version'; DELETE FROM vehicles; DELETE FROM devices; DELETE FROM pairings;
-		DELETE FROM apps; DELETE FROM grants; DELETE FROM nonces;`)
+	_, err := s.db.ExecContext(ctx, `DELETE FROM meta WHERE key <> 'schema_version'; DELETE FROM vehicles; DELETE FROM devices;
+		DELETE FROM apps; DELETE FROM nonces;`)
 	if err != nil {
 		return fmt.Errorf("couldn't reset the identity store: %w", err)
 	}
@@ -188,91 +178,67 @@ func (s *Identity) Save(ctx context.Context, c ledger.Changes) error {
 }
 
 func (s *Identity) save(ctx context.Context, tx *sql.Tx, c ledger.Changes) error {
-	insertRows := func(ctx context.Context, tx *sql.Tx, head, tail string, rows [][]any) error {
-		return s.stmts.insertRows(ctx, tx, head, tail, rows)
-	}
 	vehicles := lastByKey(c.Vehicles, func(v ledger.Vehicle) uint64 { return v.ID })
 	devices := lastByKey(c.Devices, func(d ledger.Device) string { return d.Address })
 	apps := lastByKey(c.Apps, func(a ledger.App) string { return a.Address })
 
-	// Vehicle rows go as one flat argument list: a slice per row and a second boxing of each uint64
-	// (database/sql converts it to int64) would be two more allocations per row on the hot path.
-	args := make([]any, 0, len(vehicles)*vehicleCols)
-	var grants [][]any
-	ids := make([]any, 0, len(vehicles))
+	args := make([]any, 0, 2*max(len(vehicles), len(devices), len(apps)))
 	for _, v := range vehicles {
-		formers, err := jsonList(v.FormerOwners)
+		v.Devices = nil // derived from the devices' pairings when loaded (ledger.Restore)
+		b, err := json.Marshal(&v)
 		if err != nil {
-			return fmt.Errorf("couldn't encode vehicle %d's former owners: %w", v.ID, err)
+			return fmt.Errorf("couldn't encode vehicle %d: %w", v.ID, err)
 		}
-		erasures, err := jsonList(v.Erasures)
-		if err != nil {
-			return fmt.Errorf("couldn't encode vehicle %d's erasures: %w", v.ID, err)
-		}
-		args = append(args, int64(v.ID), v.Owner, v.Make, v.Model, int64(v.Year), v.Burned, v.RegisteredAt, v.OwnedSince,
-			int64(v.RetentionDays), v.RetentionSetAt, formers, erasures)
-		ids = append(ids, int64(v.ID))
-		for _, g := range v.Grants {
-			perms, _ := json.Marshal(g.Permissions)
-			grants = append(grants, []any{g.VehicleID, g.App, string(perms), g.ExpiresAt, g.Purpose, g.TermsURI, g.Index, g.GrantedAt})
-		}
+		args = append(args, int64(v.ID), b)
 	}
-	if err := s.stmts.insertFlat(ctx, tx, `INSERT INTO vehicles (id, owner, make, model, year, burned, registered_at, owned_since, `+
-		`retention_days, retention_set_at, former_owners, erasures) VALUES`,
-		`ON CONFLICT (id) DO UPDATE SET owner=excluded.owner, burned=excluded.burned, owned_since=excluded.owned_since, `+
-			`retention_days=excluded.retention_days, retention_set_at=excluded.retention_set_at, `+
-			`former_owners=excluded.former_owners, erasures=excluded.erasures`, vehicleCols, args); err != nil {
+	if err := s.stmts.insertFlat(ctx, tx, `INSERT INTO vehicles (id, data) VALUES`,
+		`ON CONFLICT (id) DO UPDATE SET data=excluded.data`, 2, args); err != nil {
 		return err
 	}
-	// A touched vehicle's grants are replaced as a whole (a transfer or burn clears them).
-	if err := inList(ctx, tx, `DELETE FROM grants WHERE vehicle_id IN`, ids); err != nil {
-		return err
-	}
-	if err := insertRows(ctx, tx, `INSERT INTO grants (vehicle_id, app, permissions, expires_at, purpose, terms_uri, idx, granted_at) VALUES`, ``, grants); err != nil {
-		return err
-	}
-	var rows [][]any
-	var pairings [][]any
-	for _, d := range devices {
-		rows = append(rows, []any{d.Address, d.Kind, d.Maker, d.RegisteredAt, d.VehicleID})
-		for i, p := range d.Pairings {
-			pairings = append(pairings, []any{d.Address, i, p.VehicleID, p.Kind, p.FromIndex, p.FromTime, p.ToIndex, p.ToTime})
-		}
-	}
-	if err := insertRows(ctx, tx, `INSERT INTO devices (address, kind, maker, registered_at, vehicle_id) VALUES`,
-		`ON CONFLICT (address) DO UPDATE SET vehicle_id=excluded.vehicle_id`, rows); err != nil {
-		return err
-	}
-	if err := insertRows(ctx, tx, `INSERT INTO pairings (device, seq, vehicle_id, kind, from_index, from_time, to_index, to_time) VALUES`,
-		`ON CONFLICT (device, seq) DO UPDATE SET to_index=excluded.to_index, to_time=excluded.to_time`, pairings); err != nil {
-		return err
-	}
-	rows = rows[:0]
-	for _, a := range apps {
-		uris, _ := json.Marshal(a.RedirectURIs)
-		rows = append(rows, []any{a.Address, a.Owner, a.Name, string(uris), a.RegisteredAt, a.UpdatedAt})
-	}
-	if err := insertRows(ctx, tx, `INSERT INTO apps (address, owner, name, redirect_uris, registered_at, updated_at) VALUES`,
-		`ON CONFLICT (address) DO UPDATE SET name=excluded.name, redirect_uris=excluded.redirect_uris, updated_at=excluded.updated_at`, rows); err != nil {
-		return err
-	}
-	// A nonce row's two blobs share one allocation.
 	args = args[:0]
-	for _, n := range c.Nonces {
-		var buf [52]byte
-		copy(buf[:20], n.Signer[:])
-		n.Nonce.WriteToSlice(buf[20:])
-		b := buf[:]
-		args = append(args, b[:20:20], b[20:], n.Deadline)
+	for _, d := range devices {
+		b, err := json.Marshal(&d)
+		if err != nil {
+			return fmt.Errorf("couldn't encode device %s: %w", d.Address, err)
+		}
+		args = append(args, d.Address, b)
 	}
-	if err := s.stmts.insertFlat(ctx, tx, `INSERT INTO nonces (signer, nonce, deadline) VALUES`, ``, 3, args); err != nil {
+	if err := s.stmts.insertFlat(ctx, tx, `INSERT INTO devices (address, data) VALUES`,
+		`ON CONFLICT (address) DO UPDATE SET data=excluded.data`, 2, args); err != nil {
 		return err
 	}
-	// The state forgets a nonce once the log's time passes its deadline; so does its copy.
+	args = args[:0]
+	for _, a := range apps {
+		b, err := json.Marshal(&a)
+		if err != nil {
+			return fmt.Errorf("couldn't encode app %s: %w", a.Address, err)
+		}
+		args = append(args, a.Address, b)
+	}
+	if err := s.stmts.insertFlat(ctx, tx, `INSERT INTO apps (address, data) VALUES`,
+		`ON CONFLICT (address) DO UPDATE SET data=excluded.data`, 2, args); err != nil {
+		return err
+	}
+	if len(c.Nonces) > 0 {
+		data := make([]byte, 0, len(c.Nonces)*nonceSize)
+		latest := int64(math.MinInt64)
+		for _, n := range c.Nonces {
+			data = append(data, n.Signer[:]...)
+			nonce := n.Nonce.Bytes32()
+			data = append(data, nonce[:]...)
+			data = binary.BigEndian.AppendUint64(data, uint64(n.Deadline))
+			latest = max(latest, n.Deadline)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO nonces (deadline, data) VALUES (?, ?)`, latest, data); err != nil {
+			return fmt.Errorf("couldn't insert the used nonces: %w", err)
+		}
+	}
+	// The state forgets a nonce once the log's time passes its deadline; its copy forgets a row of them
+	// once the log's time passes the latest (ledger.Restore skips the others).
 	if _, err := tx.ExecContext(ctx, `DELETE FROM nonces WHERE deadline < ?`, c.NonceHorizon()); err != nil {
 		return fmt.Errorf("couldn't delete the nonces past their deadline: %w", err)
 	}
-	return insertRows(ctx, tx, `INSERT INTO meta (key, value) VALUES`, `ON CONFLICT (key) DO UPDATE SET value=excluded.value`,
+	return s.stmts.insertRows(ctx, tx, `INSERT INTO meta (key, value) VALUES`, `ON CONFLICT (key) DO UPDATE SET value=excluded.value`,
 		[][]any{{"size", c.Size}, {"last_time", c.LastTime}, {"next_vehicle", c.NextVehicle}})
 }
 
@@ -367,31 +333,6 @@ func rollbackOnViolation(insert string) (string, error) {
 	return "INSERT OR ROLLBACK INTO " + rest, nil
 }
 
-// vehicleCols is the number of columns save writes to a vehicles row.
-const vehicleCols = 12
-
-// jsonList encodes a list column as json.Marshal does; most vehicles have none, and "null" needs no
-// encoder.
-func jsonList[T any](list []T) (string, error) {
-	if list == nil {
-		return "null", nil
-	}
-	b, err := json.Marshal(list)
-	return string(b), err
-}
-
-// inList runs "head (?,…)" with the values as the list.
-func inList(ctx context.Context, tx *sql.Tx, head string, values []any) error {
-	for start := 0; start < len(values); start += 500 {
-		chunk := values[start:min(start+500, len(values))]
-		q := head + " (" + strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",") + ")"
-		if _, err := tx.ExecContext(ctx, q, chunk...); err != nil {
-			return fmt.Errorf("%s…: %w", head, err)
-		}
-	}
-	return nil
-}
-
 // Load reads the whole store as a snapshot.
 func (s *Identity) Load(ctx context.Context) (ledger.Changes, error) {
 	c := ledger.Changes{NextVehicle: 1}
@@ -422,98 +363,61 @@ func (s *Identity) Load(ctx context.Context) (ledger.Changes, error) {
 	if err := rows.Err(); err != nil {
 		return c, err
 	}
-	grants := map[uint64][]ledger.Grant{}
-	if err := each(ctx, tx, `SELECT vehicle_id, app, permissions, expires_at, purpose, terms_uri, idx, granted_at FROM grants ORDER BY vehicle_id, app`,
-		func(r *sql.Rows) error {
-			var g ledger.Grant
-			var perms string
-			if err := r.Scan(&g.VehicleID, &g.App, &perms, &g.ExpiresAt, &g.Purpose, &g.TermsURI, &g.Index, &g.GrantedAt); err != nil {
-				return err
-			}
-			if err := json.Unmarshal([]byte(perms), &g.Permissions); err != nil {
-				return fmt.Errorf("grant permissions: %w", err)
-			}
-			grants[g.VehicleID] = append(grants[g.VehicleID], g)
-			return nil
-		}); err != nil {
-		return c, err
-	}
-	if err := each(ctx, tx, `SELECT id, owner, make, model, year, burned, registered_at, owned_since, retention_days, retention_set_at, `+
-		`former_owners, erasures FROM vehicles ORDER BY id`, func(r *sql.Rows) error {
+	if err := each(ctx, tx, `SELECT data FROM vehicles ORDER BY id`, func(r *sql.Rows) error {
 		var v ledger.Vehicle
-		var formers, erasures string
-		if err := r.Scan(&v.ID, &v.Owner, &v.Make, &v.Model, &v.Year, &v.Burned, &v.RegisteredAt, &v.OwnedSince,
-			&v.RetentionDays, &v.RetentionSetAt, &formers, &erasures); err != nil {
-			return err
-		}
-		if err := json.Unmarshal([]byte(formers), &v.FormerOwners); err != nil {
-			return fmt.Errorf("vehicle %d's former owners: %w", v.ID, err)
-		}
-		if err := json.Unmarshal([]byte(erasures), &v.Erasures); err != nil {
-			return fmt.Errorf("vehicle %d's erasures: %w", v.ID, err)
-		}
-		v.Grants = grants[v.ID]
-		c.Vehicles = append(c.Vehicles, v)
-		return nil
+		return scanJSON(r, &v, func() { c.Vehicles = append(c.Vehicles, v) })
 	}); err != nil {
 		return c, err
 	}
-	pairings := map[string][]ledger.Pairing{}
-	if err := each(ctx, tx, `SELECT device, vehicle_id, kind, from_index, from_time, to_index, to_time FROM pairings ORDER BY device, seq`,
-		func(r *sql.Rows) error {
-			var p ledger.Pairing
-			if err := r.Scan(&p.Device, &p.VehicleID, &p.Kind, &p.FromIndex, &p.FromTime, &p.ToIndex, &p.ToTime); err != nil {
-				return err
-			}
-			pairings[p.Device] = append(pairings[p.Device], p)
-			return nil
-		}); err != nil {
-		return c, err
-	}
-	if err := each(ctx, tx, `SELECT address, kind, maker, registered_at, vehicle_id FROM devices ORDER BY address`, func(r *sql.Rows) error {
+	if err := each(ctx, tx, `SELECT data FROM devices ORDER BY address`, func(r *sql.Rows) error {
 		var d ledger.Device
-		if err := r.Scan(&d.Address, &d.Kind, &d.Maker, &d.RegisteredAt, &d.VehicleID); err != nil {
-			return err
-		}
-		d.Pairings = pairings[d.Address]
-		c.Devices = append(c.Devices, d)
-		return nil
+		return scanJSON(r, &d, func() { c.Devices = append(c.Devices, d) })
 	}); err != nil {
 		return c, err
 	}
-	if err := each(ctx, tx, `SELECT address, owner, name, redirect_uris, registered_at, updated_at FROM apps ORDER BY address`, func(r *sql.Rows) error {
+	if err := each(ctx, tx, `SELECT data FROM apps ORDER BY address`, func(r *sql.Rows) error {
 		var a ledger.App
-		var uris string
-		if err := r.Scan(&a.Address, &a.Owner, &a.Name, &uris, &a.RegisteredAt, &a.UpdatedAt); err != nil {
-			return err
-		}
-		if err := json.Unmarshal([]byte(uris), &a.RedirectURIs); err != nil {
-			return fmt.Errorf("app redirect URIs: %w", err)
-		}
-		c.Apps = append(c.Apps, a)
-		return nil
+		return scanJSON(r, &a, func() { c.Apps = append(c.Apps, a) })
 	}); err != nil {
 		return c, err
 	}
-	if err := each(ctx, tx, `SELECT signer, nonce, deadline FROM nonces`, func(r *sql.Rows) error {
-		var signer, nonce []byte
-		var deadline int64
-		if err := r.Scan(&signer, &nonce, &deadline); err != nil {
+	if err := each(ctx, tx, `SELECT data FROM nonces ORDER BY rowid`, func(r *sql.Rows) error {
+		var data []byte
+		if err := r.Scan(&data); err != nil {
 			return err
 		}
-		if len(signer) != 20 || len(nonce) != 32 {
-			return fmt.Errorf("bad nonce row")
+		if len(data)%nonceSize != 0 {
+			return fmt.Errorf("a row of nonces holds %d bytes, not a multiple of %d", len(data), nonceSize)
 		}
-		var n ledger.Nonce
-		copy(n.Signer[:], signer)
-		n.Nonce.SetBytes32(nonce)
-		n.Deadline = deadline
-		c.Nonces = append(c.Nonces, n)
+		for ; len(data) > 0; data = data[nonceSize:] {
+			var n ledger.Nonce
+			copy(n.Signer[:], data[:20])
+			n.Nonce.SetBytes32(data[20:52])
+			n.Deadline = int64(binary.BigEndian.Uint64(data[52:nonceSize]))
+			c.Nonces = append(c.Nonces, n)
+		}
 		return nil
 	}); err != nil {
 		return c, err
 	}
 	return c, nil
+}
+
+// nonceSize is the size of a used nonce in a row of the nonces table: the signer's 20 bytes, the nonce's
+// 32 and the deadline's 8 (big-endian).
+const nonceSize = 20 + 32 + 8
+
+// scanJSON decodes the row's one column, an entity's JSON form, into v and calls add.
+func scanJSON[T any](r *sql.Rows, v *T, add func()) error {
+	var data []byte
+	if err := r.Scan(&data); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("couldn't decode %T: %w", *v, err)
+	}
+	add()
+	return nil
 }
 
 func each(ctx context.Context, tx *sql.Tx, q string, f func(*sql.Rows) error) error {

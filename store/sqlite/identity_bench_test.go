@@ -20,11 +20,11 @@ func BenchmarkSaveRegisterVehicles(b *testing.B) {
 	defer s.Close()
 	ctx := context.Background()
 	next := uint64(1)
+	owner := common.BigToAddress(common.Big1).Hex()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		var c ledger.Changes
 		for j := 0; j < 1000; j++ {
-			owner := common.BigToAddress(common.Big1).Hex()
 			c.Vehicles = append(c.Vehicles, ledger.Vehicle{ID: next, Owner: owner, Make: "Volvo", Model: fmt.Sprint("XC", j), Year: 2023, RegisteredAt: int64(next)})
 			var n ledger.Nonce
 			n.Signer = common.BigToAddress(common.Big1)

@@ -87,8 +87,8 @@ func TestTheStoredReadModelRestoresTheSameState(t *testing.T) {
 }
 
 // TestTheStoredNoncesArePrunedByDeadline runs a node through many transactions with deadlines a minute
-// ahead while its clock moves ten minutes per transaction: identity.db keeps only the nonces whose
-// deadline has not passed, and a rebuild from the log alone (identity.db deleted) reaches the same digest.
+// ahead while its clock moves ten minutes per transaction: identity.db keeps only the last save's row of
+// nonces, in which one nonce's deadline has not passed, and a rebuild from the log alone (identity.db deleted) reaches the same digest.
 func TestTheStoredNoncesArePrunedByDeadline(t *testing.T) {
 	dir := t.TempDir()
 	var mu sync.Mutex
@@ -123,7 +123,25 @@ func TestTheStoredNoncesArePrunedByDeadline(t *testing.T) {
 	}
 	db.Close()
 	if rows != 1 {
-		t.Fatalf("identity.db holds %d nonces; want 1", rows)
+		t.Fatalf("identity.db holds %d rows of nonces; want 1 (the last save's)", rows)
+	}
+	store, err := sqlite.OpenIdentity(filepath.Join(dir, "identity.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := store.Load(context.Background())
+	store.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := 0
+	for _, n := range snap.Nonces {
+		if n.Deadline >= snap.NonceHorizon() {
+			live++
+		}
+	}
+	if live != 1 {
+		t.Fatalf("identity.db holds %d nonces whose deadline has not passed; want 1", live)
 	}
 
 	if err := os.Remove(filepath.Join(dir, "identity.db")); err != nil {
