@@ -355,7 +355,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, detail(o.Err))
 		return
 	}
-	b, err := s.appendOutcome(make([]byte, 0, 1536), o)
+	b, err := s.appendOutcome(make([]byte, 0, 1536), o, nil)
 	if err != nil {
 		s.logger.Error("receipt", "err", err)
 		writeErr(w, CodeInternal, "the transaction is in the log but its receipt failed; fetch it with GET /v1/transactions/"+strconv.FormatInt(o.Index, 10))
@@ -454,6 +454,7 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, body []byte
 			outcomes[i] = &out[j]
 		}
 	}
+	proofs := s.batchProofs(outcomes)
 	b := make([]byte, 0, len(raws)*1280+2)
 	b = append(b, '[')
 	for i := range raws {
@@ -462,7 +463,11 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, body []byte
 		}
 		if errs[i] == nil {
 			var err error
-			if b, err = s.appendOutcome(b, outcomes[i]); err == nil {
+			var proof xtlog.RecordProof
+			if proofs != nil {
+				proof = proofs[i]
+			}
+			if b, err = s.appendOutcome(b, outcomes[i], proof); err == nil {
 				continue
 			}
 			errs[i] = &ErrorDetail{Code: CodeInternal, Message: "receipt failed; fetch it with GET /v1/transactions/" + strconv.FormatInt(outcomes[i].Index, 10), Index: &i}

@@ -3,6 +3,8 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,9 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+	xtlog "golang.org/x/mod/sumdb/tlog"
+
 	"github.com/glovebox/glovebox/api"
 	"github.com/glovebox/glovebox/internal/testnode"
 	"github.com/glovebox/glovebox/ledger"
+	"github.com/glovebox/glovebox/tlog"
 )
 
 func get(t *testing.T, url string) (int, []byte) {
@@ -142,6 +148,38 @@ func TestABatchAnswersEachTransactionInOrder(t *testing.T) {
 	}
 	if len(ids) != 3 || ids[0] != 1 || ids[1] != 2 || ids[2] != 3 {
 		t.Fatalf("accepted vehicles %v, want 1 2 3 in order", ids)
+	}
+	// Each accepted item's inclusion proof (the batch's are computed together) proves its entry in the
+	// tree its checkpoint signs.
+	info, err := n.Client.Node(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := note.NewVerifier(info.LogKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, it := range items {
+		if it.Receipt == nil {
+			continue
+		}
+		size, root, err := tlog.OpenCheckpoint([]byte(it.Receipt.Checkpoint), info.Origin, v)
+		if err != nil || size != it.Receipt.TreeSize {
+			t.Fatalf("item %d: checkpoint of size %d (receipt: %d): %v", i, size, it.Receipt.TreeSize, err)
+		}
+		proof := make(xtlog.RecordProof, len(it.Receipt.InclusionProof))
+		for j, p := range it.Receipt.InclusionProof {
+			if b, err := base64.StdEncoding.DecodeString(p); err != nil || copy(proof[j][:], b) != 32 {
+				t.Fatalf("item %d: proof hash %q", i, p)
+			}
+		}
+		leaf, err := hex.DecodeString(strings.TrimPrefix(it.Receipt.Hash, "0x"))
+		if err != nil || len(leaf) != 32 {
+			t.Fatalf("item %d: hash %q", i, it.Receipt.Hash)
+		}
+		if err := xtlog.CheckRecord(proof, size, root, it.Receipt.Index, xtlog.Hash(leaf)); err != nil {
+			t.Errorf("item %d (entry %d): %v", i, it.Receipt.Index, err)
+		}
 	}
 }
 

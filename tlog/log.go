@@ -748,6 +748,19 @@ func (l *Log) InclusionProof(index, size int64) (tlog.RecordProof, error) {
 	return p, nil
 }
 
+// InclusionProofs returns InclusionProof(n, size) for each n of indexes, computing the hashes the proofs
+// share once (ProveRecords): the receipts of a batch of transactions.
+func (l *Log) InclusionProofs(indexes []int64, size int64) ([]tlog.RecordProof, error) {
+	st, err := l.view()
+	if err != nil {
+		return nil, err
+	}
+	if size > st.size {
+		return nil, fmt.Errorf("tlog: inclusion proofs in size %d: want size ≤ %d", size, st.size)
+	}
+	return ProveRecords(size, indexes, st.stored)
+}
+
 // ConsistencyProof returns the proof, computed by tlog.ProveTree, that the
 // tree of the given size extends the tree of oldSize, for
 // 1 ≤ oldSize ≤ size ≤ Size(). Check it with tlog.CheckTree. (Every tree

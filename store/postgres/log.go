@@ -341,6 +341,18 @@ func (l *Log) InclusionProof(index, size int64) (xtlog.RecordProof, error) {
 	return xtlog.ProveRecord(size, index, stored)
 }
 
+// InclusionProofs returns InclusionProof(n, size) for each n of indexes, computing the hashes the proofs
+// share once (tlog.ProveRecords), as tlog.Log.InclusionProofs does.
+func (l *Log) InclusionProofs(indexes []int64, size int64) ([]xtlog.RecordProof, error) {
+	l.mu.RLock()
+	have, stored := l.size, l.stored
+	l.mu.RUnlock()
+	if size > have {
+		return nil, fmt.Errorf("inclusion proofs in size %d: want size ≤ %d", size, have)
+	}
+	return tlog.ProveRecords(size, indexes, stored)
+}
+
 // ReadTile serves a C2SP tlog-tiles path, as tlog.Log.ReadTile does. Entry bundles are read from the
 // database under ctx (and the statement timeout); the checkpoint and hash tiles come from memory.
 func (l *Log) ReadTile(ctx context.Context, path string) ([]byte, error) {
