@@ -110,13 +110,16 @@ func Restore(snap Changes) (*State, error) {
 		if err != nil {
 			return nil, fmt.Errorf("vehicle %d: %w", v.ID, err)
 		}
-		vv := &vehicle{Vehicle: v, owner: owner, devices: map[string]common.Address{}, grants: map[common.Address]*Grant{}}
+		vv := &vehicle{Vehicle: v, owner: owner}
 		for _, g := range v.Grants {
 			a, err := ParseAddress(g.App)
 			if err != nil {
 				return nil, fmt.Errorf("vehicle %d grant: %w", v.ID, err)
 			}
 			g.Permissions = slices.Clone(g.Permissions)
+			if vv.grants == nil {
+				vv.grants = map[common.Address]*Grant{}
+			}
 			vv.grants[a] = &g
 			addTo(s.held, a, v.ID)
 		}
@@ -144,6 +147,9 @@ func Restore(snap Changes) (*State, error) {
 			v := s.vehicles[d.VehicleID]
 			if v == nil {
 				return nil, fmt.Errorf("device %s is paired to missing vehicle %d", d.Address, d.VehicleID)
+			}
+			if v.devices == nil {
+				v.devices = map[string]common.Address{}
 			}
 			v.devices[d.Kind] = a
 		}

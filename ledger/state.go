@@ -159,9 +159,9 @@ type Result struct {
 type vehicle struct {
 	Vehicle
 	owner   common.Address
-	devices map[string]common.Address // kind → device
-	grants  map[common.Address]*Grant
-	paired  []common.Address // every device ever paired to it, in the order first paired
+	devices map[string]common.Address // kind → device; nil until a device is paired
+	grants  map[common.Address]*Grant // nil until a grant is given
+	paired  []common.Address          // every device ever paired to it, in the order first paired
 }
 
 type device struct {
@@ -514,7 +514,7 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 			v := &vehicle{
 				Vehicle: Vehicle{ID: id, Owner: s.hex(tx.Owner), Make: tx.Make, Model: tx.Model, Year: tx.Year, RegisteredAt: index,
 					OwnedSince: e.AcceptTime},
-				owner: tx.Owner, devices: map[string]common.Address{}, grants: map[common.Address]*Grant{},
+				owner: tx.Owner,
 			}
 			s.vehicles[id] = v
 			s.onUndo(func() { delete(s.vehicles, id) })
@@ -573,6 +573,9 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 			s.saveDevice(d)
 			d.VehicleID = v.ID
 			d.Pairings = append(d.Pairings, p)
+			if v.devices == nil {
+				v.devices = map[string]common.Address{}
+			}
 			v.devices[d.Kind] = d.addr
 			if !slices.Contains(v.paired, d.addr) {
 				v.paired = append(v.paired, d.addr)
@@ -732,6 +735,9 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 		}
 		return Result{VehicleID: v.ID, App: a.Address}, func() {
 			s.saveVehicle(v)
+			if v.grants == nil {
+				v.grants = map[common.Address]*Grant{}
+			}
 			v.grants[a.addr()] = &Grant{VehicleID: v.ID, App: a.Address, Permissions: slices.Clone(tx.Permissions),
 				ExpiresAt: int64(tx.ExpiresAt.Uint64()), Purpose: tx.Purpose, TermsURI: tx.TermsURI, Index: index, GrantedAt: e.AcceptTime}
 			add(s, s.held, a.addr(), v.ID)
