@@ -182,41 +182,14 @@ func (s *Identity) save(ctx context.Context, tx *sql.Tx, c ledger.Changes) error
 	devices := lastByKey(c.Devices, func(d ledger.Device) string { return d.Address })
 	apps := lastByKey(c.Apps, func(a ledger.App) string { return a.Address })
 
-	args := make([]any, 0, 2*max(len(vehicles), len(devices), len(apps)))
-	for _, v := range vehicles {
-		v.Devices = nil // derived from the devices' pairings when loaded (ledger.Restore)
-		b, err := json.Marshal(&v)
-		if err != nil {
-			return fmt.Errorf("couldn't encode vehicle %d: %w", v.ID, err)
-		}
-		args = append(args, int64(v.ID), b)
-	}
-	if err := s.stmts.insertFlat(ctx, tx, `INSERT INTO vehicles (id, data) VALUES`,
-		`ON CONFLICT (id) DO UPDATE SET data=excluded.data`, 2, args); err != nil {
+	// A vehicle's paired devices are derived from the devices' pairings when loaded (ledger.Restore).
+	if err := upsertJSON(ctx, s, tx, "vehicles", "id", vehicles, func(v *ledger.Vehicle) any { v.Devices = nil; return int64(v.ID) }); err != nil {
 		return err
 	}
-	args = args[:0]
-	for _, d := range devices {
-		b, err := json.Marshal(&d)
-		if err != nil {
-			return fmt.Errorf("couldn't encode device %s: %w", d.Address, err)
-		}
-		args = append(args, d.Address, b)
-	}
-	if err := s.stmts.insertFlat(ctx, tx, `INSERT INTO devices (address, data) VALUES`,
-		`ON CONFLICT (address) DO UPDATE SET data=excluded.data`, 2, args); err != nil {
+	if err := upsertJSON(ctx, s, tx, "devices", "address", devices, func(d *ledger.Device) any { return d.Address }); err != nil {
 		return err
 	}
-	args = args[:0]
-	for _, a := range apps {
-		b, err := json.Marshal(&a)
-		if err != nil {
-			return fmt.Errorf("couldn't encode app %s: %w", a.Address, err)
-		}
-		args = append(args, a.Address, b)
-	}
-	if err := s.stmts.insertFlat(ctx, tx, `INSERT INTO apps (address, data) VALUES`,
-		`ON CONFLICT (address) DO UPDATE SET data=excluded.data`, 2, args); err != nil {
+	if err := upsertJSON(ctx, s, tx, "apps", "address", apps, func(a *ledger.App) any { return a.Address }); err != nil {
 		return err
 	}
 	if len(c.Nonces) > 0 {
@@ -401,6 +374,22 @@ func (s *Identity) Load(ctx context.Context) (ledger.Changes, error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// upsertJSON writes each entity of list as the row of table keyed by keyCol, its JSON form in the column
+// data. row returns the key of a copy of the entity, which it may change before it is encoded.
+func upsertJSON[T any](ctx context.Context, s *Identity, tx *sql.Tx, table, keyCol string, list []T, row func(*T) any) error {
+	args := make([]any, 0, 2*len(list))
+	for _, x := range list {
+		key := row(&x)
+		b, err := json.Marshal(&x)
+		if err != nil {
+			return fmt.Errorf("couldn't encode the %s row %v: %w", table, key, err)
+		}
+		args = append(args, key, b)
+	}
+	return s.stmts.insertFlat(ctx, tx, `INSERT INTO `+table+` (`+keyCol+`, data) VALUES`,
+		`ON CONFLICT (`+keyCol+`) DO UPDATE SET data=excluded.data`, 2, args)
 }
 
 // nonceSize is the size of a used nonce in a row of the nonces table: the signer's 20 bytes, the nonce's
