@@ -270,6 +270,21 @@ func TestTheLogAppendsProvesAndServesTilesLikeTheFileLog(t *testing.T) {
 			t.Fatalf("entry %d: %v", i, err)
 		}
 	}
+	// A batch's proofs, computed together, are the proofs computed one by one.
+	batch := []int64{0, 1, 255, 256, 500, 700, 701, size - 1}
+	proofs, err := reader.InclusionProofs(batch, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, i := range batch {
+		p, err := reader.InclusionProof(i, size)
+		if err != nil || !slices.Equal(proofs[k], p) {
+			t.Fatalf("entry %d: the batch's proof differs from its own (%v)", i, err)
+		}
+	}
+	if _, err := reader.InclusionProofs([]int64{0}, size+1); err == nil {
+		t.Fatal("proofs in a tree larger than the log's: no error")
+	}
 	for _, path := range []string{"tile/0/000", "tile/0/003.p/52", "tile/1/000.p/3",
 		"tile/entries/000", "tile/entries/001", "tile/entries/003.p/52"} {
 		want, err := flog.ReadTile(path)
