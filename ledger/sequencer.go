@@ -111,11 +111,13 @@ func OpenSequencer(ctx context.Context, d *Domain, log Log, entries EntrySource,
 	if q.logger == nil {
 		q.logger = slog.Default()
 	}
+	// A read model that does not load (a row that does not decode) or restore is a cache gone bad: it is
+	// rebuilt from the log, as a missing one is.
+	var st *State
 	snap, err := store.Load(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("couldn't load the read model: %w", err)
+	if err == nil {
+		st, err = Restore(snap)
 	}
-	st, err := Restore(snap)
 	if err == nil && st.Size() > log.Size() {
 		err = fmt.Errorf("read model has %d entries, the log only %d", st.Size(), log.Size())
 	}

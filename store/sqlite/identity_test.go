@@ -154,3 +154,36 @@ func TestTheStoredNoncesArePrunedByDeadline(t *testing.T) {
 		t.Fatal("the state rebuilt from the log differs from the live one")
 	}
 }
+
+// TestAReadModelThatDoesNotDecodeIsRebuiltFromTheLog damages a vehicle's row in identity.db (its JSON cut
+// short): the node starts all the same, rebuilding the read model from its log, with the state it had.
+func TestAReadModelThatDoesNotDecodeIsRebuiltFromTheLog(t *testing.T) {
+	dir := t.TempDir()
+	n := testnode.Start(t, testnode.Options{Dir: dir})
+	owner := testnode.NewKey(t)
+	v := n.Vehicle(t, owner)
+	n.PairedDevice(t, owner, v, ledger.KindHardware)
+	var want [32]byte
+	n.Sequencer.Read(func(st *ledger.State) { want = st.Digest() })
+	n.Stop()
+
+	db, err := sqlite.Open(filepath.Join(dir, "identity.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := db.Exec(`UPDATE vehicles SET data = substr(data, 1, 10) WHERE id = ?`, v)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows, _ := res.RowsAffected(); rows != 1 {
+		t.Fatalf("damaged %d rows, want 1", rows)
+	}
+
+	n2 := testnode.Start(t, testnode.Options{Dir: dir})
+	var got [32]byte
+	n2.Sequencer.Read(func(st *ledger.State) { got = st.Digest() })
+	if got != want {
+		t.Fatal("the state rebuilt from the log differs from the one the node held")
+	}
+}
