@@ -80,10 +80,7 @@ func (s *Server) batchProofs(outcomes []*ledger.Outcome) []xtlog.RecordProof {
 			return nil
 		}
 		for j, i := range at {
-			proofs[i] = ps[j]
-			if proofs[i] == nil {
-				proofs[i] = xtlog.RecordProof{} // a tree of one entry: its proof is empty, not missing
-			}
+			proofs[i] = ps[j] // never nil: a tree of one entry's proof is empty, not missing
 		}
 	}
 }

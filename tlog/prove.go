@@ -11,7 +11,7 @@ import (
 // is in the tree of size t. A receipt for a batch of transactions holds one proof per entry, all in the
 // same tree, and most of their hashes are the same — the hashes of the tree's incomplete right edge above
 // all, which ProveRecord computes again for each proof. Here each stored hash is read, and each hash of an
-// incomplete subtree computed, once for all of the proofs.
+// incomplete subtree computed, once for all of the proofs. No proof is nil (a tree of one record's is empty).
 func ProveRecords(t int64, indexes []int64, r tlog.HashReader) ([]tlog.RecordProof, error) {
 	p := prover{r: r, memo: map[[2]int64]tlog.Hash{}}
 	out := make([]tlog.RecordProof, len(indexes))
