@@ -90,7 +90,13 @@
 // durable. Before the round, the previous round made the previous
 // checkpoint and all it covers durable, and this round overwrites nothing
 // they need. Nothing creates, renames or syncs a directory. Where
-// fdatasync is unavailable, fsync is used. (For an origin and key name so
+// fdatasync is unavailable, fsync is used. On Linux the round's fdatasyncs
+// are handed to the kernel as asynchronous I/O (io_submit with
+// IOCB_CMD_FDSYNC, run by the kernel as the same fdatasync), and Append
+// waits for their completions on an eventfd through the Go runtime's
+// poller, so that the goroutine waiting for the disk holds no Go processor;
+// where the kernel refuses asynchronous I/O, each file is fdatasynced by a
+// goroutine of its own. (For an origin and key name so
 // long that a checkpoint leaves no room for the mark in its slot, Append
 // falls back to two rounds: the data files, then the slot, unmarked.)
 //

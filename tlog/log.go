@@ -84,6 +84,8 @@ type Log struct {
 	// in its slot, so that Append writes it in the same durability round as
 	// its data; otherwise Append syncs the data first, then the slot.
 	oneRound bool
+	// syncs makes a round's files durable (syncer_linux.go).
+	syncs *syncer
 
 	// mu guards the committed state that readers see. The writer holds
 	// it only to publish a new state, never during I/O.
@@ -159,7 +161,8 @@ func Open(dir, origin string, signer note.Signer) (_ *Log, err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, origin: origin, signer: signer, pendingAt: -1, oneRound: len(longest) <= maxNoteSize-pendingSize}
+	l := &Log{dir: dir, origin: origin, signer: signer, pendingAt: -1, oneRound: len(longest) <= maxNoteSize-pendingSize,
+		syncs: newSyncer()}
 	defer func() {
 		if err != nil {
 			l.closeFiles()
@@ -278,7 +281,7 @@ func (l *Log) load(created bool) error {
 	} else if slots[cur].pending {
 		// Its round may not have finished before a crash, though the data
 		// matches (in the page cache): make it durable, then settle.
-		if err := datasyncBoth(l.entries, l.hashes); err != nil {
+		if err := l.syncs.syncAll(l.entries, l.hashes); err != nil {
 			return err
 		}
 		l.slot, l.seq = cur, slots[cur].seq
@@ -581,7 +584,7 @@ func (l *Log) write(entries [][]byte) (state, error) {
 	l.hashesEnd = grow(l.hashes, l.hashesEnd, int64(len(stored))*tlog.HashSize)
 	next := state{size: size, offsets: offsets, stored: stored, root: root, checkpoint: cp}
 	if !l.oneRound {
-		if err := datasyncBoth(l.entries, l.hashes); err != nil {
+		if err := l.syncs.syncAll(l.entries, l.hashes); err != nil {
 			return state{}, err
 		}
 		if err := l.writeCheckpoint(cp); err != nil {
@@ -595,26 +598,11 @@ func (l *Log) write(entries [][]byte) (state, error) {
 	if err := l.writePendingCheckpoint(cp, old.size); err != nil {
 		return state{}, fmt.Errorf("%w: %w", errCheckpointWrite, err)
 	}
-	if err := datasyncAll(l.entries, l.hashes, l.ckpts); err != nil {
+	if err := l.syncs.syncAll(l.entries, l.hashes, l.ckpts); err != nil {
 		return state{}, fmt.Errorf("%w: %w", errCheckpointWrite, err)
 	}
 	l.committedPending(len(cp))
 	return next, nil
-}
-
-// datasyncBoth fdatasyncs two files concurrently.
-func datasyncBoth(a, b *os.File) error {
-	errc := make(chan error, 1)
-	go func() { errc <- datasync(b) }()
-	errA := datasync(a)
-	errB := <-errc
-	if errA != nil {
-		return fmt.Errorf("syncing %s: %w", filepath.Base(a.Name()), errA)
-	}
-	if errB != nil {
-		return fmt.Errorf("syncing %s: %w", filepath.Base(b.Name()), errB)
-	}
-	return nil
 }
 
 // Zeros written ahead of the data. See grow.
@@ -817,6 +805,7 @@ func (l *Log) Close() error {
 
 // closeFiles closes whichever files are open.
 func (l *Log) closeFiles() error {
+	l.syncs.close()
 	var errs []error
 	for _, f := range []*os.File{l.entries, l.hashes, l.ckpts, l.lock} {
 		if f != nil {
