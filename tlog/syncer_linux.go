@@ -21,7 +21,7 @@ import (
 // seccomp filter, a file system without it), the syncer falls back to one fdatasync per file, in
 // parallel goroutines, for good.
 //
-// A syncer is used by one goroutine at a time (the log's writer, under wlock).
+// The log syncs from its writer only (under wlock); the mutex keeps stop and close safe beside it.
 type syncer struct {
 	mu     sync.Mutex
 	ctx    uintptr  // the aio_context_t; 0 when asynchronous I/O is not used
@@ -75,6 +75,7 @@ func newSyncer() *syncer {
 		return s
 	}
 	s.ctx, s.efd = ctx, os.NewFile(fd, "eventfd") // non-blocking: the runtime polls it
+	s.events = make([]ioEvent, aioEvents)
 	return s
 }
 
@@ -115,11 +116,7 @@ func (s *syncer) syncAll(files ...*os.File) error {
 		if e == syscall.EINVAL || e == syscall.ENOSYS || e == syscall.EOPNOTSUPP || e == syscall.EPERM {
 			defer s.stop()
 		}
-		for i, f := range files[submitted:] {
-			if err := datasync(f); err != nil {
-				errs[submitted+i] = fmt.Errorf("syncing %s: %w", filepath.Base(f.Name()), err)
-			}
-		}
+		errs[submitted] = datasyncAll(files[submitted:]...)
 	}
 	if err := s.wait(files, submitted, errs); err != nil {
 		return err
@@ -129,9 +126,6 @@ func (s *syncer) syncAll(files ...*os.File) error {
 
 // wait waits for the completions of the round's first submitted requests and records their errors.
 func (s *syncer) wait(files []*os.File, submitted int, errs []error) error {
-	if cap(s.events) < aioEvents {
-		s.events = make([]ioEvent, aioEvents)
-	}
 	var zero syscall.Timespec
 	var count [8]byte
 	for done := 0; done < submitted; {
