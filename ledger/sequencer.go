@@ -87,7 +87,7 @@ type Sequencer struct {
 	failed            atomic.Int64 // batches the log failed to store, for Stats
 	appendNanos       atomic.Int64 // time spent in Log.Append
 
-	mu      sync.RWMutex // guards state; held for writing while a batch is applied and appended
+	mu      sync.RWMutex // guards state; held for writing while a batch is applied, and to show or undo it
 	state   *State
 	stopped chan struct{}
 }
@@ -226,20 +226,16 @@ func (q *Sequencer) Run(ctx context.Context) error {
 
 // commit validates and applies a batch, appends the accepted entries, and answers every submission.
 //
-// Readers do not wait for the disk: the batch is validated on the live state under the write lock and
-// undone at once (the undo journal), the entries are appended and synced while readers go on seeing the
-// state before the batch, and only then is the batch applied again, under the lock, for good. Apply
-// depends on nothing but the state and the entry, and only this goroutine changes the state, so the second
-// application gives what the first did; a difference would mean the log and the state disagree.
+// Readers do not wait for the disk: the batch is applied to the live state once, under the write lock,
+// with the undo journal recording what each thing it changed was before it; then the batch is sealed and
+// the lock released, and while the entries are appended and synced readers see those pre-images — the
+// state before the batch. Once the log has the batch, the journal is dropped and readers see it; if the
+// append fails, the journal takes the batch back.
 func (q *Sequencer) commit(ctx context.Context, batch []*submission) error {
 	var entries [][]byte
 	var accepted []*Outcome
-	var applied []*Entry
-	var signers [][]common.Address
 	q.mu.Lock()
 	q.state.mark()
-	q.state.memoHex(true) // the second application spells the same addresses
-	defer q.state.memoHex(false)
 	now := q.now().UnixMilli()
 	if last := q.state.LastTime(); now < last {
 		now = last // the clock went back: keep accept times monotonic
@@ -265,67 +261,60 @@ func (q *Sequencer) commit(ctx context.Context, batch []*submission) error {
 			o.Index, o.Result, o.Entry = q.state.Size()-1, res, raw
 			entries = append(entries, raw)
 			accepted = append(accepted, o)
-			applied = append(applied, e)
-			signers = append(signers, s.signers[i])
 		}
 	}
-	q.state.rollback()
+	if len(entries) == 0 {
+		q.state.forget()
+		q.mu.Unlock()
+		for _, s := range batch {
+			close(s.done)
+		}
+		return nil
+	}
+	q.state.seal()
 	q.mu.Unlock()
-	if len(entries) > 0 {
-		t0 := time.Now()
-		first, cp, err := q.log.Append(ctx, entries)
-		q.appendNanos.Add(int64(time.Since(t0)))
-		if err != nil {
-			// Nothing of the batch is in the log, and the state never kept it: fail every submission of
-			// it. The next batch tries again.
-			q.failed.Add(1)
-			q.logger.Warn("the log couldn't store a batch; answered unavailable", "transactions", len(entries), "err", err)
-			uerr := fmt.Errorf("%w: %w", ErrUnavailable, err)
-			for _, s := range batch {
-				s.err = uerr
-				close(s.done)
-			}
-			return nil
+	t0 := time.Now()
+	first, cp, err := q.log.Append(ctx, entries)
+	q.appendNanos.Add(int64(time.Since(t0)))
+	if err == nil && first != accepted[0].Index {
+		err = fmt.Errorf("log appended at %d, state expected %d", first, accepted[0].Index)
+		q.mu.Lock()
+		q.state.rollback()
+		q.mu.Unlock()
+		return err
+	}
+	q.mu.Lock()
+	if err != nil {
+		q.state.rollback()
+	} else {
+		q.state.forget()
+	}
+	q.mu.Unlock()
+	if err != nil {
+		// Nothing of the batch is in the log, and the state no longer holds it: fail every submission of
+		// it. The next batch tries again.
+		q.failed.Add(1)
+		q.logger.Warn("the log couldn't store a batch; answered unavailable", "transactions", len(entries), "err", err)
+		uerr := fmt.Errorf("%w: %w", ErrUnavailable, err)
+		for _, s := range batch {
+			s.err = uerr
+			close(s.done)
 		}
-		q.batches.Add(1)
-		q.appended.Add(int64(len(entries)))
-		if first != accepted[0].Index {
-			return fmt.Errorf("log appended at %d, state expected %d", first, accepted[0].Index)
-		}
-		changes, err := q.reapply(applied, signers, accepted)
-		if err != nil {
-			return err
-		}
-		q.saves <- changes // outside the lock: a read model that falls behind never holds up readers
-		size := first + int64(len(entries))
-		for _, o := range accepted {
-			o.Checkpoint, o.TreeSize = cp, size
-		}
+		return nil
+	}
+	q.batches.Add(1)
+	q.appended.Add(int64(len(entries)))
+	// Outside the lock: only this goroutine changes the state, and readers only read it; TakeChanges
+	// reads the entities and resets what only this goroutine uses.
+	q.saves <- q.state.TakeChanges() // a read model that falls behind never holds up readers
+	size := first + int64(len(entries))
+	for _, o := range accepted {
+		o.Checkpoint, o.TreeSize = cp, size
 	}
 	for _, s := range batch {
 		close(s.done)
 	}
 	return nil
-}
-
-// reapply applies, under the write lock, the entries of a batch that commit validated and the log made
-// durable, and returns their changes for the read model. Each must apply as it did when validated, at the
-// same index and with the same result.
-func (q *Sequencer) reapply(entries []*Entry, signers [][]common.Address, want []*Outcome) (Changes, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for i, e := range entries {
-		index := q.state.Size()
-		res, err := q.state.Apply(e, signers[i], index)
-		if err != nil {
-			return Changes{}, fmt.Errorf("entry %d applied when validated but not once durable: %w", index, err)
-		}
-		if index != want[i].Index || res != want[i].Result {
-			return Changes{}, fmt.Errorf("entry %d applied with %+v once durable, at %d with %+v when validated",
-				index, res, want[i].Index, want[i].Result)
-		}
-	}
-	return q.state.TakeChanges(), nil
 }
 
 // SequencerStats counts the sequencer's work since it opened.

@@ -205,12 +205,20 @@ func TestReadersDoNotWaitForTheLog(t *testing.T) {
 		submitted <- err
 	}()
 	<-entered // the append has begun and does not end until released
-	read := make(chan int64, 1)
-	go q.Read(func(s *State) { read <- s.Size() })
+	type view struct {
+		size    int64
+		vehicle bool
+		digest  [32]byte
+	}
+	read := make(chan view, 1)
+	go q.Read(func(s *State) {
+		_, ok := s.Vehicle(1)
+		read <- view{s.Size(), ok, s.Digest()}
+	})
 	select {
-	case size := <-read:
-		if size != 0 {
-			t.Fatalf("while the batch was not durable a reader saw %d entries, want 0", size)
+	case v := <-read:
+		if v.size != 0 || v.vehicle || v.digest != NewState().Digest() {
+			t.Fatalf("while the batch was not durable a reader saw %d entries (vehicle 1: %v), want the empty state", v.size, v.vehicle)
 		}
 	case <-time.After(10 * time.Second):
 		close(release)

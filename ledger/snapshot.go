@@ -83,21 +83,28 @@ func (s *State) TakeChanges() Changes {
 
 // Snapshot returns the whole state in the Changes shape.
 func (s *State) Snapshot() Changes {
-	c := Changes{Size: s.size, LastTime: s.lastTime, NextVehicle: s.nextVehicle}
-	for _, v := range s.vehicles {
-		c.Vehicles = append(c.Vehicles, v.view(s))
+	var c Changes
+	c.Size, c.LastTime, c.NextVehicle = s.counters()
+	for id := range s.vehicles {
+		if v := s.vehicleOf(id); v != nil {
+			c.Vehicles = append(c.Vehicles, v.view(s))
+		}
 	}
-	for _, d := range s.devices {
-		c.Devices = append(c.Devices, d.view())
+	for a := range s.devices {
+		if d := s.deviceOf(a); d != nil {
+			c.Devices = append(c.Devices, d.view())
+		}
 	}
-	for _, a := range s.apps {
-		c.Apps = append(c.Apps, a.view())
+	for a := range s.apps {
+		if p := s.appOf(a); p != nil {
+			c.Apps = append(c.Apps, p.view())
+		}
 	}
-	for k, deadline := range s.nonces {
+	s.eachNonce(func(k nonceKey, deadline int64) {
 		n := Nonce{Signer: k.signer, Deadline: deadline}
 		n.Nonce.SetBytes32(k.nonce[:])
 		c.Nonces = append(c.Nonces, n)
-	}
+	})
 	return c
 }
 
@@ -121,7 +128,7 @@ func Restore(snap Changes) (*State, error) {
 				vv.grants = map[common.Address]*Grant{}
 			}
 			vv.grants[a] = &g
-			addTo(s.held, a, v.ID)
+			addTo(s.held.sets, a, v.ID)
 		}
 		vv.Devices, vv.Grants = nil, nil
 		vv.FormerOwners, vv.Erasures = slices.Clone(v.FormerOwners), cloneErasures(v.Erasures)
@@ -129,7 +136,7 @@ func Restore(snap Changes) (*State, error) {
 		if v.RetentionDays > 0 || len(v.Erasures) > 0 {
 			s.retained[v.ID] = struct{}{}
 		}
-		addTo(s.owned, owner, v.ID)
+		addTo(s.owned.sets, owner, v.ID)
 	}
 	for _, d := range snap.Devices {
 		a, err := ParseAddress(d.Address)
@@ -165,7 +172,7 @@ func Restore(snap Changes) (*State, error) {
 		}
 		p.RedirectURIs = slices.Clone(p.RedirectURIs)
 		s.apps[a] = &app{App: p, owner: owner}
-		addTo(s.ownedApps, owner, a)
+		addTo(s.ownedApps.sets, owner, a)
 	}
 	horizon := nonceHorizon(snap.LastTime)
 	for _, n := range snap.Nonces {

@@ -220,17 +220,14 @@ type State struct {
 	vehicles    map[uint64]*vehicle
 	devices     map[common.Address]*device
 	apps        map[common.Address]*app
-	nonces      map[nonceKey]int64                     // used nonce → deadline (unix s), none before the horizon (nonceHorizon)
-	due         nonceQueue                             // the keys of nonces, soonest deadline first
-	owned       map[common.Address]map[uint64]struct{} // owner → vehicles
-	held        map[common.Address]map[uint64]struct{} // app → vehicles with a grant
-	ownedApps   map[common.Address]map[common.Address]struct{}
-	retained    map[uint64]struct{} // vehicles with a retention window or an erasure
+	nonces      map[nonceKey]int64                    // used nonce → deadline (unix s), none before the horizon (nonceHorizon)
+	due         nonceQueue                            // the keys of nonces, soonest deadline first
+	owned       index[common.Address, uint64]         // owner → vehicles
+	held        index[common.Address, uint64]         // app → vehicles with a grant
+	ownedApps   index[common.Address, common.Address] // owner → apps
+	retained    map[uint64]struct{}                   // vehicles with a retention window or an erasure
 
-	track bool // record touched entities for TakeChanges
-	// spelled, while set, remembers the checksummed spellings Apply computed (a Keccak hash each), for a
-	// batch the sequencer applies twice: once to validate it, once when it is durable (memoHex).
-	spelled map[common.Address]string
+	track   bool     // record touched entities for TakeChanges
 	jr      *journal // how to undo what was applied since mark (undo.go); nil when not recording
 	touched touched
 	changes Changes
@@ -244,38 +241,28 @@ func NewState() *State {
 		devices:     map[common.Address]*device{},
 		apps:        map[common.Address]*app{},
 		nonces:      map[nonceKey]int64{},
-		owned:       map[common.Address]map[uint64]struct{}{},
-		held:        map[common.Address]map[uint64]struct{}{},
-		ownedApps:   map[common.Address]map[common.Address]struct{}{},
+		owned:       newIndex[common.Address, uint64](),
+		held:        newIndex[common.Address, uint64](),
+		ownedApps:   newIndex[common.Address, common.Address](),
 		retained:    map[uint64]struct{}{},
 	}
 }
 
-// hex returns a's checksummed spelling, remembered while memoHex is on.
-func (s *State) hex(a common.Address) string {
-	if s.spelled == nil {
-		return a.Hex()
-	}
-	h, ok := s.spelled[a]
-	if !ok {
-		h = a.Hex()
-		s.spelled[a] = h
-	}
-	return h
-}
-
-// memoHex turns the memory of hex on (for a batch applied twice) or off, forgetting it.
-func (s *State) memoHex(on bool) {
-	if s.spelled = nil; on {
-		s.spelled = map[common.Address]string{}
-	}
-}
-
 // Size returns the number of entries applied.
-func (s *State) Size() int64 { return s.size }
+func (s *State) Size() int64 {
+	if jr := s.sealed(); jr != nil {
+		return jr.size
+	}
+	return s.size
+}
 
 // LastTime returns the accept time of the last applied entry (unix ms).
-func (s *State) LastTime() int64 { return s.lastTime }
+func (s *State) LastTime() int64 {
+	if jr := s.sealed(); jr != nil {
+		return jr.lastTime
+	}
+	return s.lastTime
+}
 
 // party is an account whose signature a transaction needs, and the code to give when it is missing and
 // someone else signed instead.
@@ -456,6 +443,7 @@ func (s *State) Apply(e *Entry, signers []common.Address, index int64) (Result, 
 	deadline := int64(tx.Deadline.Uint64()) // at most now+MaxDeadlineAhead, checked above
 	for _, sg := range signers {
 		k := nonceKey{sg, nonce}
+		s.saveNonce(k)
 		s.nonces[k] = deadline
 		heap.Push(s.queue(), nonceDue{deadline, k})
 		s.onUndo(func() { delete(s.nonces, k) })
@@ -477,14 +465,28 @@ func nonceHorizon(lastTime int64) int64 { return lastTime / 1000 }
 func (s *State) pruneNonces(now int64) {
 	for len(s.due) > 0 && s.due[0].deadline < now {
 		d := heap.Pop(s.queue()).(nonceDue)
+		s.saveNonce(d.key)
 		delete(s.nonces, d.key)
 		s.onUndo(func() { s.nonces[d.key] = d.deadline })
 	}
 }
 
+// saveNonce records the nonce at k before a change, when a journal is open.
+func (s *State) saveNonce(k nonceKey) {
+	if s.jr != nil && !hasKey(s.jr.nonces, k) {
+		d, held := s.nonces[k]
+		s.jr.nonces[k] = usedNonce{d, held}
+	}
+}
+
 // UsedNonces returns how many used nonces the state holds: those whose deadline the last entry's accept
 // second has not passed.
-func (s *State) UsedNonces() int { return len(s.nonces) }
+func (s *State) UsedNonces() int {
+	if jr := s.sealed(); jr != nil {
+		return jr.usedNonces
+	}
+	return len(s.nonces)
+}
 
 // check validates a transaction's own rules and returns the function that applies it.
 func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, func(), error) {
@@ -512,13 +514,13 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 		return Result{VehicleID: id}, func() {
 			s.nextVehicle++
 			v := &vehicle{
-				Vehicle: Vehicle{ID: id, Owner: s.hex(tx.Owner), Make: tx.Make, Model: tx.Model, Year: tx.Year, RegisteredAt: index,
+				Vehicle: Vehicle{ID: id, Owner: tx.Owner.Hex(), Make: tx.Make, Model: tx.Model, Year: tx.Year, RegisteredAt: index,
 					OwnedSince: e.AcceptTime},
 				owner: tx.Owner,
 			}
+			s.createdVehicle(id)
 			s.vehicles[id] = v
-			s.onUndo(func() { delete(s.vehicles, id) })
-			add(s, s.owned, tx.Owner, id)
+			add(s, &s.owned, tx.Owner, id)
 			s.touchVehicle(v)
 		}, nil
 
@@ -539,13 +541,14 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 		if err := checkSigners(signers, parties...); err != nil {
 			return Result{}, nil, err
 		}
-		return Result{Device: s.hex(tx.Device)}, func() {
-			d := &device{Device: Device{Address: s.hex(tx.Device), Kind: tx.Kind, RegisteredAt: index}, addr: tx.Device}
+		spelled := tx.Device.Hex()
+		return Result{Device: spelled}, func() {
+			d := &device{Device: Device{Address: spelled, Kind: tx.Kind, RegisteredAt: index}, addr: tx.Device}
 			if tx.Maker != (common.Address{}) {
-				d.Maker = s.hex(tx.Maker)
+				d.Maker = tx.Maker.Hex()
 			}
+			s.createdDevice(tx.Device)
 			s.devices[tx.Device] = d
-			s.onUndo(func() { delete(s.devices, tx.Device) })
 			s.touchDevice(d)
 		}, nil
 
@@ -626,10 +629,10 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 				s.unpair(v, s.devices[a], index, e.AcceptTime)
 			}
 			s.saveVehicle(v)
-			remove(s, s.owned, v.owner, v.ID)
+			remove(s, &s.owned, v.owner, v.ID)
 			v.FormerOwners = append(v.FormerOwners, Ownership{Owner: v.Owner, From: v.OwnedSince, To: e.AcceptTime})
-			v.owner, v.Owner, v.OwnedSince = tx.To, s.hex(tx.To), e.AcceptTime
-			add(s, s.owned, tx.To, v.ID)
+			v.owner, v.Owner, v.OwnedSince = tx.To, tx.To.Hex(), e.AcceptTime
+			add(s, &s.owned, tx.To, v.ID)
 			s.clearGrants(v)
 			s.touchVehicle(v)
 		}, nil
@@ -671,12 +674,13 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 		if err := checkSigners(signers, parties...); err != nil {
 			return Result{}, nil, err
 		}
-		return Result{App: s.hex(tx.App)}, func() {
-			a := &app{App: App{Address: s.hex(tx.App), Owner: s.hex(tx.Owner), Name: tx.Name,
+		spelled := tx.App.Hex()
+		return Result{App: spelled}, func() {
+			a := &app{App: App{Address: spelled, Owner: tx.Owner.Hex(), Name: tx.Name,
 				RedirectURIs: slices.Clone(tx.RedirectURIs), RegisteredAt: index, UpdatedAt: index}, owner: tx.Owner}
+			s.createdApp(tx.App)
 			s.apps[tx.App] = a
-			s.onUndo(func() { delete(s.apps, tx.App) })
-			add(s, s.ownedApps, tx.Owner, tx.App)
+			add(s, &s.ownedApps, tx.Owner, tx.App)
 			s.touchApp(a)
 		}, nil
 
@@ -740,7 +744,7 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 			}
 			v.grants[a.addr()] = &Grant{VehicleID: v.ID, App: a.Address, Permissions: slices.Clone(tx.Permissions),
 				ExpiresAt: int64(tx.ExpiresAt.Uint64()), Purpose: tx.Purpose, TermsURI: tx.TermsURI, Index: index, GrantedAt: e.AcceptTime}
-			add(s, s.held, a.addr(), v.ID)
+			add(s, &s.held, a.addr(), v.ID)
 			s.touchVehicle(v)
 		}, nil
 
@@ -767,7 +771,7 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 		return Result{VehicleID: v.ID, App: a.Address}, func() {
 			s.saveVehicle(v)
 			delete(v.grants, a.addr())
-			remove(s, s.held, a.addr(), v.ID)
+			remove(s, &s.held, a.addr(), v.ID)
 			s.touchVehicle(v)
 		}, nil
 
@@ -815,7 +819,7 @@ func (s *State) check(e *Entry, signers []common.Address, index int64) (Result, 
 		}
 		return Result{VehicleID: v.ID}, func() {
 			s.saveVehicle(v)
-			v.Erasures = append(v.Erasures, Erasure{Index: index, Account: s.hex(signers[0]), Before: int64(tx.Before),
+			v.Erasures = append(v.Erasures, Erasure{Index: index, Account: signers[0].Hex(), Before: int64(tx.Before),
 				RequestedAt: e.AcceptTime, Ranges: ranges})
 			s.retain(v.ID)
 			s.touchVehicle(v)
@@ -839,7 +843,7 @@ func (s *State) unpair(v *vehicle, d *device, index, at int64) {
 
 func (s *State) clearGrants(v *vehicle) {
 	for a := range v.grants {
-		remove(s, s.held, a, v.ID)
+		remove(s, &s.held, a, v.ID)
 	}
 	clear(v.grants)
 }
@@ -847,6 +851,9 @@ func (s *State) clearGrants(v *vehicle) {
 // retain adds vehicle id to the retained set, recording the reversal.
 func (s *State) retain(id uint64) {
 	if _, had := s.retained[id]; !had {
+		if s.jr != nil {
+			s.jr.retained[id] = struct{}{}
+		}
 		s.onUndo(func() { delete(s.retained, id) })
 	}
 	s.retained[id] = struct{}{}
@@ -876,7 +883,7 @@ func (v *vehicle) view(s *State) Vehicle {
 	out.Devices = []Pairing{}
 	for _, k := range []string{KindHardware, KindSoftware} {
 		if a, ok := v.devices[k]; ok {
-			d := s.devices[a]
+			d := s.deviceOf(a)
 			out.Devices = append(out.Devices, d.Pairings[len(d.Pairings)-1])
 		}
 	}
@@ -918,9 +925,39 @@ func (a *app) view() App {
 	return out
 }
 
+// vehicleOf returns vehicle id as readers see it: as it was before a sealed batch, if one is.
+func (s *State) vehicleOf(id uint64) *vehicle {
+	if jr := s.sealed(); jr != nil {
+		if v, saved := jr.vehicles[id]; saved {
+			return v
+		}
+	}
+	return s.vehicles[id]
+}
+
+// deviceOf returns the device at a as readers see it.
+func (s *State) deviceOf(a common.Address) *device {
+	if jr := s.sealed(); jr != nil {
+		if d, saved := jr.devices[a]; saved {
+			return d
+		}
+	}
+	return s.devices[a]
+}
+
+// appOf returns the app at a as readers see it.
+func (s *State) appOf(a common.Address) *app {
+	if jr := s.sealed(); jr != nil {
+		if p, saved := jr.apps[a]; saved {
+			return p
+		}
+	}
+	return s.apps[a]
+}
+
 // Vehicle returns vehicle id (burned ones too).
 func (s *State) Vehicle(id uint64) (Vehicle, bool) {
-	v := s.vehicles[id]
+	v := s.vehicleOf(id)
 	if v == nil {
 		return Vehicle{}, false
 	}
@@ -929,7 +966,7 @@ func (s *State) Vehicle(id uint64) (Vehicle, bool) {
 
 // Device returns the device with address a.
 func (s *State) Device(a common.Address) (Device, bool) {
-	d := s.devices[a]
+	d := s.deviceOf(a)
 	if d == nil {
 		return Device{}, false
 	}
@@ -938,7 +975,7 @@ func (s *State) Device(a common.Address) (Device, bool) {
 
 // App returns the app with address a.
 func (s *State) App(a common.Address) (App, bool) {
-	p := s.apps[a]
+	p := s.appOf(a)
 	if p == nil {
 		return App{}, false
 	}
@@ -947,7 +984,7 @@ func (s *State) App(a common.Address) (App, bool) {
 
 // GrantOf returns the grant app holds on vehicle id, in force or expired.
 func (s *State) GrantOf(id uint64, a common.Address) (Grant, bool) {
-	v := s.vehicles[id]
+	v := s.vehicleOf(id)
 	if v == nil || v.grants[a] == nil {
 		return Grant{}, false
 	}
@@ -970,16 +1007,16 @@ type Account struct {
 // Account returns what the state holds for address a.
 func (s *State) Account(a common.Address) Account {
 	acc := Account{Address: a.Hex(), Vehicles: []uint64{}, Apps: []string{}, GrantsGiven: []Grant{}, GrantsHeld: []Grant{}}
-	for id := range s.owned[a] {
-		if !s.vehicles[id].Burned {
+	for id := range s.owned.of(s, a) {
+		if !s.vehicleOf(id).Burned {
 			acc.Vehicles = append(acc.Vehicles, id)
 		}
 	}
 	slices.Sort(acc.Vehicles)
 	for _, id := range acc.Vehicles {
-		acc.GrantsGiven = append(acc.GrantsGiven, s.vehicles[id].view(s).Grants...)
+		acc.GrantsGiven = append(acc.GrantsGiven, s.vehicleOf(id).view(s).Grants...)
 	}
-	for p := range s.ownedApps[a] {
+	for p := range s.ownedApps.of(s, a) {
 		acc.Apps = append(acc.Apps, p.Hex())
 	}
 	slices.Sort(acc.Apps)
@@ -988,8 +1025,8 @@ func (s *State) Account(a common.Address) Account {
 	}
 	if p, ok := s.App(a); ok {
 		acc.App = &p
-		ids := make([]uint64, 0, len(s.held[a]))
-		for id := range s.held[a] {
+		var ids []uint64
+		for id := range s.held.of(s, a) {
 			ids = append(ids, id)
 		}
 		slices.Sort(ids)
@@ -1005,28 +1042,32 @@ func (s *State) Account(a common.Address) Account {
 // what the telemetry deletion sweeper works through.
 func (s *State) Retained() []Vehicle {
 	ids := make([]uint64, 0, len(s.retained))
+	jr := s.sealed()
 	for id := range s.retained {
-		if v := s.vehicles[id]; v.RetentionDays > 0 || len(v.Erasures) > 0 {
+		if jr != nil && hasKey(jr.retained, id) {
+			continue // put there by the sealed batch
+		}
+		if v := s.vehicleOf(id); v.RetentionDays > 0 || len(v.Erasures) > 0 {
 			ids = append(ids, id)
 		}
 	}
 	slices.Sort(ids)
 	out := make([]Vehicle, len(ids))
 	for i, id := range ids {
-		out[i] = s.vehicles[id].view(s)
+		out[i] = s.vehicleOf(id).view(s)
 	}
 	return out
 }
 
 // PairingsOf returns every pairing of any device to vehicle id, in force or ended, in log order.
 func (s *State) PairingsOf(id uint64) []Pairing {
-	v := s.vehicles[id]
+	v := s.vehicleOf(id)
 	if v == nil {
 		return nil
 	}
 	var out []Pairing
 	for _, a := range v.paired {
-		for _, p := range s.devices[a].Pairings {
+		for _, p := range s.deviceOf(a).Pairings {
 			if p.VehicleID == id {
 				out = append(out, p)
 			}
@@ -1039,7 +1080,7 @@ func (s *State) PairingsOf(id uint64) []Pairing {
 // PairingAt returns the pairing of device a that was in force at unix-ms time t, if any. Pairing
 // intervals are [FromTime, ToTime).
 func (s *State) PairingAt(a common.Address, vehicleID uint64, t int64) (Pairing, bool) {
-	d := s.devices[a]
+	d := s.deviceOf(a)
 	if d == nil {
 		return Pairing{}, false
 	}
@@ -1062,46 +1103,81 @@ const DigestVersion = "glovebox-state/v2"
 // nonce still held with its deadline. Two states are equal exactly when their digests are.
 func (s *State) Digest() [32]byte {
 	h := sha256.New()
-	fmt.Fprintf(h, DigestVersion+"\nsize %d\ntime %d\nnext-vehicle %d\n", s.size, s.lastTime, s.nextVehicle)
+	size, lastTime, next := s.counters()
+	fmt.Fprintf(h, DigestVersion+"\nsize %d\ntime %d\nnext-vehicle %d\n", size, lastTime, next)
 	enc := json.NewEncoder(h)
 	ids := make([]uint64, 0, len(s.vehicles))
 	for id := range s.vehicles {
-		ids = append(ids, id)
+		if s.vehicleOf(id) != nil {
+			ids = append(ids, id)
+		}
 	}
 	slices.Sort(ids)
 	for _, id := range ids {
-		enc.Encode(s.vehicles[id].view(s))
+		enc.Encode(s.vehicleOf(id).view(s))
 	}
 	devs := make([]common.Address, 0, len(s.devices))
 	for a := range s.devices {
-		devs = append(devs, a)
+		if s.deviceOf(a) != nil {
+			devs = append(devs, a)
+		}
 	}
 	slices.SortFunc(devs, func(a, b common.Address) int { return a.Cmp(b) })
 	for _, a := range devs {
-		enc.Encode(s.devices[a].view())
+		enc.Encode(s.deviceOf(a).view())
 	}
 	apps := make([]common.Address, 0, len(s.apps))
 	for a := range s.apps {
-		apps = append(apps, a)
+		if s.appOf(a) != nil {
+			apps = append(apps, a)
+		}
 	}
 	slices.SortFunc(apps, func(a, b common.Address) int { return a.Cmp(b) })
 	for _, a := range apps {
-		enc.Encode(s.apps[a].view())
+		enc.Encode(s.appOf(a).view())
 	}
-	keys := make([]nonceKey, 0, len(s.nonces))
-	for k := range s.nonces {
-		keys = append(keys, k)
+	type held struct {
+		k        nonceKey
+		deadline int64
 	}
-	slices.SortFunc(keys, func(a, b nonceKey) int {
-		if c := a.signer.Cmp(b.signer); c != 0 {
+	var nonces []held
+	s.eachNonce(func(k nonceKey, deadline int64) { nonces = append(nonces, held{k, deadline}) })
+	slices.SortFunc(nonces, func(a, b held) int {
+		if c := a.k.signer.Cmp(b.k.signer); c != 0 {
 			return c
 		}
-		return strings.Compare(string(a.nonce[:]), string(b.nonce[:]))
+		return strings.Compare(string(a.k.nonce[:]), string(b.k.nonce[:]))
 	})
-	for _, k := range keys {
-		fmt.Fprintf(h, "nonce %x %x %d\n", k.signer, k.nonce, s.nonces[k])
+	for _, n := range nonces {
+		fmt.Fprintf(h, "nonce %x %x %d\n", n.k.signer, n.k.nonce, n.deadline)
 	}
 	var out [32]byte
 	h.Sum(out[:0])
 	return out
+}
+
+// counters returns the size, last accept time and next vehicle id as readers see them.
+func (s *State) counters() (size, lastTime int64, nextVehicle uint64) {
+	if jr := s.sealed(); jr != nil {
+		return jr.size, jr.lastTime, jr.nextVehicle
+	}
+	return s.size, s.lastTime, s.nextVehicle
+}
+
+// eachNonce calls f with every used nonce readers see, and its deadline, in no order.
+func (s *State) eachNonce(f func(k nonceKey, deadline int64)) {
+	jr := s.sealed()
+	for k, d := range s.nonces {
+		if jr != nil && hasKey(jr.nonces, k) {
+			continue // changed by the sealed batch: its pre-image is below
+		}
+		f(k, d)
+	}
+	if jr != nil {
+		for k, n := range jr.nonces {
+			if n.held {
+				f(k, n.deadline)
+			}
+		}
+	}
 }

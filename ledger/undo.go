@@ -1,24 +1,46 @@
 package ledger
 
 import (
+	"iter"
 	"maps"
 	"slices"
+
+	"github.com/ethereum/go-ethereum/common"
 )
 
-// undo journal: the sequencer applies a batch to its live state before appending it to the log. When the
-// append fails (a full disk, a database that stopped answering), the batch must vanish from the state as
-// if it had never been applied, so that nothing unacknowledged is ever served and the next batch can be
-// tried. mark starts recording, for every change Apply makes, how to reverse it; rollback reverses them
-// all, newest first; forget drops the record once the batch is durable. Replays (which never need to go
-// back) record nothing.
+// undo journal: the sequencer applies a batch to its live state once, before the batch is durable, and
+// appends it to the log while readers go on seeing the state as it was before the batch. mark starts
+// recording, for every change Apply makes, how to reverse it and what the changed thing was before the
+// batch; seal lets the batch wait for the disk, readers seeing those pre-images (the read methods ask
+// sealed); forget drops the journal once the batch is durable, and the state as applied is what readers
+// see; rollback, when the append fails (a full disk, a database that stopped answering), reverses every
+// change, newest first, so that nothing unacknowledged is ever served and the next batch can be tried.
+// Replays (which never need to go back) record nothing.
 
-// journal is what mark saved and the reversals recorded since.
+// journal is what mark saved, the reversals recorded since, and the pre-images readers see while the
+// batch is sealed.
 type journal struct {
 	size, lastTime int64
 	nextVehicle    uint64
+	usedNonces     int // len(nonces) at mark
 	trackedNonces  int // len(changes.Nonces) at mark
 	undo           []func()
 	queue          []queueStep // what container/heap did to the prune queue, in order
+	sealed         bool        // applied, waiting for the disk: readers see the pre-images
+
+	// The pre-images: each entity, index set and nonce as it was before the batch's first
+	// change to it. A nil entity is one the batch created.
+	vehicles map[uint64]*vehicle
+	devices  map[common.Address]*device
+	apps     map[common.Address]*app
+	retained map[uint64]struct{} // vehicles the batch put in the retained set
+	nonces   map[nonceKey]usedNonce
+}
+
+// usedNonce is a nonce's pre-image: whether the state held it, and its deadline if so.
+type usedNonce struct {
+	deadline int64
+	held     bool
 }
 
 // queueStep is one change container/heap made to the prune queue: a swap of i and j, a push (of the
@@ -67,13 +89,32 @@ func (s *State) undoQueue(steps []queueStep) {
 	}
 }
 
-// mark starts recording how to undo what Apply changes, until rollback or forget.
+// mark starts recording how to undo what Apply changes, and what it changed, until rollback or forget.
 func (s *State) mark() {
-	s.jr = &journal{size: s.size, lastTime: s.lastTime, nextVehicle: s.nextVehicle, trackedNonces: len(s.changes.Nonces)}
+	s.jr = &journal{size: s.size, lastTime: s.lastTime, nextVehicle: s.nextVehicle, usedNonces: len(s.nonces),
+		trackedNonces: len(s.changes.Nonces), vehicles: map[uint64]*vehicle{}, devices: map[common.Address]*device{},
+		apps: map[common.Address]*app{}, retained: map[uint64]struct{}{}, nonces: map[nonceKey]usedNonce{}}
+	s.owned.before, s.held.before = map[common.Address]map[uint64]bool{}, map[common.Address]map[uint64]bool{}
+	s.ownedApps.before = map[common.Address]map[common.Address]bool{}
 }
 
-// forget drops the journal: what was applied since mark stays.
-func (s *State) forget() { s.jr = nil }
+// seal marks the batch applied since mark as waiting for the disk: until forget or rollback, the read
+// methods answer as the state was at mark. Nothing may be applied while sealed.
+func (s *State) seal() { s.jr.sealed = true }
+
+// sealed returns the journal whose pre-images readers see, or nil when no batch is sealed.
+func (s *State) sealed() *journal {
+	if s.jr != nil && s.jr.sealed {
+		return s.jr
+	}
+	return nil
+}
+
+// forget drops the journal: what was applied since mark stays, and readers see it.
+func (s *State) forget() {
+	s.jr = nil
+	s.owned.before, s.held.before, s.ownedApps.before = nil, nil, nil
+}
 
 // rollback undoes everything applied since mark, leaving the state as mark found it, and stops recording.
 func (s *State) rollback() {
@@ -81,7 +122,7 @@ func (s *State) rollback() {
 	if jr == nil {
 		return
 	}
-	s.jr = nil
+	s.forget()
 	for i := len(jr.undo) - 1; i >= 0; i-- {
 		jr.undo[i]()
 	}
@@ -117,13 +158,29 @@ func (s *State) onUndo(f func()) {
 }
 
 // saveVehicle records v as it is now, before a change. Its maps are copied; its slices are only ever
-// appended to, so their headers suffice.
+// appended to, so their headers suffice. The first save of a batch is also the vehicle's pre-image.
 func (s *State) saveVehicle(v *vehicle) {
 	if s.jr == nil {
 		return
 	}
-	old, devices, grants := *v, maps.Clone(v.devices), maps.Clone(v.grants)
-	s.onUndo(func() { *v = old; v.devices, v.grants = devices, grants })
+	old := &vehicle{}
+	*old = *v
+	old.devices, old.grants = maps.Clone(v.devices), maps.Clone(v.grants)
+	if !hasKey(s.jr.vehicles, v.ID) {
+		s.jr.vehicles[v.ID] = old
+	}
+	s.onUndo(func() { *v = *old })
+}
+
+// createdVehicle records that the batch created vehicle id: readers of the sealed batch do not see it.
+func (s *State) createdVehicle(id uint64) {
+	if s.jr == nil {
+		return
+	}
+	if !hasKey(s.jr.vehicles, id) {
+		s.jr.vehicles[id] = nil
+	}
+	s.onUndo(func() { delete(s.vehicles, id) })
 }
 
 // saveDevice records d as it is now, before a change. Its last pairing is changed in place by an
@@ -132,9 +189,24 @@ func (s *State) saveDevice(d *device) {
 	if s.jr == nil {
 		return
 	}
-	old := *d
+	old := &device{}
+	*old = *d
 	old.Pairings = slices.Clone(d.Pairings)
-	s.onUndo(func() { *d = old })
+	if !hasKey(s.jr.devices, d.addr) {
+		s.jr.devices[d.addr] = old
+	}
+	s.onUndo(func() { *d = *old })
+}
+
+// createdDevice records that the batch created the device at a.
+func (s *State) createdDevice(a common.Address) {
+	if s.jr == nil {
+		return
+	}
+	if !hasKey(s.jr.devices, a) {
+		s.jr.devices[a] = nil
+	}
+	s.onUndo(func() { delete(s.devices, a) })
 }
 
 // saveApp records a as it is now, before a change.
@@ -142,22 +214,94 @@ func (s *State) saveApp(a *app) {
 	if s.jr == nil {
 		return
 	}
-	old := *a
-	s.onUndo(func() { *a = old })
+	old := &app{}
+	*old = *a
+	if k := a.addr(); !hasKey(s.jr.apps, k) {
+		s.jr.apps[k] = old
+	}
+	s.onUndo(func() { *a = *old })
 }
 
-// add puts v into the set m[k], recording the reversal.
-func add[K, V comparable](s *State, m map[K]map[V]struct{}, k K, v V) {
-	if _, had := m[k][v]; !had {
-		s.onUndo(func() { removeFrom(m, k, v) })
+// createdApp records that the batch created the app at a.
+func (s *State) createdApp(a common.Address) {
+	if s.jr == nil {
+		return
 	}
-	addTo(m, k, v)
+	if !hasKey(s.jr.apps, a) {
+		s.jr.apps[a] = nil
+	}
+	s.onUndo(func() { delete(s.apps, a) })
 }
 
-// remove takes v out of the set m[k], recording the reversal.
-func remove[K, V comparable](s *State, m map[K]map[V]struct{}, k K, v V) {
-	if _, had := m[k][v]; had {
-		s.onUndo(func() { addTo(m, k, v) })
+func hasKey[K comparable, V any](m map[K]V, k K) bool {
+	_, ok := m[k]
+	return ok
+}
+
+// index is a one-to-many index of the state: owner → vehicles, app → vehicles it holds a grant on, owner
+// → apps.
+type index[K, V comparable] struct {
+	sets map[K]map[V]struct{}
+	// before holds, while a journal is open, whether each member the batch added or removed was in its
+	// set before the batch; nil otherwise. Members, not whole sets: an owner of a fleet has thousands.
+	before map[K]map[V]bool
+}
+
+func newIndex[K, V comparable]() index[K, V] { return index[K, V]{sets: map[K]map[V]struct{}{}} }
+
+// of returns the members of the set at k as readers see them (as before a sealed batch, if one is), in no
+// order.
+func (x *index[K, V]) of(s *State, k K) iter.Seq[V] {
+	return func(yield func(V) bool) {
+		var changed map[V]bool
+		if s.sealed() != nil {
+			changed = x.before[k]
+		}
+		for v := range x.sets[k] {
+			if was, ok := changed[v]; ok && !was {
+				continue // added by the sealed batch
+			}
+			if !yield(v) {
+				return
+			}
+		}
+		for v, was := range changed {
+			if _, is := x.sets[k][v]; was && !is && !yield(v) { // removed by the sealed batch
+				return
+			}
+		}
 	}
-	removeFrom(m, k, v)
+}
+
+// save records whether v was in the set at k before a change, when a journal is open.
+func (x *index[K, V]) save(s *State, k K, v V, was bool) {
+	if s.jr == nil {
+		return
+	}
+	m := x.before[k]
+	if m == nil {
+		m = map[V]bool{}
+		x.before[k] = m
+	}
+	if !hasKey(m, v) {
+		m[v] = was
+	}
+}
+
+// add puts v into the set x[k], recording the reversal.
+func add[K, V comparable](s *State, x *index[K, V], k K, v V) {
+	if _, had := x.sets[k][v]; !had {
+		x.save(s, k, v, false)
+		s.onUndo(func() { removeFrom(x.sets, k, v) })
+	}
+	addTo(x.sets, k, v)
+}
+
+// remove takes v out of the set x[k], recording the reversal.
+func remove[K, V comparable](s *State, x *index[K, V], k K, v V) {
+	if _, had := x.sets[k][v]; had {
+		x.save(s, k, v, true)
+		s.onUndo(func() { addTo(x.sets, k, v) })
+	}
+	removeFrom(x.sets, k, v)
 }

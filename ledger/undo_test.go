@@ -1,20 +1,49 @@
 package ledger
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/holiman/uint256"
 )
 
-// fingerprint is everything a reader can learn of the state: its digest, and the indexes behind Account,
-// Retained and the nonce count, which the digest does not cover; and the nonces' prune queue.
+// fingerprint is everything a reader can learn of the state (readerView), and the nonces' prune queue.
 func fingerprint(t *testing.T, s *State) string {
 	t.Helper()
-	out := map[string]any{"digest": s.Digest(), "nonces": s.UsedNonces(), "retained": s.Retained(), "pairings": s.PairingsOf(1),
-		"queue": fmt.Sprint(s.due)} // the prune queue exactly as it was, not merely its contents
+	return readerView(t, s, true)
+}
+
+// readerView is everything a reader can learn of the state through its read methods: its digest and
+// snapshot, the indexes behind Account, Retained and the nonce count, which the digest does not cover,
+// each entity and pairing; with queue, also the nonces' prune queue, which no reader sees.
+func readerView(t *testing.T, s *State, queue bool) string {
+	t.Helper()
+	snap := s.Snapshot()
+	slices.SortFunc(snap.Vehicles, func(a, b Vehicle) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(snap.Devices, func(a, b Device) int { return cmp.Compare(a.Address, b.Address) })
+	slices.SortFunc(snap.Apps, func(a, b App) int { return cmp.Compare(a.Address, b.Address) })
+	slices.SortFunc(snap.Nonces, func(a, b Nonce) int {
+		return cmp.Or(a.Signer.Cmp(b.Signer), a.Nonce.Cmp(&b.Nonce), cmp.Compare(a.Deadline, b.Deadline))
+	})
+	out := map[string]any{"digest": s.Digest(), "snapshot": snap, "size": s.Size(), "time": s.LastTime(),
+		"nonces": s.UsedNonces(), "retained": s.Retained()}
+	if queue {
+		out["queue"] = fmt.Sprint(s.due) // the prune queue exactly as it was, not merely its contents
+	}
+	for id := uint64(1); id <= 4; id++ {
+		v, ok := s.Vehicle(id)
+		out[fmt.Sprint("vehicle ", id)] = []any{v, ok, s.PairingsOf(id)}
+	}
 	for _, a := range []actor{alice, bob, mallory, dongle, connector, spare, maker, insurer, dev, fleet} {
-		out[a.name] = s.Account(a.addr)
+		d, dok := s.Device(a.addr)
+		p, pok := s.App(a.addr)
+		g, gok := s.GrantOf(1, a.addr)
+		at, atok := s.PairingAt(a.addr, 1, s.LastTime())
+		out[a.name] = []any{s.Account(a.addr), d, dok, p, pok, g, gok, at, atok}
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
@@ -101,5 +130,128 @@ func TestRollbackUndoesAWholeBatch(t *testing.T) {
 	}
 	for _, tx := range batch {
 		w.mustApply(tx)
+	}
+}
+
+// A sealed batch (applied, waiting for the disk) must read, through every read method, as the state before
+// it; forgetting the journal shows it; rolling it back leaves the state as before.
+func TestASealedBatchReadsAsTheStateBeforeIt(t *testing.T) {
+	for typ := TypeRegisterVehicle; typ < typeEnd; typ++ {
+		for _, late := range []bool{false, true} {
+			name := typ.String()
+			if late {
+				name += " two hours on (it prunes every earlier nonce)"
+			}
+			t.Run(name, func(t *testing.T) {
+				for _, durable := range []bool{true, false} {
+					w := newFixture(t)
+					w.s.TrackChanges()
+					w.s.TakeChanges()
+					if late {
+						w.advance(2 * time.Hour)
+					}
+					tx := w.valid(typ)
+					before, beforeAll := readerView(t, w.s, false), fingerprint(t, w.s)
+					w.s.mark()
+					applyRaw(t, w, tx)
+					after := readerView(t, w.s, false)
+					if after == before {
+						t.Fatal("the transaction changed nothing a reader sees; the test proves nothing")
+					}
+					w.s.seal()
+					if got := readerView(t, w.s, false); got != before {
+						t.Fatalf("while sealed the state reads\n%s\nwant the state before the batch\n%s", got, before)
+					}
+					if !durable {
+						w.s.rollback()
+						if got := fingerprint(t, w.s); got != beforeAll {
+							t.Fatalf("after rollback the state reads\n%s\nwant\n%s", got, beforeAll)
+						}
+						w.mustApply(tx)
+						continue
+					}
+					w.s.forget()
+					if got := readerView(t, w.s, false); got != after {
+						t.Fatalf("once durable the state reads\n%s\nwant\n%s", got, after)
+					}
+					w.entries = append(w.entries, mustMarshal(t, &Entry{AcceptTime: w.now, Tx: tx}))
+				}
+			})
+		}
+	}
+}
+
+func TestASealedBatchOfManyChangesReadsAsTheStateBeforeIt(t *testing.T) {
+	on := func(typ TxType, vehicle uint64, edit func(*Tx)) *Tx {
+		tx := message(typ, 0, 0)
+		tx.Nonce, tx.Deadline = uint256.Int{}, uint256.Int{}
+		if vehicle != 0 {
+			tx.VehicleID.SetUint64(vehicle)
+		}
+		if edit != nil {
+			edit(tx)
+		}
+		return tx
+	}
+	type step struct {
+		tx *Tx
+		by []actor
+	}
+	for _, c := range []struct {
+		name  string
+		world func(*testing.T) *world
+		steps func(w *world) []step
+	}{
+		{"changes to what was there, every nonce pruned", func(t *testing.T) *world {
+			w := busyWorld(t)
+			w.advance(25 * time.Hour) // every nonce so far is pruned by the batch's first entry
+			return w
+		}, func(w *world) []step {
+			return []step{
+				{on(TypeRegisterVehicle, 0, nil), []actor{alice}},
+				{on(TypeUpdateApp, 0, nil), []actor{dev}},
+				{on(TypeSetRetention, 1, nil), []actor{bob}}, // vehicle 1 is bob's in busyWorld
+				{on(TypeEraseData, 1, func(tx *Tx) { tx.Before = uint64(w.now / 1000) }), []actor{bob}},
+				{on(TypeRevoke, 1, nil), []actor{bob}},
+				{on(TypeBurnVehicle, 1, nil), []actor{bob}},
+			}
+		}},
+		{"a vehicle, device and app the batch creates and changes", func(t *testing.T) *world { return newFixture(t) }, func(w *world) []step {
+			grant := func(app actor) func(*Tx) {
+				return func(tx *Tx) { tx.App = app.addr; tx.ExpiresAt.SetUint64(uint64(w.now/1000 + 3600)) }
+			}
+			return []step{
+				{on(TypeRegisterVehicle, 0, nil), []actor{alice}}, // vehicle 2
+				{on(TypeRegisterDevice, 0, nil), []actor{spare, maker}},
+				{on(TypePairDevice, 2, func(tx *Tx) { tx.Device = spare.addr }), []actor{alice, spare}},
+				{on(TypeSetRetention, 2, nil), []actor{alice}},
+				{on(TypeGrant, 2, grant(insurer)), []actor{alice}},
+				{on(TypeEraseData, 2, func(tx *Tx) { tx.Before = uint64(w.now / 1000) }), []actor{alice}},
+				{on(TypeRegisterApp, 0, nil), []actor{dev, fleet}},
+				{on(TypeGrant, 2, grant(fleet)), []actor{alice}},
+				{on(TypeTransferVehicle, 2, nil), []actor{alice}},
+				{on(TypeUnpairDevice, 1, nil), []actor{alice}},
+			}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := c.world(t)
+			before := readerView(t, w.s, false)
+			w.s.mark()
+			for _, st := range c.steps(w) {
+				tx := w.sign(st.tx, st.by...)
+				applyRaw(t, w, tx)
+				w.entries = append(w.entries, mustMarshal(t, &Entry{AcceptTime: w.now, Tx: tx}))
+			}
+			after := readerView(t, w.s, false)
+			w.s.seal()
+			if got := readerView(t, w.s, false); got != before {
+				t.Fatalf("while sealed the state reads\n%s\nwant the state before the batch\n%s", got, before)
+			}
+			w.s.forget()
+			if got := readerView(t, w.s, false); got != after {
+				t.Fatalf("once durable the state reads\n%s\nwant\n%s", got, after)
+			}
+		})
 	}
 }
