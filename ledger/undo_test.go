@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -253,5 +254,77 @@ func TestASealedBatchOfManyChangesReadsAsTheStateBeforeIt(t *testing.T) {
 				t.Fatalf("once durable the state reads\n%s\nwant\n%s", got, after)
 			}
 		})
+	}
+}
+
+// Random batches of every transaction type on random vehicles, devices and apps, signed by random parties
+// (most are refused, some prune nonces): while sealed every read method answers as before the batch; once
+// forgotten as after it; rolled back, as before it, prune queue included.
+func TestRandomSealedBatchesReadAsTheStateBeforeThem(t *testing.T) {
+	actors := []actor{alice, bob, mallory, dongle, connector, spare, maker, insurer, dev, fleet}
+	rng := rand.New(rand.NewPCG(1, 2))
+	accepted := 0
+	for round := range 40 {
+		w := busyWorld(t)
+		if round%4 < 2 {
+			w = newFixture(t) // spare and fleet not yet registered
+		}
+		w.s.TrackChanges()
+		w.s.TakeChanges()
+		durable := round%2 == 0
+		for batch := range 4 {
+			before, beforeAll := readerView(t, w.s, false), fingerprint(t, w.s)
+			w.s.mark()
+			var kept [][]byte
+			for range 12 {
+				if rng.IntN(4) == 0 {
+					w.advance(time.Duration(rng.IntN(3*3600)) * time.Second)
+				}
+				tx := w.msg(TypeRegisterVehicle + TxType(rng.IntN(int(typeEnd-TypeRegisterVehicle))))
+				switch rng.IntN(3) {
+				case 0:
+					tx.VehicleID.SetUint64(uint64(1 + rng.IntN(4)))
+				case 1:
+					tx.Device = actors[rng.IntN(len(actors))].addr
+					tx.App = actors[rng.IntN(len(actors))].addr
+				}
+				var by []actor
+				if rng.IntN(3) > 0 {
+					by = rightSigners(tx.Type)
+				} else {
+					by = []actor{actors[rng.IntN(len(actors))]}
+				}
+				tx = w.sign(tx, by...)
+				signers, err := testDomain.Signers(tx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				e := &Entry{AcceptTime: w.now, Tx: tx}
+				if _, err := w.s.Apply(e, signers, w.s.Size()); err == nil {
+					kept = append(kept, mustMarshal(t, e))
+					accepted++
+				}
+			}
+			after := readerView(t, w.s, false)
+			w.s.seal()
+			if got := readerView(t, w.s, false); got != before {
+				t.Fatalf("round %d batch %d: while sealed the state reads\n%s\nwant the state before the batch\n%s", round, batch, got, before)
+			}
+			if durable || batch%2 == 0 {
+				w.s.forget()
+				if got := readerView(t, w.s, false); got != after {
+					t.Fatalf("round %d batch %d: once durable the state reads\n%s\nwant\n%s", round, batch, got, after)
+				}
+				w.entries = append(w.entries, kept...)
+			} else {
+				w.s.rollback()
+				if got := fingerprint(t, w.s); got != beforeAll {
+					t.Fatalf("round %d batch %d: after rollback the state reads\n%s\nwant\n%s", round, batch, got, beforeAll)
+				}
+			}
+		}
+	}
+	if accepted < 200 {
+		t.Fatalf("%d transactions of 1,920 accepted: the batches change too little to prove anything", accepted)
 	}
 }
