@@ -172,15 +172,32 @@ func (s *State) saveVehicle(v *vehicle) {
 	s.onUndo(func() { *v = *old })
 }
 
-// createdVehicle records that the batch created vehicle id: readers of the sealed batch do not see it.
+// createdVehicle, createdDevice and createdApp record that the batch created the entity (created).
 func (s *State) createdVehicle(id uint64) {
-	if s.jr == nil {
-		return
+	if s.jr != nil {
+		created(s, s.jr.vehicles, s.vehicles, id)
 	}
-	if !hasKey(s.jr.vehicles, id) {
-		s.jr.vehicles[id] = nil
+}
+
+func (s *State) createdDevice(a common.Address) {
+	if s.jr != nil {
+		created(s, s.jr.devices, s.devices, a)
 	}
-	s.onUndo(func() { delete(s.vehicles, id) })
+}
+
+func (s *State) createdApp(a common.Address) {
+	if s.jr != nil {
+		created(s, s.jr.apps, s.apps, a)
+	}
+}
+
+// created records, in a journal's pre-images pre, that the batch created live[k]: readers of the sealed
+// batch do not see it, and rollback deletes it.
+func created[K comparable, V any](s *State, pre, live map[K]*V, k K) {
+	if !hasKey(pre, k) {
+		pre[k] = nil
+	}
+	s.onUndo(func() { delete(live, k) })
 }
 
 // saveDevice records d as it is now, before a change. Its last pairing is changed in place by an
@@ -198,17 +215,6 @@ func (s *State) saveDevice(d *device) {
 	s.onUndo(func() { *d = *old })
 }
 
-// createdDevice records that the batch created the device at a.
-func (s *State) createdDevice(a common.Address) {
-	if s.jr == nil {
-		return
-	}
-	if !hasKey(s.jr.devices, a) {
-		s.jr.devices[a] = nil
-	}
-	s.onUndo(func() { delete(s.devices, a) })
-}
-
 // saveApp records a as it is now, before a change.
 func (s *State) saveApp(a *app) {
 	if s.jr == nil {
@@ -220,17 +226,6 @@ func (s *State) saveApp(a *app) {
 		s.jr.apps[k] = old
 	}
 	s.onUndo(func() { *a = *old })
-}
-
-// createdApp records that the batch created the app at a.
-func (s *State) createdApp(a common.Address) {
-	if s.jr == nil {
-		return
-	}
-	if !hasKey(s.jr.apps, a) {
-		s.jr.apps[a] = nil
-	}
-	s.onUndo(func() { delete(s.apps, a) })
 }
 
 func hasKey[K comparable, V any](m map[K]V, k K) bool {

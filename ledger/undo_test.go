@@ -65,7 +65,9 @@ func applyRaw(t *testing.T, w *world, tx *Tx) {
 	}
 }
 
-func TestRollbackUndoesEveryTransactionType(t *testing.T) {
+// eachType runs f, for every transaction type, with a fixture tracking changes and the fixture-valid
+// transaction of that type: at the fixture's clock, and two hours on, where it prunes every earlier nonce.
+func eachType(t *testing.T, f func(t *testing.T, w *world, tx *Tx)) {
 	for typ := TypeRegisterVehicle; typ < typeEnd; typ++ {
 		for _, late := range []bool{false, true} {
 			name := typ.String()
@@ -79,26 +81,31 @@ func TestRollbackUndoesEveryTransactionType(t *testing.T) {
 				if late {
 					w.advance(2 * time.Hour)
 				}
-				tx := w.valid(typ)
-				before := fingerprint(t, w.s)
-				w.s.mark()
-				applyRaw(t, w, tx)
-				if fingerprint(t, w.s) == before {
-					t.Fatal("the transaction changed nothing a reader sees; the test proves nothing")
-				}
-				w.s.rollback()
-				if got := fingerprint(t, w.s); got != before {
-					t.Fatalf("after rollback the state reads\n%s\nwant\n%s", got, before)
-				}
-				if c := w.s.TakeChanges(); len(c.Nonces) != 0 || len(c.Vehicles)+len(c.Devices)+len(c.Apps) > 2 {
-					t.Fatalf("after rollback the changes to save are %+v", c)
-				}
-				// The same transaction is accepted again (its nonce was forgotten), and the log of what
-				// was kept replays to the state (checked when the test ends).
-				w.mustApply(tx)
+				f(t, w, w.valid(typ))
 			})
 		}
 	}
+}
+
+func TestRollbackUndoesEveryTransactionType(t *testing.T) {
+	eachType(t, func(t *testing.T, w *world, tx *Tx) {
+		before := fingerprint(t, w.s)
+		w.s.mark()
+		applyRaw(t, w, tx)
+		if fingerprint(t, w.s) == before {
+			t.Fatal("the transaction changed nothing a reader sees; the test proves nothing")
+		}
+		w.s.rollback()
+		if got := fingerprint(t, w.s); got != before {
+			t.Fatalf("after rollback the state reads\n%s\nwant\n%s", got, before)
+		}
+		if c := w.s.TakeChanges(); len(c.Nonces) != 0 || len(c.Vehicles)+len(c.Devices)+len(c.Apps) > 2 {
+			t.Fatalf("after rollback the changes to save are %+v", c)
+		}
+		// The same transaction is accepted again (its nonce was forgotten), and the log of what was kept
+		// replays to the state (checked when the test ends).
+		w.mustApply(tx)
+	})
 }
 
 func TestRollbackUndoesAWholeBatch(t *testing.T) {
@@ -137,48 +144,35 @@ func TestRollbackUndoesAWholeBatch(t *testing.T) {
 // A sealed batch (applied, waiting for the disk) must read, through every read method, as the state before
 // it; forgetting the journal shows it; rolling it back leaves the state as before.
 func TestASealedBatchReadsAsTheStateBeforeIt(t *testing.T) {
-	for typ := TypeRegisterVehicle; typ < typeEnd; typ++ {
-		for _, late := range []bool{false, true} {
-			name := typ.String()
-			if late {
-				name += " two hours on (it prunes every earlier nonce)"
-			}
-			t.Run(name, func(t *testing.T) {
-				for _, durable := range []bool{true, false} {
-					w := newFixture(t)
-					w.s.TrackChanges()
-					w.s.TakeChanges()
-					if late {
-						w.advance(2 * time.Hour)
-					}
-					tx := w.valid(typ)
-					before, beforeAll := readerView(t, w.s, false), fingerprint(t, w.s)
-					w.s.mark()
-					applyRaw(t, w, tx)
-					after := readerView(t, w.s, false)
-					if after == before {
-						t.Fatal("the transaction changed nothing a reader sees; the test proves nothing")
-					}
-					w.s.seal()
-					if got := readerView(t, w.s, false); got != before {
-						t.Fatalf("while sealed the state reads\n%s\nwant the state before the batch\n%s", got, before)
-					}
-					if !durable {
-						w.s.rollback()
-						if got := fingerprint(t, w.s); got != beforeAll {
-							t.Fatalf("after rollback the state reads\n%s\nwant\n%s", got, beforeAll)
-						}
-						w.mustApply(tx)
-						continue
-					}
-					w.s.forget()
-					if got := readerView(t, w.s, false); got != after {
-						t.Fatalf("once durable the state reads\n%s\nwant\n%s", got, after)
-					}
-					w.entries = append(w.entries, mustMarshal(t, &Entry{AcceptTime: w.now, Tx: tx}))
+	for _, durable := range []bool{true, false} {
+		t.Run(map[bool]string{true: "made durable", false: "rolled back"}[durable], func(t *testing.T) {
+			eachType(t, func(t *testing.T, w *world, tx *Tx) {
+				before, beforeAll := readerView(t, w.s, false), fingerprint(t, w.s)
+				w.s.mark()
+				applyRaw(t, w, tx)
+				after := readerView(t, w.s, false)
+				if after == before {
+					t.Fatal("the transaction changed nothing a reader sees; the test proves nothing")
 				}
+				w.s.seal()
+				if got := readerView(t, w.s, false); got != before {
+					t.Fatalf("while sealed the state reads\n%s\nwant the state before the batch\n%s", got, before)
+				}
+				if !durable {
+					w.s.rollback()
+					if got := fingerprint(t, w.s); got != beforeAll {
+						t.Fatalf("after rollback the state reads\n%s\nwant\n%s", got, beforeAll)
+					}
+					w.mustApply(tx)
+					return
+				}
+				w.s.forget()
+				if got := readerView(t, w.s, false); got != after {
+					t.Fatalf("once durable the state reads\n%s\nwant\n%s", got, after)
+				}
+				w.entries = append(w.entries, mustMarshal(t, &Entry{AcceptTime: w.now, Tx: tx}))
 			})
-		}
+		})
 	}
 }
 
