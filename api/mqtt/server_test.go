@@ -156,7 +156,7 @@ func TestMQTTv5ReasonCodesAndResults(t *testing.T) {
 	}
 
 	bad := event(t, f.dev, f.vid, "s2")
-	bad.Event = []byte(strings.Replace(string(bad.Event), "42.5", "43.5", 1))
+	bad.Event = []byte(strings.Replace(string(bad.Event), `"value":42.5`, `"value":43.5`, 1)) // not the time, which may hold 42.5
 	mixed, _ := json.Marshal([]telemetry.Submission{bad, event(t, f.dev, f.vid, "s3")})
 	pr, m = pub(mixed, "four")
 	var rs []telemetry.Result
