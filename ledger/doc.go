@@ -71,6 +71,8 @@
 // catches up.
 //
 // The Sequencer is the one writer: it validates submissions against the state, appends batches to the Log
-// with one durable write each (group commit), and only then makes them visible; readers of the state do not
-// wait for the disk meanwhile. A failed append fails its batch, which the state never kept.
+// with one durable write each (group commit), and only then makes them visible: it applies a batch once and
+// seals it, and readers of the state, who do not wait for the disk meanwhile, see the state before it (the
+// undo journal's pre-images, undo.go). A failed append fails its batch, which the state takes back before
+// anyone saw it.
 package ledger
