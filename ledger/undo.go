@@ -28,8 +28,9 @@ type journal struct {
 	queue          []queueStep // what container/heap did to the prune queue, in order
 	sealed         bool        // applied, waiting for the disk: readers see the pre-images
 
-	// The pre-images: each entity, index set and nonce as it was before the batch's first
-	// change to it. A nil entity is one the batch created.
+	// The pre-images: each entity and used nonce as it was before the batch's first change to it (a nil
+	// entity is one the batch created), and the vehicles it put in the retained set. The indexes keep
+	// their members' own (index.before).
 	vehicles map[uint64]*vehicle
 	devices  map[common.Address]*device
 	apps     map[common.Address]*app
@@ -228,6 +229,7 @@ func (s *State) saveApp(a *app) {
 	s.onUndo(func() { *a = *old })
 }
 
+// hasKey reports whether m holds k, whatever its value (a nil pre-image is one).
 func hasKey[K comparable, V any](m map[K]V, k K) bool {
 	_, ok := m[k]
 	return ok
