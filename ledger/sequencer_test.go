@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -279,4 +280,108 @@ func TestAReadModelSaveThatFailsIsKeptAndTriedAgain(t *testing.T) {
 	if store.snap.Size != 3 || len(store.snap.Vehicles) != 3 {
 		t.Fatalf("the read model holds size %d and %d vehicles, want 3 and 3", store.snap.Size, len(store.snap.Vehicles))
 	}
+}
+
+// Readers running alongside a stream of group commits, some of whose appends fail, never see a batch before
+// it is in the log, nor a part of one: with only registrations, a state of n entries holds exactly vehicles
+// 1 to n and n used nonces, and never more entries than the log.
+func TestReadersSeeWholeDurableBatchesOnly(t *testing.T) {
+	log := &memLog{}
+	var appends int
+	log.hold = func() {
+		time.Sleep(300 * time.Microsecond) // the sync, during which the batch is sealed
+		log.mu.Lock()
+		appends++
+		log.fail = nil
+		if appends%4 == 0 {
+			log.fail = errors.New("disk full")
+		}
+		log.mu.Unlock()
+	}
+	q, d := startSequencer(t, log)
+	const submitters, batches, per = 4, 12, 20
+	txs := make([][]*Tx, submitters*batches)
+	signers := make([][][]common.Address, len(txs))
+	for i := range txs {
+		for range per {
+			tx, s := registerVehicle(t, d)
+			txs[i], signers[i] = append(txs[i], tx), append(signers[i], s)
+		}
+	}
+	done := make(chan struct{})
+	var readers sync.WaitGroup
+	var reads atomic.Int64
+	fail := make(chan string, 1)
+	for range 3 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				q.Read(func(st *State) {
+					n := st.Size()
+					var bad string
+					if logged := log.Size(); n > logged {
+						bad = fmt.Sprintf("the state holds %d entries, the log %d", n, logged)
+					} else if _, ok := st.Vehicle(uint64(n)); n > 0 && !ok {
+						bad = fmt.Sprintf("a state of %d entries lacks vehicle %d", n, n)
+					} else if _, ok := st.Vehicle(uint64(n + 1)); ok {
+						bad = fmt.Sprintf("a state of %d entries holds vehicle %d", n, n+1)
+					} else if st.UsedNonces() != int(n) {
+						bad = fmt.Sprintf("a state of %d entries holds %d used nonces", n, st.UsedNonces())
+					} else if i%20 == 0 && len(st.Snapshot().Vehicles) != int(n) {
+						bad = fmt.Sprintf("a snapshot of a state of %d entries lists %d vehicles", n, len(st.Snapshot().Vehicles))
+					}
+					if bad != "" {
+						select {
+						case fail <- bad:
+						default:
+						}
+					}
+				})
+				reads.Add(1)
+			}
+		}()
+	}
+	var wg sync.WaitGroup
+	var refused atomic.Int64
+	for s := range submitters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range batches {
+				i := s*batches + b
+				if _, err := q.Submit(context.Background(), txs[i], signers[i]); errors.Is(err, ErrUnavailable) {
+					refused.Add(1)
+				} else if err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(done)
+	readers.Wait()
+	select {
+	case bad := <-fail:
+		t.Fatal(bad)
+	default:
+	}
+	if refused.Load() == 0 || reads.Load() < 100 {
+		t.Fatalf("%d submissions refused, %d reads: the test proves nothing", refused.Load(), reads.Load())
+	}
+	// The state is the log's replay.
+	r := NewState()
+	if err := Replay(context.Background(), d, r, log.Size(), log.read, nil); err != nil {
+		t.Fatal(err)
+	}
+	q.Read(func(s *State) {
+		if s.Digest() != r.Digest() {
+			t.Fatal("the sequencer's state is not the replay of its log")
+		}
+	})
 }
