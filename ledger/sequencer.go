@@ -276,20 +276,17 @@ func (q *Sequencer) commit(ctx context.Context, batch []*submission) error {
 	t0 := time.Now()
 	first, cp, err := q.log.Append(ctx, entries)
 	q.appendNanos.Add(int64(time.Since(t0)))
-	if err == nil && first != accepted[0].Index {
-		err = fmt.Errorf("log appended at %d, state expected %d", first, accepted[0].Index)
-		q.mu.Lock()
-		q.state.rollback()
-		q.mu.Unlock()
-		return err
-	}
+	mismatch := err == nil && first != accepted[0].Index // the log and the state disagree: no retry mends that
 	q.mu.Lock()
-	if err != nil {
+	if err != nil || mismatch {
 		q.state.rollback()
 	} else {
 		q.state.forget()
 	}
 	q.mu.Unlock()
+	if mismatch {
+		return fmt.Errorf("log appended at %d, state expected %d", first, accepted[0].Index)
+	}
 	if err != nil {
 		// Nothing of the batch is in the log, and the state no longer holds it: fail every submission of
 		// it. The next batch tries again.

@@ -174,16 +174,7 @@ func TestAFailedAppendIsUndoneAnsweredUnavailableAndTheNextOneGoesThrough(t *tes
 	if st := q.Stats(); st.Failed != 3 || st.Entries != 2 {
 		t.Fatalf("stats %+v", st)
 	}
-	// The state is the log's replay.
-	r := NewState()
-	if err := Replay(context.Background(), d, r, log.Size(), log.read, nil); err != nil {
-		t.Fatal(err)
-	}
-	q.Read(func(s *State) {
-		if s.Digest() != r.Digest() {
-			t.Fatal("the sequencer's state is not the replay of its log")
-		}
-	})
+	checkReplay(t, q, d, log)
 }
 
 // A batch is validated, made durable and only then shown: while the log syncs, readers see the state
@@ -374,7 +365,12 @@ func TestReadersSeeWholeDurableBatchesOnly(t *testing.T) {
 	if refused.Load() == 0 || reads.Load() < 100 {
 		t.Fatalf("%d submissions refused, %d reads: the test proves nothing", refused.Load(), reads.Load())
 	}
-	// The state is the log's replay.
+	checkReplay(t, q, d, log)
+}
+
+// checkReplay demands that the sequencer's state is the replay of its log.
+func checkReplay(t *testing.T, q *Sequencer, d *Domain, log *memLog) {
+	t.Helper()
 	r := NewState()
 	if err := Replay(context.Background(), d, r, log.Size(), log.read, nil); err != nil {
 		t.Fatal(err)
