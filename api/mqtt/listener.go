@@ -61,15 +61,15 @@ type guardedListener struct {
 	memory  *connlimit.Budget
 }
 
-// listen listens on addr for connections, at most perAddress at once from one client address
-// (connlimit; 0: no cap; one over it is closed at once), each guarded (guardedConn), an address holding
-// at most share of PacketMemory (< 0: no share per address).
-func listen(addr string, perAddress int, share int64, timeout time.Duration) (net.Listener, error) {
+// listen listens on addr for connections, at most caps of them at once (connlimit; one over a cap is
+// closed at once: a broker's connections are never idle in the HTTP sense), each guarded (guardedConn),
+// an address holding at most share of PacketMemory (< 0: no share per address).
+func listen(addr string, caps connlimit.Caps, share int64, timeout time.Duration) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("mqtt: couldn't listen on %s: %w", addr, err)
 	}
-	return &guardedListener{Listener: connlimit.Listener(ln, perAddress, nil), timeout: timeout,
+	return &guardedListener{Listener: connlimit.Listener(ln, caps, nil), timeout: timeout,
 		memory: connlimit.NewBudget(PacketMemory, share)}, nil
 }
 

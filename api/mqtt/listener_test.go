@@ -22,12 +22,17 @@ import (
 // guardedFixture is newFixture with a broker that caps connections per address at perAddress and
 // waits timeout for a CONNECT.
 func guardedFixture(t *testing.T, perAddress int, timeout time.Duration) *fixture {
+	return cappedFixture(t, mqtt.Config{MaxConnsPerAddress: perAddress, ConnectTimeout: timeout})
+}
+
+// cappedFixture is newFixture with a broker of caps's MaxConnsPerAddress, MaxConns and ConnectTimeout.
+func cappedFixture(t *testing.T, caps mqtt.Config) *fixture {
 	n := testnode.Start(t, testnode.Options{})
 	owner := testnode.NewKey(t)
 	vid := n.Vehicle(t, owner)
 	dev := n.PairedDevice(t, owner, vid, ledger.KindHardware)
 	s := serve(t, mqtt.Config{Addr: "127.0.0.1:0", Ingester: n.Ingester, State: n.Sequencer.Read, Origin: n.Log.Origin(),
-		Logger: quiet, MaxConnsPerAddress: perAddress, ConnectTimeout: timeout})
+		Logger: quiet, MaxConnsPerAddress: caps.MaxConnsPerAddress, MaxConns: caps.MaxConns, ConnectTimeout: caps.ConnectTimeout})
 	return &fixture{n: n, s: s, vid: vid, dev: dev}
 }
 
@@ -154,6 +159,50 @@ func TestMQTTConnectionsPerAddress(t *testing.T) {
 		if err != nil || statuses(rs) != "accepted" {
 			t.Fatalf("publish under the cap: %v %v", statuses(rs), err)
 		}
+	}
+}
+
+// TestMQTTConnectionsInAll: clients of many addresses (loopback's 127/8), each under its own cap, hold at
+// most MaxConns connections, logged in or not; one over it is closed at once (a broker's connections are
+// never idle to make room), and a place freed is taken again.
+func TestMQTTConnectionsInAll(t *testing.T) {
+	f := cappedFixture(t, mqtt.Config{MaxConnsPerAddress: 2, MaxConns: 3, ConnectTimeout: time.Minute})
+	from := func(i int) net.Conn {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 3, byte(i))}, Timeout: 5 * time.Second}
+		c, err := d.Dial("tcp", f.s.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	a, b := from(1), from(2)
+	p := publisher(t, f, f.dev, 5)
+	if err := p.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if over := from(3); !closedWithin(t, over, 5*time.Second) {
+		t.Fatal("a fourth connection, from an address of its own, was kept")
+	}
+	for _, c := range []net.Conn{a, b} {
+		if closedWithin(t, c, 100*time.Millisecond) {
+			t.Fatal("a connection under the cap was closed")
+		}
+	}
+	b.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c := from(4)
+		if !closedWithin(t, c, 200*time.Millisecond) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no place after one connection closed")
+		}
+	}
+	rs, err := p.PublishAndWait(context.Background(), []telemetry.Submission{event(t, f.dev, f.vid, "all-"+time.Now().String())})
+	if err != nil || statuses(rs) != "accepted" {
+		t.Fatalf("publish under the cap: %v %v", statuses(rs), err)
 	}
 }
 

@@ -16,12 +16,18 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/glovebox/glovebox/internal/connlimit"
 	"github.com/glovebox/glovebox/ledger"
 	"github.com/glovebox/glovebox/telemetry"
 )
 
 // DefaultAddr is the broker's default listen address.
 const DefaultAddr = "127.0.0.1:1883"
+
+// DefaultMaxConns is the cap on all the broker's connections that `glovebox serve` starts with
+// (--mqtt-max-conns): room for a fleet of 10,000 devices and their reconnections; about 740 MB of the
+// node's memory when all of them publish (docs/api.md).
+const DefaultMaxConns = 16384
 
 // Limits of one message, the same as POST /v1/events.
 const (
@@ -53,6 +59,10 @@ type Config struct {
 	// MaxConnsPerAddress bounds the connections one client address (an IPv4 address, or an IPv6 /64)
 	// holds open at once, logged in or not; a connection over it is closed at once. 0: no cap.
 	MaxConnsPerAddress int
+	// MaxConns bounds the connections of all clients together, logged in or not; a connection over it is
+	// closed at once. 0: no cap. Each holds about 45 KB of the node's memory while its device publishes
+	// (docs/api.md).
+	MaxConns int
 	// MemoryPerAddress bounds the bytes of large packets one client address holds of PacketMemory at once;
 	// 0 means PacketMemoryPerAddress, < 0 no share per address (only the whole bound).
 	MemoryPerAddress int64
@@ -134,7 +144,7 @@ func New(cfg Config) (*Server, error) {
 	if share == 0 {
 		share = PacketMemoryPerAddress
 	}
-	ln, err := listen(cfg.Addr, cfg.MaxConnsPerAddress, share, cfg.ConnectTimeout)
+	ln, err := listen(cfg.Addr, connlimit.Caps{PerAddress: cfg.MaxConnsPerAddress, Total: cfg.MaxConns}, share, cfg.ConnectTimeout)
 	if err != nil {
 		s.cancel()
 		return nil, err

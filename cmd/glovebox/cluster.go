@@ -29,7 +29,7 @@ type clusterFlags struct {
 	natsSyncAlways                             bool
 	web                                        web.Options
 	webhooks                                   webhook.Options
-	limits                                     api.ServerLimits
+	limits                                     nodeLimits
 	budgets                                    api.BudgetConfig
 }
 
@@ -96,8 +96,8 @@ func runCluster(ctx context.Context, f clusterFlags) error {
 		return err
 	}
 	defer c.Close()
-	srv := api.NewHTTPServer(c.API, f.limits)
-	ln = api.LimitListener(ln, f.limits.MaxConnsPerAddress)
+	srv := api.NewHTTPServer(c.API, f.limits.http)
+	ln = api.LimitListener(ln, f.limits.http)
 	runCtx, stopRun := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
 	go func() { runDone <- c.Run(runCtx) }()
@@ -109,7 +109,7 @@ func runCluster(ctx context.Context, f clusterFlags) error {
 	var broker *mqtt.Server
 	if f.mqtt != "off" && c.Ingester != nil {
 		broker, err = mqtt.New(mqtt.Config{Addr: f.mqtt, Ingester: c.Ingester, State: c.Ledger.Read, Origin: c.Log.Origin(), Logger: logger,
-			MaxConnsPerAddress: f.limits.MaxConnsPerAddress, MemoryPerAddress: mqttShare(f.budgets)})
+			MaxConnsPerAddress: f.limits.http.MaxConnsPerAddress, MaxConns: f.limits.mqttConns, MemoryPerAddress: mqttShare(f.budgets)})
 		if err != nil {
 			srv.Close()
 			stopRun()

@@ -75,7 +75,7 @@ func runServe(ctx context.Context, args []string) error {
 	slog.SetDefault(logger)
 	logger.Info("starting", "version", version, "data", *data, "http", *addr, "map-tiles", *mapTiles, "log-level", lv.String(),
 		"webhook-allow-http", hookPolicy.AllowHTTP, "webhook-allow-private", hookPolicy.AllowPrivate,
-		"rate-limit", *rateLimit, "budgets", fmt.Sprintf("%+v", budgets()), "limits", fmt.Sprintf("%+v", limits()))
+		"rate-limit", *rateLimit, "budgets", fmt.Sprintf("%+v", budgets()), "limits", fmt.Sprintf("%+v", limits().http), "mqtt-max-conns", limits().mqttConns)
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -102,8 +102,8 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	defer n.Close()
-	srv := api.NewHTTPServer(n.API, limits())
-	ln = api.LimitListener(ln, limits().MaxConnsPerAddress)
+	srv := api.NewHTTPServer(n.API, limits().http)
+	ln = api.LimitListener(ln, limits().http)
 
 	seqCtx, stopSeq := context.WithCancel(context.Background())
 	seqDone := make(chan error, 1)
@@ -128,7 +128,7 @@ func runServe(ctx context.Context, args []string) error {
 	var broker *mqtt.Server
 	if *mqttAddr != "off" {
 		broker, err = mqtt.New(mqtt.Config{Addr: *mqttAddr, Ingester: n.Ingester, State: n.Sequencer.Read, Origin: n.Log.Origin(), Logger: logger,
-			MaxConnsPerAddress: limits().MaxConnsPerAddress, MemoryPerAddress: mqttShare(budgets())})
+			MaxConnsPerAddress: limits().http.MaxConnsPerAddress, MaxConns: limits().mqttConns, MemoryPerAddress: mqttShare(budgets())})
 		if err != nil {
 			srv.Close()
 			stopSeq()
@@ -204,18 +204,46 @@ func budgetFlags(fs *flag.FlagSet) func() api.BudgetConfig {
 	}
 }
 
-// serverLimitFlags defines the flags of the HTTP server's limits on fs and returns a function reading them
-// (after fs.Parse).
-func serverLimitFlags(fs *flag.FlagSet) func() api.ServerLimits {
+// nodeLimits are the limits of a node's two doors that its flags set.
+type nodeLimits struct {
+	http      api.ServerLimits // the HTTP server's
+	mqttConns int              // the broker's cap on all its connections (mqtt.Config.MaxConns)
+}
+
+// serverLimitFlags defines the flags of the HTTP server's and the broker's limits on fs and returns a
+// function reading them (after fs.Parse).
+func serverLimitFlags(fs *flag.FlagSet) func() nodeLimits {
 	d := api.DefaultServerLimits
 	read := fs.Duration("read-timeout", d.ReadTimeout, "time a client has to send a whole request, headers and body, from its first byte; 0 for none")
 	conns := fs.Int("max-conns-per-address", d.MaxConnsPerAddress, "connections one client address (IPv4, or IPv6 /64) may hold open at once, on the HTTP API and on the MQTT broker each; 0 for no cap")
+	total := fs.Int("max-conns", d.MaxConns, "connections all clients may hold open at once on the HTTP API: at it a new one takes the place of the keep-alive connection idle longest, else is answered 503 over_capacity (lowered to fit the open-file limit with --mqtt-max-conns); 0 for no cap")
+	mqttTotal := fs.Int("mqtt-max-conns", mqtt.DefaultMaxConns, "connections all devices may hold open at once on the MQTT broker; one over it is closed (lowered to fit the open-file limit with --max-conns); 0 for no cap")
 	rate := fs.Int64("min-body-rate", d.MinBodyRate>>10, "KiB/s a request body over 64 KiB must keep arriving at once the first 10 s of its read have passed, or it is answered 408 too_slow; 0 for none")
-	return func() api.ServerLimits {
+	return func() nodeLimits {
 		l := d
-		l.ReadTimeout, l.MaxConnsPerAddress, l.MinBodyRate = *read, *conns, *rate<<10
-		return l
+		l.ReadTimeout, l.MaxConnsPerAddress, l.MaxConns, l.MinBodyRate = *read, *conns, *total, *rate<<10
+		var mt int
+		l.MaxConns, mt = fitConns(l.MaxConns, *mqttTotal, openFileLimit())
+		return nodeLimits{http: l, mqttConns: mt}
 	}
+}
+
+// fitConns lowers the caps on the HTTP API's and the broker's connections (0: none), in proportion, so
+// that together they leave an eighth of the open-file limit files (between 64 and 1,024 descriptors) to
+// the node's databases, logs and outbound connections: a flood of connections is refused before the
+// node runs out of descriptors. A limit of 0 (unknown) or a cap of 0 leaves the caps as they are.
+func fitConns(httpCap, mqttCap int, files uint64) (int, int) {
+	if files == 0 || httpCap <= 0 || mqttCap <= 0 {
+		return httpCap, mqttCap
+	}
+	room := int64(files) - min(max(int64(files)/8, 64), 1024)
+	sum := int64(httpCap) + int64(mqttCap)
+	if sum <= room {
+		return httpCap, mqttCap
+	}
+	room = max(room, 2)
+	h := max(int64(httpCap)*room/sum, 1)
+	return int(h), int(max(room-h, 1))
 }
 
 // mqttShare is the broker's MemoryPerAddress for the budgets b: the same share as HTTP bodies, none (-1)

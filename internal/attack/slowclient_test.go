@@ -31,6 +31,16 @@ func dial(t *testing.T, n *testnode.Node, local string) net.Conn {
 	return c
 }
 
+// closedByPeer reports whether the node closed c within d: a read ends (EOF or a reset) before the
+// deadline instead of timing out. Whatever the node still sends is read and dropped.
+func closedByPeer(t *testing.T, c net.Conn, d time.Duration) bool {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(d))
+	_, err := io.Copy(io.Discard, c)
+	var ne net.Error
+	return !(errors.As(err, &ne) && ne.Timeout())
+}
+
 // roundTrip sends a GET of path on c and reads the answer.
 func roundTrip(c net.Conn, br *bufio.Reader, path string) (*http.Response, []byte, error) {
 	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: node\r\n\r\n", path); err != nil {
@@ -121,5 +131,75 @@ func TestConnectionsPerAddressAreCapped(t *testing.T) {
 			t.Fatalf("no room after a close: %v %v", err, resp)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestConnectionsOfManyAddressesAreCapped floods the node from many client addresses (loopback's 127/8,
+// as a host with an IPv6 /48 holds 65,536 /64s), each under its own cap. Before the total cap the node
+// kept every one of them, and with it their memory and file descriptors: 19,500 idle keep-alive
+// connections, each from an address of its own, held 495 MB and 19,534 of its 20,000 descriptors. Now it holds at most
+// MaxConns: a new client takes the place of the connection idle longest and is served; when every
+// connection is in the middle of a request, a new one is answered 503 over_capacity and closed; once the
+// header timeout has cut those off, the node serves again.
+func TestConnectionsOfManyAddressesAreCapped(t *testing.T) {
+	limits := api.DefaultServerLimits
+	limits.MaxConns = 8
+	limits.HeaderTimeout = 2 * time.Second
+	n := testnode.Start(t, testnode.Options{Limits: &limits})
+	addr := func(i int) string { return fmt.Sprintf("127.0.%d.%d", 1+i/200, 1+i%200) }
+	// Twenty-four clients of as many addresses, one after the other, each keeping its connection open
+	// after a request: each is served, and the node keeps the last ones only.
+	var held []net.Conn
+	for i := range 24 {
+		c := dial(t, n, addr(i))
+		if resp, body, err := roundTrip(c, bufio.NewReader(c), "/v1/node"); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("client %d: %v %s", i, err, body)
+		}
+		held = append(held, c)
+		if i == limits.MaxConns-1 {
+			time.Sleep(200 * time.Millisecond) // the first ones are idle by now
+		}
+	}
+	open := 0
+	for i, c := range held {
+		closed := closedByPeer(t, c, 200*time.Millisecond)
+		if !closed {
+			open++
+		}
+		if i < limits.MaxConns && !closed {
+			t.Errorf("client %d, among the first idle, still has its connection", i)
+		}
+	}
+	if open > limits.MaxConns {
+		t.Fatalf("the node holds %d connections, over its cap of %d", open, limits.MaxConns)
+	}
+	// Eight clients stop in the middle of their request's headers: the node is at its cap with none idle.
+	for i := range limits.MaxConns {
+		c := dial(t, n, addr(100+i))
+		if _, err := io.WriteString(c, "GET /v1/node HTTP/1.1\r\nHost: node\r\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // the node has read their first bytes: none is idle
+	over := dial(t, n, addr(150))
+	resp, body, err := roundTrip(over, bufio.NewReader(over), "/v1/node")
+	var e api.ErrorBody
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || json.Unmarshal(body, &e) != nil || e.Error.Code != api.CodeOverCapacity {
+		t.Fatalf("a connection over the cap with none idle: %v %v %s", err, resp, body)
+	}
+	if !closedByPeer(t, over, 5*time.Second) {
+		t.Fatal("the connection answered over_capacity was kept")
+	}
+	// The header timeout ends the stalled requests and frees their places.
+	for i := 0; ; i++ {
+		c := dial(t, n, addr(151+i))
+		resp, _, err := roundTrip(c, bufio.NewReader(c), "/v1/node")
+		if err == nil && resp.StatusCode == 200 {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("no room after the header timeout: %v %v", err, resp)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

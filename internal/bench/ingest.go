@@ -114,7 +114,7 @@ type benchNode struct {
 // unlimited are the flags of `glovebox serve` that lift a public node's limits per caller and per client
 // address: a benchmark's load generator is one address (loopback) making the requests of a whole fleet.
 var unlimited = []string{"--rate-limit", "0", "--address-rate-limit", "0", "--tx-rate-limit", "0", "--event-rate-limit", "0",
-	"--max-conns-per-address", "0", "--memory-per-address", "0"}
+	"--max-conns-per-address", "0", "--max-conns", "0", "--mqtt-max-conns", "0", "--memory-per-address", "0"}
 
 func startBenchNode(ctx context.Context, binary string) (*benchNode, error) {
 	dir, err := os.MkdirTemp("", "glovebox-bench-")

@@ -86,7 +86,7 @@ func Start(t testing.TB, opts Options) *Node {
 		limits = *opts.Limits
 	}
 	srv.Config = api.NewHTTPServer(n.API, limits)
-	srv.Listener = api.LimitListener(srv.Listener, limits.MaxConnsPerAddress)
+	srv.Listener = api.LimitListener(srv.Listener, limits)
 	srv.Start()
 	tn := &Node{Node: n, Dir: opts.Dir, URL: srv.URL, Client: client.New(srv.URL), Domain: n.Sequencer.Domain()}
 	var stopped bool
