@@ -48,6 +48,9 @@ func runCluster(ctx context.Context, f clusterFlags) error {
 	logger.Info("starting a cluster process", "version", version, "data", f.data, "http", f.addr, "roles", f.roles,
 		"store", redactURL(f.store), "nats", redactURL(f.nats), "webhook-allow-http", f.webhooks.Policy.AllowHTTP,
 		"webhook-allow-private", f.webhooks.Policy.AllowPrivate, "webhook-lease", f.webhooks.Lease)
+	if f.limits.lowered != "" {
+		logger.Info(f.limits.lowered)
+	}
 	if f.nats == "embedded" {
 		host, port, err := net.SplitHostPort(f.natsListen)
 		if err != nil {

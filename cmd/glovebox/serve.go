@@ -76,6 +76,9 @@ func runServe(ctx context.Context, args []string) error {
 	logger.Info("starting", "version", version, "data", *data, "http", *addr, "map-tiles", *mapTiles, "log-level", lv.String(),
 		"webhook-allow-http", hookPolicy.AllowHTTP, "webhook-allow-private", hookPolicy.AllowPrivate,
 		"rate-limit", *rateLimit, "budgets", fmt.Sprintf("%+v", budgets()), "limits", fmt.Sprintf("%+v", limits().http), "mqtt-max-conns", limits().mqttConns)
+	if l := limits().lowered; l != "" {
+		logger.Info(l)
+	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -208,6 +211,7 @@ func budgetFlags(fs *flag.FlagSet) func() api.BudgetConfig {
 type nodeLimits struct {
 	http      api.ServerLimits // the HTTP server's
 	mqttConns int              // the broker's cap on all its connections (mqtt.Config.MaxConns)
+	lowered   string           // how the connection caps were lowered to fit the open-file limit; "" if not
 }
 
 // serverLimitFlags defines the flags of the HTTP server's and the broker's limits on fs and returns a
@@ -222,9 +226,15 @@ func serverLimitFlags(fs *flag.FlagSet) func() nodeLimits {
 	return func() nodeLimits {
 		l := d
 		l.ReadTimeout, l.MaxConnsPerAddress, l.MaxConns, l.MinBodyRate = *read, *conns, *total, *rate<<10
-		var mt int
-		l.MaxConns, mt = fitConns(l.MaxConns, *mqttTotal, openFileLimit())
-		return nodeLimits{http: l, mqttConns: mt}
+		files := openFileLimit()
+		h, mt := fitConns(l.MaxConns, *mqttTotal, files)
+		var lowered string
+		if h != l.MaxConns || mt != *mqttTotal {
+			lowered = fmt.Sprintf("--max-conns %d and --mqtt-max-conns %d lowered to %d and %d: the node keeps the rest of its %d open files",
+				l.MaxConns, *mqttTotal, h, mt, files)
+		}
+		l.MaxConns = h
+		return nodeLimits{http: l, mqttConns: mt, lowered: lowered}
 	}
 }
 
