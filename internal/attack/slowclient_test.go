@@ -121,14 +121,21 @@ func TestConnectionsPerAddressAreCapped(t *testing.T) {
 	}
 	held[0].Close()
 	// The node learns of the close when its read of the connection ends: retry until it has.
+	servedAgain(t, n, "a close", func(int) string { return "127.0.0.1" })
+}
+
+// servedAgain dials n from from(i), i = 0, 1, …, until a GET of /v1/node is answered 200: the node has room
+// again after what frees it (named by after).
+func servedAgain(t *testing.T, n *testnode.Node, after string, from func(i int) string) {
+	t.Helper()
 	for i := 0; ; i++ {
-		c := dial(t, n, "127.0.0.1")
+		c := dial(t, n, from(i))
 		resp, _, err := roundTrip(c, bufio.NewReader(c), "/v1/node")
 		if err == nil && resp.StatusCode == 200 {
-			break
+			return
 		}
 		if i == 100 {
-			t.Fatalf("no room after a close: %v %v", err, resp)
+			t.Fatalf("no room after %s: %v %v", after, err, resp)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -191,15 +198,5 @@ func TestConnectionsOfManyAddressesAreCapped(t *testing.T) {
 		t.Fatal("the connection answered over_capacity was kept")
 	}
 	// The header timeout ends the stalled requests and frees their places.
-	for i := 0; ; i++ {
-		c := dial(t, n, addr(151+i))
-		resp, _, err := roundTrip(c, bufio.NewReader(c), "/v1/node")
-		if err == nil && resp.StatusCode == 200 {
-			break
-		}
-		if i == 100 {
-			t.Fatalf("no room after the header timeout: %v %v", err, resp)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	servedAgain(t, n, "the header timeout", func(i int) string { return addr(151 + i) })
 }

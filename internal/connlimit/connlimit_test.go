@@ -59,17 +59,7 @@ func TestListenerCapsConnectionsPerAddress(t *testing.T) {
 		io.WriteString(c, "busy")
 	})
 	defer l.Close()
-	accepted := make(chan net.Conn, 8)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				close(accepted)
-				return
-			}
-			accepted <- c
-		}
-	}()
+	accepted := acceptAll(l)
 	dial := func() net.Conn {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
@@ -122,6 +112,22 @@ func TestListenerWithoutCapIsTheListener(t *testing.T) {
 	}
 }
 
+// acceptAll accepts l's connections into the channel it returns, closed when Accept fails.
+func acceptAll(l net.Listener) <-chan net.Conn {
+	accepted := make(chan net.Conn, 8)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- c
+		}
+	}()
+	return accepted
+}
+
 // dialFrom dials addr from the loopback address 127.0.0.n: each a client address of its own.
 func dialFrom(t *testing.T, addr string, n byte) net.Conn {
 	t.Helper()
@@ -149,17 +155,7 @@ func TestListenerCapsConnectionsInAll(t *testing.T) {
 		refused <- struct{}{}
 	})
 	defer l.Close()
-	accepted := make(chan net.Conn, 8)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				close(accepted)
-				return
-			}
-			accepted <- c
-		}
-	}()
+	accepted := acceptAll(l)
 	accept := func() net.Conn {
 		t.Helper()
 		select {
