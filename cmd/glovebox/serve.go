@@ -33,7 +33,7 @@ func runServe(ctx context.Context, args []string) error {
 	mqttAddr := fs.String("mqtt", envDefault("GLOVEBOX_MQTT", "127.0.0.1:1883"), "MQTT listen address for device telemetry, or \"off\" (env GLOVEBOX_MQTT)")
 	publicURL := fs.String("public-url", envDefault("GLOVEBOX_PUBLIC_URL", ""), "the node's URL as clients reach it: issuer of sign-in tokens (env GLOVEBOX_PUBLIC_URL; default http://<the HTTP address>)")
 	rateLimit := fs.Float64("rate-limit", 50, "requests per second each caller may make to /graphql and the sign-in endpoints (bursts of twice as many); 0 disables")
-	limits := serverLimitFlags(fs)
+	limitFlags := serverLimitFlags(fs)
 	budgets := budgetFlags(fs)
 	demo := fs.Bool("demo", envDefault("GLOVEBOX_DEMO", "") != "", "also run a simulated fleet of 25 vehicles sending signed telemetry to this node (keys in DATA/demo-keys; env GLOVEBOX_DEMO)")
 	demoVehicles := fs.Int("demo-vehicles", 25, "vehicles in the --demo fleet")
@@ -54,6 +54,7 @@ func runServe(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	limits := func() nodeLimits { return limitFlags(*mqttAddr != "off") }
 	hookPolicy := webhook.Policy{AllowHTTP: *hookHTTP, AllowPrivate: *hookPrivate}
 	if *store != "" {
 		if !isPostgres(*store) || *natsURL == "" || *demo {
@@ -215,21 +216,29 @@ type nodeLimits struct {
 }
 
 // serverLimitFlags defines the flags of the HTTP server's and the broker's limits on fs and returns a
-// function reading them (after fs.Parse).
-func serverLimitFlags(fs *flag.FlagSet) func() nodeLimits {
+// function reading them (after fs.Parse), for a node with a broker or without (whose connections then
+// leave the HTTP API all the room of the open-file limit).
+func serverLimitFlags(fs *flag.FlagSet) func(broker bool) nodeLimits {
 	d := api.DefaultServerLimits
 	read := fs.Duration("read-timeout", d.ReadTimeout, "time a client has to send a whole request, headers and body, from its first byte; 0 for none")
 	conns := fs.Int("max-conns-per-address", d.MaxConnsPerAddress, "connections one client address (IPv4, or IPv6 /64) may hold open at once, on the HTTP API and on the MQTT broker each; 0 for no cap")
 	total := fs.Int("max-conns", d.MaxConns, "connections all clients may hold open at once on the HTTP API: at it a new one takes the place of the keep-alive connection idle longest, else is answered 503 over_capacity (lowered to fit the open-file limit with --mqtt-max-conns); 0 for no cap")
 	mqttTotal := fs.Int("mqtt-max-conns", mqtt.DefaultMaxConns, "connections all devices may hold open at once on the MQTT broker; one over it is closed (lowered to fit the open-file limit with --max-conns); 0 for no cap")
 	rate := fs.Int64("min-body-rate", d.MinBodyRate>>10, "KiB/s a request body over 64 KiB must keep arriving at once the first 10 s of its read have passed, or it is answered 408 too_slow; 0 for none")
-	return func() nodeLimits {
+	return func(broker bool) nodeLimits {
 		l := d
 		l.ReadTimeout, l.MaxConnsPerAddress, l.MaxConns, l.MinBodyRate = *read, *conns, *total, *rate<<10
 		files := openFileLimit()
-		h, mt := fitConns(l.MaxConns, *mqttTotal, files)
+		asked := *mqttTotal
+		if !broker {
+			asked = 0
+		}
+		h, mt := fitConns(l.MaxConns, asked, files)
 		var lowered string
-		if h != l.MaxConns || mt != *mqttTotal {
+		switch {
+		case !broker && h != l.MaxConns:
+			lowered = fmt.Sprintf("--max-conns %d lowered to %d: the node keeps the rest of its %d open files", l.MaxConns, h, files)
+		case h != l.MaxConns || mt != asked:
 			lowered = fmt.Sprintf("--max-conns %d and --mqtt-max-conns %d lowered to %d and %d: the node keeps the rest of its %d open files",
 				l.MaxConns, *mqttTotal, h, mt, files)
 		}
@@ -238,12 +247,13 @@ func serverLimitFlags(fs *flag.FlagSet) func() nodeLimits {
 	}
 }
 
-// fitConns lowers the caps on the HTTP API's and the broker's connections (0: none), in proportion, so
-// that together they leave an eighth of the open-file limit files (between 64 and 1,024 descriptors) to
-// the node's databases, logs and outbound connections: a flood of connections is refused before the
-// node runs out of descriptors. A limit of 0 (unknown) or a cap of 0 leaves the caps as they are.
+// fitConns lowers the caps on the HTTP API's and the broker's connections (0: none, or no broker), in
+// proportion, so that together they leave an eighth of the open-file limit files (between 64 and 1,024
+// descriptors) to the node's databases, logs and outbound connections: a flood of connections is refused
+// before the node runs out of descriptors. A limit of 0 (unknown) leaves the caps as they are.
 func fitConns(httpCap, mqttCap int, files uint64) (int, int) {
-	if files == 0 || httpCap <= 0 || mqttCap <= 0 {
+	httpCap, mqttCap = max(httpCap, 0), max(mqttCap, 0)
+	if files == 0 || httpCap+mqttCap == 0 {
 		return httpCap, mqttCap
 	}
 	room := int64(files) - min(max(int64(files)/8, 64), 1024)
@@ -252,6 +262,12 @@ func fitConns(httpCap, mqttCap int, files uint64) (int, int) {
 		return httpCap, mqttCap
 	}
 	room = max(room, 2)
+	switch {
+	case mqttCap == 0:
+		return int(room), 0
+	case httpCap == 0:
+		return 0, int(room)
+	}
 	h := max(int64(httpCap)*room/sum, 1)
 	return int(h), int(max(room-h, 1))
 }

@@ -11,8 +11,12 @@ func TestFitConns(t *testing.T) {
 	}{
 		{"room to spare", 8192, 16384, 1 << 20, 8192, 16384},
 		{"an unknown limit", 8192, 16384, 0, 8192, 16384},
-		{"no HTTP cap", 0, 16384, 1024, 0, 16384},
-		{"no MQTT cap", 8192, 0, 1024, 8192, 0},
+		{"no caps", 0, 0, 1024, 0, 0},
+		{"no HTTP cap, room", 0, 16384, 1 << 20, 0, 16384},
+		// No broker (--mqtt off), or one without a cap: the HTTP cap alone takes the room.
+		{"no broker, room", 8192, 0, 20000, 8192, 0},
+		{"no broker", 8192, 0, 1024, 896, 0},
+		{"no HTTP cap", 0, 16384, 1024, 0, 896},
 		{"exactly fits", 8192, 16384, 24576 + 1024, 8192, 16384},
 		// 20,000 files keep 1,024: 18,976 shared a third and two thirds.
 		{"this machine", 8192, 16384, 20000, 6325, 12651},
