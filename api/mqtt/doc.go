@@ -51,7 +51,8 @@
 // announces more is closed at once, before the broker allocates for it. One client address (an IPv4
 // address, an IPv6 /64) holds at most Config.MaxConnsPerAddress connections at once (`glovebox serve
 // --max-conns-per-address`, 256 by default, counted apart from the HTTP API's) and all clients at most
-// Config.MaxConns (`--mqtt-max-conns`); one over either is closed before anything is read. A packet larger than SmallPacket takes twice its length from PacketMemory
+// Config.MaxConns (`--mqtt-max-conns`); one over either is closed before anything is read. A packet
+// larger than SmallPacket takes twice its length from PacketMemory
 // (PacketMemoryPerAddress for one address) before the broker sees its header, and waits, unread, while
 // that does not fit; the share goes back when the connection asks for its next packet, and the packet
 // must keep arriving at MinPacketRate once its share is taken (after a grace of the connect timeout). The payloads being worked on (parsed,
