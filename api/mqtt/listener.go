@@ -59,12 +59,16 @@ type guardedListener struct {
 	net.Listener
 	timeout time.Duration
 	memory  *connlimit.Budget
+
+	mu       sync.Mutex
+	stopped  bool // stop was called: Accept hands over nothing more
+	starting int  // connections handed over that the broker has not read from yet
 }
 
 // listen listens on addr for connections, at most caps of them at once (connlimit; one over a cap is
 // closed at once: a broker's connections are never idle in the HTTP sense), each guarded (guardedConn),
 // an address holding at most share of PacketMemory (< 0: no share per address).
-func listen(addr string, caps connlimit.Caps, share int64, timeout time.Duration) (net.Listener, error) {
+func listen(addr string, caps connlimit.Caps, share int64, timeout time.Duration) (*guardedListener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("mqtt: couldn't listen on %s: %w", addr, err)
@@ -78,9 +82,42 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	l.starting++
+	l.mu.Unlock()
 	// The broker replaces this deadline with the client's keep-alive once it has read the CONNECT.
 	c.SetReadDeadline(time.Now().Add(l.timeout))
-	return newGuardedConn(c, l.memory, l.timeout), nil
+	g := newGuardedConn(c, l.memory, l.timeout)
+	g.started = sync.OnceFunc(func() {
+		l.mu.Lock()
+		l.starting--
+		l.mu.Unlock()
+	})
+	return g, nil
+}
+
+// stop closes the listener and waits (at most wait) until the broker has begun to read every connection
+// it was handed, or that connection was closed. The broker counts a connection as its own only once its
+// goroutine runs (mochi's attachClient adds it to a WaitGroup there, before its first read), so its Close
+// waiting for its connections would race with one accepted just before; after stop none is left to.
+func (l *guardedListener) stop(wait time.Duration) {
+	l.mu.Lock()
+	l.stopped = true
+	l.mu.Unlock()
+	l.Listener.Close()
+	for deadline := time.Now().Add(wait); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		l.mu.Lock()
+		n := l.starting
+		l.mu.Unlock()
+		if n == 0 {
+			return
+		}
+	}
 }
 
 // guardedConn follows the packets in the bytes the broker reads: each is a fixed header — a byte of type
@@ -110,6 +147,8 @@ type guardedConn struct {
 
 	mu      sync.Mutex
 	release func() // gives back the memory of the packet being read or handled
+
+	started func() // called at the first read or the close (guardedListener.stop waits for it); nil: none
 }
 
 func newGuardedConn(c net.Conn, memory *connlimit.Budget, timeout time.Duration) *guardedConn {
@@ -119,6 +158,9 @@ func newGuardedConn(c net.Conn, memory *connlimit.Budget, timeout time.Duration)
 }
 
 func (c *guardedConn) Read(p []byte) (int, error) {
+	if c.started != nil {
+		c.started()
+	}
 	if len(p) == 0 {
 		return 0, nil
 	}
@@ -239,6 +281,9 @@ func (c *guardedConn) giveBack() {
 
 // Close closes the connection and gives its packet's memory back (a read waiting for memory ends).
 func (c *guardedConn) Close() error {
+	if c.started != nil {
+		c.started()
+	}
 	c.cancel()
 	c.giveBack()
 	return c.Conn.Close()

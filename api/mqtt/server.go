@@ -76,7 +76,8 @@ type Server struct {
 	cfg      Config
 	broker   *mochi.Server
 	listener *listeners.Net
-	ctx      context.Context // cancelled by Close: ingests not yet queued give up
+	ln       *guardedListener // the listener under it
+	ctx      context.Context  // cancelled by Close: ingests not yet queued give up
 	cancel   context.CancelFunc
 	sessions sync.Map            // *mochi.Client → *session, for logged-in clients
 	work     *semaphore.Weighted // MessageBytesInFlight
@@ -149,6 +150,7 @@ func New(cfg Config) (*Server, error) {
 		s.cancel()
 		return nil, err
 	}
+	s.ln = ln
 	s.listener = listeners.NewNet("glovebox", ln)
 	if err := s.broker.AddListener(s.listener); err != nil {
 		s.cancel()
@@ -192,6 +194,7 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	s.cancel()
+	s.ln.stop(5 * time.Second)
 	err := s.broker.Close()
 	close(s.done)
 	return err
