@@ -65,7 +65,7 @@ var ErrorCodes = func() []ErrorCode {
 	return append(out,
 		ErrorCode{CodeRateLimited, http.StatusTooManyRequests, "too many requests from this caller (signed-in account, else address), from its client address, or too many transactions or records submitted from its address; nothing was stored: wait Retry-After seconds and send it again"},
 		ErrorCode{CodeTooManyConnections, http.StatusTooManyRequests, "the client address holds too many connections to the node already (--max-conns-per-address); the connection is closed after this answer"},
-		ErrorCode{CodeOverCapacity, http.StatusServiceUnavailable, "the node holds as many connections as it serves at once (--max-conns), none of them idle; the connection is closed after this answer: retry later"},
+		ErrorCode{CodeOverCapacity, http.StatusServiceUnavailable, "the node holds as many connections as it serves at once (--max-conns), each of them with a request being handled; the connection is closed after this answer: retry later"},
 		ErrorCode{CodeForbidden, http.StatusForbidden, "the caller may not read or change this (only the vehicle's owner reads its access log; only an app or its owner manages the app's webhooks; a credential needs the owner or an app whose grant holds credentials; only an owner of a vehicle exports its data)"},
 		ErrorCode{CodeNotFound, http.StatusNotFound, "no such resource (vehicle, device, app, entry, route)"},
 		ErrorCode{CodeRangeNotSatisfiable, http.StatusRequestedRangeNotSatisfiable, "a Range starts beyond the end of the export (Content-Range names its length)"},

@@ -16,7 +16,8 @@ import (
 const CodeTooManyConnections = "too_many_connections"
 
 // CodeOverCapacity is the code of the answer written on a connection refused because the node holds
-// ServerLimits.MaxConns connections already, none of them idle (HTTP 503; the connection is then closed).
+// ServerLimits.MaxConns connections already, each with a request being handled (HTTP 503; the connection
+// is then closed).
 const CodeOverCapacity = "over_capacity"
 
 // ServerLimits are the limits of a public node's HTTP server: how long a client may take to send a
@@ -34,7 +35,8 @@ type ServerLimits struct {
 	// holds at once; a connection over it is answered 429 too_many_connections and closed.
 	MaxConnsPerAddress int
 	// MaxConns bounds the connections of all clients together. At it, a new connection takes the place of
-	// the keep-alive connection idle longest, which is closed; when none is idle it is answered 503
+	// the one idle longest — a keep-alive connection between requests, or one that has not sent a byte
+	// yet — which is closed; when every one is in the middle of a request it is answered 503
 	// over_capacity and closed.
 	MaxConns int
 	// MinBodyRate is the bytes per second a large body (over SmallBody, holding a share of BodyMemory) must
@@ -66,7 +68,8 @@ var DefaultServerLimits = ServerLimits{
 }
 
 // NewHTTPServer returns an http.Server for h with the timeouts of l. Serve it on LimitListener(ln, l) to
-// cap the connections too: the server tells that listener which connections are idle.
+// cap the connections too: the server tells that listener which connections are idle (new, or between
+// requests).
 func NewHTTPServer(h http.Handler, l ServerLimits) *http.Server {
 	if l.MinBodyRate > 0 {
 		inner := h
@@ -84,14 +87,16 @@ func NewHTTPServer(h http.Handler, l ServerLimits) *http.Server {
 		})
 	}
 	return &http.Server{Handler: h, ReadHeaderTimeout: l.HeaderTimeout, ReadTimeout: l.ReadTimeout, IdleTimeout: l.IdleTimeout,
-		ConnState: func(c net.Conn, s http.ConnState) { connlimit.Idle(c, s == http.StateIdle) }}
+		// A connection that has not sent a byte of a request yet (new) or is between requests (idle) may be
+		// closed to make room; one in the middle of a request may not.
+		ConnState: func(c net.Conn, s http.ConnState) { connlimit.Idle(c, s == http.StateNew || s == http.StateIdle) }}
 }
 
 // LimitListener returns ln with at most l.MaxConnsPerAddress connections open at once from each client
 // address (connlimit.Address: IPv6 clients by their /64) and l.MaxConns from all (connlimit.Listener). A
 // connection over its address's cap is answered with an HTTP 429 too_many_connections, one over the total
-// with none idle a 503 over_capacity, and closed at once; Accept goes on to the next one. Without either
-// cap it returns ln.
+// with none idle (NewHTTPServer marks them) a 503 over_capacity, and closed at once; Accept goes on to the
+// next one. Without either cap it returns ln.
 func LimitListener(ln net.Listener, l ServerLimits) net.Listener {
 	return connlimit.Listener(ln, connlimit.Caps{PerAddress: l.MaxConnsPerAddress, Total: l.MaxConns}, func(c net.Conn, why connlimit.Refusal) {
 		answer := refusedAnswer

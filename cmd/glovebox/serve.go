@@ -222,7 +222,7 @@ func serverLimitFlags(fs *flag.FlagSet) func(broker bool) nodeLimits {
 	d := api.DefaultServerLimits
 	read := fs.Duration("read-timeout", d.ReadTimeout, "time a client has to send a whole request, headers and body, from its first byte; 0 for none")
 	conns := fs.Int("max-conns-per-address", d.MaxConnsPerAddress, "connections one client address (IPv4, or IPv6 /64) may hold open at once, on the HTTP API and on the MQTT broker each; 0 for no cap")
-	total := fs.Int("max-conns", d.MaxConns, "connections all clients may hold open at once on the HTTP API: at it a new one takes the place of the keep-alive connection idle longest, else is answered 503 over_capacity (lowered to fit the open-file limit with --mqtt-max-conns); 0 for no cap")
+	total := fs.Int("max-conns", d.MaxConns, "connections all clients may hold open at once on the HTTP API: at it a new one takes the place of the one idle longest (between requests, or without a whole request yet), else is answered 503 over_capacity (lowered to fit the open-file limit with --mqtt-max-conns); 0 for no cap")
 	mqttTotal := fs.Int("mqtt-max-conns", mqtt.DefaultMaxConns, "connections all devices may hold open at once on the MQTT broker; one over it is closed (lowered to fit the open-file limit with --max-conns); 0 for no cap")
 	rate := fs.Int64("min-body-rate", d.MinBodyRate>>10, "KiB/s a request body over 64 KiB must keep arriving at once the first 10 s of its read have passed, or it is answered 408 too_slow; 0 for none")
 	return func(broker bool) nodeLimits {

@@ -144,14 +144,15 @@ func servedAgain(t *testing.T, n *testnode.Node, after string, from func(i int) 
 // TestConnectionsOfManyAddressesAreCapped floods the node from many client addresses (loopback's 127/8,
 // as a host with an IPv6 /48 holds 65,536 /64s), each under its own cap. Before the total cap the node
 // kept every one of them, and with it their memory and file descriptors: 19,500 idle keep-alive
-// connections, each from an address of its own, held 495 MB and 19,534 of its 20,000 descriptors. Now it holds at most
-// MaxConns: a new client takes the place of the connection idle longest and is served; when every
-// connection is in the middle of a request, a new one is answered 503 over_capacity and closed; once the
-// header timeout has cut those off, the node serves again.
+// connections, each from an address of its own, held 495 MB and 19,534 of its 20,000 descriptors. Now it
+// holds at most MaxConns: a new client takes the place of the connection idle longest (between requests,
+// or silent, or stalled in its headers, since it connected) and is served; when every connection's
+// request is being handled, a new one is answered 503 over_capacity and closed; once the read timeout has
+// cut those off, the node serves again.
 func TestConnectionsOfManyAddressesAreCapped(t *testing.T) {
 	limits := api.DefaultServerLimits
 	limits.MaxConns = 8
-	limits.HeaderTimeout = 2 * time.Second
+	limits.HeaderTimeout, limits.ReadTimeout = 2*time.Second, 2*time.Second
 	n := testnode.Start(t, testnode.Options{Limits: &limits})
 	addr := func(i int) string { return fmt.Sprintf("127.0.%d.%d", 1+i/200, 1+i%200) }
 	// Twenty-four clients of as many addresses, one after the other, each keeping its connection open
@@ -180,14 +181,40 @@ func TestConnectionsOfManyAddressesAreCapped(t *testing.T) {
 	if open > limits.MaxConns {
 		t.Fatalf("the node holds %d connections, over its cap of %d", open, limits.MaxConns)
 	}
-	// Eight clients stop in the middle of their request's headers: the node is at its cap with none idle.
+	// Eight clients connect and send nothing, as a flood of connections would: each takes the place of
+	// one before it, and a client that then sends its request at once is served, the silent one it
+	// arrived after closed to make room.
+	var silent []net.Conn
+	for i := range limits.MaxConns {
+		silent = append(silent, dial(t, n, addr(50+i)))
+	}
+	time.Sleep(200 * time.Millisecond) // the node has accepted them all
+	late := dial(t, n, addr(60))
+	if resp, body, err := roundTrip(late, bufio.NewReader(late), "/v1/node"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("a client after eight silent connections: %v %s", err, body)
+	}
+	if !closedByPeer(t, silent[0], 5*time.Second) {
+		t.Fatal("the silent connection accepted first was not closed to make room")
+	}
+	// A client stalled in its headers is as silent: one more such client closes the first.
+	stalled := dial(t, n, addr(70))
+	if _, err := io.WriteString(stalled, "GET /v1/node HTTP/1.1\r\nHost: node\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	dial(t, n, addr(71))
+	if !closedByPeer(t, stalled, 5*time.Second) {
+		t.Fatal("the connection stalled in its headers was not closed to make room")
+	}
+	// Eight clients stop in the middle of their request's body: their requests are being handled, the
+	// node is at its cap with none idle.
 	for i := range limits.MaxConns {
 		c := dial(t, n, addr(100+i))
-		if _, err := io.WriteString(c, "GET /v1/node HTTP/1.1\r\nHost: node\r\n"); err != nil {
+		if _, err := io.WriteString(c, "POST /v1/events HTTP/1.1\r\nHost: node\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(200 * time.Millisecond) // the node has read their first bytes: none is idle
+	time.Sleep(200 * time.Millisecond) // the node has read their headers: none is idle
 	over := dial(t, n, addr(150))
 	resp, body, err := roundTrip(over, bufio.NewReader(over), "/v1/node")
 	var e api.ErrorBody
@@ -197,6 +224,6 @@ func TestConnectionsOfManyAddressesAreCapped(t *testing.T) {
 	if !closedByPeer(t, over, 5*time.Second) {
 		t.Fatal("the connection answered over_capacity was kept")
 	}
-	// The header timeout ends the stalled requests and frees their places.
-	servedAgain(t, n, "the header timeout", func(i int) string { return addr(151 + i) })
+	// The read timeout ends the stalled requests and frees their places.
+	servedAgain(t, n, "the read timeout", func(i int) string { return addr(151 + i) })
 }

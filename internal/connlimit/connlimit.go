@@ -131,7 +131,8 @@ func (l *listener) release(c *conn) {
 }
 
 // Idle tells the Listener that accepted c whether c is idle: a connection that waits for its client's
-// next request and may be closed without losing one (an HTTP keep-alive connection between requests;
+// next request, or its first, and may be closed without losing one being handled (HTTP: a connection
+// that has not sent a whole request's headers yet, or a keep-alive connection between requests;
 // net/http's ConnState says when). A connection is not idle until said to be. A c that no Listener with
 // caps accepted is ignored.
 func Idle(c net.Conn, idle bool) {
