@@ -32,7 +32,7 @@ const MaxWriteBatch = 4096
 // MaxWriteBatch records): a write takes what arrived in at least that time. Under many small requests (a
 // device posting one record at a time) a write otherwise took what one write's time let arrive, 7 or 8
 // records, and its fixed cost (a transaction, a sync) was most of a record's cost beyond the signature;
-// with 2 ms between starts a write takes about 50 and the node acknowledges about a quarter more records
+// with 2 ms between starts a write takes about 50 and the node acknowledges a sixth to a fifth more records
 // a second (docs/telemetry.md, "Storage"). A request that finds the writer idle for longer is written at
 // once: a lone device waits for no one.
 const WriteSpacing = 2 * time.Millisecond

@@ -54,7 +54,7 @@ func runServe(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	limits := func() nodeLimits { return limitFlags(*mqttAddr != "off") }
+	limits := limitFlags(*mqttAddr != "off")
 	hookPolicy := webhook.Policy{AllowHTTP: *hookHTTP, AllowPrivate: *hookPrivate}
 	if *store != "" {
 		if !isPostgres(*store) || *natsURL == "" || *demo {
@@ -62,7 +62,7 @@ func runServe(ctx context.Context, args []string) error {
 		}
 		return runCluster(ctx, clusterFlags{data: *data, addr: *addr, origin: *origin, mqtt: *mqttAddr, publicURL: *publicURL,
 			rateLimit: *rateLimit, level: *level, store: *store, nats: *natsURL, natsListen: *natsListen, roles: *roles,
-			advertise: *advertise, replicas: *replicas, natsSyncAlways: *natsSync, limits: limits(), budgets: budgets(), web: web.Options{MapTiles: *mapTiles, MapAttribution: *mapAttribution},
+			advertise: *advertise, replicas: *replicas, natsSyncAlways: *natsSync, limits: limits, budgets: budgets(), web: web.Options{MapTiles: *mapTiles, MapAttribution: *mapAttribution},
 			webhooks: webhook.Options{Policy: hookPolicy, Lease: *hookLease}})
 	}
 	if fs.NArg() != 0 {
@@ -76,8 +76,8 @@ func runServe(ctx context.Context, args []string) error {
 	slog.SetDefault(logger)
 	logger.Info("starting", "version", version, "data", *data, "http", *addr, "map-tiles", *mapTiles, "log-level", lv.String(),
 		"webhook-allow-http", hookPolicy.AllowHTTP, "webhook-allow-private", hookPolicy.AllowPrivate,
-		"rate-limit", *rateLimit, "budgets", fmt.Sprintf("%+v", budgets()), "limits", fmt.Sprintf("%+v", limits().http), "mqtt-max-conns", limits().mqttConns)
-	if l := limits().lowered; l != "" {
+		"rate-limit", *rateLimit, "budgets", fmt.Sprintf("%+v", budgets()), "limits", fmt.Sprintf("%+v", limits.http), "mqtt-max-conns", limits.mqttConns)
+	if l := limits.lowered; l != "" {
 		logger.Info(l)
 	}
 
@@ -106,8 +106,8 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	defer n.Close()
-	srv := api.NewHTTPServer(n.API, limits().http)
-	ln = api.LimitListener(ln, limits().http)
+	srv := api.NewHTTPServer(n.API, limits.http)
+	ln = api.LimitListener(ln, limits.http)
 
 	seqCtx, stopSeq := context.WithCancel(context.Background())
 	seqDone := make(chan error, 1)
@@ -132,7 +132,7 @@ func runServe(ctx context.Context, args []string) error {
 	var broker *mqtt.Server
 	if *mqttAddr != "off" {
 		broker, err = mqtt.New(mqtt.Config{Addr: *mqttAddr, Ingester: n.Ingester, State: n.Sequencer.Read, Origin: n.Log.Origin(), Logger: logger,
-			MaxConnsPerAddress: limits().http.MaxConnsPerAddress, MaxConns: limits().mqttConns, MemoryPerAddress: mqttShare(budgets())})
+			MaxConnsPerAddress: limits.http.MaxConnsPerAddress, MaxConns: limits.mqttConns, MemoryPerAddress: mqttShare(budgets())})
 		if err != nil {
 			srv.Close()
 			stopSeq()

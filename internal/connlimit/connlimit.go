@@ -1,7 +1,7 @@
 // Package connlimit bounds what clients may hold of a node: how many connections one client address
 // and all clients have open at once on a listener (Listener), and how much of a budget such as the memory
-// of request bodies (Budget). The HTTP API and the MQTT broker share it, so that a public node's two doors keep the same
-// rules (docs/api.md, "Limits of a public node").
+// of request bodies (Budget). The HTTP API and the MQTT broker share it, so that a public node's two doors
+// keep the same rules (docs/api.md, "Limits of a public node").
 //
 // It imports nothing of the project: the HTTP API and the MQTT broker sit above it.
 package connlimit
